@@ -1,0 +1,129 @@
+/*
+ * cfile.h — the Go telemetry counter file, version 1, in C.
+ *
+ * The byte format is specified in ../shared/fixtures/telemetry-v1/FORMAT.md (a copy of
+ * its rules is summarised at the top of cfile.c). Two halves:
+ *
+ *  - the writer (cp_cfile_open / cp_cfile_counter / cp_cfile_add), used inside the
+ *    profiled process by the flusher thread. It never calls malloc or stdio: the caller
+ *    owns the struct cp_cfile, the mapping lives in a virtual-address reservation that
+ *    is made once, so pointers returned by cp_cfile_counter() stay valid for the life
+ *    of the process even when this or another process grows the file;
+ *
+ *  - the reader (cp_cfile_parse and friends), used offline by `ctrprof dump|report`
+ *    and by the fuzzer. It is a pure function of a byte buffer, rejects everything the
+ *    Go parser rejects, and also rejects the inputs on which Go hangs or panics.
+ *
+ * Errors: functions return 0 or a negative code: -errno for system errors, or one of
+ * the CP_CFILE_E* codes below; cp_cfile_strerror() names both.
+ */
+#ifndef CP_CFILE_H
+#define CP_CFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CP_CFILE_MAGIC "# telemetry/counter file v1\n"
+#define CP_CFILE_MAGIC_LEN 28
+#define CP_CFILE_PAGE 16384u   /* format page P, unrelated to the OS page */
+#define CP_CFILE_NBUCKETS 512u
+#define CP_CFILE_MAX_META 512u /* the Go writer's limit on metadata bytes */
+#define CP_CFILE_MAX_NAME 4096u
+#define CP_CFILE_DEAD 0xFFFFFFFFu
+
+/* Format-level errors (negative, below every errno value). */
+enum {
+    CP_CFILE_ESHORT = -4200,   /* file shorter than 16384 bytes */
+    CP_CFILE_EHDR = -4201,     /* wrong magic */
+    CP_CFILE_EHDRLEN = -4202,  /* header length H outside 32..16384 */
+    CP_CFILE_EMETA = -4203,    /* a metadata line without ": " */
+    CP_CFILE_ECORRUPT = -4204, /* a record or pointer out of bounds, empty name */
+    CP_CFILE_ELOOP = -4205,    /* a hash chain loops (a duplicate raw name, or a cycle) */
+    CP_CFILE_EMISMATCH = -4206, /* writer: existing file has a different header/meta */
+    CP_CFILE_ENAME = -4207,    /* writer: name of length 0 or > 4096 */
+    CP_CFILE_EMETALEN = -4208, /* writer: metadata longer than 512 bytes */
+    CP_CFILE_EFULL = -4209,    /* writer: file would exceed the reservation / 4 GiB */
+    CP_CFILE_ENOTREG = -4210,  /* path is not a regular file (directory, FIFO, ...) */
+};
+
+/* Human text for a code returned by any cp_cfile_* function (static string). */
+const char *cp_cfile_strerror(int code);
+
+/* ------------------------------------------------------------------------------------
+ * Writer. One struct per open file per process; the caller provides the storage.
+ * Thread-safety: cp_cfile_counter() and cp_cfile_add() may be called from any thread
+ * concurrently with each other and with other processes sharing the file. open/close
+ * are not concurrent with anything.
+ */
+struct cp_cfile {
+    /* immutable after open */
+    int fd;
+    uint8_t *base;      /* start of the VA reservation; the file is mapped at base */
+    size_t reserve;     /* bytes reserved */
+    uint32_t hdr_len;   /* H */
+    /* atomic: bytes of the file currently mapped at base (only grows) */
+    size_t mapped;
+};
+
+/* Open or create the file at path (O_NOFOLLOW, O_CLOEXEC; created 0600; anything but a
+ * regular file is refused with CP_CFILE_ENOTREG). meta is the metadata text (key: value
+ * lines, each ending in \n, then an empty line, as Go writes it). A new or short file gets
+ * the header; an existing file must start with exactly that header, else
+ * CP_CFILE_EMISMATCH and nothing is written. */
+int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t metalen);
+
+/* Unmap and close. Pointers from cp_cfile_counter() become invalid. */
+void cp_cfile_close(struct cp_cfile *f);
+
+/* Find or create the counter with this raw name (1..4096 bytes, any bytes) and return a
+ * pointer to its 64-bit value in the mapping. The pointer stays valid until close,
+ * whatever any process does to the file. Implements FORMAT.md 5.2-5.5 exactly, including
+ * the duplicate check and dead marker, and remaps instead of failing when another
+ * process grew the file. */
+int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t **valp);
+
+/* Atomically add n to *v, saturating at 2^64-1 (as Go does). */
+void cp_cfile_add(uint64_t *v, uint64_t n);
+
+/* Build the header bytes for meta into buf (size >= 32 + metalen rounded to 32).
+ * Returns H, or a negative code. Exposed for tests and for the meta-compat check. */
+int cp_cfile_header(uint8_t *buf, size_t buflen, const char *meta, size_t metalen);
+
+/* FNV-1a 32 with the fold, mod 512: the bucket of a name (FORMAT.md 4). */
+uint32_t cp_cfile_bucket(const void *name, size_t len);
+
+/* ------------------------------------------------------------------------------------
+ * Reader. Offline only (tools, tests, fuzzer); may use mmap'd scratch memory, never
+ * malloc'd state that outlives the call.
+ */
+
+/* Called once per metadata line, in file order (a repeated key: the caller keeps the
+ * last, as Go does). Strings are not NUL-terminated. */
+typedef void (*cp_cfile_meta_fn)(void *ctx, const char *key, size_t klen, const char *val,
+                                 size_t vlen);
+/* Called once per reachable record, in Go's order (bucket 0..511, chain order), with the
+ * RAW name (ditto marks not expanded; see cp_cfile_decode_name) and its value. */
+typedef void (*cp_cfile_counter_fn)(void *ctx, const uint8_t *name, size_t len, uint64_t value);
+
+/* Parse a whole file image. Checks, in Go's order: length >= 16384, magic, 32 <= H <=
+ * 16384, metadata lines, then every chain with Go's bounds checks. Every chain walk is
+ * bounded and every raw name is checked against the names already seen, so loops and
+ * duplicates are errors (CP_CFILE_ELOOP), never hangs. On error returns the code and, if
+ * where != NULL, writes a short description of what is wrong (e.g. "bucket 288: record
+ * at 0x9c0 runs past end of file (16384)") into where[wherelen]. Callbacks may be
+ * NULL. On error no counter callback has been made (the image is validated first). */
+int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
+                   cp_cfile_counter_fn counter_cb, void *ctx, char *where, size_t wherelen);
+
+/* Read a file for reporting: open read-only (O_NOFOLLOW not required; must be a regular
+ * file), copy it into a private buffer (a writer may be live: the copy is a snapshot,
+ * values are read with 64-bit atomic loads), store it in *bufp/*lenp (free with
+ * cp_cfile_unload). Returns 0 or a negative code. */
+int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp);
+void cp_cfile_unload(uint8_t *buf, size_t len);
+
+/* Expand Go ditto marks in a raw name exactly as Go's parser does (FORMAT.md 8). Writes
+ * at most outlen bytes; returns the full decoded length (may exceed outlen). */
+size_t cp_cfile_decode_name(const uint8_t *name, size_t len, char *out, size_t outlen);
+
+#endif

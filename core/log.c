@@ -1,0 +1,162 @@
+/*
+ * log.c — async-signal-safe diagnostics (see log.h).
+ *
+ * Contexts: any — hooks, signal handlers, the flusher, atfork handlers, offline tools.
+ * Invariants: no stdio, no malloc, no locks; errno is preserved; one write(2) per
+ * message so concurrent messages do not interleave within a line (PIPE_BUF).
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <unistd.h>
+
+int cp_log_debug_enabled;
+
+struct out {
+    char *buf;
+    size_t len, pos;
+};
+
+static void put(struct out *o, char c)
+{
+    if (o->pos + 1 < o->len)
+        o->buf[o->pos] = c;
+    o->pos++;
+}
+
+static void put_u(struct out *o, unsigned long long v, unsigned base, int width, char pad)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    while (width-- > n)
+        put(o, pad);
+    while (n)
+        put(o, tmp[--n]);
+}
+
+size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap)
+{
+    struct out o = {buf, len, 0};
+    for (const char *p = fmt; *p; p++) {
+        if (*p != '%') {
+            put(&o, *p);
+            continue;
+        }
+        p++;
+        char pad = ' ';
+        int width = 0;
+        if (*p == '0') {
+            pad = '0';
+            p++;
+        }
+        while (*p >= '0' && *p <= '9')
+            width = width * 10 + (*p++ - '0');
+        int lng = 0;
+        while (*p == 'l') {
+            lng++;
+            p++;
+        }
+        if (*p == 'z') {
+            lng = 2;
+            p++;
+        }
+        switch (*p) {
+        case 's': {
+            const char *s = va_arg(ap, const char *);
+            if (!s)
+                s = "(null)";
+            while (*s)
+                put(&o, *s++);
+            break;
+        }
+        case 'c':
+            put(&o, (char)va_arg(ap, int));
+            break;
+        case 'd':
+        case 'i': {
+            long long v = lng >= 2 ? va_arg(ap, long long) : lng ? va_arg(ap, long) : va_arg(ap, int);
+            unsigned long long u = (unsigned long long)v;
+            if (v < 0) {
+                put(&o, '-');
+                u = 0ull - u;
+            }
+            put_u(&o, u, 10, width, pad);
+            break;
+        }
+        case 'u':
+        case 'x': {
+            unsigned long long v = lng >= 2 ? va_arg(ap, unsigned long long)
+                                   : lng  ? va_arg(ap, unsigned long)
+                                          : va_arg(ap, unsigned);
+            put_u(&o, v, *p == 'x' ? 16 : 10, width, pad);
+            break;
+        }
+        case 'p':
+            put(&o, '0');
+            put(&o, 'x');
+            put_u(&o, (uintptr_t)va_arg(ap, void *), 16, 0, ' ');
+            break;
+        case '%':
+            put(&o, '%');
+            break;
+        case '\0':
+            p--;
+            break;
+        default:
+            put(&o, '%');
+            put(&o, *p);
+        }
+    }
+    if (len)
+        buf[o.pos < len ? o.pos : len - 1] = '\0';
+    return o.pos;
+}
+
+size_t cp_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = cp_vfmt(buf, len, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+static void vlog(const char *fmt, va_list ap)
+{
+    int saved = errno;
+    char buf[512] = "ctrprof: ";
+    size_t pre = 9;
+    size_t n = cp_vfmt(buf + pre, sizeof buf - pre - 1, fmt, ap);
+    if (n > sizeof buf - pre - 2)
+        n = sizeof buf - pre - 2;
+    n += pre;
+    buf[n++] = '\n';
+    ssize_t r;
+    do
+        r = write(2, buf, n);
+    while (r < 0 && errno == EINTR);
+    errno = saved;
+}
+
+void cp_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(fmt, ap);
+    va_end(ap);
+}
+
+void cp_debug(const char *fmt, ...)
+{
+    if (!cp_log_debug_enabled)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(fmt, ap);
+    va_end(ap);
+}

@@ -1,0 +1,32 @@
+/*
+ * log.h — async-signal-safe diagnostics for code that runs inside the profiled process.
+ *
+ * One formatter into a stack buffer, one write(2) to fd 2, "ctrprof: " prefix and a
+ * newline added, errno saved and restored. Supports %s %c %d %i %u %x %p %%, with the
+ * l/ll/z length modifiers. No stdio, no malloc, no locks: callable from hooks, signal
+ * handlers, the flusher and atfork handlers.
+ */
+#ifndef CP_LOG_H
+#define CP_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+void cp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Only when CTRPROF_DEBUG=1 (cp_log_debug_enabled set by the options loader). */
+void cp_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern int cp_log_debug_enabled;
+
+/* Format into buf (always NUL-terminated when len > 0); returns the length that the
+ * full output would have. Same conversions as cp_log. */
+size_t cp_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
+
+/* Say something once per call site: `static int once; cp_log_once(&once, "...")`. */
+#define cp_log_once(flagp, ...)                                                        \
+    do {                                                                               \
+        if (!__atomic_exchange_n((flagp), 1, __ATOMIC_RELAXED))                        \
+            cp_log(__VA_ARGS__);                                                       \
+    } while (0)
+
+#endif

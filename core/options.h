@@ -1,0 +1,39 @@
+/*
+ * options.h — ctrprof's configuration, read once at start from the environment block
+ * (not getenv: the constructor may run before libc's locale and getenv are safe).
+ *
+ * One table of options (options.c). A bad value (garbage, negative, overflowing, out of
+ * range) is reported once on stderr, in one line naming the variable, and the default is
+ * used; the program always runs on.
+ */
+#ifndef CP_OPTIONS_H
+#define CP_OPTIONS_H
+
+#include <stdint.h>
+
+enum cp_unwind { CP_UNWIND_LIBUNWIND = 0, CP_UNWIND_FP = 1 };
+
+#define CP_PATH_MAX 4096
+
+struct cp_options {
+    uint64_t mem_rate;       /* CTRPROF_MEM_RATE, bytes per sample; 0 = heap off; default 524288 */
+    uint64_t mutex_fraction; /* CTRPROF_MUTEX_FRACTION, 1 in N contentions; 0 = off; default 1 */
+    uint64_t block_rate;     /* CTRPROF_BLOCK_RATE, ns; 0 = off; default 10000 */
+    uint64_t flush_ms;       /* CTRPROF_FLUSH_MS, default 1000, 1..3600000 */
+    uint64_t depth;          /* CTRPROF_DEPTH, frames, default 64, 1..128 */
+    uint64_t max_bucket_mb;  /* CTRPROF_MAX_BUCKET_MB, default 256 */
+    int unwind;              /* CTRPROF_UNWIND=libunwind|fp */
+    int debug;               /* CTRPROF_DEBUG=0|1 */
+    char file[CP_PATH_MAX];  /* CTRPROF_FILE, "" if unset */
+    char dir[CP_PATH_MAX];   /* CTRPROF_DIR, default "." */
+};
+
+/* Fill o with the defaults, then apply every CTRPROF_* variable found in envp (a
+ * NULL-terminated environment block such as environ). Warnings go through cp_log. */
+void cp_options_load(struct cp_options *o, char *const *envp);
+
+/* Parse one decimal unsigned value strictly (digits only, no sign, no overflow, within
+ * [min, max]). Returns 0 or -EINVAL / -ERANGE. Exposed for tests. */
+int cp_options_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+#endif

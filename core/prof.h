@@ -1,0 +1,103 @@
+/*
+ * prof.h — the engine's interface to the preload layer (and to unit tests).
+ *
+ * The engine (core/) owns: persistent buckets keyed by (type, size, stack), the table
+ * of live sampled heap objects, one SPSC ring per thread, the three-cycle accounting
+ * and the flusher thread that publishes into the counter file (cfile.h). It knows
+ * nothing of dlsym or glibc symbol names: preload/ decides *when* to sample and
+ * captures the stack (stack.h); the engine records *what* was sampled.
+ *
+ * Contexts:
+ *   hook      — an application thread inside an interposed function, with the
+ *               re-entrancy guard held (so any malloc the engine causes goes to the real
+ *               allocator unsampled). Never blocks on a lock on the unsampled path.
+ *   flusher   — the engine's own thread.
+ *   atfork    — the pthread_atfork handlers.
+ *   exit      — an atexit/destructor path on whatever thread calls exit().
+ */
+#ifndef CP_PROF_H
+#define CP_PROF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "options.h"
+
+enum cp_ptype { CP_HEAP = 0, CP_MUTEX = 1, CP_BLOCK = 2, CP_NPTYPES = 3 };
+
+#define CP_MAX_DEPTH 128
+
+struct cp_bucket; /* opaque outside bucket.c */
+struct cp_thread; /* per-thread engine state (its ring); opaque outside core */
+
+/* ---- lifecycle (constructor / atfork / exit contexts) ------------------------------ */
+
+/* Initialise the engine for this process: arena, bucket table, live table, rings, and
+ * the counter file at path with the given metadata text. No thread is started. Returns 0
+ * or a negative code; on failure the engine stays disabled and every cp_event_* call is a
+ * no-op (the caller has already said why, once, via cp_log). */
+int cp_prof_init(const struct cp_options *opt, const char *path, const char *meta,
+                 size_t metalen);
+/* Start the flusher thread (flushes every opt->flush_ms). Called after init and again in
+ * a fork child. */
+int cp_prof_start(void);
+/* Publish everything now: advance the cycle, drain every ring, publish, add deltas to
+ * the file (memProfileInternal's "clear" path). Safe from exit paths; idempotent. */
+void cp_prof_flush_all(void);
+/* Stop the flusher and flush everything (process exit). */
+void cp_prof_shutdown(void);
+/* fork: prepare takes every engine lock, parent releases, child releases and resets
+ * per-process state so the parent's unflushed events are never counted twice (the
+ * child's copy of unpublished deltas is discarded; the parent publishes them), then
+ * restarts the flusher. */
+void cp_prof_atfork_prepare(void);
+void cp_prof_atfork_parent(void);
+void cp_prof_atfork_child(void);
+bool cp_prof_enabled(void);
+
+/* ---- threads (hook context) -------------------------------------------------------- */
+
+/* This thread's engine state, registering a ring on first use (from a pool; never
+ * malloc). Returns NULL if no ring can be had (the caller counts the event as lost via
+ * cp_prof_lost()). The preload layer caches the pointer in its initial-exec TLS. */
+struct cp_thread *cp_thread_get(void);
+/* Thread exit: the ring is drained by the flusher, then reused. */
+void cp_thread_release(struct cp_thread *t);
+
+/* ---- buckets (hook context) -------------------------------------------------------- */
+
+/* Find or insert the bucket for (type, size, stack). pcs are absolute return addresses,
+ * innermost first (pcs[0] is the caller of the interposed function). Lookup is lock-free;
+ * insertion takes a lock and re-checks. Past the memory cap the stack is folded into
+ * the type's "truncated" bucket (counted). NULL only when the engine is disabled. For
+ * CP_MUTEX and CP_BLOCK, size is 0. */
+struct cp_bucket *cp_bucket_get(enum cp_ptype type, uint64_t size, const uintptr_t *pcs,
+                                unsigned npcs);
+
+/* ---- events (hook context) --------------------------------------------------------- */
+
+/* A sampled allocation of size bytes at p: remembered in the live table (so free can
+ * find it) and recorded in this thread's ring, stamped with the current cycle. */
+void cp_event_alloc(struct cp_thread *t, struct cp_bucket *b, void *p);
+
+/* Called on every free/realloc with a non-NULL pointer, BEFORE the real free (so a
+ * reused address is never confused). The unsampled case must cost a load and a branch
+ * on a small, read-mostly filter: no lock, no store, no miss on a large table. If p was
+ * sampled it is removed from the live table and the free is recorded in the ring.
+ * Returns true if p was a sampled object. */
+bool cp_event_free(struct cp_thread *t, void *p);
+
+/* A sampled mutex or block event: count and delay already scaled as Go does (mutex:
+ * x fraction; block: events shorter than the rate count rate/duration times). count is
+ * in 1/65536 units of an event (fixed point, so block's fractional counts add up
+ * exactly); delay in nanoseconds. */
+void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16,
+                    uint64_t delay_ns);
+
+/* An event that could not be recorded (no ring, re-entrancy in a signal handler, ...):
+ * counted and published as ctrprof/health:lost:<why>. */
+enum cp_lost { CP_LOST_NORING = 0, CP_LOST_OVERFLOW, CP_LOST_REENTRY, CP_LOST_NBUCKET, CP_NLOST };
+void cp_prof_lost(enum cp_lost why, uint64_t n);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * stack.h — stack capture and the module table (hook and flusher contexts).
+ *
+ * Capture: libunwind (default; unw_backtrace-style local unwinding, which does not call
+ * malloc in its fast path) or frame pointers (CTRPROF_UNWIND=fp, bounded and checked
+ * against the thread's stack so a frame-pointer-less caller cannot fault us).
+ *
+ * Modules: every loaded ELF object (path, GNU build-id, load bias, executable ranges),
+ * gathered with dl_iterate_phdr and refreshed when a PC falls outside every known module
+ * (dlopen). Entries are never removed (dlclose'd modules keep their record so PCs
+ * captured earlier still resolve). Storage is mmap'd, never malloc'd.
+ */
+#ifndef CP_STACK_H
+#define CP_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "options.h"
+
+/* Capture up to max return addresses of the calling thread, innermost first, skipping
+ * the innermost `skip` frames (the profiler's own). Returns the number stored. Sets
+ * *truncated when the stack was deeper than max. */
+unsigned cp_stack_capture(int unwind, uintptr_t *pcs, unsigned max, unsigned skip,
+                          int *truncated);
+
+#define CP_BUILDID_MAX 64 /* bytes of GNU build-id kept */
+
+struct cp_module {
+    uintptr_t lo, hi;      /* [lo, hi): executable address range in this process */
+    uintptr_t bias;        /* dlpi_addr: pc - bias = the ELF virtual address */
+    uint32_t id;           /* FNV-1a 32 of path '\0' build-id-hex: the id in frame names */
+    uint8_t buildid_len;
+    uint8_t buildid[CP_BUILDID_MAX];
+    char path[4096];
+};
+
+/* Build / refresh the module table (flusher or constructor context; takes a lock). */
+int cp_modules_refresh(void);
+/* Find the module holding pc; refreshes once if not found. NULL if none. */
+const struct cp_module *cp_modules_find(uintptr_t pc);
+/* Iterate over known modules (for publishing module records). */
+unsigned cp_modules_count(void);
+const struct cp_module *cp_modules_at(unsigned i);
+
+#endif

@@ -1,0 +1,33 @@
+# Shared helpers for the end-to-end drivers (sourced). Each check prints exactly one
+# "PASS name" or "FAIL name: ..." line, which tests/run.sh counts.
+set -u
+B=${B:-build}
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CTRPROF="$TOP/$B/ctrprof"
+SHIM="$TOP/$B/libctrprof.so"
+PROGS="$TOP/$B/progs"
+FIX="$TOP/../shared/fixtures/telemetry-v1"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }
+
+# check_eq NAME EXPECTED ACTUAL
+check_eq() {
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected [$2], got [$3]"; fi
+}
+# check_cmd NAME CMD...: passes when CMD exits 0
+check_cmd() {
+    local n=$1; shift
+    local out
+    if out=$("$@" 2>&1); then pass "$n"; else fail "$n" "command failed: $* :: $(echo "$out" | tail -3)"; fi
+}
+# check_within NAME EXPECTED ACTUAL TOLERANCE_FRACTION
+check_within() {
+    if awk -v e="$2" -v a="$3" -v t="$4" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= t * e) }'; then
+        pass "$1"
+    else
+        fail "$1" "expected $2 ±$(awk -v t="$4" 'BEGIN{print t*100}')%, got $3"
+    fi
+}
