@@ -44,7 +44,7 @@ CORE_SRC := $(wildcard core/*.c)
 PRELOAD_SRC := $(wildcard preload/*.c)
 TOOL_SRC := $(wildcard tools/*.c) $(wildcard symbolize/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-PROG_SRC := $(wildcard tests/programs/*.c) $(wildcard demo/*.c)
+PROG_SRC := $(wildcard tests/programs/*.c) $(wildcard demo/*.c) $(wildcard bench/progs/*.c)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/obj/%.o)
@@ -94,18 +94,41 @@ $(B)/progs/%: demo/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $< -ldl -lm
 
+$(B)/progs/%: bench/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 -fno-omit-frame-pointer -pthread -o $@ $<
+
 units: $(UNIT_BIN)
 
+# The bundled demo, end to end: profile it at a fine rate, then print the report.
+DEMO_DIR ?= $(B)/demo-out
+demo: all
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(B)/ctrprof run --rate 4096 --dir $(DEMO_DIR) -- $(B)/progs/demo
+	$(B)/ctrprof report $(DEMO_DIR)/*.count
+
+# The whole suite, as CI runs it: release units and e2e drivers, the unit tests again under
+# ASan+UBSan and under TSan, and a bounded fuzzing run; one summary line at the end.
+FUZZ_TEST_SECONDS ?= 20
 test: all units
+	$(MAKE) B=build-asan SAN="$(ASAN)" OPT=-O1 units
+	$(MAKE) B=build-tsan SAN="$(TSAN)" OPT=-O1 units
+	$(MAKE) $(FUZZ_BIN)
+	tests/run.sh $(B) build-asan build-tsan --fuzz $(FUZZ_TEST_SECONDS) $(FUZZ_BIN)
+
+# Only the release build's tests (quick iteration).
+test-quick: all units
 	tests/run.sh $(B)
 
 # Sanitizer builds live in their own trees so they never mix with the release objects.
+ASAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+TSAN := -fsanitize=thread
 test-asan:
-	$(MAKE) B=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" OPT=-O1 units
+	$(MAKE) B=build-asan SAN="$(ASAN)" OPT=-O1 units
 	tests/run.sh --units-only build-asan
 
 test-tsan:
-	$(MAKE) B=build-tsan SAN="-fsanitize=thread" OPT=-O1 units
+	$(MAKE) B=build-tsan SAN="$(TSAN)" OPT=-O1 units
 	tests/run.sh --units-only build-tsan
 
 test-san: test-asan test-tsan
@@ -115,13 +138,18 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -o $@ $< core/cfile.c core/log.c
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -o $@ $< $(filter core/cfile%.c core/log.c,$(CORE_SRC))
 
 fuzz: $(FUZZ_BIN)
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
+# Benchmarks (issue 7): interleaved runs against the baseline of the same run; writes
+# BENCHMARKS.md and bench/overhead.png. bench-quick: one repetition of two workloads.
 bench: all
-	bench/run.sh $(B)
+	python3 bench/bench.py --build $(B) --reps $(or $(REPS),5)
+
+bench-quick: all
+	python3 bench/bench.py --build $(B) --quick
 
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
@@ -132,5 +160,6 @@ format:
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
-.PHONY: all units test test-asan test-tsan test-san fuzz bench format format-check clean
+
+.PHONY: bench-quick demo all units test test-quick test-asan test-tsan test-san fuzz bench format format-check clean
 .SECONDARY:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test and ends with one line CI reads: "N passed, N failed".
-#   tests/run.sh [--units-only] BUILD_DIR
+#   tests/run.sh [--units-only] BUILD_DIR [EXTRA_UNIT_BUILD_DIR...] [--fuzz SECONDS BIN...]
+# Extra build dirs (the sanitizer builds) have their unit tests run as well; --fuzz runs
+# the libFuzzer targets for a bounded time, each run counting as one test.
 # Unit tests are cmocka binaries (BUILD_DIR/tests/test_*); their own summaries are
 # counted. End-to-end drivers are tests/e2e/*.sh: each prints "PASS <name>" or
 # "FAIL <name>: <expected vs actual>" per check (see tests/e2e/lib.sh); a driver that
@@ -9,6 +11,14 @@ set -u
 units_only=0
 if [ "${1:-}" = --units-only ]; then units_only=1; shift; fi
 B=${1:-build}
+shift || true
+extra=()
+fuzz_secs=0
+fuzz_bins=()
+while [ $# -gt 0 ]; do
+    if [ "$1" = --fuzz ]; then fuzz_secs=$2; shift 2; fuzz_bins=("$@"); break; fi
+    extra+=("$1"); shift
+done
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
 passed=0 failed=0
@@ -16,9 +26,10 @@ failures=()
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
-for t in "$B"/tests/test_*; do
+for t in "$B"/tests/test_* $(for e in "${extra[@]}"; do echo "$e"/tests/test_*; done); do
     [ -x "$t" ] || continue
-    name=$(basename "$t")
+    name=$(basename "$(dirname "$(dirname "$t")")")/$(basename "$t")
+    name=${name//\//:}
     echo "=== unit $name"
     timeout 600 "$t" >"$log/$name.out" 2>&1
     rc=$?
@@ -50,6 +61,17 @@ if [ "$units_only" -eq 0 ]; then
         [ "$f" -gt 0 ] && failures+=("$name")
     done
 fi
+
+for fb in "${fuzz_bins[@]}"; do
+    name=$(basename "$fb")
+    echo "=== fuzz $name (${fuzz_secs}s)"
+    if tests/fuzz/run.sh "$fuzz_secs" "$fb" >"$log/$name.out" 2>&1; then
+        tail -5 "$log/$name.out"; echo "PASS fuzz:$name"; passed=$((passed + 1))
+    else
+        tail -40 "$log/$name.out"; echo "FAIL fuzz:$name: crash or error (see above)"
+        failed=$((failed + 1)); failures+=("fuzz:$name")
+    fi
+done
 
 echo
 [ "${#failures[@]}" -gt 0 ] && echo "failing: ${failures[*]}"

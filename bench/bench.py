@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+"""ctrprof benchmarks (issue 7): overhead and accuracy next to the profilers people use.
+
+Every workload runs under every profiler configuration, repeated, with the runs of one
+repetition interleaved (baseline, then each profiler, in an order that rotates per
+repetition) so that drifts in machine load hit all configurations alike. Each profiler is
+compared with the baseline it is paired with, measured in the same run:
+
+    ctrprof (default rate), ctrprof rate 1, heaptrack, DHAT  vs  glibc with no profiler
+    tcmalloc + HEAPPROFILE                                    vs  tcmalloc alone
+    jemalloc + prof:true,lg_prof_sample:19                    vs  jemalloc alone
+
+Reported: median wall time, its ratio to the paired baseline, the max-RSS ratio, the size
+of the profile on disk; the per-call hot-path instruction counts from callgrind (which
+are repeatable on a shared, noisy machine, unlike seconds); and the accuracy of ctrprof's
+estimated total allocated bytes at the default rate against the exact total from its
+rate-1 run. Nothing here asserts a timing: it measures and publishes.
+
+    python3 bench/bench.py --build build [--reps 5] [--quick] [--only sqlite,python]
+"""
+import argparse
+import datetime
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=True, capture_output=True, text=True, **kw)
+
+
+def version_of(cmd):
+    r = sh(cmd + " 2>&1 | head -1")
+    return r.stdout.strip() or "unknown"
+
+
+class Workload:
+    def __init__(self, name, argv, setup=None, quick_argv=None, stdin=None):
+        self.name, self.argv, self.setup, self.quick_argv, self.stdin = name, argv, setup, quick_argv, stdin
+
+
+def workloads(build, work, quick):
+    progs = os.path.join(TOP, build, "progs")
+    wl = os.path.join(TOP, "bench", "workloads")
+    big_c = os.path.join(work, "big.c")
+
+    def gen_c():
+        with open(big_c, "w") as f:
+            subprocess.run([sys.executable, os.path.join(wl, "gen_c.py"), "120" if quick else "450"],
+                           stdout=f, check=True)
+
+    all_wl = [
+        Workload("sqlite3", ["sqlite3", os.path.join(work, "db.sqlite")],
+                 setup=lambda: os.path.exists(os.path.join(work, "db.sqlite")) and os.remove(os.path.join(work, "db.sqlite")),
+                 stdin=os.path.join(wl, "sqlite.sql")),
+        Workload("python3", [sys.executable if False else "python3", os.path.join(wl, "python.py")]),
+        Workload("gcc -O2", ["gcc", "-O2", "-c", big_c, "-o", os.path.join(work, "big.o")], setup=gen_c),
+        Workload("perl", ["perl", os.path.join(wl, "perl.pl")]),
+        Workload("git", ["sh", os.path.join(wl, "git.sh"), os.path.join(work, "repo")]),
+        Workload("xz (control)", ["sh", "-c", f"head -c 40000000 /dev/zero | tr '\\0' 'a' | xz -T2 -6 | wc -c"]),
+        Workload("alloc_mt", [os.path.join(progs, "alloc_mt"), "20000000", "2"],
+                 quick_argv=[os.path.join(progs, "alloc_mt"), "2000000", "2"]),
+        Workload("mutex_mt", [os.path.join(progs, "mutex_mt"), "2000000", "4"]),
+    ]
+    if quick:
+        return [w for w in all_wl if w.name in ("alloc_mt", "python3")]
+    return all_wl
+
+
+class Config:
+    def __init__(self, name, baseline, env=None, prefix=None, available=True, why="", slow=False):
+        self.name, self.baseline, self.env, self.prefix = name, baseline, env or {}, prefix or []
+        self.available, self.why, self.slow = available, why, slow
+
+
+def configs(build, quick):
+    shim = os.path.join(TOP, build, "libctrprof.so")
+    tc = os.path.join(LIBDIR, "libtcmalloc.so.4")
+    je = os.path.join(LIBDIR, "libjemalloc.so.2")
+    has_ht = shutil.which("heaptrack") is not None
+    has_vg = shutil.which("valgrind") is not None
+    cs = [
+        Config("glibc", None),
+        Config("ctrprof", "glibc", env={"LD_PRELOAD": shim, "CTRPROF_DIR": "{out}"},
+               available=os.path.exists(shim), why="build/libctrprof.so not built"),
+        Config("ctrprof rate=1", "glibc", env={"LD_PRELOAD": shim, "CTRPROF_DIR": "{out}", "CTRPROF_MEM_RATE": "1"},
+               available=os.path.exists(shim), why="build/libctrprof.so not built"),
+        Config("heaptrack", "glibc", prefix=["heaptrack", "-o", "{out}/ht"], available=has_ht,
+               why="heaptrack not installed (apt-get install heaptrack)"),
+        Config("tcmalloc", None, env={"LD_PRELOAD": tc}, available=os.path.exists(tc),
+               why="libgoogle-perftools4 not installed"),
+        Config("tcmalloc+HEAPPROFILE", "tcmalloc", env={"LD_PRELOAD": tc, "HEAPPROFILE": "{out}/hp"},
+               available=os.path.exists(tc), why="libgoogle-perftools4 not installed"),
+        Config("jemalloc", None, env={"LD_PRELOAD": je}, available=os.path.exists(je), why="libjemalloc2 not installed"),
+        Config("jemalloc+prof", "jemalloc",
+               env={"LD_PRELOAD": je, "MALLOC_CONF": "prof:true,lg_prof_sample:19,prof_final:true,prof_prefix:{out}/jeprof"},
+               available=os.path.exists(je), why="libjemalloc2 not installed"),
+        Config("DHAT", "glibc", prefix=["valgrind", "--tool=dhat", "--dhat-out-file={out}/dhat.json"],
+               available=has_vg, why="valgrind not installed", slow=True),
+    ]
+    if quick:
+        cs = [c for c in cs if c.name in ("glibc", "ctrprof", "ctrprof rate=1")]
+    if os.path.exists(je) and not quick:
+        # Debian's jemalloc is built with profiling only if prof:true is accepted quietly.
+        r = subprocess.run(["true"], env=dict(os.environ, LD_PRELOAD=je, MALLOC_CONF="prof:true"),
+                           capture_output=True, text=True)
+        if "Invalid conf" in r.stderr:
+            for c in cs:
+                if c.name == "jemalloc+prof":
+                    c.available, c.why = False, "Debian's jemalloc is built without profiling"
+    return cs
+
+
+def run_once(w, c, work, quick, timeout):
+    out = tempfile.mkdtemp(dir=work, prefix="out-")
+    env = dict(os.environ)
+    for k, v in c.env.items():
+        env[k] = v.replace("{out}", out)
+    argv = [a.replace("{out}", out) for a in c.prefix] + (w.quick_argv if quick and w.quick_argv else w.argv)
+    tfile = os.path.join(out, ".time")
+    if w.setup:
+        w.setup()
+    stdin = open(w.stdin) if w.stdin else subprocess.DEVNULL
+    try:
+        r = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", tfile] + argv, env=env, stdin=stdin,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, cwd=work)
+    except subprocess.TimeoutExpired:
+        return None, "timed out after %ds" % timeout, out
+    finally:
+        if w.stdin:
+            stdin.close()
+    if r.returncode != 0:
+        return None, "exit %d: %s" % (r.returncode, r.stderr.decode(errors="replace").strip().splitlines()[-1:] or ""), out
+    with open(tfile) as f:
+        secs, rss = f.read().split()[-2:]
+    os.remove(tfile)
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
+    return (float(secs), int(rss), size), None, out
+
+
+def ctrprof_total_alloc(build, out):
+    """Estimated total allocated bytes of a ctrprof profile (sum of the folded alloc_space)."""
+    files = [os.path.join(out, f) for f in os.listdir(out) if f.endswith(".count")]
+    if not files:
+        return None
+    r = subprocess.run([os.path.join(TOP, build, "ctrprof"), "report", "--sample", "alloc_space",
+                        "--format", "folded"] + files, capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    total = 0
+    for line in r.stdout.splitlines():
+        parts = line.rsplit(" ", 1)
+        if len(parts) == 2 and parts[1].isdigit():
+            total += int(parts[1])
+    return total
+
+
+def callgrind_per_call(build, what, with_shim, n=100000):
+    """Instructions per call pair: (I(2n) - I(n)) / n, which cancels start-up and exit."""
+    prog = os.path.join(TOP, build, "progs", "hotpath")
+    shim = os.path.join(TOP, build, "libctrprof.so")
+    counts = []
+    for k in (n, 2 * n):
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ, CTRPROF_DIR=d)
+            if with_shim:
+                env["LD_PRELOAD"] = shim
+            r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + d + "/cg.out",
+                                prog, what, str(k)], env=env, capture_output=True, text=True, cwd=d)
+            tot = None
+            for line in r.stderr.splitlines():
+                if "Collected :" in line:
+                    tot = int(line.split()[-1])
+            if tot is None:
+                return None
+            counts.append(tot)
+    return (counts[1] - counts[0]) / n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--timeout", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    reps = 1 if args.quick else args.reps
+    random.seed(args.seed)
+    work = tempfile.mkdtemp(prefix="ctrprof-bench-")
+    wls = workloads(args.build, work, args.quick)
+    if args.only:
+        keep = args.only.split(",")
+        wls = [w for w in wls if w.name.split()[0] in keep]
+    cs = configs(args.build, args.quick)
+    for c in cs:
+        if not c.available:
+            print("skip %-22s %s" % (c.name, c.why))
+    live = [c for c in cs if c.available]
+    if args.quick and len(live) != len(cs):
+        print("bench-quick needs every configuration it covers")
+        return 1
+    res = {}      # (workload, config) -> list of (secs, rss, size)
+    errors = {}
+    accuracy = {}
+    for w in wls:
+        for rep in range(reps):
+            order = live[rep % len(live):] + live[:rep % len(live)]
+            for c in order:
+                if c.slow and rep > 0:
+                    continue  # DHAT: one run is enough to show its cost
+                m, err, out = run_once(w, c, work, args.quick, args.timeout if not c.slow else 2 * args.timeout)
+                if err:
+                    errors[(w.name, c.name)] = err
+                else:
+                    res.setdefault((w.name, c.name), []).append(m)
+                    if rep == 0 and c.name.startswith("ctrprof"):
+                        accuracy[(w.name, c.name)] = ctrprof_total_alloc(args.build, out)
+                shutil.rmtree(out, ignore_errors=True)
+            print("  %s: repetition %d/%d done" % (w.name, rep + 1, reps), flush=True)
+
+    rows = []
+    for w in wls:
+        for c in live:
+            ms = res.get((w.name, c.name))
+            if not ms:
+                rows.append((w.name, c.name, None, None, None, None, None, errors.get((w.name, c.name), "no run")))
+                continue
+            secs = statistics.median(m[0] for m in ms)
+            rss = statistics.median(m[1] for m in ms)
+            size = statistics.median(m[2] for m in ms)
+            ratio = rss_ratio = None
+            if c.baseline and res.get((w.name, c.baseline)):
+                b = res[(w.name, c.baseline)]
+                ratio = secs / max(statistics.median(m[0] for m in b), 1e-9)
+                rss_ratio = rss / max(statistics.median(m[1] for m in b), 1)
+            rows.append((w.name, c.name, secs, ratio, rss_ratio, size, len(ms), None))
+
+    acc_rows = []
+    for w in wls:
+        est, exact = accuracy.get((w.name, "ctrprof")), accuracy.get((w.name, "ctrprof rate=1"))
+        if est is not None and exact:
+            acc_rows.append((w.name, est, exact, 100.0 * (est - exact) / exact))
+
+    hot = []
+    if shutil.which("valgrind") and not args.quick and os.path.exists(os.path.join(TOP, args.build, "libctrprof.so")):
+        for what, base in (("malloc", "malloc+free pair"), ("lock", "lock+unlock pair")):
+            g = callgrind_per_call(args.build, what, False)
+            p = callgrind_per_call(args.build, what, True)
+            hot.append((base, g, p))
+
+    lines = []
+    lines.append("| workload | profiler | median s | × baseline | max RSS × | profile size | runs |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|")
+    for (wn, cn, secs, ratio, rr, size, n, err) in rows:
+        if err:
+            lines.append("| %s | %s | — | — | — | — | failed: %s |" % (wn, cn, str(err).replace("|", "/")))
+        else:
+            lines.append("| %s | %s | %.2f | %s | %s | %s | %d |" % (
+                wn, cn, secs, "%.3f" % ratio if ratio else "(baseline)", "%.2f" % rr if rr else "",
+                human(size), n))
+    table = "\n".join(lines)
+    print()
+    print(table)
+    acc = ""
+    if acc_rows:
+        acc = "| workload | estimated alloc bytes (default rate) | exact (rate 1) | error |\n|---|---:|---:|---:|\n"
+        acc += "\n".join("| %s | %d | %d | %+.2f%% |" % r for r in acc_rows)
+        print()
+        print(acc)
+    hot_t = ""
+    if hot:
+        hot_t = "| hot path | glibc instr/pair | with ctrprof | extra |\n|---|---:|---:|---:|\n"
+        for (n, g, p) in hot:
+            hot_t += "| %s | %s | %s | %s |\n" % (n, fmt(g), fmt(p), fmt(p - g) if g is not None and p is not None else "—")
+        print()
+        print(hot_t)
+
+    skipped = "\n".join("- %s: %s" % (c.name, c.why) for c in cs if not c.available)
+    if not args.quick:
+        png = os.path.join(TOP, "bench", "overhead.png")
+        chart(rows, png, work)
+        machine = "%s; %d cores; %s" % (cpu_model(), os.cpu_count(), platform.platform())
+        vers = [version_of("gcc --version"), version_of("ldd --version"), version_of("heaptrack --version"),
+                version_of("valgrind --version"), version_of("sqlite3 --version"), version_of("python3 --version")]
+        with open(os.path.join(TOP, "BENCHMARKS.md"), "w") as f:
+            f.write("# ctrprof benchmarks\n\nWritten by `make bench` (bench/bench.py) on %s.\n\n" %
+                    datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"))
+            f.write("Machine: %s. Versions: %s.\n\n" % (machine, "; ".join(vers)))
+            f.write("%d interleaved repetitions; medians; ratios are to the paired baseline of the same run "
+                    "(glibc for ctrprof, heaptrack and DHAT; tcmalloc and jemalloc alone for their "
+                    "profilers). DHAT runs once.\n\n" % reps)
+            f.write(table + "\n\n![overhead](bench/overhead.png)\n\n")
+            if acc:
+                f.write("## Accuracy\n\n" + acc + "\n\n")
+            if hot_t:
+                f.write("## Hot paths (callgrind, instructions per call pair)\n\n" + hot_t + "\n")
+            if skipped:
+                f.write("## Not run\n\n" + skipped + "\n")
+        print("\nwrote BENCHMARKS.md and bench/overhead.png")
+    shutil.rmtree(work, ignore_errors=True)
+    missing = [r for r in rows if r[7]]
+    if missing:
+        print("\n%d rows failed" % len(missing))
+        return 1
+    return 0
+
+
+def fmt(x):
+    return "—" if x is None else "%.1f" % x
+
+
+def human(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return "%d %s" % (n, unit) if unit == "B" else "%.1f %s" % (n, unit)
+        n /= 1024.0
+    return "%.1f TiB" % n
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def chart(rows, png, work):
+    if not shutil.which("gnuplot"):
+        print("no gnuplot: chart not drawn (apt-get install gnuplot-nox)")
+        return
+    profs = []
+    for r in rows:
+        if r[3] and r[1] not in profs:
+            profs.append(r[1])
+    wls = []
+    for r in rows:
+        if r[0] not in wls:
+            wls.append(r[0])
+    dat = os.path.join(work, "chart.dat")
+    with open(dat, "w") as f:
+        f.write("workload " + " ".join('"%s"' % p for p in profs) + "\n")
+        for w in wls:
+            vals = []
+            for p in profs:
+                v = [r[3] for r in rows if r[0] == w and r[1] == p and r[3]]
+                vals.append("%.3f" % v[0] if v else "NaN")
+            f.write('"%s" %s\n' % (w, " ".join(vals)))
+    gp = """set terminal pngcairo size 1200,600
+set output '%s'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set ylabel 'wall time / paired baseline'
+set logscale y
+set yrange [0.8:*]
+set grid ytics
+set key outside right
+set xtics rotate by -30
+plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)
+""" % (png, len(profs) + 1, dat)
+    r = subprocess.run(["gnuplot"], input=gp, text=True, capture_output=True)
+    if r.returncode != 0:
+        print("gnuplot failed: " + r.stderr.strip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
