@@ -1,0 +1,57 @@
+/*
+ * contention.h — mutex and block profiling with the Go runtime's semantics (issue 6).
+ *
+ * Two parts:
+ *  - sampling and scaling, pure functions of (duration, rate, a random number), exactly as
+ *    runtime/mprof.go's blocksampled/saveblockevent and mutexevent;
+ *  - the waiter table: which mutexes have threads waiting on them, since when, so that an
+ *    unlock can be charged the waiting its critical section caused (Go charges the
+ *    contention to the unlocker's stack; a lock held 1 s while 5 threads wait costs 5 s).
+ *
+ * Contexts: hook (the contended slow path of lock, and unlock when the mutex word says a
+ * waiter may exist). The uncontended lock/unlock path never calls into this file.
+ */
+#ifndef CP_CONTENTION_H
+#define CP_CONTENTION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CP_Q16 65536u /* one event in the 1/65536 fixed point of docs/SCHEMA.md */
+
+/* Block profile (SetBlockProfileRate): an event of d ns is kept if d >= rate, else with
+ * probability d/rate (rnd uniform in [0, 2^64)). A kept event shorter than the rate counts
+ * rate/d events of rate ns each, so the expectation of both sums is exact. rate 0 = off.
+ * Returns true if kept, with the scaled count (1/65536 units) and delay (ns). */
+bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q16,
+                     uint64_t *delay);
+
+/* Mutex profile (SetMutexProfileFraction): 1 in fraction events is kept, counted
+ * fraction times (count and delay both multiplied). fraction 0 = off. */
+bool cp_mutex_sample(uint64_t d, uint64_t fraction, uint64_t rnd, uint64_t *count_q16,
+                     uint64_t *delay);
+
+/* Map the waiter table (lazily touched; never malloc). 0 or -errno. */
+int cp_contention_init(void);
+
+/* A thread is about to block on mutex m; t0 = CLOCK_MONOTONIC ns when it started waiting.
+ * Returns false if the table is full (the wait is then not charged to any unlock; the
+ * caller counts it as lost). */
+bool cp_contention_begin(const void *m, uint64_t t0);
+
+/* That thread acquired m (or gave up: timeout, error) at t1. Every wait registered with
+ * begin must be ended exactly once. */
+void cp_contention_end(const void *m, uint64_t t0, uint64_t t1);
+
+/* Unlock of m: the waiting accrued by m's registered waiters since m's previous charge
+ * (or since they started waiting), in ns; 0 without reading the clock when nobody waits.
+ * *now_out receives the time used (0 if none was read). */
+uint64_t cp_contention_charge(const void *m, uint64_t *now_out);
+
+/* As cp_contention_charge, at a given time (tests). */
+uint64_t cp_contention_charge_at(const void *m, uint64_t now);
+
+/* CLOCK_MONOTONIC in ns (vDSO; async-signal-safe). */
+uint64_t cp_now_ns(void);
+
+#endif

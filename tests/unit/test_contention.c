@@ -1,0 +1,175 @@
+/* test_contention.c — Go's block/mutex sampling and the waiter table (core/contention.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <math.h>
+#include <pthread.h>
+#include <cmocka.h>
+
+#include "contention.h"
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* The worked example at the top of contention.c, step by step. */
+static void test_worked_example(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    static int mu;
+    const void *m = &mu;
+    assert_true(cp_contention_begin(m, 10));                /* A */
+    assert_true(cp_contention_begin(m, 30));                /* B */
+    assert_int_equal(cp_contention_charge_at(m, 50), 60);  /* H unlocks */
+    cp_contention_end(m, 10, 52);                           /* A acquires */
+    assert_int_equal(cp_contention_charge_at(m, 90), 40);  /* A unlocks */
+    cp_contention_end(m, 30, 91);                           /* B acquires */
+    assert_int_equal(cp_contention_charge_at(m, 200), 0);  /* nobody waits */
+    uint64_t now;
+    assert_int_equal(cp_contention_charge(m, &now), 0);
+    assert_int_equal(now, 0); /* no clock read when nobody waits */
+}
+
+/* A lock held while 5 threads wait costs 5x the hold time; nothing is charged twice over
+ * a series of unlocks, whatever the order in which waiters arrive and leave. */
+static void test_charges_sum_to_waits(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    static int mu;
+    const void *m = &mu;
+    uint64_t t0[5];
+    for (int i = 0; i < 5; i++) {
+        t0[i] = 1000 + 10 * i;
+        assert_true(cp_contention_begin(m, t0[i]));
+    }
+    uint64_t total = 0, t = 2000;
+    for (int i = 0; i < 5; i++) {
+        total += cp_contention_charge_at(m, t); /* the holder unlocks at t ... */
+        cp_contention_end(m, t0[i], t);         /* ... and waiter i gets the mutex */
+        t += 100;
+    }
+    /* waiter i waited t_i - t0[i] with t_i = 2000 + 100 i */
+    uint64_t expect = 0;
+    for (int i = 0; i < 5; i++)
+        expect += 2000 + 100 * i - t0[i];
+    assert_int_equal(total, expect);
+}
+
+static void test_unknown_mutex_is_free(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    static int never_contended;
+    uint64_t now = 1;
+    assert_int_equal(cp_contention_charge(&never_contended, &now), 0);
+    assert_int_equal(now, 0);
+    cp_contention_end(&never_contended, 1, 2); /* unmatched end is harmless */
+}
+
+/* Block: d >= rate always kept as is; shorter events are unbiased. Over many events the
+ * estimated totals are within 5 sigma of the truth (fixed seed, printed). */
+static void test_block_unbiased(void **state)
+{
+    uint64_t c, d;
+    assert_false(cp_block_sample(100, 0, 0, &c, &d));
+    assert_true(cp_block_sample(5000, 1000, rnd(), &c, &d));
+    assert_int_equal(c, CP_Q16);
+    assert_int_equal(d, 5000);
+    assert_true(cp_block_sample(250, 1000, 100, &c, &d)); /* 100 % 1000 <= 250: kept */
+    assert_int_equal(c, 4 * CP_Q16);
+    assert_int_equal(d, 1000);
+    assert_false(cp_block_sample(250, 1000, 600, &c, &d));
+
+    printf("seed 0x%llx\n", (unsigned long long)rng_state);
+    const uint64_t rate = 10000;
+    const int n = 400000;
+    double true_delay = 0, est_delay = 0, est_count = 0, var = 0, cvar = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t dur = 1 + rnd() % 4000; /* all shorter than the rate: all sampled */
+        true_delay += dur;
+        /* variance of the estimator of one event's delay: rate*dur - dur^2 */
+        var += (double)rate * dur - (double)dur * dur;
+        /* and of its count: rate/dur with probability dur/rate */
+        cvar += (double)rate / dur - 1;
+        if (cp_block_sample(dur, rate, rnd(), &c, &d)) {
+            est_delay += d;
+            est_count += (double)c / CP_Q16;
+        }
+    }
+    double sigma = sqrt(var);
+    printf("block: true delay %.0f, estimated %.0f, sigma %.0f\n", true_delay, est_delay, sigma);
+    assert_true(fabs(est_delay - true_delay) < 5 * sigma);
+    printf("block: true count %d, estimated %.0f, sigma %.0f\n", n, est_count, sqrt(cvar));
+    assert_true(fabs(est_count - n) < 5 * sqrt(cvar));
+}
+
+static void test_mutex_fraction(void **state)
+{
+    uint64_t c, d;
+    assert_false(cp_mutex_sample(100, 0, 0, &c, &d));
+    assert_true(cp_mutex_sample(100, 1, rnd(), &c, &d));
+    assert_int_equal(c, CP_Q16);
+    assert_int_equal(d, 100);
+    int kept = 0;
+    const int n = 100000, f = 10;
+    for (int i = 0; i < n; i++)
+        if (cp_mutex_sample(7, f, rnd(), &c, &d)) {
+            kept++;
+            assert_int_equal(c, f * CP_Q16);
+            assert_int_equal(d, 70);
+        }
+    /* binomial(n, 1/f): sigma = sqrt(n p (1-p)) = 94.9; allow 5 sigma */
+    assert_true(abs(kept - n / f) < 475);
+}
+
+struct hammer {
+    const void *m;
+    uint64_t base;
+};
+
+/* Many threads registering and leaving concurrently while another charges: the table's
+ * counts stay consistent (after all leave, nothing is left to charge). */
+static void *hammer(void *arg)
+{
+    struct hammer *h = arg;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t t0 = h->base + i;
+        if (cp_contention_begin(h->m, t0))
+            cp_contention_end(h->m, t0, t0 + 1);
+    }
+    return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    static int mu;
+    pthread_t t[8];
+    struct hammer h[8];
+    for (int i = 0; i < 8; i++) {
+        h[i] = (struct hammer){&mu, 1000000};
+        pthread_create(&t[i], NULL, hammer, &h[i]);
+    }
+    for (int i = 0; i < 2000; i++)
+        cp_contention_charge_at(&mu, 2000000 + i);
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(cp_contention_charge_at(&mu, 9000000), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_worked_example),   cmocka_unit_test(test_charges_sum_to_waits),
+        cmocka_unit_test(test_unknown_mutex_is_free), cmocka_unit_test(test_block_unbiased),
+        cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_concurrent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
