@@ -116,6 +116,10 @@ test: all units
 	$(MAKE) $(FUZZ_BIN)
 	tests/run.sh $(B) build-asan build-tsan --fuzz $(FUZZ_TEST_SECONDS) $(FUZZ_BIN)
 
+# The real-program compatibility suite alone (it is also part of make test).
+test-compat: all
+	B=$(B) bash tests/e2e/compat.sh
+
 # Only the release build's tests (quick iteration).
 test-quick: all units
 	tests/run.sh $(B)
@@ -161,5 +165,5 @@ clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
 
-.PHONY: bench-quick demo all units test test-quick test-asan test-tsan test-san fuzz bench format format-check clean
+.PHONY: test-compat bench-quick demo all units test test-quick test-asan test-tsan test-san fuzz bench format format-check clean
 .SECONDARY:
