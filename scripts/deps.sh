@@ -5,7 +5,10 @@ set -e
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libunwind-dev libdw-dev libelf-dev \
-zlib1g-dev libcmocka-dev golang-go python3 sqlite3 git perl make valgrind binutils"
+zlib1g-dev libcmocka-dev golang-go python3 sqlite3 git perl make valgrind binutils g++ xz-utils \
+memcached libjemalloc2 libgoogle-perftools4 time"
+# node: the image may bring its own; Debian's otherwise.
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 missing=
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -15,4 +18,6 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+# The Debian memcached package starts a system service; the tests run their own.
+if [ -n "$missing" ] && command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now memcached >/dev/null 2>&1 || true; fi
 echo "deps: ok"
