@@ -117,7 +117,7 @@ int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
 
 /* Read a file for reporting: open read-only (O_NOFOLLOW not required; must be a regular
  * file), copy it into a private buffer (a writer may be live: the copy is a snapshot,
- * values are read with 64-bit atomic loads), store it in *bufp/*lenp (free with
+ * values are read with 64-bit atomic loads), store it in *bufp and *lenp (free with
  * cp_cfile_unload). Returns 0 or a negative code. */
 int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp);
 void cp_cfile_unload(uint8_t *buf, size_t len);

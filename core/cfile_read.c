@@ -1,0 +1,414 @@
+/*
+ * cfile_read.c — the counter-file reader (see cfile.h). Offline only: `ctrprof dump`,
+ * `ctrprof report`, the tests and the fuzzer. Never linked into a hot path.
+ *
+ * It accepts exactly what Go's parser (internal/counter Parse) accepts, in the same
+ * order of checks (FORMAT.md 9), and additionally rejects the two inputs on which Go
+ * hangs or panics: a header length below 32, and a cycle through a ditto-marked stack
+ * name. Every offset and length is checked against the buffer before use; every chain
+ * walk is bounded, because every record a walk visits must carry a raw name not seen
+ * before (so a cycle is a repeated name) and there are fewer distinct offsets than bytes.
+ *
+ * Memory: scratch sets live in anonymous mmaps released before returning (no malloc, so
+ * the reader can be linked anywhere core is).
+ */
+#include "cfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static uint32_t rd32(const uint8_t *buf, size_t len, size_t off)
+{
+    if (off + 4 > len)
+        return 0; /* Go: a head beyond the end of the file reads as 0 */
+    uint32_t v;
+    memcpy(&v, buf + off, 4);
+    return v;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* ---- a set of byte strings, in mmap'd memory ---------------------------------------- */
+
+struct str {
+    const uint8_t *p;
+    size_t len;
+};
+
+struct set {
+    struct str *slot;
+    size_t cap, n;
+};
+
+static uint64_t hash64(const uint8_t *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void set_free(struct set *s)
+{
+    if (s->slot)
+        munmap(s->slot, s->cap * sizeof *s->slot);
+    s->slot = NULL;
+    s->cap = s->n = 0;
+}
+
+static int set_grow(struct set *s)
+{
+    size_t cap = s->cap ? s->cap * 2 : 1024;
+    struct str *t = mmap(NULL, cap * sizeof *t, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                         -1, 0);
+    if (t == MAP_FAILED)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->cap; i++) {
+        struct str e = s->slot[i];
+        if (!e.p)
+            continue;
+        size_t j = hash64(e.p, e.len) & (cap - 1);
+        while (t[j].p)
+            j = (j + 1) & (cap - 1);
+        t[j] = e;
+    }
+    size_t n = s->n;
+    set_free(s);
+    s->slot = t;
+    s->cap = cap;
+    s->n = n;
+    return 0;
+}
+
+static bool set_has(const struct set *s, const uint8_t *p, size_t len)
+{
+    if (!s->cap)
+        return false;
+    size_t j = hash64(p, len) & (s->cap - 1);
+    for (; s->slot[j].p; j = (j + 1) & (s->cap - 1))
+        if (s->slot[j].len == len && memcmp(s->slot[j].p, p, len) == 0)
+            return true;
+    return false;
+}
+
+static int set_add(struct set *s, const uint8_t *p, size_t len)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        int err = set_grow(s);
+        if (err)
+            return err;
+    }
+    size_t j = hash64(p, len) & (s->cap - 1);
+    while (s->slot[j].p)
+        j = (j + 1) & (s->cap - 1);
+    s->slot[j] = (struct str){p ? p : (const uint8_t *)"", len};
+    s->n++;
+    return 0;
+}
+
+/* A bump arena for decoded names (mmap'd, chained). */
+struct arena {
+    uint8_t *chunk;
+    size_t cap, used;
+    struct arena_hdr *list;
+};
+struct arena_hdr {
+    struct arena_hdr *next;
+    size_t size;
+};
+
+static uint8_t *arena_alloc(struct arena *a, size_t n)
+{
+    if (!a->chunk || a->used + n > a->cap) {
+        size_t size = n + sizeof(struct arena_hdr) > (1u << 20) ? n + sizeof(struct arena_hdr)
+                                                                : (1u << 20);
+        void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        struct arena_hdr *h = m;
+        h->next = a->list;
+        h->size = size;
+        a->list = h;
+        a->chunk = (uint8_t *)m + sizeof *h;
+        a->cap = size - sizeof *h;
+        a->used = 0;
+    }
+    uint8_t *p = a->chunk + a->used;
+    a->used += n;
+    return p;
+}
+
+static void arena_free(struct arena *a)
+{
+    while (a->list) {
+        struct arena_hdr *n = a->list->next;
+        munmap(a->list, a->list->size);
+        a->list = n;
+    }
+    a->chunk = NULL;
+}
+
+/* ---- name decoding (Go's DecodeStack) ----------------------------------------------- */
+
+size_t cp_cfile_decode_name(const uint8_t *name, size_t len, char *out, size_t outlen)
+{
+    size_t o = 0;
+#define EMIT(ptr, n)                                                                       \
+    do {                                                                                   \
+        for (size_t k_ = 0; k_ < (n); k_++, o++)                                           \
+            if (o < outlen)                                                                \
+                out[o] = (char)(ptr)[k_];                                                  \
+    } while (0)
+    if (!memchr(name, '\n', len)) {
+        EMIT(name, len);
+        return o;
+    }
+    const uint8_t *last = NULL; /* remembered path, including its final '.' */
+    size_t lastlen = 0;
+    size_t i = 0;
+    for (;;) {
+        const uint8_t *nl = memchr(name + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - name) : len;
+        const uint8_t *line = name + i;
+        size_t ll = end - i;
+        size_t dot = ll;
+        for (size_t k = ll; k-- > 0;)
+            if (line[k] == '.') {
+                dot = k;
+                break;
+            }
+        if (dot == ll || dot == 0) {
+            EMIT(line, ll); /* no '.', or nothing before the last '.': unchanged */
+        } else if (dot == 1 && line[0] == '"') {
+            EMIT(last, lastlen);
+            EMIT(line + 2, ll - 2);
+        } else {
+            last = line;
+            lastlen = dot + 1;
+            EMIT(line, ll);
+        }
+        if (!nl)
+            break;
+        EMIT("\n", 1);
+        i = end + 1;
+    }
+#undef EMIT
+    return o;
+}
+
+/* ---- the parser -------------------------------------------------------------------- */
+
+static void where_fmt(char *where, size_t wl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void where_fmt(char *where, size_t wl, const char *fmt, ...)
+{
+    if (!where || !wl)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    cp_vfmt(where, wl, fmt, ap);
+    va_end(ap);
+}
+
+/* One pass over all chains. With check, validates and fills the sets; without, calls cb
+ * (only after a successful checking pass). */
+static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, struct set *raw,
+                    struct set *dec, struct arena *ar, cp_cfile_counter_fn cb, void *ctx,
+                    char *where, size_t wl)
+{
+    for (uint32_t b = 0; b < CP_CFILE_NBUCKETS; b++) {
+        size_t off = rd32(buf, len, (size_t)h + 4 + 4 * (size_t)b);
+        while (off != 0) {
+            size_t nl = 0;
+            if (check) {
+                if (off < (size_t)h + 4 || off + 16 > len) {
+                    where_fmt(where, wl, "bucket %u: record offset 0x%zx outside the records (file size %zu)",
+                              b, off, len);
+                    return CP_CFILE_ECORRUPT;
+                }
+                nl = rd32(buf, len, off + 8) & 0x00FFFFFFu;
+                if (nl == 0) {
+                    where_fmt(where, wl, "bucket %u: record at 0x%zx has an empty name", b, off);
+                    return CP_CFILE_ECORRUPT;
+                }
+                if (off + 16 + nl > len) {
+                    where_fmt(where, wl, "bucket %u: record at 0x%zx: name of %zu bytes runs past the end of the file (%zu)",
+                              b, off, nl, len);
+                    return CP_CFILE_ECORRUPT;
+                }
+            } else {
+                nl = rd32(buf, len, off + 8) & 0x00FFFFFFu;
+            }
+            const uint8_t *name = buf + off + 16;
+            if (check) {
+                /* Go: rejected if the raw name is already a key of the (decoded) map */
+                if (set_has(dec, name, nl)) {
+                    where_fmt(where, wl, "bucket %u: record at 0x%zx repeats a name already seen (a loop or a duplicate)",
+                              b, off);
+                    return CP_CFILE_ELOOP;
+                }
+                /* beyond Go: a repeated raw name is a cycle even when decoding hid it */
+                if (set_has(raw, name, nl)) {
+                    where_fmt(where, wl, "bucket %u: record at 0x%zx: the chain loops", b, off);
+                    return CP_CFILE_ELOOP;
+                }
+                const uint8_t *d = name;
+                size_t dl = nl;
+                if (memchr(name, '\n', nl)) {
+                    dl = cp_cfile_decode_name(name, nl, NULL, 0);
+                    uint8_t *m = arena_alloc(ar, dl ? dl : 1);
+                    if (!m)
+                        return -ENOMEM;
+                    cp_cfile_decode_name(name, nl, (char *)m, dl);
+                    d = m;
+                }
+                if (set_add(raw, name, nl) || set_add(dec, d, dl))
+                    return -ENOMEM;
+            } else if (cb) {
+                cb(ctx, name, nl, rd64(buf + off));
+            }
+            off = rd32(buf, len, off + 12);
+        }
+    }
+    return 0;
+}
+
+int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
+                   cp_cfile_counter_fn counter_cb, void *ctx, char *where, size_t wherelen)
+{
+    if (where && wherelen)
+        where[0] = '\0';
+    if (len < CP_CFILE_PAGE) {
+        where_fmt(where, wherelen, "%zu bytes", len);
+        return CP_CFILE_ESHORT;
+    }
+    if (memcmp(buf, CP_CFILE_MAGIC, CP_CFILE_MAGIC_LEN) != 0) {
+        return CP_CFILE_EHDR;
+    }
+    uint32_t h = rd32(buf, len, CP_CFILE_MAGIC_LEN);
+    if (h > CP_CFILE_PAGE || h < 32) {
+        where_fmt(where, wherelen, "H = %u, not within 32..16384", h);
+        return CP_CFILE_EHDRLEN;
+    }
+    /* metadata: bytes 32..H, cut at the first NUL, lines split on \n */
+    const char *meta = (const char *)buf + 32;
+    size_t ml = h - 32;
+    const char *nul = memchr(meta, 0, ml);
+    if (nul)
+        ml = (size_t)(nul - meta);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t i = 0;
+        while (i < ml) {
+            const char *nl = memchr(meta + i, '\n', ml - i);
+            size_t end = nl ? (size_t)(nl - meta) : ml;
+            const char *line = meta + i;
+            size_t ll = end - i;
+            if (ll) {
+                const char *sep = NULL;
+                for (size_t k = 0; k + 1 < ll; k++)
+                    if (line[k] == ':' && line[k + 1] == ' ') {
+                        sep = line + k;
+                        break;
+                    }
+                if (!sep) {
+                    where_fmt(where, wherelen, "metadata line at offset %zu has no \": \"",
+                              (size_t)(32 + i));
+                    return CP_CFILE_EMETA;
+                }
+                if (pass == 1 && meta_cb)
+                    meta_cb(ctx, line, (size_t)(sep - line), sep + 2, ll - (size_t)(sep - line) - 2);
+            }
+            i = end + 1;
+        }
+    }
+    struct set raw = {0}, dec = {0};
+    struct arena ar = {0};
+    int err = walk_all(buf, len, h, true, &raw, &dec, &ar, NULL, NULL, where, wherelen);
+    set_free(&raw);
+    set_free(&dec);
+    arena_free(&ar);
+    if (err)
+        return err;
+    return walk_all(buf, len, h, false, NULL, NULL, NULL, counter_cb, ctx, NULL, 0);
+}
+
+/* ---- loading a file ---------------------------------------------------------------- */
+
+int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp)
+{
+    *bufp = NULL;
+    *lenp = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return CP_CFILE_ENOTREG;
+    }
+    size_t len = (size_t)st.st_size;
+    if (len > ((size_t)1 << 32) + CP_CFILE_PAGE) {
+        close(fd);
+        return CP_CFILE_EFULL;
+    }
+    size_t cap = len ? len : 1;
+    uint8_t *buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) {
+        close(fd);
+        return -ENOMEM;
+    }
+    /* Copy through a shared mapping with 8-byte atomic loads so that counters a live
+     * writer is adding to are never torn; the copy is then a stable snapshot. */
+    size_t got = 0;
+    if (len >= 8) {
+        const uint8_t *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED) {
+            size_t words = len / 8;
+            for (size_t i = 0; i < words; i++) {
+                uint64_t v = __atomic_load_n((const uint64_t *)m + i, __ATOMIC_RELAXED);
+                memcpy(buf + 8 * i, &v, 8);
+            }
+            memcpy(buf + 8 * words, m + 8 * words, len - 8 * words);
+            munmap((void *)m, len);
+            got = len;
+        }
+    }
+    while (got < len) {
+        ssize_t r = pread(fd, buf + got, len - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break; /* truncated meanwhile: parse what there is */
+        got += (size_t)r;
+    }
+    close(fd);
+    *bufp = buf;
+    *lenp = got;
+    return 0;
+}
+
+void cp_cfile_unload(uint8_t *buf, size_t len)
+{
+    if (buf)
+        munmap(buf, len ? len : 1);
+}
