@@ -56,6 +56,16 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap)
         }
         while (*p >= '0' && *p <= '9')
             width = width * 10 + (*p++ - '0');
+        long prec = -1;
+        if (*p == '.') {
+            prec = 0;
+            for (p++; *p >= '0' && *p <= '9'; p++)
+                prec = prec * 10 + (*p - '0');
+            if (*p == '*') {
+                prec = va_arg(ap, int);
+                p++;
+            }
+        }
         int lng = 0;
         while (*p == 'l') {
             lng++;
@@ -70,7 +80,7 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap)
             const char *s = va_arg(ap, const char *);
             if (!s)
                 s = "(null)";
-            while (*s)
+            while (*s && prec-- != 0)
                 put(&o, *s++);
             break;
         }

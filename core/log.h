@@ -2,8 +2,8 @@
  * log.h — async-signal-safe diagnostics for code that runs inside the profiled process.
  *
  * One formatter into a stack buffer, one write(2) to fd 2, "ctrprof: " prefix and a
- * newline added, errno saved and restored. Supports %s %c %d %i %u %x %p %%, with the
- * l/ll/z length modifiers. No stdio, no malloc, no locks: callable from hooks, signal
+ * newline added, errno saved and restored. Supports %s (with .N or .* precision) %c %d
+ * %i %u %x %p %%, a 0 flag and a width, and the l/ll/z length modifiers. No stdio, no malloc, no locks: callable from hooks, signal
  * handlers, the flusher and atfork handlers.
  */
 #ifndef CP_LOG_H

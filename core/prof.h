@@ -53,8 +53,19 @@ void cp_prof_shutdown(void);
  * restarts the flusher. */
 void cp_prof_atfork_prepare(void);
 void cp_prof_atfork_parent(void);
-void cp_prof_atfork_child(void);
+/* newpath: the child's own profile file (per-process files), or NULL to keep adding to
+ * the same (shared) file, where the child's counts add to the parent's. */
+void cp_prof_atfork_child(const char *newpath);
 bool cp_prof_enabled(void);
+/* Add n to a named counter in the file now (start-up context: e.g. the process counter). */
+int cp_prof_add_named(const char *name, uint64_t n);
+/* Defined by the preload layer (weak here): marks the calling thread as the profiler's
+ * own, so that its allocations go to the real allocator unsampled. The flusher calls it
+ * first thing. */
+__attribute__((weak)) void cp_thread_enter_profiler(void);
+
+/* A return address the shim appends to a stack cut at CTRPROF_DEPTH (never a real PC). */
+#define CP_PC_TRUNCATED ((uintptr_t)1)
 
 /* ---- threads (hook context) -------------------------------------------------------- */
 
@@ -87,6 +98,14 @@ void cp_event_alloc(struct cp_thread *t, struct cp_bucket *b, void *p);
  * sampled it is removed from the live table and the free is recorded in the ring.
  * Returns true if p was a sampled object. */
 bool cp_event_free(struct cp_thread *t, void *p);
+
+/* cp_event_free in three steps, for realloc: take p out of the live table before the
+ * real call (a reused address is never confused), then record the free if the call
+ * succeeded, or put p back if it failed (p still belongs to the program). take returns
+ * NULL for an unsampled pointer, at the same cost as cp_event_free. */
+struct cp_bucket *cp_event_free_take(void *p);
+void cp_event_free_commit(struct cp_thread *t, struct cp_bucket *b);
+void cp_event_free_undo(void *p, struct cp_bucket *b);
 
 /* A sampled mutex or block event: count and delay already scaled as Go does (mutex:
  * x fraction; block: events shorter than the rate count rate/duration times). count is

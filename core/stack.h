@@ -32,10 +32,11 @@ struct cp_module {
     uint32_t id;           /* FNV-1a 32 of path '\0' build-id-hex: the id in frame names */
     uint8_t buildid_len;
     uint8_t buildid[CP_BUILDID_MAX];
-    char path[4096];
+    const char *path; /* in the module table's own string storage */
 };
 
-/* Build / refresh the module table (flusher or constructor context; takes a lock). */
+/* Build / refresh the module table (flusher or constructor context; takes a lock; the
+ * caller holds the shim's re-entrancy guard, as dl_iterate_phdr may allocate). */
 int cp_modules_refresh(void);
 /* Find the module holding pc; refreshes once if not found. NULL if none. */
 const struct cp_module *cp_modules_find(uintptr_t pc);

@@ -1,0 +1,21 @@
+/*
+ * arena.h — memory the engine keeps for the life of the process: buckets, rings. Comes
+ * from mmap in 1 MiB chunks (larger requests get their own chunk), is never freed and
+ * never touches malloc. Thread-safe (a spin lock; allocation is off the hot path).
+ */
+#ifndef CP_ARENA_H
+#define CP_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 16-byte aligned, zeroed memory, or NULL if mmap failed (or fault injection says so). */
+void *cp_arena_alloc(size_t size);
+/* Bytes the arena has mapped so far (the profiler-bytes health counter). */
+uint64_t cp_arena_mapped(void);
+/* Fault injection (tests): the nth mmap from now fails (1 = the next); 0 turns it off. */
+void cp_arena_fail_after(unsigned n);
+/* Every engine mmap goes through here so fault injection covers them all. */
+void *cp_mmap_anon(size_t size);
+
+#endif

@@ -1,0 +1,182 @@
+/*
+ * live.c — the live sampled-object table (see live.h for the design).
+ *
+ * Contexts: hooks (malloc family: insert on a sampled allocation, maybe/remove on every
+ * free of a pointer the filter does not rule out), the fork child (reset).
+ */
+#include "live.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "arena.h"
+#include "spin.h"
+
+#define TOMB ((uintptr_t)1)
+#define MAXGEN 40
+#define FIRST_BITS 12
+
+struct slot {
+    uintptr_t key; /* 0 empty, 1 tombstone, else the object address */
+    struct cp_bucket *b;
+};
+
+struct gen {
+    struct slot *slots;
+    uint64_t mask;
+    uint64_t fills; /* atomic: slots ever claimed from empty */
+};
+
+uint8_t *cp_live_filter;
+static struct gen gens[MAXGEN]; /* gens[i] immutable once published via ngen */
+static unsigned ngen;           /* atomic: generations published */
+static cp_spin grow_lock = CP_SPIN_INIT;
+static uint64_t live;           /* atomic */
+
+static uint64_t khash(uintptr_t p)
+{
+    uint64_t x = (uint64_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x;
+}
+
+static int add_gen(unsigned bits)
+{
+    size_t n = (size_t)1 << bits;
+    struct slot *s = cp_mmap_anon(n * sizeof *s);
+    if (!s)
+        return -1;
+    unsigned g = __atomic_load_n(&ngen, __ATOMIC_RELAXED);
+    gens[g].slots = s;
+    gens[g].mask = n - 1;
+    gens[g].fills = 0;
+    /* release: publishes gens[g] to the acquire loads of ngen */
+    __atomic_store_n(&ngen, g + 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int cp_live_init(void)
+{
+    if (cp_live_filter)
+        return 0;
+    uint8_t *f = cp_mmap_anon((size_t)1 << CP_LIVE_FILTER_BITS);
+    if (!f)
+        return -1;
+    if (add_gen(FIRST_BITS))
+        return -1;
+    __atomic_store_n(&cp_live_filter, f, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void filter_inc(const void *p)
+{
+    uint8_t *c = &cp_live_filter[cp_live_fhash(p)];
+    uint8_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+    while (v != 255 && !__atomic_compare_exchange_n(c, &v, v + 1, 1, __ATOMIC_RELAXED,
+                                                    __ATOMIC_RELAXED))
+        ;
+}
+
+static void filter_dec(const void *p)
+{
+    uint8_t *c = &cp_live_filter[cp_live_fhash(p)];
+    uint8_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+    while (v != 255 && v != 0 &&
+           !__atomic_compare_exchange_n(c, &v, v - 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+bool cp_live_insert(const void *p, struct cp_bucket *b)
+{
+    uintptr_t k = (uintptr_t)p;
+    if (!cp_live_filter || k <= TOMB)
+        return false;
+    for (;;) {
+        unsigned g = __atomic_load_n(&ngen, __ATOMIC_ACQUIRE) - 1;
+        struct gen *G = &gens[g];
+        if (__atomic_load_n(&G->fills, __ATOMIC_RELAXED) * 2 > G->mask) {
+            cp_spin_lock(&grow_lock);
+            int err = 0;
+            if (__atomic_load_n(&ngen, __ATOMIC_RELAXED) - 1 == g)
+                err = g + 1 >= MAXGEN || add_gen(FIRST_BITS + g + 1);
+            cp_spin_unlock(&grow_lock);
+            if (err)
+                return false;
+            continue;
+        }
+        uint64_t i = khash(k) & G->mask;
+        for (uint64_t n = 0; n <= G->mask; n++, i = (i + 1) & G->mask) {
+            struct slot *s = &G->slots[i];
+            uintptr_t cur = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+            if (cur != 0 && cur != TOMB)
+                continue;
+            /* The bucket is written before the key is published (release): a remover
+             * that finds the key reads the right bucket. */
+            __atomic_store_n(&s->b, b, __ATOMIC_RELAXED);
+            if (__atomic_compare_exchange_n(&s->key, &cur, k, 0, __ATOMIC_RELEASE,
+                                            __ATOMIC_RELAXED)) {
+                if (cur == 0)
+                    __atomic_add_fetch(&G->fills, 1, __ATOMIC_RELAXED);
+                filter_inc(p);
+                __atomic_add_fetch(&live, 1, __ATOMIC_RELAXED);
+                return true;
+            }
+        }
+        /* every slot taken (cannot happen below half full); grow and retry */
+        __atomic_store_n(&G->fills, G->mask, __ATOMIC_RELAXED);
+    }
+}
+
+struct cp_bucket *cp_live_remove(const void *p)
+{
+    uintptr_t k = (uintptr_t)p;
+    if (k <= TOMB)
+        return NULL;
+    unsigned ng = __atomic_load_n(&ngen, __ATOMIC_ACQUIRE);
+    for (unsigned g = ng; g-- > 0;) {
+        struct gen *G = &gens[g];
+        uint64_t i = khash(k) & G->mask;
+        for (uint64_t n = 0; n <= G->mask; n++, i = (i + 1) & G->mask) {
+            struct slot *s = &G->slots[i];
+            uintptr_t cur = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+            if (cur == 0)
+                break;
+            if (cur != k)
+                continue;
+            struct cp_bucket *b = __atomic_load_n(&s->b, __ATOMIC_RELAXED);
+            if (__atomic_compare_exchange_n(&s->key, &cur, TOMB, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_RELAXED)) {
+                filter_dec(p);
+                __atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
+                return b;
+            }
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+uint64_t cp_live_count(void)
+{
+    return __atomic_load_n(&live, __ATOMIC_RELAXED);
+}
+
+void cp_live_reset(void)
+{
+    /* Single-threaded (fork child). Fresh tables rather than clearing the old ones: a
+     * large table would otherwise be copied page by page by the kernel to be zeroed. */
+    if (!cp_live_filter)
+        return;
+    unsigned ng = __atomic_load_n(&ngen, __ATOMIC_RELAXED);
+    for (unsigned g = 0; g < ng; g++)
+        munmap(gens[g].slots, (gens[g].mask + 1) * sizeof(struct slot));
+    __atomic_store_n(&ngen, 0, __ATOMIC_RELAXED);
+    memset(cp_live_filter, 0, (size_t)1 << CP_LIVE_FILTER_BITS);
+    live = 0;
+    cp_spin_reset(&grow_lock);
+    if (add_gen(FIRST_BITS))
+        __atomic_store_n(&cp_live_filter, NULL, __ATOMIC_RELEASE); /* nothing is sampled */
+}

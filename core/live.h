@@ -1,0 +1,56 @@
+/*
+ * live.h — the live sampled heap objects: address -> bucket, so that free() learns
+ * cheaply whether its pointer was sampled and to which bucket it belongs.
+ *
+ * The common case (an unsampled pointer) is decided by a filter: an array of 2^15 byte
+ * counters indexed by a hash of the address, incremented when a sampled object is
+ * inserted and decremented when it is removed (a counter that reaches 255 sticks there:
+ * it only costs false positives). The filter is 32 KiB, read-mostly (written only on
+ * sampled events), so every core keeps its lines shared and hot: free() of an unsampled
+ * pointer costs one load and one branch. A positive goes to the table.
+ *
+ * The table: open addressing with linear probing over generations of doubling size.
+ * Inserts go to the newest generation (a new one is made, under a spin lock, when it is
+ * half full); lookups try the newest first. Slots are claimed by CAS; a removed slot
+ * becomes a tombstone that a later insert may reuse, so churn at rate 1 does not grow
+ * the table. Each sampled object is inserted once and removed at most once, by whoever
+ * frees it (the application orders the free after the malloc), so there is no ABA on a
+ * slot's key.
+ */
+#ifndef CP_LIVE_H
+#define CP_LIVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cp_bucket;
+
+#define CP_LIVE_FILTER_BITS 15
+
+extern uint8_t *cp_live_filter; /* NULL until init */
+
+int cp_live_init(void);
+
+static inline uint32_t cp_live_fhash(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(x >> (64 - CP_LIVE_FILTER_BITS));
+}
+
+/* Might p be a live sampled object? One load, no store. */
+static inline bool cp_live_maybe(const void *p)
+{
+    uint8_t *f = cp_live_filter;
+    return f && __atomic_load_n(&f[cp_live_fhash(p)], __ATOMIC_RELAXED) != 0;
+}
+
+/* Remember p -> b. Returns false if the table cannot grow (counted as lost). */
+bool cp_live_insert(const void *p, struct cp_bucket *b);
+/* Forget p; returns its bucket, or NULL if p is not a live sampled object. */
+struct cp_bucket *cp_live_remove(const void *p);
+/* Live sampled objects (for tests). */
+uint64_t cp_live_count(void);
+/* fork child: the parent's objects are not the child's to account; forget them all. */
+void cp_live_reset(void);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * names.c — building counter names (docs/SCHEMA.md is the public contract).
+ * Context: the flusher, once per bucket (names are cached as counter pointers).
+ */
+#include "names.h"
+
+#include <string.h>
+
+#include "bucket.h"
+#include "cfile.h"
+#include "log.h"
+#include "stack.h"
+
+static const char *const heads[CP_NPTYPES][2] = {
+    [CP_HEAP] = {"ctrprof/heap:alloc:", "ctrprof/heap:free:"},
+    [CP_MUTEX] = {"ctrprof/mutex:contentions", "ctrprof/mutex:delay"},
+    [CP_BLOCK] = {"ctrprof/block:contentions", "ctrprof/block:delay"},
+};
+
+size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t len,
+                       void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
+{
+    if (len > CP_CFILE_MAX_NAME)
+        len = CP_CFILE_MAX_NAME;
+    size_t o = cp_fmt(buf, len, "%s", heads[b->type][which]);
+    if (b->type == CP_HEAP)
+        o += cp_fmt(buf + o, o < len ? len - o : 0, "%llu", (unsigned long long)b->size);
+    if (b->overflow)
+        o += cp_fmt(buf + o, o < len ? len - o : 0, "\nctrprof-overflow");
+    for (unsigned i = 0; i < b->nstk && o < len; i++) {
+        uintptr_t pc = b->stk[i];
+        char frame[48];
+        size_t fl;
+        if (pc == CP_PC_TRUNCATED) {
+            fl = cp_fmt(frame, sizeof frame, "\ntruncated");
+        } else {
+            const struct cp_module *m = cp_modules_find(pc);
+            if (m) {
+                fl = cp_fmt(frame, sizeof frame, "\n%08x+0x%lx", m->id, (unsigned long)(pc - m->bias));
+                if (seen)
+                    seen(ctx, m);
+            } else {
+                fl = cp_fmt(frame, sizeof frame, "\n?+0x%lx", (unsigned long)pc);
+            }
+        }
+        if (o + fl > len) /* cannot happen at depth <= 128; never cut a frame */
+            break;
+        memcpy(buf + o, frame, fl);
+        o += fl;
+    }
+    return o <= len ? o : 0;
+}
+
+size_t cp_names_module(const struct cp_module *m, char *buf, size_t len)
+{
+    if (len > CP_CFILE_MAX_NAME)
+        len = CP_CFILE_MAX_NAME;
+    size_t o = cp_fmt(buf, len, "ctrprof/module:%08x:", m->id);
+    if (m->buildid_len == 0)
+        o += cp_fmt(buf + o, o < len ? len - o : 0, "-");
+    for (unsigned i = 0; i < m->buildid_len; i++)
+        o += cp_fmt(buf + o, o < len ? len - o : 0, "%02x", m->buildid[i]);
+    const char *path = m->path[0] && !strchr(m->path, '\n') ? m->path : "?";
+    o += cp_fmt(buf + o, o < len ? len - o : 0, ":%s", path);
+    return o <= len ? o : 0;
+}

@@ -1,0 +1,23 @@
+/*
+ * names.h — counter names for buckets, modules and health, per docs/SCHEMA.md.
+ * Context: the flusher (and tests). No malloc: names are built into caller buffers.
+ */
+#ifndef CP_NAMES_H
+#define CP_NAMES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cp_bucket;
+struct cp_module;
+
+/* which: 0 = alloc (heap) / contentions (mutex, block); 1 = free / delay.
+ * Returns the name's length (<= CP_CFILE_MAX_NAME), 0 if it cannot be built. Frames
+ * that fall into a known module are reported through seen(ctx, module) so the caller can
+ * publish the module's record. */
+size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t len,
+                       void (*seen)(void *ctx, const struct cp_module *m), void *ctx);
+/* ctrprof/module:<id>:<build-id hex or ->:<path> */
+size_t cp_names_module(const struct cp_module *m, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * options.c — CTRPROF_* configuration (see options.h).
+ *
+ * Context: the shim's constructor, before main, possibly before libc is fully set up:
+ * reads the environment block directly (no getenv, no locale, no malloc, no stdio).
+ * One table; every bad value is reported once, in one line naming the variable, and the
+ * default is kept.
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "log.h"
+
+int cp_options_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || !*s)
+        return -EINVAL;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -ERANGE;
+        v = v * 10 + d;
+    }
+    if (v < min || v > max)
+        return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+enum kind { NUM, PATH, UNWIND, BOOL };
+
+struct opt {
+    const char *name;
+    enum kind kind;
+    size_t off;
+    uint64_t min, max;
+    const char *range; /* for the warning */
+};
+
+#define OFF(f) offsetof(struct cp_options, f)
+static const struct opt table[] = {
+    {"CTRPROF_MEM_RATE", NUM, OFF(mem_rate), 0, (uint64_t)1 << 40, "0..2^40 bytes"},
+    {"CTRPROF_MUTEX_FRACTION", NUM, OFF(mutex_fraction), 0, 1000000000, "0..10^9"},
+    {"CTRPROF_BLOCK_RATE", NUM, OFF(block_rate), 0, (uint64_t)1 << 50, "0..2^50 ns"},
+    {"CTRPROF_FLUSH_MS", NUM, OFF(flush_ms), 1, 3600000, "1..3600000 ms"},
+    {"CTRPROF_DEPTH", NUM, OFF(depth), 1, 128, "1..128 frames"},
+    {"CTRPROF_MAX_BUCKET_MB", NUM, OFF(max_bucket_mb), 1, 1 << 20, "1..1048576 MiB"},
+    {"CTRPROF_UNWIND", UNWIND, OFF(unwind), 0, 0, "libunwind or fp"},
+    {"CTRPROF_DEBUG", BOOL, OFF(debug), 0, 1, "0 or 1"},
+    {"CTRPROF_FILE", PATH, OFF(file), 0, 0, "a path"},
+    {"CTRPROF_DIR", PATH, OFF(dir), 0, 0, "a directory"},
+};
+
+static void defaults(struct cp_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->mem_rate = 524288;
+    o->mutex_fraction = 1;
+    o->block_rate = 10000;
+    o->flush_ms = 1000;
+    o->depth = 64;
+    o->max_bucket_mb = 256;
+    o->unwind = CP_UNWIND_LIBUNWIND;
+    o->debug = 0;
+    memcpy(o->dir, ".", 2);
+}
+
+static void apply(struct cp_options *o, const struct opt *t, const char *val)
+{
+    char *base = (char *)o + t->off;
+    switch (t->kind) {
+    case NUM: {
+        uint64_t v;
+        int err = cp_options_parse_u64(val, t->min, t->max, &v);
+        if (err)
+            cp_log("%s=%.64s is not a whole number in %s; using the default", t->name, val, t->range);
+        else
+            memcpy(base, &v, sizeof v);
+        break;
+    }
+    case BOOL:
+        if (!strcmp(val, "0") || !strcmp(val, "1"))
+            *(int *)(void *)base = val[0] == '1';
+        else
+            cp_log("%s=%.64s is not %s; using the default", t->name, val, t->range);
+        break;
+    case UNWIND:
+        if (!strcmp(val, "libunwind"))
+            *(int *)(void *)base = CP_UNWIND_LIBUNWIND;
+        else if (!strcmp(val, "fp"))
+            *(int *)(void *)base = CP_UNWIND_FP;
+        else
+            cp_log("%s=%.64s is not %s; using the default", t->name, val, t->range);
+        break;
+    case PATH: {
+        size_t n = strlen(val);
+        if (n == 0 || n >= CP_PATH_MAX)
+            cp_log("%s is %s; using the default", t->name, n ? "too long" : "empty");
+        else
+            memcpy(base, val, n + 1);
+        break;
+    }
+    }
+}
+
+void cp_options_load(struct cp_options *o, char *const *envp)
+{
+    defaults(o);
+    for (char *const *e = envp; e && *e; e++) {
+        if (strncmp(*e, "CTRPROF_", 8) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        size_t kl = (size_t)(eq - *e);
+        for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+            if (strlen(table[i].name) == kl && !strncmp(*e, table[i].name, kl))
+                apply(o, &table[i], eq + 1);
+    }
+    cp_log_debug_enabled = o->debug;
+}

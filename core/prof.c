@@ -1,0 +1,589 @@
+/*
+ * prof.c — the engine: cycles, rings, the flusher, publication into the counter file.
+ *
+ * Contexts:
+ *   hooks    cp_thread_get/release, cp_event_*, cp_prof_lost (sampled events only)
+ *   flusher  the thread started by cp_prof_start(); flush() also runs on the exit path
+ *   atfork   cp_prof_atfork_*
+ *
+ * The timeline (Go's mprof.go accounts per GC cycle; here a cycle is a flush interval):
+ *
+ *         cycle c                          | cycle c+1
+ *   app   alloc(b1)@c   free(b1)@c   alloc(b2)@c | free(b2)@c+1   alloc(b3)@c+1 ...
+ *                                              |
+ *   flusher                                    F: cycle = c+1 (seq_cst)
+ *                                                 wait until no thread is mid-event
+ *                                                 drain every ring:
+ *                                                   records @c   -> fut[c % 2]
+ *                                                   records @c+1 -> fut[(c+1) % 2]
+ *                                                 active += fut[c % 2]; fut[c % 2] = 0
+ *                                                 add (active - published) to the file
+ *
+ * Every event is stamped, on its own thread, with the cycle it happened in, read while
+ * the thread's ring is marked busy:
+ *
+ *     thread:  busy = 1 (seq_cst); c = cycle (seq_cst); write record @c; busy = 0 (release)
+ *     flusher: cycle = c+1 (seq_cst); for each ring: wait while busy; then drain
+ *
+ * In the single total order of seq_cst operations, either the flusher's load of busy sees
+ * a thread's busy = 1 (and waits for the record to be complete), or that thread's busy = 1
+ * comes later, so its cycle load comes after cycle = c+1 and it stamps c+1. Hence, once
+ * the flusher has waited and drained, every event of cycles <= c is in fut[c % 2], and
+ * publishing cycle c publishes exactly the events that happened before the boundary: a
+ * consistent snapshot. A free that happens after its allocation (the program orders them:
+ * a pointer has to reach the freeing thread) is stamped with a cycle >= the allocation's,
+ * so no published profile ever has a free without its allocation, even across threads.
+ *
+ * Why two slots and not Go's three. Go stamps allocations into future[(c+2)%3] and frees
+ * into future[(c+1)%3] because mProf_Malloc cannot synchronise with the GC: an object
+ * allocated during cycle c may be swept (freed) before the cycle it was stamped with is
+ * published, so publication trails by two cycles and a third slot holds the cycle being
+ * filled while the other two wait. The busy handshake above gives the flusher the
+ * synchronisation Go lacks: the cycle being drained is complete when the flusher reads
+ * it, so only "the cycle being published" and "the cycle being filled" exist. A third
+ * slot would only delay publication (and the crash-durability promise) by a flush.
+ *
+ * Publication order: for each bucket the alloc (or contentions) counter is added before
+ * the free (or delay) counter, so a reader of the live file never sees free > alloc.
+ */
+#include "prof.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "bucket.h"
+#include "cfile.h"
+#include "live.h"
+#include "log.h"
+#include "names.h"
+#include "ring.h"
+#include "spin.h"
+#include "stack.h"
+
+/* ---- state ------------------------------------------------------------------------- */
+
+/* immutable after cp_prof_init (and in the fork child, after atfork_child) */
+static struct cp_options opts;
+static bool enabled;
+static bool have_file;
+static struct cp_cfile file;
+static char meta_text[CP_CFILE_MAX_META + 1];
+static size_t meta_len;
+
+/* atomic */
+static uint64_t cycle = 1;
+static uint64_t lost[CP_NLOST];
+static int stopping;
+
+/* the ring registry: a list that only grows; rings are reused via their state */
+static struct cp_ring *rings; /* atomic head */
+static cp_spin reg_lock = CP_SPIN_INIT;
+static __thread struct cp_ring *self_ring __attribute__((tls_model("initial-exec")));
+
+/* the flusher */
+static cp_spin flush_lock = CP_SPIN_INIT; /* one flush at a time */
+static pthread_t flusher;
+static bool flusher_running;
+
+/* flusher only (guarded by flush_lock): totals already added to the file */
+static uint64_t pub_samples[CP_NPTYPES], samples[CP_NPTYPES];
+static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_trunc, trunc_events;
+static uint64_t ring_lost_total, ring_waits_total, flushes;
+
+/* module records published by this process (flusher only) */
+#define MODSET 1024
+static uint32_t mod_published[MODSET];
+static unsigned nmod_published;
+
+bool cp_prof_enabled(void)
+{
+    return __atomic_load_n(&enabled, __ATOMIC_ACQUIRE);
+}
+
+/* ---- named counters ---------------------------------------------------------------- */
+
+static void add_named(const char *name, uint64_t n)
+{
+    if (!have_file || n == 0)
+        return;
+    uint64_t *v;
+    if (cp_cfile_counter(&file, name, strlen(name), &v) == 0)
+        cp_cfile_add(v, n);
+}
+
+int cp_prof_add_named(const char *name, uint64_t n)
+{
+    if (!have_file)
+        return -ENOENT;
+    uint64_t *v;
+    int err = cp_cfile_counter(&file, name, strlen(name), &v);
+    if (err == 0)
+        cp_cfile_add(v, n);
+    return err;
+}
+
+/* ---- lifecycle --------------------------------------------------------------------- */
+
+int cp_prof_init(const struct cp_options *opt, const char *path, const char *meta,
+                 size_t metalen)
+{
+    opts = *opt;
+    if (metalen > CP_CFILE_MAX_META)
+        return CP_CFILE_EMETALEN;
+    int err = cp_bucket_init(opts.max_bucket_mb << 20);
+    if (err == 0 && cp_live_init() != 0)
+        err = -ENOMEM;
+    if (err) {
+        cp_log("cannot map profiler memory (%s); not profiling", cp_cfile_strerror(err));
+        return err;
+    }
+    if (path) {
+        err = cp_cfile_open(&file, path, meta, metalen);
+        if (err) {
+            cp_log("%s: %s; not profiling", path, cp_cfile_strerror(err));
+            return err;
+        }
+        have_file = true;
+        memcpy(meta_text, meta, metalen);
+        meta_len = metalen;
+    }
+    __atomic_store_n(&enabled, true, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* ---- threads ----------------------------------------------------------------------- */
+
+struct cp_thread *cp_thread_get(void)
+{
+    if (self_ring)
+        return (struct cp_thread *)self_ring;
+    if (!cp_prof_enabled())
+        return NULL;
+    /* reuse a ring whose thread has gone and which the flusher has drained */
+    for (struct cp_ring *r = __atomic_load_n(&rings, __ATOMIC_ACQUIRE); r; r = r->next) {
+        uint32_t s = CP_RING_FREE;
+        if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) == CP_RING_FREE &&
+            __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            self_ring = r;
+            return (struct cp_thread *)r;
+        }
+    }
+    struct cp_ring *r = cp_arena_alloc(sizeof *r);
+    uint64_t *data = r ? cp_mmap_anon(CP_RING_WORDS_DEFAULT * sizeof(uint64_t)) : NULL;
+    if (!data)
+        return NULL;
+    cp_ring_init(r, data, CP_RING_WORDS_DEFAULT);
+    r->state = CP_RING_OWNED;
+    cp_spin_lock(&reg_lock);
+    r->next = rings;
+    /* release: publishes the initialised ring to the flusher's acquire of rings */
+    __atomic_store_n(&rings, r, __ATOMIC_RELEASE);
+    cp_spin_unlock(&reg_lock);
+    self_ring = r;
+    return (struct cp_thread *)r;
+}
+
+void cp_thread_release(struct cp_thread *t)
+{
+    struct cp_ring *r = (struct cp_ring *)t;
+    if (!r)
+        return;
+    if (self_ring == r)
+        self_ring = NULL;
+    /* release: the records written so far are visible before the ring may be reused */
+    __atomic_store_n(&r->state, CP_RING_RELEASED, __ATOMIC_RELEASE);
+}
+
+/* ---- events ------------------------------------------------------------------------ */
+
+static bool fork_child_no_flusher; /* set in the fork child until the flusher restarts */
+
+static void emit(struct cp_ring *r, enum cp_rec_kind kind, const uint64_t *w, unsigned n)
+{
+    /* Make room first, outside the busy section: a thread waiting for the flusher while
+     * marked busy would wait for a flusher that waits for it. */
+    uint64_t need = n + 1 + 5; /* the record, plus a worst-case rewind marker */
+    bool may_wait = !fork_child_no_flusher;
+    while (r->cap - cp_ring_used(r) < need) {
+        if (!may_wait) {
+            __atomic_add_fetch(&r->lost, 1, __ATOMIC_RELAXED);
+            return;
+        }
+        __atomic_add_fetch(&r->waits, 1, __ATOMIC_RELAXED);
+        uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
+        cp_ring_wake_consumer();
+        if (r->cap - cp_ring_used(r) < need)
+            cp_futex_wait(&r->rseq, seq, 10 * 1000 * 1000);
+    }
+    __atomic_store_n(&r->busy, 1, __ATOMIC_SEQ_CST);
+    uint64_t c = __atomic_load_n(&cycle, __ATOMIC_SEQ_CST);
+    cp_ring_write(r, kind, c, w, n, false); /* cannot fail: room was made above */
+    /* release: pairs with the flusher's acquire of busy; the record is published */
+    __atomic_store_n(&r->busy, 0, __ATOMIC_RELEASE);
+}
+
+void cp_event_alloc(struct cp_thread *t, struct cp_bucket *b, void *p)
+{
+    if (!t || !b) {
+        cp_prof_lost(t ? CP_LOST_NBUCKET : CP_LOST_NORING, 1);
+        return;
+    }
+    if (!cp_live_insert(p, b)) {
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+        return;
+    }
+    uint64_t w = (uint64_t)(uintptr_t)b;
+    emit((struct cp_ring *)t, CP_REC_ALLOC, &w, 1);
+}
+
+bool cp_event_free(struct cp_thread *t, void *p)
+{
+    struct cp_bucket *b = cp_event_free_take(p);
+    if (b)
+        cp_event_free_commit(t, b);
+    return b != NULL;
+}
+
+struct cp_bucket *cp_event_free_take(void *p)
+{
+    return cp_live_maybe(p) ? cp_live_remove(p) : NULL;
+}
+
+void cp_event_free_commit(struct cp_thread *t, struct cp_bucket *b)
+{
+    if (!t) {
+        cp_prof_lost(CP_LOST_NORING, 1);
+        return;
+    }
+    uint64_t w = (uint64_t)(uintptr_t)b;
+    emit((struct cp_ring *)t, CP_REC_FREE, &w, 1);
+}
+
+void cp_event_free_undo(void *p, struct cp_bucket *b)
+{
+    if (!cp_live_insert(p, b))
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+}
+
+void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16, uint64_t delay_ns)
+{
+    if (!t || !b) {
+        cp_prof_lost(t ? CP_LOST_NBUCKET : CP_LOST_NORING, 1);
+        return;
+    }
+    uint64_t w[3] = {(uint64_t)(uintptr_t)b, count_q16, delay_ns};
+    emit((struct cp_ring *)t, CP_REC_DELAY, w, 3);
+}
+
+void cp_prof_lost(enum cp_lost why, uint64_t n)
+{
+    if ((unsigned)why < CP_NLOST)
+        __atomic_add_fetch(&lost[why], n, __ATOMIC_RELAXED);
+}
+
+/* ---- the flush --------------------------------------------------------------------- */
+
+static void account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n)
+{
+    struct cp_bucket *b = (struct cp_bucket *)(uintptr_t)w[0];
+    unsigned s = (unsigned)(c & 1);
+    switch (kind) {
+    case CP_REC_ALLOC:
+        b->u.mem.fut[s].allocs++;
+        samples[CP_HEAP]++;
+        break;
+    case CP_REC_FREE:
+        b->u.mem.fut[s].frees++;
+        break;
+    case CP_REC_DELAY:
+        if (n >= 3) {
+            b->u.blk.fut_count[s] += w[1];
+            b->u.blk.fut_delay[s] += w[2];
+            samples[b->type]++;
+        }
+        break;
+    default:
+        break;
+    }
+    if (b->nstk && b->stk[b->nstk - 1] == CP_PC_TRUNCATED && kind != CP_REC_FREE)
+        trunc_events++;
+}
+
+static void module_seen(void *ctx, const struct cp_module *m)
+{
+    for (unsigned i = 0; i < nmod_published; i++)
+        if (mod_published[i] == m->id)
+            return;
+    char name[CP_CFILE_MAX_NAME];
+    size_t n = cp_names_module(m, name, sizeof name);
+    uint64_t *v;
+    if (n && have_file && cp_cfile_counter(&file, name, n, &v) == 0) {
+        cp_cfile_add(v, 1);
+        if (nmod_published < MODSET)
+            mod_published[nmod_published++] = m->id;
+    }
+}
+
+static void publish_bucket(struct cp_bucket *b)
+{
+    uint64_t val[2];
+    if (b->type == CP_HEAP) {
+        val[0] = b->u.mem.active.allocs;
+        val[1] = b->u.mem.active.frees;
+    } else {
+        val[0] = b->u.blk.count_q16;
+        val[1] = b->u.blk.delay;
+    }
+    if (!have_file || b->ctr_failed)
+        return;
+    for (int i = 0; i < 2; i++) {
+        if (val[i] == b->pub[i])
+            continue;
+        if (!b->ctr[i]) {
+            char name[CP_CFILE_MAX_NAME];
+            size_t n = cp_names_bucket(b, i, name, sizeof name, module_seen, NULL);
+            if (!n || cp_cfile_counter(&file, name, n, &b->ctr[i]) != 0) {
+                b->ctr_failed = 1;
+                static int once;
+                cp_log_once(&once, "cannot add to the counter file (full?); some samples are lost");
+                cp_prof_lost(CP_LOST_NBUCKET, 1);
+                return;
+            }
+        }
+        cp_cfile_add(b->ctr[i], val[i] - b->pub[i]);
+        b->pub[i] = val[i];
+    }
+}
+
+static void publish_health(void)
+{
+    static const char *const sname[CP_NPTYPES] = {"ctrprof/health:samples:heap",
+                                                  "ctrprof/health:samples:mutex",
+                                                  "ctrprof/health:samples:block"};
+    static const char *const lname[CP_NLOST] = {
+        "ctrprof/health:lost:noring", "ctrprof/health:lost:overflow",
+        "ctrprof/health:lost:reentry", "ctrprof/health:lost:nbucket"};
+    for (int t = 0; t < CP_NPTYPES; t++) {
+        add_named(sname[t], samples[t] - pub_samples[t]);
+        pub_samples[t] = samples[t];
+    }
+    uint64_t l[CP_NLOST];
+    for (int i = 0; i < CP_NLOST; i++)
+        l[i] = __atomic_load_n(&lost[i], __ATOMIC_RELAXED);
+    l[CP_LOST_OVERFLOW] += ring_lost_total;
+    for (int i = 0; i < CP_NLOST; i++) {
+        add_named(lname[i], l[i] - pub_lost[i]);
+        pub_lost[i] = l[i];
+    }
+    add_named("ctrprof/health:ring-waits", ring_waits_total - pub_waits);
+    pub_waits = ring_waits_total;
+    uint64_t of = cp_bucket_overflowed();
+    add_named("ctrprof/health:overflow-buckets", of - pub_overflowed);
+    pub_overflowed = of;
+    uint64_t by = cp_arena_mapped();
+    add_named("ctrprof/health:profiler-bytes", by - pub_bytes);
+    pub_bytes = by;
+    add_named("ctrprof/health:truncated-stacks", trunc_events - pub_trunc);
+    pub_trunc = trunc_events;
+    add_named("ctrprof/health:flushes", 1);
+}
+
+/* One flush: advance the cycle, wait out events in progress, drain, publish. */
+static void flush_locked(void)
+{
+    uint64_t c = __atomic_load_n(&cycle, __ATOMIC_RELAXED);
+    __atomic_store_n(&cycle, c + 1, __ATOMIC_SEQ_CST);
+    struct cp_ring *head = __atomic_load_n(&rings, __ATOMIC_ACQUIRE);
+    for (struct cp_ring *r = head; r; r = r->next)
+        for (unsigned spins = 0; __atomic_load_n(&r->busy, __ATOMIC_SEQ_CST); spins++)
+            if (spins > 64)
+                sched_yield();
+    for (struct cp_ring *r = head; r; r = r->next) {
+        uint32_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
+        cp_ring_drain(r, account, NULL);
+        ring_lost_total += __atomic_exchange_n(&r->lost, 0, __ATOMIC_RELAXED);
+        ring_waits_total += __atomic_exchange_n(&r->waits, 0, __ATOMIC_RELAXED);
+        /* a released ring read before the drain is empty now: it may be reused */
+        if (state == CP_RING_RELEASED)
+            __atomic_compare_exchange_n(&r->state, &state, CP_RING_FREE, 0, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED);
+    }
+    unsigned s = (unsigned)(c & 1);
+    for (struct cp_bucket *b = cp_bucket_all(); b; b = b->allnext) {
+        if (b->type == CP_HEAP) {
+            struct cp_memrec *f = &b->u.mem.fut[s];
+            if (f->allocs | f->frees) {
+                b->u.mem.active.allocs += f->allocs;
+                b->u.mem.active.frees += f->frees;
+                f->allocs = f->frees = 0;
+                b->dirty = 1;
+            }
+        } else if (b->u.blk.fut_count[s] | b->u.blk.fut_delay[s]) {
+            b->u.blk.count_q16 += b->u.blk.fut_count[s];
+            b->u.blk.delay += b->u.blk.fut_delay[s];
+            b->u.blk.fut_count[s] = b->u.blk.fut_delay[s] = 0;
+            b->dirty = 1;
+        }
+        if (b->dirty) {
+            publish_bucket(b);
+            b->dirty = 0;
+        }
+    }
+    flushes++;
+    publish_health();
+}
+
+void cp_prof_flush_all(void)
+{
+    if (!cp_prof_enabled())
+        return;
+    cp_spin_lock(&flush_lock);
+    /* twice: the first publishes the cycle that was running, the second whatever was
+     * stamped with the next cycle while the first drained */
+    flush_locked();
+    flush_locked();
+    cp_spin_unlock(&flush_lock);
+}
+
+static void *flusher_main(void *arg)
+{
+    if (cp_thread_enter_profiler)
+        cp_thread_enter_profiler();
+    long timeout = (long)opts.flush_ms * 1000000L;
+    while (!__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+        uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
+        __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
+            cp_futex_wait(&cp_ring_kick, k, timeout);
+        __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
+            break;
+        cp_spin_lock(&flush_lock);
+        flush_locked();
+        cp_spin_unlock(&flush_lock);
+    }
+    return NULL;
+}
+
+int cp_prof_start(void)
+{
+    if (!cp_prof_enabled())
+        return -EINVAL;
+    __atomic_store_n(&stopping, 0, __ATOMIC_RELEASE);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    int err = pthread_create(&flusher, &a, flusher_main, NULL);
+    pthread_attr_destroy(&a);
+    if (err) {
+        static int once;
+        cp_log_once(&once, "cannot start the flusher thread (%s); flushing only at exit",
+                    strerror(err));
+        return -err;
+    }
+    flusher_running = true;
+    fork_child_no_flusher = false;
+    return 0;
+}
+
+void cp_prof_shutdown(void)
+{
+    if (!cp_prof_enabled())
+        return;
+    __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+    cp_ring_wake_consumer();
+    /* The flusher may be mid-flush: flush_all waits for it through flush_lock. It is not
+     * joined (exit may run on any thread, even in a signal handler's aftermath); after
+     * this it only wakes to see `stopping`. */
+    cp_prof_flush_all();
+}
+
+/* ---- fork -------------------------------------------------------------------------- */
+
+void cp_prof_atfork_prepare(void)
+{
+    if (!cp_prof_enabled())
+        return;
+    cp_spin_lock(&flush_lock);
+    cp_spin_lock(&reg_lock);
+    cp_bucket_lock();
+}
+
+void cp_prof_atfork_parent(void)
+{
+    if (!cp_prof_enabled())
+        return;
+    cp_bucket_unlock();
+    cp_spin_unlock(&reg_lock);
+    cp_spin_unlock(&flush_lock);
+}
+
+void cp_prof_atfork_child(const char *newpath)
+{
+    if (!cp_prof_enabled())
+        return;
+    cp_bucket_reset_lock();
+    cp_spin_reset(&reg_lock);
+    cp_spin_reset(&flush_lock);
+    flusher_running = false;
+    fork_child_no_flusher = true;
+    /* The parent publishes its own unflushed events; the child starts from what was
+     * published. Its rings' contents are the parent's: discard them. Rings of threads
+     * that do not exist in the child are free again; this thread keeps its own. */
+    for (struct cp_ring *r = rings; r; r = r->next) {
+        r->rtail = r->whead = r->w;
+        r->lost = r->waits = 0;
+        r->busy = 0;
+        if (r != self_ring)
+            r->state = CP_RING_FREE;
+    }
+    /* Objects the parent sampled are not the child's to account (it may free its copy,
+     * and so may the parent): forget them. */
+    cp_live_reset();
+    bool newfile = newpath != NULL;
+    if (newfile && have_file) {
+        /* Per-process files: the child writes its own, from zero. The parent's mapping
+         * is dropped (its pointers into it are reset with the buckets). */
+        cp_cfile_close(&file);
+        have_file = cp_cfile_open(&file, newpath, meta_text, meta_len) == 0;
+        if (!have_file)
+            cp_log("%s: cannot create the child's profile; not profiling", newpath);
+        memset(pub_samples, 0, sizeof pub_samples);
+        memset(samples, 0, sizeof samples);
+        memset(pub_lost, 0, sizeof pub_lost);
+        memset(lost, 0, sizeof lost);
+        pub_waits = ring_waits_total = ring_lost_total = 0;
+        pub_overflowed = cp_bucket_overflowed();
+        pub_bytes = 0;
+        pub_trunc = trunc_events = 0;
+        nmod_published = 0;
+    }
+    for (struct cp_bucket *b = cp_bucket_all(); b; b = b->allnext) {
+        if (b->type == CP_HEAP) {
+            memset(b->u.mem.fut, 0, sizeof b->u.mem.fut);
+            if (newfile)
+                b->u.mem.active = (struct cp_memrec){0, 0};
+            else
+                b->u.mem.active = (struct cp_memrec){b->pub[0], b->pub[1]};
+        } else {
+            memset(b->u.blk.fut_count, 0, sizeof b->u.blk.fut_count);
+            memset(b->u.blk.fut_delay, 0, sizeof b->u.blk.fut_delay);
+            b->u.blk.count_q16 = newfile ? 0 : b->pub[0];
+            b->u.blk.delay = newfile ? 0 : b->pub[1];
+        }
+        if (newfile) {
+            b->pub[0] = b->pub[1] = 0;
+            b->ctr[0] = b->ctr[1] = NULL;
+            b->ctr_failed = 0;
+        }
+        b->dirty = 0;
+    }
+    cp_prof_start();
+}

@@ -1,0 +1,132 @@
+/*
+ * ring.c — the per-thread SPSC event ring (see ring.h for the record format and the
+ * ownership of every field).
+ *
+ * Contexts: cp_ring_write from hooks on the owning thread (sampled events only);
+ * cp_ring_drain from the flusher. A producer that must wait sleeps on rseq with a futex;
+ * the flusher sleeps on cp_ring_kick with a timeout (its flush interval).
+ *
+ * Wraparound, worked example (cap 8, a 3-word record at position 14, rtail 10):
+ *     index 14 & 7 = 6; 6 + 3 > 8, so the producer needs 2 words of rewind marker plus 3;
+ *     used = 14 - 10 = 4, free = 4 < 5: full -> wait or drop. After the consumer drains
+ *     to 14, free = 8: the marker goes at index 6 (nwords 2), the record at index 0..2,
+ *     whead becomes 19. The consumer reads the marker at 6, skips to position 16 (index
+ *     0) and reads the record.
+ */
+#include "ring.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+uint32_t cp_ring_kick;
+uint32_t cp_ring_consumer_sleeping;
+
+long cp_futex_wait(uint32_t *addr, uint32_t val, long timeout_ns)
+{
+    struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};
+    int saved = errno;
+    long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, timeout_ns >= 0 ? &ts : NULL, NULL, 0);
+    errno = saved;
+    return r;
+}
+
+long cp_futex_wake(uint32_t *addr, int n)
+{
+    int saved = errno;
+    long r = syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+    errno = saved;
+    return r;
+}
+
+void cp_ring_wake_consumer(void)
+{
+    __atomic_add_fetch(&cp_ring_kick, 1, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&cp_ring_consumer_sleeping, __ATOMIC_ACQUIRE))
+        cp_futex_wake(&cp_ring_kick, 1);
+}
+
+void cp_ring_init(struct cp_ring *r, uint64_t *data, uint64_t cap)
+{
+    r->data = data;
+    r->cap = cap;
+    r->w = r->whead = r->rtail = 0;
+    r->busy = 0;
+    r->lost = r->waits = 0;
+    r->rseq = 0;
+}
+
+uint64_t cp_ring_used(const struct cp_ring *r)
+{
+    return r->w - __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE);
+}
+
+bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
+                   unsigned n, bool may_wait)
+{
+    unsigned total = n + 1;
+    uint64_t mask = r->cap - 1;
+    for (;;) {
+        uint64_t pos = r->w;
+        uint64_t idx = pos & mask;
+        uint64_t skip = idx + total > r->cap ? r->cap - idx : 0;
+        /* acquire: pairs with the consumer's release of rtail; the words it read are
+         * free to overwrite */
+        uint64_t tail = __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE);
+        if (r->cap - (pos - tail) >= skip + total) {
+            if (skip) {
+                r->data[idx] = skip; /* rewind marker: kind 0, cycle 0, nwords = skip */
+                pos += skip;
+                idx = 0;
+            }
+            r->data[idx] = cycle << 16 | (uint64_t)kind << 8 | total;
+            for (unsigned i = 0; i < n; i++)
+                r->data[idx + 1 + i] = words[i];
+            r->w = pos + total;
+            /* release: publishes the record words to the consumer's acquire of whead */
+            __atomic_store_n(&r->whead, r->w, __ATOMIC_RELEASE);
+            if (r->w - tail > r->cap / 2)
+                cp_ring_wake_consumer();
+            return true;
+        }
+        if (!may_wait) {
+            __atomic_add_fetch(&r->lost, 1, __ATOMIC_RELAXED);
+            return false;
+        }
+        /* Full: wake the flusher, then sleep until it has drained (rseq changes). The
+         * timeout bounds the wait if a wake-up is missed; the loop re-checks the space. */
+        __atomic_add_fetch(&r->waits, 1, __ATOMIC_RELAXED);
+        uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
+        cp_ring_wake_consumer();
+        if (__atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE) == tail)
+            cp_futex_wait(&r->rseq, seq, 10 * 1000 * 1000);
+    }
+}
+
+uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx)
+{
+    uint64_t mask = r->cap - 1, n = 0;
+    uint64_t pos = r->rtail;
+    /* acquire: pairs with the producer's release of whead: the records are complete */
+    uint64_t end = __atomic_load_n(&r->whead, __ATOMIC_ACQUIRE);
+    while (pos < end) {
+        uint64_t h = r->data[pos & mask];
+        unsigned words = (unsigned)(h & 0xff);
+        enum cp_rec_kind kind = (enum cp_rec_kind)((h >> 8) & 0xff);
+        if (words == 0 || words > r->cap) /* cannot happen: a corrupted ring; resync */
+            break;
+        if (kind != CP_REC_REWIND) {
+            fn(ctx, kind, h >> 16, &r->data[(pos & mask) + 1], words - 1);
+            n++;
+        }
+        pos += words;
+    }
+    pos = end;
+    /* release: the producer may reuse the words up to pos */
+    __atomic_store_n(&r->rtail, pos, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&r->rseq, 1, __ATOMIC_RELEASE);
+    cp_futex_wake(&r->rseq, 1);
+    return n;
+}

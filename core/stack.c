@@ -1,0 +1,256 @@
+/*
+ * stack.c — stack capture and the module table (see stack.h).
+ *
+ * Contexts: cp_stack_capture from hooks (sampled events only; the re-entrancy guard is
+ * held, so whatever libunwind or pthread_getattr_np allocate goes to the real allocator
+ * unsampled); the module functions from the flusher (naming new buckets) and start-up.
+ *
+ * Frame-pointer walking never dereferences an address outside the current thread's stack
+ * (bounds from pthread_getattr_np, cached per thread), so a caller compiled without frame
+ * pointers ends the walk early instead of faulting.
+ */
+#define UNW_LOCAL_ONLY
+#include "stack.h"
+
+#include <elf.h>
+#include <limits.h>
+#include <link.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+#include <libunwind.h>
+
+#include "arena.h"
+#include "spin.h"
+
+/* ---- capture ----------------------------------------------------------------------- */
+
+static __thread uintptr_t stack_lo, stack_hi __attribute__((tls_model("initial-exec")));
+
+static void stack_bounds(void)
+{
+    pthread_attr_t a;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+            stack_lo = (uintptr_t)addr;
+            stack_hi = (uintptr_t)addr + size;
+        }
+        pthread_attr_destroy(&a);
+    }
+    if (!stack_hi) { /* unknown: allow nothing beyond this frame */
+        stack_lo = (uintptr_t)__builtin_frame_address(0);
+        stack_hi = stack_lo;
+    }
+}
+
+static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated)
+{
+    if (!stack_hi)
+        stack_bounds();
+    uintptr_t *fp = __builtin_frame_address(0);
+    unsigned n = 0;
+    *truncated = 0;
+    while ((uintptr_t)fp >= stack_lo && (uintptr_t)fp + 16 <= stack_hi && ((uintptr_t)fp & 7) == 0) {
+        uintptr_t ret = fp[1];
+        uintptr_t *next = (uintptr_t *)fp[0];
+        if (ret < 4096)
+            break;
+        if (skip)
+            skip--;
+        else if (n < max)
+            pcs[n++] = ret;
+        else {
+            *truncated = 1;
+            break;
+        }
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+    return n;
+}
+
+static unsigned capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated)
+{
+    unw_context_t ctx;
+    unw_cursor_t cur;
+    *truncated = 0;
+    if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
+        return 0;
+    unsigned n = 0;
+    /* the first step leaves this function; then `skip` more frames are the profiler's */
+    while (unw_step(&cur) > 0) {
+        unw_word_t ip;
+        if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
+            break;
+        if (skip) {
+            skip--;
+            continue;
+        }
+        if (n == max) {
+            *truncated = 1;
+            break;
+        }
+        pcs[n++] = (uintptr_t)ip;
+    }
+    return n;
+}
+
+unsigned cp_stack_capture(int unwind, uintptr_t *pcs, unsigned max, unsigned skip, int *truncated)
+{
+    if (unwind == CP_UNWIND_FP)
+        return capture_fp(pcs, max, skip, truncated);
+    return capture_unwind(pcs, max, skip, truncated);
+}
+
+/* ---- modules ----------------------------------------------------------------------- */
+
+#define MAXMOD 8192
+#define STRPOOL (4u << 20)
+
+static struct cp_module *mods; /* guarded by lock; entries immutable once counted */
+static unsigned nmods;
+static char *pool;
+static size_t pool_used;
+static cp_spin lock = CP_SPIN_INIT;
+
+static uint32_t fnv32(uint32_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static const char *intern(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (!pool || pool_used + n > STRPOOL)
+        return "?";
+    char *p = pool + pool_used;
+    memcpy(p, s, n);
+    pool_used += n;
+    return p;
+}
+
+static void read_buildid(struct dl_phdr_info *info, struct cp_module *m)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+        const uint8_t *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const uint8_t *name = p + sizeof *nh;
+            const uint8_t *desc = name + ((nh->n_namesz + 3) & ~3u);
+            const uint8_t *next = desc + ((nh->n_descsz + 3) & ~3u);
+            if (next > end)
+                break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+                m->buildid_len = nh->n_descsz > CP_BUILDID_MAX ? CP_BUILDID_MAX : (uint8_t)nh->n_descsz;
+                memcpy(m->buildid, desc, m->buildid_len);
+                return;
+            }
+            p = next;
+        }
+    }
+}
+
+static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+            if (a < lo)
+                lo = a;
+            if (a + ph->p_memsz > hi)
+                hi = a + ph->p_memsz;
+        }
+    }
+    if (hi == 0)
+        return 0;
+    for (unsigned i = 0; i < nmods; i++)
+        if (mods[i].lo == lo && mods[i].hi == hi && mods[i].bias == info->dlpi_addr)
+            return 0; /* known */
+    if (nmods == MAXMOD)
+        return 1;
+    struct cp_module *m = &mods[nmods];
+    memset(m, 0, sizeof *m);
+    m->lo = lo;
+    m->hi = hi;
+    m->bias = info->dlpi_addr;
+    char exe[PATH_MAX];
+    const char *name = info->dlpi_name;
+    if (!name || !name[0]) {
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = 0;
+        name = exe;
+    }
+    m->path = intern(name);
+    read_buildid(info, m);
+    char hex[2 * CP_BUILDID_MAX + 1];
+    for (unsigned i = 0; i < m->buildid_len; i++) {
+        hex[2 * i] = "0123456789abcdef"[m->buildid[i] >> 4];
+        hex[2 * i + 1] = "0123456789abcdef"[m->buildid[i] & 15];
+    }
+    hex[2 * m->buildid_len] = 0;
+    uint32_t h = fnv32(2166136261u, m->path, strlen(m->path) + 1);
+    m->id = fnv32(h, hex, strlen(hex));
+    /* release: the entry is complete before readers see the new count */
+    __atomic_store_n(&nmods, nmods + 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int cp_modules_refresh(void)
+{
+    cp_spin_lock(&lock);
+    if (!mods) {
+        mods = cp_mmap_anon(MAXMOD * sizeof *mods);
+        pool = cp_mmap_anon(STRPOOL);
+        if (!mods || !pool) {
+            cp_spin_unlock(&lock);
+            return -12;
+        }
+    }
+    dl_iterate_phdr(on_object, NULL);
+    cp_spin_unlock(&lock);
+    return 0;
+}
+
+static const struct cp_module *lookup(uintptr_t pc)
+{
+    unsigned n = __atomic_load_n(&nmods, __ATOMIC_ACQUIRE);
+    for (unsigned i = n; i-- > 0;) /* newest first: a dlopen may reuse a closed one's range */
+        if (pc >= mods[i].lo && pc < mods[i].hi)
+            return &mods[i];
+    return NULL;
+}
+
+const struct cp_module *cp_modules_find(uintptr_t pc)
+{
+    pc = pc ? pc - 1 : 0; /* a return address may sit just past its caller's end */
+    const struct cp_module *m = mods ? lookup(pc) : NULL;
+    if (!m) {
+        cp_modules_refresh();
+        m = lookup(pc);
+    }
+    return m;
+}
+
+unsigned cp_modules_count(void)
+{
+    return __atomic_load_n(&nmods, __ATOMIC_ACQUIRE);
+}
+
+const struct cp_module *cp_modules_at(unsigned i)
+{
+    return i < cp_modules_count() ? &mods[i] : NULL;
+}

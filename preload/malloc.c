@@ -1,0 +1,367 @@
+/*
+ * malloc.c — the malloc family, interposed. Hooks only (and their bootstrap).
+ *
+ * Context: any application thread, any time — including before our constructor ran, from
+ * inside dlsym while we look up the real functions, and from the profiler itself (the
+ * guard in shim.c parks the countdown so such calls take the unsampled path).
+ *
+ * Every hook returns exactly what the real function returned and leaves errno exactly as
+ * it left it: the real call comes first, and the rare sampled path saves and restores
+ * errno. The unsampled path of malloc is the real call, one thread-local subtraction and
+ * one branch; free's is one load and one branch on the live filter (core/live.h).
+ *
+ * Accounting rules (issue 4): calloc(n, s) is one object of n*s bytes; realloc(p, n) is a
+ * free of p and an allocation of n attributed to the realloc call site, even when the
+ * block grows in place; realloc(p, 0) is a free; a failed call records nothing.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "live.h"
+#include "sample.h"
+#include "shim.h"
+#include "stack.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+static void *(*real_malloc)(size_t);
+static void (*real_free)(void *);
+static void *(*real_calloc)(size_t, size_t);
+static void *(*real_realloc)(void *, size_t);
+static void *(*real_reallocarray)(void *, size_t, size_t);
+static int (*real_posix_memalign)(void **, size_t, size_t);
+static void *(*real_aligned_alloc)(size_t, size_t);
+static void *(*real_memalign)(size_t, size_t);
+static void *(*real_valloc)(size_t);
+static void *(*real_pvalloc)(size_t);
+static size_t (*real_malloc_usable_size)(void *);
+
+/* ---- bootstrap: dlsym's own allocations -------------------------------------------- */
+
+/* dlsym may call calloc/malloc before we know the real ones: serve those from here.
+ * Each block has a 16-byte header with its size; the pool is never reused (it is only
+ * needed for a handful of small blocks). free() recognises the range and ignores it. */
+#define POOL_SIZE (256 * 1024)
+static _Alignas(64) uint8_t pool[POOL_SIZE];
+static size_t pool_used; /* atomic */
+
+static int in_pool(const void *p)
+{
+    return (const uint8_t *)p >= pool && (const uint8_t *)p < pool + POOL_SIZE;
+}
+
+static void *pool_alloc(size_t n, size_t align)
+{
+    if (align < 16)
+        align = 16;
+    if (n > POOL_SIZE || align > 4096) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t need = n + 16 + align;
+    size_t off = __atomic_fetch_add(&pool_used, (need + 15) & ~(size_t)15, __ATOMIC_RELAXED);
+    if (off + need > POOL_SIZE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uintptr_t p = ((uintptr_t)(pool + off + 16) + align - 1) & ~(uintptr_t)(align - 1);
+    memcpy((void *)(p - 16), &n, sizeof n);
+    return (void *)p; /* static storage: already zero */
+}
+
+static size_t pool_size(const void *p)
+{
+    size_t n;
+    memcpy(&n, (const uint8_t *)p - 16, sizeof n);
+    return n;
+}
+
+static int resolving;
+
+void cp_shim_resolve(void)
+{
+    if (__atomic_load_n(&real_free, __ATOMIC_ACQUIRE))
+        return;
+    if (__atomic_exchange_n(&resolving, 1, __ATOMIC_ACQ_REL))
+        return; /* dlsym is calling us back (or another thread is resolving): use the pool */
+    real_malloc = dlsym(RTLD_NEXT, "malloc");
+    real_calloc = dlsym(RTLD_NEXT, "calloc");
+    real_realloc = dlsym(RTLD_NEXT, "realloc");
+    real_reallocarray = dlsym(RTLD_NEXT, "reallocarray");
+    real_posix_memalign = dlsym(RTLD_NEXT, "posix_memalign");
+    real_aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
+    real_memalign = dlsym(RTLD_NEXT, "memalign");
+    real_valloc = dlsym(RTLD_NEXT, "valloc");
+    real_pvalloc = dlsym(RTLD_NEXT, "pvalloc");
+    real_malloc_usable_size = dlsym(RTLD_NEXT, "malloc_usable_size");
+    /* release: every pointer above is visible to a thread that sees real_free */
+    __atomic_store_n(&real_free, (void (*)(void *))dlsym(RTLD_NEXT, "free"), __ATOMIC_RELEASE);
+}
+
+static int ready(void)
+{
+    if (UNLIKELY(!__atomic_load_n(&real_free, __ATOMIC_ACQUIRE)))
+        cp_shim_resolve();
+    return __atomic_load_n(&real_free, __ATOMIC_ACQUIRE) != NULL;
+}
+
+/* ---- the sampled path -------------------------------------------------------------- */
+
+unsigned cp_shim_stack(uintptr_t *pcs)
+{
+    uintptr_t raw[CP_MAX_DEPTH + 24];
+    int trunc = 0;
+    unsigned depth = (unsigned)cp_opts.depth;
+    unsigned n = cp_stack_capture(cp_opts.unwind, raw, depth + 24, 0, &trunc);
+    unsigned i = 0;
+    while (i < n && raw[i] >= cp_shim_lo && raw[i] < cp_shim_hi)
+        i++;
+    unsigned k = n - i;
+    if (k > depth) {
+        k = depth;
+        trunc = 1;
+    }
+    memcpy(pcs, raw + i, k * sizeof *pcs);
+    if (trunc)
+        pcs[k++] = CP_PC_TRUNCATED;
+    return k;
+}
+
+/* Called when the countdown ran out on a successful allocation of n bytes at p. */
+static __attribute__((noinline, cold)) void sampled(void *p, size_t n)
+{
+    if (cp_tls.guard)
+        return; /* profiler code: the countdown is parked; stay out */
+    int saved = errno;
+    if (cp_shim_state != CP_SHIM_ON || cp_opts.mem_rate == 0) {
+        /* before the constructor: keep looking; off: park for good */
+        cp_tls.countdown = cp_shim_state == CP_SHIM_UNINIT ? 0 : INT64_MAX;
+        errno = saved;
+        return;
+    }
+    cp_tls.guard++;
+    cp_tls.countdown = INT64_MAX;
+    if (UNLIKELY(!cp_tls.seeded)) {
+        /* A new thread: its first countdown is drawn now, not assumed to be zero (that
+         * would sample every thread's first allocation). This one counts against it. */
+        cp_shim_seed_thread();
+        int64_t next = cp_sample_next(&cp_tls.rng, cp_opts.mem_rate) - (int64_t)n;
+        if (next > 0) {
+            cp_tls.countdown = next;
+            cp_tls.guard--;
+            errno = saved;
+            return;
+        }
+    }
+    uintptr_t pcs[CP_MAX_DEPTH + 1];
+    unsigned k = cp_shim_stack(pcs);
+    struct cp_bucket *b = cp_bucket_get(CP_HEAP, n, pcs, k);
+    cp_event_alloc(cp_shim_thread(), b, p);
+    cp_tls.countdown = cp_sample_next(&cp_tls.rng, cp_opts.mem_rate);
+    cp_tls.guard--;
+    errno = saved;
+}
+
+static inline void account(void *p, size_t n)
+{
+    if (UNLIKELY((cp_tls.countdown -= (int64_t)n) <= 0) && p)
+        sampled(p, n);
+}
+
+static __attribute__((noinline, cold)) void record_free(struct cp_bucket *b)
+{
+    int saved = errno;
+    cp_tls.guard++;
+    int64_t cd = cp_tls.countdown;
+    cp_tls.countdown = INT64_MAX;
+    cp_event_free_commit(cp_shim_thread(), b);
+    cp_tls.countdown = cd;
+    cp_tls.guard--;
+    errno = saved;
+}
+
+static __attribute__((noinline, cold)) struct cp_bucket *take(void *p)
+{
+    int saved = errno;
+    struct cp_bucket *b = cp_event_free_take(p);
+    errno = saved;
+    return b;
+}
+
+/* ---- the hooks --------------------------------------------------------------------- */
+
+EXPORT void *malloc(size_t n)
+{
+    if (UNLIKELY(!ready()))
+        return pool_alloc(n, 16);
+    void *p = real_malloc(n);
+    account(p, n);
+    return p;
+}
+
+EXPORT void free(void *p)
+{
+    if (UNLIKELY(in_pool(p)))
+        return;
+    if (UNLIKELY(cp_live_maybe(p))) {
+        struct cp_bucket *b = take(p);
+        if (b)
+            record_free(b);
+    }
+    if (UNLIKELY(!ready()))
+        return; /* cannot happen: a pointer to free came from somewhere */
+    real_free(p);
+}
+
+void cfree(void *p);
+EXPORT void cfree(void *p)
+{
+    free(p);
+}
+
+EXPORT void *calloc(size_t a, size_t s)
+{
+    if (UNLIKELY(!ready())) {
+        size_t n;
+        if (__builtin_mul_overflow(a, s, &n)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return pool_alloc(n, 16);
+    }
+    void *p = real_calloc(a, s);
+    size_t n;
+    if (!__builtin_mul_overflow(a, s, &n))
+        account(p, n);
+    return p;
+}
+
+/* realloc and reallocarray: the old block's free is taken out of the live table before
+ * the real call and recorded only if the call succeeded. */
+static void *realloc_common(void *p, size_t n, void *q, struct cp_bucket *old)
+{
+    if (p && n == 0) { /* a free (glibc returns NULL here) */
+        if (old)
+            record_free(old);
+        if (q)
+            account(q, 0);
+        return q;
+    }
+    if (!q) { /* failed: p is untouched and still the program's */
+        if (old) {
+            int saved = errno;
+            cp_event_free_undo(p, old);
+            errno = saved;
+        }
+        return NULL;
+    }
+    if (old)
+        record_free(old);
+    account(q, n);
+    return q;
+}
+
+static void *pool_realloc(void *p, size_t n)
+{
+    void *q = malloc(n);
+    if (q) {
+        size_t old = pool_size(p);
+        memcpy(q, p, old < n ? old : n);
+    }
+    return q;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+    if (UNLIKELY(!ready()))
+        return p ? (in_pool(p) ? pool_realloc(p, n) : NULL) : pool_alloc(n, 16);
+    if (UNLIKELY(in_pool(p)))
+        return pool_realloc(p, n);
+    struct cp_bucket *old = p && UNLIKELY(cp_live_maybe(p)) ? take(p) : NULL;
+    void *q = real_realloc(p, n);
+    return realloc_common(p, n, q, old);
+}
+
+EXPORT void *reallocarray(void *p, size_t a, size_t s)
+{
+    size_t n;
+    if (UNLIKELY(!ready()) || UNLIKELY(in_pool(p)) || !real_reallocarray) {
+        if (__builtin_mul_overflow(a, s, &n)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return realloc(p, n);
+    }
+    if (__builtin_mul_overflow(a, s, &n))
+        return real_reallocarray(p, a, s); /* fails with ENOMEM, p untouched */
+    struct cp_bucket *old = p && UNLIKELY(cp_live_maybe(p)) ? take(p) : NULL;
+    void *q = real_reallocarray(p, a, s);
+    return realloc_common(p, n, q, old);
+}
+
+EXPORT int posix_memalign(void **pp, size_t align, size_t n)
+{
+    if (UNLIKELY(!ready())) {
+        if (align < sizeof(void *) || (align & (align - 1)))
+            return EINVAL;
+        void *p = pool_alloc(n, align);
+        if (!p)
+            return ENOMEM;
+        *pp = p;
+        return 0;
+    }
+    int r = real_posix_memalign(pp, align, n);
+    if (r == 0)
+        account(*pp, n);
+    return r;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+    if (UNLIKELY(!ready()))
+        return pool_alloc(n, align);
+    void *p = real_aligned_alloc(align, n);
+    account(p, n);
+    return p;
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+    if (UNLIKELY(!ready()))
+        return pool_alloc(n, align);
+    void *p = real_memalign(align, n);
+    account(p, n);
+    return p;
+}
+
+EXPORT void *valloc(size_t n)
+{
+    if (UNLIKELY(!ready()))
+        return pool_alloc(n, 4096);
+    void *p = real_valloc(n);
+    account(p, n);
+    return p;
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+    if (UNLIKELY(!ready()))
+        return pool_alloc((n + 4095) & ~(size_t)4095, 4096);
+    void *p = real_pvalloc(n);
+    account(p, n);
+    return p;
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+    if (UNLIKELY(in_pool(p)))
+        return pool_size(p);
+    if (UNLIKELY(!ready()))
+        return 0;
+    return real_malloc_usable_size(p);
+}

@@ -1,0 +1,305 @@
+/*
+ * shim.c — start-up, per-thread state, the re-entrancy guard, fork and exit: everything
+ * the hooks (malloc.c) need that is not a hook itself. Builds into libctrprof.so.
+ *
+ * Contexts: the constructor (before main, single-threaded in practice), hooks (any
+ * application thread), the atfork handlers, the destructor / at_quick_exit (exit path on
+ * whichever thread exits), the pthread key destructor (thread exit).
+ *
+ * Invariants:
+ *   - nothing here runs unless the process was set up (a process with AT_SECURE, a bad
+ *     file or a failed mmap forwards every call, untouched);
+ *   - the guard: while a thread runs profiler code, its countdown is parked at INT64_MAX,
+ *     so any malloc the profiler causes (libunwind, dl_iterate_phdr, pthread_create)
+ *     takes the unsampled path and is not recorded; the flusher thread is parked for
+ *     good (cp_thread_enter_profiler);
+ *   - errno is saved around everything the profiler does on a hook's behalf.
+ */
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "contention.h"
+#include "log.h"
+#include "prof.h"
+#include "stack.h"
+
+__thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
+struct cp_options cp_opts;
+int cp_shim_state; /* CP_SHIM_* */
+uintptr_t cp_shim_lo, cp_shim_hi;
+
+static pthread_key_t thread_key;
+static char program[64];
+static char file_path[CP_PATH_MAX];
+static int per_process_file;
+static char meta[CP_CFILE_META_BUF];
+static size_t meta_len;
+
+void cp_thread_enter_profiler(void)
+{
+    cp_tls.countdown = INT64_MAX;
+    cp_tls.guard = 1;
+    cp_tls.flusher = 1;
+}
+
+/* ---- per-thread state -------------------------------------------------------------- */
+
+static void thread_gone(void *arg)
+{
+    struct cp_thread *t = arg;
+    if (cp_tls.t == t)
+        cp_tls.t = NULL;
+    cp_thread_release(t);
+}
+
+struct cp_thread *cp_shim_thread(void)
+{
+    if (cp_tls.t)
+        return cp_tls.t;
+    struct cp_thread *t = cp_thread_get();
+    if (t) {
+        cp_tls.t = t;
+        /* keys below 32 live in the thread descriptor: no allocation */
+        pthread_setspecific(thread_key, t);
+    }
+    return t;
+}
+
+void cp_shim_seed_thread(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    cp_tls.rng = ((uint64_t)(uintptr_t)&cp_tls * 0x9E3779B97F4A7C15ull) ^
+                 ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ 0x2545F4914F6CDD1Dull;
+    if (!cp_tls.rng)
+        cp_tls.rng = 1;
+    cp_tls.seeded = 1;
+}
+
+/* ---- names ------------------------------------------------------------------------- */
+
+static void set_program(void)
+{
+    extern char *program_invocation_short_name;
+    const char *n = program_invocation_short_name;
+    if (!n || !*n)
+        n = "program";
+    size_t o = 0;
+    for (; *n && o < sizeof program - 1; n++)
+        program[o++] = (*n == '/' || *n == ':' || *n == '\n' || *n == ' ' || *n == '\t') ? '_' : *n;
+    program[o] = 0;
+}
+
+/* days since 1970-01-01 -> y-m-d (Howard Hinnant's civil_from_days) */
+static void civil(long z, int *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    long era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long yy = (long)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yy + (*m <= 2));
+}
+
+static size_t day(char *buf, size_t len, long days)
+{
+    int y;
+    unsigned m, d;
+    civil(days, &y, &m, &d);
+    return cp_fmt(buf, len, "%d-%02u-%02uT00:00:00Z", y, m, d);
+}
+
+static void build_meta(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long today = (long)(ts.tv_sec / 86400);
+    char t0[32], t1[32];
+    day(t0, sizeof t0, today);
+    day(t1, sizeof t1, today + 7);
+    meta_len = cp_fmt(meta, sizeof meta,
+                      "TimeBegin: %s\nTimeEnd: %s\nProgram: %s\nVersion: %s\nGOOS: linux\n"
+                      "GOARCH: amd64\nCtrprof-Format: 1\nMemRate: %llu\nMutexFraction: %llu\n"
+                      "BlockRate: %llu\nUnwind: %s\nDepth: %llu\n\n",
+                      t0, t1, per_process_file ? program : "shared", CP_VERSION,
+                      (unsigned long long)cp_opts.mem_rate,
+                      (unsigned long long)cp_opts.mutex_fraction,
+                      (unsigned long long)cp_opts.block_rate,
+                      cp_opts.unwind == CP_UNWIND_FP ? "fp" : "libunwind",
+                      (unsigned long long)cp_opts.depth);
+    if (meta_len >= sizeof meta)
+        meta_len = sizeof meta - 1;
+}
+
+/* ctrprof.<program>.<pid>.count in CTRPROF_DIR; a suffix if that name is taken (a pid
+ * reused since an earlier run wrote there). */
+static int default_path(char *out, size_t len, pid_t pid)
+{
+    for (int k = 0; k < 100; k++) {
+        size_t n = k ? cp_fmt(out, len, "%s/ctrprof.%s.%d.%d.count", cp_opts.dir, program, (int)pid, k)
+                     : cp_fmt(out, len, "%s/ctrprof.%s.%d.count", cp_opts.dir, program, (int)pid);
+        if (n >= len)
+            return -ENAMETOOLONG;
+        struct stat st;
+        if (lstat(out, &st) != 0)
+            return 0;
+    }
+    return -EEXIST;
+}
+
+/* A shared file created on another day differs from our metadata only in the two Time
+ * lines: adopt its header rather than refuse to profile. Anything else stays an error. */
+static int adopt_shared_meta(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    char hdr[32 + CP_CFILE_MAX_META + 32];
+    ssize_t n = pread(fd, hdr, sizeof hdr - 1, 0);
+    close(fd);
+    if (n < 32)
+        return -1;
+    hdr[n] = 0;
+    char *their = hdr + 32;
+    const char *ours_rest = strstr(meta, "\nProgram: ");
+    const char *their_rest = strstr(their, "\nProgram: ");
+    if (!ours_rest || !their_rest || strncmp(their, "TimeBegin: ", 11) != 0)
+        return -1;
+    size_t rl = meta_len - (size_t)(ours_rest - meta);
+    if (strlen(their_rest) < rl || memcmp(ours_rest, their_rest, rl) != 0)
+        return -1;
+    size_t tl = (size_t)(their_rest - their) + rl;
+    if (tl >= sizeof meta)
+        return -1;
+    memcpy(meta, their, tl);
+    meta[tl] = 0;
+    meta_len = tl;
+    return 0;
+}
+
+/* ---- fork and exit ----------------------------------------------------------------- */
+
+static void atfork_prepare(void)
+{
+    cp_tls.guard++;
+    cp_prof_atfork_prepare();
+}
+
+static void atfork_parent(void)
+{
+    cp_prof_atfork_parent();
+    cp_tls.guard--;
+}
+
+static void atfork_child(void)
+{
+    char path[CP_PATH_MAX];
+    const char *np = NULL;
+    if (per_process_file && default_path(path, sizeof path, getpid()) == 0)
+        np = path;
+    cp_prof_atfork_child(per_process_file ? (np ? np : "/nonexistent/ctrprof") : NULL);
+    if (per_process_file && np)
+        memcpy(file_path, path, strlen(path) + 1);
+    char name[128];
+    cp_fmt(name, sizeof name, "ctrprof/process:%s", program);
+    cp_prof_add_named(name, 1);
+    cp_tls.guard--;
+}
+
+static void at_exit_flush(void)
+{
+    if (cp_shim_state != CP_SHIM_ON)
+        return;
+    int saved = errno;
+    cp_tls.guard++;
+    int64_t cd = cp_tls.countdown;
+    cp_tls.countdown = INT64_MAX;
+    cp_prof_shutdown();
+    cp_tls.countdown = cd;
+    cp_tls.guard--;
+    errno = saved;
+}
+
+__attribute__((destructor)) static void ctrprof_fini(void)
+{
+    at_exit_flush();
+}
+
+/* ---- start-up ---------------------------------------------------------------------- */
+
+__attribute__((constructor)) static void ctrprof_init(void)
+{
+    int saved = errno;
+    cp_shim_resolve();
+    if (cp_shim_state != CP_SHIM_UNINIT) {
+        errno = saved;
+        return;
+    }
+    cp_tls.guard++;
+    cp_tls.countdown = INT64_MAX;
+    if (getauxval(AT_SECURE)) {
+        /* setuid/setgid: forward every call, write nothing (not even a warning) */
+        cp_shim_state = CP_SHIM_OFF;
+        goto out;
+    }
+    extern char **environ;
+    cp_options_load(&cp_opts, environ);
+    set_program();
+    per_process_file = cp_opts.file[0] == 0;
+    if (per_process_file) {
+        int err = default_path(file_path, sizeof file_path, getpid());
+        if (err) {
+            cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
+            cp_shim_state = CP_SHIM_OFF;
+            goto out;
+        }
+    } else {
+        memcpy(file_path, cp_opts.file, sizeof file_path);
+    }
+    build_meta();
+    /* our own text range, so captured stacks can drop the shim's frames */
+    const struct cp_module *self = (cp_modules_refresh(), cp_modules_find((uintptr_t)&ctrprof_init + 1));
+    if (self) {
+        cp_shim_lo = self->lo;
+        cp_shim_hi = self->hi;
+    }
+    if (cp_contention_init() != 0)
+        cp_log("cannot map the mutex waiter table; mutex profile off");
+    int err = cp_prof_init(&cp_opts, file_path, meta, meta_len);
+    if (err == CP_CFILE_EMISMATCH && !per_process_file && adopt_shared_meta(file_path) == 0)
+        err = cp_prof_init(&cp_opts, file_path, meta, meta_len);
+    if (err) {
+        cp_shim_state = CP_SHIM_OFF; /* cp_prof_init said why, once */
+        goto out;
+    }
+    char name[128];
+    cp_fmt(name, sizeof name, "ctrprof/process:%s", program);
+    cp_prof_add_named(name, 1);
+    if (pthread_key_create(&thread_key, thread_gone) != 0)
+        cp_log("no thread-exit key; rings of exited threads are not reused");
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    at_quick_exit(at_exit_flush);
+    cp_prof_start();
+    cp_debug("profiling %s into %s (rate %llu)", program, file_path,
+             (unsigned long long)cp_opts.mem_rate);
+    cp_shim_state = CP_SHIM_ON;
+out:
+    cp_shim_seed_thread();
+    cp_tls.countdown = 0; /* the first allocation of each thread draws its countdown */
+    cp_tls.guard--;
+    errno = saved;
+}

@@ -1,0 +1,46 @@
+/*
+ * shim.h — what the hooks share with the shim's start-up code (preload/ only).
+ */
+#ifndef CP_SHIM_H
+#define CP_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfile.h"
+#include "options.h"
+#include "prof.h"
+
+#define CP_VERSION "ctrprof-0.1.0"
+#define CP_CFILE_META_BUF (CP_CFILE_MAX_META + 1)
+
+enum { CP_SHIM_UNINIT = 0, CP_SHIM_ON = 1, CP_SHIM_OFF = 2 };
+
+/* Per-thread state, initial-exec TLS (no allocation, no lazy TLS resolution). The
+ * unsampled malloc path reads and writes only `countdown`. */
+struct cp_tls {
+    int64_t countdown; /* bytes until the next heap sample; INT64_MAX parks sampling */
+    uint64_t rng;
+    struct cp_thread *t;
+    uint32_t guard;    /* > 0 while this thread runs profiler code */
+    uint8_t seeded;
+    uint8_t flusher;
+};
+
+extern __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
+extern struct cp_options cp_opts;
+extern int cp_shim_state;
+extern uintptr_t cp_shim_lo, cp_shim_hi; /* the shim's own text */
+
+/* malloc.c: find the real functions (dlsym RTLD_NEXT), serving dlsym's own early
+ * allocations from a static pool meanwhile. Idempotent. */
+void cp_shim_resolve(void);
+
+struct cp_thread *cp_shim_thread(void);
+void cp_shim_seed_thread(void);
+
+/* The stack of the code that called the hook, without the shim's frames; appends
+ * CP_PC_TRUNCATED when cut at CTRPROF_DEPTH. Call with the guard held. */
+unsigned cp_shim_stack(uintptr_t *pcs);
+
+#endif
