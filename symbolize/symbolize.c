@@ -1,0 +1,306 @@
+/*
+ * symbolize.c — libdwfl symbolization (see symbolize.h). Offline context: malloc and
+ * stdio are fine; warnings go to stderr, once per module.
+ *
+ * The libdwfl idiom (as elfutils' addr2line): one Dwfl with the standard offline
+ * callbacks, each module reported with dwfl_report_offline; an address in the module's
+ * own ELF space is moved into the Dwfl's space by the module's bias; dwarf_getscopes
+ * gives the inlined-call chain, whose call_file/call_line locate each caller.
+ */
+#include "symbolize.h"
+
+#include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct module {
+    uint32_t id;
+    char *path, *buildid;
+    Dwfl_Module *mod;
+    GElf_Addr bias;
+    int tried, usable;
+};
+
+struct cache_entry {
+    uint32_t id;
+    uint64_t off;
+    int ret;
+    size_t n;
+    struct cp_sym_frame *frames;
+    struct cache_entry *next;
+};
+
+#define CACHE_BUCKETS 65536
+
+struct cp_symbolizer {
+    Dwfl *dwfl;
+    Dwfl_Callbacks cb;
+    struct module *mods;
+    size_t nmods, cap;
+    struct cache_entry *cache[CACHE_BUCKETS];
+};
+
+static char *debuginfo_path;
+
+struct cp_symbolizer *cp_sym_new(void)
+{
+    struct cp_symbolizer *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->cb.find_elf = dwfl_build_id_find_elf;
+    s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+    s->cb.section_address = dwfl_offline_section_address;
+    s->cb.debuginfo_path = &debuginfo_path;
+    s->dwfl = dwfl_begin(&s->cb);
+    return s;
+}
+
+void cp_sym_free(struct cp_symbolizer *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < CACHE_BUCKETS; i++)
+        for (struct cache_entry *e = s->cache[i], *n; e; e = n) {
+            n = e->next;
+            for (size_t k = 0; k < e->n; k++) {
+                free((char *)e->frames[k].func);
+                free((char *)e->frames[k].file);
+            }
+            free(e->frames);
+            free(e);
+        }
+    for (size_t i = 0; i < s->nmods; i++) {
+        free(s->mods[i].path);
+        free(s->mods[i].buildid);
+    }
+    free(s->mods);
+    if (s->dwfl)
+        dwfl_end(s->dwfl);
+    free(s);
+}
+
+void cp_sym_add_module(struct cp_symbolizer *s, uint32_t id, const char *path, const char *buildid)
+{
+    for (size_t i = 0; i < s->nmods; i++)
+        if (s->mods[i].id == id)
+            return;
+    if (s->nmods == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->mods = realloc(s->mods, s->cap * sizeof *s->mods);
+    }
+    struct module *m = &s->mods[s->nmods++];
+    memset(m, 0, sizeof *m);
+    m->id = id;
+    m->path = strdup(path);
+    m->buildid = strdup(buildid);
+}
+
+static struct module *find_module(struct cp_symbolizer *s, uint32_t id)
+{
+    for (size_t i = 0; i < s->nmods; i++)
+        if (s->mods[i].id == id)
+            return &s->mods[i];
+    return NULL;
+}
+
+const char *cp_sym_module_path(struct cp_symbolizer *s, uint32_t id)
+{
+    struct module *m = find_module(s, id);
+    return m ? m->path : NULL;
+}
+
+const char *cp_sym_module_buildid(struct cp_symbolizer *s, uint32_t id)
+{
+    struct module *m = find_module(s, id);
+    return m && strcmp(m->buildid, "-") ? m->buildid : NULL;
+}
+
+static void hex(const unsigned char *b, int n, char *out)
+{
+    for (int i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+    out[2 * n] = 0;
+}
+
+/* Open the module once; warn once if it cannot be used. */
+static int open_module(struct cp_symbolizer *s, struct module *m)
+{
+    if (m->tried)
+        return m->usable;
+    m->tried = 1;
+    if (!s->dwfl)
+        return 0;
+    if (m->path[0] != '/' || access(m->path, R_OK) != 0) {
+        fprintf(stderr, "ctrprof: warning: %s: module not found; its frames stay unsymbolized\n",
+                m->path);
+        return 0;
+    }
+    dwfl_report_begin_add(s->dwfl);
+    m->mod = dwfl_report_offline(s->dwfl, m->path, m->path, -1);
+    dwfl_report_end(s->dwfl, NULL, NULL);
+    if (!m->mod) {
+        fprintf(stderr, "ctrprof: warning: %s: %s; its frames stay unsymbolized\n", m->path,
+                dwfl_errmsg(-1));
+        return 0;
+    }
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    int n = dwfl_module_build_id(m->mod, &bits, &vaddr);
+    if (strcmp(m->buildid, "-") != 0) {
+        char got[2 * 256 + 1] = "";
+        if (n > 0 && n <= 256)
+            hex(bits, n, got);
+        if (strcmp(got, m->buildid) != 0) {
+            fprintf(stderr,
+                    "ctrprof: warning: %s: build-id %s does not match the profile's %s (the file "
+                    "changed since); its frames stay unsymbolized\n",
+                    m->path, got[0] ? got : "(none)", m->buildid);
+            return 0;
+        }
+    }
+    if (!dwfl_module_getelf(m->mod, &m->bias)) {
+        fprintf(stderr, "ctrprof: warning: %s: %s\n", m->path, dwfl_errmsg(-1));
+        return 0;
+    }
+    m->usable = 1;
+    return 1;
+}
+
+char *cp_sym_demangle(const char *name)
+{
+    static char *(*demangle)(const char *, char *, size_t *, int *);
+    static int tried;
+    if (!name || name[0] != '_' || name[1] != 'Z')
+        return NULL;
+    if (!tried) {
+        tried = 1;
+        void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+        if (h)
+            *(void **)&demangle = dlsym(h, "__cxa_demangle");
+    }
+    if (!demangle)
+        return NULL;
+    int st = 0;
+    char *r = demangle(name, NULL, NULL, &st);
+    if (st != 0) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static char *nice_name(const char *n)
+{
+    if (!n)
+        return NULL;
+    char *d = cp_sym_demangle(n);
+    return d ? d : strdup(n);
+}
+
+static const char *die_name(Dwarf_Die *die)
+{
+    Dwarf_Attribute a;
+    const char *n = NULL;
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &a) ||
+        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a))
+        n = dwarf_formstring(&a);
+    if (!n)
+        n = dwarf_diename(die);
+    if (!n && dwarf_attr_integrate(die, DW_AT_name, &a))
+        n = dwarf_formstring(&a);
+    return n;
+}
+
+struct framebuf {
+    struct cp_sym_frame *f;
+    size_t n, cap;
+};
+
+static void push(struct framebuf *b, char *func, const char *file, int line)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 4;
+        b->f = realloc(b->f, b->cap * sizeof *b->f);
+    }
+    b->f[b->n++] = (struct cp_sym_frame){func, file ? strdup(file) : NULL, line};
+}
+
+static void resolve(struct cp_symbolizer *s, struct module *m, uint64_t off, int ret,
+                    struct framebuf *out)
+{
+    Dwarf_Addr addr = off - (ret && off ? 1 : 0) + m->bias;
+    const char *file = NULL;
+    int line = 0;
+    Dwfl_Line *dl = dwfl_module_getsrc(m->mod, addr);
+    if (dl)
+        file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
+    Dwarf_Addr cubias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, &cubias);
+    Dwarf_Die *scopes = NULL;
+    int n = cu ? dwarf_getscopes(cu, addr - cubias, &scopes) : 0;
+    Dwarf_Files *files = NULL;
+    if (cu)
+        dwarf_getsrcfiles(cu, &files, NULL);
+    const char *cur_file = file;
+    int cur_line = line;
+    size_t before = out->n;
+    for (int i = 0; i < n; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+            continue;
+        const char *name = die_name(&scopes[i]);
+        push(out, nice_name(name ? name : "??"), cur_file, cur_line);
+        if (tag == DW_TAG_subprogram)
+            break;
+        Dwarf_Attribute a;
+        Dwarf_Word w;
+        cur_line = 0;
+        cur_file = NULL;
+        if (dwarf_attr(&scopes[i], DW_AT_call_line, &a) && dwarf_formudata(&a, &w) == 0)
+            cur_line = (int)w;
+        if (files && dwarf_attr(&scopes[i], DW_AT_call_file, &a) && dwarf_formudata(&a, &w) == 0)
+            cur_file = dwarf_filesrc(files, w, NULL, NULL);
+    }
+    free(scopes);
+    if (out->n == before) {
+        /* no DWARF for this address: the ELF symbol table */
+        GElf_Sym sym;
+        GElf_Off symoff;
+        const char *name = dwfl_module_addrinfo(m->mod, addr, &symoff, &sym, NULL, NULL, NULL);
+        if (name)
+            push(out, nice_name(name), file, line);
+    }
+}
+
+size_t cp_sym_lookup(struct cp_symbolizer *s, uint32_t id, uint64_t offset, int ret,
+                     const struct cp_sym_frame **out)
+{
+    size_t h = ((size_t)id * 31 + (size_t)(offset * 0x9E3779B97F4A7C15ull >> 20) + (size_t)ret) %
+               CACHE_BUCKETS;
+    for (struct cache_entry *e = s->cache[h]; e; e = e->next)
+        if (e->id == id && e->off == offset && e->ret == ret) {
+            *out = e->frames;
+            return e->n;
+        }
+    struct framebuf fb = {0};
+    struct module *m = find_module(s, id);
+    if (m && open_module(s, m))
+        resolve(s, m, offset, ret, &fb);
+    if (fb.n == 0) {
+        char buf[300];
+        const char *base = m ? strrchr(m->path, '/') : NULL;
+        snprintf(buf, sizeof buf, "%s+0x%llx", base ? base + 1 : m ? m->path : "?",
+                 (unsigned long long)offset);
+        push(&fb, strdup(buf), NULL, 0);
+    }
+    struct cache_entry *e = malloc(sizeof *e);
+    *e = (struct cache_entry){id, offset, ret, fb.n, fb.f, s->cache[h]};
+    s->cache[h] = e;
+    *out = e->frames;
+    return e->n;
+}

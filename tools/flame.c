@@ -1,0 +1,171 @@
+/*
+ * flame.c — `--format flame`: one self-contained HTML file (no network) with an
+ * interactive flame graph: click a frame to zoom into it (click the root to zoom out),
+ * type in the search box to highlight matching frames and see their share, hover for the
+ * value and percentage, and pick the sample type. The profile is embedded as a JSON call
+ * tree [name, [values per sample type], [children]]; the page draws it with plain DOM.
+ * Offline context.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+
+struct node {
+    const char *name;
+    double v[4];
+    struct node **kids;
+    size_t nk, capk;
+};
+
+static struct node *child(struct node *n, const char *name)
+{
+    for (size_t i = 0; i < n->nk; i++)
+        if (!strcmp(n->kids[i]->name, name))
+            return n->kids[i];
+    if (n->nk == n->capk)
+        n->kids = realloc(n->kids, (n->capk = n->capk ? 2 * n->capk : 4) * sizeof *n->kids);
+    struct node *c = calloc(1, sizeof *c);
+    c->name = name;
+    n->kids[n->nk++] = c;
+    return c;
+}
+
+static void json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else if (c == '<')
+            fputs("\\u003c", out); /* never close the <script> early */
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static void emit(FILE *out, const struct node *n, int nv)
+{
+    fputc('[', out);
+    json_str(out, n->name);
+    fputs(",[", out);
+    for (int i = 0; i < nv; i++)
+        fprintf(out, "%s%.0f", i ? "," : "", n->v[i]);
+    fputs("],[", out);
+    for (size_t i = 0; i < n->nk; i++) {
+        if (i)
+            fputc(',', out);
+        emit(out, n->kids[i], nv);
+    }
+    fputs("]]", out);
+}
+
+static void free_node(struct node *n)
+{
+    for (size_t i = 0; i < n->nk; i++)
+        free_node(n->kids[i]);
+    free(n->kids);
+    free(n);
+}
+
+static const char page_head[] =
+    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>ctrprof flame graph</title>\n"
+    "<style>\n"
+    "body{font:12px system-ui,sans-serif;margin:8px;background:#fff;color:#222}\n"
+    "#bar{display:flex;gap:12px;align-items:center;margin-bottom:6px}\n"
+    "#chart{position:relative;width:100%;overflow:hidden}\n"
+    ".f{position:absolute;height:17px;line-height:17px;box-sizing:border-box;border:1px solid #fff;"
+    "overflow:hidden;white-space:nowrap;text-overflow:ellipsis;padding:0 3px;cursor:pointer;"
+    "font:11px monospace}\n"
+    ".f.hit{background:#e040e0 !important;color:#fff}\n"
+    "#tip{position:fixed;pointer-events:none;background:#ffd;border:1px solid #aa8;padding:3px 6px;"
+    "display:none;font:12px monospace;z-index:9}\n"
+    "</style></head><body>\n"
+    "<div id=\"bar\"><b>ctrprof</b> <span id=\"title\"></span>\n"
+    "<label>sample <select id=\"sample\"></select></label>\n"
+    "<label>search <input id=\"search\" placeholder=\"regexp\"></label>\n"
+    "<span id=\"match\"></span> <button id=\"reset\">reset zoom</button></div>\n"
+    "<div id=\"chart\"></div><div id=\"tip\"></div>\n<script>\n";
+
+static const char page_tail[] =
+    "\nconst H=17;let vi=DATA.def,zoom=null,re=null;\n"
+    "const chart=document.getElementById('chart'),tip=document.getElementById('tip');\n"
+    "const sel=document.getElementById('sample');\n"
+    "DATA.types.forEach((t,i)=>{const o=document.createElement('option');o.value=i;"
+    "o.textContent=t;if(i==vi)o.selected=true;sel.appendChild(o);});\n"
+    "function human(v){const u=DATA.units[vi];let a=Math.abs(v),s=['',''];"
+    "if(u=='bytes'){const n=['B','kB','MB','GB','TB'];let i=0;while(a>=1024&&i<4){a/=1024;v/=1024;i++;}"
+    "return (i?v.toFixed(2):v.toFixed(0))+n[i];}"
+    "if(u=='nanoseconds'){const n=['ns','us','ms','s'];let i=0;while(a>=1000&&i<3){a/=1000;v/=1000;i++;}"
+    "return (i?v.toFixed(2):v.toFixed(0))+n[i];}return String(Math.round(v));}\n"
+    "function depth(n){let d=0;for(const c of n[2])d=Math.max(d,depth(c));return d+1;}\n"
+    "function color(name){let h=0;for(let i=0;i<name.length;i++)h=(h*31+name.charCodeAt(i))|0;"
+    "return 'hsl('+(10+Math.abs(h)%45)+','+(60+Math.abs(h>>8)%30)+'%,'+(55+Math.abs(h>>4)%15)+'%)';}\n"
+    "function draw(){chart.innerHTML='';const root=zoom||DATA.tree;const tot=root[1][vi];\n"
+    "const total=DATA.tree[1][vi];const W=chart.clientWidth||1000;const D=depth(root);\n"
+    "chart.style.height=(D*H)+'px';let matched=0;\n"
+    "function walk(n,x,d,path){const v=n[1][vi];if(tot<=0||v<=0)return;const w=v/tot*W;"
+    "if(w<0.5)return;const e=document.createElement('div');e.className='f';"
+    "e.style.left=x+'px';e.style.width=w+'px';e.style.top=((D-1-d)*H)+'px';"
+    "e.style.background=color(n[0]);e.textContent=n[0];e.dataset.name=n[0];"
+    "if(re&&re.test(n[0])){e.classList.add('hit');}"
+    "e.onmousemove=ev=>{tip.style.display='block';tip.style.left=(ev.clientX+12)+'px';"
+    "tip.style.top=(ev.clientY+12)+'px';tip.textContent=n[0]+' — '+human(v)+' ('+"
+    "(100*v/total).toFixed(2)+'% of total)';};e.onmouseout=()=>{tip.style.display='none';};"
+    "e.onclick=()=>{zoom=(n===root&&zoom)?null:n;draw();};chart.appendChild(e);"
+    "let cx=x;for(const c of n[2]){walk(c,cx,d+1);cx+=c[1][vi]/tot*W;}}\n"
+    "walk(root,0,0);\n"
+    "if(re){function m(n,inHit){let s=0;const hit=re.test(n[0]);if(hit&&!inHit)s+=n[1][vi];"
+    "for(const c of n[2])s+=m(c,inHit||hit);return s;}matched=m(DATA.tree,false);"
+    "document.getElementById('match').textContent='matched '+human(matched)+' ('+"
+    "(total?100*matched/total:0).toFixed(2)+'%)';}else document.getElementById('match').textContent='';\n"
+    "document.getElementById('title').textContent=DATA.title+' — '+DATA.types[vi]+' total '+human(total);}\n"
+    "sel.onchange=()=>{vi=+sel.value;draw();};\n"
+    "document.getElementById('search').oninput=ev=>{const q=ev.target.value;"
+    "try{re=q?new RegExp(q):null;}catch(e){re=null;}draw();};\n"
+    "document.getElementById('reset').onclick=()=>{zoom=null;draw();};\n"
+    "window.onresize=draw;draw();\n</script></body></html>\n";
+
+void cp_rep_flame(FILE *out, const struct cp_profile *p, int vi)
+{
+    struct node *root = calloc(1, sizeof *root);
+    root->name = "all";
+    const struct cp_sym_frame *fr[4096];
+    for (size_t i = 0; i < p->ns; i++) {
+        const struct cp_sample *s = &p->s[i];
+        size_t n = cp_rep_frames(p, s, fr, 4096);
+        struct node *cur = root;
+        for (int k = 0; k < p->nvalues; k++)
+            cur->v[k] += s->v[k] > 0 ? s->v[k] : 0;
+        for (size_t f = n; f-- > 0;) {
+            cur = child(cur, fr[f]->func);
+            for (int k = 0; k < p->nvalues; k++)
+                cur->v[k] += s->v[k] > 0 ? s->v[k] : 0;
+        }
+    }
+    fputs(page_head, out);
+    fputs("const DATA={title:", out);
+    json_str(out, p->type == CP_R_HEAP ? "heap" : p->type == CP_R_MUTEX ? "mutex" : "block");
+    fprintf(out, ",def:%d,types:[", vi);
+    for (int k = 0; k < p->nvalues; k++) {
+        if (k)
+            fputc(',', out);
+        json_str(out, p->vname[k]);
+    }
+    fputs("],units:[", out);
+    for (int k = 0; k < p->nvalues; k++) {
+        if (k)
+            fputc(',', out);
+        json_str(out, p->vunit[k]);
+    }
+    fputs("],tree:", out);
+    emit(out, root, p->nvalues);
+    fputs("};", out);
+    fputs(page_tail, out);
+    free_node(root);
+}

@@ -1,0 +1,361 @@
+/*
+ * profile.c — reading ctrprof profiles (see profile.h). Offline context.
+ *
+ * Every file goes through core's counter-file reader (cp_cfile_load + cp_cfile_parse),
+ * which validates the whole file before any counter is handed over, so a corrupt file is
+ * an error and never a partial profile. Names that do not follow docs/SCHEMA.md are
+ * ignored (the file may be shared with Go telemetry counters); a file without the
+ * Ctrprof-Format key is not a ctrprof profile.
+ */
+#include "profile.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfile.h"
+
+/* ---- a small string-keyed hash map --------------------------------------------------- */
+
+struct hent {
+    char *key;
+    size_t klen;
+    size_t val;
+    struct hent *next;
+};
+
+struct hmap {
+    struct hent **b;
+    size_t nb, n;
+};
+
+static uint64_t fnv(const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ c[i]) * 1099511628211ull;
+    return h;
+}
+
+static size_t *hget(struct hmap *m, const void *key, size_t klen, int create, size_t init)
+{
+    if (!m->b) {
+        m->nb = 4096;
+        m->b = calloc(m->nb, sizeof *m->b);
+    }
+    size_t h = fnv(key, klen) % m->nb;
+    for (struct hent *e = m->b[h]; e; e = e->next)
+        if (e->klen == klen && !memcmp(e->key, key, klen))
+            return &e->val;
+    if (!create)
+        return NULL;
+    if (m->n > m->nb * 2) { /* grow */
+        size_t nb = m->nb * 4;
+        struct hent **b = calloc(nb, sizeof *b);
+        for (size_t i = 0; i < m->nb; i++)
+            for (struct hent *e = m->b[i], *n; e; e = n) {
+                n = e->next;
+                size_t k = fnv(e->key, e->klen) % nb;
+                e->next = b[k];
+                b[k] = e;
+            }
+        free(m->b);
+        m->b = b;
+        m->nb = nb;
+        h = fnv(key, klen) % m->nb;
+    }
+    struct hent *e = malloc(sizeof *e);
+    e->key = malloc(klen ? klen : 1);
+    memcpy(e->key, key, klen);
+    e->klen = klen;
+    e->val = init;
+    e->next = m->b[h];
+    m->b[h] = e;
+    m->n++;
+    return &e->val;
+}
+
+static void hfree(struct hmap *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nb; i++)
+        for (struct hent *e = m->b[i], *n; e; e = n) {
+            n = e->next;
+            free(e->key);
+            free(e);
+        }
+    free(m->b);
+    free(m);
+}
+
+/* ---- profile ------------------------------------------------------------------------ */
+
+static const char *const heap_names[4] = {"alloc_objects", "alloc_space", "inuse_objects",
+                                          "inuse_space"};
+static const char *const heap_units[4] = {"count", "bytes", "count", "bytes"};
+static const char *const blk_names[2] = {"contentions", "delay"};
+static const char *const blk_units[2] = {"count", "nanoseconds"};
+
+void cp_profile_init(struct cp_profile *p, int type)
+{
+    memset(p, 0, sizeof *p);
+    p->type = type;
+    p->nvalues = type == CP_R_HEAP ? 4 : 2;
+    for (int i = 0; i < p->nvalues; i++) {
+        p->vname[i] = type == CP_R_HEAP ? heap_names[i] : blk_names[i];
+        p->vunit[i] = type == CP_R_HEAP ? heap_units[i] : blk_units[i];
+    }
+    p->index = calloc(1, sizeof(struct hmap));
+    p->locindex = calloc(1, sizeof(struct hmap));
+    p->sym = cp_sym_new();
+}
+
+void cp_profile_free(struct cp_profile *p)
+{
+    for (size_t i = 0; i < p->ns; i++)
+        free(p->s[i].locs);
+    free(p->s);
+    free(p->locs);
+    hfree(p->index);
+    hfree(p->locindex);
+    cp_sym_free(p->sym);
+}
+
+int cp_profile_sample_index(const struct cp_profile *p, const char *name)
+{
+    for (int i = 0; i < p->nvalues; i++)
+        if (!strcmp(p->vname[i], name))
+            return i;
+    return -1;
+}
+
+struct loadctx {
+    struct cp_profile *p;
+    int sign;
+    int has_format;
+    char rate_key[32];
+    uint64_t rate;
+    int has_rate;
+    const char *path;
+};
+
+static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+    struct loadctx *c = ctx;
+    if (kl == 14 && !memcmp(k, "Ctrprof-Format", 14))
+        c->has_format = 1;
+    if (strlen(c->rate_key) == kl && !memcmp(k, c->rate_key, kl)) {
+        char buf[32];
+        size_t n = vl < sizeof buf - 1 ? vl : sizeof buf - 1;
+        memcpy(buf, v, n);
+        buf[n] = 0;
+        c->rate = strtoull(buf, NULL, 10);
+        c->has_rate = 1;
+    }
+}
+
+static uint32_t loc_of(struct cp_profile *p, const char *line, size_t len)
+{
+    struct cp_loc l = {0};
+    if (len == 9 && !memcmp(line, "truncated", 9))
+        l.kind = 2;
+    else if (len == 16 && !memcmp(line, "ctrprof-overflow", 16))
+        l.kind = 3;
+    else if (len > 3 && line[0] == '?' && line[1] == '+') {
+        l.kind = 1;
+        l.off = strtoull(line + 2, NULL, 16);
+    } else if (len > 11 && line[8] == '+') {
+        char id[9];
+        memcpy(id, line, 8);
+        id[8] = 0;
+        l.mod = (uint32_t)strtoul(id, NULL, 16);
+        l.off = strtoull(line + 9, NULL, 16);
+    } else {
+        l.kind = 1; /* unparseable frame: show it as unknown rather than drop the sample */
+    }
+    char key[64];
+    int kl = snprintf(key, sizeof key, "%d:%x:%llx", l.kind, l.mod, (unsigned long long)l.off);
+    size_t *slot = hget(p->locindex, key, (size_t)kl, 1, (size_t)-1);
+    if (*slot == (size_t)-1) {
+        if (p->nl == p->capl) {
+            p->capl = p->capl ? 2 * p->capl : 1024;
+            p->locs = realloc(p->locs, p->capl * sizeof *p->locs);
+        }
+        p->locs[p->nl] = l;
+        *slot = p->nl++;
+    }
+    return (uint32_t)*slot;
+}
+
+static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t value)
+{
+    struct loadctx *c = ctx;
+    struct cp_profile *p = c->p;
+    const char *n = (const char *)name;
+    if (len > 15 && !memcmp(n, "ctrprof/module:", 15)) {
+        /* ctrprof/module:<id>:<buildid>:<path> */
+        char buf[4200];
+        size_t l = len < sizeof buf - 1 ? len : sizeof buf - 1;
+        memcpy(buf, n, l);
+        buf[l] = 0;
+        char *id = buf + 15, *bid = strchr(id, ':');
+        char *path = bid ? strchr(bid + 1, ':') : NULL;
+        if (bid && path) {
+            *bid++ = 0;
+            *path++ = 0;
+            cp_sym_add_module(p->sym, (uint32_t)strtoul(id, NULL, 16), path, bid);
+        }
+        return;
+    }
+    if (len > 20 && !memcmp(n, "ctrprof/health:lost:", 20)) {
+        if (c->sign > 0)
+            p->lost += value;
+        return;
+    }
+    const char *nl = memchr(n, '\n', len);
+    size_t hl = nl ? (size_t)(nl - n) : len;
+    int which = -1;
+    uint64_t size = 0;
+    static const char *const hdr[3][2] = {{"ctrprof/heap:alloc:", "ctrprof/heap:free:"},
+                                          {"ctrprof/mutex:contentions", "ctrprof/mutex:delay"},
+                                          {"ctrprof/block:contentions", "ctrprof/block:delay"}};
+    for (int w = 0; w < 2; w++) {
+        const char *h = hdr[p->type][w];
+        size_t l = strlen(h);
+        if (p->type == CP_R_HEAP ? (hl > l && !memcmp(n, h, l)) : (hl == l && !memcmp(n, h, l))) {
+            which = w;
+            if (p->type == CP_R_HEAP) {
+                char sz[24];
+                size_t k = hl - l < sizeof sz - 1 ? hl - l : sizeof sz - 1;
+                memcpy(sz, n + l, k);
+                sz[k] = 0;
+                size = strtoull(sz, NULL, 10);
+            }
+        }
+    }
+    if (which < 0)
+        return;
+    /* the sample key: size and the frame lines */
+    char key[4200];
+    int kl = snprintf(key, sizeof key, "%llu", (unsigned long long)size);
+    size_t fl = len - hl;
+    if ((size_t)kl + fl > sizeof key)
+        fl = sizeof key - (size_t)kl;
+    memcpy(key + kl, n + hl, fl);
+    size_t *slot = hget(p->index, key, (size_t)kl + fl, 1, (size_t)-1);
+    if (*slot == (size_t)-1) {
+        if (p->ns == p->caps) {
+            p->caps = p->caps ? 2 * p->caps : 1024;
+            p->s = realloc(p->s, p->caps * sizeof *p->s);
+        }
+        struct cp_sample *s = &p->s[p->ns];
+        memset(s, 0, sizeof *s);
+        s->size = size;
+        /* frames: the lines after the header */
+        uint32_t cap = 8;
+        s->locs = malloc(cap * sizeof *s->locs);
+        const char *q = nl ? nl + 1 : NULL, *end = n + len;
+        while (q && q <= end) {
+            const char *e = memchr(q, '\n', (size_t)(end - q));
+            size_t ll = e ? (size_t)(e - q) : (size_t)(end - q);
+            if (ll) {
+                if (s->nlocs == cap)
+                    s->locs = realloc(s->locs, (cap *= 2) * sizeof *s->locs);
+                s->locs[s->nlocs++] = loc_of(p, q, ll);
+            }
+            q = e ? e + 1 : NULL;
+        }
+        *slot = p->ns++;
+    }
+    p->s[*slot].raw[which] += c->sign * (double)value;
+}
+
+int cp_profile_load(struct cp_profile *p, const char *path, int sign)
+{
+    static const char *const rate_keys[3] = {"MemRate", "MutexFraction", "BlockRate"};
+    struct loadctx c = {.p = p, .sign = sign, .path = path};
+    snprintf(c.rate_key, sizeof c.rate_key, "%s", rate_keys[p->type]);
+    uint8_t *buf;
+    size_t len;
+    int err = cp_cfile_load(path, &buf, &len);
+    if (err) {
+        fprintf(stderr, "ctrprof: %s: %s\n", path, cp_cfile_strerror(err));
+        return 1;
+    }
+    /* first pass: validate and read the metadata only */
+    char where[256] = "";
+    err = cp_cfile_parse(buf, len, on_meta, NULL, &c, where, sizeof where);
+    if (err) {
+        fprintf(stderr, "ctrprof: %s: %s%s%s\n", path, cp_cfile_strerror(err), where[0] ? ": " : "",
+                where);
+        cp_cfile_unload(buf, len);
+        return 1;
+    }
+    if (!c.has_format) {
+        fprintf(stderr, "ctrprof: %s: a counter file, but not a ctrprof profile (no Ctrprof-Format)\n",
+                path);
+        cp_cfile_unload(buf, len);
+        return 1;
+    }
+    if (!c.has_rate) {
+        fprintf(stderr, "ctrprof: %s: the metadata has no %s\n", path, c.rate_key);
+        cp_cfile_unload(buf, len);
+        return 1;
+    }
+    if (p->files && c.rate != p->rate) {
+        fprintf(stderr, "ctrprof: %s: %s %llu differs from the other files' %llu; profiles taken at "
+                        "different rates cannot be merged\n",
+                path, c.rate_key, (unsigned long long)c.rate, (unsigned long long)p->rate);
+        cp_cfile_unload(buf, len);
+        return 1;
+    }
+    p->rate = c.rate;
+    p->files++;
+    cp_cfile_parse(buf, len, NULL, on_counter, &c, NULL, 0);
+    cp_cfile_unload(buf, len);
+    return 0;
+}
+
+void cp_profile_finish(struct cp_profile *p)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < p->ns; i++) {
+        struct cp_sample *s = &p->s[i];
+        if (p->type == CP_R_HEAP) {
+            double scale = 1;
+            if (p->rate > 1 && s->size > 0)
+                scale = 1 / (1 - exp(-(double)s->size / (double)p->rate));
+            s->v[0] = s->raw[0] * scale;
+            s->v[1] = s->raw[0] * (double)s->size * scale;
+            s->v[2] = (s->raw[0] - s->raw[1]) * scale;
+            s->v[3] = (s->raw[0] - s->raw[1]) * (double)s->size * scale;
+        } else {
+            s->v[0] = s->raw[0] / 65536.0;
+            s->v[1] = s->raw[1];
+        }
+        int any = 0;
+        for (int k = 0; k < p->nvalues; k++)
+            any |= s->v[k] != 0;
+        if (any)
+            p->s[o++] = *s;
+        else
+            free(s->locs);
+    }
+    p->ns = o;
+    static const struct cp_sym_frame trunc = {"(truncated stack)", NULL, 0};
+    static const struct cp_sym_frame over = {"(profiler memory cap: stacks folded)", NULL, 0};
+    for (size_t i = 0; i < p->nl; i++) {
+        struct cp_loc *l = &p->locs[i];
+        if (l->kind == 0) {
+            l->nframes = cp_sym_lookup(p->sym, l->mod, l->off, 1, &l->frames);
+        } else if (l->kind == 1) {
+            l->nframes = cp_sym_lookup(p->sym, 0xffffffffu, l->off, 0, &l->frames);
+        } else {
+            l->nframes = 1;
+            l->frames = l->kind == 2 ? &trunc : &over;
+        }
+    }
+}

@@ -1,0 +1,56 @@
+/*
+ * profile.h — a ctrprof profile read from counter files (docs/SCHEMA.md), merged,
+ * optionally diffed against a base, and unbiased as Go/pprof do. Offline context.
+ */
+#ifndef CP_PROFILE_H
+#define CP_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "symbolize.h"
+
+enum cp_ptype_r { CP_R_HEAP = 0, CP_R_MUTEX = 1, CP_R_BLOCK = 2 };
+
+/* A location: one recorded return address (or a marker), shared by every sample. */
+struct cp_loc {
+    uint32_t mod;       /* module id; 0 with kind != 0 */
+    uint64_t off;       /* ELF virtual address in the module, or the absolute address */
+    int kind;           /* 0 module+offset, 1 unknown module, 2 "truncated", 3 overflow */
+    size_t nframes;     /* symbolized frames, innermost first */
+    const struct cp_sym_frame *frames;
+};
+
+struct cp_sample {
+    uint32_t *locs; /* indices into locs, innermost first */
+    uint32_t nlocs;
+    uint64_t size;  /* heap object size */
+    double raw[2];  /* heap: sampled allocs, frees; mutex/block: contentions, delay */
+    double v[4];    /* unbiased values, one per sample type */
+};
+
+struct cp_profile {
+    int type;
+    uint64_t rate;          /* MemRate, MutexFraction or BlockRate of the files */
+    int nvalues;            /* sample types: 4 for heap, 2 otherwise */
+    const char *vname[4], *vunit[4];
+    struct cp_sample *s;
+    size_t ns, caps;
+    struct cp_loc *locs;
+    size_t nl, capl;
+    uint64_t lost, files;
+    struct cp_symbolizer *sym;
+    void *index;            /* key -> sample, while loading */
+    void *locindex;         /* (mod, off, kind) -> loc */
+};
+
+/* Load and merge files (sign +1) or a base to subtract (sign -1). On error prints one line
+ * "ctrprof: FILE: what" and returns 1. */
+int cp_profile_load(struct cp_profile *p, const char *path, int sign);
+/* After loading: unbias, symbolize, drop samples that are all zero. */
+void cp_profile_finish(struct cp_profile *p);
+void cp_profile_init(struct cp_profile *p, int type);
+void cp_profile_free(struct cp_profile *p);
+int cp_profile_sample_index(const struct cp_profile *p, const char *name);
+
+#endif

@@ -1,0 +1,17 @@
+/* report.h — what the views of `ctrprof report` share (tools/ only). */
+#ifndef CP_REPORT_H
+#define CP_REPORT_H
+
+#include <stdio.h>
+
+#include "profile.h"
+
+const char *cp_rep_human(double v, const char *unit, char *buf, size_t len);
+size_t cp_rep_frames(const struct cp_profile *p, const struct cp_sample *s,
+                     const struct cp_sym_frame **out, size_t max);
+/* gzipped profile.proto, as Go's runtime writes heap/mutex/block profiles; 0 or 1 */
+int cp_rep_pprof(FILE *out, const struct cp_profile *p);
+/* one self-contained interactive HTML flame graph */
+void cp_rep_flame(FILE *out, const struct cp_profile *p, int vi);
+
+#endif
