@@ -13,7 +13,7 @@
 #include "arena.h"
 #include "spin.h"
 
-#define TOMB ((uintptr_t)1)
+#define TOMB ((uintptr_t)1) /* a claim in progress is the key | 2 */
 #define MAXGEN 40
 #define FIRST_BITS 12
 
@@ -92,8 +92,8 @@ static void filter_dec(const void *p)
 bool cp_live_insert(const void *p, struct cp_bucket *b)
 {
     uintptr_t k = (uintptr_t)p;
-    if (!cp_live_filter || k <= TOMB)
-        return false;
+    if (!cp_live_filter || k <= TOMB || (k & 3))
+        return false; /* not an address malloc returns */
     for (;;) {
         unsigned g = __atomic_load_n(&ngen, __ATOMIC_ACQUIRE) - 1;
         struct gen *G = &gens[g];
@@ -113,11 +113,14 @@ bool cp_live_insert(const void *p, struct cp_bucket *b)
             uintptr_t cur = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
             if (cur != 0 && cur != TOMB)
                 continue;
-            /* The bucket is written before the key is published (release): a remover
-             * that finds the key reads the right bucket. */
-            __atomic_store_n(&s->b, b, __ATOMIC_RELAXED);
-            if (__atomic_compare_exchange_n(&s->key, &cur, k, 0, __ATOMIC_RELEASE,
+            /* Claim the slot with a busy marker (k | 2: never an object address, which is
+             * 16-byte aligned, nor anyone else's claim), write the bucket, then publish the
+             * key (release): a remover that finds the key reads the right bucket, and two
+             * inserters racing for one slot never mix their buckets. */
+            if (__atomic_compare_exchange_n(&s->key, &cur, k | 2, 0, __ATOMIC_ACQUIRE,
                                             __ATOMIC_RELAXED)) {
+                __atomic_store_n(&s->b, b, __ATOMIC_RELAXED);
+                __atomic_store_n(&s->key, k, __ATOMIC_RELEASE);
                 if (cur == 0)
                     __atomic_add_fetch(&G->fills, 1, __ATOMIC_RELAXED);
                 filter_inc(p);

@@ -94,6 +94,14 @@ static bool flusher_running;
 static uint64_t pub_samples[CP_NPTYPES], samples[CP_NPTYPES];
 static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_trunc, trunc_events;
 static uint64_t ring_lost_total, ring_waits_total, flushes;
+static bool exiting; /* the final flushes: a pending file is created even if empty */
+
+/* A fork child's per-process file is created lazily, at the first flush that has
+ * something to publish or at exit, so that fork+exec (which replaces the child before it
+ * does anything) leaves no empty file behind. Guarded by flush_lock. */
+static bool file_pending;
+static char pending_path[CP_PATH_MAX];
+static char process_counter[160]; /* ctrprof/process:<program>, added when the file opens */
 
 /* module records published by this process (flusher only) */
 #define MODSET 1024
@@ -114,6 +122,31 @@ static void add_named(const char *name, uint64_t n)
     uint64_t *v;
     if (cp_cfile_counter(&file, name, strlen(name), &v) == 0)
         cp_cfile_add(v, n);
+}
+
+void cp_prof_set_process(const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= sizeof process_counter)
+        n = sizeof process_counter - 1;
+    memcpy(process_counter, name, n);
+    process_counter[n] = 0;
+    add_named(process_counter, 1);
+}
+
+/* Open the pending per-process file of a fork child (flush_lock held). */
+static void open_pending(void)
+{
+    if (!file_pending)
+        return;
+    file_pending = false;
+    have_file = cp_cfile_open(&file, pending_path, meta_text, meta_len) == 0;
+    if (!have_file) {
+        cp_log("%s: cannot create the child's profile; not profiling", pending_path);
+        return;
+    }
+    if (process_counter[0])
+        add_named(process_counter, 1);
 }
 
 int cp_prof_add_named(const char *name, uint64_t n)
@@ -415,6 +448,15 @@ static void flush_locked(void)
                                         __ATOMIC_RELAXED);
     }
     unsigned s = (unsigned)(c & 1);
+    if (file_pending) {
+        uint64_t any = ring_lost_total;
+        for (int t = 0; t < CP_NPTYPES; t++)
+            any |= samples[t];
+        for (int i = 0; i < CP_NLOST; i++)
+            any |= __atomic_load_n(&lost[i], __ATOMIC_RELAXED);
+        if (any || exiting)
+            open_pending();
+    }
     for (struct cp_bucket *b = cp_bucket_all(); b; b = b->allnext) {
         if (b->type == CP_HEAP) {
             struct cp_memrec *f = &b->u.mem.fut[s];
@@ -498,6 +540,7 @@ void cp_prof_shutdown(void)
     if (!cp_prof_enabled())
         return;
     __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+    exiting = true;
     cp_ring_wake_consumer();
     /* The flusher may be mid-flush: flush_all waits for it through flush_lock. It is not
      * joined (exit may run on any thread, even in a signal handler's aftermath); after
@@ -548,13 +591,19 @@ void cp_prof_atfork_child(const char *newpath)
      * and so may the parent): forget them. */
     cp_live_reset();
     bool newfile = newpath != NULL;
-    if (newfile && have_file) {
-        /* Per-process files: the child writes its own, from zero. The parent's mapping
-         * is dropped (its pointers into it are reset with the buckets). */
-        cp_cfile_close(&file);
-        have_file = cp_cfile_open(&file, newpath, meta_text, meta_len) == 0;
-        if (!have_file)
-            cp_log("%s: cannot create the child's profile; not profiling", newpath);
+    if (newfile && (have_file || file_pending)) {
+        /* Per-process files: the child writes its own, from zero, created when it first
+         * has something to say (open_pending). The parent's mapping is dropped (the
+         * buckets' pointers into it are reset below). */
+        if (have_file)
+            cp_cfile_close(&file);
+        have_file = false;
+        size_t pl = strlen(newpath);
+        if (pl >= sizeof pending_path)
+            pl = sizeof pending_path - 1;
+        memcpy(pending_path, newpath, pl);
+        pending_path[pl] = 0;
+        file_pending = true;
         memset(pub_samples, 0, sizeof pub_samples);
         memset(samples, 0, sizeof samples);
         memset(pub_lost, 0, sizeof pub_lost);

@@ -57,6 +57,9 @@ void cp_prof_atfork_parent(void);
  * the same (shared) file, where the child's counts add to the parent's. */
 void cp_prof_atfork_child(const char *newpath);
 bool cp_prof_enabled(void);
+/* The process counter (ctrprof/process:<program>): added now, and again to a fork
+ * child's own file when that is created. */
+void cp_prof_set_process(const char *name);
 /* Add n to a named counter in the file now (start-up context: e.g. the process counter). */
 int cp_prof_add_named(const char *name, uint64_t n);
 /* Defined by the preload layer (weak here): marks the calling thread as the profiler's

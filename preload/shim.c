@@ -214,9 +214,11 @@ static void atfork_child(void)
     cp_prof_atfork_child(per_process_file ? (np ? np : "/nonexistent/ctrprof") : NULL);
     if (per_process_file && np)
         memcpy(file_path, path, strlen(path) + 1);
-    char name[128];
-    cp_fmt(name, sizeof name, "ctrprof/process:%s", program);
-    cp_prof_add_named(name, 1);
+    if (!per_process_file) { /* the shared file: the child is one more process in it */
+        char name[128];
+        cp_fmt(name, sizeof name, "ctrprof/process:%s", program);
+        cp_prof_add_named(name, 1);
+    }
     cp_tls.guard--;
 }
 
@@ -288,7 +290,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     }
     char name[128];
     cp_fmt(name, sizeof name, "ctrprof/process:%s", program);
-    cp_prof_add_named(name, 1);
+    cp_prof_set_process(name);
     if (pthread_key_create(&thread_key, thread_gone) != 0)
         cp_log("no thread-exit key; rings of exited threads are not reused");
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Stress under the shim (issue 8): many threads with churn and cross-thread frees, fork
+# from a multi-threaded process, signals every 50 µs, exit from a non-main thread; each run
+# bounded by a watchdog. At rate 1 the profile's per-site counts must equal the exact
+# counts the program kept. Then durability: SIGKILL mid-run, and 8 processes sharing one
+# CTRPROF_FILE.
+source "$(dirname "$0")/lib.sh"
+
+ST="$PROGS/stress_threads"
+
+# sum_heap FILE... : prints "<size> <allocs> <frees>" per size, summed over all stacks.
+sum_heap() {
+    for f in "$@"; do "$CTRPROF" dump --json "$f" || return 1; done | python3 -c '
+import json, sys, collections
+dec = json.JSONDecoder()
+text = sys.stdin.read()
+a, fr = collections.Counter(), collections.Counter()
+i = 0
+while i < len(text):
+    while i < len(text) and text[i].isspace():
+        i += 1
+    if i >= len(text):
+        break
+    obj, i = dec.raw_decode(text, i)
+    for name, v in obj["counters"].items():
+        head = name.split("\n", 1)[0]
+        if head.startswith("ctrprof/heap:alloc:"):
+            a[int(head.rsplit(":", 1)[1])] += v
+        elif head.startswith("ctrprof/heap:free:"):
+            fr[int(head.rsplit(":", 1)[1])] += v
+for s in sorted(set(a) | set(fr)):
+    print(s, a[s], fr[s])
+'
+}
+
+# exact_vs_profile NAME COUNTSFILE PROFILE...: every site's allocs and frees equal.
+exact_vs_profile() {
+    local name=$1 counts=$2
+    shift 2
+    local got
+    got=$(sum_heap "$@") || { fail "$name" "profile unreadable"; return; }
+    while read -r _ size allocs frees; do
+        local line
+        line=$(awk -v s="$size" '$1 == s { print $2, $3 }' <<<"$got")
+        check_eq "$name:size-$size" "$allocs $frees" "${line:-missing}"
+    done <"$counts"
+}
+
+# 1. 64 threads, churn, cross-thread frees, at rate 1 — exact counts.
+d="$WORK/s1" && mkdir -p "$d"
+out=$(STRESS_COUNTS="$d/exact" CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=5 \
+    LD_PRELOAD="$SHIM" timeout 120 "$ST" 64 8 2>"$d/err")
+rc=$?
+check_eq "stress:threads:status" 0 "$rc"
+check_eq "stress:threads:output" "$("$ST" 64 8)" "$out"
+exact_vs_profile "stress:threads:exact" "$d/exact" "$d"/ctrprof.stress_threads.*.count
+
+# 2. Same with fork from the multi-threaded process and signals every 50 µs.
+d="$WORK/s2" && mkdir -p "$d"
+out=$(STRESS_COUNTS="$d/exact" CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=5 \
+    LD_PRELOAD="$SHIM" timeout 120 "$ST" 32 6 fork signals 2>"$d/err")
+rc=$?
+check_eq "stress:fork-signals:status" 0 "$rc"
+check_eq "stress:fork-signals:output" "$("$ST" 32 6 fork signals)" "$out"
+parent=$(ls "$d"/ctrprof.stress_threads.*.count | while read -r f; do
+    "$CTRPROF" dump --json "$f" | grep -q '1111' && echo "$f"; done | head -1)
+nfiles=$(ls "$d"/ctrprof.stress_threads.*.count | wc -l)
+# 6 rounds: thread 0 forks a child, which forks a grandchild: 2 more processes per round
+check_eq "stress:fork-signals:one-file-per-process" 13 "$nfiles"
+# timeout(1) forks and execs the program: the fork child, replaced before it did
+# anything, leaves no profile of its own; timeout itself does.
+check_eq "stress:fork-exec-leaves-no-empty-file" 1 "$(ls "$d"/ctrprof.timeout.*.count | wc -l)"
+exact_vs_profile "stress:fork-signals:exact" "$d/exact" $parent
+
+# 3. exit() from a non-main thread while others allocate: same status, a valid profile.
+d="$WORK/s3" && mkdir -p "$d"
+CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" timeout 60 "$ST" 16 3 exit-from-thread \
+    >/dev/null 2>"$d/err"
+check_eq "stress:exit-from-thread:status" 0 "$?"
+check_cmd "stress:exit-from-thread:valid-profile" "$CTRPROF" dump "$(ls "$d"/*.count | head -1)"
+
+# 4. SIGKILL mid-run: the file reads cleanly and holds at least what was flushed.
+d="$WORK/s4" && mkdir -p "$d"
+CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=20 LD_PRELOAD="$SHIM" "$ST" 8 100000 \
+    >/dev/null 2>&1 &
+pid=$!
+sleep 1.5
+kill -KILL $pid
+wait $pid 2>/dev/null
+f=$(ls "$d"/*.count | head -1)
+check_cmd "stress:sigkill:file-reads" "$CTRPROF" dump "$f"
+got=$(sum_heap "$f" | awk '$1 == 1111 { print $2 }')
+if [ "${got:-0}" -gt 1000 ]; then pass "stress:sigkill:samples-flushed ($got)"; else
+    fail "stress:sigkill:samples-flushed" "expected > 1000 allocations of 1111 bytes, got ${got:-0}"; fi
+
+# 5. 8 processes sharing one CTRPROF_FILE (4 started directly, 4 forked by a shell):
+# the totals are the sums of each process's own counts.
+d="$WORK/s5" && mkdir -p "$d"
+for i in 1 2 3 4; do
+    STRESS_COUNTS="$d/exact.$i" CTRPROF_FILE="$d/shared.count" CTRPROF_MEM_RATE=1 \
+        LD_PRELOAD="$SHIM" "$ST" 4 3 >/dev/null 2>>"$d/err" &
+done
+CTRPROF_FILE="$d/shared.count" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" bash -c "
+    for i in 5 6 7 8; do STRESS_COUNTS=$d/exact.\$i $ST 4 3 >/dev/null & done; wait" 2>>"$d/err"
+wait
+cat "$d"/exact.* | awk '{ a[$2] += $3; f[$2] += $4 } END { for (s in a) print "exact", s, a[s], f[s] }' |
+    sort -n -k2 >"$d/exact"
+check_eq "stress:shared-file:processes" 8 "$(ls "$d"/exact.* | wc -l)"
+exact_vs_profile "stress:shared-file:sums" "$d/exact" "$d/shared.count"
