@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -112,9 +113,16 @@ static size_t mapped(struct cp_cfile *f)
 static size_t grow_mapping(struct cp_cfile *f)
 {
     struct stat st;
+    /* One thread maps at a time, and looks at `mapped` again under the lock, so no page
+     * is ever mapped twice (which would be harmless for the data, as it is the same
+     * file page, but would briefly unmap a page another thread may be reading). */
+    while (__atomic_exchange_n(&f->grow_lock, 1, __ATOMIC_ACQUIRE))
+        sched_yield();
     size_t cur = mapped(f);
-    if (fstat(f->fd, &st) < 0 || (size_t)st.st_size <= cur)
+    if (fstat(f->fd, &st) < 0 || (size_t)st.st_size <= cur) {
+        __atomic_store_n(&f->grow_lock, 0, __ATOMIC_RELEASE);
         return cur;
+    }
     size_t want = (size_t)st.st_size;
     if (want > f->reserve)
         want = f->reserve;
@@ -123,13 +131,10 @@ static size_t grow_mapping(struct cp_cfile *f)
     size_t from = cur & ~(size_t)(CP_CFILE_PAGE - 1);
     void *p = mmap(f->base + from, want - from, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
                    f->fd, (off_t)from);
-    if (p == MAP_FAILED)
-        return cur;
-    size_t old = cur;
-    /* release: publishes the new mapping to the acquire in mapped() */
-    while (old < want && !__atomic_compare_exchange_n(&f->mapped, &old, want, 1,
-                                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-        ;
+    if (p != MAP_FAILED)
+        /* release: publishes the new mapping to the acquire in mapped() */
+        __atomic_store_n(&f->mapped, want, __ATOMIC_RELEASE);
+    __atomic_store_n(&f->grow_lock, 0, __ATOMIC_RELEASE);
     return mapped(f);
 }
 

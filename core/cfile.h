@@ -63,6 +63,8 @@ struct cp_cfile {
     uint32_t hdr_len;   /* H */
     /* atomic: bytes of the file currently mapped at base (only grows) */
     size_t mapped;
+    /* a spin lock: one thread of this process maps new tail pages at a time */
+    int grow_lock;
 };
 
 /* Open or create the file at path (O_NOFOLLOW, O_CLOEXEC; created 0600; anything but a

@@ -1,0 +1,287 @@
+/* test_prof.c — the engine end to end without the shim: buckets, the live table, rings,
+ * the cycle handshake and the flusher publishing into a real counter file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "arena.h"
+#include "bucket.h"
+#include "cfile.h"
+#include "live.h"
+#include "prof.h"
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define EVENTS 100000 /* sanitizers are ~10x slower; the property is the same */
+#else
+#define EVENTS 1000000
+#endif
+#define NTHR 8
+#define NBUCKETS 16
+
+static char path[256];
+static struct cp_bucket *buckets[NBUCKETS];
+static uintptr_t *slots[NTHR];
+static uint64_t produced[NTHR];
+static uint64_t exact_alloc[NBUCKETS], exact_free[NBUCKETS];
+static volatile int done;
+
+static const char META[] = "Program: test_prof\nCtrprof-Format: 1\nMemRate: 1\n\n";
+
+static void init_engine(void)
+{
+    static int inited;
+    if (inited)
+        return;
+    inited = 1;
+    snprintf(path, sizeof path, "/tmp/ctrprof-test-prof.%d.count", (int)getpid());
+    unlink(path);
+    struct cp_options o;
+    cp_options_load(&o, NULL);
+    o.flush_ms = 1;
+    o.mem_rate = 1;
+    assert_int_equal(cp_prof_init(&o, path, META, sizeof META - 1), 0);
+    assert_int_equal(cp_prof_start(), 0);
+    for (int b = 0; b < NBUCKETS; b++) {
+        uintptr_t pcs[32];
+        for (int k = 0; k < 32; k++)
+            pcs[k] = 0x400000 + (uintptr_t)(b * 1000 + k * 16);
+        buckets[b] = cp_bucket_get(CP_HEAP, (uint64_t)(100 + b), pcs, 32);
+        assert_non_null(buckets[b]);
+    }
+}
+
+static void *app_thread(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    int from = (id + NTHR - 1) % NTHR; /* free what the previous thread allocated */
+    struct cp_thread *t = cp_thread_get();
+    uint64_t freed = 0;
+    for (uint64_t k = 0; k < EVENTS; k++) {
+        uintptr_t p = ((uintptr_t)(id + 1) << 40) | (uintptr_t)(k << 4);
+        int b = (int)((k * 7 + (uint64_t)id) % NBUCKETS);
+        cp_event_alloc(t, buckets[b], (void *)p);
+        __atomic_add_fetch(&exact_alloc[b], 1, __ATOMIC_RELAXED);
+        slots[id][k] = p | (uintptr_t)b; /* low bits: the bucket, for the test's books */
+        /* release: the allocation's event is written before the pointer is handed over */
+        __atomic_store_n(&produced[id], k + 1, __ATOMIC_RELEASE);
+        uint64_t avail = __atomic_load_n(&produced[from], __ATOMIC_ACQUIRE);
+        while (freed < avail && freed < k) {
+            uintptr_t q = slots[from][freed++];
+            if (!cp_event_free(t, (void *)(q & ~(uintptr_t)15)))
+                abort();
+            __atomic_add_fetch(&exact_free[q & 15], 1, __ATOMIC_RELAXED);
+        }
+    }
+    while (__atomic_load_n(&produced[from], __ATOMIC_ACQUIRE) < EVENTS)
+        sched_yield();
+    while (freed < EVENTS) {
+        uintptr_t q = slots[from][freed++];
+        if (!cp_event_free(t, (void *)(q & ~(uintptr_t)15)))
+            abort();
+        __atomic_add_fetch(&exact_free[q & 15], 1, __ATOMIC_RELAXED);
+    }
+    cp_thread_release(t);
+    return NULL;
+}
+
+/* ---- reading the published file ---------------------------------------------------- */
+
+struct snap {
+    uint64_t alloc[NBUCKETS], free[NBUCKETS];
+    int other;
+};
+
+static void snap_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
+{
+    struct snap *s = ctx;
+    unsigned size;
+    if (len > 19 && !memcmp(name, "ctrprof/heap:alloc:", 19) && sscanf((const char *)name + 19, "%u", &size) == 1 &&
+        size >= 100 && size < 100 + NBUCKETS)
+        s->alloc[size - 100] = v;
+    else if (len > 18 && !memcmp(name, "ctrprof/heap:free:", 18) && sscanf((const char *)name + 18, "%u", &size) == 1 &&
+             size >= 100 && size < 100 + NBUCKETS)
+        s->free[size - 100] = v;
+    else
+        s->other++;
+}
+
+static int read_snap(struct snap *s)
+{
+    memset(s, 0, sizeof *s);
+    uint8_t *buf;
+    size_t len;
+    if (cp_cfile_load(path, &buf, &len))
+        return -1;
+    int err = cp_cfile_parse(buf, len, NULL, snap_cb, s, NULL, 0);
+    cp_cfile_unload(buf, len);
+    return err;
+}
+
+static uint64_t snapshots, violations;
+
+static void *monitor(void *arg)
+{
+    while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+        struct snap s;
+        if (read_snap(&s) == 0) {
+            snapshots++;
+            for (int b = 0; b < NBUCKETS; b++)
+                if (s.free[b] > s.alloc[b])
+                    violations++;
+        }
+        usleep(2000);
+    }
+    return NULL;
+}
+
+static void test_cross_thread_accounting(void **state)
+{
+    init_engine();
+    for (int i = 0; i < NTHR; i++)
+        slots[i] = calloc(EVENTS, sizeof(uintptr_t));
+    pthread_t mon, t[NTHR];
+    pthread_create(&mon, NULL, monitor, NULL);
+    for (int i = 0; i < NTHR; i++)
+        pthread_create(&t[i], NULL, app_thread, (void *)(intptr_t)i);
+    for (int i = 0; i < NTHR; i++)
+        pthread_join(t[i], NULL);
+    __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+    pthread_join(mon, NULL);
+    cp_prof_flush_all();
+    struct snap s;
+    assert_int_equal(read_snap(&s), 0);
+    printf("%d threads x %d events; %llu intermediate snapshots read\n", NTHR, EVENTS,
+           (unsigned long long)snapshots);
+    for (int b = 0; b < NBUCKETS; b++) {
+        if (s.alloc[b] != exact_alloc[b] || s.free[b] != exact_free[b])
+            fail_msg("bucket %d: expected %llu allocs %llu frees, file has %llu and %llu", b,
+                     (unsigned long long)exact_alloc[b], (unsigned long long)exact_free[b],
+                     (unsigned long long)s.alloc[b], (unsigned long long)s.free[b]);
+    }
+    assert_int_equal(violations, 0);
+    assert_true(snapshots > 0);
+    assert_int_equal(cp_live_count(), 0);
+    for (int i = 0; i < NTHR; i++)
+        free(slots[i]);
+}
+
+/* Many threads inserting the same stack get one bucket. */
+static struct cp_bucket *got[16];
+static void *same_stack(void *arg)
+{
+    uintptr_t pcs[8] = {1 << 20, 2 << 20, 3 << 20, 4 << 20, 5 << 20, 6 << 20, 7 << 20, 8 << 20};
+    got[(intptr_t)arg] = cp_bucket_get(CP_HEAP, 4242, pcs, 8);
+    return NULL;
+}
+
+static void test_one_bucket_per_stack(void **state)
+{
+    init_engine();
+    uint64_t before = cp_bucket_count();
+    pthread_t t[16];
+    for (int i = 0; i < 16; i++)
+        pthread_create(&t[i], NULL, same_stack, (void *)(intptr_t)i);
+    for (int i = 0; i < 16; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 1; i < 16; i++)
+        assert_ptr_equal(got[i], got[0]);
+    assert_int_equal(cp_bucket_count(), before + 1);
+}
+
+/* Past the memory cap, new stacks fold into the overflow bucket, counted; in a child so
+ * that the cap does not affect the other tests. */
+static void test_cap_folds(void **state)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct cp_options o;
+        cp_options_load(&o, NULL);
+        if (cp_bucket_init(64 * 1024)) /* 64 KiB of buckets */
+            _exit(1);
+        uintptr_t pcs[32];
+        struct cp_bucket *first_over = NULL;
+        for (int i = 0; i < 2000; i++) {
+            for (int k = 0; k < 32; k++)
+                pcs[k] = (uintptr_t)(0x10000 + i * 64 + k);
+            struct cp_bucket *b = cp_bucket_get(CP_HEAP, 1000, pcs, 32);
+            if (!b)
+                _exit(2);
+            if (cp_bucket_overflowed() && !first_over)
+                first_over = b;
+            if (first_over && b != first_over)
+                _exit(3); /* every later stack of that size class shares one bucket */
+        }
+        if (!first_over || cp_bucket_overflowed() == 0 || cp_bucket_count() > 250)
+            _exit(4);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* A failing mmap for the engine's memory disables profiling with one message. */
+static void test_fault_injection(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        cp_arena_fail_after(1);
+        struct cp_options o;
+        cp_options_load(&o, NULL);
+        char p[256];
+        snprintf(p, sizeof p, "/tmp/ctrprof-test-fault.%d.count", (int)getpid());
+        int err = cp_prof_init(&o, p, META, sizeof META - 1);
+        unlink(p);
+        if (err == 0 || cp_prof_enabled())
+            _exit(1);
+        /* events are no-ops, the program goes on */
+        cp_event_alloc(cp_thread_get(), NULL, (void *)0x1000);
+        _exit(cp_thread_get() == NULL ? 0 : 2);
+    }
+    close(fds[1]);
+    char out[512] = "";
+    ssize_t n = read(fds[0], out, sizeof out - 1);
+    close(fds[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_true(n > 0);
+    out[n] = 0;
+    int lines = 0;
+    for (char *c = out; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 1);
+    assert_non_null(strstr(out, "ctrprof: cannot map profiler memory"));
+}
+
+static int teardown(void **state)
+{
+    unlink(path);
+    return 0;
+}
+
+int main(void)
+{
+    /* fault injection and the cap run first, in children of a process whose engine is
+     * not set up yet */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fault_injection),
+        cmocka_unit_test(test_cap_folds),
+        cmocka_unit_test(test_cross_thread_accounting),
+        cmocka_unit_test(test_one_bucket_per_stack),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
