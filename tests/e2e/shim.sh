@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The preload shim (issue 4): exported symbols, exact return values and errno, rate-1
+# exactness against valgrind, sampling accuracy at the default rate, bad environment
+# values, ctrprof run, AT_SECURE, and CTRPROF_MEM_RATE=0.
+source "$(dirname "$0")/lib.sh"
+
+# heap_totals FILE: "<allocs> <frees>" summed over every heap counter
+heap_totals() {
+    "$CTRPROF" dump --json "$1" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+a = sum(v for k, v in c.items() if k.startswith("ctrprof/heap:alloc:"))
+f = sum(v for k, v in c.items() if k.startswith("ctrprof/heap:free:"))
+print(a, f)'
+}
+
+# 1. Only the interposed names are exported.
+got=$(nm -D --defined-only "$SHIM" | awk '{ print $3 }' | sort | tr '\n' ' ')
+check_eq "shim:exported-symbols" "aligned_alloc calloc cfree free malloc malloc_usable_size memalign posix_memalign pvalloc realloc reallocarray valloc " "$got"
+
+# 2. Return values and errno exactly as glibc's, on every path (rate 1 samples all).
+want=$("$PROGS/shim_check")
+check_eq "shim:check-program-passes-bare" 0 "$(grep -c BAD <<<"$want")"
+for rate in 1 524288; do
+    got=$(cd "$WORK" && CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/shim_check")
+    check_eq "shim:errno-and-results-rate-$rate" "$want" "$got"
+done
+
+# 3. Rate 1: the allocations recorded equal valgrind memcheck's "total heap usage".
+printf 'create table t(a, b);\ninsert into t values (1, 2), (3, 4);\nselect a + b from t;\n' >"$WORK/q.sql"
+mkdir -p "$WORK/r1"
+(cd "$WORK" && CTRPROF_DIR="$WORK/r1" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" sqlite3 <q.sql >/dev/null)
+ours=$(heap_totals "$WORK"/r1/ctrprof.sqlite3.*.count | cut -d' ' -f1)
+vg=$(cd "$WORK" && valgrind sqlite3 <q.sql 2>&1 >/dev/null | sed -n 's/.*total heap usage: \([0-9,]*\) allocs.*/\1/p' | tr -d ,)
+check_eq "shim:rate1-sqlite3-allocs-equal-valgrind" "$vg" "$ours"
+
+# 4. Default rate: unbiased per-site estimates within 10% for sites allocating >= 1 GiB.
+# Bound: a site of N objects of s bytes, each sampled with p = 1-exp(-s/524288), has a
+# relative standard deviation of sqrt((1-p)/(N p)): 2.3% for 1 KiB x 2^20, 2.0% for
+# 256 KiB x 4096, ~3% for the mixed site: 10% is at least 3.3 sigma for each site.
+mkdir -p "$WORK/r2"
+mixed=$(cd "$WORK" && CTRPROF_DIR="$WORK/r2" LD_PRELOAD="$SHIM" "$PROGS/sites")
+"$CTRPROF" report --sample alloc_space --format folded "$WORK"/r2/*.count >"$WORK/sites.folded"
+for site in site_small:1073741824 site_big:1073741824 site_mixed:$mixed; do
+    name=${site%%:*} total=${site#*:}
+    got=$(awk -v f="$name" '{ n = split($1, a, ";"); if (a[n] == f) s += $2 } END { print s + 0 }' "$WORK/sites.folded")
+    check_within "shim:default-rate-estimate-$name" "$total" "$got" 0.10
+done
+
+# 5. Bad environment values: one warning line naming the variable, defaults, same output.
+for bad in CTRPROF_MEM_RATE=abc CTRPROF_MEM_RATE=-5 CTRPROF_MEM_RATE=99999999999999999999999 \
+    CTRPROF_DEPTH=0 CTRPROF_FLUSH_MS= CTRPROF_UNWIND=magic CTRPROF_DEBUG=yes; do
+    var=${bad%%=*}
+    out=$(cd "$WORK" && env "$bad" CTRPROF_DIR="$WORK" LD_PRELOAD="$SHIM" "$PROGS/shim_check" 2>"$WORK/err")
+    rc=$?
+    lines=$(grep -c "ctrprof: $var" "$WORK/err")
+    check_eq "shim:bad-env:$bad" "0 1 same" "$rc $lines $([ "$out" = "$want" ] && echo same || echo differs)"
+done
+
+# 6. An unwritable profile directory: the program runs on, the profiler says so once.
+out=$(CTRPROF_DIR=/sys LD_PRELOAD="$SHIM" "$PROGS/shim_check" 2>"$WORK/err")
+check_eq "shim:unwritable-dir" "0 1 same" "$? $(grep -c '^ctrprof: ' "$WORK/err") $([ "$out" = "$want" ] && echo same || echo differs)"
+
+# 7. CTRPROF_MEM_RATE=0: no heap counters at all.
+mkdir -p "$WORK/r3"
+(cd "$WORK" && CTRPROF_DIR="$WORK/r3" CTRPROF_MEM_RATE=0 LD_PRELOAD="$SHIM" "$PROGS/shim_check" >/dev/null)
+check_eq "shim:rate-0-records-nothing" "0 0" "$(heap_totals "$WORK"/r3/*.count)"
+
+# 8. ctrprof run: options become the environment; the exit status passes through.
+mkdir -p "$WORK/r4"
+"$CTRPROF" run --rate 1 --dir "$WORK/r4" -- "$PROGS/shim_check" >/dev/null 2>"$WORK/err"
+check_eq "shim:run-status" 0 $?
+grep -q "^ctrprof: profile in $WORK/r4/ctrprof.shim_check.[0-9]*.count" "$WORK/err" && pass "shim:run-says-where" ||
+    fail "shim:run-says-where" "$(cat "$WORK/err")"
+check_eq "shim:run-rate-in-meta" "MemRate: 1" "$("$CTRPROF" dump "$WORK"/r4/*.count | grep '^MemRate:')"
+"$CTRPROF" run --dir "$WORK/r4" -- sh -c 'exit 7' 2>/dev/null
+check_eq "shim:run-exit-status" 7 $?
+"$CTRPROF" run --dir "$WORK/r4" -- sh -c 'kill -TERM $$' 2>/dev/null
+check_eq "shim:run-signal-status" 143 $?
+"$CTRPROF" run --bogus -- true 2>/dev/null
+check_eq "shim:run-bad-flag" 2 $?
+"$CTRPROF" run --rate x -- true 2>/dev/null
+check_eq "shim:run-bad-value" 2 $?
+
+# 9. AT_SECURE (setgid): nothing written, output unchanged.
+mkdir -p "$WORK/r5" && chmod 777 "$WORK/r5"
+cp "$PROGS/shim_check" "$WORK/sgid_check"
+if chgrp nogroup "$WORK/sgid_check" 2>/dev/null && chmod g+s "$WORK/sgid_check"; then
+    out=$(CTRPROF_DIR="$WORK/r5" LD_PRELOAD="$SHIM" "$WORK/sgid_check" 2>/dev/null)
+    check_eq "shim:at-secure-output" "$want" "$out"
+    check_eq "shim:at-secure-writes-nothing" 0 "$(ls "$WORK/r5" | wc -l)"
+else
+    fail "shim:at-secure" "could not make a setgid copy (chgrp nogroup)"
+fi
+
+# 10. Frame pointers as the unwinder give the same leaf functions as libunwind.
+mkdir -p "$WORK/r6"
+(cd "$WORK" && CTRPROF_DIR="$WORK/r6" CTRPROF_UNWIND=fp LD_PRELOAD="$SHIM" "$PROGS/sites" >/dev/null)
+"$CTRPROF" report --sample alloc_objects --format top "$WORK"/r6/*.count >"$WORK/fp.top"
+grep -q ' site_small$' "$WORK/fp.top" && grep -q ' site_big$' "$WORK/fp.top" &&
+    pass "shim:fp-unwind-finds-sites" || fail "shim:fp-unwind-finds-sites" "$(head -8 "$WORK/fp.top")"
