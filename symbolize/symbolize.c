@@ -243,6 +243,15 @@ static void resolve(struct cp_symbolizer *s, struct module *m, uint64_t off, int
     Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, &cubias);
     Dwarf_Die *scopes = NULL;
     int n = cu ? dwarf_getscopes(cu, addr - cubias, &scopes) : 0;
+    if (n > 0) {
+        /* dwarf_getscopes continues into an inlined function's abstract definition; the
+         * concrete chain of callers comes from the innermost scope's own parents (as
+         * elfutils' addr2line -i does) */
+        Dwarf_Die inner = scopes[0];
+        free(scopes);
+        scopes = NULL;
+        n = dwarf_getscopes_die(&inner, &scopes);
+    }
     Dwarf_Files *files = NULL;
     if (cu)
         dwarf_getsrcfiles(cu, &files, NULL);

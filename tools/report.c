@@ -223,6 +223,13 @@ static int by_cum(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
+static int by_pair(const void *a, const void *b)
+{
+    const struct edge *x = a, *y = b;
+    int c = strcmp(x->from, y->from);
+    return c ? c : strcmp(x->to, y->to);
+}
+
 static int by_edge(const void *a, const void *b)
 {
     const struct edge *x = a, *y = b;
@@ -257,23 +264,17 @@ static void view_tree(FILE *out, const struct cp_profile *p, int vi)
         }
     }
     qsort(m.f, m.n, sizeof *m.f, by_cum);
-    /* merge duplicate edges */
-    struct edge *u = NULL;
+    /* merge duplicate edges: sort by (caller, callee), add up runs, then sort by value */
+    qsort(e, ne, sizeof *e, by_pair);
     size_t nu = 0;
-    if (ne) {
-        u = malloc(ne * sizeof *u);
-        for (size_t i = 0; i < ne; i++) {
-            size_t k;
-            for (k = nu; k-- > 0;)
-                if (u[k].from == e[i].from && u[k].to == e[i].to)
-                    break;
-            if (k != (size_t)-1 && nu && u[k].from == e[i].from && u[k].to == e[i].to)
-                u[k].v += e[i].v;
-            else
-                u[nu++] = e[i];
-        }
-        qsort(u, nu, sizeof *u, by_edge);
+    for (size_t i = 0; i < ne; i++) {
+        if (nu && !strcmp(e[nu - 1].from, e[i].from) && !strcmp(e[nu - 1].to, e[i].to))
+            e[nu - 1].v += e[i].v;
+        else
+            e[nu++] = e[i];
     }
+    struct edge *u = e;
+    qsort(u, nu, sizeof *u, by_edge);
     const char *unit = p->vunit[vi];
     char a[32], b[32];
     fprintf(out, "Type: %s, total %s\n", p->vname[vi], cp_rep_human(total, unit, a, sizeof a));
@@ -293,7 +294,6 @@ static void view_tree(FILE *out, const struct cp_profile *p, int vi)
                 fprintf(out, "%33s %10s   %s\n", "", cp_rep_human(u[k].v, unit, a, sizeof a), u[k].to);
     }
     free(e);
-    free(u);
     free(m.f);
     free(m.idx);
 }
