@@ -28,7 +28,8 @@ struct gen {
     uint64_t fills; /* atomic: slots ever claimed from empty */
 };
 
-uint8_t *cp_live_filter;
+uint8_t cp_live_filter[1u << CP_LIVE_FILTER_BITS];
+static bool ready; /* atomic: the first generation exists */
 static struct gen gens[MAXGEN]; /* gens[i] immutable once published via ngen */
 static unsigned ngen;           /* atomic: generations published */
 static cp_spin grow_lock = CP_SPIN_INIT;
@@ -60,14 +61,11 @@ static int add_gen(unsigned bits)
 
 int cp_live_init(void)
 {
-    if (cp_live_filter)
+    if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
         return 0;
-    uint8_t *f = cp_mmap_anon((size_t)1 << CP_LIVE_FILTER_BITS);
-    if (!f)
-        return -1;
     if (add_gen(FIRST_BITS))
         return -1;
-    __atomic_store_n(&cp_live_filter, f, __ATOMIC_RELEASE);
+    __atomic_store_n(&ready, true, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -92,7 +90,7 @@ static void filter_dec(const void *p)
 bool cp_live_insert(const void *p, struct cp_bucket *b)
 {
     uintptr_t k = (uintptr_t)p;
-    if (!cp_live_filter || k <= TOMB || (k & 3))
+    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || k <= TOMB || (k & 3))
         return false; /* not an address malloc returns */
     for (;;) {
         unsigned g = __atomic_load_n(&ngen, __ATOMIC_ACQUIRE) - 1;
@@ -171,15 +169,15 @@ void cp_live_reset(void)
 {
     /* Single-threaded (fork child). Fresh tables rather than clearing the old ones: a
      * large table would otherwise be copied page by page by the kernel to be zeroed. */
-    if (!cp_live_filter)
+    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
         return;
     unsigned ng = __atomic_load_n(&ngen, __ATOMIC_RELAXED);
     for (unsigned g = 0; g < ng; g++)
         munmap(gens[g].slots, (gens[g].mask + 1) * sizeof(struct slot));
     __atomic_store_n(&ngen, 0, __ATOMIC_RELAXED);
-    memset(cp_live_filter, 0, (size_t)1 << CP_LIVE_FILTER_BITS);
+    memset(cp_live_filter, 0, sizeof cp_live_filter);
     live = 0;
     cp_spin_reset(&grow_lock);
     if (add_gen(FIRST_BITS))
-        __atomic_store_n(&cp_live_filter, NULL, __ATOMIC_RELEASE); /* nothing is sampled */
+        __atomic_store_n(&ready, false, __ATOMIC_RELEASE); /* nothing more is sampled */
 }

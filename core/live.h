@@ -27,7 +27,9 @@ struct cp_bucket;
 
 #define CP_LIVE_FILTER_BITS 15
 
-extern uint8_t *cp_live_filter; /* NULL until init */
+/* Static storage (zero pages until something is sampled), so the check needs no pointer
+ * load and no NULL test: all zero means nothing is live. */
+extern uint8_t cp_live_filter[1u << CP_LIVE_FILTER_BITS];
 
 int cp_live_init(void);
 
@@ -40,8 +42,7 @@ static inline uint32_t cp_live_fhash(const void *p)
 /* Might p be a live sampled object? One load, no store. */
 static inline bool cp_live_maybe(const void *p)
 {
-    uint8_t *f = cp_live_filter;
-    return f && __atomic_load_n(&f[cp_live_fhash(p)], __ATOMIC_RELAXED) != 0;
+    return __atomic_load_n(&cp_live_filter[cp_live_fhash(p)], __ATOMIC_RELAXED) != 0;
 }
 
 /* Remember p -> b. Returns false if the table cannot grow (counted as lost). */

@@ -20,6 +20,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "live.h"
 #include "sample.h"
@@ -29,9 +30,15 @@
 #define EXPORT __attribute__((visibility("default")))
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-static void *(*real_malloc)(size_t);
-static void (*real_free)(void *);
-static void *(*real_calloc)(size_t, size_t);
+static void *early_malloc(size_t n);
+static void early_free(void *p);
+static void *early_calloc(size_t a, size_t s);
+/* Until dlsym has answered, the hot three point at the early_* functions below, which
+ * resolve and serve from the static pool meanwhile: the hooks never test for NULL. */
+static void *(*real_malloc)(size_t) = early_malloc;
+static void (*real_free)(void *) = early_free;
+static void *(*real_calloc)(size_t, size_t) = early_calloc;
+static int resolved; /* atomic: every real_* pointer is the real function */
 static void *(*real_realloc)(void *, size_t);
 static void *(*real_reallocarray)(void *, size_t, size_t);
 static int (*real_posix_memalign)(void **, size_t, size_t);
@@ -50,11 +57,6 @@ static size_t (*real_malloc_usable_size)(void *);
 static _Alignas(64) uint8_t pool[POOL_SIZE];
 static size_t pool_used; /* atomic */
 
-static int in_pool(const void *p)
-{
-    return (const uint8_t *)p >= pool && (const uint8_t *)p < pool + POOL_SIZE;
-}
-
 static void *pool_alloc(size_t n, size_t align)
 {
     if (align < 16)
@@ -71,6 +73,9 @@ static void *pool_alloc(size_t n, size_t align)
     }
     uintptr_t p = ((uintptr_t)(pool + off + 16) + align - 1) & ~(uintptr_t)(align - 1);
     memcpy((void *)(p - 16), &n, sizeof n);
+    /* free() learns of pool blocks through the live filter (a sticky entry: there are
+     * only a handful of these blocks), so its fast path needs no range test */
+    __atomic_store_n(&cp_live_filter[cp_live_fhash((void *)p)], 255, __ATOMIC_RELAXED);
     return (void *)p; /* static storage: already zero */
 }
 
@@ -85,12 +90,18 @@ static int resolving;
 
 void cp_shim_resolve(void)
 {
-    if (__atomic_load_n(&real_free, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&resolved, __ATOMIC_ACQUIRE))
         return;
     if (__atomic_exchange_n(&resolving, 1, __ATOMIC_ACQ_REL))
         return; /* dlsym is calling us back (or another thread is resolving): use the pool */
-    real_malloc = dlsym(RTLD_NEXT, "malloc");
-    real_calloc = dlsym(RTLD_NEXT, "calloc");
+    void *m = dlsym(RTLD_NEXT, "malloc"), *c = dlsym(RTLD_NEXT, "calloc");
+    void *f = dlsym(RTLD_NEXT, "free");
+    if (!m || !c || !f) {
+        static const char msg[] = "ctrprof: the real malloc, calloc or free cannot be found\n";
+        ssize_t r = write(2, msg, sizeof msg - 1);
+        (void)r;
+        abort();
+    }
     real_realloc = dlsym(RTLD_NEXT, "realloc");
     real_reallocarray = dlsym(RTLD_NEXT, "reallocarray");
     real_posix_memalign = dlsym(RTLD_NEXT, "posix_memalign");
@@ -99,15 +110,18 @@ void cp_shim_resolve(void)
     real_valloc = dlsym(RTLD_NEXT, "valloc");
     real_pvalloc = dlsym(RTLD_NEXT, "pvalloc");
     real_malloc_usable_size = dlsym(RTLD_NEXT, "malloc_usable_size");
-    /* release: every pointer above is visible to a thread that sees real_free */
-    __atomic_store_n(&real_free, (void (*)(void *))dlsym(RTLD_NEXT, "free"), __ATOMIC_RELEASE);
+    __atomic_store_n(&real_malloc, (void *(*)(size_t))m, __ATOMIC_RELEASE);
+    __atomic_store_n(&real_calloc, (void *(*)(size_t, size_t))c, __ATOMIC_RELEASE);
+    __atomic_store_n(&real_free, (void (*)(void *))f, __ATOMIC_RELEASE);
+    /* release: every pointer above is visible to a thread that sees resolved */
+    __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
 }
 
 static int ready(void)
 {
-    if (UNLIKELY(!__atomic_load_n(&real_free, __ATOMIC_ACQUIRE)))
+    if (UNLIKELY(!__atomic_load_n(&resolved, __ATOMIC_ACQUIRE)))
         cp_shim_resolve();
-    return __atomic_load_n(&real_free, __ATOMIC_ACQUIRE) != NULL;
+    return __atomic_load_n(&resolved, __ATOMIC_ACQUIRE);
 }
 
 /* ---- the sampled path -------------------------------------------------------------- */
@@ -173,6 +187,13 @@ static inline void account(void *p, size_t n)
         sampled(p, n);
 }
 
+/* For the slow paths of the hot hooks, which subtracted already. */
+static void account_done(void *p, size_t n)
+{
+    if (p)
+        sampled(p, n);
+}
+
 static __attribute__((noinline, cold)) void record_free(struct cp_bucket *b)
 {
     int saved = errno;
@@ -195,27 +216,79 @@ static __attribute__((noinline, cold)) struct cp_bucket *take(void *p)
 
 /* ---- the hooks --------------------------------------------------------------------- */
 
-EXPORT void *malloc(size_t n)
+/* The three hottest hooks are written so that their common path is a load, a
+ * thread-local subtraction (or a filter test) and a tail call into the real function:
+ * no frame of their own (so a frame-pointer walk from the slow path still finds the
+ * caller of malloc: the slow path's return address is the program's call site). */
+#define HOT __attribute__((visibility("default"), optimize("omit-frame-pointer")))
+
+static int pool_owns(const void *p)
 {
-    if (UNLIKELY(!ready()))
+    return (uintptr_t)p - (uintptr_t)pool < POOL_SIZE;
+}
+
+static void *early_malloc(size_t n)
+{
+    if (ready())
+        return real_malloc(n);
+    return pool_alloc(n, 16);
+}
+
+static void early_free(void *p)
+{
+    if (pool_owns(p) || !p)
+        return;
+    if (ready())
+        real_free(p);
+}
+
+static void *early_calloc(size_t a, size_t s)
+{
+    if (ready())
+        return real_calloc(a, s);
+    size_t n;
+    if (__builtin_mul_overflow(a, s, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return pool_alloc(n, 16);
+}
+
+static __attribute__((noinline, cold)) void *malloc_slow(size_t n)
+{
+    if (!ready())
         return pool_alloc(n, 16);
     void *p = real_malloc(n);
-    account(p, n);
+    if (cp_tls.countdown <= 0)
+        account_done(p, n);
     return p;
 }
 
-EXPORT void free(void *p)
+HOT void *malloc(size_t n)
 {
-    if (UNLIKELY(in_pool(p)))
-        return;
-    if (UNLIKELY(cp_live_maybe(p))) {
+    if (UNLIKELY((cp_tls.countdown -= (int64_t)n) <= 0))
+        return malloc_slow(n);
+    return __atomic_load_n(&real_malloc, __ATOMIC_RELAXED)(n);
+}
+
+static __attribute__((noinline, cold)) void free_slow(void *p)
+{
+    if (pool_owns(p))
+        return; /* dlsym's early blocks are never reused */
+    if (p && cp_live_maybe(p)) {
         struct cp_bucket *b = take(p);
         if (b)
             record_free(b);
     }
-    if (UNLIKELY(!ready()))
-        return; /* cannot happen: a pointer to free came from somewhere */
-    real_free(p);
+    if (ready())
+        real_free(p);
+}
+
+HOT void free(void *p)
+{
+    if (UNLIKELY(cp_live_maybe(p)))
+        return free_slow(p);
+    __atomic_load_n(&real_free, __ATOMIC_RELAXED)(p);
 }
 
 void cfree(void *p);
@@ -224,21 +297,29 @@ EXPORT void cfree(void *p)
     free(p);
 }
 
-EXPORT void *calloc(size_t a, size_t s)
+static __attribute__((noinline, cold)) void *calloc_slow(size_t a, size_t s)
 {
-    if (UNLIKELY(!ready())) {
-        size_t n;
-        if (__builtin_mul_overflow(a, s, &n)) {
+    size_t n;
+    int over = __builtin_mul_overflow(a, s, &n);
+    if (!ready()) {
+        if (over) {
             errno = ENOMEM;
             return NULL;
         }
         return pool_alloc(n, 16);
     }
     void *p = real_calloc(a, s);
-    size_t n;
-    if (!__builtin_mul_overflow(a, s, &n))
-        account(p, n);
+    if (!over && cp_tls.countdown <= 0)
+        account_done(p, n);
     return p;
+}
+
+HOT void *calloc(size_t a, size_t s)
+{
+    size_t n;
+    if (UNLIKELY(__builtin_mul_overflow(a, s, &n)) || UNLIKELY((cp_tls.countdown -= (int64_t)n) <= 0))
+        return calloc_slow(a, s);
+    return __atomic_load_n(&real_calloc, __ATOMIC_RELAXED)(a, s);
 }
 
 /* realloc and reallocarray: the old block's free is taken out of the live table before
@@ -279,8 +360,8 @@ static void *pool_realloc(void *p, size_t n)
 EXPORT void *realloc(void *p, size_t n)
 {
     if (UNLIKELY(!ready()))
-        return p ? (in_pool(p) ? pool_realloc(p, n) : NULL) : pool_alloc(n, 16);
-    if (UNLIKELY(in_pool(p)))
+        return p ? (pool_owns(p) ? pool_realloc(p, n) : NULL) : pool_alloc(n, 16);
+    if (UNLIKELY(pool_owns(p)))
         return pool_realloc(p, n);
     struct cp_bucket *old = p && UNLIKELY(cp_live_maybe(p)) ? take(p) : NULL;
     void *q = real_realloc(p, n);
@@ -290,7 +371,7 @@ EXPORT void *realloc(void *p, size_t n)
 EXPORT void *reallocarray(void *p, size_t a, size_t s)
 {
     size_t n;
-    if (UNLIKELY(!ready()) || UNLIKELY(in_pool(p)) || !real_reallocarray) {
+    if (UNLIKELY(!ready()) || UNLIKELY(pool_owns(p)) || !real_reallocarray) {
         if (__builtin_mul_overflow(a, s, &n)) {
             errno = ENOMEM;
             return NULL;
@@ -359,7 +440,7 @@ EXPORT void *pvalloc(size_t n)
 
 EXPORT size_t malloc_usable_size(void *p)
 {
-    if (UNLIKELY(in_pool(p)))
+    if (UNLIKELY(pool_owns(p)))
         return pool_size(p);
     if (UNLIKELY(!ready()))
         return 0;
