@@ -1,0 +1,143 @@
+/*
+ * lock_check.c — the interposed pthread and semaphore calls on their edge cases; prints
+ * each result and errno. Run with and without the shim (mutex fraction 1, block rate 1,
+ * so every contended path is profiled): the output must be identical.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SHOW(what, call)                                                                   \
+    do {                                                                                   \
+        int r_ = (call);                                                                   \
+        printf("%-46s r=%d (%s) errno=%d\n", what, r_, r_ > 0 ? strerror(r_) : "-", errno); \
+    } while (0)
+
+static pthread_mutex_t robust;
+
+static void *die_holding(void *arg)
+{
+    pthread_mutex_lock(&robust);
+    return arg; /* exits holding it */
+}
+
+static void *hold_a_while(void *arg)
+{
+    pthread_mutex_t *m = arg;
+    pthread_mutex_lock(m);
+    usleep(20000);
+    pthread_mutex_unlock(m);
+    return NULL;
+}
+
+static struct timespec in_ms(long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000000;
+    ts.tv_sec += ts.tv_nsec / 1000000000;
+    ts.tv_nsec %= 1000000000;
+    return ts;
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    pthread_mutexattr_t a;
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    errno = 42;
+    SHOW("lock (static initializer)", pthread_mutex_lock(&m));
+    SHOW("trylock held -> EBUSY", pthread_mutex_trylock(&m));
+    struct timespec t = in_ms(10);
+    SHOW("timedlock held -> ETIMEDOUT", pthread_mutex_timedlock(&m, &t));
+    SHOW("unlock", pthread_mutex_unlock(&m));
+
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_t ec;
+    pthread_mutex_init(&ec, &a);
+    SHOW("errorcheck: unlock unowned -> EPERM", pthread_mutex_unlock(&ec));
+    SHOW("errorcheck: lock", pthread_mutex_lock(&ec));
+    SHOW("errorcheck: relock -> EDEADLK", pthread_mutex_lock(&ec));
+    SHOW("errorcheck: unlock", pthread_mutex_unlock(&ec));
+
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_t rec;
+    pthread_mutex_init(&rec, &a);
+    SHOW("recursive: lock", pthread_mutex_lock(&rec));
+    SHOW("recursive: lock again", pthread_mutex_lock(&rec));
+    SHOW("recursive: unlock", pthread_mutex_unlock(&rec));
+    SHOW("recursive: unlock", pthread_mutex_unlock(&rec));
+    SHOW("recursive: unlock once too often -> EPERM", pthread_mutex_unlock(&rec));
+
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_NORMAL);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&robust, &a);
+    pthread_t th;
+    pthread_create(&th, NULL, die_holding, NULL);
+    pthread_join(th, NULL);
+    SHOW("robust: owner died -> EOWNERDEAD", pthread_mutex_lock(&robust));
+    SHOW("robust: unlock without consistent", pthread_mutex_unlock(&robust));
+    SHOW("robust: then ENOTRECOVERABLE", pthread_mutex_lock(&robust));
+
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
+    pthread_mutex_t pi;
+    pthread_mutex_init(&pi, &a);
+    pthread_create(&th, NULL, hold_a_while, &pi);
+    usleep(5000);
+    SHOW("priority-inheritance: contended lock", pthread_mutex_lock(&pi));
+    SHOW("priority-inheritance: unlock", pthread_mutex_unlock(&pi));
+    pthread_join(th, NULL);
+
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutex_t ps;
+    pthread_mutex_init(&ps, &a);
+    pthread_create(&th, NULL, hold_a_while, &ps);
+    usleep(5000);
+    SHOW("process-shared: contended lock", pthread_mutex_lock(&ps));
+    SHOW("process-shared: unlock", pthread_mutex_unlock(&ps));
+    pthread_join(th, NULL);
+
+    pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+    pthread_mutex_lock(&m);
+    t = in_ms(10);
+    SHOW("cond_timedwait -> ETIMEDOUT", pthread_cond_timedwait(&c, &m, &t));
+    SHOW("... and the mutex is held again: trylock EBUSY", pthread_mutex_trylock(&m));
+    pthread_mutex_unlock(&m);
+
+    pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+    SHOW("rwlock: wrlock", pthread_rwlock_wrlock(&rw));
+    SHOW("rwlock: wrlock again -> EDEADLK", pthread_rwlock_wrlock(&rw));
+    SHOW("rwlock: tryrdlock while writing -> EBUSY", pthread_rwlock_tryrdlock(&rw));
+    pthread_rwlock_unlock(&rw);
+    struct timespec bad = {0, 2000000000};
+    SHOW("rwlock: timedrdlock bad timeout -> EINVAL", pthread_rwlock_timedrdlock(&rw, &bad));
+    SHOW("rwlock: rdlock", pthread_rwlock_rdlock(&rw));
+    pthread_rwlock_unlock(&rw);
+
+    sem_t s;
+    sem_init(&s, 0, 0);
+    errno = 0;
+    SHOW("sem_trywait empty -> -1 EAGAIN", sem_trywait(&s));
+    errno = 7;
+    sem_post(&s);
+    SHOW("sem_wait posted -> 0, errno kept", sem_wait(&s));
+    t = in_ms(10);
+    SHOW("sem_timedwait -> -1 ETIMEDOUT", sem_timedwait(&s, &t));
+    errno = 0;
+    SHOW("sem_timedwait bad timeout -> EINVAL", sem_timedwait(&s, &bad));
+
+    errno = 0;
+    SHOW("join self -> EDEADLK", pthread_join(pthread_self(), NULL));
+    pthread_barrier_t b;
+    pthread_barrier_init(&b, NULL, 1);
+    SHOW("barrier of 1 -> SERIAL_THREAD", pthread_barrier_wait(&b));
+    return 0;
+}
