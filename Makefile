@@ -149,7 +149,10 @@ fuzz: $(FUZZ_BIN)
 
 # Benchmarks (issue 7): interleaved runs against the baseline of the same run; writes
 # BENCHMARKS.md and bench/overhead.png. bench-quick: one repetition of two workloads.
-bench: all
+$(B)/bench_micro: bench/micro.c $(B)/libcore.a
+	$(CC) $(CFLAGS_SHIM) -fvisibility=default -o $@ $< $(B)/libcore.a $(UNWIND_LIBS) -lm -lpthread -ldl
+
+bench: all $(B)/bench_micro
 	python3 bench/bench.py --build $(B) --reps $(or $(REPS),5)
 
 bench-quick: all

@@ -289,6 +289,14 @@ def main():
         print()
         print(hot_t)
 
+    micro = ""
+    mbin = os.path.join(TOP, args.build, "bench_micro")
+    if os.path.exists(mbin) and not args.quick:
+        r = subprocess.run([mbin], capture_output=True, text=True)
+        micro = r.stdout.strip() if r.returncode == 0 else "bench_micro failed: " + r.stderr.strip()
+        print()
+        print(micro)
+
     skipped = "\n".join("- %s: %s" % (c.name, c.why) for c in cs if not c.available)
     if not args.quick:
         png = os.path.join(TOP, "bench", "overhead.png")
@@ -308,6 +316,9 @@ def main():
                 f.write("## Accuracy\n\n" + acc + "\n\n")
             if hot_t:
                 f.write("## Hot paths (callgrind, instructions per call pair)\n\n" + hot_t + "\n")
+            if micro:
+                f.write("## Engine and counter file (bench/micro.c, medians)\n\n" +
+                        "".join("- " + l + "\n" for l in micro.splitlines()) + "\n")
             if skipped:
                 f.write("## Not run\n\n" + skipped + "\n")
         print("\nwrote BENCHMARKS.md and bench/overhead.png")

@@ -1,0 +1,157 @@
+/*
+ * micro.c — the engine's and the counter file's own figures (issues 2 and 3), measured in
+ * one run on this machine; `make bench` prints them and puts them in BENCHMARKS.md.
+ *
+ *   counter add (cached pointer)            ns per cp_cfile_add
+ *   new counter                              us per cp_cfile_counter creating a name
+ *   open + read a 100k-counter file          ms for cp_cfile_load + cp_cfile_parse
+ *   record a sampled event, bucket exists    ns per cp_bucket_get (32-frame stack, hashed
+ *                                            and compared) + cp_event_alloc + cp_event_free
+ *   flusher drain                            records per second through cp_ring_drain
+ *   profiler memory for 10k buckets          bytes the arena mapped for 10k 32-frame buckets
+ *
+ * Medians of several repetitions; no assertion: these are published, not tested.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "bucket.h"
+#include "cfile.h"
+#include "prof.h"
+#include "ring.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define REPS 7
+static double median(double *v)
+{
+    qsort(v, REPS, sizeof *v, cmpd);
+    return v[REPS / 2];
+}
+
+static const char META[] = "Program: micro\nCtrprof-Format: 1\nMemRate: 1\n\n";
+
+static void noop(void *ctx, enum cp_rec_kind k, uint64_t c, const uint64_t *w, unsigned n)
+{
+    *(uint64_t *)ctx += w[0];
+}
+
+int main(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/ctrprof-micro.%d.count", (int)getpid());
+    double r[REPS];
+
+    /* counter add */
+    unlink(path);
+    struct cp_cfile f;
+    if (cp_cfile_open(&f, path, META, sizeof META - 1))
+        return 1;
+    uint64_t *v;
+    cp_cfile_counter(&f, "x", 1, &v);
+    for (int k = 0; k < REPS; k++) {
+        double t0 = now();
+        for (int i = 0; i < 10000000; i++)
+            cp_cfile_add(v, 1);
+        r[k] = (now() - t0) / 10000000 * 1e9;
+    }
+    printf("counter add (cached pointer): %.2f ns\n", median(r));
+
+    /* new counters: 100k names of 60-100 bytes (the file grows as it goes) */
+    char name[128];
+    double t0 = now();
+    for (int i = 0; i < 100000; i++) {
+        int n = snprintf(name, sizeof name, "ctrprof/heap:alloc:%d\nab%06x+0x%x\ncd%06x+0x%x", i % 512,
+                         i, i * 16, i * 3, i * 48);
+        cp_cfile_counter(&f, name, (size_t)n, &v);
+        cp_cfile_add(v, (uint64_t)i);
+    }
+    printf("new counter: %.2f us (100k names)\n", (now() - t0) / 100000 * 1e6);
+    cp_cfile_close(&f);
+
+    /* open and read that 100k-counter file */
+    for (int k = 0; k < REPS; k++) {
+        double t1 = now();
+        uint8_t *buf;
+        size_t len;
+        if (cp_cfile_load(path, &buf, &len))
+            return 1;
+        if (cp_cfile_parse(buf, len, NULL, NULL, NULL, NULL, 0))
+            return 1;
+        cp_cfile_unload(buf, len);
+        r[k] = (now() - t1) * 1e3;
+    }
+    printf("open and read a 100k-counter file: %.1f ms\n", median(r));
+    unlink(path);
+
+    /* the engine, no file */
+    struct cp_options o;
+    cp_options_load(&o, NULL);
+    if (cp_prof_init(&o, NULL, META, sizeof META - 1))
+        return 1;
+    uint64_t bytes0 = cp_arena_mapped();
+    uintptr_t pcs[32];
+    for (int b = 0; b < 10000; b++) {
+        for (int k = 0; k < 32; k++)
+            pcs[k] = 0x400000 + (uintptr_t)b * 4096 + (uintptr_t)k * 8;
+        cp_bucket_get(CP_HEAP, 64, pcs, 32);
+    }
+    printf("profiler memory for 10k buckets of 32 frames: %.2f MiB (bucket table %.2f MiB "
+           "extra, mapped once)\n",
+           (cp_arena_mapped() - bytes0) / 1048576.0, (1u << 16) * sizeof(void *) / 1048576.0);
+
+    struct cp_thread *t = cp_thread_get();
+    for (int k = 0; k < REPS; k++) {
+        double t1 = now();
+        for (int i = 0; i < 200000; i++) {
+            int b = i % 10000;
+            for (int j = 0; j < 32; j++)
+                pcs[j] = 0x400000 + (uintptr_t)b * 4096 + (uintptr_t)j * 8;
+            struct cp_bucket *bk = cp_bucket_get(CP_HEAP, 64, pcs, 32);
+            void *p = (void *)(uintptr_t)(0x10000000 + (uintptr_t)i * 16);
+            cp_event_alloc(t, bk, p);
+            cp_event_free(t, p);
+            if ((i & 1023) == 0) { /* no flusher here: empty the ring outside the timing */
+                double p0 = now();
+                uint64_t sum = 0;
+                cp_ring_drain((struct cp_ring *)t, noop, &sum);
+                t1 += now() - p0;
+            }
+        }
+        r[k] = (now() - t1) / 200000 * 1e9 / 2;
+    }
+    printf("record one sampled event, bucket exists (32-frame stack hashed): %.0f ns\n", median(r));
+
+    /* drain rate: fill a large ring, drain it */
+    static uint64_t data[1u << 22];
+    struct cp_ring ring;
+    for (int k = 0; k < REPS; k++) {
+        cp_ring_init(&ring, data, 1u << 22);
+        uint64_t w[1] = {1};
+        uint64_t n = 0;
+        while (cp_ring_write(&ring, CP_REC_ALLOC, 1, w, 1, false))
+            n++;
+        uint64_t sum = 0;
+        double t1 = now();
+        cp_ring_drain(&ring, noop, &sum);
+        r[k] = n / (now() - t1);
+    }
+    printf("flusher drain: %.1f M records/s\n", median(r) / 1e6);
+    return 0;
+}
