@@ -1,0 +1,124 @@
+/* test_options.c — CTRPROF_* parsing (core/options.c): strict numbers, ranges, defaults,
+ * one warning line per bad variable naming it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include "options.h"
+
+static void test_parse_u64(void **state)
+{
+    uint64_t v = 7;
+    assert_int_equal(cp_options_parse_u64("0", 0, 10, &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(cp_options_parse_u64("18446744073709551615", 0, UINT64_MAX, &v), 0);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(cp_options_parse_u64("18446744073709551616", 0, UINT64_MAX, &v), -ERANGE);
+    assert_int_equal(cp_options_parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), -ERANGE);
+    assert_int_equal(cp_options_parse_u64("-1", 0, 10, &v), -EINVAL);
+    assert_int_equal(cp_options_parse_u64("+1", 0, 10, &v), -EINVAL);
+    assert_int_equal(cp_options_parse_u64(" 1", 0, 10, &v), -EINVAL);
+    assert_int_equal(cp_options_parse_u64("1k", 0, 10, &v), -EINVAL);
+    assert_int_equal(cp_options_parse_u64("", 0, 10, &v), -EINVAL);
+    assert_int_equal(cp_options_parse_u64("11", 0, 10, &v), -ERANGE);
+    assert_int_equal(cp_options_parse_u64("0", 1, 10, &v), -ERANGE);
+    assert_int_equal(v, UINT64_MAX); /* untouched by the failures */
+}
+
+/* Load with envp, capturing what is logged; returns the number of lines. */
+static int load(struct cp_options *o, char **envp, char *log, size_t loglen)
+{
+    int p[2];
+    if (pipe(p))
+        return -1;
+    int saved = dup(2);
+    dup2(p[1], 2);
+    cp_options_load(o, envp);
+    dup2(saved, 2);
+    close(saved);
+    close(p[1]);
+    ssize_t n = read(p[0], log, loglen - 1);
+    close(p[0]);
+    log[n > 0 ? n : 0] = 0;
+    int lines = 0;
+    for (char *c = log; *c; c++)
+        lines += *c == '\n';
+    return lines;
+}
+
+static void test_defaults(void **state)
+{
+    struct cp_options o;
+    char log[1024];
+    char *env[] = {"PATH=/bin", "CTRPROF_UNKNOWN=1", NULL};
+    assert_int_equal(load(&o, env, log, sizeof log), 0);
+    assert_int_equal(o.mem_rate, 524288);
+    assert_int_equal(o.mutex_fraction, 1);
+    assert_int_equal(o.block_rate, 10000);
+    assert_int_equal(o.flush_ms, 1000);
+    assert_int_equal(o.depth, 64);
+    assert_int_equal(o.unwind, CP_UNWIND_LIBUNWIND);
+    assert_string_equal(o.dir, ".");
+    assert_string_equal(o.file, "");
+}
+
+static void test_values(void **state)
+{
+    struct cp_options o;
+    char log[1024];
+    char *env[] = {"CTRPROF_MEM_RATE=1",  "CTRPROF_MUTEX_FRACTION=0", "CTRPROF_BLOCK_RATE=123",
+                   "CTRPROF_FLUSH_MS=5",  "CTRPROF_DEPTH=128",        "CTRPROF_UNWIND=fp",
+                   "CTRPROF_DIR=/tmp/x",  "CTRPROF_FILE=/tmp/y.count", "CTRPROF_DEBUG=0", NULL};
+    assert_int_equal(load(&o, env, log, sizeof log), 0);
+    assert_int_equal(o.mem_rate, 1);
+    assert_int_equal(o.mutex_fraction, 0);
+    assert_int_equal(o.block_rate, 123);
+    assert_int_equal(o.flush_ms, 5);
+    assert_int_equal(o.depth, 128);
+    assert_int_equal(o.unwind, CP_UNWIND_FP);
+    assert_string_equal(o.dir, "/tmp/x");
+    assert_string_equal(o.file, "/tmp/y.count");
+}
+
+static void test_bad_values(void **state)
+{
+    struct cp_options o;
+    char log[4096];
+    char *env[] = {"CTRPROF_MEM_RATE=abc", "CTRPROF_DEPTH=0",     "CTRPROF_DEPTH=129",
+                   "CTRPROF_FLUSH_MS=",    "CTRPROF_UNWIND=gdb",  "CTRPROF_DEBUG=yes",
+                   "CTRPROF_BLOCK_RATE=-1", "CTRPROF_DIR=",       NULL};
+    int lines = load(&o, env, log, sizeof log);
+    printf("%s", log);
+    assert_int_equal(lines, 8); /* one line each, every one naming its variable */
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_MEM_RATE=abc"));
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_DEPTH=0"));
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_DEPTH=129"));
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_FLUSH_MS="));
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_UNWIND=gdb"));
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_DEBUG=yes"));
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_BLOCK_RATE=-1"));
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_DIR is empty"));
+    assert_int_equal(o.mem_rate, 524288); /* defaults kept */
+    assert_int_equal(o.depth, 64);
+    assert_int_equal(o.flush_ms, 1000);
+    assert_int_equal(o.unwind, CP_UNWIND_LIBUNWIND);
+    assert_int_equal(o.block_rate, 10000);
+    assert_string_equal(o.dir, ".");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_u64),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_bad_values),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
