@@ -153,6 +153,7 @@ $(B)/bench_micro: bench/micro.c $(B)/libcore.a
 	$(CC) $(CFLAGS_SHIM) -fvisibility=default -o $@ $< $(B)/libcore.a $(UNWIND_LIBS) -lm -lpthread -ldl
 
 bench: all $(B)/bench_micro
+	./scripts/deps.sh --bench
 	python3 bench/bench.py --build $(B) --reps $(or $(REPS),5)
 
 bench-quick: all
