@@ -4,8 +4,17 @@
 #ifndef CP_CMDS_H
 #define CP_CMDS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfile.h"
+
 int cp_cmd_run(int argc, char **argv);
 int cp_cmd_report(int argc, char **argv);
 int cp_cmd_dump(int argc, char **argv);
+
+/* Load and validate the counter file at path, calling meta_cb for its metadata; on error
+ * print one line "ctrprof: PATH: what" and return 1 (nothing to unload). */
+int cp_tool_read(const char *path, uint8_t **buf, size_t *len, cp_cfile_meta_fn meta_cb, void *ctx);
 
 #endif

@@ -196,21 +196,13 @@ int cp_cmd_dump(int argc, char **argv)
     }
     uint8_t *buf;
     size_t len;
-    int err = cp_cfile_load(path, &buf, &len);
-    if (err) {
-        fprintf(stderr, "ctrprof: %s: %s\n", path, cp_cfile_strerror(err));
-        return 1;
-    }
     struct dump d = {0};
-    char where[256];
-    err = cp_cfile_parse(buf, len, on_meta, on_counter, &d, where, sizeof where);
-    cp_cfile_unload(buf, len);
-    if (err) {
-        fprintf(stderr, "ctrprof: %s: %s%s%s\n", path, cp_cfile_strerror(err), where[0] ? ": " : "",
-                where);
+    if (cp_tool_read(path, &buf, &len, on_meta, &d)) {
         dump_free(&d);
         return 1;
     }
+    cp_cfile_parse(buf, len, NULL, on_counter, &d, NULL, 0);
+    cp_cfile_unload(buf, len);
     if (json) {
         size_t nm = d.nmeta = last_wins(d.meta, d.nmeta), nc = d.nctr = last_wins(d.ctr, d.nctr);
         fputs("{\"meta\": {", stdout);

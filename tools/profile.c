@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cfile.h"
+#include "cmds.h"
 
 /* ---- a small string-keyed hash map --------------------------------------------------- */
 
@@ -280,20 +281,8 @@ int cp_profile_load(struct cp_profile *p, const char *path, int sign)
     snprintf(c.rate_key, sizeof c.rate_key, "%s", rate_keys[p->type]);
     uint8_t *buf;
     size_t len;
-    int err = cp_cfile_load(path, &buf, &len);
-    if (err) {
-        fprintf(stderr, "ctrprof: %s: %s\n", path, cp_cfile_strerror(err));
+    if (cp_tool_read(path, &buf, &len, on_meta, &c)) /* validated, metadata read */
         return 1;
-    }
-    /* first pass: validate and read the metadata only */
-    char where[256] = "";
-    err = cp_cfile_parse(buf, len, on_meta, NULL, &c, where, sizeof where);
-    if (err) {
-        fprintf(stderr, "ctrprof: %s: %s%s%s\n", path, cp_cfile_strerror(err), where[0] ? ": " : "",
-                where);
-        cp_cfile_unload(buf, len);
-        return 1;
-    }
     if (!c.has_format) {
         fprintf(stderr, "ctrprof: %s: a counter file, but not a ctrprof profile (no Ctrprof-Format)\n",
                 path);

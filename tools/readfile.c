@@ -1,0 +1,27 @@
+/*
+ * readfile.c — how every ctrprof command opens a counter file: load a snapshot, validate
+ * the whole of it (core's reader checks every chain before any counter is handed over),
+ * and say what is wrong in one line. Offline context.
+ */
+#include <stdio.h>
+
+#include "cmds.h"
+
+int cp_tool_read(const char *path, uint8_t **buf, size_t *len, cp_cfile_meta_fn meta_cb, void *ctx)
+{
+    int err = cp_cfile_load(path, buf, len);
+    if (err) {
+        fprintf(stderr, "ctrprof: %s: %s\n", path, cp_cfile_strerror(err));
+        return 1;
+    }
+    char where[256] = "";
+    err = cp_cfile_parse(*buf, *len, meta_cb, NULL, ctx, where, sizeof where);
+    if (err) {
+        fprintf(stderr, "ctrprof: %s: %s%s%s\n", path, cp_cfile_strerror(err), where[0] ? ": " : "",
+                where);
+        cp_cfile_unload(*buf, *len);
+        *buf = NULL;
+        return 1;
+    }
+    return 0;
+}
