@@ -237,9 +237,12 @@ HOT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
     /* Read before unlocking: afterwards the mutex may already be another thread's, or
      * freed. 2 = locked with waiters (normal, recursive, error-checking mutexes); the
-     * FUTEX_WAITERS bit for robust and priority-inheritance ones. */
+     * FUTEX_WAITERS bit (the sign) for robust and priority-inheritance ones. w ^ 2 <= 0
+     * tests both with one xor and one branch: it is 0 exactly for 2, negative exactly when
+     * the sign is set. (A robust mutex owned by thread id 2 takes the slow path for
+     * nothing; unlock_waited finds no waiter and charges nothing.) */
     int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
-    if (UNLIKELY(w == 2 || (w & (int)0x80000000)))
+    if (UNLIKELY((w ^ 2) <= 0))
         return unlock_waited(m);
     return __atomic_load_n(&real_mutex_unlock, __ATOMIC_RELAXED)(m);
 }
