@@ -69,6 +69,9 @@ def workloads(build, work, quick):
         Workload("alloc_mt", [os.path.join(progs, "alloc_mt"), "20000000", "2"],
                  quick_argv=[os.path.join(progs, "alloc_mt"), "2000000", "2"]),
         Workload("mutex_mt", [os.path.join(progs, "mutex_mt"), "2000000", "4"]),
+        # locks in a real server: memcached's worker threads under 4 loopback clients
+        # (the client and the shell run under the profiler too, alike in every pairing)
+        Workload("memcached", ["bash", os.path.join(TOP, "tests", "compat", "memcached.sh"), work, "15000"]),
     ]
     if quick:
         return [w for w in all_wl if w.name in ("alloc_mt", "python3")]
@@ -257,7 +260,8 @@ def main():
 
     hot = []
     if shutil.which("valgrind") and not args.quick and os.path.exists(os.path.join(TOP, args.build, "libctrprof.so")):
-        for what, base in (("malloc", "malloc+free pair"), ("lock", "lock+unlock pair")):
+        for what, base in (("malloc", "malloc+free pair"), ("lock", "lock+unlock pair"),
+                           ("lockmt", "lock+unlock pair, program with a second thread")):
             g = callgrind_per_call(args.build, what, False)
             p = callgrind_per_call(args.build, what, True)
             hot.append((base, g, p))
