@@ -22,7 +22,9 @@
  * Every event is stamped, on its own thread, with the cycle it happened in, read while
  * the thread's ring is marked busy:
  *
- *     thread:  busy = 1 (seq_cst); c = cycle (seq_cst); write record @c; busy = 0 (release)
+ *     thread:  busy = 1 (seq_cst); c = cycle (seq_cst); write record @c;
+ *              publish it with busy = 0 (release; busy is a bit of the ring's head word,
+ *              so this is the one store that publishes the record, see ring.h)
  *     flusher: cycle = c+1 (seq_cst); for each ring: wait while busy; then drain
  *
  * In the single total order of seq_cst operations, either the flusher's load of busy sees
@@ -245,20 +247,20 @@ static void emit(struct cp_ring *r, enum cp_rec_kind kind, const uint64_t *w, un
     bool may_wait = !fork_child_no_flusher;
     while (r->cap - cp_ring_used(r) < need) {
         if (!may_wait) {
-            __atomic_add_fetch(&r->lost, 1, __ATOMIC_RELAXED);
+            cp_ring_drop(r);
             return;
         }
-        __atomic_add_fetch(&r->waits, 1, __ATOMIC_RELAXED);
+        cp_ring_count_wait(r);
         uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
         cp_ring_wake_consumer();
         if (r->cap - cp_ring_used(r) < need)
             cp_futex_wait(&r->rseq, seq, 10 * 1000 * 1000);
     }
-    __atomic_store_n(&r->busy, 1, __ATOMIC_SEQ_CST);
+    cp_ring_begin(r); /* busy, seq_cst */
     uint64_t c = __atomic_load_n(&cycle, __ATOMIC_SEQ_CST);
-    cp_ring_write(r, kind, c, w, n, false); /* cannot fail: room was made above */
-    /* release: pairs with the flusher's acquire of busy; the record is published */
-    __atomic_store_n(&r->busy, 0, __ATOMIC_RELEASE);
+    /* cannot fail: room was made above. Its one release store of the head word publishes
+     * the record and clears busy (the flusher's seq_cst load of head pairs with it). */
+    cp_ring_write(r, kind, c, w, n, false);
 }
 
 void cp_event_alloc(struct cp_thread *t, struct cp_bucket *b, void *p)
@@ -434,14 +436,14 @@ static void flush_locked(void)
     __atomic_store_n(&cycle, c + 1, __ATOMIC_SEQ_CST);
     struct cp_ring *head = __atomic_load_n(&rings, __ATOMIC_ACQUIRE);
     for (struct cp_ring *r = head; r; r = r->next)
-        for (unsigned spins = 0; __atomic_load_n(&r->busy, __ATOMIC_SEQ_CST); spins++)
+        for (unsigned spins = 0; cp_ring_busy(r); spins++)
             if (spins > 64)
                 sched_yield();
     for (struct cp_ring *r = head; r; r = r->next) {
         uint32_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
         cp_ring_drain(r, account, NULL);
-        ring_lost_total += __atomic_exchange_n(&r->lost, 0, __ATOMIC_RELAXED);
-        ring_waits_total += __atomic_exchange_n(&r->waits, 0, __ATOMIC_RELAXED);
+        ring_lost_total += cp_ring_take_lost(r);
+        ring_waits_total += cp_ring_take_waits(r);
         /* a released ring read before the drain is empty now: it may be reused */
         if (state == CP_RING_RELEASED)
             __atomic_compare_exchange_n(&r->state, &state, CP_RING_FREE, 0, __ATOMIC_RELEASE,
@@ -581,9 +583,7 @@ void cp_prof_atfork_child(const char *newpath)
      * published. Its rings' contents are the parent's: discard them. Rings of threads
      * that do not exist in the child are free again; this thread keeps its own. */
     for (struct cp_ring *r = rings; r; r = r->next) {
-        r->rtail = r->whead = r->w;
-        r->lost = r->waits = 0;
-        r->busy = 0;
+        cp_ring_forget(r);
         if (r != self_ring)
             r->state = CP_RING_FREE;
     }

@@ -10,7 +10,7 @@
  *     index 14 & 7 = 6; 6 + 3 > 8, so the producer needs 2 words of rewind marker plus 3;
  *     used = 14 - 10 = 4, free = 4 < 5: full -> wait or drop. After the consumer drains
  *     to 14, free = 8: the marker goes at index 6 (nwords 2), the record at index 0..2,
- *     whead becomes 19. The consumer reads the marker at 6, skips to position 16 (index
+ *     the head word's POS becomes 19. The consumer reads the marker at 6, skips to position 16 (index
  *     0) and reads the record.
  */
 #include "ring.h"
@@ -52,10 +52,68 @@ void cp_ring_init(struct cp_ring *r, uint64_t *data, uint64_t cap)
 {
     r->data = data;
     r->cap = cap;
-    r->w = r->whead = r->rtail = 0;
-    r->busy = 0;
-    r->lost = r->waits = 0;
+    r->w = r->rtail = 0;
+    r->nlost = 0;
+    r->head = 0;
+    r->waits = 0;
+    r->lost_taken = r->waits_taken = 0;
     r->rseq = 0;
+}
+
+static uint64_t pack(const struct cp_ring *r, uint64_t busy)
+{
+    return busy | (r->nlost & CP_RING_LOST_MASK) << CP_RING_LOST_SHIFT | (r->w & CP_RING_POS_MASK);
+}
+
+void cp_ring_begin(struct cp_ring *r)
+{
+    /* seq_cst: ordered before the caller's seq_cst load of the cycle (prof.c) */
+    __atomic_store_n(&r->head, pack(r, CP_RING_BUSY), __ATOMIC_SEQ_CST);
+}
+
+void cp_ring_drop(struct cp_ring *r)
+{
+    r->nlost++;
+    __atomic_store_n(&r->head, pack(r, 0), __ATOMIC_RELEASE);
+}
+
+void cp_ring_count_wait(struct cp_ring *r)
+{
+    __atomic_store_n(&r->waits, r->waits + 1, __ATOMIC_RELAXED); /* only we write it */
+}
+
+bool cp_ring_busy(const struct cp_ring *r)
+{
+    return __atomic_load_n(&r->head, __ATOMIC_SEQ_CST) & CP_RING_BUSY;
+}
+
+uint64_t cp_ring_take_lost(struct cp_ring *r)
+{
+    uint64_t l = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) >> CP_RING_LOST_SHIFT & CP_RING_LOST_MASK;
+    uint64_t d = (l - r->lost_taken) & CP_RING_LOST_MASK;
+    r->lost_taken = l;
+    return d;
+}
+
+uint64_t cp_ring_take_waits(struct cp_ring *r)
+{
+    uint64_t w = __atomic_load_n(&r->waits, __ATOMIC_RELAXED);
+    uint64_t d = w - r->waits_taken;
+    r->waits_taken = w;
+    return d;
+}
+
+uint64_t cp_ring_head_pos(const struct cp_ring *r)
+{
+    return __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) & CP_RING_POS_MASK;
+}
+
+void cp_ring_forget(struct cp_ring *r)
+{
+    r->rtail = r->w;
+    r->nlost = r->lost_taken = 0;
+    r->waits = r->waits_taken = 0;
+    r->head = pack(r, 0);
 }
 
 uint64_t cp_ring_used(const struct cp_ring *r)
@@ -85,19 +143,20 @@ bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, con
             for (unsigned i = 0; i < n; i++)
                 r->data[idx + 1 + i] = words[i];
             r->w = pos + total;
-            /* release: publishes the record words to the consumer's acquire of whead */
-            __atomic_store_n(&r->whead, r->w, __ATOMIC_RELEASE);
+            /* release: publishes the record words (and ends a busy section) to the
+             * consumer's acquire of head */
+            __atomic_store_n(&r->head, pack(r, 0), __ATOMIC_RELEASE);
             if (r->w - tail > r->cap / 2)
                 cp_ring_wake_consumer();
             return true;
         }
         if (!may_wait) {
-            __atomic_add_fetch(&r->lost, 1, __ATOMIC_RELAXED);
+            cp_ring_drop(r);
             return false;
         }
         /* Full: wake the flusher, then sleep until it has drained (rseq changes). The
          * timeout bounds the wait if a wake-up is missed; the loop re-checks the space. */
-        __atomic_add_fetch(&r->waits, 1, __ATOMIC_RELAXED);
+        cp_ring_count_wait(r);
         uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
         cp_ring_wake_consumer();
         if (__atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE) == tail)
@@ -109,8 +168,8 @@ uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx)
 {
     uint64_t mask = r->cap - 1, n = 0;
     uint64_t pos = r->rtail;
-    /* acquire: pairs with the producer's release of whead: the records are complete */
-    uint64_t end = __atomic_load_n(&r->whead, __ATOMIC_ACQUIRE);
+    /* acquire: pairs with the producer's release of head: the records are complete */
+    uint64_t end = pos + ((cp_ring_head_pos(r) - pos) & CP_RING_POS_MASK);
     while (pos < end) {
         uint64_t h = r->data[pos & mask];
         unsigned words = (unsigned)(h & 0xff);

@@ -12,16 +12,29 @@
  * writes a rewind marker (kind CP_REC_REWIND, nwords = the words left to the end) and
  * starts the record at index 0, as profBuf does with its wrap marker.
  *
- * Positions are monotonic 64-bit word counts; index = position & (cap - 1). The producer
- * publishes its write position with a release store (whead), the consumer its read
- * position (rtail) likewise; each side acquires the other's. Counts and flags that both
- * sides change live in their own atomic words:
- *   busy      producer: 1 while an event is being stamped and written (the flusher waits
- *             for 0 before it trusts that all records of a finished cycle are visible);
- *   lost      producer adds when it drops a record it could not wait for; the consumer
- *             takes it with an exchange (profBuf's overflow record, as a counter);
- *   waits     how often the producer waited for space (health counter);
- *   rseq      consumer increments after each drain: the futex a waiting producer sleeps on.
+ * Positions are monotonic 64-bit word counts; index = position & (cap - 1).
+ *
+ * As profBuf packs its counts and flags into one atomic word, the producer publishes
+ * everything the consumer needs from it in one word, `head`, which only the producer
+ * writes (plain atomic stores, no read-modify-write) and the consumer only reads:
+ *
+ *     bit  63      BUSY  an event is being stamped and written (the flusher waits for it
+ *                        to clear before it trusts that a finished cycle is complete)
+ *     bits 36..62  LOST  records the producer dropped because it could not wait (a
+ *                        signal handler, a fork child before the flusher restarts), a
+ *                        count modulo 2^27: profBuf's overflow count
+ *     bits  0..35  POS   the write position modulo 2^36
+ *
+ * One release store of head publishes a record's words, ends the busy section and carries
+ * any loss; one acquire load gives the consumer all three consistently. The consumer keeps
+ * how much loss it has taken already and reads the difference modulo 2^27 (a flush
+ * interval would need 2^27 drops for that to alias). Positions: the consumer advances its
+ * full 64-bit rtail by (POS - rtail) mod 2^36, never more than cap words.
+ *
+ * The consumer publishes its read position with a release store of rtail, which the
+ * producer acquires before reusing words; rseq (the futex a waiting producer sleeps on)
+ * is bumped after each drain. waits counts how often the producer waited for space
+ * (a health counter, producer-written, read like LOST as a difference).
  */
 #ifndef CP_RING_H
 #define CP_RING_H
@@ -33,6 +46,11 @@ enum cp_rec_kind { CP_REC_REWIND = 0, CP_REC_ALLOC = 1, CP_REC_FREE = 2, CP_REC_
 
 #define CP_RING_WORDS_DEFAULT (1u << 14)
 
+#define CP_RING_POS_MASK ((1ull << 36) - 1)
+#define CP_RING_LOST_SHIFT 36
+#define CP_RING_LOST_MASK ((1ull << 27) - 1)
+#define CP_RING_BUSY (1ull << 63)
+
 struct cp_ring {
     /* immutable after creation */
     uint64_t *data;
@@ -40,16 +58,20 @@ struct cp_ring {
     struct cp_ring *next; /* registry list, newest first */
 
     /* producer only (its own cache line) */
-    __attribute__((aligned(64))) uint64_t w;
+    __attribute__((aligned(64))) uint64_t w; /* full write position */
+    uint64_t nlost;                          /* drops so far; LOST is this mod 2^27 */
 
-    /* shared atomics, each documented above */
-    __attribute__((aligned(64))) uint64_t whead;
-    uint32_t busy;
-    uint32_t state; /* CP_RING_FREE / OWNED / RELEASED */
-    uint64_t lost;
+    /* producer-written, consumer-read atomics */
+    __attribute__((aligned(64))) uint64_t head; /* BUSY | LOST | POS, see above */
     uint64_t waits;
+
+    /* consumer only */
+    uint64_t lost_taken, waits_taken;
+
+    /* consumer-written atomics */
     __attribute__((aligned(64))) uint64_t rtail;
     uint32_t rseq;
+    uint32_t state; /* CP_RING_FREE / OWNED / RELEASED: the registry's, CAS by both sides */
 };
 
 enum { CP_RING_FREE = 0, CP_RING_OWNED = 1, CP_RING_RELEASED = 2 };
@@ -59,6 +81,24 @@ enum { CP_RING_FREE = 0, CP_RING_OWNED = 1, CP_RING_RELEASED = 2 };
  * record and count it in lost. Returns true if written. */
 bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
                    unsigned n, bool may_wait);
+
+/* Producer: mark an event in progress (seq_cst: the flusher's cycle handshake, prof.c).
+ * The next cp_ring_write or cp_ring_drop ends it with the same store that publishes. */
+void cp_ring_begin(struct cp_ring *r);
+/* Producer: count one dropped record (ends a busy section too). */
+void cp_ring_drop(struct cp_ring *r);
+/* Producer: count one wait for space. */
+void cp_ring_count_wait(struct cp_ring *r);
+
+/* Consumer: is an event in progress (seq_cst load)? */
+bool cp_ring_busy(const struct cp_ring *r);
+/* Consumer: drops and waits since the previous call. */
+uint64_t cp_ring_take_lost(struct cp_ring *r);
+uint64_t cp_ring_take_waits(struct cp_ring *r);
+/* Consumer's view of the published write position, modulo 2^36. */
+uint64_t cp_ring_head_pos(const struct cp_ring *r);
+/* Single-threaded (fork child): forget the contents and the counts. */
+void cp_ring_forget(struct cp_ring *r);
 
 /* Consumer: call fn for every record written so far, in order; returns how many. */
 typedef void (*cp_ring_fn)(void *ctx, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,

@@ -56,9 +56,9 @@ static void test_wraparound_and_rewind(void **state)
     assert_int_equal(s.bad, 0);
     assert_int_equal(s.n, seq);
     assert_true(seq > 500);
-    assert_int_equal(r.lost, 0);
-    /* positions: whead counts data words, headers and every rewind marker's words */
-    assert_true(r.whead > s.words + s.n);
+    assert_int_equal(cp_ring_take_lost(&r), 0);
+    /* positions: head counts data words, headers and every rewind marker's words */
+    assert_true(cp_ring_head_pos(&r) > s.words + s.n);
 }
 
 static void test_worked_example(void **state)
@@ -85,15 +85,61 @@ static void test_worked_example(void **state)
     /* a 3-word record at 14: index 6, needs a 2-word rewind + 3 words; only 4 free */
     w[0] = w[1] = 7;
     assert_false(cp_ring_write(&r, CP_REC_ALLOC, 7, w, 2, false));
-    assert_int_equal(r.lost, 1);
+    assert_int_equal(cp_ring_take_lost(&r), 1);
+    assert_int_equal(cp_ring_take_lost(&r), 0); /* taken once */
     s.next = 5;
     cp_ring_drain(&r, check_seq, &s);
     assert_true(cp_ring_write(&r, CP_REC_ALLOC, 7, w, 2, false));
     assert_int_equal(data[6], 2); /* the rewind marker: kind 0, 2 words */
-    assert_int_equal(r.whead, 19);
+    assert_int_equal(cp_ring_head_pos(&r), 19);
     cp_ring_drain(&r, check_seq, &s);
     assert_int_equal(s.bad, 0);
     assert_int_equal(s.next, 8);
+}
+
+/* The head word (ring.h): BUSY between begin and the publishing write, LOST and POS
+ * modulo their widths, across both wraps. */
+static void test_head_word(void **state)
+{
+    uint64_t data[16];
+    struct cp_ring r;
+    cp_ring_init(&r, data, 16);
+    /* both sides just below the 2^36 wrap of POS */
+    r.w = CP_RING_POS_MASK - 5;
+    /* and the loss count just below the 2^27 wrap of LOST, all of it taken already */
+    r.nlost = CP_RING_LOST_MASK - 1;
+    cp_ring_forget(&r);
+    r.nlost = CP_RING_LOST_MASK - 1;
+    r.lost_taken = CP_RING_LOST_MASK - 1;
+    assert_false(cp_ring_busy(&r));
+    cp_ring_begin(&r);
+    assert_true(cp_ring_busy(&r));
+    struct seen s = {0};
+    uint64_t seq = 0;
+    for (int round = 0; round < 10; round++) {
+        uint64_t w[2] = {seq, seq};
+        if (round)
+            cp_ring_begin(&r);
+        assert_true(cp_ring_write(&r, CP_REC_ALLOC, seq, w, 2, false));
+        assert_false(cp_ring_busy(&r)); /* the publishing store ended the busy section */
+        seq++;
+        cp_ring_drain(&r, check_seq, &s);
+    }
+    assert_int_equal(s.bad, 0);
+    assert_int_equal(s.n, 10);
+    assert_true(r.rtail > CP_RING_POS_MASK); /* the consumer's full position went past */
+    assert_int_equal(r.rtail, r.w);
+    /* three drops across the LOST wrap read as three */
+    cp_ring_begin(&r);
+    cp_ring_drop(&r);
+    assert_false(cp_ring_busy(&r));
+    cp_ring_drop(&r);
+    cp_ring_drop(&r);
+    assert_int_equal(cp_ring_take_lost(&r), 3);
+    assert_int_equal(cp_ring_take_lost(&r), 0);
+    cp_ring_count_wait(&r);
+    cp_ring_count_wait(&r);
+    assert_int_equal(cp_ring_take_waits(&r), 2);
 }
 
 /* A producer that writes far more than the ring holds, waiting for the consumer; the
@@ -126,10 +172,10 @@ static void test_full_ring_waits(void **state)
     pthread_t t;
     pthread_create(&t, NULL, producer, &c);
     struct seen s = {0};
-    while (!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE) || r.rtail != __atomic_load_n(&r.whead, __ATOMIC_ACQUIRE)) {
+    while (!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE) || r.rtail != cp_ring_head_pos(&r)) {
         uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
         __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&r.whead, __ATOMIC_ACQUIRE) == r.rtail &&
+        if (cp_ring_head_pos(&r) == r.rtail &&
             !__atomic_load_n(&c.done, __ATOMIC_ACQUIRE))
             cp_futex_wait(&cp_ring_kick, k, 50 * 1000 * 1000);
         __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
@@ -139,9 +185,10 @@ static void test_full_ring_waits(void **state)
     cp_ring_drain(&r, check_seq, &s);
     assert_int_equal(s.bad, 0);
     assert_int_equal(s.n, c.total);
-    assert_int_equal(r.lost, 0);   /* nothing dropped ... */
-    assert_true(r.waits > 0);      /* ... because the writer waited, and that was counted */
-    printf("200000 records through a 64-word ring: %llu waits\n", (unsigned long long)r.waits);
+    uint64_t waits = cp_ring_take_waits(&r);
+    assert_int_equal(cp_ring_take_lost(&r), 0); /* nothing dropped ... */
+    assert_true(waits > 0); /* ... because the writer waited, and that was counted */
+    printf("200000 records through a 64-word ring: %llu waits\n", (unsigned long long)waits);
     free(data);
 }
 
@@ -202,7 +249,7 @@ static void test_many_producers(void **state)
     for (int i = 0; i < NPROD; i++) {
         if (counted[i] != 4 * 5000)
             fail_msg("producer %d: expected 20000 records, got %llu", i, (unsigned long long)counted[i]);
-        assert_int_equal(rings[i].lost, 0);
+        assert_int_equal(cp_ring_take_lost(&rings[i]), 0);
         free(ringmem[i]);
     }
 }
@@ -212,6 +259,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wraparound_and_rewind),
         cmocka_unit_test(test_worked_example),
+        cmocka_unit_test(test_head_word),
         cmocka_unit_test(test_full_ring_waits),
         cmocka_unit_test(test_many_producers),
     };
