@@ -86,6 +86,8 @@ static int stopping;
 static struct cp_ring *rings; /* atomic head */
 static cp_spin reg_lock = CP_SPIN_INIT;
 static __thread struct cp_ring *self_ring __attribute__((tls_model("initial-exec")));
+/* this thread's ring could not be mapped */
+static __thread bool no_ring __attribute__((tls_model("initial-exec")));
 
 /* the flusher */
 static cp_spin flush_lock = CP_SPIN_INIT; /* one flush at a time */
@@ -209,10 +211,22 @@ struct cp_thread *cp_thread_get(void)
             return (struct cp_thread *)r;
         }
     }
-    struct cp_ring *r = cp_arena_alloc(sizeof *r);
-    uint64_t *data = r ? cp_mmap_anon(CP_RING_WORDS_DEFAULT * sizeof(uint64_t)) : NULL;
-    if (!data)
+    if (no_ring)
         return NULL;
+    /* the arena aligns to 16; the ring's cache-line groups need 64 */
+    uint8_t *raw = cp_arena_alloc(sizeof(struct cp_ring) + 63);
+    struct cp_ring *r = raw ? (struct cp_ring *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : NULL;
+    uint64_t *data = r ? cp_mmap_anon(CP_RING_WORDS_DEFAULT * sizeof(uint64_t)) : NULL;
+    if (!data) {
+        /* The thread goes on unprofiled; its events are counted as lost:noring (in the
+         * file), the rest of the process keeps profiling. Not retried: a failing mmap on
+         * every sampled event would cost the program a system call each time. */
+        static int once;
+        no_ring = true;
+        cp_log_once(&once, "cannot map an event ring for a thread; its samples are counted "
+                           "as lost (ctrprof/health:lost:noring)");
+        return NULL;
+    }
     cp_ring_init(r, data, CP_RING_WORDS_DEFAULT);
     r->state = CP_RING_OWNED;
     cp_spin_lock(&reg_lock);

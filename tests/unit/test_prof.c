@@ -267,6 +267,100 @@ static void test_fault_injection(void **state)
     assert_non_null(strstr(out, "ctrprof: cannot map profiler memory"));
 }
 
+/* A ring that cannot be mapped while the engine runs: that thread's events are counted
+ * as lost:noring in the file, one message, no retry; other threads go on profiling. */
+static struct cp_bucket *fault_bucket;
+static uint64_t noring_value;
+
+static void *ringless_thread(void *arg)
+{
+    struct cp_thread *t = cp_thread_get();
+    for (int i = 0; i < 5; i++)
+        cp_event_alloc(t, fault_bucket, (void *)(uintptr_t)(0x7000000 + i * 16));
+    *(int *)arg = t == NULL && cp_thread_get() == NULL; /* not retried */
+    return NULL;
+}
+
+static void *ringed_thread(void *arg)
+{
+    struct cp_thread *t = cp_thread_get();
+    for (int i = 0; i < 3; i++)
+        cp_event_alloc(t, fault_bucket, (void *)(uintptr_t)(0x8000000 + i * 16));
+    *(int *)arg = t != NULL;
+    return NULL;
+}
+
+static void noring_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
+{
+    static const char want[] = "ctrprof/health:lost:noring";
+    if (len == sizeof want - 1 && !memcmp(name, want, len))
+        noring_value = v;
+}
+
+static void test_ring_fault_while_running(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        struct cp_options o;
+        cp_options_load(&o, NULL);
+        o.flush_ms = 1;
+        o.mem_rate = 1;
+        char p[256];
+        snprintf(p, sizeof p, "/tmp/ctrprof-test-ringfault.%d.count", (int)getpid());
+        unlink(p);
+        if (cp_prof_init(&o, p, META, sizeof META - 1) || cp_prof_start())
+            _exit(1);
+        uintptr_t pcs[4] = {0x401000, 0x402000, 0x403000, 0x404000};
+        fault_bucket = cp_bucket_get(CP_HEAP, 64, pcs, 4);
+        if (!fault_bucket)
+            _exit(2);
+        int ok1 = 0, ok2 = 0;
+        pthread_t t;
+        cp_arena_fail_after(1); /* the next engine mmap: the new thread's ring */
+        pthread_create(&t, NULL, ringless_thread, &ok1);
+        pthread_join(t, NULL);
+        cp_arena_fail_after(0);
+        pthread_create(&t, NULL, ringed_thread, &ok2);
+        pthread_join(t, NULL);
+        cp_prof_flush_all();
+        uint8_t *buf;
+        size_t len;
+        if (cp_cfile_load(p, &buf, &len))
+            _exit(3);
+        int err = cp_cfile_parse(buf, len, NULL, noring_cb, NULL, NULL, 0);
+        cp_cfile_unload(buf, len);
+        unlink(p);
+        if (err)
+            _exit(4);
+        if (!ok1)
+            _exit(5);
+        if (!ok2)
+            _exit(6);
+        _exit(noring_value == 5 ? 0 : 7);
+    }
+    close(fds[1]);
+    char out[1024] = "";
+    size_t have = 0;
+    ssize_t n;
+    while ((n = read(fds[0], out + have, sizeof out - 1 - have)) > 0)
+        have += (size_t)n;
+    close(fds[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st) != 0)
+        fail_msg("child exit %d (7: lost:noring was %s); stderr: %s", WEXITSTATUS(st),
+                 "not 5", out);
+    int lines = 0;
+    for (char *c = out; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 1);
+    assert_non_null(strstr(out, "cannot map an event ring for a thread"));
+}
+
 static int teardown(void **state)
 {
     unlink(path);
@@ -279,6 +373,7 @@ int main(void)
      * not set up yet */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fault_injection),
+        cmocka_unit_test(test_ring_fault_while_running),
         cmocka_unit_test(test_cap_folds),
         cmocka_unit_test(test_cross_thread_accounting),
         cmocka_unit_test(test_one_bucket_per_stack),
