@@ -47,6 +47,27 @@ for site in site_small:1073741824 site_big:1073741824 site_mixed:$mixed; do
     check_within "shim:default-rate-estimate-$name" "$total" "$got" 0.10
 done
 
+# 4b. Every way out publishes everything (rate 1, exact): quick_exit, exit() from a
+# second thread while main waits, and allocations made by an atexit handler after main
+# returned. Per site: alloc_objects and inuse_objects.
+for m in quick_exit:3 thread:4 atexit:5; do
+    mode=${m%%:*} status=${m#*:}
+    rm -rf "$WORK/ex" && mkdir -p "$WORK/ex"
+    (cd "$WORK" && CTRPROF_DIR="$WORK/ex" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" timeout 20 "$PROGS/exits" "$mode")
+    rc=$?
+    got="rc=$rc"
+    for s in alloc_objects inuse_objects; do
+        "$CTRPROF" report --sample $s --format folded "$WORK"/ex/*.count >"$WORK/ex.folded" 2>"$WORK/ex.err"
+        for site in site_kept site_freed site_late; do
+            v=$(awk -v f="$site" '{ n = split($1, a, ";"); for (i = n; i > 0 && a[i] != f; i--); if (i) s += $2 } END { print s + 0 }' "$WORK/ex.folded")
+            got="$got $s:$site=$v"
+        done
+    done
+    late_a=0; late_i=0
+    [ "$mode" = atexit ] && late_a=3 && late_i=3
+    check_eq "shim:exit-path:$mode" "rc=$status alloc_objects:site_kept=7 alloc_objects:site_freed=5 alloc_objects:site_late=$late_a inuse_objects:site_kept=7 inuse_objects:site_freed=0 inuse_objects:site_late=$late_i" "$got"
+done
+
 # 5. Bad environment values: one warning line naming the variable, defaults, same output.
 for bad in CTRPROF_MEM_RATE=abc CTRPROF_MEM_RATE=-5 CTRPROF_MEM_RATE=99999999999999999999999 \
     CTRPROF_DEPTH=0 CTRPROF_FLUSH_MS= CTRPROF_UNWIND=magic CTRPROF_DEBUG=yes; do
