@@ -116,6 +116,16 @@ static int profiling(void)
     return cp_shim_state == CP_SHIM_ON && !cp_tls.guard;
 }
 
+/* A wait or contention in the profiler's own code (the guard is held: libunwind, the
+ * module table, the flusher) is the profiler's, not the program's: Go's mLockProfile
+ * lesson. It is never reported as a contention (recording it would re-enter the
+ * profiler); it is counted in ctrprof/health:lost:reentry, so it is not silent either. */
+static void self_contention(void)
+{
+    if (cp_shim_state == CP_SHIM_ON && cp_tls.guard)
+        cp_prof_lost(CP_LOST_REENTRY, 1);
+}
+
 /* ---- recording --------------------------------------------------------------------- */
 
 static uint64_t rnd(void)
@@ -152,8 +162,10 @@ static int mutex_wait_peeked(pthread_mutex_t *m);
 
 static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, const struct timespec *abs)
 {
-    if (!profiling())
+    if (!profiling()) {
+        self_contention();
         return abs ? real_mutex_timedlock(m, abs) : real_mutex_lock(m);
+    }
     int saved = errno;
     uint64_t t0 = cp_now_ns();
     bool registered = cp_opts.mutex_fraction && cp_contention_begin(m, t0);
@@ -255,8 +267,10 @@ HOT int pthread_mutex_unlock(pthread_mutex_t *m)
         int r_ = try_call;                                                                 \
         if (r_ != EBUSY)                                                                   \
             return r_;                                                                     \
-        if (!profiling() || !cp_opts.block_rate)                                           \
+        if (!profiling() || !cp_opts.block_rate) {                                         \
+            self_contention();                                                             \
             return wait_call;                                                              \
+        }                                                                                  \
         uint64_t t0_ = cp_now_ns();                                                        \
         r_ = wait_call;                                                                    \
         int saved_ = errno;                                                                \
