@@ -253,6 +253,8 @@ void cp_thread_release(struct cp_thread *t)
 
 static bool fork_child_no_flusher; /* set in the fork child until the flusher restarts */
 
+static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n);
+
 static void emit(struct cp_ring *r, enum cp_rec_kind kind, const uint64_t *w, unsigned n)
 {
     /* Make room first, outside the busy section: a thread waiting for the flusher while
@@ -272,6 +274,14 @@ static void emit(struct cp_ring *r, enum cp_rec_kind kind, const uint64_t *w, un
     }
     cp_ring_begin(r); /* busy, seq_cst */
     uint64_t c = __atomic_load_n(&cycle, __ATOMIC_SEQ_CST);
+    if (__builtin_expect(__atomic_load_n(&stopping, __ATOMIC_SEQ_CST), 0)) {
+        /* After the final flush (exit): destructors of libraries finalised after ours
+         * still allocate and free. Seen while busy, so the final flush either waited for
+         * this event (it read stopping = 0) or will never see it: account it directly. */
+        cp_ring_end(r);
+        late_event(kind, w, n);
+        return;
+    }
     /* cannot fail: room was made above. Its one release store of the head word publishes
      * the record and clears busy (the flusher's seq_cst load of head pairs with it). */
     cp_ring_write(r, kind, c, w, n, false);
@@ -408,6 +418,34 @@ static void publish_bucket(struct cp_bucket *b)
         cp_cfile_add(b->ctr[i], val[i] - b->pub[i]);
         b->pub[i] = val[i];
     }
+}
+
+/* An event after the final flush: into the bucket's published state at once, under the
+ * flush lock, and out to the file; O(1), so a destructor freeing many objects late does
+ * not pay a flush each. Every earlier event of the process is already published (the
+ * final flush drained every ring), so the file never shows a free without its alloc. */
+static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n)
+{
+    struct cp_bucket *b = (struct cp_bucket *)(uintptr_t)w[0];
+    cp_spin_lock(&flush_lock);
+    switch (kind) {
+    case CP_REC_ALLOC:
+        b->u.mem.active.allocs++;
+        break;
+    case CP_REC_FREE:
+        b->u.mem.active.frees++;
+        break;
+    case CP_REC_DELAY:
+        if (n >= 3) {
+            b->u.blk.count_q16 += w[1];
+            b->u.blk.delay += w[2];
+        }
+        break;
+    default:
+        break;
+    }
+    publish_bucket(b);
+    cp_spin_unlock(&flush_lock);
 }
 
 static void publish_health(void)

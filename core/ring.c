@@ -71,6 +71,11 @@ void cp_ring_begin(struct cp_ring *r)
     __atomic_store_n(&r->head, pack(r, CP_RING_BUSY), __ATOMIC_SEQ_CST);
 }
 
+void cp_ring_end(struct cp_ring *r)
+{
+    __atomic_store_n(&r->head, pack(r, 0), __ATOMIC_RELEASE);
+}
+
 void cp_ring_drop(struct cp_ring *r)
 {
     r->nlost++;

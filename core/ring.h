@@ -85,6 +85,8 @@ bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, con
 /* Producer: mark an event in progress (seq_cst: the flusher's cycle handshake, prof.c).
  * The next cp_ring_write or cp_ring_drop ends it with the same store that publishes. */
 void cp_ring_begin(struct cp_ring *r);
+/* Producer: end a busy section without writing. */
+void cp_ring_end(struct cp_ring *r);
 /* Producer: count one dropped record (ends a busy section too). */
 void cp_ring_drop(struct cp_ring *r);
 /* Producer: count one wait for space. */

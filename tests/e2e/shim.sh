@@ -68,6 +68,20 @@ for m in quick_exit:3 thread:4 atexit:5; do
     check_eq "shim:exit-path:$mode" "rc=$status alloc_objects:site_kept=7 alloc_objects:site_freed=5 alloc_objects:site_late=$late_a inuse_objects:site_kept=7 inuse_objects:site_freed=0 inuse_objects:site_late=$late_i" "$got"
 done
 
+# 4c. Frees after the profiler's final flush (the destructor of a library finalised after
+# ours) are still published: 4 objects allocated from main, freed there, none in use.
+cc -g -O1 -shared -fPIC -o "$WORK/liblate.so" "$TOP/tests/programs/late/liblate.c"
+cc -g -O1 -o "$WORK/latemain" "$TOP/tests/programs/late/latemain.c" -L"$WORK" -llate -Wl,-rpath,"$WORK"
+rm -rf "$WORK/late" && mkdir -p "$WORK/late"
+(cd "$WORK" && CTRPROF_DIR="$WORK/late" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" ./latemain)
+got=""
+for s in alloc_objects inuse_objects; do
+    v=$("$CTRPROF" report --sample $s --format folded "$WORK"/late/*.count |
+        awk '{ n = split($1, a, ";"); if (a[n] == "late_keep") s += $2 } END { print s + 0 }')
+    got="$got $s=$v"
+done
+check_eq "shim:frees-after-final-flush" " alloc_objects=4 inuse_objects=0" "$got"
+
 # 5. Bad environment values: one warning line naming the variable, defaults, same output.
 for bad in CTRPROF_MEM_RATE=abc CTRPROF_MEM_RATE=-5 CTRPROF_MEM_RATE=99999999999999999999999 \
     CTRPROF_DEPTH=0 CTRPROF_FLUSH_MS= CTRPROF_UNWIND=magic CTRPROF_DEBUG=yes; do
