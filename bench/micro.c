@@ -105,16 +105,17 @@ int main(void)
     cp_options_load(&o, NULL);
     if (cp_prof_init(&o, NULL, META, sizeof META - 1))
         return 1;
-    uint64_t bytes0 = cp_arena_mapped();
+    uint64_t bytes0 = cp_arena_mapped(), used0 = cp_arena_used();
     uintptr_t pcs[32];
     for (int b = 0; b < 10000; b++) {
         for (int k = 0; k < 32; k++)
             pcs[k] = 0x400000 + (uintptr_t)b * 4096 + (uintptr_t)k * 8;
         cp_bucket_get(CP_HEAP, 64, pcs, 32);
     }
-    printf("profiler memory for 10k buckets of 32 frames: %.2f MiB (bucket table %.2f MiB "
-           "extra, mapped once)\n",
-           (cp_arena_mapped() - bytes0) / 1048576.0, (1u << 16) * sizeof(void *) / 1048576.0);
+    printf("profiler memory for 10k buckets of 32 frames: %.2f MiB used (%.2f MiB mapped in "
+           "1 MiB chunks; the fixed bucket hash table, %.2f MiB, is mapped once at start)\n",
+           (cp_arena_used() - used0) / 1048576.0, (cp_arena_mapped() - bytes0) / 1048576.0,
+           (1u << 16) * sizeof(void *) / 1048576.0);
 
     struct cp_thread *t = cp_thread_get();
     for (int k = 0; k < REPS; k++) {

@@ -19,6 +19,7 @@ static cp_spin lock = CP_SPIN_INIT;
 static uint8_t *cur;       /* guarded by lock */
 static size_t left;        /* guarded by lock */
 static uint64_t mapped;    /* atomic */
+static uint64_t used;      /* atomic: bytes handed out by cp_arena_alloc */
 static unsigned fail_at;   /* atomic: countdown, 0 = off */
 
 void cp_arena_fail_after(unsigned n)
@@ -58,7 +59,13 @@ void *cp_arena_alloc(size_t size)
     cur += size;
     left -= size;
     cp_spin_unlock(&lock);
+    __atomic_add_fetch(&used, size, __ATOMIC_RELAXED);
     return p;
+}
+
+uint64_t cp_arena_used(void)
+{
+    return __atomic_load_n(&used, __ATOMIC_RELAXED);
 }
 
 uint64_t cp_arena_mapped(void)

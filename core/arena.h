@@ -13,6 +13,8 @@
 void *cp_arena_alloc(size_t size);
 /* Bytes the arena has mapped so far (the profiler-bytes health counter). */
 uint64_t cp_arena_mapped(void);
+/* Bytes handed out by cp_arena_alloc from shared chunks (for the memory figure). */
+uint64_t cp_arena_used(void);
 /* Fault injection (tests): the nth mmap from now fails (1 = the next); 0 turns it off. */
 void cp_arena_fail_after(unsigned n);
 /* Every engine mmap goes through here so fault injection covers them all. */

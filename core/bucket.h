@@ -34,7 +34,10 @@ struct cp_bucket {
     uint8_t type;  /* enum cp_ptype */
     uint8_t overflow; /* this is a cap-overflow bucket */
     uint16_t nstk;
-    uint32_t pad;
+    /* flusher only (here, not below, to keep the header small: 10k buckets of 32 frames
+     * in under 4 MiB, issue 3) */
+    uint16_t dirty;      /* active changed since the last publication */
+    uint16_t ctr_failed; /* counter creation failed (file full): counted, not retried */
 
     /* flusher only */
     union {
@@ -48,8 +51,6 @@ struct cp_bucket {
     } u;
     uint64_t pub[2];     /* what has been added to the file so far (alloc/free, count/delay) */
     uint64_t *ctr[2];    /* the file's counters for this bucket, once created */
-    uint32_t dirty;      /* active changed since the last publication */
-    uint32_t ctr_failed; /* counter creation failed (file full): counted, not retried */
 
     uintptr_t stk[];     /* nstk absolute return addresses, innermost first */
 };
