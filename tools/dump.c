@@ -95,7 +95,8 @@ static void kv_free(struct kv *e)
 /* Keep the last of each run of equal keys (Go's map: the last assignment wins). */
 static size_t last_wins(struct kv *a, size_t n)
 {
-    qsort(a, n, sizeof *a, by_key_then_order);
+    if (n > 1)
+        qsort(a, n, sizeof *a, by_key_then_order);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (i + 1 < n && a[i].kl == a[i + 1].kl && !memcmp(a[i].k, a[i + 1].k, a[i].kl)) {

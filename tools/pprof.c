@@ -27,7 +27,8 @@ static void put(struct buf *b, const void *d, size_t n)
             b->cap = b->cap ? 2 * b->cap : 4096;
         b->p = realloc(b->p, b->cap);
     }
-    memcpy(b->p + b->n, d, n);
+    if (n)
+        memcpy(b->p + b->n, d, n);
     b->n += n;
 }
 

@@ -130,6 +130,13 @@ static struct fn *fn_get(struct fnmap *m, const char *name)
     return &m->f[m->n++];
 }
 
+/* qsort with nothing to sort may get a null array, which qsort does not allow */
+static void sort(void *a, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(a, n, size, cmp);
+}
+
 static int by_flat(const void *a, const void *b)
 {
     const struct fn *x = a, *y = b;
@@ -163,7 +170,7 @@ static void view_top(FILE *out, const struct cp_profile *p, int vi)
             }
         }
     }
-    qsort(m.f, m.n, sizeof *m.f, by_flat);
+    sort(m.f, m.n, sizeof *m.f, by_flat);
     char a[32], b[32];
     const char *unit = p->vunit[vi];
     fprintf(out, "Type: %s\n", p->vname[vi]);
@@ -263,9 +270,9 @@ static void view_tree(FILE *out, const struct cp_profile *p, int vi)
             }
         }
     }
-    qsort(m.f, m.n, sizeof *m.f, by_cum);
+    sort(m.f, m.n, sizeof *m.f, by_cum);
     /* merge duplicate edges: sort by (caller, callee), add up runs, then sort by value */
-    qsort(e, ne, sizeof *e, by_pair);
+    sort(e, ne, sizeof *e, by_pair);
     size_t nu = 0;
     for (size_t i = 0; i < ne; i++) {
         if (nu && !strcmp(e[nu - 1].from, e[i].from) && !strcmp(e[nu - 1].to, e[i].to))
@@ -274,7 +281,7 @@ static void view_tree(FILE *out, const struct cp_profile *p, int vi)
             e[nu++] = e[i];
     }
     struct edge *u = e;
-    qsort(u, nu, sizeof *u, by_edge);
+    sort(u, nu, sizeof *u, by_edge);
     const char *unit = p->vunit[vi];
     char a[32], b[32];
     fprintf(out, "Type: %s, total %s\n", p->vname[vi], cp_rep_human(total, unit, a, sizeof a));

@@ -8,14 +8,51 @@ secs=$1
 shift
 top=$(cd "$(dirname "$0")/../.." && pwd)
 status=0
+
+# Profiles that reach every part of the report: heap, mutex and block stacks, a module
+# that exists (with and without the right build-id), a missing one, truncated and
+# overflow frames, lost samples, a merge of two rates.
+seed_profiles() {
+    local mk="python3 $top/tests/e2e/mkprofile.py" d=$1 bid
+    bid=$(readelf -n /bin/true 2>/dev/null | sed -n 's/.*Build ID: //p')
+    local m=('Ctrprof-Format: 1' 'MemRate: 524288' 'MutexFraction: 1' 'BlockRate: 10000')
+    local mod="ctrprof/module:0000beef:$bid:/bin/true=1" bad="ctrprof/module:0000dead:00ff:/bin/true=1"
+    $mk "$d/seed-heap.count" "${m[@]}" -- "$mod" "$bad" 'ctrprof/module:0000f00d:-:/nonexistent/lib.so=2' \
+        'ctrprof/heap:alloc:1024\n0000beef+0x1010\n0000dead+0x20\n0000f00d+0x30=100' \
+        'ctrprof/heap:free:1024\n0000beef+0x1010\n0000dead+0x20\n0000f00d+0x30=40' \
+        'ctrprof/heap:alloc:1\n?+0x7f0000001000\ntruncated=7' 'ctrprof/heap:alloc:64\nctrprof-overflow=3' \
+        'ctrprof/health:lost:overflow=5'
+    $mk "$d/seed-mutex.count" "${m[@]}" -- "$mod" \
+        'ctrprof/mutex:contentions\n0000beef+0x1010\n0000beef+0x2000=196608' \
+        'ctrprof/mutex:delay\n0000beef+0x1010\n0000beef+0x2000=5000000' \
+        'ctrprof/block:contentions\n0000beef+0x3000=65536' 'ctrprof/block:delay\n0000beef+0x3000=20000'
+    $mk "$d/seed-rate1.count" 'Ctrprof-Format: 1' 'MemRate: 1' 'MutexFraction: 1' 'BlockRate: 1' -- \
+        "$mod" 'ctrprof/heap:alloc:8\n0000beef+0x1010=9'
+}
 for bin in "$@"; do
     name=$(basename "$bin")
     corpus="$top/build-fuzz/corpus-$name"
     mkdir -p "$corpus" "$top/build-fuzz/crashes"
     cp "$top"/../shared/fixtures/telemetry-v1/*.count "$corpus"/ 2>/dev/null
     cp "$top"/tests/fuzz/corpus/* "$corpus"/ 2>/dev/null
+    [ "$name" = fuzz_report ] && seed_profiles "$corpus"
+    # every crash found so far, replayed first (tests/fuzz/regressions/NAME-*)
+    for r in "$top"/tests/fuzz/regressions/"$name"-*; do
+        [ -e "$r" ] || continue
+        if "$bin" -close_fd_mask=2 "$r" >/dev/null 2>&1; then
+            echo "fuzz: $name: regression $(basename "$r") ok"
+        else
+            echo "fuzz: $name: regression $(basename "$r") FAILED"
+            "$bin" "$r" 2>&1 | grep -E '^(==|SUMMARY)|runtime error' | head -5
+            status=1
+        fi
+    done
     echo "fuzz: $name for ${secs}s"
-    if ! "$bin" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+    # the report target prints one error line per refused input: close its stderr
+    # (libFuzzer keeps its own and the sanitizers' reports on a duplicate)
+    mask=0
+    [ "$name" = fuzz_report ] && mask=2
+    if ! "$bin" -close_fd_mask=$mask -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$top/build-fuzz/crashes/$name-" -print_final_stats=1 "$corpus" 2>&1 |
         grep -E '^(stat::number_of_executed_units|stat::peak_rss|==|SUMMARY|artifact)|Done [0-9]+ runs'; then
         :
