@@ -29,6 +29,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,7 +67,9 @@ const char *cp_cfile_strerror(int code)
     case CP_CFILE_EFULL:
         return "counter file is full (4 GiB)";
     case CP_CFILE_ENOTREG:
-        return "not a regular file";
+        return "not a regular file (a symlink, directory or FIFO is never followed or used)";
+    case CP_CFILE_EOWNER:
+        return "the file belongs to another user (refusing to write into it)";
     default:
         return code < 0 ? strerror(-code) : "no error";
     }
@@ -138,6 +141,35 @@ static size_t grow_mapping(struct cp_cfile *f)
     return mapped(f);
 }
 
+/* Make the file at least `to` bytes with real blocks for [from, to), never changing a
+ * byte that is there. Only the last word of a page is written otherwise (FORMAT.md 5.5),
+ * which leaves a hole before it; on a full file system (a small tmpfs, a quota) the first
+ * store into a hole through the mapping would be a SIGBUS in the profiled program.
+ * fallocate allocates first and never touches data, so it is safe while another process
+ * writes records there; where the file system cannot do it, the last word is written as
+ * before. Returns 0 or a negative errno. */
+static int grow_file(int fd, size_t from, size_t to)
+{
+    /* Past RLIMIT_FSIZE the kernel would send SIGXFSZ, which kills the program: ask first */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && to > rl.rlim_cur)
+        return -EFBIG;
+    int r;
+    do
+        r = fallocate(fd, 0, (off_t)from, (off_t)(to - from));
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return 0;
+    if (errno != EOPNOTSUPP && errno != ENOSYS)
+        return -errno;
+    static const uint8_t zero[4];
+    ssize_t w;
+    do
+        w = pwrite(fd, zero, 4, (off_t)(to - 4));
+    while (w < 0 && errno == EINTR);
+    return w == 4 ? 0 : w < 0 ? -errno : -EIO;
+}
+
 /* FORMAT.md 5.5: make the file at least `end` bytes (rounded up to P) without ever
  * shrinking it: only the reserved last 4 bytes of a page are written, with zeros. */
 static int extend(struct cp_cfile *f, size_t end)
@@ -149,13 +181,9 @@ static int extend(struct cp_cfile *f, size_t end)
     if (fstat(f->fd, &st) < 0)
         return -errno;
     if ((size_t)st.st_size < end) {
-        static const uint8_t zero[4];
-        ssize_t r;
-        do
-            r = pwrite(f->fd, zero, 4, (off_t)(end - 4));
-        while (r < 0 && errno == EINTR);
-        if (r != 4)
-            return r < 0 ? -errno : -EIO;
+        int r = grow_file(f->fd, (size_t)st.st_size, end);
+        if (r)
+            return r;
     }
     if (grow_mapping(f) < end)
         return -EIO;
@@ -196,6 +224,12 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
         err = CP_CFILE_ENOTREG;
         goto fail;
     }
+    /* In a shared directory (/tmp) somebody else may have planted the file to read our
+     * profile or to feed us counters: write only into our own files. */
+    if (st.st_uid != geteuid()) {
+        err = CP_CFILE_EOWNER;
+        goto fail;
+    }
     if ((size_t)st.st_size < CP_CFILE_PAGE) {
         /* A new file, or one another process is creating right now (it writes the same
          * header bytes, so the race is harmless, FORMAT.md 5.1). Anything else in a
@@ -211,11 +245,12 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
                 err = CP_CFILE_EMISMATCH;
                 goto fail;
             }
-        static const uint8_t zero[4];
-        if (pwrite(fd, hdr, (size_t)h, 0) != h || pwrite(fd, zero, 4, CP_CFILE_PAGE - 4) != 4) {
+        if (pwrite(fd, hdr, (size_t)h, 0) != h) {
             err = errno ? -errno : -EIO;
             goto fail;
         }
+        if ((err = grow_file(fd, 0, CP_CFILE_PAGE)) != 0)
+            goto fail;
     }
     void *base = mmap(NULL, RESERVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) {

@@ -44,6 +44,7 @@ enum {
     CP_CFILE_EMETALEN = -4208, /* writer: metadata longer than 512 bytes */
     CP_CFILE_EFULL = -4209,    /* writer: file would exceed the reservation / 4 GiB */
     CP_CFILE_ENOTREG = -4210,  /* path is not a regular file (directory, FIFO, ...) */
+    CP_CFILE_EOWNER = -4211,   /* writer: the file belongs to another user */
 };
 
 /* Human text for a code returned by any cp_cfile_* function (static string). */

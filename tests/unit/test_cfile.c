@@ -273,6 +273,14 @@ static void test_bad_paths(void **state)
         snprintf(in, sizeof in, "%s/x.count", ro);
         assert_int_equal(cp_cfile_open(&f, in, META, sizeof META - 1), -EACCES);
     }
+    /* another user's file, planted where ours goes (in /tmp, say): refused, untouched */
+    char *planted = tpath("planted.count");
+    assert_int_equal(cp_cfile_open(&f, planted, META, sizeof META - 1), 0);
+    cp_cfile_close(&f);
+    if (geteuid() == 0) {
+        assert_int_equal(chown(planted, 65534, 65534), 0);
+        assert_int_equal(cp_cfile_open(&f, planted, META, sizeof META - 1), CP_CFILE_EOWNER);
+    } /* (a user cannot give a file away; tests/e2e/faults.sh covers it as root too) */
     /* new files are created 0600 */
     char *fresh = tpath("fresh.count");
     assert_int_equal(cp_cfile_open(&f, fresh, META, sizeof META - 1), 0);
