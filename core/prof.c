@@ -138,6 +138,16 @@ void cp_prof_set_process(const char *name)
     add_named(process_counter, 1);
 }
 
+/* The counter that says samples were lost because the file could not take a new counter
+ * exists from the start: when the file system fills up, it is the one still written. */
+static void reserve_loss_counter(void)
+{
+    static const char name[] = "ctrprof/health:lost:nbucket";
+    uint64_t *v;
+    if (have_file)
+        (void)cp_cfile_counter(&file, name, sizeof name - 1, &v);
+}
+
 /* Open the pending per-process file of a fork child (flush_lock held). */
 static void open_pending(void)
 {
@@ -149,6 +159,7 @@ static void open_pending(void)
         cp_log("%s: cannot create the child's profile; not profiling", pending_path);
         return;
     }
+    reserve_loss_counter();
     if (process_counter[0])
         add_named(process_counter, 1);
 }
@@ -188,6 +199,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
         have_file = true;
         memcpy(meta_text, meta, metalen);
         meta_len = metalen;
+        reserve_loss_counter();
     }
     __atomic_store_n(&enabled, true, __ATOMIC_RELEASE);
     return 0;
@@ -410,7 +422,8 @@ static void publish_bucket(struct cp_bucket *b)
             if (!n || cp_cfile_counter(&file, name, n, &b->ctr[i]) != 0) {
                 b->ctr_failed = 1;
                 static int once;
-                cp_log_once(&once, "cannot add to the counter file (full?); some samples are lost");
+                cp_log_once(&once, "cannot add a counter to the file (file system full, file size limit, or 4 GiB); "
+                                      "some samples are lost");
                 cp_prof_lost(CP_LOST_NBUCKET, 1);
                 return;
             }

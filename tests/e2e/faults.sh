@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Faults and hostile paths (issue 8): whatever happens to the counter file, the program
+# runs on with the same output and status, and the profiler says so in one line.
+#   - a full file system (a small tmpfs): no SIGBUS from a store into a file hole
+#   - a file size limit (ulimit -f): no SIGXFSZ
+#   - an address-space limit (ulimit -v) too small for the file's reservation
+#   - a symlink, a FIFO, a directory, another user's file planted at the profile path,
+#     in a world-writable sticky directory: never followed, never clobbered
+#   - a directory the user cannot write (run as nobody)
+#   - files are created 0600 whatever the umask
+source "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+# Thousands of distinct stacks at rate 1: a profile of several MiB, grown page by page.
+SCRIPT='import json, collections
+d = collections.Counter(str(i % 997) for i in range(200000))
+print(json.dumps(sorted(d.items())[:5]), len(d))'
+want=$($PY -c "$SCRIPT")
+
+# run_under NAME ENV... : runs the script under the shim with the given environment,
+# leaves stdout in $out, status in $rc, the profiler's lines in $msgs
+run_under() {
+    local name=$1
+    shift
+    out=$(cd "$WORK" && timeout 60 env "$@" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" $PY -c "$SCRIPT" 2>"$WORK/$name.err")
+    rc=$?
+    msgs=$(grep -c '^ctrprof: ' "$WORK/$name.err")
+}
+same() { [ "$out" = "$want" ] && echo same || echo differs; }
+
+# 1. A full file system. Without blocks reserved up front the first store into a hole of
+# the mapped file is a SIGBUS in the program.
+mkdir -p "$WORK/full"
+if mount -t tmpfs -o size=192k tmpfs "$WORK/full" 2>"$WORK/mount.err"; then
+    run_under full CTRPROF_DIR="$WORK/full"
+    check_eq "faults:full-fs:runs-on" "0 same" "$rc $(same)"
+    check_eq "faults:full-fs:says-so-once" "1" "$msgs"
+    grep -q 'cannot add a counter to the file (file system full' "$WORK/full.err" && pass "faults:full-fs:message" ||
+        fail "faults:full-fs:message" "$(cat "$WORK/full.err")"
+    f=$(ls "$WORK"/full/ctrprof.python3.*.count)
+    check_cmd "faults:full-fs:file-reads" "$CTRPROF" report "$f"
+    # what did fit is still a valid profile, lost samples counted
+    lost=$("$CTRPROF" dump "$f" | awk '$2 == "ctrprof/health:lost:nbucket" { print $1 }')
+    [ "${lost:-0}" -gt 0 ] && pass "faults:full-fs:lost-counted ($lost)" ||
+        fail "faults:full-fs:lost-counted" "lost:nbucket is [${lost}]"
+    umount "$WORK/full"
+else
+    fail "faults:full-fs" "cannot mount a tmpfs to fill (needs root): $(cat "$WORK/mount.err")"
+fi
+
+# 2. A file size limit: the kernel's SIGXFSZ would kill the program (sqlite3 keeps the
+# default action; python3 ignores the signal).
+Q="create table t(a,b); with recursive c(x) as (select 1 union all select x+1 from c where x<50000)
+insert into t select x, hex(randomblob(8)) from c; create index i on t(b); select count(*), sum(a) from t;"
+mkdir -p "$WORK/fsize"
+out=$(cd "$WORK" && ulimit -f 64 && CTRPROF_DIR="$WORK/fsize" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" \
+    sqlite3 :memory: "$Q" 2>"$WORK/fsize.err")
+rc=$?
+check_eq "faults:ulimit-f:runs-on" "0 50000|1250025000" "$rc $out"
+check_eq "faults:ulimit-f:says-so-once" "1" "$(grep -c '^ctrprof: ' "$WORK/fsize.err")"
+check_cmd "faults:ulimit-f:file-reads" "$CTRPROF" dump "$(ls "$WORK"/fsize/ctrprof.sqlite3.*.count)"
+
+# 3. An address-space limit that leaves no room for the file's reservation.
+mkdir -p "$WORK/as"
+out=$(cd "$WORK" && ulimit -v 1000000 && timeout 60 env CTRPROF_DIR="$WORK/as" LD_PRELOAD="$SHIM" \
+    $PY -c "$SCRIPT" 2>"$WORK/as.err")
+rc=$?
+check_eq "faults:ulimit-v:runs-on" "0 same" "$rc $(same)"
+check_eq "faults:ulimit-v:says-so-once" "1" "$(grep -c '^ctrprof: ' "$WORK/as.err")"
+
+# 4. Hostile paths in a world-writable sticky directory, named by CTRPROF_FILE.
+pub="$WORK/pub"
+mkdir -p "$pub" && chmod 1777 "$pub"
+ln -s "$WORK/target" "$pub/link.count"
+run_under link CTRPROF_FILE="$pub/link.count"
+check_eq "faults:symlink:runs-on-says-once" "0 same 1" "$rc $(same) $msgs"
+[ ! -e "$WORK/target" ] && pass "faults:symlink:not-followed" || fail "faults:symlink:not-followed" "target created"
+grep -q 'not a regular file' "$WORK/link.err" && pass "faults:symlink:message" || fail "faults:symlink:message" "$(cat "$WORK/link.err")"
+
+mkfifo "$pub/fifo.count"
+run_under fifo CTRPROF_FILE="$pub/fifo.count"
+check_eq "faults:fifo:runs-on-says-once" "0 same 1" "$rc $(same) $msgs"
+
+mkdir "$pub/dir.count"
+run_under dir CTRPROF_FILE="$pub/dir.count"
+check_eq "faults:directory:runs-on-says-once" "0 same 1" "$rc $(same) $msgs"
+
+if [ "$(id -u)" -eq 0 ]; then
+    # another user's file, planted where our profile goes: neither read nor written
+    head -c 16384 /dev/urandom >"$pub/planted.count"
+    chown nobody:nogroup "$pub/planted.count" && chmod 0666 "$pub/planted.count"
+    cp "$pub/planted.count" "$WORK/planted.orig"
+    run_under planted CTRPROF_FILE="$pub/planted.count"
+    check_eq "faults:others-file:runs-on-says-once" "0 same 1" "$rc $(same) $msgs"
+    cmp -s "$pub/planted.count" "$WORK/planted.orig" && pass "faults:others-file:untouched" ||
+        fail "faults:others-file:untouched" "the planted file changed"
+    grep -q 'belongs to another user' "$WORK/planted.err" && pass "faults:others-file:message" ||
+        fail "faults:others-file:message" "$(cat "$WORK/planted.err")"
+
+    # a directory owned by someone else that we (nobody) cannot write into
+    nb="$WORK/nb" && mkdir -p "$nb/ro" && chmod 0755 "$WORK" "$nb" "$nb/ro"
+    out=$(cd "$nb" && timeout 60 setpriv --reuid=nobody --regid=nogroup --clear-groups env CTRPROF_DIR="$nb/ro" \
+        LD_PRELOAD="$SHIM" $PY -c "$SCRIPT" 2>"$WORK/nb.err")
+    rc=$?
+    check_eq "faults:others-dir:runs-on-says-once" "0 same 1" "$rc $(same) $(grep -c '^ctrprof: ' "$WORK/nb.err")"
+    grep -q 'Permission denied' "$WORK/nb.err" && pass "faults:others-dir:message" ||
+        fail "faults:others-dir:message" "$(cat "$WORK/nb.err")"
+    # and a file nobody does create is nobody's, 0600
+    chmod 1777 "$nb/ro"
+    (cd "$nb" && umask 000 && setpriv --reuid=nobody --regid=nogroup --clear-groups env CTRPROF_DIR="$nb/ro" \
+        LD_PRELOAD="$SHIM" $PY -c 'print(1)' >/dev/null 2>&1)
+    check_eq "faults:created-0600-owned" "600 nobody" "$(stat -c '%a %U' "$nb"/ro/ctrprof.python3.*.count 2>&1)"
+else
+    fail "faults:others" "needs root to plant another user's file and to run as nobody"
+fi
+
+# 5. umask 000 still gives a private file.
+mkdir -p "$WORK/um"
+(cd "$WORK" && umask 000 && CTRPROF_DIR="$WORK/um" LD_PRELOAD="$SHIM" $PY -c 'print(1)' >/dev/null)
+check_eq "faults:umask-0-still-0600" "600" "$(stat -c '%a' "$WORK"/um/ctrprof.python3.*.count)"
