@@ -47,6 +47,18 @@ struct cp_symbolizer {
 
 static char *debuginfo_path;
 
+void cp_sym_set_debug_dirs(const char *dirs)
+{
+    static char buf[4096];
+    if (!dirs || !*dirs) {
+        debuginfo_path = NULL;
+        return;
+    }
+    /* libdwfl's default path (debuglink CRCs checked), then ours */
+    snprintf(buf, sizeof buf, ":.debug:/usr/lib/debug:%s", dirs);
+    debuginfo_path = buf;
+}
+
 struct cp_symbolizer *cp_sym_new(void)
 {
     struct cp_symbolizer *s = calloc(1, sizeof *s);
@@ -216,6 +228,13 @@ static const char *die_name(Dwarf_Die *die)
     return n;
 }
 
+static int has_linkage_name(Dwarf_Die *die)
+{
+    Dwarf_Attribute a;
+    return dwarf_attr_integrate(die, DW_AT_linkage_name, &a) ||
+           dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a);
+}
+
 struct framebuf {
     struct cp_sym_frame *f;
     size_t n, cap;
@@ -263,6 +282,16 @@ static void resolve(struct cp_symbolizer *s, struct module *m, uint64_t off, int
         if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
             continue;
         const char *name = die_name(&scopes[i]);
+        if (tag == DW_TAG_subprogram && !has_linkage_name(&scopes[i])) {
+            /* GCC gives functions with internal linkage (C++ static functions, members of
+             * anonymous namespaces) no linkage name; the symbol table still has their
+             * mangled name, with the parameters people expect to see */
+            GElf_Sym sym;
+            GElf_Off symoff;
+            const char *sn = dwfl_module_addrinfo(m->mod, addr, &symoff, &sym, NULL, NULL, NULL);
+            if (sn && sn[0] == '_' && sn[1] == 'Z')
+                name = sn;
+        }
         push(out, nice_name(name ? name : "??"), cur_file, cur_line);
         if (tag == DW_TAG_subprogram)
             break;

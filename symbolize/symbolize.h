@@ -25,6 +25,11 @@ struct cp_sym_frame {
 struct cp_symbolizer;
 
 struct cp_symbolizer *cp_sym_new(void);
+/* Extra directories (colon-separated) searched for separate debug files after the
+ * standard ones (the module's directory, its .debug/, /usr/lib/debug): DIR/.build-id/
+ * xx/yyyy.debug by build-id and DIR/<module's directory>/<.gnu_debuglink name>. Applies
+ * to symbolizers created afterwards. */
+void cp_sym_set_debug_dirs(const char *dirs);
 void cp_sym_free(struct cp_symbolizer *s);
 
 /* Declare a module: its id (as in frame names), path and build-id (hex, or "-"). */

@@ -24,7 +24,9 @@ static void usage(FILE *f)
           "                               alloc_objects; mutex/block: delay (default), contentions\n"
           "  --format top|tree|folded|pprof|flame|raw   (default top)\n"
           "  -o FILE                      write there instead of standard output\n"
-          "  --base FILE                  subtract this profile (as pprof -diff_base)\n",
+          "  --base FILE                  subtract this profile (as pprof -diff_base)\n"
+          "  --debug-dir DIR[:DIR...]     also look there for separate debug files (by build-id:\n"
+          "                               DIR/.build-id/xx/yyyy.debug; by .gnu_debuglink)\n",
           f);
 }
 
@@ -336,7 +338,8 @@ static void view_raw(FILE *out, const struct cp_profile *p)
 
 int cp_cmd_report(int argc, char **argv)
 {
-    const char *profile = "heap", *sample = NULL, *format = "top", *outpath = NULL, *base = NULL;
+    const char *profile = "heap", *sample = NULL, *format = "top", *outpath = NULL, *base = NULL,
+               *debugdir = NULL;
     const char **files = calloc((size_t)argc, sizeof *files);
     int nfiles = 0;
     for (int i = 1; i < argc; i++) {
@@ -352,6 +355,8 @@ int cp_cmd_report(int argc, char **argv)
             dst = &outpath;
         else if (!strcmp(a, "--base"))
             dst = &base;
+        else if (!strcmp(a, "--debug-dir"))
+            dst = &debugdir;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             free(files);
@@ -373,6 +378,8 @@ int cp_cmd_report(int argc, char **argv)
                     format = v;
                 else if (!strcmp(flagbuf, "--base"))
                     base = v;
+                else if (!strcmp(flagbuf, "--debug-dir"))
+                    debugdir = v;
                 else if (!strcmp(flagbuf, "--output"))
                     outpath = v;
                 else
@@ -421,6 +428,7 @@ int cp_cmd_report(int argc, char **argv)
         free(files);
         return 2;
     }
+    cp_sym_set_debug_dirs(debugdir);
     struct cp_profile p;
     cp_profile_init(&p, type);
     int vi = type == CP_R_HEAP ? 3 : 1;
