@@ -4,6 +4,8 @@
  * type in the search box to highlight matching frames and see their share, hover for the
  * value and percentage, and pick the sample type. The profile is embedded as a JSON call
  * tree [name, [values per sample type], [children]]; the page draws it with plain DOM.
+ * The view (sample type, search, zoomed frame) lives in the URL fragment, so a view can
+ * be linked to, e.g. flame.html#sample=alloc_space&search=^inl$&zoom=outer.
  * Offline context.
  */
 #include <math.h>
@@ -129,6 +131,16 @@ static const char page_tail[] =
     "document.getElementById('search').oninput=ev=>{const q=ev.target.value;"
     "try{re=q?new RegExp(q):null;}catch(e){re=null;}draw();};\n"
     "document.getElementById('reset').onclick=()=>{zoom=null;draw();};\n"
+    /* state in the URL fragment (#sample=..&search=..&zoom=..): a view can be linked */
+    "function find(n,name){if(n[0]===name)return n;for(const c of n[2]){const r=find(c,name);"
+    "if(r)return r;}return null;}\n"
+    "function save(){const h=new URLSearchParams();h.set('sample',DATA.types[vi]);"
+    "const q=document.getElementById('search').value;if(q)h.set('search',q);"
+    "if(zoom)h.set('zoom',zoom[0]);history.replaceState(null,'','#'+h.toString());}\n"
+    "{const h=new URLSearchParams(location.hash.slice(1));const t=DATA.types.indexOf(h.get('sample'));"
+    "if(t>=0){vi=t;sel.value=t;}const q=h.get('search');if(q){document.getElementById('search').value=q;"
+    "try{re=new RegExp(q);}catch(e){re=null;}}if(h.get('zoom'))zoom=find(DATA.tree,h.get('zoom'));}\n"
+    "const draw0=draw;draw=function(){draw0();save();};\n"
     "window.onresize=draw;draw();\n</script></body></html>\n";
 
 void cp_rep_flame(FILE *out, const struct cp_profile *p, int vi)

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The flame graph (issue 5) rendered by a real browser: Debian's chromium, headless,
+# loads the page from --format flame and we read the DOM it drew. The view is driven
+# through the URL fragment (sample type, search, zoom), as a user's link would. A
+# screenshot is kept in $B/artifacts/flame.png.
+source "$(dirname "$0")/lib.sh"
+CHROMIUM=$(command -v chromium || command -v chromium-browser)
+if [ -z "$CHROMIUM" ]; then
+    fail "flame:chromium" "chromium is not installed (scripts/deps.sh installs it)"
+    exit 0
+fi
+mkdir -p "$WORK/rt"
+(cd "$WORK" && CTRPROF_DIR="$WORK/rt" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/report_target" >/dev/null)
+"$CTRPROF" report --format flame -o "$WORK/f.html" "$WORK"/rt/ctrprof.report_target.*.count
+check_eq "flame:written" 0 $?
+
+# render FRAGMENT: the DOM after the page's script ran
+render() {
+    HOME="$WORK" timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run \
+        --user-data-dir="$WORK/chrome" --virtual-time-budget=3000 --window-size=1200,500 \
+        --dump-dom "file://$WORK/f.html#$1" 2>/dev/null
+}
+frames() { grep -o '<div class="f[^"]*" data-name="[^"]*"' | sed 's/.*data-name="//; s/"$//' | sort | tr '\n' ' '; }
+
+dom=$(render "")
+# default sample inuse_space: other() freed everything, so it is not drawn
+f=" $(frames <<<"$dom")"
+for want in all main outer inl; do
+    grep -q " $want " <<<"$f" && pass "flame:default-draws-$want" || fail "flame:default-draws-$want" "$f"
+done
+grep -q ' other ' <<<"$f" && fail "flame:default-no-freed-other" "$f" || pass "flame:default-no-freed-other"
+grep -q 'inuse_space total' <<<"$dom" && pass "flame:title" || fail "flame:title" "$(grep -o 'id="title">[^<]*' <<<"$dom")"
+# inl carries 976.56kB of inuse_space; the root spans the chart
+w_all=$(grep -o 'data-name="all" style="[^"]*width: [0-9.]*px' <<<"$dom" | sed 's/.*width: //; s/px//')
+w_inl=$(grep -o 'data-name="inl" style="[^"]*width: [0-9.]*px' <<<"$dom" | sed 's/.*width: //; s/px//')
+awk -v a="$w_all" -v i="$w_inl" 'BEGIN { exit !(a > 1000 && i / a > 0.9 && i / a <= 1) }' &&
+    pass "flame:widths" || fail "flame:widths" "all=$w_all inl=$w_inl"
+
+dom=$(render "sample=alloc_space")
+frames <<<"$dom" | grep -q ' other ' && pass "flame:sample-alloc_space-shows-other" ||
+    fail "flame:sample-alloc_space-shows-other" "$(frames <<<"$dom")"
+
+# search + zoom: only outer and inl are drawn, inl highlighted, its share stated
+dom=$(render "search=%5Einl%24&zoom=outer")
+check_eq "flame:zoom" "inl outer " "$(frames <<<"$dom")"
+grep -q '<div class="f hit" data-name="inl"' <<<"$dom" && pass "flame:search-highlights" ||
+    fail "flame:search-highlights" "inl not marked"
+check_eq "flame:search-share" "matched 976.56kB" "$(grep -o 'id="match">matched [0-9.]*kB' <<<"$dom" | sed 's/.*">//')"
+
+# no network: the page loads nothing (no src/href to anything but itself)
+! grep -Eq '(src|href)="(https?:)?//' "$WORK/f.html" && pass "flame:self-contained" ||
+    fail "flame:self-contained" "external reference"
+
+mkdir -p "$TOP/$B/artifacts"
+rm -f "$TOP/$B/artifacts/flame.png"
+HOME="$WORK" timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run \
+    --user-data-dir="$WORK/chrome" --virtual-time-budget=3000 --window-size=1200,400 \
+    --screenshot="$TOP/$B/artifacts/flame.png" "file://$WORK/f.html#sample=alloc_space" >/dev/null 2>&1
+[ "$(head -c 8 "$TOP/$B/artifacts/flame.png" 2>/dev/null | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] &&
+    pass "flame:screenshot ($B/artifacts/flame.png)" || fail "flame:screenshot" "no PNG written"
