@@ -301,6 +301,17 @@ def main():
         print()
         print(micro)
 
+    rep_md = ""
+    if not args.quick and not args.only:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import report_bench
+        try:
+            rep_md = report_bench.markdown(report_bench.run(args.build))
+        except Exception as e:  # a failed step is reported, not hidden
+            rep_md = "report benchmark failed: %s\n" % e
+        print()
+        print(rep_md)
+
     skipped = "\n".join("- %s: %s" % (c.name, c.why) for c in cs if not c.available)
     if not args.quick:
         png = os.path.join(TOP, "bench", "overhead.png")
@@ -323,6 +334,8 @@ def main():
             if micro:
                 f.write("## Engine and counter file (bench/micro.c, medians)\n\n" +
                         "".join("- " + l + "\n" for l in micro.splitlines()) + "\n")
+            if rep_md:
+                f.write("## Report on a big profile (bench/report_bench.py)\n\n" + rep_md + "\n")
             if skipped:
                 f.write("## Not run\n\n" + skipped + "\n")
         print("\nwrote BENCHMARKS.md and bench/overhead.png")
