@@ -468,7 +468,8 @@ static void publish_health(void)
                                                   "ctrprof/health:samples:block"};
     static const char *const lname[CP_NLOST] = {
         "ctrprof/health:lost:noring", "ctrprof/health:lost:overflow",
-        "ctrprof/health:lost:reentry", "ctrprof/health:lost:nbucket"};
+        "ctrprof/health:lost:reentry", "ctrprof/health:lost:nbucket",
+        "ctrprof/health:profiler-waits"};
     for (int t = 0; t < CP_NPTYPES; t++) {
         add_named(sname[t], samples[t] - pub_samples[t]);
         pub_samples[t] = samples[t];

@@ -119,7 +119,11 @@ void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16
 
 /* An event that could not be recorded (no ring, re-entrancy in a signal handler, ...):
  * counted and published as ctrprof/health:lost:<why>. */
-enum cp_lost { CP_LOST_NORING = 0, CP_LOST_OVERFLOW, CP_LOST_REENTRY, CP_LOST_NBUCKET, CP_NLOST };
+/* CP_PROFILER_WAITS is not a loss: a pthread wait inside the profiler's own code (two
+ * threads unwinding at once wait on libunwind's lock), which is nobody's contention in the
+ * program; it is published as ctrprof/health:profiler-waits. */
+enum cp_lost { CP_LOST_NORING = 0, CP_LOST_OVERFLOW, CP_LOST_REENTRY, CP_LOST_NBUCKET,
+               CP_PROFILER_WAITS, CP_NLOST };
 void cp_prof_lost(enum cp_lost why, uint64_t n);
 
 #endif

@@ -119,11 +119,11 @@ static int profiling(void)
 /* A wait or contention in the profiler's own code (the guard is held: libunwind, the
  * module table, the flusher) is the profiler's, not the program's: Go's mLockProfile
  * lesson. It is never reported as a contention (recording it would re-enter the
- * profiler); it is counted in ctrprof/health:lost:reentry, so it is not silent either. */
+ * profiler); it is counted in ctrprof/health:profiler-waits, so it is not silent either. */
 static void self_contention(void)
 {
     if (cp_shim_state == CP_SHIM_ON && cp_tls.guard)
-        cp_prof_lost(CP_LOST_REENTRY, 1);
+        cp_prof_lost(CP_PROFILER_WAITS, 1);
 }
 
 /* ---- recording --------------------------------------------------------------------- */
