@@ -16,15 +16,14 @@ import random
 import re
 import shutil
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-P = 16384
-NBUCKETS = 512
+sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
+import mkprofile  # noqa: E402  (the counter-file writer the report tests use)
 
 
 def fnv32(b):
@@ -32,12 +31,6 @@ def fnv32(b):
     for c in b:
         h = ((h ^ c) * 16777619) & 0xFFFFFFFF
     return h
-
-
-def chain(name):
-    h = fnv32(name)
-    h ^= h >> 16
-    return h % NBUCKETS
 
 
 def build_id(path):
@@ -97,33 +90,8 @@ def write_profile(path, nb, depth, seed=1):
         counters.append((name, rnd.randint(1, 50)))
         if len(seen) % 3 == 0:
             counters.append((name.replace(":alloc:", ":free:", 1), 1))
-    h = (32 + len(meta) + 31) // 32 * 32
-    buf = bytearray(P)
-    buf[0:28] = b"# telemetry/counter file v1\n"
-    buf[28:32] = struct.pack("<I", h)
-    buf[32:32 + len(meta)] = meta
-    limit = h + 4 + 4 * NBUCKETS
-    heads = [0] * NBUCKETS
-    for name, value in counters:
-        nm = name.encode()
-        n = (16 + len(nm) + 31) // 32 * 32
-        start = (limit + 31) // 32 * 32
-        if start // P != (start + n) // P:
-            start = (limit + P - 1) // P * P
-        end = start + n
-        if len(buf) < (end + P - 1) // P * P:
-            buf.extend(bytearray((end + P - 1) // P * P - len(buf)))
-        b = chain(nm)
-        struct.pack_into("<QII", buf, start, value, len(nm) | 0xFF000000, heads[b])
-        buf[start + 16:start + 16 + len(nm)] = nm
-        heads[b] = start
-        limit = end
-    struct.pack_into("<I", buf, h, limit)
-    for i, off in enumerate(heads):
-        struct.pack_into("<I", buf, h + 4 + 4 * i, off)
-    with open(path, "wb") as f:
-        f.write(buf)
-    return len(mods), len(pool), len(buf)
+    size = mkprofile.write_file(path, meta, [(n.encode(), v) for n, v in counters])
+    return len(mods), len(pool), size
 
 
 def timed(cmd, env=None):

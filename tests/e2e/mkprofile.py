@@ -19,20 +19,14 @@ def bucket(name):
     return h % 512
 
 
-def main():
-    args = sys.argv[2:]
-    sep = args.index("--")
-    meta = "".join(line + "\n" for line in args[:sep]) + "\n"
-    counters = []
-    for a in args[sep + 1:]:
-        name, value = a.rsplit("=", 1)
-        counters.append((name.encode().decode("unicode_escape").encode("latin-1"), int(value)))
-    mb = meta.encode()
-    h = (32 + len(mb) + 31) // 32 * 32
+def write_file(path, meta, counters):
+    """Writes a counter file: meta (bytes, ending in an empty line), counters a list of
+    (name bytes, value) in creation order."""
+    h = (32 + len(meta) + 31) // 32 * 32
     buf = bytearray(P)
     buf[0:28] = b"# telemetry/counter file v1\n"
     buf[28:32] = struct.pack("<I", h)
-    buf[32:32 + len(mb)] = mb
+    buf[32:32 + len(meta)] = meta
     limit = h + 2052
     heads = [0] * 512
     for name, value in counters:
@@ -41,8 +35,8 @@ def main():
         if start // P != (start + n) // P:
             start = (limit + P - 1) // P * P
         end = start + n
-        while len(buf) < (end + P - 1) // P * P:
-            buf += bytearray(P)
+        if len(buf) < (end + P - 1) // P * P:
+            buf.extend(bytearray((end + P - 1) // P * P - len(buf)))
         b = bucket(name)
         struct.pack_into("<QII", buf, start, value, len(name) | 0xFF000000, heads[b])
         buf[start + 16:start + 16 + len(name)] = name
@@ -51,7 +45,21 @@ def main():
     struct.pack_into("<I", buf, h, limit)
     for i, off in enumerate(heads):
         struct.pack_into("<I", buf, h + 4 + 4 * i, off)
-    open(sys.argv[1], "wb").write(buf)
+    with open(path, "wb") as f:
+        f.write(buf)
+    return len(buf)
 
 
-main()
+def main():
+    args = sys.argv[2:]
+    sep = args.index("--")
+    meta = "".join(line + "\n" for line in args[:sep]) + "\n"
+    counters = []
+    for a in args[sep + 1:]:
+        name, value = a.rsplit("=", 1)
+        counters.append((name.encode().decode("unicode_escape").encode("latin-1"), int(value)))
+    write_file(sys.argv[1], meta.encode(), counters)
+
+
+if __name__ == "__main__":
+    main()
