@@ -118,10 +118,18 @@ typedef void (*cp_cfile_counter_fn)(void *ctx, const uint8_t *name, size_t len, 
 int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
                    cp_cfile_counter_fn counter_cb, void *ctx, char *where, size_t wherelen);
 
+/* The publish seqlock of a ctrprof profile (see docs/SCHEMA.md): every writer adds 1 to
+ * BEGUN before a publish and 1 to ENDED after it. */
+#define CP_CFILE_SEQ_BEGUN "ctrprof/health:publishing"
+#define CP_CFILE_SEQ_ENDED "ctrprof/health:flushes"
+
 /* Read a file for reporting: open read-only (O_NOFOLLOW not required; must be a regular
- * file), copy it into a private buffer (a writer may be live: the copy is a snapshot,
- * values are read with 64-bit atomic loads), store it in *bufp and *lenp (free with
- * cp_cfile_unload). Returns 0 or a negative code. */
+ * file), copy it into a private buffer (a writer may be live; values are read with 64-bit
+ * atomic loads), store it in *bufp and *lenp (free with cp_cfile_unload). When the file
+ * has the publish seqlock, the copy is retried until no publish ran during it and the
+ * file did not grow, so it is exactly the last published snapshot; a writer that died in
+ * the middle of a publish (begun > ended, unchanged for a quarter of a second) or one
+ * publishing without pause for 2 s gets the copy as it is. Returns 0 or a negative code. */
 int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp);
 void cp_cfile_unload(uint8_t *buf, size_t len);
 

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -349,49 +350,46 @@ int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
 
 /* ---- loading a file ---------------------------------------------------------------- */
 
-int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp)
+/* The offset of the value of counter `name` in a copied image, or 0: a bounded walk of
+ * its hash chain that trusts no offset. */
+static size_t find_counter(const uint8_t *buf, size_t len, const char *name)
 {
-    *bufp = NULL;
-    *lenp = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
+    if (len < CP_CFILE_PAGE || memcmp(buf, CP_CFILE_MAGIC, CP_CFILE_MAGIC_LEN) != 0)
+        return 0;
+    uint32_t h = rd32(buf, len, CP_CFILE_MAGIC_LEN);
+    if (h < 32 || h > CP_CFILE_PAGE)
+        return 0;
+    size_t nl = strlen(name);
+    size_t off = rd32(buf, len, (size_t)h + 4 + 4 * (size_t)cp_cfile_bucket(name, nl));
+    for (unsigned steps = 0; off != 0 && steps < (1u << 20); steps++) {
+        if (off < (size_t)h + 4 || off + 16 > len || (off & 7))
+            return 0;
+        size_t l = rd32(buf, len, off + 8) & 0x00FFFFFFu;
+        if (off + 16 + l > len)
+            return 0;
+        if (l == nl && memcmp(buf + off + 16, name, nl) == 0)
+            return off;
+        off = rd32(buf, len, off + 12);
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return CP_CFILE_ENOTREG;
-    }
-    size_t len = (size_t)st.st_size;
-    if (len > ((size_t)1 << 32) + CP_CFILE_PAGE) {
-        close(fd);
-        return CP_CFILE_EFULL;
-    }
-    size_t cap = len ? len : 1;
-    uint8_t *buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (buf == MAP_FAILED) {
-        close(fd);
-        return -ENOMEM;
-    }
-    /* Copy through a shared mapping with 8-byte atomic loads so that counters a live
-     * writer is adding to are never torn; the copy is then a stable snapshot. */
+    return 0;
+}
+
+/* Copy len bytes of the shared mapping m (or, without one, read fd) into buf. Returns the
+ * number of bytes had. */
+static size_t copy_image(uint8_t *buf, const uint8_t *m, int fd, size_t len)
+{
     size_t got = 0;
-    if (len >= 8) {
-        const uint8_t *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-        if (m != MAP_FAILED) {
-            size_t words = len / 8;
-            for (size_t i = 0; i < words; i++) {
-                uint64_t v = __atomic_load_n((const uint64_t *)m + i, __ATOMIC_RELAXED);
-                memcpy(buf + 8 * i, &v, 8);
-            }
-            memcpy(buf + 8 * words, m + 8 * words, len - 8 * words);
-            munmap((void *)m, len);
-            got = len;
+    if (m) {
+        /* 8-byte atomic loads so that counters a live writer is adding to are never torn;
+         * acquire (a plain load on x86-64) so that the seqlock read after the copy cannot
+         * move before any of it */
+        size_t words = len / 8;
+        for (size_t i = 0; i < words; i++) {
+            uint64_t v = __atomic_load_n((const uint64_t *)m + i, __ATOMIC_ACQUIRE);
+            memcpy(buf + 8 * i, &v, 8);
         }
+        memcpy(buf + 8 * words, m + 8 * words, len - 8 * words);
+        return len;
     }
     while (got < len) {
         ssize_t r = pread(fd, buf + got, len - got, (off_t)got);
@@ -401,10 +399,96 @@ int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp)
             break; /* truncated meanwhile: parse what there is */
         got += (size_t)r;
     }
-    close(fd);
-    *bufp = buf;
-    *lenp = got;
-    return 0;
+    return got;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp)
+{
+    *bufp = NULL;
+    *lenp = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
+    if (fd < 0)
+        return -errno;
+    uint64_t start = now_ms(), seen_at = start;
+    uint64_t last_b = 0, last_e = 0;
+    for (;;) {
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+            int e = -errno;
+            close(fd);
+            return e;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            close(fd);
+            return CP_CFILE_ENOTREG;
+        }
+        size_t len = (size_t)st.st_size;
+        if (len > ((size_t)1 << 32) + CP_CFILE_PAGE) {
+            close(fd);
+            return CP_CFILE_EFULL;
+        }
+        size_t cap = len ? len : 1;
+        uint8_t *buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (buf == MAP_FAILED) {
+            close(fd);
+            return -ENOMEM;
+        }
+        const uint8_t *m = NULL;
+        if (len >= 8) {
+            m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+            if (m == MAP_FAILED)
+                m = NULL;
+        }
+        size_t got = copy_image(buf, m, fd, len);
+        /* The seqlock, found in the copy; its words are then read in the live mapping. */
+        size_t ob = m && got == len ? find_counter(buf, len, CP_CFILE_SEQ_BEGUN) : 0;
+        size_t oe = m && got == len ? find_counter(buf, len, CP_CFILE_SEQ_ENDED) : 0;
+        bool done = !ob || !oe;
+        while (!done) {
+            /* ended before begun: begun >= ended, and equal means no publish was running */
+            uint64_t e0 = __atomic_load_n((const uint64_t *)(m + oe), __ATOMIC_ACQUIRE);
+            uint64_t b0 = __atomic_load_n((const uint64_t *)(m + ob), __ATOMIC_ACQUIRE);
+            uint64_t t = now_ms();
+            if (b0 != last_b || e0 != last_e) {
+                last_b = b0, last_e = e0;
+                seen_at = t;
+            }
+            bool stuck = b0 != e0 && t - seen_at >= 250; /* a writer died mid-publish */
+            bool late = t - start >= 2000;
+            if (b0 != e0 && !stuck && !late) {
+                struct timespec ms = {0, 1000000};
+                nanosleep(&ms, NULL);
+                continue;
+            }
+            copy_image(buf, m, fd, len);
+            uint64_t b1 = __atomic_load_n((const uint64_t *)(m + ob), __ATOMIC_ACQUIRE);
+            uint64_t e1 = __atomic_load_n((const uint64_t *)(m + oe), __ATOMIC_ACQUIRE);
+            struct stat st2;
+            bool grew = fstat(fd, &st2) == 0 && (size_t)st2.st_size != len;
+            if (grew && !late)
+                break; /* map the new length and start again */
+            if ((b1 == b0 && e1 == e0) || late) {
+                done = true;
+                break;
+            }
+        }
+        if (m)
+            munmap((void *)m, len);
+        if (done) {
+            close(fd);
+            *bufp = buf;
+            *lenp = got;
+            return 0;
+        }
+        munmap(buf, cap);
+    }
 }
 
 void cp_cfile_unload(uint8_t *buf, size_t len)

@@ -138,14 +138,39 @@ void cp_prof_set_process(const char *name)
     add_named(process_counter, 1);
 }
 
-/* The counter that says samples were lost because the file could not take a new counter
- * exists from the start: when the file system fills up, it is the one still written. */
-static void reserve_loss_counter(void)
+/* Counters that exist from the moment the file opens:
+ *  - lost:nbucket: when the file system fills up, it is the one still written;
+ *  - publishing / flushes: a seqlock shared by every process writing the file. A publish
+ *    adds 1 to publishing before it adds anything else and 1 to flushes after everything
+ *    (cp_cfile_add is a locked RMW: a full barrier on x86-64), so a reader that sees the
+ *    two equal before and after its copy has one published snapshot (cp_cfile_load). */
+static uint64_t *seq_begun, *seq_ended;
+
+static void reserve_counters(void)
 {
-    static const char name[] = "ctrprof/health:lost:nbucket";
+    static const char nbucket[] = "ctrprof/health:lost:nbucket";
+    static const char begun[] = CP_CFILE_SEQ_BEGUN, ended[] = CP_CFILE_SEQ_ENDED;
     uint64_t *v;
-    if (have_file)
-        (void)cp_cfile_counter(&file, name, sizeof name - 1, &v);
+    seq_begun = seq_ended = NULL;
+    if (!have_file)
+        return;
+    (void)cp_cfile_counter(&file, nbucket, sizeof nbucket - 1, &v);
+    /* ended first: a reader that finds begun finds ended */
+    if (cp_cfile_counter(&file, ended, sizeof ended - 1, &seq_ended) ||
+        cp_cfile_counter(&file, begun, sizeof begun - 1, &seq_begun))
+        seq_begun = seq_ended = NULL;
+}
+
+static void publish_begin(void)
+{
+    if (seq_begun)
+        cp_cfile_add(seq_begun, 1);
+}
+
+static void publish_end(void)
+{
+    if (seq_ended)
+        cp_cfile_add(seq_ended, 1);
 }
 
 /* Open the pending per-process file of a fork child (flush_lock held). */
@@ -159,7 +184,7 @@ static void open_pending(void)
         cp_log("%s: cannot create the child's profile; not profiling", pending_path);
         return;
     }
-    reserve_loss_counter();
+    reserve_counters();
     if (process_counter[0])
         add_named(process_counter, 1);
 }
@@ -199,7 +224,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
         have_file = true;
         memcpy(meta_text, meta, metalen);
         meta_len = metalen;
-        reserve_loss_counter();
+        reserve_counters();
     }
     __atomic_store_n(&enabled, true, __ATOMIC_RELEASE);
     return 0;
@@ -457,7 +482,9 @@ static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n)
     default:
         break;
     }
+    publish_begin();
     publish_bucket(b);
+    publish_end();
     cp_spin_unlock(&flush_lock);
 }
 
@@ -492,7 +519,6 @@ static void publish_health(void)
     pub_bytes = by;
     add_named("ctrprof/health:truncated-stacks", trunc_events - pub_trunc);
     pub_trunc = trunc_events;
-    add_named("ctrprof/health:flushes", 1);
 }
 
 /* One flush: advance the cycle, wait out events in progress, drain, publish. */
@@ -525,6 +551,7 @@ static void flush_locked(void)
         if (any || exiting)
             open_pending();
     }
+    publish_begin();
     for (struct cp_bucket *b = cp_bucket_all(); b; b = b->allnext) {
         if (b->type == CP_HEAP) {
             struct cp_memrec *f = &b->u.mem.fut[s];
@@ -547,6 +574,7 @@ static void flush_locked(void)
     }
     flushes++;
     publish_health();
+    publish_end();
 }
 
 void cp_prof_flush_all(void)
@@ -664,6 +692,7 @@ void cp_prof_atfork_child(const char *newpath)
         if (have_file)
             cp_cfile_close(&file);
         have_file = false;
+        seq_begun = seq_ended = NULL;
         size_t pl = strlen(newpath);
         if (pl >= sizeof pending_path)
             pl = sizeof pending_path - 1;

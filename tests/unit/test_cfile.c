@@ -443,6 +443,81 @@ static void test_pointer_survives_growth(void **state)
     cp_cfile_close(&a);
 }
 
+/* The publish seqlock: a reader's copy is one published snapshot, even while a writer is
+ * between two adds of one publish; a writer that died mid-publish does not stop reading. */
+struct xy {
+    uint64_t x, y;
+};
+
+static void xy_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
+{
+    struct xy *r = ctx;
+    if (len == 1 && name[0] == 'x')
+        r->x = v;
+    if (len == 1 && name[0] == 'y')
+        r->y = v;
+}
+
+static struct xy load_xy(const char *p)
+{
+    struct xy r = {0, 0};
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(cp_cfile_load(p, &buf, &len), 0);
+    assert_int_equal(cp_cfile_parse(buf, len, NULL, xy_cb, &r, NULL, 0), 0);
+    cp_cfile_unload(buf, len);
+    return r;
+}
+
+static uint64_t *sq_b, *sq_e, *sq_x, *sq_y;
+static volatile int sq_stop;
+
+static void *publisher(void *arg)
+{
+    while (!__atomic_load_n(&sq_stop, __ATOMIC_ACQUIRE)) {
+        cp_cfile_add(sq_b, 1);
+        cp_cfile_add(sq_x, 1);
+        usleep(200); /* a reader without the seqlock copies x new and y old here */
+        cp_cfile_add(sq_y, 1);
+        cp_cfile_add(sq_e, 1);
+        usleep(50);
+    }
+    return NULL;
+}
+
+static void test_seqlock_reader(void **state)
+{
+    char *p = tpath("seq.count");
+    struct cp_cfile f;
+    assert_int_equal(cp_cfile_open(&f, p, META, sizeof META - 1), 0);
+    assert_int_equal(cp_cfile_counter(&f, CP_CFILE_SEQ_ENDED, strlen(CP_CFILE_SEQ_ENDED), &sq_e), 0);
+    assert_int_equal(cp_cfile_counter(&f, CP_CFILE_SEQ_BEGUN, strlen(CP_CFILE_SEQ_BEGUN), &sq_b), 0);
+    assert_int_equal(cp_cfile_counter(&f, "x", 1, &sq_x), 0);
+    assert_int_equal(cp_cfile_counter(&f, "y", 1, &sq_y), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, publisher, NULL);
+    int reads = 0;
+    uint64_t last = 0;
+    while (reads < 300 || last < 50) {
+        struct xy r = load_xy(p);
+        if (r.x != r.y)
+            fail_msg("read %d: x = %llu, y = %llu: not a published snapshot", reads,
+                     (unsigned long long)r.x, (unsigned long long)r.y);
+        last = r.x;
+        reads++;
+    }
+    __atomic_store_n(&sq_stop, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    /* a writer that died between begun and ended: the file still reads, as it is */
+    cp_cfile_add(sq_b, 1);
+    cp_cfile_add(sq_x, 1);
+    struct xy r = load_xy(p);
+    assert_int_equal(r.x, *sq_x);
+    assert_int_equal(r.y, *sq_y);
+    assert_int_equal(r.x, r.y + 1);
+    cp_cfile_close(&f);
+}
+
 static void test_decode_name(void **state)
 {
     const char raw[] = "c\ngolang.org/x/a.f:+1\n\".g:+2\nmain.h:=3\n\".k";
@@ -472,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_many_processes),
         cmocka_unit_test(test_pointer_survives_growth),
         cmocka_unit_test(test_decode_name),
+        cmocka_unit_test(test_seqlock_reader),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
