@@ -16,6 +16,7 @@
  *   - errno is saved around everything the profiler does on a hook's behalf.
  */
 #include "shim.h"
+#include "sample.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -301,7 +302,12 @@ __attribute__((constructor)) static void ctrprof_init(void)
     cp_shim_state = CP_SHIM_ON;
 out:
     cp_shim_seed_thread();
-    cp_tls.countdown = 0; /* the first allocation of each thread draws its countdown */
+    /* This thread is seeded now, so its first countdown is drawn here: left at 0, its next
+     * allocation would be sampled whatever its size, a phantom of ~rate bytes in every
+     * process. Other threads draw theirs at their first allocation (sampled()). */
+    cp_tls.countdown = cp_shim_state == CP_SHIM_ON && cp_opts.mem_rate
+                           ? cp_sample_next(&cp_tls.rng, cp_opts.mem_rate)
+                           : 0;
     cp_tls.guard--;
     errno = saved;
 }

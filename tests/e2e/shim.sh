@@ -47,6 +47,25 @@ for site in site_small:1073741824 site_big:1073741824 site_mixed:$mixed; do
     check_within "shim:default-rate-estimate-$name" "$total" "$got" 0.10
 done
 
+# 4a. No phantom sample: a thread's first countdown is drawn, so a process allocating a
+# few KiB is rarely sampled at all. seq 3 allocates B bytes (measured at rate 1); 40 runs
+# at the default rate expect m = 40*B/524288 samples (Poisson, ~2); allow m + 5 sqrt(m) + 3.
+# (The main thread's first allocation was once always sampled: 40 samples here.)
+mkdir -p "$WORK/ph1" "$WORK/ph"
+(cd "$WORK" && CTRPROF_DIR="$WORK/ph1" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" seq 3 >/dev/null)
+bytes=$("$CTRPROF" report --sample alloc_space --format folded "$WORK"/ph1/*.count | awk '{ s += $NF } END { print s + 0 }')
+for i in $(seq 40); do (cd "$WORK" && CTRPROF_DIR="$WORK/ph" LD_PRELOAD="$SHIM" seq 3 >/dev/null); done
+n=0
+for f in "$WORK"/ph/*.count; do
+    k=$("$CTRPROF" dump "$f" | awk '$2 == "ctrprof/health:samples:heap" { print $1 }')
+    n=$((n + ${k:-0}))
+done
+if awk -v n="$n" -v b="$bytes" 'BEGIN { m = 40 * b / 524288; exit !(b > 0 && n <= m + 5 * sqrt(m) + 3) }'; then
+    pass "shim:no-phantom-first-sample"
+else
+    fail "shim:no-phantom-first-sample" "$n heap samples in 40 runs of seq 3 allocating $bytes bytes each"
+fi
+
 # 4b. Every way out publishes everything (rate 1, exact): quick_exit, exit() from a
 # second thread while main waits, and allocations made by an atexit handler after main
 # returned. Per site: alloc_objects and inuse_objects.
