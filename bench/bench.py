@@ -313,7 +313,7 @@ def main():
         print(rep_md)
 
     skipped = "\n".join("- %s: %s" % (c.name, c.why) for c in cs if not c.available)
-    if not args.quick:
+    if not args.quick and not args.only:  # a partial run never overwrites the full record
         png = os.path.join(TOP, "bench", "overhead.png")
         chart(rows, png, work)
         machine = "%s; %d cores; %s" % (cpu_model(), os.cpu_count(), platform.platform())

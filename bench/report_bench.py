@@ -67,6 +67,41 @@ def modules():
     return mods
 
 
+def function_ranges(path):
+    """(start, size) of every defined function (dynamic and static symbols)."""
+    out = set()
+    for flag in ("-D", ""):
+        r = subprocess.run(["nm", "--defined-only", "-S"] + ([flag] if flag else []) + [path],
+                           capture_output=True, text=True).stdout
+        for line in r.splitlines():
+            f = line.split()
+            if len(f) == 4 and f[2] in "tTwW" and int(f[1], 16) > 8:
+                out.add((int(f[0], 16), int(f[1], 16)))
+    return sorted(out)
+
+
+def write_distinct_profile(path, nframes, depth=4, seed=2):
+    """nframes distinct return addresses, each used by exactly one frame of one stack:
+    what symbolization costs when nothing repeats."""
+    rnd = random.Random(seed)
+    addrs = []
+    for p, bid, mid, _ in modules():
+        for start, size in function_ranges(p):
+            for off in range(1, size, 9):
+                addrs.append("%08x+0x%x" % (mid, start + off))
+    rnd.shuffle(addrs)
+    addrs = addrs[:nframes]
+    mods = modules()
+    meta = ("TimeBegin: 2026-01-01T00:00:00Z\nTimeEnd: 2026-01-08T00:00:00Z\nProgram: bench\n"
+            "Version: ctrprof-0.1.0\nGOOS: linux\nGOARCH: amd64\nCtrprof-Format: 1\nMemRate: 524288\n"
+            "MutexFraction: 1\nBlockRate: 10000\nUnwind: libunwind\nDepth: 64\n\n").encode()
+    counters = [("ctrprof/module:%08x:%s:%s" % (mid, bid, p), 1) for p, bid, mid, _ in mods]
+    for i in range(0, len(addrs) - depth + 1, depth):
+        counters.append(("ctrprof/heap:alloc:64\n" + "\n".join(addrs[i:i + depth]), 1))
+    mkprofile.write_file(path, meta, [(n.encode(), v) for n, v in counters])
+    return len(addrs)
+
+
 def write_profile(path, nb, depth, seed=1):
     rnd = random.Random(seed)
     mods = modules()
@@ -111,16 +146,25 @@ def run(build, nb=100000, depth=32, reps=3):
         ctr = os.path.join(TOP, build, "ctrprof")
         pb = os.path.join(work, "big.pb.gz")
         env = dict(os.environ, HOME=work)
-        top, pp, go = [], [], []
+        top, pp, go, rawb = [], [], [], []
         have_go = shutil.which("go") is not None
         for _ in range(reps):
             top.append(timed([ctr, "report", "--sample", "alloc_space", "--format", "top", prof]))
             pp.append(timed([ctr, "report", "--format", "pprof", "-o", pb, prof]))
+            rawb.append(timed([ctr, "report", "--format", "raw", prof]))
             if have_go:
                 go.append(timed(["go", "tool", "pprof", "-top", "-sample_index=alloc_space", pb], env=env))
+        # symbolization alone: 100k distinct frames, top (symbolized) minus raw (not)
+        dprof = os.path.join(work, "distinct.count")
+        ndist = write_distinct_profile(dprof, 100000)
+        dtop, draw = [], []
+        for _ in range(reps):
+            dtop.append(timed([ctr, "report", "--format", "top", dprof]))
+            draw.append(timed([ctr, "report", "--format", "raw", dprof]))
         res = {"buckets": nb, "depth": depth, "modules": nmods, "addresses": npool,
+               "distinct": ndist, "dtop": statistics.median(dtop), "draw": statistics.median(draw),
                "file_mb": size / 2**20, "pb_mb": os.path.getsize(pb) / 2**20,
-               "top": statistics.median(top), "pprof": statistics.median(pp),
+               "top": statistics.median(top), "pprof": statistics.median(pp), "rawbig": statistics.median(rawb),
                "go": statistics.median(go) if go else None}
         return res
     finally:
@@ -135,9 +179,15 @@ def markdown(r):
     s += "| step | seconds |\n|---|---:|\n"
     s += "| `ctrprof report --format top` (read, unbias, symbolize, print) | %.2f |\n" % r["top"]
     s += "| `ctrprof report --format pprof` (the same, writing profile.proto) | %.2f |\n" % r["pprof"]
+    s += "| `ctrprof report --format raw` (read and print, no symbolization) | %.2f |\n" % r["rawbig"]
     if r["go"] is not None:
         s += "| `go tool pprof -top` on that file | %.2f |\n" % r["go"]
-        s += "\nctrprof's top / pprof's top: **%.2f**\n" % (r["top"] / r["go"])
+    s += ("| %d distinct frames (4 per stack, none repeated): `--format top` | %.2f |\n"
+          "| the same, `--format raw` (no symbolization) | %.2f |\n"
+          "| symbolizing %d distinct frames (the difference) | %.2f |\n"
+          % (r["distinct"], r["dtop"], r["draw"], r["distinct"], r["dtop"] - r["draw"]))
+    if r["go"] is not None:
+        s += "\nctrprof's top / pprof's top on the big profile: **%.2f**\n" % (r["top"] / r["go"])
     else:
         s += "\n(go is not installed: no pprof comparison)\n"
     return s

@@ -18,12 +18,24 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A function symbol of a module, in the Dwfl's address space. */
+struct fsym {
+    GElf_Addr lo, hi;
+    const char *name; /* libelf's string table: lives as long as the Dwfl */
+    int rank;         /* global 0, weak 1, local 2: the name to show among aliases */
+};
+
 struct module {
     uint32_t id;
     char *path, *buildid;
     Dwfl_Module *mod;
     GElf_Addr bias;
     int tried, usable;
+    /* the symbol table sorted once: dwfl_module_addrinfo scans every symbol per call,
+     * which made a 100k-frame report take seconds */
+    struct fsym *syms;
+    size_t nsyms;
+    int syms_built;
 };
 
 struct cache_entry {
@@ -89,6 +101,7 @@ void cp_sym_free(struct cp_symbolizer *s)
     for (size_t i = 0; i < s->nmods; i++) {
         free(s->mods[i].path);
         free(s->mods[i].buildid);
+        free(s->mods[i].syms);
     }
     free(s->mods);
     if (s->dwfl)
@@ -235,6 +248,72 @@ static int has_linkage_name(Dwarf_Die *die)
            dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a);
 }
 
+static int fsym_cmp(const void *a, const void *b)
+{
+    const struct fsym *x = a, *y = b;
+    if (x->lo != y->lo)
+        return x->lo < y->lo ? -1 : 1;
+    return x->rank - y->rank;
+}
+
+static void build_syms(struct module *m)
+{
+    m->syms_built = 1;
+    int n = dwfl_module_getsymtab(m->mod);
+    if (n <= 1)
+        return;
+    m->syms = malloc((size_t)n * sizeof *m->syms);
+    if (!m->syms)
+        return;
+    size_t k = 0;
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        GElf_Word shndx;
+        const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &addr, &shndx, NULL, NULL);
+        int t = GELF_ST_TYPE(sym.st_info);
+        if (!name || !*name || (t != STT_FUNC && t != STT_GNU_IFUNC) || shndx == SHN_UNDEF ||
+            sym.st_size == 0)
+            continue;
+        int b = GELF_ST_BIND(sym.st_info);
+        m->syms[k++] = (struct fsym){addr, addr + sym.st_size, name,
+                                     b == STB_GLOBAL ? 0 : b == STB_WEAK ? 1 : 2};
+    }
+    m->nsyms = k;
+    qsort(m->syms, k, sizeof *m->syms, fsym_cmp);
+}
+
+/* The name of the function symbol containing addr: a binary search in the sorted table,
+ * the best-ranked alias at the innermost start; libdwfl's own (linear) lookup only for an
+ * address no sized function symbol contains. */
+static const char *symbol_at(struct module *m, GElf_Addr addr)
+{
+    if (!m->syms_built)
+        build_syms(m);
+    size_t lo = 0, hi = m->nsyms;
+    while (lo < hi) { /* first index whose start is above addr */
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->syms[mid].lo <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo, steps = 0; i-- > 0 && steps < 64; steps++) {
+        if (addr >= m->syms[i].hi)
+            continue;
+        size_t best = i; /* aliases share a start: the first of them ranks best */
+        while (best > 0 && m->syms[best - 1].lo == m->syms[i].lo) {
+            best--;
+            if (addr < m->syms[best].hi)
+                i = best;
+        }
+        return m->syms[i].name;
+    }
+    GElf_Sym sym;
+    GElf_Off symoff;
+    return dwfl_module_addrinfo(m->mod, addr, &symoff, &sym, NULL, NULL, NULL);
+}
+
 struct framebuf {
     struct cp_sym_frame *f;
     size_t n, cap;
@@ -286,9 +365,7 @@ static void resolve(struct cp_symbolizer *s, struct module *m, uint64_t off, int
             /* GCC gives functions with internal linkage (C++ static functions, members of
              * anonymous namespaces) no linkage name; the symbol table still has their
              * mangled name, with the parameters people expect to see */
-            GElf_Sym sym;
-            GElf_Off symoff;
-            const char *sn = dwfl_module_addrinfo(m->mod, addr, &symoff, &sym, NULL, NULL, NULL);
+            const char *sn = symbol_at(m, addr);
             if (sn && sn[0] == '_' && sn[1] == 'Z')
                 name = sn;
         }
@@ -307,9 +384,7 @@ static void resolve(struct cp_symbolizer *s, struct module *m, uint64_t off, int
     free(scopes);
     if (out->n == before) {
         /* no DWARF for this address: the ELF symbol table */
-        GElf_Sym sym;
-        GElf_Off symoff;
-        const char *name = dwfl_module_addrinfo(m->mod, addr, &symoff, &sym, NULL, NULL, NULL);
+        const char *name = symbol_at(m, addr);
         if (name)
             push(out, nice_name(name), file, line);
     }
