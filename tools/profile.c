@@ -338,7 +338,10 @@ void cp_profile_finish(struct cp_profile *p)
     static const struct cp_sym_frame over = {"(profiler memory cap: stacks folded)", NULL, 0};
     for (size_t i = 0; i < p->nl; i++) {
         struct cp_loc *l = &p->locs[i];
-        if (l->kind == 0) {
+        if (p->no_symbols) {
+            l->nframes = 0;
+            l->frames = NULL;
+        } else if (l->kind == 0) {
             l->nframes = cp_sym_lookup(p->sym, l->mod, l->off, 1, &l->frames);
         } else if (l->kind == 1) {
             l->nframes = cp_sym_lookup(p->sym, 0xffffffffu, l->off, 0, &l->frames);

@@ -40,6 +40,7 @@ struct cp_profile {
     size_t nl, capl;
     uint64_t lost, files;
     struct cp_symbolizer *sym;
+    int no_symbols;         /* raw view: frames stay module+offset; skip the symbolizer */
     void *index;            /* key -> sample, while loading */
     void *locindex;         /* (mod, off, kind) -> loc */
 };

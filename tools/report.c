@@ -457,6 +457,7 @@ int cp_cmd_report(int argc, char **argv)
         fprintf(stderr, "ctrprof: warning: %llu samples were lost while profiling (see ctrprof dump, "
                         "ctrprof/health:lost:*)\n",
                 (unsigned long long)p.lost);
+    p.no_symbols = fmt == 5; /* raw prints module+offset only */
     cp_profile_finish(&p);
     FILE *out = stdout;
     if (outpath && strcmp(outpath, "-")) {
