@@ -36,6 +36,7 @@ struct module {
     struct fsym *syms;
     size_t nsyms;
     int syms_built;
+    unsigned lookups; /* before the table is worth building */
 };
 
 struct cache_entry {
@@ -288,6 +289,12 @@ static void build_syms(struct module *m)
  * address no sized function symbol contains. */
 static const char *symbol_at(struct module *m, GElf_Addr addr)
 {
+    GElf_Sym sym;
+    GElf_Off symoff;
+    /* a small report asks a few dozen addresses: libdwfl's scan is cheaper than reading
+     * and sorting a symbol table of tens of thousands of entries */
+    if (!m->syms_built && ++m->lookups <= 64)
+        return dwfl_module_addrinfo(m->mod, addr, &symoff, &sym, NULL, NULL, NULL);
     if (!m->syms_built)
         build_syms(m);
     size_t lo = 0, hi = m->nsyms;
@@ -309,8 +316,6 @@ static const char *symbol_at(struct module *m, GElf_Addr addr)
         }
         return m->syms[i].name;
     }
-    GElf_Sym sym;
-    GElf_Off symoff;
     return dwfl_module_addrinfo(m->mod, addr, &symoff, &sym, NULL, NULL, NULL);
 }
 
