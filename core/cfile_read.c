@@ -47,6 +47,7 @@ static uint64_t rd64(const uint8_t *p)
 struct str {
     const uint8_t *p;
     size_t len;
+    uint64_t h;
 };
 
 struct set {
@@ -54,14 +55,23 @@ struct set {
     size_t cap, n;
 };
 
+/* A word-at-a-time hash: names are long (a stack is hundreds of bytes) and a big profile
+ * has a hundred thousand of them, each hashed once per set. */
 static uint64_t hash64(const uint8_t *p, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 29;
     }
-    return h;
+    uint64_t w = 0;
+    if (len > i)
+        memcpy(&w, p + i, len - i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 32);
 }
 
 static void set_free(struct set *s)
@@ -83,7 +93,7 @@ static int set_grow(struct set *s)
         struct str e = s->slot[i];
         if (!e.p)
             continue;
-        size_t j = hash64(e.p, e.len) & (cap - 1);
+        size_t j = e.h & (cap - 1);
         while (t[j].p)
             j = (j + 1) & (cap - 1);
         t[j] = e;
@@ -96,28 +106,28 @@ static int set_grow(struct set *s)
     return 0;
 }
 
-static bool set_has(const struct set *s, const uint8_t *p, size_t len)
+static bool set_has(const struct set *s, const uint8_t *p, size_t len, uint64_t h)
 {
     if (!s->cap)
         return false;
-    size_t j = hash64(p, len) & (s->cap - 1);
+    size_t j = h & (s->cap - 1);
     for (; s->slot[j].p; j = (j + 1) & (s->cap - 1))
-        if (s->slot[j].len == len && memcmp(s->slot[j].p, p, len) == 0)
+        if (s->slot[j].h == h && s->slot[j].len == len && memcmp(s->slot[j].p, p, len) == 0)
             return true;
     return false;
 }
 
-static int set_add(struct set *s, const uint8_t *p, size_t len)
+static int set_add(struct set *s, const uint8_t *p, size_t len, uint64_t h)
 {
     if ((s->n + 1) * 2 > s->cap) {
         int err = set_grow(s);
         if (err)
             return err;
     }
-    size_t j = hash64(p, len) & (s->cap - 1);
+    size_t j = h & (s->cap - 1);
     while (s->slot[j].p)
         j = (j + 1) & (s->cap - 1);
-    s->slot[j] = (struct str){p ? p : (const uint8_t *)"", len};
+    s->slot[j] = (struct str){p ? p : (const uint8_t *)"", len, h};
     s->n++;
     return 0;
 }
@@ -258,18 +268,20 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
             const uint8_t *name = buf + off + 16;
             if (check) {
                 /* Go: rejected if the raw name is already a key of the (decoded) map */
-                if (set_has(dec, name, nl)) {
+                uint64_t hn = hash64(name, nl);
+                if (set_has(dec, name, nl, hn)) {
                     where_fmt(where, wl, "bucket %u: record at 0x%zx repeats a name already seen (a loop or a duplicate)",
                               b, off);
                     return CP_CFILE_ELOOP;
                 }
                 /* beyond Go: a repeated raw name is a cycle even when decoding hid it */
-                if (set_has(raw, name, nl)) {
+                if (set_has(raw, name, nl, hn)) {
                     where_fmt(where, wl, "bucket %u: record at 0x%zx: the chain loops", b, off);
                     return CP_CFILE_ELOOP;
                 }
                 const uint8_t *d = name;
                 size_t dl = nl;
+                uint64_t hd = hn;
                 if (memchr(name, '\n', nl)) {
                     dl = cp_cfile_decode_name(name, nl, NULL, 0);
                     uint8_t *m = arena_alloc(ar, dl ? dl : 1);
@@ -277,8 +289,9 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
                         return -ENOMEM;
                     cp_cfile_decode_name(name, nl, (char *)m, dl);
                     d = m;
+                    hd = hash64(d, dl);
                 }
-                if (set_add(raw, name, nl) || set_add(dec, d, dl))
+                if (set_add(raw, name, nl, hn) || set_add(dec, d, dl, hd))
                     return -ENOMEM;
             } else if (cb) {
                 cb(ctx, name, nl, rd64(buf + off));

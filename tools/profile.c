@@ -31,13 +31,23 @@ struct hmap {
     size_t nb, n;
 };
 
+/* word at a time: keys are whole stacks, hundreds of bytes each */
 static uint64_t fnv(const void *p, size_t n)
 {
     const unsigned char *c = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ c[i]) * 1099511628211ull;
-    return h;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, c + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    if (n > i)
+        memcpy(&w, c + i, n - i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 32);
 }
 
 static size_t *hget(struct hmap *m, const void *key, size_t klen, int create, size_t init)
