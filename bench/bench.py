@@ -283,6 +283,10 @@ def main():
     if acc_rows:
         acc = "| workload | estimated alloc bytes (default rate) | exact (rate 1) | error |\n|---|---:|---:|---:|\n"
         acc += "\n".join("| %s | %d | %d | %+.2f%% |" % r for r in acc_rows)
+        few = [r[0] for r in acc_rows if r[2] < 10 * 524288]
+        if few:
+            acc += ("\n\n(%s: fewer than 10 samples expected at the default rate of 524288 bytes, so "
+                    "the error says nothing about the estimator.)" % ", ".join(few))
         print()
         print(acc)
     hot_t = ""
