@@ -151,8 +151,9 @@ if cc -g -O1 -fsanitize=address -pthread -o "$WORK/stress_asan" "$TOP/tests/prog
             timeout 300 "$WORK/stress_asan" $args >"$d/out" 2>"$d/err"
         rc=$?
         check_eq "stress:asan-under-shim:$mode:clean" "0 0" "$rc $(grep -c 'ERROR: AddressSanitizer' "$d/err")"
-        [ "$mode" = threads ] &&
+        if [ "$mode" = threads ]; then
             exact_vs_profile "stress:asan-under-shim:exact" "$d/exact" "$d"/ctrprof.stress_asan.*.count
+        fi
     done
 else
     fail "stress:asan-under-shim" "cannot build with -fsanitize=address: $(head -1 "$WORK/asan-cc.err")"
