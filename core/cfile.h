@@ -133,6 +133,10 @@ int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
 int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp);
 void cp_cfile_unload(uint8_t *buf, size_t len);
 
+/* A fast 64-bit hash of a byte string for in-memory tables (not the file's bucket hash,
+ * which is Go's FNV-1a: cp_cfile_bucket). */
+uint64_t cp_hash_bytes(const void *data, size_t len);
+
 /* Expand Go ditto marks in a raw name exactly as Go's parser does (FORMAT.md 8). Writes
  * at most outlen bytes; returns the full decoded length (may exceed outlen). */
 size_t cp_cfile_decode_name(const uint8_t *name, size_t len, char *out, size_t outlen);

@@ -57,8 +57,9 @@ struct set {
 
 /* A word-at-a-time hash: names are long (a stack is hundreds of bytes) and a big profile
  * has a hundred thousand of them, each hashed once per set. */
-static uint64_t hash64(const uint8_t *p, size_t len)
+uint64_t cp_hash_bytes(const void *data, size_t len)
 {
+    const uint8_t *p = data;
     uint64_t h = 0x9E3779B97F4A7C15ull ^ len;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
@@ -268,7 +269,7 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
             const uint8_t *name = buf + off + 16;
             if (check) {
                 /* Go: rejected if the raw name is already a key of the (decoded) map */
-                uint64_t hn = hash64(name, nl);
+                uint64_t hn = cp_hash_bytes(name, nl);
                 if (set_has(dec, name, nl, hn)) {
                     where_fmt(where, wl, "bucket %u: record at 0x%zx repeats a name already seen (a loop or a duplicate)",
                               b, off);
@@ -289,7 +290,7 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
                         return -ENOMEM;
                     cp_cfile_decode_name(name, nl, (char *)m, dl);
                     d = m;
-                    hd = hash64(d, dl);
+                    hd = cp_hash_bytes(d, dl);
                 }
                 if (set_add(raw, name, nl, hn) || set_add(dec, d, dl, hd))
                     return -ENOMEM;

@@ -31,32 +31,13 @@ struct hmap {
     size_t nb, n;
 };
 
-/* word at a time: keys are whole stacks, hundreds of bytes each */
-static uint64_t fnv(const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, c + i, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
-        h ^= h >> 29;
-    }
-    uint64_t w = 0;
-    if (n > i)
-        memcpy(&w, c + i, n - i);
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
-    return h ^ (h >> 32);
-}
-
 static size_t *hget(struct hmap *m, const void *key, size_t klen, int create, size_t init)
 {
     if (!m->b) {
         m->nb = 4096;
         m->b = calloc(m->nb, sizeof *m->b);
     }
-    size_t h = fnv(key, klen) % m->nb;
+    size_t h = cp_hash_bytes(key, klen) % m->nb;
     for (struct hent *e = m->b[h]; e; e = e->next)
         if (e->klen == klen && !memcmp(e->key, key, klen))
             return &e->val;
@@ -68,14 +49,14 @@ static size_t *hget(struct hmap *m, const void *key, size_t klen, int create, si
         for (size_t i = 0; i < m->nb; i++)
             for (struct hent *e = m->b[i], *n; e; e = n) {
                 n = e->next;
-                size_t k = fnv(e->key, e->klen) % nb;
+                size_t k = cp_hash_bytes(e->key, e->klen) % nb;
                 e->next = b[k];
                 b[k] = e;
             }
         free(m->b);
         m->b = b;
         m->nb = nb;
-        h = fnv(key, klen) % m->nb;
+        h = cp_hash_bytes(key, klen) % m->nb;
     }
     struct hent *e = malloc(sizeof *e);
     e->key = malloc(klen ? klen : 1);
