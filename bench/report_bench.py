@@ -39,17 +39,22 @@ def build_id(path):
     return m.group(1) if m else "-"
 
 
-def functions(path):
-    """ELF virtual addresses inside defined functions (dynamic and static symbols)."""
-    addrs = set()
+def function_ranges(path):
+    """(start, size) of every defined function (dynamic and static symbols)."""
+    out = set()
     for flag in ("-D", ""):
-        out = subprocess.run(["nm", "--defined-only", "-S"] + ([flag] if flag else []) + [path],
-                             capture_output=True, text=True).stdout
-        for line in out.splitlines():
+        r = subprocess.run(["nm", "--defined-only", "-S"] + ([flag] if flag else []) + [path],
+                           capture_output=True, text=True).stdout
+        for line in r.splitlines():
             f = line.split()
             if len(f) == 4 and f[2] in "tTwW" and int(f[1], 16) > 8:
-                addrs.add(int(f[0], 16) + min(int(f[1], 16) // 2, 0x40))
-    return sorted(addrs)
+                out.add((int(f[0], 16), int(f[1], 16)))
+    return sorted(out)
+
+
+def functions(path):
+    """ELF virtual addresses inside defined functions (dynamic and static symbols)."""
+    return sorted({start + min(size // 2, 0x40) for start, size in function_ranges(path)})
 
 
 def modules():
@@ -67,31 +72,18 @@ def modules():
     return mods
 
 
-def function_ranges(path):
-    """(start, size) of every defined function (dynamic and static symbols)."""
-    out = set()
-    for flag in ("-D", ""):
-        r = subprocess.run(["nm", "--defined-only", "-S"] + ([flag] if flag else []) + [path],
-                           capture_output=True, text=True).stdout
-        for line in r.splitlines():
-            f = line.split()
-            if len(f) == 4 and f[2] in "tTwW" and int(f[1], 16) > 8:
-                out.add((int(f[0], 16), int(f[1], 16)))
-    return sorted(out)
-
-
 def write_distinct_profile(path, nframes, depth=4, seed=2):
     """nframes distinct return addresses, each used by exactly one frame of one stack:
     what symbolization costs when nothing repeats."""
     rnd = random.Random(seed)
+    mods = modules()
     addrs = []
-    for p, bid, mid, _ in modules():
+    for p, bid, mid, _ in mods:
         for start, size in function_ranges(p):
             for off in range(1, size, 9):
                 addrs.append("%08x+0x%x" % (mid, start + off))
     rnd.shuffle(addrs)
     addrs = addrs[:nframes]
-    mods = modules()
     meta = ("TimeBegin: 2026-01-01T00:00:00Z\nTimeEnd: 2026-01-08T00:00:00Z\nProgram: bench\n"
             "Version: ctrprof-0.1.0\nGOOS: linux\nGOARCH: amd64\nCtrprof-Format: 1\nMemRate: 524288\n"
             "MutexFraction: 1\nBlockRate: 10000\nUnwind: libunwind\nDepth: 64\n\n").encode()
