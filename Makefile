@@ -84,6 +84,11 @@ $(B)/tests/%: tests/unit/%.c $(B)/libcore.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_SHIM) -fvisibility=default -Itests/unit -DCP_SRCDIR='"$(CURDIR)"' -o $@ $< $(B)/libcore.a $(CMOCKA_LIBS) $(UNWIND_LIBS) -lm -lpthread -ldl
 
+# The symbolizer's test links the symbolizer and libdw (the tool's side, not the engine's).
+$(B)/tests/test_symbolize: tests/unit/test_symbolize.c $(B)/obj/symbolize/symbolize.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -Isymbolize -Itests/unit -o $@ $< $(B)/obj/symbolize/symbolize.o $(CMOCKA_LIBS) $(DW_LIBS) -ldl
+
 # Test and demo programs: built plainly (with frame pointers and debug info) so that what
 # the profiler sees is what a user's program looks like.
 $(B)/progs/%: tests/programs/%.c

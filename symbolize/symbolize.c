@@ -6,6 +6,12 @@
  * callbacks, each module reported with dwfl_report_offline; an address in the module's
  * own ELF space is moved into the Dwfl's space by the module's bias; dwarf_getscopes
  * gives the inlined-call chain, whose call_file/call_line locate each caller.
+ *
+ * dwarf_getscopes walks its compile unit from the root on every call, so each address
+ * cost a walk of the whole CU (100k distinct frames took ~2 s). Instead each CU is walked
+ * once, on its first address, into a table of the address ranges of its subprogram and
+ * inlined_subroutine DIEs, flattened so every piece of the CU's code maps to its innermost
+ * function DIE; a lookup is then a binary search and a walk up the recorded parents.
  */
 #include "symbolize.h"
 
@@ -25,6 +31,30 @@ struct fsym {
     int rank;         /* global 0, weak 1, local 2: the name to show among aliases */
 };
 
+/* A function DIE of a CU (subprogram or inlined_subroutine) and its nearest function
+ * ancestor in the CU's tree (-1 for none). */
+struct scope_node {
+    Dwarf_Die die;
+    int parent;
+    int tag;
+};
+
+/* A piece [lo, hi) of a CU's code (CU-relative addresses) and its innermost function DIE. */
+struct seg {
+    Dwarf_Addr lo, hi;
+    int node;
+};
+
+struct cuinfo {
+    Dwarf_Off off; /* the CU DIE's offset: the key */
+    struct scope_node *nodes;
+    struct seg *segs;
+    size_t nsegs;
+    struct cuinfo *next;
+};
+
+#define CU_BUCKETS 1024
+
 struct module {
     uint32_t id;
     char *path, *buildid;
@@ -36,7 +66,8 @@ struct module {
     struct fsym *syms;
     size_t nsyms;
     int syms_built;
-    unsigned lookups; /* before the table is worth building */
+    unsigned lookups;    /* before the table is worth building */
+    struct cuinfo **cus; /* CU_BUCKETS chains, allocated on the first DWARF lookup */
 };
 
 struct cache_entry {
@@ -55,6 +86,7 @@ struct cp_symbolizer {
     Dwfl_Callbacks cb;
     struct module *mods;
     size_t nmods, cap;
+    int libdw_walk;
     struct cache_entry *cache[CACHE_BUCKETS];
 };
 
@@ -85,6 +117,11 @@ struct cp_symbolizer *cp_sym_new(void)
     return s;
 }
 
+void cp_sym_set_libdw_walk(struct cp_symbolizer *s, int libdw_walk)
+{
+    s->libdw_walk = libdw_walk;
+}
+
 void cp_sym_free(struct cp_symbolizer *s)
 {
     if (!s)
@@ -103,6 +140,15 @@ void cp_sym_free(struct cp_symbolizer *s)
         free(s->mods[i].path);
         free(s->mods[i].buildid);
         free(s->mods[i].syms);
+        if (s->mods[i].cus)
+            for (size_t b = 0; b < CU_BUCKETS; b++)
+                for (struct cuinfo *c = s->mods[i].cus[b], *n; c; c = n) {
+                    n = c->next;
+                    free(c->nodes);
+                    free(c->segs);
+                    free(c);
+                }
+        free(s->mods[i].cus);
     }
     free(s->mods);
     if (s->dwfl)
@@ -278,7 +324,9 @@ static void build_syms(struct module *m)
             continue;
         int b = GELF_ST_BIND(sym.st_info);
         m->syms[k++] = (struct fsym){addr, addr + sym.st_size, name,
-                                     b == STB_GLOBAL ? 0 : b == STB_WEAK ? 1 : 2};
+                                     b == STB_GLOBAL ? 0
+                                     : b == STB_WEAK ? 1
+                                                     : 2};
     }
     m->nsyms = k;
     qsort(m->syms, k, sizeof *m->syms, fsym_cmp);
@@ -333,6 +381,237 @@ static void push(struct framebuf *b, char *func, const char *file, int line)
     b->f[b->n++] = (struct cp_sym_frame){func, file ? strdup(file) : NULL, line};
 }
 
+/* ---- per-CU function ranges ---- */
+
+struct iv {
+    Dwarf_Addr lo, hi;
+    int node, depth;
+};
+
+struct cubuild {
+    struct scope_node *nodes;
+    size_t nn, ncap;
+    struct iv *ivs;
+    size_t ni, icap;
+    int bad; /* out of memory or nesting too deep: use libdw's own walk for this CU */
+};
+
+/* The DIEs whose children can hold code, as libdw's scope walk descends them. */
+static int may_have_scopes(int tag)
+{
+    switch (tag) {
+    case DW_TAG_compile_unit:
+    case DW_TAG_partial_unit:
+    case DW_TAG_module:
+    case DW_TAG_lexical_block:
+    case DW_TAG_with_stmt:
+    case DW_TAG_catch_block:
+    case DW_TAG_try_block:
+    case DW_TAG_entry_point:
+    case DW_TAG_inlined_subroutine:
+    case DW_TAG_subprogram:
+    case DW_TAG_namespace:
+    case DW_TAG_class_type:
+    case DW_TAG_structure_type:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int grow(void **p, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 1;
+    size_t nc = *cap ? 2 * *cap : 64;
+    void *q = realloc(*p, nc * elem);
+    if (!q)
+        return 0;
+    *p = q;
+    *cap = nc;
+    return 1;
+}
+
+static void walk_scopes(struct cubuild *b, Dwarf_Die *die, int parent, int depth)
+{
+    Dwarf_Die child;
+    if (depth > 512) {
+        b->bad = 1;
+        return;
+    }
+    if (dwarf_child(die, &child) != 0)
+        return;
+    do {
+        int tag = dwarf_tag(&child);
+        int me = parent;
+        if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) {
+            Dwarf_Addr base, lo, hi;
+            ptrdiff_t off = 0;
+            int idx = (int)b->nn, any = 0;
+            while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
+                if (lo >= hi)
+                    continue;
+                if (!grow((void **)&b->ivs, &b->icap, b->ni, sizeof *b->ivs)) {
+                    b->bad = 1;
+                    return;
+                }
+                b->ivs[b->ni++] = (struct iv){lo, hi, idx, depth};
+                any = 1;
+            }
+            if (any) {
+                if (!grow((void **)&b->nodes, &b->ncap, b->nn, sizeof *b->nodes)) {
+                    b->bad = 1;
+                    return;
+                }
+                b->nodes[b->nn++] = (struct scope_node){child, parent, tag};
+                me = idx;
+            }
+        }
+        if (dwarf_haschildren(&child) && may_have_scopes(tag))
+            walk_scopes(b, &child, me, depth + 1);
+        if (b->bad)
+            return;
+    } while (dwarf_siblingof(&child, &child) == 0);
+}
+
+static int iv_cmp(const void *a, const void *b)
+{
+    const struct iv *x = a, *y = b;
+    if (x->lo != y->lo)
+        return x->lo < y->lo ? -1 : 1;
+    if (x->depth != y->depth)
+        return x->depth - y->depth; /* the outer one first */
+    if (x->hi != y->hi)
+        return x->hi > y->hi ? -1 : 1;
+    /* the same range twice (two labels of one function): the first DIE is on top of the
+     * stack, as libdw's walk takes the first DIE that contains the address */
+    return y->node - x->node;
+}
+
+static int emit_seg(struct seg *segs, size_t *n, Dwarf_Addr lo, Dwarf_Addr hi, int node)
+{
+    if (lo >= hi)
+        return 0;
+    if (*n > 0 && segs[*n - 1].hi == lo && segs[*n - 1].node == node)
+        segs[*n - 1].hi = hi;
+    else
+        segs[(*n)++] = (struct seg){lo, hi, node};
+    return 1;
+}
+
+/* Flatten the nested ranges into sorted, disjoint segments, each owned by the innermost
+ * range covering it. A well-formed CU nests its ranges; a malformed one still gives
+ * disjoint segments (a range poking out of its parent keeps the part it covers). */
+static struct seg *flatten(struct iv *ivs, size_t ni, size_t *nsegs)
+{
+    qsort(ivs, ni, sizeof *ivs, iv_cmp);
+    /* each range adds at most two segments: its start splits its parent once, its end
+     * resumes the parent once */
+    struct seg *segs = malloc((2 * ni + 1) * sizeof *segs);
+    struct iv *stk = malloc((ni + 1) * sizeof *stk);
+    size_t n = 0, sp = 0;
+    if (!segs || !stk) {
+        free(segs);
+        free(stk);
+        return NULL;
+    }
+    Dwarf_Addr cur = 0;
+    for (size_t i = 0; i < ni; i++) {
+        while (sp > 0 && stk[sp - 1].hi <= ivs[i].lo) {
+            struct iv *t = &stk[--sp];
+            if (cur < t->hi) {
+                emit_seg(segs, &n, cur, t->hi, t->node);
+                cur = t->hi;
+            }
+        }
+        if (sp > 0 && cur < ivs[i].lo)
+            emit_seg(segs, &n, cur, ivs[i].lo, stk[sp - 1].node);
+        if (cur < ivs[i].lo)
+            cur = ivs[i].lo;
+        stk[sp++] = ivs[i];
+    }
+    while (sp > 0) {
+        struct iv *t = &stk[--sp];
+        if (cur < t->hi) {
+            emit_seg(segs, &n, cur, t->hi, t->node);
+            cur = t->hi;
+        }
+    }
+    free(stk);
+    *nsegs = n;
+    return segs;
+}
+
+/* The function ranges of the CU `cu`, built on its first use; NULL if they cannot be. */
+static struct cuinfo *cu_scopes(struct module *m, Dwarf_Die *cu)
+{
+    if (!m->cus && !(m->cus = calloc(CU_BUCKETS, sizeof *m->cus)))
+        return NULL;
+    Dwarf_Off off = dwarf_dieoffset(cu);
+    size_t h = (size_t)((off * 0x9E3779B97F4A7C15ull) >> 54) % CU_BUCKETS;
+    for (struct cuinfo *c = m->cus[h]; c; c = c->next)
+        if (c->off == off)
+            return c->segs ? c : NULL;
+    struct cuinfo *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->off = off;
+    struct cubuild b = {0};
+    walk_scopes(&b, cu, -1, 0);
+    if (!b.bad)
+        c->segs = flatten(b.ivs, b.ni, &c->nsegs);
+    free(b.ivs);
+    if (c->segs)
+        c->nodes = b.nodes;
+    else
+        free(b.nodes);
+    c->next = m->cus[h]; /* a CU that failed is remembered too, so it is not walked again */
+    m->cus[h] = c;
+    return c->segs ? c : NULL;
+}
+
+/* The innermost function DIE of the CU at CU-relative address pc, or -1. */
+static int cu_node_at(const struct cuinfo *c, Dwarf_Addr pc)
+{
+    size_t lo = 0, hi = c->nsegs;
+    while (lo < hi) { /* first segment starting above pc */
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->segs[mid].lo <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && pc < c->segs[lo - 1].hi ? c->segs[lo - 1].node : -1;
+}
+
+/* One function DIE of the chain: pushes its frame at (*file, *line) and moves them to
+ * its call site. Returns 1 at the subprogram, which ends the chain. */
+static int push_scope(struct module *m, Dwarf_Die *die, int tag, Dwarf_Addr addr,
+                      Dwarf_Files *files, const char **file, int *line, struct framebuf *out)
+{
+    const char *name = die_name(die);
+    if (tag == DW_TAG_subprogram && !has_linkage_name(die)) {
+        /* GCC gives functions with internal linkage (C++ static functions, members of
+         * anonymous namespaces) no linkage name; the symbol table still has their
+         * mangled name, with the parameters people expect to see */
+        const char *sn = symbol_at(m, addr);
+        if (sn && sn[0] == '_' && sn[1] == 'Z')
+            name = sn;
+    }
+    push(out, nice_name(name ? name : "??"), *file, *line);
+    if (tag == DW_TAG_subprogram)
+        return 1;
+    Dwarf_Attribute a;
+    Dwarf_Word w;
+    *line = 0;
+    *file = NULL;
+    if (dwarf_attr(die, DW_AT_call_line, &a) && dwarf_formudata(&a, &w) == 0)
+        *line = (int)w;
+    if (files && dwarf_attr(die, DW_AT_call_file, &a) && dwarf_formudata(&a, &w) == 0)
+        *file = dwarf_filesrc(files, w, NULL, NULL);
+    return 0;
+}
+
 static void resolve(struct cp_symbolizer *s, struct module *m, uint64_t off, int ret,
                     struct framebuf *out)
 {
@@ -344,49 +623,42 @@ static void resolve(struct cp_symbolizer *s, struct module *m, uint64_t off, int
         file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
     Dwarf_Addr cubias = 0;
     Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, &cubias);
-    Dwarf_Die *scopes = NULL;
-    int n = cu ? dwarf_getscopes(cu, addr - cubias, &scopes) : 0;
-    if (n > 0) {
-        /* dwarf_getscopes continues into an inlined function's abstract definition; the
-         * concrete chain of callers comes from the innermost scope's own parents (as
-         * elfutils' addr2line -i does) */
-        Dwarf_Die inner = scopes[0];
-        free(scopes);
-        scopes = NULL;
-        n = dwarf_getscopes_die(&inner, &scopes);
-    }
     Dwarf_Files *files = NULL;
     if (cu)
         dwarf_getsrcfiles(cu, &files, NULL);
     const char *cur_file = file;
     int cur_line = line;
     size_t before = out->n;
-    for (int i = 0; i < n; i++) {
-        int tag = dwarf_tag(&scopes[i]);
-        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
-            continue;
-        const char *name = die_name(&scopes[i]);
-        if (tag == DW_TAG_subprogram && !has_linkage_name(&scopes[i])) {
-            /* GCC gives functions with internal linkage (C++ static functions, members of
-             * anonymous namespaces) no linkage name; the symbol table still has their
-             * mangled name, with the parameters people expect to see */
-            const char *sn = symbol_at(m, addr);
-            if (sn && sn[0] == '_' && sn[1] == 'Z')
-                name = sn;
+    struct cuinfo *ci = cu && !s->libdw_walk ? cu_scopes(m, cu) : NULL;
+    if (ci) {
+        /* the innermost function and its recorded parents: the concrete chain of callers */
+        int steps = 0;
+        for (int i = cu_node_at(ci, addr - cubias); i >= 0 && steps < 4096;
+             i = ci->nodes[i].parent, steps++)
+            if (push_scope(m, &ci->nodes[i].die, ci->nodes[i].tag, addr, files, &cur_file,
+                           &cur_line, out))
+                break;
+    } else if (cu) {
+        /* libdw's walk, from the CU's root for this one address */
+        Dwarf_Die *scopes = NULL;
+        int n = dwarf_getscopes(cu, addr - cubias, &scopes);
+        if (n > 0) {
+            /* dwarf_getscopes continues into an inlined function's abstract definition;
+             * the concrete chain of callers comes from the innermost scope's own parents
+             * (as elfutils' addr2line -i does) */
+            Dwarf_Die inner = scopes[0];
+            free(scopes);
+            scopes = NULL;
+            n = dwarf_getscopes_die(&inner, &scopes);
         }
-        push(out, nice_name(name ? name : "??"), cur_file, cur_line);
-        if (tag == DW_TAG_subprogram)
-            break;
-        Dwarf_Attribute a;
-        Dwarf_Word w;
-        cur_line = 0;
-        cur_file = NULL;
-        if (dwarf_attr(&scopes[i], DW_AT_call_line, &a) && dwarf_formudata(&a, &w) == 0)
-            cur_line = (int)w;
-        if (files && dwarf_attr(&scopes[i], DW_AT_call_file, &a) && dwarf_formudata(&a, &w) == 0)
-            cur_file = dwarf_filesrc(files, w, NULL, NULL);
+        for (int i = 0; i < n; i++) {
+            int tag = dwarf_tag(&scopes[i]);
+            if ((tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram) &&
+                push_scope(m, &scopes[i], tag, addr, files, &cur_file, &cur_line, out))
+                break;
+        }
+        free(scopes);
     }
-    free(scopes);
     if (out->n == before) {
         /* no DWARF for this address: the ELF symbol table */
         const char *name = symbol_at(m, addr);
@@ -412,7 +684,10 @@ size_t cp_sym_lookup(struct cp_symbolizer *s, uint32_t id, uint64_t offset, int 
     if (fb.n == 0) {
         char buf[300];
         const char *base = m ? strrchr(m->path, '/') : NULL;
-        snprintf(buf, sizeof buf, "%s+0x%llx", base ? base + 1 : m ? m->path : "?",
+        snprintf(buf, sizeof buf, "%s+0x%llx",
+                 base ? base + 1
+                 : m  ? m->path
+                      : "?",
                  (unsigned long long)offset);
         push(&fb, strdup(buf), NULL, 0);
     }

@@ -41,6 +41,12 @@ void cp_sym_add_module(struct cp_symbolizer *s, uint32_t id, const char *path, c
 size_t cp_sym_lookup(struct cp_symbolizer *s, uint32_t id, uint64_t offset, int addr_is_return,
                      const struct cp_sym_frame **out);
 
+/* How a DWARF address finds its function DIEs: by default each compile unit is walked once
+ * into a table of its functions' address ranges; with `libdw_walk` set, libdw's
+ * dwarf_getscopes walks the unit from its root for every address (the slow reference the
+ * tests compare the table against). Call before the first lookup. */
+void cp_sym_set_libdw_walk(struct cp_symbolizer *s, int libdw_walk);
+
 /* Module path and build-id of id (NULL if unknown), for pprof mappings. */
 const char *cp_sym_module_path(struct cp_symbolizer *s, uint32_t id);
 const char *cp_sym_module_buildid(struct cp_symbolizer *s, uint32_t id);
