@@ -75,7 +75,7 @@ $(B)/libcore.a: $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/libctrprof.so: $(PRELOAD_OBJ) $(B)/libcore.a
-	$(CC) -shared $(SAN) -Wl,-soname,libctrprof.so -o $@ $(PRELOAD_OBJ) $(B)/libcore.a $(UNWIND_LIBS) -lm -ldl -lpthread -Wl,-z,nodelete -Wl,--no-undefined
+	$(CC) -shared $(SAN) -Wl,-soname,libctrprof.so -o $@ $(PRELOAD_OBJ) $(B)/libcore.a $(UNWIND_LIBS) -ldl -lpthread -Wl,-z,nodelete -Wl,--no-undefined
 
 $(B)/ctrprof: $(TOOL_OBJ) $(B)/libcore.a
 	$(CC) $(SAN) -o $@ $(TOOL_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) $(UNWIND_LIBS) -lm -lpthread -ldl

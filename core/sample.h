@@ -8,8 +8,8 @@
 #ifndef CP_SAMPLE_H
 #define CP_SAMPLE_H
 
-#include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 /* xorshift64* : a thread's own generator (seeded from its address and the clock). */
 static inline uint64_t cp_rand64(uint64_t *s)
@@ -22,6 +22,29 @@ static inline uint64_t cp_rand64(uint64_t *s)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
+/* -ln(u) for u in (0, 1], to within a few ulps, without libm: the shim does not load
+ * libm only for this (loading it costs every process ~20k instructions and five system
+ * calls). u = m * 2^e with m in [sqrt(1/2), sqrt(2)); ln(m) = 2 atanh(t), t = (m-1)/(m+1),
+ * |t| < 0.172, whose odd series to t^21 leaves an error below 1e-18. */
+static inline double cp_neg_log(double u)
+{
+    uint64_t bits;
+    memcpy(&bits, &u, sizeof bits);
+    int e = (int)((bits >> 52) & 0x7ff) - 1023;                    /* u is normal: >= 2^-53 */
+    bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull; /* m in [1, 2) */
+    double m;
+    memcpy(&m, &bits, sizeof m);
+    if (m > 1.4142135623730951) {
+        m *= 0.5;
+        e++;
+    }
+    double t = (m - 1.0) / (m + 1.0), t2 = t * t;
+    double p = 1.0 / 21;
+    for (int k = 19; k >= 1; k -= 2)
+        p = p * t2 + 1.0 / k;
+    return -(2.0 * t * p + (double)e * 0.6931471805599453);
+}
+
 /* Bytes to the next sample at this rate: 0 for rate 1 (sample everything). */
 static inline int64_t cp_sample_next(uint64_t *rng, uint64_t rate)
 {
@@ -29,7 +52,7 @@ static inline int64_t cp_sample_next(uint64_t *rng, uint64_t rate)
         return 0;
     /* u in (0, 1]: -log(u) * rate is exponential with mean rate */
     double u = (double)((cp_rand64(rng) >> 11) + 1) * (1.0 / 9007199254740992.0);
-    double next = -log(u) * (double)rate;
+    double next = cp_neg_log(u) * (double)rate;
     if (next > (double)INT64_MAX / 2)
         next = (double)INT64_MAX / 2;
     return (int64_t)next;
