@@ -103,7 +103,7 @@ int main(void)
     /* the engine, no file */
     struct cp_options o;
     cp_options_load(&o, NULL);
-    if (cp_prof_init(&o, NULL, META, sizeof META - 1))
+    if (cp_prof_init(&o, NULL, META, sizeof META - 1, false))
         return 1;
     uint64_t bytes0 = cp_arena_mapped(), used0 = cp_arena_used();
     uintptr_t pcs[32];

@@ -36,9 +36,14 @@ struct cp_thread; /* per-thread engine state (its ring); opaque outside core */
 /* Initialise the engine for this process: arena, bucket table, live table, rings, and
  * the counter file at path with the given metadata text. No thread is started. Returns 0
  * or a negative code; on failure the engine stays disabled and every cp_event_* call is a
- * no-op (the caller has already said why, once, via cp_log). */
+ * no-op (the caller has already said why, once, via cp_log).
+ * With `lazy` (a per-process file) the file is created only when the process first has
+ * something to publish (a sample or a loss), at a flush or at exit: a process that records
+ * nothing (most short-lived processes at the default rate) creates no file and pays no
+ * file-creation cost. A file that cannot be created then is said once, and the process
+ * runs on unprofiled. */
 int cp_prof_init(const struct cp_options *opt, const char *path, const char *meta,
-                 size_t metalen);
+                 size_t metalen, bool lazy);
 /* Start the flusher thread (flushes every opt->flush_ms). Called after init and again in
  * a fork child. */
 int cp_prof_start(void);

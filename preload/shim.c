@@ -264,7 +264,11 @@ __attribute__((constructor)) static void ctrprof_init(void)
     set_program();
     per_process_file = cp_opts.file[0] == 0;
     if (per_process_file) {
+        /* the file itself is created when there is something to put in it (prof.c);
+         * a directory it could never be created in is said now */
         int err = default_path(file_path, sizeof file_path, getpid());
+        if (!err && access(cp_opts.dir, W_OK | X_OK) != 0)
+            err = -errno;
         if (err) {
             cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
             cp_shim_state = CP_SHIM_OFF;
@@ -282,9 +286,9 @@ __attribute__((constructor)) static void ctrprof_init(void)
     }
     if (cp_contention_init() != 0)
         cp_log("cannot map the mutex waiter table; mutex profile off");
-    int err = cp_prof_init(&cp_opts, file_path, meta, meta_len);
+    int err = cp_prof_init(&cp_opts, file_path, meta, meta_len, per_process_file);
     if (err == CP_CFILE_EMISMATCH && !per_process_file && adopt_shared_meta(file_path) == 0)
-        err = cp_prof_init(&cp_opts, file_path, meta, meta_len);
+        err = cp_prof_init(&cp_opts, file_path, meta, meta_len, false);
     if (err) {
         cp_shim_state = CP_SHIM_OFF; /* cp_prof_init said why, once */
         goto out;

@@ -143,8 +143,12 @@ int cp_cmd_run(int argc, char **argv)
         struct stat sb;
         if (stat(path, &sb) == 0)
             fprintf(stderr, "ctrprof: profile in %s (children write their own, by pid)\n", path);
-        else
-            fprintf(stderr, "ctrprof: profiles in %s/ctrprof.*.count\n", dir && *dir ? dir : ".");
+        else /* a process that records nothing leaves no file (core/prof.c) */
+            fprintf(stderr,
+                    "ctrprof: %s recorded nothing, so it left no profile (too few bytes "
+                    "allocated to draw a sample: --rate 1 records every allocation); profiles "
+                    "of its children, if any, in %s/ctrprof.*.count\n",
+                    prog, dir && *dir ? dir : ".");
     }
     if (WIFSIGNALED(st))
         return 128 + WTERMSIG(st);

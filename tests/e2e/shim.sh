@@ -115,10 +115,27 @@ done
 out=$(CTRPROF_DIR=/sys LD_PRELOAD="$SHIM" "$PROGS/shim_check" 2>"$WORK/err")
 check_eq "shim:unwritable-dir" "0 1 same" "$? $(grep -c '^ctrprof: ' "$WORK/err") $([ "$out" = "$want" ] && echo same || echo differs)"
 
-# 7. CTRPROF_MEM_RATE=0: no heap counters at all.
-mkdir -p "$WORK/r3"
+# 7. CTRPROF_MEM_RATE=0: no heap counters at all. A process that records nothing creates
+# no file: with the mutex and block profiles off as well, none is left behind; and at the
+# default rate only the processes that drew a sample have one (40 runs of seq 3: each file
+# holds a sample).
+mkdir -p "$WORK/r3" "$WORK/r3b" "$WORK/r3c"
 (cd "$WORK" && CTRPROF_DIR="$WORK/r3" CTRPROF_MEM_RATE=0 LD_PRELOAD="$SHIM" "$PROGS/shim_check" >/dev/null)
-check_eq "shim:rate-0-records-nothing" "0 0" "$(heap_totals "$WORK"/r3/*.count)"
+tot="0 0"
+for f in "$WORK"/r3/*.count; do [ -f "$f" ] && tot=$(heap_totals "$f"); done
+check_eq "shim:rate-0-records-nothing" "0 0" "$tot"
+(cd "$WORK" && CTRPROF_DIR="$WORK/r3b" CTRPROF_MEM_RATE=0 CTRPROF_MUTEX_FRACTION=0 CTRPROF_BLOCK_RATE=0 \
+    LD_PRELOAD="$SHIM" "$PROGS/shim_check" >/dev/null)
+check_eq "shim:nothing-recorded-no-file" 0 "$(ls "$WORK/r3b" | wc -l)"
+(cd "$WORK" && CTRPROF_DIR="$WORK/r3c" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" seq 3 >/dev/null)
+check_eq "shim:recorded-one-file" 1 "$(ls "$WORK/r3c" | wc -l)"
+empty=0
+for f in "$WORK"/ph/*.count; do
+    [ -f "$f" ] || continue
+    k=$("$CTRPROF" dump "$f" | awk '$2 == "ctrprof/health:samples:heap" { print $1 }')
+    [ "${k:-0}" -gt 0 ] || empty=$((empty + 1))
+done
+check_eq "shim:no-empty-files ($(ls "$WORK/ph" | wc -l) of 40 runs sampled)" 0 "$empty"
 
 # 8. ctrprof run: options become the environment; the exit status passes through.
 mkdir -p "$WORK/r4"

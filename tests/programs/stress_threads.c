@@ -107,7 +107,7 @@ static void mu_release(void)
 static void child_work(int depth)
 {
     for (int i = 0; i < 200; i++) {
-        void *p = malloc(100 + i);
+        void *volatile p = malloc(100 + i); /* volatile: the compiler may not drop the pair */
         pthread_mutex_lock(&mu);
         shared_counter++;
         pthread_mutex_unlock(&mu);

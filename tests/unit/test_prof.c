@@ -47,7 +47,7 @@ static void init_engine(void)
     cp_options_load(&o, NULL);
     o.flush_ms = 1;
     o.mem_rate = 1;
-    assert_int_equal(cp_prof_init(&o, path, META, sizeof META - 1), 0);
+    assert_int_equal(cp_prof_init(&o, path, META, sizeof META - 1, false), 0);
     assert_int_equal(cp_prof_start(), 0);
     for (int b = 0; b < NBUCKETS; b++) {
         uintptr_t pcs[32];
@@ -242,7 +242,7 @@ static void test_fault_injection(void **state)
         cp_options_load(&o, NULL);
         char p[256];
         snprintf(p, sizeof p, "/tmp/ctrprof-test-fault.%d.count", (int)getpid());
-        int err = cp_prof_init(&o, p, META, sizeof META - 1);
+        int err = cp_prof_init(&o, p, META, sizeof META - 1, false);
         unlink(p);
         if (err == 0 || cp_prof_enabled())
             _exit(1);
@@ -311,7 +311,7 @@ static void test_ring_fault_while_running(void **state)
         char p[256];
         snprintf(p, sizeof p, "/tmp/ctrprof-test-ringfault.%d.count", (int)getpid());
         unlink(p);
-        if (cp_prof_init(&o, p, META, sizeof META - 1) || cp_prof_start())
+        if (cp_prof_init(&o, p, META, sizeof META - 1, false) || cp_prof_start())
             _exit(1);
         uintptr_t pcs[4] = {0x401000, 0x402000, 0x403000, 0x404000};
         fault_bucket = cp_bucket_get(CP_HEAP, 64, pcs, 4);

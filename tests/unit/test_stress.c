@@ -400,7 +400,7 @@ static void test_stress(void **state)
     cp_options_load(&o, NULL);
     o.flush_ms = 1;
     o.mem_rate = 1;
-    assert_int_equal(cp_prof_init(&o, path, META, sizeof META - 1), 0);
+    assert_int_equal(cp_prof_init(&o, path, META, sizeof META - 1, false), 0);
     assert_int_equal(cp_prof_start(), 0);
     assert_int_equal(pthread_atfork(cp_prof_atfork_prepare, cp_prof_atfork_parent, atfork_child), 0);
 
