@@ -478,6 +478,9 @@ static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n)
 {
     struct cp_bucket *b = (struct cp_bucket *)(uintptr_t)w[0];
     cp_spin_lock(&flush_lock);
+    /* the first thing this process records may come this late (a library destructor
+     * running after ours): its file is created now */
+    open_pending();
     switch (kind) {
     case CP_REC_ALLOC:
         b->u.mem.active.allocs++;

@@ -101,6 +101,17 @@ for s in alloc_objects inuse_objects; do
 done
 check_eq "shim:frees-after-final-flush" " alloc_objects=4 inuse_objects=0" "$got"
 
+# 4d. A process whose first sample comes after the final flush (files are created when a
+# process first records something): `true` allocates nothing; a library preloaded after
+# the shim allocates 4321 bytes in its destructor. Its file must exist and hold it.
+cc -g -O1 -shared -fPIC -o "$WORK/libfirstlate.so" "$TOP/tests/programs/late/libfirstlate.c"
+rm -rf "$WORK/late2" && mkdir -p "$WORK/late2"
+(cd "$WORK" && CTRPROF_DIR="$WORK/late2" CTRPROF_MEM_RATE=1 CTRPROF_MUTEX_FRACTION=0 \
+    LD_PRELOAD="$SHIM $WORK/libfirstlate.so" /bin/true)
+got=$(for f in "$WORK"/late2/*.count; do [ -f "$f" ] && "$CTRPROF" dump "$f"; done |
+    awk '$2 == "ctrprof/heap:alloc:4321" { print $1 }')
+check_eq "shim:first-sample-after-final-flush" "1" "${got:-no file}"
+
 # 5. Bad environment values: one warning line naming the variable, defaults, same output.
 for bad in CTRPROF_MEM_RATE=abc CTRPROF_MEM_RATE=-5 CTRPROF_MEM_RATE=99999999999999999999999 \
     CTRPROF_DEPTH=0 CTRPROF_FLUSH_MS= CTRPROF_UNWIND=magic CTRPROF_DEBUG=yes; do
