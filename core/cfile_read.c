@@ -364,26 +364,37 @@ int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
 
 /* ---- loading a file ---------------------------------------------------------------- */
 
-/* The offset of the value of counter `name` in a copied image, or 0: a bounded walk of
- * its hash chain that trusts no offset. */
-static size_t find_counter(const uint8_t *buf, size_t len, const char *name)
+/* rd32 on the live shared mapping: writers (other processes, other threads) link new
+ * counters with a compare-and-swap, so a word is read whole, and with acquire so that
+ * the counter it links to is read complete. */
+static uint32_t rd32_live(const uint8_t *m, size_t len, size_t off)
 {
-    if (len < CP_CFILE_PAGE || memcmp(buf, CP_CFILE_MAGIC, CP_CFILE_MAGIC_LEN) != 0)
+    if (off + 4 > len || (off & 3))
         return 0;
-    uint32_t h = rd32(buf, len, CP_CFILE_MAGIC_LEN);
+    return __atomic_load_n((const uint32_t *)(const void *)(m + off), __ATOMIC_ACQUIRE);
+}
+
+/* The offset of the value of counter `name` in the live mapping m, or 0: a bounded walk
+ * of its hash chain that trusts no offset. A counter's name and length never change once
+ * it is linked. */
+static size_t find_counter(const uint8_t *m, size_t len, const char *name)
+{
+    if (len < CP_CFILE_PAGE || memcmp(m, CP_CFILE_MAGIC, CP_CFILE_MAGIC_LEN) != 0)
+        return 0;
+    uint32_t h = rd32_live(m, len, CP_CFILE_MAGIC_LEN);
     if (h < 32 || h > CP_CFILE_PAGE)
         return 0;
     size_t nl = strlen(name);
-    size_t off = rd32(buf, len, (size_t)h + 4 + 4 * (size_t)cp_cfile_bucket(name, nl));
+    size_t off = rd32_live(m, len, (size_t)h + 4 + 4 * (size_t)cp_cfile_bucket(name, nl));
     for (unsigned steps = 0; off != 0 && steps < (1u << 20); steps++) {
         if (off < (size_t)h + 4 || off + 16 > len || (off & 7))
             return 0;
-        size_t l = rd32(buf, len, off + 8) & 0x00FFFFFFu;
+        size_t l = rd32_live(m, len, off + 8) & 0x00FFFFFFu;
         if (off + 16 + l > len)
             return 0;
-        if (l == nl && memcmp(buf + off + 16, name, nl) == 0)
+        if (l == nl && memcmp(m + off + 16, name, nl) == 0)
             return off;
-        off = rd32(buf, len, off + 12);
+        off = rd32_live(m, len, off + 12);
     }
     return 0;
 }
@@ -460,11 +471,14 @@ int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp)
             if (m == MAP_FAILED)
                 m = NULL;
         }
-        size_t got = copy_image(buf, m, fd, len);
-        /* The seqlock, found in the copy; its words are then read in the live mapping. */
-        size_t ob = m && got == len ? find_counter(buf, len, CP_CFILE_SEQ_BEGUN) : 0;
-        size_t oe = m && got == len ? find_counter(buf, len, CP_CFILE_SEQ_ENDED) : 0;
+        /* The seqlock, found in the live mapping before anything is copied: a file that
+         * has none (written by Go, or by an older ctrprof) is copied once as it is; one
+         * that has it is copied only when no publish is running, and again only if one
+         * started meanwhile. */
+        size_t ob = m ? find_counter(m, len, CP_CFILE_SEQ_BEGUN) : 0;
+        size_t oe = m ? find_counter(m, len, CP_CFILE_SEQ_ENDED) : 0;
         bool done = !ob || !oe;
+        size_t got = done ? copy_image(buf, m, fd, len) : len;
         while (!done) {
             /* ended before begun: begun >= ended, and equal means no publish was running */
             uint64_t e0 = __atomic_load_n((const uint64_t *)(m + oe), __ATOMIC_ACQUIRE);
