@@ -17,6 +17,7 @@
 #include "cfile.h"
 #include "live.h"
 #include "prof.h"
+#include "unit_util.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define EVENTS 100000 /* sanitizers are ~10x slower; the property is the same */
@@ -102,13 +103,12 @@ struct snap {
 static void snap_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
 {
     struct snap *s = ctx;
-    unsigned size;
-    if (len > 19 && !memcmp(name, "ctrprof/heap:alloc:", 19) && sscanf((const char *)name + 19, "%u", &size) == 1 &&
-        size >= 100 && size < 100 + NBUCKETS)
-        s->alloc[size - 100] = v;
-    else if (len > 18 && !memcmp(name, "ctrprof/heap:free:", 18) && sscanf((const char *)name + 18, "%u", &size) == 1 &&
-             size >= 100 && size < 100 + NBUCKETS)
-        s->free[size - 100] = v;
+    long a = tu_heap_size(name, len, "ctrprof/heap:alloc:");
+    long f = tu_heap_size(name, len, "ctrprof/heap:free:");
+    if (a >= 100 && a < 100 + NBUCKETS)
+        s->alloc[a - 100] = v;
+    else if (f >= 100 && f < 100 + NBUCKETS)
+        s->free[f - 100] = v;
     else
         s->other++;
 }
@@ -116,13 +116,7 @@ static void snap_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
 static int read_snap(struct snap *s)
 {
     memset(s, 0, sizeof *s);
-    uint8_t *buf;
-    size_t len;
-    if (cp_cfile_load(path, &buf, &len))
-        return -1;
-    int err = cp_cfile_parse(buf, len, NULL, snap_cb, s, NULL, 0);
-    cp_cfile_unload(buf, len);
-    return err;
+    return tu_read_counters(path, snap_cb, s);
 }
 
 static uint64_t snapshots, violations;
@@ -326,15 +320,10 @@ static void test_ring_fault_while_running(void **state)
         pthread_create(&t, NULL, ringed_thread, &ok2);
         pthread_join(t, NULL);
         cp_prof_flush_all();
-        uint8_t *buf;
-        size_t len;
-        if (cp_cfile_load(p, &buf, &len))
-            _exit(3);
-        int err = cp_cfile_parse(buf, len, NULL, noring_cb, NULL, NULL, 0);
-        cp_cfile_unload(buf, len);
+        int err = tu_read_counters(p, noring_cb, NULL);
         unlink(p);
         if (err)
-            _exit(4);
+            _exit(err < 0 ? 3 : 4);
         if (!ok1)
             _exit(5);
         if (!ok2)

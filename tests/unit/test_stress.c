@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "cfile.h"
+#include "unit_util.h"
 #include "live.h"
 #include "prof.h"
 
@@ -232,14 +233,13 @@ static int lines_after_header(const uint8_t *name, size_t len)
 static void books_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
 {
     struct books *s = ctx;
-    unsigned size;
     int depth = lines_after_header(name, len);
-    if (len > 19 && !memcmp(name, "ctrprof/heap:alloc:", 19) && sscanf((const char *)name + 19, "%u", &size) == 1 &&
-        size >= 1000 && size < 1000 + NH)
-        s->h_alloc[size - 1000] = v;
-    else if (len > 18 && !memcmp(name, "ctrprof/heap:free:", 18) &&
-             sscanf((const char *)name + 18, "%u", &size) == 1 && size >= 1000 && size < 1000 + NH)
-        s->h_free[size - 1000] = v;
+    long a = tu_heap_size(name, len, "ctrprof/heap:alloc:");
+    long f = tu_heap_size(name, len, "ctrprof/heap:free:");
+    if (a >= 1000 && a < 1000 + NH)
+        s->h_alloc[a - 1000] = v;
+    else if (f >= 1000 && f < 1000 + NH)
+        s->h_free[f - 1000] = v;
     else if (len > 26 && !memcmp(name, "ctrprof/mutex:contentions\n", 26) && depth <= NM)
         s->m_cnt[depth - 1] = v;
     else if (len > 20 && !memcmp(name, "ctrprof/mutex:delay\n", 20) && depth <= NM)
@@ -253,13 +253,7 @@ static void books_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
 static int read_books(const char *p, struct books *s)
 {
     memset(s, 0, sizeof *s);
-    uint8_t *buf;
-    size_t len;
-    if (cp_cfile_load(p, &buf, &len))
-        return -1;
-    int err = cp_cfile_parse(buf, len, NULL, books_cb, s, NULL, 0);
-    cp_cfile_unload(buf, len);
-    return err;
+    return tu_read_counters(p, books_cb, s);
 }
 
 /* the first difference, as text, or NULL */
