@@ -103,12 +103,10 @@ struct snap {
 static void snap_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
 {
     struct snap *s = ctx;
-    long a = tu_heap_size(name, len, "ctrprof/heap:alloc:");
-    long f = tu_heap_size(name, len, "ctrprof/heap:free:");
-    if (a >= 100 && a < 100 + NBUCKETS)
-        s->alloc[a - 100] = v;
-    else if (f >= 100 && f < 100 + NBUCKETS)
-        s->free[f - 100] = v;
+    int alloc;
+    long i = tu_heap_slot(name, len, 100, NBUCKETS, &alloc);
+    if (i >= 0)
+        (alloc ? s->alloc : s->free)[i] = v;
     else
         s->other++;
 }

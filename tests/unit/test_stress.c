@@ -234,12 +234,10 @@ static void books_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
 {
     struct books *s = ctx;
     int depth = lines_after_header(name, len);
-    long a = tu_heap_size(name, len, "ctrprof/heap:alloc:");
-    long f = tu_heap_size(name, len, "ctrprof/heap:free:");
-    if (a >= 1000 && a < 1000 + NH)
-        s->h_alloc[a - 1000] = v;
-    else if (f >= 1000 && f < 1000 + NH)
-        s->h_free[f - 1000] = v;
+    int alloc;
+    long i = tu_heap_slot(name, len, 1000, NH, &alloc);
+    if (i >= 0)
+        (alloc ? s->h_alloc : s->h_free)[i] = v;
     else if (len > 26 && !memcmp(name, "ctrprof/mutex:contentions\n", 26) && depth <= NM)
         s->m_cnt[depth - 1] = v;
     else if (len > 20 && !memcmp(name, "ctrprof/mutex:delay\n", 20) && depth <= NM)

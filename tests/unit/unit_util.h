@@ -31,4 +31,15 @@ static inline long tu_heap_size(const uint8_t *name, size_t len, const char *pre
     return (long)size;
 }
 
+/* A heap counter whose size is in [base, base + n): size - base, with *alloc telling an
+ * allocation count from a free count; -1 for any other counter. */
+static inline long tu_heap_slot(const uint8_t *name, size_t len, long base, long n, int *alloc)
+{
+    long a = tu_heap_size(name, len, "ctrprof/heap:alloc:");
+    long f = a < 0 ? tu_heap_size(name, len, "ctrprof/heap:free:") : -1;
+    long s = a >= 0 ? a : f;
+    *alloc = a >= 0;
+    return s >= base && s < base + n ? s - base : -1;
+}
+
 #endif
