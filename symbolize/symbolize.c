@@ -87,6 +87,7 @@ struct cp_symbolizer {
     struct module *mods;
     size_t nmods, cap;
     int libdw_walk;
+    int shared; /* dwfl is the process's shared one (cp_sym_share_files) */
     struct cache_entry *cache[CACHE_BUCKETS];
 };
 
@@ -104,17 +105,84 @@ void cp_sym_set_debug_dirs(const char *dirs)
     debuginfo_path = buf;
 }
 
+/* cp_sym_share_files: one Dwfl for every symbolizer of the process, and each path
+ * reported to it once (a module's ELF and DWARF, decompressed, stay open). */
+static int share_files;
+static Dwfl *shared_dwfl;
+static Dwfl_Callbacks shared_cb;
+struct shared_file {
+    char *path;
+    Dwfl_Module *mod; /* NULL: reporting it failed, with `err` */
+    char *err;
+};
+static struct shared_file *shared_files;
+static size_t nshared, capshared;
+
+void cp_sym_share_files(int on)
+{
+    share_files = on;
+}
+
+static void init_callbacks(Dwfl_Callbacks *cb)
+{
+    cb->find_elf = dwfl_build_id_find_elf;
+    cb->find_debuginfo = dwfl_standard_find_debuginfo;
+    cb->section_address = dwfl_offline_section_address;
+    cb->debuginfo_path = &debuginfo_path;
+}
+
 struct cp_symbolizer *cp_sym_new(void)
 {
     struct cp_symbolizer *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->cb.find_elf = dwfl_build_id_find_elf;
-    s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
-    s->cb.section_address = dwfl_offline_section_address;
-    s->cb.debuginfo_path = &debuginfo_path;
+    if (share_files) {
+        if (!shared_dwfl) {
+            init_callbacks(&shared_cb);
+            shared_dwfl = dwfl_begin(&shared_cb);
+        }
+        s->dwfl = shared_dwfl;
+        s->shared = 1;
+        return s;
+    }
+    init_callbacks(&s->cb);
     s->dwfl = dwfl_begin(&s->cb);
     return s;
+}
+
+/* Report path to the symbolizer's Dwfl (once per process when files are shared). NULL
+ * with *err set when libdwfl cannot use it. */
+static Dwfl_Module *report_file(struct cp_symbolizer *s, const char *path, const char **err)
+{
+    if (s->shared)
+        for (size_t i = 0; i < nshared; i++)
+            if (strcmp(shared_files[i].path, path) == 0) {
+                *err = shared_files[i].err;
+                return shared_files[i].mod;
+            }
+    dwfl_report_begin_add(s->dwfl);
+    Dwfl_Module *mod = dwfl_report_offline(s->dwfl, path, path, -1);
+    dwfl_report_end(s->dwfl, NULL, NULL);
+    *err = mod ? NULL : dwfl_errmsg(-1);
+    if (s->shared) {
+        if (nshared == capshared) {
+            size_t nc = capshared ? 2 * capshared : 16;
+            struct shared_file *q = realloc(shared_files, nc * sizeof *q);
+            if (!q)
+                return mod; /* not remembered: reported again next time */
+            shared_files = q;
+            capshared = nc;
+        }
+        char *p = strdup(path), *e = *err ? strdup(*err) : NULL;
+        if (p && (e || !*err)) {
+            shared_files[nshared++] = (struct shared_file){p, mod, e};
+            *err = e;
+        } else {
+            free(p);
+            free(e);
+        }
+    }
+    return mod;
 }
 
 void cp_sym_set_libdw_walk(struct cp_symbolizer *s, int libdw_walk)
@@ -151,7 +219,7 @@ void cp_sym_free(struct cp_symbolizer *s)
         free(s->mods[i].cus);
     }
     free(s->mods);
-    if (s->dwfl)
+    if (s->dwfl && !s->shared)
         dwfl_end(s->dwfl);
     free(s);
 }
@@ -212,12 +280,11 @@ static int open_module(struct cp_symbolizer *s, struct module *m)
                 m->path);
         return 0;
     }
-    dwfl_report_begin_add(s->dwfl);
-    m->mod = dwfl_report_offline(s->dwfl, m->path, m->path, -1);
-    dwfl_report_end(s->dwfl, NULL, NULL);
+    const char *err;
+    m->mod = report_file(s, m->path, &err);
     if (!m->mod) {
         fprintf(stderr, "ctrprof: warning: %s: %s; its frames stay unsymbolized\n", m->path,
-                dwfl_errmsg(-1));
+                err ? err : "cannot be read");
         return 0;
     }
     const unsigned char *bits;

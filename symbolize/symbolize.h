@@ -47,6 +47,13 @@ size_t cp_sym_lookup(struct cp_symbolizer *s, uint32_t id, uint64_t offset, int 
  * tests compare the table against). Call before the first lookup. */
 void cp_sym_set_libdw_walk(struct cp_symbolizer *s, int libdw_walk);
 
+/* For a process that symbolizes many profiles with the same settings (the report fuzzer):
+ * every symbolizer created afterwards shares one libdwfl session, in which each module
+ * file is opened once and its ELF and (decompressed) DWARF stay open for the process's
+ * life. What a lookup returns does not change. Off by default: `ctrprof report` makes
+ * one symbolizer. */
+void cp_sym_share_files(int on);
+
 /* Module path and build-id of id (NULL if unknown), for pprof mappings. */
 const char *cp_sym_module_path(struct cp_symbolizer *s, uint32_t id);
 const char *cp_sym_module_buildid(struct cp_symbolizer *s, uint32_t id);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "symbolize.h"
 
 static char path[64];
 
@@ -28,6 +29,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     snprintf(path, sizeof path, "/tmp/ctrprof-fuzz-report.%d.count", (int)getpid());
+    /* every report of every input opens the same few module files (libc and its
+     * separate debug file above all): open each once for the whole run */
+    cp_sym_share_files(1);
     atexit(remove_input);
     return 0;
 }

@@ -182,10 +182,46 @@ static void test_tables_match_libdw_libc(void **state)
         fail_msg("only %zu inlined chains in libc: is libc6-dbg installed?", chains);
 }
 
+/* Shared files (the fuzzer's mode): symbolizers made one after another, each freed before
+ * the next, give what a private one gives -- the shared session outlives them. */
+static void test_shared_files_same_answers(void **state)
+{
+    struct text libc = {.want = "libc.so.6"};
+    dl_iterate_phdr(find_text, &libc);
+    assert_true(libc.found);
+    struct cp_symbolizer *ref = cp_sym_new();
+    cp_sym_add_module(ref, 1, libc.path, "-");
+    cp_sym_add_module(ref, 2, "/nonexistent/lib.so", "-");
+    cp_sym_share_files(1);
+    size_t differ = 0, n = 0;
+    for (int round = 0; round < 3; round++) {
+        struct cp_symbolizer *s = cp_sym_new();
+        cp_sym_add_module(s, 1, libc.path, "-");
+        cp_sym_add_module(s, 2, "/nonexistent/lib.so", "-");
+        for (uint64_t a = libc.lo + (uint64_t)round * 7; a < libc.hi; a += 4001, n++) {
+            const struct cp_sym_frame *ff, *rf;
+            size_t nf = cp_sym_lookup(s, 1, a, 1, &ff), nr = cp_sym_lookup(ref, 1, a, 1, &rf);
+            int same = nf == nr;
+            for (size_t i = 0; same && i < nf; i++)
+                same = same_frame(&ff[i], &rf[i]);
+            differ += !same;
+        }
+        const struct cp_sym_frame *f;
+        assert_int_equal(cp_sym_lookup(s, 2, 0x1234, 1, &f), 1);
+        assert_string_equal(f[0].func, "lib.so+0x1234");
+        cp_sym_free(s);
+    }
+    cp_sym_share_files(0);
+    cp_sym_free(ref);
+    fprintf(stderr, "shared files: %zu lookups, %zu differ\n", n, differ);
+    assert_int_equal(differ, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inlined_chain),
+        cmocka_unit_test(test_shared_files_same_answers),
         cmocka_unit_test(test_tables_match_libdw_self),
         cmocka_unit_test(test_tables_match_libdw_libc),
     };

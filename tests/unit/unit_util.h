@@ -26,7 +26,8 @@ static inline long tu_heap_size(const uint8_t *name, size_t len, const char *pre
 {
     size_t pl = strlen(prefix);
     unsigned size;
-    if (len <= pl || memcmp(name, prefix, pl) != 0 || sscanf((const char *)name + pl, "%u", &size) != 1)
+    if (len <= pl || memcmp(name, prefix, pl) != 0 ||
+        sscanf((const char *)name + pl, "%u", &size) != 1)
         return -1;
     return (long)size;
 }
