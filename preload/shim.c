@@ -162,6 +162,21 @@ static int default_path(char *out, size_t len, pid_t pid)
     return -EEXIST;
 }
 
+/* CTRPROF_DIR as it is at start-up: the file is created later (core/prof.c), maybe after
+ * the program changed its working directory (a daemon's chdir("/")). */
+static void absolute_dir(void)
+{
+    if (cp_opts.dir[0] == '/')
+        return;
+    char cwd[CP_PATH_MAX], abs[CP_PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return; /* left relative */
+    size_t n = strcmp(cp_opts.dir, ".") == 0 ? cp_fmt(abs, sizeof abs, "%s", cwd)
+                                             : cp_fmt(abs, sizeof abs, "%s/%s", cwd, cp_opts.dir);
+    if (n < sizeof abs)
+        memcpy(cp_opts.dir, abs, n + 1);
+}
+
 /* A shared file created on another day differs from our metadata only in the two Time
  * lines: adopt its header rather than refuse to profile. Anything else stays an error. */
 static int adopt_shared_meta(const char *path)
@@ -266,6 +281,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     if (per_process_file) {
         /* the file itself is created when there is something to put in it (prof.c);
          * a directory it could never be created in is said now */
+        absolute_dir();
         int err = default_path(file_path, sizeof file_path, getpid());
         if (!err && access(cp_opts.dir, W_OK | X_OK) != 0)
             err = -errno;

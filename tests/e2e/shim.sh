@@ -147,6 +147,13 @@ for f in "$WORK"/ph/*.count; do
     [ "${k:-0}" -gt 0 ] || empty=$((empty + 1))
 done
 check_eq "shim:no-empty-files ($(ls "$WORK/ph" | wc -l) of 40 runs sampled)" 0 "$empty"
+# The file is created when the process first has something to publish, which can be after
+# it changed directory: CTRPROF_DIR (default ".") is the directory at start-up.
+mkdir -p "$WORK/cd-start" "$WORK/cd-elsewhere"
+(cd "$WORK/cd-start" && CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" /usr/bin/python3 -c \
+    "import os; os.chdir('$WORK/cd-elsewhere'); x = [bytearray(1000) for i in range(100)]")
+check_eq "shim:dir-is-the-start-directory" "1 0" \
+    "$(ls "$WORK/cd-start" | grep -c '\.count$') $(ls "$WORK/cd-elsewhere" | grep -c '\.count$')"
 
 # 8. ctrprof run: options become the environment; the exit status passes through.
 mkdir -p "$WORK/r4"
