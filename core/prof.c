@@ -98,7 +98,6 @@ static bool flusher_running;
 static uint64_t pub_samples[CP_NPTYPES], samples[CP_NPTYPES];
 static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_trunc, trunc_events;
 static uint64_t ring_lost_total, ring_waits_total, flushes;
-static bool exiting; /* the final flushes */
 
 /* A per-process file (the first process's, and a fork child's own) is created lazily, at
  * the first flush that has something to publish, so that a process that records nothing
@@ -219,13 +218,15 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
         cp_log("cannot map profiler memory (%s); not profiling", cp_cfile_strerror(err));
         return err;
     }
+    if (path) { /* kept for files created later: a lazy one, a fork child's */
+        memcpy(meta_text, meta, metalen);
+        meta_len = metalen;
+    }
     if (path && lazy) {
         size_t pl = strlen(path);
         if (pl >= sizeof pending_path)
             return -ENAMETOOLONG;
         memcpy(pending_path, path, pl + 1);
-        memcpy(meta_text, meta, metalen);
-        meta_len = metalen;
         file_pending = true;
     } else if (path) {
         err = cp_cfile_open(&file, path, meta, metalen);
@@ -234,8 +235,6 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
             return err;
         }
         have_file = true;
-        memcpy(meta_text, meta, metalen);
-        meta_len = metalen;
         reserve_counters();
     }
     __atomic_store_n(&enabled, true, __ATOMIC_RELEASE);
@@ -651,7 +650,6 @@ void cp_prof_shutdown(void)
     if (!cp_prof_enabled())
         return;
     __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
-    exiting = true;
     cp_ring_wake_consumer();
     /* The flusher may be mid-flush: flush_all waits for it through flush_lock. It is not
      * joined (exit may run on any thread, even in a signal handler's aftermath); after
