@@ -555,15 +555,16 @@ static int iv_cmp(const void *a, const void *b)
     return y->node - x->node;
 }
 
-static int emit_seg(struct seg *segs, size_t *n, Dwarf_Addr lo, Dwarf_Addr hi, int node)
+/* Give [*cur, to) to node (nothing if that is empty) and move *cur to `to`. */
+static void advance(struct seg *segs, size_t *n, Dwarf_Addr *cur, Dwarf_Addr to, int node)
 {
-    if (lo >= hi)
-        return 0;
-    if (*n > 0 && segs[*n - 1].hi == lo && segs[*n - 1].node == node)
-        segs[*n - 1].hi = hi;
+    if (*cur >= to)
+        return;
+    if (*n > 0 && segs[*n - 1].hi == *cur && segs[*n - 1].node == node)
+        segs[*n - 1].hi = to;
     else
-        segs[(*n)++] = (struct seg){lo, hi, node};
-    return 1;
+        segs[(*n)++] = (struct seg){*cur, to, node};
+    *cur = to;
 }
 
 /* Flatten the nested ranges into sorted, disjoint segments, each owned by the innermost
@@ -584,26 +585,16 @@ static struct seg *flatten(struct iv *ivs, size_t ni, size_t *nsegs)
     }
     Dwarf_Addr cur = 0;
     for (size_t i = 0; i < ni; i++) {
-        while (sp > 0 && stk[sp - 1].hi <= ivs[i].lo) {
-            struct iv *t = &stk[--sp];
-            if (cur < t->hi) {
-                emit_seg(segs, &n, cur, t->hi, t->node);
-                cur = t->hi;
-            }
-        }
-        if (sp > 0 && cur < ivs[i].lo)
-            emit_seg(segs, &n, cur, ivs[i].lo, stk[sp - 1].node);
-        if (cur < ivs[i].lo)
+        for (; sp > 0 && stk[sp - 1].hi <= ivs[i].lo; sp--) /* ranges that ended */
+            advance(segs, &n, &cur, stk[sp - 1].hi, stk[sp - 1].node);
+        if (sp > 0) /* the enclosing range, up to where this one starts */
+            advance(segs, &n, &cur, ivs[i].lo, stk[sp - 1].node);
+        else if (cur < ivs[i].lo) /* a gap no function covers */
             cur = ivs[i].lo;
         stk[sp++] = ivs[i];
     }
-    while (sp > 0) {
-        struct iv *t = &stk[--sp];
-        if (cur < t->hi) {
-            emit_seg(segs, &n, cur, t->hi, t->node);
-            cur = t->hi;
-        }
-    }
+    for (; sp > 0; sp--)
+        advance(segs, &n, &cur, stk[sp - 1].hi, stk[sp - 1].node);
     free(stk);
     *nsegs = n;
     return segs;

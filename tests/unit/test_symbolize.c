@@ -105,6 +105,17 @@ static int same_frame(const struct cp_sym_frame *a, const struct cp_sym_frame *b
            (a->file == b->file || (a->file && b->file && strcmp(a->file, b->file) == 0));
 }
 
+static int same_frames(const struct cp_sym_frame *a, size_t na, const struct cp_sym_frame *b,
+                       size_t nb)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++)
+        if (!same_frame(&a[i], &b[i]))
+            return 0;
+    return 1;
+}
+
 /* Compares the two ways on every `stride`-th byte of the module's code; returns the
  * number of addresses that resolved to an inlined chain (more than one frame). */
 static size_t compare_module(struct text *t, uint64_t stride)
@@ -120,10 +131,7 @@ static size_t compare_module(struct text *t, uint64_t stride)
         const struct cp_sym_frame *ff, *sf;
         size_t nf = cp_sym_lookup(fast, 1, a, 1, &ff);
         size_t ns = cp_sym_lookup(slow, 1, a, 1, &sf);
-        int same = nf == ns;
-        for (size_t i = 0; same && i < nf; i++)
-            same = same_frame(&ff[i], &sf[i]);
-        if (!same && differ++ < 5) {
+        if (!same_frames(ff, nf, sf, ns) && differ++ < 5) {
             fprintf(stderr, "%s+0x%llx: %zu frames (%s:%d) vs libdw's %zu (%s:%d)\n", t->path,
                     (unsigned long long)a, nf, ff[0].func, ff[0].line, ns, sf[0].func, sf[0].line);
             for (size_t i = 0; i < nf || i < ns; i++)
@@ -201,10 +209,7 @@ static void test_shared_files_same_answers(void **state)
         for (uint64_t a = libc.lo + (uint64_t)round * 7; a < libc.hi; a += 4001, n++) {
             const struct cp_sym_frame *ff, *rf;
             size_t nf = cp_sym_lookup(s, 1, a, 1, &ff), nr = cp_sym_lookup(ref, 1, a, 1, &rf);
-            int same = nf == nr;
-            for (size_t i = 0; same && i < nf; i++)
-                same = same_frame(&ff[i], &rf[i]);
-            differ += !same;
+            differ += !same_frames(ff, nf, rf, nr);
         }
         const struct cp_sym_frame *f;
         assert_int_equal(cp_sym_lookup(s, 2, 0x1234, 1, &f), 1);
