@@ -22,6 +22,7 @@
 struct hent {
     char *key;
     size_t klen;
+    uint64_t hv; /* cp_hash_bytes of the key: computed once */
     size_t val;
     struct hent *next;
 };
@@ -37,9 +38,10 @@ static size_t *hget(struct hmap *m, const void *key, size_t klen, int create, si
         m->nb = 4096;
         m->b = calloc(m->nb, sizeof *m->b);
     }
-    size_t h = cp_hash_bytes(key, klen) % m->nb;
+    uint64_t hv = cp_hash_bytes(key, klen);
+    size_t h = hv % m->nb;
     for (struct hent *e = m->b[h]; e; e = e->next)
-        if (e->klen == klen && !memcmp(e->key, key, klen))
+        if (e->hv == hv && e->klen == klen && !memcmp(e->key, key, klen))
             return &e->val;
     if (!create)
         return NULL;
@@ -49,19 +51,20 @@ static size_t *hget(struct hmap *m, const void *key, size_t klen, int create, si
         for (size_t i = 0; i < m->nb; i++)
             for (struct hent *e = m->b[i], *n; e; e = n) {
                 n = e->next;
-                size_t k = cp_hash_bytes(e->key, e->klen) % nb;
+                size_t k = e->hv % nb;
                 e->next = b[k];
                 b[k] = e;
             }
         free(m->b);
         m->b = b;
         m->nb = nb;
-        h = cp_hash_bytes(key, klen) % m->nb;
+        h = hv % m->nb;
     }
     struct hent *e = malloc(sizeof *e);
     e->key = malloc(klen ? klen : 1);
     memcpy(e->key, key, klen);
     e->klen = klen;
+    e->hv = hv;
     e->val = init;
     e->next = m->b[h];
     m->b[h] = e;
