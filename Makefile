@@ -149,6 +149,11 @@ build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(filter core/cfile%.c core/log.c,$(CORE_SRC))
 
+# The CFI walker's parser.
+build-fuzz/fuzz_unwind: tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< core/unwind.c core/arena.c
+
 # The report path: loading, merging, unbiasing, symbolizing and every view.
 FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c,$(TOOL_SRC)) $(filter core/cfile%.c core/log.c,$(CORE_SRC))
 build-fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC) $(wildcard core/*.h tools/*.h symbolize/*.h)

@@ -51,7 +51,7 @@ static const struct opt table[] = {
     {"CTRPROF_FLUSH_MS", NUM, OFF(flush_ms), 1, 3600000, "1..3600000 ms"},
     {"CTRPROF_DEPTH", NUM, OFF(depth), 1, 128, "1..128 frames"},
     {"CTRPROF_MAX_BUCKET_MB", NUM, OFF(max_bucket_mb), 1, 1 << 20, "1..1048576 MiB"},
-    {"CTRPROF_UNWIND", UNWIND, OFF(unwind), 0, 0, "libunwind or fp"},
+    {"CTRPROF_UNWIND", UNWIND, OFF(unwind), 0, 0, "cfi, libunwind, fp or check"},
     {"CTRPROF_DEBUG", BOOL, OFF(debug), 0, 1, "0 or 1"},
     {"CTRPROF_FILE", PATH, OFF(file), 0, 0, "a path"},
     {"CTRPROF_DIR", PATH, OFF(dir), 0, 0, "a directory"},
@@ -66,7 +66,7 @@ static void defaults(struct cp_options *o)
     o->flush_ms = 1000;
     o->depth = 64;
     o->max_bucket_mb = 256;
-    o->unwind = CP_UNWIND_LIBUNWIND;
+    o->unwind = CP_UNWIND_CFI;
     o->debug = 0;
     memcpy(o->dir, ".", 2);
 }
@@ -95,6 +95,10 @@ static void apply(struct cp_options *o, const struct opt *t, const char *val)
             *(int *)(void *)base = CP_UNWIND_LIBUNWIND;
         else if (!strcmp(val, "fp"))
             *(int *)(void *)base = CP_UNWIND_FP;
+        else if (!strcmp(val, "cfi"))
+            *(int *)(void *)base = CP_UNWIND_CFI;
+        else if (!strcmp(val, "check"))
+            *(int *)(void *)base = CP_UNWIND_CHECK;
         else
             cp_log("%s=%.64s is not %s; using the default", t->name, val, t->range);
         break;

@@ -11,7 +11,9 @@
 
 #include <stdint.h>
 
-enum cp_unwind { CP_UNWIND_LIBUNWIND = 0, CP_UNWIND_FP = 1 };
+/* cfi: our own CFI walker (unwind.h), libunwind for any stack it cannot walk; check: both,
+ * libunwind's result kept and differences counted (for tests) */
+enum cp_unwind { CP_UNWIND_LIBUNWIND = 0, CP_UNWIND_FP = 1, CP_UNWIND_CFI = 2, CP_UNWIND_CHECK = 3 };
 
 #define CP_PATH_MAX 4096
 
@@ -22,7 +24,7 @@ struct cp_options {
     uint64_t flush_ms;       /* CTRPROF_FLUSH_MS, default 1000, 1..3600000 */
     uint64_t depth;          /* CTRPROF_DEPTH, frames, default 64, 1..128 */
     uint64_t max_bucket_mb;  /* CTRPROF_MAX_BUCKET_MB, default 256 */
-    int unwind;              /* CTRPROF_UNWIND=libunwind|fp */
+    int unwind;              /* CTRPROF_UNWIND=cfi|libunwind|fp|check, default cfi */
     int debug;               /* CTRPROF_DEBUG=0|1 */
     char file[CP_PATH_MAX];  /* CTRPROF_FILE, "" if unset */
     char dir[CP_PATH_MAX];   /* CTRPROF_DIR, default "." */

@@ -533,6 +533,16 @@ static void publish_health(void)
     pub_bytes = by;
     add_named("ctrprof/health:truncated-stacks", trunc_events - pub_trunc);
     pub_trunc = trunc_events;
+    static const char *const uname[3] = {"ctrprof/health:unwind-fallbacks",
+                                         "ctrprof/health:unwind-checked",
+                                         "ctrprof/health:unwind-differs"};
+    static uint64_t pub_unw[3];
+    uint64_t u[3];
+    cp_stack_stats(&u[0], &u[1], &u[2]);
+    for (int i = 0; i < 3; i++) {
+        add_named(uname[i], u[i] - pub_unw[i]);
+        pub_unw[i] = u[i];
+    }
 }
 
 /* One flush: advance the cycle, wait out events in progress, drain, publish. */

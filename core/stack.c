@@ -22,6 +22,7 @@
 
 #include "arena.h"
 #include "spin.h"
+#include "unwind.h"
 
 /* ---- capture ----------------------------------------------------------------------- */
 
@@ -78,15 +79,16 @@ static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *tru
  * the first unwind; a race between two first unwinds sets the same value twice. */
 static int caching_set; /* atomic */
 
-static unsigned capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated)
+static inline __attribute__((always_inline)) unsigned capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated)
 {
     /* unw_backtrace walks with libunwind's per-thread trace cache (frame shapes keyed by
      * PC; x86-64's tdep_trace), so a stack it has seen costs no DWARF parsing; it falls
-     * back to unw_step by itself. Entry 0 is inside unw_backtrace, entry 1 is this
-     * function's own return address: both dropped, so the result starts, as before, at
-     * the caller of cp_stack_capture (which inlines this function). */
+     * back to unw_step by itself. Its entry 0 is its own return address, into
+     * cp_stack_capture (which inlines this function): dropped, so the result starts at the
+     * return address into cp_stack_capture's caller, as the CFI and frame-pointer walks
+     * do. */
     void *raw[256]; /* callers ask for at most CP_MAX_DEPTH (128) + 24 */
-    unsigned cap = max + skip + 2 + 1; /* one more than wanted: tells truncation */
+    unsigned cap = max + skip + 1 + 1; /* one more than wanted: tells truncation */
     if (cap > sizeof raw / sizeof raw[0])
         cap = sizeof raw / sizeof raw[0];
     *truncated = 0;
@@ -95,7 +97,7 @@ static unsigned capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int 
         __atomic_store_n(&caching_set, 1, __ATOMIC_RELAXED);
     }
     int got = unw_backtrace(raw, (int)cap);
-    unsigned n = 0, drop = skip + 2;
+    unsigned n = 0, drop = skip + 1;
     for (int i = 0; i < got; i++) {
         uintptr_t ip = (uintptr_t)raw[i];
         if (ip == 0)
@@ -113,11 +115,71 @@ static unsigned capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int 
     return n;
 }
 
-unsigned cp_stack_capture(int unwind, uintptr_t *pcs, unsigned max, unsigned skip, int *truncated)
+static uint64_t n_fallbacks, n_checked, n_differ; /* atomic, statistics */
+
+/* The CFI walk, from the frame described by r (the caller of cp_stack_capture), with the
+ * same result as capture_unwind. Returns 0 if the stack needs libunwind. */
+static int capture_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned max, unsigned skip,
+                       int *truncated, unsigned *out)
+{
+    if (!stack_hi)
+        stack_bounds();
+    uintptr_t raw[256];
+    unsigned cap = max + skip;
+    if (cap > sizeof raw / sizeof raw[0])
+        cap = sizeof raw / sizeof raw[0];
+    int full;
+    int got = cp_unwind_cfi(r, skip ? raw : pcs, skip ? cap : max, stack_lo, stack_hi, &full);
+    if (got < 0) {
+        __atomic_add_fetch(&n_fallbacks, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    unsigned n = (unsigned)got;
+    if (skip) { /* tests only; the shim passes 0 */
+        n = n > skip ? n - skip : 0;
+        memcpy(pcs, raw + skip, n * sizeof *pcs);
+    }
+    *truncated = full;
+    *out = n;
+    return 1;
+}
+
+/* noinline with a frame pointer (-fno-omit-frame-pointer): its frame is where the CFI
+ * walk starts, at its caller's return address, as unw_backtrace's result does once its
+ * own two entries are dropped. */
+__attribute__((noinline)) unsigned cp_stack_capture(int unwind, uintptr_t *pcs, unsigned max,
+                                                    unsigned skip, int *truncated)
 {
     if (unwind == CP_UNWIND_FP)
         return capture_fp(pcs, max, skip, truncated);
-    return capture_unwind(pcs, max, skip, truncated);
+    if (unwind == CP_UNWIND_LIBUNWIND)
+        return capture_unwind(pcs, max, skip, truncated);
+    uintptr_t *fp = __builtin_frame_address(0);
+    struct cp_unwind_regs r = {fp[1], (uintptr_t)(fp + 2), fp[0]};
+    unsigned n;
+    if (unwind == CP_UNWIND_CFI) {
+        if (capture_cfi(r, pcs, max, skip, truncated, &n))
+            return n;
+        return capture_unwind(pcs, max, skip, truncated);
+    }
+    /* CP_UNWIND_CHECK: both; libunwind's stack is the one returned */
+    uintptr_t mine[256];
+    int mtrunc = 0, ok = max <= sizeof mine / sizeof mine[0] &&
+                         capture_cfi(r, mine, max, skip, &mtrunc, &n);
+    unsigned m = capture_unwind(pcs, max, skip, truncated);
+    if (ok) {
+        __atomic_add_fetch(&n_checked, 1, __ATOMIC_RELAXED);
+        if (n != m || mtrunc != *truncated || memcmp(mine, pcs, n * sizeof *pcs))
+            __atomic_add_fetch(&n_differ, 1, __ATOMIC_RELAXED);
+    }
+    return m;
+}
+
+void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ)
+{
+    *fallbacks = __atomic_load_n(&n_fallbacks, __ATOMIC_RELAXED);
+    *checked = __atomic_load_n(&n_checked, __ATOMIC_RELAXED);
+    *differ = __atomic_load_n(&n_differ, __ATOMIC_RELAXED);
 }
 
 /* ---- modules ----------------------------------------------------------------------- */

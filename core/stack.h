@@ -1,9 +1,10 @@
 /*
  * stack.h — stack capture and the module table (hook and flusher contexts).
  *
- * Capture: libunwind (default; unw_backtrace-style local unwinding, which does not call
- * malloc in its fast path) or frame pointers (CTRPROF_UNWIND=fp, bounded and checked
- * against the thread's stack so a frame-pointer-less caller cannot fault us).
+ * Capture: our CFI walker (default, unwind.h), with libunwind's unw_backtrace for any
+ * stack it cannot walk; libunwind alone; frame pointers (CTRPROF_UNWIND=fp, bounded and
+ * checked against the thread's stack so a frame-pointer-less caller cannot fault us); or
+ * CTRPROF_UNWIND=check, both ways with libunwind's result kept and differences counted.
  *
  * Modules: every loaded ELF object (path, GNU build-id, load bias, executable ranges),
  * gathered with dl_iterate_phdr and refreshed when a PC falls outside every known module
@@ -23,6 +24,9 @@
  * *truncated when the stack was deeper than max. */
 unsigned cp_stack_capture(int unwind, uintptr_t *pcs, unsigned max, unsigned skip,
                           int *truncated);
+/* Counts since start-up: CFI walks that handed the stack to libunwind; in CP_UNWIND_CHECK
+ * mode, stacks walked both ways and how many of them differed. */
+void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ);
 
 #define CP_BUILDID_MAX 64 /* bytes of GNU build-id kept */
 

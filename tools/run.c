@@ -26,7 +26,7 @@ static void usage(FILE *f)
           "  --dir D             directory for ctrprof.<program>.<pid>.count (CTRPROF_DIR)\n"
           "  --flush-ms N        flush interval (CTRPROF_FLUSH_MS)\n"
           "  --depth N           stack depth (CTRPROF_DEPTH)\n"
-          "  --unwind U          libunwind or fp (CTRPROF_UNWIND)\n",
+          "  --unwind U          cfi, libunwind, fp or check (CTRPROF_UNWIND)\n",
           f);
 }
 
@@ -92,8 +92,9 @@ int cp_cmd_run(int argc, char **argv)
             fprintf(stderr, "ctrprof: run: %s %s: not a whole number\n", f->name, v);
             return 2;
         }
-        if (!strcmp(f->name, "--unwind") && strcmp(v, "libunwind") && strcmp(v, "fp")) {
-            fprintf(stderr, "ctrprof: run: --unwind takes libunwind or fp, not '%s'\n", v);
+        if (!strcmp(f->name, "--unwind") && strcmp(v, "cfi") && strcmp(v, "libunwind") &&
+            strcmp(v, "fp") && strcmp(v, "check")) {
+            fprintf(stderr, "ctrprof: run: --unwind takes cfi, libunwind, fp or check, not '%s'\n", v);
             return 2;
         }
         setenv(f->env, v, 1);

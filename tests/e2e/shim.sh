@@ -16,7 +16,7 @@ print(a, f)'
 
 # 1. Only the interposed names are exported.
 got=$(nm -D --defined-only "$SHIM" | awk '{ print $3 }' | sort | tr '\n' ' ')
-check_eq "shim:exported-symbols" "aligned_alloc calloc cfree free malloc malloc_usable_size memalign posix_memalign pthread_barrier_wait pthread_cond_timedwait pthread_cond_wait pthread_join pthread_mutex_lock pthread_mutex_timedlock pthread_mutex_trylock pthread_mutex_unlock pthread_rwlock_rdlock pthread_rwlock_timedrdlock pthread_rwlock_timedwrlock pthread_rwlock_wrlock pvalloc realloc reallocarray sem_timedwait sem_wait valloc " "$got"
+check_eq "shim:exported-symbols" "aligned_alloc calloc cfree dlclose free malloc malloc_usable_size memalign posix_memalign pthread_barrier_wait pthread_cond_timedwait pthread_cond_wait pthread_join pthread_mutex_lock pthread_mutex_timedlock pthread_mutex_trylock pthread_mutex_unlock pthread_rwlock_rdlock pthread_rwlock_timedrdlock pthread_rwlock_timedwrlock pthread_rwlock_wrlock pvalloc realloc reallocarray sem_timedwait sem_wait valloc " "$got"
 
 # 2. Return values and errno exactly as glibc's, on every path (rate 1 samples all).
 want=$("$PROGS/shim_check")
@@ -188,3 +188,29 @@ mkdir -p "$WORK/r6"
 "$CTRPROF" report --sample alloc_objects --format top "$WORK"/r6/*.count >"$WORK/fp.top"
 grep -q ' site_small$' "$WORK/fp.top" && grep -q ' site_big$' "$WORK/fp.top" &&
     pass "shim:fp-unwind-finds-sites" || fail "shim:fp-unwind-finds-sites" "$(head -8 "$WORK/fp.top")"
+
+# 11. The default unwinder (our CFI walker, core/unwind.c) against libunwind on real
+# programs: CTRPROF_UNWIND=check walks every sampled stack both ways and counts stacks that
+# differ (ctrprof/health:unwind-differs) and stacks the walker handed to libunwind
+# (unwind-fallbacks). Rate 1 where it is quick, 64 bytes for the larger programs.
+python3 "$TOP/bench/workloads/gen_c.py" 20 >"$WORK/small.c"
+mkdir -p "$WORK/uc"
+(
+    cd "$WORK" && export CTRPROF_DIR="$WORK/uc" CTRPROF_UNWIND=check LD_PRELOAD="$SHIM"
+    CTRPROF_MEM_RATE=1 /usr/bin/python3 -c 'import json; [json.dumps({"a": [i] * 9}) for i in range(3000)]'
+    CTRPROF_MEM_RATE=1 perl -e 'my %h; $h{"k$_"} = [$_] for 1 .. 20000; print scalar(keys %h), "\n"'
+    CTRPROF_MEM_RATE=1 sqlite3 <q.sql
+    CTRPROF_MEM_RATE=64 gcc -O2 -c small.c -o small.o
+    CTRPROF_MEM_RATE=64 git -C "$TOP" log --stat -n 20
+) >/dev/null 2>&1
+for f in "$WORK"/uc/*.count; do "$CTRPROF" dump "$f"; done | awk '
+    $2 ~ /unwind-checked$/ { c += $1 } $2 ~ /unwind-differs$/ { d += $1 }
+    $2 ~ /unwind-fallbacks$/ { f += $1 } $2 ~ /^Program: / { p[$2] = 1 }
+    END { print c + 0, d + 0, f + 0 }' >"$WORK/uc.txt"
+read -r checked differs fallbacks <"$WORK/uc.txt"
+progs=$(ls "$WORK"/uc | sed 's/^ctrprof\.\([^.]*\)\..*/\1/' | sort -u | tr '\n' ' ')
+if [ "$checked" -gt 20000 ] && [ "$differs" -eq 0 ] && [ $((fallbacks * 100)) -le "$checked" ]; then
+    pass "shim:cfi-unwind-equals-libunwind ($checked stacks from $progs; $fallbacks fell back)"
+else
+    fail "shim:cfi-unwind-equals-libunwind" "$checked stacks, $differs differ, $fallbacks fell back ($progs)"
+fi

@@ -36,6 +36,8 @@ for bin in "$@"; do
     cp "$top"/../shared/fixtures/telemetry-v1/*.count "$corpus"/ 2>/dev/null
     cp "$top"/tests/fuzz/corpus/* "$corpus"/ 2>/dev/null
     [ "$name" = fuzz_report ] && seed_profiles "$corpus"
+    [ "$name" = fuzz_unwind ] && python3 "$top/tests/fuzz/eh_seeds.py" "$corpus" /bin/true \
+        "$top/build/progs/hotpath" /lib/x86_64-linux-gnu/libz.so.1
     # every crash found so far, replayed first (tests/fuzz/regressions/NAME-*)
     for r in "$top"/tests/fuzz/regressions/"$name"-*; do
         [ -e "$r" ] || continue

@@ -22,6 +22,7 @@
 #define pvalloc cpt_pvalloc
 #define malloc_usable_size cpt_malloc_usable_size
 #define cfree cpt_cfree
+#define dlclose cpt_dlclose
 #define pthread_mutex_lock cpt_pthread_mutex_lock
 #define pthread_mutex_trylock cpt_pthread_mutex_trylock
 #define pthread_mutex_timedlock cpt_pthread_mutex_timedlock

@@ -63,7 +63,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.block_rate, 10000);
     assert_int_equal(o.flush_ms, 1000);
     assert_int_equal(o.depth, 64);
-    assert_int_equal(o.unwind, CP_UNWIND_LIBUNWIND);
+    assert_int_equal(o.unwind, CP_UNWIND_CFI);
     assert_string_equal(o.dir, ".");
     assert_string_equal(o.file, "");
 }
@@ -84,6 +84,15 @@ static void test_values(void **state)
     assert_int_equal(o.unwind, CP_UNWIND_FP);
     assert_string_equal(o.dir, "/tmp/x");
     assert_string_equal(o.file, "/tmp/y.count");
+    const char *names[] = {"libunwind", "fp", "cfi", "check"};
+    const int want[] = {CP_UNWIND_LIBUNWIND, CP_UNWIND_FP, CP_UNWIND_CFI, CP_UNWIND_CHECK};
+    for (int i = 0; i < 4; i++) {
+        char var[64];
+        snprintf(var, sizeof var, "CTRPROF_UNWIND=%s", names[i]);
+        char *one[] = {var, NULL};
+        assert_int_equal(load(&o, one, log, sizeof log), 0);
+        assert_int_equal(o.unwind, want[i]);
+    }
 }
 
 static void test_bad_values(void **state)
@@ -107,7 +116,7 @@ static void test_bad_values(void **state)
     assert_int_equal(o.mem_rate, 524288); /* defaults kept */
     assert_int_equal(o.depth, 64);
     assert_int_equal(o.flush_ms, 1000);
-    assert_int_equal(o.unwind, CP_UNWIND_LIBUNWIND);
+    assert_int_equal(o.unwind, CP_UNWIND_CFI);
     assert_int_equal(o.block_rate, 10000);
     assert_string_equal(o.dir, ".");
 }

@@ -1,0 +1,687 @@
+/*
+ * unwind.c — the CFI stack walker and its shape table (see unwind.h).
+ *
+ * Context: hook context (a sampled event, re-entrancy guard held), any thread, also a
+ * signal handler that allocates. No malloc (the table is mmap'd once), no locks: the
+ * table's slots are claimed with one compare-and-swap on the key and never move; a value
+ * is one 64-bit word, written whole, carrying the generation it was parsed in, so
+ * cp_unwind_invalidate only has to bump the generation.
+ *
+ * What is parsed (DWARF 4 §6.4 and the LSB's .eh_frame / .eh_frame_hdr): the sorted
+ * search table of .eh_frame_hdr (datarel sdata4 entries, what every linker writes), one
+ * FDE and its CIE, and the call-frame instructions up to the return address. Registers
+ * that matter on x86-64: CFA (from rsp = 7 or rbp = 6), rbp (6) and the return address
+ * column (16). Anything outside that is "unusable" and sends the stack to libunwind.
+ */
+#include "unwind.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "arena.h"
+
+#if defined(__x86_64__) && defined(__GLIBC__) &&                                                   \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+#define HAVE_CFI 1
+#else
+#define HAVE_CFI 0
+#endif
+
+/* ---- shapes ------------------------------------------------------------------------ */
+
+/* A shape in one word:
+ *   bits 0-1   kind: 0 none yet, FRAME, END (return address undefined: the outermost
+ *              frame), UNUSABLE
+ *   bit 2      CFA is rbp + off (else rsp + off)
+ *   bit 3      rbp saved at CFA + bp_off (else unchanged)
+ *   bits 4-15  generation
+ *   bits 16-31 bp_off (int16)
+ *   bits 32-63 CFA offset (int32) */
+enum { K_NONE = 0, K_FRAME = 1, K_END = 2, K_UNUSABLE = 3 };
+#define S_CFA_RBP 4u
+#define S_BP_SAVED 8u
+#define GEN_MASK 0xfffu
+
+static uint64_t make_shape(unsigned kind, int cfa_rbp, int bp_saved, int bp_off, int32_t cfa_off,
+                           unsigned gen)
+{
+    return (uint64_t)kind | (cfa_rbp ? S_CFA_RBP : 0) | (bp_saved ? S_BP_SAVED : 0) |
+           (uint64_t)(gen & GEN_MASK) << 4 | (uint64_t)(uint16_t)(int16_t)bp_off << 16 |
+           (uint64_t)(uint32_t)cfa_off << 32;
+}
+
+static unsigned shape_kind(uint64_t s)
+{
+    return (unsigned)(s & 3);
+}
+
+static unsigned shape_gen(uint64_t s)
+{
+    return (unsigned)(s >> 4) & GEN_MASK;
+}
+
+static int shape_bp_off(uint64_t s)
+{
+    return (int16_t)(uint16_t)(s >> 16);
+}
+
+static int32_t shape_cfa_off(uint64_t s)
+{
+    return (int32_t)(uint32_t)(s >> 32);
+}
+
+/* ---- the table --------------------------------------------------------------------- */
+
+#define TBITS 15
+#define TSIZE (1u << TBITS)
+#define PROBES 16
+
+struct slot {
+    uintptr_t key; /* return address; 0 = free. Claimed once by CAS, never changed. */
+    uint64_t val;  /* shape; rewritten whole (a newer generation) */
+};
+
+static struct slot *table; /* atomic pointer, mapped on first use */
+
+static size_t slot_of(uintptr_t ra)
+{
+    return (size_t)((ra * 0x9e3779b97f4a7c15ull) >> (64 - TBITS));
+}
+static unsigned generation;           /* atomic */
+static uint64_t n_parsed, n_unusable; /* atomic, statistics */
+
+static struct slot *get_table(void)
+{
+    struct slot *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(t != NULL, 1))
+        return t;
+    struct slot *mine = cp_mmap_anon(TSIZE * sizeof *mine);
+    if (!mine)
+        return NULL;
+    struct slot *expected = NULL;
+    if (__atomic_compare_exchange_n(&table, &expected, mine, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return mine;
+    munmap(mine, TSIZE * sizeof *mine); /* another thread won */
+    return expected;
+}
+
+void cp_unwind_invalidate(void)
+{
+    __atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
+}
+
+void cp_unwind_stats(uint64_t *parsed, uint64_t *unusable)
+{
+    *parsed = __atomic_load_n(&n_parsed, __ATOMIC_RELAXED);
+    *unusable = __atomic_load_n(&n_unusable, __ATOMIC_RELAXED);
+}
+
+int cp_unwind_cfi_available(void)
+{
+    return HAVE_CFI;
+}
+
+#if HAVE_CFI
+
+/* ---- reading .eh_frame --------------------------------------------------------------- */
+
+struct rd {
+    const uint8_t *p, *end;
+    int bad;
+};
+
+static uint64_t uleb(struct rd *r)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    while (r->p < r->end) {
+        uint8_t b = *r->p++;
+        if (shift < 64)
+            v |= (uint64_t)(b & 0x7f) << shift;
+        shift += 7;
+        if (!(b & 0x80))
+            return v;
+    }
+    r->bad = 1;
+    return 0;
+}
+
+static int64_t sleb(struct rd *r)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    while (r->p < r->end) {
+        uint8_t b = *r->p++;
+        if (shift < 64)
+            v |= (uint64_t)(b & 0x7f) << shift;
+        shift += 7;
+        if (!(b & 0x80)) {
+            if (shift < 64 && (b & 0x40))
+                v |= ~(uint64_t)0 << shift;
+            return (int64_t)v;
+        }
+    }
+    r->bad = 1;
+    return 0;
+}
+
+static uint64_t fixed(struct rd *r, unsigned n)
+{
+    if (r->p > r->end || (size_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        return 0;
+    }
+    uint64_t v = 0;
+    memcpy(&v, r->p, n); /* little-endian */
+    r->p += n;
+    return v;
+}
+
+/* A DW_EH_PE-encoded pointer. pcrel is relative to the field itself; datarel to base. */
+static uint64_t encoded(struct rd *r, uint8_t enc, uintptr_t base)
+{
+    if (enc == 0xff) /* DW_EH_PE_omit */
+        return 0;
+    uintptr_t at = (uintptr_t)r->p;
+    uint64_t v;
+    switch (enc & 0x0f) {
+    case 0x00:
+        v = fixed(r, 8);
+        break;
+    case 0x01:
+        v = uleb(r);
+        break;
+    case 0x02:
+        v = fixed(r, 2);
+        break;
+    case 0x03:
+        v = fixed(r, 4);
+        break;
+    case 0x04:
+        v = fixed(r, 8);
+        break;
+    case 0x09:
+        v = (uint64_t)sleb(r);
+        break;
+    case 0x0a:
+        v = (uint64_t)(int64_t)(int16_t)fixed(r, 2);
+        break;
+    case 0x0b:
+        v = (uint64_t)(int64_t)(int32_t)fixed(r, 4);
+        break;
+    case 0x0c:
+        v = fixed(r, 8);
+        break;
+    default:
+        r->bad = 1;
+        return 0;
+    }
+    switch (enc & 0x70) {
+    case 0x00:
+        break;
+    case 0x10:
+        v += at;
+        break;
+    case 0x30:
+        v += base;
+        break;
+    default:
+        r->bad = 1;
+        return 0; /* textrel, funcrel, aligned: not on x86-64 Linux */
+    }
+    if (enc & 0x80) /* indirect: only personality pointers use it, and they are skipped */
+        r->bad = 1;
+    return v;
+}
+
+/* Register rules, just the three columns that matter. */
+enum { R_SAME, R_UNDEF, R_OFFSET, R_OTHER };
+struct rules {
+    int cfa_reg; /* DWARF register; -1: an expression */
+    int64_t cfa_off;
+    int bp, ra; /* R_* */
+    int64_t bp_off, ra_off;
+};
+
+#define REG_RBP 6
+#define REG_RSP 7
+#define REG_RA 16
+
+struct cie {
+    int64_t data_align;
+    uint64_t code_align;
+    uint64_t ra_reg;
+    uint8_t fde_enc;
+    int has_z, signal;
+    struct rd init; /* initial instructions */
+};
+
+/* A DWARF block (an expression): skipped; one that runs past the instructions is an error. */
+static void skip_block(struct rd *r)
+{
+    uint64_t n = uleb(r);
+    if (n > (uint64_t)(r->end - r->p)) {
+        r->bad = 1;
+        r->p = r->end;
+    } else {
+        r->p += n;
+    }
+}
+
+/* A factored offset: wraps instead of overflowing (a garbage value is caught by the range
+ * checks on the final row). */
+static int64_t scaled(uint64_t v, int64_t align)
+{
+    return (int64_t)(v * (uint64_t)align);
+}
+
+static void set_rule(struct rules *s, uint64_t reg, int kind, int64_t off)
+{
+    if (reg == REG_RBP) {
+        s->bp = kind;
+        s->bp_off = off;
+    } else if (reg == REG_RA) {
+        s->ra = kind;
+        s->ra_off = off;
+    }
+}
+
+/* Run call-frame instructions from loc, stopping before the row that starts past pc. */
+static int run_cfa(struct rd *r, const struct cie *c, struct rules *s, const struct rules *init,
+                   uintptr_t loc, uintptr_t pc)
+{
+    struct rules stack[8];
+    unsigned depth = 0;
+    while (r->p < r->end && !r->bad) {
+        uint8_t op = *r->p++;
+        uint64_t reg, delta = 0;
+        switch (op & 0xc0) {
+        case 0x40: /* advance_loc */
+            delta = (op & 0x3f) * c->code_align;
+            goto advance;
+        case 0x80: /* offset */
+            set_rule(s, op & 0x3f, R_OFFSET, scaled(uleb(r), c->data_align));
+            continue;
+        case 0xc0: /* restore */
+            reg = op & 0x3f;
+            goto restore;
+        }
+        switch (op) {
+        case 0x00: /* nop */
+            break;
+        case 0x01: /* set_loc */
+            loc = encoded(r, c->fde_enc, 0);
+            if (loc > pc)
+                return 0;
+            break;
+        case 0x02:
+            delta = fixed(r, 1) * c->code_align;
+            goto advance;
+        case 0x03:
+            delta = fixed(r, 2) * c->code_align;
+            goto advance;
+        case 0x04:
+            delta = fixed(r, 4) * c->code_align;
+            goto advance;
+        case 0x05: /* offset_extended */
+            reg = uleb(r);
+            set_rule(s, reg, R_OFFSET, scaled(uleb(r), c->data_align));
+            break;
+        case 0x06: /* restore_extended */
+            reg = uleb(r);
+            goto restore;
+        case 0x07: /* undefined */
+            set_rule(s, uleb(r), R_UNDEF, 0);
+            break;
+        case 0x08: /* same_value */
+            set_rule(s, uleb(r), R_SAME, 0);
+            break;
+        case 0x09: /* register */
+            reg = uleb(r);
+            (void)uleb(r);
+            set_rule(s, reg, R_OTHER, 0);
+            break;
+        case 0x0a: /* remember_state */
+            if (depth == sizeof stack / sizeof stack[0])
+                return -1;
+            stack[depth++] = *s;
+            break;
+        case 0x0b: /* restore_state: the CFA rule included, as GCC's and LLVM's
+                      unwinders do (an early-return epilogue relies on it) */
+            if (!depth)
+                return -1;
+            *s = stack[--depth];
+            break;
+        case 0x0c: /* def_cfa */
+            s->cfa_reg = (int)uleb(r);
+            s->cfa_off = (int64_t)uleb(r);
+            break;
+        case 0x0d: /* def_cfa_register */
+            s->cfa_reg = (int)uleb(r);
+            break;
+        case 0x0e: /* def_cfa_offset */
+            s->cfa_off = (int64_t)uleb(r);
+            break;
+        case 0x0f: /* def_cfa_expression */
+            s->cfa_reg = -1;
+            skip_block(r);
+            break;
+        case 0x10: /* expression */
+        case 0x16: /* val_expression */
+            reg = uleb(r);
+            skip_block(r);
+            set_rule(s, reg, R_OTHER, 0);
+            break;
+        case 0x11: /* offset_extended_sf */
+            reg = uleb(r);
+            set_rule(s, reg, R_OFFSET, scaled((uint64_t)sleb(r), c->data_align));
+            break;
+        case 0x12: /* def_cfa_sf */
+            s->cfa_reg = (int)uleb(r);
+            s->cfa_off = scaled((uint64_t)sleb(r), c->data_align);
+            break;
+        case 0x13: /* def_cfa_offset_sf */
+            s->cfa_off = scaled((uint64_t)sleb(r), c->data_align);
+            break;
+        case 0x14: /* val_offset */
+            reg = uleb(r);
+            (void)uleb(r);
+            set_rule(s, reg, R_OTHER, 0);
+            break;
+        case 0x15: /* val_offset_sf */
+            reg = uleb(r);
+            (void)sleb(r);
+            set_rule(s, reg, R_OTHER, 0);
+            break;
+        case 0x2e: /* GNU_args_size */
+            (void)uleb(r);
+            break;
+        case 0x2f: /* GNU_negative_offset_extended */
+            reg = uleb(r);
+            set_rule(s, reg, R_OFFSET, scaled(0 - uleb(r), c->data_align));
+            break;
+        default:
+            return -1;
+        }
+        continue;
+    advance:
+        loc += delta;
+        if (loc > pc)
+            return 0;
+        continue;
+    restore:
+        if (!init)
+            return -1; /* restore inside the CIE itself */
+        if (reg == REG_RBP) {
+            s->bp = init->bp;
+            s->bp_off = init->bp_off;
+        } else if (reg == REG_RA) {
+            s->ra = init->ra;
+            s->ra_off = init->ra_off;
+        }
+    }
+    if (r->p > r->end)
+        r->bad = 1;
+    return r->bad ? -1 : 0;
+}
+
+static int parse_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi, struct cie *c)
+{
+    if (p < lo || p + 8 > hi)
+        return -1;
+    uint32_t len;
+    memcpy(&len, p, 4);
+    if (len == 0 || len == 0xffffffffu || (size_t)(hi - p) < 4 + (size_t)len)
+        return -1;
+    struct rd r = {p + 4, p + 4 + len, 0};
+    if (fixed(&r, 4) != 0) /* CIE id */
+        return -1;
+    uint8_t version = (uint8_t)fixed(&r, 1);
+    if (version != 1 && version != 3)
+        return -1;
+    const char *aug = (const char *)r.p;
+    size_t alen = strnlen(aug, (size_t)(r.end - r.p));
+    if (alen == (size_t)(r.end - r.p))
+        return -1;
+    r.p += alen + 1;
+    memset(c, 0, sizeof *c);
+    c->fde_enc = 0; /* absptr */
+    c->code_align = uleb(&r);
+    c->data_align = sleb(&r);
+    c->ra_reg = version == 1 ? fixed(&r, 1) : uleb(&r);
+    if (aug[0] == 'z') {
+        c->has_z = 1;
+        uint64_t n = uleb(&r);
+        if (r.bad || n > (uint64_t)(r.end - r.p))
+            return -1;
+        const uint8_t *data_end = r.p + n;
+        for (size_t i = 1; i < alen; i++) {
+            switch (aug[i]) {
+            case 'R':
+                c->fde_enc = (uint8_t)fixed(&r, 1);
+                break;
+            case 'L':
+                (void)fixed(&r, 1);
+                break;
+            case 'P': {
+                uint8_t pe = (uint8_t)fixed(&r, 1);
+                struct rd skip = r;
+                (void)encoded(&skip, pe & 0x7f, 0); /* the pointer's size only */
+                r.p = skip.p;
+                break;
+            }
+            case 'S':
+                c->signal = 1;
+                break;
+            default:
+                r.p = data_end;
+                i = alen;
+                break; /* unknown: the length says where */
+            }
+        }
+        r.p = data_end;
+    } else if (alen != 0) {
+        return -1; /* pre-'z' augmentations ("eh") are not produced any more */
+    }
+    if (r.bad || c->ra_reg != REG_RA || c->code_align == 0)
+        return -1;
+    c->init = r;
+    return 0;
+}
+
+static int32_t tab_at(const uint8_t *tab, size_t i)
+{
+    int32_t v;
+    memcpy(&v, tab + 4 * i, 4);
+    return v;
+}
+
+/* The shape of the frame whose return address is ra (its row is the one at ra - 1). */
+static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *hi, uintptr_t pc,
+                         unsigned gen);
+
+static uint64_t parse_shape(uintptr_t ra, unsigned gen)
+{
+    struct dl_find_object dlfo;
+    if (_dl_find_object((void *)(ra - 1), &dlfo) != 0 || !dlfo.dlfo_eh_frame)
+        return make_shape(K_UNUSABLE, 0, 0, 0, 0, gen);
+    return parse_eh(dlfo.dlfo_eh_frame, dlfo.dlfo_map_start, dlfo.dlfo_map_end, ra - 1, gen);
+}
+
+uint64_t cp_unwind_parse_eh(const void *hdr, const void *lo, const void *hi, uintptr_t pc)
+{
+    return parse_eh(hdr, lo, hi, pc, 0);
+}
+
+/* The row for pc in the object mapped at [lo, hi) whose .eh_frame_hdr is at hdr; every
+ * read stays inside [lo, hi). */
+static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *hi, uintptr_t pc,
+                         unsigned gen)
+{
+    uint64_t unusable = make_shape(K_UNUSABLE, 0, 0, 0, 0, gen);
+    if (hdr < lo || hdr + 4 > hi || hdr[0] != 1 || hdr[3] != 0x3b)
+        return unusable; /* version 1, table of datarel sdata4 pairs */
+    struct rd r = {hdr + 4, hi, 0};
+    (void)encoded(&r, hdr[1], (uintptr_t)hdr);
+    uint64_t count = encoded(&r, hdr[2], (uintptr_t)hdr);
+    const uint8_t *tab = r.p;
+    if (r.bad || count == 0 || count > (uint64_t)(hi - r.p) / 8)
+        return unusable;
+    /* the last entry whose start is <= pc */
+    size_t a = 0, b = (size_t)count;
+    while (b - a > 1) {
+        size_t m = a + (b - a) / 2;
+        if ((uintptr_t)hdr + (intptr_t)tab_at(tab, 2 * m) <= pc)
+            a = m;
+        else
+            b = m;
+    }
+    if ((uintptr_t)hdr + (intptr_t)tab_at(tab, 2 * a) > pc)
+        return unusable;
+    const uint8_t *fde = hdr + tab_at(tab, 2 * a + 1);
+    if (fde < lo || fde + 8 > hi)
+        return unusable;
+    uint32_t len, cie_ptr;
+    memcpy(&len, fde, 4);
+    memcpy(&cie_ptr, fde + 4, 4);
+    if (len < 4 || len == 0xffffffffu || cie_ptr == 0 || (size_t)(hi - fde) < 4 + (size_t)len)
+        return unusable;
+    struct cie c;
+    if (parse_cie(fde + 4 - cie_ptr, lo, hi, &c) != 0 || c.signal)
+        return unusable;
+    struct rd f = {fde + 8, fde + 4 + len, 0};
+    uintptr_t begin = (uintptr_t)encoded(&f, c.fde_enc, 0);
+    uintptr_t range = (uintptr_t)encoded(&f, c.fde_enc & 0x0f, 0);
+    if (f.bad || pc < begin || pc - begin >= range)
+        return unusable;
+    if (c.has_z) {
+        uint64_t n = uleb(&f);
+        if (n > (uint64_t)(f.end - f.p))
+            return unusable;
+        f.p += n;
+    }
+    struct rules s = {.cfa_reg = REG_RSP, .cfa_off = 8, .bp = R_SAME, .ra = R_SAME};
+    struct rd ci = c.init;
+    if (run_cfa(&ci, &c, &s, NULL, begin, pc) != 0)
+        return unusable;
+    struct rules init = s;
+    if (run_cfa(&f, &c, &s, &init, begin, pc) != 0)
+        return unusable;
+    if (s.ra == R_UNDEF)
+        return make_shape(K_END, 0, 0, 0, 0, gen);
+    if (s.ra != R_OFFSET || s.ra_off != -8 || (s.cfa_reg != REG_RSP && s.cfa_reg != REG_RBP) ||
+        s.cfa_off < INT32_MIN || s.cfa_off > INT32_MAX)
+        return unusable;
+    if (s.bp == R_OFFSET) {
+        if (s.bp_off < INT16_MIN || s.bp_off > INT16_MAX)
+            return unusable;
+    } else if (s.bp != R_SAME) {
+        return unusable;
+    }
+    return make_shape(K_FRAME, s.cfa_reg == REG_RBP, s.bp == R_OFFSET, (int)s.bp_off,
+                      (int32_t)s.cfa_off, gen);
+}
+
+static uint64_t shape_of(struct slot *t, uintptr_t ra, unsigned gen)
+{
+    struct slot *claim = NULL;
+    if (t) {
+        size_t h = slot_of(ra);
+        for (unsigned i = 0; i < PROBES; i++) {
+            struct slot *sl = &t[(h + i) & (TSIZE - 1)];
+            uintptr_t k = __atomic_load_n(&sl->key, __ATOMIC_ACQUIRE);
+            if (k == ra) {
+                uint64_t v = __atomic_load_n(&sl->val, __ATOMIC_ACQUIRE);
+                if (shape_kind(v) != K_NONE && shape_gen(v) == gen)
+                    return v;
+                claim = sl; /* being filled by another thread, or stale: fill it */
+                break;
+            }
+            if (k == 0) {
+                uintptr_t expected = 0;
+                if (__atomic_compare_exchange_n(&sl->key, &expected, ra, 0, __ATOMIC_ACQ_REL,
+                                                __ATOMIC_ACQUIRE) ||
+                    expected == ra) {
+                    claim = sl;
+                    break;
+                }
+            }
+        }
+    }
+    uint64_t v = parse_shape(ra, gen);
+    __atomic_add_fetch(&n_parsed, 1, __ATOMIC_RELAXED);
+    if (shape_kind(v) == K_UNUSABLE)
+        __atomic_add_fetch(&n_unusable, 1, __ATOMIC_RELAXED);
+    if (claim)
+        __atomic_store_n(&claim->val, v, __ATOMIC_RELEASE);
+    return v;
+}
+
+int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr_t lo, uintptr_t hi,
+                  int *full)
+{
+    struct slot *t = get_table();
+    unsigned gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE) & GEN_MASK;
+    /* the common case, a cached ordinary frame of this generation, in one compare */
+    const uint64_t fast_mask = 3u | GEN_MASK << 4, fast_want = K_FRAME | (uint64_t)gen << 4;
+    unsigned n = 0;
+    *full = 0;
+    if (r.sp < lo || r.sp > hi)
+        return -1;
+    for (;;) {
+        if (r.ip == 0)
+            return (int)n;
+        if (n == cap) {
+            *full = 1;
+            return (int)n;
+        }
+        pcs[n++] = r.ip;
+        uint64_t s = 0;
+        if (t) {
+            const struct slot *sl = &t[slot_of(r.ip)];
+            if (__atomic_load_n(&sl->key, __ATOMIC_ACQUIRE) == r.ip)
+                s = __atomic_load_n(&sl->val, __ATOMIC_ACQUIRE);
+        }
+        if ((s & fast_mask) != fast_want) {
+            s = shape_of(t, r.ip, gen);
+            if (shape_kind(s) == K_END)
+                return (int)n;
+            if (shape_kind(s) != K_FRAME)
+                return -1;
+        }
+        uintptr_t cfa = ((s & S_CFA_RBP) ? r.bp : r.sp) + (uintptr_t)(intptr_t)shape_cfa_off(s);
+        /* the caller's frame is above this one and below hi (so every slot read, from
+         * cfa - 8 up, is on this stack: sp >= lo holds from the start) */
+        if (cfa < r.sp + 8 || cfa > hi)
+            return -1;
+        if (s & S_BP_SAVED) {
+            uintptr_t at = cfa + (uintptr_t)(intptr_t)shape_bp_off(s);
+            if (at - lo > hi - 8 - lo)
+                return -1;
+            r.bp = *(const uintptr_t *)at;
+        }
+        r.ip = *(const uintptr_t *)(cfa - 8);
+        r.sp = cfa;
+    }
+}
+
+#else /* !HAVE_CFI */
+
+uint64_t cp_unwind_parse_eh(const void *hdr, const void *lo, const void *hi, uintptr_t pc)
+{
+    (void)hdr, (void)lo, (void)hi, (void)pc;
+    return K_UNUSABLE;
+}
+
+int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr_t lo, uintptr_t hi,
+                  int *full)
+{
+    (void)r, (void)pcs, (void)cap, (void)lo, (void)hi;
+    *full = 0;
+    return -1;
+}
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * unwind.h — our own x86-64 stack walker: .eh_frame CFI, one frame shape cached per
+ * return address (hook context; no malloc, no locks, no stdio).
+ *
+ * A frame's "shape" is what the CFI row at its return address says: the CFA is rsp or rbp
+ * plus a constant, the return address sits at CFA-8, and rbp is either unchanged or saved
+ * at CFA plus a constant. That covers what compilers emit for ordinary functions; anything
+ * else (signal frames, CFA expressions, stack realignment through another register, no
+ * unwind information) makes the walk give up, and the caller unwinds that stack with
+ * libunwind instead. Shapes are parsed from the module's .eh_frame_hdr/.eh_frame, found
+ * with _dl_find_object, once per return address, and kept in a process-wide lock-free
+ * table; a walk over cached shapes reads two words of stack per frame.
+ *
+ * Every stack read is checked against the thread's stack bounds given by the caller.
+ */
+#ifndef CP_UNWIND_H
+#define CP_UNWIND_H
+
+#include <stdint.h>
+
+/* Registers of the frame to start from: ip is a return address into a function whose
+ * frame has stack pointer sp (its value after the return) and frame pointer bp. */
+struct cp_unwind_regs {
+    uintptr_t ip, sp, bp;
+};
+
+/* Walk from r, storing up to cap return addresses (r->ip first). Returns the number
+ * stored (the stack ended, or cap was reached: then *full is set), or -1 if some frame
+ * could not be walked with CFI (the caller must use another unwinder for this stack).
+ * Stack reads are confined to [lo, hi). */
+int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr_t lo, uintptr_t hi,
+                  int *full);
+
+/* Forget every cached shape (after dlclose: code at an address may change). */
+void cp_unwind_invalidate(void);
+
+/* Is the CFI walker available in this build (x86-64, glibc >= 2.35)? */
+int cp_unwind_cfi_available(void);
+
+/* The fuzzer's entry: parse the row for pc from an .eh_frame_hdr at hdr, in an object
+ * occupying [lo, hi) (nothing outside it is read). Returns the shape word: kind in bits
+ * 0-1 (1 an ordinary frame, 2 the outermost, 3 unusable). */
+uint64_t cp_unwind_parse_eh(const void *hdr, const void *lo, const void *hi, uintptr_t pc);
+
+/* Statistics for tests: shapes parsed, and of those, how many could not be used. */
+void cp_unwind_stats(uint64_t *parsed, uint64_t *unusable);
+
+#endif

@@ -1,0 +1,296 @@
+/* test_unwind.c — the CFI walker (core/unwind.c) against libunwind's unw_backtrace on the
+ * same stacks: frames with and without a frame pointer, alloca (the CFA on rbp in a
+ * function that otherwise has none), big frames, libc's own frames (qsort's callback),
+ * a thread's stack (it ends at clone3), truncation, and a signal handler (a signal frame:
+ * the walker must give up and the capture fall back to libunwind). Every comparison is
+ * exact: the same return addresses in the same order, the same truncation. */
+#include <alloca.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h> /* after the headers it needs */
+
+#include "options.h"
+#include "stack.h"
+#include "unwind.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_FP __attribute__((noinline, optimize("omit-frame-pointer")))
+#else
+#define NO_FP __attribute__((noinline))
+#endif
+
+/* What the leaves saw; checked by the test that set them off (cmocka's asserts are for
+ * the main thread, not for signal handlers and other threads). */
+static unsigned compared, differed, last_depth, max_depth = 128;
+static int last_truncated;
+
+/* Under TSan, libunwind cannot run on a thread that exits: its per-thread cache is freed by
+ * a TSD destructor in which TSan's runtime crashes (with or without ctrprof). There the
+ * thread's stack is walked by the CFI walker alone, and the test asks that it reached the
+ * end of the stack by itself (no fallback, no truncation). */
+static int cfi_only;
+
+/* Capture this stack both ways, from the caller of check_stack on (skip 1), and compare. */
+static __attribute__((noinline)) void check_stack(void)
+{
+    uintptr_t a[160], b[160];
+    int ta = -1, tb = -1;
+    unsigned na = cp_stack_capture(CP_UNWIND_CFI, a, max_depth, 1, &ta);
+    compared++;
+    last_depth = na;
+    last_truncated = ta;
+    if (cfi_only)
+        return;
+    unsigned nb = cp_stack_capture(CP_UNWIND_LIBUNWIND, b, max_depth, 1, &tb);
+    if (na != nb || ta != tb || memcmp(a, b, na * sizeof a[0]) != 0)
+        differed++;
+}
+
+static __attribute__((noinline)) int rec_fp(int n)
+{
+    if (n == 0) {
+        check_stack();
+        return 1;
+    }
+    volatile int pad[4] = {n};
+    return rec_fp(n - 1) + pad[0];
+}
+
+static NO_FP int rec_nofp(int n, int big)
+{
+    volatile char frame[4096]; /* a large rsp-based frame when big */
+    if (n == 0) {
+        check_stack();
+        return 1;
+    }
+    frame[n % 64] = (char)n;
+    int r = big ? rec_nofp(n - 1, big) + frame[n % 64] : rec_nofp(n - 1, big) + 1;
+    return r;
+}
+
+static NO_FP int rec_alloca(int n)
+{
+    /* a variable-sized frame: GCC keeps rbp and puts the CFA on it */
+    volatile char *p = alloca(16 + (size_t)(n % 7) * 48);
+    p[0] = (char)n;
+    if (n == 0) {
+        check_stack();
+        return p[0];
+    }
+    return rec_alloca(n - 1) + p[0];
+}
+
+/* mixed: frame pointer, none, alloca, in turn */
+static int rec_mixed(int n);
+static NO_FP int mixed_nofp(int n)
+{
+    volatile int x = n;
+    return rec_mixed(n - 1) + x;
+}
+static NO_FP int mixed_alloca(int n)
+{
+    volatile char *p = alloca(32 + (size_t)n);
+    p[0] = 1;
+    return rec_mixed(n - 1) + p[0];
+}
+static __attribute__((noinline)) int rec_mixed(int n)
+{
+    if (n <= 0) {
+        check_stack();
+        return 0;
+    }
+    volatile int y = n;
+    switch (n % 3) {
+    case 0:
+        return mixed_nofp(n) + y;
+    case 1:
+        return mixed_alloca(n) + y;
+    default:
+        return rec_mixed(n - 1) + y;
+    }
+}
+
+static int checked_in_cmp;
+static int cmp_ints(const void *a, const void *b)
+{
+    if (!checked_in_cmp++)
+        check_stack(); /* inside libc's qsort, which has no frame pointer */
+    return *(const int *)a - *(const int *)b;
+}
+
+static void reset(void)
+{
+    compared = differed = 0;
+    last_depth = 0;
+    last_truncated = -1;
+    max_depth = 128;
+}
+
+static void test_recursion_shapes(void **state)
+{
+    reset();
+    for (int d = 0; d < 40; d++) {
+        rec_fp(d);
+        rec_nofp(d, 0);
+        rec_nofp(d % 8, 1);
+        rec_alloca(d);
+        rec_mixed(d);
+    }
+    assert_int_equal(compared, 200);
+    assert_int_equal(differed, 0);
+    assert_true(last_depth > 40); /* rec_mixed(39): deeper than the recursion itself */
+    assert_int_equal(last_truncated, 0);
+    uint64_t parsed, unusable;
+    cp_unwind_stats(&parsed, &unusable);
+    assert_true(parsed > 10);
+    assert_int_equal(unusable, 0);
+}
+
+static void test_libc_frames(void **state)
+{
+    reset();
+    int v[64];
+    for (int i = 0; i < 64; i++)
+        v[i] = (i * 37) % 64;
+    checked_in_cmp = 0;
+    qsort(v, 64, sizeof v[0], cmp_ints);
+    assert_int_equal(compared, 1);
+    assert_int_equal(differed, 0);
+    assert_true(last_depth >= 4); /* cmp, qsort's frames, this test, cmocka, main... */
+}
+
+static void *thread_main(void *arg)
+{
+    rec_mixed(20);
+    rec_nofp(10, 0);
+    return arg;
+}
+
+static void test_thread_stack_ends(void **state)
+{
+    reset();
+#if defined(__SANITIZE_THREAD__)
+    cfi_only = 1;
+#endif
+    uint64_t fb0, fb1, c, d;
+    cp_stack_stats(&fb0, &c, &d);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, thread_main, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    cp_stack_stats(&fb1, &c, &d);
+    cfi_only = 0;
+    assert_int_equal(compared, 2);
+    assert_int_equal(differed, 0);
+    assert_int_equal(fb1, fb0); /* the walker ended the stack itself, at clone3 */
+    assert_int_equal(last_truncated, 0);
+    assert_true(last_depth >= 3); /* rec_nofp, thread_main, start_thread, clone3 */
+}
+
+static void test_truncation(void **state)
+{
+    reset();
+    max_depth = 5;
+    rec_fp(30);
+    rec_nofp(30, 0);
+    assert_int_equal(compared, 2);
+    assert_int_equal(differed, 0);
+    assert_int_equal(last_depth, 5);
+    assert_int_equal(last_truncated, 1);
+    reset();
+    rec_mixed(200); /* deeper than CP_MAX_DEPTH: truncated at 128 either way */
+    assert_int_equal(differed, 0);
+    assert_int_equal(last_depth, 128);
+    assert_int_equal(last_truncated, 1);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    rec_nofp(3, 0);
+}
+
+static void test_signal_frame_falls_back(void **state)
+{
+    reset();
+    uint64_t fb0, c, d;
+    cp_stack_stats(&fb0, &c, &d);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
+    raise(SIGUSR1);
+    uint64_t fb1;
+    cp_stack_stats(&fb1, &c, &d);
+    assert_int_equal(compared, 1);
+    assert_int_equal(differed, 0); /* the fallback is libunwind itself */
+    assert_true(fb1 > fb0);        /* __restore_rt's frame: the walker gave up */
+    assert_true(last_depth > 6);   /* and libunwind went through the signal frame */
+}
+
+static void test_invalidate_reparses(void **state)
+{
+    reset();
+    uint64_t p[4], u;
+    for (volatile int i = 0; i < 4; i++) { /* one call site (volatile: no peeling), so
+                                              the same return addresses each time */
+        if (i == 2)
+            cp_unwind_invalidate();
+        rec_mixed(12);
+        cp_unwind_stats(&p[i], &u);
+    }
+    assert_int_equal(p[1], p[0]); /* all cached by the first walk */
+    assert_true(p[2] > p[1]);     /* parsed again after the invalidation */
+    assert_int_equal(p[3], p[2]);
+    assert_int_equal(compared, 4);
+    assert_int_equal(differed, 0);
+}
+
+/* Direct calls with registers that do not describe a stack: never a fault, never a frame
+ * read outside [lo, hi). */
+static void test_bad_registers(void **state)
+{
+    uintptr_t pcs[16];
+    int full;
+    uintptr_t local[64] = {0};
+    uintptr_t lo = (uintptr_t)local, hi = (uintptr_t)(local + 64);
+    /* an address with no unwind information (data) */
+    struct cp_unwind_regs r = {(uintptr_t)&compared + 1, lo + 64, lo + 128};
+    assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), -1);
+    /* a code address whose frame would lie outside the bounds */
+    r.ip = (uintptr_t)rec_nofp + 1; /* at its first instruction: the CFA is rsp + 8 */
+    r.sp = hi;
+    assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), -1);
+    r.sp = hi - 8; /* the return address slot is the last word in bounds: zero, the end */
+    assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), 1);
+    /* ip 0: an empty stack */
+    r.ip = 0;
+    assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), 0);
+    assert_int_equal(full, 0);
+    /* a return address and a stack of zeros: one frame, then ip 0 ends it */
+    /* a hand-made stack: rec_nofp's entry returns to itself once, then to 0 */
+    local[0] = (uintptr_t)rec_nofp + 1;
+    r.ip = (uintptr_t)rec_nofp + 1;
+    r.sp = lo;
+    assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), 2);
+    assert_int_equal(pcs[0], r.ip);
+}
+
+int main(void)
+{
+    if (!cp_unwind_cfi_available())
+        return 0; /* not x86-64/glibc >= 2.35: the shim uses libunwind alone */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_recursion_shapes),        cmocka_unit_test(test_libc_frames),
+        cmocka_unit_test(test_thread_stack_ends),       cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_signal_frame_falls_back), cmocka_unit_test(test_invalidate_reparses),
+        cmocka_unit_test(test_bad_registers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
