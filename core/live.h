@@ -53,6 +53,9 @@ static inline bool cp_live_maybe(const void *p)
 #endif
 }
 
+/* Start loading the slot where p would be inserted (a sampled allocation calls this
+ * before it unwinds, so the table's cache miss overlaps the unwinding). */
+void cp_live_prefetch(const void *p);
 /* Remember p -> b. Returns false if the table cannot grow (counted as lost). */
 bool cp_live_insert(const void *p, struct cp_bucket *b);
 /* Forget p; returns its bucket, or NULL if p is not a live sampled object. */

@@ -173,6 +173,7 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n)
             return;
         }
     }
+    cp_live_prefetch(p);
     uintptr_t pcs[CP_MAX_DEPTH + 1];
     unsigned k = cp_shim_stack(pcs);
     struct cp_bucket *b = cp_bucket_get(CP_HEAP, n, pcs, k);
