@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Rate 1 (every allocation recorded) against heaptrack on the single-process workloads of
-# make bench, where both profile the same process (heaptrack does not follow exec'd
-# children: on gcc, git and memcached it records only the top process). Interleaved
-# repetitions, median wall seconds, ratios to no profiler in the same run.
-#   bench/rate1.sh [BUILD] [REPS]        (~2 minutes with 3 repetitions)
+# Rate 1 (every allocation recorded) against heaptrack on single processes, where both
+# profile the same process: heaptrack does not follow exec'd children, so on make bench's
+# gcc, git and memcached workloads it records only the top process (the gcc driver, a
+# shell). Here gcc -O2's compiler proper, cc1, is run directly. Interleaved repetitions,
+# median wall seconds, ratios to no profiler in the same run.
+#   [WORKLOADS="sqlite3 python3 perl cc1"] bench/rate1.sh [BUILD] [REPS]   (~3 minutes, 3 reps)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-build}
@@ -13,6 +14,9 @@ W="$top/bench/workloads"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
+python3 "$W/gen_c.py" 450 >big.c
+# the cc1 command line gcc -O2 -S would run (its -### output is shell-quoted)
+eval "cc1=($(gcc -O2 -S big.c -o big.s -### 2>&1 | grep '/cc1 '))"
 run() { # config workload -> seconds
     local cfg=$1 wl=$2 cmd in=/dev/null t
     rm -rf out db.sqlite && mkdir out
@@ -20,6 +24,7 @@ run() { # config workload -> seconds
     sqlite3) cmd=(sqlite3 db.sqlite) in="$W/sqlite.sql" ;;
     python3) cmd=(/usr/bin/python3 "$W/python.py") ;;
     perl) cmd=(perl "$W/perl.pl") ;;
+    cc1) cmd=("${cc1[@]}") ;;
     esac
     case $cfg in
     glibc) t=(env X=1) ;;
@@ -32,7 +37,7 @@ run() { # config workload -> seconds
 }
 cfgs=(glibc ctrprof-cfi ctrprof-libunwind heaptrack)
 printf '%-8s %-18s %8s %8s %s\n' workload config median ratio runs
-for wl in sqlite3 python3 perl; do
+for wl in ${WORKLOADS:-sqlite3 python3 perl cc1}; do
     declare -A t=()
     for ((r = 0; r < reps; r++)); do
         for ((i = 0; i < ${#cfgs[@]}; i++)); do

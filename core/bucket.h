@@ -36,7 +36,7 @@ struct cp_bucket {
     uint16_t nstk;
     /* flusher only (here, not below, to keep the header small: 10k buckets of 32 frames
      * in under 4 MiB, issue 3) */
-    uint16_t dirty;      /* active changed since the last publication */
+    uint16_t queued;     /* bit s: on the flusher's touched[s] list */
     uint16_t ctr_failed; /* counter creation failed (file full): counted, not retried */
 
     /* flusher only */
@@ -51,6 +51,7 @@ struct cp_bucket {
     } u;
     uint64_t pub[2];     /* what has been added to the file so far (alloc/free, count/delay) */
     uint64_t *ctr[2];    /* the file's counters for this bucket, once created */
+    struct cp_bucket *touched[2]; /* next on the list of buckets with events in fut[s] */
 
     uintptr_t stk[];     /* nstk absolute return addresses, innermost first */
 };
