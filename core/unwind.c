@@ -585,7 +585,7 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
                       (int32_t)s.cfa_off, gen);
 }
 
-static uint64_t shape_of(struct slot *t, uintptr_t ra, unsigned gen)
+static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra, unsigned gen)
 {
     struct slot *claim = NULL;
     if (t) {
