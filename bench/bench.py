@@ -329,7 +329,10 @@ def main():
             f.write("Machine: %s. Versions: %s.\n\n" % (machine, "; ".join(vers)))
             f.write("%d interleaved repetitions; medians; ratios are to the paired baseline of the same run "
                     "(glibc for ctrprof, heaptrack and DHAT; tcmalloc and jemalloc alone for their "
-                    "profilers). DHAT runs once.\n\n" % reps)
+                    "profilers). DHAT runs once. heaptrack does not follow exec'd children: on gcc -O2 "
+                    "(the driver, not cc1), git and memcached (a shell) it profiles only the top process, "
+                    "so those rows do not compare like with like; bench/rate1.sh compares ctrprof at rate 1 "
+                    "with heaptrack on single processes.\n\n" % reps)
             f.write(table + "\n\n![overhead](bench/overhead.png)\n\n")
             if acc:
                 f.write("## Accuracy\n\n" + acc + "\n\n")

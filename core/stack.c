@@ -26,33 +26,55 @@
 
 /* ---- capture ----------------------------------------------------------------------- */
 
-static __thread uintptr_t stack_lo, stack_hi __attribute__((tls_model("initial-exec")));
+/* Stack bounds, without allocating: a capture can run inside a pthread_mutex_lock hook
+ * while the program's allocator holds its own lock (jemalloc behind us takes a mutex in
+ * malloc), so it must not call anything that allocates. pthread_getattr_np does (a cpuset
+ * buffer, and /proc/self/maps for the main thread): calling it on a thread's first sample
+ * deadlocked such a thread on jemalloc's lock (compat.sh, alloc_mt with jemalloc). So:
+ * the main thread's bounds are taken once at start-up (cp_stack_init, from the shim's
+ * constructor, where allocating is safe); any other thread's stack lies below its thread
+ * descriptor (glibc puts struct pthread, then the static TLS, at the top of the stack
+ * block, also for a stack the program supplied), and a walk only reads above the frame it
+ * starts from. */
+static uintptr_t main_lo, main_hi, main_self;
 
-static void stack_bounds(void)
+void cp_stack_init(void)
 {
     pthread_attr_t a;
     void *addr;
     size_t size;
     if (pthread_getattr_np(pthread_self(), &a) == 0) {
         if (pthread_attr_getstack(&a, &addr, &size) == 0) {
-            stack_lo = (uintptr_t)addr;
-            stack_hi = (uintptr_t)addr + size;
+            main_lo = (uintptr_t)addr;
+            main_hi = (uintptr_t)addr + size;
         }
         pthread_attr_destroy(&a);
     }
-    if (!stack_hi) { /* unknown: allow nothing beyond this frame */
-        stack_lo = (uintptr_t)__builtin_frame_address(0);
-        stack_hi = stack_lo;
+    main_self = (uintptr_t)pthread_self();
+}
+
+/* [*lo, *hi): where a walk starting at the frame `here` may read. 0 if unknown. */
+static int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
+{
+    uintptr_t self = (uintptr_t)pthread_self();
+    if (self == main_self) {
+        *lo = main_lo;
+        *hi = main_hi;
+    } else {
+        *lo = here;
+        *hi = self;
     }
+    return *lo <= here && here < *hi;
 }
 
 static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated)
 {
-    if (!stack_hi)
-        stack_bounds();
     uintptr_t *fp = __builtin_frame_address(0);
     unsigned n = 0;
+    uintptr_t stack_lo, stack_hi;
     *truncated = 0;
+    if (!thread_bounds((uintptr_t)fp, &stack_lo, &stack_hi))
+        return 0;
     while ((uintptr_t)fp >= stack_lo && (uintptr_t)fp + 16 <= stack_hi && ((uintptr_t)fp & 7) == 0) {
         uintptr_t ret = fp[1];
         uintptr_t *next = (uintptr_t *)fp[0];
@@ -122,8 +144,11 @@ static uint64_t n_fallbacks, n_checked, n_differ; /* atomic, statistics */
 static int capture_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned max, unsigned skip,
                        int *truncated, unsigned *out)
 {
-    if (!stack_hi)
-        stack_bounds();
+    uintptr_t stack_lo, stack_hi;
+    if (!thread_bounds(r.sp, &stack_lo, &stack_hi)) {
+        __atomic_add_fetch(&n_fallbacks, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
     uintptr_t raw[256];
     unsigned cap = max + skip;
     if (cap > sizeof raw / sizeof raw[0])

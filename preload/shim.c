@@ -295,6 +295,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
         memcpy(file_path, cp_opts.file, sizeof file_path);
     }
     build_meta();
+    cp_stack_init();
     /* our own text range, so captured stacks can drop the shim's frames */
     const struct cp_module *self = (cp_modules_refresh(), cp_modules_find((uintptr_t)&ctrprof_init + 1));
     if (self) {

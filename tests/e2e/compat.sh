@@ -31,10 +31,11 @@ run_one() {
     local t0 t1
     t0=$(date +%s%N)
     case $mode in
-    off) out=$(cd "$WORK/cwd" && "$@" 2>"$pdir.err" </dev/null) ;;
-    default) out=$(cd "$WORK/cwd" && env LD_PRELOAD="$SHIM${PRELOAD_AFTER:+ $PRELOAD_AFTER}" \
+    # a hang is a failure with a name (status 124), not a stalled suite
+    off) out=$(cd "$WORK/cwd" && timeout -k 5 300 "$@" 2>"$pdir.err" </dev/null) ;;
+    default) out=$(cd "$WORK/cwd" && timeout -k 5 300 env LD_PRELOAD="$SHIM${PRELOAD_AFTER:+ $PRELOAD_AFTER}" \
         CTRPROF_DIR="$pdir" CTRPROF_MUTEX_FRACTION=1 CTRPROF_FLUSH_MS=200 "$@" 2>"$pdir.err" </dev/null) ;;
-    rate1) out=$(cd "$WORK/cwd" && env LD_PRELOAD="$SHIM${PRELOAD_AFTER:+ $PRELOAD_AFTER}" \
+    rate1) out=$(cd "$WORK/cwd" && timeout -k 5 300 env LD_PRELOAD="$SHIM${PRELOAD_AFTER:+ $PRELOAD_AFTER}" \
         CTRPROF_DIR="$pdir" CTRPROF_MEM_RATE=1 CTRPROF_MUTEX_FRACTION=1 CTRPROF_BLOCK_RATE=1 \
         CTRPROF_FLUSH_MS=200 "$@" 2>"$pdir.err" </dev/null) ;;
     esac

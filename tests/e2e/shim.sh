@@ -214,3 +214,21 @@ if [ "$checked" -gt 20000 ] && [ "$differs" -eq 0 ] && [ $((fallbacks * 100)) -l
 else
     fail "shim:cfi-unwind-equals-libunwind" "$checked stacks, $differs differ, $fallbacks fell back ($progs)"
 fi
+
+# 12. No allocation inside a lock hook: behind the shim, an allocator that holds a mutex
+# around every call (as jemalloc does); heap profiling off, every blocked wait recorded, so
+# each new thread's first stack is captured while its thread holds the allocator's mutex.
+# Anything the capture allocates waits on that mutex forever (the first stack of a thread
+# once asked pthread_getattr_np for its bounds, which allocates: 1 run in 10 of compat's
+# alloc_mt with jemalloc hung). 40 threads in 10 rounds, 5 runs, 60 s each.
+cc -g -O1 -shared -fPIC -o "$WORK/liblockalloc.so" "$TOP/tests/programs/lockalloc/liblockalloc.c" -ldl -lpthread
+cc -g -O1 -o "$WORK/lockalloc_main" "$TOP/tests/programs/lockalloc/lockalloc_main.c" -lpthread
+mkdir -p "$WORK/la"
+got=""
+for i in 1 2 3 4 5; do
+    out=$(cd "$WORK" && CTRPROF_DIR="$WORK/la" CTRPROF_MEM_RATE=0 CTRPROF_BLOCK_RATE=1 \
+        LD_PRELOAD="$SHIM $WORK/liblockalloc.so" timeout -k 5 60 "$WORK/lockalloc_main" 2>&1)
+    got+="$? $out;"
+done
+blocks=$(for f in "$WORK"/la/*.count; do "$CTRPROF" dump "$f"; done | awk '$2 == "ctrprof/health:samples:block" { s += $1 } END { print s + 0 }')
+check_eq "shim:no-allocation-in-lock-hooks" "0 done;0 done;0 done;0 done;0 done; blocks>0=1" "$got blocks>0=$((blocks > 0))"

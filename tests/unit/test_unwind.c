@@ -286,6 +286,7 @@ int main(void)
 {
     if (!cp_unwind_cfi_available())
         return 0; /* not x86-64/glibc >= 2.35: the shim uses libunwind alone */
+    cp_stack_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recursion_shapes),        cmocka_unit_test(test_libc_frames),
         cmocka_unit_test(test_thread_stack_ends),       cmocka_unit_test(test_truncation),
