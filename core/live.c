@@ -58,11 +58,6 @@ static int add_gen(unsigned bits)
     struct slot *s = cp_mmap_anon(n * sizeof *s);
     if (!s)
         return -1;
-    /* A generation this big exists only at high sampling rates, and is then touched all
-     * over: huge pages spare each random probe its TLB miss (a page walk that itself
-     * misses the cache). Advice only; nothing depends on it. */
-    if (n * sizeof *s >= (2u << 20))
-        madvise(s, n * sizeof *s, MADV_HUGEPAGE);
     unsigned g = __atomic_load_n(&T.ngen, __ATOMIC_RELAXED);
     T.gens[g].slots = s;
     T.gens[g].mask = n - 1;
