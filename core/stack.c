@@ -63,6 +63,10 @@ static int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
     } else {
         *lo = here;
         *hi = self;
+        /* not a stack glibc laid out (a thread made by raw clone shares its creator's
+         * descriptor, a signal handler may run on a stack far away): no bounds */
+        if (self - here > ((uintptr_t)1 << 30))
+            return 0;
     }
     return *lo <= here && here < *hi;
 }
