@@ -133,23 +133,8 @@ struct rd {
     int bad;
 };
 
-static uint64_t uleb(struct rd *r)
-{
-    uint64_t v = 0;
-    unsigned shift = 0;
-    while (r->p < r->end) {
-        uint8_t b = *r->p++;
-        if (shift < 64)
-            v |= (uint64_t)(b & 0x7f) << shift;
-        shift += 7;
-        if (!(b & 0x80))
-            return v;
-    }
-    r->bad = 1;
-    return 0;
-}
-
-static int64_t sleb(struct rd *r)
+/* LEB128; signed: sign-extended from the last byte's bit 6. */
+static uint64_t leb(struct rd *r, int is_signed)
 {
     uint64_t v = 0;
     unsigned shift = 0;
@@ -159,13 +144,23 @@ static int64_t sleb(struct rd *r)
             v |= (uint64_t)(b & 0x7f) << shift;
         shift += 7;
         if (!(b & 0x80)) {
-            if (shift < 64 && (b & 0x40))
+            if (is_signed && shift < 64 && (b & 0x40))
                 v |= ~(uint64_t)0 << shift;
-            return (int64_t)v;
+            return v;
         }
     }
     r->bad = 1;
     return 0;
+}
+
+static uint64_t uleb(struct rd *r)
+{
+    return leb(r, 0);
+}
+
+static int64_t sleb(struct rd *r)
+{
+    return (int64_t)leb(r, 1);
 }
 
 static uint64_t fixed(struct rd *r, unsigned n)
