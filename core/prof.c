@@ -544,6 +544,9 @@ static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n)
     cp_spin_unlock(&flush_lock);
 }
 
+/* The unwinder's counts (core/stack.c) as last published. */
+static uint64_t pub_unw[3];
+
 static void publish_health(void)
 {
     static const char *const sname[CP_NPTYPES] = {"ctrprof/health:samples:heap",
@@ -578,7 +581,6 @@ static void publish_health(void)
     static const char *const uname[3] = {"ctrprof/health:unwind-fallbacks",
                                          "ctrprof/health:unwind-checked",
                                          "ctrprof/health:unwind-differs"};
-    static uint64_t pub_unw[3];
     uint64_t u[3];
     cp_stack_stats(&u[0], &u[1], &u[2]);
     for (int i = 0; i < 3; i++) {
@@ -746,6 +748,8 @@ void cp_prof_atfork_child(const char *newpath)
     /* Objects the parent sampled are not the child's to account (it may free its copy,
      * and so may the parent): forget them. */
     cp_live_reset();
+    /* the unwinder's counts so far are the parent's, to publish: the child's start here */
+    cp_stack_stats(&pub_unw[0], &pub_unw[1], &pub_unw[2]);
     bool newfile = newpath != NULL;
     if (newfile && (have_file || file_pending)) {
         /* Per-process files: the child writes its own, from zero, created when it first

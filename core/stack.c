@@ -105,7 +105,8 @@ static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *tru
  * the first unwind; a race between two first unwinds sets the same value twice. */
 static int caching_set; /* atomic */
 
-static inline __attribute__((always_inline)) unsigned capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated)
+static inline __attribute__((always_inline)) unsigned capture_unwind(uintptr_t *pcs, unsigned max,
+                                                                     unsigned skip, int *truncated)
 {
     /* unw_backtrace walks with libunwind's per-thread trace cache (frame shapes keyed by
      * PC; x86-64's tdep_trace), so a stack it has seen costs no DWARF parsing; it falls
@@ -174,8 +175,8 @@ static int capture_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned max, un
 }
 
 /* noinline with a frame pointer (-fno-omit-frame-pointer): its frame is where the CFI
- * walk starts, at its caller's return address, as unw_backtrace's result does once its
- * own two entries are dropped. */
+ * walk starts, at its caller's return address, where libunwind's result starts once its
+ * first entry (the return address into this function) is dropped. */
 __attribute__((noinline)) unsigned cp_stack_capture(int unwind, uintptr_t *pcs, unsigned max,
                                                     unsigned skip, int *truncated)
 {
