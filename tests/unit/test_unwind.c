@@ -6,6 +6,7 @@
  * exact: the same return addresses in the same order, the same truncation. */
 #include <alloca.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -252,6 +253,61 @@ static void test_invalidate_reparses(void **state)
     assert_int_equal(differed, 0);
 }
 
+/* Many threads walking at once through a table being filled and invalidated (the slots
+ * are claimed by compare-and-swap, shapes rewritten whole): every walk of one fixed call
+ * path must give the same stack. Under TSan this is the table's race test. */
+static __attribute__((noinline)) unsigned capture_here(uintptr_t *pcs)
+{
+    int t;
+    return cp_stack_capture(CP_UNWIND_CFI, pcs, 64, 0, &t);
+}
+
+static NO_FP unsigned walk_deep(int n, uintptr_t *pcs)
+{
+    volatile int keep = n;
+    unsigned r = n ? walk_deep(n - 1, pcs) : capture_here(pcs);
+    return r + (unsigned)keep * 0;
+}
+
+static void *walker(void *arg)
+{
+    uintptr_t first[64], again[64];
+    unsigned n0 = 0, bad = 0;
+    /* one call site, so the same return addresses (volatile: GCC would otherwise peel
+     * the first iteration into a call of its own) */
+    for (volatile int i = 0; i < 3000; i++) {
+        uintptr_t *volatile dst = i ? again : first;
+        unsigned n = walk_deep(12, dst);
+        if (!i)
+            n0 = n;
+        else
+            bad += n != n0 || memcmp(first, again, n * sizeof again[0]) != 0;
+    }
+    return (void *)(uintptr_t)(bad + (n0 < 14 ? 1000000u : 0)); /* 13 frames and more */
+}
+
+static void test_concurrent_walks(void **state)
+{
+    pthread_t t[8];
+    uint64_t fb0, fb1, c, d;
+    cp_stack_stats(&fb0, &c, &d);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, walker, NULL), 0);
+    for (int i = 0; i < 200; i++) {
+        cp_unwind_invalidate();
+        sched_yield();
+    }
+    uintptr_t bad = 0;
+    for (int i = 0; i < 8; i++) {
+        void *r;
+        assert_int_equal(pthread_join(t[i], &r), 0);
+        bad += (uintptr_t)r;
+    }
+    cp_stack_stats(&fb1, &c, &d);
+    assert_int_equal(bad, 0);
+    assert_int_equal(fb1, fb0); /* no walk gave up */
+}
+
 /* Direct calls with registers that do not describe a stack: never a fault, never a frame
  * read outside [lo, hi). */
 static void test_bad_registers(void **state)
@@ -291,7 +347,7 @@ int main(void)
         cmocka_unit_test(test_recursion_shapes),        cmocka_unit_test(test_libc_frames),
         cmocka_unit_test(test_thread_stack_ends),       cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_signal_frame_falls_back), cmocka_unit_test(test_invalidate_reparses),
-        cmocka_unit_test(test_bad_registers),
+        cmocka_unit_test(test_concurrent_walks),        cmocka_unit_test(test_bad_registers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
