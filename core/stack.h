@@ -24,10 +24,9 @@
  * *truncated when the stack was deeper than max. */
 unsigned cp_stack_capture(int unwind, uintptr_t *pcs, unsigned max, unsigned skip,
                           int *truncated);
-/* The main thread's stack bounds, taken once (it allocates: call it where that is safe,
- * the shim's constructor; before it, captures on the main thread find no bounds: the CFI
- * walk hands them to libunwind, the frame-pointer walk returns nothing). Other threads'
- * bounds need no set-up. */
+/* Note which thread is the main one and where its stack ends (the shim's constructor;
+ * before it, captures on the main thread find no bounds: the CFI walk hands them to
+ * libunwind, the frame-pointer walk returns nothing). Other threads need no set-up. */
 void cp_stack_init(void);
 /* Counts since start-up: CFI walks that handed the stack to libunwind; in CP_UNWIND_CHECK
  * mode, stacks walked both ways and how many of them differed. */
