@@ -170,14 +170,14 @@ def ctrprof_total_alloc(build, out):
     return total
 
 
-def callgrind_per_call(build, what, with_shim, n=100000):
+def callgrind_per_call(build, what, with_shim, n=100000, extra_env=None):
     """Instructions per call pair: (I(2n) - I(n)) / n, which cancels start-up and exit."""
     prog = os.path.join(TOP, build, "progs", "hotpath")
     shim = os.path.join(TOP, build, "libctrprof.so")
     counts = []
     for k in (n, 2 * n):
         with tempfile.TemporaryDirectory() as d:
-            env = dict(os.environ, CTRPROF_DIR=d)
+            env = dict(os.environ, CTRPROF_DIR=d, **(extra_env or {}))
             if with_shim:
                 env["LD_PRELOAD"] = shim
             r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + d + "/cg.out",
@@ -265,6 +265,12 @@ def main():
             g = callgrind_per_call(args.build, what, False)
             p = callgrind_per_call(args.build, what, True)
             hot.append((base, g, p))
+        # rate 1: every pair sampled (a 7-frame stack), with each unwinder
+        g = callgrind_per_call(args.build, "malloc", False)
+        for unwind in ("cfi", "libunwind"):
+            p = callgrind_per_call(args.build, "malloc", True,
+                                   extra_env={"CTRPROF_MEM_RATE": "1", "CTRPROF_UNWIND": unwind})
+            hot.append(("malloc+free pair at rate 1, CTRPROF_UNWIND=%s" % unwind, g, p))
 
     lines = []
     lines.append("| workload | profiler | median s | × baseline | max RSS × | profile size | runs |")
