@@ -335,6 +335,7 @@ static int run_cfa(struct rd *r, const struct cie *c, struct rules *s, const str
             set_rule(s, uleb(r), R_SAME, 0);
             break;
         case 0x09: /* register */
+        case 0x14: /* val_offset: both a register and one more ULEB operand */
             reg = uleb(r);
             (void)uleb(r);
             set_rule(s, reg, R_OTHER, 0);
@@ -380,11 +381,6 @@ static int run_cfa(struct rd *r, const struct cie *c, struct rules *s, const str
             break;
         case 0x13: /* def_cfa_offset_sf */
             s->cfa_off = scaled((uint64_t)sleb(r), c->data_align);
-            break;
-        case 0x14: /* val_offset */
-            reg = uleb(r);
-            (void)uleb(r);
-            set_rule(s, reg, R_OTHER, 0);
             break;
         case 0x15: /* val_offset_sf */
             reg = uleb(r);
