@@ -232,13 +232,18 @@ static uint64_t encoded(struct rd *r, uint8_t enc, uintptr_t base)
     return v;
 }
 
-/* Register rules, just the three columns that matter. */
+/* Register rules, just the three columns that matter: the CFA, and the rules of rbp and of
+ * the return address (col[C_BP], col[C_RA]). */
 enum { R_SAME, R_UNDEF, R_OFFSET, R_OTHER };
+enum { C_BP, C_RA };
+struct rule {
+    int kind; /* R_* */
+    int64_t off;
+};
 struct rules {
     int cfa_reg; /* DWARF register; -1: an expression */
     int64_t cfa_off;
-    int bp, ra; /* R_* */
-    int64_t bp_off, ra_off;
+    struct rule col[2];
 };
 
 #define REG_RBP 6
@@ -273,15 +278,18 @@ static int64_t scaled(uint64_t v, int64_t align)
     return (int64_t)(v * (uint64_t)align);
 }
 
+/* The column a DWARF register's rule is kept in, or -1 for a register that does not
+ * matter here. */
+static int column(uint64_t reg)
+{
+    return reg == REG_RBP ? C_BP : reg == REG_RA ? C_RA : -1;
+}
+
 static void set_rule(struct rules *s, uint64_t reg, int kind, int64_t off)
 {
-    if (reg == REG_RBP) {
-        s->bp = kind;
-        s->bp_off = off;
-    } else if (reg == REG_RA) {
-        s->ra = kind;
-        s->ra_off = off;
-    }
+    int c = column(reg);
+    if (c >= 0)
+        s->col[c] = (struct rule){kind, off};
 }
 
 /* Run call-frame instructions from loc, stopping before the row that starts past pc. */
@@ -406,16 +414,9 @@ static int run_cfa(struct rd *r, const struct cie *c, struct rules *s, const str
     restore:
         if (!init)
             return -1; /* restore inside the CIE itself */
-        if (reg == REG_RBP) {
-            s->bp = init->bp;
-            s->bp_off = init->bp_off;
-        } else if (reg == REG_RA) {
-            s->ra = init->ra;
-            s->ra_off = init->ra_off;
-        }
+        if (column(reg) >= 0)
+            s->col[column(reg)] = init->col[column(reg)];
     }
-    if (r->p > r->end)
-        r->bad = 1;
     return r->bad ? -1 : 0;
 }
 
@@ -554,25 +555,26 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
             return unusable;
         f.p += n;
     }
-    struct rules s = {.cfa_reg = REG_RSP, .cfa_off = 8, .bp = R_SAME, .ra = R_SAME};
+    struct rules s = {.cfa_reg = REG_RSP, .cfa_off = 8, .col = {{R_SAME, 0}, {R_SAME, 0}}};
     struct rd ci = c.init;
     if (run_cfa(&ci, &c, &s, NULL, begin, pc) != 0)
         return unusable;
     struct rules init = s;
     if (run_cfa(&f, &c, &s, &init, begin, pc) != 0)
         return unusable;
-    if (s.ra == R_UNDEF)
+    const struct rule ra = s.col[C_RA], bp = s.col[C_BP];
+    if (ra.kind == R_UNDEF)
         return make_shape(K_END, 0, 0, 0, 0, gen);
-    if (s.ra != R_OFFSET || s.ra_off != -8 || (s.cfa_reg != REG_RSP && s.cfa_reg != REG_RBP) ||
+    if (ra.kind != R_OFFSET || ra.off != -8 || (s.cfa_reg != REG_RSP && s.cfa_reg != REG_RBP) ||
         s.cfa_off < INT32_MIN || s.cfa_off > INT32_MAX)
         return unusable;
-    if (s.bp == R_OFFSET) {
-        if (s.bp_off < INT16_MIN || s.bp_off > INT16_MAX)
+    if (bp.kind == R_OFFSET) {
+        if (bp.off < INT16_MIN || bp.off > INT16_MAX)
             return unusable;
-    } else if (s.bp != R_SAME) {
+    } else if (bp.kind != R_SAME) {
         return unusable;
     }
-    return make_shape(K_FRAME, s.cfa_reg == REG_RBP, s.bp == R_OFFSET, (int)s.bp_off,
+    return make_shape(K_FRAME, s.cfa_reg == REG_RBP, bp.kind == R_OFFSET, (int)bp.off,
                       (int32_t)s.cfa_off, gen);
 }
 
