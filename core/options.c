@@ -14,6 +14,16 @@
 
 #include "log.h"
 
+const char *const cp_unwind_names[4] = {"libunwind", "fp", "cfi", "check"};
+
+int cp_unwind_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, cp_unwind_names[i]))
+            return i;
+    return -1;
+}
+
 int cp_options_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
     if (!s || !*s)
@@ -91,14 +101,8 @@ static void apply(struct cp_options *o, const struct opt *t, const char *val)
             cp_log("%s=%.64s is not %s; using the default", t->name, val, t->range);
         break;
     case UNWIND:
-        if (!strcmp(val, "libunwind"))
-            *(int *)(void *)base = CP_UNWIND_LIBUNWIND;
-        else if (!strcmp(val, "fp"))
-            *(int *)(void *)base = CP_UNWIND_FP;
-        else if (!strcmp(val, "cfi"))
-            *(int *)(void *)base = CP_UNWIND_CFI;
-        else if (!strcmp(val, "check"))
-            *(int *)(void *)base = CP_UNWIND_CHECK;
+        if (cp_unwind_parse(val) >= 0)
+            *(int *)(void *)base = cp_unwind_parse(val);
         else
             cp_log("%s=%.64s is not %s; using the default", t->name, val, t->range);
         break;

@@ -132,7 +132,6 @@ static void build_meta(void)
     char t0[32], t1[32];
     day(t0, sizeof t0, today);
     day(t1, sizeof t1, today + 7);
-    static const char *const unwind_names[4] = {"libunwind", "fp", "cfi", "check"};
     meta_len = cp_fmt(meta, sizeof meta,
                       "TimeBegin: %s\nTimeEnd: %s\nProgram: %s\nVersion: %s\nGOOS: linux\n"
                       "GOARCH: amd64\nCtrprof-Format: 1\nMemRate: %llu\nMutexFraction: %llu\n"
@@ -141,7 +140,7 @@ static void build_meta(void)
                       (unsigned long long)cp_opts.mem_rate,
                       (unsigned long long)cp_opts.mutex_fraction,
                       (unsigned long long)cp_opts.block_rate,
-                      unwind_names[cp_opts.unwind & 3],
+                      cp_unwind_names[cp_opts.unwind & 3],
                       (unsigned long long)cp_opts.depth);
     if (meta_len >= sizeof meta)
         meta_len = sizeof meta - 1;

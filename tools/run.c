@@ -92,8 +92,7 @@ int cp_cmd_run(int argc, char **argv)
             fprintf(stderr, "ctrprof: run: %s %s: not a whole number\n", f->name, v);
             return 2;
         }
-        if (!strcmp(f->name, "--unwind") && strcmp(v, "cfi") && strcmp(v, "libunwind") &&
-            strcmp(v, "fp") && strcmp(v, "check")) {
+        if (!strcmp(f->name, "--unwind") && cp_unwind_parse(v) < 0) {
             fprintf(stderr, "ctrprof: run: --unwind takes cfi, libunwind, fp or check, not '%s'\n", v);
             return 2;
         }
