@@ -23,9 +23,11 @@ check_cmd() {
     local out
     if out=$("$@" 2>&1); then pass "$n"; else fail "$n" "command failed: $* :: $(echo "$out" | tail -3)"; fi
 }
+# within EXPECTED ACTUAL TOLERANCE_FRACTION: true when |ACTUAL - EXPECTED| <= TOL * EXPECTED
+within() { awk -v e="$1" -v a="$2" -v t="$3" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= t * e) }'; }
 # check_within NAME EXPECTED ACTUAL TOLERANCE_FRACTION
 check_within() {
-    if awk -v e="$2" -v a="$3" -v t="$4" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= t * e) }'; then
+    if within "$2" "$3" "$4"; then
         pass "$1"
     else
         fail "$1" "expected $2 ±$(awk -v t="$4" 'BEGIN{print t*100}')%, got $3"

@@ -31,7 +31,6 @@ contention_run() {
     bshort=$(awk '$1 == "lock_short" { print $2 }' <<<"$block")
     blong=$(awk '$1 == "lock_long" { print $2 }' <<<"$block")
 }
-within() { awk -v e="$1" -v a="$2" -v t="$3" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= t * e) }'; }
 # A wait is missed whole when the thread is preempted between the hook's peek at the lock
 # word and the real lock (preload/pthread.c explains the trade-off): on a loaded machine
 # that can take a third of a site's delay (1 run in ~50 with three CPU hogs on two cores;
