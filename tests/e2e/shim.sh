@@ -14,6 +14,12 @@ f = sum(v for k, v in c.items() if k.startswith("ctrprof/heap:free:"))
 print(a, f)'
 }
 
+# counter_sum DIR NAME: NAME's value summed over the profiles in DIR (0 if none)
+counter_sum() {
+    for f in "$1"/*.count; do [ -e "$f" ] && "$CTRPROF" dump "$f"; done |
+        awk -v n="$2" '$2 == n { s += $1 } END { print s + 0 }'
+}
+
 # 1. Only the interposed names are exported.
 got=$(nm -D --defined-only "$SHIM" | awk '{ print $3 }' | sort | tr '\n' ' ')
 check_eq "shim:exported-symbols" "aligned_alloc calloc cfree dlclose free malloc malloc_usable_size memalign posix_memalign pthread_barrier_wait pthread_cond_timedwait pthread_cond_wait pthread_join pthread_mutex_lock pthread_mutex_timedlock pthread_mutex_trylock pthread_mutex_unlock pthread_rwlock_rdlock pthread_rwlock_timedrdlock pthread_rwlock_timedwrlock pthread_rwlock_wrlock pvalloc realloc reallocarray sem_timedwait sem_wait valloc " "$got"
@@ -203,11 +209,9 @@ mkdir -p "$WORK/uc"
     CTRPROF_MEM_RATE=64 gcc -O2 -c small.c -o small.o
     CTRPROF_MEM_RATE=64 git -C "$TOP" log --stat -n 20
 ) >/dev/null 2>&1
-for f in "$WORK"/uc/*.count; do "$CTRPROF" dump "$f"; done | awk '
-    $2 ~ /unwind-checked$/ { c += $1 } $2 ~ /unwind-differs$/ { d += $1 }
-    $2 ~ /unwind-fallbacks$/ { f += $1 } $2 ~ /^Program: / { p[$2] = 1 }
-    END { print c + 0, d + 0, f + 0 }' >"$WORK/uc.txt"
-read -r checked differs fallbacks <"$WORK/uc.txt"
+checked=$(counter_sum "$WORK/uc" ctrprof/health:unwind-checked)
+differs=$(counter_sum "$WORK/uc" ctrprof/health:unwind-differs)
+fallbacks=$(counter_sum "$WORK/uc" ctrprof/health:unwind-fallbacks)
 progs=$(ls "$WORK"/uc | sed 's/^ctrprof\.\([^.]*\)\..*/\1/' | sort -u | tr '\n' ' ')
 if [ "$checked" -gt 20000 ] && [ "$differs" -eq 0 ] && [ $((fallbacks * 100)) -le "$checked" ]; then
     pass "shim:cfi-unwind-equals-libunwind ($checked stacks from $progs; $fallbacks fell back)"
@@ -230,5 +234,5 @@ for i in 1 2 3 4 5; do
         LD_PRELOAD="$SHIM $WORK/liblockalloc.so" timeout -k 5 60 "$WORK/lockalloc_main" 2>&1)
     got+="$? $out;"
 done
-blocks=$(for f in "$WORK"/la/*.count; do "$CTRPROF" dump "$f"; done | awk '$2 == "ctrprof/health:samples:block" { s += $1 } END { print s + 0 }')
+blocks=$(counter_sum "$WORK/la" ctrprof/health:samples:block)
 check_eq "shim:no-allocation-in-lock-hooks" "0 done;0 done;0 done;0 done;0 done; blocks>0=1" "$got blocks>0=$((blocks > 0))"
