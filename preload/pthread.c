@@ -191,9 +191,35 @@ static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, const 
  * trylock costs about 30 instructions more than its lock). That window is a few
  * instructions long, against waits of microseconds, so few contention events fall in it;
  * they are missed, not mis-charged. */
+/* The lock word compared in memory: one instruction for the load and the test (as
+ * core/live.h's filter; GCC does not fold an __atomic load into a compare). */
+static inline bool lock_word_nonzero(pthread_mutex_t *m)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+    bool nz;
+    __asm__("cmpl $0, %1" : "=@ccne"(nz) : "m"(m->__data.__lock));
+    return nz;
+#else
+    return __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) != 0;
+#endif
+}
+
+/* Unsigned lock word > 1: waiters (2, or the FUTEX_WAITERS sign bit of a robust or PI
+ * mutex), or a robust or PI mutex's owner id (sorted out by unlock_peeked). */
+static inline bool lock_word_above_1(pthread_mutex_t *m)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+    bool a;
+    __asm__("cmpl $1, %1" : "=@cca"(a) : "m"(m->__data.__lock));
+    return a;
+#else
+    return (unsigned)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) > 1;
+#endif
+}
+
 HOT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-    if (__builtin_expect(__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0, 1))
+    if (__builtin_expect(!lock_word_nonzero(m), 1))
         return __atomic_load_n(&real_mutex_lock, __ATOMIC_RELAXED)(m);
     return mutex_wait_peeked(m);
 }
@@ -245,17 +271,26 @@ static __attribute__((noinline, cold)) int unlock_waited(pthread_mutex_t *m)
     return r;
 }
 
+/* The lock word was above 1. 2 = locked with waiters (normal, recursive, error-checking
+ * mutexes); the FUTEX_WAITERS bit (the sign) for robust and priority-inheritance ones,
+ * whose word is otherwise the owner's thread id: w ^ 2 <= 0 tests both with one xor and
+ * one branch (0 exactly for 2, negative exactly when the sign is set). A robust mutex
+ * owned by thread id 2 takes the waited path for nothing: unlock_waited finds no waiter
+ * and charges nothing. */
+static __attribute__((noinline, cold)) int unlock_peeked(pthread_mutex_t *m)
+{
+    int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+    if ((w ^ 2) <= 0)
+        return unlock_waited(m);
+    return __atomic_load_n(&real_mutex_unlock, __ATOMIC_RELAXED)(m);
+}
+
 HOT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
     /* Read before unlocking: afterwards the mutex may already be another thread's, or
-     * freed. 2 = locked with waiters (normal, recursive, error-checking mutexes); the
-     * FUTEX_WAITERS bit (the sign) for robust and priority-inheritance ones. w ^ 2 <= 0
-     * tests both with one xor and one branch: it is 0 exactly for 2, negative exactly when
-     * the sign is set. (A robust mutex owned by thread id 2 takes the slow path for
-     * nothing; unlock_waited finds no waiter and charges nothing.) */
-    int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
-    if (UNLIKELY((w ^ 2) <= 0))
-        return unlock_waited(m);
+     * freed. 0 or 1 (free, or locked without waiters) is the common case: one compare. */
+    if (UNLIKELY(lock_word_above_1(m)))
+        return unlock_peeked(m);
     return __atomic_load_n(&real_mutex_unlock, __ATOMIC_RELAXED)(m);
 }
 
