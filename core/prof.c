@@ -54,6 +54,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,10 +90,13 @@ static __thread struct cp_ring *self_ring __attribute__((tls_model("initial-exec
 /* this thread's ring could not be mapped */
 static __thread bool no_ring __attribute__((tls_model("initial-exec")));
 
-/* the flusher */
+/* the flusher: see "Who flushes" below */
 static cp_spin flush_lock = CP_SPIN_INIT; /* one flush at a time */
 static pthread_t flusher;
-static bool flusher_running;
+static bool flusher_running; /* atomic: the thread is up; events leave flushing to it */
+static int flusher_claimed;  /* atomic: someone has started (or failed to start) it */
+static bool flusher_wanted;  /* atomic: events came too fast for inline flushing */
+static uint64_t inline_flushes, inline_window_ns; /* guarded by flush_lock */
 
 /* flusher only (guarded by flush_lock): totals already added to the file */
 static uint64_t pub_samples[CP_NPTYPES], samples[CP_NPTYPES];
@@ -331,20 +335,24 @@ void cp_thread_release(struct cp_thread *t)
 
 /* ---- events ------------------------------------------------------------------------ */
 
-static bool fork_child_no_flusher; /* set in the fork child until the flusher restarts */
-
 static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n);
+static void flush_inline(bool may_start);
 
 static void emit(struct cp_ring *r, enum cp_rec_kind kind, const uint64_t *w, unsigned n)
 {
     /* Make room first, outside the busy section: a thread waiting for the flusher while
-     * marked busy would wait for a flusher that waits for it. */
+     * marked busy would wait for a flusher that waits for it. Without a flusher thread
+     * every event is flushed by the thread that wrote it, so the ring is empty here;
+     * should it not be, this thread flushes. */
     uint64_t need = n + 1 + 5; /* the record, plus a worst-case rewind marker */
-    bool may_wait = !fork_child_no_flusher;
     while (r->cap - cp_ring_used(r) < need) {
-        if (!may_wait) {
-            cp_ring_drop(r);
-            return;
+        if (!__atomic_load_n(&flusher_running, __ATOMIC_ACQUIRE)) {
+            flush_inline(false);
+            if (r->cap - cp_ring_used(r) < need) {
+                cp_ring_drop(r);
+                return;
+            }
+            break;
         }
         cp_ring_count_wait(r);
         uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
@@ -365,6 +373,8 @@ static void emit(struct cp_ring *r, enum cp_rec_kind kind, const uint64_t *w, un
     /* cannot fail: room was made above. Its one release store of the head word publishes
      * the record and clears busy (the flusher's seq_cst load of head pairs with it). */
     cp_ring_write(r, kind, c, w, n, false);
+    if (!__atomic_load_n(&flusher_running, __ATOMIC_ACQUIRE))
+        flush_inline(kind != CP_REC_DELAY);
 }
 
 void cp_event_alloc(struct cp_thread *t, struct cp_bucket *b, void *p)
@@ -654,6 +664,39 @@ void cp_prof_flush_all(void)
     cp_spin_unlock(&flush_lock);
 }
 
+/* ---- who flushes ------------------------------------------------------------------- *
+ *
+ * A thread of our own makes the process multi-threaded, and glibc then takes its
+ * multi-threaded paths on every call for the rest of the run: atomic lock words in
+ * malloc's arenas, in every pthread_mutex_unlock and stdio call, cancellation points
+ * around system calls. For sqlite3 (single-threaded, 4.9 million mutex pairs) that was
+ * 34.6 million more instructions inside libc (0.39% of the run, callgrind), more than
+ * every sampled event of the run cost. So a single-threaded process has no flusher: the
+ * thread that records an event publishes it at once ("inline"), which also loses
+ * nothing at _exit or SIGKILL, where a flusher loses up to one interval. The thread
+ * starts (start_thread, once):
+ *   - at start-up if the process is multi-threaded already, or samples heap at a rate
+ *     (CTRPROF_MEM_RATE < INLINE_MIN_RATE) at which events are too many to flush one by one;
+ *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
+ *     before there is a second thread;
+ *   - at a heap event, if a thread appeared that did not pass through pthread_create
+ *     (__libc_single_threaded is false), or if inline flushes come faster than
+ *     INLINE_MAX_PER_S (checked every INLINE_WINDOW flushes).
+ * A mutex or block event never starts it: those hooks may run under an allocator's own
+ * lock, and pthread_create allocates (the deadlock shim.sh 12 tests). They flush
+ * inline, under flush_lock, until a heap event or pthread_create starts the thread.
+ */
+#define INLINE_MIN_RATE 65536
+#define INLINE_MAX_PER_S 2000
+#define INLINE_WINDOW 256
+
+static uint64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void *flusher_main(void *arg)
 {
     if (cp_thread_enter_profiler)
@@ -674,11 +717,12 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
-int cp_prof_start(void)
+static int start_thread(void)
 {
-    if (!cp_prof_enabled())
-        return -EINVAL;
-    __atomic_store_n(&stopping, 0, __ATOMIC_RELEASE);
+    int expect = 0;
+    if (!__atomic_compare_exchange_n(&flusher_claimed, &expect, 1, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return 0; /* started, being started, or failed for good */
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
@@ -686,14 +730,54 @@ int cp_prof_start(void)
     int err = pthread_create(&flusher, &a, flusher_main, NULL);
     pthread_attr_destroy(&a);
     if (err) {
+        /* events go on being flushed inline: slower, nothing lost */
         static int once;
-        cp_log_once(&once, "cannot start the flusher thread (%s); flushing only at exit",
-                    strerror(err));
+        cp_log_once(&once, "cannot start the flusher thread (%s); events are flushed as "
+                           "they happen", strerror(err));
         return -err;
     }
-    flusher_running = true;
-    fork_child_no_flusher = false;
+    __atomic_store_n(&flusher_running, true, __ATOMIC_RELEASE);
     return 0;
+}
+
+/* The event just written by this thread (or a ring that is full) is published now. */
+static __attribute__((noinline)) void flush_inline(bool may_start)
+{
+    if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) &&
+        (!__libc_single_threaded || __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED)))
+        start_thread(); /* from now on it flushes; this event still goes out at once */
+    cp_spin_lock(&flush_lock);
+    flush_locked();
+    if (++inline_flushes % INLINE_WINDOW == 0) {
+        uint64_t now = coarse_ns();
+        if (now - inline_window_ns < (uint64_t)INLINE_WINDOW * 1000000000u / INLINE_MAX_PER_S)
+            __atomic_store_n(&flusher_wanted, true, __ATOMIC_RELAXED);
+        inline_window_ns = now;
+    }
+    cp_spin_unlock(&flush_lock);
+}
+
+int cp_prof_start(void)
+{
+    if (!cp_prof_enabled())
+        return -EINVAL;
+    __atomic_store_n(&stopping, 0, __ATOMIC_RELEASE);
+    inline_flushes = 0;
+    inline_window_ns = coarse_ns();
+    if (!__libc_single_threaded || (opts.mem_rate && opts.mem_rate < INLINE_MIN_RATE))
+        return start_thread();
+    return 0;
+}
+
+void cp_prof_threads_coming(void)
+{
+    if (cp_prof_enabled() && !__atomic_load_n(&flusher_claimed, __ATOMIC_ACQUIRE))
+        start_thread();
+}
+
+bool cp_prof_flusher_running(void)
+{
+    return __atomic_load_n(&flusher_running, __ATOMIC_ACQUIRE);
 }
 
 void cp_prof_shutdown(void)
@@ -735,8 +819,10 @@ void cp_prof_atfork_child(const char *newpath)
     cp_bucket_reset_lock();
     cp_spin_reset(&reg_lock);
     cp_spin_reset(&flush_lock);
+    /* the child has one thread, and no flusher until it wants one (cp_prof_start) */
     flusher_running = false;
-    fork_child_no_flusher = true;
+    flusher_claimed = 0;
+    flusher_wanted = false;
     /* The parent publishes its own unflushed events; the child starts from what was
      * published. Its rings' contents are the parent's: discard them. Rings of threads
      * that do not exist in the child are free again; this thread keeps its own. */

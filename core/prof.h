@@ -44,9 +44,16 @@ struct cp_thread; /* per-thread engine state (its ring); opaque outside core */
  * runs on unprofiled. */
 int cp_prof_init(const struct cp_options *opt, const char *path, const char *meta,
                  size_t metalen, bool lazy);
-/* Start the flusher thread (flushes every opt->flush_ms). Called after init and again in
- * a fork child. */
+/* Arrange for publication: start the flusher thread (it flushes every opt->flush_ms) if
+ * the process is multi-threaded or samples heap at a high rate; otherwise each event is
+ * published by the thread that records it until the thread is wanted (prof.c, "who
+ * flushes"). Called after init and again in a fork child. */
 int cp_prof_start(void);
+/* The program is about to create a thread (the shim's pthread_create hook, before the
+ * real call): start the flusher now, from a context where creating a thread is safe. */
+void cp_prof_threads_coming(void);
+/* Whether the flusher thread is up (for tests). */
+bool cp_prof_flusher_running(void);
 /* Publish everything now: advance the cycle, drain every ring, publish, add deltas to
  * the file (memProfileInternal's "clear" path). Safe from exit paths; idempotent. */
 void cp_prof_flush_all(void);

@@ -55,6 +55,7 @@ static int (*real_sem_timedwait)(sem_t *, const struct timespec *);
 static int (*real_join)(pthread_t, void **);
 static int (*real_tryjoin)(pthread_t, void **);
 static int (*real_barrier_wait)(pthread_barrier_t *);
+static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 static int resolved;
 
@@ -86,6 +87,7 @@ static __attribute__((noinline, cold)) void resolve(void)
     real_join = sym("pthread_join", NULL);
     real_tryjoin = sym("pthread_tryjoin_np", NULL);
     real_barrier_wait = sym("pthread_barrier_wait", NULL);
+    real_create = sym("pthread_create", NULL);
     __atomic_store_n(&real_mutex_lock, sym("pthread_mutex_lock", NULL), __ATOMIC_RELEASE);
     __atomic_store_n(&real_mutex_unlock, sym("pthread_mutex_unlock", NULL), __ATOMIC_RELEASE);
     /* release: the pointers are visible to whoever sees resolved */
@@ -324,6 +326,27 @@ EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
     TRY_THEN_WAIT(real_trywrlock(l), real_wrlock(l));
 }
 
+
+/* ---- threads ----------------------------------------------------------------------- */
+
+/* A single-threaded process has no flusher thread of ours (core/prof.c, "who flushes"):
+ * the program's first thread brings it, started here, before the real call, where
+ * creating a thread is as safe as it is for the program. */
+EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+    NEED();
+    if (cp_shim_state == CP_SHIM_ON && !cp_tls.guard) {
+        int saved = errno;
+        cp_tls.guard++;
+        int64_t cd = cp_tls.countdown;
+        cp_tls.countdown = INT64_MAX;
+        cp_prof_threads_coming();
+        cp_tls.countdown = cd;
+        cp_tls.guard--;
+        errno = saved;
+    }
+    return real_create(t, a, fn, arg);
+}
 
 EXPORT int pthread_join(pthread_t t, void **ret)
 {

@@ -22,7 +22,7 @@ counter_sum() {
 
 # 1. Only the interposed names are exported.
 got=$(nm -D --defined-only "$SHIM" | awk '{ print $3 }' | sort | tr '\n' ' ')
-check_eq "shim:exported-symbols" "aligned_alloc calloc cfree dlclose free malloc malloc_usable_size memalign posix_memalign pthread_barrier_wait pthread_cond_timedwait pthread_cond_wait pthread_join pthread_mutex_lock pthread_mutex_timedlock pthread_mutex_trylock pthread_mutex_unlock pthread_rwlock_rdlock pthread_rwlock_timedrdlock pthread_rwlock_timedwrlock pthread_rwlock_wrlock pvalloc realloc reallocarray sem_timedwait sem_wait valloc " "$got"
+check_eq "shim:exported-symbols" "aligned_alloc calloc cfree dlclose free malloc malloc_usable_size memalign posix_memalign pthread_barrier_wait pthread_cond_timedwait pthread_cond_wait pthread_create pthread_join pthread_mutex_lock pthread_mutex_timedlock pthread_mutex_trylock pthread_mutex_unlock pthread_rwlock_rdlock pthread_rwlock_timedrdlock pthread_rwlock_timedwrlock pthread_rwlock_wrlock pvalloc realloc reallocarray sem_timedwait sem_wait valloc " "$got"
 
 # 2. Return values and errno exactly as glibc's, on every path (rate 1 samples all).
 want=$("$PROGS/shim_check")
@@ -236,3 +236,22 @@ for i in 1 2 3 4 5; do
 done
 blocks=$(counter_sum "$WORK/la" ctrprof/health:samples:block)
 check_eq "shim:no-allocation-in-lock-hooks" "0 done;0 done;0 done;0 done;0 done; blocks>0=1" "$got blocks>0=$((blocks > 0))"
+
+# 13. Who flushes (core/prof.c): a single-threaded process has no flusher thread (glibc
+# takes its multi-threaded paths for good once there is a second thread); each event is
+# published by the thread that records it, so a SIGKILL right after a sample loses
+# nothing. The thread comes at rate 1 from the start, with the program's first
+# pthread_create, when events come too fast to publish one by one, and at a heap event
+# after glibc made a thread of its own (a SIGEV_THREAD timer's helper).
+F="$PROGS/flusher"
+fl() { (cd "$WORK" && CTRPROF_DIR="$WORK/fl" LD_PRELOAD="$SHIM" "$@" 2>&1); }
+rm -rf "$WORK/fl" && mkdir -p "$WORK/fl"
+got="start=$(fl "$F" start) rate1=$(CTRPROF_MEM_RATE=1 fl "$F" start)"
+check_eq "shim:flusher-thread-only-when-wanted" "start=1 rate1=2" "$got"
+rm -rf "$WORK/fl" && mkdir -p "$WORK/fl"
+got=$(fl "$F" kill 2>/dev/null)
+kept=$(for f in "$WORK"/fl/*.count; do [ -f "$f" ] && "$CTRPROF" dump "$f"; done |
+    awk '$2 ~ /^ctrprof\/heap:alloc:8388608/ { s += $1 } END { print s + 0 }')
+check_eq "shim:sigkill-after-sample-loses-nothing" "threads=1 samples>=1" "threads=$got samples>=$((kept >= 1))"
+got="create=$(fl "$F" create) fast=$(fl "$F" fast) timer=$(fl "$F" timer)"
+check_eq "shim:flusher-thread-starts" "create=1 2 fast=1 2 timer=2 3" "$got"
