@@ -40,6 +40,12 @@ void *cp_mmap_anon(size_t size)
     return p;
 }
 
+void cp_munmap_anon(void *p, size_t size)
+{
+    if (p && munmap(p, size) == 0)
+        __atomic_sub_fetch(&mapped, size, __ATOMIC_RELAXED);
+}
+
 void *cp_arena_alloc(size_t size)
 {
     size = (size + 15) & ~(size_t)15;

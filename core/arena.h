@@ -19,5 +19,7 @@ uint64_t cp_arena_used(void);
 void cp_arena_fail_after(unsigned n);
 /* Every engine mmap goes through here so fault injection covers them all. */
 void *cp_mmap_anon(size_t size);
+/* Undo a cp_mmap_anon (a mapping that lost a race to be installed). */
+void cp_munmap_anon(void *p, size_t size);
 
 #endif

@@ -52,6 +52,77 @@ static uint64_t khash(uintptr_t p)
     return x;
 }
 
+/* ---- the shadow map ------------------------------------------------------------------
+ *
+ * At high rates nearly every heap object is sampled and the hash table above is far larger
+ * than the caches: each insert and each remove was a miss at a random place, and a remove
+ * probed every generation (perf, rate 1 on perl with 2 million live objects: 15% of the
+ * run in cp_live_*). So a 16-byte-aligned address below 2^47 (every address glibc's malloc
+ * returns) has its bucket in a direct map instead: a directory of 64 MiB regions, each a
+ * leaf of one pointer per 16-byte granule, reserved on first use (MAP_NORESERVE; a page
+ * is touched only where sampled objects are). One access per insert and per remove, and
+ * objects allocated together have their entries together. Two live objects never share a
+ * granule: they start at distinct 16-byte-aligned addresses. Other addresses (an allocator's 8-byte-aligned
+ * small objects, 57-bit address spaces) and leaves that cannot be mapped use the hash
+ * table. Only at high rates (cp_live_init's dense): at the default rate the few sampled
+ * objects fit the table's cache lines and the map's address space would buy nothing. */
+#define SH_ADDR_BITS 47
+#define SH_REGION_BITS 26
+#define SH_LEAF_N ((size_t)1 << (SH_REGION_BITS - 4))
+#define SH_NDIR ((size_t)1 << (SH_ADDR_BITS - SH_REGION_BITS))
+#define SH_MAXREGIONS 4096 /* 256 GiB of heap; beyond it, the hash table */
+
+static struct cp_bucket ***shdir;            /* SH_NDIR leaf pointers, atomic entries */
+static uint32_t sh_regions[SH_MAXREGIONS];   /* directory indexes with a leaf */
+static unsigned sh_nregions;                 /* atomic */
+static bool table_used;                      /* atomic: some object went to the hash table */
+
+static inline bool sh_ok(uintptr_t k)
+{
+    return (k & 15) == 0 && k < ((uintptr_t)1 << SH_ADDR_BITS) && shdir;
+}
+
+static struct cp_bucket **sh_leaf(uintptr_t k)
+{
+    return __atomic_load_n(&shdir[k >> SH_REGION_BITS], __ATOMIC_ACQUIRE);
+}
+
+static struct cp_bucket **sh_entry(struct cp_bucket **leaf, uintptr_t k)
+{
+    return &leaf[(k >> 4) & (SH_LEAF_N - 1)];
+}
+
+/* The leaf for k, made if need be; NULL if it cannot be. Each leaf made is listed in
+ * sh_regions (as its directory index + 1; 0 = a slot reserved but not filled), so that
+ * counting and the fork child's reset visit only the leaves that exist. */
+static struct cp_bucket **sh_make_leaf(uintptr_t k)
+{
+    struct cp_bucket **leaf = sh_leaf(k);
+    if (leaf)
+        return leaf;
+    unsigned r = __atomic_fetch_add(&sh_nregions, 1, __ATOMIC_RELAXED);
+    if (r >= SH_MAXREGIONS)
+        return NULL;
+    struct cp_bucket **n = cp_mmap_anon(SH_LEAF_N * sizeof *n);
+    if (!n)
+        return NULL;
+    struct cp_bucket **expect = NULL;
+    if (!__atomic_compare_exchange_n(&shdir[k >> SH_REGION_BITS], &expect, n, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        cp_munmap_anon(n, SH_LEAF_N * sizeof *n); /* another thread made it */
+        return expect;
+    }
+    __atomic_store_n(&sh_regions[r], (uint32_t)(k >> SH_REGION_BITS) + 1, __ATOMIC_RELEASE);
+    return n;
+}
+
+/* The leaf listed in sh_regions[r], or NULL. */
+static struct cp_bucket **sh_listed(unsigned r)
+{
+    uint32_t d = __atomic_load_n(&sh_regions[r], __ATOMIC_ACQUIRE);
+    return d ? __atomic_load_n(&shdir[d - 1], __ATOMIC_ACQUIRE) : NULL;
+}
+
 static int add_gen(unsigned bits)
 {
     size_t n = (size_t)1 << bits;
@@ -67,12 +138,15 @@ static int add_gen(unsigned bits)
     return 0;
 }
 
-int cp_live_init(void)
+int cp_live_init(bool dense)
 {
     if (__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE))
         return 0;
     if (add_gen(FIRST_BITS))
         return -1;
+    /* without the directory every object goes to the hash table */
+    if (dense)
+        shdir = cp_mmap_anon(SH_NDIR * sizeof *shdir);
     __atomic_store_n(&T.ready, true, __ATOMIC_RELEASE);
     return 0;
 }
@@ -97,6 +171,13 @@ static void filter_dec(const void *p)
 
 void cp_live_prefetch(const void *p)
 {
+    uintptr_t k = (uintptr_t)p;
+    if (sh_ok(k)) {
+        struct cp_bucket **leaf = sh_leaf(k);
+        if (leaf)
+            __builtin_prefetch(sh_entry(leaf, k), 1);
+        return;
+    }
     unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE);
     if (ng) {
         const struct gen *G = &T.gens[ng - 1];
@@ -104,11 +185,11 @@ void cp_live_prefetch(const void *p)
     }
 }
 
-bool cp_live_insert(const void *p, struct cp_bucket *b)
+static bool table_insert(const void *p, struct cp_bucket *b)
 {
     uintptr_t k = (uintptr_t)p;
-    if (!__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE) || k <= TOMB || (k & 3))
-        return false; /* not an address malloc returns */
+    if (!__atomic_load_n(&table_used, __ATOMIC_RELAXED))
+        __atomic_store_n(&table_used, true, __ATOMIC_SEQ_CST);
     for (;;) {
         unsigned g = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE) - 1;
         struct gen *G = &T.gens[g];
@@ -147,11 +228,48 @@ bool cp_live_insert(const void *p, struct cp_bucket *b)
     }
 }
 
+bool cp_live_insert(const void *p, struct cp_bucket *b)
+{
+    uintptr_t k = (uintptr_t)p;
+    if (!__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE) || k <= TOMB || (k & 3))
+        return false; /* not an address malloc returns */
+    if (sh_ok(k)) {
+        struct cp_bucket **leaf = sh_make_leaf(k);
+        if (leaf) {
+            /* release: the bucket is complete for whoever takes it out */
+            __atomic_store_n(sh_entry(leaf, k), b, __ATOMIC_RELEASE);
+            filter_inc(p);
+            return true;
+        }
+    }
+    return table_insert(p, b);
+}
+
+static struct cp_bucket *table_remove(const void *p);
+
 struct cp_bucket *cp_live_remove(const void *p)
 {
     uintptr_t k = (uintptr_t)p;
     if (k <= TOMB)
         return NULL;
+    if (sh_ok(k)) {
+        struct cp_bucket **leaf = sh_leaf(k);
+        struct cp_bucket *b =
+            leaf ? __atomic_exchange_n(sh_entry(leaf, k), NULL, __ATOMIC_ACQ_REL) : NULL;
+        if (b) {
+            filter_dec(p);
+            return b;
+        }
+        /* a leaf that could not be mapped sent the object to the table */
+        if (!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE))
+            return NULL;
+    }
+    return table_remove(p);
+}
+
+static struct cp_bucket *table_remove(const void *p)
+{
+    uintptr_t k = (uintptr_t)p;
     unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE);
     /* At high rates the table is far bigger than the caches and an old object sits in an
      * old generation: its home slot in every generation is requested at once, so that
@@ -186,6 +304,12 @@ uint64_t cp_live_count(void)
 {
     /* for tests: counts the keys present (no counter is kept on the hot path) */
     uint64_t n = 0;
+    unsigned nr = __atomic_load_n(&sh_nregions, __ATOMIC_ACQUIRE);
+    for (unsigned r = 0; r < nr && r < SH_MAXREGIONS; r++) {
+        struct cp_bucket **leaf = sh_listed(r);
+        for (size_t i = 0; leaf && i < SH_LEAF_N; i++)
+            n += __atomic_load_n(&leaf[i], __ATOMIC_RELAXED) != NULL;
+    }
     unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE);
     for (unsigned g = 0; g < ng; g++)
         for (uint64_t i = 0; i <= T.gens[g].mask; i++) {
@@ -203,8 +327,17 @@ void cp_live_reset(void)
         return;
     unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_RELAXED);
     for (unsigned g = 0; g < ng; g++)
-        munmap(T.gens[g].slots, (T.gens[g].mask + 1) * sizeof(struct slot));
+        cp_munmap_anon(T.gens[g].slots, (T.gens[g].mask + 1) * sizeof(struct slot));
     __atomic_store_n(&T.ngen, 0, __ATOMIC_RELAXED);
+    unsigned nr = sh_nregions < SH_MAXREGIONS ? sh_nregions : SH_MAXREGIONS;
+    for (unsigned r = 0; r < nr; r++) {
+        cp_munmap_anon(sh_listed(r), SH_LEAF_N * sizeof(struct cp_bucket *));
+        if (sh_regions[r])
+            shdir[sh_regions[r] - 1] = NULL;
+        sh_regions[r] = 0;
+    }
+    sh_nregions = 0;
+    table_used = false;
     memset(cp_live_filter, 0, sizeof cp_live_filter);
     cp_spin_reset(&grow_lock);
     if (add_gen(FIRST_BITS))

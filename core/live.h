@@ -31,7 +31,10 @@ struct cp_bucket;
  * load and no NULL test: all zero means nothing is live. */
 extern uint8_t cp_live_filter[1u << CP_LIVE_FILTER_BITS];
 
-int cp_live_init(void);
+/* dense: most heap objects will be sampled (a high rate): keep aligned addresses in the
+ * shadow map (live.c), which costs address space (reserved, not resident) but one
+ * local access per insert and remove; otherwise the hash table alone. */
+int cp_live_init(bool dense);
 
 static inline uint32_t cp_live_fhash(const void *p)
 {

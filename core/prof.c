@@ -248,7 +248,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     if (metalen > CP_CFILE_MAX_META)
         return CP_CFILE_EMETALEN;
     int err = cp_bucket_init(opts.max_bucket_mb << 20);
-    if (err == 0 && cp_live_init() != 0)
+    if (err == 0 && cp_live_init(opts.mem_rate && opts.mem_rate < CP_DENSE_RATE) != 0)
         err = -ENOMEM;
     if (err) {
         cp_log("cannot map profiler memory (%s); not profiling", cp_cfile_strerror(err));
@@ -676,7 +676,7 @@ void cp_prof_flush_all(void)
  * nothing at _exit or SIGKILL, where a flusher loses up to one interval. The thread
  * starts (start_thread, once):
  *   - at start-up if the process is multi-threaded already, or samples heap at a rate
- *     (CTRPROF_MEM_RATE < INLINE_MIN_RATE) at which events are too many to flush one by one;
+ *     (CTRPROF_MEM_RATE < CP_DENSE_RATE) at which events are too many to flush one by one;
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
  *     before there is a second thread;
  *   - at a heap event, if a thread appeared that did not pass through pthread_create
@@ -686,7 +686,6 @@ void cp_prof_flush_all(void)
  * lock, and pthread_create allocates (the deadlock shim.sh 12 tests). They flush
  * inline, under flush_lock, until a heap event or pthread_create starts the thread.
  */
-#define INLINE_MIN_RATE 65536
 #define INLINE_MAX_PER_S 2000
 #define INLINE_WINDOW 256
 
@@ -764,7 +763,7 @@ int cp_prof_start(void)
     __atomic_store_n(&stopping, 0, __ATOMIC_RELEASE);
     inline_flushes = 0;
     inline_window_ns = coarse_ns();
-    if (!__libc_single_threaded || (opts.mem_rate && opts.mem_rate < INLINE_MIN_RATE))
+    if (!__libc_single_threaded || (opts.mem_rate && opts.mem_rate < CP_DENSE_RATE))
         return start_thread();
     return 0;
 }

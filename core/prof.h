@@ -28,6 +28,10 @@ enum cp_ptype { CP_HEAP = 0, CP_MUTEX = 1, CP_BLOCK = 2, CP_NPTYPES = 3 };
 
 #define CP_MAX_DEPTH 128
 
+/* Below this CTRPROF_MEM_RATE (bytes) heap samples are dense: the flusher thread runs from
+ * the start and the live table keeps a direct map (live.c). */
+#define CP_DENSE_RATE 65536
+
 struct cp_bucket; /* opaque outside bucket.c */
 struct cp_thread; /* per-thread engine state (its ring); opaque outside core */
 

@@ -165,6 +165,71 @@ static void test_cross_thread_accounting(void **state)
         free(slots[i]);
 }
 
+/* The live map: 16-byte-aligned addresses below 2^47 go to the shadow map, others to
+ * the hash table; both give back exactly what was put in, once. Threads racing to make
+ * one new leaf lose nothing; a fork child's reset forgets everything. */
+#define LIVE_THR 8
+#define LIVE_PER 20000
+static void *live_inserter(void *arg)
+{
+    uintptr_t base = (uintptr_t)0x5a0000000000ull; /* a region no other test uses */
+    int id = (int)(intptr_t)arg;
+    for (int k = 0; k < LIVE_PER; k++)
+        if (!cp_live_insert((void *)(base + ((uintptr_t)(k * LIVE_THR + id) << 4)), buckets[id]))
+            abort();
+    return NULL;
+}
+
+static void test_live_map(void **state)
+{
+    init_engine();
+    uint64_t before = cp_live_count();
+    uintptr_t keys[] = {
+        0x7f0000001230ull,      /* shadow */
+        0x7f0000001238ull,      /* 8-byte aligned: table */
+        (uintptr_t)1 << 50,     /* above 47 bits: table */
+        0x10000ull,             /* a low region: shadow */
+        0x7f0000001240ull,      /* the next granule */
+    };
+    int n = (int)(sizeof keys / sizeof keys[0]);
+    for (int i = 0; i < n; i++) {
+        assert_true(cp_live_insert((void *)keys[i], buckets[i]));
+        assert_true(cp_live_maybe((void *)keys[i]));
+    }
+    assert_int_equal(cp_live_count(), before + (uint64_t)n);
+    for (int i = n; i-- > 0;) {
+        assert_ptr_equal(cp_live_remove((void *)keys[i]), buckets[i]);
+        assert_null(cp_live_remove((void *)keys[i]));
+    }
+    assert_null(cp_live_remove((void *)0x7f0000001250ull)); /* never inserted */
+    assert_int_equal(cp_live_count(), before);
+
+    pthread_t t[LIVE_THR];
+    for (int i = 0; i < LIVE_THR; i++)
+        pthread_create(&t[i], NULL, live_inserter, (void *)(intptr_t)i);
+    for (int i = 0; i < LIVE_THR; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(cp_live_count(), before + LIVE_THR * LIVE_PER);
+
+    pid_t pid = fork();
+    if (pid == 0) { /* the child: the parent's objects are not its own */
+        cp_live_reset();
+        int ok = cp_live_count() == 0 && !cp_live_remove((void *)0x5a0000000000ull) &&
+                 cp_live_insert((void *)0x5a0000000010ull, buckets[1]) &&
+                 cp_live_remove((void *)0x5a0000000010ull) == buckets[1];
+        _exit(ok ? 0 : 1);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    uintptr_t base = (uintptr_t)0x5a0000000000ull;
+    for (int k = 0; k < LIVE_THR * LIVE_PER; k++)
+        if (cp_live_remove((void *)(base + ((uintptr_t)k << 4))) != buckets[k % LIVE_THR])
+            fail_msg("object %d: wrong bucket", k);
+    assert_int_equal(cp_live_count(), before);
+}
+
 /* Many threads inserting the same stack get one bucket. */
 static struct cp_bucket *got[16];
 static void *same_stack(void *arg)
@@ -366,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_ring_fault_while_running),
         cmocka_unit_test(test_cap_folds),
         cmocka_unit_test(test_cross_thread_accounting),
+        cmocka_unit_test(test_live_map),
         cmocka_unit_test(test_one_bucket_per_stack),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
