@@ -162,19 +162,25 @@ static int default_path(char *out, size_t len, pid_t pid)
     return -EEXIST;
 }
 
-/* CTRPROF_DIR as it is at start-up: the file is created later (core/prof.c), maybe after
- * the program changed its working directory (a daemon's chdir("/")). */
-static void absolute_dir(void)
+/* A relative CTRPROF_DIR or CTRPROF_FILE is relative to the directory at start-up: the
+ * file is created later (core/prof.c), maybe after the program changed its working
+ * directory (a daemon's chdir("/")). The absolute form also goes into the environment, so
+ * that children started elsewhere (make -C, a script that cd's, a daemon) write to the
+ * same place, not to a path relative to their own directory (which may not exist). */
+static void make_absolute(char *path, size_t size, const char *name)
 {
-    if (cp_opts.dir[0] == '/')
+    if (path[0] == '/' || path[0] == 0)
         return;
     char cwd[CP_PATH_MAX], abs[CP_PATH_MAX];
     if (!getcwd(cwd, sizeof cwd))
         return; /* left relative */
-    size_t n = strcmp(cp_opts.dir, ".") == 0 ? cp_fmt(abs, sizeof abs, "%s", cwd)
-                                             : cp_fmt(abs, sizeof abs, "%s/%s", cwd, cp_opts.dir);
-    if (n < sizeof abs)
-        memcpy(cp_opts.dir, abs, n + 1);
+    size_t n = strcmp(path, ".") == 0 ? cp_fmt(abs, sizeof abs, "%s", cwd)
+                                      : cp_fmt(abs, sizeof abs, "%s/%s", cwd, path);
+    if (n >= sizeof abs || n >= size)
+        return;
+    memcpy(path, abs, n + 1);
+    if (getenv(name))
+        setenv(name, abs, 1);
 }
 
 /* A shared file created on another day differs from our metadata only in the two Time
@@ -278,10 +284,11 @@ __attribute__((constructor)) static void ctrprof_init(void)
     cp_options_load(&cp_opts, environ);
     set_program();
     per_process_file = cp_opts.file[0] == 0;
+    make_absolute(cp_opts.dir, sizeof cp_opts.dir, "CTRPROF_DIR");
+    make_absolute(cp_opts.file, sizeof cp_opts.file, "CTRPROF_FILE");
     if (per_process_file) {
         /* the file itself is created when there is something to put in it (prof.c);
          * a directory it could never be created in is said now */
-        absolute_dir();
         int err = default_path(file_path, sizeof file_path, getpid());
         if (!err && access(cp_opts.dir, W_OK | X_OK) != 0)
             err = -errno;

@@ -160,6 +160,17 @@ mkdir -p "$WORK/cd-start" "$WORK/cd-elsewhere"
     "import os; os.chdir('$WORK/cd-elsewhere'); x = [bytearray(1000) for i in range(100)]")
 check_eq "shim:dir-is-the-start-directory" "1 0" \
     "$(ls "$WORK/cd-start" | grep -c '\.count$') $(ls "$WORK/cd-elsewhere" | grep -c '\.count$')"
+# A relative CTRPROF_DIR or CTRPROF_FILE names the same place for children started in
+# another directory (make -C, a script that cd's): python3 runs in cd-elsewhere, where
+# "rel" does not exist.
+mkdir -p "$WORK/cd-start/rel" && rm -f "$WORK"/cd-start/rel/* "$WORK"/cd-start/shared.count
+(cd "$WORK/cd-start" && CTRPROF_DIR=rel CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" \
+    sh -c "cd '$WORK/cd-elsewhere' && /usr/bin/python3 -c 'x = [bytearray(1000) for i in range(10)]'" 2>&1)
+(cd "$WORK/cd-start" && CTRPROF_FILE=shared.count CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" \
+    sh -c "cd '$WORK/cd-elsewhere' && /usr/bin/python3 -c 'x = [bytearray(1000) for i in range(10)]'" 2>&1)
+got="$(ls "$WORK/cd-start/rel" | grep -c '^ctrprof\.python3\.') $(ls "$WORK/cd-elsewhere" | grep -c '\.count$')"
+got+=" $("$CTRPROF" dump "$WORK/cd-start/shared.count" | grep -c 'ctrprof/process:python3')"
+check_eq "shim:relative-dir-and-file-for-children" "1 0 1" "$got"
 
 # 8. ctrprof run: options become the environment; the exit status passes through.
 mkdir -p "$WORK/r4"
