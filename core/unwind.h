@@ -34,6 +34,11 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
 /* Forget every cached shape (after dlclose: code at an address may change). */
 void cp_unwind_invalidate(void);
 
+/* Tests: turn the per-thread cache of the last walk (unwind.c) off and on again. */
+void cp_unwind_cache_enable(int on);
+/* Tests: how many of this thread's walks joined the one before. */
+uint64_t cp_unwind_cache_joins(void);
+
 /* Is the CFI walker available in this build (x86-64, glibc >= 2.35)? */
 int cp_unwind_cfi_available(void);
 

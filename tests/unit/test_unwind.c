@@ -154,6 +154,161 @@ static void test_recursion_shapes(void **state)
     assert_int_equal(unusable, 0);
 }
 
+/* The per-thread cache of the last walk (unwind.c): a walk that meets a state of the last
+ * one and finds the stack words above it unchanged copies the rest. Consecutive captures
+ * whose leaf parts differ (in functions, frame sizes and number of frames) under a shared
+ * outer part, at a cap small enough for the cache (the shim's is 88), including caps that
+ * cut the walk (the joined walk may then be shorter below the join and go on walking from
+ * where the last one stopped): each capture is compared with the same walk without the
+ * cache and with libunwind. */
+static unsigned cache_differs;
+static __attribute__((noinline)) void check_cached(void)
+{
+    uintptr_t a[160], b[160], c[160];
+    int ta = -1, tb = -1, tc = -1;
+    cp_unwind_cache_enable(0);
+    unsigned nb = cp_stack_capture(CP_UNWIND_CFI, b, max_depth, 1, &tb);
+    cp_unwind_cache_enable(1);
+    unsigned na = cp_stack_capture(CP_UNWIND_CFI, a, max_depth, 1, &ta);
+    unsigned nc = cp_stack_capture(CP_UNWIND_LIBUNWIND, c, max_depth, 1, &tc);
+    compared++;
+    last_depth = na;
+    cache_differs += na != nb || ta != tb || memcmp(a, b, na * sizeof a[0]) != 0;
+    differed += na != nc || ta != tc || memcmp(a, c, na * sizeof a[0]) != 0;
+}
+
+static int leaf_path(unsigned path, int n);
+static NO_FP int leaf_nofp(unsigned path, int n)
+{
+    volatile char big[(1 + 5) * 40];
+    big[n % 40] = (char)n;
+    return leaf_path(path >> 1, n - 1) + big[n % 40];
+}
+static __attribute__((noinline)) int leaf_fp(unsigned path, int n)
+{
+    volatile int y = n;
+    return leaf_path(path >> 1, n - 1) + y;
+}
+static NO_FP int leaf_alloca(unsigned path, int n)
+{
+    volatile char *p = alloca(16 + (size_t)(path & 3) * 32);
+    p[0] = 1;
+    return leaf_path(path >> 1, n - 1) + p[0];
+}
+/* n more frames, chosen by the bits of path, then the capture */
+static __attribute__((noinline)) int leaf_path(unsigned path, int n)
+{
+    if (n <= 0) {
+        check_cached();
+        return 0;
+    }
+    switch (path % 3) {
+    case 0:
+        return leaf_nofp(path, n);
+    case 1:
+        return leaf_fp(path, n);
+    default:
+        return leaf_alloca(path, n);
+    }
+}
+/* a shared outer part of `outer` frames, then a leaf part */
+static NO_FP int outer_part(int outer, unsigned path, int leaf)
+{
+    volatile int x = outer;
+    if (outer > 0)
+        return outer_part(outer - 1, path, leaf) + x;
+    return leaf_path(path, leaf);
+}
+
+static void test_cached_walks(void **state)
+{
+    reset();
+    cache_differs = 0;
+    uint64_t joins0 = cp_unwind_cache_joins();
+    for (unsigned cap = 6; cap <= 90; cap += 14) {
+        max_depth = cap;
+        for (unsigned path = 0; path < 60; path++)
+            outer_part(20 + (int)(path % 4), path * 7, (int)(path % 9));
+    }
+    assert_int_equal(compared, 7 * 60);
+    assert_int_equal(cache_differs, 0);
+    assert_int_equal(differed, 0);
+    uint64_t joins = cp_unwind_cache_joins() - joins0;
+    print_message("%llu of %u walks joined the last one\n", (unsigned long long)joins, compared);
+    assert_true(joins > compared / 2);
+}
+
+/* The cache must re-read every word the last walk read, not only trust the state it
+ * joins at: a synthetic stack of frame-pointer frames (return addresses inside two
+ * functions whose CFA is rbp + 16 and which save rbp at CFA - 16), walked once, then
+ * walked again from the same registers after one saved rbp, then one return address,
+ * above the first frames was changed. Each second walk must follow the new words. */
+static uintptr_t ra_of_site;
+static __attribute__((noinline)) void note_ra(void)
+{
+    ra_of_site = (uintptr_t)__builtin_return_address(0);
+    __asm__ volatile("" ::: "memory");
+}
+static volatile int site_calls;
+static __attribute__((noinline, optimize("no-omit-frame-pointer"))) void fp_site1(void)
+{
+    note_ra();
+    site_calls += 1;
+}
+static __attribute__((noinline, optimize("no-omit-frame-pointer"))) void fp_site2(void)
+{
+    note_ra();
+    site_calls += 2; /* not the same code: GCC would fold the two into one */
+}
+
+static uintptr_t fake[128];
+/* frame i's saved rbp and return address at fake[at], fake[at + 1] (the CFA is
+ * &fake[at + 2]); chain: frames at 8, 16, 24, ... ending with a return address of 0 */
+static void fake_chain(unsigned first, unsigned nframes, uintptr_t ra)
+{
+    for (unsigned i = 0; i < nframes; i++) {
+        unsigned at = first + 8 * i;
+        fake[at] = (uintptr_t)&fake[at + 8];
+        fake[at + 1] = i + 1 < nframes ? ra : 0;
+    }
+}
+
+static int walk_fake(uintptr_t ra0, uintptr_t *pcs)
+{
+    struct cp_unwind_regs r = {ra0, (uintptr_t)&fake[2], (uintptr_t)&fake[8]};
+    int full;
+    return cp_unwind_cfi(r, pcs, 40, (uintptr_t)&fake[0], (uintptr_t)&fake[127], &full);
+}
+
+static void test_cached_walk_rereads(void **state)
+{
+    fp_site1();
+    uintptr_t ra1 = ra_of_site;
+    fp_site2();
+    uintptr_t ra2 = ra_of_site;
+    assert_true(ra1 != ra2);
+    uintptr_t pcs[40];
+    memset(fake, 0, sizeof fake);
+    fake_chain(8, 10, ra1);
+    int n = walk_fake(ra1, pcs);
+    assert_int_equal(n, 10); /* ra1 ten times, then the 0 */
+    assert_int_equal(walk_fake(ra1, pcs), 10); /* joined at once */
+    /* a saved rbp changed: frame 3 on goes elsewhere (a chain of ra2 frames at 88, where
+     * the first chain never was: its words all still hold what the first walk read) */
+    fake_chain(88, 5, ra2);
+    fake[16] = (uintptr_t)&fake[88];
+    uint64_t j0 = cp_unwind_cache_joins();
+    n = walk_fake(ra1, pcs);
+    assert_int_equal(n, 3 + 4);
+    assert_true(pcs[2] == ra1 && pcs[3] == ra2 && pcs[6] == ra2);
+    /* a return address changed, the rbp chain not */
+    fake[97] = ra1;
+    n = walk_fake(ra1, pcs);
+    assert_int_equal(n, 7);
+    assert_true(pcs[3] == ra2 && pcs[4] == ra1 && pcs[5] == ra2);
+    assert_true(cp_unwind_cache_joins() > j0); /* the cache was tried, not bypassed */
+}
+
 static void test_libc_frames(void **state)
 {
     reset();
@@ -348,6 +503,8 @@ int main(void)
         cmocka_unit_test(test_thread_stack_ends),       cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_signal_frame_falls_back), cmocka_unit_test(test_invalidate_reparses),
         cmocka_unit_test(test_concurrent_walks),        cmocka_unit_test(test_bad_registers),
+        cmocka_unit_test(test_cached_walks),
+        cmocka_unit_test(test_cached_walk_rereads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
