@@ -59,54 +59,66 @@ static uint64_t khash(uintptr_t p)
  * probed every generation (perf, rate 1 on perl with 2 million live objects: 15% of the
  * run in cp_live_*). So a 16-byte-aligned address below 2^47 (every address glibc's malloc
  * returns) has its bucket in a direct map instead: a directory of 64 MiB regions, each a
- * leaf of one pointer per 16-byte granule, reserved on first use (MAP_NORESERVE; a page
- * is touched only where sampled objects are). One access per insert and per remove, and
- * objects allocated together have their entries together. Two live objects never share a
- * granule: they start at distinct 16-byte-aligned addresses. Other addresses (an allocator's 8-byte-aligned
- * small objects, 57-bit address spaces) and leaves that cannot be mapped use the hash
- * table. Only at high rates (cp_live_init's dense): at the default rate the few sampled
- * objects fit the table's cache lines and the map's address space would buy nothing. */
+ * leaf of one word per 32-byte granule, reserved on first use (MAP_NORESERVE; a page is
+ * touched only where sampled objects are). One access per insert and per remove, and
+ * objects allocated together have their entries together. glibc's chunks are at least 32
+ * bytes apart, so no two of its live objects share a granule; an allocator with 16-byte
+ * objects can put two in one, so an entry is the bucket pointer (16-byte aligned) with
+ * the object's half of the granule in bit 0, and when the other half is taken the object
+ * goes to the table. A quarter of the heap's size in entries at most (16-byte granules
+ * were half: on perl at rate 1 the kernel's page zeroing for them was 5.6% of the run).
+ * Other addresses (8-byte-aligned small objects, 57-bit address spaces) and leaves that
+ * cannot be mapped use the hash table. Only at high rates (cp_live_init's dense): at the
+ * default rate the few sampled objects fit the table's cache lines and the map's address
+ * space would buy nothing. */
 #define SH_ADDR_BITS 47
 #define SH_REGION_BITS 26
-#define SH_LEAF_N ((size_t)1 << (SH_REGION_BITS - 4))
+#define SH_GRAN_BITS 5 /* 32-byte granules */
+#define SH_LEAF_N ((size_t)1 << (SH_REGION_BITS - SH_GRAN_BITS))
 #define SH_NDIR ((size_t)1 << (SH_ADDR_BITS - SH_REGION_BITS))
 #define SH_MAXREGIONS 4096 /* 256 GiB of heap; beyond it, the hash table */
 
-static struct cp_bucket ***shdir;            /* SH_NDIR leaf pointers, atomic entries */
+static uintptr_t **shdir;                    /* SH_NDIR leaf pointers, atomic entries */
 static uint32_t sh_regions[SH_MAXREGIONS];   /* directory indexes with a leaf */
 static unsigned sh_nregions;                 /* atomic */
 static bool table_used;                      /* atomic: some object went to the hash table */
+
+/* which 16-byte half of its granule k starts in (the entry's low bit) */
+static inline uintptr_t sh_half(uintptr_t k)
+{
+    return (k >> 4) & 1;
+}
 
 static inline bool sh_ok(uintptr_t k)
 {
     return (k & 15) == 0 && k < ((uintptr_t)1 << SH_ADDR_BITS) && shdir;
 }
 
-static struct cp_bucket **sh_leaf(uintptr_t k)
+static uintptr_t *sh_leaf(uintptr_t k)
 {
     return __atomic_load_n(&shdir[k >> SH_REGION_BITS], __ATOMIC_ACQUIRE);
 }
 
-static struct cp_bucket **sh_entry(struct cp_bucket **leaf, uintptr_t k)
+static uintptr_t *sh_entry(uintptr_t *leaf, uintptr_t k)
 {
-    return &leaf[(k >> 4) & (SH_LEAF_N - 1)];
+    return &leaf[(k >> SH_GRAN_BITS) & (SH_LEAF_N - 1)];
 }
 
 /* The leaf for k, made if need be; NULL if it cannot be. Each leaf made is listed in
  * sh_regions (as its directory index + 1; 0 = a slot reserved but not filled), so that
  * counting and the fork child's reset visit only the leaves that exist. */
-static struct cp_bucket **sh_make_leaf(uintptr_t k)
+static uintptr_t *sh_make_leaf(uintptr_t k)
 {
-    struct cp_bucket **leaf = sh_leaf(k);
+    uintptr_t *leaf = sh_leaf(k);
     if (leaf)
         return leaf;
     unsigned r = __atomic_fetch_add(&sh_nregions, 1, __ATOMIC_RELAXED);
     if (r >= SH_MAXREGIONS)
         return NULL;
-    struct cp_bucket **n = cp_mmap_anon(SH_LEAF_N * sizeof *n);
+    uintptr_t *n = cp_mmap_anon(SH_LEAF_N * sizeof *n);
     if (!n)
         return NULL;
-    struct cp_bucket **expect = NULL;
+    uintptr_t *expect = NULL;
     if (!__atomic_compare_exchange_n(&shdir[k >> SH_REGION_BITS], &expect, n, 0,
                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         cp_munmap_anon(n, SH_LEAF_N * sizeof *n); /* another thread made it */
@@ -117,7 +129,7 @@ static struct cp_bucket **sh_make_leaf(uintptr_t k)
 }
 
 /* The leaf listed in sh_regions[r], or NULL. */
-static struct cp_bucket **sh_listed(unsigned r)
+static uintptr_t *sh_listed(unsigned r)
 {
     uint32_t d = __atomic_load_n(&sh_regions[r], __ATOMIC_ACQUIRE);
     return d ? __atomic_load_n(&shdir[d - 1], __ATOMIC_ACQUIRE) : NULL;
@@ -173,7 +185,7 @@ void cp_live_prefetch(const void *p)
 {
     uintptr_t k = (uintptr_t)p;
     if (sh_ok(k)) {
-        struct cp_bucket **leaf = sh_leaf(k);
+        uintptr_t *leaf = sh_leaf(k);
         if (leaf)
             __builtin_prefetch(sh_entry(leaf, k), 1);
         return;
@@ -234,12 +246,19 @@ bool cp_live_insert(const void *p, struct cp_bucket *b)
     if (!__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE) || k <= TOMB || (k & 3))
         return false; /* not an address malloc returns */
     if (sh_ok(k)) {
-        struct cp_bucket **leaf = sh_make_leaf(k);
-        if (leaf) {
-            /* release: the bucket is complete for whoever takes it out */
-            __atomic_store_n(sh_entry(leaf, k), b, __ATOMIC_RELEASE);
-            filter_inc(p);
-            return true;
+        uintptr_t *leaf = sh_make_leaf(k);
+        uintptr_t want = (uintptr_t)b | sh_half(k);
+        if (leaf && !((uintptr_t)b & 15)) {
+            uintptr_t *e = sh_entry(leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+            /* empty, or this very address's (an object whose free we never saw): ours;
+             * the granule's other half live: the table takes this one */
+            while (!cur || (cur & 1) == sh_half(k))
+                /* release: the bucket is complete for whoever takes it out */
+                if (__atomic_compare_exchange_n(e, &cur, want, 0, __ATOMIC_ACQ_REL,
+                                                __ATOMIC_ACQUIRE)) {
+                    filter_inc(p);
+                    return true;
+                }
         }
     }
     return table_insert(p, b);
@@ -253,12 +272,14 @@ struct cp_bucket *cp_live_remove(const void *p)
     if (k <= TOMB)
         return NULL;
     if (sh_ok(k)) {
-        struct cp_bucket **leaf = sh_leaf(k);
-        struct cp_bucket *b =
-            leaf ? __atomic_exchange_n(sh_entry(leaf, k), NULL, __ATOMIC_ACQ_REL) : NULL;
-        if (b) {
-            filter_dec(p);
-            return b;
+        uintptr_t *leaf = sh_leaf(k);
+        if (leaf) {
+            uintptr_t *e = sh_entry(leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+            while (cur && (cur & 1) == sh_half(k))
+                if (__atomic_compare_exchange_n(e, &cur, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                    filter_dec(p);
+                    return (struct cp_bucket *)(cur & ~(uintptr_t)1);
+                }
         }
         /* a leaf that could not be mapped sent the object to the table */
         if (!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE))
@@ -306,9 +327,9 @@ uint64_t cp_live_count(void)
     uint64_t n = 0;
     unsigned nr = __atomic_load_n(&sh_nregions, __ATOMIC_ACQUIRE);
     for (unsigned r = 0; r < nr && r < SH_MAXREGIONS; r++) {
-        struct cp_bucket **leaf = sh_listed(r);
+        uintptr_t *leaf = sh_listed(r);
         for (size_t i = 0; leaf && i < SH_LEAF_N; i++)
-            n += __atomic_load_n(&leaf[i], __ATOMIC_RELAXED) != NULL;
+            n += __atomic_load_n(&leaf[i], __ATOMIC_RELAXED) != 0;
     }
     unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE);
     for (unsigned g = 0; g < ng; g++)
@@ -331,7 +352,7 @@ void cp_live_reset(void)
     __atomic_store_n(&T.ngen, 0, __ATOMIC_RELAXED);
     unsigned nr = sh_nregions < SH_MAXREGIONS ? sh_nregions : SH_MAXREGIONS;
     for (unsigned r = 0; r < nr; r++) {
-        cp_munmap_anon(sh_listed(r), SH_LEAF_N * sizeof(struct cp_bucket *));
+        cp_munmap_anon(sh_listed(r), SH_LEAF_N * sizeof(uintptr_t));
         if (sh_regions[r])
             shdir[sh_regions[r] - 1] = NULL;
         sh_regions[r] = 0;

@@ -189,7 +189,9 @@ static void test_live_map(void **state)
         0x7f0000001238ull,      /* 8-byte aligned: table */
         (uintptr_t)1 << 50,     /* above 47 bits: table */
         0x10000ull,             /* a low region: shadow */
-        0x7f0000001240ull,      /* the next granule */
+        0x7f0000001240ull,      /* the next 32-byte granule */
+        0x7f0000001260ull,      /* a granule shared by two objects 16 bytes apart: */
+        0x7f0000001270ull,      /*   the second goes to the table */
     };
     int n = (int)(sizeof keys / sizeof keys[0]);
     for (int i = 0; i < n; i++) {
@@ -203,6 +205,11 @@ static void test_live_map(void **state)
     }
     assert_null(cp_live_remove((void *)0x7f0000001250ull)); /* never inserted */
     assert_int_equal(cp_live_count(), before);
+    /* an object whose free was never seen: the address's next object replaces it */
+    assert_true(cp_live_insert((void *)0x7f0000001280ull, buckets[1]));
+    assert_true(cp_live_insert((void *)0x7f0000001280ull, buckets[2]));
+    assert_ptr_equal(cp_live_remove((void *)0x7f0000001280ull), buckets[2]);
+    assert_null(cp_live_remove((void *)0x7f0000001280ull));
 
     pthread_t t[LIVE_THR];
     for (int i = 0; i < LIVE_THR; i++)
