@@ -707,7 +707,8 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                 unsigned tail = c->end == W_END ? c->n - j : c->n - j + 1;
                 if (n + tail > cap + 1)
                     tail = cap + 1 - n; /* states past the cap are not needed */
-                memmove(&c->st[n], &c->st[j], tail * sizeof c->st[0]);
+                if (n != j) /* usually the same depth: the states stay where they are */
+                    memmove(&c->st[n], &c->st[j], tail * sizeof c->st[0]);
                 memcpy(c->st, fresh, n * sizeof fresh[0]);
                 unsigned got = total < cap ? total : cap;
                 for (unsigned k = n; k < got; k++)
