@@ -329,6 +329,16 @@ def main():
         machine = "%s; %d cores; %s" % (cpu_model(), os.cpu_count(), platform.platform())
         vers = [version_of("gcc --version"), version_of("ldd --version"), version_of("heaptrack --version"),
                 version_of("valgrind --version"), version_of("sqlite3 --version"), version_of("python3 --version")]
+        # the hand-written part (bench/instructions.sh, bench/rate1.sh) after the marker is kept
+        mark = "<!-- hand:"
+        kept = ""
+        try:
+            with open(os.path.join(TOP, "BENCHMARKS.md")) as f:
+                old = f.read()
+            if mark in old:
+                kept = old[old.index(mark):]
+        except OSError:
+            pass
         with open(os.path.join(TOP, "BENCHMARKS.md"), "w") as f:
             f.write("# ctrprof benchmarks\n\nWritten by `make bench` (bench/bench.py) on %s.\n\n" %
                     datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"))
@@ -351,6 +361,8 @@ def main():
                 f.write("## Report on a big profile (bench/report_bench.py)\n\n" + rep_md + "\n")
             if skipped:
                 f.write("## Not run\n\n" + skipped + "\n")
+            if kept:
+                f.write("\n" + kept)
         print("\nwrote BENCHMARKS.md and bench/overhead.png")
     shutil.rmtree(work, ignore_errors=True)
     missing = [r for r in rows if r[7]]
