@@ -216,12 +216,9 @@ static void account_done(void *p, size_t n)
 static __attribute__((noinline, cold)) void record_free(struct cp_bucket *b)
 {
     int saved = errno;
-    cp_tls.guard++;
-    int64_t cd = cp_tls.countdown;
-    cp_tls.countdown = INT64_MAX;
+    int64_t cd = cp_shim_enter();
     cp_event_free_commit(cp_shim_thread(), b);
-    cp_tls.countdown = cd;
-    cp_tls.guard--;
+    cp_shim_leave(cd);
     errno = saved;
 }
 

@@ -139,15 +139,12 @@ static uint64_t rnd(void)
 
 static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay)
 {
-    cp_tls.guard++;
-    int64_t cd = cp_tls.countdown;
-    cp_tls.countdown = INT64_MAX;
+    int64_t cd = cp_shim_enter();
     uintptr_t pcs[CP_MAX_DEPTH + 1];
     unsigned k = cp_shim_stack(pcs);
     struct cp_bucket *b = cp_bucket_get(type, 0, pcs, k);
     cp_event_delay(cp_shim_thread(), b, count_q16, delay);
-    cp_tls.countdown = cd;
-    cp_tls.guard--;
+    cp_shim_leave(cd);
 }
 
 /* A wait of t1 - t0 ns at the caller's stack (block profile). */
@@ -337,12 +334,9 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
     NEED();
     if (cp_shim_state == CP_SHIM_ON && !cp_tls.guard) {
         int saved = errno;
-        cp_tls.guard++;
-        int64_t cd = cp_tls.countdown;
-        cp_tls.countdown = INT64_MAX;
+        int64_t cd = cp_shim_enter();
         cp_prof_threads_coming();
-        cp_tls.countdown = cd;
-        cp_tls.guard--;
+        cp_shim_leave(cd);
         errno = saved;
     }
     return real_create(t, a, fn, arg);

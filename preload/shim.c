@@ -249,12 +249,9 @@ static void at_exit_flush(void)
     if (cp_shim_state != CP_SHIM_ON)
         return;
     int saved = errno;
-    cp_tls.guard++;
-    int64_t cd = cp_tls.countdown;
-    cp_tls.countdown = INT64_MAX;
+    int64_t cd = cp_shim_enter();
     cp_prof_shutdown();
-    cp_tls.countdown = cd;
-    cp_tls.guard--;
+    cp_shim_leave(cd);
     errno = saved;
 }
 

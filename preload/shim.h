@@ -28,6 +28,23 @@ struct cp_tls {
 };
 
 extern __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
+
+/* Profiler code on an application thread: the guard held and the countdown parked, so
+ * that any allocation it causes goes to the real allocator unsampled. leave() takes what
+ * enter() returned. (errno is the caller's to keep.) */
+static inline int64_t cp_shim_enter(void)
+{
+    cp_tls.guard++;
+    int64_t cd = cp_tls.countdown;
+    cp_tls.countdown = INT64_MAX;
+    return cd;
+}
+
+static inline void cp_shim_leave(int64_t cd)
+{
+    cp_tls.countdown = cd;
+    cp_tls.guard--;
+}
 extern struct cp_options cp_opts;
 extern int cp_shim_state;
 extern uintptr_t cp_shim_lo, cp_shim_hi; /* the shim's own text */
