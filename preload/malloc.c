@@ -215,6 +215,13 @@ static void account_done(void *p, size_t n)
 
 static __attribute__((noinline, cold)) void record_free(struct cp_bucket *b)
 {
+    if (cp_tls.guard) {
+        /* A signal handler freeing a sampled object while this thread was in profiler
+         * code (an event half written, the flush lock held): writing now would nest in
+         * the ring, or wait for a lock this thread holds. Counted, not recorded. */
+        cp_prof_lost(CP_LOST_REENTRY, 1);
+        return;
+    }
     int saved = errno;
     int64_t cd = cp_shim_enter();
     cp_event_free_commit(cp_shim_thread(), b);
