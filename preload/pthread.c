@@ -157,6 +157,22 @@ static void blocked(uint64_t t0, uint64_t t1)
 
 /* ---- mutexes ----------------------------------------------------------------------- */
 
+/* Is the lock word, unsigned, above k? Compared in memory: one instruction for the load
+ * and the test (as core/live.h's filter; GCC does not fold an __atomic load into a
+ * compare). k = 0: the mutex is taken; k = 1 at unlock: waiters (2, or the FUTEX_WAITERS
+ * sign bit of a robust or PI mutex), or a robust or PI mutex's owner id (sorted out by
+ * unlock_peeked). */
+static inline bool lock_word_above(pthread_mutex_t *m, unsigned k)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+    bool a;
+    __asm__("cmpl %2, %1" : "=@cca"(a) : "m"(m->__data.__lock), "ir"(k));
+    return a;
+#else
+    return (unsigned)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) > k;
+#endif
+}
+
 static int mutex_wait_peeked(pthread_mutex_t *m);
 
 static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, const struct timespec *abs)
@@ -190,35 +206,9 @@ static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, const 
  * trylock costs about 30 instructions more than its lock). That window is a few
  * instructions long, against waits of microseconds, so few contention events fall in it;
  * they are missed, not mis-charged. */
-/* The lock word compared in memory: one instruction for the load and the test (as
- * core/live.h's filter; GCC does not fold an __atomic load into a compare). */
-static inline bool lock_word_nonzero(pthread_mutex_t *m)
-{
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-    bool nz;
-    __asm__("cmpl $0, %1" : "=@ccne"(nz) : "m"(m->__data.__lock));
-    return nz;
-#else
-    return __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) != 0;
-#endif
-}
-
-/* Unsigned lock word > 1: waiters (2, or the FUTEX_WAITERS sign bit of a robust or PI
- * mutex), or a robust or PI mutex's owner id (sorted out by unlock_peeked). */
-static inline bool lock_word_above_1(pthread_mutex_t *m)
-{
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-    bool a;
-    __asm__("cmpl $1, %1" : "=@cca"(a) : "m"(m->__data.__lock));
-    return a;
-#else
-    return (unsigned)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) > 1;
-#endif
-}
-
 HOT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-    if (__builtin_expect(!lock_word_nonzero(m), 1))
+    if (__builtin_expect(!lock_word_above(m, 0), 1))
         return __atomic_load_n(&real_mutex_lock, __ATOMIC_RELAXED)(m);
     return mutex_wait_peeked(m);
 }
@@ -288,7 +278,7 @@ HOT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
     /* Read before unlocking: afterwards the mutex may already be another thread's, or
      * freed. 0 or 1 (free, or locked without waiters) is the common case: one compare. */
-    if (UNLIKELY(lock_word_above_1(m)))
+    if (UNLIKELY(lock_word_above(m, 1)))
         return unlock_peeked(m);
     return __atomic_load_n(&real_mutex_unlock, __ATOMIC_RELAXED)(m);
 }
