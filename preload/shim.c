@@ -178,8 +178,13 @@ static void make_absolute(char *path, size_t size, const char *name)
                                       : cp_fmt(abs, sizeof abs, "%s/%s", cwd, path);
     if (n >= sizeof abs || n >= size)
         return;
+    /* only the value in use: a bad one (empty, too long) was warned about and replaced by
+     * the default, and stays as it is for the children to warn about too. getenv and
+     * setenv here run in the constructor, before the program's own code. */
+    const char *env = getenv(name);
+    int exported = env && strcmp(env, path) == 0;
     memcpy(path, abs, n + 1);
-    if (getenv(name))
+    if (exported)
         setenv(name, abs, 1);
 }
 

@@ -171,6 +171,9 @@ mkdir -p "$WORK/cd-start/rel" && rm -f "$WORK"/cd-start/rel/* "$WORK"/cd-start/s
 got="$(ls "$WORK/cd-start/rel" | grep -c '^ctrprof\.python3\.') $(ls "$WORK/cd-elsewhere" | grep -c '\.count$')"
 got+=" $("$CTRPROF" dump "$WORK/cd-start/shared.count" | grep -c 'ctrprof/process:python3')"
 check_eq "shim:relative-dir-and-file-for-children" "1 0 1" "$got"
+# ... but a bad value (empty: warned about, the default used) is passed on as it was
+got=$(cd "$WORK/cd-start" && CTRPROF_DIR= LD_PRELOAD="$SHIM" sh -c 'env | grep "^CTRPROF_DIR="' 2>/dev/null)
+check_eq "shim:bad-dir-passed-on-unchanged" "CTRPROF_DIR=" "$got"
 
 # 8. ctrprof run: options become the environment; the exit status passes through.
 mkdir -p "$WORK/r4"
