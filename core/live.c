@@ -245,10 +245,10 @@ bool cp_live_insert(const void *p, struct cp_bucket *b)
     uintptr_t k = (uintptr_t)p;
     if (!__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE) || k <= TOMB || (k & 3))
         return false; /* not an address malloc returns */
-    if (sh_ok(k)) {
+    if (sh_ok(k) && !((uintptr_t)b & 15)) {
         uintptr_t *leaf = sh_make_leaf(k);
         uintptr_t want = (uintptr_t)b | sh_half(k);
-        if (leaf && !((uintptr_t)b & 15)) {
+        if (leaf) {
             uintptr_t *e = sh_entry(leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
             /* empty, or this very address's (an object whose free we never saw): ours;
              * the granule's other half live: the table takes this one */

@@ -100,12 +100,14 @@ static void apply(struct cp_options *o, const struct opt *t, const char *val)
         else
             cp_log("%s=%.64s is not %s; using the default", t->name, val, t->range);
         break;
-    case UNWIND:
-        if (cp_unwind_parse(val) >= 0)
-            *(int *)(void *)base = cp_unwind_parse(val);
+    case UNWIND: {
+        int u = cp_unwind_parse(val);
+        if (u >= 0)
+            *(int *)(void *)base = u;
         else
             cp_log("%s=%.64s is not %s; using the default", t->name, val, t->range);
         break;
+    }
     case PATH: {
         size_t n = strlen(val);
         if (n == 0 || n >= CP_PATH_MAX)

@@ -774,11 +774,6 @@ void cp_prof_threads_coming(void)
         start_thread();
 }
 
-bool cp_prof_flusher_running(void)
-{
-    return __atomic_load_n(&flusher_running, __ATOMIC_ACQUIRE);
-}
-
 void cp_prof_shutdown(void)
 {
     if (!cp_prof_enabled())

@@ -56,8 +56,6 @@ int cp_prof_start(void);
 /* The program is about to create a thread (the shim's pthread_create hook, before the
  * real call): start the flusher now, from a context where creating a thread is safe. */
 void cp_prof_threads_coming(void);
-/* Whether the flusher thread is up (for tests). */
-bool cp_prof_flusher_running(void);
 /* Publish everything now: advance the cycle, drain every ring, publish, add deltas to
  * the file (memProfileInternal's "clear" path). Safe from exit paths; idempotent. */
 void cp_prof_flush_all(void);

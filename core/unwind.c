@@ -661,7 +661,8 @@ uint64_t cp_unwind_cache_joins(void)
 
 /* Do the stack words the cached walk read above state j still hold what it read? Every
  * return-address slot is above sp (states' sp only grow); an rbp slot is read only if it
- * is not below sp either. */
+ * is not below sp either. A state without bpat kept its rbp (the walk only changes rbp
+ * where the shape saved it), so there is nothing to compare. */
 static int wc_same(const struct wcache *c, unsigned j, uintptr_t sp)
 {
     unsigned last = c->end == W_END ? c->n - 1 : c->n;
@@ -669,7 +670,7 @@ static int wc_same(const struct wcache *c, unsigned j, uintptr_t sp)
         const struct wstate *a = &c->st[k], *b = &c->st[k + 1];
         if (*(const uintptr_t *)(b->sp - 8) != b->ip)
             return 0;
-        if (a->bpat ? a->bpat < sp || *(const uintptr_t *)a->bpat != b->bp : a->bp != b->bp)
+        if (a->bpat && (a->bpat < sp || *(const uintptr_t *)a->bpat != b->bp))
             return 0;
     }
     return 1;

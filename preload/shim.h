@@ -28,6 +28,9 @@ struct cp_tls {
 };
 
 extern __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
+extern struct cp_options cp_opts;
+extern int cp_shim_state;
+extern uintptr_t cp_shim_lo, cp_shim_hi; /* the shim's own text */
 
 /* Profiler code on an application thread: the guard held and the countdown parked, so
  * that any allocation it causes goes to the real allocator unsampled. leave() takes what
@@ -45,9 +48,6 @@ static inline void cp_shim_leave(int64_t cd)
     cp_tls.countdown = cd;
     cp_tls.guard--;
 }
-extern struct cp_options cp_opts;
-extern int cp_shim_state;
-extern uintptr_t cp_shim_lo, cp_shim_hi; /* the shim's own text */
 
 /* malloc.c: find the real functions (dlsym RTLD_NEXT), serving dlsym's own early
  * allocations from a static pool meanwhile. Idempotent. */
