@@ -19,7 +19,6 @@
 #include <link.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "arena.h"
 
@@ -104,7 +103,7 @@ static struct slot *get_table(void)
     struct slot *expected = NULL;
     if (__atomic_compare_exchange_n(&table, &expected, mine, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return mine;
-    munmap(mine, TSIZE * sizeof *mine); /* another thread won */
+    cp_munmap_anon(mine, TSIZE * sizeof *mine); /* another thread won */
     return expected;
 }
 
