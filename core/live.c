@@ -8,7 +8,6 @@
 
 #include <stddef.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "arena.h"
 #include "spin.h"
