@@ -393,7 +393,8 @@ static void *early_realloc(void *p, size_t n)
 /* Everything but the common case; the hot path subtracted n from the countdown already. */
 static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
 {
-    cp_tls.countdown = (int64_t)((uint64_t)cp_tls.countdown + n); /* realloc_common's */
+    /* give the bytes back: realloc_common (or early_realloc's malloc) subtracts them */
+    cp_tls.countdown = (int64_t)((uint64_t)cp_tls.countdown + n);
     if (UNLIKELY(!ready()) || UNLIKELY(pool_owns(p)))
         return early_realloc(p, n);
     struct cp_bucket *old = p && cp_live_maybe(p) ? take(p) : NULL;

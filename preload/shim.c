@@ -286,11 +286,10 @@ __attribute__((constructor)) static void ctrprof_init(void)
     cp_options_load(&cp_opts, environ);
     set_program();
     per_process_file = cp_opts.file[0] == 0;
-    make_absolute(cp_opts.dir, sizeof cp_opts.dir, "CTRPROF_DIR");
-    make_absolute(cp_opts.file, sizeof cp_opts.file, "CTRPROF_FILE");
     if (per_process_file) {
         /* the file itself is created when there is something to put in it (prof.c);
          * a directory it could never be created in is said now */
+        make_absolute(cp_opts.dir, sizeof cp_opts.dir, "CTRPROF_DIR");
         int err = default_path(file_path, sizeof file_path, getpid());
         if (!err && access(cp_opts.dir, W_OK | X_OK) != 0)
             err = -errno;
@@ -300,6 +299,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
             goto out;
         }
     } else {
+        make_absolute(cp_opts.file, sizeof cp_opts.file, "CTRPROF_FILE");
         memcpy(file_path, cp_opts.file, sizeof file_path);
     }
     build_meta();
