@@ -264,8 +264,7 @@ got="start=$(fl "$F" start) rate1=$(CTRPROF_MEM_RATE=1 fl "$F" start)"
 check_eq "shim:flusher-thread-only-when-wanted" "start=1 rate1=2" "$got"
 rm -rf "$WORK/fl" && mkdir -p "$WORK/fl"
 got=$(fl "$F" kill 2>/dev/null)
-kept=$(for f in "$WORK"/fl/*.count; do [ -f "$f" ] && "$CTRPROF" dump "$f"; done |
-    awk '$2 ~ /^ctrprof\/heap:alloc:8388608/ { s += $1 } END { print s + 0 }')
+kept=$(counter_sum "$WORK/fl" ctrprof/heap:alloc:8388608)
 check_eq "shim:sigkill-after-sample-loses-nothing" "threads=1 samples>=1" "threads=$got samples>=$((kept >= 1))"
 got="create=$(fl "$F" create) fast=$(fl "$F" fast) timer=$(fl "$F" timer)"
 check_eq "shim:flusher-thread-starts" "create=1 2 fast=1 2 timer=2 3" "$got"
