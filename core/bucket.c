@@ -1,8 +1,9 @@
 /*
  * bucket.c — the bucket hash table (see bucket.h).
  *
- * Contexts: cp_bucket_get from hooks (a sampled event); cp_bucket_all from the flusher;
- * the lock functions from the atfork handlers.
+ * Contexts: cp_bucket_get from the flusher (heap allocations, when their records are
+ * drained) and from hooks (mutex and block events); cp_bucket_all from the flusher; the
+ * lock functions from the atfork handlers.
  *
  * Publication: a new bucket is fully written (key and stack), then made reachable by a
  * release store of the chain head (and of the all-list head); lookups load heads with

@@ -18,7 +18,7 @@
 
 struct slot {
     uintptr_t key; /* 0 empty, 1 tombstone, else the object address */
-    struct cp_bucket *b;
+    uintptr_t v;   /* its value (live.h); 0 while a remover takes it */
 };
 
 struct gen {
@@ -196,7 +196,7 @@ void cp_live_prefetch(const void *p)
     }
 }
 
-static bool table_insert(const void *p, struct cp_bucket *b)
+static bool table_insert(const void *p, uintptr_t v)
 {
     uintptr_t k = (uintptr_t)p;
     if (!__atomic_load_n(&table_used, __ATOMIC_RELAXED))
@@ -221,12 +221,12 @@ static bool table_insert(const void *p, struct cp_bucket *b)
             if (cur != 0 && cur != TOMB)
                 continue;
             /* Claim the slot with a busy marker (k | 2: never an object address, which is
-             * 16-byte aligned, nor anyone else's claim), write the bucket, then publish the
-             * key (release): a remover that finds the key reads the right bucket, and two
-             * inserters racing for one slot never mix their buckets. */
+             * 16-byte aligned, nor anyone else's claim), write the value, then publish the
+             * key (release): a remover that finds the key reads the right value, and two
+             * inserters racing for one slot never mix their values. */
             if (__atomic_compare_exchange_n(&s->key, &cur, k | 2, 0, __ATOMIC_ACQUIRE,
                                             __ATOMIC_RELAXED)) {
-                __atomic_store_n(&s->b, b, __ATOMIC_RELAXED);
+                __atomic_store_n(&s->v, v, __ATOMIC_RELAXED);
                 __atomic_store_n(&s->key, k, __ATOMIC_RELEASE);
                 if (cur == 0)
                     __atomic_add_fetch(&fills[g].n, 1, __ATOMIC_RELAXED);
@@ -239,14 +239,14 @@ static bool table_insert(const void *p, struct cp_bucket *b)
     }
 }
 
-bool cp_live_insert(const void *p, struct cp_bucket *b)
+bool cp_live_insert(const void *p, uintptr_t v)
 {
     uintptr_t k = (uintptr_t)p;
-    if (!__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE) || k <= TOMB || (k & 3))
+    if (!__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE) || k <= TOMB || (k & 3) || !v)
         return false; /* not an address malloc returns */
-    if (sh_ok(k) && !((uintptr_t)b & 15)) {
+    if (sh_ok(k) && !(v & 1)) {
         uintptr_t *leaf = sh_make_leaf(k);
-        uintptr_t want = (uintptr_t)b | sh_half(k);
+        uintptr_t want = v | sh_half(k);
         if (leaf) {
             uintptr_t *e = sh_entry(leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
             /* empty, or this very address's (an object whose free we never saw): ours;
@@ -260,16 +260,16 @@ bool cp_live_insert(const void *p, struct cp_bucket *b)
                 }
         }
     }
-    return table_insert(p, b);
+    return table_insert(p, v);
 }
 
-static struct cp_bucket *table_remove(const void *p);
+static uintptr_t table_remove(const void *p);
 
-struct cp_bucket *cp_live_remove(const void *p)
+uintptr_t cp_live_remove(const void *p)
 {
     uintptr_t k = (uintptr_t)p;
     if (k <= TOMB)
-        return NULL;
+        return 0;
     if (sh_ok(k)) {
         uintptr_t *leaf = sh_leaf(k);
         if (leaf) {
@@ -277,17 +277,17 @@ struct cp_bucket *cp_live_remove(const void *p)
             while (cur && (cur & 1) == sh_half(k))
                 if (__atomic_compare_exchange_n(e, &cur, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
                     filter_dec(p);
-                    return (struct cp_bucket *)(cur & ~(uintptr_t)1);
+                    return cur & ~(uintptr_t)1;
                 }
         }
         /* a leaf that could not be mapped sent the object to the table */
         if (!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE))
-            return NULL;
+            return 0;
     }
     return table_remove(p);
 }
 
-static struct cp_bucket *table_remove(const void *p)
+static uintptr_t table_remove(const void *p)
 {
     uintptr_t k = (uintptr_t)p;
     unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE);
@@ -308,16 +308,56 @@ static struct cp_bucket *table_remove(const void *p)
                 break;
             if (cur != k)
                 continue;
-            struct cp_bucket *b = __atomic_load_n(&s->b, __ATOMIC_RELAXED);
-            if (__atomic_compare_exchange_n(&s->key, &cur, TOMB, 0, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_RELAXED)) {
-                filter_dec(p);
-                return b;
-            }
-            return NULL;
+            /* The value is taken with one exchange, so that cp_live_resolve's compare-and-
+             * swap of it either happens before (and the remover gets the bucket) or fails
+             * (and the resolver learns the ref was taken); then the slot is ours to bury. */
+            uintptr_t v = __atomic_exchange_n(&s->v, 0, __ATOMIC_ACQ_REL);
+            if (!v)
+                return 0; /* another remover of the same key (a double free) */
+            __atomic_store_n(&s->key, TOMB, __ATOMIC_RELEASE);
+            filter_dec(p);
+            return v;
         }
     }
-    return NULL;
+    return 0;
+}
+
+bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v)
+{
+    uintptr_t k = (uintptr_t)p;
+    if (k <= TOMB || !__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE))
+        return false;
+    if (sh_ok(k)) {
+        uintptr_t *leaf = sh_leaf(k);
+        if (leaf) {
+            uintptr_t *e = sh_entry(leaf, k), want = ref | sh_half(k);
+            /* a bucket is 16-byte aligned: bit 0 stays the half */
+            if (__atomic_compare_exchange_n(e, &want, v | sh_half(k), 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_RELAXED))
+                return true;
+        }
+        if (!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE))
+            return false;
+    }
+    unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE);
+    uint64_t h = khash(k);
+    for (unsigned g = ng; g-- > 0;) {
+        struct gen *G = &T.gens[g];
+        uint64_t i = h & G->mask;
+        for (uint64_t n = 0; n <= G->mask; n++, i = (i + 1) & G->mask) {
+            struct slot *s = &G->slots[i];
+            uintptr_t cur = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+            if (cur == 0)
+                break;
+            if (cur != k)
+                continue;
+            /* ref names one allocation: only its own slot still holds it */
+            uintptr_t want = ref;
+            if (__atomic_compare_exchange_n(&s->v, &want, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+                return true;
+        }
+    }
+    return false;
 }
 
 uint64_t cp_live_count(void)

@@ -1,6 +1,8 @@
 /*
  * live.h — the live sampled heap objects: address -> bucket, so that free() learns
- * cheaply whether its pointer was sampled and to which bucket it belongs.
+ * cheaply whether its pointer was sampled and to which bucket it belongs. Until the
+ * flusher has found an allocation's bucket, the value is the allocation's ref (prof.c),
+ * which the flusher then replaces with the bucket (cp_live_resolve).
  *
  * The common case (an unsampled pointer) is decided by a filter: an array of 2^15 byte
  * counters indexed by a hash of the address, incremented when a sampled object is
@@ -59,10 +61,16 @@ static inline bool cp_live_maybe(const void *p)
 /* Start loading the slot where p would be inserted (a sampled allocation calls this
  * before it unwinds, so the table's cache miss overlaps the unwinding). */
 void cp_live_prefetch(const void *p);
-/* Remember p -> b. Returns false if the table cannot grow (counted as lost). */
-bool cp_live_insert(const void *p, struct cp_bucket *b);
-/* Forget p; returns its bucket, or NULL if p is not a live sampled object. */
-struct cp_bucket *cp_live_remove(const void *p);
+/* A value: the object's bucket (a struct cp_bucket *, 16-byte aligned) or, until the
+ * flusher has found the bucket, the allocation's ref (prof.c: bit 1 set, bit 0 clear);
+ * never 0. */
+/* Remember p -> v. Returns false if the table cannot grow (counted as lost). */
+bool cp_live_insert(const void *p, uintptr_t v);
+/* Forget p; returns its value, or 0 if p is not a live sampled object. */
+uintptr_t cp_live_remove(const void *p);
+/* If p's value is still ref, make it v (the flusher, having found the bucket). False if
+ * the ref was taken first (by a free or a realloc) or p is not there. */
+bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v);
 /* Live sampled objects (for tests). */
 uint64_t cp_live_count(void);
 /* fork child: the parent's objects are not the child's to account; forget them all. */

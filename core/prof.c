@@ -86,6 +86,8 @@ static int stopping;
 /* the ring registry: a list that only grows; rings are reused via their state */
 static struct cp_ring *rings; /* atomic head */
 static cp_spin reg_lock = CP_SPIN_INIT;
+static uint32_t nrings_made; /* guarded by reg_lock */
+#define REF_ID_BITS 20       /* a ring's id in a ref (cp_event_alloc) */
 static __thread struct cp_ring *self_ring __attribute__((tls_model("initial-exec")));
 /* this thread's ring could not be mapped */
 static __thread bool no_ring __attribute__((tls_model("initial-exec")));
@@ -300,7 +302,12 @@ struct cp_thread *cp_thread_get(void)
     /* the arena aligns to 16; the ring's cache-line groups need 64 */
     uint8_t *raw = cp_arena_alloc(sizeof(struct cp_ring) + 63);
     struct cp_ring *r = raw ? (struct cp_ring *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : NULL;
-    uint64_t *data = r ? cp_mmap_anon(CP_RING_WORDS_DEFAULT * sizeof(uint64_t)) : NULL;
+    /* At dense rates a record carries its stack (a few hundred bytes) and events come
+     * every microsecond or two: a larger ring lets the flusher drain in bigger batches
+     * and keeps the thread from waiting for it. */
+    uint64_t words = opts.mem_rate && opts.mem_rate < CP_DENSE_RATE ? CP_RING_WORDS_DENSE
+                                                                    : CP_RING_WORDS_DEFAULT;
+    uint64_t *data = r ? cp_mmap_anon(words * sizeof(uint64_t)) : NULL;
     if (!data) {
         /* The thread goes on unprofiled; its events are counted as lost:noring (in the
          * file), the rest of the process keeps profiling. Not retried: a failing mmap on
@@ -311,9 +318,13 @@ struct cp_thread *cp_thread_get(void)
                            "as lost (ctrprof/health:lost:noring)");
         return NULL;
     }
-    cp_ring_init(r, data, CP_RING_WORDS_DEFAULT);
+    cp_ring_init(r, data, words);
     r->state = CP_RING_OWNED;
     cp_spin_lock(&reg_lock);
+    /* an id for the refs of its allocations (cp_event_alloc); rings are reused, so this
+     * counts the most threads ever alive at once, which 2^20 bounds in practice (the
+     * kernel's default threads-max is lower on most machines) */
+    r->id = ++nrings_made & ((1u << REF_ID_BITS) - 1);
     r->next = rings;
     /* release: publishes the initialised ring to the flusher's acquire of rings */
     __atomic_store_n(&rings, r, __ATOMIC_RELEASE);
@@ -335,22 +346,30 @@ void cp_thread_release(struct cp_thread *t)
 
 /* ---- events ------------------------------------------------------------------------ */
 
-static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n);
+static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const uint64_t *x,
+                       unsigned nx);
 static void flush_inline(bool may_start);
 
-static void emit(struct cp_ring *r, enum cp_rec_kind kind, const uint64_t *w, unsigned n)
+/* Record (kind, w[0..n), x[0..nx - xkeep)) in r: an allocation's last xkeep frames are
+ * the ring's previous stack (cp_event_alloc). Returns EMIT_WRITTEN, EMIT_DROPPED (counted
+ * in the ring's lost) or EMIT_LATE (after the final flush: accounted at once, with all of
+ * x). */
+enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE };
+static int emit(struct cp_ring *r, enum cp_rec_kind kind, const uint64_t *w, unsigned n,
+                const uint64_t *x, unsigned nx, unsigned xkeep)
 {
     /* Make room first, outside the busy section: a thread waiting for the flusher while
      * marked busy would wait for a flusher that waits for it. Without a flusher thread
      * every event is flushed by the thread that wrote it, so the ring is empty here;
      * should it not be, this thread flushes. */
-    uint64_t need = n + 1 + 5; /* the record, plus a worst-case rewind marker */
+    /* the record, plus a worst-case rewind marker (a record never wraps) */
+    uint64_t need = 2 * (n + nx - xkeep + 1);
     while (r->cap - cp_ring_used(r) < need) {
         if (!__atomic_load_n(&flusher_running, __ATOMIC_ACQUIRE)) {
             flush_inline(false);
             if (r->cap - cp_ring_used(r) < need) {
                 cp_ring_drop(r);
-                return;
+                return EMIT_DROPPED;
             }
             break;
         }
@@ -367,56 +386,92 @@ static void emit(struct cp_ring *r, enum cp_rec_kind kind, const uint64_t *w, un
          * still allocate and free. Seen while busy, so the final flush either waited for
          * this event (it read stopping = 0) or will never see it: account it directly. */
         cp_ring_end(r);
-        late_event(kind, w, n);
-        return;
+        late_event(kind, w, n, x, nx);
+        return EMIT_LATE;
     }
     /* cannot fail: room was made above. Its one release store of the head word publishes
      * the record and clears busy (the flusher's seq_cst load of head pairs with it). */
-    cp_ring_write(r, kind, c, w, n, false);
+    cp_ring_write2(r, kind, c, w, n, x, nx - xkeep, false);
     if (!__atomic_load_n(&flusher_running, __ATOMIC_ACQUIRE))
         flush_inline(kind != CP_REC_DELAY);
+    return EMIT_WRITTEN;
 }
 
-void cp_event_alloc(struct cp_thread *t, struct cp_bucket *b, void *p)
+/* An allocation's ref: names it in the live table until the flusher has found its
+ * bucket, and in the flusher's books (unmatched, below) when a free takes it first.
+ * Unique per allocation: bits 24..63 the ring's count of allocations, 4..23 the ring's
+ * id, bit 1 set (a bucket pointer is 16-byte aligned), bit 0 clear (the live table's). */
+static inline bool is_ref(uintptr_t v)
 {
-    if (!t || !b) {
-        cp_prof_lost(t ? CP_LOST_NBUCKET : CP_LOST_NORING, 1);
+    return (v & 2) != 0;
+}
+
+_Static_assert(CP_RING_STK >= CP_MAX_DEPTH + 1, "a ring keeps a whole stack");
+
+void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t *pcs, unsigned n)
+{
+    struct cp_ring *r = (struct cp_ring *)t;
+    if (!r) {
+        cp_prof_lost(CP_LOST_NORING, 1);
         return;
     }
-    if (!cp_live_insert(p, b)) {
+    if (n > CP_MAX_DEPTH + 1)
+        n = CP_MAX_DEPTH + 1;
+    uintptr_t ref = (uintptr_t)(r->nref++ << (4 + REF_ID_BITS)) | (uintptr_t)r->id << 4 | 2;
+    if (!cp_live_insert(p, ref)) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return;
     }
-    uint64_t w = (uint64_t)(uintptr_t)b;
-    emit((struct cp_ring *)t, CP_REC_ALLOC, &w, 1);
+    /* The stack goes to the ring as it is: finding its bucket (a hash, a chain head, the
+     * bucket's key: misses in tables the size of the program's caches, a third of the
+     * cost of an event on cc1 at rate 1) is the flusher's work, on its own core (account).
+     * Written as the frames that differ from the ring's previous stack, whose outermost
+     * `keep` frames it shares (consecutive allocations share most of theirs: cc1 writes 5
+     * words an event for 26 frames on average), so the thread's caches see a few words. */
+    const uintptr_t *last = r->stk + CP_RING_STK - r->stk_n;
+    unsigned keep = 0, most = n < r->stk_n ? n : r->stk_n;
+    while (keep < most && pcs[n - 1 - keep] == last[r->stk_n - 1 - keep])
+        keep++;
+    uint64_t w[4] = {(uint64_t)(uintptr_t)p, size, ref, (uint64_t)n << 32 | keep};
+    switch (emit(r, CP_REC_ALLOC, w, 4, (const uint64_t *)pcs, n, keep)) {
+    case EMIT_WRITTEN:
+        memcpy(r->stk + CP_RING_STK - n, pcs, (n - keep) * sizeof *pcs);
+        r->stk_n = n;
+        break;
+    case EMIT_DROPPED:
+        cp_live_remove(p); /* its free must not be looked for */
+        break;
+    default:
+        break;
+    }
 }
 
 bool cp_event_free(struct cp_thread *t, void *p)
 {
-    struct cp_bucket *b = cp_event_free_take(p);
-    if (b)
-        cp_event_free_commit(t, b);
-    return b != NULL;
+    uintptr_t v = cp_event_free_take(p);
+    if (v)
+        cp_event_free_commit(t, v);
+    return v != 0;
 }
 
-struct cp_bucket *cp_event_free_take(void *p)
+uintptr_t cp_event_free_take(void *p)
 {
-    return cp_live_maybe(p) ? cp_live_remove(p) : NULL;
+    return cp_live_maybe(p) ? cp_live_remove(p) : 0;
 }
 
-void cp_event_free_commit(struct cp_thread *t, struct cp_bucket *b)
+void cp_event_free_commit(struct cp_thread *t, uintptr_t v)
 {
     if (!t) {
         cp_prof_lost(CP_LOST_NORING, 1);
         return;
     }
-    uint64_t w = (uint64_t)(uintptr_t)b;
-    emit((struct cp_ring *)t, CP_REC_FREE, &w, 1);
+    uint64_t w = v;
+    emit((struct cp_ring *)t, CP_REC_FREE, &w, 1, NULL, 0, 0);
 }
 
-void cp_event_free_undo(void *p, struct cp_bucket *b)
+void cp_event_free_undo(void *p, uintptr_t v)
 {
-    if (!cp_live_insert(p, b))
+    if (!cp_live_insert(p, v))
         cp_prof_lost(CP_LOST_NBUCKET, 1);
 }
 
@@ -427,7 +482,7 @@ void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16
         return;
     }
     uint64_t w[3] = {(uint64_t)(uintptr_t)b, count_q16, delay_ns};
-    emit((struct cp_ring *)t, CP_REC_DELAY, w, 3);
+    emit((struct cp_ring *)t, CP_REC_DELAY, w, 3, NULL, 0, 0);
 }
 
 void cp_prof_lost(enum cp_lost why, uint64_t n)
@@ -443,9 +498,10 @@ void cp_prof_lost(enum cp_lost why, uint64_t n)
  * buckets each time was 11% of a rate-1 run of gcc's cc1, perf record). Flusher only. */
 static struct cp_bucket *touched_head[2];
 
-static void account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n)
+/* Add one event of cycle c to b's fut[c % 2]. */
+static void count(struct cp_bucket *b, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
+                  unsigned n)
 {
-    struct cp_bucket *b = (struct cp_bucket *)(uintptr_t)w[0];
     unsigned s = (unsigned)(c & 1);
     if (!(b->queued & (1u << s))) {
         b->queued |= (uint16_t)(1u << s);
@@ -472,6 +528,198 @@ static void account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t
     }
     if (b->nstk && b->stk[b->nstk - 1] == CP_PC_TRUNCATED && kind != CP_REC_FREE)
         trunc_events++;
+}
+
+/* ---- refs the live table no longer holds ---------------------------------------------
+ *
+ * The flusher (or whoever holds flush_lock) finds an allocation's bucket and replaces its
+ * ref in the live table with the bucket (cp_live_resolve). A free (or a realloc) that
+ * took the object out of the table before that carries the ref, and the two meet here:
+ *   - the allocation was resolved first: its bucket waits under the ref (an "orphan")
+ *     for the free, however long that comes after (a realloc that fails puts the ref
+ *     back in the live table, and the object lives on);
+ *   - the free was drained first (its ring before the allocation's): it waits under the
+ *     ref with its cycle ("pending") for the allocation. The allocation happened before
+ *     the free (the program hands the pointer over), so its cycle is <= the free's and it
+ *     is drained no later than the flush that ends the free's cycle: a pending free still
+ *     here after that flush has no allocation to meet (it was dropped from a full ring,
+ *     or found no bucket) and is let go, counted in unmatched.
+ * Both are rare and short-lived; an open-addressing table (linear probing, deletion by
+ * backward shift), doubled when half full. Guarded by flush_lock. */
+struct um_slot {
+    uint64_t ref; /* 0: empty */
+    uint64_t val; /* a bucket pointer, or (cycle << 1 | 1) for a pending free */
+};
+static struct um_slot *um;
+static uint64_t um_mask, um_n, um_pending, unmatched;
+static uint64_t n_orphans, n_pending; /* ever made, for tests */
+
+static uint64_t um_hash(uint64_t ref)
+{
+    ref *= 0x9E3779B97F4A7C15ull;
+    return ref ^ (ref >> 29);
+}
+
+static struct um_slot *um_find(uint64_t ref)
+{
+    if (!um)
+        return NULL;
+    for (uint64_t i = um_hash(ref) & um_mask;; i = (i + 1) & um_mask) {
+        if (um[i].ref == ref)
+            return &um[i];
+        if (!um[i].ref)
+            return NULL;
+    }
+}
+
+static void um_delete(struct um_slot *e)
+{
+    uint64_t i = (uint64_t)(e - um);
+    if (um[i].val & 1)
+        um_pending--;
+    um_n--;
+    for (uint64_t j = (i + 1) & um_mask; um[j].ref; j = (j + 1) & um_mask) {
+        uint64_t home = um_hash(um[j].ref) & um_mask;
+        /* move j back to the hole at i if its home is not in (i, j] (cyclically) */
+        if (((j - home) & um_mask) >= ((j - i) & um_mask)) {
+            um[i] = um[j];
+            i = j;
+        }
+    }
+    um[i].ref = 0;
+}
+
+static bool um_put(uint64_t ref, uint64_t val)
+{
+    if (!um || (um_n + 1) * 2 > um_mask + 1) {
+        uint64_t cap = um ? (um_mask + 1) * 2 : 1024;
+        struct um_slot *n = cp_mmap_anon(cap * sizeof *n), *o = um;
+        if (!n)
+            return false;
+        uint64_t omask = um_mask;
+        um = n;
+        um_mask = cap - 1;
+        for (uint64_t i = 0; o && i <= omask; i++)
+            if (o[i].ref) {
+                uint64_t j = um_hash(o[i].ref) & um_mask;
+                while (um[j].ref)
+                    j = (j + 1) & um_mask;
+                um[j] = o[i];
+            }
+        if (o)
+            cp_munmap_anon(o, (omask + 1) * sizeof *o);
+    }
+    uint64_t i = um_hash(ref) & um_mask;
+    while (um[i].ref)
+        i = (i + 1) & um_mask;
+    um[i].ref = ref;
+    um[i].val = val;
+    um_n++;
+    um_pending += val & 1;
+    if (val & 1)
+        n_pending++;
+    else
+        n_orphans++;
+    return true;
+}
+
+/* At the end of the flush that finished cycle c: let go of pending frees of cycles <= c. */
+static void um_expire(uint64_t c)
+{
+    for (uint64_t i = 0; um_pending && i <= um_mask;) {
+        if (um[i].ref && (um[i].val & 1) && (um[i].val >> 1) <= c) {
+            um_delete(&um[i]);
+            unmatched++;
+            continue; /* the backward shift may have moved another entry into i */
+        }
+        i++;
+    }
+}
+
+/* An allocation (p, size, ref, stack): its bucket, found now; counted in cycle c (late:
+ * straight into the published state). NULL if no bucket could be had. */
+static struct cp_bucket *resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
+                                       unsigned n, uint64_t c, bool late)
+{
+    struct cp_bucket *b = cp_bucket_get(CP_HEAP, size, pcs, n);
+    if (!b) {
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+        return NULL;
+    }
+    if (late)
+        b->u.mem.active.allocs++;
+    else
+        count(b, CP_REC_ALLOC, c, NULL, 0);
+    struct um_slot *e = um_find(ref);
+    if (e && (e->val & 1)) { /* its free was drained first */
+        uint64_t fc = e->val >> 1;
+        um_delete(e);
+        if (late)
+            b->u.mem.active.frees++;
+        else
+            count(b, CP_REC_FREE, fc, NULL, 0);
+    } else if (!cp_live_resolve(p, ref, (uintptr_t)b) && !um_put(ref, (uintptr_t)b)) {
+        /* a free took the ref, and there is no memory to remember the bucket for it */
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+    }
+    return b;
+}
+
+/* A free record's bucket: the value it took from the live table, a bucket or a ref. NULL
+ * if it must wait for its allocation (or cannot be placed). */
+static struct cp_bucket *resolve_free(uint64_t v, uint64_t c, bool late)
+{
+    if (!is_ref(v))
+        return (struct cp_bucket *)(uintptr_t)v;
+    struct um_slot *e = um_find(v);
+    if (e && !(e->val & 1)) {
+        struct cp_bucket *b = (struct cp_bucket *)(uintptr_t)e->val;
+        um_delete(e);
+        return b;
+    }
+    /* late: every earlier record is drained, so its allocation will not come */
+    if (late || !um_put(v, c << 1 | 1))
+        unmatched++;
+    return NULL;
+}
+
+void cp_prof_ref_stats(uint64_t *orphans, uint64_t *pending, uint64_t *unmatched_frees)
+{
+    cp_spin_lock(&flush_lock);
+    *orphans = n_orphans;
+    *pending = n_pending;
+    *unmatched_frees = unmatched;
+    cp_spin_unlock(&flush_lock);
+}
+
+static void account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n)
+{
+    struct cp_ring *r = ctx;
+    struct cp_bucket *b;
+    switch (kind) {
+    case CP_REC_ALLOC: {
+        /* (p, size, ref, nframes << 32 | keep), then the nframes - keep innermost frames;
+         * the other keep are the outermost of this ring's previous stack */
+        unsigned nf = (unsigned)(w[3] >> 32), keep = (unsigned)w[3];
+        if (n < 4 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 4 != nf - keep)
+            return; /* cannot happen: the producer wrote it */
+        uintptr_t *stk = r->cstk + CP_RING_STK - nf;
+        memcpy(stk, w + 4, (nf - keep) * sizeof *stk);
+        r->cstk_n = nf;
+        resolve_alloc((void *)(uintptr_t)w[0], w[1], w[2], stk, nf, c, false);
+        return;
+    }
+    case CP_REC_FREE:
+        if (n >= 1 && (b = resolve_free(w[0], c, false)))
+            count(b, kind, c, w, n);
+        return;
+    case CP_REC_DELAY:
+        if (n >= 1)
+            count((struct cp_bucket *)(uintptr_t)w[0], kind, c, w, n);
+        return;
+    default:
+        return;
+    }
 }
 
 static void module_seen(void *ctx, const struct cp_module *m)
@@ -525,21 +773,24 @@ static void publish_bucket(struct cp_bucket *b)
  * flush lock, and out to the file; O(1), so a destructor freeing many objects late does
  * not pay a flush each. Every earlier event of the process is already published (the
  * final flush drained every ring), so the file never shows a free without its alloc. */
-static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n)
+static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const uint64_t *x,
+                       unsigned nx)
 {
-    struct cp_bucket *b = (struct cp_bucket *)(uintptr_t)w[0];
     cp_spin_lock(&flush_lock);
     /* the first thing this process records may come this late (a library destructor
      * running after ours): its file is created now */
     open_pending();
+    struct cp_bucket *b = NULL;
     switch (kind) {
-    case CP_REC_ALLOC:
-        b->u.mem.active.allocs++;
+    case CP_REC_ALLOC: /* the whole stack is in x */
+        b = resolve_alloc((void *)(uintptr_t)w[0], w[1], w[2], (const uintptr_t *)x, nx, 0, true);
         break;
     case CP_REC_FREE:
-        b->u.mem.active.frees++;
+        if ((b = resolve_free(w[0], 0, true)))
+            b->u.mem.active.frees++;
         break;
     case CP_REC_DELAY:
+        b = (struct cp_bucket *)(uintptr_t)w[0];
         if (n >= 3) {
             b->u.blk.count_q16 += w[1];
             b->u.blk.delay += w[2];
@@ -548,9 +799,11 @@ static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n)
     default:
         break;
     }
-    publish_begin();
-    publish_bucket(b);
-    publish_end();
+    if (b) {
+        publish_begin();
+        publish_bucket(b);
+        publish_end();
+    }
     cp_spin_unlock(&flush_lock);
 }
 
@@ -611,7 +864,7 @@ static void flush_locked(void)
                 sched_yield();
     for (struct cp_ring *r = head; r; r = r->next) {
         uint32_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
-        cp_ring_drain(r, account, NULL);
+        cp_ring_drain(r, account, r);
         ring_lost_total += cp_ring_take_lost(r);
         ring_waits_total += cp_ring_take_waits(r);
         /* a released ring read before the drain is empty now: it may be reused */
@@ -619,6 +872,7 @@ static void flush_locked(void)
             __atomic_compare_exchange_n(&r->state, &state, CP_RING_FREE, 0, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED);
     }
+    um_expire(c);
     unsigned s = (unsigned)(c & 1);
     if (file_pending) {
         uint64_t any = ring_lost_total;
@@ -631,7 +885,20 @@ static void flush_locked(void)
     }
     publish_begin();
     struct cp_bucket *next;
+    unsigned published = 0;
     for (struct cp_bucket *b = touched_head[s]; b; b = next) {
+        /* Adding a bucket's first counters to the file walks a chain of its hash table
+         * (hundreds of thousands of counters at rate 1 share 512 chains), and a burst of
+         * new stacks kept the flusher away from the rings for milliseconds: threads
+         * waited for room (cc1 at rate 1: 52 waits). So the rings are drained now and
+         * then meanwhile. Everything drained now is of cycle c + 1 or later (cycle c
+         * was complete before the first drain), so it goes to the other slot, whose list
+         * this loop does not walk. */
+        if (++published % 64 == 0)
+            for (struct cp_ring *r = head; r; r = r->next)
+                if (cp_ring_head_pos(r) !=
+                    (__atomic_load_n(&r->rtail, __ATOMIC_RELAXED) & CP_RING_POS_MASK))
+                    cp_ring_drain(r, account, r);
         next = b->touched[s];
         b->queued &= (uint16_t)~(1u << s);
         if (b->type == CP_HEAP) {
@@ -828,6 +1095,11 @@ void cp_prof_atfork_child(const char *newpath)
     /* Objects the parent sampled are not the child's to account (it may free its copy,
      * and so may the parent): forget them. */
     cp_live_reset();
+    if (um) {
+        cp_munmap_anon(um, (um_mask + 1) * sizeof *um);
+        um = NULL;
+        um_mask = um_n = um_pending = 0;
+    }
     /* the unwinder's counts so far are the parent's, to publish: the child's start here */
     cp_stack_stats(&pub_unw[0], &pub_unw[1], &pub_unw[2]);
     bool newfile = newpath != NULL;

@@ -105,9 +105,11 @@ struct cp_bucket *cp_bucket_get(enum cp_ptype type, uint64_t size, const uintptr
 
 /* ---- events (hook context) --------------------------------------------------------- */
 
-/* A sampled allocation of size bytes at p: remembered in the live table (so free can
- * find it) and recorded in this thread's ring, stamped with the current cycle. */
-void cp_event_alloc(struct cp_thread *t, struct cp_bucket *b, void *p);
+/* A sampled allocation of size bytes at p, made at the stack pcs[0..n) (absolute return
+ * addresses, innermost first): remembered in the live table (so free can find it) and
+ * recorded in this thread's ring, stamped with the current cycle. Its bucket is found
+ * when the record is drained; until then the live table holds the allocation's ref. */
+void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t *pcs, unsigned n);
 
 /* Called on every free/realloc with a non-NULL pointer, BEFORE the real free (so a
  * reused address is never confused). The unsampled case must cost a load and a branch
@@ -119,10 +121,16 @@ bool cp_event_free(struct cp_thread *t, void *p);
 /* cp_event_free in three steps, for realloc: take p out of the live table before the
  * real call (a reused address is never confused), then record the free if the call
  * succeeded, or put p back if it failed (p still belongs to the program). take returns
- * NULL for an unsampled pointer, at the same cost as cp_event_free. */
-struct cp_bucket *cp_event_free_take(void *p);
-void cp_event_free_commit(struct cp_thread *t, struct cp_bucket *b);
-void cp_event_free_undo(void *p, struct cp_bucket *b);
+ * 0 for an unsampled pointer, at the same cost as cp_event_free; otherwise the live
+ * table's value (live.h: a bucket, or the allocation's ref), to hand to commit or undo. */
+uintptr_t cp_event_free_take(void *p);
+void cp_event_free_commit(struct cp_thread *t, uintptr_t v);
+void cp_event_free_undo(void *p, uintptr_t v);
+
+/* For tests: allocations whose ref a free took before the flusher found the bucket
+ * (orphans), frees drained before their allocation (pending), and frees whose allocation
+ * record never came (dropped, or no bucket): totals so far. */
+void cp_prof_ref_stats(uint64_t *orphans, uint64_t *pending, uint64_t *unmatched);
 
 /* A sampled mutex or block event: count and delay already scaled as Go does (mutex:
  * x fraction; block: events shorter than the rate count rate/duration times). count is

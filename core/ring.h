@@ -44,7 +44,9 @@
 
 enum cp_rec_kind { CP_REC_REWIND = 0, CP_REC_ALLOC = 1, CP_REC_FREE = 2, CP_REC_DELAY = 3 };
 
+#define CP_RING_STK 130 /* >= CP_MAX_DEPTH + 1 (prof.h), checked there */
 #define CP_RING_WORDS_DEFAULT (1u << 14)
+#define CP_RING_WORDS_DENSE (1u << 16) /* below CP_DENSE_RATE (prof.c) */
 
 #define CP_RING_POS_MASK ((1ull << 36) - 1)
 #define CP_RING_LOST_SHIFT 36
@@ -60,6 +62,13 @@ struct cp_ring {
     /* producer only (its own cache line) */
     __attribute__((aligned(64))) uint64_t w; /* full write position */
     uint64_t nlost;                          /* drops so far; LOST is this mod 2^27 */
+    uint64_t nref;                           /* allocations recorded (prof.c's refs) */
+    uint32_t id;                             /* immutable: 1, 2, ... in creation order */
+    /* The stack of the last allocation record written, right-aligned (its outermost
+     * frame at stk[CP_RING_STK - 1]): prof.c writes a stack as the frames that differ
+     * from it; the consumer keeps its own copy, cstk, in step. */
+    uint32_t stk_n;
+    uintptr_t stk[CP_RING_STK];
 
     /* producer-written, consumer-read atomics */
     __attribute__((aligned(64))) uint64_t head; /* BUSY | LOST | POS, see above */
@@ -67,6 +76,8 @@ struct cp_ring {
 
     /* consumer only */
     uint64_t lost_taken, waits_taken;
+    uint32_t cstk_n;
+    uintptr_t cstk[CP_RING_STK];
 
     /* consumer-written atomics */
     __attribute__((aligned(64))) uint64_t rtail;
@@ -81,6 +92,9 @@ enum { CP_RING_FREE = 0, CP_RING_OWNED = 1, CP_RING_RELEASED = 2 };
  * record and count it in lost. Returns true if written. */
 bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
                    unsigned n, bool may_wait);
+/* The same with the record's words in two pieces (n, then m more), copied once. */
+bool cp_ring_write2(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
+                    unsigned n, const uint64_t *more, unsigned m, bool may_wait);
 
 /* Producer: mark an event in progress (seq_cst: the flusher's cycle handshake, prof.c).
  * The next cp_ring_write or cp_ring_drop ends it with the same store that publishes. */

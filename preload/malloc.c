@@ -177,8 +177,7 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n)
     cp_live_prefetch(p);
     uintptr_t pcs[CP_MAX_DEPTH + 1];
     unsigned k = cp_shim_stack(pcs);
-    struct cp_bucket *b = cp_bucket_get(CP_HEAP, n, pcs, k);
-    cp_event_alloc(cp_shim_thread(), b, p);
+    cp_event_alloc(cp_shim_thread(), p, n, pcs, k);
     cp_tls.countdown = cp_sample_next(&cp_tls.rng, cp_opts.mem_rate);
     cp_tls.guard--;
     errno = saved;
@@ -213,7 +212,7 @@ static void account_done(void *p, size_t n)
         sampled(p, n);
 }
 
-static __attribute__((noinline, cold)) void record_free(struct cp_bucket *b)
+static __attribute__((noinline, cold)) void record_free(uintptr_t v)
 {
     if (cp_tls.guard) {
         /* A signal handler freeing a sampled object while this thread was in profiler
@@ -224,17 +223,17 @@ static __attribute__((noinline, cold)) void record_free(struct cp_bucket *b)
     }
     int saved = errno;
     int64_t cd = cp_shim_enter();
-    cp_event_free_commit(cp_shim_thread(), b);
+    cp_event_free_commit(cp_shim_thread(), v);
     cp_shim_leave(cd);
     errno = saved;
 }
 
-static __attribute__((noinline, cold)) struct cp_bucket *take(void *p)
+static __attribute__((noinline, cold)) uintptr_t take(void *p)
 {
     int saved = errno;
-    struct cp_bucket *b = cp_event_free_take(p);
+    uintptr_t v = cp_event_free_take(p);
     errno = saved;
-    return b;
+    return v;
 }
 
 /* ---- the hooks --------------------------------------------------------------------- */
@@ -299,9 +298,9 @@ static __attribute__((noinline, cold)) void free_slow(void *p)
     if (pool_owns(p))
         return; /* dlsym's early blocks are never reused */
     if (p && cp_live_maybe(p)) {
-        struct cp_bucket *b = take(p);
-        if (b)
-            record_free(b);
+        uintptr_t v = take(p);
+        if (v)
+            record_free(v);
     }
     if (ready())
         real_free(p);
@@ -347,7 +346,7 @@ HOT void *calloc(size_t a, size_t s)
 
 /* realloc and reallocarray: the old block's free is taken out of the live table before
  * the real call and recorded only if the call succeeded. */
-static void *realloc_common(void *p, size_t n, void *q, struct cp_bucket *old)
+static void *realloc_common(void *p, size_t n, void *q, uintptr_t old)
 {
     if (p && n == 0) { /* a free (glibc returns NULL here) */
         if (old)
@@ -397,7 +396,7 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
     cp_tls.countdown = (int64_t)((uint64_t)cp_tls.countdown + n);
     if (UNLIKELY(!ready()) || UNLIKELY(pool_owns(p)))
         return early_realloc(p, n);
-    struct cp_bucket *old = p && cp_live_maybe(p) ? take(p) : NULL;
+    uintptr_t old = p && cp_live_maybe(p) ? take(p) : 0;
     void *q = real_realloc(p, n);
     return realloc_common(p, n, q, old);
 }
@@ -425,7 +424,7 @@ EXPORT void *reallocarray(void *p, size_t a, size_t s)
     }
     if (__builtin_mul_overflow(a, s, &n))
         return real_reallocarray(p, a, s); /* fails with ENOMEM, p untouched */
-    struct cp_bucket *old = p && UNLIKELY(cp_live_maybe(p)) ? take(p) : NULL;
+    uintptr_t old = p && UNLIKELY(cp_live_maybe(p)) ? take(p) : 0;
     void *q = real_reallocarray(p, a, s);
     return realloc_common(p, n, q, old);
 }

@@ -29,6 +29,7 @@
 
 static char path[256];
 static struct cp_bucket *buckets[NBUCKETS];
+static uintptr_t stacks[NBUCKETS][32];
 static uintptr_t *slots[NTHR];
 static uint64_t produced[NTHR];
 static uint64_t exact_alloc[NBUCKETS], exact_free[NBUCKETS];
@@ -51,7 +52,7 @@ static void init_engine(void)
     assert_int_equal(cp_prof_init(&o, path, META, sizeof META - 1, false), 0);
     assert_int_equal(cp_prof_start(), 0);
     for (int b = 0; b < NBUCKETS; b++) {
-        uintptr_t pcs[32];
+        uintptr_t *pcs = stacks[b];
         for (int k = 0; k < 32; k++)
             pcs[k] = 0x400000 + (uintptr_t)(b * 1000 + k * 16);
         buckets[b] = cp_bucket_get(CP_HEAP, (uint64_t)(100 + b), pcs, 32);
@@ -68,7 +69,7 @@ static void *app_thread(void *arg)
     for (uint64_t k = 0; k < EVENTS; k++) {
         uintptr_t p = ((uintptr_t)(id + 1) << 40) | (uintptr_t)(k << 4);
         int b = (int)((k * 7 + (uint64_t)id) % NBUCKETS);
-        cp_event_alloc(t, buckets[b], (void *)p);
+        cp_event_alloc(t, (void *)p, (uint64_t)(100 + b), stacks[b], 32);
         __atomic_add_fetch(&exact_alloc[b], 1, __ATOMIC_RELAXED);
         slots[id][k] = p | (uintptr_t)b; /* low bits: the bucket, for the test's books */
         /* release: the allocation's event is written before the pointer is handed over */
@@ -161,21 +162,136 @@ static void test_cross_thread_accounting(void **state)
     assert_int_equal(violations, 0);
     assert_true(snapshots > 0);
     assert_int_equal(cp_live_count(), 0);
+    uint64_t orphans, pending, unmatched;
+    cp_prof_ref_stats(&orphans, &pending, &unmatched);
+    printf("frees that took a ref before its bucket was found: %llu; drained before their "
+           "allocation: %llu\n",
+           (unsigned long long)orphans, (unsigned long long)pending);
+    assert_int_equal(unmatched, 0);
     for (int i = 0; i < NTHR; i++)
         free(slots[i]);
+}
+
+/* An allocation's bucket is found when its record is drained; a free that comes first
+ * carries the ref, and the two must meet, in each order, and after a failed realloc that
+ * put the ref back. The flusher is held off with the fork handlers' locks, so that each
+ * case's records are drained together, in the order the rings are listed. */
+static struct cp_thread *other_ring;
+static void *get_ring(void *arg)
+{
+    other_ring = cp_thread_get();
+    return NULL;
+}
+
+static void *free_it(void *arg)
+{
+    if (!cp_event_free(other_ring, arg))
+        abort();
+    return NULL;
+}
+
+static const uintptr_t meet_pcs[3] = {0x4c1000, 0x4c2000, 0x4c3000};
+static void *alloc_it(void *arg)
+{
+    cp_event_alloc(other_ring, arg, 48, meet_pcs, 3);
+    return NULL;
+}
+
+static void meet_stats(uint64_t *o, uint64_t *p)
+{
+    uint64_t u;
+    cp_prof_ref_stats(o, p, &u);
+    assert_int_equal(u, 0);
+}
+
+static void test_refs_meet(void **state)
+{
+    init_engine();
+    struct cp_thread *t = cp_thread_get();
+    pthread_t th;
+    pthread_create(&th, NULL, get_ring, NULL);
+    pthread_join(th, NULL);
+    assert_non_null(other_ring);
+    const uintptr_t *pcs = meet_pcs;
+    uint64_t o0, p0, o1, p1;
+    cp_prof_flush_all();
+    meet_stats(&o0, &p0);
+
+    /* 1. allocated on one thread, freed on the other before any drain, both ways round:
+     *    in one of them the free's ring is drained first and the free waits for the
+     *    allocation; in the other the allocation is drained first, its ref already taken,
+     *    and its bucket waits for the free */
+    void *a = (void *)(uintptr_t)0x6b0000000100ull;
+    cp_prof_atfork_prepare();
+    cp_event_alloc(t, a, 48, pcs, 3);
+    pthread_create(&th, NULL, free_it, a);
+    pthread_join(th, NULL);
+    cp_prof_atfork_parent();
+    cp_prof_flush_all();
+    cp_prof_atfork_prepare();
+    pthread_create(&th, NULL, alloc_it, a);
+    pthread_join(th, NULL);
+    assert_true(cp_event_free(t, a));
+    cp_prof_atfork_parent();
+    cp_prof_flush_all();
+    meet_stats(&o1, &p1);
+    assert_int_equal(p1 - p0, 1);
+    assert_int_equal(o1 - o0, 1);
+
+    /* 2. allocated and freed on t before a drain: the allocation is drained first, its
+     *    ref is gone from the live table, the bucket waits for the free */
+    cp_prof_atfork_prepare();
+    cp_event_alloc(t, a, 48, pcs, 3);
+    assert_true(cp_event_free(t, a));
+    cp_prof_atfork_parent();
+    cp_prof_flush_all();
+    meet_stats(&o0, &p0);
+    assert_int_equal(o0 - o1, 1);
+    assert_int_equal(p0 - p1, 0);
+
+    /* 3. a realloc takes the ref, the allocation is drained meanwhile, the realloc fails
+     *    and puts the ref back; much later the object is freed */
+    cp_event_alloc(t, a, 48, pcs, 3);
+    uintptr_t v = cp_event_free_take(a);
+    cp_prof_flush_all(); /* drained while taken */
+    cp_event_free_undo(a, v);
+    cp_prof_flush_all();
+    cp_prof_flush_all();
+    assert_true(cp_event_free(t, a));
+    cp_prof_flush_all();
+    meet_stats(&o1, &p1);
+
+    /* 4. the common case: drained while live; the free carries the bucket */
+    cp_event_alloc(t, a, 48, pcs, 3);
+    cp_prof_flush_all();
+    uintptr_t got = cp_event_free_take(a);
+    assert_int_equal(got & 15, 0);
+    cp_event_free_commit(t, got);
+    cp_prof_flush_all();
+    uint64_t o2, p2;
+    meet_stats(&o2, &p2);
+    assert_int_equal(o2 - o1, 0);
+    assert_int_equal(p2 - p1, 0);
+
+    struct cp_bucket *b = cp_bucket_get(CP_HEAP, 48, pcs, 3);
+    assert_ptr_equal((void *)got, b);
+    assert_int_equal(b->u.mem.active.allocs, 5);
+    assert_int_equal(b->u.mem.active.frees, 5);
+    assert_int_equal(cp_live_remove(a), 0);
 }
 
 /* The live map: 16-byte-aligned addresses below 2^47 go to the shadow map, others to
  * the hash table; both give back exactly what was put in, once. Threads racing to make
  * one new leaf lose nothing; a fork child's reset forgets everything. */
 #define LIVE_THR 8
+#define BV(i) ((uintptr_t)buckets[i])
 #define LIVE_PER 20000
 static void *live_inserter(void *arg)
 {
     uintptr_t base = (uintptr_t)0x5a0000000000ull; /* a region no other test uses */
     int id = (int)(intptr_t)arg;
     for (int k = 0; k < LIVE_PER; k++)
-        if (!cp_live_insert((void *)(base + ((uintptr_t)(k * LIVE_THR + id) << 4)), buckets[id]))
+        if (!cp_live_insert((void *)(base + ((uintptr_t)(k * LIVE_THR + id) << 4)), BV(id)))
             abort();
     return NULL;
 }
@@ -195,21 +311,43 @@ static void test_live_map(void **state)
     };
     int n = (int)(sizeof keys / sizeof keys[0]);
     for (int i = 0; i < n; i++) {
-        assert_true(cp_live_insert((void *)keys[i], buckets[i]));
+        assert_true(cp_live_insert((void *)keys[i], BV(i)));
         assert_true(cp_live_maybe((void *)keys[i]));
     }
     assert_int_equal(cp_live_count(), before + (uint64_t)n);
     for (int i = n; i-- > 0;) {
-        assert_ptr_equal(cp_live_remove((void *)keys[i]), buckets[i]);
-        assert_null(cp_live_remove((void *)keys[i]));
+        assert_int_equal(cp_live_remove((void *)keys[i]), BV(i));
+        assert_int_equal(cp_live_remove((void *)keys[i]), 0);
     }
-    assert_null(cp_live_remove((void *)0x7f0000001250ull)); /* never inserted */
+    assert_int_equal(cp_live_remove((void *)0x7f0000001250ull), 0); /* never inserted */
     assert_int_equal(cp_live_count(), before);
     /* an object whose free was never seen: the address's next object replaces it */
-    assert_true(cp_live_insert((void *)0x7f0000001280ull, buckets[1]));
-    assert_true(cp_live_insert((void *)0x7f0000001280ull, buckets[2]));
-    assert_ptr_equal(cp_live_remove((void *)0x7f0000001280ull), buckets[2]);
-    assert_null(cp_live_remove((void *)0x7f0000001280ull));
+    assert_true(cp_live_insert((void *)0x7f0000001280ull, BV(1)));
+    assert_true(cp_live_insert((void *)0x7f0000001280ull, BV(2)));
+    assert_int_equal(cp_live_remove((void *)0x7f0000001280ull), BV(2));
+    assert_int_equal(cp_live_remove((void *)0x7f0000001280ull), 0);
+
+    /* A ref (an allocation whose bucket the flusher has not found yet) is replaced by the
+     * bucket only while it is there: in the shadow map, in a granule's second half (the
+     * table), 8-byte aligned (the table); a remover that took the ref first wins. */
+    uintptr_t rkeys[] = {0x7f00000012a0ull, 0x7f00000012b0ull, 0x7f00000012c8ull};
+    for (int i = 0; i < 3; i++) {
+        uintptr_t ref = ((uintptr_t)(i + 1) << 24) | 7 << 4 | 2;
+        assert_true(cp_live_insert((void *)rkeys[i], ref));
+        assert_false(cp_live_resolve((void *)rkeys[i], ref + (1 << 24), BV(3))); /* not its ref */
+        assert_true(cp_live_resolve((void *)rkeys[i], ref, BV(3)));
+        assert_false(cp_live_resolve((void *)rkeys[i], ref, BV(4))); /* resolved already */
+    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cp_live_remove((void *)rkeys[i]), BV(3));
+    for (int i = 0; i < 3; i++) {
+        uintptr_t ref = ((uintptr_t)(i + 9) << 24) | 7 << 4 | 2;
+        assert_true(cp_live_insert((void *)rkeys[i], ref));
+        assert_int_equal(cp_live_remove((void *)rkeys[i]), ref);
+        assert_false(cp_live_resolve((void *)rkeys[i], ref, BV(3)));
+        assert_int_equal(cp_live_remove((void *)rkeys[i]), 0);
+    }
+    assert_false(cp_live_resolve((void *)0x7f00000012e0ull, 2, BV(3))); /* never there */
 
     pthread_t t[LIVE_THR];
     for (int i = 0; i < LIVE_THR; i++)
@@ -222,8 +360,8 @@ static void test_live_map(void **state)
     if (pid == 0) { /* the child: the parent's objects are not its own */
         cp_live_reset();
         int ok = cp_live_count() == 0 && !cp_live_remove((void *)0x5a0000000000ull) &&
-                 cp_live_insert((void *)0x5a0000000010ull, buckets[1]) &&
-                 cp_live_remove((void *)0x5a0000000010ull) == buckets[1];
+                 cp_live_insert((void *)0x5a0000000010ull, BV(1)) &&
+                 cp_live_remove((void *)0x5a0000000010ull) == BV(1);
         _exit(ok ? 0 : 1);
     }
     int st;
@@ -232,7 +370,7 @@ static void test_live_map(void **state)
 
     uintptr_t base = (uintptr_t)0x5a0000000000ull;
     for (int k = 0; k < LIVE_THR * LIVE_PER; k++)
-        if (cp_live_remove((void *)(base + ((uintptr_t)k << 4))) != buckets[k % LIVE_THR])
+        if (cp_live_remove((void *)(base + ((uintptr_t)k << 4))) != BV(k % LIVE_THR))
             fail_msg("object %d: wrong bucket", k);
     assert_int_equal(cp_live_count(), before);
 }
@@ -311,7 +449,8 @@ static void test_fault_injection(void **state)
         if (err == 0 || cp_prof_enabled())
             _exit(1);
         /* events are no-ops, the program goes on */
-        cp_event_alloc(cp_thread_get(), NULL, (void *)0x1000);
+        uintptr_t pc = 0x401000;
+        cp_event_alloc(cp_thread_get(), (void *)0x1000, 16, &pc, 1);
         _exit(cp_thread_get() == NULL ? 0 : 2);
     }
     close(fds[1]);
@@ -334,13 +473,14 @@ static void test_fault_injection(void **state)
 /* A ring that cannot be mapped while the engine runs: that thread's events are counted
  * as lost:noring in the file, one message, no retry; other threads go on profiling. */
 static struct cp_bucket *fault_bucket;
+static const uintptr_t fault_pcs[4] = {0x401000, 0x402000, 0x403000, 0x404000};
 static uint64_t noring_value;
 
 static void *ringless_thread(void *arg)
 {
     struct cp_thread *t = cp_thread_get();
     for (int i = 0; i < 5; i++)
-        cp_event_alloc(t, fault_bucket, (void *)(uintptr_t)(0x7000000 + i * 16));
+        cp_event_alloc(t, (void *)(uintptr_t)(0x7000000 + i * 16), 64, fault_pcs, 4);
     *(int *)arg = t == NULL && cp_thread_get() == NULL; /* not retried */
     return NULL;
 }
@@ -349,7 +489,7 @@ static void *ringed_thread(void *arg)
 {
     struct cp_thread *t = cp_thread_get();
     for (int i = 0; i < 3; i++)
-        cp_event_alloc(t, fault_bucket, (void *)(uintptr_t)(0x8000000 + i * 16));
+        cp_event_alloc(t, (void *)(uintptr_t)(0x8000000 + i * 16), 64, fault_pcs, 4);
     *(int *)arg = t != NULL;
     return NULL;
 }
@@ -377,8 +517,7 @@ static void test_ring_fault_while_running(void **state)
         unlink(p);
         if (cp_prof_init(&o, p, META, sizeof META - 1, false) || cp_prof_start())
             _exit(1);
-        uintptr_t pcs[4] = {0x401000, 0x402000, 0x403000, 0x404000};
-        fault_bucket = cp_bucket_get(CP_HEAP, 64, pcs, 4);
+        fault_bucket = cp_bucket_get(CP_HEAP, 64, fault_pcs, 4);
         if (!fault_bucket)
             _exit(2);
         int ok1 = 0, ok2 = 0;
@@ -438,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_ring_fault_while_running),
         cmocka_unit_test(test_cap_folds),
         cmocka_unit_test(test_cross_thread_accounting),
+        cmocka_unit_test(test_refs_meet),
         cmocka_unit_test(test_live_map),
         cmocka_unit_test(test_one_bucket_per_stack),
     };

@@ -144,7 +144,10 @@ static void run_events(struct worker *w, struct cp_thread *t, struct batch *mine
         uintptr_t o = 0;
         if (k % 4 < 2) {
             o = new_object() | (uintptr_t)h;
-            cp_event_alloc(t, bucket(0, h), (void *)(o & ~(uintptr_t)0xff));
+            uintptr_t pcs[64];
+            unsigned n;
+            stack_of(0, h, pcs, &n);
+            cp_event_alloc(t, (void *)(o & ~(uintptr_t)0xff), 1000 + (uint64_t)h, pcs, n);
             add(&w->bk->h_alloc[h], 1);
         }
         switch (k % 4) {
