@@ -391,7 +391,7 @@ static int emit(struct cp_ring *r, enum cp_rec_kind kind, const uint64_t *w, uns
     }
     /* cannot fail: room was made above. Its one release store of the head word publishes
      * the record and clears busy (the flusher's seq_cst load of head pairs with it). */
-    cp_ring_write2(r, kind, c, w, n, x, nx - xkeep, false);
+    cp_ring_put(r, kind, c, w, n, x, nx - xkeep);
     if (!__atomic_load_n(&flusher_running, __ATOMIC_ACQUIRE))
         flush_inline(kind != CP_REC_DELAY);
     return EMIT_WRITTEN;
@@ -428,9 +428,12 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
      * Written as the frames that differ from the ring's previous stack, whose outermost
      * `keep` frames it shares (consecutive allocations share most of theirs: cc1 writes 5
      * words an event for 26 frames on average), so the thread's caches see a few words. */
-    const uintptr_t *last = r->stk + CP_RING_STK - r->stk_n;
+    const uintptr_t *a = pcs + n, *b = r->stk + CP_RING_STK; /* compared down from the ends */
     unsigned keep = 0, most = n < r->stk_n ? n : r->stk_n;
-    while (keep < most && pcs[n - 1 - keep] == last[r->stk_n - 1 - keep])
+    while (keep + 2 <= most &&
+           ((*(a - keep - 1) ^ *(b - keep - 1)) | (*(a - keep - 2) ^ *(b - keep - 2))) == 0)
+        keep += 2;
+    while (keep < most && *(a - keep - 1) == *(b - keep - 1))
         keep++;
     uint64_t w[4] = {(uint64_t)(uintptr_t)p, size, ref, (uint64_t)n << 32 | keep};
     switch (emit(r, CP_REC_ALLOC, w, 4, (const uint64_t *)pcs, n, keep)) {

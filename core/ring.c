@@ -63,26 +63,15 @@ void cp_ring_init(struct cp_ring *r, uint64_t *data, uint64_t cap)
     r->rseq = 0;
 }
 
-static uint64_t pack(const struct cp_ring *r, uint64_t busy)
-{
-    return busy | (r->nlost & CP_RING_LOST_MASK) << CP_RING_LOST_SHIFT | (r->w & CP_RING_POS_MASK);
-}
-
-void cp_ring_begin(struct cp_ring *r)
-{
-    /* seq_cst: ordered before the caller's seq_cst load of the cycle (prof.c) */
-    __atomic_store_n(&r->head, pack(r, CP_RING_BUSY), __ATOMIC_SEQ_CST);
-}
-
 void cp_ring_end(struct cp_ring *r)
 {
-    __atomic_store_n(&r->head, pack(r, 0), __ATOMIC_RELEASE);
+    __atomic_store_n(&r->head, cp_ring_pack(r, 0), __ATOMIC_RELEASE);
 }
 
 void cp_ring_drop(struct cp_ring *r)
 {
     r->nlost++;
-    __atomic_store_n(&r->head, pack(r, 0), __ATOMIC_RELEASE);
+    __atomic_store_n(&r->head, cp_ring_pack(r, 0), __ATOMIC_RELEASE);
 }
 
 void cp_ring_count_wait(struct cp_ring *r)
@@ -122,12 +111,7 @@ void cp_ring_forget(struct cp_ring *r)
     r->nlost = r->lost_taken = 0;
     r->waits = r->waits_taken = 0;
     r->stk_n = r->cstk_n = 0;
-    r->head = pack(r, 0);
-}
-
-uint64_t cp_ring_used(const struct cp_ring *r)
-{
-    return r->w - __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE);
+    r->head = cp_ring_pack(r, 0);
 }
 
 bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
@@ -140,34 +124,14 @@ bool cp_ring_write2(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, co
                     unsigned n, const uint64_t *more, unsigned m, bool may_wait)
 {
     unsigned total = n + m + 1;
-    uint64_t mask = r->cap - 1;
     for (;;) {
-        uint64_t pos = r->w, start = pos;
-        uint64_t idx = pos & mask;
+        uint64_t pos = r->w, idx = pos & (r->cap - 1);
         uint64_t skip = idx + total > r->cap ? r->cap - idx : 0;
         /* acquire: pairs with the consumer's release of rtail; the words it read are
          * free to overwrite */
         uint64_t tail = __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE);
         if (r->cap - (pos - tail) >= skip + total) {
-            if (skip) {
-                r->data[idx] = skip; /* rewind marker: kind 0, cycle 0, nwords = skip */
-                pos += skip;
-                idx = 0;
-            }
-            r->data[idx] = cycle << 16 | (uint64_t)kind << 8 | total;
-            for (unsigned i = 0; i < n; i++)
-                r->data[idx + 1 + i] = words[i];
-            for (unsigned i = 0; i < m; i++)
-                r->data[idx + 1 + n + i] = more[i];
-            r->w = pos + total;
-            /* release: publishes the record words (and ends a busy section) to the
-             * consumer's acquire of head */
-            __atomic_store_n(&r->head, pack(r, 0), __ATOMIC_RELEASE);
-            /* wake the flusher once, when the ring passes half full: a wake on every
-             * record past the mark cost a futex call each while the flusher was getting
-             * up (perf, cc1 at rate 1: 5% of the program's thread in the kernel) */
-            if (r->w - tail > r->cap / 2 && start - tail <= r->cap / 2)
-                cp_ring_wake_consumer();
+            cp_ring_put(r, kind, cycle, words, n, more, m);
             return true;
         }
         if (!may_wait) {

@@ -96,9 +96,51 @@ bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, con
 bool cp_ring_write2(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
                     unsigned n, const uint64_t *more, unsigned m, bool may_wait);
 
+/* The head word for the producer's state (ring.c's header). */
+static inline uint64_t cp_ring_pack(const struct cp_ring *r, uint64_t busy)
+{
+    return busy | (r->nlost & CP_RING_LOST_MASK) << CP_RING_LOST_SHIFT | (r->w & CP_RING_POS_MASK);
+}
+
 /* Producer: mark an event in progress (seq_cst: the flusher's cycle handshake, prof.c).
  * The next cp_ring_write or cp_ring_drop ends it with the same store that publishes. */
-void cp_ring_begin(struct cp_ring *r);
+static inline void cp_ring_begin(struct cp_ring *r)
+{
+    /* seq_cst: ordered before the caller's seq_cst load of the cycle (prof.c) */
+    __atomic_store_n(&r->head, cp_ring_pack(r, CP_RING_BUSY), __ATOMIC_SEQ_CST);
+}
+
+void cp_ring_wake_consumer(void);
+
+/* Producer: append a record the caller has made room for (2 * (n + m + 1) free words
+ * cover any rewind marker): cp_ring_write2 without the check, inline for prof.c's emit. */
+static inline void cp_ring_put(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle,
+                               const uint64_t *words, unsigned n, const uint64_t *more, unsigned m)
+{
+    unsigned total = n + m + 1;
+    uint64_t pos = r->w, start = pos, idx = pos & (r->cap - 1);
+    if (idx + total > r->cap) {
+        r->data[idx] = r->cap - idx; /* rewind marker: kind 0, cycle 0, nwords */
+        pos += r->cap - idx;
+        idx = 0;
+    }
+    uint64_t *d = r->data + idx;
+    d[0] = cycle << 16 | (uint64_t)kind << 8 | total;
+    for (unsigned i = 0; i < n; i++)
+        d[1 + i] = words[i];
+    for (unsigned i = 0; i < m; i++)
+        d[1 + n + i] = more[i];
+    r->w = pos + total;
+    /* release: publishes the record words (and ends a busy section) to the consumer's
+     * acquire of head */
+    __atomic_store_n(&r->head, cp_ring_pack(r, 0), __ATOMIC_RELEASE);
+    /* wake the flusher once, when the ring passes half full: a wake on every record past
+     * the mark cost a futex call each while the flusher was getting up (perf, cc1 at
+     * rate 1: 5% of the program's thread in the kernel) */
+    uint64_t tail = __atomic_load_n(&r->rtail, __ATOMIC_RELAXED);
+    if (r->w - tail > r->cap / 2 && start - tail <= r->cap / 2)
+        cp_ring_wake_consumer();
+}
 /* Producer: end a busy section without writing. */
 void cp_ring_end(struct cp_ring *r);
 /* Producer: count one dropped record (ends a busy section too). */
@@ -125,13 +167,15 @@ uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx);
 void cp_ring_init(struct cp_ring *r, uint64_t *data, uint64_t cap);
 
 /* Used words (producer's view, for the "wake the flusher at half full" decision). */
-uint64_t cp_ring_used(const struct cp_ring *r);
+static inline uint64_t cp_ring_used(const struct cp_ring *r)
+{
+    return r->w - __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE);
+}
 
 /* The flusher's wake-up word: producers wake it when a ring passes half full or when they
  * must wait for space. */
 extern uint32_t cp_ring_kick;
 extern uint32_t cp_ring_consumer_sleeping;
-void cp_ring_wake_consumer(void);
 
 long cp_futex_wait(uint32_t *addr, uint32_t val, long timeout_ns);
 long cp_futex_wake(uint32_t *addr, int n);

@@ -128,9 +128,8 @@ static int ready(void)
 
 /* ---- the sampled path -------------------------------------------------------------- */
 
-unsigned cp_shim_stack(uintptr_t *pcs)
+const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp)
 {
-    uintptr_t raw[CP_MAX_DEPTH + 24];
     int trunc = 0;
     unsigned depth = (unsigned)cp_opts.depth;
     unsigned n = cp_stack_capture(cp_opts.unwind, raw, depth + 24, 0, &trunc);
@@ -142,10 +141,11 @@ unsigned cp_shim_stack(uintptr_t *pcs)
         k = depth;
         trunc = 1;
     }
-    memcpy(pcs, raw + i, k * sizeof *pcs);
+    /* in place: n <= depth + 24, so the marker fits in raw's last word at worst */
     if (trunc)
-        pcs[k++] = CP_PC_TRUNCATED;
-    return k;
+        raw[i + k++] = CP_PC_TRUNCATED;
+    *kp = k;
+    return raw + i;
 }
 
 /* Called when the countdown ran out on a successful allocation of n bytes at p. */
@@ -175,8 +175,9 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n)
         }
     }
     cp_live_prefetch(p);
-    uintptr_t pcs[CP_MAX_DEPTH + 1];
-    unsigned k = cp_shim_stack(pcs);
+    uintptr_t raw[CP_SHIM_RAW];
+    unsigned k;
+    const uintptr_t *pcs = cp_shim_stack(raw, &k);
     cp_event_alloc(cp_shim_thread(), p, n, pcs, k);
     cp_tls.countdown = cp_sample_next(&cp_tls.rng, cp_opts.mem_rate);
     cp_tls.guard--;

@@ -140,8 +140,9 @@ static uint64_t rnd(void)
 static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay)
 {
     int64_t cd = cp_shim_enter();
-    uintptr_t pcs[CP_MAX_DEPTH + 1];
-    unsigned k = cp_shim_stack(pcs);
+    uintptr_t raw[CP_SHIM_RAW];
+    unsigned k;
+    const uintptr_t *pcs = cp_shim_stack(raw, &k);
     struct cp_bucket *b = cp_bucket_get(type, 0, pcs, k);
     cp_event_delay(cp_shim_thread(), b, count_q16, delay);
     cp_shim_leave(cd);
