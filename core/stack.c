@@ -191,6 +191,18 @@ __attribute__((noinline)) unsigned cp_stack_capture(int unwind, uintptr_t *pcs, 
     return m;
 }
 
+unsigned cp_stack_capture_from(int unwind, const uintptr_t *frame, uintptr_t *pcs, unsigned max,
+                               int *truncated)
+{
+    unsigned n;
+    if (unwind == CP_UNWIND_CFI && frame) {
+        struct cp_unwind_regs r = {frame[1], (uintptr_t)(frame + 2), frame[0]};
+        if (capture_cfi(r, pcs, max, 0, truncated, &n))
+            return n;
+    }
+    return cp_stack_capture(unwind, pcs, max, 0, truncated);
+}
+
 void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ)
 {
     *fallbacks = __atomic_load_n(&n_fallbacks, __ATOMIC_RELAXED);

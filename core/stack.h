@@ -24,6 +24,14 @@
  * *truncated when the stack was deeper than max. */
 unsigned cp_stack_capture(int unwind, uintptr_t *pcs, unsigned max, unsigned skip,
                           int *truncated);
+/* The same, from the caller of the function whose frame-pointer frame is `frame` (its
+ * saved rbp slot: frame[0] is the caller's rbp, frame[1] the return address, frame + 2
+ * the caller's stack pointer), skipping every frame below it without looking at them.
+ * Only the CFI walker starts there; the other unwinders, and a CFI walk that fails,
+ * capture from the calling function as cp_stack_capture does, frames below `frame`
+ * included. */
+unsigned cp_stack_capture_from(int unwind, const uintptr_t *frame, uintptr_t *pcs, unsigned max,
+                               int *truncated);
 /* Note which thread is the main one and where its stack ends (the shim's constructor;
  * before it, captures on the main thread find no bounds: the CFI walk hands them to
  * libunwind, the frame-pointer walk returns nothing). Other threads need no set-up. */

@@ -128,11 +128,17 @@ static int ready(void)
 
 /* ---- the sampled path -------------------------------------------------------------- */
 
-const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp)
+const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp, const uintptr_t *entry)
 {
     int trunc = 0;
     unsigned depth = (unsigned)cp_opts.depth;
-    unsigned n = cp_stack_capture(cp_opts.unwind, raw, depth + 24, 0, &trunc);
+    /* The walk starts at the program's frame when the hook's outermost frame is known and
+     * returns into the program (its slow path was tail-called): the shim's own five or
+     * so frames are not walked, only to be dropped below (on perl at rate 1 they were
+     * most of the frames walked anew on each sample). */
+    if (entry && entry[1] >= cp_shim_lo && entry[1] < cp_shim_hi)
+        entry = NULL; /* called from the shim itself, or the hot hook did not tail-call */
+    unsigned n = cp_stack_capture_from(cp_opts.unwind, entry, raw, depth + 24, &trunc);
     unsigned i = 0;
     while (i < n && raw[i] >= cp_shim_lo && raw[i] < cp_shim_hi)
         i++;
@@ -149,7 +155,7 @@ const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp)
 }
 
 /* Called when the countdown ran out on a successful allocation of n bytes at p. */
-static __attribute__((noinline, cold)) void sampled(void *p, size_t n)
+static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uintptr_t *entry)
 {
     if (cp_tls.guard)
         return; /* profiler code: the countdown is parked; stay out */
@@ -177,7 +183,7 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n)
     cp_live_prefetch(p);
     uintptr_t raw[CP_SHIM_RAW];
     unsigned k;
-    const uintptr_t *pcs = cp_shim_stack(raw, &k);
+    const uintptr_t *pcs = cp_shim_stack(raw, &k, entry);
     cp_event_alloc(cp_shim_thread(), p, n, pcs, k);
     cp_tls.countdown = cp_sample_next(&cp_tls.rng, cp_opts.mem_rate);
     cp_tls.guard--;
@@ -200,17 +206,19 @@ static inline bool countdown_expired(size_t n)
 #endif
 }
 
-static inline void account(void *p, size_t n)
+/* entry: the frame (frame pointer) of the hook function the program called, or of the
+ * slow path a hot hook tail-called: where the stack walk may start (cp_shim_stack). */
+static inline void account(void *p, size_t n, const uintptr_t *entry)
 {
     if (UNLIKELY(countdown_expired(n)) && p)
-        sampled(p, n);
+        sampled(p, n, entry);
 }
 
 /* For the slow paths of the hot hooks, which subtracted already. */
-static void account_done(void *p, size_t n)
+static void account_done(void *p, size_t n, const uintptr_t *entry)
 {
     if (p)
-        sampled(p, n);
+        sampled(p, n, entry);
 }
 
 static __attribute__((noinline, cold)) void record_free(uintptr_t v)
@@ -283,7 +291,7 @@ static __attribute__((noinline, cold)) void *malloc_slow(size_t n)
         return pool_alloc(n, 16);
     void *p = real_malloc(n);
     if (cp_tls.countdown <= 0)
-        account_done(p, n);
+        account_done(p, n, __builtin_frame_address(0));
     return p;
 }
 
@@ -333,7 +341,7 @@ static __attribute__((noinline, cold)) void *calloc_slow(size_t a, size_t s)
     }
     void *p = real_calloc(a, s);
     if (!over && cp_tls.countdown <= 0)
-        account_done(p, n);
+        account_done(p, n, __builtin_frame_address(0));
     return p;
 }
 
@@ -347,13 +355,13 @@ HOT void *calloc(size_t a, size_t s)
 
 /* realloc and reallocarray: the old block's free is taken out of the live table before
  * the real call and recorded only if the call succeeded. */
-static void *realloc_common(void *p, size_t n, void *q, uintptr_t old)
+static void *realloc_common(void *p, size_t n, void *q, uintptr_t old, const uintptr_t *entry)
 {
     if (p && n == 0) { /* a free (glibc returns NULL here) */
         if (old)
             record_free(old);
         if (q)
-            account(q, 0);
+            account(q, 0, entry);
         return q;
     }
     if (!q) { /* failed: p is untouched and still the program's */
@@ -366,7 +374,7 @@ static void *realloc_common(void *p, size_t n, void *q, uintptr_t old)
     }
     if (old)
         record_free(old);
-    account(q, n);
+    account(q, n, entry);
     return q;
 }
 
@@ -399,7 +407,7 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
         return early_realloc(p, n);
     uintptr_t old = p && cp_live_maybe(p) ? take(p) : 0;
     void *q = real_realloc(p, n);
-    return realloc_common(p, n, q, old);
+    return realloc_common(p, n, q, old, __builtin_frame_address(0));
 }
 
 /* Like malloc: a countdown subtraction and a filter test in front of a tail call (the
@@ -427,7 +435,7 @@ EXPORT void *reallocarray(void *p, size_t a, size_t s)
         return real_reallocarray(p, a, s); /* fails with ENOMEM, p untouched */
     uintptr_t old = p && UNLIKELY(cp_live_maybe(p)) ? take(p) : 0;
     void *q = real_reallocarray(p, a, s);
-    return realloc_common(p, n, q, old);
+    return realloc_common(p, n, q, old, __builtin_frame_address(0));
 }
 
 EXPORT int posix_memalign(void **pp, size_t align, size_t n)
@@ -443,7 +451,7 @@ EXPORT int posix_memalign(void **pp, size_t align, size_t n)
     }
     int r = real_posix_memalign(pp, align, n);
     if (r == 0)
-        account(*pp, n);
+        account(*pp, n, __builtin_frame_address(0));
     return r;
 }
 
@@ -452,7 +460,7 @@ EXPORT void *aligned_alloc(size_t align, size_t n)
     if (UNLIKELY(!ready()))
         return pool_alloc(n, align);
     void *p = real_aligned_alloc(align, n);
-    account(p, n);
+    account(p, n, __builtin_frame_address(0));
     return p;
 }
 
@@ -461,7 +469,7 @@ EXPORT void *memalign(size_t align, size_t n)
     if (UNLIKELY(!ready()))
         return pool_alloc(n, align);
     void *p = real_memalign(align, n);
-    account(p, n);
+    account(p, n, __builtin_frame_address(0));
     return p;
 }
 
@@ -470,7 +478,7 @@ EXPORT void *valloc(size_t n)
     if (UNLIKELY(!ready()))
         return pool_alloc(n, 4096);
     void *p = real_valloc(n);
-    account(p, n);
+    account(p, n, __builtin_frame_address(0));
     return p;
 }
 
@@ -479,7 +487,7 @@ EXPORT void *pvalloc(size_t n)
     if (UNLIKELY(!ready()))
         return pool_alloc((n + 4095) & ~(size_t)4095, 4096);
     void *p = real_pvalloc(n);
-    account(p, n);
+    account(p, n, __builtin_frame_address(0));
     return p;
 }
 

@@ -58,8 +58,10 @@ void cp_shim_seed_thread(void);
 
 /* The stack of the code that called the hook, without the shim's frames, in *k words
  * of raw (the returned pointer, not a copy); appends CP_PC_TRUNCATED when cut at
- * CTRPROF_DEPTH. Call with the guard held. */
+ * CTRPROF_DEPTH. entry, if not NULL, is the frame-pointer frame of the shim function the
+ * program's call entered (the walk may start at its return address). Call with the
+ * guard held. */
 #define CP_SHIM_RAW (CP_MAX_DEPTH + 25) /* 24 frames of slack for the shim's, 1 marker */
-const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *k);
+const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *k, const uintptr_t *entry);
 
 #endif
