@@ -351,9 +351,9 @@ static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, con
 static void flush_inline(bool may_start);
 
 /* Record (kind, w[0..n), x[0..nx - xkeep)) in r: an allocation's last xkeep frames are
- * the ring's previous stack (cp_event_alloc). Returns EMIT_WRITTEN, EMIT_DROPPED (counted
- * in the ring's lost) or EMIT_LATE (after the final flush: accounted at once, with all of
- * x). */
+ * the ring's previous stack, and its ref, w[n], is not written (cp_event_alloc). Returns
+ * EMIT_WRITTEN, EMIT_DROPPED (counted in the ring's lost) or EMIT_LATE (after the final
+ * flush: accounted at once, with all of x and the ref). */
 enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE };
 static int emit(struct cp_ring *r, enum cp_rec_kind kind, const uint64_t *w, unsigned n,
                 const uint64_t *x, unsigned nx, unsigned xkeep)
@@ -406,7 +406,15 @@ static inline bool is_ref(uintptr_t v)
     return (v & 2) != 0;
 }
 
+static inline uintptr_t make_ref(uint64_t nref, uint32_t id)
+{
+    return (uintptr_t)(nref << (4 + REF_ID_BITS)) | (uintptr_t)id << 4 | 2;
+}
+
+#define SIZE_LIMIT ((uint64_t)1 << 48)
+
 _Static_assert(CP_RING_STK >= CP_MAX_DEPTH + 1, "a ring keeps a whole stack");
+_Static_assert(CP_MAX_DEPTH + 1 <= 255, "a record's frame counts fit a byte");
 
 void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t *pcs, unsigned n)
 {
@@ -417,7 +425,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     }
     if (n > CP_MAX_DEPTH + 1)
         n = CP_MAX_DEPTH + 1;
-    uintptr_t ref = (uintptr_t)(r->nref++ << (4 + REF_ID_BITS)) | (uintptr_t)r->id << 4 | 2;
+    uintptr_t ref = make_ref(r->nref, r->id);
     if (!cp_live_insert(p, ref)) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return;
@@ -435,16 +443,22 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
         keep += 2;
     while (keep < most && *(a - keep - 1) == *(b - keep - 1))
         keep++;
-    uint64_t w[4] = {(uint64_t)(uintptr_t)p, size, ref, (uint64_t)n << 32 | keep};
-    switch (emit(r, CP_REC_ALLOC, w, 4, (const uint64_t *)pcs, n, keep)) {
+    /* The record: p, then size, frames and kept frames in one word (an object of 2^48
+     * bytes or more cannot be allocated on x86-64), then the new frames. The ref is not
+     * written: the consumer counts this ring's allocation records (cnref). */
+    uint64_t w[3] = {(uint64_t)(uintptr_t)p,
+                     (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep, ref};
+    switch (emit(r, CP_REC_ALLOC, w, 2, (const uint64_t *)pcs, n, keep)) {
     case EMIT_WRITTEN:
+        r->nref++;
         memcpy(r->stk + CP_RING_STK - n, pcs, (n - keep) * sizeof *pcs);
         r->stk_n = n;
         break;
     case EMIT_DROPPED:
-        cp_live_remove(p); /* its free must not be looked for */
+        cp_live_remove(p); /* its free must not be looked for; its ref is the next one's */
         break;
-    default:
+    default: /* late: accounted with this ref, which no ring record will carry */
+        r->nref++;
         break;
     }
 }
@@ -701,15 +715,17 @@ static void account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t
     struct cp_bucket *b;
     switch (kind) {
     case CP_REC_ALLOC: {
-        /* (p, size, ref, nframes << 32 | keep), then the nframes - keep innermost frames;
-         * the other keep are the outermost of this ring's previous stack */
-        unsigned nf = (unsigned)(w[3] >> 32), keep = (unsigned)w[3];
-        if (n < 4 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 4 != nf - keep)
+        /* (p, size << 16 | nframes << 8 | keep), then the nframes - keep innermost frames;
+         * the other keep are the outermost of this ring's previous stack. The ref is this
+         * ring's count of allocation records (cp_event_alloc). */
+        uintptr_t ref = make_ref(r->cnref++, r->id);
+        unsigned nf = (unsigned)(w[1] >> 8) & 0xff, keep = (unsigned)w[1] & 0xff;
+        if (n < 2 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 2 != nf - keep)
             return; /* cannot happen: the producer wrote it */
         uintptr_t *stk = r->cstk + CP_RING_STK - nf;
-        memcpy(stk, w + 4, (nf - keep) * sizeof *stk);
+        memcpy(stk, w + 2, (nf - keep) * sizeof *stk);
         r->cstk_n = nf;
-        resolve_alloc((void *)(uintptr_t)w[0], w[1], w[2], stk, nf, c, false);
+        resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, ref, stk, nf, c, false);
         return;
     }
     case CP_REC_FREE:
@@ -786,7 +802,8 @@ static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, con
     struct cp_bucket *b = NULL;
     switch (kind) {
     case CP_REC_ALLOC: /* the whole stack is in x */
-        b = resolve_alloc((void *)(uintptr_t)w[0], w[1], w[2], (const uintptr_t *)x, nx, 0, true);
+        b = resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, w[2], (const uintptr_t *)x, nx, 0,
+                          true);
         break;
     case CP_REC_FREE:
         if ((b = resolve_free(w[0], 0, true)))

@@ -76,6 +76,7 @@ struct cp_ring {
 
     /* consumer only */
     uint64_t lost_taken, waits_taken;
+    uint64_t cnref; /* allocation records drained: the producer's nref, in step */
     uint32_t cstk_n;
     uintptr_t cstk[CP_RING_STK];
 
