@@ -287,6 +287,25 @@ uintptr_t cp_live_remove(const void *p)
     return table_remove(p);
 }
 
+/* The slot holding key k (and, if v is not 0, value v), searching the generations newest
+ * first; NULL if there is none. */
+static struct slot *table_slot(uintptr_t k, uint64_t h, unsigned ng, uintptr_t v)
+{
+    for (unsigned g = ng; g-- > 0;) {
+        struct gen *G = &T.gens[g];
+        uint64_t i = h & G->mask;
+        for (uint64_t n = 0; n <= G->mask; n++, i = (i + 1) & G->mask) {
+            struct slot *s = &G->slots[i];
+            uintptr_t cur = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+            if (cur == 0)
+                break;
+            if (cur == k && (!v || __atomic_load_n(&s->v, __ATOMIC_RELAXED) == v))
+                return s;
+        }
+    }
+    return NULL;
+}
+
 static uintptr_t table_remove(const void *p)
 {
     uintptr_t k = (uintptr_t)p;
@@ -298,28 +317,18 @@ static uintptr_t table_remove(const void *p)
     uint64_t h = khash(k);
     for (unsigned g = ng; g-- > 0;)
         __builtin_prefetch(&T.gens[g].slots[h & T.gens[g].mask]);
-    for (unsigned g = ng; g-- > 0;) {
-        struct gen *G = &T.gens[g];
-        uint64_t i = h & G->mask;
-        for (uint64_t n = 0; n <= G->mask; n++, i = (i + 1) & G->mask) {
-            struct slot *s = &G->slots[i];
-            uintptr_t cur = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
-            if (cur == 0)
-                break;
-            if (cur != k)
-                continue;
-            /* The value is taken with one exchange, so that cp_live_resolve's compare-and-
-             * swap of it either happens before (and the remover gets the bucket) or fails
-             * (and the resolver learns the ref was taken); then the slot is ours to bury. */
-            uintptr_t v = __atomic_exchange_n(&s->v, 0, __ATOMIC_ACQ_REL);
-            if (!v)
-                return 0; /* another remover of the same key (a double free) */
-            __atomic_store_n(&s->key, TOMB, __ATOMIC_RELEASE);
-            filter_dec(p);
-            return v;
-        }
-    }
-    return 0;
+    struct slot *s = table_slot(k, h, ng, 0);
+    if (!s)
+        return 0;
+    /* The value is taken with one exchange, so that cp_live_resolve's compare-and-swap of
+     * it either happens before (and the remover gets the bucket) or fails (and the
+     * resolver learns the ref was taken); then the slot is ours to bury. */
+    uintptr_t v = __atomic_exchange_n(&s->v, 0, __ATOMIC_ACQ_REL);
+    if (!v)
+        return 0; /* another remover of the same key (a double free) */
+    __atomic_store_n(&s->key, TOMB, __ATOMIC_RELEASE);
+    filter_dec(p);
+    return v;
 }
 
 bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v)
@@ -339,25 +348,10 @@ bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v)
         if (!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE))
             return false;
     }
-    unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE);
-    uint64_t h = khash(k);
-    for (unsigned g = ng; g-- > 0;) {
-        struct gen *G = &T.gens[g];
-        uint64_t i = h & G->mask;
-        for (uint64_t n = 0; n <= G->mask; n++, i = (i + 1) & G->mask) {
-            struct slot *s = &G->slots[i];
-            uintptr_t cur = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
-            if (cur == 0)
-                break;
-            if (cur != k)
-                continue;
-            /* ref names one allocation: only its own slot still holds it */
-            uintptr_t want = ref;
-            if (__atomic_compare_exchange_n(&s->v, &want, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-                return true;
-        }
-    }
-    return false;
+    /* ref names one allocation: only its own slot can still hold it */
+    struct slot *s = table_slot(k, khash(k), __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE), ref);
+    uintptr_t want = ref;
+    return s && __atomic_compare_exchange_n(&s->v, &want, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
 uint64_t cp_live_count(void)

@@ -573,8 +573,14 @@ static uint64_t n_orphans, n_pending; /* ever made, for tests */
 
 static uint64_t um_hash(uint64_t ref)
 {
-    ref *= 0x9E3779B97F4A7C15ull;
-    return ref ^ (ref >> 29);
+    /* a ring's refs differ only in their high bits: mix those down (a multiply alone
+     * leaves the low bits a function of the low bits, and every ref of a ring probed
+     * from one slot: chains of thousands in bench_micro) */
+    ref ^= ref >> 33;
+    ref *= 0xff51afd7ed558ccdull;
+    ref ^= ref >> 33;
+    ref *= 0xc4ceb9fe1a85ec53ull;
+    return ref ^ (ref >> 33);
 }
 
 static struct um_slot *um_find(uint64_t ref)
