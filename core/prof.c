@@ -568,7 +568,11 @@ struct um_slot {
     uint64_t val; /* a bucket pointer, or (cycle << 1 | 1) for a pending free */
 };
 static struct um_slot *um;
-static uint64_t um_mask, um_n, um_pending, unmatched;
+static uint64_t um_mask, um_n, unmatched;
+/* Pending frees by the parity of their cycle. At the end of the flush that finishes
+ * cycle c every pending free is of cycle c or c + 1 (older ones were let go by earlier
+ * flushes), so those of c's parity are exactly the ones to let go. */
+static uint64_t um_pending[2];
 static uint64_t n_orphans, n_pending; /* ever made, for tests */
 
 static uint64_t um_hash(uint64_t ref)
@@ -599,7 +603,7 @@ static void um_delete(struct um_slot *e)
 {
     uint64_t i = (uint64_t)(e - um);
     if (um[i].val & 1)
-        um_pending--;
+        um_pending[(um[i].val >> 1) & 1]--;
     um_n--;
     for (uint64_t j = (i + 1) & um_mask; um[j].ref; j = (j + 1) & um_mask) {
         uint64_t home = um_hash(um[j].ref) & um_mask;
@@ -638,18 +642,20 @@ static bool um_put(uint64_t ref, uint64_t val)
     um[i].ref = ref;
     um[i].val = val;
     um_n++;
-    um_pending += val & 1;
-    if (val & 1)
+    if (val & 1) {
+        um_pending[(val >> 1) & 1]++;
         n_pending++;
-    else
+    } else {
         n_orphans++;
+    }
     return true;
 }
 
-/* At the end of the flush that finished cycle c: let go of pending frees of cycles <= c. */
+/* At the end of the flush that finished cycle c: let go of pending frees of cycles <= c
+ * (rare: their allocation records were dropped; the scan runs only when there are some). */
 static void um_expire(uint64_t c)
 {
-    for (uint64_t i = 0; um_pending && i <= um_mask;) {
+    for (uint64_t i = 0; um_pending[c & 1] && i <= um_mask;) {
         if (um[i].ref && (um[i].val & 1) && (um[i].val >> 1) <= c) {
             um_delete(&um[i]);
             unmatched++;
@@ -1124,7 +1130,7 @@ void cp_prof_atfork_child(const char *newpath)
     if (um) {
         cp_munmap_anon(um, (um_mask + 1) * sizeof *um);
         um = NULL;
-        um_mask = um_n = um_pending = 0;
+        um_mask = um_n = um_pending[0] = um_pending[1] = 0;
     }
     /* the unwinder's counts so far are the parent's, to publish: the child's start here */
     cp_stack_stats(&pub_unw[0], &pub_unw[1], &pub_unw[2]);

@@ -273,6 +273,17 @@ static void test_refs_meet(void **state)
     assert_int_equal(o2 - o1, 0);
     assert_int_equal(p2 - p1, 0);
 
+    /* 5. a free whose allocation record never comes (here a ref no allocation had) is
+     *    let go at the end of the flush that ends its cycle, counted, and nothing else
+     *    is touched */
+    uint64_t u0, u1;
+    cp_prof_ref_stats(&o1, &p1, &u0);
+    cp_event_free_commit(t, ((uintptr_t)1 << 62) | 0xfffff0 | 2);
+    cp_prof_flush_all();
+    cp_prof_ref_stats(&o1, &p1, &u1);
+    assert_int_equal(u1 - u0, 1);
+    assert_int_equal(p1 - p2, 1);
+
     struct cp_bucket *b = cp_bucket_get(CP_HEAP, 48, pcs, 3);
     assert_ptr_equal((void *)got, b);
     assert_int_equal(b->u.mem.active.allocs, 5);
