@@ -687,7 +687,9 @@ static struct cp_bucket *resolve_alloc(void *p, uint64_t size, uint64_t ref, con
             b->u.mem.active.frees++;
         else
             count(b, CP_REC_FREE, fc, NULL, 0);
-    } else if (!cp_live_resolve(p, ref, (uintptr_t)b) && !um_put(ref, (uintptr_t)b)) {
+    } else if (cp_live_resolve(p, ref, (uintptr_t)b)) {
+        cp_live_prefault(p);
+    } else if (!um_put(ref, (uintptr_t)b)) {
         /* a free took the ref, and there is no memory to remember the bucket for it */
         cp_prof_lost(CP_LOST_NBUCKET, 1);
     }
