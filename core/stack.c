@@ -97,9 +97,9 @@ static inline __attribute__((always_inline)) unsigned capture_unwind(uintptr_t *
     /* unw_backtrace walks with libunwind's per-thread trace cache (frame shapes keyed by
      * PC; x86-64's tdep_trace), so a stack it has seen costs no DWARF parsing; it falls
      * back to unw_step by itself. Its entry 0 is its own return address, into
-     * cp_stack_capture (which inlines this function): dropped, so the result starts at the
-     * return address into cp_stack_capture's caller, as the CFI and frame-pointer walks
-     * do. */
+     * cp_stack_capture or cp_stack_capture_from (which inline this function): dropped, so
+     * the result starts at the return address into their caller, as the CFI and
+     * frame-pointer walks do. */
     void *raw[256]; /* callers ask for at most CP_MAX_DEPTH (128) + 24 */
     unsigned cap = max + skip + 1 + 1; /* one more than wanted: tells truncation */
     if (cap > sizeof raw / sizeof raw[0])
@@ -191,16 +191,21 @@ __attribute__((noinline)) unsigned cp_stack_capture(int unwind, uintptr_t *pcs, 
     return m;
 }
 
-unsigned cp_stack_capture_from(int unwind, const uintptr_t *frame, uintptr_t *pcs, unsigned max,
-                               int *truncated)
+/* noinline with a frame pointer, as cp_stack_capture: libunwind's result starts at the
+ * return address into its caller. */
+__attribute__((noinline)) unsigned cp_stack_capture_from(int unwind, const uintptr_t *frame,
+                                                         uintptr_t *pcs, unsigned max,
+                                                         int *truncated)
 {
     unsigned n;
-    if (unwind == CP_UNWIND_CFI && frame) {
-        struct cp_unwind_regs r = {frame[1], (uintptr_t)(frame + 2), frame[0]};
-        if (capture_cfi(r, pcs, max, 0, truncated, &n))
-            return n;
-    }
-    return cp_stack_capture(unwind, pcs, max, 0, truncated);
+    if (unwind != CP_UNWIND_CFI || !frame)
+        return cp_stack_capture(unwind, pcs, max, 0, truncated);
+    struct cp_unwind_regs r = {frame[1], (uintptr_t)(frame + 2), frame[0]};
+    if (capture_cfi(r, pcs, max, 0, truncated, &n))
+        return n;
+    /* not cp_stack_capture: its CFI walk from here would meet the same frame, fail again
+     * and count the fallback twice */
+    return capture_unwind(pcs, max, 0, truncated);
 }
 
 void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ)

@@ -390,6 +390,31 @@ static void test_signal_frame_falls_back(void **state)
     assert_true(last_depth > 6);   /* and libunwind went through the signal frame */
 }
 
+/* The same from a given frame (the shim's start for heap samples): a walk that cannot be
+ * done with CFI is handed to libunwind once, and counted once. */
+static unsigned from_depth;
+static void on_signal_from(int sig)
+{
+    (void)sig;
+    uintptr_t pcs[64];
+    int trunc;
+    from_depth = cp_stack_capture_from(CP_UNWIND_CFI, __builtin_frame_address(0), pcs, 64, &trunc);
+}
+
+static void test_capture_from_falls_back_once(void **state)
+{
+    uint64_t fb0, fb1, c, d;
+    cp_stack_stats(&fb0, &c, &d);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal_from;
+    assert_int_equal(sigaction(SIGUSR2, &sa, NULL), 0);
+    raise(SIGUSR2);
+    cp_stack_stats(&fb1, &c, &d);
+    assert_int_equal(fb1 - fb0, 1);
+    assert_true(from_depth > 4); /* libunwind went through the signal frame */
+}
+
 static void test_invalidate_reparses(void **state)
 {
     reset();
@@ -499,10 +524,15 @@ int main(void)
         return 0; /* not x86-64/glibc >= 2.35: the shim uses libunwind alone */
     cp_stack_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_recursion_shapes),        cmocka_unit_test(test_libc_frames),
-        cmocka_unit_test(test_thread_stack_ends),       cmocka_unit_test(test_truncation),
-        cmocka_unit_test(test_signal_frame_falls_back), cmocka_unit_test(test_invalidate_reparses),
-        cmocka_unit_test(test_concurrent_walks),        cmocka_unit_test(test_bad_registers),
+        cmocka_unit_test(test_recursion_shapes),
+        cmocka_unit_test(test_libc_frames),
+        cmocka_unit_test(test_thread_stack_ends),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_signal_frame_falls_back),
+        cmocka_unit_test(test_capture_from_falls_back_once),
+        cmocka_unit_test(test_invalidate_reparses),
+        cmocka_unit_test(test_concurrent_walks),
+        cmocka_unit_test(test_bad_registers),
         cmocka_unit_test(test_cached_walks),
         cmocka_unit_test(test_cached_walk_rereads),
     };
