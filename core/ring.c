@@ -119,13 +119,7 @@ void cp_ring_forget(struct cp_ring *r)
 bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
                    unsigned n, bool may_wait)
 {
-    return cp_ring_write2(r, kind, cycle, words, n, NULL, 0, may_wait);
-}
-
-bool cp_ring_write2(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
-                    unsigned n, const uint64_t *more, unsigned m, bool may_wait)
-{
-    unsigned total = n + m + 1;
+    unsigned total = n + 1;
     for (;;) {
         uint64_t pos = r->w, idx = pos & (r->cap - 1);
         uint64_t skip = idx + total > r->cap ? r->cap - idx : 0;
@@ -133,7 +127,7 @@ bool cp_ring_write2(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, co
          * free to overwrite */
         uint64_t tail = __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE);
         if (r->cap - (pos - tail) >= skip + total) {
-            cp_ring_put(r, kind, cycle, words, n, more, m);
+            cp_ring_put(r, kind, cycle, words, n, NULL, 0);
             return true;
         }
         if (!may_wait) {

@@ -93,9 +93,6 @@ enum { CP_RING_FREE = 0, CP_RING_OWNED = 1, CP_RING_RELEASED = 2 };
  * record and count it in lost. Returns true if written. */
 bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
                    unsigned n, bool may_wait);
-/* The same with the record's words in two pieces (n, then m more), copied once. */
-bool cp_ring_write2(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
-                    unsigned n, const uint64_t *more, unsigned m, bool may_wait);
 
 /* The head word for the producer's state (ring.c's header). */
 static inline uint64_t cp_ring_pack(const struct cp_ring *r, uint64_t busy)
@@ -113,8 +110,9 @@ static inline void cp_ring_begin(struct cp_ring *r)
 
 void cp_ring_wake_consumer(void);
 
-/* Producer: append a record the caller has made room for (2 * (n + m + 1) free words
- * cover any rewind marker): cp_ring_write2 without the check, inline for prof.c's emit. */
+/* Producer: append a record (kind, cycle, words[0..n), more[0..m)) the caller has made
+ * room for (2 * (n + m + 1) free words cover any rewind marker): cp_ring_write's append
+ * without its check, inline for prof.c's emit. */
 static inline void cp_ring_put(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle,
                                const uint64_t *words, unsigned n, const uint64_t *more, unsigned m)
 {
