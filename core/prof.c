@@ -616,6 +616,15 @@ static void um_delete(struct um_slot *e)
     um[i].ref = 0;
 }
 
+/* The empty slot where ref goes (the table has one). */
+static struct um_slot *um_empty(uint64_t ref)
+{
+    uint64_t i = um_hash(ref) & um_mask;
+    while (um[i].ref)
+        i = (i + 1) & um_mask;
+    return &um[i];
+}
+
 static bool um_put(uint64_t ref, uint64_t val)
 {
     if (!um || (um_n + 1) * 2 > um_mask + 1) {
@@ -627,20 +636,12 @@ static bool um_put(uint64_t ref, uint64_t val)
         um = n;
         um_mask = cap - 1;
         for (uint64_t i = 0; o && i <= omask; i++)
-            if (o[i].ref) {
-                uint64_t j = um_hash(o[i].ref) & um_mask;
-                while (um[j].ref)
-                    j = (j + 1) & um_mask;
-                um[j] = o[i];
-            }
+            if (o[i].ref)
+                *um_empty(o[i].ref) = o[i];
         if (o)
             cp_munmap_anon(o, (omask + 1) * sizeof *o);
     }
-    uint64_t i = um_hash(ref) & um_mask;
-    while (um[i].ref)
-        i = (i + 1) & um_mask;
-    um[i].ref = ref;
-    um[i].val = val;
+    *um_empty(ref) = (struct um_slot){ref, val};
     um_n++;
     if (val & 1) {
         um_pending[(val >> 1) & 1]++;
