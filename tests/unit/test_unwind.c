@@ -366,6 +366,16 @@ static void test_truncation(void **state)
     assert_int_equal(last_truncated, 1);
 }
 
+/* Run handler on this thread's stack, from a signal frame. */
+static void raise_to(int sig, void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    assert_int_equal(sigaction(sig, &sa, NULL), 0);
+    raise(sig);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -377,11 +387,7 @@ static void test_signal_frame_falls_back(void **state)
     reset();
     uint64_t fb0, c, d;
     cp_stack_stats(&fb0, &c, &d);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
-    raise(SIGUSR1);
+    raise_to(SIGUSR1, on_signal);
     uint64_t fb1;
     cp_stack_stats(&fb1, &c, &d);
     assert_int_equal(compared, 1);
@@ -405,11 +411,7 @@ static void test_capture_from_falls_back_once(void **state)
 {
     uint64_t fb0, fb1, c, d;
     cp_stack_stats(&fb0, &c, &d);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal_from;
-    assert_int_equal(sigaction(SIGUSR2, &sa, NULL), 0);
-    raise(SIGUSR2);
+    raise_to(SIGUSR2, on_signal_from);
     cp_stack_stats(&fb1, &c, &d);
     assert_int_equal(fb1 - fb0, 1);
     assert_true(from_depth > 4); /* libunwind went through the signal frame */
