@@ -237,12 +237,10 @@ static __attribute__((noinline, cold)) void record_free(uintptr_t v)
     errno = saved;
 }
 
+/* p's live-table value, taken out (0: p was not sampled). Leaves errno alone. */
 static __attribute__((noinline, cold)) uintptr_t take(void *p)
 {
-    int saved = errno;
-    uintptr_t v = cp_event_free_take(p);
-    errno = saved;
-    return v;
+    return cp_event_free_take(p);
 }
 
 /* ---- the hooks --------------------------------------------------------------------- */
@@ -306,13 +304,13 @@ static __attribute__((noinline, cold)) void free_slow(void *p)
 {
     if (pool_owns(p))
         return; /* dlsym's early blocks are never reused */
-    if (p && cp_live_maybe(p)) {
-        uintptr_t v = take(p);
-        if (v)
-            record_free(v);
-    }
-    if (ready())
-        real_free(p);
+    /* free() found p in the filter: straight to the table (a sampled free at rate 1
+     * went through three calls and as many filter tests to get here) */
+    uintptr_t v = cp_live_remove(p); /* 0 for NULL */
+    if (v)
+        record_free(v);
+    /* real_free is early_free until dlsym has answered */
+    __atomic_load_n(&real_free, __ATOMIC_RELAXED)(p);
 }
 
 HOT void free(void *p)

@@ -63,7 +63,7 @@ static void thread_gone(void *arg)
     cp_thread_release(t);
 }
 
-struct cp_thread *cp_shim_thread(void)
+struct cp_thread *cp_shim_thread_slow(void)
 {
     if (cp_tls.t)
         return cp_tls.t;

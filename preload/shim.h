@@ -53,7 +53,13 @@ static inline void cp_shim_leave(int64_t cd)
  * allocations from a static pool meanwhile. Idempotent. */
 void cp_shim_resolve(void);
 
-struct cp_thread *cp_shim_thread(void);
+/* This thread's ring (made on first use; NULL if none can be had). */
+struct cp_thread *cp_shim_thread_slow(void);
+static inline struct cp_thread *cp_shim_thread(void)
+{
+    struct cp_thread *t = cp_tls.t;
+    return t ? t : cp_shim_thread_slow();
+}
 void cp_shim_seed_thread(void);
 
 /* The stack of the code that called the hook, without the shim's frames, in *k words
