@@ -132,8 +132,10 @@ static uint64_t n_fallbacks, n_checked, n_differ; /* atomic, statistics */
 
 /* The CFI walk, from the frame described by r (the caller of cp_stack_capture), with the
  * same result as capture_unwind. Returns 0 if the stack needs libunwind. */
-static int capture_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned max, unsigned skip,
-                       int *truncated, unsigned *out)
+static inline __attribute__((always_inline)) int capture_cfi(struct cp_unwind_regs r,
+                                                             uintptr_t *pcs, unsigned max,
+                                                             unsigned skip, int *truncated,
+                                                             unsigned *out)
 {
     uintptr_t stack_lo, stack_hi;
     if (!thread_bounds(r.sp, &stack_lo, &stack_hi)) {
