@@ -292,6 +292,61 @@ static void test_refs_meet(void **state)
     assert_int_equal(cp_live_remove(a), 0);
 }
 
+/* A ring writes each stack as the frames that differ from its previous stack's outer
+ * end (cp_event_alloc); the flusher rebuilds it. Stacks of 1..129 frames sharing outer
+ * parts of every length with each other (none, some, all of the shorter one), recorded
+ * in a pseudo-random order on one ring: every allocation must land in its own stack's
+ * bucket (a wrong rebuild makes a new bucket), with exact counts. */
+#define DS_N 40
+#define DS_EVENTS 30000
+static void test_stack_deltas(void **state)
+{
+    init_engine();
+    static uintptr_t st[DS_N][CP_MAX_DEPTH + 1];
+    unsigned len[DS_N];
+    uint64_t want[DS_N] = {0};
+    for (unsigned i = 0; i < DS_N; i++) {
+        len[i] = i < 2 ? (i ? CP_MAX_DEPTH + 1 : 1) : 1 + (i * 37) % 70;
+        unsigned shared = (i * 11) % (len[i] + 1); /* outer frames common to all stacks */
+        /* j counts from the outer end; a third of the stacks differ from the shared
+         * frames in the high half of the word only */
+        for (unsigned j = 0; j < len[i]; j++)
+            st[i][len[i] - 1 - j] = j < shared   ? 0x7100000 + j * 16
+                                    : i % 3 == 0 ? (0x7100000 + j * 16) | (uintptr_t)(i + 1) << 40
+                                                 : 0x7200000 + (uintptr_t)i * 0x10000 + j * 16;
+    }
+    uint64_t before = cp_bucket_count();
+    struct cp_thread *t = cp_thread_get();
+    uintptr_t base = (uintptr_t)0x6c0000000000ull; /* a region no other test uses */
+    uint64_t x = 12345;
+    for (unsigned k = 0; k < DS_EVENTS; k++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned i = (unsigned)(x >> 33) % DS_N;
+        /* runs of one stack too: the whole stack kept */
+        unsigned run = (x >> 20) % 3 == 0 ? 3 : 1;
+        for (unsigned r = 0; r < run; r++, k++) {
+            cp_event_alloc(t, (void *)(base + ((uintptr_t)k << 4)), 300 + i, st[i], len[i]);
+            want[i]++;
+        }
+        k--;
+    }
+    for (unsigned k = 0; k < DS_EVENTS + 2; k++)
+        cp_event_free(t, (void *)(base + ((uintptr_t)k << 4)));
+    cp_prof_flush_all();
+    cp_prof_flush_all();
+    assert_int_equal(cp_bucket_count(), before + DS_N);
+    uint64_t total = 0;
+    for (unsigned i = 0; i < DS_N; i++) {
+        struct cp_bucket *b = cp_bucket_get(CP_HEAP, 300 + i, st[i], len[i]);
+        assert_non_null(b);
+        assert_int_equal(b->u.mem.active.allocs, want[i]);
+        assert_int_equal(b->u.mem.active.frees, want[i]);
+        total += want[i];
+    }
+    assert_true(total >= DS_EVENTS);
+    assert_int_equal(cp_bucket_count(), before + DS_N);
+}
+
 /* The live map: 16-byte-aligned addresses below 2^47 go to the shadow map, others to
  * the hash table; both give back exactly what was put in, once. Threads racing to make
  * one new leaf lose nothing; a fork child's reset forgets everything. */
@@ -616,10 +671,15 @@ int main(void)
     /* fault injection and the cap run first, in children of a process whose engine is
      * not set up yet */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fault_injection), cmocka_unit_test(test_ring_fault_while_running),
-        cmocka_unit_test(test_cap_folds),       cmocka_unit_test(test_cross_thread_accounting),
-        cmocka_unit_test(test_refs_meet),       cmocka_unit_test(test_live_map),
-        cmocka_unit_test(test_live_prefault),   cmocka_unit_test(test_one_bucket_per_stack),
+        cmocka_unit_test(test_fault_injection),
+        cmocka_unit_test(test_ring_fault_while_running),
+        cmocka_unit_test(test_cap_folds),
+        cmocka_unit_test(test_cross_thread_accounting),
+        cmocka_unit_test(test_refs_meet),
+        cmocka_unit_test(test_stack_deltas),
+        cmocka_unit_test(test_live_map),
+        cmocka_unit_test(test_live_prefault),
+        cmocka_unit_test(test_one_bucket_per_stack),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
