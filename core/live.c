@@ -435,7 +435,11 @@ void cp_live_reset(void)
     sh_nregions = 0;
     memset(pf_frontier, 0, sizeof pf_frontier);
     table_used = false;
-    memset(cp_live_filter, 0, sizeof cp_live_filter);
+    /* counters at 255 stay (live.h): malloc.c marks dlsym's pool blocks so, which free()
+     * must still recognise in the child */
+    for (size_t i = 0; i < sizeof cp_live_filter; i++)
+        if (cp_live_filter[i] != 255)
+            cp_live_filter[i] = 0;
     cp_spin_reset(&grow_lock);
     if (add_gen(FIRST_BITS))
         __atomic_store_n(&T.ready, false, __ATOMIC_RELEASE); /* nothing more is sampled */
