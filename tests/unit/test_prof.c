@@ -17,7 +17,9 @@
 #include "bucket.h"
 #include "cfile.h"
 #include "live.h"
+#include "names.h"
 #include "prof.h"
+#include "stack.h"
 #include "unit_util.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -345,6 +347,47 @@ static void test_stack_deltas(void **state)
     }
     assert_true(total >= DS_EVENTS);
     assert_int_equal(cp_bucket_count(), before + DS_N);
+}
+
+/* A bucket's counter names (docs/SCHEMA.md): each frame is "\n<module id, 8 hex>+0x<offset
+ * hex>" or "\n?+0x<pc hex>" outside every module, as printf formats them, for offsets and
+ * pcs of every hex length. */
+static void test_bucket_names(void **state)
+{
+    init_engine();
+    cp_modules_refresh();
+    uintptr_t pcs[CP_MAX_DEPTH];
+    unsigned n = 0;
+    pcs[n++] = (uintptr_t)&test_bucket_names;
+    pcs[n++] = (uintptr_t)&snprintf + 3;
+    pcs[n++] = (uintptr_t)&init_engine + 1;
+    for (unsigned d = 0; d < 16; d++) /* outside any module: 1 to 16 hex digits */
+        pcs[n++] = d == 0 ? 0x2 : ((uintptr_t)0xf << (4 * d)) | 0x3;
+    pcs[n++] = CP_PC_TRUNCATED;
+    struct cp_bucket *b = cp_bucket_get(CP_HEAP, 4242, pcs, n);
+    assert_non_null(b);
+    for (int which = 0; which < 2; which++) {
+        char got[CP_CFILE_MAX_NAME + 1], want[CP_CFILE_MAX_NAME + 1];
+        size_t gl = cp_names_bucket(b, which, got, sizeof got, NULL, NULL);
+        int wl = snprintf(want, sizeof want, "%s4242",
+                          which ? "ctrprof/heap:free:" : "ctrprof/heap:alloc:");
+        unsigned known = 0;
+        for (unsigned i = 0; i < n; i++) {
+            const struct cp_module *m = pcs[i] == CP_PC_TRUNCATED ? NULL : cp_modules_find(pcs[i]);
+            if (pcs[i] == CP_PC_TRUNCATED)
+                wl += snprintf(want + wl, sizeof want - (size_t)wl, "\ntruncated");
+            else if (m)
+                wl += snprintf(want + wl, sizeof want - (size_t)wl, "\n%08x+0x%lx", m->id,
+                               (unsigned long)(pcs[i] - m->bias)),
+                    known++;
+            else
+                wl += snprintf(want + wl, sizeof want - (size_t)wl, "\n?+0x%lx",
+                               (unsigned long)pcs[i]);
+        }
+        assert_int_equal(known, 3);
+        assert_int_equal(gl, (size_t)wl);
+        assert_memory_equal(got, want, gl);
+    }
 }
 
 /* The live map: 16-byte-aligned addresses below 2^47 go to the shadow map, others to
@@ -676,15 +719,11 @@ int main(void)
     /* fault injection and the cap run first, in children of a process whose engine is
      * not set up yet */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fault_injection),
-        cmocka_unit_test(test_ring_fault_while_running),
-        cmocka_unit_test(test_cap_folds),
-        cmocka_unit_test(test_cross_thread_accounting),
-        cmocka_unit_test(test_refs_meet),
-        cmocka_unit_test(test_stack_deltas),
-        cmocka_unit_test(test_live_map),
-        cmocka_unit_test(test_live_prefault),
-        cmocka_unit_test(test_one_bucket_per_stack),
+        cmocka_unit_test(test_fault_injection), cmocka_unit_test(test_ring_fault_while_running),
+        cmocka_unit_test(test_cap_folds),       cmocka_unit_test(test_cross_thread_accounting),
+        cmocka_unit_test(test_refs_meet),       cmocka_unit_test(test_stack_deltas),
+        cmocka_unit_test(test_bucket_names),    cmocka_unit_test(test_live_map),
+        cmocka_unit_test(test_live_prefault),   cmocka_unit_test(test_one_bucket_per_stack),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
