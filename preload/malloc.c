@@ -246,12 +246,6 @@ static __attribute__((noinline, cold)) void record_free(uintptr_t v)
     errno = saved;
 }
 
-/* p's live-table value, taken out (0: p was not sampled). Leaves errno alone. */
-static __attribute__((noinline, cold)) uintptr_t take(void *p)
-{
-    return cp_event_free_take(p);
-}
-
 /* ---- the hooks --------------------------------------------------------------------- */
 
 /* The three hottest hooks are written so that their common path is a load, a
@@ -412,7 +406,7 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
     cp_tls.countdown = (int64_t)((uint64_t)cp_tls.countdown + n);
     if (UNLIKELY(!ready()) || UNLIKELY(pool_owns(p)))
         return early_realloc(p, n);
-    uintptr_t old = p && cp_live_maybe(p) ? take(p) : 0;
+    uintptr_t old = p && cp_live_maybe(p) ? cp_live_remove(p) : 0; /* leaves errno alone */
     void *q = real_realloc(p, n);
     return realloc_common(p, n, q, old, __builtin_frame_address(0));
 }
@@ -440,7 +434,7 @@ EXPORT void *reallocarray(void *p, size_t a, size_t s)
     }
     if (__builtin_mul_overflow(a, s, &n))
         return real_reallocarray(p, a, s); /* fails with ENOMEM, p untouched */
-    uintptr_t old = p && UNLIKELY(cp_live_maybe(p)) ? take(p) : 0;
+    uintptr_t old = p && UNLIKELY(cp_live_maybe(p)) ? cp_live_remove(p) : 0;
     void *q = real_reallocarray(p, a, s);
     return realloc_common(p, n, q, old, __builtin_frame_address(0));
 }

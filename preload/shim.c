@@ -65,8 +65,6 @@ static void thread_gone(void *arg)
 
 struct cp_thread *cp_shim_thread_slow(void)
 {
-    if (cp_tls.t)
-        return cp_tls.t;
     struct cp_thread *t = cp_thread_get();
     if (t) {
         cp_tls.t = t;

@@ -54,7 +54,7 @@ static inline void cp_shim_leave(int64_t cd)
 void cp_shim_resolve(void);
 
 /* This thread's ring (made on first use; NULL if none can be had). */
-struct cp_thread *cp_shim_thread_slow(void);
+struct cp_thread *cp_shim_thread_slow(void); /* when cp_tls.t is NULL */
 static inline struct cp_thread *cp_shim_thread(void)
 {
     struct cp_thread *t = cp_tls.t;
