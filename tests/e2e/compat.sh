@@ -132,16 +132,27 @@ if command -v memcached >/dev/null; then
     # address of a call to pthread_mutex_unlock, and the heaviest block site that of a call
     # to pthread_mutex_lock or pthread_cond_wait, in memcached's own code.
     mc=$(ls "$WORK"/p-memcached-rate1/ctrprof.memcached.*.count 2>/dev/null | head -1)
-    # lock_site PROFILE: the heaviest leaf of memcached's own code and the call before it
+    # lock_site PROFILE: the heaviest leaf of memcached's own code and the function the
+    # call before it reaches: a PLT entry, or one of memcached's own wrappers that
+    # tail-jumps to one (its unlock-the-stats-lock helper is `lea ..., %rdi; jmp
+    # pthread_mutex_unlock@plt`, so the unlock returns straight to the wrapper's caller)
     lock_site() {
+        local mcbin
+        mcbin=$(command -v memcached)
         "$CTRPROF" report --profile "$1" --format folded "$mc" 2>/dev/null |
             awk '{ n = split($1, a, ";"); if (a[n] ~ /^memcached\+0x/) s[a[n]] += $2 }
                  END { for (k in s) print s[k], k }' | sort -rn | head -1 | cut -d' ' -f2 |
             while read -r leaf; do
                 off=$((${leaf#memcached+}))
-                objdump -d --no-show-raw-insn "$(command -v memcached)" \
-                    --start-address=$((off - 5)) --stop-address=$off |
-                    sed -n 's/.*call .*<\([a-z_]*\)@plt>.*/\1/p'
+                call=$(objdump -d --no-show-raw-insn "$mcbin" --start-address=$((off - 5)) \
+                    --stop-address=$off | grep -E '^ *[0-9a-f]+:[[:space:]]+call ')
+                case $call in
+                *@plt\>*) sed -n 's/.*call .*<\([a-z_]*\)@plt>.*/\1/p' <<<"$call" ;;
+                *) to=$(sed -n 's/.*call *\([0-9a-f]*\) .*/\1/p' <<<"$call")
+                    [ -n "$to" ] && objdump -d --no-show-raw-insn "$mcbin" \
+                        --start-address=$((0x$to)) --stop-address=$((0x$to + 16)) |
+                        sed -n 's/.*jmp .*<\([a-z_]*\)@plt>.*/\1/p' | head -1 ;;
+                esac
             done
     }
     if [ -z "$mc" ]; then
