@@ -233,7 +233,6 @@ static bool table_insert(const void *p, uintptr_t v)
                 __atomic_store_n(&s->key, k, __ATOMIC_RELEASE);
                 if (cur == 0)
                     __atomic_add_fetch(&fills[g].n, 1, __ATOMIC_RELAXED);
-                filter_inc(p);
                 return true;
             }
         }
@@ -243,6 +242,19 @@ static bool table_insert(const void *p, uintptr_t v)
 }
 
 bool cp_live_insert(const void *p, uintptr_t v)
+{
+    if (!cp_live_put(p, v))
+        return false;
+    filter_inc(p);
+    return true;
+}
+
+void cp_live_mark(const void *p)
+{
+    filter_inc(p);
+}
+
+bool cp_live_put(const void *p, uintptr_t v)
 {
     uintptr_t k = (uintptr_t)p;
     if (!__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE) || k <= TOMB || (k & 3) || !v)
@@ -257,10 +269,8 @@ bool cp_live_insert(const void *p, uintptr_t v)
             while (!cur || (cur & 1) == sh_half(k))
                 /* release: the bucket is complete for whoever takes it out */
                 if (__atomic_compare_exchange_n(e, &cur, want, 0, __ATOMIC_ACQ_REL,
-                                                __ATOMIC_ACQUIRE)) {
-                    filter_inc(p);
+                                                __ATOMIC_ACQUIRE))
                     return true;
-                }
         }
     }
     return table_insert(p, v);

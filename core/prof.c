@@ -103,6 +103,11 @@ static int flusher_claimed;  /* atomic: someone has started (or failed to start)
 static bool flusher_wanted;  /* atomic: events came too fast for inline flushing */
 static uint64_t inline_flushes, inline_window_ns; /* guarded by flush_lock */
 
+/* ---- solo mode (see "Solo mode" below) ---- */
+enum { SOLO_OFF, SOLO_ON, SOLO_ENDING };
+static uint32_t solo;             /* atomic */
+static struct cp_ring *solo_ring; /* atomic: the ring whose heap events are solo, once one has */
+
 /* flusher only (guarded by flush_lock): totals already added to the file */
 static uint64_t pub_samples[CP_NPTYPES], samples[CP_NPTYPES];
 static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_trunc, trunc_events;
@@ -253,6 +258,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     if (metalen > CP_CFILE_MAX_META)
         return CP_CFILE_EMETALEN;
     int err = cp_bucket_init(opts.max_bucket_mb << 20);
+    solo = opts.mem_rate && opts.mem_rate < CP_DENSE_RATE ? SOLO_ON : SOLO_OFF;
     if (err == 0 && cp_live_init(opts.mem_rate && opts.mem_rate < CP_DENSE_RATE) != 0)
         err = -ENOMEM;
     if (err) {
@@ -356,15 +362,17 @@ static void flush_inline(bool may_start);
 /* Record (kind, w[0..n), x[0..nx - xkeep)) in r: an allocation's last xkeep frames are
  * the ring's previous stack, and its ref, w[n], is not written (cp_event_alloc). Returns
  * EMIT_WRITTEN, EMIT_DROPPED (counted in the ring's lost) or EMIT_LATE (after the final
- * flush: accounted at once, with all of x and the ref). */
-enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE };
+ * flush: accounted at once, with all of x and the ref). A solo record (solo_rec, a heap
+ * event in solo mode) checks the mode once it is busy and returns EMIT_RETRY, writing
+ * nothing, if solo mode is ending. */
+enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE, EMIT_RETRY };
 /* Inlined into each caller, so that a free's one-word record is written with constant
  * sizes (callgrind, perl at rate 1: emit's generic loops and its prologue were ~105
  * instructions a free). */
 static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp_rec_kind kind,
                                                       const uint64_t *w, unsigned n,
                                                       const uint64_t *x, unsigned nx,
-                                                      unsigned xkeep)
+                                                      unsigned xkeep, bool solo_rec)
 {
     /* Make room first, outside the busy section: a thread waiting for the flusher while
      * marked busy would wait for a flusher that waits for it. Without a flusher thread
@@ -388,6 +396,12 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
             cp_futex_wait(&r->rseq, seq, 10 * 1000 * 1000);
     }
     cp_ring_begin(r); /* busy, seq_cst */
+    if (solo_rec && __atomic_load_n(&solo, __ATOMIC_SEQ_CST) != SOLO_ON) {
+        /* solo mode is ending: the ender did not see this event busy, so it may be
+         * draining already; the caller makes it again the other way (EMIT_RETRY) */
+        cp_ring_end(r);
+        return EMIT_RETRY;
+    }
     uint64_t c = __atomic_load_n(&cycle, __ATOMIC_SEQ_CST);
     if (__builtin_expect(__atomic_load_n(&stopping, __ATOMIC_SEQ_CST), 0)) {
         /* After the final flush (exit): destructors of libraries finalised after ours
@@ -452,6 +466,88 @@ static inline unsigned common_suffix(const uintptr_t *a, const uintptr_t *b, uns
 _Static_assert(CP_RING_STK >= CP_MAX_DEPTH + 1, "a ring keeps a whole stack");
 _Static_assert(CP_MAX_DEPTH + 1 <= 255, "a record's frame counts fit a byte");
 
+/* ---- solo mode ----------------------------------------------------------------------
+ *
+ * At dense rates nearly every heap object is sampled, and the live table (live.h) is
+ * touched twice for each: an insert where the object is allocated and a remove where it
+ * is freed, at a random place in a map a quarter of the heap's size (perl at rate 1: a
+ * cache miss on each free, 5% of the program's thread, and the flusher's resolving CAS
+ * had taken the entry's line to its own core in between). The table is there so that a
+ * free made by any thread finds its allocation whatever order the flusher drains the
+ * rings in. While every heap event of the process comes from one ring, that ring's order
+ * is the program's, and the flusher keeps the table itself: an allocation's record
+ * (p | 1) puts p -> bucket in the table when it is drained, a free's record (p | 1)
+ * takes p out (an unsampled pointer the filter let through is not there: nothing is
+ * counted). The program's thread only counts the object in the filter (cp_live_mark),
+ * so that free() still passes over unsampled pointers with one load.
+ *
+ * Solo mode ends for good (a fork child starts afresh) at the first heap event on a
+ * second ring. That thread marks the mode ENDING, waits until the solo ring is neither
+ * busy with an event nor inside a realloc (in_op), drains every ring (the table is then
+ * complete) and marks it OFF; from then on each thread keeps the table itself, as without
+ * solo mode. An event reads the mode after the seq_cst store that marks it busy, and the
+ * ender reads busy after its seq_cst change of the mode: either the ender waits for the
+ * event, or the event sees ENDING, writes nothing and is made again the other way once
+ * the mode is OFF. A realloc marks in_op with the same handshake before the real call and
+ * records the old block's free before it clears it: the block is free once the real call
+ * returns, but no other thread's allocation can be recorded before the ender has drained
+ * that free. Mutex and block events use no table and leave solo mode alone. A ring that
+ * a new thread reuses after the solo thread has gone keeps solo mode: the flusher drained
+ * everything the old thread wrote before the ring could be reused. */
+
+bool cp_event_solo(void)
+{
+    return __atomic_load_n(&solo, __ATOMIC_RELAXED) != SOLO_OFF;
+}
+
+static void solo_wait(void)
+{
+    while (__atomic_load_n(&solo, __ATOMIC_ACQUIRE) == SOLO_ENDING)
+        cp_futex_wait(&solo, SOLO_ENDING, 1000 * 1000);
+}
+
+static void solo_end(void)
+{
+    uint32_t s = SOLO_ON;
+    if (!__atomic_compare_exchange_n(&solo, &s, SOLO_ENDING, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST)) {
+        solo_wait(); /* ended, or another thread is ending it */
+        return;
+    }
+    struct cp_ring *o = __atomic_load_n(&solo_ring, __ATOMIC_ACQUIRE);
+    /* Neither waits for anything this thread holds: in_op covers the real realloc (no
+     * lock of ours; this thread holds none of the allocator's, being in a hook) and the
+     * record, which may wait for the flusher, which waits for no one here. */
+    for (unsigned spins = 0; o && (__atomic_load_n(&o->in_op, __ATOMIC_SEQ_CST) || cp_ring_busy(o));
+         spins++)
+        if (spins > 64)
+            sched_yield();
+    cp_prof_flush_all();
+    __atomic_store_n(&solo, SOLO_OFF, __ATOMIC_RELEASE);
+    cp_futex_wake(&solo, INT32_MAX);
+}
+
+/* May r record its heap events solo? r claims solo mode if no ring has yet; a heap event
+ * on another ring ends it. */
+static bool solo_for(struct cp_ring *r)
+{
+    uint32_t s = __atomic_load_n(&solo, __ATOMIC_ACQUIRE);
+    if (s == SOLO_OFF)
+        return false;
+    struct cp_ring *o = __atomic_load_n(&solo_ring, __ATOMIC_ACQUIRE);
+    if (!o && __atomic_compare_exchange_n(&solo_ring, &o, r, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        o = r;
+    if (o != r) {
+        solo_end();
+        return false;
+    }
+    if (s == SOLO_ENDING) {
+        solo_wait();
+        return false;
+    }
+    return true; /* the event confirms it once busy */
+}
+
 void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t *pcs, unsigned n)
 {
     struct cp_ring *r = (struct cp_ring *)t;
@@ -461,11 +557,6 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     }
     if (n > CP_MAX_DEPTH + 1)
         n = CP_MAX_DEPTH + 1;
-    uintptr_t ref = make_ref(r->nref, r->id);
-    if (!cp_live_insert(p, ref)) {
-        cp_prof_lost(CP_LOST_NBUCKET, 1);
-        return;
-    }
     /* The stack goes to the ring as it is: finding its bucket (a hash, a chain head, the
      * bucket's key: misses in tables the size of the program's caches, a third of the
      * cost of an event on cc1 at rate 1) is the flusher's work, on its own core (account).
@@ -473,28 +564,99 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
      * `keep` frames it shares (consecutive allocations share most of theirs: cc1 writes 5
      * words an event for 26 frames on average), so the thread's caches see a few words. */
     unsigned keep = common_suffix(pcs + n, r->stk + CP_RING_STK, n < r->stk_n ? n : r->stk_n);
-    /* The record: p, then size, frames and kept frames in one word (an object of 2^48
-     * bytes or more cannot be allocated on x86-64), then the new frames. The ref is not
-     * written: the consumer counts this ring's allocation records (cnref). */
+    /* The record: p (| 1 in solo mode), then size, frames and kept frames in one word (an
+     * object of 2^48 bytes or more cannot be allocated on x86-64), then the new frames.
+     * The ref is not written: the consumer counts this ring's allocation records (cnref). */
+    uintptr_t ref = make_ref(r->nref, r->id);
     uint64_t w[3] = {(uint64_t)(uintptr_t)p,
                      (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep, ref};
-    switch (emit(r, CP_REC_ALLOC, w, 2, (const uint64_t *)pcs, n, keep)) {
+    bool so = solo_for(r);
+    int e;
+    for (;;) {
+        if (so)
+            w[0] |= 1;
+        else if (!cp_live_insert(p, ref)) {
+            cp_prof_lost(CP_LOST_NBUCKET, 1);
+            return;
+        }
+        e = emit(r, CP_REC_ALLOC, w, 2, (const uint64_t *)pcs, n, keep, so);
+        if (e != EMIT_RETRY)
+            break;
+        solo_wait(); /* solo mode ended meanwhile: the table is the thread's to keep now */
+        so = false;
+        w[0] &= ~(uint64_t)1;
+    }
+    if (so && e != EMIT_DROPPED)
+        cp_live_mark(p); /* before p is the program's, so its free is recorded */
+    else if (!so && e == EMIT_DROPPED)
+        cp_live_remove(p); /* its free must not be looked for; its ref is the next one's */
+    switch (e) {
     case EMIT_WRITTEN:
         r->nref++;
         memcpy(r->stk + CP_RING_STK - n, pcs, (n - keep) * sizeof *pcs);
         r->stk_n = n;
         break;
-    case EMIT_DROPPED:
-        cp_live_remove(p); /* its free must not be looked for; its ref is the next one's */
-        break;
-    default: /* late: accounted with this ref, which no ring record will carry */
+    case EMIT_LATE: /* accounted with this ref, which no ring record will carry */
         r->nref++;
+        break;
+    default:
         break;
     }
 }
 
+int cp_event_free_solo(struct cp_thread *t, void *p)
+{
+    struct cp_ring *r = (struct cp_ring *)t;
+    if (!r) {
+        /* a thread without a ring: its free cannot be ordered after the allocation's
+         * record, so the table must be complete first */
+        if (cp_event_solo())
+            solo_end();
+        return 0;
+    }
+    if (!solo_for(r))
+        return 0;
+    uint64_t w = (uint64_t)(uintptr_t)p | 1;
+    if (emit(r, CP_REC_FREE, &w, 1, NULL, 0, 0, true) != EMIT_RETRY)
+        return 1;
+    solo_wait();
+    return 0;
+}
+
+bool cp_event_solo_begin(struct cp_thread *t)
+{
+    struct cp_ring *r = (struct cp_ring *)t;
+    if (!r) {
+        if (cp_event_solo())
+            solo_end();
+        return false;
+    }
+    if (!solo_for(r))
+        return false;
+    __atomic_store_n(&r->in_op, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&solo, __ATOMIC_SEQ_CST) == SOLO_ON)
+        return true;
+    __atomic_store_n(&r->in_op, 0, __ATOMIC_RELEASE);
+    solo_wait();
+    return false;
+}
+
+void cp_event_solo_end(struct cp_thread *t, void *freed)
+{
+    struct cp_ring *r = (struct cp_ring *)t;
+    if (freed) {
+        /* no check of the mode: an ender waits for in_op, so this is still solo */
+        uint64_t w = (uint64_t)(uintptr_t)freed | 1;
+        emit(r, CP_REC_FREE, &w, 1, NULL, 0, 0, false);
+    }
+    /* release: the record is published before an ender can see in_op clear */
+    __atomic_store_n(&r->in_op, 0, __ATOMIC_RELEASE);
+}
+
 bool cp_event_free(struct cp_thread *t, void *p)
 {
+    if (cp_event_solo() && cp_live_maybe(p) && cp_event_free_solo(t, p))
+        return true;
     uintptr_t v = cp_event_free_take(p);
     if (v)
         cp_event_free_commit(t, v);
@@ -503,7 +665,11 @@ bool cp_event_free(struct cp_thread *t, void *p)
 
 uintptr_t cp_event_free_take(void *p)
 {
-    return cp_live_maybe(p) ? cp_live_remove(p) : 0;
+    if (!cp_live_maybe(p))
+        return 0;
+    if (cp_event_solo())
+        solo_end(); /* the table answers only once it is complete */
+    return cp_live_remove(p);
 }
 
 void cp_event_free_commit(struct cp_thread *t, uintptr_t v)
@@ -513,7 +679,7 @@ void cp_event_free_commit(struct cp_thread *t, uintptr_t v)
         return;
     }
     uint64_t w = v;
-    emit((struct cp_ring *)t, CP_REC_FREE, &w, 1, NULL, 0, 0);
+    emit((struct cp_ring *)t, CP_REC_FREE, &w, 1, NULL, 0, 0, false);
 }
 
 void cp_event_free_undo(void *p, uintptr_t v)
@@ -529,7 +695,7 @@ void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16
         return;
     }
     uint64_t w[3] = {(uint64_t)(uintptr_t)b, count_q16, delay_ns};
-    emit((struct cp_ring *)t, CP_REC_DELAY, w, 3, NULL, 0, 0);
+    emit((struct cp_ring *)t, CP_REC_DELAY, w, 3, NULL, 0, 0, false);
 }
 
 void cp_prof_lost(enum cp_lost why, uint64_t n)
@@ -697,7 +863,8 @@ static void um_expire(uint64_t c)
 }
 
 /* An allocation (p, size, ref, stack): its bucket, found now; counted in cycle c (late:
- * straight into the published state). NULL if no bucket could be had. */
+ * straight into the published state). NULL if no bucket could be had. p | 1: a solo
+ * allocation, which the flusher puts in the live table itself. */
 static struct cp_bucket *resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
                                        unsigned n, uint64_t c, bool late)
 {
@@ -705,6 +872,20 @@ static struct cp_bucket *resolve_alloc(void *p, uint64_t size, uint64_t ref, con
     if (!b) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return NULL;
+    }
+    if ((uintptr_t)p & 1) {
+        p = (void *)((uintptr_t)p & ~(uintptr_t)1);
+        cp_live_prefault(p);
+        /* (an entry of the same address whose free was dropped is replaced) */
+        if (!cp_live_put(p, (uintptr_t)b)) {
+            cp_prof_lost(CP_LOST_NBUCKET, 1); /* not counted: its free would not be */
+            return NULL;
+        }
+        if (late)
+            b->u.mem.active.allocs++;
+        else
+            count(b, CP_REC_ALLOC, c, NULL, 0);
+        return b;
     }
     if (late)
         b->u.mem.active.allocs++;
@@ -728,9 +909,15 @@ static struct cp_bucket *resolve_alloc(void *p, uint64_t size, uint64_t ref, con
 }
 
 /* A free record's bucket: the value it took from the live table, a bucket or a ref. NULL
- * if it must wait for its allocation (or cannot be placed). */
+ * if it must wait for its allocation (or cannot be placed). p | 1: a solo free, whose
+ * value the flusher takes out of the table now (none: p was not sampled). */
 static struct cp_bucket *resolve_free(uint64_t v, uint64_t c, bool late)
 {
+    if (v & 1) {
+        v = cp_live_remove((void *)(uintptr_t)(v & ~(uint64_t)1));
+        if (!v)
+            return NULL;
+    }
     if (!is_ref(v))
         return (struct cp_bucket *)(uintptr_t)v;
     struct um_slot *e = um_find(v);
@@ -1158,8 +1345,11 @@ void cp_prof_atfork_child(const char *newpath)
             r->state = CP_RING_FREE;
     }
     /* Objects the parent sampled are not the child's to account (it may free its copy,
-     * and so may the parent): forget them. */
+     * and so may the parent): forget them. The child starts in solo mode again (one
+     * thread, an empty table), whatever state the parent's was in. */
     cp_live_reset();
+    solo = opts.mem_rate && opts.mem_rate < CP_DENSE_RATE ? SOLO_ON : SOLO_OFF;
+    solo_ring = NULL;
     if (um) {
         cp_munmap_anon(um, (um_mask + 1) * sizeof *um);
         um = NULL;

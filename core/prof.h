@@ -115,17 +115,32 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
  * reused address is never confused). The unsampled case must cost a load and a branch
  * on a small, read-mostly filter: no lock, no store, no miss on a large table. If p was
  * sampled it is removed from the live table and the free is recorded in the ring.
- * Returns true if p was a sampled object. */
+ * Returns true if p was a sampled object (in solo mode, below: if the filter did not
+ * rule it out, and the free was recorded for the flusher to look up). */
 bool cp_event_free(struct cp_thread *t, void *p);
 
 /* cp_event_free in three steps, for realloc: take p out of the live table before the
  * real call (a reused address is never confused), then record the free if the call
  * succeeded, or put p back if it failed (p still belongs to the program). take returns
  * 0 for an unsampled pointer, at the same cost as cp_event_free; otherwise the live
- * table's value (live.h: a bucket, or the allocation's ref), to hand to commit or undo. */
+ * table's value (live.h: a bucket, or the allocation's ref), to hand to commit or undo.
+ * take ends solo mode (below): the table is only complete outside it. */
 uintptr_t cp_event_free_take(void *p);
 void cp_event_free_commit(struct cp_thread *t, uintptr_t v);
 void cp_event_free_undo(void *p, uintptr_t v);
+
+/* Solo mode (prof.c): while every heap event comes from one thread's ring, the flusher
+ * keeps the live table and the thread only marks the filter. cp_event_solo: might the
+ * process be in solo mode (a relaxed load, for the hooks' slow paths)? The rest is for a
+ * pointer the filter did not rule out. cp_event_free_solo records p's free if the
+ * process is in solo mode for t's ring (1), or returns 0 with nothing done: the caller
+ * takes the ordinary path (remove, commit), the mode having ended for good. A realloc
+ * brackets the real call: cp_event_solo_begin before (false: the ordinary path), and
+ * cp_event_solo_end after, with the old block if the call freed it (else NULL). */
+bool cp_event_solo(void);
+int cp_event_free_solo(struct cp_thread *t, void *p);
+bool cp_event_solo_begin(struct cp_thread *t);
+void cp_event_solo_end(struct cp_thread *t, void *freed);
 
 /* For tests: allocations whose ref a free took before the flusher found the bucket
  * (orphans), frees drained before their allocation (pending), and frees whose allocation

@@ -189,7 +189,8 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uin
             return;
         }
     }
-    cp_live_prefetch(p);
+    if (!cp_event_solo())
+        cp_live_prefetch(p); /* in solo mode the flusher does the table's work */
     uintptr_t raw[CP_SHIM_RAW];
     unsigned k;
     const uintptr_t *pcs = shim_stack(raw, &k, entry);
@@ -244,6 +245,57 @@ static __attribute__((noinline, cold)) void record_free(uintptr_t v)
     cp_event_free_commit(cp_shim_thread(), v);
     cp_shim_leave(cd);
     errno = saved;
+}
+
+/* Solo mode (prof.c): the free of p, which the filter did not rule out, recorded for the
+ * flusher to take out of the live table. False if the process is not in solo mode for
+ * this thread (any more): the caller takes the ordinary path. */
+static bool free_solo(void *p)
+{
+    if (cp_tls.guard) {
+        /* profiler code (its own blocks, which the saturated filter lets through at rate
+         * 1), or a signal handler inside it: not recorded, as record_free; the table is
+         * tidied as the ordinary path would, if the flusher has placed p already */
+        if (cp_live_remove(p))
+            cp_prof_lost(CP_LOST_REENTRY, 1);
+        return true;
+    }
+    int saved = errno;
+    int64_t cd = cp_shim_enter();
+    int done = cp_event_free_solo(cp_shim_thread(), p);
+    cp_shim_leave(cd);
+    errno = saved;
+    return done;
+}
+
+/* Solo mode: realloc (array: reallocarray of a * s = n) of p, which the filter did not
+ * rule out. The real call is bracketed (cp_event_solo_begin/end) so that the old block's
+ * free is recorded before another thread can be handed the block. False, with nothing
+ * done, if the process is not in solo mode for this thread. */
+static bool realloc_solo(void *p, size_t n, size_t a, size_t s, bool array, void **out,
+                         const uintptr_t *entry)
+{
+    if (cp_tls.guard)
+        return false;
+    int saved = errno;
+    int64_t cd = cp_shim_enter();
+    struct cp_thread *t = cp_shim_thread();
+    if (!cp_event_solo_begin(t)) {
+        cp_shim_leave(cd);
+        errno = saved;
+        return false;
+    }
+    errno = saved;
+    void *q = array ? real_reallocarray(p, a, s) : real_realloc(p, n);
+    saved = errno;
+    /* realloc(p, 0) frees p (glibc returns NULL); otherwise p is freed if q is not NULL */
+    cp_event_solo_end(t, q || n == 0 ? p : NULL);
+    cp_shim_leave(cd);
+    errno = saved;
+    if (q)
+        account(q, n, entry);
+    *out = q;
+    return true;
 }
 
 /* ---- the hooks --------------------------------------------------------------------- */
@@ -307,6 +359,11 @@ static __attribute__((noinline, cold)) void free_slow(void *p)
 {
     if (pool_owns(p))
         return; /* dlsym's early blocks are never reused */
+    /* solo mode: recorded for the flusher, which keeps the table */
+    if (p && cp_event_solo() && free_solo(p)) {
+        __atomic_load_n(&real_free, __ATOMIC_RELAXED)(p);
+        return;
+    }
     /* free() found p in the filter: straight to the table (a sampled free at rate 1
      * went through three calls and as many filter tests to get here) */
     uintptr_t v = cp_live_remove(p); /* 0 for NULL */
@@ -406,8 +463,12 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
     cp_tls.countdown = (int64_t)((uint64_t)cp_tls.countdown + n);
     if (UNLIKELY(!ready()) || UNLIKELY(pool_owns(p)))
         return early_realloc(p, n);
+    void *q;
+    if (p && cp_event_solo() && cp_live_maybe(p) &&
+        realloc_solo(p, n, 0, 0, false, &q, __builtin_frame_address(0)))
+        return q;
     uintptr_t old = p && cp_live_maybe(p) ? cp_live_remove(p) : 0; /* leaves errno alone */
-    void *q = real_realloc(p, n);
+    q = real_realloc(p, n);
     return realloc_common(p, n, q, old, __builtin_frame_address(0));
 }
 
@@ -434,8 +495,12 @@ EXPORT void *reallocarray(void *p, size_t a, size_t s)
     }
     if (__builtin_mul_overflow(a, s, &n))
         return real_reallocarray(p, a, s); /* fails with ENOMEM, p untouched */
+    void *q;
+    if (p && cp_event_solo() && UNLIKELY(cp_live_maybe(p)) &&
+        realloc_solo(p, n, a, s, true, &q, __builtin_frame_address(0)))
+        return q;
     uintptr_t old = p && UNLIKELY(cp_live_maybe(p)) ? cp_live_remove(p) : 0;
-    void *q = real_reallocarray(p, a, s);
+    q = real_reallocarray(p, a, s);
     return realloc_common(p, n, q, old, __builtin_frame_address(0));
 }
 
