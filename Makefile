@@ -29,7 +29,6 @@ $(call need_pkg,cmocka,libcmocka-dev)
 endif
 
 UNWIND_CFLAGS := $(shell $(PKG_CONFIG) --cflags libunwind 2>/dev/null)
-UNWIND_LIBS := $(shell $(PKG_CONFIG) --libs libunwind 2>/dev/null)
 DW_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdw 2>/dev/null)
 DW_LIBS := $(shell $(PKG_CONFIG) --libs libdw libelf 2>/dev/null)
 Z_LIBS := $(shell $(PKG_CONFIG) --libs zlib 2>/dev/null)
@@ -75,14 +74,14 @@ $(B)/libcore.a: $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/libctrprof.so: $(PRELOAD_OBJ) $(B)/libcore.a
-	$(CC) -shared $(SAN) -Wl,-soname,libctrprof.so -o $@ $(PRELOAD_OBJ) $(B)/libcore.a $(UNWIND_LIBS) -ldl -lpthread -Wl,-z,nodelete -Wl,--no-undefined
+	$(CC) -shared $(SAN) -Wl,-soname,libctrprof.so -o $@ $(PRELOAD_OBJ) $(B)/libcore.a -ldl -lpthread -Wl,-z,nodelete -Wl,--no-undefined
 
 $(B)/ctrprof: $(TOOL_OBJ) $(B)/libcore.a
-	$(CC) $(SAN) -o $@ $(TOOL_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) $(UNWIND_LIBS) -lm -lpthread -ldl
+	$(CC) $(SAN) -o $@ $(TOOL_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) -lm -lpthread -ldl
 
 $(B)/tests/%: tests/unit/%.c $(B)/libcore.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_SHIM) -fvisibility=default -Itests/unit -DCP_SRCDIR='"$(CURDIR)"' -o $@ $< $(B)/libcore.a $(CMOCKA_LIBS) $(UNWIND_LIBS) -lm -lpthread -ldl
+	$(CC) $(CFLAGS_SHIM) -fvisibility=default -Itests/unit -DCP_SRCDIR='"$(CURDIR)"' -o $@ $< $(B)/libcore.a $(CMOCKA_LIBS) -lm -lpthread -ldl
 
 # The symbolizer's test links the symbolizer and libdw (the tool's side, not the engine's).
 $(B)/tests/test_symbolize: tests/unit/test_symbolize.c $(B)/obj/symbolize/symbolize.o
@@ -166,7 +165,7 @@ fuzz: $(FUZZ_BIN)
 # Benchmarks (issue 7): interleaved runs against the baseline of the same run; writes
 # BENCHMARKS.md and bench/overhead.png. bench-quick: one repetition of two workloads.
 $(B)/bench_micro: bench/micro.c $(B)/libcore.a
-	$(CC) $(CFLAGS_SHIM) -fvisibility=default -o $@ $< $(B)/libcore.a $(UNWIND_LIBS) -lm -lpthread -ldl
+	$(CC) $(CFLAGS_SHIM) -fvisibility=default -o $@ $< $(B)/libcore.a -lm -lpthread -ldl
 
 bench: all $(B)/bench_micro
 	./scripts/deps.sh --bench

@@ -1060,7 +1060,7 @@ static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, con
 }
 
 /* The unwinder's counts (core/stack.c) as last published. */
-static uint64_t pub_unw[3];
+static uint64_t pub_unw[4];
 
 static void publish_health(void)
 {
@@ -1093,12 +1093,13 @@ static void publish_health(void)
     pub_bytes = by;
     add_health("ctrprof/health:truncated-stacks", trunc_events - pub_trunc);
     pub_trunc = trunc_events;
-    static const char *const uname[3] = {"ctrprof/health:unwind-fallbacks",
-                                         "ctrprof/health:unwind-checked",
-                                         "ctrprof/health:unwind-differs"};
-    uint64_t u[3];
+    static const char *const uname[4] = {
+        "ctrprof/health:unwind-fallbacks", "ctrprof/health:unwind-checked",
+        "ctrprof/health:unwind-differs", "ctrprof/health:unwind-fp-fallbacks"};
+    uint64_t u[4];
     cp_stack_stats(&u[0], &u[1], &u[2]);
-    for (int i = 0; i < 3; i++) {
+    u[3] = cp_stack_fp_fallbacks();
+    for (int i = 0; i < 4; i++) {
         add_health(uname[i], u[i] - pub_unw[i]);
         pub_unw[i] = u[i];
     }
@@ -1228,6 +1229,9 @@ static void *flusher_main(void *arg)
         __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
         if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
             break;
+        /* a walk wanted libunwind (stack.c): this thread is where it may be loaded */
+        if (cp_stack_libunwind_wanted())
+            cp_stack_load_libunwind();
         cp_spin_lock(&flush_lock);
         flush_locked();
         cp_spin_unlock(&flush_lock);
@@ -1261,8 +1265,10 @@ static int start_thread(void)
 /* The event just written by this thread (or a ring that is full) is published now. */
 static __attribute__((noinline)) void flush_inline(bool may_start)
 {
+    /* (a walk that wanted libunwind also starts it: the flusher is where it is loaded) */
     if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) &&
-        (!__libc_single_threaded || __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED)))
+        (!__libc_single_threaded || __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED) ||
+         cp_stack_libunwind_wanted()))
         start_thread(); /* from now on it flushes; this event still goes out at once */
     cp_spin_lock(&flush_lock);
     flush_locked();
@@ -1357,6 +1363,7 @@ void cp_prof_atfork_child(const char *newpath)
     }
     /* the unwinder's counts so far are the parent's, to publish: the child's start here */
     cp_stack_stats(&pub_unw[0], &pub_unw[1], &pub_unw[2]);
+    pub_unw[3] = cp_stack_fp_fallbacks();
     bool newfile = newpath != NULL;
     if (newfile && (have_file || file_pending)) {
         /* Per-process files: the child writes its own, from zero, created when it first

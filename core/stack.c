@@ -12,16 +12,18 @@
 #define UNW_LOCAL_ONLY
 #include "stack.h"
 
+#include <dlfcn.h>
 #include <elf.h>
+#include <libunwind.h>
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <unistd.h>
-#include <libunwind.h>
 
 #include "arena.h"
+#include "log.h"
 #include "spin.h"
 #include "unwind.h"
 
@@ -85,15 +87,88 @@ static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *tru
     return n;
 }
 
-/* libunwind's default cache is global: every unw_step then takes a mutex with all signals
- * blocked, two sigprocmask system calls a frame, which made up 40% of a rate-1 run of
- * bench/progs/alloc_mt (perf record -g). A per-thread cache needs neither. Set once, before
- * the first unwind; a race between two first unwinds sets the same value twice. */
-static int caching_set; /* atomic */
+/* libunwind is loaded when it is first needed (dlopen, RTLD_LOCAL), not linked: linked,
+ * every process paid for the dynamic linker mapping and relocating it and liblzma, its
+ * dependency (101k of the 184k instructions the shim added to `seq 3`, callgrind; git's
+ * workload starts 3,232 processes), though the CFI walker rarely hands it a stack. It is
+ * loaded only where dlopen is safe: at start-up when CTRPROF_UNWIND asks for it
+ * (libunwind, check), and by the flusher thread once a walk has wanted it. Never from a
+ * hook: the dynamic linker itself calls malloc, and a dlopen inside its own work is not
+ * something it survives. Until libunwind is there (or if it cannot be loaded) a stack the
+ * CFI walker gave up on is walked by frame pointers, and counted (cp_stack_fp_fallbacks).
+ * RTLD_LOCAL also keeps its exported _Unwind_* and backtrace out of the program's lookup
+ * scope, where linking put them (after us, before libgcc_s and libc). */
+#define LU_STR_(x) #x
+#define LU_STR(x) LU_STR_(x)              /* the names libunwind.h's macros give these functions */
+static int (*lu_backtrace)(void **, int); /* atomic: set once libunwind is loaded */
+static int lu_state;                      /* atomic: 0 not tried, 1 loaded, 2 failed */
+static int lu_wanted;                     /* atomic: a walk needed libunwind */
+static uint64_t n_fp_fallbacks;           /* atomic */
+/* this thread has walked with libunwind, so its thread-local storage (dynamic TLS, which
+ * __tls_get_addr allocates with malloc on a thread's first access) is in place */
+static __thread bool lu_warm __attribute__((tls_model("initial-exec")));
 
-static inline __attribute__((always_inline)) unsigned capture_unwind(uintptr_t *pcs, unsigned max,
-                                                                     unsigned skip, int *truncated)
+int cp_stack_load_libunwind(void)
 {
+    static cp_spin lu_lock = CP_SPIN_INIT;
+    cp_spin_lock(&lu_lock);
+    int st = __atomic_load_n(&lu_state, __ATOMIC_ACQUIRE);
+    if (st == 0) {
+        st = 2;
+        void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        int (*bt)(void **, int) = h ? (int (*)(void **, int))dlsym(h, "unw_backtrace") : NULL;
+        int (*policy)(unw_addr_space_t, unw_caching_policy_t) =
+            h ? (int (*)(unw_addr_space_t, unw_caching_policy_t))dlsym(
+                    h, LU_STR(unw_set_caching_policy))
+              : NULL;
+        unw_addr_space_t *as =
+            h ? (unw_addr_space_t *)dlsym(h, LU_STR(unw_local_addr_space)) : NULL;
+        if (bt && policy && as) {
+            /* libunwind's default cache is global: every unw_step then takes a mutex with
+             * all signals blocked, two sigprocmask system calls a frame, which made up 40%
+             * of a rate-1 run of bench/progs/alloc_mt (perf record -g). A per-thread cache
+             * needs neither. */
+            policy(*as, UNW_CACHE_PER_THREAD);
+            void *one[2];
+            bt(one, 2); /* this thread's storage, while allocating is safe */
+            lu_warm = true;
+            __atomic_store_n(&lu_backtrace, bt, __ATOMIC_RELEASE);
+            st = 1;
+        } else {
+            const char *why = h ? "a function is missing" : dlerror();
+            cp_log("libunwind.so.8 cannot be loaded (%s); stacks the CFI walker cannot follow "
+                   "are walked by frame pointers (ctrprof/health:unwind-fp-fallbacks)",
+                   why ? why : "?");
+        }
+        __atomic_store_n(&lu_state, st, __ATOMIC_RELEASE);
+    }
+    cp_spin_unlock(&lu_lock);
+    return st == 1 ? 0 : -1;
+}
+
+bool cp_stack_libunwind_wanted(void)
+{
+    return __atomic_load_n(&lu_wanted, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&lu_state, __ATOMIC_RELAXED);
+}
+
+uint64_t cp_stack_fp_fallbacks(void)
+{
+    return __atomic_load_n(&n_fp_fallbacks, __ATOMIC_RELAXED);
+}
+
+static inline __attribute__((always_inline)) unsigned
+capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool noalloc)
+{
+    int (*bt)(void **, int) = __atomic_load_n(&lu_backtrace, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(!bt || (noalloc && !lu_warm), 0)) {
+        /* not loaded yet (the flusher loads it when asked), not loadable, or not for a
+         * thread that may not allocate and has not used it yet */
+        if (!bt && !__atomic_load_n(&lu_wanted, __ATOMIC_RELAXED))
+            __atomic_store_n(&lu_wanted, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&n_fp_fallbacks, 1, __ATOMIC_RELAXED);
+        return capture_fp(pcs, max, skip, truncated);
+    }
     /* unw_backtrace walks with libunwind's per-thread trace cache (frame shapes keyed by
      * PC; x86-64's tdep_trace), so a stack it has seen costs no DWARF parsing; it falls
      * back to unw_step by itself. Its entry 0 is its own return address, into
@@ -105,11 +180,8 @@ static inline __attribute__((always_inline)) unsigned capture_unwind(uintptr_t *
     if (cap > sizeof raw / sizeof raw[0])
         cap = sizeof raw / sizeof raw[0];
     *truncated = 0;
-    if (__builtin_expect(!__atomic_load_n(&caching_set, __ATOMIC_RELAXED), 0)) {
-        unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-        __atomic_store_n(&caching_set, 1, __ATOMIC_RELAXED);
-    }
-    int got = unw_backtrace(raw, (int)cap);
+    int got = bt(raw, (int)cap);
+    lu_warm = true;
     unsigned n = 0, drop = skip + 1;
     for (int i = 0; i < got; i++) {
         uintptr_t ip = (uintptr_t)raw[i];
@@ -168,23 +240,26 @@ static inline __attribute__((always_inline)) int capture_cfi(struct cp_unwind_re
 __attribute__((noinline)) unsigned cp_stack_capture(int unwind, uintptr_t *pcs, unsigned max,
                                                     unsigned skip, int *truncated)
 {
+    bool noalloc = (unwind & CP_UNWIND_NOALLOC) != 0;
+    unwind &= ~CP_UNWIND_NOALLOC;
     if (unwind == CP_UNWIND_FP)
         return capture_fp(pcs, max, skip, truncated);
     if (unwind == CP_UNWIND_LIBUNWIND)
-        return capture_unwind(pcs, max, skip, truncated);
+        return capture_unwind(pcs, max, skip, truncated, noalloc);
     uintptr_t *fp = __builtin_frame_address(0);
     struct cp_unwind_regs r = {fp[1], (uintptr_t)(fp + 2), fp[0]};
     unsigned n;
-    if (unwind == CP_UNWIND_CFI) {
+    if (unwind == CP_UNWIND_CFI || (noalloc && !lu_warm)) {
+        /* (check, where libunwind may not run yet: the walker alone, nothing compared) */
         if (capture_cfi(r, pcs, max, skip, truncated, &n))
             return n;
-        return capture_unwind(pcs, max, skip, truncated);
+        return capture_unwind(pcs, max, skip, truncated, noalloc);
     }
     /* CP_UNWIND_CHECK: both; libunwind's stack is the one returned */
     uintptr_t mine[256];
     int mtrunc = 0, ok = max <= sizeof mine / sizeof mine[0] &&
                          capture_cfi(r, mine, max, skip, &mtrunc, &n);
-    unsigned m = capture_unwind(pcs, max, skip, truncated);
+    unsigned m = capture_unwind(pcs, max, skip, truncated, noalloc);
     if (ok) {
         __atomic_add_fetch(&n_checked, 1, __ATOMIC_RELAXED);
         if (n != m || mtrunc != *truncated || memcmp(mine, pcs, n * sizeof *pcs))
@@ -200,14 +275,14 @@ __attribute__((noinline)) unsigned cp_stack_capture_from(int unwind, const uintp
                                                          int *truncated)
 {
     unsigned n;
-    if (unwind != CP_UNWIND_CFI || !frame)
+    if ((unwind & ~CP_UNWIND_NOALLOC) != CP_UNWIND_CFI || !frame)
         return cp_stack_capture(unwind, pcs, max, 0, truncated);
     struct cp_unwind_regs r = {frame[1], (uintptr_t)(frame + 2), frame[0]};
     if (capture_cfi(r, pcs, max, 0, truncated, &n))
         return n;
     /* not cp_stack_capture: its CFI walk from here would meet the same frame, fail again
      * and count the fallback twice */
-    return capture_unwind(pcs, max, 0, truncated);
+    return capture_unwind(pcs, max, 0, truncated, (unwind & CP_UNWIND_NOALLOC) != 0);
 }
 
 void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ)

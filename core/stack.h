@@ -14,10 +14,18 @@
 #ifndef CP_STACK_H
 #define CP_STACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "options.h"
+
+/* Or'ed into the unwind argument below by a caller that must not allocate (a lock hook,
+ * which may run while an allocator behind us holds its own mutex): libunwind, loaded with
+ * dlopen, allocates its thread-local storage on a thread's first walk, so there a stack
+ * the CFI walker cannot follow goes to frame pointers until this thread has used
+ * libunwind once from a context that may allocate (a heap sample). */
+#define CP_UNWIND_NOALLOC 0x100
 
 /* Capture up to max return addresses of the calling thread, innermost first, skipping
  * the innermost `skip` frames (the profiler's own). Returns the number stored. Sets
@@ -39,6 +47,13 @@ void cp_stack_init(void);
 /* Counts since start-up: CFI walks that handed the stack to libunwind; in CP_UNWIND_CHECK
  * mode, stacks walked both ways and how many of them differed. */
 void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ);
+/* libunwind is loaded on first need (stack.c), in a context where dlopen is safe: start-up
+ * (CTRPROF_UNWIND=libunwind or check) or the flusher thread, once a walk has wanted it
+ * (wanted: asked for, not tried yet). Until then such walks use frame pointers, counted in
+ * fp_fallbacks. load returns 0 once libunwind is there, -1 if it cannot be (said once). */
+int cp_stack_load_libunwind(void);
+bool cp_stack_libunwind_wanted(void);
+uint64_t cp_stack_fp_fallbacks(void);
 
 #define CP_BUILDID_MAX 64 /* bytes of GNU build-id kept */
 

@@ -132,7 +132,7 @@ static int ready(void)
  * the walker cost a prologue, an epilogue and its arguments: ~50 instructions a sample
  * on perl at rate 1); pthread.c calls cp_shim_stack. */
 static inline __attribute__((always_inline)) const uintptr_t *
-shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp, const uintptr_t *entry)
+shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp, const uintptr_t *entry, int unwind)
 {
     int trunc = 0;
     unsigned depth = (unsigned)cp_opts.depth;
@@ -142,7 +142,7 @@ shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp, const uintptr_t *entry)
      * most of the frames walked anew on each sample). */
     if (entry && entry[1] >= cp_shim_lo && entry[1] < cp_shim_hi)
         entry = NULL; /* called from the shim itself, or the hot hook did not tail-call */
-    unsigned n = cp_stack_capture_from(cp_opts.unwind, entry, raw, depth + 24, &trunc);
+    unsigned n = cp_stack_capture_from(unwind, entry, raw, depth + 24, &trunc);
     unsigned i = 0;
     while (i < n && raw[i] >= cp_shim_lo && raw[i] < cp_shim_hi)
         i++;
@@ -158,9 +158,10 @@ shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp, const uintptr_t *entry)
     return raw + i;
 }
 
+/* For the lock hooks, which must not allocate (stack.h, CP_UNWIND_NOALLOC). */
 const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp, const uintptr_t *entry)
 {
-    return shim_stack(raw, kp, entry);
+    return shim_stack(raw, kp, entry, cp_opts.unwind | CP_UNWIND_NOALLOC);
 }
 
 /* Called when the countdown ran out on a successful allocation of n bytes at p. */
@@ -193,7 +194,7 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uin
         cp_live_prefetch(p); /* in solo mode the flusher does the table's work */
     uintptr_t raw[CP_SHIM_RAW];
     unsigned k;
-    const uintptr_t *pcs = shim_stack(raw, &k, entry);
+    const uintptr_t *pcs = shim_stack(raw, &k, entry, cp_opts.unwind);
     cp_event_alloc(cp_shim_thread(), p, n, pcs, k);
     cp_tls.countdown = cp_sample_next(&cp_tls.rng, cp_opts.mem_rate);
     cp_tls.guard--;

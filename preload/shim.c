@@ -302,6 +302,10 @@ __attribute__((constructor)) static void ctrprof_init(void)
     }
     build_meta();
     cp_stack_init();
+    /* the unwinders that need libunwind from the first sample load it now; the default
+     * loads it only if a walk ever needs it (stack.c) */
+    if (cp_opts.unwind == CP_UNWIND_LIBUNWIND || cp_opts.unwind == CP_UNWIND_CHECK)
+        cp_stack_load_libunwind();
     /* our own text range, so captured stacks can drop the shim's frames */
     const struct cp_module *self = (cp_modules_refresh(), cp_modules_find((uintptr_t)&ctrprof_init + 1));
     if (self) {

@@ -233,6 +233,36 @@ else
     fail "shim:cfi-unwind-equals-libunwind" "$checked stacks, $differs differ, $fallbacks fell back ($progs)"
 fi
 
+# 11b. libunwind is loaded only when a walk needs it (core/stack.c), by the flusher: a
+# process that never needs it does not map it (nor liblzma); CTRPROF_UNWIND=libunwind
+# maps it from the start. sigalloc allocates in a signal handler, where the CFI walker
+# gives up at the signal frame: the first such stack is walked by frame pointers
+# (unwind-fp-fallbacks), the flusher loads libunwind, and the later ones go through the
+# signal frame to main. At rate 1 the flusher runs from the start; at 64 KiB the process
+# has none until the first fallback starts it.
+maps=$(LD_PRELOAD="$SHIM" CTRPROF_DIR="$WORK" cat /proc/self/maps)
+maps_lu=$(LD_PRELOAD="$SHIM" CTRPROF_DIR="$WORK" CTRPROF_UNWIND=libunwind cat /proc/self/maps)
+if ! grep -q 'libunwind\|liblzma' <<<"$maps" && grep -q libunwind <<<"$maps_lu"; then
+    pass "shim:libunwind-not-loaded-unless-needed"
+else
+    fail "shim:libunwind-not-loaded-unless-needed" "default: $(grep -c 'libunwind\|liblzma' <<<"$maps") mappings; CTRPROF_UNWIND=libunwind: $(grep -c libunwind <<<"$maps_lu")"
+fi
+for spec in "1 100" "65536 1048576"; do
+    read -r sa_rate sa_size <<<"$spec"
+    rm -rf "$WORK/sa" && mkdir -p "$WORK/sa"
+    (cd "$WORK" && CTRPROF_DIR="$WORK/sa" CTRPROF_MEM_RATE=$sa_rate CTRPROF_FLUSH_MS=10 \
+        LD_PRELOAD="$SHIM" "$PROGS/sigalloc" 20 "$sa_size")
+    fb=$(counter_sum "$WORK/sa" ctrprof/health:unwind-fallbacks)
+    fpfb=$(counter_sum "$WORK/sa" ctrprof/health:unwind-fp-fallbacks)
+    deep=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK"/sa/*.count |
+        awk '/;main;.*;handler / { s += $NF } END { print s + 0 }')
+    if [ "$fb" -eq 20 ] && [ "$fpfb" -ge 1 ] && [ "$fpfb" -le 5 ] && [ "$deep" -eq $((20 - fpfb)) ]; then
+        pass "shim:libunwind-loaded-on-first-fallback (rate $sa_rate: $fpfb of $fb by frame pointers)"
+    else
+        fail "shim:libunwind-loaded-on-first-fallback" "rate $sa_rate: $fb fallbacks, $fpfb by frame pointers, $deep through the signal frame to main"
+    fi
+done
+
 # 12. No allocation inside a lock hook: behind the shim, an allocator that holds a mutex
 # around every call (as jemalloc does); heap profiling off, every blocked wait recorded, so
 # each new thread's first stack is captured while its thread holds the allocator's mutex.
@@ -250,6 +280,17 @@ for i in 1 2 3 4 5; do
 done
 blocks=$(counter_sum "$WORK/la" ctrprof/health:samples:block)
 check_eq "shim:no-allocation-in-lock-hooks" "0 done;0 done;0 done;0 done;0 done; blocks>0=1" "$got blocks>0=$((blocks > 0))"
+# The same with libunwind as the unwinder: loaded with dlopen, it allocates a thread's
+# thread-local storage at that thread's first walk, so a lock hook uses it only on a
+# thread that has walked with it from a heap sample (stack.h, CP_UNWIND_NOALLOC); every
+# run hung before that.
+got=""
+for i in 1 2 3; do
+    out=$(cd "$WORK" && CTRPROF_DIR="$WORK/la" CTRPROF_MEM_RATE=0 CTRPROF_BLOCK_RATE=1 CTRPROF_UNWIND=libunwind \
+        LD_PRELOAD="$SHIM $WORK/liblockalloc.so" timeout -k 5 60 "$WORK/lockalloc_main" 2>&1)
+    got+="$? $out;"
+done
+check_eq "shim:no-allocation-in-lock-hooks:libunwind" "0 done;0 done;0 done;" "$got"
 
 # 13. Who flushes (core/prof.c): a single-threaded process has no flusher thread (glibc
 # takes its multi-threaded paths for good once there is a second thread); each event is

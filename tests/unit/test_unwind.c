@@ -5,6 +5,7 @@
  * the walker must give up and the capture fall back to libunwind). Every comparison is
  * exact: the same return addresses in the same order, the same truncation. */
 #include <alloca.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,6 +139,8 @@ static void reset(void)
 static void test_recursion_shapes(void **state)
 {
     reset();
+    uint64_t parsed, unusable, unusable0;
+    cp_unwind_stats(&parsed, &unusable0); /* test_libunwind_on_demand met __restore_rt */
     for (int d = 0; d < 40; d++) {
         rec_fp(d);
         rec_nofp(d, 0);
@@ -148,10 +152,9 @@ static void test_recursion_shapes(void **state)
     assert_int_equal(differed, 0);
     assert_true(last_depth > 40); /* rec_mixed(39): deeper than the recursion itself */
     assert_int_equal(last_truncated, 0);
-    uint64_t parsed, unusable;
     cp_unwind_stats(&parsed, &unusable);
     assert_true(parsed > 10);
-    assert_int_equal(unusable, 0);
+    assert_int_equal(unusable, unusable0);
 }
 
 /* The per-thread cache of the last walk (unwind.c): a walk that meets a state of the last
@@ -396,6 +399,61 @@ static void test_signal_frame_falls_back(void **state)
     assert_true(last_depth > 6);   /* and libunwind went through the signal frame */
 }
 
+/* libunwind is loaded on first need, where dlopen is safe (stack.c): until then a stack
+ * the CFI walker gives up on is walked by frame pointers, counted, and libunwind is asked
+ * for; once loaded it takes those stacks, and its symbols stay out of the program's
+ * lookup scope. Runs first: every later test compares against a loaded libunwind. */
+static unsigned lazy_depth;
+
+static void on_signal_capture(int sig)
+{
+    (void)sig;
+    uintptr_t pcs[64];
+    int tr;
+    lazy_depth = cp_stack_capture(CP_UNWIND_CFI, pcs, 64, 0, &tr);
+}
+
+static int libunwind_mapped(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int found = 0;
+    while (f && fgets(line, sizeof line, f))
+        found |= strstr(line, "libunwind") != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static void test_libunwind_on_demand(void **state)
+{
+    /* a first walk outside the handler: the walker's thread-local cache is then set up
+     * (under TSan its first touch allocates, which is not for a signal handler) */
+    uintptr_t warm[8];
+    int wt;
+    cp_stack_capture(CP_UNWIND_CFI, warm, 8, 0, &wt);
+    assert_false(libunwind_mapped());
+    assert_false(cp_stack_libunwind_wanted());
+    uint64_t fb0, fb1, c, d, fp0 = cp_stack_fp_fallbacks();
+    cp_stack_stats(&fb0, &c, &d);
+    raise_to(SIGUSR2, on_signal_capture); /* __restore_rt: the walker gives up */
+    cp_stack_stats(&fb1, &c, &d);
+    assert_true(fb1 > fb0);
+    assert_int_equal(cp_stack_fp_fallbacks(), fp0 + 1);
+    assert_true(lazy_depth >= 1); /* the handler's caller, by its frame pointer */
+    assert_true(cp_stack_libunwind_wanted());
+    assert_false(libunwind_mapped()); /* wanted, not loaded from the walk */
+
+    assert_int_equal(cp_stack_load_libunwind(), 0);
+    assert_true(libunwind_mapped());
+    assert_false(cp_stack_libunwind_wanted());
+    assert_null(dlsym(RTLD_DEFAULT, "unw_backtrace")); /* RTLD_LOCAL */
+    raise_to(SIGUSR2, on_signal_capture);
+    assert_int_equal(cp_stack_fp_fallbacks(), fp0 + 1); /* libunwind took this one */
+    assert_true(lazy_depth > 6); /* through the signal frame: raise, this test, cmocka... */
+    assert_int_equal(cp_stack_load_libunwind(), 0); /* once */
+}
+
 /* The same from a given frame (the shim's start for heap samples): a walk that cannot be
  * done with CFI is handed to libunwind once, and counted once. */
 static unsigned from_depth;
@@ -526,6 +584,7 @@ int main(void)
         return 0; /* not x86-64/glibc >= 2.35: the shim uses libunwind alone */
     cp_stack_init();
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_libunwind_on_demand),
         cmocka_unit_test(test_recursion_shapes),
         cmocka_unit_test(test_libc_frames),
         cmocka_unit_test(test_thread_stack_ends),
