@@ -109,11 +109,8 @@ static uintptr_t *sh_entry(uintptr_t *leaf, uintptr_t k)
 /* The leaf for k, made if need be; NULL if it cannot be. Each leaf made is listed in
  * sh_regions (as its directory index + 1; 0 = a slot reserved but not filled), so that
  * counting and the fork child's reset visit only the leaves that exist. */
-static uintptr_t *sh_make_leaf(uintptr_t k)
+static __attribute__((noinline)) uintptr_t *sh_new_leaf(uintptr_t k)
 {
-    uintptr_t *leaf = sh_leaf(k);
-    if (leaf)
-        return leaf;
     unsigned r = __atomic_fetch_add(&sh_nregions, 1, __ATOMIC_RELAXED);
     if (r >= SH_MAXREGIONS)
         return NULL;
@@ -128,6 +125,12 @@ static uintptr_t *sh_make_leaf(uintptr_t k)
     }
     __atomic_store_n(&sh_regions[r], (uint32_t)(k >> SH_REGION_BITS) + 1, __ATOMIC_RELEASE);
     return n;
+}
+
+static inline uintptr_t *sh_make_leaf(uintptr_t k)
+{
+    uintptr_t *leaf = sh_leaf(k);
+    return leaf ? leaf : sh_new_leaf(k);
 }
 
 /* The leaf listed in sh_regions[r], or NULL. */
@@ -241,20 +244,7 @@ static bool table_insert(const void *p, uintptr_t v)
     }
 }
 
-bool cp_live_insert(const void *p, uintptr_t v)
-{
-    if (!cp_live_put(p, v))
-        return false;
-    filter_inc(p);
-    return true;
-}
-
-void cp_live_mark(const void *p)
-{
-    filter_inc(p);
-}
-
-bool cp_live_put(const void *p, uintptr_t v)
+static inline bool place(const void *p, uintptr_t v)
 {
     uintptr_t k = (uintptr_t)p;
     if (!__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE) || k <= TOMB || (k & 3) || !v)
@@ -274,6 +264,24 @@ bool cp_live_put(const void *p, uintptr_t v)
         }
     }
     return table_insert(p, v);
+}
+
+bool cp_live_insert(const void *p, uintptr_t v)
+{
+    if (!place(p, v))
+        return false;
+    filter_inc(p);
+    return true;
+}
+
+void cp_live_mark(const void *p)
+{
+    filter_inc(p);
+}
+
+bool cp_live_put(const void *p, uintptr_t v)
+{
+    return place(p, v);
 }
 
 static uintptr_t table_remove(const void *p);

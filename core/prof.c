@@ -105,7 +105,8 @@ static uint64_t inline_flushes, inline_window_ns; /* guarded by flush_lock */
 
 /* ---- solo mode (see "Solo mode" below) ---- */
 enum { SOLO_OFF, SOLO_ON, SOLO_ENDING };
-static uint32_t solo;             /* atomic */
+uint32_t cp_prof_solo; /* atomic; prof.h's cp_event_solo reads it */
+#define solo cp_prof_solo
 static struct cp_ring *solo_ring; /* atomic: the ring whose heap events are solo, once one has */
 
 /* flusher only (guarded by flush_lock): totals already added to the file */
@@ -495,11 +496,6 @@ _Static_assert(CP_MAX_DEPTH + 1 <= 255, "a record's frame counts fit a byte");
  * a new thread reuses after the solo thread has gone keeps solo mode: the flusher drained
  * everything the old thread wrote before the ring could be reused. */
 
-bool cp_event_solo(void)
-{
-    return __atomic_load_n(&solo, __ATOMIC_RELAXED) != SOLO_OFF;
-}
-
 static void solo_wait(void)
 {
     while (__atomic_load_n(&solo, __ATOMIC_ACQUIRE) == SOLO_ENDING)
@@ -529,11 +525,8 @@ static void solo_end(void)
 
 /* May r record its heap events solo? r claims solo mode if no ring has yet; a heap event
  * on another ring ends it. */
-static bool solo_for(struct cp_ring *r)
+static __attribute__((noinline)) bool solo_claim(struct cp_ring *r, uint32_t s)
 {
-    uint32_t s = __atomic_load_n(&solo, __ATOMIC_ACQUIRE);
-    if (s == SOLO_OFF)
-        return false;
     struct cp_ring *o = __atomic_load_n(&solo_ring, __ATOMIC_ACQUIRE);
     if (!o && __atomic_compare_exchange_n(&solo_ring, &o, r, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         o = r;
@@ -546,6 +539,16 @@ static bool solo_for(struct cp_ring *r)
         return false;
     }
     return true; /* the event confirms it once busy */
+}
+
+static inline bool solo_for(struct cp_ring *r)
+{
+    uint32_t s = __atomic_load_n(&solo, __ATOMIC_ACQUIRE);
+    if (s == SOLO_OFF)
+        return false;
+    if (s == SOLO_ON && __atomic_load_n(&solo_ring, __ATOMIC_ACQUIRE) == r)
+        return true; /* the common case, inline */
+    return solo_claim(r, s);
 }
 
 void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t *pcs, unsigned n)

@@ -137,7 +137,11 @@ void cp_event_free_undo(void *p, uintptr_t v);
  * takes the ordinary path (remove, commit), the mode having ended for good. A realloc
  * brackets the real call: cp_event_solo_begin before (false: the ordinary path), and
  * cp_event_solo_end after, with the old block if the call freed it (else NULL). */
-bool cp_event_solo(void);
+extern uint32_t cp_prof_solo;
+static inline bool cp_event_solo(void)
+{
+    return __atomic_load_n(&cp_prof_solo, __ATOMIC_RELAXED) != 0;
+}
 int cp_event_free_solo(struct cp_thread *t, void *p);
 bool cp_event_solo_begin(struct cp_thread *t);
 void cp_event_solo_end(struct cp_thread *t, void *freed);

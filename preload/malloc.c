@@ -251,7 +251,7 @@ static __attribute__((noinline, cold)) void record_free(uintptr_t v)
 /* Solo mode (prof.c): the free of p, which the filter did not rule out, recorded for the
  * flusher to take out of the live table. False if the process is not in solo mode for
  * this thread (any more): the caller takes the ordinary path. */
-static bool free_solo(void *p)
+static __attribute__((noinline)) bool free_solo(void *p)
 {
     if (cp_tls.guard) {
         /* profiler code (its own blocks, which the saturated filter lets through at rate
@@ -273,8 +273,8 @@ static bool free_solo(void *p)
  * rule out. The real call is bracketed (cp_event_solo_begin/end) so that the old block's
  * free is recorded before another thread can be handed the block. False, with nothing
  * done, if the process is not in solo mode for this thread. */
-static bool realloc_solo(void *p, size_t n, size_t a, size_t s, bool array, void **out,
-                         const uintptr_t *entry)
+static __attribute__((noinline)) bool realloc_solo(void *p, size_t n, size_t a, size_t s,
+                                                   bool array, void **out, const uintptr_t *entry)
 {
     if (cp_tls.guard)
         return false;

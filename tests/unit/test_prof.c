@@ -786,7 +786,8 @@ static void *solo_other(void *arg)
     return (void *)(intptr_t)bad;
 }
 
-static int solo_child(void)
+/* In a fork child: an engine of its own at rate 1 (solo mode on, nothing sampled yet). */
+static int child_engine(void)
 {
     char p[256];
     snprintf(p, sizeof p, "/tmp/ctrprof-test-solo.%d.count", (int)getpid());
@@ -797,7 +798,24 @@ static int solo_child(void)
     o.mem_rate = 1;
     int err = cp_prof_init(&o, p, META, sizeof META - 1, false) || cp_prof_start();
     unlink(p);
-    if (err)
+    return err;
+}
+
+/* body in a fork child; its exit status must be 0 */
+static void in_child(int (*body)(void))
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(body());
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static int solo_child(void)
+{
+    if (child_engine())
         return 2;
     if (!cp_event_solo())
         return 3;
@@ -874,13 +892,7 @@ static int solo_child(void)
 
 static void test_solo_mode(void **state)
 {
-    pid_t pid = fork();
-    if (pid == 0)
-        _exit(solo_child());
-    int st;
-    waitpid(pid, &st, 0);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    in_child(solo_child);
 }
 
 /* The end of solo mode waits for a realloc's bracket: a second thread's first heap event
@@ -900,16 +912,7 @@ static void *bracket_other(void *arg)
 
 static int bracket_child(void)
 {
-    char p[256];
-    snprintf(p, sizeof p, "/tmp/ctrprof-test-solo.%d.count", (int)getpid());
-    unlink(p);
-    struct cp_options o;
-    cp_options_load(&o, NULL);
-    o.flush_ms = 1;
-    o.mem_rate = 1;
-    int err = cp_prof_init(&o, p, META, sizeof META - 1, false) || cp_prof_start();
-    unlink(p);
-    if (err)
+    if (child_engine())
         return 2;
     struct cp_thread *t = cp_thread_get();
     void *x = solo_obj(5, 0);
@@ -943,13 +946,7 @@ static int bracket_child(void)
 
 static void test_solo_bracket(void **state)
 {
-    pid_t pid = fork();
-    if (pid == 0)
-        _exit(bracket_child());
-    int st;
-    waitpid(pid, &st, 0);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    in_child(bracket_child);
 }
 
 static int teardown(void **state)
