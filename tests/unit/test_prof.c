@@ -40,6 +40,16 @@ static volatile int done;
 
 static const char META[] = "Program: test_prof\nCtrprof-Format: 1\nMemRate: 1\n\n";
 
+/* An engine at rate 1 publishing into file p every millisecond; 0 once running. */
+static int engine_at(const char *p)
+{
+    struct cp_options o;
+    cp_options_load(&o, NULL);
+    o.flush_ms = 1;
+    o.mem_rate = 1;
+    return cp_prof_init(&o, p, META, sizeof META - 1, false) || cp_prof_start();
+}
+
 static void init_engine(void)
 {
     static int inited;
@@ -48,12 +58,7 @@ static void init_engine(void)
     inited = 1;
     snprintf(path, sizeof path, "/tmp/ctrprof-test-prof.%d.count", (int)getpid());
     unlink(path);
-    struct cp_options o;
-    cp_options_load(&o, NULL);
-    o.flush_ms = 1;
-    o.mem_rate = 1;
-    assert_int_equal(cp_prof_init(&o, path, META, sizeof META - 1, false), 0);
-    assert_int_equal(cp_prof_start(), 0);
+    assert_int_equal(engine_at(path), 0);
     for (int b = 0; b < NBUCKETS; b++) {
         uintptr_t *pcs = stacks[b];
         for (int k = 0; k < 32; k++)
@@ -792,11 +797,7 @@ static int child_engine(void)
     char p[256];
     snprintf(p, sizeof p, "/tmp/ctrprof-test-solo.%d.count", (int)getpid());
     unlink(p);
-    struct cp_options o;
-    cp_options_load(&o, NULL);
-    o.flush_ms = 1;
-    o.mem_rate = 1;
-    int err = cp_prof_init(&o, p, META, sizeof META - 1, false) || cp_prof_start();
+    int err = engine_at(p);
     unlink(p);
     return err;
 }
