@@ -103,6 +103,13 @@ static int flusher_claimed;  /* atomic: someone has started (or failed to start)
 static bool flusher_wanted;  /* atomic: events came too fast for inline flushing */
 static uint64_t inline_flushes, inline_window_ns; /* guarded by flush_lock */
 
+/* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the
+ * live table's shadow map, larger rings, a flusher from the start, solo mode. */
+static bool dense(void)
+{
+    return opts.mem_rate && opts.mem_rate < CP_DENSE_RATE;
+}
+
 /* ---- solo mode (see "Solo mode" below) ---- */
 enum { SOLO_OFF, SOLO_ON, SOLO_ENDING };
 uint32_t cp_prof_solo; /* atomic; prof.h's cp_event_solo reads it */
@@ -259,8 +266,8 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     if (metalen > CP_CFILE_MAX_META)
         return CP_CFILE_EMETALEN;
     int err = cp_bucket_init(opts.max_bucket_mb << 20);
-    solo = opts.mem_rate && opts.mem_rate < CP_DENSE_RATE ? SOLO_ON : SOLO_OFF;
-    if (err == 0 && cp_live_init(opts.mem_rate && opts.mem_rate < CP_DENSE_RATE) != 0)
+    solo = dense() ? SOLO_ON : SOLO_OFF;
+    if (err == 0 && cp_live_init(dense()) != 0)
         err = -ENOMEM;
     if (err) {
         cp_log("cannot map profiler memory (%s); not profiling", cp_cfile_strerror(err));
@@ -315,8 +322,7 @@ struct cp_thread *cp_thread_get(void)
     /* At dense rates a record carries its stack (a few hundred bytes) and events come
      * every microsecond or two: a larger ring lets the flusher drain in bigger batches
      * and keeps the thread from waiting for it. */
-    uint64_t words = opts.mem_rate && opts.mem_rate < CP_DENSE_RATE ? CP_RING_WORDS_DENSE
-                                                                    : CP_RING_WORDS_DEFAULT;
+    uint64_t words = dense() ? CP_RING_WORDS_DENSE : CP_RING_WORDS_DEFAULT;
     uint64_t *data = r ? cp_mmap_anon(words * sizeof(uint64_t)) : NULL;
     if (!data) {
         /* The thread goes on unprofiled; its events are counted as lost:noring (in the
@@ -524,9 +530,14 @@ static void solo_end(void)
 }
 
 /* May r record its heap events solo? r claims solo mode if no ring has yet; a heap event
- * on another ring ends it. */
+ * on another ring ends it, as does one of a thread without a ring (r NULL: its events
+ * cannot be ordered after the solo ring's, so the table must be complete first). */
 static __attribute__((noinline)) bool solo_claim(struct cp_ring *r, uint32_t s)
 {
+    if (!r) {
+        solo_end();
+        return false;
+    }
     struct cp_ring *o = __atomic_load_n(&solo_ring, __ATOMIC_ACQUIRE);
     if (!o && __atomic_compare_exchange_n(&solo_ring, &o, r, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         o = r;
@@ -546,7 +557,7 @@ static inline bool solo_for(struct cp_ring *r)
     uint32_t s = __atomic_load_n(&solo, __ATOMIC_ACQUIRE);
     if (s == SOLO_OFF)
         return false;
-    if (s == SOLO_ON && __atomic_load_n(&solo_ring, __ATOMIC_ACQUIRE) == r)
+    if (s == SOLO_ON && r && __atomic_load_n(&solo_ring, __ATOMIC_ACQUIRE) == r)
         return true; /* the common case, inline */
     return solo_claim(r, s);
 }
@@ -610,13 +621,6 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
 int cp_event_free_solo(struct cp_thread *t, void *p)
 {
     struct cp_ring *r = (struct cp_ring *)t;
-    if (!r) {
-        /* a thread without a ring: its free cannot be ordered after the allocation's
-         * record, so the table must be complete first */
-        if (cp_event_solo())
-            solo_end();
-        return 0;
-    }
     if (!solo_for(r))
         return 0;
     uint64_t w = (uint64_t)(uintptr_t)p | 1;
@@ -629,11 +633,6 @@ int cp_event_free_solo(struct cp_thread *t, void *p)
 bool cp_event_solo_begin(struct cp_thread *t)
 {
     struct cp_ring *r = (struct cp_ring *)t;
-    if (!r) {
-        if (cp_event_solo())
-            solo_end();
-        return false;
-    }
     if (!solo_for(r))
         return false;
     __atomic_store_n(&r->in_op, 1, __ATOMIC_SEQ_CST);
@@ -876,7 +875,8 @@ static struct cp_bucket *resolve_alloc(void *p, uint64_t size, uint64_t ref, con
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return NULL;
     }
-    if ((uintptr_t)p & 1) {
+    bool solo_rec = (uintptr_t)p & 1;
+    if (solo_rec) {
         p = (void *)((uintptr_t)p & ~(uintptr_t)1);
         cp_live_prefault(p);
         /* (an entry of the same address whose free was dropped is replaced) */
@@ -884,16 +884,13 @@ static struct cp_bucket *resolve_alloc(void *p, uint64_t size, uint64_t ref, con
             cp_prof_lost(CP_LOST_NBUCKET, 1); /* not counted: its free would not be */
             return NULL;
         }
-        if (late)
-            b->u.mem.active.allocs++;
-        else
-            count(b, CP_REC_ALLOC, c, NULL, 0);
-        return b;
     }
     if (late)
         b->u.mem.active.allocs++;
     else
         count(b, CP_REC_ALLOC, c, NULL, 0);
+    if (solo_rec)
+        return b; /* in the table: no ref to match */
     struct um_slot *e = um_find(ref);
     if (e && (e->val & 1)) { /* its free was drained first */
         uint64_t fc = e->val >> 1;
@@ -1291,7 +1288,7 @@ int cp_prof_start(void)
     __atomic_store_n(&stopping, 0, __ATOMIC_RELEASE);
     inline_flushes = 0;
     inline_window_ns = coarse_ns();
-    if (!__libc_single_threaded || (opts.mem_rate && opts.mem_rate < CP_DENSE_RATE))
+    if (!__libc_single_threaded || dense())
         return start_thread();
     return 0;
 }
@@ -1357,7 +1354,7 @@ void cp_prof_atfork_child(const char *newpath)
      * and so may the parent): forget them. The child starts in solo mode again (one
      * thread, an empty table), whatever state the parent's was in. */
     cp_live_reset();
-    solo = opts.mem_rate && opts.mem_rate < CP_DENSE_RATE ? SOLO_ON : SOLO_OFF;
+    solo = dense() ? SOLO_ON : SOLO_OFF;
     solo_ring = NULL;
     if (um) {
         cp_munmap_anon(um, (um_mask + 1) * sizeof *um);

@@ -116,13 +116,15 @@ int cp_stack_load_libunwind(void)
     if (st == 0) {
         st = 2;
         void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-        int (*bt)(void **, int) = h ? (int (*)(void **, int))dlsym(h, "unw_backtrace") : NULL;
-        int (*policy)(unw_addr_space_t, unw_caching_policy_t) =
-            h ? (int (*)(unw_addr_space_t, unw_caching_policy_t))dlsym(
-                    h, LU_STR(unw_set_caching_policy))
-              : NULL;
-        unw_addr_space_t *as =
-            h ? (unw_addr_space_t *)dlsym(h, LU_STR(unw_local_addr_space)) : NULL;
+        int (*bt)(void **, int) = NULL;
+        int (*policy)(unw_addr_space_t, unw_caching_policy_t) = NULL;
+        unw_addr_space_t *as = NULL;
+        if (h) {
+            bt = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+            policy = (int (*)(unw_addr_space_t, unw_caching_policy_t))dlsym(
+                h, LU_STR(unw_set_caching_policy));
+            as = (unw_addr_space_t *)dlsym(h, LU_STR(unw_local_addr_space));
+        }
         if (bt && policy && as) {
             /* libunwind's default cache is global: every unw_step then takes a mutex with
              * all signals blocked, two sigprocmask system calls a frame, which made up 40%

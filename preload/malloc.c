@@ -465,10 +465,10 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
     if (UNLIKELY(!ready()) || UNLIKELY(pool_owns(p)))
         return early_realloc(p, n);
     void *q;
-    if (p && cp_event_solo() && cp_live_maybe(p) &&
-        realloc_solo(p, n, 0, 0, false, &q, __builtin_frame_address(0)))
+    bool maybe = p && cp_live_maybe(p);
+    if (maybe && cp_event_solo() && realloc_solo(p, n, 0, 0, false, &q, __builtin_frame_address(0)))
         return q;
-    uintptr_t old = p && cp_live_maybe(p) ? cp_live_remove(p) : 0; /* leaves errno alone */
+    uintptr_t old = maybe ? cp_live_remove(p) : 0; /* leaves errno alone */
     q = real_realloc(p, n);
     return realloc_common(p, n, q, old, __builtin_frame_address(0));
 }
@@ -497,10 +497,10 @@ EXPORT void *reallocarray(void *p, size_t a, size_t s)
     if (__builtin_mul_overflow(a, s, &n))
         return real_reallocarray(p, a, s); /* fails with ENOMEM, p untouched */
     void *q;
-    if (p && cp_event_solo() && UNLIKELY(cp_live_maybe(p)) &&
-        realloc_solo(p, n, a, s, true, &q, __builtin_frame_address(0)))
+    bool maybe = p && UNLIKELY(cp_live_maybe(p));
+    if (maybe && cp_event_solo() && realloc_solo(p, n, a, s, true, &q, __builtin_frame_address(0)))
         return q;
-    uintptr_t old = p && UNLIKELY(cp_live_maybe(p)) ? cp_live_remove(p) : 0;
+    uintptr_t old = maybe ? cp_live_remove(p) : 0;
     q = real_reallocarray(p, a, s);
     return realloc_common(p, n, q, old, __builtin_frame_address(0));
 }
