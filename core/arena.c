@@ -4,6 +4,10 @@
  * Contexts: hook (a sampled event that creates a bucket or a ring), flusher. Holds a spin
  * lock while carving; mmap is called with it held, which is fine: nothing else waits on
  * the arena on a hot path.
+ * Sandboxes: cp_arena_freeze maps, before a seccomp filter goes in, a fresh chunk and a
+ * spare region; after it every request is carved from those and nothing is unmapped, so
+ * the engine makes no mmap or munmap a filter may forbid. What does not fit fails (and
+ * each caller counts its loss).
  * Fault injection (SQLite's countdown style): cp_arena_fail_after(n) makes the nth
  * following mmap fail, so the degrade paths of every caller actually run in tests.
  */
@@ -21,10 +25,29 @@ static size_t left;        /* guarded by lock */
 static uint64_t mapped;    /* atomic */
 static uint64_t used;      /* atomic: bytes handed out by cp_arena_alloc */
 static unsigned fail_at;   /* atomic: countdown, 0 = off */
+int cp_sandboxed;          /* atomic: spin.h */
+/* After cp_arena_freeze: memory mapped beforehand, carved for every later request */
+static cp_spin spare_lock = CP_SPIN_INIT; /* (cp_arena_alloc calls us with lock held) */
+static uint8_t *spare;     /* guarded by spare_lock */
+static size_t spare_left;  /* guarded by spare_lock */
 
 void cp_arena_fail_after(unsigned n)
 {
     __atomic_store_n(&fail_at, n, __ATOMIC_RELAXED);
+}
+
+static void *from_spare(size_t size)
+{
+    size = (size + 4095) & ~(size_t)4095;
+    cp_spin_lock(&spare_lock);
+    void *p = NULL;
+    if (size <= spare_left) {
+        p = spare;
+        spare += size;
+        spare_left -= size;
+    }
+    cp_spin_unlock(&spare_lock);
+    return p;
 }
 
 void *cp_mmap_anon(size_t size)
@@ -32,6 +55,8 @@ void *cp_mmap_anon(size_t size)
     unsigned f = __atomic_load_n(&fail_at, __ATOMIC_RELAXED);
     if (f && __atomic_sub_fetch(&fail_at, 1, __ATOMIC_RELAXED) == 0)
         return NULL;
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return from_spare(size);
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     if (p == MAP_FAILED)
@@ -42,6 +67,8 @@ void *cp_mmap_anon(size_t size)
 
 void cp_munmap_anon(void *p, size_t size)
 {
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return; /* no system call; the memory is the spare's or stays mapped */
     if (p && munmap(p, size) == 0)
         __atomic_sub_fetch(&mapped, size, __ATOMIC_RELAXED);
 }
@@ -67,6 +94,30 @@ void *cp_arena_alloc(size_t size)
     cp_spin_unlock(&lock);
     __atomic_add_fetch(&used, size, __ATOMIC_RELAXED);
     return p;
+}
+
+int cp_arena_freeze(size_t spare_bytes)
+{
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return 0;
+    /* a fresh chunk for the small allocations, so the next megabyte needs no mmap */
+    uint8_t *c = cp_mmap_anon(CHUNK);
+    uint8_t *s = spare_bytes ? cp_mmap_anon(spare_bytes) : NULL;
+    cp_spin_lock(&lock);
+    if (c && left < CHUNK / 2) {
+        cur = c;
+        left = CHUNK;
+        c = NULL;
+    }
+    cp_spin_unlock(&lock);
+    cp_spin_lock(&spare_lock);
+    spare = s;
+    spare_left = s ? spare_bytes : 0;
+    cp_spin_unlock(&spare_lock);
+    if (c)
+        cp_munmap_anon(c, CHUNK);
+    __atomic_store_n(&cp_sandboxed, 1, __ATOMIC_RELEASE);
+    return s || !spare_bytes ? 0 : -1;
 }
 
 uint64_t cp_arena_used(void)

@@ -15,6 +15,11 @@ void *cp_arena_alloc(size_t size);
 uint64_t cp_arena_mapped(void);
 /* Bytes handed out by cp_arena_alloc from shared chunks (for the memory figure). */
 uint64_t cp_arena_used(void);
+/* Before a sandbox goes in: map what the engine may need later (a fresh chunk, and
+ * spare_bytes for rings, tables and large requests); from then on no mmap or munmap, and
+ * cp_sandboxed (spin.h) is set. Returns 0, or -1 if the spare could not be mapped. */
+int cp_arena_freeze(size_t spare_bytes);
+
 /* Fault injection (tests): the nth mmap from now fails (1 = the next); 0 turns it off. */
 void cp_arena_fail_after(unsigned n);
 /* Every engine mmap goes through here so fault injection covers them all. */

@@ -65,11 +65,19 @@ const char *cp_cfile_strerror(int code)
     case CP_CFILE_EMETALEN:
         return "metadata longer than 512 bytes";
     case CP_CFILE_EFULL:
-        return "counter file is full (4 GiB)";
+        return "counter file is full (4 GiB, or no room to map it)";
     case CP_CFILE_ENOTREG:
         return "not a regular file (a symlink, directory or FIFO is never followed or used)";
     case CP_CFILE_EOWNER:
         return "the file belongs to another user (refusing to write into it)";
+    case CP_CFILE_ELOST:
+        return "the profile's path no longer leads to the file (deleted, replaced or out of "
+               "reach); it can no longer grow";
+    case CP_CFILE_EBROKEN:
+        return "the profile was truncated under the program";
+    case CP_CFILE_ESANDBOX:
+        return "the program sandboxed itself: the profile cannot grow past the room made "
+               "before";
     default:
         return code < 0 ? strerror(-code) : "no error";
     }
@@ -102,49 +110,204 @@ int cp_cfile_header(uint8_t *buf, size_t buflen, const char *meta, size_t metale
     return (int)h;
 }
 
-/* ---- mapping ----------------------------------------------------------------------- */
+/* ---- mapping ----------------------------------------------------------------------- *
+ *
+ * Views. A view maps the file from offset 0 at the start of a PROT_NONE reservation about
+ * twice the file's size; the file grows into it in place (MAP_FIXED over the reservation).
+ * When the file outgrows it, a new view twice the new size maps the whole file elsewhere
+ * and becomes current; the old one keeps its mapped part (pointers handed out point
+ * there, and MAP_SHARED pages of one file are the same memory through any view) and gives
+ * back its unused reservation. Address space is so about three times the file's size,
+ * not the format's 4 GiB up front (which counted against ulimit -v and made
+ * mlockall(MCL_CURRENT) fail under RLIMIT_MEMLOCK).
+ *
+ * No descriptor is kept (issue 26). A daemon closes every descriptor above 2 and opens
+ * its own files, which get the numbers ours had: a kept descriptor would then grow,
+ * write and map the program's file. Each growth opens the path again (O_NOFOLLOW, never
+ * O_CREAT), checks with fstat that it is the same file (device and inode recorded at
+ * creation), does its work and closes it at once. A path that leads nowhere or to another
+ * file (deleted, replaced, a chroot) stops growth for good: CP_CFILE_ELOST. What remains
+ * is the instant between our open and our close: a program thread that closes numbers it
+ * does not own and opens a file of its own in that instant could be handed ours; the
+ * identity check is repeated right before the mmap, the one call that could then touch
+ * its file.
+ *
+ * Faults. A store into a page the file no longer has (someone truncated it; or a file
+ * system without fallocate had no block for a hole) is a SIGBUS. The shim's handler asks
+ * cp_cfile_fault, which replaces our views by private memory and marks the file broken:
+ * the store completes, nothing of the program's is touched, and the engine stops
+ * publishing into the file at its next look (cp_cfile_stopped). */
+
+#define VIEW_MIN ((size_t)256 << 10)
+
+static size_t page_size(void)
+{
+    static size_t ps;
+    if (!ps) {
+        long v = sysconf(_SC_PAGESIZE);
+        ps = v > 0 ? (size_t)v : 4096;
+    }
+    return ps;
+}
+
+static struct cp_cfile_view *view(const struct cp_cfile *f)
+{
+    /* acquire: pairs with the release in map_locked(): the view is complete */
+    return __atomic_load_n(&f->cur, __ATOMIC_ACQUIRE);
+}
+
+static size_t vmapped(const struct cp_cfile_view *v)
+{
+    /* acquire: pairs with the release in map_locked(): the pages are mapped */
+    return v ? __atomic_load_n(&v->mapped, __ATOMIC_ACQUIRE) : 0;
+}
 
 static size_t mapped(struct cp_cfile *f)
 {
-    /* acquire: pairs with the release in grow_mapping(): the pages are mapped */
-    return __atomic_load_n(&f->mapped, __ATOMIC_ACQUIRE);
+    return vmapped(view(f));
+}
+
+static void stop(struct cp_cfile *f, int why)
+{
+    int zero = 0;
+    __atomic_compare_exchange_n(&f->stopped, &zero, why, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+int cp_cfile_stopped(const struct cp_cfile *f)
+{
+    if (__atomic_load_n(&f->broken, __ATOMIC_ACQUIRE))
+        return CP_CFILE_EBROKEN;
+    return __atomic_load_n(&f->stopped, __ATOMIC_ACQUIRE);
+}
+
+void cp_cfile_freeze(struct cp_cfile *f)
+{
+    __atomic_store_n(&f->frozen, 1, __ATOMIC_RELEASE);
+}
+
+static int same_file(const struct cp_cfile *f, int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_dev == f->dev &&
+           (uint64_t)st.st_ino == f->ino;
+}
+
+/* Our file, opened again by its path; or a negative code (and growth stopped for good if
+ * the path no longer leads to it). */
+static int reopen(struct cp_cfile *f)
+{
+    if (__atomic_load_n(&f->frozen, __ATOMIC_ACQUIRE))
+        return CP_CFILE_ESANDBOX;
+    int s = cp_cfile_stopped(f);
+    if (s)
+        return s;
+    int fd = open(f->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        /* out of descriptors or memory: maybe later; anything else is for good */
+        if (e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR)
+            return -e;
+        stop(f, CP_CFILE_ELOST);
+        return CP_CFILE_ELOST;
+    }
+    if (!same_file(f, fd)) {
+        close(fd);
+        stop(f, CP_CFILE_ELOST);
+        return CP_CFILE_ELOST;
+    }
+    return fd;
+}
+
+static void register_file(struct cp_cfile *f);
+static void unregister_file(struct cp_cfile *f);
+
+/* With grow_lock held: map the file's first `size` bytes (fd is our file). */
+static int map_locked(struct cp_cfile *f, int fd, size_t size)
+{
+    struct cp_cfile_view *v = f->cur;
+    size_t cur = v ? v->mapped : 0;
+    if (size <= cur)
+        return 0;
+    if (!same_file(f, fd)) { /* see "No descriptor is kept" */
+        stop(f, CP_CFILE_ELOST);
+        return CP_CFILE_ELOST;
+    }
+    if (v && size <= v->reserve) {
+        /* cur is a multiple of the OS page (we map up to a multiple of P, or the whole
+         * file, rounded up to a page), so the tail maps at its own file offset */
+        size_t from = cur & ~(page_size() - 1);
+        if (mmap(v->base + from, size - from, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                 (off_t)from) == MAP_FAILED)
+            return -errno;
+        /* release: publishes the new pages to vmapped()'s acquire */
+        __atomic_store_n(&v->mapped, size, __ATOMIC_RELEASE);
+        return 0;
+    }
+    if (f->nviews == CP_CFILE_VIEWS || size > RESERVE)
+        return CP_CFILE_EFULL;
+    size_t res = 2 * size < VIEW_MIN ? VIEW_MIN : round_up(2 * size, VIEW_MIN);
+    if (res > RESERVE)
+        res = RESERVE;
+    uint8_t *base =
+        mmap(NULL, res, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return -errno;
+    if (mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        int e = errno;
+        munmap(base, res);
+        return -e;
+    }
+    struct cp_cfile_view *nv = &f->views[f->nviews];
+    nv->base = base;
+    nv->reserve = res;
+    nv->mapped = size;
+    /* release: the entry is complete before cp_cfile_fault (any thread) counts it */
+    __atomic_store_n(&f->nviews, f->nviews + 1, __ATOMIC_RELEASE);
+    if (v) {
+        /* the old view's unused reservation: no pointer was ever handed out there */
+        size_t keep = round_up(v->mapped, page_size());
+        if (keep < v->reserve && munmap(v->base + keep, v->reserve - keep) == 0)
+            __atomic_store_n(&v->reserve, keep, __ATOMIC_RELEASE);
+    }
+    /* release: publishes the view to view()'s acquire */
+    __atomic_store_n(&f->cur, nv, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void grow_lock(struct cp_cfile *f)
+{
+    while (__atomic_exchange_n(&f->grow_lock, 1, __ATOMIC_ACQUIRE))
+        sched_yield();
+}
+
+static void grow_unlock(struct cp_cfile *f)
+{
+    __atomic_store_n(&f->grow_lock, 0, __ATOMIC_RELEASE);
 }
 
 /* Map whatever the file has grown to since our last look (another process, or us).
- * Returns the mapped size. Concurrent callers map the same file pages at the same
- * addresses, which is harmless. */
+ * Returns the mapped size. One thread maps at a time, and looks at `mapped` again under
+ * the lock, so no page is ever mapped twice. */
 static size_t grow_mapping(struct cp_cfile *f)
 {
-    struct stat st;
-    /* One thread maps at a time, and looks at `mapped` again under the lock, so no page
-     * is ever mapped twice (which would be harmless for the data, as it is the same
-     * file page, but would briefly unmap a page another thread may be reading). */
-    while (__atomic_exchange_n(&f->grow_lock, 1, __ATOMIC_ACQUIRE))
-        sched_yield();
-    size_t cur = mapped(f);
-    if (fstat(f->fd, &st) < 0 || (size_t)st.st_size <= cur) {
-        __atomic_store_n(&f->grow_lock, 0, __ATOMIC_RELEASE);
-        return cur;
+    if (__atomic_load_n(&f->frozen, __ATOMIC_ACQUIRE) || cp_cfile_stopped(f))
+        return mapped(f);
+    grow_lock(f);
+    int fd = reopen(f);
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && (size_t)st.st_size > mapped(f))
+            map_locked(f, fd, (size_t)st.st_size < RESERVE ? (size_t)st.st_size : RESERVE);
+        close(fd);
     }
-    size_t want = (size_t)st.st_size;
-    if (want > f->reserve)
-        want = f->reserve;
-    /* cur is a multiple of 16 KiB (we only ever map up to a multiple of P, or the whole
-     * file), hence of the OS page size, so the tail maps at its own file offset. */
-    size_t from = cur & ~(size_t)(CP_CFILE_PAGE - 1);
-    void *p = mmap(f->base + from, want - from, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-                   f->fd, (off_t)from);
-    if (p != MAP_FAILED)
-        /* release: publishes the new mapping to the acquire in mapped() */
-        __atomic_store_n(&f->mapped, want, __ATOMIC_RELEASE);
-    __atomic_store_n(&f->grow_lock, 0, __ATOMIC_RELEASE);
+    grow_unlock(f);
     return mapped(f);
 }
 
 /* Make the file at least `to` bytes with real blocks for [from, to), never changing a
  * byte that is there. Only the last word of a page is written otherwise (FORMAT.md 5.5),
  * which leaves a hole before it; on a full file system (a small tmpfs, a quota) the first
- * store into a hole through the mapping would be a SIGBUS in the profiled program.
+ * store into a hole through the mapping would be a SIGBUS (caught: see "Faults").
  * fallocate allocates first and never touches data, so it is safe while another process
  * writes records there; where the file system cannot do it, the last word is written as
  * before. Returns 0 or a negative errno. */
@@ -171,33 +334,136 @@ static int grow_file(int fd, size_t from, size_t to)
 }
 
 /* FORMAT.md 5.5: make the file at least `end` bytes (rounded up to P) without ever
- * shrinking it: only the reserved last 4 bytes of a page are written, with zeros. */
-static int extend(struct cp_cfile *f, size_t end)
+ * shrinking it, and map it. The file grows by an eighth of its size at least (each
+ * growth is five system calls now that it reopens the file), capped by `end` + slack. */
+static int extend(struct cp_cfile *f, size_t end, size_t slack)
 {
     end = round_up(end, CP_CFILE_PAGE);
-    if (end > f->reserve)
+    if (end > RESERVE)
         return CP_CFILE_EFULL;
-    struct stat st;
-    if (fstat(f->fd, &st) < 0)
-        return -errno;
-    if ((size_t)st.st_size < end) {
-        int r = grow_file(f->fd, (size_t)st.st_size, end);
-        if (r)
-            return r;
+    if (end <= mapped(f))
+        return 0;
+    if (__atomic_load_n(&f->frozen, __ATOMIC_ACQUIRE))
+        return CP_CFILE_ESANDBOX;
+    grow_lock(f);
+    int err = 0, fd = reopen(f);
+    if (fd < 0) {
+        grow_unlock(f);
+        return fd;
     }
-    if (grow_mapping(f) < end)
-        return -EIO;
-    return 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        err = -errno;
+    } else {
+        size_t size = (size_t)st.st_size, want = end;
+        if (size < end) {
+            size_t more = round_up(size / 8, CP_CFILE_PAGE);
+            if (more > slack)
+                more = slack;
+            if (end - size < more && size + more <= RESERVE)
+                want = size + more;
+            err = grow_file(fd, size, want);
+            if (err && want > end) /* the slack was too much: the least will do */
+                err = grow_file(fd, size, want = end);
+        } else {
+            want = size < RESERVE ? size : RESERVE;
+        }
+        if (!err)
+            err = map_locked(f, fd, want);
+    }
+    close(fd);
+    grow_unlock(f);
+    if (err == CP_CFILE_EFULL || err == -EFBIG || err == -ENOSPC || err == -EDQUOT)
+        stop(f, err); /* nothing will change that: no more system calls for it */
+    return err ? err : mapped(f) >= end ? 0 : -EIO;
 }
 
 static uint32_t load32(struct cp_cfile *f, size_t off)
 {
-    return __atomic_load_n((uint32_t *)(f->base + off), __ATOMIC_ACQUIRE);
+    return __atomic_load_n((uint32_t *)(view(f)->base + off), __ATOMIC_ACQUIRE);
 }
 
 static uint32_t *word32(struct cp_cfile *f, size_t off)
 {
-    return (uint32_t *)(f->base + off);
+    return (uint32_t *)(view(f)->base + off);
+}
+
+int cp_cfile_presize(struct cp_cfile *f, size_t margin)
+{
+    uint32_t l = load32(f, f->hdr_len);
+    size_t used = l ? l : f->hdr_len + RECORDS_OFF;
+    int err = extend(f, used + margin, 0);
+    grow_mapping(f); /* all of it, had another process grown it further */
+    return err;
+}
+
+/* ---- faults ------------------------------------------------------------------------ */
+
+/* The open files, for the SIGBUS handler (any thread, any time). */
+#define MAX_OPEN 8
+static struct cp_cfile *open_files[MAX_OPEN];
+
+static void register_file(struct cp_cfile *f)
+{
+    for (int i = 0; i < MAX_OPEN; i++) {
+        struct cp_cfile *e = NULL;
+        if (__atomic_compare_exchange_n(&open_files[i], &e, f, 0, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED))
+            return;
+    }
+}
+
+static void unregister_file(struct cp_cfile *f)
+{
+    for (int i = 0; i < MAX_OPEN; i++) {
+        struct cp_cfile *e = f;
+        __atomic_compare_exchange_n(&open_files[i], &e, NULL, 0, __ATOMIC_RELEASE,
+                                    __ATOMIC_RELAXED);
+    }
+}
+
+int cp_cfile_fault(const void *addr)
+{
+    const uint8_t *a = addr;
+    for (int i = 0; i < MAX_OPEN; i++) {
+        struct cp_cfile *f = __atomic_load_n(&open_files[i], __ATOMIC_ACQUIRE);
+        if (!f)
+            continue;
+        unsigned n = __atomic_load_n(&f->nviews, __ATOMIC_ACQUIRE);
+        int hit = 0;
+        for (unsigned k = 0; k < n && !hit; k++)
+            hit = a >= f->views[k].base &&
+                  a < f->views[k].base + __atomic_load_n(&f->views[k].reserve, __ATOMIC_ACQUIRE);
+        if (!hit)
+            continue;
+        /* Private zero pages over every view, at the same addresses: every pointer into
+         * the file stays writable and reaches nothing of anyone's. Stores made meanwhile
+         * through pages the file still has land in the file, as they would have before the
+         * fault; from here on nothing does. (mmap is a plain system call: safe here.) */
+        __atomic_store_n(&f->broken, 1, __ATOMIC_RELEASE);
+        for (unsigned k = 0; k < n; k++)
+            mmap(f->views[k].base, f->views[k].reserve, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+        return 1;
+    }
+    return 0;
+}
+
+size_t cp_cfile_offset(const struct cp_cfile *f, const void *p)
+{
+    const uint8_t *a = p;
+    for (unsigned k = 0; k < f->nviews; k++)
+        if (a >= f->views[k].base && a < f->views[k].base + f->views[k].reserve)
+            return (size_t)(a - f->views[k].base);
+    return SIZE_MAX;
+}
+
+size_t cp_cfile_reserved(const struct cp_cfile *f)
+{
+    size_t t = 0;
+    for (unsigned k = 0; k < f->nviews; k++)
+        t += f->views[k].reserve;
+    return t;
 }
 
 /* ---- open / close ------------------------------------------------------------------ */
@@ -209,7 +475,9 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
     if (h < 0)
         return h;
     memset(f, 0, sizeof *f);
-    f->fd = -1;
+    size_t pl = strlen(path);
+    if (pl >= sizeof f->path)
+        return -ENAMETOOLONG;
     int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
     if (fd < 0)
         /* ELOOP: a symlink (O_NOFOLLOW); EISDIR: a directory; ENXIO: a FIFO nobody reads */
@@ -218,18 +486,22 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
     struct stat st;
     if (fstat(fd, &st) < 0) {
         err = -errno;
-        goto fail;
+        goto out;
     }
     if (!S_ISREG(st.st_mode)) {
         err = CP_CFILE_ENOTREG;
-        goto fail;
+        goto out;
     }
     /* In a shared directory (/tmp) somebody else may have planted the file to read our
      * profile or to feed us counters: write only into our own files. */
     if (st.st_uid != geteuid()) {
         err = CP_CFILE_EOWNER;
-        goto fail;
+        goto out;
     }
+    memcpy(f->path, path, pl + 1);
+    f->dev = (uint64_t)st.st_dev;
+    f->ino = (uint64_t)st.st_ino;
+    f->hdr_len = (uint32_t)h;
     if ((size_t)st.st_size < CP_CFILE_PAGE) {
         /* A new file, or one another process is creating right now (it writes the same
          * header bytes, so the race is harmless, FORMAT.md 5.1). Anything else in a
@@ -238,57 +510,47 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
         ssize_t n = pread(fd, cur, (size_t)h, 0);
         if (n < 0) {
             err = -errno;
-            goto fail;
+            goto out;
         }
         for (ssize_t i = 0; i < n; i++)
             if (cur[i] != hdr[i] && cur[i] != 0) {
                 err = CP_CFILE_EMISMATCH;
-                goto fail;
+                goto out;
             }
         if (pwrite(fd, hdr, (size_t)h, 0) != h) {
             err = errno ? -errno : -EIO;
-            goto fail;
+            goto out;
         }
         if ((err = grow_file(fd, 0, CP_CFILE_PAGE)) != 0)
-            goto fail;
+            goto out;
+        if (fstat(fd, &st) < 0) {
+            err = -errno;
+            goto out;
+        }
     }
-    void *base = mmap(NULL, RESERVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (base == MAP_FAILED) {
-        err = -errno;
-        goto fail;
-    }
-    f->fd = fd;
-    f->base = base;
-    f->reserve = RESERVE;
-    f->hdr_len = (uint32_t)h;
-    f->mapped = 0;
-    if (grow_mapping(f) < CP_CFILE_PAGE) {
-        err = -EIO;
-        goto fail_unmap;
-    }
-    if (memcmp(f->base, hdr, (size_t)h) != 0) {
+    size_t size = (size_t)st.st_size < RESERVE ? (size_t)st.st_size : RESERVE;
+    if ((err = map_locked(f, fd, size)) != 0)
+        goto out;
+    if (memcmp(view(f)->base, hdr, (size_t)h) != 0)
         err = CP_CFILE_EMISMATCH;
-        goto fail_unmap;
-    }
-    return 0;
-
-fail_unmap:
-    munmap(base, RESERVE);
-    f->base = NULL;
-fail:
+out:
     close(fd);
-    f->fd = -1;
-    return err;
+    if (err) {
+        for (unsigned k = 0; k < f->nviews; k++)
+            munmap(f->views[k].base, f->views[k].reserve);
+        memset(f, 0, sizeof *f);
+        return err;
+    }
+    register_file(f);
+    return 0;
 }
 
 void cp_cfile_close(struct cp_cfile *f)
 {
-    if (f->base)
-        munmap(f->base, f->reserve);
-    if (f->fd >= 0)
-        close(f->fd);
+    unregister_file(f);
+    for (unsigned k = 0; k < f->nviews; k++)
+        munmap(f->views[k].base, f->views[k].reserve);
     memset(f, 0, sizeof *f);
-    f->fd = -1;
 }
 
 /* ---- counters ---------------------------------------------------------------------- */
@@ -329,7 +591,7 @@ static int walk(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *nam
         int err = record_ok(f, off, &rlen);
         if (err)
             return err;
-        if (rlen == len && memcmp(f->base + off + 16, name, len) == 0) {
+        if (rlen == len && memcmp(view(f)->base + off + 16, name, len) == 0) {
             *found = off;
             return 0;
         }
@@ -354,7 +616,7 @@ static int64_t reserve(struct cp_cfile *f, size_t n)
         if (end > UINT32_MAX - CP_CFILE_PAGE)
             return CP_CFILE_EFULL;
         if (end > mapped(f)) {
-            int err = extend(f, end);
+            int err = extend(f, end, (size_t)1 << 20);
             if (err)
                 return err;
             continue; /* the limit may have moved meanwhile */
@@ -376,13 +638,13 @@ int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t 
     if (err)
         return err;
     if (found) {
-        *valp = (uint64_t *)(f->base + found);
+        *valp = (uint64_t *)(view(f)->base + found);
         return 0;
     }
     int64_t start = reserve(f, round_up(16 + len, 32));
     if (start < 0)
         return (int)start;
-    uint8_t *rec = f->base + start;
+    uint8_t *rec = view(f)->base + start;
     memcpy(rec + 16, name, len);
     /* release: the name is in place before anyone can read the length */
     __atomic_store_n((uint32_t *)(rec + 8), (uint32_t)len | 0xFF000000u, __ATOMIC_RELEASE);
@@ -404,7 +666,7 @@ int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t 
             return err;
         if (found) {
             __atomic_store_n(next, CP_CFILE_DEAD, __ATOMIC_RELEASE);
-            *valp = (uint64_t *)(f->base + found);
+            *valp = (uint64_t *)(view(f)->base + found);
             return 0;
         }
         head0 = head1;

@@ -6,9 +6,9 @@
  *
  *  - the writer (cp_cfile_open / cp_cfile_counter / cp_cfile_add), used inside the
  *    profiled process by the flusher thread. It never calls malloc or stdio: the caller
- *    owns the struct cp_cfile, the mapping lives in a virtual-address reservation that
- *    is made once, so pointers returned by cp_cfile_counter() stay valid for the life
- *    of the process even when this or another process grows the file;
+ *    owns the struct cp_cfile; views of the file are never unmapped before close, so
+ *    pointers returned by cp_cfile_counter() stay valid for the life of the process
+ *    even when this or another process grows the file. It keeps no descriptor;
  *
  *  - the reader (cp_cfile_parse and friends), used offline by `ctrprof dump|report`
  *    and by the fuzzer. It is a pure function of a byte buffer, rejects everything the
@@ -45,6 +45,9 @@ enum {
     CP_CFILE_EFULL = -4209,    /* writer: file would exceed the reservation / 4 GiB */
     CP_CFILE_ENOTREG = -4210,  /* path is not a regular file (directory, FIFO, ...) */
     CP_CFILE_EOWNER = -4211,   /* writer: the file belongs to another user */
+    CP_CFILE_ELOST = -4212,    /* writer: the path no longer leads to the file we made */
+    CP_CFILE_EBROKEN = -4213,  /* writer: the mapping faulted (file truncated under us) */
+    CP_CFILE_ESANDBOX = -4214, /* writer: growing needs a system call a sandbox forbids */
 };
 
 /* Human text for a code returned by any cp_cfile_* function (static string). */
@@ -56,27 +59,68 @@ const char *cp_cfile_strerror(int code);
  * concurrently with each other and with other processes sharing the file. open/close
  * are not concurrent with anything.
  */
+#define CP_CFILE_PATH_MAX 4096
+#define CP_CFILE_VIEWS 32
+
+/* One mapping of the file: file offset 0 at base, inside a PROT_NONE reservation of
+ * `reserve` bytes that the file grows into in place. */
+struct cp_cfile_view {
+    uint8_t *base;
+    size_t reserve;
+    size_t mapped; /* atomic: bytes of the file mapped at base (only grows) */
+};
+
 struct cp_cfile {
     /* immutable after open */
-    int fd;
-    uint8_t *base;      /* start of the VA reservation; the file is mapped at base */
-    size_t reserve;     /* bytes reserved */
-    uint32_t hdr_len;   /* H */
-    /* atomic: bytes of the file currently mapped at base (only grows) */
-    size_t mapped;
-    /* a spin lock: one thread of this process maps new tail pages at a time */
-    int grow_lock;
+    char path[CP_CFILE_PATH_MAX]; /* reopened by this path to grow; never kept open */
+    uint64_t dev, ino;            /* the file we created: a reopen must find it */
+    uint32_t hdr_len;             /* H */
+    /* atomic */
+    struct cp_cfile_view *cur; /* the newest view: every lookup goes through it */
+    int stopped;               /* 0, or why the file can no longer grow (a CP_CFILE_E* code) */
+    int frozen;                /* no new system calls (a sandbox): use what is mapped */
+    int broken;                /* a store into the mapping faulted (truncated file) */
+    int grow_lock;             /* a spin lock: one thread of this process grows at a time */
+    /* guarded by grow_lock; an entry is complete before nviews counts it (release) */
+    unsigned nviews;
+    struct cp_cfile_view views[CP_CFILE_VIEWS];
 };
 
 /* Open or create the file at path (O_NOFOLLOW, O_CLOEXEC; created 0600; anything but a
  * regular file is refused with CP_CFILE_ENOTREG). meta is the metadata text (key: value
  * lines, each ending in \n, then an empty line, as Go writes it). A new or short file gets
  * the header; an existing file must start with exactly that header, else
- * CP_CFILE_EMISMATCH and nothing is written. */
+ * CP_CFILE_EMISMATCH and nothing is written. No descriptor is kept: the program may close
+ * or reuse any number (a daemon's close-everything loop), so every later growth reopens
+ * the path and checks it is still the same file (device and inode). */
 int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t metalen);
 
-/* Unmap and close. Pointers from cp_cfile_counter() become invalid. */
+/* Unmap. Pointers from cp_cfile_counter() become invalid. */
 void cp_cfile_close(struct cp_cfile *f);
+
+/* Before a sandbox goes in (seccomp): make the file `margin` bytes longer than what its
+ * records use now and map all of it, so that the counters of the next margin bytes need
+ * no system call. Returns 0 or a negative code. */
+int cp_cfile_presize(struct cp_cfile *f, size_t margin);
+
+/* From now on no system call: what does not fit in the mapping fails (CP_CFILE_ESANDBOX). */
+void cp_cfile_freeze(struct cp_cfile *f);
+
+/* 0 while the file can grow; else why it stopped for good (CP_CFILE_ELOST: the path no
+ * longer leads to our file; CP_CFILE_EBROKEN: a store faulted; CP_CFILE_EFULL, ...). */
+int cp_cfile_stopped(const struct cp_cfile *f);
+
+/* The SIGBUS handler's question (async-signal-safe): is addr inside an open file's
+ * mapping? If so the file was shrunk under us (or its file system could not give the
+ * page a block): every view of that file is replaced by private memory, so the faulting
+ * store and any later one succeed harmlessly, and the file is marked broken. */
+int cp_cfile_fault(const void *addr);
+
+/* The file offset of a pointer returned by cp_cfile_counter (tests). */
+size_t cp_cfile_offset(const struct cp_cfile *f, const void *p);
+
+/* VA bytes this file's views reserve (tests: bounded by a few times the file's size). */
+size_t cp_cfile_reserved(const struct cp_cfile *f);
 
 /* Find or create the counter with this raw name (1..4096 bytes, any bytes) and return a
  * pointer to its 64-bit value in the mapping. The pointer stays valid until close,

@@ -227,6 +227,24 @@ static void publish_end(void)
         cp_cfile_add(seq_ended, 1);
 }
 
+/* Has the file stopped being ours to write (flush_lock held)? A store that faulted (the
+ * file was truncated under us, or its file system had no block for a page) ends
+ * publishing into it: nothing more is written there, said once. A file that can merely
+ * no longer grow (its path leads elsewhere, full, a sandbox) keeps its counters; new
+ * ones fail and are counted in lost:nbucket (publish_bucket). */
+static void check_file(void)
+{
+    if (!have_file || cp_cfile_stopped(&file) != CP_CFILE_EBROKEN)
+        return;
+    have_file = false;
+    seq_begun = seq_ended = NULL;
+    n_named_cache = 0;
+    static int once;
+    cp_log_once(&once, "%s: the profile was truncated under the program (or its file system "
+                       "had no room for a page); profiling into it has stopped",
+                file.path);
+}
+
 /* Open the pending per-process file (flush_lock held). */
 static void open_pending(void)
 {
@@ -244,6 +262,51 @@ static void open_pending(void)
     reserve_counters();
     if (process_counter[0])
         add_named(process_counter, 1);
+}
+
+/* ---- sandboxes --------------------------------------------------------------------- *
+ *
+ * A program that installs a seccomp filter (OpenSSH's pre-auth child, renderers, hardened
+ * daemons) may forbid any system call the engine would make for the first time later:
+ * openat for a lazily created file, fallocate/mmap to grow it, mmap for a new thread's
+ * ring, clone for the flusher, sched_yield in a spin. The shim calls cp_prof_sandbox just
+ * before the filter goes in; everything that needs a system call is done then:
+ *   - the per-process file is created even if nothing was recorded yet;
+ *   - it is made CP_SANDBOX_FILE_MARGIN longer than its records and all of it mapped;
+ *   - the arena maps a fresh chunk and CP_SANDBOX_SPARE bytes for rings and tables;
+ * and from then on (cp_sandboxed) the engine makes no new kind of system call: no file
+ * growth, no mmap/munmap, no thread start, no libunwind loading, spins instead of
+ * sched_yield. What does not fit is counted as lost and said once. The calls that stay
+ * are the ones every filter that lets glibc work allows: futex, clock_gettime (vDSO),
+ * write (a diagnostic), getpid. If the filter could not be installed, everything thaws. */
+int cp_prof_sandbox(void)
+{
+    if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return 0;
+    cp_spin_lock(&flush_lock);
+    open_pending();
+    if (have_file) {
+        int err = cp_cfile_presize(&file, CP_SANDBOX_FILE_MARGIN);
+        if (err) {
+            static int once;
+            cp_log_once(&once, "%s: no room made before the sandbox (%s)", file.path,
+                        cp_cfile_strerror(err));
+        }
+        cp_cfile_freeze(&file);
+    }
+    cp_spin_unlock(&flush_lock);
+    cp_arena_freeze(CP_SANDBOX_SPARE);
+    return 1;
+}
+
+void cp_prof_sandbox_failed(void)
+{
+    /* the filter did not go in: growth and mmap are allowed again */
+    __atomic_store_n(&cp_sandboxed, 0, __ATOMIC_RELEASE);
+    cp_spin_lock(&flush_lock);
+    if (have_file)
+        __atomic_store_n(&file.frozen, 0, __ATOMIC_RELEASE);
+    cp_spin_unlock(&flush_lock);
 }
 
 int cp_prof_add_named(const char *name, uint64_t n)
@@ -523,7 +586,7 @@ static void solo_end(void)
     for (unsigned spins = 0; o && (__atomic_load_n(&o->in_op, __ATOMIC_SEQ_CST) || cp_ring_busy(o));
          spins++)
         if (spins > 64)
-            sched_yield();
+            cp_yield();
     cp_prof_flush_all();
     __atomic_store_n(&solo, SOLO_OFF, __ATOMIC_RELEASE);
     cp_futex_wake(&solo, INT32_MAX);
@@ -1006,11 +1069,13 @@ static void publish_bucket(struct cp_bucket *b)
         if (!b->ctr[i]) {
             char name[CP_CFILE_MAX_NAME];
             size_t n = cp_names_bucket(b, i, name, sizeof name, module_seen, NULL);
-            if (!n || cp_cfile_counter(&file, name, n, &b->ctr[i]) != 0) {
+            int err = n ? cp_cfile_counter(&file, name, n, &b->ctr[i]) : CP_CFILE_ENAME;
+            if (err) {
                 b->ctr_failed = 1;
                 static int once;
-                cp_log_once(&once, "cannot add a counter to the file (file system full, file size limit, or 4 GiB); "
-                                      "some samples are lost");
+                cp_log_once(&once, "%s: cannot add a counter (%s); samples that need new counters "
+                                   "are lost (ctrprof/health:lost:nbucket)",
+                            file.path, cp_cfile_strerror(err));
                 cp_prof_lost(CP_LOST_NBUCKET, 1);
                 return;
             }
@@ -1031,6 +1096,7 @@ static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, con
     /* the first thing this process records may come this late (a library destructor
      * running after ours): its file is created now */
     open_pending();
+    check_file();
     struct cp_bucket *b = NULL;
     switch (kind) {
     case CP_REC_ALLOC: /* the whole stack is in x */
@@ -1108,13 +1174,14 @@ static void publish_health(void)
 /* One flush: advance the cycle, wait out events in progress, drain, publish. */
 static void flush_locked(void)
 {
+    check_file();
     uint64_t c = __atomic_load_n(&cycle, __ATOMIC_RELAXED);
     __atomic_store_n(&cycle, c + 1, __ATOMIC_SEQ_CST);
     struct cp_ring *head = __atomic_load_n(&rings, __ATOMIC_ACQUIRE);
     for (struct cp_ring *r = head; r; r = r->next)
         for (unsigned spins = 0; cp_ring_busy(r); spins++)
             if (spins > 64)
-                sched_yield();
+                cp_yield();
     for (struct cp_ring *r = head; r; r = r->next) {
         uint32_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
         cp_ring_drain(r, account, r);
@@ -1230,7 +1297,7 @@ static void *flusher_main(void *arg)
         if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
             break;
         /* a walk wanted libunwind (stack.c): this thread is where it may be loaded */
-        if (cp_stack_libunwind_wanted())
+        if (cp_stack_libunwind_wanted() && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
             cp_stack_load_libunwind();
         cp_spin_lock(&flush_lock);
         flush_locked();
@@ -1241,6 +1308,8 @@ static void *flusher_main(void *arg)
 
 static int start_thread(void)
 {
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return 0; /* clone may be forbidden: events go on being flushed inline */
     int expect = 0;
     if (!__atomic_compare_exchange_n(&flusher_claimed, &expect, 1, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
@@ -1365,6 +1434,11 @@ void cp_prof_atfork_child(const char *newpath)
     cp_stack_stats(&pub_unw[0], &pub_unw[1], &pub_unw[2]);
     pub_unw[3] = cp_stack_fp_fallbacks();
     bool newfile = newpath != NULL;
+    if (newfile && __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE)) {
+        /* a sandboxed child inherits the filter: it could not create a file of its own */
+        __atomic_store_n(&enabled, false, __ATOMIC_RELEASE);
+        return;
+    }
     if (newfile && (have_file || file_pending)) {
         /* Per-process files: the child writes its own, from zero, created when it first
          * has something to say (open_pending). The parent's mapping is dropped (the

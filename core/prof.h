@@ -167,4 +167,13 @@ enum cp_lost { CP_LOST_NORING = 0, CP_LOST_OVERFLOW, CP_LOST_REENTRY, CP_LOST_NB
                CP_PROFILER_WAITS, CP_NLOST };
 void cp_prof_lost(enum cp_lost why, uint64_t n);
 
+/* Sandboxes (prof.c, "sandboxes"): called by the shim just before the program installs
+ * a seccomp filter. Creates the file now, makes CP_SANDBOX_FILE_MARGIN bytes of room in it
+ * and CP_SANDBOX_SPARE bytes of engine memory, then makes no new kind of system call.
+ * Returns 1 if it did so now; cp_prof_sandbox_failed undoes it if the filter was refused. */
+#define CP_SANDBOX_FILE_MARGIN ((size_t)1 << 20)
+#define CP_SANDBOX_SPARE ((size_t)8 << 20)
+int cp_prof_sandbox(void);
+void cp_prof_sandbox_failed(void);
+
 #endif

@@ -10,6 +10,20 @@
 
 #include <sched.h>
 
+/* Set once the program sandboxes itself (seccomp, arena.c's cp_arena_freeze): from then
+ * on the engine makes no system call it did not make before, and sched_yield is one an
+ * allow-list may forbid; a waiter spins instead (the holder runs on another core or is
+ * rescheduled by the next tick). */
+extern int cp_sandboxed;
+
+static inline void cp_yield(void)
+{
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_RELAXED))
+        __builtin_ia32_pause();
+    else
+        sched_yield();
+}
+
 typedef struct {
     int v;
 } cp_spin;
@@ -25,7 +39,7 @@ static inline void cp_spin_lock(cp_spin *l)
             if (n++ < 100)
                 __builtin_ia32_pause();
             else
-                sched_yield();
+                cp_yield();
         }
     }
 }

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "contention.h"
+#include "spin.h"
 #include "log.h"
 #include "prof.h"
 #include "stack.h"
@@ -216,6 +217,30 @@ static int adopt_shared_meta(const char *path)
     return 0;
 }
 
+/* Does the process run under a seccomp filter already (inherited across exec: systemd's
+ * SystemCallFilter=, a container runtime)? Then the file is created at start-up, while
+ * the program's own start-up shows that open is allowed, not lazily at a moment the
+ * filter may forbid it. Read from /proc/self/status ("Seccomp: 2"); no /proc: no. */
+static bool started_sandboxed(void)
+{
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    const char *s = strstr(buf, "\nSeccomp:");
+    if (!s)
+        return false;
+    s += 9;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return *s == '1' || *s == '2';
+}
+
 /* ---- fork and exit ----------------------------------------------------------------- */
 
 static void atfork_prepare(void)
@@ -234,7 +259,9 @@ static void atfork_child(void)
 {
     char path[CP_PATH_MAX];
     const char *np = NULL;
-    if (per_process_file && default_path(path, sizeof path, getpid()) == 0)
+    /* (a sandboxed child could not create its file: no lstat either, see sandbox.c) */
+    if (per_process_file && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) &&
+        default_path(path, sizeof path, getpid()) == 0)
         np = path;
     cp_prof_atfork_child(per_process_file ? (np ? np : "/nonexistent/ctrprof") : NULL);
     if (per_process_file && np)
@@ -314,7 +341,8 @@ __attribute__((constructor)) static void ctrprof_init(void)
     }
     if (cp_contention_init() != 0)
         cp_log("cannot map the mutex waiter table; mutex profile off");
-    int err = cp_prof_init(&cp_opts, file_path, meta, meta_len, per_process_file);
+    bool lazy = per_process_file && !started_sandboxed();
+    int err = cp_prof_init(&cp_opts, file_path, meta, meta_len, lazy);
     if (err == CP_CFILE_EMISMATCH && !per_process_file && adopt_shared_meta(file_path) == 0)
         err = cp_prof_init(&cp_opts, file_path, meta, meta_len, false);
     if (err) {
@@ -328,6 +356,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
         cp_log("no thread-exit key; rings of exited threads are not reused");
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     at_quick_exit(at_exit_flush);
+    cp_sigbus_install();
     cp_prof_start();
     cp_debug("profiling %s into %s (rate %llu)", program, file_path,
              (unsigned long long)cp_opts.mem_rate);

@@ -49,6 +49,10 @@ static inline void cp_shim_leave(int64_t cd)
     cp_tls.guard--;
 }
 
+/* sigbus.c: keep a SIGBUS handler in place that survives a truncated profile (and hands
+ * every other SIGBUS to the program's own disposition). Constructor only. */
+void cp_sigbus_install(void);
+
 /* malloc.c: find the real functions (dlsym RTLD_NEXT), serving dlsym's own early
  * allocations from a static pool meanwhile. Idempotent. */
 void cp_shim_resolve(void);

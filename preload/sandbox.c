@@ -1,0 +1,110 @@
+/*
+ * sandbox.c — the ways a program installs a seccomp filter, interposed: prctl
+ * (PR_SET_SECCOMP) and syscall (SYS_seccomp, SYS_prctl; libseccomp calls the system call
+ * through syscall(2), and glibc has no seccomp() wrapper). Just before the real call the
+ * engine does everything that would later need a system call the filter may forbid
+ * (core/prof.c, "sandboxes"); a strict-mode thread (read, write, exit and sigreturn only)
+ * stops profiling altogether.
+ *
+ * Context: any application thread, the program's own call. Result and errno are the real
+ * function's own. A process that starts with a filter already in place (inherited across
+ * exec) is found at start-up instead (shim.c).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/seccomp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+static void *next_sym(void **slot, const char *name)
+{
+    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!f) {
+        int saved = errno;
+        f = dlsym(RTLD_NEXT, name);
+        errno = saved;
+        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}
+
+/* Before the filter: returns whether the engine froze now (to thaw if it is refused). */
+static int before(int strict)
+{
+    if (cp_shim_state != CP_SHIM_ON || cp_tls.guard)
+        return 0;
+    int saved = errno;
+    int64_t cd = cp_shim_enter();
+    (void)cp_shim_thread(); /* this thread's ring, while mmap is still allowed */
+    int froze = cp_prof_sandbox();
+    cp_shim_leave(cd);
+    if (strict) {
+        /* strict mode allows read, write, _exit and sigreturn to this thread: its events
+         * could need a futex wake. It records nothing more (other threads go on). */
+        cp_tls.guard++;
+        cp_tls.countdown = INT64_MAX;
+    }
+    errno = saved;
+    return froze;
+}
+
+static void after(long r, int froze, int strict)
+{
+    if (r == 0 || !froze)
+        return;
+    int saved = errno;
+    cp_prof_sandbox_failed();
+    if (strict) {
+        cp_tls.guard--;
+        cp_tls.countdown = 0; /* drawn again at the next allocation */
+    }
+    errno = saved;
+}
+
+EXPORT int prctl(int option, ...)
+{
+    static void *real;
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+    unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    int (*f)(int, ...) = (int (*)(int, ...))next_sym(&real, "prctl");
+    if (option != PR_SET_SECCOMP)
+        return f(option, a2, a3, a4, a5);
+    int strict = a2 == SECCOMP_MODE_STRICT;
+    int froze = before(strict);
+    int r = f(option, a2, a3, a4, a5);
+    after(r, froze, strict);
+    return r;
+}
+
+EXPORT long syscall(long n, ...)
+{
+    static void *real;
+    va_list ap;
+    va_start(ap, n);
+    long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
+    long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
+    va_end(ap);
+    long (*f)(long, ...) = (long (*)(long, ...))next_sym(&real, "syscall");
+    int strict;
+    if (n == SYS_seccomp &&
+        (a1 == SECCOMP_SET_MODE_FILTER || a1 == SECCOMP_SET_MODE_STRICT))
+        strict = a1 == SECCOMP_SET_MODE_STRICT;
+    else if (n == SYS_prctl && a1 == PR_SET_SECCOMP)
+        strict = a2 == SECCOMP_MODE_STRICT;
+    else
+        return f(n, a1, a2, a3, a4, a5, a6);
+    int froze = before(strict);
+    long r = f(n, a1, a2, a3, a4, a5, a6);
+    after(r, froze, strict);
+    return r;
+}

@@ -1,0 +1,165 @@
+/*
+ * sigbus.c — SIGBUS: the profile is a shared mapping of a file, and a store into a page
+ * the file no longer has (someone truncated it; a file system without fallocate had no
+ * block for a hole) is a SIGBUS in whichever thread made it. The shim keeps a handler
+ * installed so that such a fault ends profiling into the file (core/cfile.c
+ * cp_cfile_fault), never the program.
+ *
+ * Invisible to the program: sigaction, signal, bsd_signal and sysv_signal are interposed
+ * for SIGBUS. The program's disposition is kept here, reported back to it as its own,
+ * and carried out for every SIGBUS that is not ours: its handler is called (with its mask
+ * and flags, which our handler is installed with), SIG_DFL and a fault under SIG_IGN end
+ * the process as the kernel would. Not covered: a program that sets SIGBUS by the raw
+ * rt_sigaction system call replaces our handler (and then a truncated profile is a fault
+ * as before).
+ *
+ * Contexts: the constructor (cp_sigbus_install), any thread (the hooks), signal context
+ * (the handler; async-signal-safe: no locks, no allocation).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "cfile.h"
+#include "shim.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+static struct sigaction prog; /* the program's SIGBUS disposition, as it set it */
+static int installed;         /* atomic: our handler is in place */
+
+static void install(const struct sigaction *want);
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    int saved = errno;
+    /* si_code > 0: raised by the kernel for a fault, si_addr is the address */
+    if (si && si->si_code > 0 && cp_cfile_fault(si->si_addr)) {
+        errno = saved;
+        return; /* the store is made again, into private memory */
+    }
+    struct sigaction a = prog;
+    bool fn = a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN;
+    if (a.sa_flags & SA_RESETHAND) {
+        prog.sa_handler = SIG_DFL;
+        prog.sa_flags &= ~(SA_RESETHAND | SA_SIGINFO);
+    }
+    if (fn) {
+        errno = saved;
+        if (a.sa_flags & SA_SIGINFO)
+            a.sa_sigaction(sig, si, uc);
+        else
+            a.sa_handler(sig);
+        return;
+    }
+    if (a.sa_handler == SIG_IGN && !(si && si->si_code > 0))
+        return; /* sent by kill and ignored: nothing happens */
+    /* The default action (a fault is never ignored: the kernel forces the default). The
+     * disposition goes back to SIG_DFL for real; a fault then happens again as the
+     * instruction is retried, a sent signal is sent again and delivered on return. */
+    struct sigaction d;
+    memset(&d, 0, sizeof d);
+    d.sa_handler = SIG_DFL;
+    real_sigaction(SIGBUS, &d, NULL);
+    __atomic_store_n(&installed, 0, __ATOMIC_RELEASE);
+    if (!(si && si->si_code > 0))
+        raise(SIGBUS);
+    errno = saved;
+}
+
+/* Our handler, with the program's mask and the flags that shape delivery. */
+static void install(const struct sigaction *want)
+{
+    struct sigaction a;
+    memset(&a, 0, sizeof a);
+    a.sa_sigaction = on_sigbus;
+    a.sa_mask = want->sa_mask;
+    a.sa_flags = SA_SIGINFO | (want->sa_flags & (SA_ONSTACK | SA_RESTART | SA_NODEFER));
+    real_sigaction(SIGBUS, &a, NULL);
+}
+
+void cp_sigbus_install(void)
+{
+    int saved = errno;
+    real_sigaction = dlsym(RTLD_NEXT, "sigaction");
+    if (real_sigaction && real_sigaction(SIGBUS, NULL, &prog) == 0) {
+        install(&prog);
+        __atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
+    }
+    errno = saved;
+}
+
+static int (*next_sigaction(void))(int, const struct sigaction *, struct sigaction *)
+{
+    if (!real_sigaction) {
+        int saved = errno;
+        real_sigaction = dlsym(RTLD_NEXT, "sigaction");
+        errno = saved;
+    }
+    return real_sigaction;
+}
+
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+    int (*f)(int, const struct sigaction *, struct sigaction *) = next_sigaction();
+    if (sig != SIGBUS || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+        return f(sig, act, oact);
+    struct sigaction n = act ? *act : prog; /* act and oact may be the same struct */
+    if (oact)
+        *oact = prog;
+    if (act) {
+        install(&n);
+        prog = n;
+    }
+    return 0;
+}
+
+static __sighandler_t set_handler(int sig, __sighandler_t h, int flags, bool mask_self)
+{
+    struct sigaction a, o;
+    memset(&a, 0, sizeof a);
+    a.sa_handler = h;
+    a.sa_flags = flags;
+    sigemptyset(&a.sa_mask);
+    if (mask_self)
+        sigaddset(&a.sa_mask, sig);
+    return sigaction(sig, &a, &o) < 0 ? SIG_ERR : o.sa_handler;
+}
+
+/* glibc's signal() and sysv_signal() call sigaction inside libc, past our hook: for
+ * SIGBUS they are made here with glibc's semantics (BSD: restart, the signal masked in
+ * its handler; System V: one shot, not masked); every other signal goes to glibc. */
+EXPORT __sighandler_t signal(int sig, __sighandler_t h)
+{
+    static void *real;
+    if (sig == SIGBUS && __atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+        return set_handler(sig, h, SA_RESTART, true);
+    if (!real) {
+        int saved = errno;
+        real = dlsym(RTLD_NEXT, "signal");
+        errno = saved;
+    }
+    return ((__sighandler_t(*)(int, __sighandler_t))real)(sig, h);
+}
+
+__sighandler_t bsd_signal(int sig, __sighandler_t h);
+EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
+{
+    return signal(sig, h);
+}
+
+EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
+{
+    static void *real;
+    if (sig == SIGBUS && __atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+        return set_handler(sig, h, SA_RESETHAND | SA_NODEFER, false);
+    if (!real) {
+        int saved = errno;
+        real = dlsym(RTLD_NEXT, "sysv_signal");
+        errno = saved;
+    }
+    return ((__sighandler_t(*)(int, __sighandler_t))real)(sig, h);
+}
