@@ -4,7 +4,9 @@ set -u
 B=${B:-build}
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CTRPROF="$TOP/$B/ctrprof"
-SHIM="$TOP/$B/libctrprof.so"
+# SHIM_OVERRIDE: run the drivers against another build of the shim (an older commit's, to
+# see a new test fail without its fix)
+SHIM="${SHIM_OVERRIDE:-$TOP/$B/libctrprof.so}"
 PROGS="$TOP/$B/progs"
 FIX="$TOP/../shared/fixtures/telemetry-v1"
 WORK=$(mktemp -d)
