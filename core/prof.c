@@ -1070,6 +1070,11 @@ static void publish_bucket(struct cp_bucket *b)
             char name[CP_CFILE_MAX_NAME];
             size_t n = cp_names_bucket(b, i, name, sizeof name, module_seen, NULL);
             int err = n ? cp_cfile_counter(&file, name, n, &b->ctr[i]) : CP_CFILE_ENAME;
+            if (err == CP_CFILE_EBROKEN) {
+                b->ctr[i] = NULL;
+                check_file(); /* said there, once; nothing more goes to the file */
+                return;
+            }
             if (err) {
                 b->ctr_failed = 1;
                 static int once;

@@ -51,3 +51,45 @@ for how in loop range from; do
         done
     done
 done
+
+# 2. The profile truncated under the running program (truncate -s 0), then thousands of
+# new counters: every store into the mapping would be a SIGBUS. The program finishes as
+# bare, and the profiler says once that profiling into the file has stopped.
+for rate in 1 524288; do
+    n="hostfiles:truncated:rate-$rate"
+    d="$WORK/t-$rate"
+    mkdir -p "$d/prof"
+    (cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+        "$PROGS/truncated" grow "$d/go" >"$d/out" 2>"$d/err") &
+    pid=$!
+    # (at rate 1 the flusher creates the file a moment after the first sample)
+    f=
+    for _ in $(seq 500); do
+        grep -q ready "$d/out" 2>/dev/null && f=$(ls "$d"/prof/*.count 2>/dev/null | head -1)
+        [ -n "$f" ] && break
+        sleep 0.02
+    done
+    if [ -n "$f" ]; then
+        truncate -s 0 "$f"
+        pass "$n:profile-was-there"
+    else
+        fail "$n:profile-was-there" "no profile in $d/prof before the truncation"
+    fi
+    touch "$d/go"
+    wait "$pid"
+    check_eq "$n:runs-on" "0 ready ok" "$? $(tr '\n' ' ' <"$d/out" | sed 's/ $//')"
+    check_eq "$n:says-so-once" "1" "$(grep -c '^ctrprof: .*truncated under the program' "$d/err")"
+    check_eq "$n:says-nothing-else" "1" "$(grep -c . "$d/err")"
+done
+
+# 3. The program's own SIGBUS: its handler runs for a fault in its own mapping, sigaction
+# and signal report what it set (the shim keeps a handler of its own underneath), and with
+# the default action it dies of SIGBUS as bare.
+want=$("$PROGS/truncated" own)
+for rate in 1 524288; do
+    got=$(CTRPROF_DIR="$WORK" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/truncated" own)
+    check_eq "hostfiles:own-sigbus-handler:rate-$rate" "$want" "$got"
+    { (CTRPROF_DIR="$WORK" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/truncated" die) >/dev/null 2>&1; } 2>/dev/null
+    check_eq "hostfiles:own-sigbus-default-kills:rate-$rate" "135" "$?"
+done
+check_eq "hostfiles:own-sigbus-handler:bare" "ok 101 1" "$want"

@@ -1,0 +1,118 @@
+/*
+ * truncated.c — SIGBUS and the profile's shared mapping (issue 29).
+ *
+ *   truncated grow GOFILE    phase 1 allocates, prints "ready", waits until GOFILE exists
+ *                            (the test truncates the profile meanwhile), then phase 2
+ *                            allocates at thousands of new sites (new counters: stores into
+ *                            pages the file no longer has); prints "ok"
+ *   truncated own            the program's own SIGBUS handling is unchanged: a handler it
+ *                            installs catches a fault in its own truncated mapping (and
+ *                            sigaction/signal report back what it set); prints "ok N"
+ *   truncated die            a fault in its own truncated mapping with the default action
+ *                            kills it with SIGBUS, as without a profiler
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static __attribute__((noinline)) void phase1(void)
+{
+    for (int i = 0; i < 3000; i++) {
+        void *volatile p = malloc(16 + (size_t)i);
+        free(p);
+    }
+    for (int i = 0; i < 20; i++) {
+        void *volatile p = malloc(4 << 20);
+        free(p);
+    }
+}
+
+static __attribute__((noinline)) void phase2(void)
+{
+    for (int i = 0; i < 30000; i++) {
+        void *volatile p = malloc(4000 + (size_t)i);
+        free(p);
+    }
+    for (int i = 0; i < 2000; i++) {
+        void *volatile p = malloc((1 << 20) + (size_t)i * 4096);
+        free(p);
+    }
+}
+
+/* a page of its own file, mapped shared, then the file truncated under it */
+static volatile char *own_mapping(void)
+{
+    char path[] = "/tmp/ctrprof-truncated-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0 || ftruncate(fd, 8192) != 0)
+        exit(3);
+    unlink(path);
+    volatile char *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        exit(3);
+    m[0] = 1;
+    if (ftruncate(fd, 0) != 0)
+        exit(3);
+    return m;
+}
+
+static sigjmp_buf jb;
+static volatile int caught;
+static void on_bus(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    caught += sig == SIGBUS && si->si_code > 0;
+    siglongjmp(jb, 1);
+}
+static void on_bus_plain(int sig)
+{
+    caught += 100 * (sig == SIGBUS);
+    siglongjmp(jb, 1);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && !strcmp(argv[1], "grow")) {
+        phase1();
+        printf("ready\n");
+        fflush(stdout);
+        for (int i = 0; i < 1000 && access(argv[2], F_OK) != 0; i++)
+            usleep(10000);
+        phase2();
+        printf("ok\n");
+        return 0;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "own")) {
+        struct sigaction a, o;
+        memset(&a, 0, sizeof a);
+        a.sa_sigaction = on_bus;
+        a.sa_flags = SA_SIGINFO;
+        sigaction(SIGBUS, &a, NULL);
+        sigaction(SIGBUS, NULL, &o);
+        int same = o.sa_sigaction == on_bus && (o.sa_flags & SA_SIGINFO);
+        volatile char *m = own_mapping();
+        if (!sigsetjmp(jb, 1))
+            m[100] = 2;
+        /* signal() answers with the handler the program set, and installs a plain one */
+        void (*prev)(int) = signal(SIGBUS, on_bus_plain);
+        same = same && (void *)prev == (void *)on_bus;
+        if (!sigsetjmp(jb, 1))
+            m[200] = 3;
+        sigaction(SIGBUS, NULL, &o);
+        same = same && o.sa_handler == on_bus_plain;
+        printf("ok %d %d\n", caught, same);
+        return 0;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "die")) {
+        volatile char *m = own_mapping();
+        m[100] = 2;
+        printf("survived\n");
+        return 0;
+    }
+    return 2;
+}
