@@ -192,8 +192,34 @@ static int same_file(const struct cp_cfile *f, int fd)
            (uint64_t)st.st_ino == f->ino;
 }
 
-/* Our file, opened again by its path; or a negative code (and growth stopped for good if
- * the path no longer leads to it). */
+/* A descriptor of ours, moved away from the low numbers a program's open() is given: a
+ * thread that closes every descriptor and opens its own files right then would otherwise
+ * be handed our number. fd is our file (checked); returns the moved descriptor or fd. */
+static int move_high(const struct cp_cfile *f, int fd)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64)
+        return fd;
+    long high = rl.rlim_cur > 2048 ? 1024 : (long)rl.rlim_cur / 2;
+    if (fd >= high)
+        return fd;
+    int h = fcntl(fd, F_DUPFD_CLOEXEC, high);
+    if (h < 0)
+        return fd;
+    if (same_file(f, fd))
+        close(fd); /* (if it is not ours any more, it was closed and given to the program) */
+    return h;
+}
+
+/* Close fd only if it is still ours. */
+static void close_ours(const struct cp_cfile *f, int fd)
+{
+    if (same_file(f, fd))
+        close(fd);
+}
+
+/* Our file, opened again by its path (and moved high); or a negative code, and growth
+ * stopped for good if the path no longer leads to it. */
 static int reopen(struct cp_cfile *f)
 {
     if (__atomic_load_n(&f->frozen, __ATOMIC_ACQUIRE))
@@ -211,15 +237,31 @@ static int reopen(struct cp_cfile *f)
         return CP_CFILE_ELOST;
     }
     if (!same_file(f, fd)) {
-        close(fd);
+        /* (closed under us at once and the number given to the program: leave it) */
+        struct stat st;
+        if (stat(f->path, &st) == 0 && (uint64_t)st.st_dev == f->dev &&
+            (uint64_t)st.st_ino == f->ino)
+            return -EAGAIN;
+        close_ours(f, fd);
         stop(f, CP_CFILE_ELOST);
         return CP_CFILE_ELOST;
     }
-    return fd;
+    return move_high(f, fd);
 }
 
 static void register_file(struct cp_cfile *f);
 static void unregister_file(struct cp_cfile *f);
+static void break_file(struct cp_cfile *f);
+
+/* The file is shorter than what we mapped: someone truncated it. Growing it again would
+ * fill it with zeros and records under no header: it is broken instead (see "Faults"). */
+static int shrunk(struct cp_cfile *f, const struct stat *st)
+{
+    if ((size_t)st->st_size >= vmapped(f->cur))
+        return 0;
+    break_file(f);
+    return CP_CFILE_EBROKEN;
+}
 
 /* With grow_lock held: map the file's first `size` bytes (fd is our file). */
 static int map_locked(struct cp_cfile *f, int fd, size_t size)
@@ -228,10 +270,8 @@ static int map_locked(struct cp_cfile *f, int fd, size_t size)
     size_t cur = v ? v->mapped : 0;
     if (size <= cur)
         return 0;
-    if (!same_file(f, fd)) { /* see "No descriptor is kept" */
-        stop(f, CP_CFILE_ELOST);
-        return CP_CFILE_ELOST;
-    }
+    if (!same_file(f, fd)) /* see "No descriptor is kept": taken from us; try again */
+        return -EAGAIN;
     if (v && size <= v->reserve) {
         /* cur is a multiple of the OS page (we map up to a multiple of P, or the whole
          * file, rounded up to a page), so the tail maps at its own file offset */
@@ -239,6 +279,12 @@ static int map_locked(struct cp_cfile *f, int fd, size_t size)
         if (mmap(v->base + from, size - from, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
                  (off_t)from) == MAP_FAILED)
             return -errno;
+        if (!same_file(f, fd)) {
+            /* the number changed hands during the mmap: back to reserved, nothing stored */
+            mmap(v->base + from, size - from, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+            return -EAGAIN;
+        }
         /* release: publishes the new pages to vmapped()'s acquire */
         __atomic_store_n(&v->mapped, size, __ATOMIC_RELEASE);
         return 0;
@@ -256,6 +302,10 @@ static int map_locked(struct cp_cfile *f, int fd, size_t size)
         int e = errno;
         munmap(base, res);
         return -e;
+    }
+    if (!same_file(f, fd)) { /* as above */
+        munmap(base, res);
+        return -EAGAIN;
     }
     struct cp_cfile_view *nv = &f->views[f->nviews];
     nv->base = base;
@@ -293,12 +343,18 @@ static size_t grow_mapping(struct cp_cfile *f)
     if (__atomic_load_n(&f->frozen, __ATOMIC_ACQUIRE) || cp_cfile_stopped(f))
         return mapped(f);
     grow_lock(f);
-    int fd = reopen(f);
-    if (fd >= 0) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && (size_t)st.st_size > mapped(f))
-            map_locked(f, fd, (size_t)st.st_size < RESERVE ? (size_t)st.st_size : RESERVE);
-        close(fd);
+    for (int tries = 0; tries < 3; tries++) {
+        int fd = reopen(f), err = fd;
+        if (fd >= 0) {
+            struct stat st;
+            err = 0;
+            if (fstat(fd, &st) == 0 && !shrunk(f, &st) && (size_t)st.st_size > mapped(f))
+                err = map_locked(f, fd,
+                                 (size_t)st.st_size < RESERVE ? (size_t)st.st_size : RESERVE);
+            close_ours(f, fd);
+        }
+        if (err != -EAGAIN)
+            break;
     }
     grow_unlock(f);
     return mapped(f);
@@ -333,6 +389,38 @@ static int grow_file(int fd, size_t from, size_t to)
     return w == 4 ? 0 : w < 0 ? -errno : -EIO;
 }
 
+/* extend(), with grow_lock held: one try (-EAGAIN: our descriptor was taken from us) */
+static int extend_locked(struct cp_cfile *f, size_t end, size_t slack)
+{
+    int err = 0, fd = reopen(f);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        err = -errno;
+    } else if ((err = shrunk(f, &st)) != 0) {
+        /* nothing more */
+    } else {
+        size_t size = (size_t)st.st_size, want = end;
+        if (size < end) {
+            size_t more = round_up(size / 8, CP_CFILE_PAGE);
+            if (more > slack)
+                more = slack;
+            if (end - size < more && size + more <= RESERVE)
+                want = size + more;
+            err = same_file(f, fd) ? grow_file(fd, size, want) : -EAGAIN;
+            if (err && err != -EAGAIN && want > end) /* the slack was too much: the least */
+                err = grow_file(fd, size, want = end);
+        } else {
+            want = size < RESERVE ? size : RESERVE;
+        }
+        if (!err)
+            err = map_locked(f, fd, want);
+    }
+    close_ours(f, fd);
+    return err;
+}
+
 /* FORMAT.md 5.5: make the file at least `end` bytes (rounded up to P) without ever
  * shrinking it, and map it. The file grows by an eighth of its size at least (each
  * growth is five system calls now that it reopens the file), capped by `end` + slack. */
@@ -346,32 +434,9 @@ static int extend(struct cp_cfile *f, size_t end, size_t slack)
     if (__atomic_load_n(&f->frozen, __ATOMIC_ACQUIRE))
         return CP_CFILE_ESANDBOX;
     grow_lock(f);
-    int err = 0, fd = reopen(f);
-    if (fd < 0) {
-        grow_unlock(f);
-        return fd;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        err = -errno;
-    } else {
-        size_t size = (size_t)st.st_size, want = end;
-        if (size < end) {
-            size_t more = round_up(size / 8, CP_CFILE_PAGE);
-            if (more > slack)
-                more = slack;
-            if (end - size < more && size + more <= RESERVE)
-                want = size + more;
-            err = grow_file(fd, size, want);
-            if (err && want > end) /* the slack was too much: the least will do */
-                err = grow_file(fd, size, want = end);
-        } else {
-            want = size < RESERVE ? size : RESERVE;
-        }
-        if (!err)
-            err = map_locked(f, fd, want);
-    }
-    close(fd);
+    int err = -EAGAIN;
+    for (int tries = 0; tries < 3 && err == -EAGAIN; tries++)
+        err = extend_locked(f, end, slack);
     grow_unlock(f);
     if (err == CP_CFILE_EFULL || err == -EFBIG || err == -ENOSPC || err == -EDQUOT)
         stop(f, err); /* nothing will change that: no more system calls for it */
@@ -422,6 +487,20 @@ static void unregister_file(struct cp_cfile *f)
     }
 }
 
+/* Private zero pages over every view, at the same addresses: every pointer into the
+ * file stays writable and reaches nothing of anyone's. Stores made meanwhile through pages
+ * the file still has land in the file, as they would have before; from here on nothing
+ * does. Async-signal-safe (mmap is a plain system call). */
+static void break_file(struct cp_cfile *f)
+{
+    __atomic_store_n(&f->broken, 1, __ATOMIC_RELEASE);
+    unsigned n = __atomic_load_n(&f->nviews, __ATOMIC_ACQUIRE);
+    for (unsigned k = 0; k < n; k++)
+        mmap(f->views[k].base, __atomic_load_n(&f->views[k].reserve, __ATOMIC_ACQUIRE),
+             PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+             -1, 0);
+}
+
 int cp_cfile_fault(const void *addr)
 {
     const uint8_t *a = addr;
@@ -436,14 +515,7 @@ int cp_cfile_fault(const void *addr)
                   a < f->views[k].base + __atomic_load_n(&f->views[k].reserve, __ATOMIC_ACQUIRE);
         if (!hit)
             continue;
-        /* Private zero pages over every view, at the same addresses: every pointer into
-         * the file stays writable and reaches nothing of anyone's. Stores made meanwhile
-         * through pages the file still has land in the file, as they would have before the
-         * fault; from here on nothing does. (mmap is a plain system call: safe here.) */
-        __atomic_store_n(&f->broken, 1, __ATOMIC_RELEASE);
-        for (unsigned k = 0; k < n; k++)
-            mmap(f->views[k].base, f->views[k].reserve, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+        break_file(f);
         return 1;
     }
     return 0;
@@ -502,6 +574,7 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
     f->dev = (uint64_t)st.st_dev;
     f->ino = (uint64_t)st.st_ino;
     f->hdr_len = (uint32_t)h;
+    fd = move_high(f, fd);
     if ((size_t)st.st_size < CP_CFILE_PAGE) {
         /* A new file, or one another process is creating right now (it writes the same
          * header bytes, so the race is harmless, FORMAT.md 5.1). Anything else in a
@@ -517,6 +590,10 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
                 err = CP_CFILE_EMISMATCH;
                 goto out;
             }
+        if (!same_file(f, fd)) { /* see "No descriptor is kept" */
+            err = CP_CFILE_ELOST;
+            goto out;
+        }
         if (pwrite(fd, hdr, (size_t)h, 0) != h) {
             err = errno ? -errno : -EIO;
             goto out;
@@ -528,13 +605,32 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
             goto out;
         }
     }
-    size_t size = (size_t)st.st_size < RESERVE ? (size_t)st.st_size : RESERVE;
-    if ((err = map_locked(f, fd, size)) != 0)
-        goto out;
-    if (memcmp(view(f)->base, hdr, (size_t)h) != 0)
+    for (int tries = 0;; tries++) {
+        size_t size = (size_t)st.st_size < RESERVE ? (size_t)st.st_size : RESERVE;
+        err = map_locked(f, fd, size);
+        if (err != -EAGAIN || tries == 3)
+            break;
+        /* our descriptor was taken (see "No descriptor is kept"): by the path again */
+        close_ours(f, fd);
+        if ((fd = reopen(f)) < 0) {
+            err = fd;
+            fd = -1;
+            break;
+        }
+        if (fstat(fd, &st) < 0) {
+            err = -errno;
+            break;
+        }
+    }
+    if (!err && memcmp(view(f)->base, hdr, (size_t)h) != 0)
         err = CP_CFILE_EMISMATCH;
 out:
-    close(fd);
+    if (fd >= 0) {
+        if (f->path[0])
+            close_ours(f, fd);
+        else
+            close(fd);
+    }
     if (err) {
         for (unsigned k = 0; k < f->nviews; k++)
             munmap(f->views[k].base, f->views[k].reserve);
