@@ -295,7 +295,7 @@ int cp_prof_sandbox(void)
         cp_cfile_freeze(&file);
     }
     cp_spin_unlock(&flush_lock);
-    cp_arena_freeze(CP_SANDBOX_SPARE);
+    cp_arena_freeze(dense() ? CP_SANDBOX_SPARE : CP_SANDBOX_SPARE / 4);
     return 1;
 }
 

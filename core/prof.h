@@ -172,7 +172,7 @@ void cp_prof_lost(enum cp_lost why, uint64_t n);
  * and CP_SANDBOX_SPARE bytes of engine memory, then makes no new kind of system call.
  * Returns 1 if it did so now; cp_prof_sandbox_failed undoes it if the filter was refused. */
 #define CP_SANDBOX_FILE_MARGIN ((size_t)1 << 20)
-#define CP_SANDBOX_SPARE ((size_t)8 << 20)
+#define CP_SANDBOX_SPARE ((size_t)8 << 20) /* a quarter at sparse rates (smaller rings) */
 int cp_prof_sandbox(void);
 void cp_prof_sandbox_failed(void);
 
