@@ -85,6 +85,45 @@ for rate in 1 524288; do
     check_eq "$n:says-nothing-else" "1" "$(grep -c . "$d/err")"
 done
 
+# 2b. The profile replaced under the running program (moved away, another file put at its
+# path, as log rotation or a careless script would): growth stops for good, the file now
+# at the path is never touched, the moved profile still reads with what came before, the
+# loss is counted there and said once.
+for rate in 1 524288; do
+    n="hostfiles:replaced:rate-$rate"
+    d="$WORK/r-$rate"
+    mkdir -p "$d/prof"
+    (cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+        "$PROGS/truncated" grow "$d/go" >"$d/out" 2>"$d/err") &
+    pid=$!
+    f=
+    for _ in $(seq 500); do
+        grep -q ready "$d/out" 2>/dev/null && f=$(ls "$d"/prof/*.count 2>/dev/null | head -1)
+        [ -n "$f" ] && [ "$(stat -c %s "$f")" -ge 16384 ] && break
+        f=
+        sleep 0.02
+    done
+    if [ -n "$f" ]; then
+        mv "$f" "$d/moved.count"
+        printf 'the program'"'"'s own file\n' >"$f"
+    fi
+    touch "$d/go"
+    wait "$pid"
+    check_eq "$n:runs-on" "0 ready ok" "$? $(tr '\n' ' ' <"$d/out" | sed 's/ $//')"
+    check_eq "$n:new-file-untouched" "the program's own file" "$(cat "$f" 2>&1)"
+    check_eq "$n:says-so-once" "1" "$(grep -c "^ctrprof: .*no longer leads to the file" "$d/err")"
+    check_eq "$n:says-nothing-else" "1" "$(grep -c . "$d/err")"
+    lost=$("$CTRPROF" dump "$d/moved.count" | awk '$2 == "ctrprof/health:lost:nbucket" { print $1 }')
+    [ "${lost:-0}" -gt 0 ] && pass "$n:loss-counted ($lost)" || fail "$n:loss-counted" "lost:nbucket [$lost]"
+    got=$("$CTRPROF" report --sample alloc_objects --format folded "$d/moved.count" 2>/dev/null |
+        awk '{ n = split($1, a, ";"); if (a[n] == "phase1") s += $2 } END { print s + 0 }')
+    if [ "$rate" = 1 ]; then
+        check_eq "$n:before-kept" "3020" "$got"
+    else
+        [ "$got" -gt 0 ] && pass "$n:before-kept" || fail "$n:before-kept" "phase1: $got"
+    fi
+done
+
 # 3. The program's own SIGBUS: its handler runs for a fault in its own mapping, sigaction
 # and signal report what it set (the shim keeps a handler of its own underneath), and with
 # the default action it dies of SIGBUS as bare.
