@@ -309,3 +309,23 @@ kept=$(counter_sum "$WORK/fl" ctrprof/heap:alloc:8388608)
 check_eq "shim:sigkill-after-sample-loses-nothing" "threads=1 samples>=1" "threads=$got samples>=$((kept >= 1))"
 got="create=$(fl "$F" create) fast=$(fl "$F" fast) timer=$(fl "$F" timer)"
 check_eq "shim:flusher-thread-starts" "create=1 2 fast=1 2 timer=2 3" "$got"
+
+# A plugin that allocates 64 x 1 MiB (kept) and is dlclosed before the flusher names its
+# frames (a second thread is alive, so the allocating thread does not publish): its module
+# is registered in the dlclose hook, so the site has its name, not a bare address.
+cc -g -O1 -shared -fPIC -o "$WORK/libplugin.so" "$TOP/tests/programs/plugin/libplugin.c"
+cc -g -O1 -pthread -o "$WORK/plugin_main" "$TOP/tests/programs/plugin/plugin_main.c" -ldl
+for rate in 1 524288; do
+    rm -rf "$WORK/pl" && mkdir -p "$WORK/pl"
+    out=$(CTRPROF_DIR="$WORK/pl" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$WORK/plugin_main" "$WORK/libplugin.so")
+    check_eq "shim:dlclosed-plugin-runs:rate-$rate" "ok" "$out"
+    got=$("$CTRPROF" report --sample inuse_space --format folded "$WORK"/pl/*.count 2>/dev/null |
+        awk '{ n = split($1, a, ";"); if (a[n] == "plugin_site") s += $2 } END { print s + 0 }')
+    # rate 1: exact; default: 64 objects of 1 MiB, each sampled with p = 1 - e^-2 = 0.86:
+    # sd = 1 MiB * sqrt(64 * (1 - p) / p) = 4.9% of 64 MiB; 25% is 5 sigma
+    if [ "$rate" = 1 ]; then
+        check_eq "shim:dlclosed-plugin-named:rate-$rate" "67108864" "$got"
+    else
+        check_within "shim:dlclosed-plugin-named:rate-$rate" 67108864 "$got" 0.25
+    fi
+done
