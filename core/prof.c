@@ -1159,9 +1159,13 @@ static void publish_health(void)
     uint64_t of = cp_bucket_overflowed();
     add_health("ctrprof/health:overflow-buckets", of - pub_overflowed);
     pub_overflowed = of;
+    /* a high-water mark: the mapped bytes also fall (a table moved, a fork child drops
+     * the parent's), and a counter only adds (a fall once wrapped it to 2^64-1) */
     uint64_t by = cp_arena_mapped();
-    add_health("ctrprof/health:profiler-bytes", by - pub_bytes);
-    pub_bytes = by;
+    if (by > pub_bytes) {
+        add_health("ctrprof/health:profiler-bytes", by - pub_bytes);
+        pub_bytes = by;
+    }
     add_health("ctrprof/health:truncated-stacks", trunc_events - pub_trunc);
     pub_trunc = trunc_events;
     static const char *const uname[4] = {

@@ -197,3 +197,21 @@ else
     fail "stress:shim-under-tsan" "cannot build with -fsanitize=thread: $(head -1 "$WORK/tsan-cc.err")"
 fi
 : # the checks above said PASS or FAIL; the driver itself succeeded
+
+# 6. Health counters never wrap: in a file shared by a forking program and by processes
+# whose fork children drop tables they inherited, ctrprof/health:profiler-bytes (a
+# high-water mark) stays a real size (it once fell below what was published and wrapped
+# to 2^64-1).
+d="$WORK/s6" && mkdir -p "$d"
+for r in 524288 1; do
+    CTRPROF_FILE="$d/shared-$r.count" CTRPROF_MEM_RATE=$r LD_PRELOAD="$SHIM" "$ST" 8 6 fork signals \
+        >/dev/null 2>&1
+    CTRPROF_FILE="$d/shared-$r.count" CTRPROF_MEM_RATE=$r LD_PRELOAD="$SHIM" bash -c \
+        'for i in 1 2 3; do python3 -c "import os; [os.fork() or os._exit(0) for _ in range(3)]"; done'
+    by=$("$CTRPROF" dump "$d/shared-$r.count" | awk '$2 == "ctrprof/health:profiler-bytes" { print $1 }')
+    if awk -v b="${by:-0}" 'BEGIN { exit !(b > 0 && b < 2^40) }'; then
+        pass "stress:health-no-wrap:rate-$r ($by)"
+    else
+        fail "stress:health-no-wrap:rate-$r" "profiler-bytes = [$by]"
+    fi
+done
