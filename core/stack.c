@@ -296,14 +296,23 @@ void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ)
 
 /* ---- modules ----------------------------------------------------------------------- */
 
+/* The table grows in chunks that never move (a module pointer stays valid for good): a
+ * process pays address space for the modules it has, not 4.5 MiB up front (which, with
+ * the rest, made mlockall(MCL_CURRENT) fail under the default RLIMIT_MEMLOCK). */
 #define MAXMOD 8192
-#define STRPOOL (4u << 20)
+#define MODCHUNK 256
+#define POOLCHUNK ((size_t)64 << 10) /* > PATH_MAX: any path fits a fresh chunk */
 
-static struct cp_module *mods; /* guarded by lock; entries immutable once counted */
-static unsigned nmods;
-static char *pool;
+static struct cp_module *modchunk[MAXMOD / MODCHUNK]; /* guarded by lock; set once each */
+static unsigned nmods;                                /* atomic: entries immutable once counted */
+static char *pool;                                    /* guarded by lock: the current chunk */
 static size_t pool_used;
 static cp_spin lock = CP_SPIN_INIT;
+
+static struct cp_module *mod_at(unsigned i)
+{
+    return &modchunk[i / MODCHUNK][i % MODCHUNK];
+}
 
 static uint32_t fnv32(uint32_t h, const void *p, size_t n)
 {
@@ -318,8 +327,15 @@ static uint32_t fnv32(uint32_t h, const void *p, size_t n)
 static const char *intern(const char *s)
 {
     size_t n = strlen(s) + 1;
-    if (!pool || pool_used + n > STRPOOL)
+    if (n > POOLCHUNK)
         return "?";
+    if (!pool || pool_used + n > POOLCHUNK) {
+        char *c = cp_mmap_anon(POOLCHUNK);
+        if (!c)
+            return "?";
+        pool = c;
+        pool_used = 0;
+    }
     char *p = pool + pool_used;
     memcpy(p, s, n);
     pool_used += n;
@@ -367,11 +383,14 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
     if (hi == 0)
         return 0;
     for (unsigned i = 0; i < nmods; i++)
-        if (mods[i].lo == lo && mods[i].hi == hi && mods[i].bias == info->dlpi_addr)
+        if (mod_at(i)->lo == lo && mod_at(i)->hi == hi && mod_at(i)->bias == info->dlpi_addr)
             return 0; /* known */
     if (nmods == MAXMOD)
         return 1;
-    struct cp_module *m = &mods[nmods];
+    if (!modchunk[nmods / MODCHUNK] &&
+        !(modchunk[nmods / MODCHUNK] = cp_mmap_anon(MODCHUNK * sizeof(struct cp_module))))
+        return 1;
+    struct cp_module *m = mod_at(nmods);
     memset(m, 0, sizeof *m);
     m->lo = lo;
     m->hi = hi;
@@ -401,14 +420,6 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
 int cp_modules_refresh(void)
 {
     cp_spin_lock(&lock);
-    if (!mods) {
-        mods = cp_mmap_anon(MAXMOD * sizeof *mods);
-        pool = cp_mmap_anon(STRPOOL);
-        if (!mods || !pool) {
-            cp_spin_unlock(&lock);
-            return -12;
-        }
-    }
     dl_iterate_phdr(on_object, NULL);
     cp_spin_unlock(&lock);
     return 0;
@@ -418,15 +429,15 @@ static const struct cp_module *lookup(uintptr_t pc)
 {
     unsigned n = __atomic_load_n(&nmods, __ATOMIC_ACQUIRE);
     for (unsigned i = n; i-- > 0;) /* newest first: a dlopen may reuse a closed one's range */
-        if (pc >= mods[i].lo && pc < mods[i].hi)
-            return &mods[i];
+        if (pc >= mod_at(i)->lo && pc < mod_at(i)->hi)
+            return mod_at(i);
     return NULL;
 }
 
 const struct cp_module *cp_modules_find(uintptr_t pc)
 {
     pc = pc ? pc - 1 : 0; /* a return address may sit just past its caller's end */
-    const struct cp_module *m = mods ? lookup(pc) : NULL;
+    const struct cp_module *m = lookup(pc);
     if (!m) {
         cp_modules_refresh();
         m = lookup(pc);
@@ -441,5 +452,5 @@ unsigned cp_modules_count(void)
 
 const struct cp_module *cp_modules_at(unsigned i)
 {
-    return i < cp_modules_count() ? &mods[i] : NULL;
+    return i < cp_modules_count() ? mod_at(i) : NULL;
 }
