@@ -17,7 +17,10 @@
 
 #include "spin.h"
 
-#define CHUNK ((size_t)1 << 20)
+/* 256 KiB: small enough that a process with few buckets maps little (address space
+ * counts against RLIMIT_AS and an unprivileged mlockall), large enough that a chunk
+ * holds ~1,000 buckets */
+#define CHUNK ((size_t)256 << 10)
 
 static cp_spin lock = CP_SPIN_INIT;
 static uint8_t *cur;       /* guarded by lock */
@@ -100,7 +103,7 @@ int cp_arena_freeze(size_t spare_bytes)
 {
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return 0;
-    /* a fresh chunk for the small allocations, so the next megabyte needs no mmap */
+    /* a fresh chunk for the small allocations, carved before any spare is used */
     uint8_t *c = cp_mmap_anon(CHUNK);
     uint8_t *s = spare_bytes ? cp_mmap_anon(spare_bytes) : NULL;
     cp_spin_lock(&lock);

@@ -1,6 +1,6 @@
 /*
  * arena.h — memory the engine keeps for the life of the process: buckets, rings. Comes
- * from mmap in 1 MiB chunks (larger requests get their own chunk), is never freed and
+ * from mmap in 256 KiB chunks (larger requests get their own chunk), is never freed and
  * never touches malloc. Thread-safe (a spin lock; allocation is off the hot path).
  */
 #ifndef CP_ARENA_H

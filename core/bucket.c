@@ -20,7 +20,10 @@
 
 #define NHEADS (1u << 16)
 
-static struct cp_bucket **heads; /* immutable after init: NHEADS chain heads */
+/* NHEADS chain heads, mapped at the first bucket (atomic; set once, under lock): a
+ * process that never records anything does not pay 512 KiB of address space for them */
+static struct cp_bucket **heads;
+static int ready; /* cp_bucket_init was called */
 static struct cp_bucket *all;    /* atomic: newest bucket */
 static cp_spin lock = CP_SPIN_INIT;
 static uint64_t max_bytes, used_bytes; /* used_bytes guarded by lock */
@@ -29,10 +32,19 @@ static uint64_t overflowed, nbuckets;  /* atomic */
 int cp_bucket_init(uint64_t max)
 {
     max_bytes = max;
-    if (heads)
-        return 0;
-    heads = cp_mmap_anon(NHEADS * sizeof *heads);
-    return heads ? 0 : -12; /* -ENOMEM */
+    __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static struct cp_bucket **map_heads(void)
+{
+    cp_spin_lock(&lock);
+    struct cp_bucket **hd = heads;
+    if (!hd && (hd = cp_mmap_anon(NHEADS * sizeof *hd)) != NULL)
+        /* release: the zeroed table is visible before the pointer (find's acquire) */
+        __atomic_store_n(&heads, hd, __ATOMIC_RELEASE);
+    cp_spin_unlock(&lock);
+    return hd;
 }
 
 uint64_t cp_bucket_hash(enum cp_ptype type, uint64_t size, const uintptr_t *pcs, unsigned n)
@@ -60,7 +72,8 @@ static struct cp_bucket *find(uint64_t h, enum cp_ptype type, uint64_t size, con
                               unsigned n)
 {
     /* acquire: pairs with the release in insert(); the key is visible */
-    for (struct cp_bucket *b = __atomic_load_n(&heads[h % NHEADS], __ATOMIC_ACQUIRE); b;
+    struct cp_bucket **hd = __atomic_load_n(&heads, __ATOMIC_ACQUIRE);
+    for (struct cp_bucket *b = __atomic_load_n(&hd[h % NHEADS], __ATOMIC_ACQUIRE); b;
          b = b->next)
         if (same(b, h, type, size, pcs, n))
             return b;
@@ -94,7 +107,8 @@ static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, uint64_t size,
 struct cp_bucket *cp_bucket_get(enum cp_ptype type, uint64_t size, const uintptr_t *pcs,
                                 unsigned n)
 {
-    if (!heads)
+    if (!__atomic_load_n(&heads, __ATOMIC_ACQUIRE) &&
+        (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || !map_heads()))
         return NULL;
     if (n > CP_MAX_DEPTH)
         n = CP_MAX_DEPTH;
