@@ -38,6 +38,7 @@ __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
 struct cp_options cp_opts;
 int cp_shim_state; /* CP_SHIM_* */
 uintptr_t cp_shim_lo, cp_shim_hi;
+int cp_shim_pid;
 
 static pthread_key_t thread_key;
 static char program[64];
@@ -144,20 +145,48 @@ static void build_meta(void)
         meta_len = sizeof meta - 1;
 }
 
-/* ctrprof.<program>.<pid>.count in CTRPROF_DIR; a suffix if that name is taken (a pid
- * reused since an earlier run wrote there). */
+/* Name k of this pid into out: 1 if something is there already, 0 if not, or an error. */
+static int name_taken(char *out, size_t len, pid_t pid, unsigned k)
+{
+    size_t n = k ? cp_fmt(out, len, "%s/ctrprof.%s.%d.%u.count", cp_opts.dir, program, (int)pid, k)
+                 : cp_fmt(out, len, "%s/ctrprof.%s.%d.count", cp_opts.dir, program, (int)pid);
+    if (n >= len)
+        return -ENAMETOOLONG;
+    struct stat st;
+    return lstat(out, &st) == 0;
+}
+
+/* ctrprof.<program>.<pid>.count in CTRPROF_DIR; ctrprof.<program>.<pid>.<k>.count if that
+ * name is taken: a pid reused since an earlier run wrote there, or an earlier image of
+ * this process, which exec'd this program (each image publishes before it execs, so its
+ * file exists by now). Any number of those (a supervisor that re-execs itself for ever):
+ * k doubles until a free name, then a binary search between the last taken k and that
+ * one finds a free name next to a taken one, in O(log k) lstat calls. (Taken names need
+ * not be contiguous: any free name will do.) */
 static int default_path(char *out, size_t len, pid_t pid)
 {
-    for (int k = 0; k < 100; k++) {
-        size_t n = k ? cp_fmt(out, len, "%s/ctrprof.%s.%d.%d.count", cp_opts.dir, program, (int)pid, k)
-                     : cp_fmt(out, len, "%s/ctrprof.%s.%d.count", cp_opts.dir, program, (int)pid);
-        if (n >= len)
-            return -ENAMETOOLONG;
-        struct stat st;
-        if (lstat(out, &st) != 0)
-            return 0;
+    int r = name_taken(out, len, pid, 0);
+    if (r <= 0)
+        return r;
+    unsigned lo = 0, hi = 1; /* lo taken; hi unknown, then free */
+    while ((r = name_taken(out, len, pid, hi)) > 0) {
+        if (hi >= 1u << 30)
+            return -EEXIST;
+        lo = hi;
+        hi *= 2;
     }
-    return -EEXIST;
+    if (r < 0)
+        return r;
+    while (hi - lo > 1) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if ((r = name_taken(out, len, pid, mid)) < 0)
+            return r;
+        if (r)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return name_taken(out, len, pid, hi) < 0 ? -ENAMETOOLONG : 0;
 }
 
 /* A relative CTRPROF_DIR or CTRPROF_FILE is relative to the directory at start-up: the
@@ -234,6 +263,7 @@ static void atfork_child(void)
 {
     char path[CP_PATH_MAX];
     const char *np = NULL;
+    cp_shim_pid = getpid();
     if (per_process_file && default_path(path, sizeof path, getpid()) == 0)
         np = path;
     cp_prof_atfork_child(per_process_file ? (np ? np : "/nonexistent/ctrprof") : NULL);
@@ -281,6 +311,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
         goto out;
     }
     extern char **environ;
+    cp_shim_pid = getpid();
     cp_options_load(&cp_opts, environ);
     set_program();
     per_process_file = cp_opts.file[0] == 0;
