@@ -30,6 +30,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <unistd.h>
 
@@ -61,12 +62,14 @@ static void resolve(void)
 static void before_exec(void)
 {
     int saved = errno;
-    if (cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid) {
-        int64_t cd = cp_shim_enter();
+    bool publish = cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid;
+    /* the guard also for dlsym's allocations: in a vfork child they would go to the
+     * parent's ring */
+    int64_t cd = cp_shim_enter();
+    if (publish)
         cp_prof_flush_all();
-        cp_shim_leave(cd);
-    }
     resolve();
+    cp_shim_leave(cd);
     errno = saved;
 }
 

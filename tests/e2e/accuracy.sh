@@ -64,8 +64,9 @@ check_within "accuracy:huge-default-rate-2GiB-after" 2147483648 \
 #    objects in use, whatever the exec function, with or without other threads alive
 #    (nothing published before was lost at exec: no file at all). `true` records nothing
 #    (no file of its own); "self" execs this program, whose own file (10 objects) is a
-#    second one.
-for how in execve execv execvp execvpe execl execlp execle fexecve execveat self; do
+#    second one. "vfork": the exec is in a vfork child sharing this process's memory,
+#    which must leave this process's profile alone (it publishes at its own exit).
+for how in execve execv execvp execvpe execl execlp execle fexecve execveat self vfork; do
     for threads in 0 2; do
         d=$WORK/exec-$how-$threads
         run "$d" 1 exec "$how" "$threads"
@@ -76,6 +77,7 @@ for how in execve execv execvp execvpe execl execlp execle fexecve execveat self
             "$files $(site_sum inuse_objects site_leak "$d"/*.count)"
     done
 done
+d=$WORK/exec-self-2
 check_eq "accuracy:exec-self-own-file" "10 1" \
     "$(site_sum inuse_objects site_child "$d"/*.count) $(for f in "$d"/*.count; do site_sum inuse_objects site_child "$f"; done | grep -c '^10$')"
 # Default rate: each 100 kB object is sampled with p = 1 - exp(-100000/524288) = 0.174;

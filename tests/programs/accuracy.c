@@ -9,7 +9,8 @@
  *                allocations at site_mib (freed): 2 GiB
  *   exec HOW T   leak 1,000 x 100 kB at site_leak with T extra threads alive, then exec
  *                `true` with HOW (execve, execv, execvp, execvpe, execl, execlp, execle,
- *                fexecve, execveat, self: execv of this program in mode "child")
+ *                fexecve, execveat, self: execv of this program in mode "child"; vfork: a
+ *                vfork child execs `true`, this process waits and exits)
  *   execfail     failing execs with each exec function, printing what each returned and
  *                its errno; then 1,000 x 100 kB at site_leak, leaked
  *   child        (what "exec self" runs) 10 malloc(1000) leaked at site_child
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -223,6 +225,17 @@ static int do_exec(const char *how)
         return execveat(AT_FDCWD, "/bin/true", true_argv, environ, 0);
     if (!strcmp(how, "self"))
         return execv(self, self_argv);
+    if (!strcmp(how, "vfork")) { /* the child execs; this process goes on and exits */
+        pid_t pid = vfork();
+        if (pid == 0) {
+            execv("/bin/true", true_argv);
+            _exit(127);
+        }
+        int st = -1;
+        if (pid > 0)
+            waitpid(pid, &st, 0);
+        exit(st == 0 ? 0 : 1);
+    }
     errno = EINVAL;
     return -1;
 }
