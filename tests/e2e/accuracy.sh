@@ -65,8 +65,9 @@ check_within "accuracy:huge-default-rate-2GiB-after" 2147483648 \
 #    (nothing published before was lost at exec: no file at all). `true` records nothing
 #    (no file of its own); "self" execs this program, whose own file (10 objects) is a
 #    second one. "vfork": the exec is in a vfork child sharing this process's memory,
-#    which must leave this process's profile alone (it publishes at its own exit).
-for how in execve execv execvp execvpe execl execlp execle fexecve execveat self vfork; do
+#    which must leave this process's profile alone (it publishes at its own exit);
+#    posix_spawn and system, likewise (glibc's child runs its internal execve).
+for how in execve execv execvp execvpe execl execlp execle fexecve execveat self vfork posix_spawn system; do
     for threads in 0 2; do
         d=$WORK/exec-$how-$threads
         run "$d" 1 exec "$how" "$threads"

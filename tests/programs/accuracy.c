@@ -10,7 +10,8 @@
  *   exec HOW T   leak 1,000 x 100 kB at site_leak with T extra threads alive, then exec
  *                `true` with HOW (execve, execv, execvp, execvpe, execl, execlp, execle,
  *                fexecve, execveat, self: execv of this program in mode "child"; vfork: a
- *                vfork child execs `true`, this process waits and exits)
+ *                vfork child execs `true`, this process waits and exits; posix_spawn and
+ *                system: the same through glibc's clone+execve)
  *   execfail     failing execs with each exec function, printing what each returned and
  *                its errno; then 1,000 x 100 kB at site_leak, leaked
  *   child        (what "exec self" runs) 10 malloc(1000) leaked at site_child
@@ -23,6 +24,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +227,15 @@ static int do_exec(const char *how)
         return execveat(AT_FDCWD, "/bin/true", true_argv, environ, 0);
     if (!strcmp(how, "self"))
         return execv(self, self_argv);
+    if (!strcmp(how, "posix_spawn") || !strcmp(how, "system")) { /* likewise */
+        int st = -1;
+        pid_t pid;
+        if (how[0] == 's')
+            st = system("true");
+        else if (posix_spawn(&pid, "/bin/true", NULL, NULL, true_argv, environ) == 0)
+            waitpid(pid, &st, 0);
+        exit(st == 0 ? 0 : 1);
+    }
     if (!strcmp(how, "vfork")) { /* the child execs; this process goes on and exits */
         pid_t pid = vfork();
         if (pid == 0) {
