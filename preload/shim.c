@@ -189,6 +189,20 @@ static int default_path(char *out, size_t len, pid_t pid)
     return name_taken(out, len, pid, hi) < 0 ? -ENAMETOOLONG : 0;
 }
 
+/* A directory no file can be made in is said once per process tree, not by every
+ * process and every exec'd image of it (a build under an unwritable CTRPROF_DIR would
+ * print it from each compiler): the first to say it leaves CTRPROF_DIR_UNUSABLE=<dir> in
+ * the environment its children and exec'd images inherit, and they stay quiet about that
+ * directory. Constructor only (getenv and setenv before the program's own code). */
+static void say_dir_unusable(int err)
+{
+    const char *said = getenv("CTRPROF_DIR_UNUSABLE");
+    if (said && strcmp(said, cp_opts.dir) == 0)
+        return;
+    cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
+    setenv("CTRPROF_DIR_UNUSABLE", cp_opts.dir, 1);
+}
+
 /* A relative CTRPROF_DIR or CTRPROF_FILE is relative to the directory at start-up: the
  * file is created later (core/prof.c), maybe after the program changed its working
  * directory (a daemon's chdir("/")). The absolute form also goes into the environment, so
@@ -323,7 +337,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
         if (!err && access(cp_opts.dir, W_OK | X_OK) != 0)
             err = -errno;
         if (err) {
-            cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
+            say_dir_unusable(err);
             cp_shim_state = CP_SHIM_OFF;
             goto out;
         }

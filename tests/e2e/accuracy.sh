@@ -109,3 +109,8 @@ err=$(run "$d" 1 reexec 0 150 2>&1 >/dev/null)
 check_eq "accuracy:reexec-150-files" "151 151" \
     "$(ls "$d" | grep -c '\.count$') $(site_sum inuse_objects site_gen "$d"/*.count)"
 check_eq "accuracy:reexec-150-stderr-empty" "" "$err"
+# A directory no file can be made in is said once for the whole tree of images, not by
+# each of them.
+d=$WORK/reexec-bad
+err=$(CTRPROF_DIR="$WORK/no-such-dir" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$P" reexec 0 5 2>&1 >/dev/null)
+check_eq "accuracy:reexec-unusable-dir-said-once" 1 "$(grep -c 'no-such-dir' <<<"$err")"
