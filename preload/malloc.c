@@ -175,11 +175,20 @@ const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp, const u
     return shim_stack(raw, kp, entry, cp_opts.unwind | CP_UNWIND_NOALLOC);
 }
 
+/* The countdown ran out on a call that records nothing (it failed, the allocator is not
+ * ready, or profiler code made it): give its n bytes back, which restores the old value exactly (modulo 2^64). */
+static inline void countdown_refund(size_t n)
+{
+    cp_tls.countdown = (int64_t)((uint64_t)cp_tls.countdown + n);
+}
+
 /* Called when the countdown ran out on a successful allocation of n bytes at p. */
 static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uintptr_t *entry)
 {
     if (cp_tls.guard) {
-        cp_tls.countdown = INT64_MAX; /* profiler code: parked; stay out */
+        /* profiler code (parked), or a section that holds the guard without parking it
+         * (the atfork handlers): stay out, and leave the countdown where it was */
+        countdown_refund(n);
         return;
     }
     int saved = errno;
@@ -235,13 +244,6 @@ static inline bool countdown_expired(size_t n)
     cp_tls.countdown = (int64_t)(old - n);
     return n >= old;
 #endif
-}
-
-/* The countdown ran out on a call that records nothing (it failed, or the allocator is
- * not ready): give its n bytes back, which restores the old value exactly (modulo 2^64). */
-static inline void countdown_refund(size_t n)
-{
-    cp_tls.countdown = (int64_t)((uint64_t)cp_tls.countdown + n);
 }
 
 /* For the slow paths, which subtracted n already and found the countdown used up. */
