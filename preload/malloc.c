@@ -176,7 +176,8 @@ const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp, const u
 }
 
 /* The countdown ran out on a call that records nothing (it failed, the allocator is not
- * ready, or profiler code made it): give its n bytes back, which restores the old value exactly (modulo 2^64). */
+ * ready, or profiler code made it): give its n bytes back, which restores the old value
+ * exactly (modulo 2^64). */
 static inline void countdown_refund(size_t n)
 {
     cp_tls.countdown = (int64_t)((uint64_t)cp_tls.countdown + n);
@@ -300,9 +301,10 @@ static __attribute__((noinline)) bool free_solo(void *p)
     return done;
 }
 
-/* Solo mode: realloc of p, which the filter did not rule out. The real call is bracketed (cp_event_solo_begin/end) so that the old block's
- * free is recorded before another thread can be handed the block. False, with nothing
- * done, if the process is not in solo mode for this thread. */
+/* Solo mode: realloc of p, which the filter did not rule out. The real call is bracketed
+ * (cp_event_solo_begin/end) so that the old block's free is recorded before another
+ * thread can be handed the block. False, with nothing done, if the process is not in
+ * solo mode for this thread. */
 static __attribute__((noinline)) bool realloc_solo(void *p, size_t n, void **out,
                                                    const uintptr_t *entry)
 {
