@@ -125,19 +125,19 @@ EXPORT int execvp(const char *file, char *const argv[])
 
 /* The list forms: count the arguments, then copy them into an array on the stack (as
  * glibc's execl does); envp for execle follows the terminating NULL. */
-#define LIST_TO_ARGV(arg0, last, envp_out)                                                  \
-    size_t argc = 1;                                                                        \
-    va_list ap;                                                                             \
-    va_start(ap, last);                                                                     \
-    while (va_arg(ap, char *))                                                              \
-        argc++;                                                                             \
-    va_end(ap);                                                                             \
-    char *argv[argc + 1];                                                                   \
-    argv[0] = (char *)(arg0);                                                               \
-    va_start(ap, last);                                                                     \
-    for (size_t i = 1; i <= argc; i++)                                                      \
-        argv[i] = va_arg(ap, char *); /* argv[argc] is the NULL */                          \
-    envp_out;                                                                               \
+#define LIST_TO_ARGV(arg0, last, envp_out)                                                         \
+    size_t argc = 1;                                                                               \
+    va_list ap;                                                                                    \
+    va_start(ap, last);                                                                            \
+    while (va_arg(ap, char *))                                                                     \
+        argc++;                                                                                    \
+    va_end(ap);                                                                                    \
+    char *argv[argc + 1];                                                                          \
+    argv[0] = (char *)(arg0);                                                                      \
+    va_start(ap, last);                                                                            \
+    for (size_t i = 1; i <= argc; i++)                                                             \
+        argv[i] = va_arg(ap, char *); /* argv[argc] is the NULL */                                 \
+    envp_out;                                                                                      \
     va_end(ap)
 
 EXPORT int execl(const char *path, const char *arg, ...)

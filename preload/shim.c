@@ -1,6 +1,7 @@
 /*
  * shim.c — start-up, per-thread state, the re-entrancy guard, fork and exit, the file's
- * name: everything the hooks (malloc.c, exec.c) need that is not a hook itself. Builds into libctrprof.so.
+ * name: everything the hooks (malloc.c, exec.c) need that is not a hook itself. Builds
+ * into libctrprof.so.
  *
  * Contexts: the constructor (before main, single-threaded in practice), hooks (any
  * application thread), the atfork handlers, the destructor / at_quick_exit (exit path on

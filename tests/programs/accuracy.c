@@ -39,24 +39,30 @@ static int bad;
 static void *volatile sink;
 
 #define N_ENTRY 20000
-#define SITE(name, body)                                                                   \
-    static __attribute__((noinline)) void name(void)                                       \
-    {                                                                                      \
-        for (int i = 0; i < N_ENTRY; i++) {                                                \
-            void *p = NULL;                                                                \
-            body;                                                                          \
-            sink = p;                                                                      \
-            free(p);                                                                       \
-        }                                                                                  \
+#define SITE(name, body)                                                                           \
+    static __attribute__((noinline)) void name(void)                                               \
+    {                                                                                              \
+        for (int i = 0; i < N_ENTRY; i++) {                                                        \
+            void *p = NULL;                                                                        \
+            body;                                                                                  \
+            sink = p;                                                                              \
+            free(p);                                                                               \
+        }                                                                                          \
     }
 
 SITE(site_reallocarray, p = reallocarray(NULL, 1000, 64))
-SITE(site_reallocarray_grow, { p = malloc(8); p = reallocarray(p, 1000, 64); })
+SITE(site_reallocarray_grow, {
+    p = malloc(8);
+    p = reallocarray(p, 1000, 64);
+})
 SITE(site_realloc, p = realloc(NULL, 64000))
 SITE(site_calloc, p = calloc(1000, 64))
 SITE(site_memalign, p = memalign(64, 1000))
 SITE(site_aligned_alloc, p = aligned_alloc(64, 1024))
-SITE(site_posix_memalign, { if (posix_memalign(&p, 64, 1000)) p = NULL; })
+SITE(site_posix_memalign, {
+    if (posix_memalign(&p, 64, 1000))
+        p = NULL;
+})
 SITE(site_valloc, p = valloc(1000))
 SITE(site_pvalloc, p = pvalloc(1000))
 SITE(site_strdup, p = strdup("glibc calls malloc for this"))
@@ -134,8 +140,8 @@ static void mode_huge(long nmib)
 {
     /* Each failing call twice, then once more with another size: under a signed countdown
      * the second subtraction wrapped it to a large positive value (sampling off). */
-    static const size_t sizes[] = {SIZE_MAX / 2, SIZE_MAX / 4, SIZE_MAX / 2 + 1, SIZE_MAX,
-                                   SIZE_MAX - 4095, (size_t)1 << 62};
+    static const size_t sizes[] = {SIZE_MAX / 2, SIZE_MAX / 4,    SIZE_MAX / 2 + 1,
+                                   SIZE_MAX,     SIZE_MAX - 4095, (size_t)1 << 62};
     int calls = 0;
     for (unsigned k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         vsize = sizes[k];
@@ -269,9 +275,9 @@ static void mode_exec(const char *how, int threads)
 
 static void mode_execfail(void)
 {
-    static const char *hows[] = {"execve", "execv", "execvp", "execvpe", "execl", "execlp",
-                                 "execle", "execveat", "fexecve", "fexecve-badfd",
-                                 "execve-dir"};
+    static const char *hows[] = {"execve",  "execv",         "execvp",    "execvpe",
+                                 "execl",   "execlp",        "execle",    "execveat",
+                                 "fexecve", "fexecve-badfd", "execve-dir"};
     const char *missing = "/nonexistent/ctrprof-no-such-program";
     for (unsigned i = 0; i < sizeof hows / sizeof *hows; i++) {
         char *argv[] = {"x", NULL};
