@@ -13,6 +13,19 @@
  * Accounting rules (issue 4): calloc(n, s) is one object of n*s bytes; realloc(p, n) is a
  * free of p and an allocation of n attributed to the realloc call site, even when the
  * block grows in place; realloc(p, 0) is a free; a failed call records nothing.
+ *
+ * Each call is accounted by exactly one hook (issue 30). Of the hooked functions, glibc
+ * 2.36 implements one by calling another through the PLT: reallocarray ends in a jump to
+ * realloc@plt, which lands in our realloc hook. So our reallocarray does what glibc's
+ * does (the overflow check, then realloc) and records nothing itself. (memalign, valloc,
+ * pvalloc, aligned_alloc and posix_memalign call glibc's malloc internally, calloc calls
+ * nothing hooked, cfree is free: checked with objdump -d libc.so.6.)
+ *
+ * The countdown (shim.h) is compared unsigned: an allocation of n bytes uses it up when
+ * n >= countdown, for any n up to SIZE_MAX, with the same one subtraction and branch as
+ * before. Whenever it is used up the slow path sets it again: a new draw after a sample,
+ * or the n bytes given back when the call failed (or is not recorded), so that no size,
+ * however large or failed, can wrap it (issue 30).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -42,7 +55,6 @@ static void *(*real_calloc)(size_t, size_t) = early_calloc;
 static void *early_realloc(void *p, size_t n);
 static int resolved; /* atomic: every real_* pointer is the real function */
 static void *(*real_realloc)(void *, size_t) = early_realloc;
-static void *(*real_reallocarray)(void *, size_t, size_t);
 static int (*real_posix_memalign)(void **, size_t, size_t);
 static void *(*real_aligned_alloc)(size_t, size_t);
 static void *(*real_memalign)(size_t, size_t);
@@ -104,7 +116,6 @@ void cp_shim_resolve(void)
         (void)w;
         abort();
     }
-    real_reallocarray = dlsym(RTLD_NEXT, "reallocarray");
     real_posix_memalign = dlsym(RTLD_NEXT, "posix_memalign");
     real_aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
     real_memalign = dlsym(RTLD_NEXT, "memalign");
@@ -164,11 +175,23 @@ const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *kp, const u
     return shim_stack(raw, kp, entry, cp_opts.unwind | CP_UNWIND_NOALLOC);
 }
 
+/* The countdown ran out on a call that records nothing (it failed, the allocator is not
+ * ready, or profiler code made it): give its n bytes back, which restores the old value
+ * exactly (modulo 2^64). */
+static inline void countdown_refund(size_t n)
+{
+    cp_tls.countdown = (int64_t)((uint64_t)cp_tls.countdown + n);
+}
+
 /* Called when the countdown ran out on a successful allocation of n bytes at p. */
 static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uintptr_t *entry)
 {
-    if (cp_tls.guard)
-        return; /* profiler code: the countdown is parked; stay out */
+    if (cp_tls.guard) {
+        /* profiler code (parked), or a section that holds the guard without parking it
+         * (the atfork handlers): stay out, and leave the countdown where it was */
+        countdown_refund(n);
+        return;
+    }
     int saved = errno;
     if (cp_shim_state != CP_SHIM_ON || cp_opts.mem_rate == 0) {
         /* before the constructor: keep looking; off: park for good */
@@ -182,9 +205,9 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uin
         /* A new thread: its first countdown is drawn now, not assumed to be zero (that
          * would sample every thread's first allocation). This one counts against it. */
         cp_shim_seed_thread();
-        int64_t next = cp_sample_next(&cp_tls.rng, cp_opts.mem_rate) - (int64_t)n;
-        if (next > 0) {
-            cp_tls.countdown = next;
+        uint64_t next = (uint64_t)cp_sample_next(&cp_tls.rng, cp_opts.mem_rate);
+        if (n < next) {
+            cp_tls.countdown = (int64_t)(next - n);
             cp_tls.guard--;
             errno = saved;
             return;
@@ -201,35 +224,44 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uin
     errno = saved;
 }
 
-/* Subtract n from the thread's countdown; true when it ran out. On x86-64 the subtraction
- * is done in memory and the branch taken on its own flags: "old <= n" (signed) is exactly
- * "old - n <= 0" unless n >= 2^63, a size whose allocation fails and records nothing.
- * GCC keeps load, subtract, store and test apart for the C form below, which costs three
- * instructions on every malloc (callgrind, bench/progs/hotpath). */
+/* Subtract n from the thread's countdown; true when it ran out: n >= the old value,
+ * compared unsigned, so exact for every n up to SIZE_MAX (the countdown is in
+ * [0, INT64_MAX] between allocations). On x86-64 the subtraction is done in memory and
+ * the branch taken on its own flags: "below or equal" is the borrow or a zero result.
+ * (A signed "old - n <= 0" is wrong for n >= 2^63, and wrapped the countdown positive
+ * after a failed malloc(SIZE_MAX / 2): sampling off for the thread, issue 30.) GCC keeps
+ * load, subtract, store and test apart for the C form below, which costs three
+ * instructions on every malloc (callgrind, bench/progs/hotpath). Once it returns true
+ * the stored value is meaningless until the caller's slow path sets it (sampled(), or
+ * countdown_refund()). */
 static inline bool countdown_expired(size_t n)
 {
 #if defined(__x86_64__)
-    bool le;
-    __asm__("subq %2, %1" : "=@ccle"(le), "+m"(cp_tls.countdown) : "er"((int64_t)n));
-    return le;
+    bool be;
+    __asm__("subq %2, %1" : "=@ccbe"(be), "+m"(cp_tls.countdown) : "er"(n));
+    return be;
 #else
-    return (cp_tls.countdown -= (int64_t)n) <= 0;
+    uint64_t old = (uint64_t)cp_tls.countdown;
+    cp_tls.countdown = (int64_t)(old - n);
+    return n >= old;
 #endif
+}
+
+/* For the slow paths, which subtracted n already and found the countdown used up. */
+static void account_done(void *p, size_t n, const uintptr_t *entry)
+{
+    if (p)
+        sampled(p, n, entry);
+    else
+        countdown_refund(n);
 }
 
 /* entry: the frame (frame pointer) of the hook function the program called, or of the
  * slow path a hot hook tail-called: where the stack walk may start (cp_shim_stack). */
 static inline void account(void *p, size_t n, const uintptr_t *entry)
 {
-    if (UNLIKELY(countdown_expired(n)) && p)
-        sampled(p, n, entry);
-}
-
-/* For the slow paths of the hot hooks, which subtracted already. */
-static void account_done(void *p, size_t n, const uintptr_t *entry)
-{
-    if (p)
-        sampled(p, n, entry);
+    if (UNLIKELY(countdown_expired(n)))
+        account_done(p, n, entry);
 }
 
 static __attribute__((noinline, cold)) void record_free(uintptr_t v)
@@ -269,12 +301,12 @@ static __attribute__((noinline)) bool free_solo(void *p)
     return done;
 }
 
-/* Solo mode: realloc (array: reallocarray of a * s = n) of p, which the filter did not
- * rule out. The real call is bracketed (cp_event_solo_begin/end) so that the old block's
- * free is recorded before another thread can be handed the block. False, with nothing
- * done, if the process is not in solo mode for this thread. */
-static __attribute__((noinline)) bool realloc_solo(void *p, size_t n, size_t a, size_t s,
-                                                   bool array, void **out, const uintptr_t *entry)
+/* Solo mode: realloc of p, which the filter did not rule out. The real call is bracketed
+ * (cp_event_solo_begin/end) so that the old block's free is recorded before another
+ * thread can be handed the block. False, with nothing done, if the process is not in
+ * solo mode for this thread. */
+static __attribute__((noinline)) bool realloc_solo(void *p, size_t n, void **out,
+                                                   const uintptr_t *entry)
 {
     if (cp_tls.guard)
         return false;
@@ -287,7 +319,7 @@ static __attribute__((noinline)) bool realloc_solo(void *p, size_t n, size_t a, 
         return false;
     }
     errno = saved;
-    void *q = array ? real_reallocarray(p, a, s) : real_realloc(p, n);
+    void *q = real_realloc(p, n);
     saved = errno;
     /* realloc(p, 0) frees p (glibc returns NULL); otherwise p is freed if q is not NULL */
     cp_event_solo_end(t, q || n == 0 ? p : NULL);
@@ -341,11 +373,13 @@ static void *early_calloc(size_t a, size_t s)
 
 static __attribute__((noinline, cold)) void *malloc_slow(size_t n)
 {
-    if (!ready())
+    /* only reached with the countdown used up (malloc) */
+    if (!ready()) {
+        countdown_refund(n);
         return pool_alloc(n, 16);
+    }
     void *p = real_malloc(n);
-    if (cp_tls.countdown <= 0)
-        account_done(p, n, __builtin_frame_address(0));
+    account_done(p, n, __builtin_frame_address(0));
     return p;
 }
 
@@ -389,6 +423,7 @@ EXPORT void cfree(void *p)
 
 static __attribute__((noinline, cold)) void *calloc_slow(size_t a, size_t s)
 {
+    /* either a * s overflows (the countdown was not touched) or the countdown is used up */
     size_t n;
     int over = __builtin_mul_overflow(a, s, &n);
     if (!ready()) {
@@ -396,10 +431,11 @@ static __attribute__((noinline, cold)) void *calloc_slow(size_t a, size_t s)
             errno = ENOMEM;
             return NULL;
         }
+        countdown_refund(n);
         return pool_alloc(n, 16);
     }
     void *p = real_calloc(a, s);
-    if (!over && cp_tls.countdown <= 0)
+    if (!over)
         account_done(p, n, __builtin_frame_address(0));
     return p;
 }
@@ -461,12 +497,12 @@ static void *early_realloc(void *p, size_t n)
 static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
 {
     /* give the bytes back: realloc_common (or early_realloc's malloc) subtracts them */
-    cp_tls.countdown = (int64_t)((uint64_t)cp_tls.countdown + n);
+    countdown_refund(n);
     if (UNLIKELY(!ready()) || UNLIKELY(pool_owns(p)))
         return early_realloc(p, n);
     void *q;
     bool maybe = p && cp_live_maybe(p);
-    if (maybe && cp_event_solo() && realloc_solo(p, n, 0, 0, false, &q, __builtin_frame_address(0)))
+    if (maybe && cp_event_solo() && realloc_solo(p, n, &q, __builtin_frame_address(0)))
         return q;
     uintptr_t old = maybe ? cp_live_remove(p) : 0; /* leaves errno alone */
     q = real_realloc(p, n);
@@ -484,25 +520,18 @@ HOT void *realloc(void *p, size_t n)
     return __atomic_load_n(&real_realloc, __ATOMIC_RELAXED)(p, n);
 }
 
+/* glibc's reallocarray is the overflow check and a jump to realloc@plt, which is our
+ * realloc hook: calling the real one would account the block twice (issue 30). This is
+ * the same, with realloc's accounting only; the tail call leaves the program's call site
+ * as realloc's return address, so the stack is the same too. */
 EXPORT void *reallocarray(void *p, size_t a, size_t s)
 {
     size_t n;
-    if (UNLIKELY(!ready()) || UNLIKELY(pool_owns(p)) || !real_reallocarray) {
-        if (__builtin_mul_overflow(a, s, &n)) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        return realloc(p, n);
+    if (__builtin_mul_overflow(a, s, &n)) {
+        errno = ENOMEM; /* p untouched */
+        return NULL;
     }
-    if (__builtin_mul_overflow(a, s, &n))
-        return real_reallocarray(p, a, s); /* fails with ENOMEM, p untouched */
-    void *q;
-    bool maybe = p && UNLIKELY(cp_live_maybe(p));
-    if (maybe && cp_event_solo() && realloc_solo(p, n, a, s, true, &q, __builtin_frame_address(0)))
-        return q;
-    uintptr_t old = maybe ? cp_live_remove(p) : 0;
-    q = real_reallocarray(p, a, s);
-    return realloc_common(p, n, q, old, __builtin_frame_address(0));
+    return realloc(p, n);
 }
 
 EXPORT int posix_memalign(void **pp, size_t align, size_t n)

@@ -1,6 +1,7 @@
 /*
- * shim.c — start-up, per-thread state, the re-entrancy guard, fork and exit: everything
- * the hooks (malloc.c) need that is not a hook itself. Builds into libctrprof.so.
+ * shim.c — start-up, per-thread state, the re-entrancy guard, fork and exit, the file's
+ * name: everything the hooks (malloc.c, exec.c) need that is not a hook itself. Builds
+ * into libctrprof.so.
  *
  * Contexts: the constructor (before main, single-threaded in practice), hooks (any
  * application thread), the atfork handlers, the destructor / at_quick_exit (exit path on
@@ -39,6 +40,7 @@ __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
 struct cp_options cp_opts;
 int cp_shim_state; /* CP_SHIM_* */
 uintptr_t cp_shim_lo, cp_shim_hi;
+int cp_shim_pid;
 
 static pthread_key_t thread_key;
 static char program[64];
@@ -145,20 +147,62 @@ static void build_meta(void)
         meta_len = sizeof meta - 1;
 }
 
-/* ctrprof.<program>.<pid>.count in CTRPROF_DIR; a suffix if that name is taken (a pid
- * reused since an earlier run wrote there). */
+/* Name k of this pid into out: 1 if something is there already, 0 if not, or an error. */
+static int name_taken(char *out, size_t len, pid_t pid, unsigned k)
+{
+    size_t n = k ? cp_fmt(out, len, "%s/ctrprof.%s.%d.%u.count", cp_opts.dir, program, (int)pid, k)
+                 : cp_fmt(out, len, "%s/ctrprof.%s.%d.count", cp_opts.dir, program, (int)pid);
+    if (n >= len)
+        return -ENAMETOOLONG;
+    struct stat st;
+    return lstat(out, &st) == 0;
+}
+
+/* ctrprof.<program>.<pid>.count in CTRPROF_DIR; ctrprof.<program>.<pid>.<k>.count if that
+ * name is taken: a pid reused since an earlier run wrote there, or an earlier image of
+ * this process, which exec'd this program (each image publishes before it execs, so its
+ * file exists by now). Any number of those (a supervisor that re-execs itself for ever):
+ * k doubles until a free name, then a binary search between the last taken k and that
+ * one finds a free name next to a taken one, in O(log k) lstat calls. (Taken names need
+ * not be contiguous: any free name will do.) */
 static int default_path(char *out, size_t len, pid_t pid)
 {
-    for (int k = 0; k < 100; k++) {
-        size_t n = k ? cp_fmt(out, len, "%s/ctrprof.%s.%d.%d.count", cp_opts.dir, program, (int)pid, k)
-                     : cp_fmt(out, len, "%s/ctrprof.%s.%d.count", cp_opts.dir, program, (int)pid);
-        if (n >= len)
-            return -ENAMETOOLONG;
-        struct stat st;
-        if (lstat(out, &st) != 0)
-            return 0;
+    int r = name_taken(out, len, pid, 0);
+    if (r <= 0)
+        return r;
+    unsigned lo = 0, hi = 1; /* lo taken; hi unknown, then free */
+    while ((r = name_taken(out, len, pid, hi)) > 0) {
+        if (hi >= 1u << 30)
+            return -EEXIST;
+        lo = hi;
+        hi *= 2;
     }
-    return -EEXIST;
+    if (r < 0)
+        return r;
+    while (hi - lo > 1) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if ((r = name_taken(out, len, pid, mid)) < 0)
+            return r;
+        if (r)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return name_taken(out, len, pid, hi) < 0 ? -ENAMETOOLONG : 0;
+}
+
+/* A directory no file can be made in is said once per process tree, not by every
+ * process and every exec'd image of it (a build under an unwritable CTRPROF_DIR would
+ * print it from each compiler): the first to say it leaves CTRPROF_DIR_UNUSABLE=<dir> in
+ * the environment its children and exec'd images inherit, and they stay quiet about that
+ * directory. Constructor only (getenv and setenv before the program's own code). */
+static void say_dir_unusable(int err)
+{
+    const char *said = getenv("CTRPROF_DIR_UNUSABLE");
+    if (said && strcmp(said, cp_opts.dir) == 0)
+        return;
+    cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
+    setenv("CTRPROF_DIR_UNUSABLE", cp_opts.dir, 1);
 }
 
 /* A relative CTRPROF_DIR or CTRPROF_FILE is relative to the directory at start-up: the
@@ -259,6 +303,7 @@ static void atfork_child(void)
 {
     char path[CP_PATH_MAX];
     const char *np = NULL;
+    cp_shim_pid = getpid();
     /* (a sandboxed child could not create its file: no lstat either, see sandbox.c) */
     if (per_process_file && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) &&
         default_path(path, sizeof path, getpid()) == 0)
@@ -308,6 +353,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
         goto out;
     }
     extern char **environ;
+    cp_shim_pid = getpid();
     cp_options_load(&cp_opts, environ);
     set_program();
     per_process_file = cp_opts.file[0] == 0;
@@ -319,7 +365,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
         if (!err && access(cp_opts.dir, W_OK | X_OK) != 0)
             err = -errno;
         if (err) {
-            cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
+            say_dir_unusable(err);
             cp_shim_state = CP_SHIM_OFF;
             goto out;
         }

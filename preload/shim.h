@@ -19,7 +19,8 @@ enum { CP_SHIM_UNINIT = 0, CP_SHIM_ON = 1, CP_SHIM_OFF = 2 };
 /* Per-thread state, initial-exec TLS (no allocation, no lazy TLS resolution). The
  * unsampled malloc path reads and writes only `countdown`. */
 struct cp_tls {
-    int64_t countdown; /* bytes until the next heap sample; INT64_MAX parks sampling */
+    int64_t countdown; /* bytes until the next heap sample, compared unsigned (malloc.c,
+                        * countdown_expired); INT64_MAX parks sampling */
     uint64_t rng;
     struct cp_thread *t;
     uint32_t guard;    /* > 0 while this thread runs profiler code */
@@ -31,6 +32,7 @@ extern __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
 extern struct cp_options cp_opts;
 extern int cp_shim_state;
 extern uintptr_t cp_shim_lo, cp_shim_hi; /* the shim's own text */
+extern int cp_shim_pid; /* the process the engine belongs to (set at start and in a fork child) */
 
 /* Profiler code on an application thread: the guard held and the countdown parked, so
  * that any allocation it causes goes to the real allocator unsampled. leave() takes what

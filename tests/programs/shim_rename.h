@@ -23,6 +23,15 @@
 #define malloc_usable_size cpt_malloc_usable_size
 #define cfree cpt_cfree
 #define dlclose cpt_dlclose
+#define execve cpt_execve
+#define execveat cpt_execveat
+#define fexecve cpt_fexecve
+#define execv cpt_execv
+#define execvp cpt_execvp
+#define execvpe cpt_execvpe
+#define execl cpt_execl
+#define execlp cpt_execlp
+#define execle cpt_execle
 #define pthread_mutex_lock cpt_pthread_mutex_lock
 #define pthread_mutex_trylock cpt_pthread_mutex_trylock
 #define pthread_mutex_timedlock cpt_pthread_mutex_timedlock

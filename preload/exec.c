@@ -1,0 +1,160 @@
+/*
+ * exec.c — the exec family, interposed: everything recorded is published before the
+ * process image is replaced (issue 30). Hooks only.
+ *
+ * Context: any application thread, any time (execve is async-signal-safe: a signal
+ * handler may call it), in a fork child, or in a vfork child that shares the parent's
+ * memory.
+ *
+ * Why every exported name: glibc's execv, execvp, execl, execlp, execle and execvpe call
+ * execve (or each other) inside libc, not through the PLT, so a hook on execve alone
+ * never sees them. Each hook publishes (cp_prof_flush_all: waits for a flush in
+ * progress, drains every thread's ring and creates the lazily created per-process file if
+ * there is anything to put in it), then makes the real call. The list forms build their
+ * argv on the stack and go to the real execve or execvpe, as glibc's own do; execv and
+ * execvp are execve and execvpe with environ, as in glibc. posix_spawn, system and popen
+ * are not hooked: their child runs glibc's internal execve without the shim's code, and
+ * the parent goes on (and publishes as usual).
+ *
+ * Invariants:
+ *   - if the exec fails, profiling goes on as before (the flush only published early) and
+ *     the hook returns exactly what the real call returned, with its errno;
+ *   - nothing is published from profiler code (the guard held: a signal handler that
+ *     execs while this thread holds the flush lock or is mid-event would wait on itself),
+ *     nor from a process the engine does not belong to (a vfork child, or a clone() that
+ *     skipped the atfork handlers: getpid() is not the shim's pid) — there the parent's
+ *     engine is the parent's to publish;
+ *   - events that other threads record after the flush and before the kernel replaces
+ *     the image are lost, as they would be at _exit.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#include "prof.h"
+#include "shim.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*execveat_fn)(int, const char *, char *const[], char *const[], int);
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+
+static execve_fn real_execve, real_execvpe;
+static execveat_fn real_execveat;
+static fexecve_fn real_fexecve;
+
+/* Looked up at the first exec, not at start-up (most processes never exec). */
+static void resolve(void)
+{
+    if (__atomic_load_n(&real_execve, __ATOMIC_ACQUIRE))
+        return;
+    __atomic_store_n(&real_execvpe, (execve_fn)dlsym(RTLD_NEXT, "execvpe"), __ATOMIC_RELAXED);
+    __atomic_store_n(&real_execveat, (execveat_fn)dlsym(RTLD_NEXT, "execveat"), __ATOMIC_RELAXED);
+    __atomic_store_n(&real_fexecve, (fexecve_fn)dlsym(RTLD_NEXT, "fexecve"), __ATOMIC_RELAXED);
+    __atomic_store_n(&real_execve, (execve_fn)dlsym(RTLD_NEXT, "execve"), __ATOMIC_RELEASE);
+}
+
+/* Publish everything before the image may be replaced; resolve the real functions. */
+static void before_exec(void)
+{
+    int saved = errno;
+    bool publish = cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid;
+    /* the guard also for dlsym's allocations: in a vfork child they would go to the
+     * parent's ring */
+    int64_t cd = cp_shim_enter();
+    if (publish)
+        cp_prof_flush_all();
+    resolve();
+    cp_shim_leave(cd);
+    errno = saved;
+}
+
+static int no_real(void)
+{
+    errno = ENOSYS;
+    return -1;
+}
+
+static int do_execve(const char *path, char *const argv[], char *const envp[])
+{
+    before_exec();
+    return real_execve ? real_execve(path, argv, envp) : no_real();
+}
+
+static int do_execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    before_exec();
+    return real_execvpe ? real_execvpe(file, argv, envp) : no_real();
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return do_execve(path, argv, envp);
+}
+
+EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+    before_exec();
+    return real_execveat ? real_execveat(dirfd, path, argv, envp, flags) : no_real();
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    before_exec();
+    return real_fexecve ? real_fexecve(fd, argv, envp) : no_real();
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    return do_execvpe(file, argv, envp);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+    return do_execve(path, argv, environ);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+    return do_execvpe(file, argv, environ);
+}
+
+/* The list forms: count the arguments, then copy them into an array on the stack (as
+ * glibc's execl does); envp for execle follows the terminating NULL. */
+#define LIST_TO_ARGV(arg0, last, envp_out)                                                         \
+    size_t argc = 1;                                                                               \
+    va_list ap;                                                                                    \
+    va_start(ap, last);                                                                            \
+    while (va_arg(ap, char *))                                                                     \
+        argc++;                                                                                    \
+    va_end(ap);                                                                                    \
+    char *argv[argc + 1];                                                                          \
+    argv[0] = (char *)(arg0);                                                                      \
+    va_start(ap, last);                                                                            \
+    for (size_t i = 1; i <= argc; i++)                                                             \
+        argv[i] = va_arg(ap, char *); /* argv[argc] is the NULL */                                 \
+    envp_out;                                                                                      \
+    va_end(ap)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+    LIST_TO_ARGV(arg, arg, (void)0);
+    return do_execve(path, argv, environ);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    LIST_TO_ARGV(arg, arg, (void)0);
+    return do_execvpe(file, argv, environ);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+    char **envp;
+    LIST_TO_ARGV(arg, arg, envp = va_arg(ap, char **));
+    return do_execve(path, argv, envp);
+}
