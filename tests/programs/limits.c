@@ -1,10 +1,10 @@
 /*
  * limits.c — a program that lives close to its resource limits (issue 29).
  *
- *   limits mlock   mlockall(MCL_CURRENT | MCL_FUTURE) after allocating 16 MiB in 4 MiB
+ *   limits mlock   mlockall(MCL_CURRENT | MCL_FUTURE) after allocating 8 MiB in 1 MiB
  *                  blocks (sampled at the default rate: the profile exists by then), then
  *                  allocates again; prints "mlockall ok" or the error
- *   limits as      allocates 16 MiB as above, then maps 256 MiB regions until mmap fails
+ *   limits as      allocates 8 MiB as above, then maps 256 MiB regions until mmap fails
  *                  (under ulimit -v); prints how many it got
  */
 #define _GNU_SOURCE
@@ -16,8 +16,8 @@
 
 static __attribute__((noinline)) void churn(void)
 {
-    for (int i = 0; i < 4; i++) {
-        void *volatile p = malloc(4 << 20);
+    for (int i = 0; i < 8; i++) {
+        void *volatile p = malloc(1 << 20);
         free(p);
     }
 }
@@ -29,7 +29,15 @@ int main(int argc, char **argv)
     churn();
     if (!strcmp(argv[1], "mlock")) {
         if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
-            printf("mlockall: %s\n", strerror(errno));
+            int e = errno;
+            char l[256], vm[64] = "?";
+            FILE *f = fopen("/proc/self/status", "r");
+            while (f && fgets(l, sizeof l, f))
+                if (!strncmp(l, "VmSize:", 7))
+                    sscanf(l + 7, " %63[^\n]", vm);
+            if (f)
+                fclose(f);
+            printf("mlockall: %s (VmSize %s)\n", strerror(e), vm);
             return 1;
         }
         churn();
