@@ -271,7 +271,8 @@ static void open_pending(void)
  * openat for a lazily created file, fallocate/mmap to grow it, mmap for a new thread's
  * ring, clone for the flusher, sched_yield in a spin. The shim calls cp_prof_sandbox just
  * before the filter goes in; everything that needs a system call is done then:
- *   - the per-process file is created even if nothing was recorded yet;
+ *   - the per-process file is created even if nothing was recorded yet, and everything
+ *     recorded so far is published;
  *   - it is made CP_SANDBOX_FILE_MARGIN longer than its records and all of it mapped;
  *   - the arena maps a fresh chunk and CP_SANDBOX_SPARE bytes for rings and tables;
  * and from then on (cp_sandboxed) the engine makes no new kind of system call: no file
@@ -279,12 +280,18 @@ static void open_pending(void)
  * sched_yield. What does not fit is counted as lost and said once. The calls that stay
  * are the ones every filter that lets glibc work allows: futex, clock_gettime (vDSO),
  * write (a diagnostic), getpid. If the filter could not be installed, everything thaws. */
+static void flush_locked(void);
+
 int cp_prof_sandbox(void)
 {
     if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return 0;
     cp_spin_lock(&flush_lock);
     open_pending();
+    /* everything recorded so far is published while the file can still grow: the room
+     * made below is for what comes after */
+    flush_locked();
+    flush_locked();
     if (have_file) {
         int err = cp_cfile_presize(&file, CP_SANDBOX_FILE_MARGIN);
         if (err) {

@@ -8,7 +8,8 @@
  *              glibc needs to start a thread), anything else kills the process
  *     HOW      prctl (PR_SET_SECCOMP) | syscall (SYS_seccomp, as libseccomp does) |
  *              tsync (SYS_seccomp with SECCOMP_FILTER_FLAG_TSYNC: every thread)
- *     THREADS  1, or 2: a second thread started after the filter allocates too
+ *     THREADS  1, or 2: a second thread started after the filter allocates too, or
+ *              many: 30,000 sites after the filter (more counters than the room made)
  * Sites (exact at rate 1): before: 1000 x 64 B kept, 4 x 4 MiB; after_small: 500 x 96 B;
  * after_big: 4 x 4 MiB; after_thread: 300 x 128 B and 4 x 4 MiB.
  *   sandboxed exec PROG ARG...   installs a filter that allows everything (the process is
@@ -51,6 +52,14 @@ static __attribute__((noinline)) void after_big(void)
 {
     for (int i = 0; i < 4; i++) {
         void *volatile p = malloc(4 << 20);
+        free(p);
+    }
+}
+
+static __attribute__((noinline)) void after_many(void)
+{
+    for (int i = 0; i < 30000; i++) {
+        void *volatile p = malloc(1000 + (size_t)i); /* a bucket per size: a site each */
         free(p);
     }
 }
@@ -109,7 +118,7 @@ int main(int argc, char **argv)
     }
     if (argc != 4)
         return 2;
-    int threads = atoi(argv[3]);
+    int threads = atoi(argv[3]), many = !strcmp(argv[3], "many");
     before();
     struct sock_fprog prog;
     if (!strcmp(argv[1], "deny"))
@@ -129,6 +138,8 @@ int main(int argc, char **argv)
         return 4;
     after_small();
     after_big();
+    if (many)
+        after_many();
     if (threads > 1) {
         pthread_t t;
         if (pthread_create(&t, NULL, after_thread, NULL) != 0)
