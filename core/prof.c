@@ -316,6 +316,31 @@ void cp_prof_sandbox_failed(void)
     cp_spin_unlock(&flush_lock);
 }
 
+void cp_prof_notes(uint64_t malloc_bytes, bool bytes_known, uint64_t cpu_ms)
+{
+    if (!cp_prof_enabled())
+        return;
+    static const char nb[] = "ctrprof/note:malloc-bytes", nc[] = "ctrprof/note:cpu-ms";
+    cp_spin_lock(&flush_lock);
+    open_pending(); /* a profile with nothing but these says why it is empty */
+    uint64_t *v;
+    if (have_file && bytes_known && cp_cfile_counter(&file, nb, sizeof nb - 1, &v) == 0)
+        cp_cfile_add(v, malloc_bytes);
+    if (have_file && cp_cfile_counter(&file, nc, sizeof nc - 1, &v) == 0)
+        cp_cfile_add(v, cpu_ms);
+    cp_spin_unlock(&flush_lock);
+}
+
+void cp_prof_note_exec_unprofiled(void)
+{
+    if (!cp_prof_enabled())
+        return;
+    cp_spin_lock(&flush_lock);
+    open_pending();
+    add_named("ctrprof/note:exec-without-shim", 1);
+    cp_spin_unlock(&flush_lock);
+}
+
 int cp_prof_add_named(const char *name, uint64_t n)
 {
     if (!have_file)

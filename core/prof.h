@@ -176,4 +176,12 @@ void cp_prof_lost(enum cp_lost why, uint64_t n);
 int cp_prof_sandbox(void);
 void cp_prof_sandbox_failed(void);
 
+/* At exit of the process `ctrprof run` started (the shim): the bytes it allocated
+ * through malloc (when known) and its CPU time, as ctrprof/note:* counters, so that an
+ * empty heap profile can say why. Creates the file if nothing else did. */
+void cp_prof_notes(uint64_t malloc_bytes, bool bytes_known, uint64_t cpu_ms);
+/* The same process is about to exec a program with LD_PRELOAD cleared from its
+ * environment: ctrprof/note:exec-without-shim. */
+void cp_prof_note_exec_unprofiled(void);
+
 #endif

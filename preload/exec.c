@@ -32,6 +32,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "prof.h"
@@ -58,14 +59,27 @@ static void resolve(void)
     __atomic_store_n(&real_execve, (execve_fn)dlsym(RTLD_NEXT, "execve"), __ATOMIC_RELEASE);
 }
 
+/* Does this environment still preload the shim? (A wrapper such as env -i, or a launcher
+ * that resets the environment, runs its program unprofiled: the process `ctrprof run`
+ * started notes it, so that the run can say why the program left no profile.) */
+static bool keeps_shim(char *const envp[])
+{
+    for (size_t i = 0; envp && envp[i]; i++)
+        if (!strncmp(envp[i], "LD_PRELOAD=", 11) && strstr(envp[i], "libctrprof"))
+            return true;
+    return false;
+}
+
 /* Publish everything before the image may be replaced; resolve the real functions. */
-static void before_exec(void)
+static void before_exec(char *const envp[])
 {
     int saved = errno;
     bool publish = cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid;
     /* the guard also for dlsym's allocations: in a vfork child they would go to the
      * parent's ring */
     int64_t cd = cp_shim_enter();
+    if (publish && cp_shim_run_top() && !keeps_shim(envp))
+        cp_prof_note_exec_unprofiled();
     if (publish)
         cp_prof_flush_all();
     resolve();
@@ -81,13 +95,13 @@ static int no_real(void)
 
 static int do_execve(const char *path, char *const argv[], char *const envp[])
 {
-    before_exec();
+    before_exec(envp);
     return real_execve ? real_execve(path, argv, envp) : no_real();
 }
 
 static int do_execvpe(const char *file, char *const argv[], char *const envp[])
 {
-    before_exec();
+    before_exec(envp);
     return real_execvpe ? real_execvpe(file, argv, envp) : no_real();
 }
 
@@ -98,13 +112,13 @@ EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 
 EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-    before_exec();
+    before_exec(envp);
     return real_execveat ? real_execveat(dirfd, path, argv, envp, flags) : no_real();
 }
 
 EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-    before_exec();
+    before_exec(envp);
     return real_fexecve ? real_fexecve(fd, argv, envp) : no_real();
 }
 

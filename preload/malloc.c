@@ -206,6 +206,7 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uin
          * would sample every thread's first allocation). This one counts against it. */
         cp_shim_seed_thread();
         uint64_t next = (uint64_t)cp_sample_next(&cp_tls.rng, cp_opts.mem_rate);
+        cp_tls.drawn += next;
         if (n < next) {
             cp_tls.countdown = (int64_t)(next - n);
             cp_tls.guard--;
@@ -220,6 +221,7 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uin
     const uintptr_t *pcs = shim_stack(raw, &k, entry, cp_opts.unwind);
     cp_event_alloc(cp_shim_thread(), p, n, pcs, k);
     cp_tls.countdown = cp_sample_next(&cp_tls.rng, cp_opts.mem_rate);
+    cp_tls.drawn += (uint64_t)cp_tls.countdown;
     cp_tls.guard--;
     errno = saved;
 }

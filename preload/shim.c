@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,8 +59,26 @@ void cp_thread_enter_profiler(void)
 
 /* ---- per-thread state -------------------------------------------------------------- */
 
+/* Bytes allocated through malloc by threads that have exited (those with a ring), for
+ * the notes of the process `ctrprof run` started (at_exit_flush). Atomic. */
+static uint64_t bytes_gone;
+static pid_t run_pid; /* CTRPROF_RUN_PID: the pid `ctrprof run` started, or 0 */
+
+bool cp_shim_run_top(void)
+{
+    return run_pid && run_pid == getpid();
+}
+
+static uint64_t thread_bytes(int64_t countdown)
+{
+    if (!cp_tls.seeded || countdown < 0 || (uint64_t)countdown > cp_tls.drawn)
+        return 0;
+    return cp_tls.drawn - (uint64_t)countdown;
+}
+
 static void thread_gone(void *arg)
 {
+    __atomic_add_fetch(&bytes_gone, thread_bytes(cp_tls.countdown), __ATOMIC_RELAXED);
     struct cp_thread *t = arg;
     if (cp_tls.t == t)
         cp_tls.t = NULL;
@@ -324,8 +343,19 @@ static void at_exit_flush(void)
     if (cp_shim_state != CP_SHIM_ON)
         return;
     int saved = errno;
+    uint64_t bytes = __atomic_load_n(&bytes_gone, __ATOMIC_RELAXED) + thread_bytes(cp_tls.countdown);
     int64_t cd = cp_shim_enter();
     cp_prof_shutdown();
+    if (cp_shim_run_top()) {
+        /* the process `ctrprof run` started: say what it allocated and how long it ran,
+         * so that an empty heap profile can say why (tools/why.c) */
+        struct rusage ru;
+        uint64_t cpu_ms = 0;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            cpu_ms = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+                     (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+        cp_prof_notes(bytes, cp_opts.mem_rate != 0, cpu_ms);
+    }
     cp_shim_leave(cd);
     errno = saved;
 }
@@ -355,6 +385,8 @@ __attribute__((constructor)) static void ctrprof_init(void)
     extern char **environ;
     cp_shim_pid = getpid();
     cp_options_load(&cp_opts, environ);
+    const char *rp = getenv("CTRPROF_RUN_PID");
+    run_pid = rp ? (pid_t)atoi(rp) : 0;
     set_program();
     per_process_file = cp_opts.file[0] == 0;
     if (per_process_file) {
@@ -415,6 +447,7 @@ out:
     cp_tls.countdown = cp_shim_state == CP_SHIM_ON && cp_opts.mem_rate
                            ? cp_sample_next(&cp_tls.rng, cp_opts.mem_rate)
                            : 0;
+    cp_tls.drawn = (uint64_t)cp_tls.countdown;
     cp_tls.guard--;
     errno = saved;
 }

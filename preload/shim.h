@@ -4,6 +4,7 @@
 #ifndef CP_SHIM_H
 #define CP_SHIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,7 @@ struct cp_tls {
     uint32_t guard;    /* > 0 while this thread runs profiler code */
     uint8_t seeded;
     uint8_t flusher;
+    uint64_t drawn; /* sum of the countdowns drawn: drawn - countdown = bytes allocated */
 };
 
 extern __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
@@ -54,6 +56,10 @@ static inline void cp_shim_leave(int64_t cd)
 /* sigbus.c: keep a SIGBUS handler in place that survives a truncated profile (and hands
  * every other SIGBUS to the program's own disposition). Constructor only. */
 void cp_sigbus_install(void);
+
+/* Is this the process `ctrprof run` started (CTRPROF_RUN_PID)? Its notes say why a
+ * profile is empty or missing (tools/why.c). */
+bool cp_shim_run_top(void);
 
 /* malloc.c: find the real functions (dlsym RTLD_NEXT), serving dlsym's own early
  * allocations from a static pool meanwhile. Idempotent. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "why.h"
 #include "profile.h"
 #include "report.h"
 
@@ -336,6 +337,26 @@ static void view_raw(FILE *out, const struct cp_profile *p)
 
 /* ---- the command -------------------------------------------------------------------- */
 
+/* An empty heap profile says why, where the shim noted it (tools/why.c). */
+static void say_why_empty(const char **files, int nfiles)
+{
+    for (int i = 0; i < nfiles; i++) {
+        struct cp_notes n;
+        char why[600];
+        const char *slash = strrchr(files[i], '/');
+        const char *name = slash ? slash + 1 : files[i];
+        /* ctrprof.<program>.<pid>.count: the program's name for the sentence */
+        char prog[256] = "the program";
+        if (!strncmp(name, "ctrprof.", 8)) {
+            const char *dot = strchr(name + 8, '.');
+            if (dot && dot - (name + 8) < (long)sizeof prog)
+                snprintf(prog, sizeof prog, "%.*s", (int)(dot - (name + 8)), name + 8);
+        }
+        if (cp_notes_read(files[i], &n) == 0 && cp_why_empty(&n, prog, why, sizeof why))
+            fprintf(stderr, "ctrprof: %s: the heap profile is empty: %s\n", files[i], why);
+    }
+}
+
 int cp_cmd_report(int argc, char **argv)
 {
     const char *profile = "heap", *sample = NULL, *format = "top", *outpath = NULL, *base = NULL,
@@ -448,6 +469,8 @@ int cp_cmd_report(int argc, char **argv)
         rc = cp_profile_load(&p, files[i], +1);
     if (!rc && base)
         rc = cp_profile_load(&p, base, -1);
+    if (!rc && type == CP_R_HEAP && p.ns == 0)
+        say_why_empty(files, nfiles);
     free(files);
     if (rc) {
         cp_profile_free(&p);

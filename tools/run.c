@@ -1,6 +1,10 @@
 /*
  * run.c — `ctrprof run [options] -- cmd args...`: runs cmd with the shim preloaded and
- * the options turned into CTRPROF_* variables; says where the profile went.
+ * the options turned into CTRPROF_* variables; says where the profile went, and when
+ * there is none or it is empty, why: a program LD_PRELOAD cannot reach (statically
+ * linked, set-id: exe.c, said before it starts), a program that dropped the shim (a
+ * wrapper that clears the environment), one that allocates outside malloc or too little
+ * (the shim's notes, why.c). The output directory is created if missing.
  * Offline context (a normal program).
  */
 #include <errno.h>
@@ -9,12 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmds.h"
+#include "exe.h"
 #include "options.h"
+#include "why.h"
 
 static void usage(FILE *f)
 {
@@ -57,6 +64,40 @@ static int find_shim(char *out, size_t len)
     if ((size_t)snprintf(out, len, "%s/libctrprof.so", self) >= len)
         return -1;
     return access(out, R_OK);
+}
+
+/* The output directory, made as `perf record -o` would: a missing one is created (and its
+ * parents), an unusable one is an error before anything runs. */
+static int make_dir(const char *dir)
+{
+    char buf[PATH_MAX];
+    if ((size_t)snprintf(buf, sizeof buf, "%s", dir) >= sizeof buf) {
+        fprintf(stderr, "ctrprof: run: --dir %s: path too long\n", dir);
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                fprintf(stderr, "ctrprof: run: --dir %s: cannot create %s: %s\n", dir, buf, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (!c)
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "ctrprof: run: --dir %s: not a directory\n", dir);
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "ctrprof: run: --dir %s: cannot write into it: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int cp_cmd_run(int argc, char **argv)
@@ -103,6 +144,29 @@ int cp_cmd_run(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    const char *dir = getenv("CTRPROF_DIR");
+    const char *file = getenv("CTRPROF_FILE");
+    if (!(file && *file) && dir && *dir && make_dir(dir) != 0)
+        return 2;
+    /* what LD_PRELOAD cannot reach: said now, and the program runs all the same */
+    struct cp_exe exe;
+    const char *slash = strrchr(argv[i], '/');
+    const char *prog = slash ? slash + 1 : argv[i];
+    char reason[2 * PATH_MAX + 200] = "";
+    if (cp_exe_inspect(argv[i], &exe) == 0) {
+        if (exe.kind == CP_EXE_STATIC)
+            snprintf(reason, sizeof reason,
+                     "%s%s%s is statically linked (it has no dynamic loader): LD_PRELOAD cannot "
+                     "reach it, so it is not profiled",
+                     exe.interp[0] ? "the interpreter of " : "", exe.interp[0] ? prog : "",
+                     exe.interp[0] ? exe.interp : prog);
+        else if (exe.secure[0])
+            snprintf(reason, sizeof reason,
+                     "%s is %s: the dynamic loader ignores LD_PRELOAD for it, so it is not profiled",
+                     prog, exe.secure);
+        if (reason[0])
+            fprintf(stderr, "ctrprof: %s; running it anyway\n", reason);
+    }
     char shim[PATH_MAX];
     if (find_shim(shim, sizeof shim) != 0) {
         fprintf(stderr, "ctrprof: run: libctrprof.so not found next to the ctrprof binary\n");
@@ -121,6 +185,9 @@ int cp_cmd_run(int argc, char **argv)
         return 1;
     }
     if (pid == 0) {
+        char me[32];
+        snprintf(me, sizeof me, "%d", (int)getpid());
+        setenv("CTRPROF_RUN_PID", me, 1); /* the shim notes what it saw at exit (shim.c) */
         execvp(argv[i], argv + i);
         fprintf(stderr, "ctrprof: run: %s: %s\n", argv[i], strerror(errno));
         _exit(127);
@@ -131,24 +198,66 @@ int cp_cmd_run(int argc, char **argv)
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
-    const char *file = getenv("CTRPROF_FILE");
-    const char *dir = getenv("CTRPROF_DIR");
-    if (file && *file)
+    if (file && *file) {
         fprintf(stderr, "ctrprof: profile in %s\n", file);
-    else {
-        const char *slash = strrchr(argv[i], '/');
-        const char *prog = slash ? slash + 1 : argv[i];
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/ctrprof.%s.%d.count", dir && *dir ? dir : ".", prog, (int)pid);
-        struct stat sb;
-        if (stat(path, &sb) == 0)
-            fprintf(stderr, "ctrprof: profile in %s (children write their own, by pid)\n", path);
-        else /* a process that records nothing leaves no file (core/prof.c) */
+    } else {
+        /* the process's files: its own, and those of the programs it exec'd (same pid) */
+        const char *d = dir && *dir ? dir : ".";
+        char pidpart[32], found[4][PATH_MAX];
+        int nfound = 0, more = 0;
+        snprintf(pidpart, sizeof pidpart, ".%d.", (int)pid);
+        DIR *dh = opendir(d);
+        struct dirent *de;
+        while (dh && (de = readdir(dh))) {
+            size_t nl = strlen(de->d_name);
+            if (strncmp(de->d_name, "ctrprof.", 8) || nl < 6 || strcmp(de->d_name + nl - 6, ".count") ||
+                !strstr(de->d_name + 8, pidpart))
+                continue;
+            if (nfound < 4)
+                snprintf(found[nfound++], PATH_MAX, "%s/%s", d, de->d_name);
+            else
+                more++;
+        }
+        if (dh)
+            closedir(dh);
+        struct cp_notes notes, all;
+        memset(&all, 0, sizeof all);
+        char why[600];
+        if (nfound) {
+            for (int k = 0; k < nfound; k++) {
+                fprintf(stderr, "ctrprof: profile in %s%s\n", found[k],
+                        k == 0 ? " (children write their own, by pid)" : "");
+                if (cp_notes_read(found[k], &notes) == 0) {
+                    all.have_bytes |= notes.have_bytes;
+                    all.have_cpu |= notes.have_cpu;
+                    all.malloc_bytes += notes.malloc_bytes;
+                    all.cpu_ms += notes.cpu_ms;
+                    all.heap_samples += notes.heap_samples;
+                    all.lock_samples += notes.lock_samples;
+                    all.exec_unprofiled += notes.exec_unprofiled;
+                    all.mem_rate = notes.mem_rate;
+                }
+            }
+            if (more)
+                fprintf(stderr, "ctrprof: and %d more of the same process (programs it exec'd)\n", more);
+            if (cp_why_empty(&all, prog, why, sizeof why))
+                fprintf(stderr, "ctrprof: its heap profile is empty: %s\n", why);
+        } else if (reason[0]) {
+            fprintf(stderr, "ctrprof: no profile: %s\n", reason);
+        } else if (WIFSIGNALED(st)) {
+            /* killed before its first flush (SIGKILL, or a crash): a process that recorded
+             * nothing leaves no file (core/prof.c) */
+            fprintf(stderr, "ctrprof: %s was killed by signal %d before it recorded anything, so it "
+                            "left no profile\n", prog, WTERMSIG(st));
+        } else {
+            /* the shim always leaves this process a file at exit (its notes): it never ran */
             fprintf(stderr,
-                    "ctrprof: %s recorded nothing, so it left no profile (too few bytes "
-                    "allocated to draw a sample: --rate 1 records every allocation); profiles "
-                    "of its children, if any, in %s/ctrprof.*.count\n",
+                    "ctrprof: %s left no profile: the shim did not run in it (a wrapper that clears "
+                    "the environment, such as env -i or sudo, or a program that drops LD_PRELOAD, "
+                    "or one that left by _exit or exec before it recorded anything); profiles of "
+                    "its children, if any, in %s/ctrprof.*.count\n",
                     prog, dir && *dir ? dir : ".");
+        }
     }
     if (WIFSIGNALED(st))
         return 128 + WTERMSIG(st);

@@ -1,0 +1,28 @@
+/*
+ * why.h — why a profile has no heap samples, from what the shim noted in it (the
+ * ctrprof/note:* counters of the process `ctrprof run` started, docs/SCHEMA.md) and what
+ * `ctrprof run` saw of the program before it started it. Offline context.
+ */
+#ifndef CP_WHY_H
+#define CP_WHY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cp_notes {
+    int have_bytes, have_cpu;
+    uint64_t malloc_bytes, cpu_ms;
+    uint64_t exec_unprofiled;            /* execs with LD_PRELOAD cleared */
+    uint64_t heap_samples, lock_samples; /* ctrprof/health:samples:* */
+    uint64_t mem_rate;                   /* MemRate */
+};
+
+/* Read the notes of the profile at path. 0, or -1 if it cannot be read (said by the
+ * caller's own load). */
+int cp_notes_read(const char *path, struct cp_notes *n);
+
+/* If the profile's heap part is empty, write why into out (one sentence, no newline) and
+ * return 1; otherwise 0. prog names the program. */
+int cp_why_empty(const struct cp_notes *n, const char *prog, char *out, size_t len);
+
+#endif
