@@ -316,7 +316,7 @@ void cp_prof_sandbox_failed(void)
     cp_spin_unlock(&flush_lock);
 }
 
-void cp_prof_notes(uint64_t malloc_bytes, bool bytes_known, uint64_t cpu_ms)
+void cp_prof_notes(uint64_t malloc_bytes, bool bytes_known, uint64_t cpu_ms, uint64_t forks)
 {
     if (!cp_prof_enabled())
         return;
@@ -328,6 +328,7 @@ void cp_prof_notes(uint64_t malloc_bytes, bool bytes_known, uint64_t cpu_ms)
         cp_cfile_add(v, malloc_bytes);
     if (have_file && cp_cfile_counter(&file, nc, sizeof nc - 1, &v) == 0)
         cp_cfile_add(v, cpu_ms);
+    add_named("ctrprof/note:forks", forks);
     cp_spin_unlock(&flush_lock);
 }
 

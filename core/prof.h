@@ -177,9 +177,10 @@ int cp_prof_sandbox(void);
 void cp_prof_sandbox_failed(void);
 
 /* At exit of the process `ctrprof run` started (the shim): the bytes it allocated
- * through malloc (when known) and its CPU time, as ctrprof/note:* counters, so that an
+ * through malloc (when known), its CPU time and the children it forked, as ctrprof/note:*
+ * counters, so that an
  * empty heap profile can say why. Creates the file if nothing else did. */
-void cp_prof_notes(uint64_t malloc_bytes, bool bytes_known, uint64_t cpu_ms);
+void cp_prof_notes(uint64_t malloc_bytes, bool bytes_known, uint64_t cpu_ms, uint64_t forks);
 /* The same process is about to exec a program with LD_PRELOAD cleared from its
  * environment: ctrprof/note:exec-without-shim. */
 void cp_prof_note_exec_unprofiled(void);

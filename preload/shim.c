@@ -312,9 +312,12 @@ static void atfork_prepare(void)
     cp_prof_atfork_prepare();
 }
 
+static uint64_t forks; /* atomic: children this process forked (notes, at exit) */
+
 static void atfork_parent(void)
 {
     cp_prof_atfork_parent();
+    __atomic_add_fetch(&forks, 1, __ATOMIC_RELAXED);
     cp_tls.guard--;
 }
 
@@ -354,7 +357,8 @@ static void at_exit_flush(void)
         if (getrusage(RUSAGE_SELF, &ru) == 0)
             cpu_ms = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
                      (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
-        cp_prof_notes(bytes, cp_opts.mem_rate != 0, cpu_ms);
+        cp_prof_notes(bytes, cp_opts.mem_rate != 0, cpu_ms,
+                      __atomic_load_n(&forks, __ATOMIC_RELAXED));
     }
     cp_shim_leave(cd);
     errno = saved;

@@ -235,11 +235,31 @@ int cp_cmd_run(int argc, char **argv)
                     all.heap_samples += notes.heap_samples;
                     all.lock_samples += notes.lock_samples;
                     all.exec_unprofiled += notes.exec_unprofiled;
+                    all.forks += notes.forks;
                     all.mem_rate = notes.mem_rate;
                 }
             }
             if (more)
                 fprintf(stderr, "ctrprof: and %d more of the same process (programs it exec'd)\n", more);
+            if (all.forks) {
+                /* children (and theirs) report back with files of their own pids */
+                int others = 0;
+                dh = opendir(d);
+                while (dh && (de = readdir(dh))) {
+                    size_t nl = strlen(de->d_name);
+                    if (!strncmp(de->d_name, "ctrprof.", 8) && nl > 6 &&
+                        !strcmp(de->d_name + nl - 6, ".count") && !strstr(de->d_name + 8, pidpart))
+                        others++;
+                }
+                if (dh)
+                    closedir(dh);
+                fprintf(stderr,
+                        "ctrprof: %s forked %llu child process%s; %d profile%s of other processes in %s "
+                        "(a child that recorded nothing, exec'd a program out of LD_PRELOAD's reach, or "
+                        "cleared its environment leaves none)\n",
+                        prog, (unsigned long long)all.forks, all.forks == 1 ? "" : "es", others,
+                        others == 1 ? "" : "s", d);
+            }
             if (cp_why_empty(&all, prog, why, sizeof why))
                 fprintf(stderr, "ctrprof: its heap profile is empty: %s\n", why);
         } else if (reason[0]) {

@@ -39,6 +39,8 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t v)
     struct cp_notes *n = ctx;
     if (is(name, len, "ctrprof/note:malloc-bytes"))
         n->have_bytes = 1, n->malloc_bytes += v;
+    else if (is(name, len, "ctrprof/note:forks"))
+        n->forks += v;
     else if (is(name, len, "ctrprof/note:exec-without-shim"))
         n->exec_unprofiled += v;
     else if (is(name, len, "ctrprof/note:cpu-ms"))

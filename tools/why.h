@@ -13,6 +13,7 @@ struct cp_notes {
     int have_bytes, have_cpu;
     uint64_t malloc_bytes, cpu_ms;
     uint64_t exec_unprofiled;            /* execs with LD_PRELOAD cleared */
+    uint64_t forks;                      /* children it forked */
     uint64_t heap_samples, lock_samples; /* ctrprof/health:samples:* */
     uint64_t mem_rate;                   /* MemRate */
 };

@@ -71,3 +71,9 @@ check_eq "why:dir-created" "0 1" "$? $(ls "$WORK"/made/a/b/ctrprof.true.*.count 
 check_eq "why:dir-not-a-directory" "2 no 1" "$? $([ -e "$WORK/ran" ] && echo ran || echo no) $(grep -c 'not a directory' "$WORK/notdir.err")"
 "$CTRPROF" run --dir "$WORK/afile/sub" -- true 2>"$WORK/notdir2.err"
 check_eq "why:dir-cannot-create" "2 1" "$? $(grep -c 'cannot create' "$WORK/notdir2.err")"
+
+# A parent that forks: how many children it started, and how many profiles came back
+# (here 3 that allocate and report, and one that clears its environment).
+run_why forks bash -c "for i in 1 2 3; do '$PROGS/limits' as >/dev/null; done; (env -i /bin/true)"
+check_eq "why:forks:runs" 0 "$rc"
+has "why:forks:counted" "bash forked 4 child processes; 3 profiles of other processes in"
