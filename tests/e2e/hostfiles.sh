@@ -5,11 +5,6 @@
 # program ends profiling into it, never the program.
 source "$(dirname "$0")/lib.sh"
 
-# site FILE LEAF [SAMPLE]: the leaf function's total (alloc_objects: exact at rate 1)
-site() {
-    "$CTRPROF" report --sample "${3:-alloc_objects}" --format folded "$1" |
-        awk -v k="$2" '{ n = split($1, a, ";"); if (a[n] == k) s += $2 } END { print s + 0 }'
-}
 
 # 1. A daemon's close-everything start-up (tests/programs/daemon_fds.c): the program and
 # its forked child each check their own 1 MiB file mid-run, and the test compares both
@@ -53,25 +48,32 @@ for how in loop range from; do
     done
 done
 
+# start_grow DIR RATE: starts `truncated grow` under the shim in the background ($pid),
+# waits until it is between its phases with a whole profile, whose path goes in $f ("" if
+# none appeared). (At rate 1 the flusher creates the file a moment after the first
+# sample; a file truncated while it is being created is just created.)
+start_grow() {
+    local d=$1 rate=$2
+    mkdir -p "$d/prof"
+    (cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+        "$PROGS/truncated" grow "$d/go" >"$d/out" 2>"$d/err") &
+    pid=$!
+    f=
+    for _ in $(seq 500); do
+        grep -q ready "$d/out" 2>/dev/null && f=$(ls "$d"/prof/*.count 2>/dev/null | head -1)
+        [ -n "$f" ] && [ "$(stat -c %s "$f")" -ge 16384 ] && return
+        f=
+        sleep 0.02
+    done
+}
+
 # 2. The profile truncated under the running program (truncate -s 0), then thousands of
 # new counters: every store into the mapping would be a SIGBUS. The program finishes as
 # bare, and the profiler says once that profiling into the file has stopped.
 for rate in 1 524288; do
     n="hostfiles:truncated:rate-$rate"
     d="$WORK/t-$rate"
-    mkdir -p "$d/prof"
-    (cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
-        "$PROGS/truncated" grow "$d/go" >"$d/out" 2>"$d/err") &
-    pid=$!
-    # (at rate 1 the flusher creates the file a moment after the first sample)
-    f=
-    for _ in $(seq 500); do
-        grep -q ready "$d/out" 2>/dev/null && f=$(ls "$d"/prof/*.count 2>/dev/null | head -1)
-        # (made whole: a file truncated while it is being created is just created)
-        [ -n "$f" ] && [ "$(stat -c %s "$f")" -ge 16384 ] && break
-        f=
-        sleep 0.02
-    done
+    start_grow "$d" $rate
     if [ -n "$f" ]; then
         truncate -s 0 "$f"
         pass "$n:profile-was-there"
@@ -92,17 +94,7 @@ done
 for rate in 1 524288; do
     n="hostfiles:replaced:rate-$rate"
     d="$WORK/r-$rate"
-    mkdir -p "$d/prof"
-    (cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
-        "$PROGS/truncated" grow "$d/go" >"$d/out" 2>"$d/err") &
-    pid=$!
-    f=
-    for _ in $(seq 500); do
-        grep -q ready "$d/out" 2>/dev/null && f=$(ls "$d"/prof/*.count 2>/dev/null | head -1)
-        [ -n "$f" ] && [ "$(stat -c %s "$f")" -ge 16384 ] && break
-        f=
-        sleep 0.02
-    done
+    start_grow "$d" $rate
     if [ -n "$f" ]; then
         mv "$f" "$d/moved.count"
         printf 'the program'"'"'s own file\n' >"$f"

@@ -35,3 +35,10 @@ check_within() {
         fail "$1" "expected $2 ±$(awk -v t="$4" 'BEGIN{print t*100}')%, got $3"
     fi
 }
+
+# site FILE LEAF [SAMPLE]: the total of the stacks whose innermost function is LEAF
+# (SAMPLE: alloc_objects by default, exact at rate 1)
+site() {
+    "$CTRPROF" report --sample "${3:-alloc_objects}" --format folded "$1" 2>/dev/null |
+        awk -v k="$2" '{ n = split($1, a, ";"); if (a[n] == k) s += $2 } END { print s + 0 }'
+}

@@ -11,7 +11,7 @@
  *     THREADS  1, or 2: a second thread started after the filter allocates too, or
  *              many: 30,000 sites after the filter (more counters than the room made)
  * Sites (exact at rate 1): before: 1000 x 64 B kept, 4 x 4 MiB; after_small: 500 x 96 B;
- * after_big: 4 x 4 MiB; after_thread: 300 x 128 B and 4 x 4 MiB.
+ * after_big: 4 x 4 MiB; after_thread: 300 x 128 B; thread_big: 4 x 4 MiB.
  *   sandboxed exec PROG ARG...   installs a filter that allows everything (the process is
  *                                then "under seccomp", mode 2) and execs PROG
  * Output by write(2) only (stdio's first use would fstat, which the allow-list forbids).
@@ -64,16 +64,21 @@ static __attribute__((noinline)) void after_many(void)
     }
 }
 
+static __attribute__((noinline)) void thread_big(void)
+{
+    for (int i = 0; i < 4; i++) {
+        void *volatile p = malloc(4 << 20);
+        free(p);
+    }
+}
+
 static __attribute__((noinline)) void *after_thread(void *arg)
 {
     for (int i = 0; i < 300; i++) {
         void *volatile p = malloc(128);
         free(p);
     }
-    for (int i = 0; i < 4; i++) {
-        void *volatile p = malloc(4 << 20);
-        free(p);
-    }
+    thread_big();
     return arg;
 }
 
