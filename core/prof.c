@@ -67,6 +67,7 @@
 #include "live.h"
 #include "log.h"
 #include "names.h"
+#include "ownstack.h"
 #include "ring.h"
 #include "spin.h"
 #include "stack.h"
@@ -1172,15 +1173,23 @@ static void flush_locked(void)
     publish_end();
 }
 
+static void flush_twice(void *arg)
+{
+    (void)arg;
+    /* twice: the first publishes the cycle that was running, the second whatever was
+     * stamped with the next cycle while the first drained */
+    flush_locked();
+    flush_locked();
+}
+
+/* On whatever thread calls it (exit, solo mode's end on a new thread, tests): the flush
+ * runs on the profiler's own stack (ownstack.h), which flush_lock guards. */
 void cp_prof_flush_all(void)
 {
     if (!cp_prof_enabled())
         return;
     cp_spin_lock(&flush_lock);
-    /* twice: the first publishes the cycle that was running, the second whatever was
-     * stamped with the next cycle while the first drained */
-    flush_locked();
-    flush_locked();
+    cp_own_stack_run(flush_twice, NULL);
     cp_spin_unlock(&flush_lock);
 }
 
@@ -1263,15 +1272,22 @@ static int start_thread(void)
 }
 
 /* The event just written by this thread (or a ring that is full) is published now. */
-static __attribute__((noinline)) void flush_inline(bool may_start)
+static void flush_inline_own(void *arg)
 {
     /* (a walk that wanted libunwind also starts it: the flusher is where it is loaded) */
-    if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) &&
+    if (*(const bool *)arg && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) &&
         (!__libc_single_threaded || __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED) ||
          cp_stack_libunwind_wanted()))
         start_thread(); /* from now on it flushes; this event still goes out at once */
-    cp_spin_lock(&flush_lock);
     flush_locked();
+}
+
+/* On the event's thread: the flush (and pthread_create) run on the profiler's own stack
+ * (ownstack.h), which flush_lock guards; the flusher it may start waits for that lock. */
+static __attribute__((noinline)) void flush_inline(bool may_start)
+{
+    cp_spin_lock(&flush_lock);
+    cp_own_stack_run(flush_inline_own, &may_start);
     if (++inline_flushes % INLINE_WINDOW == 0) {
         uint64_t now = coarse_ns();
         if (now - inline_window_ns < (uint64_t)INLINE_WINDOW * 1000000000u / INLINE_MAX_PER_S)

@@ -27,6 +27,10 @@
  * libunwind once from a context that may allocate (a heap sample). */
 #define CP_UNWIND_NOALLOC 0x100
 
+/* The most frames a caller asks cp_stack_capture* for (CTRPROF_DEPTH's cap, 128, and 24
+ * of the shim's): buffers on the program's stack are sized by it (ownstack.h). */
+#define CP_STACK_MAX_WALK 152
+
 /* Capture up to max return addresses of the calling thread, innermost first, skipping
  * the innermost `skip` frames (the profiler's own). Returns the number stored. Sets
  * *truncated when the stack was deeper than max. */

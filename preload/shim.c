@@ -232,7 +232,9 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
-    char path[CP_PATH_MAX];
+    /* static, not on the stack of the thread that forked (a 16 KiB one, maybe): the
+     * child has no other thread yet */
+    static char path[CP_PATH_MAX];
     const char *np = NULL;
     if (per_process_file && default_path(path, sizeof path, getpid()) == 0)
         np = path;
