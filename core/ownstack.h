@@ -15,7 +15,7 @@
 /* Bytes of an application thread's stack the profiler uses at most, on any hook path
  * (sampled allocation, free, contention, exit, fork), any rate, any CTRPROF_UNWIND.
  * libunwind's own frames are most of it in CTRPROF_UNWIND=libunwind and check. */
-#define CP_APP_STACK_BOUND 6144
+#define CP_APP_STACK_BOUND 9216
 
 /* Size of the profiler's stack (one per process, mapped on first use, guard page below). */
 #define CP_OWN_STACK_SIZE (256 * 1024)

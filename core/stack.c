@@ -224,8 +224,10 @@ uint64_t cp_stack_fp_fallbacks(void)
     return __atomic_load_n(&n_fp_fallbacks, __ATOMIC_RELAXED);
 }
 
-static inline __attribute__((always_inline)) unsigned
-capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool noalloc)
+/* noinline: its buffer is on the program's stack only when libunwind walks (the CFI
+ * and frame-pointer walks do not carry it: CP_APP_STACK_BOUND). */
+static __attribute__((noinline)) unsigned
+capture_unwind_nt(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool noalloc)
 {
     int (*bt)(void **, int) = __atomic_load_n(&lu_backtrace, __ATOMIC_ACQUIRE);
     if (__builtin_expect(!bt || (noalloc && !lu_warm), 0)) {
@@ -238,18 +240,18 @@ capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool
     }
     /* unw_backtrace walks with libunwind's per-thread trace cache (frame shapes keyed by
      * PC; x86-64's tdep_trace), so a stack it has seen costs no DWARF parsing; it falls
-     * back to unw_step by itself. Its entry 0 is its own return address, into
-     * cp_stack_capture or cp_stack_capture_from (which inline this function): dropped, so
-     * the result starts at the return address into their caller, as the CFI and
-     * frame-pointer walks do. */
+     * back to unw_step by itself. Its entry 0 is its own return address, into this
+     * function, and entry 1 the return address into cp_stack_capture or
+     * cp_stack_capture_from: both dropped, so the result starts at the return address
+     * into their caller, as the CFI and frame-pointer walks do. */
     void *raw[CP_STACK_MAX_WALK + 8]; /* max + skip + 2; bounded: CP_APP_STACK_BOUND */
-    unsigned cap = max + skip + 1 + 1; /* one more than wanted: tells truncation */
+    unsigned cap = max + skip + 2 + 1; /* one more than wanted: tells truncation */
     if (cap > sizeof raw / sizeof raw[0])
         cap = sizeof raw / sizeof raw[0];
     *truncated = 0;
     int got = bt(raw, (int)cap);
     lu_warm = true;
-    unsigned n = 0, drop = skip + 1;
+    unsigned n = 0, drop = skip + 2;
     for (int i = 0; i < got; i++) {
         uintptr_t ip = (uintptr_t)raw[i];
         if (ip == 0)
@@ -265,6 +267,16 @@ capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool
         pcs[n++] = ip;
     }
     return n;
+}
+
+/* Never a tail call: the return address into cp_stack_capture(_from) is dropped by
+ * position (capture_unwind_nt). */
+static inline __attribute__((always_inline)) unsigned
+capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool noalloc)
+{
+    unsigned m = capture_unwind_nt(pcs, max, skip, truncated, noalloc);
+    __asm__ volatile("" : "+r"(m));
+    return m;
 }
 
 static uint64_t n_fallbacks, n_checked, n_differ; /* atomic, statistics */
