@@ -66,55 +66,101 @@ static inline int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
 /* Any other stack (issue 25): a handler's on the thread's alternate signal stack, whose
  * bounds the kernel knows (sigaltstack: one system call, made only for a walk that is not
  * on the thread's own stack), or a coroutine's or fiber's stack (makecontext on a heap
- * or mmap'd block), whose bounds nobody keeps: the walk may then read the memory from the
- * walk's page up that is readable now, found with one process_vm_readv of one byte of
- * each page (it stops at the first page that cannot be read: unmapped, or a PROT_NONE
- * guard), up to FOREIGN_MAX bytes. Not cached: the block may be unmapped by the time of
- * the next walk. ~0.6 us a walk (BENCHMARKS.md, "Walks on other stacks"). */
+ * or mmap'd block), whose bounds nobody keeps: the walk may then read memory from the
+ * walk's page up that is readable now, found with process_vm_readv of one byte of each
+ * page (it stops at the first page that cannot be read: unmapped, or a PROT_NONE guard,
+ * which is what lies above a stack mmap'd below another). Probed as the walk goes: two
+ * pages first, then up to the page a read needs (cp_stack_more), at most FOREIGN_MAX
+ * above the walk's start (pinning pages costs: probing 1 MiB at once made a walk 34 us).
+ * Not cached: the block may be unmapped by the next walk. Cost: BENCHMARKS.md, "Walks on
+ * other stacks". */
 #define PROBE_PAGES 32
+#define PROBE_FIRST 2
 #define FOREIGN_MAX (1u << 20)
+
+/* this thread's walk reads probed memory: its start page (0: it does not) */
+static __thread uintptr_t probe_base __attribute__((tls_model("initial-exec")));
+
+/* The pages [top, top + 4096 * npages) that can be read, from the first: how many. */
+static unsigned probe(uintptr_t top, unsigned npages)
+{
+    char sink[PROBE_PAGES];
+    struct iovec local = {sink, npages}, remote[PROBE_PAGES];
+    for (unsigned i = 0; i < npages; i++)
+        remote[i] = (struct iovec){(void *)(top + 4096 * (uintptr_t)i), 1};
+    ssize_t got = syscall(SYS_process_vm_readv, (pid_t)syscall(SYS_getpid), &local, 1UL, remote,
+                          (unsigned long)npages, 0UL);
+    return got > 0 ? (unsigned)got : 0;
+}
+
+/* The last foreign stack this thread walked on, [fc_lo, fc_hi) (its start page to the
+ * last page probed readable, or the alternate stack): a walk that starts inside it again
+ * takes those bounds without a system call (2 us a walk otherwise: BENCHMARKS.md). The
+ * walk starts on a live stack, and the frames it follows (valid CFI) lie between it and
+ * that stack's top, which the cached range covers; only a walk past the top (frames a
+ * fiber library left without an end) reads above, where the cache may be stale (the
+ * block unmapped since): the cost of not asking the kernel on every walk. */
+static __thread uintptr_t fc_lo, fc_hi, fc_probed __attribute__((tls_model("initial-exec")));
 
 static __attribute__((noinline)) int foreign_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
 {
+    if (here >= fc_lo && here < fc_hi && fc_hi - here > 16) {
+        *lo = here;
+        *hi = fc_hi;
+        probe_base = fc_probed;
+        return 1;
+    }
     stack_t ss;
+    probe_base = 0;
+    fc_lo = fc_hi = 0;
     if (syscall(SYS_sigaltstack, NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) &&
         here >= (uintptr_t)ss.ss_sp && here - (uintptr_t)ss.ss_sp < ss.ss_size) {
         *lo = here;
         *hi = (uintptr_t)ss.ss_sp + ss.ss_size;
+        fc_lo = (uintptr_t)ss.ss_sp;
+        fc_hi = *hi;
+        fc_probed = 0;
         return 1;
     }
-    static pid_t pid; /* (a fork child's first probe fails with ESRCH, or reads its parent's
-                       * copy: either way only bounds; then it is asked again) */
-    pid_t me = pid ? pid : (pid = (pid_t)syscall(SYS_getpid));
-    uintptr_t page = here & ~(uintptr_t)4095, top = page;
-    char sink[PROBE_PAGES];
-    struct iovec local = {sink, sizeof sink}, remote[PROBE_PAGES];
-    while (top - page < FOREIGN_MAX) {
-        for (unsigned i = 0; i < PROBE_PAGES; i++)
-            remote[i] = (struct iovec){(void *)(top + 4096 * (uintptr_t)i), 1};
-        ssize_t got = syscall(SYS_process_vm_readv, me, &local, 1UL, remote,
-                              (unsigned long)PROBE_PAGES, 0UL);
-        if (got < 0 && errno == ESRCH && me == pid) {
-            pid = 0; /* a fork child with its parent's pid cached */
-            me = pid = (pid_t)syscall(SYS_getpid);
-            continue;
-        }
-        if (got <= 0)
-            break;
-        top += 4096 * (uintptr_t)got;
-        if (got < PROBE_PAGES)
-            break;
-    }
+    uintptr_t page = here & ~(uintptr_t)4095;
+    uintptr_t top = page + 4096 * (uintptr_t)probe(page, PROBE_FIRST);
     *lo = here;
     *hi = top;
-    return top > here + 16;
+    if (top <= here + 16)
+        return 0;
+    probe_base = fc_probed = fc_lo = page;
+    fc_hi = top;
+    return 1;
+}
+
+/* The walker needs to read below `want` but its bounds end at *hi: if they are probed
+ * ones, probe on up to want's page (and one more), and say whether *hi reaches it now. */
+int cp_stack_more(uintptr_t want, uintptr_t *hi)
+{
+    uintptr_t base = probe_base, top = *hi;
+    if (!base || want <= top || want - base > FOREIGN_MAX || (top & 4095))
+        return 0;
+    while (top < want) {
+        uintptr_t need = ((want - top + 4095) >> 12) + 1;
+        unsigned n = need < PROBE_PAGES ? (unsigned)need : PROBE_PAGES;
+        unsigned got = probe(top, n);
+        top += 4096 * (uintptr_t)got;
+        if (got < n)
+            break;
+    }
+    *hi = top;
+    if (base == fc_probed && top > fc_hi)
+        fc_hi = top; /* the next walk there starts with it */
+    return want <= top;
 }
 
 /* The bounds of the stack `here` is on: the thread's, else another one (foreign_bounds). */
 static inline int stack_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
 {
-    if (__builtin_expect(thread_bounds(here, lo, hi), 1))
+    if (__builtin_expect(thread_bounds(here, lo, hi), 1)) {
+        probe_base = 0;
         return 1;
+    }
     return foreign_bounds(here, lo, hi);
 }
 
@@ -132,7 +178,8 @@ static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *tru
     *truncated = 0;
     if (!stack_bounds((uintptr_t)fp, &stack_lo, &stack_hi))
         return 0;
-    while ((uintptr_t)fp >= stack_lo && (uintptr_t)fp + 16 <= stack_hi && ((uintptr_t)fp & 7) == 0) {
+    while ((uintptr_t)fp >= stack_lo && ((uintptr_t)fp & 7) == 0 &&
+           ((uintptr_t)fp + 16 <= stack_hi || cp_stack_more((uintptr_t)fp + 16, &stack_hi))) {
         uintptr_t ret = fp[1];
         uintptr_t *next = (uintptr_t *)fp[0];
         if (ret < 4096)

@@ -722,6 +722,13 @@ static int wc_same(const struct wcache *c, unsigned j, uintptr_t sp)
 /* cp_stack_bounds (unwind.h, stack.c) is weak here: the fuzzer links this file alone, and
  * then a walk goes on past a signal frame only on the same stack. */
 #pragma weak cp_stack_bounds
+#pragma weak cp_stack_more
+
+/* Can the walk read below want? Its bounds may grow (probed ones, unwind.h). */
+static __attribute__((noinline)) int more(uintptr_t want, uintptr_t *hi)
+{
+    return cp_stack_more && cp_stack_more(want, hi);
+}
 
 /* Through a signal frame: r is the frame of __restore_rt (r.sp is where the handler
  * returned to, the struct ucontext the kernel wrote: uc_flags, uc_link, uc_stack (24
@@ -732,7 +739,7 @@ static int wc_same(const struct wcache *c, unsigned j, uintptr_t sp)
 static int sigframe(struct cp_unwind_regs *r, uintptr_t *lo, uintptr_t *hi)
 {
     const uintptr_t gregs = r->sp + 40;
-    if (gregs + 17 * 8 > *hi || gregs + 17 * 8 < gregs)
+    if (gregs + 17 * 8 < gregs || (gregs + 17 * 8 > *hi && !more(gregs + 17 * 8, hi)))
         return 0;
     uintptr_t bp = ((const uintptr_t *)gregs)[10], sp = ((const uintptr_t *)gregs)[15],
               ip = ((const uintptr_t *)gregs)[16];
@@ -876,11 +883,11 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         uintptr_t cfa = ((s & S_CFA_RBP) ? r.bp : r.sp) + (uintptr_t)(intptr_t)shape_cfa_off(s);
         /* the caller's frame is above this one and below hi (so every slot read, from
          * cfa - 8 up, is on this stack: sp >= lo holds from the start) */
-        if (cfa < r.sp + 8 || cfa > hi)
+        if (cfa < r.sp + 8 || (cfa > hi && !more(cfa, &hi)))
             goto fail;
         if (s & S_BP_SAVED) {
             uintptr_t at = cfa + (uintptr_t)(intptr_t)shape_bp_off(s);
-            if (at - lo > hi - 8 - lo)
+            if (at - lo > hi - 8 - lo && (at < lo || !more(at + 8, &hi) || at - lo > hi - 8 - lo))
                 goto fail;
             r.bp = *(const uintptr_t *)at;
             if (keep && n - 1 <= WC_MAX)
@@ -928,6 +935,13 @@ uint64_t cp_unwind_parse_eh(const void *hdr, const void *lo, const void *hi, uin
 /* cp_stack_bounds (unwind.h, stack.c) is weak here: the fuzzer links this file alone, and
  * then a walk goes on past a signal frame only on the same stack. */
 #pragma weak cp_stack_bounds
+#pragma weak cp_stack_more
+
+/* Can the walk read below want? Its bounds may grow (probed ones, unwind.h). */
+static __attribute__((noinline)) int more(uintptr_t want, uintptr_t *hi)
+{
+    return cp_stack_more && cp_stack_more(want, hi);
+}
 
 /* Through a signal frame: r is the frame of __restore_rt (r.sp is where the handler
  * returned to, the struct ucontext the kernel wrote: uc_flags, uc_link, uc_stack (24
@@ -938,7 +952,7 @@ uint64_t cp_unwind_parse_eh(const void *hdr, const void *lo, const void *hi, uin
 static int sigframe(struct cp_unwind_regs *r, uintptr_t *lo, uintptr_t *hi)
 {
     const uintptr_t gregs = r->sp + 40;
-    if (gregs + 17 * 8 > *hi || gregs + 17 * 8 < gregs)
+    if (gregs + 17 * 8 < gregs || (gregs + 17 * 8 > *hi && !more(gregs + 17 * 8, hi)))
         return 0;
     uintptr_t bp = ((const uintptr_t *)gregs)[10], sp = ((const uintptr_t *)gregs)[15],
               ip = ((const uintptr_t *)gregs)[16];

@@ -38,6 +38,9 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
 /* The bounds [*lo, *hi) of the stack sp is on, where a walk may read (stack.c): past a
  * signal frame, the walk goes on on the interrupted code's stack. 0 if unknown. */
 int cp_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi);
+/* A read below `want` is needed and *hi is lower: where the bounds were probed (a
+ * coroutine's stack, stack.c), probe on; 1 if *hi reaches want now. */
+int cp_stack_more(uintptr_t want, uintptr_t *hi);
 
 /* Forget every cached shape (after dlclose: code at an address may change). */
 void cp_unwind_invalidate(void);
