@@ -16,6 +16,16 @@
 
 #include "log.h"
 
+/* Under valgrind the switch to this stack is a stack switch, not a frame of ~the distance
+ * between the two (which memcheck would take as the thread's frames being popped): the
+ * stack is registered (a client request: a no-op outside valgrind). */
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define REGISTER_STACK(lo, hi) ((void)VALGRIND_STACK_REGISTER(lo, hi))
+#else
+#define REGISTER_STACK(lo, hi) ((void)0)
+#endif
+
 /* fn(arg) with rsp = top (16-byte aligned); rbp keeps the caller's frame, so frame-pointer
  * walks and the CFI below lead from fn back to the caller. */
 void cp_own_stack_call(void (*fn)(void *), void *arg, void *top);
@@ -57,6 +67,8 @@ void cp_own_stack_run(void (*fn)(void *), void *arg)
             m = MAP_FAILED;
         }
         base = m == MAP_FAILED ? NULL : m;
+        if (base)
+            REGISTER_STACK(base + page, base + page + CP_OWN_STACK_SIZE);
     }
     if (base) {
         cp_own_stack_call(fn, arg, base + page + CP_OWN_STACK_SIZE);
