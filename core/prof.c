@@ -5,7 +5,8 @@
  *   hooks    cp_thread_get/release, cp_event_*, cp_prof_lost (sampled events only)
  *   flusher  the thread started by cp_prof_start(); flush() also runs on the exit path,
  *            inline (single-threaded processes) and where solo mode ends, on a program's
- *            thread but on the profiler's own stack (ownstack.h): never on the program's
+ *            thread but on the profiler's own stack (ownstack.h), never on the program's
+ *            stack (its naming and publishing buffers are ~9 KiB)
  *   atfork   cp_prof_atfork_*
  *
  * The timeline (Go's mprof.go accounts per GC cycle; here a cycle is a flush interval):

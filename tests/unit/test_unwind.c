@@ -465,6 +465,34 @@ static void test_altstack_walked(void **state)
     assert_true(last_depth > 8);
 }
 
+/* The bounds of a stack nobody keeps (a coroutine's, not the thread's nor the alternate
+ * signal stack) are the memory readable above the walk's start, found by probing: they
+ * stop at a PROT_NONE page (another stack's guard) and at an unmapped one, and growing
+ * them (cp_stack_more) never passes either. */
+static void test_probed_bounds(void **state)
+{
+    char *m = mmap(NULL, 6 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    /* [0, 3 pages) readable, page 3 PROT_NONE, page 4 readable, page 5 unmapped */
+    assert_int_equal(mprotect(m + 3 * 4096, 4096, PROT_NONE), 0);
+    assert_int_equal(munmap(m + 5 * 4096, 4096), 0);
+    uintptr_t lo, hi, sp = (uintptr_t)m + 100;
+    assert_int_equal(cp_stack_bounds(sp, &lo, &hi), 1);
+    assert_true(lo == sp);
+    assert_true(hi == (uintptr_t)m + 2 * 4096); /* two pages probed first */
+    assert_int_equal(cp_stack_more((uintptr_t)m + 3 * 4096, &hi), 1);
+    assert_true(hi == (uintptr_t)m + 3 * 4096);
+    assert_int_equal(cp_stack_more((uintptr_t)m + 3 * 4096 + 8, &hi), 0); /* the guard */
+    assert_true(hi == (uintptr_t)m + 3 * 4096);
+    /* from page 4: its own page, then the unmapped one stops it */
+    sp = (uintptr_t)m + 4 * 4096 + 64;
+    assert_int_equal(cp_stack_bounds(sp, &lo, &hi), 1);
+    assert_true(hi == (uintptr_t)m + 5 * 4096);
+    assert_int_equal(cp_stack_more((uintptr_t)m + 5 * 4096 + 8, &hi), 0);
+    assert_true(hi == (uintptr_t)m + 5 * 4096);
+    munmap(m, 5 * 4096);
+}
+
 /* A makecontext coroutine on a 64 KiB heap stack: the walk's bounds are the readable
  * memory above it (stack.c, foreign_bounds); it ends where the coroutine's stack does
  * (__start_context), as libunwind's. */
@@ -693,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_signal_frame_walked),
         cmocka_unit_test(test_altstack_walked),
         cmocka_unit_test(test_coroutine_walked),
+        cmocka_unit_test(test_probed_bounds),
         cmocka_unit_test(test_capture_from_falls_back_once),
         cmocka_unit_test(test_invalidate_reparses),
         cmocka_unit_test(test_concurrent_walks),
