@@ -10,7 +10,9 @@
 #include "arena.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
+#include "rawsys.h"
 #include "spin.h"
 
 #define CHUNK ((size_t)1 << 20)
@@ -42,7 +44,9 @@ void *cp_mmap_anon(size_t size)
 
 void cp_munmap_anon(void *p, size_t size)
 {
-    if (p && munmap(p, size) == 0)
+    /* raw: also called from walks (unwind.c's table), where a lazily bound munmap would
+     * put 3 KiB on the program's stack (rawsys.h) */
+    if (p && cp_raw_syscall(SYS_munmap, (long)p, (long)size, 0, 0, 0, 0) == 0)
         __atomic_sub_fetch(&mapped, size, __ATOMIC_RELAXED);
 }
 

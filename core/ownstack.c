@@ -1,8 +1,12 @@
 /*
  * ownstack.c — the profiler's own stack (see ownstack.h).
  *
- * Context: the callers of an inline or final flush (prof.c), under flush_lock, which is
- * also what makes the one stack enough: one flush runs at a time. A signal that arrives
+ * Two stacks, each used by one thread at a time. The flush stack: the callers of an
+ * inline or final flush (prof.c), under flush_lock, which is what makes the one stack
+ * enough: one flush runs at a time. The walk stack: libunwind walks of a stack that is not
+ * a thread's own (an alternate signal stack, a coroutine's: stack.c), which need ~6 KiB
+ * of libunwind's frames; walk_lock serialises them (they are rare: a handler's or a
+ * coroutine's sample with CTRPROF_UNWIND=libunwind or check). A signal that arrives
  * meanwhile is handled on this stack (unless the program set an alternate one): the
  * re-entrancy guard is held, so its allocations take the real allocator's path only, and
  * 256 KiB leaves it the room a thread's stack would. The guard page below turns an
@@ -12,9 +16,11 @@
 
 #include <stdint.h>
 #include <sys/mman.h>
-#include <unistd.h>
+#include <sys/syscall.h>
 
 #include "log.h"
+#include "rawsys.h"
+#include "spin.h"
 
 /* Under valgrind the switch to this stack is a stack switch, not a frame of ~the distance
  * between the two (which memcheck would take as the thread's frames being popped): the
@@ -49,34 +55,64 @@ __asm__(".text\n"
         ".cfi_def_cfa %rsp, 8\n"
         "    ret\n"
         ".cfi_endproc\n"
+        ".globl cp_own_stack_call_end\n"
+        ".hidden cp_own_stack_call_end\n"
+        "cp_own_stack_call_end:\n"
         ".size cp_own_stack_call, .-cp_own_stack_call\n");
+extern const char cp_own_stack_call_end[];
 
-static char *base; /* the mapping: guard page, then the stack; guarded by the caller */
+/* A stack of `size` bytes with a guard page below, or NULL. Raw system calls: the first
+ * call of mmap through the PLT would bind it lazily on the program's stack (rawsys.h). */
+static char *map_stack(size_t size)
+{
+    /* not cp_mmap_anon: this stack is not the engine's data (the profiler-bytes figure),
+     * and a test's injected mmap failure is meant for a table or a ring */
+    long m = cp_raw_syscall(SYS_mmap, 0, (long)(4096 + size), PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (m < 0 && m > -4096)
+        return NULL;
+    if (cp_raw_syscall(SYS_mprotect, m, 4096, PROT_NONE, 0, 0, 0) != 0) {
+        cp_raw_syscall(SYS_munmap, m, (long)(4096 + size), 0, 0, 0, 0);
+        return NULL;
+    }
+    REGISTER_STACK((char *)m + 4096, (char *)m + 4096 + size);
+    return (char *)m + 4096;
+}
+
+static char *flush_stack; /* guarded by the caller (flush_lock) */
 
 void cp_own_stack_run(void (*fn)(void *), void *arg)
 {
-#if defined(__x86_64__)
-    size_t page = (size_t)getpagesize();
-    if (!base) {
-        /* not cp_mmap_anon: this stack is not the engine's data (the profiler-bytes
-         * figure), and a test's injected mmap failure is meant for a table or a ring */
-        char *m = mmap(NULL, page + CP_OWN_STACK_SIZE, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-        if (m != MAP_FAILED && mprotect(m, page, PROT_NONE) != 0) {
-            munmap(m, page + CP_OWN_STACK_SIZE);
-            m = MAP_FAILED;
-        }
-        base = m == MAP_FAILED ? NULL : m;
-        if (base)
-            REGISTER_STACK(base + page, base + page + CP_OWN_STACK_SIZE);
-    }
-    if (base) {
-        cp_own_stack_call(fn, arg, base + page + CP_OWN_STACK_SIZE);
+    if (!flush_stack)
+        flush_stack = map_stack(CP_OWN_STACK_SIZE);
+    if (flush_stack) {
+        cp_own_stack_call(fn, arg, flush_stack + CP_OWN_STACK_SIZE);
         return;
     }
     static int once;
     cp_log_once(&once, "cannot map a stack for flushing; flushes run on the program's "
                        "thread's stack");
-#endif
     fn(arg);
+}
+
+static char *walk_stack; /* atomic once mapped */
+static cp_spin walk_lock = CP_SPIN_INIT;
+
+int cp_walk_stack_run(void (*fn)(void *), void *arg)
+{
+    cp_spin_lock(&walk_lock);
+    if (!walk_stack)
+        walk_stack = map_stack(CP_WALK_STACK_SIZE);
+    if (!walk_stack) {
+        cp_spin_unlock(&walk_lock);
+        return -1;
+    }
+    cp_own_stack_call(fn, arg, walk_stack + CP_WALK_STACK_SIZE);
+    cp_spin_unlock(&walk_lock);
+    return 0;
+}
+
+int cp_own_stack_code(uintptr_t pc)
+{
+    return pc >= (uintptr_t)cp_own_stack_call && pc < (uintptr_t)cp_own_stack_call_end;
 }

@@ -13,12 +13,30 @@
 #define CP_OWNSTACK_H
 
 /* Bytes of an application thread's stack the profiler uses at most, on any hook path
- * (sampled allocation, free, contention, exit, fork), any rate, any CTRPROF_UNWIND.
- * libunwind's own frames are most of it in CTRPROF_UNWIND=libunwind and check. */
-#define CP_APP_STACK_BOUND 9216
+ * (sampled allocation, free, contention, exit, fork), any rate, measured by
+ * tests/e2e/stacks.sh: with the CFI walker or frame pointers on any stack, and with any
+ * unwinder on a stack that is not a thread's own (an alternate signal stack, a
+ * coroutine's), where libunwind runs on the walk stack below. No call on these paths
+ * goes through a PLT entry that is not bound yet (rawsys.h; cp_unwind_init). */
+#define CP_APP_STACK_BOUND 4096
+/* The same with libunwind (CTRPROF_UNWIND=libunwind or check) on a thread's own stack,
+ * where libunwind runs in place (its walks are not serialised through the walk stack). */
+#define CP_APP_STACK_BOUND_LIBUNWIND 9216
 
 /* Size of the profiler's stack (one per process, mapped on first use, guard page below). */
 #define CP_OWN_STACK_SIZE (256 * 1024)
+
+#include <stdint.h>
+
+/* Size of the stack libunwind walks of foreign stacks run on (cp_walk_stack_run). */
+#define CP_WALK_STACK_SIZE (64 * 1024)
+
+/* Run fn(arg) on the walk stack, one thread at a time (a spin lock); -1 (nothing run) if
+ * it cannot be mapped. From a hook (re-entrancy guard held). fn's walk of the caller's
+ * stack goes through cp_own_stack_code's frame (its CFI leads back to the caller). */
+int cp_walk_stack_run(void (*fn)(void *), void *arg);
+/* Is pc inside the stack-switching trampoline (a return address into it)? */
+int cp_own_stack_code(uintptr_t pc);
 
 /* Run fn(arg) on the profiler's stack, or on the caller's if it cannot be mapped (said
  * once). One caller at a time: the caller holds flush_lock (prof.c), or is a fork child's

@@ -58,6 +58,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/single_threaded.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__SSE2__)
@@ -71,6 +72,7 @@
 #include "log.h"
 #include "names.h"
 #include "ownstack.h"
+#include "rawsys.h"
 #include "ring.h"
 #include "spin.h"
 #include "stack.h"
@@ -527,7 +529,7 @@ static void solo_end(void)
     for (unsigned spins = 0; o && (__atomic_load_n(&o->in_op, __ATOMIC_SEQ_CST) || cp_ring_busy(o));
          spins++)
         if (spins > 64)
-            sched_yield();
+            cp_raw_syscall(SYS_sched_yield, 0, 0, 0, 0, 0, 0); /* on the program's stack */
     cp_prof_flush_all();
     __atomic_store_n(&solo, SOLO_OFF, __ATOMIC_RELEASE);
     cp_futex_wake(&solo, INT32_MAX);
@@ -1350,10 +1352,21 @@ void cp_prof_atfork_parent(void)
     cp_spin_unlock(&flush_lock);
 }
 
+static void atfork_child_own(void *arg);
+
+/* On the profiler's own stack (ownstack.h): the child's set-up closes the parent's file,
+ * may start a flusher, and runs on the thread that forked, maybe a 16 KiB one. The stack
+ * is free: this thread took flush_lock in cp_prof_atfork_prepare. */
 void cp_prof_atfork_child(const char *newpath)
 {
     if (!cp_prof_enabled())
         return;
+    cp_own_stack_run(atfork_child_own, (void *)newpath);
+}
+
+static void atfork_child_own(void *arg)
+{
+    const char *newpath = arg;
     cp_bucket_reset_lock();
     cp_spin_reset(&reg_lock);
     cp_spin_reset(&flush_lock);

@@ -9,6 +9,9 @@
 #define CP_SPIN_H
 
 #include <sched.h>
+#include <sys/syscall.h>
+
+#include "rawsys.h"
 
 typedef struct {
     int v;
@@ -25,7 +28,7 @@ static inline void cp_spin_lock(cp_spin *l)
             if (n++ < 100)
                 __builtin_ia32_pause();
             else
-                sched_yield();
+                cp_raw_syscall(SYS_sched_yield, 0, 0, 0, 0, 0, 0); /* rawsys.h */
         }
     }
 }

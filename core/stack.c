@@ -28,6 +28,8 @@
 
 #include "arena.h"
 #include "log.h"
+#include "ownstack.h"
+#include "rawsys.h"
 #include "spin.h"
 #include "unwind.h"
 
@@ -50,6 +52,7 @@ void cp_stack_init(void)
 {
     main_hi = (uintptr_t)getauxval(AT_EXECFN);
     main_self = (uintptr_t)pthread_self();
+    cp_unwind_init();
 }
 
 /* [*lo, *hi): where a walk starting at the frame `here` may read. 0 if unknown. */
@@ -88,8 +91,8 @@ static unsigned probe(uintptr_t top, unsigned npages)
     struct iovec local = {sink, npages}, remote[PROBE_PAGES];
     for (unsigned i = 0; i < npages; i++)
         remote[i] = (struct iovec){(void *)(top + 4096 * (uintptr_t)i), 1};
-    ssize_t got = syscall(SYS_process_vm_readv, (pid_t)syscall(SYS_getpid), &local, 1UL, remote,
-                          (unsigned long)npages, 0UL);
+    long got = cp_raw_syscall(SYS_process_vm_readv, cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0),
+                           (long)&local, 1, (long)remote, (long)npages, 0);
     return got > 0 ? (unsigned)got : 0;
 }
 
@@ -113,7 +116,7 @@ static __attribute__((noinline)) int foreign_bounds(uintptr_t here, uintptr_t *l
     stack_t ss;
     probe_base = 0;
     fc_lo = fc_hi = 0;
-    if (syscall(SYS_sigaltstack, NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) &&
+    if (cp_raw_syscall(SYS_sigaltstack, 0, (long)&ss, 0, 0, 0, 0) == 0 && (ss.ss_flags & SS_ONSTACK) &&
         here >= (uintptr_t)ss.ss_sp && here - (uintptr_t)ss.ss_sp < ss.ss_size) {
         *lo = here;
         *hi = (uintptr_t)ss.ss_sp + ss.ss_size;
@@ -271,6 +274,20 @@ uint64_t cp_stack_fp_fallbacks(void)
     return __atomic_load_n(&n_fp_fallbacks, __ATOMIC_RELAXED);
 }
 
+/* libunwind's walk on the walk stack (ownstack.h): from there it goes through the
+ * switching trampoline's frame, back onto the stack the capture was asked on. */
+struct side_walk {
+    int (*bt)(void **, int);
+    void **raw;
+    int cap, got;
+};
+
+static void side_walk(void *arg)
+{
+    struct side_walk *w = arg;
+    w->got = w->bt(w->raw, w->cap);
+}
+
 /* noinline: its buffer is on the program's stack only when libunwind walks (the CFI
  * and frame-pointer walks do not carry it: CP_APP_STACK_BOUND). */
 static __attribute__((noinline)) unsigned
@@ -296,9 +313,28 @@ capture_unwind_nt(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, b
     if (cap > sizeof raw / sizeof raw[0])
         cap = sizeof raw / sizeof raw[0];
     *truncated = 0;
-    int got = bt(raw, (int)cap);
+    uintptr_t lo, hi, ra = (uintptr_t)__builtin_return_address(0);
+    int got = -1;
+    unsigned drop = skip + 2;
+    if (!thread_bounds((uintptr_t)__builtin_frame_address(0), &lo, &hi)) {
+        /* Not on the thread's own stack (a handler's on an alternate signal stack, a
+         * coroutine's, maybe 8 KiB): libunwind's frames go to the walk stack, and its
+         * result starts with theirs: it is taken from the return address into our
+         * caller on, as below. */
+        struct side_walk w = {bt, raw, (int)(cap + 8 < sizeof raw / sizeof raw[0]
+                                                 ? cap + 8 : sizeof raw / sizeof raw[0]), -1};
+        if (cp_walk_stack_run(side_walk, &w) == 0) {
+            got = w.got;
+            int i = 0;
+            while (i < got && (uintptr_t)raw[i] != ra)
+                i++;
+            drop = i < got ? (unsigned)i + 1 + skip : (unsigned)got;
+        }
+    }
+    if (got < 0)
+        got = bt(raw, (int)cap);
     lu_warm = true;
-    unsigned n = 0, drop = skip + 2;
+    unsigned n = 0;
     for (int i = 0; i < got; i++) {
         uintptr_t ip = (uintptr_t)raw[i];
         if (ip == 0)

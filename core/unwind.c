@@ -297,7 +297,7 @@ static void set_rule(struct rules *s, uint64_t reg, int kind, int64_t off)
 static int run_cfa(struct rd *r, const struct cie *c, struct rules *s, const struct rules *init,
                    uintptr_t loc, uintptr_t pc)
 {
-    struct rules stack[8];
+    struct rules stack[4]; /* remember_state depth: compilers nest one or two */
     unsigned depth = 0;
     while (r->p < r->end && !r->bad) {
         uint8_t op = *r->p++;
@@ -436,7 +436,9 @@ static int parse_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi, str
     if (version != 1 && version != 3)
         return -1;
     const char *aug = (const char *)r.p;
-    size_t alen = strnlen(aug, (size_t)(r.end - r.p));
+    size_t alen = 0; /* strnlen, without a call into libc (ownstack.h: no lazy binding) */
+    while (alen < (size_t)(r.end - r.p) && aug[alen])
+        alen++;
     if (alen == (size_t)(r.end - r.p))
         return -1;
     r.p += alen + 1;
@@ -500,6 +502,19 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
  * __start_context, a local symbol, found by asking makecontext once (on a dummy stack)
  * what it puts at the top of a new stack. A coroutine's stack ends there, as libunwind's
  * walk does: its CFI (if any) does not describe a caller. */
+static uintptr_t start_context(void);
+
+/* At start-up (on the main thread's stack): what a walk would otherwise do the first time
+ * on whatever stack it runs on, maybe an 8 KiB alternate signal stack: ask makecontext
+ * (a ucontext_t is 1 KiB), and have the dynamic linker bind _dl_find_object (a lazy
+ * binding saves the whole register state on the stack: 2.7 KiB with AVX-512). */
+void cp_unwind_init(void)
+{
+    start_context();
+    struct dl_find_object dlfo;
+    (void)_dl_find_object((void *)(uintptr_t)cp_unwind_init, &dlfo);
+}
+
 static uintptr_t start_context(void)
 {
     static uintptr_t addr; /* atomic; 1: not found */
@@ -581,8 +596,13 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
         static const uint8_t tramp[9] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
         const uint8_t *code = (const uint8_t *)pc + 1;
         if ((uintptr_t)code >= (uintptr_t)lo && (uintptr_t)hi - (uintptr_t)code >= sizeof tramp &&
-            (uintptr_t)hi > (uintptr_t)code && memcmp(code, tramp, sizeof tramp) == 0)
-            return make_shape(K_END, 1, 0, 0, 0, gen);
+            (uintptr_t)hi > (uintptr_t)code) {
+            unsigned i = 0;
+            while (i < sizeof tramp && code[i] == tramp[i])
+                i++;
+            if (i == sizeof tramp)
+                return make_shape(K_END, 1, 0, 0, 0, gen);
+        }
         return unusable;
     }
     struct rd f = {fde + 8, fde + 4 + len, 0};
@@ -669,7 +689,8 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * another cap: the walk goes on as usual. Every word re-read lies between the current sp
  * and the stack top, which the last walk checked against the same bounds. */
 #define WC_MAX 96 /* states kept: the shim's cap is CTRPROF_DEPTH (64) + 24 */
-#define FRESH 32  /* states of a walk kept on the stack while it may still join the last */
+#define FRESH 16 /* states of a walk kept on the stack while it may still join the last
+                  * (each is 32 bytes of the program's stack: ownstack.h) */
 
 struct wstate {
     uintptr_t sp, bp, ip;
@@ -699,6 +720,22 @@ void cp_unwind_cache_enable(int on)
 uint64_t cp_unwind_cache_joins(void)
 {
     return wc.joins;
+}
+
+/* memmove of n states, without libc (its first call would be bound lazily, on whatever
+ * stack the walk runs on: rawsys.h); the barrier keeps GCC from making it a call again. */
+static void move_states(struct wstate *dst, const struct wstate *src, unsigned n)
+{
+    if (dst < src)
+        for (unsigned i = 0; i < n; i++) {
+            dst[i] = src[i];
+            __asm__ volatile("" ::: "memory");
+        }
+    else
+        for (unsigned i = n; i-- > 0;) {
+            dst[i] = src[i];
+            __asm__ volatile("" ::: "memory");
+        }
 }
 
 /* Do the stack words the cached walk read above state j still hold what it read? Every
@@ -799,7 +836,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                 unsigned nb = c->b + j - n;
                 if (c->b + j < n) {
                     nb = WC_MAX + 1 - n - tail; /* >= 0: n + tail <= cap + 1 <= WC_MAX + 1 */
-                    memmove(&c->st[nb + n], &cs[j], tail * sizeof c->st[0]);
+                    move_states(&c->st[nb + n], &cs[j], tail);
                 }
                 struct wstate *ns = c->st + nb;
                 for (unsigned k = 0; k < n; k++)
@@ -820,7 +857,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                 /* the last walk stopped at its cap and this one is shorter below it: go on
                  * from the state the last walk stopped at, with the states from 0 */
                 n = total;
-                memmove(c->st, ns, (n + 1) * sizeof c->st[0]);
+                move_states(c->st, ns, n + 1);
                 c->b = 0;
                 r.sp = c->st[n].sp, r.bp = c->st[n].bp, r.ip = c->st[n].ip;
                 joining = 0;
@@ -915,6 +952,10 @@ fail:
 }
 
 #else /* !HAVE_CFI */
+
+void cp_unwind_init(void)
+{
+}
 
 void cp_unwind_cache_enable(int on)
 {

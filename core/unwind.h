@@ -42,6 +42,9 @@ int cp_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi);
  * coroutine's stack, stack.c), probe on; 1 if *hi reaches want now. */
 int cp_stack_more(uintptr_t want, uintptr_t *hi);
 
+/* Start-up (cp_stack_init): what the first walk would do on the program's stack. */
+void cp_unwind_init(void);
+
 /* Forget every cached shape (after dlclose: code at an address may change). */
 void cp_unwind_invalidate(void);
 

@@ -328,6 +328,8 @@ __attribute__((constructor)) static void ctrprof_init(void)
     cp_prof_set_process(name);
     if (pthread_key_create(&thread_key, thread_gone) != 0)
         cp_log("no thread-exit key; rings of exited threads are not reused");
+    else /* bound now, not lazily at a thread's first event (maybe on a small stack) */
+        pthread_setspecific(thread_key, NULL);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     at_quick_exit(at_exit_flush);
     cp_prof_start();

@@ -6,10 +6,12 @@
  *   - two threads with PTHREAD_STACK_MIN stacks (pthread_attr_setstacksize, glibc's
  *     default guard page) that allocate (alloc_on_small_thread), contend for a mutex,
  *     one of them forks (the child allocates and exits), and a third one calls exit().
- * Usage: stacks N SIZE. Each site allocates (and frees) N blocks of SIZE bytes. Prints
+ * Usage: stacks N SIZE [ALTSIZE]. Each site allocates (and frees) N blocks of SIZE bytes;
+ * ALTSIZE replaces the alternate stack's size. Prints
  * on stderr how much of the alternate stack and of a small thread's stack was used (the
  * lowest byte written, found by painting the stack first). Exits 0, or 1 if the forked
  * child did not. An overflow of either stack faults on its guard page (SIGSEGV). */
+#define _GNU_SOURCE
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,7 +23,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define ALT_EXTRA 8192 /* the handler's and malloc's own frames, and the profiler's */
+#define ALT_EXTRA (4096 + 1024) /* the profiler's bound (core/ownstack.h), and the handler's
+                                   and malloc's own frames */
 #define PAINT 0x5a
 
 static int n;
@@ -146,7 +149,7 @@ int main(int argc, char **argv)
 
     /* a handler on a small alternate stack, a guard page below it */
     long pg = sysconf(_SC_PAGESIZE);
-    alt_size = (size_t)sysconf(_SC_MINSIGSTKSZ) + ALT_EXTRA;
+    alt_size = argc > 3 ? (size_t)atol(argv[3]) : (size_t)sysconf(_SC_MINSIGSTKSZ) + ALT_EXTRA;
     char *m = mmap(NULL, (size_t)pg + alt_size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED || mprotect(m, (size_t)pg, PROT_NONE) != 0)
