@@ -55,11 +55,8 @@ __asm__(".text\n"
         ".cfi_def_cfa %rsp, 8\n"
         "    ret\n"
         ".cfi_endproc\n"
-        ".globl cp_own_stack_call_end\n"
-        ".hidden cp_own_stack_call_end\n"
-        "cp_own_stack_call_end:\n"
         ".size cp_own_stack_call, .-cp_own_stack_call\n");
-extern const char cp_own_stack_call_end[];
+
 
 /* A stack of `size` bytes with a guard page below, or NULL. Raw system calls: the first
  * call of mmap through the PLT would bind it lazily on the program's stack (rawsys.h). */
@@ -110,9 +107,4 @@ int cp_walk_stack_run(void (*fn)(void *), void *arg)
     cp_own_stack_call(fn, arg, walk_stack + CP_WALK_STACK_SIZE);
     cp_spin_unlock(&walk_lock);
     return 0;
-}
-
-int cp_own_stack_code(uintptr_t pc)
-{
-    return pc >= (uintptr_t)cp_own_stack_call && pc < (uintptr_t)cp_own_stack_call_end;
 }

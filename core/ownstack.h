@@ -26,17 +26,13 @@
 /* Size of the profiler's stack (one per process, mapped on first use, guard page below). */
 #define CP_OWN_STACK_SIZE (256 * 1024)
 
-#include <stdint.h>
-
 /* Size of the stack libunwind walks of foreign stacks run on (cp_walk_stack_run). */
 #define CP_WALK_STACK_SIZE (64 * 1024)
 
 /* Run fn(arg) on the walk stack, one thread at a time (a spin lock); -1 (nothing run) if
- * it cannot be mapped. From a hook (re-entrancy guard held). fn's walk of the caller's
- * stack goes through cp_own_stack_code's frame (its CFI leads back to the caller). */
+ * it cannot be mapped. From a hook (re-entrancy guard held). A walk of the caller's stack
+ * from fn goes through the switching trampoline's frame, whose CFI leads back to it. */
 int cp_walk_stack_run(void (*fn)(void *), void *arg);
-/* Is pc inside the stack-switching trampoline (a return address into it)? */
-int cp_own_stack_code(uintptr_t pc);
 
 /* Run fn(arg) on the profiler's stack, or on the caller's if it cannot be mapped (said
  * once). One caller at a time: the caller holds flush_lock (prof.c), or is a fork child's
