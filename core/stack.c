@@ -18,9 +18,8 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
-#include <string.h>
-#include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -75,8 +74,10 @@ static inline int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
  * which is what lies above a stack mmap'd below another). Probed as the walk goes: two
  * pages first, then up to the page a read needs (cp_stack_more), at most FOREIGN_MAX
  * above the walk's start (pinning pages costs: probing 1 MiB at once made a walk 34 us).
- * Not cached: the block may be unmapped by the next walk. Cost: BENCHMARKS.md, "Walks on
- * other stacks". */
+ * The last such stack's bounds are kept per thread (fc_lo below). Cost: BENCHMARKS.md,
+ * "Walks on other stacks". A process whose seccomp filter refuses process_vm_readv (as
+ * some container runtimes' do without CAP_SYS_PTRACE) gets no bounds for a coroutine's
+ * stack: such walks go to libunwind, as before. */
 #define PROBE_PAGES 32
 #define PROBE_FIRST 2
 #define FOREIGN_MAX (1u << 20)
