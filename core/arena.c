@@ -14,7 +14,9 @@
 #include "arena.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
+#include "rawsys.h"
 #include "spin.h"
 
 /* 256 KiB: small enough that a process with few buckets maps little (address space
@@ -72,7 +74,9 @@ void cp_munmap_anon(void *p, size_t size)
 {
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return; /* no system call; the memory is the spare's or stays mapped */
-    if (p && munmap(p, size) == 0)
+    /* raw: also called from walks (unwind.c's table), where a lazily bound munmap would
+     * put 3 KiB on the program's stack (rawsys.h) */
+    if (p && cp_raw_syscall(SYS_munmap, (long)p, (long)size, 0, 0, 0, 0) == 0)
         __atomic_sub_fetch(&mapped, size, __ATOMIC_RELAXED);
 }
 

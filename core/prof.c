@@ -3,7 +3,10 @@
  *
  * Contexts:
  *   hooks    cp_thread_get/release, cp_event_*, cp_prof_lost (sampled events only)
- *   flusher  the thread started by cp_prof_start(); flush() also runs on the exit path
+ *   flusher  the thread started by cp_prof_start(); flush() also runs on the exit path,
+ *            inline (single-threaded processes) and where solo mode ends, on a program's
+ *            thread but on the profiler's own stack (ownstack.h), never on the program's
+ *            stack (its naming and publishing buffers are ~9 KiB)
  *   atfork   cp_prof_atfork_*
  *
  * The timeline (Go's mprof.go accounts per GC cycle; here a cycle is a flush interval):
@@ -55,6 +58,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/single_threaded.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__SSE2__)
@@ -67,6 +71,8 @@
 #include "live.h"
 #include "log.h"
 #include "names.h"
+#include "ownstack.h"
+#include "rawsys.h"
 #include "ring.h"
 #include "spin.h"
 #include "stack.h"
@@ -280,18 +286,16 @@ static void open_pending(void)
  * sched_yield. What does not fit is counted as lost and said once. The calls that stay
  * are the ones every filter that lets glibc work allows: futex, clock_gettime (vDSO),
  * write (a diagnostic), getpid. If the filter could not be installed, everything thaws. */
-static void flush_locked(void);
-
 int cp_prof_sandbox(void)
 {
     if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return 0;
+    /* everything recorded so far is published while the file can still grow (the room
+     * made below is for what comes after), and the profiler's own flush stack is mapped
+     * now (its guard page needs mprotect, which an allow-list rarely has) */
+    cp_prof_flush_all();
     cp_spin_lock(&flush_lock);
     open_pending();
-    /* everything recorded so far is published while the file can still grow: the room
-     * made below is for what comes after */
-    flush_locked();
-    flush_locked();
     if (have_file) {
         int err = cp_cfile_presize(&file, CP_SANDBOX_FILE_MARGIN);
         if (err) {
@@ -619,7 +623,7 @@ static void solo_end(void)
     for (unsigned spins = 0; o && (__atomic_load_n(&o->in_op, __ATOMIC_SEQ_CST) || cp_ring_busy(o));
          spins++)
         if (spins > 64)
-            cp_yield();
+            cp_yield(); /* raw: on the program's stack */
     cp_prof_flush_all();
     __atomic_store_n(&solo, SOLO_OFF, __ATOMIC_RELEASE);
     cp_futex_wake(&solo, INT32_MAX);
@@ -1281,15 +1285,23 @@ static void flush_locked(void)
     publish_end();
 }
 
+static void flush_twice(void *arg)
+{
+    (void)arg;
+    /* twice: the first publishes the cycle that was running, the second whatever was
+     * stamped with the next cycle while the first drained */
+    flush_locked();
+    flush_locked();
+}
+
+/* On whatever thread calls it (exit, solo mode's end on a new thread, tests): the flush
+ * runs on the profiler's own stack (ownstack.h), which flush_lock guards. */
 void cp_prof_flush_all(void)
 {
     if (!cp_prof_enabled())
         return;
     cp_spin_lock(&flush_lock);
-    /* twice: the first publishes the cycle that was running, the second whatever was
-     * stamped with the next cycle while the first drained */
-    flush_locked();
-    flush_locked();
+    cp_own_stack_run(flush_twice, NULL);
     cp_spin_unlock(&flush_lock);
 }
 
@@ -1374,15 +1386,22 @@ static int start_thread(void)
 }
 
 /* The event just written by this thread (or a ring that is full) is published now. */
-static __attribute__((noinline)) void flush_inline(bool may_start)
+static void flush_inline_own(void *arg)
 {
     /* (a walk that wanted libunwind also starts it: the flusher is where it is loaded) */
-    if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) &&
+    if (*(const bool *)arg && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) &&
         (!__libc_single_threaded || __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED) ||
          cp_stack_libunwind_wanted()))
         start_thread(); /* from now on it flushes; this event still goes out at once */
-    cp_spin_lock(&flush_lock);
     flush_locked();
+}
+
+/* On the event's thread: the flush (and pthread_create) run on the profiler's own stack
+ * (ownstack.h), which flush_lock guards; the flusher it may start waits for that lock. */
+static __attribute__((noinline)) void flush_inline(bool may_start)
+{
+    cp_spin_lock(&flush_lock);
+    cp_own_stack_run(flush_inline_own, &may_start);
     if (++inline_flushes % INLINE_WINDOW == 0) {
         uint64_t now = coarse_ns();
         if (now - inline_window_ns < (uint64_t)INLINE_WINDOW * 1000000000u / INLINE_MAX_PER_S)
@@ -1442,10 +1461,21 @@ void cp_prof_atfork_parent(void)
     cp_spin_unlock(&flush_lock);
 }
 
+static void atfork_child_own(void *arg);
+
+/* On the profiler's own stack (ownstack.h): the child's set-up closes the parent's file,
+ * may start a flusher, and runs on the thread that forked, maybe a 16 KiB one. The stack
+ * is free: this thread took flush_lock in cp_prof_atfork_prepare. */
 void cp_prof_atfork_child(const char *newpath)
 {
     if (!cp_prof_enabled())
         return;
+    cp_own_stack_run(atfork_child_own, (void *)newpath);
+}
+
+static void atfork_child_own(void *arg)
+{
+    const char *newpath = arg;
     cp_bucket_reset_lock();
     cp_spin_reset(&reg_lock);
     cp_spin_reset(&flush_lock);

@@ -21,24 +21,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rawsys.h"
+
 uint32_t cp_ring_kick;
 uint32_t cp_ring_consumer_sleeping;
 
 long cp_futex_wait(uint32_t *addr, uint32_t val, long timeout_ns)
 {
+    /* raw: no errno to keep, and no lazily bound call on a program's small stack */
     struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};
-    int saved = errno;
-    long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, timeout_ns >= 0 ? &ts : NULL, NULL, 0);
-    errno = saved;
-    return r;
+    return cp_raw_syscall(SYS_futex, (long)addr, FUTEX_WAIT_PRIVATE, (long)val,
+                          timeout_ns >= 0 ? (long)&ts : 0, 0, 0);
 }
 
 long cp_futex_wake(uint32_t *addr, int n)
 {
-    int saved = errno;
-    long r = syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-    errno = saved;
-    return r;
+    return cp_raw_syscall(SYS_futex, (long)addr, FUTEX_WAKE_PRIVATE, n, 0, 0, 0);
 }
 
 void cp_ring_wake_consumer(void)

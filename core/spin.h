@@ -9,6 +9,9 @@
 #define CP_SPIN_H
 
 #include <sched.h>
+#include <sys/syscall.h>
+
+#include "rawsys.h"
 
 /* Set once the program sandboxes itself (seccomp, arena.c's cp_arena_freeze): from then
  * on the engine makes no system call it did not make before, and sched_yield is one an
@@ -21,7 +24,7 @@ static inline void cp_yield(void)
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_RELAXED))
         __builtin_ia32_pause();
     else
-        sched_yield();
+        cp_raw_syscall(SYS_sched_yield, 0, 0, 0, 0, 0, 0); /* rawsys.h: no lazy binding */
 }
 
 typedef struct {

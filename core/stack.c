@@ -18,12 +18,17 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "arena.h"
 #include "log.h"
+#include "ownstack.h"
+#include "rawsys.h"
 #include "spin.h"
 #include "unwind.h"
 
@@ -46,10 +51,11 @@ void cp_stack_init(void)
 {
     main_hi = (uintptr_t)getauxval(AT_EXECFN);
     main_self = (uintptr_t)pthread_self();
+    cp_unwind_init();
 }
 
 /* [*lo, *hi): where a walk starting at the frame `here` may read. 0 if unknown. */
-static int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
+static inline int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
 {
     uintptr_t self = (uintptr_t)pthread_self();
     *lo = here;
@@ -59,15 +65,140 @@ static int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
     return here < *hi && *hi - here <= ((uintptr_t)1 << 30);
 }
 
+/* Any other stack (issue 25): a handler's on the thread's alternate signal stack, whose
+ * bounds the kernel knows (sigaltstack: one system call, made only for a walk that is not
+ * on the thread's own stack), or a coroutine's or fiber's stack (makecontext on a heap
+ * or mmap'd block), whose bounds nobody keeps: the walk may then read memory from the
+ * walk's page up that is readable now, found with process_vm_readv of one byte of each
+ * page (it stops at the first page that cannot be read: unmapped, or a PROT_NONE guard,
+ * which is what lies above a stack mmap'd below another). Probed as the walk goes: two
+ * pages first, then up to the page a read needs (cp_stack_more), at most FOREIGN_MAX
+ * above the walk's start (pinning pages costs: probing 1 MiB at once made a walk 34 us).
+ * The last such stack's bounds are kept per thread (fc_lo below). Cost: BENCHMARKS.md,
+ * "Walks on other stacks". A process whose seccomp filter refuses process_vm_readv (as
+ * some container runtimes' do without CAP_SYS_PTRACE) gets no bounds for a coroutine's
+ * stack: such walks go to libunwind, as before. */
+#define PROBE_PAGES 32
+#define PROBE_FIRST 2
+#define FOREIGN_MAX (1u << 20)
+
+/* this thread's walk reads probed memory: its start page (0: it does not) */
+static __thread uintptr_t probe_base __attribute__((tls_model("initial-exec")));
+
+/* The pages [top, top + 4096 * npages) that can be read, from the first: how many. */
+static unsigned probe(uintptr_t top, unsigned npages)
+{
+    char sink[PROBE_PAGES];
+    struct iovec local = {sink, npages}, remote[PROBE_PAGES];
+    for (unsigned i = 0; i < npages; i++)
+        remote[i] = (struct iovec){(void *)(top + 4096 * (uintptr_t)i), 1};
+    long got = cp_raw_syscall(SYS_process_vm_readv, cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0),
+                           (long)&local, 1, (long)remote, (long)npages, 0);
+    return got > 0 ? (unsigned)got : 0;
+}
+
+/* The last foreign stack this thread walked on, [fc_lo, fc_hi) (its start page to the
+ * last page probed readable, or the alternate stack): a walk that starts inside it again
+ * takes those bounds without a system call (2 us a walk otherwise: BENCHMARKS.md). The
+ * walk starts on a live stack, and the frames it follows (valid CFI) lie between it and
+ * that stack's top, which the cached range covers; only a walk past the top (frames a
+ * fiber library left without an end) reads above, where the cache may be stale (the
+ * block unmapped since): the cost of not asking the kernel on every walk. */
+static __thread uintptr_t fc_lo, fc_hi, fc_probed __attribute__((tls_model("initial-exec")));
+
+static __attribute__((noinline)) int foreign_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
+{
+    if (here >= fc_lo && here < fc_hi && fc_hi - here > 16) {
+        *lo = here;
+        *hi = fc_hi;
+        probe_base = fc_probed;
+        return 1;
+    }
+    stack_t ss;
+    probe_base = 0;
+    fc_lo = fc_hi = 0;
+    /* sigaltstack and process_vm_readv are calls a sandbox's allow-list may forbid (prof.c,
+     * "sandboxes"): a walk on another stack then has no bounds (frame pointers) */
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_RELAXED))
+        return 0;
+    if (cp_raw_syscall(SYS_sigaltstack, 0, (long)&ss, 0, 0, 0, 0) == 0 && (ss.ss_flags & SS_ONSTACK) &&
+        here >= (uintptr_t)ss.ss_sp && here - (uintptr_t)ss.ss_sp < ss.ss_size) {
+        *lo = here;
+        *hi = (uintptr_t)ss.ss_sp + ss.ss_size;
+        fc_lo = (uintptr_t)ss.ss_sp;
+        fc_hi = *hi;
+        fc_probed = 0;
+        return 1;
+    }
+    uintptr_t page = here & ~(uintptr_t)4095;
+    uintptr_t top = page + 4096 * (uintptr_t)probe(page, PROBE_FIRST);
+    *lo = here;
+    *hi = top;
+    if (top <= here + 16)
+        return 0;
+    probe_base = fc_probed = fc_lo = page;
+    fc_hi = top;
+    return 1;
+}
+
+void cp_stack_note_altstack(void)
+{
+    stack_t ss;
+    if (cp_raw_syscall(SYS_sigaltstack, 0, (long)&ss, 0, 0, 0, 0) == 0 && !(ss.ss_flags & SS_DISABLE) &&
+        ss.ss_size) {
+        fc_lo = (uintptr_t)ss.ss_sp;
+        fc_hi = (uintptr_t)ss.ss_sp + ss.ss_size;
+        fc_probed = 0;
+    }
+}
+
+/* The walker needs to read below `want` but its bounds end at *hi: if they are probed
+ * ones, probe on up to want's page (and one more), and say whether *hi reaches it now. */
+int cp_stack_more(uintptr_t want, uintptr_t *hi)
+{
+    uintptr_t base = probe_base, top = *hi;
+    if (!base || want <= top || want - base > FOREIGN_MAX || (top & 4095))
+        return 0;
+    while (top < want) {
+        uintptr_t need = ((want - top + 4095) >> 12) + 1;
+        unsigned n = need < PROBE_PAGES ? (unsigned)need : PROBE_PAGES;
+        unsigned got = probe(top, n);
+        top += 4096 * (uintptr_t)got;
+        if (got < n)
+            break;
+    }
+    *hi = top;
+    if (base == fc_probed && top > fc_hi)
+        fc_hi = top; /* the next walk there starts with it */
+    return want <= top;
+}
+
+/* The bounds of the stack `here` is on: the thread's, else another one (foreign_bounds). */
+static inline int stack_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
+{
+    if (__builtin_expect(thread_bounds(here, lo, hi), 1)) {
+        probe_base = 0;
+        return 1;
+    }
+    return foreign_bounds(here, lo, hi);
+}
+
+/* For the CFI walker, past a signal frame: the stack the interrupted code was on. */
+int cp_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+{
+    return stack_bounds(sp, lo, hi);
+}
+
 static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated)
 {
     uintptr_t *fp = __builtin_frame_address(0);
     unsigned n = 0;
     uintptr_t stack_lo, stack_hi;
     *truncated = 0;
-    if (!thread_bounds((uintptr_t)fp, &stack_lo, &stack_hi))
+    if (!stack_bounds((uintptr_t)fp, &stack_lo, &stack_hi))
         return 0;
-    while ((uintptr_t)fp >= stack_lo && (uintptr_t)fp + 16 <= stack_hi && ((uintptr_t)fp & 7) == 0) {
+    while ((uintptr_t)fp >= stack_lo && ((uintptr_t)fp & 7) == 0 &&
+           ((uintptr_t)fp + 16 <= stack_hi || cp_stack_more((uintptr_t)fp + 16, &stack_hi))) {
         uintptr_t ret = fp[1];
         uintptr_t *next = (uintptr_t *)fp[0];
         if (ret < 4096)
@@ -159,10 +290,30 @@ uint64_t cp_stack_fp_fallbacks(void)
     return __atomic_load_n(&n_fp_fallbacks, __ATOMIC_RELAXED);
 }
 
-static inline __attribute__((always_inline)) unsigned
-capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool noalloc)
+/* libunwind's walk on the walk stack (ownstack.h): from there it goes through the
+ * switching trampoline's frame, back onto the stack the capture was asked on. */
+struct side_walk {
+    int (*bt)(void **, int);
+    void **raw;
+    int cap, got;
+};
+
+static void side_walk(void *arg)
+{
+    struct side_walk *w = arg;
+    w->got = w->bt(w->raw, w->cap);
+}
+
+/* noinline: its buffer is on the program's stack only when libunwind walks (the CFI
+ * and frame-pointer walks do not carry it: CP_APP_STACK_BOUND). */
+static __attribute__((noinline)) unsigned
+capture_unwind_nt(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool noalloc)
 {
     int (*bt)(void **, int) = __atomic_load_n(&lu_backtrace, __ATOMIC_ACQUIRE);
+    /* a sandboxed process (prof.c, "sandboxes"): libunwind checks addresses with system
+     * calls of its own (mincore, msync) a filter may forbid: frame pointers instead */
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_RELAXED))
+        bt = NULL;
     if (__builtin_expect(!bt || (noalloc && !lu_warm), 0)) {
         /* not loaded yet (the flusher loads it when asked), not loadable, or not for a
          * thread that may not allocate and has not used it yet */
@@ -173,18 +324,37 @@ capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool
     }
     /* unw_backtrace walks with libunwind's per-thread trace cache (frame shapes keyed by
      * PC; x86-64's tdep_trace), so a stack it has seen costs no DWARF parsing; it falls
-     * back to unw_step by itself. Its entry 0 is its own return address, into
-     * cp_stack_capture or cp_stack_capture_from (which inline this function): dropped, so
-     * the result starts at the return address into their caller, as the CFI and
-     * frame-pointer walks do. */
-    void *raw[256]; /* callers ask for at most CP_MAX_DEPTH (128) + 24 */
-    unsigned cap = max + skip + 1 + 1; /* one more than wanted: tells truncation */
+     * back to unw_step by itself. Its entry 0 is its own return address, into this
+     * function, and entry 1 the return address into cp_stack_capture or
+     * cp_stack_capture_from: both dropped, so the result starts at the return address
+     * into their caller, as the CFI and frame-pointer walks do. */
+    void *raw[CP_STACK_MAX_WALK + 8]; /* max + skip + 2; bounded: CP_APP_STACK_BOUND */
+    unsigned cap = max + skip + 2 + 1; /* one more than wanted: tells truncation */
     if (cap > sizeof raw / sizeof raw[0])
         cap = sizeof raw / sizeof raw[0];
     *truncated = 0;
-    int got = bt(raw, (int)cap);
+    uintptr_t lo, hi, ra = (uintptr_t)__builtin_return_address(0);
+    int got = -1;
+    unsigned drop = skip + 2;
+    if (!thread_bounds((uintptr_t)__builtin_frame_address(0), &lo, &hi)) {
+        /* Not on the thread's own stack (a handler's on an alternate signal stack, a
+         * coroutine's, maybe 8 KiB): libunwind's frames go to the walk stack, and its
+         * result starts with theirs: it is taken from the return address into our
+         * caller on, as below. */
+        struct side_walk w = {bt, raw, (int)(cap + 8 < sizeof raw / sizeof raw[0]
+                                                 ? cap + 8 : sizeof raw / sizeof raw[0]), -1};
+        if (cp_walk_stack_run(side_walk, &w) == 0) {
+            got = w.got;
+            int i = 0;
+            while (i < got && (uintptr_t)raw[i] != ra)
+                i++;
+            drop = i < got ? (unsigned)i + 1 + skip : (unsigned)got;
+        }
+    }
+    if (got < 0)
+        got = bt(raw, (int)cap);
     lu_warm = true;
-    unsigned n = 0, drop = skip + 1;
+    unsigned n = 0;
     for (int i = 0; i < got; i++) {
         uintptr_t ip = (uintptr_t)raw[i];
         if (ip == 0)
@@ -202,7 +372,35 @@ capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool
     return n;
 }
 
+/* Never a tail call: the return address into cp_stack_capture(_from) is dropped by
+ * position (capture_unwind_nt). */
+static inline __attribute__((always_inline)) unsigned
+capture_unwind(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool noalloc)
+{
+    unsigned m = capture_unwind_nt(pcs, max, skip, truncated, noalloc);
+    __asm__ volatile("" : "+r"(m));
+    return m;
+}
+
 static uint64_t n_fallbacks, n_checked, n_differ; /* atomic, statistics */
+
+/* Tests only (the shim passes skip 0): the walk with its first `skip` frames dropped, in
+ * a frame of its own so that its buffer is not on the shim's path. */
+static __attribute__((noinline)) int cfi_skip(struct cp_unwind_regs r, uintptr_t *pcs,
+                                              unsigned max, unsigned skip, uintptr_t lo,
+                                              uintptr_t hi, int *full)
+{
+    uintptr_t raw[256];
+    unsigned cap = max + skip;
+    if (cap > sizeof raw / sizeof raw[0])
+        cap = sizeof raw / sizeof raw[0];
+    int got = cp_unwind_cfi(r, raw, cap, lo, hi, full);
+    if (got < 0)
+        return got;
+    unsigned n = (unsigned)got > skip ? (unsigned)got - skip : 0;
+    memcpy(pcs, raw + skip, n * sizeof *pcs);
+    return (int)n;
+}
 
 /* The CFI walk, from the frame described by r (the caller of cp_stack_capture), with the
  * same result as capture_unwind. Returns 0 if the stack needs libunwind. */
@@ -212,28 +410,32 @@ static inline __attribute__((always_inline)) int capture_cfi(struct cp_unwind_re
                                                              unsigned *out)
 {
     uintptr_t stack_lo, stack_hi;
-    if (!thread_bounds(r.sp, &stack_lo, &stack_hi)) {
+    if (!stack_bounds(r.sp, &stack_lo, &stack_hi)) {
         __atomic_add_fetch(&n_fallbacks, 1, __ATOMIC_RELAXED);
         return 0;
     }
-    uintptr_t raw[256];
-    unsigned cap = max + skip;
-    if (cap > sizeof raw / sizeof raw[0])
-        cap = sizeof raw / sizeof raw[0];
     int full;
-    int got = cp_unwind_cfi(r, skip ? raw : pcs, skip ? cap : max, stack_lo, stack_hi, &full);
+    int got = skip ? cfi_skip(r, pcs, max, skip, stack_lo, stack_hi, &full)
+                   : cp_unwind_cfi(r, pcs, max, stack_lo, stack_hi, &full);
     if (got < 0) {
         __atomic_add_fetch(&n_fallbacks, 1, __ATOMIC_RELAXED);
         return 0;
     }
     unsigned n = (unsigned)got;
-    if (skip) { /* tests only; the shim passes 0 */
-        n = n > skip ? n - skip : 0;
-        memcpy(pcs, raw + skip, n * sizeof *pcs);
-    }
     *truncated = full;
     *out = n;
     return 1;
+}
+
+static uint64_t stack_hash(const uintptr_t *pcs, unsigned n, int truncated)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n ^ (uint64_t)truncated << 32;
+    for (unsigned i = 0; i < n; i++) {
+        h ^= pcs[i];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    return h;
 }
 
 /* noinline with a frame pointer (-fno-omit-frame-pointer): its frame is where the CFI
@@ -257,14 +459,16 @@ __attribute__((noinline)) unsigned cp_stack_capture(int unwind, uintptr_t *pcs, 
             return n;
         return capture_unwind(pcs, max, skip, truncated, noalloc);
     }
-    /* CP_UNWIND_CHECK: both; libunwind's stack is the one returned */
-    uintptr_t mine[256];
-    int mtrunc = 0, ok = max <= sizeof mine / sizeof mine[0] &&
-                         capture_cfi(r, mine, max, skip, &mtrunc, &n);
+    /* CP_UNWIND_CHECK: both; libunwind's stack is the one returned. The walker's result
+     * is kept as a hash, not a second copy (a second 1-2 KiB buffer on the program's
+     * stack: CP_APP_STACK_BOUND); a stack that differs only where the hashes collide
+     * (2^-64) is counted as agreeing. */
+    int mtrunc = 0, ok = capture_cfi(r, pcs, max, skip, &mtrunc, &n);
+    uint64_t mine = ok ? stack_hash(pcs, n, mtrunc) : 0;
     unsigned m = capture_unwind(pcs, max, skip, truncated, noalloc);
     if (ok) {
         __atomic_add_fetch(&n_checked, 1, __ATOMIC_RELAXED);
-        if (n != m || mtrunc != *truncated || memcmp(mine, pcs, n * sizeof *pcs))
+        if (n != m || mine != stack_hash(pcs, m, *truncated))
             __atomic_add_fetch(&n_differ, 1, __ATOMIC_RELAXED);
     }
     return m;

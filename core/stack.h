@@ -27,6 +27,10 @@
  * libunwind once from a context that may allocate (a heap sample). */
 #define CP_UNWIND_NOALLOC 0x100
 
+/* The most frames a caller asks cp_stack_capture* for (CTRPROF_DEPTH's cap, 128, and 24
+ * of the shim's): buffers on the program's stack are sized by it (ownstack.h). */
+#define CP_STACK_MAX_WALK 152
+
 /* Capture up to max return addresses of the calling thread, innermost first, skipping
  * the innermost `skip` frames (the profiler's own). Returns the number stored. Sets
  * *truncated when the stack was deeper than max. */
@@ -74,5 +78,10 @@ const struct cp_module *cp_modules_find(uintptr_t pc);
 /* Iterate over known modules (for publishing module records). */
 unsigned cp_modules_count(void);
 const struct cp_module *cp_modules_at(unsigned i);
+
+/* Before a sandbox (prof.c): this thread's alternate signal stack, if it has one, is
+ * remembered as a stack the walker knows, so that a handler's walk on it needs no
+ * sigaltstack call afterwards (walks on other unknown stacks then have no bounds). */
+void cp_stack_note_altstack(void);
 
 #endif

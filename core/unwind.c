@@ -19,6 +19,7 @@
 #include <link.h>
 #include <stddef.h>
 #include <string.h>
+#include <ucontext.h>
 
 #include "arena.h"
 
@@ -42,6 +43,7 @@
 enum { K_NONE = 0, K_FRAME = 1, K_END = 2, K_UNUSABLE = 3 };
 #define S_CFA_RBP 4u
 #define S_BP_SAVED 8u
+#define S_SIGNAL 4u /* with K_END: the signal trampoline (__restore_rt), see sigframe() */
 #define GEN_MASK 0xfffu
 
 static uint64_t make_shape(unsigned kind, int cfa_rbp, int bp_saved, int bp_off, int32_t cfa_off,
@@ -245,9 +247,9 @@ struct rules {
     struct rule col[2];
 };
 
-#define REG_RBP 6
-#define REG_RSP 7
-#define REG_RA 16
+#define DW_RBP 6
+#define DW_RSP 7
+#define DW_RA 16
 
 struct cie {
     int64_t data_align;
@@ -281,7 +283,7 @@ static int64_t scaled(uint64_t v, int64_t align)
  * matter here. */
 static int column(uint64_t reg)
 {
-    return reg == REG_RBP ? C_BP : reg == REG_RA ? C_RA : -1;
+    return reg == DW_RBP ? C_BP : reg == DW_RA ? C_RA : -1;
 }
 
 static void set_rule(struct rules *s, uint64_t reg, int kind, int64_t off)
@@ -295,7 +297,7 @@ static void set_rule(struct rules *s, uint64_t reg, int kind, int64_t off)
 static int run_cfa(struct rd *r, const struct cie *c, struct rules *s, const struct rules *init,
                    uintptr_t loc, uintptr_t pc)
 {
-    struct rules stack[8];
+    struct rules stack[4]; /* remember_state depth: compilers nest one or two */
     unsigned depth = 0;
     while (r->p < r->end && !r->bad) {
         uint8_t op = *r->p++;
@@ -434,7 +436,9 @@ static int parse_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi, str
     if (version != 1 && version != 3)
         return -1;
     const char *aug = (const char *)r.p;
-    size_t alen = strnlen(aug, (size_t)(r.end - r.p));
+    size_t alen = 0; /* strnlen, without a call into libc (ownstack.h: no lazy binding) */
+    while (alen < (size_t)(r.end - r.p) && aug[alen])
+        alen++;
     if (alen == (size_t)(r.end - r.p))
         return -1;
     r.p += alen + 1;
@@ -477,7 +481,7 @@ static int parse_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi, str
     } else if (alen != 0) {
         return -1; /* pre-'z' augmentations ("eh") are not produced any more */
     }
-    if (r.bad || c->ra_reg != REG_RA || c->code_align == 0)
+    if (r.bad || c->ra_reg != DW_RA || c->code_align == 0)
         return -1;
     c->init = r;
     return 0;
@@ -494,8 +498,49 @@ static int32_t tab_at(const uint8_t *tab, size_t i)
 static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *hi, uintptr_t pc,
                          unsigned gen);
 
+/* The return address makecontext gives a coroutine's first function: glibc's
+ * __start_context, a local symbol, found by asking makecontext once (on a dummy stack)
+ * what it puts at the top of a new stack. A coroutine's stack ends there, as libunwind's
+ * walk does: its CFI (if any) does not describe a caller. */
+static uintptr_t start_context(void);
+
+/* At start-up (on the main thread's stack): what a walk would otherwise do the first time
+ * on whatever stack it runs on, maybe an 8 KiB alternate signal stack: ask makecontext
+ * (a ucontext_t is 1 KiB), and have the dynamic linker bind _dl_find_object (a lazy
+ * binding saves the whole register state on the stack: 2.7 KiB with AVX-512). */
+void cp_unwind_init(void)
+{
+    start_context();
+    struct dl_find_object dlfo;
+    (void)_dl_find_object((void *)(uintptr_t)cp_unwind_init, &dlfo);
+}
+
+static uintptr_t start_context(void)
+{
+    static uintptr_t addr; /* atomic; 1: not found */
+    uintptr_t a = __atomic_load_n(&addr, __ATOMIC_RELAXED);
+    if (a)
+        return a;
+    static _Alignas(16) char dummy[512];
+    ucontext_t uc;
+    a = 1;
+    if (getcontext(&uc) == 0) {
+        uc.uc_stack.ss_sp = dummy;
+        uc.uc_stack.ss_size = sizeof dummy;
+        uc.uc_link = NULL;
+        makecontext(&uc, (void (*)(void))start_context, 0);
+        uintptr_t sp = (uintptr_t)uc.uc_mcontext.gregs[REG_RSP];
+        if (sp >= (uintptr_t)dummy && sp + 8 <= (uintptr_t)dummy + sizeof dummy)
+            a = *(const uintptr_t *)sp;
+    }
+    __atomic_store_n(&addr, a ? a : 1, __ATOMIC_RELAXED);
+    return a;
+}
+
 static uint64_t parse_shape(uintptr_t ra, unsigned gen)
 {
+    if (ra == start_context())
+        return make_shape(K_END, 0, 0, 0, 0, gen);
     struct dl_find_object dlfo;
     if (_dl_find_object((void *)(ra - 1), &dlfo) != 0 || !dlfo.dlfo_eh_frame)
         return make_shape(K_UNUSABLE, 0, 0, 0, 0, gen);
@@ -541,8 +586,25 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
     if (len < 4 || len == 0xffffffffu || cie_ptr == 0 || (size_t)(hi - fde) < 4 + (size_t)len)
         return unusable;
     struct cie c;
-    if (parse_cie(fde + 4 - cie_ptr, lo, hi, &c) != 0 || c.signal)
+    if (parse_cie(fde + 4 - cie_ptr, lo, hi, &c) != 0)
         return unusable;
+    if (c.signal) {
+        /* a signal frame ('S'): only the kernel's return path is understood, x86-64
+         * Linux's rt_sigreturn trampoline at the return address pc + 1 (glibc's
+         * __restore_rt, whose FDE starts one byte early for this lookup):
+         * mov $15, %rax; syscall */
+        static const uint8_t tramp[9] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+        const uint8_t *code = (const uint8_t *)pc + 1;
+        if ((uintptr_t)code >= (uintptr_t)lo && (uintptr_t)hi - (uintptr_t)code >= sizeof tramp &&
+            (uintptr_t)hi > (uintptr_t)code) {
+            unsigned i = 0;
+            while (i < sizeof tramp && code[i] == tramp[i])
+                i++;
+            if (i == sizeof tramp)
+                return make_shape(K_END, 1, 0, 0, 0, gen);
+        }
+        return unusable;
+    }
     struct rd f = {fde + 8, fde + 4 + len, 0};
     uintptr_t begin = (uintptr_t)encoded(&f, c.fde_enc, 0);
     uintptr_t range = (uintptr_t)encoded(&f, c.fde_enc & 0x0f, 0);
@@ -554,7 +616,7 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
             return unusable;
         f.p += n;
     }
-    struct rules s = {.cfa_reg = REG_RSP, .cfa_off = 8, .col = {{R_SAME, 0}, {R_SAME, 0}}};
+    struct rules s = {.cfa_reg = DW_RSP, .cfa_off = 8, .col = {{R_SAME, 0}, {R_SAME, 0}}};
     struct rd ci = c.init;
     if (run_cfa(&ci, &c, &s, NULL, begin, pc) != 0)
         return unusable;
@@ -564,7 +626,7 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
     const struct rule ra = s.col[C_RA], bp = s.col[C_BP];
     if (ra.kind == R_UNDEF)
         return make_shape(K_END, 0, 0, 0, 0, gen);
-    if (ra.kind != R_OFFSET || ra.off != -8 || (s.cfa_reg != REG_RSP && s.cfa_reg != REG_RBP) ||
+    if (ra.kind != R_OFFSET || ra.off != -8 || (s.cfa_reg != DW_RSP && s.cfa_reg != DW_RBP) ||
         s.cfa_off < INT32_MIN || s.cfa_off > INT32_MAX)
         return unusable;
     if (bp.kind == R_OFFSET) {
@@ -573,7 +635,7 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
     } else if (bp.kind != R_SAME) {
         return unusable;
     }
-    return make_shape(K_FRAME, s.cfa_reg == REG_RBP, bp.kind == R_OFFSET, (int)bp.off,
+    return make_shape(K_FRAME, s.cfa_reg == DW_RBP, bp.kind == R_OFFSET, (int)bp.off,
                       (int32_t)s.cfa_off, gen);
 }
 
@@ -627,7 +689,8 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * another cap: the walk goes on as usual. Every word re-read lies between the current sp
  * and the stack top, which the last walk checked against the same bounds. */
 #define WC_MAX 96 /* states kept: the shim's cap is CTRPROF_DEPTH (64) + 24 */
-#define FRESH 32  /* states of a walk kept on the stack while it may still join the last */
+#define FRESH 16 /* states of a walk kept on the stack while it may still join the last
+                  * (each is 32 bytes of the program's stack: ownstack.h) */
 
 struct wstate {
     uintptr_t sp, bp, ip;
@@ -659,6 +722,22 @@ uint64_t cp_unwind_cache_joins(void)
     return wc.joins;
 }
 
+/* memmove of n states, without libc (its first call would be bound lazily, on whatever
+ * stack the walk runs on: rawsys.h); the barrier keeps GCC from making it a call again. */
+static void move_states(struct wstate *dst, const struct wstate *src, unsigned n)
+{
+    if (dst < src)
+        for (unsigned i = 0; i < n; i++) {
+            dst[i] = src[i];
+            __asm__ volatile("" ::: "memory");
+        }
+    else
+        for (unsigned i = n; i-- > 0;) {
+            dst[i] = src[i];
+            __asm__ volatile("" ::: "memory");
+        }
+}
+
 /* Do the stack words the cached walk read above state j still hold what it read? Every
  * return-address slot is above sp (states' sp only grow); an rbp slot is read only if it
  * is not below sp either. A state without bpat kept its rbp (the walk only changes rbp
@@ -674,6 +753,43 @@ static int wc_same(const struct wcache *c, unsigned j, uintptr_t sp)
         if (a->bpat && (a->bpat < sp || *(const uintptr_t *)a->bpat != b->bp))
             return 0;
     }
+    return 1;
+}
+
+/* cp_stack_bounds (unwind.h, stack.c) is weak here: the fuzzer links this file alone, and
+ * then a walk goes on past a signal frame only on the same stack. */
+#pragma weak cp_stack_bounds
+#pragma weak cp_stack_more
+
+/* Can the walk read below want? Its bounds may grow (probed ones, unwind.h). */
+static __attribute__((noinline)) int more(uintptr_t want, uintptr_t *hi)
+{
+    return cp_stack_more && cp_stack_more(want, hi);
+}
+
+/* Through a signal frame: r is the frame of __restore_rt (r.sp is where the handler
+ * returned to, the struct ucontext the kernel wrote: uc_flags, uc_link, uc_stack (24
+ * bytes), then uc_mcontext's gregs, DW_RBP 10, DW_RSP 15, REG_RIP 16). The registers of
+ * the interrupted code are read from there, inside [lo, hi); its stack may be another
+ * (a handler on the alternate signal stack interrupted code on the thread's): then *lo and
+ * *hi become that stack's. 1 if r is now the interrupted frame, 0 if the walk ends here. */
+static int sigframe(struct cp_unwind_regs *r, uintptr_t *lo, uintptr_t *hi)
+{
+    const uintptr_t gregs = r->sp + 40;
+    if (gregs + 17 * 8 < gregs || (gregs + 17 * 8 > *hi && !more(gregs + 17 * 8, hi)))
+        return 0;
+    uintptr_t bp = ((const uintptr_t *)gregs)[10], sp = ((const uintptr_t *)gregs)[15],
+              ip = ((const uintptr_t *)gregs)[16];
+    if (!(sp >= r->sp + 8 && sp < *hi)) { /* not above on this stack: another stack */
+        uintptr_t nlo, nhi;
+        if (!cp_stack_bounds || !cp_stack_bounds(sp, &nlo, &nhi))
+            return 0;
+        *lo = nlo;
+        *hi = nhi;
+    }
+    r->ip = ip;
+    r->sp = sp;
+    r->bp = bp;
     return 1;
 }
 
@@ -698,6 +814,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
     if (keep && !joining)
         c->b = 0;
     unsigned j = 0; /* joining: the first cached state not below sp */
+    unsigned exact = 0; /* r.ip is where a signal interrupted, not a return address */
     int end;
     const struct wstate *cs = c->st + c->b; /* the last walk's states */
     for (;;) {
@@ -719,7 +836,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                 unsigned nb = c->b + j - n;
                 if (c->b + j < n) {
                     nb = WC_MAX + 1 - n - tail; /* >= 0: n + tail <= cap + 1 <= WC_MAX + 1 */
-                    memmove(&c->st[nb + n], &cs[j], tail * sizeof c->st[0]);
+                    move_states(&c->st[nb + n], &cs[j], tail);
                 }
                 struct wstate *ns = c->st + nb;
                 for (unsigned k = 0; k < n; k++)
@@ -740,7 +857,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                 /* the last walk stopped at its cap and this one is shorter below it: go on
                  * from the state the last walk stopped at, with the states from 0 */
                 n = total;
-                memmove(c->st, ns, (n + 1) * sizeof c->st[0]);
+                move_states(c->st, ns, n + 1);
                 c->b = 0;
                 r.sp = c->st[n].sp, r.bp = c->st[n].bp, r.ip = c->st[n].ip;
                 joining = 0;
@@ -767,14 +884,32 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
             break;
         }
         pcs[n++] = r.ip;
+        /* a shape is keyed by a return address, whose row is the one at key - 1; the
+         * frame a signal interrupted is at its ip itself, so its key is ip + 1 */
+        uintptr_t key = r.ip + exact;
         uint64_t s = 0;
         if (t) {
-            const struct slot *sl = &t[slot_of(r.ip)];
-            if (__atomic_load_n(&sl->key, __ATOMIC_ACQUIRE) == r.ip)
+            const struct slot *sl = &t[slot_of(key)];
+            if (__atomic_load_n(&sl->key, __ATOMIC_ACQUIRE) == key)
                 s = __atomic_load_n(&sl->val, __ATOMIC_ACQUIRE);
         }
+        exact = 0;
         if ((s & fast_mask) != fast_want) {
-            s = shape_of(t, r.ip, gen);
+            s = shape_of(t, key, gen);
+            if (shape_kind(s) == K_END && (s & S_SIGNAL)) {
+                /* Walks through a signal frame are not kept for joining: a join checks
+                 * each frame's return-address slot, which the interrupted frame has not,
+                 * and its stack may be another. */
+                if (keep)
+                    c->n = 0;
+                keep = joining = 0;
+                if (!sigframe(&r, &lo, &hi)) {
+                    end = W_END;
+                    break;
+                }
+                exact = 1;
+                continue;
+            }
             if (shape_kind(s) == K_END) {
                 end = W_END;
                 break;
@@ -785,11 +920,11 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         uintptr_t cfa = ((s & S_CFA_RBP) ? r.bp : r.sp) + (uintptr_t)(intptr_t)shape_cfa_off(s);
         /* the caller's frame is above this one and below hi (so every slot read, from
          * cfa - 8 up, is on this stack: sp >= lo holds from the start) */
-        if (cfa < r.sp + 8 || cfa > hi)
+        if (cfa < r.sp + 8 || (cfa > hi && !more(cfa, &hi)))
             goto fail;
         if (s & S_BP_SAVED) {
             uintptr_t at = cfa + (uintptr_t)(intptr_t)shape_bp_off(s);
-            if (at - lo > hi - 8 - lo)
+            if (at - lo > hi - 8 - lo && (at < lo || !more(at + 8, &hi) || at - lo > hi - 8 - lo))
                 goto fail;
             r.bp = *(const uintptr_t *)at;
             if (keep && n - 1 <= WC_MAX)
@@ -818,6 +953,10 @@ fail:
 
 #else /* !HAVE_CFI */
 
+void cp_unwind_init(void)
+{
+}
+
 void cp_unwind_cache_enable(int on)
 {
     (void)on;
@@ -832,6 +971,43 @@ uint64_t cp_unwind_parse_eh(const void *hdr, const void *lo, const void *hi, uin
 {
     (void)hdr, (void)lo, (void)hi, (void)pc;
     return K_UNUSABLE;
+}
+
+/* cp_stack_bounds (unwind.h, stack.c) is weak here: the fuzzer links this file alone, and
+ * then a walk goes on past a signal frame only on the same stack. */
+#pragma weak cp_stack_bounds
+#pragma weak cp_stack_more
+
+/* Can the walk read below want? Its bounds may grow (probed ones, unwind.h). */
+static __attribute__((noinline)) int more(uintptr_t want, uintptr_t *hi)
+{
+    return cp_stack_more && cp_stack_more(want, hi);
+}
+
+/* Through a signal frame: r is the frame of __restore_rt (r.sp is where the handler
+ * returned to, the struct ucontext the kernel wrote: uc_flags, uc_link, uc_stack (24
+ * bytes), then uc_mcontext's gregs, DW_RBP 10, DW_RSP 15, REG_RIP 16). The registers of
+ * the interrupted code are read from there, inside [lo, hi); its stack may be another
+ * (a handler on the alternate signal stack interrupted code on the thread's): then *lo and
+ * *hi become that stack's. 1 if r is now the interrupted frame, 0 if the walk ends here. */
+static int sigframe(struct cp_unwind_regs *r, uintptr_t *lo, uintptr_t *hi)
+{
+    const uintptr_t gregs = r->sp + 40;
+    if (gregs + 17 * 8 < gregs || (gregs + 17 * 8 > *hi && !more(gregs + 17 * 8, hi)))
+        return 0;
+    uintptr_t bp = ((const uintptr_t *)gregs)[10], sp = ((const uintptr_t *)gregs)[15],
+              ip = ((const uintptr_t *)gregs)[16];
+    if (!(sp >= r->sp + 8 && sp < *hi)) { /* not above on this stack: another stack */
+        uintptr_t nlo, nhi;
+        if (!cp_stack_bounds || !cp_stack_bounds(sp, &nlo, &nhi))
+            return 0;
+        *lo = nlo;
+        *hi = nhi;
+    }
+    r->ip = ip;
+    r->sp = sp;
+    r->bp = bp;
+    return 1;
 }
 
 int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr_t lo, uintptr_t hi,

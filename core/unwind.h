@@ -5,13 +5,17 @@
  * A frame's "shape" is what the CFI row at its return address says: the CFA is rsp or rbp
  * plus a constant, the return address sits at CFA-8, and rbp is either unchanged or saved
  * at CFA plus a constant. That covers what compilers emit for ordinary functions; anything
- * else (signal frames, CFA expressions, stack realignment through another register, no
- * unwind information) makes the walk give up, and the caller unwinds that stack with
+ * else (CFA expressions, stack realignment through another register, no unwind
+ * information) makes the walk give up, and the caller unwinds that stack with
  * libunwind instead. Shapes are parsed from the module's .eh_frame_hdr/.eh_frame, found
  * with _dl_find_object, once per return address, and kept in a process-wide lock-free
  * table; a walk over cached shapes reads two words of stack per frame.
  *
- * Every stack read is checked against the thread's stack bounds given by the caller.
+ * A signal frame (the kernel's rt_sigreturn trampoline, glibc's __restore_rt) is walked
+ * through: the interrupted code's registers are read from the ucontext the kernel saved.
+ *
+ * Every stack read is checked against the bounds of the stack it is on: the caller's for
+ * the first stack, cp_stack_bounds' for the one a signal frame leads to.
  */
 #ifndef CP_UNWIND_H
 #define CP_UNWIND_H
@@ -30,6 +34,16 @@ struct cp_unwind_regs {
  * Stack reads are confined to [lo, hi). */
 int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr_t lo, uintptr_t hi,
                   int *full);
+
+/* The bounds [*lo, *hi) of the stack sp is on, where a walk may read (stack.c): past a
+ * signal frame, the walk goes on on the interrupted code's stack. 0 if unknown. */
+int cp_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi);
+/* A read below `want` is needed and *hi is lower: where the bounds were probed (a
+ * coroutine's stack, stack.c), probe on; 1 if *hi reaches want now. */
+int cp_stack_more(uintptr_t want, uintptr_t *hi);
+
+/* Start-up (cp_stack_init): what the first walk would do on the program's stack. */
+void cp_unwind_init(void);
 
 /* Forget every cached shape (after dlclose: code at an address may change). */
 void cp_unwind_invalidate(void);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "stack.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -43,6 +44,7 @@ static int before(int strict)
     int saved = errno;
     int64_t cd = cp_shim_enter();
     (void)cp_shim_thread(); /* this thread's ring, while mmap is still allowed */
+    cp_stack_note_altstack();
     int froze = cp_prof_sandbox();
     cp_shim_leave(cd);
     if (strict) {

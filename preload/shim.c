@@ -323,7 +323,9 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
-    char path[CP_PATH_MAX];
+    /* static, not on the stack of the thread that forked (a 16 KiB one, maybe): the
+     * child has no other thread yet */
+    static char path[CP_PATH_MAX];
     const char *np = NULL;
     cp_shim_pid = getpid();
     /* (a sandboxed child could not create its file: no lstat either, see sandbox.c) */
@@ -436,6 +438,8 @@ __attribute__((constructor)) static void ctrprof_init(void)
     cp_prof_set_process(name);
     if (pthread_key_create(&thread_key, thread_gone) != 0)
         cp_log("no thread-exit key; rings of exited threads are not reused");
+    else /* bound now, not lazily at a thread's first event (maybe on a small stack) */
+        pthread_setspecific(thread_key, NULL);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     at_quick_exit(at_exit_flush);
     cp_sigbus_install();

@@ -65,6 +65,24 @@ for filter in deny allow; do
         fail "$n:what-fit" "after_many: $got of 30000"
 done
 
+# A signal handler on an alternate stack allocates after the filter: its walk is on
+# another stack, whose bounds the walker would ask the kernel for (sigaltstack,
+# process_vm_readv: neither is in the allow-list). In a sandbox it walks by frame
+# pointers instead; the program is unchanged and the handler's site counted.
+for unwind in cfi libunwind; do
+    for rate in 1 524288; do
+        n="sandbox:allow:altstack:$unwind:rate-$rate"
+        d="$WORK/alt-$unwind-$rate"
+        mkdir -p "$d"
+        out=$(CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate CTRPROF_UNWIND=$unwind LD_PRELOAD="$SHIM" \
+            "$PROGS/sandboxed" allow syscall alt 2>"$d.err"; echo "rc=$?")
+        check_eq "$n:runs" "done rc=0" "$(echo $out)"
+        got=$(site "$(ls "$d"/*.count | head -1)" on_signal alloc_space)
+        within 16777216 "$got" 0.05 && pass "$n:handler-counted" ||
+            fail "$n:handler-counted" "expected ~16777216 bytes at on_signal, got $got"
+    done
+done
+
 # A process that starts under a filter (inherited across exec: systemd's SystemCallFilter=,
 # a container runtime) creates its file at start-up, while its own start-up shows that
 # open is allowed, not lazily at a moment the filter may forbid it: `true` records nothing

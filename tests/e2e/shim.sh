@@ -236,8 +236,9 @@ fi
 
 # 11b. libunwind is loaded only when a walk needs it (core/stack.c), by the flusher: a
 # process that never needs it does not map it (nor liblzma); CTRPROF_UNWIND=libunwind
-# maps it from the start. sigalloc allocates in a signal handler, where the CFI walker
-# gives up at the signal frame: the first such stack is walked by frame pointers
+# maps it from the start. sigalloc nocfi allocates in a signal handler through a frame
+# without unwind information, where the CFI walker gives up: the first such stack is
+# walked by frame pointers
 # (unwind-fp-fallbacks), the flusher loads libunwind, and the later ones go through the
 # signal frame to main. At rate 1 the flusher runs from the start; at 64 KiB the process
 # has none until the first fallback starts it.
@@ -252,17 +253,27 @@ for spec in "1 100" "65536 1048576"; do
     read -r sa_rate sa_size <<<"$spec"
     rm -rf "$WORK/sa" && mkdir -p "$WORK/sa"
     (cd "$WORK" && CTRPROF_DIR="$WORK/sa" CTRPROF_MEM_RATE=$sa_rate CTRPROF_FLUSH_MS=10 \
-        LD_PRELOAD="$SHIM" "$PROGS/sigalloc" 20 "$sa_size")
+        LD_PRELOAD="$SHIM" "$PROGS/sigalloc" 20 "$sa_size" nocfi)
     fb=$(counter_sum "$WORK/sa" ctrprof/health:unwind-fallbacks)
     fpfb=$(counter_sum "$WORK/sa" ctrprof/health:unwind-fp-fallbacks)
     deep=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK"/sa/*.count |
-        awk '/;main;.*;handler / { s += $NF } END { print s + 0 }')
+        awk '/;main;.*;handler;.*alloc_free / { s += $NF } END { print s + 0 }')
     if [ "$fb" -eq 20 ] && [ "$fpfb" -ge 1 ] && [ "$fpfb" -le 5 ] && [ "$deep" -eq $((20 - fpfb)) ]; then
         pass "shim:libunwind-loaded-on-first-fallback (rate $sa_rate: $fpfb of $fb by frame pointers)"
     else
         fail "shim:libunwind-loaded-on-first-fallback" "rate $sa_rate: $fb fallbacks, $fpfb by frame pointers, $deep through the signal frame to main"
     fi
 done
+
+# 11c. Without that frame the walker goes through the signal frame to main by itself
+# (issue 25): nothing falls back, libunwind is never wanted.
+rm -rf "$WORK/sb" && mkdir -p "$WORK/sb"
+(cd "$WORK" && CTRPROF_DIR="$WORK/sb" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/sigalloc" 20 100)
+fb=$(counter_sum "$WORK/sb" ctrprof/health:unwind-fallbacks)
+fpfb=$(counter_sum "$WORK/sb" ctrprof/health:unwind-fp-fallbacks)
+deep=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK"/sb/*.count |
+    awk '/;main;.*;handler;alloc_free / { s += $NF } END { print s + 0 }')
+check_eq "shim:cfi-walks-signal-frames (fallbacks, fp fallbacks, through to main)" "0 0 20" "$fb $fpfb $deep"
 
 # 12. No allocation inside a lock hook: behind the shim, an allocator that holds a mutex
 # around every call (as jemalloc does); heap profiling off, every blocked wait recorded, so

@@ -9,7 +9,9 @@
  *     HOW      prctl (PR_SET_SECCOMP) | syscall (SYS_seccomp, as libseccomp does) |
  *              tsync (SYS_seccomp with SECCOMP_FILTER_FLAG_TSYNC: every thread)
  *     THREADS  1, or 2: a second thread started after the filter allocates too, or
- *              many: 30,000 sites after the filter (more counters than the room made)
+ *              many: 30,000 sites after the filter (more counters than the room made), or
+ *              alt: a signal handler on an alternate stack allocates after the filter (a
+ *              walk on another stack must not ask the kernel for its bounds)
  * Sites (exact at rate 1): before: 1000 x 64 B kept, 4 x 4 MiB; after_small: 500 x 96 B;
  * after_big: 4 x 4 MiB; after_thread: 300 x 128 B; thread_big: 4 x 4 MiB.
  *   sandboxed exec PROG ARG...   installs a filter that allows everything (the process is
@@ -21,6 +23,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +67,15 @@ static __attribute__((noinline)) void after_many(void)
     }
 }
 
+static __attribute__((noinline)) void on_signal(int sig)
+{
+    (void)sig;
+    for (int i = 0; i < 4; i++) {
+        void *volatile p = malloc(4 << 20);
+        free(p);
+    }
+}
+
 static __attribute__((noinline)) void thread_big(void)
 {
     for (int i = 0; i < 4; i++) {
@@ -102,7 +114,9 @@ static struct sock_filter allow[] = {
     ALLOW(__NR_close), ALLOW(__NR_exit), ALLOW(__NR_exit_group),
     /* what glibc's pthread_create and a new thread's first malloc need */
     ALLOW(__NR_clone), ALLOW(__NR_clone3), ALLOW(__NR_mprotect), ALLOW(__NR_set_robust_list),
-    ALLOW(__NR_rseq), ALLOW(__NR_rt_sigaction), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)};
+    ALLOW(__NR_rseq), ALLOW(__NR_rt_sigaction),
+    /* raise() */
+    ALLOW(__NR_tgkill), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)};
 
 static void say(const char *s)
 {
@@ -123,7 +137,14 @@ int main(int argc, char **argv)
     }
     if (argc != 4)
         return 2;
-    int threads = atoi(argv[3]), many = !strcmp(argv[3], "many");
+    int threads = atoi(argv[3]), many = !strcmp(argv[3], "many"), alt = !strcmp(argv[3], "alt");
+    static char altstack[64 << 10];
+    if (alt) {
+        stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
+        struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_ONSTACK};
+        if (sigaltstack(&ss, NULL) != 0 || sigaction(SIGUSR1, &sa, NULL) != 0)
+            return 6;
+    }
     before();
     struct sock_fprog prog;
     if (!strcmp(argv[1], "deny"))
@@ -145,6 +166,8 @@ int main(int argc, char **argv)
     after_big();
     if (many)
         after_many();
+    if (alt)
+        raise(SIGUSR1);
     if (threads > 1) {
         pthread_t t;
         if (pthread_create(&t, NULL, after_thread, NULL) != 0)

@@ -1,8 +1,9 @@
 /* sigalloc — allocations made in a signal handler (raised from main, so no allocation is
- * interrupted), where the CFI walker gives up at the signal frame (__restore_rt) and the
- * stack goes to libunwind: to frame pointers until the flusher has loaded libunwind
- * (core/stack.c). Usage: sigalloc N SIZE: N signals, 20 ms apart, each handler allocating
- * and freeing SIZE bytes. */
+ * interrupted). The CFI walker goes through the signal frame (__restore_rt) to main by
+ * itself. With a third argument "nocfi" the handler allocates through a frame without
+ * unwind information, where the walker gives up and the stack goes to libunwind: to
+ * frame pointers until the flusher has loaded libunwind (core/stack.c). Usage: sigalloc
+ * N SIZE [nocfi]: N signals, 20 ms apart, each handler allocating and freeing SIZE bytes. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +12,41 @@
 static size_t size;
 static void *volatile keep;
 
+static int nocfi;
+
+static __attribute__((noinline)) void alloc_free(void)
+{
+    keep = malloc(size);
+    free(keep);
+}
+
+/* fn() from a frame with a frame pointer and no CFI */
+void nocfi_call(void (*fn)(void));
+__asm__(".text\n"
+        ".globl nocfi_call\n"
+        ".type nocfi_call, @function\n"
+        "nocfi_call:\n"
+        "    pushq %rbp\n"
+        "    movq %rsp, %rbp\n"
+        "    call *%rdi\n"
+        "    popq %rbp\n"
+        "    ret\n"
+        ".size nocfi_call, .-nocfi_call\n");
+
 static __attribute__((noinline)) void handler(int sig)
 {
     (void)sig;
-    keep = malloc(size);
-    free(keep);
+    if (nocfi)
+        nocfi_call(alloc_free);
+    else
+        alloc_free();
 }
 
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 10;
     size = argc > 2 ? (size_t)atol(argv[2]) : 100;
+    nocfi = argc > 3 && strcmp(argv[3], "nocfi") == 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = handler;

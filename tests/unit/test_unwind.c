@@ -1,9 +1,11 @@
 /* test_unwind.c — the CFI walker (core/unwind.c) against libunwind's unw_backtrace on the
  * same stacks: frames with and without a frame pointer, alloca (the CFA on rbp in a
  * function that otherwise has none), big frames, libc's own frames (qsort's callback),
- * a thread's stack (it ends at clone3), truncation, and a signal handler (a signal frame:
- * the walker must give up and the capture fall back to libunwind). Every comparison is
- * exact: the same return addresses in the same order, the same truncation. */
+ * a thread's stack (it ends at clone3), truncation, signal handlers (through the signal
+ * frame, also from an alternate signal stack), a makecontext coroutine's stack, and a
+ * frame without unwind information (the walker must give up and the capture fall back
+ * to libunwind). Every comparison is exact: the same return addresses in the same order,
+ * the same truncation. */
 #include <alloca.h>
 #include <dlfcn.h>
 #include <pthread.h>
@@ -16,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 
 #include <cmocka.h> /* after the headers it needs */
 
@@ -369,6 +373,22 @@ static void test_truncation(void **state)
     assert_int_equal(last_truncated, 1);
 }
 
+/* fn(sig) from a frame without unwind information (no CFI): the walker cannot go
+ * through it; frame pointers and libunwind's frame-chain heuristics can. */
+void nocfi_call(void (*fn)(int), int sig);
+__asm__(".text\n"
+        ".globl nocfi_call\n"
+        ".type nocfi_call, @function\n"
+        "nocfi_call:\n"
+        "    pushq %rbp\n"
+        "    movq %rsp, %rbp\n"
+        "    movq %rdi, %rax\n"
+        "    movl %esi, %edi\n"
+        "    call *%rax\n"
+        "    popq %rbp\n"
+        "    ret\n"
+        ".size nocfi_call, .-nocfi_call\n");
+
 /* Run handler on this thread's stack, from a signal frame. */
 static void raise_to(int sig, void (*handler)(int))
 {
@@ -385,18 +405,126 @@ static void on_signal(int sig)
     rec_nofp(3, 0);
 }
 
-static void test_signal_frame_falls_back(void **state)
+static void test_nocfi_falls_back(void **state)
 {
     reset();
     uint64_t fb0, c, d;
     cp_stack_stats(&fb0, &c, &d);
-    raise_to(SIGUSR1, on_signal);
+    nocfi_call(on_signal, 0);
     uint64_t fb1;
     cp_stack_stats(&fb1, &c, &d);
     assert_int_equal(compared, 1);
     assert_int_equal(differed, 0); /* the fallback is libunwind itself */
-    assert_true(fb1 > fb0);        /* __restore_rt's frame: the walker gave up */
-    assert_true(last_depth > 6);   /* and libunwind went through the signal frame */
+    assert_true(fb1 > fb0);        /* a frame without CFI: the walker gave up */
+    assert_true(last_depth > 6);   /* and libunwind went on past it */
+}
+
+/* A handler on the thread's stack: the walker goes through the signal frame (the
+ * interrupted registers, from the ucontext) to raise, this test and cmocka, as libunwind
+ * does; nothing falls back. */
+static void test_signal_frame_walked(void **state)
+{
+    reset();
+    uint64_t fb0, fb1, c, d;
+    cp_stack_stats(&fb0, &c, &d);
+    raise_to(SIGUSR1, on_signal);
+    cp_stack_stats(&fb1, &c, &d);
+    assert_int_equal(compared, 1);
+    assert_int_equal(differed, 0);
+    assert_int_equal(fb1, fb0);
+    assert_true(last_depth > 8); /* rec_nofp x4, on_signal, __restore_rt, raise, test.. */
+}
+
+/* The same on an alternate signal stack (mmap'd, with a guard page below): the walk
+ * starts on a stack that is not the thread's (its bounds from sigaltstack) and goes on,
+ * past the signal frame, on the thread's. */
+static void test_altstack_walked(void **state)
+{
+    reset();
+    size_t sz = 64 * 1024;
+    char *m = mmap(NULL, 4096 + sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    assert_int_equal(mprotect(m, 4096, PROT_NONE), 0);
+    stack_t ss = {.ss_sp = m + 4096, .ss_size = sz}, old;
+    assert_int_equal(sigaltstack(&ss, &old), 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_ONSTACK;
+    assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
+    uint64_t fb0, fb1, c, d;
+    cp_stack_stats(&fb0, &c, &d);
+    raise(SIGUSR1);
+    cp_stack_stats(&fb1, &c, &d);
+    ss.ss_flags = SS_DISABLE;
+    sigaltstack(&ss, NULL);
+    munmap(m, 4096 + sz);
+    assert_int_equal(compared, 1);
+    assert_int_equal(differed, 0);
+    assert_int_equal(fb1, fb0);
+    assert_true(last_depth > 8);
+}
+
+/* The bounds of a stack nobody keeps (a coroutine's, not the thread's nor the alternate
+ * signal stack) are the memory readable above the walk's start, found by probing: they
+ * stop at a PROT_NONE page (another stack's guard) and at an unmapped one, and growing
+ * them (cp_stack_more) never passes either. */
+static void test_probed_bounds(void **state)
+{
+    char *m = mmap(NULL, 6 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    /* [0, 3 pages) readable, page 3 PROT_NONE, page 4 readable, page 5 unmapped */
+    assert_int_equal(mprotect(m + 3 * 4096, 4096, PROT_NONE), 0);
+    assert_int_equal(munmap(m + 5 * 4096, 4096), 0);
+    uintptr_t lo, hi, sp = (uintptr_t)m + 100;
+    assert_int_equal(cp_stack_bounds(sp, &lo, &hi), 1);
+    assert_true(lo == sp);
+    assert_true(hi == (uintptr_t)m + 2 * 4096); /* two pages probed first */
+    assert_int_equal(cp_stack_more((uintptr_t)m + 3 * 4096, &hi), 1);
+    assert_true(hi == (uintptr_t)m + 3 * 4096);
+    assert_int_equal(cp_stack_more((uintptr_t)m + 3 * 4096 + 8, &hi), 0); /* the guard */
+    assert_true(hi == (uintptr_t)m + 3 * 4096);
+    /* from page 4: its own page, then the unmapped one stops it */
+    sp = (uintptr_t)m + 4 * 4096 + 64;
+    assert_int_equal(cp_stack_bounds(sp, &lo, &hi), 1);
+    assert_true(hi == (uintptr_t)m + 5 * 4096);
+    assert_int_equal(cp_stack_more((uintptr_t)m + 5 * 4096 + 8, &hi), 0);
+    assert_true(hi == (uintptr_t)m + 5 * 4096);
+    munmap(m, 5 * 4096);
+}
+
+/* A makecontext coroutine on a 64 KiB heap stack: the walk's bounds are the readable
+ * memory above it (stack.c, foreign_bounds); it ends where the coroutine's stack does
+ * (__start_context), as libunwind's. */
+static ucontext_t co_main, co_ctx;
+static void co_body(void)
+{
+    for (int d = 0; d < 20; d++) {
+        rec_nofp(d % 5, 0);
+        rec_mixed(d);
+    }
+}
+
+static void test_coroutine_walked(void **state)
+{
+    reset();
+    size_t sz = 64 * 1024;
+    char *stk = malloc(sz);
+    assert_non_null(stk);
+    assert_int_equal(getcontext(&co_ctx), 0);
+    co_ctx.uc_stack.ss_sp = stk;
+    co_ctx.uc_stack.ss_size = sz;
+    co_ctx.uc_link = &co_main;
+    makecontext(&co_ctx, co_body, 0);
+    uint64_t fb0, fb1, c, d;
+    cp_stack_stats(&fb0, &c, &d);
+    assert_int_equal(swapcontext(&co_main, &co_ctx), 0);
+    cp_stack_stats(&fb1, &c, &d);
+    free(stk);
+    assert_int_equal(compared, 40);
+    assert_int_equal(differed, 0);
+    assert_int_equal(fb1, fb0);
+    assert_true(last_depth >= 20); /* rec_mixed(19) */
 }
 
 /* libunwind is loaded on first need, where dlopen is safe (stack.c): until then a stack
@@ -436,7 +564,7 @@ static void test_libunwind_on_demand(void **state)
     assert_false(cp_stack_libunwind_wanted());
     uint64_t fb0, fb1, c, d, fp0 = cp_stack_fp_fallbacks();
     cp_stack_stats(&fb0, &c, &d);
-    raise_to(SIGUSR2, on_signal_capture); /* __restore_rt: the walker gives up */
+    nocfi_call(on_signal_capture, 0); /* a frame without CFI: the walker gives up */
     cp_stack_stats(&fb1, &c, &d);
     assert_true(fb1 > fb0);
     assert_int_equal(cp_stack_fp_fallbacks(), fp0 + 1);
@@ -448,9 +576,9 @@ static void test_libunwind_on_demand(void **state)
     assert_true(libunwind_mapped());
     assert_false(cp_stack_libunwind_wanted());
     assert_null(dlsym(RTLD_DEFAULT, "unw_backtrace")); /* RTLD_LOCAL */
-    raise_to(SIGUSR2, on_signal_capture);
+    nocfi_call(on_signal_capture, 0);
     assert_int_equal(cp_stack_fp_fallbacks(), fp0 + 1); /* libunwind took this one */
-    assert_true(lazy_depth > 6); /* through the signal frame: raise, this test, cmocka... */
+    assert_true(lazy_depth > 6); /* past the frame without CFI: this test, cmocka... */
     assert_int_equal(cp_stack_load_libunwind(), 0); /* once */
 }
 
@@ -469,10 +597,10 @@ static void test_capture_from_falls_back_once(void **state)
 {
     uint64_t fb0, fb1, c, d;
     cp_stack_stats(&fb0, &c, &d);
-    raise_to(SIGUSR2, on_signal_from);
+    nocfi_call(on_signal_from, 0);
     cp_stack_stats(&fb1, &c, &d);
     assert_int_equal(fb1 - fb0, 1);
-    assert_true(from_depth > 4); /* libunwind went through the signal frame */
+    assert_true(from_depth > 4); /* libunwind went past the frame without CFI */
 }
 
 static void test_invalidate_reparses(void **state)
@@ -589,7 +717,11 @@ int main(void)
         cmocka_unit_test(test_libc_frames),
         cmocka_unit_test(test_thread_stack_ends),
         cmocka_unit_test(test_truncation),
-        cmocka_unit_test(test_signal_frame_falls_back),
+        cmocka_unit_test(test_nocfi_falls_back),
+        cmocka_unit_test(test_signal_frame_walked),
+        cmocka_unit_test(test_altstack_walked),
+        cmocka_unit_test(test_coroutine_walked),
+        cmocka_unit_test(test_probed_bounds),
         cmocka_unit_test(test_capture_from_falls_back_once),
         cmocka_unit_test(test_invalidate_reparses),
         cmocka_unit_test(test_concurrent_walks),

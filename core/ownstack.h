@@ -1,0 +1,42 @@
+/*
+ * ownstack.h — a stack of the profiler's own, for the work that needs big buffers (naming,
+ * publishing, creating the counter file, starting the flusher) when it runs on an
+ * application thread: an inline flush, solo mode's end, the exit flush, the fork child.
+ *
+ * An application thread's stack may be a PTHREAD_STACK_MIN (16 KiB) thread's or a
+ * MINSIGSTKSZ alternate signal stack; what the profiler puts on it is bounded by
+ * CP_APP_STACK_BOUND (docs: README, "Stacks"; measured by tests/e2e/stacks.sh). A flush
+ * needs ~9 KiB on its own (publish_bucket's and module_seen's 4 KiB name buffers, the
+ * module table's PATH_MAX, the counter file's set-up), so it is switched to this stack.
+ */
+#ifndef CP_OWNSTACK_H
+#define CP_OWNSTACK_H
+
+/* Bytes of an application thread's stack the profiler uses at most, on any hook path
+ * (sampled allocation, free, contention, exit, fork), any rate, measured by
+ * tests/e2e/stacks.sh: with the CFI walker or frame pointers on any stack, and with any
+ * unwinder on a stack that is not a thread's own (an alternate signal stack, a
+ * coroutine's), where libunwind runs on the walk stack below. No call on these paths
+ * goes through a PLT entry that is not bound yet (rawsys.h; cp_unwind_init). */
+#define CP_APP_STACK_BOUND 4096
+/* The same with libunwind (CTRPROF_UNWIND=libunwind or check) on a thread's own stack,
+ * where libunwind runs in place (its walks are not serialised through the walk stack). */
+#define CP_APP_STACK_BOUND_LIBUNWIND 9216
+
+/* Size of the profiler's stack (one per process, mapped on first use, guard page below). */
+#define CP_OWN_STACK_SIZE (256 * 1024)
+
+/* Size of the stack libunwind walks of foreign stacks run on (cp_walk_stack_run). */
+#define CP_WALK_STACK_SIZE (64 * 1024)
+
+/* Run fn(arg) on the walk stack, one thread at a time (a spin lock); -1 (nothing run) if
+ * it cannot be mapped. From a hook (re-entrancy guard held). A walk of the caller's stack
+ * from fn goes through the switching trampoline's frame, whose CFI leads back to it. */
+int cp_walk_stack_run(void (*fn)(void *), void *arg);
+
+/* Run fn(arg) on the profiler's stack, or on the caller's if it cannot be mapped (said
+ * once). One caller at a time: the caller holds flush_lock (prof.c), or is a fork child's
+ * only thread. Not reentrant. */
+void cp_own_stack_run(void (*fn)(void *), void *arg);
+
+#endif

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Every stack a program runs on (issue 25), with tests/programs/stacks.c: a makecontext
+# coroutine on a 64 KiB heap stack, a handler on an alternate signal stack of
+# sysconf(_SC_MINSIGSTKSZ) + 5 KiB (guard page below), PTHREAD_STACK_MIN threads (glibc's
+# guard page) that allocate, contend, fork, and exit the process.
+#  1. No crash, under every CTRPROF_UNWIND, at rate 1 and at the default rate (1 MiB
+#     blocks, each sampled), with mutex and block profiling on.
+#  2. The profiler's use of those stacks stays within its stated bound (core/ownstack.h:
+#     CP_APP_STACK_BOUND, and CP_APP_STACK_BOUND_LIBUNWIND for libunwind on a thread's own
+#     stack): the program reports how deep each stack went (painted first).
+#  3. At rate 1 each site's allocations are counted exactly, at its own site; the
+#     default walker walks them all itself (no fallback to libunwind), through the signal
+#     frame to main; CTRPROF_UNWIND=check agrees with libunwind on >= 99% of them.
+source "$(dirname "$0")/lib.sh"
+
+N=1000
+counter_sum() {
+    for f in "$1"/*.count; do [ -e "$f" ] && "$CTRPROF" dump "$f"; done |
+        awk -v n="$2" '$2 == n { s += $1 } END { print s + 0 }'
+}
+BOUND=$(awk '/#define CP_APP_STACK_BOUND / { print $3 }' "$TOP/core/ownstack.h")
+BOUND_LU=$(awk '/#define CP_APP_STACK_BOUND_LIBUNWIND / { print $3 }' "$TOP/core/ownstack.h")
+base=$("$PROGS/stacks" $N 64 2>&1 >/dev/null)
+alt0=$(sed -n 's/.*alternate stack: \([0-9]*\) of.*/\1/p' <<<"$base")
+thr0=$(sed -n 's/.*small thread: \([0-9]*\) of.*/\1/p' <<<"$base")
+
+for unwind in cfi fp libunwind check; do
+    for rate in 1 default; do
+        d="$WORK/$unwind-$rate"
+        mkdir -p "$d"
+        size=64
+        envs=(CTRPROF_DIR="$d" CTRPROF_UNWIND=$unwind CTRPROF_MUTEX_FRACTION=1 CTRPROF_BLOCK_RATE=1)
+        if [ $rate = 1 ]; then envs+=(CTRPROF_MEM_RATE=1); else size=1048576; fi
+        out=$(cd "$WORK" && env "${envs[@]}" LD_PRELOAD="$SHIM" "$PROGS/stacks" $N $size 2>&1)
+        rc=$?
+        check_eq "stacks:runs ($unwind, rate $rate)" 0 "$rc"
+        alt=$(sed -n 's/.*alternate stack: \([0-9]*\) of.*/\1/p' <<<"$out")
+        thr=$(sed -n 's/.*small thread: \([0-9]*\) of.*/\1/p' <<<"$out")
+        tb=$BOUND
+        case $unwind in libunwind | check) tb=$BOUND_LU ;; esac
+        if [ -n "$alt" ] && [ -n "$thr" ] && [ $((alt - alt0)) -le "$BOUND" ] &&
+            [ $((thr - thr0)) -le "$tb" ]; then
+            pass "stacks:within-bound ($unwind, rate $rate: +$((alt - alt0)) alternate, bound $BOUND; +$((thr - thr0)) thread, bound $tb)"
+        else
+            fail "stacks:within-bound ($unwind, rate $rate)" "alternate $alt (without the shim $alt0, bound $BOUND), thread $thr (without $thr0, bound $tb): $out"
+        fi
+    done
+done
+
+# 1b. The legacy SIGSTKSZ, 8 KiB, with libunwind (issue 25's second crash) and the
+# default walker: the kernel's signal frame takes 3.4 KiB of it on an AVX-512 machine.
+for unwind in cfi libunwind; do
+    d="$WORK/alt8-$unwind" && mkdir -p "$d"
+    out=$(cd "$WORK" && CTRPROF_DIR="$d" CTRPROF_UNWIND=$unwind CTRPROF_MEM_RATE=1 \
+        LD_PRELOAD="$SHIM" "$PROGS/stacks" 200 64 8192 2>&1)
+    check_eq "stacks:8k-alternate-stack ($unwind)" 0 "$?"
+done
+
+# 3. exact counts at rate 1, each at its site (every process's file: the forked child
+# allocates once on the small thread too)
+for unwind in cfi fp libunwind check; do
+    folded=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK/$unwind-1"/*.count 2>/dev/null)
+    site() { awk -v s="$1" '{ n = split($1, f, ";"); if (f[n] == s) t += $NF } END { print t + 0 }' <<<"$folded"; }
+    got="$(site alloc_in_coroutine) $(site alloc_in_handler) $(site alloc_on_small_thread)"
+    check_eq "stacks:exact-counts-per-site ($unwind)" "$N $N $((2 * N + 2))" "$got"
+done
+folded=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK/cfi-1"/*.count 2>/dev/null)
+via=$(awk '/;main;.*;on_usr1;alloc_in_handler / { t += $NF } END { print t + 0 }' <<<"$folded")
+co=$(awk '/;co_body;alloc_in_coroutine / { t += $NF } END { print t + 0 }' <<<"$folded")
+check_eq "stacks:cfi-through-signal-frame-and-coroutine" "$N $N" "$via $co"
+fb=$(counter_sum "$WORK/cfi-1" ctrprof/health:unwind-fallbacks)
+check_eq "stacks:cfi-no-fallbacks (fallbacks, file written)" "0 yes" "$fb $(ls "$WORK/cfi-1"/*.count >/dev/null 2>&1 && echo yes)"
+checked=$(counter_sum "$WORK/check-1" ctrprof/health:unwind-checked)
+differs=$(counter_sum "$WORK/check-1" ctrprof/health:unwind-differs)
+if [ "$checked" -ge $((4 * N)) ] && [ $((differs * 100)) -le "$checked" ]; then
+    pass "stacks:check-agrees ($differs of $checked differ)"
+else
+    fail "stacks:check-agrees" "$differs of $checked differ"
+fi
