@@ -5,10 +5,15 @@
  * the same thread after it got the mutex, and an unlock whose mutex word says a waiter
  * may exist). Never on the uncontended path: there the shim does not call in at all.
  *
- * The waiter table. One slot per contended mutex address, open addressing, in an mmap'd
- * array that is never freed (a slot keeps its address after the waiters leave, so a slot
- * is never deleted and probing needs no tombstones; a destroyed mutex's slot is harmless
- * with no waiters). Each slot holds, for the threads currently waiting on that mutex:
+ * The waiter table. An entry per address (mutex, rwlock) that has waits in progress, and
+ * only while it has them: the entry is made by the first waiter to register and freed by
+ * the last one to leave, so the table's use is bounded by the waits in progress, never
+ * by how many distinct addresses were ever contended (a server with a mutex per
+ * connection contends on millions over its life). Entries live in buckets of WAYS, the
+ * bucket chosen by the address's hash; all of an address's operations take its bucket's
+ * spin lock. A bucket is full only when WAYS distinct addresses of the same hash have
+ * waiters at the same instant; the wait that finds it full is counted lost. Each entry
+ * holds, for the threads currently waiting on that address:
  *
  *     nwait    how many are waiting
  *     sum_eff  the sum of their "effective start" times: when each began waiting, or the
@@ -34,9 +39,16 @@
  * (2 ns and 1 ns above) is charged to nobody, as in Go, where the unlocker measures the
  * waiting at the moment it hands the mutex over.
  *
- * Each slot has a one-byte spin lock, held for a handful of instructions. It is only ever
- * taken by threads that are about to sleep on (or have just released) a contended mutex,
- * so it never lengthens an uncontended path.
+ * The charge is taken by the unlocker before its real unlock (preload/pthread.c): the
+ * waiters cannot have acquired yet, so none has left with its time uncharged, and the
+ * unlocker's own futex wake is not in it.
+ *
+ * Each bucket has a one-byte spin lock, held for a handful of instructions (a scan of
+ * WAYS addresses). It is only ever taken by threads that are about to sleep on (or have
+ * just released) a contended lock, never on an uncontended path; no malloc, no syscall,
+ * so the hooks stay async-signal-safe as far as the real functions are. A bucket's
+ * `used` count is read unlocked as a hint by unlocks: 0 means no waits there, and the
+ * lock is not taken.
  */
 #include "contention.h"
 
@@ -89,127 +101,134 @@ uint64_t cp_now_ns(void)
 
 /* ---- the waiter table -------------------------------------------------------------- */
 
-#define SLOTS (1u << 16) /* 2 MiB of address space, touched only where used */
-#define PROBE 64
+#define BUCKETS (1u << 12) /* 4096 x 400 B = 1.6 MiB of address space, touched where used */
+#define WAYS 8
 
-struct slot {
-    uintptr_t addr;          /* atomic: 0 = free; set once by CAS, never cleared */
-    unsigned char lock;      /* spin lock over the fields below */
-    uint32_t nwait;          /* guarded by lock; read unlocked as a hint */
-    unsigned __int128 sum_eff; /* guarded by lock */
-    uint64_t last;           /* guarded by lock */
+struct entry {
+    uintptr_t addr;            /* 0 = free */
+    uint32_t nwait;            /* > 0 whenever addr != 0 outside the bucket lock */
+    uint64_t last;             /* time of the last charge */
+    unsigned __int128 sum_eff; /* sum of the waiters' effective start times */
 };
 
-static struct slot *table; /* immutable after cp_contention_init */
+struct bucket {
+    unsigned char lock; /* spin lock over everything below */
+    uint32_t used;      /* entries with addr != 0; written under lock, read unlocked as a hint */
+    struct entry e[WAYS];
+};
+
+static struct bucket *table; /* immutable after cp_contention_init */
 
 int cp_contention_init(void)
 {
     if (__atomic_load_n(&table, __ATOMIC_ACQUIRE))
         return 0;
-    void *p = mmap(NULL, sizeof(struct slot) * SLOTS, PROT_READ | PROT_WRITE,
+    void *p = mmap(NULL, sizeof(struct bucket) * BUCKETS, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
     void *expect = NULL;
-    /* release: publishes the zeroed mapping to the acquire load in find() */
+    /* release: publishes the zeroed mapping to the acquire load in bucket_of() */
     if (!__atomic_compare_exchange_n(&table, &expect, p, false, __ATOMIC_RELEASE,
                                      __ATOMIC_ACQUIRE))
-        munmap(p, sizeof(struct slot) * SLOTS);
+        munmap(p, sizeof(struct bucket) * BUCKETS);
     return 0;
 }
 
-static uint32_t hash_addr(uintptr_t a)
+static struct bucket *bucket_of(const void *m)
 {
-    uint64_t x = (uint64_t)a * 0x9E3779B97F4A7C15ull;
-    return (uint32_t)(x >> 40) & (SLOTS - 1);
-}
-
-/* The slot of m, inserting it if create; NULL if absent (or the probe window is full). */
-static struct slot *find(const void *m, bool create)
-{
-    struct slot *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    struct bucket *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
     if (!t)
         return NULL;
-    uintptr_t a = (uintptr_t)m;
-    uint32_t h = hash_addr(a);
-    for (unsigned i = 0; i < PROBE; i++) {
-        struct slot *s = &t[(h + i) & (SLOTS - 1)];
-        uintptr_t cur = __atomic_load_n(&s->addr, __ATOMIC_ACQUIRE);
-        if (cur == a)
-            return s;
-        if (cur == 0) {
-            if (!create)
-                return NULL;
-            if (__atomic_compare_exchange_n(&s->addr, &cur, a, false, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_ACQUIRE) ||
-                cur == a)
-                return s;
-        }
-    }
-    return NULL;
+    uint64_t x = (uint64_t)(uintptr_t)m * 0x9E3779B97F4A7C15ull;
+    return &t[(x >> 40) & (BUCKETS - 1)];
 }
 
-static void slot_lock(struct slot *s)
+static void bucket_lock(struct bucket *b)
 {
-    while (__atomic_test_and_set(&s->lock, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(&s->lock, __ATOMIC_RELAXED))
+    while (__atomic_test_and_set(&b->lock, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&b->lock, __ATOMIC_RELAXED))
             __builtin_ia32_pause();
 }
 
-static void slot_unlock(struct slot *s)
+static void bucket_unlock(struct bucket *b)
 {
-    __atomic_clear(&s->lock, __ATOMIC_RELEASE);
+    __atomic_clear(&b->lock, __ATOMIC_RELEASE);
+}
+
+/* m's entry in b (bucket lock held), NULL if m has no waits in progress. */
+static struct entry *lookup(struct bucket *b, uintptr_t a)
+{
+    for (unsigned i = 0; i < WAYS; i++)
+        if (b->e[i].addr == a)
+            return &b->e[i];
+    return NULL;
 }
 
 bool cp_contention_begin(const void *m, uint64_t t0)
 {
-    struct slot *s = find(m, true);
-    if (!s)
+    struct bucket *b = bucket_of(m);
+    if (!b)
         return false;
-    slot_lock(s);
-    __atomic_store_n(&s->nwait, s->nwait + 1, __ATOMIC_RELAXED);
-    s->sum_eff += t0;
-    slot_unlock(s);
-    return true;
+    uintptr_t a = (uintptr_t)m;
+    bucket_lock(b);
+    struct entry *e = lookup(b, a);
+    if (!e && (e = lookup(b, 0)) != NULL) {
+        *e = (struct entry){.addr = a};
+        __atomic_store_n(&b->used, b->used + 1, __ATOMIC_RELAXED);
+    }
+    if (e) {
+        e->nwait++;
+        e->sum_eff += t0;
+    }
+    bucket_unlock(b);
+    return e != NULL;
 }
 
 void cp_contention_end(const void *m, uint64_t t0, uint64_t t1)
 {
     (void)t1;
-    struct slot *s = find(m, false);
-    if (!s)
+    struct bucket *b = bucket_of(m);
+    if (!b)
         return;
-    slot_lock(s);
-    if (s->nwait > 0) {
-        uint64_t eff = s->last > t0 ? s->last : t0;
-        __atomic_store_n(&s->nwait, s->nwait - 1, __ATOMIC_RELAXED);
-        s->sum_eff = s->nwait ? s->sum_eff - eff : 0;
+    bucket_lock(b);
+    struct entry *e = lookup(b, (uintptr_t)m);
+    if (e) {
+        uint64_t eff = e->last > t0 ? e->last : t0;
+        if (--e->nwait == 0) { /* the last waiter leaves: the entry is free again */
+            e->addr = 0;
+            __atomic_store_n(&b->used, b->used - 1, __ATOMIC_RELAXED);
+        } else {
+            e->sum_eff -= eff;
+        }
     }
-    slot_unlock(s);
+    bucket_unlock(b);
 }
 
 /* now == 0: read the clock only if somebody waits. */
 static uint64_t charge(const void *m, uint64_t now, uint64_t *now_out)
 {
     *now_out = 0;
-    struct slot *s = find(m, false);
-    /* The unlocked read of nwait is a hint: a waiter that registers just after it is
-     * charged at the next unlock, since its effective start is its own start time. */
-    if (!s || __atomic_load_n(&s->nwait, __ATOMIC_RELAXED) == 0)
+    struct bucket *b = bucket_of(m);
+    /* The unlocked read of used is a hint: a waiter that registers just after it is
+     * charged at the next unlock, since its effective start is its own start time. The
+     * caller saw the waiter's mark in the lock word first (acquire: ordered before). */
+    if (!b || __atomic_load_n(&b->used, __ATOMIC_ACQUIRE) == 0)
         return 0;
-    slot_lock(s);
-    uint64_t charge = 0;
-    if (s->nwait) {
+    bucket_lock(b);
+    uint64_t c = 0;
+    struct entry *e = lookup(b, (uintptr_t)m);
+    if (e) {
         if (!now)
             now = cp_now_ns();
-        unsigned __int128 total = (unsigned __int128)s->nwait * now;
-        charge = total > s->sum_eff ? (uint64_t)(total - s->sum_eff) : 0;
-        s->sum_eff = total;
-        s->last = now;
+        unsigned __int128 total = (unsigned __int128)e->nwait * now;
+        c = total > e->sum_eff ? (uint64_t)(total - e->sum_eff) : 0;
+        e->sum_eff = total;
+        e->last = now;
         *now_out = now;
     }
-    slot_unlock(s);
-    return charge;
+    bucket_unlock(b);
+    return c;
 }
 
 uint64_t cp_contention_charge(const void *m, uint64_t *now_out)
@@ -221,4 +240,13 @@ uint64_t cp_contention_charge_at(const void *m, uint64_t now)
 {
     uint64_t used;
     return charge(m, now, &used);
+}
+
+uint32_t cp_contention_entries(void)
+{
+    struct bucket *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    uint32_t n = 0;
+    for (unsigned i = 0; t && i < BUCKETS; i++)
+        n += __atomic_load_n(&t[i].used, __ATOMIC_RELAXED);
+    return n;
 }

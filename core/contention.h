@@ -34,9 +34,10 @@ bool cp_mutex_sample(uint64_t d, uint64_t fraction, uint64_t rnd, uint64_t *coun
 /* Map the waiter table (lazily touched; never malloc). 0 or -errno. */
 int cp_contention_init(void);
 
-/* A thread is about to block on mutex m; t0 = CLOCK_MONOTONIC ns when it started waiting.
- * Returns false if the table is full (the wait is then not charged to any unlock; the
- * caller counts it as lost). */
+/* A thread is about to block on m (a mutex or rwlock address); t0 = CLOCK_MONOTONIC ns
+ * when it started waiting. Returns false if m's bucket is full (WAYS other addresses of
+ * the same hash have waits in progress): the wait is then charged to no unlock; the
+ * caller counts it as lost. */
 bool cp_contention_begin(const void *m, uint64_t t0);
 
 /* That thread acquired m (or gave up: timeout, error) at t1. Every wait registered with
@@ -50,6 +51,9 @@ uint64_t cp_contention_charge(const void *m, uint64_t *now_out);
 
 /* As cp_contention_charge, at a given time (tests). */
 uint64_t cp_contention_charge_at(const void *m, uint64_t now);
+
+/* Entries in use in the waiter table: addresses with waits in progress (tests). */
+uint32_t cp_contention_entries(void);
 
 /* CLOCK_MONOTONIC in ns (vDSO; async-signal-safe). */
 uint64_t cp_now_ns(void);

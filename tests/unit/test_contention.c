@@ -164,12 +164,62 @@ static void test_concurrent(void **state)
     assert_int_equal(cp_contention_charge_at(&mu, 9000000), 0);
 }
 
+/* Issue 31: a million distinct addresses, each contended once (one waiter through one
+ * unlock, then gone), leave no entry behind; the last one is charged exactly. The old
+ * table kept a slot per address ever contended and lost every mutex after 65,536. */
+static void test_million_distinct(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    static char mutexes[1000000];
+    uint32_t before = cp_contention_entries();
+    for (int i = 0; i < 1000000; i++) {
+        const void *m = &mutexes[i];
+        uint64_t t0 = 1000 + (uint64_t)i * 10;
+        assert_true(cp_contention_begin(m, t0));
+        assert_int_equal(cp_contention_charge_at(m, t0 + 7), 7);
+        cp_contention_end(m, t0, t0 + 8);
+    }
+    assert_int_equal(cp_contention_entries(), before);
+    const void *last = &mutexes[999999];
+    assert_true(cp_contention_begin(last, 5000000000ull));
+    assert_true(cp_contention_begin(last, 5000000100ull));
+    assert_int_equal(cp_contention_charge_at(last, 5041000000ull), 2 * 41000000ull - 100);
+    cp_contention_end(last, 5000000000ull, 5041000001ull);
+    cp_contention_end(last, 5000000100ull, 5041000002ull);
+    assert_int_equal(cp_contention_entries(), before);
+}
+
+/* Many more addresses with a wait in progress at once than a bucket holds: a wait is
+ * refused only when its own bucket is full, each refused one says so (false), and
+ * every accepted one is charged exactly. */
+static void test_waits_in_progress(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    static char many[40000];
+    uint32_t before = cp_contention_entries();
+    bool ok[40000];
+    int accepted = 0;
+    for (int i = 0; i < 40000; i++)
+        accepted += ok[i] = cp_contention_begin(&many[i], 100);
+    /* 40,000 over 4096 buckets of 8 (32,768 entries): some buckets overflow */
+    printf("waits in progress: %d of 40000 registered\n", accepted);
+    assert_true(accepted > 30000 && accepted < 40000);
+    assert_int_equal(cp_contention_entries(), before + (uint32_t)accepted);
+    for (int i = 0; i < 40000; i++) {
+        assert_int_equal(cp_contention_charge_at(&many[i], 150), ok[i] ? 50 : 0);
+        if (ok[i])
+            cp_contention_end(&many[i], 100, 151);
+    }
+    assert_int_equal(cp_contention_entries(), before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worked_example),   cmocka_unit_test(test_charges_sum_to_waits),
         cmocka_unit_test(test_unknown_mutex_is_free), cmocka_unit_test(test_block_unbiased),
         cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_million_distinct), cmocka_unit_test(test_waits_in_progress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
