@@ -165,13 +165,22 @@ static struct entry *lookup(struct bucket *b, uintptr_t a)
     return NULL;
 }
 
-bool cp_contention_begin(const void *m, uint64_t t0)
+/* t0 is read under the bucket lock: an unlock that found the bucket empty (the hint)
+ * read it before this registration, so it released before t0 and no time of this wait
+ * is owed by it (no time moved to a later unlock); one that found it non-empty charges
+ * under the same lock, before or after, never in between. */
+static bool begin(const void *m, uint64_t *t0, bool clock)
 {
     struct bucket *b = bucket_of(m);
-    if (!b)
+    if (!b) {
+        if (clock)
+            *t0 = cp_now_ns();
         return false;
+    }
     uintptr_t a = (uintptr_t)m;
     bucket_lock(b);
+    if (clock)
+        *t0 = cp_now_ns();
     struct entry *e = lookup(b, a);
     if (!e && (e = lookup(b, 0)) != NULL) {
         *e = (struct entry){.addr = a};
@@ -179,10 +188,20 @@ bool cp_contention_begin(const void *m, uint64_t t0)
     }
     if (e) {
         e->nwait++;
-        e->sum_eff += t0;
+        e->sum_eff += *t0;
     }
     bucket_unlock(b);
     return e != NULL;
+}
+
+bool cp_contention_begin(const void *m, uint64_t *t0)
+{
+    return begin(m, t0, true);
+}
+
+bool cp_contention_begin_at(const void *m, uint64_t t0)
+{
+    return begin(m, &t0, false);
 }
 
 void cp_contention_end(const void *m, uint64_t t0, uint64_t t1)

@@ -34,11 +34,15 @@ bool cp_mutex_sample(uint64_t d, uint64_t fraction, uint64_t rnd, uint64_t *coun
 /* Map the waiter table (lazily touched; never malloc). 0 or -errno. */
 int cp_contention_init(void);
 
-/* A thread is about to block on m (a mutex or rwlock address); t0 = CLOCK_MONOTONIC ns
- * when it started waiting. Returns false if m's bucket is full (WAYS other addresses of
- * the same hash have waits in progress): the wait is then charged to no unlock; the
- * caller counts it as lost. */
-bool cp_contention_begin(const void *m, uint64_t t0);
+/* A thread is about to block on m (a mutex or rwlock address). *t0 receives the time
+ * its wait starts (CLOCK_MONOTONIC ns, read under the table's lock, so that no unlock
+ * that missed this registration can have released after it). Returns false if m's
+ * bucket is full (WAYS other addresses of the same hash have waits in progress): the
+ * wait is then charged to no unlock; the caller counts it as lost. *t0 is set either way. */
+bool cp_contention_begin(const void *m, uint64_t *t0);
+
+/* As cp_contention_begin, with the start time given (tests). */
+bool cp_contention_begin_at(const void *m, uint64_t t0);
 
 /* That thread acquired m (or gave up: timeout, error) at t1. Every wait registered with
  * begin must be ended exactly once. */

@@ -198,7 +198,11 @@ static void blocked(uint64_t t0, uint64_t t1)
  * unlock that releases it is charged the delay, Go's mutex profile; NULL for waits that
  * no unlock ends: semaphores, condition variables, barriers, joins, spin locks) by
  * `call`, measured for the block profile. Returns what call returned, errno as it left it. */
-#define WAIT(addr, call)                                                                   \
+#define WAIT(addr, call) WAIT_MARKED(addr, (void)0, call)
+
+/* mark: run before the registration when the mutex profile is on (mutexes: make the lock
+ * word say "waiters" first, see mark_waiting). */
+#define WAIT_MARKED(addr, mark, call)                                                      \
     do {                                                                                   \
         const void *a_ = (addr);                                                           \
         bool reg_ = a_ && cp_opts.mutex_fraction;                                          \
@@ -207,8 +211,14 @@ static void blocked(uint64_t t0, uint64_t t1)
             return call;                                                                   \
         }                                                                                  \
         int saved_ = errno;                                                                \
-        uint64_t t0_ = cp_now_ns();                                                        \
-        bool in_ = reg_ && cp_contention_begin(a_, t0_);                                   \
+        uint64_t t0_;                                                                      \
+        bool in_ = false;                                                                  \
+        if (reg_) {                                                                        \
+            mark;                                                                          \
+            in_ = cp_contention_begin(a_, &t0_);                                           \
+        } else {                                                                           \
+            t0_ = cp_now_ns();                                                             \
+        }                                                                                  \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
@@ -282,10 +292,27 @@ static int lock_call(enum how h, pthread_mutex_t *m, clockid_t clk, const struct
     }
 }
 
+/* A waiter marks the lock word "locked, waiters" (1 -> 2, what glibc's own waiter writes
+ * before it sleeps) before it registers, so that from its registration on the holder's
+ * unlock sees a waiter and is charged. Without it, a waiter preempted between registering
+ * and glibc's mark would let that unlock go uncharged, and its waiting so far would be
+ * charged to a later unlock, maybe at another site. A 2 costs glibc's unlock one futex
+ * wake, as any waiter does. Only the 0/1/2 kinds, never process-shared ones (read,
+ * never written) nor robust, PI or PP ones (other word protocols). */
+static void mark_waiting(pthread_mutex_t *m)
+{
+    int kind = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
+    if (kind & (16 | 32 | 64 | 128))
+        return;
+    int one = 1;
+    __atomic_compare_exchange_n(&m->__data.__lock, &one, 2, false, __ATOMIC_ACQ_REL,
+                                __ATOMIC_RELAXED);
+}
+
 static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, enum how h, clockid_t clk,
                                                       const struct timespec *abs)
 {
-    WAIT(m, lock_call(h, m, clk, abs));
+    WAIT_MARKED(m, mark_waiting(m), lock_call(h, m, clk, abs));
 }
 
 /* The lock word was not 0. A recursive or error-checking mutex held by this very thread

@@ -55,3 +55,88 @@ mkdir -p "$WORK/z"
 (cd "$WORK" && CTRPROF_DIR="$WORK/z" CTRPROF_MUTEX_FRACTION=0 CTRPROF_BLOCK_RATE=0 LD_PRELOAD="$SHIM" "$PROGS/contention" >/dev/null)
 # (a process that records nothing leaves no file; if one is there, it holds no such counter)
 check_eq "locks:off-records-nothing" "" "$(for f in "$WORK"/z/*.count; do [ -e "$f" ] && "$CTRPROF" dump "$f"; done | grep -E 'ctrprof/(mutex|block):')"
+
+# ---- issue 31: the mutex profile as Go defines it, against the program's own truth ----
+# tests/programs/handover.c logs every wait and every release and computes Go's charge
+# per releasing unlock site (the time each waiter waited up to the hand-over); these
+# compare the profile's mutex delay per unlock site with it. ho_run MODE ARGS... sets
+# T_<site> (truth ns), N_<site> (truth contentions), Q_<site> (sum of squared charges),
+# D_<site> (profile delay ns) and C_<site> (profile contentions), at CTRPROF_MUTEX_FRACTION=$FRAC.
+ho_run() {
+    rm -rf "$WORK/h" && mkdir -p "$WORK/h"
+    local out prof site
+    out=$(cd "$WORK" && CTRPROF_DIR="$WORK/h" CTRPROF_MUTEX_FRACTION=${FRAC:-1} CTRPROF_BLOCK_RATE=1 \
+        LD_PRELOAD="$SHIM" timeout 120 "$PROGS/handover" "$@")
+    local f=("$WORK"/h/ctrprof.handover.*.count)
+    for site in short long inner middle outer distinct last writer reader_first reader_last; do
+        unset "T_$site" "N_$site" "Q_$site" "D_$site" "C_$site"
+    done
+    while read -r site n t q; do
+        site=${site#unlock_}
+        printf -v "N_$site" %s "$n"; printf -v "T_$site" %s "$t"; printf -v "Q_$site" %s "$q"
+    done <<<"$out"
+    [ -e "${f[0]}" ] || return 0
+    while read -r site v; do printf -v "D_${site#unlock_}" %s "$v"; done \
+        < <("$CTRPROF" report --profile mutex --format folded "${f[0]}" | leaf_sums)
+    while read -r site v; do printf -v "C_${site#unlock_}" %s "$v"; done \
+        < <("$CTRPROF" report --profile mutex --sample contentions --format folded "${f[0]}" | leaf_sums)
+}
+
+# 2+3. The charge is taken at the hand-over, before the real unlock: a long/short pair
+# (1 ms and 20 us holds, two threads, every section waited on) is charged per site within
+# 15% of the truth (before: both sites -33% here, -22..-53% in the issue, when the woken
+# waiter left before the unlocker charged; +45% on 20 us contentions from the unlocker's
+# own futex wake). The program reads the hand-over time just before its unlock call: a
+# preemption between that and the hook's clock read moves truth, not profile, from one
+# release to the next (both sites of the pair), and a waiter preempted before it reaches
+# the hook is missed whole. With two threads on a loaded two-core machine that reaches
+# 10% on the 20 us site in some runs, so a run out of bounds is run once more: a real
+# shortfall repeats.
+ho_run handover 20000 1000000 200
+if ! within "${T_short:-0}" "${D_short:-0}" 0.15 || ! within "${T_long:-0}" "${D_long:-0}" 0.15; then
+    echo "note: locks: handover run out of bounds (truth ${T_short:-0} ${T_long:-0}, profile ${D_short:-0} ${D_long:-0}); running it again"
+    ho_run handover 20000 1000000 200
+fi
+check_within "locks:handover-short-site (truth ${T_short:-0} ns, ${N_short:-0} waits)" "${T_short:-0}" "${D_short:-0}" 0.15
+check_within "locks:handover-long-site (truth ${T_long:-0} ns)" "${T_long:-0}" "${D_long:-0}" 0.15
+
+# 1. A recursive mutex locked three deep is charged once, at the unlock that releases it.
+ho_run recursive 50 2000000
+check_within "locks:recursive-outer-unlock-charged" "${T_outer:-0}" "${D_outer:-0}" 0.10
+check_eq "locks:recursive-inner-unlocks-not-charged" "0 0" "${D_inner:-0} ${D_middle:-0}"
+
+# 4. 100,000 distinct mutexes, each contended once (the old table held 65,536 addresses
+# for good): every one counted exactly, and the last, held 20 ms, charged within 2%.
+ho_run distinct 100000 20000000
+check_eq "locks:distinct-mutexes-all-counted" "100000 1" "${C_distinct:-0} ${C_last:-0}"
+check_within "locks:distinct-last-mutex-delay" "${T_last:-0}" "${D_last:-0}" 0.02
+
+# 5. rwlocks: the writer's unlock is charged the readers' waits, the last reader's unlock
+# the writer's; the first reader, which releases nothing, nothing.
+ho_run rwlock 20 2000000
+check_within "locks:rwlock-writer-unlock-charged" "${T_writer:-0}" "${D_writer:-0}" 0.10
+check_within "locks:rwlock-last-reader-charged" "${T_reader_last:-0}" "${D_reader_last:-0}" 0.10
+check_eq "locks:rwlock-first-reader-not-charged" 0 "${D_reader_first:-0}"
+
+# CTRPROF_MUTEX_FRACTION=10: each charge is kept with p = 1/10 and counted 10 times (count
+# and delay). Over N charges of d_i ns the estimates have variances (1/p - 1) N = 9 N and
+# 9 * sum(d_i^2) (the program reports the sum of squares of its own charges). Bound: 4
+# sigma on the count; 4 sigma plus 5% (what the unsampled profile may miss) on the delay.
+# Short: 4,000 contentions of 20 us holds (count sigma 4.7%); long: 300 of 5 ms (17%).
+for spec in "short 4000 20000" "long 300 5000000"; do
+    set -- $spec
+    FRAC=10 ho_run distinct "$2" 1000 "$3"
+    n=$2 c=${C_distinct:-0} t=${T_distinct:-0} d=${D_distinct:-0}
+    cb=$(awk -v n="$n" 'BEGIN { printf "%.0f", 4 * sqrt(9 * n) }')
+    db=$(awk -v q="${Q_distinct:-0}" -v t="$t" 'BEGIN { printf "%.0f", 4 * sqrt(9 * q) + 0.05 * t }')
+    if awk -v n="$n" -v c="$c" -v b="$cb" 'BEGIN { x = c - n; if (x < 0) x = -x; exit !(x <= b) }'; then
+        pass "locks:fraction-10-$1-count-within-4-sigma (truth $n, estimate $c, bound $cb)"
+    else
+        fail "locks:fraction-10-$1-count-within-4-sigma" "truth $n, estimate $c, bound $cb"
+    fi
+    if awk -v t="$t" -v d="$d" -v b="$db" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(t > 0 && x <= b) }'; then
+        pass "locks:fraction-10-$1-delay-within-4-sigma (truth $t, estimate $d, bound $db)"
+    else
+        fail "locks:fraction-10-$1-delay-within-4-sigma" "truth $t, estimate $d, bound $db"
+    fi
+done

@@ -26,8 +26,8 @@ static void test_worked_example(void **state)
     assert_int_equal(cp_contention_init(), 0);
     static int mu;
     const void *m = &mu;
-    assert_true(cp_contention_begin(m, 10));                /* A */
-    assert_true(cp_contention_begin(m, 30));                /* B */
+    assert_true(cp_contention_begin_at(m, 10));                /* A */
+    assert_true(cp_contention_begin_at(m, 30));                /* B */
     assert_int_equal(cp_contention_charge_at(m, 50), 60);  /* H unlocks */
     cp_contention_end(m, 10, 52);                           /* A acquires */
     assert_int_equal(cp_contention_charge_at(m, 90), 40);  /* A unlocks */
@@ -48,7 +48,7 @@ static void test_charges_sum_to_waits(void **state)
     uint64_t t0[5];
     for (int i = 0; i < 5; i++) {
         t0[i] = 1000 + 10 * i;
-        assert_true(cp_contention_begin(m, t0[i]));
+        assert_true(cp_contention_begin_at(m, t0[i]));
     }
     uint64_t total = 0, t = 2000;
     for (int i = 0; i < 5; i++) {
@@ -141,7 +141,7 @@ static void *hammer(void *arg)
     struct hammer *h = arg;
     for (int i = 0; i < 20000; i++) {
         uint64_t t0 = h->base + i;
-        if (cp_contention_begin(h->m, t0))
+        if (cp_contention_begin_at(h->m, t0))
             cp_contention_end(h->m, t0, t0 + 1);
     }
     return NULL;
@@ -175,14 +175,14 @@ static void test_million_distinct(void **state)
     for (int i = 0; i < 1000000; i++) {
         const void *m = &mutexes[i];
         uint64_t t0 = 1000 + (uint64_t)i * 10;
-        assert_true(cp_contention_begin(m, t0));
+        assert_true(cp_contention_begin_at(m, t0));
         assert_int_equal(cp_contention_charge_at(m, t0 + 7), 7);
         cp_contention_end(m, t0, t0 + 8);
     }
     assert_int_equal(cp_contention_entries(), before);
     const void *last = &mutexes[999999];
-    assert_true(cp_contention_begin(last, 5000000000ull));
-    assert_true(cp_contention_begin(last, 5000000100ull));
+    assert_true(cp_contention_begin_at(last, 5000000000ull));
+    assert_true(cp_contention_begin_at(last, 5000000100ull));
     assert_int_equal(cp_contention_charge_at(last, 5041000000ull), 2 * 41000000ull - 100);
     cp_contention_end(last, 5000000000ull, 5041000001ull);
     cp_contention_end(last, 5000000100ull, 5041000002ull);
@@ -200,7 +200,7 @@ static void test_waits_in_progress(void **state)
     bool ok[40000];
     int accepted = 0;
     for (int i = 0; i < 40000; i++)
-        accepted += ok[i] = cp_contention_begin(&many[i], 100);
+        accepted += ok[i] = cp_contention_begin_at(&many[i], 100);
     /* 40,000 over 4096 buckets of 8 (32,768 entries): some buckets overflow */
     printf("waits in progress: %d of 40000 registered\n", accepted);
     assert_true(accepted > 30000 && accepted < 40000);
