@@ -169,7 +169,7 @@ static struct entry *lookup(struct bucket *b, uintptr_t a)
  * read it before this registration, so it released before t0 and no time of this wait
  * is owed by it (no time moved to a later unlock); one that found it non-empty charges
  * under the same lock, before or after, never in between. */
-static bool begin(const void *m, uint64_t *t0, bool clock)
+static bool begin(const void *m, uint64_t *t0, bool clock, int *mark)
 {
     struct bucket *b = bucket_of(m);
     if (!b) {
@@ -177,6 +177,7 @@ static bool begin(const void *m, uint64_t *t0, bool clock)
             *t0 = cp_now_ns();
         return false;
     }
+    /* (no table: no mark either; nothing would be charged) */
     uintptr_t a = (uintptr_t)m;
     bucket_lock(b);
     if (clock)
@@ -190,18 +191,22 @@ static bool begin(const void *m, uint64_t *t0, bool clock)
         e->nwait++;
         e->sum_eff += *t0;
     }
+    if (mark) { /* after the registration, before the bucket is unlocked: see contention.h */
+        int one = 1;
+        __atomic_compare_exchange_n(mark, &one, 2, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+    }
     bucket_unlock(b);
     return e != NULL;
 }
 
-bool cp_contention_begin(const void *m, uint64_t *t0)
+bool cp_contention_begin(const void *m, uint64_t *t0, int *mark)
 {
-    return begin(m, t0, true);
+    return begin(m, t0, true, mark);
 }
 
 bool cp_contention_begin_at(const void *m, uint64_t t0)
 {
-    return begin(m, &t0, false);
+    return begin(m, &t0, false, NULL);
 }
 
 void cp_contention_end(const void *m, uint64_t t0, uint64_t t1)

@@ -38,8 +38,12 @@ int cp_contention_init(void);
  * its wait starts (CLOCK_MONOTONIC ns, read under the table's lock, so that no unlock
  * that missed this registration can have released after it). Returns false if m's
  * bucket is full (WAYS other addresses of the same hash have waits in progress): the
- * wait is then charged to no unlock; the caller counts it as lost. *t0 is set either way. */
-bool cp_contention_begin(const void *m, uint64_t *t0);
+ * wait is then charged to no unlock; the caller counts it as lost. *t0 is set either way.
+ * mark, if not NULL, is a lock word set from 1 to 2 ("locked, waiters") after the
+ * registration and before the table's lock is released: an unlock that sees the 2 and
+ * then asks the table is charged this wait (it waits on the same lock), one that saw 1
+ * released before the registration's start time. */
+bool cp_contention_begin(const void *m, uint64_t *t0, int *mark);
 
 /* As cp_contention_begin, with the start time given (tests). */
 bool cp_contention_begin_at(const void *m, uint64_t t0);

@@ -198,10 +198,9 @@ static void blocked(uint64_t t0, uint64_t t1)
  * unlock that releases it is charged the delay, Go's mutex profile; NULL for waits that
  * no unlock ends: semaphores, condition variables, barriers, joins, spin locks) by
  * `call`, measured for the block profile. Returns what call returned, errno as it left it. */
-#define WAIT(addr, call) WAIT_MARKED(addr, (void)0, call)
+#define WAIT(addr, call) WAIT_MARKED(addr, NULL, call)
 
-/* mark: run before the registration when the mutex profile is on (mutexes: make the lock
- * word say "waiters" first, see mark_waiting). */
+/* mark: a lock word the registration sets to "waiters" (mutexes, see waiter_mark). */
 #define WAIT_MARKED(addr, mark, call)                                                      \
     do {                                                                                   \
         const void *a_ = (addr);                                                           \
@@ -214,8 +213,7 @@ static void blocked(uint64_t t0, uint64_t t1)
         uint64_t t0_;                                                                      \
         bool in_ = false;                                                                  \
         if (reg_) {                                                                        \
-            mark;                                                                          \
-            in_ = cp_contention_begin(a_, &t0_);                                           \
+            in_ = cp_contention_begin(a_, &t0_, (mark));                                   \
         } else {                                                                           \
             t0_ = cp_now_ns();                                                             \
         }                                                                                  \
@@ -292,27 +290,25 @@ static int lock_call(enum how h, pthread_mutex_t *m, clockid_t clk, const struct
     }
 }
 
-/* A waiter marks the lock word "locked, waiters" (1 -> 2, what glibc's own waiter writes
- * before it sleeps) before it registers, so that from its registration on the holder's
- * unlock sees a waiter and is charged. Without it, a waiter preempted between registering
- * and glibc's mark would let that unlock go uncharged, and its waiting so far would be
- * charged to a later unlock, maybe at another site. A 2 costs glibc's unlock one futex
- * wake, as any waiter does. Only the 0/1/2 kinds, never process-shared ones (read,
- * never written) nor robust, PI or PP ones (other word protocols). */
-static void mark_waiting(pthread_mutex_t *m)
+/* A registered waiter has the lock word marked "locked, waiters" (1 -> 2, what glibc's
+ * own waiter writes before it sleeps) in the same table critical section as its
+ * registration, so that an unlock sees a waiter exactly when the table has it: without
+ * it, a waiter preempted between registering and glibc's mark would let that unlock go
+ * uncharged, and its waiting so far would be charged to a later unlock, maybe at another
+ * site; marked before registering, an unlock in between would charge nothing and the
+ * contention would be lost. A 2 costs glibc's unlock one futex wake, as any waiter does.
+ * Only the 0/1/2 kinds, never process-shared ones (read, never written) nor robust, PI
+ * or PP ones (other word protocols). */
+static int *waiter_mark(pthread_mutex_t *m)
 {
     int kind = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
-    if (kind & (16 | 32 | 64 | 128))
-        return;
-    int one = 1;
-    __atomic_compare_exchange_n(&m->__data.__lock, &one, 2, false, __ATOMIC_ACQ_REL,
-                                __ATOMIC_RELAXED);
+    return kind & (16 | 32 | 64 | 128) ? NULL : &m->__data.__lock;
 }
 
 static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, enum how h, clockid_t clk,
                                                       const struct timespec *abs)
 {
-    WAIT_MARKED(m, mark_waiting(m), lock_call(h, m, clk, abs));
+    WAIT_MARKED(m, waiter_mark(m), lock_call(h, m, clk, abs));
 }
 
 /* The lock word was not 0. A recursive or error-checking mutex held by this very thread
@@ -579,10 +575,18 @@ EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
  * every wait, measured when a peek and a trylock find it taken. Its unlock is not hooked:
  * no waiter mark exists in the lock word to tell a contended unlock from another, and
  * an unlock that is one store should stay one. */
+/* glibc's x86-64 spin lock counts down: 1 is free, 0 or below taken (lock decl); the
+ * generic one is 0 free, 1 taken. */
+#if defined(__x86_64__)
+#define SPIN_FREE(v) ((v) > 0)
+#else
+#define SPIN_FREE(v) ((v) == 0)
+#endif
+
 EXPORT int pthread_spin_lock(pthread_spinlock_t *s)
 {
     NEED();
-    if (__builtin_expect(__atomic_load_n(s, __ATOMIC_RELAXED) == 0, 1))
+    if (__builtin_expect(SPIN_FREE(__atomic_load_n(s, __ATOMIC_RELAXED)), 1))
         return real_spin_lock(s);
     TRY_THEN_WAIT(NULL, real_spin_trylock(s), real_spin_lock(s));
 }
