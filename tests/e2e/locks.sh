@@ -148,17 +148,33 @@ done
 # the mutex profile at release_<variant> within 10% of the waits up to the hand-over.
 # (Before: next to nothing for all of them; glibc's mtx_*/cnd_* call its pthread
 # functions directly, not through the PLT, so the pthread hooks never saw them.)
-rm -rf "$WORK/v" && mkdir -p "$WORK/v"
-vout=$(cd "$WORK" && CTRPROF_DIR="$WORK/v" CTRPROF_MUTEX_FRACTION=1 CTRPROF_BLOCK_RATE=1 LD_PRELOAD="$SHIM" timeout 60 "$PROGS/waitvariants")
-check_eq "locks:variants-results-unchanged" 0 "$(grep -c BAD <<<"$vout")"
-V=$(ls "$WORK"/v/ctrprof.waitvariants.*.count 2>/dev/null | head -1)
-vblock=$([ -n "$V" ] && "$CTRPROF" report --profile block --format folded "$V" | leaf_sums)
-vmutex=$([ -n "$V" ] && "$CTRPROF" report --profile mutex --format folded "$V" | leaf_sums)
-while read -r name waited handed; do
-    got=$(awk -v k="wait_$name" '$1 == k { print $2 }' <<<"$vblock")
-    check_within "locks:variant-block-$name" "$waited" "${got:-0}" 0.10
-    if [ "$handed" -gt 0 ]; then
-        got=$(awk -v k="release_$name" '$1 == k { print $2 }' <<<"$vmutex")
-        check_within "locks:variant-mutex-$name" "$handed" "${got:-0}" 0.10
-    fi
-done <<<"$(grep -v BAD <<<"$vout")"
+# frame_sums: "frame value" for every frame named in a stack (once per stack), summed over
+# the folded lines (C++ frames have spaces: the value is the last field)
+frame_sums() {
+    awk '{ v = $NF; st = $0; sub(/ [^ ]*$/, "", st); n = split(st, a, ";"); delete seen
+           for (i = 1; i <= n; i++) if (!(a[i] in seen)) { seen[a[i]] = 1; s[a[i]] += v } }
+         END { for (k in s) print k "\t" s[k] }'
+}
+# variants PROGRAM: runs it and checks every line of its output (the delay of the stacks
+# through wait_<variant>, and through release_<variant>)
+variants() {
+    local prog=$1 out V vblock vmutex name waited handed got
+    rm -rf "$WORK/v" && mkdir -p "$WORK/v"
+    out=$(cd "$WORK" && CTRPROF_DIR="$WORK/v" CTRPROF_MUTEX_FRACTION=1 CTRPROF_BLOCK_RATE=1 LD_PRELOAD="$SHIM" timeout 60 "$PROGS/$prog")
+    check_eq "locks:$prog-results-unchanged" 0 "$(grep -c BAD <<<"$out")"
+    V=$(ls "$WORK"/v/ctrprof.$prog.*.count 2>/dev/null | head -1)
+    vblock=$([ -n "$V" ] && "$CTRPROF" report --profile block --format folded "$V" | frame_sums)
+    vmutex=$([ -n "$V" ] && "$CTRPROF" report --profile mutex --format folded "$V" | frame_sums)
+    while read -r name waited handed; do
+        got=$(awk -F'\t' -v k="wait_$name" '$1 == k { print $2 }' <<<"$vblock")
+        check_within "locks:variant-block-$name" "$waited" "${got:-0}" 0.10
+        if [ "$handed" -gt 0 ]; then
+            got=$(awk -F'\t' -v k="release_$name" '$1 == k { print $2 }' <<<"$vmutex")
+            check_within "locks:variant-mutex-$name" "$handed" "${got:-0}" 0.10
+        fi
+    done <<<"$(grep -v BAD <<<"$out")"
+}
+variants waitvariants
+# C++: condition_variable::wait_for (pthread_cond_clockwait), timed_mutex::try_lock_for
+# (pthread_mutex_clocklock), released and timed out (tests/programs/cxxwait.cc).
+variants cxxwait
