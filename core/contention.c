@@ -144,17 +144,19 @@ static struct bucket *bucket_of(const void *m)
     return &t[(x >> 40) & (BUCKETS - 1)];
 }
 
-static void bucket_lock(struct bucket *b)
+static void spin_byte_lock(unsigned char *l)
 {
-    while (__atomic_test_and_set(&b->lock, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(&b->lock, __ATOMIC_RELAXED))
+    while (__atomic_test_and_set(l, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(l, __ATOMIC_RELAXED))
             __builtin_ia32_pause();
 }
 
-static void bucket_unlock(struct bucket *b)
+static void spin_byte_unlock(unsigned char *l)
 {
-    __atomic_clear(&b->lock, __ATOMIC_RELEASE);
+    __atomic_clear(l, __ATOMIC_RELEASE);
 }
+#define bucket_lock(b) spin_byte_lock(&(b)->lock)
+#define bucket_unlock(b) spin_byte_unlock(&(b)->lock)
 
 /* m's entry in b (bucket lock held), NULL if m has no waits in progress. */
 static struct entry *lookup(struct bucket *b, uintptr_t a)
@@ -169,7 +171,7 @@ static struct entry *lookup(struct bucket *b, uintptr_t a)
  * read it before this registration, so it released before t0 and no time of this wait
  * is owed by it (no time moved to a later unlock); one that found it non-empty charges
  * under the same lock, before or after, never in between. */
-static bool begin(const void *m, uint64_t *t0, bool clock, int *mark)
+static bool begin(const void *m, uint64_t *t0, bool clock, int *mark, uint32_t n)
 {
     struct bucket *b = bucket_of(m);
     if (!b) {
@@ -188,8 +190,8 @@ static bool begin(const void *m, uint64_t *t0, bool clock, int *mark)
         __atomic_store_n(&b->used, b->used + 1, __ATOMIC_RELAXED);
     }
     if (e) {
-        e->nwait++;
-        e->sum_eff += *t0;
+        e->nwait += n;
+        e->sum_eff += (unsigned __int128)*t0 * n;
     }
     if (mark) { /* after the registration, before the bucket is unlocked: see contention.h */
         int one = 1;
@@ -201,12 +203,12 @@ static bool begin(const void *m, uint64_t *t0, bool clock, int *mark)
 
 bool cp_contention_begin(const void *m, uint64_t *t0, int *mark)
 {
-    return begin(m, t0, true, mark);
+    return begin(m, t0, true, mark, 1);
 }
 
 bool cp_contention_begin_at(const void *m, uint64_t t0)
 {
-    return begin(m, &t0, false, NULL);
+    return begin(m, &t0, false, NULL, 1);
 }
 
 void cp_contention_end(const void *m, uint64_t t0, uint64_t t1)
@@ -273,4 +275,130 @@ uint32_t cp_contention_entries(void)
     for (unsigned i = 0; t && i < BUCKETS; i++)
         n += __atomic_load_n(&t[i].used, __ATOMIC_RELAXED);
     return n;
+}
+
+/* ---- condition variables: the mutex re-acquisition of the woken ------------------------
+ *
+ * glibc re-locks the mutex inside pthread_cond_wait, out of our sight; Go charges that
+ * re-lock to the unlock that releases it. So: a waiter going to sleep on c with mutex m
+ * is counted in c's entry (a second table, its own buckets: a signal takes c's bucket and
+ * then m's, and nothing takes them the other way round, so no deadlock). A signal
+ * (broadcast: all) moves sleepers to "pending" and registers each on m as a mutex waiter
+ * from the signal's time: the unlock of m that hands it over (the signaller's, usually)
+ * is charged the re-acquisition as any contention. A waiter returning from the wait ends
+ * one pending registration (or, if none is pending, a timeout: it leaves the sleepers).
+ * Every registration is ended exactly once, by whichever waiter returns first: which
+ * waiter it was is not known (a timed-out waiter may end a signalled one's), so the
+ * charge is exact in total when signals wake waiters, approximate per waiter. The re-lock
+ * is taken to start at the signal (the woken thread's own start is not seen): an unlock
+ * by a third thread that hands m to a waiter woken after the signaller released m is
+ * charged from the signal. */
+
+#define CBUCKETS (1u << 10)
+
+struct centry {
+    uintptr_t addr;  /* the condition variable; 0 = free */
+    const void *m;   /* its mutex, as the last sleeper said */
+    uint32_t sleepers, pending;
+    uint64_t tsig;   /* the last signal's time */
+};
+
+struct cbucket {
+    unsigned char lock;
+    uint32_t used; /* hint, as bucket.used */
+    struct centry e[WAYS];
+};
+
+static struct cbucket *ctable; /* immutable after its first mapping */
+
+static struct cbucket *cbucket_of(const void *c, bool create)
+{
+    struct cbucket *t = __atomic_load_n(&ctable, __ATOMIC_ACQUIRE);
+    if (!t) {
+        if (!create)
+            return NULL;
+        void *p = mmap(NULL, sizeof(struct cbucket) * CBUCKETS, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        void *expect = NULL;
+        if (!__atomic_compare_exchange_n(&ctable, &expect, p, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            munmap(p, sizeof(struct cbucket) * CBUCKETS);
+        t = __atomic_load_n(&ctable, __ATOMIC_ACQUIRE);
+    }
+    uint64_t x = (uint64_t)(uintptr_t)c * 0x9E3779B97F4A7C15ull;
+    return &t[(x >> 40) & (CBUCKETS - 1)];
+}
+
+static struct centry *clookup(struct cbucket *b, uintptr_t a)
+{
+    for (unsigned i = 0; i < WAYS; i++)
+        if (b->e[i].addr == a)
+            return &b->e[i];
+    return NULL;
+}
+
+bool cp_cond_sleep(const void *c, const void *m)
+{
+    struct cbucket *b = cbucket_of(c, true);
+    if (!b)
+        return false;
+    bucket_lock(b);
+    struct centry *e = clookup(b, (uintptr_t)c);
+    if (!e && (e = clookup(b, 0)) != NULL) {
+        *e = (struct centry){.addr = (uintptr_t)c};
+        __atomic_store_n(&b->used, b->used + 1, __ATOMIC_RELAXED);
+    }
+    if (e) {
+        e->m = m;
+        e->sleepers++;
+    }
+    bucket_unlock(b);
+    return e != NULL;
+}
+
+void cp_cond_signal(const void *c, bool all)
+{
+    uint64_t now;
+    struct cbucket *b = cbucket_of(c, false);
+    if (!b || __atomic_load_n(&b->used, __ATOMIC_ACQUIRE) == 0)
+        return;
+    bucket_lock(b);
+    struct centry *e = clookup(b, (uintptr_t)c);
+    uint32_t k = !e ? 0 : all ? e->sleepers : e->sleepers ? 1 : 0;
+    /* registered on m under c's lock: pending counts exactly the registrations made */
+    if (k && begin(e->m, &now, true, NULL, k)) {
+        e->sleepers -= k;
+        e->pending += k;
+        e->tsig = now;
+    }
+    bucket_unlock(b);
+}
+
+void cp_cond_woke(const void *c, uint64_t now)
+{
+    struct cbucket *b = cbucket_of(c, false);
+    if (!b)
+        return;
+    const void *m = NULL;
+    uint64_t tsig = 0;
+    bucket_lock(b);
+    struct centry *e = clookup(b, (uintptr_t)c);
+    if (e) {
+        if (e->pending) {
+            e->pending--;
+            m = e->m;
+            tsig = e->tsig;
+        } else if (e->sleepers) {
+            e->sleepers--;
+        }
+        if (!e->pending && !e->sleepers) {
+            e->addr = 0;
+            __atomic_store_n(&b->used, b->used - 1, __ATOMIC_RELAXED);
+        }
+    }
+    bucket_unlock(b);
+    if (m)
+        cp_contention_end(m, tsig, now);
 }

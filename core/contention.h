@@ -60,6 +60,15 @@ uint64_t cp_contention_charge(const void *m, uint64_t *now_out);
 /* As cp_contention_charge, at a given time (tests). */
 uint64_t cp_contention_charge_at(const void *m, uint64_t now);
 
+/* Condition variables (contention.c explains): a waiter about to sleep on c, whose mutex
+ * is m (false: no room, nothing is charged for it); a signal or broadcast of c (now),
+ * which registers the woken on m as its waiters; a waiter back from the wait at `now`
+ * (signalled, timed out or spurious). Every cp_cond_sleep that returned true must be
+ * followed by exactly one cp_cond_woke. */
+bool cp_cond_sleep(const void *c, const void *m);
+void cp_cond_signal(const void *c, bool all);
+void cp_cond_woke(const void *c, uint64_t now);
+
 /* Entries in use in the waiter table: addresses with waits in progress (tests). */
 uint32_t cp_contention_entries(void);
 

@@ -20,11 +20,11 @@
  * where") tabulates, for every lock and wait glibc exports, what is recorded where.
  *
  * Not covered yet: binaries linked against the pre-2.3.2 condition-variable ABI (they
- * would get the current pthread_cond_wait); a condition variable's mutex re-acquisition
- * is charged to the waiter's block profile only (glibc re-locks internally, unhooked).
+ * would get the current pthread_cond_wait).
  *
- * Over 550 lines: every blocking entry point glibc exports is here, each a few lines
- * around the two shared paths (WAIT, RELEASE_CHARGED) they must not drift from.
+ * About 700 lines: every blocking entry point glibc exports is here (35 hooks), each a
+ * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, and the mutex
+ * peeks) they must not drift from; splitting them would export those paths.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -64,6 +64,10 @@ static int (*real_cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t
 static int (*real_sem_clockwait)(sem_t *, clockid_t, const struct timespec *);
 static int (*real_spin_lock)(pthread_spinlock_t *);
 static int (*real_spin_trylock)(pthread_spinlock_t *);
+static int (*real_cond_signal)(pthread_cond_t *);
+static int (*real_cond_broadcast)(pthread_cond_t *);
+static int (*real_cnd_signal)(pthread_cond_t *);
+static int (*real_cnd_broadcast)(pthread_cond_t *);
 static int (*real_rdlock)(pthread_rwlock_t *);
 static int (*real_wrlock)(pthread_rwlock_t *);
 static int (*real_tryrdlock)(pthread_rwlock_t *);
@@ -124,6 +128,10 @@ static __attribute__((noinline, cold)) void resolve(void)
     real_sem_clockwait = sym("sem_clockwait", NULL);
     real_spin_lock = sym("pthread_spin_lock", NULL);
     real_spin_trylock = sym("pthread_spin_trylock", NULL);
+    real_cond_signal = sym("pthread_cond_signal", "GLIBC_2.3.2");
+    real_cond_broadcast = sym("pthread_cond_broadcast", "GLIBC_2.3.2");
+    real_cnd_signal = sym("cnd_signal", NULL);
+    real_cnd_broadcast = sym("cnd_broadcast", NULL);
     __atomic_store_n(&real_mutex_lock, sym("pthread_mutex_lock", NULL), __ATOMIC_RELEASE);
     __atomic_store_n(&real_mutex_unlock, sym("pthread_mutex_unlock", NULL), __ATOMIC_RELEASE);
     /* release: the pointers are visible to whoever sees resolved */
@@ -539,31 +547,111 @@ EXPORT int pthread_join(pthread_t t, void **ret)
     TRY_THEN_WAIT(NULL, real_tryjoin(t, ret), real_join(t, ret));
 }
 
+/* ---- condition variables ------------------------------------------------------------
+ * The wait is the waiter's block event, whole (re-lock included). For the mutex profile,
+ * as Go's Cond.Wait (Unlock, sleep, Lock): the wait's own release of the mutex is charged
+ * here, at the wait's stack, before glibc releases it (its internal unlock is not hooked);
+ * the sleeper is counted on the condition variable, so that a signal registers its
+ * re-lock on the mutex from the signal on, charged to the unlock that hands it over
+ * (core/contention.c, "condition variables"). */
+static uint64_t cond_release(pthread_mutex_t *m)
+{
+    if (!lock_word_above(m, 1))
+        return 0;
+    int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+    if ((w ^ 2) > 0 || !mutex_releases(m))
+        return 0;
+    uint64_t now;
+    return cp_contention_charge(m, &now);
+}
+
+#define COND_WAIT(c, m, call)                                                              \
+    do {                                                                                   \
+        NEED();                                                                            \
+        if (!profiling() || (!cp_opts.mutex_fraction && !cp_opts.block_rate))             \
+            return call;                                                                   \
+        int saved_ = errno;                                                                \
+        uint64_t released_ = 0;                                                            \
+        bool slept_ = false;                                                               \
+        if (cp_opts.mutex_fraction) {                                                      \
+            released_ = cond_release(m);                                                   \
+            slept_ = cp_cond_sleep((c), (m));                                              \
+        }                                                                                  \
+        uint64_t t0_ = cp_now_ns();                                                        \
+        errno = saved_;                                                                    \
+        int r_ = call;                                                                     \
+        saved_ = errno;                                                                    \
+        uint64_t t1_ = cp_now_ns();                                                        \
+        if (slept_)                                                                        \
+            cp_cond_woke((c), t1_);                                                        \
+        uint64_t c_, d_;                                                                   \
+        if (released_ && cp_mutex_sample(released_, cp_opts.mutex_fraction, rnd(), &c_, &d_)) \
+            record(CP_MUTEX, c_, d_);                                                      \
+        if (cp_opts.block_rate)                                                            \
+            blocked(t0_, t1_);                                                             \
+        errno = saved_;                                                                    \
+        return r_;                                                                         \
+    } while (0)
+
 EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
-    MEASURE(real_cond_wait(c, m));
+    COND_WAIT(c, m, real_cond_wait(c, m));
 }
 
 EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs)
 {
-    MEASURE(real_cond_timedwait(c, m, abs));
+    COND_WAIT(c, m, real_cond_timedwait(c, m, abs));
 }
 
 EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
                                   const struct timespec *abs)
 {
-    MEASURE(real_cond_clockwait(c, m, clk, abs));
+    COND_WAIT(c, m, real_cond_clockwait(c, m, clk, abs));
 }
 
-/* C11: cnd_wait calls glibc's pthread_cond_wait directly (not through the PLT). */
+/* C11: cnd_* call glibc's pthread_cond_* directly (not through the PLT). */
 EXPORT int cnd_wait(cnd_t *c, mtx_t *m)
 {
-    MEASURE(real_cnd_wait((pthread_cond_t *)c, (pthread_mutex_t *)m));
+    COND_WAIT(c, (pthread_mutex_t *)m, real_cnd_wait((pthread_cond_t *)c, (pthread_mutex_t *)m));
 }
 
 EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m, const struct timespec *restrict abs)
 {
-    MEASURE(real_cnd_timedwait((pthread_cond_t *)c, (pthread_mutex_t *)m, abs));
+    COND_WAIT(c, (pthread_mutex_t *)m,
+              real_cnd_timedwait((pthread_cond_t *)c, (pthread_mutex_t *)m, abs));
+}
+
+/* The woken are registered before the real signal wakes them (after it, one could return
+ * before it was counted as woken). Nobody sleeping: one unlocked read of a bucket hint. */
+#define SIGNAL(c, all, call)                                                               \
+    do {                                                                                   \
+        NEED();                                                                            \
+        if (profiling() && cp_opts.mutex_fraction) {                                       \
+            int saved_ = errno;                                                            \
+            cp_cond_signal((c), (all));                                                    \
+            errno = saved_;                                                                \
+        }                                                                                  \
+        return call;                                                                       \
+    } while (0)
+
+EXPORT int pthread_cond_signal(pthread_cond_t *c)
+{
+    SIGNAL(c, false, real_cond_signal(c));
+}
+
+EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
+{
+    SIGNAL(c, true, real_cond_broadcast(c));
+}
+
+EXPORT int cnd_signal(cnd_t *c)
+{
+    SIGNAL(c, false, real_cnd_signal((pthread_cond_t *)c));
+}
+
+EXPORT int cnd_broadcast(cnd_t *c)
+{
+    SIGNAL(c, true, real_cnd_broadcast((pthread_cond_t *)c));
 }
 
 EXPORT int pthread_barrier_wait(pthread_barrier_t *b)

@@ -118,6 +118,12 @@ check_within "locks:rwlock-writer-unlock-charged" "${T_writer:-0}" "${D_writer:-
 check_within "locks:rwlock-last-reader-charged" "${T_reader_last:-0}" "${D_reader_last:-0}" 0.10
 check_eq "locks:rwlock-first-reader-not-charged" 0 "${D_reader_first:-0}"
 
+# 5. Condition variables: three waiters woken by a broadcast made holding the mutex wait
+# to re-acquire it until the broadcaster's unlock, which is charged their waits (before:
+# charged to nobody, glibc re-locks inside pthread_cond_wait).
+ho_run cond 20 5000000
+check_within "locks:cond-reacquisition-charged-to-unlock" "${T_signaller:-0}" "${D_signaller:-0}" 0.10
+
 # CTRPROF_MUTEX_FRACTION=10: each charge is kept with p = 1/10 and counted 10 times (count
 # and delay). Over N charges of d_i ns the estimates have variances (1/p - 1) N = 9 N and
 # 9 * sum(d_i^2) (the program reports the sum of squares of its own charges). Bound: 4

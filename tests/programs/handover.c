@@ -20,6 +20,12 @@
  *                                 then two readers holding while the writer waits: the
  *                                 first reader leaves (unlock_reader_first), the last one
  *                                 releases the writer (unlock_reader_last)
+ *   cond ROUNDS HOLD_NS           three threads sleep on a condition variable; the main
+ *                                 thread broadcasts holding the mutex, holds it HOLD_NS
+ *                                 more and releases it at unlock_signaller: the three
+ *                                 re-acquisitions, each from the broadcast to the
+ *                                 hand-over, are charged there (Go: Cond.Wait re-locks
+ *                                 with Mutex.Lock)
  *
  * Prints "site contentions delay_ns sum_of_squared_delays" lines, one per unlock site
  * (0 for rwlock, whose program does not keep each charge).
@@ -30,13 +36,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { S_SHORT, S_LONG, S_INNER, S_MIDDLE, S_OUTER, S_DISTINCT, S_LAST, S_WRITER, S_RFIRST,
-       S_RLAST, NSITES };
+       S_RLAST, S_SIGNALLER, NSITES };
 static const char *names[NSITES] = {"unlock_short", "unlock_long", "unlock_inner",
                                     "unlock_middle", "unlock_outer", "unlock_distinct",
                                     "unlock_last", "unlock_writer", "unlock_reader_first",
-                                    "unlock_reader_last"};
+                                    "unlock_reader_last", "unlock_signaller"};
 static uint64_t truth[NSITES], count[NSITES];
 static double sq[NSITES]; /* sum of the squared charges: the sampling variance */
 
@@ -301,6 +308,55 @@ static void run_rwlock(void)
     pthread_join(r[1], NULL);
 }
 
+/* ---- cond ---- */
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int sleeping, round_no;
+
+static void *cond_waiter(void *arg)
+{
+    for (int i = 0; i < rounds; i++) {
+        pthread_mutex_lock(&mu);
+        sleeping++;
+        while (round_no <= i)
+            pthread_cond_wait(&cv, &mu);
+        hold(200000);
+        pthread_mutex_unlock(&mu);
+    }
+    return arg;
+}
+
+static __attribute__((noinline)) void unlock_signaller(void)
+{
+    pthread_mutex_unlock(&mu);
+}
+
+static void run_cond(uint64_t hold_ns)
+{
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, cond_waiter, NULL);
+    for (int i = 0; i < rounds; i++) {
+        for (;;) { /* all three asleep (they count themselves under the mutex) */
+            pthread_mutex_lock(&mu);
+            if (sleeping == 3)
+                break;
+            pthread_mutex_unlock(&mu);
+            usleep(200);
+        }
+        sleeping = 0;
+        round_no++;
+        uint64_t ts = now();
+        pthread_cond_broadcast(&cv);
+        hold(hold_ns);
+        uint64_t h = now();
+        unlock_signaller();
+        truth[S_SIGNALLER] += 3 * (h - ts);
+        count[S_SIGNALLER] += 3;
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4 && argc != 5)
@@ -331,6 +387,9 @@ int main(int argc, char **argv)
     } else if (!strcmp(argv[1], "distinct")) {
         n_many = atol(argv[2]);
         run_distinct(argc == 5 ? strtoull(argv[4], NULL, 0) : 0, strtoull(argv[3], NULL, 0));
+    } else if (!strcmp(argv[1], "cond")) {
+        rounds = atoi(argv[2]);
+        run_cond(strtoull(argv[3], NULL, 0));
     } else if (!strcmp(argv[1], "rwlock")) {
         rounds = atoi(argv[2]);
         rw_hold = strtoull(argv[3], NULL, 0);
