@@ -213,6 +213,40 @@ static void test_waits_in_progress(void **state)
     assert_int_equal(cp_contention_entries(), before);
 }
 
+/* Condition variables: a broadcast registers every sleeper on the mutex from the
+ * signal's time; a signal one; a waiter back from the wait ends one registration, or, with
+ * none pending (a timeout), just leaves; nothing is left behind either way. */
+static void test_cond_reacquisition(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    static int cv, mu;
+    uint32_t before = cp_contention_entries();
+    for (int i = 0; i < 3; i++)
+        assert_true(cp_cond_sleep(&cv, &mu));
+    uint64_t t0 = cp_now_ns();
+    cp_cond_signal(&cv, true);
+    uint64_t t1 = cp_now_ns();
+    assert_int_equal(cp_contention_entries(), before + 1);
+    uint64_t at = t1 + 1000000;
+    uint64_t c = cp_contention_charge_at(&mu, at);
+    assert_true(c >= 3 * (at - t1) && c <= 3 * (at - t0));
+    for (int i = 0; i < 3; i++)
+        cp_cond_woke(&cv, at + 10);
+    assert_int_equal(cp_contention_entries(), before);
+    assert_int_equal(cp_contention_charge_at(&mu, at + 20), 0);
+
+    /* two sleepers, one signal, both return (one timed out): one registration, ended once */
+    assert_true(cp_cond_sleep(&cv, &mu));
+    assert_true(cp_cond_sleep(&cv, &mu));
+    cp_cond_signal(&cv, false);
+    assert_true(cp_contention_charge_at(&mu, cp_now_ns() + 1000) >= 1000);
+    cp_cond_woke(&cv, cp_now_ns());
+    assert_int_equal(cp_contention_entries(), before);
+    cp_cond_woke(&cv, cp_now_ns());
+    cp_cond_signal(&cv, true); /* nobody sleeps: nothing registered */
+    assert_int_equal(cp_contention_entries(), before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_unknown_mutex_is_free), cmocka_unit_test(test_block_unbiased),
         cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_million_distinct), cmocka_unit_test(test_waits_in_progress),
+        cmocka_unit_test(test_cond_reacquisition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
