@@ -1,9 +1,12 @@
 /*
  * contention.c — Go's block/mutex sampling and the mutex waiter table (see contention.h).
  *
- * Contexts: hook, on the contended slow path only (a thread about to sleep on a mutex,
- * the same thread after it got the mutex, and an unlock whose mutex word says a waiter
- * may exist). Never on the uncontended path: there the shim does not call in at all.
+ * Contexts: the constructor (cp_contention_init); hooks, on the contended slow paths (a
+ * thread about to sleep on a mutex or rwlock, the same thread after it got it, an unlock
+ * whose mutex word says a waiter may exist), and, one unlocked read of a bucket hint
+ * each, a releasing rwlock unlock and a condition-variable signal; the fork child's
+ * atfork handler (both tables start again empty). Never on the uncontended mutex path:
+ * there the shim does not call in at all.
  *
  * The waiter table. An entry per address (mutex, rwlock) that has waits in progress, and
  * only while it has them: the entry is made by the first waiter to register and freed by
@@ -53,6 +56,7 @@
 #include "contention.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -119,19 +123,40 @@ struct bucket {
 
 static struct bucket *table; /* immutable after cp_contention_init */
 
+static struct cbucket *ctable; /* condition variables (below): mapped at first use */
+
+static void *map_table(void)
+{
+    void *p = mmap(NULL, sizeof(struct bucket) * BUCKETS, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* The fork child has one thread and no wait in progress; a bucket lock held by another
+ * thread at the fork would be held for ever. Both tables start again empty. */
+static void atfork_child(void)
+{
+    /* The old mappings stay: a fork from a signal handler may have interrupted this very
+     * thread inside a bucket, which it will unlock after the handler returns. Only the
+     * pages touched cost anything. */
+    __atomic_store_n(&table, map_table(), __ATOMIC_RELEASE); /* NULL: mutex profile off */
+    __atomic_store_n(&ctable, NULL, __ATOMIC_RELEASE);
+}
+
 int cp_contention_init(void)
 {
     if (__atomic_load_n(&table, __ATOMIC_ACQUIRE))
         return 0;
-    void *p = mmap(NULL, sizeof(struct bucket) * BUCKETS, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
+    void *p = map_table();
+    if (!p)
         return -errno;
     void *expect = NULL;
     /* release: publishes the zeroed mapping to the acquire load in bucket_of() */
     if (!__atomic_compare_exchange_n(&table, &expect, p, false, __ATOMIC_RELEASE,
                                      __ATOMIC_ACQUIRE))
         munmap(p, sizeof(struct bucket) * BUCKETS);
+    else
+        pthread_atfork(NULL, NULL, atfork_child);
     return 0;
 }
 
@@ -309,7 +334,6 @@ struct cbucket {
     struct centry e[WAYS];
 };
 
-static struct cbucket *ctable; /* immutable after its first mapping */
 
 static struct cbucket *cbucket_of(const void *c, bool create)
 {
