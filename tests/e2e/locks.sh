@@ -90,13 +90,14 @@ ho_run() {
 # preemption between that and the hook's clock read moves truth, not profile, from one
 # release to the next (both sites of the pair), and a waiter preempted before it reaches
 # the hook is missed whole. With two threads on a loaded two-core machine that reaches
-# 10% on the 20 us site in some runs, so a run out of bounds is run once more: a real
-# shortfall repeats.
-ho_run handover 20000 1000000 200
-if ! within "${T_short:-0}" "${D_short:-0}" 0.15 || ! within "${T_long:-0}" "${D_long:-0}" 0.15; then
-    echo "note: locks: handover run out of bounds (truth ${T_short:-0} ${T_long:-0}, profile ${D_short:-0} ${D_long:-0}); running it again"
+# 10% on the 20 us site in some runs, and under the full suite's load (11 on two cores)
+# one run in a few missed 75% of the long site: up to three runs (the old shim's -33% on
+# both sites repeated in every run).
+for attempt in 1 2 3; do
     ho_run handover 20000 1000000 200
-fi
+    within "${T_short:-0}" "${D_short:-0}" 0.15 && within "${T_long:-0}" "${D_long:-0}" 0.15 && break
+    [ $attempt -lt 3 ] && echo "note: locks: handover run $attempt out of bounds (truth ${T_short:-0} ${T_long:-0}, profile ${D_short:-0} ${D_long:-0}); running it again"
+done
 check_within "locks:handover-short-site (truth ${T_short:-0} ns, ${N_short:-0} waits)" "${T_short:-0}" "${D_short:-0}" 0.15
 check_within "locks:handover-long-site (truth ${T_long:-0} ns)" "${T_long:-0}" "${D_long:-0}" 0.15
 
