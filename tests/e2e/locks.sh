@@ -141,7 +141,12 @@ for spec in "short 4000 20000" "long 300 5000000"; do
     else
         fail "locks:fraction-10-$1-count-within-4-sigma" "truth $n, estimate $c, bound $cb"
     fi
-    if awk -v t="$t" -v d="$d" -v b="$db" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(t > 0 && x <= b) }'; then
+    # a few waits stretched by preemption (a loaded machine) can make sum(d_i^2), and so
+    # the bound, as large as the truth: then the check could not tell a profile that
+    # recorded nothing, and says so instead of passing
+    if awk -v t="$t" -v b="$db" 'BEGIN { exit !(b >= t) }'; then
+        echo "SKIP locks:fraction-10-$1-delay-within-4-sigma: bound $db is over the truth $t on this run (preempted waits)"
+    elif awk -v t="$t" -v d="$d" -v b="$db" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(t > 0 && x <= b) }'; then
         pass "locks:fraction-10-$1-delay-within-4-sigma (truth $t, estimate $d, bound $db)"
     else
         fail "locks:fraction-10-$1-delay-within-4-sigma" "truth $t, estimate $d, bound $db"
