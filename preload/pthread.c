@@ -3,8 +3,10 @@
  * as Go's mutex profile) and blocking (charged to the waiter, as Go's block profile).
  * Hooks only; the sampling and the waiter accounting are core/contention.c.
  *
- * Context: any application thread. The uncontended paths never read the clock, never
- * touch a shared line of ours and never look anything up:
+ * Context: any application thread. The uncontended mutex paths never read the clock,
+ * never touch a shared line of ours and never look anything up (with the mutex profile
+ * on, a releasing rwlock unlock and a condition-variable signal read one waiter-table
+ * hint each):
  *   lock    = one read of the mutex's lock word; 0 (free): the real lock as a tail call;
  *             otherwise trylock decides (a recursive relock succeeds, EDEADLK comes from
  *             the real lock, robust EOWNERDEAD acquires in both) and only EBUSY waits;
