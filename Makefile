@@ -50,6 +50,7 @@ PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 PROG_BIN := $(patsubst %.c,$(B)/progs/%,$(notdir $(PROG_SRC)))
+PROG_BIN += $(patsubst %.cc,$(B)/progs/%,$(notdir $(wildcard tests/programs/*.cc)))
 
 all: $(B)/libctrprof.so $(B)/ctrprof $(PROG_BIN)
 
@@ -93,6 +94,10 @@ $(B)/tests/test_symbolize: tests/unit/test_symbolize.c $(B)/obj/symbolize/symbol
 $(B)/progs/%: tests/programs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $< -ldl -lm
+
+$(B)/progs/%: tests/programs/%.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
 
 $(B)/progs/%: demo/%.c
 	@mkdir -p $(dir $@)

@@ -34,10 +34,19 @@ bool cp_mutex_sample(uint64_t d, uint64_t fraction, uint64_t rnd, uint64_t *coun
 /* Map the waiter table (lazily touched; never malloc). 0 or -errno. */
 int cp_contention_init(void);
 
-/* A thread is about to block on mutex m; t0 = CLOCK_MONOTONIC ns when it started waiting.
- * Returns false if the table is full (the wait is then not charged to any unlock; the
- * caller counts it as lost). */
-bool cp_contention_begin(const void *m, uint64_t t0);
+/* A thread is about to block on m (a mutex or rwlock address). *t0 receives the time
+ * its wait starts (CLOCK_MONOTONIC ns, read under the table's lock, so that no unlock
+ * that missed this registration can have released after it). Returns false if m's
+ * bucket is full (WAYS other addresses of the same hash have waits in progress): the
+ * wait is then charged to no unlock; the caller counts it as lost. *t0 is set either way.
+ * mark, if not NULL, is a lock word set from 1 to 2 ("locked, waiters") after the
+ * registration and before the table's lock is released: an unlock that sees the 2 and
+ * then asks the table is charged this wait (it waits on the same lock), one that saw 1
+ * released before the registration's start time. */
+bool cp_contention_begin(const void *m, uint64_t *t0, int *mark);
+
+/* As cp_contention_begin, with the start time given (tests). */
+bool cp_contention_begin_at(const void *m, uint64_t t0);
 
 /* That thread acquired m (or gave up: timeout, error) at t1. Every wait registered with
  * begin must be ended exactly once. */
@@ -50,6 +59,18 @@ uint64_t cp_contention_charge(const void *m, uint64_t *now_out);
 
 /* As cp_contention_charge, at a given time (tests). */
 uint64_t cp_contention_charge_at(const void *m, uint64_t now);
+
+/* Condition variables (contention.c explains): a waiter about to sleep on c, whose mutex
+ * is m (false: no room, nothing is charged for it); a signal or broadcast of c (now),
+ * which registers the woken on m as its waiters; a waiter back from the wait at `now`
+ * (signalled, timed out or spurious). Every cp_cond_sleep that returned true must be
+ * followed by exactly one cp_cond_woke. */
+bool cp_cond_sleep(const void *c, const void *m);
+void cp_cond_signal(const void *c, bool all);
+void cp_cond_woke(const void *c, uint64_t now);
+
+/* Entries in use in the waiter table: addresses with waits in progress (tests). */
+uint32_t cp_contention_entries(void);
 
 /* CLOCK_MONOTONIC in ns (vDSO; async-signal-safe). */
 uint64_t cp_now_ns(void);

@@ -3,28 +3,39 @@
  * as Go's mutex profile) and blocking (charged to the waiter, as Go's block profile).
  * Hooks only; the sampling and the waiter accounting are core/contention.c.
  *
- * Context: any application thread. The uncontended paths never read the clock, never
- * touch a shared line of ours and never look anything up:
+ * Context: any application thread. The uncontended mutex paths never read the clock,
+ * never touch a shared line of ours and never look anything up (with the mutex profile
+ * on, a releasing rwlock unlock and a condition-variable signal read one waiter-table
+ * hint each):
  *   lock    = one read of the mutex's lock word; 0 (free): the real lock as a tail call;
  *             otherwise trylock decides (a recursive relock succeeds, EDEADLK comes from
  *             the real lock, robust EOWNERDEAD acquires in both) and only EBUSY waits;
  *   unlock  = one read of the mutex's own lock word (a line the owner holds anyway)
  *             before the real unlock: 2 (or the FUTEX_WAITERS bit) means someone waits.
- * Only when a thread has to wait does it read the clock, register in the waiter table,
- * wait in the real function, and record a block event; only an unlock that saw waiters
- * asks the table what its critical section cost them. Process-shared mutexes are read,
- * never written. Every hook returns exactly what the real function returned and leaves
- * errno as it left it.
+ * Only when a thread has to wait does it read the clock, register in the waiter table
+ * (locks an unlock ends: mutexes, rwlocks), wait in the real function, and record a
+ * block event; only an unlock that saw waiters and releases the lock (not a recursive
+ * mutex's inner unlock) asks the table, before the real unlock, what its critical
+ * section cost them: the charge is taken at the hand-over, as Go's unlock takes it.
+ * Process-shared mutexes are read, never written. Every hook returns exactly what the
+ * real function returned and leaves errno as it left it. docs/SCHEMA.md ("Which waits go
+ * where") tabulates, for every lock and wait glibc exports, what is recorded where.
  *
  * Not covered yet: binaries linked against the pre-2.3.2 condition-variable ABI (they
  * would get the current pthread_cond_wait).
+ *
+ * About 700 lines: every blocking entry point glibc exports is here (35 hooks), each a
+ * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, and the mutex
+ * peeks) they must not drift from; splitting them would export those paths.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdint.h>
+#include <threads.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "contention.h"
 #include "sample.h"
@@ -41,6 +52,24 @@ static int (*real_mutex_lock)(pthread_mutex_t *) = early_lock;
 static int (*real_mutex_trylock)(pthread_mutex_t *);
 static int (*real_mutex_timedlock)(pthread_mutex_t *, const struct timespec *);
 static int (*real_mutex_unlock)(pthread_mutex_t *) = early_unlock;
+static int (*real_mutex_clocklock)(pthread_mutex_t *, clockid_t, const struct timespec *);
+static int (*real_mtx_lock)(pthread_mutex_t *); /* C11: a mtx_t is a pthread_mutex_t */
+static int (*real_mtx_timedlock)(pthread_mutex_t *, const struct timespec *);
+static int (*real_mtx_unlock)(pthread_mutex_t *);
+static int (*real_cnd_wait)(pthread_cond_t *, pthread_mutex_t *);
+static int (*real_cnd_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+static int (*real_rw_unlock)(pthread_rwlock_t *);
+static int (*real_clockrdlock)(pthread_rwlock_t *, clockid_t, const struct timespec *);
+static int (*real_clockwrlock)(pthread_rwlock_t *, clockid_t, const struct timespec *);
+static int (*real_cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t,
+                                  const struct timespec *);
+static int (*real_sem_clockwait)(sem_t *, clockid_t, const struct timespec *);
+static int (*real_spin_lock)(pthread_spinlock_t *);
+static int (*real_spin_trylock)(pthread_spinlock_t *);
+static int (*real_cond_signal)(pthread_cond_t *);
+static int (*real_cond_broadcast)(pthread_cond_t *);
+static int (*real_cnd_signal)(pthread_cond_t *);
+static int (*real_cnd_broadcast)(pthread_cond_t *);
 static int (*real_rdlock)(pthread_rwlock_t *);
 static int (*real_wrlock)(pthread_rwlock_t *);
 static int (*real_tryrdlock)(pthread_rwlock_t *);
@@ -88,6 +117,23 @@ static __attribute__((noinline, cold)) void resolve(void)
     real_tryjoin = sym("pthread_tryjoin_np", NULL);
     real_barrier_wait = sym("pthread_barrier_wait", NULL);
     real_create = sym("pthread_create", NULL);
+    real_mutex_clocklock = sym("pthread_mutex_clocklock", NULL);
+    real_mtx_lock = sym("mtx_lock", NULL);
+    real_mtx_timedlock = sym("mtx_timedlock", NULL);
+    real_mtx_unlock = sym("mtx_unlock", NULL);
+    real_cnd_wait = sym("cnd_wait", NULL);
+    real_cnd_timedwait = sym("cnd_timedwait", NULL);
+    real_rw_unlock = sym("pthread_rwlock_unlock", NULL);
+    real_clockrdlock = sym("pthread_rwlock_clockrdlock", NULL);
+    real_clockwrlock = sym("pthread_rwlock_clockwrlock", NULL);
+    real_cond_clockwait = sym("pthread_cond_clockwait", NULL);
+    real_sem_clockwait = sym("sem_clockwait", NULL);
+    real_spin_lock = sym("pthread_spin_lock", NULL);
+    real_spin_trylock = sym("pthread_spin_trylock", NULL);
+    real_cond_signal = sym("pthread_cond_signal", "GLIBC_2.3.2");
+    real_cond_broadcast = sym("pthread_cond_broadcast", "GLIBC_2.3.2");
+    real_cnd_signal = sym("cnd_signal", NULL);
+    real_cnd_broadcast = sym("cnd_broadcast", NULL);
     __atomic_store_n(&real_mutex_lock, sym("pthread_mutex_lock", NULL), __ATOMIC_RELEASE);
     __atomic_store_n(&real_mutex_unlock, sym("pthread_mutex_unlock", NULL), __ATOMIC_RELEASE);
     /* release: the pointers are visible to whoever sees resolved */
@@ -156,6 +202,67 @@ static void blocked(uint64_t t0, uint64_t t1)
         record(CP_BLOCK, c, d);
 }
 
+/* ---- waiting and charging, shared by every lock ------------------------------------ */
+
+/* A wait on lock `addr` (a mutex or rwlock: registered in the waiter table, so that the
+ * unlock that releases it is charged the delay, Go's mutex profile; NULL for waits that
+ * no unlock ends: semaphores, condition variables, barriers, joins, spin locks) by
+ * `call`, measured for the block profile. Returns what call returned, errno as it left it. */
+#define WAIT(addr, call) WAIT_MARKED(addr, NULL, call)
+
+/* mark: a lock word the registration sets to "waiters" (mutexes, see waiter_mark). */
+#define WAIT_MARKED(addr, mark, call)                                                      \
+    do {                                                                                   \
+        const void *a_ = (addr);                                                           \
+        bool reg_ = a_ && cp_opts.mutex_fraction;                                          \
+        if (!profiling() || (!reg_ && !cp_opts.block_rate)) {                              \
+            self_contention();                                                             \
+            return call;                                                                   \
+        }                                                                                  \
+        int saved_ = errno;                                                                \
+        uint64_t t0_;                                                                      \
+        bool in_ = false;                                                                  \
+        if (reg_) {                                                                        \
+            in_ = cp_contention_begin(a_, &t0_, (mark));                                   \
+        } else {                                                                           \
+            t0_ = cp_now_ns();                                                             \
+        }                                                                                  \
+        errno = saved_;                                                                    \
+        int r_ = call;                                                                     \
+        saved_ = errno;                                                                    \
+        uint64_t t1_ = cp_now_ns();                                                        \
+        if (in_)                                                                           \
+            cp_contention_end(a_, t0_, t1_);                                               \
+        else if (reg_) /* its bucket was full: charged to no unlock */                     \
+            cp_prof_lost(CP_LOST_NBUCKET, 1);                                              \
+        if (cp_opts.block_rate)                                                            \
+            blocked(t0_, t1_);                                                             \
+        errno = saved_;                                                                    \
+        return r_;                                                                         \
+    } while (0)
+
+/* An unlock that releases lock `addr` to its waiters: the waiting they did is taken from
+ * the table now, before the real unlock (`call`), at the moment of the hand-over, as Go's
+ * unlock does: no waiter can have acquired and left with its time uncharged, and the
+ * unlocker's own futex wake is not part of it. Sampled and recorded after the real
+ * unlock, so the critical section is not lengthened by a stack walk. */
+#define RELEASE_CHARGED(addr, call)                                                        \
+    do {                                                                                   \
+        int saved_ = errno;                                                                \
+        uint64_t now_;                                                                     \
+        uint64_t delay_ = cp_contention_charge((addr), &now_);                             \
+        errno = saved_;                                                                    \
+        int r_ = call;                                                                     \
+        if (delay_ && r_ == 0) {                                                           \
+            saved_ = errno;                                                                \
+            uint64_t c_, d_;                                                               \
+            if (cp_mutex_sample(delay_, cp_opts.mutex_fraction, rnd(), &c_, &d_))          \
+                record(CP_MUTEX, c_, d_);                                                  \
+            errno = saved_;                                                                \
+        }                                                                                  \
+        return r_;                                                                         \
+    } while (0)
+
 /* ---- mutexes ----------------------------------------------------------------------- */
 
 /* Is the lock word, unsigned, above k? Compared in memory: one instruction for the load
@@ -174,29 +281,62 @@ static inline bool lock_word_above(pthread_mutex_t *m, unsigned k)
 #endif
 }
 
-static int mutex_wait_peeked(pthread_mutex_t *m);
+/* How a waiting lock call is made: the hooks share one waiting path. */
+enum how { BY_LOCK, BY_TIMED, BY_CLOCK, BY_MTX, BY_MTX_TIMED };
 
-static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, const struct timespec *abs)
+static int lock_call(enum how h, pthread_mutex_t *m, clockid_t clk, const struct timespec *abs)
 {
-    if (!profiling()) {
-        self_contention();
-        return abs ? real_mutex_timedlock(m, abs) : real_mutex_lock(m);
+    switch (h) {
+    case BY_TIMED:
+        return real_mutex_timedlock(m, abs);
+    case BY_CLOCK:
+        return real_mutex_clocklock(m, clk, abs);
+    case BY_MTX:
+        return real_mtx_lock(m);
+    case BY_MTX_TIMED:
+        return real_mtx_timedlock(m, abs);
+    default:
+        return real_mutex_lock(m);
     }
-    int saved = errno;
-    uint64_t t0 = cp_now_ns();
-    bool registered = cp_opts.mutex_fraction && cp_contention_begin(m, t0);
-    errno = saved;
-    int r = abs ? real_mutex_timedlock(m, abs) : real_mutex_lock(m);
-    saved = errno;
-    uint64_t t1 = cp_now_ns();
-    if (registered)
-        cp_contention_end(m, t0, t1);
-    else if (cp_opts.mutex_fraction)
-        cp_prof_lost(CP_LOST_NBUCKET, 1); /* waiter table full: this wait is charged to nobody */
-    if (cp_opts.block_rate)
-        blocked(t0, t1);
-    errno = saved;
-    return r;
+}
+
+/* A registered waiter has the lock word marked "locked, waiters" (1 -> 2, what glibc's
+ * own waiter writes before it sleeps) in the same table critical section as its
+ * registration, so that an unlock sees a waiter exactly when the table has it: without
+ * it, a waiter preempted between registering and glibc's mark would let that unlock go
+ * uncharged, and its waiting so far would be charged to a later unlock, maybe at another
+ * site; marked before registering, an unlock in between would charge nothing and the
+ * contention would be lost. A 2 costs glibc's unlock one futex wake, as any waiter does.
+ * Only the 0/1/2 kinds, never process-shared ones (read, never written) nor robust, PI
+ * or PP ones (other word protocols). */
+static int *waiter_mark(pthread_mutex_t *m)
+{
+    int kind = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
+    return kind & (16 | 32 | 64 | 128) ? NULL : &m->__data.__lock;
+}
+
+static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, enum how h, clockid_t clk,
+                                                      const struct timespec *abs)
+{
+    WAIT_MARKED(m, waiter_mark(m), lock_call(h, m, clk, abs));
+}
+
+/* The lock word was not 0. A recursive or error-checking mutex held by this very thread
+ * is not a wait: trylock tells (it succeeds, or says EBUSY/EDEADLK as lock would). The
+ * C11 hooks share this: mtx_trylock is pthread_mutex_trylock on the same object, and
+ * anything but EBUSY goes to mtx_lock itself, which returns glibc's translation. */
+static __attribute__((noinline)) int mutex_try_then_wait(pthread_mutex_t *m, enum how h, clockid_t clk,
+                                                         const struct timespec *abs)
+{
+    NEED();
+    int r = real_mutex_trylock(m);
+    if (r == 0)
+        return 0; /* thrd_success is 0 too */
+    if (r != EBUSY && (h == BY_MTX || h == BY_MTX_TIMED))
+        return lock_call(h, m, clk, abs);
+    if (r != EBUSY)
+        return r;
+    return mutex_wait(m, h, clk, abs);
 }
 
 /* The lock word says whether the mutex is free right now: 0 for every kind (normal,
@@ -211,27 +351,21 @@ HOT int pthread_mutex_lock(pthread_mutex_t *m)
 {
     if (__builtin_expect(!lock_word_above(m, 0), 1))
         return __atomic_load_n(&real_mutex_lock, __ATOMIC_RELAXED)(m);
-    return mutex_wait_peeked(m);
-}
-
-/* The lock word was not 0. A recursive or error-checking mutex held by this very thread
- * is not a wait: trylock tells (it succeeds, or says EBUSY/EDEADLK as lock would). */
-static __attribute__((noinline)) int mutex_wait_peeked(pthread_mutex_t *m)
-{
-    NEED();
-    int r = real_mutex_trylock(m);
-    if (r != EBUSY)
-        return r;
-    return mutex_wait(m, NULL);
+    return mutex_try_then_wait(m, BY_LOCK, 0, NULL);
 }
 
 EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)
 {
+    return mutex_try_then_wait(m, BY_TIMED, 0, abs);
+}
+
+/* glibc checks the clock before anything else (EINVAL even on a free mutex): so do we. */
+EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs)
+{
     NEED();
-    int r = real_mutex_trylock(m);
-    if (r != EBUSY)
-        return r;
-    return mutex_wait(m, abs);
+    if (clk != CLOCK_MONOTONIC && clk != CLOCK_REALTIME)
+        return real_mutex_clocklock(m, clk, abs);
+    return mutex_try_then_wait(m, BY_CLOCK, clk, abs);
 }
 
 EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
@@ -240,25 +374,45 @@ EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
     return real_mutex_trylock(m);
 }
 
-static __attribute__((noinline, cold)) void charge_unlock(pthread_mutex_t *m)
+/* C11 mutexes: glibc's mtx_* call its pthread functions directly, not through the PLT
+ * (objdump of libc.so.6 2.36: mtx_lock calls ___pthread_mutex_lock), so the pthread hooks
+ * never see them: they are hooked themselves, the same peeks, glibc's return codes. */
+EXPORT int mtx_lock(mtx_t *c)
 {
-    if (!profiling() || !cp_opts.mutex_fraction)
-        return;
-    int saved = errno;
-    uint64_t now;
-    uint64_t delay = cp_contention_charge(m, &now);
-    uint64_t c, d;
-    if (delay && cp_mutex_sample(delay, cp_opts.mutex_fraction, rnd(), &c, &d))
-        record(CP_MUTEX, c, d);
-    errno = saved;
+    pthread_mutex_t *m = (pthread_mutex_t *)c;
+    if (__builtin_expect(!lock_word_above(m, 0), 1)) {
+        NEED();
+        return real_mtx_lock(m);
+    }
+    return mutex_try_then_wait(m, BY_MTX, 0, NULL);
 }
 
-static __attribute__((noinline, cold)) int unlock_waited(pthread_mutex_t *m)
+EXPORT int mtx_timedlock(mtx_t *restrict c, const struct timespec *restrict abs)
 {
-    int r = real_mutex_unlock(m);
-    if (r == 0)
-        charge_unlock(m);
-    return r;
+    return mutex_try_then_wait((pthread_mutex_t *)c, BY_MTX_TIMED, 0, abs);
+}
+
+/* Does this unlock release the mutex (rather than lower a recursion count, or fail)?
+ * Read before the real unlock, by the owner, from glibc's own fields: __kind's low bits
+ * are the type (1 recursive, 2 error-checking), 16 robust, 32 priority-inheritance; glibc
+ * sets __owner on every lock. Those kinds refuse an unlock by another thread (EPERM), so
+ * the owner is checked for them; a normal mutex is released by whoever unlocks it. */
+static bool mutex_releases(pthread_mutex_t *m)
+{
+    int kind = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
+    int type = kind & 3;
+    if (type != 1 && type != 2 && !(kind & 48))
+        return true;
+    if (__atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED) != gettid())
+        return false;
+    return type != 1 || __atomic_load_n(&m->__data.__count, __ATOMIC_RELAXED) == 1;
+}
+
+static __attribute__((noinline, cold)) int unlock_waited(pthread_mutex_t *m, int (*real)(pthread_mutex_t *))
+{
+    if (!profiling() || !cp_opts.mutex_fraction || !mutex_releases(m))
+        return real(m);
+    RELEASE_CHARGED(m, real(m));
 }
 
 /* The lock word was above 1. 2 = locked with waiters (normal, recursive, error-checking
@@ -267,12 +421,12 @@ static __attribute__((noinline, cold)) int unlock_waited(pthread_mutex_t *m)
  * one branch (0 exactly for 2, negative exactly when the sign is set). A robust mutex
  * owned by thread id 2 takes the waited path for nothing: unlock_waited finds no waiter
  * and charges nothing. */
-static __attribute__((noinline, cold)) int unlock_peeked(pthread_mutex_t *m)
+static __attribute__((noinline, cold)) int unlock_peeked(pthread_mutex_t *m, int (*real)(pthread_mutex_t *))
 {
     int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
     if ((w ^ 2) <= 0)
-        return unlock_waited(m);
-    return __atomic_load_n(&real_mutex_unlock, __ATOMIC_RELAXED)(m);
+        return unlock_waited(m, real);
+    return real(m);
 }
 
 HOT int pthread_mutex_unlock(pthread_mutex_t *m)
@@ -280,40 +434,89 @@ HOT int pthread_mutex_unlock(pthread_mutex_t *m)
     /* Read before unlocking: afterwards the mutex may already be another thread's, or
      * freed. 0 or 1 (free, or locked without waiters) is the common case: one compare. */
     if (UNLIKELY(lock_word_above(m, 1)))
-        return unlock_peeked(m);
+        return unlock_peeked(m, __atomic_load_n(&real_mutex_unlock, __ATOMIC_RELAXED));
     return __atomic_load_n(&real_mutex_unlock, __ATOMIC_RELAXED)(m);
 }
 
-/* ---- the other blocking calls: the waiter's own stack is charged ---------------------- */
+EXPORT int mtx_unlock(mtx_t *c)
+{
+    pthread_mutex_t *m = (pthread_mutex_t *)c;
+    NEED();
+    if (UNLIKELY(lock_word_above(m, 1)))
+        return unlock_peeked(m, real_mtx_unlock);
+    return real_mtx_unlock(m);
+}
 
-#define TRY_THEN_WAIT(try_call, wait_call)                                                 \
+/* ---- rwlocks: waiters are charged to the unlock that releases them (Go's RWMutex) ----- */
+
+/* glibc's __readers word: bit 0 the write phase, bit 1 write-locked (in the read phase: a
+ * writer waits for the readers to leave), readers counted from bit 3. A writer's unlock
+ * releases; a reader's releases when it is the last reader (the one Go's RUnlock hands
+ * the writer over from). Two last readers leaving at the same instant both see 2 and
+ * neither is charged: the waiters' time is then lost, never moved to another site. */
+static bool rwlock_releases(pthread_rwlock_t *l)
+{
+    unsigned r = __atomic_load_n(&l->__data.__readers, __ATOMIC_RELAXED);
+    if ((r & 3) == 3 || (r & 1))
+        return true; /* write-locked in the write phase: the writer unlocks */
+    return (r >> 3) == 1;
+}
+
+#define TRY_THEN_WAIT(addr, try_call, wait_call)                                           \
     do {                                                                                   \
         NEED();                                                                            \
-        int r_ = try_call;                                                                 \
-        if (r_ != EBUSY)                                                                   \
-            return r_;                                                                     \
-        if (!profiling() || !cp_opts.block_rate) {                                         \
-            self_contention();                                                             \
-            return wait_call;                                                              \
-        }                                                                                  \
-        uint64_t t0_ = cp_now_ns();                                                        \
-        r_ = wait_call;                                                                    \
-        int saved_ = errno;                                                                \
-        blocked(t0_, cp_now_ns());                                                         \
-        errno = saved_;                                                                    \
-        return r_;                                                                         \
+        int r0_ = try_call;                                                                \
+        if (r0_ != EBUSY)                                                                  \
+            return r0_;                                                                    \
+        WAIT(addr, wait_call);                                                             \
     } while (0)
 
 EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 {
-    TRY_THEN_WAIT(real_tryrdlock(l), real_rdlock(l));
+    TRY_THEN_WAIT(l, real_tryrdlock(l), real_rdlock(l));
 }
 
 EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 {
-    TRY_THEN_WAIT(real_trywrlock(l), real_wrlock(l));
+    TRY_THEN_WAIT(l, real_trywrlock(l), real_wrlock(l));
 }
 
+/* The timed and clock variants validate their timeout (and clock) before anything else,
+ * so a try first would change what an invalid one returns: they are measured whole. */
+EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abs)
+{
+    NEED();
+    WAIT(l, real_timedrdlock(l, abs));
+}
+
+EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abs)
+{
+    NEED();
+    WAIT(l, real_timedwrlock(l, abs));
+}
+
+EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abs)
+{
+    NEED();
+    WAIT(l, real_clockrdlock(l, clk, abs));
+}
+
+EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abs)
+{
+    NEED();
+    WAIT(l, real_clockwrlock(l, clk, abs));
+}
+
+/* Not on the mutex fast path: an rwlock unlock with the mutex profile on reads the
+ * __readers word and, when it releases, its waiter-table bucket's `used` hint (no lock,
+ * no clock when nobody waits). */
+EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
+{
+    NEED();
+    if (!profiling() || !cp_opts.mutex_fraction || !rwlock_releases(l))
+        return real_rw_unlock(l);
+    RELEASE_CHARGED(l, real_rw_unlock(l));
+}
 
 /* ---- threads ----------------------------------------------------------------------- */
 
@@ -333,33 +536,124 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
     return real_create(t, a, fn, arg);
 }
 
-EXPORT int pthread_join(pthread_t t, void **ret)
-{
-    TRY_THEN_WAIT(real_tryjoin(t, ret), real_join(t, ret));
-}
+/* ---- waits that no unlock ends: the waiter's own stack (block profile) ------------- */
 
-/* Always blocking: measured whole. */
 #define MEASURE(call)                                                                      \
     do {                                                                                   \
         NEED();                                                                            \
-        if (!profiling() || !cp_opts.block_rate)                                           \
+        WAIT(NULL, call);                                                                  \
+    } while (0)
+
+EXPORT int pthread_join(pthread_t t, void **ret)
+{
+    TRY_THEN_WAIT(NULL, real_tryjoin(t, ret), real_join(t, ret));
+}
+
+/* ---- condition variables ------------------------------------------------------------
+ * The wait is the waiter's block event, whole (re-lock included). For the mutex profile,
+ * as Go's Cond.Wait (Unlock, sleep, Lock): the wait's own release of the mutex is charged
+ * here, at the wait's stack, before glibc releases it (its internal unlock is not hooked);
+ * the sleeper is counted on the condition variable, so that a signal registers its
+ * re-lock on the mutex from the signal on, charged to the unlock that hands it over
+ * (core/contention.c, "condition variables"). */
+static uint64_t cond_release(pthread_mutex_t *m)
+{
+    if (!lock_word_above(m, 1))
+        return 0;
+    int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+    if ((w ^ 2) > 0 || !mutex_releases(m))
+        return 0;
+    uint64_t now;
+    return cp_contention_charge(m, &now);
+}
+
+#define COND_WAIT(c, m, call)                                                              \
+    do {                                                                                   \
+        NEED();                                                                            \
+        if (!profiling() || (!cp_opts.mutex_fraction && !cp_opts.block_rate))             \
             return call;                                                                   \
-        uint64_t t0_ = cp_now_ns();                                                        \
-        int r_ = call;                                                                     \
         int saved_ = errno;                                                                \
-        blocked(t0_, cp_now_ns());                                                         \
+        uint64_t released_ = 0;                                                            \
+        bool slept_ = false;                                                               \
+        if (cp_opts.mutex_fraction) {                                                      \
+            released_ = cond_release(m);                                                   \
+            slept_ = cp_cond_sleep((c), (m));                                              \
+        }                                                                                  \
+        uint64_t t0_ = cp_now_ns();                                                        \
+        errno = saved_;                                                                    \
+        int r_ = call;                                                                     \
+        saved_ = errno;                                                                    \
+        uint64_t t1_ = cp_now_ns();                                                        \
+        if (slept_)                                                                        \
+            cp_cond_woke((c), t1_);                                                        \
+        uint64_t c_, d_;                                                                   \
+        if (released_ && cp_mutex_sample(released_, cp_opts.mutex_fraction, rnd(), &c_, &d_)) \
+            record(CP_MUTEX, c_, d_);                                                      \
+        if (cp_opts.block_rate)                                                            \
+            blocked(t0_, t1_);                                                             \
         errno = saved_;                                                                    \
         return r_;                                                                         \
     } while (0)
 
 EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
-    MEASURE(real_cond_wait(c, m));
+    COND_WAIT(c, m, real_cond_wait(c, m));
 }
 
 EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs)
 {
-    MEASURE(real_cond_timedwait(c, m, abs));
+    COND_WAIT(c, m, real_cond_timedwait(c, m, abs));
+}
+
+EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                                  const struct timespec *abs)
+{
+    COND_WAIT(c, m, real_cond_clockwait(c, m, clk, abs));
+}
+
+/* C11: cnd_* call glibc's pthread_cond_* directly (not through the PLT). */
+EXPORT int cnd_wait(cnd_t *c, mtx_t *m)
+{
+    COND_WAIT(c, (pthread_mutex_t *)m, real_cnd_wait((pthread_cond_t *)c, (pthread_mutex_t *)m));
+}
+
+EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m, const struct timespec *restrict abs)
+{
+    COND_WAIT(c, (pthread_mutex_t *)m,
+              real_cnd_timedwait((pthread_cond_t *)c, (pthread_mutex_t *)m, abs));
+}
+
+/* The woken are registered before the real signal wakes them (after it, one could return
+ * before it was counted as woken). Nobody sleeping: one unlocked read of a bucket hint. */
+#define SIGNAL(c, all, call)                                                               \
+    do {                                                                                   \
+        NEED();                                                                            \
+        if (profiling() && cp_opts.mutex_fraction) {                                       \
+            int saved_ = errno;                                                            \
+            cp_cond_signal((c), (all));                                                    \
+            errno = saved_;                                                                \
+        }                                                                                  \
+        return call;                                                                       \
+    } while (0)
+
+EXPORT int pthread_cond_signal(pthread_cond_t *c)
+{
+    SIGNAL(c, false, real_cond_signal(c));
+}
+
+EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
+{
+    SIGNAL(c, true, real_cond_broadcast(c));
+}
+
+EXPORT int cnd_signal(cnd_t *c)
+{
+    SIGNAL(c, false, real_cnd_signal((pthread_cond_t *)c));
+}
+
+EXPORT int cnd_broadcast(cnd_t *c)
+{
+    SIGNAL(c, true, real_cnd_broadcast((pthread_cond_t *)c));
 }
 
 EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
@@ -367,16 +661,24 @@ EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
     MEASURE(real_barrier_wait(b));
 }
 
-/* The timed variants validate their timeout before anything else, so a try first would
- * change what an invalid timeout returns: they are measured whole. */
-EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abs)
-{
-    MEASURE(real_timedrdlock(l, abs));
-}
+/* A spin lock's wait is the waiter's CPU, spent spinning: recorded as blocking, like
+ * every wait, measured when a peek and a trylock find it taken. Its unlock is not hooked:
+ * no waiter mark exists in the lock word to tell a contended unlock from another, and
+ * an unlock that is one store should stay one. */
+/* glibc's x86-64 spin lock counts down: 1 is free, 0 or below taken (lock decl); the
+ * generic one is 0 free, 1 taken. */
+#if defined(__x86_64__)
+#define SPIN_FREE(v) ((v) > 0)
+#else
+#define SPIN_FREE(v) ((v) == 0)
+#endif
 
-EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abs)
+EXPORT int pthread_spin_lock(pthread_spinlock_t *s)
 {
-    MEASURE(real_timedwrlock(l, abs));
+    NEED();
+    if (__builtin_expect(SPIN_FREE(__atomic_load_n(s, __ATOMIC_RELAXED)), 1))
+        return real_spin_lock(s);
+    TRY_THEN_WAIT(NULL, real_spin_trylock(s), real_spin_lock(s));
 }
 
 /* Semaphores report through errno: a failed trywait's EAGAIN must not leak out. */
@@ -387,17 +689,15 @@ EXPORT int sem_wait(sem_t *s)
     if (real_sem_trywait(s) == 0)
         return 0;
     errno = saved;
-    if (!profiling() || !cp_opts.block_rate)
-        return real_sem_wait(s);
-    uint64_t t0 = cp_now_ns();
-    int r = real_sem_wait(s);
-    saved = errno;
-    blocked(t0, cp_now_ns());
-    errno = saved;
-    return r;
+    WAIT(NULL, real_sem_wait(s));
 }
 
 EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
 {
     MEASURE(real_sem_timedwait(s, abs));
+}
+
+EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs)
+{
+    MEASURE(real_sem_clockwait(s, clk, abs));
 }

@@ -9,6 +9,7 @@
 #include <semaphore.h>
 #include <stdio.h>
 #include <string.h>
+#include <threads.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,16 @@ static struct timespec in_ms(long ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000000;
+    ts.tv_sec += ts.tv_nsec / 1000000000;
+    ts.tv_nsec %= 1000000000;
+    return ts;
+}
+
+static struct timespec mono_in_ms(long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_nsec += ms * 1000000;
     ts.tv_sec += ts.tv_nsec / 1000000000;
     ts.tv_nsec %= 1000000000;
@@ -139,5 +150,77 @@ int main(void)
     pthread_barrier_t b;
     pthread_barrier_init(&b, NULL, 1);
     SHOW("barrier of 1 -> SERIAL_THREAD", pthread_barrier_wait(&b));
+
+    /* issue 30: the clock, C11 and spin variants; issue 31: rwlock unlock, recursive
+     * and error-checking unlocks with a waiter */
+    struct timespec mono = mono_in_ms(10);
+    errno = 5;
+    SHOW("clocklock free, bad clock -> EINVAL", pthread_mutex_clocklock(&m, CLOCK_PROCESS_CPUTIME_ID, &mono));
+    SHOW("clocklock free -> 0", pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &mono));
+    SHOW("clocklock held -> ETIMEDOUT", pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &mono));
+    SHOW("clocklock held, bad timeout -> EINVAL", pthread_mutex_clocklock(&m, CLOCK_REALTIME, &bad));
+    SHOW("unlock", pthread_mutex_unlock(&m));
+    SHOW("rwlock: clockwrlock bad clock -> EINVAL", pthread_rwlock_clockwrlock(&rw, 12345, &mono));
+    SHOW("rwlock: clockrdlock", pthread_rwlock_clockrdlock(&rw, CLOCK_MONOTONIC, &mono));
+    SHOW("rwlock: clockwrlock while reading -> ETIMEDOUT", pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &mono));
+    SHOW("rwlock: unlock", pthread_rwlock_unlock(&rw));
+    SHOW("rwlock: clockwrlock", pthread_rwlock_clockwrlock(&rw, CLOCK_REALTIME, (t = in_ms(10), &t)));
+    SHOW("rwlock: clockrdlock while writing -> EDEADLK", pthread_rwlock_clockrdlock(&rw, CLOCK_MONOTONIC, &mono));
+    SHOW("rwlock: unlock", pthread_rwlock_unlock(&rw));
+    pthread_mutex_lock(&m);
+    mono = mono_in_ms(10);
+    SHOW("cond_clockwait -> ETIMEDOUT", pthread_cond_clockwait(&c, &m, CLOCK_MONOTONIC, &mono));
+    SHOW("cond_clockwait bad clock -> EINVAL", pthread_cond_clockwait(&c, &m, 99, &mono));
+    pthread_mutex_unlock(&m);
+    errno = 3;
+    mono = mono_in_ms(10);
+    SHOW("sem_clockwait -> -1 ETIMEDOUT", sem_clockwait(&s, CLOCK_MONOTONIC, &mono));
+    errno = 3;
+    SHOW("sem_clockwait bad clock -> -1 EINVAL", sem_clockwait(&s, 77, &mono));
+    sem_post(&s);
+    errno = 3;
+    SHOW("sem_clockwait posted -> 0, errno kept", sem_clockwait(&s, CLOCK_MONOTONIC, &mono));
+
+    pthread_spinlock_t sp;
+    pthread_spin_init(&sp, PTHREAD_PROCESS_PRIVATE);
+    SHOW("spin_lock", pthread_spin_lock(&sp));
+    SHOW("spin_trylock held -> EBUSY", pthread_spin_trylock(&sp));
+    SHOW("spin_unlock", pthread_spin_unlock(&sp));
+
+    mtx_t cm, crm;
+    cnd_t cc;
+    SHOW("mtx_init plain|timed", mtx_init(&cm, mtx_timed));
+    SHOW("mtx_init recursive", mtx_init(&crm, mtx_plain | mtx_recursive));
+    cnd_init(&cc);
+    SHOW("mtx_lock -> thrd_success", mtx_lock(&cm));
+    SHOW("mtx_trylock held -> thrd_busy", mtx_trylock(&cm));
+    SHOW("mtx_timedlock held -> thrd_timedout", mtx_timedlock(&cm, (t = in_ms(10), &t)));
+    SHOW("cnd_timedwait -> thrd_timedout", cnd_timedwait(&cc, &cm, (t = in_ms(10), &t)));
+    SHOW("mtx_unlock", mtx_unlock(&cm));
+    SHOW("mtx_lock recursive", mtx_lock(&crm));
+    SHOW("mtx_lock recursive again", mtx_lock(&crm));
+    SHOW("mtx_unlock recursive", mtx_unlock(&crm));
+    SHOW("mtx_unlock recursive", mtx_unlock(&crm));
+    SHOW("mtx_timedlock free -> thrd_success", mtx_timedlock(&cm, (t = in_ms(10), &t)));
+    SHOW("mtx_unlock", mtx_unlock(&cm));
+
+    /* unlocks the hook charges before the real unlock: one that fails must not be
+     * charged, and must fail as glibc's does, with a waiter present */
+    pthread_t th2;
+    pthread_create(&th, NULL, hold_a_while, &ec);
+    usleep(5000);
+    pthread_create(&th2, NULL, hold_a_while, &ec); /* waits: the lock word says so */
+    usleep(5000);
+    SHOW("errorcheck: unlock by non-owner, waited on -> EPERM", pthread_mutex_unlock(&ec));
+    pthread_join(th, NULL);
+    pthread_join(th2, NULL);
+    pthread_create(&th, NULL, hold_a_while, &rec);
+    usleep(5000);
+    pthread_create(&th2, NULL, hold_a_while, &rec);
+    usleep(5000);
+    SHOW("recursive: unlock by non-owner, waited on -> EPERM", pthread_mutex_unlock(&rec));
+    pthread_join(th, NULL);
+    pthread_join(th2, NULL);
+    SHOW("rwlock: unlock unlocked", pthread_rwlock_unlock(&rw));
     return 0;
 }
