@@ -53,6 +53,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/single_threaded.h>
 #include <time.h>
@@ -1249,7 +1250,16 @@ static int start_thread(void)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 256 * 1024);
-    int err = pthread_create(&flusher, &a, flusher_main, NULL);
+    /* Every signal blocked from its first instruction, whatever this thread's mask: a
+     * process-directed signal the program blocks in all its threads (signalfd, sigwait)
+     * must never be delivered to, or consumed by, ours (issue 29). The attribute, not
+     * blocking around the call, so the program's thread never runs with a mask it did not
+     * set (glibc keeps its own internal signals, SIGCANCEL and SIGSETXID, open). */
+    sigset_t all;
+    sigfillset(&all);
+    int err = pthread_attr_setsigmask_np(&a, &all);
+    if (err == 0)
+        err = pthread_create(&flusher, &a, flusher_main, NULL);
     pthread_attr_destroy(&a);
     if (err) {
         /* events go on being flushed inline: slower, nothing lost */
