@@ -68,6 +68,7 @@
 #include "live.h"
 #include "log.h"
 #include "names.h"
+#include "newproc.h"
 #include "ring.h"
 #include "spin.h"
 #include "stack.h"
@@ -264,6 +265,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
                  size_t metalen, bool lazy)
 {
     opts = *opt;
+    cp_newproc_init();
     if (metalen > CP_CFILE_MAX_META)
         return CP_CFILE_EMETALEN;
     int err = cp_bucket_init(opts.max_bucket_mb << 20);
@@ -397,6 +399,8 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
             }
             break;
         }
+        if (cp_newproc_waiting())
+            continue; /* a child that no atfork handler saw: no flusher; now inline */
         cp_ring_count_wait(r);
         uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
         cp_ring_wake_consumer();
@@ -566,6 +570,7 @@ static inline bool solo_for(struct cp_ring *r)
 void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t *pcs, unsigned n)
 {
     struct cp_ring *r = (struct cp_ring *)t;
+    cp_newproc(); /* a new process starts clean (newproc.h); this allocation is its own */
     if (!r) {
         cp_prof_lost(CP_LOST_NORING, 1);
         return;
@@ -622,6 +627,8 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
 int cp_event_free_solo(struct cp_thread *t, void *p)
 {
     struct cp_ring *r = (struct cp_ring *)t;
+    if (cp_newproc())
+        return 1; /* the parent's object, in a new process: not this one's to count */
     if (!solo_for(r))
         return 0;
     uint64_t w = (uint64_t)(uintptr_t)p | 1;
@@ -634,6 +641,7 @@ int cp_event_free_solo(struct cp_thread *t, void *p)
 bool cp_event_solo_begin(struct cp_thread *t)
 {
     struct cp_ring *r = (struct cp_ring *)t;
+    cp_newproc();
     if (!solo_for(r))
         return false;
     __atomic_store_n(&r->in_op, 1, __ATOMIC_SEQ_CST);
@@ -668,7 +676,7 @@ bool cp_event_free(struct cp_thread *t, void *p)
 
 uintptr_t cp_event_free_take(void *p)
 {
-    if (!cp_live_maybe(p))
+    if (!cp_live_maybe(p) || cp_newproc()) /* (a new process: the table is empty now) */
         return 0;
     if (cp_event_solo())
         solo_end(); /* the table answers only once it is complete */
@@ -693,6 +701,7 @@ void cp_event_free_undo(void *p, uintptr_t v)
 
 void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16, uint64_t delay_ns)
 {
+    cp_newproc();
     if (!t || !b) {
         cp_prof_lost(t ? CP_LOST_NBUCKET : CP_LOST_NORING, 1);
         return;
@@ -1276,7 +1285,7 @@ static int start_thread(void)
 static __attribute__((noinline)) void flush_inline(bool may_start)
 {
     /* (a walk that wanted libunwind also starts it: the flusher is where it is loaded) */
-    if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) &&
+    if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
         (!__libc_single_threaded || __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED) ||
          cp_stack_libunwind_wanted()))
         start_thread(); /* from now on it flushes; this event still goes out at once */
@@ -1298,6 +1307,8 @@ int cp_prof_start(void)
     __atomic_store_n(&stopping, 0, __ATOMIC_RELEASE);
     inline_flushes = 0;
     inline_window_ns = coarse_ns();
+    if (cp_newproc_unseen) /* no thread until the program makes one (newproc.h) */
+        return 0;
     if (!__libc_single_threaded || dense())
         return start_thread();
     return 0;
@@ -1305,6 +1316,7 @@ int cp_prof_start(void)
 
 void cp_prof_threads_coming(void)
 {
+    cp_newproc_unseen = false; /* the program makes threads: so may we */
     if (cp_prof_enabled() && !__atomic_load_n(&flusher_claimed, __ATOMIC_ACQUIRE))
         start_thread();
 }
@@ -1313,6 +1325,7 @@ void cp_prof_shutdown(void)
 {
     if (!cp_prof_enabled())
         return;
+    cp_newproc_waiting(); /* a child no atfork handler saw publishes its own, not ours */
     __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
     cp_ring_wake_consumer();
     /* The flusher may be mid-flush: flush_all waits for it through flush_lock. It is not
@@ -1345,6 +1358,7 @@ void cp_prof_atfork_child(const char *newpath)
 {
     if (!cp_prof_enabled())
         return;
+    cp_newproc_mark();
     cp_bucket_reset_lock();
     cp_spin_reset(&reg_lock);
     cp_spin_reset(&flush_lock);

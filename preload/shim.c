@@ -31,6 +31,7 @@
 
 #include "contention.h"
 #include "log.h"
+#include "newproc.h"
 #include "prof.h"
 #include "stack.h"
 
@@ -230,7 +231,9 @@ static void atfork_parent(void)
     cp_tls.guard--;
 }
 
-static void atfork_child(void)
+/* The child's reset: from the atfork child handler, or from the engine when it notices
+ * a child that no handler saw (_Fork, a raw clone: core/newproc.h). */
+static void child_reset(void)
 {
     char path[CP_PATH_MAX];
     const char *np = NULL;
@@ -244,6 +247,11 @@ static void atfork_child(void)
         cp_fmt(name, sizeof name, "ctrprof/process:%s", program);
         cp_prof_add_named(name, 1);
     }
+}
+
+static void atfork_child(void)
+{
+    child_reset();
     cp_tls.guard--;
 }
 
@@ -327,6 +335,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     if (pthread_key_create(&thread_key, thread_gone) != 0)
         cp_log("no thread-exit key; rings of exited threads are not reused");
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    cp_newproc_set_reset(child_reset);
     at_quick_exit(at_exit_flush);
     cp_prof_start();
     cp_debug("profiling %s into %s (rate %llu)", program, file_path,

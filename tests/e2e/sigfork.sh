@@ -10,7 +10,7 @@ same() {
     local n=$1 rate=$2; shift 2
     local want got wrc grc
     want=$(timeout 60 "$@" 2>&1); wrc=$?
-    got=$(cd "$WORK" && CTRPROF_DIR="$WORK" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" timeout 60 "$@" 2>&1); grc=$?
+    got=$(cd "$WORK" && CTRPROF_DIR="$WORK" timeout 60 env CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$@" 2>&1); grc=$?
     check_eq "$n" "$wrc $want" "$grc $got"
 }
 
@@ -21,4 +21,25 @@ for rate in $RATES; do
     for mode in signalfd sigwait helper sigchld alarm; do
         same "sigfork:signals-$mode-rate-$rate" "$rate" "$PROGS/sigdaemon" "$mode"
     done
+done
+
+# 2. Children no atfork handler saw (_Fork, a raw clone(SIGCHLD)) notice they are new
+# processes: the child fills its ring and exits 0 (it waited for ever on a flusher it does
+# not have), and writes its own file. Rate 1, exact: each file holds one process's sites.
+# sites DIR: per file, "leaf count" of the forkless sites, files sorted, joined by |
+sites() {
+    for f in "$1"/*.count; do
+        "$CTRPROF" report --sample alloc_objects --format folded "$f" |
+            awk '{ n = split($1, a, ";"); if (a[n] ~ /_site$|_big$/) s[a[n]] += $2 }
+                 END { for (k in s) print k, s[k] }' | sort | paste -sd, -
+    done | sort | paste -sd'|' -
+}
+for how in fork clone; do
+    rm -rf "$WORK/fl" && mkdir -p "$WORK/fl"
+    got=$(cd "$WORK" && CTRPROF_DIR="$WORK/fl" timeout 60 env CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/forkless" $how)
+    check_eq "sigfork:unseen-child-$how-rate-1" "child exited 0 | child_big 40000,child_site 100000|parent_site 1000" "$got | $(sites "$WORK/fl")"
+    rm -rf "$WORK/fl" && mkdir -p "$WORK/fl"
+    got=$(cd "$WORK" && CTRPROF_DIR="$WORK/fl" timeout 60 env LD_PRELOAD="$SHIM" "$PROGS/forkless" $how thread)
+    mixed=$(sites "$WORK/fl" | tr '|' '\n' | grep -c 'parent_site.*child_\|child_.*parent_site')
+    check_eq "sigfork:unseen-child-$how-default-rate" "child exited 0 0" "$got $mixed"
 done
