@@ -103,6 +103,8 @@ static pthread_t flusher;
 static bool flusher_running; /* atomic: the thread is up; events leave flushing to it */
 static int flusher_claimed;  /* atomic: someone has started (or failed to start) it */
 static bool flusher_wanted;  /* atomic: events came too fast for inline flushing */
+static int flusher_stop;     /* atomic: the thread is asked to return (cp_prof_step_aside) */
+static pid_t flusher_tid;    /* atomic: its kernel thread id, while it runs */
 static uint64_t inline_flushes, inline_window_ns; /* guarded by flush_lock */
 
 /* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the
@@ -1231,13 +1233,16 @@ static void *flusher_main(void *arg)
     if (cp_thread_enter_profiler)
         cp_thread_enter_profiler();
     long timeout = (long)opts.flush_ms * 1000000L;
-    while (!__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+    __atomic_store_n(&flusher_tid, gettid(), __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&stopping, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE)) {
         uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
         __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
             cp_futex_wait(&cp_ring_kick, k, timeout);
         __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
+        if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE) ||
+            __atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE))
             break;
         /* a walk wanted libunwind (stack.c): this thread is where it may be loaded */
         if (cp_stack_libunwind_wanted())
@@ -1257,7 +1262,7 @@ static int start_thread(void)
         return 0; /* started, being started, or failed for good */
     pthread_attr_t a;
     pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    /* joinable: cp_prof_step_aside waits for it to be gone (at exit it is not joined) */
     pthread_attr_setstacksize(&a, 256 * 1024);
     /* Every signal blocked from its first instruction, whatever this thread's mask: a
      * process-directed signal the program blocks in all its threads (signalfd, sigwait)
@@ -1321,6 +1326,37 @@ void cp_prof_threads_coming(void)
         start_thread();
 }
 
+/* The kernel refuses unshare(CLONE_NEWUSER), setns() into a mount or user namespace and
+ * a few more to a process with a second thread, and ours must not be that thread: the
+ * shim calls this before them (preload/ns.c). The flusher returns, is joined, and is gone
+ * from the kernel's thread group (tgkill says ESRCH: a joined thread is still counted
+ * for a moment after its exit wakes the joiner). Events are flushed inline meanwhile; the
+ * thread may start again later, by the usual rules ("who flushes"). Not from a hook that
+ * holds flush_lock; any application thread, guard held. */
+void cp_prof_step_aside(void)
+{
+    bool running = true;
+    if (!cp_prof_enabled() ||
+        !__atomic_compare_exchange_n(&flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return; /* no thread of ours (or another caller is stopping it) */
+    __atomic_store_n(&flusher_stop, 1, __ATOMIC_RELEASE);
+    cp_ring_wake_consumer();
+    pid_t tid = __atomic_load_n(&flusher_tid, __ATOMIC_ACQUIRE);
+    if (pthread_join(flusher, NULL) == 0 && tid > 0) {
+        pid_t pid = getpid();
+        for (int i = 0; i < 10000 && tgkill(pid, tid, 0) == 0; i++)
+            sched_yield();
+    }
+    __atomic_store_n(&flusher_tid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&flusher_stop, 0, __ATOMIC_RELEASE);
+    /* whatever the thread had not drained yet goes out now */
+    cp_spin_lock(&flush_lock);
+    flush_locked();
+    cp_spin_unlock(&flush_lock);
+    __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
+}
+
 void cp_prof_shutdown(void)
 {
     if (!cp_prof_enabled())
@@ -1365,6 +1401,8 @@ void cp_prof_atfork_child(const char *newpath)
     /* the child has one thread, and no flusher until it wants one (cp_prof_start) */
     flusher_running = false;
     flusher_claimed = 0;
+    flusher_stop = 0;
+    flusher_tid = 0;
     flusher_wanted = false;
     /* The parent publishes its own unflushed events; the child starts from what was
      * published. Its rings' contents are the parent's: discard them. Rings of threads

@@ -43,3 +43,29 @@ for how in fork clone; do
     mixed=$(sites "$WORK/fl" | tr '|' '\n' | grep -c 'parent_site.*child_\|child_.*parent_site')
     check_eq "sigfork:unseen-child-$how-default-rate" "child exited 0 0" "$got $mixed"
 done
+
+# 3. Namespaces: the kernel gives unshare(CLONE_NEWUSER) and setns() into a mount
+# namespace only to a process without a second thread; ours steps aside (preload/ns.c).
+# Real util-linux tools at rate 1 (the flusher starts in the constructor), and a program
+# that had a thread of its own earlier (so that the flusher exists at the default rate).
+if ! unshare -Ur true 2>/dev/null; then
+    echo "SKIP sigfork:namespaces: unprivileged user namespaces unavailable here (bare unshare -Ur fails)"
+else
+    for rate in $RATES; do
+        same "sigfork:ns-unshare-Ur-rate-$rate" "$rate" unshare -Ur id -u
+        same "sigfork:ns-unshare-U-rate-$rate" "$rate" unshare -U true
+        for args in user "user thread"; do
+            same "sigfork:ns-nsprog-${args// /-}-rate-$rate" "$rate" "$PROGS/nsprog" $args
+        done
+    done
+fi
+if ! nsenter --mount=/proc/self/ns/mnt true 2>/dev/null; then
+    echo "SKIP sigfork:setns-mnt: setns into a mount namespace not permitted here (bare nsenter -m fails)"
+else
+    for rate in $RATES; do
+        same "sigfork:ns-nsenter-m-rate-$rate" "$rate" nsenter --mount=/proc/self/ns/mnt true
+        for args in mnt "mnt thread"; do
+            same "sigfork:ns-nsprog-${args// /-}-rate-$rate" "$rate" "$PROGS/nsprog" $args
+        done
+    done
+fi
