@@ -65,6 +65,7 @@
 #include "arena.h"
 #include "bucket.h"
 #include "cfile.h"
+#include "rlimit.h"
 #include "live.h"
 #include "log.h"
 #include "names.h"
@@ -106,6 +107,7 @@ static bool flusher_wanted;  /* atomic: events came too fast for inline flushing
 static int flusher_stop;     /* atomic: the thread is asked to return (cp_prof_step_aside) */
 static pid_t flusher_tid;    /* atomic: its kernel thread id, while it runs */
 static uint64_t inline_flushes, inline_window_ns; /* guarded by flush_lock */
+static bool alone_may_start; /* a single-threaded process may get the thread (cp_prof_start) */
 
 /* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the
  * live table's shadow map, larger rings, a flusher from the start, solo mode. */
@@ -1205,15 +1207,24 @@ void cp_prof_flush_all(void)
  * 34.6 million more instructions inside libc (0.39% of the run, callgrind), more than
  * every sampled event of the run cost. So a single-threaded process has no flusher: the
  * thread that records an event publishes it at once ("inline"), which also loses
- * nothing at _exit or SIGKILL, where a flusher loses up to one interval. The thread
- * starts (start_thread, once):
+ * nothing at _exit or SIGKILL, where a flusher loses up to one interval. And a second
+ * thread changes what the program may do (issue 29): fork() from a signal handler
+ * deadlocks on malloc's arena locks (glibc keeps fork async-signal-safe only in a
+ * single-threaded process), unshare(CLONE_NEWUSER) fails (the shim steps aside for that:
+ * cp_prof_step_aside), and the thread counts against RLIMIT_NPROC. The thread starts
+ * (start_thread, once):
  *   - at start-up if the process is multi-threaded already, or samples heap at a rate
- *     (CTRPROF_MEM_RATE < CP_DENSE_RATE) at which events are too many to flush one by one;
+ *     (CTRPROF_MEM_RATE < CP_DENSE_RATE) at which events are too many to flush one by
+ *     one, unless RLIMIT_NPROC was lowered (cp_limits_nproc_tight: then a thread of ours
+ *     could cost the program a process, and events are flushed inline, slowly);
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
  *     before there is a second thread;
  *   - at a heap event, if a thread appeared that did not pass through pthread_create
- *     (__libc_single_threaded is false), or if inline flushes come faster than
- *     INLINE_MAX_PER_S (checked every INLINE_WINDOW flushes).
+ *     (__libc_single_threaded is false), or, at those dense rates (same limit), if
+ *     inline flushes come faster than INLINE_MAX_PER_S (checked every INLINE_WINDOW
+ *     flushes). At sparser rates a single-threaded process never gets the thread, however
+ *     fast it allocates: inline flushing costs it more (BENCHMARKS.md, "Who flushes"),
+ *     but it stays a single-threaded process.
  * A mutex or block event never starts it: those hooks may run under an allocator's own
  * lock, and pthread_create allocates (the deadlock shim.sh 12 tests). They flush
  * inline, under flush_lock, until a heap event or pthread_create starts the thread.
@@ -1289,10 +1300,12 @@ static int start_thread(void)
 /* The event just written by this thread (or a ring that is full) is published now. */
 static __attribute__((noinline)) void flush_inline(bool may_start)
 {
-    /* (a walk that wanted libunwind also starts it: the flusher is where it is loaded) */
+    /* (a walk that wanted libunwind also starts it, where a single-threaded process may
+     * have it at all: the flusher is where libunwind is loaded) */
     if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
-        (!__libc_single_threaded || __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED) ||
-         cp_stack_libunwind_wanted()))
+        (!__libc_single_threaded ||
+         (alone_may_start && (__atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED) ||
+                              cp_stack_libunwind_wanted()))))
         start_thread(); /* from now on it flushes; this event still goes out at once */
     cp_spin_lock(&flush_lock);
     flush_locked();
@@ -1314,7 +1327,10 @@ int cp_prof_start(void)
     inline_window_ns = coarse_ns();
     if (cp_newproc_unseen) /* no thread until the program makes one (newproc.h) */
         return 0;
-    if (!__libc_single_threaded || dense())
+    /* once per process (here, and in a fork child): a single-threaded one gets the
+     * thread only at dense rates, and not when it could cost the program a process */
+    alone_may_start = dense() && !cp_limits_nproc_tight();
+    if (!__libc_single_threaded || alone_may_start)
         return start_thread();
     return 0;
 }

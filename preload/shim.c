@@ -219,15 +219,30 @@ static int adopt_shared_meta(const char *path)
 
 /* ---- fork and exit ----------------------------------------------------------------- */
 
+/* A fork from a signal handler that interrupted this very thread inside profiler code
+ * (an inline flush holding flush_lock: a SIGCHLD handler that forks, issue 29) would
+ * wait in prepare for a lock its own thread holds. Then no lock is taken; the parent
+ * goes on as it was and counts the child in ctrprof/health:lost:reentry; the child, whose
+ * copy of the engine may be half way through an update, runs unprofiled, silently (such
+ * children come by the hundred and mostly exec or _exit at once). Per thread: the
+ * child's copy of the flag tells it too. */
+static __thread bool fork_inside_profiler __attribute__((tls_model("initial-exec")));
+
 static void atfork_prepare(void)
 {
+    fork_inside_profiler = cp_tls.guard != 0;
     cp_tls.guard++;
-    cp_prof_atfork_prepare();
+    if (!fork_inside_profiler)
+        cp_prof_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
-    cp_prof_atfork_parent();
+    if (!fork_inside_profiler)
+        cp_prof_atfork_parent();
+    else
+        cp_prof_lost(CP_LOST_REENTRY, 1);
+    fork_inside_profiler = false;
     cp_tls.guard--;
 }
 
@@ -251,7 +266,12 @@ static void child_reset(void)
 
 static void atfork_child(void)
 {
-    child_reset();
+    if (fork_inside_profiler) {
+        fork_inside_profiler = false;
+        cp_shim_state = CP_SHIM_OFF;
+    } else {
+        child_reset();
+    }
     cp_tls.guard--;
 }
 

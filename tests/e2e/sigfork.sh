@@ -69,3 +69,30 @@ else
         done
     done
 fi
+
+# 4. fork() from a SIGCHLD handler while main allocates: async-signal-safe in glibc only
+# while the process has one thread, so a single-threaded program gets no flusher at the
+# default rate however fast it allocates; and a fork that interrupts our own code (an
+# inline flush holding its lock) takes no engine lock (its child runs unprofiled).
+same "sigfork:fork-in-sigchld-handler-rate-524288" 524288 "$PROGS/chldfork"
+
+# 5. RLIMIT_NPROC counts threads: under a lowered limit a pre-forking server starts every
+# worker it starts bare (no thread of ours in its single-threaded processes). As an
+# unprivileged user (root is exempt from the limit).
+if ! command -v setpriv >/dev/null || [ "$(id -u)" != 0 ] || ! id -u nobody >/dev/null 2>&1; then
+    echo "SKIP sigfork:prefork-nproc: needs root, setpriv and a nobody user to run as"
+elif [ "$(ps -u nobody --no-headers 2>/dev/null | wc -l)" != 0 ]; then
+    echo "SKIP sigfork:prefork-nproc: processes of nobody already run here (the limit is per user)"
+else
+    chmod o+x "$WORK"
+    nobody="setpriv --reuid=$(id -u nobody) --regid=$(id -g nobody) --clear-groups"
+    want=$(bash -c "ulimit -u 14; exec $nobody $PROGS/prefork 12" 2>&1)
+    check_eq "sigfork:prefork-nproc-bare" "started 12 of 12 workers" "$want"
+    for rate in $RATES; do
+        mkdir -p "$WORK/np$rate" && chmod 777 "$WORK/np$rate"
+        got=$(bash -c "ulimit -u 14; exec $nobody env CTRPROF_DIR=$WORK/np$rate CTRPROF_MEM_RATE=$rate LD_PRELOAD=$SHIM $PROGS/prefork 12" 2>&1)
+        check_eq "sigfork:prefork-nproc-rate-$rate" "$want" "$got"
+    done
+    # profiled all the same: at rate 1 every process wrote its file
+    check_eq "sigfork:prefork-nproc-profiled-rate-1" 13 "$(ls "$WORK"/np1 2>/dev/null | wc -l)"
+fi
