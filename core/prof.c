@@ -1220,7 +1220,9 @@ void cp_prof_flush_all(void)
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
  *     before there is a second thread;
  *   - at a heap event, if a thread appeared that did not pass through pthread_create
- *     (__libc_single_threaded is false), or, at those dense rates (same limit), if
+ *     (__libc_single_threaded is false), if a stack walk wanted libunwind (stack.c: it
+ *     is loaded only on this thread; rare, the CFI walker must have given up, as in a
+ *     signal handler's allocation), or, at those dense rates (same limit), if
  *     inline flushes come faster than INLINE_MAX_PER_S (checked every INLINE_WINDOW
  *     flushes). At sparser rates a single-threaded process never gets the thread, however
  *     fast it allocates: inline flushing costs it more (BENCHMARKS.md, "Who flushes"),
@@ -1273,7 +1275,7 @@ static int start_thread(void)
         return 0; /* started, being started, or failed for good */
     pthread_attr_t a;
     pthread_attr_init(&a);
-    /* joinable: cp_prof_step_aside waits for it to be gone (at exit it is not joined) */
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 256 * 1024);
     /* Every signal blocked from its first instruction, whatever this thread's mask: a
      * process-directed signal the program blocks in all its threads (signalfd, sigwait)
@@ -1300,12 +1302,11 @@ static int start_thread(void)
 /* The event just written by this thread (or a ring that is full) is published now. */
 static __attribute__((noinline)) void flush_inline(bool may_start)
 {
-    /* (a walk that wanted libunwind also starts it, where a single-threaded process may
-     * have it at all: the flusher is where libunwind is loaded) */
+    /* (a walk that wanted libunwind also starts it, at every rate: the flusher is where
+     * libunwind is loaded, and nowhere else is that safe) */
     if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
-        (!__libc_single_threaded ||
-         (alone_may_start && (__atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED) ||
-                              cp_stack_libunwind_wanted()))))
+        (!__libc_single_threaded || cp_stack_libunwind_wanted() ||
+         (alone_may_start && __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED))))
         start_thread(); /* from now on it flushes; this event still goes out at once */
     cp_spin_lock(&flush_lock);
     flush_locked();
@@ -1344,9 +1345,10 @@ void cp_prof_threads_coming(void)
 
 /* The kernel refuses unshare(CLONE_NEWUSER), setns() into a mount or user namespace and
  * a few more to a process with a second thread, and ours must not be that thread: the
- * shim calls this before them (preload/ns.c). The flusher returns, is joined, and is gone
- * from the kernel's thread group (tgkill says ESRCH: a joined thread is still counted
- * for a moment after its exit wakes the joiner). Events are flushed inline meanwhile; the
+ * shim calls this before them (preload/ns.c). The flusher returns, and this waits until
+ * it is gone from the kernel's thread group (tgkill says ESRCH; the thread stays detached:
+ * a joinable one that exit never joins is a leak to thread checkers, and a join would
+ * return a moment before the kernel lets the thread go). Events are flushed inline meanwhile; the
  * thread may start again later, by the usual rules ("who flushes"). Not from a hook that
  * holds flush_lock; any application thread, guard held. */
 void cp_prof_step_aside(void)
@@ -1358,12 +1360,13 @@ void cp_prof_step_aside(void)
         return; /* no thread of ours (or another caller is stopping it) */
     __atomic_store_n(&flusher_stop, 1, __ATOMIC_RELEASE);
     cp_ring_wake_consumer();
-    pid_t tid = __atomic_load_n(&flusher_tid, __ATOMIC_ACQUIRE);
-    if (pthread_join(flusher, NULL) == 0 && tid > 0) {
-        pid_t pid = getpid();
-        for (int i = 0; i < 10000 && tgkill(pid, tid, 0) == 0; i++)
-            sched_yield();
-    }
+    /* a thread just created may not have said its id yet; bounded, in case it never runs */
+    pid_t tid = 0;
+    for (int i = 0; i < 100000 && !(tid = __atomic_load_n(&flusher_tid, __ATOMIC_ACQUIRE)); i++)
+        sched_yield();
+    pid_t pid = getpid();
+    for (int i = 0; tid > 0 && i < 100000 && tgkill(pid, tid, 0) == 0; i++)
+        sched_yield();
     __atomic_store_n(&flusher_tid, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&flusher_stop, 0, __ATOMIC_RELEASE);
     /* whatever the thread had not drained yet goes out now */
