@@ -22,7 +22,7 @@ counter_sum() {
 
 # 1. Only the interposed names are exported.
 got=$(nm -D --defined-only "$SHIM" | awk '{ print $3 }' | sort | tr '\n' ' ')
-check_eq "shim:exported-symbols" "aligned_alloc calloc cfree dlclose free malloc malloc_usable_size memalign posix_memalign pthread_barrier_wait pthread_cond_timedwait pthread_cond_wait pthread_create pthread_join pthread_mutex_lock pthread_mutex_timedlock pthread_mutex_trylock pthread_mutex_unlock pthread_rwlock_rdlock pthread_rwlock_timedrdlock pthread_rwlock_timedwrlock pthread_rwlock_wrlock pvalloc realloc reallocarray sem_timedwait sem_wait setns unshare valloc " "$got"
+check_eq "shim:exported-symbols" "aligned_alloc calloc capset cfree dlclose free malloc malloc_usable_size memalign posix_memalign prctl pthread_barrier_wait pthread_cond_timedwait pthread_cond_wait pthread_create pthread_join pthread_mutex_lock pthread_mutex_timedlock pthread_mutex_trylock pthread_mutex_unlock pthread_rwlock_rdlock pthread_rwlock_timedrdlock pthread_rwlock_timedwrlock pthread_rwlock_wrlock pvalloc realloc reallocarray sem_timedwait sem_wait setns unshare valloc " "$got"
 
 # 2. Return values and errno exactly as glibc's, on every path (rate 1 samples all).
 want=$("$PROGS/shim_check")

@@ -96,3 +96,18 @@ else
     # profiled all the same: at rate 1 every process wrote its file
     check_eq "sigfork:prefork-nproc-profiled-rate-1" 13 "$(ls "$WORK"/np1 2>/dev/null | wc -l)"
 fi
+
+# 6. Per-thread credentials: util-linux setpriv sets PR_SET_KEEPCAPS and capabilities on
+# its one thread, then changes uid and gid (glibc applies those to every thread, and
+# aborts when threads disagree): our thread steps aside for capset and those prctls.
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null || ! id -u nobody >/dev/null 2>&1; then
+    echo "SKIP sigfork:setpriv: needs root, setpriv and a nobody user"
+else
+    chmod o+x "$WORK"
+    mkdir -p "$WORK/sp" && chmod 777 "$WORK/sp"
+    for rate in $RATES; do
+        want=$(setpriv --reuid=nobody --regid=nogroup --clear-groups id 2>&1; echo "rc=$?")
+        got=$(CTRPROF_DIR="$WORK/sp" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" setpriv --reuid=nobody --regid=nogroup --clear-groups id 2>&1; echo "rc=$?")
+        check_eq "sigfork:setpriv-keepcaps-rate-$rate" "$want" "$got"
+    done
+fi
