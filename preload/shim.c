@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -250,6 +251,10 @@ static void atfork_parent(void)
  * a child that no handler saw (_Fork, a raw clone: core/newproc.h). */
 static void child_reset(void)
 {
+    /* (not reset by fork: the parent has had a second thread, which may have been in the
+     * dynamic loader when this child was made) */
+    if (!__libc_single_threaded)
+        cp_stack_loader_suspect();
     char path[CP_PATH_MAX];
     const char *np = NULL;
     if (per_process_file && default_path(path, sizeof path, getpid()) == 0)

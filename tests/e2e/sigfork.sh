@@ -111,3 +111,12 @@ else
         check_eq "sigfork:setpriv-keepcaps-rate-$rate" "$want" "$got"
     done
 fi
+
+# 7. A child forked while another thread is in the dynamic loader (dlopen, or one of our
+# own libunwind walks in dl_iterate_phdr) inherits the loader's write lock held by a
+# thread it does not have: it must not call dl_iterate_phdr (no libunwind, no module
+# refresh) until exec. CTRPROF_UNWIND=libunwind hung at rate 1.
+for u in libunwind cfi; do
+    same "sigfork:fork-during-dlopen-$u-rate-1" 1 env CTRPROF_UNWIND=$u "$PROGS/dlfork" 200
+done
+same "sigfork:fork-during-dlopen-libunwind-rate-524288" 524288 env CTRPROF_UNWIND=libunwind "$PROGS/dlfork" 200
