@@ -243,8 +243,8 @@ static void open_pending(void)
     have_file = err == 0;
     n_named_cache = 0;
     if (!have_file) {
-        static int once;
-        cp_log_once(&once, "%s: %s; not profiling", pending_path, cp_cfile_strerror(err));
+        if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING)) /* forked workers: one line */
+            cp_log("%s: %s; not profiling", pending_path, cp_cfile_strerror(err));
         return;
     }
     reserve_counters();

@@ -315,6 +315,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     }
     extern char **environ;
     cp_options_load(&cp_opts, environ);
+    cp_log_tree_init();
     set_program();
     per_process_file = cp_opts.file[0] == 0;
     if (per_process_file) {

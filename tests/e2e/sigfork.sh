@@ -131,3 +131,15 @@ if [ -n "$small" ] && [ -n "$big" ] && [ $((big - small)) -lt 64 ]; then
 else
     fail "sigfork:thread-rings-reused-at-once" "VmPeak ${small:-?} MiB for 100 threads, ${big:-?} MiB for 10000"
 fi
+
+# 9. One "not profiling" line per process tree: workers that setuid() to a user who
+# cannot create their profiles in the parent's directory say it once between them.
+if [ "$(id -u)" != 0 ] || ! id -u nobody >/dev/null 2>&1; then
+    echo "SKIP sigfork:not-profiling-once-per-tree: needs root and a nobody user"
+else
+    mkdir -p "$WORK/ro" && chmod 755 "$WORK/ro"
+    for rate in $RATES; do
+        out=$(cd "$WORK" && CTRPROF_DIR="$WORK/ro" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/setuidfork" "$(id -u nobody)" 5 2>"$WORK/ro.err")
+        check_eq "sigfork:not-profiling-once-per-tree-rate-$rate" "workers 5 1" "$out $(grep -c 'not profiling' "$WORK/ro.err")"
+    done
+fi
