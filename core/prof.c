@@ -65,12 +65,12 @@
 #include "arena.h"
 #include "bucket.h"
 #include "cfile.h"
-#include "rlimit.h"
 #include "live.h"
 #include "log.h"
 #include "names.h"
 #include "newproc.h"
 #include "ring.h"
+#include "rlimit.h"
 #include "spin.h"
 #include "stack.h"
 
@@ -1243,7 +1243,7 @@ void cp_prof_flush_all(void)
  * (start_thread, once):
  *   - at start-up if the process is multi-threaded already, or samples heap at a rate
  *     (CTRPROF_MEM_RATE < CP_DENSE_RATE) at which events are too many to flush one by
- *     one, unless RLIMIT_NPROC was lowered (cp_limits_nproc_tight: then a thread of ours
+ *     one, unless RLIMIT_NPROC was lowered (cp_rlimit_nproc_tight: then a thread of ours
  *     could cost the program a process, and events are flushed inline, slowly);
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
  *     before there is a second thread;
@@ -1358,7 +1358,7 @@ int cp_prof_start(void)
         return 0;
     /* once per process (here, and in a fork child): a single-threaded one gets the
      * thread only at dense rates, and not when it could cost the program a process */
-    alone_may_start = dense() && !cp_limits_nproc_tight();
+    alone_may_start = dense() && !cp_rlimit_nproc_tight();
     if (!__libc_single_threaded || alone_may_start)
         return start_thread();
     return 0;
@@ -1373,12 +1373,13 @@ void cp_prof_threads_coming(void)
 
 /* The kernel refuses unshare(CLONE_NEWUSER), setns() into a mount or user namespace and
  * a few more to a process with a second thread, and ours must not be that thread: the
- * shim calls this before them (preload/ns.c). The flusher returns, and this waits until
- * it is gone from the kernel's thread group (tgkill says ESRCH; the thread stays detached:
- * a joinable one that exit never joins is a leak to thread checkers, and a join would
- * return a moment before the kernel lets the thread go). Events are flushed inline meanwhile; the
- * thread may start again later, by the usual rules ("who flushes"). Not from a hook that
- * holds flush_lock; any application thread, guard held. */
+ * shim calls this before them (preload/alone.c). The flusher returns, and this waits until
+ * it is gone from the kernel's thread group (tgkill says ESRCH; the thread stays
+ * detached: a joinable one that exit never joins is a leak to thread checkers, and a
+ * join returns a moment before the kernel lets the thread go). Events are flushed inline
+ * meanwhile; the thread may start again later, by the usual rules ("who flushes"), and
+ * then copies the credentials of the program thread that starts it. Not from a hook
+ * that holds flush_lock; any application thread, guard held. */
 void cp_prof_step_aside(void)
 {
     bool running = true;

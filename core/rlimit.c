@@ -28,7 +28,7 @@ static long threads_max(void)
     return v > 0 ? v : -1;
 }
 
-bool cp_limits_nproc_tight(void)
+bool cp_rlimit_nproc_tight(void)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NPROC, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)

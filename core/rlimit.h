@@ -11,6 +11,6 @@
  * (threads-max / 2, what every process gets unless someone lowered it: `ulimit -u`, PAM's
  * limits.conf, a service manager's LimitNPROC). Unreadable threads-max: any finite
  * limit counts as set. A few system calls: call once per process, not per event. */
-bool cp_limits_nproc_tight(void);
+bool cp_rlimit_nproc_tight(void);
 
 #endif

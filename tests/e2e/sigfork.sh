@@ -45,7 +45,7 @@ for how in fork clone; do
 done
 
 # 3. Namespaces: the kernel gives unshare(CLONE_NEWUSER) and setns() into a mount
-# namespace only to a process without a second thread; ours steps aside (preload/ns.c).
+# namespace only to a process without a second thread; ours steps aside (preload/alone.c).
 # Real util-linux tools at rate 1 (the flusher starts in the constructor), and a program
 # that had a thread of its own earlier (so that the flusher exists at the default rate).
 if ! unshare -Ur true 2>/dev/null; then

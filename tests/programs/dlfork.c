@@ -22,7 +22,8 @@ static int stop;
 
 static void *loader(void *arg)
 {
-    static const char *const libs[] = {"libz.so.1", "libcrypt.so.1", "libutil.so.1", "libresolv.so.2"};
+    static const char *const libs[] = {"libz.so.1", "libcrypt.so.1", "libutil.so.1",
+                                       "libresolv.so.2"};
     for (unsigned i = 0; !__atomic_load_n(&stop, __ATOMIC_RELAXED); i++) {
         void *h = dlopen(libs[i % 4], RTLD_NOW | RTLD_LOCAL);
         char *volatile p = malloc(64);

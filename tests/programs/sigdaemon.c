@@ -99,12 +99,15 @@ static int mode_sigwait(void)
     pthread_t t;
     pthread_create(&t, NULL, waiter, NULL);
     for (int i = 0; i < 100; i++) {
-        int before = __atomic_load_n(&wgot[0], __ATOMIC_SEQ_CST) + __atomic_load_n(&wgot[1], __ATOMIC_SEQ_CST);
+        int before = __atomic_load_n(&wgot[0], __ATOMIC_SEQ_CST) +
+                     __atomic_load_n(&wgot[1], __ATOMIC_SEQ_CST);
         kill(getpid(), i % 2 ? SIGTERM : SIGUSR1);
         churn(200);
         /* one at a time (standard signals do not queue): wait until it was taken */
         for (int k = 0; k < 5000; k++) {
-            if (__atomic_load_n(&wgot[0], __ATOMIC_SEQ_CST) + __atomic_load_n(&wgot[1], __ATOMIC_SEQ_CST) > before)
+            if (__atomic_load_n(&wgot[0], __ATOMIC_SEQ_CST) +
+                    __atomic_load_n(&wgot[1], __ATOMIC_SEQ_CST) >
+                before)
                 break;
             usleep(1000);
         }
