@@ -711,6 +711,8 @@ uintptr_t cp_event_free_take(void *p)
 
 void cp_event_free_commit(struct cp_thread *t, uintptr_t v)
 {
+    if (cp_newproc())
+        return; /* v was the parent's (the shim took it from the table): not ours to count */
     if (!t) {
         cp_prof_lost(CP_LOST_NORING, 1);
         return;

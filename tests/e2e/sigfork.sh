@@ -34,10 +34,26 @@ sites() {
                  END { for (k in s) print k, s[k] }' | sort | paste -sd, -
     done | sort | paste -sd'|' -
 }
+# parent_live DIR: "allocs inuse" of parent_site, summed over the files (the child frees
+# the parent's blocks first: those frees are not the child's, and not in the parent's file)
+parent_live() {
+    local a=0 u=0 f
+    for f in "$1"/*.count; do
+        a=$((a + $("$CTRPROF" report --sample alloc_objects --format folded "$f" | awk '$1 ~ /;parent_site$/ { s += $2 } END { print s + 0 }')))
+        u=$((u + $("$CTRPROF" report --sample inuse_objects --format folded "$f" | awk '$1 ~ /;parent_site$/ { s += $2 } END { print s + 0 }')))
+    done
+    echo "$a $u"
+}
 for how in fork clone; do
     rm -rf "$WORK/fl" && mkdir -p "$WORK/fl"
     got=$(cd "$WORK" && CTRPROF_DIR="$WORK/fl" timeout 60 env CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/forkless" $how)
-    check_eq "sigfork:unseen-child-$how-rate-1" "child exited 0 | child_big 40000,child_site 100000|parent_site 1000" "$got | $(sites "$WORK/fl")"
+    check_eq "sigfork:unseen-child-$how-rate-1" "child exited 0 | child_big 40000,child_site 100000|parent_site 1000 | 1000 1000" "$got | $(sites "$WORK/fl") | $(parent_live "$WORK/fl")"
+    # default rate, single-threaded parent (inline flushing): the child's frees of sampled
+    # parent blocks must not reach the parent's file
+    rm -rf "$WORK/fl" && mkdir -p "$WORK/fl"
+    got=$(cd "$WORK" && CTRPROF_DIR="$WORK/fl" timeout 60 env LD_PRELOAD="$SHIM" "$PROGS/forkless" $how)
+    read -r pa pu <<<"$(parent_live "$WORK/fl")"
+    check_eq "sigfork:unseen-child-$how-default-rate-parent-intact" "child exited 0 $pa" "$got $pu"
     rm -rf "$WORK/fl" && mkdir -p "$WORK/fl"
     got=$(cd "$WORK" && CTRPROF_DIR="$WORK/fl" timeout 60 env LD_PRELOAD="$SHIM" "$PROGS/forkless" $how thread)
     mixed=$(sites "$WORK/fl" | tr '|' '\n' | grep -c 'parent_site.*child_\|child_.*parent_site')

@@ -7,11 +7,13 @@
  *   forkless fork|clone [thread]
  *
  * The parent (after creating and joining a thread first with "thread", so that the
- * flusher exists at the default rate too) allocates 1000 blocks in parent_site, then makes
- * a child with _Fork() or syscall(SYS_clone, SIGCHLD, ...). The child allocates and frees
+ * flusher exists at the default rate too) allocates 1000 blocks of 64 KiB in
+ * parent_site, then makes a child with _Fork() or syscall(SYS_clone, SIGCHLD, ...). The
+ * child frees the parent's 1000 blocks (its first events), then allocates and frees
  * 100000 blocks of 64 bytes in child_site (enough to fill its event ring at rate 1) and
- * 40000 of 64 KiB in child_big (enough at the default rate), then exits with exit(0). The
- * parent waits up to 20 s: a child that hangs is killed and reported. Prints one line.
+ * 40000 of 64 KiB in child_big (enough at the default rate), then exits with exit(0).
+ * The parent waits up to 20 s: a child that hangs is killed and reported. Prints one
+ * line.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -29,7 +31,7 @@ static void *volatile keep[1000];
 __attribute__((noinline)) void parent_site(void)
 {
     for (int i = 0; i < 1000; i++)
-        keep[i] = malloc(100);
+        keep[i] = malloc(65536);
 }
 
 __attribute__((noinline)) void child_site(void)
@@ -69,6 +71,10 @@ int main(int argc, char **argv)
         return 1;
     }
     if (pid == 0) {
+        /* the parent's sampled objects, freed here first: not the child's to count, and
+         * never written into the parent's profile */
+        for (int i = 0; i < 1000; i++)
+            free(keep[i]);
         child_site();
         child_big();
         exit(0);
