@@ -1,7 +1,7 @@
 /*
  * alone.c — calls that assume the calling thread is the process's only one: unshare and
  * setns, which the kernel refuses to a process with a second thread, and the per-thread
- * credential calls (capset, prctl's capability, securebits and seccomp options) that a
+ * credential calls (capset, prctl's capability and securebits options) that a
  * single-threaded program makes on its one thread, expecting them to hold process-wide.
  *
  * unshare(CLONE_NEWUSER) (and CLONE_THREAD, CLONE_SIGHAND, CLONE_VM) needs the caller to
@@ -16,7 +16,9 @@
  * stops; events are flushed inline), so the call sees the threads the program made. A
  * flusher started later is created by a program thread and copies its credentials.
  * Other calls were considered: setuid and friends (glibc broadcasts them to every thread
- * itself), execve (ends every thread); seccomp with TSYNC is process-wide already.
+ * itself), execve (ends every thread). Not seccomp filters (PR_SET_SECCOMP, seccomp(2)):
+ * a flusher started again after one would run under the program's filter, which may
+ * forbid its system calls; the one that was there goes on unfiltered, as before.
  *
  * Context: any application thread, the program's own call. Result and errno are the real
  * function's own; nothing is recorded.
@@ -95,7 +97,6 @@ static int per_thread_option(int option)
     case PR_CAPBSET_DROP:
     case PR_CAP_AMBIENT:
     case PR_SET_NO_NEW_PRIVS:
-    case PR_SET_SECCOMP:
         return 1;
     default:
         return 0;
