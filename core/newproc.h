@@ -49,5 +49,7 @@ static inline bool cp_newproc(void)
 }
 /* The same, also by pid where the page cannot be wiped: for waits on the flusher. */
 bool cp_newproc_waiting(void);
+/* For tests: behave as on a kernel without MADV_WIPEONFORK (the pid comparison only). */
+void cp_newproc_test_nowipe(void);
 
 #endif
