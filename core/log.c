@@ -7,6 +7,8 @@
  */
 #include "log.h"
 
+#include <sys/mman.h>
+
 #include <errno.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -169,4 +171,22 @@ void cp_debug(const char *fmt, ...)
     va_start(ap, fmt);
     vlog(fmt, ap);
     va_end(ap);
+}
+
+/* ---- once per process tree (log.h) ---- */
+static int tree_local[CP_LOG_TREE_KEYS];
+static int *tree_flags = tree_local; /* the shared page once mapped */
+
+void cp_log_tree_init(void)
+{
+    if (tree_flags != tree_local)
+        return;
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED)
+        tree_flags = p;
+}
+
+int cp_log_tree_first(unsigned key)
+{
+    return key < CP_LOG_TREE_KEYS && !__atomic_exchange_n(&tree_flags[key], 1, __ATOMIC_RELAXED);
 }

@@ -29,4 +29,14 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
             cp_log(__VA_ARGS__);                                                       \
     } while (0)
 
+/* Say something once per process tree: `if (cp_log_tree_first(CP_LOG_TREE_...))
+ * cp_log(...)`. The first of a process and every child it forks (however made) to get
+ * here says it; the others do not (after setuid, every forked worker of a server said
+ * its own "not profiling", issue 29). A shared anonymous page, mapped by cp_log_tree_init
+ * at start-up and inherited by forks; exec starts a new tree. Where the page cannot be
+ * mapped, once per process. */
+enum { CP_LOG_TREE_NOT_PROFILING, CP_LOG_TREE_KEYS };
+void cp_log_tree_init(void);
+int cp_log_tree_first(unsigned key);
+
 #endif

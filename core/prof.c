@@ -56,6 +56,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/single_threaded.h>
 #include <sys/syscall.h>
@@ -71,9 +72,11 @@
 #include "live.h"
 #include "log.h"
 #include "names.h"
+#include "newproc.h"
 #include "ownstack.h"
 #include "rawsys.h"
 #include "ring.h"
+#include "rlimit.h"
 #include "spin.h"
 #include "stack.h"
 
@@ -107,7 +110,10 @@ static pthread_t flusher;
 static bool flusher_running; /* atomic: the thread is up; events leave flushing to it */
 static int flusher_claimed;  /* atomic: someone has started (or failed to start) it */
 static bool flusher_wanted;  /* atomic: events came too fast for inline flushing */
+static int flusher_stop;     /* atomic: the thread is asked to return (cp_prof_step_aside) */
+static pid_t flusher_tid;    /* atomic: its kernel thread id, while it runs */
 static uint64_t inline_flushes, inline_window_ns; /* guarded by flush_lock */
+static bool alone_may_start; /* a single-threaded process may get the thread (cp_prof_start) */
 
 /* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the
  * live table's shadow map, larger rings, a flusher from the start, solo mode. */
@@ -261,8 +267,8 @@ static void open_pending(void)
     have_file = err == 0;
     n_named_cache = 0;
     if (!have_file) {
-        static int once;
-        cp_log_once(&once, "%s: %s; not profiling", pending_path, cp_cfile_strerror(err));
+        if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING)) /* forked workers: one line */
+            cp_log("%s: %s; not profiling", pending_path, cp_cfile_strerror(err));
         return;
     }
     reserve_counters();
@@ -363,6 +369,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
                  size_t metalen, bool lazy)
 {
     opts = *opt;
+    cp_newproc_init();
     if (metalen > CP_CFILE_MAX_META)
         return CP_CFILE_EMETALEN;
     int err = cp_bucket_init(opts.max_bucket_mb << 20);
@@ -398,6 +405,8 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
 
 /* ---- threads ----------------------------------------------------------------------- */
 
+static void drain_ring(struct cp_ring *r);
+
 struct cp_thread *cp_thread_get(void)
 {
     if (self_ring)
@@ -410,6 +419,26 @@ struct cp_thread *cp_thread_get(void)
         if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) == CP_RING_FREE &&
             __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
+            self_ring = r;
+            return (struct cp_thread *)r;
+        }
+    }
+    /* A ring whose thread has gone and which the flusher has not drained yet: drained
+     * here, and taken. Waiting for the flusher, a program making threads faster than the
+     * flush interval mapped a new ring for each (rate 1, 10k short-lived threads: 7.1 GB
+     * of address space). A ring costs 128 KiB of address space (512 KiB at dense rates),
+     * MAP_NORESERVE, touched as it fills; there are as many as threads alive at once. */
+    for (struct cp_ring *r = __atomic_load_n(&rings, __ATOMIC_ACQUIRE); r; r = r->next) {
+        if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) != CP_RING_RELEASED)
+            continue;
+        cp_spin_lock(&flush_lock);
+        uint32_t s = CP_RING_RELEASED;
+        bool mine = __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0,
+                                                __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+        if (mine) /* as flush_locked drains it (the records keep their cycles) */
+            drain_ring(r);
+        cp_spin_unlock(&flush_lock);
+        if (mine) {
             self_ring = r;
             return (struct cp_thread *)r;
         }
@@ -496,6 +525,8 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
             }
             break;
         }
+        if (cp_newproc_waiting())
+            continue; /* a child that no atfork handler saw: no flusher; now inline */
         cp_ring_count_wait(r);
         uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
         cp_ring_wake_consumer();
@@ -665,6 +696,7 @@ static inline bool solo_for(struct cp_ring *r)
 void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t *pcs, unsigned n)
 {
     struct cp_ring *r = (struct cp_ring *)t;
+    cp_newproc(); /* a new process starts clean (newproc.h); this allocation is its own */
     if (!r) {
         cp_prof_lost(CP_LOST_NORING, 1);
         return;
@@ -721,6 +753,8 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
 int cp_event_free_solo(struct cp_thread *t, void *p)
 {
     struct cp_ring *r = (struct cp_ring *)t;
+    if (cp_newproc())
+        return 1; /* the parent's object, in a new process: not this one's to count */
     if (!solo_for(r))
         return 0;
     uint64_t w = (uint64_t)(uintptr_t)p | 1;
@@ -733,6 +767,7 @@ int cp_event_free_solo(struct cp_thread *t, void *p)
 bool cp_event_solo_begin(struct cp_thread *t)
 {
     struct cp_ring *r = (struct cp_ring *)t;
+    cp_newproc();
     if (!solo_for(r))
         return false;
     __atomic_store_n(&r->in_op, 1, __ATOMIC_SEQ_CST);
@@ -767,7 +802,7 @@ bool cp_event_free(struct cp_thread *t, void *p)
 
 uintptr_t cp_event_free_take(void *p)
 {
-    if (!cp_live_maybe(p))
+    if (!cp_live_maybe(p) || cp_newproc()) /* (a new process: the table is empty now) */
         return 0;
     if (cp_event_solo())
         solo_end(); /* the table answers only once it is complete */
@@ -776,6 +811,8 @@ uintptr_t cp_event_free_take(void *p)
 
 void cp_event_free_commit(struct cp_thread *t, uintptr_t v)
 {
+    if (cp_newproc())
+        return; /* v was the parent's (the shim took it from the table): not ours to count */
     if (!t) {
         cp_prof_lost(CP_LOST_NORING, 1);
         return;
@@ -792,6 +829,7 @@ void cp_event_free_undo(void *p, uintptr_t v)
 
 void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16, uint64_t delay_ns)
 {
+    cp_newproc();
     if (!t || !b) {
         cp_prof_lost(t ? CP_LOST_NBUCKET : CP_LOST_NORING, 1);
         return;
@@ -1217,6 +1255,14 @@ static void publish_health(void)
     }
 }
 
+/* Drain one ring into the buckets (flush_lock held). */
+static void drain_ring(struct cp_ring *r)
+{
+    cp_ring_drain(r, account, r);
+    ring_lost_total += cp_ring_take_lost(r);
+    ring_waits_total += cp_ring_take_waits(r);
+}
+
 /* One flush: advance the cycle, wait out events in progress, drain, publish. */
 static void flush_locked(void)
 {
@@ -1230,9 +1276,7 @@ static void flush_locked(void)
                 cp_yield();
     for (struct cp_ring *r = head; r; r = r->next) {
         uint32_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
-        cp_ring_drain(r, account, r);
-        ring_lost_total += cp_ring_take_lost(r);
-        ring_waits_total += cp_ring_take_waits(r);
+        drain_ring(r);
         /* a released ring read before the drain is empty now: it may be reused */
         if (state == CP_RING_RELEASED)
             __atomic_compare_exchange_n(&r->state, &state, CP_RING_FREE, 0, __ATOMIC_RELEASE,
@@ -1314,15 +1358,26 @@ void cp_prof_flush_all(void)
  * 34.6 million more instructions inside libc (0.39% of the run, callgrind), more than
  * every sampled event of the run cost. So a single-threaded process has no flusher: the
  * thread that records an event publishes it at once ("inline"), which also loses
- * nothing at _exit or SIGKILL, where a flusher loses up to one interval. The thread
- * starts (start_thread, once):
+ * nothing at _exit or SIGKILL, where a flusher loses up to one interval. And a second
+ * thread changes what the program may do (issue 29): fork() from a signal handler
+ * deadlocks on malloc's arena locks (glibc keeps fork async-signal-safe only in a
+ * single-threaded process), unshare(CLONE_NEWUSER) fails (the shim steps aside for that:
+ * cp_prof_step_aside), and the thread counts against RLIMIT_NPROC. The thread starts
+ * (start_thread, once):
  *   - at start-up if the process is multi-threaded already, or samples heap at a rate
- *     (CTRPROF_MEM_RATE < CP_DENSE_RATE) at which events are too many to flush one by one;
+ *     (CTRPROF_MEM_RATE < CP_DENSE_RATE) at which events are too many to flush one by
+ *     one, unless RLIMIT_NPROC was lowered (cp_rlimit_nproc_tight: then a thread of ours
+ *     could cost the program a process, and events are flushed inline, slowly);
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
  *     before there is a second thread;
  *   - at a heap event, if a thread appeared that did not pass through pthread_create
- *     (__libc_single_threaded is false), or if inline flushes come faster than
- *     INLINE_MAX_PER_S (checked every INLINE_WINDOW flushes).
+ *     (__libc_single_threaded is false), if a stack walk wanted libunwind (stack.c: it
+ *     is loaded only on this thread; rare, the CFI walker must have given up, as in a
+ *     signal handler's allocation), or, at those dense rates (same limit), if
+ *     inline flushes come faster than INLINE_MAX_PER_S (checked every INLINE_WINDOW
+ *     flushes). At sparser rates a single-threaded process never gets the thread, however
+ *     fast it allocates: inline flushing costs it more (BENCHMARKS.md, "Who flushes"),
+ *     but it stays a single-threaded process.
  * A mutex or block event never starts it: those hooks may run under an allocator's own
  * lock, and pthread_create allocates (the deadlock shim.sh 12 tests). They flush
  * inline, under flush_lock, until a heap event or pthread_create starts the thread.
@@ -1342,13 +1397,16 @@ static void *flusher_main(void *arg)
     if (cp_thread_enter_profiler)
         cp_thread_enter_profiler();
     long timeout = (long)opts.flush_ms * 1000000L;
-    while (!__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+    __atomic_store_n(&flusher_tid, gettid(), __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&stopping, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE)) {
         uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
         __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
             cp_futex_wait(&cp_ring_kick, k, timeout);
         __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
+        if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE) ||
+            __atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE))
             break;
         /* a walk wanted libunwind (stack.c): this thread is where it may be loaded */
         if (cp_stack_libunwind_wanted() && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
@@ -1372,7 +1430,23 @@ static int start_thread(void)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 256 * 1024);
-    int err = pthread_create(&flusher, &a, flusher_main, NULL);
+    /* Every signal but the faults blocked from its first instruction, whatever this
+     * thread's mask: a process-directed signal the program blocks in all its threads (signalfd, sigwait)
+     * must never be delivered to, or consumed by, ours (issue 29). The attribute, not
+     * blocking around the call, so the program's thread never runs with a mask it did not
+     * set (glibc keeps its own internal signals, SIGCANCEL and SIGSETXID, open). */
+    sigset_t all;
+    sigfillset(&all);
+    /* but not the faults a store of ours can raise: a SIGBUS from a profile truncated under
+     * us (sigbus.c) must reach the shim's handler, and a blocked fault signal is not held
+     * back anyway: the kernel kills the process with it */
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    int err = pthread_attr_setsigmask_np(&a, &all);
+    if (err == 0)
+        err = pthread_create(&flusher, &a, flusher_main, NULL);
     pthread_attr_destroy(&a);
     if (err) {
         /* events go on being flushed inline: slower, nothing lost */
@@ -1388,10 +1462,12 @@ static int start_thread(void)
 /* The event just written by this thread (or a ring that is full) is published now. */
 static void flush_inline_own(void *arg)
 {
-    /* (a walk that wanted libunwind also starts it: the flusher is where it is loaded) */
-    if (*(const bool *)arg && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) &&
-        (!__libc_single_threaded || __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED) ||
-         cp_stack_libunwind_wanted()))
+    /* (a walk that wanted libunwind also starts it, at every rate: the flusher is where
+     * libunwind is loaded, and nowhere else is that safe) */
+    bool may_start = *(const bool *)arg;
+    if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
+        (!__libc_single_threaded || cp_stack_libunwind_wanted() ||
+         (alone_may_start && __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED))))
         start_thread(); /* from now on it flushes; this event still goes out at once */
     flush_locked();
 }
@@ -1418,21 +1494,62 @@ int cp_prof_start(void)
     __atomic_store_n(&stopping, 0, __ATOMIC_RELEASE);
     inline_flushes = 0;
     inline_window_ns = coarse_ns();
-    if (!__libc_single_threaded || dense())
+    if (cp_newproc_unseen) /* no thread until the program makes one (newproc.h) */
+        return 0;
+    /* once per process (here, and in a fork child): a single-threaded one gets the
+     * thread only at dense rates, and not when it could cost the program a process */
+    alone_may_start = dense() && !cp_rlimit_nproc_tight();
+    if (!__libc_single_threaded || alone_may_start)
         return start_thread();
     return 0;
 }
 
 void cp_prof_threads_coming(void)
 {
+    cp_newproc_unseen = false; /* the program makes threads: so may we */
     if (cp_prof_enabled() && !__atomic_load_n(&flusher_claimed, __ATOMIC_ACQUIRE))
         start_thread();
+}
+
+/* The kernel refuses unshare(CLONE_NEWUSER), setns() into a mount or user namespace and
+ * a few more to a process with a second thread, and ours must not be that thread: the
+ * shim calls this before them (preload/alone.c). The flusher returns, and this waits until
+ * it is gone from the kernel's thread group (tgkill says ESRCH; the thread stays
+ * detached: a joinable one that exit never joins is a leak to thread checkers, and a
+ * join returns a moment before the kernel lets the thread go). Events are flushed inline
+ * meanwhile; the thread may start again later, by the usual rules ("who flushes"), and
+ * then copies the credentials of the program thread that starts it. Not from a hook
+ * that holds flush_lock; any application thread, guard held. */
+void cp_prof_step_aside(void)
+{
+    bool running = true;
+    if (!cp_prof_enabled() ||
+        !__atomic_compare_exchange_n(&flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return; /* no thread of ours (or another caller is stopping it) */
+    __atomic_store_n(&flusher_stop, 1, __ATOMIC_RELEASE);
+    cp_ring_wake_consumer();
+    /* a thread just created may not have said its id yet; bounded, in case it never runs */
+    pid_t tid = 0;
+    for (int i = 0; i < 100000 && !(tid = __atomic_load_n(&flusher_tid, __ATOMIC_ACQUIRE)); i++)
+        sched_yield();
+    pid_t pid = getpid();
+    for (int i = 0; tid > 0 && i < 100000 && tgkill(pid, tid, 0) == 0; i++)
+        sched_yield();
+    __atomic_store_n(&flusher_tid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&flusher_stop, 0, __ATOMIC_RELEASE);
+    /* whatever the thread had not drained yet goes out now */
+    cp_spin_lock(&flush_lock);
+    flush_locked();
+    cp_spin_unlock(&flush_lock);
+    __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
 }
 
 void cp_prof_shutdown(void)
 {
     if (!cp_prof_enabled())
         return;
+    cp_newproc_waiting(); /* a child no atfork handler saw publishes its own, not ours */
     __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
     cp_ring_wake_consumer();
     /* The flusher may be mid-flush: flush_all waits for it through flush_lock. It is not
@@ -1470,6 +1587,7 @@ void cp_prof_atfork_child(const char *newpath)
 {
     if (!cp_prof_enabled())
         return;
+    cp_newproc_mark();
     cp_own_stack_run(atfork_child_own, (void *)newpath);
 }
 
@@ -1482,6 +1600,8 @@ static void atfork_child_own(void *arg)
     /* the child has one thread, and no flusher until it wants one (cp_prof_start) */
     flusher_running = false;
     flusher_claimed = 0;
+    flusher_stop = 0;
+    flusher_tid = 0;
     flusher_wanted = false;
     /* The parent publishes its own unflushed events; the child starts from what was
      * published. Its rings' contents are the parent's: discard them. Rings of threads

@@ -56,6 +56,10 @@ int cp_prof_start(void);
 /* The program is about to create a thread (the shim's pthread_create hook, before the
  * real call): start the flusher now, from a context where creating a thread is safe. */
 void cp_prof_threads_coming(void);
+/* Stop and join the flusher thread, if it runs, so that the process is single-threaded
+ * again as far as the engine is concerned (before unshare/setns: preload/alone.c). Events
+ * are flushed inline until the thread is started again by the usual rules. */
+void cp_prof_step_aside(void);
 /* Publish everything now: advance the cycle, drain every ring, publish, add deltas to
  * the file (memProfileInternal's "clear" path). Safe from exit paths; idempotent. */
 void cp_prof_flush_all(void);

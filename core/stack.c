@@ -232,7 +232,7 @@ static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *tru
 #define LU_STR_(x) #x
 #define LU_STR(x) LU_STR_(x)              /* the names libunwind.h's macros give these functions */
 static int (*lu_backtrace)(void **, int); /* atomic: set once libunwind is loaded */
-static int lu_state;                      /* atomic: 0 not tried, 1 loaded, 2 failed */
+static int lu_state; /* atomic: 0 not tried, 1 loaded, 2 failed, 3 not here (loader_suspect) */
 static int lu_wanted;                     /* atomic: a walk needed libunwind */
 static uint64_t n_fp_fallbacks;           /* atomic */
 /* this thread has walked with libunwind, so its thread-local storage (dynamic TLS, which
@@ -277,6 +277,25 @@ int cp_stack_load_libunwind(void)
     }
     cp_spin_unlock(&lu_lock);
     return st == 1 ? 0 : -1;
+}
+
+/* A fork child of a process that had other threads may hold a copy of the dynamic
+ * loader's dl_load_write_lock taken by a thread that does not exist in it: glibc resets
+ * only dl_load_lock in a fork child, and dl_iterate_phdr takes the write lock, so the
+ * child's first libunwind walk or module refresh waited for ever (issue 29: rate 1,
+ * CTRPROF_UNWIND=libunwind, a child forked while another thread was in dlopen, or in
+ * one of our own walks). Such a child never calls dl_iterate_phdr: libunwind is hidden
+ * (lu_backtrace NULL: its walks go by frame pointers, counted as fp-fallbacks, and it is
+ * not loaded either: lu_state 3), and the module table keeps what the parent knew. Until
+ * exec; the CFI walker, which needs neither, is unaffected. */
+static bool loader_suspect; /* written in the child's atfork handler, before other use */
+
+void cp_stack_loader_suspect(void)
+{
+    loader_suspect = true;
+    __atomic_store_n(&lu_backtrace, NULL, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&lu_state, __ATOMIC_ACQUIRE) == 0)
+        __atomic_store_n(&lu_state, 3, __ATOMIC_RELEASE);
 }
 
 bool cp_stack_libunwind_wanted(void)
@@ -623,6 +642,8 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
 
 int cp_modules_refresh(void)
 {
+    if (loader_suspect)
+        return -11; /* -EAGAIN: dl_iterate_phdr may never return here (above) */
     cp_spin_lock(&lock);
     dl_iterate_phdr(on_object, NULL);
     cp_spin_unlock(&lock);

@@ -57,6 +57,10 @@ void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ);
  * fp_fallbacks. load returns 0 once libunwind is there, -1 if it cannot be (said once). */
 int cp_stack_load_libunwind(void);
 bool cp_stack_libunwind_wanted(void);
+/* A fork child whose parent had other threads: never call dl_iterate_phdr (no libunwind
+ * walks, no module refresh) until exec; the loader's lock may be held by a thread that
+ * is not in this process (stack.c). */
+void cp_stack_loader_suspect(void);
 uint64_t cp_stack_fp_fallbacks(void);
 
 #define CP_BUILDID_MAX 64 /* bytes of GNU build-id kept */

@@ -1,6 +1,6 @@
 /*
  * sandbox.c — the ways a program installs a seccomp filter, interposed: prctl
- * (PR_SET_SECCOMP) and syscall (SYS_seccomp, SYS_prctl; libseccomp calls the system call
+ * (PR_SET_SECCOMP; its per-thread credential options go to alone.c) and syscall (SYS_seccomp, SYS_prctl; libseccomp calls the system call
  * through syscall(2), and glibc has no seccomp() wrapper). Just before the real call the
  * engine does everything that would later need a system call the filter may forbid
  * (core/prof.c, "sandboxes"); a strict-mode thread (read, write, exit and sigreturn only)
@@ -79,8 +79,10 @@ EXPORT int prctl(int option, ...)
     unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
     int (*f)(int, ...) = (int (*)(int, ...))next_sym(&real, "prctl");
-    if (option != PR_SET_SECCOMP)
+    if (option != PR_SET_SECCOMP) {
+        cp_shim_prctl_alone(option); /* alone.c: the per-thread options */
         return f(option, a2, a3, a4, a5);
+    }
     int strict = a2 == SECCOMP_MODE_STRICT;
     int froze = before(strict);
     int r = f(option, a2, a3, a4, a5);

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@
 #include "contention.h"
 #include "spin.h"
 #include "log.h"
+#include "newproc.h"
 #include "prof.h"
 #include "stack.h"
 
@@ -306,23 +308,44 @@ static bool started_sandboxed(void)
 
 /* ---- fork and exit ----------------------------------------------------------------- */
 
+/* A fork from a signal handler that interrupted this very thread inside profiler code
+ * (an inline flush holding flush_lock: a SIGCHLD handler that forks, issue 29) would
+ * wait in prepare for a lock its own thread holds. Then no lock is taken; the parent
+ * goes on as it was and counts the child in ctrprof/health:lost:reentry; the child, whose
+ * copy of the engine may be half way through an update, runs unprofiled, silently (such
+ * children come by the hundred and mostly exec or _exit at once). Per thread: the
+ * child's copy of the flag tells it too. */
+static __thread bool fork_inside_profiler __attribute__((tls_model("initial-exec")));
+
 static void atfork_prepare(void)
 {
+    fork_inside_profiler = cp_tls.guard != 0;
     cp_tls.guard++;
-    cp_prof_atfork_prepare();
+    if (!fork_inside_profiler)
+        cp_prof_atfork_prepare();
 }
 
 static uint64_t forks; /* atomic: children this process forked (notes, at exit) */
 
 static void atfork_parent(void)
 {
-    cp_prof_atfork_parent();
+    if (!fork_inside_profiler)
+        cp_prof_atfork_parent();
+    else
+        cp_prof_lost(CP_LOST_REENTRY, 1);
+    fork_inside_profiler = false;
     __atomic_add_fetch(&forks, 1, __ATOMIC_RELAXED);
     cp_tls.guard--;
 }
 
-static void atfork_child(void)
+/* The child's reset: from the atfork child handler, or from the engine when it notices
+ * a child that no handler saw (_Fork, a raw clone: core/newproc.h). */
+static void child_reset(void)
 {
+    /* (not reset by fork: the parent has had a second thread, which may have been in the
+     * dynamic loader when this child was made) */
+    if (!__libc_single_threaded)
+        cp_stack_loader_suspect();
     /* static, not on the stack of the thread that forked (a 16 KiB one, maybe): the
      * child has no other thread yet */
     static char path[CP_PATH_MAX];
@@ -339,6 +362,16 @@ static void atfork_child(void)
         char name[128];
         cp_fmt(name, sizeof name, "ctrprof/process:%s", program);
         cp_prof_add_named(name, 1);
+    }
+}
+
+static void atfork_child(void)
+{
+    if (fork_inside_profiler) {
+        fork_inside_profiler = false;
+        cp_shim_state = CP_SHIM_OFF;
+    } else {
+        child_reset();
     }
     cp_tls.guard--;
 }
@@ -393,6 +426,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     cp_options_load(&cp_opts, environ);
     const char *rp = getenv("CTRPROF_RUN_PID");
     run_pid = rp ? (pid_t)atoi(rp) : 0;
+    cp_log_tree_init();
     set_program();
     per_process_file = cp_opts.file[0] == 0;
     if (per_process_file) {
@@ -441,6 +475,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     else /* bound now, not lazily at a thread's first event (maybe on a small stack) */
         pthread_setspecific(thread_key, NULL);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    cp_newproc_set_reset(child_reset);
     at_quick_exit(at_exit_flush);
     cp_sigbus_install();
     cp_prof_start();

@@ -61,6 +61,10 @@ void cp_sigbus_install(void);
  * profile is empty or missing (tools/why.c). */
 bool cp_shim_run_top(void);
 
+/* alone.c: before a prctl option that acts on the calling thread alone (capabilities,
+ * securebits, no_new_privs), the flusher steps aside. */
+void cp_shim_prctl_alone(int option);
+
 /* malloc.c: find the real functions (dlsym RTLD_NEXT), serving dlsym's own early
  * allocations from a static pool meanwhile. Idempotent. */
 void cp_shim_resolve(void);

@@ -308,8 +308,9 @@ check_eq "shim:no-allocation-in-lock-hooks:libunwind" "0 done;0 done;0 done;" "$
 # takes its multi-threaded paths for good once there is a second thread); each event is
 # published by the thread that records it, so a SIGKILL right after a sample loses
 # nothing. The thread comes at rate 1 from the start, with the program's first
-# pthread_create, when events come too fast to publish one by one, and at a heap event
-# after glibc made a thread of its own (a SIGEV_THREAD timer's helper).
+# pthread_create, and at a heap event after glibc made a thread of its own (a
+# SIGEV_THREAD timer's helper); not when a single-threaded program's events come fast at
+# the default rate (issue 29: it would stop being single-threaded; sigfork.sh).
 F="$PROGS/flusher"
 fl() { (cd "$WORK" && CTRPROF_DIR="$WORK/fl" LD_PRELOAD="$SHIM" "$@" 2>&1); }
 rm -rf "$WORK/fl" && mkdir -p "$WORK/fl"
@@ -320,7 +321,7 @@ got=$(fl "$F" kill 2>/dev/null)
 kept=$(counter_sum "$WORK/fl" ctrprof/heap:alloc:8388608)
 check_eq "shim:sigkill-after-sample-loses-nothing" "threads=1 samples>=1" "threads=$got samples>=$((kept >= 1))"
 got="create=$(fl "$F" create) fast=$(fl "$F" fast) timer=$(fl "$F" timer)"
-check_eq "shim:flusher-thread-starts" "create=1 2 fast=1 2 timer=2 3" "$got"
+check_eq "shim:flusher-thread-starts" "create=1 2 fast=1 1 timer=2 3" "$got"
 
 # A plugin that allocates 64 x 1 MiB (kept) and is dlclosed before the flusher names its
 # frames (a second thread is alive, so the allocating thread does not publish): its module
