@@ -1431,10 +1431,11 @@ static int start_thread(void)
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 256 * 1024);
     /* Every signal but the faults blocked from its first instruction, whatever this
-     * thread's mask: a process-directed signal the program blocks in all its threads (signalfd, sigwait)
-     * must never be delivered to, or consumed by, ours (issue 29). The attribute, not
-     * blocking around the call, so the program's thread never runs with a mask it did not
-     * set (glibc keeps its own internal signals, SIGCANCEL and SIGSETXID, open). */
+     * thread's mask: a process-directed signal the program blocks in all its threads
+     * (signalfd, sigwait) must never be delivered to, or consumed by, ours (issue 29). The
+     * attribute, not blocking around the call, so the program's thread never runs with a
+     * mask it did not set (glibc keeps its own internal signals, SIGCANCEL and SIGSETXID,
+     * open). */
     sigset_t all;
     sigfillset(&all);
     /* but not the faults a store of ours can raise: a SIGBUS from a profile truncated under
