@@ -158,7 +158,15 @@ if command -v memcached >/dev/null; then
     if [ -z "$mc" ]; then
         fail "compat:memcached:lock-sites" "no profile of memcached itself in $WORK/p-memcached-rate1"
     else
-        check_eq "compat:memcached:mutex-site-is-an-unlock" pthread_mutex_unlock "$(lock_site mutex)"
+        # (a release: an unlock, an rwlock unlock, or a condition wait, which releases its
+        # mutex and is charged there: docs/SCHEMA.md, "Which waits go where"; memcached
+        # holds each contended lock briefly, so the heaviest of ~1-26 samples varies)
+        site=$(lock_site mutex)
+        case $site in
+        pthread_mutex_unlock | pthread_rwlock_unlock | pthread_cond_wait | pthread_cond_timedwait)
+            pass "compat:memcached:mutex-site-is-a-release ($site)" ;;
+        *) fail "compat:memcached:mutex-site-is-a-release" "expected a call that releases a lock before the heaviest mutex site, got [$site]" ;;
+        esac
         site=$(lock_site block)
         case $site in
         pthread_mutex_lock | pthread_cond_wait) pass "compat:memcached:block-site-is-a-wait" ;;
