@@ -116,6 +116,7 @@ void cp_profile_free(struct cp_profile *p)
     free(p->locs);
     hfree(p->index);
     hfree(p->locindex);
+    cp_profile_names_free(p);
     cp_sym_free(p->sym);
 }
 
@@ -328,8 +329,8 @@ void cp_profile_finish(struct cp_profile *p)
             free(s->locs);
     }
     p->ns = o;
-    static const struct cp_sym_frame trunc = {"(truncated stack)", NULL, 0};
-    static const struct cp_sym_frame over = {"(profiler memory cap: stacks folded)", NULL, 0};
+    static const struct cp_sym_frame trunc = {"(truncated stack)", NULL, 0, NULL};
+    static const struct cp_sym_frame over = {"(profiler memory cap: stacks folded)", NULL, 0, NULL};
     for (size_t i = 0; i < p->nl; i++) {
         struct cp_loc *l = &p->locs[i];
         if (p->no_symbols) {
@@ -344,4 +345,6 @@ void cp_profile_finish(struct cp_profile *p)
             l->frames = l->kind == 2 ? &trunc : &over;
         }
     }
+    if (!p->no_symbols)
+        cp_profile_names(p, p->demangle);
 }

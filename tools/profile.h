@@ -11,6 +11,8 @@
 #include "symbolize.h"
 
 enum cp_ptype_r { CP_R_HEAP = 0, CP_R_MUTEX = 1, CP_R_BLOCK = 2 };
+/* how C++ names print (report --demangle; tools/names.c) */
+enum cp_demangle { CP_DEMANGLE_SHORT = 0, CP_DEMANGLE_TEMPLATES = 1, CP_DEMANGLE_FULL = 2 };
 
 /* A location: one recorded return address (or a marker), shared by every sample. */
 struct cp_loc {
@@ -43,6 +45,10 @@ struct cp_profile {
     int no_symbols;         /* raw view: frames stay module+offset; skip the symbolizer */
     void *index;            /* key -> sample, while loading */
     void *locindex;         /* (mod, off, kind) -> loc */
+    int demangle;           /* enum cp_demangle, applied by cp_profile_finish */
+    struct cp_sym_frame *shown_frames; /* the frames as shown (names.c) */
+    void *shown_names;
+    size_t nshown;
 };
 
 /* Load and merge files (sign +1) or a base to subtract (sign -1). On error prints one line
@@ -53,5 +59,14 @@ void cp_profile_finish(struct cp_profile *p);
 void cp_profile_init(struct cp_profile *p, int type);
 void cp_profile_free(struct cp_profile *p);
 int cp_profile_sample_index(const struct cp_profile *p, const char *name);
+/* Shorten the frames' C++ names as p->demangle says, never giving two different functions
+ * the same text (names.c; called by cp_profile_finish). */
+void cp_profile_names(struct cp_profile *p, int mode);
+void cp_profile_names_free(struct cp_profile *p);
+/* The whole name of a frame (func may be shortened). */
+static inline const char *cp_frame_full(const struct cp_sym_frame *f)
+{
+    return f->full ? f->full : f->func;
+}
 
 #endif
