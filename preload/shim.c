@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "contention.h"
+#include "early.h"
 #include "spin.h"
 #include "log.h"
 #include "prof.h"
@@ -416,5 +417,6 @@ out:
                            ? cp_sample_next(&cp_tls.rng, cp_opts.mem_rate)
                            : 0;
     cp_tls.guard--;
+    cp_early_replay(); /* what libraries initialised before us allocated (early.c) */
     errno = saved;
 }
