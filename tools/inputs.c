@@ -5,11 +5,14 @@
  * its entries are read in name order, symbolic links are not followed and
  * subdirectories not descended into, and whatever is not a readable ctrprof profile is
  * skipped with one line saying why; a file named on the command line must be a profile
- * (an error otherwise, as always). Every file is read once here for its metadata (Program,
- * the rate) and its ctrprof/process:<program> counters, which tell which programs wrote a
- * shared file (docs/SCHEMA.md); its stacks are not recorded per process, so a shared file
- * can be picked by --program only when every process in it is of a picked program, and
- * never by --pid. A per-process file's pid is in its name.
+ * (an error otherwise, as always). Every file is read (and validated) here for its
+ * metadata (Program, the rate) and, for a shared file, its ctrprof/process:<program>
+ * counters, which tell which programs wrote it (docs/SCHEMA.md); its stacks are not
+ * recorded per process, so a shared file can be picked by --program only when every
+ * process in it is of a picked program, and never by --pid. A per-process file's pid is
+ * in its name. The image read here is what the report merges (no second read of an 80 MB
+ * file, and the rate it was grouped by is the rate of what it reports), up to
+ * CP_INPUTS_KEEP bytes of images at once; files past that are read again by path.
  */
 #include "inputs.h"
 
@@ -134,6 +137,7 @@ static int picked(const struct cp_select *sel, const char *prog)
 struct list {
     struct cp_input *v;
     size_t n;
+    size_t kept; /* bytes of images kept */
 };
 
 /* 0 taken or left out, 1 an error (in_dir: skipped with a line instead) */
@@ -154,10 +158,11 @@ static int consider(const char *path, int in_dir, int type, const struct cp_sele
                      "a counter file, but not a ctrprof profile (no Ctrprof-Format)");
         else if (!c.has_rate)
             snprintf(why, sizeof why, "the metadata has no %s", c.rate_key);
-        else
+        else if (!strcmp(c.program, "shared") || !c.program[0]) /* who wrote it */
             cp_cfile_parse(buf, len, NULL, on_counter, &procs, NULL, 0);
         bad = !c.has_format || !c.has_rate;
-        cp_cfile_unload(buf, len);
+        if (bad)
+            cp_cfile_unload(buf, len);
     }
     if (bad) {
         fprintf(stderr, "ctrprof: %s: %s%s\n", path, in_dir ? "skipped: " : "", why);
@@ -223,8 +228,16 @@ static int consider(const char *path, int in_dir, int type, const struct cp_sele
         if (skip[0])
             fprintf(stderr, "ctrprof: %s: skipped: %s\n", path, skip);
         free(in.program);
+        cp_cfile_unload(buf, len);
     } else {
         in.path = strdup(path);
+        if (out->kept + len <= CP_INPUTS_KEEP) { /* the report reads this image, not the file */
+            in.buf = buf;
+            in.len = len;
+            out->kept += len;
+        } else {
+            cp_cfile_unload(buf, len);
+        }
         out->v = realloc(out->v, (out->n + 1) * sizeof *out->v);
         out->v[out->n++] = in;
     }
@@ -329,9 +342,17 @@ size_t cp_inputs_group(struct cp_input *in, size_t n)
     return g + 1;
 }
 
+void cp_inputs_release(struct cp_input *in)
+{
+    if (in->buf)
+        cp_cfile_unload(in->buf, in->len);
+    in->buf = NULL;
+}
+
 void cp_inputs_free(struct cp_input *in, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        cp_inputs_release(&in[i]);
         free(in[i].path);
         free(in[i].program);
     }

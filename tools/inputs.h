@@ -14,7 +14,12 @@ struct cp_input {
     int shared;    /* several processes may have written it (Program: shared) */
     uint64_t rate; /* MemRate, MutexFraction or BlockRate, as the report's profile type */
     size_t group;
+    uint8_t *buf; /* the validated image read here, kept while the images kept add up to
+                   * at most CP_INPUTS_KEEP bytes (read again by path otherwise) */
+    size_t len;
 };
+
+#define CP_INPUTS_KEEP ((size_t)512 << 20)
 
 struct cp_select {
     const char **programs; /* --program NAME ... (any of them) */
@@ -33,6 +38,8 @@ int cp_inputs_collect(char **args, size_t nargs, int type, const struct cp_selec
  * return how many: 1 when every file has the same rate (one merged report, as before);
  * otherwise one group per program and rate. */
 size_t cp_inputs_group(struct cp_input *in, size_t n);
+/* Unload in->buf, if kept. */
+void cp_inputs_release(struct cp_input *in);
 void cp_inputs_free(struct cp_input *in, size_t n);
 
 #endif

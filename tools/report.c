@@ -518,8 +518,11 @@ int cp_cmd_report(int argc, char **argv)
     uint64_t lost = 0;
     for (size_t i = 0; i < nin; i++) {
         struct group *gr = &g[in[i].group];
-        if (cp_profile_load(&gr->p, in[i].path, +1))
+        if (in[i].buf)
+            cp_profile_add_image(&gr->p, in[i].buf, in[i].len, in[i].rate);
+        else if (cp_profile_load(&gr->p, in[i].path, +1))
             goto out;
+        cp_inputs_release(&in[i]);
         gr->nfiles++;
         snprintf(gr->label, sizeof gr->label, "%s (%s %llu)", in[i].program, rate_keys[type],
                  (unsigned long long)in[i].rate);
