@@ -36,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "early.h"
 #include "live.h"
 #include "sample.h"
 #include "shim.h"
@@ -194,7 +195,9 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uin
     }
     int saved = errno;
     if (cp_shim_state != CP_SHIM_ON || cp_opts.mem_rate == 0) {
-        /* before the constructor: keep looking; off: park for good */
+        /* before the constructor: kept for it (early.c), keep looking; off: park for good */
+        if (cp_shim_state == CP_SHIM_UNINIT)
+            cp_early_alloc(p, n, entry);
         cp_tls.countdown = cp_shim_state == CP_SHIM_UNINIT ? 0 : INT64_MAX;
         errno = saved;
         return;
@@ -396,6 +399,8 @@ static __attribute__((noinline, cold)) void free_slow(void *p)
 {
     if (pool_owns(p))
         return; /* dlsym's early blocks are never reused */
+    if (UNLIKELY(__atomic_load_n(&cp_early_open, __ATOMIC_ACQUIRE)))
+        cp_early_free(p); /* made before the constructor (early.c) */
     /* solo mode: recorded for the flusher, which keeps the table */
     if (p && cp_event_solo() && free_solo(p)) {
         __atomic_load_n(&real_free, __ATOMIC_RELAXED)(p);
@@ -408,6 +413,17 @@ static __attribute__((noinline, cold)) void free_slow(void *p)
         record_free(v);
     /* real_free is early_free until dlsym has answered */
     __atomic_load_n(&real_free, __ATOMIC_RELAXED)(p);
+}
+
+/* free_slow's bookkeeping without the real call: early.c's replay of an allocation that
+ * was freed before the constructor ended. */
+void cp_shim_free_record(void *p)
+{
+    if (cp_event_solo() && free_solo(p))
+        return;
+    uintptr_t v = cp_live_remove(p);
+    if (v)
+        record_free(v);
 }
 
 HOT void free(void *p)
@@ -508,6 +524,8 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
         return q;
     uintptr_t old = maybe ? cp_live_remove(p) : 0; /* leaves errno alone */
     q = real_realloc(p, n);
+    if (UNLIKELY(maybe && (q || n == 0) && __atomic_load_n(&cp_early_open, __ATOMIC_ACQUIRE)))
+        cp_early_free(p); /* made before the constructor (early.c) */
     return realloc_common(p, n, q, old, __builtin_frame_address(0));
 }
 

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "contention.h"
+#include "early.h"
 #include "spin.h"
 #include "log.h"
 #include "newproc.h"
@@ -492,5 +493,6 @@ out:
                            : 0;
     cp_tls.drawn = (uint64_t)cp_tls.countdown;
     cp_tls.guard--;
+    cp_early_replay(); /* what libraries initialised before us allocated (early.c) */
     errno = saved;
 }

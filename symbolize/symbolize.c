@@ -445,7 +445,7 @@ static void push(struct framebuf *b, char *func, const char *file, int line)
         b->cap = b->cap ? 2 * b->cap : 4;
         b->f = realloc(b->f, b->cap * sizeof *b->f);
     }
-    b->f[b->n++] = (struct cp_sym_frame){func, file ? strdup(file) : NULL, line};
+    b->f[b->n++] = (struct cp_sym_frame){func, file ? strdup(file) : NULL, line, NULL};
 }
 
 /* ---- per-CU function ranges ---- */

@@ -20,6 +20,8 @@ struct cp_sym_frame {
     const char *func; /* never NULL */
     const char *file; /* NULL if unknown */
     int line;         /* 0 if unknown */
+    const char *full; /* NULL from the symbolizer; in a report's frames, the whole name when
+                       * func is a shortened one (tools/names.c) */
 };
 
 struct cp_symbolizer;

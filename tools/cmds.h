@@ -16,5 +16,8 @@ int cp_cmd_dump(int argc, char **argv);
 /* Load and validate the counter file at path, calling meta_cb for its metadata; on error
  * print one line "ctrprof: PATH: what" and return 1 (nothing to unload). */
 int cp_tool_read(const char *path, uint8_t **buf, size_t *len, cp_cfile_meta_fn meta_cb, void *ctx);
+/* The same without printing: on error writes what is wrong (no path) into why. */
+int cp_tool_check(const char *path, uint8_t **buf, size_t *len, cp_cfile_meta_fn meta_cb, void *ctx,
+                  char *why, size_t whylen);
 
 #endif

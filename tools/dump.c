@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cfile.h"
 #include "cmds.h"
@@ -194,6 +195,15 @@ int cp_cmd_dump(int argc, char **argv)
     if (!path) {
         usage(stderr);
         return 2;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* dump shows the bytes of one counter file (any, not only profiles) */
+        fprintf(stderr,
+                "ctrprof: %s: a directory; dump reads one counter file (ctrprof report %s "
+                "reads every profile in it)\n",
+                path, path);
+        return 1;
     }
     uint8_t *buf;
     size_t len;

@@ -3,7 +3,8 @@
  * interactive flame graph: click a frame to zoom into it (click the root to zoom out),
  * type in the search box to highlight matching frames and see their share, hover for the
  * value and percentage, and pick the sample type. The profile is embedded as a JSON call
- * tree [name, [values per sample type], [children]]; the page draws it with plain DOM.
+ * tree [name, [values per sample type], [children], whole name if name is shortened]; the
+ * page draws it with plain DOM, the tooltip shows the whole name.
  * The view (sample type, search, zoomed frame) lives in the URL fragment, so a view can
  * be linked to, e.g. flame.html#sample=alloc_space&search=^inl$&zoom=outer.
  * Offline context.
@@ -16,12 +17,13 @@
 
 struct node {
     const char *name;
+    const char *full; /* the whole name, when name is shortened */
     double v[4];
     struct node **kids;
     size_t nk, capk;
 };
 
-static struct node *child(struct node *n, const char *name)
+static struct node *child(struct node *n, const char *name, const char *full)
 {
     for (size_t i = 0; i < n->nk; i++)
         if (!strcmp(n->kids[i]->name, name))
@@ -30,6 +32,7 @@ static struct node *child(struct node *n, const char *name)
         n->kids = realloc(n->kids, (n->capk = n->capk ? 2 * n->capk : 4) * sizeof *n->kids);
     struct node *c = calloc(1, sizeof *c);
     c->name = name;
+    c->full = full != name && strcmp(full, name) ? full : NULL;
     n->kids[n->nk++] = c;
     return c;
 }
@@ -64,7 +67,12 @@ static void emit(FILE *out, const struct node *n, int nv)
             fputc(',', out);
         emit(out, n->kids[i], nv);
     }
-    fputs("]]", out);
+    fputc(']', out);
+    if (n->full) {
+        fputc(',', out);
+        json_str(out, n->full);
+    }
+    fputc(']', out);
 }
 
 static void free_node(struct node *n)
@@ -101,13 +109,16 @@ static const char page_tail[] =
     "DATA.types.forEach((t,i)=>{const o=document.createElement('option');o.value=i;"
     "o.textContent=t;if(i==vi)o.selected=true;sel.appendChild(o);});\n"
     "function human(v){const u=DATA.units[vi];let a=Math.abs(v),s=['',''];"
-    "if(u=='bytes'){const n=['B','kB','MB','GB','TB'];let i=0;while(a>=1024&&i<4){a/=1024;v/=1024;i++;}"
+    "if(u=='bytes'){const n=['B','kB','MB','GB','TB'];let "
+    "i=0;while(a>=1024&&i<4){a/=1024;v/=1024;i++;}"
     "return (i?v.toFixed(2):v.toFixed(0))+n[i];}"
-    "if(u=='nanoseconds'){const n=['ns','us','ms','s'];let i=0;while(a>=1000&&i<3){a/=1000;v/=1000;i++;}"
+    "if(u=='nanoseconds'){const n=['ns','us','ms','s'];let "
+    "i=0;while(a>=1000&&i<3){a/=1000;v/=1000;i++;}"
     "return (i?v.toFixed(2):v.toFixed(0))+n[i];}return String(Math.round(v));}\n"
     "function depth(n){let d=0;for(const c of n[2])d=Math.max(d,depth(c));return d+1;}\n"
     "function color(name){let h=0;for(let i=0;i<name.length;i++)h=(h*31+name.charCodeAt(i))|0;"
-    "return 'hsl('+(10+Math.abs(h)%45)+','+(60+Math.abs(h>>8)%30)+'%,'+(55+Math.abs(h>>4)%15)+'%)';}\n"
+    "return "
+    "'hsl('+(10+Math.abs(h)%45)+','+(60+Math.abs(h>>8)%30)+'%,'+(55+Math.abs(h>>4)%15)+'%)';}\n"
     "function draw(){chart.innerHTML='';const root=zoom||DATA.tree;const tot=root[1][vi];\n"
     "const total=DATA.tree[1][vi];const W=chart.clientWidth||1000;const D=depth(root);\n"
     "chart.style.height=(D*H)+'px';let matched=0;\n"
@@ -117,7 +128,7 @@ static const char page_tail[] =
     "e.style.background=color(n[0]);e.textContent=n[0];e.dataset.name=n[0];"
     "if(re&&re.test(n[0])){e.classList.add('hit');}"
     "e.onmousemove=ev=>{tip.style.display='block';tip.style.left=(ev.clientX+12)+'px';"
-    "tip.style.top=(ev.clientY+12)+'px';tip.textContent=n[0]+' — '+human(v)+' ('+"
+    "tip.style.top=(ev.clientY+12)+'px';tip.textContent=(n[3]||n[0])+' — '+human(v)+' ('+"
     "(100*v/total).toFixed(2)+'% of total)';};e.onmouseout=()=>{tip.style.display='none';};"
     "e.onclick=()=>{zoom=(n===root&&zoom)?null:n;draw();};chart.appendChild(e);"
     "let cx=x;for(const c of n[2]){walk(c,cx,d+1);cx+=c[1][vi]/tot*W;}}\n"
@@ -125,8 +136,10 @@ static const char page_tail[] =
     "if(re){function m(n,inHit){let s=0;const hit=re.test(n[0]);if(hit&&!inHit)s+=n[1][vi];"
     "for(const c of n[2])s+=m(c,inHit||hit);return s;}matched=m(DATA.tree,false);"
     "document.getElementById('match').textContent='matched '+human(matched)+' ('+"
-    "(total?100*matched/total:0).toFixed(2)+'%)';}else document.getElementById('match').textContent='';\n"
-    "document.getElementById('title').textContent=DATA.title+' — '+DATA.types[vi]+' total '+human(total);}\n"
+    "(total?100*matched/total:0).toFixed(2)+'%)';}else "
+    "document.getElementById('match').textContent='';\n"
+    "document.getElementById('title').textContent=DATA.title+' — '+DATA.types[vi]+' total "
+    "'+human(total);}\n"
     "sel.onchange=()=>{vi=+sel.value;draw();};\n"
     "document.getElementById('search').oninput=ev=>{const q=ev.target.value;"
     "try{re=q?new RegExp(q):null;}catch(e){re=null;}draw();};\n"
@@ -137,27 +150,47 @@ static const char page_tail[] =
     "function save(){const h=new URLSearchParams();h.set('sample',DATA.types[vi]);"
     "const q=document.getElementById('search').value;if(q)h.set('search',q);"
     "if(zoom)h.set('zoom',zoom[0]);history.replaceState(null,'','#'+h.toString());}\n"
-    "{const h=new URLSearchParams(location.hash.slice(1));const t=DATA.types.indexOf(h.get('sample'));"
-    "if(t>=0){vi=t;sel.value=t;}const q=h.get('search');if(q){document.getElementById('search').value=q;"
-    "try{re=new RegExp(q);}catch(e){re=null;}}if(h.get('zoom'))zoom=find(DATA.tree,h.get('zoom'));}\n"
+    "{const h=new URLSearchParams(location.hash.slice(1));const "
+    "t=DATA.types.indexOf(h.get('sample'));"
+    "if(t>=0){vi=t;sel.value=t;}const "
+    "q=h.get('search');if(q){document.getElementById('search').value=q;"
+    "try{re=new "
+    "RegExp(q);}catch(e){re=null;}}if(h.get('zoom'))zoom=find(DATA.tree,h.get('zoom'));}\n"
     "const draw0=draw;draw=function(){draw0();save();};\n"
     "window.onresize=draw;draw();\n</script></body></html>\n";
 
-void cp_rep_flame(FILE *out, const struct cp_profile *p, int vi)
+void cp_rep_flame(FILE *out, const struct cp_profile *const *ps, const char *const *labels,
+                  size_t np, int vi)
 {
     struct node *root = calloc(1, sizeof *root);
     root->name = "all";
     const struct cp_sym_frame *fr[4096];
-    for (size_t i = 0; i < p->ns; i++) {
-        const struct cp_sample *s = &p->s[i];
-        size_t n = cp_rep_frames(p, s, fr, 4096);
-        struct node *cur = root;
-        for (int k = 0; k < p->nvalues; k++)
-            cur->v[k] += s->v[k] > 0 ? s->v[k] : 0;
-        for (size_t f = n; f-- > 0;) {
-            cur = child(cur, fr[f]->func);
+    const struct cp_profile *p = ps[0];
+    char **roots = calloc(np, sizeof *roots);
+    for (size_t g = 0; g < np; g++) {
+        struct node *top = root;
+        if (labels) {
+            roots[g] = malloc(strlen(labels[g]) + 3);
+            sprintf(roots[g], "[%s]", labels[g]);
+            top = child(root, roots[g], roots[g]);
+        }
+        p = ps[g];
+        for (size_t i = 0; i < p->ns; i++) {
+            const struct cp_sample *s = &p->s[i];
+            size_t n = cp_rep_frames(p, s, fr, 4096);
+            struct node *cur = root;
             for (int k = 0; k < p->nvalues; k++)
                 cur->v[k] += s->v[k] > 0 ? s->v[k] : 0;
+            if (top != root) {
+                cur = top;
+                for (int k = 0; k < p->nvalues; k++)
+                    cur->v[k] += s->v[k] > 0 ? s->v[k] : 0;
+            }
+            for (size_t f = n; f-- > 0;) {
+                cur = child(cur, fr[f]->func, cp_frame_full(fr[f]));
+                for (int k = 0; k < p->nvalues; k++)
+                    cur->v[k] += s->v[k] > 0 ? s->v[k] : 0;
+            }
         }
     }
     fputs(page_head, out);
@@ -180,4 +213,7 @@ void cp_rep_flame(FILE *out, const struct cp_profile *p, int vi)
     fputs("};", out);
     fputs(page_tail, out);
     free_node(root);
+    for (size_t g = 0; g < np; g++)
+        free(roots[g]);
+    free(roots);
 }

@@ -10,7 +10,7 @@
 static void usage(FILE *f)
 {
     fputs("usage: ctrprof run [options] -- cmd [args...]\n"
-          "       ctrprof report [options] FILE...\n"
+          "       ctrprof report [options] FILE|DIR...\n"
           "       ctrprof dump [--json] FILE\n"
           "run 'ctrprof <command> --help' for the options of each command\n",
           f);

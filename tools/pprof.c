@@ -6,7 +6,8 @@
  * Layout: one Mapping per module (build-id, path; has_functions/filenames/line_numbers/
  * inline_frames set, as everything is already symbolized), one Location per recorded
  * return address whose Line entries are its inlined chain innermost first, one Function
- * per (name, file). Heap samples carry Go's "bytes" label with the object size.
+ * per (name, file): name as the report shows it (a C++ name shortened, names.c),
+ * system_name the whole name. Heap samples carry Go's "bytes" label with the object size.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -134,7 +135,7 @@ static int64_t str(struct strtab *t, const char *s)
 /* ---- functions ---------------------------------------------------------------------- */
 
 struct fnkey {
-    int64_t name, file;
+    int64_t name, file, system_name;
 };
 
 struct fntab {
@@ -142,7 +143,7 @@ struct fntab {
     size_t n, cap;
 };
 
-static uint64_t fn_id(struct fntab *t, int64_t name, int64_t file)
+static uint64_t fn_id(struct fntab *t, int64_t name, int64_t file, int64_t system_name)
 {
     /* linear probe over a small open table would be faster; names are few per profile */
     for (size_t i = t->n; i-- > 0;)
@@ -150,7 +151,7 @@ static uint64_t fn_id(struct fntab *t, int64_t name, int64_t file)
             return i + 1;
     if (t->n == t->cap)
         t->k = realloc(t->k, (t->cap = t->cap ? 2 * t->cap : 256) * sizeof *t->k);
-    t->k[t->n] = (struct fnkey){name, file};
+    t->k[t->n] = (struct fnkey){name, file, system_name};
     return ++t->n;
 }
 
@@ -186,8 +187,8 @@ int cp_rep_pprof(FILE *out, const struct cp_profile *p)
     for (size_t k = 0; k < nmods; k++) {
         m.n = 0;
         f_int(&m, 1, (int64_t)k + 1);
-        f_int(&m, 2, (int64_t)((k + 1) << 40));       /* memory_start: a range per module */
-        f_int(&m, 3, (int64_t)((k + 2) << 40) - 1);   /* memory_limit */
+        f_int(&m, 2, (int64_t)((k + 1) << 40));     /* memory_start: a range per module */
+        f_int(&m, 3, (int64_t)((k + 2) << 40) - 1); /* memory_limit */
         const char *path = cp_sym_module_path(p->sym, mods[k]);
         f_int(&m, 5, str(&st, path ? path : "?"));
         const char *bid = cp_sym_module_buildid(p->sym, mods[k]);
@@ -218,7 +219,8 @@ int cp_rep_pprof(FILE *out, const struct cp_profile *p)
             struct buf line = {0};
             int64_t name = str(&st, l->frames[f].func);
             int64_t file = str(&st, l->frames[f].file);
-            f_int(&line, 1, (int64_t)fn_id(&ft, name, file));
+            int64_t sys = str(&st, cp_frame_full(&l->frames[f]));
+            f_int(&line, 1, (int64_t)fn_id(&ft, name, file, sys));
             f_int(&line, 2, l->frames[f].line);
             f_msg(&m, 4, &line);
             free(line.p);
@@ -257,7 +259,7 @@ int cp_rep_pprof(FILE *out, const struct cp_profile *p)
         m.n = 0;
         f_int(&m, 1, (int64_t)i + 1);
         f_int(&m, 2, ft.k[i].name);
-        f_int(&m, 3, ft.k[i].name);
+        f_int(&m, 3, ft.k[i].system_name); /* the whole name; name may be shortened */
         f_int(&m, 4, ft.k[i].file);
         f_msg(&pb, 5, &m);
     }
@@ -280,7 +282,8 @@ int cp_rep_pprof(FILE *out, const struct cp_profile *p)
     z_stream z;
     memset(&z, 0, sizeof z);
     int rc = 0;
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+        Z_OK) {
         fprintf(stderr, "ctrprof: report: zlib: cannot initialise\n");
         rc = 1;
     } else {

@@ -116,6 +116,7 @@ void cp_profile_free(struct cp_profile *p)
     free(p->locs);
     hfree(p->index);
     hfree(p->locindex);
+    cp_profile_names_free(p);
     cp_sym_free(p->sym);
 }
 
@@ -278,7 +279,8 @@ int cp_profile_load(struct cp_profile *p, const char *path, int sign)
     if (cp_tool_read(path, &buf, &len, on_meta, &c)) /* validated, metadata read */
         return 1;
     if (!c.has_format) {
-        fprintf(stderr, "ctrprof: %s: a counter file, but not a ctrprof profile (no Ctrprof-Format)\n",
+        fprintf(stderr,
+                "ctrprof: %s: a counter file, but not a ctrprof profile (no Ctrprof-Format)\n",
                 path);
         cp_cfile_unload(buf, len);
         return 1;
@@ -289,8 +291,9 @@ int cp_profile_load(struct cp_profile *p, const char *path, int sign)
         return 1;
     }
     if (p->files && c.rate != p->rate) {
-        fprintf(stderr, "ctrprof: %s: %s %llu differs from the other files' %llu; profiles taken at "
-                        "different rates cannot be merged\n",
+        fprintf(stderr,
+                "ctrprof: %s: %s %llu differs from the other files' %llu; profiles taken at "
+                "different rates cannot be merged\n",
                 path, c.rate_key, (unsigned long long)c.rate, (unsigned long long)p->rate);
         cp_cfile_unload(buf, len);
         return 1;
@@ -300,6 +303,14 @@ int cp_profile_load(struct cp_profile *p, const char *path, int sign)
     cp_cfile_parse(buf, len, NULL, on_counter, &c, NULL, 0);
     cp_cfile_unload(buf, len);
     return 0;
+}
+
+void cp_profile_add_image(struct cp_profile *p, const uint8_t *buf, size_t len, uint64_t rate)
+{
+    struct loadctx c = {.p = p, .sign = +1};
+    p->rate = rate;
+    p->files++;
+    cp_cfile_parse(buf, len, NULL, on_counter, &c, NULL, 0);
 }
 
 void cp_profile_finish(struct cp_profile *p)
@@ -328,8 +339,8 @@ void cp_profile_finish(struct cp_profile *p)
             free(s->locs);
     }
     p->ns = o;
-    static const struct cp_sym_frame trunc = {"(truncated stack)", NULL, 0};
-    static const struct cp_sym_frame over = {"(profiler memory cap: stacks folded)", NULL, 0};
+    static const struct cp_sym_frame trunc = {"(truncated stack)", NULL, 0, NULL};
+    static const struct cp_sym_frame over = {"(profiler memory cap: stacks folded)", NULL, 0, NULL};
     for (size_t i = 0; i < p->nl; i++) {
         struct cp_loc *l = &p->locs[i];
         if (p->no_symbols) {
@@ -344,4 +355,6 @@ void cp_profile_finish(struct cp_profile *p)
             l->frames = l->kind == 2 ? &trunc : &over;
         }
     }
+    if (!p->no_symbols)
+        cp_profile_names(p, p->demangle);
 }

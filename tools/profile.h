@@ -11,28 +11,30 @@
 #include "symbolize.h"
 
 enum cp_ptype_r { CP_R_HEAP = 0, CP_R_MUTEX = 1, CP_R_BLOCK = 2 };
+/* how C++ names print (report --demangle; tools/names.c) */
+enum cp_demangle { CP_DEMANGLE_SHORT = 0, CP_DEMANGLE_TEMPLATES = 1, CP_DEMANGLE_FULL = 2 };
 
 /* A location: one recorded return address (or a marker), shared by every sample. */
 struct cp_loc {
-    uint32_t mod;       /* module id; 0 with kind != 0 */
-    uint64_t off;       /* ELF virtual address in the module, or the absolute address */
-    int kind;           /* 0 module+offset, 1 unknown module, 2 "truncated", 3 overflow */
-    size_t nframes;     /* symbolized frames, innermost first */
+    uint32_t mod;   /* module id; 0 with kind != 0 */
+    uint64_t off;   /* ELF virtual address in the module, or the absolute address */
+    int kind;       /* 0 module+offset, 1 unknown module, 2 "truncated", 3 overflow */
+    size_t nframes; /* symbolized frames, innermost first */
     const struct cp_sym_frame *frames;
 };
 
 struct cp_sample {
     uint32_t *locs; /* indices into locs, innermost first */
     uint32_t nlocs;
-    uint64_t size;  /* heap object size */
-    double raw[2];  /* heap: sampled allocs, frees; mutex/block: contentions, delay */
-    double v[4];    /* unbiased values, one per sample type */
+    uint64_t size; /* heap object size */
+    double raw[2]; /* heap: sampled allocs, frees; mutex/block: contentions, delay */
+    double v[4];   /* unbiased values, one per sample type */
 };
 
 struct cp_profile {
     int type;
-    uint64_t rate;          /* MemRate, MutexFraction or BlockRate of the files */
-    int nvalues;            /* sample types: 4 for heap, 2 otherwise */
+    uint64_t rate; /* MemRate, MutexFraction or BlockRate of the files */
+    int nvalues;   /* sample types: 4 for heap, 2 otherwise */
     const char *vname[4], *vunit[4];
     struct cp_sample *s;
     size_t ns, caps;
@@ -40,18 +42,33 @@ struct cp_profile {
     size_t nl, capl;
     uint64_t lost, files;
     struct cp_symbolizer *sym;
-    int no_symbols;         /* raw view: frames stay module+offset; skip the symbolizer */
-    void *index;            /* key -> sample, while loading */
-    void *locindex;         /* (mod, off, kind) -> loc */
+    int no_symbols; /* raw view: frames stay module+offset; skip the symbolizer */
+    void *index;    /* key -> sample, while loading */
+    void *locindex; /* (mod, off, kind) -> loc */
+    int demangle;   /* enum cp_demangle, applied by cp_profile_finish */
+    struct cp_sym_frame *shown_frames; /* the frames as shown (names.c) */
+    void *shown_names;
+    size_t nshown;
 };
 
 /* Load and merge files (sign +1) or a base to subtract (sign -1). On error prints one line
  * "ctrprof: FILE: what" and returns 1. */
 int cp_profile_load(struct cp_profile *p, const char *path, int sign);
+/* Merge a file image already read and validated (inputs.c), of this rate. */
+void cp_profile_add_image(struct cp_profile *p, const uint8_t *buf, size_t len, uint64_t rate);
 /* After loading: unbias, symbolize, drop samples that are all zero. */
 void cp_profile_finish(struct cp_profile *p);
 void cp_profile_init(struct cp_profile *p, int type);
 void cp_profile_free(struct cp_profile *p);
 int cp_profile_sample_index(const struct cp_profile *p, const char *name);
+/* Shorten the frames' C++ names as p->demangle says, never giving two different functions
+ * the same text (names.c; called by cp_profile_finish). */
+void cp_profile_names(struct cp_profile *p, int mode);
+void cp_profile_names_free(struct cp_profile *p);
+/* The whole name of a frame (func may be shortened). */
+static inline const char *cp_frame_full(const struct cp_sym_frame *f)
+{
+    return f->full ? f->full : f->func;
+}
 
 #endif

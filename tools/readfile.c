@@ -7,20 +7,30 @@
 
 #include "cmds.h"
 
-int cp_tool_read(const char *path, uint8_t **buf, size_t *len, cp_cfile_meta_fn meta_cb, void *ctx)
+int cp_tool_check(const char *path, uint8_t **buf, size_t *len, cp_cfile_meta_fn meta_cb, void *ctx,
+                  char *why, size_t whylen)
 {
     int err = cp_cfile_load(path, buf, len);
     if (err) {
-        fprintf(stderr, "ctrprof: %s: %s\n", path, cp_cfile_strerror(err));
+        snprintf(why, whylen, "%s", cp_cfile_strerror(err));
         return 1;
     }
     char where[256] = "";
     err = cp_cfile_parse(*buf, *len, meta_cb, NULL, ctx, where, sizeof where);
     if (err) {
-        fprintf(stderr, "ctrprof: %s: %s%s%s\n", path, cp_cfile_strerror(err), where[0] ? ": " : "",
-                where);
+        snprintf(why, whylen, "%s%s%s", cp_cfile_strerror(err), where[0] ? ": " : "", where);
         cp_cfile_unload(*buf, *len);
         *buf = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+int cp_tool_read(const char *path, uint8_t **buf, size_t *len, cp_cfile_meta_fn meta_cb, void *ctx)
+{
+    char why[400];
+    if (cp_tool_check(path, buf, len, meta_cb, ctx, why, sizeof why)) {
+        fprintf(stderr, "ctrprof: %s: %s\n", path, why);
         return 1;
     }
     return 0;

@@ -1,9 +1,16 @@
 /*
  * report.c — `ctrprof report`: the command line and the text views (top, tree, folded,
- * raw); pprof.c and flame.c write the other two. Offline context.
+ * raw); pprof.c and flame.c write the other two, inputs.c finds the files (directories,
+ * --program, --pid) and groups them, names.c shortens C++ names. Offline context.
  *
  *   ctrprof report [--profile heap|mutex|block] [--sample NAME]
- *                  [--format top|tree|folded|pprof|flame|raw] [-o FILE] [--base FILE] FILE...
+ *                  [--format top|tree|folded|pprof|flame|raw] [-o FILE] [--base FILE]
+ *                  [--demangle short|templates|full] [--program NAME] [--pid N] FILE|DIR...
+ *
+ * Files at different rates are not merged (a sample's weight depends on the rate): each
+ * program (and rate) is a group of its own, reported as a section of top, tree and raw,
+ * under a root frame "[NAME (MemRate R)]" in folded and flame; pprof, one profile per
+ * file, and --base then want one group, picked with --program or --pid.
  */
 #include <errno.h>
 #include <math.h>
@@ -13,64 +20,40 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "inputs.h"
 #include "why.h"
 #include "profile.h"
 #include "report.h"
 
 static void usage(FILE *f)
 {
-    fputs("usage: ctrprof report [options] FILE...\n"
-          "  --profile heap|mutex|block   which profile (default heap)\n"
-          "  --sample NAME                heap: inuse_space (default), inuse_objects, alloc_space,\n"
-          "                               alloc_objects; mutex/block: delay (default), contentions\n"
-          "  --format top|tree|folded|pprof|flame|raw   (default top)\n"
-          "  -o FILE                      write there instead of standard output\n"
-          "  --base FILE                  subtract this profile (as pprof -diff_base)\n"
-          "  --debug-dir DIR[:DIR...]     also look there for separate debug files (by build-id:\n"
-          "                               DIR/.build-id/xx/yyyy.debug; by .gnu_debuglink)\n",
-          f);
-}
-
-/* ---- helpers shared by the views ----------------------------------------------------- */
-
-const char *cp_rep_human(double v, const char *unit, char *buf, size_t len)
-{
-    double a = fabs(v);
-    if (!strcmp(unit, "bytes")) {
-        static const char *const u[] = {"B", "kB", "MB", "GB", "TB"};
-        int i = 0;
-        while (a >= 1024 && i < 4) {
-            a /= 1024;
-            v /= 1024;
-            i++;
-        }
-        snprintf(buf, len, i ? "%.2f%s" : "%.0f%s", v, u[i]);
-    } else if (!strcmp(unit, "nanoseconds")) {
-        static const char *const u[] = {"ns", "us", "ms", "s"};
-        int i = 0;
-        while (a >= 1000 && i < 3) {
-            a /= 1000;
-            v /= 1000;
-            i++;
-        }
-        snprintf(buf, len, i ? "%.2f%s" : "%.0f%s", v, u[i]);
-    } else {
-        snprintf(buf, len, fabs(v - llround(v)) < 1e-9 ? "%.0f" : "%.2f", v);
-    }
-    return buf;
-}
-
-/* The symbolic frames of a sample, innermost first, expanded through inlining. */
-size_t cp_rep_frames(const struct cp_profile *p, const struct cp_sample *s,
-                     const struct cp_sym_frame **out, size_t max)
-{
-    size_t n = 0;
-    for (uint32_t i = 0; i < s->nlocs && n < max; i++) {
-        const struct cp_loc *l = &p->locs[s->locs[i]];
-        for (size_t k = 0; k < l->nframes && n < max; k++)
-            out[n++] = &l->frames[k];
-    }
-    return n;
+    fputs(
+        "usage: ctrprof report [options] FILE|DIR...\n"
+        "  --profile heap|mutex|block   which profile (default heap)\n"
+        "  --sample NAME                heap: inuse_space (default), inuse_objects, alloc_space,\n"
+        "                               alloc_objects; mutex/block: delay (default), contentions\n"
+        "  --format top|tree|folded|pprof|flame|raw   (default top)\n"
+        "  -o FILE                      write there instead of standard output\n"
+        "  --base FILE                  subtract this profile (as pprof -diff_base)\n"
+        "  --debug-dir DIR[:DIR...]     also look there for separate debug files (by build-id:\n"
+        "                               DIR/.build-id/xx/yyyy.debug; by .gnu_debuglink)\n"
+        "  --demangle short|templates|full\n"
+        "                               C++ names: short (default) drops return types, template\n"
+        "                               arguments and parameters, but keeps parameters, then\n"
+        "                               template arguments, where two functions would print "
+        "alike;\n"
+        "                               templates keeps template arguments; full the whole name\n"
+        "                               (always in flame's tooltip and pprof's system_name)\n"
+        "  --program NAME               only the processes of this program (repeatable)\n"
+        "  --pid N                      only this process (repeatable): per-process files\n"
+        "                               ctrprof.<program>.<pid>[.<gen>].count; a shared file has\n"
+        "                               no pids and is skipped with one line\n"
+        "A DIR means every profile in it (symlinks not followed, subdirectories not entered,\n"
+        "anything else skipped with one line). Files at one rate merge into one report; at\n"
+        "different rates each program (and rate) is a group: a section per group in top, tree\n"
+        "and raw, a root frame \"[NAME (MemRate R)]\" per group in folded and flame; pprof and\n"
+        "--base then need one group (pick it with --program or --pid).\n",
+        f);
 }
 
 /* ---- top ---------------------------------------------------------------------------- */
@@ -188,8 +171,9 @@ static void view_top(FILE *out, const struct cp_profile *p, int vi)
         double sc = total != 0 ? 100 * sum / total : 0;
         double cc = total != 0 ? 100 * f->cum / total : 0;
         char c[32];
-        fprintf(out, "%10s %5.2f%% %5.2f%% %10s %5.2f%%  %s\n", cp_rep_human(f->flat, unit, a, sizeof a),
-                pc, sc, cp_rep_human(f->cum, unit, c, sizeof c), cc, f->name);
+        fprintf(out, "%10s %5.2f%% %5.2f%% %10s %5.2f%%  %s\n",
+                cp_rep_human(f->flat, unit, a, sizeof a), pc, sc,
+                cp_rep_human(f->cum, unit, c, sizeof c), cc, f->name);
     }
     free(m.f);
     free(m.idx);
@@ -197,7 +181,7 @@ static void view_top(FILE *out, const struct cp_profile *p, int vi)
 
 /* ---- folded ------------------------------------------------------------------------- */
 
-static void view_folded(FILE *out, const struct cp_profile *p, int vi)
+static void view_folded(FILE *out, const struct cp_profile *p, int vi, const char *root)
 {
     const struct cp_sym_frame *fr[MAXF];
     for (size_t i = 0; i < p->ns; i++) {
@@ -206,6 +190,12 @@ static void view_folded(FILE *out, const struct cp_profile *p, int vi)
         if (v == 0)
             continue;
         size_t n = cp_rep_frames(p, s, fr, MAXF);
+        if (root) { /* several groups: "[NAME (MemRate R)];" first */
+            fputc('[', out);
+            for (const char *c = root; *c; c++)
+                fputc(*c == ';' || *c == '\n' ? ':' : *c, out);
+            fputs("];", out);
+        }
         for (size_t k = n; k-- > 0;) {
             for (const char *c = fr[k]->func; *c; c++)
                 fputc(*c == ';' || *c == '\n' ? ':' : *c, out);
@@ -292,16 +282,19 @@ static void view_tree(FILE *out, const struct cp_profile *p, int vi)
             "flat", "flat%", "cum", "cum%");
     for (size_t i = 0; i < m.n; i++) {
         struct fn *f = &m.f[i];
-        fputs("-------------------------------------------------------------------------------\n", out);
+        fputs("-------------------------------------------------------------------------------\n",
+              out);
         for (size_t k = 0; k < nu; k++)
             if (!strcmp(u[k].to, f->name))
-                fprintf(out, "%33s %10s   %s\n", "", cp_rep_human(u[k].v, unit, a, sizeof a), u[k].from);
+                fprintf(out, "%33s %10s   %s\n", "", cp_rep_human(u[k].v, unit, a, sizeof a),
+                        u[k].from);
         fprintf(out, "%10s %5.2f%% | %10s %5.2f%% | %s\n", cp_rep_human(f->flat, unit, a, sizeof a),
                 total ? 100 * f->flat / total : 0, cp_rep_human(f->cum, unit, b, sizeof b),
                 total ? 100 * f->cum / total : 0, f->name);
         for (size_t k = 0; k < nu; k++)
             if (!strcmp(u[k].from, f->name))
-                fprintf(out, "%33s %10s   %s\n", "", cp_rep_human(u[k].v, unit, a, sizeof a), u[k].to);
+                fprintf(out, "%33s %10s   %s\n", "", cp_rep_human(u[k].v, unit, a, sizeof a),
+                        u[k].to);
     }
     free(e);
     free(m.f);
@@ -316,8 +309,8 @@ static void view_raw(FILE *out, const struct cp_profile *p)
     for (size_t i = 0; i < p->ns; i++) {
         const struct cp_sample *s = &p->s[i];
         if (p->type == CP_R_HEAP)
-            fprintf(out, "size %llu: %.0f allocs, %.0f frees (sampled)", (unsigned long long)s->size,
-                    s->raw[0], s->raw[1]);
+            fprintf(out, "size %llu: %.0f allocs, %.0f frees (sampled)",
+                    (unsigned long long)s->size, s->raw[0], s->raw[1]);
         else
             fprintf(out, "%.2f contentions, %.0f ns delay", s->raw[0] / 65536.0, s->raw[1]);
         for (int k = 0; k < p->nvalues; k++)
@@ -337,100 +330,130 @@ static void view_raw(FILE *out, const struct cp_profile *p)
 
 /* ---- the command -------------------------------------------------------------------- */
 
-/* An empty heap profile says why, where the shim noted it (tools/why.c). */
-static void say_why_empty(const char **files, int nfiles)
+struct group {
+    struct cp_profile p;
+    char label[320]; /* "NAME (MemRate R)", when there are several groups */
+    size_t nfiles;
+};
+
+static const char *const rate_keys[3] = {"MemRate", "MutexFraction", "BlockRate"};
+
+/* Several groups: top, tree and raw print a section per group; folded and flame put each
+ * group under a root frame of its label; pprof holds one profile and is refused. */
+static int write_views(FILE *out, struct group *g, size_t ng, int fmt, int vi)
 {
-    for (int i = 0; i < nfiles; i++) {
+    if (fmt == 3)
+        return cp_rep_pprof(out, &g[0].p);
+    if (fmt == 4) {
+        const struct cp_profile *ps[ng];
+        const char *labels[ng];
+        for (size_t i = 0; i < ng; i++) {
+            ps[i] = &g[i].p;
+            labels[i] = g[i].label;
+        }
+        cp_rep_flame(out, ps, ng > 1 ? labels : NULL, ng, vi);
+        return 0;
+    }
+    for (size_t i = 0; i < ng; i++) {
+        if (ng > 1 && fmt != 2)
+            fprintf(out, "%s== %s: %zu file%s ==\n", i ? "\n" : "", g[i].label, g[i].nfiles,
+                    g[i].nfiles == 1 ? "" : "s");
+        if (fmt == 0)
+            view_top(out, &g[i].p, vi);
+        else if (fmt == 1)
+            view_tree(out, &g[i].p, vi);
+        else if (fmt == 2)
+            view_folded(out, &g[i].p, vi, ng > 1 ? g[i].label : NULL);
+        else
+            view_raw(out, &g[i].p);
+    }
+    return 0;
+}
+
+/* An empty heap profile says why, where the shim noted it (tools/why.c). */
+static void say_why_empty(const struct cp_input *in, size_t nin)
+{
+    for (size_t i = 0; i < nin; i++) {
         struct cp_notes n;
         char why[600];
-        const char *slash = strrchr(files[i], '/');
-        const char *name = slash ? slash + 1 : files[i];
-        /* ctrprof.<program>.<pid>.count: the program's name for the sentence */
-        char prog[256] = "the program";
-        if (!strncmp(name, "ctrprof.", 8)) {
-            const char *dot = strchr(name + 8, '.');
-            if (dot && dot - (name + 8) < (long)sizeof prog)
-                snprintf(prog, sizeof prog, "%.*s", (int)(dot - (name + 8)), name + 8);
-        }
-        if (cp_notes_read(files[i], &n) == 0 && cp_why_empty(&n, prog, why, sizeof why))
-            fprintf(stderr, "ctrprof: %s: the heap profile is empty: %s\n", files[i], why);
+        if (cp_notes_read(in[i].path, &n) == 0 && cp_why_empty(&n, in[i].program, why, sizeof why))
+            fprintf(stderr, "ctrprof: %s: the heap profile is empty: %s\n", in[i].path, why);
     }
 }
 
 int cp_cmd_report(int argc, char **argv)
 {
     const char *profile = "heap", *sample = NULL, *format = "top", *outpath = NULL, *base = NULL,
-               *debugdir = NULL;
-    const char **files = calloc((size_t)argc, sizeof *files);
-    int nfiles = 0;
+               *debugdir = NULL, *demangle = "short";
+    char **files = calloc((size_t)argc, sizeof *files);
+    const char **programs = calloc((size_t)argc, sizeof *programs);
+    long *pids = calloc((size_t)argc, sizeof *pids);
+    struct cp_select sel = {programs, 0, pids, 0};
+    struct cp_input *in = NULL;
+    size_t nin = 0, ng = 0;
+    struct group *g = NULL;
+    int nfiles = 0, rc = 2;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **dst = NULL;
-        if (!strcmp(a, "--profile"))
-            dst = &profile;
-        else if (!strcmp(a, "--sample"))
-            dst = &sample;
-        else if (!strcmp(a, "--format"))
-            dst = &format;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output"))
-            dst = &outpath;
-        else if (!strcmp(a, "--base"))
-            dst = &base;
-        else if (!strcmp(a, "--debug-dir"))
-            dst = &debugdir;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        const char *a = argv[i], *v = NULL;
+        char flag[64];
+        const char *eq = !strncmp(a, "--", 2) ? strchr(a, '=') : NULL;
+        if (eq && (size_t)(eq - a) < sizeof flag) { /* --flag=value */
+            memcpy(flag, a, (size_t)(eq - a));
+            flag[eq - a] = 0;
+            a = flag;
+            v = eq + 1;
+        }
+        static const char *const opts[] = {"--profile", "--sample", "--format",    "-o",
+                                           "--output",  "--base",   "--debug-dir", "--demangle",
+                                           "--program", "--pid"};
+        int o = -1;
+        for (int k = 0; k < 10; k++)
+            if (!strcmp(a, opts[k]) && (k != 3 || !v))
+                o = k;
+        if (o < 0 && !v && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
             usage(stdout);
-            free(files);
-            return 0;
-        } else if (!strncmp(a, "--", 2) && strchr(a, '=')) {
-            /* --flag=value */
-            char *eq = strchr(a, '=');
-            static char flagbuf[64];
-            size_t fl = (size_t)(eq - a);
-            if (fl < sizeof flagbuf) {
-                memcpy(flagbuf, a, fl);
-                flagbuf[fl] = 0;
-                const char *v = eq + 1;
-                if (!strcmp(flagbuf, "--profile"))
-                    profile = v;
-                else if (!strcmp(flagbuf, "--sample"))
-                    sample = v;
-                else if (!strcmp(flagbuf, "--format"))
-                    format = v;
-                else if (!strcmp(flagbuf, "--base"))
-                    base = v;
-                else if (!strcmp(flagbuf, "--debug-dir"))
-                    debugdir = v;
-                else if (!strcmp(flagbuf, "--output"))
-                    outpath = v;
-                else
-                    goto unknown;
-                continue;
-            }
-            goto unknown;
-        } else if (a[0] == '-' && a[1]) {
-        unknown:
-            fprintf(stderr, "ctrprof: report: unknown option '%s'\n", a);
+            rc = 0;
+            goto out;
+        }
+        if (o < 0 && (v || (a[0] == '-' && a[1]))) {
+            fprintf(stderr, "ctrprof: report: unknown option '%s'\n", argv[i]);
             usage(stderr);
-            free(files);
-            return 2;
-        } else {
-            files[nfiles++] = a;
+            goto out;
+        }
+        if (o < 0) {
+            files[nfiles++] = argv[i];
             continue;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "ctrprof: report: %s needs a value\n", a);
-            free(files);
-            return 2;
+        if (!v) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "ctrprof: report: %s needs a value\n", a);
+                goto out;
+            }
+            v = argv[++i];
         }
-        *dst = argv[++i];
+        const char **dst[] = {&profile, &sample, &format,   &outpath,
+                              &outpath, &base,   &debugdir, &demangle};
+        if (o < 8) {
+            *dst[o] = v;
+        } else if (o == 8) {
+            programs[sel.nprograms++] = v;
+        } else {
+            char *e;
+            long pid = strtol(v, &e, 10);
+            if (*e || e == v || pid <= 0) {
+                fprintf(stderr, "ctrprof: report: --pid wants a process id, not '%s'\n", v);
+                goto out;
+            }
+            pids[sel.npids++] = pid;
+        }
     }
-    int type = !strcmp(profile, "heap") ? CP_R_HEAP : !strcmp(profile, "mutex") ? CP_R_MUTEX
-                                                  : !strcmp(profile, "block") ? CP_R_BLOCK : -1;
+    int type = !strcmp(profile, "heap")    ? CP_R_HEAP
+               : !strcmp(profile, "mutex") ? CP_R_MUTEX
+               : !strcmp(profile, "block") ? CP_R_BLOCK
+                                           : -1;
     if (type < 0) {
         fprintf(stderr, "ctrprof: report: unknown profile '%s' (heap, mutex or block)\n", profile);
-        free(files);
-        return 2;
+        goto out;
     }
     static const char *const formats[] = {"top", "tree", "folded", "pprof", "flame", "raw"};
     int fmt = -1;
@@ -438,89 +461,128 @@ int cp_cmd_report(int argc, char **argv)
         if (!strcmp(format, formats[k]))
             fmt = k;
     if (fmt < 0) {
-        fprintf(stderr, "ctrprof: report: unknown format '%s' (top, tree, folded, pprof, flame, raw)\n",
+        fprintf(stderr,
+                "ctrprof: report: unknown format '%s' (top, tree, folded, pprof, flame, raw)\n",
                 format);
-        free(files);
-        return 2;
+        goto out;
+    }
+    int dm = !strcmp(demangle, "short")       ? CP_DEMANGLE_SHORT
+             : !strcmp(demangle, "templates") ? CP_DEMANGLE_TEMPLATES
+             : !strcmp(demangle, "full")      ? CP_DEMANGLE_FULL
+                                              : -1;
+    if (dm < 0) {
+        fprintf(stderr, "ctrprof: report: unknown --demangle '%s' (short, templates or full)\n",
+                demangle);
+        goto out;
     }
     if (nfiles == 0) {
         fprintf(stderr, "ctrprof: report: no profile file given\n");
         usage(stderr);
-        free(files);
-        return 2;
+        goto out;
     }
-    cp_sym_set_debug_dirs(debugdir);
-    struct cp_profile p;
-    cp_profile_init(&p, type);
     int vi = type == CP_R_HEAP ? 3 : 1;
     if (sample) {
-        vi = cp_profile_sample_index(&p, sample);
+        vi = -1;
+        static const char *const names[2][4] = {
+            {"alloc_objects", "alloc_space", "inuse_objects", "inuse_space"},
+            {"contentions", "delay"}};
+        for (int k = 0; k < (type == CP_R_HEAP ? 4 : 2); k++)
+            if (!strcmp(names[type != CP_R_HEAP][k], sample))
+                vi = k;
         if (vi < 0) {
-            fprintf(stderr, "ctrprof: report: %s profiles have no sample '%s' (%s)\n", profile, sample,
+            fprintf(stderr, "ctrprof: report: %s profiles have no sample '%s' (%s)\n", profile,
+                    sample,
                     type == CP_R_HEAP ? "inuse_space, inuse_objects, alloc_space, alloc_objects"
                                       : "delay, contentions");
-            cp_profile_free(&p);
-            free(files);
-            return 2;
+            goto out;
         }
     }
-    int rc = 0;
-    for (int i = 0; i < nfiles && !rc; i++)
-        rc = cp_profile_load(&p, files[i], +1);
-    if (!rc && base)
-        rc = cp_profile_load(&p, base, -1);
-    if (!rc && type == CP_R_HEAP && p.ns == 0)
-        say_why_empty(files, nfiles);
-    free(files);
-    if (rc) {
-        cp_profile_free(&p);
-        return 1;
+    rc = 1;
+    if (cp_inputs_collect(files, (size_t)nfiles, type, &sel, &in, &nin))
+        goto out;
+    if (nin == 0) {
+        fprintf(stderr, "ctrprof: report: no profile%s\n",
+                sel.nprograms || sel.npids ? " matches --program/--pid" : " found");
+        goto out;
     }
-    if (p.lost)
-        fprintf(stderr, "ctrprof: warning: %llu samples were lost while profiling (see ctrprof dump, "
-                        "ctrprof/health:lost:*)\n",
-                (unsigned long long)p.lost);
-    p.no_symbols = fmt == 5; /* raw prints module+offset only */
-    cp_profile_finish(&p);
+    ng = cp_inputs_group(in, nin);
+    if (ng > 1 && (fmt == 3 || base)) {
+        fprintf(stderr, "ctrprof: report: the profiles are at different rates (");
+        for (size_t i = 0, last = (size_t)-1; i < nin; i++)
+            for (size_t k = 0; k < nin; k++)
+                if (in[k].group == i && last != i) {
+                    fprintf(stderr, "%s%s: %s %llu", i ? "; " : "", in[k].program, rate_keys[type],
+                            (unsigned long long)in[k].rate);
+                    last = i;
+                }
+        fprintf(stderr, "); %s holds one: pick with --program or --pid\n",
+                base ? "--base applies to" : "a pprof file");
+        rc = 2;
+        ng = 0;
+        goto out;
+    }
+    cp_sym_set_debug_dirs(debugdir);
+    g = calloc(ng, sizeof *g);
+    for (size_t k = 0; k < ng; k++) {
+        cp_profile_init(&g[k].p, type);
+        g[k].p.demangle = dm;
+    }
+    uint64_t lost = 0;
+    for (size_t i = 0; i < nin; i++) {
+        struct group *gr = &g[in[i].group];
+        if (in[i].buf)
+            cp_profile_add_image(&gr->p, in[i].buf, in[i].len, in[i].rate);
+        else if (cp_profile_load(&gr->p, in[i].path, +1))
+            goto out;
+        cp_inputs_release(&in[i]);
+        gr->nfiles++;
+        snprintf(gr->label, sizeof gr->label, "%s (%s %llu)", in[i].program, rate_keys[type],
+                 (unsigned long long)in[i].rate);
+    }
+    if (base && cp_profile_load(&g[0].p, base, -1))
+        goto out;
+    size_t nsamples = 0;
+    for (size_t k = 0; k < ng; k++)
+        nsamples += g[k].p.ns;
+    if (type == CP_R_HEAP && nsamples == 0)
+        say_why_empty(in, nin);
+    for (size_t k = 0; k < ng; k++) {
+        lost += g[k].p.lost;
+        g[k].p.no_symbols = fmt == 5; /* raw prints module+offset only */
+        cp_profile_finish(&g[k].p);
+    }
+    if (lost)
+        fprintf(stderr,
+                "ctrprof: warning: %llu samples were lost while profiling (see ctrprof dump, "
+                "ctrprof/health:lost:*)\n",
+                (unsigned long long)lost);
     FILE *out = stdout;
     if (outpath && strcmp(outpath, "-")) {
         out = fopen(outpath, "w");
         if (!out) {
             fprintf(stderr, "ctrprof: %s: %s\n", outpath, strerror(errno));
-            cp_profile_free(&p);
-            return 1;
+            goto out;
         }
     } else if (fmt == 3 && isatty(1)) {
-        fprintf(stderr, "ctrprof: report: not writing a gzipped profile to a terminal; use -o FILE\n");
-        cp_profile_free(&p);
-        return 2;
+        fprintf(stderr,
+                "ctrprof: report: not writing a gzipped profile to a terminal; use -o FILE\n");
+        rc = 2;
+        goto out;
     }
-    switch (fmt) {
-    case 0:
-        view_top(out, &p, vi);
-        break;
-    case 1:
-        view_tree(out, &p, vi);
-        break;
-    case 2:
-        view_folded(out, &p, vi);
-        break;
-    case 3:
-        rc = cp_rep_pprof(out, &p);
-        break;
-    case 4:
-        cp_rep_flame(out, &p, vi);
-        break;
-    case 5:
-        view_raw(out, &p);
-        break;
-    }
+    rc = write_views(out, g, ng, fmt, vi);
     if (fflush(out) != 0 || ferror(out)) {
         fprintf(stderr, "ctrprof: %s: write error\n", outpath ? outpath : "standard output");
         rc = 1;
     }
     if (out != stdout)
         fclose(out);
-    cp_profile_free(&p);
+out:
+    for (size_t k = 0; g && k < ng; k++)
+        cp_profile_free(&g[k].p);
+    free(g);
+    cp_inputs_free(in, nin);
+    free(files);
+    free(programs);
+    free(pids);
     return rc;
 }

@@ -61,3 +61,6 @@ check_cmd "dump:reads-through-symlink" "$CTRPROF" dump "$WORK/link.count"
 check_eq "dump:bad-flag" 2 $?
 "$CTRPROF" dump >/dev/null 2>&1
 check_eq "dump:no-file" 2 $?
+# a directory: dump is one file's bytes; one line says so and points at report
+"$CTRPROF" dump "$WORK" >/dev/null 2>"$WORK/err"
+check_eq "dump:directory" "1 1 1" "$? $(wc -l <"$WORK/err") $(grep -c 'ctrprof report' "$WORK/err")"

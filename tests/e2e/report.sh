@@ -61,11 +61,69 @@ check_eq "report:unknown-module-frames" 0 $?
 two=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK/s1.count" "$WORK/s1.count" 2>/dev/null | grep 'x20 ' | awk '{ print $NF }')
 check_eq "report:merge-sums" "$(python3 -c 'import math; print(round(14 / (1 - math.exp(-1 / 524288))))')" "$two"
 $MK "$WORK/s2.count" 'Ctrprof-Format: 1' 'MemRate: 4096' -- 'ctrprof/heap:alloc:8\nab000001+0x10=1'
-"$CTRPROF" report "$WORK/s1.count" "$WORK/s2.count" >/dev/null 2>"$WORK/err"
-check_eq "report:merge-different-rates" "1 1" "$? $(wc -l <"$WORK/err")"
+# different rates: not merged, a section per (program, rate); these have no Program
+out=$("$CTRPROF" report "$WORK/s1.count" "$WORK/s2.count" 2>"$WORK/err")
+check_eq "report:different-rates-grouped" "0 0 == ? (MemRate 4096): 1 file ==|== ? (MemRate 524288): 1 file ==" \
+    "$? $(wc -l <"$WORK/err") $(grep '^==' <<<"$out" | paste -sd'|')"
 $MK "$WORK/s3.count" "${meta[@]}" -- 'ctrprof/heap:alloc:1\nab000001+0x20=2'
 diff=$("$CTRPROF" report --sample alloc_objects --format folded --base "$WORK/s3.count" "$WORK/s1.count" 2>/dev/null | grep 'x20 ' | awk '{ print $NF }')
 check_eq "report:base-subtracts" "$(python3 -c 'import math; print(round(5 / (1 - math.exp(-1 / 524288))))')" "$diff"
+
+# A directory: every profile in it (issue 27). Two runs of report_target at rate 1 and one
+# of a copy named other_prog at rate 4096, per-process files; beside them a text file, a
+# symlink to a profile, a subdirectory: each skipped with one line.
+D="$WORK/dir"
+mkdir -p "$D/sub"
+cp "$PROGS/report_target" "$WORK/other_prog"
+run_in() { (cd "$WORK" && env "$@" LD_PRELOAD="$SHIM" "$PROGS/report_target" >/dev/null); }
+run_in CTRPROF_DIR="$D" CTRPROF_MEM_RATE=1
+run_in CTRPROF_DIR="$D" CTRPROF_MEM_RATE=1
+echo notes >"$D/notes.txt"
+first=$(ls "$D"/ctrprof.report_target.*.count | head -1)
+ln -s "$first" "$D/link.count"
+pid1=$(basename "$first" | cut -d. -f3)
+inl_objects() { grep ';outer;inl ' | awk '{ s += $NF } END { print s + 0 }'; }
+out=$("$CTRPROF" report --sample alloc_objects --format folded "$D" 2>"$WORK/err")
+check_eq "report:dir:merges-every-profile" "0 2000" "$? $(inl_objects <<<"$out")"
+check_eq "report:dir:skips-one-line-each" \
+    "$D/link.count: skipped: a symbolic link (not followed)|$D/notes.txt: skipped: not a counter file|$D/sub: skipped: a directory (not descended into)" \
+    "$(sed 's/^ctrprof: //; s/\(notes.txt: skipped: \).*\(not a counter file\).*/\1\2/' "$WORK/err" | paste -sd'|')"
+out=$("$CTRPROF" report --sample alloc_objects --format folded --pid "$pid1" "$D" 2>/dev/null)
+check_eq "report:dir:pid" "1000" "$(inl_objects <<<"$out")"
+out=$("$CTRPROF" report --sample alloc_objects --format folded --pid "$pid1" "$first" 2>/dev/null)
+check_eq "report:file:pid" "1000" "$(inl_objects <<<"$out")"
+"$CTRPROF" report --program nope "$D" >/dev/null 2>"$WORK/err"
+check_eq "report:dir:no-match" "1 ctrprof: report: no profile matches --program/--pid" "$? $(grep -v skipped "$WORK/err")"
+# another program at another rate: a section per program, each exact at its own rate
+(cd "$WORK" && CTRPROF_DIR="$D" CTRPROF_MEM_RATE=4096 LD_PRELOAD="$SHIM" ./other_prog >/dev/null)
+out=$("$CTRPROF" report --sample alloc_objects "$D" 2>/dev/null)
+check_eq "report:dir:grouped-sections" "== other_prog (MemRate 4096): 1 file ==|== report_target (MemRate 1): 2 files ==" \
+    "$(grep '^==' <<<"$out" | paste -sd'|')"
+check_eq "report:dir:grouped-section-exact" "2000" \
+    "$(sed -n '/^== report_target/,/^==/p' <<<"$out" | awk '$NF == "inl" { print $1 }')"
+out=$("$CTRPROF" report --sample alloc_objects --format folded "$D" 2>/dev/null)
+check_eq "report:dir:grouped-folded-root" "2000" "$(grep '^\[report_target (MemRate 1)\];' <<<"$out" | inl_objects)"
+check_eq "report:dir:grouped-folded-other" "1" "$(grep -c '^\[other_prog (MemRate 4096)\];.*;outer;inl ' <<<"$out")"
+out=$("$CTRPROF" report --sample alloc_objects --format folded --program report_target "$D" 2>/dev/null)
+check_eq "report:dir:program-picks" "2000 0" "$(inl_objects <<<"$out") $(grep -c '^\[' <<<"$out")"
+"$CTRPROF" report --format flame -o "$WORK/g.html" "$D" 2>/dev/null
+check_eq "report:dir:grouped-flame-roots" "[other_prog (MemRate 4096)] [report_target (MemRate 1)]" \
+    "$(grep -o '"\[[a-z_]* (MemRate [0-9]*)\]"' "$WORK/g.html" | tr -d '"' | sort | paste -sd' ')"
+"$CTRPROF" report --format pprof -o "$WORK/g.pb.gz" "$D" 2>"$WORK/err"
+check_eq "report:dir:grouped-pprof-refused" "2 1" "$? $(grep -vc skipped "$WORK/err")"
+# a shared file records which programs wrote it, not which process made each stack
+S="$WORK/shared.count"
+run_in CTRPROF_FILE="$S" CTRPROF_MEM_RATE=1
+run_in CTRPROF_FILE="$S" CTRPROF_MEM_RATE=1
+out=$("$CTRPROF" report --sample alloc_objects --format folded --program report_target "$S" 2>/dev/null)
+check_eq "report:shared:program-all-of-it" "2000" "$(inl_objects <<<"$out")"
+"$CTRPROF" report --pid "$pid1" "$S" >/dev/null 2>"$WORK/err"
+check_eq "report:shared:pid-cannot-split" "1|$S: skipped: a shared file: its stacks are not recorded per process, so it cannot be split by --pid" \
+    "$?|$(head -1 "$WORK/err" | sed 's/^ctrprof: //')"
+(cd "$WORK" && CTRPROF_FILE="$S" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" ./other_prog >/dev/null)
+"$CTRPROF" report --program report_target "$S" >/dev/null 2>"$WORK/err"
+check_eq "report:shared:program-cannot-split" "1|$S: skipped: a shared file of programs other_prog,report_target: its stacks are not recorded per process, so it cannot be split by --program" \
+    "$?|$(head -1 "$WORK/err" | sed 's/^ctrprof: //')"
 
 # Mutex and block profiles: contentions in 1/65536 units, delay in ns.
 $MK "$WORK/m.count" "${meta[@]}" -- 'ctrprof/mutex:contentions\nab000001+0x30=196608' 'ctrprof/mutex:delay\nab000001+0x30=5000000'
