@@ -103,12 +103,54 @@ rm -f "$WORK/dir/ctrprof.b.2.count"
 code "${URL}metrics" >/dev/null
 check_eq serve:file-gone 2 "$(awk '/^ctrprof_serve_files / {print $2}' "$WORK/body")"
 
-# 5. ?seconds=N: the delta over the next N seconds (Go's semantics). Nothing changes: empty;
-# a process appears meanwhile: exactly its profile.
 pprof_total() { # FILE SAMPLE: the "Showing nodes accounting for X" total of go tool pprof
     HOME="$WORK/home" GOCACHE="$WORK/gocache" PPROF_TMPDIR="$WORK/pprof" \
         go tool pprof -top -sample_index="$2" "$1" 2>/dev/null | awk '/of .* total/ {print $(NF-1); exit}'
 }
+# a corrupt and a truncated file in the directory: skipped, counted, said once
+head -c 20000 /dev/urandom >"$WORK/dir/ctrprof.bad.8.count"
+head -c 16000 "$F" >"$WORK/dir/ctrprof.short.9.count" # cut mid-page
+code "${URL}metrics" >/dev/null
+c1=$(awk '/^ctrprof_serve_unreadable_files / {print $2}' "$WORK/body")
+check_eq serve:corrupt-skipped "200 2 2" "$(code "${URL}metrics") $c1 $(awk '/^ctrprof_serve_files / {print $2}' "$WORK/body")"
+check_eq serve:corrupt-said-once "1 1" "$(grep -c 'ctrprof.bad.8.count' "$WORK/serve.log") $(grep -c 'ctrprof.short.9.count' "$WORK/serve.log")"
+rm -f "$WORK/dir/ctrprof.bad.8.count" "$WORK/dir/ctrprof.short.9.count"
+
+# a live program: its file appears in an empty directory, is read while it is being
+# written (every request answered), and its counters move
+mkdir -p "$WORK/live"
+start_serve "$WORK/serve-live.log" "$WORK/live"
+(cd "$WORK" && CTRPROF_DIR="$WORK/live" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=100 LD_PRELOAD="$SHIM" \
+    "$PROGS/serve_live" 4) &
+LIVE=$!
+PIDS+=("$LIVE")
+codes=
+vals=
+for _ in $(seq 12); do
+    sleep 0.3
+    codes="$codes $(code "${URL}debug/pprof/heap")"
+    codes="$codes $(code "${URL}metrics")"
+    vals="$vals $(awk '/^ctrprof_all_heap_alloc_objects_total / {print $2}' "$WORK/body")"
+done
+check_eq serve:live-all-answered "" "$(echo $codes | tr ' ' '\n' | grep -v '^200$' | sort | uniq -c | tr '\n' ' ')"
+if echo $vals | awk '{ up = 0; for (i = 2; i <= NF; i++) { if ($i < $(i-1)) exit 1; if ($i > $(i-1)) up = 1 } exit !up }'; then
+    pass serve:live-counters-move; else fail serve:live-counters-move "alloc objects over time: $vals"; fi
+check_eq serve:live-top-site live_alloc \
+    "$(grep '^ctrprof_site_heap_inuse_bytes{' "$WORK/body" | head -1 | sed 's/.*function="\([^"]*\)".*/\1/')"
+if command -v go >/dev/null && kill -0 "$LIVE" 2>/dev/null; then
+    # about 1000 allocations a second (a millisecond's sleep each, and the loop's own time)
+    code "${URL}debug/pprof/allocs?seconds=1" >/dev/null
+    n=$(pprof_total "$WORK/body" alloc_objects)
+    if [ -n "$n" ] && [ "${n%%[!0-9]*}" = "$n" ] && [ "$n" -ge 200 ] && [ "$n" -le 1100 ]; then
+        pass serve:live-delta-1s; else fail serve:live-delta-1s "expected 200..1100 allocations in 1 s, got [$n]"; fi
+fi
+wait "$LIVE"
+kill "$SPID"
+URL=$URL0
+SPID=$SPID0
+
+# 5. ?seconds=N: the delta over the next N seconds (Go's semantics). Nothing changes: empty;
+# a process appears meanwhile: exactly its profile.
 if command -v go >/dev/null; then
     code "${URL}debug/pprof/allocs?seconds=1" >/dev/null
     check_eq serve:delta-unchanged 0 "$(pprof_total "$WORK/body" alloc_space)"
