@@ -197,7 +197,7 @@ static enum MHD_Result profile(struct MHD_Connection *c, int kind)
     long debug = query_uint(c, "debug"), secs = query_uint(c, "seconds");
     if (debug < 0)
         debug = 0; /* Go: strconv.Atoi's error is ignored */
-    struct cp_srv_set *base = NULL;
+    struct cp_snapset *base = NULL;
     if (secs != -1) {
         if (secs <= 0)
             return text(c, 400, "invalid value for \"seconds\" - must be a positive integer\n");

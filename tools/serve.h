@@ -25,13 +25,13 @@ struct cp_srv_body {
 enum cp_srv_kind { CP_SRV_HEAP, CP_SRV_ALLOCS, CP_SRV_MUTEX, CP_SRV_BLOCK };
 
 /* A snapshot of every input file as of now (for a delta's base); opaque. */
-struct cp_srv_set;
-struct cp_srv_set *cp_srv_snapshot(void);
-void cp_srv_set_free(struct cp_srv_set *s);
+struct cp_snapset;
+struct cp_snapset *cp_srv_snapshot(void);
+void cp_srv_set_free(struct cp_snapset *s);
 
 /* The merged, symbolized profile of kind: gzipped profile.proto (text top view when
  * debug), minus base when base is not NULL (a delta: only files present in both). */
-void cp_srv_profile(enum cp_srv_kind kind, int debug, struct cp_srv_set *base, struct cp_srv_body *out);
+void cp_srv_profile(enum cp_srv_kind kind, int debug, struct cp_snapset *base, struct cp_srv_body *out);
 /* /metrics: Prometheus text exposition format 0.0.4. */
 void cp_srv_metrics(struct cp_srv_body *out);
 /* The number of profile files the inputs name right now (for the index page). */

@@ -7,15 +7,10 @@
  * here touches a client; the lock is never held while a response is sent or while a delta
  * waits.
  *
- * Which files: those named on the command line, and in each directory named there its
- * regular files ending in ".count" (not following symbolic links), listed again for every
- * request so that new processes appear. Nothing from a URL reaches a path.
- *
- * Snapshots: every request loads each file once with cp_cfile_load (a consistent copy as
- * of one publish boundary; a file mid-publish is waited for, a file that is gone, short or
- * corrupt is skipped and said once on stderr). The copy goes into a memfd that
- * cp_profile_load then reads by /proc/self/fd/N, so what is hashed is what is profiled,
- * and a delta's base is the earlier copy (cp_profile_load(..., -1), as --base does).
+ * Which files, and how they are read: live.c (the files and directories named on the
+ * command line, directories listed again for every request; each request takes one
+ * snapshot of every file; a file that cannot be read is skipped and said once on stderr).
+ * Nothing from a URL reaches a path. A ?seconds= delta's base is an earlier snapshot.
  *
  * Cached across requests: (1) one symbolizer for the server's life, with libdwfl's files
  * shared (cp_sym_share_files): each module file is opened once and each address resolved
@@ -23,47 +18,24 @@
  * (2) the last responses, keyed by what was asked and a hash of the snapshots' bytes: an
  * unchanged set of files is answered without parsing, merging or encoding again.
  */
-#include <dirent.h>
-#include <fcntl.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cfile.h"
 #include "profile.h"
 #include "report.h"
+#include "live.h"
 #include "serve.h"
 
-#define MAX_FILES 4096 /* per request: bounded memory whatever a directory holds */
 #define NCACHE 16
 #define LABEL_MAX 200 /* a label value longer than this is cut (and merged after the cut) */
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cp_symbolizer *g_sym;
-static struct input {
-    char *path;
-    int is_dir;
-} *g_in;
-static int g_nin, g_top;
-
-struct snap {
-    char *path;
-    uint8_t *buf;
-    size_t len;
-    uint64_t hash;
-    char program[64];
-};
-
-struct cp_srv_set {
-    struct snap *v;
-    size_t n, cap, bad;
-    uint64_t hash;
-};
+static struct cp_inputs *g_in;
+static int g_top;
 
 struct centry {
     int kind, debug;
@@ -79,17 +51,9 @@ static uint64_t g_clock;
 
 int cp_srv_init(const char *const *inputs, int n, int metrics_top)
 {
-    g_in = calloc((size_t)n, sizeof *g_in);
-    for (int i = 0; i < n; i++) {
-        struct stat st;
-        if (stat(inputs[i], &st) < 0) {
-            fprintf(stderr, "ctrprof: serve: %s: %m\n", inputs[i]);
-            return 1;
-        }
-        g_in[i].path = strdup(inputs[i]);
-        g_in[i].is_dir = S_ISDIR(st.st_mode);
-    }
-    g_nin = n;
+    g_in = cp_inputs_new(inputs, n);
+    if (!g_in)
+        return 1;
     g_top = metrics_top;
     cp_sym_share_files(1);
     g_sym = cp_sym_new();
@@ -104,11 +68,8 @@ void cp_srv_fini(void)
     memset(g_cache, 0, sizeof g_cache);
     cp_sym_free(g_sym);
     g_sym = NULL;
-    for (int i = 0; i < g_nin; i++)
-        free(g_in[i].path);
-    free(g_in);
+    cp_inputs_free(g_in);
     g_in = NULL;
-    g_nin = 0;
     pthread_mutex_unlock(&g_lock);
 }
 
@@ -127,102 +88,25 @@ static void say_once(const char *path, const char *what)
     fprintf(stderr, "ctrprof: serve: %s\n", line);
 }
 
-static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+static void say(void *ctx, const char *path, const char *what)
 {
-    struct snap *s = ctx;
-    if (kl == 7 && !memcmp(k, "Program", 7))
-        snprintf(s->program, sizeof s->program, "%.*s", (int)vl, v);
+    say_once(path, what);
 }
 
-static void take(struct cp_srv_set *s, const char *path)
+static struct cp_snapset *snapshot(void)
 {
-    if (s->n == MAX_FILES) {
-        say_once(path, "more than 4096 profile files: the rest are not served");
-        s->bad++;
-        return;
-    }
-    struct snap sn = {0};
-    int err = cp_cfile_load(path, &sn.buf, &sn.len);
-    if (!err) {
-        char where[256] = "";
-        err = cp_cfile_parse(sn.buf, sn.len, on_meta, NULL, &sn, where, sizeof where);
-        if (err)
-            cp_cfile_unload(sn.buf, sn.len);
-    }
-    if (err) {
-        say_once(path, cp_cfile_strerror(err));
-        s->bad++;
-        return;
-    }
-    sn.path = strdup(path);
-    sn.hash = cp_hash_bytes(sn.buf, sn.len);
-    if (s->n == s->cap)
-        s->v = realloc(s->v, (s->cap = s->cap ? 2 * s->cap : 16) * sizeof *s->v);
-    s->v[s->n++] = sn;
-    s->hash = (s->hash ^ cp_hash_bytes(path, strlen(path))) * 1099511628211ull ^ sn.hash;
+    return cp_snapshot(g_in, say, NULL);
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void take_dir(struct cp_srv_set *s, const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        say_once(dir, "cannot list the directory");
-        s->bad++;
-        return;
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < MAX_FILES) {
-        size_t l = strlen(e->d_name);
-        struct stat st;
-        if (e->d_name[0] == '.' || l < 7 || strcmp(e->d_name + l - 6, ".count"))
-            continue;
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-            continue;
-        if (n == cap)
-            names = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *names);
-        names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof *names, by_name);
-    for (size_t i = 0; i < n; i++) {
-        char path[8192];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        take(s, path);
-        free(names[i]);
-    }
-    free(names);
-}
-
-static struct cp_srv_set *snapshot(void)
-{
-    struct cp_srv_set *s = calloc(1, sizeof *s);
-    s->hash = 1469598103934665603ull;
-    for (int i = 0; i < g_nin; i++) {
-        if (g_in[i].is_dir)
-            take_dir(s, g_in[i].path);
-        else
-            take(s, g_in[i].path);
-    }
-    return s;
-}
-
-struct cp_srv_set *cp_srv_snapshot(void)
+struct cp_snapset *cp_srv_snapshot(void)
 {
     pthread_mutex_lock(&g_lock);
-    struct cp_srv_set *s = snapshot();
+    struct cp_snapset *s = snapshot();
     pthread_mutex_unlock(&g_lock);
     return s;
 }
 
-void cp_srv_set_free(struct cp_srv_set *s)
+void cp_srv_set_free(struct cp_snapset *s)
 {
     if (!s)
         return;
@@ -236,66 +120,23 @@ void cp_srv_set_free(struct cp_srv_set *s)
 
 size_t cp_srv_nfiles(void)
 {
-    struct cp_srv_set *s = cp_srv_snapshot();
+    struct cp_snapset *s = cp_srv_snapshot();
     size_t n = s->n;
-    cp_srv_set_free(s);
+    cp_snapset_free(s);
     return n;
 }
 
 /* ---- profiles ------------------------------------------------------------------------ */
 
-/* Load one snapshot into p through a memfd (cp_profile_load takes a path). 0 or 1. */
-static int load_snap(struct cp_profile *p, const struct snap *sn, int sign)
+static void build(struct cp_profile *p, int type, const struct cp_snapset *set,
+                  const struct cp_snapset *base, int no_symbols)
 {
-    int fd = memfd_create("ctrprof-serve", MFD_CLOEXEC);
-    if (fd < 0) {
-        say_once(sn->path, "memfd_create failed");
-        return 1;
-    }
-    size_t off = 0;
-    while (off < sn->len) {
-        ssize_t w = write(fd, sn->buf + off, sn->len - off);
-        if (w <= 0) {
-            close(fd);
-            say_once(sn->path, "cannot copy the snapshot");
-            return 1;
-        }
-        off += (size_t)w;
-    }
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    int rc = cp_profile_load(p, proc, sign);
-    close(fd);
-    if (rc)
-        say_once(sn->path, "not served (the line above, about its snapshot, says why)");
-    return rc;
-}
-
-/* The merged profile of type over set, minus the same files in base. Release with
- * release(). */
-static void build(struct cp_profile *p, int type, const struct cp_srv_set *set,
-                  const struct cp_srv_set *base, int no_symbols)
-{
-    cp_profile_init(p, type);
-    cp_sym_free(p->sym); /* the server's one symbolizer instead (its cache lives on) */
-    p->sym = g_sym;
-    p->no_symbols = no_symbols;
-    for (size_t i = 0; i < set->n; i++) {
-        if (load_snap(p, &set->v[i], +1) || !base)
-            continue;
-        for (size_t k = 0; k < base->n; k++)
-            if (!strcmp(base->v[k].path, set->v[i].path)) {
-                load_snap(p, &base->v[k], -1);
-                break;
-            }
-    }
-    cp_profile_finish(p);
+    cp_snap_build(p, type, set, base, no_symbols, g_sym, say, NULL);
 }
 
 static void release(struct cp_profile *p)
 {
-    p->sym = NULL; /* the server's, not the profile's */
-    cp_profile_free(p);
+    cp_snap_release(p);
 }
 
 static struct centry *cache_get(int kind, int debug, uint64_t hash)
@@ -337,10 +178,10 @@ static void from_cache(const struct centry *e, struct cp_srv_body *out)
 static const int kind_type[4] = {CP_R_HEAP, CP_R_HEAP, CP_R_MUTEX, CP_R_BLOCK};
 static const int kind_vi[4] = {3, 1, 1, 1}; /* inuse_space, alloc_space, delay, delay */
 
-void cp_srv_profile(enum cp_srv_kind kind, int debug, struct cp_srv_set *base, struct cp_srv_body *out)
+void cp_srv_profile(enum cp_srv_kind kind, int debug, struct cp_snapset *base, struct cp_srv_body *out)
 {
     pthread_mutex_lock(&g_lock);
-    struct cp_srv_set *set = snapshot();
+    struct cp_snapset *set = snapshot();
     struct centry *e = base ? NULL : cache_get((int)kind, debug, set->hash);
     if (e) {
         from_cache(e, out);
@@ -360,7 +201,7 @@ void cp_srv_profile(enum cp_srv_kind kind, int debug, struct cp_srv_set *base, s
         if (!base && !rc)
             cache_put((int)kind, debug, set->hash, out);
     }
-    cp_srv_set_free(set);
+    cp_snapset_free(set);
     pthread_mutex_unlock(&g_lock);
 }
 
@@ -424,11 +265,11 @@ static void on_health(void *ctx, const uint8_t *name, size_t len, uint64_t value
     fv->h[fv->nh++].v = (double)value;
 }
 
-static void file_values(const struct snap *sn, struct fileval *fv)
+static void file_values(const struct cp_snap *sn, struct fileval *fv)
 {
     memset(fv, 0, sizeof *fv);
     static const int types[3] = {CP_R_HEAP, CP_R_MUTEX, CP_R_BLOCK};
-    struct cp_srv_set one = {.v = (struct snap *)sn, .n = 1};
+    struct cp_snapset one = {.v = (struct cp_snap *)sn, .n = 1};
     for (int t = 0; t < 3; t++) {
         struct cp_profile p;
         build(&p, types[t], &one, NULL, 1);
@@ -510,7 +351,7 @@ static int by_hname(const void *a, const void *b)
     return strcmp(((const struct health *)a)->name, ((const struct health *)b)->name);
 }
 
-static void render_metrics(FILE *f, const struct cp_srv_set *set)
+static void render_metrics(FILE *f, const struct cp_snapset *set)
 {
     struct fileval *fv = calloc(set->n ? set->n : 1, sizeof *fv);
     for (size_t i = 0; i < set->n; i++)
@@ -611,7 +452,7 @@ static void render_metrics(FILE *f, const struct cp_srv_set *set)
 void cp_srv_metrics(struct cp_srv_body *out)
 {
     pthread_mutex_lock(&g_lock);
-    struct cp_srv_set *set = snapshot();
+    struct cp_snapset *set = snapshot();
     struct centry *e = cache_get(4, 0, set->hash ^ set->bad);
     if (e) {
         from_cache(e, out);
@@ -623,6 +464,6 @@ void cp_srv_metrics(struct cp_srv_body *out)
         out->ctype = "text/plain; version=0.0.4; charset=utf-8";
         cache_put(4, 0, set->hash ^ set->bad, out);
     }
-    cp_srv_set_free(set);
+    cp_snapset_free(set);
     pthread_mutex_unlock(&g_lock);
 }
