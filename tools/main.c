@@ -13,6 +13,7 @@ static void usage(FILE *f)
           "       ctrprof report [options] FILE...\n"
           "       ctrprof dump [--json] FILE\n"
           "       ctrprof serve [--listen ADDR:PORT] FILE|DIR...\n"
+          "       ctrprof top [--profile heap|mutex|block] [--once] FILE|DIR...\n"
           "run 'ctrprof <command> --help' for the options of each command\n",
           f);
 }
@@ -32,6 +33,8 @@ int main(int argc, char **argv)
         return cp_cmd_dump(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve"))
         return cp_cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "top"))
+        return cp_cmd_top(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
