@@ -190,18 +190,19 @@ static void update(struct top *t)
     t->t = tnow;
 }
 
-/* The pid in ctrprof.<program>.<pid>.count, or 0. */
-static long pid_of(const char *path)
+/* The pid in ctrprof.<program>.<pid>.count or ctrprof.<program>.<pid>.<k>.count (a later
+ * image of an exec'ing pid), program as its metadata says; 0 when the name is not one. */
+static long pid_of(const char *path, const char *program)
 {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
-    size_t l = strlen(b);
-    if (l < 7 || strcmp(b + l - 6, ".count"))
+    size_t pl = strlen(program);
+    if (strncmp(b, "ctrprof.", 8) || strncmp(b + 8, program, pl) || b[8 + pl] != '.')
         return 0;
-    const char *e = b + l - 6, *s = e;
-    while (s > b && s[-1] >= '0' && s[-1] <= '9')
-        s--;
-    return s < e && s > b && s[-1] == '.' ? strtol(s, NULL, 10) : 0;
+    const char *d = b + 9 + pl, *e = d;
+    while (*e >= '0' && *e <= '9')
+        e++;
+    return e > d && *e == '.' ? strtol(d, NULL, 10) : 0;
 }
 
 static void line(struct top *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -238,14 +239,14 @@ static void render(struct top *t, size_t rows, int once)
          once ? "" : "   (p: profile, s: sample type, q: quit)");
     size_t running = 0;
     for (size_t i = 0; i < t->nfiles; i++) {
-        long pid = pid_of(t->files[i].path);
+        long pid = pid_of(t->files[i].path, t->files[i].program);
         running += !t->files[i].gone && pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
     }
     line(t, "%zu files, %zu running; total %s %s", t->nfiles, running,
          cp_rep_human(t->total, t->unit, a, sizeof a), rate(t->total_rate, t->has_total_rate, t->unit, b, sizeof b));
     for (size_t i = 0; i < t->nfiles; i++) {
         const struct filerow *f = &t->files[i];
-        long pid = pid_of(f->path);
+        long pid = pid_of(f->path, f->program);
         const char *state = f->gone ? "gone" : pid <= 0 ? "" : kill((pid_t)pid, 0) == 0 || errno == EPERM ? "running" : "exited";
         line(t, "  %-7s %-16.16s %12s %14s  %s", state, f->program, cp_rep_human(f->v, t->unit, a, sizeof a),
              rate(f->rate, f->has_rate, t->unit, b, sizeof b), f->path);
