@@ -15,8 +15,9 @@
  * Cached across requests: (1) one symbolizer for the server's life, with libdwfl's files
  * shared (cp_sym_share_files): each module file is opened once and each address resolved
  * once (module ids are hashes of path and build-id, so one symbolizer serves every file);
- * (2) the last responses, keyed by what was asked and a hash of the snapshots' bytes: an
- * unchanged set of files is answered without parsing, merging or encoding again.
+ * (2) the last responses (16, 64 MiB at most), keyed by what was asked and a hash of the
+ * snapshots' bytes: an unchanged set of files is answered without parsing, merging or
+ * encoding again.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include "serve.h"
 
 #define NCACHE 16
+#define CACHE_BYTES (64u << 20)
 #define LABEL_MAX 200 /* a label value longer than this is cut (and merged after the cut) */
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -150,20 +152,30 @@ static struct centry *cache_get(int kind, int debug, uint64_t hash)
     return NULL;
 }
 
+/* Keep a response; the cache holds at most NCACHE of them and CACHE_BYTES in all, the
+ * least recently used going first. */
 static void cache_put(int kind, int debug, uint64_t hash, const struct cp_srv_body *b)
 {
-    struct centry *e = &g_cache[0];
-    for (int i = 0; i < NCACHE; i++) {
-        if (!g_cache[i].p) {
-            e = &g_cache[i];
-            break;
+    if (b->n > CACHE_BYTES / 2)
+        return;
+    for (;;) {
+        size_t total = b->n, freeslot = NCACHE, lru = NCACHE;
+        for (size_t i = 0; i < NCACHE; i++) {
+            total += g_cache[i].n;
+            if (!g_cache[i].p)
+                freeslot = i;
+            else if (lru == NCACHE || g_cache[i].used < g_cache[lru].used)
+                lru = i;
         }
-        if (g_cache[i].used < e->used)
-            e = &g_cache[i];
+        if (freeslot < NCACHE && total <= CACHE_BYTES) {
+            struct centry *e = &g_cache[freeslot];
+            *e = (struct centry){kind, debug, hash, ++g_clock, malloc(b->n ? b->n : 1), b->n, b->ctype};
+            memcpy(e->p, b->p, b->n);
+            return;
+        }
+        free(g_cache[lru].p);
+        memset(&g_cache[lru], 0, sizeof g_cache[lru]);
     }
-    free(e->p);
-    *e = (struct centry){kind, debug, hash, ++g_clock, malloc(b->n ? b->n : 1), b->n, b->ctype};
-    memcpy(e->p, b->p, b->n);
 }
 
 static void from_cache(const struct centry *e, struct cp_srv_body *out)
@@ -246,48 +258,94 @@ static void label(FILE *f, const char *s)
     }
 }
 
-static void on_health(void *ctx, const uint8_t *name, size_t len, uint64_t value)
+/* Per-file totals in one pass over the snapshot: the profile counters summed by object
+ * size (heap) or in all (mutex, block), into samples without stacks that
+ * cp_profile_finish unbiases exactly as for a report; the health counters as they are. */
+struct totals {
+    struct fileval *fv;
+    struct cp_profile p[3]; /* heap, mutex, block */
+    const char *rate_key[3];
+};
+
+static void on_tmeta(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 {
-    struct fileval *fv = ctx;
+    struct totals *t = ctx;
+    for (int i = 0; i < 3; i++)
+        if (strlen(t->rate_key[i]) == kl && !memcmp(k, t->rate_key[i], kl)) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%.*s", (int)(vl < 31 ? vl : 31), v);
+            t->p[i].rate = strtoull(buf, NULL, 10);
+        }
+}
+
+static struct cp_sample *bucket(struct cp_profile *p, uint64_t size)
+{
+    for (size_t i = 0; i < p->ns; i++) /* object sizes in a profile: few */
+        if (p->s[i].size == size)
+            return &p->s[i];
+    if (p->ns == p->caps)
+        p->s = realloc(p->s, (p->caps = p->caps ? 2 * p->caps : 64) * sizeof *p->s);
+    memset(&p->s[p->ns], 0, sizeof p->s[0]);
+    p->s[p->ns].size = size;
+    return &p->s[p->ns++];
+}
+
+static void on_tcounter(void *ctx, const uint8_t *name, size_t len, uint64_t value)
+{
+    struct totals *t = ctx;
+    struct fileval *fv = t->fv;
     const char *n = (const char *)name;
-    if (len > 16 && !memcmp(n, "ctrprof/process:", 16)) {
+    const char *nl = memchr(n, '\n', len);
+    size_t hl = nl ? (size_t)(nl - n) : len;
+    if (hl > 19 && !memcmp(n, "ctrprof/heap:alloc:", 19))
+        bucket(&t->p[0], strtoull(n + 19, NULL, 10))->raw[0] += (double)value;
+    else if (hl > 18 && !memcmp(n, "ctrprof/heap:free:", 18))
+        bucket(&t->p[0], strtoull(n + 18, NULL, 10))->raw[1] += (double)value;
+    else if (hl == 25 && !memcmp(n, "ctrprof/mutex:contentions", 25))
+        bucket(&t->p[1], 0)->raw[0] += (double)value;
+    else if (hl == 19 && !memcmp(n, "ctrprof/mutex:delay", 19))
+        bucket(&t->p[1], 0)->raw[1] += (double)value;
+    else if (hl == 25 && !memcmp(n, "ctrprof/block:contentions", 25))
+        bucket(&t->p[2], 0)->raw[0] += (double)value;
+    else if (hl == 19 && !memcmp(n, "ctrprof/block:delay", 19))
+        bucket(&t->p[2], 0)->raw[1] += (double)value;
+    else if (len > 16 && !memcmp(n, "ctrprof/process:", 16))
         fv->processes += (double)value;
-        return;
-    }
-    if (len <= 15 || memcmp(n, "ctrprof/health:", 15) || len - 15 >= sizeof fv->h->name)
-        return;
-    if (len == 29 && !memcmp(n + 15, "profiler-bytes", 14)) {
+    else if (len == 29 && !memcmp(n, "ctrprof/health:profiler-bytes", 29))
         fv->profiler_bytes = (double)value;
-        return;
+    else if (len > 15 && !memcmp(n, "ctrprof/health:", 15) && len - 15 < sizeof fv->h->name) {
+        fv->h = realloc(fv->h, (fv->nh + 1) * sizeof *fv->h);
+        snprintf(fv->h[fv->nh].name, sizeof fv->h->name, "%.*s", (int)(len - 15), n + 15);
+        fv->h[fv->nh++].v = (double)value;
     }
-    fv->h = realloc(fv->h, (fv->nh + 1) * sizeof *fv->h);
-    snprintf(fv->h[fv->nh].name, sizeof fv->h->name, "%.*s", (int)(len - 15), n + 15);
-    fv->h[fv->nh++].v = (double)value;
 }
 
 static void file_values(const struct cp_snap *sn, struct fileval *fv)
 {
     memset(fv, 0, sizeof *fv);
+    struct totals t = {.fv = fv, .rate_key = {"MemRate", "MutexFraction", "BlockRate"}};
     static const int types[3] = {CP_R_HEAP, CP_R_MUTEX, CP_R_BLOCK};
-    struct cp_snapset one = {.v = (struct cp_snap *)sn, .n = 1};
-    for (int t = 0; t < 3; t++) {
-        struct cp_profile p;
-        build(&p, types[t], &one, NULL, 1);
-        for (size_t i = 0; i < p.ns; i++) {
-            const double *v = p.s[i].v;
-            if (t == 0) {
+    for (int i = 0; i < 3; i++) {
+        cp_profile_init(&t.p[i], types[i]);
+        t.p[i].no_symbols = 1;
+    }
+    cp_cfile_parse(sn->buf, sn->len, on_tmeta, on_tcounter, &t, NULL, 0);
+    for (int i = 0; i < 3; i++) {
+        cp_profile_finish(&t.p[i]);
+        for (size_t k = 0; k < t.p[i].ns; k++) {
+            const double *v = t.p[i].s[k].v;
+            if (i == 0) {
                 fv->v[0] += v[3];
                 fv->v[1] += v[2];
                 fv->v[2] += v[1];
                 fv->v[3] += v[0];
             } else {
-                fv->v[2 + 2 * t] += v[0];
-                fv->v[3 + 2 * t] += v[1] / 1e9;
+                fv->v[2 + 2 * i] += v[0];
+                fv->v[3 + 2 * i] += v[1] / 1e9;
             }
         }
-        release(&p);
+        cp_profile_free(&t.p[i]);
     }
-    cp_cfile_parse(sn->buf, sn->len, NULL, on_health, fv, NULL, 0);
 }
 
 struct site {

@@ -95,6 +95,31 @@ check_eq serve:metrics-top-bounded "2 $topfn" \
 URL=$URL0
 SPID=$SPID0
 
+# per-file totals are the report's, unbiased: a profile at MemRate 4096 with mutex and
+# block samples (tests/programs/contention.c, and report_target for heap samples that
+# are there at any rate, sharing one file), against the sums of `report --format raw`
+mkdir -p "$WORK/c"
+F2="$WORK/c/shared.count"
+for prog in contention report_target; do
+    (cd "$WORK" && CTRPROF_FILE="$F2" CTRPROF_MEM_RATE=4096 CTRPROF_MUTEX_FRACTION=1 CTRPROF_BLOCK_RATE=1 \
+        LD_PRELOAD="$SHIM" timeout 120 "$PROGS/$prog" >/dev/null)
+done
+rawsum() { "$CTRPROF" report --profile "$1" --format raw "$F2" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { s += $2 } END { printf "%.0f", s }'; }
+start_serve "$WORK/serve2.log" "$F2"
+curl -s --max-time 20 "${URL}metrics" >"$WORK/metrics2.txt"
+kill "$SPID"
+metric() { awk -v n="$1" '$1 ~ "^"n"{" { printf "%.0f", $2 * '"${2:-1}"' }' "$WORK/metrics2.txt"; }
+for pair in "heap alloc_space ctrprof_heap_alloc_bytes_total 1" "heap inuse_space ctrprof_heap_inuse_bytes 1" \
+    "mutex delay ctrprof_mutex_delay_seconds_total 1e9" "block contentions ctrprof_block_contentions_total 1"; do
+    set -- $pair
+    want=$(rawsum "$1" "$2")
+    got=$(metric "$3" "$4")
+    if [ "${want:-0}" -gt 0 ] && within "$want" "$got" 0.001; then pass "serve:metrics-file-$1-$2"; else
+        fail "serve:metrics-file-$1-$2" "report says $want, /metrics $got"; fi
+done
+URL=$URL0
+SPID=$SPID0
+
 # 4. a directory is listed again per request: a new process's file appears
 cp "$F" "$WORK/dir/ctrprof.b.2.count"
 code "${URL}metrics" >/dev/null
