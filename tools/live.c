@@ -3,6 +3,9 @@
  * `ctrprof serve` and `ctrprof top`, their snapshots, and merged profiles of them made by
  * profile.c exactly as `ctrprof report` makes them. Offline context; not thread-safe.
  *
+ * Validating a file (cp_cfile_parse walks all of it) is remembered by path and hash of
+ * its bytes, so an unchanged file is read and hashed but not parsed again.
+ *
  * A snapshot's bytes go into a memfd that cp_profile_load reads by /proc/self/fd/N, so
  * what was hashed is what is profiled, and a delta's base is an earlier copy (loaded with
  * sign -1, as --base does). Nothing but the inputs' own paths and the names listed in
@@ -71,6 +74,16 @@ static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t v
         m->has_format = 1;
 }
 
+/* What validating a file's bytes found, by (path, hash of the bytes): an unchanged file
+ * is not parsed again at the next snapshot. A small direct-mapped table; a collision only
+ * costs a parse. */
+#define NMEMO 1024
+static struct memo {
+    uint64_t key, hash;
+    int err; /* 0, a cp_cfile code, or 1: not a ctrprof profile */
+    char program[64];
+} memo[NMEMO];
+
 static void take(struct cp_snapset *s, const char *path, cp_say_fn say, void *ctx)
 {
     if (s->n == MAX_FILES) {
@@ -79,27 +92,31 @@ static void take(struct cp_snapset *s, const char *path, cp_say_fn say, void *ct
         return;
     }
     struct cp_snap sn = {0};
-    struct metactx m = {&sn, 0};
     int err = cp_cfile_load(path, &sn.buf, &sn.len);
-    if (!err) {
-        char where[256] = "";
-        err = cp_cfile_parse(sn.buf, sn.len, on_meta, NULL, &m, where, sizeof where);
-        if (!err && !m.has_format) {
-            cp_cfile_unload(sn.buf, sn.len);
-            say(ctx, path, "a counter file, but not a ctrprof profile (no Ctrprof-Format)");
-            s->bad++;
-            return;
-        }
-        if (err)
-            cp_cfile_unload(sn.buf, sn.len);
-    }
     if (err) {
         say(ctx, path, cp_cfile_strerror(err));
         s->bad++;
         return;
     }
-    sn.path = strdup(path);
     sn.hash = cp_hash_bytes(sn.buf, sn.len);
+    uint64_t key = cp_hash_bytes(path, strlen(path)) | 1;
+    struct memo *mo = &memo[key % NMEMO];
+    if (mo->key != key || mo->hash != sn.hash) {
+        struct metactx m = {&sn, 0};
+        char where[256] = "";
+        err = cp_cfile_parse(sn.buf, sn.len, on_meta, NULL, &m, where, sizeof where);
+        *mo = (struct memo){key, sn.hash, err ? err : !m.has_format, ""};
+        memcpy(mo->program, sn.program, sizeof mo->program);
+    }
+    memcpy(sn.program, mo->program, sizeof sn.program);
+    if (mo->err) {
+        cp_cfile_unload(sn.buf, sn.len);
+        say(ctx, path, mo->err == 1 ? "a counter file, but not a ctrprof profile (no Ctrprof-Format)"
+                                    : cp_cfile_strerror(mo->err));
+        s->bad++;
+        return;
+    }
+    sn.path = strdup(path);
     if (s->n == s->cap)
         s->v = realloc(s->v, (s->cap = s->cap ? 2 * s->cap : 16) * sizeof *s->v);
     s->v[s->n++] = sn;
