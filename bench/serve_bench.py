@@ -7,7 +7,7 @@ client (urllib):
   first   GET /debug/pprof/heap   read, merge, unbias, symbolize, encode, gzip
   cached  GET /debug/pprof/heap   the same files again: read and hash them, answer from
                                   the response cache
-  first   GET /metrics            three profiles per file plus the merged, symbolized ones
+  first   GET /metrics            per-file sums, and the merged, symbolized profiles
   cached  GET /metrics
 
 and the server's memory afterwards (VmHWM, the peak resident set, and VmRSS).
@@ -89,9 +89,10 @@ def markdown(rows):
               (r["buckets"], r["file_mb"], r["heap_first"], r["heap_cached"], r["metrics_first"],
                r["metrics_cached"], r["idle_mb"], r["hwm_mb"], r["rss_mb"]))
     s += ("\nA cached request still reads and hashes every file (that is how it knows nothing "
-          "changed); what it saves is parsing, merging, symbolizing and encoding. A first "
-          "/metrics builds each file's three profiles unsymbolized and the merged three "
-          "symbolized.\n")
+          "changed); what it saves is validating, merging, symbolizing and encoding. A first "
+          "/metrics sums each file's counters in one pass and builds the three merged profiles, "
+          "symbolized, for its top sites (the heap one again: the cache keeps responses, not "
+          "profiles).\n")
     return s
 
 

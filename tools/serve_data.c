@@ -12,9 +12,10 @@
  * snapshot of every file; a file that cannot be read is skipped and said once on stderr).
  * Nothing from a URL reaches a path. A ?seconds= delta's base is an earlier snapshot.
  *
- * Cached across requests: (1) one symbolizer for the server's life, with libdwfl's files
- * shared (cp_sym_share_files): each module file is opened once and each address resolved
- * once (module ids are hashes of path and build-id, so one symbolizer serves every file);
+ * Cached across requests: (1) one symbolizer for the server's life: each module opened
+ * once and each address resolved once (module ids are hashes of path and build-id, so one
+ * symbolizer serves every file; a program rebuilt in place is a new module, opened anew,
+ * which is why libdwfl's files are not shared by path, cp_sym_share_files);
  * (2) the last responses (16, 64 MiB at most), keyed by what was asked and a hash of the
  * snapshots' bytes: an unchanged set of files is answered without parsing, merging or
  * encoding again.
@@ -57,7 +58,6 @@ int cp_srv_init(const char *const *inputs, int n, int metrics_top)
     if (!g_in)
         return 1;
     g_top = metrics_top;
-    cp_sym_share_files(1);
     g_sym = cp_sym_new();
     return 0;
 }

@@ -434,7 +434,6 @@ int cp_cmd_top(int argc, char **argv)
     free(files);
     if (!t.in)
         return 1;
-    cp_sym_share_files(1);
     t.sym = cp_sym_new();
     int rc = 0;
     if (once) {

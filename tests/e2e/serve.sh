@@ -174,6 +174,26 @@ kill "$SPID"
 URL=$URL0
 SPID=$SPID0
 
+# a program rebuilt in place (a new build-id at the same path) is symbolized from its new
+# file while the server, and its symbolizer, live on
+if command -v cc >/dev/null; then
+    mkdir -p "$WORK/rb/prof"
+    printf '%s\n' '#include <stdlib.h>' '#include <string.h>' \
+        '__attribute__((noinline)) void *NAME(size_t n) { void *p = malloc(n); memset(p, 1, n); return p; }' \
+        'int main(void) { for (int i = 0; i < 100; i++) NAME(4096 + V); return 0; }' >"$WORK/rb/p.c"
+    start_serve "$WORK/serve-rb.log" "$WORK/rb/prof"
+    for v in 1 2; do
+        cc -g -O1 -fno-omit-frame-pointer -DNAME=alloc_v$v -DV=$v -o "$WORK/rb/prog" "$WORK/rb/p.c"
+        (cd "$WORK" && CTRPROF_DIR="$WORK/rb/prof" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$WORK/rb/prog")
+        code "${URL}debug/pprof/heap?debug=1" >/dev/null
+        cp "$WORK/body" "$WORK/rb/top$v.txt"
+    done
+    kill "$SPID"
+    check_eq serve:rebuilt-in-place "1 1" "$(grep -c ' alloc_v1$' "$WORK/rb/top2.txt") $(grep -c ' alloc_v2$' "$WORK/rb/top2.txt")"
+    URL=$URL0
+    SPID=$SPID0
+fi
+
 # 5. ?seconds=N: the delta over the next N seconds (Go's semantics). Nothing changes: empty;
 # a process appears meanwhile: exactly its profile.
 if command -v go >/dev/null; then
