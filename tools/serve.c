@@ -46,16 +46,18 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: ctrprof serve [options] FILE|DIR...\n"
-          "  --listen ADDR:PORT      where to listen (default 127.0.0.1:6060; [::1]:PORT for IPv6;\n"
-          "                          port 0 picks a free one, printed on standard output)\n"
-          "  --metrics-top N         top sites per profile as labelled series in /metrics (default 20)\n"
-          "  --max-conns N           concurrent connections (default 64; half of them per address)\n"
-          "  --timeout SECONDS       a request must arrive within this (default 10)\n"
-          "  --debug-dir DIR[:DIR...] also look there for separate debug files\n"
-          "Serves /debug/pprof/{heap,allocs,mutex,block} (?seconds=N, ?debug=1) and /metrics.\n"
-          "A DIR means the *.count files in it, listed again for every request.\n",
-          f);
+    fputs(
+        "usage: ctrprof serve [options] FILE|DIR...\n"
+        "  --listen ADDR:PORT      where to listen (default 127.0.0.1:6060; [::1]:PORT for IPv6;\n"
+        "                          port 0 picks a free one, printed on standard output)\n"
+        "  --metrics-top N         top sites per profile as labelled series in /metrics (default "
+        "20)\n"
+        "  --max-conns N           concurrent connections (default 64; half of them per address)\n"
+        "  --timeout SECONDS       a request must arrive within this (default 10)\n"
+        "  --debug-dir DIR[:DIR...] also look there for separate debug files\n"
+        "Serves /debug/pprof/{heap,allocs,mutex,block} (?seconds=N, ?debug=1) and /metrics.\n"
+        "A DIR means the *.count files in it, listed again for every request.\n",
+        f);
 }
 
 /* ---- connections: the reaper's table ------------------------------------------------- */
@@ -79,11 +81,13 @@ static time_t now(void)
     return ts.tv_sec;
 }
 
-static void on_conn(void *cls, struct MHD_Connection *c, void **sock_ctx, enum MHD_ConnectionNotificationCode code)
+static void on_conn(void *cls, struct MHD_Connection *c, void **sock_ctx,
+                    enum MHD_ConnectionNotificationCode code)
 {
     pthread_mutex_lock(&g_clock);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         *sock_ctx = NULL;
         for (size_t i = 0; ci && i < g_nconns; i++)
             if (!g_conns[i].used) {
@@ -100,11 +104,13 @@ static void on_conn(void *cls, struct MHD_Connection *c, void **sock_ctx, enum M
 
 static struct conn *conn_of(struct MHD_Connection *c)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
 }
 
-static void on_done(void *cls, struct MHD_Connection *c, void **req_ctx, enum MHD_RequestTerminationCode toe)
+static void on_done(void *cls, struct MHD_Connection *c, void **req_ctx,
+                    enum MHD_RequestTerminationCode toe)
 {
     pthread_mutex_lock(&g_clock);
     struct conn *k = conn_of(c);
@@ -181,10 +187,12 @@ static enum MHD_Result index_page(struct MHD_Connection *c)
     char *p;
     size_t n;
     FILE *f = open_memstream(&p, &n);
-    fprintf(f, "<html>\n<head>\n<title>/debug/pprof/</title>\n</head>\n<body>\n/debug/pprof/<br>\n<br>\n"
-               "ctrprof serve: %zu profile files<br>\n<br>\nTypes of profiles available:\n<table>\n"
-               "<thead><td>Profile</td></thead>\n",
-            cp_srv_nfiles());
+    fprintf(
+        f,
+        "<html>\n<head>\n<title>/debug/pprof/</title>\n</head>\n<body>\n/debug/pprof/<br>\n<br>\n"
+        "ctrprof serve: %zu profile files<br>\n<br>\nTypes of profiles available:\n<table>\n"
+        "<thead><td>Profile</td></thead>\n",
+        cp_srv_nfiles());
     for (int i = 0; i < 4; i++)
         fprintf(f, "<tr><td><a href='%s?debug=1'>%s</a></td></tr>\n", kinds[i], kinds[i]);
     fputs("</table>\n<br>\n<a href='/metrics'>/metrics</a> (Prometheus)\n</body>\n</html>\n", f);
@@ -224,12 +232,14 @@ static enum MHD_Result profile(struct MHD_Connection *c, int kind)
         pthread_mutex_unlock(&g_clock);
     }
     char disp[64];
-    snprintf(disp, sizeof disp, "attachment; filename=\"%s%s\"", secs > 0 ? "delta-" : "", kinds[kind]);
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s%s\"", secs > 0 ? "delta-" : "",
+             kinds[kind]);
     return reply(c, b.status, b.ctype, b.p, b.n, debug ? NULL : disp);
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                              const char *version, const char *upload, size_t *upload_size, void **req_ctx)
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **req_ctx)
 {
     pthread_mutex_lock(&g_clock);
     struct conn *k = conn_of(c);
@@ -281,7 +291,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *sa)
         snprintf(host, sizeof host, "%.*s", (int)(e - s), s);
         port = e + 1;
     }
-    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+                             .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai;
     if (!host[0] || !port[0] || getaddrinfo(host, port, &hints, &ai))
         return -1;
@@ -310,7 +321,8 @@ int cp_cmd_serve(int argc, char **argv)
         const char *eq = !strncmp(a, "--", 2) ? strchr(a, '=') : NULL;
         snprintf(flag, sizeof flag, "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
         int known = !strcmp(flag, "--listen") || !strcmp(flag, "--metrics-top") ||
-                    !strcmp(flag, "--max-conns") || !strcmp(flag, "--timeout") || !strcmp(flag, "--debug-dir");
+                    !strcmp(flag, "--max-conns") || !strcmp(flag, "--timeout") ||
+                    !strcmp(flag, "--debug-dir");
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             free(files);
@@ -335,11 +347,15 @@ int cp_cmd_serve(int argc, char **argv)
             free(files);
             return 2;
         }
-        long *num = !strcmp(flag, "--metrics-top") ? &top : !strcmp(flag, "--max-conns") ? &maxc
-                                                     : !strcmp(flag, "--timeout")       ? &tmo
-                                                                                        : NULL;
+        long *num = !strcmp(flag, "--metrics-top") ? &top
+                    : !strcmp(flag, "--max-conns") ? &maxc
+                    : !strcmp(flag, "--timeout")   ? &tmo
+                                                   : NULL;
         if (num) {
-            *num = parse_num(v, num == &top ? 0 : 1, num == &top ? 1000 : num == &maxc ? 10000 : 3600);
+            *num = parse_num(v, num == &top ? 0 : 1,
+                             num == &top    ? 1000
+                             : num == &maxc ? 10000
+                                            : 3600);
             if (*num < 0) {
                 fprintf(stderr, "ctrprof: serve: bad value for %s: '%s'\n", flag, v);
                 free(files);
@@ -352,7 +368,9 @@ int cp_cmd_serve(int argc, char **argv)
     }
     struct sockaddr_storage sa = {0};
     if (parse_listen(listen, &sa)) {
-        fprintf(stderr, "ctrprof: serve: --listen wants ADDR:PORT with a numeric address, not '%s'\n", listen);
+        fprintf(stderr,
+                "ctrprof: serve: --listen wants ADDR:PORT with a numeric address, not '%s'\n",
+                listen);
         free(files);
         return 2;
     }
@@ -392,7 +410,8 @@ int cp_cmd_serve(int argc, char **argv)
         (size_t)(1 << 20), MHD_OPTION_NOTIFY_CONNECTION, on_conn, NULL, MHD_OPTION_NOTIFY_COMPLETED,
         on_done, NULL, MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "ctrprof: serve: cannot listen on %s (in use, or not an address of this host)\n",
+        fprintf(stderr,
+                "ctrprof: serve: cannot listen on %s (in use, or not an address of this host)\n",
                 listen);
         cp_srv_fini();
         return 1;

@@ -31,7 +31,8 @@ void cp_srv_set_free(struct cp_snapset *s);
 
 /* The merged, symbolized profile of kind: gzipped profile.proto (text top view when
  * debug), minus base when base is not NULL (a delta: only files present in both). */
-void cp_srv_profile(enum cp_srv_kind kind, int debug, struct cp_snapset *base, struct cp_srv_body *out);
+void cp_srv_profile(enum cp_srv_kind kind, int debug, struct cp_snapset *base,
+                    struct cp_srv_body *out);
 /* /metrics: Prometheus text exposition format 0.0.4. */
 void cp_srv_metrics(struct cp_srv_body *out);
 /* The number of profile files the inputs name right now (for the index page). */

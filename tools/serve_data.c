@@ -7,7 +7,7 @@
  * here touches a client; the lock is never held while a response is sent or while a delta
  * waits.
  *
- * Which files, and how they are read: live.c (the files and directories named on the
+ * Which files, and how they are read: snapshot.c (the files and directories named on the
  * command line, directories listed again for every request; each request takes one
  * snapshot of every file; a file that cannot be read is skipped and said once on stderr).
  * Nothing from a URL reaches a path. A ?seconds= delta's base is an earlier snapshot.
@@ -28,8 +28,8 @@
 #include "cfile.h"
 #include "profile.h"
 #include "report.h"
-#include "live.h"
 #include "serve.h"
+#include "snapshot.h"
 
 #define NCACHE 16
 #define CACHE_BYTES (64u << 20)
@@ -169,7 +169,8 @@ static void cache_put(int kind, int debug, uint64_t hash, const struct cp_srv_bo
         }
         if (freeslot < NCACHE && total <= CACHE_BYTES) {
             struct centry *e = &g_cache[freeslot];
-            *e = (struct centry){kind, debug, hash, ++g_clock, malloc(b->n ? b->n : 1), b->n, b->ctype};
+            *e = (struct centry){kind, debug,   hash, ++g_clock, malloc(b->n ? b->n : 1),
+                                 b->n, b->ctype};
             memcpy(e->p, b->p, b->n);
             return;
         }
@@ -190,7 +191,8 @@ static void from_cache(const struct centry *e, struct cp_srv_body *out)
 static const int kind_type[4] = {CP_R_HEAP, CP_R_HEAP, CP_R_MUTEX, CP_R_BLOCK};
 static const int kind_vi[4] = {3, 1, 1, 1}; /* inuse_space, alloc_space, delay, delay */
 
-void cp_srv_profile(enum cp_srv_kind kind, int debug, struct cp_snapset *base, struct cp_srv_body *out)
+void cp_srv_profile(enum cp_srv_kind kind, int debug, struct cp_snapset *base,
+                    struct cp_srv_body *out)
 {
     pthread_mutex_lock(&g_lock);
     struct cp_snapset *set = snapshot();
@@ -369,8 +371,8 @@ static int site_by_value(const void *a, const void *b)
 static void sites(FILE *f, const struct cp_profile *p, int vi, double scale, const char *name,
                   const char *type, const char *help)
 {
-    fprintf(f, "# HELP ctrprof_site_%s %s, by the function at the top of the stack (top %d)\n", name,
-            help, g_top);
+    fprintf(f, "# HELP ctrprof_site_%s %s, by the function at the top of the stack (top %d)\n",
+            name, help, g_top);
     fprintf(f, "# TYPE ctrprof_site_%s %s\n", name, type);
     struct site *s = calloc(p->ns ? p->ns : 1, sizeof *s);
     for (size_t i = 0; i < p->ns; i++) {
@@ -487,11 +489,13 @@ static void render_metrics(FILE *f, const struct cp_snapset *set)
     for (size_t i = 0; i < set->n; i++)
         free(fv[i].h);
     free(fv);
-    fprintf(f, "# HELP ctrprof_serve_files profile files served\n# TYPE ctrprof_serve_files gauge\n"
-               "ctrprof_serve_files %zu\n",
+    fprintf(f,
+            "# HELP ctrprof_serve_files profile files served\n# TYPE ctrprof_serve_files gauge\n"
+            "ctrprof_serve_files %zu\n",
             set->n);
-    fprintf(f, "# HELP ctrprof_serve_unreadable_files files named or listed that could not be read\n"
-               "# TYPE ctrprof_serve_unreadable_files gauge\nctrprof_serve_unreadable_files %zu\n",
+    fprintf(f,
+            "# HELP ctrprof_serve_unreadable_files files named or listed that could not be read\n"
+            "# TYPE ctrprof_serve_unreadable_files gauge\nctrprof_serve_unreadable_files %zu\n",
             set->bad);
     /* the top sites of the merged, symbolized profiles */
     struct cp_profile p;

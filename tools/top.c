@@ -6,7 +6,7 @@
  *   ctrprof top [--profile heap|mutex|block] [--sample NAME] [--interval SECONDS] [--once]
  *               [--debug-dir DIR[:DIR...]] FILE|DIR...
  *
- * Each refresh takes a snapshot of the files (live.c: a directory is listed again, so new
+ * Each refresh takes a snapshot of the files (snapshot.c: a directory is listed again, so new
  * processes appear), merges them as `ctrprof report` does, and ranks functions by their
  * flat value (the function at the top of the stack: the caller of malloc, the unlocker,
  * the blocked caller). The change column is the change of each value since the previous
@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "live.h"
 #include "report.h"
+#include "snapshot.h"
 
 #define MAXLINES 400
 #define LINELEN 512
@@ -152,7 +152,8 @@ static void update(struct top *t)
     /* the change: the previous list is sorted by name too (until ranked below) */
     if (have_prev && dt > 0)
         for (size_t i = 0; i < t->nfn; i++) {
-            struct fnrow *o = t->nprev ? bsearch(&t->fn[i], t->prev, t->nprev, sizeof *t->prev, by_name) : NULL;
+            struct fnrow *o =
+                t->nprev ? bsearch(&t->fn[i], t->prev, t->nprev, sizeof *t->prev, by_name) : NULL;
             t->fn[i].rate = (t->fn[i].v - (o ? o->v : 0)) / dt;
             t->fn[i].has_rate = 1;
         }
@@ -243,12 +244,17 @@ static void render(struct top *t, size_t rows, int once)
         running += !t->files[i].gone && pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
     }
     line(t, "%zu files, %zu running; total %s %s", t->nfiles, running,
-         cp_rep_human(t->total, t->unit, a, sizeof a), rate(t->total_rate, t->has_total_rate, t->unit, b, sizeof b));
+         cp_rep_human(t->total, t->unit, a, sizeof a),
+         rate(t->total_rate, t->has_total_rate, t->unit, b, sizeof b));
     for (size_t i = 0; i < t->nfiles; i++) {
         const struct filerow *f = &t->files[i];
         long pid = pid_of(f->path, f->program);
-        const char *state = f->gone ? "gone" : pid <= 0 ? "" : kill((pid_t)pid, 0) == 0 || errno == EPERM ? "running" : "exited";
-        line(t, "  %-7s %-16.16s %12s %14s  %s", state, f->program, cp_rep_human(f->v, t->unit, a, sizeof a),
+        const char *state = f->gone                                      ? "gone"
+                            : pid <= 0                                   ? ""
+                            : kill((pid_t)pid, 0) == 0 || errno == EPERM ? "running"
+                                                                         : "exited";
+        line(t, "  %-7s %-16.16s %12s %14s  %s", state, f->program,
+             cp_rep_human(f->v, t->unit, a, sizeof a),
              rate(f->rate, f->has_rate, t->unit, b, sizeof b), f->path);
     }
     for (size_t i = 0; i < t->nerrs; i++)
@@ -261,8 +267,8 @@ static void render(struct top *t, size_t rows, int once)
         qsort(r, t->nfn, sizeof *r, by_value);
     for (size_t i = 0; i < t->nfn && i < rows; i++)
         line(t, "%12s %6.2f%% %14s  %s", cp_rep_human(r[i].v, t->unit, a, sizeof a),
-             t->total != 0 ? 100 * r[i].v / t->total : 0, rate(r[i].rate, r[i].has_rate, t->unit, b, sizeof b),
-             r[i].name);
+             t->total != 0 ? 100 * r[i].v / t->total : 0,
+             rate(r[i].rate, r[i].has_rate, t->unit, b, sizeof b), r[i].name);
     if (t->nfn == 0)
         line(t, "%s", "  (no samples)");
     free(r);
@@ -409,14 +415,17 @@ int cp_cmd_top(int argc, char **argv)
     }
     struct top t;
     memset(&t, 0, sizeof t);
-    t.type = !strcmp(profile, "heap") ? CP_R_HEAP : !strcmp(profile, "mutex") ? CP_R_MUTEX
-                                                : !strcmp(profile, "block") ? CP_R_BLOCK : -1;
+    t.type = !strcmp(profile, "heap")    ? CP_R_HEAP
+             : !strcmp(profile, "mutex") ? CP_R_MUTEX
+             : !strcmp(profile, "block") ? CP_R_BLOCK
+                                         : -1;
     char *end;
     t.interval = strtod(interval, &end);
     if (t.type < 0 || *end || !(t.interval >= 0.1 && t.interval <= 3600) || nfiles == 0) {
-        fprintf(stderr, "ctrprof: top: %s\n", t.type < 0 ? "unknown profile (heap, mutex or block)"
-                                              : nfiles == 0 ? "no profile file or directory given"
-                                                            : "--interval wants seconds, 0.1 to 3600");
+        fprintf(stderr, "ctrprof: top: %s\n",
+                t.type < 0    ? "unknown profile (heap, mutex or block)"
+                : nfiles == 0 ? "no profile file or directory given"
+                              : "--interval wants seconds, 0.1 to 3600");
         free(files);
         return 2;
     }
@@ -438,7 +447,8 @@ int cp_cmd_top(int argc, char **argv)
     int rc = 0;
     if (once) {
         update(&t);
-        struct timespec ts = {(time_t)t.interval, (long)((t.interval - (double)(time_t)t.interval) * 1e9)};
+        struct timespec ts = {(time_t)t.interval,
+                              (long)((t.interval - (double)(time_t)t.interval) * 1e9)};
         nanosleep(&ts, NULL);
         update(&t);
         render(&t, 30, 1);

@@ -19,7 +19,7 @@ static void *idle(void *arg)
     return NULL;
 }
 
-static void __attribute__((noinline)) *live_alloc(size_t n)
+static void __attribute__((noinline)) * live_alloc(size_t n)
 {
     void *p = malloc(n);
     memset(p, 1, n);

@@ -1,5 +1,5 @@
 /*
- * live.h — profile files named on a command line, read while their programs run (what
+ * snapshot.h — profile files named on a command line, read while their programs run (what
  * `ctrprof serve` and `ctrprof top` share). Offline context; not thread-safe (serve calls
  * it under its lock).
  *
@@ -9,8 +9,8 @@
  * one publish boundary; a file mid-publish is waited for); a file that is gone, short,
  * corrupt or not a ctrprof profile is skipped and handed to the caller's `say`.
  */
-#ifndef CP_LIVE_H
-#define CP_LIVE_H
+#ifndef CP_SNAPSHOT_H
+#define CP_SNAPSHOT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * live.c — profile files read while their programs run (live.h): the inputs of
+ * snapshot.c — profile files read while their programs run (snapshot.h): the inputs of
  * `ctrprof serve` and `ctrprof top`, their snapshots, and merged profiles of them made by
  * profile.c exactly as `ctrprof report` makes them. Offline context; not thread-safe.
  *
@@ -11,7 +11,7 @@
  * sign -1, as --base does). Nothing but the inputs' own paths and the names listed in
  * input directories is ever opened.
  */
-#include "live.h"
+#include "snapshot.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -111,8 +111,9 @@ static void take(struct cp_snapset *s, const char *path, cp_say_fn say, void *ct
     memcpy(sn.program, mo->program, sizeof sn.program);
     if (mo->err) {
         cp_cfile_unload(sn.buf, sn.len);
-        say(ctx, path, mo->err == 1 ? "a counter file, but not a ctrprof profile (no Ctrprof-Format)"
-                                    : cp_cfile_strerror(mo->err));
+        say(ctx, path,
+            mo->err == 1 ? "a counter file, but not a ctrprof profile (no Ctrprof-Format)"
+                         : cp_cfile_strerror(mo->err));
         s->bad++;
         return;
     }
@@ -188,7 +189,8 @@ void cp_snapset_free(struct cp_snapset *s)
 }
 
 /* Load one snapshot into p through a memfd (cp_profile_load takes a path). 0 or 1. */
-static int load_snap(struct cp_profile *p, const struct cp_snap *sn, int sign, cp_say_fn say, void *ctx)
+static int load_snap(struct cp_profile *p, const struct cp_snap *sn, int sign, cp_say_fn say,
+                     void *ctx)
 {
     int fd = memfd_create("ctrprof-snapshot", MFD_CLOEXEC);
     if (fd < 0) {
