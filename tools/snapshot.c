@@ -72,6 +72,13 @@ static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t v
         snprintf(m->s->program, sizeof m->s->program, "%.*s", (int)vl, v);
     if (kl == 14 && !memcmp(k, "Ctrprof-Format", 14))
         m->has_format = 1;
+    static const char *const keys[3] = {"MemRate", "MutexFraction", "BlockRate"};
+    for (int i = 0; i < 3; i++)
+        if (strlen(keys[i]) == kl && !memcmp(k, keys[i], kl)) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%.*s", (int)(vl < 31 ? vl : 31), v);
+            m->s->rate[i] = strtoull(buf, NULL, 10);
+        }
 }
 
 /* What validating a file's bytes found, by (path, hash of the bytes): an unchanged file
@@ -82,6 +89,7 @@ static struct memo {
     uint64_t key, hash;
     int err; /* 0, a cp_cfile code, or 1: not a ctrprof profile */
     char program[64];
+    uint64_t rate[3];
 } memo[NMEMO];
 
 static void take(struct cp_snapset *s, const char *path, cp_say_fn say, void *ctx)
@@ -105,10 +113,12 @@ static void take(struct cp_snapset *s, const char *path, cp_say_fn say, void *ct
         struct metactx m = {&sn, 0};
         char where[256] = "";
         err = cp_cfile_parse(sn.buf, sn.len, on_meta, NULL, &m, where, sizeof where);
-        *mo = (struct memo){key, sn.hash, err ? err : !m.has_format, ""};
+        *mo = (struct memo){key, sn.hash, err ? err : !m.has_format, "", {0}};
         memcpy(mo->program, sn.program, sizeof mo->program);
+        memcpy(mo->rate, sn.rate, sizeof mo->rate);
     }
     memcpy(sn.program, mo->program, sizeof sn.program);
+    memcpy(sn.rate, mo->rate, sizeof sn.rate);
     if (mo->err) {
         cp_cfile_unload(sn.buf, sn.len);
         say(ctx, path,
@@ -211,8 +221,8 @@ static int load_snap(struct cp_profile *p, const struct cp_snap *sn, int sign, c
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
     int rc = cp_profile_load(p, proc, sign);
     close(fd);
-    if (rc) /* the format and the file were checked when it was taken: its rate is what differs */
-        say(ctx, sn->path, "its rate differs from the other files': not merged");
+    if (rc) /* the loader said why, naming the memfd */
+        say(ctx, sn->path, "not loaded (the line above says why)");
     return rc;
 }
 
@@ -224,7 +234,16 @@ void cp_snap_build(struct cp_profile *p, int type, const struct cp_snapset *set,
     cp_sym_free(p->sym); /* the caller's symbolizer instead (its cache lives on) */
     p->sym = sym;
     p->no_symbols = no_symbols;
+    static const char *const keys[3] = {"MemRate", "MutexFraction", "BlockRate"};
     for (size_t i = 0; i < set->n; i++) {
+        if (p->files && set->v[i].rate[type] != p->rate) {
+            char why[160];
+            snprintf(why, sizeof why, "%s %llu, not the %llu of the files before it: not merged",
+                     keys[type], (unsigned long long)set->v[i].rate[type],
+                     (unsigned long long)p->rate);
+            say(ctx, set->v[i].path, why);
+            continue;
+        }
         if (load_snap(p, &set->v[i], +1, say, ctx) || !base)
             continue;
         for (size_t k = 0; k < base->n; k++)

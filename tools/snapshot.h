@@ -23,6 +23,7 @@ struct cp_snap {
     size_t len;
     uint64_t hash; /* of the bytes */
     char program[64];
+    uint64_t rate[3]; /* MemRate, MutexFraction, BlockRate (by profile type) */
 };
 
 struct cp_snapset {
