@@ -26,6 +26,8 @@ $(call need_pkg,libunwind,libunwind-dev)
 $(call need_pkg,libdw,libdw-dev)
 $(call need_pkg,zlib,zlib1g-dev)
 $(call need_pkg,cmocka,libcmocka-dev)
+$(call need_pkg,libmicrohttpd,libmicrohttpd-dev)
+$(call need_pkg,ncursesw,libncurses-dev)
 endif
 
 UNWIND_CFLAGS := $(shell $(PKG_CONFIG) --cflags libunwind 2>/dev/null)
@@ -33,11 +35,15 @@ DW_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdw 2>/dev/null)
 DW_LIBS := $(shell $(PKG_CONFIG) --libs libdw libelf 2>/dev/null)
 Z_LIBS := $(shell $(PKG_CONFIG) --libs zlib 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+MHD_CFLAGS := $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS := $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null)
+CURSES_CFLAGS := $(shell $(PKG_CONFIG) --cflags ncursesw 2>/dev/null)
+CURSES_LIBS := $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null)
 
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -fPIC -fno-omit-frame-pointer $(WARN) -Icore
 CFLAGS_SHIM := $(BASE_CFLAGS) -fvisibility=hidden -ftls-model=initial-exec -fno-stack-protector $(UNWIND_CFLAGS) $(SAN)
-CFLAGS_TOOL := $(BASE_CFLAGS) $(DW_CFLAGS) $(SAN)
+CFLAGS_TOOL := $(BASE_CFLAGS) $(DW_CFLAGS) $(MHD_CFLAGS) $(CURSES_CFLAGS) $(SAN)
 
 CORE_SRC := $(wildcard core/*.c)
 PRELOAD_SRC := $(wildcard preload/*.c)
@@ -78,7 +84,7 @@ $(B)/libctrprof.so: $(PRELOAD_OBJ) $(B)/libcore.a
 	$(CC) -shared $(SAN) -Wl,-soname,libctrprof.so -o $@ $(PRELOAD_OBJ) $(B)/libcore.a -ldl -lpthread -Wl,-z,nodelete -Wl,--no-undefined
 
 $(B)/ctrprof: $(TOOL_OBJ) $(B)/libcore.a
-	$(CC) $(SAN) -o $@ $(TOOL_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) -lm -lpthread -ldl
+	$(CC) $(SAN) -o $@ $(TOOL_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) $(MHD_LIBS) $(CURSES_LIBS) -lm -lpthread -ldl
 
 $(B)/tests/%: tests/unit/%.c $(B)/libcore.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
@@ -159,7 +165,7 @@ build-fuzz/fuzz_unwind: tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c $(wi
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< core/unwind.c core/arena.c
 
 # The report path: loading, merging, unbiasing, symbolizing and every view.
-FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c,$(TOOL_SRC)) $(filter core/cfile%.c core/log.c,$(CORE_SRC))
+FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(filter core/cfile%.c core/log.c,$(CORE_SRC))
 build-fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC) $(wildcard core/*.h tools/*.h symbolize/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Itools -Isymbolize $(DW_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(FUZZ_REPORT_SRC) $(DW_LIBS) $(Z_LIBS) -lm

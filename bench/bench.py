@@ -311,7 +311,7 @@ def main():
         print()
         print(micro)
 
-    rep_md = ""
+    rep_md = serve_md = ""
     if not args.quick and not args.only:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import report_bench
@@ -321,6 +321,13 @@ def main():
             rep_md = "report benchmark failed: %s\n" % e
         print()
         print(rep_md)
+        import serve_bench
+        try:
+            serve_md = serve_bench.markdown(serve_bench.run(args.build))
+        except Exception as e:  # a failed step is reported, not hidden
+            serve_md = "serve benchmark failed: %s\n" % e
+        print()
+        print(serve_md)
 
     skipped = "\n".join("- %s: %s" % (c.name, c.why) for c in cs if not c.available)
     if not args.quick and not args.only:  # a partial run never overwrites the full record
@@ -359,6 +366,8 @@ def main():
                         "".join("- " + l + "\n" for l in micro.splitlines()) + "\n")
             if rep_md:
                 f.write("## Report on a big profile (bench/report_bench.py)\n\n" + rep_md + "\n")
+            if serve_md:
+                f.write("## Serving a big profile (bench/serve_bench.py)\n\n" + serve_md + "\n")
             if skipped:
                 f.write("## Not run\n\n" + skipped + "\n")
             if kept:

@@ -12,6 +12,8 @@ static void usage(FILE *f)
     fputs("usage: ctrprof run [options] -- cmd [args...]\n"
           "       ctrprof report [options] FILE|DIR...\n"
           "       ctrprof dump [--json] FILE\n"
+          "       ctrprof serve [--listen ADDR:PORT] FILE|DIR...\n"
+          "       ctrprof top [--profile heap|mutex|block] [--once] FILE|DIR...\n"
           "run 'ctrprof <command> --help' for the options of each command\n",
           f);
 }
@@ -29,6 +31,10 @@ int main(int argc, char **argv)
         return cp_cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "dump"))
         return cp_cmd_dump(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve"))
+        return cp_cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "top"))
+        return cp_cmd_top(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

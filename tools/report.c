@@ -179,6 +179,12 @@ static void view_top(FILE *out, const struct cp_profile *p, int vi)
     free(m.idx);
 }
 
+/* the top view for other commands (`ctrprof serve`'s ?debug=1) */
+void cp_rep_top(FILE *out, const struct cp_profile *p, int vi)
+{
+    view_top(out, p, vi);
+}
+
 /* ---- folded ------------------------------------------------------------------------- */
 
 static void view_folded(FILE *out, const struct cp_profile *p, int vi, const char *root)

@@ -11,6 +11,8 @@ size_t cp_rep_frames(const struct cp_profile *p, const struct cp_sample *s,
                      const struct cp_sym_frame **out, size_t max);
 /* gzipped profile.proto, as Go's runtime writes heap/mutex/block profiles; 0 or 1 */
 int cp_rep_pprof(FILE *out, const struct cp_profile *p);
+/* pprof's -top text view of sample type vi (what `ctrprof report --format top` prints) */
+void cp_rep_top(FILE *out, const struct cp_profile *p, int vi);
 /* one self-contained interactive HTML flame graph of n profiles of one type; with labels,
  * each profile under a root frame "[label]" */
 void cp_rep_flame(FILE *out, const struct cp_profile *const *ps, const char *const *labels,

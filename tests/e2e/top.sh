@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# ctrprof top as a person uses it (issue 22): --once against a live program, then the
+# full-screen view in a tmux pane read with capture-pane while the program runs: the values
+# move, keys switch the profile, a corrupt file is one line, an exited process stays
+# visible, q quits. Every process started here is killed on exit.
+source "$(dirname "$0")/lib.sh"
+
+PIDS=()
+TMUX_SOCK="$WORK/tmux.sock"
+cleanup() {
+    command -v tmux >/dev/null && tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK/live"
+(cd "$WORK" && CTRPROF_DIR="$WORK/live" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=100 LD_PRELOAD="$SHIM" \
+    "$PROGS/serve_live" 9) &
+LIVE=$!
+PIDS+=("$LIVE")
+sleep 1.5
+
+# --once: one screen, the change over one interval; the live program's allocation site on
+# top, allocating (a positive change), its process running
+"$CTRPROF" top --once --interval 1 --sample alloc_space "$WORK/live" >"$WORK/once.txt" 2>"$WORK/once.err"
+row=$(awk '/function$/ {getline; print; exit}' "$WORK/once.txt")
+check_eq top:once-top-site live_alloc "$(echo "$row" | awk '{print $NF}')"
+if echo "$row" | awk '{exit !($(NF-1) ~ /^\+[0-9.]+(kB|MB)\/s$/)}'; then pass top:once-change-positive; else
+    fail top:once-change-positive "top row: [$row]"; fi
+check_eq top:once-running 1 "$(grep -c '^  running  *serve_live ' "$WORK/once.txt")"
+
+if ! command -v tmux >/dev/null; then
+    echo "SKIP top:tmux: tmux is not installed (scripts/deps.sh)"
+    exit 0
+fi
+head -c 20000 /dev/urandom >"$WORK/live/ctrprof.bad.1.count"
+tmux -S "$TMUX_SOCK" new-session -d -x 160 -y 40 \
+    "$CTRPROF top --interval 1 --sample alloc_space $WORK/live"
+cap() { tmux -S "$TMUX_SOCK" capture-pane -p >"$1"; }
+site_value() { awk '$NF == "live_alloc" {print $1; exit}' "$1"; }
+sleep 2.5
+cap "$WORK/s1"
+sleep 2
+cap "$WORK/s2"
+check_eq top:tmux-site live_alloc "$(awk '/function$/ {getline; print $NF; exit}' "$WORK/s1")"
+v1=$(site_value "$WORK/s1")
+v2=$(site_value "$WORK/s2")
+if [ -n "$v1" ] && [ -n "$v2" ] && [ "$v1" != "$v2" ]; then pass top:tmux-values-move; else
+    fail top:tmux-values-move "live_alloc's alloc_space on two screens 2 s apart: [$v1] [$v2]"; fi
+check_eq top:tmux-corrupt-one-line 1 "$(grep -c '! .*ctrprof.bad.1.count: ' "$WORK/s2")"
+tmux -S "$TMUX_SOCK" send-keys m
+sleep 1.5
+cap "$WORK/s3"
+check_eq top:tmux-key-mutex 1 "$(grep -c '^ctrprof top - mutex delay' "$WORK/s3")"
+tmux -S "$TMUX_SOCK" send-keys h
+wait "$LIVE"
+sleep 2.5
+cap "$WORK/s4"
+check_eq top:tmux-exited-stays 1 "$(grep -c '^  exited  *serve_live ' "$WORK/s4")"
+check_eq top:tmux-exited-site live_alloc "$(awk '/function$/ {getline; print $NF; exit}' "$WORK/s4")"
+tmux -S "$TMUX_SOCK" send-keys q
+gone=no
+for _ in $(seq 30); do
+    if ! tmux -S "$TMUX_SOCK" has-session 2>/dev/null; then gone=yes; break; fi
+    sleep 0.1
+done
+check_eq top:tmux-q-quits yes "$gone"
