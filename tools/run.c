@@ -262,6 +262,8 @@ int cp_cmd_run(int argc, char **argv)
             }
             if (cp_why_empty(&all, prog, why, sizeof why))
                 fprintf(stderr, "ctrprof: its heap profile is empty: %s\n", why);
+            else if (cp_why_exec(&all, prog, why, sizeof why))
+                fprintf(stderr, "ctrprof: %s\n", why);
         } else if (reason[0]) {
             fprintf(stderr, "ctrprof: no profile: %s\n", reason);
         } else if (WIFSIGNALED(st)) {

@@ -74,17 +74,23 @@ static void human(uint64_t b, char *out, size_t len)
         snprintf(out, len, "%" PRIu64 " bytes", b);
 }
 
+int cp_why_exec(const struct cp_notes *n, const char *prog, char *out, size_t len)
+{
+    if (!n->exec_unprofiled)
+        return 0;
+    snprintf(out, len,
+             "%s exec'd a program with LD_PRELOAD cleared from its environment (a wrapper such "
+             "as env -i, or a launcher that resets it): what it ran was not profiled",
+             prog);
+    return 1;
+}
+
 int cp_why_empty(const struct cp_notes *n, const char *prog, char *out, size_t len)
 {
     if (n->heap_samples || n->mem_rate == 0)
         return 0;
-    if (n->exec_unprofiled) {
-        snprintf(out, len,
-                 "%s exec'd a program with LD_PRELOAD cleared from its environment (a wrapper "
-                 "such as env -i, or a launcher that resets it): what it ran was not profiled",
-                 prog);
-        return 1;
-    }
+    if (n->exec_unprofiled)
+        return cp_why_exec(n, prog, out, len);
     char b[32], r[32];
     human(n->malloc_bytes, b, sizeof b);
     human(n->mem_rate, r, sizeof r);

@@ -26,4 +26,8 @@ int cp_notes_read(const char *path, struct cp_notes *n);
  * return 1; otherwise 0. prog names the program. */
 int cp_why_empty(const struct cp_notes *n, const char *prog, char *out, size_t len);
 
+/* If the process exec'd a program with LD_PRELOAD cleared, say so into out (whether or
+ * not its own heap profile is empty) and return 1; otherwise 0. */
+int cp_why_exec(const struct cp_notes *n, const char *prog, char *out, size_t len);
+
 #endif

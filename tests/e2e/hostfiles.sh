@@ -55,7 +55,7 @@ done
 start_grow() {
     local d=$1 rate=$2
     mkdir -p "$d/prof"
-    (cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+    (cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate CTRPROF_FLUSH_MS=100 LD_PRELOAD="$SHIM" \
         "$PROGS/truncated" grow "$d/go" >"$d/out" 2>"$d/err") &
     pid=$!
     f=
