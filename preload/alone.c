@@ -39,18 +39,6 @@
 /* nstype 0 takes the namespace's own type, which may be either */
 #define SETNS_ALONE (CLONE_NEWNS | CLONE_NEWUSER)
 
-static void *real(void **slot, const char *name)
-{
-    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (!f) {
-        int saved = errno;
-        f = dlsym(RTLD_NEXT, name);
-        errno = saved;
-        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
-    }
-    return f;
-}
-
 static void step_aside(void)
 {
     if (cp_shim_state != CP_SHIM_ON || cp_tls.guard)
@@ -65,7 +53,7 @@ static void step_aside(void)
 EXPORT int unshare(int flags)
 {
     static void *slot;
-    int (*f)(int) = (int (*)(int))real(&slot, "unshare");
+    int (*f)(int) = (int (*)(int))cp_shim_next(&slot, "unshare");
     if (!f) {
         errno = ENOSYS;
         return -1;
@@ -78,7 +66,7 @@ EXPORT int unshare(int flags)
 EXPORT int setns(int fd, int nstype)
 {
     static void *slot;
-    int (*f)(int, int) = (int (*)(int, int))real(&slot, "setns");
+    int (*f)(int, int) = (int (*)(int, int))cp_shim_next(&slot, "setns");
     if (!f) {
         errno = ENOSYS;
         return -1;
@@ -115,7 +103,7 @@ EXPORT int capset(void *hdr, const void *data);
 EXPORT int capset(void *hdr, const void *data)
 {
     static void *slot;
-    int (*f)(void *, const void *) = (int (*)(void *, const void *))real(&slot, "capset");
+    int (*f)(void *, const void *) = (int (*)(void *, const void *))cp_shim_next(&slot, "capset");
     if (!f) {
         errno = ENOSYS;
         return -1;

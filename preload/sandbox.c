@@ -24,18 +24,6 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-static void *next_sym(void **slot, const char *name)
-{
-    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (!f) {
-        int saved = errno;
-        f = dlsym(RTLD_NEXT, name);
-        errno = saved;
-        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
-    }
-    return f;
-}
-
 /* Before the filter: returns whether the engine froze now (to thaw if it is refused). */
 static int before(int strict)
 {
@@ -78,7 +66,7 @@ EXPORT int prctl(int option, ...)
     unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
     unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
-    int (*f)(int, ...) = (int (*)(int, ...))next_sym(&real, "prctl");
+    int (*f)(int, ...) = (int (*)(int, ...))cp_shim_next(&real, "prctl");
     if (option != PR_SET_SECCOMP) {
         cp_shim_prctl_alone(option); /* alone.c: the per-thread options */
         return f(option, a2, a3, a4, a5);
@@ -98,7 +86,7 @@ EXPORT long syscall(long n, ...)
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
-    long (*f)(long, ...) = (long (*)(long, ...))next_sym(&real, "syscall");
+    long (*f)(long, ...) = (long (*)(long, ...))cp_shim_next(&real, "syscall");
     int strict;
     if (n == SYS_seccomp &&
         (a1 == SECCOMP_SET_MODE_FILTER || a1 == SECCOMP_SET_MODE_STRICT))

@@ -4,6 +4,8 @@
 #ifndef CP_SHIM_H
 #define CP_SHIM_H
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,6 +66,20 @@ bool cp_shim_run_top(void);
 /* alone.c: before a prctl option that acts on the calling thread alone (capabilities,
  * securebits, no_new_privs), the flusher steps aside. */
 void cp_shim_prctl_alone(int option);
+
+/* The next definition of name (dlsym RTLD_NEXT), looked up once into *slot; errno kept.
+ * For hooks that are not on a hot path (sandbox.c, alone.c). */
+static inline void *cp_shim_next(void **slot, const char *name)
+{
+    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!f) {
+        int saved = errno;
+        f = dlsym(RTLD_NEXT, name);
+        errno = saved;
+        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}
 
 /* malloc.c: find the real functions (dlsym RTLD_NEXT), serving dlsym's own early
  * allocations from a static pool meanwhile. Idempotent. */
