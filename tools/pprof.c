@@ -268,6 +268,7 @@ int cp_rep_pprof(FILE *out, const struct cp_profile *p)
     m.n = 0;
     f_int(&m, 1, str(&st, p->type == CP_R_HEAP ? "space" : "contentions"));
     f_int(&m, 2, str(&st, p->type == CP_R_HEAP ? "bytes" : "count"));
+    int64_t dflt = p->default_sample ? (int64_t)str(&st, p->default_sample) : 0;
     /* the string table must be complete before it is written: add nothing after here */
     for (size_t i = 0; i < st.n; i++) {
         key(&pb, 6, 2);
@@ -277,6 +278,8 @@ int cp_rep_pprof(FILE *out, const struct cp_profile *p)
     }
     f_msg(&pb, 11, &m);
     f_int(&pb, 12, (int64_t)p->rate);
+    if (dflt)
+        f_int(&pb, 14, dflt); /* default_sample_type */
 
     /* gzip it */
     z_stream z;

@@ -43,6 +43,8 @@ struct cp_profile {
     uint64_t lost, files;
     struct cp_symbolizer *sym;
     int no_symbols; /* raw view: frames stay module+offset; skip the symbolizer */
+    const char *default_sample; /* pprof's default_sample_type (NULL: none): Go's allocs
+                                 * profile is the heap profile opening on alloc_space */
     void *index;    /* key -> sample, while loading */
     void *locindex; /* (mod, off, kind) -> loc */
     int demangle;   /* enum cp_demangle, applied by cp_profile_finish */

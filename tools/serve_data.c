@@ -202,6 +202,8 @@ void cp_srv_profile(enum cp_srv_kind kind, int debug, struct cp_snapset *base,
     } else {
         struct cp_profile p;
         build(&p, kind_type[kind], set, base, 0);
+        if (kind == 1) /* allocs: as Go's handler, the heap profile opening on alloc_space */
+            p.default_sample = "alloc_space";
         FILE *f = open_memstream(&out->p, &out->n);
         int rc = 0;
         if (debug)

@@ -68,6 +68,13 @@ if command -v go >/dev/null; then
     want=$(awk '/flat%/ {getline; print $1, $6; exit}' "$WORK/top.txt")
     if [ -n "$want" ] && [ "$got" = "$want" ]; then pass serve:go-pprof-top; else
         fail serve:go-pprof-top "go tool pprof [$got], ctrprof report [$want]: $(head -3 "$WORK/gotop.txt")"; fi
+    # /allocs is the heap profile opening on alloc_space, as Go's handler serves it
+    HOME="$WORK/home" GOCACHE="$WORK/gocache" GOFLAGS=-mod=mod GOPROXY=off PPROF_TMPDIR="$WORK/pprof" \
+        go tool pprof -top "${URL}debug/pprof/allocs" >"$WORK/goallocs.txt" 2>&1
+    check_eq serve:allocs-opens-on-alloc-space "Type: alloc_space" "$(grep -m1 '^Type:' "$WORK/goallocs.txt")"
+    HOME="$WORK/home" GOCACHE="$WORK/gocache" GOFLAGS=-mod=mod GOPROXY=off PPROF_TMPDIR="$WORK/pprof" \
+        go tool pprof -top "${URL}debug/pprof/heap" >"$WORK/goheap.txt" 2>&1
+    check_eq serve:heap-opens-on-inuse-space "Type: inuse_space" "$(grep -m1 '^Type:' "$WORK/goheap.txt")"
 else
     echo "SKIP serve:go-pprof-top: go is not installed (scripts/deps.sh)"
 fi
