@@ -125,6 +125,43 @@ int cp_unwind_cfi_available(void)
     return HAVE_CFI;
 }
 
+/* cp_stack_bounds (unwind.h, stack.c) is weak here: the fuzzer links this file alone, and
+ * then a walk goes on past a signal frame only on the same stack. */
+#pragma weak cp_stack_bounds
+#pragma weak cp_stack_more
+
+/* Can the walk read below want? Its bounds may grow (probed ones, unwind.h). */
+static __attribute__((noinline)) int more(uintptr_t want, uintptr_t *hi)
+{
+    return cp_stack_more && cp_stack_more(want, hi);
+}
+
+/* Through a signal frame: r is the frame of __restore_rt (r.sp is where the handler
+ * returned to, the struct ucontext the kernel wrote: uc_flags, uc_link, uc_stack (24
+ * bytes), then uc_mcontext's gregs, DW_RBP 10, DW_RSP 15, REG_RIP 16). The registers of
+ * the interrupted code are read from there, inside [lo, hi); its stack may be another
+ * (a handler on the alternate signal stack interrupted code on the thread's): then *lo and
+ * *hi become that stack's. 1 if r is now the interrupted frame, 0 if the walk ends here. */
+static int sigframe(struct cp_unwind_regs *r, uintptr_t *lo, uintptr_t *hi)
+{
+    const uintptr_t gregs = r->sp + 40;
+    if (gregs + 17 * 8 < gregs || (gregs + 17 * 8 > *hi && !more(gregs + 17 * 8, hi)))
+        return 0;
+    uintptr_t bp = ((const uintptr_t *)gregs)[10], sp = ((const uintptr_t *)gregs)[15],
+              ip = ((const uintptr_t *)gregs)[16];
+    if (!(sp >= r->sp + 8 && sp < *hi)) { /* not above on this stack: another stack */
+        uintptr_t nlo, nhi;
+        if (!cp_stack_bounds || !cp_stack_bounds(sp, &nlo, &nhi))
+            return 0;
+        *lo = nlo;
+        *hi = nhi;
+    }
+    r->ip = ip;
+    r->sp = sp;
+    r->bp = bp;
+    return 1;
+}
+
 #if HAVE_CFI
 
 /* ---- reading .eh_frame --------------------------------------------------------------- */
@@ -756,42 +793,6 @@ static int wc_same(const struct wcache *c, unsigned j, uintptr_t sp)
     return 1;
 }
 
-/* cp_stack_bounds (unwind.h, stack.c) is weak here: the fuzzer links this file alone, and
- * then a walk goes on past a signal frame only on the same stack. */
-#pragma weak cp_stack_bounds
-#pragma weak cp_stack_more
-
-/* Can the walk read below want? Its bounds may grow (probed ones, unwind.h). */
-static __attribute__((noinline)) int more(uintptr_t want, uintptr_t *hi)
-{
-    return cp_stack_more && cp_stack_more(want, hi);
-}
-
-/* Through a signal frame: r is the frame of __restore_rt (r.sp is where the handler
- * returned to, the struct ucontext the kernel wrote: uc_flags, uc_link, uc_stack (24
- * bytes), then uc_mcontext's gregs, DW_RBP 10, DW_RSP 15, REG_RIP 16). The registers of
- * the interrupted code are read from there, inside [lo, hi); its stack may be another
- * (a handler on the alternate signal stack interrupted code on the thread's): then *lo and
- * *hi become that stack's. 1 if r is now the interrupted frame, 0 if the walk ends here. */
-static int sigframe(struct cp_unwind_regs *r, uintptr_t *lo, uintptr_t *hi)
-{
-    const uintptr_t gregs = r->sp + 40;
-    if (gregs + 17 * 8 < gregs || (gregs + 17 * 8 > *hi && !more(gregs + 17 * 8, hi)))
-        return 0;
-    uintptr_t bp = ((const uintptr_t *)gregs)[10], sp = ((const uintptr_t *)gregs)[15],
-              ip = ((const uintptr_t *)gregs)[16];
-    if (!(sp >= r->sp + 8 && sp < *hi)) { /* not above on this stack: another stack */
-        uintptr_t nlo, nhi;
-        if (!cp_stack_bounds || !cp_stack_bounds(sp, &nlo, &nhi))
-            return 0;
-        *lo = nlo;
-        *hi = nhi;
-    }
-    r->ip = ip;
-    r->sp = sp;
-    r->bp = bp;
-    return 1;
-}
 
 int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr_t lo, uintptr_t hi,
                   int *full)
@@ -973,42 +974,6 @@ uint64_t cp_unwind_parse_eh(const void *hdr, const void *lo, const void *hi, uin
     return K_UNUSABLE;
 }
 
-/* cp_stack_bounds (unwind.h, stack.c) is weak here: the fuzzer links this file alone, and
- * then a walk goes on past a signal frame only on the same stack. */
-#pragma weak cp_stack_bounds
-#pragma weak cp_stack_more
-
-/* Can the walk read below want? Its bounds may grow (probed ones, unwind.h). */
-static __attribute__((noinline)) int more(uintptr_t want, uintptr_t *hi)
-{
-    return cp_stack_more && cp_stack_more(want, hi);
-}
-
-/* Through a signal frame: r is the frame of __restore_rt (r.sp is where the handler
- * returned to, the struct ucontext the kernel wrote: uc_flags, uc_link, uc_stack (24
- * bytes), then uc_mcontext's gregs, DW_RBP 10, DW_RSP 15, REG_RIP 16). The registers of
- * the interrupted code are read from there, inside [lo, hi); its stack may be another
- * (a handler on the alternate signal stack interrupted code on the thread's): then *lo and
- * *hi become that stack's. 1 if r is now the interrupted frame, 0 if the walk ends here. */
-static int sigframe(struct cp_unwind_regs *r, uintptr_t *lo, uintptr_t *hi)
-{
-    const uintptr_t gregs = r->sp + 40;
-    if (gregs + 17 * 8 < gregs || (gregs + 17 * 8 > *hi && !more(gregs + 17 * 8, hi)))
-        return 0;
-    uintptr_t bp = ((const uintptr_t *)gregs)[10], sp = ((const uintptr_t *)gregs)[15],
-              ip = ((const uintptr_t *)gregs)[16];
-    if (!(sp >= r->sp + 8 && sp < *hi)) { /* not above on this stack: another stack */
-        uintptr_t nlo, nhi;
-        if (!cp_stack_bounds || !cp_stack_bounds(sp, &nlo, &nhi))
-            return 0;
-        *lo = nlo;
-        *hi = nhi;
-    }
-    r->ip = ip;
-    r->sp = sp;
-    r->bp = bp;
-    return 1;
-}
 
 int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr_t lo, uintptr_t hi,
                   int *full)
