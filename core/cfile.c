@@ -1,6 +1,6 @@
 /*
  * cfile.c — the Go telemetry counter file v1 writer (see cfile.h, and FORMAT.md in
- * ../shared/fixtures/telemetry-v1/ for the byte format this keeps exactly).
+ * tests/fixtures/telemetry-v1/ for the byte format this keeps exactly).
  *
  * Contexts: cp_cfile_open/close at start-up and exit of the profiled process (or in a
  * test); cp_cfile_counter and cp_cfile_add from the flusher thread (any thread is

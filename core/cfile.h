@@ -1,7 +1,7 @@
 /*
  * cfile.h — the Go telemetry counter file, version 1, in C.
  *
- * The byte format is specified in ../shared/fixtures/telemetry-v1/FORMAT.md (a copy of
+ * The byte format is specified in tests/fixtures/telemetry-v1/FORMAT.md (a copy of
  * its rules is summarised at the top of cfile.c). Two halves:
  *
  *  - the writer (cp_cfile_open / cp_cfile_counter / cp_cfile_add), used inside the

@@ -8,7 +8,7 @@ CTRPROF="$TOP/$B/ctrprof"
 # see a new test fail without its fix)
 SHIM="${SHIM_OVERRIDE:-$TOP/$B/libctrprof.so}"
 PROGS="$TOP/$B/progs"
-FIX="$TOP/../shared/fixtures/telemetry-v1"
+FIX="$TOP/tests/fixtures/telemetry-v1"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 

@@ -33,7 +33,7 @@ for bin in "$@"; do
     name=$(basename "$bin")
     corpus="$top/build-fuzz/corpus-$name"
     mkdir -p "$corpus" "$top/build-fuzz/crashes"
-    cp "$top"/../shared/fixtures/telemetry-v1/*.count "$corpus"/ 2>/dev/null
+    cp "$top"/tests/fixtures/telemetry-v1/*.count "$corpus"/ 2>/dev/null
     cp "$top"/tests/fuzz/corpus/* "$corpus"/ 2>/dev/null
     [ "$name" = fuzz_report ] && seed_profiles "$corpus"
     [ "$name" = fuzz_unwind ] && python3 "$top/tests/fuzz/eh_seeds.py" "$corpus" /bin/true \

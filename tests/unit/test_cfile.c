@@ -17,7 +17,7 @@
 
 #include "cfile.h"
 
-#define FIX CP_SRCDIR "/../shared/fixtures/telemetry-v1/"
+#define FIX CP_SRCDIR "/tests/fixtures/telemetry-v1/"
 
 static char tmpdir[256];
 
