@@ -40,17 +40,13 @@ struct probe {
 static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 {
     struct probe *c = ctx;
-    if (kl == 14 && !memcmp(k, "Ctrprof-Format", 14))
+    if (cp_meta_key(k, kl, "Ctrprof-Format"))
         c->has_format = 1;
-    if (strlen(c->rate_key) == kl && !memcmp(k, c->rate_key, kl)) {
-        char buf[32];
-        size_t n = vl < sizeof buf - 1 ? vl : sizeof buf - 1;
-        memcpy(buf, v, n);
-        buf[n] = 0;
-        c->rate = strtoull(buf, NULL, 10);
+    if (cp_meta_key(k, kl, c->rate_key)) {
+        c->rate = cp_meta_u64(v, vl);
         c->has_rate = 1;
     }
-    if (kl == 7 && !memcmp(k, "Program", 7)) {
+    if (cp_meta_key(k, kl, "Program")) {
         size_t n = vl < sizeof c->program - 1 ? vl : sizeof c->program - 1;
         memcpy(c->program, v, n);
         c->program[n] = 0;

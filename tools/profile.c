@@ -138,17 +138,27 @@ struct loadctx {
     const char *path;
 };
 
+int cp_meta_key(const char *k, size_t kl, const char *want)
+{
+    return strlen(want) == kl && !memcmp(k, want, kl);
+}
+
+uint64_t cp_meta_u64(const char *v, size_t vl)
+{
+    char buf[32];
+    size_t n = vl < sizeof buf - 1 ? vl : sizeof buf - 1;
+    memcpy(buf, v, n);
+    buf[n] = 0;
+    return strtoull(buf, NULL, 10);
+}
+
 static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 {
     struct loadctx *c = ctx;
-    if (kl == 14 && !memcmp(k, "Ctrprof-Format", 14))
+    if (cp_meta_key(k, kl, "Ctrprof-Format"))
         c->has_format = 1;
-    if (strlen(c->rate_key) == kl && !memcmp(k, c->rate_key, kl)) {
-        char buf[32];
-        size_t n = vl < sizeof buf - 1 ? vl : sizeof buf - 1;
-        memcpy(buf, v, n);
-        buf[n] = 0;
-        c->rate = strtoull(buf, NULL, 10);
+    if (cp_meta_key(k, kl, c->rate_key)) {
+        c->rate = cp_meta_u64(v, vl);
         c->has_rate = 1;
     }
 }

@@ -53,6 +53,11 @@ struct cp_profile {
     size_t nshown;
 };
 
+/* For cp_cfile_parse's metadata callbacks: is the key k[0..kl) exactly want; and a
+ * metadata value as a decimal number (its first 31 bytes; 0 if it is none). */
+int cp_meta_key(const char *k, size_t kl, const char *want);
+uint64_t cp_meta_u64(const char *v, size_t vl);
+
 /* Load and merge files (sign +1) or a base to subtract (sign -1). On error prints one line
  * "ctrprof: FILE: what" and returns 1. */
 int cp_profile_load(struct cp_profile *p, const char *path, int sign);

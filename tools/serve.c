@@ -39,6 +39,7 @@
 
 #include "cmds.h"
 #include "serve.h"
+#include "snapshot.h"
 #include "symbolize.h"
 
 #define MAX_SECONDS 300
@@ -226,7 +227,7 @@ static enum MHD_Result profile(struct MHD_Connection *c, int kind)
     struct cp_srv_body b = {0};
     cp_srv_profile((enum cp_srv_kind)kind, (int)debug, base, &b);
     if (base) {
-        cp_srv_set_free(base);
+        cp_snapset_free(base);
         pthread_mutex_lock(&g_clock);
         g_deltas--;
         pthread_mutex_unlock(&g_clock);

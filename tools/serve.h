@@ -24,10 +24,10 @@ struct cp_srv_body {
 
 enum cp_srv_kind { CP_SRV_HEAP, CP_SRV_ALLOCS, CP_SRV_MUTEX, CP_SRV_BLOCK };
 
-/* A snapshot of every input file as of now (for a delta's base); opaque. */
+/* A snapshot of every input file as of now (for a delta's base; free it with
+ * cp_snapset_free, snapshot.h). */
 struct cp_snapset;
 struct cp_snapset *cp_srv_snapshot(void);
-void cp_srv_set_free(struct cp_snapset *s);
 
 /* The merged, symbolized profile of kind: gzipped profile.proto (text top view when
  * debug), minus base when base is not NULL (a delta: only files present in both). */

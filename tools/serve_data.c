@@ -108,18 +108,6 @@ struct cp_snapset *cp_srv_snapshot(void)
     return s;
 }
 
-void cp_srv_set_free(struct cp_snapset *s)
-{
-    if (!s)
-        return;
-    for (size_t i = 0; i < s->n; i++) {
-        cp_cfile_unload(s->v[i].buf, s->v[i].len);
-        free(s->v[i].path);
-    }
-    free(s->v);
-    free(s);
-}
-
 size_t cp_srv_nfiles(void)
 {
     struct cp_snapset *s = cp_srv_snapshot();
@@ -202,7 +190,7 @@ void cp_srv_profile(enum cp_srv_kind kind, int debug, struct cp_snapset *base,
     } else {
         struct cp_profile p;
         build(&p, kind_type[kind], set, base, 0);
-        if (kind == 1) /* allocs: as Go's handler, the heap profile opening on alloc_space */
+        if (kind == CP_SRV_ALLOCS) /* as Go's handler: the heap profile opening on alloc_space */
             p.default_sample = "alloc_space";
         FILE *f = open_memstream(&out->p, &out->n);
         int rc = 0;
@@ -275,11 +263,8 @@ static void on_tmeta(void *ctx, const char *k, size_t kl, const char *v, size_t 
 {
     struct totals *t = ctx;
     for (int i = 0; i < 3; i++)
-        if (strlen(t->rate_key[i]) == kl && !memcmp(k, t->rate_key[i], kl)) {
-            char buf[32];
-            snprintf(buf, sizeof buf, "%.*s", (int)(vl < 31 ? vl : 31), v);
-            t->p[i].rate = strtoull(buf, NULL, 10);
-        }
+        if (cp_meta_key(k, kl, t->rate_key[i]))
+            t->p[i].rate = cp_meta_u64(v, vl);
 }
 
 static struct cp_sample *bucket(struct cp_profile *p, uint64_t size)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cfile.h"
+#include "profile.h"
 
 #define MAX_FILES 4096 /* per snapshot: bounded memory whatever a directory holds */
 
@@ -68,17 +69,14 @@ struct metactx {
 static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 {
     struct metactx *m = ctx;
-    if (kl == 7 && !memcmp(k, "Program", 7))
+    if (cp_meta_key(k, kl, "Program"))
         snprintf(m->s->program, sizeof m->s->program, "%.*s", (int)vl, v);
-    if (kl == 14 && !memcmp(k, "Ctrprof-Format", 14))
+    if (cp_meta_key(k, kl, "Ctrprof-Format"))
         m->has_format = 1;
     static const char *const keys[3] = {"MemRate", "MutexFraction", "BlockRate"};
     for (int i = 0; i < 3; i++)
-        if (strlen(keys[i]) == kl && !memcmp(k, keys[i], kl)) {
-            char buf[32];
-            snprintf(buf, sizeof buf, "%.*s", (int)(vl < 31 ? vl : 31), v);
-            m->s->rate[i] = strtoull(buf, NULL, 10);
-        }
+        if (cp_meta_key(k, kl, keys[i]))
+            m->s->rate[i] = cp_meta_u64(v, vl);
 }
 
 /* What validating a file's bytes found, by (path, hash of the bytes): an unchanged file

@@ -16,17 +16,13 @@
 #include <string.h>
 
 #include "cfile.h"
+#include "profile.h"
 
 static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 {
     struct cp_notes *n = ctx;
-    if (kl == 7 && !memcmp(k, "MemRate", 7)) {
-        char b[32];
-        size_t m = vl < sizeof b - 1 ? vl : sizeof b - 1;
-        memcpy(b, v, m);
-        b[m] = 0;
-        n->mem_rate = strtoull(b, NULL, 10);
-    }
+    if (cp_meta_key(k, kl, "MemRate"))
+        n->mem_rate = cp_meta_u64(v, vl);
 }
 
 static int is(const uint8_t *name, size_t len, const char *want)
