@@ -250,6 +250,15 @@ static void label(FILE *f, const char *s)
     }
 }
 
+/* The start of a per-file series: NAME{file="...",program="... (the caller closes it) */
+static void file_series(FILE *f, const char *name, const struct cp_snap *sf)
+{
+    fprintf(f, "ctrprof_%s{file=\"", name);
+    label(f, sf->path);
+    fputs("\",program=\"", f);
+    label(f, sf->program);
+}
+
 /* Per-file totals in one pass over the snapshot: the profile counters summed by object
  * size (heap) or in all (mutex, block), into samples without stacks that
  * cp_profile_finish unbiases exactly as for a report; the health counters as they are. */
@@ -408,10 +417,7 @@ static void render_metrics(FILE *f, const struct cp_snapset *set)
         fprintf(f, "# HELP ctrprof_%s %s, per profile file\n# TYPE ctrprof_%s %s\n", fam[k].name,
                 fam[k].help, fam[k].name, fam[k].type);
         for (size_t i = 0; i < set->n; i++) {
-            fprintf(f, "ctrprof_%s{file=\"", fam[k].name);
-            label(f, set->v[i].path);
-            fputs("\",program=\"", f);
-            label(f, set->v[i].program);
+            file_series(f, fam[k].name, &set->v[i]);
             fprintf(f, "\"} %.17g\n", fv[i].v[k]);
             all += fv[i].v[k];
         }
@@ -423,20 +429,14 @@ static void render_metrics(FILE *f, const struct cp_snapset *set)
           "# TYPE ctrprof_processes gauge\n",
           f);
     for (size_t i = 0; i < set->n; i++) {
-        fputs("ctrprof_processes{file=\"", f);
-        label(f, set->v[i].path);
-        fputs("\",program=\"", f);
-        label(f, set->v[i].program);
+        file_series(f, "processes", &set->v[i]);
         fprintf(f, "\"} %.17g\n", fv[i].processes);
     }
     fputs("# HELP ctrprof_profiler_bytes the profiler's own address space, high-water mark\n"
           "# TYPE ctrprof_profiler_bytes gauge\n",
           f);
     for (size_t i = 0; i < set->n; i++) {
-        fputs("ctrprof_profiler_bytes{file=\"", f);
-        label(f, set->v[i].path);
-        fputs("\",program=\"", f);
-        label(f, set->v[i].program);
+        file_series(f, "profiler_bytes", &set->v[i]);
         fprintf(f, "\"} %.17g\n", fv[i].profiler_bytes);
     }
     /* the health counters, per file and summed by name (docs/SCHEMA.md) */
@@ -447,10 +447,7 @@ static void render_metrics(FILE *f, const struct cp_snapset *set)
           f);
     for (size_t i = 0; i < set->n; i++)
         for (size_t k = 0; k < fv[i].nh; k++) {
-            fputs("ctrprof_health_total{file=\"", f);
-            label(f, set->v[i].path);
-            fputs("\",program=\"", f);
-            label(f, set->v[i].program);
+            file_series(f, "health_total", &set->v[i]);
             fputs("\",counter=\"", f);
             label(f, fv[i].h[k].name);
             fprintf(f, "\"} %.17g\n", fv[i].h[k].v);

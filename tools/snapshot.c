@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "cfile.h"
-#include "profile.h"
 
 #define MAX_FILES 4096 /* per snapshot: bounded memory whatever a directory holds */
 
