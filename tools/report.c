@@ -380,7 +380,7 @@ static int write_views(FILE *out, struct group *g, size_t ng, int fmt, int vi)
 static void say_why_empty(const struct cp_input *in, size_t nin)
 {
     for (size_t i = 0; i < nin; i++) {
-        struct cp_notes n;
+        struct cp_notes n = {0};
         char why[600];
         if (cp_notes_read(in[i].path, &n) == 0 && cp_why_empty(&n, in[i].program, why, sizeof why))
             fprintf(stderr, "ctrprof: %s: the heap profile is empty: %s\n", in[i].path, why);

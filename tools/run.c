@@ -204,55 +204,34 @@ int cp_cmd_run(int argc, char **argv)
         /* the process's files: its own, and those of the programs it exec'd (same pid) */
         const char *d = dir && *dir ? dir : ".";
         char pidpart[32], found[4][PATH_MAX];
-        int nfound = 0, more = 0;
+        int nfound = 0, more = 0, others = 0; /* others: children's (and theirs) */
         snprintf(pidpart, sizeof pidpart, ".%d.", (int)pid);
         DIR *dh = opendir(d);
         struct dirent *de;
         while (dh && (de = readdir(dh))) {
             size_t nl = strlen(de->d_name);
-            if (strncmp(de->d_name, "ctrprof.", 8) || nl < 6 || strcmp(de->d_name + nl - 6, ".count") ||
-                !strstr(de->d_name + 8, pidpart))
+            if (strncmp(de->d_name, "ctrprof.", 8) || nl < 6 || strcmp(de->d_name + nl - 6, ".count"))
                 continue;
-            if (nfound < 4)
+            if (!strstr(de->d_name + 8, pidpart))
+                others++;
+            else if (nfound < 4)
                 snprintf(found[nfound++], PATH_MAX, "%s/%s", d, de->d_name);
             else
                 more++;
         }
         if (dh)
             closedir(dh);
-        struct cp_notes notes, all;
-        memset(&all, 0, sizeof all);
+        struct cp_notes all = {0};
         char why[600];
         if (nfound) {
             for (int k = 0; k < nfound; k++) {
                 fprintf(stderr, "ctrprof: profile in %s%s\n", found[k],
                         k == 0 ? " (children write their own, by pid)" : "");
-                if (cp_notes_read(found[k], &notes) == 0) {
-                    all.have_bytes |= notes.have_bytes;
-                    all.have_cpu |= notes.have_cpu;
-                    all.malloc_bytes += notes.malloc_bytes;
-                    all.cpu_ms += notes.cpu_ms;
-                    all.heap_samples += notes.heap_samples;
-                    all.lock_samples += notes.lock_samples;
-                    all.exec_unprofiled += notes.exec_unprofiled;
-                    all.forks += notes.forks;
-                    all.mem_rate = notes.mem_rate;
-                }
+                cp_notes_read(found[k], &all);
             }
             if (more)
                 fprintf(stderr, "ctrprof: and %d more of the same process (programs it exec'd)\n", more);
             if (all.forks) {
-                /* children (and theirs) report back with files of their own pids */
-                int others = 0;
-                dh = opendir(d);
-                while (dh && (de = readdir(dh))) {
-                    size_t nl = strlen(de->d_name);
-                    if (!strncmp(de->d_name, "ctrprof.", 8) && nl > 6 &&
-                        !strcmp(de->d_name + nl - 6, ".count") && !strstr(de->d_name + 8, pidpart))
-                        others++;
-                }
-                if (dh)
-                    closedir(dh);
                 fprintf(stderr,
                         "ctrprof: %s forked %llu child process%s; %d profile%s of other processes in %s "
                         "(a child that recorded nothing, exec'd a program out of LD_PRELOAD's reach, or "

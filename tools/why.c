@@ -27,7 +27,7 @@ static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t v
 
 static int is(const uint8_t *name, size_t len, const char *want)
 {
-    return len == strlen(want) && !memcmp(name, want, len);
+    return cp_meta_key((const char *)name, len, want);
 }
 
 static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t v)
@@ -50,7 +50,6 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t v)
 
 int cp_notes_read(const char *path, struct cp_notes *n)
 {
-    memset(n, 0, sizeof *n);
     uint8_t *buf;
     size_t len;
     if (cp_cfile_load(path, &buf, &len) != 0)

@@ -18,8 +18,8 @@ struct cp_notes {
     uint64_t mem_rate;                   /* MemRate */
 };
 
-/* Read the notes of the profile at path. 0, or -1 if it cannot be read (said by the
- * caller's own load). */
+/* Add the notes of the profile at path into *n (zero it first; several files of one
+ * process add up). 0, or -1 if it cannot be read (said by the caller's own load). */
 int cp_notes_read(const char *path, struct cp_notes *n);
 
 /* If the profile's heap part is empty, write why into out (one sentence, no newline) and
