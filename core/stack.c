@@ -1,6 +1,9 @@
 /*
  * stack.c — stack capture and the module table (see stack.h).
  *
+ * About 700 lines, two concepts: capture (with the bounds of foreign stacks) and the
+ * module table, which belongs in a file of its own (issue 20).
+ *
  * Contexts: cp_stack_capture from hooks (sampled events only; the re-entrancy guard is
  * held, so whatever libunwind or pthread_getattr_np allocate goes to the real allocator
  * unsampled); the module functions from the flusher (naming new buckets) and start-up.

@@ -1,6 +1,9 @@
 /*
  * unwind.c — the CFI stack walker and its shape table (see unwind.h).
  *
+ * About 1,000 lines: the .eh_frame parser, the shape table and the walker. The parser
+ * (pure: bytes in, a shape out, fuzzed on its own) could stand in a file of its own.
+ *
  * Context: hook context (a sampled event, re-entrancy guard held), any thread, also a
  * signal handler that allocates. No malloc (the table is mmap'd once), no locks: the
  * table's slots are claimed with one compare-and-swap on the key and never move; a value

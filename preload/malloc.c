@@ -1,5 +1,7 @@
 /*
  * malloc.c — the malloc family, interposed. Hooks only (and their bootstrap).
+ * About 620 lines: every allocation entry point glibc exports, with solo mode's realloc
+ * bracket; the bootstrap pool could move to a file of its own.
  *
  * Context: any application thread, any time — including before our constructor ran, from
  * inside dlsym while we look up the real functions, and from the profiler itself (the
