@@ -7,7 +7,39 @@
  *
  * Contexts: whoever holds cp_flush_lock: the flusher thread, an inline flush on an
  * event's thread, a late event after the final flush (publish.c), exit. Everything here
- * is guarded by cp_flush_lock; flusher.c resets it in a fork child (cp_um_forget).
+ * is guarded by cp_flush_lock (docs/ARCHITECTURE.md, "Locks"); flusher.c resets it in a
+ * fork child (cp_um_forget).
+ *
+ * The states of a sampled heap object p, by where its ref (prof_int.h) or bucket b is:
+ *
+ *   state      live[p]           um[ref]        entered                  leaves to
+ *   sampled    ref               -              cp_event_alloc (hook)    resolved; taken;
+ *                                                                        gone, if the ring
+ *                                                                        dropped the record
+ *   resolved   b                 -              alloc record drained     freeing; freed (a
+ *                                                                        solo free: record
+ *                                                                        p | 1, drained)
+ *   taken      -                 -              a free took ref before   orphan; pending;
+ *                                               the alloc was drained    sampled (realloc
+ *                                                                        failed: undo)
+ *   orphan     -                 b              alloc drained, ref gone  freed (free drained)
+ *   pending    -                 c << 1 | 1     free (cycle c) drained   freed (alloc drained);
+ *                                               before its alloc         unmatched (after the
+ *                                                                        flush that ends c)
+ *   freeing    -                 -              a free took b            freed (drained);
+ *                                                                        resolved (realloc
+ *                                                                        failed: undo)
+ *   solo rec   - (filter marked) -              cp_event_alloc, solo     resolved (drained:
+ *                                               mode: record p | 1       cp_live_put p -> b)
+ *   freed      -                 -              its free counted in b
+ *
+ * Invariants: a ref is in at most one of live[] and um[]; a bucket's allocation is
+ * counted once, when its record is drained (or at once, after the final flush: late),
+ * and its free once, when the free's record and the bucket have both been seen (freeing,
+ * orphan or pending, whichever comes last); a free's cycle is >= its allocation's, and
+ * publication adds a bucket's allocs before its frees, so no published profile has more
+ * frees than allocations in a bucket. A pending free never outlives the flush that ends
+ * its cycle (cp_um_expire); orphans live until their free comes.
  */
 #include "prof_int.h"
 
