@@ -98,6 +98,14 @@ static bool alone_may_start; /* a single-threaded process may get the thread (cp
 uint64_t cp_ring_lost_total, cp_ring_waits_total;
 static uint64_t flushes;
 
+/* the preload layer's (prof.h), set before init; immutable after */
+static struct cp_host host;
+
+void cp_prof_set_host(const struct cp_host *h)
+{
+    host = *h;
+}
+
 bool cp_prof_enabled(void)
 {
     return __atomic_load_n(&enabled, __ATOMIC_ACQUIRE);
@@ -264,8 +272,8 @@ static uint64_t coarse_ns(void)
 
 static void *flusher_main(void *arg)
 {
-    if (cp_thread_enter_profiler)
-        cp_thread_enter_profiler();
+    if (host.thread_enter_profiler)
+        host.thread_enter_profiler();
     long timeout = (long)cp_prof_opts.flush_ms * 1000000L;
     __atomic_store_n(&flusher_tid, gettid(), __ATOMIC_RELEASE);
     while (!__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) &&
@@ -317,7 +325,8 @@ static int start_thread(void)
     sigdelset(&all, SIGILL);
     int err = pthread_attr_setsigmask_np(&a, &all);
     if (err == 0)
-        err = pthread_create(&flusher, &a, flusher_main, NULL);
+        err = (host.thread_create ? host.thread_create : pthread_create)(&flusher, &a,
+                                                                          flusher_main, NULL);
     pthread_attr_destroy(&a);
     if (err) {
         /* events go on being flushed inline: slower, nothing lost */

@@ -18,6 +18,7 @@
 #ifndef CP_PROF_H
 #define CP_PROF_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,10 +81,21 @@ bool cp_prof_enabled(void);
 void cp_prof_set_process(const char *name);
 /* Add n to a named counter in the file now (start-up context: e.g. the process counter). */
 int cp_prof_add_named(const char *name, uint64_t n);
-/* Defined by the preload layer (weak here): marks the calling thread as the profiler's
- * own, so that its allocations go to the real allocator unsampled. The flusher calls it
- * first thing. */
-__attribute__((weak)) void cp_thread_enter_profiler(void);
+
+/* What the host (the preload layer) hands the engine, which calls up through nothing
+ * else (core never calls preload: tests/e2e/layers.sh). Set once, before cp_prof_init;
+ * without it (unit tests, the tools) the defaults are libc's pthread_create and no
+ * marking. The engine allocates nothing from the program's allocator (its memory is
+ * arena.h's), so the table has no allocator. */
+struct cp_host {
+    /* create a thread: the real pthread_create, not the shim's hook (NULL: libc's) */
+    int (*thread_create)(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+    /* first thing on a thread of the engine's own (the flusher): mark it the profiler's,
+     * so that whatever it allocates goes to the real allocator unsampled (the shim's
+     * guard, held for good); NULL: nothing to mark */
+    void (*thread_enter_profiler)(void);
+};
+void cp_prof_set_host(const struct cp_host *host);
 
 /* A return address the shim appends to a stack cut at CTRPROF_DEPTH (never a real PC). */
 #define CP_PC_TRUNCATED ((uintptr_t)1)

@@ -536,6 +536,14 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
     return real_create(t, a, fn, arg);
 }
 
+/* The engine's own thread (the flusher), through the host table (shim.c): the real call,
+ * without the hook above, which is the program's. */
+int cp_shim_thread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+    NEED();
+    return real_create(t, a, fn, arg);
+}
+
 /* ---- waits that no unlock ends: the waiter's own stack (block profile) ------------- */
 
 #define MEASURE(call)                                                                      \

@@ -13,7 +13,7 @@
  *   - the guard: while a thread runs profiler code, its countdown is parked at INT64_MAX,
  *     so any malloc the profiler causes (libunwind, dl_iterate_phdr, pthread_create)
  *     takes the unsampled path and is not recorded; the flusher thread is parked for
- *     good (cp_thread_enter_profiler);
+ *     good (thread_enter_profiler, which the engine calls through the host table);
  *   - errno is saved around everything the profiler does on a hook's behalf.
  */
 #include "shim.h"
@@ -53,7 +53,8 @@ static int per_process_file;
 static char meta[CP_CFILE_META_BUF];
 static size_t meta_len;
 
-void cp_thread_enter_profiler(void)
+/* The flusher's first call (the host table, cp_prof_set_host) */
+static void thread_enter_profiler(void)
 {
     cp_tls.countdown = INT64_MAX;
     cp_tls.guard = 1;
@@ -461,6 +462,8 @@ __attribute__((constructor)) static void ctrprof_init(void)
     if (cp_contention_init() != 0)
         cp_log("cannot map the mutex waiter table; mutex profile off");
     bool lazy = per_process_file && !started_sandboxed();
+    static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler};
+    cp_prof_set_host(&host);
     int err = cp_prof_init(&cp_opts, file_path, meta, meta_len, lazy);
     if (err == CP_CFILE_EMISMATCH && !per_process_file && adopt_shared_meta(file_path) == 0)
         err = cp_prof_init(&cp_opts, file_path, meta, meta_len, false);

@@ -93,6 +93,8 @@ static inline struct cp_thread *cp_shim_thread(void)
     return t ? t : cp_shim_thread_slow();
 }
 void cp_shim_seed_thread(void);
+/* pthread_create without the hook (pthread.c), for the engine's host table (shim.c). */
+int cp_shim_thread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 
 /* The stack of the code that called the hook, without the shim's frames, in *k words
  * of raw (the returned pointer, not a copy); appends CP_PC_TRUNCATED when cut at

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The layers point one way (issue 20; docs/ARCHITECTURE.md): preload/ -> core/ -> the
+# counter file, and the tools (tools/, symbolize/) -> core/. Checked two ways:
+#   - includes: no core/, symbolize/ or tools/ file includes a preload/ header, and no
+#     core/ file includes a tools/ or symbolize/ header. An include is resolved as the
+#     compiler would (a path relative to the file, else its own directory, else core/,
+#     symbolize/, tools/, preload/ in that order);
+#   - links: no symbol that core's objects use is defined by a preload/ object (core never
+#     calls up into the shim, not even through a weak reference). libc's own names are
+#     left out: the shim interposes some (pthread_create), and core may call libc; the
+#     engine's thread goes through the host table's thread_create (core/prof.h), not the
+#     hook, which this check cannot see.
+# Each rule is one PASS or FAIL line naming the offenders; a scan that found nothing to
+# check fails rather than passes.
+. "$(dirname "$0")/lib.sh"
+cd "$TOP" || exit 1
+
+# resolve FILE NAME: the repository path the include "NAME" in FILE refers to, if any
+resolve() {
+    local dir cand
+    dir=$(dirname "$1")
+    if [[ "$2" == */* ]]; then
+        cand=$(realpath -m --relative-to=. "$dir/$2")
+        [ -f "$cand" ] && echo "$cand"
+        return
+    fi
+    for d in "$dir" core symbolize tools preload; do
+        if [ -f "$d/$2" ]; then echo "$d/$2"; return; fi
+    done
+}
+
+# includes DIR...: "file -> header" for every quoted include of the files in DIRs that
+# resolves to a file in the repository
+includes() {
+    local f h r
+    for f in $(find "$@" -maxdepth 1 -name '*.[ch]' | sort); do
+        sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f" |
+            while read -r h; do
+                r=$(resolve "$f" "$h")
+                [ -n "$r" ] && echo "$f -> $r"
+            done
+    done
+}
+
+edges=$(includes core symbolize tools)
+n=$(printf '%s\n' "$edges" | grep -c ' -> ')
+if [ "$n" -lt 50 ]; then
+    fail layers:scan "found only $n includes in core/, symbolize/ and tools/ (the scan is broken)"
+else
+    pass layers:scan
+fi
+
+bad=$(printf '%s\n' "$edges" | grep ' -> preload/' | tr '\n' ';')
+check_eq layers:nothing-includes-preload "" "$bad"
+bad=$(printf '%s\n' "$edges" | grep '^core/' | grep -E ' -> (tools|symbolize)/' | tr '\n' ';')
+check_eq layers:core-includes-no-tool "" "$bad"
+
+# The link rule, on the objects the build made.
+core_objs=$(ls "$B"/obj/core/*.o 2>/dev/null)
+pre_objs=$(ls "$B"/obj/preload/*.o 2>/dev/null)
+if [ -z "$core_objs" ] || [ -z "$pre_objs" ] || ! command -v nm >/dev/null; then
+    fail layers:core-calls-no-preload "no objects under $B/obj (or no nm): build first"
+else
+    used=$(nm -u $core_objs | awk 'NF == 2 { print $2 }' | sort -u)
+    weak=$(nm $core_objs | awk '$1 == "w" || $1 == "v" { print $2 }' | sort -u)
+    defined=$(nm --defined-only $pre_objs | awk 'NF == 3 && $2 ~ /[TDBRWVtdbr]/ { print $3 }' | sort -u)
+    libc=$(ldd "$TOP/$B/libctrprof.so" 2>/dev/null | awk '$1 ~ /^libc\.so/ { print $3 }')
+    libc_names=$(nm -D --defined-only "${libc:-/lib/x86_64-linux-gnu/libc.so.6}" 2>/dev/null |
+        awk '{ sub(/@.*/, "", $3); print $3 }' | sort -u)
+    if [ -z "$libc_names" ]; then
+        fail layers:core-calls-no-preload "cannot list libc's symbols (ldd, nm -D)"
+    fi
+    ups=$(comm -12 <(printf '%s\n%s\n' "$used" "$weak" | sort -u) <(printf '%s\n' "$defined") |
+        comm -23 - <(printf '%s\n' "$libc_names") | tr '\n' ' ')
+    if [ "$(printf '%s\n' "$used" | grep -c .)" -lt 20 ]; then
+        fail layers:core-calls-no-preload "nm found almost no undefined symbols in core's objects"
+    else
+        check_eq layers:core-calls-no-preload "" "${ups% }"
+    fi
+fi
