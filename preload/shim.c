@@ -36,6 +36,7 @@
 #include "early.h"
 #include "spin.h"
 #include "log.h"
+#include "meta.h"
 #include "newproc.h"
 #include "prof.h"
 #include "stack.h"
@@ -125,49 +126,12 @@ static void set_program(void)
     program[o] = 0;
 }
 
-/* days since 1970-01-01 -> y-m-d (Howard Hinnant's civil_from_days) */
-static void civil(long z, int *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    long era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long yy = (long)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int)(yy + (*m <= 2));
-}
-
-static size_t day(char *buf, size_t len, long days)
-{
-    int y;
-    unsigned m, d;
-    civil(days, &y, &m, &d);
-    return cp_fmt(buf, len, "%d-%02u-%02uT00:00:00Z", y, m, d);
-}
-
 static void build_meta(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    long today = (long)(ts.tv_sec / 86400);
-    char t0[32], t1[32];
-    day(t0, sizeof t0, today);
-    day(t1, sizeof t1, today + 7);
-    meta_len = cp_fmt(meta, sizeof meta,
-                      "TimeBegin: %s\nTimeEnd: %s\nProgram: %s\nVersion: %s\nGOOS: linux\n"
-                      "GOARCH: amd64\nCtrprof-Format: 1\nMemRate: %llu\nMutexFraction: %llu\n"
-                      "BlockRate: %llu\nUnwind: %s\nDepth: %llu\n\n",
-                      t0, t1, per_process_file ? program : "shared", CP_VERSION,
-                      (unsigned long long)cp_opts.mem_rate,
-                      (unsigned long long)cp_opts.mutex_fraction,
-                      (unsigned long long)cp_opts.block_rate,
-                      cp_unwind_names[cp_opts.unwind & 3],
-                      (unsigned long long)cp_opts.depth);
-    if (meta_len >= sizeof meta)
-        meta_len = sizeof meta - 1;
+    meta_len = cp_meta_build(meta, sizeof meta, (long)(ts.tv_sec / 86400),
+                             per_process_file ? program : "shared", CP_VERSION, &cp_opts);
 }
 
 /* Name k of this pid into out: 1 if something is there already, 0 if not, or an error. */
@@ -252,36 +216,6 @@ static void make_absolute(char *path, size_t size, const char *name)
     memcpy(path, abs, n + 1);
     if (exported)
         setenv(name, abs, 1);
-}
-
-/* A shared file created on another day differs from our metadata only in the two Time
- * lines: adopt its header rather than refuse to profile. Anything else stays an error. */
-static int adopt_shared_meta(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0)
-        return -1;
-    char hdr[32 + CP_CFILE_MAX_META + 32];
-    ssize_t n = pread(fd, hdr, sizeof hdr - 1, 0);
-    close(fd);
-    if (n < 32)
-        return -1;
-    hdr[n] = 0;
-    char *their = hdr + 32;
-    const char *ours_rest = strstr(meta, "\nProgram: ");
-    const char *their_rest = strstr(their, "\nProgram: ");
-    if (!ours_rest || !their_rest || strncmp(their, "TimeBegin: ", 11) != 0)
-        return -1;
-    size_t rl = meta_len - (size_t)(ours_rest - meta);
-    if (strlen(their_rest) < rl || memcmp(ours_rest, their_rest, rl) != 0)
-        return -1;
-    size_t tl = (size_t)(their_rest - their) + rl;
-    if (tl >= sizeof meta)
-        return -1;
-    memcpy(meta, their, tl);
-    meta[tl] = 0;
-    meta_len = tl;
-    return 0;
 }
 
 /* Does the process run under a seccomp filter already (inherited across exec: systemd's
@@ -465,7 +399,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler};
     cp_prof_set_host(&host);
     int err = cp_prof_init(&cp_opts, file_path, meta, meta_len, lazy);
-    if (err == CP_CFILE_EMISMATCH && !per_process_file && adopt_shared_meta(file_path) == 0)
+    if (err == CP_CFILE_EMISMATCH && !per_process_file && cp_meta_adopt_shared(file_path, meta, &meta_len, sizeof meta) == 0)
         err = cp_prof_init(&cp_opts, file_path, meta, meta_len, false);
     if (err) {
         cp_shim_state = CP_SHIM_OFF; /* cp_prof_init said why, once */
