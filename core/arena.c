@@ -1,9 +1,10 @@
 /*
  * arena.c — the engine's never-freed memory (see arena.h).
  *
- * Contexts: hook (a sampled event that creates a bucket or a ring), flusher. Holds a spin
- * lock while carving; mmap is called with it held, which is fine: nothing else waits on
- * the arena on a hot path.
+ * Contexts: hook (a sampled event that creates a bucket or a ring), flusher, atfork.
+ * Holds a spin lock while carving; mmap is called with it held, which is fine: nothing
+ * else waits on the arena on a hot path. Locks: `lock`, then `spare_lock`; both taken by
+ * the atfork prepare handler (the lock table: docs/ARCHITECTURE.md, "Locks").
  * Sandboxes: cp_arena_freeze maps, before a seccomp filter goes in, a fresh chunk and a
  * spare region; after it every request is carved from those and nothing is unmapped, so
  * the engine makes no mmap or munmap a filter may forbid. What does not fit fails (and
@@ -125,6 +126,24 @@ int cp_arena_freeze(size_t spare_bytes)
         cp_munmap_anon(c, CHUNK);
     __atomic_store_n(&cp_sandboxed, 1, __ATOMIC_RELEASE);
     return s || !spare_bytes ? 0 : -1;
+}
+
+void cp_arena_lock(void)
+{
+    cp_spin_lock(&lock);
+    cp_spin_lock(&spare_lock);
+}
+
+void cp_arena_unlock(void)
+{
+    cp_spin_unlock(&spare_lock);
+    cp_spin_unlock(&lock);
+}
+
+void cp_arena_reset_lock(void)
+{
+    cp_spin_reset(&spare_lock);
+    cp_spin_reset(&lock);
 }
 
 uint64_t cp_arena_used(void)

@@ -20,6 +20,13 @@ uint64_t cp_arena_used(void);
  * cp_sandboxed (spin.h) is set. Returns 0, or -1 if the spare could not be mapped. */
 int cp_arena_freeze(size_t spare_bytes);
 
+/* fork (cp_prof_atfork_*, docs/ARCHITECTURE.md "Locks"): prepare takes the arena's locks
+ * (after the bucket lock, which is held around cp_arena_alloc), parent releases them, the
+ * child resets them. */
+void cp_arena_lock(void);
+void cp_arena_unlock(void);
+void cp_arena_reset_lock(void);
+
 /* Fault injection (tests): the nth mmap from now fails (1 = the next); 0 turns it off. */
 void cp_arena_fail_after(unsigned n);
 /* Every engine mmap goes through here so fault injection covers them all. */

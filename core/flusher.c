@@ -444,15 +444,18 @@ void cp_prof_atfork_prepare(void)
 {
     if (!cp_prof_enabled())
         return;
+    /* the order of docs/ARCHITECTURE.md's lock table */
     cp_spin_lock(&cp_flush_lock);
     cp_spin_lock(&cp_reg_lock);
     cp_bucket_lock();
+    cp_arena_lock();
 }
 
 void cp_prof_atfork_parent(void)
 {
     if (!cp_prof_enabled())
         return;
+    cp_arena_unlock();
     cp_bucket_unlock();
     cp_spin_unlock(&cp_reg_lock);
     cp_spin_unlock(&cp_flush_lock);
@@ -474,6 +477,7 @@ void cp_prof_atfork_child(const char *newpath)
 static void atfork_child_own(void *arg)
 {
     const char *newpath = arg;
+    cp_arena_reset_lock();
     cp_bucket_reset_lock();
     cp_spin_reset(&cp_reg_lock);
     cp_spin_reset(&cp_flush_lock);
