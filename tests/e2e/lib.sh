@@ -1,5 +1,7 @@
 # Shared helpers for the end-to-end drivers (sourced). Each check prints exactly one
-# "PASS name" or "FAIL name: ..." line, which tests/run.sh counts.
+# "PASS name", "FAIL name: ..." or "SKIP name: reason" line, which tests/run.sh counts.
+# A check that cannot run here (a missing optional tool, no root) is a skip: never a
+# pass, and not a failure.
 set -u
 B=${B:-build}
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -14,6 +16,8 @@ trap 'rm -rf "$WORK"' EXIT
 
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; }
+# skip NAME REASON: the check did not run, and why
+skip() { echo "SKIP $1: $2"; }
 
 # check_eq NAME EXPECTED ACTUAL
 check_eq() {
