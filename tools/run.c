@@ -49,9 +49,12 @@ static const struct flag flags[] = {
     {"--depth", "CTRPROF_DEPTH", 1},         {"--unwind", "CTRPROF_UNWIND", 0},
 };
 
-/* libctrprof.so beside this binary */
+/* The shim, found from this binary's own path: beside it (the build tree, B/ctrprof and
+ * B/libctrprof.so), else where `make install` puts it (PREFIX/bin/ctrprof and
+ * PREFIX/lib/ctrprof/libctrprof.so). */
 static int find_shim(char *out, size_t len)
 {
+    static const char *const where[] = {"libctrprof.so", "../lib/ctrprof/libctrprof.so"};
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0)
@@ -61,9 +64,14 @@ static int find_shim(char *out, size_t len)
     if (!slash)
         return -1;
     *slash = 0;
-    if ((size_t)snprintf(out, len, "%s/libctrprof.so", self) >= len)
-        return -1;
-    return access(out, R_OK);
+    char path[PATH_MAX], real[PATH_MAX];
+    for (size_t k = 0; k < sizeof where / sizeof *where; k++)
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", self, where[k]) < sizeof path &&
+            access(path, R_OK) == 0 && realpath(path, real) && strlen(real) < len) {
+            strcpy(out, real); /* without "..": LD_PRELOAD as a reader expects it */
+            return 0;
+        }
+    return -1;
 }
 
 /* The output directory, made as `perf record -o` would: a missing one is created (and its
@@ -169,7 +177,8 @@ int cp_cmd_run(int argc, char **argv)
     }
     char shim[PATH_MAX];
     if (find_shim(shim, sizeof shim) != 0) {
-        fprintf(stderr, "ctrprof: run: libctrprof.so not found next to the ctrprof binary\n");
+        fprintf(stderr, "ctrprof: run: libctrprof.so not found next to the ctrprof binary nor in "
+                        "../lib/ctrprof/ from it\n");
         return 1;
     }
     const char *old = getenv("LD_PRELOAD");
