@@ -150,5 +150,5 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
             "$(asnobody CTRPROF_DIR="$WORK/ml" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/limits" mlock 2>&1)"
     done
 else
-    echo "SKIP hostfiles:mlockall: needs root to run the program as nobody (setpriv)"
+    skip "hostfiles:mlockall" "needs root to run the program as nobody (setpriv)"
 fi

@@ -14,7 +14,7 @@ cleanup() {
 trap cleanup EXIT
 
 if ! command -v curl >/dev/null; then
-    echo "SKIP serve: curl is not installed (scripts/deps.sh)"
+    skip "serve" "curl is not installed (scripts/deps.sh)"
     exit 0
 fi
 
@@ -76,7 +76,7 @@ if command -v go >/dev/null; then
         go tool pprof -top "${URL}debug/pprof/heap" >"$WORK/goheap.txt" 2>&1
     check_eq serve:heap-opens-on-inuse-space "Type: inuse_space" "$(grep -m1 '^Type:' "$WORK/goheap.txt")"
 else
-    echo "SKIP serve:go-pprof-top: go is not installed (scripts/deps.sh)"
+    skip "serve:go-pprof-top" "go is not installed (scripts/deps.sh)"
 fi
 
 # 3. /metrics: valid exposition format, and the numbers of the files
@@ -85,7 +85,7 @@ cp "$WORK/body" "$WORK/metrics.txt"
 if command -v promtool >/dev/null; then
     check_cmd serve:metrics-promtool sh -c "promtool check metrics < '$WORK/metrics.txt'"
 else
-    echo "SKIP serve:metrics-promtool: promtool is not installed (Debian prometheus, scripts/deps.sh)"
+    skip "serve:metrics-promtool" "promtool is not installed (Debian prometheus, scripts/deps.sh)"
 fi
 samples=$("$CTRPROF" dump "$F" | awk '$2 == "ctrprof/health:samples:heap" {print $1; exit}')
 check_eq serve:metrics-alloc-objects "$((samples * 2))" \
@@ -311,7 +311,7 @@ EOF
     done
     check_eq serve:prometheus-scrape "$((samples * 2))" "$val"
 else
-    echo "SKIP serve:prometheus-scrape: prometheus is not installed (Debian prometheus, scripts/deps.sh)"
+    skip "serve:prometheus-scrape" "prometheus is not installed (Debian prometheus, scripts/deps.sh)"
 fi
 
 # 8. SIGTERM ends it cleanly

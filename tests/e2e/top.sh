@@ -32,7 +32,7 @@ if echo "$row" | awk '{exit !($(NF-1) ~ /^\+[0-9.]+(kB|MB)\/s$/)}'; then pass to
 check_eq top:once-running 1 "$(grep -c '^  running  *serve_live ' "$WORK/once.txt")"
 
 if ! command -v tmux >/dev/null; then
-    echo "SKIP top:tmux: tmux is not installed (scripts/deps.sh)"
+    skip "top:tmux" "tmux is not installed (scripts/deps.sh)"
     exit 0
 fi
 head -c 20000 /dev/urandom >"$WORK/live/ctrprof.bad.1.count"

@@ -26,7 +26,7 @@ if cc -static -o "$WORK/static3" "$WORK/st.c" 2>/dev/null; then
     has "why:static:said" "static3 is statically linked (it has no dynamic loader): LD_PRELOAD cannot reach it"
     check_eq "why:static:said-before-and-after" 2 "$(grep -c 'statically linked' <<<"$msg")"
 else
-    echo "SKIP why:static: cc -static failed (no static libc installed)"
+    skip "why:static" "cc -static failed (no static libc installed)"
 fi
 
 # A setuid program (a copy of a test program owned by nobody): the loader runs it in
@@ -38,7 +38,7 @@ if [ "$(id -u)" = 0 ]; then
     has "why:setuid:said" "suidprog is setuid (it runs as nobody): the dynamic loader ignores LD_PRELOAD"
     has "why:setuid:no-profile" "no profile: suidprog is setuid"
 else
-    echo "SKIP why:setuid: needs root to make a setuid copy owned by another user"
+    skip "why:setuid" "needs root to make a setuid copy owned by another user"
 fi
 
 # An allocator of its own: 64 MiB from mmap, while its mutex is profiled.
