@@ -21,11 +21,12 @@ for how in loop range from; do
             mkdir -p "$d/prof"
             out=$(cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
                 "$PROGS/daemon_fds" "$how" "$threads" "$d/data" 2>"$d/err")
-            check_eq "$n:runs" "0 ok" "$? $out"
+            rc=$?
+            check_eq "$n:runs" "0 ok" "$rc $out"
             cmp -s "$WORK/bare/data" "$d/data" && cmp -s "$WORK/bare/data.child" "$d/data.child" &&
                 pass "$n:files-untouched" ||
                 fail "$n:files-untouched" "$(ls -l "$d/data" "$d/data.child" | awk '{ print $5, $9 }' | tr '\n' ' ')"
-            check_eq "$n:nothing-said" "" "$(cat "$d/err")"
+            check_eq "$n:nothing-said (and ran)" "0 ok|" "$rc $out|$(cat "$d/err")"
             # the parent's and the child's profiles, with everything recorded
             # the parent's pid is the lower one (in number: 9998 before 10001)
             parent="$d/prof/$(cd "$d/prof" && ls | sort -t. -k3,3n | head -1)"

@@ -29,6 +29,20 @@ check_cmd() {
     local out
     if out=$("$@" 2>&1); then pass "$n"; else fail "$n" "command failed: $* :: $(echo "$out" | tail -3)"; fi
 }
+# check_absent NAME STATUS TEXT PRESENT ABSENT: passes when the command that made TEXT
+# exited with STATUS 0, PRESENT (an ERE) appears in TEXT, and ABSENT does not: "X does not
+# appear" is only worth something when the command worked and drew something else.
+check_absent() {
+    if [ "$2" != 0 ]; then
+        fail "$1" "the command failed (status $2): $(head -c 300 <<<"$3")"
+    elif ! grep -Eq -- "$4" <<<"$3"; then
+        fail "$1" "[$4] does not appear either: $(head -c 300 <<<"$3")"
+    elif grep -Eq -- "$5" <<<"$3"; then
+        fail "$1" "[$5] appears: $(grep -E -m3 -- "$5" <<<"$3")"
+    else
+        pass "$1"
+    fi
+}
 # within EXPECTED ACTUAL TOLERANCE_FRACTION: true when |ACTUAL - EXPECTED| <= TOL * EXPECTED
 within() { awk -v e="$1" -v a="$2" -v t="$3" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= t * e) }'; }
 # check_within NAME EXPECTED ACTUAL TOLERANCE_FRACTION

@@ -221,7 +221,7 @@ check_eq serve:seconds-with-debug 400 "$(code "${URL}debug/pprof/block?seconds=1
 # 6. hostile requests
 check_eq serve:traversal-dots 404 "$(code "${URL}debug/pprof/../../etc/passwd")"
 check_eq serve:traversal-encoded 404 "$(code "${URL}debug/pprof/%2e%2e/%2e%2e/etc/passwd")"
-check_eq serve:traversal-no-file "0" "$(grep -c 'root:' "$WORK/body")"
+check_eq serve:traversal-no-file "404 0" "$(code "${URL}debug/pprof/../../etc/passwd") $(grep -c 'root:' "$WORK/body")"
 head -c 65536 /dev/zero | tr '\0' a >"$WORK/big"
 check_eq serve:huge-header 431 "$(code -H "X-Big: $(cat "$WORK/big")" "${URL}metrics")"
 check_eq serve:no-body 405 "$(code --data-binary @"$WORK/big" "${URL}metrics")"
