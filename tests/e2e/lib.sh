@@ -43,6 +43,16 @@ check_absent() {
         pass "$1"
     fi
 }
+# wait_until SECONDS CMD...: polls CMD (every 50 ms) until it succeeds; false if it never
+# did within SECONDS. For a handshake on what a program wrote (a file, a line, a screen),
+# never for guessing that something concurrent has happened by now.
+wait_until() {
+    local end=$((SECONDS + $1)); shift
+    until "$@"; do
+        [ "$SECONDS" -ge "$end" ] && return 1
+        sleep 0.05
+    done
+}
 # within EXPECTED ACTUAL TOLERANCE_FRACTION: true when |ACTUAL - EXPECTED| <= TOL * EXPECTED
 within() { awk -v e="$1" -v a="$2" -v t="$3" 'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= t * e) }'; }
 # check_within NAME EXPECTED ACTUAL TOLERANCE_FRACTION

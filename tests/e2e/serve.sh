@@ -257,12 +257,14 @@ if [ -n "$threads" ] && [ "$threads" -le 72 ]; then pass serve:flood-bounded; el
 # a slowloris trickle (a header byte per second): others are answered meanwhile, and the
 # server drops it on its timeout (--timeout 3), although libmicrohttpd's idle timer alone
 # would never fire
-python3 - "$URL" >"$WORK/slow.txt" 2>&1 <<'EOF' &
+python3 - "$URL" "$WORK/slow.started" >"$WORK/slow.txt" 2>&1 <<'EOF' &
 import socket, sys, time
 from urllib.parse import urlparse
 u = urlparse(sys.argv[1])
 s = socket.create_connection((u.hostname, u.port))
 s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+s.sendall(b"X")
+open(sys.argv[2], "w").close()  # the handshake: the trickle has begun
 t0 = time.time()
 while time.time() - t0 < 15:
     try:
@@ -278,7 +280,7 @@ print("dropped after %.0f s" % (time.time() - t0))
 EOF
 SLOW=$!
 PIDS+=("$SLOW")
-sleep 1.5
+wait_until 10 test -e "$WORK/slow.started"
 check_eq serve:slowloris-others-answered 200 "$(code --max-time 3 "${URL}metrics")"
 wait "$SLOW"
 secs=$(awk '/dropped after/ {print $3}' "$WORK/slow.txt")
