@@ -65,3 +65,13 @@ grep -q ';depth_throw(int);' <<<"$cxx" && pass "symbols:cxx:demangled" ||
 grep -q 'operator new(unsigned long)' <<<"$cxx" && pass "symbols:cxx:libstdc++-demangled" ||
     fail "symbols:cxx:libstdc++-demangled" "no operator new frame"
 check_absent "symbols:cxx:nothing-mangled" 0 "$(tr ';' '\n' <<<"$cxx")" '^depth_throw\(int\)$' '^_Z'
+
+# glibc's functions by the names users know: strdup (not __GI___strdup nor __strdup),
+# _IO_file_doallocate (not __GI__IO_file_doallocate), printf (not __printf)
+mkdir -p "$WORK/gi"
+(cd "$WORK" && CTRPROF_DIR="$WORK/gi" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/glibc_names" >/dev/null)
+gi=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK"/gi/*.count 2>&1)
+rc=$?
+check_absent "symbols:glibc:strdup" $rc "$gi" ';main;strdup 1$' '__strdup'
+check_absent "symbols:glibc:_IO_file_doallocate" $rc "$gi" ';_IO_fgets;.*;_IO_file_doallocate 1$' '__GI_'
+check_absent "symbols:glibc:printf" $rc "$gi" ';main;printf;.*;_IO_file_doallocate 1$' ';__printf;'
