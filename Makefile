@@ -14,7 +14,8 @@
 #                     when B is the default)
 #
 # The user's CPPFLAGS, CFLAGS and LDFLAGS come after the project's flags (a -O0 or a
-# -fsanitize applies). Header dependencies come from the compiler (-MMD -MP, $(B)/obj/**/*.d).
+# -fsanitize applies). Header dependencies come from the compiler (-MMD -MP, $(B)/obj/**/*.d);
+# every object also depends on this Makefile, so a change of flags rebuilds.
 # Plain `make` needs the build dependencies only; cmocka is checked for the test targets.
 #
 # Sources are found by wildcard: core/*.c is the engine (linked into both the shim and the
@@ -64,7 +65,7 @@ CURSES_LIBS := $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null)
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -fPIC -fno-omit-frame-pointer $(WARN) -Icore
 CFLAGS_SHIM := $(BASE_CFLAGS) -fvisibility=hidden -ftls-model=initial-exec -fno-stack-protector $(UNWIND_CFLAGS) $(SAN)
-CFLAGS_TOOL := $(BASE_CFLAGS) $(DW_CFLAGS) $(MHD_CFLAGS) $(CURSES_CFLAGS) $(SAN)
+CFLAGS_TOOL := $(BASE_CFLAGS) -fstack-protector-strong $(DW_CFLAGS) $(MHD_CFLAGS) $(CURSES_CFLAGS) $(SAN)
 # the user's flags, after the project's
 USER_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 DEPFLAGS = -MMD -MP
@@ -76,6 +77,12 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 PROG_SRC := $(wildcard tests/programs/*.c) $(wildcard demo/*.c) $(wildcard bench/progs/*.c)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
+# The engine's files the offline tool links: the counter-file reader and what it needs,
+# compiled again with the tool's flags (stack protector on: it parses files anyone may
+# have written), not the shim's. libcore.a after them only for what is not listed here
+# (tests/e2e/install.sh fails if the tool takes anything from it).
+TOOL_CORE_SRC := $(filter core/cfile.c core/cfile_read.c core/log.c core/options.c,$(CORE_SRC))
+TOOL_CORE_OBJ := $(TOOL_CORE_SRC:%.c=$(B)/obj/toolcore/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -84,19 +91,23 @@ PROG_BIN += $(patsubst %.cc,$(B)/progs/%,$(notdir $(wildcard tests/programs/*.cc
 
 all: $(B)/libctrprof.so $(B)/ctrprof $(PROG_BIN)
 
-$(B)/obj/core/%.o: core/%.c
+$(B)/obj/core/%.o: core/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_SHIM) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(B)/obj/preload/%.o: preload/%.c
+$(B)/obj/preload/%.o: preload/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_SHIM) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(B)/obj/tools/%.o: tools/%.c
+$(B)/obj/tools/%.o: tools/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -Isymbolize -Itools $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(B)/obj/symbolize/%.o: symbolize/%.c
+$(B)/obj/toolcore/core/%.o: core/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(B)/obj/symbolize/%.o: symbolize/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -Isymbolize $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
@@ -107,8 +118,8 @@ $(B)/libcore.a: $(CORE_OBJ)
 $(B)/libctrprof.so: $(PRELOAD_OBJ) $(B)/libcore.a
 	$(CC) -shared $(SAN) $(CFLAGS) $(LDFLAGS) -Wl,-soname,libctrprof.so -o $@ $(PRELOAD_OBJ) $(B)/libcore.a -ldl -lpthread -Wl,-z,nodelete -Wl,--no-undefined
 
-$(B)/ctrprof: $(TOOL_OBJ) $(B)/libcore.a
-	$(CC) $(SAN) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) $(MHD_LIBS) $(CURSES_LIBS) -lm -lpthread -ldl
+$(B)/ctrprof: $(TOOL_OBJ) $(TOOL_CORE_OBJ) $(B)/libcore.a
+	$(CC) $(SAN) $(CFLAGS) $(LDFLAGS) -Wl,-Map,$(B)/ctrprof.map -o $@ $(TOOL_OBJ) $(TOOL_CORE_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) $(MHD_LIBS) $(CURSES_LIBS) -lm -lpthread -ldl
 
 $(B)/tests/%: tests/unit/%.c $(B)/libcore.a
 	@mkdir -p $(dir $@)
@@ -140,7 +151,7 @@ $(B)/progs/%: bench/progs/%.c
 units: $(UNIT_BIN)
 
 # what the compiler found each object and unit test to include (-MMD -MP)
--include $(wildcard $(B)/obj/*/*.d $(B)/tests/*.d)
+-include $(wildcard $(B)/obj/*/*.d $(B)/obj/toolcore/core/*.d $(B)/tests/*.d)
 
 install: $(B)/libctrprof.so $(B)/ctrprof
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)

@@ -99,3 +99,18 @@ mkdir -p "$WORK/cb/obj" "$WORK/cb-asan"
 make -s clean B="$WORK/cb" >/dev/null 2>&1
 check_eq "install:clean-honours-B" "0 gone gone kept" \
     "$? $([ -e "$WORK/cb" ] && echo kept || echo gone) $([ -e "$WORK/cb-asan" ] && echo kept || echo gone) $([ -e "$B/ctrprof" ] && echo kept || echo gone)"
+
+# 7. The offline counter-file reader is compiled with the tool's flags (stack protector
+# on), and the tool takes no object of the shim's build (libcore.a) at link time
+if [ -f "$B/ctrprof.map" ]; then
+    check_eq "install:tool-links-no-shim-object" "" "$(grep -o 'libcore\.a([a-z_]*\.o)' "$B/ctrprof.map" | sort -u | tr '\n' ' ')"
+else
+    fail "install:tool-links-no-shim-object" "$B/ctrprof.map missing (the Makefile writes it at link time)"
+fi
+if command -v objdump >/dev/null; then
+    n=$(objdump -dr "$B/obj/toolcore/core/cfile_read.o" 2>/dev/null | grep -c '__stack_chk_fail')
+    [ "${n:-0}" -gt 0 ] && pass "install:reader-has-stack-protector ($n checks)" ||
+        fail "install:reader-has-stack-protector" "no __stack_chk_fail in $B/obj/toolcore/core/cfile_read.o"
+else
+    skip "install:reader-has-stack-protector" "objdump is not installed"
+fi
