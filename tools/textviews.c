@@ -92,27 +92,49 @@ static int by_flat(const void *a, const void *b)
 
 #define MAXF 4096
 
-static void view_top(FILE *out, const struct cp_profile *p, int vi)
+struct edge {
+    const char *from, *to;
+    double v;
+};
+
+struct edges {
+    struct edge *e;
+    size_t n, cap;
+};
+
+/* Every sample's value of type vi into the functions of its frames: flat to the innermost,
+ * cum once to each function on the stack (a recursive one counts once); with ed, also a
+ * caller -> callee edge per pair of adjacent frames. Returns the total. */
+static double fn_count(const struct cp_profile *p, int vi, struct fnmap *m, struct edges *ed)
 {
-    struct fnmap m = {0};
     const struct cp_sym_frame *fr[MAXF];
     double total = 0;
     for (size_t i = 0; i < p->ns; i++) {
-        const struct cp_sample *s = &p->s[i];
-        double v = s->v[vi];
+        double v = p->s[i].v[vi];
         total += v;
-        size_t n = cp_rep_frames(p, s, fr, MAXF);
-        if (n == 0)
-            continue;
-        fn_get(&m, fr[0]->func)->flat += v;
+        size_t n = cp_rep_frames(p, &p->s[i], fr, MAXF);
+        if (n)
+            fn_get(m, fr[0]->func)->flat += v;
         for (size_t k = 0; k < n; k++) {
-            struct fn *f = fn_get(&m, fr[k]->func);
-            if (f->seen != i) { /* a recursive function counts once per stack */
+            struct fn *f = fn_get(m, fr[k]->func);
+            if (f->seen != i) {
                 f->cum += v;
                 f->seen = i;
             }
+            if (ed && k + 1 < n) {
+                if (ed->n == ed->cap)
+                    ed->e = realloc(ed->e, (ed->cap = ed->cap ? 2 * ed->cap : 1024) * sizeof *ed->e);
+                ed->e[ed->n++] = (struct edge){fr[k + 1]->func, fr[k]->func, v};
+            }
         }
     }
+    return total;
+}
+
+static void view_top(FILE *out, const struct cp_profile *p, int vi)
+{
+    struct fnmap m = {0};
+    double total = fn_count(p, vi, &m, NULL);
     sort(m.f, m.n, sizeof *m.f, by_flat);
     char a[32], b[32];
     const char *unit = p->vunit[vi];
@@ -173,11 +195,6 @@ void cp_rep_folded(FILE *out, const struct cp_profile *p, int vi, const char *ro
 
 /* ---- tree (callers and callees of each function, by cum) -------------------------- */
 
-struct edge {
-    const char *from, *to;
-    double v;
-};
-
 static int by_cum(const void *a, const void *b)
 {
     const struct fn *x = a, *y = b;
@@ -202,30 +219,10 @@ static int by_edge(const void *a, const void *b)
 void cp_rep_tree(FILE *out, const struct cp_profile *p, int vi)
 {
     struct fnmap m = {0};
-    struct edge *e = NULL;
-    size_t ne = 0, cape = 0;
-    const struct cp_sym_frame *fr[MAXF];
-    double total = 0;
-    for (size_t i = 0; i < p->ns; i++) {
-        const struct cp_sample *s = &p->s[i];
-        double v = s->v[vi];
-        total += v;
-        size_t n = cp_rep_frames(p, s, fr, MAXF);
-        if (n)
-            fn_get(&m, fr[0]->func)->flat += v;
-        for (size_t k = 0; k < n; k++) {
-            struct fn *f = fn_get(&m, fr[k]->func);
-            if (f->seen != i) {
-                f->cum += v;
-                f->seen = i;
-            }
-            if (k + 1 < n) {
-                if (ne == cape)
-                    e = realloc(e, (cape = cape ? 2 * cape : 1024) * sizeof *e);
-                e[ne++] = (struct edge){fr[k + 1]->func, fr[k]->func, v}; /* caller -> callee */
-            }
-        }
-    }
+    struct edges ed = {0};
+    double total = fn_count(p, vi, &m, &ed);
+    struct edge *e = ed.e;
+    size_t ne = ed.n;
     sort(m.f, m.n, sizeof *m.f, by_cum);
     /* merge duplicate edges: sort by (caller, callee), add up runs, then sort by value */
     sort(e, ne, sizeof *e, by_pair);
