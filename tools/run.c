@@ -4,7 +4,7 @@
  * there is none or it is empty, why: a program LD_PRELOAD cannot reach (statically
  * linked, set-id: exe.c, said before it starts), a program that dropped the shim (a
  * wrapper that clears the environment), one that allocates outside malloc or too little
- * (the shim's notes, why.c). The output directory is created if missing.
+ * (the shim's notes, why.c). The output directory (--dir, or --file's) is created if missing.
  * Offline context (a normal program).
  */
 #include <errno.h>
@@ -74,13 +74,14 @@ static int find_shim(char *out, size_t len)
     return -1;
 }
 
-/* The output directory, made as `perf record -o` would: a missing one is created (and its
- * parents), an unusable one is an error before anything runs. */
-static int make_dir(const char *dir)
+/* The output directory (--dir D, or the directory of --file F), made as `perf record -o`
+ * would: a missing one is created (and its parents), an unusable one is an error before
+ * anything runs. opt names what the user gave ("--dir D", "--file F"). */
+static int make_dir(const char *dir, const char *opt)
 {
     char buf[PATH_MAX];
     if ((size_t)snprintf(buf, sizeof buf, "%s", dir) >= sizeof buf) {
-        fprintf(stderr, "ctrprof: run: --dir %s: path too long\n", dir);
+        fprintf(stderr, "ctrprof: run: %s: path too long\n", opt);
         return -1;
     }
     for (char *p = buf + 1;; p++) {
@@ -88,7 +89,7 @@ static int make_dir(const char *dir)
             char c = *p;
             *p = 0;
             if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-                fprintf(stderr, "ctrprof: run: --dir %s: cannot create %s: %s\n", dir, buf, strerror(errno));
+                fprintf(stderr, "ctrprof: run: %s: cannot create %s: %s\n", opt, buf, strerror(errno));
                 return -1;
             }
             *p = c;
@@ -98,11 +99,11 @@ static int make_dir(const char *dir)
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "ctrprof: run: --dir %s: not a directory\n", dir);
+        fprintf(stderr, "ctrprof: run: %s: %s is not a directory\n", opt, dir);
         return -1;
     }
     if (access(dir, W_OK | X_OK) != 0) {
-        fprintf(stderr, "ctrprof: run: --dir %s: cannot write into it: %s\n", dir, strerror(errno));
+        fprintf(stderr, "ctrprof: run: %s: cannot write into %s: %s\n", opt, dir, strerror(errno));
         return -1;
     }
     return 0;
@@ -154,8 +155,23 @@ int cp_cmd_run(int argc, char **argv)
     }
     const char *dir = getenv("CTRPROF_DIR");
     const char *file = getenv("CTRPROF_FILE");
-    if (!(file && *file) && dir && *dir && make_dir(dir) != 0)
-        return 2;
+    char opt[PATH_MAX + 16];
+    if (file && *file) {
+        /* the file's directory, likewise (the shim creates the file, not its directory) */
+        char fdir[PATH_MAX];
+        const char *fs = strrchr(file, '/');
+        snprintf(opt, sizeof opt, "--file %s", file);
+        if (fs && fs != file && (size_t)(fs - file) < sizeof fdir) {
+            memcpy(fdir, file, (size_t)(fs - file));
+            fdir[fs - file] = 0;
+            if (make_dir(fdir, opt) != 0)
+                return 2;
+        }
+    } else if (dir && *dir) {
+        snprintf(opt, sizeof opt, "--dir %s", dir);
+        if (make_dir(dir, opt) != 0)
+            return 2;
+    }
     /* what LD_PRELOAD cannot reach: said now, and the program runs all the same */
     struct cp_exe exe;
     const char *slash = strrchr(argv[i], '/');
@@ -208,7 +224,11 @@ int cp_cmd_run(int argc, char **argv)
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     if (file && *file) {
-        fprintf(stderr, "ctrprof: profile in %s\n", file);
+        if (access(file, F_OK) == 0)
+            fprintf(stderr, "ctrprof: profile in %s\n", file);
+        else
+            fprintf(stderr, "ctrprof: no profile in %s: %s recorded nothing, or the shim did not "
+                            "run in it (its own lines above say why)\n", file, prog);
     } else {
         /* the process's files: its own, and those of the programs it exec'd (same pid) */
         const char *d = dir && *dir ? dir : ".";

@@ -72,6 +72,12 @@ check_eq "why:dir-created" "0 1" "$? $(ls "$WORK"/made/a/b/ctrprof.true.*.count 
 check_eq "why:dir-not-a-directory" "2 no 1" "$? $([ -e "$WORK/ran" ] && echo ran || echo no) $(grep -c 'not a directory' "$WORK/notdir.err")"
 "$CTRPROF" run --dir "$WORK/afile/sub" -- true 2>"$WORK/notdir2.err"
 check_eq "why:dir-cannot-create" "2 1" "$? $(grep -c 'cannot create' "$WORK/notdir2.err")"
+# --file in a directory that does not exist: made too, and the file is where run says
+"$CTRPROF" run --rate 1 --file "$WORK/fmade/a/p.count" -- "$PROGS/demo" >/dev/null 2>"$WORK/fmade.err"
+check_eq "why:file-dir-created" "0 yes 1 0" \
+    "$? $([ -f "$WORK/fmade/a/p.count" ] && echo yes || echo no) $(grep -c "^ctrprof: profile in $WORK/fmade/a/p.count$" "$WORK/fmade.err") $(grep -c 'not profiling' "$WORK/fmade.err")"
+"$CTRPROF" run --file "$WORK/afile/p.count" -- touch "$WORK/ran2" 2>"$WORK/fnotdir.err"
+check_eq "why:file-dir-not-a-directory" "2 no 1" "$? $([ -e "$WORK/ran2" ] && echo ran || echo no) $(grep -c 'not a directory' "$WORK/fnotdir.err")"
 
 # A parent that forks: how many children it started, and how many profiles came back
 # (here 3 that allocate and report, and one that clears its environment).
