@@ -18,8 +18,10 @@
 # every object also depends on this Makefile, so a change of flags rebuilds.
 # Plain `make` needs the build dependencies only; cmocka is checked for the test targets.
 #
-# Sources are found by wildcard: core/*.c is the engine (linked into both the shim and the
-# tool), preload/*.c only into the shim, symbolize/*.c and tools/*.c only into the tool,
+# Sources are found by wildcard: cfile/*.c is the counter file (its writer and its reader),
+# a layer below the engine; core/*.c is the engine; both go into libcore.a for the shim,
+# and the tool compiles the reader again with its own flags; preload/*.c only into the
+# shim, symbolize/*.c and tools/*.c only into the tool,
 # tests/unit/test_*.c each become one cmocka binary linked with the engine.
 
 B ?= build
@@ -63,14 +65,15 @@ CURSES_CFLAGS := $(shell $(PKG_CONFIG) --cflags ncursesw 2>/dev/null)
 CURSES_LIBS := $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null)
 
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -fPIC -fno-omit-frame-pointer $(WARN) -Icore
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -fPIC -fno-omit-frame-pointer $(WARN) -Icore -Icfile
 CFLAGS_SHIM := $(BASE_CFLAGS) -fvisibility=hidden -ftls-model=initial-exec -fno-stack-protector $(UNWIND_CFLAGS) $(SAN)
 CFLAGS_TOOL := $(BASE_CFLAGS) -fstack-protector-strong $(DW_CFLAGS) $(MHD_CFLAGS) $(CURSES_CFLAGS) $(SAN)
 # the user's flags, after the project's
 USER_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 DEPFLAGS = -MMD -MP
 
-CORE_SRC := $(wildcard core/*.c)
+CFILE_SRC := $(wildcard cfile/*.c)
+CORE_SRC := $(wildcard core/*.c) $(CFILE_SRC)
 PRELOAD_SRC := $(wildcard preload/*.c)
 TOOL_SRC := $(wildcard tools/*.c) $(wildcard symbolize/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -81,7 +84,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 # compiled again with the tool's flags (stack protector on: it parses files anyone may
 # have written), not the shim's. libcore.a after them only for what is not listed here
 # (tests/e2e/install.sh fails if the tool takes anything from it).
-TOOL_CORE_SRC := $(filter core/cfile.c core/cfile_read.c core/log.c core/options.c,$(CORE_SRC))
+TOOL_CORE_SRC := $(CFILE_SRC) $(filter core/log.c core/options.c,$(CORE_SRC))
 TOOL_CORE_OBJ := $(TOOL_CORE_SRC:%.c=$(B)/obj/toolcore/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
@@ -103,9 +106,13 @@ $(B)/obj/tools/%.o: tools/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -Isymbolize -Itools $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(B)/obj/toolcore/core/%.o: core/%.c Makefile
+$(B)/obj/toolcore/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(B)/obj/cfile/%.o: cfile/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_SHIM) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(B)/obj/symbolize/%.o: symbolize/%.c Makefile
 	@mkdir -p $(dir $@)
@@ -151,7 +158,7 @@ $(B)/progs/%: bench/progs/%.c
 units: $(UNIT_BIN)
 
 # what the compiler found each object and unit test to include (-MMD -MP)
--include $(wildcard $(B)/obj/*/*.d $(B)/obj/toolcore/core/*.d $(B)/tests/*.d)
+-include $(wildcard $(B)/obj/*/*.d $(B)/obj/toolcore/*/*.d $(B)/tests/*.d)
 
 install: $(B)/libctrprof.so $(B)/ctrprof
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)
@@ -203,20 +210,20 @@ test-san: test-asan test-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard core/*.h)
+build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard core/*.h cfile/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(filter core/cfile%.c core/log.c,$(CORE_SRC))
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(CFILE_SRC) core/log.c
 
 # The CFI walker's parser.
-build-fuzz/fuzz_unwind: tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c $(wildcard core/*.h)
+build-fuzz/fuzz_unwind: tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c $(wildcard core/*.h cfile/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< core/unwind.c core/arena.c
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< core/unwind.c core/arena.c
 
 # The report path: loading, merging, unbiasing, symbolizing and every view.
-FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(filter core/cfile%.c core/log.c,$(CORE_SRC))
-build-fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC) $(wildcard core/*.h tools/*.h symbolize/*.h)
+FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(CFILE_SRC) core/log.c
+build-fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC) $(wildcard core/*.h cfile/*.h tools/*.h symbolize/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Itools -Isymbolize $(DW_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(FUZZ_REPORT_SRC) $(DW_LIBS) $(Z_LIBS) -lm
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -Itools -Isymbolize $(DW_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(FUZZ_REPORT_SRC) $(DW_LIBS) $(Z_LIBS) -lm
 
 fuzz: $(FUZZ_BIN)
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)

@@ -108,9 +108,9 @@ else
     fail "install:tool-links-no-shim-object" "$B/ctrprof.map missing (the Makefile writes it at link time)"
 fi
 if command -v objdump >/dev/null; then
-    n=$(objdump -dr "$B/obj/toolcore/core/cfile_read.o" 2>/dev/null | grep -c '__stack_chk_fail')
+    n=$(objdump -dr "$B/obj/toolcore/cfile/cfile_read.o" 2>/dev/null | grep -c '__stack_chk_fail')
     [ "${n:-0}" -gt 0 ] && pass "install:reader-has-stack-protector ($n checks)" ||
-        fail "install:reader-has-stack-protector" "no __stack_chk_fail in $B/obj/toolcore/core/cfile_read.o"
+        fail "install:reader-has-stack-protector" "no __stack_chk_fail in $B/obj/toolcore/cfile/cfile_read.o"
 else
     skip "install:reader-has-stack-protector" "objdump is not installed"
 fi
