@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The layers point one way (issue 20; docs/ARCHITECTURE.md): preload/ -> core/ -> the
-# counter file, and the tools (tools/, symbolize/) -> core/. Checked two ways:
-#   - includes: no core/, symbolize/ or tools/ file includes a preload/ header, and no
-#     core/ file includes a tools/ or symbolize/ header. An include is resolved as the
-#     compiler would (a path relative to the file, else its own directory, else core/,
+# The layers point one way (issue 20; docs/ARCHITECTURE.md): preload/ -> core/ -> cfile/
+# (the counter file), and the tools (tools/, symbolize/) -> core/, cfile/. Checked two ways:
+#   - includes: no core/, cfile/, symbolize/ or tools/ file includes a preload/ header;
+#     no core/ or cfile/ file includes a tools/ or symbolize/ header; cfile/ includes
+#     nothing of core/ but log.h (cfile.h). An include is resolved as the compiler would
+#     (a path relative to the file, else its own directory, else core/, cfile/,
 #     symbolize/, tools/, preload/ in that order);
 #   - links: no symbol that core's objects use is defined by a preload/ object (core never
 #     calls up into the shim, not even through a weak reference). libc's own names are
@@ -24,7 +25,7 @@ resolve() {
         [ -f "$cand" ] && echo "$cand"
         return
     fi
-    for d in "$dir" core symbolize tools preload; do
+    for d in "$dir" core cfile symbolize tools preload; do
         if [ -f "$d/$2" ]; then echo "$d/$2"; return; fi
     done
 }
@@ -42,7 +43,7 @@ includes() {
     done
 }
 
-edges=$(includes core symbolize tools)
+edges=$(includes core cfile symbolize tools)
 n=$(printf '%s\n' "$edges" | grep -c ' -> ')
 if [ "$n" -lt 50 ]; then
     fail layers:scan "found only $n includes in core/, symbolize/ and tools/ (the scan is broken)"
@@ -52,11 +53,13 @@ fi
 
 bad=$(printf '%s\n' "$edges" | grep ' -> preload/' | tr '\n' ';')
 check_eq layers:nothing-includes-preload "" "$bad"
-bad=$(printf '%s\n' "$edges" | grep '^core/' | grep -E ' -> (tools|symbolize)/' | tr '\n' ';')
+bad=$(printf '%s\n' "$edges" | grep -E '^(core|cfile)/' | grep -E ' -> (tools|symbolize)/' | tr '\n' ';')
 check_eq layers:core-includes-no-tool "" "$bad"
+bad=$(printf '%s\n' "$edges" | grep '^cfile/' | grep ' -> core/' | grep -v ' -> core/log\.h$' | tr '\n' ';')
+check_eq layers:cfile-includes-only-log "" "$bad"
 
 # The link rule, on the objects the build made.
-core_objs=$(ls "$B"/obj/core/*.o 2>/dev/null)
+core_objs=$(ls "$B"/obj/core/*.o "$B"/obj/cfile/*.o 2>/dev/null)
 pre_objs=$(ls "$B"/obj/preload/*.o 2>/dev/null)
 if [ -z "$core_objs" ] || [ -z "$pre_objs" ] || ! command -v nm >/dev/null; then
     fail layers:core-calls-no-preload "no objects under $B/obj (or no nm): build first"
