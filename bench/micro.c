@@ -140,7 +140,7 @@ int main(void)
                 stack_of(pcs, i % 10000);
                 void *p = (void *)(uintptr_t)(0x10000000 + (uintptr_t)i * 16);
                 cp_event_alloc(t, p, 64, pcs, 32);
-                cp_event_free(t, p);
+                cp_event_free(cp_thread_get, p);
             }
             spent += now() - t1;
             cp_prof_flush_all();

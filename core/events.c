@@ -158,11 +158,7 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
         }
         if (cp_newproc_waiting())
             continue; /* a child that no atfork handler saw: no flusher; now inline */
-        cp_ring_count_wait(r);
-        uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
-        cp_ring_wake_consumer();
-        if (r->cap - cp_ring_used(r) < need)
-            cp_futex_wait(&r->rseq, seq, 10 * 1000 * 1000);
+        cp_ring_wait_room(r, need);
     }
     cp_ring_begin(r); /* busy, seq_cst */
     if (solo_rec && __atomic_load_n(&cp_prof_solo, __ATOMIC_SEQ_CST) != SOLO_ON) {
@@ -314,25 +310,6 @@ void cp_event_solo_end(struct cp_thread *t, void *freed)
     }
     /* release: the record is published before an ender can see in_op clear */
     __atomic_store_n(&r->in_op, 0, __ATOMIC_RELEASE);
-}
-
-bool cp_event_free(struct cp_thread *t, void *p)
-{
-    if (cp_event_solo() && cp_live_maybe(p) && cp_event_free_solo(t, p))
-        return true;
-    uintptr_t v = cp_event_free_take(p);
-    if (v)
-        cp_event_free_commit(t, v);
-    return v != 0;
-}
-
-uintptr_t cp_event_free_take(void *p)
-{
-    if (!cp_live_maybe(p) || cp_newproc()) /* (a new process: the table is empty now) */
-        return 0;
-    if (cp_event_solo())
-        cp_solo_end(); /* the table answers only once it is complete */
-    return cp_live_remove(p);
 }
 
 void cp_event_free_commit(struct cp_thread *t, uintptr_t v)

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "live.h"
 #include "options.h"
 
 enum cp_ptype { CP_HEAP = 0, CP_MUTEX = 1, CP_BLOCK = 2, CP_NPTYPES = 3 };
@@ -127,21 +128,20 @@ struct cp_bucket *cp_bucket_get(enum cp_ptype type, uint64_t size, const uintptr
  * when the record is drained; until then the live table holds the allocation's ref. */
 void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t *pcs, unsigned n);
 
-/* Called on every free/realloc with a non-NULL pointer, BEFORE the real free (so a
- * reused address is never confused). The unsampled case must cost a load and a branch
- * on a small, read-mostly filter: no lock, no store, no miss on a large table. If p was
- * sampled it is removed from the live table and the free is recorded in the ring.
- * Returns true if p was a sampled object (in solo mode, below: if the filter did not
- * rule it out, and the free was recorded for the flusher to look up). */
-bool cp_event_free(struct cp_thread *t, void *p);
+/* The free of p (free(), or early.c's replay of one), BEFORE the real call (so a reused
+ * address is never confused): the one free path, which the shim and the tests both take.
+ * Only for a p the filter did not rule out (cp_live_maybe, live.h: a load and a branch
+ * on a small, read-mostly filter, which the caller makes). If p was sampled it is taken out of
+ * the live table and its free recorded in the calling thread's ring; in solo mode (below)
+ * the free is recorded for the flusher to look up. `thread` gives the calling thread's
+ * engine state (cp_thread_get, or the shim's cached copy) and is asked only when there is
+ * something to record. The caller holds its re-entrancy guard. Returns true if p was (or,
+ * in solo mode, may have been) a sampled object. */
+static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p);
 
-/* cp_event_free in three steps, for realloc: take p out of the live table before the
- * real call (a reused address is never confused), then record the free if the call
- * succeeded, or put p back if it failed (p still belongs to the program). take returns
- * 0 for an unsampled pointer, at the same cost as cp_event_free; otherwise the live
- * table's value (live.h: a bucket, or the allocation's ref), to hand to commit or undo.
- * take ends solo mode (below): the table is only complete outside it. */
-uintptr_t cp_event_free_take(void *p);
+/* realloc's free, in steps around the real call: cp_live_remove(p) (live.h) before it,
+ * then, with the value it returned, commit the free if the call freed p, or undo (put p
+ * back) if it failed and p is still the program's. */
 void cp_event_free_commit(struct cp_thread *t, uintptr_t v);
 void cp_event_free_undo(void *p, uintptr_t v);
 
@@ -161,6 +161,20 @@ static inline bool cp_event_solo(void)
 int cp_event_free_solo(struct cp_thread *t, void *p);
 bool cp_event_solo_begin(struct cp_thread *t);
 void cp_event_solo_end(struct cp_thread *t, void *freed);
+
+/* Inline, so that the shim's call costs no more than the calls it replaced (thread, a
+ * static inline there, is inlined too): callgrind at rate 1, +27 instructions a
+ * malloc+free pair as an out-of-line function taking a function pointer, +9 inline with
+ * a second filter test. */
+static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p)
+{
+    if (cp_event_solo() && cp_event_free_solo(thread(), p))
+        return true;
+    uintptr_t v = cp_live_remove(p); /* 0: not sampled */
+    if (v)
+        cp_event_free_commit(thread(), v);
+    return v != 0;
+}
 
 /* For tests: allocations whose ref a free took before the flusher found the bucket
  * (orphans), frees drained before their allocation (pending), and frees whose allocation

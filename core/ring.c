@@ -134,14 +134,19 @@ bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, con
             cp_ring_drop(r);
             return false;
         }
-        /* Full: wake the flusher, then sleep until it has drained (rseq changes). The
-         * timeout bounds the wait if a wake-up is missed; the loop re-checks the space. */
-        cp_ring_count_wait(r);
-        uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
-        cp_ring_wake_consumer();
-        if (__atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE) == tail)
-            cp_futex_wait(&r->rseq, seq, 10 * 1000 * 1000);
+        cp_ring_wait_room(r, skip + total);
     }
+}
+
+void cp_ring_wait_room(struct cp_ring *r, uint64_t need)
+{
+    /* Full: wake the flusher, then sleep until it has drained (rseq changes). The
+     * timeout bounds the wait if a wake-up is missed; the caller re-checks the space. */
+    cp_ring_count_wait(r);
+    uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
+    cp_ring_wake_consumer();
+    if (r->cap - cp_ring_used(r) < need)
+        cp_futex_wait(&r->rseq, seq, 10 * 1000 * 1000);
 }
 
 uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx)

@@ -147,6 +147,10 @@ void cp_ring_end(struct cp_ring *r);
 void cp_ring_drop(struct cp_ring *r);
 /* Producer: count one wait for space. */
 void cp_ring_count_wait(struct cp_ring *r);
+/* Producer: the ring lacks `need` free words: count a wait, wake the consumer and sleep
+ * until it has drained (or 10 ms). The one wait for space, emit's (events.c) and
+ * cp_ring_write's; the caller re-checks the space and decides again. */
+void cp_ring_wait_room(struct cp_ring *r, uint64_t need);
 
 /* Consumer: is an event in progress (seq_cst load)? */
 bool cp_ring_busy(const struct cp_ring *r);

@@ -287,25 +287,25 @@ static __attribute__((noinline, cold)) void record_free(uintptr_t v)
     errno = saved;
 }
 
-/* Solo mode (core/solo.c): the free of p, which the filter did not rule out, recorded for the
- * flusher to take out of the live table. False if the process is not in solo mode for
- * this thread (any more): the caller takes the ordinary path. */
-static __attribute__((noinline)) bool free_solo(void *p)
+/* The free of p, which the filter did not rule out: the engine's one free path
+ * (cp_event_free), with errno kept and the guard held. */
+static __attribute__((noinline)) void free_record(void *p)
 {
     if (cp_tls.guard) {
-        /* profiler code (its own blocks, which the saturated filter lets through at rate
-         * 1), or a signal handler inside it: not recorded, as record_free; the table is
-         * tidied as the ordinary path would, if the flusher has placed p already */
+        /* A signal handler freeing a sampled object while this thread was in profiler
+         * code (an event half written, the flush lock held), or profiler code's own
+         * blocks, which the saturated filter lets through at rate 1: writing now would
+         * nest in the ring, or wait for a lock this thread holds. Taken out of the
+         * table, counted, not recorded. */
         if (cp_live_remove(p))
             cp_prof_lost(CP_LOST_REENTRY, 1);
-        return true;
+        return;
     }
     int saved = errno;
     int64_t cd = cp_shim_enter();
-    int done = cp_event_free_solo(cp_shim_thread(), p);
+    cp_event_free(cp_shim_thread, p);
     cp_shim_leave(cd);
     errno = saved;
-    return done;
 }
 
 /* Solo mode: realloc of p, which the filter did not rule out. The real call is bracketed
@@ -403,16 +403,8 @@ static __attribute__((noinline, cold)) void free_slow(void *p)
         return; /* dlsym's early blocks are never reused */
     if (UNLIKELY(__atomic_load_n(&cp_early_open, __ATOMIC_ACQUIRE)))
         cp_early_free(p); /* made before the constructor (early.c) */
-    /* solo mode: recorded for the flusher, which keeps the table */
-    if (p && cp_event_solo() && free_solo(p)) {
-        __atomic_load_n(&real_free, __ATOMIC_RELAXED)(p);
-        return;
-    }
-    /* free() found p in the filter: straight to the table (a sampled free at rate 1
-     * went through three calls and as many filter tests to get here) */
-    uintptr_t v = cp_live_remove(p); /* 0 for NULL */
-    if (v)
-        record_free(v);
+    if (p)
+        free_record(p);
     /* real_free is early_free until dlsym has answered */
     __atomic_load_n(&real_free, __ATOMIC_RELAXED)(p);
 }
@@ -421,11 +413,7 @@ static __attribute__((noinline, cold)) void free_slow(void *p)
  * was freed before the constructor ended. */
 void cp_shim_free_record(void *p)
 {
-    if (cp_event_solo() && free_solo(p))
-        return;
-    uintptr_t v = cp_live_remove(p);
-    if (v)
-        record_free(v);
+    free_record(p);
 }
 
 HOT void free(void *p)

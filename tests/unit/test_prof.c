@@ -85,7 +85,7 @@ static void *app_thread(void *arg)
         uint64_t avail = __atomic_load_n(&produced[from], __ATOMIC_ACQUIRE);
         while (freed < avail && freed < k) {
             uintptr_t q = slots[from][freed++];
-            if (!cp_event_free(t, (void *)(q & ~(uintptr_t)15)))
+            if (!cp_event_free(cp_thread_get, (void *)(q & ~(uintptr_t)15)))
                 abort();
             __atomic_add_fetch(&exact_free[q & 15], 1, __ATOMIC_RELAXED);
         }
@@ -94,7 +94,7 @@ static void *app_thread(void *arg)
         sched_yield();
     while (freed < EVENTS) {
         uintptr_t q = slots[from][freed++];
-        if (!cp_event_free(t, (void *)(q & ~(uintptr_t)15)))
+        if (!cp_event_free(cp_thread_get, (void *)(q & ~(uintptr_t)15)))
             abort();
         __atomic_add_fetch(&exact_free[q & 15], 1, __ATOMIC_RELAXED);
     }
@@ -193,7 +193,7 @@ static void *get_ring(void *arg)
 
 static void *free_it(void *arg)
 {
-    if (!cp_event_free(other_ring, arg))
+    if (!cp_event_free(cp_thread_get, arg))
         abort();
     return NULL;
 }
@@ -239,7 +239,7 @@ static void test_refs_meet(void **state)
     cp_prof_atfork_prepare();
     pthread_create(&th, NULL, alloc_it, a);
     pthread_join(th, NULL);
-    assert_true(cp_event_free(t, a));
+    assert_true(cp_event_free(cp_thread_get, a));
     cp_prof_atfork_parent();
     cp_prof_flush_all();
     meet_stats(&o1, &p1);
@@ -250,7 +250,7 @@ static void test_refs_meet(void **state)
      *    ref is gone from the live table, the bucket waits for the free */
     cp_prof_atfork_prepare();
     cp_event_alloc(t, a, 48, pcs, 3);
-    assert_true(cp_event_free(t, a));
+    assert_true(cp_event_free(cp_thread_get, a));
     cp_prof_atfork_parent();
     cp_prof_flush_all();
     meet_stats(&o0, &p0);
@@ -260,19 +260,19 @@ static void test_refs_meet(void **state)
     /* 3. a realloc takes the ref, the allocation is drained meanwhile, the realloc fails
      *    and puts the ref back; much later the object is freed */
     cp_event_alloc(t, a, 48, pcs, 3);
-    uintptr_t v = cp_event_free_take(a);
+    uintptr_t v = cp_live_remove(a);
     cp_prof_flush_all(); /* drained while taken */
     cp_event_free_undo(a, v);
     cp_prof_flush_all();
     cp_prof_flush_all();
-    assert_true(cp_event_free(t, a));
+    assert_true(cp_event_free(cp_thread_get, a));
     cp_prof_flush_all();
     meet_stats(&o1, &p1);
 
     /* 4. the common case: drained while live; the free carries the bucket */
     cp_event_alloc(t, a, 48, pcs, 3);
     cp_prof_flush_all();
-    uintptr_t got = cp_event_free_take(a);
+    uintptr_t got = cp_live_remove(a);
     assert_int_equal(got & 15, 0);
     cp_event_free_commit(t, got);
     cp_prof_flush_all();
@@ -338,7 +338,7 @@ static void test_stack_deltas(void **state)
         k--;
     }
     for (unsigned k = 0; k < DS_EVENTS + 2; k++)
-        cp_event_free(t, (void *)(base + ((uintptr_t)k << 4)));
+        cp_event_free(cp_thread_get, (void *)(base + ((uintptr_t)k << 4)));
     cp_prof_flush_all();
     cp_prof_flush_all();
     assert_int_equal(cp_bucket_count(), before + DS_N);
@@ -742,7 +742,7 @@ static void solo_a(struct cp_thread *t, int phase, uint64_t k)
 
 static int solo_f(struct cp_thread *t, int phase, uint64_t k)
 {
-    if (!cp_event_free(t, solo_obj(phase, k)))
+    if (!cp_event_free(cp_thread_get, solo_obj(phase, k)))
         return 1;
     __atomic_add_fetch(&solo_free[k % SOLO_B], 1, __ATOMIC_RELAXED);
     return 0;
@@ -754,7 +754,7 @@ static int solo_realloc(struct cp_thread *t, int phase, uint64_t k, bool fail)
 {
     if (!cp_event_solo_begin(t)) {
         /* the ordinary path (solo mode is over) */
-        uintptr_t v = cp_event_free_take(solo_obj(phase, k));
+        uintptr_t v = cp_live_remove(solo_obj(phase, k));
         if (!v)
             return 1;
         if (fail) {
@@ -901,6 +901,11 @@ static void test_solo_mode(void **state)
  * must not complete until the bracket ends, or that thread could be handed the block and
  * have its entry taken by the old free. */
 static struct cp_thread *bracket_ring;
+/* the other thread's ring, for a free recorded there after it has gone */
+static struct cp_thread *bracket_ring_get(void)
+{
+    return bracket_ring;
+}
 static int bracket_done; /* atomic */
 
 static void *bracket_other(void *arg)
@@ -933,7 +938,7 @@ static int bracket_child(void)
         return 6;
     /* x's address, allocated again (by this thread; the other's was the same case) */
     cp_event_alloc(t, x, 40, solo_pcs[0], 3);
-    if (!cp_event_free(t, x) || !cp_event_free(bracket_ring, solo_obj(5, 1)))
+    if (!cp_event_free(cp_thread_get, x) || !cp_event_free(bracket_ring_get, solo_obj(5, 1)))
         return 7;
     cp_prof_flush_all();
     uint64_t orphans, pending, unmatched;
