@@ -24,6 +24,8 @@
  * cp_cfile_counter() stays valid until close, whoever grew the file. The Go writer
  * instead remaps the whole file and keeps the old mappings alive; the reservation gives
  * the same guarantee without leaking a mapping per growth.
+ * Lock: a file's grow lock, taken by the engine under cp_flush_lock (docs/ARCHITECTURE.md,
+ * "Locks").
  */
 #include "cfile.h"
 

@@ -52,6 +52,7 @@
  * so the hooks stay async-signal-safe as far as the real functions are. A bucket's
  * `used` count is read unlocked as a hint by unlocks: 0 means no waits there, and the
  * lock is not taken.
+ * Locks: a byte spin lock per waiter-table bucket, leaves (docs/ARCHITECTURE.md, "Locks").
  */
 #include "contention.h"
 

@@ -11,6 +11,8 @@
  *
  * Locks: cp_reg_lock (registering a new ring), cp_flush_lock (draining a released ring
  * that a new thread takes over); emit takes neither, but may flush inline (flusher.c).
+ * Its locks, cp_reg_lock and (taken here) cp_flush_lock, are in the lock table:
+ * docs/ARCHITECTURE.md, "Locks".
  */
 #include "prof_int.h"
 

@@ -53,6 +53,8 @@
  *
  * Publication order: for each bucket the alloc (or contentions) counter is added before
  * the free (or delay) counter, so a reader of the live file never sees free > alloc.
+ * Locks: cp_flush_lock is this file's; the atfork handlers below take, release and reset
+ * the engine's locks in the order of the lock table (docs/ARCHITECTURE.md, "Locks").
  */
 #include "prof_int.h"
 

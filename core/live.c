@@ -4,6 +4,7 @@
  * Contexts: hooks (malloc family: insert on a sampled allocation, maybe/remove on every
  * free of a pointer the filter does not rule out), the flusher (resolve, prefault), the
  * fork child (reset).
+ * Lock: grow_lock, a leaf (docs/ARCHITECTURE.md, "Locks"; a fork child drops the tables).
  */
 #include "live.h"
 

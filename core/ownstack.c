@@ -11,6 +11,8 @@
  * re-entrancy guard is held, so its allocations take the real allocator's path only, and
  * 256 KiB leaves it the room a thread's stack would. The guard page below turns an
  * overflow into a fault instead of a write into other memory.
+ * Locks: the flush stack is cp_flush_lock's, walk_lock a leaf (docs/ARCHITECTURE.md,
+ * "Locks", says why fork need not take it).
  */
 #include "ownstack.h"
 

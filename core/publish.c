@@ -8,6 +8,7 @@
  * cp_prof_add_named); the shim before a seccomp filter (cp_prof_sandbox); the fork child
  * (cp_publish_fork_*). Everything here is guarded by cp_flush_lock, or runs before there
  * is a second thread.
+ * Lock: cp_flush_lock (docs/ARCHITECTURE.md, "Locks").
  */
 #include "prof_int.h"
 

@@ -11,6 +11,8 @@
  * Frame-pointer walking never dereferences an address outside the current thread's stack
  * (bounds from pthread_getattr_np, cached per thread), so a caller compiled without frame
  * pointers ends the walk early instead of faulting.
+ * Locks: the module table's and libunwind's load lock, both leaves; why fork need not
+ * take them: docs/ARCHITECTURE.md, "Locks".
  */
 #define UNW_LOCAL_ONLY
 #include "stack.h"

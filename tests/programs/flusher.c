@@ -1,5 +1,5 @@
 /*
- * flusher.c — who publishes a process's events (core/prof.c, "who flushes"), seen from
+ * flusher.c — who publishes a process's events (core/flusher.c, "who flushes"), seen from
  * the program: its thread count before and after, and what a SIGKILL leaves behind.
  *
  *   flusher start    print the thread count at the start of main
