@@ -1,18 +1,15 @@
 /*
- * stack.c — stack capture and the module table (see stack.h).
- *
- * About 700 lines, two concepts: capture (with the bounds of foreign stacks) and the
- * module table, which belongs in a file of its own (issue 20).
+ * stack.c — stack capture (see stack.h); the module table is modules.c's.
  *
  * Contexts: cp_stack_capture from hooks (sampled events only; the re-entrancy guard is
  * held, so whatever libunwind or pthread_getattr_np allocate goes to the real allocator
- * unsampled); the module functions from the flusher (naming new buckets) and start-up.
+ * unsampled); libunwind's loading from the flusher and start-up.
  *
  * Frame-pointer walking never dereferences an address outside the current thread's stack
  * (bounds from pthread_getattr_np, cached per thread), so a caller compiled without frame
  * pointers ends the walk early instead of faulting.
- * Locks: the module table's and libunwind's load lock, both leaves; why fork need not
- * take them: docs/ARCHITECTURE.md, "Locks".
+ * Lock: libunwind's load lock, a leaf; why fork need not take it: docs/ARCHITECTURE.md,
+ * "Locks".
  */
 #define UNW_LOCAL_ONLY
 #include "stack.h"
@@ -298,6 +295,7 @@ static bool loader_suspect; /* written in the child's atfork handler, before oth
 void cp_stack_loader_suspect(void)
 {
     loader_suspect = true;
+    cp_modules_loader_suspect();
     __atomic_store_n(&lu_backtrace, NULL, __ATOMIC_RELEASE);
     if (__atomic_load_n(&lu_state, __ATOMIC_ACQUIRE) == 0)
         __atomic_store_n(&lu_state, 3, __ATOMIC_RELEASE);
@@ -520,167 +518,4 @@ void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ)
     *fallbacks = __atomic_load_n(&n_fallbacks, __ATOMIC_RELAXED);
     *checked = __atomic_load_n(&n_checked, __ATOMIC_RELAXED);
     *differ = __atomic_load_n(&n_differ, __ATOMIC_RELAXED);
-}
-
-/* ---- modules ----------------------------------------------------------------------- */
-
-/* The table grows in chunks that never move (a module pointer stays valid for good): a
- * process pays address space for the modules it has, not 4.5 MiB up front (which, with
- * the rest, made mlockall(MCL_CURRENT) fail under the default RLIMIT_MEMLOCK). */
-#define MAXMOD 8192
-#define MODCHUNK 256
-#define POOLCHUNK ((size_t)64 << 10) /* > PATH_MAX: any path fits a fresh chunk */
-
-static struct cp_module *modchunk[MAXMOD / MODCHUNK]; /* guarded by lock; set once each */
-static unsigned nmods;                                /* atomic: entries immutable once counted */
-static char *pool;                                    /* guarded by lock: the current chunk */
-static size_t pool_used;
-static cp_spin lock = CP_SPIN_INIT;
-
-static struct cp_module *mod_at(unsigned i)
-{
-    return &modchunk[i / MODCHUNK][i % MODCHUNK];
-}
-
-static uint32_t fnv32(uint32_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
-static const char *intern(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    if (n > POOLCHUNK)
-        return "?";
-    if (!pool || pool_used + n > POOLCHUNK) {
-        char *c = cp_mmap_anon(POOLCHUNK);
-        if (!c)
-            return "?";
-        pool = c;
-        pool_used = 0;
-    }
-    char *p = pool + pool_used;
-    memcpy(p, s, n);
-    pool_used += n;
-    return p;
-}
-
-static void read_buildid(struct dl_phdr_info *info, struct cp_module *m)
-{
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_NOTE)
-            continue;
-        const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
-        const uint8_t *end = p + ph->p_memsz;
-        while (p + sizeof(ElfW(Nhdr)) <= end) {
-            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
-            const uint8_t *name = p + sizeof *nh;
-            const uint8_t *desc = name + ((nh->n_namesz + 3) & ~3u);
-            const uint8_t *next = desc + ((nh->n_descsz + 3) & ~3u);
-            if (next > end)
-                break;
-            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
-                m->buildid_len = nh->n_descsz > CP_BUILDID_MAX ? CP_BUILDID_MAX : (uint8_t)nh->n_descsz;
-                memcpy(m->buildid, desc, m->buildid_len);
-                return;
-            }
-            p = next;
-        }
-    }
-}
-
-static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-            if (a < lo)
-                lo = a;
-            if (a + ph->p_memsz > hi)
-                hi = a + ph->p_memsz;
-        }
-    }
-    if (hi == 0)
-        return 0;
-    for (unsigned i = 0; i < nmods; i++)
-        if (mod_at(i)->lo == lo && mod_at(i)->hi == hi && mod_at(i)->bias == info->dlpi_addr)
-            return 0; /* known */
-    if (nmods == MAXMOD)
-        return 1;
-    if (!modchunk[nmods / MODCHUNK] &&
-        !(modchunk[nmods / MODCHUNK] = cp_mmap_anon(MODCHUNK * sizeof(struct cp_module))))
-        return 1;
-    struct cp_module *m = mod_at(nmods);
-    memset(m, 0, sizeof *m);
-    m->lo = lo;
-    m->hi = hi;
-    m->bias = info->dlpi_addr;
-    char exe[PATH_MAX];
-    const char *name = info->dlpi_name;
-    if (!name || !name[0]) {
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = 0;
-        name = exe;
-    }
-    m->path = intern(name);
-    read_buildid(info, m);
-    char hex[2 * CP_BUILDID_MAX + 1];
-    for (unsigned i = 0; i < m->buildid_len; i++) {
-        hex[2 * i] = "0123456789abcdef"[m->buildid[i] >> 4];
-        hex[2 * i + 1] = "0123456789abcdef"[m->buildid[i] & 15];
-    }
-    hex[2 * m->buildid_len] = 0;
-    uint32_t h = fnv32(2166136261u, m->path, strlen(m->path) + 1);
-    m->id = fnv32(h, hex, strlen(hex));
-    /* release: the entry is complete before readers see the new count */
-    __atomic_store_n(&nmods, nmods + 1, __ATOMIC_RELEASE);
-    return 0;
-}
-
-int cp_modules_refresh(void)
-{
-    if (loader_suspect)
-        return -11; /* -EAGAIN: dl_iterate_phdr may never return here (above) */
-    cp_spin_lock(&lock);
-    dl_iterate_phdr(on_object, NULL);
-    cp_spin_unlock(&lock);
-    return 0;
-}
-
-static const struct cp_module *lookup(uintptr_t pc)
-{
-    unsigned n = __atomic_load_n(&nmods, __ATOMIC_ACQUIRE);
-    for (unsigned i = n; i-- > 0;) /* newest first: a dlopen may reuse a closed one's range */
-        if (pc >= mod_at(i)->lo && pc < mod_at(i)->hi)
-            return mod_at(i);
-    return NULL;
-}
-
-const struct cp_module *cp_modules_find(uintptr_t pc)
-{
-    pc = pc ? pc - 1 : 0; /* a return address may sit just past its caller's end */
-    const struct cp_module *m = lookup(pc);
-    if (!m) {
-        cp_modules_refresh();
-        m = lookup(pc);
-    }
-    return m;
-}
-
-unsigned cp_modules_count(void)
-{
-    return __atomic_load_n(&nmods, __ATOMIC_ACQUIRE);
-}
-
-const struct cp_module *cp_modules_at(unsigned i)
-{
-    return i < cp_modules_count() ? mod_at(i) : NULL;
 }

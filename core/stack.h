@@ -1,15 +1,11 @@
 /*
- * stack.h — stack capture and the module table (hook and flusher contexts).
+ * stack.h — stack capture (hook and flusher contexts); it includes modules.h, the module
+ * table, for the files that used to find both here.
  *
  * Capture: our CFI walker (default, unwind.h), with libunwind's unw_backtrace for any
  * stack it cannot walk; libunwind alone; frame pointers (CTRPROF_UNWIND=fp, bounded and
  * checked against the thread's stack so a frame-pointer-less caller cannot fault us); or
  * CTRPROF_UNWIND=check, both ways with libunwind's result kept and differences counted.
- *
- * Modules: every loaded ELF object (path, GNU build-id, load bias, executable ranges),
- * gathered with dl_iterate_phdr and refreshed when a PC falls outside every known module
- * (dlopen). Entries are never removed (dlclose'd modules keep their record so PCs
- * captured earlier still resolve). Storage is mmap'd, never malloc'd.
  */
 #ifndef CP_STACK_H
 #define CP_STACK_H
@@ -18,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "modules.h"
 #include "options.h"
 
 /* Or'ed into the unwind argument below by a caller that must not allocate (a lock hook,
@@ -62,26 +59,6 @@ bool cp_stack_libunwind_wanted(void);
  * is not in this process (stack.c). */
 void cp_stack_loader_suspect(void);
 uint64_t cp_stack_fp_fallbacks(void);
-
-#define CP_BUILDID_MAX 64 /* bytes of GNU build-id kept */
-
-struct cp_module {
-    uintptr_t lo, hi;      /* [lo, hi): executable address range in this process */
-    uintptr_t bias;        /* dlpi_addr: pc - bias = the ELF virtual address */
-    uint32_t id;           /* FNV-1a 32 of path '\0' build-id-hex: the id in frame names */
-    uint8_t buildid_len;
-    uint8_t buildid[CP_BUILDID_MAX];
-    const char *path; /* in the module table's own string storage */
-};
-
-/* Build / refresh the module table (flusher or constructor context; takes a lock; the
- * caller holds the shim's re-entrancy guard, as dl_iterate_phdr may allocate). */
-int cp_modules_refresh(void);
-/* Find the module holding pc; refreshes once if not found. NULL if none. */
-const struct cp_module *cp_modules_find(uintptr_t pc);
-/* Iterate over known modules (for publishing module records). */
-unsigned cp_modules_count(void);
-const struct cp_module *cp_modules_at(unsigned i);
 
 /* Before a sandbox (publish.c): this thread's alternate signal stack, if it has one, is
  * remembered as a stack the walker knows, so that a handler's walk on it needs no

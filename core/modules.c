@@ -1,0 +1,190 @@
+/*
+ * modules.c — the module table (see modules.h): every loaded ELF object, for naming frames.
+ *
+ * Contexts: the flusher (naming new buckets: cp_modules_find), the constructor, the
+ * dlclose hook (preload/dl.c: a refresh before an object goes), the fork child
+ * (cp_modules_loader_suspect). Lookups are lock-free (entries are immutable once
+ * counted); a refresh takes the table's lock, a leaf that a fork need not take
+ * (docs/ARCHITECTURE.md, "Locks": a child that could inherit it held never refreshes).
+ */
+#include "modules.h"
+
+#include <elf.h>
+#include <limits.h>
+#include <link.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "spin.h"
+
+/* The table grows in chunks that never move (a module pointer stays valid for good): a
+ * process pays address space for the modules it has, not 4.5 MiB up front (which, with
+ * the rest, made mlockall(MCL_CURRENT) fail under the default RLIMIT_MEMLOCK). */
+#define MAXMOD 8192
+#define MODCHUNK 256
+#define POOLCHUNK ((size_t)64 << 10) /* > PATH_MAX: any path fits a fresh chunk */
+
+static struct cp_module *modchunk[MAXMOD / MODCHUNK]; /* guarded by lock; set once each */
+static unsigned nmods;                                /* atomic: entries immutable once counted */
+static char *pool;                                    /* guarded by lock: the current chunk */
+static size_t pool_used;
+static cp_spin lock = CP_SPIN_INIT;
+
+static struct cp_module *mod_at(unsigned i)
+{
+    return &modchunk[i / MODCHUNK][i % MODCHUNK];
+}
+
+static uint32_t fnv32(uint32_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static const char *intern(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (n > POOLCHUNK)
+        return "?";
+    if (!pool || pool_used + n > POOLCHUNK) {
+        char *c = cp_mmap_anon(POOLCHUNK);
+        if (!c)
+            return "?";
+        pool = c;
+        pool_used = 0;
+    }
+    char *p = pool + pool_used;
+    memcpy(p, s, n);
+    pool_used += n;
+    return p;
+}
+
+static void read_buildid(struct dl_phdr_info *info, struct cp_module *m)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+        const uint8_t *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const uint8_t *name = p + sizeof *nh;
+            const uint8_t *desc = name + ((nh->n_namesz + 3) & ~3u);
+            const uint8_t *next = desc + ((nh->n_descsz + 3) & ~3u);
+            if (next > end)
+                break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+                m->buildid_len = nh->n_descsz > CP_BUILDID_MAX ? CP_BUILDID_MAX : (uint8_t)nh->n_descsz;
+                memcpy(m->buildid, desc, m->buildid_len);
+                return;
+            }
+            p = next;
+        }
+    }
+}
+
+static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+            if (a < lo)
+                lo = a;
+            if (a + ph->p_memsz > hi)
+                hi = a + ph->p_memsz;
+        }
+    }
+    if (hi == 0)
+        return 0;
+    for (unsigned i = 0; i < nmods; i++)
+        if (mod_at(i)->lo == lo && mod_at(i)->hi == hi && mod_at(i)->bias == info->dlpi_addr)
+            return 0; /* known */
+    if (nmods == MAXMOD)
+        return 1;
+    if (!modchunk[nmods / MODCHUNK] &&
+        !(modchunk[nmods / MODCHUNK] = cp_mmap_anon(MODCHUNK * sizeof(struct cp_module))))
+        return 1;
+    struct cp_module *m = mod_at(nmods);
+    memset(m, 0, sizeof *m);
+    m->lo = lo;
+    m->hi = hi;
+    m->bias = info->dlpi_addr;
+    char exe[PATH_MAX];
+    const char *name = info->dlpi_name;
+    if (!name || !name[0]) {
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = 0;
+        name = exe;
+    }
+    m->path = intern(name);
+    read_buildid(info, m);
+    char hex[2 * CP_BUILDID_MAX + 1];
+    for (unsigned i = 0; i < m->buildid_len; i++) {
+        hex[2 * i] = "0123456789abcdef"[m->buildid[i] >> 4];
+        hex[2 * i + 1] = "0123456789abcdef"[m->buildid[i] & 15];
+    }
+    hex[2 * m->buildid_len] = 0;
+    uint32_t h = fnv32(2166136261u, m->path, strlen(m->path) + 1);
+    m->id = fnv32(h, hex, strlen(hex));
+    /* release: the entry is complete before readers see the new count */
+    __atomic_store_n(&nmods, nmods + 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* A fork child of a multi-threaded parent: no dl_iterate_phdr until exec (stack.c,
+ * cp_stack_loader_suspect, says why). */
+static bool loader_suspect; /* written in the child's atfork handler, before other use */
+
+void cp_modules_loader_suspect(void)
+{
+    loader_suspect = true;
+}
+
+int cp_modules_refresh(void)
+{
+    if (loader_suspect)
+        return -11; /* -EAGAIN: dl_iterate_phdr may never return here (above) */
+    cp_spin_lock(&lock);
+    dl_iterate_phdr(on_object, NULL);
+    cp_spin_unlock(&lock);
+    return 0;
+}
+
+static const struct cp_module *lookup(uintptr_t pc)
+{
+    unsigned n = __atomic_load_n(&nmods, __ATOMIC_ACQUIRE);
+    for (unsigned i = n; i-- > 0;) /* newest first: a dlopen may reuse a closed one's range */
+        if (pc >= mod_at(i)->lo && pc < mod_at(i)->hi)
+            return mod_at(i);
+    return NULL;
+}
+
+const struct cp_module *cp_modules_find(uintptr_t pc)
+{
+    pc = pc ? pc - 1 : 0; /* a return address may sit just past its caller's end */
+    const struct cp_module *m = lookup(pc);
+    if (!m) {
+        cp_modules_refresh();
+        m = lookup(pc);
+    }
+    return m;
+}
+
+unsigned cp_modules_count(void)
+{
+    return __atomic_load_n(&nmods, __ATOMIC_ACQUIRE);
+}
+
+const struct cp_module *cp_modules_at(unsigned i)
+{
+    return i < cp_modules_count() ? mod_at(i) : NULL;
+}
