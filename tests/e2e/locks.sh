@@ -61,19 +61,22 @@ check_eq "locks:off-records-nothing" "" "$(for f in "$WORK"/z/*.count; do [ -e "
 # per releasing unlock site (the time each waiter waited up to the hand-over); these
 # compare the profile's mutex delay per unlock site with it. ho_run MODE ARGS... sets
 # T_<site> (truth ns), N_<site> (truth contentions), Q_<site> (sum of squared charges),
-# D_<site> (profile delay ns) and C_<site> (profile contentions), at CTRPROF_MUTEX_FRACTION=$FRAC.
+# L_<site> (the truth's lower bound), D_<site> (profile delay ns) and C_<site> (profile
+# contentions), at CTRPROF_MUTEX_FRACTION=$FRAC.
+HO_SITES="short long inner middle outer distinct last writer reader_first reader_last signaller odd"
 ho_run() {
     rm -rf "$WORK/h" && mkdir -p "$WORK/h"
     local out prof site
     out=$(cd "$WORK" && CTRPROF_DIR="$WORK/h" CTRPROF_MUTEX_FRACTION=${FRAC:-1} CTRPROF_BLOCK_RATE=1 \
         LD_PRELOAD="$SHIM" timeout 120 "$PROGS/handover" "$@")
     local f=("$WORK"/h/ctrprof.handover.*.count)
-    for site in short long inner middle outer distinct last writer reader_first reader_last; do
-        unset "T_$site" "N_$site" "Q_$site" "D_$site" "C_$site"
+    for site in $HO_SITES; do
+        unset "T_$site" "N_$site" "Q_$site" "L_$site" "D_$site" "C_$site"
     done
-    while read -r site n t q; do
+    while read -r site n t q l; do
         site=${site#unlock_}
         printf -v "N_$site" %s "$n"; printf -v "T_$site" %s "$t"; printf -v "Q_$site" %s "$q"
+        printf -v "L_$site" %s "$l"
     done <<<"$out"
     [ -e "${f[0]}" ] || return 0
     while read -r site v; do printf -v "D_${site#unlock_}" %s "$v"; done \
@@ -83,33 +86,29 @@ ho_run() {
 }
 
 # 2+3. The charge is taken at the hand-over, before the real unlock: a long/short pair
-# (1 ms and 20 us holds, two threads, every section waited on) is charged per site within
-# 15% of the truth (before: both sites -33% here, -22..-53% in the issue, when the woken
-# waiter left before the unlocker charged; +45% on 20 us contentions from the unlocker's
-# own futex wake). The program reads the hand-over time just before its unlock call: a
-# preemption between that and the hook's clock read moves truth, not profile, from one
-# release to the next (both sites of the pair), and a waiter preempted before it reaches
-# the hook is missed whole. With two threads on a loaded two-core machine that reaches
-# 10% on the 20 us site in some runs, and under the full suite's load (11 on two cores)
-# one run in a few missed 75% of the long site: up to three runs (the old shim's -33% on
-# both sites repeated in every run).
+# (1 ms and 20 us holds, each waited on by one sleeping waiter) is charged per site within
+# 15% of the truth, and every contention counted (before: both sites -33% here, -22..-53%
+# in the issue, when the woken waiter left before the unlocker charged; +45% on 20 us
+# contentions from the unlocker's own futex wake). The truth is the program's, to within
+# ~0.1 us a wait on a machine as loaded as ours (handover.c, "chains": waits the load
+# distorted are released at unlock_odd and not compared); a run where the load left fewer
+# than 20 waits at a site cannot judge it and is run again, at most three times.
+# (Session 11's -40..-90% on the 20 us site was the program's truth, not the profile: the
+# releasing thread took the mutex back before the waiter it woke had run and released it
+# again, with glibc's word saying "no waiters"; Go charges that release nothing either,
+# docs/SCHEMA.md. The chains never do that.)
 for attempt in 1 2 3; do
     ho_run handover 20000 1000000 200
-    within "${T_short:-0}" "${D_short:-0}" 0.15 && within "${T_long:-0}" "${D_long:-0}" 0.15 && break
-    [ $attempt -lt 3 ] && echo "note: locks: handover run $attempt out of bounds (truth ${T_short:-0} ${T_long:-0}, profile ${D_short:-0} ${D_long:-0}); running it again"
+    [ "${N_short:-0}" -ge 20 ] && [ "${N_long:-0}" -ge 20 ] && break
+    echo "note: locks: handover run $attempt: the load left ${N_short:-0} short and ${N_long:-0} long waits undistorted (${N_odd:-0} odd); running it again"
 done
-check_within "locks:handover-long-site (truth ${T_long:-0} ns)" "${T_long:-0}" "${D_long:-0}" 0.15
-# The 20 us site: never overcharged (the unlocker's own wake-up was +45% before); within
-# 15% is the goal, which this machine does not reach even idle (-40..-90% in most runs of
-# session 11, both before and after the merge: issue 31 stays open), so an undercharge is
-# said as a visible SKIP with its figure, not counted as a pass.
-if within "${T_short:-0}" "${D_short:-0}" 0.15; then
-    pass "locks:handover-short-site (truth ${T_short:-0} ns, ${N_short:-0} waits)"
-elif awk -v t="${T_short:-0}" -v d="${D_short:-0}" 'BEGIN { exit !(t > 0 && d > 0 && d < 1.15 * t) }'; then
-    pass "locks:handover-short-site-not-overcharged"
-    echo "SKIP locks:handover-short-site: undercharged (known, issue 31): truth ${T_short:-0} ns, profile ${D_short:-0} ns"
+if [ "${N_short:-0}" -ge 20 ] && [ "${N_long:-0}" -ge 20 ]; then
+    check_within "locks:handover-long-site (truth ${T_long:-0} ns, ${N_long:-0} waits)" "${T_long:-0}" "${D_long:-0}" 0.15
+    check_within "locks:handover-short-site (truth ${T_short:-0} ns, ${N_short:-0} waits)" "${T_short:-0}" "${D_short:-0}" 0.15
+    check_eq "locks:handover-every-contention-counted" "${N_short:-0} ${N_long:-0} ${N_odd:-0}" \
+        "${C_short:-0} ${C_long:-0} ${C_odd:-0}"
 else
-    fail "locks:handover-short-site" "truth ${T_short:-0} ns, profile ${D_short:-0} ns (overcharged, or nothing recorded)"
+    echo "SKIP locks:handover-sites: the machine's load distorted all but ${N_short:-0} short and ${N_long:-0} long waits in three runs"
 fi
 
 # 1. A recursive mutex locked three deep is charged once, at the unlock that releases it.
@@ -141,23 +140,31 @@ check_within "locks:cond-reacquisition-charged-to-unlock" "${T_signaller:-0}" "$
 # 9 * sum(d_i^2) (the program reports the sum of squares of its own charges). Bound: 4
 # sigma on the count; 4 sigma plus 5% (what the unsampled profile may miss) on the delay.
 # Short: 4,000 contentions of 20 us holds (count sigma 4.7%); long: 300 of 5 ms (17%).
+# The checked site has only the waits the load did not distort (handover.c, "chains"):
+# a hold stretched by preemption, whose square could make the bound as large as the
+# truth (session 11 said SKIP then), is released at unlock_odd and compared nowhere. A run
+# whose bound is still over its truth (the load left too few waits) cannot judge, and is
+# run again, at most three times.
 for spec in "short 4000 20000" "long 300 5000000"; do
     set -- $spec
-    FRAC=10 ho_run distinct "$2" 1000 "$3"
-    n=$2 c=${C_distinct:-0} t=${T_distinct:-0} d=${D_distinct:-0}
-    cb=$(awk -v n="$n" 'BEGIN { printf "%.0f", 4 * sqrt(9 * n) }')
-    db=$(awk -v q="${Q_distinct:-0}" -v t="$t" 'BEGIN { printf "%.0f", 4 * sqrt(9 * q) + 0.05 * t }')
+    for attempt in 1 2 3; do
+        FRAC=10 ho_run distinct "$2" 1000 "$3"
+        n=${N_distinct:-0} c=${C_distinct:-0} t=${T_distinct:-0} d=${D_distinct:-0}
+        cb=$(awk -v n="$n" 'BEGIN { printf "%.0f", 4 * sqrt(9 * n) }')
+        db=$(awk -v q="${Q_distinct:-0}" -v t="$t" 'BEGIN { printf "%.0f", 4 * sqrt(9 * q) + 0.05 * t }')
+        awk -v t="$t" -v b="$db" 'BEGIN { exit !(t > 0 && b < t) }' && break
+        echo "note: locks: fraction-10 $1 run $attempt: bound $db over the truth $t ($n undistorted waits of $2); running it again"
+    done
+    if ! awk -v t="$t" -v b="$db" 'BEGIN { exit !(t > 0 && b < t) }'; then
+        echo "SKIP locks:fraction-10-$1: in three runs the load left too few undistorted waits to judge (bound $db, truth $t)"
+        continue
+    fi
     if awk -v n="$n" -v c="$c" -v b="$cb" 'BEGIN { x = c - n; if (x < 0) x = -x; exit !(x <= b) }'; then
         pass "locks:fraction-10-$1-count-within-4-sigma (truth $n, estimate $c, bound $cb)"
     else
         fail "locks:fraction-10-$1-count-within-4-sigma" "truth $n, estimate $c, bound $cb"
     fi
-    # a few waits stretched by preemption (a loaded machine) can make sum(d_i^2), and so
-    # the bound, as large as the truth: then the check could not tell a profile that
-    # recorded nothing, and says so instead of passing
-    if awk -v t="$t" -v b="$db" 'BEGIN { exit !(b >= t) }'; then
-        echo "SKIP locks:fraction-10-$1-delay-within-4-sigma: bound $db is over the truth $t on this run (preempted waits)"
-    elif awk -v t="$t" -v d="$d" -v b="$db" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(t > 0 && x <= b) }'; then
+    if awk -v t="$t" -v d="$d" -v b="$db" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(x <= b) }'; then
         pass "locks:fraction-10-$1-delay-within-4-sigma (truth $t, estimate $d, bound $db)"
     else
         fail "locks:fraction-10-$1-delay-within-4-sigma" "truth $t, estimate $d, bound $db"

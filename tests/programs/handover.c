@@ -6,16 +6,18 @@
  * logs every wait (lock call, return) and every release (time, site) and computes that at
  * the end; wake-up latency after a hand-over is no one's contention, as in Go.
  *
- *   handover SHORT_NS LONG_NS N   two threads, each N critical sections alternately held
- *                                 SHORT_NS (released at unlock_short) and LONG_NS
- *                                 (unlock_long), relocking after a 2 us gap
+ *   handover SHORT_NS LONG_NS N   N critical sections on fresh mutexes, each waited on
+ *                                 by one sleeping waiter, alternately held LONG_NS
+ *                                 (released at unlock_long) and SHORT_NS (unlock_short);
+ *                                 a wait the machine's load distorted is released at
+ *                                 unlock_odd instead ("chains" below)
  *   recursive ROUNDS HOLD_NS      two threads, each locking a recursive mutex three deep
  *                                 (unlock_inner, unlock_middle release nothing; only
  *                                 unlock_outer does)
  *   distinct N HOLD_NS [EACH_NS]  one waiter contends on N distinct mutexes in turn, each
  *                                 held EACH_NS (default 0) once the waiter sleeps on it
- *                                 (unlock_distinct), then on one more held HOLD_NS
- *                                 (unlock_last)
+ *                                 (unlock_distinct, or unlock_odd as above), then on one
+ *                                 more held HOLD_NS (unlock_last)
  *   rwlock ROUNDS HOLD_NS         a writer holding while two readers wait (unlock_writer),
  *                                 then two readers holding while the writer waits: the
  *                                 first reader leaves (unlock_reader_first), the last one
@@ -27,10 +29,17 @@
  *                                 hand-over, are charged there (Go: Cond.Wait re-locks
  *                                 with Mutex.Lock)
  *
- * Prints "site contentions delay_ns sum_of_squared_delays" lines, one per unlock site
- * (0 for rwlock, whose program does not keep each charge).
+ * Prints "site contentions delay_ns sum_of_squared_delays lower_ns" lines, one per unlock
+ * site (sums of squares 0 for rwlock, whose program does not keep each charge). delay_ns
+ * is the truth by the waiters' own clocks, read just before their lock calls; lower_ns,
+ * where it differs, a bound from below: the chains' holder sees the waiter's mark, so the
+ * waiter was registered (and waiting, in Go's sense: visible to the unlocker) by then. The
+ * profile's charge lies between them (+ the few instructions from the holder's clock read
+ * to the unlock hook's).
  */
+#define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +48,12 @@
 #include <unistd.h>
 
 enum { S_SHORT, S_LONG, S_INNER, S_MIDDLE, S_OUTER, S_DISTINCT, S_LAST, S_WRITER, S_RFIRST,
-       S_RLAST, S_SIGNALLER, NSITES };
+       S_RLAST, S_SIGNALLER, S_ODD, NSITES };
 static const char *names[NSITES] = {"unlock_short", "unlock_long", "unlock_inner",
                                     "unlock_middle", "unlock_outer", "unlock_distinct",
                                     "unlock_last", "unlock_writer", "unlock_reader_first",
-                                    "unlock_reader_last", "unlock_signaller"};
-static uint64_t truth[NSITES], count[NSITES];
+                                    "unlock_reader_last", "unlock_signaller", "unlock_odd"};
+static uint64_t truth[NSITES], count[NSITES], lower[NSITES];
 static double sq[NSITES]; /* sum of the squared charges: the sampling variance */
 
 static uint64_t now(void)
@@ -114,11 +123,10 @@ UNLOCK_AT(unlock_middle, S_MIDDLE)
 UNLOCK_AT(unlock_outer, S_OUTER)
 UNLOCK_AT(unlock_distinct, S_DISTINCT)
 UNLOCK_AT(unlock_last, S_LAST)
+UNLOCK_AT(unlock_odd, S_ODD)
 
 /* ---- handover ---- */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t short_ns, long_ns;
-static int n_sections;
 
 static int finished; /* threads done with their sections */
 static int in_lock;  /* threads inside their lock call */
@@ -138,24 +146,6 @@ static void lock_logged(pthread_mutex_t *m)
     pthread_mutex_lock(m);
     log_wait(t0, now());
     __atomic_sub_fetch(&in_lock, 1, __ATOMIC_ACQ_REL);
-}
-
-static void *alternate(void *arg)
-{
-    for (int i = 0; i < n_sections; i++) {
-        lock_logged(&mu);
-        until_waiter();
-        if (i % 2) {
-            hold(short_ns);
-            unlock_short(&mu, 1);
-        } else {
-            hold(long_ns);
-            unlock_long(&mu, 1);
-        }
-        hold(2000);
-    }
-    __atomic_add_fetch(&finished, 1, __ATOMIC_RELEASE);
-    return arg;
 }
 
 /* ---- recursive ---- */
@@ -180,51 +170,158 @@ static void *recursive(void *arg)
     return arg;
 }
 
-/* ---- distinct ---- */
-/* The holder locks mutex i+1 before it releases mutex i, so the waiter, done with i,
- * sleeps on i+1 at once; the holder releases i+1 as soon as its lock word says the
- * waiter sleeps on it (2). Only the holder spins. */
+/* ---- chains of fresh mutexes: handover and distinct ----
+ * One waiter sleeps on mutex i while the holder holds it. The holder locks mutex i+1
+ * before it releases mutex i, so the waiter, done with i, goes on to i+1; the holder
+ * starts the hold of i+1 only once its lock word says the waiter sleeps on it (2: a
+ * fresh mutex is never 2 otherwise). Each release hands the mutex to exactly one waiter,
+ * and the lock word is 2 at every release, whatever the scheduler does: the releasing
+ * thread never takes the mutex back before the woken waiter has run, which would hide
+ * that waiter from the unlock (from glibc's word as from Go's; docs/SCHEMA.md).
+ *
+ * When a wait begins. Go's starts when the waiter is visible to the unlocker (counted in
+ * the mutex's state; semacquire reads its clock after that), here when it is registered
+ * and has marked the word. The waiter's own clock, read before its lock call, is earlier
+ * by the hook's way there, which is ~0.1 us but a page fault (~3 us, in a VM) the first
+ * time a waiter-table page is touched: 15% of a 20 us wait. So, for timed waits (watch),
+ * the holder watches the word from before the waiter starts (the waiter waits for that)
+ * until the mark, on another CPU: a wait starts at the later of the waiter's clock and
+ * the holder's last look that did not see the mark, and at most at the look that did
+ * (hs): the truth, to within one look (~0.1 us; lower_ns is the bound from hs).
+ *
+ * What a loaded machine does to it. A holder preempted before it saw the mark cannot
+ * say when the waiter registered; a holder preempted in its hold makes one wait many
+ * times the others, and one such wait dominates the sampling variance at fraction 10.
+ * The holder sees both before it releases (hs - start, hands[i] - hs) and releases such a
+ * mutex at unlock_odd instead: the checked sites keep only waits the load did not
+ * distort, each charged at its own site by the profile and counted there by the truth. */
 static pthread_mutex_t *many;
 static long n_many;
-static uint64_t *t0s, *hands;
+static uint64_t *t0s, *hss, *hands, *marks;
+static int *sites;
+static long watching; /* the mutex whose lock word the holder watches */
+static int timed;     /* the waits are timed: the holder watches each waiter register */
 
-static void *distinct_waiter(void *arg)
+/* The holder can watch the waiter register only if the waiter does not run on its CPU:
+ * woken by the holder's unlock, it would preempt the holder (the scheduler favours the
+ * woken), register, and leave the holder to find the mark already set. With two CPUs or
+ * more, the two threads are kept on two of them. */
+static cpu_set_t all_cpus; /* the process's, read before the holder is pinned */
+static int n_cpus;
+
+/* k = -1: all of them again */
+static void on_cpu(int k)
 {
-    for (long i = 0; i <= n_many; i++) {
-        t0s[i] = now();
+    cpu_set_t one;
+    if (n_cpus < 2)
+        return;
+    if (k < 0) {
+        pthread_setaffinity_np(pthread_self(), sizeof all_cpus, &all_cpus);
+        return;
+    }
+    CPU_ZERO(&one);
+    for (int c = 0, seen = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &all_cpus) && seen++ == k) {
+            CPU_SET(c, &one);
+            break;
+        }
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+}
+
+static void *chain_waiter(void *arg)
+{
+    if (timed)
+        on_cpu(1);
+    for (long i = 0; i < n_many; i++) {
+        for (unsigned k = 1; timed && __atomic_load_n(&watching, __ATOMIC_ACQUIRE) < i; k++)
+            if (k % 64 == 0) /* the holder is not watching mutex i yet */
+                sched_yield();
+            else
+                __builtin_ia32_pause();
+        __atomic_store_n(&t0s[i], now(), __ATOMIC_RELEASE);
         pthread_mutex_lock(&many[i]);
         pthread_mutex_unlock(&many[i]);
     }
     return arg;
 }
 
-static void run_distinct(uint64_t hold_each, uint64_t hold_last)
+#define SKEW_NS 1000     /* the holder watched the waiter register: a look is ~0.1 us */
+#define STRETCH_NS 50000 /* a hold this much (or its length) over its length: preempted */
+
+/* n mutexes, the i-th held hold_of[i % 2] ns (after the waiter sleeps on it) and released
+ * at site_of[i % 2]; if watch, the holder watches each waiter register (and the waiter
+ * waits for that before it starts), and a wait the load distorted is released at
+ * unlock_odd (above). Without, the waits' times are the waiters' own clocks only. */
+static void run_chain(long n, const uint64_t hold_of[2], const int site_of[2], int watch)
 {
-    many = calloc((size_t)n_many + 2, sizeof *many);
-    t0s = calloc((size_t)n_many + 1, sizeof *t0s);
-    hands = calloc((size_t)n_many + 1, sizeof *hands);
+    timed = watch;
+    n_many = n;
+    if (!n_cpus)
+        n_cpus = sched_getaffinity(0, sizeof all_cpus, &all_cpus) == 0 ? CPU_COUNT(&all_cpus) : 1;
+    many = calloc((size_t)n + 1, sizeof *many);
+    t0s = calloc((size_t)n, sizeof *t0s);
+    hands = calloc((size_t)n, sizeof *hands);
+    hss = calloc((size_t)n, sizeof *hss);
+    marks = calloc((size_t)n, sizeof *marks);
+    sites = calloc((size_t)n, sizeof *sites);
+    /* touched now: a page fault in the holder's timed window can wait for the mmap lock */
+    memset(t0s, 0, (size_t)n * sizeof *t0s);
+    memset(hands, 0, (size_t)n * sizeof *hands);
+    memset(hss, 0, (size_t)n * sizeof *hss);
+    memset(marks, 0, (size_t)n * sizeof *marks);
+    memset(sites, 0, (size_t)n * sizeof *sites);
     pthread_t t;
+    watching = -1;
     pthread_mutex_lock(&many[0]);
-    pthread_create(&t, NULL, distinct_waiter, NULL);
-    for (long i = 0; i <= n_many; i++) {
+    pthread_create(&t, NULL, chain_waiter, NULL);
+    if (watch)
+        on_cpu(0); /* after: the profiler's flusher thread, made with the first thread, is not pinned */
+    for (long i = 0; i < n; i++) {
         pthread_mutex_lock(&many[i + 1]);
-        while (__atomic_load_n(&many[i].__data.__lock, __ATOMIC_ACQUIRE) != 2)
-            __builtin_ia32_pause(); /* until the waiter sleeps on it */
-        hold(i < n_many ? hold_each : hold_last);
+        __atomic_store_n(&watching, i, __ATOMIC_RELEASE);
+        uint64_t seen_free = 0; /* last clock read before a look that did not see the mark */
+        for (;;) {             /* until the waiter sleeps on it */
+            uint64_t t = now();
+            if (__atomic_load_n(&many[i].__data.__lock, __ATOMIC_ACQUIRE) == 2)
+                break;
+            seen_free = t;
+            __builtin_ia32_pause();
+        }
+        uint64_t hs = now(), h = hold_of[i % 2];
+        hss[i] = hs;
+        marks[i] = seen_free;
+        hold(h);
         hands[i] = now();
-        if (i < n_many)
-            unlock_distinct(&many[i], 0);
-        else
+        uint64_t t0 = __atomic_load_n(&t0s[i], __ATOMIC_ACQUIRE);
+        if (seen_free > t0)
+            t0 = seen_free;
+        /* odd: the start is known to less than 1% of the hold (or 1 us), or the hold took
+         * more than twice its length (or 50 us more) */
+        int odd = hs - t0 > (h / 100 > SKEW_NS ? h / 100 : SKEW_NS) ||
+                  hands[i] - hs > h + (h > STRETCH_NS ? h : STRETCH_NS);
+        odd &= watch;
+        sites[i] = odd ? S_ODD : site_of[i % 2];
+        if (odd)
+            unlock_odd(&many[i], 0);
+        else if (site_of[i % 2] == S_SHORT)
+            unlock_short(&many[i], 0);
+        else if (site_of[i % 2] == S_LONG)
+            unlock_long(&many[i], 0);
+        else if (site_of[i % 2] == S_LAST)
             unlock_last(&many[i], 0);
+        else
+            unlock_distinct(&many[i], 0);
     }
     pthread_join(t, NULL);
-    pthread_mutex_unlock(&many[n_many + 1]);
-    for (long i = 0; i <= n_many; i++) { /* each released one sleeping waiter */
-        int site = i < n_many ? S_DISTINCT : S_LAST;
-        uint64_t d = hands[i] - t0s[i];
-        count[site]++;
-        truth[site] += d;
-        sq[site] += (double)d * d;
+    if (watch)
+        on_cpu(-1);
+    pthread_mutex_unlock(&many[n]);
+    for (long i = 0; i < n; i++) { /* each released one sleeping waiter */
+        uint64_t d = hands[i] - (marks[i] > t0s[i] ? marks[i] : t0s[i]);
+        count[sites[i]]++;
+        truth[sites[i]] += d;
+        lower[sites[i]] += hands[i] - hss[i];
+        sq[sites[i]] += (double)d * d;
     }
 }
 
@@ -362,15 +459,9 @@ int main(int argc, char **argv)
     if (argc != 4 && argc != 5)
         return 2;
     if (!strcmp(argv[1], "handover") && argc == 5) {
-        short_ns = strtoull(argv[2], NULL, 0);
-        long_ns = strtoull(argv[3], NULL, 0);
-        n_sections = atoi(argv[4]);
-        pthread_t t[2];
-        for (int i = 0; i < 2; i++)
-            pthread_create(&t[i], NULL, alternate, NULL);
-        for (int i = 0; i < 2; i++)
-            pthread_join(t[i], NULL);
-        tally();
+        uint64_t holds[2] = {strtoull(argv[3], NULL, 0), strtoull(argv[2], NULL, 0)};
+        int at[2] = {S_LONG, S_SHORT};
+        run_chain(atol(argv[4]), holds, at, 1);
     } else if (!strcmp(argv[1], "recursive")) {
         rounds = atoi(argv[2]);
         rhold = strtoull(argv[3], NULL, 0);
@@ -385,8 +476,16 @@ int main(int argc, char **argv)
             pthread_join(t[i], NULL);
         tally();
     } else if (!strcmp(argv[1], "distinct")) {
-        n_many = atol(argv[2]);
-        run_distinct(argc == 5 ? strtoull(argv[4], NULL, 0) : 0, strtoull(argv[3], NULL, 0));
+        /* N mutexes held EACH_NS, at unlock_distinct, then one held HOLD_NS, at unlock_last */
+        long n = atol(argv[2]);
+        uint64_t each[2] = {argc == 5 ? strtoull(argv[4], NULL, 0) : 0, 0};
+        each[1] = each[0];
+        int at[2] = {S_DISTINCT, S_DISTINCT};
+        if (n > 0)
+            run_chain(n, each, at, each[0] > 0);
+        uint64_t last[2] = {strtoull(argv[3], NULL, 0), 0};
+        int at_last[2] = {S_LAST, S_LAST};
+        run_chain(1, last, at_last, 0);
     } else if (!strcmp(argv[1], "cond")) {
         rounds = atoi(argv[2]);
         run_cond(strtoull(argv[3], NULL, 0));
@@ -398,7 +497,8 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int s = 0; s < NSITES; s++)
-        printf("%s %llu %llu %.0f\n", names[s], (unsigned long long)count[s],
-               (unsigned long long)truth[s], sq[s]);
+        printf("%s %llu %llu %.0f %llu\n", names[s], (unsigned long long)count[s],
+               (unsigned long long)truth[s], sq[s],
+               (unsigned long long)(lower[s] ? lower[s] : truth[s]));
     return 0;
 }
