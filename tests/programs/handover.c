@@ -22,6 +22,9 @@
  *                                 then two readers holding while the writer waits: the
  *                                 first reader leaves (unlock_reader_first), the last one
  *                                 releases the writer (unlock_reader_last)
+ *   rwpair ROUNDS HOLD_NS         two readers holding while the writer waits release at
+ *                                 the same instant (unlock_reader_pair: the last of the
+ *                                 two hands the lock over)
  *   cond ROUNDS HOLD_NS           three threads sleep on a condition variable; the main
  *                                 thread broadcasts holding the mutex, holds it HOLD_NS
  *                                 more and releases it at unlock_signaller: the three
@@ -48,11 +51,12 @@
 #include <unistd.h>
 
 enum { S_SHORT, S_LONG, S_INNER, S_MIDDLE, S_OUTER, S_DISTINCT, S_LAST, S_WRITER, S_RFIRST,
-       S_RLAST, S_SIGNALLER, S_ODD, NSITES };
+       S_RLAST, S_SIGNALLER, S_ODD, S_RPAIR, NSITES };
 static const char *names[NSITES] = {"unlock_short", "unlock_long", "unlock_inner",
                                     "unlock_middle", "unlock_outer", "unlock_distinct",
                                     "unlock_last", "unlock_writer", "unlock_reader_first",
-                                    "unlock_reader_last", "unlock_signaller", "unlock_odd"};
+                                    "unlock_reader_last", "unlock_signaller", "unlock_odd",
+                                    "unlock_reader_pair"};
 static uint64_t truth[NSITES], count[NSITES], lower[NSITES];
 static double sq[NSITES]; /* sum of the squared charges: the sampling variance */
 
@@ -405,6 +409,62 @@ static void run_rwlock(void)
     pthread_join(r[1], NULL);
 }
 
+/* ---- rwpair ----
+ * Two readers hold the rwlock while the writer waits, and release it at the same instant
+ * (a spin rendezvous, each on its own CPU): whichever of the two unlocks is the last is
+ * the one that hands the lock to the writer, and is charged the writer's wait. Both
+ * unlock at unlock_reader_pair; the hand-over is the later of their two clock reads. */
+static int rendezvous, pair_round;
+static uint64_t pair_handed[2];
+
+static __attribute__((noinline)) void unlock_reader_pair(int k)
+{
+    pair_handed[k] = now();
+    pthread_rwlock_unlock(&rw);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void *rw_pair_reader(void *arg)
+{
+    int k = arg != NULL;
+    on_cpu(k);
+    for (int i = 0; i < rounds; i++) {
+        pthread_rwlock_rdlock(&rw);
+        pthread_barrier_wait(&bar); /* A: both readers hold; the writer goes to wait */
+        /* until the writer waits (glibc's __readers bit 1, set after its registration) */
+        while (!(__atomic_load_n(&rw.__data.__readers, __ATOMIC_ACQUIRE) & 2))
+            __builtin_ia32_pause();
+        hold(rw_hold);
+        __atomic_add_fetch(&rendezvous, 1, __ATOMIC_ACQ_REL);
+        while (__atomic_load_n(&rendezvous, __ATOMIC_ACQUIRE) < 2 * (i + 1))
+            __builtin_ia32_pause();
+        unlock_reader_pair(k);
+        pthread_barrier_wait(&bar); /* B: round over */
+    }
+    return NULL;
+}
+
+static void run_rw_pair(void)
+{
+    pthread_t r[2];
+    if (!n_cpus)
+        n_cpus = sched_getaffinity(0, sizeof all_cpus, &all_cpus) == 0 ? CPU_COUNT(&all_cpus) : 1;
+    pthread_barrier_init(&bar, NULL, 3);
+    pthread_create(&r[0], NULL, rw_pair_reader, (void *)1);
+    pthread_create(&r[1], NULL, rw_pair_reader, NULL);
+    for (int i = 0; i < rounds; i++) {
+        pthread_barrier_wait(&bar); /* A */
+        uint64_t t0 = now();
+        pthread_rwlock_wrlock(&rw);
+        uint64_t h = pair_handed[0] > pair_handed[1] ? pair_handed[0] : pair_handed[1];
+        charge(S_RPAIR, h, t0);
+        pthread_rwlock_unlock(&rw);
+        pthread_barrier_wait(&bar); /* B */
+    }
+    pthread_join(r[0], NULL);
+    pthread_join(r[1], NULL);
+}
+
 /* ---- cond ---- */
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int sleeping, round_no;
@@ -489,6 +549,10 @@ int main(int argc, char **argv)
     } else if (!strcmp(argv[1], "cond")) {
         rounds = atoi(argv[2]);
         run_cond(strtoull(argv[3], NULL, 0));
+    } else if (!strcmp(argv[1], "rwpair")) {
+        rounds = atoi(argv[2]);
+        rw_hold = strtoull(argv[3], NULL, 0);
+        run_rw_pair();
     } else if (!strcmp(argv[1], "rwlock")) {
         rounds = atoi(argv[2]);
         rw_hold = strtoull(argv[3], NULL, 0);
