@@ -61,8 +61,10 @@ check_eq "locks:off-records-nothing" "" "$(for f in "$WORK"/z/*.count; do [ -e "
 # per releasing unlock site (the time each waiter waited up to the hand-over); these
 # compare the profile's mutex delay per unlock site with it. ho_run MODE ARGS... sets
 # T_<site> (truth ns), N_<site> (truth contentions), Q_<site> (sum of squared charges),
-# L_<site> (the truth's lower bound), D_<site> (profile delay ns) and C_<site> (profile
-# contentions), at CTRPROF_MUTEX_FRACTION=$FRAC.
+# L_<site> (the truth's lower bound), U_<site> and V_<site> (how much later than the truth
+# says the load may have made the hand-overs, and the sum of its squares: handover.c, "the
+# hand-over"), D_<site> (profile delay ns) and C_<site> (profile contentions), at
+# CTRPROF_MUTEX_FRACTION=$FRAC.
 HO_SITES="short long inner middle outer distinct last writer reader_first reader_last signaller odd reader_pair"
 ho_run() {
     rm -rf "$WORK/h" && mkdir -p "$WORK/h"
@@ -71,12 +73,12 @@ ho_run() {
         LD_PRELOAD="$SHIM" timeout 120 "$PROGS/handover" "$@")
     local f=("$WORK"/h/ctrprof.handover.*.count)
     for site in $HO_SITES; do
-        unset "T_$site" "N_$site" "Q_$site" "L_$site" "D_$site" "C_$site"
+        unset "T_$site" "N_$site" "Q_$site" "L_$site" "U_$site" "V_$site" "D_$site" "C_$site"
     done
-    while read -r site n t q l; do
+    while read -r site n t q l u v; do
         site=${site#unlock_}
         printf -v "N_$site" %s "$n"; printf -v "T_$site" %s "$t"; printf -v "Q_$site" %s "$q"
-        printf -v "L_$site" %s "$l"
+        printf -v "L_$site" %s "$l"; printf -v "U_$site" %s "$u"; printf -v "V_$site" %s "$v"
     done <<<"$out"
     [ -e "${f[0]}" ] || return 0
     while read -r site v; do printf -v "D_${site#unlock_}" %s "$v"; done \
@@ -89,26 +91,41 @@ ho_run() {
 # (1 ms and 20 us holds, each waited on by one sleeping waiter) is charged per site within
 # 15% of the truth, and every contention counted (before: both sites -33% here, -22..-53%
 # in the issue, when the woken waiter left before the unlocker charged; +45% on 20 us
-# contentions from the unlocker's own futex wake). The truth is the program's, to within
-# ~0.1 us a wait on a machine as loaded as ours (handover.c, "chains": waits the load
-# distorted are released at unlock_odd and not compared); a run where the load left fewer
-# than 20 waits at a site cannot judge it and is run again, at most three times.
-# (Session 11's -40..-90% on the 20 us site was the program's truth, not the profile: the
-# releasing thread took the mutex back before the waiter it woke had run and released it
-# again, with glibc's word saying "no waiters"; Go charges that release nothing either,
-# docs/SCHEMA.md. The chains never do that.)
+# contentions from the unlocker's own futex wake: +47..+70% here with the charge moved
+# back after the real unlock). The truth is the program's, to within ~0.1 us a wait
+# (handover.c, "chains"): waits the load distorted are released at unlock_odd and not
+# compared, and unlock calls long enough to have been preempted before their charge are
+# allowed for whole (U). A run where the load left fewer than 20 waits at a site, or made
+# that allowance more than 15% of its truth, cannot judge it and is run again, at most
+# three times. (Session 11's -40..-90% on the 20 us site was the program's truth, not the
+# profile: the releasing thread took the mutex back before the waiter it woke had run and
+# released it again, with glibc's word saying "no waiters"; Go charges that release
+# nothing either, docs/SCHEMA.md. The chains never do that.)
+ho_judges() { # SITE: enough undistorted waits, and an allowance for the load under 15%
+    local n=N_$1 t=T_$1 u=U_$1
+    [ "${!n:-0}" -ge 20 ] && awk -v t="${!t:-0}" -v u="${!u:-0}" 'BEGIN { exit !(t > 0 && u <= 0.15 * t) }'
+}
+# ho_check NAME SITE: the profile's delay at SITE within 15% of the truth, + the allowance
+ho_check() {
+    local t=T_$2 d=D_$2 u=U_$2 n=N_$2
+    if awk -v t="${!t:-0}" -v d="${!d:-0}" -v u="${!u:-0}" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(t > 0 && x <= 0.15 * t + u) }'; then
+        pass "$1 (truth ${!t:-0} ns + up to ${!u:-0}, ${!n:-0} waits, profile ${!d:-0})"
+    else
+        fail "$1" "truth ${!t:-0} ns (+ up to ${!u:-0} ns) ±15%, profile ${!d:-0} ns"
+    fi
+}
 for attempt in 1 2 3; do
     ho_run handover 20000 1000000 200
-    [ "${N_short:-0}" -ge 20 ] && [ "${N_long:-0}" -ge 20 ] && break
-    echo "note: locks: handover run $attempt: the load left ${N_short:-0} short and ${N_long:-0} long waits undistorted (${N_odd:-0} odd); running it again"
+    ho_judges short && ho_judges long && break
+    echo "note: locks: handover run $attempt: the load left ${N_short:-0} short and ${N_long:-0} long waits undistorted (${N_odd:-0} odd), allowances ${U_short:-0} and ${U_long:-0} ns; running it again"
 done
-if [ "${N_short:-0}" -ge 20 ] && [ "${N_long:-0}" -ge 20 ]; then
-    check_within "locks:handover-long-site (truth ${T_long:-0} ns, ${N_long:-0} waits)" "${T_long:-0}" "${D_long:-0}" 0.15
-    check_within "locks:handover-short-site (truth ${T_short:-0} ns, ${N_short:-0} waits)" "${T_short:-0}" "${D_short:-0}" 0.15
+if ho_judges short && ho_judges long; then
+    ho_check "locks:handover-long-site" long
+    ho_check "locks:handover-short-site" short
     check_eq "locks:handover-every-contention-counted" "${N_short:-0} ${N_long:-0} ${N_odd:-0}" \
         "${C_short:-0} ${C_long:-0} ${C_odd:-0}"
 else
-    echo "SKIP locks:handover-sites: the machine's load distorted all but ${N_short:-0} short and ${N_long:-0} long waits in three runs"
+    echo "SKIP locks:handover-sites: in three runs the machine's load left too few undistorted waits to judge"
 fi
 
 # 1. A recursive mutex locked three deep is charged once, at the unlock that releases it.
@@ -150,16 +167,20 @@ check_within "locks:cond-reacquisition-charged-to-unlock" "${T_signaller:-0}" "$
 # Short: 4,000 contentions of 20 us holds (count sigma 4.7%); long: 300 of 5 ms (17%).
 # The checked site has only the waits the load did not distort (handover.c, "chains"):
 # a hold stretched by preemption, whose square could make the bound as large as the
-# truth (session 11 said SKIP then), is released at unlock_odd and compared nowhere. A run
-# whose bound is still over its truth (the load left too few waits) cannot judge, and is
-# run again, at most three times.
+# truth (session 11 said SKIP then), is released at unlock_odd and compared nowhere. An
+# unlock call long enough to have been preempted before its charge may have been charged
+# up to its length more: those lengths (U, squares V) widen the bound as extra charges
+# would, 4 sigma of 9 (Q + V), plus U. A run whose bound is still over its truth (the load
+# left too few waits, or too many unsure hand-overs) cannot judge, and is run again, at
+# most three times.
 for spec in "short 4000 20000" "long 300 5000000"; do
     set -- $spec
     for attempt in 1 2 3; do
         FRAC=10 ho_run distinct "$2" 1000 "$3"
         n=${N_distinct:-0} c=${C_distinct:-0} t=${T_distinct:-0} d=${D_distinct:-0}
         cb=$(awk -v n="$n" 'BEGIN { printf "%.0f", 4 * sqrt(9 * n) }')
-        db=$(awk -v q="${Q_distinct:-0}" -v t="$t" 'BEGIN { printf "%.0f", 4 * sqrt(9 * q) + 0.05 * t }')
+        db=$(awk -v q="${Q_distinct:-0}" -v v="${V_distinct:-0}" -v u="${U_distinct:-0}" -v t="$t" \
+            'BEGIN { printf "%.0f", 4 * sqrt(9 * (q + v)) + u + 0.05 * t }')
         awk -v t="$t" -v b="$db" 'BEGIN { exit !(t > 0 && b < t) }' && break
         echo "note: locks: fraction-10 $1 run $attempt: bound $db over the truth $t ($n undistorted waits of $2); running it again"
     done

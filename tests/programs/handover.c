@@ -32,13 +32,15 @@
  *                                 hand-over, are charged there (Go: Cond.Wait re-locks
  *                                 with Mutex.Lock)
  *
- * Prints "site contentions delay_ns sum_of_squared_delays lower_ns" lines, one per unlock
- * site (sums of squares 0 for rwlock, whose program does not keep each charge). delay_ns
+ * Prints "site contentions delay_ns sum_of_squared_delays lower_ns unsure_ns
+ * sum_of_squared_unsure" lines, one per unlock site (sums of squares 0 for rwlock, whose
+ * program does not keep each charge). delay_ns
  * is the truth by the waiters' own clocks, read just before their lock calls; lower_ns,
  * where it differs, a bound from below: the chains' holder sees the waiter's mark, so the
  * waiter was registered (and waiting, in Go's sense: visible to the unlocker) by then. The
- * profile's charge lies between them (+ the few instructions from the holder's clock read
- * to the unlock hook's).
+ * profile's charge lies between them, + the few instructions from the holder's clock read
+ * to the unlock hook's; unsure_ns is what those may have been stretched by (chains:
+ * "the hand-over"), with the sum of its squares.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -57,7 +59,8 @@ static const char *names[NSITES] = {"unlock_short", "unlock_long", "unlock_inner
                                     "unlock_last", "unlock_writer", "unlock_reader_first",
                                     "unlock_reader_last", "unlock_signaller", "unlock_odd",
                                     "unlock_reader_pair"};
-static uint64_t truth[NSITES], count[NSITES], lower[NSITES];
+static uint64_t truth[NSITES], count[NSITES], lower[NSITES], unsure[NSITES];
+static double unsure_sq[NSITES];
 static double sq[NSITES]; /* sum of the squared charges: the sampling variance */
 
 static uint64_t now(void)
@@ -67,9 +70,18 @@ static uint64_t now(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Holds of 0.5 ms or more sleep most of it: on a loaded machine a thread spinning 5 ms
+ * is preempted, often for longer than the hold, and a sleeper only waits for its CPU
+ * once, at the end (this machine's two cores are shared with other builds). */
 static void hold(uint64_t ns)
 {
     uint64_t end = now() + ns;
+    if (ns >= 500000) {
+        uint64_t wake = end - 100000;
+        struct timespec ts = {(time_t)(wake / 1000000000u), (long)(wake % 1000000000u)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0)
+            ;
+    }
     while (now() < end)
         ;
 }
@@ -193,6 +205,15 @@ static void *recursive(void *arg)
  * the holder's last look that did not see the mark, and at most at the look that did
  * (hs): the truth, to within one look (~0.1 us; lower_ns is the bound from hs).
  *
+ * The hand-over. The holder reads its clock just before its unlock call, whose hook reads
+ * its own ~0.1 us later: a holder preempted in between hands over later than it says,
+ * and the profile is right to charge that. The holder cannot see it before it releases,
+ * but it can after: the hook charged before the mutex was free, so before both the end of
+ * the unlock call and the waiter's return from its lock. If the earlier of the two is more
+ * than UNSURE_NS after the holder's clock read (a normal unlock call, sample taken
+ * included, is ~10-20 us), the holder may have been preempted before its charge, and that
+ * length is reported as unsure_ns, the truth's uncertainty, for the checks to allow.
+ *
  * What a loaded machine does to it. A holder preempted before it saw the mark cannot
  * say when the waiter registered; a holder preempted in its hold makes one wait many
  * times the others, and one such wait dominates the sampling variance at fraction 10.
@@ -201,7 +222,7 @@ static void *recursive(void *arg)
  * distort, each charged at its own site by the profile and counted there by the truth. */
 static pthread_mutex_t *many;
 static long n_many;
-static uint64_t *t0s, *hss, *hands, *marks;
+static uint64_t *t0s, *t1s, *hss, *hands, *marks, *afters;
 static int *sites;
 static long watching; /* the mutex whose lock word the holder watches */
 static int timed;     /* the waits are timed: the holder watches each waiter register */
@@ -244,6 +265,7 @@ static void *chain_waiter(void *arg)
                 __builtin_ia32_pause();
         __atomic_store_n(&t0s[i], now(), __ATOMIC_RELEASE);
         pthread_mutex_lock(&many[i]);
+        t1s[i] = now();
         pthread_mutex_unlock(&many[i]);
     }
     return arg;
@@ -251,6 +273,7 @@ static void *chain_waiter(void *arg)
 
 #define SKEW_NS 1000     /* the holder watched the waiter register: a look is ~0.1 us */
 #define STRETCH_NS 50000 /* a hold this much (or its length) over its length: preempted */
+#define UNSURE_NS 50000  /* an unlock call this long may have been preempted before its charge */
 
 /* n mutexes, the i-th held hold_of[i % 2] ns (after the waiter sleeps on it) and released
  * at site_of[i % 2]; if watch, the holder watches each waiter register (and the waiter
@@ -267,12 +290,16 @@ static void run_chain(long n, const uint64_t hold_of[2], const int site_of[2], i
     hands = calloc((size_t)n, sizeof *hands);
     hss = calloc((size_t)n, sizeof *hss);
     marks = calloc((size_t)n, sizeof *marks);
+    afters = calloc((size_t)n, sizeof *afters);
+    t1s = calloc((size_t)n, sizeof *t1s);
     sites = calloc((size_t)n, sizeof *sites);
     /* touched now: a page fault in the holder's timed window can wait for the mmap lock */
     memset(t0s, 0, (size_t)n * sizeof *t0s);
     memset(hands, 0, (size_t)n * sizeof *hands);
     memset(hss, 0, (size_t)n * sizeof *hss);
     memset(marks, 0, (size_t)n * sizeof *marks);
+    memset(afters, 0, (size_t)n * sizeof *afters);
+    memset(t1s, 0, (size_t)n * sizeof *t1s);
     memset(sites, 0, (size_t)n * sizeof *sites);
     pthread_t t;
     watching = -1;
@@ -315,6 +342,7 @@ static void run_chain(long n, const uint64_t hold_of[2], const int site_of[2], i
             unlock_last(&many[i], 0);
         else
             unlock_distinct(&many[i], 0);
+        afters[i] = now();
     }
     pthread_join(t, NULL);
     if (watch)
@@ -326,6 +354,11 @@ static void run_chain(long n, const uint64_t hold_of[2], const int site_of[2], i
         truth[sites[i]] += d;
         lower[sites[i]] += hands[i] - hss[i];
         sq[sites[i]] += (double)d * d;
+        uint64_t u = (afters[i] < t1s[i] ? afters[i] : t1s[i]) - hands[i];
+        if (watch && u > UNSURE_NS) { /* see "the hand-over" above */
+            unsure[sites[i]] += u;
+            unsure_sq[sites[i]] += (double)u * u;
+        }
     }
 }
 
@@ -561,8 +594,9 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int s = 0; s < NSITES; s++)
-        printf("%s %llu %llu %.0f %llu\n", names[s], (unsigned long long)count[s],
+        printf("%s %llu %llu %.0f %llu %llu %.0f\n", names[s], (unsigned long long)count[s],
                (unsigned long long)truth[s], sq[s],
-               (unsigned long long)(lower[s] ? lower[s] : truth[s]));
+               (unsigned long long)(lower[s] ? lower[s] : truth[s]), (unsigned long long)unsure[s],
+               unsure_sq[s]);
     return 0;
 }
