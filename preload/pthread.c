@@ -5,8 +5,8 @@
  *
  * Context: any application thread. The uncontended mutex paths never read the clock,
  * never touch a shared line of ours and never look anything up (with the mutex profile
- * on, a releasing rwlock unlock and a condition-variable signal read one waiter-table
- * hint each):
+ * on, an rwlock unlock and a condition-variable signal read one waiter-table hint each;
+ * an rwlock's leaving readers, while it has waiters, take turns under the table's lock):
  *   lock    = one read of the mutex's lock word; 0 (free): the real lock as a tail call;
  *             otherwise trylock decides (a recursive relock succeeds, EDEADLK comes from
  *             the real lock, robust EOWNERDEAD acquires in both) and only EBUSY waits;
@@ -24,7 +24,7 @@
  * Not covered yet: binaries linked against the pre-2.3.2 condition-variable ABI (they
  * would get the current pthread_cond_wait).
  *
- * About 700 lines: every blocking entry point glibc exports is here (35 hooks), each a
+ * About 740 lines: every blocking entry point glibc exports is here (35 hooks), each a
  * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, and the mutex
  * peeks) they must not drift from; splitting them would export those paths.
  */
