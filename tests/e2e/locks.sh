@@ -16,7 +16,9 @@ done
 # One run of the contention program: sets total, wshort, wlong (the program's own
 # measurements), ushort, ulong (mutex delay charged to each unlock), bshort, blong (block
 # delay at each lock) and P (the profile).
-leaf_sums() { awk '{ n = split($1, a, ";"); s[a[n]] += $2 } END { for (k in s) print k, s[k] }'; }
+# (printf: mawk prints a number over 2^31 as 2.33006e+09, which bash's integer tests reject:
+# a loaded run's 2.3 s long site failed locks:longer-section-charged-more that way)
+leaf_sums() { awk '{ n = split($1, a, ";"); s[a[n]] += $2 } END { for (k in s) printf "%s %.0f\n", k, s[k] }'; }
 contention_run() {
     rm -rf "$WORK/c" && mkdir -p "$WORK/c"
     local line mutex block
@@ -212,7 +214,7 @@ done
 frame_sums() {
     awk '{ v = $NF; st = $0; sub(/ [^ ]*$/, "", st); n = split(st, a, ";"); delete seen
            for (i = 1; i <= n; i++) if (!(a[i] in seen)) { seen[a[i]] = 1; s[a[i]] += v } }
-         END { for (k in s) print k "\t" s[k] }'
+         END { for (k in s) printf "%s\t%.0f\n", k, s[k] }'
 }
 # variants PROGRAM: runs it and checks every line of its output (the delay of the stacks
 # through wait_<variant>, and through release_<variant>)
