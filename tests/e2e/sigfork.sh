@@ -65,7 +65,7 @@ done
 # Real util-linux tools at rate 1 (the flusher starts in the constructor), and a program
 # that had a thread of its own earlier (so that the flusher exists at the default rate).
 if ! unshare -Ur true 2>/dev/null; then
-    echo "SKIP sigfork:namespaces: unprivileged user namespaces unavailable here (bare unshare -Ur fails)"
+    skip "sigfork:namespaces" "unprivileged user namespaces unavailable here (bare unshare -Ur fails)"
 else
     for rate in $RATES; do
         same "sigfork:ns-unshare-Ur-rate-$rate" "$rate" unshare -Ur id -u
@@ -76,7 +76,7 @@ else
     done
 fi
 if ! nsenter --mount=/proc/self/ns/mnt true 2>/dev/null; then
-    echo "SKIP sigfork:setns-mnt: setns into a mount namespace not permitted here (bare nsenter -m fails)"
+    skip "sigfork:setns-mnt" "setns into a mount namespace not permitted here (bare nsenter -m fails)"
 else
     for rate in $RATES; do
         same "sigfork:ns-nsenter-m-rate-$rate" "$rate" nsenter --mount=/proc/self/ns/mnt true
@@ -91,15 +91,15 @@ fi
 # default rate however fast it allocates; and a fork that interrupts our own code (an
 # inline flush holding its lock) takes no engine lock (its child runs unprofiled).
 same "sigfork:fork-in-sigchld-handler-rate-524288" 524288 "$PROGS/chldfork"
-echo "SKIP sigfork:fork-in-sigchld-handler-rate-1: at dense rates the flusher runs from the start, so glibc's fork takes malloc's locks and may deadlock (not fixed; rare here, not a reliable check)"
+skip "sigfork:fork-in-sigchld-handler-rate-1" "at dense rates the flusher runs from the start, so glibc's fork takes malloc's locks and may deadlock (not fixed; rare here, not a reliable check)"
 
 # 5. RLIMIT_NPROC counts threads: under a lowered limit a pre-forking server starts every
 # worker it starts bare (no thread of ours in its single-threaded processes). As an
 # unprivileged user (root is exempt from the limit).
 if ! command -v setpriv >/dev/null || [ "$(id -u)" != 0 ] || ! id -u nobody >/dev/null 2>&1; then
-    echo "SKIP sigfork:prefork-nproc: needs root, setpriv and a nobody user to run as"
+    skip "sigfork:prefork-nproc" "needs root, setpriv and a nobody user to run as"
 elif [ "$(ps -u nobody --no-headers 2>/dev/null | wc -l)" != 0 ]; then
-    echo "SKIP sigfork:prefork-nproc: processes of nobody already run here (the limit is per user)"
+    skip "sigfork:prefork-nproc" "processes of nobody already run here (the limit is per user)"
 else
     chmod o+x "$WORK"
     nobody="setpriv --reuid=$(id -u nobody) --regid=$(id -g nobody) --clear-groups"
@@ -118,7 +118,7 @@ fi
 # its one thread, then changes uid and gid (glibc applies those to every thread, and
 # aborts when threads disagree): our thread steps aside for capset and those prctls.
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null || ! id -u nobody >/dev/null 2>&1; then
-    echo "SKIP sigfork:setpriv: needs root, setpriv and a nobody user"
+    skip "sigfork:setpriv" "needs root, setpriv and a nobody user"
 else
     chmod o+x "$WORK"
     mkdir -p "$WORK/sp" && chmod 777 "$WORK/sp"
@@ -152,7 +152,7 @@ fi
 # 9. One "not profiling" line per process tree: workers that setuid() to a user who
 # cannot create their profiles in the parent's directory say it once between them.
 if [ "$(id -u)" != 0 ] || ! id -u nobody >/dev/null 2>&1; then
-    echo "SKIP sigfork:not-profiling-once-per-tree: needs root and a nobody user"
+    skip "sigfork:not-profiling-once-per-tree" "needs root and a nobody user"
 else
     mkdir -p "$WORK/ro" && chmod 755 "$WORK/ro"
     for rate in $RATES; do
