@@ -73,6 +73,7 @@
 #include "arena.h"
 #include "bucket.h"
 #include "cfile.h"
+#include "inflush.h"
 #include "live.h"
 #include "log.h"
 #include "names.h"
@@ -80,7 +81,6 @@
 #include "ownstack.h"
 #include "rawsys.h"
 #include "ring.h"
-#include "rlimit.h"
 #include "spin.h"
 #include "stack.h"
 
@@ -113,14 +113,12 @@ static cp_spin flush_lock = CP_SPIN_INIT; /* one flush at a time */
 static pthread_t flusher;
 static bool flusher_running; /* atomic: the thread is up; events leave flushing to it */
 static int flusher_claimed;  /* atomic: someone has started (or failed to start) it */
-static bool flusher_wanted;  /* atomic: events came too fast for inline flushing */
 static int flusher_stop;     /* atomic: the thread is asked to return (cp_prof_step_aside) */
 static pid_t flusher_tid;    /* atomic: its kernel thread id, while it runs */
-static uint64_t inline_flushes, inline_window_ns; /* guarded by flush_lock */
-static bool alone_may_start; /* a single-threaded process may get the thread (cp_prof_start) */
 
 /* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the
- * live table's shadow map, larger rings, a flusher from the start, solo mode. */
+ * live table's shadow map, larger rings, inline flushes in batches (inflush.h), solo
+ * mode. */
 static bool dense(void)
 {
     return opts.mem_rate && opts.mem_rate < CP_DENSE_RATE;
@@ -498,6 +496,7 @@ void cp_thread_release(struct cp_thread *t)
 static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const uint64_t *x,
                        unsigned nx);
 static void flush_inline(bool may_start);
+static bool thread_wanted(void);
 
 /* Record (kind, w[0..n), x[0..nx - xkeep)) in r: an allocation's last xkeep frames are
  * the ring's previous stack, and its ref, w[n], is not written (cp_event_alloc). Returns
@@ -516,8 +515,9 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
 {
     /* Make room first, outside the busy section: a thread waiting for the flusher while
      * marked busy would wait for a flusher that waits for it. Without a flusher thread
-     * every event is flushed by the thread that wrote it, so the ring is empty here;
-     * should it not be, this thread flushes. */
+     * the thread that wrote an event flushes (at once, or at dense rates when its ring is
+     * an eighth full: inflush.h), so there is room here; should there not be, this
+     * thread flushes. */
     /* the record, plus a worst-case rewind marker (a record never wraps) */
     uint64_t need = 2 * (n + nx - xkeep + 1);
     while (r->cap - cp_ring_used(r) < need) {
@@ -556,7 +556,8 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
     /* cannot fail: room was made above. Its one release store of the head word publishes
      * the record and clears busy (the flusher's seq_cst load of head pairs with it). */
     cp_ring_put(r, kind, c, w, n, x, nx - xkeep);
-    if (!__atomic_load_n(&flusher_running, __ATOMIC_ACQUIRE))
+    if (!__atomic_load_n(&flusher_running, __ATOMIC_ACQUIRE) &&
+        (!dense() || cp_inflush_due(cp_ring_used(r), r->cap, opts.flush_ms) || thread_wanted()))
         flush_inline(kind != CP_REC_DELAY);
     return EMIT_WRITTEN;
 }
@@ -1365,37 +1366,24 @@ void cp_prof_flush_all(void)
  * nothing at _exit or SIGKILL, where a flusher loses up to one interval. And a second
  * thread changes what the program may do (issue 29): fork() from a signal handler
  * deadlocks on malloc's arena locks (glibc keeps fork async-signal-safe only in a
- * single-threaded process), unshare(CLONE_NEWUSER) fails (the shim steps aside for that:
- * cp_prof_step_aside), and the thread counts against RLIMIT_NPROC. The thread starts
- * (start_thread, once):
- *   - at start-up if the process is multi-threaded already, or samples heap at a rate
- *     (CTRPROF_MEM_RATE < CP_DENSE_RATE) at which events are too many to flush one by
- *     one, unless RLIMIT_NPROC was lowered (cp_rlimit_nproc_tight: then a thread of ours
- *     could cost the program a process, and events are flushed inline, slowly);
+ * single-threaded process, and once pthread_create has run it never counts the process
+ * single-threaded again, even after our thread steps aside), unshare(CLONE_NEWUSER)
+ * fails (the shim steps aside for that: cp_prof_step_aside), and the thread counts
+ * against RLIMIT_NPROC. So a single-threaded process never gets the thread, at any rate,
+ * however fast it allocates: at the default rate it publishes each event as it happens,
+ * at the dense rates (CTRPROF_MEM_RATE < CP_DENSE_RATE) in batches (inflush.h). The
+ * thread starts (start_thread, once):
+ *   - at start-up if the process is multi-threaded already;
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
  *     before there is a second thread;
- *   - at a heap event, if a thread appeared that did not pass through pthread_create
- *     (__libc_single_threaded is false), if a stack walk wanted libunwind (stack.c: it
- *     is loaded only on this thread; rare, the CFI walker must have given up, as in a
- *     signal handler's allocation), or, at those dense rates (same limit), if
- *     inline flushes come faster than INLINE_MAX_PER_S (checked every INLINE_WINDOW
- *     flushes). At sparser rates a single-threaded process never gets the thread, however
- *     fast it allocates: inline flushing costs it more (BENCHMARKS.md, "Who flushes"),
- *     but it stays a single-threaded process.
+ *   - at a heap event's inline flush, if a thread appeared that did not pass through
+ *     pthread_create (__libc_single_threaded is false), or if a stack walk wanted
+ *     libunwind (stack.c: it is loaded only on this thread; rare, the CFI walker must
+ *     have given up, as in a signal handler's allocation).
  * A mutex or block event never starts it: those hooks may run under an allocator's own
  * lock, and pthread_create allocates (the deadlock shim.sh 12 tests). They flush
  * inline, under flush_lock, until a heap event or pthread_create starts the thread.
  */
-#define INLINE_MAX_PER_S 2000
-#define INLINE_WINDOW 256
-
-static uint64_t coarse_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void *flusher_main(void *arg)
 {
     if (cp_thread_enter_profiler)
@@ -1464,17 +1452,23 @@ static int start_thread(void)
     return 0;
 }
 
+/* Should an inline flush start the thread ("who flushes")? */
+static bool thread_wanted(void)
+{
+    return !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
+           (!__libc_single_threaded || cp_stack_libunwind_wanted());
+}
+
 /* The event just written by this thread (or a ring that is full) is published now. */
 static void flush_inline_own(void *arg)
 {
     /* (a walk that wanted libunwind also starts it, at every rate: the flusher is where
      * libunwind is loaded, and nowhere else is that safe) */
     bool may_start = *(const bool *)arg;
-    if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
-        (!__libc_single_threaded || cp_stack_libunwind_wanted() ||
-         (alone_may_start && __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED))))
+    if (may_start && thread_wanted())
         start_thread(); /* from now on it flushes; this event still goes out at once */
     flush_locked();
+    cp_inflush_done();
 }
 
 /* On the event's thread: the flush (and pthread_create) run on the profiler's own stack
@@ -1483,12 +1477,6 @@ static __attribute__((noinline)) void flush_inline(bool may_start)
 {
     cp_spin_lock(&flush_lock);
     cp_own_stack_run(flush_inline_own, &may_start);
-    if (++inline_flushes % INLINE_WINDOW == 0) {
-        uint64_t now = coarse_ns();
-        if (now - inline_window_ns < (uint64_t)INLINE_WINDOW * 1000000000u / INLINE_MAX_PER_S)
-            __atomic_store_n(&flusher_wanted, true, __ATOMIC_RELAXED);
-        inline_window_ns = now;
-    }
     cp_spin_unlock(&flush_lock);
 }
 
@@ -1497,14 +1485,9 @@ int cp_prof_start(void)
     if (!cp_prof_enabled())
         return -EINVAL;
     __atomic_store_n(&stopping, 0, __ATOMIC_RELEASE);
-    inline_flushes = 0;
-    inline_window_ns = coarse_ns();
     if (cp_newproc_unseen) /* no thread until the program makes one (newproc.h) */
         return 0;
-    /* once per process (here, and in a fork child): a single-threaded one gets the
-     * thread only at dense rates, and not when it could cost the program a process */
-    alone_may_start = dense() && !cp_rlimit_nproc_tight();
-    if (!__libc_single_threaded || alone_may_start)
+    if (!__libc_single_threaded) /* a single-threaded process flushes inline */
         return start_thread();
     return 0;
 }
@@ -1607,7 +1590,6 @@ static void atfork_child_own(void *arg)
     flusher_claimed = 0;
     flusher_stop = 0;
     flusher_tid = 0;
-    flusher_wanted = false;
     /* The parent publishes its own unflushed events; the child starts from what was
      * published. Its rings' contents are the parent's: discard them. Rings of threads
      * that do not exist in the child are free again; this thread keeps its own. */
