@@ -113,7 +113,12 @@ static cp_spin flush_lock = CP_SPIN_INIT; /* one flush at a time */
 static pthread_t flusher;
 static bool flusher_running; /* atomic: the thread is up; events leave flushing to it */
 static int flusher_claimed;  /* atomic: someone has started (or failed to start) it */
-static int flusher_stop;     /* atomic: the thread is asked to return (cp_prof_step_aside) */
+static int flusher_stop;     /* atomic: the thread is asked to return (cp_prof_aside_begin) */
+static int flusher_starting; /* atomic: start_thread is creating it */
+static int aside;            /* atomic: step-asides in progress (no thread may start) */
+static __thread int my_aside __attribute__((tls_model("initial-exec"))); /* this thread's */
+static bool flusher_barred;  /* atomic: never again (RLIMIT_NPROC, cp_prof_aside_begin) */
+static bool fork_child_alone; /* a fork child the program has made no thread in yet */
 static pid_t flusher_tid;    /* atomic: its kernel thread id, while it runs */
 
 /* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the
@@ -1414,10 +1419,20 @@ static int start_thread(void)
 {
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return 0; /* clone may be forbidden: events go on being flushed inline */
+    if (__atomic_load_n(&aside, __ATOMIC_ACQUIRE) || __atomic_load_n(&flusher_barred, __ATOMIC_ACQUIRE))
+        return 0; /* stepped aside (cp_prof_aside_begin) */
     int expect = 0;
     if (!__atomic_compare_exchange_n(&flusher_claimed, &expect, 1, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
         return 0; /* started, being started, or failed for good */
+    /* A step-aside beginning now either sees flusher_starting and waits for this start to
+     * end (then stops the thread), or this sees its `aside` (seq_cst both ways) */
+    __atomic_store_n(&flusher_starting, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&aside, __ATOMIC_SEQ_CST) || __atomic_load_n(&flusher_barred, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+        return 0;
+    }
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
@@ -1442,13 +1457,17 @@ static int start_thread(void)
         err = pthread_create(&flusher, &a, flusher_main, NULL);
     pthread_attr_destroy(&a);
     if (err) {
-        /* events go on being flushed inline: slower, nothing lost */
+        /* events go on being flushed inline: slower, nothing lost. EAGAIN is a process
+         * limit (RLIMIT_NPROC, threads-max): the program's business, said nowhere */
         static int once;
-        cp_log_once(&once, "cannot start the flusher thread (%s); events are flushed as "
-                           "they happen", strerror(err));
+        if (err != EAGAIN)
+            cp_log_once(&once, "cannot start the flusher thread (%s); events are flushed as "
+                               "they happen", strerror(err));
+        __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
         return -err;
     }
     __atomic_store_n(&flusher_running, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -1456,7 +1475,7 @@ static int start_thread(void)
 static bool thread_wanted(void)
 {
     return !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
-           (!__libc_single_threaded || cp_stack_libunwind_wanted());
+           ((!__libc_single_threaded && !fork_child_alone) || cp_stack_libunwind_wanted());
 }
 
 /* The event just written by this thread (or a ring that is full) is published now. */
@@ -1487,7 +1506,11 @@ int cp_prof_start(void)
     __atomic_store_n(&stopping, 0, __ATOMIC_RELEASE);
     if (cp_newproc_unseen) /* no thread until the program makes one (newproc.h) */
         return 0;
-    if (!__libc_single_threaded) /* a single-threaded process flushes inline */
+    /* a single-threaded process flushes inline; so does a fork child, which has one
+     * thread whatever __libc_single_threaded says (glibc leaves it false in the child of
+     * a multi-threaded parent), until the program makes one: a flusher in each worker of
+     * a pre-forking server would count against RLIMIT_NPROC once per worker */
+    if (!__libc_single_threaded && !fork_child_alone)
         return start_thread();
     return 0;
 }
@@ -1495,26 +1518,39 @@ int cp_prof_start(void)
 void cp_prof_threads_coming(void)
 {
     cp_newproc_unseen = false; /* the program makes threads: so may we */
+    fork_child_alone = false;
     if (cp_prof_enabled() && !__atomic_load_n(&flusher_claimed, __ATOMIC_ACQUIRE))
         start_thread();
 }
 
 /* The kernel refuses unshare(CLONE_NEWUSER), setns() into a mount or user namespace and
  * a few more to a process with a second thread, and ours must not be that thread: the
- * shim calls this before them (preload/alone.c). The flusher returns, and this waits until
- * it is gone from the kernel's thread group (tgkill says ESRCH; the thread stays
- * detached: a joinable one that exit never joins is a leak to thread checkers, and a
- * join returns a moment before the kernel lets the thread go). Events are flushed inline
- * meanwhile; the thread may start again later, by the usual rules ("who flushes"), and
- * then copies the credentials of the program thread that starts it. Not from a hook
- * that holds flush_lock; any application thread, guard held. */
-void cp_prof_step_aside(void)
+ * shim calls this before them (preload/alone.c), and after the kernel refused the
+ * program a thread or process under RLIMIT_NPROC, which ours counts against
+ * (preload/nproc.c: for good). The flusher returns, and this waits until it is gone from
+ * the kernel's thread group (tgkill says ESRCH; the kernel has given back its place under
+ * RLIMIT_NPROC by then; the thread stays detached: a joinable one that exit never joins
+ * is a leak to thread checkers, and a join returns a moment before the kernel lets the
+ * thread go). A start under way on another thread is waited for, then stopped; none
+ * begins until cp_prof_aside_end. Events are flushed inline meanwhile; afterwards the
+ * thread may start again by the usual rules ("who flushes"), and then copies the
+ * credentials of the program thread that starts it. Not from a hook that holds
+ * flush_lock; any application thread, guard held. */
+bool cp_prof_aside_begin(bool for_good)
 {
+    if (for_good)
+        __atomic_store_n(&flusher_barred, true, __ATOMIC_SEQ_CST);
+    my_aside++;
+    __atomic_add_fetch(&aside, 1, __ATOMIC_SEQ_CST);
+    if (!cp_prof_enabled())
+        return false;
+    /* a start under way (start_thread) ends soon: pthread_create, bounded */
+    for (int i = 0; i < 100000 && __atomic_load_n(&flusher_starting, __ATOMIC_SEQ_CST); i++)
+        sched_yield();
     bool running = true;
-    if (!cp_prof_enabled() ||
-        !__atomic_compare_exchange_n(&flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
+    if (!__atomic_compare_exchange_n(&flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
-        return; /* no thread of ours (or another caller is stopping it) */
+        return false; /* no thread of ours (or another caller is stopping it) */
     __atomic_store_n(&flusher_stop, 1, __ATOMIC_RELEASE);
     cp_ring_wake_consumer();
     /* a thread just created may not have said its id yet; bounded, in case it never runs */
@@ -1531,6 +1567,13 @@ void cp_prof_step_aside(void)
     flush_locked();
     cp_spin_unlock(&flush_lock);
     __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
+    return true;
+}
+
+void cp_prof_aside_end(void)
+{
+    my_aside--;
+    __atomic_sub_fetch(&aside, 1, __ATOMIC_RELEASE);
 }
 
 void cp_prof_shutdown(void)
@@ -1590,6 +1633,9 @@ static void atfork_child_own(void *arg)
     flusher_claimed = 0;
     flusher_stop = 0;
     flusher_tid = 0;
+    flusher_starting = 0;
+    fork_child_alone = true;
+    aside = my_aside; /* (a fork from a handler inside a step-aside: the child ends it) */
     /* The parent publishes its own unflushed events; the child starts from what was
      * published. Its rings' contents are the parent's: discard them. Rings of threads
      * that do not exist in the child are free again; this thread keeps its own. */

@@ -476,6 +476,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     else /* bound now, not lazily at a thread's first event (maybe on a small stack) */
         pthread_setspecific(thread_key, NULL);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    cp_shim_nproc_init();
     cp_newproc_set_reset(child_reset);
     at_quick_exit(at_exit_flush);
     cp_sigbus_install();
