@@ -73,7 +73,6 @@
 #include "arena.h"
 #include "bucket.h"
 #include "cfile.h"
-#include "inflush.h"
 #include "live.h"
 #include "log.h"
 #include "names.h"
@@ -122,8 +121,7 @@ static bool fork_child_alone; /* a fork child the program has made no thread in 
 static pid_t flusher_tid;    /* atomic: its kernel thread id, while it runs */
 
 /* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the
- * live table's shadow map, larger rings, inline flushes in batches (inflush.h), solo
- * mode. */
+ * live table's shadow map, larger rings, solo mode. */
 static bool dense(void)
 {
     return opts.mem_rate && opts.mem_rate < CP_DENSE_RATE;
@@ -501,7 +499,6 @@ void cp_thread_release(struct cp_thread *t)
 static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const uint64_t *x,
                        unsigned nx);
 static void flush_inline(bool may_start);
-static bool thread_wanted(void);
 
 /* Record (kind, w[0..n), x[0..nx - xkeep)) in r: an allocation's last xkeep frames are
  * the ring's previous stack, and its ref, w[n], is not written (cp_event_alloc). Returns
@@ -520,9 +517,8 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
 {
     /* Make room first, outside the busy section: a thread waiting for the flusher while
      * marked busy would wait for a flusher that waits for it. Without a flusher thread
-     * the thread that wrote an event flushes (at once, or at dense rates when its ring is
-     * an eighth full: inflush.h), so there is room here; should there not be, this
-     * thread flushes. */
+     * every event is flushed by the thread that wrote it, so the ring is empty here;
+     * should it not be, this thread flushes. */
     /* the record, plus a worst-case rewind marker (a record never wraps) */
     uint64_t need = 2 * (n + nx - xkeep + 1);
     while (r->cap - cp_ring_used(r) < need) {
@@ -561,8 +557,7 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
     /* cannot fail: room was made above. Its one release store of the head word publishes
      * the record and clears busy (the flusher's seq_cst load of head pairs with it). */
     cp_ring_put(r, kind, c, w, n, x, nx - xkeep);
-    if (!__atomic_load_n(&flusher_running, __ATOMIC_ACQUIRE) &&
-        (!dense() || cp_inflush_due(cp_ring_used(r), r->cap, opts.flush_ms) || thread_wanted()))
+    if (!__atomic_load_n(&flusher_running, __ATOMIC_ACQUIRE))
         flush_inline(kind != CP_REC_DELAY);
     return EMIT_WRITTEN;
 }
@@ -1375,9 +1370,11 @@ void cp_prof_flush_all(void)
  * single-threaded again, even after our thread steps aside), unshare(CLONE_NEWUSER)
  * fails (the shim steps aside for that: cp_prof_step_aside), and the thread counts
  * against RLIMIT_NPROC. So a single-threaded process never gets the thread, at any rate,
- * however fast it allocates: at the default rate it publishes each event as it happens,
- * at the dense rates (CTRPROF_MEM_RATE < CP_DENSE_RATE) in batches (inflush.h). The
- * thread starts (start_thread, once):
+ * however fast it allocates: it publishes each event as it happens, which at the dense
+ * rates (CTRPROF_MEM_RATE < CP_DENSE_RATE), where nearly every allocation is an event,
+ * doubles an event's cost (BENCHMARKS.md, "Who flushes"; batching it lost the last batch
+ * of a program that then waits, or is killed, and exactness at rate 1 is what those
+ * rates are for). The thread starts (start_thread, once):
  *   - at start-up if the process is multi-threaded already;
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
  *     before there is a second thread;
@@ -1487,7 +1484,6 @@ static void flush_inline_own(void *arg)
     if (may_start && thread_wanted())
         start_thread(); /* from now on it flushes; this event still goes out at once */
     flush_locked();
-    cp_inflush_done();
 }
 
 /* On the event's thread: the flush (and pthread_create) run on the profiler's own stack

@@ -3,10 +3,11 @@
  * it ends without running exit handlers (a fork child's usual end, a worker's, a
  * program's after a fatal error).
  *
- * Why: a process that never made a thread has no flusher (core/prof.c, "who flushes"),
- * and at the dense rates it publishes its events in batches (core/inflush.h), so its
- * last batch would otherwise end with it (a pre-forking server's workers at rate 1 left
- * no file). With a flusher, up to an interval's events would be lost too.
+ * Why: with a flusher thread, up to an interval's events would end with the process (a
+ * pre-forking server's workers at rate 1, made by a parent with a flusher, left no file
+ * when the flusher ran in them). A process that never made a thread has no flusher
+ * (core/prof.c, "who flushes") and has published everything already: the flush finds
+ * nothing to do.
  *
  * Context: any application thread, any time (_exit is async-signal-safe), a fork child,
  * or a vfork child sharing the parent's memory. As in exec.c, nothing is published from

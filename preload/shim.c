@@ -223,7 +223,8 @@ static void say_dir_unusable(int err)
     const char *said = getenv("CTRPROF_DIR_UNUSABLE");
     if (said && strcmp(said, cp_opts.dir) == 0)
         return;
-    cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
+    if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING))
+        cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
     setenv("CTRPROF_DIR_UNUSABLE", cp_opts.dir, 1);
 }
 
@@ -428,6 +429,10 @@ __attribute__((constructor)) static void ctrprof_init(void)
     const char *rp = getenv("CTRPROF_RUN_PID");
     run_pid = rp ? (pid_t)atoi(rp) : 0;
     cp_log_tree_init();
+    /* what an image before exec in this tree said already (exec.c) */
+    const char *said = getenv("CTRPROF_SAID");
+    if (said && strstr(said, "not-profiling"))
+        cp_log_tree_mark(CP_LOG_TREE_NOT_PROFILING);
     set_program();
     per_process_file = cp_opts.file[0] == 0;
     if (per_process_file) {

@@ -183,7 +183,8 @@ else
 fi
 
 # 9. One "not profiling" line per process tree: workers that setuid() to a user who
-# cannot create their profiles in the parent's directory say it once between them.
+# cannot create their profiles in the parent's directory say it once between them, and
+# so do the images they exec.
 if [ "$(id -u)" != 0 ] || ! id -u nobody >/dev/null 2>&1; then
     echo "SKIP sigfork:not-profiling-once-per-tree: needs root and a nobody user"
 else
@@ -191,5 +192,11 @@ else
     for rate in $RATES; do
         out=$(cd "$WORK" && CTRPROF_DIR="$WORK/ro" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/setuidfork" "$(id -u nobody)" 5 2>"$WORK/ro.err")
         check_eq "sigfork:not-profiling-once-per-tree-rate-$rate" "workers 5 1" "$out $(grep -c 'not profiling' "$WORK/ro.err")"
+    done
+    # and across exec: each worker execs itself twice after setuid (10 new images, each
+    # unable to make its file); the line is said once, the environment carries it
+    for rate in $RATES; do
+        out=$(cd "$WORK" && CTRPROF_DIR="$WORK/ro" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/setuidfork" "$(id -u nobody)" 5 exec 2>"$WORK/ro.err")
+        check_eq "sigfork:not-profiling-once-per-tree-exec-rate-$rate" "workers 5 1" "$out $(grep -c 'not profiling' "$WORK/ro.err")"
     done
 fi
