@@ -192,6 +192,26 @@ int cp_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
     return stack_bounds(sp, lo, hi);
 }
 
+/* The signal trampoline (glibc's __restore_rt): the return address of a handler's frame,
+ * as the kernel pushed it. Learnt from the kernel once a handler of glibc's making is in
+ * place (the shim's SIGBUS one): the restorer it passed with it. 0: not known. */
+static uintptr_t restorer;
+
+void cp_stack_learn_restorer(void)
+{
+#if defined(__x86_64__)
+    struct {
+        uintptr_t handler;
+        unsigned long flags;
+        uintptr_t restorer;
+        uint64_t mask;
+    } k;
+    if (cp_raw_syscall(SYS_rt_sigaction, SIGBUS, 0, (long)&k, 8, 0, 0) == 0 &&
+        (k.flags & 0x04000000 /* SA_RESTORER */))
+        restorer = k.restorer;
+#endif
+}
+
 static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated)
 {
     uintptr_t *fp = __builtin_frame_address(0);
@@ -213,6 +233,35 @@ static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *tru
         else {
             *truncated = 1;
             break;
+        }
+        if (ret == restorer) {
+            /* A handler's frame: the kernel's signal frame lies above its return address
+             * (the struct ucontext: 40 bytes, then gregs: DW_RBP 10, DW_RSP 15, REG_RIP
+             * 16), as in unwind.c's sigframe(). The walk goes on from the interrupted
+             * code's ip and frame pointer, on its stack (maybe the thread's own, when the
+             * handler ran on the alternate signal stack). */
+            uintptr_t gregs = (uintptr_t)(fp + 2) + 40;
+            if (gregs + 17 * 8 > stack_hi && !cp_stack_more(gregs + 17 * 8, &stack_hi))
+                break;
+            uintptr_t bp = ((const uintptr_t *)gregs)[10], sp = ((const uintptr_t *)gregs)[15],
+                      ip = ((const uintptr_t *)gregs)[16];
+            if (!(sp >= gregs && sp < stack_hi) && !stack_bounds(sp, &stack_lo, &stack_hi))
+                break;
+            if (ip < 4096)
+                break;
+            if (skip)
+                skip--;
+            else if (n < max)
+                pcs[n++] = ip;
+            else {
+                *truncated = 1;
+                break;
+            }
+            /* the frame pointer must be on that stack, at or above sp */
+            if (bp < sp)
+                break;
+            fp = (uintptr_t *)bp;
+            continue;
         }
         if (next <= fp)
             break;

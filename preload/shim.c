@@ -485,6 +485,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     cp_newproc_set_reset(child_reset);
     at_quick_exit(at_exit_flush);
     cp_sigbus_install();
+    cp_stack_learn_restorer();
     cp_prof_start();
     cp_debug("profiling %s into %s (rate %llu)", program, file_path,
              (unsigned long long)cp_opts.mem_rate);

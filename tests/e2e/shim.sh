@@ -274,6 +274,17 @@ fpfb=$(counter_sum "$WORK/sb" ctrprof/health:unwind-fp-fallbacks)
 deep=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK"/sb/*.count |
     awk '/;main;.*;handler;alloc_free / { s += $NF } END { print s + 0 }')
 check_eq "shim:cfi-walks-signal-frames (fallbacks, fp fallbacks, through to main)" "0 0 20" "$fb $fpfb $deep"
+# ... and so does the frame-pointer walk (CTRPROF_UNWIND=fp), from a handler on an
+# alternate signal stack (sigalloc alt: SIGALRMs interrupting spin_until) to the thread's
+# own stack: each of the 20 stacks goes on past the handler into the interrupted loop and
+# its callers (the CFI walk, for reference, reaches main).
+for u in fp cfi; do
+    rm -rf "$WORK/sc" && mkdir -p "$WORK/sc"
+    (cd "$WORK" && CTRPROF_DIR="$WORK/sc" CTRPROF_MEM_RATE=1 CTRPROF_UNWIND=$u LD_PRELOAD="$SHIM" "$PROGS/sigalloc" 20 100 alt)
+    deep=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK"/sc/*.count |
+        awk '/__libc_start_call_main;.*spin_until;.*;handler;alloc_free / { s += $NF } END { print s + 0 }')
+    check_eq "shim:$u-walks-altstack-signal-frames (through to the interrupted code)" "20" "$deep"
+done
 
 # 12. No allocation inside a lock hook: behind the shim, an allocator that holds a mutex
 # around every call (as jemalloc does); heap profiling off, every blocked wait recorded, so
