@@ -6,7 +6,7 @@
  * Why: with a flusher thread, up to an interval's events would end with the process (a
  * pre-forking server's workers at rate 1, made by a parent with a flusher, left no file
  * when the flusher ran in them). A process that never made a thread has no flusher
- * (core/prof.c, "who flushes") and has published everything already: the flush finds
+ * (core/flusher.c, "who flushes") and has published everything already: the flush finds
  * nothing to do.
  *
  * Context: any application thread, any time (_exit is async-signal-safe), a fork child,

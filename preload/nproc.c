@@ -2,7 +2,7 @@
  * nproc.c — RLIMIT_NPROC counts threads, ours too (issue 29: a pre-forking server under
  * `ulimit -u` started fewer workers). When the kernel refuses the program a process
  * (fork) or a thread (pthread_create, pthread.c) with EAGAIN while a thread of ours
- * exists, ours steps aside for good (core/prof.c, cp_prof_aside_begin: this process and
+ * exists, ours steps aside for good (core/flusher.c, cp_prof_aside_begin: this process and
  * its children flush inline from then on) and the call is made once more, into the
  * place ours had. So a thread of ours never costs the program a process or thread it
  * could otherwise start; and ours is never started against the limit (start_thread takes

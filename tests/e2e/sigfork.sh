@@ -63,7 +63,7 @@ done
 # 3. Namespaces: the kernel gives unshare(CLONE_NEWUSER) and setns() into a mount
 # namespace only to a process without a second thread; ours steps aside (preload/alone.c).
 # Real util-linux tools at both rates, and a program that had a thread of its own earlier
-# (a single-threaded process never has the flusher, at any rate: "who flushes" in prof.c),
+# (a single-threaded process never has the flusher, at any rate: "who flushes" in flusher.c),
 # by name and through syscall(2) ("raw").
 if ! unshare -Ur true 2>/dev/null; then
     echo "SKIP sigfork:namespaces: unprivileged user namespaces unavailable here (bare unshare -Ur fails)"
