@@ -71,6 +71,7 @@
 #include "cfile.h"
 #include "live.h"
 #include "log.h"
+#include "mapsnap.h"
 #include "newproc.h"
 #include "ownstack.h"
 #include "rawsys.h"
@@ -252,6 +253,14 @@ void cp_prof_flush_all(void)
  * lock, and pthread_create allocates (the deadlock shim.sh 12 tests). They flush
  * inline, under cp_flush_lock, until a heap event or pthread_create starts the thread.
  */
+/* A walk on a stack it could not probe found no mapping (mapsnap.h): read them again
+ * (cp_flush_lock held, on the flusher's or the profiler's own stack; not in a sandbox) */
+static void refresh_maps(void)
+{
+    if (cp_mapsnap_wanted() && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        cp_mapsnap_refresh();
+}
+
 static void *flusher_main(void *arg)
 {
     if (cp_thread_enter_profiler)
@@ -273,6 +282,7 @@ static void *flusher_main(void *arg)
             cp_stack_load_libunwind();
         cp_spin_lock(&cp_flush_lock);
         cp_flush_locked();
+        refresh_maps();
         cp_spin_unlock(&cp_flush_lock);
     }
     return NULL;
@@ -350,6 +360,7 @@ static void flush_inline_own(void *arg)
     if (may_start && thread_wanted())
         start_thread(); /* from now on it flushes; this event still goes out at once */
     cp_flush_locked();
+    refresh_maps();
 }
 
 /* On the event's thread: the flush (and pthread_create) run on the profiler's own stack

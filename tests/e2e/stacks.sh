@@ -92,3 +92,15 @@ if [ "$checked" -ge $((4 * N)) ] && [ $((differs * 100)) -le "$checked" ]; then
 else
     fail "stacks:check-agrees" "$differs of $checked differ"
 fi
+
+# 4. A coroutine's stack where process_vm_readv is refused (a seccomp filter: EPERM) and
+# the process is sandboxed: its bounds come from the snapshot of /proc/self/maps taken
+# before the filter went in (core/mapsnap.h), so every walk is the walker's own, at its
+# own site, and none falls back (before: all 1000 fell back, by frame pointers, to no
+# stack at all).
+d="$WORK/cosandbox" && mkdir -p "$d"
+out=$(cd "$WORK" && CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/cosandbox" $N 2>&1)
+folded=$("$CTRPROF" report --sample alloc_objects --format folded "$d"/*.count 2>/dev/null)
+co=$(awk '/;co_body;alloc_in_coroutine / { t += $NF } END { print t + 0 }' <<<"$folded")
+fb=$(counter_sum "$d" ctrprof/health:unwind-fallbacks)
+check_eq "stacks:coroutine-without-process_vm_readv (output, walked, fallbacks)" "ok $N $N 0" "$out $co $fb"
