@@ -132,6 +132,7 @@ static void *small_thread(void *arg)
         }
     }
     int status = 0;
+    size_t deepest = used_from(lo, paint); /* the allocations and waits above */
     if (forker) {
         memset(lo, PAINT, paint); /* the fork alone, from here */
         pid_t pid = fork_fn();
@@ -154,7 +155,8 @@ static void *small_thread(void *arg)
             WEXITSTATUS(status) != 0)
             status = 1;
     }
-    size_t used = used_from(lo, paint) + ((char *)lo + len - (here - 256));
+    size_t after = used_from(lo, paint);
+    size_t used = (after > deepest ? after : deepest) + ((char *)lo + len - (here - 256));
     if (forker)
         small_used = used;
     return (void *)(intptr_t)status;
