@@ -23,13 +23,13 @@
 #include "stack.h"
 
 static const char META[] = "Program: test_forklocks\nCtrprof-Format: 1\nMemRate: 1\n\n";
-static volatile int stop;
+static int stop; /* atomic */
 
 /* cp_arena_alloc(0) takes and releases the arena's lock and carves nothing */
 static void *arena_hammer(void *arg)
 {
     (void)arg;
-    while (!stop)
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
         (void)cp_arena_alloc(0);
     return NULL;
 }
@@ -37,7 +37,7 @@ static void *arena_hammer(void *arg)
 static void *module_hammer(void *arg)
 {
     (void)arg;
-    while (!stop)
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
         cp_modules_refresh();
     return NULL;
 }
@@ -80,7 +80,7 @@ static void test_fork_while_locks_are_hammered(void **state)
         else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             failed++;
     }
-    stop = 1;
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
     pthread_join(a, NULL);
     pthread_join(m, NULL);
     unlink(path);
