@@ -45,6 +45,12 @@
 enum cp_rec_kind { CP_REC_REWIND = 0, CP_REC_ALLOC = 1, CP_REC_FREE = 2, CP_REC_DELAY = 3 };
 
 #define CP_RING_STK 130 /* >= CP_MAX_DEPTH + 1 (prof.h), checked there */
+/* The profiler's cost per thread (issue 23) is one ring: this struct (2,368 bytes, from the
+ * arena) and its data, CP_RING_WORDS_* words (128 KiB at the default rate, 512 KiB dense),
+ * MAP_NORESERVE, resident as the thread's records wrap around it; plus 3.2 KiB of static
+ * TLS that glibc allocates and frees with the thread. A ring outlives its thread and is
+ * reused by the next (prof.c, cp_thread_get): the rings number the most threads ever
+ * alive at once, not the threads ever made (tests/e2e/churn.sh). */
 #define CP_RING_WORDS_DEFAULT (1u << 14)
 #define CP_RING_WORDS_DENSE (1u << 16) /* below CP_DENSE_RATE (prof.c) */
 
