@@ -54,12 +54,13 @@ def shapes(build, work):
         Shape("thread_churn", HEAP, [p("thread_churn")]),
         Shape("workqueue", LOCK, [p("workqueue")]),
         Shape("mutex_mt", LOCK, [p("mutex_mt"), "2000000", "4"]),
-        Shape("xz -T2", LOCK, ["xz", "-T2", "-6", "-c", data], need="xz"),
+        # -1: 3 MiB blocks, so that two threads have blocks to share (-6's are 24 MiB)
+        Shape("xz -T2", LOCK, ["xz", "-T2", "-1", "-c", data], need="xz"),
         Shape("zstd -T2", LOCK, ["zstd", "-T2", "-10", "-c", data], need="zstd"),
     ]
 
 
-def make_data(path, mib=48):
+def make_data(path, mib=24):
     """Compressible, not trivial: lines of words from a small vocabulary, seeded."""
     import random
     rnd = random.Random(1)

@@ -44,3 +44,18 @@ for rate in 524288 1; do
         fail "churn:rate$rate-rss-bounded" "VmHWM KiB bare 2k/20k: $b2/$b20, profiled: ${h2000:-?}/${h20000:-?} (growth at most bare's + 8 MiB)"
     fi
 done
+
+# A spike: 48 threads alive at once wrap their rate-1 rings (512 KiB each), all exit, the
+# process idles past a flush. The gone threads' rings are shed but for a few
+# (CP_RING_KEEP_RESIDENT, core/ring.h): the resident set above bare's after the spike is
+# under half the peak's excess over bare's (kept resident, 48 rings hold ~24 MiB).
+spike() { (cd "$WORK" && env "$@" "$PROGS/threadspike" 48); }
+read -r _ bh _ br <<<"$(spike X=1)"
+mkdir -p "$WORK/spike"
+read -r _ ph _ pr <<<"$(spike CTRPROF_DIR="$WORK/spike" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=100 LD_PRELOAD="$SHIM")"
+if [ -n "${bh:-}" ] && [ -n "${ph:-}" ] && [ -n "${pr:-}" ] &&
+    awk -v bh="$bh" -v br="$br" -v ph="$ph" -v pr="$pr" 'BEGIN { exit !(ph - bh > 8192 && pr - br < (ph - bh) / 2) }'; then
+    pass "churn:spike-rings-shed"
+else
+    fail "churn:spike-rings-shed" "KiB bare peak/after ${bh:-?}/${br:-?}, profiled ${ph:-?}/${pr:-?} (the spike must show, > 8 MiB, and after it less than half its excess)"
+fi
