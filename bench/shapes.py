@@ -14,10 +14,11 @@ of the same repetitions.
   xz -T2, zstd -T2  (e) real multi-threaded Debian programs (skipped, visibly, if absent)
 
 Reported per run: wall seconds; the peak resident set of the whole process tree, sampled
-every 50 ms and summed over the processes (heaptrack's interpreter counted with the
-program; its members looked up every 0.5 s), never below the largest single process's own peak from the kernel; the bytes
-of the profile on disk. Per row the medians; per profiler the overhead ratio to bare and,
-where heaptrack ran, ctrprof's overhead (time - bare) as a fraction of heaptrack's.
+every 0.1 s and summed over the processes (heaptrack's interpreter counted with the
+program; the members looked up every 0.5 s), never below the largest single process's
+own peak (/usr/bin/time's %M); the bytes of the profile on disk. Per row the medians; per
+profiler the overhead ratio to bare and, where heaptrack ran, ctrprof's overhead
+(time - bare) as a fraction of heaptrack's.
 
     python3 bench/shapes.py --build build [--reps 3] [--only deepstacks,churn] [--timeout S]
 
@@ -131,7 +132,10 @@ def run_once(argv, env_add, prefix, work, timeout):
     env = dict(os.environ)
     for k, v in env_add.items():
         env[k] = v.replace("{out}", out)
-    argv = [a.replace("{out}", out) for a in prefix] + argv
+    # /usr/bin/time's %M: the largest process's own peak (a child of python would count the
+    # python it was forked from before its exec; time's children are forked from time)
+    tfile = os.path.join(out, ".time")
+    argv = ["/usr/bin/time", "-f", "%M", "-o", tfile] + [a.replace("{out}", out) for a in prefix] + argv
     peak = [0]
     errf = open(os.path.join(out, ".stderr"), "w+b")
     t0 = time.monotonic()
@@ -159,9 +163,7 @@ def run_once(argv, env_add, prefix, work, timeout):
                 proc.kill()
     th = threading.Thread(target=poll, daemon=True)
     th.start()
-    # wait4: this run's own rusage (the largest single process's peak, from the kernel; it
-    # covers runs shorter than a poll)
-    _, status, ru = os.wait4(proc.pid, 0)
+    _, status, _ = os.wait4(proc.pid, 0)
     secs = time.monotonic() - t0
     stop.set()
     th.join()
@@ -173,7 +175,12 @@ def run_once(argv, env_add, prefix, work, timeout):
     if killed:
         shutil.rmtree(out, ignore_errors=True)
         return None, "timed out after %d s" % timeout
-    maxrss = ru.ru_maxrss
+    try:
+        with open(tfile) as f:
+            maxrss = int(f.read().split()[-1])
+        os.remove(tfile)
+    except (OSError, ValueError, IndexError):
+        maxrss = 0
     if proc.returncode != 0:
         shutil.rmtree(out, ignore_errors=True)
         return None, "exit %d: %s" % (proc.returncode, err.decode(errors="replace").strip()[-200:])
