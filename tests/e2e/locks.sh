@@ -186,10 +186,10 @@ for spec in "short 4000 20000" "long 300 5000000"; do
         db=$(awk -v q="${Q_distinct:-0}" -v v="${V_distinct:-0}" -v u="${U_distinct:-0}" -v t="$t" \
             'BEGIN { printf "%.0f", 4 * sqrt(9 * (q + v)) + u + 0.05 * t }')
         awk -v t="$t" -v b="$db" 'BEGIN { exit !(t > 0 && b < t) }' && break
-        echo "note: locks: fraction-10 $1 run $attempt: bound $db over the truth $t ($n undistorted waits of $2); running it again"
+        echo "note: locks: fraction-10 $1 run $attempt: bound $db over the truth $t ($n undistorted waits of $2, hand-overs the load may have delayed by up to ${U_distinct:-0} ns); running it again"
     done
     if ! awk -v t="$t" -v b="$db" 'BEGIN { exit !(t > 0 && b < t) }'; then
-        echo "SKIP locks:fraction-10-$1: in three runs the load left too few undistorted waits to judge (bound $db, truth $t)"
+        echo "SKIP locks:fraction-10-$1: in three runs the load left too few undistorted waits, or delayed too many hand-overs, to judge (bound $db, truth $t)"
         continue
     fi
     if awk -v n="$n" -v c="$c" -v b="$cb" 'BEGIN { x = c - n; if (x < 0) x = -x; exit !(x <= b) }'; then
