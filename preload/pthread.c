@@ -555,7 +555,9 @@ EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 
 /* A single-threaded process has no flusher thread of ours (core/flusher.c, "who flushes"):
  * the program's first thread brings it, started here, before the real call, where
- * creating a thread is as safe as it is for the program. */
+ * creating a thread is as safe as it is for the program. Should ours take the place
+ * under RLIMIT_NPROC that the program's needs, ours steps aside and the call is made
+ * again (nproc.c). */
 EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
 {
     NEED();
@@ -566,7 +568,10 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
         cp_shim_leave(cd);
         errno = saved;
     }
-    return real_create(t, a, fn, arg);
+    int r = real_create(t, a, fn, arg);
+    if (r == EAGAIN && cp_shim_nproc_refused()) /* ours took the last place (nproc.c) */
+        r = real_create(t, a, fn, arg);
+    return r;
 }
 
 /* ---- waits that no unlock ends: the waiter's own stack (block profile) ------------- */
