@@ -157,7 +157,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(filter core/cfile%.c core/log.c,$(CORE_SRC))
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(filter core/cfile%.c core/log.c core/names_read.c,$(CORE_SRC))
 
 # The CFI walker's parser.
 build-fuzz/fuzz_unwind: tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c $(wildcard core/*.h)
@@ -165,7 +165,7 @@ build-fuzz/fuzz_unwind: tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c $(wi
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< core/unwind.c core/arena.c
 
 # The report path: loading, merging, unbiasing, symbolizing and every view.
-FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(filter core/cfile%.c core/log.c,$(CORE_SRC))
+FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(filter core/cfile%.c core/log.c core/names_read.c,$(CORE_SRC))
 build-fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC) $(wildcard core/*.h tools/*.h symbolize/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Itools -Isymbolize $(DW_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(FUZZ_REPORT_SRC) $(DW_LIBS) $(Z_LIBS) -lm

@@ -38,6 +38,7 @@ struct cp_bucket {
      * in under 4 MiB, issue 3) */
     uint16_t queued;     /* bit s: on the flusher's touched[s] list */
     uint16_t ctr_failed; /* counter creation failed (file full): counted, not retried */
+    uint32_t id;         /* its id in the file (stacktab.c), once ctr[0] is made; 0 before */
 
     /* flusher only */
     union {

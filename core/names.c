@@ -44,18 +44,12 @@ static size_t put_frame(char *frame, bool known, uint32_t id, uintptr_t off)
     return (size_t)(o - frame);
 }
 
-size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t len,
+size_t cp_names_frames(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
                        void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
 {
-    if (len > CP_CFILE_MAX_NAME)
-        len = CP_CFILE_MAX_NAME;
-    size_t o = cp_fmt(buf, len, "%s", heads[b->type][which]);
-    if (b->type == CP_HEAP)
-        o += cp_fmt(buf + o, o < len ? len - o : 0, "%llu", (unsigned long long)b->size);
-    if (b->overflow)
-        o += cp_fmt(buf + o, o < len ? len - o : 0, "\nctrprof-overflow");
-    for (unsigned i = 0; i < b->nstk && o < len; i++) {
-        uintptr_t pc = b->stk[i];
+    size_t o = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uintptr_t pc = pcs[i];
         char frame[48];
         size_t fl;
         if (pc == CP_PC_TRUNCATED) {
@@ -66,12 +60,30 @@ size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t l
             if (m && seen)
                 seen(ctx, m);
         }
-        if (o + fl > len) /* cannot happen at depth <= 128; never cut a frame */
-            break;
+        if (o + fl > len) /* never cut a frame */
+            return 0;
         memcpy(buf + o, frame, fl);
         o += fl;
     }
-    return o <= len ? o : 0;
+    return o;
+}
+
+size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t len,
+                       void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
+{
+    if (len > CP_CFILE_MAX_NAME)
+        len = CP_CFILE_MAX_NAME;
+    size_t o = cp_fmt(buf, len, "%s", heads[b->type][which]);
+    if (b->type == CP_HEAP)
+        o += cp_fmt(buf + o, o < len ? len - o : 0, "%llu", (unsigned long long)b->size);
+    if (b->overflow)
+        o += cp_fmt(buf + o, o < len ? len - o : 0, "\nctrprof-overflow");
+    if (o >= len)
+        return 0;
+    size_t fl = cp_names_frames(b->stk, b->nstk, buf + o, len - o, seen, ctx);
+    if (b->nstk && !fl) /* cannot happen at depth <= 128 */
+        return 0;
+    return o + fl;
 }
 
 size_t cp_names_module(const struct cp_module *m, char *buf, size_t len)

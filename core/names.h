@@ -17,6 +17,10 @@ struct cp_module;
  * publish the module's record. */
 size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t len,
                        void (*seen)(void *ctx, const struct cp_module *m), void *ctx);
+/* The frame lines of pcs[0..n), each "\n<frame>" (docs/SCHEMA.md), into buf[0..len);
+ * modules reported through seen as above. Returns the length, 0 if they do not fit. */
+size_t cp_names_frames(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
+                       void (*seen)(void *ctx, const struct cp_module *m), void *ctx);
 /* ctrprof/module:<id>:<build-id hex or ->:<path> */
 size_t cp_names_module(const struct cp_module *m, char *buf, size_t len);
 

@@ -83,6 +83,7 @@
 #include "rlimit.h"
 #include "spin.h"
 #include "stack.h"
+#include "stacktab.h"
 
 /* ---- state ------------------------------------------------------------------------- */
 
@@ -255,6 +256,7 @@ static void check_file(void)
     have_file = false;
     seq_begun = seq_ended = NULL;
     n_named_cache = 0;
+    cp_stacktab_reset();
     static int once;
     cp_log_once(&once, "%s: the profile was truncated under the program (or its file system "
                        "had no room for a page); profiling into it has stopped",
@@ -270,6 +272,7 @@ static void open_pending(void)
     int err = cp_cfile_open(&file, pending_path, meta_text, meta_len);
     have_file = err == 0;
     n_named_cache = 0;
+    cp_stacktab_reset();
     if (!have_file) {
         if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING)) /* forked workers: one line */
             cp_log("%s: %s; not profiling", pending_path, cp_cfile_strerror(err));
@@ -1146,9 +1149,7 @@ static void publish_bucket(struct cp_bucket *b)
         if (val[i] == b->pub[i])
             continue;
         if (!b->ctr[i]) {
-            char name[CP_CFILE_MAX_NAME];
-            size_t n = cp_names_bucket(b, i, name, sizeof name, module_seen, NULL);
-            int err = n ? cp_cfile_counter(&file, name, n, &b->ctr[i]) : CP_CFILE_ENAME;
+            int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
             if (err == CP_CFILE_EBROKEN) {
                 b->ctr[i] = NULL;
                 check_file(); /* said there, once; nothing more goes to the file */
@@ -1644,6 +1645,7 @@ static void atfork_child_own(void *arg)
             cp_cfile_close(&file);
         have_file = false;
         n_named_cache = 0;
+        cp_stacktab_reset();
         seq_begun = seq_ended = NULL;
         size_t pl = strlen(newpath);
         if (pl >= sizeof pending_path)
@@ -1678,6 +1680,7 @@ static void atfork_child_own(void *arg)
             b->pub[0] = b->pub[1] = 0;
             b->ctr[0] = b->ctr[1] = NULL;
             b->ctr_failed = 0;
+            b->id = 0;
         }
         b->queued = 0;
     }

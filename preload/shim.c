@@ -157,7 +157,7 @@ static void build_meta(void)
     day(t1, sizeof t1, today + 7);
     meta_len = cp_fmt(meta, sizeof meta,
                       "TimeBegin: %s\nTimeEnd: %s\nProgram: %s\nVersion: %s\nGOOS: linux\n"
-                      "GOARCH: amd64\nCtrprof-Format: 1\nMemRate: %llu\nMutexFraction: %llu\n"
+                      "GOARCH: amd64\nCtrprof-Format: 2\nMemRate: %llu\nMutexFraction: %llu\n"
                       "BlockRate: %llu\nUnwind: %s\nDepth: %llu\n\n",
                       t0, t1, per_process_file ? program : "shared", CP_VERSION,
                       (unsigned long long)cp_opts.mem_rate,
