@@ -379,7 +379,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     cp_newproc_init();
     if (metalen > CP_CFILE_MAX_META)
         return CP_CFILE_EMETALEN;
-    int err = cp_bucket_init(opts.max_bucket_mb << 20);
+    int err = cp_bucket_init(opts.max_bucket_mb << 20, dense() ? 20 : 16);
     solo = dense() ? SOLO_ON : SOLO_OFF;
     if (err == 0 && cp_live_init(dense()) != 0)
         err = -ENOMEM;
