@@ -47,18 +47,37 @@ static size_t put_frame(char *frame, bool known, uint32_t id, uintptr_t off)
 size_t cp_names_frames(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
                        void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
 {
+    return cp_names_frames_short(pcs, n, buf, len, seen, ctx, false);
+}
+
+size_t cp_names_frames_short(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
+                             void (*seen)(void *ctx, const struct cp_module *m), void *ctx,
+                             bool dittos)
+{
     size_t o = 0;
+    const struct cp_module *prev = NULL;
     for (unsigned i = 0; i < n; i++) {
         uintptr_t pc = pcs[i];
         char frame[48];
         size_t fl;
         if (pc == CP_PC_TRUNCATED) {
             fl = cp_fmt(frame, sizeof frame, "\ntruncated");
+            prev = NULL;
         } else {
             const struct cp_module *m = cp_modules_find(pc);
-            fl = put_frame(frame, m != NULL, m ? m->id : 0, m ? pc - m->bias : pc);
-            if (m && seen)
+            if (dittos && m && m == prev) {
+                /* "+<offset>": the module of the line above (docs/SCHEMA.md) */
+                uintptr_t off = pc - m->bias;
+                frame[0] = '\n';
+                frame[1] = '+';
+                fl = (size_t)(put_hex(frame + 2, off, off ? (67 - __builtin_clzll(off)) / 4 : 1) -
+                              frame);
+            } else {
+                fl = put_frame(frame, m != NULL, m ? m->id : 0, m ? pc - m->bias : pc);
+            }
+            if (m && seen && m != prev)
                 seen(ctx, m);
+            prev = m;
         }
         if (o + fl > len) /* never cut a frame */
             return 0;

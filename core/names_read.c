@@ -224,20 +224,36 @@ static size_t expand(struct ctx *c, const struct rec *r, char *out, size_t cap)
     unsigned frames = 0;
     uint64_t skip = 0;
     for (;;) {
-        /* r's own lines from the skip-th on */
-        const uint8_t *p = r->own, *end = r->own + r->ownlen;
-        for (uint64_t s = 0; s < skip && p < end; s++) {
-            const uint8_t *q = memchr(p + 1, '\n', (size_t)(end - p - 1));
-            p = q ? q : end;
-        }
-        while (p < end) {
+        /* r's own lines from the skip-th on; a line "+<offset>" is in the module of the
+         * line above it (mod), which may be among the lines skipped */
+        const uint8_t *p = r->own, *end = r->own + r->ownlen, *mod = NULL;
+        size_t modlen = 0;
+        for (uint64_t s = 0; p < end; s++) {
             const uint8_t *q = memchr(p + 1, '\n', (size_t)(end - p - 1));
             size_t l = (size_t)((q ? q : end) - p);
-            if (frames == MAX_FRAMES || o + l + 10 > cap)
-                goto cut;
-            memcpy(out + o, p, l);
-            o += l;
-            frames++;
+            int ditto = l > 2 && p[1] == '+';
+            if (!ditto) {
+                const uint8_t *plus = memchr(p + 1, '+', l - 1);
+                mod = plus ? p + 1 : NULL;
+                modlen = plus ? (size_t)(plus - p - 1) : 0;
+            }
+            if (s >= skip) {
+                if (frames == MAX_FRAMES || o + l + modlen + 20 > cap)
+                    goto cut;
+                if (ditto && mod) {
+                    out[o++] = '\n';
+                    memcpy(out + o, mod, modlen);
+                    o += modlen;
+                    memcpy(out + o, "+0x", 3);
+                    o += 3;
+                    memcpy(out + o, p + 2, l - 2);
+                    o += l - 2;
+                } else {
+                    memcpy(out + o, p, l);
+                    o += l;
+                }
+                frames++;
+            }
             p = q ? q : end;
         }
         if (r->cut)

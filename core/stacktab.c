@@ -16,7 +16,8 @@
  *   - the bucket's record, ctrprof/heap:<id>:<size> (mutex:<id>, block:<id>), carries
  *     its stack once, and as a ditto of an earlier bucket's when they share outer frames:
  *     the frames that differ, then "^<base id>:<skip>", i.e. the base's frames from
- *     its skip-th on (a recursive program's consecutive stacks share most of theirs);
+ *     its skip-th on (a recursive program's consecutive stacks share most of theirs), and
+ *     a frame in the module of the frame above it is "+<offset>" (6 bytes, not 16);
  *   - every other value of the bucket is a short counter naming only the id:
  *     ctrprof/f:<id> (frees; mutex and block: delay). Counters others add per bucket
  *     (peaks, lifetimes) name the id the same way, ctrprof/<kind>:<id>.
@@ -102,7 +103,7 @@ static int name_bucket(struct cp_cfile *f, struct cp_bucket *b,
     if (keep < 2)
         keep = 0;
     size_t room = sizeof buf - (size_t)(o - buf) - 48; /* the ditto line's room */
-    size_t fl = cp_names_frames(b->stk, b->nstk - keep, o, room, seen, ctx);
+    size_t fl = cp_names_frames_short(b->stk, b->nstk - keep, o, room, seen, ctx, true);
     if (!fl && b->nstk > keep)
         return CP_CFILE_ENAME;
     o += fl;
