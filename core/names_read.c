@@ -41,9 +41,17 @@ struct rec {
     int cut;
 };
 
+/* A per-bucket counter ctrprof/<kind>:<id>: kind NULL for ctrprof/f (the bucket's second
+ * value); any other kind (others' per-bucket counters: peaks, lifetimes) is handed over as
+ * "<the bucket's namespace><kind>[:<size>]" and the stack, as a format-1 writer named it. */
 struct fval {
     uint64_t id, v;
+    const uint8_t *kind;
+    size_t klen;
+    const uint8_t *name; /* the counter as stored */
+    size_t len;
 };
+#define MAX_KIND 48
 
 struct ctx {
     cp_cfile_counter_fn cb;
@@ -116,13 +124,23 @@ static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t val
     const uint8_t *nl = memchr(name, '\n', len);
     size_t hl = nl ? (size_t)(nl - name) : len, pl;
     uint64_t id, size;
-    if (!nl && prefix(name, len, "ctrprof/f:", &pl) && hexnum(name + pl, len - pl, &id) == len - pl &&
+    /* ctrprof/<kind>:<id>, in no namespace of counters that are not a bucket's */
+    const uint8_t *colon = nl ? NULL : memrchr(name, ':', len);
+    if (colon && prefix(name, len, "ctrprof/", &pl) && colon > name + pl && !prefix(name, len, "ctrprof/health:", &hl) &&
+        !prefix(name, len, "ctrprof/process:", &hl) && !prefix(name, len, "ctrprof/note:", &hl) &&
+        !prefix(name, len, "ctrprof/module:", &hl) && !prefix(name, len, "ctrprof/heap:", &hl) &&
+        !prefix(name, len, "ctrprof/mutex:", &hl) && !prefix(name, len, "ctrprof/block:", &hl) &&
+        (size_t)(colon - name) - pl <= MAX_KIND &&
+        hexnum(colon + 1, (size_t)(name + len - colon - 1), &id) == (size_t)(name + len - colon - 1) &&
         id) {
+        size_t kl = (size_t)(colon - name) - pl;
+        int f = kl == 1 && name[pl] == 'f';
         if (c->nf == c->capf)
             c->f = realloc(c->f, (c->capf = c->capf ? 2 * c->capf : 1024) * sizeof *c->f);
-        c->f[c->nf++] = (struct fval){id, value};
+        c->f[c->nf++] = (struct fval){id, value, f ? NULL : name + pl, f ? 0 : kl, name, len};
         return;
     }
+    hl = nl ? (size_t)(nl - name) : len;
     int t = header(name, hl, &id, &size);
     if (t < 0) {
         if (c->cb)
@@ -270,15 +288,16 @@ cut:
 
 static void emit(struct ctx *c, char *buf, size_t cap)
 {
+    size_t fi = 0; /* c->f, sorted by id like c->r */
     static const char *const names[3][2] = {{"ctrprof/heap:alloc:", "ctrprof/heap:free:"},
                                             {"ctrprof/mutex:contentions", "ctrprof/mutex:delay"},
                                             {"ctrprof/block:contentions", "ctrprof/block:delay"}};
-    char *stk = buf + 64;
+    char *stk = buf + 128;
     for (size_t i = 0; i < c->nr; i++) {
         const struct rec *r = &c->r[i];
         if (i && r->id == c->r[i - 1].id)
             continue; /* a repeated id (a hostile file): the first one counts */
-        size_t sl = expand(c, r, stk, cap - 65);
+        size_t sl = expand(c, r, stk, cap - 129);
         stk[sl] = 0; /* (not part of the name; for readers that parse a frame with strtoull) */
         for (int w = 0; w < 2; w++) {
             if (w == 1 && !r->has_v1)
@@ -290,6 +309,19 @@ static void emit(struct ctx *c, char *buf, size_t cap)
             /* the header goes just before the stack, which stays where it is */
             memcpy(stk - hl, head, (size_t)hl);
             c->cb(c->cbctx, (const uint8_t *)(stk - hl), (size_t)hl + sl, r->v[w]);
+        }
+        static const char *const ns[3] = {"ctrprof/heap:", "ctrprof/mutex:", "ctrprof/block:"};
+        for (; fi < c->nf && c->f[fi].id <= r->id; fi++) {
+            const struct fval *e = &c->f[fi];
+            if (e->id != r->id || !e->kind)
+                continue;
+            char head[128];
+            int hl = r->type == 0 ? snprintf(head, sizeof head, "%s%.*s:%llu", ns[0], (int)e->klen,
+                                             (const char *)e->kind, (unsigned long long)r->size)
+                                  : snprintf(head, sizeof head, "%s%.*s", ns[r->type], (int)e->klen,
+                                             (const char *)e->kind);
+            memcpy(stk - hl, head, (size_t)hl);
+            c->cb(c->cbctx, (const uint8_t *)(stk - hl), (size_t)hl + sl, e->v);
         }
     }
 }
@@ -305,17 +337,24 @@ int cp_names_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
         qsort(c.f, c.nf, sizeof *c.f, fval_by_id);
         resolve(&c);
         for (size_t i = 0; i < c.nf; i++) {
-            struct rec *r = find(&c, c.f[i].id);
+            struct rec *r = c.f[i].kind ? NULL : find(&c, c.f[i].id);
             if (r && !r->has_v1) {
                 r->has_v1 = 1;
                 r->v[1] = c.f[i].v;
             }
         }
-        size_t cap = 64 + MAX_FRAMES * 64 + 64;
+        size_t cap = 128 + MAX_FRAMES * 64 + 64;
         char *out = malloc(cap);
         if (out)
             emit(&c, out, cap);
         free(out);
+    }
+    /* per-bucket counters of no bucket (none in the file, or it is not a profile): as
+     * they are */
+    for (size_t i = 0; !err && counter_cb && i < c.nf; i++) {
+        const struct fval *e = &c.f[i];
+        if (!find(&c, e->id))
+            counter_cb(cbctx, e->name, e->len, e->v);
     }
     free(c.r);
     free(c.f);

@@ -91,3 +91,20 @@ check_eq "format:hostile-dittos" "$(printf '%s ' \
     'ctrprof/heap:alloc:8/ab000001+0x30/truncated=1' 'ctrprof/heap:alloc:8/ab000001+0x50/truncated=1' \
     'ctrprof/heap:alloc:8/ab000001+0x60=1' 'ctrprof/heap:alloc:8/truncated=1' \
     'ctrprof/heap:free:8/ab000001+0x20/ab000001+0x10=1' | sed 's/ $//')" "$res"
+
+# 5. Other per-bucket counters, ctrprof/<kind>:<id>, read as the format-1 names a writer
+#    would have given them (<namespace><kind>[:<size>], then the stack); one of no bucket,
+#    and counters of other namespaces that end in a hex-looking word, as they are.
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/k.count" 'Ctrprof-Format: 2' 'MemRate: 1' -- \
+    'ctrprof/process:ab=1' 'ctrprof/ids=2' 'ctrprof/heap:1:64\nab000001+0x10\n+20=5' 'ctrprof/f:1=3' \
+    'ctrprof/peak:1=2' 'ctrprof/life:lt1us:1=1' 'ctrprof/mutex:2\n^1:1=9' 'ctrprof/peak:2=4' \
+    'ctrprof/peak:7=8' 'ctrprof/health:x:ab=6' >/dev/null
+res=$("$CTRPROF" dump --json "$WORK/k.count" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+print(" ".join(sorted(k.replace("\n", "/") + "=" + str(v) for k, v in c.items())))')
+check_eq "format:per-bucket-kinds" "$(printf '%s ' 'ctrprof/health:x:ab=6' \
+    'ctrprof/heap:alloc:64/ab000001+0x10/ab000001+0x20=5' 'ctrprof/heap:free:64/ab000001+0x10/ab000001+0x20=3' \
+    'ctrprof/heap:life:lt1us:64/ab000001+0x10/ab000001+0x20=1' 'ctrprof/heap:peak:64/ab000001+0x10/ab000001+0x20=2' \
+    'ctrprof/ids=2' 'ctrprof/mutex:contentions/ab000001+0x20=9' 'ctrprof/mutex:peak/ab000001+0x20=4' \
+    'ctrprof/peak:7=8' 'ctrprof/process:ab=1' | sed 's/ $//')" "$res"
