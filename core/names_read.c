@@ -126,12 +126,13 @@ static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t val
     uint64_t id, size;
     /* ctrprof/<kind>:<id>, in no namespace of counters that are not a bucket's */
     const uint8_t *colon = nl ? NULL : memrchr(name, ':', len);
-    if (colon && prefix(name, len, "ctrprof/", &pl) && colon > name + pl && !prefix(name, len, "ctrprof/health:", &hl) &&
-        !prefix(name, len, "ctrprof/process:", &hl) && !prefix(name, len, "ctrprof/note:", &hl) &&
-        !prefix(name, len, "ctrprof/module:", &hl) && !prefix(name, len, "ctrprof/heap:", &hl) &&
-        !prefix(name, len, "ctrprof/mutex:", &hl) && !prefix(name, len, "ctrprof/block:", &hl) &&
-        (size_t)(colon - name) - pl <= MAX_KIND &&
-        hexnum(colon + 1, (size_t)(name + len - colon - 1), &id) == (size_t)(name + len - colon - 1) &&
+    if (colon && prefix(name, len, "ctrprof/", &pl) && colon > name + pl &&
+        !prefix(name, len, "ctrprof/health:", &hl) && !prefix(name, len, "ctrprof/process:", &hl) &&
+        !prefix(name, len, "ctrprof/note:", &hl) && !prefix(name, len, "ctrprof/module:", &hl) &&
+        !prefix(name, len, "ctrprof/heap:", &hl) && !prefix(name, len, "ctrprof/mutex:", &hl) &&
+        !prefix(name, len, "ctrprof/block:", &hl) && (size_t)(colon - name) - pl <= MAX_KIND &&
+        hexnum(colon + 1, (size_t)(name + len - colon - 1), &id) ==
+            (size_t)(name + len - colon - 1) &&
         id) {
         size_t kl = (size_t)(colon - name) - pl;
         int f = kl == 1 && name[pl] == 'f';
@@ -330,8 +331,8 @@ int cp_names_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
                    cp_cfile_counter_fn counter_cb, void *cbctx, char *where, size_t wherelen)
 {
     struct ctx c = {.cb = counter_cb, .cbctx = cbctx};
-    int err = cp_cfile_parse(buf, len, meta_cb, counter_cb ? on_counter : NULL, &c, where,
-                             wherelen);
+    int err =
+        cp_cfile_parse(buf, len, meta_cb, counter_cb ? on_counter : NULL, &c, where, wherelen);
     if (!err && counter_cb && c.nr) {
         qsort(c.r, c.nr, sizeof *c.r, by_id);
         qsort(c.f, c.nf, sizeof *c.f, fval_by_id);

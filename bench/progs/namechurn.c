@@ -22,15 +22,36 @@ static __attribute__((noinline)) void leaf(unsigned long i)
     nalloc++;
 }
 
-#define SITES(d, next)                                                                    \
-    switch (c % 7) {                                                                      \
-    case 0: next(c / 7, i); sink += 1; break;                                            \
-    case 1: next(c / 7, i); sink += 2; break;                                            \
-    case 2: next(c / 7, i); sink += 3; break;                                            \
-    case 3: next(c / 7, i); sink += 4; break;                                            \
-    case 4: next(c / 7, i); sink += 5; break;                                            \
-    case 5: next(c / 7, i); sink += 6; break;                                            \
-    default: next(c / 7, i); sink += 7; break;                                           \
+#define SITES(d, next)                                                                             \
+    switch (c % 7) {                                                                               \
+    case 0:                                                                                        \
+        next(c / 7, i);                                                                            \
+        sink += 1;                                                                                 \
+        break;                                                                                     \
+    case 1:                                                                                        \
+        next(c / 7, i);                                                                            \
+        sink += 2;                                                                                 \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        next(c / 7, i);                                                                            \
+        sink += 3;                                                                                 \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        next(c / 7, i);                                                                            \
+        sink += 4;                                                                                 \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        next(c / 7, i);                                                                            \
+        sink += 5;                                                                                 \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        next(c / 7, i);                                                                            \
+        sink += 6;                                                                                 \
+        break;                                                                                     \
+    default:                                                                                       \
+        next(c / 7, i);                                                                            \
+        sink += 7;                                                                                 \
+        break;                                                                                     \
     }
 
 static __attribute__((noinline)) void l2(unsigned long c, unsigned long i)
@@ -39,9 +60,18 @@ static __attribute__((noinline)) void l2(unsigned long c, unsigned long i)
     leaf(i);
     sink++;
 }
-static __attribute__((noinline)) void l1(unsigned long c, unsigned long i) { SITES(1, l2) }
-static __attribute__((noinline)) void l0(unsigned long c, unsigned long i) { SITES(0, l1) }
-static __attribute__((noinline)) void top(unsigned long c, unsigned long i) { SITES(-1, l0) }
+static __attribute__((noinline)) void l1(unsigned long c, unsigned long i)
+{
+    SITES(1, l2)
+}
+static __attribute__((noinline)) void l0(unsigned long c, unsigned long i)
+{
+    SITES(0, l1)
+}
+static __attribute__((noinline)) void top(unsigned long c, unsigned long i)
+{
+    SITES(-1, l0)
+}
 
 int main(int argc, char **argv)
 {
