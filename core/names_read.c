@@ -335,7 +335,8 @@ int cp_names_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
         cp_cfile_parse(buf, len, meta_cb, counter_cb ? on_counter : NULL, &c, where, wherelen);
     if (!err && counter_cb && c.nr) {
         qsort(c.r, c.nr, sizeof *c.r, by_id);
-        qsort(c.f, c.nf, sizeof *c.f, fval_by_id);
+        if (c.nf) /* (qsort wants a pointer even for nothing) */
+            qsort(c.f, c.nf, sizeof *c.f, fval_by_id);
         resolve(&c);
         for (size_t i = 0; i < c.nf; i++) {
             struct rec *r = c.f[i].kind ? NULL : find(&c, c.f[i].id);
