@@ -54,6 +54,7 @@ struct fval {
 #define MAX_KIND 48
 
 struct ctx {
+    cp_cfile_meta_fn meta_cb;
     cp_cfile_counter_fn cb;
     void *cbctx;
     struct rec *r;
@@ -116,6 +117,13 @@ static int header(const uint8_t *n, size_t hl, uint64_t *id, uint64_t *size)
         return pl == hl ? t : -1;
     }
     return -1;
+}
+
+/* The caller's metadata callback, with the caller's context. */
+static void on_meta(void *vctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+    struct ctx *c = vctx;
+    c->meta_cb(c->cbctx, k, kl, v, vl);
 }
 
 static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t value)
@@ -330,9 +338,10 @@ static void emit(struct ctx *c, char *buf, size_t cap)
 int cp_names_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
                    cp_cfile_counter_fn counter_cb, void *cbctx, char *where, size_t wherelen)
 {
-    struct ctx c = {.cb = counter_cb, .cbctx = cbctx};
+    struct ctx c = {.meta_cb = meta_cb, .cb = counter_cb, .cbctx = cbctx};
     int err =
-        cp_cfile_parse(buf, len, meta_cb, counter_cb ? on_counter : NULL, &c, where, wherelen);
+        cp_cfile_parse(buf, len, meta_cb ? on_meta : NULL, counter_cb ? on_counter : NULL, &c,
+                       where, wherelen);
     if (!err && counter_cb && c.nr) {
         qsort(c.r, c.nr, sizeof *c.r, by_id);
         if (c.nf) /* (qsort wants a pointer even for nothing) */
