@@ -159,10 +159,12 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
         if (cp_newproc_waiting())
             continue; /* a child that no atfork handler saw: no flusher; now inline */
         cp_ring_count_wait(r);
-        uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
+        __atomic_add_fetch(&r->rwaiting, 1, __ATOMIC_SEQ_CST); /* before rseq: ring.c */
+        uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_SEQ_CST);
         cp_ring_wake_consumer();
         if (r->cap - cp_ring_used(r) < need)
             cp_futex_wait(&r->rseq, seq, 10 * 1000 * 1000);
+        __atomic_sub_fetch(&r->rwaiting, 1, __ATOMIC_RELEASE);
     }
     cp_ring_begin(r); /* busy, seq_cst */
     if (solo_rec && __atomic_load_n(&cp_prof_solo, __ATOMIC_SEQ_CST) != SOLO_ON) {
