@@ -84,7 +84,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 # compiled again with the tool's flags (stack protector on: it parses files anyone may
 # have written), not the shim's. libcore.a after them only for what is not listed here
 # (tests/e2e/install.sh fails if the tool takes anything from it).
-TOOL_CORE_SRC := $(CFILE_SRC) $(filter core/log.c core/options.c,$(CORE_SRC))
+TOOL_CORE_SRC := $(CFILE_SRC) $(filter core/log.c core/options.c core/names_read.c,$(CORE_SRC))
 TOOL_CORE_OBJ := $(TOOL_CORE_SRC:%.c=$(B)/obj/toolcore/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
