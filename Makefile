@@ -4,7 +4,7 @@
 #   make test         unit tests (cmocka) + end-to-end drivers, one summary line at the end
 #   make test-san     the unit tests again under ASan+UBSan (build-asan/) and TSan (build-tsan/)
 #   make fuzz         libFuzzer targets (clang), bounded by FUZZ_SECONDS
-#   make bench        benchmarks (not part of test)
+#   make bench        benchmarks (not part of test); make bench-shapes: issue 23's shapes alone
 #   make format-check clang-format --dry-run over the tree
 #   make install      PREFIX (default /usr/local) and DESTDIR: PREFIX/bin/ctrprof,
 #                     PREFIX/lib/ctrprof/libctrprof.so, PREFIX/share/man/man1/ctrprof.1
@@ -240,6 +240,11 @@ bench: all $(B)/bench_micro
 bench-quick: all
 	python3 bench/bench.py --build $(B) --quick
 
+# The program shapes of issue 23 alone (also part of make bench): deep distinct stacks,
+# small-object churn, random sizes, thread churn, lock-heavy programs.
+bench-shapes: all
+	python3 bench/shapes.py --build $(B) --reps $(or $(REPS),3)
+
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
@@ -250,5 +255,5 @@ clean:
 	rm -rf $(B) $(B)-asan $(B)-tsan $(if $(filter build,$(B)),build-fuzz)
 
 
-.PHONY: install uninstall test-compat bench-quick demo all units test test-quick test-asan test-tsan test-san fuzz bench format format-check clean
+.PHONY: install uninstall test-compat bench-quick bench-shapes demo all units test test-quick test-asan test-tsan test-san fuzz bench format format-check clean
 .SECONDARY:

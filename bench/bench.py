@@ -311,7 +311,7 @@ def main():
         print()
         print(micro)
 
-    rep_md = serve_md = ""
+    rep_md = serve_md = shapes_md = ""
     if not args.quick and not args.only:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import report_bench
@@ -328,6 +328,13 @@ def main():
             serve_md = "serve benchmark failed: %s\n" % e
         print()
         print(serve_md)
+        import shapes
+        try:
+            shapes_md = shapes.markdown(shapes.run(args.build, reps=min(reps, 3)), min(reps, 3))
+        except Exception as e:  # a failed step is reported, not hidden
+            shapes_md = "shapes benchmark failed: %s\n" % e
+        print()
+        print(shapes_md)
 
     skipped = "\n".join("- %s: %s" % (c.name, c.why) for c in cs if not c.available)
     if not args.quick and not args.only:  # a partial run never overwrites the full record
@@ -368,6 +375,8 @@ def main():
                 f.write("## Report on a big profile (bench/report_bench.py)\n\n" + rep_md + "\n")
             if serve_md:
                 f.write("## Serving a big profile (bench/serve_bench.py)\n\n" + serve_md + "\n")
+            if shapes_md:
+                f.write("## Program shapes of issue 23 (bench/shapes.py, bench/progs/)\n\n" + shapes_md + "\n")
             if skipped:
                 f.write("## Not run\n\n" + skipped + "\n")
             if kept:

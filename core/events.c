@@ -62,7 +62,8 @@ struct cp_thread *cp_thread_get(void)
      * here, and taken. Waiting for the flusher, a program making threads faster than the
      * flush interval mapped a new ring for each (rate 1, 10k short-lived threads: 7.1 GB
      * of address space). A ring costs 128 KiB of address space (512 KiB at dense rates),
-     * MAP_NORESERVE, touched as it fills; there are as many as threads alive at once. */
+     * MAP_NORESERVE, touched as it fills; there are as many as threads alive at once
+     * (their pages shed by the flush beyond four of them free: ring.h). */
     for (struct cp_ring *r = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); r; r = r->next) {
         if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) != CP_RING_RELEASED)
             continue;

@@ -146,13 +146,20 @@ void cp_flush_locked(void)
         for (unsigned spins = 0; cp_ring_busy(r); spins++)
             if (spins > 64)
                 cp_yield();
+    unsigned nfree = 0;
     for (struct cp_ring *r = head; r; r = r->next) {
         uint32_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
         cp_drain_ring(r);
-        /* a released ring read before the drain is empty now: it may be reused */
-        if (state == CP_RING_RELEASED)
+        nfree += state == CP_RING_FREE;
+        /* a released ring read before the drain is empty now: it may be reused (its pages
+         * shed first, beyond a few kept resident: ring.h; only this lock's holder takes a
+         * released ring, so nobody writes it meanwhile) */
+        if (state == CP_RING_RELEASED) {
+            if (nfree++ >= CP_RING_KEEP_RESIDENT)
+                cp_ring_shed(r);
             __atomic_compare_exchange_n(&r->state, &state, CP_RING_FREE, 0, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED);
+        }
     }
     cp_um_expire(c);
     unsigned s = (unsigned)(c & 1);

@@ -3,8 +3,9 @@
  * ownership of every field).
  *
  * Contexts: cp_ring_write from hooks on the owning thread (sampled events only);
- * cp_ring_drain from the flusher. A producer that must wait sleeps on rseq with a futex;
- * the flusher sleeps on cp_ring_kick with a timeout (its flush interval).
+ * cp_ring_drain and cp_ring_shed (a gone thread's drained ring) from the flusher. A
+ * producer that must wait sleeps on rseq with a futex; the flusher sleeps on
+ * cp_ring_kick with a timeout (its flush interval).
  *
  * Wraparound, worked example (cap 8, a 3-word record at position 14, rtail 10):
  *     index 14 & 7 = 6; 6 + 3 > 8, so the producer needs 2 words of rewind marker plus 3;
@@ -17,11 +18,13 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "rawsys.h"
+#include "spin.h"
 
 uint32_t cp_ring_kick;
 uint32_t cp_ring_consumer_sleeping;
@@ -115,6 +118,15 @@ void cp_ring_forget(struct cp_ring *r)
     r->in_op = 0;
     r->rwaiting = 0; /* (a thread that waited for room is not in the child) */
     r->head = cp_ring_pack(r, 0);
+}
+
+void cp_ring_shed(struct cp_ring *r)
+{
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return;
+    /* raw: errno is the program's; a failure only leaves the pages resident */
+    cp_raw_syscall(SYS_madvise, (long)r->data, (long)(r->cap * sizeof(uint64_t)), MADV_DONTNEED, 0,
+                   0, 0);
 }
 
 bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,

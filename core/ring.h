@@ -45,6 +45,15 @@
 enum cp_rec_kind { CP_REC_REWIND = 0, CP_REC_ALLOC = 1, CP_REC_FREE = 2, CP_REC_DELAY = 3 };
 
 #define CP_RING_STK 130 /* >= CP_MAX_DEPTH + 1 (prof.h), checked there */
+/* The profiler's cost per thread (issue 23) is one ring: this struct (2,368 bytes, from the
+ * arena) and its data, CP_RING_WORDS_* words (128 KiB at the default rate, 512 KiB dense),
+ * MAP_NORESERVE, resident as the thread's records wrap around it; plus 3.2 KiB of static
+ * TLS that glibc allocates and frees with the thread. A ring outlives its thread and is
+ * reused by the next (events.c, cp_thread_get): the rings number the most threads ever
+ * alive at once, not the threads ever made (tests/e2e/churn.sh). Of the rings whose
+ * threads have gone, the flush (flusher.c) keeps CP_RING_KEEP_RESIDENT resident and
+ * sheds the others' pages (cp_ring_shed): after a spike of threads, what stays resident
+ * is the live threads' rings plus four; the address space, 130 KiB a ring, stays. */
 #define CP_RING_WORDS_DEFAULT (1u << 14)
 #define CP_RING_WORDS_DENSE (1u << 16) /* below CP_DENSE_RATE (prof.h) */
 
@@ -160,6 +169,14 @@ uint64_t cp_ring_take_waits(struct cp_ring *r);
 uint64_t cp_ring_head_pos(const struct cp_ring *r);
 /* Single-threaded (fork child): forget the contents and the counts. */
 void cp_ring_forget(struct cp_ring *r);
+/* Consumer, on a ring whose thread has gone and which it has drained, before anyone may
+ * take it (RELEASED, under the flush lock): give its data's pages back to the kernel, so
+ * that a spike of threads does not leave their rings resident for the process's life. The
+ * address space stays (the ring is reused); the next owner's writes fault pages in again.
+ * Not once the process is sandboxed (no new kind of system call then). */
+void cp_ring_shed(struct cp_ring *r);
+/* Free rings the consumer keeps resident before it sheds more (cp_ring_shed). */
+#define CP_RING_KEEP_RESIDENT 4
 
 /* Consumer: call fn for every record written so far, in order; returns how many. */
 typedef void (*cp_ring_fn)(void *ctx, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,

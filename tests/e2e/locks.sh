@@ -129,7 +129,7 @@ if ho_judges short && ho_judges long; then
     check_eq "locks:handover-every-contention-counted" "${N_short:-0} ${N_long:-0} ${N_odd:-0}" \
         "${C_short:-0} ${C_long:-0} ${C_odd:-0}"
 else
-    echo "SKIP locks:handover-sites: in three runs the machine's load left too few undistorted waits to judge"
+    skip "locks:handover-sites" "in three runs the machine's load left too few undistorted waits to judge"
 fi
 
 # 1. A recursive mutex locked three deep is charged once, at the unlock that releases it.
@@ -186,10 +186,10 @@ for spec in "short 4000 20000" "long 300 5000000"; do
         db=$(awk -v q="${Q_distinct:-0}" -v v="${V_distinct:-0}" -v u="${U_distinct:-0}" -v t="$t" \
             'BEGIN { printf "%.0f", 4 * sqrt(9 * (q + v)) + u + 0.05 * t }')
         awk -v t="$t" -v b="$db" 'BEGIN { exit !(t > 0 && b < t) }' && break
-        echo "note: locks: fraction-10 $1 run $attempt: bound $db over the truth $t ($n undistorted waits of $2); running it again"
+        echo "note: locks: fraction-10 $1 run $attempt: bound $db over the truth $t ($n undistorted waits of $2, hand-overs the load may have delayed by up to ${U_distinct:-0} ns); running it again"
     done
     if ! awk -v t="$t" -v b="$db" 'BEGIN { exit !(t > 0 && b < t) }'; then
-        echo "SKIP locks:fraction-10-$1: in three runs the load left too few undistorted waits to judge (bound $db, truth $t)"
+        skip "locks:fraction-10-$1" "in three runs the load left too few undistorted waits, or delayed too many hand-overs, to judge (bound $db, truth $t)"
         continue
     fi
     if awk -v n="$n" -v c="$c" -v b="$cb" 'BEGIN { x = c - n; if (x < 0) x = -x; exit !(x <= b) }'; then

@@ -1021,6 +1021,16 @@ static int teardown(void **state)
     return 0;
 }
 
+#if defined(__SANITIZE_THREAD__)
+/* test_aside_while_starting's fork child starts threads (the flusher, a starter) while
+ * TSan's runtime has its own: a "multi-threaded fork" that TSan ends by default */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
+}
+#endif
+
 int main(void)
 {
     /* fault injection and the cap run first, in children of a process whose engine is

@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""The program shapes of issue 23, each bare, under ctrprof at its default settings, at
+rate 1 and (for the heap shapes) under heaptrack; the lock-heavy ones also with mutex and
+block profiling off. Runs of one repetition are interleaved, in an order that rotates,
+so that drifts in machine load hit every configuration alike; ratios are to the bare run
+of the same repetitions.
+
+  deepstacks    (a) 262,144 distinct allocation stacks, 22 frames deep, 33.6 M allocations
+  churn         (b) 40 M short-lived small objects from 256 stacks (a bignum's temporaries)
+  sizes_mt      (c) two threads, two allocation stacks, random sizes 1..8192
+  thread_churn  (d) 20,000 threads created and retired, two alive at a time
+  workqueue     (e) a thread pool: 4 workers on one mutex+condvar queue, 2 M tasks
+  mutex_mt      (e) 4 threads on two mutexes, short and long critical sections
+  xz -T2, zstd -T2  (e) real multi-threaded Debian programs (skipped, visibly, if absent)
+
+Reported per run: wall seconds; the peak resident set of the whole process tree, sampled
+every 0.1 s and summed over the processes (heaptrack's interpreter counted with the
+program; the members looked up every 0.5 s), never below the largest single process's
+own peak (/usr/bin/time's %M); the bytes of the profile on disk. Per row the medians; per
+profiler the overhead ratio to bare and, where heaptrack ran, ctrprof's overhead
+(time - bare) as a fraction of heaptrack's.
+
+    python3 bench/shapes.py --build build [--reps 3] [--only deepstacks,churn] [--timeout S]
+
+Nothing here asserts a timing: it measures and publishes (bench/bench.py puts the table in
+BENCHMARKS.md).
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+HEAP, LOCK = "heap", "lock"
+
+
+class Shape:
+    def __init__(self, name, kind, argv, need=None):
+        self.name, self.kind, self.argv, self.need = name, kind, argv, need
+
+
+def shapes(build, work):
+    p = lambda n: os.path.join(TOP, build, "progs", n)  # noqa: E731
+    data = os.path.join(work, "data.bin")
+    return [
+        Shape("deepstacks", HEAP, [p("deepstacks")]),
+        Shape("churn", HEAP, [p("churn")]),
+        Shape("sizes_mt", HEAP, [p("sizes_mt")]),
+        Shape("thread_churn", HEAP, [p("thread_churn")]),
+        Shape("workqueue", LOCK, [p("workqueue")]),
+        Shape("mutex_mt", LOCK, [p("mutex_mt"), "2000000", "4"]),
+        # -1: 3 MiB blocks, so that two threads have blocks to share (-6's are 24 MiB)
+        Shape("xz -T2", LOCK, ["xz", "-T2", "-1", "-c", data], need="xz"),
+        Shape("zstd -T2", LOCK, ["zstd", "-T2", "-10", "-c", data], need="zstd"),
+    ]
+
+
+def make_data(path, mib=24):
+    """Compressible, not trivial: lines of words from a small vocabulary, seeded."""
+    import random
+    rnd = random.Random(1)
+    words = ["%s%d" % (w, i) for i, w in enumerate("alpha beta gamma delta mutex block heap stack "
+                                                      "thread churn ring bucket size class".split())]
+    with open(path, "w") as f:
+        n = 0
+        while n < mib << 20:
+            line = " ".join(rnd.choice(words) for _ in range(12)) + " %d\n" % rnd.randrange(1 << 30)
+            f.write(line)
+            n += len(line)
+
+
+def configs(build, kind):
+    shim = os.path.join(TOP, build, "libctrprof.so")
+    cs = [("bare", {}, []),
+          ("ctrprof", {"LD_PRELOAD": shim, "CTRPROF_DIR": "{out}"}, []),
+          ("ctrprof rate=1", {"LD_PRELOAD": shim, "CTRPROF_DIR": "{out}", "CTRPROF_MEM_RATE": "1"}, [])]
+    if kind == HEAP:
+        cs.append(("heaptrack", {}, ["heaptrack", "-o", "{out}/ht"]))
+    else:
+        cs.append(("ctrprof mutex+block off", {"LD_PRELOAD": shim, "CTRPROF_DIR": "{out}",
+                                               "CTRPROF_MUTEX_FRACTION": "0", "CTRPROF_BLOCK_RATE": "0"}, []))
+    return cs
+
+
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def read_small(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 1024)
+    finally:
+        os.close(fd)
+
+
+def tree_pids(root):
+    """root and its descendants, from the parent ids in /proc/*/stat."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                st = read_small("/proc/%s/stat" % d)
+                kids.setdefault(int(st[st.rindex(b")") + 2:].split()[1]), []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [root]
+    while todo:
+        q = todo.pop()
+        out.append(q)
+        todo.extend(kids.get(q, []))
+    return out
+
+
+def rss_kib(pids):
+    tot = 0
+    for q in pids:
+        try:
+            tot += int(read_small("/proc/%d/statm" % q).split()[1]) * PAGE_KIB
+        except (OSError, ValueError, IndexError):
+            pass
+    return tot
+
+
+def run_once(argv, env_add, prefix, work, timeout):
+    out = tempfile.mkdtemp(dir=work, prefix="out-")
+    env = dict(os.environ)
+    for k, v in env_add.items():
+        env[k] = v.replace("{out}", out)
+    # /usr/bin/time's %M: the largest process's own peak (a child of python would count the
+    # python it was forked from before its exec; time's children are forked from time)
+    tfile = os.path.join(out, ".time")
+    argv = ["/usr/bin/time", "-f", "%M", "-o", tfile] + [a.replace("{out}", out) for a in prefix] + argv
+    peak = [0]
+    errf = open(os.path.join(out, ".stderr"), "w+b")
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=errf, cwd=work)
+    except OSError as e:
+        errf.close()
+        shutil.rmtree(out, ignore_errors=True)
+        return None, str(e)
+    stop = threading.Event()
+    killed = []
+
+    def poll():
+        # the tree's members are looked up every 0.5 s (a scan of /proc), their resident
+        # sets read every 0.1 s: a few ms of CPU a second, not a core
+        pids, k = [proc.pid], 0
+        while not stop.wait(0.1):
+            if k % 5 == 0 and k:
+                pids = tree_pids(proc.pid)
+            k += 1
+            peak[0] = max(peak[0], rss_kib(pids))
+            if time.monotonic() - t0 > timeout and not killed:
+                killed.append(1)
+                proc.kill()
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    _, status, _ = os.wait4(proc.pid, 0)
+    secs = time.monotonic() - t0
+    stop.set()
+    th.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    errf.seek(0)
+    err = errf.read()
+    errf.close()
+    os.remove(os.path.join(out, ".stderr"))
+    if killed:
+        shutil.rmtree(out, ignore_errors=True)
+        return None, "timed out after %d s" % timeout
+    try:
+        with open(tfile) as f:
+            maxrss = int(f.read().split()[-1])
+        os.remove(tfile)
+    except (OSError, ValueError, IndexError):
+        maxrss = 0
+    if proc.returncode != 0:
+        shutil.rmtree(out, ignore_errors=True)
+        return None, "exit %d: %s" % (proc.returncode, err.decode(errors="replace").strip()[-200:])
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
+    shutil.rmtree(out, ignore_errors=True)
+    return (secs, peak[0], maxrss, size), None
+
+
+def run(build, reps=3, only=None, timeout=300, log=print):
+    work = tempfile.mkdtemp(prefix="ctrprof-shapes-")
+    rows, skipped = [], []
+    try:
+        wl = shapes(build, work)
+        if only:
+            wl = [s for s in wl if s.name.split()[0] in only]
+        if any(s.need in ("xz", "zstd") and shutil.which(s.need) for s in wl):
+            make_data(os.path.join(work, "data.bin"))
+        for s in wl:
+            if s.need and not shutil.which(s.need):
+                skipped.append("%s: %s not installed" % (s.name, s.need))
+                log("SKIP %s: %s not installed" % (s.name, s.need))
+                continue
+            cs = configs(build, s.kind)
+            if s.kind == HEAP and not shutil.which("heaptrack"):
+                cs = [c for c in cs if c[0] != "heaptrack"]
+                skipped.append("%s under heaptrack: heaptrack not installed (apt-get install heaptrack)" % s.name)
+                log("SKIP %s heaptrack: heaptrack not installed" % s.name)
+            res, err = {}, {}
+            for rep in range(reps):
+                order = cs[rep % len(cs):] + cs[:rep % len(cs)]
+                for name, env, prefix in order:
+                    if name in err:
+                        continue  # one failure (a timeout) is enough
+                    m, e = run_once(s.argv, env, prefix, work, timeout)
+                    if e:
+                        err[name] = e
+                    else:
+                        res.setdefault(name, []).append(m)
+                log("  %s: repetition %d/%d done" % (s.name, rep + 1, reps))
+            base = res.get("bare")
+            bt = statistics.median(m[0] for m in base) if base else None
+            brss = statistics.median(max(m[1], m[2]) for m in base) if base else None
+            ht = res.get("heaptrack")
+            htt = statistics.median(m[0] for m in ht) if ht else None
+            for name, _, _ in cs:
+                ms = res.get(name)
+                if not ms:
+                    rows.append((s.name, name, None, None, None, None, None, None, err.get(name, "no run")))
+                    continue
+                t = statistics.median(m[0] for m in ms)
+                rss = statistics.median(max(m[1], m[2]) for m in ms)
+                size = statistics.median(m[3] for m in ms)
+                vs_ht = None
+                if htt and bt and name.startswith("ctrprof") and htt > bt:
+                    vs_ht = (t - bt) / (htt - bt)
+                rows.append((s.name, name, t, t / bt if bt else None, rss, rss / brss if brss else None,
+                             size, vs_ht, None))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows, skipped
+
+
+def human(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return "%d %s" % (n, unit) if unit == "B" else "%.1f %s" % (n, unit)
+        n /= 1024.0
+    return "%.1f TiB" % n
+
+
+def markdown(result, reps):
+    rows, skipped = result
+    out = ["%d interleaved repetitions, medians. RSS: the peak of the whole process tree's summed "
+           "resident set (heaptrack's interpreter included), sampled every 0.1 s. \"of heaptrack's "
+           "overhead\": (time - bare) / (heaptrack's time - bare)." % reps, "",
+           "| shape | configuration | wall s | × bare | peak RSS | RSS × bare | profile | of heaptrack's overhead |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for (s, c, t, r, rss, rr, size, vh, err) in rows:
+        if err:
+            out.append("| %s | %s | — | — | — | — | — | failed: %s |" % (s, c, str(err).replace("|", "/")))
+            continue
+        out.append("| %s | %s | %.2f | %s | %s | %s | %s | %s |" % (
+            s, c, t, "%.3f" % r if r and c != "bare" else ("(baseline)" if c == "bare" else "—"),
+            human(rss * 1024), "%.2f" % rr if rr and c != "bare" else "",
+            human(size) if c != "bare" else "", "%.2f" % vh if vh is not None else ""))
+    if skipped:
+        out.append("")
+        out.extend("- SKIP " + x for x in skipped)
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--timeout", type=int, default=300)
+    a = ap.parse_args()
+    res = run(a.build, a.reps, a.only.split(",") if a.only else None, a.timeout)
+    print()
+    print(markdown(res, a.reps))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Thread churn (issue 23, item 4): a program that creates and retires threads, two alive
+# at a time, must cost the profiler memory bounded by the threads alive at once, not by
+# how many have ever existed. bench/progs/thread_churn "fixed" (every buffer 4 KiB, so
+# that distinct sizes do not add buckets and only what grows with threads shows): 2,000
+# and then 20,000 threads, at the default rate and at rate 1.
+#   - ctrprof/health:profiler-bytes (the engine's mapped bytes, a high-water mark) after
+#     20k threads is within 10% of what it is after 2k (a ring per thread ever made,
+#     128 KiB each, would add 2.2 GiB);
+#   - the process's peak RSS grows by no more than bare's growth plus 8 MiB between the
+#     two (a touched page per dead thread's ring would add 70 MiB).
+source "$(dirname "$0")/lib.sh"
+
+counter() { "$CTRPROF" dump "$1" | awk -v k="$2" '$2 == k { print $1 }'; }
+# hwm N [ENV...]: the program's own VmHWM in KiB after N threads
+hwm() {
+    local n=$1; shift
+    (cd "$WORK" && env "$@" "$PROGS/thread_churn" "$n" fixed 2>&1 >/dev/null) | awk '/^vmhwm_kib/ { print $2 }'
+}
+
+b2=$(hwm 2000 X=1)
+b20=$(hwm 20000 X=1)
+for rate in 524288 1; do
+    for n in 2000 20000; do
+        mkdir -p "$WORK/r$rate-$n"
+        eval "h$n=\$(hwm $n CTRPROF_DIR=\"\$WORK/r\$rate-\$n\" CTRPROF_MEM_RATE=$rate LD_PRELOAD=\"\$SHIM\")"
+        f=$(ls "$WORK/r$rate-$n"/ctrprof.thread_churn.*.count 2>/dev/null | head -1)
+        eval "pb$n=\$(counter \"\$f\" ctrprof/health:profiler-bytes)"
+        eval "th$n=\$(\"\$CTRPROF\" dump \"\$f\" >/dev/null 2>&1 && echo ok)"
+    done
+    # shellcheck disable=SC2154
+    check_eq "churn:rate$rate-files" "ok ok" "${th2000:-missing} ${th20000:-missing}"
+    if [ -n "${pb2000:-}" ] && [ -n "${pb20000:-}" ] &&
+        awk -v a="$pb2000" -v b="$pb20000" 'BEGIN { exit !(a > 0 && b <= 1.1 * a) }'; then
+        pass "churn:rate$rate-profiler-bytes-bounded"
+    else
+        fail "churn:rate$rate-profiler-bytes-bounded" "2k threads: ${pb2000:-?} B, 20k threads: ${pb20000:-?} B (at most +10%)"
+    fi
+    if [ -n "$b2" ] && [ -n "$b20" ] && [ -n "${h2000:-}" ] && [ -n "${h20000:-}" ] &&
+        awk -v b2="$b2" -v b20="$b20" -v h2="$h2000" -v h20="$h20000" \
+            'BEGIN { exit !(h20 - h2 <= (b20 - b2) + 8192) }'; then
+        pass "churn:rate$rate-rss-bounded"
+    else
+        fail "churn:rate$rate-rss-bounded" "VmHWM KiB bare 2k/20k: $b2/$b20, profiled: ${h2000:-?}/${h20000:-?} (growth at most bare's + 8 MiB)"
+    fi
+done
+
+# A spike: 48 threads alive at once wrap their rate-1 rings (512 KiB each), all exit, the
+# process idles past a flush. The gone threads' rings are shed but for a few
+# (CP_RING_KEEP_RESIDENT, core/ring.h): the resident set above bare's after the spike is
+# under half the peak's excess over bare's (kept resident, 48 rings hold ~24 MiB).
+spike() { (cd "$WORK" && env "$@" "$PROGS/threadspike" 48); }
+read -r _ bh _ br <<<"$(spike X=1)"
+mkdir -p "$WORK/spike"
+read -r _ ph _ pr <<<"$(spike CTRPROF_DIR="$WORK/spike" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=100 LD_PRELOAD="$SHIM")"
+if [ -n "${bh:-}" ] && [ -n "${ph:-}" ] && [ -n "${pr:-}" ] &&
+    awk -v bh="$bh" -v br="$br" -v ph="$ph" -v pr="$pr" 'BEGIN { exit !(ph - bh > 8192 && pr - br < (ph - bh) / 2) }'; then
+    pass "churn:spike-rings-shed"
+else
+    fail "churn:spike-rings-shed" "KiB bare peak/after ${bh:-?}/${br:-?}, profiled ${ph:-?}/${pr:-?} (the spike must show, > 8 MiB, and after it less than half its excess)"
+fi
