@@ -84,7 +84,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 # compiled again with the tool's flags (stack protector on: it parses files anyone may
 # have written), not the shim's. libcore.a after them only for what is not listed here
 # (tests/e2e/install.sh fails if the tool takes anything from it).
-TOOL_CORE_SRC := $(CFILE_SRC) $(filter core/log.c core/options.c,$(CORE_SRC))
+TOOL_CORE_SRC := $(CFILE_SRC) $(filter core/log.c core/options.c core/names_read.c,$(CORE_SRC))
 TOOL_CORE_OBJ := $(TOOL_CORE_SRC:%.c=$(B)/obj/toolcore/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
@@ -220,7 +220,7 @@ build-fuzz/fuzz_unwind: tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c $(wi
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< core/unwind.c core/arena.c
 
 # The report path: loading, merging, unbiasing, symbolizing and every view.
-FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(CFILE_SRC) core/log.c
+FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(CFILE_SRC) core/log.c core/names_read.c
 build-fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC) $(wildcard core/*.h cfile/*.h tools/*.h symbolize/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -Itools -Isymbolize $(DW_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(FUZZ_REPORT_SRC) $(DW_LIBS) $(Z_LIBS) -lm

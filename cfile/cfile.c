@@ -728,20 +728,13 @@ static int64_t reserve(struct cp_cfile *f, size_t n)
     }
 }
 
-int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t **valp)
+/* Reserve, fill and link a record for name (FORMAT.md 5.3-5.4) after a lookup that did
+ * not find it in the chain from head0. fresh: nobody else can have made this name (it
+ * carries an id taken from the file, docs/SCHEMA.md), so a lost race for the head only
+ * retries the link, without walking what the winner inserted. */
+static int insert(struct cp_cfile *f, uint32_t *head, uint32_t head0, const void *name,
+                  size_t len, int fresh, uint64_t **valp)
 {
-    if (len == 0 || len > CP_CFILE_MAX_NAME)
-        return CP_CFILE_ENAME;
-    size_t head_off = f->hdr_len + TABLE_OFF + 4 * cp_cfile_bucket(name, len);
-    uint32_t *head = word32(f, head_off);
-    uint32_t head0 = __atomic_load_n(head, __ATOMIC_ACQUIRE), found;
-    int err = walk(f, head0, 0, name, len, &found);
-    if (err)
-        return err;
-    if (found) {
-        *valp = (uint64_t *)(view(f)->base + found);
-        return 0;
-    }
     int64_t start = reserve(f, round_up(16 + len, 32));
     if (start < 0)
         return (int)start;
@@ -758,13 +751,15 @@ int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t 
         if (__atomic_compare_exchange_n(head, &expect, (uint32_t)start, 0, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE))
             break;
-        /* Someone inserted into this bucket since we looked: did they insert our name?
-         * (FORMAT.md 5.4 step 3; unlike Go we remap if their record lies past our
-         * mapping instead of failing and orphaning ours.) */
-        uint32_t head1 = expect;
-        err = walk(f, head1, head0, name, len, &found);
-        if (err)
-            return err;
+        uint32_t head1 = expect, found = 0;
+        if (!fresh) {
+            /* Someone inserted into this bucket since we looked: did they insert our name?
+             * (FORMAT.md 5.4 step 3; unlike Go we remap if their record lies past our
+             * mapping instead of failing and orphaning ours.) */
+            int err = walk(f, head1, head0, name, len, &found);
+            if (err)
+                return err;
+        }
         if (found) {
             __atomic_store_n(next, CP_CFILE_DEAD, __ATOMIC_RELEASE);
             *valp = (uint64_t *)(view(f)->base + found);
@@ -774,6 +769,31 @@ int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t 
     }
     *valp = (uint64_t *)rec;
     return 0;
+}
+
+int cp_cfile_counter_fresh(struct cp_cfile *f, const void *name, size_t len, uint64_t **valp)
+{
+    if (len == 0 || len > CP_CFILE_MAX_NAME)
+        return CP_CFILE_ENAME;
+    uint32_t *head = word32(f, f->hdr_len + TABLE_OFF + 4 * cp_cfile_bucket(name, len));
+    return insert(f, head, __atomic_load_n(head, __ATOMIC_ACQUIRE), name, len, 1, valp);
+}
+
+int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t **valp)
+{
+    if (len == 0 || len > CP_CFILE_MAX_NAME)
+        return CP_CFILE_ENAME;
+    size_t head_off = f->hdr_len + TABLE_OFF + 4 * cp_cfile_bucket(name, len);
+    uint32_t *head = word32(f, head_off);
+    uint32_t head0 = __atomic_load_n(head, __ATOMIC_ACQUIRE), found;
+    int err = walk(f, head0, 0, name, len, &found);
+    if (err)
+        return err;
+    if (found) {
+        *valp = (uint64_t *)(view(f)->base + found);
+        return 0;
+    }
+    return insert(f, head, head0, name, len, 0, valp);
 }
 
 void cp_cfile_add(uint64_t *v, uint64_t n)

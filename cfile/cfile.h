@@ -131,6 +131,13 @@ size_t cp_cfile_reserved(const struct cp_cfile *f);
  * process grew the file. */
 int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t **valp);
 
+/* cp_cfile_counter for a name nobody else can have made (docs/SCHEMA.md: it carries an
+ * id this process took from the file's ctrprof/ids), and that this process has not made
+ * before: the record is linked without walking its hash chain (at rate 1 a profile has
+ * hundreds of thousands of counters on the format's 512 chains; the walk was most of the
+ * cost of a new stack). The caller keeps the pointer: a second call makes a duplicate. */
+int cp_cfile_counter_fresh(struct cp_cfile *f, const void *name, size_t len, uint64_t **valp);
+
 /* Atomically add n to *v, saturating at 2^64-1 (as Go does). */
 void cp_cfile_add(uint64_t *v, uint64_t n);
 

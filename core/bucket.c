@@ -19,10 +19,13 @@
 #include "log.h"
 #include "spin.h"
 
-#define NHEADS (1u << 16)
-
-/* NHEADS chain heads, mapped at the first bucket (atomic; set once, under lock): a
- * process that never records anything does not pay 512 KiB of address space for them */
+/* The chain heads: 2^16, or 2^20 at dense rates (cp_bucket_init), where a program with
+ * many stacks makes a bucket for each: 262k buckets on 2^16 chains made the flusher's
+ * lookups 42% of a rate-1 run (perf, bench/progs/namestacks), a cache miss a step. Mapped
+ * at the first bucket (atomic; set once, under lock): a process that never records
+ * anything does not pay their address space (512 KiB, or 8 MiB touched only where
+ * chains are) */
+static uint64_t NHEADS = 1u << 16;
 static struct cp_bucket **heads;
 static int ready; /* cp_bucket_init was called */
 static struct cp_bucket *all;    /* atomic: newest bucket */
@@ -30,9 +33,10 @@ static cp_spin lock = CP_SPIN_INIT;
 static uint64_t max_bytes, used_bytes; /* used_bytes guarded by lock */
 static uint64_t overflowed, nbuckets;  /* atomic */
 
-int cp_bucket_init(uint64_t max)
+int cp_bucket_init(uint64_t max, unsigned heads_bits)
 {
     max_bytes = max;
+    NHEADS = (uint64_t)1 << heads_bits;
     __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     return 0;
 }

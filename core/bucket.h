@@ -38,6 +38,7 @@ struct cp_bucket {
      * in under 4 MiB, issue 3) */
     uint16_t queued;     /* bit s: on the flusher's touched[s] list */
     uint16_t ctr_failed; /* counter creation failed (file full): counted, not retried */
+    uint32_t id;         /* its id in the file (stacktab.c), once ctr[0] is made; 0 before */
 
     /* flusher only */
     union {
@@ -56,7 +57,8 @@ struct cp_bucket {
     uintptr_t stk[];     /* nstk absolute return addresses, innermost first */
 };
 
-int cp_bucket_init(uint64_t max_bytes);
+/* heads_bits: 2^heads_bits hash chains (16 by default; 20 where most events are sampled) */
+int cp_bucket_init(uint64_t max_bytes, unsigned heads_bits);
 /* The newest bucket: walk ->allnext from here to see them all (flusher). */
 struct cp_bucket *cp_bucket_all(void);
 /* Buckets folded into overflow so far, and buckets created. */

@@ -124,7 +124,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     cp_newproc_init();
     if (metalen > CP_CFILE_MAX_META)
         return CP_CFILE_EMETALEN;
-    int err = cp_bucket_init(cp_prof_opts.max_bucket_mb << 20);
+    int err = cp_bucket_init(cp_prof_opts.max_bucket_mb << 20, cp_dense() ? 20 : 16);
     cp_prof_solo = cp_dense() ? SOLO_ON : SOLO_OFF;
     if (err == 0 && cp_live_init(cp_dense()) != 0)
         err = -ENOMEM;
@@ -578,6 +578,7 @@ static void atfork_child_own(void *arg)
             b->pub[0] = b->pub[1] = 0;
             b->ctr[0] = b->ctr[1] = NULL;
             b->ctr_failed = 0;
+            b->id = 0;
         }
         b->queued = 0;
     }

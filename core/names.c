@@ -44,6 +44,49 @@ static size_t put_frame(char *frame, bool known, uint32_t id, uintptr_t off)
     return (size_t)(o - frame);
 }
 
+size_t cp_names_frames(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
+                       void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
+{
+    return cp_names_frames_short(pcs, n, buf, len, seen, ctx, false);
+}
+
+size_t cp_names_frames_short(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
+                             void (*seen)(void *ctx, const struct cp_module *m), void *ctx,
+                             bool dittos)
+{
+    size_t o = 0;
+    const struct cp_module *prev = NULL;
+    for (unsigned i = 0; i < n; i++) {
+        uintptr_t pc = pcs[i];
+        char frame[48];
+        size_t fl;
+        if (pc == CP_PC_TRUNCATED) {
+            fl = cp_fmt(frame, sizeof frame, "\ntruncated");
+            prev = NULL;
+        } else {
+            const struct cp_module *m = cp_modules_find(pc);
+            if (dittos && m && m == prev) {
+                /* "+<offset>": the module of the line above (docs/SCHEMA.md) */
+                uintptr_t off = pc - m->bias;
+                frame[0] = '\n';
+                frame[1] = '+';
+                fl = (size_t)(put_hex(frame + 2, off, off ? (67 - __builtin_clzll(off)) / 4 : 1) -
+                              frame);
+            } else {
+                fl = put_frame(frame, m != NULL, m ? m->id : 0, m ? pc - m->bias : pc);
+            }
+            if (m && seen && m != prev)
+                seen(ctx, m);
+            prev = m;
+        }
+        if (o + fl > len) /* never cut a frame */
+            return 0;
+        memcpy(buf + o, frame, fl);
+        o += fl;
+    }
+    return o;
+}
+
 size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t len,
                        void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
 {
@@ -54,24 +97,12 @@ size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t l
         o += cp_fmt(buf + o, o < len ? len - o : 0, "%llu", (unsigned long long)b->size);
     if (b->overflow)
         o += cp_fmt(buf + o, o < len ? len - o : 0, "\nctrprof-overflow");
-    for (unsigned i = 0; i < b->nstk && o < len; i++) {
-        uintptr_t pc = b->stk[i];
-        char frame[48];
-        size_t fl;
-        if (pc == CP_PC_TRUNCATED) {
-            fl = cp_fmt(frame, sizeof frame, "\ntruncated");
-        } else {
-            const struct cp_module *m = cp_modules_find(pc);
-            fl = put_frame(frame, m != NULL, m ? m->id : 0, m ? pc - m->bias : pc);
-            if (m && seen)
-                seen(ctx, m);
-        }
-        if (o + fl > len) /* cannot happen at depth <= 128; never cut a frame */
-            break;
-        memcpy(buf + o, frame, fl);
-        o += fl;
-    }
-    return o <= len ? o : 0;
+    if (o >= len)
+        return 0;
+    size_t fl = cp_names_frames(b->stk, b->nstk, buf + o, len - o, seen, ctx);
+    if (b->nstk && !fl) /* cannot happen at depth <= 128 */
+        return 0;
+    return o + fl;
 }
 
 size_t cp_names_module(const struct cp_module *m, char *buf, size_t len)

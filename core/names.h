@@ -5,6 +5,7 @@
 #ifndef CP_NAMES_H
 #define CP_NAMES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,15 @@ struct cp_module;
  * publish the module's record. */
 size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t len,
                        void (*seen)(void *ctx, const struct cp_module *m), void *ctx);
+/* The frame lines of pcs[0..n), each "\n<frame>" (docs/SCHEMA.md), into buf[0..len);
+ * modules reported through seen as above. Returns the length, 0 if they do not fit. */
+size_t cp_names_frames(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
+                       void (*seen)(void *ctx, const struct cp_module *m), void *ctx);
+/* The same, and with dittos, a frame in the module of the frame above it written
+ * "\n+<offset hex>" (Ctrprof-Format 2's records, stacktab.c). */
+size_t cp_names_frames_short(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
+                             void (*seen)(void *ctx, const struct cp_module *m), void *ctx,
+                             bool dittos);
 /* ctrprof/module:<id>:<build-id hex or ->:<path> */
 size_t cp_names_module(const struct cp_module *m, char *buf, size_t len);
 

@@ -1,7 +1,8 @@
 /*
  * publish.c — the counter file as the engine writes it: creating it (at init, or lazily
- * at the first flush with something to say), the buckets' and health counters' names and
- * deltas, the publish seqlock, the ctrprof/note:* counters, and sandboxes.
+ * at the first flush with something to say), the buckets' and health counters' deltas
+ * (a bucket's records are named by stacktab.c, Ctrprof-Format 2), the publish seqlock, the
+ * ctrprof/note:* counters, and sandboxes.
  *
  * Contexts: whoever holds cp_flush_lock (the flusher, an inline flush, exit, a late
  * event: cp_late_event below); start-up (cp_file_init, cp_prof_set_process,
@@ -23,6 +24,7 @@
 #include "names.h"
 #include "ownstack.h"
 #include "stack.h"
+#include "stacktab.h"
 
 static bool have_file;
 static struct cp_cfile file;
@@ -146,6 +148,7 @@ void cp_check_file(void)
     have_file = false;
     seq_begun = seq_ended = NULL;
     n_named_cache = 0;
+    cp_stacktab_reset();
     static int once;
     cp_log_once(&once, "%s: the profile was truncated under the program (or its file system "
                        "had no room for a page); profiling into it has stopped",
@@ -161,6 +164,7 @@ void cp_open_pending(void)
     int err = cp_cfile_open(&file, pending_path, meta_text, meta_len);
     have_file = err == 0;
     n_named_cache = 0;
+    cp_stacktab_reset();
     if (!have_file) {
         if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING)) /* forked workers: one line */
             cp_log("%s: %s; not profiling", pending_path, cp_cfile_strerror(err));
@@ -297,9 +301,7 @@ void cp_publish_bucket(struct cp_bucket *b)
         if (val[i] == b->pub[i])
             continue;
         if (!b->ctr[i]) {
-            char name[CP_CFILE_MAX_NAME];
-            size_t n = cp_names_bucket(b, i, name, sizeof name, module_seen, NULL);
-            int err = n ? cp_cfile_counter(&file, name, n, &b->ctr[i]) : CP_CFILE_ENAME;
+            int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
             if (err == CP_CFILE_EBROKEN) {
                 b->ctr[i] = NULL;
                 cp_check_file(); /* said there, once; nothing more goes to the file */
@@ -452,6 +454,7 @@ bool cp_publish_fork_file(const char *newpath)
         cp_cfile_close(&file);
     have_file = false;
     n_named_cache = 0;
+    cp_stacktab_reset();
     seq_begun = seq_ended = NULL;
     size_t pl = strlen(newpath);
     if (pl >= sizeof pending_path)

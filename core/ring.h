@@ -93,6 +93,9 @@ struct cp_ring {
     /* consumer-written atomics */
     __attribute__((aligned(64))) uint64_t rtail;
     uint32_t rseq;
+    /* the producer is about to sleep on rseq, or sleeps (written by the producer, only
+     * when its ring is full): a drain makes the futex call only then (cp_ring_drain) */
+    uint32_t rwaiting;
     uint32_t state; /* CP_RING_FREE / OWNED / RELEASED: the registry's, CAS by both sides */
 };
 

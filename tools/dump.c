@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "cfile.h"
+#include "names_read.h"
 #include "cmds.h"
 
 struct kv {
@@ -93,7 +94,9 @@ static void kv_free(struct kv *e)
     free(e->v);
 }
 
-/* Keep the last of each run of equal keys (Go's map: the last assignment wins). */
+/* Keep the last of each run of equal keys (Go's map: the last assignment wins). A profile's
+ * own names (ctrprof/...) never repeat in a file; expanded from format 2 they do when two
+ * processes sharing a file recorded one stack: those add up. */
 static size_t last_wins(struct kv *a, size_t n)
 {
     if (n > 1)
@@ -101,6 +104,8 @@ static size_t last_wins(struct kv *a, size_t n)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (i + 1 < n && a[i].kl == a[i + 1].kl && !memcmp(a[i].k, a[i + 1].k, a[i].kl)) {
+            if (a[i].kl > 8 && !memcmp(a[i].k, "ctrprof/", 8) && !a[i].v)
+                a[i + 1].val += a[i].val;
             kv_free(&a[i]);
             continue;
         }
@@ -169,16 +174,22 @@ static void json_str(FILE *out, const char *s, size_t n)
 
 static void usage(FILE *f)
 {
-    fputs("usage: ctrprof dump [--json] FILE\n", f);
+    fputs("usage: ctrprof dump [--json] [--raw] FILE\n"
+          "  --raw  the records as stored (a Ctrprof-Format 2 profile names each bucket by id,\n"
+          "         its stack once, maybe as a ditto of another's); by default each bucket\n"
+          "         is shown as the format-1 counters it stands for\n",
+          f);
 }
 
 int cp_cmd_dump(int argc, char **argv)
 {
-    int json = 0;
+    int json = 0, raw = 0;
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = 1;
+        else if (!strcmp(argv[i], "--raw"))
+            raw = 1;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -212,7 +223,10 @@ int cp_cmd_dump(int argc, char **argv)
         dump_free(&d);
         return 1;
     }
-    cp_cfile_parse(buf, len, NULL, on_counter, &d, NULL, 0);
+    if (raw)
+        cp_cfile_parse(buf, len, NULL, on_counter, &d, NULL, 0);
+    else
+        cp_names_parse(buf, len, NULL, on_counter, &d, NULL, 0);
     cp_cfile_unload(buf, len);
     if (json) {
         size_t nm = d.nmeta = last_wins(d.meta, d.nmeta), nc = d.nctr = last_wins(d.ctr, d.nctr);

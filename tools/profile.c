@@ -1,7 +1,8 @@
 /*
  * profile.c — reading ctrprof profiles (see profile.h). Offline context.
  *
- * Every file goes through core's counter-file reader (cp_cfile_load + cp_cfile_parse),
+ * Every file goes through core's counter-file reader (cp_cfile_load + cp_names_parse, which
+ * hands a format-2 file's bucket records over as the format-1 names they stand for),
  * which validates the whole file before any counter is handed over, so a corrupt file is
  * an error and never a partial profile. Names that do not follow docs/SCHEMA.md are
  * ignored (the file may be shared with Go telemetry counters); a file without the
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "cfile.h"
+#include "names_read.h"
 #include "cmds.h"
 
 /* ---- a small string-keyed hash map --------------------------------------------------- */
@@ -310,7 +312,7 @@ int cp_profile_load(struct cp_profile *p, const char *path, int sign)
     }
     p->rate = c.rate;
     p->files++;
-    cp_cfile_parse(buf, len, NULL, on_counter, &c, NULL, 0);
+    cp_names_parse(buf, len, NULL, on_counter, &c, NULL, 0);
     cp_cfile_unload(buf, len);
     return 0;
 }
@@ -320,7 +322,7 @@ void cp_profile_add_image(struct cp_profile *p, const uint8_t *buf, size_t len, 
     struct loadctx c = {.p = p, .sign = +1};
     p->rate = rate;
     p->files++;
-    cp_cfile_parse(buf, len, NULL, on_counter, &c, NULL, 0);
+    cp_names_parse(buf, len, NULL, on_counter, &c, NULL, 0);
 }
 
 void cp_profile_finish(struct cp_profile *p)

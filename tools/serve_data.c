@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "cfile.h"
+#include "names_read.h"
 #include "profile.h"
 #include "views.h"
 #include "serve.h"
@@ -327,7 +328,7 @@ static void file_values(const struct cp_snap *sn, struct fileval *fv)
         cp_profile_init(&t.p[i], types[i]);
         t.p[i].no_symbols = 1;
     }
-    cp_cfile_parse(sn->buf, sn->len, on_tmeta, on_tcounter, &t, NULL, 0);
+    cp_names_parse(sn->buf, sn->len, on_tmeta, on_tcounter, &t, NULL, 0);
     for (int i = 0; i < 3; i++) {
         cp_profile_finish(&t.p[i]);
         for (size_t k = 0; k < t.p[i].ns; k++) {

@@ -28,6 +28,11 @@ seed_profiles() {
         'ctrprof/block:contentions\n0000beef+0x3000=65536' 'ctrprof/block:delay\n0000beef+0x3000=20000'
     $mk "$d/seed-rate1.count" 'Ctrprof-Format: 1' 'MemRate: 1' 'MutexFraction: 1' 'BlockRate: 1' -- \
         "$mod" 'ctrprof/heap:alloc:8\n0000beef+0x1010=9'
+    # format 2: ids, module dittos, a chain of dittos, a missing base, a second value
+    $mk "$d/seed-format2.count" 'Ctrprof-Format: 2' 'MemRate: 524288' 'MutexFraction: 1' 'BlockRate: 10000' -- \
+        "$mod" 'ctrprof/ids=5' 'ctrprof/heap:1:1024\n0000beef+0x1010\n+20\n+30=100' 'ctrprof/f:1=40' \
+        'ctrprof/heap:2:16\n0000beef+0x1040\n^1:1=3' 'ctrprof/heap:3:16\n+50\n^2:0=2' \
+        'ctrprof/mutex:4\n0000beef+0x2000\n^2:1=65536' 'ctrprof/f:4=7000' 'ctrprof/block:5\n^9:0=65536'
 }
 for bin in "$@"; do
     name=$(basename "$bin")

@@ -559,7 +559,7 @@ static void test_cap_folds(void **state)
     if (pid == 0) {
         struct cp_options o;
         cp_options_load(&o, NULL);
-        if (cp_bucket_init(64 * 1024)) /* 64 KiB of buckets */
+        if (cp_bucket_init(64 * 1024, 16)) /* 64 KiB of buckets */
             _exit(1);
         uintptr_t pcs[32];
         struct cp_bucket *first_over = NULL;

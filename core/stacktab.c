@@ -1,0 +1,144 @@
+/*
+ * stacktab.c — a bucket's records in the counter file, Ctrprof-Format 2 (docs/SCHEMA.md is
+ * the public contract; core/names_read.c reads them back).
+ *
+ * Context: the flusher, or whoever holds prof.c's flush_lock (publish_bucket, late events,
+ * the fork child's set-up through cp_stacktab_reset). No malloc, no stdio; names are built
+ * on the caller's stack (the profiler's own stack, ownstack.h).
+ *
+ * Format 1 wrote each bucket's whole stack into both of its counters (alloc and free:
+ * ~380 bytes each at depth 25), and found each new counter's place by walking one of the
+ * format's 512 hash chains, hundreds of thousands of records long at rate 1 (a recursive
+ * program with 262k stacks: 290 s against 0.4 s bare). Here:
+ *
+ *   - each bucket gets an id from the file (the counter ctrprof/ids, taken with one
+ *     atomic add, so ids are unique among all the processes sharing the file);
+ *   - the bucket's record, ctrprof/heap:<id>:<size> (mutex:<id>, block:<id>), carries
+ *     its stack once, and as a ditto of an earlier bucket's when they share outer frames:
+ *     the frames that differ, then "^<base id>:<skip>", i.e. the base's frames from
+ *     its skip-th on (a recursive program's consecutive stacks share most of theirs), and
+ *     a frame in the module of the frame above it is "+<offset>" (6 bytes, not 16);
+ *   - every other value of the bucket is a short counter naming only the id:
+ *     ctrprof/f:<id> (frees; mutex and block: delay). Counters others add per bucket
+ *     (peaks, lifetimes) name the id the same way, ctrprof/<kind>:<id>.
+ *   - a name with an id is made by this process alone, so it is linked without walking
+ *     its hash chain (cp_cfile_counter_fresh); the bucket keeps the pointers, which is
+ *     the process's index of its own counters. Only names other processes may also make
+ *     (modules, health, notes; few, and cached by the caller) walk a chain.
+ */
+#include "stacktab.h"
+
+#include <string.h>
+
+#include "bucket.h"
+#include "cfile.h"
+#include "log.h"
+#include "names.h"
+
+static uint64_t *ids; /* the file's ctrprof/ids, once looked up */
+
+/* The buckets named last (in this file), newest first: the candidates for a ditto base. */
+#define NBASE 4
+static const struct cp_bucket *bases[NBASE];
+
+void cp_stacktab_reset(void)
+{
+    ids = NULL;
+    memset(bases, 0, sizeof bases);
+}
+
+static char *put_hex(char *o, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    int digits = v ? (67 - __builtin_clzll(v)) / 4 : 1;
+    for (int i = digits - 1; i >= 0; i--, v >>= 4)
+        o[i] = hex[v & 15];
+    return o + digits;
+}
+
+/* How many outermost frames a and b share. */
+static unsigned shared_outer(const uintptr_t *a, unsigned na, const uintptr_t *b, unsigned nb)
+{
+    unsigned k = 0;
+    while (k < na && k < nb && a[na - 1 - k] == b[nb - 1 - k])
+        k++;
+    return k;
+}
+
+static int name_bucket(struct cp_cfile *f, struct cp_bucket *b,
+                       void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
+{
+    static const char ids_name[] = "ctrprof/ids";
+    if (!ids) {
+        int err = cp_cfile_counter(f, ids_name, sizeof ids_name - 1, &ids);
+        if (err)
+            return err;
+    }
+    uint64_t id = __atomic_add_fetch(ids, 1, __ATOMIC_RELAXED);
+    if (id > UINT32_MAX)
+        return CP_CFILE_EFULL;
+    char buf[CP_CFILE_MAX_NAME];
+    char *o = buf;
+    static const char *const head[CP_NPTYPES] = {
+        [CP_HEAP] = "ctrprof/heap:", [CP_MUTEX] = "ctrprof/mutex:", [CP_BLOCK] = "ctrprof/block:"};
+    size_t hl = strlen(head[b->type]);
+    memcpy(o, head[b->type], hl);
+    o = put_hex(o + hl, id);
+    if (b->type == CP_HEAP)
+        o += cp_fmt(o, 24, ":%llu", (unsigned long long)b->size);
+    if (b->overflow) {
+        memcpy(o, "\nctrprof-overflow", 17);
+        o += 17;
+    }
+    /* the base that shares the most outer frames; worth a ditto from two frames on */
+    const struct cp_bucket *base = NULL;
+    unsigned keep = 0;
+    for (unsigned i = 0; i < NBASE && bases[i]; i++) {
+        unsigned k = shared_outer(b->stk, b->nstk, bases[i]->stk, bases[i]->nstk);
+        if (k > keep) {
+            keep = k;
+            base = bases[i];
+        }
+    }
+    if (keep < 2)
+        keep = 0;
+    size_t room = sizeof buf - (size_t)(o - buf) - 48; /* the ditto line's room */
+    size_t fl = cp_names_frames_short(b->stk, b->nstk - keep, o, room, seen, ctx, true);
+    if (!fl && b->nstk > keep)
+        return CP_CFILE_ENAME;
+    o += fl;
+    if (keep) {
+        *o++ = '\n';
+        *o++ = '^';
+        o = put_hex(o, base->id);
+        *o++ = ':';
+        o = put_hex(o, base->nstk - keep);
+    }
+    int err = cp_cfile_counter_fresh(f, buf, (size_t)(o - buf), &b->ctr[0]);
+    if (err) {
+        b->ctr[0] = NULL;
+        return err;
+    }
+    b->id = (uint32_t)id;
+    if (!b->overflow) {
+        memmove(bases + 1, bases, (NBASE - 1) * sizeof *bases);
+        bases[0] = b;
+    }
+    return 0;
+}
+
+int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
+                        void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
+{
+    if (!b->ctr[0]) {
+        int err = name_bucket(f, b, seen, ctx);
+        if (err)
+            return err;
+    }
+    if (which == 0 || b->ctr[which])
+        return 0;
+    char buf[32];
+    memcpy(buf, "ctrprof/f:", 10);
+    char *o = put_hex(buf + 10, b->id);
+    return cp_cfile_counter_fresh(f, buf, (size_t)(o - buf), &b->ctr[which]);
+}

@@ -1,0 +1,23 @@
+/*
+ * stacktab.h — a bucket's records in the counter file, Ctrprof-Format 2 (stacktab.c,
+ * docs/SCHEMA.md). Context: the flusher, flush_lock held.
+ */
+#ifndef CP_STACKTAB_H
+#define CP_STACKTAB_H
+
+#include <stdint.h>
+
+struct cp_bucket;
+struct cp_cfile;
+struct cp_module;
+
+/* Make b->ctr[which] if it is not there yet (which 0: the bucket's record, holding its
+ * stack and its first value; 1: ctrprof/f:<id>, its second value, made after the first).
+ * Modules of the frames written are reported through seen. 0 or a cp_cfile error. */
+int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
+                        void (*seen)(void *ctx, const struct cp_module *m), void *ctx);
+/* The file changed (opened, closed, a fork child's own): ids and ditto bases start over
+ * (the caller clears its buckets' ctr and id). */
+void cp_stacktab_reset(void);
+
+#endif

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The profile's scheme, Ctrprof-Format 2 (issue 23; docs/SCHEMA.md): each bucket names its
+# stack once (a ditto of an earlier bucket's outer frames where they share them), its
+# second value is a 32-byte ctrprof/f:<id>; version 1 files still report, and the same.
+source "$(dirname "$0")/lib.sh"
+PF="$TOP/tests/fixtures/profiles"
+
+# canon: a `report --format raw` output with its samples in a fixed order
+canon() {
+    python3 -c '
+import sys
+blocks, cur = [], []
+for line in sys.stdin.read().splitlines():
+    if line.startswith("size ") or line.startswith("rate "):
+        if cur: blocks.append("\n".join(cur))
+        cur = [line]
+    else:
+        cur.append(line)
+if cur: blocks.append("\n".join(cur))
+print("\n".join(sorted(blocks)))'
+}
+
+# 1. A version-1 file (written by the shim before the stack table) still reports, and
+#    reports what the version-2 file of the same run shape does.
+"$CTRPROF" report --format raw "$PF/namestacks-v1.count" >"$WORK/v1.txt" 2>&1
+check_eq "format:v1-reports" "rate 1, 65 samples" "$(head -1 "$WORK/v1.txt")"
+"$CTRPROF" report --format raw "$PF/namestacks-v2.count" >"$WORK/v2.txt" 2>&1
+if [ "$(canon <"$WORK/v1.txt")" = "$(canon <"$WORK/v2.txt")" ]; then
+    pass "format:v1-and-v2-report-alike"
+else
+    fail "format:v1-and-v2-report-alike" "$(diff <(canon <"$WORK/v1.txt") <(canon <"$WORK/v2.txt") | head -5)"
+fi
+# dump shows a version-1 file as it is stored
+check_eq "format:v1-dump-as-stored" "$("$CTRPROF" dump --raw --json "$PF/namestacks-v1.count" | md5sum)" \
+    "$("$CTRPROF" dump --json "$PF/namestacks-v1.count" | md5sum)"
+
+# 2. A rate-1 run of 512 distinct stacks (depth 32), twice each: every bucket named once,
+#    in a few frames and a ditto; the expanded stacks are whole and distinct.
+LD_PRELOAD="$SHIM" CTRPROF_MEM_RATE=1 CTRPROF_FILE="$WORK/s.count" "$PROGS/namestacks" 2 512 >/dev/null
+check_eq "format:writes-format-2" "Ctrprof-Format: 2" "$("$CTRPROF" dump "$WORK/s.count" | grep '^Ctrprof-Format')"
+"$CTRPROF" dump --raw --json "$WORK/s.count" >"$WORK/raw.json"
+"$CTRPROF" dump --json "$WORK/s.count" >"$WORK/exp.json"
+res=$(python3 - "$WORK/raw.json" "$WORK/exp.json" <<'PY'
+import json, re, sys
+raw = json.load(open(sys.argv[1]))["counters"]
+exp = json.load(open(sys.argv[2]))["counters"]
+recs = [k for k in raw if k.split("\n")[0].startswith("ctrprof/heap:")]
+fs = [k for k in raw if k.startswith("ctrprof/f:")]
+# bytes of names per bucket, both counters (format 1: ~2 x 560 for these stacks)
+per = sum(len(k) for k in recs + fs) / max(len(recs), 1)
+dots = [k for k in recs + fs if "." in k]
+allocs = {k: v for k, v in exp.items() if k.startswith("ctrprof/heap:alloc:")}
+frees = {k: v for k, v in exp.items() if k.startswith("ctrprof/heap:free:")}
+deep = [k for k in allocs if k.count("\n") == 32 and "truncated" not in k]
+# every frame expanded whole, module dittos ("+<offset>") included
+bad = [l for k in allocs for l in k.split("\n")[1:] if not re.match(r"^[0-9a-f]{8}\+0x[0-9a-f]+$", l)]
+mods = set(l.split("+")[0] for k in allocs for l in k.split("\n")[1:])
+sys.stderr.write("bytes of names a bucket: %.1f\n" % per)
+print("buckets=%d f=%d small=%d nodots=%d deep=%d frames=%d/%d allocs=%d frees=%d" % (
+    len(recs), len(fs), per < 90, not dots, len(set(deep)), len(bad), len(mods),
+    sum(allocs.values()), sum(frees.values())))
+PY
+)
+check_eq "format:each-stack-once-in-few-bytes" \
+    "buckets=513 f=512 small=1 nodots=1 deep=512 frames=0/2 allocs=1025 frees=1024" "$res"
+
+# 3. Two processes sharing one file: ids never collide, the same stacks add up.
+for i in 1 2; do
+    LD_PRELOAD="$SHIM" CTRPROF_MEM_RATE=1 CTRPROF_FILE="$WORK/sh.count" "$PROGS/namestacks" 1 64 >/dev/null
+done
+res=$("$CTRPROF" dump --json "$WORK/sh.count" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+a = [v for k, v in c.items() if k.startswith("ctrprof/heap:alloc:16\n") or k.startswith("ctrprof/heap:alloc:24\n")]
+print(len(a), sorted(set(a)), c.get("ctrprof/ids"))')
+check_eq "format:shared-file-adds-up" "19 [2] 130" "$res"
+
+# 4. Hostile dittos: a base that is missing, itself, or newer ends the stack in
+#    "truncated"; nothing hangs.
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/h.count" 'Ctrprof-Format: 2' 'MemRate: 1' -- \
+    'ctrprof/heap:1:8\nab000001+0x10=1' 'ctrprof/heap:2:8\nab000001+0x20\n^1:0=1' \
+    'ctrprof/heap:3:8\nab000001+0x30\n^9:0=1' 'ctrprof/heap:4:8\n^4:0=1' \
+    'ctrprof/heap:5:8\nab000001+0x50\n^6:0=1' 'ctrprof/heap:6:8\nab000001+0x60\n^2:ff=1' \
+    'ctrprof/f:2=1' >/dev/null
+res=$(timeout 20 "$CTRPROF" dump --json "$WORK/h.count" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+print(" ".join(sorted(k.replace("\n", "/") + "=" + str(v) for k, v in c.items() if k.startswith("ctrprof/heap"))))')
+check_eq "format:hostile-dittos" "$(printf '%s ' \
+    'ctrprof/heap:alloc:8/ab000001+0x10=1' 'ctrprof/heap:alloc:8/ab000001+0x20/ab000001+0x10=1' \
+    'ctrprof/heap:alloc:8/ab000001+0x30/truncated=1' 'ctrprof/heap:alloc:8/ab000001+0x50/truncated=1' \
+    'ctrprof/heap:alloc:8/ab000001+0x60=1' 'ctrprof/heap:alloc:8/truncated=1' \
+    'ctrprof/heap:free:8/ab000001+0x20/ab000001+0x10=1' | sed 's/ $//')" "$res"
+
+# 5. Other per-bucket counters, ctrprof/<kind>:<id>, read as the format-1 names a writer
+#    would have given them (<namespace><kind>[:<size>], then the stack); one of no bucket,
+#    and counters of other namespaces that end in a hex-looking word, as they are.
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/k.count" 'Ctrprof-Format: 2' 'MemRate: 1' -- \
+    'ctrprof/process:ab=1' 'ctrprof/ids=2' 'ctrprof/heap:1:64\nab000001+0x10\n+20=5' 'ctrprof/f:1=3' \
+    'ctrprof/peak:1=2' 'ctrprof/life:lt1us:1=1' 'ctrprof/mutex:2\n^1:1=9' 'ctrprof/peak:2=4' \
+    'ctrprof/peak:7=8' 'ctrprof/health:x:ab=6' >/dev/null
+res=$("$CTRPROF" dump --json "$WORK/k.count" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+print(" ".join(sorted(k.replace("\n", "/") + "=" + str(v) for k, v in c.items())))')
+check_eq "format:per-bucket-kinds" "$(printf '%s ' 'ctrprof/health:x:ab=6' \
+    'ctrprof/heap:alloc:64/ab000001+0x10/ab000001+0x20=5' 'ctrprof/heap:free:64/ab000001+0x10/ab000001+0x20=3' \
+    'ctrprof/heap:life:lt1us:64/ab000001+0x10/ab000001+0x20=1' 'ctrprof/heap:peak:64/ab000001+0x10/ab000001+0x20=2' \
+    'ctrprof/ids=2' 'ctrprof/mutex:contentions/ab000001+0x20=9' 'ctrprof/mutex:peak/ab000001+0x20=4' \
+    'ctrprof/peak:7=8' 'ctrprof/process:ab=1' | sed 's/ $//')" "$res"
