@@ -13,8 +13,8 @@
 #include "cfile.h"
 #include "options.h"
 #include "prof.h"
+#include "version.h"
 
-#define CP_VERSION "ctrprof-0.1.0"
 #define CP_CFILE_META_BUF (CP_CFILE_MAX_META + 1)
 
 enum { CP_SHIM_UNINIT = 0, CP_SHIM_ON = 1, CP_SHIM_OFF = 2 };

@@ -332,10 +332,13 @@ void cp_profile_finish(struct cp_profile *p)
             double scale = 1;
             if (p->rate > 1 && s->size > 0)
                 scale = 1 / (1 - exp(-(double)s->size / (double)p->rate));
-            s->v[0] = s->raw[0] * scale;
-            s->v[1] = s->raw[0] * (double)s->size * scale;
-            s->v[2] = (s->raw[0] - s->raw[1]) * scale;
-            s->v[3] = (s->raw[0] - s->raw[1]) * (double)s->size * scale;
+            /* Go's rule (runtime/pprof's scaleHeapSample): each value unbiased, then
+             * truncated to a whole number, int64(float64(count) * scale). Every view
+             * (top, tree, folded, flame, pprof, serve, top's screen) reads these. */
+            s->v[0] = trunc(s->raw[0] * scale);
+            s->v[1] = trunc(s->raw[0] * (double)s->size * scale);
+            s->v[2] = trunc((s->raw[0] - s->raw[1]) * scale);
+            s->v[3] = trunc((s->raw[0] - s->raw[1]) * (double)s->size * scale);
         } else {
             s->v[0] = s->raw[0] / 65536.0;
             s->v[1] = s->raw[1];

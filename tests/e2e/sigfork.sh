@@ -66,7 +66,7 @@ done
 # (a single-threaded process never has the flusher, at any rate: "who flushes" in flusher.c),
 # by name and through syscall(2) ("raw").
 if ! unshare -Ur true 2>/dev/null; then
-    echo "SKIP sigfork:namespaces: unprivileged user namespaces unavailable here (bare unshare -Ur fails)"
+    skip "sigfork:namespaces" "unprivileged user namespaces unavailable here (bare unshare -Ur fails)"
 else
     for rate in $RATES; do
         same "sigfork:ns-unshare-Ur-rate-$rate" "$rate" unshare -Ur id -u
@@ -77,7 +77,7 @@ else
     done
 fi
 if ! nsenter --mount=/proc/self/ns/mnt true 2>/dev/null; then
-    echo "SKIP sigfork:setns-mnt: setns into a mount namespace not permitted here (bare nsenter -m fails)"
+    skip "sigfork:setns-mnt" "setns into a mount namespace not permitted here (bare nsenter -m fails)"
 else
     for rate in $RATES; do
         same "sigfork:ns-nsenter-m-rate-$rate" "$rate" nsenter --mount=/proc/self/ns/mnt true
@@ -112,9 +112,9 @@ same "sigfork:fork-in-sigchld-handler-rate-1-run-3" 1 "$PROGS/chldfork"
 # single-threaded processes, and one that steps aside when the kernel says EAGAIN). As an
 # unprivileged user (root is exempt from the limit).
 if ! command -v setpriv >/dev/null || [ "$(id -u)" != 0 ] || ! id -u nobody >/dev/null 2>&1; then
-    echo "SKIP sigfork:prefork-nproc: needs root, setpriv and a nobody user to run as"
+    skip "sigfork:prefork-nproc" "needs root, setpriv and a nobody user to run as"
 elif [ "$(ps -u nobody --no-headers 2>/dev/null | wc -l)" != 0 ]; then
-    echo "SKIP sigfork:prefork-nproc: processes of nobody already run here (the limit is per user)"
+    skip "sigfork:prefork-nproc" "processes of nobody already run here (the limit is per user)"
 else
     chmod o+x "$WORK"
     nobody="setpriv --reuid=$(id -u nobody) --regid=$(id -g nobody) --clear-groups"
@@ -151,7 +151,7 @@ fi
 # its one thread, then changes uid and gid (glibc applies those to every thread, and
 # aborts when threads disagree): our thread steps aside for capset and those prctls.
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null || ! id -u nobody >/dev/null 2>&1; then
-    echo "SKIP sigfork:setpriv: needs root, setpriv and a nobody user"
+    skip "sigfork:setpriv" "needs root, setpriv and a nobody user"
 else
     chmod o+x "$WORK"
     mkdir -p "$WORK/sp" && chmod 777 "$WORK/sp"
@@ -186,7 +186,7 @@ fi
 # cannot create their profiles in the parent's directory say it once between them, and
 # so do the images they exec.
 if [ "$(id -u)" != 0 ] || ! id -u nobody >/dev/null 2>&1; then
-    echo "SKIP sigfork:not-profiling-once-per-tree: needs root and a nobody user"
+    skip "sigfork:not-profiling-once-per-tree" "needs root and a nobody user"
 else
     mkdir -p "$WORK/ro" && chmod 755 "$WORK/ro"
     for rate in $RATES; do
