@@ -27,8 +27,17 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* Publish (see above), then end the process through the real function. The guard is
- * held for dlsym too: in a vfork child its allocations would go to the parent's ring. */
+static void *slot_exit, *slot_Exit;
+
+void cp_shim_exit_init(void)
+{
+    (void)cp_shim_next(&slot_exit, "_exit");
+    (void)cp_shim_next(&slot_Exit, "_Exit");
+}
+
+/* Publish (see above), then end the process through the real function (resolved at
+ * start-up: cp_shim_exit_init; the guard is held should it not be, for dlsym's
+ * allocations, which in a vfork child would go to the parent's ring). */
 static __attribute__((noreturn)) void end(void **slot, const char *name, int status)
 {
     int saved = errno;
@@ -47,12 +56,10 @@ static __attribute__((noreturn)) void end(void **slot, const char *name, int sta
 
 EXPORT void _exit(int status)
 {
-    static void *slot;
-    end(&slot, "_exit", status);
+    end(&slot_exit, "_exit", status);
 }
 
 EXPORT void _Exit(int status)
 {
-    static void *slot;
-    end(&slot, "_Exit", status);
+    end(&slot_Exit, "_Exit", status);
 }

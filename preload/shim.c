@@ -347,6 +347,10 @@ __attribute__((constructor)) static void ctrprof_init(void)
 {
     int saved = errno;
     cp_shim_resolve();
+    /* fork and _exit may be called from a signal handler or a vfork child, where their
+     * hooks must not be the first to dlsym: resolved now, whatever comes next */
+    cp_shim_nproc_init();
+    cp_shim_exit_init();
     if (cp_shim_state != CP_SHIM_UNINIT) {
         errno = saved;
         return;
@@ -418,7 +422,6 @@ __attribute__((constructor)) static void ctrprof_init(void)
     else /* bound now, not lazily at a thread's first event (maybe on a small stack) */
         pthread_setspecific(thread_key, NULL);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    cp_shim_nproc_init();
     cp_newproc_set_reset(child_reset);
     at_quick_exit(at_exit_flush);
     cp_sigbus_install();

@@ -76,6 +76,8 @@ void cp_shim_alone_end(bool began);
  * resolves the real fork (constructor: not from a signal handler's first fork). */
 bool cp_shim_nproc_refused(void);
 void cp_shim_nproc_init(void);
+/* exit.c: resolve the real _exit and _Exit (constructor). */
+void cp_shim_exit_init(void);
 
 /* The next definition of name (dlsym RTLD_NEXT), looked up once into *slot; errno kept.
  * For hooks that are not on a hot path (sandbox.c, alone.c). */
