@@ -545,6 +545,63 @@ size_t cp_cfile_reserved(const struct cp_cfile *f)
 
 /* ---- open / close ------------------------------------------------------------------ */
 
+static int plain_create; /* atomic: a sandbox may refuse O_TMPFILE and linkat */
+
+void cp_cfile_plain_create(bool on)
+{
+    __atomic_store_n(&plain_create, on, __ATOMIC_RELEASE);
+}
+
+/* A new file appears whole or not at all. Made by open(O_CREAT) and then written, it was
+ * an empty file for a moment, and a process killed in that moment (a multi-threaded sort
+ * whose main thread met SIGPIPE while the flusher created its profile) left a 0-byte
+ * .count file that every reader rejects. So the header page is written into an unnamed
+ * file (O_TMPFILE) in the same directory, which is then linked under the name
+ * (/proc/self/fd, as linkat's AT_EMPTY_PATH needs a capability). Returns the descriptor,
+ * -EEXIST (the name exists: open it), -EOPNOTSUPP (no O_TMPFILE, /proc or linkat here:
+ * create it the old way) or another negative errno. */
+static int create_whole(const char *path, const uint8_t *hdr, size_t h)
+{
+    if (__atomic_load_n(&plain_create, __ATOMIC_ACQUIRE))
+        return -EOPNOTSUPP;
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0 || errno != ENOENT)
+        return fd >= 0 ? (close(fd), -EEXIST) : -EEXIST; /* the old path says why */
+    char dir[sizeof ((struct cp_cfile *)0)->path];
+    size_t pl = strlen(path), dl = pl;
+    while (dl > 0 && path[dl - 1] != '/')
+        dl--;
+    if (pl >= sizeof dir)
+        return -EOPNOTSUPP;
+    if (dl == 0) {
+        dir[0] = '.', dir[1] = 0;
+    } else {
+        memcpy(dir, path, dl);
+        dir[dl > 1 ? dl - 1 : 1] = 0; /* "/x" -> "/" */
+    }
+    int t = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (t < 0)
+        return -EOPNOTSUPP;
+    int err = -EOPNOTSUPP;
+    if (pwrite(t, hdr, h, 0) == (ssize_t)h && grow_file(t, 0, CP_CFILE_PAGE) == 0) {
+        char proc[32] = "/proc/self/fd/";
+        char digits[12];
+        int nd = 0;
+        for (unsigned v = (unsigned)t; nd == 0 || v; v /= 10)
+            digits[nd++] = (char)('0' + v % 10);
+        size_t o = strlen(proc);
+        while (nd)
+            proc[o++] = digits[--nd];
+        proc[o] = 0;
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+            return t;
+        if (errno == EEXIST)
+            err = -EEXIST; /* another process created it first: open theirs */
+    }
+    close(t);
+    return err;
+}
+
 int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t metalen)
 {
     uint8_t hdr[32 + CP_CFILE_MAX_META + 32];
@@ -555,7 +612,9 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
     size_t pl = strlen(path);
     if (pl >= sizeof f->path)
         return -ENAMETOOLONG;
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+    int fd = create_whole(path, hdr, (size_t)h);
+    if (fd == -EEXIST || fd == -EOPNOTSUPP)
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
     if (fd < 0)
         /* ELOOP: a symlink (O_NOFOLLOW); EISDIR: a directory; ENXIO: a FIFO nobody reads */
         return errno == ELOOP || errno == EISDIR || errno == ENXIO ? CP_CFILE_ENOTREG : -errno;

@@ -23,6 +23,7 @@
 #define CP_CFILE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define CP_CFILE_MAGIC "# telemetry/counter file v1\n"
@@ -107,6 +108,9 @@ int cp_cfile_presize(struct cp_cfile *f, size_t margin);
 
 /* From now on no system call: what does not fit in the mapping fails (CP_CFILE_ESANDBOX). */
 void cp_cfile_freeze(struct cp_cfile *f);
+/* Create new files with open(O_CREAT) alone (a sandbox may refuse O_TMPFILE and linkat);
+ * otherwise a new file appears with its header page or not at all (cfile.c). */
+void cp_cfile_plain_create(bool on);
 
 /* 0 while the file can grow; else why it stopped for good (CP_CFILE_ELOST: the path no
  * longer leads to our file; CP_CFILE_EBROKEN: a store faulted; CP_CFILE_EFULL, ...). */

@@ -216,6 +216,7 @@ int cp_prof_sandbox(void)
         }
         cp_cfile_freeze(&file);
     }
+    cp_cfile_plain_create(true); /* a fork child's own file, made in the sandbox */
     /* the mappings as they are, for walks on coroutine stacks, which may not probe
      * their bounds in the sandbox (stack.c, mapsnap.h) */
     cp_own_stack_run(snapshot_maps, NULL);
@@ -228,6 +229,7 @@ void cp_prof_sandbox_failed(void)
 {
     /* the filter did not go in: growth and mmap are allowed again */
     __atomic_store_n(&cp_sandboxed, 0, __ATOMIC_RELEASE);
+    cp_cfile_plain_create(false);
     cp_spin_lock(&cp_flush_lock);
     if (have_file)
         __atomic_store_n(&file.frozen, 0, __ATOMIC_RELEASE);
