@@ -9,6 +9,7 @@
 
 #include "bucket.h"
 #include "cfile.h"
+#include "heaptime.h"
 #include "log.h"
 #include "stack.h"
 
@@ -49,7 +50,18 @@ size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t l
 {
     if (len > CP_CFILE_MAX_NAME)
         len = CP_CFILE_MAX_NAME;
-    size_t o = cp_fmt(buf, len, "%s", heads[b->type][which]);
+    /* heaptime.h's lifetime classes: the lower bound of each decade */
+    static const char *const life[CP_NLIFE] = {"lt1us", "1us", "10us", "100us", "1ms",
+                                               "10ms", "100ms", "1s", "10s"};
+    size_t o;
+    if (which < CP_NAME_PEAK)
+        o = cp_fmt(buf, len, "%s", heads[b->type][which]);
+    else if (b->type != CP_HEAP || which >= CP_NAME_LIFE0 + CP_NLIFE)
+        return 0;
+    else if (which == CP_NAME_PEAK)
+        o = cp_fmt(buf, len, "ctrprof/heap:peak:");
+    else
+        o = cp_fmt(buf, len, "ctrprof/heap:life:%s:", life[which - CP_NAME_LIFE0]);
     if (b->type == CP_HEAP)
         o += cp_fmt(buf + o, o < len ? len - o : 0, "%llu", (unsigned long long)b->size);
     if (b->overflow)

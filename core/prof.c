@@ -73,6 +73,7 @@
 #include "arena.h"
 #include "bucket.h"
 #include "cfile.h"
+#include "heaptime.h"
 #include "live.h"
 #include "log.h"
 #include "names.h"
@@ -377,6 +378,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     if (metalen > CP_CFILE_MAX_META)
         return CP_CFILE_EMETALEN;
     int err = cp_bucket_init(opts.max_bucket_mb << 20);
+    cp_ht_init(opts.mem_rate, opts.flush_ms);
     solo = dense() ? SOLO_ON : SOLO_OFF;
     if (err == 0 && cp_live_init(dense()) != 0)
         err = -ENOMEM;
@@ -715,11 +717,13 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
      * words an event for 26 frames on average), so the thread's caches see a few words. */
     unsigned keep = common_suffix(pcs + n, r->stk + CP_RING_STK, n < r->stk_n ? n : r->stk_n);
     /* The record: p (| 1 in solo mode), then size, frames and kept frames in one word (an
-     * object of 2^48 bytes or more cannot be allocated on x86-64), then the new frames.
-     * The ref is not written: the consumer counts this ring's allocation records (cnref). */
+     * object of 2^48 bytes or more cannot be allocated on x86-64), its time (heaptime.h:
+     * lifetimes, the peak's moment), then the new frames. The ref is not written: the
+     * consumer counts this ring's allocation records (cnref). */
     uintptr_t ref = make_ref(r->nref, r->id);
-    uint64_t w[3] = {(uint64_t)(uintptr_t)p,
-                     (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep, ref};
+    uint64_t w[4] = {(uint64_t)(uintptr_t)p,
+                     (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep,
+                     cp_ht_now(), ref};
     bool so = solo_for(r);
     int e;
     for (;;) {
@@ -729,7 +733,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
             cp_prof_lost(CP_LOST_NBUCKET, 1);
             return;
         }
-        e = emit(r, CP_REC_ALLOC, w, 2, (const uint64_t *)pcs, n, keep, so);
+        e = emit(r, CP_REC_ALLOC, w, 3, (const uint64_t *)pcs, n, keep, so);
         if (e != EMIT_RETRY)
             break;
         solo_wait(); /* solo mode ended meanwhile: the table is the thread's to keep now */
@@ -761,8 +765,10 @@ int cp_event_free_solo(struct cp_thread *t, void *p)
         return 1; /* the parent's object, in a new process: not this one's to count */
     if (!solo_for(r))
         return 0;
-    uint64_t w = (uint64_t)(uintptr_t)p | 1;
-    if (emit(r, CP_REC_FREE, &w, 1, NULL, 0, 0, true) != EMIT_RETRY)
+    /* a free's record: the live table's value (here p | 1: the flusher looks it up), the
+     * address and the time (heaptime.h: the object's lifetime) */
+    uint64_t w[3] = {(uint64_t)(uintptr_t)p | 1, (uint64_t)(uintptr_t)p, cp_ht_now()};
+    if (emit(r, CP_REC_FREE, w, 3, NULL, 0, 0, true) != EMIT_RETRY)
         return 1;
     solo_wait();
     return 0;
@@ -787,8 +793,8 @@ void cp_event_solo_end(struct cp_thread *t, void *freed)
     struct cp_ring *r = (struct cp_ring *)t;
     if (freed) {
         /* no check of the mode: an ender waits for in_op, so this is still solo */
-        uint64_t w = (uint64_t)(uintptr_t)freed | 1;
-        emit(r, CP_REC_FREE, &w, 1, NULL, 0, 0, false);
+        uint64_t w[3] = {(uint64_t)(uintptr_t)freed | 1, (uint64_t)(uintptr_t)freed, cp_ht_now()};
+        emit(r, CP_REC_FREE, w, 3, NULL, 0, 0, false);
     }
     /* release: the record is published before an ender can see in_op clear */
     __atomic_store_n(&r->in_op, 0, __ATOMIC_RELEASE);
@@ -800,7 +806,7 @@ bool cp_event_free(struct cp_thread *t, void *p)
         return true;
     uintptr_t v = cp_event_free_take(p);
     if (v)
-        cp_event_free_commit(t, v);
+        cp_event_free_commit(t, p, v);
     return v != 0;
 }
 
@@ -813,7 +819,7 @@ uintptr_t cp_event_free_take(void *p)
     return cp_live_remove(p);
 }
 
-void cp_event_free_commit(struct cp_thread *t, uintptr_t v)
+void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v)
 {
     if (cp_newproc())
         return; /* v was the parent's (the shim took it from the table): not ours to count */
@@ -821,8 +827,8 @@ void cp_event_free_commit(struct cp_thread *t, uintptr_t v)
         cp_prof_lost(CP_LOST_NORING, 1);
         return;
     }
-    uint64_t w = v;
-    emit((struct cp_ring *)t, CP_REC_FREE, &w, 1, NULL, 0, 0, false);
+    uint64_t w[3] = {v, (uint64_t)(uintptr_t)p, cp_ht_now()};
+    emit((struct cp_ring *)t, CP_REC_FREE, w, 3, NULL, 0, 0, false);
 }
 
 void cp_event_free_undo(void *p, uintptr_t v)
@@ -1010,7 +1016,7 @@ static void um_expire(uint64_t c)
  * straight into the published state). NULL if no bucket could be had. p | 1: a solo
  * allocation, which the flusher puts in the live table itself. */
 static struct cp_bucket *resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
-                                       unsigned n, uint64_t c, bool late)
+                                       unsigned n, uint64_t c, bool late, uint64_t t)
 {
     struct cp_bucket *b = cp_bucket_get(CP_HEAP, size, pcs, n);
     if (!b) {
@@ -1031,6 +1037,7 @@ static struct cp_bucket *resolve_alloc(void *p, uint64_t size, uint64_t ref, con
         b->u.mem.active.allocs++;
     else
         count(b, CP_REC_ALLOC, c, NULL, 0);
+    cp_ht_alloc(b, p, t);
     if (solo_rec)
         return b; /* in the table: no ref to match */
     struct um_slot *e = um_find(ref);
@@ -1041,6 +1048,7 @@ static struct cp_bucket *resolve_alloc(void *p, uint64_t size, uint64_t ref, con
             b->u.mem.active.frees++;
         else
             count(b, CP_REC_FREE, fc, NULL, 0);
+        cp_ht_free(b, p, 0); /* (its time is not kept: not classed) */
     } else if (cp_live_resolve(p, ref, (uintptr_t)b)) {
         cp_live_prefault(p);
     } else if (!um_put(ref, (uintptr_t)b)) {
@@ -1089,22 +1097,24 @@ static void account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t
     struct cp_bucket *b;
     switch (kind) {
     case CP_REC_ALLOC: {
-        /* (p, size << 16 | nframes << 8 | keep), then the nframes - keep innermost frames;
-         * the other keep are the outermost of this ring's previous stack. The ref is this
-         * ring's count of allocation records (cp_event_alloc). */
+        /* (p, size << 16 | nframes << 8 | keep, time), then the nframes - keep innermost
+         * frames; the other keep are the outermost of this ring's previous stack. The ref
+         * is this ring's count of allocation records (cp_event_alloc). */
         uintptr_t ref = make_ref(r->cnref++, r->id);
         unsigned nf = (unsigned)(w[1] >> 8) & 0xff, keep = (unsigned)w[1] & 0xff;
-        if (n < 2 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 2 != nf - keep)
+        if (n < 3 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 3 != nf - keep)
             return; /* cannot happen: the producer wrote it */
         uintptr_t *stk = r->cstk + CP_RING_STK - nf;
-        memcpy(stk, w + 2, (nf - keep) * sizeof *stk);
+        memcpy(stk, w + 3, (nf - keep) * sizeof *stk);
         r->cstk_n = nf;
-        resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, ref, stk, nf, c, false);
+        resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, ref, stk, nf, c, false, w[2]);
         return;
     }
-    case CP_REC_FREE:
-        if (n >= 1 && (b = resolve_free(w[0], c, false)))
+    case CP_REC_FREE: /* (live table value, p, time) */
+        if (n >= 3 && (b = resolve_free(w[0], c, false))) {
             count(b, kind, c, w, n);
+            cp_ht_free(b, (const void *)(uintptr_t)w[1], w[2]);
+        }
         return;
     case CP_REC_DELAY:
         if (n >= 1)
@@ -1169,6 +1179,32 @@ static void publish_bucket(struct cp_bucket *b)
     }
 }
 
+/* heaptime.c's way to the file (flush_lock held): a bucket's counter by names.h's which,
+ * created as publish_bucket creates its own; a named one. */
+static uint64_t *ht_bucket_ctr(struct cp_bucket *b, int which)
+{
+    char name[CP_CFILE_MAX_NAME];
+    uint64_t *v;
+    if (!have_file)
+        return NULL;
+    size_t n = cp_names_bucket(b, which, name, sizeof name, module_seen, NULL);
+    int err = n ? cp_cfile_counter(&file, name, n, &v) : CP_CFILE_ENAME;
+    if (err == CP_CFILE_EBROKEN)
+        check_file();
+    else if (err)
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+    return err ? NULL : v;
+}
+
+static uint64_t *ht_named_ctr(const char *name)
+{
+    uint64_t *v;
+    return have_file && cp_cfile_counter(&file, name, strlen(name), &v) == 0 ? v : NULL;
+}
+
+static const struct cp_ht_sink ht_sink = {ht_bucket_ctr, ht_named_ctr};
+static bool ht_force; /* guarded by flush_lock: cp_prof_flush_all's flushes */
+
 /* An event after the final flush: into the bucket's published state at once, under the
  * flush lock, and out to the file; O(1), so a destructor freeing many objects late does
  * not pay a flush each. Every earlier event of the process is already published (the
@@ -1183,13 +1219,15 @@ static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, con
     check_file();
     struct cp_bucket *b = NULL;
     switch (kind) {
-    case CP_REC_ALLOC: /* the whole stack is in x */
-        b = resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, w[2], (const uintptr_t *)x, nx, 0,
-                          true);
+    case CP_REC_ALLOC: /* the whole stack is in x; w[3] is the ref */
+        b = resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, w[3], (const uintptr_t *)x, nx, 0,
+                          true, w[2]);
         break;
     case CP_REC_FREE:
-        if ((b = resolve_free(w[0], 0, true)))
+        if ((b = resolve_free(w[0], 0, true))) {
             b->u.mem.active.frees++;
+            cp_ht_free(b, (const void *)(uintptr_t)w[1], w[2]);
+        }
         break;
     case CP_REC_DELAY:
         b = (struct cp_bucket *)(uintptr_t)w[0];
@@ -1204,6 +1242,7 @@ static void late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, con
     if (b) {
         publish_begin();
         publish_bucket(b);
+        cp_ht_publish(&ht_sink, false);
         publish_end();
     }
     cp_spin_unlock(&flush_lock);
@@ -1329,6 +1368,7 @@ static void flush_locked(void)
     }
     touched_head[s] = NULL;
     flushes++;
+    cp_ht_publish(&ht_sink, ht_force);
     publish_health();
     publish_end();
 }
@@ -1349,7 +1389,9 @@ void cp_prof_flush_all(void)
     if (!cp_prof_enabled())
         return;
     cp_spin_lock(&flush_lock);
+    ht_force = true; /* the peak's counters are rewritten now, not at the next interval */
     cp_own_stack_run(flush_twice, NULL);
+    ht_force = false;
     cp_spin_unlock(&flush_lock);
 }
 
@@ -1682,5 +1724,6 @@ static void atfork_child_own(void *arg)
         b->queued = 0;
     }
     touched_head[0] = touched_head[1] = NULL;
+    cp_ht_atfork_child(newfile);
     cp_prof_start();
 }

@@ -127,10 +127,11 @@ bool cp_event_free(struct cp_thread *t, void *p);
  * real call (a reused address is never confused), then record the free if the call
  * succeeded, or put p back if it failed (p still belongs to the program). take returns
  * 0 for an unsampled pointer, at the same cost as cp_event_free; otherwise the live
- * table's value (live.h: a bucket, or the allocation's ref), to hand to commit or undo.
+ * table's value (live.h: a bucket, or the allocation's ref), to hand to commit (with p, whose
+ * address the free's record carries for heaptime.c's lifetimes) or undo.
  * take ends solo mode (below): the table is only complete outside it. */
 uintptr_t cp_event_free_take(void *p);
-void cp_event_free_commit(struct cp_thread *t, uintptr_t v);
+void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v);
 void cp_event_free_undo(void *p, uintptr_t v);
 
 /* Solo mode (prof.c): while every heap event comes from one thread's ring, the flusher

@@ -271,7 +271,7 @@ static inline void account(void *p, size_t n, const uintptr_t *entry)
         account_done(p, n, entry);
 }
 
-static __attribute__((noinline, cold)) void record_free(uintptr_t v)
+static __attribute__((noinline, cold)) void record_free(const void *p, uintptr_t v)
 {
     if (cp_tls.guard) {
         /* A signal handler freeing a sampled object while this thread was in profiler
@@ -282,7 +282,7 @@ static __attribute__((noinline, cold)) void record_free(uintptr_t v)
     }
     int saved = errno;
     int64_t cd = cp_shim_enter();
-    cp_event_free_commit(cp_shim_thread(), v);
+    cp_event_free_commit(cp_shim_thread(), p, v);
     cp_shim_leave(cd);
     errno = saved;
 }
@@ -412,7 +412,7 @@ static __attribute__((noinline, cold)) void free_slow(void *p)
      * went through three calls and as many filter tests to get here) */
     uintptr_t v = cp_live_remove(p); /* 0 for NULL */
     if (v)
-        record_free(v);
+        record_free(p, v);
     /* real_free is early_free until dlsym has answered */
     __atomic_load_n(&real_free, __ATOMIC_RELAXED)(p);
 }
@@ -425,7 +425,7 @@ void cp_shim_free_record(void *p)
         return;
     uintptr_t v = cp_live_remove(p);
     if (v)
-        record_free(v);
+        record_free(p, v);
 }
 
 HOT void free(void *p)
@@ -474,7 +474,7 @@ static void *realloc_common(void *p, size_t n, void *q, uintptr_t old, const uin
 {
     if (p && n == 0) { /* a free (glibc returns NULL here) */
         if (old)
-            record_free(old);
+            record_free(p, old);
         if (q)
             account(q, 0, entry);
         return q;
@@ -488,7 +488,7 @@ static void *realloc_common(void *p, size_t n, void *q, uintptr_t old, const uin
         return NULL;
     }
     if (old)
-        record_free(old);
+        record_free(p, old);
     account(q, n, entry);
     return q;
 }
