@@ -195,7 +195,10 @@ void cp_rep_flame(FILE *out, const struct cp_profile *const *ps, const char *con
     }
     fputs(page_head, out);
     fputs("const DATA={title:", out);
-    json_str(out, p->type == CP_R_HEAP ? "heap" : p->type == CP_R_MUTEX ? "mutex" : "block");
+    json_str(out, p->header[0]                ? p->header
+                  : p->type == CP_R_HEAP  ? "heap"
+                  : p->type == CP_R_MUTEX ? "mutex"
+                                          : "block");
     fprintf(out, ",def:%d,types:[", vi);
     for (int k = 0; k < p->nvalues; k++) {
         if (k)

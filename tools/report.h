@@ -17,5 +17,9 @@ void cp_rep_top(FILE *out, const struct cp_profile *p, int vi);
  * each profile under a root frame "[label]" */
 void cp_rep_flame(FILE *out, const struct cp_profile *const *ps, const char *const *labels,
                   size_t n, int vi);
+/* heapviews.c: --temp-under's decade boundary as the number of lifetime classes below it
+ * (-1: not one); --format lifetimes (timeline = 0) or timeline of one group; 0 or 1 */
+int cp_rep_temp_classes(const char *boundary);
+int cp_rep_heaptime(FILE *out, const struct cp_profile *p, int timeline);
 
 #endif

