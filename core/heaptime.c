@@ -40,6 +40,7 @@
 #include "log.h"
 #include "names.h"
 #include "rawsys.h"
+#include "timeline.h"
 
 /* per heap bucket, made at its first event (flusher only) */
 struct cp_htx {
@@ -60,7 +61,7 @@ struct cp_htx {
 static struct cp_htx *all, *lhead;
 static uint64_t rate, interval_ns, t0;
 static uint64_t epoch = 1;
-static double total, peak;
+static double total, peak, allocated; /* unbiased bytes: in use, its peak, ever allocated */
 static uint64_t peak_t; /* ns since t0 */
 static bool peak_dirty;
 static uint64_t last_peak_pub;
@@ -89,6 +90,7 @@ void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms)
     rate = mem_rate;
     interval_ns = flush_ms * 1000000u;
     t0 = cp_ht_now();
+    cp_tl_init(flush_ms);
 }
 
 static struct cp_htx *htx(struct cp_bucket *b)
@@ -212,6 +214,7 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t t)
     touch(h);
     h->cur++;
     total += h->wbytes;
+    allocated += h->wbytes;
     if (total > peak) {
         peak = total;
         peak_t = t > t0 ? t - t0 : 0;
@@ -304,9 +307,13 @@ static void publish_peak(const struct cp_ht_sink *s)
 void cp_ht_publish(const struct cp_ht_sink *s, bool force)
 {
     publish_life(s);
+    uint64_t now = cp_ht_now();
+    if (allocated > 0) { /* a timeline once there is a heap to show */
+        cp_tl_tick(now - t0, total, allocated, force);
+        cp_tl_publish(s);
+    }
     if (!peak_dirty)
         return;
-    uint64_t now = cp_ht_now();
     if (!force && now - last_peak_pub < interval_ns)
         return;
     publish_peak(s);
@@ -323,7 +330,7 @@ void cp_ht_atfork_child(bool newfile)
     if (bt)
         memset(bt, 0, (bt_mask + 1) * sizeof *bt);
     bt_n = 0;
-    total = peak = 0;
+    total = peak = allocated = 0;
     peak_t = 0;
     epoch++;
     peak_dirty = false;
@@ -351,6 +358,7 @@ void cp_ht_atfork_child(bool newfile)
         }
     }
     t0 = cp_ht_now();
+    cp_tl_init(interval_ns / 1000000u);
 }
 
 void cp_ht_stats(double *inuse, double *pk, uint64_t *pk_ns)

@@ -95,10 +95,38 @@ static int lifetimes(FILE *out, const struct cp_profile *p)
     return 0;
 }
 
-int cp_rep_heaptime(FILE *out, const struct cp_profile *p, int timeline)
+static int by_pid(const void *a, const void *b)
 {
-    if (!timeline)
-        return lifetimes(out, p);
-    fprintf(stderr, "ctrprof: report: --format timeline is not implemented yet\n");
-    return 1;
+    const struct cp_tlseries *x = a, *y = b;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* One line a point: seconds since the process's start, heap in use, RSS, then the
+ * allocation rate since the previous point and the process. */
+static int timeline(FILE *out, const struct cp_profile *p)
+{
+    struct cp_tlseries *tl = malloc((p->ntl ? p->ntl : 1) * sizeof *tl);
+    memcpy(tl, p->tl, p->ntl * sizeof *tl);
+    if (p->ntl > 1)
+        qsort(tl, p->ntl, sizeof *tl, by_pid);
+    fputs("# seconds heap_inuse_bytes rss_bytes alloc_bytes_per_second pid\n", out);
+    for (size_t k = 0; k < p->ntl; k++) {
+        const struct cp_tlseries *t = &tl[k];
+        uint64_t n = t->n < t->cap ? t->n : t->cap;
+        for (uint64_t i = 0; i < n; i++) {
+            const uint64_t *q = t->pt[i];
+            double rate = 0;
+            if (i > 0 && q[0] > t->pt[i - 1][0])
+                rate = (double)(q[3] - t->pt[i - 1][3]) / ((double)(q[0] - t->pt[i - 1][0]) / 1000);
+            fprintf(out, "%.3f %llu %llu %.0f %ld\n", (double)q[0] / 1000, (unsigned long long)q[1],
+                    (unsigned long long)q[2], rate, t->pid);
+        }
+    }
+    free(tl);
+    return 0;
+}
+
+int cp_rep_heaptime(FILE *out, const struct cp_profile *p, int tl)
+{
+    return tl ? timeline(out, p) : lifetimes(out, p);
 }

@@ -155,6 +155,9 @@ void cp_profile_peak_line(const struct cp_profile *p, char *buf, size_t len)
 void cp_profile_free(struct cp_profile *p)
 {
     free(p->peaks);
+    for (size_t i = 0; i < p->ntl; i++)
+        free(p->tl[i].pt);
+    free(p->tl);
     for (size_t i = 0; i < p->ns; i++)
         free(p->s[i].locs);
     free(p->s);
@@ -182,6 +185,7 @@ struct loadctx {
     int has_rate;
     const char *path;
     int has_ht; /* heap-over-time counters seen */
+    int has_tl; /* a timeline seen */
 };
 
 int cp_meta_key(const char *k, size_t kl, const char *want)
@@ -281,6 +285,52 @@ static void heap_peak(struct loadctx *c, const char *s, size_t len, uint64_t val
         p->peaks[i].bytes = value;
 }
 
+/* ctrprof/timeline:<pid>:n and ctrprof/timeline:<pid>:<i>:ms|heap|rss|alloc */
+static void timeline(struct loadctx *c, const char *s, size_t len, uint64_t value)
+{
+    static const char *const fields[4] = {"ms", "heap", "rss", "alloc"};
+    struct cp_profile *p = c->p;
+    const char *end = s + len, *c1 = memchr(s, ':', len);
+    if (!c1 || c->sign < 0)
+        return;
+    long pid = (long)strtoull_n(s, (size_t)(c1 - s));
+    const char *rest = c1 + 1, *c2 = memchr(rest, ':', (size_t)(end - rest));
+    int f = -1;
+    uint64_t i = 0;
+    if (!c2 && end - rest == 1 && *rest == 'n') {
+        f = 4;
+    } else if (c2) {
+        i = strtoull_n(rest, (size_t)(c2 - rest));
+        for (int k = 0; k < 4; k++)
+            if (strlen(fields[k]) == (size_t)(end - c2 - 1) && !memcmp(c2 + 1, fields[k], (size_t)(end - c2 - 1)))
+                f = k;
+    }
+    if (f < 0 || i >= 100000)
+        return;
+    c->has_tl = 1;
+    size_t k;
+    for (k = 0; k < p->ntl && p->tl[k].pid != pid; k++)
+        ;
+    if (k == p->ntl) {
+        p->tl = realloc(p->tl, (p->ntl + 1) * sizeof *p->tl);
+        p->tl[p->ntl++] = (struct cp_tlseries){pid, 0, NULL, 0};
+    }
+    struct cp_tlseries *t = &p->tl[k];
+    if (f == 4) {
+        t->n = value;
+        return;
+    }
+    if (i >= t->cap) {
+        size_t cap = t->cap ? t->cap : 64;
+        while (cap <= i)
+            cap *= 2;
+        t->pt = realloc(t->pt, cap * sizeof *t->pt);
+        memset(t->pt + t->cap, 0, (cap - t->cap) * sizeof *t->pt);
+        t->cap = cap;
+    }
+    t->pt[i][f] = value;
+}
+
 static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t value)
 {
     struct loadctx *c = ctx;
@@ -304,6 +354,10 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
     if (len > 20 && !memcmp(n, "ctrprof/health:lost:", 20)) {
         if (c->sign > 0)
             p->lost += value;
+        return;
+    }
+    if (len > 17 && !memcmp(n, "ctrprof/timeline:", 17)) {
+        timeline(c, n + 17, len - 17, value);
         return;
     }
     if (len > 18 && !memcmp(n, "ctrprof/heap-peak:", 18)) {
@@ -425,6 +479,7 @@ int cp_profile_load(struct cp_profile *p, const char *path, int sign)
     cp_cfile_parse(buf, len, NULL, on_counter, &c, NULL, 0);
     cp_cfile_unload(buf, len);
     p->file_has_ht = c.has_ht;
+    p->file_has_tl = c.has_tl;
     return 0;
 }
 
@@ -435,6 +490,7 @@ void cp_profile_add_image(struct cp_profile *p, const uint8_t *buf, size_t len, 
     p->files++;
     cp_cfile_parse(buf, len, NULL, on_counter, &c, NULL, 0);
     p->file_has_ht = c.has_ht;
+    p->file_has_tl = c.has_tl;
 }
 
 void cp_profile_finish(struct cp_profile *p)

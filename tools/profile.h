@@ -39,6 +39,15 @@ struct cp_sample {
 /* The heap profile's views: what v[] holds (cp_profile_finish). */
 enum cp_view { CP_VIEW_HEAP = 0, CP_VIEW_PEAK = 1, CP_VIEW_TEMP = 2 };
 
+/* One process's timeline, from ctrprof/timeline:<pid>:* (points [0, n): ms since its
+ * start, heap in use, RSS, bytes allocated so far). */
+struct cp_tlseries {
+    long pid;
+    uint64_t n;
+    uint64_t (*pt)[4];
+    size_t cap;
+};
+
 /* One process's peak, from ctrprof/heap-peak:<pid>:{ms,bytes}. */
 struct cp_peak {
     long pid;
@@ -68,6 +77,9 @@ struct cp_profile {
     int view;         /* enum cp_view, set before loading */
     int temp_classes; /* CP_VIEW_TEMP: lifetime classes [0, temp_classes) are temporary */
     int file_has_ht;  /* the file loaded last had the heap-over-time counters */
+    int file_has_tl;  /* ... and a timeline */
+    struct cp_tlseries *tl;
+    size_t ntl;
     struct cp_peak *peaks;
     size_t npeaks;
     char header[400]; /* a line the views show first ("" for none): the peak's */

@@ -595,7 +595,8 @@ int cp_cmd_report(int argc, char **argv)
             cp_profile_add_image(&gr->p, in[i].buf, in[i].len, in[i].rate);
         else if (cp_profile_load(&gr->p, in[i].path, +1))
             goto out;
-        if ((view != CP_VIEW_HEAP || fmt >= 6) && !gr->p.file_has_ht && ++without_ht)
+        if ((view != CP_VIEW_HEAP || fmt >= 6) &&
+            !(fmt == 7 ? gr->p.file_has_tl : gr->p.file_has_ht) && ++without_ht)
             fprintf(stderr, "ctrprof: %s: no %s in this profile (written by a ctrprof from before "
                             "the heap-over-time counters, or nothing was sampled)\n",
                     in[i].path,
