@@ -1,11 +1,11 @@
 /* heapphases: a program that knows its own heap over time (tests/e2e/heaptime.sh).
  *
- *   heapphases [SCALE [PHASE_MS [KILL]]]
+ *   heapphases [SCALE [PHASE_MS [KILL [BIG]]]]
  *
  * Phases, each announced on stdout with its start time (ms since start, CLOCK_MONOTONIC):
  *   1 grow   peak_a allocates 4000*SCALE objects of 1000 bytes, peak_b 1000*SCALE of
- *            16000 bytes, interleaved, all live at once: the peak (20 MB * SCALE + what
- *            else is live), then PHASE_MS of quiet
+ *            16000 bytes, interleaved, and big_site BIG objects of 1 MiB (default 0),
+ *            all live at once: the peak (20 MB * SCALE + BIG MiB), then PHASE_MS of quiet
  *   2 free   every one of them freed, then PHASE_MS of quiet
  *   3 churn  temp_fast: 5000 objects of 64 bytes freed at once (lifetime < 1 ms);
  *            temp_slow: 20 objects of 128 bytes each freed 3 ms after its allocation
@@ -61,6 +61,13 @@ __attribute__((noinline)) static void *peak_b(void)
     return p;
 }
 
+__attribute__((noinline)) static void *big_site(void)
+{
+    void *p = malloc(1 << 20);
+    memset(p, 3, 1 << 20);
+    return p;
+}
+
 __attribute__((noinline)) static void temp_fast(void)
 {
     void *volatile p = malloc(64);
@@ -92,9 +99,11 @@ int main(int argc, char **argv)
     long scale = argc > 1 ? atol(argv[1]) : 1;
     long phase_ms = argc > 2 ? atol(argv[2]) : 400;
     int kill_self = argc > 3 && atoi(argv[3]);
+    long nbig = argc > 4 ? atol(argv[4]) : 0;
     clock_gettime(CLOCK_MONOTONIC, &start);
     long na = 4000 * scale, nb = 1000 * scale;
     void **a = slots(na), **b = slots(nb), **s = slots(20), **k = slots(300);
+    void **g = slots(nbig + 1);
 
     say("grow");
     for (long i = 0, j = 0; i < na; i++) {
@@ -102,6 +111,8 @@ int main(int argc, char **argv)
         if (i % 4 == 3)
             b[j++] = peak_b();
     }
+    for (long i = 0; i < nbig; i++)
+        g[i] = big_site();
     quiet(phase_ms);
 
     say("free");
@@ -109,6 +120,8 @@ int main(int argc, char **argv)
         free(a[i]);
     for (long i = 0; i < nb; i++)
         free(b[i]);
+    for (long i = 0; i < nbig; i++)
+        free(g[i]);
     quiet(phase_ms);
 
     say("churn");
