@@ -8,8 +8,9 @@
  *            all live at once: the peak (20 MB * SCALE + BIG MiB), then PHASE_MS of quiet
  *   2 free   every one of them freed, then PHASE_MS of quiet
  *   3 churn  temp_fast: 5000 objects of 64 bytes freed at once (lifetime < 1 ms);
- *            temp_slow: 20 objects of 128 bytes each freed 3 ms after its allocation
- *            (lifetime >= 1 ms, < 10 ms), then PHASE_MS of quiet
+ *            temp_slow: 20 objects of 128 bytes each freed 20 ms after its allocation
+ *            (lifetime >= 10 ms, < 100 ms unless the machine stalls the program for
+ *            80 ms), then PHASE_MS of quiet
  *   4 hold   keep_live: 300 objects of 2000 bytes, never freed (live past exit), then
  *            PHASE_MS of quiet; with KILL, the program SIGKILLs itself here.
  * Every site is a noinline function so its frame names it in the profile. Nothing else
@@ -129,7 +130,7 @@ int main(int argc, char **argv)
         temp_fast();
     for (int i = 0; i < 20; i++) {
         s[i] = temp_slow();
-        quiet(3);
+        quiet(20);
         free(s[i]);
     }
     quiet(phase_ms);
