@@ -25,6 +25,40 @@ int cp_rep_temp_classes(const char *b)
     return -1;
 }
 
+int cp_rep_heap_args(int heap, const char *sample, const char *temp_under, const char *format,
+                     int heapfmt, int *view, int *vi, int *temp_classes)
+{
+    *temp_classes = cp_rep_temp_classes(temp_under);
+    if (*temp_classes < 0) {
+        fprintf(stderr, "ctrprof: report: --temp-under wants a decade boundary (1us, 10us, 100us, "
+                        "1ms, 10ms, 100ms, 1s or 10s), not '%s'\n",
+                temp_under);
+        return 2;
+    }
+    if (sample && (!strcmp(sample, "temp_objects") || !strcmp(sample, "temp_space")) && heap &&
+        *view == CP_VIEW_HEAP)
+        *view = CP_VIEW_TEMP;
+    if ((heapfmt || *view != CP_VIEW_HEAP) && !heap) {
+        fprintf(stderr, "ctrprof: report: --format %s is for heap profiles\n", format);
+        return 2;
+    }
+    if (*view == CP_VIEW_HEAP)
+        return 0;
+    static const char *const vn[3][2] = {
+        {"", ""}, {"inuse_objects", "inuse_space"}, {"temp_objects", "temp_space"}};
+    *vi = sample ? -1 : 1;
+    for (int k = 0; k < 2 && sample; k++)
+        if (!strcmp(vn[*view][k], sample))
+            *vi = k;
+    if (*vi < 0) {
+        fprintf(stderr, "ctrprof: report: the %s profile has no sample '%s' (%s, %s)\n",
+                *view == CP_VIEW_PEAK ? "peak" : "temporary-objects", sample, vn[*view][1],
+                vn[*view][0]);
+        return 2;
+    }
+    return 0;
+}
+
 struct site {
     const char *name;
     double n[CP_NLIFE_R + 1]; /* the classes, then still live */
