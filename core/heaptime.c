@@ -327,9 +327,10 @@ void cp_ht_publish(const struct cp_ht_sink *s, bool force)
 void cp_ht_atfork_child(bool newfile)
 {
     /* the parent's objects are not the child's: its in-use starts at 0, its peak too */
-    if (bt)
-        memset(bt, 0, (bt_mask + 1) * sizeof *bt);
-    bt_n = 0;
+    if (bt) /* (given back: at rate 1 it may be large, and the child may allocate little) */
+        cp_munmap_anon(bt, (bt_mask + 1) * sizeof *bt);
+    bt = NULL;
+    bt_mask = bt_n = 0;
     total = peak = allocated = 0;
     peak_t = 0;
     epoch++;
