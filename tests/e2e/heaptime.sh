@@ -161,7 +161,22 @@ check_eq "heaptime:sigkill-keeps-peak" "4000 1000" \
     "$(sitev "$f" peak_a --profile=peak --sample=inuse_objects) $(sitev "$f" peak_b --profile=peak --sample=inuse_objects)"
 check_eq "heaptime:sigkill-keeps-peak-bytes" 20000000 "$(counter "$f" '^ctrprof/heap-peak:[0-9]+:bytes$')"
 
-# ---- 4. a file from before these counters ----------------------------------------------
+# ---- 4. a file two processes shared: each adds its own peak; the header says it is a sum
+d=$WORK/shared
+mkdir -p "$d"
+for i in 1 2; do
+    CTRPROF_FILE="$d/shared.count" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=$FLUSH LD_PRELOAD="$SHIM" "$P" 1 60 >/dev/null
+done
+check_eq "heaptime:shared-file-peak-summed" "8000 2000" \
+    "$(sitev "$d/shared.count" peak_a --profile=peak --sample=inuse_objects) $(sitev "$d/shared.count" peak_b --profile=peak --sample=inuse_objects)"
+case "$("$CTRPROF" report --profile=peak "$d/shared.count" 2>/dev/null | head -1)" in
+"Peak: the sum of 2 processes' own peaks, 38.15MB (not simultaneous"*) pass "heaptime:shared-file-header-says-sum" ;;
+*) fail "heaptime:shared-file-header-says-sum" "$("$CTRPROF" report --profile=peak "$d/shared.count" 2>&1 | head -1)" ;;
+esac
+check_eq "heaptime:shared-file-two-timelines" 2 \
+    "$("$CTRPROF" report --format=timeline "$d/shared.count" | awk 'NR > 1 { print $5 }' | sort -u | wc -l)"
+
+# ---- 5. a file from before these counters ----------------------------------------------
 old="$TOP/tests/fixtures/pre-heaptime.count"
 check_cmd "heaptime:old-file-reports" sh -c "'$CTRPROF' report '$old' | grep -q '^Type: inuse_space'"
 for v in "--profile=peak:peak" "--format=timeline:timeline" "--format=lifetimes:object lifetimes" \
