@@ -191,7 +191,7 @@ static const char page_tail[] =
     "if(a!==null&&DATA.tl&&DATA.tl.pts.length)tlTip(+a,100,100);}\n"
     "</script></body></html>\n";
 
-/* DATA.tl: the timeline of the process with the largest peak (or the first one that has
+/* DATA.tl (keys quoted: the tests read DATA as JSON): the timeline of the process with the largest peak (or the first one that has
  * a timeline): {pid, pts: [[seconds, heap, rss], ...], peak: [seconds, bytes]} */
 static void timeline(FILE *out, const struct cp_profile *const *ps, size_t np)
 {
@@ -211,14 +211,14 @@ static void timeline(FILE *out, const struct cp_profile *const *ps, size_t np)
         }
     if (!best)
         return;
-    fprintf(out, ",tl:{pid:%ld,pts:[", best->pid);
+    fprintf(out, ",\"tl\":{\"pid\":%ld,\"pts\":[", best->pid);
     uint64_t n = best->n < best->cap ? best->n : best->cap;
     for (uint64_t i = 0; i < n; i++)
         fprintf(out, "%s[%.3f,%llu,%llu]", i ? "," : "", (double)best->pt[i][0] / 1000,
                 (unsigned long long)best->pt[i][1], (unsigned long long)best->pt[i][2]);
     fputs("]", out);
     if (bpk)
-        fprintf(out, ",peak:[%.3f,%llu]", (double)bpk->ms / 1000, (unsigned long long)bpk->bytes);
+        fprintf(out, ",\"peak\":[%.3f,%llu]", (double)bpk->ms / 1000, (unsigned long long)bpk->bytes);
     fputs("}", out);
 }
 
