@@ -85,8 +85,11 @@ static double exp_neg(double x)
     return sum;
 }
 
-void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms)
+bool cp_ht_on = true;
+
+void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on)
 {
+    cp_ht_on = on;
     rate = mem_rate;
     interval_ns = flush_ms * 1000000u;
     t0 = cp_ht_now();
@@ -208,6 +211,8 @@ static uint64_t bt_take(uint64_t p, uint64_t t)
 
 void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t t)
 {
+    if (!cp_ht_on)
+        return;
     struct cp_htx *h = htx(b);
     if (!h)
         return;
@@ -227,6 +232,8 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t t)
 
 void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t t)
 {
+    if (!cp_ht_on)
+        return;
     struct cp_htx *h = htx(b);
     if (!h)
         return;
@@ -306,6 +313,8 @@ static void publish_peak(const struct cp_ht_sink *s)
 
 void cp_ht_publish(const struct cp_ht_sink *s, bool force)
 {
+    if (!cp_ht_on)
+        return;
     publish_life(s);
     uint64_t now = cp_ht_now();
     if (allocated > 0) { /* a timeline once there is a heap to show */

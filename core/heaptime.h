@@ -31,6 +31,16 @@ static inline uint64_t cp_ht_now(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
 }
 
+/* CTRPROF_HEAP_TIME (default on; off: none of this file's work, for measuring its cost).
+ * Immutable after cp_ht_init. */
+extern bool cp_ht_on;
+
+/* A sampled event's time for its record: 0 (no time) when the feature is off. */
+static inline uint64_t cp_ht_stamp(void)
+{
+    return cp_ht_on ? cp_ht_now() : 0;
+}
+
 /* The class of a lifetime of ns nanoseconds. */
 static inline unsigned cp_ht_class(uint64_t ns)
 {
@@ -50,7 +60,7 @@ struct cp_ht_sink {
 
 /* Start of the process's accounting (init, and in a fork child): the time origin of the
  * peak's time, the sampling rate (for the unbiased total) and the publication interval. */
-void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms);
+void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on);
 /* A sampled allocation of b at p, drained at time t (ns, cp_ht_now). */
 void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t t);
 /* A sampled free of b's object p at time t; t 0: the time is not known (the object's

@@ -378,7 +378,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     if (metalen > CP_CFILE_MAX_META)
         return CP_CFILE_EMETALEN;
     int err = cp_bucket_init(opts.max_bucket_mb << 20);
-    cp_ht_init(opts.mem_rate, opts.flush_ms);
+    cp_ht_init(opts.mem_rate, opts.flush_ms, opts.heap_time);
     solo = dense() ? SOLO_ON : SOLO_OFF;
     if (err == 0 && cp_live_init(dense()) != 0)
         err = -ENOMEM;
@@ -723,7 +723,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     uintptr_t ref = make_ref(r->nref, r->id);
     uint64_t w[4] = {(uint64_t)(uintptr_t)p,
                      (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep,
-                     cp_ht_now(), ref};
+                     cp_ht_stamp(), ref};
     bool so = solo_for(r);
     int e;
     for (;;) {
@@ -767,7 +767,7 @@ int cp_event_free_solo(struct cp_thread *t, void *p)
         return 0;
     /* a free's record: the live table's value (here p | 1: the flusher looks it up), the
      * address and the time (heaptime.h: the object's lifetime) */
-    uint64_t w[3] = {(uint64_t)(uintptr_t)p | 1, (uint64_t)(uintptr_t)p, cp_ht_now()};
+    uint64_t w[3] = {(uint64_t)(uintptr_t)p | 1, (uint64_t)(uintptr_t)p, cp_ht_stamp()};
     if (emit(r, CP_REC_FREE, w, 3, NULL, 0, 0, true) != EMIT_RETRY)
         return 1;
     solo_wait();
@@ -793,7 +793,7 @@ void cp_event_solo_end(struct cp_thread *t, void *freed)
     struct cp_ring *r = (struct cp_ring *)t;
     if (freed) {
         /* no check of the mode: an ender waits for in_op, so this is still solo */
-        uint64_t w[3] = {(uint64_t)(uintptr_t)freed | 1, (uint64_t)(uintptr_t)freed, cp_ht_now()};
+        uint64_t w[3] = {(uint64_t)(uintptr_t)freed | 1, (uint64_t)(uintptr_t)freed, cp_ht_stamp()};
         emit(r, CP_REC_FREE, w, 3, NULL, 0, 0, false);
     }
     /* release: the record is published before an ender can see in_op clear */
@@ -827,7 +827,7 @@ void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v)
         cp_prof_lost(CP_LOST_NORING, 1);
         return;
     }
-    uint64_t w[3] = {v, (uint64_t)(uintptr_t)p, cp_ht_now()};
+    uint64_t w[3] = {v, (uint64_t)(uintptr_t)p, cp_ht_stamp()};
     emit((struct cp_ring *)t, CP_REC_FREE, w, 3, NULL, 0, 0, false);
 }
 

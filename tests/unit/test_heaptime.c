@@ -55,7 +55,7 @@ static void test_class_boundaries(void **state)
 static void test_peak_matches_brute_force(void **state)
 {
     (void)state;
-    cp_ht_init(1, 1000);
+    cp_ht_init(1, 1000, true);
     cp_ht_atfork_child(true); /* a clean slate for the buckets made by earlier tests */
     static uintptr_t live[20000];
     static int lb[20000];
@@ -105,7 +105,7 @@ static void test_peak_matches_brute_force(void **state)
 static void test_lifetimes(void **state)
 {
     (void)state;
-    cp_ht_init(1, 1000);
+    cp_ht_init(1, 1000, true);
     cp_ht_atfork_child(true);
     const uint64_t d[] = {500, 5000, 50000, 500000, 5000000, 50000000, 500000000,
                           5000000000ull, 50000000000ull};
@@ -141,7 +141,7 @@ static void test_lifetimes(void **state)
 static void test_unbiased_total(void **state)
 {
     (void)state;
-    cp_ht_init(524288, 1000);
+    cp_ht_init(524288, 1000, true);
     cp_ht_atfork_child(true);
     struct cp_bucket *b;
     uintptr_t pcs[1] = {0x7777};
