@@ -176,7 +176,16 @@ esac
 check_eq "heaptime:shared-file-two-timelines" 2 \
     "$("$CTRPROF" report --format=timeline "$d/shared.count" | awk 'NR > 1 { print $5 }' | sort -u | wc -l)"
 
-# ---- 5. a file from before these counters ----------------------------------------------
+# ---- 5. CTRPROF_HEAP_TIME=0: the profile as before, without these counters
+d=$WORK/off
+mkdir -p "$d"
+CTRPROF_DIR="$d" CTRPROF_HEAP_TIME=0 CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=$FLUSH LD_PRELOAD="$SHIM" "$P" 1 20 >/dev/null
+f=$(ls "$d"/*.count 2>/dev/null | head -1)
+f=${f:-/nonexistent}
+check_eq "heaptime:off-no-counters" "0 4000" \
+    "$("$CTRPROF" dump "$f" | grep -c 'heap:peak\|heap:life\|heap-peak\|timeline') $(sitev "$f" peak_a --sample=alloc_objects)"
+
+# ---- 6. a file from before these counters ----------------------------------------------
 old="$TOP/tests/fixtures/pre-heaptime.count"
 check_cmd "heaptime:old-file-reports" sh -c "'$CTRPROF' report '$old' | grep -q '^Type: inuse_space'"
 for v in "--profile=peak:peak" "--format=timeline:timeline" "--format=lifetimes:object lifetimes" \
