@@ -19,7 +19,8 @@
  * whose stamp is older than the epoch has not changed since the peak, so its current
  * count is its count at the peak: saved, stamped. A bucket's count at the peak is then
  * `stamp == epoch ? at_peak : cur`. Publication walks the buckets (at most once per flush
- * interval, and at the final flush) and adds each one's change to its peak counter.
+ * interval or when the peak has grown by an eighth since, and at the final flush) and adds
+ * each one's change to its peak counter.
  *
  * Lifetimes. An allocation's record carries its time; the flusher keeps address -> time
  * for live sampled objects (the birth table, its own: the hooks' live table stays as it
@@ -323,7 +324,13 @@ void cp_ht_publish(const struct cp_ht_sink *s, bool force)
     }
     if (!peak_dirty)
         return;
-    if (!force && now - last_peak_pub < interval_ns)
+    /* at most once an interval, unless the peak has grown by an eighth since it was last
+     * published (tcmalloc's PeakHeapTracker's rule, here for publication only: the
+     * snapshot itself is exact): a process that flushes only at its own sampled events
+     * (single-threaded, no flusher thread) and then goes quiet, or is killed, has a peak
+     * in the file within 1/8 of its own, and a growing heap costs a logarithmic number of
+     * walks */
+    if (!force && now - last_peak_pub < interval_ns && peak <= (double)pub_peak_bytes * 1.125)
         return;
     publish_peak(s);
     peak_dirty = false;

@@ -66,8 +66,9 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t t);
 /* A sampled free of b's object p at time t; t 0: the time is not known (the object's
  * lifetime is not classed). */
 void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t t);
-/* Add what changed to the file. The peak's per-site counters are rewritten at most once
- * per flush interval (a walk over every heap bucket), or now if force (the final flush). */
+/* Add what changed to the file. The peak's per-site counters are rewritten (a walk over
+ * every heap bucket) at most once per flush interval unless the peak grew by an eighth
+ * since they were, or now if force (the final flush). */
 void cp_ht_publish(const struct cp_ht_sink *s, bool force);
 /* Fork child: the parent's objects and peak are not the child's. newfile: the child
  * writes a file of its own (every counter pointer is forgotten); otherwise the counters
