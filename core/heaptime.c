@@ -47,11 +47,11 @@
 struct cp_htx {
     struct cp_htx *next; /* every one, newest first */
     struct cp_bucket *b;
-    double wbytes;       /* the unbiased bytes one sampled object stands for */
-    int64_t cur;         /* sampled objects in use */
-    int64_t at_peak;     /* cur at the peak, when stamp == epoch */
+    double wbytes;   /* the unbiased bytes one sampled object stands for */
+    int64_t cur;     /* sampled objects in use */
+    int64_t at_peak; /* cur at the peak, when stamp == epoch */
     uint64_t stamp;
-    uint64_t pub_peak;   /* the peak count added to the file so far */
+    uint64_t pub_peak; /* the peak count added to the file so far */
     uint64_t *ctr_peak;
     struct cp_htx *lnext; /* next on the list of buckets whose lifetimes changed */
     uint8_t lqueued, failed;
@@ -63,7 +63,7 @@ static struct cp_htx *all, *lhead;
 static uint64_t rate, interval_ns, t0;
 static uint64_t epoch = 1;
 static double total, peak, allocated; /* unbiased bytes: in use, its peak, ever allocated */
-static uint64_t peak_t; /* ns since t0 */
+static uint64_t peak_t;               /* ns since t0 */
 static bool peak_dirty;
 static uint64_t last_peak_pub;
 static uint64_t pub_peak_bytes, pub_peak_ms;
@@ -272,7 +272,8 @@ static void publish_life(const struct cp_ht_sink *s)
             uint32_t d = h->life[k] - h->pub_life[k];
             if (!d)
                 continue;
-            if (!h->ctr_life[k] && !(h->ctr_life[k] = s->bucket_ctr(h->b, CP_NAME_LIFE0 + (int)k))) {
+            if (!h->ctr_life[k] &&
+                !(h->ctr_life[k] = s->bucket_ctr(h->b, CP_NAME_LIFE0 + (int)k))) {
                 h->failed = 1;
                 break;
             }

@@ -170,29 +170,40 @@ static const char page_tail[] =
     "const X=t=>P+(W-2*P)*t/tmax,Y=v=>TH-P-(TH-2*P)*v/ymax;"
     "const line=k=>T.pts.map(q=>X(q[0]).toFixed(1)+','+Y(q[k]).toFixed(1)).join(' ');"
     "let s='<svg id=\"tlsvg\" width=\"'+W+'\" height=\"'+TH+'\">'+"
-    "'<polyline class=\"rss\" fill=\"none\" stroke=\"#e08020\" stroke-width=\"1.5\" points=\"'+line(2)+'\"/>'+"
-    "'<polyline class=\"heap\" fill=\"none\" stroke=\"#2060c0\" stroke-width=\"1.5\" points=\"'+line(1)+'\"/>';"
-    "if(T.peak)s+='<line class=\"peak\" x1=\"'+X(T.peak[0])+'\" x2=\"'+X(T.peak[0])+'\" y1=\"0\" y2=\"'+TH+"
-    "'\" stroke=\"#c00\" stroke-dasharray=\"3,2\"/><circle class=\"peakdot\" r=\"3\" fill=\"#c00\" cx=\"'+"
+    "'<polyline class=\"rss\" fill=\"none\" stroke=\"#e08020\" stroke-width=\"1.5\" "
+    "points=\"'+line(2)+'\"/>'+"
+    "'<polyline class=\"heap\" fill=\"none\" stroke=\"#2060c0\" stroke-width=\"1.5\" "
+    "points=\"'+line(1)+'\"/>';"
+    "if(T.peak)s+='<line class=\"peak\" x1=\"'+X(T.peak[0])+'\" x2=\"'+X(T.peak[0])+'\" y1=\"0\" "
+    "y2=\"'+TH+"
+    "'\" stroke=\"#c00\" stroke-dasharray=\"3,2\"/><circle class=\"peakdot\" r=\"3\" fill=\"#c00\" "
+    "cx=\"'+"
     "X(T.peak[0])+'\" cy=\"'+Y(T.peak[1])+'\"/>';"
-    "s+='<text x=\"'+(W-P)+'\" y=\"'+(TH-P-2)+'\" text-anchor=\"end\" font-size=\"10\">'+tmax.toFixed(3)+' s</text>'+"
+    "s+='<text x=\"'+(W-P)+'\" y=\"'+(TH-P-2)+'\" text-anchor=\"end\" "
+    "font-size=\"10\">'+tmax.toFixed(3)+' s</text>'+"
     "'<text x=\"'+(P+2)+'\" y=\"12\" font-size=\"10\">'+hb(ymax)+'</text>';"
-    "el.innerHTML='<div class=\"tlleg\">timeline: heap in use <span style=\"color:#2060c0\">&#9473;</span> RSS "
-    "<span style=\"color:#e08020\">&#9473;</span>'+(T.peak?' peak <span style=\"color:#c00\">&#9478;</span> '+"
-    "hb(T.peak[1])+' at '+T.peak[0].toFixed(3)+' s':'')+' (pid '+T.pid+', '+T.pts.length+' points)</div>'+s+'</svg>';"
+    "el.innerHTML='<div class=\"tlleg\">timeline: heap in use <span "
+    "style=\"color:#2060c0\">&#9473;</span> RSS "
+    "<span style=\"color:#e08020\">&#9473;</span>'+(T.peak?' peak <span "
+    "style=\"color:#c00\">&#9478;</span> '+"
+    "hb(T.peak[1])+' at '+T.peak[0].toFixed(3)+' s':'')+' (pid '+T.pid+', '+T.pts.length+' "
+    "points)</div>'+s+'</svg>';"
     "const svg=document.getElementById('tlsvg');"
-    "svg.onmousemove=ev=>{const r=svg.getBoundingClientRect();tlTip((ev.clientX-r.left-P)/(W-2*P)*tmax,"
+    "svg.onmousemove=ev=>{const "
+    "r=svg.getBoundingClientRect();tlTip((ev.clientX-r.left-P)/(W-2*P)*tmax,"
     "ev.clientX,ev.clientY);};svg.onmouseout=()=>{tip.style.display='none';};}\n"
     "function tlTip(t,x,y){const T=DATA.tl;let b=T.pts[0];for(const q of T.pts)"
     "if(Math.abs(q[0]-t)<Math.abs(b[0]-t))b=q;tip.style.display='block';tip.style.left=(x+12)+'px';"
-    "tip.style.top=(y+12)+'px';tip.textContent=b[0].toFixed(3)+' s: heap '+hb(b[1])+', RSS '+hb(b[2]);}\n"
+    "tip.style.top=(y+12)+'px';tip.textContent=b[0].toFixed(3)+' s: heap '+hb(b[1])+', RSS "
+    "'+hb(b[2]);}\n"
     "{const a=new URLSearchParams(location.hash.slice(1)).get('tlat');"
     "window.onresize=()=>{drawTL();draw();};drawTL();draw();"
     "if(a!==null&&DATA.tl&&DATA.tl.pts.length)tlTip(+a,100,100);}\n"
     "</script></body></html>\n";
 
-/* DATA.tl (keys quoted: the tests read DATA as JSON): the timeline of the process with the largest peak (or the first one that has
- * a timeline): {pid, pts: [[seconds, heap, rss], ...], peak: [seconds, bytes]} */
+/* DATA.tl (keys quoted: the tests read DATA as JSON): the timeline of the process with the largest
+ * peak (or the first one that has a timeline): {pid, pts: [[seconds, heap, rss], ...], peak:
+ * [seconds, bytes]} */
 static void timeline(FILE *out, const struct cp_profile *const *ps, size_t np)
 {
     const struct cp_tlseries *best = NULL;
@@ -218,7 +229,8 @@ static void timeline(FILE *out, const struct cp_profile *const *ps, size_t np)
                 (unsigned long long)best->pt[i][1], (unsigned long long)best->pt[i][2]);
     fputs("]", out);
     if (bpk)
-        fprintf(out, ",\"peak\":[%.3f,%llu]", (double)bpk->ms / 1000, (unsigned long long)bpk->bytes);
+        fprintf(out, ",\"peak\":[%.3f,%llu]", (double)bpk->ms / 1000,
+                (unsigned long long)bpk->bytes);
     fputs("}", out);
 }
 
@@ -258,7 +270,7 @@ void cp_rep_flame(FILE *out, const struct cp_profile *const *ps, const char *con
     }
     fputs(page_head, out);
     fputs("const DATA={title:", out);
-    json_str(out, p->header[0]                ? p->header
+    json_str(out, p->header[0]            ? p->header
                   : p->type == CP_R_HEAP  ? "heap"
                   : p->type == CP_R_MUTEX ? "mutex"
                                           : "block");

@@ -13,8 +13,8 @@
 #include "report.h"
 
 /* the lower bound of each lifetime class, as core/names.c names them */
-static const char *const life_label[CP_NLIFE_R] = {"lt1us", "1us", "10us", "100us", "1ms",
-                                                   "10ms", "100ms", "1s", "10s"};
+static const char *const life_label[CP_NLIFE_R] = {"lt1us", "1us",   "10us", "100us", "1ms",
+                                                   "10ms",  "100ms", "1s",   "10s"};
 
 int cp_rep_temp_classes(const char *b)
 {
@@ -30,8 +30,9 @@ int cp_rep_heap_args(int heap, const char *sample, const char *temp_under, const
 {
     *temp_classes = cp_rep_temp_classes(temp_under);
     if (*temp_classes < 0) {
-        fprintf(stderr, "ctrprof: report: --temp-under wants a decade boundary (1us, 10us, 100us, "
-                        "1ms, 10ms, 100ms, 1s or 10s), not '%s'\n",
+        fprintf(stderr,
+                "ctrprof: report: --temp-under wants a decade boundary (1us, 10us, 100us, "
+                "1ms, 10ms, 100ms, 1s or 10s), not '%s'\n",
                 temp_under);
         return 2;
     }
@@ -102,8 +103,9 @@ static int lifetimes(FILE *out, const struct cp_profile *p)
             st[k].total += st[k].n[c];
     if (n > 1)
         qsort(st, n, sizeof *st, by_total);
-    fprintf(out, "# objects by lifetime (allocation to free; unbiased at MemRate %llu): freed in "
-                 "each decade from its lower bound, still live, the median class, the site\n",
+    fprintf(out,
+            "# objects by lifetime (allocation to free; unbiased at MemRate %llu): freed in "
+            "each decade from its lower bound, still live, the median class, the site\n",
             (unsigned long long)p->rate);
     fputs("#", out);
     for (int c = 0; c < CP_NLIFE_R; c++)

@@ -107,8 +107,8 @@ static void test_lifetimes(void **state)
     (void)state;
     cp_ht_init(1, 1000, true);
     cp_ht_atfork_child(true);
-    const uint64_t d[] = {500, 5000, 50000, 500000, 5000000, 50000000, 500000000,
-                          5000000000ull, 50000000000ull};
+    const uint64_t d[] = {500,      5000,      50000,         500000,        5000000,
+                          50000000, 500000000, 5000000000ull, 50000000000ull};
     for (unsigned k = 0; k < 9; k++) {
         void *p = (void *)(uintptr_t)(0x9000 + 16 * k);
         cp_ht_alloc(bk[0], p, 100 + k);
@@ -120,10 +120,10 @@ static void test_lifetimes(void **state)
      * first: the free finds a birth later than itself and is not classed; the new
      * object's birth stays, so its own free is classed right */
     void *p = (void *)(uintptr_t)0xa000;
-    cp_ht_alloc(bk[1], p, 1000);      /* old object */
-    cp_ht_alloc(bk[1], p, 5000000);   /* the reuse, drained before the old free */
-    cp_ht_free(bk[1], p, 2000);       /* the old object's free */
-    cp_ht_free(bk[1], p, 5000500);    /* the new object's: 500 ns */
+    cp_ht_alloc(bk[1], p, 1000);    /* old object */
+    cp_ht_alloc(bk[1], p, 5000000); /* the reuse, drained before the old free */
+    cp_ht_free(bk[1], p, 2000);     /* the old object's free */
+    cp_ht_free(bk[1], p, 5000500);  /* the new object's: 500 ns */
     uint64_t sum = 0;
     for (unsigned k = 0; k < 9; k++)
         sum += cp_ht_bucket_life(bk[1], k);
