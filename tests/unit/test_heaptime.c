@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h> /* after the headers it needs */
@@ -15,6 +16,7 @@
 #include "bucket.h"
 #include "heaptime.h"
 #include "prof.h"
+#include "timeline.h"
 
 #define NB 16
 
@@ -161,6 +163,58 @@ static void test_unbiased_total(void **state)
     assert_int_equal(cp_ht_bucket_peak(b), 0);
 }
 
+/* The timeline through a sink that keeps the counters by name: bounded at CP_TL_MAX
+ * points however many ticks, the whole run still covered, a spike kept by the pairing. */
+static uint64_t tl_ctr[CP_TL_MAX][4], tl_n;
+static uint64_t *tl_named(const char *name)
+{
+    static const char *const f[4] = {"ms", "heap", "rss", "alloc"};
+    const char *c = strchr(name + 17, ':'); /* after "ctrprof/timeline:<pid>" */
+    if (!c)
+        return NULL;
+    if (!strcmp(c + 1, "n"))
+        return &tl_n;
+    unsigned i = (unsigned)strtoul(c + 1, NULL, 10);
+    const char *g = strchr(c + 1, ':');
+    for (int k = 0; g && k < 4 && i < CP_TL_MAX; k++)
+        if (!strcmp(g + 1, f[k]))
+            return &tl_ctr[i][k];
+    return NULL;
+}
+static uint64_t *tl_bucket(struct cp_bucket *b, int which)
+{
+    (void)b;
+    (void)which;
+    return NULL;
+}
+
+static void test_timeline_bounded(void **state)
+{
+    (void)state;
+    static const struct cp_ht_sink sink = {tl_bucket, tl_named};
+    cp_tl_init(10);
+    /* 10,000 ticks 10 ms apart: pairings as the points run out; a spike of 300 ms (longer
+     * than any step here) at ticks 7770..7799: a point falls in it and the pairing keeps
+     * it (a point is the heap at its moment: a spike between points is not seen) */
+    for (uint64_t k = 0; k < 10000; k++) {
+        cp_tl_tick(k * 10000000, k >= 7770 && k < 7800 ? 1e9 : (double)k, (double)k * 2, false);
+        if (k % 97 == 0)
+            cp_tl_publish(&sink);
+    }
+    cp_tl_publish(&sink);
+    assert_true(tl_n <= CP_TL_MAX && tl_n >= CP_TL_MAX / 2);
+    uint64_t spike = 0, last = 0;
+    for (uint64_t i = 0; i < tl_n; i++) {
+        if (i)
+            assert_true(tl_ctr[i][0] > tl_ctr[i - 1][0]); /* in time order */
+        spike += tl_ctr[i][1] == 1000000000;
+        last = tl_ctr[i][0];
+    }
+    assert_true(spike >= 1);
+    assert_true(tl_ctr[0][0] <= 200);   /* the start is still there */
+    assert_true(last >= 99990 - 160);   /* and the end: within one (doubled) step */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +222,7 @@ int main(void)
         cmocka_unit_test_setup(test_peak_matches_brute_force, setup),
         cmocka_unit_test_setup(test_lifetimes, setup),
         cmocka_unit_test_setup(test_unbiased_total, setup),
+        cmocka_unit_test(test_timeline_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
