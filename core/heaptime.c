@@ -1,11 +1,11 @@
 /*
  * heaptime.c — the heap over time: peak profile and object lifetimes (heaptime.h).
  *
- * Contexts: the flusher or whoever holds prof.c's flush_lock (every function here); no
+ * Contexts: the flusher or whoever holds flusher.c's cp_flush_lock (every function here); no
  * hook ever calls in (the hooks only stamp their sampled records with cp_ht_now). Memory
  * comes from the arena (per-bucket state) and cp_mmap_anon (the birth table): no malloc.
  *
- * The running total. prof.c drains each ring in order and calls cp_ht_alloc/cp_ht_free
+ * The running total. flusher.c drains each ring in order (resolve.c's cp_account) and calls cp_ht_alloc/cp_ht_free
  * for every heap event it applies, so in a single-threaded process (one ring) the events
  * come in the program's order and the running total of in-use bytes (each sampled object
  * weighted size / (1 - exp(-size/rate)), the report's unbiasing; exactly its size at rate
@@ -127,7 +127,7 @@ static inline void touch(struct cp_htx *h)
 }
 
 /* ---- the birth table: address -> allocation time; open addressing, backward-shift
- * deletion (as prof.c's um table), doubled at half full ---- */
+ * deletion (as resolve.c's um table), doubled at half full ---- */
 struct birth {
     uint64_t p; /* 0: empty */
     uint64_t t;

@@ -3,10 +3,10 @@
  * in-use at its peak, and the lifetime of each freed sampled object, in decade classes.
  *
  * Contexts: cp_ht_now in hooks (sampled events only: it reads CLOCK_MONOTONIC for the
- * record); everything else on the flusher, or whoever holds prof.c's flush_lock (the
+ * record); everything else on the flusher, or whoever holds flusher.c's cp_flush_lock (the
  * inline flush, the late path after the final flush, the fork child's set-up).
  *
- * prof.c applies each drained event to its bucket in ring order and calls cp_ht_alloc /
+ * resolve.c applies each drained event to its bucket in ring order and calls cp_ht_alloc /
  * cp_ht_free with the event's time; at the end of each flush cp_ht_publish adds what
  * changed to the counter file (docs/SCHEMA.md: ctrprof/heap:peak:*, ctrprof/heap:life:*,
  * ctrprof/heap-peak:<pid>:*). Counter names come from names.c (cp_names_bucket's which).
@@ -33,7 +33,7 @@ static inline uint64_t cp_ht_now(void)
 
 /* CTRPROF_HEAP_TIME (default on; off: none of this file's work, for measuring its cost).
  * Immutable after cp_ht_init. */
-extern bool cp_ht_on;
+extern bool cp_ht_on __attribute__((visibility("hidden"))); /* (no GOT load: prof_int.h) */
 
 /* A sampled event's time for its record: 0 (no time) when the feature is off. */
 static inline uint64_t cp_ht_stamp(void)
@@ -50,7 +50,7 @@ static inline unsigned cp_ht_class(uint64_t ns)
     return k;
 }
 
-/* How the publisher reaches the file (prof.c): the counter for one of a bucket's names
+/* How the publisher reaches the file (publish.c): the counter for one of a bucket's names
  * (names.h: CP_NAME_*), or a named one; NULL if it cannot be had (said and counted by the
  * callee). */
 struct cp_ht_sink {

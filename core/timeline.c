@@ -3,8 +3,8 @@
  * first), the estimated heap in use, the bytes allocated so far (the report derives the
  * allocation rate) and the process's RSS (/proc/self/statm, read here, never in a hook).
  *
- * Contexts: heaptime.c's publication, so the flusher, or whoever holds prof.c's
- * flush_lock (an inline flush on a program's thread, on the profiler's own stack). Three
+ * Contexts: heaptime.c's publication, so the flusher, or whoever holds flusher.c's
+ * cp_flush_lock (an inline flush on a program's thread, on the profiler's own stack). Three
  * raw system calls a point (open, read, close of statm), none in a sandbox (openat may
  * be forbidden: the RSS is then 0) and none on a hook's path.
  *
