@@ -50,7 +50,7 @@ void cp_tl_init(uint64_t flush_ms)
         failed[i] = false;
     }
     npt = pub_n = dirty_from = hi = 0;
-    pid = cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    pid = 0; /* asked at the first publication: no system call at start-up */
     long ps = sysconf(_SC_PAGESIZE);
     if (ps > 0)
         page = ps;
@@ -118,6 +118,8 @@ void cp_tl_tick(uint64_t t_ns, double inuse, double allocated, bool force)
 void cp_tl_publish(const struct cp_ht_sink *s)
 {
     char name[96];
+    if (!pid)
+        pid = cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
     for (uint32_t i = dirty_from; i < npt; i++) {
         for (int f = 0; f < NF && !failed[i]; f++) {
             if (pt[i][f] == pub[i][f])
