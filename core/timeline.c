@@ -4,9 +4,10 @@
  * allocation rate) and the process's RSS (/proc/self/statm, read here, never in a hook).
  *
  * Contexts: heaptime.c's publication, so the flusher, or whoever holds flusher.c's
- * cp_flush_lock (an inline flush on a program's thread, on the profiler's own stack). Three
- * raw system calls a point (open, read, close of statm), none in a sandbox (openat may
- * be forbidden: the RSS is then 0) and none on a hook's path.
+ * cp_flush_lock (an inline flush on a program's thread, on the profiler's own stack). Five
+ * raw system calls a point (open, fstat, pread, fstat, close of statm: see rss() for why),
+ * none in a sandbox (openat may be forbidden: the RSS is then 0) and none on a hook's
+ * path.
  *
  * Bounded whatever the run's length: CP_TL_MAX points per process. When they are all
  * used, each pair of neighbours becomes one (the one with more heap in use, so a spike
@@ -18,6 +19,7 @@
 #include "timeline.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -56,7 +58,11 @@ void cp_tl_init(uint64_t flush_ms)
         page = ps;
 }
 
-/* resident bytes, or 0 if statm cannot be read */
+/* Resident bytes, or 0 if statm cannot be read. A descriptor of ours lives for three
+ * system calls, and a daemon's thread may close every descriptor and open its own in
+ * that instant (issue 26, as core/cfile.c's reopen): the number could then be the
+ * program's. So the file is read with pread (a program's file offset never moves; a pipe
+ * or socket refuses it), and closed only if fstat still shows the file we opened. */
 static uint64_t rss(void)
 {
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_RELAXED))
@@ -65,9 +71,16 @@ static uint64_t rss(void)
                              0, 0, 0);
     if (fd < 0)
         return 0;
+    struct stat st0, st1;
     char buf[128];
-    long n = cp_raw_syscall(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
-    cp_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+    long n = -1;
+    if (cp_raw_syscall(SYS_fstat, fd, (long)&st0, 0, 0, 0, 0) == 0)
+        n = cp_raw_syscall(SYS_pread64, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
+    if (cp_raw_syscall(SYS_fstat, fd, (long)&st1, 0, 0, 0, 0) == 0 && st1.st_dev == st0.st_dev &&
+        st1.st_ino == st0.st_ino)
+        cp_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+    else
+        n = -1; /* not ours any more: neither closed nor believed */
     if (n <= 0)
         return 0;
     buf[n] = 0;
