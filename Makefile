@@ -6,9 +6,22 @@
 #   make fuzz         libFuzzer targets (clang), bounded by FUZZ_SECONDS
 #   make bench        benchmarks (not part of test)
 #   make format-check clang-format --dry-run over the tree
+#   make install      PREFIX (default /usr/local) and DESTDIR: PREFIX/bin/ctrprof,
+#                     PREFIX/lib/ctrprof/libctrprof.so, PREFIX/share/man/man1/ctrprof.1
+#                     (`ctrprof run` finds the shim at ../lib/ctrprof/ from its own binary)
+#   make uninstall    removes those three files (same PREFIX and DESTDIR)
+#   make clean        removes $(B) and its sanitizer trees $(B)-asan, $(B)-tsan (and build-fuzz
+#                     when B is the default)
 #
-# Sources are found by wildcard: core/*.c is the engine (linked into both the shim and the
-# tool), preload/*.c only into the shim, symbolize/*.c and tools/*.c only into the tool,
+# The user's CPPFLAGS, CFLAGS and LDFLAGS come after the project's flags (a -O0 or a
+# -fsanitize applies). Header dependencies come from the compiler (-MMD -MP, $(B)/obj/**/*.d);
+# every object also depends on this Makefile, so a change of flags rebuilds.
+# Plain `make` needs the build dependencies only; cmocka is checked for the test targets.
+#
+# Sources are found by wildcard: cfile/*.c is the counter file (its writer and its reader),
+# a layer below the engine; core/*.c is the engine; both go into libcore.a for the shim,
+# and the tool compiles the reader again with its own flags; preload/*.c only into the
+# shim, symbolize/*.c and tools/*.c only into the tool,
 # tests/unit/test_*.c each become one cmocka binary linked with the engine.
 
 B ?= build
@@ -16,18 +29,29 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 SAN ?=
 OPT ?= -O2
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib/ctrprof
+MANDIR ?= $(PREFIX)/share/man/man1
+INSTALL ?= install
 
 define need_pkg
 $(if $(shell $(PKG_CONFIG) --exists $(1) && echo yes),,$(error $(1) not found by pkg-config: install $(2) (see .ci/run)))
 endef
 
-ifeq ($(filter clean format format-check,$(MAKECMDGOALS)),)
+# Goals that need nothing built; and those that build the cmocka unit tests.
+NOBUILD_GOALS := clean uninstall format format-check
+TEST_GOALS := units test test-quick test-asan test-tsan test-san
+ifneq ($(or $(filter-out $(NOBUILD_GOALS),$(MAKECMDGOALS)),$(if $(MAKECMDGOALS),,all)),)
 $(call need_pkg,libunwind,libunwind-dev)
 $(call need_pkg,libdw,libdw-dev)
 $(call need_pkg,zlib,zlib1g-dev)
-$(call need_pkg,cmocka,libcmocka-dev)
 $(call need_pkg,libmicrohttpd,libmicrohttpd-dev)
 $(call need_pkg,ncursesw,libncurses-dev)
+endif
+ifneq ($(or $(filter $(TEST_GOALS),$(MAKECMDGOALS)),$(findstring /tests/test_,$(MAKECMDGOALS))),)
+$(call need_pkg,cmocka,libcmocka-dev)
 endif
 
 UNWIND_CFLAGS := $(shell $(PKG_CONFIG) --cflags libunwind 2>/dev/null)
@@ -41,17 +65,27 @@ CURSES_CFLAGS := $(shell $(PKG_CONFIG) --cflags ncursesw 2>/dev/null)
 CURSES_LIBS := $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null)
 
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -fPIC -fno-omit-frame-pointer $(WARN) -Icore
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -fPIC -fno-omit-frame-pointer $(WARN) -Icore -Icfile
 CFLAGS_SHIM := $(BASE_CFLAGS) -fvisibility=hidden -ftls-model=initial-exec -fno-stack-protector $(UNWIND_CFLAGS) $(SAN)
-CFLAGS_TOOL := $(BASE_CFLAGS) $(DW_CFLAGS) $(MHD_CFLAGS) $(CURSES_CFLAGS) $(SAN)
+CFLAGS_TOOL := $(BASE_CFLAGS) -fstack-protector-strong $(DW_CFLAGS) $(MHD_CFLAGS) $(CURSES_CFLAGS) $(SAN)
+# the user's flags, after the project's
+USER_CFLAGS = $(CPPFLAGS) $(CFLAGS)
+DEPFLAGS = -MMD -MP
 
-CORE_SRC := $(wildcard core/*.c)
+CFILE_SRC := $(wildcard cfile/*.c)
+CORE_SRC := $(wildcard core/*.c) $(CFILE_SRC)
 PRELOAD_SRC := $(wildcard preload/*.c)
 TOOL_SRC := $(wildcard tools/*.c) $(wildcard symbolize/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 PROG_SRC := $(wildcard tests/programs/*.c) $(wildcard demo/*.c) $(wildcard bench/progs/*.c)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
+# The engine's files the offline tool links: the counter-file reader and what it needs,
+# compiled again with the tool's flags (stack protector on: it parses files anyone may
+# have written), not the shim's. libcore.a after them only for what is not listed here
+# (tests/e2e/install.sh fails if the tool takes anything from it).
+TOOL_CORE_SRC := $(CFILE_SRC) $(filter core/log.c core/options.c,$(CORE_SRC))
+TOOL_CORE_OBJ := $(TOOL_CORE_SRC:%.c=$(B)/obj/toolcore/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -60,40 +94,48 @@ PROG_BIN += $(patsubst %.cc,$(B)/progs/%,$(notdir $(wildcard tests/programs/*.cc
 
 all: $(B)/libctrprof.so $(B)/ctrprof $(PROG_BIN)
 
-$(B)/obj/core/%.o: core/%.c $(wildcard core/*.h)
+$(B)/obj/core/%.o: core/%.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_SHIM) -c $< -o $@
+	$(CC) $(CFLAGS_SHIM) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(B)/obj/preload/%.o: preload/%.c $(wildcard core/*.h preload/*.h)
+$(B)/obj/preload/%.o: preload/%.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_SHIM) -c $< -o $@
+	$(CC) $(CFLAGS_SHIM) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(B)/obj/tools/%.o: tools/%.c $(wildcard core/*.h tools/*.h symbolize/*.h)
+$(B)/obj/tools/%.o: tools/%.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_TOOL) -Isymbolize -Itools -c $< -o $@
+	$(CC) $(CFLAGS_TOOL) -Isymbolize -Itools $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(B)/obj/symbolize/%.o: symbolize/%.c $(wildcard core/*.h symbolize/*.h)
+$(B)/obj/toolcore/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_TOOL) -Isymbolize -c $< -o $@
+	$(CC) $(CFLAGS_TOOL) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(B)/obj/cfile/%.o: cfile/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_SHIM) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(B)/obj/symbolize/%.o: symbolize/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -Isymbolize $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(B)/libcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/libctrprof.so: $(PRELOAD_OBJ) $(B)/libcore.a
-	$(CC) -shared $(SAN) -Wl,-soname,libctrprof.so -o $@ $(PRELOAD_OBJ) $(B)/libcore.a -ldl -lpthread -Wl,-z,nodelete -Wl,--no-undefined
+	$(CC) -shared $(SAN) $(CFLAGS) $(LDFLAGS) -Wl,-soname,libctrprof.so -o $@ $(PRELOAD_OBJ) $(B)/libcore.a -ldl -lpthread -Wl,-z,nodelete -Wl,--no-undefined
 
-$(B)/ctrprof: $(TOOL_OBJ) $(B)/libcore.a
-	$(CC) $(SAN) -o $@ $(TOOL_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) $(MHD_LIBS) $(CURSES_LIBS) -lm -lpthread -ldl
+$(B)/ctrprof: $(TOOL_OBJ) $(TOOL_CORE_OBJ) $(B)/libcore.a
+	$(CC) $(SAN) $(CFLAGS) $(LDFLAGS) -Wl,-Map,$(B)/ctrprof.map -o $@ $(TOOL_OBJ) $(TOOL_CORE_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) $(MHD_LIBS) $(CURSES_LIBS) -lm -lpthread -ldl
 
-$(B)/tests/%: tests/unit/%.c $(B)/libcore.a $(wildcard tests/unit/*.h)
+$(B)/tests/%: tests/unit/%.c $(B)/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_SHIM) -fvisibility=default -Itests/unit -DCP_SRCDIR='"$(CURDIR)"' -o $@ $< $(B)/libcore.a $(CMOCKA_LIBS) -lm -lpthread -ldl
+	$(CC) $(CFLAGS_SHIM) -fvisibility=default -Itests/unit -DCP_SRCDIR='"$(CURDIR)"' $(USER_CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcore.a $(CMOCKA_LIBS) -lm -lpthread -ldl
 
 # The symbolizer's test links the symbolizer and libdw (the tool's side, not the engine's).
 $(B)/tests/test_symbolize: tests/unit/test_symbolize.c $(B)/obj/symbolize/symbolize.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_TOOL) -Isymbolize -Itests/unit -o $@ $< $(B)/obj/symbolize/symbolize.o $(CMOCKA_LIBS) $(DW_LIBS) -ldl
+	$(CC) $(CFLAGS_TOOL) -Isymbolize -Itests/unit $(USER_CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(B)/obj/symbolize/symbolize.o $(CMOCKA_LIBS) $(DW_LIBS) -ldl
 
 # Test and demo programs: built plainly (with frame pointers and debug info) so that what
 # the profiler sees is what a user's program looks like.
@@ -115,6 +157,19 @@ $(B)/progs/%: bench/progs/%.c
 
 units: $(UNIT_BIN)
 
+# what the compiler found each object and unit test to include (-MMD -MP)
+-include $(wildcard $(B)/obj/*/*.d $(B)/obj/toolcore/*/*.d $(B)/tests/*.d)
+
+install: $(B)/libctrprof.so $(B)/ctrprof
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)
+	$(INSTALL) -m 755 $(B)/ctrprof $(DESTDIR)$(BINDIR)/ctrprof
+	$(INSTALL) -m 644 $(B)/libctrprof.so $(DESTDIR)$(LIBDIR)/libctrprof.so
+	$(INSTALL) -m 644 docs/ctrprof.1 $(DESTDIR)$(MANDIR)/ctrprof.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ctrprof $(DESTDIR)$(LIBDIR)/libctrprof.so $(DESTDIR)$(MANDIR)/ctrprof.1
+	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
+
 # The bundled demo, end to end: profile it at a fine rate, then print the report.
 DEMO_DIR ?= $(B)/demo-out
 demo: all
@@ -126,10 +181,10 @@ demo: all
 # ASan+UBSan and under TSan, and a bounded fuzzing run; one summary line at the end.
 FUZZ_TEST_SECONDS ?= 20
 test: all units
-	$(MAKE) B=build-asan SAN="$(ASAN)" OPT=-O1 units
-	$(MAKE) B=build-tsan SAN="$(TSAN)" OPT=-O1 units
+	$(MAKE) B=$(B)-asan SAN="$(ASAN)" OPT=-O1 units
+	$(MAKE) B=$(B)-tsan SAN="$(TSAN)" OPT=-O1 units
 	$(MAKE) $(FUZZ_BIN)
-	tests/run.sh $(B) build-asan build-tsan --fuzz $(FUZZ_TEST_SECONDS) $(FUZZ_BIN)
+	tests/run.sh $(B) $(B)-asan $(B)-tsan --fuzz $(FUZZ_TEST_SECONDS) $(FUZZ_BIN)
 
 # The real-program compatibility suite alone (it is also part of make test).
 test-compat: all
@@ -143,32 +198,32 @@ test-quick: all units
 ASAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 TSAN := -fsanitize=thread
 test-asan:
-	$(MAKE) B=build-asan SAN="$(ASAN)" OPT=-O1 units
-	tests/run.sh --units-only build-asan
+	$(MAKE) B=$(B)-asan SAN="$(ASAN)" OPT=-O1 units
+	tests/run.sh --units-only $(B)-asan
 
 test-tsan:
-	$(MAKE) B=build-tsan SAN="$(TSAN)" OPT=-O1 units
-	tests/run.sh --units-only build-tsan
+	$(MAKE) B=$(B)-tsan SAN="$(TSAN)" OPT=-O1 units
+	tests/run.sh --units-only $(B)-tsan
 
 test-san: test-asan test-tsan
 
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard core/*.h)
+build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard core/*.h cfile/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(filter core/cfile%.c core/log.c,$(CORE_SRC))
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(CFILE_SRC) core/log.c
 
 # The CFI walker's parser.
-build-fuzz/fuzz_unwind: tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c $(wildcard core/*.h)
+build-fuzz/fuzz_unwind: tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c $(wildcard core/*.h cfile/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< core/unwind.c core/arena.c
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< core/unwind.c core/arena.c
 
 # The report path: loading, merging, unbiasing, symbolizing and every view.
-FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(filter core/cfile%.c core/log.c,$(CORE_SRC))
-build-fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC) $(wildcard core/*.h tools/*.h symbolize/*.h)
+FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(CFILE_SRC) core/log.c
+build-fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC) $(wildcard core/*.h cfile/*.h tools/*.h symbolize/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Itools -Isymbolize $(DW_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(FUZZ_REPORT_SRC) $(DW_LIBS) $(Z_LIBS) -lm
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -Itools -Isymbolize $(DW_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(FUZZ_REPORT_SRC) $(DW_LIBS) $(Z_LIBS) -lm
 
 fuzz: $(FUZZ_BIN)
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
@@ -192,8 +247,8 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf $(B) $(B)-asan $(B)-tsan $(if $(filter build,$(B)),build-fuzz)
 
 
-.PHONY: test-compat bench-quick demo all units test test-quick test-asan test-tsan test-san fuzz bench format format-check clean
+.PHONY: install uninstall test-compat bench-quick demo all units test test-quick test-asan test-tsan test-san fuzz bench format format-check clean
 .SECONDARY:

@@ -2,7 +2,7 @@
  * sigbus.c — SIGBUS: the profile is a shared mapping of a file, and a store into a page
  * the file no longer has (someone truncated it; a file system without fallocate had no
  * block for a hole) is a SIGBUS in whichever thread made it. The shim keeps a handler
- * installed so that such a fault ends profiling into the file (core/cfile.c
+ * installed so that such a fault ends profiling into the file (cfile/cfile.c
  * cp_cfile_fault), never the program.
  *
  * Invisible to the program: sigaction, signal, bsd_signal and sysv_signal are interposed

@@ -436,6 +436,36 @@ static const char *symbol_at(struct module *m, GElf_Addr addr)
     return dwfl_module_addrinfo(m->mod, addr, &symoff, &sym, NULL, NULL, NULL);
 }
 
+/* The name users know for a function of glibc (or any library built the same way):
+ * glibc declares its internal calls with asm labels, so DWARF's linkage name is the hidden
+ * alias "__GI_<name>" (__GI___strdup, __GI__IO_file_doallocate); and it defines many public
+ * functions as "__<name>" with <name> an alias (__strdup and strdup, __printf and printf).
+ * "__GI_" is dropped, then "__<name>" becomes <name> when the symbol table has a global or
+ * weak <name> at the same address as "__<name>". Returns n itself when nothing applies. */
+static const char *public_name(struct module *m, const char *n)
+{
+    if (!n)
+        return n;
+    if (!strncmp(n, "__GI_", 5) && n[5])
+        n += 5;
+    if (n[0] != '_' || n[1] != '_' || !n[2] || n[2] == '_')
+        return n;
+    if (!m->syms_built)
+        build_syms(m);
+    for (size_t i = 0; i < m->nsyms; i++) {
+        if (strcmp(m->syms[i].name, n) != 0)
+            continue;
+        size_t k = i; /* its aliases: the symbols at the same start (the table is by address) */
+        while (k > 0 && m->syms[k - 1].lo == m->syms[i].lo)
+            k--;
+        for (; k < m->nsyms && m->syms[k].lo == m->syms[i].lo; k++)
+            if (m->syms[k].rank <= 1 && !strcmp(m->syms[k].name, n + 2))
+                return m->syms[k].name;
+        break;
+    }
+    return n;
+}
+
 struct framebuf {
     struct cp_sym_frame *f;
     size_t n, cap;
@@ -658,7 +688,7 @@ static int push_scope(struct module *m, Dwarf_Die *die, int tag, Dwarf_Addr addr
         if (sn && sn[0] == '_' && sn[1] == 'Z')
             name = sn;
     }
-    push(out, nice_name(name ? name : "??"), *file, *line);
+    push(out, nice_name(name ? public_name(m, name) : "??"), *file, *line);
     if (tag == DW_TAG_subprogram)
         return 1;
     Dwarf_Attribute a;
@@ -723,7 +753,7 @@ static void resolve(struct cp_symbolizer *s, struct module *m, uint64_t off, int
         /* no DWARF for this address: the ELF symbol table */
         const char *name = symbol_at(m, addr);
         if (name)
-            push(out, nice_name(name), file, line);
+            push(out, nice_name(public_name(m, name)), file, line);
     }
 }
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test and ends with one line CI reads: "N passed, N failed".
+# Runs every test and ends with one line CI reads: "N passed, N failed, N skipped" (the
+# exit status is 0 when nothing failed and something passed; skips count neither way).
 #   tests/run.sh [--units-only] BUILD_DIR [EXTRA_UNIT_BUILD_DIR...] [--fuzz SECONDS BIN...]
 # Extra build dirs (the sanitizer builds) have their unit tests run as well; --fuzz runs
 # the libFuzzer targets for a bounded time, each run counting as one test.
 # Unit tests are cmocka binaries (BUILD_DIR/tests/test_*); their own summaries are
 # counted. End-to-end drivers are tests/e2e/*.sh: each prints "PASS <name>" or
-# "FAIL <name>: <expected vs actual>" per check (see tests/e2e/lib.sh); a driver that
-# exits non-zero without printing a FAIL counts as one failure.
+# "FAIL <name>: <expected vs actual>" per check, or "SKIP <name>: <reason>" for a check
+# that cannot run here (see tests/e2e/lib.sh); a driver that exits non-zero without
+# printing a FAIL counts as one failure.
 set -u
 units_only=0
 if [ "${1:-}" = --units-only ]; then units_only=1; shift; fi
@@ -21,7 +23,7 @@ while [ $# -gt 0 ]; do
 done
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 failures=()
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
@@ -54,6 +56,7 @@ if [ "$units_only" -eq 0 ]; then
         cat "$log/$name.out"
         p=$(grep -c '^PASS ' "$log/$name.out")
         f=$(grep -c '^FAIL ' "$log/$name.out")
+        skipped=$((skipped + $(grep -c '^SKIP ' "$log/$name.out")))
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
             f=1; echo "FAIL $name: driver exited with status $rc"
         fi
@@ -75,5 +78,5 @@ done
 
 echo
 [ "${#failures[@]}" -gt 0 ] && echo "failing: ${failures[*]}"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

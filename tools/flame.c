@@ -4,7 +4,10 @@
  * type in the search box to highlight matching frames and see their share, hover for the
  * value and percentage, and pick the sample type. The profile is embedded as a JSON call
  * tree [name, [values per sample type], [children], whole name if name is shortened]; the
- * page draws it with plain DOM, the tooltip shows the whole name.
+ * page draws it with plain DOM, the tooltip shows the whole name. The root is the top row
+ * and callees grow downwards (an icicle), and the chart is as tall as the rows actually
+ * drawn for the sample type shown: the first screen of a 1366x768 window shows the root
+ * and the heaviest paths, however deep the deepest (thin) stack is.
  * The view (sample type, search, zoomed frame) lives in the URL fragment, so a view can
  * be linked to, e.g. flame.html#sample=alloc_space&search=^inl$&zoom=outer.
  * Offline context.
@@ -13,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report.h"
+#include "views.h"
 
 struct node {
     const char *name;
@@ -116,16 +119,19 @@ static const char page_tail[] =
     "if(u=='nanoseconds'){const n=['ns','us','ms','s'];let "
     "i=0;while(a>=1000&&i<3){a/=1000;v/=1000;i++;}"
     "return (i?v.toFixed(2):v.toFixed(0))+n[i];}return String(Math.round(v));}\n"
-    "function depth(n){let d=0;for(const c of n[2])d=Math.max(d,depth(c));return d+1;}\n"
+    /* the rows drawn: frames of this sample type at least half a pixel wide (what walk
+     * draws), not the deepest stack of the tree, which may be 64 frames of nothing */
+    "function depth(n,tot,W){const v=n[1][vi];if(tot<=0||v<=0||v/tot*W<0.5)return 0;let d=0;"
+    "for(const c of n[2])d=Math.max(d,depth(c,tot,W));return d+1;}\n"
     "function color(name){let h=0;for(let i=0;i<name.length;i++)h=(h*31+name.charCodeAt(i))|0;"
     "return "
     "'hsl('+(10+Math.abs(h)%45)+','+(60+Math.abs(h>>8)%30)+'%,'+(55+Math.abs(h>>4)%15)+'%)';}\n"
     "function draw(){chart.innerHTML='';const root=zoom||DATA.tree;const tot=root[1][vi];\n"
-    "const total=DATA.tree[1][vi];const W=chart.clientWidth||1000;const D=depth(root);\n"
+    "const total=DATA.tree[1][vi];const W=chart.clientWidth||1000;const D=Math.max(1,depth(root,tot,W));\n"
     "chart.style.height=(D*H)+'px';let matched=0;\n"
     "function walk(n,x,d,path){const v=n[1][vi];if(tot<=0||v<=0)return;const w=v/tot*W;"
     "if(w<0.5)return;const e=document.createElement('div');e.className='f';"
-    "e.style.left=x+'px';e.style.width=w+'px';e.style.top=((D-1-d)*H)+'px';"
+    "e.style.left=x+'px';e.style.width=w+'px';e.style.top=(d*H)+'px';"
     "e.style.background=color(n[0]);e.textContent=n[0];e.dataset.name=n[0];"
     "if(re&&re.test(n[0])){e.classList.add('hit');}"
     "e.onmousemove=ev=>{tip.style.display='block';tip.style.left=(ev.clientX+12)+'px';"

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "profile.h"
-#include "report.h"
+#include "views.h"
 
 /* the lower bound of each lifetime class, as core/names.c names them */
 static const char *const life_label[CP_NLIFE_R] = {"lt1us", "1us",   "10us", "100us", "1ms",

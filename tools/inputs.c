@@ -16,7 +16,6 @@
  */
 #include "inputs.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 
 #include "cfile.h"
 #include "cmds.h"
+#include "dirlist.h"
 #include "profile.h"
 
 struct probe {
@@ -243,45 +243,29 @@ static int consider(const char *path, int in_dir, int type, const struct cp_sele
     return rc;
 }
 
+struct scanctx {
+    int type;
+    const struct cp_select *sel;
+    struct list *out;
+};
+
+static void scan_entry(void *c, const char *path, const char *why)
+{
+    struct scanctx *sc = c;
+    if (why)
+        fprintf(stderr, "ctrprof: %s: skipped: %s\n", path, why);
+    else
+        consider(path, 1, sc->type, sc->sel, sc->out);
+}
+
 static int scan_dir(const char *dir, int type, const struct cp_select *sel, struct list *out)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "ctrprof: %s: %s\n", dir, strerror(errno));
+    struct scanctx sc = {type, sel, out};
+    int err = cp_dir_each(dir, 0, 0, scan_entry, &sc);
+    if (err < 0) {
+        fprintf(stderr, "ctrprof: %s: %s\n", dir, strerror(-err));
         return 1;
     }
-    char **names = NULL;
-    size_t n = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        names = realloc(names, (n + 1) * sizeof *names);
-        names[n++] = strdup(e->d_name);
-    }
-    if (n > 1)
-        qsort(names, n, sizeof *names, cmp_str);
-    size_t dl = strlen(dir);
-    while (dl > 1 && dir[dl - 1] == '/')
-        dl--;
-    for (size_t i = 0; i < n; i++) {
-        char *path = malloc(dl + strlen(names[i]) + 2);
-        sprintf(path, "%.*s/%s", (int)dl, dir, names[i]);
-        struct stat st;
-        if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW))
-            fprintf(stderr, "ctrprof: %s: skipped: %s\n", path, strerror(errno));
-        else if (S_ISLNK(st.st_mode))
-            fprintf(stderr, "ctrprof: %s: skipped: a symbolic link (not followed)\n", path);
-        else if (S_ISDIR(st.st_mode))
-            fprintf(stderr, "ctrprof: %s: skipped: a directory (not descended into)\n", path);
-        else if (!S_ISREG(st.st_mode))
-            fprintf(stderr, "ctrprof: %s: skipped: not a regular file\n", path);
-        else
-            consider(path, 1, type, sel, out);
-        free(path);
-        free(names[i]);
-    }
-    free(names);
-    closedir(d);
     return 0;
 }
 

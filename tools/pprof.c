@@ -14,7 +14,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "report.h"
+#include "views.h"
 
 struct buf {
     unsigned char *p;

@@ -16,7 +16,7 @@
 
 #include "cfile.h"
 #include "cmds.h"
-#include "report.h"
+#include "views.h"
 
 /* ---- a small string-keyed hash map --------------------------------------------------- */
 
@@ -502,6 +502,11 @@ void cp_profile_finish(struct cp_profile *p)
             double scale = 1;
             if (p->rate > 1 && s->size > 0)
                 scale = 1 / (1 - exp(-(double)s->size / (double)p->rate));
+            /* Go's rule (runtime/pprof's scaleHeapSample): each value unbiased, then
+             * truncated to a whole number, int64(float64(count) * scale). Every view
+             * (top, tree, folded, flame, pprof, serve, top's screen) reads these. The
+             * peak and temporary-object views (issue 21) count other objects the same way:
+             * those in use at the peak, those freed sooner than --temp-under. */
             double n0 = s->raw[0], n1 = s->raw[0] - s->raw[1]; /* alloc, inuse */
             if (p->view == CP_VIEW_PEAK) {
                 n0 = s->peak;
@@ -513,13 +518,13 @@ void cp_profile_finish(struct cp_profile *p)
                 n1 = n0;
             }
             if (p->view != CP_VIEW_HEAP) { /* two values: objects, bytes */
-                s->v[0] = n0 * scale;
-                s->v[1] = n1 * (double)s->size * scale;
+                s->v[0] = trunc(n0 * scale);
+                s->v[1] = trunc(n1 * (double)s->size * scale);
             } else {
-                s->v[0] = n0 * scale;
-                s->v[1] = n0 * (double)s->size * scale;
-                s->v[2] = n1 * scale;
-                s->v[3] = n1 * (double)s->size * scale;
+                s->v[0] = trunc(n0 * scale);
+                s->v[1] = trunc(n0 * (double)s->size * scale);
+                s->v[2] = trunc(n1 * scale);
+                s->v[3] = trunc(n1 * (double)s->size * scale);
             }
         } else {
             s->v[0] = s->raw[0] / 65536.0;

@@ -4,7 +4,7 @@
  * there is none or it is empty, why: a program LD_PRELOAD cannot reach (statically
  * linked, set-id: exe.c, said before it starts), a program that dropped the shim (a
  * wrapper that clears the environment), one that allocates outside malloc or too little
- * (the shim's notes, why.c). The output directory is created if missing.
+ * (the shim's notes, why.c). The output directory (--dir, or --file's) is created if missing.
  * Offline context (a normal program).
  */
 #include <errno.h>
@@ -49,9 +49,12 @@ static const struct flag flags[] = {
     {"--depth", "CTRPROF_DEPTH", 1},         {"--unwind", "CTRPROF_UNWIND", 0},
 };
 
-/* libctrprof.so beside this binary */
+/* The shim, found from this binary's own path: beside it (the build tree, B/ctrprof and
+ * B/libctrprof.so), else where `make install` puts it (PREFIX/bin/ctrprof and
+ * PREFIX/lib/ctrprof/libctrprof.so). */
 static int find_shim(char *out, size_t len)
 {
+    static const char *const where[] = {"libctrprof.so", "../lib/ctrprof/libctrprof.so"};
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0)
@@ -61,18 +64,24 @@ static int find_shim(char *out, size_t len)
     if (!slash)
         return -1;
     *slash = 0;
-    if ((size_t)snprintf(out, len, "%s/libctrprof.so", self) >= len)
-        return -1;
-    return access(out, R_OK);
+    char path[PATH_MAX], real[PATH_MAX];
+    for (size_t k = 0; k < sizeof where / sizeof *where; k++)
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", self, where[k]) < sizeof path &&
+            access(path, R_OK) == 0 && realpath(path, real) && strlen(real) < len) {
+            strcpy(out, real); /* without "..": LD_PRELOAD as a reader expects it */
+            return 0;
+        }
+    return -1;
 }
 
-/* The output directory, made as `perf record -o` would: a missing one is created (and its
- * parents), an unusable one is an error before anything runs. */
-static int make_dir(const char *dir)
+/* The output directory (--dir D, or the directory of --file F), made as `perf record -o`
+ * would: a missing one is created (and its parents), an unusable one is an error before
+ * anything runs. opt names what the user gave ("--dir D", "--file F"). */
+static int make_dir(const char *dir, const char *opt)
 {
     char buf[PATH_MAX];
     if ((size_t)snprintf(buf, sizeof buf, "%s", dir) >= sizeof buf) {
-        fprintf(stderr, "ctrprof: run: --dir %s: path too long\n", dir);
+        fprintf(stderr, "ctrprof: run: %s: path too long\n", opt);
         return -1;
     }
     for (char *p = buf + 1;; p++) {
@@ -80,7 +89,7 @@ static int make_dir(const char *dir)
             char c = *p;
             *p = 0;
             if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-                fprintf(stderr, "ctrprof: run: --dir %s: cannot create %s: %s\n", dir, buf, strerror(errno));
+                fprintf(stderr, "ctrprof: run: %s: cannot create %s: %s\n", opt, buf, strerror(errno));
                 return -1;
             }
             *p = c;
@@ -90,11 +99,11 @@ static int make_dir(const char *dir)
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "ctrprof: run: --dir %s: not a directory\n", dir);
+        fprintf(stderr, "ctrprof: run: %s: %s is not a directory\n", opt, dir);
         return -1;
     }
     if (access(dir, W_OK | X_OK) != 0) {
-        fprintf(stderr, "ctrprof: run: --dir %s: cannot write into it: %s\n", dir, strerror(errno));
+        fprintf(stderr, "ctrprof: run: %s: cannot write into %s: %s\n", opt, dir, strerror(errno));
         return -1;
     }
     return 0;
@@ -146,8 +155,23 @@ int cp_cmd_run(int argc, char **argv)
     }
     const char *dir = getenv("CTRPROF_DIR");
     const char *file = getenv("CTRPROF_FILE");
-    if (!(file && *file) && dir && *dir && make_dir(dir) != 0)
-        return 2;
+    char opt[PATH_MAX + 16];
+    if (file && *file) {
+        /* the file's directory, likewise (the shim creates the file, not its directory) */
+        char fdir[PATH_MAX];
+        const char *fs = strrchr(file, '/');
+        snprintf(opt, sizeof opt, "--file %s", file);
+        if (fs && fs != file && (size_t)(fs - file) < sizeof fdir) {
+            memcpy(fdir, file, (size_t)(fs - file));
+            fdir[fs - file] = 0;
+            if (make_dir(fdir, opt) != 0)
+                return 2;
+        }
+    } else if (dir && *dir) {
+        snprintf(opt, sizeof opt, "--dir %s", dir);
+        if (make_dir(dir, opt) != 0)
+            return 2;
+    }
     /* what LD_PRELOAD cannot reach: said now, and the program runs all the same */
     struct cp_exe exe;
     const char *slash = strrchr(argv[i], '/');
@@ -169,7 +193,8 @@ int cp_cmd_run(int argc, char **argv)
     }
     char shim[PATH_MAX];
     if (find_shim(shim, sizeof shim) != 0) {
-        fprintf(stderr, "ctrprof: run: libctrprof.so not found next to the ctrprof binary\n");
+        fprintf(stderr, "ctrprof: run: libctrprof.so not found next to the ctrprof binary nor in "
+                        "../lib/ctrprof/ from it\n");
         return 1;
     }
     const char *old = getenv("LD_PRELOAD");
@@ -199,7 +224,11 @@ int cp_cmd_run(int argc, char **argv)
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     if (file && *file) {
-        fprintf(stderr, "ctrprof: profile in %s\n", file);
+        if (access(file, F_OK) == 0)
+            fprintf(stderr, "ctrprof: profile in %s\n", file);
+        else
+            fprintf(stderr, "ctrprof: no profile in %s: %s recorded nothing, or the shim did not "
+                            "run in it (its own lines above say why)\n", file, prog);
     } else {
         /* the process's files: its own, and those of the programs it exec'd (same pid) */
         const char *d = dir && *dir ? dir : ".";

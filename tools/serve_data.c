@@ -1,7 +1,7 @@
 /*
  * serve_data.c — what `ctrprof serve` answers with (serve.h): snapshots of the profile
  * files it was given, the merged symbolized profiles (through profile.c, pprof.c and
- * report.c's top view, as `ctrprof report` makes them), /metrics, and the cache between
+ * textviews.c's top view, as `ctrprof report` makes them), /metrics, and the cache between
  * requests. Offline context; called from the HTTP server's connection threads, serialized
  * by one lock (g_lock) because the symbolizer and the cache are not thread-safe. Nothing
  * here touches a client; the lock is never held while a response is sent or while a delta
@@ -27,7 +27,7 @@
 
 #include "cfile.h"
 #include "profile.h"
-#include "report.h"
+#include "views.h"
 #include "serve.h"
 #include "snapshot.h"
 

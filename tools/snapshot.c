@@ -13,7 +13,6 @@
  */
 #include "snapshot.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "cfile.h"
+#include "dirlist.h"
 
 #define MAX_FILES 4096 /* per snapshot: bounded memory whatever a directory holds */
 
@@ -131,43 +131,26 @@ static void take(struct cp_snapset *s, const char *path, cp_say_fn say, void *ct
     s->hash = (s->hash ^ cp_hash_bytes(path, strlen(path))) * 1099511628211ull ^ sn.hash;
 }
 
-static int by_name(const void *a, const void *b)
+struct dirctx {
+    struct cp_snapset *s;
+    cp_say_fn say;
+    void *ctx;
+};
+
+static void take_entry(void *c, const char *path, const char *why)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    struct dirctx *d = c;
+    if (!why) /* CP_DIR_COUNT_FILES: only regular NAME.count files come here */
+        take(d->s, path, d->say, d->ctx);
 }
 
 static void take_dir(struct cp_snapset *s, const char *dir, cp_say_fn say, void *ctx)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
+    struct dirctx d = {s, say, ctx};
+    if (cp_dir_each(dir, CP_DIR_COUNT_FILES, MAX_FILES, take_entry, &d) < 0) {
         say(ctx, dir, "cannot list the directory");
         s->bad++;
-        return;
     }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < MAX_FILES) {
-        size_t l = strlen(e->d_name);
-        struct stat st;
-        if (e->d_name[0] == '.' || l < 7 || strcmp(e->d_name + l - 6, ".count"))
-            continue;
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-            continue;
-        if (n == cap)
-            names = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof *names);
-        names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof *names, by_name);
-    for (size_t i = 0; i < n; i++) {
-        char path[8192];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        take(s, path, say, ctx);
-        free(names[i]);
-    }
-    free(names);
 }
 
 struct cp_snapset *cp_snapshot(const struct cp_snapin *in, cp_say_fn say, void *ctx)

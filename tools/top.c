@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "report.h"
+#include "views.h"
 #include "snapshot.h"
 
 #define MAXLINES 400

@@ -1,12 +1,12 @@
 /*
- * viewutil.c — what the views of `ctrprof report` share (report.h): values in human units,
+ * viewutil.c — what the views of `ctrprof report` share (views.h): values in human units,
  * a sample's frames expanded through inlining. Offline context.
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "report.h"
+#include "views.h"
 
 const char *cp_rep_human(double v, const char *unit, char *buf, size_t len)
 {

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 for tool in g++ valgrind; do
     if ! command -v $tool >/dev/null; then
-        echo "SKIP early: $tool is not installed"
+        skip "early" "$tool is not installed"
         exit 0
     fi
 done

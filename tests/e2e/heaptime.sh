@@ -30,15 +30,16 @@ check_eq "heaptime:rate1-profile" yes "$([ -n "$f" ] && echo yes || echo no)"
 f=${f:-/nonexistent}
 phase() { echo "$out" | awk -v p="$1" '$2 == p { print $3 }'; }
 
-# the peak per site: every peak_a and peak_b object, nothing of the later phases
-check_eq "heaptime:rate1-peak-objects" "4000 1000 0 0 0" \
-    "$(for s in peak_a peak_b temp_fast temp_slow keep_live; do sitev "$f" $s --profile=peak --sample=inuse_objects; done | xargs)"
+# the peak per site: every peak_a and peak_b object, the one ticker object of the first
+# tick after the growth (heapphases.c), nothing of the later phases
+check_eq "heaptime:rate1-peak-objects" "4000 1000 1 0 0 0" \
+    "$(for s in peak_a peak_b ticker temp_fast temp_slow keep_live; do sitev "$f" $s --profile=peak --sample=inuse_objects; done | xargs)"
 check_eq "heaptime:rate1-peak-space" "4000000 16000000" \
     "$(sitev "$f" peak_a --profile=peak) $(sitev "$f" peak_b --profile=peak --sample=inuse_space)"
 # the header: the peak's size (the program allocates nothing else) and its time, inside
 # the grow phase (the engine's clock starts a little before main's)
 hdr=$("$CTRPROF" report --profile=peak "$f" | head -1)
-check_eq "heaptime:rate1-peak-bytes-counter" 20000000 "$(counter "$f" '^ctrprof/heap-peak:[0-9]+:bytes$')"
+check_eq "heaptime:rate1-peak-bytes-counter" 20000016 "$(counter "$f" '^ctrprof/heap-peak:[0-9]+:bytes$')"
 ms=$(counter "$f" '^ctrprof/heap-peak:[0-9]+:ms$')
 if [ -n "$ms" ] && [ "$ms" -ge "$(phase grow)" ] && [ "$ms" -le "$(($(phase free) + 5))" ]; then
     pass "heaptime:rate1-peak-time-in-grow-phase"
@@ -92,9 +93,10 @@ tl=$("$CTRPROF" report --format=timeline "$f")
 check_eq "heaptime:timeline-header" "# seconds heap_inuse_bytes rss_bytes alloc_bytes_per_second pid" \
     "$(echo "$tl" | head -1)"
 # inphase FROM TO HEAP: points strictly inside (FROM + 1 interval, TO) ms with that heap
+# (or 16 bytes more: a ticker object, heapphases.c)
 inphase() {
     echo "$tl" | awk -v a="$1" -v b="$2" -v h="$3" -v fl=$FLUSH \
-        'NR > 1 && $1 * 1000 > a + fl && $1 * 1000 < b && $2 == h { n++ } END { print n + 0 }'
+        'NR > 1 && $1 * 1000 > a + fl && $1 * 1000 < b && ($2 == h || $2 == h + 16) { n++ } END { print n + 0 }'
 }
 grow=$(inphase "$(phase grow)" "$(phase free)" 20000000)
 free0=$(inphase "$(phase free)" "$(phase churn)" 0)
@@ -102,7 +104,7 @@ hold=$(inphase "$(phase hold)" "$(phase end)" 600000)
 check_eq "heaptime:timeline-point-each-phase" "yes yes yes" \
     "$([ "$grow" -ge 1 ] && echo yes || echo "no($grow)") $([ "$free0" -ge 1 ] && echo yes || echo "no($free0)") $([ "$hold" -ge 1 ] && echo yes || echo "no($hold)")"
 # (RSS at the points that show the whole peak: its 20 MB are written, so resident)
-rss=$(echo "$tl" | awk 'NR > 1 && $2 == 20000000 && $3 > m { m = $3 } END { print m + 0 }')
+rss=$(echo "$tl" | awk 'NR > 1 && $2 >= 20000000 && $3 > m { m = $3 } END { print m + 0 }')
 check_eq "heaptime:timeline-rss-holds-the-peak" yes "$([ "${rss:-0}" -ge 20000000 ] && echo yes || echo "no(${rss:-none})")"
 
 # the flame page's timeline chart, drawn by a real browser (as flame.sh): heap and RSS
@@ -127,8 +129,8 @@ else
     check_eq "heaptime:flame-timeline-hover-grow" "heap 19.07MB" \
         "$(grep -o 'id="tip"[^>]*>[^<]*' <<<"$dom" | grep -o 'heap [0-9.]*[kMG]*B')"
     dom=$(render "tlat=$(mid "$(phase free)" "$(phase churn)")")
-    check_eq "heaptime:flame-timeline-hover-free" "heap 0B" \
-        "$(grep -o 'id="tip"[^>]*>[^<]*' <<<"$dom" | grep -o 'heap [0-9.]*[kMG]*B')"
+    hv=$(grep -o 'id="tip"[^>]*>[^<]*' <<<"$dom" | grep -o 'heap [0-9.]*[kMG]*B')
+    check_eq "heaptime:flame-timeline-hover-free" yes "$([ "$hv" = "heap 0B" ] || [ "$hv" = "heap 16B" ] && echo yes || echo "no($hv)")"
     mkdir -p "$TOP/$B/artifacts"
     HOME="$WORK" timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run \
         --user-data-dir="$WORK/chrome" --virtual-time-budget=3000 --window-size=1200,400 \
@@ -144,7 +146,7 @@ CTRPROF_DIR="$d" LD_PRELOAD="$SHIM" "$P" 1 50 0 200 >/dev/null
 f=$(ls "$d"/*.count 2>/dev/null | head -1)
 f=${f:-/nonexistent}
 check_within "heaptime:default-rate-peak-200MiB-site" 209715200 "$(sitev "$f" big_site --profile=peak)" 0.12
-check_within "heaptime:default-rate-peak-total" 229715200 "$(counter "$f" '^ctrprof/heap-peak:[0-9]+:bytes$')" 0.12
+check_within "heaptime:default-rate-peak-total" 229715216 "$(counter "$f" '^ctrprof/heap-peak:[0-9]+:bytes$')" 0.12
 check_eq "heaptime:default-rate-peak-after-free" 0 "$(sitev "$f" big_site)"
 
 # ---- 3. SIGKILL in the hold phase keeps the last published peak ------------------------
@@ -159,7 +161,7 @@ f=$(ls "$d"/*.count 2>/dev/null | head -1)
 f=${f:-/nonexistent}
 check_eq "heaptime:sigkill-keeps-peak" "4000 1000" \
     "$(sitev "$f" peak_a --profile=peak --sample=inuse_objects) $(sitev "$f" peak_b --profile=peak --sample=inuse_objects)"
-check_eq "heaptime:sigkill-keeps-peak-bytes" 20000000 "$(counter "$f" '^ctrprof/heap-peak:[0-9]+:bytes$')"
+check_eq "heaptime:sigkill-keeps-peak-bytes" 20000016 "$(counter "$f" '^ctrprof/heap-peak:[0-9]+:bytes$')"
 
 # ---- 4. a file two processes shared: each adds its own peak; the header says it is a sum
 d=$WORK/shared

@@ -9,7 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 export LC_ALL=C
 if ! command -v g++ >/dev/null; then
-    echo "SKIP names: g++ is not installed"
+    skip "names" "g++ is not installed"
     exit 0
 fi
 g++ -g -O0 -o "$WORK/cxx_names" "$TOP/tests/programs/cxx_names.cc"
@@ -63,8 +63,12 @@ funcs=$(python3 "$TOP/tests/e2e/pbfuncs.py" "$WORK/p.pb.gz")
 check_eq "names:pprof:system_name-is-whole" "$fullnames" "$(cut -f2 <<<"$funcs" | sort -u)"
 check_eq "names:pprof:name-is-short" "$(tr ';' '\n' <<<"$folded" | sed 's/ [0-9]*$//' | sort -u)" "$(cut -f1 <<<"$funcs" | sort -u)"
 check_eq "names:pprof:emplace_back" "std::vector::emplace_back	$E" "$(grep -F "::emplace_back<char const (&) [63]>(" <<<"$funcs")"
-raw=$(HOME="$WORK" go tool pprof -raw "$WORK/p.pb.gz" 2>&1)
-grep -qF "($E)" <<<"$raw" && pass "names:pprof:go-reads-system_name" || fail "names:pprof:go-reads-system_name" "$(grep emplace <<<"$raw" | head -c 300)"
+if command -v go >/dev/null; then
+    raw=$(HOME="$WORK" go tool pprof -raw "$WORK/p.pb.gz" 2>&1)
+    grep -qF "($E)" <<<"$raw" && pass "names:pprof:go-reads-system_name" || fail "names:pprof:go-reads-system_name" "$(grep emplace <<<"$raw" | head -c 300)"
+else
+    skip "names:pprof:go-reads-system_name" "go is not installed (scripts/deps.sh)"
+fi
 "$CTRPROF" report --format flame -o "$WORK/f.html" "$P"
 nodes=$(python3 "$TOP/tests/e2e/flamenodes.py" "$WORK/f.html")
 check_eq "names:flame:tooltip-is-whole" "$(printf 'all\n%s\n' "$fullnames" | sort -u)" "$(cut -f2 <<<"$nodes" | sort -u)"

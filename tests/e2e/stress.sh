@@ -84,14 +84,19 @@ d="$WORK/s4" && mkdir -p "$d"
 CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=20 LD_PRELOAD="$SHIM" "$ST" 8 100000 \
     >/dev/null 2>&1 &
 pid=$!
-sleep 1.5
+# handshake: killed once its file holds over 1000 of them (flushed while it runs)
+flushed_1111() { f=$(ls "$d"/*.count 2>/dev/null | head -1); [ -n "$f" ] &&
+    before=$(sum_heap "$f" 2>/dev/null | awk '$1 == 1111 { print $2 }') && [ "${before:-0}" -gt 1000 ]; }
+wait_until 60 flushed_1111
+alive=$(kill -0 $pid 2>/dev/null && echo alive || echo exited)
 kill -KILL $pid
 wait $pid 2>/dev/null
+check_eq "stress:sigkill:killed-while-running" alive "$alive"
 f=$(ls "$d"/*.count | head -1)
 check_cmd "stress:sigkill:file-reads" "$CTRPROF" dump "$f"
 got=$(sum_heap "$f" | awk '$1 == 1111 { print $2 }')
-if [ "${got:-0}" -gt 1000 ]; then pass "stress:sigkill:samples-flushed ($got)"; else
-    fail "stress:sigkill:samples-flushed" "expected > 1000 allocations of 1111 bytes, got ${got:-0}"; fi
+if [ "${got:-0}" -ge "${before:-1001}" ] && [ "${got:-0}" -gt 1000 ]; then pass "stress:sigkill:samples-flushed ($before, then $got)"; else
+    fail "stress:sigkill:samples-flushed" "expected at least the ${before:-0} (> 1000) allocations of 1111 bytes seen before the kill, got ${got:-0}"; fi
 
 # 5. 8 processes sharing one CTRPROF_FILE (4 started directly, 4 forked by a shell):
 # the totals are the sums of each process's own counts.
@@ -170,9 +175,9 @@ fi
 # (SEGV in __tsan::MutexPreLock from __nptl_deallocate_tsd, with or without ctrprof).
 # TSan runs this program ~50x slower, hence 16 threads rather than 64.
 if cc -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=thread \
-    -I"$TOP/core" -I"$TOP/preload" -include "$TOP/tests/programs/shim_rename.h" \
+    -I"$TOP/core" -I"$TOP/cfile" -I"$TOP/preload" -include "$TOP/tests/programs/shim_rename.h" \
     -o "$WORK/stress_tsan" "$TOP/tests/programs/stress_threads.c" "$TOP"/preload/*.c \
-    "$TOP"/core/*.c -lunwind -ldl -lpthread 2>"$WORK/tsan-cc.err"; then
+    "$TOP"/core/*.c "$TOP"/cfile/*.c -lunwind -ldl -lpthread 2>"$WORK/tsan-cc.err"; then
     for mode in exact signals exit-from-thread; do
         d="$WORK/tsan-$mode" && mkdir -p "$d"
         case $mode in

@@ -20,7 +20,11 @@ mkdir -p "$WORK/live"
     "$PROGS/serve_live" 9) &
 LIVE=$!
 PIDS+=("$LIVE")
-sleep 1.5
+# handshake: the live program's allocation site is in its published file
+live_site_published() {
+    "$CTRPROF" report --sample alloc_space --format folded "$WORK/live" 2>/dev/null | grep -q live_alloc
+}
+wait_until 30 live_site_published && pass top:live-published || fail top:live-published "no live_alloc in $WORK/live"
 
 # --once: one screen, the change over one interval; the live program's allocation site on
 # top, allocating (a positive change), its process running
@@ -32,7 +36,7 @@ if echo "$row" | awk '{exit !($(NF-1) ~ /^\+[0-9.]+(kB|MB)\/s$/)}'; then pass to
 check_eq top:once-running 1 "$(grep -c '^  running  *serve_live ' "$WORK/once.txt")"
 
 if ! command -v tmux >/dev/null; then
-    echo "SKIP top:tmux: tmux is not installed (scripts/deps.sh)"
+    skip "top:tmux" "tmux is not installed (scripts/deps.sh)"
     exit 0
 fi
 head -c 20000 /dev/urandom >"$WORK/live/ctrprof.bad.1.count"
@@ -40,10 +44,11 @@ tmux -S "$TMUX_SOCK" new-session -d -x 160 -y 40 \
     "$CTRPROF top --interval 1 --sample alloc_space $WORK/live"
 cap() { tmux -S "$TMUX_SOCK" capture-pane -p >"$1"; }
 site_value() { awk '$NF == "live_alloc" {print $1; exit}' "$1"; }
-sleep 2.5
-cap "$WORK/s1"
-sleep 2
-cap "$WORK/s2"
+# each screen is waited for by what it shows (top's refresh is the handshake)
+top_site_is_live() { cap "$1"; [ "$(awk '/function$/ {getline; print $NF; exit}' "$1")" = live_alloc ]; }
+wait_until 15 top_site_is_live "$WORK/s1"
+value_moved() { cap "$WORK/s2"; [ -n "$(site_value "$WORK/s2")" ] && [ "$(site_value "$WORK/s2")" != "$(site_value "$WORK/s1")" ]; }
+wait_until 15 value_moved
 check_eq top:tmux-site live_alloc "$(awk '/function$/ {getline; print $NF; exit}' "$WORK/s1")"
 v1=$(site_value "$WORK/s1")
 v2=$(site_value "$WORK/s2")
@@ -51,13 +56,12 @@ if [ -n "$v1" ] && [ -n "$v2" ] && [ "$v1" != "$v2" ]; then pass top:tmux-values
     fail top:tmux-values-move "live_alloc's alloc_space on two screens 2 s apart: [$v1] [$v2]"; fi
 check_eq top:tmux-corrupt-one-line 1 "$(grep -c '! .*ctrprof.bad.1.count: ' "$WORK/s2")"
 tmux -S "$TMUX_SOCK" send-keys m
-sleep 1.5
-cap "$WORK/s3"
+shows() { cap "$1"; grep -q -- "$2" "$1"; }
+wait_until 10 shows "$WORK/s3" '^ctrprof top - mutex delay'
 check_eq top:tmux-key-mutex 1 "$(grep -c '^ctrprof top - mutex delay' "$WORK/s3")"
 tmux -S "$TMUX_SOCK" send-keys h
 wait "$LIVE"
-sleep 2.5
-cap "$WORK/s4"
+wait_until 15 shows "$WORK/s4" '^  exited  *serve_live '
 check_eq top:tmux-exited-stays 1 "$(grep -c '^  exited  *serve_live ' "$WORK/s4")"
 check_eq top:tmux-exited-site live_alloc "$(awk '/function$/ {getline; print $NF; exit}' "$WORK/s4")"
 tmux -S "$TMUX_SOCK" send-keys q

@@ -13,8 +13,11 @@
  *            80 ms), then PHASE_MS of quiet
  *   4 hold   keep_live: 300 objects of 2000 bytes, never freed (live past exit), then
  *            PHASE_MS of quiet; with KILL, the program SIGKILLs itself here.
- * Every site is a noinline function so its frame names it in the profile. Nothing else
- * allocates between the phases (stdout is written with write(2)).
+ * Between and after the phases ("quiet"), ticker allocates and frees 16 bytes every 5 ms:
+ * so the peak is 20 MB * SCALE + BIG MiB + 16 (the first tick after the growth, one ticker
+ * object live) and each phase's heap is its own value or 16 bytes more. Every site is a
+ * noinline function so its frame names it in the profile. Nothing else allocates (stdout
+ * is written with write(2)).
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -42,10 +45,27 @@ static void say(const char *what)
         _exit(3);
 }
 
-static void quiet(long ms)
+static void sleep_ms(long ms)
 {
     struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
     nanosleep(&t, NULL);
+}
+
+/* A program's steady background: one 16-byte object allocated and freed every 5 ms.
+ * (A single-threaded process publishes at its own events, so a phase without any would
+ * have no timeline point; this is what lets each phase have some.) */
+__attribute__((noinline)) static void ticker(void)
+{
+    void *volatile p = malloc(16);
+    free(p);
+}
+
+static void quiet(long ms)
+{
+    for (long t = 0; t < ms; t += 5) {
+        sleep_ms(5);
+        ticker();
+    }
 }
 
 __attribute__((noinline)) static void *peak_a(void)
@@ -130,7 +150,7 @@ int main(int argc, char **argv)
         temp_fast();
     for (int i = 0; i < 20; i++) {
         s[i] = temp_slow();
-        quiet(20);
+        sleep_ms(20);
         free(s[i]);
     }
     quiet(phase_ms);

@@ -27,11 +27,49 @@ static void *die_holding(void *arg)
     return arg; /* exits holding it */
 }
 
-static void *hold_a_while(void *arg)
+/* Handshakes, not sleeps: a holder says it holds the mutex (held), and the lock word says
+ * when a waiter sleeps on it (glibc: 2 for a normal, error-checking or recursive mutex,
+ * FUTEX_WAITERS for a priority-inheritance one). */
+static sem_t held, release;
+
+static int has_waiter(pthread_mutex_t *m)
+{
+    int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_ACQUIRE);
+    return w == 2 || (w & 0x80000000) != 0;
+}
+
+static void wait_for_waiter(pthread_mutex_t *m)
+{
+    for (int i = 0; i < 5000 && !has_waiter(m); i++) /* 5 s at most */
+        usleep(1000);
+}
+
+/* holds m until a waiter sleeps on it: the main thread's lock is contended */
+static void *hold_until_waited(void *arg)
 {
     pthread_mutex_t *m = arg;
     pthread_mutex_lock(m);
-    usleep(20000);
+    sem_post(&held);
+    wait_for_waiter(m);
+    pthread_mutex_unlock(m);
+    return NULL;
+}
+
+/* holds m until told to let go */
+static void *hold_until_released(void *arg)
+{
+    pthread_mutex_t *m = arg;
+    pthread_mutex_lock(m);
+    sem_post(&held);
+    sem_wait(&release);
+    pthread_mutex_unlock(m);
+    return NULL;
+}
+
+static void *lock_once(void *arg)
+{
+    pthread_mutex_t *m = arg;
+    pthread_mutex_lock(m);
     pthread_mutex_unlock(m);
     return NULL;
 }
@@ -100,8 +138,10 @@ int main(void)
     pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
     pthread_mutex_t pi;
     pthread_mutex_init(&pi, &a);
-    pthread_create(&th, NULL, hold_a_while, &pi);
-    usleep(5000);
+    sem_init(&held, 0, 0);
+    sem_init(&release, 0, 0);
+    pthread_create(&th, NULL, hold_until_waited, &pi);
+    sem_wait(&held);
     SHOW("priority-inheritance: contended lock", pthread_mutex_lock(&pi));
     SHOW("priority-inheritance: unlock", pthread_mutex_unlock(&pi));
     pthread_join(th, NULL);
@@ -110,8 +150,8 @@ int main(void)
     pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
     pthread_mutex_t ps;
     pthread_mutex_init(&ps, &a);
-    pthread_create(&th, NULL, hold_a_while, &ps);
-    usleep(5000);
+    pthread_create(&th, NULL, hold_until_waited, &ps);
+    sem_wait(&held);
     SHOW("process-shared: contended lock", pthread_mutex_lock(&ps));
     SHOW("process-shared: unlock", pthread_mutex_unlock(&ps));
     pthread_join(th, NULL);
@@ -207,18 +247,20 @@ int main(void)
     /* unlocks the hook charges before the real unlock: one that fails must not be
      * charged, and must fail as glibc's does, with a waiter present */
     pthread_t th2;
-    pthread_create(&th, NULL, hold_a_while, &ec);
-    usleep(5000);
-    pthread_create(&th2, NULL, hold_a_while, &ec); /* waits: the lock word says so */
-    usleep(5000);
+    pthread_create(&th, NULL, hold_until_released, &ec);
+    sem_wait(&held);
+    pthread_create(&th2, NULL, lock_once, &ec);
+    wait_for_waiter(&ec); /* th2 waits: the lock word says so */
     SHOW("errorcheck: unlock by non-owner, waited on -> EPERM", pthread_mutex_unlock(&ec));
+    sem_post(&release);
     pthread_join(th, NULL);
     pthread_join(th2, NULL);
-    pthread_create(&th, NULL, hold_a_while, &rec);
-    usleep(5000);
-    pthread_create(&th2, NULL, hold_a_while, &rec);
-    usleep(5000);
+    pthread_create(&th, NULL, hold_until_released, &rec);
+    sem_wait(&held);
+    pthread_create(&th2, NULL, lock_once, &rec);
+    wait_for_waiter(&rec);
     SHOW("recursive: unlock by non-owner, waited on -> EPERM", pthread_mutex_unlock(&rec));
+    sem_post(&release);
     pthread_join(th, NULL);
     pthread_join(th2, NULL);
     SHOW("rwlock: unlock unlocked", pthread_rwlock_unlock(&rw));

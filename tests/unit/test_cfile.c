@@ -1,4 +1,4 @@
-/* test_cfile.c — the counter file (core/cfile.c, core/cfile_read.c) against Go's fixtures,
+/* test_cfile.c — the counter file (cfile/cfile.c, cfile/cfile_read.c) against Go's fixtures,
  * Go's writer behaviour, bad paths and many concurrent processes. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,8 @@
-/* report.h — what the views of `ctrprof report` share (tools/ only). */
-#ifndef CP_REPORT_H
-#define CP_REPORT_H
+/* views.h — the views of a profile and what they share (tools/ only): viewutil.c (human
+ * units, a sample's frames), textviews.c (top, tree, folded, raw), pprof.c, flame.c.
+ * `ctrprof report` (report.c), serve and top call them; none of them calls back. */
+#ifndef CP_VIEWS_H
+#define CP_VIEWS_H
 
 #include <stdio.h>
 
@@ -13,6 +15,12 @@ size_t cp_rep_frames(const struct cp_profile *p, const struct cp_sample *s,
 int cp_rep_pprof(FILE *out, const struct cp_profile *p);
 /* pprof's -top text view of sample type vi (what `ctrprof report --format top` prints) */
 void cp_rep_top(FILE *out, const struct cp_profile *p, int vi);
+/* the callers and callees of each function, by cum */
+void cp_rep_tree(FILE *out, const struct cp_profile *p, int vi);
+/* one line per stack, root first, "a;b;c VALUE"; with root, under a frame "[root]" */
+void cp_rep_folded(FILE *out, const struct cp_profile *p, int vi, const char *root);
+/* the samples as read: raw counts, unbiased values and locations */
+void cp_rep_raw(FILE *out, const struct cp_profile *p);
 /* one self-contained interactive HTML flame graph of n profiles of one type; with labels,
  * each profile under a root frame "[label]" */
 void cp_rep_flame(FILE *out, const struct cp_profile *const *ps, const char *const *labels,
