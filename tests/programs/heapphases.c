@@ -8,9 +8,8 @@
  *            all live at once: the peak (20 MB * SCALE + BIG MiB), then PHASE_MS of quiet
  *   2 free   every one of them freed, then PHASE_MS of quiet
  *   3 churn  temp_fast: 5000 objects of 64 bytes freed at once (lifetime < 1 ms);
- *            temp_slow: 20 objects of 128 bytes each freed 20 ms after its allocation
- *            (lifetime >= 10 ms, < 100 ms unless the machine stalls the program for
- *            80 ms), then PHASE_MS of quiet
+ *            temp_slow: 20 objects of 128 bytes, allocated together and freed together
+ *            20 ms later (lifetime >= 20 ms: nanosleep's bound), then PHASE_MS of quiet
  *   4 hold   keep_live: 300 objects of 2000 bytes, never freed (live past exit), then
  *            PHASE_MS of quiet; with KILL, the program SIGKILLs itself here.
  * Between and after the phases ("quiet"), ticker allocates and frees 16 bytes every 5 ms:
@@ -148,11 +147,11 @@ int main(int argc, char **argv)
     say("churn");
     for (int i = 0; i < 5000; i++)
         temp_fast();
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < 20; i++)
         s[i] = temp_slow();
-        sleep_ms(20);
+    sleep_ms(20);
+    for (int i = 0; i < 20; i++)
         free(s[i]);
-    }
     quiet(phase_ms);
 
     say("hold");
