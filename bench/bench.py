@@ -271,6 +271,11 @@ def main():
             p = callgrind_per_call(args.build, "malloc", True,
                                    extra_env={"CTRPROF_MEM_RATE": "1", "CTRPROF_UNWIND": unwind})
             hot.append(("malloc+free pair at rate 1, CTRPROF_UNWIND=%s" % unwind, g, p))
+        # the heap over time's share (issue 21): the same pairs with it switched off
+        for rate, label in (("524288", "malloc+free pair"), ("1", "malloc+free pair at rate 1")):
+            p = callgrind_per_call(args.build, "malloc", True,
+                                   extra_env={"CTRPROF_MEM_RATE": rate, "CTRPROF_HEAP_TIME": "0"})
+            hot.append(("%s, CTRPROF_HEAP_TIME=0 (peak, lifetimes, timeline off)" % label, g, p))
 
     lines = []
     lines.append("| workload | profiler | median s | × baseline | max RSS × | profile size | runs |")

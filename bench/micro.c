@@ -11,6 +11,11 @@
  *                                            compared): the flusher's part of an allocation
  *   flusher drain                            records per second through cp_ring_drain
  *   profiler memory for 10k buckets          bytes the arena mapped for 10k 32-frame buckets
+ *   heap over time (issue 21)                ns per cp_ht_now (a sampled event's clock read,
+ *                                            twice per sampled object); ns per cp_ht_alloc +
+ *                                            cp_ht_free with 100k objects live (the flusher's
+ *                                            peak, lifetime and birth-table work); us per peak
+ *                                            publication over 10k buckets (once per interval)
  *
  * Medians of several repetitions; no assertion: these are published, not tested.
  */
@@ -24,6 +29,7 @@
 #include "arena.h"
 #include "bucket.h"
 #include "cfile.h"
+#include "heaptime.h"
 #include "prof.h"
 #include "ring.h"
 
@@ -55,6 +61,21 @@ static void noop(void *ctx, enum cp_rec_kind k, uint64_t c, const uint64_t *w, u
 }
 
 /* the 32-frame stack of bucket b of the 10k */
+/* cp_ht_publish's way to a file: one counter for everything (the walk is what is timed) */
+static uint64_t bench_ctr;
+static uint64_t *bench_bucket_ctr(struct cp_bucket *b, int which)
+{
+    (void)b;
+    (void)which;
+    return &bench_ctr;
+}
+static uint64_t *bench_named_ctr(const char *name)
+{
+    (void)name;
+    return &bench_ctr;
+}
+static const struct cp_ht_sink bench_sink = {bench_bucket_ctr, bench_named_ctr};
+
 static void stack_of(uintptr_t *pcs, int b)
 {
     for (int k = 0; k < 32; k++)
@@ -161,6 +182,57 @@ int main(void)
     }
     printf("find a bucket that exists (the flusher's part: 32-frame stack hashed and "
            "compared): %.0f ns\n",
+           median(r));
+
+    /* the heap over time: the hook's clock read, the flusher's apply, the peak's walk */
+    for (int k = 0; k < REPS; k++) {
+        uint64_t x = 0;
+        double t1 = now();
+        for (int i = 0; i < 1000000; i++)
+            x += cp_ht_now();
+        r[k] = (now() - t1) / 1000000 * 1e9;
+        if (x == 1)
+            return 1;
+    }
+    printf("heap over time, the hook's part: %.1f ns per clock read (2 per sampled object)\n",
+           median(r));
+    struct cp_bucket *hb[64];
+    for (int b = 0; b < 64; b++) {
+        stack_of(pcs, 20000 + b);
+        hb[b] = cp_bucket_get(CP_HEAP, 64 + 16 * (uint64_t)b, pcs, 32);
+    }
+    for (int i = 0; i < 100000; i++) /* a live set: the birth table's size at rate 1 */
+        cp_ht_alloc(hb[i % 64], (void *)(uintptr_t)(0x40000000 + (uintptr_t)i * 16), 1 + (uint64_t)i);
+    for (int k = 0; k < REPS; k++) {
+        double t1 = now();
+        for (int i = 0; i < 1000000; i++) {
+            void *p = (void *)(uintptr_t)(0x80000000u + ((uintptr_t)i & 1023) * 16);
+            cp_ht_alloc(hb[i & 63], p, 1000 + (uint64_t)i);
+            cp_ht_free(hb[i & 63], p, 1500 + (uint64_t)i);
+        }
+        r[k] = (now() - t1) / 1000000 * 1e9;
+    }
+    printf("heap over time, the flusher's part: %.1f ns per sampled alloc + free applied (peak, "
+           "lifetime, birth table; 100k objects live)\n",
+           median(r));
+    {
+        /* a peak's publication walks every heap bucket that has had an event: 10k here */
+        for (int b = 0; b < 10000; b++) {
+            stack_of(pcs, b);
+            cp_ht_alloc(cp_bucket_get(CP_HEAP, 64, pcs, 32), (void *)(uintptr_t)(0xc0000000u + (uintptr_t)b * 16), 0);
+        }
+    }
+    for (int k = 0; k < REPS; k++) {
+        double t1 = now();
+        for (int i = 0; i < 20; i++) {
+            /* a new peak each time, so each publication walks and rewrites */
+            cp_ht_alloc(hb[0], (void *)(uintptr_t)(0xe0000000u + (uintptr_t)i * 16), 0);
+            cp_ht_publish(&bench_sink, true);
+        }
+        r[k] = (now() - t1) / 20 * 1e6;
+    }
+    printf("heap over time, a peak's publication: %.0f us over 10k buckets (at most once per "
+           "flush interval)\n",
            median(r));
 
     /* drain rate: fill a large ring, drain it */

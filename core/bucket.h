@@ -18,6 +18,8 @@
 
 #include "prof.h"
 
+struct cp_htx;
+
 /* The heap's memRecord, reduced to what a flush-cycle engine needs (see flusher.c for the
  * timeline): fut[c % 2] collects the events of cycle c while they are drained; at the
  * end of a flush the finished cycle is added to active. */
@@ -44,6 +46,7 @@ struct cp_bucket {
     union {
         struct {
             struct cp_memrec active, fut[2];
+            struct cp_htx *ht; /* heaptime.c's state for this bucket, from its first event */
         } mem;
         struct {
             uint64_t count_q16, delay; /* active */

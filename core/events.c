@@ -22,6 +22,7 @@
 #endif
 
 #include "arena.h"
+#include "heaptime.h"
 #include "live.h"
 #include "log.h"
 #include "newproc.h"
@@ -236,11 +237,13 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
      * words an event for 26 frames on average), so the thread's caches see a few words. */
     unsigned keep = common_suffix(pcs + n, r->stk + CP_RING_STK, n < r->stk_n ? n : r->stk_n);
     /* The record: p (| 1 in solo mode), then size, frames and kept frames in one word (an
-     * object of 2^48 bytes or more cannot be allocated on x86-64), then the new frames.
-     * The ref is not written: the consumer counts this ring's allocation records (cnref). */
+     * object of 2^48 bytes or more cannot be allocated on x86-64), its time (heaptime.h:
+     * lifetimes, the peak's moment), then the new frames. The ref is not written: the
+     * consumer counts this ring's allocation records (cnref). */
     uintptr_t ref = cp_make_ref(r->nref, r->id);
-    uint64_t w[3] = {(uint64_t)(uintptr_t)p,
-                     (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep, ref};
+    uint64_t w[4] = {(uint64_t)(uintptr_t)p,
+                     (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep,
+                     cp_ht_stamp(), ref};
     bool so = cp_solo_for(r);
     int e;
     for (;;) {
@@ -250,7 +253,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
             cp_prof_lost(CP_LOST_NBUCKET, 1);
             return;
         }
-        e = emit(r, CP_REC_ALLOC, w, 2, (const uint64_t *)pcs, n, keep, so);
+        e = emit(r, CP_REC_ALLOC, w, 3, (const uint64_t *)pcs, n, keep, so);
         if (e != EMIT_RETRY)
             break;
         cp_solo_wait(); /* solo mode ended meanwhile: the table is the thread's to keep now */
@@ -282,8 +285,10 @@ int cp_event_free_solo(struct cp_thread *t, void *p)
         return 1; /* the parent's object, in a new process: not this one's to count */
     if (!cp_solo_for(r))
         return 0;
-    uint64_t w = (uint64_t)(uintptr_t)p | 1;
-    if (emit(r, CP_REC_FREE, &w, 1, NULL, 0, 0, true) != EMIT_RETRY)
+    /* a free's record: the live table's value (here p | 1: the flusher looks it up), the
+     * address and the time (heaptime.h: the object's lifetime) */
+    uint64_t w[3] = {(uint64_t)(uintptr_t)p | 1, (uint64_t)(uintptr_t)p, cp_ht_stamp()};
+    if (emit(r, CP_REC_FREE, w, 3, NULL, 0, 0, true) != EMIT_RETRY)
         return 1;
     cp_solo_wait();
     return 0;
@@ -308,14 +313,15 @@ void cp_event_solo_end(struct cp_thread *t, void *freed)
     struct cp_ring *r = (struct cp_ring *)t;
     if (freed) {
         /* no check of the mode: an ender waits for in_op, so this is still solo */
-        uint64_t w = (uint64_t)(uintptr_t)freed | 1;
-        emit(r, CP_REC_FREE, &w, 1, NULL, 0, 0, false);
+        uint64_t w[3] = {(uint64_t)(uintptr_t)freed | 1, (uint64_t)(uintptr_t)freed,
+                         cp_ht_stamp()};
+        emit(r, CP_REC_FREE, w, 3, NULL, 0, 0, false);
     }
     /* release: the record is published before an ender can see in_op clear */
     __atomic_store_n(&r->in_op, 0, __ATOMIC_RELEASE);
 }
 
-void cp_event_free_commit(struct cp_thread *t, uintptr_t v)
+void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v)
 {
     if (cp_newproc())
         return; /* v was the parent's (the shim took it from the table): not ours to count */
@@ -323,8 +329,8 @@ void cp_event_free_commit(struct cp_thread *t, uintptr_t v)
         cp_prof_lost(CP_LOST_NORING, 1);
         return;
     }
-    uint64_t w = v;
-    emit((struct cp_ring *)t, CP_REC_FREE, &w, 1, NULL, 0, 0, false);
+    uint64_t w[3] = {v, (uint64_t)(uintptr_t)p, cp_ht_stamp()};
+    emit((struct cp_ring *)t, CP_REC_FREE, w, 3, NULL, 0, 0, false);
 }
 
 void cp_event_free_undo(void *p, uintptr_t v)

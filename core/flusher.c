@@ -71,6 +71,7 @@
 #include "arena.h"
 #include "bucket.h"
 #include "cfile.h"
+#include "heaptime.h"
 #include "live.h"
 #include "log.h"
 #include "mapsnap.h"
@@ -125,6 +126,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     if (metalen > CP_CFILE_MAX_META)
         return CP_CFILE_EMETALEN;
     int err = cp_bucket_init(cp_prof_opts.max_bucket_mb << 20, cp_dense() ? 20 : 16);
+    cp_ht_init(cp_prof_opts.mem_rate, cp_prof_opts.flush_ms, cp_prof_opts.heap_time);
     cp_prof_solo = cp_dense() ? SOLO_ON : SOLO_OFF;
     if (err == 0 && cp_live_init(cp_dense()) != 0)
         err = -ENOMEM;
@@ -146,6 +148,8 @@ void cp_drain_ring(struct cp_ring *r)
 }
 
 /* One flush: advance the cycle, wait out events in progress, drain, publish. */
+static bool ht_force; /* guarded by cp_flush_lock: cp_prof_flush_all's flushes */
+
 void cp_flush_locked(void)
 {
     cp_check_file();
@@ -214,6 +218,7 @@ void cp_flush_locked(void)
     }
     cp_touched_head[s] = NULL;
     flushes++;
+    cp_publish_heaptime(ht_force);
     cp_publish_health();
     cp_publish_end();
 }
@@ -234,7 +239,9 @@ void cp_prof_flush_all(void)
     if (!cp_prof_enabled())
         return;
     cp_spin_lock(&cp_flush_lock);
+    ht_force = true; /* the peak's counters are rewritten now, not at the next interval */
     cp_own_stack_run(flush_twice, NULL);
+    ht_force = false;
     cp_spin_unlock(&cp_flush_lock);
 }
 
@@ -583,5 +590,6 @@ static void atfork_child_own(void *arg)
         b->queued = 0;
     }
     cp_touched_head[0] = cp_touched_head[1] = NULL;
+    cp_ht_atfork_child(newfile);
     cp_prof_start();
 }

@@ -9,6 +9,7 @@
 
 #include "bucket.h"
 #include "cfile.h"
+#include "heaptime.h"
 #include "log.h"
 #include "stack.h"
 
@@ -87,12 +88,36 @@ size_t cp_names_frames_short(const uintptr_t *pcs, unsigned n, char *buf, size_t
     return o;
 }
 
+/* heaptime.h's lifetime classes: the lower bound of each decade */
+static const char *const life[CP_NLIFE] = {"lt1us", "1us", "10us", "100us", "1ms",
+                                           "10ms", "100ms", "1s", "10s"};
+
+size_t cp_names_kind(int which, char *buf, size_t len)
+{
+    size_t o;
+    if (which == CP_NAME_PEAK)
+        o = cp_fmt(buf, len, "peak");
+    else if (which >= CP_NAME_LIFE0 && which < CP_NAME_LIFE0 + CP_NLIFE)
+        o = cp_fmt(buf, len, "life:%s", life[which - CP_NAME_LIFE0]);
+    else
+        return 0;
+    return o < len ? o : 0;
+}
+
 size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t len,
                        void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
 {
     if (len > CP_CFILE_MAX_NAME)
         len = CP_CFILE_MAX_NAME;
-    size_t o = cp_fmt(buf, len, "%s", heads[b->type][which]);
+    size_t o;
+    if (which < CP_NAME_PEAK)
+        o = cp_fmt(buf, len, "%s", heads[b->type][which]);
+    else if (b->type != CP_HEAP || which >= CP_NAME_LIFE0 + CP_NLIFE)
+        return 0;
+    else if (which == CP_NAME_PEAK)
+        o = cp_fmt(buf, len, "ctrprof/heap:peak:");
+    else
+        o = cp_fmt(buf, len, "ctrprof/heap:life:%s:", life[which - CP_NAME_LIFE0]);
     if (b->type == CP_HEAP)
         o += cp_fmt(buf + o, o < len ? len - o : 0, "%llu", (unsigned long long)b->size);
     if (b->overflow)

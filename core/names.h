@@ -12,7 +12,11 @@
 struct cp_bucket;
 struct cp_module;
 
-/* which: 0 = alloc (heap) / contentions (mutex, block); 1 = free / delay.
+/* Which of a bucket's counters: heap alloc / mutex and block contentions, free / delay;
+ * heap only: the sampled objects in use at the peak, and freed objects by lifetime class
+ * (CP_NAME_LIFE0 + k, k < CP_NLIFE in heaptime.h). */
+enum { CP_NAME_ALLOC = 0, CP_NAME_FREE = 1, CP_NAME_PEAK = 2, CP_NAME_LIFE0 = 3 };
+/* The one builder of a bucket's counter names (docs/SCHEMA.md).
  * Returns the name's length (<= CP_CFILE_MAX_NAME), 0 if it cannot be built. Frames
  * that fall into a known module are reported through seen(ctx, module) so the caller can
  * publish the module's record. */
@@ -29,5 +33,9 @@ size_t cp_names_frames_short(const uintptr_t *pcs, unsigned n, char *buf, size_t
                              bool dittos);
 /* ctrprof/module:<id>:<build-id hex or ->:<path> */
 size_t cp_names_module(const struct cp_module *m, char *buf, size_t len);
+
+/* A heap bucket's per-bucket counter kind for which >= CP_NAME_PEAK, as Ctrprof-Format 2
+ * names it (ctrprof/<kind>:<id>, stacktab.h): "peak", "life:<class>". Its length, or 0. */
+size_t cp_names_kind(int which, char *buf, size_t len);
 
 #endif

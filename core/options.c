@@ -63,6 +63,7 @@ static const struct opt table[] = {
     {"CTRPROF_MAX_BUCKET_MB", NUM, OFF(max_bucket_mb), 1, 1 << 20, "1..1048576 MiB"},
     {"CTRPROF_UNWIND", UNWIND, OFF(unwind), 0, 0, "cfi, libunwind, fp or check"},
     {"CTRPROF_DEBUG", BOOL, OFF(debug), 0, 1, "0 or 1"},
+    {"CTRPROF_HEAP_TIME", BOOL, OFF(heap_time), 0, 1, "0 or 1"},
     {"CTRPROF_FILE", PATH, OFF(file), 0, 0, "a path"},
     {"CTRPROF_DIR", PATH, OFF(dir), 0, 0, "a directory"},
 };
@@ -78,6 +79,7 @@ static void defaults(struct cp_options *o)
     o->max_bucket_mb = 256;
     o->unwind = CP_UNWIND_CFI;
     o->debug = 0;
+    o->heap_time = 1;
     memcpy(o->dir, ".", 2);
 }
 

@@ -30,6 +30,7 @@ struct cp_options {
     uint64_t max_bucket_mb;  /* CTRPROF_MAX_BUCKET_MB, default 256 */
     int unwind;              /* CTRPROF_UNWIND=cfi|libunwind|fp|check, default cfi */
     int debug;               /* CTRPROF_DEBUG=0|1 */
+    int heap_time;           /* CTRPROF_HEAP_TIME=0|1, default 1: peak, lifetimes, timeline */
     char file[CP_PATH_MAX];  /* CTRPROF_FILE, "" if unset */
     char dir[CP_PATH_MAX];   /* CTRPROF_DIR, default "." */
 };

@@ -145,9 +145,10 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
 static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p);
 
 /* realloc's free, in steps around the real call: cp_live_remove(p) (live.h) before it,
- * then, with the value it returned, commit the free if the call freed p, or undo (put p
+ * then, with the value it returned, commit the free (with p: its record carries the
+ * address, for heaptime.c's lifetimes) if the call freed p, or undo (put p
  * back) if it failed and p is still the program's. */
-void cp_event_free_commit(struct cp_thread *t, uintptr_t v);
+void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v);
 void cp_event_free_undo(void *p, uintptr_t v);
 
 /* Solo mode (solo.c): while every heap event comes from one thread's ring, the flusher
@@ -177,7 +178,7 @@ static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p)
         return true;
     uintptr_t v = cp_live_remove(p); /* 0: not sampled */
     if (v)
-        cp_event_free_commit(thread(), v);
+        cp_event_free_commit(thread(), p, v);
     return v != 0;
 }
 

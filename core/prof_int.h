@@ -71,10 +71,12 @@ extern __thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-e
  *
  *   CP_REC_ALLOC  w[0] p (| 1 for a solo allocation, solo.c)
  *                 w[1] size << 16 | nframes << 8 | keep
+ *                 w[2] its time (heaptime.h's cp_ht_stamp: 0 with CTRPROF_HEAP_TIME=0)
  *                 then the nframes - keep innermost frames; the other keep are the
  *                 outermost of the ring's previous allocation stack (ring.h's stk/cstk).
  *                 The ref is not written: both sides count the ring's allocation records.
  *   CP_REC_FREE   w[0] the live table's value (a bucket or a ref), or p | 1 (solo)
+ *                 w[1] p, w[2] its time (heaptime.c: the object's lifetime)
  *   CP_REC_DELAY  w[0] bucket, w[1] count (1/65536 units), w[2] delay in ns
  *
  * An allocation's ref names it in the live table until the flusher has found its bucket,
@@ -128,7 +130,7 @@ extern struct cp_bucket *cp_touched_head[2];
 
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n);
 struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
-                                   unsigned n, uint64_t c, bool late);
+                                   unsigned n, uint64_t c, bool late, uint64_t t);
 struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late);
 void cp_um_expire(uint64_t c);
 /* fork child: forget the parent's orphans and pending frees */
@@ -146,6 +148,8 @@ void cp_publish_begin(void);
 void cp_publish_end(void);
 void cp_publish_bucket(struct cp_bucket *b);
 void cp_publish_health(void);
+/* heaptime.c's publication, through this file's counters (force: the final flush) */
+void cp_publish_heaptime(bool force);
 void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const uint64_t *x,
                    unsigned nx);
 /* fork child: the unwinder's counts so far are the parent's */

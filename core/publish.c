@@ -18,6 +18,7 @@
 
 #include "arena.h"
 #include "cfile.h"
+#include "heaptime.h"
 #include "live.h"
 #include "log.h"
 #include "mapsnap.h"
@@ -324,6 +325,36 @@ void cp_publish_bucket(struct cp_bucket *b)
     }
 }
 
+/* heaptime.c's way to the file (cp_flush_lock held): a bucket's counter by names.h's
+ * which, ctrprof/<kind>:<id> as the stack table names it (stacktab.h); a named one. */
+static uint64_t *ht_bucket_ctr(struct cp_bucket *b, int which)
+{
+    char name[CP_CFILE_MAX_NAME];
+    uint64_t *v;
+    if (!have_file)
+        return NULL;
+    size_t n = cp_names_kind(which, name, sizeof name);
+    int err = n ? cp_stacktab_kind_counter(&file, b, name, n, &v, module_seen, NULL)
+                : CP_CFILE_ENAME;
+    if (err == CP_CFILE_EBROKEN)
+        cp_check_file();
+    else if (err)
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+    return err ? NULL : v;
+}
+
+static uint64_t *ht_named_ctr(const char *name)
+{
+    uint64_t *v;
+    return have_file && cp_cfile_counter(&file, name, strlen(name), &v) == 0 ? v : NULL;
+}
+
+void cp_publish_heaptime(bool force)
+{
+    static const struct cp_ht_sink sink = {ht_bucket_ctr, ht_named_ctr};
+    cp_ht_publish(&sink, force);
+}
+
 /* An event after the final flush: into the bucket's published state at once, under the
  * flush lock, and out to the file; O(1), so a destructor freeing many objects late does
  * not pay a flush each. Every earlier event of the process is already published (the
@@ -338,13 +369,15 @@ void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const u
     cp_check_file();
     struct cp_bucket *b = NULL;
     switch (kind) {
-    case CP_REC_ALLOC: /* the whole stack is in x */
-        b = cp_resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, w[2], (const uintptr_t *)x, nx, 0,
-                          true);
+    case CP_REC_ALLOC: /* the whole stack is in x; w[3] is the ref */
+        b = cp_resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, w[3], (const uintptr_t *)x, nx, 0,
+                             true, w[2]);
         break;
     case CP_REC_FREE:
-        if ((b = cp_resolve_free(w[0], 0, true)))
+        if ((b = cp_resolve_free(w[0], 0, true))) {
             b->u.mem.active.frees++;
+            cp_ht_free(b, (const void *)(uintptr_t)w[1], w[2]);
+        }
         break;
     case CP_REC_DELAY:
         b = (struct cp_bucket *)(uintptr_t)w[0];
@@ -359,6 +392,7 @@ void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const u
     if (b) {
         cp_publish_begin();
         cp_publish_bucket(b);
+        cp_publish_heaptime(false);
         cp_publish_end();
     }
     cp_spin_unlock(&cp_flush_lock);

@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "heaptime.h"
 #include "live.h"
 
 uint64_t cp_samples[CP_NPTYPES];
@@ -211,7 +212,7 @@ void cp_um_expire(uint64_t c)
  * straight into the published state). NULL if no bucket could be had. p | 1: a solo
  * allocation, which the flusher puts in the live table itself. */
 struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
-                                   unsigned n, uint64_t c, bool late)
+                                   unsigned n, uint64_t c, bool late, uint64_t t)
 {
     struct cp_bucket *b = cp_bucket_get(CP_HEAP, size, pcs, n);
     if (!b) {
@@ -232,6 +233,7 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
         b->u.mem.active.allocs++;
     else
         count(b, CP_REC_ALLOC, c, NULL, 0);
+    cp_ht_alloc(b, p, t); /* heaptime.c: in drain order, with the allocation's time */
     if (solo_rec)
         return b; /* in the table: no ref to match */
     struct um_slot *e = um_find(ref);
@@ -242,6 +244,7 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
             b->u.mem.active.frees++;
         else
             count(b, CP_REC_FREE, fc, NULL, 0);
+        cp_ht_free(b, p, 0); /* (its time is not kept: not classed) */
     } else if (cp_live_resolve(p, ref, (uintptr_t)b)) {
         cp_live_prefault(p);
     } else if (!um_put(ref, (uintptr_t)b)) {
@@ -299,22 +302,24 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
     struct cp_bucket *b;
     switch (kind) {
     case CP_REC_ALLOC: {
-        /* (p, size << 16 | nframes << 8 | keep), then the nframes - keep innermost frames;
-         * the other keep are the outermost of this ring's previous stack. The ref is this
-         * ring's count of allocation records (cp_event_alloc). */
+        /* prof_int.h's encoding: (p, size << 16 | nframes << 8 | keep, time), then the
+         * nframes - keep innermost frames. The ref is this ring's count of allocation
+         * records (cp_event_alloc). */
         uintptr_t ref = cp_make_ref(r->cnref++, r->id);
         unsigned nf = (unsigned)(w[1] >> 8) & 0xff, keep = (unsigned)w[1] & 0xff;
-        if (n < 2 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 2 != nf - keep)
+        if (n < 3 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 3 != nf - keep)
             return; /* cannot happen: the producer wrote it */
         uintptr_t *stk = r->cstk + CP_RING_STK - nf;
-        memcpy(stk, w + 2, (nf - keep) * sizeof *stk);
+        memcpy(stk, w + 3, (nf - keep) * sizeof *stk);
         r->cstk_n = nf;
-        cp_resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, ref, stk, nf, c, false);
+        cp_resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, ref, stk, nf, c, false, w[2]);
         return;
     }
-    case CP_REC_FREE:
-        if (n >= 1 && (b = cp_resolve_free(w[0], c, false)))
+    case CP_REC_FREE: /* (live table value, p, time) */
+        if (n >= 3 && (b = cp_resolve_free(w[0], c, false))) {
             count(b, kind, c, w, n);
+            cp_ht_free(b, (const void *)(uintptr_t)w[1], w[2]);
+        }
         return;
     case CP_REC_DELAY:
         if (n >= 1)

@@ -142,3 +142,22 @@ int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
     char *o = put_hex(buf + 10, b->id);
     return cp_cfile_counter_fresh(f, buf, (size_t)(o - buf), &b->ctr[which]);
 }
+
+int cp_stacktab_kind_counter(struct cp_cfile *f, struct cp_bucket *b, const char *kind,
+                             size_t kl, uint64_t **out,
+                             void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
+{
+    if (!b->ctr[0]) {
+        int err = name_bucket(f, b, seen, ctx);
+        if (err)
+            return err;
+    }
+    char buf[8 + 48 + 1 + 16];
+    if (kl == 0 || kl > 48)
+        return CP_CFILE_ENAME;
+    memcpy(buf, "ctrprof/", 8);
+    memcpy(buf + 8, kind, kl);
+    buf[8 + kl] = ':';
+    char *o = put_hex(buf + 9 + kl, b->id);
+    return cp_cfile_counter_fresh(f, buf, (size_t)(o - buf), out);
+}

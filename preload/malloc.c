@@ -271,7 +271,7 @@ static inline void account(void *p, size_t n, const uintptr_t *entry)
         account_done(p, n, entry);
 }
 
-static __attribute__((noinline, cold)) void record_free(uintptr_t v)
+static __attribute__((noinline, cold)) void record_free(const void *p, uintptr_t v)
 {
     if (cp_tls.guard) {
         /* A signal handler freeing a sampled object while this thread was in profiler
@@ -282,7 +282,7 @@ static __attribute__((noinline, cold)) void record_free(uintptr_t v)
     }
     int saved = errno;
     int64_t cd = cp_shim_enter();
-    cp_event_free_commit(cp_shim_thread(), v);
+    cp_event_free_commit(cp_shim_thread(), p, v);
     cp_shim_leave(cd);
     errno = saved;
 }
@@ -462,7 +462,7 @@ static void *realloc_common(void *p, size_t n, void *q, uintptr_t old, const uin
 {
     if (p && n == 0) { /* a free (glibc returns NULL here) */
         if (old)
-            record_free(old);
+            record_free(p, old);
         if (q)
             account(q, 0, entry);
         return q;
@@ -476,7 +476,7 @@ static void *realloc_common(void *p, size_t n, void *q, uintptr_t old, const uin
         return NULL;
     }
     if (old)
-        record_free(old);
+        record_free(p, old);
     account(q, n, entry);
     return q;
 }

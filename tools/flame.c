@@ -96,6 +96,7 @@ static const char page_head[] =
     "overflow:hidden;white-space:nowrap;text-overflow:ellipsis;padding:0 3px;cursor:pointer;"
     "font:11px monospace}\n"
     ".f.hit{background:#e040e0 !important;color:#fff}\n"
+    "#tl{width:100%;margin-bottom:6px}\n.tlleg{font:12px monospace;margin-bottom:2px}\n"
     "#tip{position:fixed;pointer-events:none;background:#ffd;border:1px solid #aa8;padding:3px 6px;"
     "display:none;font:12px monospace;z-index:9}\n"
     "</style></head><body>\n"
@@ -103,7 +104,7 @@ static const char page_head[] =
     "<label>sample <select id=\"sample\"></select></label>\n"
     "<label>search <input id=\"search\" placeholder=\"regexp\"></label>\n"
     "<span id=\"match\"></span> <button id=\"reset\">reset zoom</button></div>\n"
-    "<div id=\"chart\"></div><div id=\"tip\"></div>\n<script>\n";
+    "<div id=\"tl\"></div><div id=\"chart\"></div><div id=\"tip\"></div>\n<script>\n";
 
 static const char page_tail[] =
     "\nconst H=17;let vi=DATA.def,zoom=null,re=null;\n"
@@ -163,7 +164,81 @@ static const char page_tail[] =
     "try{re=new "
     "RegExp(q);}catch(e){re=null;}}if(h.get('zoom'))zoom=find(DATA.tree,h.get('zoom'));}\n"
     "const draw0=draw;draw=function(){draw0();save();};\n"
-    "window.onresize=draw;draw();\n</script></body></html>\n";
+    /* the timeline chart (issue 21): heap in use and RSS over time, the peak marked; the
+     * nearest point's values on hover (or at #tlat=SECONDS, for a link or a test) */
+    "function hb(v){const n=['B','kB','MB','GB','TB'];let i=0;while(v>=1024&&i<4){v/=1024;i++;}"
+    "return (i?v.toFixed(2):v.toFixed(0))+n[i];}\n"
+    "function drawTL(){const T=DATA.tl,el=document.getElementById('tl');"
+    "if(!T||!T.pts.length){el.style.display='none';return;}"
+    "const W=el.clientWidth||1000,TH=120,P=4;let tmax=0,ymax=1;"
+    "for(const q of T.pts){tmax=Math.max(tmax,q[0]);ymax=Math.max(ymax,q[1],q[2]);}"
+    "if(T.peak){ymax=Math.max(ymax,T.peak[1]);tmax=Math.max(tmax,T.peak[0]);}if(tmax<=0)tmax=1;"
+    "const X=t=>P+(W-2*P)*t/tmax,Y=v=>TH-P-(TH-2*P)*v/ymax;"
+    "const line=k=>T.pts.map(q=>X(q[0]).toFixed(1)+','+Y(q[k]).toFixed(1)).join(' ');"
+    "let s='<svg id=\"tlsvg\" width=\"'+W+'\" height=\"'+TH+'\">'+"
+    "'<polyline class=\"rss\" fill=\"none\" stroke=\"#e08020\" stroke-width=\"1.5\" "
+    "points=\"'+line(2)+'\"/>'+"
+    "'<polyline class=\"heap\" fill=\"none\" stroke=\"#2060c0\" stroke-width=\"1.5\" "
+    "points=\"'+line(1)+'\"/>';"
+    "if(T.peak)s+='<line class=\"peak\" x1=\"'+X(T.peak[0])+'\" x2=\"'+X(T.peak[0])+'\" y1=\"0\" "
+    "y2=\"'+TH+"
+    "'\" stroke=\"#c00\" stroke-dasharray=\"3,2\"/><circle class=\"peakdot\" r=\"3\" fill=\"#c00\" "
+    "cx=\"'+"
+    "X(T.peak[0])+'\" cy=\"'+Y(T.peak[1])+'\"/>';"
+    "s+='<text x=\"'+(W-P)+'\" y=\"'+(TH-P-2)+'\" text-anchor=\"end\" "
+    "font-size=\"10\">'+tmax.toFixed(3)+' s</text>'+"
+    "'<text x=\"'+(P+2)+'\" y=\"12\" font-size=\"10\">'+hb(ymax)+'</text>';"
+    "el.innerHTML='<div class=\"tlleg\">timeline: heap in use <span "
+    "style=\"color:#2060c0\">&#9473;</span> RSS "
+    "<span style=\"color:#e08020\">&#9473;</span>'+(T.peak?' peak <span "
+    "style=\"color:#c00\">&#9478;</span> '+"
+    "hb(T.peak[1])+' at '+T.peak[0].toFixed(3)+' s':'')+' (pid '+T.pid+', '+T.pts.length+' "
+    "points)</div>'+s+'</svg>';"
+    "const svg=document.getElementById('tlsvg');"
+    "svg.onmousemove=ev=>{const "
+    "r=svg.getBoundingClientRect();tlTip((ev.clientX-r.left-P)/(W-2*P)*tmax,"
+    "ev.clientX,ev.clientY);};svg.onmouseout=()=>{tip.style.display='none';};}\n"
+    "function tlTip(t,x,y){const T=DATA.tl;let b=T.pts[0];for(const q of T.pts)"
+    "if(Math.abs(q[0]-t)<Math.abs(b[0]-t))b=q;tip.style.display='block';tip.style.left=(x+12)+'px';"
+    "tip.style.top=(y+12)+'px';tip.textContent=b[0].toFixed(3)+' s: heap '+hb(b[1])+', RSS "
+    "'+hb(b[2]);}\n"
+    "{const a=new URLSearchParams(location.hash.slice(1)).get('tlat');"
+    "window.onresize=()=>{drawTL();draw();};drawTL();draw();"
+    "if(a!==null&&DATA.tl&&DATA.tl.pts.length)tlTip(+a,100,100);}\n"
+    "</script></body></html>\n";
+
+/* DATA.tl (keys quoted: the tests read DATA as JSON): the timeline of the process with the largest
+ * peak (or the first one that has a timeline): {pid, pts: [[seconds, heap, rss], ...], peak:
+ * [seconds, bytes]} */
+static void timeline(FILE *out, const struct cp_profile *const *ps, size_t np)
+{
+    const struct cp_tlseries *best = NULL;
+    const struct cp_peak *bpk = NULL;
+    for (size_t g = 0; g < np; g++)
+        for (size_t k = 0; k < ps[g]->ntl; k++) {
+            const struct cp_tlseries *t = &ps[g]->tl[k];
+            const struct cp_peak *pk = NULL;
+            for (size_t i = 0; i < ps[g]->npeaks; i++)
+                if (ps[g]->peaks[i].pid == t->pid)
+                    pk = &ps[g]->peaks[i];
+            if (!best || (pk && (!bpk || pk->bytes > bpk->bytes))) {
+                best = t;
+                bpk = pk;
+            }
+        }
+    if (!best)
+        return;
+    fprintf(out, ",\"tl\":{\"pid\":%ld,\"pts\":[", best->pid);
+    uint64_t n = best->n < best->cap ? best->n : best->cap;
+    for (uint64_t i = 0; i < n; i++)
+        fprintf(out, "%s[%.3f,%llu,%llu]", i ? "," : "", (double)best->pt[i][0] / 1000,
+                (unsigned long long)best->pt[i][1], (unsigned long long)best->pt[i][2]);
+    fputs("]", out);
+    if (bpk)
+        fprintf(out, ",\"peak\":[%.3f,%llu]", (double)bpk->ms / 1000,
+                (unsigned long long)bpk->bytes);
+    fputs("}", out);
+}
 
 void cp_rep_flame(FILE *out, const struct cp_profile *const *ps, const char *const *labels,
                   size_t np, int vi)
@@ -201,7 +276,10 @@ void cp_rep_flame(FILE *out, const struct cp_profile *const *ps, const char *con
     }
     fputs(page_head, out);
     fputs("const DATA={title:", out);
-    json_str(out, p->type == CP_R_HEAP ? "heap" : p->type == CP_R_MUTEX ? "mutex" : "block");
+    json_str(out, p->header[0]            ? p->header
+                  : p->type == CP_R_HEAP  ? "heap"
+                  : p->type == CP_R_MUTEX ? "mutex"
+                                          : "block");
     fprintf(out, ",def:%d,types:[", vi);
     for (int k = 0; k < p->nvalues; k++) {
         if (k)
@@ -216,6 +294,7 @@ void cp_rep_flame(FILE *out, const struct cp_profile *const *ps, const char *con
     }
     fputs("],tree:", out);
     emit(out, root, p->nvalues);
+    timeline(out, ps, np);
     fputs("};", out);
     fputs(page_tail, out);
     free_node(root);

@@ -269,6 +269,7 @@ int cp_rep_pprof(FILE *out, const struct cp_profile *p)
     f_int(&m, 1, str(&st, p->type == CP_R_HEAP ? "space" : "contentions"));
     f_int(&m, 2, str(&st, p->type == CP_R_HEAP ? "bytes" : "count"));
     int64_t dflt = p->default_sample ? (int64_t)str(&st, p->default_sample) : 0;
+    int64_t comment = p->header[0] ? (int64_t)str(&st, p->header) : 0;
     /* the string table must be complete before it is written: add nothing after here */
     for (size_t i = 0; i < st.n; i++) {
         key(&pb, 6, 2);
@@ -278,6 +279,8 @@ int cp_rep_pprof(FILE *out, const struct cp_profile *p)
     }
     f_msg(&pb, 11, &m);
     f_int(&pb, 12, (int64_t)p->rate);
+    if (comment)
+        f_int(&pb, 13, comment); /* comment: the peak's time and size */
     if (dflt)
         f_int(&pb, 14, dflt); /* default_sample_type */
 

@@ -18,6 +18,7 @@
 #include "cfile.h"
 #include "names_read.h"
 #include "cmds.h"
+#include "views.h"
 
 /* ---- a small string-keyed hash map --------------------------------------------------- */
 
@@ -93,6 +94,9 @@ static void hfree(struct hmap *m)
 static const char *const heap_names[4] = {"alloc_objects", "alloc_space", "inuse_objects",
                                           "inuse_space"};
 static const char *const heap_units[4] = {"count", "bytes", "count", "bytes"};
+static const char *const peak_names[2] = {"inuse_objects", "inuse_space"};
+static const char *const temp_names[2] = {"temp_objects", "temp_space"};
+static const char *const two_units[2] = {"count", "bytes"};
 static const char *const blk_names[2] = {"contentions", "delay"};
 static const char *const blk_units[2] = {"count", "nanoseconds"};
 
@@ -110,8 +114,52 @@ void cp_profile_init(struct cp_profile *p, int type)
     p->sym = cp_sym_new();
 }
 
+void cp_profile_set_view(struct cp_profile *p, int view, int temp_classes)
+{
+    p->view = view;
+    p->temp_classes = temp_classes;
+    if (p->type != CP_R_HEAP || view == CP_VIEW_HEAP)
+        return;
+    p->nvalues = 2;
+    for (int i = 0; i < 2; i++) {
+        p->vname[i] = view == CP_VIEW_PEAK ? peak_names[i] : temp_names[i];
+        p->vunit[i] = two_units[i];
+    }
+}
+
+void cp_profile_peak_line(const struct cp_profile *p, char *buf, size_t len)
+{
+    buf[0] = 0;
+    if (!p->npeaks)
+        return;
+    const struct cp_peak *big = &p->peaks[0];
+    uint64_t sum = 0;
+    for (size_t i = 0; i < p->npeaks; i++) {
+        sum += p->peaks[i].bytes;
+        if (p->peaks[i].bytes > big->bytes)
+            big = &p->peaks[i];
+    }
+    char a[32], b[32];
+    if (p->npeaks == 1)
+        snprintf(buf, len, "Peak: %s in use at %.3f s after start (pid %ld)",
+                 cp_rep_human((double)big->bytes, "bytes", a, sizeof a), (double)big->ms / 1000,
+                 big->pid);
+    else
+        snprintf(buf, len,
+                 "Peak: the sum of %zu processes' own peaks, %s (not simultaneous: an upper bound "
+                 "on the heap they held at once); the largest %s at %.3f s after its start (pid "
+                 "%ld)",
+                 p->npeaks, cp_rep_human((double)sum, "bytes", a, sizeof a),
+                 cp_rep_human((double)big->bytes, "bytes", b, sizeof b), (double)big->ms / 1000,
+                 big->pid);
+}
+
 void cp_profile_free(struct cp_profile *p)
 {
+    free(p->peaks);
+    for (size_t i = 0; i < p->ntl; i++)
+        free(p->tl[i].pt);
+    free(p->tl);
     for (size_t i = 0; i < p->ns; i++)
         free(p->s[i].locs);
     free(p->s);
@@ -138,6 +186,8 @@ struct loadctx {
     uint64_t rate;
     int has_rate;
     const char *path;
+    int has_ht; /* heap-over-time counters seen */
+    int has_tl; /* a timeline seen */
 };
 
 int cp_meta_key(const char *k, size_t kl, const char *want)
@@ -198,6 +248,91 @@ static uint32_t loc_of(struct cp_profile *p, const char *line, size_t len)
     return (uint32_t)*slot;
 }
 
+/* the lifetime classes' names in ctrprof/heap:life:<class>:<size> (core/names.c) */
+static const char *const life_names[CP_NLIFE_R] = {"lt1us", "1us", "10us", "100us", "1ms",
+                                                   "10ms", "100ms", "1s", "10s"};
+
+static uint64_t strtoull_n(const char *s, size_t n)
+{
+    char sz[24];
+    size_t k = n < sizeof sz - 1 ? n : sizeof sz - 1;
+    memcpy(sz, s, k);
+    sz[k] = 0;
+    return strtoull(sz, NULL, 10);
+}
+
+/* ctrprof/heap-peak:<pid>:ms|bytes */
+static void heap_peak(struct loadctx *c, const char *s, size_t len, uint64_t value)
+{
+    struct cp_profile *p = c->p;
+    const char *colon = memchr(s, ':', len);
+    if (!colon || c->sign < 0)
+        return;
+    long pid = (long)strtoull_n(s, (size_t)(colon - s));
+    size_t rest = len - (size_t)(colon + 1 - s);
+    int ms = rest == 2 && !memcmp(colon + 1, "ms", 2);
+    if (!ms && !(rest == 5 && !memcmp(colon + 1, "bytes", 5)))
+        return;
+    c->has_ht = 1;
+    size_t i;
+    for (i = 0; i < p->npeaks && p->peaks[i].pid != pid; i++)
+        ;
+    if (i == p->npeaks) {
+        p->peaks = realloc(p->peaks, (p->npeaks + 1) * sizeof *p->peaks);
+        p->peaks[p->npeaks++] = (struct cp_peak){pid, 0, 0};
+    }
+    if (ms)
+        p->peaks[i].ms = value;
+    else
+        p->peaks[i].bytes = value;
+}
+
+/* ctrprof/timeline:<pid>:n and ctrprof/timeline:<pid>:<i>:ms|heap|rss|alloc */
+static void timeline(struct loadctx *c, const char *s, size_t len, uint64_t value)
+{
+    static const char *const fields[4] = {"ms", "heap", "rss", "alloc"};
+    struct cp_profile *p = c->p;
+    const char *end = s + len, *c1 = memchr(s, ':', len);
+    if (!c1 || c->sign < 0)
+        return;
+    long pid = (long)strtoull_n(s, (size_t)(c1 - s));
+    const char *rest = c1 + 1, *c2 = memchr(rest, ':', (size_t)(end - rest));
+    int f = -1;
+    uint64_t i = 0;
+    if (!c2 && end - rest == 1 && *rest == 'n') {
+        f = 4;
+    } else if (c2) {
+        i = strtoull_n(rest, (size_t)(c2 - rest));
+        for (int k = 0; k < 4; k++)
+            if (strlen(fields[k]) == (size_t)(end - c2 - 1) && !memcmp(c2 + 1, fields[k], (size_t)(end - c2 - 1)))
+                f = k;
+    }
+    if (f < 0 || i >= 100000)
+        return;
+    c->has_tl = 1;
+    size_t k;
+    for (k = 0; k < p->ntl && p->tl[k].pid != pid; k++)
+        ;
+    if (k == p->ntl) {
+        p->tl = realloc(p->tl, (p->ntl + 1) * sizeof *p->tl);
+        p->tl[p->ntl++] = (struct cp_tlseries){pid, 0, NULL, 0};
+    }
+    struct cp_tlseries *t = &p->tl[k];
+    if (f == 4) {
+        t->n = value;
+        return;
+    }
+    if (i >= t->cap) {
+        size_t cap = t->cap ? t->cap : 64;
+        while (cap <= i)
+            cap *= 2;
+        t->pt = realloc(t->pt, cap * sizeof *t->pt);
+        memset(t->pt + t->cap, 0, (cap - t->cap) * sizeof *t->pt);
+        t->cap = cap;
+    }
+    t->pt[i][f] = value;
+}
+
 static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t value)
 {
     struct loadctx *c = ctx;
@@ -223,14 +358,39 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
             p->lost += value;
         return;
     }
+    if (len > 17 && !memcmp(n, "ctrprof/timeline:", 17)) {
+        timeline(c, n + 17, len - 17, value);
+        return;
+    }
+    if (len > 18 && !memcmp(n, "ctrprof/heap-peak:", 18)) {
+        heap_peak(c, n + 18, len - 18, value);
+        return;
+    }
     const char *nl = memchr(n, '\n', len);
     size_t hl = nl ? (size_t)(nl - n) : len;
     int which = -1;
     uint64_t size = 0;
+    if (p->type == CP_R_HEAP && hl > 18 && !memcmp(n, "ctrprof/heap:peak:", 18)) {
+        which = 2;
+        size = strtoull_n(n + 18, hl - 18);
+        c->has_ht = 1;
+    } else if (p->type == CP_R_HEAP && hl > 18 && !memcmp(n, "ctrprof/heap:life:", 18)) {
+        const char *cl = n + 18, *colon = memchr(cl, ':', hl - 18);
+        if (!colon)
+            return;
+        for (int k = 0; k < CP_NLIFE_R; k++)
+            if (strlen(life_names[k]) == (size_t)(colon - cl) &&
+                !memcmp(cl, life_names[k], (size_t)(colon - cl)))
+                which = 3 + k;
+        if (which < 0)
+            return;
+        size = strtoull_n(colon + 1, (size_t)(n + hl - colon - 1));
+        c->has_ht = 1;
+    }
     static const char *const hdr[3][2] = {{"ctrprof/heap:alloc:", "ctrprof/heap:free:"},
                                           {"ctrprof/mutex:contentions", "ctrprof/mutex:delay"},
                                           {"ctrprof/block:contentions", "ctrprof/block:delay"}};
-    for (int w = 0; w < 2; w++) {
+    for (int w = 0; w < 2 && which < 0; w++) {
         const char *h = hdr[p->type][w];
         size_t l = strlen(h);
         if (p->type == CP_R_HEAP ? (hl > l && !memcmp(n, h, l)) : (hl == l && !memcmp(n, h, l))) {
@@ -278,7 +438,13 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
         }
         *slot = p->ns++;
     }
-    p->s[*slot].raw[which] += c->sign * (double)value;
+    struct cp_sample *sm = &p->s[*slot];
+    if (which < 2)
+        sm->raw[which] += c->sign * (double)value;
+    else if (which == 2)
+        sm->peak += c->sign * (double)value;
+    else
+        sm->life[which - 3] += c->sign * (double)value;
 }
 
 int cp_profile_load(struct cp_profile *p, const char *path, int sign)
@@ -314,6 +480,8 @@ int cp_profile_load(struct cp_profile *p, const char *path, int sign)
     p->files++;
     cp_names_parse(buf, len, NULL, on_counter, &c, NULL, 0);
     cp_cfile_unload(buf, len);
+    p->file_has_ht = c.has_ht;
+    p->file_has_tl = c.has_tl;
     return 0;
 }
 
@@ -323,6 +491,8 @@ void cp_profile_add_image(struct cp_profile *p, const uint8_t *buf, size_t len, 
     p->rate = rate;
     p->files++;
     cp_names_parse(buf, len, NULL, on_counter, &c, NULL, 0);
+    p->file_has_ht = c.has_ht;
+    p->file_has_tl = c.has_tl;
 }
 
 void cp_profile_finish(struct cp_profile *p)
@@ -336,11 +506,28 @@ void cp_profile_finish(struct cp_profile *p)
                 scale = 1 / (1 - exp(-(double)s->size / (double)p->rate));
             /* Go's rule (runtime/pprof's scaleHeapSample): each value unbiased, then
              * truncated to a whole number, int64(float64(count) * scale). Every view
-             * (top, tree, folded, flame, pprof, serve, top's screen) reads these. */
-            s->v[0] = trunc(s->raw[0] * scale);
-            s->v[1] = trunc(s->raw[0] * (double)s->size * scale);
-            s->v[2] = trunc((s->raw[0] - s->raw[1]) * scale);
-            s->v[3] = trunc((s->raw[0] - s->raw[1]) * (double)s->size * scale);
+             * (top, tree, folded, flame, pprof, serve, top's screen) reads these. The
+             * peak and temporary-object views (issue 21) count other objects the same way:
+             * those in use at the peak, those freed sooner than --temp-under. */
+            double n0 = s->raw[0], n1 = s->raw[0] - s->raw[1]; /* alloc, inuse */
+            if (p->view == CP_VIEW_PEAK) {
+                n0 = s->peak;
+                n1 = s->peak;
+            } else if (p->view == CP_VIEW_TEMP) {
+                n0 = 0;
+                for (int k = 0; k < p->temp_classes && k < CP_NLIFE_R; k++)
+                    n0 += s->life[k];
+                n1 = n0;
+            }
+            if (p->view != CP_VIEW_HEAP) { /* two values: objects, bytes */
+                s->v[0] = trunc(n0 * scale);
+                s->v[1] = trunc(n1 * (double)s->size * scale);
+            } else {
+                s->v[0] = trunc(n0 * scale);
+                s->v[1] = trunc(n0 * (double)s->size * scale);
+                s->v[2] = trunc(n1 * scale);
+                s->v[3] = trunc(n1 * (double)s->size * scale);
+            }
         } else {
             s->v[0] = s->raw[0] / 65536.0;
             s->v[1] = s->raw[1];

@@ -29,6 +29,29 @@ struct cp_sample {
     uint64_t size; /* heap object size */
     double raw[2]; /* heap: sampled allocs, frees; mutex/block: contentions, delay */
     double v[4];   /* unbiased values, one per sample type */
+    /* heap over time (docs/SCHEMA.md): sampled objects in use at the peak, and freed
+     * sampled objects per lifetime class (CP_NLIFE_R, heaptime.c's decades) */
+    double peak;
+    double life[9];
+};
+
+#define CP_NLIFE_R 9
+/* The heap profile's views: what v[] holds (cp_profile_finish). */
+enum cp_view { CP_VIEW_HEAP = 0, CP_VIEW_PEAK = 1, CP_VIEW_TEMP = 2 };
+
+/* One process's timeline, from ctrprof/timeline:<pid>:* (points [0, n): ms since its
+ * start, heap in use, RSS, bytes allocated so far). */
+struct cp_tlseries {
+    long pid;
+    uint64_t n;
+    uint64_t (*pt)[4];
+    size_t cap;
+};
+
+/* One process's peak, from ctrprof/heap-peak:<pid>:{ms,bytes}. */
+struct cp_peak {
+    long pid;
+    uint64_t ms, bytes;
 };
 
 struct cp_profile {
@@ -51,7 +74,22 @@ struct cp_profile {
     struct cp_sym_frame *shown_frames; /* the frames as shown (names.c) */
     void *shown_names;
     size_t nshown;
+    int view;         /* enum cp_view, set before loading */
+    int temp_classes; /* CP_VIEW_TEMP: lifetime classes [0, temp_classes) are temporary */
+    int file_has_ht;  /* the file loaded last had the heap-over-time counters */
+    int file_has_tl;  /* ... and a timeline */
+    struct cp_tlseries *tl;
+    size_t ntl;
+    struct cp_peak *peaks;
+    size_t npeaks;
+    char header[400]; /* a line the views show first ("" for none): the peak's */
 };
+
+/* Set the heap profile's view (before loading): sample types inuse_objects/inuse_space at
+ * the peak, or temp_objects/temp_space under 10^(temp_classes - 1) us. */
+void cp_profile_set_view(struct cp_profile *p, int view, int temp_classes);
+/* The peak of the loaded processes, in one line ("" if no file had one). */
+void cp_profile_peak_line(const struct cp_profile *p, char *buf, size_t len);
 
 /* For cp_cfile_parse's metadata callbacks: is the key k[0..kl) exactly want; and a
  * metadata value as a decimal number (its first 31 bytes; 0 if it is none). */

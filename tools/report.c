@@ -4,14 +4,19 @@
  * files (directories, --program, --pid) and groups them, names.c shortens C++ names.
  * Offline context.
  *
- *   ctrprof report [--profile heap|mutex|block] [--sample NAME]
- *                  [--format top|tree|folded|pprof|flame|raw] [-o FILE] [--base FILE]
+ *   ctrprof report [--profile heap|peak|mutex|block] [--sample NAME] [--temp-under B]
+ *                  [--format top|tree|folded|pprof|flame|raw|lifetimes|timeline]
+ *                  [-o FILE] [--base FILE]
  *                  [--demangle short|templates|full] [--program NAME] [--pid N] FILE|DIR...
  *
  * Files at different rates are not merged (a sample's weight depends on the rate): each
  * program (and rate) is a group of its own, reported as a section of top, tree and raw,
  * under a root frame "[NAME (MemRate R)]" in folded and flame; pprof, one profile per
  * file, and --base then want one group, picked with --program or --pid.
+ *
+ * The heap over time (issue 21): the peak and temporary-object views are heap profiles
+ * with other values (profile.c's cp_profile_set_view), in every format; lifetimes and
+ * timeline are heapviews.c's (which also parses their options).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,10 +34,16 @@ static void usage(FILE *f)
 {
     fputs(
         "usage: ctrprof report [options] FILE|DIR...\n"
-        "  --profile heap|mutex|block   which profile (default heap)\n"
+        "  --profile heap|peak|mutex|block   which profile (default heap); peak: the heap at\n"
+        "                               its largest (inuse_space, inuse_objects)\n"
         "  --sample NAME                heap: inuse_space (default), inuse_objects, alloc_space,\n"
-        "                               alloc_objects; mutex/block: delay (default), contentions\n"
-        "  --format top|tree|folded|pprof|flame|raw   (default top)\n"
+        "                               alloc_objects, temp_space, temp_objects (objects freed\n"
+        "                               sooner than --temp-under); mutex/block: delay (default),\n"
+        "                               contentions\n"
+        "  --temp-under 1us|10us|100us|1ms|10ms|100ms|1s|10s   (default 1ms)\n"
+        "  --format top|tree|folded|pprof|flame|raw|lifetimes|timeline   (default top);\n"
+        "                               lifetimes: objects per lifetime class per site;\n"
+        "                               timeline: heap and RSS over time, one line a point\n"
         "  -o FILE                      write there instead of standard output\n"
         "  --base FILE                  subtract this profile (as pprof -diff_base)\n"
         "  --debug-dir DIR[:DIR...]     also look there for separate debug files (by build-id:\n"
@@ -70,6 +81,14 @@ static const char *const rate_keys[3] = {"MemRate", "MutexFraction", "BlockRate"
  * group under a root frame of its label; pprof holds one profile and is refused. */
 static int write_views(FILE *out, struct group *g, size_t ng, int fmt, int vi)
 {
+    /* the peak profile says when the peak was and how large: a header line in the text
+     * views, the flame page's title, pprof's comment; folded has no room (standard error) */
+    for (size_t i = 0; i < ng; i++)
+        if (g[i].p.view == CP_VIEW_PEAK) {
+            cp_profile_peak_line(&g[i].p, g[i].p.header, sizeof g[i].p.header);
+            if (fmt == 2 && g[i].p.header[0])
+                fprintf(stderr, "ctrprof: %s\n", g[i].p.header);
+        }
     if (fmt == 3)
         return cp_rep_pprof(out, &g[0].p);
     if (fmt == 4) {
@@ -86,6 +105,8 @@ static int write_views(FILE *out, struct group *g, size_t ng, int fmt, int vi)
         if (ng > 1 && fmt != 2)
             fprintf(out, "%s== %s: %zu file%s ==\n", i ? "\n" : "", g[i].label, g[i].nfiles,
                     g[i].nfiles == 1 ? "" : "s");
+        if (g[i].p.header[0] && (fmt == 0 || fmt == 1 || fmt == 5))
+            fprintf(out, "%s\n", g[i].p.header);
         if (fmt == 0)
             cp_rep_top(out, &g[i].p, vi);
         else if (fmt == 1)
@@ -111,7 +132,7 @@ static void say_why_empty(const struct cp_input *in, size_t nin)
 
 int cp_cmd_report(int argc, char **argv)
 {
-    const char *profile = "heap", *sample = NULL, *format = "top", *outpath = NULL, *base = NULL,
+    const char *profile = "heap", *sample = NULL, *temp_under = "1ms", *format = "top", *outpath = NULL, *base = NULL,
                *debugdir = NULL, *demangle = "short";
     char **files = calloc((size_t)argc, sizeof *files);
     const char **programs = calloc((size_t)argc, sizeof *programs);
@@ -133,9 +154,9 @@ int cp_cmd_report(int argc, char **argv)
         }
         static const char *const opts[] = {"--profile", "--sample", "--format",    "-o",
                                            "--output",  "--base",   "--debug-dir", "--demangle",
-                                           "--program", "--pid"};
+                                           "--program", "--pid",    "--temp-under"};
         int o = -1;
-        for (int k = 0; k < 10; k++)
+        for (int k = 0; k < 11; k++)
             if (!strcmp(a, opts[k]) && (k != 3 || !v))
                 o = k;
         if (o < 0 && !v && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
@@ -163,6 +184,8 @@ int cp_cmd_report(int argc, char **argv)
                               &outpath, &base,   &debugdir, &demangle};
         if (o < 8) {
             *dst[o] = v;
+        } else if (o == 10) {
+            temp_under = v;
         } else if (o == 8) {
             programs[sel.nprograms++] = v;
         } else {
@@ -175,22 +198,30 @@ int cp_cmd_report(int argc, char **argv)
             pids[sel.npids++] = pid;
         }
     }
+    int view = CP_VIEW_HEAP;
+    if (!strcmp(profile, "peak")) {
+        profile = "heap";
+        view = CP_VIEW_PEAK;
+    }
     int type = !strcmp(profile, "heap")    ? CP_R_HEAP
                : !strcmp(profile, "mutex") ? CP_R_MUTEX
                : !strcmp(profile, "block") ? CP_R_BLOCK
                                            : -1;
     if (type < 0) {
-        fprintf(stderr, "ctrprof: report: unknown profile '%s' (heap, mutex or block)\n", profile);
+        fprintf(stderr, "ctrprof: report: unknown profile '%s' (heap, peak, mutex or block)\n",
+                profile);
         goto out;
     }
-    static const char *const formats[] = {"top", "tree", "folded", "pprof", "flame", "raw"};
+    static const char *const formats[] = {"top",   "tree", "folded",    "pprof",
+                                          "flame", "raw",  "lifetimes", "timeline"};
     int fmt = -1;
-    for (int k = 0; k < 6; k++)
+    for (int k = 0; k < 8; k++)
         if (!strcmp(format, formats[k]))
             fmt = k;
     if (fmt < 0) {
         fprintf(stderr,
-                "ctrprof: report: unknown format '%s' (top, tree, folded, pprof, flame, raw)\n",
+                "ctrprof: report: unknown format '%s' (top, tree, folded, pprof, flame, raw, "
+                "lifetimes, timeline)\n",
                 format);
         goto out;
     }
@@ -208,8 +239,11 @@ int cp_cmd_report(int argc, char **argv)
         usage(stderr);
         goto out;
     }
-    int vi = type == CP_R_HEAP ? 3 : 1;
-    if (sample) {
+    int temp_classes, vi = type == CP_R_HEAP ? 3 : 1;
+    if (cp_rep_heap_args(type == CP_R_HEAP, sample, temp_under, format, fmt >= 6, &view, &vi,
+                         &temp_classes))
+        goto out;
+    if (view == CP_VIEW_HEAP && sample) { /* (the other views' sample is chosen above) */
         vi = -1;
         static const char *const names[2][4] = {
             {"alloc_objects", "alloc_space", "inuse_objects", "inuse_space"},
@@ -253,8 +287,10 @@ int cp_cmd_report(int argc, char **argv)
     g = calloc(ng, sizeof *g);
     for (size_t k = 0; k < ng; k++) {
         cp_profile_init(&g[k].p, type);
+        cp_profile_set_view(&g[k].p, view, temp_classes);
         g[k].p.demangle = dm;
     }
+    size_t without_ht = 0;
     uint64_t lost = 0;
     for (size_t i = 0; i < nin; i++) {
         struct group *gr = &g[in[i].group];
@@ -262,6 +298,12 @@ int cp_cmd_report(int argc, char **argv)
             cp_profile_add_image(&gr->p, in[i].buf, in[i].len, in[i].rate);
         else if (cp_profile_load(&gr->p, in[i].path, +1))
             goto out;
+        if ((view != CP_VIEW_HEAP || fmt >= 6) &&
+            !(fmt == 7 ? gr->p.file_has_tl : gr->p.file_has_ht) && ++without_ht)
+            fprintf(stderr, "ctrprof: %s: no %s in this profile (written by a ctrprof from before "
+                            "the heap-over-time counters, or nothing was sampled)\n",
+                    in[i].path,
+                    view == CP_VIEW_PEAK ? "peak" : fmt == 7 ? "timeline" : "object lifetimes");
         cp_inputs_release(&in[i]);
         gr->nfiles++;
         snprintf(gr->label, sizeof gr->label, "%s (%s %llu)", in[i].program, rate_keys[type],
@@ -297,7 +339,18 @@ int cp_cmd_report(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    rc = write_views(out, g, ng, fmt, vi);
+    if (without_ht == nin) {
+        rc = 1;
+        goto out;
+    }
+    for (size_t k = 0; k < ng && fmt >= 6; k++) {
+        if (ng > 1)
+            fprintf(out, "%s# == %s: %zu file%s ==\n", k ? "\n" : "", g[k].label, g[k].nfiles,
+                    g[k].nfiles == 1 ? "" : "s");
+        rc |= cp_rep_heaptime(out, &g[k].p, fmt == 7);
+    }
+    if (fmt < 6)
+        rc = write_views(out, g, ng, fmt, vi);
     if (fflush(out) != 0 || ferror(out)) {
         fprintf(stderr, "ctrprof: %s: write error\n", outpath ? outpath : "standard output");
         rc = 1;

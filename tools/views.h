@@ -25,5 +25,13 @@ void cp_rep_raw(FILE *out, const struct cp_profile *p);
  * each profile under a root frame "[label]" */
 void cp_rep_flame(FILE *out, const struct cp_profile *const *ps, const char *const *labels,
                   size_t n, int vi);
+/* heapviews.c: --temp-under's decade boundary as the number of lifetime classes below it
+ * (-1: not one); --format lifetimes (timeline = 0) or timeline of one group; 0 or 1 */
+int cp_rep_temp_classes(const char *boundary);
+/* The heap-over-time options: --sample temp_* makes the view CP_VIEW_TEMP; for the peak
+ * and temp views, the sample's index into vi. 0, or 2 after saying what is wrong. */
+int cp_rep_heap_args(int heap, const char *sample, const char *temp_under, const char *format,
+                     int heapfmt, int *view, int *vi, int *temp_classes);
+int cp_rep_heaptime(FILE *out, const struct cp_profile *p, int timeline);
 
 #endif

@@ -1,7 +1,8 @@
 /* fuzz_report.c — libFuzzer target for the whole `ctrprof report` path: any counter file
  * must give a report or one clear error, never a crash, a hang, a leak past the run or an
  * out-of-bounds access (ASan and UBSan watch). The input is written to a file (the report
- * opens paths, as users give them) and reported as each profile type through every view,
+ * opens paths, as users give them) and reported as each profile type (and the peak)
+ * through every view (and the heap's lifetimes, timeline and temporary objects),
  * with a second copy merged and a third as --base, so loading, merging, unbiasing,
  * symbolizing the recorded modules and every renderer see it. */
 #include <fcntl.h>
@@ -48,10 +49,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += (size_t)w;
     }
     close(fd);
-    static const char *const profiles[] = {"heap", "mutex", "block"};
-    static const char *const formats[] = {"top", "tree", "folded", "pprof", "flame", "raw"};
-    for (int p = 0; p < 3; p++) {
-        for (int f = 0; f < 6; f++) {
+    static const char *const profiles[] = {"heap", "peak", "mutex", "block"};
+    static const char *const formats[] = {"top", "tree",      "folded",  "pprof",
+                                          "flame", "raw", "lifetimes", "timeline"};
+    for (int p = 0; p < 4; p++) {
+        for (int f = 0; f < (p < 2 ? 8 : 6); f++) {
             char *argv[] = {"report", "--profile", (char *)profiles[p], "--format", (char *)formats[f],
                             "-o", "/dev/null", path, NULL};
             if (cp_cmd_report(8, argv) == 1)
@@ -61,5 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *merged[] = {"report", "--sample", "alloc_objects", "--format", "folded", "-o", "/dev/null",
                       "--base", path, path, path, NULL};
     cp_cmd_report(11, merged);
+    char *temp[] = {"report", "--sample", "temp_space", "--temp-under", "10us", "--format", "raw",
+                    "-o", "/dev/null", path, NULL};
+    cp_cmd_report(10, temp);
     return 0;
 }

@@ -276,7 +276,7 @@ static void test_refs_meet(void **state)
     cp_prof_flush_all();
     uintptr_t got = cp_live_remove(a);
     assert_int_equal(got & 15, 0);
-    cp_event_free_commit(t, got);
+    cp_event_free_commit(t, a, got);
     cp_prof_flush_all();
     uint64_t o2, p2;
     meet_stats(&o2, &p2);
@@ -288,7 +288,7 @@ static void test_refs_meet(void **state)
      *    is touched */
     uint64_t u0, u1;
     cp_prof_ref_stats(&o1, &p1, &u0);
-    cp_event_free_commit(t, ((uintptr_t)1 << 62) | 0xfffff0 | 2);
+    cp_event_free_commit(t, (void *)0x5000, ((uintptr_t)1 << 62) | 0xfffff0 | 2);
     cp_prof_flush_all();
     cp_prof_ref_stats(&o1, &p1, &u1);
     assert_int_equal(u1 - u0, 1);
@@ -763,7 +763,7 @@ static int solo_realloc(struct cp_thread *t, int phase, uint64_t k, bool fail)
             cp_event_free_undo(solo_obj(phase, k), v);
             return 0;
         }
-        cp_event_free_commit(t, v);
+        cp_event_free_commit(t, solo_obj(phase, k), v);
     } else {
         if (k % 64 == 0)
             sched_yield(); /* "the real call": let an ender wait for this bracket */

@@ -1,0 +1,400 @@
+/*
+ * heaptime.c — the heap over time: peak profile and object lifetimes (heaptime.h).
+ *
+ * Contexts: the flusher or whoever holds flusher.c's cp_flush_lock (every function here); no
+ * hook ever calls in (the hooks only stamp their sampled records with cp_ht_now). Memory
+ * comes from the arena (per-bucket state) and cp_mmap_anon (the birth table): no malloc.
+ *
+ * The running total. flusher.c drains each ring in order (resolve.c's cp_account) and calls cp_ht_alloc/cp_ht_free
+ * for every heap event it applies, so in a single-threaded process (one ring) the events
+ * come in the program's order and the running total of in-use bytes (each sampled object
+ * weighted size / (1 - exp(-size/rate)), the report's unbiasing; exactly its size at rate
+ * 1) is the program's. With several rings the order is per ring, ring after ring: the
+ * total is that of an interleaving the flusher chose, which can overstate a peak by at
+ * most the events of one flush interval.
+ *
+ * The peak, exact at every event and O(1) each (better than tcmalloc's PeakHeapTracker,
+ * which copies every bucket when the total passes the saved peak by a growth factor): a
+ * lazy snapshot. Each new maximum of the total bumps an epoch; a bucket about to change
+ * whose stamp is older than the epoch has not changed since the peak, so its current
+ * count is its count at the peak: saved, stamped. A bucket's count at the peak is then
+ * `stamp == epoch ? at_peak : cur`. Publication walks the buckets (at most once per flush
+ * interval or when the peak has grown by an eighth since, and at the final flush) and adds
+ * each one's change to its peak counter.
+ *
+ * Lifetimes. An allocation's record carries its time; the flusher keeps address -> time
+ * for live sampled objects (the birth table, its own: the hooks' live table stays as it
+ * was) and a free's record carries the address and its time. The difference is classed
+ * in decades and counted per bucket. Two threads reusing an address (a free on one ring,
+ * the allocation that got the block back on another, drained first) can make a free find
+ * the newer birth: a free earlier than the birth it finds is left unclassed, and the
+ * newer birth kept.
+ */
+#include "heaptime.h"
+
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "bucket.h"
+#include "log.h"
+#include "names.h"
+#include "rawsys.h"
+#include "timeline.h"
+
+/* per heap bucket, made at its first event (flusher only) */
+struct cp_htx {
+    struct cp_htx *next; /* every one, newest first */
+    struct cp_bucket *b;
+    double wbytes;   /* the unbiased bytes one sampled object stands for */
+    int64_t cur;     /* sampled objects in use */
+    int64_t at_peak; /* cur at the peak, when stamp == epoch */
+    uint64_t stamp;
+    uint64_t pub_peak; /* the peak count added to the file so far */
+    uint64_t *ctr_peak;
+    struct cp_htx *lnext; /* next on the list of buckets whose lifetimes changed */
+    uint8_t lqueued, failed;
+    uint32_t life[CP_NLIFE], pub_life[CP_NLIFE]; /* counted mod 2^32; published as deltas */
+    uint64_t *ctr_life[CP_NLIFE];
+};
+
+static struct cp_htx *all, *lhead;
+static uint64_t rate, interval_ns, t0;
+static uint64_t epoch = 1;
+static double total, peak, allocated; /* unbiased bytes: in use, its peak, ever allocated */
+static uint64_t peak_t;               /* ns since t0 */
+static bool peak_dirty;
+static uint64_t last_peak_pub;
+static uint64_t pub_peak_bytes, pub_peak_ms;
+static uint64_t *ctr_peak_bytes, *ctr_peak_ms;
+static uint64_t nolife; /* birth table full: lifetimes not classed (health) */
+
+/* exp(-x) for x >= 0 without libm (the shim does not load it): x = k ln2 + r */
+static double exp_neg(double x)
+{
+    if (x > 700)
+        return 0;
+    int k = (int)(x / 0.6931471805599453);
+    double r = x - k * 0.6931471805599453, term = 1, sum = 1;
+    for (int i = 1; i < 24; i++) {
+        term *= -r / i;
+        sum += term;
+    }
+    while (k-- > 0)
+        sum *= 0.5;
+    return sum;
+}
+
+bool cp_ht_on = true;
+
+void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on)
+{
+    cp_ht_on = on;
+    rate = mem_rate;
+    interval_ns = flush_ms * 1000000u;
+    t0 = cp_ht_now();
+    cp_tl_init(flush_ms);
+}
+
+static struct cp_htx *htx(struct cp_bucket *b)
+{
+    if (b->u.mem.ht)
+        return b->u.mem.ht;
+    struct cp_htx *h = cp_arena_alloc(sizeof *h);
+    if (!h)
+        return NULL;
+    memset(h, 0, sizeof *h);
+    h->b = b;
+    double scale = 1;
+    if (rate > 1 && b->size > 0)
+        scale = 1 / (1 - exp_neg((double)b->size / (double)rate));
+    h->wbytes = (double)b->size * scale;
+    h->stamp = epoch;
+    h->next = all;
+    all = h;
+    b->u.mem.ht = h;
+    return h;
+}
+
+/* about to change h: keep its count at the peak if this is its first change since */
+static inline void touch(struct cp_htx *h)
+{
+    if (h->stamp != epoch) {
+        h->at_peak = h->cur;
+        h->stamp = epoch;
+    }
+}
+
+/* ---- the birth table: address -> allocation time; open addressing, backward-shift
+ * deletion (as resolve.c's um table), doubled at half full ---- */
+struct birth {
+    uint64_t p; /* 0: empty */
+    uint64_t t;
+};
+static struct birth *bt;
+static uint64_t bt_mask, bt_n;
+
+static inline uint64_t bhash(uint64_t p)
+{
+    p ^= p >> 29;
+    p *= 0xbf58476d1ce4e5b9ull;
+    return p ^ (p >> 32);
+}
+
+static bool bt_grow(void)
+{
+    uint64_t cap = bt ? (bt_mask + 1) * 2 : 4096;
+    struct birth *n = cp_mmap_anon(cap * sizeof *n), *o = bt;
+    if (!n)
+        return false;
+    uint64_t omask = bt_mask;
+    bt = n;
+    bt_mask = cap - 1;
+    for (uint64_t i = 0; o && i <= omask; i++)
+        if (o[i].p) {
+            uint64_t j = bhash(o[i].p) & bt_mask;
+            while (bt[j].p)
+                j = (j + 1) & bt_mask;
+            bt[j] = o[i];
+        }
+    if (o)
+        cp_munmap_anon(o, (omask + 1) * sizeof *o);
+    return true;
+}
+
+static void bt_put(uint64_t p, uint64_t t)
+{
+    if ((!bt || (bt_n + 1) * 2 > bt_mask + 1) && !bt_grow()) {
+        nolife++;
+        return;
+    }
+    uint64_t i = bhash(p) & bt_mask;
+    for (; bt[i].p; i = (i + 1) & bt_mask)
+        if (bt[i].p == p) { /* a birth whose free was not seen (dropped): replaced */
+            bt[i].t = t;
+            return;
+        }
+    bt[i] = (struct birth){p, t};
+    bt_n++;
+}
+
+static void bt_delete(uint64_t i)
+{
+    bt_n--;
+    for (uint64_t j = (i + 1) & bt_mask; bt[j].p; j = (j + 1) & bt_mask) {
+        uint64_t home = bhash(bt[j].p) & bt_mask;
+        if (((j - home) & bt_mask) >= ((j - i) & bt_mask)) {
+            bt[i] = bt[j];
+            i = j;
+        }
+    }
+    bt[i].p = 0;
+}
+
+/* p's birth, taken out of the table if it is not later than t; 0 if none */
+static uint64_t bt_take(uint64_t p, uint64_t t)
+{
+    if (!bt)
+        return 0;
+    for (uint64_t i = bhash(p) & bt_mask; bt[i].p; i = (i + 1) & bt_mask)
+        if (bt[i].p == p) {
+            uint64_t b = bt[i].t;
+            if (b > t)
+                return 0; /* a newer object at the same address (see the top) */
+            bt_delete(i);
+            return b;
+        }
+    return 0;
+}
+
+/* ---- events ---- */
+
+void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t t)
+{
+    if (!cp_ht_on)
+        return;
+    struct cp_htx *h = htx(b);
+    if (!h)
+        return;
+    touch(h);
+    h->cur++;
+    total += h->wbytes;
+    allocated += h->wbytes;
+    if (total > peak) {
+        peak = total;
+        peak_t = t > t0 ? t - t0 : 0;
+        epoch++; /* every bucket's count now is its count at the peak */
+        peak_dirty = true;
+    }
+    if (t)
+        bt_put((uint64_t)(uintptr_t)p, t);
+}
+
+void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t t)
+{
+    if (!cp_ht_on)
+        return;
+    struct cp_htx *h = htx(b);
+    if (!h)
+        return;
+    touch(h);
+    h->cur--;
+    total -= h->wbytes;
+    uint64_t born = t ? bt_take((uint64_t)(uintptr_t)p, t) : 0;
+    if (!born)
+        return;
+    h->life[cp_ht_class(t - born)]++;
+    if (!h->lqueued) {
+        h->lqueued = 1;
+        h->lnext = lhead;
+        lhead = h;
+    }
+}
+
+/* ---- publication ---- */
+
+static void add_delta(uint64_t *ctr, uint64_t *pub, uint64_t val)
+{
+    /* a counter only adds: a fall is added modulo 2^64 (the file's sum over processes is
+     * of values that never fall below 0, so it reads right) */
+    __atomic_fetch_add(ctr, val - *pub, __ATOMIC_SEQ_CST);
+    *pub = val;
+}
+
+static void publish_life(const struct cp_ht_sink *s)
+{
+    for (struct cp_htx *h = lhead, *n; h; h = n) {
+        n = h->lnext;
+        h->lqueued = 0;
+        h->lnext = NULL;
+        for (unsigned k = 0; k < CP_NLIFE && !h->failed; k++) {
+            uint32_t d = h->life[k] - h->pub_life[k];
+            if (!d)
+                continue;
+            if (!h->ctr_life[k] &&
+                !(h->ctr_life[k] = s->bucket_ctr(h->b, CP_NAME_LIFE0 + (int)k))) {
+                h->failed = 1;
+                break;
+            }
+            __atomic_fetch_add(h->ctr_life[k], (uint64_t)d, __ATOMIC_SEQ_CST);
+            h->pub_life[k] = h->life[k];
+        }
+    }
+    lhead = NULL;
+}
+
+static void publish_peak(const struct cp_ht_sink *s)
+{
+    for (struct cp_htx *h = all; h; h = h->next) {
+        int64_t c = h->stamp == epoch ? h->at_peak : h->cur;
+        uint64_t v = c > 0 ? (uint64_t)c : 0;
+        if (v == h->pub_peak || h->failed)
+            continue;
+        if (!h->ctr_peak && !(h->ctr_peak = s->bucket_ctr(h->b, CP_NAME_PEAK))) {
+            h->failed = 1;
+            continue;
+        }
+        add_delta(h->ctr_peak, &h->pub_peak, v);
+    }
+    if (!ctr_peak_bytes) {
+        char name[64];
+        long pid = cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
+        cp_fmt(name, sizeof name, "ctrprof/heap-peak:%ld:ms", pid);
+        ctr_peak_ms = s->named_ctr(name);
+        cp_fmt(name, sizeof name, "ctrprof/heap-peak:%ld:bytes", pid);
+        ctr_peak_bytes = s->named_ctr(name);
+    }
+    /* time first: a reader that sees the bytes sees their time (both in one publication,
+     * under the file's seqlock, in any case) */
+    if (ctr_peak_ms)
+        add_delta(ctr_peak_ms, &pub_peak_ms, peak_t / 1000000u);
+    if (ctr_peak_bytes)
+        add_delta(ctr_peak_bytes, &pub_peak_bytes, (uint64_t)(peak + 0.5));
+}
+
+void cp_ht_publish(const struct cp_ht_sink *s, bool force)
+{
+    if (!cp_ht_on)
+        return;
+    publish_life(s);
+    uint64_t now = cp_ht_now();
+    if (allocated > 0) { /* a timeline once there is a heap to show */
+        cp_tl_tick(now - t0, total, allocated, force);
+        cp_tl_publish(s);
+    }
+    if (!peak_dirty)
+        return;
+    /* at most once an interval, unless the peak has grown by an eighth since it was last
+     * published (tcmalloc's PeakHeapTracker's rule, here for publication only: the
+     * snapshot itself is exact): a process that flushes only at its own sampled events
+     * (single-threaded, no flusher thread) and then goes quiet, or is killed, has a peak
+     * in the file within 1/8 of its own, and a growing heap costs a logarithmic number of
+     * walks */
+    if (!force && now - last_peak_pub < interval_ns && peak <= (double)pub_peak_bytes * 1.125)
+        return;
+    publish_peak(s);
+    peak_dirty = false;
+    last_peak_pub = now;
+    static int once;
+    if (nolife)
+        cp_log_once(&once, "no memory for the birth table: some lifetimes are not classed");
+}
+
+void cp_ht_atfork_child(bool newfile)
+{
+    /* the parent's objects are not the child's: its in-use starts at 0, its peak too */
+    if (bt) /* (given back: at rate 1 it may be large, and the child may allocate little) */
+        cp_munmap_anon(bt, (bt_mask + 1) * sizeof *bt);
+    bt = NULL;
+    bt_mask = bt_n = 0;
+    total = peak = allocated = 0;
+    peak_t = 0;
+    epoch++;
+    peak_dirty = false;
+    last_peak_pub = 0;
+    pub_peak_bytes = pub_peak_ms = 0;
+    ctr_peak_bytes = ctr_peak_ms = NULL; /* the child's pid names its own */
+    lhead = NULL;
+    for (struct cp_htx *h = all; h; h = h->next) {
+        h->cur = h->at_peak = 0;
+        h->stamp = epoch;
+        h->lqueued = 0;
+        h->lnext = NULL;
+        /* the child's peak is its own contribution: 0 so far. Shared file: the parent's
+         * counts stay there and the child adds its own (pub = 0, life = pub as published);
+         * a file of its own starts from nothing */
+        h->pub_peak = 0;
+        if (newfile) {
+            memset(h->life, 0, sizeof h->life);
+            memset(h->pub_life, 0, sizeof h->pub_life);
+            memset(h->ctr_life, 0, sizeof h->ctr_life);
+            h->ctr_peak = NULL;
+            h->failed = 0;
+        } else {
+            memcpy(h->life, h->pub_life, sizeof h->life);
+        }
+    }
+    t0 = cp_ht_now();
+    cp_tl_init(interval_ns / 1000000u);
+}
+
+void cp_ht_stats(double *inuse, double *pk, uint64_t *pk_ns)
+{
+    *inuse = total;
+    *pk = peak;
+    *pk_ns = peak_t;
+}
+
+uint64_t cp_ht_bucket_peak(const struct cp_bucket *b)
+{
+    const struct cp_htx *h = b->u.mem.ht;
+    int64_t c = h ? (h->stamp == epoch ? h->at_peak : h->cur) : 0;
+    return c > 0 ? (uint64_t)c : 0;
+}
+
+uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls)
+{
+    const struct cp_htx *h = b->u.mem.ht;
+    return h && cls < CP_NLIFE ? h->life[cls] : 0;
+}

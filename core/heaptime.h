@@ -1,0 +1,83 @@
+/*
+ * heaptime.h — the heap over time (issue 21): the running in-use total and the per-site
+ * in-use at its peak, and the lifetime of each freed sampled object, in decade classes.
+ *
+ * Contexts: cp_ht_now in hooks (sampled events only: it reads CLOCK_MONOTONIC for the
+ * record); everything else on the flusher, or whoever holds flusher.c's cp_flush_lock (the
+ * inline flush, the late path after the final flush, the fork child's set-up).
+ *
+ * resolve.c applies each drained event to its bucket in ring order and calls cp_ht_alloc /
+ * cp_ht_free with the event's time; at the end of each flush cp_ht_publish adds what
+ * changed to the counter file (docs/SCHEMA.md: ctrprof/heap:peak:*, ctrprof/heap:life:*,
+ * ctrprof/heap-peak:<pid>:*). Counter names come from names.c (cp_names_bucket's which).
+ */
+#ifndef CP_HEAPTIME_H
+#define CP_HEAPTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+struct cp_bucket;
+
+/* Lifetime classes: [0] under 1 us, [k] 10^(k-1) us up to 10^k us, [8] 10 s and over. */
+#define CP_NLIFE 9
+
+/* CLOCK_MONOTONIC in nanoseconds (the vDSO: no system call). Never 0. */
+static inline uint64_t cp_ht_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
+}
+
+/* CTRPROF_HEAP_TIME (default on; off: none of this file's work, for measuring its cost).
+ * Immutable after cp_ht_init. */
+extern bool cp_ht_on __attribute__((visibility("hidden"))); /* (no GOT load: prof_int.h) */
+
+/* A sampled event's time for its record: 0 (no time) when the feature is off. */
+static inline uint64_t cp_ht_stamp(void)
+{
+    return cp_ht_on ? cp_ht_now() : 0;
+}
+
+/* The class of a lifetime of ns nanoseconds. */
+static inline unsigned cp_ht_class(uint64_t ns)
+{
+    unsigned k = 0;
+    for (uint64_t lim = 1000; k < CP_NLIFE - 1 && ns >= lim; lim *= 10)
+        k++;
+    return k;
+}
+
+/* How the publisher reaches the file (publish.c): the counter for one of a bucket's names
+ * (names.h: CP_NAME_*), or a named one; NULL if it cannot be had (said and counted by the
+ * callee). */
+struct cp_ht_sink {
+    uint64_t *(*bucket_ctr)(struct cp_bucket *b, int which);
+    uint64_t *(*named_ctr)(const char *name);
+};
+
+/* Start of the process's accounting (init, and in a fork child): the time origin of the
+ * peak's time, the sampling rate (for the unbiased total) and the publication interval. */
+void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on);
+/* A sampled allocation of b at p, drained at time t (ns, cp_ht_now). */
+void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t t);
+/* A sampled free of b's object p at time t; t 0: the time is not known (the object's
+ * lifetime is not classed). */
+void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t t);
+/* Add what changed to the file. The peak's per-site counters are rewritten (a walk over
+ * every heap bucket) at most once per flush interval unless the peak grew by an eighth
+ * since they were, or now if force (the final flush). */
+void cp_ht_publish(const struct cp_ht_sink *s, bool force);
+/* Fork child: the parent's objects and peak are not the child's. newfile: the child
+ * writes a file of its own (every counter pointer is forgotten); otherwise the counters
+ * stay and the child's lifetimes add to the parent's, its peak to the parent's. */
+void cp_ht_atfork_child(bool newfile);
+/* For tests: the running total and the peak (unbiased bytes), the peak's time (ns since
+ * cp_ht_init), and a bucket's sampled objects at the peak and lifetime counts. */
+void cp_ht_stats(double *inuse, double *peak, uint64_t *peak_ns);
+uint64_t cp_ht_bucket_peak(const struct cp_bucket *b);
+uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls);
+
+#endif

@@ -1,0 +1,229 @@
+/* test_heaptime.c — core/heaptime.c: the lazy peak snapshot against a brute-force copy of
+ * every bucket at every new maximum, the lifetime classes and their boundaries, an address
+ * reused across rings (a free that finds a newer birth), the unbiased total at a sampling
+ * rate, and what a fork child starts from. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h> /* after the headers it needs */
+
+#include "bucket.h"
+#include "heaptime.h"
+#include "prof.h"
+#include "timeline.h"
+
+#define NB 16
+
+static struct cp_bucket *bk[NB];
+
+static int setup(void **state)
+{
+    (void)state;
+    static int done;
+    if (!done) {
+        assert_int_equal(cp_bucket_init(64 << 20, 16), 0);
+        done = 1;
+    }
+    for (int b = 0; b < NB; b++) {
+        uintptr_t pcs[2] = {0x1000 + (uintptr_t)b, 0x2000};
+        bk[b] = cp_bucket_get(CP_HEAP, 8 * (uint64_t)(b + 1), pcs, 2);
+        assert_non_null(bk[b]);
+    }
+    return 0;
+}
+
+static void test_class_boundaries(void **state)
+{
+    (void)state;
+    assert_int_equal(cp_ht_class(0), 0);
+    assert_int_equal(cp_ht_class(999), 0);
+    assert_int_equal(cp_ht_class(1000), 1);       /* 1 us */
+    assert_int_equal(cp_ht_class(999999), 3);     /* under 1 ms */
+    assert_int_equal(cp_ht_class(1000000), 4);    /* 1 ms */
+    assert_int_equal(cp_ht_class(9999999999), 7); /* under 10 s */
+    assert_int_equal(cp_ht_class(10000000000), 8);
+    assert_int_equal(cp_ht_class(UINT64_MAX), 8);
+}
+
+/* Random allocations and frees over NB buckets at rate 1: at every step the brute force
+ * copies every bucket's count when the total passes its maximum; the lazy snapshot must
+ * give the same counts, at the end and at checkpoints in between. */
+static void test_peak_matches_brute_force(void **state)
+{
+    (void)state;
+    cp_ht_init(1, 1000, true);
+    cp_ht_atfork_child(true); /* a clean slate for the buckets made by earlier tests */
+    static uintptr_t live[20000];
+    static int lb[20000];
+    int nlive = 0;
+    int64_t cur[NB] = {0}, atpk[NB] = {0};
+    double total = 0, peak = 0;
+    uint64_t rng = 12345, t = 1000;
+    uintptr_t next = 0x100000;
+    for (int step = 0; step < 200000; step++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned r = (unsigned)(rng >> 33);
+        /* drift up and down: grow for a while, then shrink */
+        int grow = ((step / 5000) % 2 == 0) ? (r % 100 < 60) : (r % 100 < 40);
+        t += 10;
+        if ((grow || nlive == 0) && nlive < 20000) {
+            int b = (int)(r % NB);
+            uintptr_t p = next;
+            next += 16;
+            cp_ht_alloc(bk[b], (void *)p, t);
+            live[nlive] = p;
+            lb[nlive++] = b;
+            cur[b]++;
+            total += 8.0 * (b + 1);
+            if (total > peak) {
+                peak = total;
+                memcpy(atpk, cur, sizeof cur);
+            }
+        } else {
+            int k = (int)((r >> 8) % (unsigned)nlive);
+            cp_ht_free(bk[lb[k]], (void *)live[k], t);
+            cur[lb[k]]--;
+            total -= 8.0 * (lb[k] + 1);
+            live[k] = live[--nlive];
+            lb[k] = lb[nlive];
+        }
+        if (step % 20011 == 0 || step == 199999)
+            for (int b = 0; b < NB; b++)
+                assert_int_equal(cp_ht_bucket_peak(bk[b]), (uint64_t)atpk[b]);
+    }
+    double in, pk;
+    uint64_t pk_ns;
+    cp_ht_stats(&in, &pk, &pk_ns);
+    assert_true(in == total);
+    assert_true(pk == peak);
+}
+
+static void test_lifetimes(void **state)
+{
+    (void)state;
+    cp_ht_init(1, 1000, true);
+    cp_ht_atfork_child(true);
+    const uint64_t d[] = {500,      5000,      50000,         500000,        5000000,
+                          50000000, 500000000, 5000000000ull, 50000000000ull};
+    for (unsigned k = 0; k < 9; k++) {
+        void *p = (void *)(uintptr_t)(0x9000 + 16 * k);
+        cp_ht_alloc(bk[0], p, 100 + k);
+        cp_ht_free(bk[0], p, 100 + k + d[k]);
+    }
+    for (unsigned k = 0; k < 9; k++)
+        assert_int_equal(cp_ht_bucket_life(bk[0], k), 1);
+    /* an address freed on one ring and reused on another, the new allocation drained
+     * first: the free finds a birth later than itself and is not classed; the new
+     * object's birth stays, so its own free is classed right */
+    void *p = (void *)(uintptr_t)0xa000;
+    cp_ht_alloc(bk[1], p, 1000);    /* old object */
+    cp_ht_alloc(bk[1], p, 5000000); /* the reuse, drained before the old free */
+    cp_ht_free(bk[1], p, 2000);     /* the old object's free */
+    cp_ht_free(bk[1], p, 5000500);  /* the new object's: 500 ns */
+    uint64_t sum = 0;
+    for (unsigned k = 0; k < 9; k++)
+        sum += cp_ht_bucket_life(bk[1], k);
+    assert_int_equal(sum, 1);
+    assert_int_equal(cp_ht_bucket_life(bk[1], 0), 1);
+    /* a free whose time is unknown (t 0) is not classed */
+    cp_ht_alloc(bk[2], (void *)0xb000, 10);
+    cp_ht_free(bk[2], (void *)0xb000, 0);
+    for (unsigned k = 0; k < 9; k++)
+        assert_int_equal(cp_ht_bucket_life(bk[2], k), 0);
+}
+
+/* At a sampling rate each sampled object stands for size / (1 - exp(-size/rate)) bytes,
+ * the report's unbiasing: the running total is that estimate. */
+static void test_unbiased_total(void **state)
+{
+    (void)state;
+    cp_ht_init(524288, 1000, true);
+    cp_ht_atfork_child(true);
+    struct cp_bucket *b;
+    uintptr_t pcs[1] = {0x7777};
+    b = cp_bucket_get(CP_HEAP, 4096, pcs, 1);
+    for (int i = 0; i < 10; i++)
+        cp_ht_alloc(b, (void *)(uintptr_t)(0xc000 + 16 * i), 1);
+    double in, pk;
+    uint64_t ns;
+    cp_ht_stats(&in, &pk, &ns);
+    double want = 10 * 4096 / (1 - exp(-4096.0 / 524288));
+    assert_true(fabs(in - want) / want < 1e-12);
+    assert_true(pk == in);
+    /* a fork child starts from nothing */
+    cp_ht_atfork_child(false);
+    cp_ht_stats(&in, &pk, &ns);
+    assert_true(in == 0 && pk == 0);
+    assert_int_equal(cp_ht_bucket_peak(b), 0);
+}
+
+/* The timeline through a sink that keeps the counters by name: bounded at CP_TL_MAX
+ * points however many ticks, the whole run still covered, a spike kept by the pairing. */
+static uint64_t tl_ctr[CP_TL_MAX][4], tl_n;
+static uint64_t *tl_named(const char *name)
+{
+    static const char *const f[4] = {"ms", "heap", "rss", "alloc"};
+    const char *c = strchr(name + 17, ':'); /* after "ctrprof/timeline:<pid>" */
+    if (!c)
+        return NULL;
+    if (!strcmp(c + 1, "n"))
+        return &tl_n;
+    unsigned i = (unsigned)strtoul(c + 1, NULL, 10);
+    const char *g = strchr(c + 1, ':');
+    for (int k = 0; g && k < 4 && i < CP_TL_MAX; k++)
+        if (!strcmp(g + 1, f[k]))
+            return &tl_ctr[i][k];
+    return NULL;
+}
+static uint64_t *tl_bucket(struct cp_bucket *b, int which)
+{
+    (void)b;
+    (void)which;
+    return NULL;
+}
+
+static void test_timeline_bounded(void **state)
+{
+    (void)state;
+    static const struct cp_ht_sink sink = {tl_bucket, tl_named};
+    cp_tl_init(10);
+    /* 10,000 ticks 10 ms apart: pairings as the points run out; spikes at ticks 3333, 5556
+     * and 7777, forced points (a point is the heap at its moment: a spike between points is not
+     * seen), which every later pairing must keep */
+    for (uint64_t k = 0; k < 10000; k++) {
+        bool sp = k == 3333 || k == 5556 || k == 7777;
+        cp_tl_tick(k * 10000000, sp ? 1e9 : (double)k, (double)k * 2, sp);
+        if (k % 97 == 0)
+            cp_tl_publish(&sink);
+    }
+    cp_tl_publish(&sink);
+    assert_true(tl_n <= CP_TL_MAX && tl_n >= CP_TL_MAX / 2);
+    uint64_t spike = 0, last = 0;
+    for (uint64_t i = 0; i < tl_n; i++) {
+        if (i)
+            assert_true(tl_ctr[i][0] > tl_ctr[i - 1][0]); /* in time order */
+        spike += tl_ctr[i][1] == 1000000000;
+        last = tl_ctr[i][0];
+    }
+    assert_int_equal(spike, 3);
+    assert_true(tl_ctr[0][0] <= 200);   /* the start is still there */
+    assert_true(last >= 99990 - 160);   /* and the end: within one (doubled) step */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_class_boundaries),
+        cmocka_unit_test_setup(test_peak_matches_brute_force, setup),
+        cmocka_unit_test_setup(test_lifetimes, setup),
+        cmocka_unit_test_setup(test_unbiased_total, setup),
+        cmocka_unit_test(test_timeline_bounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
