@@ -18,7 +18,7 @@
 
 #include "prof.h"
 
-/* The heap's memRecord, reduced to what a flush-cycle engine needs (see prof.c for the
+/* The heap's memRecord, reduced to what a flush-cycle engine needs (see flusher.c for the
  * timeline): fut[c % 2] collects the events of cycle c while they are drained; at the
  * end of a flush the finished cycle is added to active. */
 struct cp_memrec {

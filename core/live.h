@@ -1,7 +1,7 @@
 /*
  * live.h — the live sampled heap objects: address -> bucket, so that free() learns
  * cheaply whether its pointer was sampled and to which bucket it belongs. Until the
- * flusher has found an allocation's bucket, the value is the allocation's ref (prof.c),
+ * flusher has found an allocation's bucket, the value is the allocation's ref (prof_int.h),
  * which the flusher then replaces with the bucket (cp_live_resolve).
  *
  * The common case (an unsampled pointer) is decided by a filter: an array of 2^15 byte
@@ -62,12 +62,12 @@ static inline bool cp_live_maybe(const void *p)
  * before it unwinds, so the table's cache miss overlaps the unwinding). */
 void cp_live_prefetch(const void *p);
 /* A value: the object's bucket (a struct cp_bucket *, 16-byte aligned) or, until the
- * flusher has found the bucket, the allocation's ref (prof.c: bit 1 set, bit 0 clear);
+ * flusher has found the bucket, the allocation's ref (prof_int.h: bit 1 set, bit 0 clear);
  * never 0. */
 /* Remember p -> v. Returns false if the table cannot grow (counted as lost). */
 bool cp_live_insert(const void *p, uintptr_t v);
 /* cp_live_insert in two halves, for a process whose heap events all come from one ring
- * (prof.c's solo mode): the thread that allocated counts p in the filter (mark), and
+ * (solo.c's solo mode): the thread that allocated counts p in the filter (mark), and
  * the flusher, draining the allocation's record later, places p -> v in the table
  * (put). The filter never counts fewer objects than the table holds, which is all
  * free() needs of it; cp_live_remove takes p out of both. */

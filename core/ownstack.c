@@ -2,7 +2,7 @@
  * ownstack.c — the profiler's own stack (see ownstack.h).
  *
  * Two stacks, each used by one thread at a time. The flush stack: the callers of an
- * inline or final flush (prof.c), under flush_lock, which is what makes the one stack
+ * inline or final flush (flusher.c), under cp_flush_lock, which is what makes the one stack
  * enough: one flush runs at a time. The walk stack: libunwind walks of a stack that is not
  * a thread's own (an alternate signal stack, a coroutine's: stack.c), which need ~6 KiB
  * of libunwind's frames; walk_lock serialises them (they are rare: a handler's or a
@@ -76,7 +76,7 @@ static char *map_stack(size_t size)
     return (char *)m + 4096;
 }
 
-static char *flush_stack; /* guarded by the caller (flush_lock) */
+static char *flush_stack; /* guarded by the caller (cp_flush_lock) */
 
 void cp_own_stack_run(void (*fn)(void *), void *arg)
 {

@@ -35,7 +35,7 @@
 int cp_walk_stack_run(void (*fn)(void *), void *arg);
 
 /* Run fn(arg) on the profiler's stack, or on the caller's if it cannot be mapped (said
- * once). One caller at a time: the caller holds flush_lock (prof.c), or is a fork child's
+ * once). One caller at a time: the caller holds cp_flush_lock (flusher.c), or is a fork child's
  * only thread. Not reentrant. */
 void cp_own_stack_run(void (*fn)(void *), void *arg);
 

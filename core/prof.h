@@ -50,7 +50,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
                  size_t metalen, bool lazy);
 /* Arrange for publication: start the flusher thread (it flushes every opt->flush_ms) if
  * the process is multi-threaded or samples heap at a high rate; otherwise each event is
- * published by the thread that records it until the thread is wanted (prof.c, "who
+ * published by the thread that records it until the thread is wanted (flusher.c, "who
  * flushes"). Called after init and again in a fork child. */
 int cp_prof_start(void);
 /* The program is about to create a thread (the shim's pthread_create hook, before the
@@ -133,7 +133,7 @@ uintptr_t cp_event_free_take(void *p);
 void cp_event_free_commit(struct cp_thread *t, uintptr_t v);
 void cp_event_free_undo(void *p, uintptr_t v);
 
-/* Solo mode (prof.c): while every heap event comes from one thread's ring, the flusher
+/* Solo mode (solo.c): while every heap event comes from one thread's ring, the flusher
  * keeps the live table and the thread only marks the filter. cp_event_solo: might the
  * process be in solo mode (a relaxed load, for the hooks' slow paths)? The rest is for a
  * pointer the filter did not rule out. cp_event_free_solo records p's free if the
@@ -171,7 +171,7 @@ enum cp_lost { CP_LOST_NORING = 0, CP_LOST_OVERFLOW, CP_LOST_REENTRY, CP_LOST_NB
                CP_PROFILER_WAITS, CP_NLOST };
 void cp_prof_lost(enum cp_lost why, uint64_t n);
 
-/* Sandboxes (prof.c, "sandboxes"): called by the shim just before the program installs
+/* Sandboxes (publish.c, "sandboxes"): called by the shim just before the program installs
  * a seccomp filter. Creates the file now, makes CP_SANDBOX_FILE_MARGIN bytes of room in it
  * and CP_SANDBOX_SPARE bytes of engine memory, then makes no new kind of system call.
  * Returns 1 if it did so now; cp_prof_sandbox_failed undoes it if the filter was refused. */

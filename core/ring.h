@@ -46,7 +46,7 @@ enum cp_rec_kind { CP_REC_REWIND = 0, CP_REC_ALLOC = 1, CP_REC_FREE = 2, CP_REC_
 
 #define CP_RING_STK 130 /* >= CP_MAX_DEPTH + 1 (prof.h), checked there */
 #define CP_RING_WORDS_DEFAULT (1u << 14)
-#define CP_RING_WORDS_DENSE (1u << 16) /* below CP_DENSE_RATE (prof.c) */
+#define CP_RING_WORDS_DENSE (1u << 16) /* below CP_DENSE_RATE (prof.h) */
 
 #define CP_RING_POS_MASK ((1ull << 36) - 1)
 #define CP_RING_LOST_SHIFT 36
@@ -62,10 +62,10 @@ struct cp_ring {
     /* producer only (its own cache line) */
     __attribute__((aligned(64))) uint64_t w; /* full write position */
     uint64_t nlost;                          /* drops so far; LOST is this mod 2^27 */
-    uint64_t nref;                           /* allocations recorded (prof.c's refs) */
+    uint64_t nref;                           /* allocations recorded (events.c; refs: prof_int.h) */
     uint32_t id;                             /* immutable: 1, 2, ... in creation order */
     /* The stack of the last allocation record written, right-aligned (its outermost
-     * frame at stk[CP_RING_STK - 1]): prof.c writes a stack as the frames that differ
+     * frame at stk[CP_RING_STK - 1]): events.c writes a stack as the frames that differ
      * from it; the consumer keeps its own copy, cstk, in step. */
     uint32_t stk_n;
     uintptr_t stk[CP_RING_STK];
@@ -73,7 +73,7 @@ struct cp_ring {
     /* producer-written, consumer-read atomics */
     __attribute__((aligned(64))) uint64_t head; /* BUSY | LOST | POS, see above */
     uint64_t waits;
-    uint32_t in_op; /* prof.c's solo mode: a realloc between its free and the real call */
+    uint32_t in_op; /* solo.c: a realloc between its free and the real call */
 
     /* consumer only */
     uint64_t lost_taken, waits_taken;
@@ -101,11 +101,11 @@ static inline uint64_t cp_ring_pack(const struct cp_ring *r, uint64_t busy)
     return busy | (r->nlost & CP_RING_LOST_MASK) << CP_RING_LOST_SHIFT | (r->w & CP_RING_POS_MASK);
 }
 
-/* Producer: mark an event in progress (seq_cst: the flusher's cycle handshake, prof.c).
+/* Producer: mark an event in progress (seq_cst: the flusher's cycle handshake, flusher.c).
  * The next cp_ring_write or cp_ring_drop ends it with the same store that publishes. */
 static inline void cp_ring_begin(struct cp_ring *r)
 {
-    /* seq_cst: ordered before the caller's seq_cst load of the cycle (prof.c) */
+    /* seq_cst: ordered before the caller's seq_cst load of the cycle (flusher.c) */
     __atomic_store_n(&r->head, cp_ring_pack(r, CP_RING_BUSY), __ATOMIC_SEQ_CST);
 }
 
@@ -113,7 +113,7 @@ void cp_ring_wake_consumer(void);
 
 /* Producer: append a record (kind, cycle, words[0..n), more[0..m)) the caller has made
  * room for (2 * (n + m + 1) free words cover any rewind marker): cp_ring_write's append
- * without its check, inline for prof.c's emit. */
+ * without its check, inline for events.c's emit. */
 static inline void cp_ring_put(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle,
                                const uint64_t *words, unsigned n, const uint64_t *more, unsigned m)
 {

@@ -120,7 +120,7 @@ static __attribute__((noinline)) int foreign_bounds(uintptr_t here, uintptr_t *l
     stack_t ss;
     probe_base = 0;
     fc_lo = fc_hi = 0;
-    /* sigaltstack and process_vm_readv are calls a sandbox's allow-list may forbid (prof.c,
+    /* sigaltstack and process_vm_readv are calls a sandbox's allow-list may forbid (publish.c,
      * "sandboxes"): a walk on another stack then has no bounds (frame pointers) */
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_RELAXED))
         return 0;
@@ -332,7 +332,7 @@ static __attribute__((noinline)) unsigned
 capture_unwind_nt(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, bool noalloc)
 {
     int (*bt)(void **, int) = __atomic_load_n(&lu_backtrace, __ATOMIC_ACQUIRE);
-    /* a sandboxed process (prof.c, "sandboxes"): libunwind checks addresses with system
+    /* a sandboxed process (publish.c, "sandboxes"): libunwind checks addresses with system
      * calls of its own (mincore, msync) a filter may forbid: frame pointers instead */
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_RELAXED))
         bt = NULL;

@@ -83,7 +83,7 @@ const struct cp_module *cp_modules_find(uintptr_t pc);
 unsigned cp_modules_count(void);
 const struct cp_module *cp_modules_at(unsigned i);
 
-/* Before a sandbox (prof.c): this thread's alternate signal stack, if it has one, is
+/* Before a sandbox (publish.c): this thread's alternate signal stack, if it has one, is
  * remembered as a stack the walker knows, so that a handler's walk on it needs no
  * sigaltstack call afterwards (walks on other unknown stacks then have no bounds). */
 void cp_stack_note_altstack(void);

@@ -287,7 +287,7 @@ static __attribute__((noinline, cold)) void record_free(uintptr_t v)
     errno = saved;
 }
 
-/* Solo mode (prof.c): the free of p, which the filter did not rule out, recorded for the
+/* Solo mode (core/solo.c): the free of p, which the filter did not rule out, recorded for the
  * flusher to take out of the live table. False if the process is not in solo mode for
  * this thread (any more): the caller takes the ordinary path. */
 static __attribute__((noinline)) bool free_solo(void *p)

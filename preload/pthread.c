@@ -520,7 +520,7 @@ EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 
 /* ---- threads ----------------------------------------------------------------------- */
 
-/* A single-threaded process has no flusher thread of ours (core/prof.c, "who flushes"):
+/* A single-threaded process has no flusher thread of ours (core/flusher.c, "who flushes"):
  * the program's first thread brings it, started here, before the real call, where
  * creating a thread is as safe as it is for the program. */
 EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)

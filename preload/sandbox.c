@@ -3,7 +3,7 @@
  * (PR_SET_SECCOMP; its per-thread credential options go to alone.c) and syscall (SYS_seccomp, SYS_prctl; libseccomp calls the system call
  * through syscall(2), and glibc has no seccomp() wrapper). Just before the real call the
  * engine does everything that would later need a system call the filter may forbid
- * (core/prof.c, "sandboxes"); a strict-mode thread (read, write, exit and sigreturn only)
+ * (core/publish.c, "sandboxes"); a strict-mode thread (read, write, exit and sigreturn only)
  * stops profiling altogether.
  *
  * Context: any application thread, the program's own call. Result and errno are the real

@@ -228,7 +228,7 @@ static void say_dir_unusable(int err)
 }
 
 /* A relative CTRPROF_DIR or CTRPROF_FILE is relative to the directory at start-up: the
- * file is created later (core/prof.c), maybe after the program changed its working
+ * file is created later (core/publish.c), maybe after the program changed its working
  * directory (a daemon's chdir("/")). The absolute form also goes into the environment, so
  * that children started elsewhere (make -C, a script that cd's, a daemon) write to the
  * same place, not to a path relative to their own directory (which may not exist). */
@@ -310,7 +310,7 @@ static bool started_sandboxed(void)
 /* ---- fork and exit ----------------------------------------------------------------- */
 
 /* A fork from a signal handler that interrupted this very thread inside profiler code
- * (an inline flush holding flush_lock: a SIGCHLD handler that forks, issue 29) would
+ * (an inline flush holding cp_flush_lock: a SIGCHLD handler that forks, issue 29) would
  * wait in prepare for a lock its own thread holds. Then no lock is taken; the parent
  * goes on as it was and counts the child in ctrprof/health:lost:reentry; the child, whose
  * copy of the engine may be half way through an update, runs unprofiled, silently (such
@@ -431,7 +431,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     set_program();
     per_process_file = cp_opts.file[0] == 0;
     if (per_process_file) {
-        /* the file itself is created when there is something to put in it (prof.c);
+        /* the file itself is created when there is something to put in it (publish.c);
          * a directory it could never be created in is said now */
         make_absolute(cp_opts.dir, sizeof cp_opts.dir, "CTRPROF_DIR");
         int err = default_path(file_path, sizeof file_path, getpid());

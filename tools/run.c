@@ -276,7 +276,7 @@ int cp_cmd_run(int argc, char **argv)
             fprintf(stderr, "ctrprof: no profile: %s\n", reason);
         } else if (WIFSIGNALED(st)) {
             /* killed before its first flush (SIGKILL, or a crash): a process that recorded
-             * nothing leaves no file (core/prof.c) */
+             * nothing leaves no file (core/publish.c) */
             fprintf(stderr, "ctrprof: %s was killed by signal %d before it recorded anything, so it "
                             "left no profile\n", prog, WTERMSIG(st));
         } else {

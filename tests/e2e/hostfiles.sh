@@ -19,7 +19,9 @@ for how in loop range from; do
             n="hostfiles:daemon-fds:$how:t$threads:rate-$rate"
             d="$WORK/d-$how-$threads-$rate"
             mkdir -p "$d/prof"
-            out=$(cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+            # sh writes its pid and execs (env, then the program) keeping it: the parent's pid
+            out=$(cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate sh -c \
+                'echo $$ >"$1"; shift; exec env LD_PRELOAD="$0" "$@"' "$SHIM" "$d/pid" \
                 "$PROGS/daemon_fds" "$how" "$threads" "$d/data" 2>"$d/err")
             rc=$?
             check_eq "$n:runs" "0 ok" "$rc $out"
@@ -28,9 +30,9 @@ for how in loop range from; do
                 fail "$n:files-untouched" "$(ls -l "$d/data" "$d/data.child" | awk '{ print $5, $9 }' | tr '\n' ' ')"
             check_eq "$n:nothing-said (and ran)" "0 ok|" "$rc $out|$(cat "$d/err")"
             # the parent's and the child's profiles, with everything recorded
-            # the parent's pid is the lower one (in number: 9998 before 10001)
-            parent="$d/prof/$(cd "$d/prof" && ls | sort -t. -k3,3n | head -1)"
-            child="$d/prof/$(cd "$d/prof" && ls | sort -t. -k3,3n | tail -1)"
+            # (not "the lower pid": pids wrap)
+            parent="$d/prof/ctrprof.daemon_fds.$(cat "$d/pid").count"
+            child="$d/prof/$(cd "$d/prof" && ls | grep -vxF "$(basename "$parent")" | head -1)"
             for f in "$d"/prof/*.count; do
                 check_cmd "$n:profile-reads:$(basename "$f")" "$CTRPROF" dump "$f"
             done

@@ -305,7 +305,7 @@ for i in 1 2 3; do
 done
 check_eq "shim:no-allocation-in-lock-hooks:libunwind" "0 done;0 done;0 done;" "$got"
 
-# 13. Who flushes (core/prof.c): a single-threaded process has no flusher thread (glibc
+# 13. Who flushes (core/flusher.c): a single-threaded process has no flusher thread (glibc
 # takes its multi-threaded paths for good once there is a second thread); each event is
 # published by the thread that records it, so a SIGKILL right after a sample loses
 # nothing. The thread comes at rate 1 from the start, with the program's first

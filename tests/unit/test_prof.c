@@ -713,7 +713,7 @@ static void test_ring_fault_while_running(void **state)
     assert_non_null(strstr(out, "cannot map an event ring for a thread"));
 }
 
-/* Solo mode (prof.c): while one ring has all the heap events the flusher keeps the live
+/* Solo mode (core/solo.c): while one ring has all the heap events the flusher keeps the live
  * table, and the first heap event of a second thread ends the mode (mid-run, racing the
  * first thread's allocations, frees and realloc brackets). Every count must be exact
  * across the change: a free recorded solo but drained after the change, a realloc whose

@@ -1,0 +1,371 @@
+/*
+ * events.c — the hooks' side of the engine: each thread's ring (cp_thread_get/release),
+ * emit (stamp a record with the cycle and write it), and the cp_event_* entry points.
+ *
+ * Contexts: hook (an application thread in an interposed function, guard held), on
+ * sampled events only; the default-rate unsampled paths never come here (preload/malloc.c
+ * filters them with live.h's cp_live_maybe). The busy handshake with the flusher and the
+ * cycle a record is stamped with are flusher.c's timeline comment; the records' encoding
+ * and refs are prof_int.h's. Solo mode (dense rates only) is solo.c's: here it is the
+ * `so` / solo_rec branches and the cp_event_solo_* entry points.
+ *
+ * Locks: cp_reg_lock (registering a new ring), cp_flush_lock (draining a released ring
+ * that a new thread takes over); emit takes neither, but may flush inline (flusher.c).
+ */
+#include "prof_int.h"
+
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "arena.h"
+#include "live.h"
+#include "log.h"
+#include "newproc.h"
+#include "rawsys.h"
+#include "ring.h"
+#include "spin.h"
+
+/* atomic */
+uint64_t cp_cycle = 1;
+uint64_t cp_lost_n[CP_NLOST];
+int cp_stopping;
+
+/* the ring registry: a list that only grows; rings are reused via their state */
+struct cp_ring *cp_rings; /* atomic head */
+cp_spin cp_reg_lock = CP_SPIN_INIT;
+static uint32_t nrings_made; /* guarded by cp_reg_lock */
+__thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-exec")));
+/* this thread's ring could not be mapped */
+static __thread bool no_ring __attribute__((tls_model("initial-exec")));
+
+/* ---- threads ----------------------------------------------------------------------- */
+
+struct cp_thread *cp_thread_get(void)
+{
+    if (cp_self_ring)
+        return (struct cp_thread *)cp_self_ring;
+    if (!cp_prof_enabled())
+        return NULL;
+    /* reuse a ring whose thread has gone and which the flusher has drained */
+    for (struct cp_ring *r = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); r; r = r->next) {
+        uint32_t s = CP_RING_FREE;
+        if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) == CP_RING_FREE &&
+            __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            cp_self_ring = r;
+            return (struct cp_thread *)r;
+        }
+    }
+    /* A ring whose thread has gone and which the flusher has not drained yet: drained
+     * here, and taken. Waiting for the flusher, a program making threads faster than the
+     * flush interval mapped a new ring for each (rate 1, 10k short-lived threads: 7.1 GB
+     * of address space). A ring costs 128 KiB of address space (512 KiB at dense rates),
+     * MAP_NORESERVE, touched as it fills; there are as many as threads alive at once. */
+    for (struct cp_ring *r = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); r; r = r->next) {
+        if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) != CP_RING_RELEASED)
+            continue;
+        cp_spin_lock(&cp_flush_lock);
+        uint32_t s = CP_RING_RELEASED;
+        bool mine = __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0,
+                                                __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+        if (mine) /* as cp_flush_locked drains it (the records keep their cycles) */
+            cp_drain_ring(r);
+        cp_spin_unlock(&cp_flush_lock);
+        if (mine) {
+            cp_self_ring = r;
+            return (struct cp_thread *)r;
+        }
+    }
+    if (no_ring)
+        return NULL;
+    /* the arena aligns to 16; the ring's cache-line groups need 64 */
+    uint8_t *raw = cp_arena_alloc(sizeof(struct cp_ring) + 63);
+    struct cp_ring *r = raw ? (struct cp_ring *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : NULL;
+    /* At dense rates a record carries its stack (a few hundred bytes) and events come
+     * every microsecond or two: a larger ring lets the flusher drain in bigger batches
+     * and keeps the thread from waiting for it. */
+    uint64_t words = cp_dense() ? CP_RING_WORDS_DENSE : CP_RING_WORDS_DEFAULT;
+    uint64_t *data = r ? cp_mmap_anon(words * sizeof(uint64_t)) : NULL;
+    if (!data) {
+        /* The thread goes on unprofiled; its events are counted as lost:noring (in the
+         * file), the rest of the process keeps profiling. Not retried: a failing mmap on
+         * every sampled event would cost the program a system call each time. */
+        static int once;
+        no_ring = true;
+        cp_log_once(&once, "cannot map an event ring for a thread; its samples are counted "
+                           "as lost (ctrprof/health:lost:noring)");
+        return NULL;
+    }
+    cp_ring_init(r, data, words);
+    r->state = CP_RING_OWNED;
+    cp_spin_lock(&cp_reg_lock);
+    /* an id for the refs of its allocations (cp_event_alloc); rings are reused, so this
+     * counts the most threads ever alive at once, which 2^20 bounds in practice (the
+     * kernel's default threads-max is lower on most machines) */
+    r->id = ++nrings_made & ((1u << REF_ID_BITS) - 1);
+    r->next = cp_rings;
+    /* release: publishes the initialised ring to the flusher's acquire of rings */
+    __atomic_store_n(&cp_rings, r, __ATOMIC_RELEASE);
+    cp_spin_unlock(&cp_reg_lock);
+    cp_self_ring = r;
+    return (struct cp_thread *)r;
+}
+
+void cp_thread_release(struct cp_thread *t)
+{
+    struct cp_ring *r = (struct cp_ring *)t;
+    if (!r)
+        return;
+    if (cp_self_ring == r)
+        cp_self_ring = NULL;
+    /* release: the records written so far are visible before the ring may be reused */
+    __atomic_store_n(&r->state, CP_RING_RELEASED, __ATOMIC_RELEASE);
+}
+
+/* ---- events ------------------------------------------------------------------------ */
+
+/* Record (kind, w[0..n), x[0..nx - xkeep)) in r: an allocation's last xkeep frames are
+ * the ring's previous stack, and its ref, w[n], is not written (cp_event_alloc). Returns
+ * EMIT_WRITTEN, EMIT_DROPPED (counted in the ring's lost) or EMIT_LATE (after the final
+ * flush: accounted at once, with all of x and the ref). A solo record (solo_rec, a heap
+ * event in solo mode) checks the mode once it is busy and returns EMIT_RETRY, writing
+ * nothing, if solo mode is ending. */
+enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE, EMIT_RETRY };
+/* Inlined into each caller, so that a free's one-word record is written with constant
+ * sizes (callgrind, perl at rate 1: emit's generic loops and its prologue were ~105
+ * instructions a free). */
+static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp_rec_kind kind,
+                                                      const uint64_t *w, unsigned n,
+                                                      const uint64_t *x, unsigned nx,
+                                                      unsigned xkeep, bool solo_rec)
+{
+    /* Make room first, outside the busy section: a thread waiting for the flusher while
+     * marked busy would wait for a flusher that waits for it. Without a flusher thread
+     * every event is flushed by the thread that wrote it, so the ring is empty here;
+     * should it not be, this thread flushes. */
+    /* the record, plus a worst-case rewind marker (a record never wraps) */
+    uint64_t need = 2 * (n + nx - xkeep + 1);
+    while (r->cap - cp_ring_used(r) < need) {
+        if (!__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE)) {
+            cp_flush_inline(false);
+            if (r->cap - cp_ring_used(r) < need) {
+                cp_ring_drop(r);
+                return EMIT_DROPPED;
+            }
+            break;
+        }
+        if (cp_newproc_waiting())
+            continue; /* a child that no atfork handler saw: no flusher; now inline */
+        cp_ring_count_wait(r);
+        uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_ACQUIRE);
+        cp_ring_wake_consumer();
+        if (r->cap - cp_ring_used(r) < need)
+            cp_futex_wait(&r->rseq, seq, 10 * 1000 * 1000);
+    }
+    cp_ring_begin(r); /* busy, seq_cst */
+    if (solo_rec && __atomic_load_n(&cp_prof_solo, __ATOMIC_SEQ_CST) != SOLO_ON) {
+        /* solo mode is ending: the ender did not see this event busy, so it may be
+         * draining already; the caller makes it again the other way (EMIT_RETRY) */
+        cp_ring_end(r);
+        return EMIT_RETRY;
+    }
+    uint64_t c = __atomic_load_n(&cp_cycle, __ATOMIC_SEQ_CST);
+    if (__builtin_expect(__atomic_load_n(&cp_stopping, __ATOMIC_SEQ_CST), 0)) {
+        /* After the final flush (exit): destructors of libraries finalised after ours
+         * still allocate and free. Seen while busy, so the final flush either waited for
+         * this event (it read stopping = 0) or will never see it: account it directly. */
+        cp_ring_end(r);
+        cp_late_event(kind, w, n, x, nx);
+        return EMIT_LATE;
+    }
+    /* cannot fail: room was made above. Its one release store of the head word publishes
+     * the record and clears busy (the flusher's seq_cst load of head pairs with it). */
+    cp_ring_put(r, kind, c, w, n, x, nx - xkeep);
+    if (!__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE))
+        cp_flush_inline(kind != CP_REC_DELAY);
+    return EMIT_WRITTEN;
+}
+
+/* How many of the last `most` words before a and before b are equal (the longest common
+ * suffix of two stacks, compared from their outer ends). Four frames a step with SSE2:
+ * consecutive stacks share ~10 outer frames on perl, where the 2-wide scalar loop was
+ * ~80 instructions a sample. */
+static inline unsigned common_suffix(const uintptr_t *a, const uintptr_t *b, unsigned most)
+{
+    unsigned k = 0;
+#if defined(__SSE2__)
+    while (k + 4 <= most) {
+        __m128i x0 = _mm_loadu_si128((const __m128i *)(a - k - 2));
+        __m128i y0 = _mm_loadu_si128((const __m128i *)(b - k - 2));
+        __m128i x1 = _mm_loadu_si128((const __m128i *)(a - k - 4));
+        __m128i y1 = _mm_loadu_si128((const __m128i *)(b - k - 4));
+        /* frames k+1..k+4 in mask bytes 0..3 (a frame is equal when both its halves are:
+         * the shuffles put each load's outer frame first) */
+        __m128i e0 = _mm_shuffle_epi32(_mm_cmpeq_epi32(x0, y0), 0x4e);
+        __m128i e1 = _mm_shuffle_epi32(_mm_cmpeq_epi32(x1, y1), 0x4e);
+        uint32_t m = (uint32_t)_mm_movemask_epi8(e0) | (uint32_t)_mm_movemask_epi8(e1) << 16;
+        if (m != 0xffffffffu)
+            return k + ((unsigned)__builtin_ctz(~m) >> 3);
+        k += 4;
+    }
+#endif
+    while (k < most && *(a - k - 1) == *(b - k - 1))
+        k++;
+    return k;
+}
+
+_Static_assert(CP_RING_STK >= CP_MAX_DEPTH + 1, "a ring keeps a whole stack");
+_Static_assert(CP_MAX_DEPTH + 1 <= 255, "a record's frame counts fit a byte");
+
+void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t *pcs, unsigned n)
+{
+    struct cp_ring *r = (struct cp_ring *)t;
+    cp_newproc(); /* a new process starts clean (newproc.h); this allocation is its own */
+    if (!r) {
+        cp_prof_lost(CP_LOST_NORING, 1);
+        return;
+    }
+    if (n > CP_MAX_DEPTH + 1)
+        n = CP_MAX_DEPTH + 1;
+    /* The stack goes to the ring as it is: finding its bucket (a hash, a chain head, the
+     * bucket's key: misses in tables the size of the program's caches, a third of the
+     * cost of an event on cc1 at rate 1) is the flusher's work, on its own core (account).
+     * Written as the frames that differ from the ring's previous stack, whose outermost
+     * `keep` frames it shares (consecutive allocations share most of theirs: cc1 writes 5
+     * words an event for 26 frames on average), so the thread's caches see a few words. */
+    unsigned keep = common_suffix(pcs + n, r->stk + CP_RING_STK, n < r->stk_n ? n : r->stk_n);
+    /* The record: p (| 1 in solo mode), then size, frames and kept frames in one word (an
+     * object of 2^48 bytes or more cannot be allocated on x86-64), then the new frames.
+     * The ref is not written: the consumer counts this ring's allocation records (cnref). */
+    uintptr_t ref = cp_make_ref(r->nref, r->id);
+    uint64_t w[3] = {(uint64_t)(uintptr_t)p,
+                     (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep, ref};
+    bool so = cp_solo_for(r);
+    int e;
+    for (;;) {
+        if (so)
+            w[0] |= 1;
+        else if (!cp_live_insert(p, ref)) {
+            cp_prof_lost(CP_LOST_NBUCKET, 1);
+            return;
+        }
+        e = emit(r, CP_REC_ALLOC, w, 2, (const uint64_t *)pcs, n, keep, so);
+        if (e != EMIT_RETRY)
+            break;
+        cp_solo_wait(); /* solo mode ended meanwhile: the table is the thread's to keep now */
+        so = false;
+        w[0] &= ~(uint64_t)1;
+    }
+    if (so && e != EMIT_DROPPED)
+        cp_live_mark(p); /* before p is the program's, so its free is recorded */
+    else if (!so && e == EMIT_DROPPED)
+        cp_live_remove(p); /* its free must not be looked for; its ref is the next one's */
+    switch (e) {
+    case EMIT_WRITTEN:
+        r->nref++;
+        memcpy(r->stk + CP_RING_STK - n, pcs, (n - keep) * sizeof *pcs);
+        r->stk_n = n;
+        break;
+    case EMIT_LATE: /* accounted with this ref, which no ring record will carry */
+        r->nref++;
+        break;
+    default:
+        break;
+    }
+}
+
+int cp_event_free_solo(struct cp_thread *t, void *p)
+{
+    struct cp_ring *r = (struct cp_ring *)t;
+    if (cp_newproc())
+        return 1; /* the parent's object, in a new process: not this one's to count */
+    if (!cp_solo_for(r))
+        return 0;
+    uint64_t w = (uint64_t)(uintptr_t)p | 1;
+    if (emit(r, CP_REC_FREE, &w, 1, NULL, 0, 0, true) != EMIT_RETRY)
+        return 1;
+    cp_solo_wait();
+    return 0;
+}
+
+bool cp_event_solo_begin(struct cp_thread *t)
+{
+    struct cp_ring *r = (struct cp_ring *)t;
+    cp_newproc();
+    if (!cp_solo_for(r))
+        return false;
+    __atomic_store_n(&r->in_op, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&cp_prof_solo, __ATOMIC_SEQ_CST) == SOLO_ON)
+        return true;
+    __atomic_store_n(&r->in_op, 0, __ATOMIC_RELEASE);
+    cp_solo_wait();
+    return false;
+}
+
+void cp_event_solo_end(struct cp_thread *t, void *freed)
+{
+    struct cp_ring *r = (struct cp_ring *)t;
+    if (freed) {
+        /* no check of the mode: an ender waits for in_op, so this is still solo */
+        uint64_t w = (uint64_t)(uintptr_t)freed | 1;
+        emit(r, CP_REC_FREE, &w, 1, NULL, 0, 0, false);
+    }
+    /* release: the record is published before an ender can see in_op clear */
+    __atomic_store_n(&r->in_op, 0, __ATOMIC_RELEASE);
+}
+
+bool cp_event_free(struct cp_thread *t, void *p)
+{
+    if (cp_event_solo() && cp_live_maybe(p) && cp_event_free_solo(t, p))
+        return true;
+    uintptr_t v = cp_event_free_take(p);
+    if (v)
+        cp_event_free_commit(t, v);
+    return v != 0;
+}
+
+uintptr_t cp_event_free_take(void *p)
+{
+    if (!cp_live_maybe(p) || cp_newproc()) /* (a new process: the table is empty now) */
+        return 0;
+    if (cp_event_solo())
+        cp_solo_end(); /* the table answers only once it is complete */
+    return cp_live_remove(p);
+}
+
+void cp_event_free_commit(struct cp_thread *t, uintptr_t v)
+{
+    if (cp_newproc())
+        return; /* v was the parent's (the shim took it from the table): not ours to count */
+    if (!t) {
+        cp_prof_lost(CP_LOST_NORING, 1);
+        return;
+    }
+    uint64_t w = v;
+    emit((struct cp_ring *)t, CP_REC_FREE, &w, 1, NULL, 0, 0, false);
+}
+
+void cp_event_free_undo(void *p, uintptr_t v)
+{
+    if (!cp_live_insert(p, v))
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+}
+
+void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16, uint64_t delay_ns)
+{
+    cp_newproc();
+    if (!t || !b) {
+        cp_prof_lost(t ? CP_LOST_NBUCKET : CP_LOST_NORING, 1);
+        return;
+    }
+    uint64_t w[3] = {(uint64_t)(uintptr_t)b, count_q16, delay_ns};
+    emit((struct cp_ring *)t, CP_REC_DELAY, w, 3, NULL, 0, 0, false);
+}
+
+void cp_prof_lost(enum cp_lost why, uint64_t n)
+{
+    if ((unsigned)why < CP_NLOST)
+        __atomic_add_fetch(&cp_lost_n[why], n, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,529 @@
+/*
+ * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
+ * publishes it (the timeline below), who flushes (a thread of ours or the event's own
+ * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
+ * listed in prof_int.h.
+ *
+ * Contexts:
+ *   hooks    cp_flush_inline, from emit (events.c), when no flusher thread runs
+ *   flusher  the thread started by cp_prof_start(); flush() also runs on the exit path,
+ *            inline (single-threaded processes) and where solo mode ends, on a program's
+ *            thread but on the profiler's own stack (ownstack.h), never on the program's
+ *            stack (its naming and publishing buffers are ~9 KiB)
+ *   atfork   cp_prof_atfork_*
+ *
+ * The timeline (Go's mprof.go accounts per GC cycle; here a cycle is a flush interval):
+ *
+ *         cycle c                          | cycle c+1
+ *   app   alloc(b1)@c   free(b1)@c   alloc(b2)@c | free(b2)@c+1   alloc(b3)@c+1 ...
+ *                                              |
+ *   flusher                                    F: cycle = c+1 (seq_cst)
+ *                                                 wait until no thread is mid-event
+ *                                                 drain every ring:
+ *                                                   records @c   -> fut[c % 2]
+ *                                                   records @c+1 -> fut[(c+1) % 2]
+ *                                                 active += fut[c % 2]; fut[c % 2] = 0
+ *                                                 add (active - published) to the file
+ *
+ * Every event is stamped, on its own thread, with the cycle it happened in, read while
+ * the thread's ring is marked busy:
+ *
+ *     thread:  busy = 1 (seq_cst); c = cycle (seq_cst); write record @c;
+ *              publish it with busy = 0 (release; busy is a bit of the ring's head word,
+ *              so this is the one store that publishes the record, see ring.h)
+ *     flusher: cycle = c+1 (seq_cst); for each ring: wait while busy; then drain
+ *
+ * In the single total order of seq_cst operations, either the flusher's load of busy sees
+ * a thread's busy = 1 (and waits for the record to be complete), or that thread's busy = 1
+ * comes later, so its cycle load comes after cycle = c+1 and it stamps c+1. Hence, once
+ * the flusher has waited and drained, every event of cycles <= c is in fut[c % 2], and
+ * publishing cycle c publishes exactly the events that happened before the boundary: a
+ * consistent snapshot. A free that happens after its allocation (the program orders them:
+ * a pointer has to reach the freeing thread) is stamped with a cycle >= the allocation's,
+ * so no published profile ever has a free without its allocation, even across threads.
+ *
+ * Why two slots and not Go's three. Go stamps allocations into future[(c+2)%3] and frees
+ * into future[(c+1)%3] because mProf_Malloc cannot synchronise with the GC: an object
+ * allocated during cycle c may be swept (freed) before the cycle it was stamped with is
+ * published, so publication trails by two cycles and a third slot holds the cycle being
+ * filled while the other two wait. The busy handshake above gives the flusher the
+ * synchronisation Go lacks: the cycle being drained is complete when the flusher reads
+ * it, so only "the cycle being published" and "the cycle being filled" exist. A third
+ * slot would only delay publication (and the crash-durability promise) by a flush.
+ *
+ * Publication order: for each bucket the alloc (or contentions) counter is added before
+ * the free (or delay) counter, so a reader of the live file never sees free > alloc.
+ */
+#include "prof_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/single_threaded.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "bucket.h"
+#include "cfile.h"
+#include "live.h"
+#include "log.h"
+#include "newproc.h"
+#include "ownstack.h"
+#include "rawsys.h"
+#include "ring.h"
+#include "rlimit.h"
+#include "spin.h"
+#include "stack.h"
+
+/* immutable after cp_prof_init (and in the fork child, after atfork_child) */
+struct cp_options cp_prof_opts;
+static bool enabled;
+
+/* the flusher: see "Who flushes" below */
+cp_spin cp_flush_lock = CP_SPIN_INIT; /* one flush at a time */
+static pthread_t flusher;
+bool cp_flusher_running;    /* atomic: the thread is up; events leave flushing to it */
+static int flusher_claimed; /* atomic: someone has started (or failed to start) it */
+static bool flusher_wanted; /* atomic: events came too fast for inline flushing */
+static int flusher_stop;    /* atomic: the thread is asked to return (cp_prof_step_aside) */
+static pid_t flusher_tid;   /* atomic: its kernel thread id, while it runs */
+static uint64_t inline_flushes, inline_window_ns; /* guarded by cp_flush_lock */
+static bool alone_may_start; /* a single-threaded process may get the thread (cp_prof_start) */
+
+/* guarded by cp_flush_lock */
+uint64_t cp_ring_lost_total, cp_ring_waits_total;
+static uint64_t flushes;
+
+bool cp_prof_enabled(void)
+{
+    return __atomic_load_n(&enabled, __ATOMIC_ACQUIRE);
+}
+
+/* ---- lifecycle --------------------------------------------------------------------- */
+
+int cp_prof_init(const struct cp_options *opt, const char *path, const char *meta,
+                 size_t metalen, bool lazy)
+{
+    cp_prof_opts = *opt;
+    cp_newproc_init();
+    if (metalen > CP_CFILE_MAX_META)
+        return CP_CFILE_EMETALEN;
+    int err = cp_bucket_init(cp_prof_opts.max_bucket_mb << 20);
+    cp_prof_solo = cp_dense() ? SOLO_ON : SOLO_OFF;
+    if (err == 0 && cp_live_init(cp_dense()) != 0)
+        err = -ENOMEM;
+    if (err) {
+        cp_log("cannot map profiler memory (%s); not profiling", cp_cfile_strerror(err));
+        return err;
+    }
+    err = cp_file_init(path, meta, metalen, lazy);
+    if (err)
+        return err;
+    __atomic_store_n(&enabled, true, __ATOMIC_RELEASE);
+    return 0;
+}
+void cp_drain_ring(struct cp_ring *r)
+{
+    cp_ring_drain(r, cp_account, r);
+    cp_ring_lost_total += cp_ring_take_lost(r);
+    cp_ring_waits_total += cp_ring_take_waits(r);
+}
+
+/* One flush: advance the cycle, wait out events in progress, drain, publish. */
+void cp_flush_locked(void)
+{
+    cp_check_file();
+    uint64_t c = __atomic_load_n(&cp_cycle, __ATOMIC_RELAXED);
+    __atomic_store_n(&cp_cycle, c + 1, __ATOMIC_SEQ_CST);
+    struct cp_ring *head = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE);
+    for (struct cp_ring *r = head; r; r = r->next)
+        for (unsigned spins = 0; cp_ring_busy(r); spins++)
+            if (spins > 64)
+                cp_yield();
+    for (struct cp_ring *r = head; r; r = r->next) {
+        uint32_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
+        cp_drain_ring(r);
+        /* a released ring read before the drain is empty now: it may be reused */
+        if (state == CP_RING_RELEASED)
+            __atomic_compare_exchange_n(&r->state, &state, CP_RING_FREE, 0, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED);
+    }
+    cp_um_expire(c);
+    unsigned s = (unsigned)(c & 1);
+    if (cp_file_pending) {
+        uint64_t any = cp_ring_lost_total;
+        for (int t = 0; t < CP_NPTYPES; t++)
+            any |= cp_samples[t];
+        for (int i = 0; i < CP_NLOST; i++)
+            any |= __atomic_load_n(&cp_lost_n[i], __ATOMIC_RELAXED);
+        if (any)
+            cp_open_pending();
+    }
+    cp_publish_begin();
+    struct cp_bucket *next;
+    unsigned published = 0;
+    for (struct cp_bucket *b = cp_touched_head[s]; b; b = next) {
+        /* Adding a bucket's first counters to the file walks a chain of its hash table
+         * (hundreds of thousands of counters at rate 1 share 512 chains), and a burst of
+         * new stacks kept the flusher away from the rings for milliseconds: threads
+         * waited for room (cc1 at rate 1: 52 waits). So the rings are drained now and
+         * then meanwhile. Everything drained now is of cycle c + 1 or later (cycle c
+         * was complete before the first drain), so it goes to the other slot, whose list
+         * this loop does not walk. */
+        if (++published % 64 == 0)
+            for (struct cp_ring *r = head; r; r = r->next)
+                if (cp_ring_head_pos(r) !=
+                    (__atomic_load_n(&r->rtail, __ATOMIC_RELAXED) & CP_RING_POS_MASK))
+                    cp_ring_drain(r, cp_account, r);
+        next = b->touched[s];
+        b->queued &= (uint16_t)~(1u << s);
+        if (b->type == CP_HEAP) {
+            struct cp_memrec *f = &b->u.mem.fut[s];
+            b->u.mem.active.allocs += f->allocs;
+            b->u.mem.active.frees += f->frees;
+            f->allocs = f->frees = 0;
+        } else {
+            b->u.blk.count_q16 += b->u.blk.fut_count[s];
+            b->u.blk.delay += b->u.blk.fut_delay[s];
+            b->u.blk.fut_count[s] = b->u.blk.fut_delay[s] = 0;
+        }
+        cp_publish_bucket(b);
+    }
+    cp_touched_head[s] = NULL;
+    flushes++;
+    cp_publish_health();
+    cp_publish_end();
+}
+
+static void flush_twice(void *arg)
+{
+    (void)arg;
+    /* twice: the first publishes the cycle that was running, the second whatever was
+     * stamped with the next cycle while the first drained */
+    cp_flush_locked();
+    cp_flush_locked();
+}
+
+/* On whatever thread calls it (exit, solo mode's end on a new thread, tests): the flush
+ * runs on the profiler's own stack (ownstack.h), which cp_flush_lock guards. */
+void cp_prof_flush_all(void)
+{
+    if (!cp_prof_enabled())
+        return;
+    cp_spin_lock(&cp_flush_lock);
+    cp_own_stack_run(flush_twice, NULL);
+    cp_spin_unlock(&cp_flush_lock);
+}
+
+/* ---- who flushes ------------------------------------------------------------------- *
+ *
+ * A thread of our own makes the process multi-threaded, and glibc then takes its
+ * multi-threaded paths on every call for the rest of the run: atomic lock words in
+ * malloc's arenas, in every pthread_mutex_unlock and stdio call, cancellation points
+ * around system calls. For sqlite3 (single-threaded, 4.9 million mutex pairs) that was
+ * 34.6 million more instructions inside libc (0.39% of the run, callgrind), more than
+ * every sampled event of the run cost. So a single-threaded process has no flusher: the
+ * thread that records an event publishes it at once ("inline"), which also loses
+ * nothing at _exit or SIGKILL, where a flusher loses up to one interval. And a second
+ * thread changes what the program may do (issue 29): fork() from a signal handler
+ * deadlocks on malloc's arena locks (glibc keeps fork async-signal-safe only in a
+ * single-threaded process), unshare(CLONE_NEWUSER) fails (the shim steps aside for that:
+ * cp_prof_step_aside), and the thread counts against RLIMIT_NPROC. The thread starts
+ * (start_thread, once):
+ *   - at start-up if the process is multi-threaded already, or samples heap at a rate
+ *     (CTRPROF_MEM_RATE < CP_DENSE_RATE) at which events are too many to flush one by
+ *     one, unless RLIMIT_NPROC was lowered (cp_rlimit_nproc_tight: then a thread of ours
+ *     could cost the program a process, and events are flushed inline, slowly);
+ *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
+ *     before there is a second thread;
+ *   - at a heap event, if a thread appeared that did not pass through pthread_create
+ *     (__libc_single_threaded is false), if a stack walk wanted libunwind (stack.c: it
+ *     is loaded only on this thread; rare, the CFI walker must have given up, as in a
+ *     signal handler's allocation), or, at those dense rates (same limit), if
+ *     inline flushes come faster than INLINE_MAX_PER_S (checked every INLINE_WINDOW
+ *     flushes). At sparser rates a single-threaded process never gets the thread, however
+ *     fast it allocates: inline flushing costs it more (BENCHMARKS.md, "Who flushes"),
+ *     but it stays a single-threaded process.
+ * A mutex or block event never starts it: those hooks may run under an allocator's own
+ * lock, and pthread_create allocates (the deadlock shim.sh 12 tests). They flush
+ * inline, under cp_flush_lock, until a heap event or pthread_create starts the thread.
+ */
+#define INLINE_MAX_PER_S 2000
+#define INLINE_WINDOW 256
+
+static uint64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *flusher_main(void *arg)
+{
+    if (cp_thread_enter_profiler)
+        cp_thread_enter_profiler();
+    long timeout = (long)cp_prof_opts.flush_ms * 1000000L;
+    __atomic_store_n(&flusher_tid, gettid(), __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE)) {
+        uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
+        __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
+            cp_futex_wait(&cp_ring_kick, k, timeout);
+        __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) ||
+            __atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE))
+            break;
+        /* a walk wanted libunwind (stack.c): this thread is where it may be loaded */
+        if (cp_stack_libunwind_wanted() && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+            cp_stack_load_libunwind();
+        cp_spin_lock(&cp_flush_lock);
+        cp_flush_locked();
+        cp_spin_unlock(&cp_flush_lock);
+    }
+    return NULL;
+}
+
+static int start_thread(void)
+{
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return 0; /* clone may be forbidden: events go on being flushed inline */
+    int expect = 0;
+    if (!__atomic_compare_exchange_n(&flusher_claimed, &expect, 1, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return 0; /* started, being started, or failed for good */
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    /* Every signal but the faults blocked from its first instruction, whatever this
+     * thread's mask: a process-directed signal the program blocks in all its threads
+     * (signalfd, sigwait) must never be delivered to, or consumed by, ours (issue 29). The
+     * attribute, not blocking around the call, so the program's thread never runs with a
+     * mask it did not set (glibc keeps its own internal signals, SIGCANCEL and SIGSETXID,
+     * open). */
+    sigset_t all;
+    sigfillset(&all);
+    /* but not the faults a store of ours can raise: a SIGBUS from a profile truncated under
+     * us (sigbus.c) must reach the shim's handler, and a blocked fault signal is not held
+     * back anyway: the kernel kills the process with it */
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    int err = pthread_attr_setsigmask_np(&a, &all);
+    if (err == 0)
+        err = pthread_create(&flusher, &a, flusher_main, NULL);
+    pthread_attr_destroy(&a);
+    if (err) {
+        /* events go on being flushed inline: slower, nothing lost */
+        static int once;
+        cp_log_once(&once, "cannot start the flusher thread (%s); events are flushed as "
+                           "they happen", strerror(err));
+        return -err;
+    }
+    __atomic_store_n(&cp_flusher_running, true, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* The event just written by this thread (or a ring that is full) is published now. */
+static void flush_inline_own(void *arg)
+{
+    /* (a walk that wanted libunwind also starts it, at every rate: the flusher is where
+     * libunwind is loaded, and nowhere else is that safe) */
+    bool may_start = *(const bool *)arg;
+    if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
+        (!__libc_single_threaded || cp_stack_libunwind_wanted() ||
+         (alone_may_start && __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED))))
+        start_thread(); /* from now on it flushes; this event still goes out at once */
+    cp_flush_locked();
+}
+
+/* On the event's thread: the flush (and pthread_create) run on the profiler's own stack
+ * (ownstack.h), which cp_flush_lock guards; the flusher it may start waits for that lock. */
+__attribute__((noinline)) void cp_flush_inline(bool may_start)
+{
+    cp_spin_lock(&cp_flush_lock);
+    cp_own_stack_run(flush_inline_own, &may_start);
+    if (++inline_flushes % INLINE_WINDOW == 0) {
+        uint64_t now = coarse_ns();
+        if (now - inline_window_ns < (uint64_t)INLINE_WINDOW * 1000000000u / INLINE_MAX_PER_S)
+            __atomic_store_n(&flusher_wanted, true, __ATOMIC_RELAXED);
+        inline_window_ns = now;
+    }
+    cp_spin_unlock(&cp_flush_lock);
+}
+
+int cp_prof_start(void)
+{
+    if (!cp_prof_enabled())
+        return -EINVAL;
+    __atomic_store_n(&cp_stopping, 0, __ATOMIC_RELEASE);
+    inline_flushes = 0;
+    inline_window_ns = coarse_ns();
+    if (cp_newproc_unseen) /* no thread until the program makes one (newproc.h) */
+        return 0;
+    /* once per process (here, and in a fork child): a single-threaded one gets the
+     * thread only at dense rates, and not when it could cost the program a process */
+    alone_may_start = cp_dense() && !cp_rlimit_nproc_tight();
+    if (!__libc_single_threaded || alone_may_start)
+        return start_thread();
+    return 0;
+}
+
+void cp_prof_threads_coming(void)
+{
+    cp_newproc_unseen = false; /* the program makes threads: so may we */
+    if (cp_prof_enabled() && !__atomic_load_n(&flusher_claimed, __ATOMIC_ACQUIRE))
+        start_thread();
+}
+
+/* The kernel refuses unshare(CLONE_NEWUSER), setns() into a mount or user namespace and
+ * a few more to a process with a second thread, and ours must not be that thread: the
+ * shim calls this before them (preload/alone.c). The flusher returns, and this waits until
+ * it is gone from the kernel's thread group (tgkill says ESRCH; the thread stays
+ * detached: a joinable one that exit never joins is a leak to thread checkers, and a
+ * join returns a moment before the kernel lets the thread go). Events are flushed inline
+ * meanwhile; the thread may start again later, by the usual rules ("who flushes"), and
+ * then copies the credentials of the program thread that starts it. Not from a hook
+ * that holds cp_flush_lock; any application thread, guard held. */
+void cp_prof_step_aside(void)
+{
+    bool running = true;
+    if (!cp_prof_enabled() ||
+        !__atomic_compare_exchange_n(&cp_flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return; /* no thread of ours (or another caller is stopping it) */
+    __atomic_store_n(&flusher_stop, 1, __ATOMIC_RELEASE);
+    cp_ring_wake_consumer();
+    /* a thread just created may not have said its id yet; bounded, in case it never runs */
+    pid_t tid = 0;
+    for (int i = 0; i < 100000 && !(tid = __atomic_load_n(&flusher_tid, __ATOMIC_ACQUIRE)); i++)
+        sched_yield();
+    pid_t pid = getpid();
+    for (int i = 0; tid > 0 && i < 100000 && tgkill(pid, tid, 0) == 0; i++)
+        sched_yield();
+    __atomic_store_n(&flusher_tid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&flusher_stop, 0, __ATOMIC_RELEASE);
+    /* whatever the thread had not drained yet goes out now */
+    cp_spin_lock(&cp_flush_lock);
+    cp_flush_locked();
+    cp_spin_unlock(&cp_flush_lock);
+    __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
+}
+
+void cp_prof_shutdown(void)
+{
+    if (!cp_prof_enabled())
+        return;
+    cp_newproc_waiting(); /* a child no atfork handler saw publishes its own, not ours */
+    __atomic_store_n(&cp_stopping, 1, __ATOMIC_RELEASE);
+    cp_ring_wake_consumer();
+    /* The flusher may be mid-flush: flush_all waits for it through cp_flush_lock. It is not
+     * joined (exit may run on any thread, even in a signal handler's aftermath); after
+     * this it only wakes to see `stopping`. */
+    cp_prof_flush_all();
+}
+
+/* ---- fork -------------------------------------------------------------------------- */
+
+void cp_prof_atfork_prepare(void)
+{
+    if (!cp_prof_enabled())
+        return;
+    cp_spin_lock(&cp_flush_lock);
+    cp_spin_lock(&cp_reg_lock);
+    cp_bucket_lock();
+}
+
+void cp_prof_atfork_parent(void)
+{
+    if (!cp_prof_enabled())
+        return;
+    cp_bucket_unlock();
+    cp_spin_unlock(&cp_reg_lock);
+    cp_spin_unlock(&cp_flush_lock);
+}
+
+static void atfork_child_own(void *arg);
+
+/* On the profiler's own stack (ownstack.h): the child's set-up closes the parent's file,
+ * may start a flusher, and runs on the thread that forked, maybe a 16 KiB one. The stack
+ * is free: this thread took cp_flush_lock in cp_prof_atfork_prepare. */
+void cp_prof_atfork_child(const char *newpath)
+{
+    if (!cp_prof_enabled())
+        return;
+    cp_newproc_mark();
+    cp_own_stack_run(atfork_child_own, (void *)newpath);
+}
+
+static void atfork_child_own(void *arg)
+{
+    const char *newpath = arg;
+    cp_bucket_reset_lock();
+    cp_spin_reset(&cp_reg_lock);
+    cp_spin_reset(&cp_flush_lock);
+    /* the child has one thread, and no flusher until it wants one (cp_prof_start) */
+    cp_flusher_running = false;
+    flusher_claimed = 0;
+    flusher_stop = 0;
+    flusher_tid = 0;
+    flusher_wanted = false;
+    /* The parent publishes its own unflushed events; the child starts from what was
+     * published. Its rings' contents are the parent's: discard them. Rings of threads
+     * that do not exist in the child are free again; this thread keeps its own. */
+    for (struct cp_ring *r = cp_rings; r; r = r->next) {
+        cp_ring_forget(r);
+        if (r != cp_self_ring)
+            r->state = CP_RING_FREE;
+    }
+    /* Objects the parent sampled are not the child's to account (it may free its copy,
+     * and so may the parent): forget them. The child starts in solo mode again (one
+     * thread, an empty table), whatever state the parent's was in. */
+    cp_live_reset();
+    cp_prof_solo = cp_dense() ? SOLO_ON : SOLO_OFF;
+    cp_solo_ring = NULL;
+    cp_um_forget();
+    /* the unwinder's counts so far are the parent's, to publish: the child's start here */
+    cp_publish_fork_unwind();
+    bool newfile = newpath != NULL;
+    if (newfile && __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE)) {
+        /* a sandboxed child inherits the filter: it could not create a file of its own */
+        __atomic_store_n(&enabled, false, __ATOMIC_RELEASE);
+        return;
+    }
+    if (newfile && cp_publish_fork_file(newpath)) {
+        /* the child's own file starts from zero: so do its totals */
+        memset(cp_samples, 0, sizeof cp_samples);
+        memset(cp_lost_n, 0, sizeof cp_lost_n);
+        cp_ring_waits_total = cp_ring_lost_total = 0;
+        cp_trunc_events = 0;
+    }
+    for (struct cp_bucket *b = cp_bucket_all(); b; b = b->allnext) {
+        if (b->type == CP_HEAP) {
+            memset(b->u.mem.fut, 0, sizeof b->u.mem.fut);
+            if (newfile)
+                b->u.mem.active = (struct cp_memrec){0, 0};
+            else
+                b->u.mem.active = (struct cp_memrec){b->pub[0], b->pub[1]};
+        } else {
+            memset(b->u.blk.fut_count, 0, sizeof b->u.blk.fut_count);
+            memset(b->u.blk.fut_delay, 0, sizeof b->u.blk.fut_delay);
+            b->u.blk.count_q16 = newfile ? 0 : b->pub[0];
+            b->u.blk.delay = newfile ? 0 : b->pub[1];
+        }
+        if (newfile) {
+            b->pub[0] = b->pub[1] = 0;
+            b->ctr[0] = b->ctr[1] = NULL;
+            b->ctr_failed = 0;
+        }
+        b->queued = 0;
+    }
+    cp_touched_head[0] = cp_touched_head[1] = NULL;
+    cp_prof_start();
+}

@@ -1,0 +1,159 @@
+/*
+ * prof_int.h — the engine's private header: what the five files prof.c was split into
+ * share, and nothing else. preload/ and tools/ use prof.h; only core/ includes this.
+ *
+ *   events.c   threads and their rings, emit, cp_event_* (hook context)
+ *   solo.c     solo mode, the dense-rate seam (a reader of the default rate can skip it)
+ *   resolve.c  a record's bucket: refs, orphans, pending frees, count into fut[] (flusher)
+ *   publish.c  the counter file: opening it, names, health counters, sandboxes (flusher)
+ *   flusher.c  init, the flush and its timeline, who flushes, shutdown, fork
+ *
+ * Shared state is declared below, grouped by the file that owns (defines and resets) it;
+ * others read it, or write it only where the comment says so.
+ */
+#ifndef CP_PROF_INT_H
+#define CP_PROF_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bucket.h"
+#include "options.h"
+#include "prof.h"
+#include "ring.h"
+#include "spin.h"
+
+/* Hidden: these are the engine's own, and a reference to a hidden symbol from a -fPIC
+ * object is a direct RIP-relative access; to any other extern it goes through the GOT,
+ * one more load per use (callgrind at rate 1: +8 instructions a malloc+free pair). */
+#pragma GCC visibility push(hidden)
+
+/* ---- owned by flusher.c ----------------------------------------------------------- */
+
+/* immutable after cp_prof_init (and in the fork child, after atfork_child) */
+extern struct cp_options cp_prof_opts;
+/* one flush at a time; also guards everything resolve.c and publish.c keep */
+extern cp_spin cp_flush_lock;
+/* atomic: the flusher thread is up; events leave flushing to it */
+extern bool cp_flusher_running;
+/* guarded by cp_flush_lock: ring losses and waits taken by cp_drain_ring */
+extern uint64_t cp_ring_lost_total, cp_ring_waits_total;
+
+/* Drain one ring into the buckets (cp_flush_lock held). */
+void cp_drain_ring(struct cp_ring *r);
+/* One flush: advance the cycle, wait out events in progress, drain, publish (lock held). */
+void cp_flush_locked(void);
+/* On the event's thread, which just wrote an event (or found its ring full). */
+void cp_flush_inline(bool may_start);
+
+/* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the
+ * live table's shadow map, larger rings, a flusher from the start, solo mode. */
+static inline bool cp_dense(void)
+{
+    return cp_prof_opts.mem_rate && cp_prof_opts.mem_rate < CP_DENSE_RATE;
+}
+
+/* ---- owned by events.c ------------------------------------------------------------ */
+
+/* atomic: the current cycle (flusher.c's timeline), the losses counted outside a ring,
+ * and "the final flush has run" (set by cp_prof_shutdown, cleared by cp_prof_start) */
+extern uint64_t cp_cycle;
+extern uint64_t cp_lost_n[CP_NLOST];
+extern int cp_stopping;
+/* the ring registry: a list that only grows (atomic head); rings are reused via their
+ * state. cp_reg_lock guards insertion; the atfork handlers take and reset it. */
+extern struct cp_ring *cp_rings;
+extern cp_spin cp_reg_lock;
+extern __thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-exec")));
+
+/* ---- the encoding of a ring's records and of refs (producer: events.c; consumer:
+ * resolve.c's cp_account) ------------------------------------------------------------
+ *
+ *   CP_REC_ALLOC  w[0] p (| 1 for a solo allocation, solo.c)
+ *                 w[1] size << 16 | nframes << 8 | keep
+ *                 then the nframes - keep innermost frames; the other keep are the
+ *                 outermost of the ring's previous allocation stack (ring.h's stk/cstk).
+ *                 The ref is not written: both sides count the ring's allocation records.
+ *   CP_REC_FREE   w[0] the live table's value (a bucket or a ref), or p | 1 (solo)
+ *   CP_REC_DELAY  w[0] bucket, w[1] count (1/65536 units), w[2] delay in ns
+ *
+ * An allocation's ref names it in the live table until the flusher has found its bucket,
+ * and in resolve.c's books when a free takes it first. Unique per allocation: bits 24..63
+ * the ring's count of allocations, 4..23 the ring's id, bit 1 set (a bucket pointer is
+ * 16-byte aligned), bit 0 clear (the live table's). */
+#define REF_ID_BITS 20 /* a ring's id in a ref */
+#define SIZE_LIMIT ((uint64_t)1 << 48)
+
+static inline bool cp_is_ref(uintptr_t v)
+{
+    return (v & 2) != 0;
+}
+
+static inline uintptr_t cp_make_ref(uint64_t nref, uint32_t id)
+{
+    return (uintptr_t)(nref << (4 + REF_ID_BITS)) | (uintptr_t)id << 4 | 2;
+}
+
+/* ---- owned by solo.c -------------------------------------------------------------- */
+
+enum { SOLO_OFF, SOLO_ON, SOLO_ENDING };
+extern uint32_t cp_prof_solo; /* prof.h's, hidden here as the rest */
+/* cp_prof_solo (prof.h): atomic, one of the above. cp_solo_ring: atomic, the ring whose
+ * heap events are solo, once one has. Both reset by flusher.c in a fork child. */
+extern struct cp_ring *cp_solo_ring;
+
+void cp_solo_wait(void);
+void cp_solo_end(void);
+bool cp_solo_claim(struct cp_ring *r, uint32_t s);
+
+/* May r record its heap events solo? (solo.c) */
+static inline bool cp_solo_for(struct cp_ring *r)
+{
+    uint32_t s = __atomic_load_n(&cp_prof_solo, __ATOMIC_ACQUIRE);
+    if (s == SOLO_OFF)
+        return false;
+    if (s == SOLO_ON && r && __atomic_load_n(&cp_solo_ring, __ATOMIC_ACQUIRE) == r)
+        return true; /* the common case, inline */
+    return cp_solo_claim(r, s);
+}
+
+/* ---- owned by resolve.c (guarded by cp_flush_lock) -------------------------------- */
+
+/* events counted so far, and those whose stack was cut at CTRPROF_DEPTH (publish.c
+ * publishes them; flusher.c zeroes them in a fork child with a file of its own) */
+extern uint64_t cp_samples[CP_NPTYPES];
+extern uint64_t cp_trunc_events;
+/* the buckets with events in fut[s], chained through b->touched[s] */
+extern struct cp_bucket *cp_touched_head[2];
+
+void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n);
+struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
+                                   unsigned n, uint64_t c, bool late);
+struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late);
+void cp_um_expire(uint64_t c);
+/* fork child: forget the parent's orphans and pending frees */
+void cp_um_forget(void);
+
+/* ---- owned by publish.c (guarded by cp_flush_lock) -------------------------------- */
+
+/* a per-process file waits to be created (publish.c, cp_open_pending) */
+extern bool cp_file_pending;
+
+int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy);
+void cp_open_pending(void);
+void cp_check_file(void);
+void cp_publish_begin(void);
+void cp_publish_end(void);
+void cp_publish_bucket(struct cp_bucket *b);
+void cp_publish_health(void);
+void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const uint64_t *x,
+                   unsigned nx);
+/* fork child: the unwinder's counts so far are the parent's */
+void cp_publish_fork_unwind(void);
+/* fork child with a file of its own (newpath): drop the parent's file and what was
+ * published into it. Returns false if there was no file to drop. */
+bool cp_publish_fork_file(const char *newpath);
+
+#pragma GCC visibility pop
+
+#endif

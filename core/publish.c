@@ -1,0 +1,458 @@
+/*
+ * publish.c — the counter file as the engine writes it: creating it (at init, or lazily
+ * at the first flush with something to say), the buckets' and health counters' names and
+ * deltas, the publish seqlock, the ctrprof/note:* counters, and sandboxes.
+ *
+ * Contexts: whoever holds cp_flush_lock (the flusher, an inline flush, exit, a late
+ * event: cp_late_event below); start-up (cp_file_init, cp_prof_set_process,
+ * cp_prof_add_named); the shim before a seccomp filter (cp_prof_sandbox); the fork child
+ * (cp_publish_fork_*). Everything here is guarded by cp_flush_lock, or runs before there
+ * is a second thread.
+ */
+#include "prof_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "arena.h"
+#include "cfile.h"
+#include "live.h"
+#include "log.h"
+#include "names.h"
+#include "stack.h"
+
+static bool have_file;
+static struct cp_cfile file;
+static char meta_text[CP_CFILE_MAX_META + 1];
+static size_t meta_len;
+
+/* flusher only (guarded by cp_flush_lock): totals already added to the file */
+static uint64_t pub_samples[CP_NPTYPES];
+static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_trunc;
+
+/* A per-process file (the first process's, and a fork child's own) is created lazily, at
+ * the first flush that has something to publish, so that a process that records nothing
+ * -- fork+exec, which replaces the child before it does anything, or a short process
+ * that never reaches a sample -- leaves no empty file behind and never pays for creating
+ * one (0.5-1 ms on an ext4 disk). Guarded by cp_flush_lock. */
+bool cp_file_pending;
+static char pending_path[CP_PATH_MAX];
+static char process_counter[160]; /* ctrprof/process:<program>, added when the file opens */
+
+/* module records published by this process (flusher only) */
+#define MODSET 1024
+static uint32_t mod_published[MODSET];
+static unsigned nmod_published;
+
+/* ---- named counters ---------------------------------------------------------------- */
+
+static void add_named(const char *name, uint64_t n)
+{
+    if (!have_file || n == 0)
+        return;
+    uint64_t *v;
+    if (cp_cfile_counter(&file, name, strlen(name), &v) == 0)
+        cp_cfile_add(v, n);
+}
+
+/* The health counters, added to on most flushes, keep their place in the file: a lookup
+ * walks the name's hash chain, which a profile of 10^5 buckets makes hundreds of counters
+ * long (the file format has 512 chains), and at rate 1 rings fill and flush hundreds of
+ * times a second (perf on gcc's cc1 at rate 1: the chain walks were 5% of the run). Keyed
+ * by the address of the name, a string literal; forgotten when the file changes. */
+#define NAMED_CACHE 24
+static struct {
+    const char *name;
+    uint64_t *ctr;
+} named_cache[NAMED_CACHE];
+static unsigned n_named_cache;
+
+static void add_health(const char *name, uint64_t n)
+{
+    if (!have_file || n == 0)
+        return;
+    for (unsigned i = 0; i < n_named_cache; i++)
+        if (named_cache[i].name == name) {
+            cp_cfile_add(named_cache[i].ctr, n);
+            return;
+        }
+    uint64_t *v;
+    if (cp_cfile_counter(&file, name, strlen(name), &v) == 0) {
+        cp_cfile_add(v, n);
+        if (n_named_cache < NAMED_CACHE) {
+            named_cache[n_named_cache].name = name;
+            named_cache[n_named_cache++].ctr = v;
+        }
+    }
+}
+
+void cp_prof_set_process(const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= sizeof process_counter)
+        n = sizeof process_counter - 1;
+    memcpy(process_counter, name, n);
+    process_counter[n] = 0;
+    add_named(process_counter, 1);
+}
+
+/* Counters that exist from the moment the file opens:
+ *  - lost:nbucket: when the file system fills up, it is the one still written;
+ *  - publishing / flushes: a seqlock shared by every process writing the file. A publish
+ *    adds 1 to publishing before it adds anything else and 1 to flushes after everything
+ *    (cp_cfile_add is a locked RMW: a full barrier on x86-64), so a reader that sees the
+ *    two equal before and after its copy has one published snapshot (cp_cfile_load). */
+static uint64_t *seq_begun, *seq_ended;
+
+static void reserve_counters(void)
+{
+    static const char nbucket[] = "ctrprof/health:lost:nbucket";
+    static const char begun[] = CP_CFILE_SEQ_BEGUN, ended[] = CP_CFILE_SEQ_ENDED;
+    uint64_t *v;
+    seq_begun = seq_ended = NULL;
+    if (!have_file)
+        return;
+    (void)cp_cfile_counter(&file, nbucket, sizeof nbucket - 1, &v);
+    /* ended first: a reader that finds begun finds ended */
+    if (cp_cfile_counter(&file, ended, sizeof ended - 1, &seq_ended) ||
+        cp_cfile_counter(&file, begun, sizeof begun - 1, &seq_begun))
+        seq_begun = seq_ended = NULL;
+}
+
+void cp_publish_begin(void)
+{
+    if (seq_begun)
+        cp_cfile_add(seq_begun, 1);
+}
+
+void cp_publish_end(void)
+{
+    if (seq_ended)
+        cp_cfile_add(seq_ended, 1);
+}
+
+/* Has the file stopped being ours to write (cp_flush_lock held)? A store that faulted (the
+ * file was truncated under us, or its file system had no block for a page) ends
+ * publishing into it: nothing more is written there, said once. A file that can merely
+ * no longer grow (its path leads elsewhere, full, a sandbox) keeps its counters; new
+ * ones fail and are counted in lost:nbucket (publish_bucket). */
+void cp_check_file(void)
+{
+    if (!have_file || cp_cfile_stopped(&file) != CP_CFILE_EBROKEN)
+        return;
+    have_file = false;
+    seq_begun = seq_ended = NULL;
+    n_named_cache = 0;
+    static int once;
+    cp_log_once(&once, "%s: the profile was truncated under the program (or its file system "
+                       "had no room for a page); profiling into it has stopped",
+                file.path);
+}
+
+/* Open the pending per-process file (cp_flush_lock held). */
+void cp_open_pending(void)
+{
+    if (!cp_file_pending)
+        return;
+    cp_file_pending = false;
+    int err = cp_cfile_open(&file, pending_path, meta_text, meta_len);
+    have_file = err == 0;
+    n_named_cache = 0;
+    if (!have_file) {
+        if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING)) /* forked workers: one line */
+            cp_log("%s: %s; not profiling", pending_path, cp_cfile_strerror(err));
+        return;
+    }
+    reserve_counters();
+    if (process_counter[0])
+        add_named(process_counter, 1);
+}
+
+/* ---- sandboxes --------------------------------------------------------------------- *
+ *
+ * A program that installs a seccomp filter (OpenSSH's pre-auth child, renderers, hardened
+ * daemons) may forbid any system call the engine would make for the first time later:
+ * openat for a lazily created file, fallocate/mmap to grow it, mmap for a new thread's
+ * ring, clone for the flusher, sched_yield in a spin. The shim calls cp_prof_sandbox just
+ * before the filter goes in; everything that needs a system call is done then:
+ *   - the per-process file is created even if nothing was recorded yet, and everything
+ *     recorded so far is published;
+ *   - it is made CP_SANDBOX_FILE_MARGIN longer than its records and all of it mapped;
+ *   - the arena maps a fresh chunk and CP_SANDBOX_SPARE bytes for rings and tables;
+ * and from then on (cp_sandboxed) the engine makes no new kind of system call: no file
+ * growth, no mmap/munmap, no thread start, no libunwind loading, spins instead of
+ * sched_yield. What does not fit is counted as lost and said once. The calls that stay
+ * are the ones every filter that lets glibc work allows: futex, clock_gettime (vDSO),
+ * write (a diagnostic), getpid. If the filter could not be installed, everything thaws. */
+int cp_prof_sandbox(void)
+{
+    if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return 0;
+    /* everything recorded so far is published while the file can still grow (the room
+     * made below is for what comes after), and the profiler's own flush stack is mapped
+     * now (its guard page needs mprotect, which an allow-list rarely has) */
+    cp_prof_flush_all();
+    cp_spin_lock(&cp_flush_lock);
+    cp_open_pending();
+    if (have_file) {
+        int err = cp_cfile_presize(&file, CP_SANDBOX_FILE_MARGIN);
+        if (err) {
+            static int once;
+            cp_log_once(&once, "%s: no room made before the sandbox (%s)", file.path,
+                        cp_cfile_strerror(err));
+        }
+        cp_cfile_freeze(&file);
+    }
+    cp_spin_unlock(&cp_flush_lock);
+    cp_arena_freeze(cp_dense() ? CP_SANDBOX_SPARE : CP_SANDBOX_SPARE / 4);
+    return 1;
+}
+
+void cp_prof_sandbox_failed(void)
+{
+    /* the filter did not go in: growth and mmap are allowed again */
+    __atomic_store_n(&cp_sandboxed, 0, __ATOMIC_RELEASE);
+    cp_spin_lock(&cp_flush_lock);
+    if (have_file)
+        __atomic_store_n(&file.frozen, 0, __ATOMIC_RELEASE);
+    cp_spin_unlock(&cp_flush_lock);
+}
+
+void cp_prof_notes(uint64_t malloc_bytes, bool bytes_known, uint64_t cpu_ms, uint64_t forks)
+{
+    if (!cp_prof_enabled())
+        return;
+    static const char nb[] = "ctrprof/note:malloc-bytes", nc[] = "ctrprof/note:cpu-ms";
+    cp_spin_lock(&cp_flush_lock);
+    cp_open_pending(); /* a profile with nothing but these says why it is empty */
+    uint64_t *v;
+    if (have_file && bytes_known && cp_cfile_counter(&file, nb, sizeof nb - 1, &v) == 0)
+        cp_cfile_add(v, malloc_bytes);
+    if (have_file && cp_cfile_counter(&file, nc, sizeof nc - 1, &v) == 0)
+        cp_cfile_add(v, cpu_ms);
+    add_named("ctrprof/note:forks", forks);
+    cp_spin_unlock(&cp_flush_lock);
+}
+
+void cp_prof_note_exec_unprofiled(void)
+{
+    if (!cp_prof_enabled())
+        return;
+    cp_spin_lock(&cp_flush_lock);
+    cp_open_pending();
+    add_named("ctrprof/note:exec-without-shim", 1);
+    cp_spin_unlock(&cp_flush_lock);
+}
+
+int cp_prof_add_named(const char *name, uint64_t n)
+{
+    if (!have_file)
+        return -ENOENT;
+    uint64_t *v;
+    int err = cp_cfile_counter(&file, name, strlen(name), &v);
+    if (err == 0)
+        cp_cfile_add(v, n);
+    return err;
+}
+static void module_seen(void *ctx, const struct cp_module *m)
+{
+    for (unsigned i = 0; i < nmod_published; i++)
+        if (mod_published[i] == m->id)
+            return;
+    char name[CP_CFILE_MAX_NAME];
+    size_t n = cp_names_module(m, name, sizeof name);
+    uint64_t *v;
+    if (n && have_file && cp_cfile_counter(&file, name, n, &v) == 0) {
+        cp_cfile_add(v, 1);
+        if (nmod_published < MODSET)
+            mod_published[nmod_published++] = m->id;
+    }
+}
+
+void cp_publish_bucket(struct cp_bucket *b)
+{
+    uint64_t val[2];
+    if (b->type == CP_HEAP) {
+        val[0] = b->u.mem.active.allocs;
+        val[1] = b->u.mem.active.frees;
+    } else {
+        val[0] = b->u.blk.count_q16;
+        val[1] = b->u.blk.delay;
+    }
+    if (!have_file || b->ctr_failed)
+        return;
+    for (int i = 0; i < 2; i++) {
+        if (val[i] == b->pub[i])
+            continue;
+        if (!b->ctr[i]) {
+            char name[CP_CFILE_MAX_NAME];
+            size_t n = cp_names_bucket(b, i, name, sizeof name, module_seen, NULL);
+            int err = n ? cp_cfile_counter(&file, name, n, &b->ctr[i]) : CP_CFILE_ENAME;
+            if (err == CP_CFILE_EBROKEN) {
+                b->ctr[i] = NULL;
+                cp_check_file(); /* said there, once; nothing more goes to the file */
+                return;
+            }
+            if (err) {
+                b->ctr_failed = 1;
+                static int once;
+                cp_log_once(&once, "%s: cannot add a counter (%s); samples that need new counters "
+                                   "are lost (ctrprof/health:lost:nbucket)",
+                            file.path, cp_cfile_strerror(err));
+                cp_prof_lost(CP_LOST_NBUCKET, 1);
+                return;
+            }
+        }
+        cp_cfile_add(b->ctr[i], val[i] - b->pub[i]);
+        b->pub[i] = val[i];
+    }
+}
+
+/* An event after the final flush: into the bucket's published state at once, under the
+ * flush lock, and out to the file; O(1), so a destructor freeing many objects late does
+ * not pay a flush each. Every earlier event of the process is already published (the
+ * final flush drained every ring), so the file never shows a free without its alloc. */
+void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const uint64_t *x,
+                   unsigned nx)
+{
+    cp_spin_lock(&cp_flush_lock);
+    /* the first thing this process records may come this late (a library destructor
+     * running after ours): its file is created now */
+    cp_open_pending();
+    cp_check_file();
+    struct cp_bucket *b = NULL;
+    switch (kind) {
+    case CP_REC_ALLOC: /* the whole stack is in x */
+        b = cp_resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, w[2], (const uintptr_t *)x, nx, 0,
+                          true);
+        break;
+    case CP_REC_FREE:
+        if ((b = cp_resolve_free(w[0], 0, true)))
+            b->u.mem.active.frees++;
+        break;
+    case CP_REC_DELAY:
+        b = (struct cp_bucket *)(uintptr_t)w[0];
+        if (n >= 3) {
+            b->u.blk.count_q16 += w[1];
+            b->u.blk.delay += w[2];
+        }
+        break;
+    default:
+        break;
+    }
+    if (b) {
+        cp_publish_begin();
+        cp_publish_bucket(b);
+        cp_publish_end();
+    }
+    cp_spin_unlock(&cp_flush_lock);
+}
+
+/* The unwinder's counts (core/stack.c) as last published. */
+static uint64_t pub_unw[4];
+
+void cp_publish_health(void)
+{
+    static const char *const sname[CP_NPTYPES] = {"ctrprof/health:samples:heap",
+                                                  "ctrprof/health:samples:mutex",
+                                                  "ctrprof/health:samples:block"};
+    static const char *const lname[CP_NLOST] = {
+        "ctrprof/health:lost:noring", "ctrprof/health:lost:overflow",
+        "ctrprof/health:lost:reentry", "ctrprof/health:lost:nbucket",
+        "ctrprof/health:profiler-waits"};
+    for (int t = 0; t < CP_NPTYPES; t++) {
+        add_health(sname[t], cp_samples[t] - pub_samples[t]);
+        pub_samples[t] = cp_samples[t];
+    }
+    uint64_t l[CP_NLOST];
+    for (int i = 0; i < CP_NLOST; i++)
+        l[i] = __atomic_load_n(&cp_lost_n[i], __ATOMIC_RELAXED);
+    l[CP_LOST_OVERFLOW] += cp_ring_lost_total;
+    for (int i = 0; i < CP_NLOST; i++) {
+        add_health(lname[i], l[i] - pub_lost[i]);
+        pub_lost[i] = l[i];
+    }
+    add_health("ctrprof/health:ring-waits", cp_ring_waits_total - pub_waits);
+    pub_waits = cp_ring_waits_total;
+    uint64_t of = cp_bucket_overflowed();
+    add_health("ctrprof/health:overflow-buckets", of - pub_overflowed);
+    pub_overflowed = of;
+    /* a high-water mark: the mapped bytes also fall (a table moved, a fork child drops
+     * the parent's), and a counter only adds (a fall once wrapped it to 2^64-1) */
+    uint64_t by = cp_arena_mapped();
+    if (by > pub_bytes) {
+        add_health("ctrprof/health:profiler-bytes", by - pub_bytes);
+        pub_bytes = by;
+    }
+    add_health("ctrprof/health:truncated-stacks", cp_trunc_events - pub_trunc);
+    pub_trunc = cp_trunc_events;
+    static const char *const uname[4] = {
+        "ctrprof/health:unwind-fallbacks", "ctrprof/health:unwind-checked",
+        "ctrprof/health:unwind-differs", "ctrprof/health:unwind-fp-fallbacks"};
+    uint64_t u[4];
+    cp_stack_stats(&u[0], &u[1], &u[2]);
+    u[3] = cp_stack_fp_fallbacks();
+    for (int i = 0; i < 4; i++) {
+        add_health(uname[i], u[i] - pub_unw[i]);
+        pub_unw[i] = u[i];
+    }
+}
+
+
+int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy)
+{
+    if (path) { /* kept for files created later: a lazy one, a fork child's */
+        memcpy(meta_text, meta, metalen);
+        meta_len = metalen;
+    }
+    if (path && lazy) {
+        size_t pl = strlen(path);
+        if (pl >= sizeof pending_path)
+            return -ENAMETOOLONG;
+        memcpy(pending_path, path, pl + 1);
+        cp_file_pending = true;
+    } else if (path) {
+        int err = cp_cfile_open(&file, path, meta, metalen);
+        if (err) {
+            cp_log("%s: %s; not profiling", path, cp_cfile_strerror(err));
+            return err;
+        }
+        have_file = true;
+        reserve_counters();
+    }
+    return 0;
+}
+
+void cp_publish_fork_unwind(void)
+{
+    cp_stack_stats(&pub_unw[0], &pub_unw[1], &pub_unw[2]);
+    pub_unw[3] = cp_stack_fp_fallbacks();
+}
+
+bool cp_publish_fork_file(const char *newpath)
+{
+    if (!have_file && !cp_file_pending)
+        return false;
+    /* Per-process files: the child writes its own, from zero, created when it first
+     * has something to say (cp_open_pending). The parent's mapping is dropped (the
+     * buckets' pointers into it are reset by the caller). */
+    if (have_file)
+        cp_cfile_close(&file);
+    have_file = false;
+    n_named_cache = 0;
+    seq_begun = seq_ended = NULL;
+    size_t pl = strlen(newpath);
+    if (pl >= sizeof pending_path)
+        pl = sizeof pending_path - 1;
+    memcpy(pending_path, newpath, pl);
+    pending_path[pl] = 0;
+    cp_file_pending = true;
+    memset(pub_samples, 0, sizeof pub_samples);
+    memset(pub_lost, 0, sizeof pub_lost);
+    pub_waits = 0;
+    pub_overflowed = cp_bucket_overflowed();
+    pub_bytes = 0;
+    pub_trunc = 0;
+    nmod_published = 0;
+    return true;
+}

@@ -1,0 +1,294 @@
+/*
+ * resolve.c — a drained record's bucket, and its count into the bucket's fut[] slot of
+ * the record's cycle (flusher.c's timeline). The allocation's stack is looked up here,
+ * on the flusher's side (cp_bucket_get), not on the program's thread; a free's bucket is
+ * what it took from the live table, or, when that was still the allocation's ref, found
+ * by meeting the allocation here (orphans and pending frees, below).
+ *
+ * Contexts: whoever holds cp_flush_lock: the flusher thread, an inline flush on an
+ * event's thread, a late event after the final flush (publish.c), exit. Everything here
+ * is guarded by cp_flush_lock; flusher.c resets it in a fork child (cp_um_forget).
+ */
+#include "prof_int.h"
+
+#include <string.h>
+
+#include "arena.h"
+#include "live.h"
+
+uint64_t cp_samples[CP_NPTYPES];
+uint64_t cp_trunc_events;
+
+/* The buckets with events in fut[s], so that a flush visits those and not every bucket
+ * (at rate 1 rings fill and flush hundreds of times a second, and a walk over 10^5
+ * buckets each time was 11% of a rate-1 run of gcc's cc1, perf record). Flusher only. */
+struct cp_bucket *cp_touched_head[2];
+
+/* Add one event of cycle c to b's fut[c % 2]. */
+static void count(struct cp_bucket *b, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
+                  unsigned n)
+{
+    unsigned s = (unsigned)(c & 1);
+    if (!(b->queued & (1u << s))) {
+        b->queued |= (uint16_t)(1u << s);
+        b->touched[s] = cp_touched_head[s];
+        cp_touched_head[s] = b;
+    }
+    switch (kind) {
+    case CP_REC_ALLOC:
+        b->u.mem.fut[s].allocs++;
+        cp_samples[CP_HEAP]++;
+        break;
+    case CP_REC_FREE:
+        b->u.mem.fut[s].frees++;
+        break;
+    case CP_REC_DELAY:
+        if (n >= 3) {
+            b->u.blk.fut_count[s] += w[1];
+            b->u.blk.fut_delay[s] += w[2];
+            cp_samples[b->type]++;
+        }
+        break;
+    default:
+        break;
+    }
+    if (b->nstk && b->stk[b->nstk - 1] == CP_PC_TRUNCATED && kind != CP_REC_FREE)
+        cp_trunc_events++;
+}
+
+/* ---- refs the live table no longer holds ---------------------------------------------
+ *
+ * The flusher (or whoever holds cp_flush_lock) finds an allocation's bucket and replaces its
+ * ref in the live table with the bucket (cp_live_resolve). A free (or a realloc) that
+ * took the object out of the table before that carries the ref, and the two meet here:
+ *   - the allocation was resolved first: its bucket waits under the ref (an "orphan")
+ *     for the free, however long that comes after (a realloc that fails puts the ref
+ *     back in the live table, and the object lives on);
+ *   - the free was drained first (its ring before the allocation's): it waits under the
+ *     ref with its cycle ("pending") for the allocation. The allocation happened before
+ *     the free (the program hands the pointer over), so its cycle is <= the free's and it
+ *     is drained no later than the flush that ends the free's cycle: a pending free still
+ *     here after that flush has no allocation to meet (it was dropped from a full ring,
+ *     or found no bucket) and is let go, counted in unmatched.
+ * Both are rare and short-lived; an open-addressing table (linear probing, deletion by
+ * backward shift), doubled when half full. Guarded by cp_flush_lock. */
+struct um_slot {
+    uint64_t ref; /* 0: empty */
+    uint64_t val; /* a bucket pointer, or (cycle << 1 | 1) for a pending free */
+};
+static struct um_slot *um;
+static uint64_t um_mask, um_n, unmatched;
+/* Pending frees by the parity of their cycle. At the end of the flush that finishes
+ * cycle c every pending free is of cycle c or c + 1 (older ones were let go by earlier
+ * flushes), so those of c's parity are exactly the ones to let go. */
+static uint64_t um_pending[2];
+static uint64_t n_orphans, n_pending; /* ever made, for tests */
+
+static uint64_t um_hash(uint64_t ref)
+{
+    /* a ring's refs differ only in their high bits: mix those down (a multiply alone
+     * leaves the low bits a function of the low bits, and every ref of a ring probed
+     * from one slot: chains of thousands in bench_micro) */
+    ref ^= ref >> 33;
+    ref *= 0xff51afd7ed558ccdull;
+    ref ^= ref >> 33;
+    ref *= 0xc4ceb9fe1a85ec53ull;
+    return ref ^ (ref >> 33);
+}
+
+static struct um_slot *um_find(uint64_t ref)
+{
+    if (!um)
+        return NULL;
+    for (uint64_t i = um_hash(ref) & um_mask;; i = (i + 1) & um_mask) {
+        if (um[i].ref == ref)
+            return &um[i];
+        if (!um[i].ref)
+            return NULL;
+    }
+}
+
+static void um_delete(struct um_slot *e)
+{
+    uint64_t i = (uint64_t)(e - um);
+    if (um[i].val & 1)
+        um_pending[(um[i].val >> 1) & 1]--;
+    um_n--;
+    for (uint64_t j = (i + 1) & um_mask; um[j].ref; j = (j + 1) & um_mask) {
+        uint64_t home = um_hash(um[j].ref) & um_mask;
+        /* move j back to the hole at i if its home is not in (i, j] (cyclically) */
+        if (((j - home) & um_mask) >= ((j - i) & um_mask)) {
+            um[i] = um[j];
+            i = j;
+        }
+    }
+    um[i].ref = 0;
+}
+
+/* The empty slot where ref goes (the table has one). */
+static struct um_slot *um_empty(uint64_t ref)
+{
+    uint64_t i = um_hash(ref) & um_mask;
+    while (um[i].ref)
+        i = (i + 1) & um_mask;
+    return &um[i];
+}
+
+static bool um_put(uint64_t ref, uint64_t val)
+{
+    if (!um || (um_n + 1) * 2 > um_mask + 1) {
+        uint64_t cap = um ? (um_mask + 1) * 2 : 1024;
+        struct um_slot *n = cp_mmap_anon(cap * sizeof *n), *o = um;
+        if (!n)
+            return false;
+        uint64_t omask = um_mask;
+        um = n;
+        um_mask = cap - 1;
+        for (uint64_t i = 0; o && i <= omask; i++)
+            if (o[i].ref)
+                *um_empty(o[i].ref) = o[i];
+        if (o)
+            cp_munmap_anon(o, (omask + 1) * sizeof *o);
+    }
+    *um_empty(ref) = (struct um_slot){ref, val};
+    um_n++;
+    if (val & 1) {
+        um_pending[(val >> 1) & 1]++;
+        n_pending++;
+    } else {
+        n_orphans++;
+    }
+    return true;
+}
+
+/* At the end of the flush that finished cycle c: let go of pending frees of cycles <= c
+ * (rare: their allocation records were dropped; the scan runs only when there are some). */
+void cp_um_expire(uint64_t c)
+{
+    for (uint64_t i = 0; um_pending[c & 1] && i <= um_mask;) {
+        if (um[i].ref && (um[i].val & 1) && (um[i].val >> 1) <= c) {
+            um_delete(&um[i]);
+            unmatched++;
+            continue; /* the backward shift may have moved another entry into i */
+        }
+        i++;
+    }
+}
+
+/* An allocation (p, size, ref, stack): its bucket, found now; counted in cycle c (late:
+ * straight into the published state). NULL if no bucket could be had. p | 1: a solo
+ * allocation, which the flusher puts in the live table itself. */
+struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
+                                   unsigned n, uint64_t c, bool late)
+{
+    struct cp_bucket *b = cp_bucket_get(CP_HEAP, size, pcs, n);
+    if (!b) {
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+        return NULL;
+    }
+    bool solo_rec = (uintptr_t)p & 1;
+    if (solo_rec) {
+        p = (void *)((uintptr_t)p & ~(uintptr_t)1);
+        cp_live_prefault(p);
+        /* (an entry of the same address whose free was dropped is replaced) */
+        if (!cp_live_put(p, (uintptr_t)b)) {
+            cp_prof_lost(CP_LOST_NBUCKET, 1); /* not counted: its free would not be */
+            return NULL;
+        }
+    }
+    if (late)
+        b->u.mem.active.allocs++;
+    else
+        count(b, CP_REC_ALLOC, c, NULL, 0);
+    if (solo_rec)
+        return b; /* in the table: no ref to match */
+    struct um_slot *e = um_find(ref);
+    if (e && (e->val & 1)) { /* its free was drained first */
+        uint64_t fc = e->val >> 1;
+        um_delete(e);
+        if (late)
+            b->u.mem.active.frees++;
+        else
+            count(b, CP_REC_FREE, fc, NULL, 0);
+    } else if (cp_live_resolve(p, ref, (uintptr_t)b)) {
+        cp_live_prefault(p);
+    } else if (!um_put(ref, (uintptr_t)b)) {
+        /* a free took the ref, and there is no memory to remember the bucket for it */
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+    }
+    return b;
+}
+
+/* A free record's bucket: the value it took from the live table, a bucket or a ref. NULL
+ * if it must wait for its allocation (or cannot be placed). p | 1: a solo free, whose
+ * value the flusher takes out of the table now (none: p was not sampled). */
+struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late)
+{
+    if (v & 1) {
+        v = cp_live_remove((void *)(uintptr_t)(v & ~(uint64_t)1));
+        if (!v)
+            return NULL;
+    }
+    if (!cp_is_ref(v))
+        return (struct cp_bucket *)(uintptr_t)v;
+    struct um_slot *e = um_find(v);
+    if (e && !(e->val & 1)) {
+        struct cp_bucket *b = (struct cp_bucket *)(uintptr_t)e->val;
+        um_delete(e);
+        return b;
+    }
+    /* late: every earlier record is drained, so its allocation will not come */
+    if (late || !um_put(v, c << 1 | 1))
+        unmatched++;
+    return NULL;
+}
+
+void cp_um_forget(void)
+{
+    if (um) {
+        cp_munmap_anon(um, (um_mask + 1) * sizeof *um);
+        um = NULL;
+        um_mask = um_n = um_pending[0] = um_pending[1] = 0;
+    }
+}
+
+void cp_prof_ref_stats(uint64_t *orphans, uint64_t *pending, uint64_t *unmatched_frees)
+{
+    cp_spin_lock(&cp_flush_lock);
+    *orphans = n_orphans;
+    *pending = n_pending;
+    *unmatched_frees = unmatched;
+    cp_spin_unlock(&cp_flush_lock);
+}
+
+void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n)
+{
+    struct cp_ring *r = ctx;
+    struct cp_bucket *b;
+    switch (kind) {
+    case CP_REC_ALLOC: {
+        /* (p, size << 16 | nframes << 8 | keep), then the nframes - keep innermost frames;
+         * the other keep are the outermost of this ring's previous stack. The ref is this
+         * ring's count of allocation records (cp_event_alloc). */
+        uintptr_t ref = cp_make_ref(r->cnref++, r->id);
+        unsigned nf = (unsigned)(w[1] >> 8) & 0xff, keep = (unsigned)w[1] & 0xff;
+        if (n < 2 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 2 != nf - keep)
+            return; /* cannot happen: the producer wrote it */
+        uintptr_t *stk = r->cstk + CP_RING_STK - nf;
+        memcpy(stk, w + 2, (nf - keep) * sizeof *stk);
+        r->cstk_n = nf;
+        cp_resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, ref, stk, nf, c, false);
+        return;
+    }
+    case CP_REC_FREE:
+        if (n >= 1 && (b = cp_resolve_free(w[0], c, false)))
+            count(b, kind, c, w, n);
+        return;
+    case CP_REC_DELAY:
+        if (n >= 1)
+            count((struct cp_bucket *)(uintptr_t)w[0], kind, c, w, n);
+        return;
+    default:
+        return;
+    }
+}
