@@ -4,7 +4,7 @@
  * Contexts: the constructor (cp_contention_init); hooks, on the contended slow paths (a
  * thread about to sleep on a mutex or rwlock, the same thread after it got it, an unlock
  * whose mutex word says a waiter may exist), and, one unlocked read of a bucket hint
- * each, a releasing rwlock unlock and a condition-variable signal; the fork child's
+ * each, an rwlock unlock and a condition-variable signal; the fork child's
  * atfork handler (both tables start again empty). Never on the uncontended mutex path:
  * there the shim does not call in at all.
  *
@@ -47,9 +47,12 @@
  * unlocker's own futex wake is not in it.
  *
  * Each bucket has a one-byte spin lock, held for a handful of instructions (a scan of
- * WAYS addresses). It is only ever taken by threads that are about to sleep on (or have
- * just released) a contended lock, never on an uncontended path; no malloc, no syscall,
- * so the hooks stay async-signal-safe as far as the real functions are. A bucket's
+ * WAYS addresses; or, for an rwlock's leaving reader, that and glibc's decrement of the
+ * reader count, see "unlocks that decide" below). It is only ever taken by threads that
+ * are about to sleep on (or are releasing) a contended lock, never on an uncontended
+ * path; no malloc, no syscall (but a reader's unlock made last by a reader that did not
+ * take part, a race of a few instructions, wakes the writer holding it), so the hooks
+ * stay async-signal-safe as far as the real functions are. A bucket's
  * `used` count is read unlocked as a hint by unlocks: 0 means no waits there, and the
  * lock is not taken.
  */
@@ -257,17 +260,9 @@ void cp_contention_end(const void *m, uint64_t t0, uint64_t t1)
     bucket_unlock(b);
 }
 
-/* now == 0: read the clock only if somebody waits. */
-static uint64_t charge(const void *m, uint64_t now, uint64_t *now_out)
+/* m's charge, its bucket locked; now == 0: read the clock only if somebody waits. */
+static uint64_t charge_locked(struct bucket *b, const void *m, uint64_t now, uint64_t *now_out)
 {
-    *now_out = 0;
-    struct bucket *b = bucket_of(m);
-    /* The unlocked read of used is a hint: a waiter that registers just after it is
-     * charged at the next unlock, since its effective start is its own start time. The
-     * caller saw the waiter's mark in the lock word first (acquire: ordered before). */
-    if (!b || __atomic_load_n(&b->used, __ATOMIC_ACQUIRE) == 0)
-        return 0;
-    bucket_lock(b);
     uint64_t c = 0;
     struct entry *e = lookup(b, (uintptr_t)m);
     if (e) {
@@ -279,6 +274,20 @@ static uint64_t charge(const void *m, uint64_t now, uint64_t *now_out)
         e->last = now;
         *now_out = now;
     }
+    return c;
+}
+
+static uint64_t charge(const void *m, uint64_t now, uint64_t *now_out)
+{
+    *now_out = 0;
+    struct bucket *b = bucket_of(m);
+    /* The unlocked read of used is a hint: a waiter that registers just after it is
+     * charged at the next unlock, since its effective start is its own start time. The
+     * caller saw the waiter's mark in the lock word first (acquire: ordered before). */
+    if (!b || __atomic_load_n(&b->used, __ATOMIC_ACQUIRE) == 0)
+        return 0;
+    bucket_lock(b);
+    uint64_t c = charge_locked(b, m, now, now_out);
     bucket_unlock(b);
     return c;
 }
@@ -292,6 +301,41 @@ uint64_t cp_contention_charge_at(const void *m, uint64_t now)
 {
     uint64_t used;
     return charge(m, now, &used);
+}
+
+/* ---- unlocks that decide under the table's lock: an rwlock's leaving readers ---------
+ * A reader's unlock releases the rwlock (hands it to a waiting writer) only if it is the
+ * last reader, which it can tell only from the reader count read before its own
+ * decrement, glibc's: two readers leaving at once would each see the other, and neither
+ * be charged. So while an rwlock has waits in progress its leaving readers take turns on
+ * its bucket lock: each reads the count and, if it is not the last, decrements it (one
+ * compare-and-swap in glibc) before the next one reads; the last one is charged, under
+ * the lock, and releases it before its real unlock (which may wake the writer). A reader
+ * that found no waits (the hint) does not take part: a writer registering meanwhile is
+ * one whose wait began after that reader's look, so at most that reader's few
+ * instructions of it go uncharged. */
+void *cp_contention_hold(const void *m)
+{
+    struct bucket *b = bucket_of(m);
+    if (!b || __atomic_load_n(&b->used, __ATOMIC_ACQUIRE) == 0)
+        return NULL;
+    bucket_lock(b);
+    if (!lookup(b, (uintptr_t)m)) {
+        bucket_unlock(b);
+        return NULL;
+    }
+    return b;
+}
+
+uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out)
+{
+    *now_out = 0;
+    return charge_locked(held, m, 0, now_out);
+}
+
+void cp_contention_unhold(void *held)
+{
+    bucket_unlock((struct bucket *)held);
 }
 
 uint32_t cp_contention_entries(void)

@@ -60,6 +60,15 @@ uint64_t cp_contention_charge(const void *m, uint64_t *now_out);
 /* As cp_contention_charge, at a given time (tests). */
 uint64_t cp_contention_charge_at(const void *m, uint64_t now);
 
+/* An unlock that decides whether it releases m under the waiter table's lock (an
+ * rwlock's leaving reader; contention.c explains): if m has waits in progress, locks
+ * their bucket and returns it, else NULL (nobody to charge). While held: the charge, as
+ * cp_contention_charge; then cp_contention_unhold, before anything that may sleep or
+ * wake (a decrement that is one compare-and-swap may be made holding it). */
+void *cp_contention_hold(const void *m);
+uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out);
+void cp_contention_unhold(void *held);
+
 /* Condition variables (contention.c explains): a waiter about to sleep on c, whose mutex
  * is m (false: no room, nothing is charged for it); a signal or broadcast of c (now),
  * which registers the woken on m as its waiters; a waiter back from the wait at `now`

@@ -71,11 +71,11 @@
 #include "cfile.h"
 #include "live.h"
 #include "log.h"
+#include "mapsnap.h"
 #include "newproc.h"
 #include "ownstack.h"
 #include "rawsys.h"
 #include "ring.h"
-#include "rlimit.h"
 #include "spin.h"
 #include "stack.h"
 
@@ -88,11 +88,13 @@ cp_spin cp_flush_lock = CP_SPIN_INIT; /* one flush at a time */
 static pthread_t flusher;
 bool cp_flusher_running;    /* atomic: the thread is up; events leave flushing to it */
 static int flusher_claimed; /* atomic: someone has started (or failed to start) it */
-static bool flusher_wanted; /* atomic: events came too fast for inline flushing */
-static int flusher_stop;    /* atomic: the thread is asked to return (cp_prof_step_aside) */
+static int flusher_stop;    /* atomic: the thread is asked to return (cp_prof_aside_begin) */
 static pid_t flusher_tid;   /* atomic: its kernel thread id, while it runs */
-static uint64_t inline_flushes, inline_window_ns; /* guarded by cp_flush_lock */
-static bool alone_may_start; /* a single-threaded process may get the thread (cp_prof_start) */
+static int flusher_starting; /* atomic: start_thread is creating it */
+static int aside;            /* atomic: step-asides in progress (no thread may start) */
+static __thread int my_aside __attribute__((tls_model("initial-exec"))); /* this thread's */
+static bool flusher_barred;  /* atomic: never again (RLIMIT_NPROC, cp_prof_aside_begin) */
+static bool fork_child_alone; /* a fork child the program has made no thread in yet */
 
 /* guarded by cp_flush_lock */
 uint64_t cp_ring_lost_total, cp_ring_waits_total;
@@ -231,35 +233,32 @@ void cp_prof_flush_all(void)
  * nothing at _exit or SIGKILL, where a flusher loses up to one interval. And a second
  * thread changes what the program may do (issue 29): fork() from a signal handler
  * deadlocks on malloc's arena locks (glibc keeps fork async-signal-safe only in a
- * single-threaded process), unshare(CLONE_NEWUSER) fails (the shim steps aside for that:
- * cp_prof_step_aside), and the thread counts against RLIMIT_NPROC. The thread starts
- * (start_thread, once):
- *   - at start-up if the process is multi-threaded already, or samples heap at a rate
- *     (CTRPROF_MEM_RATE < CP_DENSE_RATE) at which events are too many to flush one by
- *     one, unless RLIMIT_NPROC was lowered (cp_rlimit_nproc_tight: then a thread of ours
- *     could cost the program a process, and events are flushed inline, slowly);
+ * single-threaded process, and once pthread_create has run it never counts the process
+ * single-threaded again, even after our thread steps aside), unshare(CLONE_NEWUSER)
+ * fails (the shim steps aside for that: cp_prof_aside_begin), and the thread counts
+ * against RLIMIT_NPROC. So a single-threaded process never gets the thread, at any rate,
+ * however fast it allocates: it publishes each event as it happens, which at the dense
+ * rates (CTRPROF_MEM_RATE < CP_DENSE_RATE), where nearly every allocation is an event,
+ * doubles an event's cost (BENCHMARKS.md, "Who flushes"; batching it lost the last batch
+ * of a program that then waits, or is killed, and exactness at rate 1 is what those
+ * rates are for). The thread starts (start_thread, once):
+ *   - at start-up if the process is multi-threaded already;
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
  *     before there is a second thread;
- *   - at a heap event, if a thread appeared that did not pass through pthread_create
- *     (__libc_single_threaded is false), if a stack walk wanted libunwind (stack.c: it
- *     is loaded only on this thread; rare, the CFI walker must have given up, as in a
- *     signal handler's allocation), or, at those dense rates (same limit), if
- *     inline flushes come faster than INLINE_MAX_PER_S (checked every INLINE_WINDOW
- *     flushes). At sparser rates a single-threaded process never gets the thread, however
- *     fast it allocates: inline flushing costs it more (BENCHMARKS.md, "Who flushes"),
- *     but it stays a single-threaded process.
+ *   - at a heap event's inline flush, if a thread appeared that did not pass through
+ *     pthread_create (__libc_single_threaded is false), or if a stack walk wanted
+ *     libunwind (stack.c: it is loaded only on this thread; rare, the CFI walker must
+ *     have given up, as in a signal handler's allocation).
  * A mutex or block event never starts it: those hooks may run under an allocator's own
  * lock, and pthread_create allocates (the deadlock shim.sh 12 tests). They flush
  * inline, under cp_flush_lock, until a heap event or pthread_create starts the thread.
  */
-#define INLINE_MAX_PER_S 2000
-#define INLINE_WINDOW 256
-
-static uint64_t coarse_ns(void)
+/* A walk on a stack it could not probe found no mapping (mapsnap.h): read them again
+ * (cp_flush_lock held, on the flusher's or the profiler's own stack; not in a sandbox) */
+static void refresh_maps(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (cp_mapsnap_wanted() && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        cp_mapsnap_refresh();
 }
 
 static void *flusher_main(void *arg)
@@ -283,6 +282,7 @@ static void *flusher_main(void *arg)
             cp_stack_load_libunwind();
         cp_spin_lock(&cp_flush_lock);
         cp_flush_locked();
+        refresh_maps();
         cp_spin_unlock(&cp_flush_lock);
     }
     return NULL;
@@ -292,10 +292,20 @@ static int start_thread(void)
 {
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return 0; /* clone may be forbidden: events go on being flushed inline */
+    if (__atomic_load_n(&aside, __ATOMIC_ACQUIRE) || __atomic_load_n(&flusher_barred, __ATOMIC_ACQUIRE))
+        return 0; /* stepped aside (cp_prof_aside_begin) */
     int expect = 0;
     if (!__atomic_compare_exchange_n(&flusher_claimed, &expect, 1, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
         return 0; /* started, being started, or failed for good */
+    /* A step-aside beginning now either sees flusher_starting and waits for this start to
+     * end (then stops the thread), or this sees its `aside` (seq_cst both ways) */
+    __atomic_store_n(&flusher_starting, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&aside, __ATOMIC_SEQ_CST) || __atomic_load_n(&flusher_barred, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+        return 0;
+    }
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
@@ -320,14 +330,25 @@ static int start_thread(void)
         err = pthread_create(&flusher, &a, flusher_main, NULL);
     pthread_attr_destroy(&a);
     if (err) {
-        /* events go on being flushed inline: slower, nothing lost */
+        /* events go on being flushed inline: slower, nothing lost. EAGAIN is a process
+         * limit (RLIMIT_NPROC, threads-max): the program's business, said nowhere */
         static int once;
-        cp_log_once(&once, "cannot start the flusher thread (%s); events are flushed as "
-                           "they happen", strerror(err));
+        if (err != EAGAIN)
+            cp_log_once(&once, "cannot start the flusher thread (%s); events are flushed as "
+                               "they happen", strerror(err));
+        __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
         return -err;
     }
     __atomic_store_n(&cp_flusher_running, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
     return 0;
+}
+
+/* Should an inline flush start the thread ("who flushes")? */
+static bool thread_wanted(void)
+{
+    return !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
+           ((!__libc_single_threaded && !fork_child_alone) || cp_stack_libunwind_wanted());
 }
 
 /* The event just written by this thread (or a ring that is full) is published now. */
@@ -336,11 +357,10 @@ static void flush_inline_own(void *arg)
     /* (a walk that wanted libunwind also starts it, at every rate: the flusher is where
      * libunwind is loaded, and nowhere else is that safe) */
     bool may_start = *(const bool *)arg;
-    if (may_start && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
-        (!__libc_single_threaded || cp_stack_libunwind_wanted() ||
-         (alone_may_start && __atomic_load_n(&flusher_wanted, __ATOMIC_RELAXED))))
+    if (may_start && thread_wanted())
         start_thread(); /* from now on it flushes; this event still goes out at once */
     cp_flush_locked();
+    refresh_maps();
 }
 
 /* On the event's thread: the flush (and pthread_create) run on the profiler's own stack
@@ -349,12 +369,6 @@ __attribute__((noinline)) void cp_flush_inline(bool may_start)
 {
     cp_spin_lock(&cp_flush_lock);
     cp_own_stack_run(flush_inline_own, &may_start);
-    if (++inline_flushes % INLINE_WINDOW == 0) {
-        uint64_t now = coarse_ns();
-        if (now - inline_window_ns < (uint64_t)INLINE_WINDOW * 1000000000u / INLINE_MAX_PER_S)
-            __atomic_store_n(&flusher_wanted, true, __ATOMIC_RELAXED);
-        inline_window_ns = now;
-    }
     cp_spin_unlock(&cp_flush_lock);
 }
 
@@ -363,14 +377,13 @@ int cp_prof_start(void)
     if (!cp_prof_enabled())
         return -EINVAL;
     __atomic_store_n(&cp_stopping, 0, __ATOMIC_RELEASE);
-    inline_flushes = 0;
-    inline_window_ns = coarse_ns();
     if (cp_newproc_unseen) /* no thread until the program makes one (newproc.h) */
         return 0;
-    /* once per process (here, and in a fork child): a single-threaded one gets the
-     * thread only at dense rates, and not when it could cost the program a process */
-    alone_may_start = cp_dense() && !cp_rlimit_nproc_tight();
-    if (!__libc_single_threaded || alone_may_start)
+    /* a single-threaded process flushes inline; so does a fork child, which has one
+     * thread whatever __libc_single_threaded says (glibc leaves it false in the child of
+     * a multi-threaded parent), until the program makes one: a flusher in each worker of
+     * a pre-forking server would count against RLIMIT_NPROC once per worker */
+    if (!__libc_single_threaded && !fork_child_alone)
         return start_thread();
     return 0;
 }
@@ -378,26 +391,39 @@ int cp_prof_start(void)
 void cp_prof_threads_coming(void)
 {
     cp_newproc_unseen = false; /* the program makes threads: so may we */
+    fork_child_alone = false;
     if (cp_prof_enabled() && !__atomic_load_n(&flusher_claimed, __ATOMIC_ACQUIRE))
         start_thread();
 }
 
 /* The kernel refuses unshare(CLONE_NEWUSER), setns() into a mount or user namespace and
  * a few more to a process with a second thread, and ours must not be that thread: the
- * shim calls this before them (preload/alone.c). The flusher returns, and this waits until
- * it is gone from the kernel's thread group (tgkill says ESRCH; the thread stays
- * detached: a joinable one that exit never joins is a leak to thread checkers, and a
- * join returns a moment before the kernel lets the thread go). Events are flushed inline
- * meanwhile; the thread may start again later, by the usual rules ("who flushes"), and
- * then copies the credentials of the program thread that starts it. Not from a hook
- * that holds cp_flush_lock; any application thread, guard held. */
-void cp_prof_step_aside(void)
+ * shim calls this before them (preload/alone.c), and after the kernel refused the
+ * program a thread or process under RLIMIT_NPROC, which ours counts against
+ * (preload/nproc.c: for good). The flusher returns, and this waits until it is gone from
+ * the kernel's thread group (tgkill says ESRCH; the kernel has given back its place under
+ * RLIMIT_NPROC by then; the thread stays detached: a joinable one that exit never joins
+ * is a leak to thread checkers, and a join returns a moment before the kernel lets the
+ * thread go). A start under way on another thread is waited for, then stopped; none
+ * begins until cp_prof_aside_end. Events are flushed inline meanwhile; afterwards the
+ * thread may start again by the usual rules ("who flushes"), and then copies the
+ * credentials of the program thread that starts it. Not from a hook that holds
+ * cp_flush_lock; any application thread, guard held. */
+bool cp_prof_aside_begin(bool for_good)
 {
+    if (for_good)
+        __atomic_store_n(&flusher_barred, true, __ATOMIC_SEQ_CST);
+    my_aside++;
+    __atomic_add_fetch(&aside, 1, __ATOMIC_SEQ_CST);
+    if (!cp_prof_enabled())
+        return false;
+    /* a start under way (start_thread) ends soon: pthread_create, bounded */
+    for (int i = 0; i < 100000 && __atomic_load_n(&flusher_starting, __ATOMIC_SEQ_CST); i++)
+        sched_yield();
     bool running = true;
-    if (!cp_prof_enabled() ||
-        !__atomic_compare_exchange_n(&cp_flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
+    if (!__atomic_compare_exchange_n(&cp_flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
-        return; /* no thread of ours (or another caller is stopping it) */
+        return false; /* no thread of ours (or another caller is stopping it) */
     __atomic_store_n(&flusher_stop, 1, __ATOMIC_RELEASE);
     cp_ring_wake_consumer();
     /* a thread just created may not have said its id yet; bounded, in case it never runs */
@@ -414,6 +440,13 @@ void cp_prof_step_aside(void)
     cp_flush_locked();
     cp_spin_unlock(&cp_flush_lock);
     __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
+    return true;
+}
+
+void cp_prof_aside_end(void)
+{
+    my_aside--;
+    __atomic_sub_fetch(&aside, 1, __ATOMIC_RELEASE);
 }
 
 void cp_prof_shutdown(void)
@@ -473,7 +506,9 @@ static void atfork_child_own(void *arg)
     flusher_claimed = 0;
     flusher_stop = 0;
     flusher_tid = 0;
-    flusher_wanted = false;
+    flusher_starting = 0;
+    fork_child_alone = true;
+    aside = my_aside; /* (a fork from a handler inside a step-aside: the child ends it) */
     /* The parent publishes its own unflushed events; the child starts from what was
      * published. Its rings' contents are the parent's: discard them. Rings of threads
      * that do not exist in the child are free again; this thread keeps its own. */

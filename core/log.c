@@ -190,3 +190,14 @@ int cp_log_tree_first(unsigned key)
 {
     return key < CP_LOG_TREE_KEYS && !__atomic_exchange_n(&tree_flags[key], 1, __ATOMIC_RELAXED);
 }
+
+void cp_log_tree_mark(unsigned key)
+{
+    if (key < CP_LOG_TREE_KEYS)
+        __atomic_store_n(&tree_flags[key], 1, __ATOMIC_RELAXED);
+}
+
+int cp_log_tree_said(unsigned key)
+{
+    return key < CP_LOG_TREE_KEYS && __atomic_load_n(&tree_flags[key], __ATOMIC_RELAXED);
+}

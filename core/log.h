@@ -33,10 +33,14 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  * cp_log(...)`. The first of a process and every child it forks (however made) to get
  * here says it; the others do not (after setuid, every forked worker of a server said
  * its own "not profiling", issue 29). A shared anonymous page, mapped by cp_log_tree_init
- * at start-up and inherited by forks; exec starts a new tree. Where the page cannot be
- * mapped, once per process. */
+ * at start-up and inherited by forks. Across exec, where the page is lost, the shim's
+ * exec hooks carry what was said in the environment they pass (CTRPROF_SAID, see
+ * preload/exec.c), and the new image marks it said at start-up (cp_log_tree_mark).
+ * Where the page cannot be mapped, once per process. */
 enum { CP_LOG_TREE_NOT_PROFILING, CP_LOG_TREE_KEYS };
 void cp_log_tree_init(void);
 int cp_log_tree_first(unsigned key);
+void cp_log_tree_mark(unsigned key);
+int cp_log_tree_said(unsigned key);
 
 #endif

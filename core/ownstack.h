@@ -20,7 +20,14 @@
  * goes through a PLT entry that is not bound yet (rawsys.h; cp_unwind_init). */
 #define CP_APP_STACK_BOUND 4096
 /* The same with libunwind (CTRPROF_UNWIND=libunwind or check) on a thread's own stack,
- * where libunwind runs in place (its walks are not serialised through the walk stack). */
+ * where libunwind runs in place (its walks are not serialised through the walk stack).
+ * Tried (session wt-host): every libunwind walk on the walk stack cut a small thread's
+ * use from +8,128 to +3,272 bytes (stacks.sh) for +353 instructions a sampled pair at
+ * rate 1 (4,144 -> 4,497, callgrind); not kept, because the walk stack's one lock would
+ * then be held across libunwind's first walk on a thread, which allocates its
+ * thread-local storage: a lock hook on a thread inside an allocator that holds its own
+ * lock (shim.sh 12's liblockalloc) would wait for that lock's holder, which waits for the
+ * allocator. A walk stack per thread (mapped at its first libunwind walk) would not. */
 #define CP_APP_STACK_BOUND_LIBUNWIND 9216
 
 /* Size of the profiler's stack (one per process, mapped on first use, guard page below). */

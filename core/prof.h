@@ -49,17 +49,22 @@ struct cp_thread; /* per-thread engine state (its ring); opaque outside core */
 int cp_prof_init(const struct cp_options *opt, const char *path, const char *meta,
                  size_t metalen, bool lazy);
 /* Arrange for publication: start the flusher thread (it flushes every opt->flush_ms) if
- * the process is multi-threaded or samples heap at a high rate; otherwise each event is
- * published by the thread that records it until the thread is wanted (flusher.c, "who
- * flushes"). Called after init and again in a fork child. */
+ * the process is multi-threaded; otherwise the thread that records an event publishes it
+ * until the thread is wanted (flusher.c, "who flushes"). Called after init and again in
+ * a fork child. */
 int cp_prof_start(void);
 /* The program is about to create a thread (the shim's pthread_create hook, before the
  * real call): start the flusher now, from a context where creating a thread is safe. */
 void cp_prof_threads_coming(void);
-/* Stop and join the flusher thread, if it runs, so that the process is single-threaded
- * again as far as the engine is concerned (before unshare/setns: preload/alone.c). Events
- * are flushed inline until the thread is started again by the usual rules. */
-void cp_prof_step_aside(void);
+/* Stop the flusher thread, if it runs (or is being started), and wait until it is gone
+ * from the kernel, so that the process has only the program's threads: before unshare,
+ * setns, capset (preload/alone.c), and when the kernel refused the program a process or
+ * thread under RLIMIT_NPROC (preload/nproc.c). No thread of ours starts until the
+ * matching cp_prof_aside_end (for_good: never again in this process or its children).
+ * Events are flushed inline meanwhile. Returns whether a thread of ours was stopped. Not
+ * from a hook that holds the flush lock (flusher.c). */
+bool cp_prof_aside_begin(bool for_good);
+void cp_prof_aside_end(void);
 /* Publish everything now: advance the cycle, drain every ring, publish, add deltas to
  * the file (memProfileInternal's "clear" path). Safe from exit paths; idempotent. */
 void cp_prof_flush_all(void);

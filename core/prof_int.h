@@ -47,7 +47,7 @@ void cp_flush_locked(void);
 void cp_flush_inline(bool may_start);
 
 /* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the
- * live table's shadow map, larger rings, a flusher from the start, solo mode. */
+ * live table's shadow map, larger rings, solo mode. */
 static inline bool cp_dense(void)
 {
     return cp_prof_opts.mem_rate && cp_prof_opts.mem_rate < CP_DENSE_RATE;

@@ -18,7 +18,9 @@
 #include "cfile.h"
 #include "live.h"
 #include "log.h"
+#include "mapsnap.h"
 #include "names.h"
+#include "ownstack.h"
 #include "stack.h"
 
 static bool have_file;
@@ -184,6 +186,12 @@ void cp_open_pending(void)
  * sched_yield. What does not fit is counted as lost and said once. The calls that stay
  * are the ones every filter that lets glibc work allows: futex, clock_gettime (vDSO),
  * write (a diagnostic), getpid. If the filter could not be installed, everything thaws. */
+static void snapshot_maps(void *arg)
+{
+    (void)arg;
+    cp_mapsnap_refresh();
+}
+
 int cp_prof_sandbox(void)
 {
     if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
@@ -203,6 +211,9 @@ int cp_prof_sandbox(void)
         }
         cp_cfile_freeze(&file);
     }
+    /* the mappings as they are, for walks on coroutine stacks, which may not probe
+     * their bounds in the sandbox (stack.c, mapsnap.h) */
+    cp_own_stack_run(snapshot_maps, NULL);
     cp_spin_unlock(&cp_flush_lock);
     cp_arena_freeze(cp_dense() ? CP_SANDBOX_SPARE : CP_SANDBOX_SPARE / 4);
     return 1;

@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
 #include <libunwind.h>
 #include <limits.h>
 #include <link.h>
@@ -30,6 +31,7 @@
 
 #include "arena.h"
 #include "log.h"
+#include "mapsnap.h"
 #include "ownstack.h"
 #include "rawsys.h"
 #include "spin.h"
@@ -78,15 +80,19 @@ static inline int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
  * pages first, then up to the page a read needs (cp_stack_more), at most FOREIGN_MAX
  * above the walk's start (pinning pages costs: probing 1 MiB at once made a walk 34 us).
  * The last such stack's bounds are kept per thread (fc_lo below). Cost: BENCHMARKS.md,
- * "Walks on other stacks". A process whose seccomp filter refuses process_vm_readv (as
- * some container runtimes' do without CAP_SYS_PTRACE) gets no bounds for a coroutine's
- * stack: such walks go to libunwind, as before. */
+ * "Walks on other stacks". Where process_vm_readv cannot be used (a seccomp filter
+ * refuses it, as some container runtimes' do without CAP_SYS_PTRACE, or the process is
+ * sandboxed and must not ask), a coroutine's stack is bounded by the end of the readable
+ * mapping that holds the walk's start, from a snapshot of /proc/self/maps taken off the
+ * hot path (mapsnap.h); a stack mapped since the last snapshot goes to libunwind. */
 #define PROBE_PAGES 32
 #define PROBE_FIRST 2
 #define FOREIGN_MAX (1u << 20)
 
 /* this thread's walk reads probed memory: its start page (0: it does not) */
 static __thread uintptr_t probe_base __attribute__((tls_model("initial-exec")));
+/* process_vm_readv failed as a call (EPERM, ENOSYS): not tried again (atomic) */
+static int probe_refused;
 
 /* The pages [top, top + 4096 * npages) that can be read, from the first: how many. */
 static unsigned probe(uintptr_t top, unsigned npages)
@@ -95,8 +101,12 @@ static unsigned probe(uintptr_t top, unsigned npages)
     struct iovec local = {sink, npages}, remote[PROBE_PAGES];
     for (unsigned i = 0; i < npages; i++)
         remote[i] = (struct iovec){(void *)(top + 4096 * (uintptr_t)i), 1};
+    if (__atomic_load_n(&probe_refused, __ATOMIC_RELAXED))
+        return 0;
     long got = cp_raw_syscall(SYS_process_vm_readv, cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0),
                            (long)&local, 1, (long)remote, (long)npages, 0);
+    if (got == -EPERM || got == -ENOSYS || got == -EACCES)
+        __atomic_store_n(&probe_refused, 1, __ATOMIC_RELAXED);
     return got > 0 ? (unsigned)got : 0;
 }
 
@@ -108,6 +118,20 @@ static unsigned probe(uintptr_t top, unsigned npages)
  * fiber library left without an end) reads above, where the cache may be stale (the
  * block unmapped since): the cost of not asking the kernel on every walk. */
 static __thread uintptr_t fc_lo, fc_hi, fc_probed __attribute__((tls_model("initial-exec")));
+
+/* Without a probe: the readable mapping holding here, from the snapshot (mapsnap.h) */
+static int snapshot_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
+{
+    uintptr_t top;
+    if (!cp_mapsnap_find(here, &top) || top <= here + 16)
+        return 0;
+    *lo = here;
+    *hi = top;
+    fc_lo = here & ~(uintptr_t)4095;
+    fc_hi = top;
+    fc_probed = 0;
+    return 1;
+}
 
 static __attribute__((noinline)) int foreign_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
 {
@@ -123,7 +147,7 @@ static __attribute__((noinline)) int foreign_bounds(uintptr_t here, uintptr_t *l
     /* sigaltstack and process_vm_readv are calls a sandbox's allow-list may forbid (publish.c,
      * "sandboxes"): a walk on another stack then has no bounds (frame pointers) */
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_RELAXED))
-        return 0;
+        return snapshot_bounds(here, lo, hi);
     if (cp_raw_syscall(SYS_sigaltstack, 0, (long)&ss, 0, 0, 0, 0) == 0 && (ss.ss_flags & SS_ONSTACK) &&
         here >= (uintptr_t)ss.ss_sp && here - (uintptr_t)ss.ss_sp < ss.ss_size) {
         *lo = here;
@@ -137,8 +161,8 @@ static __attribute__((noinline)) int foreign_bounds(uintptr_t here, uintptr_t *l
     uintptr_t top = page + 4096 * (uintptr_t)probe(page, PROBE_FIRST);
     *lo = here;
     *hi = top;
-    if (top <= here + 16)
-        return 0;
+    if (top <= here + 16) /* (the page of a live frame: the probe was refused) */
+        return snapshot_bounds(here, lo, hi);
     probe_base = fc_probed = fc_lo = page;
     fc_hi = top;
     return 1;
@@ -192,6 +216,26 @@ int cp_stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
     return stack_bounds(sp, lo, hi);
 }
 
+/* The signal trampoline (glibc's __restore_rt): the return address of a handler's frame,
+ * as the kernel pushed it. Learnt from the kernel once a handler of glibc's making is in
+ * place (the shim's SIGBUS one): the restorer it passed with it. 0: not known. */
+static uintptr_t restorer;
+
+void cp_stack_learn_restorer(void)
+{
+#if defined(__x86_64__)
+    struct {
+        uintptr_t handler;
+        unsigned long flags;
+        uintptr_t restorer;
+        uint64_t mask;
+    } k;
+    if (cp_raw_syscall(SYS_rt_sigaction, SIGBUS, 0, (long)&k, 8, 0, 0) == 0 &&
+        (k.flags & 0x04000000 /* SA_RESTORER */))
+        restorer = k.restorer;
+#endif
+}
+
 static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated)
 {
     uintptr_t *fp = __builtin_frame_address(0);
@@ -213,6 +257,35 @@ static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *tru
         else {
             *truncated = 1;
             break;
+        }
+        if (ret == restorer) {
+            /* A handler's frame: the kernel's signal frame lies above its return address
+             * (the struct ucontext: 40 bytes, then gregs: DW_RBP 10, DW_RSP 15, REG_RIP
+             * 16), as in unwind.c's sigframe(). The walk goes on from the interrupted
+             * code's ip and frame pointer, on its stack (maybe the thread's own, when the
+             * handler ran on the alternate signal stack). */
+            uintptr_t gregs = (uintptr_t)(fp + 2) + 40;
+            if (gregs + 17 * 8 > stack_hi && !cp_stack_more(gregs + 17 * 8, &stack_hi))
+                break;
+            uintptr_t bp = ((const uintptr_t *)gregs)[10], sp = ((const uintptr_t *)gregs)[15],
+                      ip = ((const uintptr_t *)gregs)[16];
+            if (!(sp >= gregs && sp < stack_hi) && !stack_bounds(sp, &stack_lo, &stack_hi))
+                break;
+            if (ip < 4096)
+                break;
+            if (skip)
+                skip--;
+            else if (n < max)
+                pcs[n++] = ip;
+            else {
+                *truncated = 1;
+                break;
+            }
+            /* the frame pointer must be on that stack, at or above sp */
+            if (bp < sp)
+                break;
+            fp = (uintptr_t *)bp;
+            continue;
         }
         if (next <= fp)
             break;

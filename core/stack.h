@@ -48,6 +48,10 @@ unsigned cp_stack_capture_from(int unwind, const uintptr_t *frame, uintptr_t *pc
  * before it, captures on the main thread find no bounds: the CFI walk hands them to
  * libunwind, the frame-pointer walk returns nothing). Other threads need no set-up. */
 void cp_stack_init(void);
+/* Learn the signal trampoline's address (the frame-pointer walk goes through a signal
+ * frame at it, as the CFI walker does): once a handler installed through glibc is in
+ * place (the shim's SIGBUS one). Constructor only. */
+void cp_stack_learn_restorer(void);
 /* Counts since start-up: CFI walks that handed the stack to libunwind; in CP_UNWIND_CHECK
  * mode, stacks walked both ways and how many of them differed. */
 void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ);

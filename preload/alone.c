@@ -12,9 +12,12 @@
  * died of SIGABRT: it sets PR_SET_KEEPCAPS and capabilities on its thread, then
  * setresuid (glibc applies it to every thread: ours lost its capabilities, the program's
  * kept them), then setresgid, which failed on ours only, and glibc aborts when threads
- * disagree. Before such a call the engine steps aside (cp_prof_step_aside: the flusher
- * stops; events are flushed inline), so the call sees the threads the program made. A
- * flusher started later is created by a program thread and copies its credentials.
+ * disagree. Around such a call the engine steps aside (cp_prof_aside_begin: the flusher
+ * stops, a start under way on another thread is waited for and stopped, and none starts
+ * until the call has returned; events are flushed inline), so the call sees the threads
+ * the program made. A flusher started later is created by a program thread and copies
+ * its credentials. The same calls made through syscall(2) (SYS_unshare, SYS_setns,
+ * SYS_capset, SYS_prctl) come here from sandbox.c's syscall hook.
  * Other calls were considered: setuid and friends (glibc broadcasts them to every thread
  * itself), execve (ends every thread). Not seccomp filters (PR_SET_SECCOMP, seccomp(2)):
  * a flusher started again after one would run under the program's filter, which may
@@ -28,6 +31,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include "prof.h"
 #include "shim.h"
@@ -39,15 +43,24 @@
 /* nstype 0 takes the namespace's own type, which may be either */
 #define SETNS_ALONE (CLONE_NEWNS | CLONE_NEWUSER)
 
-static void step_aside(void)
+/* Before the call: returns whether to end the step-aside after it (aside_end). No thread
+ * of ours starts in between (another thread's event might otherwise start one). */
+static bool aside_begin(void)
 {
     if (cp_shim_state != CP_SHIM_ON || cp_tls.guard)
-        return;
+        return false;
     int saved = errno;
     int64_t cd = cp_shim_enter();
-    cp_prof_step_aside();
+    cp_prof_aside_begin(false);
     cp_shim_leave(cd);
     errno = saved;
+    return true;
+}
+
+static void aside_end(bool began)
+{
+    if (began)
+        cp_prof_aside_end(); /* errno untouched */
 }
 
 EXPORT int unshare(int flags)
@@ -58,9 +71,10 @@ EXPORT int unshare(int flags)
         errno = ENOSYS;
         return -1;
     }
-    if (flags & UNSHARE_ALONE)
-        step_aside();
-    return f(flags);
+    bool b = (flags & UNSHARE_ALONE) && aside_begin();
+    int r = f(flags);
+    aside_end(b);
+    return r;
 }
 
 EXPORT int setns(int fd, int nstype)
@@ -71,9 +85,10 @@ EXPORT int setns(int fd, int nstype)
         errno = ENOSYS;
         return -1;
     }
-    if (nstype == 0 || (nstype & SETNS_ALONE))
-        step_aside();
-    return f(fd, nstype);
+    bool b = (nstype == 0 || (nstype & SETNS_ALONE)) && aside_begin();
+    int r = f(fd, nstype);
+    aside_end(b);
+    return r;
 }
 
 /* prctl options that change the calling thread's credentials or filters only */
@@ -91,11 +106,32 @@ static int per_thread_option(int option)
     }
 }
 
-/* For prctl (sandbox.c holds the hook, which also prepares for PR_SET_SECCOMP) */
-void cp_shim_prctl_alone(int option)
+/* For prctl (sandbox.c holds the hook, which also prepares for PR_SET_SECCOMP): returns
+ * what cp_shim_alone_end takes after the call */
+bool cp_shim_alone_begin_prctl(int option)
 {
-    if (per_thread_option(option))
-        step_aside();
+    return per_thread_option(option) && aside_begin();
+}
+
+bool cp_shim_alone_begin_syscall(long n, long a1, long a2)
+{
+    switch (n) {
+    case SYS_unshare:
+        return (a1 & UNSHARE_ALONE) && aside_begin();
+    case SYS_setns: /* (fd, nstype) */
+        return (a2 == 0 || (a2 & SETNS_ALONE)) && aside_begin();
+    case SYS_capset:
+        return aside_begin();
+    case SYS_prctl:
+        return cp_shim_alone_begin_prctl((int)a1);
+    default:
+        return false;
+    }
+}
+
+void cp_shim_alone_end(bool began)
+{
+    aside_end(began);
 }
 
 /* <sys/capability.h> is libcap's; glibc exports the function */
@@ -108,6 +144,8 @@ EXPORT int capset(void *hdr, const void *data)
         errno = ENOSYS;
         return -1;
     }
-    step_aside();
-    return f(hdr, data);
+    bool b = aside_begin();
+    int r = f(hdr, data);
+    aside_end(b);
+    return r;
 }

@@ -25,7 +25,14 @@
  *     skipped the atfork handlers: getpid() is not the shim's pid) — there the parent's
  *     engine is the parent's to publish;
  *   - events that other threads record after the flush and before the kernel replaces
- *     the image are lost, as they would be at _exit.
+ *     the image are lost;
+ *   - "not profiling" is said once per process tree (core/log.h), across exec too: when
+ *     it has been said in this tree, the environment passed to the new image (a copy on
+ *     this stack, up to ENV_MAX entries; the program's own environ is left alone) gains
+ *     CTRPROF_SAID=not-profiling, which its start-up reads (shim.c). And an image that
+ *     could not create its file in CTRPROF_DIR (a worker that dropped privileges) is
+ *     found out here, before the exec, where sibling workers still share the tree: the
+ *     first says it, the others, and every image after them, stay quiet.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -35,6 +42,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cfile.h"
+#include "log.h"
 #include "prof.h"
 #include "shim.h"
 
@@ -70,6 +79,41 @@ static bool keeps_shim(char *const envp[])
     return false;
 }
 
+#define ENV_MAX 512
+#define SAID "CTRPROF_SAID=not-profiling"
+
+static size_t env_count(char *const envp[])
+{
+    size_t n = 0;
+    while (envp && envp[n] && n <= ENV_MAX)
+        n++;
+    return n;
+}
+
+/* The environment for the new image: envp, or a copy in out (room for n + 2) with the
+ * SAID marker when this tree has said "not profiling" (see above). */
+static char *const *tree_env(char *const envp[], char **out, size_t n)
+{
+    if (!keeps_shim(envp))
+        return envp;
+    if (cp_shim_state == CP_SHIM_ON && cp_opts.file[0] == 0 &&
+        !cp_log_tree_said(CP_LOG_TREE_NOT_PROFILING) && access(cp_opts.dir, W_OK | X_OK) != 0) {
+        int err = -errno;
+        if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING))
+            cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
+    }
+    if (!cp_log_tree_said(CP_LOG_TREE_NOT_PROFILING) || n > ENV_MAX)
+        return envp;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(envp[i], SAID))
+            return envp;
+    for (size_t i = 0; i < n; i++)
+        out[i] = envp[i];
+    out[n] = (char *)SAID;
+    out[n + 1] = NULL;
+    return out;
+}
+
 /* Publish everything before the image may be replaced; resolve the real functions. */
 static void before_exec(char *const envp[])
 {
@@ -93,16 +137,26 @@ static int no_real(void)
     return -1;
 }
 
+/* envp becomes the environment for the new image, in a copy on this frame if needed */
+#define TREE_ENV(envp)                                                                             \
+    size_t n_ = env_count(envp);                                                                   \
+    char *env_[n_ <= ENV_MAX ? n_ + 2 : 1];                                                        \
+    int saved_ = errno;                                                                            \
+    char *const *e_ = tree_env(envp, env_, n_);                                                    \
+    errno = saved_
+
 static int do_execve(const char *path, char *const argv[], char *const envp[])
 {
     before_exec(envp);
-    return real_execve ? real_execve(path, argv, envp) : no_real();
+    TREE_ENV(envp);
+    return real_execve ? real_execve(path, argv, e_) : no_real();
 }
 
 static int do_execvpe(const char *file, char *const argv[], char *const envp[])
 {
     before_exec(envp);
-    return real_execvpe ? real_execvpe(file, argv, envp) : no_real();
+    TREE_ENV(envp);
+    return real_execvpe ? real_execvpe(file, argv, e_) : no_real();
 }
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -113,13 +167,15 @@ EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
     before_exec(envp);
-    return real_execveat ? real_execveat(dirfd, path, argv, envp, flags) : no_real();
+    TREE_ENV(envp);
+    return real_execveat ? real_execveat(dirfd, path, argv, e_, flags) : no_real();
 }
 
 EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     before_exec(envp);
-    return real_fexecve ? real_fexecve(fd, argv, envp) : no_real();
+    TREE_ENV(envp);
+    return real_fexecve ? real_fexecve(fd, argv, e_) : no_real();
 }
 
 EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])

@@ -5,8 +5,8 @@
  *
  * Context: any application thread. The uncontended mutex paths never read the clock,
  * never touch a shared line of ours and never look anything up (with the mutex profile
- * on, a releasing rwlock unlock and a condition-variable signal read one waiter-table
- * hint each):
+ * on, an rwlock unlock and a condition-variable signal read one waiter-table hint each;
+ * an rwlock's leaving readers, while it has waiters, take turns under the table's lock):
  *   lock    = one read of the mutex's lock word; 0 (free): the real lock as a tail call;
  *             otherwise trylock decides (a recursive relock succeeds, EDEADLK comes from
  *             the real lock, robust EOWNERDEAD acquires in both) and only EBUSY waits;
@@ -24,7 +24,7 @@
  * Not covered yet: binaries linked against the pre-2.3.2 condition-variable ABI (they
  * would get the current pthread_cond_wait).
  *
- * About 700 lines: every blocking entry point glibc exports is here (35 hooks), each a
+ * About 740 lines: every blocking entry point glibc exports is here (35 hooks), each a
  * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, and the mutex
  * peeks) they must not drift from; splitting them would export those paths.
  */
@@ -450,16 +450,47 @@ EXPORT int mtx_unlock(mtx_t *c)
 /* ---- rwlocks: waiters are charged to the unlock that releases them (Go's RWMutex) ----- */
 
 /* glibc's __readers word: bit 0 the write phase, bit 1 write-locked (in the read phase: a
- * writer waits for the readers to leave), readers counted from bit 3. A writer's unlock
- * releases; a reader's releases when it is the last reader (the one Go's RUnlock hands
- * the writer over from). Two last readers leaving at the same instant both see 2 and
- * neither is charged: the waiters' time is then lost, never moved to another site. */
-static bool rwlock_releases(pthread_rwlock_t *l)
+ * writer waits for the readers to leave), readers counted from bit 3. In the write phase
+ * the writer unlocks, and releases. In the read phase a reader unlocks, and releases
+ * when it is the last reader (the one Go's RUnlock hands the writer over from), which
+ * only the count before its decrement tells: readers leaving at the same instant would
+ * each see the other, so while the rwlock has waits in progress they read the count and
+ * decrement it in turn, under the waiter table's lock (core/contention.c, "unlocks that
+ * decide"). */
+static bool rwlock_write_phase(pthread_rwlock_t *l)
 {
-    unsigned r = __atomic_load_n(&l->__data.__readers, __ATOMIC_RELAXED);
-    if ((r & 3) == 3 || (r & 1))
-        return true; /* write-locked in the write phase: the writer unlocks */
-    return (r >> 3) == 1;
+    return __atomic_load_n(&l->__data.__readers, __ATOMIC_RELAXED) & 1;
+}
+
+static bool rwlock_last_reader(pthread_rwlock_t *l)
+{
+    return __atomic_load_n(&l->__data.__readers, __ATOMIC_RELAXED) >> 3 == 1;
+}
+
+static int reader_unlock(pthread_rwlock_t *l)
+{
+    int saved = errno;
+    void *held = cp_contention_hold(l);
+    errno = saved;
+    if (!held)
+        return real_rw_unlock(l);
+    if (!rwlock_last_reader(l)) {
+        int r = real_rw_unlock(l); /* another reader stays: a compare-and-swap, no wake */
+        cp_contention_unhold(held);
+        return r;
+    }
+    uint64_t now, delay = cp_contention_charge_held(held, l, &now);
+    cp_contention_unhold(held);
+    errno = saved;
+    int r = real_rw_unlock(l);
+    if (delay && r == 0) {
+        saved = errno;
+        uint64_t c, d;
+        if (cp_mutex_sample(delay, cp_opts.mutex_fraction, rnd(), &c, &d))
+            record(CP_MUTEX, c, d);
+        errno = saved;
+    }
+    return r;
 }
 
 #define TRY_THEN_WAIT(addr, try_call, wait_call)                                           \
@@ -508,13 +539,15 @@ EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk, const 
 }
 
 /* Not on the mutex fast path: an rwlock unlock with the mutex profile on reads the
- * __readers word and, when it releases, its waiter-table bucket's `used` hint (no lock,
- * no clock when nobody waits). */
+ * __readers word and its waiter-table bucket's `used` hint (no lock, no clock when
+ * nobody waits). */
 EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
     NEED();
-    if (!profiling() || !cp_opts.mutex_fraction || !rwlock_releases(l))
+    if (!profiling() || !cp_opts.mutex_fraction)
         return real_rw_unlock(l);
+    if (!rwlock_write_phase(l))
+        return reader_unlock(l);
     RELEASE_CHARGED(l, real_rw_unlock(l));
 }
 
@@ -522,7 +555,9 @@ EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 
 /* A single-threaded process has no flusher thread of ours (core/flusher.c, "who flushes"):
  * the program's first thread brings it, started here, before the real call, where
- * creating a thread is as safe as it is for the program. */
+ * creating a thread is as safe as it is for the program. Should ours take the place
+ * under RLIMIT_NPROC that the program's needs, ours steps aside and the call is made
+ * again (nproc.c). */
 EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
 {
     NEED();
@@ -533,7 +568,10 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
         cp_shim_leave(cd);
         errno = saved;
     }
-    return real_create(t, a, fn, arg);
+    int r = real_create(t, a, fn, arg);
+    if (r == EAGAIN && cp_shim_nproc_refused()) /* ours took the last place (nproc.c) */
+        r = real_create(t, a, fn, arg);
+    return r;
 }
 
 /* ---- waits that no unlock ends: the waiter's own stack (block profile) ------------- */

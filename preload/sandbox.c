@@ -1,7 +1,8 @@
 /*
  * sandbox.c — the ways a program installs a seccomp filter, interposed: prctl
- * (PR_SET_SECCOMP; its per-thread credential options go to alone.c) and syscall (SYS_seccomp, SYS_prctl; libseccomp calls the system call
- * through syscall(2), and glibc has no seccomp() wrapper). Just before the real call the
+ * (PR_SET_SECCOMP; its per-thread credential options go to alone.c) and syscall
+ * (SYS_seccomp, SYS_prctl; libseccomp calls the system call through syscall(2), and glibc
+ * has no seccomp() wrapper; the numbers of the calls alone.c steps aside for go there). Just before the real call the
  * engine does everything that would later need a system call the filter may forbid
  * (core/publish.c, "sandboxes"); a strict-mode thread (read, write, exit and sigreturn only)
  * stops profiling altogether.
@@ -68,8 +69,10 @@ EXPORT int prctl(int option, ...)
     va_end(ap);
     int (*f)(int, ...) = (int (*)(int, ...))cp_shim_next(&real, "prctl");
     if (option != PR_SET_SECCOMP) {
-        cp_shim_prctl_alone(option); /* alone.c: the per-thread options */
-        return f(option, a2, a3, a4, a5);
+        bool b = cp_shim_alone_begin_prctl(option); /* alone.c: the per-thread options */
+        int r = f(option, a2, a3, a4, a5);
+        cp_shim_alone_end(b);
+        return r;
     }
     int strict = a2 == SECCOMP_MODE_STRICT;
     int froze = before(strict);
@@ -93,8 +96,14 @@ EXPORT long syscall(long n, ...)
         strict = a1 == SECCOMP_SET_MODE_STRICT;
     else if (n == SYS_prctl && a1 == PR_SET_SECCOMP)
         strict = a2 == SECCOMP_MODE_STRICT;
-    else
-        return f(n, a1, a2, a3, a4, a5, a6);
+    else {
+        /* alone.c: unshare, setns, capset and the per-thread prctls made as raw system
+         * calls step aside as their named hooks do */
+        bool b = cp_shim_alone_begin_syscall(n, a1, a2);
+        long r = f(n, a1, a2, a3, a4, a5, a6);
+        cp_shim_alone_end(b);
+        return r;
+    }
     int froze = before(strict);
     long r = f(n, a1, a2, a3, a4, a5, a6);
     after(r, froze, strict);

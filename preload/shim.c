@@ -223,7 +223,8 @@ static void say_dir_unusable(int err)
     const char *said = getenv("CTRPROF_DIR_UNUSABLE");
     if (said && strcmp(said, cp_opts.dir) == 0)
         return;
-    cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
+    if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING))
+        cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
     setenv("CTRPROF_DIR_UNUSABLE", cp_opts.dir, 1);
 }
 
@@ -428,6 +429,10 @@ __attribute__((constructor)) static void ctrprof_init(void)
     const char *rp = getenv("CTRPROF_RUN_PID");
     run_pid = rp ? (pid_t)atoi(rp) : 0;
     cp_log_tree_init();
+    /* what an image before exec in this tree said already (exec.c) */
+    const char *said = getenv("CTRPROF_SAID");
+    if (said && strstr(said, "not-profiling"))
+        cp_log_tree_mark(CP_LOG_TREE_NOT_PROFILING);
     set_program();
     per_process_file = cp_opts.file[0] == 0;
     if (per_process_file) {
@@ -476,9 +481,11 @@ __attribute__((constructor)) static void ctrprof_init(void)
     else /* bound now, not lazily at a thread's first event (maybe on a small stack) */
         pthread_setspecific(thread_key, NULL);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    cp_shim_nproc_init();
     cp_newproc_set_reset(child_reset);
     at_quick_exit(at_exit_flush);
     cp_sigbus_install();
+    cp_stack_learn_restorer();
     cp_prof_start();
     cp_debug("profiling %s into %s (rate %llu)", program, file_path,
              (unsigned long long)cp_opts.mem_rate);

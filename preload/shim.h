@@ -63,9 +63,19 @@ void cp_sigbus_install(void);
  * profile is empty or missing (tools/why.c). */
 bool cp_shim_run_top(void);
 
-/* alone.c: before a prctl option that acts on the calling thread alone (capabilities,
- * securebits, no_new_privs), the flusher steps aside. */
-void cp_shim_prctl_alone(int option);
+/* alone.c: around a prctl option that acts on the calling thread alone (capabilities,
+ * securebits, no_new_privs) the flusher steps aside: begin returns what end takes. And
+ * syscall(2) with a number that alone.c hooks by name (SYS_unshare, SYS_setns,
+ * SYS_capset, SYS_prctl's per-thread options): the same, for sandbox.c's syscall hook. */
+bool cp_shim_alone_begin_prctl(int option);
+bool cp_shim_alone_begin_syscall(long n, long a1, long a2);
+void cp_shim_alone_end(bool began);
+
+/* nproc.c: the kernel refused the program a thread or process (EAGAIN): if a thread of
+ * ours was in the way, it is gone for good now; returns whether to try again. init
+ * resolves the real fork (constructor: not from a signal handler's first fork). */
+bool cp_shim_nproc_refused(void);
+void cp_shim_nproc_init(void);
 
 /* The next definition of name (dlsym RTLD_NEXT), looked up once into *slot; errno kept.
  * For hooks that are not on a hot path (sandbox.c, alone.c). */

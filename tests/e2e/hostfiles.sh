@@ -155,3 +155,63 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 else
     skip "hostfiles:mlockall" "needs root to run the program as nobody (setpriv)"
 fi
+
+# 5. A file system that cannot fallocate (ext2 without extents: the kernel refuses
+# fallocate on block-mapped files, as vfat and NFSv3 do), on a loop-mounted image: the
+# profile grows by stores into a sparse file. Roomy, the program runs as bare and the
+# profile reads with everything (rate 1: exact); full (64 KiB left), the
+# program runs as bare all the same, the profile that was written reads, and one
+# line says profiling into it stopped.
+img="$WORK/ext2.img" mnt="$WORK/ext2"
+trap 'umount "$mnt" 2>/dev/null; rm -rf "$WORK"' EXIT
+ext2_up() { # SIZE_MIB FREE_KIB: a fresh image, mounted at $mnt, FREE_KIB (or all) left
+    umount "$mnt" 2>/dev/null
+    rm -f "$img" && truncate -s "${1}M" "$img" && mke2fs -q -t ext2 -O ^extents -m 0 -F "$img" &&
+        mkdir -p "$mnt" && timeout 20 mount -o loop "$img" "$mnt" 2>/dev/null || return 1
+    mkdir -p "$mnt/prof" && touch "$mnt/go"
+    if [ -n "${2:-}" ]; then
+        local avail=$(df -k --output=avail "$mnt" | tail -1)
+        dd if=/dev/zero of="$mnt/filler" bs=1k count=$((avail - $2)) status=none 2>/dev/null
+        sync
+    fi
+}
+if ! command -v mke2fs >/dev/null || [ "$(id -u)" != 0 ]; then
+    echo "SKIP hostfiles:no-fallocate: needs root and mke2fs to loop-mount an ext2 image"
+elif ! ext2_up 32; then
+    echo "SKIP hostfiles:no-fallocate: a loop mount of an ext2 image failed here (no loop devices?)"
+elif fallocate -l 64k "$mnt/probe" 2>/dev/null; then
+    echo "SKIP hostfiles:no-fallocate: this kernel's ext2 allocates with fallocate after all"
+else
+    for rate in 1 524288; do
+        n="hostfiles:no-fallocate:roomy:rate-$rate"
+        ext2_up 32
+        out=$(cd "$mnt" && CTRPROF_DIR="$mnt/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/truncated" grow "$mnt/go" 2>"$WORK/nf.err")
+        check_eq "$n:runs" "0 ready ok" "$? $(echo $out)"
+        check_eq "$n:nothing-said" "" "$(cat "$WORK/nf.err")"
+        f=$(ls "$mnt"/prof/*.count 2>/dev/null | head -1)
+        check_cmd "$n:profile-reads" "$CTRPROF" dump "$f"
+        if [ "$rate" = 1 ]; then
+            check_eq "$n:exact" "3020" "$(site "$f" phase1)"
+        else
+            [ "$(site "$f" phase1 alloc_space)" -gt 0 ] && pass "$n:sampled" || fail "$n:sampled" "no phase1 samples in $f"
+        fi
+        n="hostfiles:no-fallocate:full:rate-$rate"
+        ext2_up 16 64
+        out=$(cd "$mnt" && CTRPROF_DIR="$mnt/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/truncated" grow "$mnt/go" 2>"$WORK/nf.err")
+        check_eq "$n:runs" "0 ready ok" "$? $(echo $out)"
+        said=$(grep -c . "$WORK/nf.err")
+        nroom=$(grep -c '^ctrprof: .*no room for a page' "$WORK/nf.err")
+        if [ "$said" = 1 ] && [ "$nroom" = 1 ]; then
+            pass "$n:said-once"
+        else
+            fail "$n:said-once" "$said lines: $(head -c 300 "$WORK/nf.err")"
+        fi
+        f=$(ls "$mnt"/prof/*.count 2>/dev/null | head -1)
+        if [ -n "$f" ]; then
+            check_cmd "$n:profile-reads" "$CTRPROF" dump "$f"
+        else
+            pass "$n:profile-reads (no profile: the file system had no room for one)"
+        fi
+    done
+    umount "$mnt"
+fi

@@ -16,6 +16,8 @@ done
 # One run of the contention program: sets total, wshort, wlong (the program's own
 # measurements), ushort, ulong (mutex delay charged to each unlock), bshort, blong (block
 # delay at each lock) and P (the profile).
+# (printf: mawk prints a number over 2^31 as 2.33006e+09, which bash's integer tests reject:
+# a loaded run's 2.3 s long site failed locks:longer-section-charged-more that way)
 leaf_sums() { awk '{ n = split($1, a, ";"); s[a[n]] += $2 } END { for (k in s) printf "%s %.0f\n", k, s[k] }'; }
 contention_run() {
     rm -rf "$WORK/c" && mkdir -p "$WORK/c"
@@ -63,19 +65,24 @@ check_absent "locks:off-records-nothing" $rc "$("$CTRPROF" dump "$WORK"/z/*.coun
 # per releasing unlock site (the time each waiter waited up to the hand-over); these
 # compare the profile's mutex delay per unlock site with it. ho_run MODE ARGS... sets
 # T_<site> (truth ns), N_<site> (truth contentions), Q_<site> (sum of squared charges),
-# D_<site> (profile delay ns) and C_<site> (profile contentions), at CTRPROF_MUTEX_FRACTION=$FRAC.
+# L_<site> (the truth's lower bound), U_<site> and V_<site> (how much later than the truth
+# says the load may have made the hand-overs, and the sum of its squares: handover.c, "the
+# hand-over"), D_<site> (profile delay ns) and C_<site> (profile contentions), at
+# CTRPROF_MUTEX_FRACTION=$FRAC.
+HO_SITES="short long inner middle outer distinct last writer reader_first reader_last signaller odd reader_pair"
 ho_run() {
     rm -rf "$WORK/h" && mkdir -p "$WORK/h"
     local out prof site
     out=$(cd "$WORK" && CTRPROF_DIR="$WORK/h" CTRPROF_MUTEX_FRACTION=${FRAC:-1} CTRPROF_BLOCK_RATE=1 \
         LD_PRELOAD="$SHIM" timeout 120 "$PROGS/handover" "$@")
     local f=("$WORK"/h/ctrprof.handover.*.count)
-    for site in short long inner middle outer distinct last writer reader_first reader_last; do
-        unset "T_$site" "N_$site" "Q_$site" "D_$site" "C_$site"
+    for site in $HO_SITES; do
+        unset "T_$site" "N_$site" "Q_$site" "L_$site" "U_$site" "V_$site" "D_$site" "C_$site"
     done
-    while read -r site n t q; do
+    while read -r site n t q l u v; do
         site=${site#unlock_}
         printf -v "N_$site" %s "$n"; printf -v "T_$site" %s "$t"; printf -v "Q_$site" %s "$q"
+        printf -v "L_$site" %s "$l"; printf -v "U_$site" %s "$u"; printf -v "V_$site" %s "$v"
     done <<<"$out"
     [ -e "${f[0]}" ] || return 0
     while read -r site v; do printf -v "D_${site#unlock_}" %s "$v"; done \
@@ -85,33 +92,44 @@ ho_run() {
 }
 
 # 2+3. The charge is taken at the hand-over, before the real unlock: a long/short pair
-# (1 ms and 20 us holds, two threads, every section waited on) is charged per site within
-# 15% of the truth (before: both sites -33% here, -22..-53% in the issue, when the woken
-# waiter left before the unlocker charged; +45% on 20 us contentions from the unlocker's
-# own futex wake). The program reads the hand-over time just before its unlock call: a
-# preemption between that and the hook's clock read moves truth, not profile, from one
-# release to the next (both sites of the pair), and a waiter preempted before it reaches
-# the hook is missed whole. With two threads on a loaded two-core machine that reaches
-# 10% on the 20 us site in some runs, and under the full suite's load (11 on two cores)
-# one run in a few missed 75% of the long site: up to three runs (the old shim's -33% on
-# both sites repeated in every run).
+# (1 ms and 20 us holds, each waited on by one sleeping waiter) is charged per site within
+# 15% of the truth, and every contention counted (before: both sites -33% here, -22..-53%
+# in the issue, when the woken waiter left before the unlocker charged; +45% on 20 us
+# contentions from the unlocker's own futex wake: +47..+70% here with the charge moved
+# back after the real unlock). The truth is the program's, to within ~0.1 us a wait
+# (handover.c, "chains"): waits the load distorted are released at unlock_odd and not
+# compared, and unlock calls long enough to have been preempted before their charge are
+# allowed for whole (U). A run where the load left fewer than 20 waits at a site, or made
+# that allowance more than 15% of its truth, cannot judge it and is run again, at most
+# three times. (Session 11's -40..-90% on the 20 us site was the program's truth, not the
+# profile: the releasing thread took the mutex back before the waiter it woke had run and
+# released it again, with glibc's word saying "no waiters"; Go charges that release
+# nothing either, docs/SCHEMA.md. The chains never do that.)
+ho_judges() { # SITE: enough undistorted waits, and an allowance for the load under 15%
+    local n=N_$1 t=T_$1 u=U_$1
+    [ "${!n:-0}" -ge 20 ] && awk -v t="${!t:-0}" -v u="${!u:-0}" 'BEGIN { exit !(t > 0 && u <= 0.15 * t) }'
+}
+# ho_check NAME SITE: the profile's delay at SITE within 15% of the truth, + the allowance
+ho_check() {
+    local t=T_$2 d=D_$2 u=U_$2 n=N_$2
+    if awk -v t="${!t:-0}" -v d="${!d:-0}" -v u="${!u:-0}" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(t > 0 && x <= 0.15 * t + u) }'; then
+        pass "$1 (truth ${!t:-0} ns + up to ${!u:-0}, ${!n:-0} waits, profile ${!d:-0})"
+    else
+        fail "$1" "truth ${!t:-0} ns (+ up to ${!u:-0} ns) ±15%, profile ${!d:-0} ns"
+    fi
+}
 for attempt in 1 2 3; do
     ho_run handover 20000 1000000 200
-    within "${T_short:-0}" "${D_short:-0}" 0.15 && within "${T_long:-0}" "${D_long:-0}" 0.15 && break
-    [ $attempt -lt 3 ] && echo "note: locks: handover run $attempt out of bounds (truth ${T_short:-0} ${T_long:-0}, profile ${D_short:-0} ${D_long:-0}); running it again"
+    ho_judges short && ho_judges long && break
+    echo "note: locks: handover run $attempt: the load left ${N_short:-0} short and ${N_long:-0} long waits undistorted (${N_odd:-0} odd), allowances ${U_short:-0} and ${U_long:-0} ns; running it again"
 done
-check_within "locks:handover-long-site (truth ${T_long:-0} ns)" "${T_long:-0}" "${D_long:-0}" 0.15
-# The 20 us site: never overcharged (the unlocker's own wake-up was +45% before); within
-# 15% is the goal, which this machine does not reach even idle (-40..-90% in most runs of
-# session 11, both before and after the merge: issue 31 stays open), so an undercharge is
-# said as a visible SKIP with its figure, not counted as a pass.
-if within "${T_short:-0}" "${D_short:-0}" 0.15; then
-    pass "locks:handover-short-site (truth ${T_short:-0} ns, ${N_short:-0} waits)"
-elif awk -v t="${T_short:-0}" -v d="${D_short:-0}" 'BEGIN { exit !(t > 0 && d > 0 && d < 1.15 * t) }'; then
-    pass "locks:handover-short-site-not-overcharged"
-    echo "SKIP locks:handover-short-site: undercharged (known, issue 31): truth ${T_short:-0} ns, profile ${D_short:-0} ns"
+if ho_judges short && ho_judges long; then
+    ho_check "locks:handover-long-site" long
+    ho_check "locks:handover-short-site" short
+    check_eq "locks:handover-every-contention-counted" "${N_short:-0} ${N_long:-0} ${N_odd:-0}" \
+        "${C_short:-0} ${C_long:-0} ${C_odd:-0}"
 else
-    fail "locks:handover-short-site" "truth ${T_short:-0} ns, profile ${D_short:-0} ns (overcharged, or nothing recorded)"
+    echo "SKIP locks:handover-sites: in three runs the machine's load left too few undistorted waits to judge"
 fi
 
 # 1. A recursive mutex locked three deep is charged once, at the unlock that releases it.
@@ -132,6 +150,14 @@ check_within "locks:rwlock-writer-unlock-charged" "${T_writer:-0}" "${D_writer:-
 check_within "locks:rwlock-last-reader-charged" "${T_reader_last:-0}" "${D_reader_last:-0}" 0.10
 check_eq "locks:rwlock-first-reader-not-charged" 0 "${D_reader_first:-0}"
 
+# 5. Two readers holding while the writer waits release at the same instant: the last of
+# the two hands the rwlock over and is charged the writer's wait, at every hand-over
+# (before: each read the reader count before the other's decrement, saw the other, and
+# neither was charged: 11-17% of 200 hand-overs went uncounted here).
+ho_run rwpair 200 200000
+check_eq "locks:rwlock-simultaneous-readers-every-handover-counted" "${N_reader_pair:-0}" "${C_reader_pair:-0}"
+check_within "locks:rwlock-simultaneous-readers-charged" "${T_reader_pair:-0}" "${D_reader_pair:-0}" 0.10
+
 # 5. Condition variables: three waiters woken by a broadcast made holding the mutex wait
 # to re-acquire it until the broadcaster's unlock, which is charged their waits (before:
 # charged to nobody, glibc re-locks inside pthread_cond_wait).
@@ -143,23 +169,35 @@ check_within "locks:cond-reacquisition-charged-to-unlock" "${T_signaller:-0}" "$
 # 9 * sum(d_i^2) (the program reports the sum of squares of its own charges). Bound: 4
 # sigma on the count; 4 sigma plus 5% (what the unsampled profile may miss) on the delay.
 # Short: 4,000 contentions of 20 us holds (count sigma 4.7%); long: 300 of 5 ms (17%).
+# The checked site has only the waits the load did not distort (handover.c, "chains"):
+# a hold stretched by preemption, whose square could make the bound as large as the
+# truth (session 11 said SKIP then), is released at unlock_odd and compared nowhere. An
+# unlock call long enough to have been preempted before its charge may have been charged
+# up to its length more: those lengths (U, squares V) widen the bound as extra charges
+# would, 4 sigma of 9 (Q + V), plus U. A run whose bound is still over its truth (the load
+# left too few waits, or too many unsure hand-overs) cannot judge, and is run again, at
+# most three times.
 for spec in "short 4000 20000" "long 300 5000000"; do
     set -- $spec
-    FRAC=10 ho_run distinct "$2" 1000 "$3"
-    n=$2 c=${C_distinct:-0} t=${T_distinct:-0} d=${D_distinct:-0}
-    cb=$(awk -v n="$n" 'BEGIN { printf "%.0f", 4 * sqrt(9 * n) }')
-    db=$(awk -v q="${Q_distinct:-0}" -v t="$t" 'BEGIN { printf "%.0f", 4 * sqrt(9 * q) + 0.05 * t }')
+    for attempt in 1 2 3; do
+        FRAC=10 ho_run distinct "$2" 1000 "$3"
+        n=${N_distinct:-0} c=${C_distinct:-0} t=${T_distinct:-0} d=${D_distinct:-0}
+        cb=$(awk -v n="$n" 'BEGIN { printf "%.0f", 4 * sqrt(9 * n) }')
+        db=$(awk -v q="${Q_distinct:-0}" -v v="${V_distinct:-0}" -v u="${U_distinct:-0}" -v t="$t" \
+            'BEGIN { printf "%.0f", 4 * sqrt(9 * (q + v)) + u + 0.05 * t }')
+        awk -v t="$t" -v b="$db" 'BEGIN { exit !(t > 0 && b < t) }' && break
+        echo "note: locks: fraction-10 $1 run $attempt: bound $db over the truth $t ($n undistorted waits of $2); running it again"
+    done
+    if ! awk -v t="$t" -v b="$db" 'BEGIN { exit !(t > 0 && b < t) }'; then
+        echo "SKIP locks:fraction-10-$1: in three runs the load left too few undistorted waits to judge (bound $db, truth $t)"
+        continue
+    fi
     if awk -v n="$n" -v c="$c" -v b="$cb" 'BEGIN { x = c - n; if (x < 0) x = -x; exit !(x <= b) }'; then
         pass "locks:fraction-10-$1-count-within-4-sigma (truth $n, estimate $c, bound $cb)"
     else
         fail "locks:fraction-10-$1-count-within-4-sigma" "truth $n, estimate $c, bound $cb"
     fi
-    # a few waits stretched by preemption (a loaded machine) can make sum(d_i^2), and so
-    # the bound, as large as the truth: then the check could not tell a profile that
-    # recorded nothing, and says so instead of passing
-    if awk -v t="$t" -v b="$db" 'BEGIN { exit !(b >= t) }'; then
-        echo "SKIP locks:fraction-10-$1-delay-within-4-sigma: bound $db is over the truth $t on this run (preempted waits)"
-    elif awk -v t="$t" -v d="$d" -v b="$db" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(t > 0 && x <= b) }'; then
+    if awk -v t="$t" -v d="$d" -v b="$db" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(x <= b) }'; then
         pass "locks:fraction-10-$1-delay-within-4-sigma (truth $t, estimate $d, bound $db)"
     else
         fail "locks:fraction-10-$1-delay-within-4-sigma" "truth $t, estimate $d, bound $db"
@@ -178,7 +216,7 @@ done
 frame_sums() {
     awk '{ v = $NF; st = $0; sub(/ [^ ]*$/, "", st); n = split(st, a, ";"); delete seen
            for (i = 1; i <= n; i++) if (!(a[i] in seen)) { seen[a[i]] = 1; s[a[i]] += v } }
-         END { for (k in s) print k "\t" s[k] }'
+         END { for (k in s) printf "%s\t%.0f\n", k, s[k] }'
 }
 # variants PROGRAM: runs it and checks every line of its output (the delay of the stacks
 # through wait_<variant>, and through release_<variant>)

@@ -241,8 +241,8 @@ fi
 # without unwind information, where the CFI walker gives up: the first such stack is
 # walked by frame pointers
 # (unwind-fp-fallbacks), the flusher loads libunwind, and the later ones go through the
-# signal frame to main. At rate 1 the flusher runs from the start; at 64 KiB the process
-# has none until the first fallback starts it.
+# signal frame to main. A single-threaded process has no flusher at any rate until the
+# first fallback starts it (at rate 1 too, though its inline flushes come in batches).
 maps=$(LD_PRELOAD="$SHIM" CTRPROF_DIR="$WORK" cat /proc/self/maps)
 maps_lu=$(LD_PRELOAD="$SHIM" CTRPROF_DIR="$WORK" CTRPROF_UNWIND=libunwind cat /proc/self/maps)
 if ! grep -q 'libunwind\|liblzma' <<<"$maps" && grep -q libunwind <<<"$maps_lu"; then
@@ -275,6 +275,17 @@ fpfb=$(counter_sum "$WORK/sb" ctrprof/health:unwind-fp-fallbacks)
 deep=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK"/sb/*.count |
     awk '/;main;.*;handler;alloc_free / { s += $NF } END { printf "%.0f\n", s }')
 check_eq "shim:cfi-walks-signal-frames (fallbacks, fp fallbacks, through to main)" "0 0 20" "$fb $fpfb $deep"
+# ... and so does the frame-pointer walk (CTRPROF_UNWIND=fp), from a handler on an
+# alternate signal stack (sigalloc alt: SIGALRMs interrupting spin_until) to the thread's
+# own stack: each of the 20 stacks goes on past the handler into the interrupted loop and
+# its callers (the CFI walk, for reference, reaches main).
+for u in fp cfi; do
+    rm -rf "$WORK/sc" && mkdir -p "$WORK/sc"
+    (cd "$WORK" && CTRPROF_DIR="$WORK/sc" CTRPROF_MEM_RATE=1 CTRPROF_UNWIND=$u LD_PRELOAD="$SHIM" "$PROGS/sigalloc" 20 100 alt)
+    deep=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK"/sc/*.count |
+        awk '/__libc_start_call_main;.*spin_until;.*;handler;alloc_free / { s += $NF } END { print s + 0 }')
+    check_eq "shim:$u-walks-altstack-signal-frames (through to the interrupted code)" "20" "$deep"
+done
 
 # 12. No allocation inside a lock hook: behind the shim, an allocator that holds a mutex
 # around every call (as jemalloc does); heap profiling off, every blocked wait recorded, so
@@ -308,15 +319,15 @@ check_eq "shim:no-allocation-in-lock-hooks:libunwind" "0 done;0 done;0 done;" "$
 # 13. Who flushes (core/flusher.c): a single-threaded process has no flusher thread (glibc
 # takes its multi-threaded paths for good once there is a second thread); each event is
 # published by the thread that records it, so a SIGKILL right after a sample loses
-# nothing. The thread comes at rate 1 from the start, with the program's first
-# pthread_create, and at a heap event after glibc made a thread of its own (a
-# SIGEV_THREAD timer's helper); not when a single-threaded program's events come fast at
-# the default rate (issue 29: it would stop being single-threaded; sigfork.sh).
+# nothing. The thread comes with the program's first pthread_create, and at a heap event
+# after glibc made a thread of its own (a SIGEV_THREAD timer's helper); not at rate 1,
+# nor when a single-threaded program's events come fast at the default rate (issue 29:
+# it would stop being single-threaded; sigfork.sh).
 F="$PROGS/flusher"
 fl() { (cd "$WORK" && CTRPROF_DIR="$WORK/fl" LD_PRELOAD="$SHIM" "$@" 2>&1); }
 rm -rf "$WORK/fl" && mkdir -p "$WORK/fl"
 got="start=$(fl "$F" start) rate1=$(CTRPROF_MEM_RATE=1 fl "$F" start)"
-check_eq "shim:flusher-thread-only-when-wanted" "start=1 rate1=2" "$got"
+check_eq "shim:flusher-thread-only-when-wanted" "start=1 rate1=1" "$got"
 rm -rf "$WORK/fl" && mkdir -p "$WORK/fl"
 got=$(fl "$F" kill 2>/dev/null)
 kept=$(counter_sum "$WORK/fl" ctrprof/heap:alloc:8388608)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Invisible to the host (issue 29): the profiler's own thread, signals and forks must not
 # change what a program can do. Each program exits 0 and prints the same with the shim as
-# without it, at CTRPROF_MEM_RATE=1 (the flusher starts in the constructor) and at the
+# without it, at CTRPROF_MEM_RATE=1 (the dense rates: most allocations are events) and at the
 # default rate.
 source "$(dirname "$0")/lib.sh"
 
@@ -62,15 +62,16 @@ done
 
 # 3. Namespaces: the kernel gives unshare(CLONE_NEWUSER) and setns() into a mount
 # namespace only to a process without a second thread; ours steps aside (preload/alone.c).
-# Real util-linux tools at rate 1 (the flusher starts in the constructor), and a program
-# that had a thread of its own earlier (so that the flusher exists at the default rate).
+# Real util-linux tools at both rates, and a program that had a thread of its own earlier
+# (a single-threaded process never has the flusher, at any rate: "who flushes" in flusher.c),
+# by name and through syscall(2) ("raw").
 if ! unshare -Ur true 2>/dev/null; then
     skip "sigfork:namespaces" "unprivileged user namespaces unavailable here (bare unshare -Ur fails)"
 else
     for rate in $RATES; do
         same "sigfork:ns-unshare-Ur-rate-$rate" "$rate" unshare -Ur id -u
         same "sigfork:ns-unshare-U-rate-$rate" "$rate" unshare -U true
-        for args in user "user thread"; do
+        for args in user "user thread" "user thread raw"; do
             same "sigfork:ns-nsprog-${args// /-}-rate-$rate" "$rate" "$PROGS/nsprog" $args
         done
     done
@@ -80,21 +81,35 @@ if ! nsenter --mount=/proc/self/ns/mnt true 2>/dev/null; then
 else
     for rate in $RATES; do
         same "sigfork:ns-nsenter-m-rate-$rate" "$rate" nsenter --mount=/proc/self/ns/mnt true
-        for args in mnt "mnt thread"; do
+        for args in mnt "mnt thread" "mnt thread raw"; do
             same "sigfork:ns-nsprog-${args// /-}-rate-$rate" "$rate" "$PROGS/nsprog" $args
         done
     done
 fi
 
+# capset on the program's one thread, by name and as syscall(SYS_capset): no thread of
+# ours during the call (the program's own count, 1, right after it)
+for rate in $RATES; do
+    for args in "caps thread" "caps thread raw"; do
+        same "sigfork:alone-nsprog-${args// /-}-rate-$rate" "$rate" "$PROGS/nsprog" $args
+    done
+done
+
 # 4. fork() from a SIGCHLD handler while main allocates: async-signal-safe in glibc only
-# while the process has one thread, so a single-threaded program gets no flusher at the
-# default rate however fast it allocates; and a fork that interrupts our own code (an
-# inline flush holding its lock) takes no engine lock (its child runs unprofiled).
-same "sigfork:fork-in-sigchld-handler-rate-524288" 524288 "$PROGS/chldfork"
-skip "sigfork:fork-in-sigchld-handler-rate-1" "at dense rates the flusher runs from the start, so glibc's fork takes malloc's locks and may deadlock (not fixed; rare here, not a reliable check)"
+# while the process has one thread, so a single-threaded program gets no flusher at any
+# rate however fast it allocates (at rate 1 it flushes inline in batches); and a fork
+# that interrupts our own code (an inline flush holding its lock) takes no engine lock
+# (its child runs unprofiled). Three runs at rate 1 (a run hung about 1 in 3 when the
+# flusher ran from the start).
+for rate in $RATES; do
+    same "sigfork:fork-in-sigchld-handler-rate-$rate" "$rate" "$PROGS/chldfork"
+done
+same "sigfork:fork-in-sigchld-handler-rate-1-run-2" 1 "$PROGS/chldfork"
+same "sigfork:fork-in-sigchld-handler-rate-1-run-3" 1 "$PROGS/chldfork"
 
 # 5. RLIMIT_NPROC counts threads: under a lowered limit a pre-forking server starts every
-# worker it starts bare (no thread of ours in its single-threaded processes). As an
+# worker it starts bare, at the exact limit it needs bare (no thread of ours in its
+# single-threaded processes, and one that steps aside when the kernel says EAGAIN). As an
 # unprivileged user (root is exempt from the limit).
 if ! command -v setpriv >/dev/null || [ "$(id -u)" != 0 ] || ! id -u nobody >/dev/null 2>&1; then
     skip "sigfork:prefork-nproc" "needs root, setpriv and a nobody user to run as"
@@ -112,6 +127,24 @@ else
     done
     # profiled all the same: at rate 1 every process wrote its file
     check_eq "sigfork:prefork-nproc-profiled-rate-1" 13 "$(ls "$WORK"/np1 2>/dev/null | wc -l)"
+    # A parent with a thread of the program's (joined: "thread"; still there: "helper")
+    # has a flusher: when the kernel refuses a fork or pthread_create because of it, it
+    # steps aside for good and the call is made again (preload/nproc.c); its workers get
+    # none (a fork child has one thread). Each limit is the bare run's exact need: one
+    # task less and the bare run fails too. "0 helper" under 2: the program's own first
+    # thread, for which ours (started just before it) leaves no room.
+    for spec in "13 12 thread" "14 12 helper" "2 0 helper"; do
+        read -r lim n mode <<<"$spec"
+        want=$(bash -c "ulimit -u $lim; exec $nobody $PROGS/prefork $n $mode" 2>&1)
+        short=$(bash -c "ulimit -u $((lim - 1)); exec $nobody $PROGS/prefork $n $mode" 2>&1)
+        check_eq "sigfork:prefork-nproc-$mode-$n-bare-exact (needs $lim, not $((lim - 1)))" "started $n of $n workers|1" "$want|$([ "$short" != "$want" ] && echo 1)"
+        for rate in $RATES; do
+            d="$WORK/np-$mode-$n-$rate" && mkdir -p "$d" && chmod 777 "$d"
+            got=$(bash -c "ulimit -u $lim; exec $nobody env CTRPROF_DIR=$d CTRPROF_MEM_RATE=$rate LD_PRELOAD=$SHIM $PROGS/prefork $n $mode" 2>&1)
+            check_eq "sigfork:prefork-nproc-$mode-$n-rate-$rate" "$want" "$got"
+        done
+    done
+    check_eq "sigfork:prefork-nproc-thread-profiled-rate-1" 13 "$(ls "$WORK"/np-thread-12-1 2>/dev/null | wc -l)"
 fi
 
 # 6. Per-thread credentials: util-linux setpriv sets PR_SET_KEEPCAPS and capabilities on
@@ -150,7 +183,8 @@ else
 fi
 
 # 9. One "not profiling" line per process tree: workers that setuid() to a user who
-# cannot create their profiles in the parent's directory say it once between them.
+# cannot create their profiles in the parent's directory say it once between them, and
+# so do the images they exec.
 if [ "$(id -u)" != 0 ] || ! id -u nobody >/dev/null 2>&1; then
     skip "sigfork:not-profiling-once-per-tree" "needs root and a nobody user"
 else
@@ -158,5 +192,11 @@ else
     for rate in $RATES; do
         out=$(cd "$WORK" && CTRPROF_DIR="$WORK/ro" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/setuidfork" "$(id -u nobody)" 5 2>"$WORK/ro.err")
         check_eq "sigfork:not-profiling-once-per-tree-rate-$rate" "workers 5 1" "$out $(grep -c 'not profiling' "$WORK/ro.err")"
+    done
+    # and across exec: each worker execs itself twice after setuid (10 new images, each
+    # unable to make its file); the line is said once, the environment carries it
+    for rate in $RATES; do
+        out=$(cd "$WORK" && CTRPROF_DIR="$WORK/ro" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/setuidfork" "$(id -u nobody)" 5 exec 2>"$WORK/ro.err")
+        check_eq "sigfork:not-profiling-once-per-tree-exec-rate-$rate" "workers 5 1" "$out $(grep -c 'not profiling' "$WORK/ro.err")"
     done
 fi

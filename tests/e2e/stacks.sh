@@ -7,7 +7,8 @@
 #     blocks, each sampled), with mutex and block profiling on.
 #  2. The profiler's use of those stacks stays within its stated bound (core/ownstack.h:
 #     CP_APP_STACK_BOUND, and CP_APP_STACK_BOUND_LIBUNWIND for libunwind on a thread's own
-#     stack): the program reports how deep each stack went (painted first).
+#     stack): the program reports how deep each stack went (painted first), and how deep
+#     each side of a fork and an exit() went below their frames.
 #  3. At rate 1 each site's allocations are counted exactly, at its own site; the
 #     default walker walks them all itself (no fallback to libunwind), through the signal
 #     frame to main; CTRPROF_UNWIND=check agrees with libunwind on >= 99% of them.
@@ -23,6 +24,10 @@ BOUND_LU=$(awk '/#define CP_APP_STACK_BOUND_LIBUNWIND / { print $3 }' "$TOP/core
 base=$("$PROGS/stacks" $N 64 2>&1 >/dev/null)
 alt0=$(sed -n 's/.*alternate stack: \([0-9]*\) of.*/\1/p' <<<"$base")
 thr0=$(sed -n 's/.*small thread: \([0-9]*\) of.*/\1/p' <<<"$base")
+# depths below a starting frame: each side of a fork, and exit() (with its sampled
+# allocation just before) on a PTHREAD_STACK_MIN thread
+depths() { sed -n 's/.*fork child: \([0-9]*\) bytes.*/\1/p; s/.*fork parent: \([0-9]*\) bytes.*/\1/p; s/.*exit: \([0-9]*\) bytes.*/\1/p' <<<"$1" | paste -sd' ' -; }
+read -r fc0 fp0 ex0 <<<"$(depths "$base")"
 
 for unwind in cfi fp libunwind check; do
     for rate in 1 default; do
@@ -44,6 +49,16 @@ for unwind in cfi fp libunwind check; do
         else
             fail "stacks:within-bound ($unwind, rate $rate)" "alternate $alt (without the shim $alt0, bound $BOUND), thread $thr (without $thr0, bound $tb): $out"
         fi
+        # the fork and exit paths (issue 25): within CP_APP_STACK_BOUND of the bare run's
+        # depths, whatever the unwinder (the walks these paths make run on the
+        # profiler's own stack; the exit thread's sampled allocation uses tb)
+        read -r fc fp ex <<<"$(depths "$out")"
+        if [ -n "$fc" ] && [ -n "$fp" ] && [ -n "$ex" ] && [ "$fc0" -gt 0 ] && [ "$ex0" -gt 0 ] &&
+            [ $((fc - fc0)) -le "$BOUND" ] && [ $((fp - fp0)) -le "$BOUND" ] && [ $((ex - ex0)) -le "$tb" ]; then
+            pass "stacks:fork-exit-within-bound ($unwind, rate $rate: fork child +$((fc - fc0)), parent +$((fp - fp0)), exit +$((ex - ex0)))"
+        else
+            fail "stacks:fork-exit-within-bound ($unwind, rate $rate)" "fork child $fc (bare $fc0), parent $fp (bare $fp0), exit $ex (bare $ex0); bounds $BOUND, $tb"
+        fi
     done
 done
 
@@ -62,7 +77,7 @@ for unwind in cfi fp libunwind check; do
     folded=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK/$unwind-1"/*.count 2>/dev/null)
     site() { awk -v s="$1" '{ n = split($1, f, ";"); if (f[n] == s) t += $NF } END { print t + 0 }' <<<"$folded"; }
     got="$(site alloc_in_coroutine) $(site alloc_in_handler) $(site alloc_on_small_thread)"
-    check_eq "stacks:exact-counts-per-site ($unwind)" "$N $N $((2 * N + 2))" "$got"
+    check_eq "stacks:exact-counts-per-site ($unwind)" "$N $N $((2 * N + 3))" "$got"
 done
 folded=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK/cfi-1"/*.count 2>/dev/null)
 via=$(awk '/;main;.*;on_usr1;alloc_in_handler / { t += $NF } END { print t + 0 }' <<<"$folded")
@@ -77,3 +92,15 @@ if [ "$checked" -ge $((4 * N)) ] && [ $((differs * 100)) -le "$checked" ]; then
 else
     fail "stacks:check-agrees" "$differs of $checked differ"
 fi
+
+# 4. A coroutine's stack where process_vm_readv is refused (a seccomp filter: EPERM) and
+# the process is sandboxed: its bounds come from the snapshot of /proc/self/maps taken
+# before the filter went in (core/mapsnap.h), so every walk is the walker's own, at its
+# own site, and none falls back (before: all 1000 fell back, by frame pointers, to no
+# stack at all).
+d="$WORK/cosandbox" && mkdir -p "$d"
+out=$(cd "$WORK" && CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/cosandbox" $N 2>&1)
+folded=$("$CTRPROF" report --sample alloc_objects --format folded "$d"/*.count 2>/dev/null)
+co=$(awk '/;co_body;alloc_in_coroutine / { t += $NF } END { print t + 0 }' <<<"$folded")
+fb=$(counter_sum "$d" ctrprof/health:unwind-fallbacks)
+check_eq "stacks:coroutine-without-process_vm_readv (output, walked, fallbacks)" "ok $N $N 0" "$out $co $fb"

@@ -6,20 +6,25 @@
  * logs every wait (lock call, return) and every release (time, site) and computes that at
  * the end; wake-up latency after a hand-over is no one's contention, as in Go.
  *
- *   handover SHORT_NS LONG_NS N   two threads, each N critical sections alternately held
- *                                 SHORT_NS (released at unlock_short) and LONG_NS
- *                                 (unlock_long), relocking after a 2 us gap
+ *   handover SHORT_NS LONG_NS N   N critical sections on fresh mutexes, each waited on
+ *                                 by one sleeping waiter, alternately held LONG_NS
+ *                                 (released at unlock_long) and SHORT_NS (unlock_short);
+ *                                 a wait the machine's load distorted is released at
+ *                                 unlock_odd instead ("chains" below)
  *   recursive ROUNDS HOLD_NS      two threads, each locking a recursive mutex three deep
  *                                 (unlock_inner, unlock_middle release nothing; only
  *                                 unlock_outer does)
  *   distinct N HOLD_NS [EACH_NS]  one waiter contends on N distinct mutexes in turn, each
  *                                 held EACH_NS (default 0) once the waiter sleeps on it
- *                                 (unlock_distinct), then on one more held HOLD_NS
- *                                 (unlock_last)
+ *                                 (unlock_distinct, or unlock_odd as above), then on one
+ *                                 more held HOLD_NS (unlock_last)
  *   rwlock ROUNDS HOLD_NS         a writer holding while two readers wait (unlock_writer),
  *                                 then two readers holding while the writer waits: the
  *                                 first reader leaves (unlock_reader_first), the last one
  *                                 releases the writer (unlock_reader_last)
+ *   rwpair ROUNDS HOLD_NS         two readers holding while the writer waits release at
+ *                                 the same instant (unlock_reader_pair: the last of the
+ *                                 two hands the lock over)
  *   cond ROUNDS HOLD_NS           three threads sleep on a condition variable; the main
  *                                 thread broadcasts holding the mutex, holds it HOLD_NS
  *                                 more and releases it at unlock_signaller: the three
@@ -27,10 +32,19 @@
  *                                 hand-over, are charged there (Go: Cond.Wait re-locks
  *                                 with Mutex.Lock)
  *
- * Prints "site contentions delay_ns sum_of_squared_delays" lines, one per unlock site
- * (0 for rwlock, whose program does not keep each charge).
+ * Prints "site contentions delay_ns sum_of_squared_delays lower_ns unsure_ns
+ * sum_of_squared_unsure" lines, one per unlock site (sums of squares 0 for rwlock, whose
+ * program does not keep each charge). delay_ns
+ * is the truth by the waiters' own clocks, read just before their lock calls; lower_ns,
+ * where it differs, a bound from below: the chains' holder sees the waiter's mark, so the
+ * waiter was registered (and waiting, in Go's sense: visible to the unlocker) by then. The
+ * profile's charge lies between them, + the few instructions from the holder's clock read
+ * to the unlock hook's; unsure_ns is what those may have been stretched by (chains:
+ * "the hand-over"), with the sum of its squares.
  */
+#define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +53,14 @@
 #include <unistd.h>
 
 enum { S_SHORT, S_LONG, S_INNER, S_MIDDLE, S_OUTER, S_DISTINCT, S_LAST, S_WRITER, S_RFIRST,
-       S_RLAST, S_SIGNALLER, NSITES };
+       S_RLAST, S_SIGNALLER, S_ODD, S_RPAIR, NSITES };
 static const char *names[NSITES] = {"unlock_short", "unlock_long", "unlock_inner",
                                     "unlock_middle", "unlock_outer", "unlock_distinct",
                                     "unlock_last", "unlock_writer", "unlock_reader_first",
-                                    "unlock_reader_last", "unlock_signaller"};
-static uint64_t truth[NSITES], count[NSITES];
+                                    "unlock_reader_last", "unlock_signaller", "unlock_odd",
+                                    "unlock_reader_pair"};
+static uint64_t truth[NSITES], count[NSITES], lower[NSITES], unsure[NSITES];
+static double unsure_sq[NSITES];
 static double sq[NSITES]; /* sum of the squared charges: the sampling variance */
 
 static uint64_t now(void)
@@ -54,9 +70,18 @@ static uint64_t now(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Holds of 0.5 ms or more sleep most of it: on a loaded machine a thread spinning 5 ms
+ * is preempted, often for longer than the hold, and a sleeper only waits for its CPU
+ * once, at the end (this machine's two cores are shared with other builds). */
 static void hold(uint64_t ns)
 {
     uint64_t end = now() + ns;
+    if (ns >= 500000) {
+        uint64_t wake = end - 100000;
+        struct timespec ts = {(time_t)(wake / 1000000000u), (long)(wake % 1000000000u)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0)
+            ;
+    }
     while (now() < end)
         ;
 }
@@ -114,11 +139,10 @@ UNLOCK_AT(unlock_middle, S_MIDDLE)
 UNLOCK_AT(unlock_outer, S_OUTER)
 UNLOCK_AT(unlock_distinct, S_DISTINCT)
 UNLOCK_AT(unlock_last, S_LAST)
+UNLOCK_AT(unlock_odd, S_ODD)
 
 /* ---- handover ---- */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t short_ns, long_ns;
-static int n_sections;
 
 static int finished; /* threads done with their sections */
 static int in_lock;  /* threads inside their lock call */
@@ -138,24 +162,6 @@ static void lock_logged(pthread_mutex_t *m)
     pthread_mutex_lock(m);
     log_wait(t0, now());
     __atomic_sub_fetch(&in_lock, 1, __ATOMIC_ACQ_REL);
-}
-
-static void *alternate(void *arg)
-{
-    for (int i = 0; i < n_sections; i++) {
-        lock_logged(&mu);
-        until_waiter();
-        if (i % 2) {
-            hold(short_ns);
-            unlock_short(&mu, 1);
-        } else {
-            hold(long_ns);
-            unlock_long(&mu, 1);
-        }
-        hold(2000);
-    }
-    __atomic_add_fetch(&finished, 1, __ATOMIC_RELEASE);
-    return arg;
 }
 
 /* ---- recursive ---- */
@@ -180,51 +186,179 @@ static void *recursive(void *arg)
     return arg;
 }
 
-/* ---- distinct ---- */
-/* The holder locks mutex i+1 before it releases mutex i, so the waiter, done with i,
- * sleeps on i+1 at once; the holder releases i+1 as soon as its lock word says the
- * waiter sleeps on it (2). Only the holder spins. */
+/* ---- chains of fresh mutexes: handover and distinct ----
+ * One waiter sleeps on mutex i while the holder holds it. The holder locks mutex i+1
+ * before it releases mutex i, so the waiter, done with i, goes on to i+1; the holder
+ * starts the hold of i+1 only once its lock word says the waiter sleeps on it (2: a
+ * fresh mutex is never 2 otherwise). Each release hands the mutex to exactly one waiter,
+ * and the lock word is 2 at every release, whatever the scheduler does: the releasing
+ * thread never takes the mutex back before the woken waiter has run, which would hide
+ * that waiter from the unlock (from glibc's word as from Go's; docs/SCHEMA.md).
+ *
+ * When a wait begins. Go's starts when the waiter is visible to the unlocker (counted in
+ * the mutex's state; semacquire reads its clock after that), here when it is registered
+ * and has marked the word. The waiter's own clock, read before its lock call, is earlier
+ * by the hook's way there, which is ~0.1 us but a page fault (~3 us, in a VM) the first
+ * time a waiter-table page is touched: 15% of a 20 us wait. So, for timed waits (watch),
+ * the holder watches the word from before the waiter starts (the waiter waits for that)
+ * until the mark, on another CPU: a wait starts at the later of the waiter's clock and
+ * the holder's last look that did not see the mark, and at most at the look that did
+ * (hs): the truth, to within one look (~0.1 us; lower_ns is the bound from hs).
+ *
+ * The hand-over. The holder reads its clock just before its unlock call, whose hook reads
+ * its own ~0.1 us later: a holder preempted in between hands over later than it says,
+ * and the profile is right to charge that. The holder cannot see it before it releases,
+ * but it can after: the hook charged before the mutex was free, so before both the end of
+ * the unlock call and the waiter's return from its lock. If the earlier of the two is more
+ * than UNSURE_NS after the holder's clock read (a normal unlock call, sample taken
+ * included, is ~10-20 us), the holder may have been preempted before its charge, and that
+ * length is reported as unsure_ns, the truth's uncertainty, for the checks to allow.
+ *
+ * What a loaded machine does to it. A holder preempted before it saw the mark cannot
+ * say when the waiter registered; a holder preempted in its hold makes one wait many
+ * times the others, and one such wait dominates the sampling variance at fraction 10.
+ * The holder sees both before it releases (hs - start, hands[i] - hs) and releases such a
+ * mutex at unlock_odd instead: the checked sites keep only waits the load did not
+ * distort, each charged at its own site by the profile and counted there by the truth. */
 static pthread_mutex_t *many;
 static long n_many;
-static uint64_t *t0s, *hands;
+static uint64_t *t0s, *t1s, *hss, *hands, *marks, *afters;
+static int *sites;
+static long watching; /* the mutex whose lock word the holder watches */
+static int timed;     /* the waits are timed: the holder watches each waiter register */
 
-static void *distinct_waiter(void *arg)
+/* The holder can watch the waiter register only if the waiter does not run on its CPU:
+ * woken by the holder's unlock, it would preempt the holder (the scheduler favours the
+ * woken), register, and leave the holder to find the mark already set. With two CPUs or
+ * more, the two threads are kept on two of them. */
+static cpu_set_t all_cpus; /* the process's, read before the holder is pinned */
+static int n_cpus;
+
+/* k = -1: all of them again */
+static void on_cpu(int k)
 {
-    for (long i = 0; i <= n_many; i++) {
-        t0s[i] = now();
+    cpu_set_t one;
+    if (n_cpus < 2)
+        return;
+    if (k < 0) {
+        pthread_setaffinity_np(pthread_self(), sizeof all_cpus, &all_cpus);
+        return;
+    }
+    CPU_ZERO(&one);
+    for (int c = 0, seen = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &all_cpus) && seen++ == k) {
+            CPU_SET(c, &one);
+            break;
+        }
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+}
+
+static void *chain_waiter(void *arg)
+{
+    if (timed)
+        on_cpu(1);
+    for (long i = 0; i < n_many; i++) {
+        for (unsigned k = 1; timed && __atomic_load_n(&watching, __ATOMIC_ACQUIRE) < i; k++)
+            if (k % 64 == 0) /* the holder is not watching mutex i yet */
+                sched_yield();
+            else
+                __builtin_ia32_pause();
+        __atomic_store_n(&t0s[i], now(), __ATOMIC_RELEASE);
         pthread_mutex_lock(&many[i]);
+        t1s[i] = now();
         pthread_mutex_unlock(&many[i]);
     }
     return arg;
 }
 
-static void run_distinct(uint64_t hold_each, uint64_t hold_last)
+#define SKEW_NS 1000     /* the holder watched the waiter register: a look is ~0.1 us */
+#define STRETCH_NS 50000 /* a hold this much (or its length) over its length: preempted */
+#define UNSURE_NS 50000  /* an unlock call this long may have been preempted before its charge */
+
+/* n mutexes, the i-th held hold_of[i % 2] ns (after the waiter sleeps on it) and released
+ * at site_of[i % 2]; if watch, the holder watches each waiter register (and the waiter
+ * waits for that before it starts), and a wait the load distorted is released at
+ * unlock_odd (above). Without, the waits' times are the waiters' own clocks only. */
+static void run_chain(long n, const uint64_t hold_of[2], const int site_of[2], int watch)
 {
-    many = calloc((size_t)n_many + 2, sizeof *many);
-    t0s = calloc((size_t)n_many + 1, sizeof *t0s);
-    hands = calloc((size_t)n_many + 1, sizeof *hands);
+    timed = watch;
+    n_many = n;
+    if (!n_cpus)
+        n_cpus = sched_getaffinity(0, sizeof all_cpus, &all_cpus) == 0 ? CPU_COUNT(&all_cpus) : 1;
+    many = calloc((size_t)n + 1, sizeof *many);
+    t0s = calloc((size_t)n, sizeof *t0s);
+    hands = calloc((size_t)n, sizeof *hands);
+    hss = calloc((size_t)n, sizeof *hss);
+    marks = calloc((size_t)n, sizeof *marks);
+    afters = calloc((size_t)n, sizeof *afters);
+    t1s = calloc((size_t)n, sizeof *t1s);
+    sites = calloc((size_t)n, sizeof *sites);
+    /* touched now: a page fault in the holder's timed window can wait for the mmap lock */
+    memset(t0s, 0, (size_t)n * sizeof *t0s);
+    memset(hands, 0, (size_t)n * sizeof *hands);
+    memset(hss, 0, (size_t)n * sizeof *hss);
+    memset(marks, 0, (size_t)n * sizeof *marks);
+    memset(afters, 0, (size_t)n * sizeof *afters);
+    memset(t1s, 0, (size_t)n * sizeof *t1s);
+    memset(sites, 0, (size_t)n * sizeof *sites);
     pthread_t t;
+    watching = -1;
     pthread_mutex_lock(&many[0]);
-    pthread_create(&t, NULL, distinct_waiter, NULL);
-    for (long i = 0; i <= n_many; i++) {
+    pthread_create(&t, NULL, chain_waiter, NULL);
+    if (watch)
+        on_cpu(0); /* after: the profiler's flusher thread, made with the first thread, is not pinned */
+    for (long i = 0; i < n; i++) {
         pthread_mutex_lock(&many[i + 1]);
-        while (__atomic_load_n(&many[i].__data.__lock, __ATOMIC_ACQUIRE) != 2)
-            __builtin_ia32_pause(); /* until the waiter sleeps on it */
-        hold(i < n_many ? hold_each : hold_last);
+        __atomic_store_n(&watching, i, __ATOMIC_RELEASE);
+        uint64_t seen_free = 0; /* last clock read before a look that did not see the mark */
+        for (;;) {             /* until the waiter sleeps on it */
+            uint64_t t = now();
+            if (__atomic_load_n(&many[i].__data.__lock, __ATOMIC_ACQUIRE) == 2)
+                break;
+            seen_free = t;
+            __builtin_ia32_pause();
+        }
+        uint64_t hs = now(), h = hold_of[i % 2];
+        hss[i] = hs;
+        marks[i] = seen_free;
+        hold(h);
         hands[i] = now();
-        if (i < n_many)
-            unlock_distinct(&many[i], 0);
-        else
+        uint64_t t0 = __atomic_load_n(&t0s[i], __ATOMIC_ACQUIRE);
+        if (seen_free > t0)
+            t0 = seen_free;
+        /* odd: the start is known to less than 1% of the hold (or 1 us), or the hold took
+         * more than twice its length (or 50 us more) */
+        int odd = hs - t0 > (h / 100 > SKEW_NS ? h / 100 : SKEW_NS) ||
+                  hands[i] - hs > h + (h > STRETCH_NS ? h : STRETCH_NS);
+        odd &= watch;
+        sites[i] = odd ? S_ODD : site_of[i % 2];
+        if (odd)
+            unlock_odd(&many[i], 0);
+        else if (site_of[i % 2] == S_SHORT)
+            unlock_short(&many[i], 0);
+        else if (site_of[i % 2] == S_LONG)
+            unlock_long(&many[i], 0);
+        else if (site_of[i % 2] == S_LAST)
             unlock_last(&many[i], 0);
+        else
+            unlock_distinct(&many[i], 0);
+        afters[i] = now();
     }
     pthread_join(t, NULL);
-    pthread_mutex_unlock(&many[n_many + 1]);
-    for (long i = 0; i <= n_many; i++) { /* each released one sleeping waiter */
-        int site = i < n_many ? S_DISTINCT : S_LAST;
-        uint64_t d = hands[i] - t0s[i];
-        count[site]++;
-        truth[site] += d;
-        sq[site] += (double)d * d;
+    if (watch)
+        on_cpu(-1);
+    pthread_mutex_unlock(&many[n]);
+    for (long i = 0; i < n; i++) { /* each released one sleeping waiter */
+        uint64_t d = hands[i] - (marks[i] > t0s[i] ? marks[i] : t0s[i]);
+        count[sites[i]]++;
+        truth[sites[i]] += d;
+        lower[sites[i]] += hands[i] - hss[i];
+        sq[sites[i]] += (double)d * d;
+        uint64_t u = (afters[i] < t1s[i] ? afters[i] : t1s[i]) - hands[i];
+        if (watch && u > UNSURE_NS) { /* see "the hand-over" above */
+            unsure[sites[i]] += u;
+            unsure_sq[sites[i]] += (double)u * u;
+        }
     }
 }
 
@@ -308,6 +442,62 @@ static void run_rwlock(void)
     pthread_join(r[1], NULL);
 }
 
+/* ---- rwpair ----
+ * Two readers hold the rwlock while the writer waits, and release it at the same instant
+ * (a spin rendezvous, each on its own CPU): whichever of the two unlocks is the last is
+ * the one that hands the lock to the writer, and is charged the writer's wait. Both
+ * unlock at unlock_reader_pair; the hand-over is the later of their two clock reads. */
+static int rendezvous, pair_round;
+static uint64_t pair_handed[2];
+
+static __attribute__((noinline)) void unlock_reader_pair(int k)
+{
+    pair_handed[k] = now();
+    pthread_rwlock_unlock(&rw);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void *rw_pair_reader(void *arg)
+{
+    int k = arg != NULL;
+    on_cpu(k);
+    for (int i = 0; i < rounds; i++) {
+        pthread_rwlock_rdlock(&rw);
+        pthread_barrier_wait(&bar); /* A: both readers hold; the writer goes to wait */
+        /* until the writer waits (glibc's __readers bit 1, set after its registration) */
+        while (!(__atomic_load_n(&rw.__data.__readers, __ATOMIC_ACQUIRE) & 2))
+            __builtin_ia32_pause();
+        hold(rw_hold);
+        __atomic_add_fetch(&rendezvous, 1, __ATOMIC_ACQ_REL);
+        while (__atomic_load_n(&rendezvous, __ATOMIC_ACQUIRE) < 2 * (i + 1))
+            __builtin_ia32_pause();
+        unlock_reader_pair(k);
+        pthread_barrier_wait(&bar); /* B: round over */
+    }
+    return NULL;
+}
+
+static void run_rw_pair(void)
+{
+    pthread_t r[2];
+    if (!n_cpus)
+        n_cpus = sched_getaffinity(0, sizeof all_cpus, &all_cpus) == 0 ? CPU_COUNT(&all_cpus) : 1;
+    pthread_barrier_init(&bar, NULL, 3);
+    pthread_create(&r[0], NULL, rw_pair_reader, (void *)1);
+    pthread_create(&r[1], NULL, rw_pair_reader, NULL);
+    for (int i = 0; i < rounds; i++) {
+        pthread_barrier_wait(&bar); /* A */
+        uint64_t t0 = now();
+        pthread_rwlock_wrlock(&rw);
+        uint64_t h = pair_handed[0] > pair_handed[1] ? pair_handed[0] : pair_handed[1];
+        charge(S_RPAIR, h, t0);
+        pthread_rwlock_unlock(&rw);
+        pthread_barrier_wait(&bar); /* B */
+    }
+    pthread_join(r[0], NULL);
+    pthread_join(r[1], NULL);
+}
+
 /* ---- cond ---- */
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int sleeping, round_no;
@@ -362,15 +552,9 @@ int main(int argc, char **argv)
     if (argc != 4 && argc != 5)
         return 2;
     if (!strcmp(argv[1], "handover") && argc == 5) {
-        short_ns = strtoull(argv[2], NULL, 0);
-        long_ns = strtoull(argv[3], NULL, 0);
-        n_sections = atoi(argv[4]);
-        pthread_t t[2];
-        for (int i = 0; i < 2; i++)
-            pthread_create(&t[i], NULL, alternate, NULL);
-        for (int i = 0; i < 2; i++)
-            pthread_join(t[i], NULL);
-        tally();
+        uint64_t holds[2] = {strtoull(argv[3], NULL, 0), strtoull(argv[2], NULL, 0)};
+        int at[2] = {S_LONG, S_SHORT};
+        run_chain(atol(argv[4]), holds, at, 1);
     } else if (!strcmp(argv[1], "recursive")) {
         rounds = atoi(argv[2]);
         rhold = strtoull(argv[3], NULL, 0);
@@ -385,11 +569,23 @@ int main(int argc, char **argv)
             pthread_join(t[i], NULL);
         tally();
     } else if (!strcmp(argv[1], "distinct")) {
-        n_many = atol(argv[2]);
-        run_distinct(argc == 5 ? strtoull(argv[4], NULL, 0) : 0, strtoull(argv[3], NULL, 0));
+        /* N mutexes held EACH_NS, at unlock_distinct, then one held HOLD_NS, at unlock_last */
+        long n = atol(argv[2]);
+        uint64_t each[2] = {argc == 5 ? strtoull(argv[4], NULL, 0) : 0, 0};
+        each[1] = each[0];
+        int at[2] = {S_DISTINCT, S_DISTINCT};
+        if (n > 0)
+            run_chain(n, each, at, each[0] > 0);
+        uint64_t last[2] = {strtoull(argv[3], NULL, 0), 0};
+        int at_last[2] = {S_LAST, S_LAST};
+        run_chain(1, last, at_last, 0);
     } else if (!strcmp(argv[1], "cond")) {
         rounds = atoi(argv[2]);
         run_cond(strtoull(argv[3], NULL, 0));
+    } else if (!strcmp(argv[1], "rwpair")) {
+        rounds = atoi(argv[2]);
+        rw_hold = strtoull(argv[3], NULL, 0);
+        run_rw_pair();
     } else if (!strcmp(argv[1], "rwlock")) {
         rounds = atoi(argv[2]);
         rw_hold = strtoull(argv[3], NULL, 0);
@@ -398,7 +594,9 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int s = 0; s < NSITES; s++)
-        printf("%s %llu %llu %.0f\n", names[s], (unsigned long long)count[s],
-               (unsigned long long)truth[s], sq[s]);
+        printf("%s %llu %llu %.0f %llu %llu %.0f\n", names[s], (unsigned long long)count[s],
+               (unsigned long long)truth[s], sq[s],
+               (unsigned long long)(lower[s] ? lower[s] : truth[s]), (unsigned long long)unsure[s],
+               unsure_sq[s]);
     return 0;
 }

@@ -3,20 +3,48 @@
  * thread counts against RLIMIT_NPROC, so a profiler thread in the parent and in every
  * worker cost the server workers it could otherwise start.
  *
- *   prefork [N]    start N workers (default 12); each allocates a little and waits on a
- *                  pipe; print "started K of N workers", let them go, reap them, exit 0.
+ *   prefork [N [MODE]]  start N workers (default 12); each allocates a little and waits
+ *                  on a pipe; print "started K of N workers", let them go, reap them, exit
+ *                  0. MODE "thread": create and join a thread first (a profiler's thread
+ *                  may start with it and stay); "helper": keep a thread of the program's
+ *                  own waiting while the workers start (as a server with a signal or
+ *                  logging thread does).
  */
+#include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+static int hold[2];
+
+static void *helper(void *arg)
+{
+    char c;
+    while (read(hold[0], &c, 1) > 0)
+        ;
+    return arg;
+}
+
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 12;
+    const char *mode = argc > 2 ? argv[2] : "";
     int fds[2];
-    if (pipe(fds) != 0)
+    if (pipe(fds) != 0 || pipe(hold) != 0)
         return 1;
+    pthread_t th;
+    if (!strcmp(mode, "thread") || !strcmp(mode, "helper")) {
+        if (pthread_create(&th, NULL, helper, NULL) != 0) {
+            printf("no thread\n");
+            return 1;
+        }
+    }
+    if (!strcmp(mode, "thread")) {
+        close(hold[1]);
+        pthread_join(th, NULL);
+    }
     for (int i = 0; i < 1000; i++) {
         char *volatile p = malloc(100);
         free(p);
@@ -26,6 +54,8 @@ int main(int argc, char **argv)
         pid_t p = fork();
         if (p == 0) {
             close(fds[1]);
+            close(hold[0]);
+            close(hold[1]);
             for (int k = 0; k < 1000; k++) {
                 char *volatile q = malloc(200);
                 free(q);
@@ -43,6 +73,10 @@ int main(int argc, char **argv)
     close(fds[1]);
     while (wait(NULL) > 0)
         ;
+    if (!strcmp(mode, "helper")) {
+        close(hold[1]);
+        pthread_join(th, NULL);
+    }
     printf("started %d of %d workers\n", started, n);
     return 0;
 }

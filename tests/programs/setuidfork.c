@@ -3,11 +3,16 @@
  * that can no longer create its profile says so; the tree of processes should say it
  * once, not once per worker.
  *
- *   setuidfork UID [N]   allocate, fork N workers (default 5) that setuid(UID), allocate
- *                        16 MiB in 1 MiB blocks and exit(0); reap them; print "workers N".
+ *   setuidfork UID [N [exec]]  allocate, fork N workers (default 5) that setuid(UID),
+ *                        allocate 16 MiB in 1 MiB blocks and exit(0); reap them; print
+ *                        "workers N". With "exec", each worker execs this program again
+ *                        after setuid ("setuidfork child 2": that image allocates and
+ *                        execs itself once more, then exits 0): every image after the
+ *                        first of each worker is a new one, which cannot make its file.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +27,18 @@ static void churn(void)
 
 int main(int argc, char **argv)
 {
+    if (argc > 2 && !strcmp(argv[1], "child")) {
+        churn();
+        int left = atoi(argv[2]);
+        if (left > 1) {
+            char n[16];
+            snprintf(n, sizeof n, "%d", left - 1);
+            execl("/proc/self/exe", argv[0], "child", n, (char *)NULL);
+            return 3;
+        }
+        return 0;
+    }
+    int do_exec = argc > 3 && !strcmp(argv[3], "exec");
     uid_t uid = argc > 1 ? (uid_t)atoi(argv[1]) : 65534;
     int n = argc > 2 ? atoi(argv[2]) : 5;
     churn();
@@ -32,6 +49,10 @@ int main(int argc, char **argv)
             if (setgid(uid) != 0 || setuid(uid) != 0)
                 _exit(1);
             churn();
+            if (do_exec) {
+                execl("/proc/self/exe", argv[0], "child", "2", (char *)NULL);
+                _exit(2);
+            }
             exit(0);
         }
         int st;

@@ -3,16 +3,19 @@
  * itself. With a third argument "nocfi" the handler allocates through a frame without
  * unwind information, where the walker gives up and the stack goes to libunwind: to
  * frame pointers until the flusher has loaded libunwind (core/stack.c). Usage: sigalloc
- * N SIZE [nocfi]: N signals, 20 ms apart, each handler allocating and freeing SIZE bytes. */
+ * N SIZE [nocfi]: N signals, 20 ms apart, each handler allocating and freeing SIZE bytes.
+ * "alt" instead of nocfi: N SIGALRMs 5 ms apart, handled on an alternate signal stack. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static size_t size;
 static void *volatile keep;
 
-static int nocfi;
+static int nocfi, alt;
+static volatile int handled;
 
 static __attribute__((noinline)) void alloc_free(void)
 {
@@ -40,6 +43,16 @@ static __attribute__((noinline)) void handler(int sig)
         nocfi_call(alloc_free);
     else
         alloc_free();
+    handled++;
+}
+
+/* "alt": the handler runs on an alternate signal stack, for SIGALRM from an interval
+ * timer, interrupting this loop (code with a frame pointer: the frame-pointer walk goes
+ * on from the interrupted frame to main) */
+static __attribute__((noinline)) void spin_until(int want)
+{
+    while (handled < want)
+        __asm__ volatile("" ::: "memory");
 }
 
 int main(int argc, char **argv)
@@ -47,9 +60,23 @@ int main(int argc, char **argv)
     int n = argc > 1 ? atoi(argv[1]) : 10;
     size = argc > 2 ? (size_t)atol(argv[2]) : 100;
     nocfi = argc > 3 && strcmp(argv[3], "nocfi") == 0;
+    alt = argc > 3 && strcmp(argv[3], "alt") == 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = handler;
+    if (alt) {
+        static char altstack[64 << 10];
+        stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
+        sa.sa_flags = SA_ONSTACK | SA_RESTART;
+        if (sigaltstack(&ss, NULL) != 0 || sigaction(SIGALRM, &sa, NULL) != 0)
+            return 2;
+        struct itimerval it = {{0, 5000}, {0, 5000}};
+        setitimer(ITIMER_REAL, &it, NULL);
+        spin_until(n);
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_REAL, &off, NULL);
+        return 0;
+    }
     sigaction(SIGUSR1, &sa, NULL);
     for (int i = 0; i < n; i++) {
         raise(SIGUSR1);

@@ -9,13 +9,19 @@
  * Usage: stacks N SIZE [ALTSIZE]. Each site allocates (and frees) N blocks of SIZE bytes;
  * ALTSIZE replaces the alternate stack's size. Prints
  * on stderr how much of the alternate stack and of a small thread's stack was used (the
- * lowest byte written, found by painting the stack first). Exits 0, or 1 if the forked
- * child did not. An overflow of either stack faults on its guard page (SIGSEGV). */
+ * lowest byte written, found by painting the stack first), and how deep two paths went
+ * below their starting frame: "fork child" and "fork parent" (each side of fork, on the
+ * forking thread's stack painted again just before it) and "exit" (a thread of the
+ * forked child, on a PTHREAD_STACK_MIN stack the parent mapped shared and painted,
+ * allocates and calls exit(): the parent reads the paint once the child is gone). Exits
+ * 0, or 1 if the forked child did not. An overflow of any stack faults on its guard page
+ * (SIGSEGV). */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -83,6 +89,26 @@ static size_t used_from(const char *lo, size_t len)
 
 /* ---- small threads ---- */
 static size_t small_used;
+/* shared with the forked child: [0] the child's fork depth, [1] the exit thread's frame,
+ * [2] the parent's fork depth */
+static volatile uintptr_t *shared;
+static char *exit_lo; /* the exit thread's stack: MAP_SHARED, painted, guard page below */
+#define EXIT_STACK PTHREAD_STACK_MIN
+
+/* fork and exit through pointers (GOT entries bound at start-up): a first call through
+ * the PLT would bind it lazily, and the dynamic linker's resolver saves the whole register
+ * state on the stack (~3.3 KiB here), deeper than anything the path itself does */
+static pid_t (*volatile fork_fn)(void) = fork;
+static void (*volatile exit_fn)(int) = exit;
+
+static void *child_exiter(void *arg)
+{
+    (void)arg;
+    shared[1] = (uintptr_t)__builtin_frame_address(0);
+    alloc_on_small_thread();
+    exit_fn(0); /* the exit flush, measured */
+    return NULL;
+}
 static void *small_thread(void *arg)
 {
     int forker = arg != NULL;
@@ -106,17 +132,31 @@ static void *small_thread(void *arg)
         }
     }
     int status = 0;
+    size_t deepest = used_from(lo, paint); /* the allocations and waits above */
     if (forker) {
-        pid_t pid = fork();
+        memset(lo, PAINT, paint); /* the fork alone, from here */
+        pid_t pid = fork_fn();
+        if (pid > 0) /* the parent's side */
+            shared[2] = (uintptr_t)(here - ((char *)lo + (paint - used_from(lo, paint))));
         if (pid == 0) {
+            /* the child's side of fork went this deep below this frame */
+            shared[0] = (uintptr_t)(here - ((char *)lo + (paint - used_from(lo, paint))));
             alloc_on_small_thread();
-            exit(0); /* the child's exit flush, on this stack */
+            pthread_attr_t ea;
+            pthread_t et;
+            pthread_attr_init(&ea);
+            if (pthread_attr_setstack(&ea, exit_lo, EXIT_STACK) != 0 ||
+                pthread_create(&et, &ea, child_exiter, NULL) != 0)
+                _exit(1);
+            for (;;)
+                pause();
         }
         if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
             WEXITSTATUS(status) != 0)
             status = 1;
     }
-    size_t used = used_from(lo, paint) + ((char *)lo + len - (here - 256));
+    size_t after = used_from(lo, paint);
+    size_t used = (after > deepest ? after : deepest) + ((char *)lo + len - (here - 256));
     if (forker)
         small_used = used;
     return (void *)(intptr_t)status;
@@ -169,6 +209,15 @@ int main(int argc, char **argv)
     fprintf(stderr, "stacks: alternate stack: %zu of %zu bytes used\n",
             used_from(alt_lo, alt_size), alt_size);
 
+    /* the forked child's exit thread's stack and the page it reports through */
+    shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    char *em = mmap(NULL, (size_t)pg + EXIT_STACK, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED || em == MAP_FAILED || mprotect(em, (size_t)pg, PROT_NONE) != 0)
+        return 2;
+    exit_lo = em + pg;
+    memset(exit_lo, PAINT, EXIT_STACK);
+
     /* threads on minimum-size stacks */
     pthread_attr_t a;
     pthread_attr_init(&a);
@@ -184,6 +233,13 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "stacks: small thread: %zu of %d bytes used\n", small_used,
             (int)PTHREAD_STACK_MIN);
+    size_t untouched = 0;
+    while (untouched < EXIT_STACK && (unsigned char)exit_lo[untouched] == PAINT)
+        untouched++;
+    fprintf(stderr, "stacks: fork child: %zu bytes below the forking frame\n", (size_t)shared[0]);
+    fprintf(stderr, "stacks: fork parent: %zu bytes below the forking frame\n", (size_t)shared[2]);
+    fprintf(stderr, "stacks: exit: %zu bytes below the exiting thread's frame\n",
+            shared[1] ? (size_t)(shared[1] - (uintptr_t)(exit_lo + untouched)) : (size_t)0);
     if (pthread_create(&x, &a, exiter, NULL) != 0)
         return 2;
     pthread_join(x, NULL); /* never returns: the exiter ends the process */

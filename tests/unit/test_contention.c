@@ -247,6 +247,27 @@ static void test_cond_reacquisition(void **state)
     assert_int_equal(cp_contention_entries(), before);
 }
 
+/* An rwlock's leaving readers decide under the table's lock (cp_contention_hold): nothing
+ * is held when nobody waits; with a waiter, the charge taken holding it is the waiting so
+ * far, and it is taken once (the next charge has only what accrued since). */
+static void test_hold(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    static int rw;
+    assert_null(cp_contention_hold(&rw));
+    uint64_t t0 = cp_now_ns() - 1000;
+    assert_true(cp_contention_begin_at(&rw, t0));
+    void *h = cp_contention_hold(&rw);
+    assert_non_null(h);
+    uint64_t now, c = cp_contention_charge_held(h, &rw, &now);
+    cp_contention_unhold(h);
+    assert_true(now >= t0 + 1000);
+    assert_int_equal(c, now - t0);
+    assert_int_equal(cp_contention_charge_at(&rw, now + 5), 5);
+    cp_contention_end(&rw, t0, now + 6);
+    assert_null(cp_contention_hold(&rw));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,7 +275,7 @@ int main(void)
         cmocka_unit_test(test_unknown_mutex_is_free), cmocka_unit_test(test_block_unbiased),
         cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_million_distinct), cmocka_unit_test(test_waits_in_progress),
-        cmocka_unit_test(test_cond_reacquisition),
+        cmocka_unit_test(test_cond_reacquisition), cmocka_unit_test(test_hold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -950,6 +952,69 @@ static void test_solo_bracket(void **state)
     in_child(bracket_child);
 }
 
+/* A step-aside (cp_prof_aside_begin: before unshare, setns, capset) while another thread
+ * is starting the flusher: once begin has returned, and until aside_end, the process has
+ * only its own threads. The starter is created just before each begin, so that its start
+ * is under way at varying moments of it. */
+static pid_t starter_tid; /* atomic */
+
+static void *starter(void *arg)
+{
+    __atomic_store_n(&starter_tid, gettid(), __ATOMIC_SEQ_CST);
+    cp_prof_threads_coming();
+    return arg;
+}
+
+static int threads_now(void)
+{
+    char buf[4096];
+    FILE *f = fopen("/proc/self/status", "r");
+    int n = -1;
+    while (f && fgets(buf, sizeof buf, f))
+        if (sscanf(buf, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static int aside_child(void)
+{
+    if (child_engine())
+        return 2;
+    int bad = 0, stopped = 0;
+    for (int i = 0; i < 300; i++) {
+        cp_prof_aside_begin(false); /* no flusher now; a start may be claimed again */
+        cp_prof_aside_end();
+        __atomic_store_n(&starter_tid, 0, __ATOMIC_SEQ_CST);
+        pthread_t s;
+        if (pthread_create(&s, NULL, starter, NULL))
+            return 3;
+        for (volatile int k = 0; k < (i % 60) * 1000; k++)
+            ;
+        stopped += cp_prof_aside_begin(false);
+        pthread_join(s, NULL);
+        pid_t tid = __atomic_load_n(&starter_tid, __ATOMIC_SEQ_CST);
+        while (tid && syscall(SYS_tgkill, getpid(), tid, 0) == 0)
+            sched_yield();
+        if (threads_now() != 1)
+            bad++;
+        cp_prof_aside_end();
+    }
+    if (bad) {
+        fprintf(stderr, "aside: a flusher was running in %d of 300 step-asides (%d stopped)\n", bad, stopped);
+        return 4;
+    }
+    /* and after the step-aside the thread may start again */
+    cp_prof_threads_coming();
+    return threads_now() == 2 ? 0 : 5;
+}
+
+static void test_aside_while_starting(void **state)
+{
+    in_child(aside_child);
+}
+
 static int teardown(void **state)
 {
     unlink(path);
@@ -967,6 +1032,7 @@ int main(void)
         cmocka_unit_test(test_refs_meet),       cmocka_unit_test(test_stack_deltas),
         cmocka_unit_test(test_bucket_names),    cmocka_unit_test(test_live_map),
         cmocka_unit_test(test_live_prefault),   cmocka_unit_test(test_one_bucket_per_stack),
+        cmocka_unit_test(test_aside_while_starting),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

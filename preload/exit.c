@@ -1,0 +1,58 @@
+/*
+ * exit.c — _exit and _Exit, interposed: what this process recorded is published before
+ * it ends without running exit handlers (a fork child's usual end, a worker's, a
+ * program's after a fatal error).
+ *
+ * Why: with a flusher thread, up to an interval's events would end with the process (a
+ * pre-forking server's workers at rate 1, made by a parent with a flusher, left no file
+ * when the flusher ran in them). A process that never made a thread has no flusher
+ * (core/flusher.c, "who flushes") and has published everything already: the flush finds
+ * nothing to do.
+ *
+ * Context: any application thread, any time (_exit is async-signal-safe), a fork child,
+ * or a vfork child sharing the parent's memory. As in exec.c, nothing is published from
+ * profiler code (the guard held: a signal handler that exits while this thread holds the
+ * flush lock would wait on itself), nor from a process the engine does not belong to (a
+ * vfork child, or a clone() that skipped the atfork handlers: getpid() is not the shim's
+ * pid). Never returns; the exit status is the program's.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "prof.h"
+#include "rawsys.h"
+#include "shim.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* Publish (see above), then end the process through the real function. The guard is
+ * held for dlsym too: in a vfork child its allocations would go to the parent's ring. */
+static __attribute__((noreturn)) void end(void **slot, const char *name, int status)
+{
+    int saved = errno;
+    bool publish = cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid;
+    int64_t cd = cp_shim_enter();
+    if (publish)
+        cp_prof_flush_all();
+    void (*f)(int) = (void (*)(int))cp_shim_next(slot, name);
+    cp_shim_leave(cd);
+    errno = saved;
+    if (f)
+        f(status);
+    for (;;)
+        cp_raw_syscall(SYS_exit_group, status, 0, 0, 0, 0, 0);
+}
+
+EXPORT void _exit(int status)
+{
+    static void *slot;
+    end(&slot, "_exit", status);
+}
+
+EXPORT void _Exit(int status)
+{
+    static void *slot;
+    end(&slot, "_Exit", status);
+}
