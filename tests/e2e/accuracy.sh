@@ -18,7 +18,7 @@ site_sum() {
 # counter DIR NAME: NAME's value summed over the profiles in DIR (0 if none)
 counter() {
     for f in "$1"/*.count; do [ -e "$f" ] && "$CTRPROF" dump "$f"; done |
-        awk -v n="$2" '$2 == n { s += $1 } END { print s + 0 }'
+        awk -v n="$2" '$2 == n { s += $1 } END { printf "%.0f\n", s }'
 }
 run() { # run DIR RATE ARGS...: the program under the shim, profiles into DIR
     local d=$1 r=$2

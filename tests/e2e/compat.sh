@@ -74,7 +74,7 @@ compat() {
         done
         if [ "$mode" = rate1 ]; then
             r1bytes=$("$CTRPROF" report --sample alloc_space --format folded "${files[@]}" 2>/dev/null |
-                awk '{ s += $NF } END { print s + 0 }')
+                awk '{ s += $NF } END { printf "%.0f\n", s }')
         fi
         if [ "$n" -gt 0 ] && [ "$bad" -eq 0 ]; then
             pass "compat:$name:$mode:valid-profile ($n files)"

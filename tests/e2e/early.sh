@@ -22,7 +22,7 @@ mkdir -p "$WORK/p"
 (cd "$WORK" && CTRPROF_DIR="$WORK/p" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" ./early_main)
 check_eq "early:runs" 0 $?
 P=$(ls "$WORK"/p/ctrprof.early_main.*.count)
-sum() { "$CTRPROF" report --sample "$1" --format folded "$P" 2>/dev/null | awk '{ s += $NF } END { print s + 0 }'; }
+sum() { "$CTRPROF" report --sample "$1" --format folded "$P" 2>/dev/null | awk '{ s += $NF } END { printf "%.0f\n", s }'; }
 check_eq "early:rate-1-equals-valgrind-allocs" "${vg% *}" "$(sum alloc_objects)"
 check_eq "early:rate-1-equals-valgrind-bytes" "${vg#* }" "$(sum alloc_space)"
 # the library's initialiser: its frame, under a truncated stack (the rest is gone); the

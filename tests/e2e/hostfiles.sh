@@ -111,7 +111,7 @@ for rate in 1 524288; do
     lost=$("$CTRPROF" dump "$d/moved.count" | awk '$2 == "ctrprof/health:lost:nbucket" { print $1 }')
     [ "${lost:-0}" -gt 0 ] && pass "$n:loss-counted ($lost)" || fail "$n:loss-counted" "lost:nbucket [$lost]"
     got=$("$CTRPROF" report --sample alloc_objects --format folded "$d/moved.count" 2>/dev/null |
-        awk '{ n = split($1, a, ";"); if (a[n] == "phase1") s += $2 } END { print s + 0 }')
+        awk '{ n = split($1, a, ";"); if (a[n] == "phase1") s += $2 } END { printf "%.0f\n", s }')
     if [ "$rate" = 1 ]; then
         check_eq "$n:before-kept" "3020" "$got"
     else

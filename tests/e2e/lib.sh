@@ -68,5 +68,5 @@ check_within() {
 # (SAMPLE: alloc_objects by default, exact at rate 1)
 site() {
     "$CTRPROF" report --sample "${3:-alloc_objects}" --format folded "$1" 2>/dev/null |
-        awk -v k="$2" '{ n = split($1, a, ";"); if (a[n] == k) s += $2 } END { print s + 0 }'
+        awk -v k="$2" '{ n = split($1, a, ";"); if (a[n] == k) s += $2 } END { printf "%.0f\n", s }'
 }

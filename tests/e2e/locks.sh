@@ -49,7 +49,7 @@ check_within "locks:mutex-delay-total" "$total" "$((${ushort:-0} + ${ulong:-0}))
     fail "locks:longer-section-charged-more" "unlock_long $ulong, unlock_short $ushort"
 check_within "locks:block-delay-lock_short" "$wshort" "${bshort:-0}" 0.20
 check_within "locks:block-delay-lock_long" "$wlong" "${blong:-0}" 0.20
-n=$("$CTRPROF" report --profile mutex --sample contentions --format folded "$P" | awk '{ s += $NF } END { print s + 0 }')
+n=$("$CTRPROF" report --profile mutex --sample contentions --format folded "$P" | awk '{ s += $NF } END { printf "%.0f\n", s }')
 [ "$n" -gt 0 ] && pass "locks:contentions-counted ($n)" || fail "locks:contentions-counted" "none"
 
 # Fraction 0 and block rate 0 record nothing.

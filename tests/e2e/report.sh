@@ -104,7 +104,7 @@ echo notes >"$D/notes.txt"
 first=$(ls "$D"/ctrprof.report_target.*.count | head -1)
 ln -s "$first" "$D/link.count"
 pid1=$(basename "$first" | cut -d. -f3)
-inl_objects() { grep ';outer;inl ' | awk '{ s += $NF } END { print s + 0 }'; }
+inl_objects() { grep ';outer;inl ' | awk '{ s += $NF } END { printf "%.0f\n", s }'; }
 out=$("$CTRPROF" report --sample alloc_objects --format folded "$D" 2>"$WORK/err")
 check_eq "report:dir:merges-every-profile" "0 2000" "$? $(inl_objects <<<"$out")"
 check_eq "report:dir:skips-one-line-each" \

@@ -17,7 +17,7 @@ print(a, f)'
 # counter_sum DIR NAME: NAME's value summed over the profiles in DIR (0 if none)
 counter_sum() {
     for f in "$1"/*.count; do [ -e "$f" ] && "$CTRPROF" dump "$f"; done |
-        awk -v n="$2" '$2 == n { s += $1 } END { print s + 0 }'
+        awk -v n="$2" '$2 == n { s += $1 } END { printf "%.0f\n", s }'
 }
 
 # 1. Only the interposed names are exported.
@@ -50,7 +50,7 @@ mixed=$(cd "$WORK" && CTRPROF_DIR="$WORK/r2" LD_PRELOAD="$SHIM" "$PROGS/sites")
 "$CTRPROF" report --sample alloc_space --format folded "$WORK"/r2/*.count >"$WORK/sites.folded"
 for site in site_small:1073741824 site_big:1073741824 site_mixed:$mixed; do
     name=${site%%:*} total=${site#*:}
-    got=$(awk -v f="$name" '{ n = split($1, a, ";"); if (a[n] == f) s += $2 } END { print s + 0 }' "$WORK/sites.folded")
+    got=$(awk -v f="$name" '{ n = split($1, a, ";"); if (a[n] == f) s += $2 } END { printf "%.0f\n", s }' "$WORK/sites.folded")
     check_within "shim:default-rate-estimate-$name" "$total" "$got" 0.10
 done
 
@@ -60,7 +60,7 @@ done
 # (The main thread's first allocation was once always sampled: 40 samples here.)
 mkdir -p "$WORK/ph1" "$WORK/ph"
 (cd "$WORK" && CTRPROF_DIR="$WORK/ph1" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" seq 3 >/dev/null)
-bytes=$("$CTRPROF" report --sample alloc_space --format folded "$WORK"/ph1/*.count | awk '{ s += $NF } END { print s + 0 }')
+bytes=$("$CTRPROF" report --sample alloc_space --format folded "$WORK"/ph1/*.count | awk '{ s += $NF } END { printf "%.0f\n", s }')
 for i in $(seq 40); do (cd "$WORK" && CTRPROF_DIR="$WORK/ph" LD_PRELOAD="$SHIM" seq 3 >/dev/null); done
 n=0
 for f in "$WORK"/ph/*.count; do
@@ -85,7 +85,7 @@ for m in quick_exit:3 thread:4 atexit:5; do
     for s in alloc_objects inuse_objects; do
         "$CTRPROF" report --sample $s --format folded "$WORK"/ex/*.count >"$WORK/ex.folded" 2>"$WORK/ex.err"
         for site in site_kept site_freed site_late; do
-            v=$(awk -v f="$site" '{ n = split($1, a, ";"); for (i = n; i > 0 && a[i] != f; i--); if (i) s += $2 } END { print s + 0 }' "$WORK/ex.folded")
+            v=$(awk -v f="$site" '{ n = split($1, a, ";"); for (i = n; i > 0 && a[i] != f; i--); if (i) s += $2 } END { printf "%.0f\n", s }' "$WORK/ex.folded")
             got="$got $s:$site=$v"
         done
     done
@@ -103,7 +103,7 @@ rm -rf "$WORK/late" && mkdir -p "$WORK/late"
 got=""
 for s in alloc_objects inuse_objects; do
     v=$("$CTRPROF" report --sample $s --format folded "$WORK"/late/*.count |
-        awk '{ n = split($1, a, ";"); if (a[n] == "late_keep") s += $2 } END { print s + 0 }')
+        awk '{ n = split($1, a, ";"); if (a[n] == "late_keep") s += $2 } END { printf "%.0f\n", s }')
     got="$got $s=$v"
 done
 check_eq "shim:frees-after-final-flush" " alloc_objects=4 inuse_objects=0" "$got"
@@ -258,7 +258,7 @@ for spec in "1 100" "65536 1048576"; do
     fb=$(counter_sum "$WORK/sa" ctrprof/health:unwind-fallbacks)
     fpfb=$(counter_sum "$WORK/sa" ctrprof/health:unwind-fp-fallbacks)
     deep=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK"/sa/*.count |
-        awk '/;main;.*;handler;.*alloc_free / { s += $NF } END { print s + 0 }')
+        awk '/;main;.*;handler;.*alloc_free / { s += $NF } END { printf "%.0f\n", s }')
     if [ "$fb" -eq 20 ] && [ "$fpfb" -ge 1 ] && [ "$fpfb" -le 5 ] && [ "$deep" -eq $((20 - fpfb)) ]; then
         pass "shim:libunwind-loaded-on-first-fallback (rate $sa_rate: $fpfb of $fb by frame pointers)"
     else
@@ -273,7 +273,7 @@ rm -rf "$WORK/sb" && mkdir -p "$WORK/sb"
 fb=$(counter_sum "$WORK/sb" ctrprof/health:unwind-fallbacks)
 fpfb=$(counter_sum "$WORK/sb" ctrprof/health:unwind-fp-fallbacks)
 deep=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK"/sb/*.count |
-    awk '/;main;.*;handler;alloc_free / { s += $NF } END { print s + 0 }')
+    awk '/;main;.*;handler;alloc_free / { s += $NF } END { printf "%.0f\n", s }')
 check_eq "shim:cfi-walks-signal-frames (fallbacks, fp fallbacks, through to main)" "0 0 20" "$fb $fpfb $deep"
 # ... and so does the frame-pointer walk (CTRPROF_UNWIND=fp), from a handler on an
 # alternate signal stack (sigalloc alt: SIGALRMs interrupting spin_until) to the thread's
@@ -345,7 +345,7 @@ for rate in 1 524288; do
     out=$(CTRPROF_DIR="$WORK/pl" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$WORK/plugin_main" "$WORK/libplugin.so")
     check_eq "shim:dlclosed-plugin-runs:rate-$rate" "ok" "$out"
     got=$("$CTRPROF" report --sample inuse_space --format folded "$WORK"/pl/*.count 2>/dev/null |
-        awk '{ n = split($1, a, ";"); if (a[n] == "plugin_site") s += $2 } END { print s + 0 }')
+        awk '{ n = split($1, a, ";"); if (a[n] == "plugin_site") s += $2 } END { printf "%.0f\n", s }')
     # rate 1: exact; default: 64 objects of 1 MiB, each sampled with p = 1 - e^-2 = 0.86:
     # sd = 1 MiB * sqrt(64 * (1 - p) / p) = 4.9% of 64 MiB; 25% is 5 sigma
     if [ "$rate" = 1 ]; then
