@@ -124,3 +124,20 @@ fi
 mkdir -p "$WORK/um"
 (cd "$WORK" && umask 000 && CTRPROF_DIR="$WORK/um" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" $PY -c 'print(1)' >/dev/null)
 check_eq "faults:umask-0-still-0600" "600" "$(stat -c '%a' "$WORK"/um/ctrprof.python3.*.count)"
+
+# A profile appears whole (its header page written) or not at all: a process killed while
+# the profiler creates its file (libkillwrite.so: SIGKILL at the first pwrite into the
+# directory, where the header goes) leaves no .count file, not an empty one that every
+# reader rejects (it was open(O_CREAT) and then the header; now an O_TMPFILE linked
+# under the name once written, cfile.c). Without the killer the same run leaves a file.
+cc -g -O1 -shared -fPIC -o "$WORK/libkillwrite.so" "$TOP/tests/programs/killwrite/libkillwrite.c" -ldl
+for rate in 1 524288; do
+    d="$WORK/kw-$rate" && mkdir -p "$d/ok" "$d/killed"
+    (cd "$WORK" && CTRPROF_DIR="$d/ok" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM $WORK/libkillwrite.so" \
+        "$PROGS/demo" >/dev/null 2>&1)
+    (cd "$WORK" && KILLWRITE_DIR="$d/killed" CTRPROF_DIR="$d/killed" CTRPROF_MEM_RATE=$rate \
+        LD_PRELOAD="$SHIM $WORK/libkillwrite.so" "$PROGS/demo" >/dev/null 2>&1) 2>/dev/null
+    rc=$?
+    check_eq "faults:killed-while-creating:rate-$rate" "137 1 0" \
+        "$rc $(ls "$d/ok" | grep -c '\.count$') $(ls "$d/killed" | grep -c '\.count$')"
+done
