@@ -133,7 +133,8 @@ else
     # none (a fork child has one thread). Each limit is the bare run's exact need: one
     # task less and the bare run fails too. "0 helper" under 2: the program's own first
     # thread, for which ours (started just before it) leaves no room.
-    for spec in "13 12 thread" "14 12 helper" "2 0 helper"; do
+    # "spawn": the workers come from posix_spawn (cat processes), retried the same way
+    for spec in "13 12 thread" "14 12 helper" "2 0 helper" "14 12 spawn"; do
         read -r lim n mode <<<"$spec"
         want=$(bash -c "ulimit -u $lim; exec $nobody $PROGS/prefork $n $mode" 2>&1)
         short=$(bash -c "ulimit -u $((lim - 1)); exec $nobody $PROGS/prefork $n $mode" 2>&1)

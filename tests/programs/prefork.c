@@ -8,9 +8,11 @@
  *                  0. MODE "thread": create and join a thread first (a profiler's thread
  *                  may start with it and stay); "helper": keep a thread of the program's
  *                  own waiting while the workers start (as a server with a signal or
- *                  logging thread does).
+ *                  logging thread does); "spawn": as "helper", with the workers
+ *                  started by posix_spawn (each a cat reading the pipe).
  */
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -35,6 +37,9 @@ int main(int argc, char **argv)
     if (pipe(fds) != 0 || pipe(hold) != 0)
         return 1;
     pthread_t th;
+    int spawn = !strcmp(mode, "spawn");
+    if (spawn)
+        mode = "helper";
     if (!strcmp(mode, "thread") || !strcmp(mode, "helper")) {
         if (pthread_create(&th, NULL, helper, NULL) != 0) {
             printf("no thread\n");
@@ -50,7 +55,22 @@ int main(int argc, char **argv)
         free(p);
     }
     int started = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && spawn; i++) {
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+        posix_spawn_file_actions_addclose(&fa, fds[1]);
+        posix_spawn_file_actions_addclose(&fa, hold[0]);
+        posix_spawn_file_actions_addclose(&fa, hold[1]);
+        char *argv[] = {"cat", NULL};
+        extern char **environ;
+        pid_t p;
+        if (posix_spawn(&p, "/bin/cat", &fa, NULL, argv, environ) == 0)
+            started++;
+        posix_spawn_file_actions_destroy(&fa);
+        usleep(20000);
+    }
+    for (int i = 0; i < n && !spawn; i++) {
         pid_t p = fork();
         if (p == 0) {
             close(fds[1]);
