@@ -44,6 +44,7 @@
 #include "timeline.h"
 
 /* per heap bucket, made at its first event (flusher only) */
+_Static_assert(CP_NLIFE <= 16, "a class is a bit of cp_htx's lmask");
 struct cp_htx {
     struct cp_htx *next; /* every one, newest first */
     struct cp_bucket *b;
@@ -54,7 +55,8 @@ struct cp_htx {
     uint64_t pub_peak; /* the peak count added to the file so far */
     uint64_t *ctr_peak;
     struct cp_htx *lnext; /* next on the list of buckets whose lifetimes changed */
-    uint8_t lqueued, failed;
+    uint16_t lmask;       /* the classes changed since published; on that list when not 0 */
+    uint8_t failed;
     uint32_t life[CP_NLIFE], pub_life[CP_NLIFE]; /* counted mod 2^32; published as deltas */
     uint64_t *ctr_life[CP_NLIFE];
 };
@@ -244,12 +246,13 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t t)
     uint64_t born = t ? bt_take((uint64_t)(uintptr_t)p, t) : 0;
     if (!born)
         return;
-    h->life[cp_ht_class(t - born)]++;
-    if (!h->lqueued) {
-        h->lqueued = 1;
+    unsigned k = cp_ht_class(t - born);
+    h->life[k]++;
+    if (!h->lmask) {
         h->lnext = lhead;
         lhead = h;
     }
+    h->lmask |= (uint16_t)(1u << k);
 }
 
 /* ---- publication ---- */
@@ -266,9 +269,12 @@ static void publish_life(const struct cp_ht_sink *s)
 {
     for (struct cp_htx *h = lhead, *n; h; h = n) {
         n = h->lnext;
-        h->lqueued = 0;
+        unsigned m = h->lmask; /* only the classes that changed (at rate 1 in a single-
+                                * threaded process this runs at every free: one class) */
+        h->lmask = 0;
         h->lnext = NULL;
-        for (unsigned k = 0; k < CP_NLIFE && !h->failed; k++) {
+        for (; m && !h->failed; m &= m - 1) {
+            unsigned k = (unsigned)__builtin_ctz(m);
             uint32_t d = h->life[k] - h->pub_life[k];
             if (!d)
                 continue;
@@ -359,7 +365,7 @@ void cp_ht_atfork_child(bool newfile)
     for (struct cp_htx *h = all; h; h = h->next) {
         h->cur = h->at_peak = 0;
         h->stamp = epoch;
-        h->lqueued = 0;
+        h->lmask = 0;
         h->lnext = NULL;
         /* the child's peak is its own contribution: 0 so far. Shared file: the parent's
          * counts stay there and the child adds its own (pub = 0, life = pub as published);

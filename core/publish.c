@@ -401,6 +401,17 @@ void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const u
 /* The unwinder's counts (core/stack.c) as last published. */
 static uint64_t pub_unw[4];
 
+/* A health counter whose source has moved since it was last published: most do not move
+ * between two flushes, and a single-threaded process at rate 1 flushes at every event, so
+ * the comparison is made here, inline, and only a change pays add_health's lookup. */
+static inline void health(const char *name, uint64_t cur, uint64_t *pub)
+{
+    if (cur != *pub) {
+        add_health(name, cur - *pub);
+        *pub = cur;
+    }
+}
+
 void cp_publish_health(void)
 {
     static const char *const sname[CP_NPTYPES] = {"ctrprof/health:samples:heap",
@@ -410,42 +421,30 @@ void cp_publish_health(void)
         "ctrprof/health:lost:noring", "ctrprof/health:lost:overflow",
         "ctrprof/health:lost:reentry", "ctrprof/health:lost:nbucket",
         "ctrprof/health:profiler-waits"};
-    for (int t = 0; t < CP_NPTYPES; t++) {
-        add_health(sname[t], cp_samples[t] - pub_samples[t]);
-        pub_samples[t] = cp_samples[t];
-    }
-    uint64_t l[CP_NLOST];
-    for (int i = 0; i < CP_NLOST; i++)
-        l[i] = __atomic_load_n(&cp_lost_n[i], __ATOMIC_RELAXED);
-    l[CP_LOST_OVERFLOW] += cp_ring_lost_total;
+    for (int t = 0; t < CP_NPTYPES; t++)
+        health(sname[t], cp_samples[t], &pub_samples[t]);
     for (int i = 0; i < CP_NLOST; i++) {
-        add_health(lname[i], l[i] - pub_lost[i]);
-        pub_lost[i] = l[i];
+        uint64_t l = __atomic_load_n(&cp_lost_n[i], __ATOMIC_RELAXED);
+        if (i == CP_LOST_OVERFLOW)
+            l += cp_ring_lost_total;
+        health(lname[i], l, &pub_lost[i]);
     }
-    add_health("ctrprof/health:ring-waits", cp_ring_waits_total - pub_waits);
-    pub_waits = cp_ring_waits_total;
-    uint64_t of = cp_bucket_overflowed();
-    add_health("ctrprof/health:overflow-buckets", of - pub_overflowed);
-    pub_overflowed = of;
+    health("ctrprof/health:ring-waits", cp_ring_waits_total, &pub_waits);
+    health("ctrprof/health:overflow-buckets", cp_bucket_overflowed(), &pub_overflowed);
     /* a high-water mark: the mapped bytes also fall (a table moved, a fork child drops
      * the parent's), and a counter only adds (a fall once wrapped it to 2^64-1) */
     uint64_t by = cp_arena_mapped();
-    if (by > pub_bytes) {
-        add_health("ctrprof/health:profiler-bytes", by - pub_bytes);
-        pub_bytes = by;
-    }
-    add_health("ctrprof/health:truncated-stacks", cp_trunc_events - pub_trunc);
-    pub_trunc = cp_trunc_events;
+    if (by > pub_bytes)
+        health("ctrprof/health:profiler-bytes", by, &pub_bytes);
+    health("ctrprof/health:truncated-stacks", cp_trunc_events, &pub_trunc);
     static const char *const uname[4] = {
         "ctrprof/health:unwind-fallbacks", "ctrprof/health:unwind-checked",
         "ctrprof/health:unwind-differs", "ctrprof/health:unwind-fp-fallbacks"};
     uint64_t u[4];
     cp_stack_stats(&u[0], &u[1], &u[2]);
     u[3] = cp_stack_fp_fallbacks();
-    for (int i = 0; i < 4; i++) {
-        add_health(uname[i], u[i] - pub_unw[i]);
-        pub_unw[i] = u[i];
-    }
+    for (int i = 0; i < 4; i++)
+        health(uname[i], u[i], &pub_unw[i]);
 }
 
 

@@ -1,5 +1,6 @@
 /* test_heaptime.c — core/heaptime.c: the lazy peak snapshot against a brute-force copy of
- * every bucket at every new maximum, the lifetime classes and their boundaries, an address
+ * every bucket at every new maximum, the lifetime classes and their boundaries, what is
+ * published of them (every class that changed, only the change), an address
  * reused across rings (a free that finds a newer birth), the unbiased total at a sampling
  * rate, and what a fork child starts from. */
 #include <math.h>
@@ -15,6 +16,7 @@
 
 #include "bucket.h"
 #include "heaptime.h"
+#include "names.h"
 #include "prof.h"
 #include "timeline.h"
 
@@ -188,6 +190,60 @@ static uint64_t *tl_bucket(struct cp_bucket *b, int which)
     return NULL;
 }
 
+/* What cp_ht_publish adds to the lifetime counters: every class that changed since the
+ * last publication, several in one publication (a flusher's flush drains many frees), and
+ * only the change. */
+static uint64_t life_ctr[CP_NLIFE], other_ctr;
+static uint64_t *life_bucket(struct cp_bucket *b, int which)
+{
+    if (b != bk[3])
+        return &other_ctr;
+    return which >= CP_NAME_LIFE0 && which < CP_NAME_LIFE0 + CP_NLIFE
+               ? &life_ctr[which - CP_NAME_LIFE0]
+               : &other_ctr;
+}
+static uint64_t *life_named(const char *name)
+{
+    (void)name;
+    return NULL;
+}
+
+static void test_lifetimes_published(void **state)
+{
+    (void)state;
+    static const struct cp_ht_sink sink = {life_bucket, life_named};
+    cp_ht_init(1, 1000, true);
+    cp_ht_atfork_child(true);
+    memset(life_ctr, 0, sizeof life_ctr);
+    const uint64_t d[] = {500,      5000,      50000,         500000,        5000000,
+                          50000000, 500000000, 5000000000ull, 50000000000ull};
+    uint64_t want[CP_NLIFE] = {0};
+    /* classes 8, 2, 5 and 2 again, then one publication */
+    const unsigned first[] = {8, 2, 5, 2};
+    uintptr_t a = 0xc000;
+    for (unsigned i = 0; i < 4; i++, a += 16) {
+        cp_ht_alloc(bk[3], (void *)a, 100);
+        cp_ht_free(bk[3], (void *)a, 100 + d[first[i]]);
+        want[first[i]]++;
+    }
+    cp_ht_publish(&sink, true);
+    for (unsigned k = 0; k < CP_NLIFE; k++)
+        assert_int_equal(life_ctr[k], want[k]);
+    /* one more in class 0 and one in class 5: only those move */
+    const unsigned second[] = {0, 5};
+    for (unsigned i = 0; i < 2; i++, a += 16) {
+        cp_ht_alloc(bk[3], (void *)a, 100);
+        cp_ht_free(bk[3], (void *)a, 100 + d[second[i]]);
+        want[second[i]]++;
+    }
+    cp_ht_publish(&sink, false);
+    for (unsigned k = 0; k < CP_NLIFE; k++)
+        assert_int_equal(life_ctr[k], want[k]);
+    cp_ht_publish(&sink, false); /* nothing new: nothing added */
+    for (unsigned k = 0; k < CP_NLIFE; k++)
+        assert_int_equal(life_ctr[k], want[k]);
+}
+
 static void test_timeline_bounded(void **state)
 {
     (void)state;
@@ -223,6 +279,7 @@ int main(void)
         cmocka_unit_test_setup(test_peak_matches_brute_force, setup),
         cmocka_unit_test_setup(test_lifetimes, setup),
         cmocka_unit_test_setup(test_unbiased_total, setup),
+        cmocka_unit_test_setup(test_lifetimes_published, setup),
         cmocka_unit_test(test_timeline_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
