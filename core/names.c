@@ -110,14 +110,11 @@ size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t l
     if (len > CP_CFILE_MAX_NAME)
         len = CP_CFILE_MAX_NAME;
     size_t o;
-    if (which < CP_NAME_PEAK)
-        o = cp_fmt(buf, len, "%s", heads[b->type][which]);
-    else if (b->type != CP_HEAP || which >= CP_NAME_LIFE0 + CP_NLIFE)
+    /* (the peak and lifetime counters are named by id through the stack table, with
+     * cp_names_kind: only the two format-1 names are built whole here) */
+    if (which < 0 || which > CP_NAME_FREE)
         return 0;
-    else if (which == CP_NAME_PEAK)
-        o = cp_fmt(buf, len, "ctrprof/heap:peak:");
-    else
-        o = cp_fmt(buf, len, "ctrprof/heap:life:%s:", life[which - CP_NAME_LIFE0]);
+    o = cp_fmt(buf, len, "%s", heads[b->type][which]);
     if (b->type == CP_HEAP)
         o += cp_fmt(buf + o, o < len ? len - o : 0, "%llu", (unsigned long long)b->size);
     if (b->overflow)

@@ -16,7 +16,8 @@ struct cp_module;
  * heap only: the sampled objects in use at the peak, and freed objects by lifetime class
  * (CP_NAME_LIFE0 + k, k < CP_NLIFE in heaptime.h). */
 enum { CP_NAME_ALLOC = 0, CP_NAME_FREE = 1, CP_NAME_PEAK = 2, CP_NAME_LIFE0 = 3 };
-/* The one builder of a bucket's counter names (docs/SCHEMA.md).
+/* A bucket's format-1 counter name, which CP_NAME_ALLOC or CP_NAME_FREE (docs/SCHEMA.md;
+ * the file's own names come from stacktab.c).
  * Returns the name's length (<= CP_CFILE_MAX_NAME), 0 if it cannot be built. Frames
  * that fall into a known module are reported through seen(ctx, module) so the caller can
  * publish the module's record. */
