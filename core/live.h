@@ -78,8 +78,6 @@ uintptr_t cp_live_remove(const void *p);
 /* If p's value is still ref, make it v (the flusher, having found the bucket). False if
  * the ref was taken first (by a free or a realloc) or p is not there. */
 bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v);
-/* Flusher, dense mode: populate the live map's pages for the heap just above p. */
-void cp_live_prefault(const void *p);
 /* Where p's entry in the shadow map is, or NULL (for tests). */
 const void *cp_live_entry_of(const void *p);
 /* Live sampled objects (for tests). */

@@ -222,7 +222,6 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
     bool solo_rec = (uintptr_t)p & 1;
     if (solo_rec) {
         p = (void *)((uintptr_t)p & ~(uintptr_t)1);
-        cp_live_prefault(p);
         /* (an entry of the same address whose free was dropped is replaced) */
         if (!cp_live_put(p, (uintptr_t)b)) {
             cp_prof_lost(CP_LOST_NBUCKET, 1); /* not counted: its free would not be */
@@ -245,9 +244,7 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
         else
             count(b, CP_REC_FREE, fc, NULL, 0);
         cp_ht_free(b, p, 0); /* (its time is not kept: not classed) */
-    } else if (cp_live_resolve(p, ref, (uintptr_t)b)) {
-        cp_live_prefault(p);
-    } else if (!um_put(ref, (uintptr_t)b)) {
+    } else if (!cp_live_resolve(p, ref, (uintptr_t)b) && !um_put(ref, (uintptr_t)b)) {
         /* a free took the ref, and there is no memory to remember the bucket for it */
         cp_prof_lost(CP_LOST_NBUCKET, 1);
     }

@@ -2,8 +2,7 @@
  * solo.c — solo mode: the dense-rate seam. At the default rate (CTRPROF_MEM_RATE >=
  * CP_DENSE_RATE) cp_prof_solo is SOLO_OFF from init on and nothing here runs; a reader
  * of the default path can skip this file. The other dense-rate pieces are the live
- * table's shadow map and prefaulting (live.c) and the larger rings (events.c,
- * CP_RING_WORDS_DENSE).
+ * table's shadow map (live.c) and the larger rings (events.c, CP_RING_WORDS_DENSE).
  *
  * Contexts: hook (cp_solo_for from events.c: claim the mode, or end it from a second
  * ring's first heap event); the flusher keeps the live table for solo records

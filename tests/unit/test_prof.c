@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <sys/mman.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -495,37 +494,6 @@ static void test_live_map(void **state)
         if (cp_live_remove((void *)(base + ((uintptr_t)k << 4))) != BV(k % LIVE_THR))
             fail_msg("object %d: wrong bucket", k);
     assert_int_equal(cp_live_count(), before);
-}
-
-/* The flusher's prefault: after cp_live_prefault(p) the live map's pages for the next
- * stretch of heap above p are resident, so the thread inserting there takes no page
- * fault (two, in fact: the insert's load maps the zero page, its CAS then copies it).
- * Residency is read with mincore, which sanitizers' shadow memory does not disturb. */
-static int resident(uintptr_t heap)
-{
-    uintptr_t e = (uintptr_t)cp_live_entry_of((void *)heap);
-    unsigned char v = 0;
-    if (!e || mincore((void *)(e & ~(uintptr_t)4095), 4096, &v) != 0)
-        return -1;
-    return v & 1;
-}
-
-static void test_live_prefault(void **state)
-{
-    init_engine();
-    uintptr_t base = (uintptr_t)0x5b0000000000ull;    /* a region no other test uses */
-    assert_true(cp_live_insert((void *)base, BV(1))); /* its leaf exists */
-    assert_int_equal(cp_live_remove((void *)base), BV(1));
-    uintptr_t at = base + ((uintptr_t)2 << 20);
-    /* one page of map covers 16 KiB of heap; 16 pages ahead = 256 KiB */
-    for (int k = 0; k < 16; k++)
-        assert_int_equal(resident(at + (uintptr_t)k * 16384), 0);
-    cp_prof_atfork_prepare(); /* the flusher's lock: prefault is the flusher's */
-    cp_live_prefault((void *)at);
-    cp_prof_atfork_parent();
-    for (int k = 0; k < 16; k++)
-        assert_int_equal(resident(at + (uintptr_t)k * 16384), 1);
-    assert_int_equal(resident(base + ((uintptr_t)60 << 20)), 0); /* not the whole leaf */
 }
 
 /* Many threads inserting the same stack get one bucket. */
@@ -1056,7 +1024,7 @@ int main(void)
         cmocka_unit_test(test_cross_thread_accounting),
         cmocka_unit_test(test_refs_meet),       cmocka_unit_test(test_stack_deltas),
         cmocka_unit_test(test_bucket_names),    cmocka_unit_test(test_live_map),
-        cmocka_unit_test(test_live_prefault),   cmocka_unit_test(test_one_bucket_per_stack),
+        cmocka_unit_test(test_one_bucket_per_stack),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
