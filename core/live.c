@@ -278,11 +278,6 @@ void cp_live_mark(const void *p)
     filter_inc(p);
 }
 
-bool cp_live_put(const void *p, uintptr_t v)
-{
-    return place(p, v);
-}
-
 static uintptr_t table_remove(const void *p);
 
 uintptr_t cp_live_remove(const void *p)
