@@ -33,6 +33,14 @@ bool cp_mapsnap_wanted(void)
     return __atomic_load_n(&wanted, __ATOMIC_RELAXED) != 0;
 }
 
+void cp_mapsnap_fork_child(void)
+{
+    struct snap *b = __atomic_load_n(&bufs, __ATOMIC_ACQUIRE);
+    for (int i = 0; b && i < 2; i++)
+        if (b[i].seq & 1)
+            b[i].seq++;
+}
+
 bool cp_mapsnap_find(uintptr_t p, uintptr_t *hi)
 {
     struct snap *b = __atomic_load_n(&bufs, __ATOMIC_ACQUIRE);

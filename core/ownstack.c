@@ -110,3 +110,8 @@ int cp_walk_stack_run(void (*fn)(void *), void *arg)
     cp_spin_unlock(&walk_lock);
     return 0;
 }
+
+void cp_walk_stack_fork_child(void)
+{
+    cp_spin_reset(&walk_lock);
+}
