@@ -6,7 +6,8 @@
  * one readers use. A refresh fills the other one and then publishes it; each buffer has a
  * sequence word (odd while it is written), so a reader that raced a refresh of the buffer
  * it was reading discards what it read. Raw system calls only (openat, read, close), no
- * allocation, no stdio.
+ * allocation, no stdio. A fork child's reset (cp_mapsnap_fork_child) evens a sequence
+ * that a _Fork copied mid-refresh.
  */
 #include "mapsnap.h"
 
