@@ -239,6 +239,7 @@ void cp_prof_flush_all(void)
 {
     if (!cp_prof_enabled())
         return;
+    cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
     cp_spin_lock(&cp_flush_lock);
     ht_force = true; /* the peak's counters are rewritten now, not at the next interval */
     cp_own_stack_run(flush_twice, NULL);
@@ -446,6 +447,10 @@ bool cp_prof_aside_begin(bool for_good)
     __atomic_add_fetch(&aside, 1, __ATOMIC_SEQ_CST);
     if (!cp_prof_enabled())
         return false;
+    /* A child no handler saw (newproc.h: a container runtime's _Fork or clone, then
+     * unshare or setns) is reset first: it has no flusher to stop, whatever the parent's
+     * flag says, and the parent's flusher may have held cp_flush_lock at the fork. */
+    cp_newproc();
     /* a start under way (start_thread) ends soon: pthread_create, bounded */
     for (int i = 0; i < 100000 && __atomic_load_n(&flusher_starting, __ATOMIC_SEQ_CST); i++)
         sched_yield();

@@ -23,8 +23,9 @@
  * No atfork prepare ran, so any engine lock may have been held by a thread the child does
  * not have: every entry that takes one on a program's thread asks cp_newproc() first
  * (a ring for a new thread, a new bucket, a module-table refresh, the program's first
- * thread), and the reset re-initialises them all (flusher.c's atfork_child_own, and the
- * waiter table's here, whose own atfork handler did not run either).
+ * thread, a step-aside, a sandbox, the exit notes, a flush of everything), and the reset
+ * re-initialises them all (flusher.c's atfork_child_own; the waiter tables' in
+ * newproc.c, as their own atfork handler did not run either).
  *
  * Contexts: init (the constructor), atfork child (cp_newproc_mark), and the engine's
  * sampled-event, ring-wait, lock-taking and exit paths (never the unsampled hot path).

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mapsnap.h"
 #include "names.h"
+#include "newproc.h"
 #include "ownstack.h"
 #include "stack.h"
 #include "stacktab.h"
@@ -202,6 +203,7 @@ int cp_prof_sandbox(void)
 {
     if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return 0;
+    cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
     /* everything recorded so far is published while the file can still grow (the room
      * made below is for what comes after), and the profiler's own flush stack is mapped
      * now (its guard page needs mprotect, which an allow-list rarely has) */
@@ -242,6 +244,7 @@ void cp_prof_notes(uint64_t malloc_bytes, bool bytes_known, uint64_t cpu_ms, uin
     if (!cp_prof_enabled())
         return;
     static const char nb[] = "ctrprof/note:malloc-bytes", nc[] = "ctrprof/note:cpu-ms";
+    cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
     cp_spin_lock(&cp_flush_lock);
     cp_open_pending(); /* a profile with nothing but these says why it is empty */
     uint64_t *v;

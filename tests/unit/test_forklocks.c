@@ -45,6 +45,14 @@ static void *arena_hammer(void *arg)
     return NULL;
 }
 
+static void *flush_hammer(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
+        cp_prof_flush_all();
+    return NULL;
+}
+
 static void *module_hammer(void *arg)
 {
     (void)arg;
@@ -255,30 +263,36 @@ static void test_fork_while_waiter_bucket_held(void **state)
 /* ---- _Fork: no handler runs --------------------------------------------------------- */
 
 #ifndef RAW_FORKS /* (fewer when a broken build is tried: a hung child costs 5 s) */
-#define RAW_FORKS 100
+#define RAW_FORKS 120
 #endif
 
 static const uintptr_t raw_pcs[2] = {0x4a1000, 0x4a2000};
 
 /* The child's first call into the engine varies with i: a module-table refresh (a child
  * whose first profiled call is dlclose: preload/dl.c), an allocation event on a thread
- * with no ring yet (cp_thread_get's ring, from the arena), or the program's first thread
- * (cp_prof_threads_coming) then a wait on the address whose bucket a thread held. Then
- * all of them. */
+ * with no ring yet (cp_thread_get's ring, from the arena), the program's first thread
+ * (cp_prof_threads_coming) then a wait on the address whose bucket a thread held, or a
+ * step-aside (preload/alone.c: unshare, setns; the parent's flusher and a thread
+ * flushing held cp_flush_lock). Then all of them. */
+#define RAW_FIRSTS 4
 static int raw_child(int i)
 {
     alarm(5);
-    switch (i % 3) {
+    switch (i % RAW_FIRSTS) {
     case 0:
         cp_modules_refresh();
         break;
     case 1:
         cp_event_alloc(cp_thread_get(), (void *)0x20000000, 48, raw_pcs, 2);
         break;
-    default:
+    case 2:
         cp_prof_threads_coming();
         if (bucket_child())
             return 3;
+        break;
+    default:
+        cp_prof_aside_begin(false);
+        cp_prof_aside_end();
         break;
     }
     cp_modules_refresh();
@@ -298,11 +312,13 @@ static void test_rawfork_while_locks_are_held(void **state)
     skip();
 #endif
     engine();
-    pthread_t a, m, b;
+    cp_prof_start(); /* the flusher thread: the child inherits "running" */
+    pthread_t a, m, f, b;
     assert_int_equal(pthread_create(&a, NULL, arena_hammer, NULL), 0);
     assert_int_equal(pthread_create(&m, NULL, module_hammer, NULL), 0);
+    assert_int_equal(pthread_create(&f, NULL, flush_hammer, NULL), 0);
     start_holder(&b, bucket_holder);
-    int hung = 0, failed = 0, by_first[3] = {0, 0, 0};
+    int hung = 0, failed = 0, by_first[RAW_FIRSTS] = {0};
     for (int i = 0; i < RAW_FORKS; i++) {
         pid_t pid = _Fork();
         if (pid == 0)
@@ -310,15 +326,17 @@ static void test_rawfork_while_locks_are_held(void **state)
         int r = reap(pid);
         hung += r == 1;
         failed += r == 2;
-        by_first[i % 3] += r != 0;
+        by_first[i % RAW_FIRSTS] += r != 0;
     }
     stop_holder(b);
     __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
     pthread_join(a, NULL);
     pthread_join(m, NULL);
+    pthread_join(f, NULL);
     __atomic_store_n(&stop, 0, __ATOMIC_RELAXED);
     print_message("_Fork: forks %d: hung %d, failed %d (first call refresh %d, ring %d, "
-                  "thread %d)\n", RAW_FORKS, hung, failed, by_first[0], by_first[1], by_first[2]);
+                  "thread %d, step-aside %d)\n",
+                  RAW_FORKS, hung, failed, by_first[0], by_first[1], by_first[2], by_first[3]);
     assert_int_equal(hung, 0);
     assert_int_equal(failed, 0);
 }
