@@ -13,8 +13,9 @@
  * there is anything to put in it), then makes the real call. The list forms build their
  * argv on the stack and go to the real execve or execvpe, as glibc's own do; execv and
  * execvp are execve and execvpe with environ, as in glibc. posix_spawn, system and popen
- * are not hooked: their child runs glibc's internal execve without the shim's code, and
- * the parent goes on (and publishes as usual).
+ * publish nothing (nproc.c hooks them only to retry under RLIMIT_NPROC): their child runs
+ * glibc's internal execve without the shim's code, and the parent goes on (and publishes
+ * as usual).
  *
  * Invariants:
  *   - if the exec fails, profiling goes on as before (the flush only published early) and

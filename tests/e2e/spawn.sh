@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Every way a program starts a process (issue 29): system, popen, vfork and clone, besides
+# fork and posix_spawn (sigfork.sh). Under RLIMIT_NPROC a thread of ours takes a place the
+# program's child would have had; when the kernel refuses the child with EAGAIN, ours
+# steps aside and the call is made again (preload/nproc.c, preload/vfork.S). At the
+# default rate and at rate 1 (the program has a thread of its own, so ours runs at both).
+source "$(dirname "$0")/lib.sh"
+
+RATES="1 524288"
+
+# 1. Results and errno exactly glibc's, on paths that succeed and that fail without a
+# limit (a shell that exits 127, system(NULL), popen's EINVAL, a vfork child's failed
+# exec, clone without a function).
+want=$("$PROGS/spawnkinds" 1 errno 2>&1)
+check_eq "spawn:errno-program-runs-bare" 16 "$(grep -c errno= <<<"$want")"
+for rate in $RATES; do
+    got=$(cd "$WORK" && CTRPROF_DIR="$WORK" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/spawnkinds" 1 errno 2>&1)
+    check_eq "spawn:errno-and-results-rate-$rate" "$want" "$got"
+done
+
+# 2. Under a process limit, as a user of our own (root is exempt from RLIMIT_NPROC; the
+# limit is per user, so a uid nobody else uses here): the program keeps a thread of its
+# own and starts 12 children by MODE. Each limit is the bare run's exact need (one task
+# less and the bare run starts 11); under the shim the program starts as many as bare at
+# that limit, and at the limit below fails exactly as bare does (same count, same return
+# value and errno: ours stepped aside, and the call still found no room).
+uid=$((61000 + $$ % 1000))
+if ! command -v setpriv >/dev/null || [ "$(id -u)" != 0 ]; then
+    skip "spawn:nproc" "needs root and setpriv to run as another user"
+elif [ "$(ps -u "$uid" --no-headers 2>/dev/null | wc -l)" != 0 ]; then
+    skip "spawn:nproc" "processes of uid $uid already run here (the limit is per user)"
+else
+    chmod o+x "$WORK"
+    as="setpriv --reuid=$uid --regid=$uid --clear-groups"
+    # run LIMIT [ENV...]: spawnkinds 12 $mode as $uid under `ulimit -u LIMIT`
+    run() {
+        local lim=$1; shift
+        bash -c "ulimit -u $lim; exec $as env $* $PROGS/spawnkinds 12 $mode" 2>&1
+    }
+    for mode in popen vfork clone system; do
+        lim=14 # main, its helper thread, 12 children
+        want=$(run $lim)
+        short=$(run $((lim - 1)))
+        check_eq "spawn:nproc-$mode-bare-exact (needs $lim, not $((lim - 1)))" \
+            "started 12 of 12 ($mode)|1" "$want|$([ "$short" != "$want" ] && echo 1)"
+        for rate in $RATES; do
+            d="$WORK/np-$mode-$rate" && mkdir -p "$d" && chmod 777 "$d"
+            got=$(run $lim CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM")
+            check_eq "spawn:nproc-$mode-rate-$rate" "$want" "$got"
+            got=$(run $((lim - 1)) CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM")
+            check_eq "spawn:nproc-$mode-short-rate-$rate" "$short" "$got"
+        done
+        # profiled all the same: the program's own file at rate 1
+        check_eq "spawn:nproc-$mode-profiled-rate-1" 2 "$(ls "$WORK/np-$mode-1"/ctrprof.spawnkinds.*.count 2>/dev/null | wc -l)"
+    done
+fi
