@@ -54,3 +54,22 @@ else
         check_eq "spawn:nproc-$mode-profiled-rate-1" 2 "$(ls "$WORK/np-$mode-1"/ctrprof.spawnkinds.*.count 2>/dev/null | wc -l)"
     done
 fi
+
+# 3. What the profiler says once per process tree (core/log.h) is said once across fork
+# and exec, and across children started by system, popen and posix_spawn, for each cause:
+# a bad CTRPROF_* value (said at start-up by every image before), a shared file that
+# cannot be opened (CTRPROF_FILE in a directory that does not exist: "not profiling" from
+# every image before), and both at once (one line each). A shell tree (fork and exec of
+# true, a subshell, sh -c) and spawnkinds' errno mode (vfork+exec, clone, system, popen,
+# posix_spawn, fork). At both rates.
+tree() {
+    (cd "$WORK" && env "$@" LD_PRELOAD="$SHIM" bash -c '/bin/true; (/bin/true); sh -c "/bin/true; /bin/true"; "$0" 1 errno >/dev/null' "$PROGS/spawnkinds" 2>&1 >/dev/null)
+}
+for rate in $RATES; do
+    err=$(tree CTRPROF_DIR="$WORK" CTRPROF_MEM_RATE=$rate CTRPROF_DEPTH=0)
+    check_eq "spawn:said-once-bad-option-rate-$rate" "1 1" "$(grep -c . <<<"$err") $(grep -c '^ctrprof: CTRPROF_DEPTH=0 is not' <<<"$err")"
+    err=$(tree CTRPROF_FILE="$WORK/none/p.count" CTRPROF_MEM_RATE=$rate)
+    check_eq "spawn:said-once-shared-file-rate-$rate" "1 1" "$(grep -c . <<<"$err") $(grep -c "^ctrprof: $WORK/none/p.count: .*; not profiling" <<<"$err")"
+    err=$(tree CTRPROF_FILE="$WORK/none/p.count" CTRPROF_MEM_RATE=$rate CTRPROF_UNWIND=gdb)
+    check_eq "spawn:said-once-both-rate-$rate" "2 1 1" "$(grep -c . <<<"$err") $(grep -c "; not profiling" <<<"$err") $(grep -c '^ctrprof: CTRPROF_UNWIND=gdb is not' <<<"$err")"
+done
