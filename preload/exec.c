@@ -13,9 +13,11 @@
  * there is anything to put in it), then makes the real call. The list forms build their
  * argv on the stack and go to the real execve or execvpe, as glibc's own do; execv and
  * execvp are execve and execvpe with environ, as in glibc. posix_spawn, system and popen
- * publish nothing (nproc.c hooks them only to retry under RLIMIT_NPROC): their child runs
- * glibc's internal execve without the shim's code, and the parent goes on (and publishes
- * as usual).
+ * publish nothing (nproc.c hooks them to retry under RLIMIT_NPROC, and posix_spawn's
+ * environment gets CTRPROF_SAID as an exec's, below): their child runs glibc's internal
+ * execve without the shim's code, and the parent goes on (and publishes as usual).
+ * system and popen pass environ, which has what start-up said (shim.c), not what was
+ * said later.
  *
  * Invariants:
  *   - if the exec fails, profiling goes on as before (the flush only published early) and
@@ -81,12 +83,12 @@ static bool keeps_shim(char *const envp[])
     return false;
 }
 
-#define ENV_MAX 512
+#define ENV_MAX CP_SHIM_ENV_MAX
 #define SAID "CTRPROF_SAID="
 #define SAID_LEN 13
-#define SAID_MAX 160
+#define SAID_MAX CP_SHIM_SAID_MAX
 
-static size_t env_count(char *const envp[])
+size_t cp_shim_env_count(char *const envp[])
 {
     size_t n = 0;
     while (envp && envp[n] && n <= ENV_MAX)
@@ -96,8 +98,8 @@ static size_t env_count(char *const envp[])
 
 /* The environment for the new image: envp, or a copy in out (room for n + 2) whose
  * CTRPROF_SAID (in said, SAID_MAX bytes) names everything this tree has said (see
- * above). */
-static char *const *tree_env(char *const envp[], char **out, size_t n, char *said)
+ * above). Also for nproc.c's posix_spawn and posix_spawnp. */
+char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *said)
 {
     if (!keeps_shim(envp))
         return envp;
@@ -148,14 +150,7 @@ static int no_real(void)
     return -1;
 }
 
-/* envp becomes the environment for the new image, in a copy on this frame if needed */
-#define TREE_ENV(envp)                                                                             \
-    size_t n_ = env_count(envp);                                                                   \
-    char *env_[n_ <= ENV_MAX ? n_ + 2 : 1];                                                        \
-    char said_[SAID_MAX];                                                                          \
-    int saved_ = errno;                                                                            \
-    char *const *e_ = tree_env(envp, env_, n_, said_);                                             \
-    errno = saved_
+#define TREE_ENV(envp) CP_SHIM_TREE_ENV(envp)
 
 static int do_execve(const char *path, char *const argv[], char *const envp[])
 {

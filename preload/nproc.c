@@ -135,16 +135,18 @@ EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
     return r;
 }
 
-/* posix_spawn returns its error (errno is whatever the real call left) */
+/* posix_spawn returns its error (errno is whatever the real call left). The new image's
+ * environment names what this tree has said, as an exec's (exec.c, core/log.h). */
 static int spawn_retry(spawn_fn *real, pid_t *pid, const char *path,
                        const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
                        char *const argv[], char *const envp[])
 {
+    CP_SHIM_TREE_ENV(envp);
     int saved = errno;
-    int r = real(pid, path, fa, attr, argv, envp);
+    int r = real(pid, path, fa, attr, argv, e_);
     if (r == EAGAIN && cp_shim_nproc_refused()) {
         errno = saved;
-        r = real(pid, path, fa, attr, argv, envp);
+        r = real(pid, path, fa, attr, argv, e_);
     }
     return r;
 }

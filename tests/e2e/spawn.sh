@@ -73,3 +73,13 @@ for rate in $RATES; do
     err=$(tree CTRPROF_FILE="$WORK/none/p.count" CTRPROF_MEM_RATE=$rate CTRPROF_UNWIND=gdb)
     check_eq "spawn:said-once-both-rate-$rate" "2 1 1" "$(grep -c . <<<"$err") $(grep -c "; not profiling" <<<"$err") $(grep -c '^ctrprof: CTRPROF_UNWIND=gdb is not' <<<"$err")"
 done
+
+# 4. Said after start-up, then carried by posix_spawn: the program's directory goes away
+# while it runs, its profile cannot be made ("not profiling", once), and the two
+# programs it then starts by posix_spawn find the directory missing at their start-up:
+# the environment they were given says it was said. At both rates.
+for rate in $RATES; do
+    mkdir -p "$WORK/gone-$rate"
+    err=$(cd "$WORK" && CTRPROF_DIR="$WORK/gone-$rate" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/spawnkinds" 1 gone "$WORK/gone-$rate" 2>&1; echo "rc=$?")
+    check_eq "spawn:said-once-posix-spawn-rate-$rate" "1 rc=0" "$(grep -c 'not profiling' <<<"$err") $(tail -1 <<<"$err")"
+done

@@ -15,6 +15,9 @@
  *     system       system() waits for its child, so it cannot keep one alive: N - 1
  *                  children by fork, kept alive, then system("exit 0") as the Nth
  *                  (started if it returns 0)
+ *   spawnkinds 1 gone DIR  remove DIR (the profile's directory, usable when the profiler
+ *                  started), allocate 16 MiB (sampled at any rate: the profile cannot be
+ *                  made now), then posix_spawn /bin/true twice and wait for them
  *   spawnkinds 1 errno  each of them once, unlimited, on its paths that succeed and
  *                  fail without a limit: what it returned and errno after it (set to a
  *                  value of our own before), one line each (the same with a shim as
@@ -141,6 +144,19 @@ int main(int argc, char **argv)
         return 1;
     if (!strcmp(mode, "errno"))
         return check_errno();
+    if (!strcmp(mode, "gone") && argc > 3) {
+        if (rmdir(argv[3]) != 0)
+            return 3;
+        char *volatile big = malloc(16 << 20);
+        free(big);
+        for (int i = 0; i < 2; i++) {
+            pid_t p;
+            if (posix_spawn(&p, "/bin/true", NULL, NULL, (char *[]){"true", NULL}, environ) != 0)
+                return 4;
+            waitpid(p, NULL, 0);
+        }
+        return 0;
+    }
     pthread_t th;
     if (pthread_create(&th, NULL, helper, NULL) != 0) {
         printf("no thread\n");
