@@ -28,6 +28,9 @@
  * A raw syscall(SYS_clone) or clone3 is not retried: it fails as it would have with one
  * more thread in the process.
  *
+ * posix_spawn and posix_spawnp also give the new image CTRPROF_SAID, as exec.c's hooks
+ * do (what this tree has said, core/log.h).
+ *
  * Context: any application thread, the program's own call; fork also from a signal
  * handler (then, if it interrupted profiler code, the guard is held and nothing steps
  * aside); vfork's failure only in the parent. Results and errno are the real functions'.
