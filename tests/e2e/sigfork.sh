@@ -111,9 +111,9 @@ same "sigfork:fork-in-sigchld-handler-rate-1-run-3" 1 "$PROGS/chldfork"
 # worker it starts bare, at the exact limit it needs bare (no thread of ours in its
 # single-threaded processes, and one that steps aside when the kernel says EAGAIN). As an
 # unprivileged user (root is exempt from the limit) of this run's own: the limit counts
-# every process of the user, and a concurrent suite's processes of nobody (its sections 6
-# and 9, another checkout's run) took the one place "2 0 helper" has (3 of 270 runs under
-# load as nobody, 0 of 644 as a uid of its own).
+# every process of the user, and as nobody "2 0 helper" failed 3 of 270 runs under load
+# (0 of 644 as a uid of its own), most likely when another checkout's suite ran processes
+# of nobody (its sections 6 and 9) and took the one place that check has.
 uid=$((62000 + $$ % 1000))
 if ! command -v setpriv >/dev/null || [ "$(id -u)" != 0 ]; then
     skip "sigfork:prefork-nproc" "needs root and setpriv to run as another user"
