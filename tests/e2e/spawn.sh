@@ -59,7 +59,8 @@ fi
 # and exec, and across children started by system, popen and posix_spawn, for each cause:
 # a bad CTRPROF_* value (said at start-up by every image before), a shared file that
 # cannot be opened (CTRPROF_FILE in a directory that does not exist: "not profiling" from
-# every image before), and both at once (one line each). A shell tree (fork and exec of
+# every image before) or that was written with other options, and two causes at once
+# (one line each). A shell tree (fork and exec of
 # true, a subshell, sh -c) and spawnkinds' errno mode (vfork+exec, clone, system, popen,
 # posix_spawn, fork). At both rates.
 tree() {
@@ -70,6 +71,11 @@ for rate in $RATES; do
     check_eq "spawn:said-once-bad-option-rate-$rate" "1 1" "$(grep -c . <<<"$err") $(grep -c '^ctrprof: CTRPROF_DEPTH=0 is not' <<<"$err")"
     err=$(tree CTRPROF_FILE="$WORK/none/p.count" CTRPROF_MEM_RATE=$rate)
     check_eq "spawn:said-once-shared-file-rate-$rate" "1 1" "$(grep -c . <<<"$err") $(grep -c "^ctrprof: $WORK/none/p.count: .*; not profiling" <<<"$err")"
+    # a shared file written with other options (another rate): its header does not match
+    rm -f "$WORK/other-$rate.count"
+    (cd "$WORK" && CTRPROF_FILE="$WORK/other-$rate.count" CTRPROF_MEM_RATE=7 LD_PRELOAD="$SHIM" /bin/true)
+    err=$(tree CTRPROF_FILE="$WORK/other-$rate.count" CTRPROF_MEM_RATE=$rate)
+    check_eq "spawn:said-once-shared-file-mismatch-rate-$rate" "1 1" "$(grep -c . <<<"$err") $(grep -c "^ctrprof: $WORK/other-$rate.count: .*different header.*; not profiling" <<<"$err")"
     err=$(tree CTRPROF_FILE="$WORK/none/p.count" CTRPROF_MEM_RATE=$rate CTRPROF_UNWIND=gdb)
     check_eq "spawn:said-once-both-rate-$rate" "2 1 1" "$(grep -c . <<<"$err") $(grep -c "; not profiling" <<<"$err") $(grep -c '^ctrprof: CTRPROF_UNWIND=gdb is not' <<<"$err")"
 done
