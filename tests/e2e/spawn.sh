@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Every way a program starts a process (issue 29): system, popen, vfork and clone, besides
-# fork and posix_spawn (sigfork.sh). Under RLIMIT_NPROC a thread of ours takes a place the
+# Every way a program starts a process (issue 29): system, popen, vfork, clone and a raw
+# syscall(SYS_clone), besides fork and posix_spawn (sigfork.sh). Under RLIMIT_NPROC a thread of ours takes a place the
 # program's child would have had; when the kernel refuses the child with EAGAIN, ours
-# steps aside and the call is made again (preload/nproc.c, preload/vfork.S). At the
+# steps aside and the call is made again (preload/nproc.c, preload/vfork.S,
+# preload/sandbox.c's syscall hook). At the
 # default rate and at rate 1 (the program has a thread of its own, so ours runs at both).
 source "$(dirname "$0")/lib.sh"
 
@@ -10,9 +11,9 @@ RATES="1 524288"
 
 # 1. Results and errno exactly glibc's, on paths that succeed and that fail without a
 # limit (a shell that exits 127, system(NULL), popen's EINVAL, a vfork child's failed
-# exec, clone without a function).
+# exec, clone without a function, a raw clone).
 want=$("$PROGS/spawnkinds" 1 errno 2>&1)
-check_eq "spawn:errno-program-runs-bare" 16 "$(grep -c errno= <<<"$want")"
+check_eq "spawn:errno-program-runs-bare" 18 "$(grep -c errno= <<<"$want")"
 for rate in $RATES; do
     got=$(cd "$WORK" && CTRPROF_DIR="$WORK" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/spawnkinds" 1 errno 2>&1)
     check_eq "spawn:errno-and-results-rate-$rate" "$want" "$got"
@@ -37,7 +38,7 @@ else
         local lim=$1; shift
         bash -c "ulimit -u $lim; exec $as env $* $PROGS/spawnkinds 12 $mode" 2>&1
     }
-    for mode in popen vfork clone system; do
+    for mode in popen vfork clone rawclone system; do
         lim=14 # main, its helper thread, 12 children
         want=$(run $lim)
         short=$(run $((lim - 1)))

@@ -12,6 +12,7 @@
  *     popen        popen("read x", "w"): a shell that waits for a line on the pipe
  *     vfork        vfork, then cat with its stdin on a pipe (exec'd from the child)
  *     clone        clone(SIGCHLD) onto a stack of its own: the child reads a pipe
+ *     rawclone     syscall(SYS_clone, SIGCHLD, 0, ...): a raw fork, the child reads a pipe
  *     system       system() waits for its child, so it cannot keep one alive: N - 1
  *                  children by fork, kept alive, then system("exit 0") as the Nth
  *                  (started if it returns 0)
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -115,6 +117,12 @@ static int check_errno(void)
     errno = 1234;
     SHOW("clone(NULL fn)", clone(NULL, stack + sizeof stack, SIGCHLD, NULL));
     errno = 1234;
+    p = (pid_t)syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+    if (p == 0)
+        _exit(7);
+    SHOW("syscall(SYS_clone, SIGCHLD) (>0)", p > 0);
+    SHOW("... child's status", waitpid(p, &st, 0) == p ? st : -1);
+    errno = 1234;
     SHOW("system(\"exit 3\")", system("exit 3"));
     errno = 1234;
     SHOW("system(\"exit 127\")", system("exit 127"));
@@ -194,6 +202,14 @@ int main(int argc, char **argv)
                 started++;
             else
                 snprintf(why, sizeof why, "clone: %d %s", p, errname(errno));
+        } else if (!strcmp(mode, "rawclone")) {
+            long p = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+            if (p == 0)
+                _exit(held(NULL));
+            if (p > 0)
+                started++;
+            else
+                snprintf(why, sizeof why, "rawclone: %ld %s", p, errname(errno));
         } else if (!strcmp(mode, "system")) {
             if (i < n - 1) {
                 pid_t p = fork();
