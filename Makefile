@@ -92,6 +92,8 @@ TOOL_CORE_SRC := $(CFILE_SRC) $(READ_SRC) $(filter core/log.c core/options.c,$(C
 READ_OBJ := $(READ_SRC:%.c=$(B)/obj/toolcore/%.o)
 TOOL_CORE_OBJ := $(TOOL_CORE_SRC:%.c=$(B)/obj/toolcore/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/obj/%.o)
+# (hooks that cannot be C: preload/vfork.S)
+PRELOAD_OBJ += $(patsubst %.S,$(B)/obj/%.o,$(wildcard preload/*.S))
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 PROG_BIN := $(patsubst %.c,$(B)/progs/%,$(notdir $(PROG_SRC)))
@@ -104,6 +106,10 @@ $(B)/obj/core/%.o: core/%.c Makefile
 	$(CC) $(CFLAGS_SHIM) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(B)/obj/preload/%.o: preload/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_SHIM) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(B)/obj/preload/%.o: preload/%.S Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_SHIM) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 

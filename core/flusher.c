@@ -132,7 +132,8 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     if (err == 0 && cp_live_init(cp_dense()) != 0)
         err = -ENOMEM;
     if (err) {
-        cp_log("cannot map profiler memory (%s); not profiling", cp_cfile_strerror(err));
+        if (cp_log_tree_first(CP_LOG_TREE_MEMORY)) /* (a limit its children share) */
+            cp_log("cannot map profiler memory (%s); not profiling", cp_cfile_strerror(err));
         return err;
     }
     err = cp_file_init(path, meta, metalen, lazy);

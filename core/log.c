@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 int cp_log_debug_enabled;
@@ -200,4 +201,32 @@ void cp_log_tree_mark(unsigned key)
 int cp_log_tree_said(unsigned key)
 {
     return key < CP_LOG_TREE_KEYS && __atomic_load_n(&tree_flags[key], __ATOMIC_RELAXED);
+}
+
+static const char *const tree_names[CP_LOG_TREE_KEYS] = {"not-profiling", "file", "memory",
+                                                         "options", "truncated"};
+
+void cp_log_tree_mark_list(const char *said)
+{
+    for (const char *p = said; p && *p;) {
+        size_t n = 0;
+        while (p[n] && p[n] != ',')
+            n++;
+        for (unsigned k = 0; k < CP_LOG_TREE_KEYS; k++)
+            if (!strncmp(p, tree_names[k], n) && tree_names[k][n] == 0)
+                cp_log_tree_mark(k);
+        p += n + (p[n] == ',');
+    }
+}
+
+size_t cp_log_tree_list(char *buf, size_t len)
+{
+    size_t n = 0;
+    if (len)
+        buf[0] = 0;
+    for (unsigned k = 0; k < CP_LOG_TREE_KEYS; k++)
+        if (cp_log_tree_said(k))
+            n += cp_fmt(buf + (n < len ? n : len), n < len ? len - n : 0, "%s%s", n ? "," : "",
+                        tree_names[k]);
+    return n;
 }

@@ -33,14 +33,35 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  * cp_log(...)`. The first of a process and every child it forks (however made) to get
  * here says it; the others do not (after setuid, every forked worker of a server said
  * its own "not profiling", issue 29). A shared anonymous page, mapped by cp_log_tree_init
- * at start-up and inherited by forks. Across exec, where the page is lost, the shim's
- * exec hooks carry what was said in the environment they pass (CTRPROF_SAID, see
- * preload/exec.c), and the new image marks it said at start-up (cp_log_tree_mark).
- * Where the page cannot be mapped, once per process. */
-enum { CP_LOG_TREE_NOT_PROFILING, CP_LOG_TREE_KEYS };
+ * at start-up and inherited by forks. Across exec, where the page is lost, what was said
+ * travels in the environment as CTRPROF_SAID=<name>,<name>... (cp_log_tree_list; the
+ * names below): the shim's constructor puts there what was said by the time the
+ * program's own code starts (every child inherits it, however started: system, popen,
+ * posix_spawn, exec), its exec hooks add what was said since (preload/exec.c), and a new
+ * image marks each name said at start-up (cp_log_tree_mark_list). Where the page cannot
+ * be mapped, once per process. One key per cause, each said once per tree:
+ *   not-profiling  the per-process file cannot be made in CTRPROF_DIR
+ *   file           the shared file (CTRPROF_FILE) cannot be used: unwritable, written
+ *                  with other options, not a profile
+ *   memory         the profiler's memory cannot be mapped (RLIMIT_AS, overcommit)
+ *   options        a CTRPROF_* value that is not valid (the default is used)
+ *   truncated      a profile truncated under the program */
+enum {
+    CP_LOG_TREE_NOT_PROFILING,
+    CP_LOG_TREE_FILE,
+    CP_LOG_TREE_MEMORY,
+    CP_LOG_TREE_OPTIONS,
+    CP_LOG_TREE_TRUNCATED,
+    CP_LOG_TREE_KEYS
+};
 void cp_log_tree_init(void);
 int cp_log_tree_first(unsigned key);
 void cp_log_tree_mark(unsigned key);
 int cp_log_tree_said(unsigned key);
+/* Mark said every key named in a CTRPROF_SAID value (unknown names are ignored). */
+void cp_log_tree_mark_list(const char *said);
+/* The CTRPROF_SAID value for what this tree has said ("" if nothing), into buf (always
+ * NUL-terminated when len > 0); returns its length. */
+size_t cp_log_tree_list(char *buf, size_t len);
 
 #endif

@@ -3,12 +3,16 @@
  *
  * Context: the shim's constructor, before main, possibly before libc is fully set up:
  * reads the environment block directly (no getenv, no locale, no malloc, no stdio).
- * One table; every bad value is reported once, in one line naming the variable, and the
- * default is kept.
+ * One table; every bad value is reported in one line naming the variable, and the
+ * default is kept: by the first process of a process tree that finds one, not by every
+ * process and exec'd image of it (log.h, CP_LOG_TREE_OPTIONS: a build with a bad
+ * CTRPROF_MEM_RATE said it once per compiler; issue 29). The shim reads CTRPROF_SAID
+ * before this.
  */
 #include "options.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -83,39 +87,48 @@ static void defaults(struct cp_options *o)
     memcpy(o->dir, ".", 2);
 }
 
-static void apply(struct cp_options *o, const struct opt *t, const char *val)
+/* Say a bad value? Asked once per load, at its first bad value (*say: 0 not asked yet,
+ * 1 this process says them, -1 the tree has) */
+static bool say_bad(int *say)
+{
+    if (!*say)
+        *say = cp_log_tree_first(CP_LOG_TREE_OPTIONS) ? 1 : -1;
+    return *say > 0;
+}
+
+static void apply(struct cp_options *o, const struct opt *t, const char *val, int *say)
 {
     char *base = (char *)o + t->off;
     switch (t->kind) {
     case NUM: {
         uint64_t v;
-        int err = cp_options_parse_u64(val, t->min, t->max, &v);
-        if (err)
-            cp_log("%s=%.64s is not a whole number in %s; using the default", t->name, val, t->range);
-        else
+        if (cp_options_parse_u64(val, t->min, t->max, &v) == 0)
             memcpy(base, &v, sizeof v);
+        else if (say_bad(say))
+            cp_log("%s=%.64s is not a whole number in %s; using the default", t->name, val,
+                   t->range);
         break;
     }
     case BOOL:
         if (!strcmp(val, "0") || !strcmp(val, "1"))
             *(int *)(void *)base = val[0] == '1';
-        else
+        else if (say_bad(say))
             cp_log("%s=%.64s is not %s; using the default", t->name, val, t->range);
         break;
     case UNWIND: {
         int u = cp_unwind_parse(val);
         if (u >= 0)
             *(int *)(void *)base = u;
-        else
+        else if (say_bad(say))
             cp_log("%s=%.64s is not %s; using the default", t->name, val, t->range);
         break;
     }
     case PATH: {
         size_t n = strlen(val);
-        if (n == 0 || n >= CP_PATH_MAX)
-            cp_log("%s is %s; using the default", t->name, n ? "too long" : "empty");
-        else
+        if (n > 0 && n < CP_PATH_MAX)
             memcpy(base, val, n + 1);
+        else if (say_bad(say))
+            cp_log("%s is %s; using the default", t->name, n ? "too long" : "empty");
         break;
     }
     }
@@ -124,6 +137,7 @@ static void apply(struct cp_options *o, const struct opt *t, const char *val)
 void cp_options_load(struct cp_options *o, char *const *envp)
 {
     defaults(o);
+    int say = 0;
     for (char *const *e = envp; e && *e; e++) {
         if (strncmp(*e, "CTRPROF_", 8) != 0)
             continue;
@@ -133,7 +147,7 @@ void cp_options_load(struct cp_options *o, char *const *envp)
         size_t kl = (size_t)(eq - *e);
         for (size_t i = 0; i < sizeof table / sizeof *table; i++)
             if (strlen(table[i].name) == kl && !strncmp(*e, table[i].name, kl))
-                apply(o, &table[i], eq + 1);
+                apply(o, &table[i], eq + 1, &say);
     }
     cp_log_debug_enabled = o->debug;
 }

@@ -151,10 +151,10 @@ void cp_check_file(void)
     seq_begun = seq_ended = NULL;
     n_named_cache = 0;
     cp_stacktab_reset();
-    static int once;
-    cp_log_once(&once, "%s: the profile was truncated under the program (or its file system "
-                       "had no room for a page); profiling into it has stopped",
-                file.path);
+    if (cp_log_tree_first(CP_LOG_TREE_TRUNCATED)) /* (a shared file: its writers, one line) */
+        cp_log("%s: the profile was truncated under the program (or its file system had no "
+               "room for a page); profiling into it has stopped",
+               file.path);
 }
 
 /* Open the pending per-process file (cp_flush_lock held). */
@@ -466,7 +466,9 @@ int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy)
     } else if (path) {
         int err = cp_cfile_open(&file, path, meta, metalen);
         if (err) {
-            cp_log("%s: %s; not profiling", path, cp_cfile_strerror(err));
+            /* every process of a tree that shares the file finds the same: one line */
+            if (cp_log_tree_first(CP_LOG_TREE_FILE))
+                cp_log("%s: %s; not profiling", path, cp_cfile_strerror(err));
             return err;
         }
         have_file = true;

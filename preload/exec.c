@@ -13,8 +13,11 @@
  * there is anything to put in it), then makes the real call. The list forms build their
  * argv on the stack and go to the real execve or execvpe, as glibc's own do; execv and
  * execvp are execve and execvpe with environ, as in glibc. posix_spawn, system and popen
- * are not hooked: their child runs glibc's internal execve without the shim's code, and
- * the parent goes on (and publishes as usual).
+ * publish nothing (nproc.c hooks them to retry under RLIMIT_NPROC, and posix_spawn's
+ * environment gets CTRPROF_SAID as an exec's, below): their child runs glibc's internal
+ * execve without the shim's code, and the parent goes on (and publishes as usual).
+ * system and popen pass environ, which has what start-up said (shim.c), not what was
+ * said later.
  *
  * Invariants:
  *   - if the exec fails, profiling goes on as before (the flush only published early) and
@@ -26,10 +29,11 @@
  *     engine is the parent's to publish;
  *   - events that other threads record after the flush and before the kernel replaces
  *     the image are lost;
- *   - "not profiling" is said once per process tree (core/log.h), across exec too: when
- *     it has been said in this tree, the environment passed to the new image (a copy on
- *     this stack, up to ENV_MAX entries; the program's own environ is left alone) gains
- *     CTRPROF_SAID=not-profiling, which its start-up reads (shim.c). And an image that
+ *   - what the profiler says once per process tree (core/log.h: "not profiling" and its
+ *     causes, bad options) is said once across exec too: when this tree has said any of
+ *     it, the environment passed to the new image (a copy on this stack, up to ENV_MAX
+ *     entries; the program's own environ is left alone) has CTRPROF_SAID=<names> naming
+ *     all of it, which its start-up reads (shim.c). And an image that
  *     could not create its file in CTRPROF_DIR (a worker that dropped privileges) is
  *     found out here, before the exec, where sibling workers still share the tree: the
  *     first says it, the others, and every image after them, stay quiet.
@@ -79,10 +83,12 @@ static bool keeps_shim(char *const envp[])
     return false;
 }
 
-#define ENV_MAX 512
-#define SAID "CTRPROF_SAID=not-profiling"
+#define ENV_MAX CP_SHIM_ENV_MAX
+#define SAID "CTRPROF_SAID="
+#define SAID_LEN 13
+#define SAID_MAX CP_SHIM_SAID_MAX
 
-static size_t env_count(char *const envp[])
+size_t cp_shim_env_count(char *const envp[])
 {
     size_t n = 0;
     while (envp && envp[n] && n <= ENV_MAX)
@@ -90,9 +96,10 @@ static size_t env_count(char *const envp[])
     return n;
 }
 
-/* The environment for the new image: envp, or a copy in out (room for n + 2) with the
- * SAID marker when this tree has said "not profiling" (see above). */
-static char *const *tree_env(char *const envp[], char **out, size_t n)
+/* The environment for the new image: envp, or a copy in out (room for n + 2) whose
+ * CTRPROF_SAID (in said, SAID_MAX bytes) names everything this tree has said (see
+ * above). Also for nproc.c's posix_spawn and posix_spawnp. */
+char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *said)
 {
     if (!keeps_shim(envp))
         return envp;
@@ -102,15 +109,21 @@ static char *const *tree_env(char *const envp[], char **out, size_t n)
         if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING))
             cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
     }
-    if (!cp_log_tree_said(CP_LOG_TREE_NOT_PROFILING) || n > ENV_MAX)
+    memcpy(said, SAID, SAID_LEN);
+    size_t l = cp_log_tree_list(said + SAID_LEN, SAID_MAX - SAID_LEN);
+    if (l == 0 || SAID_LEN + l >= SAID_MAX || n > ENV_MAX)
         return envp;
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(envp[i], SAID))
-            return envp;
+    size_t at = n; /* the entry getenv would find, replaced; or one more */
+    for (size_t i = 0; i < n && at == n; i++)
+        if (!strncmp(envp[i], SAID, SAID_LEN)) {
+            if (!strcmp(envp[i], said))
+                return envp;
+            at = i;
+        }
     for (size_t i = 0; i < n; i++)
         out[i] = envp[i];
-    out[n] = (char *)SAID;
-    out[n + 1] = NULL;
+    out[at] = said;
+    out[at == n ? n + 1 : n] = NULL;
     return out;
 }
 
@@ -137,13 +150,7 @@ static int no_real(void)
     return -1;
 }
 
-/* envp becomes the environment for the new image, in a copy on this frame if needed */
-#define TREE_ENV(envp)                                                                             \
-    size_t n_ = env_count(envp);                                                                   \
-    char *env_[n_ <= ENV_MAX ? n_ + 2 : 1];                                                        \
-    int saved_ = errno;                                                                            \
-    char *const *e_ = tree_env(envp, env_, n_);                                                    \
-    errno = saved_
+#define TREE_ENV(envp) CP_SHIM_TREE_ENV(envp)
 
 static int do_execve(const char *path, char *const argv[], char *const envp[])
 {

@@ -2,8 +2,9 @@
  * sandbox.c — the ways a program installs a seccomp filter, interposed: prctl
  * (PR_SET_SECCOMP; its per-thread credential options go to alone.c) and syscall
  * (SYS_seccomp, SYS_prctl; libseccomp calls the system call through syscall(2), and glibc
- * has no seccomp() wrapper; the numbers of the calls alone.c steps aside for go there). Just before the real call the
- * engine does everything that would later need a system call the filter may forbid
+ * has no seccomp() wrapper; the numbers of the calls alone.c steps aside for go there, and
+ * a raw fork refused under RLIMIT_NPROC is made again as nproc.c's fork). Just before the real call
+ * the engine does everything that would later need a system call the filter may forbid
  * (core/publish.c, "sandboxes"); a strict-mode thread (read, write, exit and sigreturn only)
  * stops profiling altogether.
  *
@@ -14,6 +15,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/prctl.h>
@@ -100,8 +102,17 @@ EXPORT long syscall(long n, ...)
         /* alone.c: unshare, setns, capset and the per-thread prctls made as raw system
          * calls step aside as their named hooks do */
         bool b = cp_shim_alone_begin_syscall(n, a1, a2);
+        int saved = errno;
         long r = f(n, a1, a2, a3, a4, a5, a6);
         cp_shim_alone_end(b);
+        /* a raw fork (SYS_fork, or SYS_clone without CLONE_VM: the child returns through
+         * its own copy of this frame) refused under RLIMIT_NPROC while ours runs: again,
+         * as fork (nproc.c) */
+        if (r == -1 && errno == EAGAIN && (n == SYS_fork || (n == SYS_clone && !(a1 & CLONE_VM))) &&
+            cp_shim_nproc_refused()) {
+            errno = saved;
+            r = f(n, a1, a2, a3, a4, a5, a6);
+        }
         return r;
     }
     int froze = before(strict);

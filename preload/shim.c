@@ -192,6 +192,19 @@ static void say_dir_unusable(int err)
     setenv("CTRPROF_DIR_UNUSABLE", cp_opts.dir, 1);
 }
 
+/* What this tree has said by the time the program's own code starts (log.h: bad options,
+ * an unusable directory or file, no memory) goes into the environment every child
+ * inherits, however it is started (exec, posix_spawn, system, popen), so that none says
+ * it again. Constructor only: setenv before the program's own code runs, as above. */
+static void say_said(void)
+{
+    char list[128];
+    size_t n = cp_log_tree_list(list, sizeof list);
+    const char *env = getenv("CTRPROF_SAID");
+    if (n > 0 && n < sizeof list && (!env || strcmp(env, list) != 0))
+        setenv("CTRPROF_SAID", list, 1);
+}
+
 /* A relative CTRPROF_DIR or CTRPROF_FILE is relative to the directory at start-up: the
  * file is created later (core/publish.c), maybe after the program changed its working
  * directory (a daemon's chdir("/")). The absolute form also goes into the environment, so
@@ -357,21 +370,21 @@ __attribute__((constructor)) static void ctrprof_init(void)
     }
     cp_tls.guard++;
     cp_tls.countdown = INT64_MAX;
-    if (getauxval(AT_SECURE)) {
+    bool secure = getauxval(AT_SECURE) != 0;
+    if (secure) {
         /* setuid/setgid: forward every call, write nothing (not even a warning) */
         cp_shim_state = CP_SHIM_OFF;
         goto out;
     }
     extern char **environ;
     cp_shim_pid = getpid();
+    cp_log_tree_init();
+    /* what an image before this one in its tree said already (exec.c), before the
+     * options say what is wrong with them */
+    cp_log_tree_mark_list(getenv("CTRPROF_SAID"));
     cp_options_load(&cp_opts, environ);
     const char *rp = getenv("CTRPROF_RUN_PID");
     run_pid = rp ? (pid_t)atoi(rp) : 0;
-    cp_log_tree_init();
-    /* what an image before exec in this tree said already (exec.c) */
-    const char *said = getenv("CTRPROF_SAID");
-    if (said && strstr(said, "not-profiling"))
-        cp_log_tree_mark(CP_LOG_TREE_NOT_PROFILING);
     set_program();
     per_process_file = cp_opts.file[0] == 0;
     if (per_process_file) {
@@ -431,6 +444,8 @@ __attribute__((constructor)) static void ctrprof_init(void)
              (unsigned long long)cp_opts.mem_rate);
     cp_shim_state = CP_SHIM_ON;
 out:
+    if (!secure) /* (a setuid program's environment is left alone) */
+        say_said();
     cp_shim_seed_thread();
     /* This thread is seeded now, so its first countdown is drawn here: left at 0, its next
      * allocation would be sampled whatever its size, a phantom of ~rate bytes in every

@@ -76,6 +76,21 @@ void cp_shim_alone_end(bool began);
  * resolves the real fork (constructor: not from a signal handler's first fork). */
 bool cp_shim_nproc_refused(void);
 void cp_shim_nproc_init(void);
+/* exec.c: the environment a new image gets (exec, posix_spawn): envp, or a copy on the
+ * caller's frame whose CTRPROF_SAID names what this tree has said (core/log.h), into e_.
+ * errno kept. */
+#define CP_SHIM_ENV_MAX 512
+#define CP_SHIM_SAID_MAX 160
+size_t cp_shim_env_count(char *const envp[]);
+char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *said);
+#define CP_SHIM_TREE_ENV(envp)                                                                     \
+    size_t n_ = cp_shim_env_count(envp);                                                           \
+    char *env_[n_ <= CP_SHIM_ENV_MAX ? n_ + 2 : 1];                                                \
+    char said_[CP_SHIM_SAID_MAX];                                                                  \
+    int saved_ = errno;                                                                            \
+    char *const *e_ = cp_shim_tree_env(envp, env_, n_, said_);                                     \
+    errno = saved_
+
 /* exit.c: resolve the real _exit and _Exit (constructor). */
 void cp_shim_exit_init(void);
 

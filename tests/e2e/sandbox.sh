@@ -32,21 +32,16 @@ for filter in deny allow; do
                     [ "$threads" = 2 ] && want="$want 300 4"
                     check_eq "$n:exact-before-and-after" "$want" "$got"
                 else
-                    # 4 x 4 MiB a site: each sampled with p = 1 - exp(-8) (~0.9997)
-                    # (a site showed 3 of its 4 samples in 2 of ~6 full suites under load,
-                    # session 12, not reproduced in 100 runs alone, idle or loaded; the
-                    # health counters say where it went, and the run is made once more)
+                    # 4 x 16 MiB a site: each sampled with p = 1 - exp(-32), so all four
+                    # but once in ~10^13 checks: a sample short was lost after the filter.
+                    # (At 4 MiB, p = 1 - exp(-8): a site came up 3 of 4 once in ~750
+                    # checks, and this driver has 20 of them: 2 of ~6 full suites under
+                    # load showed it. Measured: 11 blocks unsampled of 37,200 in 3,400
+                    # runs under load, 12.5 expected; none lost, health:lost all 0.)
                     for s in after_big $([ "$threads" = 2 ] && echo thread_big); do
                         got=$(site "$f" $s alloc_space)
-                        if ! within 16777216 "$got" 0.05; then
-                            echo "note: $n:after-filter-$s: got $got of ~16777216 bytes; health: $("$CTRPROF" dump "$f" | grep -a 'health:\(lost\|samples\|profiler-waits\)' | awk '{ printf "%s=%s ", $2, $1 }'); running it again"
-                            rm -rf "$d.again" && mkdir -p "$d.again"
-                            CTRPROF_DIR="$d.again" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
-                                "$PROGS/sandboxed" "$filter" "$how" "$threads" >/dev/null 2>&1
-                            got=$(site "$(ls "$d.again"/*.count 2>/dev/null | head -1)" $s alloc_space)
-                        fi
-                        within 16777216 "$got" 0.05 && pass "$n:after-filter-$s" ||
-                            fail "$n:after-filter-$s" "expected ~16777216 bytes, got $got"
+                        within 67108864 "$got" 0.05 && pass "$n:after-filter-$s" ||
+                            fail "$n:after-filter-$s" "expected ~67108864 bytes, got $got; health: $("$CTRPROF" dump "$f" | grep -a 'health:\(lost\|samples\)' | awk '{ printf "%s=%s ", $2, $1 }')"
                     done
                 fi
             done
@@ -88,8 +83,8 @@ for unwind in cfi libunwind; do
             "$PROGS/sandboxed" allow syscall alt 2>"$d.err"; echo "rc=$?")
         check_eq "$n:runs" "done rc=0" "$(echo $out)"
         got=$(site "$(ls "$d"/*.count | head -1)" on_signal alloc_space)
-        within 16777216 "$got" 0.05 && pass "$n:handler-counted" ||
-            fail "$n:handler-counted" "expected ~16777216 bytes at on_signal, got $got"
+        within 67108864 "$got" 0.05 && pass "$n:handler-counted" ||
+            fail "$n:handler-counted" "expected ~67108864 bytes at on_signal, got $got"
     done
 done
 

@@ -13,7 +13,11 @@
  *              alt: a signal handler on an alternate stack allocates after the filter (a
  *              walk on another stack must not ask the kernel for its bounds)
  * Sites (exact at rate 1): before: 1000 x 64 B kept, 4 x 4 MiB; after_small: 500 x 96 B;
- * after_big: 4 x 4 MiB; after_thread: 300 x 128 B; thread_big: 4 x 4 MiB.
+ * after_big: 4 x 16 MiB; after_thread: 300 x 128 B; thread_big: 4 x 16 MiB; on_signal:
+ * 4 x 16 MiB. The sites checked at the default rate (524288) are 16 MiB blocks: each is
+ * sampled but with probability exp(-32) ~ 1e-14, so a sample short is a lost one (at
+ * 4 MiB a block went unsampled with probability exp(-8), 1 in 2981, and a site of 4
+ * came up 3 in ~1 of 750 runs; sandbox.sh checks 20 such sites).
  *   sandboxed exec PROG ARG...   installs a filter that allows everything (the process is
  *                                then "under seccomp", mode 2) and execs PROG
  * Output by write(2) only (stdio's first use would fstat, which the allow-list forbids).
@@ -54,7 +58,7 @@ static __attribute__((noinline)) void after_small(void)
 static __attribute__((noinline)) void after_big(void)
 {
     for (int i = 0; i < 4; i++) {
-        void *volatile p = malloc(4 << 20);
+        void *volatile p = malloc(16 << 20);
         free(p);
     }
 }
@@ -71,7 +75,7 @@ static __attribute__((noinline)) void on_signal(int sig)
 {
     (void)sig;
     for (int i = 0; i < 4; i++) {
-        void *volatile p = malloc(4 << 20);
+        void *volatile p = malloc(16 << 20);
         free(p);
     }
 }
@@ -79,7 +83,7 @@ static __attribute__((noinline)) void on_signal(int sig)
 static __attribute__((noinline)) void thread_big(void)
 {
     for (int i = 0; i < 4; i++) {
-        void *volatile p = malloc(4 << 20);
+        void *volatile p = malloc(16 << 20);
         free(p);
     }
 }

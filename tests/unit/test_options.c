@@ -1,5 +1,6 @@
 /* test_options.c — CTRPROF_* parsing (core/options.c): strict numbers, ranges, defaults,
- * one warning line per bad variable naming it. */
+ * one warning line per bad variable naming it, from the first process of a tree only
+ * (log.h's CTRPROF_SAID names). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "log.h"
 #include "options.h"
 
 static void test_parse_u64(void **state)
@@ -121,6 +123,41 @@ static void test_bad_values(void **state)
     assert_string_equal(o.dir, ".");
 }
 
+/* Once the tree has warned about options (here: this process, in test_bad_values; or an
+ * image before an exec, CTRPROF_SAID=options), every bad value is still replaced by its
+ * default, silently. */
+static void test_bad_values_once_per_tree(void **state)
+{
+    struct cp_options o;
+    char log[1024];
+    char *env[] = {"CTRPROF_MEM_RATE=abc", "CTRPROF_DEPTH=0", NULL};
+    assert_true(cp_log_tree_said(CP_LOG_TREE_OPTIONS));
+    assert_int_equal(load(&o, env, log, sizeof log), 0);
+    assert_int_equal(o.mem_rate, 524288);
+    assert_int_equal(o.depth, 64);
+}
+
+/* The names CTRPROF_SAID carries, both ways */
+static void test_said_list(void **state)
+{
+    char buf[128];
+    assert_true(cp_log_tree_said(CP_LOG_TREE_OPTIONS));
+    assert_false(cp_log_tree_said(CP_LOG_TREE_FILE));
+    cp_log_tree_mark_list("file,bogus,memor,not-profiling-x");
+    assert_true(cp_log_tree_said(CP_LOG_TREE_FILE));
+    assert_false(cp_log_tree_said(CP_LOG_TREE_MEMORY));
+    assert_false(cp_log_tree_said(CP_LOG_TREE_NOT_PROFILING));
+    assert_int_equal(cp_log_tree_list(buf, sizeof buf), strlen("file,options"));
+    assert_string_equal(buf, "file,options");
+    cp_log_tree_mark_list("truncated,,not-profiling");
+    assert_int_equal(cp_log_tree_list(buf, 8), strlen("not-profiling,file,options,truncated"));
+    assert_string_equal(buf, "not-pro"); /* cut, terminated */
+    cp_log_tree_list(buf, sizeof buf);
+    assert_string_equal(buf, "not-profiling,file,options,truncated");
+    assert_false(cp_log_tree_first(CP_LOG_TREE_TRUNCATED));
+    assert_true(cp_log_tree_first(CP_LOG_TREE_MEMORY));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +165,8 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_bad_values_once_per_tree),
+        cmocka_unit_test(test_said_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Every way a program starts a process (issue 29): system, popen, vfork, clone and a raw
+# syscall(SYS_clone), besides fork and posix_spawn (sigfork.sh). Under RLIMIT_NPROC a thread of ours takes a place the
+# program's child would have had; when the kernel refuses the child with EAGAIN, ours
+# steps aside and the call is made again (preload/nproc.c, preload/vfork.S,
+# preload/sandbox.c's syscall hook). At the
+# default rate and at rate 1 (the program has a thread of its own, so ours runs at both).
+source "$(dirname "$0")/lib.sh"
+
+RATES="1 524288"
+
+# 1. Results and errno exactly glibc's, on paths that succeed and that fail without a
+# limit (a shell that exits 127, system(NULL), popen's EINVAL, a vfork child's failed
+# exec, clone without a function, a raw clone).
+want=$("$PROGS/spawnkinds" 1 errno 2>&1)
+check_eq "spawn:errno-program-runs-bare" 18 "$(grep -c errno= <<<"$want")"
+for rate in $RATES; do
+    got=$(cd "$WORK" && CTRPROF_DIR="$WORK" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/spawnkinds" 1 errno 2>&1)
+    check_eq "spawn:errno-and-results-rate-$rate" "$want" "$got"
+done
+
+# 2. Under a process limit, as a user of our own (root is exempt from RLIMIT_NPROC; the
+# limit is per user, so a uid nobody else uses here): the program keeps a thread of its
+# own and starts 12 children by MODE. Each limit is the bare run's exact need (one task
+# less and the bare run starts 11); under the shim the program starts as many as bare at
+# that limit, and at the limit below fails exactly as bare does (same count, same return
+# value and errno: ours stepped aside, and the call still found no room).
+uid=$((61000 + $$ % 1000))
+if ! command -v setpriv >/dev/null || [ "$(id -u)" != 0 ]; then
+    skip "spawn:nproc" "needs root and setpriv to run as another user"
+elif [ "$(ps -u "$uid" --no-headers 2>/dev/null | wc -l)" != 0 ]; then
+    skip "spawn:nproc" "processes of uid $uid already run here (the limit is per user)"
+else
+    chmod o+x "$WORK"
+    as="setpriv --reuid=$uid --regid=$uid --clear-groups"
+    # run LIMIT [ENV...]: spawnkinds 12 $mode as $uid under `ulimit -u LIMIT`
+    run() {
+        local lim=$1; shift
+        bash -c "ulimit -u $lim; exec $as env $* $PROGS/spawnkinds 12 $mode" 2>&1
+    }
+    for mode in popen vfork clone rawclone system; do
+        lim=14 # main, its helper thread, 12 children
+        want=$(run $lim)
+        short=$(run $((lim - 1)))
+        check_eq "spawn:nproc-$mode-bare-exact (needs $lim, not $((lim - 1)))" \
+            "started 12 of 12 ($mode)|1" "$want|$([ "$short" != "$want" ] && echo 1)"
+        for rate in $RATES; do
+            d="$WORK/np-$mode-$rate" && mkdir -p "$d" && chmod 777 "$d"
+            got=$(run $lim CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM")
+            check_eq "spawn:nproc-$mode-rate-$rate" "$want" "$got"
+            got=$(run $((lim - 1)) CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM")
+            check_eq "spawn:nproc-$mode-short-rate-$rate" "$short" "$got"
+        done
+        # profiled all the same: the program's own file at rate 1
+        check_eq "spawn:nproc-$mode-profiled-rate-1" 2 "$(ls "$WORK/np-$mode-1"/ctrprof.spawnkinds.*.count 2>/dev/null | wc -l)"
+    done
+fi
+
+# 3. What the profiler says once per process tree (core/log.h) is said once across fork
+# and exec, and across children started by system, popen and posix_spawn, for each cause:
+# a bad CTRPROF_* value (said at start-up by every image before), a shared file that
+# cannot be opened (CTRPROF_FILE in a directory that does not exist: "not profiling" from
+# every image before) or that was written with other options, and two causes at once
+# (one line each). A shell tree (fork and exec of
+# true, a subshell, sh -c) and spawnkinds' errno mode (vfork+exec, clone, system, popen,
+# posix_spawn, fork). At both rates.
+tree() {
+    (cd "$WORK" && env "$@" LD_PRELOAD="$SHIM" bash -c '/bin/true; (/bin/true); sh -c "/bin/true; /bin/true"; "$0" 1 errno >/dev/null' "$PROGS/spawnkinds" 2>&1 >/dev/null)
+}
+for rate in $RATES; do
+    err=$(tree CTRPROF_DIR="$WORK" CTRPROF_MEM_RATE=$rate CTRPROF_DEPTH=0)
+    check_eq "spawn:said-once-bad-option-rate-$rate" "1 1" "$(grep -c . <<<"$err") $(grep -c '^ctrprof: CTRPROF_DEPTH=0 is not' <<<"$err")"
+    err=$(tree CTRPROF_FILE="$WORK/none/p.count" CTRPROF_MEM_RATE=$rate)
+    check_eq "spawn:said-once-shared-file-rate-$rate" "1 1" "$(grep -c . <<<"$err") $(grep -c "^ctrprof: $WORK/none/p.count: .*; not profiling" <<<"$err")"
+    # a shared file written with other options (another rate): its header does not match
+    rm -f "$WORK/other-$rate.count"
+    (cd "$WORK" && CTRPROF_FILE="$WORK/other-$rate.count" CTRPROF_MEM_RATE=7 LD_PRELOAD="$SHIM" /bin/true)
+    err=$(tree CTRPROF_FILE="$WORK/other-$rate.count" CTRPROF_MEM_RATE=$rate)
+    check_eq "spawn:said-once-shared-file-mismatch-rate-$rate" "1 1" "$(grep -c . <<<"$err") $(grep -c "^ctrprof: $WORK/other-$rate.count: .*different header.*; not profiling" <<<"$err")"
+    err=$(tree CTRPROF_FILE="$WORK/none/p.count" CTRPROF_MEM_RATE=$rate CTRPROF_UNWIND=gdb)
+    check_eq "spawn:said-once-both-rate-$rate" "2 1 1" "$(grep -c . <<<"$err") $(grep -c "; not profiling" <<<"$err") $(grep -c '^ctrprof: CTRPROF_UNWIND=gdb is not' <<<"$err")"
+done
+
+# 4. Said after start-up, then carried by posix_spawn: the program's directory goes away
+# while it runs, its profile cannot be made ("not profiling", once), and the two
+# programs it then starts by posix_spawn find the directory missing at their start-up:
+# the environment they were given says it was said. At both rates.
+for rate in $RATES; do
+    mkdir -p "$WORK/gone-$rate"
+    err=$(cd "$WORK" && CTRPROF_DIR="$WORK/gone-$rate" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/spawnkinds" 1 gone "$WORK/gone-$rate" 2>&1; echo "rc=$?")
+    check_eq "spawn:said-once-posix-spawn-rate-$rate" "1 rc=0" "$(grep -c 'not profiling' <<<"$err") $(tail -1 <<<"$err")"
+done
