@@ -14,8 +14,11 @@
 #                     when B is the default)
 #
 # The user's CPPFLAGS, CFLAGS and LDFLAGS come after the project's flags (a -O0 or a
-# -fsanitize applies). Header dependencies come from the compiler (-MMD -MP, $(B)/obj/**/*.d);
-# every object also depends on this Makefile, so a change of flags rebuilds.
+# -fsanitize applies; not in the clang-built fuzz targets). Header dependencies of every
+# object (shim, tool, unit tests, bench_micro, fuzz targets, the sanitizer trees) come from
+# the compiler (-MMD -MP: $(B)/obj/**/*.d, $(B)/tests/*.d, build-fuzz/obj/**/*.d; checked
+# by tests/e2e/deps.sh); every object also depends on this Makefile, so a change of flags
+# rebuilds.
 # Plain `make` needs the build dependencies only; cmocka is checked for the test targets.
 #
 # Sources are found by wildcard: cfile/*.c is the counter file (its writer and its reader),
