@@ -148,6 +148,18 @@ done
 URL=$URL0
 SPID=$SPID0
 
+# Object counts by Go's rule (truncated after unbiasing, as every view of ctrprof report):
+# one sample of 524288 bytes at rate 524288 stands for 1.58 objects, served as 1
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/g.count" 'Ctrprof-Format: 1' 'MemRate: 524288' \
+    'MutexFraction: 1' 'BlockRate: 10000' -- 'ctrprof/heap:alloc:524288\nab000001+0x40=1'
+start_serve "$WORK/serve-g.log" "$WORK/g.count"
+curl -s --max-time 10 "${URL}metrics" >"$WORK/metrics-g.txt"
+kill "$SPID"
+check_eq "serve:objects-truncated-as-go (all, file)" "1 1" \
+    "$(awk '/^ctrprof_all_heap_alloc_objects_total / {print $2}' "$WORK/metrics-g.txt") $(awk '/^ctrprof_heap_inuse_objects\{/ {print $2}' "$WORK/metrics-g.txt")"
+URL=$URL0
+SPID=$SPID0
+
 # 4. a directory is listed again per request: a new process's file appears
 cp "$F" "$WORK/dir/ctrprof.b.2.count"
 code "${URL}metrics" >/dev/null
