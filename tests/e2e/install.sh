@@ -100,6 +100,10 @@ make -n B="$WORK/fb" PKG_CONFIG="$WORK/pc" all >/dev/null 2>"$WORK/pc.err"
 check_eq "install:plain-make-without-cmocka" "0 0" "$? $(grep -c cmocka "$WORK/pc.err")"
 make -n B="$WORK/fb" PKG_CONFIG="$WORK/pc" units >/dev/null 2>"$WORK/pc.err"
 check_eq "install:units-need-cmocka" "2 1" "$? $(grep -c 'cmocka not found' "$WORK/pc.err")"
+# plain make needs no C++ compiler: without one it leaves out the C++ test programs
+make -n B="$WORK/fb" CXX=/nonexistent/c++ all >"$WORK/nocxx.out" 2>&1
+check_eq "install:plain-make-without-c++ (and builds the rest)" "0 0 yes" \
+    "$? $(grep -c '/nonexistent/c++' "$WORK/nocxx.out") $(grep -q -- "-o $WORK/fb/libctrprof.so" "$WORK/nocxx.out" && echo yes)"
 # make clean honours B=: that tree goes, the others stay
 mkdir -p "$WORK/cb/obj" "$WORK/cb-asan"
 make -s clean B="$WORK/cb" >/dev/null 2>&1

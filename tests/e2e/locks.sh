@@ -245,4 +245,8 @@ variants() {
 variants waitvariants
 # C++: condition_variable::wait_for (pthread_cond_clockwait), timed_mutex::try_lock_for
 # (pthread_mutex_clocklock), released and timed out (tests/programs/cxxwait.cc).
-variants cxxwait
+if [ -x "$PROGS/cxxwait" ]; then
+    variants cxxwait
+else
+    skip "locks:cxxwait" "$PROGS/cxxwait was not built (no C++ compiler when make ran)"
+fi
