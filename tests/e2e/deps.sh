@@ -8,8 +8,9 @@
 # For each header, each command make would run must be explained (one of its .c inputs
 # includes the header, or one of its .o/.a inputs is another command's output), and each
 # object or unit test already built whose source includes the header must be rebuilt.
-# Needs an up-to-date tree (make test and test-quick build it first); the fuzz tree is
-# checked only when its targets are built and up to date (else a SKIP line).
+# Needs an up-to-date tree (make test and test-quick build it first); the fuzz tree and the
+# sanitizer trees ($B-asan, $B-tsan) are checked only when built and up to date (else a
+# SKIP line each).
 source "$(dirname "$0")/lib.sh"
 cd "$TOP" || exit 1
 
@@ -39,46 +40,66 @@ includes() { awk -v s="$1" -v h="$2" '$1 == s { for (i = 2; i <= NF; i++) if ($i
 [ "$(wc -l <"$WORK/mm")" -gt 50 ] && grep -q ' core/log\.h' "$WORK/mm" && pass "deps:cc-MM-works" ||
     fail "deps:cc-MM-works" "$(head -3 "$WORK/mm")"
 
-# what was built: objects (to their sources) and unit tests
-built=$( (find "$B/obj" -name '*.o'; [ $fuzz = 1 ] && find build-fuzz/obj -name '*.o'; ls "$B"/tests/test_* | grep -v '\.d$') | sort)
-
-for h in core/log.h core/unwind.h core/prof.h cfile/cfile.h tools/views.h symbolize/symbolize.h; do
-    # shellcheck disable=SC2068
-    make -n -W "$h" B="$B" ${targets[@]} 2>/dev/null >"$WORK/cmds"
-    # each command's output (-o X, or ar's archive) and its inputs
-    awk '{ out = ""; in_ = ""
-           for (i = 1; i <= NF; i++) {
-               if ($i == "-o") out = $(i + 1)
-               else if ($i == "rcs") out = $(i + 1)
-               else if ($i ~ /\.(c|o|a)$/ && $(i - 1) != "-o" && $(i - 1) != "rcs") in_ = in_ " " $i
-           }
-           if (out != "") print out in_ }' "$WORK/cmds" >"$WORK/io"
-    outs=" $(cut -d' ' -f1 "$WORK/io" | tr '\n' ' ')"
-    extra=""
-    while read -r out inputs; do
-        why=""
-        for i in $inputs; do
-            case $i in
-            *.c) includes "$i" "$h" && why=yes ;;
-            *) [[ "$outs" == *" $i "* ]] && why=yes ;;
+# check_tree LABEL TREE MAKEVAR...: for each header, `make -n -W HEADER MAKEVAR...
+# ${targets[@]}` against the includers among what TREE holds (objects, unit tests; and
+# build-fuzz's objects when $fuzz is 1)
+check_tree() {
+    local label=$1 tree=$2 h o src n extra missing out inputs why i outs built mrc
+    shift 2
+    built=$( (find "$tree/obj" -name '*.o'; [ $fuzz = 1 ] && find build-fuzz/obj -name '*.o'; ls "$tree"/tests/test_* | grep -v '\.d$') | sort)
+    for h in core/log.h core/unwind.h core/prof.h cfile/cfile.h tools/views.h symbolize/symbolize.h; do
+        make -n -W "$h" "$@" "${targets[@]}" 2>/dev/null >"$WORK/cmds"
+        mrc=$?
+        # each command's output (-o X, or ar's archive) and its inputs
+        awk '{ out = ""; in_ = ""
+               for (i = 1; i <= NF; i++) {
+                   if ($i == "-o") out = $(i + 1)
+                   else if ($i == "rcs") out = $(i + 1)
+                   else if ($i ~ /\.(c|o|a)$/ && $(i - 1) != "-o" && $(i - 1) != "rcs") in_ = in_ " " $i
+               }
+               if (out != "") print out in_ }' "$WORK/cmds" >"$WORK/io"
+        outs=" $(cut -d' ' -f1 "$WORK/io" | tr '\n' ' ')"
+        extra=""
+        while read -r out inputs; do
+            why=""
+            for i in $inputs; do
+                case $i in
+                *.c) includes "$i" "$h" && why=yes ;;
+                *) [[ "$outs" == *" $i "* ]] && why=yes ;;
+                esac
+            done
+            [ -n "$why" ] || extra+=" $out"
+        done <"$WORK/io"
+        missing=""
+        for o in $built; do
+            case $o in
+            "$tree"/tests/*) src=tests/unit/$(basename "$o").c ;;
+            "$tree"/obj/toolcore/*) src=${o#"$tree"/obj/toolcore/} && src=${src%.o}.c ;;
+            "$tree"/obj/*) src=${o#"$tree"/obj/} && src=${src%.o}.c ;;
+            build-fuzz/obj/*) src=${o#build-fuzz/obj/} && src=${src%.o}.c ;;
             esac
+            includes "$src" "$h" && [[ "$outs" != *" $o "* ]] && missing+=" $o"
         done
-        [ -n "$why" ] || extra+=" $out"
-    done <"$WORK/io"
-    missing=""
-    for o in $built; do
-        case $o in
-        "$B"/tests/*) src=tests/unit/$(basename "$o").c ;;
-        "$B"/obj/toolcore/*) src=${o#"$B"/obj/toolcore/} && src=${src%.o}.c ;;
-        "$B"/obj/*) src=${o#"$B"/obj/} && src=${src%.o}.c ;;
-        build-fuzz/obj/*) src=${o#build-fuzz/obj/} && src=${src%.o}.c ;;
-        esac
-        includes "$src" "$h" && [[ "$outs" != *" $o "* ]] && missing+=" $o"
+        n=$(grep -c . "$WORK/io")
+        # (a header no object of the tree includes rebuilds nothing: exact too, as the
+        # includers check says; make -n must have worked)
+        if [ "$mrc" = 0 ] && [ -z "$extra$missing" ]; then
+            pass "deps:$label:$h-rebuilds-exactly-its-includers ($n commands)"
+        else
+            fail "deps:$label:$h-rebuilds-exactly-its-includers" "make -n status $mrc; rebuilt without including it:${extra:- none}; includers not rebuilt:${missing:- none}"
+        fi
     done
-    n=$(grep -c . "$WORK/io")
-    if [ "$n" -gt 0 ] && [ -z "$extra$missing" ]; then
-        pass "deps:$h-rebuilds-exactly-its-includers ($n commands)"
+}
+check_tree "$B" "$B" B="$B"
+
+# the sanitizer trees of make test (unit tests only), each with its own flags
+fuzz=0
+targets=(units)
+for san in asan tsan; do
+    flags=$(make -s --no-print-directory --eval='print-san: ; @echo $('"${san^^}"')' print-san 2>/dev/null)
+    if [ -d "$B-$san/obj" ] && [ -n "$flags" ] && make -q B="$B-$san" SAN="$flags" OPT=-O1 units >/dev/null 2>&1; then
+        check_tree "$B-$san" "$B-$san" B="$B-$san" SAN="$flags" OPT=-O1
     else
-        fail "deps:$h-rebuilds-exactly-its-includers" "rebuilt without including it:${extra:- none}; includers not rebuilt:${missing:- none}"
+        skip "deps:$B-$san" "$B-$san is not built or not up to date (make test builds it)"
     fi
 done
