@@ -264,9 +264,10 @@ if command -v go >/dev/null; then
     code "${URL}debug/pprof/allocs?seconds=1" >/dev/null
     check_eq serve:delta-unchanged 0 "$(pprof_total "$WORK/body" alloc_space)"
     # the new file is copied in once the window is seen open, and seen still open after
-    appear() { rm -f "$WORK/dir/ctrprof.c.3.count"; cp "$F" "$WORK/dir/ctrprof.c.3.count"; }
+    appear() { cp "$F" "$WORK/dir/ctrprof.c.3.count"; }
     inside=no
     for secs in 2 15; do
+        rm -f "$WORK/dir/ctrprof.c.3.count" # (gone before the window opens)
         if in_window $secs "$WORK/delta-new.pb.gz" appear; then inside=yes; break; fi
     done
     "$CTRPROF" report --format pprof -o "$WORK/one.pb.gz" "$F"
