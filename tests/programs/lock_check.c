@@ -40,8 +40,9 @@ static int has_waiter(pthread_mutex_t *m)
 
 static void wait_for_waiter(pthread_mutex_t *m)
 {
-    for (int i = 0; i < 5000 && !has_waiter(m); i++) /* 5 s at most */
-        usleep(1000); /* a poll of the lock word */
+    /* a poll of the lock word, 5 s at most */
+    for (int i = 0; i < 5000 && !has_waiter(m); i++)
+        usleep(1000);
 }
 
 /* holds m until a waiter sleeps on it: the main thread's lock is contended */

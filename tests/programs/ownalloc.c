@@ -43,7 +43,7 @@ static void *holder(void *arg)
         /* until the main thread sleeps on m (glibc's lock word: 2), 5 s at most */
         for (int k = 0; k < 5000 && __atomic_load_n(&m.__data.__lock, __ATOMIC_ACQUIRE) != 2; k++)
             usleep(1000); /* a poll */
-        usleep(20000); /* the hold: the workload */
+        usleep(20000);    /* the hold: the workload */
         pthread_mutex_unlock(&m);
         sem_wait(&round_done);
     }

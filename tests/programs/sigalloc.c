@@ -106,7 +106,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         raise(SIGUSR1);
         for (int k = 0; nocfi && i == 0 && k < 5000 && !libunwind_mapped(); k++)
-            usleep(1000); /* a poll (5 s at most) */
+            usleep(1000);  /* a poll (5 s at most) */
         usleep(20 * 1000); /* the gap: how long the loading may take after the mapping */
     }
     return 0;
