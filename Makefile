@@ -14,8 +14,11 @@
 #                     when B is the default)
 #
 # The user's CPPFLAGS, CFLAGS and LDFLAGS come after the project's flags (a -O0 or a
-# -fsanitize applies). Header dependencies come from the compiler (-MMD -MP, $(B)/obj/**/*.d);
-# every object also depends on this Makefile, so a change of flags rebuilds.
+# -fsanitize applies; not in the clang-built fuzz targets). Header dependencies of every
+# object (shim, tool, unit tests, bench_micro, fuzz targets, the sanitizer trees) come from
+# the compiler (-MMD -MP: $(B)/obj/**/*.d, $(B)/tests/*.d, build-fuzz/obj/**/*.d; checked
+# by tests/e2e/deps.sh); every object also depends on this Makefile, so a change of flags
+# rebuilds.
 # Plain `make` needs the build dependencies only; cmocka is checked for the test targets.
 #
 # Sources are found by wildcard: cfile/*.c is the counter file (its writer and its reader),
@@ -97,7 +100,10 @@ PRELOAD_OBJ += $(patsubst %.S,$(B)/obj/%.o,$(wildcard preload/*.S))
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 PROG_BIN := $(patsubst %.c,$(B)/progs/%,$(notdir $(PROG_SRC)))
-PROG_BIN += $(patsubst %.cc,$(B)/progs/%,$(notdir $(wildcard tests/programs/*.cc)))
+# The C++ test programs only when there is a C++ compiler: plain `make` needs a C compiler
+# alone (the tests that use them say SKIP without them; tests/e2e/install.sh checks this).
+HAVE_CXX := $(shell command -v $(CXX) >/dev/null 2>&1 && echo yes)
+PROG_BIN += $(if $(HAVE_CXX),$(patsubst %.cc,$(B)/progs/%,$(notdir $(wildcard tests/programs/*.cc))))
 
 all: $(B)/libctrprof.so $(B)/ctrprof $(PROG_BIN)
 
@@ -144,12 +150,12 @@ $(B)/libread.a: $(READ_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/tests/%: tests/unit/%.c $(B)/libcore.a $(B)/libread.a
+$(B)/tests/%: tests/unit/%.c $(B)/libcore.a $(B)/libread.a Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_SHIM) -fvisibility=default -Itests/unit -DCP_SRCDIR='"$(CURDIR)"' $(USER_CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(B)/libread.a $(B)/libcore.a $(CMOCKA_LIBS) -lm -lpthread -ldl
 
 # The symbolizer's test links the symbolizer and libdw (the tool's side, not the engine's).
-$(B)/tests/test_symbolize: tests/unit/test_symbolize.c $(B)/obj/symbolize/symbolize.o
+$(B)/tests/test_symbolize: tests/unit/test_symbolize.c $(B)/obj/symbolize/symbolize.o Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -Isymbolize -Itests/unit $(USER_CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(B)/obj/symbolize/symbolize.o $(CMOCKA_LIBS) $(DW_LIBS) -ldl
 
@@ -174,7 +180,7 @@ $(B)/progs/%: bench/progs/%.c
 units: $(UNIT_BIN)
 
 # what the compiler found each object and unit test to include (-MMD -MP)
--include $(wildcard $(B)/obj/*/*.d $(B)/obj/toolcore/*/*.d $(B)/tests/*.d)
+-include $(wildcard $(B)/obj/*/*.d $(B)/obj/toolcore/*/*.d $(B)/tests/*.d $(B)/bench_micro.d)
 
 install: $(B)/libctrprof.so $(B)/ctrprof
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)
@@ -226,28 +232,40 @@ test-san: test-asan test-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard core/*.h cfile/*.h)
+# Fuzz targets: clang, their own flags (not the user's: they are for $(CC)), each source
+# compiled to its own object under build-fuzz/obj/ with -MMD -MP like every other object.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -Itools -Isymbolize $(DW_CFLAGS) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz_obj = $(patsubst %.c,build-fuzz/obj/%.o,$(1))
+build-fuzz/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(CFILE_SRC) core/log.c
+	clang $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+# The counter-file reader.
+build-fuzz/%: $(call fuzz_obj,tests/fuzz/%.c $(CFILE_SRC) core/log.c)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^
 
 # The CFI walker's parser.
-build-fuzz/fuzz_unwind: tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c $(wildcard core/*.h cfile/*.h)
+build-fuzz/fuzz_unwind: $(call fuzz_obj,tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< core/unwind.c core/arena.c
+	clang $(FUZZ_CFLAGS) -o $@ $^
 
 # The report path: loading, merging, unbiasing, symbolizing and every view.
 FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(CFILE_SRC) core/log.c $(READ_SRC)
-build-fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC) $(wildcard core/*.h cfile/*.h tools/*.h symbolize/*.h)
+build-fuzz/fuzz_report: $(call fuzz_obj,tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC))
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -Itools -Isymbolize $(DW_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(FUZZ_REPORT_SRC) $(DW_LIBS) $(Z_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(DW_LIBS) $(Z_LIBS) -lm
+
+-include $(wildcard build-fuzz/obj/*/*.d build-fuzz/obj/*/*/*.d)
 
 fuzz: $(FUZZ_BIN)
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 # Benchmarks (issue 7): interleaved runs against the baseline of the same run; writes
 # BENCHMARKS.md and bench/overhead.png. bench-quick: one repetition of two workloads.
-$(B)/bench_micro: bench/micro.c $(B)/libcore.a
-	$(CC) $(CFLAGS_SHIM) -fvisibility=default -o $@ $< $(B)/libcore.a -lm -lpthread -ldl
+$(B)/bench_micro: bench/micro.c $(B)/libcore.a Makefile
+	$(CC) $(CFLAGS_SHIM) -fvisibility=default $(USER_CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcore.a -lm -lpthread -ldl
 
 bench: all $(B)/bench_micro
 	./scripts/deps.sh --bench

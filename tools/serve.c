@@ -22,7 +22,9 @@
  *    whose request has not arrived complete within --timeout of the connection or of its
  *    previous response (a slowloris trickle);
  *  - ?seconds=N deltas wait without holding anything but their own connection: N is at
- *    most 300 and at most a quarter of --max-conns of them run at once (503 beyond).
+ *    most 300 and at most a quarter of --max-conns of them run at once (503 beyond);
+ *    /metrics says how many are between their two snapshots (ctrprof_serve_delta_windows,
+ *    g_windows: a client or a test can see that its window is open).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -73,7 +75,9 @@ static struct conn *g_conns;
 static size_t g_nconns;
 static pthread_mutex_t g_clock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned g_timeout = 10, g_maxconns = 64;
-static int g_deltas; /* running ?seconds= requests, under g_clock */
+static int g_deltas;  /* running ?seconds= requests, under g_clock */
+static int g_windows; /* of those, the ones between their two snapshots (a gauge in
+                       * /metrics: a client can tell its window is open) */
 
 static time_t now(void)
 {
@@ -181,6 +185,28 @@ static long query_uint(struct MHD_Connection *c, const char *name)
     return i == 0 || v[i] ? -2 : n;
 }
 
+/* /metrics with the server's own gauge of open ?seconds= windows appended (not part of
+ * the data side's cached body: it changes without the files changing) */
+static enum MHD_Result reply_windows(struct MHD_Connection *c, struct cp_srv_body *b)
+{
+    char line[192];
+    pthread_mutex_lock(&g_clock);
+    int w = g_windows;
+    pthread_mutex_unlock(&g_clock);
+    int k = snprintf(line, sizeof line,
+                     "# HELP ctrprof_serve_delta_windows ?seconds= requests between their two "
+                     "snapshots\n# TYPE ctrprof_serve_delta_windows gauge\n"
+                     "ctrprof_serve_delta_windows %d\n",
+                     w);
+    char *p = b->status == 200 && k > 0 ? realloc(b->p, b->n + (size_t)k) : NULL;
+    if (p) {
+        memcpy(p + b->n, line, (size_t)k);
+        b->p = p;
+        b->n += (size_t)k;
+    }
+    return reply(c, b->status, b->ctype, b->p, b->n, NULL);
+}
+
 static const char *const kinds[4] = {"heap", "allocs", "mutex", "block"};
 
 static enum MHD_Result index_page(struct MHD_Connection *c)
@@ -221,8 +247,14 @@ static enum MHD_Result profile(struct MHD_Connection *c, int kind)
         if (!ok)
             return text(c, 503, "too many ?seconds= requests at once\n");
         base = cp_srv_snapshot();
+        pthread_mutex_lock(&g_clock);
+        g_windows++;
+        pthread_mutex_unlock(&g_clock);
         for (long s = 0; s < secs && !g_stop; s++)
             sleep(1);
+        pthread_mutex_lock(&g_clock);
+        g_windows--;
+        pthread_mutex_unlock(&g_clock);
     }
     struct cp_srv_body b = {0};
     cp_srv_profile((enum cp_srv_kind)kind, (int)debug, base, &b);
@@ -256,7 +288,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!strcmp(url, "/metrics")) {
         struct cp_srv_body b = {0};
         cp_srv_metrics(&b);
-        return reply(c, b.status, b.ctype, b.p, b.n, NULL);
+        return reply_windows(c, &b);
     }
     if (!strcmp(url, "/debug/pprof/"))
         return index_page(c);

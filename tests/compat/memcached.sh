@@ -18,7 +18,7 @@ for _ in range(100):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
         break
     except OSError:
-        time.sleep(0.05)
+        time.sleep(0.05)  # a poll: until memcached accepts
 hits = [0] * 4
 def client(t):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)

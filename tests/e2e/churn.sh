@@ -46,13 +46,32 @@ for rate in 524288 1; do
 done
 
 # A spike: 48 threads alive at once wrap their rate-1 rings (512 KiB each), all exit, the
-# process idles past a flush. The gone threads' rings are shed but for a few
+# process idles until two flushes have completed after the joins (the file's
+# ctrprof/health:flushes, the handshake). The gone threads' rings are shed but for a few
 # (CP_RING_KEEP_RESIDENT, core/ring.h): the resident set above bare's after the spike is
 # under half the peak's excess over bare's (kept resident, 48 rings hold ~24 MiB).
-spike() { (cd "$WORK" && env "$@" "$PROGS/threadspike" 48); }
-read -r _ bh _ br <<<"$(spike X=1)"
+flushes() { "$CTRPROF" dump "$1" 2>/dev/null | awk '$2 == "ctrprof/health:flushes" {print $1}'; }
+flushed_since() { local n; n=$(flushes "$1"); [ -n "$n" ] && [ "$n" -ge "$2" ]; }
+# spike DIR ENV...: the program's output line; with a DIR, its profile there has flushed
+# twice after the joins before the program reads its resident set
+spike() {
+    local d=$1 go="$WORK/spike-go.$RANDOM"
+    shift
+    (cd "$WORK" && exec env "$@" "$PROGS/threadspike" 48 "$go" >"$go.out") &
+    local p=$! f n0
+    wait_until 60 grep -q joined "$go.out"
+    if [ -n "$d" ]; then
+        f=$(ls "$d"/*.count 2>/dev/null | head -1)
+        n0=$(flushes "$f")
+        wait_until 30 flushed_since "$f" $((${n0:-0} + 2)) || echo "no two flushes after the joins in [$f] (from [$n0])" >&2
+    fi
+    touch "$go"
+    wait "$p"
+    tail -1 "$go.out"
+}
+read -r _ bh _ br <<<"$(spike "" X=1)"
 mkdir -p "$WORK/spike"
-read -r _ ph _ pr <<<"$(spike CTRPROF_DIR="$WORK/spike" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=100 LD_PRELOAD="$SHIM")"
+read -r _ ph _ pr <<<"$(spike "$WORK/spike" CTRPROF_DIR="$WORK/spike" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=100 LD_PRELOAD="$SHIM")"
 if [ -n "${bh:-}" ] && [ -n "${ph:-}" ] && [ -n "${pr:-}" ] &&
     awk -v bh="$bh" -v br="$br" -v ph="$ph" -v pr="$pr" 'BEGIN { exit !(ph - bh > 8192 && pr - br < (ph - bh) / 2) }'; then
     pass "churn:spike-rings-shed"

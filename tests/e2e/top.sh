@@ -15,9 +15,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$WORK/live"
+# the live program runs until $WORK/livectl/stop exists (tests/programs/serve_live.c)
+mkdir -p "$WORK/live" "$WORK/livectl"
 (cd "$WORK" && CTRPROF_DIR="$WORK/live" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=100 LD_PRELOAD="$SHIM" \
-    "$PROGS/serve_live" 9) &
+    exec "$PROGS/serve_live" "$WORK/livectl") &
 LIVE=$!
 PIDS+=("$LIVE")
 # handshake: the live program's allocation site is in its published file
@@ -60,14 +61,13 @@ shows() { cap "$1"; grep -q -- "$2" "$1"; }
 wait_until 10 shows "$WORK/s3" '^ctrprof top - mutex delay'
 check_eq top:tmux-key-mutex 1 "$(grep -c '^ctrprof top - mutex delay' "$WORK/s3")"
 tmux -S "$TMUX_SOCK" send-keys h
+touch "$WORK/livectl/stop"
 wait "$LIVE"
 wait_until 15 shows "$WORK/s4" '^  exited  *serve_live '
 check_eq top:tmux-exited-stays 1 "$(grep -c '^  exited  *serve_live ' "$WORK/s4")"
 check_eq top:tmux-exited-site live_alloc "$(awk '/function$/ {getline; print $NF; exit}' "$WORK/s4")"
 tmux -S "$TMUX_SOCK" send-keys q
 gone=no
-for _ in $(seq 30); do
-    if ! tmux -S "$TMUX_SOCK" has-session 2>/dev/null; then gone=yes; break; fi
-    sleep 0.1
-done
+no_session() { ! tmux -S "$TMUX_SOCK" has-session 2>/dev/null; }
+wait_until 10 no_session && gone=yes
 check_eq top:tmux-q-quits yes "$gone"

@@ -78,7 +78,8 @@ static void run(const char *name, bool (*wait)(), void (*take)(), void (*release
                 std::printf("BAD %s\n", name);
         });
     while (__atomic_load_n(&entered, __ATOMIC_ACQUIRE) < 3)
-        std::this_thread::sleep_for(100us);
+        std::this_thread::sleep_for(100us); // a poll of entered
+    // the hold: the measured workload (each waiter measures its own wait)
     std::this_thread::sleep_for(20ms);
     if (release)
         release();

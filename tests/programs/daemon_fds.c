@@ -72,7 +72,7 @@ static void wait_for_profile(void)
             closedir(d);
         if (found)
             return;
-        usleep(10000);
+        usleep(10000); /* a poll of the directory */
     }
     fprintf(stderr, "no profile appeared in %s\n", dir);
 }

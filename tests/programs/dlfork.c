@@ -60,7 +60,7 @@ int main(int argc, char **argv)
                 done = 1;
             else {
                 struct timespec ts = {0, 10 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                nanosleep(&ts, NULL); /* a poll of waitpid (a hang shows as 10 s) */
             }
         }
         if (!done) {

@@ -14,6 +14,7 @@
  *
  * Counts come from /proc/self/status, read without stdio or malloc.
  */
+#define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -43,12 +44,20 @@ static void *nothing(void *arg)
     return arg;
 }
 
-static volatile int fired;
+static volatile pid_t fired; /* the notification thread's id */
 
 static void on_timer(union sigval v)
 {
     (void)v;
-    fired = 1;
+    fired = gettid();
+}
+
+/* true once the thread tid has exited (its /proc entry is gone) */
+static int gone(pid_t tid)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/self/task/%d", (int)tid);
+    return access(p, F_OK) != 0;
 }
 
 static void *volatile keep;
@@ -82,8 +91,9 @@ int main(int argc, char **argv)
         if (timer_create(CLOCK_MONOTONIC, &ev, &tm) || timer_settime(tm, 0, &it, NULL))
             return 2;
         while (!fired)
-            usleep(1000);
-        usleep(20000); /* the callback's thread is gone again */
+            usleep(1000); /* a poll of fired */
+        for (int i = 0; i < 5000 && !gone(fired); i++)
+            usleep(1000); /* a poll: until the callback's thread is gone again (5 s at most) */
         int mid = threads();
         keep = malloc(8 << 20);
         printf("%d %d\n", mid, threads());

@@ -86,7 +86,7 @@ int main(int argc, char **argv)
             return 0;
         }
         struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        nanosleep(&ts, NULL); /* a poll of waitpid (a hang shows as 20 s) */
     }
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);

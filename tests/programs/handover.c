@@ -531,7 +531,7 @@ static void run_cond(uint64_t hold_ns)
             if (sleeping == 3)
                 break;
             pthread_mutex_unlock(&mu);
-            usleep(200);
+            usleep(200); /* a poll of sleeping */
         }
         sleeping = 0;
         round_no++;

@@ -62,7 +62,7 @@ __attribute__((noinline)) static void ticker(void)
 static void quiet(long ms)
 {
     for (long t = 0; t < ms; t += 5) {
-        sleep_ms(5);
+        sleep_ms(5); /* the workload: a quiet phase's tick */
         ticker();
     }
 }
@@ -149,7 +149,7 @@ int main(int argc, char **argv)
         temp_fast();
     for (int i = 0; i < 20; i++)
         s[i] = temp_slow();
-    sleep_ms(20);
+    sleep_ms(20); /* the workload: temp_slow's lifetime, >= 20 ms */
     for (int i = 0; i < 20; i++)
         free(s[i]);
     quiet(phase_ms);

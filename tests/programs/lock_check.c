@@ -40,7 +40,8 @@ static int has_waiter(pthread_mutex_t *m)
 
 static void wait_for_waiter(pthread_mutex_t *m)
 {
-    for (int i = 0; i < 5000 && !has_waiter(m); i++) /* 5 s at most */
+    /* a poll of the lock word, 5 s at most */
+    for (int i = 0; i < 5000 && !has_waiter(m); i++)
         usleep(1000);
 }
 

@@ -10,16 +10,36 @@
  *                  own waiting while the workers start (as a server with a signal or
  *                  logging thread does); "spawn": as "helper", with the workers
  *                  started by posix_spawn (each a cat reading the pipe).
+ * Each worker is started once the one before has got through its start-up (and whatever
+ * it starts) to waiting on the pipe: a forked one says so on a pipe of its own, a cat is
+ * seen blocked in read(0) (/proc/PID/syscall): handshakes, not a sleep.
  */
 #include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static int hold[2];
+
+/* until process pid is blocked in read(0, ...) (5 s at most) */
+static void wait_reading_stdin(pid_t pid)
+{
+    char path[64], buf[64];
+    snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+    for (int i = 0; i < 5000; i++) {
+        int fd = open(path, O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n > 0 && (buf[n] = 0, !strncmp(buf, "0 0x0 ", 6)))
+            return;
+        usleep(1000); /* a poll */
+    }
+}
 
 static void *helper(void *arg)
 {
@@ -33,8 +53,8 @@ int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 12;
     const char *mode = argc > 2 ? argv[2] : "";
-    int fds[2];
-    if (pipe(fds) != 0 || pipe(hold) != 0)
+    int fds[2], ready[2];
+    if (pipe(fds) != 0 || pipe(hold) != 0 || pipe(ready) != 0)
         return 1;
     pthread_t th;
     int spawn = !strcmp(mode, "spawn");
@@ -65,10 +85,13 @@ int main(int argc, char **argv)
         char *argv[] = {"cat", NULL};
         extern char **environ;
         pid_t p;
-        if (posix_spawn(&p, "/bin/cat", &fa, NULL, argv, environ) == 0)
+        posix_spawn_file_actions_addclose(&fa, ready[0]);
+        posix_spawn_file_actions_addclose(&fa, ready[1]);
+        if (posix_spawn(&p, "/bin/cat", &fa, NULL, argv, environ) == 0) {
             started++;
+            wait_reading_stdin(p);
+        }
         posix_spawn_file_actions_destroy(&fa);
-        usleep(20000);
     }
     for (int i = 0; i < n && !spawn; i++) {
         pid_t p = fork();
@@ -76,19 +99,25 @@ int main(int argc, char **argv)
             close(fds[1]);
             close(hold[0]);
             close(hold[1]);
+            close(ready[0]);
             for (int k = 0; k < 1000; k++) {
                 char *volatile q = malloc(200);
                 free(q);
             }
-            char c;
+            char c = 1;
+            if (write(ready[1], &c, 1) != 1)
+                _exit(3);
+            close(ready[1]);
             while (read(fds[0], &c, 1) > 0)
                 ;
             _exit(0);
         }
-        if (p > 0)
+        if (p > 0) {
             started++;
-        /* give a worker's start-up (and whatever it starts) time to happen */
-        usleep(20000);
+            char c;
+            if (read(ready[0], &c, 1) != 1) /* its start-up is done */
+                return 1;
+        }
     }
     close(fds[1]);
     while (wait(NULL) > 0)

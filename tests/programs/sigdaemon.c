@@ -109,7 +109,7 @@ static int mode_sigwait(void)
                     __atomic_load_n(&wgot[1], __ATOMIC_SEQ_CST) >
                 before)
                 break;
-            usleep(1000);
+            usleep(1000); /* a poll of wgot */
         }
     }
     if (!__atomic_load_n(&wdone, __ATOMIC_SEQ_CST))
@@ -131,7 +131,7 @@ static void *helper(void *arg)
     __atomic_store_n(&helper_ready, 1, __ATOMIC_SEQ_CST);
     while (!__atomic_load_n(&helper_stop, __ATOMIC_SEQ_CST)) {
         churn(100);
-        usleep(1000);
+        usleep(1000); /* the helper's pace: the workload */
     }
     return NULL;
 }
@@ -142,7 +142,7 @@ static int mode_helper(void)
     pthread_t t;
     pthread_create(&t, NULL, helper, NULL);
     while (!__atomic_load_n(&helper_ready, __ATOMIC_SEQ_CST))
-        usleep(100);
+        usleep(100); /* a poll of helper_ready */
     /* then the program's own set-up: SIGTERM means "shut down gracefully" */
     sigset_t s;
     sigemptyset(&s);
@@ -213,7 +213,7 @@ static int mode_alarm(void)
         churn(3000);
         in_critical = 0;
         sigprocmask(SIG_UNBLOCK, &s, NULL);
-        usleep(200);
+        usleep(200); /* the workload: time outside the blocked section for SIGALRM */
     }
     struct itimerval off = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &off, NULL);

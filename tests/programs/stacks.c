@@ -127,7 +127,7 @@ static void *small_thread(void *arg)
         alloc_on_small_thread();
         if (i % 64 == 0) {
             pthread_mutex_lock(&mu);
-            usleep(50);
+            usleep(50); /* the hold: the workload (a contended lock) */
             pthread_mutex_unlock(&mu);
         }
     }

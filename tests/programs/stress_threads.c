@@ -11,7 +11,8 @@
  * allocates, locks, forks again, and exits. With "signals", a 50 µs interval timer
  * interrupts everything, including malloc and the profiler's own work. With
  * "exit-from-thread", the last round ends with exit() called from a non-main thread
- * while the others still allocate.
+ * while the others still allocate (once half the round's allocations are counted, so
+ * some of them are still to come: a handshake on the counts, not a sleep).
  *
  * At the end it writes the exact counts it made, one line per size:
  *     exact <size> <allocs> <frees>
@@ -168,9 +169,19 @@ static void on_alarm(int sig)
     errno = saved;
 }
 
+static uint64_t last_round_base, last_round_half;
+
+static uint64_t allocs_so_far(void)
+{
+    return __atomic_load_n(&n_alloc[0], __ATOMIC_RELAXED) +
+           __atomic_load_n(&n_alloc[1], __ATOMIC_RELAXED) +
+           __atomic_load_n(&n_alloc[2], __ATOMIC_RELAXED);
+}
+
 static void *exiter(void *arg)
 {
-    usleep(2000);
+    while (allocs_so_far() - last_round_base < last_round_half)
+        usleep(100); /* a poll of the counts */
     exit(0);
 }
 
@@ -200,6 +211,8 @@ int main(int argc, char **argv)
     }
     pthread_t *t = calloc(threads, sizeof *t);
     for (int r = 0; r < rounds; r++) {
+        last_round_base = allocs_so_far();
+        last_round_half = (uint64_t)threads * PER_THREAD / 2;
         for (int i = 0; i < threads; i++)
             if (pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i))
                 abort();

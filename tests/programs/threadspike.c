@@ -1,12 +1,15 @@
 /*
  * threadspike.c — a spike of threads, then few (issue 23, item 4): N threads alive at once
  * each allocate and free enough to wrap their profiler rings (at rate 1), all are joined,
- * and the process idles past a flush. The rings of the gone threads must not stay
- * resident: what the profiler keeps should follow the live threads.
+ * and the process idles until the test has seen flushes after the joins. The rings of the
+ * gone threads must not stay resident: what the profiler keeps should follow the live
+ * threads.
  *
- *   threadspike [N]   default 48 threads of 64 KiB stacks; prints on stdout
- *                     "vmhwm_kib H vmrss_kib R" (the peak, and the resident set after
- *                     the idle second)
+ *   threadspike N GOFILE   N threads of 64 KiB stacks; once all are joined, prints
+ *                          "joined" and waits until GOFILE exists (the test creates it
+ *                          once the profile shows flushes after that: a handshake, not a
+ *                          guess at the flush interval); then prints on stdout
+ *                          "vmhwm_kib H vmrss_kib R" (the peak, and the resident set then)
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -42,7 +45,9 @@ static long status_kib(const char *key)
 
 int main(int argc, char **argv)
 {
-    int n = argc > 1 ? atoi(argv[1]) : 48;
+    if (argc != 3)
+        return 2;
+    int n = atoi(argv[1]);
     pthread_t t[256];
     if (n > 256)
         n = 256;
@@ -55,7 +60,10 @@ int main(int argc, char **argv)
             return 1;
     for (int i = 0; i < n; i++)
         pthread_join(t[i], NULL);
-    usleep(1000000); /* past a flush (run with a short CTRPROF_FLUSH_MS) */
+    printf("joined\n");
+    fflush(stdout);
+    for (int i = 0; i < 6000 && access(argv[2], F_OK) != 0; i++)
+        usleep(10000); /* a poll of GOFILE (at most 60 s) */
     printf("vmhwm_kib %ld vmrss_kib %ld\n", status_kib("VmHWM:"), status_kib("VmRSS:"));
     return 0;
 }

@@ -79,13 +79,12 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "grow")) {
         phase1();
-        /* (a flusher publishes every CTRPROF_FLUSH_MS: phase 1 is in the file before the
-         * test touches it; the test runs with 100 ms) */
-        usleep(300000);
+        /* the test waits until phase 1 is in the file (its own handshake, on what the file
+         * shows) before it touches the file and creates GOFILE */
         printf("ready\n");
         fflush(stdout);
-        for (int i = 0; i < 1000 && access(argv[2], F_OK) != 0; i++)
-            usleep(10000);
+        for (int i = 0; i < 6000 && access(argv[2], F_OK) != 0; i++)
+            usleep(10000); /* a poll of GOFILE (at most 60 s) */
         phase2();
         printf("ok\n");
         return 0;

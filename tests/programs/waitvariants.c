@@ -160,7 +160,9 @@ static void run(const char *name, void *(*fn)(void *), void (*take)(void), void 
     for (int i = 0; i < waiters; i++)
         pthread_create(&t[i], NULL, fn, NULL);
     while (__atomic_load_n(&entered, __ATOMIC_ACQUIRE) < waiters)
-        usleep(100);
+        usleep(100); /* a poll of entered */
+    /* the hold: the measured workload (each waiter measures its own wait, however much of
+     * the hold it spent blocked; none is assumed blocked by now) */
     usleep(HOLD_MS * 1000);
     release();
     for (int i = 0; i < waiters; i++) {

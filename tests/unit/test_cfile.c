@@ -480,7 +480,7 @@ static void *publisher(void *arg)
         usleep(200); /* a reader without the seqlock copies x new and y old here */
         cp_cfile_add(sq_y, 1);
         cp_cfile_add(sq_e, 1);
-        usleep(50);
+        usleep(50); /* the publisher's pace: the workload */
     }
     return NULL;
 }

@@ -139,7 +139,7 @@ static void *monitor(void *arg)
                 if (s.free[b] > s.alloc[b])
                     violations++;
         }
-        usleep(2000);
+        usleep(2000); /* the reader's pace: the workload */
     }
     return NULL;
 }

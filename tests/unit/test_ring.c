@@ -211,7 +211,7 @@ static void *consumer(void *arg)
     while (!__atomic_load_n(&stop_consumer, __ATOMIC_ACQUIRE)) {
         for (int i = 0; i < NPROD; i++)
             cp_ring_drain(&rings[i], count_rec, counted);
-        usleep(100);
+        usleep(100); /* the consumer's pace: the workload */
     }
     return NULL;
 }

@@ -204,6 +204,8 @@ static void free_batch(struct cp_thread *t, struct batch *b, struct books *bk)
     munmap(b, sizeof *b);
 }
 
+static int runs_done; /* thread lifetimes ended (the forker's handshake) */
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -221,6 +223,7 @@ static void *worker_main(void *arg)
     /* leave ours for someone else; if the previous one was never taken, free it here */
     free_batch(t, __atomic_exchange_n(&mailbox[w->slot], mine, __ATOMIC_ACQ_REL), w->bk);
     cp_thread_release(t);
+    __atomic_fetch_add(&runs_done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -298,7 +301,7 @@ static void *monitor(void *arg)
                 violations += s.b_cnt[i] < prev.b_cnt[i] || s.b_delay[i] < prev.b_delay[i];
             prev = s;
         }
-        usleep(3000);
+        usleep(3000); /* the monitor's pace: the workload */
     }
     return NULL;
 }
@@ -369,11 +372,14 @@ static int child_run(int level)
     return 0;
 }
 
-/* Mid-run (its own mailbox slots untouched): fork while 64 threads record events. */
+/* Mid-run (its own mailbox slots untouched): fork while 64 threads record events, once
+ * the first thread lifetime has ended (a handshake, not a sleep: every slot has started,
+ * the next generation is being started, and GENS - 1 more are to come). */
 static int fork_status = -1;
 static void *forker(void *arg)
 {
-    usleep(20000);
+    while (!__atomic_load_n(&runs_done, __ATOMIC_ACQUIRE))
+        usleep(100); /* a poll */
     pid_t pid = fork();
     if (pid == 0)
         _exit(child_run(1));

@@ -3,12 +3,14 @@
  * unloads it before the next flush could name its module. */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
-#include <unistd.h>
+
+static sem_t unloaded;
 
 static void *idle(void *arg)
 {
-    usleep(200000);
+    sem_wait(&unloaded); /* alive until the plugin is gone: a handshake, not a sleep */
     return arg;
 }
 
@@ -17,6 +19,7 @@ int main(int argc, char **argv)
     if (argc != 2)
         return 2;
     pthread_t t;
+    sem_init(&unloaded, 0, 0);
     pthread_create(&t, NULL, idle, NULL);
     static void *blocks[64];
     void *h = dlopen(argv[1], RTLD_NOW);
@@ -27,6 +30,7 @@ int main(int argc, char **argv)
     void (*f)(void **, int) = (void (*)(void **, int))dlsym(h, "plugin_alloc");
     f(blocks, 64);
     dlclose(h);
+    sem_post(&unloaded);
     pthread_join(t, NULL);
     printf("ok\n");
     return 0;
