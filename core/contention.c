@@ -417,29 +417,44 @@ bool cp_cond_sleep(const void *c, const void *m)
     bucket_lock(b);
     struct centry *e = clookup(b, (uintptr_t)c);
     if (!e && (e = clookup(b, 0)) != NULL) {
-        *e = (struct centry){.addr = (uintptr_t)c};
+        *e = (struct centry){0};
+        __atomic_store_n(&e->addr, (uintptr_t)c, __ATOMIC_RELAXED);
         __atomic_store_n(&b->used, b->used + 1, __ATOMIC_RELAXED);
     }
     if (e) {
         e->m = m;
-        e->sleepers++;
+        __atomic_store_n(&e->sleepers, e->sleepers + 1, __ATOMIC_RELAXED);
     }
     bucket_unlock(b);
     return e != NULL;
+}
+
+/* c's entry has sleepers no signal has woken yet? Read unlocked, as the bucket's `used`
+ * hint is: a signaller holding the mutex (the usual way) reads after every sleeper that
+ * went to sleep under it, whose registration was made holding it; one that does not hold
+ * it races with glibc's own enqueueing just as much. No sleeper: nothing to register, and
+ * the bucket's line, which the sleepers and the woken write, is only read. */
+static bool cond_has_sleepers(const struct cbucket *b, uintptr_t a)
+{
+    for (unsigned i = 0; i < WAYS; i++)
+        if (__atomic_load_n(&b->e[i].addr, __ATOMIC_RELAXED) == a)
+            return __atomic_load_n(&b->e[i].sleepers, __ATOMIC_RELAXED) != 0;
+    return false;
 }
 
 void cp_cond_signal(const void *c, bool all)
 {
     uint64_t now;
     struct cbucket *b = cbucket_of(c, false);
-    if (!b || __atomic_load_n(&b->used, __ATOMIC_ACQUIRE) == 0)
+    if (!b || __atomic_load_n(&b->used, __ATOMIC_ACQUIRE) == 0 ||
+        !cond_has_sleepers(b, (uintptr_t)c))
         return;
     bucket_lock(b);
     struct centry *e = clookup(b, (uintptr_t)c);
     uint32_t k = !e ? 0 : all ? e->sleepers : e->sleepers ? 1 : 0;
     /* registered on m under c's lock: pending counts exactly the registrations made */
     if (k && begin(e->m, &now, true, NULL, k)) {
-        e->sleepers -= k;
+        __atomic_store_n(&e->sleepers, e->sleepers - k, __ATOMIC_RELAXED);
         e->pending += k;
         e->tsig = now;
     }
@@ -461,10 +476,10 @@ void cp_cond_woke(const void *c, uint64_t now)
             m = e->m;
             tsig = e->tsig;
         } else if (e->sleepers) {
-            e->sleepers--;
+            __atomic_store_n(&e->sleepers, e->sleepers - 1, __ATOMIC_RELAXED);
         }
         if (!e->pending && !e->sleepers) {
-            e->addr = 0;
+            __atomic_store_n(&e->addr, 0, __ATOMIC_RELAXED);
             __atomic_store_n(&b->used, b->used - 1, __ATOMIC_RELAXED);
         }
     }

@@ -624,15 +624,15 @@ EXPORT int pthread_join(pthread_t t, void **ret)
  * the sleeper is counted on the condition variable, so that a signal registers its
  * re-lock on the mutex from the signal on, charged to the unlock that hands it over
  * (core/contention.c, "condition variables"). */
-static uint64_t cond_release(pthread_mutex_t *m)
+static uint64_t cond_release(pthread_mutex_t *m, uint64_t *now)
 {
+    *now = 0;
     if (!lock_word_above(m, 1))
         return 0;
     int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
     if ((w ^ 2) > 0 || !mutex_releases(m))
         return 0;
-    uint64_t now;
-    return cp_contention_charge(m, &now);
+    return cp_contention_charge(m, now);
 }
 
 #define COND_WAIT(c, m, call)                                                              \
@@ -641,13 +641,14 @@ static uint64_t cond_release(pthread_mutex_t *m)
         if (!profiling() || (!cp_opts.mutex_fraction && !cp_opts.block_rate))             \
             return call;                                                                   \
         int saved_ = errno;                                                                \
-        uint64_t released_ = 0;                                                            \
+        uint64_t released_ = 0, t0_ = 0;                                                   \
         bool slept_ = false;                                                               \
         if (cp_opts.mutex_fraction) {                                                      \
-            released_ = cond_release(m);                                                   \
+            released_ = cond_release((m), &t0_); /* its clock, if it read one */           \
             slept_ = cp_cond_sleep((c), (m));                                              \
         }                                                                                  \
-        uint64_t t0_ = cp_now_ns();                                                        \
+        if (!t0_)                                                                          \
+            t0_ = cp_now_ns();                                                             \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
