@@ -624,15 +624,12 @@ EXPORT int pthread_join(pthread_t t, void **ret)
  * the sleeper is counted on the condition variable, so that a signal registers its
  * re-lock on the mutex from the signal on, charged to the unlock that hands it over
  * (core/contention.c, "condition variables"). */
-static uint64_t cond_release(pthread_mutex_t *m, uint64_t *now)
+static bool cond_releases(pthread_mutex_t *m)
 {
-    *now = 0;
     if (!lock_word_above(m, 1))
-        return 0;
+        return false;
     int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
-    if ((w ^ 2) > 0 || !mutex_releases(m))
-        return 0;
-    return cp_contention_charge(m, now);
+    return (w ^ 2) <= 0 && mutex_releases(m);
 }
 
 #define COND_WAIT(c, m, call)                                                              \
@@ -643,10 +640,8 @@ static uint64_t cond_release(pthread_mutex_t *m, uint64_t *now)
         int saved_ = errno;                                                                \
         uint64_t released_ = 0, t0_ = 0;                                                   \
         bool slept_ = false;                                                               \
-        if (cp_opts.mutex_fraction) {                                                      \
-            released_ = cond_release((m), &t0_); /* its clock, if it read one */           \
-            slept_ = cp_cond_sleep((c), (m));                                              \
-        }                                                                                  \
+        if (cp_opts.mutex_fraction) /* the release's clock read, if any, starts the wait */ \
+            slept_ = cp_cond_sleep((c), (m), cond_releases(m), &released_, &t0_);          \
         if (!t0_)                                                                          \
             t0_ = cp_now_ns();                                                             \
         errno = saved_;                                                                    \
@@ -654,7 +649,7 @@ static uint64_t cond_release(pthread_mutex_t *m, uint64_t *now)
         saved_ = errno;                                                                    \
         uint64_t t1_ = cp_now_ns();                                                        \
         if (slept_)                                                                        \
-            cp_cond_woke((c), t1_);                                                        \
+            cp_cond_woke((c), (m), t1_);                                                   \
         struct sample s_[2];                                                               \
         unsigned n_ = 0;                                                                   \
         s_[0].type = CP_MUTEX;                                                             \

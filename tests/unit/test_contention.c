@@ -215,35 +215,53 @@ static void test_waits_in_progress(void **state)
 
 /* Condition variables: a broadcast registers every sleeper on the mutex from the
  * signal's time; a signal one; a waiter back from the wait ends one registration, or, with
- * none pending (a timeout), just leaves; nothing is left behind either way. */
+ * none pending (a timeout), just leaves; nothing is left behind either way. The
+ * condition variable's entry is in its mutex's bucket, an entry of the table while it has
+ * sleepers or woken waiters not yet back. */
 static void test_cond_reacquisition(void **state)
 {
     assert_int_equal(cp_contention_init(), 0);
     static int cv, mu;
+    uint64_t charged, at0;
     uint32_t before = cp_contention_entries();
     for (int i = 0; i < 3; i++)
-        assert_true(cp_cond_sleep(&cv, &mu));
+        assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0));
+    assert_int_equal(charged, 0);
+    assert_int_equal(at0, 0); /* no release: no clock read */
+    assert_int_equal(cp_contention_entries(), before + 1);
     uint64_t t0 = cp_now_ns();
     cp_cond_signal(&cv, true);
     uint64_t t1 = cp_now_ns();
-    assert_int_equal(cp_contention_entries(), before + 1);
+    assert_int_equal(cp_contention_entries(), before + 2);
     uint64_t at = t1 + 1000000;
     uint64_t c = cp_contention_charge_at(&mu, at);
     assert_true(c >= 3 * (at - t1) && c <= 3 * (at - t0));
     for (int i = 0; i < 3; i++)
-        cp_cond_woke(&cv, at + 10);
+        cp_cond_woke(&cv, &mu, at + 10);
     assert_int_equal(cp_contention_entries(), before);
     assert_int_equal(cp_contention_charge_at(&mu, at + 20), 0);
 
     /* two sleepers, one signal, both return (one timed out): one registration, ended once */
-    assert_true(cp_cond_sleep(&cv, &mu));
-    assert_true(cp_cond_sleep(&cv, &mu));
+    assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0));
+    assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0));
     cp_cond_signal(&cv, false);
     assert_true(cp_contention_charge_at(&mu, cp_now_ns() + 1000) >= 1000);
-    cp_cond_woke(&cv, cp_now_ns());
+    cp_cond_woke(&cv, &mu, cp_now_ns());
+    assert_int_equal(cp_contention_entries(), before + 1); /* the other still sleeps */
+    cp_cond_woke(&cv, &mu, cp_now_ns());
     assert_int_equal(cp_contention_entries(), before);
-    cp_cond_woke(&cv, cp_now_ns());
     cp_cond_signal(&cv, true); /* nobody sleeps: nothing registered */
+    assert_int_equal(cp_contention_entries(), before);
+
+    /* a wait whose release hands the mutex over is charged its waiters' waiting so far,
+     * at the clock read it returns */
+    uint64_t w0 = cp_now_ns() - 5000;
+    assert_true(cp_contention_begin_at(&mu, w0));
+    assert_true(cp_cond_sleep(&cv, &mu, true, &charged, &at0));
+    assert_true(at0 >= w0 + 5000);
+    assert_int_equal(charged, at0 - w0);
+    cp_contention_end(&mu, w0, cp_now_ns());
+    cp_cond_woke(&cv, &mu, cp_now_ns());
     assert_int_equal(cp_contention_entries(), before);
 }
 
