@@ -1,5 +1,6 @@
 /*
- * contention.c — Go's block/mutex sampling and the mutex waiter table (see contention.h).
+ * contention.c — the mutex waiter table (see contention.h); Go's block/mutex sampling and
+ * the clock are contention_sample.c.
  *
  * Contexts: the constructor (cp_contention_init); hooks, on the contended slow paths (a
  * thread about to sleep on a mutex, rwlock or condition variable, the same thread after it
@@ -69,47 +70,6 @@
 
 #include "arena.h"
 #include "log.h"
-
-/* ---- sampling ---------------------------------------------------------------------- */
-
-bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q16, uint64_t *delay)
-{
-    if (rate == 0)
-        return false;
-    if (d == 0)
-        d = 1; /* a zero-length wait still happened; Go's cycles are never 0 either */
-    if (d < rate) {
-        /* kept with probability d/rate: Go's `cheaprand64() % rate > cycles` rejects */
-        if (rnd % rate > d)
-            return false;
-        /* counts rate/d events of rate ns each: E[count] = 1, E[delay] = d */
-        *count_q16 = (uint64_t)(((unsigned __int128)rate * CP_Q16) / d);
-        *delay = rate;
-        return true;
-    }
-    *count_q16 = CP_Q16;
-    *delay = d;
-    return true;
-}
-
-bool cp_mutex_sample(uint64_t d, uint64_t fraction, uint64_t rnd, uint64_t *count_q16,
-                     uint64_t *delay)
-{
-    if (fraction == 0 || rnd % fraction != 0)
-        return false;
-    unsigned __int128 c = (unsigned __int128)fraction * CP_Q16;
-    unsigned __int128 t = (unsigned __int128)fraction * d;
-    *count_q16 = c > UINT64_MAX ? UINT64_MAX : (uint64_t)c;
-    *delay = t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
-    return true;
-}
-
-uint64_t cp_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- the waiter table -------------------------------------------------------------- */
 
