@@ -192,17 +192,42 @@ struct sample {
 /* n samples at the caller's stack, walked once: a condition-variable wait keeps up to
  * two (its release of the mutex, its blocking) at the same stack, and the walk is most
  * of a record's cost (~1,800 of ~2,300 instructions on bench/progs/hotpath cond). */
+static void record_at(const uintptr_t *pcs, unsigned k, const struct sample *s, unsigned n)
+{
+    struct cp_thread *t = cp_shim_thread();
+    for (unsigned i = 0; i < n; i++)
+        cp_event_delay(t, cp_bucket_get(s[i].type, 0, pcs, k), s[i].count_q16, s[i].delay);
+}
+
 static void record_n(const struct sample *s, unsigned n)
 {
     int64_t cd = cp_shim_enter();
     uintptr_t raw[CP_SHIM_RAW];
     unsigned k;
     const uintptr_t *pcs = cp_shim_stack(raw, &k, NULL);
-    struct cp_thread *t = cp_shim_thread();
-    for (unsigned i = 0; i < n; i++)
-        cp_event_delay(t, cp_bucket_get(s[i].type, 0, pcs, k), s[i].count_q16, s[i].delay);
+    record_at(pcs, k, s, n);
     cp_shim_leave(cd);
 }
+
+/* The stack of a wait on a lock, walked before the wait: after it the thread holds the
+ * lock, and a walk there would lengthen its critical section for every thread waiting
+ * behind it (bench/progs/workqueue). Walked whether or not the wait's block sample is
+ * kept (that depends on its length): a walk that turns out not to be needed costs the
+ * waiting thread, which would only have waited, and nobody else. */
+struct prewalk {
+    uintptr_t raw[CP_SHIM_RAW];
+    const uintptr_t *pcs;
+    unsigned k;
+};
+
+static void prewalk(struct prewalk *w)
+{
+    int64_t cd = cp_shim_enter();
+    w->pcs = cp_shim_stack(w->raw, &w->k, NULL);
+    cp_shim_leave(cd);
+}
+
+static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1);
 
 static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay)
 {
@@ -224,12 +249,25 @@ static void blocked(uint64_t t0, uint64_t t1)
         record_n(&s, 1);
 }
 
+static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
+{
+    struct sample s;
+    if (block_kept(t0, t1, &s)) {
+        int64_t cd = cp_shim_enter();
+        record_at(w->pcs, w->k, &s, 1);
+        cp_shim_leave(cd);
+    }
+}
+
 /* ---- waiting and charging, shared by every lock ------------------------------------ */
 
 /* A wait on lock `addr` (a mutex or rwlock: registered in the waiter table, so that the
  * unlock that releases it is charged the delay, Go's mutex profile; NULL for waits that
  * no unlock ends: semaphores, condition variables, barriers, joins, spin locks) by
- * `call`, measured for the block profile. Returns what call returned, errno as it left it. */
+ * `call`, measured for the block profile. Returns what call returned, errno as it left it.
+ * A lock's stack is walked before the wait, and before its start is read (prewalk): the
+ * walk is not part of the delay. The others' (no lock held after them; a spin lock's
+ * waits are too short for a walk each) after it, only when the sample is kept. */
 #define WAIT(addr, call) WAIT_MARKED(addr, NULL, call)
 
 /* mark: a lock word the registration sets to "waiters" (mutexes, see waiter_mark). */
@@ -244,6 +282,10 @@ static void blocked(uint64_t t0, uint64_t t1)
         int saved_ = errno;                                                                \
         uint64_t t0_;                                                                      \
         bool in_ = false;                                                                  \
+        struct prewalk w_;                                                                 \
+        bool walked_ = a_ && cp_opts.block_rate;                                           \
+        if (walked_)                                                                       \
+            prewalk(&w_);                                                                  \
         if (reg_) {                                                                        \
             in_ = cp_contention_begin(a_, &t0_, (mark));                                   \
         } else {                                                                           \
@@ -257,7 +299,9 @@ static void blocked(uint64_t t0, uint64_t t1)
             cp_contention_end(a_, t0_, t1_);                                               \
         else if (reg_) /* its bucket was full: charged to no unlock */                     \
             cp_prof_lost(CP_LOST_NBUCKET, 1);                                              \
-        if (cp_opts.block_rate)                                                            \
+        if (walked_)                                                                       \
+            blocked_at(&w_, t0_, t1_);                                                     \
+        else if (cp_opts.block_rate)                                                       \
             blocked(t0_, t1_);                                                             \
         errno = saved_;                                                                    \
         return r_;                                                                         \
