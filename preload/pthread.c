@@ -1,12 +1,14 @@
 /*
  * pthread.c — the pthread half of the shim: mutex contention (charged to the unlocker,
  * as Go's mutex profile) and blocking (charged to the waiter, as Go's block profile).
- * Hooks only; the sampling and the waiter accounting are core/contention.c.
+ * Hooks only; the sampling and the waiter accounting are core/contention_sample.c and
+ * core/contention.c.
  *
  * Context: any application thread. The uncontended mutex paths never read the clock,
  * never touch a shared line of ours and never look anything up (with the mutex profile
- * on, an rwlock unlock and a condition-variable signal read one waiter-table hint each;
- * an rwlock's leaving readers, while it has waiters, take turns under the table's lock):
+ * on, an rwlock unlock reads one waiter-table hint, a condition-variable signal a map
+ * pair and hints; an rwlock's leaving readers, while it has waiters, take turns under the
+ * table's lock):
  *   lock    = one read of the mutex's lock word; 0 (free): the real lock as a tail call;
  *             otherwise trylock decides (a recursive relock succeeds, EDEADLK comes from
  *             the real lock, robust EOWNERDEAD acquires in both) and only EBUSY waits;
@@ -14,7 +16,8 @@
  *             before the real unlock: 2 (or the FUTEX_WAITERS bit) means someone waits.
  * Only when a thread has to wait does it read the clock, register in the waiter table
  * (locks an unlock ends: mutexes, rwlocks), wait in the real function, and record a
- * block event; only an unlock that saw waiters and releases the lock (not a recursive
+ * block event (a lock's stack walked before the wait, not in the critical section that
+ * follows it); only an unlock that saw waiters and releases the lock (not a recursive
  * mutex's inner unlock) asks the table, before the real unlock, what its critical
  * section cost them: the charge is taken at the hand-over, as Go's unlock takes it.
  * Process-shared mutexes are read, never written. Every hook returns exactly what the
@@ -24,9 +27,10 @@
  * Not covered yet: binaries linked against the pre-2.3.2 condition-variable ABI (they
  * would get the current pthread_cond_wait).
  *
- * About 740 lines: every blocking entry point glibc exports is here (35 hooks), each a
- * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, and the mutex
- * peeks) they must not drift from; splitting them would export those paths.
+ * About 820 lines: every blocking entry point glibc exports is here (35 hooks), each a
+ * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, the recording
+ * helpers they share, and the mutex peeks) they must not drift from; splitting them
+ * would export those paths.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -667,7 +671,11 @@ EXPORT int pthread_join(pthread_t t, void **ret)
  * here, at the wait's stack, before glibc releases it (its internal unlock is not hooked);
  * the sleeper is counted on the condition variable, so that a signal registers its
  * re-lock on the mutex from the signal on, charged to the unlock that hands it over
- * (core/contention.c, "condition variables"). */
+ * (core/contention.c, "condition variables"). All of it runs holding the mutex, before
+ * the wait and after it, so it is kept to one waiter-table lock each side (the charge and
+ * the count take the same one) and one stack walk, shared by the wait's two samples; the
+ * walk cannot move out (the thread holds the mutex on both sides of the wait, and the
+ * wait's frames are gone by its next unlock). */
 static bool cond_releases(pthread_mutex_t *m)
 {
     if (!lock_word_above(m, 1))
@@ -737,7 +745,8 @@ EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m, const struct time
 }
 
 /* The woken are registered before the real signal wakes them (after it, one could return
- * before it was counted as woken). Nobody sleeping: one unlocked read of a bucket hint. */
+ * before it was counted as woken). Nobody sleeping that no signal has woken: unlocked
+ * reads only (the condition variable's mutex in the map, its bucket's hints). */
 #define SIGNAL(c, all, call)                                                               \
     do {                                                                                   \
         NEED();                                                                            \
