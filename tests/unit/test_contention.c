@@ -265,6 +265,51 @@ static void test_cond_reacquisition(void **state)
     assert_int_equal(cp_contention_entries(), before);
 }
 
+/* The condition-variable map (contention.c) holds WAYS = 8 pairs a set: a ninth condition
+ * variable of the same set replaces the first one's pair. A signal on the first then
+ * registers nothing (its re-acquisition is charged to nobody), its woken waiter is taken
+ * for a timeout, and nothing is left behind; the other eight are registered as usual. */
+static void test_cond_map_forgets(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    static uint64_t space[1 << 16], mus[9];
+    const void *cv[9];
+    unsigned n = 0, set = 0;
+    for (unsigned i = 0; i < (1u << 16) && n < 9; i++) { /* the map's hash of an address */
+        unsigned h = (unsigned)((((uint64_t)(uintptr_t)&space[i] * 0x9E3779B97F4A7C15ull) >> 40) & 1023);
+        if (n == 0)
+            set = h;
+        if (h == set)
+            cv[n++] = &space[i];
+    }
+    assert_int_equal(n, 9);
+    uint64_t charged, at0;
+    uint32_t before = cp_contention_entries();
+    for (int i = 0; i < 9; i++)
+        assert_true(cp_cond_sleep(cv[i], &mus[i], false, &charged, &at0));
+    assert_int_equal(cp_contention_entries(), before + 9);
+    /* (the set may hold other tests' pairs too: then which of ours were replaced depends
+     * on them, but at least one was) */
+    int forgotten = 0;
+    for (int i = 0; i < 9; i++) {
+        uint32_t asleep = cp_contention_entries();
+        cp_cond_signal(cv[i], false);
+        uint64_t c = cp_contention_charge_at(&mus[i], cp_now_ns() + 1000);
+        if (c == 0) { /* not registered: no mutex entry either */
+            forgotten++;
+            assert_int_equal(cp_contention_entries(), asleep);
+        } else {
+            assert_true(c >= 1000);
+            assert_int_equal(cp_contention_entries(), asleep + 1);
+        }
+        cp_cond_woke(cv[i], &mus[i], cp_now_ns());
+        assert_int_equal(cp_contention_entries(), asleep - 1);
+    }
+    printf("condition-variable map: %d of 9 in one set forgotten\n", forgotten);
+    assert_true(forgotten >= 1);
+    assert_int_equal(cp_contention_entries(), before);
+}
+
 /* An rwlock's leaving readers decide under the table's lock (cp_contention_hold): nothing
  * is held when nobody waits; with a waiter, the charge taken holding it is the waiting so
  * far, and it is taken once (the next charge has only what accrued since). */
@@ -293,7 +338,8 @@ int main(void)
         cmocka_unit_test(test_unknown_mutex_is_free), cmocka_unit_test(test_block_unbiased),
         cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_million_distinct), cmocka_unit_test(test_waits_in_progress),
-        cmocka_unit_test(test_cond_reacquisition), cmocka_unit_test(test_hold),
+        cmocka_unit_test(test_cond_reacquisition), cmocka_unit_test(test_cond_map_forgets),
+        cmocka_unit_test(test_hold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
