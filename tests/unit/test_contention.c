@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,6 +311,62 @@ static void test_cond_map_forgets(void **state)
     assert_int_equal(cp_contention_entries(), before);
 }
 
+/* Condition variables from many threads at once, as the shim calls in: sleep and signal
+ * holding the program's mutex, the woken's return too, and signals without it (which
+ * read the map and the bucket's hints unlocked, while the others write them), beside
+ * plain waits on the same mutex. Every sleep is followed by one woke, so at the end
+ * nothing is left: no entry, no registration (and, under TSan, no race reported). */
+static pthread_mutex_t cc_real = PTHREAD_MUTEX_INITIALIZER;
+static int cc_cv, cc_mu;
+static int cc_stop;
+
+static void *cond_worker(void *arg)
+{
+    long id = (long)arg;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t charged, at0;
+        pthread_mutex_lock(&cc_real);
+        bool slept = (i + id) % 2 && cp_cond_sleep(&cc_cv, &cc_mu, i % 3 == 0, &charged, &at0);
+        cp_cond_signal(&cc_cv, i % 7 == 0);
+        pthread_mutex_unlock(&cc_real);
+        if (i % 5 == 0) { /* a plain wait on the same mutex */
+            uint64_t t0;
+            if (cp_contention_begin(&cc_mu, &t0, NULL))
+                cp_contention_end(&cc_mu, t0, cp_now_ns());
+        }
+        pthread_mutex_lock(&cc_real);
+        if (slept)
+            cp_cond_woke(&cc_cv, &cc_mu, cp_now_ns());
+        uint64_t now;
+        cp_contention_charge(&cc_mu, &now);
+        pthread_mutex_unlock(&cc_real);
+    }
+    return NULL;
+}
+
+static void *cond_outsider(void *arg)
+{
+    while (!__atomic_load_n(&cc_stop, __ATOMIC_RELAXED))
+        cp_cond_signal(&cc_cv, false);
+    return arg;
+}
+
+static void test_cond_concurrent(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    uint32_t before = cp_contention_entries();
+    pthread_t t[4], o;
+    pthread_create(&o, NULL, cond_outsider, NULL);
+    for (long i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, cond_worker, (void *)i);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    __atomic_store_n(&cc_stop, 1, __ATOMIC_RELAXED);
+    pthread_join(o, NULL);
+    assert_int_equal(cp_contention_entries(), before);
+    assert_int_equal(cp_contention_charge_at(&cc_mu, cp_now_ns() + 1000), 0);
+}
+
 /* An rwlock's leaving readers decide under the table's lock (cp_contention_hold): nothing
  * is held when nobody waits; with a waiter, the charge taken holding it is the waiting so
  * far, and it is taken once (the next charge has only what accrued since). */
@@ -339,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_million_distinct), cmocka_unit_test(test_waits_in_progress),
         cmocka_unit_test(test_cond_reacquisition), cmocka_unit_test(test_cond_map_forgets),
+        cmocka_unit_test(test_cond_concurrent),
         cmocka_unit_test(test_hold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
