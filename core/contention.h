@@ -3,10 +3,11 @@
  *
  * Two parts:
  *  - sampling and scaling, pure functions of (duration, rate, a random number), exactly as
- *    runtime/mprof.go's blocksampled/saveblockevent and mutexevent;
+ *    runtime/mprof.go's blocksampled/saveblockevent and mutexevent (contention_sample.c);
  *  - the waiter table: which mutexes have threads waiting on them, since when, so that an
  *    unlock can be charged the waiting its critical section caused (Go charges the
- *    contention to the unlocker's stack; a lock held 1 s while 5 threads wait costs 5 s).
+ *    contention to the unlocker's stack; a lock held 1 s while 5 threads wait costs 5 s);
+ *    and the condition variables' sleepers, in their mutex's bucket (contention.c).
  *
  * Contexts: hook (the contended slow path of lock, and unlock when the mutex word says a
  * waiter may exist). The uncontended lock/unlock path never calls into this file.
