@@ -7,8 +7,8 @@
  * Contexts:
  *   hooks    cp_flush_inline, from emit (events.c), when no flusher thread runs
  *   flusher  the thread started by cp_prof_start(); flush() also runs on the exit path,
- *            inline (single-threaded processes) and where solo mode ends, on a program's
- *            thread but on the profiler's own stack (ownstack.h), never on the program's
+ *            inline (single-threaded processes), on a program's thread but on the
+ *            profiler's own stack (ownstack.h), never on the program's
  *            stack (its naming and publishing buffers are ~9 KiB)
  *   atfork   cp_prof_atfork_*
  *
@@ -75,6 +75,7 @@
 #include "live.h"
 #include "log.h"
 #include "mapsnap.h"
+#include "modules.h"
 #include "newproc.h"
 #include "ownstack.h"
 #include "rawsys.h"
@@ -109,6 +110,7 @@ static struct cp_host host;
 void cp_prof_set_host(const struct cp_host *h)
 {
     host = *h;
+    cp_newproc_set_reset(host.child_reset); /* NULL: newproc.c's default */
 }
 
 bool cp_prof_enabled(void)
@@ -127,7 +129,6 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
         return CP_CFILE_EMETALEN;
     int err = cp_bucket_init(cp_prof_opts.max_bucket_mb << 20, cp_dense() ? 20 : 16);
     cp_ht_init(cp_prof_opts.mem_rate, cp_prof_opts.flush_ms, cp_prof_opts.heap_time);
-    cp_prof_solo = cp_dense() ? SOLO_ON : SOLO_OFF;
     if (err == 0 && cp_live_init(cp_dense()) != 0)
         err = -ENOMEM;
     if (err) {
@@ -232,7 +233,7 @@ static void flush_twice(void *arg)
     cp_flush_locked();
 }
 
-/* On whatever thread calls it (exit, solo mode's end on a new thread, tests): the flush
+/* On whatever thread calls it (exit, tests): the flush
  * runs on the profiler's own stack (ownstack.h), which cp_flush_lock guards. */
 void cp_prof_flush_all(void)
 {
@@ -415,6 +416,9 @@ int cp_prof_start(void)
 
 void cp_prof_threads_coming(void)
 {
+    /* A child no handler saw is reset before it has a second thread: from then on the
+     * waiter table's and the other leaf locks are taken by threads of its own. */
+    cp_newproc();
     cp_newproc_unseen = false; /* the program makes threads: so may we */
     fork_child_alone = false;
     if (cp_prof_enabled() && !__atomic_load_n(&flusher_claimed, __ATOMIC_ACQUIRE))
@@ -526,10 +530,18 @@ void cp_prof_atfork_child(const char *newpath)
 static void atfork_child_own(void *arg)
 {
     const char *newpath = arg;
+    /* Every engine lock a thread the child does not have may have held is free again
+     * (docs/ARCHITECTURE.md, "Locks"): after fork() those prepare took, and the leaves
+     * prepare leaves alone; after a fork no handler saw (newproc.h: no prepare) all of
+     * them. The live table's grow lock: cp_live_reset below. The waiter table's bucket
+     * locks: contention.c's own child handler, or newproc.c for a child no handler saw. */
     cp_arena_reset_lock();
     cp_bucket_reset_lock();
     cp_spin_reset(&cp_reg_lock);
     cp_spin_reset(&cp_flush_lock);
+    cp_modules_fork_child();
+    cp_walk_stack_fork_child();
+    cp_mapsnap_fork_child();
     /* the child has one thread, and no flusher until it wants one (cp_prof_start) */
     cp_flusher_running = false;
     flusher_claimed = 0;
@@ -547,11 +559,8 @@ static void atfork_child_own(void *arg)
             r->state = CP_RING_FREE;
     }
     /* Objects the parent sampled are not the child's to account (it may free its copy,
-     * and so may the parent): forget them. The child starts in solo mode again (one
-     * thread, an empty table), whatever state the parent's was in. */
+     * and so may the parent): forget them. */
     cp_live_reset();
-    cp_prof_solo = cp_dense() ? SOLO_ON : SOLO_OFF;
-    cp_solo_ring = NULL;
     cp_um_forget();
     /* the unwinder's counts so far are the parent's, to publish: the child's start here */
     cp_publish_fork_unwind();
