@@ -297,7 +297,7 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
-        uint64_t t1_ = cp_now_ns();                                                        \
+        uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0; /* (the end needs none) */    \
         if (in_)                                                                           \
             cp_contention_end(a_, t0_, t1_);                                               \
         else if (reg_) /* its bucket was full: charged to no unlock */                     \
@@ -693,12 +693,12 @@ static bool cond_releases(pthread_mutex_t *m)
         bool slept_ = false;                                                               \
         if (cp_opts.mutex_fraction) /* the release's clock read, if any, starts the wait */ \
             slept_ = cp_cond_sleep((c), (m), cond_releases(m), &released_, &t0_);          \
-        if (!t0_)                                                                          \
+        if (!t0_ && cp_opts.block_rate) /* the clock only for the block profile */        \
             t0_ = cp_now_ns();                                                             \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
-        uint64_t t1_ = cp_now_ns();                                                        \
+        uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0;                               \
         if (slept_)                                                                        \
             cp_cond_woke((c), (m), t1_);                                                   \
         struct sample s_[2];                                                               \
