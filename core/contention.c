@@ -80,7 +80,8 @@
 /* A mutex's entry, or (addr's low bit set, see "condition variables" below) the entry of
  * a condition variable whose sleepers hold this bucket's mutex m. */
 struct entry {
-    uintptr_t addr;   /* 0 = free; a mutex's address; a condition variable's | 1 */
+    uintptr_t addr;   /* 0 = free; a mutex's address; a condition variable's | 1 (locks
+                       * and condition variables are 4-aligned: no mutex's address is odd) */
     uint32_t nwait;   /* mutex: its waiters; cond: its sleepers no signal has woken */
     uint32_t pending; /* cond: woken by a signal, registered on m, not yet back */
     uint64_t last;    /* mutex: time of the last charge; cond: the last signal's */
