@@ -268,9 +268,12 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
  * unlock that releases it is charged the delay, Go's mutex profile; NULL for waits that
  * no unlock ends: semaphores, condition variables, barriers, joins, spin locks) by
  * `call`, measured for the block profile. Returns what call returned, errno as it left it.
- * A lock's stack is walked before the wait, and before its start is read (prewalk): the
- * walk is not part of the delay. The others' (no lock held after them; a spin lock's
- * waits are too short for a walk each) after it, only when the sample is kept. */
+ * A lock's stack is walked before the wait (prewalk), once the wait is registered, so
+ * that an unlock during the walk is charged it as it would be without one (walked before
+ * registering, a waiter preempted in its walk went uncharged: locks.sh's recursive check
+ * failed once so under load); a lock freed during the walk adds the rest of the walk to
+ * the block delay. The others' (no lock held after them; a spin lock's waits are too
+ * short for a walk each) after the wait, only when the sample is kept. */
 #define WAIT(addr, call) WAIT_MARKED(addr, NULL, call)
 
 /* mark: a lock word the registration sets to "waiters" (mutexes, see waiter_mark). */
@@ -285,15 +288,15 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
         int saved_ = errno;                                                                \
         uint64_t t0_;                                                                      \
         bool in_ = false;                                                                  \
-        struct prewalk w_;                                                                 \
-        bool walked_ = a_ && cp_opts.block_rate;                                           \
-        if (walked_)                                                                       \
-            prewalk(&w_);                                                                  \
         if (reg_) {                                                                        \
             in_ = cp_contention_begin(a_, &t0_, (mark));                                   \
         } else {                                                                           \
             t0_ = cp_now_ns();                                                             \
         }                                                                                  \
+        struct prewalk w_;                                                                 \
+        bool walked_ = a_ && cp_opts.block_rate;                                           \
+        if (walked_) /* registered first: an unlock meanwhile is charged this wait */      \
+            prewalk(&w_);                                                                  \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
@@ -743,13 +746,24 @@ EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m, const struct time
               real_cnd_timedwait((pthread_cond_t *)c, (pthread_mutex_t *)m, abs));
 }
 
+/* Has c waiters, by glibc's own count (its signal and broadcast return at once when
+ * __wrefs >> 3 is 0: nobody to wake)? Read from the condition variable the program is
+ * signalling, so live; a line glibc's call reads next anyway. None: nothing of ours to
+ * read either (a signal into an empty queue is common: workqueue's notfull, on every
+ * task). A sleeper counted by us but not yet by glibc is one signalled without the mutex
+ * held, which glibc's signal misses too. */
+static bool cond_waited(pthread_cond_t *c)
+{
+    return __atomic_load_n(&c->__data.__wrefs, __ATOMIC_RELAXED) >> 3 != 0;
+}
+
 /* The woken are registered before the real signal wakes them (after it, one could return
  * before it was counted as woken). Nobody sleeping that no signal has woken: unlocked
  * reads only (the condition variable's mutex in the map, its bucket's hints). */
 #define SIGNAL(c, all, call)                                                               \
     do {                                                                                   \
         NEED();                                                                            \
-        if (profiling() && cp_opts.mutex_fraction) {                                       \
+        if (profiling() && cp_opts.mutex_fraction && cond_waited((pthread_cond_t *)(c))) { \
             int saved_ = errno;                                                            \
             cp_cond_signal((c), (all));                                                    \
             errno = saved_;                                                                \
