@@ -1,14 +1,17 @@
 /*
- * contention.c — Go's block/mutex sampling and the mutex waiter table (see contention.h).
+ * contention.c — the mutex waiter table (see contention.h); Go's block/mutex sampling and
+ * the clock are contention_sample.c.
  *
  * Contexts: the constructor (cp_contention_init); hooks, on the contended slow paths (a
- * thread about to sleep on a mutex or rwlock, the same thread after it got it, an unlock
- * whose mutex word says a waiter may exist), and, one unlocked read of a bucket hint
- * each, an rwlock unlock and a condition-variable signal; the fork child's atfork
- * handler, or newproc.c in a child no handler saw (both tables start again empty). Never
- * on the uncontended mutex path: there the shim does not call in at all.
+ * thread about to sleep on a mutex, rwlock or condition variable, the same thread after it
+ * got it, an unlock whose mutex word says a waiter may exist), and, unlocked reads of
+ * hints, an rwlock unlock and a condition-variable signal; the fork child's atfork
+ * handler, or newproc.c in a child no handler saw (the table and the condition-variable
+ * map start again empty). Never on the uncontended mutex path: there the shim does not
+ * call in at all.
  *
- * The waiter table. An entry per address (mutex, rwlock) that has waits in progress, and
+ * The waiter table. An entry per address (mutex, rwlock; and condition variables, in
+ * their mutex's bucket: "condition variables" below) that has waits in progress, and
  * only while it has them: the entry is made by the first waiter to register and freed by
  * the last one to leave, so the table's use is bounded by the waits in progress, never
  * by how many distinct addresses were ever contended (a server with a mutex per
@@ -55,7 +58,9 @@
  * stay async-signal-safe as far as the real functions are. A bucket's
  * `used` count is read unlocked as a hint by unlocks: 0 means no waits there, and the
  * lock is not taken.
- * Locks: a byte spin lock per waiter-table bucket, leaves (docs/ARCHITECTURE.md, "Locks").
+ * Locks: a byte spin lock per waiter-table bucket and one per set of the
+ * condition-variable map, leaves (docs/ARCHITECTURE.md, "Locks"): a sleeper writes its
+ * map pair before it takes its bucket, never holding both.
  */
 #include "contention.h"
 
@@ -67,68 +72,35 @@
 #include "arena.h"
 #include "log.h"
 
-/* ---- sampling ---------------------------------------------------------------------- */
-
-bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q16, uint64_t *delay)
-{
-    if (rate == 0)
-        return false;
-    if (d == 0)
-        d = 1; /* a zero-length wait still happened; Go's cycles are never 0 either */
-    if (d < rate) {
-        /* kept with probability d/rate: Go's `cheaprand64() % rate > cycles` rejects */
-        if (rnd % rate > d)
-            return false;
-        /* counts rate/d events of rate ns each: E[count] = 1, E[delay] = d */
-        *count_q16 = (uint64_t)(((unsigned __int128)rate * CP_Q16) / d);
-        *delay = rate;
-        return true;
-    }
-    *count_q16 = CP_Q16;
-    *delay = d;
-    return true;
-}
-
-bool cp_mutex_sample(uint64_t d, uint64_t fraction, uint64_t rnd, uint64_t *count_q16,
-                     uint64_t *delay)
-{
-    if (fraction == 0 || rnd % fraction != 0)
-        return false;
-    unsigned __int128 c = (unsigned __int128)fraction * CP_Q16;
-    unsigned __int128 t = (unsigned __int128)fraction * d;
-    *count_q16 = c > UINT64_MAX ? UINT64_MAX : (uint64_t)c;
-    *delay = t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
-    return true;
-}
-
-uint64_t cp_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- the waiter table -------------------------------------------------------------- */
 
 #define BUCKETS (1u << 12) /* 4096 x 400 B = 1.6 MiB of address space, touched where used */
 #define WAYS 8
 
+/* A mutex's entry, or (addr's low bit set, see "condition variables" below) the entry of
+ * a condition variable whose sleepers hold this bucket's mutex m. */
 struct entry {
-    uintptr_t addr;            /* 0 = free */
-    uint32_t nwait;            /* > 0 whenever addr != 0 outside the bucket lock */
-    uint64_t last;             /* time of the last charge */
-    unsigned __int128 sum_eff; /* sum of the waiters' effective start times */
+    uintptr_t addr;   /* 0 = free; a mutex's address; a condition variable's | 1 (locks
+                       * and condition variables are 4-aligned: no mutex's address is odd) */
+    uint32_t nwait;   /* mutex: its waiters; cond: its sleepers no signal has woken */
+    uint32_t pending; /* cond: woken by a signal, registered on m, not yet back */
+    uint64_t last;    /* mutex: time of the last charge; cond: the last signal's */
+    union {
+        unsigned __int128 sum_eff; /* mutex: sum of the waiters' effective start times */
+        const void *m;             /* cond: the mutex its sleepers hold */
+    };
 };
 
 struct bucket {
     unsigned char lock; /* spin lock over everything below */
-    uint32_t used;      /* entries with addr != 0; written under lock, read unlocked as a hint */
+    uint32_t used;      /* mutex entries; written under lock, read unlocked as a hint */
+    uint32_t cused;     /* condition-variable entries, the same */
     struct entry e[WAYS];
 };
 
 static struct bucket *table; /* immutable after cp_contention_init */
 
-static struct cbucket *ctable; /* condition variables (below): mapped at first use */
+static struct cset *ctable; /* the condition-variable map (below): mapped at first use */
 
 static void *map_table(void)
 {
@@ -138,7 +110,7 @@ static void *map_table(void)
 }
 
 /* The fork child has one thread and no wait in progress; a bucket lock held by another
- * thread at the fork would be held for ever. Both tables start again empty. */
+ * thread at the fork would be held for ever. The table and the map start again empty. */
 void cp_contention_fork_child(void)
 {
     if (!__atomic_load_n(&table, __ATOMIC_ACQUIRE))
@@ -199,6 +171,28 @@ static struct entry *lookup(struct bucket *b, uintptr_t a)
     return NULL;
 }
 
+/* Entries' addr and nwait are written with atomic stores, under the bucket lock: a
+ * signal reads them unlocked, as a hint (cond_hint, below). */
+static void set_nwait(struct entry *e, uint32_t n)
+{
+    __atomic_store_n(&e->nwait, n, __ATOMIC_RELAXED);
+}
+
+/* A free entry of b made m's (address a), or NULL if b is full. Bucket lock held. */
+static struct entry *new_entry(struct bucket *b, uintptr_t a)
+{
+    struct entry *e = lookup(b, 0);
+    if (e) {
+        e->pending = 0;
+        e->last = 0;
+        e->sum_eff = 0;
+        set_nwait(e, 0);
+        __atomic_store_n(&e->addr, a, __ATOMIC_RELEASE);
+        __atomic_store_n(&b->used, b->used + 1, __ATOMIC_RELAXED);
+    }
+    return e;
+}
+
 /* t0 is read under the bucket lock: an unlock that found the bucket empty (the hint)
  * read it before this registration, so it released before t0 and no time of this wait
  * is owed by it (no time moved to a later unlock); one that found it non-empty charges
@@ -217,12 +211,10 @@ static bool begin(const void *m, uint64_t *t0, bool clock, int *mark, uint32_t n
     if (clock)
         *t0 = cp_now_ns();
     struct entry *e = lookup(b, a);
-    if (!e && (e = lookup(b, 0)) != NULL) {
-        *e = (struct entry){.addr = a};
-        __atomic_store_n(&b->used, b->used + 1, __ATOMIC_RELAXED);
-    }
+    if (!e)
+        e = new_entry(b, a);
     if (e) {
-        e->nwait += n;
+        set_nwait(e, e->nwait + n);
         e->sum_eff += (unsigned __int128)*t0 * n;
     }
     if (mark) { /* after the registration, before the bucket is unlocked: see contention.h */
@@ -243,6 +235,22 @@ bool cp_contention_begin_at(const void *m, uint64_t t0)
     return begin(m, &t0, false, NULL, 1);
 }
 
+/* A registration on m that started at t0 ends (its bucket locked). */
+static void end_locked(struct bucket *b, const void *m, uint64_t t0)
+{
+    struct entry *e = lookup(b, (uintptr_t)m);
+    if (e) {
+        uint64_t eff = e->last > t0 ? e->last : t0;
+        set_nwait(e, e->nwait - 1);
+        if (e->nwait == 0) { /* the last waiter leaves: the entry is free again */
+            __atomic_store_n(&e->addr, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(&b->used, b->used - 1, __ATOMIC_RELAXED);
+        } else {
+            e->sum_eff -= eff;
+        }
+    }
+}
+
 void cp_contention_end(const void *m, uint64_t t0, uint64_t t1)
 {
     (void)t1;
@@ -250,16 +258,7 @@ void cp_contention_end(const void *m, uint64_t t0, uint64_t t1)
     if (!b)
         return;
     bucket_lock(b);
-    struct entry *e = lookup(b, (uintptr_t)m);
-    if (e) {
-        uint64_t eff = e->last > t0 ? e->last : t0;
-        if (--e->nwait == 0) { /* the last waiter leaves: the entry is free again */
-            e->addr = 0;
-            __atomic_store_n(&b->used, b->used - 1, __ATOMIC_RELAXED);
-        } else {
-            e->sum_eff -= eff;
-        }
-    }
+    end_locked(b, m, t0);
     bucket_unlock(b);
 }
 
@@ -346,7 +345,8 @@ uint32_t cp_contention_entries(void)
     struct bucket *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
     uint32_t n = 0;
     for (unsigned i = 0; t && i < BUCKETS; i++)
-        n += __atomic_load_n(&t[i].used, __ATOMIC_RELAXED);
+        n += __atomic_load_n(&t[i].used, __ATOMIC_RELAXED) +
+             __atomic_load_n(&t[i].cused, __ATOMIC_RELAXED);
     return n;
 }
 
@@ -354,123 +354,214 @@ uint32_t cp_contention_entries(void)
  *
  * glibc re-locks the mutex inside pthread_cond_wait, out of our sight; Go charges that
  * re-lock to the unlock that releases it. So: a waiter going to sleep on c with mutex m
- * is counted in c's entry (a second table, its own buckets: a signal takes c's bucket and
- * then m's, and nothing takes them the other way round, so no deadlock). A signal
- * (broadcast: all) moves sleepers to "pending" and registers each on m as a mutex waiter
- * from the signal's time: the unlock of m that hands it over (the signaller's, usually)
- * is charged the re-acquisition as any contention. A waiter returning from the wait ends
- * one pending registration (or, if none is pending, a timeout: it leaves the sleepers).
- * Every registration is ended exactly once, by whichever waiter returns first: which
- * waiter it was is not known (a timed-out waiter may end a signalled one's), so the
- * charge is exact in total when signals wake waiters, approximate per waiter. The re-lock
- * is taken to start at the signal (the woken thread's own start is not seen): an unlock
- * by a third thread that hands m to a waiter woken after the signaller released m is
- * charged from the signal. */
+ * is counted in c's entry, which lives in m's bucket (its address tagged with the low
+ * bit, keyed by (c, m)). A signal (broadcast: all) moves sleepers to "pending" and
+ * registers each on m as a mutex waiter from the signal's time, under that same bucket
+ * lock: the unlock of m that hands it over (the signaller's, usually) is charged the
+ * re-acquisition as any contention. A waiter returning from the wait ends one pending
+ * registration (or, if none is pending, a timeout: it leaves the sleepers). Every
+ * registration is ended exactly once, by whichever waiter returns first: which waiter it
+ * was is not known (a timed-out waiter may end a signalled one's), so the charge is exact
+ * in total when signals wake waiters, approximate per waiter. The re-lock is taken to
+ * start at the signal (the woken thread's own start is not seen): an unlock by a third
+ * thread that hands m to a waiter woken after the signaller released m is charged from
+ * the signal.
+ *
+ * Why in m's bucket: all of a wait's bookkeeping runs inside the program's critical
+ * section (the sleeper, the signaller and the woken hold m), so each cache line it
+ * writes there lengthens the section by a transfer from the core that wrote it last.
+ * With c's entry beside m's, the sleeper (its release's charge and its count), the
+ * signal (the move and the registration) and the woken (its end) each take one lock on
+ * one line, the line m's own contention uses: two fewer locked lines a wake-up than
+ * with a table of their own (bench/progs/workqueue, BENCHMARKS.md). A signal knows only
+ * c: it finds m in the condition-variable map below, which the sleepers write only
+ * when c's mutex is new to it, so in steady state the signal only reads it.
+ *
+ * The map: c -> m, a set of WAYS per c's hash, each pair written under its set's spin
+ * lock (a leaf) and read unlocked (c, then m, then c again: a pair replaced meanwhile is
+ * not taken). A full set replaces a pair in turn; a signal that does not find c (its
+ * pair replaced, or the map could not be mapped) registers nothing, and its woken waiter
+ * ends no registration (it is taken for a timeout): that re-acquisition is charged to
+ * nobody, as one whose bucket was full. */
 
 #define CBUCKETS (1u << 10)
 
-struct centry {
-    uintptr_t addr;  /* the condition variable; 0 = free */
-    const void *m;   /* its mutex, as the last sleeper said */
-    uint32_t sleepers, pending;
-    uint64_t tsig;   /* the last signal's time */
+struct cpair {
+    uintptr_t c; /* 0 = free */
+    const void *m;
 };
 
-struct cbucket {
+struct cset {
     unsigned char lock;
-    uint32_t used; /* hint, as bucket.used */
-    struct centry e[WAYS];
+    unsigned char next; /* the way a full set replaces next */
+    struct cpair e[WAYS];
 };
 
-
-static struct cbucket *cbucket_of(const void *c, bool create)
+static struct cset *cset_of(const void *c, bool create)
 {
-    struct cbucket *t = __atomic_load_n(&ctable, __ATOMIC_ACQUIRE);
+    struct cset *t = __atomic_load_n(&ctable, __ATOMIC_ACQUIRE);
     if (!t) {
         if (!create)
             return NULL;
         /* (the arena's: in a sandbox it comes from memory mapped before the filter) */
-        void *p = cp_mmap_anon(sizeof(struct cbucket) * CBUCKETS);
+        void *p = cp_mmap_anon(sizeof(struct cset) * CBUCKETS);
         if (!p)
             return NULL;
         void *expect = NULL;
         if (!__atomic_compare_exchange_n(&ctable, &expect, p, false, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE))
-            cp_munmap_anon(p, sizeof(struct cbucket) * CBUCKETS);
+            cp_munmap_anon(p, sizeof(struct cset) * CBUCKETS);
         t = __atomic_load_n(&ctable, __ATOMIC_ACQUIRE);
     }
     uint64_t x = (uint64_t)(uintptr_t)c * 0x9E3779B97F4A7C15ull;
     return &t[(x >> 40) & (CBUCKETS - 1)];
 }
 
-static struct centry *clookup(struct cbucket *b, uintptr_t a)
+/* c's mutex as the map has it, NULL if it has none. */
+static const void *map_get(const void *c)
 {
+    struct cset *s = cset_of(c, false);
+    if (!s)
+        return NULL;
+    for (unsigned i = 0; i < WAYS; i++) {
+        if (__atomic_load_n(&s->e[i].c, __ATOMIC_ACQUIRE) != (uintptr_t)c)
+            continue;
+        const void *m = __atomic_load_n(&s->e[i].m, __ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&s->e[i].c, __ATOMIC_ACQUIRE) == (uintptr_t)c)
+            return m;
+    }
+    return NULL;
+}
+
+/* The map says c -> m (a sleeper's, before it sleeps). Unlocked when it already does. */
+static void map_put(const void *c, const void *m)
+{
+    if (map_get(c) == m)
+        return;
+    struct cset *s = cset_of(c, true);
+    if (!s)
+        return;
+    spin_byte_lock(&s->lock);
+    struct cpair *p = NULL;
+    for (unsigned i = 0; i < WAYS && !p; i++)
+        if (s->e[i].c == (uintptr_t)c)
+            p = &s->e[i];
+    for (unsigned i = 0; i < WAYS && !p; i++)
+        if (s->e[i].c == 0)
+            p = &s->e[i];
+    if (!p) {
+        p = &s->e[s->next++ % WAYS];
+        __atomic_store_n(&p->c, 0, __ATOMIC_RELEASE); /* readers of the old pair let go */
+    }
+    __atomic_store_n(&p->m, m, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->c, (uintptr_t)c, __ATOMIC_RELEASE);
+    spin_byte_unlock(&s->lock);
+}
+
+/* (c, m)'s entry in b, bucket lock held. */
+static struct entry *clookup(struct bucket *b, const void *c, const void *m)
+{
+    uintptr_t a = (uintptr_t)c | 1;
     for (unsigned i = 0; i < WAYS; i++)
-        if (b->e[i].addr == a)
+        if (b->e[i].addr == a && b->e[i].m == m)
             return &b->e[i];
     return NULL;
 }
 
-bool cp_cond_sleep(const void *c, const void *m)
+/* Has c an entry in b with sleepers no signal has woken yet? Read unlocked (addr and
+ * nwait only, written with atomic stores), as the `used` hint is. */
+static bool cond_hint(const struct bucket *b, const void *c)
 {
-    struct cbucket *b = cbucket_of(c, true);
+    uintptr_t a = (uintptr_t)c | 1;
+    for (unsigned i = 0; i < WAYS; i++)
+        if (__atomic_load_n(&b->e[i].addr, __ATOMIC_ACQUIRE) == a &&
+            __atomic_load_n(&b->e[i].nwait, __ATOMIC_RELAXED) != 0)
+            return true;
+    return false;
+}
+
+static void cfree_entry(struct bucket *b, struct entry *e)
+{
+    __atomic_store_n(&e->addr, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&b->cused, b->cused - 1, __ATOMIC_RELAXED);
+}
+
+bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged,
+                   uint64_t *now)
+{
+    *charged = 0;
+    *now = 0;
+    map_put(c, m);
+    struct bucket *b = bucket_of(m);
     if (!b)
         return false;
     bucket_lock(b);
-    struct centry *e = clookup(b, (uintptr_t)c);
-    if (!e && (e = clookup(b, 0)) != NULL) {
-        *e = (struct centry){.addr = (uintptr_t)c};
-        __atomic_store_n(&b->used, b->used + 1, __ATOMIC_RELAXED);
-    }
-    if (e) {
+    if (release)
+        *charged = charge_locked(b, m, 0, now);
+    struct entry *e = clookup(b, c, m);
+    if (!e && (e = lookup(b, 0)) != NULL) {
+        e->pending = 0;
+        e->last = 0;
         e->m = m;
-        e->sleepers++;
+        set_nwait(e, 0);
+        __atomic_store_n(&e->addr, (uintptr_t)c | 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&b->cused, b->cused + 1, __ATOMIC_RELAXED);
     }
+    if (e)
+        set_nwait(e, e->nwait + 1);
     bucket_unlock(b);
     return e != NULL;
 }
 
 void cp_cond_signal(const void *c, bool all)
 {
-    uint64_t now;
-    struct cbucket *b = cbucket_of(c, false);
-    if (!b || __atomic_load_n(&b->used, __ATOMIC_ACQUIRE) == 0)
+    const void *m = map_get(c);
+    struct bucket *b = m ? bucket_of(m) : NULL;
+    if (!b || __atomic_load_n(&b->cused, __ATOMIC_ACQUIRE) == 0)
+        return;
+    /* Unlocked, as the hint is: no sleeper no signal has woken yet, nothing to register,
+     * and m's bucket line is only read. A signaller holding m (the usual way) reads after
+     * every sleeper that went to sleep under it; one that does not races with glibc's
+     * own enqueueing just as much. */
+    if (!cond_hint(b, c))
         return;
     bucket_lock(b);
-    struct centry *e = clookup(b, (uintptr_t)c);
-    uint32_t k = !e ? 0 : all ? e->sleepers : e->sleepers ? 1 : 0;
-    /* registered on m under c's lock: pending counts exactly the registrations made */
-    if (k && begin(e->m, &now, true, NULL, k)) {
-        e->sleepers -= k;
-        e->pending += k;
-        e->tsig = now;
+    struct entry *e = clookup(b, c, m);
+    uint32_t k = !e ? 0 : all ? e->nwait : e->nwait ? 1 : 0;
+    if (k) {
+        /* registered on m under the same lock: pending counts exactly the registrations */
+        struct entry *me = lookup(b, (uintptr_t)m);
+        if (!me)
+            me = new_entry(b, (uintptr_t)m);
+        if (me) {
+            uint64_t now = cp_now_ns();
+            set_nwait(me, me->nwait + k);
+            me->sum_eff += (unsigned __int128)now * k;
+            set_nwait(e, e->nwait - k);
+            e->pending += k;
+            e->last = now;
+        }
     }
     bucket_unlock(b);
 }
 
-void cp_cond_woke(const void *c, uint64_t now)
+void cp_cond_woke(const void *c, const void *m, uint64_t now)
 {
-    struct cbucket *b = cbucket_of(c, false);
+    (void)now;
+    struct bucket *b = bucket_of(m);
     if (!b)
         return;
-    const void *m = NULL;
-    uint64_t tsig = 0;
     bucket_lock(b);
-    struct centry *e = clookup(b, (uintptr_t)c);
+    struct entry *e = clookup(b, c, m);
     if (e) {
         if (e->pending) {
             e->pending--;
-            m = e->m;
-            tsig = e->tsig;
-        } else if (e->sleepers) {
-            e->sleepers--;
+            end_locked(b, m, e->last);
+        } else if (e->nwait) {
+            set_nwait(e, e->nwait - 1);
         }
-        if (!e->pending && !e->sleepers) {
-            e->addr = 0;
-            __atomic_store_n(&b->used, b->used - 1, __ATOMIC_RELAXED);
-        }
+        if (!e->pending && !e->nwait)
+            cfree_entry(b, e);
     }
     bucket_unlock(b);
-    if (m)
-        cp_contention_end(m, tsig, now);
 }

@@ -3,10 +3,11 @@
  *
  * Two parts:
  *  - sampling and scaling, pure functions of (duration, rate, a random number), exactly as
- *    runtime/mprof.go's blocksampled/saveblockevent and mutexevent;
+ *    runtime/mprof.go's blocksampled/saveblockevent and mutexevent (contention_sample.c);
  *  - the waiter table: which mutexes have threads waiting on them, since when, so that an
  *    unlock can be charged the waiting its critical section caused (Go charges the
- *    contention to the unlocker's stack; a lock held 1 s while 5 threads wait costs 5 s).
+ *    contention to the unlocker's stack; a lock held 1 s while 5 threads wait costs 5 s);
+ *    and the condition variables' sleepers, in their mutex's bucket (contention.c).
  *
  * Contexts: hook (the contended slow path of lock, and unlock when the mutex word says a
  * waiter may exist). The uncontended lock/unlock path never calls into this file.
@@ -74,13 +75,16 @@ uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out)
 void cp_contention_unhold(void *held);
 
 /* Condition variables (contention.c explains): a waiter about to sleep on c, whose mutex
- * is m (false: no room, nothing is charged for it); a signal or broadcast of c (now),
- * which registers the woken on m as its waiters; a waiter back from the wait at `now`
- * (signalled, timed out or spurious). Every cp_cond_sleep that returned true must be
- * followed by exactly one cp_cond_woke. */
-bool cp_cond_sleep(const void *c, const void *m);
+ * is m (false: no room, nothing is charged for it); release: the wait's own release of m
+ * hands it over to m's waiters, whose waiting so far it is charged (*charged, ns, taken
+ * under the same lock; *now the clock read for it, 0 if none); a signal or broadcast of
+ * c (now), which registers the woken on m as its waiters; a waiter back from the wait
+ * (signalled, timed out or spurious), holding m again. Every cp_cond_sleep that
+ * returned true must be followed by exactly one cp_cond_woke with the same c and m. */
+bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged,
+                   uint64_t *now);
 void cp_cond_signal(const void *c, bool all);
-void cp_cond_woke(const void *c, uint64_t now);
+void cp_cond_woke(const void *c, const void *m, uint64_t now);
 
 /* Entries in use in the waiter table: addresses with waits in progress (tests). */
 uint32_t cp_contention_entries(void);

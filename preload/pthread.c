@@ -1,12 +1,14 @@
 /*
  * pthread.c — the pthread half of the shim: mutex contention (charged to the unlocker,
  * as Go's mutex profile) and blocking (charged to the waiter, as Go's block profile).
- * Hooks only; the sampling and the waiter accounting are core/contention.c.
+ * Hooks only; the sampling and the waiter accounting are core/contention_sample.c and
+ * core/contention.c.
  *
  * Context: any application thread. The uncontended mutex paths never read the clock,
  * never touch a shared line of ours and never look anything up (with the mutex profile
- * on, an rwlock unlock and a condition-variable signal read one waiter-table hint each;
- * an rwlock's leaving readers, while it has waiters, take turns under the table's lock):
+ * on, an rwlock unlock reads one waiter-table hint, a condition-variable signal a map
+ * pair and hints; an rwlock's leaving readers, while it has waiters, take turns under the
+ * table's lock):
  *   lock    = one read of the mutex's lock word; 0 (free): the real lock as a tail call;
  *             otherwise trylock decides (a recursive relock succeeds, EDEADLK comes from
  *             the real lock, robust EOWNERDEAD acquires in both) and only EBUSY waits;
@@ -14,7 +16,8 @@
  *             before the real unlock: 2 (or the FUTEX_WAITERS bit) means someone waits.
  * Only when a thread has to wait does it read the clock, register in the waiter table
  * (locks an unlock ends: mutexes, rwlocks), wait in the real function, and record a
- * block event; only an unlock that saw waiters and releases the lock (not a recursive
+ * block event (a lock's stack walked before the wait, not in the critical section that
+ * follows it); only an unlock that saw waiters and releases the lock (not a recursive
  * mutex's inner unlock) asks the table, before the real unlock, what its critical
  * section cost them: the charge is taken at the hand-over, as Go's unlock takes it.
  * Process-shared mutexes are read, never written. Every hook returns exactly what the
@@ -24,9 +27,10 @@
  * Not covered yet: binaries linked against the pre-2.3.2 condition-variable ABI (they
  * would get the current pthread_cond_wait).
  *
- * About 740 lines: every blocking entry point glibc exports is here (35 hooks), each a
- * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, and the mutex
- * peeks) they must not drift from; splitting them would export those paths.
+ * About 820 lines: every blocking entry point glibc exports is here (35 hooks), each a
+ * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, the recording
+ * helpers they share, and the mutex peeks) they must not drift from; splitting them
+ * would export those paths.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -183,23 +187,79 @@ static uint64_t rnd(void)
     return cp_rand64(&cp_tls.rng);
 }
 
-static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay)
+/* A kept sample: its profile, scaled count and delay. */
+struct sample {
+    enum cp_ptype type;
+    uint64_t count_q16, delay;
+};
+
+/* n samples at the caller's stack, walked once: a condition-variable wait keeps up to
+ * two (its release of the mutex, its blocking) at the same stack, and the walk is the
+ * largest part of a record (bench/progs/hotpath cond: ~530 of the ~1,070 instructions a
+ * wait's two samples cost; walked for each, they cost ~2,300). */
+static void record_at(const uintptr_t *pcs, unsigned k, const struct sample *s, unsigned n)
+{
+    struct cp_thread *t = cp_shim_thread();
+    for (unsigned i = 0; i < n; i++)
+        cp_event_delay(t, cp_bucket_get(s[i].type, 0, pcs, k), s[i].count_q16, s[i].delay);
+}
+
+static void record_n(const struct sample *s, unsigned n)
 {
     int64_t cd = cp_shim_enter();
     uintptr_t raw[CP_SHIM_RAW];
     unsigned k;
     const uintptr_t *pcs = cp_shim_stack(raw, &k, NULL);
-    struct cp_bucket *b = cp_bucket_get(type, 0, pcs, k);
-    cp_event_delay(cp_shim_thread(), b, count_q16, delay);
+    record_at(pcs, k, s, n);
     cp_shim_leave(cd);
 }
 
-/* A wait of t1 - t0 ns at the caller's stack (block profile). */
+/* The stack of a wait on a lock, walked before the wait: after it the thread holds the
+ * lock, and a walk there would lengthen its critical section for every thread waiting
+ * behind it (bench/progs/workqueue). Walked whether or not the wait's block sample is
+ * kept (that depends on its length): a walk that turns out not to be needed costs the
+ * waiting thread, which would only have waited, and nobody else. */
+struct prewalk {
+    uintptr_t raw[CP_SHIM_RAW];
+    const uintptr_t *pcs;
+    unsigned k;
+};
+
+static void prewalk(struct prewalk *w)
+{
+    int64_t cd = cp_shim_enter();
+    w->pcs = cp_shim_stack(w->raw, &w->k, NULL);
+    cp_shim_leave(cd);
+}
+
+static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay)
+{
+    struct sample s = {type, count_q16, delay};
+    record_n(&s, 1);
+}
+
+/* A wait of t1 - t0 ns at the caller's stack (block profile): kept in *s? */
+static bool block_kept(uint64_t t0, uint64_t t1, struct sample *s)
+{
+    s->type = CP_BLOCK;
+    return cp_block_sample(t1 - t0, cp_opts.block_rate, rnd(), &s->count_q16, &s->delay);
+}
+
 static void blocked(uint64_t t0, uint64_t t1)
 {
-    uint64_t c, d;
-    if (cp_block_sample(t1 - t0, cp_opts.block_rate, rnd(), &c, &d))
-        record(CP_BLOCK, c, d);
+    struct sample s;
+    if (block_kept(t0, t1, &s))
+        record_n(&s, 1);
+}
+
+static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
+{
+    struct sample s;
+    if (block_kept(t0, t1, &s)) {
+        int64_t cd = cp_shim_enter();
+        record_at(w->pcs, w->k, &s, 1);
+        cp_shim_leave(cd);
+    }
 }
 
 /* ---- waiting and charging, shared by every lock ------------------------------------ */
@@ -207,7 +267,13 @@ static void blocked(uint64_t t0, uint64_t t1)
 /* A wait on lock `addr` (a mutex or rwlock: registered in the waiter table, so that the
  * unlock that releases it is charged the delay, Go's mutex profile; NULL for waits that
  * no unlock ends: semaphores, condition variables, barriers, joins, spin locks) by
- * `call`, measured for the block profile. Returns what call returned, errno as it left it. */
+ * `call`, measured for the block profile. Returns what call returned, errno as it left it.
+ * A lock's stack is walked before the wait (prewalk), once the wait is registered, so
+ * that an unlock during the walk is charged it as it would be without one (walked before
+ * registering, a waiter preempted in its walk went uncharged: locks.sh's recursive check
+ * failed once so under load); a lock freed during the walk adds the rest of the walk to
+ * the block delay. The others' (no lock held after them; a spin lock's waits are too
+ * short for a walk each) after the wait, only when the sample is kept. */
 #define WAIT(addr, call) WAIT_MARKED(addr, NULL, call)
 
 /* mark: a lock word the registration sets to "waiters" (mutexes, see waiter_mark). */
@@ -227,15 +293,21 @@ static void blocked(uint64_t t0, uint64_t t1)
         } else {                                                                           \
             t0_ = cp_now_ns();                                                             \
         }                                                                                  \
+        struct prewalk w_;                                                                 \
+        bool walked_ = a_ && cp_opts.block_rate;                                           \
+        if (walked_) /* registered first: an unlock meanwhile is charged this wait */      \
+            prewalk(&w_);                                                                  \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
-        uint64_t t1_ = cp_now_ns();                                                        \
+        uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0; /* (the end needs none) */    \
         if (in_)                                                                           \
             cp_contention_end(a_, t0_, t1_);                                               \
         else if (reg_) /* its bucket was full: charged to no unlock */                     \
             cp_prof_lost(CP_LOST_NBUCKET, 1);                                              \
-        if (cp_opts.block_rate)                                                            \
+        if (walked_)                                                                       \
+            blocked_at(&w_, t0_, t1_);                                                     \
+        else if (cp_opts.block_rate)                                                       \
             blocked(t0_, t1_);                                                             \
         errno = saved_;                                                                    \
         return r_;                                                                         \
@@ -601,16 +673,17 @@ EXPORT int pthread_join(pthread_t t, void **ret)
  * here, at the wait's stack, before glibc releases it (its internal unlock is not hooked);
  * the sleeper is counted on the condition variable, so that a signal registers its
  * re-lock on the mutex from the signal on, charged to the unlock that hands it over
- * (core/contention.c, "condition variables"). */
-static uint64_t cond_release(pthread_mutex_t *m)
+ * (core/contention.c, "condition variables"). All of it runs holding the mutex, before
+ * the wait and after it, so it is kept to one waiter-table lock each side (the charge and
+ * the count take the same one) and one stack walk, shared by the wait's two samples; the
+ * walk cannot move out (the thread holds the mutex on both sides of the wait, and the
+ * wait's frames are gone by its next unlock). */
+static bool cond_releases(pthread_mutex_t *m)
 {
     if (!lock_word_above(m, 1))
-        return 0;
+        return false;
     int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
-    if ((w ^ 2) > 0 || !mutex_releases(m))
-        return 0;
-    uint64_t now;
-    return cp_contention_charge(m, &now);
+    return (w ^ 2) <= 0 && mutex_releases(m);
 }
 
 #define COND_WAIT(c, m, call)                                                              \
@@ -619,24 +692,28 @@ static uint64_t cond_release(pthread_mutex_t *m)
         if (!profiling() || (!cp_opts.mutex_fraction && !cp_opts.block_rate))             \
             return call;                                                                   \
         int saved_ = errno;                                                                \
-        uint64_t released_ = 0;                                                            \
+        uint64_t released_ = 0, t0_ = 0;                                                   \
         bool slept_ = false;                                                               \
-        if (cp_opts.mutex_fraction) {                                                      \
-            released_ = cond_release(m);                                                   \
-            slept_ = cp_cond_sleep((c), (m));                                              \
-        }                                                                                  \
-        uint64_t t0_ = cp_now_ns();                                                        \
+        if (cp_opts.mutex_fraction) /* the release's clock read, if any, starts the wait */ \
+            slept_ = cp_cond_sleep((c), (m), cond_releases(m), &released_, &t0_);          \
+        if (!t0_ && cp_opts.block_rate) /* the clock only for the block profile */        \
+            t0_ = cp_now_ns();                                                             \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
-        uint64_t t1_ = cp_now_ns();                                                        \
+        uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0;                               \
         if (slept_)                                                                        \
-            cp_cond_woke((c), t1_);                                                        \
-        uint64_t c_, d_;                                                                   \
-        if (released_ && cp_mutex_sample(released_, cp_opts.mutex_fraction, rnd(), &c_, &d_)) \
-            record(CP_MUTEX, c_, d_);                                                      \
-        if (cp_opts.block_rate)                                                            \
-            blocked(t0_, t1_);                                                             \
+            cp_cond_woke((c), (m), t1_);                                                   \
+        struct sample s_[2];                                                               \
+        unsigned n_ = 0;                                                                   \
+        s_[0].type = CP_MUTEX;                                                             \
+        if (released_ && cp_mutex_sample(released_, cp_opts.mutex_fraction, rnd(),         \
+                                         &s_[0].count_q16, &s_[0].delay))                  \
+            n_++;                                                                          \
+        if (cp_opts.block_rate && block_kept(t0_, t1_, &s_[n_]))                           \
+            n_++;                                                                          \
+        if (n_)                                                                            \
+            record_n(s_, n_); /* one walk for both */                                      \
         errno = saved_;                                                                    \
         return r_;                                                                         \
     } while (0)
@@ -669,12 +746,24 @@ EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m, const struct time
               real_cnd_timedwait((pthread_cond_t *)c, (pthread_mutex_t *)m, abs));
 }
 
+/* Has c waiters, by glibc's own count (its signal and broadcast return at once when
+ * __wrefs >> 3 is 0: nobody to wake)? Read from the condition variable the program is
+ * signalling, so live; a line glibc's call reads next anyway. None: nothing of ours to
+ * read either (a signal into an empty queue is common: workqueue's notfull, on every
+ * task). A sleeper counted by us but not yet by glibc is one signalled without the mutex
+ * held, which glibc's signal misses too. */
+static bool cond_waited(pthread_cond_t *c)
+{
+    return __atomic_load_n(&c->__data.__wrefs, __ATOMIC_RELAXED) >> 3 != 0;
+}
+
 /* The woken are registered before the real signal wakes them (after it, one could return
- * before it was counted as woken). Nobody sleeping: one unlocked read of a bucket hint. */
+ * before it was counted as woken). Nobody sleeping that no signal has woken: unlocked
+ * reads only (the condition variable's mutex in the map, its bucket's hints). */
 #define SIGNAL(c, all, call)                                                               \
     do {                                                                                   \
         NEED();                                                                            \
-        if (profiling() && cp_opts.mutex_fraction) {                                       \
+        if (profiling() && cp_opts.mutex_fraction && cond_waited((pthread_cond_t *)(c))) { \
             int saved_ = errno;                                                            \
             cp_cond_signal((c), (all));                                                    \
             errno = saved_;                                                                \

@@ -2,8 +2,11 @@
  * loop of mixed small sizes; `hotpath lock N` does N uncontended lock+unlock pairs;
  * `hotpath lockmt N` does the same in a process that has a second (idle) thread, so that
  * glibc takes its multi-threaded unlock path with and without the profiler alike (the
- * profiler's flusher thread otherwise makes that difference look like ours). The bench
- * runs it for N and 2N and divides the difference by N, which cancels start-up. */
+ * profiler's flusher thread otherwise makes that difference look like ours); `hotpath
+ * cond N` is a condition-variable ping-pong: two threads take turns N times under one
+ * mutex, each signalling the other's condition variable and waiting on its own, so every
+ * turn is a signal, a wait that sleeps and a wake-up (the profiler's condvar path). The
+ * bench runs it for N and 2N and divides the difference by N, which cancels start-up. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,25 @@ static const size_t sizes[] = {16, 24, 32, 48, 64, 96, 128, 256};
 
 static void *idle(void *arg)
 {
+    return arg;
+}
+
+static pthread_mutex_t pm = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pc[2] = {PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
+static int turn;
+static long rounds;
+
+static void *pong(void *arg)
+{
+    int me = (int)(long)arg;
+    pthread_mutex_lock(&pm);
+    for (long i = 0; i < rounds; i++) {
+        while (turn != me)
+            pthread_cond_wait(&pc[me], &pm);
+        turn = !me;
+        pthread_cond_signal(&pc[!me]);
+    }
+    pthread_mutex_unlock(&pm);
     return arg;
 }
 
@@ -26,7 +48,13 @@ int main(int argc, char **argv)
         pthread_create(&t, NULL, idle, NULL);
         pthread_join(t, NULL);
     }
-    if (!strcmp(argv[1], "malloc")) {
+    if (!strcmp(argv[1], "cond")) {
+        pthread_t t;
+        rounds = n;
+        pthread_create(&t, NULL, pong, (void *)1L);
+        pong((void *)0L);
+        pthread_join(t, NULL);
+    } else if (!strcmp(argv[1], "malloc")) {
         for (long i = 0; i < n; i++) {
             void *volatile p = malloc(sizes[i & 7]);
             free(p);

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,36 +216,155 @@ static void test_waits_in_progress(void **state)
 
 /* Condition variables: a broadcast registers every sleeper on the mutex from the
  * signal's time; a signal one; a waiter back from the wait ends one registration, or, with
- * none pending (a timeout), just leaves; nothing is left behind either way. */
+ * none pending (a timeout), just leaves; nothing is left behind either way. The
+ * condition variable's entry is in its mutex's bucket, an entry of the table while it has
+ * sleepers or woken waiters not yet back. */
 static void test_cond_reacquisition(void **state)
 {
     assert_int_equal(cp_contention_init(), 0);
     static int cv, mu;
+    uint64_t charged, at0;
     uint32_t before = cp_contention_entries();
     for (int i = 0; i < 3; i++)
-        assert_true(cp_cond_sleep(&cv, &mu));
+        assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0));
+    assert_int_equal(charged, 0);
+    assert_int_equal(at0, 0); /* no release: no clock read */
+    assert_int_equal(cp_contention_entries(), before + 1);
     uint64_t t0 = cp_now_ns();
     cp_cond_signal(&cv, true);
     uint64_t t1 = cp_now_ns();
-    assert_int_equal(cp_contention_entries(), before + 1);
+    assert_int_equal(cp_contention_entries(), before + 2);
     uint64_t at = t1 + 1000000;
     uint64_t c = cp_contention_charge_at(&mu, at);
     assert_true(c >= 3 * (at - t1) && c <= 3 * (at - t0));
     for (int i = 0; i < 3; i++)
-        cp_cond_woke(&cv, at + 10);
+        cp_cond_woke(&cv, &mu, at + 10);
     assert_int_equal(cp_contention_entries(), before);
     assert_int_equal(cp_contention_charge_at(&mu, at + 20), 0);
 
     /* two sleepers, one signal, both return (one timed out): one registration, ended once */
-    assert_true(cp_cond_sleep(&cv, &mu));
-    assert_true(cp_cond_sleep(&cv, &mu));
+    assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0));
+    assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0));
     cp_cond_signal(&cv, false);
     assert_true(cp_contention_charge_at(&mu, cp_now_ns() + 1000) >= 1000);
-    cp_cond_woke(&cv, cp_now_ns());
+    cp_cond_woke(&cv, &mu, cp_now_ns());
+    assert_int_equal(cp_contention_entries(), before + 1); /* the other still sleeps */
+    cp_cond_woke(&cv, &mu, cp_now_ns());
     assert_int_equal(cp_contention_entries(), before);
-    cp_cond_woke(&cv, cp_now_ns());
     cp_cond_signal(&cv, true); /* nobody sleeps: nothing registered */
     assert_int_equal(cp_contention_entries(), before);
+
+    /* a wait whose release hands the mutex over is charged its waiters' waiting so far,
+     * at the clock read it returns */
+    uint64_t w0 = cp_now_ns() - 5000;
+    assert_true(cp_contention_begin_at(&mu, w0));
+    assert_true(cp_cond_sleep(&cv, &mu, true, &charged, &at0));
+    assert_true(at0 >= w0 + 5000);
+    assert_int_equal(charged, at0 - w0);
+    cp_contention_end(&mu, w0, cp_now_ns());
+    cp_cond_woke(&cv, &mu, cp_now_ns());
+    assert_int_equal(cp_contention_entries(), before);
+}
+
+/* The condition-variable map (contention.c) holds WAYS = 8 pairs a set: a ninth condition
+ * variable of the same set replaces the first one's pair. A signal on the first then
+ * registers nothing (its re-acquisition is charged to nobody), its woken waiter is taken
+ * for a timeout, and nothing is left behind; the other eight are registered as usual. */
+static void test_cond_map_forgets(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    static uint64_t space[1 << 16], mus[9];
+    const void *cv[9];
+    unsigned n = 0, set = 0;
+    for (unsigned i = 0; i < (1u << 16) && n < 9; i++) { /* the map's hash of an address */
+        unsigned h = (unsigned)((((uint64_t)(uintptr_t)&space[i] * 0x9E3779B97F4A7C15ull) >> 40) & 1023);
+        if (n == 0)
+            set = h;
+        if (h == set)
+            cv[n++] = &space[i];
+    }
+    assert_int_equal(n, 9);
+    uint64_t charged, at0;
+    uint32_t before = cp_contention_entries();
+    for (int i = 0; i < 9; i++)
+        assert_true(cp_cond_sleep(cv[i], &mus[i], false, &charged, &at0));
+    assert_int_equal(cp_contention_entries(), before + 9);
+    /* (the set may hold other tests' pairs too: then which of ours were replaced depends
+     * on them, but at least one was) */
+    int forgotten = 0;
+    for (int i = 0; i < 9; i++) {
+        uint32_t asleep = cp_contention_entries();
+        cp_cond_signal(cv[i], false);
+        uint64_t c = cp_contention_charge_at(&mus[i], cp_now_ns() + 1000);
+        if (c == 0) { /* not registered: no mutex entry either */
+            forgotten++;
+            assert_int_equal(cp_contention_entries(), asleep);
+        } else {
+            assert_true(c >= 1000);
+            assert_int_equal(cp_contention_entries(), asleep + 1);
+        }
+        cp_cond_woke(cv[i], &mus[i], cp_now_ns());
+        assert_int_equal(cp_contention_entries(), asleep - 1);
+    }
+    printf("condition-variable map: %d of 9 in one set forgotten\n", forgotten);
+    assert_true(forgotten >= 1);
+    assert_int_equal(cp_contention_entries(), before);
+}
+
+/* Condition variables from many threads at once, as the shim calls in: sleep and signal
+ * holding the program's mutex, the woken's return too, and signals without it (which
+ * read the map and the bucket's hints unlocked, while the others write them), beside
+ * plain waits on the same mutex. Every sleep is followed by one woke, so at the end
+ * nothing is left: no entry, no registration (and, under TSan, no race reported). */
+static pthread_mutex_t cc_real = PTHREAD_MUTEX_INITIALIZER;
+static int cc_cv, cc_mu;
+static int cc_stop;
+
+static void *cond_worker(void *arg)
+{
+    long id = (long)arg;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t charged, at0;
+        pthread_mutex_lock(&cc_real);
+        bool slept = (i + id) % 2 && cp_cond_sleep(&cc_cv, &cc_mu, i % 3 == 0, &charged, &at0);
+        cp_cond_signal(&cc_cv, i % 7 == 0);
+        pthread_mutex_unlock(&cc_real);
+        if (i % 5 == 0) { /* a plain wait on the same mutex */
+            uint64_t t0;
+            if (cp_contention_begin(&cc_mu, &t0, NULL))
+                cp_contention_end(&cc_mu, t0, cp_now_ns());
+        }
+        pthread_mutex_lock(&cc_real);
+        if (slept)
+            cp_cond_woke(&cc_cv, &cc_mu, cp_now_ns());
+        uint64_t now;
+        cp_contention_charge(&cc_mu, &now);
+        pthread_mutex_unlock(&cc_real);
+    }
+    return NULL;
+}
+
+static void *cond_outsider(void *arg)
+{
+    while (!__atomic_load_n(&cc_stop, __ATOMIC_RELAXED))
+        cp_cond_signal(&cc_cv, false);
+    return arg;
+}
+
+static void test_cond_concurrent(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    uint32_t before = cp_contention_entries();
+    pthread_t t[4], o;
+    pthread_create(&o, NULL, cond_outsider, NULL);
+    for (long i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, cond_worker, (void *)i);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    __atomic_store_n(&cc_stop, 1, __ATOMIC_RELAXED);
+    pthread_join(o, NULL);
+    assert_int_equal(cp_contention_entries(), before);
+    assert_int_equal(cp_contention_charge_at(&cc_mu, cp_now_ns() + 1000), 0);
 }
 
 /* An rwlock's leaving readers decide under the table's lock (cp_contention_hold): nothing
@@ -275,7 +395,9 @@ int main(void)
         cmocka_unit_test(test_unknown_mutex_is_free), cmocka_unit_test(test_block_unbiased),
         cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_million_distinct), cmocka_unit_test(test_waits_in_progress),
-        cmocka_unit_test(test_cond_reacquisition), cmocka_unit_test(test_hold),
+        cmocka_unit_test(test_cond_reacquisition), cmocka_unit_test(test_cond_map_forgets),
+        cmocka_unit_test(test_cond_concurrent),
+        cmocka_unit_test(test_hold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
