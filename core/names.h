@@ -13,9 +13,10 @@ struct cp_bucket;
 struct cp_module;
 
 /* Which of a bucket's counters: heap alloc / mutex and block contentions, free / delay;
- * heap only: the sampled objects in use at the peak, and freed objects by lifetime class
- * (CP_NAME_LIFE0 + k, k < CP_NLIFE in heaptime.h). */
-enum { CP_NAME_ALLOC = 0, CP_NAME_FREE = 1, CP_NAME_PEAK = 2, CP_NAME_LIFE0 = 3 };
+ * heap only: the unbiased objects in use at the peak, and freed objects by lifetime class
+ * (CP_NAME_LIFE0 + k, k < CP_NLIFE in heaptime.h); the same in bytes (PEAKB, LIFEB0). */
+enum { CP_NAME_ALLOC = 0, CP_NAME_FREE = 1, CP_NAME_PEAK = 2, CP_NAME_LIFE0 = 3,
+       CP_NAME_PEAKB = 12, CP_NAME_LIFEB0 = 13 };
 /* A bucket's format-1 counter name, which CP_NAME_ALLOC or CP_NAME_FREE (docs/SCHEMA.md;
  * the file's own names come from stacktab.c).
  * Returns the name's length (<= CP_CFILE_MAX_NAME), 0 if it cannot be built. Frames
@@ -35,8 +36,9 @@ size_t cp_names_frames_short(const uintptr_t *pcs, unsigned n, char *buf, size_t
 /* ctrprof/module:<id>:<build-id hex or ->:<path> */
 size_t cp_names_module(const struct cp_module *m, char *buf, size_t len);
 
-/* A heap bucket's per-bucket counter kind for which >= CP_NAME_PEAK, as Ctrprof-Format 2
- * names it (ctrprof/<kind>:<id>, stacktab.h): "peak", "life:<class>". Its length, or 0. */
+/* A heap bucket's per-bucket counter kind for which >= CP_NAME_PEAK, as Ctrprof-Format 3
+ * names it (ctrprof/<kind>:<id>, stacktab.h): "peak", "life:<class>" (objects), "pb",
+ * "lb:<class>" (bytes). Its length, or 0. */
 size_t cp_names_kind(int which, char *buf, size_t len);
 
 #endif

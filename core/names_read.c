@@ -1,7 +1,10 @@
 /*
  * names_read.c — reading a profile's counters as Ctrprof-Format 1 names, whichever format
  * wrote them (see names_read.h; docs/SCHEMA.md is the contract, core/stacktab.c the
- * format-2 writer).
+ * format-3 writer). A format-2 heap record (ctrprof/heap:<id>:<size>) reads as format 1's
+ * sized names; a format-3 one (ctrprof/heap:<id>, a site with unbiased values) as the
+ * names of the site's values, ctrprof/heap:alloc_objects, free_objects, alloc_space,
+ * free_space, peak_objects, peak_space, life_objects:<class>, life_space:<class>.
  *
  * Context: offline (tools, tests, fuzzers). Uses malloc; never runs in a profiled process.
  *
@@ -27,6 +30,7 @@ struct rec {
     uint64_t id;
     int type; /* 0 heap, 1 mutex, 2 block */
     uint64_t size;
+    int sized; /* a format-2 heap record, ctrprof/heap:<id>:<size> (format 3: a site) */
     const uint8_t *own; /* the frame lines after the header, each "\n<frame>", no ditto */
     size_t ownlen;
     unsigned nown;
@@ -92,8 +96,9 @@ static int prefix(const uint8_t *n, size_t len, const char *p, size_t *pl)
     return len > *pl && !memcmp(n, p, *pl);
 }
 
-/* A format-2 record's header line: its type, id and size; -1 if it is none. */
-static int header(const uint8_t *n, size_t hl, uint64_t *id, uint64_t *size)
+/* A format-2 or -3 record's header line: its type, id and size (*sized 0: a format-3 heap
+ * record, which has none); -1 if it is none. */
+static int header(const uint8_t *n, size_t hl, uint64_t *id, uint64_t *size, int *sized)
 {
     static const char *const heads[3] = {"ctrprof/heap:", "ctrprof/mutex:", "ctrprof/block:"};
     for (int t = 0; t < 3; t++) {
@@ -105,9 +110,11 @@ static int header(const uint8_t *n, size_t hl, uint64_t *id, uint64_t *size)
             return -1;
         pl += k;
         *size = 0;
-        if (t == 0) {
-            if (pl >= hl || n[pl] != ':')
+        *sized = 0;
+        if (t == 0 && pl < hl) {
+            if (n[pl] != ':')
                 return -1;
+            *sized = 1;
             pl++;
             k = decnum(n + pl, hl - pl, size);
             if (!k)
@@ -132,6 +139,7 @@ static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t val
     const uint8_t *nl = memchr(name, '\n', len);
     size_t hl = nl ? (size_t)(nl - name) : len, pl;
     uint64_t id, size;
+    int sized;
     /* ctrprof/<kind>:<id>, in no namespace of counters that are not a bucket's */
     const uint8_t *colon = nl ? NULL : memrchr(name, ':', len);
     if (colon && prefix(name, len, "ctrprof/", &pl) && colon > name + pl &&
@@ -150,7 +158,7 @@ static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t val
         return;
     }
     hl = nl ? (size_t)(nl - name) : len;
-    int t = header(name, hl, &id, &size);
+    int t = header(name, hl, &id, &size, &sized);
     if (t < 0) {
         if (c->cb)
             c->cb(c->cbctx, name, len, value); /* format 1, or any other counter */
@@ -163,6 +171,7 @@ static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t val
     r->id = id;
     r->type = t;
     r->size = size;
+    r->sized = sized;
     r->v[0] = value;
     r->own = name + hl;
     r->ownlen = len - hl;
@@ -295,6 +304,13 @@ cut:
     return o + 10;
 }
 
+/* A format-3 heap record's values as the reader's names (names_read.h) */
+static const char *const site[2] = {"ctrprof/heap:alloc_objects", "ctrprof/heap:free_objects"};
+#define NKINDS3 6
+static const char *const kinds3[NKINDS3][2] = {
+    {"ab", "alloc_space"},      {"fb", "free_space"},       {"peak", "peak_objects"},
+    {"pb", "peak_space"},       {"life:", "life_objects:"}, {"lb:", "life_space:"}};
+
 static void emit(struct ctx *c, char *buf, size_t cap)
 {
     size_t fi = 0; /* c->f, sorted by id like c->r */
@@ -312,9 +328,11 @@ static void emit(struct ctx *c, char *buf, size_t cap)
             if (w == 1 && !r->has_v1)
                 continue;
             char head[64];
-            int hl = r->type == 0 ? snprintf(head, sizeof head, "%s%llu", names[0][w],
-                                             (unsigned long long)r->size)
-                                  : snprintf(head, sizeof head, "%s", names[r->type][w]);
+            int hl = r->type == 0 && r->sized
+                         ? snprintf(head, sizeof head, "%s%llu", names[0][w],
+                                    (unsigned long long)r->size)
+                         : r->type == 0 ? snprintf(head, sizeof head, "%s", site[w])
+                                        : snprintf(head, sizeof head, "%s", names[r->type][w]);
             /* the header goes just before the stack, which stays where it is */
             memcpy(stk - hl, head, (size_t)hl);
             c->cb(c->cbctx, (const uint8_t *)(stk - hl), (size_t)hl + sl, r->v[w]);
@@ -325,10 +343,22 @@ static void emit(struct ctx *c, char *buf, size_t cap)
             if (e->id != r->id || !e->kind)
                 continue;
             char head[128];
-            int hl = r->type == 0 ? snprintf(head, sizeof head, "%s%.*s:%llu", ns[0], (int)e->klen,
-                                             (const char *)e->kind, (unsigned long long)r->size)
-                                  : snprintf(head, sizeof head, "%s%.*s", ns[r->type], (int)e->klen,
-                                             (const char *)e->kind);
+            const char *pre = "";
+            size_t skip = 0;
+            for (int k = 0; r->type == 0 && !r->sized && k < NKINDS3; k++) {
+                size_t kl = strlen(kinds3[k][0]);
+                if (e->klen >= kl && !memcmp(e->kind, kinds3[k][0], kl) &&
+                    (e->klen == kl || kinds3[k][0][kl - 1] == ':')) {
+                    pre = kinds3[k][1];
+                    skip = kl;
+                    break;
+                }
+            }
+            int hl = r->type == 0 && r->sized
+                         ? snprintf(head, sizeof head, "%s%.*s:%llu", ns[0], (int)e->klen,
+                                    (const char *)e->kind, (unsigned long long)r->size)
+                         : snprintf(head, sizeof head, "%s%s%.*s", ns[r->type], pre,
+                                    (int)(e->klen - skip), (const char *)e->kind + skip);
             memcpy(stk - hl, head, (size_t)hl);
             c->cb(c->cbctx, (const uint8_t *)(stk - hl), (size_t)hl + sl, e->v);
         }

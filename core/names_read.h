@@ -7,12 +7,16 @@
 
 #include "cfile.h"
 
-/* cp_cfile_parse, with the format-2 bucket records (docs/SCHEMA.md) expanded: each is
+/* cp_cfile_parse, with the format-2 and -3 bucket records (docs/SCHEMA.md) expanded: each is
  * handed to counter_cb as the format-1 counters it stands for, "ctrprof/heap:alloc:<size>"
  * (and "ctrprof/heap:free:<size>" with its ctrprof/f value; mutex and block alike) then its
  * whole stack, after every other counter; ctrprof/f counters are not handed over, and
  * other per-bucket counters ctrprof/<kind>:<id> come as "ctrprof/heap:<kind>:<size>" (or
- * "ctrprof/mutex:<kind>", "ctrprof/block:<kind>") then the stack. Names of
+ * "ctrprof/mutex:<kind>", "ctrprof/block:<kind>") then the stack. A format-3 heap record
+ * (a site, no size) comes as "ctrprof/heap:alloc_objects" and "ctrprof/heap:free_objects",
+ * its ab, fb, peak, pb, life:<class>, lb:<class> counters as "ctrprof/heap:alloc_space",
+ * "free_space", "peak_objects", "peak_space", "life_objects:<class>", "life_space:<class>"
+ * (other kinds as "ctrprof/heap:<kind>"), each then the stack. Names of
  * a format-1 file, and every other counter, pass through as they are. Two records of one
  * stack (two processes sharing a file) give two calls with the same name: callers add. */
 int cp_names_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,

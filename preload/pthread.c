@@ -189,7 +189,7 @@ static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay)
     uintptr_t raw[CP_SHIM_RAW];
     unsigned k;
     const uintptr_t *pcs = cp_shim_stack(raw, &k, NULL);
-    struct cp_bucket *b = cp_bucket_get(type, 0, pcs, k);
+    struct cp_bucket *b = cp_bucket_get(type, pcs, k);
     cp_event_delay(cp_shim_thread(), b, count_q16, delay);
     cp_shim_leave(cd);
 }
