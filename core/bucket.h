@@ -10,6 +10,11 @@
  * the arena, capped by CTRPROF_MAX_BUCKET_MB: past the cap a new stack is folded into its
  * type's overflow bucket.
  *
+ * A heap bucket whose samples all had one size (most sites) is named with that size and
+ * its bytes are its objects times it, as Ctrprof-Format 2's were; its bytes counters are
+ * written from the first sample of another size on ("mixed"), so a site costs the file
+ * more only when it has several sizes (docs/SCHEMA.md).
+ *
  * Heap buckets also have a small index (hidx, from 1), so that the live table's value for
  * a sampled object can hold its bucket and its size in one word (resolve.c's hv_*): the
  * index table (cp_bucket_by_hidx) maps it back.
@@ -64,6 +69,10 @@ struct cp_bucket {
         struct {
             struct cp_memrec active, fut[2];
             struct cp_htx *ht; /* heaptime.c's state for this bucket, from its first event */
+            uint64_t size0;    /* the size of its first sample (its record's name) */
+            uint8_t sized;     /* size0 is set */
+            uint8_t mixed;     /* a sample of another size came: its bytes counters are
+                                * written (stacktab.c), not implied by size0 */
         } mem;
         struct {
             uint64_t count_q16, delay; /* active */
@@ -121,13 +130,19 @@ static inline void cp_memrec_fold(struct cp_bucket *b, unsigned s)
     *f = (struct cp_memrec){0, 0, 0, 0};
 }
 /* Fork child: fut emptied; active from zero (a file of its own) or from what the parent
- * published (a shared file: the child's deltas add to it). */
+ * published (a shared file: the child's deltas add to it; bytes not written yet are the
+ * objects times the record's size, and are written whole if the site becomes mixed). */
 static inline void cp_memrec_reset(struct cp_bucket *b, bool newfile)
 {
     memset(b->u.mem.fut, 0, sizeof b->u.mem.fut);
     struct cp_memrec *a = &b->u.mem.active;
-    *a = newfile ? (struct cp_memrec){0, 0, 0, 0}
-                 : (struct cp_memrec){b->pub[0], b->pub[1], b->pub[2], b->pub[3]};
+    if (newfile)
+        *a = (struct cp_memrec){0, 0, 0, 0};
+    else if (b->u.mem.mixed)
+        *a = (struct cp_memrec){b->pub[0], b->pub[1], b->pub[2], b->pub[3]};
+    else
+        *a = (struct cp_memrec){b->pub[0], b->pub[1], b->pub[0] * b->u.mem.size0,
+                                b->pub[1] * b->u.mem.size0};
 }
 
 #endif

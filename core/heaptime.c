@@ -47,8 +47,18 @@
 /* per heap bucket, made at its first event (flusher only). Objects and bytes are unbiased,
  * each sample weighted by its own size (hweight.h), in 1/65536 (exact x 65536 at rate 1);
  * the lifetime sums are kept modulo 2^64 and published as whole-unit differences, as the
- * bucket's own values (bucket.h, cp_memrec_publish) */
-_Static_assert(CP_NLIFE <= 16, "a class is a bit of cp_htx's lmask");
+ * bucket's own values (bucket.h, cp_memrec_publish). The bytes counters (pb, lb:<class>)
+ * are written only once the bucket is mixed (bucket.h): until then they are the objects
+ * times the record's size. A lifetime class's sums are made at its first free (most
+ * sites see one or two of the nine classes; at rate 1 a program of 260k sites has as many
+ * of these). */
+struct cp_hlife {
+    struct cp_hlife *next;
+    uint64_t n, b, pub_n, pub_b; /* freed objects and bytes; published (multiples of 65536) */
+    uint64_t *ctr_n, *ctr_b;
+    unsigned k; /* its class */
+};
+
 struct cp_htx {
     struct cp_htx *next; /* every one, newest first */
     struct cp_bucket *b;
@@ -58,12 +68,11 @@ struct cp_htx {
     uint64_t pub_peak, pub_peakb; /* the peak's whole objects and bytes added to the file */
     uint64_t *ctr_peak, *ctr_peakb;
     struct cp_htx *lnext; /* next on the list of buckets whose lifetimes changed */
+    struct cp_hlife *life; /* its classes so far */
     uint16_t lmask;       /* the classes changed since published; on that list when not 0 */
     uint8_t failed;
-    uint64_t life[CP_NLIFE], lifeb[CP_NLIFE];         /* freed objects, bytes, by class */
-    uint64_t pub_life[CP_NLIFE], pub_lifeb[CP_NLIFE]; /* published (multiples of 65536) */
-    uint64_t *ctr_life[CP_NLIFE], *ctr_lifeb[CP_NLIFE];
 };
+_Static_assert(CP_NLIFE <= 16, "a class is a bit of cp_htx's lmask");
 
 static struct cp_htx *all, *lhead;
 static uint64_t rate, interval_ns, t0;
@@ -237,8 +246,21 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     if (!born)
         return;
     unsigned k = cp_ht_class(t - born);
-    h->life[k] += wq;
-    h->lifeb[k] += bq;
+    struct cp_hlife *l = h->life;
+    while (l && l->k != k)
+        l = l->next;
+    if (!l) {
+        if (!(l = cp_arena_alloc(sizeof *l))) {
+            nolife++;
+            return;
+        }
+        memset(l, 0, sizeof *l);
+        l->k = k;
+        l->next = h->life;
+        h->life = l;
+    }
+    l->n += wq;
+    l->b += bq;
     if (!h->lmask) {
         h->lnext = lhead;
         lhead = h;
@@ -276,17 +298,18 @@ static void publish_life(const struct cp_ht_sink *s)
         n = h->lnext;
         unsigned m = h->lmask; /* only the classes that changed (at rate 1 in a single-
                                 * threaded process this runs at every free: one class) */
+        bool mixed = h->b->u.mem.mixed;
         h->lmask = 0;
         h->lnext = NULL;
-        for (; m && !h->failed; m &= m - 1) {
-            unsigned k = (unsigned)__builtin_ctz(m);
-            if (!publish_sum(s, h, CP_NAME_LIFE0 + (int)k, &h->ctr_life[k], h->life[k],
-                             &h->pub_life[k]) ||
-                !publish_sum(s, h, CP_NAME_LIFEB0 + (int)k, &h->ctr_lifeb[k], h->lifeb[k],
-                             &h->pub_lifeb[k])) {
+        /* (a class that has not changed since the site became mixed freed objects of the
+         * record's size only: its bytes are still implied) */
+        for (struct cp_hlife *l = h->life; l && m && !h->failed; l = l->next) {
+            if (!(m & (1u << l->k)))
+                continue;
+            m &= ~(1u << l->k);
+            if (!publish_sum(s, h, CP_NAME_LIFE0 + (int)l->k, &l->ctr_n, l->n, &l->pub_n) ||
+                (mixed && !publish_sum(s, h, CP_NAME_LIFEB0 + (int)l->k, &l->ctr_b, l->b, &l->pub_b)))
                 h->failed = 1;
-                break;
-            }
         }
     }
     lhead = NULL;
@@ -298,15 +321,17 @@ static void publish_peak(const struct cp_ht_sink *s)
         int64_t c = h->stamp == epoch ? h->at_peak : h->cur;
         int64_t cb = h->stamp == epoch ? h->at_peakb : h->curb;
         uint64_t v = c > 0 ? (uint64_t)c >> 16 : 0, vb = cb > 0 ? (uint64_t)cb >> 16 : 0;
-        if (h->failed || (v == h->pub_peak && vb == h->pub_peakb))
+        bool mixed = h->b->u.mem.mixed; /* bytes written, not implied (bucket.h) */
+        if (h->failed || (v == h->pub_peak && (!mixed || vb == h->pub_peakb)))
             continue;
         if ((!h->ctr_peak && !(h->ctr_peak = s->bucket_ctr(h->b, CP_NAME_PEAK))) ||
-            (!h->ctr_peakb && !(h->ctr_peakb = s->bucket_ctr(h->b, CP_NAME_PEAKB)))) {
+            (mixed && !h->ctr_peakb && !(h->ctr_peakb = s->bucket_ctr(h->b, CP_NAME_PEAKB)))) {
             h->failed = 1;
             continue;
         }
         add_delta(h->ctr_peak, &h->pub_peak, v);
-        add_delta(h->ctr_peakb, &h->pub_peakb, vb);
+        if (mixed)
+            add_delta(h->ctr_peakb, &h->pub_peakb, vb);
     }
     if (!ctr_peak_bytes) {
         char name[64];
@@ -376,18 +401,19 @@ void cp_ht_atfork_child(bool newfile)
          * counts stay there and the child adds its own (pub = 0, life = pub as published);
          * a file of its own starts from nothing */
         h->pub_peak = h->pub_peakb = 0;
+        for (struct cp_hlife *l = h->life; l; l = l->next) {
+            if (newfile) {
+                l->n = l->b = l->pub_n = l->pub_b = 0;
+                l->ctr_n = l->ctr_b = NULL;
+            } else {
+                /* (bytes not written yet are the objects times the record's size) */
+                l->n = l->pub_n;
+                l->b = h->b->u.mem.mixed ? l->pub_b : l->pub_n * h->b->u.mem.size0;
+            }
+        }
         if (newfile) {
-            memset(h->life, 0, sizeof h->life);
-            memset(h->pub_life, 0, sizeof h->pub_life);
-            memset(h->ctr_life, 0, sizeof h->ctr_life);
-            memset(h->lifeb, 0, sizeof h->lifeb);
-            memset(h->pub_lifeb, 0, sizeof h->pub_lifeb);
-            memset(h->ctr_lifeb, 0, sizeof h->ctr_lifeb);
             h->ctr_peak = h->ctr_peakb = NULL;
             h->failed = 0;
-        } else {
-            memcpy(h->life, h->pub_life, sizeof h->life);
-            memcpy(h->lifeb, h->pub_lifeb, sizeof h->lifeb);
         }
     }
     t0 = cp_ht_now();
@@ -412,5 +438,8 @@ uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes)
 {
     const struct cp_htx *h = b->u.mem.ht;
-    return h && cls < CP_NLIFE ? (bytes ? h->lifeb[cls] : h->life[cls]) >> 16 : 0;
+    for (const struct cp_hlife *l = h ? h->life : NULL; l; l = l->next)
+        if (l->k == cls)
+            return (bytes ? l->b : l->n) >> 16;
+    return 0;
 }

@@ -30,7 +30,8 @@ struct rec {
     uint64_t id;
     int type; /* 0 heap, 1 mutex, 2 block */
     uint64_t size;
-    int sized; /* a format-2 heap record, ctrprof/heap:<id>:<size> (format 3: a site) */
+    int sized; /* a heap record with a size, ctrprof/heap:<id>:<size> (format 2: its objects' size;
+                * format 3: its first sample's, which gives the bytes not written) */
     const uint8_t *own; /* the frame lines after the header, each "\n<frame>", no ditto */
     size_t ownlen;
     unsigned nown;
@@ -58,6 +59,7 @@ struct fval {
 #define MAX_KIND 48
 
 struct ctx {
+    int v3; /* Ctrprof-Format 3 or later: a heap record is a site (unbiased values) */
     cp_cfile_meta_fn meta_cb;
     cp_cfile_counter_fn cb;
     void *cbctx;
@@ -130,7 +132,11 @@ static int header(const uint8_t *n, size_t hl, uint64_t *id, uint64_t *size, int
 static void on_meta(void *vctx, const char *k, size_t kl, const char *v, size_t vl)
 {
     struct ctx *c = vctx;
-    c->meta_cb(c->cbctx, k, kl, v, vl);
+    uint64_t fmt;
+    if (kl == 14 && !memcmp(k, "Ctrprof-Format", 14) && decnum((const uint8_t *)v, vl, &fmt) == vl)
+        c->v3 = fmt >= 3;
+    if (c->meta_cb)
+        c->meta_cb(c->cbctx, k, kl, v, vl);
 }
 
 static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t value)
@@ -304,12 +310,70 @@ cut:
     return o + 10;
 }
 
-/* A format-3 heap record's values as the reader's names (names_read.h) */
-static const char *const site[2] = {"ctrprof/heap:alloc_objects", "ctrprof/heap:free_objects"};
-#define NKINDS3 6
-static const char *const kinds3[NKINDS3][2] = {
-    {"ab", "alloc_space"},      {"fb", "free_space"},       {"peak", "peak_objects"},
-    {"pb", "peak_space"},       {"life:", "life_objects:"}, {"lb:", "life_space:"}};
+/* The value of b x size, saturated (a hostile file's values may be anything). */
+static uint64_t times(uint64_t v, uint64_t size)
+{
+    unsigned __int128 x = (unsigned __int128)v * size;
+    return x > UINT64_MAX ? UINT64_MAX : (uint64_t)x;
+}
+
+/* Hand over one value as "<head>" then the stack at stk[0..sl). */
+static void out(struct ctx *c, char *stk, size_t sl, const char *head, uint64_t v)
+{
+    size_t hl = strlen(head);
+    memcpy(stk - hl, head, hl); /* the header goes just before the stack */
+    c->cb(c->cbctx, (const uint8_t *)(stk - hl), hl + sl, v);
+}
+
+static const struct fval *kind_of(const struct fval *f, size_t n, const char *kind, size_t kl)
+{
+    for (size_t i = 0; i < n; i++)
+        if (f[i].kind && f[i].klen == kl && !memcmp(f[i].kind, kind, kl))
+            return &f[i];
+    return NULL;
+}
+
+/* A format-3 heap record, a site, with its per-bucket counters f[0..nf): its objects and
+ * bytes, each bytes value from its own counter (ab, fb, pb, lb:<class>) where the writer
+ * wrote one (a site that has had two sizes) and otherwise the objects times the record's
+ * size (names_read.h has the names). */
+static void emit_site(struct ctx *c, const struct rec *r, const struct fval *f, size_t nf,
+                      char *stk, size_t sl)
+{
+    uint64_t size = r->sized ? r->size : 0;
+    const struct fval *ab = kind_of(f, nf, "ab", 2), *fb = kind_of(f, nf, "fb", 2);
+    out(c, stk, sl, "ctrprof/heap:alloc_objects", r->v[0]);
+    out(c, stk, sl, "ctrprof/heap:alloc_space", ab ? ab->v : times(r->v[0], size));
+    if (r->has_v1 || fb) {
+        out(c, stk, sl, "ctrprof/heap:free_objects", r->v[1]);
+        out(c, stk, sl, "ctrprof/heap:free_space", fb ? fb->v : times(r->v[1], size));
+    }
+    for (size_t i = 0; i < nf; i++) {
+        const struct fval *e = &f[i];
+        char head[128], kb[MAX_KIND + 4];
+        if (!e->kind)
+            continue;
+        if (e->klen == 4 && !memcmp(e->kind, "peak", 4)) {
+            const struct fval *b = kind_of(f, nf, "pb", 2);
+            out(c, stk, sl, "ctrprof/heap:peak_objects", e->v);
+            out(c, stk, sl, "ctrprof/heap:peak_space", b ? b->v : times(e->v, size));
+        } else if (e->klen > 5 && !memcmp(e->kind, "life:", 5)) {
+            snprintf(kb, sizeof kb, "lb:%.*s", (int)(e->klen - 5), (const char *)e->kind + 5);
+            const struct fval *b = kind_of(f, nf, kb, strlen(kb));
+            snprintf(head, sizeof head, "ctrprof/heap:life_objects:%.*s", (int)(e->klen - 5),
+                     (const char *)e->kind + 5);
+            out(c, stk, sl, head, e->v);
+            snprintf(head, sizeof head, "ctrprof/heap:life_space:%.*s", (int)(e->klen - 5),
+                     (const char *)e->kind + 5);
+            out(c, stk, sl, head, b ? b->v : times(e->v, size));
+        } else if (!((e->klen == 2 && (!memcmp(e->kind, "ab", 2) || !memcmp(e->kind, "fb", 2) ||
+                                       !memcmp(e->kind, "pb", 2))) ||
+                     (e->klen > 3 && !memcmp(e->kind, "lb:", 3)))) {
+            snprintf(head, sizeof head, "ctrprof/heap:%.*s", (int)e->klen, (const char *)e->kind);
+            out(c, stk, sl, head, e->v);
+        }
+    }
+}
 
 static void emit(struct ctx *c, char *buf, size_t cap)
 {
@@ -324,15 +388,23 @@ static void emit(struct ctx *c, char *buf, size_t cap)
             continue; /* a repeated id (a hostile file): the first one counts */
         size_t sl = expand(c, r, stk, cap - 129);
         stk[sl] = 0; /* (not part of the name; for readers that parse a frame with strtoull) */
+        while (fi < c->nf && c->f[fi].id < r->id)
+            fi++;
+        if (r->type == 0 && c->v3) {
+            size_t fe = fi;
+            while (fe < c->nf && c->f[fe].id == r->id)
+                fe++;
+            emit_site(c, r, c->f + fi, fe - fi, stk, sl);
+            fi = fe;
+            continue;
+        }
         for (int w = 0; w < 2; w++) {
             if (w == 1 && !r->has_v1)
                 continue;
             char head[64];
-            int hl = r->type == 0 && r->sized
-                         ? snprintf(head, sizeof head, "%s%llu", names[0][w],
-                                    (unsigned long long)r->size)
-                         : r->type == 0 ? snprintf(head, sizeof head, "%s", site[w])
-                                        : snprintf(head, sizeof head, "%s", names[r->type][w]);
+            int hl = r->type == 0 ? snprintf(head, sizeof head, "%s%llu", names[0][w],
+                                             (unsigned long long)r->size)
+                                  : snprintf(head, sizeof head, "%s", names[r->type][w]);
             /* the header goes just before the stack, which stays where it is */
             memcpy(stk - hl, head, (size_t)hl);
             c->cb(c->cbctx, (const uint8_t *)(stk - hl), (size_t)hl + sl, r->v[w]);
@@ -343,22 +415,10 @@ static void emit(struct ctx *c, char *buf, size_t cap)
             if (e->id != r->id || !e->kind)
                 continue;
             char head[128];
-            const char *pre = "";
-            size_t skip = 0;
-            for (int k = 0; r->type == 0 && !r->sized && k < NKINDS3; k++) {
-                size_t kl = strlen(kinds3[k][0]);
-                if (e->klen >= kl && !memcmp(e->kind, kinds3[k][0], kl) &&
-                    (e->klen == kl || kinds3[k][0][kl - 1] == ':')) {
-                    pre = kinds3[k][1];
-                    skip = kl;
-                    break;
-                }
-            }
-            int hl = r->type == 0 && r->sized
-                         ? snprintf(head, sizeof head, "%s%.*s:%llu", ns[0], (int)e->klen,
-                                    (const char *)e->kind, (unsigned long long)r->size)
-                         : snprintf(head, sizeof head, "%s%s%.*s", ns[r->type], pre,
-                                    (int)(e->klen - skip), (const char *)e->kind + skip);
+            int hl = r->type == 0 ? snprintf(head, sizeof head, "%s%.*s:%llu", ns[0], (int)e->klen,
+                                             (const char *)e->kind, (unsigned long long)r->size)
+                                  : snprintf(head, sizeof head, "%s%.*s", ns[r->type], (int)e->klen,
+                                             (const char *)e->kind);
             memcpy(stk - hl, head, (size_t)hl);
             c->cb(c->cbctx, (const uint8_t *)(stk - hl), (size_t)hl + sl, e->v);
         }
@@ -370,8 +430,7 @@ int cp_names_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
 {
     struct ctx c = {.meta_cb = meta_cb, .cb = counter_cb, .cbctx = cbctx};
     int err =
-        cp_cfile_parse(buf, len, meta_cb ? on_meta : NULL, counter_cb ? on_counter : NULL, &c,
-                       where, wherelen);
+        cp_cfile_parse(buf, len, on_meta, counter_cb ? on_counter : NULL, &c, where, wherelen);
     if (!err && counter_cb && c.nr) {
         qsort(c.r, c.nr, sizeof *c.r, by_id);
         if (c.nf) /* (qsort wants a pointer even for nothing) */

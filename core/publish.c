@@ -297,8 +297,9 @@ void cp_publish_bucket(struct cp_bucket *b)
     if (!have_file || b->ctr_failed)
         return;
     if (b->type == CP_HEAP) {
-        nval = 4;
-        for (int i = 0; i < 4; i++)
+        /* bytes: implied by the record's size until the site has had two sizes (bucket.h) */
+        nval = b->u.mem.mixed ? 4 : 2;
+        for (int i = 0; i < nval; i++)
             add[i] = (*cp_memrec_at(&b->u.mem.active, i) - b->pub[i]) >> 16;
     } else {
         add[0] = b->u.blk.count_q16 - b->pub[0];

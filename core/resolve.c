@@ -112,6 +112,13 @@ static void count_heap(struct cp_bucket *b, bool free, uint64_t size, uint64_t c
         f->abytes += bq;
     }
     if (!free) {
+        /* (a bucket's first event is an allocation: a free's bucket comes from one) */
+        if (!b->u.mem.sized) {
+            b->u.mem.size0 = size;
+            b->u.mem.sized = 1;
+        } else if (size != b->u.mem.size0) {
+            b->u.mem.mixed = 1;
+        }
         cp_samples[CP_HEAP]++;
         if (b->nstk && b->stk[b->nstk - 1] == CP_PC_TRUNCATED)
             cp_trunc_events++;

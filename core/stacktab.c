@@ -1,8 +1,10 @@
 /*
  * stacktab.c — a bucket's records in the counter file, Ctrprof-Format 3 (docs/SCHEMA.md is
  * the public contract; core/names_read.c reads them back). Format 3 is format 2 with a
- * heap bucket per site (bucket.h): its record has no size, ctrprof/heap:<id>, and its
- * values are unbiased objects (the record, ctrprof/f) and bytes (ctrprof/ab, ctrprof/fb).
+ * heap bucket per site (bucket.h): its record, ctrprof/heap:<id>:<size>, has the size of
+ * its first sample, and its values are unbiased objects (the record, ctrprof/f); its bytes
+ * are the objects times that size until it has had two sizes, and from then on written
+ * (ctrprof/ab, ctrprof/fb: all of them, from the start).
  *
  * Context: the flusher, or whoever holds prof.c's flush_lock (publish_bucket, late events,
  * the fork child's set-up through cp_stacktab_reset). No malloc, no stdio; names are built
@@ -15,7 +17,7 @@
  *
  *   - each bucket gets an id from the file (the counter ctrprof/ids, taken with one
  *     atomic add, so ids are unique among all the processes sharing the file);
- *   - the bucket's record, ctrprof/heap:<id> (mutex:<id>, block:<id>), carries
+ *   - the bucket's record, ctrprof/heap:<id>:<size> (mutex:<id>, block:<id>), carries
  *     its stack once, and as a ditto of an earlier bucket's when they share outer frames:
  *     the frames that differ, then "^<base id>:<skip>", i.e. the base's frames from
  *     its skip-th on (a recursive program's consecutive stacks share most of theirs), and
@@ -87,6 +89,8 @@ static int name_bucket(struct cp_cfile *f, struct cp_bucket *b,
     size_t hl = strlen(head[b->type]);
     memcpy(o, head[b->type], hl);
     o = put_hex(o + hl, id);
+    if (b->type == CP_HEAP) /* its first sample's size (bucket.h) */
+        o += cp_fmt(o, 24, ":%llu", (unsigned long long)b->u.mem.size0);
     if (b->overflow) {
         memcpy(o, "\nctrprof-overflow", 17);
         o += 17;
