@@ -29,7 +29,7 @@ size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t l
 size_t cp_names_frames(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
                        void (*seen)(void *ctx, const struct cp_module *m), void *ctx);
 /* The same, and with dittos, a frame in the module of the frame above it written
- * "\n+<offset hex>" (Ctrprof-Format 2's records, stacktab.c). */
+ * "\n+<offset hex>" (Ctrprof-Format 2 and 3's records, stacktab.c). */
 size_t cp_names_frames_short(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
                              void (*seen)(void *ctx, const struct cp_module *m), void *ctx,
                              bool dittos);

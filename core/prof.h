@@ -1,7 +1,7 @@
 /*
  * prof.h — the engine's interface to the preload layer (and to unit tests).
  *
- * The engine (core/) owns: persistent buckets keyed by (type, size, stack), the table
+ * The engine (core/) owns: persistent buckets keyed by (type, stack), the table
  * of live sampled heap objects, one SPSC ring per thread, the three-cycle accounting
  * and the flusher thread that publishes into the counter file (cfile.h). It knows
  * nothing of dlsym or glibc symbol names: preload/ decides *when* to sample and

@@ -1,6 +1,8 @@
 /*
  * resolve.c — a drained record's bucket, and its count into the bucket's fut[] slot of
- * the record's cycle (flusher.c's timeline). The allocation's stack is looked up here,
+ * the record's cycle (flusher.c's timeline); a heap event counts its object's unbiased
+ * weight and bytes (hweight.h), its size carried from the allocation record to the free
+ * in the live table's value (hv_make below: the bucket's index and the size). The allocation's stack is looked up here,
  * on the flusher's side (cp_bucket_get), not on the program's thread; a free's bucket is
  * what it took from the live table, or, when that was still the allocation's ref, found
  * by meeting the allocation here (orphans and pending frees, below).
@@ -10,7 +12,8 @@
  * is guarded by cp_flush_lock (docs/ARCHITECTURE.md, "Locks"); flusher.c resets it in a
  * fork child (cp_um_forget).
  *
- * The states of a sampled heap object p, by where its ref (prof_int.h) or bucket b is:
+ * The states of a sampled heap object p, by where its ref (prof_int.h) or its value b is
+ * (its bucket and size, hv_make):
  *
  *   state      live[p]           um[ref]        entered                  leaves to
  *   sampled    ref               -              cp_event_alloc (hook)    resolved; taken;
