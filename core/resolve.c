@@ -2,8 +2,9 @@
  * resolve.c — a drained record's bucket, and its count into the bucket's fut[] slot of
  * the record's cycle (flusher.c's timeline); a heap event counts its object's unbiased
  * weight and bytes (hweight.h), its size carried from the allocation record to the free
- * in the live table's value (hv_make below: the bucket's index and the size). The allocation's stack is looked up here,
- * on the flusher's side (cp_bucket_get), not on the program's thread; a free's bucket is
+ * in the live table's value (hv_make below: the bucket's index and the size). The
+ * allocation's stack is looked up here, on the flusher's side (cp_bucket_get), not on the
+ * program's thread; a free's bucket is
  * what it took from the live table, or, when that was still the allocation's ref, found
  * by meeting the allocation here (orphans and pending frees, below).
  *
