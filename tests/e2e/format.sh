@@ -142,3 +142,29 @@ check_eq "format:per-bucket-kinds" "$(printf '%s ' 'ctrprof/health:x:ab=6' \
     'ctrprof/heap:life:lt1us:64/ab000001+0x10/ab000001+0x20=1' 'ctrprof/heap:peak:64/ab000001+0x10/ab000001+0x20=2' \
     'ctrprof/ids=2' 'ctrprof/mutex:contentions/ab000001+0x20=9' 'ctrprof/mutex:peak/ab000001+0x20=4' \
     'ctrprof/peak:7=8' 'ctrprof/process:ab=1' | sed 's/ $//')" "$res"
+
+# 6. Format 3: a site's bytes are its ab/fb/pb/lb counters where the writer wrote them (a
+#    site that has had two sizes) and its objects times the record's size where it did
+#    not; a format-2 file of the same names reads as sampled counts of one size.
+spec=('ctrprof/ids=2' 'ctrprof/heap:1:1024\nab000001+0x10\n+20=100' 'ctrprof/f:1=40'
+    'ctrprof/ab:1=900000' 'ctrprof/fb:1=300000' 'ctrprof/peak:1=7' 'ctrprof/pb:1=60000'
+    'ctrprof/life:1us:1=30' 'ctrprof/lb:1us:1=250000' 'ctrprof/heap:2:16\nab000001+0x40\n^1:1=3'
+    'ctrprof/f:2=1' 'ctrprof/peak:2=2' 'ctrprof/life:lt1us:2=1')
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/f3.count" 'Ctrprof-Format: 3' 'MemRate: 524288' -- "${spec[@]}" >/dev/null
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/f2.count" 'Ctrprof-Format: 2' 'MemRate: 524288' -- "${spec[@]}" >/dev/null
+res=$("$CTRPROF" dump --json "$WORK/f3.count" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+print(" ".join(sorted(k.replace("\n", "/") + "=" + str(v) for k, v in c.items() if k.startswith("ctrprof/heap:"))))')
+check_eq "format:v3-site-bytes-written-or-implied" "$(printf '%s ' \
+    'ctrprof/heap:alloc_objects/ab000001+0x10/ab000001+0x20=100' 'ctrprof/heap:alloc_objects/ab000001+0x40/ab000001+0x20=3' \
+    'ctrprof/heap:alloc_space/ab000001+0x10/ab000001+0x20=900000' 'ctrprof/heap:alloc_space/ab000001+0x40/ab000001+0x20=48' \
+    'ctrprof/heap:free_objects/ab000001+0x10/ab000001+0x20=40' 'ctrprof/heap:free_objects/ab000001+0x40/ab000001+0x20=1' \
+    'ctrprof/heap:free_space/ab000001+0x10/ab000001+0x20=300000' 'ctrprof/heap:free_space/ab000001+0x40/ab000001+0x20=16' \
+    'ctrprof/heap:life_objects:1us/ab000001+0x10/ab000001+0x20=30' 'ctrprof/heap:life_objects:lt1us/ab000001+0x40/ab000001+0x20=1' \
+    'ctrprof/heap:life_space:1us/ab000001+0x10/ab000001+0x20=250000' 'ctrprof/heap:life_space:lt1us/ab000001+0x40/ab000001+0x20=16' \
+    'ctrprof/heap:peak_objects/ab000001+0x10/ab000001+0x20=7' 'ctrprof/heap:peak_objects/ab000001+0x40/ab000001+0x20=2' \
+    'ctrprof/heap:peak_space/ab000001+0x10/ab000001+0x20=60000' 'ctrprof/heap:peak_space/ab000001+0x40/ab000001+0x20=32' | sed 's/ $//')" "$res"
+# the report: no unbiasing of format-3 values (they are already), but of format 2's
+check_eq "format:v3-report-takes-values-as-written" "103 900048 100" \
+    "$("$CTRPROF" report --sample alloc_objects --format raw "$WORK/f3.count" 2>/dev/null | awk '/alloc_objects=/ { for (i = 1; i <= NF; i++) if ($i ~ /^alloc_objects=/) { split($i, a, "="); o += a[2] } } END { printf "%d ", o }')$("$CTRPROF" report --sample alloc_space --format raw "$WORK/f3.count" 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^alloc_space=/) { split($i, a, "="); o += a[2] } } END { printf "%d ", o }')$("$CTRPROF" report --format raw "$WORK/f2.count" 2>/dev/null | awk '/^size 1024:/ { print $3 }')"
