@@ -9,6 +9,8 @@
  * release store of the chain head (and of the all-list head); lookups load heads with
  * acquire, so a reader that finds a bucket sees its whole key. Buckets are never removed,
  * so there is no ABA and no reclamation.
+ * The heap buckets' index (cp_bucket_by_hidx): an entry is written under the lock before
+ * its bucket is reachable, with a release store, and never changes; read without the lock.
  * Lock: the bucket lock, order 3 in docs/ARCHITECTURE.md's lock table ("Locks").
  */
 #include "bucket.h"
