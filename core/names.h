@@ -17,8 +17,10 @@ struct cp_module;
  * (CP_NAME_LIFE0 + k, k < CP_NLIFE in heaptime.h); the same in bytes (PEAKB, LIFEB0). */
 enum { CP_NAME_ALLOC = 0, CP_NAME_FREE = 1, CP_NAME_PEAK = 2, CP_NAME_LIFE0 = 3,
        CP_NAME_PEAKB = 12, CP_NAME_LIFEB0 = 13 };
-/* A bucket's format-1 counter name, which CP_NAME_ALLOC or CP_NAME_FREE (docs/SCHEMA.md;
- * the file's own names come from stacktab.c).
+/* A bucket's counter name as readers see it with its stack expanded, which CP_NAME_ALLOC
+ * or CP_NAME_FREE (docs/SCHEMA.md: a heap site's "ctrprof/heap:alloc_objects" or
+ * "free_objects", a mutex or block bucket's format-1 name; the file's own names come from
+ * stacktab.c).
  * Returns the name's length (<= CP_CFILE_MAX_NAME), 0 if it cannot be built. Frames
  * that fall into a known module are reported through seen(ctx, module) so the caller can
  * publish the module's record. */
