@@ -176,6 +176,47 @@ static void test_unbiased_total(void **state)
     assert_int_equal(cp_ht_bucket_peak(b, false), 0);
 }
 
+/* One site of many sizes at a sampling rate (a bucket is a site, bucket.h): each sample
+ * weighs by its own size (hweight.h), so the site's objects and bytes at the peak and
+ * freed per lifetime class are the sums of the samples' own weights, Go's 1/(1-exp(-s/r))
+ * (to the 1/65536 the engine keeps it in), and freeing every object brings its in-use
+ * back to exactly 0. */
+static void test_mixed_sizes_weighted(void **state)
+{
+    (void)state;
+    const double rate = 524288;
+    cp_ht_init((uint64_t)rate, 1000, true);
+    cp_ht_atfork_child(true);
+    struct cp_bucket *b = bk[5];
+    double objs = 0, bytes = 0;
+    uint64_t s = 16;
+    for (int i = 0; i < 200; i++, s = s * 5 / 4 + 1) {
+        if (s > (1u << 24))
+            s = 16;
+        double w = 1 / (1 - exp(-(double)s / rate));
+        objs += w;
+        bytes += w * (double)s;
+        cp_ht_alloc(b, (void *)(uintptr_t)(0xd0000 + 16 * (uintptr_t)i), s, 100);
+    }
+    uint64_t po = cp_ht_bucket_peak(b, false), pb = cp_ht_bucket_peak(b, true);
+    assert_true(fabs((double)po - objs) <= 1 + objs * 1e-5);
+    assert_true(fabs((double)pb - bytes) <= 1 + bytes * 1e-5);
+    s = 16;
+    for (int i = 0; i < 200; i++, s = s * 5 / 4 + 1) {
+        if (s > (1u << 24))
+            s = 16;
+        cp_ht_free(b, (void *)(uintptr_t)(0xd0000 + 16 * (uintptr_t)i), s, 100 + 500);
+    }
+    /* every object freed in class 0 (500 ns): the class holds what the peak held */
+    assert_int_equal(cp_ht_bucket_life(b, 0, false), po);
+    assert_int_equal(cp_ht_bucket_life(b, 0, true), pb);
+    double in, pk;
+    uint64_t ns;
+    cp_ht_stats(&in, &pk, &ns);
+    assert_true(fabs(in) <= 1e-9 * pk); /* (a double sum: the same terms added, then taken) */
+    assert_true(fabs(pk - bytes) <= 1e-5 * bytes);
+}
+
 /* The timeline through a sink that keeps the counters by name: bounded at CP_TL_MAX
  * points however many ticks, the whole run still covered, a spike kept by the pairing. */
 static uint64_t tl_ctr[CP_TL_MAX][4], tl_n;
@@ -291,6 +332,7 @@ int main(void)
         cmocka_unit_test_setup(test_lifetimes, setup),
         cmocka_unit_test_setup(test_unbiased_total, setup),
         cmocka_unit_test_setup(test_lifetimes_published, setup),
+        cmocka_unit_test_setup(test_mixed_sizes_weighted, setup),
         cmocka_unit_test(test_timeline_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
