@@ -19,6 +19,7 @@
 
 #include "arena.h"
 #include "log.h"
+#include "newproc.h"
 #include "spin.h"
 
 /* The chain heads: 2^16, or 2^20 at dense rates (cp_bucket_init), where a program with
@@ -155,6 +156,7 @@ struct cp_bucket *cp_bucket_get(enum cp_ptype type, const uintptr_t *pcs, unsign
     struct cp_bucket *b = find(h, type, pcs, n);
     if (b)
         return b;
+    cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
     cp_spin_lock(&lock);
     b = find(h, type, pcs, n);
     if (!b) {

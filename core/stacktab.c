@@ -1,6 +1,6 @@
 /*
  * stacktab.c — a bucket's records in the counter file, Ctrprof-Format 3 (docs/SCHEMA.md is
- * the public contract; core/names_read.c reads them back). Format 3 is format 2 with a
+ * the public contract; cfile/names_read.c reads them back). Format 3 is format 2 with a
  * heap bucket per site (bucket.h): its record, ctrprof/heap:<id>:<size>, has the size of
  * its first sample, and its values are unbiased objects (the record, ctrprof/f); its bytes
  * are the objects times that size until it has had two sizes, and from then on written

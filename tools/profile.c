@@ -261,7 +261,7 @@ static uint64_t strtoull_n(const char *s, size_t n)
     return strtoull(sz, NULL, 10);
 }
 
-/* A Ctrprof-Format 3 site's value, by its name after "ctrprof/heap:" (core/names_read.h):
+/* A Ctrprof-Format 3 site's value, by its name after "ctrprof/heap:" (cfile/names_read.h):
  * 0, 1 objects allocated, freed; 2 objects at the peak; 3 + k objects freed in lifetime
  * class k; 12, 13 bytes allocated, freed; 14 bytes at the peak; 15 + k bytes freed in
  * class k. -1: none of these. */
