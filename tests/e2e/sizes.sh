@@ -82,6 +82,12 @@ check_eq "sizes:rate1-temp-under-10ms-mixed-site" "0 0" \
 check_eq "sizes:rate1-lifetimes-mixed-site" "$pn" \
     "$("$CTRPROF" report --format lifetimes "$f" 2>/dev/null | awk '$NF == "site_peak" { for (i = 1; i <= 10; i++) s += $i } END { print s + 0 }')"
 
+# The timeline's last point (published at exit) has the bytes allocated since start: at
+# rate 1 every site's alloc_space, mixed ones included, exactly.
+check_eq "sizes:rate1-timeline-alloc-mixed-sites" \
+    "$("$CTRPROF" report --sample alloc_space --format raw "$f" 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^alloc_space=/) { split($i, a, "="); s += a[2] } } END { printf "%.0f\n", s }')" \
+    "$("$CTRPROF" dump "$f" | awk '$2 ~ /^ctrprof\/timeline:[0-9]+:[0-9]+:alloc$/ { split($2, a, ":"); if (a[3] + 0 >= last) { last = a[3] + 0; v = $1 } } END { print v + 0 }')"
+
 # 5. pprof's "bytes" label of a mixed-size site is its average object size (Go's pprof
 #    gives its buckets of mixed sizes the same); Go's own reader reads the profile.
 "$CTRPROF" report --format pprof -o "$WORK/ph.pb.gz" "$f"
