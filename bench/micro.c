@@ -53,7 +53,7 @@ static double median(double *v)
     return v[REPS / 2];
 }
 
-static const char META[] = "Program: micro\nCtrprof-Format: 1\nMemRate: 1\n\n";
+static const char META[] = "Program: micro\nCtrprof-Format: 3\nMemRate: 1\n\n";
 
 static void noop(void *ctx, enum cp_rec_kind k, uint64_t c, const uint64_t *w, unsigned n)
 {
@@ -140,7 +140,7 @@ int main(void)
     uintptr_t pcs[32];
     for (int b = 0; b < 10000; b++) {
         stack_of(pcs, b);
-        cp_bucket_get(CP_HEAP, 64, pcs, 32);
+        cp_bucket_get(CP_HEAP, pcs, 32);
     }
     printf("profiler memory for 10k buckets of 32 frames: %.2f MiB used (%.2f MiB mapped in "
            "1 MiB chunks; the fixed bucket hash table, %.2f MiB, is mapped once at start)\n",
@@ -175,7 +175,7 @@ int main(void)
         double t1 = now();
         for (int i = 0; i < 200000; i++) {
             stack_of(pcs, i % 10000);
-            if (!cp_bucket_get(CP_HEAP, 64, pcs, 32))
+            if (!cp_bucket_get(CP_HEAP, pcs, 32))
                 return 1;
         }
         r[k] = (now() - t1) / 200000 * 1e9;
@@ -199,7 +199,7 @@ int main(void)
     struct cp_bucket *hb[64];
     for (int b = 0; b < 64; b++) {
         stack_of(pcs, 20000 + b);
-        hb[b] = cp_bucket_get(CP_HEAP, 64 + 16 * (uint64_t)b, pcs, 32);
+        hb[b] = cp_bucket_get(CP_HEAP, pcs, 32);
     }
     for (int i = 0; i < 100000; i++) /* a live set: the birth table's size at rate 1 */
         cp_ht_alloc(hb[i % 64], (void *)(uintptr_t)(0x40000000 + (uintptr_t)i * 16), 1 + (uint64_t)i);
@@ -219,7 +219,7 @@ int main(void)
         /* a peak's publication walks every heap bucket that has had an event: 10k here */
         for (int b = 0; b < 10000; b++) {
             stack_of(pcs, b);
-            cp_ht_alloc(cp_bucket_get(CP_HEAP, 64, pcs, 32), (void *)(uintptr_t)(0xc0000000u + (uintptr_t)b * 16), 0);
+            cp_ht_alloc(cp_bucket_get(CP_HEAP, pcs, 32), (void *)(uintptr_t)(0xc0000000u + (uintptr_t)b * 16), 64, 0);
         }
     }
     for (int k = 0; k < REPS; k++) {

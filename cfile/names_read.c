@@ -1,7 +1,10 @@
 /*
  * names_read.c — reading a profile's counters as Ctrprof-Format 1 names, whichever format
  * wrote them (see names_read.h; docs/SCHEMA.md is the contract, core/stacktab.c the
- * format-2 writer).
+ * format-3 writer). A format-2 heap record (ctrprof/heap:<id>:<size>) reads as format 1's
+ * sized names; a format-3 one (ctrprof/heap:<id>, a site with unbiased values) as the
+ * names of the site's values, ctrprof/heap:alloc_objects, free_objects, alloc_space,
+ * free_space, peak_objects, peak_space, life_objects:<class>, life_space:<class>.
  *
  * Context: offline (tools, tests, fuzzers). Uses malloc; never runs in a profiled process.
  *
@@ -27,6 +30,8 @@ struct rec {
     uint64_t id;
     int type; /* 0 heap, 1 mutex, 2 block */
     uint64_t size;
+    int sized; /* a heap record with a size, ctrprof/heap:<id>:<size> (format 2: its objects' size;
+                * format 3: its first sample's, which gives the bytes not written) */
     const uint8_t *own; /* the frame lines after the header, each "\n<frame>", no ditto */
     size_t ownlen;
     unsigned nown;
@@ -54,6 +59,7 @@ struct fval {
 #define MAX_KIND 48
 
 struct ctx {
+    int v3; /* Ctrprof-Format 3 or later: a heap record is a site (unbiased values) */
     cp_cfile_meta_fn meta_cb;
     cp_cfile_counter_fn cb;
     void *cbctx;
@@ -92,8 +98,9 @@ static int prefix(const uint8_t *n, size_t len, const char *p, size_t *pl)
     return len > *pl && !memcmp(n, p, *pl);
 }
 
-/* A format-2 record's header line: its type, id and size; -1 if it is none. */
-static int header(const uint8_t *n, size_t hl, uint64_t *id, uint64_t *size)
+/* A format-2 or -3 record's header line: its type, id and size (*sized 0: a format-3 heap
+ * record, which has none); -1 if it is none. */
+static int header(const uint8_t *n, size_t hl, uint64_t *id, uint64_t *size, int *sized)
 {
     static const char *const heads[3] = {"ctrprof/heap:", "ctrprof/mutex:", "ctrprof/block:"};
     for (int t = 0; t < 3; t++) {
@@ -105,9 +112,11 @@ static int header(const uint8_t *n, size_t hl, uint64_t *id, uint64_t *size)
             return -1;
         pl += k;
         *size = 0;
-        if (t == 0) {
-            if (pl >= hl || n[pl] != ':')
+        *sized = 0;
+        if (t == 0 && pl < hl) {
+            if (n[pl] != ':')
                 return -1;
+            *sized = 1;
             pl++;
             k = decnum(n + pl, hl - pl, size);
             if (!k)
@@ -123,7 +132,11 @@ static int header(const uint8_t *n, size_t hl, uint64_t *id, uint64_t *size)
 static void on_meta(void *vctx, const char *k, size_t kl, const char *v, size_t vl)
 {
     struct ctx *c = vctx;
-    c->meta_cb(c->cbctx, k, kl, v, vl);
+    uint64_t fmt;
+    if (kl == 14 && !memcmp(k, "Ctrprof-Format", 14) && decnum((const uint8_t *)v, vl, &fmt) == vl)
+        c->v3 = fmt >= 3;
+    if (c->meta_cb)
+        c->meta_cb(c->cbctx, k, kl, v, vl);
 }
 
 static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t value)
@@ -132,6 +145,7 @@ static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t val
     const uint8_t *nl = memchr(name, '\n', len);
     size_t hl = nl ? (size_t)(nl - name) : len, pl;
     uint64_t id, size;
+    int sized;
     /* ctrprof/<kind>:<id>, in no namespace of counters that are not a bucket's */
     const uint8_t *colon = nl ? NULL : memrchr(name, ':', len);
     if (colon && prefix(name, len, "ctrprof/", &pl) && colon > name + pl &&
@@ -150,7 +164,7 @@ static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t val
         return;
     }
     hl = nl ? (size_t)(nl - name) : len;
-    int t = header(name, hl, &id, &size);
+    int t = header(name, hl, &id, &size, &sized);
     if (t < 0) {
         if (c->cb)
             c->cb(c->cbctx, name, len, value); /* format 1, or any other counter */
@@ -163,6 +177,7 @@ static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t val
     r->id = id;
     r->type = t;
     r->size = size;
+    r->sized = sized;
     r->v[0] = value;
     r->own = name + hl;
     r->ownlen = len - hl;
@@ -295,6 +310,71 @@ cut:
     return o + 10;
 }
 
+/* The value of b x size, saturated (a hostile file's values may be anything). */
+static uint64_t times(uint64_t v, uint64_t size)
+{
+    unsigned __int128 x = (unsigned __int128)v * size;
+    return x > UINT64_MAX ? UINT64_MAX : (uint64_t)x;
+}
+
+/* Hand over one value as "<head>" then the stack at stk[0..sl). */
+static void out(struct ctx *c, char *stk, size_t sl, const char *head, uint64_t v)
+{
+    size_t hl = strlen(head);
+    memcpy(stk - hl, head, hl); /* the header goes just before the stack */
+    c->cb(c->cbctx, (const uint8_t *)(stk - hl), hl + sl, v);
+}
+
+static const struct fval *kind_of(const struct fval *f, size_t n, const char *kind, size_t kl)
+{
+    for (size_t i = 0; i < n; i++)
+        if (f[i].kind && f[i].klen == kl && !memcmp(f[i].kind, kind, kl))
+            return &f[i];
+    return NULL;
+}
+
+/* A format-3 heap record, a site, with its per-bucket counters f[0..nf): its objects and
+ * bytes, each bytes value from its own counter (ab, fb, pb, lb:<class>) where the writer
+ * wrote one (a site that has had two sizes) and otherwise the objects times the record's
+ * size (names_read.h has the names). */
+static void emit_site(struct ctx *c, const struct rec *r, const struct fval *f, size_t nf,
+                      char *stk, size_t sl)
+{
+    uint64_t size = r->sized ? r->size : 0;
+    const struct fval *ab = kind_of(f, nf, "ab", 2), *fb = kind_of(f, nf, "fb", 2);
+    out(c, stk, sl, "ctrprof/heap:alloc_objects", r->v[0]);
+    out(c, stk, sl, "ctrprof/heap:alloc_space", ab ? ab->v : times(r->v[0], size));
+    if (r->has_v1 || fb) {
+        out(c, stk, sl, "ctrprof/heap:free_objects", r->v[1]);
+        out(c, stk, sl, "ctrprof/heap:free_space", fb ? fb->v : times(r->v[1], size));
+    }
+    for (size_t i = 0; i < nf; i++) {
+        const struct fval *e = &f[i];
+        char head[128], kb[MAX_KIND + 4];
+        if (!e->kind)
+            continue;
+        if (e->klen == 4 && !memcmp(e->kind, "peak", 4)) {
+            const struct fval *b = kind_of(f, nf, "pb", 2);
+            out(c, stk, sl, "ctrprof/heap:peak_objects", e->v);
+            out(c, stk, sl, "ctrprof/heap:peak_space", b ? b->v : times(e->v, size));
+        } else if (e->klen > 5 && !memcmp(e->kind, "life:", 5)) {
+            snprintf(kb, sizeof kb, "lb:%.*s", (int)(e->klen - 5), (const char *)e->kind + 5);
+            const struct fval *b = kind_of(f, nf, kb, strlen(kb));
+            snprintf(head, sizeof head, "ctrprof/heap:life_objects:%.*s", (int)(e->klen - 5),
+                     (const char *)e->kind + 5);
+            out(c, stk, sl, head, e->v);
+            snprintf(head, sizeof head, "ctrprof/heap:life_space:%.*s", (int)(e->klen - 5),
+                     (const char *)e->kind + 5);
+            out(c, stk, sl, head, b ? b->v : times(e->v, size));
+        } else if (!((e->klen == 2 && (!memcmp(e->kind, "ab", 2) || !memcmp(e->kind, "fb", 2) ||
+                                       !memcmp(e->kind, "pb", 2))) ||
+                     (e->klen > 3 && !memcmp(e->kind, "lb:", 3)))) {
+            snprintf(head, sizeof head, "ctrprof/heap:%.*s", (int)e->klen, (const char *)e->kind);
+            out(c, stk, sl, head, e->v);
+        }
+    }
+}
+
 static void emit(struct ctx *c, char *buf, size_t cap)
 {
     size_t fi = 0; /* c->f, sorted by id like c->r */
@@ -308,6 +388,16 @@ static void emit(struct ctx *c, char *buf, size_t cap)
             continue; /* a repeated id (a hostile file): the first one counts */
         size_t sl = expand(c, r, stk, cap - 129);
         stk[sl] = 0; /* (not part of the name; for readers that parse a frame with strtoull) */
+        while (fi < c->nf && c->f[fi].id < r->id)
+            fi++;
+        if (r->type == 0 && c->v3) {
+            size_t fe = fi;
+            while (fe < c->nf && c->f[fe].id == r->id)
+                fe++;
+            emit_site(c, r, c->f + fi, fe - fi, stk, sl);
+            fi = fe;
+            continue;
+        }
         for (int w = 0; w < 2; w++) {
             if (w == 1 && !r->has_v1)
                 continue;
@@ -340,8 +430,7 @@ int cp_names_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
 {
     struct ctx c = {.meta_cb = meta_cb, .cb = counter_cb, .cbctx = cbctx};
     int err =
-        cp_cfile_parse(buf, len, meta_cb ? on_meta : NULL, counter_cb ? on_counter : NULL, &c,
-                       where, wherelen);
+        cp_cfile_parse(buf, len, on_meta, counter_cb ? on_counter : NULL, &c, where, wherelen);
     if (!err && counter_cb && c.nr) {
         qsort(c.r, c.nr, sizeof *c.r, by_id);
         if (c.nf) /* (qsort wants a pointer even for nothing) */

@@ -9,6 +9,8 @@
  * release store of the chain head (and of the all-list head); lookups load heads with
  * acquire, so a reader that finds a bucket sees its whole key. Buckets are never removed,
  * so there is no ABA and no reclamation.
+ * The heap buckets' index (cp_bucket_by_hidx): an entry is written under the lock before
+ * its bucket is reachable, with a release store, and never changes; read without the lock.
  * Lock: the bucket lock, order 3 in docs/ARCHITECTURE.md's lock table ("Locks").
  */
 #include "bucket.h"
@@ -53,10 +55,10 @@ static struct cp_bucket **map_heads(void)
     return hd;
 }
 
-uint64_t cp_bucket_hash(enum cp_ptype type, uint64_t size, const uintptr_t *pcs, unsigned n)
+uint64_t cp_bucket_hash(enum cp_ptype type, const uintptr_t *pcs, unsigned n)
 {
     /* 64-bit multiply-mix over the words: fast for 32-frame stacks, well spread. */
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)type << 56) ^ size;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)type << 56);
     for (unsigned i = 0; i < n; i++) {
         h ^= pcs[i];
         h *= 0xff51afd7ed558ccdull;
@@ -67,37 +69,70 @@ uint64_t cp_bucket_hash(enum cp_ptype type, uint64_t size, const uintptr_t *pcs,
     return h ^ (h >> 29);
 }
 
-static int same(const struct cp_bucket *b, uint64_t h, enum cp_ptype type, uint64_t size,
-                const uintptr_t *pcs, unsigned n)
+static int same(const struct cp_bucket *b, uint64_t h, enum cp_ptype type, const uintptr_t *pcs,
+                unsigned n)
 {
-    return b->hash == h && b->type == type && b->size == size && b->nstk == n &&
+    return b->hash == h && b->type == type && b->nstk == n &&
            memcmp(b->stk, pcs, n * sizeof *pcs) == 0;
 }
 
-static struct cp_bucket *find(uint64_t h, enum cp_ptype type, uint64_t size, const uintptr_t *pcs,
-                              unsigned n)
+static struct cp_bucket *find(uint64_t h, enum cp_ptype type, const uintptr_t *pcs, unsigned n)
 {
     /* acquire: pairs with the release in insert(); the key is visible */
     struct cp_bucket **hd = __atomic_load_n(&heads, __ATOMIC_ACQUIRE);
     for (struct cp_bucket *b = __atomic_load_n(&hd[h % NHEADS], __ATOMIC_ACQUIRE); b;
          b = b->next)
-        if (same(b, h, type, size, pcs, n))
+        if (same(b, h, type, pcs, n))
             return b;
     return NULL;
 }
 
+/* The heap buckets by index (bucket.h): a directory of pages of pointers, a page mapped
+ * (from the arena, under the lock) when its first bucket is made; entries are written
+ * before the bucket is reachable and never change, so readers need no lock. */
+#define HIDX_PAGE_BITS 12
+static struct cp_bucket **hidx_dir[CP_HIDX_MAX >> HIDX_PAGE_BITS];
+static uint32_t nhidx; /* indexes given (guarded by lock) */
+
+/* A heap bucket's index, 0 if none is left (lock held). */
+static uint32_t new_hidx(struct cp_bucket *b)
+{
+    uint32_t i = nhidx + 1;
+    if (i >= CP_HIDX_MAX)
+        return 0;
+    struct cp_bucket ***pg = &hidx_dir[i >> HIDX_PAGE_BITS];
+    if (!*pg) {
+        struct cp_bucket **n = cp_arena_alloc(sizeof(*n) << HIDX_PAGE_BITS);
+        if (!n)
+            return 0;
+        __atomic_store_n(pg, n, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&(*pg)[i & ((1u << HIDX_PAGE_BITS) - 1)], b, __ATOMIC_RELEASE);
+    nhidx = i;
+    return i;
+}
+
+struct cp_bucket *cp_bucket_by_hidx(uint32_t i)
+{
+    if (i == 0 || i >= CP_HIDX_MAX)
+        return NULL;
+    struct cp_bucket **pg = __atomic_load_n(&hidx_dir[i >> HIDX_PAGE_BITS], __ATOMIC_ACQUIRE);
+    return pg ? __atomic_load_n(&pg[i & ((1u << HIDX_PAGE_BITS) - 1)], __ATOMIC_ACQUIRE) : NULL;
+}
+
 /* Called with the lock held, after a second lookup failed. */
-static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, uint64_t size,
-                                const uintptr_t *pcs, unsigned n, int overflow)
+static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, const uintptr_t *pcs, unsigned n,
+                                int overflow)
 {
     size_t bytes = sizeof(struct cp_bucket) + n * sizeof *pcs;
     struct cp_bucket *b = cp_arena_alloc(bytes);
     if (!b)
         return NULL;
+    if (type == CP_HEAP && !(b->hidx = new_hidx(b)))
+        return NULL; /* (the arena's bytes stay: this happens once, at the index's end) */
     used_bytes += bytes;
     b->hash = h;
     b->type = (uint8_t)type;
-    b->size = size;
     b->nstk = (uint16_t)n;
     b->overflow = (uint8_t)overflow;
     memcpy(b->stk, pcs, n * sizeof *pcs);
@@ -110,39 +145,33 @@ static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, uint64_t size,
     return b;
 }
 
-struct cp_bucket *cp_bucket_get(enum cp_ptype type, uint64_t size, const uintptr_t *pcs,
-                                unsigned n)
+struct cp_bucket *cp_bucket_get(enum cp_ptype type, const uintptr_t *pcs, unsigned n)
 {
     if (!__atomic_load_n(&heads, __ATOMIC_ACQUIRE) &&
         (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || !map_heads()))
         return NULL;
     if (n > CP_MAX_DEPTH)
         n = CP_MAX_DEPTH;
-    uint64_t h = cp_bucket_hash(type, size, pcs, n);
-    struct cp_bucket *b = find(h, type, size, pcs, n);
+    uint64_t h = cp_bucket_hash(type, pcs, n);
+    struct cp_bucket *b = find(h, type, pcs, n);
     if (b)
         return b;
     cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
     cp_spin_lock(&lock);
-    b = find(h, type, size, pcs, n);
+    b = find(h, type, pcs, n);
     if (!b) {
         size_t bytes = sizeof(struct cp_bucket) + n * sizeof *pcs;
-        if (used_bytes + bytes <= max_bytes) {
-            b = insert(h, type, size, pcs, n, 0);
+        /* (the last heap index is kept for the overflow bucket) */
+        if (used_bytes + bytes <= max_bytes && (type != CP_HEAP || nhidx + 2 < CP_HIDX_MAX)) {
+            b = insert(h, type, pcs, n, 0);
         } else {
-            /* Past the cap: fold into the overflow bucket of this type (and, for the
-             * heap, of this power-of-two size class), counted. */
-            uint64_t osize = 0;
-            if (type == CP_HEAP) {
-                osize = 1;
-                while (osize < size && osize < (1ull << 62))
-                    osize <<= 1;
-            }
+            /* Past the cap: fold into the overflow bucket of this type, counted (a heap
+             * sample carries its own weight, so one bucket serves every size). */
             static const uintptr_t none[1] = {0};
-            uint64_t oh = cp_bucket_hash(type, osize, none, 0) ^ 0x5bd1e995;
-            b = find(oh, type, osize, none, 0);
+            uint64_t oh = cp_bucket_hash(type, none, 0) ^ 0x5bd1e995;
+            b = find(oh, type, none, 0);
             if (!b)
-                b = insert(oh, type, osize, none, 0, 1);
+                b = insert(oh, type, none, 0, 1);
             __atomic_add_fetch(&overflowed, 1, __ATOMIC_RELAXED);
         }
     }

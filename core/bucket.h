@@ -1,11 +1,23 @@
 /*
  * bucket.h — persistent profile buckets, as runtime/mprof.go's stkbucket.
  *
- * A bucket is keyed by (type, size, stack) and lives until the process exits. Lookup is
- * lock-free (chains are only ever prepended to, with a release store); insertion takes
- * the table's spin lock and looks again. Memory comes from the arena, capped by
- * CTRPROF_MAX_BUCKET_MB: past the cap a new stack is folded into an overflow bucket
- * (one per type; for the heap one per power-of-two size, so unbiasing still has a size).
+ * A bucket is keyed by (type, stack) and lives until the process exits: a heap bucket is
+ * one allocation site, whatever sizes it allocates (issue 23: keyed by (stack, size), a
+ * site of random sizes made a bucket per size). Each heap sample is counted with its own
+ * unbiasing weight (hweight.h), so a bucket holds unbiased objects and bytes, not sampled
+ * events of one size. Lookup is lock-free (chains are only ever prepended to, with a
+ * release store); insertion takes the table's spin lock and looks again. Memory comes from
+ * the arena, capped by CTRPROF_MAX_BUCKET_MB: past the cap a new stack is folded into its
+ * type's overflow bucket.
+ *
+ * A heap bucket whose samples all had one size (most sites) is named with that size and
+ * its bytes are its objects times it, as Ctrprof-Format 2's were; its bytes counters are
+ * written from the first sample of another size on ("mixed"), so a site costs the file
+ * more only when it has several sizes (docs/SCHEMA.md).
+ *
+ * Heap buckets also have a small index (hidx, from 1), so that the live table's value for
+ * a sampled object can hold its bucket and its size in one word (resolve.c's hv_*): the
+ * index table (cp_bucket_by_hidx) maps it back.
  *
  * Ownership of the fields (see the headings): the key is immutable after publication;
  * the accounting fields belong to the flusher alone (every event reaches a bucket
@@ -14,7 +26,9 @@
 #ifndef CP_BUCKET_H
 #define CP_BUCKET_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "prof.h"
 
@@ -22,17 +36,25 @@ struct cp_htx;
 
 /* The heap's memRecord, reduced to what a flush-cycle engine needs (see flusher.c for the
  * timeline): fut[c % 2] collects the events of cycle c while they are drained; at the
- * end of a flush the finished cycle is added to active. */
+ * end of a flush the finished cycle is added to active (cp_memrec_fold). Values are
+ * unbiased objects and bytes in 1/65536 (each sample weighted by its own size,
+ * hweight.h; exact integers x 65536 at rate 1), kept modulo 2^64: what is published is
+ * the whole units of the difference from what was published before (cp_memrec_publish),
+ * which is right across a wrap as long as less than 2^48 objects or bytes come between
+ * two publications. */
 struct cp_memrec {
-    uint64_t allocs, frees;
+    uint64_t aobj, fobj, abytes, fbytes; /* in the order of the bucket's counters */
 };
+/* The bucket's counters in the file: alloc objects (its record), free objects (ctrprof/f),
+ * alloc bytes, free bytes; mutex and block use the first two (count, delay). */
+#define CP_BUCKET_NVAL 4
 
 struct cp_bucket {
     /* immutable after publication */
     struct cp_bucket *next;    /* hash chain */
     struct cp_bucket *allnext; /* every bucket, newest first (the flusher walks it) */
     uint64_t hash;
-    uint64_t size; /* heap: object size in bytes; 0 for mutex and block */
+    uint32_t hidx; /* heap: its index (cp_bucket_by_hidx), from 1; 0 for mutex and block */
     uint8_t type;  /* enum cp_ptype */
     uint8_t overflow; /* this is a cap-overflow bucket */
     uint16_t nstk;
@@ -47,14 +69,19 @@ struct cp_bucket {
         struct {
             struct cp_memrec active, fut[2];
             struct cp_htx *ht; /* heaptime.c's state for this bucket, from its first event */
+            uint64_t size0;    /* the size of its first sample (its record's name) */
+            uint8_t sized;     /* size0 is set */
+            uint8_t mixed;     /* a sample of another size came: its bytes counters are
+                                * written (stacktab.c), not implied by size0 */
         } mem;
         struct {
             uint64_t count_q16, delay; /* active */
             uint64_t fut_count[2], fut_delay[2];
         } blk;
     } u;
-    uint64_t pub[2];     /* what has been added to the file so far (alloc/free, count/delay) */
-    uint64_t *ctr[2];    /* the file's counters for this bucket, once created */
+    uint64_t pub[CP_BUCKET_NVAL];  /* what has been added to the file so far (heap: in
+                                    * 1/65536, cp_memrec_publish) */
+    uint64_t *ctr[CP_BUCKET_NVAL]; /* the file's counters for this bucket, once created */
     struct cp_bucket *touched[2]; /* next on the list of buckets with events in fut[s] */
 
     uintptr_t stk[];     /* nstk absolute return addresses, innermost first */
@@ -72,6 +99,50 @@ void cp_bucket_lock(void);
 void cp_bucket_unlock(void);
 void cp_bucket_reset_lock(void);
 /* The stack hash (exposed for tests and benchmarks). */
-uint64_t cp_bucket_hash(enum cp_ptype type, uint64_t size, const uintptr_t *pcs, unsigned n);
+uint64_t cp_bucket_hash(enum cp_ptype type, const uintptr_t *pcs, unsigned n);
+/* Heap buckets have indexes 1 .. CP_HIDX_MAX - 1 (a past the cap goes to overflow). */
+#define CP_HIDX_BITS 22
+#define CP_HIDX_MAX (1u << CP_HIDX_BITS)
+/* The heap bucket of index i (lock-free; i from the live table's value), or NULL. */
+struct cp_bucket *cp_bucket_by_hidx(uint32_t i);
+
+/* A heap bucket's value which (< 4) as a 1/65536 sum, in the order of its counters. */
+static inline uint64_t *cp_memrec_at(struct cp_memrec *m, int which)
+{
+    return which == 0 ? &m->aobj : which == 1 ? &m->fobj : which == 2 ? &m->abytes : &m->fbytes;
+}
+/* The whole units of value which not yet published (b->pub[which] holds what was, in
+ * 1/65536, always a multiple of 65536); marks them published. */
+static inline uint64_t cp_memrec_publish(struct cp_bucket *b, int which)
+{
+    uint64_t d = (*cp_memrec_at(&b->u.mem.active, which) - b->pub[which]) >> 16;
+    b->pub[which] += d << 16;
+    return d;
+}
+/* End of a flush: cycle slot s into active (flusher). */
+static inline void cp_memrec_fold(struct cp_bucket *b, unsigned s)
+{
+    struct cp_memrec *f = &b->u.mem.fut[s], *a = &b->u.mem.active;
+    a->aobj += f->aobj;
+    a->fobj += f->fobj;
+    a->abytes += f->abytes;
+    a->fbytes += f->fbytes;
+    *f = (struct cp_memrec){0, 0, 0, 0};
+}
+/* Fork child: fut emptied; active from zero (a file of its own) or from what the parent
+ * published (a shared file: the child's deltas add to it; bytes not written yet are the
+ * objects times the record's size, and are written whole if the site becomes mixed). */
+static inline void cp_memrec_reset(struct cp_bucket *b, bool newfile)
+{
+    memset(b->u.mem.fut, 0, sizeof b->u.mem.fut);
+    struct cp_memrec *a = &b->u.mem.active;
+    if (newfile)
+        *a = (struct cp_memrec){0, 0, 0, 0};
+    else if (b->u.mem.mixed)
+        *a = (struct cp_memrec){b->pub[0], b->pub[1], b->pub[2], b->pub[3]};
+    else
+        *a = (struct cp_memrec){b->pub[0], b->pub[1], b->pub[0] * b->u.mem.size0,
+                                b->pub[1] * b->u.mem.size0};
+}
 
 #endif

@@ -207,10 +207,7 @@ void cp_flush_locked(void)
         next = b->touched[s];
         b->queued &= (uint16_t)~(1u << s);
         if (b->type == CP_HEAP) {
-            struct cp_memrec *f = &b->u.mem.fut[s];
-            b->u.mem.active.allocs += f->allocs;
-            b->u.mem.active.frees += f->frees;
-            f->allocs = f->frees = 0;
+            cp_memrec_fold(b, s);
         } else {
             b->u.blk.count_q16 += b->u.blk.fut_count[s];
             b->u.blk.delay += b->u.blk.fut_delay[s];
@@ -585,11 +582,7 @@ static void atfork_child_own(void *arg)
     }
     for (struct cp_bucket *b = cp_bucket_all(); b; b = b->allnext) {
         if (b->type == CP_HEAP) {
-            memset(b->u.mem.fut, 0, sizeof b->u.mem.fut);
-            if (newfile)
-                b->u.mem.active = (struct cp_memrec){0, 0};
-            else
-                b->u.mem.active = (struct cp_memrec){b->pub[0], b->pub[1]};
+            cp_memrec_reset(b, newfile);
         } else {
             memset(b->u.blk.fut_count, 0, sizeof b->u.blk.fut_count);
             memset(b->u.blk.fut_delay, 0, sizeof b->u.blk.fut_delay);
@@ -597,8 +590,8 @@ static void atfork_child_own(void *arg)
             b->u.blk.delay = newfile ? 0 : b->pub[1];
         }
         if (newfile) {
-            b->pub[0] = b->pub[1] = 0;
-            b->ctr[0] = b->ctr[1] = NULL;
+            memset(b->pub, 0, sizeof b->pub);
+            memset(b->ctr, 0, sizeof b->ctr);
             b->ctr_failed = 0;
             b->id = 0;
         }

@@ -38,28 +38,41 @@
 
 #include "arena.h"
 #include "bucket.h"
+#include "hweight.h"
 #include "log.h"
 #include "names.h"
 #include "rawsys.h"
 #include "timeline.h"
 
-/* per heap bucket, made at its first event (flusher only) */
-_Static_assert(CP_NLIFE <= 16, "a class is a bit of cp_htx's lmask");
+/* per heap bucket, made at its first event (flusher only). Objects and bytes are unbiased,
+ * each sample weighted by its own size (hweight.h), in 1/65536 (exact x 65536 at rate 1);
+ * the lifetime sums are kept modulo 2^64 and published as whole-unit differences, as the
+ * bucket's own values (bucket.h, cp_memrec_publish). The bytes counters (pb, lb:<class>)
+ * are written only once the bucket is mixed (bucket.h): until then they are the objects
+ * times the record's size. A lifetime class's sums are made at its first free (most
+ * sites see one or two of the nine classes; at rate 1 a program of 260k sites has as many
+ * of these). */
+struct cp_hlife {
+    struct cp_hlife *next;
+    uint64_t n, b, pub_n, pub_b; /* freed objects and bytes; published (multiples of 65536) */
+    uint64_t *ctr_n, *ctr_b;
+    unsigned k; /* its class */
+};
+
 struct cp_htx {
     struct cp_htx *next; /* every one, newest first */
     struct cp_bucket *b;
-    double wbytes;   /* the unbiased bytes one sampled object stands for */
-    int64_t cur;     /* sampled objects in use */
-    int64_t at_peak; /* cur at the peak, when stamp == epoch */
+    int64_t cur, curb;         /* in use: objects, bytes */
+    int64_t at_peak, at_peakb; /* cur, curb at the peak, when stamp == epoch */
     uint64_t stamp;
-    uint64_t pub_peak; /* the peak count added to the file so far */
-    uint64_t *ctr_peak;
+    uint64_t pub_peak, pub_peakb; /* the peak's whole objects and bytes added to the file */
+    uint64_t *ctr_peak, *ctr_peakb;
     struct cp_htx *lnext; /* next on the list of buckets whose lifetimes changed */
+    struct cp_hlife *life; /* its classes so far */
     uint16_t lmask;       /* the classes changed since published; on that list when not 0 */
     uint8_t failed;
-    uint32_t life[CP_NLIFE], pub_life[CP_NLIFE]; /* counted mod 2^32; published as deltas */
-    uint64_t *ctr_life[CP_NLIFE];
 };
+_Static_assert(CP_NLIFE <= 16, "a class is a bit of cp_htx's lmask");
 
 static struct cp_htx *all, *lhead;
 static uint64_t rate, interval_ns, t0;
@@ -72,28 +85,13 @@ static uint64_t pub_peak_bytes, pub_peak_ms;
 static uint64_t *ctr_peak_bytes, *ctr_peak_ms;
 static uint64_t nolife; /* birth table full: lifetimes not classed (health) */
 
-/* exp(-x) for x >= 0 without libm (the shim does not load it): x = k ln2 + r */
-static double exp_neg(double x)
-{
-    if (x > 700)
-        return 0;
-    int k = (int)(x / 0.6931471805599453);
-    double r = x - k * 0.6931471805599453, term = 1, sum = 1;
-    for (int i = 1; i < 24; i++) {
-        term *= -r / i;
-        sum += term;
-    }
-    while (k-- > 0)
-        sum *= 0.5;
-    return sum;
-}
-
 bool cp_ht_on = true;
 
 void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on)
 {
     cp_ht_on = on;
     rate = mem_rate;
+    cp_hw_init(mem_rate); /* (the weights are resolve.c's too: set here, once, for both) */
     interval_ns = flush_ms * 1000000u;
     t0 = cp_ht_now();
     cp_tl_init(flush_ms);
@@ -108,10 +106,6 @@ static struct cp_htx *htx(struct cp_bucket *b)
         return NULL;
     memset(h, 0, sizeof *h);
     h->b = b;
-    double scale = 1;
-    if (rate > 1 && b->size > 0)
-        scale = 1 / (1 - exp_neg((double)b->size / (double)rate));
-    h->wbytes = (double)b->size * scale;
     h->stamp = epoch;
     h->next = all;
     all = h;
@@ -124,6 +118,7 @@ static inline void touch(struct cp_htx *h)
 {
     if (h->stamp != epoch) {
         h->at_peak = h->cur;
+        h->at_peakb = h->curb;
         h->stamp = epoch;
     }
 }
@@ -212,7 +207,7 @@ static uint64_t bt_take(uint64_t p, uint64_t t)
 
 /* ---- events ---- */
 
-void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t t)
+void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
 {
     if (!cp_ht_on)
         return;
@@ -220,9 +215,11 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t t)
     if (!h)
         return;
     touch(h);
-    h->cur++;
-    total += h->wbytes;
-    allocated += h->wbytes;
+    uint64_t wq = cp_hw_q16(size), bq = wq * size;
+    h->cur += (int64_t)wq;
+    h->curb += (int64_t)bq;
+    total += (double)bq / 65536;
+    allocated += (double)bq / 65536;
     if (total > peak) {
         peak = total;
         peak_t = t > t0 ? t - t0 : 0;
@@ -233,7 +230,7 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t t)
         bt_put((uint64_t)(uintptr_t)p, t);
 }
 
-void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t t)
+void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
 {
     if (!cp_ht_on)
         return;
@@ -241,13 +238,29 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t t)
     if (!h)
         return;
     touch(h);
-    h->cur--;
-    total -= h->wbytes;
+    uint64_t wq = cp_hw_q16(size), bq = wq * size;
+    h->cur -= (int64_t)wq;
+    h->curb -= (int64_t)bq;
+    total -= (double)bq / 65536;
     uint64_t born = t ? bt_take((uint64_t)(uintptr_t)p, t) : 0;
     if (!born)
         return;
     unsigned k = cp_ht_class(t - born);
-    h->life[k]++;
+    struct cp_hlife *l = h->life;
+    while (l && l->k != k)
+        l = l->next;
+    if (!l) {
+        if (!(l = cp_arena_alloc(sizeof *l))) {
+            nolife++;
+            return;
+        }
+        memset(l, 0, sizeof *l);
+        l->k = k;
+        l->next = h->life;
+        h->life = l;
+    }
+    l->n += wq;
+    l->b += bq;
     if (!h->lmask) {
         h->lnext = lhead;
         lhead = h;
@@ -265,26 +278,38 @@ static void add_delta(uint64_t *ctr, uint64_t *pub, uint64_t val)
     *pub = val;
 }
 
+/* Add the whole units of *sum not yet in *pub to *ctr (made by which if need be). */
+static bool publish_sum(const struct cp_ht_sink *s, struct cp_htx *h, int which, uint64_t **ctr,
+                        uint64_t sum, uint64_t *pub)
+{
+    uint64_t d = (sum - *pub) >> 16;
+    if (!d)
+        return true;
+    if (!*ctr && !(*ctr = s->bucket_ctr(h->b, which)))
+        return false;
+    __atomic_fetch_add(*ctr, d, __ATOMIC_SEQ_CST);
+    *pub += d << 16;
+    return true;
+}
+
 static void publish_life(const struct cp_ht_sink *s)
 {
     for (struct cp_htx *h = lhead, *n; h; h = n) {
         n = h->lnext;
         unsigned m = h->lmask; /* only the classes that changed (at rate 1 in a single-
                                 * threaded process this runs at every free: one class) */
+        bool mixed = h->b->u.mem.mixed;
         h->lmask = 0;
         h->lnext = NULL;
-        for (; m && !h->failed; m &= m - 1) {
-            unsigned k = (unsigned)__builtin_ctz(m);
-            uint32_t d = h->life[k] - h->pub_life[k];
-            if (!d)
+        /* (a class that has not changed since the site became mixed freed objects of the
+         * record's size only: its bytes are still implied) */
+        for (struct cp_hlife *l = h->life; l && m && !h->failed; l = l->next) {
+            if (!(m & (1u << l->k)))
                 continue;
-            if (!h->ctr_life[k] &&
-                !(h->ctr_life[k] = s->bucket_ctr(h->b, CP_NAME_LIFE0 + (int)k))) {
+            m &= ~(1u << l->k);
+            if (!publish_sum(s, h, CP_NAME_LIFE0 + (int)l->k, &l->ctr_n, l->n, &l->pub_n) ||
+                (mixed && !publish_sum(s, h, CP_NAME_LIFEB0 + (int)l->k, &l->ctr_b, l->b, &l->pub_b)))
                 h->failed = 1;
-                break;
-            }
-            __atomic_fetch_add(h->ctr_life[k], (uint64_t)d, __ATOMIC_SEQ_CST);
-            h->pub_life[k] = h->life[k];
         }
     }
     lhead = NULL;
@@ -294,14 +319,19 @@ static void publish_peak(const struct cp_ht_sink *s)
 {
     for (struct cp_htx *h = all; h; h = h->next) {
         int64_t c = h->stamp == epoch ? h->at_peak : h->cur;
-        uint64_t v = c > 0 ? (uint64_t)c : 0;
-        if (v == h->pub_peak || h->failed)
+        int64_t cb = h->stamp == epoch ? h->at_peakb : h->curb;
+        uint64_t v = c > 0 ? (uint64_t)c >> 16 : 0, vb = cb > 0 ? (uint64_t)cb >> 16 : 0;
+        bool mixed = h->b->u.mem.mixed; /* bytes written, not implied (bucket.h) */
+        if (h->failed || (v == h->pub_peak && (!mixed || vb == h->pub_peakb)))
             continue;
-        if (!h->ctr_peak && !(h->ctr_peak = s->bucket_ctr(h->b, CP_NAME_PEAK))) {
+        if ((!h->ctr_peak && !(h->ctr_peak = s->bucket_ctr(h->b, CP_NAME_PEAK))) ||
+            (mixed && !h->ctr_peakb && !(h->ctr_peakb = s->bucket_ctr(h->b, CP_NAME_PEAKB)))) {
             h->failed = 1;
             continue;
         }
         add_delta(h->ctr_peak, &h->pub_peak, v);
+        if (mixed)
+            add_delta(h->ctr_peakb, &h->pub_peakb, vb);
     }
     if (!ctr_peak_bytes) {
         char name[64];
@@ -363,22 +393,27 @@ void cp_ht_atfork_child(bool newfile)
     ctr_peak_bytes = ctr_peak_ms = NULL; /* the child's pid names its own */
     lhead = NULL;
     for (struct cp_htx *h = all; h; h = h->next) {
-        h->cur = h->at_peak = 0;
+        h->cur = h->at_peak = h->curb = h->at_peakb = 0;
         h->stamp = epoch;
         h->lmask = 0;
         h->lnext = NULL;
         /* the child's peak is its own contribution: 0 so far. Shared file: the parent's
          * counts stay there and the child adds its own (pub = 0, life = pub as published);
          * a file of its own starts from nothing */
-        h->pub_peak = 0;
+        h->pub_peak = h->pub_peakb = 0;
+        for (struct cp_hlife *l = h->life; l; l = l->next) {
+            if (newfile) {
+                l->n = l->b = l->pub_n = l->pub_b = 0;
+                l->ctr_n = l->ctr_b = NULL;
+            } else {
+                /* (bytes not written yet are the objects times the record's size) */
+                l->n = l->pub_n;
+                l->b = h->b->u.mem.mixed ? l->pub_b : l->pub_n * h->b->u.mem.size0;
+            }
+        }
         if (newfile) {
-            memset(h->life, 0, sizeof h->life);
-            memset(h->pub_life, 0, sizeof h->pub_life);
-            memset(h->ctr_life, 0, sizeof h->ctr_life);
-            h->ctr_peak = NULL;
+            h->ctr_peak = h->ctr_peakb = NULL;
             h->failed = 0;
-        } else {
-            memcpy(h->life, h->pub_life, sizeof h->life);
         }
     }
     t0 = cp_ht_now();
@@ -392,15 +427,19 @@ void cp_ht_stats(double *inuse, double *pk, uint64_t *pk_ns)
     *pk_ns = peak_t;
 }
 
-uint64_t cp_ht_bucket_peak(const struct cp_bucket *b)
+uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 {
     const struct cp_htx *h = b->u.mem.ht;
-    int64_t c = h ? (h->stamp == epoch ? h->at_peak : h->cur) : 0;
-    return c > 0 ? (uint64_t)c : 0;
+    int64_t c = !h ? 0 : bytes ? (h->stamp == epoch ? h->at_peakb : h->curb)
+                               : (h->stamp == epoch ? h->at_peak : h->cur);
+    return c > 0 ? (uint64_t)c >> 16 : 0;
 }
 
-uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls)
+uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes)
 {
     const struct cp_htx *h = b->u.mem.ht;
-    return h && cls < CP_NLIFE ? h->life[cls] : 0;
+    for (const struct cp_hlife *l = h ? h->life : NULL; l; l = l->next)
+        if (l->k == cls)
+            return (bytes ? l->b : l->n) >> 16;
+    return 0;
 }

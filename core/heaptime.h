@@ -8,8 +8,8 @@
  *
  * resolve.c applies each drained event to its bucket in ring order and calls cp_ht_alloc /
  * cp_ht_free with the event's time; at the end of each flush cp_ht_publish adds what
- * changed to the counter file (docs/SCHEMA.md: ctrprof/heap:peak:*, ctrprof/heap:life:*,
- * ctrprof/heap-peak:<pid>:*). Counter names come from names.c (cp_names_kind's which, named by id in stacktab.c).
+ * changed to the counter file (docs/SCHEMA.md: ctrprof/peak:<id>, pb:<id>, life:<class>:<id>,
+ * lb:<class>:<id>, ctrprof/heap-peak:<pid>:*), in unbiased objects and bytes. Counter names come from names.c (cp_names_kind's which, named by id in stacktab.c).
  */
 #ifndef CP_HEAPTIME_H
 #define CP_HEAPTIME_H
@@ -61,11 +61,12 @@ struct cp_ht_sink {
 /* Start of the process's accounting (init, and in a fork child): the time origin of the
  * peak's time, the sampling rate (for the unbiased total) and the publication interval. */
 void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on);
-/* A sampled allocation of b at p, drained at time t (ns, cp_ht_now). */
-void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t t);
-/* A sampled free of b's object p at time t; t 0: the time is not known (the object's
- * lifetime is not classed). */
-void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t t);
+/* A sampled allocation of b at p of size bytes, drained at time t (ns, cp_ht_now); counted
+ * with its own weight (hweight.h). */
+void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t);
+/* A sampled free of b's object p of size bytes at time t; t 0: the time is not known (the
+ * object's lifetime is not classed). */
+void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t);
 /* Add what changed to the file. The peak's per-site counters are rewritten (a walk over
  * every heap bucket) at most once per flush interval unless the peak grew by an eighth
  * since they were, or now if force (the final flush). */
@@ -75,9 +76,10 @@ void cp_ht_publish(const struct cp_ht_sink *s, bool force);
  * stay and the child's lifetimes add to the parent's, its peak to the parent's. */
 void cp_ht_atfork_child(bool newfile);
 /* For tests: the running total and the peak (unbiased bytes), the peak's time (ns since
- * cp_ht_init), and a bucket's sampled objects at the peak and lifetime counts. */
+ * cp_ht_init), and a bucket's unbiased objects (or bytes) at the peak and freed in a
+ * lifetime class, whole. */
 void cp_ht_stats(double *inuse, double *peak, uint64_t *peak_ns);
-uint64_t cp_ht_bucket_peak(const struct cp_bucket *b);
-uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls);
+uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes);
+uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes);
 
 #endif

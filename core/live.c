@@ -64,8 +64,8 @@ static uint64_t khash(uintptr_t p)
  * touched only where sampled objects are). One access per insert and per remove, and
  * objects allocated together have their entries together. glibc's chunks are at least 32
  * bytes apart, so no two of its live objects share a granule; an allocator with 16-byte
- * objects can put two in one, so an entry is the bucket pointer (16-byte aligned) with
- * the object's half of the granule in bit 0, and when the other half is taken the object
+ * objects can put two in one, so an entry is the value (bits 0-1 clear: a ref, or the
+ * bucket and size, resolve.c's hv_make) with the object's half of the granule in bit 0, and when the other half is taken the object
  * goes to the table. A quarter of the heap's size in entries at most (16-byte granules
  * were half: on perl at rate 1 the kernel's page zeroing for them was 5.6% of the run).
  * Other addresses (8-byte-aligned small objects, 57-bit address spaces) and leaves that

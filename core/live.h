@@ -1,8 +1,9 @@
 /*
- * live.h — the live sampled heap objects: address -> bucket, so that free() learns
- * cheaply whether its pointer was sampled and to which bucket it belongs. Until the
- * flusher has found an allocation's bucket, the value is the allocation's ref (prof_int.h),
- * which the flusher then replaces with the bucket (cp_live_resolve).
+ * live.h — the live sampled heap objects: address -> bucket and size, so that free()
+ * learns cheaply whether its pointer was sampled, to which bucket it belongs and what it
+ * weighs (its size: resolve.c's hv_make). Until the flusher has found an allocation's
+ * bucket, the value is the allocation's ref (prof_int.h), which the flusher then replaces
+ * with the bucket and size (cp_live_resolve).
  *
  * The common case (an unsampled pointer) is decided by a filter: an array of 2^15 byte
  * counters indexed by a hash of the address, incremented when a sampled object is
@@ -61,9 +62,9 @@ static inline bool cp_live_maybe(const void *p)
 /* Start loading the slot where p would be inserted (a sampled allocation calls this
  * before it unwinds, so the table's cache miss overlaps the unwinding). */
 void cp_live_prefetch(const void *p);
-/* A value: the object's bucket (a struct cp_bucket *, 16-byte aligned) or, until the
- * flusher has found the bucket, the allocation's ref (prof_int.h: bit 1 set, bit 0 clear);
- * never 0. */
+/* A value: the object's heap bucket index and size (resolve.c's hv_make: bits 0-1 clear)
+ * or, until the flusher has found the bucket, the allocation's ref (prof_int.h: bit 1 set,
+ * bit 0 clear); never 0. */
 /* Remember p -> v. Returns false if the table cannot grow (counted as lost). */
 bool cp_live_insert(const void *p, uintptr_t v);
 /* Count p in the filter only, not the table (preload/early.c: a block allocated before

@@ -14,7 +14,7 @@
 #include "stack.h"
 
 static const char *const heads[CP_NPTYPES][2] = {
-    [CP_HEAP] = {"ctrprof/heap:alloc:", "ctrprof/heap:free:"},
+    [CP_HEAP] = {"ctrprof/heap:alloc_objects", "ctrprof/heap:free_objects"},
     [CP_MUTEX] = {"ctrprof/mutex:contentions", "ctrprof/mutex:delay"},
     [CP_BLOCK] = {"ctrprof/block:contentions", "ctrprof/block:delay"},
 };
@@ -95,10 +95,15 @@ static const char *const life[CP_NLIFE] = {"lt1us", "1us", "10us", "100us", "1ms
 size_t cp_names_kind(int which, char *buf, size_t len)
 {
     size_t o;
+    _Static_assert(CP_NAME_LIFE0 + CP_NLIFE == CP_NAME_PEAKB, "names.h's numbering");
     if (which == CP_NAME_PEAK)
         o = cp_fmt(buf, len, "peak");
     else if (which >= CP_NAME_LIFE0 && which < CP_NAME_LIFE0 + CP_NLIFE)
         o = cp_fmt(buf, len, "life:%s", life[which - CP_NAME_LIFE0]);
+    else if (which == CP_NAME_PEAKB)
+        o = cp_fmt(buf, len, "pb");
+    else if (which >= CP_NAME_LIFEB0 && which < CP_NAME_LIFEB0 + CP_NLIFE)
+        o = cp_fmt(buf, len, "lb:%s", life[which - CP_NAME_LIFEB0]);
     else
         return 0;
     return o < len ? o : 0;
@@ -115,8 +120,6 @@ size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t l
     if (which < 0 || which > CP_NAME_FREE)
         return 0;
     o = cp_fmt(buf, len, "%s", heads[b->type][which]);
-    if (b->type == CP_HEAP)
-        o += cp_fmt(buf + o, o < len ? len - o : 0, "%llu", (unsigned long long)b->size);
     if (b->overflow)
         o += cp_fmt(buf + o, o < len ? len - o : 0, "\nctrprof-overflow");
     if (o >= len)

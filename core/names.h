@@ -13,11 +13,14 @@ struct cp_bucket;
 struct cp_module;
 
 /* Which of a bucket's counters: heap alloc / mutex and block contentions, free / delay;
- * heap only: the sampled objects in use at the peak, and freed objects by lifetime class
- * (CP_NAME_LIFE0 + k, k < CP_NLIFE in heaptime.h). */
-enum { CP_NAME_ALLOC = 0, CP_NAME_FREE = 1, CP_NAME_PEAK = 2, CP_NAME_LIFE0 = 3 };
-/* A bucket's format-1 counter name, which CP_NAME_ALLOC or CP_NAME_FREE (docs/SCHEMA.md;
- * the file's own names come from stacktab.c).
+ * heap only: the unbiased objects in use at the peak, and freed objects by lifetime class
+ * (CP_NAME_LIFE0 + k, k < CP_NLIFE in heaptime.h); the same in bytes (PEAKB, LIFEB0). */
+enum { CP_NAME_ALLOC = 0, CP_NAME_FREE = 1, CP_NAME_PEAK = 2, CP_NAME_LIFE0 = 3,
+       CP_NAME_PEAKB = 12, CP_NAME_LIFEB0 = 13 };
+/* A bucket's counter name as readers see it with its stack expanded, which CP_NAME_ALLOC
+ * or CP_NAME_FREE (docs/SCHEMA.md: a heap site's "ctrprof/heap:alloc_objects" or
+ * "free_objects", a mutex or block bucket's format-1 name; the file's own names come from
+ * stacktab.c).
  * Returns the name's length (<= CP_CFILE_MAX_NAME), 0 if it cannot be built. Frames
  * that fall into a known module are reported through seen(ctx, module) so the caller can
  * publish the module's record. */
@@ -28,15 +31,16 @@ size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t l
 size_t cp_names_frames(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
                        void (*seen)(void *ctx, const struct cp_module *m), void *ctx);
 /* The same, and with dittos, a frame in the module of the frame above it written
- * "\n+<offset hex>" (Ctrprof-Format 2's records, stacktab.c). */
+ * "\n+<offset hex>" (Ctrprof-Format 2 and 3's records, stacktab.c). */
 size_t cp_names_frames_short(const uintptr_t *pcs, unsigned n, char *buf, size_t len,
                              void (*seen)(void *ctx, const struct cp_module *m), void *ctx,
                              bool dittos);
 /* ctrprof/module:<id>:<build-id hex or ->:<path> */
 size_t cp_names_module(const struct cp_module *m, char *buf, size_t len);
 
-/* A heap bucket's per-bucket counter kind for which >= CP_NAME_PEAK, as Ctrprof-Format 2
- * names it (ctrprof/<kind>:<id>, stacktab.h): "peak", "life:<class>". Its length, or 0. */
+/* A heap bucket's per-bucket counter kind for which >= CP_NAME_PEAK, as Ctrprof-Format 3
+ * names it (ctrprof/<kind>:<id>, stacktab.h): "peak", "life:<class>" (objects), "pb",
+ * "lb:<class>" (bytes). Its length, or 0. */
 size_t cp_names_kind(int which, char *buf, size_t len);
 
 #endif

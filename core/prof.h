@@ -1,7 +1,7 @@
 /*
  * prof.h — the engine's interface to the preload layer (and to unit tests).
  *
- * The engine (core/) owns: persistent buckets keyed by (type, size, stack), the table
+ * The engine (core/) owns: persistent buckets keyed by (type, stack), the table
  * of live sampled heap objects, one SPSC ring per thread, the three-cycle accounting
  * and the flusher thread that publishes into the counter file (cfile.h). It knows
  * nothing of dlsym or glibc symbol names: preload/ decides *when* to sample and
@@ -122,13 +122,12 @@ void cp_thread_release(struct cp_thread *t);
 
 /* ---- buckets (hook context) -------------------------------------------------------- */
 
-/* Find or insert the bucket for (type, size, stack). pcs are absolute return addresses,
- * innermost first (pcs[0] is the caller of the interposed function). Lookup is lock-free;
- * insertion takes a lock and re-checks. Past the memory cap the stack is folded into
- * the type's "truncated" bucket (counted). NULL only when the engine is disabled. For
- * CP_MUTEX and CP_BLOCK, size is 0. */
-struct cp_bucket *cp_bucket_get(enum cp_ptype type, uint64_t size, const uintptr_t *pcs,
-                                unsigned npcs);
+/* Find or insert the bucket for (type, stack) (a heap bucket holds every size its site
+ * allocates: bucket.h). pcs are absolute return addresses, innermost first (pcs[0] is the
+ * caller of the interposed function). Lookup is lock-free; insertion takes a lock and
+ * re-checks. Past the memory cap the stack is folded into the type's overflow bucket
+ * (counted). NULL only when the engine is disabled. */
+struct cp_bucket *cp_bucket_get(enum cp_ptype type, const uintptr_t *pcs, unsigned npcs);
 
 /* ---- events (hook context) --------------------------------------------------------- */
 

@@ -74,14 +74,15 @@ extern __thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-e
  *                 then the nframes - keep innermost frames; the other keep are the
  *                 outermost of the ring's previous allocation stack (ring.h's stk/cstk).
  *                 The ref is not written: both sides count the ring's allocation records.
- *   CP_REC_FREE   w[0] the live table's value (a bucket or a ref)
+ *   CP_REC_FREE   w[0] the live table's value (a bucket and size, resolve.c's hv_make, or
+ *                 a ref)
  *                 w[1] p, w[2] its time (heaptime.c: the object's lifetime)
  *   CP_REC_DELAY  w[0] bucket, w[1] count (1/65536 units), w[2] delay in ns
  *
  * An allocation's ref names it in the live table until the flusher has found its bucket,
  * and in resolve.c's books when a free takes it first. Unique per allocation: bits 24..63
- * the ring's count of allocations, 4..23 the ring's id, bit 1 set (a bucket pointer is
- * 16-byte aligned), bit 0 clear (the live table's). */
+ * the ring's count of allocations, 4..23 the ring's id, bit 1 set (a resolved value,
+ * bucket and size, has it clear), bit 0 clear (the live table's). */
 #define REF_ID_BITS 20 /* a ring's id in a ref */
 #define SIZE_LIMIT ((uint64_t)1 << 48)
 
@@ -107,7 +108,8 @@ extern struct cp_bucket *cp_touched_head[2];
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n);
 struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
                                    unsigned n, uint64_t c, bool late, uint64_t t);
-struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late);
+struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late, uint64_t *size);
+struct cp_bucket *cp_resolve_free_event(const uint64_t *w, uint64_t c, bool late);
 void cp_um_expire(uint64_t c);
 /* fork child: forget the parent's orphans and pending frees */
 void cp_um_forget(void);

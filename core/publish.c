@@ -1,7 +1,7 @@
 /*
  * publish.c — the counter file as the engine writes it: creating it (at init, or lazily
  * at the first flush with something to say), the buckets' and health counters' deltas
- * (a bucket's records are named by stacktab.c, Ctrprof-Format 2), the publish seqlock, the
+ * (a bucket's records are named by stacktab.c, Ctrprof-Format 3), the publish seqlock, the
  * ctrprof/note:* counters, and sandboxes.
  *
  * Contexts: whoever holds cp_flush_lock (the flusher, an inline flush, exit, a late
@@ -293,18 +293,23 @@ static void module_seen(void *ctx, const struct cp_module *m)
 
 void cp_publish_bucket(struct cp_bucket *b)
 {
-    uint64_t val[2];
-    if (b->type == CP_HEAP) {
-        val[0] = b->u.mem.active.allocs;
-        val[1] = b->u.mem.active.frees;
-    } else {
-        val[0] = b->u.blk.count_q16;
-        val[1] = b->u.blk.delay;
-    }
+    /* heap: alloc and free objects, alloc and free bytes (unbiased: bucket.h), the whole
+     * units not yet published; mutex and block: count (1/65536), delay */
+    uint64_t add[CP_BUCKET_NVAL] = {0};
+    int nval = 2;
     if (!have_file || b->ctr_failed)
         return;
-    for (int i = 0; i < 2; i++) {
-        if (val[i] == b->pub[i])
+    if (b->type == CP_HEAP) {
+        /* bytes: implied by the record's size until the site has had two sizes (bucket.h) */
+        nval = b->u.mem.mixed ? 4 : 2;
+        for (int i = 0; i < nval; i++)
+            add[i] = (*cp_memrec_at(&b->u.mem.active, i) - b->pub[i]) >> 16;
+    } else {
+        add[0] = b->u.blk.count_q16 - b->pub[0];
+        add[1] = b->u.blk.delay - b->pub[1];
+    }
+    for (int i = 0; i < nval; i++) {
+        if (!add[i])
             continue;
         if (!b->ctr[i]) {
             int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
@@ -323,8 +328,11 @@ void cp_publish_bucket(struct cp_bucket *b)
                 return;
             }
         }
-        cp_cfile_add(b->ctr[i], val[i] - b->pub[i]);
-        b->pub[i] = val[i];
+        cp_cfile_add(b->ctr[i], add[i]);
+        if (b->type == CP_HEAP)
+            cp_memrec_publish(b, i);
+        else
+            b->pub[i] += add[i];
     }
 }
 
@@ -377,10 +385,7 @@ void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const u
                              true, w[2]);
         break;
     case CP_REC_FREE:
-        if ((b = cp_resolve_free(w[0], 0, true))) {
-            b->u.mem.active.frees++;
-            cp_ht_free(b, (const void *)(uintptr_t)w[1], w[2]);
-        }
+        b = cp_resolve_free_event(w, 0, true);
         break;
     case CP_REC_DELAY:
         b = (struct cp_bucket *)(uintptr_t)w[0];

@@ -1,7 +1,10 @@
 /*
  * resolve.c — a drained record's bucket, and its count into the bucket's fut[] slot of
- * the record's cycle (flusher.c's timeline). The allocation's stack is looked up here,
- * on the flusher's side (cp_bucket_get), not on the program's thread; a free's bucket is
+ * the record's cycle (flusher.c's timeline); a heap event counts its object's unbiased
+ * weight and bytes (hweight.h), its size carried from the allocation record to the free
+ * in the live table's value (hv_make below: the bucket's index and the size). The
+ * allocation's stack is looked up here, on the flusher's side (cp_bucket_get), not on the
+ * program's thread; a free's bucket is
  * what it took from the live table, or, when that was still the allocation's ref, found
  * by meeting the allocation here (orphans and pending frees, below).
  *
@@ -10,7 +13,8 @@
  * is guarded by cp_flush_lock (docs/ARCHITECTURE.md, "Locks"); flusher.c resets it in a
  * fork child (cp_um_forget).
  *
- * The states of a sampled heap object p, by where its ref (prof_int.h) or bucket b is:
+ * The states of a sampled heap object p, by where its ref (prof_int.h) or its value b is
+ * (its bucket and size, hv_make):
  *
  *   state      live[p]           um[ref]        entered                  leaves to
  *   sampled    ref               -              cp_event_alloc (hook)    resolved; taken;
@@ -43,6 +47,7 @@
 
 #include "arena.h"
 #include "heaptime.h"
+#include "hweight.h"
 #include "live.h"
 
 uint64_t cp_samples[CP_NPTYPES];
@@ -53,35 +58,84 @@ uint64_t cp_trunc_events;
  * buckets each time was 11% of a rate-1 run of gcc's cc1, perf record). Flusher only. */
 struct cp_bucket *cp_touched_head[2];
 
-/* Add one event of cycle c to b's fut[c % 2]. */
-static void count(struct cp_bucket *b, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
-                  unsigned n)
+/* The value a resolved sampled object keeps, in the live table (live.h) or under its ref
+ * here (an orphan): its bucket and its size in one word, so that its free is counted with
+ * its own weight (hweight.h) without a table of sizes. Bits 0-1 clear (bit 1 marks a ref,
+ * bit 0 is the shadow map's), 2..23 the heap bucket's index (bucket.h), 24..63 the size:
+ * exact below 2^40 bytes (1 TiB); a larger object is counted as 2^40 - 1 bytes, on its
+ * allocation and its free alike. */
+#define HV_SIZE_MAX ((UINT64_C(1) << 40) - 1)
+
+static inline uint64_t hv_size(uint64_t size)
 {
-    unsigned s = (unsigned)(c & 1);
+    return size < HV_SIZE_MAX ? size : HV_SIZE_MAX;
+}
+
+static inline uint64_t hv_make(const struct cp_bucket *b, uint64_t size)
+{
+    return hv_size(size) << 24 | (uint64_t)b->hidx << 2;
+}
+
+static inline struct cp_bucket *hv_bucket(uint64_t v, uint64_t *size)
+{
+    *size = v >> 24;
+    return cp_bucket_by_hidx((uint32_t)(v >> 2) & (CP_HIDX_MAX - 1));
+}
+
+static inline void touch(struct cp_bucket *b, unsigned s)
+{
     if (!(b->queued & (1u << s))) {
         b->queued |= (uint16_t)(1u << s);
         b->touched[s] = cp_touched_head[s];
         cp_touched_head[s] = b;
     }
-    switch (kind) {
-    case CP_REC_ALLOC:
-        b->u.mem.fut[s].allocs++;
-        cp_samples[CP_HEAP]++;
-        break;
-    case CP_REC_FREE:
-        b->u.mem.fut[s].frees++;
-        break;
-    case CP_REC_DELAY:
-        if (n >= 3) {
-            b->u.blk.fut_count[s] += w[1];
-            b->u.blk.fut_delay[s] += w[2];
-            cp_samples[b->type]++;
-        }
-        break;
-    default:
-        break;
+}
+
+/* A heap event of an object of size bytes, counted with its weight: into fut[c % 2] of
+ * cycle c, or (late) straight into active. */
+static void count_heap(struct cp_bucket *b, bool free, uint64_t size, uint64_t c, bool late)
+{
+    /* wq·size is about 65536·(size + rate) < 2^64: a size is under 2^40 (hv_size), the
+     * rate at most 2^40 (options.c) */
+    uint64_t wq = cp_hw_q16(size), bq = wq * size;
+    struct cp_memrec *f = &b->u.mem.active;
+    if (!late) {
+        unsigned s = (unsigned)(c & 1);
+        touch(b, s);
+        f = &b->u.mem.fut[s];
     }
-    if (b->nstk && b->stk[b->nstk - 1] == CP_PC_TRUNCATED && kind != CP_REC_FREE)
+    if (free) {
+        f->fobj += wq;
+        f->fbytes += bq;
+    } else {
+        f->aobj += wq;
+        f->abytes += bq;
+    }
+    if (!free) {
+        /* (a bucket's first event is an allocation: a free's bucket comes from one) */
+        if (!b->u.mem.sized) {
+            b->u.mem.size0 = size;
+            b->u.mem.sized = 1;
+        } else if (size != b->u.mem.size0) {
+            b->u.mem.mixed = 1;
+        }
+        cp_samples[CP_HEAP]++;
+        if (b->nstk && b->stk[b->nstk - 1] == CP_PC_TRUNCATED)
+            cp_trunc_events++;
+    }
+}
+
+/* A mutex or block event of cycle c into b's fut[c % 2]. */
+static void count_delay(struct cp_bucket *b, uint64_t c, const uint64_t *w, unsigned n)
+{
+    unsigned s = (unsigned)(c & 1);
+    touch(b, s);
+    if (n >= 3) {
+        b->u.blk.fut_count[s] += w[1];
+        b->u.blk.fut_delay[s] += w[2];
+        cp_samples[b->type]++;
+    }
+    if (b->nstk && b->stk[b->nstk - 1] == CP_PC_TRUNCATED)
         cp_trunc_events++;
 }
 
@@ -103,7 +157,7 @@ static void count(struct cp_bucket *b, enum cp_rec_kind kind, uint64_t c, const 
  * backward shift), doubled when half full. Guarded by cp_flush_lock. */
 struct um_slot {
     uint64_t ref; /* 0: empty */
-    uint64_t val; /* a bucket pointer, or (cycle << 1 | 1) for a pending free */
+    uint64_t val; /* a bucket and size (hv_make), or (cycle << 1 | 1) for a pending free */
 };
 static struct um_slot *um;
 static uint64_t um_mask, um_n, unmatched;
@@ -209,41 +263,38 @@ void cp_um_expire(uint64_t c)
 struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
                                    unsigned n, uint64_t c, bool late, uint64_t t)
 {
-    struct cp_bucket *b = cp_bucket_get(CP_HEAP, size, pcs, n);
+    struct cp_bucket *b = cp_bucket_get(CP_HEAP, pcs, n);
     if (!b) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return NULL;
     }
-    if (late)
-        b->u.mem.active.allocs++;
-    else
-        count(b, CP_REC_ALLOC, c, NULL, 0);
-    cp_ht_alloc(b, p, t); /* heaptime.c: in drain order, with the allocation's time */
+    size = hv_size(size);
+    uint64_t hv = hv_make(b, size);
+    count_heap(b, false, size, c, late);
+    cp_ht_alloc(b, p, size, t); /* heaptime.c: in drain order, with the allocation's time */
     struct um_slot *e = um_find(ref);
     if (e && (e->val & 1)) { /* its free was drained first */
         uint64_t fc = e->val >> 1;
         um_delete(e);
-        if (late)
-            b->u.mem.active.frees++;
-        else
-            count(b, CP_REC_FREE, fc, NULL, 0);
-        cp_ht_free(b, p, 0); /* (its time is not kept: not classed) */
-    } else if (!cp_live_resolve(p, ref, (uintptr_t)b) && !um_put(ref, (uintptr_t)b)) {
+        count_heap(b, true, size, fc, late);
+        cp_ht_free(b, p, size, 0); /* (its time is not kept: not classed) */
+    } else if (!cp_live_resolve(p, ref, (uintptr_t)hv) && !um_put(ref, hv)) {
         /* a free took the ref, and there is no memory to remember the bucket for it */
         cp_prof_lost(CP_LOST_NBUCKET, 1);
     }
     return b;
 }
 
-/* A free record's bucket: the value it took from the live table, a bucket or a ref. NULL
- * if it must wait for its allocation (or cannot be placed). */
-struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late)
+/* A free record's bucket and its object's size: from the value it took from the live
+ * table, a bucket and size or a ref. NULL if it must wait for its allocation (or cannot
+ * be placed). */
+struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late, uint64_t *size)
 {
     if (!cp_is_ref(v))
-        return (struct cp_bucket *)(uintptr_t)v;
+        return hv_bucket(v, size);
     struct um_slot *e = um_find(v);
     if (e && !(e->val & 1)) {
-        struct cp_bucket *b = (struct cp_bucket *)(uintptr_t)e->val;
+        struct cp_bucket *b = hv_bucket(e->val, size);
         um_delete(e);
         return b;
     }
@@ -251,6 +302,19 @@ struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late)
     if (late || !um_put(v, c << 1 | 1))
         unmatched++;
     return NULL;
+}
+
+/* A free record (live table value, p, time), drained in cycle c or late: counted in its
+ * bucket, which is returned (NULL: none yet). */
+struct cp_bucket *cp_resolve_free_event(const uint64_t *w, uint64_t c, bool late)
+{
+    uint64_t size;
+    struct cp_bucket *b = cp_resolve_free(w[0], c, late, &size);
+    if (b) {
+        count_heap(b, true, size, c, late);
+        cp_ht_free(b, (const void *)(uintptr_t)w[1], size, w[2]);
+    }
+    return b;
 }
 
 void cp_um_forget(void)
@@ -274,7 +338,6 @@ void cp_prof_ref_stats(uint64_t *orphans, uint64_t *pending, uint64_t *unmatched
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n)
 {
     struct cp_ring *r = ctx;
-    struct cp_bucket *b;
     switch (kind) {
     case CP_REC_ALLOC: {
         /* prof_int.h's encoding: (p, size << 16 | nframes << 8 | keep, time), then the
@@ -291,14 +354,12 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
         return;
     }
     case CP_REC_FREE: /* (live table value, p, time) */
-        if (n >= 3 && (b = cp_resolve_free(w[0], c, false))) {
-            count(b, kind, c, w, n);
-            cp_ht_free(b, (const void *)(uintptr_t)w[1], w[2]);
-        }
+        if (n >= 3)
+            cp_resolve_free_event(w, c, false);
         return;
     case CP_REC_DELAY:
         if (n >= 1)
-            count((struct cp_bucket *)(uintptr_t)w[0], kind, c, w, n);
+            count_delay((struct cp_bucket *)(uintptr_t)w[0], c, w, n);
         return;
     default:
         return;

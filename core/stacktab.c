@@ -1,6 +1,10 @@
 /*
- * stacktab.c — a bucket's records in the counter file, Ctrprof-Format 2 (docs/SCHEMA.md is
- * the public contract; cfile/names_read.c reads them back).
+ * stacktab.c — a bucket's records in the counter file, Ctrprof-Format 3 (docs/SCHEMA.md is
+ * the public contract; cfile/names_read.c reads them back). Format 3 is format 2 with a
+ * heap bucket per site (bucket.h): its record, ctrprof/heap:<id>:<size>, has the size of
+ * its first sample, and its values are unbiased objects (the record, ctrprof/f); its bytes
+ * are the objects times that size until it has had two sizes, and from then on written
+ * (ctrprof/ab, ctrprof/fb: all of them, from the start).
  *
  * Context: the flusher, or whoever holds prof.c's flush_lock (publish_bucket, late events,
  * the fork child's set-up through cp_stacktab_reset). No malloc, no stdio; names are built
@@ -19,7 +23,8 @@
  *     its skip-th on (a recursive program's consecutive stacks share most of theirs), and
  *     a frame in the module of the frame above it is "+<offset>" (6 bytes, not 16);
  *   - every other value of the bucket is a short counter naming only the id:
- *     ctrprof/f:<id> (frees; mutex and block: delay). Counters others add per bucket
+ *     ctrprof/f:<id> (freed objects; mutex and block: delay), ctrprof/ab:<id> and
+ *     ctrprof/fb:<id> (a heap bucket's bytes allocated and freed). Counters others add per bucket
  *     (peaks, lifetimes) name the id the same way, ctrprof/<kind>:<id>.
  *   - a name with an id is made by this process alone, so it is linked without walking
  *     its hash chain (cp_cfile_counter_fresh); the bucket keeps the pointers, which is
@@ -84,8 +89,8 @@ static int name_bucket(struct cp_cfile *f, struct cp_bucket *b,
     size_t hl = strlen(head[b->type]);
     memcpy(o, head[b->type], hl);
     o = put_hex(o + hl, id);
-    if (b->type == CP_HEAP)
-        o += cp_fmt(o, 24, ":%llu", (unsigned long long)b->size);
+    if (b->type == CP_HEAP) /* its first sample's size (bucket.h) */
+        o += cp_fmt(o, 24, ":%llu", (unsigned long long)b->u.mem.size0);
     if (b->overflow) {
         memcpy(o, "\nctrprof-overflow", 17);
         o += 17;
@@ -137,9 +142,15 @@ int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
     }
     if (which == 0 || b->ctr[which])
         return 0;
+    /* the bucket's other values: ctrprof/f (free objects; delay), and of a heap bucket
+     * ctrprof/ab and ctrprof/fb (bytes allocated and freed) */
+    static const char *const kind[CP_BUCKET_NVAL] = {NULL, "ctrprof/f:", "ctrprof/ab:", "ctrprof/fb:"};
+    if (which < 1 || which >= CP_BUCKET_NVAL)
+        return CP_CFILE_ENAME;
     char buf[32];
-    memcpy(buf, "ctrprof/f:", 10);
-    char *o = put_hex(buf + 10, b->id);
+    size_t kl = strlen(kind[which]);
+    memcpy(buf, kind[which], kl);
+    char *o = put_hex(buf + kl, b->id);
     return cp_cfile_counter_fresh(f, buf, (size_t)(o - buf), &b->ctr[which]);
 }
 

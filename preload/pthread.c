@@ -201,7 +201,7 @@ static void record_at(const uintptr_t *pcs, unsigned k, const struct sample *s, 
 {
     struct cp_thread *t = cp_shim_thread();
     for (unsigned i = 0; i < n; i++)
-        cp_event_delay(t, cp_bucket_get(s[i].type, 0, pcs, k), s[i].count_q16, s[i].delay);
+        cp_event_delay(t, cp_bucket_get(s[i].type, pcs, k), s[i].count_q16, s[i].delay);
 }
 
 static void record_n(const struct sample *s, unsigned n)

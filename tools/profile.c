@@ -261,6 +261,30 @@ static uint64_t strtoull_n(const char *s, size_t n)
     return strtoull(sz, NULL, 10);
 }
 
+/* A Ctrprof-Format 3 site's value, by its name after "ctrprof/heap:" (cfile/names_read.h):
+ * 0, 1 objects allocated, freed; 2 objects at the peak; 3 + k objects freed in lifetime
+ * class k; 12, 13 bytes allocated, freed; 14 bytes at the peak; 15 + k bytes freed in
+ * class k. -1: none of these. */
+static int site_value(const char *n, size_t l)
+{
+    static const char *const fixed[][2] = {{"alloc_objects", "\0"}, {"free_objects", "\1"},
+                                           {"peak_objects", "\2"},  {"alloc_space", "\14"},
+                                           {"free_space", "\15"},   {"peak_space", "\16"}};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (strlen(fixed[i][0]) == l && !memcmp(n, fixed[i][0], l))
+            return fixed[i][1][0];
+    for (int b = 0; b < 2; b++) {
+        const char *pre = b ? "life_space:" : "life_objects:";
+        size_t pl = strlen(pre);
+        if (l <= pl || memcmp(n, pre, pl))
+            continue;
+        for (int k = 0; k < CP_NLIFE_R; k++)
+            if (strlen(life_names[k]) == l - pl && !memcmp(n + pl, life_names[k], l - pl))
+                return (b ? 15 : 3) + k;
+    }
+    return -1;
+}
+
 /* ctrprof/heap-peak:<pid>:ms|bytes */
 static void heap_peak(struct loadctx *c, const char *s, size_t len, uint64_t value)
 {
@@ -368,9 +392,15 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
     }
     const char *nl = memchr(n, '\n', len);
     size_t hl = nl ? (size_t)(nl - n) : len;
-    int which = -1;
+    int which = -1, site = 0;
     uint64_t size = 0;
-    if (p->type == CP_R_HEAP && hl > 18 && !memcmp(n, "ctrprof/heap:peak:", 18)) {
+    if (p->type == CP_R_HEAP && hl > 13 && !memcmp(n, "ctrprof/heap:", 13) &&
+        (which = site_value(n + 13, hl - 13)) >= 0) {
+        /* a Ctrprof-Format 3 site (names_read.h's names): values already unbiased */
+        site = 1;
+        if (which >= 2)
+            c->has_ht = 1;
+    } else if (p->type == CP_R_HEAP && hl > 18 && !memcmp(n, "ctrprof/heap:peak:", 18)) {
         which = 2;
         size = strtoull_n(n + 18, hl - 18);
         c->has_ht = 1;
@@ -408,7 +438,7 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
         return;
     /* the sample key: size and the frame lines */
     char key[4200];
-    int kl = snprintf(key, sizeof key, "%llu", (unsigned long long)size);
+    int kl = site ? snprintf(key, sizeof key, "s") : snprintf(key, sizeof key, "%llu", (unsigned long long)size);
     size_t fl = len - hl;
     if ((size_t)kl + fl > sizeof key)
         fl = sizeof key - (size_t)kl;
@@ -422,6 +452,7 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
         struct cp_sample *s = &p->s[p->ns];
         memset(s, 0, sizeof *s);
         s->size = size;
+        s->site = site;
         /* frames: the lines after the header */
         uint32_t cap = 8;
         s->locs = malloc(cap * sizeof *s->locs);
@@ -439,12 +470,19 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
         *slot = p->ns++;
     }
     struct cp_sample *sm = &p->s[*slot];
+    double v = c->sign * (double)value;
     if (which < 2)
-        sm->raw[which] += c->sign * (double)value;
+        sm->raw[which] += v;
     else if (which == 2)
-        sm->peak += c->sign * (double)value;
+        sm->peak += v;
+    else if (which < 3 + CP_NLIFE_R)
+        sm->life[which - 3] += v;
+    else if (which < 14) /* a site's bytes: 12, 13 allocated, freed */
+        sm->wraw[which - 12] += v;
+    else if (which == 14)
+        sm->peakb += v;
     else
-        sm->life[which - 3] += c->sign * (double)value;
+        sm->lifeb[which - 15] += v;
 }
 
 int cp_profile_load(struct cp_profile *p, const char *path, int sign)
@@ -500,7 +538,34 @@ void cp_profile_finish(struct cp_profile *p)
     size_t o = 0;
     for (size_t i = 0; i < p->ns; i++) {
         struct cp_sample *s = &p->s[i];
-        if (p->type == CP_R_HEAP) {
+        if (p->type == CP_R_HEAP && s->site) {
+            /* a site's values are unbiased by the writer, each sample with its own weight
+             * (whole numbers already: Go's truncation is the writer's, per site); the
+             * size shown (pprof's "bytes" label) is the average, as Go's pprof gives a
+             * bucket of mixed sizes */
+            double o0 = s->raw[0], o1 = s->raw[0] - s->raw[1];
+            double b0 = s->wraw[0], b1 = s->wraw[0] - s->wraw[1];
+            if (p->view == CP_VIEW_PEAK) {
+                o0 = o1 = s->peak;
+                b0 = b1 = s->peakb;
+            } else if (p->view == CP_VIEW_TEMP) {
+                o0 = b0 = 0;
+                for (int k = 0; k < p->temp_classes && k < CP_NLIFE_R; k++) {
+                    o0 += s->life[k];
+                    b0 += s->lifeb[k];
+                }
+            }
+            s->size = s->raw[0] > 0 ? (uint64_t)(s->wraw[0] / s->raw[0] + 0.5) : 0;
+            if (p->view != CP_VIEW_HEAP) {
+                s->v[0] = o0;
+                s->v[1] = b0;
+            } else {
+                s->v[0] = o0;
+                s->v[1] = b0;
+                s->v[2] = o1;
+                s->v[3] = b1;
+            }
+        } else if (p->type == CP_R_HEAP) {
             double scale = 1;
             if (p->rate > 1 && s->size > 0)
                 scale = 1 / (1 - exp(-(double)s->size / (double)p->rate));

@@ -26,8 +26,14 @@ struct cp_loc {
 struct cp_sample {
     uint32_t *locs; /* indices into locs, innermost first */
     uint32_t nlocs;
-    uint64_t size; /* heap object size */
-    double raw[2]; /* heap: sampled allocs, frees; mutex/block: contentions, delay */
+    uint64_t size; /* heap object size (a site of Ctrprof-Format 3: the average, after
+                    * cp_profile_finish; 0 before) */
+    int site;      /* a Ctrprof-Format 3 heap site: wraw, peakb and lifeb hold its values,
+                    * already unbiased; raw, peak and life are its objects */
+    double wraw[2]; /* site: bytes allocated, freed (unbiased) */
+    double peakb, lifeb[9]; /* site: bytes in use at the peak, freed per lifetime class */
+    double raw[2]; /* heap: sampled allocs, frees (site: unbiased objects); mutex/block:
+                    * contentions, delay */
     double v[4];   /* unbiased values, one per sample type */
     /* heap over time (docs/SCHEMA.md): sampled objects in use at the peak, and freed
      * sampled objects per lifetime class (CP_NLIFE_R, heaptime.c's decades) */

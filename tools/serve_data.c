@@ -277,16 +277,24 @@ static void on_tmeta(void *ctx, const char *k, size_t kl, const char *v, size_t 
             t->p[i].rate = cp_meta_u64(v, vl);
 }
 
-static struct cp_sample *bucket(struct cp_profile *p, uint64_t size)
+/* The totals' sample of one object size (format 1 and 2), or (site) of every Ctrprof-Format 3
+ * site, whose values need no size to unbias. */
+static struct cp_sample *bucket_of(struct cp_profile *p, uint64_t size, int site)
 {
     for (size_t i = 0; i < p->ns; i++) /* object sizes in a profile: few */
-        if (p->s[i].size == size)
+        if (p->s[i].site == site && (site || p->s[i].size == size))
             return &p->s[i];
     if (p->ns == p->caps)
         p->s = realloc(p->s, (p->caps = p->caps ? 2 * p->caps : 64) * sizeof *p->s);
     memset(&p->s[p->ns], 0, sizeof p->s[0]);
     p->s[p->ns].size = size;
+    p->s[p->ns].site = site;
     return &p->s[p->ns++];
+}
+
+static struct cp_sample *bucket(struct cp_profile *p, uint64_t size)
+{
+    return bucket_of(p, size, 0);
 }
 
 static void on_tcounter(void *ctx, const uint8_t *name, size_t len, uint64_t value)
@@ -296,7 +304,15 @@ static void on_tcounter(void *ctx, const uint8_t *name, size_t len, uint64_t val
     const char *n = (const char *)name;
     const char *nl = memchr(n, '\n', len);
     size_t hl = nl ? (size_t)(nl - n) : len;
-    if (hl > 19 && !memcmp(n, "ctrprof/heap:alloc:", 19))
+    if (hl == 26 && !memcmp(n, "ctrprof/heap:alloc_objects", 26))
+        bucket_of(&t->p[0], 0, 1)->raw[0] += (double)value;
+    else if (hl == 25 && !memcmp(n, "ctrprof/heap:free_objects", 25))
+        bucket_of(&t->p[0], 0, 1)->raw[1] += (double)value;
+    else if (hl == 24 && !memcmp(n, "ctrprof/heap:alloc_space", 24))
+        bucket_of(&t->p[0], 0, 1)->wraw[0] += (double)value;
+    else if (hl == 23 && !memcmp(n, "ctrprof/heap:free_space", 23))
+        bucket_of(&t->p[0], 0, 1)->wraw[1] += (double)value;
+    else if (hl > 19 && !memcmp(n, "ctrprof/heap:alloc:", 19))
         bucket(&t->p[0], strtoull(n + 19, NULL, 10))->raw[0] += (double)value;
     else if (hl > 18 && !memcmp(n, "ctrprof/heap:free:", 18))
         bucket(&t->p[0], strtoull(n + 18, NULL, 10))->raw[1] += (double)value;

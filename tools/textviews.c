@@ -268,7 +268,10 @@ void cp_rep_raw(FILE *out, const struct cp_profile *p)
     fprintf(out, "rate %llu, %zu samples\n", (unsigned long long)p->rate, p->ns);
     for (size_t i = 0; i < p->ns; i++) {
         const struct cp_sample *s = &p->s[i];
-        if (p->type == CP_R_HEAP)
+        if (p->type == CP_R_HEAP && s->site)
+            fprintf(out, "site, average size %llu: %.0f allocs, %.0f frees (unbiased)",
+                    (unsigned long long)s->size, s->raw[0], s->raw[1]);
+        else if (p->type == CP_R_HEAP)
             fprintf(out, "size %llu: %.0f allocs, %.0f frees (sampled)",
                     (unsigned long long)s->size, s->raw[0], s->raw[1]);
         else

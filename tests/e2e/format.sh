@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The profile's scheme, Ctrprof-Format 2 (issue 23; docs/SCHEMA.md): each bucket names its
+# The profile's scheme, Ctrprof-Format 3 (issue 23; docs/SCHEMA.md): each bucket names its
 # stack once (a ditto of an earlier bucket's outer frames where they share them), its
-# second value is a 32-byte ctrprof/f:<id>; version 1 files still report, and the same.
+# other values are 32-byte ctrprof/<kind>:<id> counters; a heap bucket is a site, with
+# unbiased objects and bytes. Version 1 and 2 files still report, and the same.
 source "$(dirname "$0")/lib.sh"
 PF="$TOP/tests/fixtures/profiles"
 
@@ -30,6 +31,36 @@ if [ "$(canon <"$WORK/v1.txt")" = "$(canon <"$WORK/v2.txt")" ]; then
 else
     fail "format:v1-and-v2-report-alike" "$(diff <(canon <"$WORK/v1.txt") <(canon <"$WORK/v2.txt") | head -5)"
 fi
+# 1b. A version-3 file (a heap bucket per site, values unbiased by the writer) of the same
+#     run shape reports the same values per stack as the version-2 file (rate 1: exact).
+"$CTRPROF" report --format raw "$PF/namestacks-v3.count" >"$WORK/v3.txt" 2>&1
+persite() {
+    python3 -c '
+import sys, collections
+tot = collections.defaultdict(lambda: [0.0] * 4)
+cur, vals = None, None
+def flush():
+    if vals is not None:
+        t = tot[tuple(cur)]
+        for i in range(4): t[i] += vals[i]
+for line in sys.stdin.read().splitlines()[1:]:
+    if not line.startswith(" "):
+        flush()
+        kv = dict(w.split("=") for w in line.split() if "=" in w)
+        vals = [float(kv[k]) for k in ("alloc_objects", "alloc_space", "inuse_objects", "inuse_space")]
+        cur = []
+    else:
+        cur.append(line.strip())
+flush()
+print(len(tot), " ".join(sorted("/".join("%.0f" % x for x in v) for v in tot.values())))'
+}
+check_eq "format:v3-reports" "rate 1, 65 samples" "$(head -1 "$WORK/v3.txt")"
+check_eq "format:v2-and-v3-report-alike" "$(persite <"$WORK/v2.txt")" "$(persite <"$WORK/v3.txt")"
+check_eq "format:v3-dump-names" "65 65 64 64 64" "$("$CTRPROF" dump --json "$PF/namestacks-v3.count" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+h = [k.split("\n")[0] for k in c]
+print(*(h.count("ctrprof/heap:" + n) for n in ("alloc_objects", "alloc_space", "peak_objects", "free_objects", "free_space")))')"
 # dump shows a version-1 file as it is stored
 check_eq "format:v1-dump-as-stored" "$("$CTRPROF" dump --raw --json "$PF/namestacks-v1.count" | md5sum)" \
     "$("$CTRPROF" dump --json "$PF/namestacks-v1.count" | md5sum)"
@@ -37,7 +68,7 @@ check_eq "format:v1-dump-as-stored" "$("$CTRPROF" dump --raw --json "$PF/namesta
 # 2. A rate-1 run of 512 distinct stacks (depth 32), twice each: every bucket named once,
 #    in a few frames and a ditto; the expanded stacks are whole and distinct.
 LD_PRELOAD="$SHIM" CTRPROF_MEM_RATE=1 CTRPROF_FILE="$WORK/s.count" "$PROGS/namestacks" 2 512 >/dev/null
-check_eq "format:writes-format-2" "Ctrprof-Format: 2" "$("$CTRPROF" dump "$WORK/s.count" | grep '^Ctrprof-Format')"
+check_eq "format:writes-format-3" "Ctrprof-Format: 3" "$("$CTRPROF" dump "$WORK/s.count" | grep '^Ctrprof-Format')"
 "$CTRPROF" dump --raw --json "$WORK/s.count" >"$WORK/raw.json"
 "$CTRPROF" dump --json "$WORK/s.count" >"$WORK/exp.json"
 res=$(python3 - "$WORK/raw.json" "$WORK/exp.json" <<'PY'
@@ -49,8 +80,8 @@ fs = [k for k in raw if k.startswith("ctrprof/f:")]
 # bytes of names per bucket, both counters (format 1: ~2 x 560 for these stacks)
 per = sum(len(k) for k in recs + fs) / max(len(recs), 1)
 dots = [k for k in recs + fs if "." in k]
-allocs = {k: v for k, v in exp.items() if k.startswith("ctrprof/heap:alloc:")}
-frees = {k: v for k, v in exp.items() if k.startswith("ctrprof/heap:free:")}
+allocs = {k: v for k, v in exp.items() if k.startswith("ctrprof/heap:alloc_objects\n")}
+frees = {k: v for k, v in exp.items() if k.startswith("ctrprof/heap:free_objects\n")}
 deep = [k for k in allocs if k.count("\n") == 32 and "truncated" not in k]
 # every frame expanded whole, module dittos ("+<offset>") included
 bad = [l for k in allocs for l in k.split("\n")[1:] if not re.match(r"^[0-9a-f]{8}\+0x[0-9a-f]+$", l)]
@@ -71,7 +102,10 @@ done
 res=$("$CTRPROF" dump --json "$WORK/sh.count" | python3 -c '
 import json, sys
 c = json.load(sys.stdin)["counters"]
-a = [v for k, v in c.items() if k.startswith("ctrprof/heap:alloc:16\n") or k.startswith("ctrprof/heap:alloc:24\n")]
+n = {k.split("\n", 1)[1]: v for k, v in c.items() if k.startswith("ctrprof/heap:alloc_objects\n")}
+b = {k.split("\n", 1)[1]: v for k, v in c.items() if k.startswith("ctrprof/heap:alloc_space\n")}
+# the sites of 16- and 24-byte objects (each of namestacks sites has one size)
+a = [v for k, v in n.items() if b.get(k) in (16 * v, 24 * v)]
 print(len(a), sorted(set(a)), c.get("ctrprof/ids"))')
 check_eq "format:shared-file-adds-up" "19 [2] 130" "$res"
 
@@ -108,3 +142,29 @@ check_eq "format:per-bucket-kinds" "$(printf '%s ' 'ctrprof/health:x:ab=6' \
     'ctrprof/heap:life:lt1us:64/ab000001+0x10/ab000001+0x20=1' 'ctrprof/heap:peak:64/ab000001+0x10/ab000001+0x20=2' \
     'ctrprof/ids=2' 'ctrprof/mutex:contentions/ab000001+0x20=9' 'ctrprof/mutex:peak/ab000001+0x20=4' \
     'ctrprof/peak:7=8' 'ctrprof/process:ab=1' | sed 's/ $//')" "$res"
+
+# 6. Format 3: a site's bytes are its ab/fb/pb/lb counters where the writer wrote them (a
+#    site that has had two sizes) and its objects times the record's size where it did
+#    not; a format-2 file of the same names reads as sampled counts of one size.
+spec=('ctrprof/ids=2' 'ctrprof/heap:1:1024\nab000001+0x10\n+20=100' 'ctrprof/f:1=40'
+    'ctrprof/ab:1=900000' 'ctrprof/fb:1=300000' 'ctrprof/peak:1=7' 'ctrprof/pb:1=60000'
+    'ctrprof/life:1us:1=30' 'ctrprof/lb:1us:1=250000' 'ctrprof/heap:2:16\nab000001+0x40\n^1:1=3'
+    'ctrprof/f:2=1' 'ctrprof/peak:2=2' 'ctrprof/life:lt1us:2=1')
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/f3.count" 'Ctrprof-Format: 3' 'MemRate: 524288' -- "${spec[@]}" >/dev/null
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/f2.count" 'Ctrprof-Format: 2' 'MemRate: 524288' -- "${spec[@]}" >/dev/null
+res=$("$CTRPROF" dump --json "$WORK/f3.count" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+print(" ".join(sorted(k.replace("\n", "/") + "=" + str(v) for k, v in c.items() if k.startswith("ctrprof/heap:"))))')
+check_eq "format:v3-site-bytes-written-or-implied" "$(printf '%s ' \
+    'ctrprof/heap:alloc_objects/ab000001+0x10/ab000001+0x20=100' 'ctrprof/heap:alloc_objects/ab000001+0x40/ab000001+0x20=3' \
+    'ctrprof/heap:alloc_space/ab000001+0x10/ab000001+0x20=900000' 'ctrprof/heap:alloc_space/ab000001+0x40/ab000001+0x20=48' \
+    'ctrprof/heap:free_objects/ab000001+0x10/ab000001+0x20=40' 'ctrprof/heap:free_objects/ab000001+0x40/ab000001+0x20=1' \
+    'ctrprof/heap:free_space/ab000001+0x10/ab000001+0x20=300000' 'ctrprof/heap:free_space/ab000001+0x40/ab000001+0x20=16' \
+    'ctrprof/heap:life_objects:1us/ab000001+0x10/ab000001+0x20=30' 'ctrprof/heap:life_objects:lt1us/ab000001+0x40/ab000001+0x20=1' \
+    'ctrprof/heap:life_space:1us/ab000001+0x10/ab000001+0x20=250000' 'ctrprof/heap:life_space:lt1us/ab000001+0x40/ab000001+0x20=16' \
+    'ctrprof/heap:peak_objects/ab000001+0x10/ab000001+0x20=7' 'ctrprof/heap:peak_objects/ab000001+0x40/ab000001+0x20=2' \
+    'ctrprof/heap:peak_space/ab000001+0x10/ab000001+0x20=60000' 'ctrprof/heap:peak_space/ab000001+0x40/ab000001+0x20=32' | sed 's/ $//')" "$res"
+# the report: no unbiasing of format-3 values (they are already), but of format 2's
+check_eq "format:v3-report-takes-values-as-written" "103 900048 100" \
+    "$("$CTRPROF" report --sample alloc_objects --format raw "$WORK/f3.count" 2>/dev/null | awk '/alloc_objects=/ { for (i = 1; i <= NF; i++) if ($i ~ /^alloc_objects=/) { split($i, a, "="); o += a[2] } } END { printf "%d ", o }')$("$CTRPROF" report --sample alloc_space --format raw "$WORK/f3.count" 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^alloc_space=/) { split($i, a, "="); o += a[2] } } END { printf "%d ", o }')$("$CTRPROF" report --format raw "$WORK/f2.count" 2>/dev/null | awk '/^size 1024:/ { print $3 }')"

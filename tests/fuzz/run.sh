@@ -33,6 +33,12 @@ seed_profiles() {
         "$mod" 'ctrprof/ids=5' 'ctrprof/heap:1:1024\n0000beef+0x1010\n+20\n+30=100' 'ctrprof/f:1=40' \
         'ctrprof/heap:2:16\n0000beef+0x1040\n^1:1=3' 'ctrprof/heap:3:16\n+50\n^2:0=2' \
         'ctrprof/mutex:4\n0000beef+0x2000\n^2:1=65536' 'ctrprof/f:4=7000' 'ctrprof/block:5\n^9:0=65536'
+    # format 3: heap sites, one of mixed sizes (bytes counters) and one of one size
+    $mk "$d/seed-format3.count" 'Ctrprof-Format: 3' 'MemRate: 524288' 'MutexFraction: 1' 'BlockRate: 10000' -- \
+        "$mod" 'ctrprof/ids=2' 'ctrprof/heap:1:1024\n0000beef+0x1010\n+20=100' 'ctrprof/f:1=40' \
+        'ctrprof/ab:1=900000' 'ctrprof/fb:1=300000' 'ctrprof/peak:1=7' 'ctrprof/pb:1=60000' \
+        'ctrprof/life:1us:1=30' 'ctrprof/lb:1us:1=250000' 'ctrprof/heap:2:16\n0000beef+0x1040\n^1:1=3' \
+        'ctrprof/life:lt1us:2=2'
 }
 for bin in "$@"; do
     name=$(basename "$bin")

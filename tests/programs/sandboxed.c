@@ -35,6 +35,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "manysites.h"
+
 static void *keep[1000];
 
 static __attribute__((noinline)) void before(void)
@@ -63,12 +65,18 @@ static __attribute__((noinline)) void after_big(void)
     }
 }
 
-static __attribute__((noinline)) void after_many(void)
+/* the innermost function of 30,000 sites (manysites.h) */
+static __attribute__((noinline)) void after_many(size_t size)
 {
-    for (int i = 0; i < 30000; i++) {
-        void *volatile p = malloc(1000 + (size_t)i); /* a bucket per size: a site each */
-        free(p);
-    }
+    void *volatile p = malloc(size);
+    free(p);
+}
+MANY_SITES(many_sites, after_many)
+
+static __attribute__((noinline)) void after_many_loop(void)
+{
+    for (unsigned i = 0; i < 30000; i++)
+        many_sites(i, 1000 + i);
 }
 
 static __attribute__((noinline)) void on_signal(int sig)
@@ -169,7 +177,7 @@ int main(int argc, char **argv)
     after_small();
     after_big();
     if (many)
-        after_many();
+        after_many_loop();
     if (alt)
         raise(SIGUSR1);
     if (threads > 1) {

@@ -20,6 +20,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "manysites.h"
+
 static __attribute__((noinline)) void phase1(void)
 {
     for (int i = 0; i < 3000; i++) {
@@ -32,12 +34,18 @@ static __attribute__((noinline)) void phase1(void)
     }
 }
 
+/* the innermost function of phase 2's 30,000 sites (manysites.h) */
+static __attribute__((noinline)) void phase2_site(size_t size)
+{
+    void *volatile p = malloc(size);
+    free(p);
+}
+MANY_SITES(phase2_sites, phase2_site)
+
 static __attribute__((noinline)) void phase2(void)
 {
-    for (int i = 0; i < 30000; i++) {
-        void *volatile p = malloc(4000 + (size_t)i);
-        free(p);
-    }
+    for (unsigned i = 0; i < 30000; i++)
+        phase2_sites(i, 4000 + i);
     for (int i = 0; i < 2000; i++) {
         void *volatile p = malloc((1 << 20) + (size_t)i * 4096);
         free(p);

@@ -24,6 +24,16 @@
 
 static struct cp_bucket *bk[NB];
 
+/* A bucket is a site (bucket.h): these tests give each of bk[] one size, 8 (b + 1), and
+ * any other bucket 4096 bytes. */
+static uint64_t bsize(const struct cp_bucket *b)
+{
+    for (int i = 0; i < NB; i++)
+        if (bk[i] == b)
+            return 8 * (uint64_t)(i + 1);
+    return 4096;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -34,7 +44,7 @@ static int setup(void **state)
     }
     for (int b = 0; b < NB; b++) {
         uintptr_t pcs[2] = {0x1000 + (uintptr_t)b, 0x2000};
-        bk[b] = cp_bucket_get(CP_HEAP, 8 * (uint64_t)(b + 1), pcs, 2);
+        bk[b] = cp_bucket_get(CP_HEAP, pcs, 2);
         assert_non_null(bk[b]);
     }
     return 0;
@@ -78,7 +88,7 @@ static void test_peak_matches_brute_force(void **state)
             int b = (int)(r % NB);
             uintptr_t p = next;
             next += 16;
-            cp_ht_alloc(bk[b], (void *)p, t);
+            cp_ht_alloc(bk[b], (void *)p, bsize(bk[b]), t);
             live[nlive] = p;
             lb[nlive++] = b;
             cur[b]++;
@@ -89,7 +99,7 @@ static void test_peak_matches_brute_force(void **state)
             }
         } else {
             int k = (int)((r >> 8) % (unsigned)nlive);
-            cp_ht_free(bk[lb[k]], (void *)live[k], t);
+            cp_ht_free(bk[lb[k]], (void *)live[k], bsize(bk[lb[k]]), t);
             cur[lb[k]]--;
             total -= 8.0 * (lb[k] + 1);
             live[k] = live[--nlive];
@@ -97,7 +107,7 @@ static void test_peak_matches_brute_force(void **state)
         }
         if (step % 20011 == 0 || step == 199999)
             for (int b = 0; b < NB; b++)
-                assert_int_equal(cp_ht_bucket_peak(bk[b]), (uint64_t)atpk[b]);
+                assert_int_equal(cp_ht_bucket_peak(bk[b], false), (uint64_t)atpk[b]);
     }
     double in, pk;
     uint64_t pk_ns;
@@ -115,29 +125,29 @@ static void test_lifetimes(void **state)
                           50000000, 500000000, 5000000000ull, 50000000000ull};
     for (unsigned k = 0; k < 9; k++) {
         void *p = (void *)(uintptr_t)(0x9000 + 16 * k);
-        cp_ht_alloc(bk[0], p, 100 + k);
-        cp_ht_free(bk[0], p, 100 + k + d[k]);
+        cp_ht_alloc(bk[0], p, bsize(bk[0]), 100 + k);
+        cp_ht_free(bk[0], p, bsize(bk[0]), 100 + k + d[k]);
     }
     for (unsigned k = 0; k < 9; k++)
-        assert_int_equal(cp_ht_bucket_life(bk[0], k), 1);
+        assert_int_equal(cp_ht_bucket_life(bk[0], k, false), 1);
     /* an address freed on one ring and reused on another, the new allocation drained
      * first: the free finds a birth later than itself and is not classed; the new
      * object's birth stays, so its own free is classed right */
     void *p = (void *)(uintptr_t)0xa000;
-    cp_ht_alloc(bk[1], p, 1000);    /* old object */
-    cp_ht_alloc(bk[1], p, 5000000); /* the reuse, drained before the old free */
-    cp_ht_free(bk[1], p, 2000);     /* the old object's free */
-    cp_ht_free(bk[1], p, 5000500);  /* the new object's: 500 ns */
+    cp_ht_alloc(bk[1], p, bsize(bk[1]), 1000);    /* old object */
+    cp_ht_alloc(bk[1], p, bsize(bk[1]), 5000000); /* the reuse, drained before the old free */
+    cp_ht_free(bk[1], p, bsize(bk[1]), 2000);     /* the old object's free */
+    cp_ht_free(bk[1], p, bsize(bk[1]), 5000500);  /* the new object's: 500 ns */
     uint64_t sum = 0;
     for (unsigned k = 0; k < 9; k++)
-        sum += cp_ht_bucket_life(bk[1], k);
+        sum += cp_ht_bucket_life(bk[1], k, false);
     assert_int_equal(sum, 1);
-    assert_int_equal(cp_ht_bucket_life(bk[1], 0), 1);
+    assert_int_equal(cp_ht_bucket_life(bk[1], 0, false), 1);
     /* a free whose time is unknown (t 0) is not classed */
-    cp_ht_alloc(bk[2], (void *)0xb000, 10);
-    cp_ht_free(bk[2], (void *)0xb000, 0);
+    cp_ht_alloc(bk[2], (void *)0xb000, bsize(bk[2]), 10);
+    cp_ht_free(bk[2], (void *)0xb000, bsize(bk[2]), 0);
     for (unsigned k = 0; k < 9; k++)
-        assert_int_equal(cp_ht_bucket_life(bk[2], k), 0);
+        assert_int_equal(cp_ht_bucket_life(bk[2], k, false), 0);
 }
 
 /* At a sampling rate each sampled object stands for size / (1 - exp(-size/rate)) bytes,
@@ -149,20 +159,62 @@ static void test_unbiased_total(void **state)
     cp_ht_atfork_child(true);
     struct cp_bucket *b;
     uintptr_t pcs[1] = {0x7777};
-    b = cp_bucket_get(CP_HEAP, 4096, pcs, 1);
+    b = cp_bucket_get(CP_HEAP, pcs, 1);
     for (int i = 0; i < 10; i++)
-        cp_ht_alloc(b, (void *)(uintptr_t)(0xc000 + 16 * i), 1);
+        cp_ht_alloc(b, (void *)(uintptr_t)(0xc000 + 16 * i), bsize(b), 1);
     double in, pk;
     uint64_t ns;
     cp_ht_stats(&in, &pk, &ns);
     double want = 10 * 4096 / (1 - exp(-4096.0 / 524288));
-    assert_true(fabs(in - want) / want < 1e-12);
+    /* (the weight is kept in 1/65536 of an object, rounded: hweight.h) */
+    assert_true(fabs(in - want) / want < 1e-5);
     assert_true(pk == in);
     /* a fork child starts from nothing */
     cp_ht_atfork_child(false);
     cp_ht_stats(&in, &pk, &ns);
     assert_true(in == 0 && pk == 0);
-    assert_int_equal(cp_ht_bucket_peak(b), 0);
+    assert_int_equal(cp_ht_bucket_peak(b, false), 0);
+}
+
+/* One site of many sizes at a sampling rate (a bucket is a site, bucket.h): each sample
+ * weighs by its own size (hweight.h), so the site's objects and bytes at the peak and
+ * freed per lifetime class are the sums of the samples' own weights, Go's 1/(1-exp(-s/r))
+ * (to the 1/65536 the engine keeps it in), and freeing every object brings its in-use
+ * back to exactly 0. */
+static void test_mixed_sizes_weighted(void **state)
+{
+    (void)state;
+    const double rate = 524288;
+    cp_ht_init((uint64_t)rate, 1000, true);
+    cp_ht_atfork_child(true);
+    struct cp_bucket *b = bk[5];
+    double objs = 0, bytes = 0;
+    uint64_t s = 16;
+    for (int i = 0; i < 200; i++, s = s * 5 / 4 + 1) {
+        if (s > (1u << 24))
+            s = 16;
+        double w = 1 / (1 - exp(-(double)s / rate));
+        objs += w;
+        bytes += w * (double)s;
+        cp_ht_alloc(b, (void *)(uintptr_t)(0xd0000 + 16 * (uintptr_t)i), s, 100);
+    }
+    uint64_t po = cp_ht_bucket_peak(b, false), pb = cp_ht_bucket_peak(b, true);
+    assert_true(fabs((double)po - objs) <= 1 + objs * 1e-5);
+    assert_true(fabs((double)pb - bytes) <= 1 + bytes * 1e-5);
+    s = 16;
+    for (int i = 0; i < 200; i++, s = s * 5 / 4 + 1) {
+        if (s > (1u << 24))
+            s = 16;
+        cp_ht_free(b, (void *)(uintptr_t)(0xd0000 + 16 * (uintptr_t)i), s, 100 + 500);
+    }
+    /* every object freed in class 0 (500 ns): the class holds what the peak held */
+    assert_int_equal(cp_ht_bucket_life(b, 0, false), po);
+    assert_int_equal(cp_ht_bucket_life(b, 0, true), pb);
+    double in, pk;
+    uint64_t ns;
+    cp_ht_stats(&in, &pk, &ns);
+    assert_true(fabs(in) <= 1e-9 * pk); /* (a double sum: the same terms added, then taken) */
+    assert_true(fabs(pk - bytes) <= 1e-5 * bytes);
 }
 
 /* The timeline through a sink that keeps the counters by name: bounded at CP_TL_MAX
@@ -222,8 +274,8 @@ static void test_lifetimes_published(void **state)
     const unsigned first[] = {8, 2, 5, 2};
     uintptr_t a = 0xc000;
     for (unsigned i = 0; i < 4; i++, a += 16) {
-        cp_ht_alloc(bk[3], (void *)a, 100);
-        cp_ht_free(bk[3], (void *)a, 100 + d[first[i]]);
+        cp_ht_alloc(bk[3], (void *)a, bsize(bk[3]), 100);
+        cp_ht_free(bk[3], (void *)a, bsize(bk[3]), 100 + d[first[i]]);
         want[first[i]]++;
     }
     cp_ht_publish(&sink, true);
@@ -232,8 +284,8 @@ static void test_lifetimes_published(void **state)
     /* one more in class 0 and one in class 5: only those move */
     const unsigned second[] = {0, 5};
     for (unsigned i = 0; i < 2; i++, a += 16) {
-        cp_ht_alloc(bk[3], (void *)a, 100);
-        cp_ht_free(bk[3], (void *)a, 100 + d[second[i]]);
+        cp_ht_alloc(bk[3], (void *)a, bsize(bk[3]), 100);
+        cp_ht_free(bk[3], (void *)a, bsize(bk[3]), 100 + d[second[i]]);
         want[second[i]]++;
     }
     cp_ht_publish(&sink, false);
@@ -280,6 +332,7 @@ int main(void)
         cmocka_unit_test_setup(test_lifetimes, setup),
         cmocka_unit_test_setup(test_unbiased_total, setup),
         cmocka_unit_test_setup(test_lifetimes_published, setup),
+        cmocka_unit_test_setup(test_mixed_sizes_weighted, setup),
         cmocka_unit_test(test_timeline_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

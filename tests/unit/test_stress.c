@@ -54,13 +54,13 @@ const char *__tsan_default_options(void)
 #define FORK_TOO 1
 #endif
 #define NSLOT 64
-#define NH 256  /* heap stacks: size 1000 + id */
+#define NH 256  /* heap stacks (sites; the size is 1000 + id) */
 #define NM 32   /* mutex stacks: depth 1 + id */
 #define NB 32   /* block stacks: depth 1 + id */
 #define CHILD_THREADS 4
 #define CHILD_EV 3000
 
-static const char META[] = "Program: test_stress\nCtrprof-Format: 1\nMemRate: 1\n\n";
+static const char META[] = "Program: test_stress\nCtrprof-Format: 3\nMemRate: 1\n\n";
 
 struct books {
     uint64_t h_alloc[NH], h_free[NH];
@@ -90,8 +90,7 @@ static struct cp_bucket *bucket(int kind, int id)
     uintptr_t pcs[64];
     unsigned n;
     stack_of(kind, id, pcs, &n);
-    b = cp_bucket_get(kind == 0 ? CP_HEAP : kind == 1 ? CP_MUTEX : CP_BLOCK,
-                      kind == 0 ? 1000 + (uint64_t)id : 0, pcs, n);
+    b = cp_bucket_get(kind == 0 ? CP_HEAP : kind == 1 ? CP_MUTEX : CP_BLOCK, pcs, n);
     if (!b)
         abort();
     __atomic_store_n(&tab[id], b, __ATOMIC_RELEASE);
@@ -242,7 +241,7 @@ static void books_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
     struct books *s = ctx;
     int depth = lines_after_header(name, len);
     int alloc;
-    long i = tu_heap_slot(name, len, 1000, NH, &alloc);
+    long i = tu_heap_slot(name, len, 0x10000000u, 0x1000u, NH, &alloc);
     if (i >= 0)
         (alloc ? s->h_alloc : s->h_free)[i] = v;
     else if (len > 26 && !memcmp(name, "ctrprof/mutex:contentions\n", 26) && depth <= NM)

@@ -22,27 +22,29 @@ static inline int tu_read_counters(const char *path, cp_cfile_counter_fn cb, voi
     return err;
 }
 
-/* The object size of a heap counter "<prefix><size>\n<stack>" (prefix
- * "ctrprof/heap:alloc:" or "ctrprof/heap:free:"), or -1 for any other name. */
-static inline long tu_heap_size(const uint8_t *name, size_t len, const char *prefix)
+/* A heap site's object count (Ctrprof-Format 3, as names_read.h hands it over:
+ * "ctrprof/heap:alloc_objects" or "ctrprof/heap:free_objects", then the stack) whose
+ * innermost frame is a pc outside every module ("?+0x<pc>") base + i * stride, i < n: i,
+ * with *alloc telling an allocation count from a free count; -1 for any other counter. */
+static inline long tu_heap_slot(const uint8_t *name, size_t len, uintptr_t base, uintptr_t stride,
+                                long n, int *alloc)
 {
-    size_t pl = strlen(prefix);
-    unsigned size;
-    if (len <= pl || memcmp(name, prefix, pl) != 0 ||
-        sscanf((const char *)name + pl, "%u", &size) != 1)
+    static const char a[] = "ctrprof/heap:alloc_objects\n?+0x", f[] = "ctrprof/heap:free_objects\n?+0x";
+    const char *p;
+    if (len > sizeof a - 1 && !memcmp(name, a, sizeof a - 1)) {
+        *alloc = 1;
+        p = (const char *)name + sizeof a - 1;
+    } else if (len > sizeof f - 1 && !memcmp(name, f, sizeof f - 1)) {
+        *alloc = 0;
+        p = (const char *)name + sizeof f - 1;
+    } else {
         return -1;
-    return (long)size;
-}
-
-/* A heap counter whose size is in [base, base + n): size - base, with *alloc telling an
- * allocation count from a free count; -1 for any other counter. */
-static inline long tu_heap_slot(const uint8_t *name, size_t len, long base, long n, int *alloc)
-{
-    long a = tu_heap_size(name, len, "ctrprof/heap:alloc:");
-    long f = a < 0 ? tu_heap_size(name, len, "ctrprof/heap:free:") : -1;
-    long s = a >= 0 ? a : f;
-    *alloc = a >= 0;
-    return s >= base && s < base + n ? s - base : -1;
+    }
+    unsigned long pc;
+    if (sscanf(p, "%lx", &pc) != 1 || pc < base || (pc - base) % stride)
+        return -1;
+    unsigned long i = (pc - base) / stride;
+    return i < (unsigned long)n ? (long)i : -1;
 }
 
 #endif
