@@ -2,7 +2,9 @@
  * loop of mixed small sizes; `hotpath lock N` does N uncontended lock+unlock pairs;
  * `hotpath lockmt N` does the same in a process that has a second (idle) thread, so that
  * glibc takes its multi-threaded unlock path with and without the profiler alike (the
- * profiler's flusher thread otherwise makes that difference look like ours). The bench
+ * profiler's flusher thread otherwise makes that difference look like ours); `hotpath
+ * mallocmt N` is `malloc` after the same thread, so that the profiler's own flusher thread
+ * publishes (a single-threaded process publishes inline: core/flusher.c). The bench
  * runs it for N and 2N and divides the difference by N, which cancels start-up. */
 #include <pthread.h>
 #include <stdlib.h>
@@ -20,13 +22,13 @@ int main(int argc, char **argv)
     if (argc < 3)
         return 2;
     long n = atol(argv[2]);
-    if (!strcmp(argv[1], "lockmt")) {
+    if (!strcmp(argv[1], "lockmt") || !strcmp(argv[1], "mallocmt")) {
         /* glibc decides single-threadedness once a thread was ever created */
         pthread_t t;
         pthread_create(&t, NULL, idle, NULL);
         pthread_join(t, NULL);
     }
-    if (!strcmp(argv[1], "malloc")) {
+    if (!strcmp(argv[1], "malloc") || !strcmp(argv[1], "mallocmt")) {
         for (long i = 0; i < n; i++) {
             void *volatile p = malloc(sizes[i & 7]);
             free(p);
