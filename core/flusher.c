@@ -150,7 +150,43 @@ void cp_drain_ring(struct cp_ring *r)
 /* One flush: advance the cycle, wait out events in progress, drain, publish. */
 static bool ht_force; /* guarded by cp_flush_lock: cp_prof_flush_all's flushes */
 
+/* The counters besides the buckets' (the health counters, the heap over time: lifetimes,
+ * timeline, peak) are published by every flush of the flusher thread, which flushes at
+ * most a few hundred times a second, but by an inline flush only when due: a
+ * single-threaded process flushes at each event, and at rate 1 their comparisons, the
+ * lifetime classes' additions and a clock read were ~280 instructions a flush, a sixth
+ * of an allocation pair's cost (BENCHMARKS.md, "Inline publishing at rate 1"). Due: a
+ * flush interval after they were last published (by the latest drained event's time,
+ * which the record carries; a flush of events without one reads the clock), or at once
+ * when the peak has grown by an eighth (heaptime.h's bound for a process that goes
+ * quiet). The buckets' own counters still go out at every event: exact at rate 1 at any
+ * moment, whatever becomes of the process. Whatever is put off goes out at the next
+ * flush that is due, at every full flush (exit, _exit, exec, a crash: cp_prof_flush_all;
+ * a step-aside) and in the parent after a fork (the child takes the published values as
+ * its start: cp_publish_fork_health). Guarded by cp_flush_lock. */
+static uint64_t side_pub_t;  /* when they were last published */
+static uint64_t side_seen_t; /* cp_ht_last_event() at the last inline flush */
+
+static bool side_due(void)
+{
+    uint64_t t = cp_ht_last_event();
+    uint64_t now = t != side_seen_t ? t : cp_ht_now();
+    side_seen_t = t;
+    if (now >= side_pub_t && now - side_pub_t < (uint64_t)cp_prof_opts.flush_ms * 1000000u &&
+        !cp_ht_peak_pressing())
+        return false;
+    side_pub_t = now;
+    return true;
+}
+
+static void flush(bool inline_flush);
+
 void cp_flush_locked(void)
+{
+    flush(false);
+}
+
+static void flush(bool inline_flush)
 {
     cp_check_file();
     uint64_t c = __atomic_load_n(&cp_cycle, __ATOMIC_RELAXED);
@@ -218,8 +254,10 @@ void cp_flush_locked(void)
     }
     cp_touched_head[s] = NULL;
     flushes++;
-    cp_publish_heaptime(ht_force);
-    cp_publish_health();
+    if (!inline_flush || side_due()) {
+        cp_publish_heaptime(ht_force);
+        cp_publish_health();
+    }
     cp_publish_end();
 }
 
@@ -384,7 +422,7 @@ static void flush_inline_own(void *arg)
     bool may_start = *(const bool *)arg;
     if (may_start && thread_wanted())
         start_thread(); /* from now on it flushes; this event still goes out at once */
-    cp_flush_locked();
+    flush(true);
     refresh_maps();
 }
 
@@ -553,8 +591,9 @@ static void atfork_child_own(void *arg)
     cp_prof_solo = cp_dense() ? SOLO_ON : SOLO_OFF;
     cp_solo_ring = NULL;
     cp_um_forget();
-    /* the unwinder's counts so far are the parent's, to publish: the child's start here */
-    cp_publish_fork_unwind();
+    /* the health counters' sources so far are the parent's, to publish: the child's
+     * start here */
+    cp_publish_fork_health();
     bool newfile = newpath != NULL;
     if (newfile && __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE)) {
         /* a sandboxed child inherits the filter: it could not create a file of its own */

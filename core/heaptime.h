@@ -70,6 +70,12 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t t);
  * every heap bucket) at most once per flush interval unless the peak grew by an eighth
  * since they were, or now if force (the final flush). */
 void cp_ht_publish(const struct cp_ht_sink *s, bool force);
+/* For a flush that puts publication off (flusher.c, an inline flush): the time of the
+ * latest event applied (ns, cp_ht_now; 0 if none had one), and whether the peak has grown
+ * by an eighth since it was published (cp_ht_publish is then due at once, interval or
+ * not: the 1/8 bound below holds for a process that goes quiet or is killed). */
+uint64_t cp_ht_last_event(void);
+bool cp_ht_peak_pressing(void);
 /* Fork child: the parent's objects and peak are not the child's. newfile: the child
  * writes a file of its own (every counter pointer is forgotten); otherwise the counters
  * stay and the child's lifetimes add to the parent's, its peak to the parent's. */
