@@ -613,6 +613,7 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
     if (pl >= sizeof f->path)
         return -ENAMETOOLONG;
     int fd = create_whole(path, hdr, (size_t)h);
+    f->created = fd >= 0;
     if (fd == -EEXIST || fd == -EOPNOTSUPP)
         fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
     if (fd < 0)

@@ -29,6 +29,19 @@
 
 static bool have_file;
 static struct cp_cfile file;
+/* The file is a per-process one that this process created: nobody else writes it, and
+ * this file's writes are all under cp_flush_lock (or before a second thread), so the
+ * counters of every flush go in without a locked instruction (cp_cfile_add_sole). A
+ * shared CTRPROF_FILE, or a file that existed, takes cp_cfile_add's compare-and-swap. */
+static bool sole;
+
+static inline void add(uint64_t *v, uint64_t n)
+{
+    if (sole)
+        cp_cfile_add_sole(v, n);
+    else
+        cp_cfile_add(v, n);
+}
 static char meta_text[CP_CFILE_MAX_META + 1];
 static size_t meta_len;
 
@@ -79,12 +92,12 @@ static void add_health(const char *name, uint64_t n)
         return;
     for (unsigned i = 0; i < n_named_cache; i++)
         if (named_cache[i].name == name) {
-            cp_cfile_add(named_cache[i].ctr, n);
+            add(named_cache[i].ctr, n);
             return;
         }
     uint64_t *v;
     if (cp_cfile_counter(&file, name, strlen(name), &v) == 0) {
-        cp_cfile_add(v, n);
+        add(v, n);
         if (n_named_cache < NAMED_CACHE) {
             named_cache[n_named_cache].name = name;
             named_cache[n_named_cache++].ctr = v;
@@ -106,7 +119,8 @@ void cp_prof_set_process(const char *name)
  *  - lost:nbucket: when the file system fills up, it is the one still written;
  *  - publishing / flushes: a seqlock shared by every process writing the file. A publish
  *    adds 1 to publishing before it adds anything else and 1 to flushes after everything
- *    (cp_cfile_add is a locked RMW: a full barrier on x86-64), so a reader that sees the
+ *    (cp_cfile_add is a locked RMW: a full barrier on x86-64; cp_cfile_add_sole's release
+ *    stores keep the same order for a file only this process writes), so a reader that sees the
  *    two equal before and after its copy has one published snapshot (cp_cfile_load). */
 static uint64_t *seq_begun, *seq_ended;
 
@@ -128,13 +142,13 @@ static void reserve_counters(void)
 void cp_publish_begin(void)
 {
     if (seq_begun)
-        cp_cfile_add(seq_begun, 1);
+        add(seq_begun, 1);
 }
 
 void cp_publish_end(void)
 {
     if (seq_ended)
-        cp_cfile_add(seq_ended, 1);
+        add(seq_ended, 1);
 }
 
 /* Has the file stopped being ours to write (cp_flush_lock held)? A store that faulted (the
@@ -147,6 +161,7 @@ void cp_check_file(void)
     if (!have_file || cp_cfile_stopped(&file) != CP_CFILE_EBROKEN)
         return;
     have_file = false;
+    sole = false;
     seq_begun = seq_ended = NULL;
     n_named_cache = 0;
     cp_stacktab_reset();
@@ -164,6 +179,7 @@ void cp_open_pending(void)
     cp_file_pending = false;
     int err = cp_cfile_open(&file, pending_path, meta_text, meta_len);
     have_file = err == 0;
+    sole = have_file && file.created; /* (a pending file is a per-process one) */
     n_named_cache = 0;
     cp_stacktab_reset();
     if (!have_file) {
@@ -320,7 +336,7 @@ void cp_publish_bucket(struct cp_bucket *b)
                 return;
             }
         }
-        cp_cfile_add(b->ctr[i], val[i] - b->pub[i]);
+        add(b->ctr[i], val[i] - b->pub[i]);
         b->pub[i] = val[i];
     }
 }
@@ -499,6 +515,7 @@ bool cp_publish_fork_file(const char *newpath)
     if (have_file)
         cp_cfile_close(&file);
     have_file = false;
+    sole = false;
     n_named_cache = 0;
     cp_stacktab_reset();
     seq_begun = seq_ended = NULL;
