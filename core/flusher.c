@@ -51,6 +51,25 @@
  * it, so only "the cycle being published" and "the cycle being filled" exist. A third
  * slot would only delay publication (and the crash-durability promise) by a flush.
  *
+ * A thread alone. An inline flush (see "who flushes") whose ring registry holds only its
+ * own thread's ring advances the cycle with a plain store and waits for no ring: the
+ * locked store was ~3% of a single-threaded program's CPU at rate 1, where every event is
+ * flushed (BENCHMARKS.md, "Inline publishing at rate 1"). Its own ring is not busy (the
+ * flush runs from emit, outside the event's busy section, and a signal handler's event
+ * in between would be a reentry, not recorded). Another thread can only be one that was
+ * made without pthread_create (which starts the flusher first) and is registering its
+ * first ring now: the flush does not see that ring, and its records, stamped c or c + 1,
+ * wait for the next flush, which counts them in the slot of their stamp; a record
+ * stamped c that misses cycle c's publication is published with the next cycle of the
+ * same parity. None of them happened before anything this flush drains: had one (say an
+ * allocation whose pointer reached this thread, which then freed it), its ring's
+ * insertion (a release store) would have happened before this flush's acquire load of
+ * the registry, which would then hold two rings and take the handshake. So a free this
+ * flush drains never waits for such an allocation (resolve.c's pending frees still
+ * expire after the flush that ends their cycle), and the published cut is still one the
+ * program's order allows. (Such a thread's first heap event's inline flush starts the
+ * flusher thread: thread_wanted.)
+ *
  * Publication order: for each bucket the alloc (or contentions) counter is added before
  * the free (or delay) counter, so a reader of the live file never sees free > alloc.
  * Locks: cp_flush_lock is this file's; the atfork handlers below take, release and reset
@@ -190,12 +209,18 @@ static void flush(bool inline_flush)
 {
     cp_check_file();
     uint64_t c = __atomic_load_n(&cp_cycle, __ATOMIC_RELAXED);
-    __atomic_store_n(&cp_cycle, c + 1, __ATOMIC_SEQ_CST);
     struct cp_ring *head = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE);
-    for (struct cp_ring *r = head; r; r = r->next)
-        for (unsigned spins = 0; cp_ring_busy(r); spins++)
-            if (spins > 64)
-                cp_yield();
+    if (inline_flush && head && head == cp_self_ring && !head->next) {
+        /* a thread alone (see "A thread alone" at the top): no handshake */
+        __atomic_store_n(&cp_cycle, c + 1, __ATOMIC_RELAXED);
+    } else {
+        __atomic_store_n(&cp_cycle, c + 1, __ATOMIC_SEQ_CST);
+        head = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE);
+        for (struct cp_ring *r = head; r; r = r->next)
+            for (unsigned spins = 0; cp_ring_busy(r); spins++)
+                if (spins > 64)
+                    cp_yield();
+    }
     unsigned nfree = 0;
     for (struct cp_ring *r = head; r; r = r->next) {
         uint32_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
