@@ -161,7 +161,10 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
 }
 void cp_drain_ring(struct cp_ring *r)
 {
-    cp_ring_drain(r, cp_account, r);
+    if (r == cp_self_ring) /* an inline flush, on the ring's own thread */
+        cp_ring_drain_own(r, cp_account, r);
+    else
+        cp_ring_drain(r, cp_account, r);
     cp_ring_lost_total += cp_ring_take_lost(r);
     cp_ring_waits_total += cp_ring_take_waits(r);
 }
