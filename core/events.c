@@ -6,8 +6,8 @@
  * sampled events only; the default-rate unsampled paths never come here (preload/malloc.c
  * filters them with live.h's cp_live_maybe). The busy handshake with the flusher and the
  * cycle a record is stamped with are flusher.c's timeline comment; the records' encoding
- * and refs are prof_int.h's. Solo mode (dense rates only) is solo.c's: here it is the
- * `so` / solo_rec branches and the cp_event_solo_* entry points.
+ * and refs are prof_int.h's. Every heap event keeps the live table on its own thread
+ * (an allocation inserts its ref, a free removes its value), at every rate.
  *
  * Locks: cp_reg_lock (registering a new ring), cp_flush_lock (draining a released ring
  * that a new thread takes over); emit takes neither, but may flush inline (flusher.c).
@@ -133,17 +133,15 @@ void cp_thread_release(struct cp_thread *t)
 /* Record (kind, w[0..n), x[0..nx - xkeep)) in r: an allocation's last xkeep frames are
  * the ring's previous stack, and its ref, w[n], is not written (cp_event_alloc). Returns
  * EMIT_WRITTEN, EMIT_DROPPED (counted in the ring's lost) or EMIT_LATE (after the final
- * flush: accounted at once, with all of x and the ref). A solo record (solo_rec, a heap
- * event in solo mode) checks the mode once it is busy and returns EMIT_RETRY, writing
- * nothing, if solo mode is ending. */
-enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE, EMIT_RETRY };
+ * flush: accounted at once, with all of x and the ref). */
+enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE };
 /* Inlined into each caller, so that a free's one-word record is written with constant
  * sizes (callgrind, perl at rate 1: emit's generic loops and its prologue were ~105
  * instructions a free). */
 static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp_rec_kind kind,
                                                       const uint64_t *w, unsigned n,
                                                       const uint64_t *x, unsigned nx,
-                                                      unsigned xkeep, bool solo_rec)
+                                                      unsigned xkeep)
 {
     /* Make room first, outside the busy section: a thread waiting for the flusher while
      * marked busy would wait for a flusher that waits for it. Without a flusher thread
@@ -165,12 +163,6 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
         cp_ring_wait_room(r, need);
     }
     cp_ring_begin(r); /* busy, seq_cst */
-    if (solo_rec && __atomic_load_n(&cp_prof_solo, __ATOMIC_SEQ_CST) != SOLO_ON) {
-        /* solo mode is ending: the ender did not see this event busy, so it may be
-         * draining already; the caller makes it again the other way (EMIT_RETRY) */
-        cp_ring_end(r);
-        return EMIT_RETRY;
-    }
     uint64_t c = __atomic_load_n(&cp_cycle, __ATOMIC_SEQ_CST);
     if (__builtin_expect(__atomic_load_n(&cp_stopping, __ATOMIC_SEQ_CST), 0)) {
         /* After the final flush (exit): destructors of libraries finalised after ours
@@ -236,7 +228,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
      * `keep` frames it shares (consecutive allocations share most of theirs: cc1 writes 5
      * words an event for 26 frames on average), so the thread's caches see a few words. */
     unsigned keep = common_suffix(pcs + n, r->stk + CP_RING_STK, n < r->stk_n ? n : r->stk_n);
-    /* The record: p (| 1 in solo mode), then size, frames and kept frames in one word (an
+    /* The record: p, then size, frames and kept frames in one word (an
      * object of 2^48 bytes or more cannot be allocated on x86-64), its time (heaptime.h:
      * lifetimes, the peak's moment), then the new frames. The ref is not written: the
      * consumer counts this ring's allocation records (cnref). */
@@ -244,25 +236,12 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     uint64_t w[4] = {(uint64_t)(uintptr_t)p,
                      (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep,
                      cp_ht_stamp(), ref};
-    bool so = cp_solo_for(r);
-    int e;
-    for (;;) {
-        if (so)
-            w[0] |= 1;
-        else if (!cp_live_insert(p, ref)) {
-            cp_prof_lost(CP_LOST_NBUCKET, 1);
-            return;
-        }
-        e = emit(r, CP_REC_ALLOC, w, 3, (const uint64_t *)pcs, n, keep, so);
-        if (e != EMIT_RETRY)
-            break;
-        cp_solo_wait(); /* solo mode ended meanwhile: the table is the thread's to keep now */
-        so = false;
-        w[0] &= ~(uint64_t)1;
+    if (!cp_live_insert(p, ref)) {
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+        return;
     }
-    if (so && e != EMIT_DROPPED)
-        cp_live_mark(p); /* before p is the program's, so its free is recorded */
-    else if (!so && e == EMIT_DROPPED)
+    int e = emit(r, CP_REC_ALLOC, w, 3, (const uint64_t *)pcs, n, keep);
+    if (e == EMIT_DROPPED)
         cp_live_remove(p); /* its free must not be looked for; its ref is the next one's */
     switch (e) {
     case EMIT_WRITTEN:
@@ -278,49 +257,6 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     }
 }
 
-int cp_event_free_solo(struct cp_thread *t, void *p)
-{
-    struct cp_ring *r = (struct cp_ring *)t;
-    if (cp_newproc())
-        return 1; /* the parent's object, in a new process: not this one's to count */
-    if (!cp_solo_for(r))
-        return 0;
-    /* a free's record: the live table's value (here p | 1: the flusher looks it up), the
-     * address and the time (heaptime.h: the object's lifetime) */
-    uint64_t w[3] = {(uint64_t)(uintptr_t)p | 1, (uint64_t)(uintptr_t)p, cp_ht_stamp()};
-    if (emit(r, CP_REC_FREE, w, 3, NULL, 0, 0, true) != EMIT_RETRY)
-        return 1;
-    cp_solo_wait();
-    return 0;
-}
-
-bool cp_event_solo_begin(struct cp_thread *t)
-{
-    struct cp_ring *r = (struct cp_ring *)t;
-    cp_newproc();
-    if (!cp_solo_for(r))
-        return false;
-    __atomic_store_n(&r->in_op, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&cp_prof_solo, __ATOMIC_SEQ_CST) == SOLO_ON)
-        return true;
-    __atomic_store_n(&r->in_op, 0, __ATOMIC_RELEASE);
-    cp_solo_wait();
-    return false;
-}
-
-void cp_event_solo_end(struct cp_thread *t, void *freed)
-{
-    struct cp_ring *r = (struct cp_ring *)t;
-    if (freed) {
-        /* no check of the mode: an ender waits for in_op, so this is still solo */
-        uint64_t w[3] = {(uint64_t)(uintptr_t)freed | 1, (uint64_t)(uintptr_t)freed,
-                         cp_ht_stamp()};
-        emit(r, CP_REC_FREE, w, 3, NULL, 0, 0, false);
-    }
-    /* release: the record is published before an ender can see in_op clear */
-    __atomic_store_n(&r->in_op, 0, __ATOMIC_RELEASE);
-}
-
 void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v)
 {
     if (cp_newproc())
@@ -330,7 +266,7 @@ void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v)
         return;
     }
     uint64_t w[3] = {v, (uint64_t)(uintptr_t)p, cp_ht_stamp()};
-    emit((struct cp_ring *)t, CP_REC_FREE, w, 3, NULL, 0, 0, false);
+    emit((struct cp_ring *)t, CP_REC_FREE, w, 3, NULL, 0, 0);
 }
 
 void cp_event_free_undo(void *p, uintptr_t v)
@@ -347,7 +283,7 @@ void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16
         return;
     }
     uint64_t w[3] = {(uint64_t)(uintptr_t)b, count_q16, delay_ns};
-    emit((struct cp_ring *)t, CP_REC_DELAY, w, 3, NULL, 0, 0, false);
+    emit((struct cp_ring *)t, CP_REC_DELAY, w, 3, NULL, 0, 0);
 }
 
 void cp_prof_lost(enum cp_lost why, uint64_t n)

@@ -7,8 +7,8 @@
  * Contexts:
  *   hooks    cp_flush_inline, from emit (events.c), when no flusher thread runs
  *   flusher  the thread started by cp_prof_start(); flush() also runs on the exit path,
- *            inline (single-threaded processes) and where solo mode ends, on a program's
- *            thread but on the profiler's own stack (ownstack.h), never on the program's
+ *            inline (single-threaded processes), on a program's thread but on the
+ *            profiler's own stack (ownstack.h), never on the program's
  *            stack (its naming and publishing buffers are ~9 KiB)
  *   atfork   cp_prof_atfork_*
  *
@@ -146,7 +146,6 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
         return CP_CFILE_EMETALEN;
     int err = cp_bucket_init(cp_prof_opts.max_bucket_mb << 20, cp_dense() ? 20 : 16);
     cp_ht_init(cp_prof_opts.mem_rate, cp_prof_opts.flush_ms, cp_prof_opts.heap_time);
-    cp_prof_solo = cp_dense() ? SOLO_ON : SOLO_OFF;
     if (err == 0 && cp_live_init(cp_dense()) != 0)
         err = -ENOMEM;
     if (err) {
@@ -298,7 +297,7 @@ static void flush_twice(void *arg)
     cp_flush_locked();
 }
 
-/* On whatever thread calls it (exit, solo mode's end on a new thread, tests): the flush
+/* On whatever thread calls it (exit, tests): the flush
  * runs on the profiler's own stack (ownstack.h), which cp_flush_lock guards. */
 void cp_prof_flush_all(void)
 {
@@ -613,11 +612,8 @@ static void atfork_child_own(void *arg)
             r->state = CP_RING_FREE;
     }
     /* Objects the parent sampled are not the child's to account (it may free its copy,
-     * and so may the parent): forget them. The child starts in solo mode again (one
-     * thread, an empty table), whatever state the parent's was in. */
+     * and so may the parent): forget them. */
     cp_live_reset();
-    cp_prof_solo = cp_dense() ? SOLO_ON : SOLO_OFF;
-    cp_solo_ring = NULL;
     cp_um_forget();
     /* the health counters' sources so far are the parent's, to publish: the child's
      * start here */

@@ -2,16 +2,14 @@
  * live.c — the live sampled-object table (see live.h for the design).
  *
  * Contexts: hooks (malloc family: insert on a sampled allocation, maybe/remove on every
- * free of a pointer the filter does not rule out), the flusher (resolve, prefault), the
+ * free of a pointer the filter does not rule out), the flusher (resolve), the
  * fork child (reset).
  * Lock: grow_lock, a leaf (docs/ARCHITECTURE.md, "Locks"; a fork child drops the tables).
  */
 #include "live.h"
 
-#include <errno.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "arena.h"
 #include "spin.h"
@@ -280,11 +278,6 @@ void cp_live_mark(const void *p)
     filter_inc(p);
 }
 
-bool cp_live_put(const void *p, uintptr_t v)
-{
-    return place(p, v);
-}
-
 static uintptr_t table_remove(const void *p);
 
 uintptr_t cp_live_remove(const void *p)
@@ -314,38 +307,6 @@ const void *cp_live_entry_of(const void *p)
     uintptr_t k = (uintptr_t)p;
     uintptr_t *leaf = sh_ok(k) ? sh_leaf(k) : NULL;
     return leaf ? sh_entry(leaf, k) : NULL;
-}
-
-/* Flusher: make sure the leaf pages for the heap just above p exist, so that the
- * program's threads, inserting there soon, do not take the page faults (perl at rate 1:
- * ~15k faults for the leaves, each a fault and a page to zero on the program's thread).
- * The heap mostly grows upwards and the flusher trails the threads by at most a ring of
- * records, so populating PF_AHEAD pages of leaf past the frontier keeps ahead. */
-#define PF_AHEAD 64
-static uintptr_t pf_frontier[64]; /* by directory index: first page not yet populated */
-static int pf_off;
-
-void cp_live_prefault(const void *p)
-{
-    uintptr_t k = (uintptr_t)p;
-    if (pf_off || !sh_ok(k))
-        return;
-    uintptr_t *leaf = sh_leaf(k);
-    if (!leaf)
-        return;
-    uintptr_t page = (uintptr_t)sh_entry(leaf, k) & ~(uintptr_t)4095;
-    uintptr_t end = ((uintptr_t)(leaf + SH_LEAF_N));
-    uintptr_t *f = &pf_frontier[(k >> SH_REGION_BITS) & 63];
-    if (*f < page || *f > end)
-        *f = page; /* a leaf not seen (or another sharing the slot): start here */
-    if (*f >= page + PF_AHEAD / 2 * 4096 || *f >= end)
-        return;
-    uintptr_t to = page + PF_AHEAD * 4096;
-    if (to > end)
-        to = end;
-    if (madvise((void *)*f, to - *f, MADV_POPULATE_WRITE) != 0 && errno != EAGAIN && errno != EINTR)
-        pf_off = 1; /* an older kernel (EINVAL), or no memory: leave it to the faults */
-    *f = to;
 }
 
 /* The slot holding key k (and, if v is not 0, value v), searching the generations newest
@@ -452,7 +413,6 @@ void cp_live_reset(void)
         sh_regions[r] = 0;
     }
     sh_nregions = 0;
-    memset(pf_frontier, 0, sizeof pf_frontier);
     table_used = false;
     /* counters at 255 stay (live.h): malloc.c marks dlsym's pool blocks so, which free()
      * must still recognise in the child */

@@ -66,20 +66,16 @@ void cp_live_prefetch(const void *p);
  * never 0. */
 /* Remember p -> v. Returns false if the table cannot grow (counted as lost). */
 bool cp_live_insert(const void *p, uintptr_t v);
-/* cp_live_insert in two halves, for a process whose heap events all come from one ring
- * (solo.c's solo mode): the thread that allocated counts p in the filter (mark), and
- * the flusher, draining the allocation's record later, places p -> v in the table
- * (put). The filter never counts fewer objects than the table holds, which is all
- * free() needs of it; cp_live_remove takes p out of both. */
+/* Count p in the filter only, not the table (preload/early.c: a block allocated before
+ * the engine was up, whose free must reach free()'s slow path; early.c takes the count
+ * back). The filter never counts fewer objects than the table holds, which is all free()
+ * needs of it. */
 void cp_live_mark(const void *p);
-bool cp_live_put(const void *p, uintptr_t v);
 /* Forget p; returns its value, or 0 if p is not a live sampled object. */
 uintptr_t cp_live_remove(const void *p);
 /* If p's value is still ref, make it v (the flusher, having found the bucket). False if
  * the ref was taken first (by a free or a realloc) or p is not there. */
 bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v);
-/* Flusher, dense mode: populate the live map's pages for the heap just above p. */
-void cp_live_prefault(const void *p);
 /* Where p's entry in the shadow map is, or NULL (for tests). */
 const void *cp_live_entry_of(const void *p);
 /* Live sampled objects (for tests). */

@@ -1,7 +1,7 @@
 /*
  * ownstack.h — a stack of the profiler's own, for the work that needs big buffers (naming,
  * publishing, creating the counter file, starting the flusher) when it runs on an
- * application thread: an inline flush, solo mode's end, the exit flush, the fork child.
+ * application thread: an inline flush, the exit flush, the fork child.
  *
  * An application thread's stack may be a PTHREAD_STACK_MIN (16 KiB) thread's or a
  * MINSIGSTKSZ alternate signal stack; what the profiler puts on it is bounded by

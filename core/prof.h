@@ -137,11 +137,10 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
  * address is never confused): the one free path, which the shim and the tests both take.
  * Only for a p the filter did not rule out (cp_live_maybe, live.h: a load and a branch
  * on a small, read-mostly filter, which the caller makes). If p was sampled it is taken out of
- * the live table and its free recorded in the calling thread's ring; in solo mode (below)
- * the free is recorded for the flusher to look up. `thread` gives the calling thread's
- * engine state (cp_thread_get, or the shim's cached copy) and is asked only when there is
- * something to record. The caller holds its re-entrancy guard. Returns true if p was (or,
- * in solo mode, may have been) a sampled object. */
+ * the live table and its free recorded in the calling thread's ring. `thread` gives the
+ * calling thread's engine state (cp_thread_get, or the shim's cached copy) and is asked
+ * only when there is something to record. The caller holds its re-entrancy guard.
+ * Returns true if p was a sampled object. */
 static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p);
 
 /* realloc's free, in steps around the real call: cp_live_remove(p) (live.h) before it,
@@ -151,31 +150,12 @@ static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p);
 void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v);
 void cp_event_free_undo(void *p, uintptr_t v);
 
-/* Solo mode (solo.c): while every heap event comes from one thread's ring, the flusher
- * keeps the live table and the thread only marks the filter. cp_event_solo: might the
- * process be in solo mode (a relaxed load, for the hooks' slow paths)? The rest is for a
- * pointer the filter did not rule out. cp_event_free_solo records p's free if the
- * process is in solo mode for t's ring (1), or returns 0 with nothing done: the caller
- * takes the ordinary path (remove, commit), the mode having ended for good. A realloc
- * brackets the real call: cp_event_solo_begin before (false: the ordinary path), and
- * cp_event_solo_end after, with the old block if the call freed it (else NULL). */
-extern uint32_t cp_prof_solo;
-static inline bool cp_event_solo(void)
-{
-    return __atomic_load_n(&cp_prof_solo, __ATOMIC_RELAXED) != 0;
-}
-int cp_event_free_solo(struct cp_thread *t, void *p);
-bool cp_event_solo_begin(struct cp_thread *t);
-void cp_event_solo_end(struct cp_thread *t, void *freed);
-
 /* Inline, so that the shim's call costs no more than the calls it replaced (thread, a
  * static inline there, is inlined too): callgrind at rate 1, +27 instructions a
  * malloc+free pair as an out-of-line function taking a function pointer, +9 inline with
  * a second filter test. */
 static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p)
 {
-    if (cp_event_solo() && cp_event_free_solo(thread(), p))
-        return true;
     uintptr_t v = cp_live_remove(p); /* 0: not sampled */
     if (v)
         cp_event_free_commit(thread(), p, v);

@@ -1,9 +1,8 @@
 /*
- * prof_int.h — the engine's private header: what the five files prof.c was split into
+ * prof_int.h — the engine's private header: what the four files prof.c was split into
  * share, and nothing else. preload/ and tools/ use prof.h; only core/ includes this.
  *
  *   events.c   threads and their rings, emit, cp_event_* (hook context)
- *   solo.c     solo mode, the dense-rate seam (a reader of the default rate can skip it)
  *   resolve.c  a record's bucket: refs, orphans, pending frees, count into fut[] (flusher)
  *   publish.c  the counter file: opening it, names, health counters, sandboxes (flusher)
  *   flusher.c  init, the flush and its timeline, who flushes, shutdown, fork
@@ -47,7 +46,7 @@ void cp_flush_locked(void);
 void cp_flush_inline(bool may_start);
 
 /* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the
- * live table's shadow map, larger rings, solo mode. */
+ * live table's shadow map (live.c) and larger rings (events.c). */
 static inline bool cp_dense(void)
 {
     return cp_prof_opts.mem_rate && cp_prof_opts.mem_rate < CP_DENSE_RATE;
@@ -69,13 +68,13 @@ extern __thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-e
 /* ---- the encoding of a ring's records and of refs (producer: events.c; consumer:
  * resolve.c's cp_account) ------------------------------------------------------------
  *
- *   CP_REC_ALLOC  w[0] p (| 1 for a solo allocation, solo.c)
+ *   CP_REC_ALLOC  w[0] p
  *                 w[1] size << 16 | nframes << 8 | keep
  *                 w[2] its time (heaptime.h's cp_ht_stamp: 0 with CTRPROF_HEAP_TIME=0)
  *                 then the nframes - keep innermost frames; the other keep are the
  *                 outermost of the ring's previous allocation stack (ring.h's stk/cstk).
  *                 The ref is not written: both sides count the ring's allocation records.
- *   CP_REC_FREE   w[0] the live table's value (a bucket or a ref), or p | 1 (solo)
+ *   CP_REC_FREE   w[0] the live table's value (a bucket or a ref)
  *                 w[1] p, w[2] its time (heaptime.c: the object's lifetime)
  *   CP_REC_DELAY  w[0] bucket, w[1] count (1/65536 units), w[2] delay in ns
  *
@@ -94,29 +93,6 @@ static inline bool cp_is_ref(uintptr_t v)
 static inline uintptr_t cp_make_ref(uint64_t nref, uint32_t id)
 {
     return (uintptr_t)(nref << (4 + REF_ID_BITS)) | (uintptr_t)id << 4 | 2;
-}
-
-/* ---- owned by solo.c -------------------------------------------------------------- */
-
-enum { SOLO_OFF, SOLO_ON, SOLO_ENDING };
-extern uint32_t cp_prof_solo; /* prof.h's, hidden here as the rest */
-/* cp_prof_solo (prof.h): atomic, one of the above. cp_solo_ring: atomic, the ring whose
- * heap events are solo, once one has. Both reset by flusher.c in a fork child. */
-extern struct cp_ring *cp_solo_ring;
-
-void cp_solo_wait(void);
-void cp_solo_end(void);
-bool cp_solo_claim(struct cp_ring *r, uint32_t s);
-
-/* May r record its heap events solo? (solo.c) */
-static inline bool cp_solo_for(struct cp_ring *r)
-{
-    uint32_t s = __atomic_load_n(&cp_prof_solo, __ATOMIC_ACQUIRE);
-    if (s == SOLO_OFF)
-        return false;
-    if (s == SOLO_ON && r && __atomic_load_n(&cp_solo_ring, __ATOMIC_ACQUIRE) == r)
-        return true; /* the common case, inline */
-    return cp_solo_claim(r, s);
 }
 
 /* ---- owned by resolve.c (guarded by cp_flush_lock) -------------------------------- */

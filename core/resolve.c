@@ -16,9 +16,7 @@
  *   sampled    ref               -              cp_event_alloc (hook)    resolved; taken;
  *                                                                        gone, if the ring
  *                                                                        dropped the record
- *   resolved   b                 -              alloc record drained     freeing; freed (a
- *                                                                        solo free: record
- *                                                                        p | 1, drained)
+ *   resolved   b                 -              alloc record drained     freeing
  *   taken      -                 -              a free took ref before   orphan; pending;
  *                                               the alloc was drained    sampled (realloc
  *                                                                        failed: undo)
@@ -29,8 +27,6 @@
  *   freeing    -                 -              a free took b            freed (drained);
  *                                                                        resolved (realloc
  *                                                                        failed: undo)
- *   solo rec   - (filter marked) -              cp_event_alloc, solo     resolved (drained:
- *                                               mode: record p | 1       cp_live_put p -> b)
  *   freed      -                 -              its free counted in b
  *
  * Invariants: a ref is in at most one of live[] and um[]; a bucket's allocation is
@@ -209,8 +205,7 @@ void cp_um_expire(uint64_t c)
 }
 
 /* An allocation (p, size, ref, stack): its bucket, found now; counted in cycle c (late:
- * straight into the published state). NULL if no bucket could be had. p | 1: a solo
- * allocation, which the flusher puts in the live table itself. */
+ * straight into the published state). NULL if no bucket could be had. */
 struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
                                    unsigned n, uint64_t c, bool late, uint64_t t)
 {
@@ -219,23 +214,11 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return NULL;
     }
-    bool solo_rec = (uintptr_t)p & 1;
-    if (solo_rec) {
-        p = (void *)((uintptr_t)p & ~(uintptr_t)1);
-        cp_live_prefault(p);
-        /* (an entry of the same address whose free was dropped is replaced) */
-        if (!cp_live_put(p, (uintptr_t)b)) {
-            cp_prof_lost(CP_LOST_NBUCKET, 1); /* not counted: its free would not be */
-            return NULL;
-        }
-    }
     if (late)
         b->u.mem.active.allocs++;
     else
         count(b, CP_REC_ALLOC, c, NULL, 0);
     cp_ht_alloc(b, p, t); /* heaptime.c: in drain order, with the allocation's time */
-    if (solo_rec)
-        return b; /* in the table: no ref to match */
     struct um_slot *e = um_find(ref);
     if (e && (e->val & 1)) { /* its free was drained first */
         uint64_t fc = e->val >> 1;
@@ -245,9 +228,7 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
         else
             count(b, CP_REC_FREE, fc, NULL, 0);
         cp_ht_free(b, p, 0); /* (its time is not kept: not classed) */
-    } else if (cp_live_resolve(p, ref, (uintptr_t)b)) {
-        cp_live_prefault(p);
-    } else if (!um_put(ref, (uintptr_t)b)) {
+    } else if (!cp_live_resolve(p, ref, (uintptr_t)b) && !um_put(ref, (uintptr_t)b)) {
         /* a free took the ref, and there is no memory to remember the bucket for it */
         cp_prof_lost(CP_LOST_NBUCKET, 1);
     }
@@ -255,15 +236,9 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
 }
 
 /* A free record's bucket: the value it took from the live table, a bucket or a ref. NULL
- * if it must wait for its allocation (or cannot be placed). p | 1: a solo free, whose
- * value the flusher takes out of the table now (none: p was not sampled). */
+ * if it must wait for its allocation (or cannot be placed). */
 struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late)
 {
-    if (v & 1) {
-        v = cp_live_remove((void *)(uintptr_t)(v & ~(uint64_t)1));
-        if (!v)
-            return NULL;
-    }
     if (!cp_is_ref(v))
         return (struct cp_bucket *)(uintptr_t)v;
     struct um_slot *e = um_find(v);

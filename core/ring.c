@@ -63,7 +63,6 @@ void cp_ring_init(struct cp_ring *r, uint64_t *data, uint64_t cap)
     r->lost_taken = r->waits_taken = 0;
     r->nref = r->cnref = 0;
     r->stk_n = r->cstk_n = 0;
-    r->in_op = 0;
     r->rseq = 0;
 }
 
@@ -116,7 +115,6 @@ void cp_ring_forget(struct cp_ring *r)
     r->waits = r->waits_taken = 0;
     r->cnref = r->nref;
     r->stk_n = r->cstk_n = 0;
-    r->in_op = 0;
     r->rwaiting = 0; /* (a thread that waited for room is not in the child) */
     r->head = cp_ring_pack(r, 0);
 }

@@ -82,7 +82,6 @@ struct cp_ring {
     /* producer-written, consumer-read atomics */
     __attribute__((aligned(64))) uint64_t head; /* BUSY | LOST | POS, see above */
     uint64_t waits;
-    uint32_t in_op; /* solo.c: a realloc between its free and the real call */
 
     /* consumer only */
     uint64_t lost_taken, waits_taken;

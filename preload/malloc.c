@@ -1,7 +1,7 @@
 /*
  * malloc.c — the malloc family, interposed. Hooks only (and their bootstrap).
- * About 620 lines: every allocation entry point glibc exports, with solo mode's realloc
- * bracket; the bootstrap pool could move to a file of its own.
+ * About 580 lines: every allocation entry point glibc exports; the bootstrap pool could
+ * move to a file of its own.
  *
  * Context: any application thread, any time — including before our constructor ran, from
  * inside dlsym while we look up the real functions, and from the profiler itself (the
@@ -219,8 +219,7 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uin
             return;
         }
     }
-    if (!cp_event_solo())
-        cp_live_prefetch(p); /* in solo mode the flusher does the table's work */
+    cp_live_prefetch(p);
     uintptr_t raw[CP_SHIM_RAW];
     unsigned k;
     const uintptr_t *pcs = shim_stack(raw, &k, entry, cp_opts.unwind);
@@ -306,36 +305,6 @@ static __attribute__((noinline)) void free_record(void *p)
     cp_event_free(cp_shim_thread, p);
     cp_shim_leave(cd);
     errno = saved;
-}
-
-/* Solo mode: realloc of p, which the filter did not rule out. The real call is bracketed
- * (cp_event_solo_begin/end) so that the old block's free is recorded before another
- * thread can be handed the block. False, with nothing done, if the process is not in
- * solo mode for this thread. */
-static __attribute__((noinline)) bool realloc_solo(void *p, size_t n, void **out,
-                                                   const uintptr_t *entry)
-{
-    if (cp_tls.guard)
-        return false;
-    int saved = errno;
-    int64_t cd = cp_shim_enter();
-    struct cp_thread *t = cp_shim_thread();
-    if (!cp_event_solo_begin(t)) {
-        cp_shim_leave(cd);
-        errno = saved;
-        return false;
-    }
-    errno = saved;
-    void *q = real_realloc(p, n);
-    saved = errno;
-    /* realloc(p, 0) frees p (glibc returns NULL); otherwise p is freed if q is not NULL */
-    cp_event_solo_end(t, q || n == 0 ? p : NULL);
-    cp_shim_leave(cd);
-    errno = saved;
-    if (q)
-        account(q, n, entry);
-    *out = q;
-    return true;
 }
 
 /* ---- the hooks --------------------------------------------------------------------- */
@@ -508,12 +477,9 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
     countdown_refund(n);
     if (UNLIKELY(!ready()) || UNLIKELY(pool_owns(p)))
         return early_realloc(p, n);
-    void *q;
     bool maybe = p && cp_live_maybe(p);
-    if (maybe && cp_event_solo() && realloc_solo(p, n, &q, __builtin_frame_address(0)))
-        return q;
     uintptr_t old = maybe ? cp_live_remove(p) : 0; /* leaves errno alone */
-    q = real_realloc(p, n);
+    void *q = real_realloc(p, n);
     if (UNLIKELY(maybe && (q || n == 0) && __atomic_load_n(&cp_early_open, __ATOMIC_ACQUIRE)))
         cp_early_free(p); /* made before the constructor (early.c) */
     return realloc_common(p, n, q, old, __builtin_frame_address(0));

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
-#include <sys/mman.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -497,37 +496,6 @@ static void test_live_map(void **state)
     assert_int_equal(cp_live_count(), before);
 }
 
-/* The flusher's prefault: after cp_live_prefault(p) the live map's pages for the next
- * stretch of heap above p are resident, so the thread inserting there takes no page
- * fault (two, in fact: the insert's load maps the zero page, its CAS then copies it).
- * Residency is read with mincore, which sanitizers' shadow memory does not disturb. */
-static int resident(uintptr_t heap)
-{
-    uintptr_t e = (uintptr_t)cp_live_entry_of((void *)heap);
-    unsigned char v = 0;
-    if (!e || mincore((void *)(e & ~(uintptr_t)4095), 4096, &v) != 0)
-        return -1;
-    return v & 1;
-}
-
-static void test_live_prefault(void **state)
-{
-    init_engine();
-    uintptr_t base = (uintptr_t)0x5b0000000000ull;    /* a region no other test uses */
-    assert_true(cp_live_insert((void *)base, BV(1))); /* its leaf exists */
-    assert_int_equal(cp_live_remove((void *)base), BV(1));
-    uintptr_t at = base + ((uintptr_t)2 << 20);
-    /* one page of map covers 16 KiB of heap; 16 pages ahead = 256 KiB */
-    for (int k = 0; k < 16; k++)
-        assert_int_equal(resident(at + (uintptr_t)k * 16384), 0);
-    cp_prof_atfork_prepare(); /* the flusher's lock: prefault is the flusher's */
-    cp_live_prefault((void *)at);
-    cp_prof_atfork_parent();
-    for (int k = 0; k < 16; k++)
-        assert_int_equal(resident(at + (uintptr_t)k * 16384), 1);
-    assert_int_equal(resident(base + ((uintptr_t)60 << 20)), 0); /* not the whole leaf */
-}
-
 /* Many threads inserting the same stack get one bucket. */
 static struct cp_bucket *got[16];
 static void *same_stack(void *arg)
@@ -715,89 +683,11 @@ static void test_ring_fault_while_running(void **state)
     assert_non_null(strstr(out, "cannot map an event ring for a thread"));
 }
 
-/* Solo mode (core/solo.c): while one ring has all the heap events the flusher keeps the live
- * table, and the first heap event of a second thread ends the mode (mid-run, racing the
- * first thread's allocations, frees and realloc brackets). Every count must be exact
- * across the change: a free recorded solo but drained after the change, a realloc whose
- * bracket the change waited for, an object allocated solo and freed by the other thread.
- * In a child with an engine of its own (rate 1). */
-#define SOLO_N 60000
-#define SOLO_B 4
-static const uintptr_t solo_pcs[SOLO_B][3] = {{0x4d1000, 0x4d2000, 0x4d3000},
-                                              {0x4d1100, 0x4d2000, 0x4d3000},
-                                              {0x4d1200, 0x4d2100, 0x4d3000},
-                                              {0x4d1300, 0x4d2200, 0x4d3100}};
-static uint64_t solo_alloc[SOLO_B], solo_free[SOLO_B]; /* the test's books */
-static uint64_t solo_made;                             /* atomic: objects handed over */
-static uint64_t solo_other_done;                       /* atomic */
-
-static void *solo_obj(int phase, uint64_t k)
-{
-    return (void *)(uintptr_t)(0x5a0000000000ull + ((uint64_t)phase << 36) + k * 32);
-}
-
-static void solo_a(struct cp_thread *t, int phase, uint64_t k)
-{
-    cp_event_alloc(t, solo_obj(phase, k), 40 + k % SOLO_B, solo_pcs[k % SOLO_B], 3);
-    __atomic_add_fetch(&solo_alloc[k % SOLO_B], 1, __ATOMIC_RELAXED);
-}
-
-static int solo_f(struct cp_thread *t, int phase, uint64_t k)
-{
-    if (!cp_event_free(cp_thread_get, solo_obj(phase, k)))
-        return 1;
-    __atomic_add_fetch(&solo_free[k % SOLO_B], 1, __ATOMIC_RELAXED);
-    return 0;
-}
-
-/* a realloc of (phase, k) to (phase + 1, k), as the shim brackets it; fail: the real
- * call failed, the object stays */
-static int solo_realloc(struct cp_thread *t, int phase, uint64_t k, bool fail)
-{
-    if (!cp_event_solo_begin(t)) {
-        /* the ordinary path (solo mode is over) */
-        uintptr_t v = cp_live_remove(solo_obj(phase, k));
-        if (!v)
-            return 1;
-        if (fail) {
-            cp_event_free_undo(solo_obj(phase, k), v);
-            return 0;
-        }
-        cp_event_free_commit(t, solo_obj(phase, k), v);
-    } else {
-        if (k % 64 == 0)
-            sched_yield(); /* "the real call": let an ender wait for this bracket */
-        cp_event_solo_end(t, fail ? NULL : solo_obj(phase, k));
-        if (fail)
-            return 0;
-    }
-    __atomic_add_fetch(&solo_free[k % SOLO_B], 1, __ATOMIC_RELAXED);
-    solo_a(t, phase + 1, k);
-    return 0;
-}
-
-/* the second thread: frees the objects k % 4 == 3 of phase 2 as they are handed over */
-static void *solo_other(void *arg)
-{
-    struct cp_thread *t = cp_thread_get();
-    uint64_t k = 3;
-    int bad = 0;
-    while (k < SOLO_N) {
-        if (k < __atomic_load_n(&solo_made, __ATOMIC_ACQUIRE)) {
-            bad |= solo_f(t, 2, k);
-            k += 4;
-        } else
-            sched_yield();
-    }
-    __atomic_store_n(&solo_other_done, 1, __ATOMIC_RELEASE);
-    return (void *)(intptr_t)bad;
-}
-
-/* In a fork child: an engine of its own at rate 1 (solo mode on, nothing sampled yet). */
+/* In a fork child: an engine of its own at rate 1 (nothing sampled yet). */
 static int child_engine(void)
 {
     char p[256];
-    snprintf(p, sizeof p, "/tmp/ctrprof-test-solo.%d.count", (int)getpid());
+    snprintf(p, sizeof p, "/tmp/ctrprof-test-child.%d.count", (int)getpid());
     unlink(p);
     int err = engine_at(p);
     unlink(p);
@@ -814,147 +704,6 @@ static void in_child(int (*body)(void))
     waitpid(pid, &st, 0);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
-}
-
-static int solo_child(void)
-{
-    if (child_engine())
-        return 2;
-    if (!cp_event_solo())
-        return 3;
-    struct cp_thread *t = cp_thread_get();
-    /* 1. solo: the thread itself never touches the table */
-    for (uint64_t k = 0; k < SOLO_N; k++) {
-        solo_a(t, 0, k);
-        if (k % 3 == 0 && solo_f(t, 0, k))
-            return 4;
-        if (k % 3 == 1 && solo_realloc(t, 0, k, k % 6 == 4))
-            return 5;
-    }
-    cp_prof_flush_all();
-    /* live: k % 3 == 2, k % 6 == 4 (a failed realloc) and k % 6 == 1 moved to phase 1 */
-    uint64_t live = 0;
-    for (uint64_t k = 0; k < SOLO_N; k++)
-        live += k % 3 != 0;
-    if (!cp_event_solo() || cp_live_count() != live)
-        return 6;
-    /* 2. the other thread's first free ends solo mode while this one goes on */
-    pthread_t th;
-    if (pthread_create(&th, NULL, solo_other, NULL))
-        return 7;
-    for (uint64_t k = 0; k < SOLO_N; k++) {
-        solo_a(t, 2, k);
-        __atomic_store_n(&solo_made, k + 1, __ATOMIC_RELEASE);
-        if (k % 4 == 0 && solo_f(t, 2, k))
-            return 8;
-        if (k % 4 == 1 && solo_realloc(t, 2, k, k % 8 == 5))
-            return 9;
-        if (k % 16 == 2 && k % 3 == 2 && solo_f(t, 0, k)) /* phase 1's, on the way */
-            return 10;
-    }
-    void *bad;
-    pthread_join(th, &bad);
-    if (bad || cp_event_solo())
-        return 11;
-    /* 3. everything left */
-    for (uint64_t k = 0; k < SOLO_N; k++) {
-        int e = 0;
-        if (k % 3 == 2 && k % 16 != 2) /* the rest of them */
-            e |= solo_f(t, 0, k);
-        if (k % 6 == 4)
-            e |= solo_f(t, 0, k);
-        if (k % 6 == 1)
-            e |= solo_f(t, 1, k);
-        if (k % 4 == 2 || (k % 4 == 1 && k % 8 == 5))
-            e |= solo_f(t, 2, k);
-        if (k % 4 == 1 && k % 8 != 5)
-            e |= solo_f(t, 3, k);
-        if (e)
-            return 12;
-    }
-    cp_prof_flush_all();
-    if (cp_live_count() != 0)
-        return 13;
-    uint64_t orphans, pending, unmatched;
-    cp_prof_ref_stats(&orphans, &pending, &unmatched);
-    if (unmatched)
-        return 14;
-    for (int b = 0; b < SOLO_B; b++) {
-        struct cp_bucket *bk = cp_bucket_get(CP_HEAP, 40 + (unsigned)b, solo_pcs[b], 3);
-        if (!bk || bk->u.mem.active.allocs != solo_alloc[b] ||
-            bk->u.mem.active.frees != solo_free[b] || solo_alloc[b] != solo_free[b]) {
-            dprintf(2, "bucket %d: books %llu/%llu, engine %llu/%llu\n", b,
-                    (unsigned long long)solo_alloc[b], (unsigned long long)solo_free[b],
-                    bk ? (unsigned long long)bk->u.mem.active.allocs : 0ull,
-                    bk ? (unsigned long long)bk->u.mem.active.frees : 0ull);
-            return 15;
-        }
-    }
-    return 0;
-}
-
-static void test_solo_mode(void **state)
-{
-    in_child(solo_child);
-}
-
-/* The end of solo mode waits for a realloc's bracket: a second thread's first heap event
- * inside the bracket (the old block freed by the real call, its free not yet recorded)
- * must not complete until the bracket ends, or that thread could be handed the block and
- * have its entry taken by the old free. */
-static struct cp_thread *bracket_ring;
-/* the other thread's ring, for a free recorded there after it has gone */
-static struct cp_thread *bracket_ring_get(void)
-{
-    return bracket_ring;
-}
-static int bracket_done; /* atomic */
-
-static void *bracket_other(void *arg)
-{
-    bracket_ring = cp_thread_get();
-    cp_event_alloc(bracket_ring, solo_obj(5, 1), 40, solo_pcs[0], 3);
-    __atomic_store_n(&bracket_done, 1, __ATOMIC_RELEASE);
-    return NULL;
-}
-
-static int bracket_child(void)
-{
-    if (child_engine())
-        return 2;
-    struct cp_thread *t = cp_thread_get();
-    void *x = solo_obj(5, 0);
-    cp_event_alloc(t, x, 40, solo_pcs[0], 3);
-    cp_prof_flush_all();
-    if (!cp_event_solo_begin(t))
-        return 3;
-    pthread_t th;
-    if (pthread_create(&th, NULL, bracket_other, NULL))
-        return 4;
-    usleep(100 * 1000);
-    if (__atomic_load_n(&bracket_done, __ATOMIC_ACQUIRE) || !cp_event_solo())
-        return 5;            /* the other thread did not wait for the bracket */
-    cp_event_solo_end(t, x); /* the real call freed x */
-    pthread_join(th, NULL);
-    if (cp_event_solo())
-        return 6;
-    /* x's address, allocated again (by this thread; the other's was the same case) */
-    cp_event_alloc(t, x, 40, solo_pcs[0], 3);
-    if (!cp_event_free(cp_thread_get, x) || !cp_event_free(bracket_ring_get, solo_obj(5, 1)))
-        return 7;
-    cp_prof_flush_all();
-    uint64_t orphans, pending, unmatched;
-    cp_prof_ref_stats(&orphans, &pending, &unmatched);
-    struct cp_bucket *b = cp_bucket_get(CP_HEAP, 40, solo_pcs[0], 3);
-    if (!b || b->u.mem.active.allocs != 3 || b->u.mem.active.frees != 3 || unmatched ||
-        cp_live_count() != 0)
-        return 8;
-    return 0;
-}
-
-static void test_solo_bracket(void **state)
-{
-    in_child(bracket_child);
 }
 
 /* A step-aside (cp_prof_aside_begin: before unshare, setns, capset) while another thread
@@ -1046,17 +795,16 @@ const char *__tsan_default_options(void)
 
 int main(void)
 {
-    /* fault injection, the cap, solo mode and the step-aside run first, in children of a
+    /* fault injection, the cap and the step-aside run first, in children of a
      * process whose engine is not set up yet (no flusher thread: TSan cannot start
      * threads in the child of a multi-threaded fork) */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fault_injection), cmocka_unit_test(test_ring_fault_while_running),
-        cmocka_unit_test(test_cap_folds),       cmocka_unit_test(test_solo_mode),
-        cmocka_unit_test(test_solo_bracket),    cmocka_unit_test(test_aside_while_starting),
+        cmocka_unit_test(test_cap_folds),       cmocka_unit_test(test_aside_while_starting),
         cmocka_unit_test(test_cross_thread_accounting),
         cmocka_unit_test(test_refs_meet),       cmocka_unit_test(test_stack_deltas),
         cmocka_unit_test(test_bucket_names),    cmocka_unit_test(test_live_map),
-        cmocka_unit_test(test_live_prefault),   cmocka_unit_test(test_one_bucket_per_stack),
+        cmocka_unit_test(test_one_bucket_per_stack),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
