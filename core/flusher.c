@@ -326,10 +326,12 @@ void cp_prof_flush_all(void)
  * single-threaded again, even after our thread steps aside), unshare(CLONE_NEWUSER)
  * fails (the shim steps aside for that: cp_prof_aside_begin), and the thread counts
  * against RLIMIT_NPROC. So a single-threaded process never gets the thread, at any rate,
- * however fast it allocates: it publishes each event as it happens, which at the dense
+ * however fast it allocates: it publishes each event as it happens (the buckets'
+ * counters; the health and heap-over-time ones when due: side_due), which at the dense
  * rates (CTRPROF_MEM_RATE < CP_DENSE_RATE), where nearly every allocation is an event,
- * doubles an event's cost (BENCHMARKS.md, "Who flushes"; batching it lost the last batch
- * of a program that then waits, or is killed, and exactness at rate 1 is what those
+ * costs about a third more an event than a flusher thread's batches (BENCHMARKS.md,
+ * "Who flushes" and "Inline publishing at rate 1"; batching it lost the last batch of a
+ * program that then waits, crashes or is killed, and exactness at rate 1 is what those
  * rates are for). The thread starts (start_thread, once):
  *   - at start-up if the process is multi-threaded already;
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
