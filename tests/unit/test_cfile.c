@@ -189,6 +189,31 @@ static void test_bucket_values(void **state)
 
 static const char META[] = "Program: test\nVersion: 1\n\n";
 
+/* created: this open made the file (publish.c's sole writer); a second open of it did
+ * not. cp_cfile_add_sole adds and saturates as cp_cfile_add does. */
+static void test_created_and_sole_add(void **state)
+{
+    (void)state;
+    struct cp_cfile f, g;
+    assert_int_equal(cp_cfile_open(&f, tpath("sole.count"), META, sizeof META - 1), 0);
+    assert_true(f.created);
+    assert_int_equal(cp_cfile_open(&g, tpath("sole.count"), META, sizeof META - 1), 0);
+    assert_false(g.created);
+    cp_cfile_close(&g);
+    uint64_t *v;
+    assert_int_equal(cp_cfile_counter(&f, "sole", 4, &v), 0);
+    cp_cfile_add_sole(v, 7);
+    cp_cfile_add(v, 1);
+    assert_true(*v == 8);
+    cp_cfile_add_sole(v, UINT64_MAX - 10);
+    assert_true(*v == UINT64_MAX - 2);
+    cp_cfile_add_sole(v, 100);
+    assert_true(*v == UINT64_MAX);
+    cp_cfile_add_sole(v, 1);
+    assert_true(*v == UINT64_MAX);
+    cp_cfile_close(&f);
+}
+
 static void test_name_rules_and_saturation(void **state)
 {
     struct cp_cfile f;
@@ -542,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_replay_stack),
         cmocka_unit_test(test_bucket_values),
         cmocka_unit_test(test_name_rules_and_saturation),
+        cmocka_unit_test(test_created_and_sole_add),
         cmocka_unit_test(test_meta_mismatch_leaves_file),
         cmocka_unit_test(test_bad_paths),
         cmocka_unit_test(test_many_processes),
