@@ -72,7 +72,11 @@ CFLAGS_TOOL := $(BASE_CFLAGS) -fstack-protector-strong $(DW_CFLAGS) $(MHD_CFLAGS
 USER_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 DEPFLAGS = -MMD -MP
 
-CFILE_SRC := $(wildcard cfile/*.c)
+# The offline reader of format 2 (snprintf, realloc: never in a profiled process): built
+# with the tools' flags only, and kept out of libcore.a and so out of the shim
+# (tests/e2e/layers.sh checks that the shim has none of the readers' symbols).
+READ_SRC := cfile/names_read.c
+CFILE_SRC := $(filter-out $(READ_SRC),$(wildcard cfile/*.c))
 CORE_SRC := $(wildcard core/*.c) $(CFILE_SRC)
 PRELOAD_SRC := $(wildcard preload/*.c)
 TOOL_SRC := $(wildcard tools/*.c) $(wildcard symbolize/*.c)
@@ -84,7 +88,8 @@ CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 # compiled again with the tool's flags (stack protector on: it parses files anyone may
 # have written), not the shim's. libcore.a after them only for what is not listed here
 # (tests/e2e/install.sh fails if the tool takes anything from it).
-TOOL_CORE_SRC := $(CFILE_SRC) $(filter core/log.c core/options.c core/names_read.c,$(CORE_SRC))
+TOOL_CORE_SRC := $(CFILE_SRC) $(READ_SRC) $(filter core/log.c core/options.c,$(CORE_SRC))
+READ_OBJ := $(READ_SRC:%.c=$(B)/obj/toolcore/%.o)
 TOOL_CORE_OBJ := $(TOOL_CORE_SRC:%.c=$(B)/obj/toolcore/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(B)/obj/%.o)
@@ -128,9 +133,14 @@ $(B)/libctrprof.so: $(PRELOAD_OBJ) $(B)/libcore.a
 $(B)/ctrprof: $(TOOL_OBJ) $(TOOL_CORE_OBJ) $(B)/libcore.a
 	$(CC) $(SAN) $(CFLAGS) $(LDFLAGS) -Wl,-Map,$(B)/ctrprof.map -o $@ $(TOOL_OBJ) $(TOOL_CORE_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) $(MHD_LIBS) $(CURSES_LIBS) -lm -lpthread -ldl
 
-$(B)/tests/%: tests/unit/%.c $(B)/libcore.a
+# (the offline reader too: unit_util.h reads the files the tests write)
+$(B)/libread.a: $(READ_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_SHIM) -fvisibility=default -Itests/unit -DCP_SRCDIR='"$(CURDIR)"' $(USER_CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcore.a $(CMOCKA_LIBS) -lm -lpthread -ldl
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/tests/%: tests/unit/%.c $(B)/libcore.a $(B)/libread.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_SHIM) -fvisibility=default -Itests/unit -DCP_SRCDIR='"$(CURDIR)"' $(USER_CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(B)/libread.a $(B)/libcore.a $(CMOCKA_LIBS) -lm -lpthread -ldl
 
 # The symbolizer's test links the symbolizer and libdw (the tool's side, not the engine's).
 $(B)/tests/test_symbolize: tests/unit/test_symbolize.c $(B)/obj/symbolize/symbolize.o
@@ -220,7 +230,7 @@ build-fuzz/fuzz_unwind: tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c $(wi
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< core/unwind.c core/arena.c
 
 # The report path: loading, merging, unbiasing, symbolizing and every view.
-FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(CFILE_SRC) core/log.c core/names_read.c
+FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(CFILE_SRC) core/log.c $(READ_SRC)
 build-fuzz/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC) $(wildcard core/*.h cfile/*.h tools/*.h symbolize/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -Itools -Isymbolize $(DW_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(FUZZ_REPORT_SRC) $(DW_LIBS) $(Z_LIBS) -lm

@@ -17,6 +17,7 @@
 
 #include "arena.h"
 #include "log.h"
+#include "newproc.h"
 #include "spin.h"
 
 /* The chain heads: 2^16, or 2^20 at dense rates (cp_bucket_init), where a program with
@@ -121,6 +122,7 @@ struct cp_bucket *cp_bucket_get(enum cp_ptype type, uint64_t size, const uintptr
     struct cp_bucket *b = find(h, type, size, pcs, n);
     if (b)
         return b;
+    cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
     cp_spin_lock(&lock);
     b = find(h, type, size, pcs, n);
     if (!b) {

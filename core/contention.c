@@ -4,9 +4,9 @@
  * Contexts: the constructor (cp_contention_init); hooks, on the contended slow paths (a
  * thread about to sleep on a mutex or rwlock, the same thread after it got it, an unlock
  * whose mutex word says a waiter may exist), and, one unlocked read of a bucket hint
- * each, an rwlock unlock and a condition-variable signal; the fork child's
- * atfork handler (both tables start again empty). Never on the uncontended mutex path:
- * there the shim does not call in at all.
+ * each, an rwlock unlock and a condition-variable signal; the fork child's atfork
+ * handler, or newproc.c in a child no handler saw (both tables start again empty). Never
+ * on the uncontended mutex path: there the shim does not call in at all.
  *
  * The waiter table. An entry per address (mutex, rwlock) that has waits in progress, and
  * only while it has them: the entry is made by the first waiter to register and freed by
@@ -139,8 +139,10 @@ static void *map_table(void)
 
 /* The fork child has one thread and no wait in progress; a bucket lock held by another
  * thread at the fork would be held for ever. Both tables start again empty. */
-static void atfork_child(void)
+void cp_contention_fork_child(void)
 {
+    if (!__atomic_load_n(&table, __ATOMIC_ACQUIRE))
+        return; /* never set up (newproc.c calls this whatever the shim did) */
     /* The old mappings stay: a fork from a signal handler may have interrupted this very
      * thread inside a bucket, which it will unlock after the handler returns. Only the
      * pages touched cost anything. */
@@ -161,7 +163,7 @@ int cp_contention_init(void)
                                      __ATOMIC_ACQUIRE))
         munmap(p, sizeof(struct bucket) * BUCKETS);
     else
-        pthread_atfork(NULL, NULL, atfork_child);
+        pthread_atfork(NULL, NULL, cp_contention_fork_child);
     return 0;
 }
 

@@ -33,6 +33,10 @@ bool cp_mutex_sample(uint64_t d, uint64_t fraction, uint64_t rnd, uint64_t *coun
 
 /* Map the waiter table (lazily touched; never malloc). 0 or -errno. */
 int cp_contention_init(void);
+/* Fork child: both tables start again empty (a bucket lock held by a thread the child
+ * does not have would be held for ever). cp_contention_init registers it with
+ * pthread_atfork; newproc.c calls it in a child no handler saw. */
+void cp_contention_fork_child(void);
 
 /* A thread is about to block on m (a mutex or rwlock address). *t0 receives the time
  * its wait starts (CLOCK_MONOTONIC ns, read under the table's lock, so that no unlock

@@ -51,6 +51,8 @@ struct cp_thread *cp_thread_get(void)
         return (struct cp_thread *)cp_self_ring;
     if (!cp_prof_enabled())
         return NULL;
+    /* a child no handler saw (newproc.h) is reset before the locks below are looked at */
+    cp_newproc();
     /* reuse a ring whose thread has gone and which the flusher has drained */
     for (struct cp_ring *r = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); r; r = r->next) {
         uint32_t s = CP_RING_FREE;

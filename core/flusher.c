@@ -94,6 +94,7 @@
 #include "live.h"
 #include "log.h"
 #include "mapsnap.h"
+#include "modules.h"
 #include "newproc.h"
 #include "ownstack.h"
 #include "rawsys.h"
@@ -128,6 +129,7 @@ static struct cp_host host;
 void cp_prof_set_host(const struct cp_host *h)
 {
     host = *h;
+    cp_newproc_set_reset(host.child_reset); /* NULL: newproc.c's default */
 }
 
 bool cp_prof_enabled(void)
@@ -482,6 +484,9 @@ int cp_prof_start(void)
 
 void cp_prof_threads_coming(void)
 {
+    /* A child no handler saw is reset before it has a second thread: from then on the
+     * waiter table's and the other leaf locks are taken by threads of its own. */
+    cp_newproc();
     cp_newproc_unseen = false; /* the program makes threads: so may we */
     fork_child_alone = false;
     if (cp_prof_enabled() && !__atomic_load_n(&flusher_claimed, __ATOMIC_ACQUIRE))
@@ -593,10 +598,18 @@ void cp_prof_atfork_child(const char *newpath)
 static void atfork_child_own(void *arg)
 {
     const char *newpath = arg;
+    /* Every engine lock a thread the child does not have may have held is free again
+     * (docs/ARCHITECTURE.md, "Locks"): after fork() those prepare took, and the leaves
+     * prepare leaves alone; after a fork no handler saw (newproc.h: no prepare) all of
+     * them. The live table's grow lock: cp_live_reset below. The waiter table's bucket
+     * locks: contention.c's own child handler, or newproc.c for a child no handler saw. */
     cp_arena_reset_lock();
     cp_bucket_reset_lock();
     cp_spin_reset(&cp_reg_lock);
     cp_spin_reset(&cp_flush_lock);
+    cp_modules_fork_child();
+    cp_walk_stack_fork_child();
+    cp_mapsnap_fork_child();
     /* the child has one thread, and no flusher until it wants one (cp_prof_start) */
     cp_flusher_running = false;
     flusher_claimed = 0;

@@ -395,6 +395,14 @@ uint64_t cp_live_count(void)
     return n;
 }
 
+void cp_live_grow_hold(bool hold)
+{
+    if (hold)
+        cp_spin_lock(&grow_lock);
+    else
+        cp_spin_unlock(&grow_lock);
+}
+
 void cp_live_reset(void)
 {
     /* Single-threaded (fork child). Fresh tables rather than clearing the old ones: a

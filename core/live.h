@@ -80,7 +80,11 @@ bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v);
 const void *cp_live_entry_of(const void *p);
 /* Live sampled objects (for tests). */
 uint64_t cp_live_count(void);
-/* fork child: the parent's objects are not the child's to account; forget them all. */
+/* fork child: the parent's objects are not the child's to account; forget them all (and
+ * free the grow lock, which a thread the child does not have may have held). */
 void cp_live_reset(void);
+/* For tests: take (hold true) or release the grow lock, as an insert that adds a
+ * generation does (tests/unit/test_forklocks.c holds it across forks). */
+void cp_live_grow_hold(bool hold);
 
 #endif

@@ -6,7 +6,8 @@
  * one readers use. A refresh fills the other one and then publishes it; each buffer has a
  * sequence word (odd while it is written), so a reader that raced a refresh of the buffer
  * it was reading discards what it read. Raw system calls only (openat, read, close), no
- * allocation, no stdio.
+ * allocation, no stdio. A fork child's reset (cp_mapsnap_fork_child) evens a sequence
+ * that a _Fork copied mid-refresh.
  */
 #include "mapsnap.h"
 
@@ -31,6 +32,14 @@ static int wanted;        /* atomic */
 bool cp_mapsnap_wanted(void)
 {
     return __atomic_load_n(&wanted, __ATOMIC_RELAXED) != 0;
+}
+
+void cp_mapsnap_fork_child(void)
+{
+    struct snap *b = __atomic_load_n(&bufs, __ATOMIC_ACQUIRE);
+    for (int i = 0; b && i < 2; i++)
+        if (b[i].seq & 1)
+            b[i].seq++;
 }
 
 bool cp_mapsnap_find(uintptr_t p, uintptr_t *hi)

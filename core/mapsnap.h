@@ -28,5 +28,9 @@ bool cp_mapsnap_find(uintptr_t p, uintptr_t *hi);
 bool cp_mapsnap_wanted(void);
 /* Read /proc/self/maps into the spare buffer and publish it. 0 or a negative errno. */
 int cp_mapsnap_refresh(void);
+/* Fork child (either kind, newproc.h): a refresh the parent's flusher was making when a
+ * _Fork copied the process left its buffer's sequence odd; make it even again, so that
+ * the next refresh of that buffer publishes it readable. */
+void cp_mapsnap_fork_child(void);
 
 #endif

@@ -3,9 +3,13 @@
  *
  * Contexts: the flusher (naming new buckets: cp_modules_find), the constructor, the
  * dlclose hook (preload/dl.c: a refresh before an object goes), the fork child
- * (cp_modules_loader_suspect). Lookups are lock-free (entries are immutable once
- * counted); a refresh takes the table's lock, a leaf that a fork need not take
- * (docs/ARCHITECTURE.md, "Locks": a child that could inherit it held never refreshes).
+ * (cp_modules_loader_suspect, cp_modules_fork_child). Lookups are lock-free (entries are
+ * immutable once counted); a refresh takes the table's lock, a leaf that a fork need not
+ * take (docs/ARCHITECTURE.md, "Locks": a child that could inherit it held never
+ * refreshes). A refresh first asks whether this is a new process no atfork handler saw
+ * (newproc.h: a _Fork child whose first call into us is the dlclose hook), so that the
+ * child's reset, which marks it loader-suspect and re-initialises the lock, runs before
+ * the lock is looked at.
  */
 #include "modules.h"
 
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "newproc.h"
 #include "spin.h"
 
 /* The table grows in chunks that never move (a module pointer stays valid for good): a
@@ -149,8 +154,14 @@ void cp_modules_loader_suspect(void)
     loader_suspect = true;
 }
 
+void cp_modules_fork_child(void)
+{
+    cp_spin_reset(&lock); /* its holder, if any, is not in the child */
+}
+
 int cp_modules_refresh(void)
 {
+    cp_newproc(); /* a child no handler saw: reset (loader-suspect, the lock) first */
     if (loader_suspect)
         return -11; /* -EAGAIN: dl_iterate_phdr may never return here (above) */
     cp_spin_lock(&lock);

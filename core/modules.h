@@ -33,5 +33,8 @@ const struct cp_module *cp_modules_at(unsigned i);
 /* A fork child whose parent had other threads (cp_stack_loader_suspect): refresh never
  * again (dl_iterate_phdr's lock may be held by a thread this process does not have). */
 void cp_modules_loader_suspect(void);
+/* Fork child (either kind, newproc.h): the table's lock, which a thread the child does not
+ * have may have held, is free again. */
+void cp_modules_fork_child(void);
 
 #endif

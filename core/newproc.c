@@ -2,14 +2,17 @@
  * newproc.c — noticing a new process that no atfork handler announced (newproc.h).
  *
  * State: the marker page (mapped once at init, MADV_WIPEONFORK), the pid that marked it,
- * and the reset to run. Written at init and in a child's first thread before anything
- * else of ours runs there; read by any thread with relaxed loads.
+ * and the reset to run (the host's child_reset, through cp_prof_set_host). Written at
+ * init and in a child's first thread before anything else of ours runs there; read by
+ * any thread with relaxed loads. A noticed child's reset also empties the waiter tables
+ * (contention.c), whose own atfork handler did not run.
  */
 #include "newproc.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "contention.h"
 #include "prof.h"
 
 static uint8_t always_same = 1;
@@ -51,6 +54,7 @@ void cp_newproc_set_reset(void (*reset)(void))
 static void noticed(void)
 {
     noticing = true;
+    cp_contention_fork_child(); /* its pthread_atfork handler did not run either */
     if (reset_fn)
         reset_fn(); /* marks, through cp_prof_atfork_child */
     else

@@ -13,14 +13,21 @@
  * ring waiting for a flusher.
  *
  * When a new process is noticed, the reset registered with cp_newproc_set_reset (the
+ * host's child_reset, prof.h's struct cp_host, which cp_prof_set_host registers: the
  * shim's, which also picks the child's own file) runs on the calling thread -- the only
  * thread a child made this way has -- exactly as the atfork child handler would, and
  * cp_newproc_unseen stays true: such a child gets no flusher thread of its own until the
  * program itself creates a thread (its state may forbid creating one: after _Fork in a
  * multi-threaded parent only async-signal-safe calls are allowed); it flushes inline.
  *
+ * No atfork prepare ran, so any engine lock may have been held by a thread the child does
+ * not have: every entry that takes one on a program's thread asks cp_newproc() first
+ * (a ring for a new thread, a new bucket, a module-table refresh, the program's first
+ * thread), and the reset re-initialises them all (flusher.c's atfork_child_own, and the
+ * waiter table's here, whose own atfork handler did not run either).
+ *
  * Contexts: init (the constructor), atfork child (cp_newproc_mark), and the engine's
- * sampled-event, ring-wait and exit paths (never the unsampled hot path).
+ * sampled-event, ring-wait, lock-taking and exit paths (never the unsampled hot path).
  */
 #ifndef CP_NEWPROC_H
 #define CP_NEWPROC_H

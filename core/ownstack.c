@@ -12,7 +12,8 @@
  * 256 KiB leaves it the room a thread's stack would. The guard page below turns an
  * overflow into a fault instead of a write into other memory.
  * Locks: the flush stack is cp_flush_lock's, walk_lock a leaf (docs/ARCHITECTURE.md,
- * "Locks", says why fork need not take it).
+ * "Locks", says why fork need not take it; a fork child's reset frees it,
+ * cp_walk_stack_fork_child).
  */
 #include "ownstack.h"
 
@@ -109,4 +110,9 @@ int cp_walk_stack_run(void (*fn)(void *), void *arg)
     cp_own_stack_call(fn, arg, walk_stack + CP_WALK_STACK_SIZE);
     cp_spin_unlock(&walk_lock);
     return 0;
+}
+
+void cp_walk_stack_fork_child(void)
+{
+    cp_spin_reset(&walk_lock);
 }

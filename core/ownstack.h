@@ -40,6 +40,9 @@
  * it cannot be mapped. From a hook (re-entrancy guard held). A walk of the caller's stack
  * from fn goes through the switching trampoline's frame, whose CFI leads back to it. */
 int cp_walk_stack_run(void (*fn)(void *), void *arg);
+/* Fork child (either kind, newproc.h): the walk stack's lock, which a thread the child
+ * does not have may have held, is free again. */
+void cp_walk_stack_fork_child(void);
 
 /* Run fn(arg) on the profiler's stack, or on the caller's if it cannot be mapped (said
  * once). One caller at a time: the caller holds cp_flush_lock (flusher.c), or is a fork child's

@@ -100,6 +100,11 @@ struct cp_host {
      * so that whatever it allocates goes to the real allocator unsampled (the shim's
      * guard, held for good); NULL: nothing to mark */
     void (*thread_enter_profiler)(void);
+    /* the fork child's reset: what the host's atfork child handler runs, and what the
+     * engine runs itself when it notices a child no handler saw (_Fork, a raw clone:
+     * core/newproc.h), on that child's only thread, before it takes any lock of its own;
+     * NULL: cp_prof_atfork_child(NULL) */
+    void (*child_reset)(void);
 };
 void cp_prof_set_host(const struct cp_host *host);
 

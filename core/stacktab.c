@@ -1,6 +1,6 @@
 /*
  * stacktab.c — a bucket's records in the counter file, Ctrprof-Format 2 (docs/SCHEMA.md is
- * the public contract; core/names_read.c reads them back).
+ * the public contract; cfile/names_read.c reads them back).
  *
  * Context: the flusher, or whoever holds prof.c's flush_lock (publish_bucket, late events,
  * the fork child's set-up through cp_stacktab_reset). No malloc, no stdio; names are built

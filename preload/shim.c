@@ -37,7 +37,6 @@
 #include "spin.h"
 #include "log.h"
 #include "meta.h"
-#include "newproc.h"
 #include "prof.h"
 #include "stack.h"
 
@@ -276,7 +275,8 @@ static void atfork_parent(void)
 }
 
 /* The child's reset: from the atfork child handler, or from the engine when it notices
- * a child that no handler saw (_Fork, a raw clone: core/newproc.h). */
+ * a child that no handler saw (_Fork, a raw clone: core/newproc.h), which has it from the
+ * host table (struct cp_host's child_reset). */
 static void child_reset(void)
 {
     /* (not reset by fork: the parent has had a second thread, which may have been in the
@@ -405,7 +405,8 @@ __attribute__((constructor)) static void ctrprof_init(void)
     if (cp_contention_init() != 0)
         cp_log("cannot map the mutex waiter table; mutex profile off");
     bool lazy = per_process_file && !started_sandboxed();
-    static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler};
+    static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler,
+                                        child_reset};
     cp_prof_set_host(&host);
     int err = cp_prof_init(&cp_opts, file_path, meta, meta_len, lazy);
     if (err == CP_CFILE_EMISMATCH && !per_process_file && cp_meta_adopt_shared(file_path, meta, &meta_len, sizeof meta) == 0)
@@ -422,7 +423,6 @@ __attribute__((constructor)) static void ctrprof_init(void)
     else /* bound now, not lazily at a thread's first event (maybe on a small stack) */
         pthread_setspecific(thread_key, NULL);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    cp_newproc_set_reset(child_reset);
     at_quick_exit(at_exit_flush);
     cp_sigbus_install();
     cp_stack_learn_restorer();

@@ -10,7 +10,9 @@
 #     calls up into the shim, not even through a weak reference). libc's own names are
 #     left out: the shim interposes some (pthread_create), and core may call libc; the
 #     engine's thread goes through the host table's thread_create (core/prof.h), not the
-#     hook, which this check cannot see.
+#     hook, which this check cannot see;
+#   - readers: no symbol the offline readers define (cfile/cfile_read.c,
+#     cfile/names_read.c, built with the tools' flags) is in libctrprof.so.
 # Each rule is one PASS or FAIL line naming the offenders; a scan that found nothing to
 # check fails rather than passes.
 . "$(dirname "$0")/lib.sh"
@@ -79,5 +81,21 @@ else
         fail layers:core-calls-no-preload "nm found almost no undefined symbols in core's objects"
     else
         check_eq layers:core-calls-no-preload "" "${ups% }"
+    fi
+fi
+
+# The offline readers (cfile/cfile_read.c, cfile/names_read.c: they parse files anyone may
+# have written, with the tools' flags) are the tools', never the shim's: no symbol they
+# define is in libctrprof.so (its full symbol table, hidden ones included).
+readers=$(ls "$B"/obj/toolcore/cfile/cfile_read.o "$B"/obj/toolcore/cfile/names_read.o 2>/dev/null)
+shim_syms=$(nm "$TOP/$B/libctrprof.so" 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u)
+if [ "$(printf '%s\n' "$readers" | grep -c .)" -ne 2 ] || [ -z "$shim_syms" ]; then
+    fail layers:shim-has-no-reader "no reader objects under $B/obj/toolcore/cfile or no symbols in $B/libctrprof.so (or no nm): build first"
+else
+    rsyms=$(nm --defined-only $readers | awk 'NF == 3 && $2 ~ /[TDBR]/ { print $3 }' | sort -u)
+    if [ "$(printf '%s\n' "$rsyms" | grep -c .)" -lt 4 ]; then
+        fail layers:shim-has-no-reader "nm found almost no symbols defined by the readers"
+    else
+        check_eq layers:shim-has-no-reader "" "$(comm -12 <(printf '%s\n' "$rsyms") <(printf '%s\n' "$shim_syms") | tr '\n' ' ' | sed 's/ $//')"
     fi
 fi
