@@ -73,3 +73,16 @@ for how in fork _Fork; do
         check_eq "$n:$who-samples" "$all" "$(counter "$f" ctrprof/health:samples:heap)"
     done
 done
+
+# 3. exec: what the process put off is published before its image is replaced
+n="inline:exec"
+d="$WORK/exec"
+mkdir -p "$d"
+(cd "$d" && CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=60000 \
+    timeout 60 env LD_PRELOAD="$SHIM" "$P" exec $N)
+check_eq "$n:runs" 0 "$?"
+f=$(ls "$d"/ctrprof.forkcount.*.count 2>/dev/null | head -1)
+f=${f:-/nonexistent}
+check_eq "$n:allocs" $N "$(sitev "$f" parent_site --sample=alloc_objects)"
+check_eq "$n:lifetimes" $N "$(sitev "$f" parent_site --sample=temp_objects --temp-under=10s)"
+check_eq "$n:samples" "$(total "$f" --sample=alloc_objects)" "$(counter "$f" ctrprof/health:samples:heap)"

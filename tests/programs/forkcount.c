@@ -9,6 +9,8 @@
  *                      HOW (fork | _Fork); the child: child_site, N pairs of 80 bytes, then
  *                      _exit(0) (no exit handlers: the shim's _exit publishes); the parent
  *                      waits for it, then parent_site again (N pairs), then returns 0
+ *   forkcount exec N   parent_site (N pairs), then execs /bin/true: the shim's exec hook
+ *                      publishes what was put off before the image is replaced
  *
  * Nothing else allocates: output goes through write(2).
  */
@@ -40,6 +42,10 @@ int main(int argc, char **argv)
         return 2;
     long n = atol(argv[2]);
     parent_site(n);
+    if (!strcmp(argv[1], "exec")) {
+        execl("/bin/true", "true", (char *)NULL);
+        return 1;
+    }
     pid_t pid = !strcmp(argv[1], "_Fork") ? _Fork() : fork();
     if (pid < 0)
         return 1;
