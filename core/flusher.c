@@ -184,9 +184,10 @@ static bool ht_force; /* guarded by cp_flush_lock: cp_prof_flush_all's flushes *
  * when the peak has grown by an eighth (heaptime.h's bound for a process that goes
  * quiet). The buckets' own counters still go out at every event: exact at rate 1 at any
  * moment, whatever becomes of the process. Whatever is put off goes out at the next
- * flush that is due, at every full flush (exit, _exit, exec, a crash: cp_prof_flush_all;
- * a step-aside) and in the parent after a fork (the child takes the published values as
- * its start: cp_publish_fork_health). Guarded by cp_flush_lock. */
+ * flush that is due, at every full flush (exit, _exit, exec, a sandbox:
+ * cp_prof_flush_all; a step-aside) and in the parent after a fork (the child takes the
+ * published values as its start: cp_publish_fork_health); a crash or SIGKILL loses at
+ * most an interval of them (no event). Guarded by cp_flush_lock. */
 static uint64_t side_pub_t;  /* when they were last published */
 static uint64_t side_seen_t; /* cp_ht_last_event() at the last inline flush */
 
