@@ -9,7 +9,8 @@
  * resolve.c applies each drained event to its bucket in ring order and calls cp_ht_alloc /
  * cp_ht_free with the event's time; at the end of a flush (an inline one only when due:
  * flusher.c, side_due) cp_ht_publish adds what changed to the counter file
- * (docs/SCHEMA.md: ctrprof/heap:peak:*, ctrprof/heap:life:*, ctrprof/heap-peak:<pid>:*). Counter names come from names.c (cp_names_kind's which, named by id in stacktab.c).
+ * (docs/SCHEMA.md: ctrprof/heap:peak:*, ctrprof/heap:life:*, ctrprof/heap-peak:<pid>:*).
+ * Counter names come from names.c (cp_names_kind's which, named by id in stacktab.c).
  */
 #ifndef CP_HEAPTIME_H
 #define CP_HEAPTIME_H
