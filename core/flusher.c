@@ -51,6 +51,25 @@
  * it, so only "the cycle being published" and "the cycle being filled" exist. A third
  * slot would only delay publication (and the crash-durability promise) by a flush.
  *
+ * A thread alone. An inline flush (see "who flushes") whose ring registry holds only its
+ * own thread's ring advances the cycle with a plain store and waits for no ring: the
+ * locked store was ~3% of a single-threaded program's CPU at rate 1, where every event is
+ * flushed (BENCHMARKS.md, "Inline publishing at rate 1"). Its own ring is not busy (the
+ * flush runs from emit, outside the event's busy section, and a signal handler's event
+ * in between would be a reentry, not recorded). Another thread can only be one that was
+ * made without pthread_create (which starts the flusher first) and is registering its
+ * first ring now: the flush does not see that ring, and its records, stamped c or c + 1,
+ * wait for the next flush, which counts them in the slot of their stamp; a record
+ * stamped c that misses cycle c's publication is published with the next cycle of the
+ * same parity. None of them happened before anything this flush drains: had one (say an
+ * allocation whose pointer reached this thread, which then freed it), its ring's
+ * insertion (a release store) would have happened before this flush's acquire load of
+ * the registry, which would then hold two rings and take the handshake. So a free this
+ * flush drains never waits for such an allocation (resolve.c's pending frees still
+ * expire after the flush that ends their cycle), and the published cut is still one the
+ * program's order allows. (Such a thread's first heap event's inline flush starts the
+ * flusher thread: thread_wanted.)
+ *
  * Publication order: for each bucket the alloc (or contentions) counter is added before
  * the free (or delay) counter, so a reader of the live file never sees free > alloc.
  * Locks: cp_flush_lock is this file's; the atfork handlers below take, release and reset
@@ -144,7 +163,10 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
 }
 void cp_drain_ring(struct cp_ring *r)
 {
-    cp_ring_drain(r, cp_account, r);
+    if (r == cp_self_ring) /* an inline flush, on the ring's own thread */
+        cp_ring_drain_own(r, cp_account, r);
+    else
+        cp_ring_drain(r, cp_account, r);
     cp_ring_lost_total += cp_ring_take_lost(r);
     cp_ring_waits_total += cp_ring_take_waits(r);
 }
@@ -152,16 +174,59 @@ void cp_drain_ring(struct cp_ring *r)
 /* One flush: advance the cycle, wait out events in progress, drain, publish. */
 static bool ht_force; /* guarded by cp_flush_lock: cp_prof_flush_all's flushes */
 
+/* The counters besides the buckets' (the health counters, the heap over time: lifetimes,
+ * timeline, peak) are published by every flush of the flusher thread, which flushes at
+ * most a few hundred times a second, but by an inline flush only when due: a
+ * single-threaded process flushes at each event, and at rate 1 their comparisons, the
+ * lifetime classes' additions and a clock read were ~280 instructions a flush, a sixth
+ * of an allocation pair's cost (BENCHMARKS.md, "Inline publishing at rate 1"). Due: a
+ * flush interval after they were last published (by the latest drained event's time,
+ * which the record carries; a flush of events without one reads the clock), or at once
+ * when the peak has grown by an eighth (heaptime.h's bound for a process that goes
+ * quiet). The buckets' own counters still go out at every event: exact at rate 1 at any
+ * moment, whatever becomes of the process. Whatever is put off goes out at the next
+ * flush that is due, at every full flush (exit, _exit, exec, a sandbox:
+ * cp_prof_flush_all; a step-aside) and in the parent after a fork (the child takes the
+ * published values as its start: cp_publish_fork_health); a crash or SIGKILL loses at
+ * most an interval of them (no event). Guarded by cp_flush_lock. */
+static uint64_t side_pub_t;  /* when they were last published */
+static uint64_t side_seen_t; /* cp_ht_last_event() at the last inline flush */
+
+static bool side_due(void)
+{
+    uint64_t t = cp_ht_last_event();
+    uint64_t now = t != side_seen_t ? t : cp_ht_now();
+    side_seen_t = t;
+    if (now >= side_pub_t && now - side_pub_t < (uint64_t)cp_prof_opts.flush_ms * 1000000u &&
+        !cp_ht_peak_pressing())
+        return false;
+    side_pub_t = now;
+    return true;
+}
+
+static void flush(bool inline_flush);
+
 void cp_flush_locked(void)
+{
+    flush(false);
+}
+
+static void flush(bool inline_flush)
 {
     cp_check_file();
     uint64_t c = __atomic_load_n(&cp_cycle, __ATOMIC_RELAXED);
-    __atomic_store_n(&cp_cycle, c + 1, __ATOMIC_SEQ_CST);
     struct cp_ring *head = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE);
-    for (struct cp_ring *r = head; r; r = r->next)
-        for (unsigned spins = 0; cp_ring_busy(r); spins++)
-            if (spins > 64)
-                cp_yield();
+    if (inline_flush && head && head == cp_self_ring && !head->next) {
+        /* a thread alone (see "A thread alone" at the top): no handshake */
+        __atomic_store_n(&cp_cycle, c + 1, __ATOMIC_RELAXED);
+    } else {
+        __atomic_store_n(&cp_cycle, c + 1, __ATOMIC_SEQ_CST);
+        head = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE);
+        for (struct cp_ring *r = head; r; r = r->next)
+            for (unsigned spins = 0; cp_ring_busy(r); spins++)
+                if (spins > 64)
+                    cp_yield();
+    }
     unsigned nfree = 0;
     for (struct cp_ring *r = head; r; r = r->next) {
         uint32_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
@@ -217,8 +282,10 @@ void cp_flush_locked(void)
     }
     cp_touched_head[s] = NULL;
     flushes++;
-    cp_publish_heaptime(ht_force);
-    cp_publish_health();
+    if (!inline_flush || side_due()) {
+        cp_publish_heaptime(ht_force);
+        cp_publish_health();
+    }
     cp_publish_end();
 }
 
@@ -261,10 +328,12 @@ void cp_prof_flush_all(void)
  * single-threaded again, even after our thread steps aside), unshare(CLONE_NEWUSER)
  * fails (the shim steps aside for that: cp_prof_aside_begin), and the thread counts
  * against RLIMIT_NPROC. So a single-threaded process never gets the thread, at any rate,
- * however fast it allocates: it publishes each event as it happens, which at the dense
+ * however fast it allocates: it publishes each event as it happens (the buckets'
+ * counters; the health and heap-over-time ones when due: side_due), which at the dense
  * rates (CTRPROF_MEM_RATE < CP_DENSE_RATE), where nearly every allocation is an event,
- * doubles an event's cost (BENCHMARKS.md, "Who flushes"; batching it lost the last batch
- * of a program that then waits, or is killed, and exactness at rate 1 is what those
+ * costs about a third more an event than a flusher thread's batches (BENCHMARKS.md,
+ * "Who flushes" and "Inline publishing at rate 1"; batching it lost the last batch of a
+ * program that then waits, crashes or is killed, and exactness at rate 1 is what those
  * rates are for). The thread starts (start_thread, once):
  *   - at start-up if the process is multi-threaded already;
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
@@ -384,7 +453,7 @@ static void flush_inline_own(void *arg)
     bool may_start = *(const bool *)arg;
     if (may_start && thread_wanted())
         start_thread(); /* from now on it flushes; this event still goes out at once */
-    cp_flush_locked();
+    flush(true);
     refresh_maps();
 }
 
@@ -565,8 +634,9 @@ static void atfork_child_own(void *arg)
      * and so may the parent): forget them. */
     cp_live_reset();
     cp_um_forget();
-    /* the unwinder's counts so far are the parent's, to publish: the child's start here */
-    cp_publish_fork_unwind();
+    /* the health counters' sources so far are the parent's, to publish: the child's
+     * start here */
+    cp_publish_fork_health();
     bool newfile = newpath != NULL;
     if (newfile && __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE)) {
         /* a sandboxed child inherits the filter: it could not create a file of its own */

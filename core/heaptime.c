@@ -84,6 +84,7 @@ static uint64_t last_peak_pub;
 static uint64_t pub_peak_bytes, pub_peak_ms;
 static uint64_t *ctr_peak_bytes, *ctr_peak_ms;
 static uint64_t nolife; /* birth table full: lifetimes not classed (health) */
+static uint64_t last_t; /* the latest applied event's time (cp_ht_last_event) */
 
 bool cp_ht_on = true;
 
@@ -226,8 +227,10 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         epoch++; /* every bucket's count now is its count at the peak */
         peak_dirty = true;
     }
-    if (t)
+    if (t) {
+        last_t = t;
         bt_put((uint64_t)(uintptr_t)p, t);
+    }
 }
 
 void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
@@ -242,6 +245,8 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     h->cur -= (int64_t)wq;
     h->curb -= (int64_t)bq;
     total -= (double)bq / 65536;
+    if (t)
+        last_t = t;
     uint64_t born = t ? bt_take((uint64_t)(uintptr_t)p, t) : 0;
     if (!born)
         return;
@@ -375,6 +380,16 @@ void cp_ht_publish(const struct cp_ht_sink *s, bool force)
     static int once;
     if (nolife)
         cp_log_once(&once, "no memory for the birth table: some lifetimes are not classed");
+}
+
+uint64_t cp_ht_last_event(void)
+{
+    return last_t;
+}
+
+bool cp_ht_peak_pressing(void)
+{
+    return peak_dirty && peak > (double)pub_peak_bytes * 1.125;
 }
 
 void cp_ht_atfork_child(bool newfile)

@@ -7,9 +7,11 @@
  * inline flush, the late path after the final flush, the fork child's set-up).
  *
  * resolve.c applies each drained event to its bucket in ring order and calls cp_ht_alloc /
- * cp_ht_free with the event's time; at the end of each flush cp_ht_publish adds what
- * changed to the counter file (docs/SCHEMA.md: ctrprof/peak:<id>, pb:<id>, life:<class>:<id>,
- * lb:<class>:<id>, ctrprof/heap-peak:<pid>:*), in unbiased objects and bytes. Counter names come from names.c (cp_names_kind's which, named by id in stacktab.c).
+ * cp_ht_free with the event's time; at the end of a flush (an inline one only when due:
+ * flusher.c, side_due) cp_ht_publish adds what changed to the counter file
+ * (docs/SCHEMA.md: ctrprof/peak:<id>, pb:<id>, life:<class>:<id>, lb:<class>:<id>,
+ * ctrprof/heap-peak:<pid>:*), in unbiased objects and bytes. Counter names come from
+ * names.c (cp_names_kind's which, named by id in stacktab.c).
  */
 #ifndef CP_HEAPTIME_H
 #define CP_HEAPTIME_H
@@ -71,6 +73,12 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t);
  * every heap bucket) at most once per flush interval unless the peak grew by an eighth
  * since they were, or now if force (the final flush). */
 void cp_ht_publish(const struct cp_ht_sink *s, bool force);
+/* For a flush that puts publication off (flusher.c, an inline flush): the time of the
+ * latest event applied (ns, cp_ht_now; 0 if none had one), and whether the peak has grown
+ * by an eighth since it was published (cp_ht_publish is then due at once, interval or
+ * not: the 1/8 bound below holds for a process that goes quiet or is killed). */
+uint64_t cp_ht_last_event(void);
+bool cp_ht_peak_pressing(void);
 /* Fork child: the parent's objects and peak are not the child's. newfile: the child
  * writes a file of its own (every counter pointer is forgotten); otherwise the counters
  * stay and the child's lifetimes add to the parent's, its peak to the parent's. */

@@ -130,8 +130,10 @@ void cp_publish_health(void);
 void cp_publish_heaptime(bool force);
 void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const uint64_t *x,
                    unsigned nx);
-/* fork child: the unwinder's counts so far are the parent's */
-void cp_publish_fork_unwind(void);
+/* fork child: the health counters' sources so far are the parent's, published by the
+ * parent (what it had not published yet too: an inline flush puts them off, flusher.c):
+ * the child's start from here */
+void cp_publish_fork_health(void);
 /* fork child with a file of its own (newpath): drop the parent's file and what was
  * published into it. Returns false if there was no file to drop. */
 bool cp_publish_fork_file(const char *newpath);

@@ -482,10 +482,21 @@ int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy)
     return 0;
 }
 
-void cp_publish_fork_unwind(void)
+void cp_publish_fork_health(void)
 {
     cp_stack_stats(&pub_unw[0], &pub_unw[1], &pub_unw[2]);
     pub_unw[3] = cp_stack_fp_fallbacks();
+    /* (a child with a file of its own starts every count from 0: cp_publish_fork_file) */
+    memcpy(pub_samples, cp_samples, sizeof pub_samples);
+    for (int i = 0; i < CP_NLOST; i++)
+        pub_lost[i] = __atomic_load_n(&cp_lost_n[i], __ATOMIC_RELAXED) +
+                      (i == CP_LOST_OVERFLOW ? cp_ring_lost_total : 0);
+    pub_waits = cp_ring_waits_total;
+    pub_overflowed = cp_bucket_overflowed();
+    uint64_t by = cp_arena_mapped();
+    if (by > pub_bytes)
+        pub_bytes = by;
+    pub_trunc = cp_trunc_events;
 }
 
 bool cp_publish_fork_file(const char *newpath)

@@ -3,7 +3,8 @@
  * ownership of every field).
  *
  * Contexts: cp_ring_write from hooks on the owning thread (sampled events only);
- * cp_ring_drain and cp_ring_shed (a gone thread's drained ring) from the flusher. A
+ * cp_ring_drain and cp_ring_shed (a gone thread's drained ring) from the flusher;
+ * cp_ring_drain_own from an inline flush on the owning thread itself. A
  * producer that must wait sleeps on rseq with a futex; the flusher sleeps on
  * cp_ring_kick with a timeout (its flush interval).
  *
@@ -162,7 +163,7 @@ void cp_ring_wait_room(struct cp_ring *r, uint64_t need)
     __atomic_sub_fetch(&r->rwaiting, 1, __ATOMIC_RELEASE);
 }
 
-uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx)
+static inline uint64_t drain_records(struct cp_ring *r, cp_ring_fn fn, void *ctx)
 {
     uint64_t mask = r->cap - 1, n = 0;
     uint64_t pos = r->rtail;
@@ -183,6 +184,12 @@ uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx)
     pos = end;
     /* release: the producer may reuse the words up to pos */
     __atomic_store_n(&r->rtail, pos, __ATOMIC_RELEASE);
+    return n;
+}
+
+uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx)
+{
+    uint64_t n = drain_records(r, fn, ctx);
     /* Wake the producer only if it waits for room: a single-threaded process drains
      * after every event (inline flushing), and an unconditional wake was a futex system
      * call each time, 2 an allocation pair at rate 1 (strace -c, bench/progs/namechurn:
@@ -193,4 +200,13 @@ uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx)
     if (__atomic_load_n(&r->rwaiting, __ATOMIC_SEQ_CST))
         cp_futex_wake(&r->rseq, 1);
     return n;
+}
+
+uint64_t cp_ring_drain_own(struct cp_ring *r, cp_ring_fn fn, void *ctx)
+{
+    /* no rseq bump: its locked add was ~3% of a single-threaded program's CPU at rate 1,
+     * which drains at every event (BENCHMARKS.md, "Inline publishing at rate 1"); a
+     * producer that waits later reads rseq then, and the drain that ends its wait is a
+     * flusher's, which bumps it */
+    return drain_records(r, fn, ctx);
 }

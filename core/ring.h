@@ -185,6 +185,9 @@ void cp_ring_shed(struct cp_ring *r);
 typedef void (*cp_ring_fn)(void *ctx, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
                            unsigned n);
 uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx);
+/* The same by the ring's own producer (an inline flush on the thread that writes it),
+ * which cannot be waiting for room meanwhile: no wake-up of a waiter. */
+uint64_t cp_ring_drain_own(struct cp_ring *r, cp_ring_fn fn, void *ctx);
 
 /* Initialise a ring over caller-provided memory (cap words, a power of two). */
 void cp_ring_init(struct cp_ring *r, uint64_t *data, uint64_t cap);

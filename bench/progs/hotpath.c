@@ -5,8 +5,10 @@
  * profiler's flusher thread otherwise makes that difference look like ours); `hotpath
  * cond N` is a condition-variable ping-pong: two threads take turns N times under one
  * mutex, each signalling the other's condition variable and waiting on its own, so every
- * turn is a signal, a wait that sleeps and a wake-up (the profiler's condvar path). The
- * bench runs it for N and 2N and divides the difference by N, which cancels start-up. */
+ * turn is a signal, a wait that sleeps and a wake-up (the profiler's condvar path); `hotpath
+ * mallocmt N` is `malloc` after the same thread, so that the profiler's own flusher thread
+ * publishes (a single-threaded process publishes inline: core/flusher.c). The bench
+ * runs each for N and 2N and divides the difference by N, which cancels start-up. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +44,7 @@ int main(int argc, char **argv)
     if (argc < 3)
         return 2;
     long n = atol(argv[2]);
-    if (!strcmp(argv[1], "lockmt")) {
+    if (!strcmp(argv[1], "lockmt") || !strcmp(argv[1], "mallocmt")) {
         /* glibc decides single-threadedness once a thread was ever created */
         pthread_t t;
         pthread_create(&t, NULL, idle, NULL);
@@ -54,7 +56,7 @@ int main(int argc, char **argv)
         pthread_create(&t, NULL, pong, (void *)1L);
         pong((void *)0L);
         pthread_join(t, NULL);
-    } else if (!strcmp(argv[1], "malloc")) {
+    } else if (!strcmp(argv[1], "malloc") || !strcmp(argv[1], "mallocmt")) {
         for (long i = 0; i < n; i++) {
             void *volatile p = malloc(sizes[i & 7]);
             free(p);

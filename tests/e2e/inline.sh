@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Inline publishing (core/flusher.c, "who flushes"): a single-threaded process publishes
+# its buckets' counters at each event, and its health and heap-over-time counters once a
+# flush interval (CTRPROF_FLUSH_MS, here a minute, so that everything after the first
+# flush is still put off when the process forks or ends). At rate 1 the file must still
+# be exact when the processes end: nothing put off is lost at _exit, and nothing the
+# parent had not published yet when it forked is counted twice by a child sharing its
+# file (fork, or _Fork, which no atfork handler sees: core/newproc.h).
+source "$(dirname "$0")/lib.sh"
+
+N=5000
+P="$PROGS/forkcount"
+
+# sitev FILE SITE REPORT-ARGS...: the folded total of the stacks whose leaf is SITE
+sitev() {
+    local f=$1 s=$2
+    shift 2
+    "$CTRPROF" report "$@" --format folded "$f" 2>/dev/null |
+        awk -v k="$s" '{ n = split($1, a, ";"); if (a[n] == k) t += $NF } END { print t + 0 }'
+}
+# total FILE REPORT-ARGS...: the folded total of every stack
+total() {
+    local f=$1
+    shift
+    "$CTRPROF" report "$@" --format folded "$f" 2>/dev/null | awk '{ t += $NF } END { print t + 0 }'
+}
+# counter FILE NAME: a counter's value (0 if absent)
+counter() {
+    "$CTRPROF" dump "$1" | awk -v n="$2" '$2 == n { v = $1 } END { print v + 0 }'
+}
+
+for how in fork _Fork; do
+    # 1. A shared file (CTRPROF_FILE): the parent's and the child's counts add up in it
+    n="inline:shared-$how"
+    d="$WORK/shared-$how"
+    mkdir -p "$d"
+    out=$(cd "$d" && CTRPROF_FILE="$d/p.count" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=60000 \
+        timeout 60 env LD_PRELOAD="$SHIM" "$P" $how $N)
+    check_eq "$n:runs" "0 ok" "$? $out"
+    f="$d/p.count"
+    check_eq "$n:parent-allocs" $((2 * N)) "$(sitev "$f" parent_site --sample=alloc_objects)"
+    check_eq "$n:child-allocs" $N "$(sitev "$f" child_site --sample=alloc_objects)"
+    # every allocation of either process (the loader's and libc's too) once, in the
+    # samples counter as in the buckets
+    all=$(total "$f" --sample=alloc_objects)
+    check_eq "$n:samples-counted-once" "$all" "$(counter "$f" ctrprof/health:samples:heap)"
+    # every freed object's lifetime classed once (all under 10 s)
+    check_eq "$n:parent-lifetimes" $((2 * N)) "$(sitev "$f" parent_site --sample=temp_objects --temp-under=10s)"
+    check_eq "$n:child-lifetimes" $N "$(sitev "$f" child_site --sample=temp_objects --temp-under=10s)"
+
+    # 2. A file each (CTRPROF_DIR): the child's is complete at its _exit
+    n="inline:own-files-$how"
+    d="$WORK/own-$how"
+    mkdir -p "$d"
+    out=$(cd "$d" && CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=60000 \
+        timeout 60 env LD_PRELOAD="$SHIM" "$P" $how $N)
+    check_eq "$n:runs" "0 ok" "$? $out"
+    files=$(ls "$d"/*.count 2>/dev/null | wc -l)
+    check_eq "$n:two-files" 2 "$files"
+    for f in "$d"/*.count; do
+        [ -f "$f" ] || continue
+        c=$(sitev "$f" child_site --sample=alloc_objects)
+        if [ "$c" = 0 ]; then
+            who=parent
+            check_eq "$n:$who-allocs" $((2 * N)) "$(sitev "$f" parent_site --sample=alloc_objects)"
+            check_eq "$n:$who-lifetimes" $((2 * N)) "$(sitev "$f" parent_site --sample=temp_objects --temp-under=10s)"
+        else
+            who=child
+            check_eq "$n:$who-allocs" $N "$c"
+            check_eq "$n:$who-lifetimes" $N "$(sitev "$f" child_site --sample=temp_objects --temp-under=10s)"
+        fi
+        all=$(total "$f" --sample=alloc_objects)
+        check_eq "$n:$who-samples" "$all" "$(counter "$f" ctrprof/health:samples:heap)"
+    done
+done
+
+# 3. exec: what the process put off is published before its image is replaced
+n="inline:exec"
+d="$WORK/exec"
+mkdir -p "$d"
+(cd "$d" && CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=60000 \
+    timeout 60 env LD_PRELOAD="$SHIM" "$P" exec $N)
+check_eq "$n:runs" 0 "$?"
+f=$(ls "$d"/ctrprof.forkcount.*.count 2>/dev/null | head -1)
+f=${f:-/nonexistent}
+check_eq "$n:allocs" $N "$(sitev "$f" parent_site --sample=alloc_objects)"
+check_eq "$n:lifetimes" $N "$(sitev "$f" parent_site --sample=temp_objects --temp-under=10s)"
+check_eq "$n:samples" "$(total "$f" --sample=alloc_objects)" "$(counter "$f" ctrprof/health:samples:heap)"
