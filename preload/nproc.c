@@ -25,10 +25,10 @@
  *     second call succeeds was ours in the way, and then ours stays aside for good. A
  *     real ENOMEM costs one more attempt that fails the same way, and the flusher
  *     may start again afterwards.
- * A raw fork through syscall(2) (SYS_fork, SYS_clone without CLONE_VM) is retried by
- * sandbox.c's syscall hook; clone3 and a raw clone with CLONE_VM (whose child returns on
- * its new stack, through no C frame) are not: they fail as they would have with one more
- * thread in the process.
+ * A raw fork or clone through syscall(2) (SYS_fork, SYS_clone, SYS_clone3) is retried by
+ * sandbox.c's syscall hook (raw_new_task), but for a CLONE_VM one without a stack of its
+ * own, which cannot work through glibc's syscall() bare either (its child's next call
+ * overwrites the parent's return address) and is passed through untouched.
  *
  * posix_spawn and posix_spawnp also give the new image CTRPROF_SAID, as exec.c's hooks
  * do (what this tree has said, core/log.h).

@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -83,6 +84,33 @@ EXPORT int prctl(int option, ...)
     return r;
 }
 
+/* A raw system call that makes a process or thread, for the RLIMIT_NPROC retry below. A
+ * refused one made no child, so making it again is safe whatever its flags; what this C
+ * frame cannot carry is a successful one whose child returns through it on the parent's
+ * stack: CLONE_VM without a stack of its own (vfork's way). Such a call cannot work through
+ * glibc's syscall() bare either (the child's next call overwrites the return address the
+ * parent's syscall() returns to), so it is passed through and never retried. A fork-like
+ * clone's child returns through its own copy of this frame; a CLONE_VM child with its own
+ * stack returns from glibc's syscall() onto that stack, never into this frame. clone3's
+ * struct clone_args: flags at byte 0, stack at byte 40 (linux/sched.h), read only after the
+ * kernel read it and refused with EAGAIN, not EFAULT. */
+static bool raw_new_task(long n, long a1, long a2)
+{
+    if (n == SYS_fork)
+        return true;
+    if (n == SYS_clone)
+        return !(a1 & CLONE_VM) || a2 != 0;
+#ifdef SYS_clone3
+    if (n == SYS_clone3 && a1 && a2 >= 48) {
+        uint64_t flags, stack;
+        memcpy(&flags, (const char *)a1, 8);
+        memcpy(&stack, (const char *)a1 + 40, 8);
+        return !(flags & CLONE_VM) || stack != 0;
+    }
+#endif
+    return false;
+}
+
 EXPORT long syscall(long n, ...)
 {
     static void *real;
@@ -105,11 +133,9 @@ EXPORT long syscall(long n, ...)
         int saved = errno;
         long r = f(n, a1, a2, a3, a4, a5, a6);
         cp_shim_alone_end(b);
-        /* a raw fork (SYS_fork, or SYS_clone without CLONE_VM: the child returns through
-         * its own copy of this frame) refused under RLIMIT_NPROC while ours runs: again,
-         * as fork (nproc.c) */
-        if (r == -1 && errno == EAGAIN && (n == SYS_fork || (n == SYS_clone && !(a1 & CLONE_VM))) &&
-            cp_shim_nproc_refused()) {
+        /* a raw fork or clone refused under RLIMIT_NPROC while ours runs: again, as fork
+         * (nproc.c) */
+        if (r == -1 && errno == EAGAIN && raw_new_task(n, a1, a2) && cp_shim_nproc_refused()) {
             errno = saved;
             r = f(n, a1, a2, a3, a4, a5, a6);
         }

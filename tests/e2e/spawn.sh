@@ -38,7 +38,7 @@ else
         local lim=$1; shift
         bash -c "ulimit -u $lim; exec $as env $* $PROGS/spawnkinds 12 $mode" 2>&1
     }
-    for mode in popen vfork clone rawclone system; do
+    for mode in popen vfork clone rawclone rawclonevm rawclone3 system; do
         lim=14 # main, its helper thread, 12 children
         want=$(run $lim)
         short=$(run $((lim - 1)))

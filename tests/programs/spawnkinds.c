@@ -13,6 +13,11 @@
  *     vfork        vfork, then cat with its stdin on a pipe (exec'd from the child)
  *     clone        clone(SIGCHLD) onto a stack of its own: the child reads a pipe
  *     rawclone     syscall(SYS_clone, SIGCHLD, 0, ...): a raw fork, the child reads a pipe
+ *     rawclonevm   syscall(SYS_clone, CLONE_VM | SIGCHLD, a stack of its own): the child,
+ *                  sharing the parent's memory and TLS, returns from glibc's syscall()
+ *                  onto its stack, into vm_child, which reads the pipe with raw system
+ *                  calls only (nothing of glibc's, nor the shim's)
+ *     rawclone3    syscall(SYS_clone3, {exit_signal SIGCHLD}): a raw fork by clone3
  *     system       system() waits for its child, so it cannot keep one alive: N - 1
  *                  children by fork, kept alive, then system("exit 0") as the Nth
  *                  (started if it returns 0)
@@ -31,6 +36,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +62,28 @@ static int held(void *arg)
     while (read(fds[0], &c, 1) > 0)
         ;
     return 0;
+}
+
+/* rawclonevm's children: a stack each; the child enters vm_child by the return address
+ * placed at the top of its stack, and never returns. */
+static char vmstacks[16][16 * 1024] __attribute__((aligned(16)));
+
+static long raw3(long n, long a, long b, long c)
+{
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    return r;
+}
+
+static void vm_child(void)
+{
+    char c;
+    raw3(SYS_close, fds[1], 0, 0);
+    raw3(SYS_close, hold[1], 0, 0);
+    while (raw3(SYS_read, fds[0], (long)&c, 1) > 0)
+        ;
+    for (;;)
+        raw3(SYS_exit, 0, 0, 0);
 }
 
 static const char *errname(int e)
@@ -210,6 +238,25 @@ int main(int argc, char **argv)
                 started++;
             else
                 snprintf(why, sizeof why, "rawclone: %ld %s", p, errname(errno));
+        } else if (!strcmp(mode, "rawclonevm")) {
+            char *top = vmstacks[i % 16] + sizeof vmstacks[0] - 16;
+            void (*entry)(void) = vm_child;
+            memcpy(top, &entry, sizeof entry);
+            long p = syscall(SYS_clone, CLONE_VM | SIGCHLD, top, NULL, NULL, 0);
+            if (p > 0)
+                started++;
+            else
+                snprintf(why, sizeof why, "rawclonevm: %ld %s", p, errname(errno));
+        } else if (!strcmp(mode, "rawclone3")) {
+            uint64_t args[11] = {0}; /* struct clone_args: flags, ..., exit_signal at [4] */
+            args[4] = SIGCHLD;
+            long p = syscall(SYS_clone3, args, sizeof args);
+            if (p == 0)
+                _exit(held(NULL));
+            if (p > 0)
+                started++;
+            else
+                snprintf(why, sizeof why, "rawclone3: %ld %s", p, errname(errno));
         } else if (!strcmp(mode, "system")) {
             if (i < n - 1) {
                 pid_t p = fork();
