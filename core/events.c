@@ -98,10 +98,10 @@ struct cp_thread *cp_thread_get(void)
         /* The thread goes on unprofiled; its events are counted as lost:noring (in the
          * file), the rest of the process keeps profiling. Not retried: a failing mmap on
          * every sampled event would cost the program a system call each time. */
-        static int once;
         no_ring = true;
-        cp_log_once(&once, "cannot map an event ring for a thread; its samples are counted "
-                           "as lost (ctrprof/health:lost:noring)");
+        if (cp_log_tree_first(CP_LOG_TREE_RING)) /* once per process tree */
+            cp_log("cannot map an event ring for a thread; its samples are counted "
+                   "as lost (ctrprof/health:lost:noring)");
         return NULL;
     }
     cp_ring_init(r, data, words);

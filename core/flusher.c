@@ -426,10 +426,10 @@ static int start_thread(void)
     if (err) {
         /* events go on being flushed inline: slower, nothing lost. EAGAIN is a process
          * limit (RLIMIT_NPROC, threads-max): the program's business, said nowhere */
-        static int once;
         if (err != EAGAIN)
-            cp_log_once(&once, "cannot start the flusher thread (%s); events are flushed as "
-                               "they happen", strerror(err));
+            if (cp_log_tree_first(CP_LOG_TREE_FLUSHER)) /* once per process tree */
+                cp_log("cannot start the flusher thread (%s); events are flushed as "
+                       "they happen", strerror(err));
         __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
         return -err;
     }

@@ -377,9 +377,9 @@ void cp_ht_publish(const struct cp_ht_sink *s, bool force)
     publish_peak(s);
     peak_dirty = false;
     last_peak_pub = now;
-    static int once;
     if (nolife)
-        cp_log_once(&once, "no memory for the birth table: some lifetimes are not classed");
+        if (cp_log_tree_first(CP_LOG_TREE_BIRTH)) /* once per process tree */
+            cp_log("no memory for the birth table: some lifetimes are not classed");
 }
 
 uint64_t cp_ht_last_event(void)

@@ -203,8 +203,9 @@ int cp_log_tree_said(unsigned key)
     return key < CP_LOG_TREE_KEYS && __atomic_load_n(&tree_flags[key], __ATOMIC_RELAXED);
 }
 
-static const char *const tree_names[CP_LOG_TREE_KEYS] = {"not-profiling", "file", "memory",
-                                                         "options", "truncated"};
+static const char *const tree_names[CP_LOG_TREE_KEYS] = {
+    "not-profiling", "file", "memory", "options", "truncated", "ring", "flusher",
+    "birth-table", "own-stack", "sandbox-room", "counter", "waiter-table", "early"};
 
 void cp_log_tree_mark_list(const char *said)
 {

@@ -45,13 +45,29 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  *                  with other options, not a profile
  *   memory         the profiler's memory cannot be mapped (RLIMIT_AS, overcommit)
  *   options        a CTRPROF_* value that is not valid (the default is used)
- *   truncated      a profile truncated under the program */
+ *   truncated      a profile truncated under the program
+ *   ring           a thread's event ring cannot be mapped (its samples are lost)
+ *   flusher        the flusher thread cannot be started (events flushed as they happen)
+ *   birth-table    no memory for the heap-over-time birth table (lifetimes unclassed)
+ *   own-stack      no stack of its own for flushing (flushes on the program's stack)
+ *   sandbox-room   no room made in the file before a seccomp filter
+ *   counter        a counter cannot be added to the file (samples lost)
+ *   waiter-table   the mutex waiter table cannot be mapped (mutex profile off)
+ *   early          allocations made before the profiler started, beyond what it keeps */
 enum {
     CP_LOG_TREE_NOT_PROFILING,
     CP_LOG_TREE_FILE,
     CP_LOG_TREE_MEMORY,
     CP_LOG_TREE_OPTIONS,
     CP_LOG_TREE_TRUNCATED,
+    CP_LOG_TREE_RING,
+    CP_LOG_TREE_FLUSHER,
+    CP_LOG_TREE_BIRTH,
+    CP_LOG_TREE_OWNSTACK,
+    CP_LOG_TREE_SANDBOX_ROOM,
+    CP_LOG_TREE_COUNTER,
+    CP_LOG_TREE_WAITERS,
+    CP_LOG_TREE_EARLY,
     CP_LOG_TREE_KEYS
 };
 void cp_log_tree_init(void);

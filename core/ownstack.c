@@ -89,9 +89,9 @@ void cp_own_stack_run(void (*fn)(void *), void *arg)
         cp_own_stack_call(fn, arg, flush_stack + CP_OWN_STACK_SIZE);
         return;
     }
-    static int once;
-    cp_log_once(&once, "cannot map a stack for flushing; flushes run on the program's "
-                       "thread's stack");
+    if (cp_log_tree_first(CP_LOG_TREE_OWNSTACK)) /* once per process tree */
+        cp_log("cannot map a stack for flushing; flushes run on the program's "
+               "thread's stack");
     fn(arg);
 }
 

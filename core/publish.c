@@ -213,9 +213,9 @@ int cp_prof_sandbox(void)
     if (have_file) {
         int err = cp_cfile_presize(&file, CP_SANDBOX_FILE_MARGIN);
         if (err) {
-            static int once;
-            cp_log_once(&once, "%s: no room made before the sandbox (%s)", file.path,
-                        cp_cfile_strerror(err));
+            if (cp_log_tree_first(CP_LOG_TREE_SANDBOX_ROOM)) /* once per process tree */
+                cp_log("%s: no room made before the sandbox (%s)", file.path,
+                       cp_cfile_strerror(err));
         }
         cp_cfile_freeze(&file);
     }
@@ -320,10 +320,10 @@ void cp_publish_bucket(struct cp_bucket *b)
             }
             if (err) {
                 b->ctr_failed = 1;
-                static int once;
-                cp_log_once(&once, "%s: cannot add a counter (%s); samples that need new counters "
-                                   "are lost (ctrprof/health:lost:nbucket)",
-                            file.path, cp_cfile_strerror(err));
+                if (cp_log_tree_first(CP_LOG_TREE_COUNTER)) /* once per process tree */
+                    cp_log("%s: cannot add a counter (%s); samples that need new counters "
+                           "are lost (ctrprof/health:lost:nbucket)",
+                           file.path, cp_cfile_strerror(err));
                 cp_prof_lost(CP_LOST_NBUCKET, 1);
                 return;
             }

@@ -83,7 +83,7 @@ void cp_early_replay(void)
             filter_dec(early[i].p); /* the insert below counts it again, if sampled */
     if (cp_shim_state != CP_SHIM_ON || cp_opts.mem_rate == 0)
         return;
-    if (lost)
+    if (lost && cp_log_tree_first(CP_LOG_TREE_EARLY)) /* once per process tree */
         cp_log("%u allocations made before the profiler started are not recorded (it keeps %d)",
                lost, EARLY_MAX);
     for (unsigned i = 0; i < n; i++) {

@@ -198,7 +198,7 @@ static void say_dir_unusable(int err)
  * it again. Constructor only: setenv before the program's own code runs, as above. */
 static void say_said(void)
 {
-    char list[128];
+    char list[CP_SHIM_SAID_MAX];
     size_t n = cp_log_tree_list(list, sizeof list);
     const char *env = getenv("CTRPROF_SAID");
     if (n > 0 && n < sizeof list && (!env || strcmp(env, list) != 0))
@@ -415,7 +415,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
         cp_shim_lo = self->lo;
         cp_shim_hi = self->hi;
     }
-    if (cp_contention_init() != 0)
+    if (cp_contention_init() != 0 && cp_log_tree_first(CP_LOG_TREE_WAITERS)) /* once a tree */
         cp_log("cannot map the mutex waiter table; mutex profile off");
     bool lazy = per_process_file && !started_sandboxed();
     static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler,

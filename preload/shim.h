@@ -80,7 +80,7 @@ void cp_shim_nproc_init(void);
  * caller's frame whose CTRPROF_SAID names what this tree has said (core/log.h), into e_.
  * errno kept. */
 #define CP_SHIM_ENV_MAX 512
-#define CP_SHIM_SAID_MAX 160
+#define CP_SHIM_SAID_MAX 256
 size_t cp_shim_env_count(char *const envp[]);
 char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *said);
 #define CP_SHIM_TREE_ENV(envp)                                                                     \

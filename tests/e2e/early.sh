@@ -33,3 +33,38 @@ check_eq "early:initialiser-frames" "(truncated stack);Init::Init 1111|(truncate
     "$(grep 'Init::Init [0-9]*$' <<<"$alloc" | sort | paste -sd'|')"
 check_eq "early:freed-before-start-not-in-use" "(truncated stack);Init::Init 3333" \
     "$(grep 'Init::Init [0-9]*$' <<<"$inuse" | paste -sd'|')"
+
+# More early allocations than early.c keeps (64) are said once per process tree (core/
+# log.h's "early"), not once per image: a library initialiser making 100, in a program
+# that execs itself once (the second image makes 100 early allocations of its own).
+cat >"$WORK/early_many.c" <<'CEOF'
+#include <stdlib.h>
+__attribute__((constructor)) static void many(void)
+{
+    for (int i = 0; i < 100; i++)
+        free(malloc(24));
+}
+CEOF
+cat >"$WORK/early_exec.c" <<'CEOF'
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        return 0;
+    pid_t p = fork();
+    if (p == 0) {
+        execl("/proc/self/exe", argv[0], "again", (char *)0);
+        _exit(127);
+    }
+    int st;
+    return p > 0 && waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+CEOF
+gcc -shared -fPIC -o "$WORK/libearlymany.so" "$WORK/early_many.c" &&
+    gcc -o "$WORK/early_exec" "$WORK/early_exec.c" -Wl,--no-as-needed -L"$WORK" -learlymany -Wl,-rpath,"$WORK"
+mkdir -p "$WORK/pm"
+out=$(cd "$WORK" && CTRPROF_DIR="$WORK/pm" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" ./early_exec 2>&1)
+check_eq "early:many-runs" 0 $?
+check_eq "early:many-profiled (two images, two files)" 2 "$(ls "$WORK"/pm/ctrprof.early_exec.*.count 2>/dev/null | wc -l)"
+check_eq "early:many-said-once-per-tree" 1 "$(grep -c 'allocations made before the profiler started' <<<"$out")"
