@@ -167,12 +167,22 @@ if command -v valgrind >/dev/null; then
     for mode in threads "fork signals" exit-from-thread; do
         d="$WORK/vg-${mode// /-}" && mkdir -p "$d"
         args=$([ "$mode" = threads ] && echo "" || echo "$mode")
-        STRESS_COUNTS="$d/exact" CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=5 LD_PRELOAD="$SHIM" \
-            timeout 600 valgrind -q --error-exitcode=99 --suppressions="$TOP/tests/valgrind/ctrprof.supp" \
-            --soname-synonyms=somalloc=nouserintercepts \
-            "$ST" 16 4 $args >/dev/null 2>"$d/err"
-        rc=$?
-        nerr=$(grep -c '^==[0-9]*== [A-Z]' "$d/err")
+        # valgrind 3.19's own address-space manager sometimes dies in a forked child of a
+        # program that maps and unmaps many named segments ("aspacem assertion failed:
+        # !is_freeslot(ix)", valgrind's segment-name table; seen with the shim of every
+        # session since 11, never with an error of memcheck's): such a run says nothing
+        # about our code, so it is said and run once more
+        for attempt in 1 2; do
+            rm -f "$d"/ctrprof.*.count "$d/exact"
+            STRESS_COUNTS="$d/exact" CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=5 LD_PRELOAD="$SHIM" \
+                timeout 600 valgrind -q --error-exitcode=99 --suppressions="$TOP/tests/valgrind/ctrprof.supp" \
+                --soname-synonyms=somalloc=nouserintercepts \
+                "$ST" 16 4 $args >/dev/null 2>"$d/err"
+            rc=$?
+            nerr=$(grep -c '^==[0-9]*== [A-Z]' "$d/err")
+            [ "$attempt" = 1 ] && [ "$nerr" = 0 ] && grep -q 'aspacem assertion failed' "$d/err" || break
+            echo "note: stress: valgrind's own aspacem assertion in $mode (no memcheck error); running it again"
+        done
         if [ "$rc $nerr" = "0 0" ]; then pass "stress:memcheck:${mode// /-}:clean"; else
             fail "stress:memcheck:${mode// /-}:clean" "status $rc, $nerr errors: $(tail -c 600 "$d/err" | tr '\n' ' ')"; fi
         [ "$mode" = exit-from-thread ] ||
