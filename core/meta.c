@@ -79,3 +79,10 @@ int cp_meta_adopt_shared(const char *path, char *meta, size_t *len, size_t size)
     *len = tl;
     return 0;
 }
+
+_Static_assert(CP_META_MAX == CP_CFILE_MAX_META, "meta.h's CP_META_MAX is the file's limit");
+
+int cp_meta_mismatch(int err)
+{
+    return err == CP_CFILE_EMISMATCH;
+}

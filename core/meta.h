@@ -23,4 +23,10 @@ size_t cp_meta_build(char *buf, size_t size, long days, const char *program, con
  * the file cannot be read or differs in anything else. */
 int cp_meta_adopt_shared(const char *path, char *meta, size_t *len, size_t size);
 
+/* The largest metadata text a counter file holds (cfile.h's CP_CFILE_MAX_META; meta.c
+ * checks they agree), and whether cp_prof_init's error says a shared file was written with
+ * other metadata (cfile.h's CP_CFILE_EMISMATCH), which cp_meta_adopt_shared may cure. */
+#define CP_META_MAX 512u
+int cp_meta_mismatch(int err);
+
 #endif

@@ -108,6 +108,13 @@ struct cp_host {
 };
 void cp_prof_set_host(const struct cp_host *host);
 
+/* The counter file's layer, as the shim needs it (the shim includes no cfile/ header):
+ * the text of an error code this engine returned (a negative errno or a counter-file code,
+ * cfile.h's CP_CFILE_E*), and whether addr is inside a counter file this process has
+ * mapped (the SIGBUS handler, preload/sigbus.c: async-signal-safe). */
+const char *cp_prof_strerror(int code);
+int cp_prof_fault(const void *addr);
+
 /* A return address the shim appends to a stack cut at CTRPROF_DEPTH (never a real PC). */
 #define CP_PC_TRUNCATED ((uintptr_t)1)
 

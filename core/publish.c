@@ -336,6 +336,16 @@ void cp_publish_bucket(struct cp_bucket *b)
     }
 }
 
+const char *cp_prof_strerror(int code)
+{
+    return cp_cfile_strerror(code);
+}
+
+int cp_prof_fault(const void *addr)
+{
+    return cp_cfile_fault(addr);
+}
+
 /* heaptime.c's way to the file (cp_flush_lock held): a bucket's counter by names.h's
  * which, ctrprof/<kind>:<id> as the stack table names it (stacktab.h); a named one. */
 static uint64_t *ht_bucket_ctr(struct cp_bucket *b, int which)

@@ -592,3 +592,8 @@ void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ)
     *checked = __atomic_load_n(&n_checked, __ATOMIC_RELAXED);
     *differ = __atomic_load_n(&n_differ, __ATOMIC_RELAXED);
 }
+
+void cp_stack_code_changed(void)
+{
+    cp_unwind_invalidate();
+}

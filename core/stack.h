@@ -69,4 +69,8 @@ uint64_t cp_stack_fp_fallbacks(void);
  * sigaltstack call afterwards (walks on other unknown stacks then have no bounds). */
 void cp_stack_note_altstack(void);
 
+/* Code was unloaded or loaded (the dlclose/dlopen hooks, preload/dl.c): every cached
+ * unwind shape is parsed again when next met (unwind.c's cp_unwind_invalidate). */
+void cp_stack_code_changed(void);
+
 #endif

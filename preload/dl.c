@@ -1,7 +1,7 @@
 /*
  * dl.c — dlclose: once an object is unloaded its addresses may be given to other code,
  * so the CFI walker's cached frame shapes, keyed by return address, are dropped
- * (cp_unwind_invalidate: a new generation; every shape is parsed again when next met).
+ * (cp_stack_code_changed: a new generation; every shape is parsed again when next met).
  *
  * Before the real call the module table is refreshed: a plugin that allocated and is
  * unloaded before the flusher next names a frame would otherwise never be registered,
@@ -15,7 +15,6 @@
 
 #include "shim.h"
 #include "stack.h"
-#include "unwind.h"
 
 __attribute__((visibility("default"))) int dlclose(void *handle)
 {
@@ -38,6 +37,6 @@ __attribute__((visibility("default"))) int dlclose(void *handle)
     }
     int r = f(handle);
     if (r == 0)
-        cp_unwind_invalidate();
+        cp_stack_code_changed();
     return r;
 }

@@ -46,7 +46,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cfile.h"
 #include "log.h"
 #include "prof.h"
 #include "shim.h"
@@ -107,7 +106,7 @@ char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *sa
         !cp_log_tree_said(CP_LOG_TREE_NOT_PROFILING) && access(cp_opts.dir, W_OK | X_OK) != 0) {
         int err = -errno;
         if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING))
-            cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
+            cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_prof_strerror(err));
     }
     memcpy(said, SAID, SAID_LEN);
     size_t l = cp_log_tree_list(said + SAID_LEN, SAID_MAX - SAID_LEN);

@@ -50,7 +50,7 @@ static pthread_key_t thread_key;
 static char program[64];
 static char file_path[CP_PATH_MAX];
 static int per_process_file;
-static char meta[CP_CFILE_META_BUF];
+static char meta[CP_SHIM_META_BUF];
 static size_t meta_len;
 
 /* The flusher's first call (the host table, cp_prof_set_host) */
@@ -188,7 +188,7 @@ static void say_dir_unusable(int err)
     if (said && strcmp(said, cp_opts.dir) == 0)
         return;
     if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING))
-        cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_cfile_strerror(err));
+        cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_prof_strerror(err));
     setenv("CTRPROF_DIR_UNUSABLE", cp_opts.dir, 1);
 }
 
@@ -422,7 +422,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
                                         child_reset};
     cp_prof_set_host(&host);
     int err = cp_prof_init(&cp_opts, file_path, meta, meta_len, lazy);
-    if (err == CP_CFILE_EMISMATCH && !per_process_file && cp_meta_adopt_shared(file_path, meta, &meta_len, sizeof meta) == 0)
+    if (cp_meta_mismatch(err) && !per_process_file && cp_meta_adopt_shared(file_path, meta, &meta_len, sizeof meta) == 0)
         err = cp_prof_init(&cp_opts, file_path, meta, meta_len, false);
     if (err) {
         cp_shim_state = CP_SHIM_OFF; /* cp_prof_init said why, once */

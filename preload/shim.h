@@ -10,12 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfile.h"
+#include "meta.h"
 #include "options.h"
 #include "prof.h"
 #include "version.h"
 
-#define CP_CFILE_META_BUF (CP_CFILE_MAX_META + 1)
+#define CP_SHIM_META_BUF (CP_META_MAX + 1)
 
 enum { CP_SHIM_UNINIT = 0, CP_SHIM_ON = 1, CP_SHIM_OFF = 2 };
 

@@ -2,7 +2,7 @@
  * sigbus.c — SIGBUS: the profile is a shared mapping of a file, and a store into a page
  * the file no longer has (someone truncated it; a file system without fallocate had no
  * block for a hole) is a SIGBUS in whichever thread made it. The shim keeps a handler
- * installed so that such a fault ends profiling into the file (cfile/cfile.c
+ * installed so that such a fault ends profiling into the file (cp_prof_fault, i.e. cfile/cfile.c
  * cp_cfile_fault), never the program.
  *
  * Invisible to the program: sigaction, signal, bsd_signal and sysv_signal are interposed
@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "cfile.h"
+#include "prof.h"
 #include "shim.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -37,7 +37,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
     /* si_code > 0: raised by the kernel for a fault, si_addr is the address */
-    if (si && si->si_code > 0 && cp_cfile_fault(si->si_addr)) {
+    if (si && si->si_code > 0 && cp_prof_fault(si->si_addr)) {
         errno = saved;
         return; /* the store is made again, into private memory */
     }

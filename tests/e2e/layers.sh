@@ -3,7 +3,8 @@
 # (the counter file), and the tools (tools/, symbolize/) -> core/, cfile/. Checked two ways:
 #   - includes: no core/, cfile/, symbolize/ or tools/ file includes a preload/ header;
 #     no core/ or cfile/ file includes a tools/ or symbolize/ header; cfile/ includes
-#     nothing of core/ but log.h (cfile.h). An include is resolved as the compiler would
+#     nothing of core/ but log.h (cfile.h); preload/ includes of core/ only prof.h and
+#     the leaf headers named below, and nothing of cfile/. An include is resolved as the compiler would
 #     (a path relative to the file, else its own directory, else core/, cfile/,
 #     symbolize/, tools/, preload/ in that order);
 #   - links: no symbol that core's objects use is defined by a preload/ object (core never
@@ -59,6 +60,17 @@ bad=$(printf '%s\n' "$edges" | grep -E '^(core|cfile)/' | grep -E ' -> (tools|sy
 check_eq layers:core-includes-no-tool "" "$bad"
 bad=$(printf '%s\n' "$edges" | grep '^cfile/' | grep ' -> core/' | grep -v ' -> core/log\.h$' | tr '\n' ';')
 check_eq layers:cfile-includes-only-log "" "$bad"
+# The shim reaches the engine through core/prof.h and the leaf headers its hot paths
+# inline or its constructor fills (docs/ARCHITECTURE.md), never the engine's internals
+# (rings, buckets, the unwinder, prof_int.h) nor the counter file's layer below.
+pedges=$(includes preload)
+if [ "$(printf '%s\n' "$pedges" | grep -c ' -> core/prof\.h$')" -lt 3 ]; then
+    fail layers:preload-includes-engine-api "found no preload/ include of core/prof.h (the scan is broken)"
+else
+    bad=$(printf '%s\n' "$pedges" | grep -v ' -> preload/' |
+        grep -Ev ' -> core/(prof|live|stack|contention|sample|log|spin|rawsys|meta|options|version)\.h$' | tr '\n' ';')
+    check_eq layers:preload-includes-engine-api "" "$bad"
+fi
 
 # The link rule, on the objects the build made.
 core_objs=$(ls "$B"/obj/core/*.o "$B"/obj/cfile/*.o 2>/dev/null)
