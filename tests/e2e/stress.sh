@@ -229,9 +229,9 @@ fi
 # (SEGV in __tsan::MutexPreLock from __nptl_deallocate_tsd, with or without ctrprof).
 # TSan runs this program ~50x slower, hence 16 threads rather than 64.
 if cc -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=thread \
-    -I"$TOP/core" -I"$TOP/cfile" -I"$TOP/preload" -include "$TOP/tests/programs/shim_rename.h" \
+    -I"$TOP/base" -I"$TOP/core" -I"$TOP/cfile" -I"$TOP/preload" -include "$TOP/tests/programs/shim_rename.h" \
     -o "$WORK/stress_tsan" "$TOP/tests/programs/stress_threads.c" "$TOP"/preload/*.c \
-    "$TOP"/core/*.c "$TOP"/cfile/*.c -lunwind -ldl -lpthread 2>"$WORK/tsan-cc.err"; then
+    "$TOP"/base/*.c "$TOP"/core/*.c "$TOP"/cfile/*.c -lunwind -ldl -lpthread 2>"$WORK/tsan-cc.err"; then
     for mode in exact signals exit-from-thread; do
         d="$WORK/tsan-$mode" && mkdir -p "$d"
         case $mode in
