@@ -22,6 +22,7 @@
 #include "live.h"
 #include "log.h"
 #include "mapsnap.h"
+#include "modules.h"
 #include "names.h"
 #include "newproc.h"
 #include "ownstack.h"

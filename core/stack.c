@@ -30,6 +30,7 @@
 
 #include "arena.h"
 #include "log.h"
+#include "modules.h"
 #include "mapsnap.h"
 #include "ownstack.h"
 #include "rawsys.h"

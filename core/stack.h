@@ -1,6 +1,7 @@
 /*
- * stack.h — stack capture (hook and flusher contexts); it includes modules.h, the module
- * table, for the files that used to find both here.
+ * stack.h — stack capture (hook and flusher contexts). Part of the engine's interface to
+ * the shim (core/prof.h includes it): it includes nothing else of core/ (the module table
+ * is modules.h's, which the shim never sees).
  *
  * Capture: our CFI walker (default, unwind.h), with libunwind's unw_backtrace for any
  * stack it cannot walk; libunwind alone; frame pointers (CTRPROF_UNWIND=fp, bounded and
@@ -14,7 +15,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "modules.h"
 #include "options.h"
 
 /* Or'ed into the unwind argument below by a caller that must not allocate (a lock hook,

@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "meta.h"
 #include "options.h"
 #include "prof.h"
 #include "version.h"
