@@ -386,6 +386,14 @@ uint64_t cp_stack_fp_fallbacks(void)
     return __atomic_load_n(&n_fp_fallbacks, __ATOMIC_RELAXED);
 }
 
+uint64_t cp_stack_libunwind_loaded(void)
+{
+    /* 1 from the moment lu_backtrace is set (released before lu_state): a publication of
+     * it is never ahead of the walks that use libunwind. Never falls back to 0 (a
+     * loader-suspect child keeps 1 and hides libunwind: lu_backtrace NULL). */
+    return __atomic_load_n(&lu_state, __ATOMIC_ACQUIRE) == 1;
+}
+
 /* libunwind's walk on the walk stack (ownstack.h): from there it goes through the
  * switching trampoline's frame, back onto the stack the capture was asked on. */
 struct side_walk {

@@ -63,6 +63,10 @@ bool cp_stack_libunwind_wanted(void);
  * is not in this process (stack.c). */
 void cp_stack_loader_suspect(void);
 uint64_t cp_stack_fp_fallbacks(void);
+/* 1 once libunwind is loaded in this process and its walks can run (published as
+ * ctrprof/health:libunwind-loaded, which a test waits on instead of guessing how long
+ * the loading takes), else 0; it never goes back to 0. */
+uint64_t cp_stack_libunwind_loaded(void);
 
 /* Before a sandbox (publish.c): this thread's alternate signal stack, if it has one, is
  * remembered as a stack the walker knows, so that a handler's walk on it needs no
