@@ -9,7 +9,8 @@
  * (bounds from pthread_getattr_np, cached per thread), so a caller compiled without frame
  * pointers ends the walk early instead of faulting.
  * Lock: libunwind's load lock, a leaf; why fork need not take it: docs/ARCHITECTURE.md,
- * "Locks".
+ * "Locks". About 610 lines, at the project's ~600: the capture by each unwinder and
+ * libunwind's loading share the walk's bounds and libunwind's state.
  */
 #define UNW_LOCAL_ONLY
 #include "stack.h"
@@ -388,9 +389,7 @@ uint64_t cp_stack_fp_fallbacks(void)
 
 uint64_t cp_stack_libunwind_loaded(void)
 {
-    /* 1 from the moment lu_backtrace is set (released before lu_state): a publication of
-     * it is never ahead of the walks that use libunwind. Never falls back to 0 (a
-     * loader-suspect child keeps 1 and hides libunwind: lu_backtrace NULL). */
+    /* lu_backtrace is set before lu_state (release): never ahead of libunwind's walks */
     return __atomic_load_n(&lu_state, __ATOMIC_ACQUIRE) == 1;
 }
 
