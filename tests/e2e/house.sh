@@ -8,6 +8,9 @@
 #   - tools/report.c is the command only: nothing of the tool but main.c uses a symbol
 #     report.c defines (no report.c <-> flame.c cycle; the views' shared helpers are
 #     tools/viewutil.c's), read from the objects the build made.
+#   - the repository stands alone: no tracked text file names a path outside it (a home
+#     or work directory, a Go module cache); the Go-written fixtures are under
+#     tests/fixtures/ with where they came from (their README).
 # One PASS or FAIL line each, naming the offenders; a scan that found nothing fails.
 . "$(dirname "$0")/lib.sh"
 cd "$TOP" || exit 1
@@ -57,4 +60,13 @@ else
     else
         check_eq house:report-is-the-command-only "" "$(tr ';' '\n' <<<"$users" | grep -v '^main\.o uses ' | grep . | tr '\n' ';')"
     fi
+fi
+
+# nothing refers to a path outside the repository (this file's own pattern aside)
+if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    skip house:no-path-outside-the-repo "not a git checkout (git grep reads the tracked files)"
+elif [ "$(git ls-files | grep -c .)" -lt 100 ]; then
+    fail house:no-path-outside-the-repo "git ls-files lists almost nothing (the scan is broken)"
+else
+    check_eq house:no-path-outside-the-repo "" "$(git grep -I -n -E '(/work/|/home/|/root/|~/go/|[$]HOME/go/|/usr/local/go/)' -- . ':!tests/e2e/house.sh' | head -5 | tr '\n' ';')"
 fi
