@@ -88,7 +88,7 @@ fi
 # ... and what prof.h brings with it is the engine's interface, never an internal (rings,
 # buckets, the unwinder, the module table, prof_int.h): everything a preload/ file
 # reaches, include by include, in core/ or cfile/ is one of these six headers, which
-# declare functions and the hot path's inline bodies and nothing of the engine's state.
+# declare functions and the hot path's inline bodies, no structure of the engine's.
 IFACE="core/prof.h core/contention.h core/live.h core/meta.h core/sample.h core/stack.h"
 seen="" todo=$(printf '%s\n' "$pedges" | awk '{ print $3 }' | grep -Ev '^(preload|base)/' | sort -u)
 reached=$(printf '%s\n' "$pedges" | awk '$3 !~ /^(preload|base)\// { print $1 ">" $3 }' | tr '\n' ' ')
