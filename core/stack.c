@@ -31,8 +31,8 @@
 
 #include "arena.h"
 #include "log.h"
-#include "modules.h"
 #include "mapsnap.h"
+#include "modules.h"
 #include "ownstack.h"
 #include "rawsys.h"
 #include "spin.h"

@@ -32,9 +32,9 @@
 #include <unistd.h>
 
 #include "early.h"
-#include "spin.h"
 #include "log.h"
 #include "prof.h"
+#include "spin.h"
 
 __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
 struct cp_options cp_opts;
