@@ -161,6 +161,37 @@ else
     skip "hostfiles:mlockall" "needs root to run the program as nobody (setpriv)"
 fi
 
+# 4b. The profiler's own memory under RLIMIT_AS ("cannot map profiler memory", core/log.h's
+# memory key). `ulimit -v` that low stops bash itself from loading, so tests/programs/
+# aslimit sets the limit for a C program only, found by measurement: the lowest at which
+# the profiled tree runs as bare with the shim loaded, then up in 16 KiB steps to the
+# first where that line is said (about 3.1 MiB here). The tree: a program that forks a
+# child and two children that exec a new image (each image's start-up meets the same
+# limit). Said exactly once for the tree (no line said twice), the program's output and
+# exit status as bare, and every file any of the launcher's runs left reads with dump.
+# Both rates.
+want=$("$PROGS/aslimit" tree 2>/dev/null; echo "status $?")
+for rate in 1 524288; do
+    d="$WORK/aslimit-$rate" && mkdir -p "$d"
+    got=$(cd "$d" && CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate "$PROGS/aslimit" run "$SHIM" 2>"$d.err")
+    if ! grep -q '^limit found' <<<"$got"; then
+        fail "hostfiles:aslimit-memory:rate-$rate" "$(tail -2 <<<"$got" | paste -sd' ') $(cat "$d.err")"
+        continue
+    fi
+    err=$(sed -n 's/^err: //p' <<<"$got")
+    check_eq "hostfiles:aslimit-memory-said-once:rate-$rate ($(cat "$d.err"))" "1 0" \
+        "$(grep -c '^ctrprof: cannot map profiler memory' <<<"$err") $(grep '^ctrprof: ' <<<"$err" | sort | uniq -d | wc -l)"
+    check_eq "hostfiles:aslimit-memory-as-bare:rate-$rate" "$want" \
+        "$(sed -n 's/^out: //p' <<<"$got"; sed -n 's/^status /status /p' <<<"$got")"
+    bad=0 n=0
+    for f in "$d"/*.count; do
+        [ -f "$f" ] || continue
+        n=$((n + 1))
+        "$CTRPROF" dump "$f" >/dev/null 2>&1 || bad=$((bad + 1))
+    done
+    check_eq "hostfiles:aslimit-files-read:rate-$rate ($n files)" 0 "$bad"
+done
+
 # 5. A file system that cannot fallocate (ext2 without extents: the kernel refuses
 # fallocate on block-mapped files, as vfat and NFSv3 do), on a loop-mounted image: the
 # profile grows by stores into a sparse file. Roomy, the program runs as bare and the
