@@ -16,12 +16,18 @@ same() {
 
 RATES="1 524288"
 
-# 1. Signals: the flusher is created with every signal blocked.
+# 1. Signals: the flusher is created with every signal blocked, the fault signals too
+# ("faults": a daemon that blocks SIGBUS, SIGSEGV, SIGFPE and SIGILL and reads them, sent
+# by kill, from a signalfd was killed, exit 135, when ours had them open). SIGBUS is open
+# while ours flushes (a truncated profile's fault must reach the shim's handler), and a
+# SIGBUS sent then is queued back to the process: flushing every millisecond at rate 1,
+# 20 of 20 reach the program (with that hand-back disabled: exit 135).
 for rate in $RATES; do
-    for mode in signalfd sigwait helper sigchld alarm; do
+    for mode in signalfd sigwait helper faults sigchld alarm; do
         same "sigfork:signals-$mode-rate-$rate" "$rate" "$PROGS/sigdaemon" "$mode"
     done
 done
+same "sigfork:signals-faults-flush-ms-1-rate-1" 1 env CTRPROF_FLUSH_MS=1 "$PROGS/sigdaemon" faults
 
 # 2. Children no atfork handler saw (_Fork, a raw clone(SIGCHLD)) notice they are new
 # processes: the child fills its ring and exits 0 (it waited for ever on a flusher it does

@@ -11,7 +11,8 @@
  *   sigdaemon helper     a "library" helper thread starts first and blocks every signal
  *                        itself; then main blocks SIGTERM and shuts down gracefully on it
  *   sigdaemon faults     as helper, then main blocks SIGBUS, SIGSEGV, SIGFPE and SIGILL and
- *                        reads 20 of each, sent by kill(), from a signalfd
+ *                        reads 20 of each, sent by kill(), from a signalfd (each pending
+ *                        while main allocates first: the profiler flushes meanwhile)
  *   sigdaemon sigchld    SIGCHLD through a signalfd: 20 children, one at a time, each
  *                        notification counted (a 5 s poll timeout stands for "lost")
  *   sigdaemon alarm      a SIGALRM handler, a 200 us interval timer, and a main loop that
@@ -179,8 +180,8 @@ static int mode_faults(void)
     int fd = signalfd(-1, &s, SFD_CLOEXEC);
     int got[4] = {0, 0, 0, 0};
     for (int i = 0; i < 80; i++) {
-        churn(200);
         kill(getpid(), sigs[i % 4]);
+        churn(2000); /* pending meanwhile: at rate 1 a flush or more of ours runs */
         int r = next_signal(fd);
         for (int k = 0; k < 4; k++)
             got[k] += r == sigs[k];
