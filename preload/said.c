@@ -61,6 +61,9 @@
 
 #define SAID "CTRPROF_SAID="
 #define SAID_LEN 13
+#ifndef CP_SAID_HELD /* tests/unit/test_said.c: a line said while the token is held */
+#define CP_SAID_HELD()
+#endif
 
 static char said_env[CP_SHIM_SAID_MAX];
 static char *env_room[CP_SHIM_ENV_MAX + 2];
@@ -68,17 +71,28 @@ static size_t room_n;     /* entries copied into env_room */
 static bool slot_held;    /* env_room's slot not filled yet (token holder only) */
 static int ready, busy;   /* atomics */
 
-/* Is name a whole item of said_env's value? */
+/* Is name a whole item of said_env's value? (Read as a reader would, byte by byte:
+ * outside the token a holder may be appending.) */
 static bool named(const char *name)
 {
-    size_t k = strlen(name);
-    for (const char *p = said_env + SAID_LEN; *p;) {
-        size_t n = strcspn(p, ",");
-        if (n == k && !strncmp(p, name, k))
-            return true;
-        p += n + (p[n] == ',');
+    size_t k = strlen(name), i = SAID_LEN;
+    for (;;) {
+        size_t n = 0;
+        char c;
+        while ((c = __atomic_load_n(&said_env[i + n], __ATOMIC_ACQUIRE)) && c != ',' &&
+               i + n < sizeof said_env - 1)
+            n++;
+        if (n == k) {
+            size_t j = 0;
+            while (j < k && __atomic_load_n(&said_env[i + j], __ATOMIC_RELAXED) == name[j])
+                j++;
+            if (j == k)
+                return true;
+        }
+        if (c != ',')
+            return false;
+        i += n + 1;
     }
-    return false;
 }
 
 /* Append name to said_env, readers or not (token held). */
@@ -125,7 +139,7 @@ void cp_shim_said_refresh(void)
 {
     if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || getpid() != cp_shim_pid)
         return;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    /* (a sayer's flag exchange, seq_cst in log.c, comes before its token exchange) */
     /* bounded: each round names what is missing; a name that cannot fit stays missing */
     for (int round = 0; round <= CP_LOG_TREE_KEYS; round++) {
         if (__atomic_exchange_n(&busy, 1, __ATOMIC_SEQ_CST))
@@ -134,6 +148,7 @@ void cp_shim_said_refresh(void)
             if (cp_log_tree_said(k) && !named(cp_log_tree_name(k)))
                 append(cp_log_tree_name(k));
         fill_slot();
+        CP_SAID_HELD();
         __atomic_store_n(&busy, 0, __ATOMIC_SEQ_CST);
         if (!missing())
             return;
