@@ -1,5 +1,5 @@
 /*
- * said.c — what this process tree has said (core/log.h's keys), in the environment that
+ * said.c — what this process tree has said (base/log.h's keys), in the environment that
  * every child inherits, however it is started (issue 29).
  *
  * Why in environ itself: glibc's system() and popen() start their shell through an
@@ -20,9 +20,9 @@
  *     a copy of the array (env_room, up to CP_SHIM_ENV_MAX entries) with room for one
  *     more entry after its terminator; the program sees the same variables, and an
  *     empty CTRPROF_SAID never appears. Only where the environment preloads the shim
- *     (exec.c's keeps_shim): elsewhere no child is profiled, and environ stays the
+ *     (cp_shim_keeps_shim, exec.c): elsewhere no child is profiled, and environ stays the
  *     kernel's array (the main()'s envp) untouched.
- * Later, whenever a key is said for the first time in the tree (the said hook, core/
+ * Later, whenever a key is said for the first time in the tree (the said hook, base/
  * log.c, from whatever context says it) and before system() and popen() (nproc.c, for
  * what a forked child said: the shared flags know it, this process's string does not),
  * cp_shim_said_refresh names in said_env every key said and not yet named there:
@@ -49,7 +49,9 @@
  * its look), so nothing said is left out. Only the process the engine belongs to
  * (getpid() == cp_shim_pid) writes: a vfork child shares the parent's memory, and a
  * child that no atfork handler saw is not yet reset; the child's reset gives the token
- * back (cp_shim_said_child: a fork while another thread held it).
+ * back (cp_shim_said_child: a fork while another thread held it). Tested in
+ * tests/unit/test_said.c, which compiles this file in (CP_SAID_HELD: its seam for a line
+ * said while the token is held; nothing in the shim).
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -139,7 +141,7 @@ void cp_shim_said_refresh(void)
 {
     if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || getpid() != cp_shim_pid)
         return;
-    /* (a sayer's flag exchange, seq_cst in log.c, comes before its token exchange) */
+    /* (a sayer's flag exchange, seq_cst in base/log.c, comes before its token exchange) */
     /* bounded: each round names what is missing; a name that cannot fit stays missing */
     for (int round = 0; round <= CP_LOG_TREE_KEYS; round++) {
         if (__atomic_exchange_n(&busy, 1, __ATOMIC_SEQ_CST))
