@@ -379,9 +379,15 @@ static void *flusher_main(void *arg)
         if (cp_stack_libunwind_wanted() && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
             cp_stack_load_libunwind();
         cp_spin_lock(&cp_flush_lock);
-        pthread_sigmask(SIG_UNBLOCK, &bus, NULL); /* (see start_thread) */
+        /* SIGBUS open for the flush (see start_thread); not after a sandbox, where no new
+         * kind of system call is made: SIGBUS stays blocked then, and a profile truncated
+         * under a sandboxed program while this thread stores into it ends the process
+         * (cp_prof_sandbox grew and mapped the file whole first) */
+        if (!__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+            pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
         cp_flush_locked();
-        pthread_sigmask(SIG_BLOCK, &bus, NULL);
+        if (!__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+            pthread_sigmask(SIG_BLOCK, &bus, NULL);
         refresh_maps();
         cp_spin_unlock(&cp_flush_lock);
     }
