@@ -13,11 +13,12 @@
  * rt_sigaction system call replaces our handler (and then a truncated profile is a fault
  * as before).
  *
- * The flusher thread blocks every signal but SIGBUS, and SIGBUS too outside its flushes
- * (core/flusher.c): a SIGBUS sent to the process (kill -BUS) that the kernel gives it in
- * that window is queued again to the process with the sender's pid and uid (si_code
- * SI_QUEUE) and stays blocked in the flusher till the flush ends (a program that blocks SIGBUS and never takes it sees
- * it come back to the flusher once a flush: pending, as bare).
+ * The flusher thread blocks every signal, and opens SIGBUS only while it flushes (and
+ * not after a sandbox: core/flusher.c): a SIGBUS sent to the process (kill -BUS) that
+ * the kernel gives it in that window is queued again to the process with the sender's
+ * pid and uid (si_code SI_QUEUE) and stays blocked in the flusher till the flush ends (a
+ * program that blocks SIGBUS and never takes it sees it come back to the flusher once a
+ * flush: pending, as bare).
  *
  * Contexts: the constructor (cp_sigbus_install), any thread (the hooks), signal context
  * (the handler; async-signal-safe: no locks, no allocation).
