@@ -15,13 +15,13 @@
  * checks it), holding what was said so far, inherited or at start-up:
  *   - an inherited CTRPROF_SAID entry: its pointer in the array is replaced by ours (the
  *     value the program sees is the same, or names more);
- *   - none, and something was said at start-up: the entry is added (below);
- *   - none, and nothing said: the slot is held without a visible value. environ becomes
- *     a copy of the array (env_room, up to CP_SHIM_ENV_MAX entries) with room for one
- *     more entry after its terminator; the program sees the same variables, and an
- *     empty CTRPROF_SAID never appears. Only where the environment preloads the shim
- *     (cp_shim_keeps_shim, exec.c): elsewhere no child is profiled, and environ stays the
- *     kernel's array (the main()'s envp) untouched.
+ *   - none: environ becomes a copy of the array (env_room, up to CP_SHIM_ENV_MAX
+ *     entries) with room for one more entry after its terminator, filled at once if
+ *     start-up said something, else held without a visible value: the program sees the
+ *     same variables, and an empty CTRPROF_SAID never appears. Only where the
+ *     environment preloads the shim (cp_shim_keeps_shim, exec.c) and has at most
+ *     CP_SHIM_ENV_MAX entries: elsewhere environ stays the kernel's array (main()'s
+ *     envp), and what start-up said goes in by setenv (nothing said later does).
  * Later, whenever a key is said for the first time in the tree (the said hook, base/
  * log.c, from whatever context says it) and before system() and popen() (nproc.c, for
  * what a forked child said: the shared flags know it, this process's string does not),
