@@ -187,9 +187,21 @@ void cp_log_tree_init(void)
         tree_flags = p;
 }
 
+static void (*tree_said_hook)(void);
+
+void cp_log_tree_on_said(void (*fn)(void))
+{
+    __atomic_store_n(&tree_said_hook, fn, __ATOMIC_RELEASE);
+}
+
 int cp_log_tree_first(unsigned key)
 {
-    return key < CP_LOG_TREE_KEYS && !__atomic_exchange_n(&tree_flags[key], 1, __ATOMIC_RELAXED);
+    if (key >= CP_LOG_TREE_KEYS || __atomic_exchange_n(&tree_flags[key], 1, __ATOMIC_SEQ_CST))
+        return 0;
+    void (*fn)(void) = __atomic_load_n(&tree_said_hook, __ATOMIC_ACQUIRE);
+    if (fn)
+        fn();
+    return 1;
 }
 
 void cp_log_tree_mark(unsigned key)
@@ -206,6 +218,11 @@ int cp_log_tree_said(unsigned key)
 static const char *const tree_names[CP_LOG_TREE_KEYS] = {
     "not-profiling", "file", "memory", "options", "truncated", "ring", "flusher",
     "birth-table", "own-stack", "sandbox-room", "counter", "waiter-table", "early"};
+
+const char *cp_log_tree_name(unsigned key)
+{
+    return key < CP_LOG_TREE_KEYS ? tree_names[key] : "";
+}
 
 void cp_log_tree_mark_list(const char *said)
 {

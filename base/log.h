@@ -35,10 +35,11 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  * its own "not profiling", issue 29). A shared anonymous page, mapped by cp_log_tree_init
  * at start-up and inherited by forks. Across exec, where the page is lost, what was said
  * travels in the environment as CTRPROF_SAID=<name>,<name>... (cp_log_tree_list; the
- * names below): the shim's constructor puts there what was said by the time the
- * program's own code starts (every child inherits it, however started: system, popen,
- * posix_spawn, exec), its exec hooks add what was said since (preload/exec.c), and a new
- * image marks each name said at start-up (cp_log_tree_mark_list). Where the page cannot
+ * names below): the shim keeps an entry in environ whose value names what was said, from
+ * start-up on, updated in place as more is said (preload/said.c, through the said hook
+ * below), which every child inherits, however started (system, popen, posix_spawn,
+ * exec); its exec and posix_spawn hooks pass a copy naming everything said (preload/
+ * exec.c), and a new image marks each name said at start-up (cp_log_tree_mark_list). Where the page cannot
  * be mapped, once per process. One key per cause, each said once per tree:
  *   not-profiling  the per-process file cannot be made in CTRPROF_DIR
  *   file           the shared file (CTRPROF_FILE) cannot be used: unwritable, written
@@ -71,7 +72,16 @@ enum {
     CP_LOG_TREE_KEYS
 };
 void cp_log_tree_init(void);
+/* 1 for the first caller in the tree (then, if one is set, the said hook runs first),
+ * else 0. */
 int cp_log_tree_first(unsigned key);
+/* The said hook: called (with no lock of log.c's held) by whichever caller of
+ * cp_log_tree_first is the first for its key, in any context that says something
+ * (hooks, the flusher, a signal handler, a vfork child): it must be async-signal-safe.
+ * The shim's keeps the environment's CTRPROF_SAID up to date (preload/said.c). */
+void cp_log_tree_on_said(void (*fn)(void));
+/* A key's name in CTRPROF_SAID ("" for no key) */
+const char *cp_log_tree_name(unsigned key);
 void cp_log_tree_mark(unsigned key);
 int cp_log_tree_said(unsigned key);
 /* Mark said every key named in a CTRPROF_SAID value (unknown names are ignored). */

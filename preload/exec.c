@@ -74,7 +74,7 @@ static void resolve(void)
 /* Does this environment still preload the shim? (A wrapper such as env -i, or a launcher
  * that resets the environment, runs its program unprofiled: the process `ctrprof run`
  * started notes it, so that the run can say why the program left no profile.) */
-static bool keeps_shim(char *const envp[])
+bool cp_shim_keeps_shim(char *const envp[])
 {
     for (size_t i = 0; envp && envp[i]; i++)
         if (!strncmp(envp[i], "LD_PRELOAD=", 11) && strstr(envp[i], "libctrprof"))
@@ -95,19 +95,26 @@ size_t cp_shim_env_count(char *const envp[])
     return n;
 }
 
-/* The environment for the new image: envp, or a copy in out (room for n + 2) whose
- * CTRPROF_SAID (in said, SAID_MAX bytes) names everything this tree has said (see
- * above). Also for nproc.c's posix_spawn and posix_spawnp. */
-char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *said)
+/* A directory this process could not create its file in, found out before a child that
+ * would find it too starts (and says it first): said now (errno changed). */
+void cp_shim_check_dir(void)
 {
-    if (!keeps_shim(envp))
-        return envp;
     if (cp_shim_state == CP_SHIM_ON && cp_opts.file[0] == 0 &&
         !cp_log_tree_said(CP_LOG_TREE_NOT_PROFILING) && access(cp_opts.dir, W_OK | X_OK) != 0) {
         int err = -errno;
         if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING))
             cp_log("CTRPROF_DIR=%s: %s; not profiling", cp_opts.dir, cp_prof_strerror(err));
     }
+}
+
+/* The environment for the new image: envp, or a copy in out (room for n + 2) whose
+ * CTRPROF_SAID (in said, SAID_MAX bytes) names everything this tree has said (see
+ * above). Also for nproc.c's posix_spawn and posix_spawnp. */
+char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *said)
+{
+    if (!cp_shim_keeps_shim(envp))
+        return envp;
+    cp_shim_check_dir();
     memcpy(said, SAID, SAID_LEN);
     size_t l = cp_log_tree_list(said + SAID_LEN, SAID_MAX - SAID_LEN);
     if (l == 0 || SAID_LEN + l >= SAID_MAX || n > ENV_MAX)
@@ -134,7 +141,7 @@ static void before_exec(char *const envp[])
     /* the guard also for dlsym's allocations: in a vfork child they would go to the
      * parent's ring */
     int64_t cd = cp_shim_enter();
-    if (publish && cp_shim_run_top() && !keeps_shim(envp))
+    if (publish && cp_shim_run_top() && !cp_shim_keeps_shim(envp))
         cp_prof_note_exec_unprofiled();
     if (publish)
         cp_prof_flush_all();

@@ -31,7 +31,8 @@
  * overwrites the parent's return address) and is passed through untouched.
  *
  * posix_spawn and posix_spawnp also give the new image CTRPROF_SAID, as exec.c's hooks
- * do (what this tree has said, base/log.h).
+ * do (what this tree has said, base/log.h); system and popen, whose children get environ
+ * itself, bring environ's CTRPROF_SAID entry up to date first (said.c).
  *
  * Context: any application thread, the program's own call; fork also from a signal
  * handler (then, if it interrupted profiler code, the guard is held and nothing steps
@@ -172,10 +173,24 @@ EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_act
     return spawn_retry(real_spawnp, pid, file, fa, attr, argv, envp);
 }
 
+/* system's and popen's children get environ as it is (glibc's internal posix_spawn): its
+ * CTRPROF_SAID entry is brought up to date first (said.c), with what a forked child of
+ * this process said, and with a CTRPROF_DIR found unusable now (as exec.c does). */
+static void tell_children(void)
+{
+    extern char **environ;
+    int saved = errno;
+    if (cp_shim_keeps_shim(environ))
+        cp_shim_check_dir();
+    cp_shim_said_refresh();
+    errno = saved;
+}
+
 EXPORT int system(const char *line)
 {
     if (!real_system)
         cp_shim_nproc_init();
+    tell_children();
     int saved = errno;
     errno = 0;
     int r = real_system(line);
@@ -193,6 +208,7 @@ EXPORT FILE *popen(const char *command, const char *mode)
 {
     if (!real_popen)
         cp_shim_nproc_init();
+    tell_children();
     int saved = errno;
     FILE *f = real_popen(command, mode);
     if (f || errno != ENOMEM)

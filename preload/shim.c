@@ -188,19 +188,6 @@ static void say_dir_unusable(int err)
     setenv("CTRPROF_DIR_UNUSABLE", cp_opts.dir, 1);
 }
 
-/* What this tree has said by the time the program's own code starts (log.h: bad options,
- * an unusable directory or file, no memory) goes into the environment every child
- * inherits, however it is started (exec, posix_spawn, system, popen), so that none says
- * it again. Constructor only: setenv before the program's own code runs, as above. */
-static void say_said(void)
-{
-    char list[CP_SHIM_SAID_MAX];
-    size_t n = cp_log_tree_list(list, sizeof list);
-    const char *env = getenv("CTRPROF_SAID");
-    if (n > 0 && n < sizeof list && (!env || strcmp(env, list) != 0))
-        setenv("CTRPROF_SAID", list, 1);
-}
-
 /* A relative CTRPROF_DIR or CTRPROF_FILE is relative to the directory at start-up: the
  * file is created later (core/publish.c), maybe after the program changed its working
  * directory (a daemon's chdir("/")). The absolute form also goes into the environment, so
@@ -296,6 +283,7 @@ static void child_reset(void)
      * child has no other thread yet */
     static char path[CP_PATH_MAX];
     const char *np = NULL;
+    cp_shim_said_child();
     cp_shim_pid = getpid();
     /* (a sandboxed child could not create its file: no lstat either, see sandbox.c) */
     if (per_process_file && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) &&
@@ -441,7 +429,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     cp_shim_state = CP_SHIM_ON;
 out:
     if (!secure) /* (a setuid program's environment is left alone) */
-        say_said();
+        cp_shim_said_init(); /* what start-up said, and later what is said (said.c) */
     cp_shim_seed_thread();
     /* This thread is seeded now, so its first countdown is drawn here: left at 0, its next
      * allocation would be sampled whatever its size, a phantom of ~rate bytes in every

@@ -81,6 +81,17 @@ void cp_shim_nproc_init(void);
 #define CP_SHIM_ENV_MAX 512
 #define CP_SHIM_SAID_MAX 256
 size_t cp_shim_env_count(char *const envp[]);
+/* Does envp preload the shim (LD_PRELOAD names libctrprof)? */
+bool cp_shim_keeps_shim(char *const envp[]);
+/* A CTRPROF_DIR this process cannot create its file in, said before a child starts that
+ * would say it (exec, posix_spawn, system, popen). errno changed. */
+void cp_shim_check_dir(void);
+/* said.c: the CTRPROF_SAID entry in environ, kept naming what this tree has said. init:
+ * the constructor; refresh: anywhere (async-signal-safe, errno kept); child: the fork
+ * child's reset. */
+void cp_shim_said_init(void);
+void cp_shim_said_refresh(void);
+void cp_shim_said_child(void);
 char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *said);
 #define CP_SHIM_TREE_ENV(envp)                                                                     \
     size_t n_ = cp_shim_env_count(envp);                                                           \

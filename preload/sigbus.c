@@ -13,6 +13,13 @@
  * rt_sigaction system call replaces our handler (and then a truncated profile is a fault
  * as before).
  *
+ * The flusher thread blocks every signal, and opens SIGBUS only while it flushes (and
+ * not after a sandbox: core/flusher.c): a SIGBUS sent to the process (kill -BUS) that
+ * the kernel gives it in that window is queued again to the process with the sender's
+ * pid and uid (si_code SI_QUEUE) and stays blocked in the flusher till the flush ends (a
+ * program that blocks SIGBUS and never takes it sees it come back to the flusher once a
+ * flush: pending, as bare).
+ *
  * Contexts: the constructor (cp_sigbus_install), any thread (the hooks), signal context
  * (the handler; async-signal-safe: no locks, no allocation).
  */
@@ -21,6 +28,9 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
 
 #include "prof.h"
 #include "shim.h"
@@ -40,6 +50,22 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
     if (si && si->si_code > 0 && cp_prof_fault(si->si_addr)) {
         errno = saved;
         return; /* the store is made again, into private memory */
+    }
+    /* Sent (kill, sigqueue, tgkill), and delivered to the flusher, which has SIGBUS open
+     * while it flushes (core/flusher.c): not ours to take. Queued again to the process
+     * with the sender's pid and uid, and kept blocked in this thread until its flush
+     * ends, so that a thread of the program (or its signalfd, or sigwait) takes it as
+     * without the profiler. Its si_code becomes SI_QUEUE where it was not: the kernel
+     * lets a thread other than the main one queue a signal to its process only with a
+     * negative code other than SI_TKILL (EPERM for SI_USER, which kill() gives). */
+    if (si && si->si_code <= 0 && cp_tls.flusher && uc) {
+        sigaddset(&((ucontext_t *)uc)->uc_sigmask, SIGBUS);
+        siginfo_t again = *si;
+        if (again.si_code == SI_USER || again.si_code == SI_TKILL)
+            again.si_code = SI_QUEUE;
+        syscall(SYS_rt_sigqueueinfo, (long)getpid(), (long)SIGBUS, &again);
+        errno = saved;
+        return;
     }
     struct sigaction a = prog;
     bool fn = a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN;

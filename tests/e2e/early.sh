@@ -68,3 +68,7 @@ out=$(cd "$WORK" && CTRPROF_DIR="$WORK/pm" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM"
 check_eq "early:many-runs" 0 $?
 check_eq "early:many-profiled (two images, two files)" 2 "$(ls "$WORK"/pm/ctrprof.early_exec.*.count 2>/dev/null | wc -l)"
 check_eq "early:many-said-once-per-tree" 1 "$(grep -c 'allocations made before the profiler started' <<<"$out")"
+# the same at the default rate (early.c keeps and replays whatever the rate)
+mkdir -p "$WORK/pmd"
+out=$(cd "$WORK" && CTRPROF_DIR="$WORK/pmd" LD_PRELOAD="$SHIM" ./early_exec 2>&1)
+check_eq "early:many-said-once-per-tree-rate-524288" "0 1" "$? $(grep -c 'allocations made before the profiler started' <<<"$out")"

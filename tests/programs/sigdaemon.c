@@ -10,6 +10,9 @@
  *   sigdaemon sigwait    main blocks them; a dedicated thread sigwait()s for 50 of each
  *   sigdaemon helper     a "library" helper thread starts first and blocks every signal
  *                        itself; then main blocks SIGTERM and shuts down gracefully on it
+ *   sigdaemon faults     as helper, then main blocks SIGBUS, SIGSEGV, SIGFPE and SIGILL and
+ *                        reads 20 of each, sent by kill(), from a signalfd (each pending
+ *                        while main allocates first: the profiler flushes meanwhile)
  *   sigdaemon sigchld    SIGCHLD through a signalfd: 20 children, one at a time, each
  *                        notification counted (a 5 s poll timeout stands for "lost")
  *   sigdaemon alarm      a SIGALRM handler, a 200 us interval timer, and a main loop that
@@ -158,6 +161,37 @@ static int mode_helper(void)
     return 0;
 }
 
+/* The fault signals as a daemon may get them from another process (kill -BUS, -SEGV):
+ * a thread of the program's own that blocks everything (so that a profiler's thread
+ * exists at any rate), main blocking the four and reading 20 of each, sent by kill(),
+ * from a signalfd. */
+static int mode_faults(void)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, helper, NULL);
+    while (!__atomic_load_n(&helper_ready, __ATOMIC_SEQ_CST))
+        usleep(100); /* a poll of helper_ready */
+    static const int sigs[4] = {SIGBUS, SIGSEGV, SIGFPE, SIGILL};
+    sigset_t s;
+    sigemptyset(&s);
+    for (int k = 0; k < 4; k++)
+        sigaddset(&s, sigs[k]);
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    int fd = signalfd(-1, &s, SFD_CLOEXEC);
+    int got[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 80; i++) {
+        kill(getpid(), sigs[i % 4]);
+        churn(2000); /* pending meanwhile: at rate 1 a flush or more of ours runs */
+        int r = next_signal(fd);
+        for (int k = 0; k < 4; k++)
+            got[k] += r == sigs[k];
+    }
+    __atomic_store_n(&helper_stop, 1, __ATOMIC_SEQ_CST);
+    pthread_join(t, NULL);
+    printf("faults: SIGBUS %d SIGSEGV %d SIGFPE %d SIGILL %d\n", got[0], got[1], got[2], got[3]);
+    return 0;
+}
+
 static int mode_sigchld(void)
 {
     sigset_t s;
@@ -235,6 +269,8 @@ int main(int argc, char **argv)
         return mode_sigchld();
     if (!strcmp(m, "alarm"))
         return mode_alarm();
-    fprintf(stderr, "usage: sigdaemon signalfd|sigwait|helper|sigchld|alarm\n");
+    if (!strcmp(m, "faults"))
+        return mode_faults();
+    fprintf(stderr, "usage: sigdaemon signalfd|sigwait|helper|faults|sigchld|alarm\n");
     return 2;
 }
