@@ -85,6 +85,8 @@ struct entry {
     uint32_t nwait;   /* mutex: its waiters; cond: its sleepers no signal has woken */
     uint32_t pending; /* cond: woken by a signal, registered on m, not yet back */
     uint64_t last;    /* mutex: time of the last charge; cond: the last signal's */
+    uint32_t fresh;   /* mutex: its waits no charge has counted yet (registered after
+                       * `last`): the next charge counts them, once each */
     union {
         unsigned __int128 sum_eff; /* mutex: sum of the waiters' effective start times */
         const void *m;             /* cond: the mutex its sleepers hold */
@@ -185,6 +187,7 @@ static struct entry *new_entry(struct bucket *b, uintptr_t a)
     if (e) {
         e->pending = 0;
         e->last = 0;
+        e->fresh = 0;
         e->sum_eff = 0;
         set_nwait(e, 0);
         __atomic_store_n(&e->addr, a, __ATOMIC_RELEASE);
@@ -215,6 +218,7 @@ static bool begin(const void *m, uint64_t *t0, bool clock, int *mark, uint32_t n
         e = new_entry(b, a);
     if (e) {
         set_nwait(e, e->nwait + n);
+        e->fresh += n;
         e->sum_eff += (unsigned __int128)*t0 * n;
     }
     if (mark) { /* after the registration, before the bucket is unlocked: see contention.h */
@@ -235,12 +239,16 @@ bool cp_contention_begin_at(const void *m, uint64_t t0)
     return begin(m, &t0, false, NULL, 1);
 }
 
-/* A registration on m that started at t0 ends (its bucket locked). */
+/* A registration on m that started at t0 ends (its bucket locked). One that no charge
+ * came after (last < t0: a charge reads the clock under this lock after every
+ * registration it counts) leaves the fresh waits: no unlock counts it. */
 static void end_locked(struct bucket *b, const void *m, uint64_t t0)
 {
     struct entry *e = lookup(b, (uintptr_t)m);
     if (e) {
         uint64_t eff = e->last > t0 ? e->last : t0;
+        if (e->last < t0 && e->fresh)
+            e->fresh--;
         set_nwait(e, e->nwait - 1);
         if (e->nwait == 0) { /* the last waiter leaves: the entry is free again */
             __atomic_store_n(&e->addr, 0, __ATOMIC_RELAXED);
@@ -262,8 +270,10 @@ void cp_contention_end(const void *m, uint64_t t0, uint64_t t1)
     bucket_unlock(b);
 }
 
-/* m's charge, its bucket locked; now == 0: read the clock only if somebody waits. */
-static uint64_t charge_locked(struct bucket *b, const void *m, uint64_t now, uint64_t *now_out)
+/* m's charge, its bucket locked; now == 0: read the clock only if somebody waits.
+ * *waits: the waits it counts (those no earlier charge counted). */
+static uint64_t charge_locked(struct bucket *b, const void *m, uint64_t now, uint64_t *now_out,
+                              uint32_t *waits)
 {
     uint64_t c = 0;
     struct entry *e = lookup(b, (uintptr_t)m);
@@ -275,13 +285,16 @@ static uint64_t charge_locked(struct bucket *b, const void *m, uint64_t now, uin
         e->sum_eff = total;
         e->last = now;
         *now_out = now;
+        *waits = e->fresh;
+        e->fresh = 0;
     }
     return c;
 }
 
-static uint64_t charge(const void *m, uint64_t now, uint64_t *now_out)
+static uint64_t charge(const void *m, uint64_t now, uint64_t *now_out, uint32_t *waits)
 {
     *now_out = 0;
+    *waits = 0;
     struct bucket *b = bucket_of(m);
     /* The unlocked read of used is a hint: a waiter that registers just after it is
      * charged at the next unlock, since its effective start is its own start time. The
@@ -289,20 +302,27 @@ static uint64_t charge(const void *m, uint64_t now, uint64_t *now_out)
     if (!b || __atomic_load_n(&b->used, __ATOMIC_ACQUIRE) == 0)
         return 0;
     bucket_lock(b);
-    uint64_t c = charge_locked(b, m, now, now_out);
+    uint64_t c = charge_locked(b, m, now, now_out, waits);
     bucket_unlock(b);
     return c;
 }
 
-uint64_t cp_contention_charge(const void *m, uint64_t *now_out)
+uint64_t cp_contention_charge(const void *m, uint64_t *now_out, uint32_t *waits)
 {
-    return charge(m, 0, now_out);
+    return charge(m, 0, now_out, waits);
 }
 
 uint64_t cp_contention_charge_at(const void *m, uint64_t now)
 {
     uint64_t used;
-    return charge(m, now, &used);
+    uint32_t waits;
+    return charge(m, now, &used, &waits);
+}
+
+uint64_t cp_contention_charge_counted_at(const void *m, uint64_t now, uint32_t *waits)
+{
+    uint64_t used;
+    return charge(m, now, &used, waits);
 }
 
 /* ---- unlocks that decide under the table's lock: an rwlock's leaving readers ---------
@@ -329,10 +349,12 @@ void *cp_contention_hold(const void *m)
     return b;
 }
 
-uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out)
+uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out,
+                                   uint32_t *waits)
 {
     *now_out = 0;
-    return charge_locked(held, m, 0, now_out);
+    *waits = 0;
+    return charge_locked(held, m, 0, now_out, waits);
 }
 
 void cp_contention_unhold(void *held)
@@ -487,17 +509,18 @@ static void cfree_entry(struct bucket *b, struct entry *e)
 }
 
 bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged,
-                   uint64_t *now)
+                   uint64_t *now, uint32_t *waits)
 {
     *charged = 0;
     *now = 0;
+    *waits = 0;
     map_put(c, m);
     struct bucket *b = bucket_of(m);
     if (!b)
         return false;
     bucket_lock(b);
     if (release)
-        *charged = charge_locked(b, m, 0, now);
+        *charged = charge_locked(b, m, 0, now, waits);
     struct entry *e = clookup(b, c, m);
     if (!e && (e = lookup(b, 0)) != NULL) {
         e->pending = 0;
@@ -536,6 +559,7 @@ void cp_cond_signal(const void *c, bool all)
         if (me) {
             uint64_t now = cp_now_ns();
             set_nwait(me, me->nwait + k);
+            me->fresh += k;
             me->sum_eff += (unsigned __int128)now * k;
             set_nwait(e, e->nwait - k);
             e->pending += k;

@@ -1,7 +1,9 @@
 /*
  * contention_sample.c — Go's block and mutex sampling, pure functions of (duration, rate,
- * a random number), exactly as runtime/mprof.go's blocksampled/saveblockevent and
- * mutexevent, and the clock the waits are measured with (see contention.h). Split from
+ * a random number): the block profile's exactly as runtime/mprof.go's
+ * blocksampled/saveblockevent; the mutex profile's by the wait, as the Go runtime's own
+ * lock profile samples (lockTimer: 1 in rate waits timed), before any bookkeeping; and
+ * the clock the waits are measured with (see contention.h). Split from
  * contention.c, which keeps the waiter table.
  *
  * Contexts: hooks (preload/pthread.c), after a wait or a charge, any thread; tests. No
@@ -33,12 +35,17 @@ bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q1
     return true;
 }
 
-bool cp_mutex_sample(uint64_t d, uint64_t fraction, uint64_t rnd, uint64_t *count_q16,
-                     uint64_t *delay)
+bool cp_mutex_tracked(uint64_t fraction, uint64_t rnd)
 {
-    if (fraction == 0 || rnd % fraction != 0)
+    return fraction == 1 || (fraction != 0 && rnd % fraction == 0);
+}
+
+bool cp_mutex_scale(uint64_t waits, uint64_t d, uint64_t fraction, uint64_t *count_q16,
+                    uint64_t *delay)
+{
+    if (fraction == 0 || (waits == 0 && d == 0))
         return false;
-    unsigned __int128 c = (unsigned __int128)fraction * CP_Q16;
+    unsigned __int128 c = (unsigned __int128)fraction * waits * CP_Q16;
     unsigned __int128 t = (unsigned __int128)fraction * d;
     *count_q16 = c > UINT64_MAX ? UINT64_MAX : (uint64_t)c;
     *delay = t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;

@@ -180,11 +180,31 @@ static void self_contention(void)
 
 /* ---- recording --------------------------------------------------------------------- */
 
+static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay);
+
 static uint64_t rnd(void)
 {
     if (UNLIKELY(!cp_tls.seeded))
         cp_shim_seed_thread();
     return cp_rand64(&cp_tls.rng);
+}
+
+/* Is this wait on a lock (or sleep on a condition variable) tracked for the mutex
+ * profile? 1 in CTRPROF_MUTEX_FRACTION, decided before anything of it is registered:
+ * an untracked wait costs the waiter table nothing (core/contention.c, "sampled by the
+ * wait"). Fraction 1 (every wait) draws no random number. */
+static bool tracked(void)
+{
+    uint64_t f = cp_opts.mutex_fraction;
+    return f == 1 || (f != 0 && cp_mutex_tracked(f, rnd()));
+}
+
+/* An unlock's charge of the tracked waits, scaled, recorded at the caller's stack. */
+static void charged(uint32_t waits, uint64_t delay)
+{
+    uint64_t c, d;
+    if (cp_mutex_scale(waits, delay, cp_opts.mutex_fraction, &c, &d))
+        record(CP_MUTEX, c, d);
 }
 
 /* A kept sample: its profile, scaled count and delay. */
@@ -280,11 +300,13 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
 #define WAIT_MARKED(addr, mark, call)                                                      \
     do {                                                                                   \
         const void *a_ = (addr);                                                           \
-        bool reg_ = a_ && cp_opts.mutex_fraction;                                          \
-        if (!profiling() || (!reg_ && !cp_opts.block_rate)) {                              \
+        if (!profiling()) {                                                                \
             self_contention();                                                             \
             return call;                                                                   \
         }                                                                                  \
+        bool reg_ = a_ && tracked(); /* the mutex profile's sample, before the table */   \
+        if (!reg_ && !cp_opts.block_rate)                                                  \
+            return call;                                                                   \
         int saved_ = errno;                                                                \
         uint64_t t0_;                                                                      \
         bool in_ = false;                                                                  \
@@ -322,14 +344,13 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
     do {                                                                                   \
         int saved_ = errno;                                                                \
         uint64_t now_;                                                                     \
-        uint64_t delay_ = cp_contention_charge((addr), &now_);                             \
+        uint32_t waits_;                                                                   \
+        uint64_t delay_ = cp_contention_charge((addr), &now_, &waits_);                    \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
-        if (delay_ && r_ == 0) {                                                           \
+        if ((delay_ || waits_) && r_ == 0) {                                               \
             saved_ = errno;                                                                \
-            uint64_t c_, d_;                                                               \
-            if (cp_mutex_sample(delay_, cp_opts.mutex_fraction, rnd(), &c_, &d_))          \
-                record(CP_MUTEX, c_, d_);                                                  \
+            charged(waits_, delay_);                                                       \
             errno = saved_;                                                                \
         }                                                                                  \
         return r_;                                                                         \
@@ -551,15 +572,15 @@ static int reader_unlock(pthread_rwlock_t *l)
         cp_contention_unhold(held);
         return r;
     }
-    uint64_t now, delay = cp_contention_charge_held(held, l, &now);
+    uint64_t now;
+    uint32_t waits;
+    uint64_t delay = cp_contention_charge_held(held, l, &now, &waits);
     cp_contention_unhold(held);
     errno = saved;
     int r = real_rw_unlock(l);
-    if (delay && r == 0) {
+    if ((delay || waits) && r == 0) {
         saved = errno;
-        uint64_t c, d;
-        if (cp_mutex_sample(delay, cp_opts.mutex_fraction, rnd(), &c, &d))
-            record(CP_MUTEX, c, d);
+        charged(waits, delay);
         errno = saved;
     }
     return r;
@@ -693,9 +714,17 @@ static bool cond_releases(pthread_mutex_t *m)
             return call;                                                                   \
         int saved_ = errno;                                                                \
         uint64_t released_ = 0, t0_ = 0;                                                   \
+        uint32_t rwaits_ = 0;                                                              \
         bool slept_ = false;                                                               \
-        if (cp_opts.mutex_fraction) /* the release's clock read, if any, starts the wait */ \
-            slept_ = cp_cond_sleep((c), (m), cond_releases(m), &released_, &t0_);          \
+        /* the release's clock read, if any, starts the wait; an untracked sleeper is not \
+         * counted, but its release still charges the tracked waits on m */               \
+        if (cp_opts.mutex_fraction) {                                                      \
+            bool rel_ = cond_releases(m);                                                  \
+            if (tracked())                                                                 \
+                slept_ = cp_cond_sleep((c), (m), rel_, &released_, &t0_, &rwaits_);        \
+            else if (rel_)                                                                 \
+                released_ = cp_contention_charge((m), &t0_, &rwaits_);                     \
+        }                                                                                  \
         if (!t0_ && cp_opts.block_rate) /* the clock only for the block profile */        \
             t0_ = cp_now_ns();                                                             \
         errno = saved_;                                                                    \
@@ -707,8 +736,9 @@ static bool cond_releases(pthread_mutex_t *m)
         struct sample s_[2];                                                               \
         unsigned n_ = 0;                                                                   \
         s_[0].type = CP_MUTEX;                                                             \
-        if (released_ && cp_mutex_sample(released_, cp_opts.mutex_fraction, rnd(),         \
-                                         &s_[0].count_q16, &s_[0].delay))                  \
+        if ((released_ || rwaits_) &&                                                      \
+            cp_mutex_scale(rwaits_, released_, cp_opts.mutex_fraction, &s_[0].count_q16,   \
+                           &s_[0].delay))                                                  \
             n_++;                                                                          \
         if (cp_opts.block_rate && block_kept(t0_, t1_, &s_[n_]))                           \
             n_++;                                                                          \
