@@ -54,7 +54,8 @@
  * reader count, see "unlocks that decide" below). It is only ever taken by threads that
  * are about to sleep on (or are releasing) a contended lock, never on an uncontended
  * path; no malloc, no syscall (but a reader's unlock made last by a reader that did not
- * take part, a race of a few instructions, wakes the writer holding it), so the hooks
+ * take part, a race of a few instructions, wakes the writer holding it; and a thread
+ * that finds a bucket lock held past ~128 spins yields its CPU to the holder), so the hooks
  * stay async-signal-safe as far as the real functions are. A bucket's
  * `used` count is read unlocked as a hint by unlocks: 0 means no waits there, and the
  * lock is not taken.
@@ -66,6 +67,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -150,11 +152,20 @@ static struct bucket *bucket_of(const void *m)
     return &t[(x >> 40) & (BUCKETS - 1)];
 }
 
+/* Held for a handful of instructions; a holder that is preempted meanwhile (a loaded
+ * machine, more threads than cores) would have the others spin out their time slices:
+ * after ~100 pauses a waiter yields its CPU instead (a syscall, only then). */
 static void spin_byte_lock(unsigned char *l)
 {
-    while (__atomic_test_and_set(l, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(l, __ATOMIC_RELAXED))
-            __builtin_ia32_pause();
+    while (__atomic_test_and_set(l, __ATOMIC_ACQUIRE)) {
+        unsigned n = 0;
+        while (__atomic_load_n(l, __ATOMIC_RELAXED)) {
+            if (++n < 128)
+                __builtin_ia32_pause();
+            else
+                sched_yield();
+        }
+    }
 }
 
 static void spin_byte_unlock(unsigned char *l)

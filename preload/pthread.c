@@ -707,6 +707,20 @@ static bool cond_releases(pthread_mutex_t *m)
     return (w ^ 2) <= 0 && mutex_releases(m);
 }
 
+/* Tracked sleepers on any condition variable, while the mutex profile samples (fraction
+ * above 1): a signal with none reads nothing else of ours (the map, the buckets: a
+ * look-up that lengthened every signal's critical section, bench/progs/workqueue at
+ * fraction 100). Written only by tracked sleepers, 1 in the fraction; at fraction 1 every
+ * sleeper is tracked and the count would be one more shared line written per sleep: not
+ * kept (cond_may_signal). Each sleeper adds itself holding its mutex, before its wait
+ * releases it: a signaller holding that mutex reads the count after it. */
+static uint32_t tracked_sleepers;
+
+static bool cond_may_signal(void)
+{
+    return cp_opts.mutex_fraction == 1 || __atomic_load_n(&tracked_sleepers, __ATOMIC_RELAXED);
+}
+
 #define COND_WAIT(c, m, call)                                                              \
     do {                                                                                   \
         NEED();                                                                            \
@@ -720,8 +734,13 @@ static bool cond_releases(pthread_mutex_t *m)
          * counted, but its release still charges the tracked waits on m */               \
         if (cp_opts.mutex_fraction) {                                                      \
             bool rel_ = cond_releases(m);                                                  \
-            if (tracked())                                                                 \
+            if (tracked()) {                                                               \
+                if (cp_opts.mutex_fraction != 1)                                           \
+                    __atomic_add_fetch(&tracked_sleepers, 1, __ATOMIC_RELAXED);            \
                 slept_ = cp_cond_sleep((c), (m), rel_, &released_, &t0_, &rwaits_);        \
+                if (!slept_ && cp_opts.mutex_fraction != 1)                                \
+                    __atomic_sub_fetch(&tracked_sleepers, 1, __ATOMIC_RELAXED);            \
+            }                                                                              \
             else if (rel_)                                                                 \
                 released_ = cp_contention_charge((m), &t0_, &rwaits_);                     \
         }                                                                                  \
@@ -731,8 +750,11 @@ static bool cond_releases(pthread_mutex_t *m)
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
         uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0;                               \
-        if (slept_)                                                                        \
+        if (slept_) {                                                                      \
             cp_cond_woke((c), (m), t1_);                                                   \
+            if (cp_opts.mutex_fraction != 1)                                               \
+                __atomic_sub_fetch(&tracked_sleepers, 1, __ATOMIC_RELAXED);                \
+        }                                                                                  \
         struct sample s_[2];                                                               \
         unsigned n_ = 0;                                                                   \
         s_[0].type = CP_MUTEX;                                                             \
@@ -793,7 +815,8 @@ static bool cond_waited(pthread_cond_t *c)
 #define SIGNAL(c, all, call)                                                               \
     do {                                                                                   \
         NEED();                                                                            \
-        if (profiling() && cp_opts.mutex_fraction && cond_waited((pthread_cond_t *)(c))) { \
+        if (profiling() && cp_opts.mutex_fraction && cond_waited((pthread_cond_t *)(c)) && \
+            cond_may_signal()) {                                                           \
             int saved_ = errno;                                                            \
             cp_cond_signal((c), (all));                                                    \
             errno = saved_;                                                                \
