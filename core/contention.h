@@ -2,8 +2,10 @@
  * contention.h — mutex and block profiling with the Go runtime's semantics (issue 6).
  *
  * Two parts:
- *  - sampling and scaling, pure functions of (duration, rate, a random number), exactly as
- *    runtime/mprof.go's blocksampled/saveblockevent and mutexevent (contention_sample.c);
+ *  - sampling and scaling, pure functions of (duration, rate, a random number): the block
+ *    profile's exactly as runtime/mprof.go's blocksampled/saveblockevent; the mutex
+ *    profile's by the wait, before anything is registered, as the Go runtime's own lock
+ *    profile samples its waits (contention_sample.c; contention.c, "sampled by the wait");
  *  - the waiter table: which mutexes have threads waiting on them, since when, so that an
  *    unlock can be charged the waiting its critical section caused (Go charges the
  *    contention to the unlocker's stack; a lock held 1 s while 5 threads wait costs 5 s);

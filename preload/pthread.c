@@ -15,7 +15,8 @@
  *   unlock  = one read of the mutex's own lock word (a line the owner holds anyway)
  *             before the real unlock: 2 (or the FUTEX_WAITERS bit) means someone waits.
  * Only when a thread has to wait does it read the clock, register in the waiter table
- * (locks an unlock ends: mutexes, rwlocks), wait in the real function, and record a
+ * (locks an unlock ends: mutexes, rwlocks; only a wait tracked for the mutex profile, 1 in
+ * CTRPROF_MUTEX_FRACTION, decided first: tracked()), wait in the real function, and record a
  * block event (a lock's stack walked before the wait, not in the critical section that
  * follows it); only an unlock that saw waiters and releases the lock (not a recursive
  * mutex's inner unlock) asks the table, before the real unlock, what its critical
