@@ -59,24 +59,9 @@
  * stay async-signal-safe as far as the real functions are. A bucket's
  * `used` count is read unlocked as a hint by unlocks: 0 means no waits there, and the
  * lock is not taken.
- * Sampled by the wait (CTRPROF_MUTEX_FRACTION f). Each wait is tracked with probability
- * p = 1/f, decided by its thread before it registers (preload/pthread.c, tracked()), and
- * only tracked waits are in the table at all: an untracked one costs the table nothing
- * (the unlock that releases it reads the `used` hint, 0 unless a tracked wait is in its
- * bucket). An unlock's charge is then the waiting of the tracked waits alone, and its
- * count the tracked waits it counts first (`fresh`: each wait is counted once, at the
- * first unlock charged for it; one that ends before any charge, by none); the hook
- * scales both by f. Proof that both are unbiased, per unlock stack: the truth is a sum
- * over waits i of x_i (wait i's waiting charged to that stack, or its count there, 0 or
- * 1); the estimate is the sum of f * T_i * x_i with T_i independent Bernoulli(p) decided
- * before the wait, so independent of x_i (what a wait is charged does not depend on
- * whether it is tracked: an untracked wait is charged nothing and changes no other
- * wait's charge, the charge being a sum per wait); E = sum f * p * x_i = sum x_i. The
- * variance is (f - 1) sum x_i^2: (f - 1) N for N counted waits (tests/e2e/locks.sh,
- * the fraction checks). Before (session lockcost), every wait was registered and each
- * charged unlock kept with p, counted once whatever number of waits it ended: the
- * bookkeeping was paid for every wait at any fraction, and the count was of unlocks,
- * not waits (a broadcast's re-acquisitions were one).
+ * Sampled by the wait: only waits tracked for the mutex profile (1 in the fraction, decided
+ * before they register) are in the table; `fresh` counts each once, at the first charge
+ * (contention_sample.c has the scheme and why it is unbiased).
  *
  * Locks: a byte spin lock per waiter-table bucket and one per set of the
  * condition-variable map, leaves (docs/ARCHITECTURE.md, "Locks"): a sleeper writes its
@@ -379,8 +364,7 @@ void *cp_contention_hold(const void *m)
     return b;
 }
 
-uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out,
-                                   uint32_t *waits)
+uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out, uint32_t *waits)
 {
     *now_out = 0;
     *waits = 0;
@@ -538,8 +522,8 @@ static void cfree_entry(struct bucket *b, struct entry *e)
     __atomic_store_n(&b->cused, b->cused - 1, __ATOMIC_RELAXED);
 }
 
-bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged,
-                   uint64_t *now, uint32_t *waits)
+bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged, uint64_t *now,
+                   uint32_t *waits)
 {
     *charged = 0;
     *now = 0;

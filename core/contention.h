@@ -86,8 +86,7 @@ uint64_t cp_contention_charge_counted_at(const void *m, uint64_t now, uint32_t *
  * cp_contention_charge; then cp_contention_unhold, before anything that may sleep or
  * wake (a decrement that is one compare-and-swap may be made holding it). */
 void *cp_contention_hold(const void *m);
-uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out,
-                                   uint32_t *waits);
+uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out, uint32_t *waits);
 void cp_contention_unhold(void *held);
 
 /* Condition variables (contention.c explains): a waiter about to sleep on c, whose mutex
@@ -98,8 +97,8 @@ void cp_contention_unhold(void *held);
  * c (now), which registers the woken on m as its waiters; a waiter back from the wait
  * (signalled, timed out or spurious), holding m again. Every cp_cond_sleep that
  * returned true must be followed by exactly one cp_cond_woke with the same c and m. */
-bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged,
-                   uint64_t *now, uint32_t *waits);
+bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged, uint64_t *now,
+                   uint32_t *waits);
 void cp_cond_signal(const void *c, bool all);
 void cp_cond_woke(const void *c, const void *m, uint64_t now);
 

@@ -6,9 +6,10 @@
  *
  * Context: any application thread. The uncontended mutex paths never read the clock,
  * never touch a shared line of ours and never look anything up (with the mutex profile
- * on, an rwlock unlock reads one waiter-table hint, a condition-variable signal a map
- * pair and hints; an rwlock's leaving readers, while it has waiters, take turns under the
- * table's lock):
+ * on, an rwlock unlock reads one waiter-table hint, a condition-variable signal with
+ * waiters the count of tracked sleepers, and, when there are some (or at fraction 1), a
+ * map pair and hints; an rwlock's leaving readers, while it has tracked waiters, take
+ * turns under the table's lock):
  *   lock    = one read of the mutex's lock word; 0 (free): the real lock as a tail call;
  *             otherwise trylock decides (a recursive relock succeeds, EDEADLK comes from
  *             the real lock, robust EOWNERDEAD acquires in both) and only EBUSY waits;
@@ -28,7 +29,7 @@
  * Not covered yet: binaries linked against the pre-2.3.2 condition-variable ABI (they
  * would get the current pthread_cond_wait).
  *
- * About 820 lines: every blocking entry point glibc exports is here (35 hooks), each a
+ * About 890 lines: every blocking entry point glibc exports is here (35 hooks), each a
  * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, the recording
  * helpers they share, and the mutex peeks) they must not drift from; splitting them
  * would export those paths.
@@ -699,7 +700,11 @@ EXPORT int pthread_join(pthread_t t, void **ret)
  * the wait and after it, so it is kept to one waiter-table lock each side (the charge and
  * the count take the same one) and one stack walk, shared by the wait's two samples; the
  * walk cannot move out (the thread holds the mutex on both sides of the wait, and the
- * wait's frames are gone by its next unlock). */
+ * wait's frames are gone by its next unlock; deferring it to that unlock with the frames
+ * checked is possible, but a build recording no cond-wait sample at all gained workqueue
+ * ~2% at fraction 1 and nothing at the defaults: BENCHMARKS.md). A sleeper not tracked
+ * for the mutex profile (tracked()) is not counted; its release still charges m's
+ * tracked waits. */
 static bool cond_releases(pthread_mutex_t *m)
 {
     if (!lock_word_above(m, 1))
