@@ -55,13 +55,13 @@
  * are about to sleep on (or are releasing) a contended lock, never on an uncontended
  * path; no malloc, no syscall (but a reader's unlock made last by a reader that did not
  * take part, a race of a few instructions, wakes the writer holding it; and a thread
- * that finds a bucket lock held past ~128 spins yields its CPU to the holder), so the hooks
+ * that finds a bucket lock held past ~128 spins yields its CPU to the holder, spin.h's
+ * cp_yield, which a sandboxed process does not call), so the hooks
  * stay async-signal-safe as far as the real functions are. A bucket's
  * `used` count is read unlocked as a hint by unlocks: 0 means no waits there, and the
  * lock is not taken.
- * Sampled by the wait: only waits tracked for the mutex profile (1 in the fraction, decided
- * before they register) are in the table; `fresh` counts each once, at the first charge
- * (contention_sample.c has the scheme and why it is unbiased).
+ * Sampled by the wait: only waits tracked for the mutex profile are in the table; `fresh`
+ * counts each once, at its first charge (contention_sample.c: the scheme, why unbiased).
  *
  * Locks: a byte spin lock per waiter-table bucket and one per set of the
  * condition-variable map, leaves (docs/ARCHITECTURE.md, "Locks"): a sleeper writes its
@@ -71,12 +71,12 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
 
 #include "arena.h"
 #include "log.h"
+#include "spin.h"
 
 /* ---- the waiter table -------------------------------------------------------------- */
 
@@ -91,8 +91,7 @@ struct entry {
     uint32_t nwait;   /* mutex: its waiters; cond: its sleepers no signal has woken */
     uint32_t pending; /* cond: woken by a signal, registered on m, not yet back */
     uint64_t last;    /* mutex: time of the last charge; cond: the last signal's */
-    uint32_t fresh;   /* mutex: its waits no charge has counted yet (registered after
-                       * `last`): the next charge counts them, once each */
+    uint32_t fresh;   /* mutex: waits no charge has counted yet (the next one counts them) */
     union {
         unsigned __int128 sum_eff; /* mutex: sum of the waiters' effective start times */
         const void *m;             /* cond: the mutex its sleepers hold */
@@ -156,19 +155,16 @@ static struct bucket *bucket_of(const void *m)
     return &t[(x >> 40) & (BUCKETS - 1)];
 }
 
-/* Held for a handful of instructions; a holder that is preempted meanwhile (a loaded
- * machine, more threads than cores) would have the others spin out their time slices:
- * after ~100 pauses a waiter yields its CPU instead (a syscall, only then). */
+/* Held for a handful of instructions; a holder preempted meanwhile (a loaded machine) would
+ * have the others spin out their time slices: after ~128 pauses a waiter yields. */
 static void spin_byte_lock(unsigned char *l)
 {
     while (__atomic_test_and_set(l, __ATOMIC_ACQUIRE)) {
-        unsigned n = 0;
-        while (__atomic_load_n(l, __ATOMIC_RELAXED)) {
-            if (++n < 128)
+        for (unsigned n = 0; __atomic_load_n(l, __ATOMIC_RELAXED); n++)
+            if (n < 128)
                 __builtin_ia32_pause();
             else
-                sched_yield();
-        }
+                cp_yield(); /* (spin.h: not once the program sandboxed itself) */
     }
 }
 
@@ -254,9 +250,8 @@ bool cp_contention_begin_at(const void *m, uint64_t t0)
     return begin(m, &t0, false, NULL, 1);
 }
 
-/* A registration on m that started at t0 ends (its bucket locked). One that no charge
- * came after (last < t0: a charge reads the clock under this lock after every
- * registration it counts) leaves the fresh waits: no unlock counts it. */
+/* A registration on m that started at t0 ends (its bucket locked). One no charge came after
+ * (last < t0: a charge's clock is read after the registrations it counts) is counted by none. */
 static void end_locked(struct bucket *b, const void *m, uint64_t t0)
 {
     struct entry *e = lookup(b, (uintptr_t)m);
