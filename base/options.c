@@ -76,8 +76,8 @@ static void defaults(struct cp_options *o)
 {
     memset(o, 0, sizeof *o);
     o->mem_rate = 524288;
-    o->mutex_fraction = 1;
-    o->block_rate = 10000;
+    o->mutex_fraction = 100; /* issue 23: lock-heavy code within a few % of bare */
+    o->block_rate = 100000;
     o->flush_ms = 1000;
     o->depth = 64;
     o->max_bucket_mb = 256;

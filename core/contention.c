@@ -54,10 +54,15 @@
  * reader count, see "unlocks that decide" below). It is only ever taken by threads that
  * are about to sleep on (or are releasing) a contended lock, never on an uncontended
  * path; no malloc, no syscall (but a reader's unlock made last by a reader that did not
- * take part, a race of a few instructions, wakes the writer holding it), so the hooks
+ * take part, a race of a few instructions, wakes the writer holding it; and a thread
+ * that finds a bucket lock held past ~128 spins yields its CPU to the holder, spin.h's
+ * cp_yield, which a sandboxed process does not call), so the hooks
  * stay async-signal-safe as far as the real functions are. A bucket's
  * `used` count is read unlocked as a hint by unlocks: 0 means no waits there, and the
  * lock is not taken.
+ * Sampled by the wait: only waits tracked for the mutex profile are in the table; `fresh`
+ * counts each once, at its first charge (contention_sample.c: the scheme, why unbiased).
+ *
  * Locks: a byte spin lock per waiter-table bucket and one per set of the
  * condition-variable map, leaves (docs/ARCHITECTURE.md, "Locks"): a sleeper writes its
  * map pair before it takes its bucket, never holding both.
@@ -71,6 +76,7 @@
 
 #include "arena.h"
 #include "log.h"
+#include "spin.h"
 
 /* ---- the waiter table -------------------------------------------------------------- */
 
@@ -85,6 +91,7 @@ struct entry {
     uint32_t nwait;   /* mutex: its waiters; cond: its sleepers no signal has woken */
     uint32_t pending; /* cond: woken by a signal, registered on m, not yet back */
     uint64_t last;    /* mutex: time of the last charge; cond: the last signal's */
+    uint32_t fresh;   /* mutex: waits no charge has counted yet (the next one counts them) */
     union {
         unsigned __int128 sum_eff; /* mutex: sum of the waiters' effective start times */
         const void *m;             /* cond: the mutex its sleepers hold */
@@ -148,11 +155,17 @@ static struct bucket *bucket_of(const void *m)
     return &t[(x >> 40) & (BUCKETS - 1)];
 }
 
+/* Held for a handful of instructions; a holder preempted meanwhile (a loaded machine) would
+ * have the others spin out their time slices: after ~128 pauses a waiter yields. */
 static void spin_byte_lock(unsigned char *l)
 {
-    while (__atomic_test_and_set(l, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(l, __ATOMIC_RELAXED))
-            __builtin_ia32_pause();
+    while (__atomic_test_and_set(l, __ATOMIC_ACQUIRE)) {
+        for (unsigned n = 0; __atomic_load_n(l, __ATOMIC_RELAXED); n++)
+            if (n < 128)
+                __builtin_ia32_pause();
+            else
+                cp_yield(); /* (spin.h: not once the program sandboxed itself) */
+    }
 }
 
 static void spin_byte_unlock(unsigned char *l)
@@ -185,6 +198,7 @@ static struct entry *new_entry(struct bucket *b, uintptr_t a)
     if (e) {
         e->pending = 0;
         e->last = 0;
+        e->fresh = 0;
         e->sum_eff = 0;
         set_nwait(e, 0);
         __atomic_store_n(&e->addr, a, __ATOMIC_RELEASE);
@@ -215,6 +229,7 @@ static bool begin(const void *m, uint64_t *t0, bool clock, int *mark, uint32_t n
         e = new_entry(b, a);
     if (e) {
         set_nwait(e, e->nwait + n);
+        e->fresh += n;
         e->sum_eff += (unsigned __int128)*t0 * n;
     }
     if (mark) { /* after the registration, before the bucket is unlocked: see contention.h */
@@ -235,12 +250,15 @@ bool cp_contention_begin_at(const void *m, uint64_t t0)
     return begin(m, &t0, false, NULL, 1);
 }
 
-/* A registration on m that started at t0 ends (its bucket locked). */
+/* A registration on m that started at t0 ends (its bucket locked). One no charge came after
+ * (last < t0: a charge's clock is read after the registrations it counts) is counted by none. */
 static void end_locked(struct bucket *b, const void *m, uint64_t t0)
 {
     struct entry *e = lookup(b, (uintptr_t)m);
     if (e) {
         uint64_t eff = e->last > t0 ? e->last : t0;
+        if (e->last < t0 && e->fresh)
+            e->fresh--;
         set_nwait(e, e->nwait - 1);
         if (e->nwait == 0) { /* the last waiter leaves: the entry is free again */
             __atomic_store_n(&e->addr, 0, __ATOMIC_RELAXED);
@@ -262,8 +280,10 @@ void cp_contention_end(const void *m, uint64_t t0, uint64_t t1)
     bucket_unlock(b);
 }
 
-/* m's charge, its bucket locked; now == 0: read the clock only if somebody waits. */
-static uint64_t charge_locked(struct bucket *b, const void *m, uint64_t now, uint64_t *now_out)
+/* m's charge, its bucket locked; now == 0: read the clock only if somebody waits.
+ * *waits: the waits it counts (those no earlier charge counted). */
+static uint64_t charge_locked(struct bucket *b, const void *m, uint64_t now, uint64_t *now_out,
+                              uint32_t *waits)
 {
     uint64_t c = 0;
     struct entry *e = lookup(b, (uintptr_t)m);
@@ -275,13 +295,16 @@ static uint64_t charge_locked(struct bucket *b, const void *m, uint64_t now, uin
         e->sum_eff = total;
         e->last = now;
         *now_out = now;
+        *waits = e->fresh;
+        e->fresh = 0;
     }
     return c;
 }
 
-static uint64_t charge(const void *m, uint64_t now, uint64_t *now_out)
+static uint64_t charge(const void *m, uint64_t now, uint64_t *now_out, uint32_t *waits)
 {
     *now_out = 0;
+    *waits = 0;
     struct bucket *b = bucket_of(m);
     /* The unlocked read of used is a hint: a waiter that registers just after it is
      * charged at the next unlock, since its effective start is its own start time. The
@@ -289,20 +312,27 @@ static uint64_t charge(const void *m, uint64_t now, uint64_t *now_out)
     if (!b || __atomic_load_n(&b->used, __ATOMIC_ACQUIRE) == 0)
         return 0;
     bucket_lock(b);
-    uint64_t c = charge_locked(b, m, now, now_out);
+    uint64_t c = charge_locked(b, m, now, now_out, waits);
     bucket_unlock(b);
     return c;
 }
 
-uint64_t cp_contention_charge(const void *m, uint64_t *now_out)
+uint64_t cp_contention_charge(const void *m, uint64_t *now_out, uint32_t *waits)
 {
-    return charge(m, 0, now_out);
+    return charge(m, 0, now_out, waits);
 }
 
 uint64_t cp_contention_charge_at(const void *m, uint64_t now)
 {
     uint64_t used;
-    return charge(m, now, &used);
+    uint32_t waits;
+    return charge(m, now, &used, &waits);
+}
+
+uint64_t cp_contention_charge_counted_at(const void *m, uint64_t now, uint32_t *waits)
+{
+    uint64_t used;
+    return charge(m, now, &used, waits);
 }
 
 /* ---- unlocks that decide under the table's lock: an rwlock's leaving readers ---------
@@ -329,10 +359,11 @@ void *cp_contention_hold(const void *m)
     return b;
 }
 
-uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out)
+uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out, uint32_t *waits)
 {
     *now_out = 0;
-    return charge_locked(held, m, 0, now_out);
+    *waits = 0;
+    return charge_locked(held, m, 0, now_out, waits);
 }
 
 void cp_contention_unhold(void *held)
@@ -486,18 +517,19 @@ static void cfree_entry(struct bucket *b, struct entry *e)
     __atomic_store_n(&b->cused, b->cused - 1, __ATOMIC_RELAXED);
 }
 
-bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged,
-                   uint64_t *now)
+bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged, uint64_t *now,
+                   uint32_t *waits)
 {
     *charged = 0;
     *now = 0;
+    *waits = 0;
     map_put(c, m);
     struct bucket *b = bucket_of(m);
     if (!b)
         return false;
     bucket_lock(b);
     if (release)
-        *charged = charge_locked(b, m, 0, now);
+        *charged = charge_locked(b, m, 0, now, waits);
     struct entry *e = clookup(b, c, m);
     if (!e && (e = lookup(b, 0)) != NULL) {
         e->pending = 0;
@@ -536,6 +568,7 @@ void cp_cond_signal(const void *c, bool all)
         if (me) {
             uint64_t now = cp_now_ns();
             set_nwait(me, me->nwait + k);
+            me->fresh += k;
             me->sum_eff += (unsigned __int128)now * k;
             set_nwait(e, e->nwait - k);
             e->pending += k;

@@ -2,8 +2,10 @@
  * contention.h — mutex and block profiling with the Go runtime's semantics (issue 6).
  *
  * Two parts:
- *  - sampling and scaling, pure functions of (duration, rate, a random number), exactly as
- *    runtime/mprof.go's blocksampled/saveblockevent and mutexevent (contention_sample.c);
+ *  - sampling and scaling, pure functions of (duration, rate, a random number): the block
+ *    profile's exactly as runtime/mprof.go's blocksampled/saveblockevent; the mutex
+ *    profile's by the wait, before anything is registered, as the Go runtime's own lock
+ *    profile samples its waits (contention_sample.c; contention.c, "sampled by the wait");
  *  - the waiter table: which mutexes have threads waiting on them, since when, so that an
  *    unlock can be charged the waiting its critical section caused (Go charges the
  *    contention to the unlocker's stack; a lock held 1 s while 5 threads wait costs 5 s);
@@ -27,10 +29,20 @@
 bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q16,
                      uint64_t *delay);
 
-/* Mutex profile (SetMutexProfileFraction): 1 in fraction events is kept, counted
- * fraction times (count and delay both multiplied). fraction 0 = off. */
-bool cp_mutex_sample(uint64_t d, uint64_t fraction, uint64_t rnd, uint64_t *count_q16,
-                     uint64_t *delay);
+/* Mutex profile (SetMutexProfileFraction), sampled by the wait, before any bookkeeping:
+ * a thread about to wait on a lock (or to sleep on a condition variable) is tracked with
+ * probability 1/fraction (rnd uniform), and only a tracked wait is registered in the
+ * waiter table, so an untracked one costs the table nothing. fraction 0 = off (never),
+ * 1 = every wait. */
+bool cp_mutex_tracked(uint64_t fraction, uint64_t rnd);
+
+/* An unlock's charge of the tracked waits (waits: those it counts first, d: their
+ * waiting up to it, ns) scaled by fraction into the estimates of all waits (count in
+ * 1/65536 units): each wait is tracked independently with probability 1/fraction, so
+ * E[fraction x tracked] is exact for both sums, per unlock stack (contention.c, "sampled
+ * by the wait"). False if there is nothing to record. */
+bool cp_mutex_scale(uint64_t waits, uint64_t d, uint64_t fraction, uint64_t *count_q16,
+                    uint64_t *delay);
 
 /* Map the waiter table (lazily touched; never malloc). 0 or -errno. */
 int cp_contention_init(void);
@@ -59,11 +71,14 @@ void cp_contention_end(const void *m, uint64_t t0, uint64_t t1);
 
 /* Unlock of m: the waiting accrued by m's registered waiters since m's previous charge
  * (or since they started waiting), in ns; 0 without reading the clock when nobody waits.
- * *now_out receives the time used (0 if none was read). */
-uint64_t cp_contention_charge(const void *m, uint64_t *now_out);
+ * *now_out receives the time used (0 if none was read); *waits the waits this charge
+ * counts: those registered since the previous charge (each wait is counted once, at the
+ * first unlock charged for it; one that ended before any charge is counted by none). */
+uint64_t cp_contention_charge(const void *m, uint64_t *now_out, uint32_t *waits);
 
 /* As cp_contention_charge, at a given time (tests). */
 uint64_t cp_contention_charge_at(const void *m, uint64_t now);
+uint64_t cp_contention_charge_counted_at(const void *m, uint64_t now, uint32_t *waits);
 
 /* An unlock that decides whether it releases m under the waiter table's lock (an
  * rwlock's leaving reader; contention.c explains): if m has waits in progress, locks
@@ -71,18 +86,19 @@ uint64_t cp_contention_charge_at(const void *m, uint64_t now);
  * cp_contention_charge; then cp_contention_unhold, before anything that may sleep or
  * wake (a decrement that is one compare-and-swap may be made holding it). */
 void *cp_contention_hold(const void *m);
-uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out);
+uint64_t cp_contention_charge_held(void *held, const void *m, uint64_t *now_out, uint32_t *waits);
 void cp_contention_unhold(void *held);
 
 /* Condition variables (contention.c explains): a waiter about to sleep on c, whose mutex
  * is m (false: no room, nothing is charged for it); release: the wait's own release of m
  * hands it over to m's waiters, whose waiting so far it is charged (*charged, ns, taken
- * under the same lock; *now the clock read for it, 0 if none); a signal or broadcast of
+ * under the same lock; *now the clock read for it, 0 if none; *waits the waits it
+ * counts, as cp_contention_charge's); a signal or broadcast of
  * c (now), which registers the woken on m as its waiters; a waiter back from the wait
  * (signalled, timed out or spurious), holding m again. Every cp_cond_sleep that
  * returned true must be followed by exactly one cp_cond_woke with the same c and m. */
-bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged,
-                   uint64_t *now);
+bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged, uint64_t *now,
+                   uint32_t *waits);
 void cp_cond_signal(const void *c, bool all);
 void cp_cond_woke(const void *c, const void *m, uint64_t now);
 

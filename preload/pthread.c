@@ -6,16 +6,18 @@
  *
  * Context: any application thread. The uncontended mutex paths never read the clock,
  * never touch a shared line of ours and never look anything up (with the mutex profile
- * on, an rwlock unlock reads one waiter-table hint, a condition-variable signal a map
- * pair and hints; an rwlock's leaving readers, while it has waiters, take turns under the
- * table's lock):
+ * on, an rwlock unlock reads one waiter-table hint, a condition-variable signal with
+ * waiters the count of tracked sleepers, and, when there are some (or at fraction 1), a
+ * map pair and hints; an rwlock's leaving readers, while it has tracked waiters, take
+ * turns under the table's lock):
  *   lock    = one read of the mutex's lock word; 0 (free): the real lock as a tail call;
  *             otherwise trylock decides (a recursive relock succeeds, EDEADLK comes from
  *             the real lock, robust EOWNERDEAD acquires in both) and only EBUSY waits;
  *   unlock  = one read of the mutex's own lock word (a line the owner holds anyway)
  *             before the real unlock: 2 (or the FUTEX_WAITERS bit) means someone waits.
  * Only when a thread has to wait does it read the clock, register in the waiter table
- * (locks an unlock ends: mutexes, rwlocks), wait in the real function, and record a
+ * (locks an unlock ends: mutexes, rwlocks; only a wait tracked for the mutex profile, 1 in
+ * CTRPROF_MUTEX_FRACTION, decided first: tracked()), wait in the real function, and record a
  * block event (a lock's stack walked before the wait, not in the critical section that
  * follows it); only an unlock that saw waiters and releases the lock (not a recursive
  * mutex's inner unlock) asks the table, before the real unlock, what its critical
@@ -27,7 +29,7 @@
  * Not covered yet: binaries linked against the pre-2.3.2 condition-variable ABI (they
  * would get the current pthread_cond_wait).
  *
- * About 820 lines: every blocking entry point glibc exports is here (35 hooks), each a
+ * About 890 lines: every blocking entry point glibc exports is here (35 hooks), each a
  * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, the recording
  * helpers they share, and the mutex peeks) they must not drift from; splitting them
  * would export those paths.
@@ -179,11 +181,31 @@ static void self_contention(void)
 
 /* ---- recording --------------------------------------------------------------------- */
 
+static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay);
+
 static uint64_t rnd(void)
 {
     if (UNLIKELY(!cp_tls.seeded))
         cp_shim_seed_thread();
     return cp_rand64(&cp_tls.rng);
+}
+
+/* Is this wait on a lock (or sleep on a condition variable) tracked for the mutex
+ * profile? 1 in CTRPROF_MUTEX_FRACTION, decided before anything of it is registered:
+ * an untracked wait costs the waiter table nothing (core/contention.c, "sampled by the
+ * wait"). Fraction 1 (every wait) draws no random number. */
+static bool tracked(void)
+{
+    uint64_t f = cp_opts.mutex_fraction;
+    return f == 1 || (f != 0 && cp_mutex_tracked(f, rnd()));
+}
+
+/* An unlock's charge of the tracked waits, scaled, recorded at the caller's stack. */
+static void charged(uint32_t waits, uint64_t delay)
+{
+    uint64_t c, d;
+    if (cp_mutex_scale(waits, delay, cp_opts.mutex_fraction, &c, &d))
+        record(CP_MUTEX, c, d);
 }
 
 /* A kept sample: its profile, scaled count and delay. */
@@ -279,11 +301,13 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
 #define WAIT_MARKED(addr, mark, call)                                                      \
     do {                                                                                   \
         const void *a_ = (addr);                                                           \
-        bool reg_ = a_ && cp_opts.mutex_fraction;                                          \
-        if (!profiling() || (!reg_ && !cp_opts.block_rate)) {                              \
+        if (!profiling()) {                                                                \
             self_contention();                                                             \
             return call;                                                                   \
         }                                                                                  \
+        bool reg_ = a_ && tracked(); /* the mutex profile's sample, before the table */   \
+        if (!reg_ && !cp_opts.block_rate)                                                  \
+            return call;                                                                   \
         int saved_ = errno;                                                                \
         uint64_t t0_;                                                                      \
         bool in_ = false;                                                                  \
@@ -321,14 +345,13 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
     do {                                                                                   \
         int saved_ = errno;                                                                \
         uint64_t now_;                                                                     \
-        uint64_t delay_ = cp_contention_charge((addr), &now_);                             \
+        uint32_t waits_;                                                                   \
+        uint64_t delay_ = cp_contention_charge((addr), &now_, &waits_);                    \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
-        if (delay_ && r_ == 0) {                                                           \
+        if ((delay_ || waits_) && r_ == 0) {                                               \
             saved_ = errno;                                                                \
-            uint64_t c_, d_;                                                               \
-            if (cp_mutex_sample(delay_, cp_opts.mutex_fraction, rnd(), &c_, &d_))          \
-                record(CP_MUTEX, c_, d_);                                                  \
+            charged(waits_, delay_);                                                       \
             errno = saved_;                                                                \
         }                                                                                  \
         return r_;                                                                         \
@@ -550,15 +573,15 @@ static int reader_unlock(pthread_rwlock_t *l)
         cp_contention_unhold(held);
         return r;
     }
-    uint64_t now, delay = cp_contention_charge_held(held, l, &now);
+    uint64_t now;
+    uint32_t waits;
+    uint64_t delay = cp_contention_charge_held(held, l, &now, &waits);
     cp_contention_unhold(held);
     errno = saved;
     int r = real_rw_unlock(l);
-    if (delay && r == 0) {
+    if ((delay || waits) && r == 0) {
         saved = errno;
-        uint64_t c, d;
-        if (cp_mutex_sample(delay, cp_opts.mutex_fraction, rnd(), &c, &d))
-            record(CP_MUTEX, c, d);
+        charged(waits, delay);
         errno = saved;
     }
     return r;
@@ -676,13 +699,31 @@ EXPORT int pthread_join(pthread_t t, void **ret)
  * the wait and after it, so it is kept to one waiter-table lock each side (the charge and
  * the count take the same one) and one stack walk, shared by the wait's two samples; the
  * walk cannot move out (the thread holds the mutex on both sides of the wait, and the
- * wait's frames are gone by its next unlock). */
+ * wait's frames are gone by its next unlock; deferring it to that unlock with the frames
+ * checked is possible, but a build recording no cond-wait sample at all gained workqueue
+ * ~2% at fraction 1 and nothing at the defaults: BENCHMARKS.md). A sleeper not tracked
+ * for the mutex profile (tracked()) is not counted; its release still charges m's
+ * tracked waits. */
 static bool cond_releases(pthread_mutex_t *m)
 {
     if (!lock_word_above(m, 1))
         return false;
     int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
     return (w ^ 2) <= 0 && mutex_releases(m);
+}
+
+/* Tracked sleepers on any condition variable, while the mutex profile samples (fraction
+ * above 1): a signal with none reads nothing else of ours (the map, the buckets: a
+ * look-up that lengthened every signal's critical section, bench/progs/workqueue at
+ * fraction 100). Written only by tracked sleepers, 1 in the fraction; at fraction 1 every
+ * sleeper is tracked and the count would be one more shared line written per sleep: not
+ * kept (cond_may_signal). Each sleeper adds itself holding its mutex, before its wait
+ * releases it: a signaller holding that mutex reads the count after it. */
+static uint32_t tracked_sleepers;
+
+static bool cond_may_signal(void)
+{
+    return cp_opts.mutex_fraction == 1 || __atomic_load_n(&tracked_sleepers, __ATOMIC_RELAXED);
 }
 
 #define COND_WAIT(c, m, call)                                                              \
@@ -692,22 +733,39 @@ static bool cond_releases(pthread_mutex_t *m)
             return call;                                                                   \
         int saved_ = errno;                                                                \
         uint64_t released_ = 0, t0_ = 0;                                                   \
+        uint32_t rwaits_ = 0;                                                              \
         bool slept_ = false;                                                               \
-        if (cp_opts.mutex_fraction) /* the release's clock read, if any, starts the wait */ \
-            slept_ = cp_cond_sleep((c), (m), cond_releases(m), &released_, &t0_);          \
+        /* the release's clock read, if any, starts the wait; an untracked sleeper is not \
+         * counted, but its release still charges the tracked waits on m */               \
+        if (cp_opts.mutex_fraction) {                                                      \
+            bool rel_ = cond_releases(m);                                                  \
+            if (tracked()) {                                                               \
+                if (cp_opts.mutex_fraction != 1)                                           \
+                    __atomic_add_fetch(&tracked_sleepers, 1, __ATOMIC_RELAXED);            \
+                slept_ = cp_cond_sleep((c), (m), rel_, &released_, &t0_, &rwaits_);        \
+                if (!slept_ && cp_opts.mutex_fraction != 1)                                \
+                    __atomic_sub_fetch(&tracked_sleepers, 1, __ATOMIC_RELAXED);            \
+            }                                                                              \
+            else if (rel_)                                                                 \
+                released_ = cp_contention_charge((m), &t0_, &rwaits_);                     \
+        }                                                                                  \
         if (!t0_ && cp_opts.block_rate) /* the clock only for the block profile */        \
             t0_ = cp_now_ns();                                                             \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
         uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0;                               \
-        if (slept_)                                                                        \
+        if (slept_) {                                                                      \
             cp_cond_woke((c), (m), t1_);                                                   \
+            if (cp_opts.mutex_fraction != 1)                                               \
+                __atomic_sub_fetch(&tracked_sleepers, 1, __ATOMIC_RELAXED);                \
+        }                                                                                  \
         struct sample s_[2];                                                               \
         unsigned n_ = 0;                                                                   \
         s_[0].type = CP_MUTEX;                                                             \
-        if (released_ && cp_mutex_sample(released_, cp_opts.mutex_fraction, rnd(),         \
-                                         &s_[0].count_q16, &s_[0].delay))                  \
+        if ((released_ || rwaits_) &&                                                      \
+            cp_mutex_scale(rwaits_, released_, cp_opts.mutex_fraction, &s_[0].count_q16,   \
+                           &s_[0].delay))                                                  \
             n_++;                                                                          \
         if (cp_opts.block_rate && block_kept(t0_, t1_, &s_[n_]))                           \
             n_++;                                                                          \
@@ -762,7 +820,8 @@ static bool cond_waited(pthread_cond_t *c)
 #define SIGNAL(c, all, call)                                                               \
     do {                                                                                   \
         NEED();                                                                            \
-        if (profiling() && cp_opts.mutex_fraction && cond_waited((pthread_cond_t *)(c))) { \
+        if (profiling() && cp_opts.mutex_fraction && cond_waited((pthread_cond_t *)(c)) && \
+            cond_may_signal()) {                                                           \
             int saved_ = errno;                                                            \
             cp_cond_signal((c), (all));                                                    \
             errno = saved_;                                                                \

@@ -27,8 +27,9 @@ static void usage(FILE *f)
 {
     fputs("usage: ctrprof run [options] -- cmd [args...]\n"
           "  --rate N            heap: bytes per sample (CTRPROF_MEM_RATE; 1 = every allocation, 0 = off)\n"
-          "  --mutex-fraction N  1 in N mutex contentions (CTRPROF_MUTEX_FRACTION; 0 = off)\n"
-          "  --block-rate NS     block profile rate in ns (CTRPROF_BLOCK_RATE; 0 = off)\n"
+          "  --mutex-fraction N  1 in N lock waits tracked for the mutex profile (CTRPROF_MUTEX_FRACTION;\n"
+          "                      default 100; 1 = every one; 0 = off)\n"
+          "  --block-rate NS     block profile rate in ns (CTRPROF_BLOCK_RATE; default 100000; 0 = off)\n"
           "  --file F            write (or add) into this file (CTRPROF_FILE)\n"
           "  --dir D             directory for ctrprof.<program>.<pid>.count (CTRPROF_DIR)\n"
           "  --flush-ms N        flush interval (CTRPROF_FLUSH_MS)\n"

@@ -551,6 +551,7 @@ static void run_cond(uint64_t hold_ns)
         uint64_t h = now();
         unlock_signaller();
         truth[S_SIGNALLER] += 3 * (h - ts);
+        sq[S_SIGNALLER] += 3 * (double)(h - ts) * (double)(h - ts);
         count[S_SIGNALLER] += 3;
     }
     for (int i = 0; i < 3; i++)

@@ -12,6 +12,8 @@
 
 #include "contention.h"
 
+static __thread uint32_t cw; /* the waits a charge counts, where a test does not look */
+
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 static uint64_t rnd(void)
 {
@@ -35,7 +37,7 @@ static void test_worked_example(void **state)
     cp_contention_end(m, 30, 91);                           /* B acquires */
     assert_int_equal(cp_contention_charge_at(m, 200), 0);  /* nobody waits */
     uint64_t now;
-    assert_int_equal(cp_contention_charge(m, &now), 0);
+    assert_int_equal(cp_contention_charge(m, &now, &cw), 0);
     assert_int_equal(now, 0); /* no clock read when nobody waits */
 }
 
@@ -69,7 +71,7 @@ static void test_unknown_mutex_is_free(void **state)
     assert_int_equal(cp_contention_init(), 0);
     static int never_contended;
     uint64_t now = 1;
-    assert_int_equal(cp_contention_charge(&never_contended, &now), 0);
+    assert_int_equal(cp_contention_charge(&never_contended, &now, &cw), 0);
     assert_int_equal(now, 0);
     cp_contention_end(&never_contended, 1, 2); /* unmatched end is harmless */
 }
@@ -111,23 +113,62 @@ static void test_block_unbiased(void **state)
     assert_true(fabs(est_count - n) < 5 * sqrt(cvar));
 }
 
+/* The mutex profile is sampled by the wait (1 in f tracked) and each charge of the
+ * tracked waits scaled by f: over many waits the estimates of the count and the delay
+ * are within 5 sigma of the truth. */
 static void test_mutex_fraction(void **state)
 {
     uint64_t c, d;
-    assert_false(cp_mutex_sample(100, 0, 0, &c, &d));
-    assert_true(cp_mutex_sample(100, 1, rnd(), &c, &d));
+    assert_false(cp_mutex_tracked(0, 0));
+    assert_true(cp_mutex_tracked(1, rnd()));
+    assert_false(cp_mutex_scale(0, 0, 1, &c, &d)); /* nothing to record */
+    assert_false(cp_mutex_scale(1, 100, 0, &c, &d)); /* off */
+    assert_true(cp_mutex_scale(1, 100, 1, &c, &d));
     assert_int_equal(c, CP_Q16);
     assert_int_equal(d, 100);
-    int kept = 0;
+    assert_true(cp_mutex_scale(3, 70, 10, &c, &d));
+    assert_int_equal(c, 30 * CP_Q16);
+    assert_int_equal(d, 700);
     const int n = 100000, f = 10;
-    for (int i = 0; i < n; i++)
-        if (cp_mutex_sample(7, f, rnd(), &c, &d)) {
-            kept++;
-            assert_int_equal(c, f * CP_Q16);
-            assert_int_equal(d, 70);
+    double est_n = 0, est_d = 0, true_d = 0, sq = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t dur = 1 + rnd() % 1000;
+        true_d += dur;
+        sq += (double)dur * dur;
+        if (cp_mutex_tracked(f, rnd()) && cp_mutex_scale(1, dur, f, &c, &d)) {
+            est_n += (double)c / CP_Q16;
+            est_d += d;
         }
-    /* binomial(n, 1/f): sigma = sqrt(n p (1-p)) = 94.9; allow 5 sigma */
-    assert_true(abs(kept - n / f) < 475);
+    }
+    /* each wait contributes f x Bernoulli(1/f): variance (f - 1) per unit */
+    assert_true(fabs(est_n - n) < 5 * sqrt((f - 1.0) * n));
+    assert_true(fabs(est_d - true_d) < 5 * sqrt((f - 1.0) * sq));
+}
+
+/* Each wait is counted once, at the first charge after its registration; one that ended
+ * before any charge is counted by none. */
+static void test_waits_counted_once(void **state)
+{
+    assert_int_equal(cp_contention_init(), 0);
+    static int mu;
+    const void *m = &mu;
+    uint32_t w;
+    assert_true(cp_contention_begin_at(m, 10));               /* A */
+    assert_true(cp_contention_begin_at(m, 30));               /* B */
+    assert_int_equal(cp_contention_charge_counted_at(m, 50, &w), 60);
+    assert_int_equal(w, 2);                                   /* both, once */
+    cp_contention_end(m, 10, 52);                             /* A acquires */
+    assert_true(cp_contention_begin_at(m, 60));               /* C */
+    assert_int_equal(cp_contention_charge_counted_at(m, 90, &w), 70);
+    assert_int_equal(w, 1);                                   /* C only: B was counted */
+    cp_contention_end(m, 30, 91);                             /* B acquires */
+    assert_true(cp_contention_begin_at(m, 95));               /* D: ends uncharged */
+    cp_contention_end(m, 95, 99);
+    assert_int_equal(cp_contention_charge_counted_at(m, 100, &w), 10);
+    assert_int_equal(w, 0);                                   /* C's again, D none */
+    cp_contention_end(m, 60, 101);
+    assert_int_equal(cp_contention_charge_counted_at(m, 200, &w), 0);
+    assert_int_equal(w, 0);
 }
 
 struct hammer {
@@ -226,7 +267,7 @@ static void test_cond_reacquisition(void **state)
     uint64_t charged, at0;
     uint32_t before = cp_contention_entries();
     for (int i = 0; i < 3; i++)
-        assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0));
+        assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0, &cw));
     assert_int_equal(charged, 0);
     assert_int_equal(at0, 0); /* no release: no clock read */
     assert_int_equal(cp_contention_entries(), before + 1);
@@ -243,8 +284,8 @@ static void test_cond_reacquisition(void **state)
     assert_int_equal(cp_contention_charge_at(&mu, at + 20), 0);
 
     /* two sleepers, one signal, both return (one timed out): one registration, ended once */
-    assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0));
-    assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0));
+    assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0, &cw));
+    assert_true(cp_cond_sleep(&cv, &mu, false, &charged, &at0, &cw));
     cp_cond_signal(&cv, false);
     assert_true(cp_contention_charge_at(&mu, cp_now_ns() + 1000) >= 1000);
     cp_cond_woke(&cv, &mu, cp_now_ns());
@@ -258,7 +299,7 @@ static void test_cond_reacquisition(void **state)
      * at the clock read it returns */
     uint64_t w0 = cp_now_ns() - 5000;
     assert_true(cp_contention_begin_at(&mu, w0));
-    assert_true(cp_cond_sleep(&cv, &mu, true, &charged, &at0));
+    assert_true(cp_cond_sleep(&cv, &mu, true, &charged, &at0, &cw));
     assert_true(at0 >= w0 + 5000);
     assert_int_equal(charged, at0 - w0);
     cp_contention_end(&mu, w0, cp_now_ns());
@@ -287,7 +328,7 @@ static void test_cond_map_forgets(void **state)
     uint64_t charged, at0;
     uint32_t before = cp_contention_entries();
     for (int i = 0; i < 9; i++)
-        assert_true(cp_cond_sleep(cv[i], &mus[i], false, &charged, &at0));
+        assert_true(cp_cond_sleep(cv[i], &mus[i], false, &charged, &at0, &cw));
     assert_int_equal(cp_contention_entries(), before + 9);
     /* (the set may hold other tests' pairs too: then which of ours were replaced depends
      * on them, but at least one was) */
@@ -326,7 +367,7 @@ static void *cond_worker(void *arg)
     for (int i = 0; i < 20000; i++) {
         uint64_t charged, at0;
         pthread_mutex_lock(&cc_real);
-        bool slept = (i + id) % 2 && cp_cond_sleep(&cc_cv, &cc_mu, i % 3 == 0, &charged, &at0);
+        bool slept = (i + id) % 2 && cp_cond_sleep(&cc_cv, &cc_mu, i % 3 == 0, &charged, &at0, &cw);
         cp_cond_signal(&cc_cv, i % 7 == 0);
         pthread_mutex_unlock(&cc_real);
         if (i % 5 == 0) { /* a plain wait on the same mutex */
@@ -338,7 +379,7 @@ static void *cond_worker(void *arg)
         if (slept)
             cp_cond_woke(&cc_cv, &cc_mu, cp_now_ns());
         uint64_t now;
-        cp_contention_charge(&cc_mu, &now);
+        cp_contention_charge(&cc_mu, &now, &cw);
         pthread_mutex_unlock(&cc_real);
     }
     return NULL;
@@ -379,7 +420,7 @@ static void test_hold(void **state)
     assert_true(cp_contention_begin_at(&rw, t0));
     void *h = cp_contention_hold(&rw);
     assert_non_null(h);
-    uint64_t now, c = cp_contention_charge_held(h, &rw, &now);
+    uint64_t now, c = cp_contention_charge_held(h, &rw, &now, &cw);
     cp_contention_unhold(h);
     assert_true(now >= t0 + 1000);
     assert_int_equal(c, now - t0);
@@ -393,7 +434,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worked_example),   cmocka_unit_test(test_charges_sum_to_waits),
         cmocka_unit_test(test_unknown_mutex_is_free), cmocka_unit_test(test_block_unbiased),
-        cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_waits_counted_once),   cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_million_distinct), cmocka_unit_test(test_waits_in_progress),
         cmocka_unit_test(test_cond_reacquisition), cmocka_unit_test(test_cond_map_forgets),
         cmocka_unit_test(test_cond_concurrent),

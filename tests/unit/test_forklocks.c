@@ -211,9 +211,10 @@ static int grow_child(void)
 static int bucket_child(void)
 {
     uint64_t t0, now;
+    uint32_t waits;
     if (!cp_contention_begin(&waited_on, &t0, NULL))
         return 3;
-    cp_contention_charge(&waited_on, &now);
+    cp_contention_charge(&waited_on, &now, &waits);
     cp_contention_end(&waited_on, t0, t0 + 1);
     return cp_contention_entries() == 0 ? 0 : 4;
 }

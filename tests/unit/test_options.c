@@ -61,8 +61,8 @@ static void test_defaults(void **state)
     char *env[] = {"PATH=/bin", "CTRPROF_UNKNOWN=1", NULL};
     assert_int_equal(load(&o, env, log, sizeof log), 0);
     assert_int_equal(o.mem_rate, 524288);
-    assert_int_equal(o.mutex_fraction, 1);
-    assert_int_equal(o.block_rate, 10000);
+    assert_int_equal(o.mutex_fraction, 100);
+    assert_int_equal(o.block_rate, 100000);
     assert_int_equal(o.flush_ms, 1000);
     assert_int_equal(o.depth, 64);
     assert_int_equal(o.unwind, CP_UNWIND_CFI);
@@ -119,7 +119,7 @@ static void test_bad_values(void **state)
     assert_int_equal(o.depth, 64);
     assert_int_equal(o.flush_ms, 1000);
     assert_int_equal(o.unwind, CP_UNWIND_CFI);
-    assert_int_equal(o.block_rate, 10000);
+    assert_int_equal(o.block_rate, 100000);
     assert_string_equal(o.dir, ".");
 }
 
