@@ -132,6 +132,7 @@ void cp_prof_set_host(const struct cp_host *h)
 {
     host = *h;
     cp_newproc_set_reset(host.child_reset); /* NULL: newproc.c's default */
+    cp_publish_set_file_taken(host.file_taken);
 }
 
 bool cp_prof_enabled(void)
