@@ -2,7 +2,8 @@
  * heaptime.c — the heap over time: peak profile and object lifetimes (heaptime.h).
  *
  * Contexts: the flusher or whoever holds flusher.c's cp_flush_lock (every function here); no
- * hook ever calls in (the hooks only stamp their sampled records with cp_ht_now). Memory
+ * hook ever calls in (the hooks only stamp their sampled records: cp_ht_stamp, whose TSC
+ * stamps cp_ht_alloc and cp_ht_free convert: stampclock.h). Memory
  * comes from the arena (per-bucket state) and cp_mmap_anon (the birth table): no malloc.
  *
  * The running total. flusher.c drains each ring in order (resolve.c's cp_account) and calls cp_ht_alloc/cp_ht_free
@@ -41,6 +42,7 @@
 #include "hweight.h"
 #include "log.h"
 #include "names.h"
+#include "prof.h"
 #include "rawsys.h"
 #include "timeline.h"
 
@@ -95,6 +97,7 @@ void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on)
     cp_hw_init(mem_rate); /* (the weights are resolve.c's too: set here, once, for both) */
     interval_ns = flush_ms * 1000000u;
     t0 = cp_ht_now();
+    cp_stamp_init(on && mem_rate && mem_rate < CP_DENSE_RATE);
     cp_tl_init(flush_ms);
 }
 
@@ -215,6 +218,7 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     struct cp_htx *h = htx(b);
     if (!h)
         return;
+    t = cp_stamp_ns(t);
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur += (int64_t)wq;
@@ -240,6 +244,7 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     struct cp_htx *h = htx(b);
     if (!h)
         return;
+    t = cp_stamp_ns(t);
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur -= (int64_t)wq;
