@@ -193,14 +193,17 @@ static void bt_delete(uint64_t i)
     bt[i].p = 0;
 }
 
-/* p's birth, taken out of the table if it is not later than t; 0 if none */
+/* p's birth (ns), taken out of the table if it is not later than t (ns); 0 if none. The
+ * table keeps the allocation's stamp as recorded, converted now (stampclock.h), with the
+ * same conversion as the free's: a TSC calibration read between the two drains would
+ * otherwise move one and not the other, and a lifetime of 200 ns could come out negative */
 static uint64_t bt_take(uint64_t p, uint64_t t)
 {
     if (!bt)
         return 0;
     for (uint64_t i = bhash(p) & bt_mask; bt[i].p; i = (i + 1) & bt_mask)
         if (bt[i].p == p) {
-            uint64_t b = bt[i].t;
+            uint64_t b = cp_stamp_ns(bt[i].t);
             if (b > t)
                 return 0; /* a newer object at the same address (see the top) */
             bt_delete(i);
@@ -218,6 +221,7 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     struct cp_htx *h = htx(b);
     if (!h)
         return;
+    uint64_t stamp = t;
     t = cp_stamp_ns(t);
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
@@ -233,7 +237,7 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     }
     if (t) {
         last_t = t;
-        bt_put((uint64_t)(uintptr_t)p, t);
+        bt_put((uint64_t)(uintptr_t)p, stamp); /* (converted when taken: bt_take) */
     }
 }
 
