@@ -1,11 +1,12 @@
 /*
  * stampclock.c — the TSC stamps' conversion to CLOCK_MONOTONIC nanoseconds (stampclock.h).
  *
- * Contexts: cp_stamp_init at start-up (before a second thread); cp_stamp_ns_tsc under
- * cp_flush_lock (heaptime.c applying a drained event), which guards the calibration
- * below. cp_stamp_tsc_mode is read by hooks (relaxed) and cleared here if the TSC is
- * found going backwards or out of step with the clock by more than 10 ms (a VM
- * migration, a suspend the TSC did not count): later stamps are CLOCK_MONOTONIC ones.
+ * Contexts: cp_stamp_init at start-up (before a second thread); cp_stamp_ns_slow (and
+ * stampclock.h's inline cp_stamp_ns) under cp_flush_lock (heaptime.c applying a drained
+ * event), which guards the calibration below. cp_stamp_tsc_mode is read by hooks
+ * (relaxed) and cleared here if the TSC is found going backwards or out of step with
+ * the clock by more than 10 ms (a VM migration, a suspend the TSC did not count): later
+ * stamps are CLOCK_MONOTONIC ones.
  */
 #include "stampclock.h"
 
@@ -15,12 +16,10 @@
 #include <unistd.h>
 
 bool cp_stamp_tsc_mode;
+struct cp_stamp_cal cp_stamp_cal; /* tsc0, ns0: the first pair; mult: over the latest */
 
 /* guarded by cp_flush_lock (or start-up) */
-static uint64_t tsc0, ns0; /* the first pair */
-static uint64_t next_cal;  /* a stamp past this reads a new pair */
-static double r;           /* ns per tick over tsc0 to the latest pair; 0: not yet known */
-static bool gave_up;       /* the TSC misbehaved: no more pairs */
+static bool gave_up; /* the TSC misbehaved: no more pairs */
 static unsigned ncal;
 
 #define MIN_SPAN (1ull << 14)
@@ -36,10 +35,13 @@ static uint64_t mono_ns(void)
 
 /* A TSC reading and CLOCK_MONOTONIC read together: the clock read between two ordered
  * TSC reads, the TSC's midpoint taken; a few tries for a window under WINDOW ticks (a
- * preemption or an interrupt in between), else the narrowest. */
+ * preemption or an interrupt in between), else the narrowest. tsc 0: the TSC went
+ * backwards under us. */
 static void read_pair(uint64_t *tsc, uint64_t *ns)
 {
     uint64_t best = UINT64_MAX;
+    *tsc = 0;
+    *ns = 0;
     for (int i = 0; i < 4 && best > WINDOW; i++) {
         _mm_lfence();
         uint64_t a = __rdtsc();
@@ -52,10 +54,6 @@ static void read_pair(uint64_t *tsc, uint64_t *ns)
             *tsc = a + (b - a) / 2;
             *ns = n;
         }
-    }
-    if (best == UINT64_MAX) { /* the TSC went backwards under us */
-        *tsc = 0;
-        *ns = mono_ns();
     }
 }
 
@@ -83,11 +81,12 @@ void cp_stamp_init(bool dense)
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000007u));
     if (!(d & (1u << 8)) || !clocksource_is_tsc())
         return;
-    read_pair(&tsc0, &ns0);
-    if (!tsc0)
+    uint64_t tsc, ns;
+    read_pair(&tsc, &ns);
+    if (!tsc)
         return;
-    next_cal = tsc0; /* the first stamp reads a pair: r is not known yet */
-    r = 0;
+    /* lim 0: the first stamp reads a pair (the ratio is not known yet) */
+    cp_stamp_cal = (struct cp_stamp_cal){tsc, ns, 0, 0};
     ncal = 0;
     gave_up = false;
     __atomic_store_n(&cp_stamp_tsc_mode, true, __ATOMIC_RELAXED);
@@ -97,42 +96,47 @@ static void give_up(void)
 {
     __atomic_store_n(&cp_stamp_tsc_mode, false, __ATOMIC_RELAXED);
     gave_up = true;
+    /* stamps already made keep the last ratio, if there is one (else the clock's now) */
+    cp_stamp_cal.lim = cp_stamp_cal.mult ? UINT64_MAX : 0;
 }
 
 static void calibrate(void)
 {
+    struct cp_stamp_cal *c = &cp_stamp_cal;
     uint64_t tsc, ns;
     read_pair(&tsc, &ns);
     ncal++;
-    if (tsc <= tsc0 || ns <= ns0) {
+    if (tsc <= c->tsc0 || ns <= c->ns0) {
         give_up();
         return;
     }
-    double nr = (double)(ns - ns0) / (double)(tsc - tsc0);
-    if (r > 0) {
+    if (c->mult) {
         /* where the conversion so far put this moment: more than 10 ms off means the TSC
          * stopped or jumped (a suspend, a VM moved): later stamps use the clock */
-        double off = (double)ns0 + (double)(tsc - tsc0) * r - (double)ns;
-        if (off > 1e7 || off < -1e7) {
+        uint64_t at = c->ns0 + (uint64_t)(((unsigned __int128)(tsc - c->tsc0) * c->mult) >> 32);
+        if (at > ns + 10000000u || ns > at + 10000000u) {
             give_up();
             return;
         }
     }
-    r = nr;
-    uint64_t span = tsc - tsc0;
-    span = span < MIN_SPAN ? MIN_SPAN : span > MAX_SPAN ? MAX_SPAN : span;
-    next_cal = tsc + span;
+    uint64_t span = tsc - c->tsc0;
+    /* ns per tick x 2^32, over the whole baseline */
+    c->mult = (uint64_t)(((unsigned __int128)(ns - c->ns0) << 32) / span);
+    /* the next pair when a stamp passes this one by the baseline so far (it doubles)
+     * or by MAX_SPAN ticks */
+    c->lim = span + (span < MIN_SPAN ? MIN_SPAN : span > MAX_SPAN ? MAX_SPAN : span);
 }
 
-uint64_t cp_stamp_ns_tsc(uint64_t t)
+uint64_t cp_stamp_ns_slow(uint64_t t)
 {
-    if (!gave_up && (t > next_cal || r == 0))
+    struct cp_stamp_cal *c = &cp_stamp_cal;
+    if (!gave_up && t >= c->tsc0 && t - c->tsc0 > c->lim)
         calibrate();
-    if (r == 0) /* no good pair ever (the TSC went backwards at once): the clock's now */
+    if (!c->mult) /* no good pair ever (the TSC went backwards at once): the clock's now */
         return mono_ns() + 1;
-    double d = (double)(int64_t)(t - tsc0) * r;
-    uint64_t ns = d >= 0 ? ns0 + (uint64_t)d : ns0 - (uint64_t)-d;
-    return ns ? ns : 1;
+    if (t < c->tsc0) /* (another CPU's TSC, a little behind at start-up) */
+        return c->ns0 - (uint64_t)(((unsigned __int128)(c->tsc0 - t) * c->mult) >> 32);
+    return c->ns0 + (uint64_t)(((unsigned __int128)(t - c->tsc0) * c->mult) >> 32);
 }
 
 unsigned cp_stamp_calibrations(void)
