@@ -69,6 +69,11 @@ static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_tr
  * one (0.5-1 ms on an ext4 disk). Guarded by cp_flush_lock. */
 bool cp_file_pending;
 static char pending_path[CP_PATH_MAX];
+/* The pending file is this process's own (its per-process file, or a fork child's own):
+ * made create-only (cp_open_pending). Not so in a fork child that shares its parent's
+ * file (cp_prof_atfork_child(NULL)) while the parent's was still pending: the child opens
+ * the parent's, as the parent will, and both keep the CAS. */
+static bool pending_own;
 static char process_counter[160]; /* ctrprof/process:<program>, added when the file opens */
 
 /* module records published by this process (flusher only) */
@@ -195,8 +200,8 @@ void cp_open_pending(void)
     if (!cp_file_pending)
         return;
     cp_file_pending = false;
-    int err = cp_cfile_open_as(&file, pending_path, meta_text, meta_len, true);
-    for (int tries = 0; err == -EEXIST && tries < 8; tries++) {
+    int err = cp_cfile_open_as(&file, pending_path, meta_text, meta_len, pending_own);
+    for (int tries = 0; pending_own && err == -EEXIST && tries < 8; tries++) {
         err = file_taken ? file_taken(pending_path, sizeof pending_path) : -EEXIST;
         if (err == 0)
             err = cp_cfile_open_as(&file, pending_path, meta_text, meta_len, true);
@@ -518,6 +523,7 @@ int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy)
             return -ENAMETOOLONG;
         memcpy(pending_path, path, pl + 1);
         cp_file_pending = true;
+        pending_own = true;
     } else if (path) {
         int err = cp_cfile_open(&file, path, meta, metalen);
         if (err) {
@@ -534,6 +540,11 @@ int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy)
 
 void cp_publish_fork_health(void)
 {
+    /* a child in its parent's file, unless cp_publish_fork_file gives it one of its own
+     * next: the parent writes that file too, so the child's adds are the CAS, and a file
+     * the parent had not made yet is opened as the parent's (pending_own) */
+    sole = false;
+    pending_own = false;
     cp_stack_stats(&pub_unw[0], &pub_unw[1], &pub_unw[2]);
     pub_unw[3] = cp_stack_fp_fallbacks();
     pub_unw[4] = cp_stack_libunwind_loaded();
@@ -570,6 +581,7 @@ bool cp_publish_fork_file(const char *newpath)
     memcpy(pending_path, newpath, pl);
     pending_path[pl] = 0;
     cp_file_pending = true;
+    pending_own = true;
     memset(pub_samples, 0, sizeof pub_samples);
     memset(pub_lost, 0, sizeof pub_lost);
     pub_waits = 0;
