@@ -23,6 +23,7 @@ static bool gave_up; /* the TSC misbehaved: no more pairs */
 static unsigned ncal;
 
 #define MIN_SPAN (1ull << 14)
+#define FIRST_SPAN (1ull << 16) /* the first ratio's baseline at least: ~20-30 us */
 #define MAX_SPAN (1ull << 24)
 #define WINDOW 2000u /* ticks: ~0.5-1 us */
 
@@ -104,6 +105,13 @@ static void calibrate(void)
 {
     struct cp_stamp_cal *c = &cp_stamp_cal;
     uint64_t tsc, ns;
+    /* The first ratio: a pair's TSC is known to within half its window (up to WINDOW
+     * ticks), so a baseline of a few thousand ticks (a first event just after start-up)
+     * could put it 20% off, and the first lifetimes in the wrong class. Wait until the
+     * baseline is FIRST_SPAN ticks (a relative error under ~0.3%): at most that long,
+     * once a process, and only if its first sampled event comes that early. */
+    for (unsigned i = 0; !c->mult && i < 100000 && __rdtsc() - c->tsc0 < FIRST_SPAN; i++)
+        __builtin_ia32_pause(); /* (bounded: a TSC that stood still would fail below) */
     read_pair(&tsc, &ns);
     ncal++;
     if (tsc <= c->tsc0 || ns <= c->ns0) {
