@@ -15,7 +15,8 @@
  * misread. The conversion (stampclock.c): ns = ns0 + (tsc - tsc0) * r, with (tsc0, ns0) a
  * pair read together at start and r the ratio over the longest baseline so far, read
  * again when a stamp passes the last pair by more than its baseline (so the baseline
- * doubles: after 8 us, 16 us, ...) and at least every 2^24 ticks (~5-8 ms). Each pair is
+ * doubles; the first is at least 2^16 ticks, waited for if need be) and at least every
+ * 2^24 ticks (~5-8 ms). Each pair is
  * read inside a window of at most 1 us of TSC (the midpoint is taken), so r's relative
  * error is at most ~2 x the half window over the baseline, and a converted time is within
  * a few times the window's half of CLOCK_MONOTONIC: lifetimes keep their decade classes
