@@ -604,6 +604,12 @@ static int create_whole(const char *path, const uint8_t *hdr, size_t h)
 
 int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t metalen)
 {
+    return cp_cfile_open_as(f, path, meta, metalen, false);
+}
+
+int cp_cfile_open_as(struct cp_cfile *f, const char *path, const char *meta, size_t metalen,
+                     bool create_only)
+{
     uint8_t hdr[32 + CP_CFILE_MAX_META + 32];
     int h = cp_cfile_header(hdr, sizeof hdr, meta, metalen);
     if (h < 0)
@@ -613,8 +619,13 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
     if (pl >= sizeof f->path)
         return -ENAMETOOLONG;
     int fd = create_whole(path, hdr, (size_t)h);
+    if (create_only && fd == -EEXIST)
+        return -EEXIST; /* somebody else's file (or ours of an earlier image): not opened */
     if (fd == -EEXIST || fd == -EOPNOTSUPP)
-        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+                            (create_only ? O_EXCL : 0), 0600);
+    if (fd < 0 && create_only && errno == EEXIST)
+        return -EEXIST;
     if (fd < 0)
         /* ELOOP: a symlink (O_NOFOLLOW); EISDIR: a directory; ENXIO: a FIFO nobody reads */
         return errno == ELOOP || errno == EISDIR || errno == ENXIO ? CP_CFILE_ENOTREG : -errno;
@@ -701,6 +712,7 @@ out:
         memset(f, 0, sizeof *f);
         return err;
     }
+    f->created = create_only;
     register_file(f);
     return 0;
 }

@@ -132,6 +132,7 @@ void cp_prof_set_host(const struct cp_host *h)
 {
     host = *h;
     cp_newproc_set_reset(host.child_reset); /* NULL: newproc.c's default */
+    cp_publish_set_file_taken(host.file_taken);
 }
 
 bool cp_prof_enabled(void)
@@ -472,9 +473,22 @@ static void flush_inline_own(void *arg)
 
 /* On the event's thread: the flush (and pthread_create) run on the profiler's own stack
  * (ownstack.h), which cp_flush_lock guards; the flusher it may start waits for that lock. */
+/* A process with one thread (glibc's __libc_single_threaded, on which its own malloc
+ * skips its locks: true until the first pthread_create, which sets it before the thread
+ * exists and before the shim starts the flusher) takes cp_flush_lock with a plain load
+ * and store: the locked exchange was ~4.7% of namechurn's CPU at rate 1, where every
+ * event is flushed (BENCHMARKS.md, "Inline publishing at rate 1"). No other thread can
+ * take the lock; this thread's own signal handler can only take it (an exit from a
+ * handler) between the load and the store, and then it has released it before this
+ * thread goes on, or after the store, and then it finds it held, as with the exchange. */
 __attribute__((noinline)) void cp_flush_inline(bool may_start)
 {
-    cp_spin_lock(&cp_flush_lock);
+    if (__libc_single_threaded && !__atomic_load_n(&cp_flush_lock.v, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&cp_flush_lock.v, 1, __ATOMIC_RELAXED);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST); /* (the compiler keeps it before the flush) */
+    } else {
+        cp_spin_lock(&cp_flush_lock);
+    }
     cp_own_stack_run(flush_inline_own, &may_start);
     cp_spin_unlock(&cp_flush_lock);
 }

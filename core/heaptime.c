@@ -2,7 +2,8 @@
  * heaptime.c — the heap over time: peak profile and object lifetimes (heaptime.h).
  *
  * Contexts: the flusher or whoever holds flusher.c's cp_flush_lock (every function here); no
- * hook ever calls in (the hooks only stamp their sampled records with cp_ht_now). Memory
+ * hook ever calls in (the hooks only stamp their sampled records: cp_ht_stamp, whose TSC
+ * stamps cp_ht_alloc and cp_ht_free convert: stampclock.h). Memory
  * comes from the arena (per-bucket state) and cp_mmap_anon (the birth table): no malloc.
  *
  * The running total. flusher.c drains each ring in order (resolve.c's cp_account) and calls cp_ht_alloc/cp_ht_free
@@ -41,6 +42,7 @@
 #include "hweight.h"
 #include "log.h"
 #include "names.h"
+#include "prof.h"
 #include "rawsys.h"
 #include "timeline.h"
 
@@ -95,6 +97,7 @@ void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on)
     cp_hw_init(mem_rate); /* (the weights are resolve.c's too: set here, once, for both) */
     interval_ns = flush_ms * 1000000u;
     t0 = cp_ht_now();
+    cp_stamp_init(on && mem_rate && mem_rate < CP_DENSE_RATE);
     cp_tl_init(flush_ms);
 }
 
@@ -190,14 +193,17 @@ static void bt_delete(uint64_t i)
     bt[i].p = 0;
 }
 
-/* p's birth, taken out of the table if it is not later than t; 0 if none */
+/* p's birth (ns), taken out of the table if it is not later than t (ns); 0 if none. The
+ * table keeps the allocation's stamp as recorded, converted now (stampclock.h), with the
+ * same conversion as the free's: a TSC calibration read between the two drains would
+ * otherwise move one and not the other, and a lifetime of 200 ns could come out negative */
 static uint64_t bt_take(uint64_t p, uint64_t t)
 {
     if (!bt)
         return 0;
     for (uint64_t i = bhash(p) & bt_mask; bt[i].p; i = (i + 1) & bt_mask)
         if (bt[i].p == p) {
-            uint64_t b = bt[i].t;
+            uint64_t b = cp_stamp_ns(bt[i].t);
             if (b > t)
                 return 0; /* a newer object at the same address (see the top) */
             bt_delete(i);
@@ -215,6 +221,8 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     struct cp_htx *h = htx(b);
     if (!h)
         return;
+    uint64_t stamp = t;
+    t = cp_stamp_ns(t);
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur += (int64_t)wq;
@@ -229,7 +237,7 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     }
     if (t) {
         last_t = t;
-        bt_put((uint64_t)(uintptr_t)p, t);
+        bt_put((uint64_t)(uintptr_t)p, stamp); /* (converted when taken: bt_take) */
     }
 }
 
@@ -240,6 +248,7 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     struct cp_htx *h = htx(b);
     if (!h)
         return;
+    t = cp_stamp_ns(t);
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur -= (int64_t)wq;

@@ -2,8 +2,8 @@
  * heaptime.h — the heap over time (issue 21): the running in-use total and the per-site
  * in-use at its peak, and the lifetime of each freed sampled object, in decade classes.
  *
- * Contexts: cp_ht_now in hooks (sampled events only: it reads CLOCK_MONOTONIC for the
- * record); everything else on the flusher, or whoever holds flusher.c's cp_flush_lock (the
+ * Contexts: cp_ht_stamp in hooks (sampled events only: it reads CLOCK_MONOTONIC, or the
+ * TSC, for the record: stampclock.h); everything else on the flusher, or whoever holds flusher.c's cp_flush_lock (the
  * inline flush, the late path after the final flush, the fork child's set-up).
  *
  * resolve.c applies each drained event to its bucket in ring order and calls cp_ht_alloc /
@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+
+#include "stampclock.h"
 
 struct cp_bucket;
 
@@ -37,10 +39,11 @@ static inline uint64_t cp_ht_now(void)
  * Immutable after cp_ht_init. */
 extern bool cp_ht_on __attribute__((visibility("hidden"))); /* (no GOT load: prof_int.h) */
 
-/* A sampled event's time for its record: 0 (no time) when the feature is off. */
+/* A sampled event's time for its record: 0 (no time) when the feature is off; at the
+ * dense rates on an invariant TSC, the TSC (stampclock.h: converted when drained). */
 static inline uint64_t cp_ht_stamp(void)
 {
-    return cp_ht_on ? cp_ht_now() : 0;
+    return !cp_ht_on ? 0 : cp_stamp_tsc_on() ? cp_stamp_tsc() : cp_ht_now();
 }
 
 /* The class of a lifetime of ns nanoseconds. */
@@ -63,10 +66,11 @@ struct cp_ht_sink {
 /* Start of the process's accounting (init, and in a fork child): the time origin of the
  * peak's time, the sampling rate (for the unbiased total) and the publication interval. */
 void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on);
-/* A sampled allocation of b at p of size bytes, drained at time t (ns, cp_ht_now); counted
+/* A sampled allocation of b at p of size bytes, drained at time t (its record's stamp:
+ * cp_ht_stamp's, converted here; ns, cp_ht_now, in tests); counted
  * with its own weight (hweight.h). */
 void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t);
-/* A sampled free of b's object p of size bytes at time t; t 0: the time is not known (the
+/* A sampled free of b's object p of size bytes at time t (as for cp_ht_alloc); t 0: the time is not known (the
  * object's lifetime is not classed). */
 void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t);
 /* Add what changed to the file. The peak's per-site counters are rewritten (a walk over

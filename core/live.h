@@ -18,7 +18,9 @@
  * becomes a tombstone that a later insert may reuse, so churn at rate 1 does not grow
  * the table. Each sampled object is inserted once and removed at most once, by whoever
  * frees it (the application orders the free after the malloc), so there is no ABA on a
- * slot's key.
+ * slot's key. In a process with one thread (glibc's __libc_single_threaded) the shadow
+ * map's entries and the filter's counters are changed with plain loads and stores
+ * (live.c, alone).
  */
 #ifndef CP_LIVE_H
 #define CP_LIVE_H

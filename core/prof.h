@@ -114,6 +114,12 @@ struct cp_host {
      * core/newproc.h), on that child's only thread, before it takes any lock of its own;
      * NULL: cp_prof_atfork_child(NULL) */
     void (*child_reset)(void);
+    /* the per-process file's name was found taken when the engine came to create the
+     * file (another process made it since the name was chosen: the same pid in another
+     * pid namespace): write another free name into path (size bytes), return 0 or a
+     * negative errno. Called under the engine's flush lock, on any thread: no malloc, no
+     * lock. NULL: such a process does not profile */
+    int (*file_taken)(char *path, size_t size);
 };
 void cp_prof_set_host(const struct cp_host *host);
 

@@ -123,6 +123,8 @@ extern bool cp_file_pending;
 
 int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy);
 void cp_open_pending(void);
+/* the host's file_taken (prof.h), from cp_prof_set_host */
+void cp_publish_set_file_taken(int (*fn)(char *path, size_t size));
 void cp_check_file(void);
 void cp_publish_begin(void);
 void cp_publish_end(void);

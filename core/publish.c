@@ -31,6 +31,30 @@
 
 static bool have_file;
 static struct cp_cfile file;
+/* The file is a per-process one this process created (cp_cfile_open_as's create_only: a
+ * name found taken at creation gets another, never the other process's file), so nobody
+ * else writes it, and this process writes its counters under cp_flush_lock (or before a
+ * second thread): the counters of every flush go in without a locked instruction
+ * (cp_cfile_add_sole). A shared CTRPROF_FILE (and a fork child in it), or a per-process
+ * file opened at start-up (a process sandboxed from the start), take the CAS. */
+static bool sole;
+
+static inline void add(uint64_t *v, uint64_t n)
+{
+    if (sole)
+        cp_cfile_add_sole(v, n);
+    else
+        cp_cfile_add(v, n);
+}
+
+/* The host's way to another name for the per-process file when its name was found taken
+ * at creation (prof.h, struct cp_host's file_taken); NULL: none, not profiling. */
+static int (*file_taken)(char *path, size_t size);
+
+void cp_publish_set_file_taken(int (*fn)(char *path, size_t size))
+{
+    file_taken = fn;
+}
 static char meta_text[CP_CFILE_MAX_META + 1];
 static size_t meta_len;
 
@@ -45,6 +69,11 @@ static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_tr
  * one (0.5-1 ms on an ext4 disk). Guarded by cp_flush_lock. */
 bool cp_file_pending;
 static char pending_path[CP_PATH_MAX];
+/* The pending file is this process's own (its per-process file, or a fork child's own):
+ * made create-only (cp_open_pending). Not so in a fork child that shares its parent's
+ * file (cp_prof_atfork_child(NULL)) while the parent's was still pending: the child opens
+ * the parent's, as the parent will, and both keep the CAS. */
+static bool pending_own;
 static char process_counter[160]; /* ctrprof/process:<program>, added when the file opens */
 
 /* module records published by this process (flusher only) */
@@ -81,12 +110,12 @@ static void add_health(const char *name, uint64_t n)
         return;
     for (unsigned i = 0; i < n_named_cache; i++)
         if (named_cache[i].name == name) {
-            cp_cfile_add(named_cache[i].ctr, n);
+            add(named_cache[i].ctr, n);
             return;
         }
     uint64_t *v;
     if (cp_cfile_counter(&file, name, strlen(name), &v) == 0) {
-        cp_cfile_add(v, n);
+        add(v, n);
         if (n_named_cache < NAMED_CACHE) {
             named_cache[n_named_cache].name = name;
             named_cache[n_named_cache++].ctr = v;
@@ -108,7 +137,8 @@ void cp_prof_set_process(const char *name)
  *  - lost:nbucket: when the file system fills up, it is the one still written;
  *  - publishing / flushes: a seqlock shared by every process writing the file. A publish
  *    adds 1 to publishing before it adds anything else and 1 to flushes after everything
- *    (cp_cfile_add is a locked RMW: a full barrier on x86-64), so a reader that sees the
+ *    (cp_cfile_add is a locked RMW: a full barrier on x86-64; cp_cfile_add_sole's release
+ *    stores keep the same order in a file only this process writes), so a reader that sees the
  *    two equal before and after its copy has one published snapshot (cp_cfile_load). */
 static uint64_t *seq_begun, *seq_ended;
 
@@ -130,13 +160,13 @@ static void reserve_counters(void)
 void cp_publish_begin(void)
 {
     if (seq_begun)
-        cp_cfile_add(seq_begun, 1);
+        add(seq_begun, 1);
 }
 
 void cp_publish_end(void)
 {
     if (seq_ended)
-        cp_cfile_add(seq_ended, 1);
+        add(seq_ended, 1);
 }
 
 /* Has the file stopped being ours to write (cp_flush_lock held)? A store that faulted (the
@@ -149,6 +179,7 @@ void cp_check_file(void)
     if (!have_file || cp_cfile_stopped(&file) != CP_CFILE_EBROKEN)
         return;
     have_file = false;
+    sole = false;
     seq_begun = seq_ended = NULL;
     n_named_cache = 0;
     cp_stacktab_reset();
@@ -158,14 +189,25 @@ void cp_check_file(void)
                file.path);
 }
 
-/* Open the pending per-process file (cp_flush_lock held). */
+/* Open the pending per-process file (cp_flush_lock held). Its name was found free at
+ * start (preload/shim.c, default_path), but the file is made only now: a process with the
+ * same pid and program (another pid namespace) writing to the same directory may have
+ * made it since. Then this process takes another free name (the host's file_taken), a
+ * few times at most, and never opens the other's file: a per-process file has one writer
+ * (sole). */
 void cp_open_pending(void)
 {
     if (!cp_file_pending)
         return;
     cp_file_pending = false;
-    int err = cp_cfile_open(&file, pending_path, meta_text, meta_len);
+    int err = cp_cfile_open_as(&file, pending_path, meta_text, meta_len, pending_own);
+    for (int tries = 0; pending_own && err == -EEXIST && tries < 8; tries++) {
+        err = file_taken ? file_taken(pending_path, sizeof pending_path) : -EEXIST;
+        if (err == 0)
+            err = cp_cfile_open_as(&file, pending_path, meta_text, meta_len, true);
+    }
     have_file = err == 0;
+    sole = have_file && file.created;
     n_named_cache = 0;
     cp_stacktab_reset();
     if (!have_file) {
@@ -296,7 +338,7 @@ void cp_publish_bucket(struct cp_bucket *b)
 {
     /* heap: alloc and free objects, alloc and free bytes (unbiased: bucket.h), the whole
      * units not yet published; mutex and block: count (1/65536), delay */
-    uint64_t add[CP_BUCKET_NVAL] = {0};
+    uint64_t delta[CP_BUCKET_NVAL] = {0};
     int nval = 2;
     if (!have_file || b->ctr_failed)
         return;
@@ -304,13 +346,13 @@ void cp_publish_bucket(struct cp_bucket *b)
         /* bytes: implied by the record's size until the site has had two sizes (bucket.h) */
         nval = b->u.mem.mixed ? 4 : 2;
         for (int i = 0; i < nval; i++)
-            add[i] = (*cp_memrec_at(&b->u.mem.active, i) - b->pub[i]) >> 16;
+            delta[i] = (*cp_memrec_at(&b->u.mem.active, i) - b->pub[i]) >> 16;
     } else {
-        add[0] = b->u.blk.count_q16 - b->pub[0];
-        add[1] = b->u.blk.delay - b->pub[1];
+        delta[0] = b->u.blk.count_q16 - b->pub[0];
+        delta[1] = b->u.blk.delay - b->pub[1];
     }
     for (int i = 0; i < nval; i++) {
-        if (!add[i])
+        if (!delta[i])
             continue;
         if (!b->ctr[i]) {
             int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
@@ -329,11 +371,11 @@ void cp_publish_bucket(struct cp_bucket *b)
                 return;
             }
         }
-        cp_cfile_add(b->ctr[i], add[i]);
+        add(b->ctr[i], delta[i]);
         if (b->type == CP_HEAP)
             cp_memrec_publish(b, i);
         else
-            b->pub[i] += add[i];
+            b->pub[i] += delta[i];
     }
 }
 
@@ -481,6 +523,7 @@ int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy)
             return -ENAMETOOLONG;
         memcpy(pending_path, path, pl + 1);
         cp_file_pending = true;
+        pending_own = true;
     } else if (path) {
         int err = cp_cfile_open(&file, path, meta, metalen);
         if (err) {
@@ -497,6 +540,11 @@ int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy)
 
 void cp_publish_fork_health(void)
 {
+    /* a child in its parent's file, unless cp_publish_fork_file gives it one of its own
+     * next: the parent writes that file too, so the child's adds are the CAS, and a file
+     * the parent had not made yet is opened as the parent's (pending_own) */
+    sole = false;
+    pending_own = false;
     cp_stack_stats(&pub_unw[0], &pub_unw[1], &pub_unw[2]);
     pub_unw[3] = cp_stack_fp_fallbacks();
     pub_unw[4] = cp_stack_libunwind_loaded();
@@ -523,6 +571,7 @@ bool cp_publish_fork_file(const char *newpath)
     if (have_file)
         cp_cfile_close(&file);
     have_file = false;
+    sole = false;
     n_named_cache = 0;
     cp_stacktab_reset();
     seq_begun = seq_ended = NULL;
@@ -532,6 +581,7 @@ bool cp_publish_fork_file(const char *newpath)
     memcpy(pending_path, newpath, pl);
     pending_path[pl] = 0;
     cp_file_pending = true;
+    pending_own = true;
     memset(pub_samples, 0, sizeof pub_samples);
     memset(pub_lost, 0, sizeof pub_lost);
     pub_waits = 0;

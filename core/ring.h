@@ -120,6 +120,15 @@ static inline void cp_ring_begin(struct cp_ring *r)
     __atomic_store_n(&r->head, cp_ring_pack(r, CP_RING_BUSY), __ATOMIC_SEQ_CST);
 }
 
+/* The same in a process with one thread (events.c: no flusher thread to order against,
+ * nobody else to see the busy bit but this thread's own signal handlers): no locked
+ * instruction. */
+static inline void cp_ring_begin_alone(struct cp_ring *r)
+{
+    __atomic_store_n(&r->head, cp_ring_pack(r, CP_RING_BUSY), __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
 void cp_ring_wake_consumer(void);
 
 /* Producer: append a record (kind, cycle, words[0..n), more[0..m)) the caller has made

@@ -173,6 +173,21 @@ static int default_path(char *out, size_t len, pid_t pid)
     return name_taken(out, len, pid, hi) < 0 ? -ENAMETOOLONG : 0;
 }
 
+/* The engine found the per-process file's name taken when it came to create the file
+ * (lazily, at the first flush with something to say: core/publish.c, cp_open_pending): a
+ * process with the same pid in another pid namespace, writing to the same directory, made
+ * it since this one chose the name. The next free name, probed again now (the other's
+ * file is there to be seen); the engine never opens a file it did not make. Any thread,
+ * under the engine's flush lock: lstat and cp_fmt only. (No lock on file_path: it is read
+ * only by the start-up message, before the first flush.) */
+static int file_taken(char *path, size_t size)
+{
+    int err = default_path(path, size, getpid());
+    if (err == 0 && strlen(path) < sizeof file_path)
+        memcpy(file_path, path, strlen(path) + 1);
+    return err;
+}
+
 /* A directory no file can be made in is said once per process tree, not by every
  * process and every exec'd image of it (a build under an unwritable CTRPROF_DIR would
  * print it from each compiler): the first to say it leaves CTRPROF_DIR_UNUSABLE=<dir> in
@@ -403,7 +418,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
         cp_log("cannot map the mutex waiter table; mutex profile off");
     bool lazy = per_process_file && !started_sandboxed();
     static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler,
-                                        child_reset};
+                                        child_reset, file_taken};
     cp_prof_set_host(&host);
     int err = cp_prof_init(&cp_opts, file_path, meta, meta_len, lazy);
     if (cp_meta_mismatch(err) && !per_process_file && cp_meta_adopt_shared(file_path, meta, &meta_len, sizeof meta) == 0)

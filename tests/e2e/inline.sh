@@ -86,3 +86,41 @@ f=${f:-/nonexistent}
 check_eq "$n:allocs" $N "$(sitev "$f" parent_site --sample=alloc_objects)"
 check_eq "$n:lifetimes" $N "$(sitev "$f" parent_site --sample=temp_objects --temp-under=10s)"
 check_eq "$n:samples" "$(total "$f" --sample=alloc_objects)" "$(counter "$f" ctrprof/health:samples:heap)"
+
+# 4. Two processes with the same pid (each pid 1 of its own pid namespace) and program,
+# writing to the same directory: both choose ctrprof.samepid.1.count at start-up, the
+# first to allocate creates it, and the second, finding the name taken when it comes to
+# create its file, takes another (core/publish.c, cp_open_pending): each process's counts
+# exact in a file of its own. The first's file takes its adds without a locked
+# instruction (cp_cfile_add_sole), so a second writer in it would also lose increments.
+n="inline:same-pid"
+d="$WORK/samepid"
+mkdir -p "$d"
+if ! unshare -Urpf true 2>/dev/null; then
+    skip "$n" "unshare -Urpf (an unprivileged pid namespace) is not allowed here"
+else
+    M=20000
+    for w in a b; do
+        (CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 timeout 120 unshare -Urpf \
+            env LD_PRELOAD="$SHIM" "$PROGS/samepid" "$d/ready-$w" "$d/go-$w" $M) &
+    done
+    # both have chosen their names before either makes a file
+    if ! wait_until 60 test -e "$d/ready-a" -a -e "$d/ready-b"; then
+        fail "$n:started" "the two processes did not start"
+    else
+        touch "$d/go-a"
+        # a's file exists (its first allocation made it) before b makes its own
+        wait_until 60 test -e "$d/ctrprof.samepid.1.count"
+        touch "$d/go-b"
+        wait
+        check_eq "$n:both-ran" "yes yes" \
+            "$(for w in a b; do [ -e "$d/ready-$w.done" ] && echo yes || echo no; done | xargs)"
+        files=$(ls "$d"/ctrprof.samepid.*.count 2>/dev/null | wc -l)
+        check_eq "$n:two-files" 2 "$files"
+        got=""
+        for f in "$d"/ctrprof.samepid.*.count; do
+            [ -f "$f" ] && got="$got $(sitev "$f" samepid_site --sample=alloc_objects)"
+        done
+        check_eq "$n:each-exact" " $M $M" "$got"
+    fi
+fi

@@ -216,6 +216,31 @@ static void test_name_rules_and_saturation(void **state)
                      CP_CFILE_EMETALEN);
 }
 
+/* create_only (cp_cfile_open_as): a name that exists is never opened, with either way of
+ * creating (O_TMPFILE + linkat, or plain O_CREAT); a new file is made, marked created, and
+ * takes the sole writer's adds; cp_cfile_open of an existing file is not created. */
+static void test_create_only(void **state)
+{
+    struct cp_cfile f, g;
+    for (int plain = 0; plain < 2; plain++) {
+        cp_cfile_plain_create(plain);
+        char *p = tpath(plain ? "excl-plain.count" : "excl.count");
+        assert_int_equal(cp_cfile_open_as(&f, p, META, sizeof META - 1, true), 0);
+        assert_true(f.created);
+        uint64_t *v;
+        assert_int_equal(cp_cfile_counter(&f, "x", 1, &v), 0);
+        cp_cfile_add_sole(v, 5);
+        cp_cfile_add_sole(v, UINT64_MAX); /* saturates, as cp_cfile_add */
+        assert_true(*v == UINT64_MAX);
+        assert_int_equal(cp_cfile_open_as(&g, p, META, sizeof META - 1, true), -EEXIST);
+        assert_int_equal(cp_cfile_open(&g, p, META, sizeof META - 1), 0);
+        assert_false(g.created);
+        cp_cfile_close(&g);
+        cp_cfile_close(&f);
+    }
+    cp_cfile_plain_create(false);
+}
+
 static void test_meta_mismatch_leaves_file(void **state)
 {
     struct cp_cfile f;
@@ -543,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_bucket_values),
         cmocka_unit_test(test_name_rules_and_saturation),
         cmocka_unit_test(test_meta_mismatch_leaves_file),
+        cmocka_unit_test(test_create_only),
         cmocka_unit_test(test_bad_paths),
         cmocka_unit_test(test_many_processes),
         cmocka_unit_test(test_pointer_survives_growth),

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h> /* after the headers it needs */
 
@@ -61,6 +62,97 @@ static void test_class_boundaries(void **state)
     assert_int_equal(cp_ht_class(9999999999), 7); /* under 10 s */
     assert_int_equal(cp_ht_class(10000000000), 8);
     assert_int_equal(cp_ht_class(UINT64_MAX), 8);
+}
+
+static uint64_t mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* TSC stamps (stampclock.h), converted when applied: each lifetime from 300 ns to 30 ms,
+ * measured around by CLOCK_MONOTONIC, converts to within 1% + 150 ns of the clock's own
+ * measure, in the same decade class (unless the clock's measure is within 2% of a
+ * boundary), and a stamp converts to within 2 us of the clock's readings around it; the calibration
+ * reads a logarithmic number of pairs, not one a stamp. Skipped where the TSC is not
+ * used (not invariant, or not the kernel's clock source). */
+static void test_tsc_stamps(void **state)
+{
+    (void)state;
+    cp_ht_init(1, 1000, true);
+    if (!cp_stamp_tsc_on()) {
+        skip();
+        return;
+    }
+    assert_int_equal(cp_stamp_ns(12345), 12345); /* a CLOCK_MONOTONIC stamp stays */
+    assert_int_equal(cp_stamp_ns(0), 0);
+    static const uint64_t dur[] = {300, 2000, 20000, 200000, 3000000, 30000000};
+    for (int rep = 0; rep < 3; rep++)
+        for (unsigned i = 0; i < sizeof dur / sizeof *dur; i++) {
+            uint64_t na = mono();
+            uint64_t s0 = cp_ht_stamp();
+            uint64_t n0 = mono(), n1;
+            while ((n1 = mono()) - n0 < dur[i])
+                ;
+            uint64_t s1 = cp_ht_stamp();
+            uint64_t n2 = mono();
+            assert_true(s0 & CP_STAMP_TSC);
+            uint64_t c0 = cp_stamp_ns(s0), c1 = cp_stamp_ns(s1);
+            assert_true(c1 >= c0);
+            /* s0 lies between na and n0, s1 between n1 and n2 (a preemption anywhere
+             * only widens the bounds) */
+            uint64_t life = c1 - c0, lo = n1 - n0, hi = n2 - na;
+            uint64_t tol = hi / 100 + 150;
+            if (life + tol < lo || life > hi + tol)
+                fail_msg("lifetime %llu ns converted, clock %llu..%llu ns",
+                         (unsigned long long)life, (unsigned long long)lo,
+                         (unsigned long long)hi);
+            if (c1 + 2000 < n1 || c1 > n2 + 2000)
+                fail_msg("a stamp converts to %llu, read between %llu and %llu",
+                         (unsigned long long)c1, (unsigned long long)n1,
+                         (unsigned long long)n2);
+            /* classes: the same when the clock's measure is not near a boundary */
+            bool near = false;
+            for (uint64_t b = 1000; b <= 10000000000ull; b *= 10)
+                if (hi + hi / 50 >= b && lo <= b + b / 50)
+                    near = true;
+            if (!near)
+                assert_int_equal(cp_ht_class(life), cp_ht_class(lo));
+        }
+    assert_true(cp_stamp_calibrations() < 40);
+}
+
+/* Objects of ~50 ns lifetimes whose allocations and frees are applied with other events'
+ * stamps converted in between, over 60 ms (so TSC calibrations fall between an object's
+ * allocation and its free): every lifetime in the first class, none lost. (Converting the
+ * birth when its allocation was applied, with the ratio of then, put some ~1 us off.) */
+static void test_tsc_lifetimes_across_calibrations(void **state)
+{
+    (void)state;
+    cp_ht_init(1, 1000, true);
+    if (!cp_stamp_tsc_on()) {
+        skip();
+        return;
+    }
+    cp_ht_atfork_child(true);
+    enum { N = 60 };
+    static uint64_t sa[N], sf[N];
+    uint64_t before = cp_ht_bucket_life(bk[0], 0, false);
+    unsigned cal0 = cp_stamp_calibrations();
+    for (int i = 0; i < N; i++) {
+        sa[i] = cp_ht_stamp();
+        sf[i] = cp_ht_stamp();
+        uint64_t n0 = mono();
+        while (mono() - n0 < 1000000) /* 1 ms */
+            ;
+        cp_ht_alloc(bk[0], (void *)(uintptr_t)(0x100000 + 64 * i), 8, sa[i]);
+        if (i > 0)
+            cp_ht_free(bk[0], (void *)(uintptr_t)(0x100000 + 64 * (i - 1)), 8, sf[i - 1]);
+    }
+    cp_ht_free(bk[0], (void *)(uintptr_t)(0x100000 + 64 * (N - 1)), 8, sf[N - 1]);
+    assert_true(cp_stamp_calibrations() > cal0); /* some fell in between */
+    assert_int_equal(cp_ht_bucket_life(bk[0], 0, false) - before, N);
 }
 
 /* Random allocations and frees over NB buckets at rate 1: at every step the brute force
@@ -328,6 +420,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_class_boundaries),
+        cmocka_unit_test(test_tsc_stamps),
+        cmocka_unit_test_setup(test_tsc_lifetimes_across_calibrations, setup),
         cmocka_unit_test_setup(test_peak_matches_brute_force, setup),
         cmocka_unit_test_setup(test_lifetimes, setup),
         cmocka_unit_test_setup(test_unbiased_total, setup),

@@ -1,0 +1,79 @@
+/*
+ * stampclock.h — the clock of the sampled heap records' time stamps (heaptime.h's
+ * cp_ht_stamp): CLOCK_MONOTONIC read in the hook (the vDSO, ~25 ns), or, at the dense
+ * rates on an invariant TSC that the kernel itself keeps time with, the TSC alone (rdtsc,
+ * ~10 ns: two clock reads an allocation pair were 11% of a small-object program's CPU at
+ * rate 1), converted to CLOCK_MONOTONIC nanoseconds when the record is drained.
+ *
+ * Contexts: cp_stamp_tsc_on and cp_stamp_tsc in hooks (sampled events only); cp_stamp_ns
+ * where heaptime.c applies an event (the flusher, or whoever holds cp_flush_lock);
+ * cp_stamp_init at start-up (flusher.c's init, before a second thread).
+ *
+ * A TSC stamp has bit 63 set (CP_STAMP_TSC; neither clock reaches 2^63 in 290 years), so
+ * a drained record says which clock stamped it, and the hooks can go back to
+ * CLOCK_MONOTONIC at any moment (a TSC found to go backwards) without a record being
+ * misread. The conversion (stampclock.c): ns = ns0 + (tsc - tsc0) * r, with (tsc0, ns0) a
+ * pair read together at start and r the ratio over the longest baseline so far, read
+ * again when a stamp passes the last pair by more than its baseline (so the baseline
+ * doubles; the first is at least 2^16 ticks, waited for if need be) and at least every
+ * 2^24 ticks (~5-8 ms). Each pair is
+ * read inside a window of at most 1 us of TSC (the midpoint is taken), so r's relative
+ * error is at most ~2 x the half window over the baseline, and a converted time is within
+ * a few times the window's half of CLOCK_MONOTONIC: lifetimes keep their decade classes
+ * (1 us, 10 us, ...) except within ~100 ns of a boundary, as with the clock read in the
+ * hook, whose own place in the hook moves by as much.
+ */
+#ifndef CP_STAMPCLOCK_H
+#define CP_STAMPCLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <x86intrin.h>
+
+#define CP_STAMP_TSC (1ull << 63)
+
+/* The hooks stamp with the TSC (atomic: set at start-up, cleared at a fallback). */
+extern bool cp_stamp_tsc_mode __attribute__((visibility("hidden")));
+
+static inline bool cp_stamp_tsc_on(void)
+{
+    return __atomic_load_n(&cp_stamp_tsc_mode, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t cp_stamp_tsc(void)
+{
+    return __rdtsc() | CP_STAMP_TSC;
+}
+
+/* Start-up: the TSC is used when dense (the only rates where the stamps' cost shows), the
+ * CPU says it is invariant (cpuid 0x80000007 EDX bit 8: constant and nonstop) and the
+ * kernel's clock source is "tsc" (so it found the TSCs of all CPUs in step); otherwise
+ * CLOCK_MONOTONIC. In a fork child the calibration goes on as it was. */
+void cp_stamp_init(bool dense);
+
+/* The conversion (stampclock.c; guarded by cp_flush_lock): ns = ns0 + (tsc - tsc0) x
+ * mult / 2^32 for a tsc with tsc - tsc0 <= lim (lim 0: no pair read yet, so every stamp
+ * takes the slow path, which reads one). */
+struct cp_stamp_cal {
+    uint64_t tsc0, ns0, lim, mult;
+};
+extern struct cp_stamp_cal cp_stamp_cal __attribute__((visibility("hidden")));
+uint64_t cp_stamp_ns_slow(uint64_t tsc);
+
+/* A record's stamp (a TSC one or nanoseconds; 0: none) in CLOCK_MONOTONIC nanoseconds
+ * (0 stays 0). cp_flush_lock held. Inline, in integers: three a pair at rate 1, where a
+ * call and double arithmetic were ~33 instructions each (callgrind). */
+static inline uint64_t cp_stamp_ns(uint64_t t)
+{
+    if (!(t & CP_STAMP_TSC))
+        return t;
+    uint64_t d = (t & ~CP_STAMP_TSC) - cp_stamp_cal.tsc0;
+    if (__builtin_expect(d > cp_stamp_cal.lim, 0))
+        return cp_stamp_ns_slow(t & ~CP_STAMP_TSC);
+    return cp_stamp_cal.ns0 + (uint64_t)(((unsigned __int128)d * cp_stamp_cal.mult) >> 32);
+}
+
+/* For tests: how many pairs have been read since start-up. */
+unsigned cp_stamp_calibrations(void);
+
+#endif
