@@ -5,19 +5,30 @@
  * drained) and from hooks (mutex and block events); cp_bucket_all from the flusher; the
  * lock functions from the atfork handlers.
  *
- * Publication: a new bucket is fully written (key and stack), then made reachable by a
- * release store of the chain head (and of the all-list head); lookups load heads with
- * acquire, so a reader that finds a bucket sees its whole key. Buckets are never removed,
- * so there is no ABA and no reclamation.
+ * Publication: a new bucket is fully written (key, and its stack's nodes in frames.c),
+ * then made reachable by a release store of the chain head (and of the all-list head);
+ * lookups load heads with acquire, so a reader that finds a bucket sees its whole key and
+ * stack. Buckets are never removed, so there is no ABA and no reclamation.
+ *
+ * A bucket's stack is not in the bucket: it is a path in frames.c's trie, shared with
+ * every stack with the same outer frames; the bucket keeps its innermost node (leaf) and
+ * depth. A lookup hashes the stack (the hash only picks a chain and filters with its
+ * other 32 bits) and compares a candidate's type, depth and every frame, walking its
+ * nodes from the leaf: a bucket per distinct stack, never two stacks merged.
+ * Per bucket: sizeof(struct cp_bucket), 240 bytes (was 240 + 8 a frame: 496 at depth
+ * 32), and the nodes of the frames it shares with no earlier stack (16 bytes each, 4 to 8
+ * more in frames.c's insertion table): ~100 bytes a stack on bench/progs/namestacks.
  * The heap buckets' index (cp_bucket_by_hidx): an entry is written under the lock before
  * its bucket is reachable, with a release store, and never changes; read without the lock.
- * Lock: the bucket lock, order 3 in docs/ARCHITECTURE.md's lock table ("Locks").
+ * Lock: the bucket lock, order 3 in docs/ARCHITECTURE.md's lock table ("Locks"); it also
+ * guards frames.c's insertion.
  */
 #include "bucket.h"
 
 #include <string.h>
 
 #include "arena.h"
+#include "frames.h"
 #include "log.h"
 #include "newproc.h"
 #include "spin.h"
@@ -33,7 +44,8 @@ static struct cp_bucket **heads;
 static int ready; /* cp_bucket_init was called */
 static struct cp_bucket *all;    /* atomic: newest bucket */
 static cp_spin lock = CP_SPIN_INIT;
-static uint64_t max_bytes, used_bytes; /* used_bytes guarded by lock */
+static uint64_t max_bytes, used_bytes; /* used_bytes (the buckets') guarded by lock */
+static uint64_t hash_keep = ~0ull;     /* cp_bucket_hash_keep_for_tests */
 static uint64_t overflowed, nbuckets;  /* atomic */
 
 int cp_bucket_init(uint64_t max, unsigned heads_bits)
@@ -69,22 +81,39 @@ uint64_t cp_bucket_hash(enum cp_ptype type, const uintptr_t *pcs, unsigned n)
     return h ^ (h >> 29);
 }
 
-static int same(const struct cp_bucket *b, uint64_t h, enum cp_ptype type, const uintptr_t *pcs,
-                unsigned n)
+void cp_bucket_hash_keep_for_tests(uint64_t keep)
 {
-    return b->hash == h && b->type == type && b->nstk == n &&
-           memcmp(b->stk, pcs, n * sizeof *pcs) == 0;
+    hash_keep = keep;
 }
 
-static struct cp_bucket *find(uint64_t h, enum cp_ptype type, const uintptr_t *pcs, unsigned n)
+static int same(const struct cp_bucket *b, uint32_t tag, enum cp_ptype type, const uintptr_t *pcs,
+                unsigned n, int overflow)
+{
+    return b->tag == tag && b->type == type && b->nstk == n && b->overflow == overflow &&
+           cp_frames_equal(b->leaf, pcs, n);
+}
+
+static struct cp_bucket *find(uint64_t h, enum cp_ptype type, const uintptr_t *pcs, unsigned n,
+                              int overflow)
 {
     /* acquire: pairs with the release in insert(); the key is visible */
     struct cp_bucket **hd = __atomic_load_n(&heads, __ATOMIC_ACQUIRE);
+    uint32_t tag = (uint32_t)(h >> 32);
     for (struct cp_bucket *b = __atomic_load_n(&hd[h % NHEADS], __ATOMIC_ACQUIRE); b;
          b = b->next)
-        if (same(b, h, type, pcs, n))
+        if (same(b, tag, type, pcs, n, overflow))
             return b;
     return NULL;
+}
+
+unsigned cp_bucket_stack(const struct cp_bucket *b, uintptr_t *out)
+{
+    return cp_frames_read(b->leaf, out, b->nstk < CP_MAX_DEPTH ? b->nstk : CP_MAX_DEPTH);
+}
+
+uint64_t cp_bucket_bytes(void)
+{
+    return used_bytes + cp_frames_bytes();
 }
 
 /* The heap buckets by index (bucket.h): a directory of pages of pointers, a page mapped
@@ -124,21 +153,25 @@ struct cp_bucket *cp_bucket_by_hidx(uint32_t i)
 static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, const uintptr_t *pcs, unsigned n,
                                 int overflow)
 {
-    size_t bytes = sizeof(struct cp_bucket) + n * sizeof *pcs;
-    struct cp_bucket *b = cp_arena_alloc(bytes);
+    uint32_t leaf = cp_frames_intern(pcs, n);
+    if (leaf == CP_FRAME_NONE)
+        return NULL;
+    struct cp_bucket *b = cp_arena_alloc(sizeof *b);
     if (!b)
         return NULL;
     if (type == CP_HEAP && !(b->hidx = new_hidx(b)))
         return NULL; /* (the arena's bytes stay: this happens once, at the index's end) */
-    used_bytes += bytes;
-    b->hash = h;
+    used_bytes += sizeof *b;
+    b->tag = (uint32_t)(h >> 32);
+    b->leaf = leaf;
     b->type = (uint8_t)type;
     b->nstk = (uint16_t)n;
     b->overflow = (uint8_t)overflow;
-    memcpy(b->stk, pcs, n * sizeof *pcs);
+    b->trunc = n && pcs[n - 1] == CP_PC_TRUNCATED;
     b->next = heads[h % NHEADS];
     b->allnext = all;
-    /* release: publishes the bucket's key to find() and the flusher's walk */
+    /* release: publishes the bucket's key and its stack's nodes to find() and the
+     * flusher's walk */
     __atomic_store_n(&heads[h % NHEADS], b, __ATOMIC_RELEASE);
     __atomic_store_n(&all, b, __ATOMIC_RELEASE);
     __atomic_add_fetch(&nbuckets, 1, __ATOMIC_RELAXED);
@@ -152,24 +185,25 @@ struct cp_bucket *cp_bucket_get(enum cp_ptype type, const uintptr_t *pcs, unsign
         return NULL;
     if (n > CP_MAX_DEPTH)
         n = CP_MAX_DEPTH;
-    uint64_t h = cp_bucket_hash(type, pcs, n);
-    struct cp_bucket *b = find(h, type, pcs, n);
+    uint64_t h = cp_bucket_hash(type, pcs, n) & hash_keep;
+    struct cp_bucket *b = find(h, type, pcs, n, 0);
     if (b)
         return b;
     cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
     cp_spin_lock(&lock);
-    b = find(h, type, pcs, n);
+    b = find(h, type, pcs, n, 0);
     if (!b) {
-        size_t bytes = sizeof(struct cp_bucket) + n * sizeof *pcs;
+        uint64_t bytes = sizeof(struct cp_bucket) + cp_frames_bytes_max(n);
         /* (the last heap index is kept for the overflow bucket) */
-        if (used_bytes + bytes <= max_bytes && (type != CP_HEAP || nhidx + 2 < CP_HIDX_MAX)) {
+        if (cp_bucket_bytes() + bytes <= max_bytes &&
+            (type != CP_HEAP || nhidx + 2 < CP_HIDX_MAX)) {
             b = insert(h, type, pcs, n, 0);
         } else {
             /* Past the cap: fold into the overflow bucket of this type, counted (a heap
              * sample carries its own weight, so one bucket serves every size). */
             static const uintptr_t none[1] = {0};
-            uint64_t oh = cp_bucket_hash(type, none, 0) ^ 0x5bd1e995;
-            b = find(oh, type, none, 0);
+            uint64_t oh = (cp_bucket_hash(type, none, 0) ^ 0x5bd1e995) & hash_keep;
+            b = find(oh, type, none, 0, 1);
             if (!b)
                 b = insert(oh, type, none, 0, 1);
             __atomic_add_fetch(&overflowed, 1, __ATOMIC_RELAXED);

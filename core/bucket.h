@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "frames.h"
 #include "prof.h"
 
 struct cp_htx;
@@ -53,16 +54,18 @@ struct cp_bucket {
     /* immutable after publication */
     struct cp_bucket *next;    /* hash chain */
     struct cp_bucket *allnext; /* every bucket, newest first (the flusher walks it) */
-    uint64_t hash;
+    uint32_t tag;  /* the stack hash's high half (its low bits pick the chain): a filter */
+    uint32_t leaf; /* its stack: the node of its innermost frame (frames.h), or
+                    * CP_FRAME_ROOT for none; nstk frames deep */
     uint32_t hidx; /* heap: its index (cp_bucket_by_hidx), from 1; 0 for mutex and block */
     uint8_t type;  /* enum cp_ptype */
     uint8_t overflow; /* this is a cap-overflow bucket */
     uint16_t nstk;
-    /* flusher only (here, not below, to keep the header small: 10k buckets of 32 frames
-     * in under 4 MiB, issue 3) */
-    uint16_t queued;     /* bit s: on the flusher's touched[s] list */
-    uint16_t ctr_failed; /* counter creation failed (file full): counted, not retried */
-    uint32_t id;         /* its id in the file (stacktab.c), once ctr[0] is made; 0 before */
+    uint8_t trunc; /* its stack was cut at CP_MAX_DEPTH (outermost frame CP_PC_TRUNCATED) */
+    /* flusher only (here, not below, to keep the header small, issue 3) */
+    uint8_t queued;     /* bit s: on the flusher's touched[s] list */
+    uint8_t ctr_failed; /* counter creation failed (file full): counted, not retried */
+    uint32_t id;        /* its id in the file (stacktab.c), once ctr[0] is made; 0 before */
 
     /* flusher only */
     union {
@@ -83,8 +86,6 @@ struct cp_bucket {
                                     * 1/65536, cp_memrec_publish) */
     uint64_t *ctr[CP_BUCKET_NVAL]; /* the file's counters for this bucket, once created */
     struct cp_bucket *touched[2]; /* next on the list of buckets with events in fut[s] */
-
-    uintptr_t stk[];     /* nstk absolute return addresses, innermost first */
 };
 
 /* heads_bits: 2^heads_bits hash chains (16 by default; 20 where most events are sampled) */
@@ -100,6 +101,14 @@ void cp_bucket_unlock(void);
 void cp_bucket_reset_lock(void);
 /* The stack hash (exposed for tests and benchmarks). */
 uint64_t cp_bucket_hash(enum cp_ptype type, const uintptr_t *pcs, unsigned n);
+/* For tests: the hash used from now on is cp_bucket_hash's value & keep (~0, the
+ * default: the real hash; 0: every stack on one chain with one tag, so that only the
+ * compare of type and stack tells them apart). */
+void cp_bucket_hash_keep_for_tests(uint64_t keep);
+/* b's stack, innermost first, into out[0..CP_MAX_DEPTH): its depth (b->nstk). Lock-free. */
+unsigned cp_bucket_stack(const struct cp_bucket *b, uintptr_t *out);
+/* Bytes of buckets and of their frames (frames.h) so far, the cap's measure. */
+uint64_t cp_bucket_bytes(void);
 /* Heap buckets have indexes 1 .. CP_HIDX_MAX - 1 (a past the cap goes to overflow). */
 #define CP_HIDX_BITS 22
 #define CP_HIDX_MAX (1u << CP_HIDX_BITS)

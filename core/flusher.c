@@ -272,7 +272,7 @@ static void flush(bool inline_flush)
                     (__atomic_load_n(&r->rtail, __ATOMIC_RELAXED) & CP_RING_POS_MASK))
                     cp_ring_drain(r, cp_account, r);
         next = b->touched[s];
-        b->queued &= (uint16_t)~(1u << s);
+        b->queued &= (uint8_t)~(1u << s);
         if (b->type == CP_HEAP) {
             cp_memrec_fold(b, s);
         } else {

@@ -85,7 +85,7 @@ static inline struct cp_bucket *hv_bucket(uint64_t v, uint64_t *size)
 static inline void touch(struct cp_bucket *b, unsigned s)
 {
     if (!(b->queued & (1u << s))) {
-        b->queued |= (uint16_t)(1u << s);
+        b->queued |= (uint8_t)(1u << s);
         b->touched[s] = cp_touched_head[s];
         cp_touched_head[s] = b;
     }
@@ -120,7 +120,7 @@ static void count_heap(struct cp_bucket *b, bool free, uint64_t size, uint64_t c
             b->u.mem.mixed = 1;
         }
         cp_samples[CP_HEAP]++;
-        if (b->nstk && b->stk[b->nstk - 1] == CP_PC_TRUNCATED)
+        if (b->trunc)
             cp_trunc_events++;
     }
 }
@@ -135,7 +135,7 @@ static void count_delay(struct cp_bucket *b, uint64_t c, const uint64_t *w, unsi
         b->u.blk.fut_delay[s] += w[2];
         cp_samples[b->type]++;
     }
-    if (b->nstk && b->stk[b->nstk - 1] == CP_PC_TRUNCATED)
+    if (b->trunc)
         cp_trunc_events++;
 }
 
