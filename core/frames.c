@@ -36,6 +36,7 @@
 #include "frames.h"
 
 #include "arena.h"
+#include "prof.h"
 
 #define PAGE_BITS 12
 #define PAGE_NODES (1u << PAGE_BITS)
@@ -85,11 +86,12 @@ static void grow(void)
         cp_munmap_anon(old, ((size_t)omask + 1) * sizeof *old);
 }
 
-/* The node (parent, pc), made if missing; CP_FRAME_NONE if it cannot be. */
-static uint32_t child(uint32_t parent, uintptr_t pc)
+/* The node (parent, pc), made if missing; CP_FRAME_NONE if it cannot be. fresh: parent
+ * was made just now, so it has no child to look for. */
+static uint32_t child(uint32_t parent, uintptr_t pc, bool fresh)
 {
     uint32_t s = slot(parent, pc);
-    for (uint32_t i = heads[s]; i; i = node(i)->hnext) {
+    for (uint32_t i = fresh ? 0 : heads[s]; i; i = node(i)->hnext) {
         const struct cp_frame *f = node(i);
         if (f->pc == pc && f->parent == parent)
             return i;
@@ -114,6 +116,17 @@ static uint32_t child(uint32_t parent, uintptr_t pc)
     return i;
 }
 
+/* The last stack interned, from its outermost frame (depth 1) in: its pcs and nodes
+ * (path_node[0] the root), path_n deep. A new stack starts from the node of the outer
+ * frames it shares with it: a program's consecutive new stacks share most of theirs (a
+ * recursion's depth-first order), and the walk from the root was a cache miss a frame
+ * in the insertion table (7% of a rate-1 run of bench/progs/namestacks, perf). Guarded
+ * by the bucket lock; path_n is lowered before the entries change and raised after, so a
+ * _Fork child that copied an update half done sees only entries that hold. */
+static uintptr_t path_pc[CP_MAX_DEPTH + 1];
+static uint32_t path_node[CP_MAX_DEPTH + 1];
+static unsigned path_n;
+
 uint32_t cp_frames_intern(const uintptr_t *pcs, unsigned n)
 {
     if (!heads) {
@@ -128,9 +141,22 @@ uint32_t cp_frames_intern(const uintptr_t *pcs, unsigned n)
         if (!heads)
             return CP_FRAME_NONE;
     }
-    uint32_t at = CP_FRAME_ROOT;
-    for (unsigned k = n; k-- > 0 && at != CP_FRAME_NONE;)
-        at = child(at, pcs[k]);
+    if (n > CP_MAX_DEPTH)
+        n = CP_MAX_DEPTH;
+    unsigned d = 0, have = __atomic_load_n(&path_n, __ATOMIC_RELAXED);
+    while (d < n && d < have && path_pc[d + 1] == pcs[n - 1 - d])
+        d++;
+    uint32_t at = d ? path_node[d] : CP_FRAME_ROOT;
+    __atomic_store_n(&path_n, d, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* (lowered before the entries change) */
+    for (uint32_t made = nnodes; d < n; d++) {
+        at = child(at, pcs[n - 1 - d], at >= made); /* (a node made in this walk) */
+        if (at == CP_FRAME_NONE)
+            return at;
+        path_pc[d + 1] = pcs[n - 1 - d];
+        path_node[d + 1] = at;
+        __atomic_store_n(&path_n, d + 1, __ATOMIC_RELEASE);
+    }
     return at;
 }
 
