@@ -36,8 +36,11 @@
 struct cp_htx;
 
 /* The heap's memRecord, reduced to what a flush-cycle engine needs (see flusher.c for the
- * timeline): fut[c % 2] collects the events of cycle c while they are drained; at the
- * end of a flush the finished cycle is added to active (cp_memrec_fold). Values are
+ * timeline): the events of cycle c are collected in the bucket's entry of the flusher's
+ * list of cycle slot c % 2 (struct cp_fut, resolve.c's cp_touched: the bucket's "fut[c %
+ * 2]", kept there and not in the bucket: 64 bytes a heap bucket, 32 a mutex or block one,
+ * issue 23) while they are drained; at the end of a flush the finished cycle is added to
+ * active (cp_fut_fold). Values are
  * unbiased objects and bytes in 1/65536 (each sample weighted by its own size,
  * hweight.h; exact integers x 65536 at rate 1), kept modulo 2^64: what is published is
  * the whole units of the difference from what was published before (cp_memrec_publish),
@@ -63,14 +66,14 @@ struct cp_bucket {
     uint16_t nstk;
     uint8_t trunc; /* its stack was cut at CP_MAX_DEPTH (outermost frame CP_PC_TRUNCATED) */
     /* flusher only (here, not below, to keep the header small, issue 3) */
-    uint8_t queued;     /* bit s: on the flusher's touched[s] list */
+    uint8_t queued;     /* bit s: in the flusher's list of cycle slot s, at tpos[s] */
     uint8_t ctr_failed; /* counter creation failed (file full): counted, not retried */
     uint32_t id;        /* its id in the file (stacktab.c), once ctr[0] is made; 0 before */
 
     /* flusher only */
     union {
         struct {
-            struct cp_memrec active, fut[2];
+            struct cp_memrec active;
             struct cp_htx *ht; /* heaptime.c's state for this bucket, from its first event */
             uint64_t size0;    /* the size of its first sample (its record's name) */
             uint8_t sized;     /* size0 is set */
@@ -79,13 +82,24 @@ struct cp_bucket {
         } mem;
         struct {
             uint64_t count_q16, delay; /* active */
-            uint64_t fut_count[2], fut_delay[2];
         } blk;
     } u;
     uint64_t pub[CP_BUCKET_NVAL];  /* what has been added to the file so far (heap: in
                                     * 1/65536, cp_memrec_publish) */
     uint64_t *ctr[CP_BUCKET_NVAL]; /* the file's counters for this bucket, once created */
-    struct cp_bucket *touched[2]; /* next on the list of buckets with events in fut[s] */
+    uint32_t tpos[2]; /* its entry in the list of cycle slot s (resolve.c's cp_touched) */
+};
+
+/* A bucket's events of one flush cycle, its entry in the flusher's list of the buckets
+ * with events in that cycle's slot (resolve.c's cp_touched; flusher only). */
+struct cp_fut {
+    struct cp_bucket *b;
+    union {
+        struct cp_memrec mem;
+        struct {
+            uint64_t count_q16, delay;
+        } blk;
+    } u;
 };
 
 /* heads_bits: 2^heads_bits hash chains (16 by default; 20 where most events are sampled) */
@@ -128,22 +142,28 @@ static inline uint64_t cp_memrec_publish(struct cp_bucket *b, int which)
     b->pub[which] += d << 16;
     return d;
 }
-/* End of a flush: cycle slot s into active (flusher). */
-static inline void cp_memrec_fold(struct cp_bucket *b, unsigned s)
+/* End of a flush: a bucket's events of the finished cycle into its active values
+ * (flusher). */
+static inline void cp_fut_fold(const struct cp_fut *f)
 {
-    struct cp_memrec *f = &b->u.mem.fut[s], *a = &b->u.mem.active;
-    a->aobj += f->aobj;
-    a->fobj += f->fobj;
-    a->abytes += f->abytes;
-    a->fbytes += f->fbytes;
-    *f = (struct cp_memrec){0, 0, 0, 0};
+    struct cp_bucket *b = f->b;
+    if (b->type == CP_HEAP) {
+        struct cp_memrec *a = &b->u.mem.active;
+        a->aobj += f->u.mem.aobj;
+        a->fobj += f->u.mem.fobj;
+        a->abytes += f->u.mem.abytes;
+        a->fbytes += f->u.mem.fbytes;
+    } else {
+        b->u.blk.count_q16 += f->u.blk.count_q16;
+        b->u.blk.delay += f->u.blk.delay;
+    }
 }
-/* Fork child: fut emptied; active from zero (a file of its own) or from what the parent
- * published (a shared file: the child's deltas add to it; bytes not written yet are the
- * objects times the record's size, and are written whole if the site becomes mixed). */
+/* Fork child (whose flusher lists start empty): active from zero (a file of its own) or
+ * from what the parent published (a shared file: the child's deltas add to it; bytes not
+ * written yet are the objects times the record's size, and are written whole if the
+ * site becomes mixed). */
 static inline void cp_memrec_reset(struct cp_bucket *b, bool newfile)
 {
-    memset(b->u.mem.fut, 0, sizeof b->u.mem.fut);
     struct cp_memrec *a = &b->u.mem.active;
     if (newfile)
         *a = (struct cp_memrec){0, 0, 0, 0};
