@@ -26,11 +26,14 @@
 #include "bucket.h"
 
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "arena.h"
 #include "frames.h"
 #include "log.h"
 #include "newproc.h"
+#include "rawsys.h"
 #include "spin.h"
 
 /* The chain heads: 2^16, or 2^20 at dense rates (cp_bucket_init), where a program with
@@ -40,7 +43,8 @@
  * anything does not pay their address space (512 KiB, or 8 MiB touched only where
  * chains are) */
 static uint64_t NHEADS = 1u << 16;
-static struct cp_bucket **heads;
+struct cp_bucket **cp_bucket_heads; /* atomic (bucket.h) */
+uint64_t cp_bucket_heads_mask = (1u << 16) - 1;
 static int ready; /* cp_bucket_init was called */
 static struct cp_bucket *all;    /* atomic: newest bucket */
 static cp_spin lock = CP_SPIN_INIT;
@@ -52,6 +56,7 @@ int cp_bucket_init(uint64_t max, unsigned heads_bits)
 {
     max_bytes = max;
     NHEADS = (uint64_t)1 << heads_bits;
+    cp_bucket_heads_mask = NHEADS - 1;
     __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     return 0;
 }
@@ -59,26 +64,21 @@ int cp_bucket_init(uint64_t max, unsigned heads_bits)
 static struct cp_bucket **map_heads(void)
 {
     cp_spin_lock(&lock);
-    struct cp_bucket **hd = heads;
+    struct cp_bucket **hd = cp_bucket_heads;
     if (!hd && (hd = cp_mmap_anon(NHEADS * sizeof *hd)) != NULL)
         /* release: the zeroed table is visible before the pointer (find's acquire) */
-        __atomic_store_n(&heads, hd, __ATOMIC_RELEASE);
+        __atomic_store_n(&cp_bucket_heads, hd, __ATOMIC_RELEASE);
     cp_spin_unlock(&lock);
     return hd;
 }
 
 uint64_t cp_bucket_hash(enum cp_ptype type, const uintptr_t *pcs, unsigned n)
 {
-    /* 64-bit multiply-mix over the words: fast for 32-frame stacks, well spread. */
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)type << 56);
-    for (unsigned i = 0; i < n; i++) {
-        h ^= pcs[i];
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    h ^= n;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
+    /* 64-bit multiply-mix over the words, outermost first (bucket.h) */
+    uint64_t h = CP_STKHASH_SEED;
+    for (unsigned k = n; k-- > 0;)
+        h = cp_stkhash_step(h, pcs[k]);
+    return cp_stkhash_final(h, type, n);
 }
 
 void cp_bucket_hash_keep_for_tests(uint64_t keep)
@@ -97,9 +97,9 @@ static struct cp_bucket *find(uint64_t h, enum cp_ptype type, const uintptr_t *p
                               int overflow)
 {
     /* acquire: pairs with the release in insert(); the key is visible */
-    struct cp_bucket **hd = __atomic_load_n(&heads, __ATOMIC_ACQUIRE);
+    struct cp_bucket **hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE);
     uint32_t tag = (uint32_t)(h >> 32);
-    for (struct cp_bucket *b = __atomic_load_n(&hd[h % NHEADS], __ATOMIC_ACQUIRE); b;
+    for (struct cp_bucket *b = __atomic_load_n(&hd[h & cp_bucket_heads_mask], __ATOMIC_ACQUIRE); b;
          b = b->next)
         if (same(b, tag, type, pcs, n, overflow))
             return b;
@@ -149,6 +149,28 @@ struct cp_bucket *cp_bucket_by_hidx(uint32_t i)
     return pg ? __atomic_load_n(&pg[i & ((1u << HIDX_PAGE_BITS) - 1)], __ATOMIC_ACQUIRE) : NULL;
 }
 
+/* Once the heads are dense (a bucket for every 32 heads: by then nearly every 4 KiB
+ * page of them has been touched), ask for them in 2 MiB pages: each lookup's first load
+ * is at a random head, and with 4 KiB pages it was a TLB miss as well as a cache miss
+ * (bench/progs/namestacks at rate 1: the producer's prefetch of the head, events.c, was
+ * 9.9% of the CPU, stalled on the page walk; 4.4% with huge pages; CPU -9%, farm-bench
+ * paired runs). Not at the start: a program with few stacks would then have the whole
+ * 8 MiB resident, not the pages of its chains. Synchronous (MADV_COLLAPSE, Linux 6.1),
+ * with the hint for khugepaged should it fail; neither in a sandbox (a filter may forbid
+ * them, arena.c). Lock held, once. */
+static void heads_huge(void)
+{
+    static int done;
+    size_t bytes = NHEADS * sizeof *cp_bucket_heads;
+    if (done || bytes < (4u << 20) || nbuckets < NHEADS / 32 ||
+        __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return;
+    done = 1;
+    cp_raw_syscall(SYS_madvise, (long)cp_bucket_heads, (long)bytes, MADV_HUGEPAGE, 0, 0, 0);
+    cp_raw_syscall(SYS_madvise, (long)cp_bucket_heads, (long)bytes, 25 /* MADV_COLLAPSE */, 0,
+                   0, 0);
+}
+
 /* Called with the lock held, after a second lookup failed. */
 static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, const uintptr_t *pcs, unsigned n,
                                 int overflow)
@@ -168,24 +190,35 @@ static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, const uintptr_t 
     b->nstk = (uint16_t)n;
     b->overflow = (uint8_t)overflow;
     b->trunc = n && pcs[n - 1] == CP_PC_TRUNCATED;
-    b->next = heads[h % NHEADS];
+    b->next = cp_bucket_heads[h & cp_bucket_heads_mask];
     b->allnext = all;
     /* release: publishes the bucket's key and its stack's nodes to find() and the
      * flusher's walk */
-    __atomic_store_n(&heads[h % NHEADS], b, __ATOMIC_RELEASE);
+    __atomic_store_n(&cp_bucket_heads[h & cp_bucket_heads_mask], b, __ATOMIC_RELEASE);
     __atomic_store_n(&all, b, __ATOMIC_RELEASE);
     __atomic_add_fetch(&nbuckets, 1, __ATOMIC_RELAXED);
+    heads_huge();
     return b;
 }
 
 struct cp_bucket *cp_bucket_get(enum cp_ptype type, const uintptr_t *pcs, unsigned n)
 {
-    if (!__atomic_load_n(&heads, __ATOMIC_ACQUIRE) &&
-        (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || !map_heads()))
-        return NULL;
     if (n > CP_MAX_DEPTH)
         n = CP_MAX_DEPTH;
-    uint64_t h = cp_bucket_hash(type, pcs, n) & hash_keep;
+    return cp_bucket_get_hashed(type, pcs, n, cp_bucket_hash(type, pcs, n));
+}
+
+struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs, unsigned n,
+                                       uint64_t h)
+{
+    if (!__atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE) &&
+        (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || !map_heads()))
+        return NULL;
+    if (n > CP_MAX_DEPTH) {
+        n = CP_MAX_DEPTH;
+        h = cp_bucket_hash(type, pcs, n);
+    }
+    h &= hash_keep;
     struct cp_bucket *b = find(h, type, pcs, n, 0);
     if (b)
         return b;

@@ -113,8 +113,42 @@ uint64_t cp_bucket_count(void);
 void cp_bucket_lock(void);
 void cp_bucket_unlock(void);
 void cp_bucket_reset_lock(void);
-/* The stack hash (exposed for tests and benchmarks). */
+/* The stack hash (exposed for tests and benchmarks). Made from the outermost frame in,
+ * so that it can be carried along a stack's depths: the state after the d outermost
+ * frames (cp_stkhash_step from CP_STKHASH_SEED) is shared by every stack with those d
+ * outer frames, and a ring keeps each depth's state of its last stack (ring.h), so
+ * that an allocation's hash costs the frames it does not share with the last one
+ * (events.c, resolve.c's cp_account). */
 uint64_t cp_bucket_hash(enum cp_ptype type, const uintptr_t *pcs, unsigned n);
+#define CP_STKHASH_SEED 0x9E3779B97F4A7C15ull
+static inline uint64_t cp_stkhash_step(uint64_t h, uintptr_t pc)
+{
+    h ^= pc;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
+}
+static inline uint64_t cp_stkhash_final(uint64_t h, enum cp_ptype type, unsigned n)
+{
+    h ^= n ^ ((uint64_t)type << 56);
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+/* cp_bucket_get for a stack whose cp_bucket_hash the caller has (n <= CP_MAX_DEPTH; a
+ * deeper stack is cut and hashed again). */
+struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs, unsigned n,
+                                       uint64_t h);
+/* The chain heads (mapped at the first bucket; NULL before) and their number - 1. */
+extern struct cp_bucket **cp_bucket_heads;
+extern uint64_t cp_bucket_heads_mask;
+/* Bring the chain head of hash h toward the cache: a producer that has its allocation's
+ * hash issues it before the ring write and the live table's insert, so that the miss
+ * (2^20 heads of 8 bytes at rate 1) overlaps them instead of stalling the lookup. */
+static inline void cp_bucket_prefetch(uint64_t h)
+{
+    struct cp_bucket **hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_RELAXED);
+    if (hd)
+        __builtin_prefetch(&hd[h & cp_bucket_heads_mask]);
+}
 /* For tests: the hash used from now on is cp_bucket_hash's value & keep (~0, the
  * default: the real hash; 0: every stack on one chain with one tag, so that only the
  * compare of type and stack tells them apart). */

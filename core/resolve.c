@@ -286,12 +286,11 @@ void cp_um_expire(uint64_t c)
     }
 }
 
-/* An allocation (p, size, ref, stack): its bucket, found now; counted in cycle c (late:
- * straight into the published state). NULL if no bucket could be had. */
-struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
-                                   unsigned n, uint64_t c, bool late, uint64_t t)
+/* An allocation (p, size, ref) of bucket b (NULL: none could be had), counted in cycle c
+ * (late: straight into the published state). */
+static struct cp_bucket *resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref,
+                                       uint64_t c, bool late, uint64_t t)
 {
-    struct cp_bucket *b = cp_bucket_get(CP_HEAP, pcs, n);
     if (!b) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return NULL;
@@ -311,6 +310,14 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
         cp_prof_lost(CP_LOST_NBUCKET, 1);
     }
     return b;
+}
+
+/* An allocation (p, size, ref, stack): its bucket, found now; counted in cycle c (late:
+ * straight into the published state). NULL if no bucket could be had. */
+struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
+                                   unsigned n, uint64_t c, bool late, uint64_t t)
+{
+    return resolve_alloc(cp_bucket_get(CP_HEAP, pcs, n), p, size, ref, c, late, t);
 }
 
 /* A free record's bucket and its object's size: from the value it took from the live
@@ -376,9 +383,25 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
         if (n < 3 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 3 != nf - keep)
             return; /* cannot happen: the producer wrote it */
         uintptr_t *stk = r->cstk + CP_RING_STK - nf;
-        memcpy(stk, w + 3, (nf - keep) * sizeof *stk);
-        r->cstk_n = nf;
-        cp_resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, ref, stk, nf, c, false, w[2]);
+        struct cp_bucket *b = NULL;
+        if (keep == nf && nf == r->cstk_n) {
+            b = r->cbucket; /* the last record's stack again: its bucket, if it had one */
+        } else {
+            memcpy(stk, w + 3, (nf - keep) * sizeof *stk);
+            r->cstk_n = nf;
+        }
+        if (!b) {
+            /* its hash from the states of the frames it shares with the last (bucket.h) */
+            unsigned hd = keep < r->cstkh_n ? keep : r->cstkh_n;
+            uint64_t h = hd ? r->cstkh[hd] : CP_STKHASH_SEED;
+            for (unsigned d = hd; d < nf; d++)
+                r->cstkh[d + 1] = h = cp_stkhash_step(h, stk[nf - 1 - d]);
+            r->cstkh_n = nf;
+            b = cp_bucket_get_hashed(CP_HEAP, stk, nf, cp_stkhash_final(h, CP_HEAP, nf));
+            /* (not an overflow bucket: each event folded into it is counted there) */
+            r->cbucket = b && !b->overflow ? b : NULL;
+        }
+        resolve_alloc(b, (void *)(uintptr_t)w[0], w[1] >> 16, ref, c, false, w[2]);
         return;
     }
     case CP_REC_FREE: /* (live table value, p, time) */
