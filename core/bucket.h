@@ -75,10 +75,11 @@ struct cp_bucket {
         struct {
             struct cp_memrec active;
             struct cp_htx *ht; /* heaptime.c's state for this bucket, from its first event */
-            uint64_t size0;    /* the size of its first sample (its record's name) */
-            uint8_t sized;     /* size0 is set */
-            uint8_t mixed;     /* a sample of another size came: its bytes counters are
-                                * written (stacktab.c), not implied by size0 */
+            /* one word (a size is under 2^40: resolve.c's hv_size) */
+            uint64_t size0 : 40; /* the size of its first sample (its record's name) */
+            uint64_t sized : 1;  /* size0 is set */
+            uint64_t mixed : 1;  /* a sample of another size came: its bytes counters are
+                                  * written (stacktab.c), not implied by size0 */
         } mem;
         struct {
             uint64_t count_q16, delay; /* active */
