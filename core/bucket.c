@@ -15,11 +15,15 @@
  * depth. A lookup hashes the stack (the hash only picks a chain and filters with its
  * other 32 bits) and compares a candidate's type, depth and every frame, walking its
  * nodes from the leaf: a bucket per distinct stack, never two stacks merged.
- * Per bucket: sizeof(struct cp_bucket), 240 bytes (was 240 + 8 a frame: 496 at depth
- * 32), and the nodes of the frames it shares with no earlier stack (16 bytes each, 4 to 8
- * more in frames.c's insertion table): ~100 bytes a stack on bench/progs/namestacks.
- * The heap buckets' index (cp_bucket_by_hidx): an entry is written under the lock before
- * its bucket is reachable, with a release store, and never changes; read without the lock.
+ * Per bucket (issue 23): sizeof(struct cp_bucket), 152 bytes (was 240, and 8 a frame:
+ * 496 at depth 32), in pages of 256 by index; the nodes of the frames it shares with no
+ * earlier stack (16 bytes each, 2 to 4 more in frames.c's insertion table: 5 nodes, ~95
+ * bytes, a stack on bench/progs/namestacks); and a 4-byte chain head per bucket or
+ * fewer (2^20 at dense rates). Its sums of the cycle being drained are not in it but in
+ * the flusher's list of that cycle (resolve.c's cp_touched: 40 bytes per bucket touched).
+ * The buckets' index (cp_bucket_by_hidx): a page of buckets is published with a release
+ * store before any index in it is reachable, and a bucket never moves; read without the
+ * lock.
  * Lock: the bucket lock, order 3 in docs/ARCHITECTURE.md's lock table ("Locks"); it also
  * guards frames.c's insertion.
  */
@@ -40,13 +44,12 @@
  * many stacks makes a bucket for each: 262k buckets on 2^16 chains made the flusher's
  * lookups 42% of a rate-1 run (perf, bench/progs/namestacks), a cache miss a step. Mapped
  * at the first bucket (atomic; set once, under lock): a process that never records
- * anything does not pay their address space (512 KiB, or 8 MiB touched only where
- * chains are) */
+ * anything does not pay their address space (256 KiB, or 4 MiB touched only where
+ * chains are: each head is a bucket index, 4 bytes) */
 static uint64_t NHEADS = 1u << 16;
-struct cp_bucket **cp_bucket_heads; /* atomic (bucket.h) */
+uint32_t *cp_bucket_heads; /* atomic (bucket.h): bucket indexes, 0 for none */
 uint64_t cp_bucket_heads_mask = (1u << 16) - 1;
 static int ready; /* cp_bucket_init was called */
-static struct cp_bucket *all;    /* atomic: newest bucket */
 static cp_spin lock = CP_SPIN_INIT;
 static uint64_t max_bytes, used_bytes; /* used_bytes (the buckets') guarded by lock */
 static uint64_t hash_keep = ~0ull;     /* cp_bucket_hash_keep_for_tests */
@@ -61,10 +64,10 @@ int cp_bucket_init(uint64_t max, unsigned heads_bits)
     return 0;
 }
 
-static struct cp_bucket **map_heads(void)
+static uint32_t *map_heads(void)
 {
     cp_spin_lock(&lock);
-    struct cp_bucket **hd = cp_bucket_heads;
+    uint32_t *hd = cp_bucket_heads;
     if (!hd && (hd = cp_mmap_anon(NHEADS * sizeof *hd)) != NULL)
         /* release: the zeroed table is visible before the pointer (find's acquire) */
         __atomic_store_n(&cp_bucket_heads, hd, __ATOMIC_RELEASE);
@@ -86,6 +89,50 @@ void cp_bucket_hash_keep_for_tests(uint64_t keep)
     hash_keep = keep;
 }
 
+/* The buckets by index (bucket.h's hidx, from 1: the chains, the heads and the live
+ * table's values hold indexes, 4 bytes): pages of 256 buckets from the arena, found
+ * through a directory, so that index i is bucket i without a table of pointers. A page
+ * is mapped, under the lock, when its first bucket is made, and published with a release
+ * store before any index in it is reachable; a bucket never moves. */
+#define BPAGE_BITS 8
+#define BPAGE (1u << BPAGE_BITS)
+static struct cp_bucket *bdir[CP_HIDX_MAX >> BPAGE_BITS];
+static uint32_t nidx; /* indexes given (written under lock) */
+
+static inline struct cp_bucket *by_idx(uint32_t i)
+{
+    /* (relaxed: the page was published before the index that leads here) */
+    return &__atomic_load_n(&bdir[i >> BPAGE_BITS], __ATOMIC_RELAXED)[i & (BPAGE - 1)];
+}
+
+struct cp_bucket *cp_bucket_by_hidx(uint32_t i)
+{
+    if (i == 0 || i >= CP_HIDX_MAX)
+        return NULL;
+    struct cp_bucket *pg = __atomic_load_n(&bdir[i >> BPAGE_BITS], __ATOMIC_ACQUIRE);
+    return pg ? &pg[i & (BPAGE - 1)] : NULL;
+}
+
+/* The next index's bucket, zeroed, with its index; NULL if none is left or its page
+ * cannot be mapped (lock held). */
+static struct cp_bucket *new_bucket(void)
+{
+    uint32_t i = nidx + 1;
+    if (i >= CP_HIDX_MAX)
+        return NULL;
+    struct cp_bucket **pg = &bdir[i >> BPAGE_BITS];
+    if (!*pg) {
+        struct cp_bucket *n = cp_arena_alloc(BPAGE * sizeof *n);
+        if (!n)
+            return NULL;
+        __atomic_store_n(pg, n, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&nidx, i, __ATOMIC_RELAXED);
+    struct cp_bucket *b = &(*pg)[i & (BPAGE - 1)];
+    b->hidx = i;
+    return b;
+}
+
 static int same(const struct cp_bucket *b, uint32_t tag, enum cp_ptype type, const uintptr_t *pcs,
                 unsigned n, int overflow)
 {
@@ -97,12 +144,14 @@ static struct cp_bucket *find(uint64_t h, enum cp_ptype type, const uintptr_t *p
                               int overflow)
 {
     /* acquire: pairs with the release in insert(); the key is visible */
-    struct cp_bucket **hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE);
+    uint32_t *hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE);
     uint32_t tag = (uint32_t)(h >> 32);
-    for (struct cp_bucket *b = __atomic_load_n(&hd[h & cp_bucket_heads_mask], __ATOMIC_ACQUIRE); b;
-         b = b->next)
+    for (uint32_t i = __atomic_load_n(&hd[h & cp_bucket_heads_mask], __ATOMIC_ACQUIRE); i;) {
+        struct cp_bucket *b = by_idx(i);
         if (same(b, tag, type, pcs, n, overflow))
             return b;
+        i = b->next;
+    }
     return NULL;
 }
 
@@ -116,46 +165,13 @@ uint64_t cp_bucket_bytes(void)
     return used_bytes + cp_frames_bytes();
 }
 
-/* The heap buckets by index (bucket.h): a directory of pages of pointers, a page mapped
- * (from the arena, under the lock) when its first bucket is made; entries are written
- * before the bucket is reachable and never change, so readers need no lock. */
-#define HIDX_PAGE_BITS 12
-static struct cp_bucket **hidx_dir[CP_HIDX_MAX >> HIDX_PAGE_BITS];
-static uint32_t nhidx; /* indexes given (guarded by lock) */
-
-/* A heap bucket's index, 0 if none is left (lock held). */
-static uint32_t new_hidx(struct cp_bucket *b)
-{
-    uint32_t i = nhidx + 1;
-    if (i >= CP_HIDX_MAX)
-        return 0;
-    struct cp_bucket ***pg = &hidx_dir[i >> HIDX_PAGE_BITS];
-    if (!*pg) {
-        struct cp_bucket **n = cp_arena_alloc(sizeof(*n) << HIDX_PAGE_BITS);
-        if (!n)
-            return 0;
-        __atomic_store_n(pg, n, __ATOMIC_RELEASE);
-    }
-    __atomic_store_n(&(*pg)[i & ((1u << HIDX_PAGE_BITS) - 1)], b, __ATOMIC_RELEASE);
-    nhidx = i;
-    return i;
-}
-
-struct cp_bucket *cp_bucket_by_hidx(uint32_t i)
-{
-    if (i == 0 || i >= CP_HIDX_MAX)
-        return NULL;
-    struct cp_bucket **pg = __atomic_load_n(&hidx_dir[i >> HIDX_PAGE_BITS], __ATOMIC_ACQUIRE);
-    return pg ? __atomic_load_n(&pg[i & ((1u << HIDX_PAGE_BITS) - 1)], __ATOMIC_ACQUIRE) : NULL;
-}
-
 /* Once the heads are dense (a bucket for every 32 heads: by then nearly every 4 KiB
  * page of them has been touched), ask for them in 2 MiB pages: each lookup's first load
  * is at a random head, and with 4 KiB pages it was a TLB miss as well as a cache miss
  * (bench/progs/namestacks at rate 1: the producer's prefetch of the head, events.c, was
- * 9.9% of the CPU, stalled on the page walk; 4.4% with huge pages; CPU -9%, farm-bench
- * paired runs). Not at the start: a program with few stacks would then have the whole
- * 8 MiB resident, not the pages of its chains. Synchronous (MADV_COLLAPSE, Linux 6.1),
+ * 9.9% of the CPU, stalled on the page walk; 4.4% with huge pages; CPU -11% in paired
+ * runs, BENCHMARKS.md). Not at the start: a program with few stacks would then have the
+ * whole 4 MiB resident, not the pages of its chains. Synchronous (MADV_COLLAPSE, Linux 6.1),
  * with the hint for khugepaged should it fail; neither in a sandbox (a filter may forbid
  * them, arena.c). Lock held, once. */
 static void heads_huge(void)
@@ -178,11 +194,9 @@ static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, const uintptr_t 
     uint32_t leaf = cp_frames_intern(pcs, n);
     if (leaf == CP_FRAME_NONE)
         return NULL;
-    struct cp_bucket *b = cp_arena_alloc(sizeof *b);
+    struct cp_bucket *b = new_bucket();
     if (!b)
         return NULL;
-    if (type == CP_HEAP && !(b->hidx = new_hidx(b)))
-        return NULL; /* (the arena's bytes stay: this happens once, at the index's end) */
     used_bytes += sizeof *b;
     b->tag = (uint32_t)(h >> 32);
     b->leaf = leaf;
@@ -191,11 +205,8 @@ static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, const uintptr_t 
     b->overflow = (uint8_t)overflow;
     b->trunc = n && pcs[n - 1] == CP_PC_TRUNCATED;
     b->next = cp_bucket_heads[h & cp_bucket_heads_mask];
-    b->allnext = all;
-    /* release: publishes the bucket's key and its stack's nodes to find() and the
-     * flusher's walk */
-    __atomic_store_n(&cp_bucket_heads[h & cp_bucket_heads_mask], b, __ATOMIC_RELEASE);
-    __atomic_store_n(&all, b, __ATOMIC_RELEASE);
+    /* release: publishes the bucket's key and its stack's nodes to find() */
+    __atomic_store_n(&cp_bucket_heads[h & cp_bucket_heads_mask], b->hidx, __ATOMIC_RELEASE);
     __atomic_add_fetch(&nbuckets, 1, __ATOMIC_RELAXED);
     heads_huge();
     return b;
@@ -227,9 +238,8 @@ struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs,
     b = find(h, type, pcs, n, 0);
     if (!b) {
         uint64_t bytes = sizeof(struct cp_bucket) + cp_frames_bytes_max(n);
-        /* (the last heap index is kept for the overflow bucket) */
-        if (cp_bucket_bytes() + bytes <= max_bytes &&
-            (type != CP_HEAP || nhidx + 2 < CP_HIDX_MAX)) {
+        /* (the last three indexes are kept for the overflow buckets) */
+        if (cp_bucket_bytes() + bytes <= max_bytes && nidx + CP_NPTYPES + 1 < CP_HIDX_MAX) {
             b = insert(h, type, pcs, n, 0);
         } else {
             /* Past the cap: fold into the overflow bucket of this type, counted (a heap
@@ -246,14 +256,14 @@ struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs,
     return b;
 }
 
-struct cp_bucket *cp_bucket_all(void)
-{
-    return __atomic_load_n(&all, __ATOMIC_ACQUIRE);
-}
-
 uint64_t cp_bucket_overflowed(void)
 {
     return __atomic_load_n(&overflowed, __ATOMIC_RELAXED);
+}
+
+uint32_t cp_bucket_last_index(void)
+{
+    return __atomic_load_n(&nidx, __ATOMIC_RELAXED);
 }
 
 uint64_t cp_bucket_count(void)

@@ -15,9 +15,9 @@
  * written from the first sample of another size on ("mixed"), so a site costs the file
  * more only when it has several sizes (docs/SCHEMA.md).
  *
- * Heap buckets also have a small index (hidx, from 1), so that the live table's value for
- * a sampled object can hold its bucket and its size in one word (resolve.c's hv_*): the
- * index table (cp_bucket_by_hidx) maps it back.
+ * Every bucket has a small index (hidx, from 1): the hash chains link indexes, and the
+ * live table's value for a sampled object holds its bucket's and its size in one word
+ * (resolve.c's hv_*); cp_bucket_by_hidx maps it back (buckets sit in pages by index).
  *
  * Ownership of the fields (see the headings): the key is immutable after publication;
  * the accounting fields belong to the flusher alone (every event reaches a bucket
@@ -55,12 +55,12 @@ struct cp_memrec {
 
 struct cp_bucket {
     /* immutable after publication */
-    struct cp_bucket *next;    /* hash chain */
-    struct cp_bucket *allnext; /* every bucket, newest first (the flusher walks it) */
+    uint32_t hidx; /* its index (cp_bucket_by_hidx), from 1, whatever its type; a heap
+                    * bucket's is in the live table's values (resolve.c) */
+    uint32_t next; /* hash chain: the next bucket's index, 0 at the end */
     uint32_t tag;  /* the stack hash's high half (its low bits pick the chain): a filter */
     uint32_t leaf; /* its stack: the node of its innermost frame (frames.h), or
                     * CP_FRAME_ROOT for none; nstk frames deep */
-    uint32_t hidx; /* heap: its index (cp_bucket_by_hidx), from 1; 0 for mutex and block */
     uint8_t type;  /* enum cp_ptype */
     uint8_t overflow; /* this is a cap-overflow bucket */
     uint16_t nstk;
@@ -105,11 +105,13 @@ struct cp_fut {
 
 /* heads_bits: 2^heads_bits hash chains (16 by default; 20 where most events are sampled) */
 int cp_bucket_init(uint64_t max_bytes, unsigned heads_bits);
-/* The newest bucket: walk ->allnext from here to see them all (flusher). */
-struct cp_bucket *cp_bucket_all(void);
 /* Buckets folded into overflow so far, and buckets created. */
 uint64_t cp_bucket_overflowed(void);
 uint64_t cp_bucket_count(void);
+/* The last index given: every bucket is one of 1 .. this (cp_bucket_by_hidx), in the
+ * order they were made (a fork child's walk; one a _Fork child's parent was making may be
+ * among them, half written and never reachable). */
+uint32_t cp_bucket_last_index(void);
 /* fork: prepare holds the insertion lock, parent/child release it. */
 void cp_bucket_lock(void);
 void cp_bucket_unlock(void);
@@ -138,15 +140,16 @@ static inline uint64_t cp_stkhash_final(uint64_t h, enum cp_ptype type, unsigned
  * deeper stack is cut and hashed again). */
 struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs, unsigned n,
                                        uint64_t h);
-/* The chain heads (mapped at the first bucket; NULL before) and their number - 1. */
-extern struct cp_bucket **cp_bucket_heads;
+/* The chain heads, bucket indexes (mapped at the first bucket; NULL before), and their
+ * number - 1. */
+extern uint32_t *cp_bucket_heads;
 extern uint64_t cp_bucket_heads_mask;
 /* Bring the chain head of hash h toward the cache: a producer that has its allocation's
  * hash issues it before the ring write and the live table's insert, so that the miss
- * (2^20 heads of 8 bytes at rate 1) overlaps them instead of stalling the lookup. */
+ * (2^20 heads of 4 bytes at rate 1) overlaps them instead of stalling the lookup. */
 static inline void cp_bucket_prefetch(uint64_t h)
 {
-    struct cp_bucket **hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_RELAXED);
+    uint32_t *hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_RELAXED);
     if (hd)
         __builtin_prefetch(&hd[h & cp_bucket_heads_mask]);
 }
@@ -158,10 +161,11 @@ void cp_bucket_hash_keep_for_tests(uint64_t keep);
 unsigned cp_bucket_stack(const struct cp_bucket *b, uintptr_t *out);
 /* Bytes of buckets and of their frames (frames.h) so far, the cap's measure. */
 uint64_t cp_bucket_bytes(void);
-/* Heap buckets have indexes 1 .. CP_HIDX_MAX - 1 (a past the cap goes to overflow). */
+/* Buckets have indexes 1 .. CP_HIDX_MAX - 1 (past the last, a stack goes to overflow). */
 #define CP_HIDX_BITS 22
 #define CP_HIDX_MAX (1u << CP_HIDX_BITS)
-/* The heap bucket of index i (lock-free; i from the live table's value), or NULL. */
+/* The bucket of index i (lock-free; i from the live table's value, or at most
+ * cp_bucket_count()), or NULL for 0 or an index whose page was never mapped. */
 struct cp_bucket *cp_bucket_by_hidx(uint32_t i);
 
 /* A heap bucket's value which (< 4) as a 1/65536 sum, in the order of its counters. */

@@ -651,7 +651,8 @@ static void atfork_child_own(void *arg)
         cp_ring_waits_total = cp_ring_lost_total = 0;
         cp_trunc_events = 0;
     }
-    for (struct cp_bucket *b = cp_bucket_all(); b; b = b->allnext) {
+    for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
+        struct cp_bucket *b = cp_bucket_by_hidx(i);
         if (b->type == CP_HEAP) {
             cp_memrec_reset(b, newfile);
         } else {
