@@ -133,22 +133,33 @@ static struct cp_bucket *new_bucket(void)
     return b;
 }
 
-static int same(const struct cp_bucket *b, uint32_t tag, enum cp_ptype type, const uintptr_t *pcs,
-                unsigned n, int overflow)
+/* A lookup's key: its hash, type, stack and whether it is an overflow bucket's; hint and
+ * hint_depth as cp_frames_equal_hint's (CP_FRAME_ROOT, 0: none). */
+struct key {
+    uint64_t h;
+    enum cp_ptype type;
+    const uintptr_t *pcs;
+    unsigned n;
+    int overflow;
+    uint32_t hint;
+    unsigned hint_depth;
+};
+
+static int same(const struct cp_bucket *b, uint32_t tag, const struct key *k)
 {
-    return b->tag == tag && b->type == type && b->nstk == n && b->overflow == overflow &&
-           cp_frames_equal(b->leaf, pcs, n);
+    return b->tag == tag && b->type == k->type && b->nstk == k->n && b->overflow == k->overflow &&
+           cp_frames_equal_hint(b->leaf, k->pcs, k->n, k->hint, k->hint_depth);
 }
 
-static struct cp_bucket *find(uint64_t h, enum cp_ptype type, const uintptr_t *pcs, unsigned n,
-                              int overflow)
+static struct cp_bucket *find(const struct key *k)
 {
+    uint64_t h = k->h;
     /* acquire: pairs with the release in insert(); the key is visible */
     uint32_t *hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE);
     uint32_t tag = (uint32_t)(h >> 32);
     for (uint32_t i = __atomic_load_n(&hd[h & cp_bucket_heads_mask], __ATOMIC_ACQUIRE); i;) {
         struct cp_bucket *b = by_idx(i);
-        if (same(b, tag, type, pcs, n, overflow))
+        if (same(b, tag, k))
             return b;
         i = b->next;
     }
@@ -216,11 +227,11 @@ struct cp_bucket *cp_bucket_get(enum cp_ptype type, const uintptr_t *pcs, unsign
 {
     if (n > CP_MAX_DEPTH)
         n = CP_MAX_DEPTH;
-    return cp_bucket_get_hashed(type, pcs, n, cp_bucket_hash(type, pcs, n));
+    return cp_bucket_get_hashed(type, pcs, n, cp_bucket_hash(type, pcs, n), CP_FRAME_ROOT, 0);
 }
 
 struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs, unsigned n,
-                                       uint64_t h)
+                                       uint64_t h, uint32_t hint, unsigned hint_depth)
 {
     if (!__atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE) &&
         (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || !map_heads()))
@@ -228,27 +239,30 @@ struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs,
     if (n > CP_MAX_DEPTH) {
         n = CP_MAX_DEPTH;
         h = cp_bucket_hash(type, pcs, n);
+        hint = CP_FRAME_ROOT; /* (its depths were the whole stack's) */
+        hint_depth = 0;
     }
-    h &= hash_keep;
-    struct cp_bucket *b = find(h, type, pcs, n, 0);
+    struct key k = {h & hash_keep, type, pcs, n, 0, hint, hint_depth};
+    struct cp_bucket *b = find(&k);
     if (b)
         return b;
     cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
     cp_spin_lock(&lock);
-    b = find(h, type, pcs, n, 0);
+    b = find(&k);
     if (!b) {
         uint64_t bytes = sizeof(struct cp_bucket) + cp_frames_bytes_max(n);
         /* (the last three indexes are kept for the overflow buckets) */
         if (cp_bucket_bytes() + bytes <= max_bytes && nidx + CP_NPTYPES + 1 < CP_HIDX_MAX) {
-            b = insert(h, type, pcs, n, 0);
+            b = insert(k.h, type, pcs, n, 0);
         } else {
             /* Past the cap: fold into the overflow bucket of this type, counted (a heap
              * sample carries its own weight, so one bucket serves every size). */
             static const uintptr_t none[1] = {0};
-            uint64_t oh = (cp_bucket_hash(type, none, 0) ^ 0x5bd1e995) & hash_keep;
-            b = find(oh, type, none, 0, 1);
+            struct key o = {(cp_bucket_hash(type, none, 0) ^ 0x5bd1e995) & hash_keep, type, none, 0,
+                            1, CP_FRAME_ROOT, 0};
+            b = find(&o);
             if (!b)
-                b = insert(oh, type, none, 0, 1);
+                b = insert(o.h, type, none, 0, 1);
             __atomic_add_fetch(&overflowed, 1, __ATOMIC_RELAXED);
         }
     }

@@ -137,9 +137,11 @@ static inline uint64_t cp_stkhash_final(uint64_t h, enum cp_ptype type, unsigned
     return h ^ (h >> 29);
 }
 /* cp_bucket_get for a stack whose cp_bucket_hash the caller has (n <= CP_MAX_DEPTH; a
- * deeper stack is cut and hashed again). */
+ * deeper stack is cut and hashed again), and whose outer hint_depth frames it knows to be
+ * the stack of frame node hint (frames.h's cp_frames_equal_hint; CP_FRAME_ROOT, 0: no
+ * hint): the compare of a candidate stops where it meets that node. */
 struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs, unsigned n,
-                                       uint64_t h);
+                                       uint64_t h, uint32_t hint, unsigned hint_depth);
 /* The chain heads, bucket indexes (mapped at the first bucket; NULL before), and their
  * number - 1. */
 extern uint32_t *cp_bucket_heads;

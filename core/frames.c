@@ -162,7 +162,15 @@ uint32_t cp_frames_intern(const uintptr_t *pcs, unsigned n)
 
 bool cp_frames_equal(uint32_t leaf, const uintptr_t *pcs, unsigned n)
 {
+    return cp_frames_equal_hint(leaf, pcs, n, CP_FRAME_ROOT, 0);
+}
+
+bool cp_frames_equal_hint(uint32_t leaf, const uintptr_t *pcs, unsigned n, uint32_t hint,
+                          unsigned hint_depth)
+{
     for (unsigned k = 0; k < n; k++) {
+        if (leaf == hint && n - k == hint_depth)
+            return true; /* the rest is the hint's path, which the caller says pcs ends with */
         if (leaf == CP_FRAME_ROOT)
             return false;
         const struct cp_frame *f = node(leaf);
@@ -171,6 +179,13 @@ bool cp_frames_equal(uint32_t leaf, const uintptr_t *pcs, unsigned n)
         leaf = f->parent;
     }
     return leaf == CP_FRAME_ROOT;
+}
+
+uint32_t cp_frames_ancestor(uint32_t leaf, unsigned up)
+{
+    for (; up && leaf != CP_FRAME_ROOT; up--)
+        leaf = node(leaf)->parent;
+    return leaf;
 }
 
 unsigned cp_frames_read(uint32_t leaf, uintptr_t *out, unsigned max)

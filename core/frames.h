@@ -31,6 +31,14 @@ uint32_t cp_frames_intern(const uintptr_t *pcs, unsigned n);
 const struct cp_frame *cp_frames_node(uint32_t i);
 /* Whether the stack of leaf (exactly n frames deep) is pcs[0..n) (lock-free, as above). */
 bool cp_frames_equal(uint32_t leaf, const uintptr_t *pcs, unsigned n);
+/* The same, knowing that the outer hint_depth frames of pcs are the stack of node hint:
+ * a walk that reaches hint at that depth stops there (a flusher's record shares its outer
+ * frames with its ring's last stack, whose bucket it had: only the others are walked).
+ * A walk that does not meet hint compares every frame. */
+bool cp_frames_equal_hint(uint32_t leaf, const uintptr_t *pcs, unsigned n, uint32_t hint,
+                          unsigned hint_depth);
+/* The node up frames outward of leaf (the root if the stack is shorter). */
+uint32_t cp_frames_ancestor(uint32_t leaf, unsigned up);
 /* The stack of leaf, innermost first, into out[0..max): the number written (at most max:
  * the innermost max frames). */
 unsigned cp_frames_read(uint32_t leaf, uintptr_t *out, unsigned max);

@@ -383,9 +383,10 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
         if (n < 3 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 3 != nf - keep)
             return; /* cannot happen: the producer wrote it */
         uintptr_t *stk = r->cstk + CP_RING_STK - nf;
-        struct cp_bucket *b = NULL;
-        if (keep == nf && nf == r->cstk_n) {
-            b = r->cbucket; /* the last record's stack again: its bucket, if it had one */
+        struct cp_bucket *b = NULL, *prev = r->cbucket;
+        unsigned prev_n = r->cstk_n;
+        if (keep == nf && nf == prev_n) {
+            b = prev; /* the last record's stack again: its bucket, if it had one */
         } else {
             memcpy(stk, w + 3, (nf - keep) * sizeof *stk);
             r->cstk_n = nf;
@@ -397,7 +398,16 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
             for (unsigned d = hd; d < nf; d++)
                 r->cstkh[d + 1] = h = cp_stkhash_step(h, stk[nf - 1 - d]);
             r->cstkh_n = nf;
-            b = cp_bucket_get_hashed(CP_HEAP, stk, nf, cp_stkhash_final(h, CP_HEAP, nf));
+            /* its outer keep frames are the last stack's, whose bucket was prev: a
+             * candidate's compare stops at prev's node of that depth */
+            uint32_t hint = CP_FRAME_ROOT;
+            unsigned hint_depth = 0;
+            if (prev && keep && prev->nstk == prev_n) {
+                hint = cp_frames_ancestor(prev->leaf, prev_n - keep);
+                hint_depth = keep;
+            }
+            b = cp_bucket_get_hashed(CP_HEAP, stk, nf, cp_stkhash_final(h, CP_HEAP, nf), hint,
+                                     hint_depth);
             /* (not an overflow bucket: each event folded into it is counted there) */
             r->cbucket = b && !b->overflow ? b : NULL;
         }

@@ -16,6 +16,7 @@
 
 #include "bucket.h"
 #include "frames.h"
+#include "options.h"
 #include "prof.h"
 
 #define CHECK(c)                                                                           \
@@ -210,6 +211,77 @@ static void test_cap(void **state)
     in_child(cap);
 }
 
+/* The flusher's side (resolve.c's cp_account) with every hash equal: a ring's records
+ * carry the frames that differ from its last stack, the flusher rebuilds the stack, and
+ * the lookup's compare stops at the last stack's node of the depth they share (the
+ * hint). With one chain and one tag for all, a hint one frame too deep, or a compare that
+ * trusts it wrongly, merges stacks: each stack's bucket must get exactly its events.
+ * Stacks of 1..60 frames that share outer parts of every length, recorded in a
+ * pseudo-random order with runs of one stack. */
+#define AC_N 40
+#define AC_EVENTS 20000
+static void account_colliding(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/ctrprof-test-bucket.%d.count", (int)getpid());
+    unlink(path);
+    static const char meta[] = "Program: test_bucket\nCtrprof-Format: 3\nMemRate: 1\n\n";
+    struct cp_options o;
+    cp_options_load(&o, NULL);
+    o.flush_ms = 1;
+    o.mem_rate = 1;
+    cp_bucket_hash_keep_for_tests(0);
+    CHECK(cp_prof_init(&o, path, meta, sizeof meta - 1, false) == 0 && cp_prof_start() == 0);
+    static uintptr_t st[AC_N][64];
+    unsigned len[AC_N];
+    uint64_t want[AC_N] = {0};
+    for (unsigned i = 0; i < AC_N; i++) {
+        len[i] = 1 + (i * 37) % 60;
+        unsigned shared = (i * 11) % (len[i] + 1);
+        /* j from the outer end: the shared frames, then frames of a few kinds, so that
+         * stacks also share frames below where they first differ */
+        for (unsigned j = 0; j < len[i]; j++)
+            st[i][len[i] - 1 - j] = j < shared ? 0x7100000 + j * 16
+                                               : 0x7200000 + (uintptr_t)(i % 5) * 0x10000 + j * 16;
+    }
+    /* two stacks the same but for their innermost frame, or their outermost */
+    memcpy(st[2], st[3], sizeof st[2]);
+    len[2] = len[3];
+    st[2][0] ^= 0x100;
+    memcpy(st[4], st[5], sizeof st[4]);
+    len[4] = len[5];
+    st[4][len[4] - 1] ^= 0x100;
+    struct cp_thread *t = cp_thread_get();
+    CHECK(t != NULL);
+    uintptr_t base = (uintptr_t)0x6c0000000000ull;
+    uint64_t x = 4321;
+    for (unsigned k = 0; k < AC_EVENTS;) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned i = (unsigned)(x >> 33) % AC_N, run = (x >> 20) % 3 == 0 ? 3 : 1;
+        for (unsigned r = 0; r < run; r++, k++) {
+            cp_event_alloc(t, (void *)(base + ((uintptr_t)k << 4)), 64, st[i], len[i]);
+            want[i]++;
+        }
+    }
+    cp_prof_flush_all();
+    cp_prof_flush_all();
+    for (unsigned i = 0; i < AC_N; i++) {
+        struct cp_bucket *b = cp_bucket_get(CP_HEAP, st[i], len[i]);
+        CHECK(b != NULL);
+        if (b->u.mem.active.aobj / 65536 != want[i])
+            fprintf(stderr, "stack %u: %llu events, want %llu\n", i,
+                    (unsigned long long)(b->u.mem.active.aobj / 65536), (unsigned long long)want[i]);
+        CHECK(b->u.mem.active.aobj / 65536 == want[i]);
+    }
+    CHECK(cp_bucket_count() == AC_N);
+    unlink(path);
+}
+
+static void test_account_colliding(void **state)
+{
+    in_child(account_colliding);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_distinct_colliding),
         cmocka_unit_test(test_shared_outer),
         cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_account_colliding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
