@@ -42,6 +42,7 @@
 #include "bucket.h"
 #include "cfile.h"
 #include "log.h"
+#include "modules.h"
 #include "names.h"
 
 static uint64_t *ids; /* the file's ctrprof/ids, once looked up */
