@@ -1,14 +1,16 @@
 /*
  * bucket.c — the bucket hash table (see bucket.h).
  *
- * Contexts: cp_bucket_get from the flusher (heap allocations, when their records are
- * drained) and from hooks (mutex and block events); cp_bucket_all from the flusher; the
- * lock functions from the atfork handlers.
+ * Contexts: cp_bucket_get_hashed from the flusher (heap allocations, when their records
+ * are drained: resolve.c) and cp_bucket_get from hooks (mutex and block events); the
+ * walk by index (cp_bucket_last_index, cp_bucket_by_hidx) from a fork child's set-up
+ * and resolve.c; the lock functions from the atfork handlers; cp_bucket_prefetch
+ * (bucket.h) from a hook's sampled allocation (events.c), reading only the heads.
  *
  * Publication: a new bucket is fully written (key, and its stack's nodes in frames.c),
- * then made reachable by a release store of the chain head (and of the all-list head);
- * lookups load heads with acquire, so a reader that finds a bucket sees its whole key and
- * stack. Buckets are never removed, so there is no ABA and no reclamation.
+ * then made reachable by a release store of the chain head; lookups load heads with
+ * acquire, so a reader that finds a bucket sees its whole key and stack. Buckets are
+ * never removed, so there is no ABA and no reclamation.
  *
  * A bucket's stack is not in the bucket: it is a path in frames.c's trie, shared with
  * every stack with the same outer frames; the bucket keeps its innermost node (leaf) and
