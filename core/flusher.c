@@ -653,6 +653,8 @@ static void atfork_child_own(void *arg)
     }
     for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
         struct cp_bucket *b = cp_bucket_by_hidx(i);
+        if (!b)
+            continue; /* (cannot happen: an index is given once its page is mapped) */
         if (b->type == CP_HEAP) {
             cp_memrec_reset(b, newfile);
         } else {
