@@ -1,177 +1,270 @@
 /*
  * bucket.c — the bucket hash table (see bucket.h).
  *
- * Contexts: cp_bucket_get from the flusher (heap allocations, when their records are
- * drained) and from hooks (mutex and block events); cp_bucket_all from the flusher; the
- * lock functions from the atfork handlers.
+ * Contexts: cp_bucket_get_hashed from the flusher (heap allocations, when their records
+ * are drained: resolve.c) and cp_bucket_get from hooks (mutex and block events); the
+ * walk by index (cp_bucket_last_index, cp_bucket_by_hidx) from a fork child's set-up
+ * and resolve.c; the lock functions from the atfork handlers; cp_bucket_prefetch
+ * (bucket.h) from a hook's sampled allocation (events.c), reading only the heads.
  *
- * Publication: a new bucket is fully written (key and stack), then made reachable by a
- * release store of the chain head (and of the all-list head); lookups load heads with
- * acquire, so a reader that finds a bucket sees its whole key. Buckets are never removed,
- * so there is no ABA and no reclamation.
- * The heap buckets' index (cp_bucket_by_hidx): an entry is written under the lock before
- * its bucket is reachable, with a release store, and never changes; read without the lock.
- * Lock: the bucket lock, order 3 in docs/ARCHITECTURE.md's lock table ("Locks").
+ * Publication: a new bucket is fully written (key, and its stack's nodes in frames.c),
+ * then made reachable by a release store of the chain head; lookups load heads with
+ * acquire, so a reader that finds a bucket sees its whole key and stack. Buckets are
+ * never removed, so there is no ABA and no reclamation.
+ *
+ * A bucket's stack is not in the bucket: it is a path in frames.c's trie, shared with
+ * every stack with the same outer frames; the bucket keeps its innermost node (leaf) and
+ * depth. A lookup hashes the stack (the hash only picks a chain and filters with its
+ * other 32 bits) and compares a candidate's type, depth and every frame, walking its
+ * nodes from the leaf: a bucket per distinct stack, never two stacks merged.
+ * Per bucket (issue 23): sizeof(struct cp_bucket), 152 bytes (was 240, and 8 a frame:
+ * 496 at depth 32), in pages of 256 by index; the nodes of the frames it shares with no
+ * earlier stack (16 bytes each, 2 to 4 more in frames.c's insertion table: 5 nodes, ~95
+ * bytes, a stack on bench/progs/namestacks); and a 4-byte chain head per bucket or
+ * fewer (2^20 at dense rates). Its sums of the cycle being drained are not in it but in
+ * the flusher's list of that cycle (resolve.c's cp_touched: 40 bytes per bucket touched).
+ * The buckets' index (cp_bucket_by_hidx): a page of buckets is published with a release
+ * store before any index in it is reachable, and a bucket never moves; read without the
+ * lock.
+ * Lock: the bucket lock, order 3 in docs/ARCHITECTURE.md's lock table ("Locks"); it also
+ * guards frames.c's insertion.
  */
 #include "bucket.h"
 
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "arena.h"
+#include "frames.h"
 #include "log.h"
 #include "newproc.h"
+#include "rawsys.h"
 #include "spin.h"
 
 /* The chain heads: 2^16, or 2^20 at dense rates (cp_bucket_init), where a program with
  * many stacks makes a bucket for each: 262k buckets on 2^16 chains made the flusher's
  * lookups 42% of a rate-1 run (perf, bench/progs/namestacks), a cache miss a step. Mapped
  * at the first bucket (atomic; set once, under lock): a process that never records
- * anything does not pay their address space (512 KiB, or 8 MiB touched only where
- * chains are) */
+ * anything does not pay their address space (256 KiB, or 4 MiB touched only where
+ * chains are: each head is a bucket index, 4 bytes) */
 static uint64_t NHEADS = 1u << 16;
-static struct cp_bucket **heads;
+uint32_t *cp_bucket_heads; /* atomic (bucket.h): bucket indexes, 0 for none */
+uint64_t cp_bucket_heads_mask = (1u << 16) - 1;
 static int ready; /* cp_bucket_init was called */
-static struct cp_bucket *all;    /* atomic: newest bucket */
 static cp_spin lock = CP_SPIN_INIT;
-static uint64_t max_bytes, used_bytes; /* used_bytes guarded by lock */
+static uint64_t max_bytes, used_bytes; /* used_bytes (the buckets') guarded by lock */
+static uint64_t hash_keep = ~0ull;     /* cp_bucket_hash_keep_for_tests */
 static uint64_t overflowed, nbuckets;  /* atomic */
 
 int cp_bucket_init(uint64_t max, unsigned heads_bits)
 {
     max_bytes = max;
     NHEADS = (uint64_t)1 << heads_bits;
+    cp_bucket_heads_mask = NHEADS - 1;
     __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     return 0;
 }
 
-static struct cp_bucket **map_heads(void)
+static uint32_t *map_heads(void)
 {
     cp_spin_lock(&lock);
-    struct cp_bucket **hd = heads;
+    uint32_t *hd = cp_bucket_heads;
     if (!hd && (hd = cp_mmap_anon(NHEADS * sizeof *hd)) != NULL)
         /* release: the zeroed table is visible before the pointer (find's acquire) */
-        __atomic_store_n(&heads, hd, __ATOMIC_RELEASE);
+        __atomic_store_n(&cp_bucket_heads, hd, __ATOMIC_RELEASE);
     cp_spin_unlock(&lock);
     return hd;
 }
 
 uint64_t cp_bucket_hash(enum cp_ptype type, const uintptr_t *pcs, unsigned n)
 {
-    /* 64-bit multiply-mix over the words: fast for 32-frame stacks, well spread. */
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)type << 56);
-    for (unsigned i = 0; i < n; i++) {
-        h ^= pcs[i];
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    h ^= n;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
+    /* 64-bit multiply-mix over the words, outermost first (bucket.h) */
+    uint64_t h = CP_STKHASH_SEED;
+    for (unsigned k = n; k-- > 0;)
+        h = cp_stkhash_step(h, pcs[k]);
+    return cp_stkhash_final(h, type, n);
 }
 
-static int same(const struct cp_bucket *b, uint64_t h, enum cp_ptype type, const uintptr_t *pcs,
-                unsigned n)
+void cp_bucket_hash_keep_for_tests(uint64_t keep)
 {
-    return b->hash == h && b->type == type && b->nstk == n &&
-           memcmp(b->stk, pcs, n * sizeof *pcs) == 0;
+    hash_keep = keep;
 }
 
-static struct cp_bucket *find(uint64_t h, enum cp_ptype type, const uintptr_t *pcs, unsigned n)
-{
-    /* acquire: pairs with the release in insert(); the key is visible */
-    struct cp_bucket **hd = __atomic_load_n(&heads, __ATOMIC_ACQUIRE);
-    for (struct cp_bucket *b = __atomic_load_n(&hd[h % NHEADS], __ATOMIC_ACQUIRE); b;
-         b = b->next)
-        if (same(b, h, type, pcs, n))
-            return b;
-    return NULL;
-}
+/* The buckets by index (bucket.h's hidx, from 1: the chains, the heads and the live
+ * table's values hold indexes, 4 bytes): pages of 256 buckets from the arena, found
+ * through a directory, so that index i is bucket i without a table of pointers. A page
+ * is mapped, under the lock, when its first bucket is made, and published with a release
+ * store before any index in it is reachable; a bucket never moves. */
+#define BPAGE_BITS 8
+#define BPAGE (1u << BPAGE_BITS)
+static struct cp_bucket *bdir[CP_HIDX_MAX >> BPAGE_BITS];
+static uint32_t nidx; /* indexes given (written under lock) */
 
-/* The heap buckets by index (bucket.h): a directory of pages of pointers, a page mapped
- * (from the arena, under the lock) when its first bucket is made; entries are written
- * before the bucket is reachable and never change, so readers need no lock. */
-#define HIDX_PAGE_BITS 12
-static struct cp_bucket **hidx_dir[CP_HIDX_MAX >> HIDX_PAGE_BITS];
-static uint32_t nhidx; /* indexes given (guarded by lock) */
-
-/* A heap bucket's index, 0 if none is left (lock held). */
-static uint32_t new_hidx(struct cp_bucket *b)
+static inline struct cp_bucket *by_idx(uint32_t i)
 {
-    uint32_t i = nhidx + 1;
-    if (i >= CP_HIDX_MAX)
-        return 0;
-    struct cp_bucket ***pg = &hidx_dir[i >> HIDX_PAGE_BITS];
-    if (!*pg) {
-        struct cp_bucket **n = cp_arena_alloc(sizeof(*n) << HIDX_PAGE_BITS);
-        if (!n)
-            return 0;
-        __atomic_store_n(pg, n, __ATOMIC_RELEASE);
-    }
-    __atomic_store_n(&(*pg)[i & ((1u << HIDX_PAGE_BITS) - 1)], b, __ATOMIC_RELEASE);
-    nhidx = i;
-    return i;
+    /* (relaxed: the page was published before the index that leads here) */
+    return &__atomic_load_n(&bdir[i >> BPAGE_BITS], __ATOMIC_RELAXED)[i & (BPAGE - 1)];
 }
 
 struct cp_bucket *cp_bucket_by_hidx(uint32_t i)
 {
     if (i == 0 || i >= CP_HIDX_MAX)
         return NULL;
-    struct cp_bucket **pg = __atomic_load_n(&hidx_dir[i >> HIDX_PAGE_BITS], __ATOMIC_ACQUIRE);
-    return pg ? __atomic_load_n(&pg[i & ((1u << HIDX_PAGE_BITS) - 1)], __ATOMIC_ACQUIRE) : NULL;
+    struct cp_bucket *pg = __atomic_load_n(&bdir[i >> BPAGE_BITS], __ATOMIC_ACQUIRE);
+    return pg ? &pg[i & (BPAGE - 1)] : NULL;
+}
+
+/* The next index's bucket, zeroed, with its index; NULL if none is left or its page
+ * cannot be mapped (lock held). */
+static struct cp_bucket *new_bucket(void)
+{
+    uint32_t i = nidx + 1;
+    if (i >= CP_HIDX_MAX)
+        return NULL;
+    struct cp_bucket **pg = &bdir[i >> BPAGE_BITS];
+    if (!*pg) {
+        struct cp_bucket *n = cp_arena_alloc(BPAGE * sizeof *n);
+        if (!n)
+            return NULL;
+        __atomic_store_n(pg, n, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&nidx, i, __ATOMIC_RELAXED);
+    struct cp_bucket *b = &(*pg)[i & (BPAGE - 1)];
+    b->hidx = i;
+    return b;
+}
+
+/* A lookup's key: its hash, type, stack and whether it is an overflow bucket's; hint and
+ * hint_depth as cp_frames_equal_hint's (CP_FRAME_ROOT, 0: none). */
+struct key {
+    uint64_t h;
+    enum cp_ptype type;
+    const uintptr_t *pcs;
+    unsigned n;
+    int overflow;
+    uint32_t hint;
+    unsigned hint_depth;
+};
+
+static int same(const struct cp_bucket *b, uint32_t tag, const struct key *k)
+{
+    return b->tag == tag && b->type == k->type && b->nstk == k->n && b->overflow == k->overflow &&
+           cp_frames_equal_hint(b->leaf, k->pcs, k->n, k->hint, k->hint_depth);
+}
+
+static struct cp_bucket *find(const struct key *k)
+{
+    uint64_t h = k->h;
+    /* acquire: pairs with the release in insert(); the key is visible */
+    uint32_t *hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE);
+    uint32_t tag = (uint32_t)(h >> 32);
+    for (uint32_t i = __atomic_load_n(&hd[h & cp_bucket_heads_mask], __ATOMIC_ACQUIRE); i;) {
+        struct cp_bucket *b = by_idx(i);
+        if (same(b, tag, k))
+            return b;
+        i = b->next;
+    }
+    return NULL;
+}
+
+unsigned cp_bucket_stack(const struct cp_bucket *b, uintptr_t *out)
+{
+    return cp_frames_read(b->leaf, out, b->nstk < CP_MAX_DEPTH ? b->nstk : CP_MAX_DEPTH);
+}
+
+uint64_t cp_bucket_bytes(void)
+{
+    return used_bytes + cp_frames_bytes();
+}
+
+/* Once the heads are dense (a bucket for every 32 heads: by then nearly every 4 KiB
+ * page of them has been touched), ask for them in 2 MiB pages: each lookup's first load
+ * is at a random head, and with 4 KiB pages it was a TLB miss as well as a cache miss
+ * (bench/progs/namestacks at rate 1: the producer's prefetch of the head, events.c, was
+ * 9.9% of the CPU, stalled on the page walk; 4.4% with huge pages; CPU -11% in paired
+ * runs, BENCHMARKS.md). Not at the start: a program with few stacks would then have the
+ * whole 4 MiB resident, not the pages of its chains. Synchronous (MADV_COLLAPSE, Linux 6.1),
+ * with the hint for khugepaged should it fail; neither in a sandbox (a filter may forbid
+ * them, arena.c). Lock held, once. */
+static void heads_huge(void)
+{
+    static int done;
+    size_t bytes = NHEADS * sizeof *cp_bucket_heads;
+    if (done || bytes < (4u << 20) || nbuckets < NHEADS / 32 ||
+        __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return;
+    done = 1;
+    cp_raw_syscall(SYS_madvise, (long)cp_bucket_heads, (long)bytes, MADV_HUGEPAGE, 0, 0, 0);
+    cp_raw_syscall(SYS_madvise, (long)cp_bucket_heads, (long)bytes, 25 /* MADV_COLLAPSE */, 0,
+                   0, 0);
 }
 
 /* Called with the lock held, after a second lookup failed. */
 static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, const uintptr_t *pcs, unsigned n,
                                 int overflow)
 {
-    size_t bytes = sizeof(struct cp_bucket) + n * sizeof *pcs;
-    struct cp_bucket *b = cp_arena_alloc(bytes);
+    uint32_t leaf = cp_frames_intern(pcs, n);
+    if (leaf == CP_FRAME_NONE)
+        return NULL;
+    struct cp_bucket *b = new_bucket();
     if (!b)
         return NULL;
-    if (type == CP_HEAP && !(b->hidx = new_hidx(b)))
-        return NULL; /* (the arena's bytes stay: this happens once, at the index's end) */
-    used_bytes += bytes;
-    b->hash = h;
+    used_bytes += sizeof *b;
+    b->tag = (uint32_t)(h >> 32);
+    b->leaf = leaf;
     b->type = (uint8_t)type;
     b->nstk = (uint16_t)n;
     b->overflow = (uint8_t)overflow;
-    memcpy(b->stk, pcs, n * sizeof *pcs);
-    b->next = heads[h % NHEADS];
-    b->allnext = all;
-    /* release: publishes the bucket's key to find() and the flusher's walk */
-    __atomic_store_n(&heads[h % NHEADS], b, __ATOMIC_RELEASE);
-    __atomic_store_n(&all, b, __ATOMIC_RELEASE);
+    b->trunc = n && pcs[n - 1] == CP_PC_TRUNCATED;
+    b->next = cp_bucket_heads[h & cp_bucket_heads_mask];
+    /* release: publishes the bucket's key and its stack's nodes to find() */
+    __atomic_store_n(&cp_bucket_heads[h & cp_bucket_heads_mask], b->hidx, __ATOMIC_RELEASE);
     __atomic_add_fetch(&nbuckets, 1, __ATOMIC_RELAXED);
+    heads_huge();
     return b;
 }
 
 struct cp_bucket *cp_bucket_get(enum cp_ptype type, const uintptr_t *pcs, unsigned n)
 {
-    if (!__atomic_load_n(&heads, __ATOMIC_ACQUIRE) &&
-        (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || !map_heads()))
-        return NULL;
     if (n > CP_MAX_DEPTH)
         n = CP_MAX_DEPTH;
-    uint64_t h = cp_bucket_hash(type, pcs, n);
-    struct cp_bucket *b = find(h, type, pcs, n);
+    return cp_bucket_get_hashed(type, pcs, n, cp_bucket_hash(type, pcs, n), CP_FRAME_ROOT, 0);
+}
+
+struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs, unsigned n,
+                                       uint64_t h, uint32_t hint, unsigned hint_depth)
+{
+    if (!__atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE) &&
+        (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || !map_heads()))
+        return NULL;
+    if (n > CP_MAX_DEPTH) {
+        n = CP_MAX_DEPTH;
+        h = cp_bucket_hash(type, pcs, n);
+        hint = CP_FRAME_ROOT; /* (its depths were the whole stack's) */
+        hint_depth = 0;
+    }
+    struct key k = {h & hash_keep, type, pcs, n, 0, hint, hint_depth};
+    struct cp_bucket *b = find(&k);
     if (b)
         return b;
     cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
     cp_spin_lock(&lock);
-    b = find(h, type, pcs, n);
+    b = find(&k);
     if (!b) {
-        size_t bytes = sizeof(struct cp_bucket) + n * sizeof *pcs;
-        /* (the last heap index is kept for the overflow bucket) */
-        if (used_bytes + bytes <= max_bytes && (type != CP_HEAP || nhidx + 2 < CP_HIDX_MAX)) {
-            b = insert(h, type, pcs, n, 0);
+        uint64_t bytes = sizeof(struct cp_bucket) + cp_frames_bytes_max(n);
+        /* (the last three indexes are kept for the overflow buckets) */
+        if (cp_bucket_bytes() + bytes <= max_bytes && nidx + CP_NPTYPES + 1 < CP_HIDX_MAX) {
+            b = insert(k.h, type, pcs, n, 0);
         } else {
             /* Past the cap: fold into the overflow bucket of this type, counted (a heap
              * sample carries its own weight, so one bucket serves every size). */
             static const uintptr_t none[1] = {0};
-            uint64_t oh = cp_bucket_hash(type, none, 0) ^ 0x5bd1e995;
-            b = find(oh, type, none, 0);
+            struct key o = {(cp_bucket_hash(type, none, 0) ^ 0x5bd1e995) & hash_keep, type, none, 0,
+                            1, CP_FRAME_ROOT, 0};
+            b = find(&o);
             if (!b)
-                b = insert(oh, type, none, 0, 1);
+                b = insert(o.h, type, none, 0, 1);
             __atomic_add_fetch(&overflowed, 1, __ATOMIC_RELAXED);
         }
     }
@@ -179,14 +272,14 @@ struct cp_bucket *cp_bucket_get(enum cp_ptype type, const uintptr_t *pcs, unsign
     return b;
 }
 
-struct cp_bucket *cp_bucket_all(void)
-{
-    return __atomic_load_n(&all, __ATOMIC_ACQUIRE);
-}
-
 uint64_t cp_bucket_overflowed(void)
 {
     return __atomic_load_n(&overflowed, __ATOMIC_RELAXED);
+}
+
+uint32_t cp_bucket_last_index(void)
+{
+    return __atomic_load_n(&nidx, __ATOMIC_RELAXED);
 }
 
 uint64_t cp_bucket_count(void)

@@ -15,9 +15,9 @@
  * written from the first sample of another size on ("mixed"), so a site costs the file
  * more only when it has several sizes (docs/SCHEMA.md).
  *
- * Heap buckets also have a small index (hidx, from 1), so that the live table's value for
- * a sampled object can hold its bucket and its size in one word (resolve.c's hv_*): the
- * index table (cp_bucket_by_hidx) maps it back.
+ * Every bucket has a small index (hidx, from 1): the hash chains link indexes, and the
+ * live table's value for a sampled object holds its bucket's and its size in one word
+ * (resolve.c's hv_*); cp_bucket_by_hidx maps it back (buckets sit in pages by index).
  *
  * Ownership of the fields (see the headings): the key is immutable after publication;
  * the accounting fields belong to the flusher alone (every event reaches a bucket
@@ -30,13 +30,17 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "frames.h"
 #include "prof.h"
 
 struct cp_htx;
 
 /* The heap's memRecord, reduced to what a flush-cycle engine needs (see flusher.c for the
- * timeline): fut[c % 2] collects the events of cycle c while they are drained; at the
- * end of a flush the finished cycle is added to active (cp_memrec_fold). Values are
+ * timeline): the events of cycle c are collected in the bucket's entry of the flusher's
+ * list of cycle slot c % 2 (struct cp_fut, resolve.c's cp_touched: the bucket's "fut[c %
+ * 2]", kept there and not in the bucket: 64 bytes a heap bucket, 32 a mutex or block one,
+ * issue 23) while they are drained; at the end of a flush the finished cycle is added to
+ * active (cp_fut_fold). Values are
  * unbiased objects and bytes in 1/65536 (each sample weighted by its own size,
  * hweight.h; exact integers x 65536 at rate 1), kept modulo 2^64: what is published is
  * the whole units of the difference from what was published before (cp_memrec_publish),
@@ -51,59 +55,119 @@ struct cp_memrec {
 
 struct cp_bucket {
     /* immutable after publication */
-    struct cp_bucket *next;    /* hash chain */
-    struct cp_bucket *allnext; /* every bucket, newest first (the flusher walks it) */
-    uint64_t hash;
-    uint32_t hidx; /* heap: its index (cp_bucket_by_hidx), from 1; 0 for mutex and block */
+    uint32_t hidx; /* its index (cp_bucket_by_hidx), from 1, whatever its type; a heap
+                    * bucket's is in the live table's values (resolve.c) */
+    uint32_t next; /* hash chain: the next bucket's index, 0 at the end */
+    uint32_t tag;  /* the stack hash's high half (its low bits pick the chain): a filter */
+    uint32_t leaf; /* its stack: the node of its innermost frame (frames.h), or
+                    * CP_FRAME_ROOT for none; nstk frames deep */
     uint8_t type;  /* enum cp_ptype */
     uint8_t overflow; /* this is a cap-overflow bucket */
     uint16_t nstk;
-    /* flusher only (here, not below, to keep the header small: 10k buckets of 32 frames
-     * in under 4 MiB, issue 3) */
-    uint16_t queued;     /* bit s: on the flusher's touched[s] list */
-    uint16_t ctr_failed; /* counter creation failed (file full): counted, not retried */
-    uint32_t id;         /* its id in the file (stacktab.c), once ctr[0] is made; 0 before */
+    uint8_t trunc; /* its stack was cut at CP_MAX_DEPTH (outermost frame CP_PC_TRUNCATED) */
+    /* flusher only (here, not below, to keep the header small, issue 3) */
+    uint8_t queued;     /* bit s: in the flusher's list of cycle slot s, at tpos[s] */
+    uint8_t ctr_failed; /* counter creation failed (file full): counted, not retried */
+    uint32_t id;        /* its id in the file (stacktab.c), once ctr[0] is made; 0 before */
 
     /* flusher only */
     union {
         struct {
-            struct cp_memrec active, fut[2];
+            struct cp_memrec active;
             struct cp_htx *ht; /* heaptime.c's state for this bucket, from its first event */
-            uint64_t size0;    /* the size of its first sample (its record's name) */
-            uint8_t sized;     /* size0 is set */
-            uint8_t mixed;     /* a sample of another size came: its bytes counters are
-                                * written (stacktab.c), not implied by size0 */
+            /* one word (a size is under 2^40: resolve.c's hv_size) */
+            uint64_t size0 : 40; /* the size of its first sample (its record's name) */
+            uint64_t sized : 1;  /* size0 is set */
+            uint64_t mixed : 1;  /* a sample of another size came: its bytes counters are
+                                  * written (stacktab.c), not implied by size0 */
         } mem;
         struct {
             uint64_t count_q16, delay; /* active */
-            uint64_t fut_count[2], fut_delay[2];
         } blk;
     } u;
     uint64_t pub[CP_BUCKET_NVAL];  /* what has been added to the file so far (heap: in
                                     * 1/65536, cp_memrec_publish) */
     uint64_t *ctr[CP_BUCKET_NVAL]; /* the file's counters for this bucket, once created */
-    struct cp_bucket *touched[2]; /* next on the list of buckets with events in fut[s] */
+    uint32_t tpos[2]; /* its entry in the list of cycle slot s (resolve.c's cp_touched) */
+};
 
-    uintptr_t stk[];     /* nstk absolute return addresses, innermost first */
+/* A bucket's events of one flush cycle, its entry in the flusher's list of the buckets
+ * with events in that cycle's slot (resolve.c's cp_touched; flusher only). */
+struct cp_fut {
+    struct cp_bucket *b;
+    union {
+        struct cp_memrec mem;
+        struct {
+            uint64_t count_q16, delay;
+        } blk;
+    } u;
 };
 
 /* heads_bits: 2^heads_bits hash chains (16 by default; 20 where most events are sampled) */
 int cp_bucket_init(uint64_t max_bytes, unsigned heads_bits);
-/* The newest bucket: walk ->allnext from here to see them all (flusher). */
-struct cp_bucket *cp_bucket_all(void);
 /* Buckets folded into overflow so far, and buckets created. */
 uint64_t cp_bucket_overflowed(void);
 uint64_t cp_bucket_count(void);
+/* The last index given: every bucket is one of 1 .. this (cp_bucket_by_hidx), in the
+ * order they were made (a fork child's walk; one a _Fork child's parent was making may be
+ * among them, half written and never reachable). */
+uint32_t cp_bucket_last_index(void);
 /* fork: prepare holds the insertion lock, parent/child release it. */
 void cp_bucket_lock(void);
 void cp_bucket_unlock(void);
 void cp_bucket_reset_lock(void);
-/* The stack hash (exposed for tests and benchmarks). */
+/* The stack hash (exposed for tests and benchmarks). Made from the outermost frame in,
+ * so that it can be carried along a stack's depths: the state after the d outermost
+ * frames (cp_stkhash_step from CP_STKHASH_SEED) is shared by every stack with those d
+ * outer frames, and a ring keeps each depth's state of its last stack (ring.h), so
+ * that an allocation's hash costs the frames it does not share with the last one
+ * (events.c, resolve.c's cp_account). */
 uint64_t cp_bucket_hash(enum cp_ptype type, const uintptr_t *pcs, unsigned n);
-/* Heap buckets have indexes 1 .. CP_HIDX_MAX - 1 (a past the cap goes to overflow). */
+#define CP_STKHASH_SEED 0x9E3779B97F4A7C15ull
+static inline uint64_t cp_stkhash_step(uint64_t h, uintptr_t pc)
+{
+    h ^= pc;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
+}
+static inline uint64_t cp_stkhash_final(uint64_t h, enum cp_ptype type, unsigned n)
+{
+    h ^= n ^ ((uint64_t)type << 56);
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+/* cp_bucket_get for a stack whose cp_bucket_hash the caller has (n <= CP_MAX_DEPTH; a
+ * deeper stack is cut and hashed again), and whose outer hint_depth frames it knows to be
+ * the stack of frame node hint (frames.h's cp_frames_equal_hint; CP_FRAME_ROOT, 0: no
+ * hint): the compare of a candidate stops where it meets that node. */
+struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs, unsigned n,
+                                       uint64_t h, uint32_t hint, unsigned hint_depth);
+/* The chain heads, bucket indexes (mapped at the first bucket; NULL before), and their
+ * number - 1. */
+extern uint32_t *cp_bucket_heads;
+extern uint64_t cp_bucket_heads_mask;
+/* Bring the chain head of hash h toward the cache: a producer that has its allocation's
+ * hash issues it before the ring write and the live table's insert, so that the miss
+ * (2^20 heads of 4 bytes at rate 1) overlaps them instead of stalling the lookup. */
+static inline void cp_bucket_prefetch(uint64_t h)
+{
+    uint32_t *hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_RELAXED);
+    if (hd)
+        __builtin_prefetch(&hd[h & cp_bucket_heads_mask]);
+}
+/* For tests: the hash used from now on is cp_bucket_hash's value & keep (~0, the
+ * default: the real hash; 0: every stack on one chain with one tag, so that only the
+ * compare of type and stack tells them apart). */
+void cp_bucket_hash_keep_for_tests(uint64_t keep);
+/* b's stack, innermost first, into out[0..CP_MAX_DEPTH): its depth (b->nstk). Lock-free. */
+unsigned cp_bucket_stack(const struct cp_bucket *b, uintptr_t *out);
+/* Bytes of buckets and of their frames (frames.h) so far, the cap's measure. */
+uint64_t cp_bucket_bytes(void);
+/* Buckets have indexes 1 .. CP_HIDX_MAX - 1 (past the last, a stack goes to overflow). */
 #define CP_HIDX_BITS 22
 #define CP_HIDX_MAX (1u << CP_HIDX_BITS)
-/* The heap bucket of index i (lock-free; i from the live table's value), or NULL. */
+/* The bucket of index i (lock-free; i from the live table's value, or at most
+ * cp_bucket_count()), or NULL for 0 or an index whose page was never mapped. */
 struct cp_bucket *cp_bucket_by_hidx(uint32_t i);
 
 /* A heap bucket's value which (< 4) as a 1/65536 sum, in the order of its counters. */
@@ -119,22 +183,28 @@ static inline uint64_t cp_memrec_publish(struct cp_bucket *b, int which)
     b->pub[which] += d << 16;
     return d;
 }
-/* End of a flush: cycle slot s into active (flusher). */
-static inline void cp_memrec_fold(struct cp_bucket *b, unsigned s)
+/* End of a flush: a bucket's events of the finished cycle into its active values
+ * (flusher). */
+static inline void cp_fut_fold(const struct cp_fut *f)
 {
-    struct cp_memrec *f = &b->u.mem.fut[s], *a = &b->u.mem.active;
-    a->aobj += f->aobj;
-    a->fobj += f->fobj;
-    a->abytes += f->abytes;
-    a->fbytes += f->fbytes;
-    *f = (struct cp_memrec){0, 0, 0, 0};
+    struct cp_bucket *b = f->b;
+    if (b->type == CP_HEAP) {
+        struct cp_memrec *a = &b->u.mem.active;
+        a->aobj += f->u.mem.aobj;
+        a->fobj += f->u.mem.fobj;
+        a->abytes += f->u.mem.abytes;
+        a->fbytes += f->u.mem.fbytes;
+    } else {
+        b->u.blk.count_q16 += f->u.blk.count_q16;
+        b->u.blk.delay += f->u.blk.delay;
+    }
 }
-/* Fork child: fut emptied; active from zero (a file of its own) or from what the parent
- * published (a shared file: the child's deltas add to it; bytes not written yet are the
- * objects times the record's size, and are written whole if the site becomes mixed). */
+/* Fork child (whose flusher lists start empty): active from zero (a file of its own) or
+ * from what the parent published (a shared file: the child's deltas add to it; bytes not
+ * written yet are the objects times the record's size, and are written whole if the
+ * site becomes mixed). */
 static inline void cp_memrec_reset(struct cp_bucket *b, bool newfile)
 {
-    memset(b->u.mem.fut, 0, sizeof b->u.mem.fut);
     struct cp_memrec *a = &b->u.mem.active;
     if (newfile)
         *a = (struct cp_memrec){0, 0, 0, 0};

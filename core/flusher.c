@@ -25,6 +25,8 @@
  *                                                   records @c   -> fut[c % 2]
  *                                                   records @c+1 -> fut[(c+1) % 2]
  *                                                 active += fut[c % 2]; fut[c % 2] = 0
+ *                                                 (fut[s]: each bucket's entry in the
+ *                                                 list of slot s, resolve.c's cp_touched)
  *                                                 add (active - published) to the file
  *
  * Every event is stamped, on its own thread, with the cycle it happened in, read while
@@ -257,9 +259,9 @@ static void flush(bool inline_flush)
             cp_open_pending();
     }
     cp_publish_begin();
-    struct cp_bucket *next;
     unsigned published = 0;
-    for (struct cp_bucket *b = cp_touched_head[s]; b; b = next) {
+    struct cp_touched *t = &cp_touched[s];
+    for (uint32_t i = 0; i < t->n; i++) {
         /* Adding a bucket's first counters to the file walks a chain of its hash table
          * (hundreds of thousands of counters at rate 1 share 512 chains), and a burst of
          * new stacks kept the flusher away from the rings for milliseconds: threads
@@ -272,18 +274,15 @@ static void flush(bool inline_flush)
                 if (cp_ring_head_pos(r) !=
                     (__atomic_load_n(&r->rtail, __ATOMIC_RELAXED) & CP_RING_POS_MASK))
                     cp_ring_drain(r, cp_account, r);
-        next = b->touched[s];
-        b->queued &= (uint16_t)~(1u << s);
-        if (b->type == CP_HEAP) {
-            cp_memrec_fold(b, s);
-        } else {
-            b->u.blk.count_q16 += b->u.blk.fut_count[s];
-            b->u.blk.delay += b->u.blk.fut_delay[s];
-            b->u.blk.fut_count[s] = b->u.blk.fut_delay[s] = 0;
-        }
+        /* (read after the drain, which appends to the other slot's list only, but the
+         * list is indexed anew should that ever change) */
+        struct cp_fut *f = &t->e[i];
+        struct cp_bucket *b = f->b;
+        b->queued &= (uint8_t)~(1u << s);
+        cp_fut_fold(f);
         cp_publish_bucket(b);
     }
-    cp_touched_head[s] = NULL;
+    t->n = 0;
     flushes++;
     if (!inline_flush || side_due()) {
         cp_publish_heaptime(ht_force);
@@ -677,12 +676,13 @@ static void atfork_child_own(void *arg)
         cp_ring_waits_total = cp_ring_lost_total = 0;
         cp_trunc_events = 0;
     }
-    for (struct cp_bucket *b = cp_bucket_all(); b; b = b->allnext) {
+    for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
+        struct cp_bucket *b = cp_bucket_by_hidx(i);
+        if (!b)
+            continue; /* (cannot happen: an index is given once its page is mapped) */
         if (b->type == CP_HEAP) {
             cp_memrec_reset(b, newfile);
         } else {
-            memset(b->u.blk.fut_count, 0, sizeof b->u.blk.fut_count);
-            memset(b->u.blk.fut_delay, 0, sizeof b->u.blk.fut_delay);
             b->u.blk.count_q16 = newfile ? 0 : b->pub[0];
             b->u.blk.delay = newfile ? 0 : b->pub[1];
         }
@@ -694,7 +694,7 @@ static void atfork_child_own(void *arg)
         }
         b->queued = 0;
     }
-    cp_touched_head[0] = cp_touched_head[1] = NULL;
+    cp_touched[0].n = cp_touched[1].n = 0; /* (the parent's cycles are not the child's) */
     cp_ht_atfork_child(newfile);
     cp_prof_start();
 }

@@ -125,8 +125,10 @@ size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t l
         o += cp_fmt(buf + o, o < len ? len - o : 0, "\nctrprof-overflow");
     if (o >= len)
         return 0;
-    size_t fl = cp_names_frames(b->stk, b->nstk, buf + o, len - o, seen, ctx);
-    if (b->nstk && !fl) /* cannot happen at depth <= 128 */
+    uintptr_t stk[CP_MAX_DEPTH];
+    unsigned n = cp_bucket_stack(b, stk);
+    size_t fl = cp_names_frames(stk, n, buf + o, len - o, seen, ctx);
+    if (n && !fl) /* cannot happen at depth <= 128 */
         return 0;
     return o + fl;
 }

@@ -3,7 +3,7 @@
  * share, and nothing else. preload/ and tools/ use prof.h; only core/ includes this.
  *
  *   events.c   threads and their rings, emit, cp_event_* (hook context)
- *   resolve.c  a record's bucket: refs, orphans, pending frees, count into fut[] (flusher)
+ *   resolve.c  a record's bucket: refs, orphans, pending frees, count into the cycle's list (flusher)
  *   publish.c  the counter file: opening it, names, health counters, sandboxes (flusher)
  *   flusher.c  init, the flush and its timeline, who flushes, shutdown, fork
  *
@@ -104,8 +104,13 @@ static inline uintptr_t cp_make_ref(uint64_t nref, uint32_t id)
  * publishes them; flusher.c zeroes them in a fork child with a file of its own) */
 extern uint64_t cp_samples[CP_NPTYPES];
 extern uint64_t cp_trunc_events;
-/* the buckets with events in fut[s], chained through b->touched[s] */
-extern struct cp_bucket *cp_touched_head[2];
+/* the buckets with events in cycle slot s and those events (bucket.h's struct cp_fut):
+ * e[0..n), a bucket's at b->tpos[s] while bit s of b->queued is set */
+struct cp_touched {
+    struct cp_fut *e;
+    uint32_t n, cap;
+};
+extern struct cp_touched cp_touched[2];
 
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n);
 struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,

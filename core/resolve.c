@@ -1,6 +1,7 @@
 /*
- * resolve.c — a drained record's bucket, and its count into the bucket's fut[] slot of
- * the record's cycle (flusher.c's timeline); a heap event counts its object's unbiased
+ * resolve.c — a drained record's bucket, and its count into the bucket's entry in the
+ * list of the record's cycle slot (cp_touched: the bucket's fut[] of flusher.c's
+ * timeline); a heap event counts its object's unbiased
  * weight and bytes (hweight.h), its size carried from the allocation record to the free
  * in the live table's value (hv_make below: the bucket's index and the size). The
  * allocation's stack is looked up here, on the flusher's side (cp_bucket_get), not on the
@@ -53,10 +54,30 @@
 uint64_t cp_samples[CP_NPTYPES];
 uint64_t cp_trunc_events;
 
-/* The buckets with events in fut[s], so that a flush visits those and not every bucket
- * (at rate 1 rings fill and flush hundreds of times a second, and a walk over 10^5
- * buckets each time was 11% of a rate-1 run of gcc's cc1, perf record). Flusher only. */
-struct cp_bucket *cp_touched_head[2];
+/* The buckets with events in cycle slot s, each with those events' sums (struct cp_fut),
+ * so that a flush visits those and not every bucket (at rate 1 rings fill and flush
+ * hundreds of times a second, and a walk over 10^5 buckets each time was 11% of a
+ * rate-1 run of gcc's cc1, perf record). The sums were two slots in every bucket (64
+ * bytes a heap bucket: 17 MB of bench/progs/namestacks' 262k, most of them idle in any
+ * cycle); here they take 40 bytes per bucket touched in a cycle: one at a time in an
+ * inline flush. An array doubled when full (cp_mmap_anon), kept for the next cycle.
+ * Flusher only. */
+struct cp_touched cp_touched[2];
+
+static bool touched_grow(struct cp_touched *t)
+{
+    uint32_t cap = t->cap ? t->cap * 2 : 1024;
+    struct cp_fut *e = cp_mmap_anon((size_t)cap * sizeof *e);
+    if (!e)
+        return false;
+    if (t->e) {
+        memcpy(e, t->e, (size_t)t->n * sizeof *e);
+        cp_munmap_anon(t->e, (size_t)t->cap * sizeof *e);
+    }
+    t->e = e;
+    t->cap = cap;
+    return true;
+}
 
 /* The value a resolved sampled object keeps, in the live table (live.h) or under its ref
  * here (an orphan): its bucket and its size in one word, so that its free is counted with
@@ -82,13 +103,21 @@ static inline struct cp_bucket *hv_bucket(uint64_t v, uint64_t *size)
     return cp_bucket_by_hidx((uint32_t)(v >> 2) & (CP_HIDX_MAX - 1));
 }
 
-static inline void touch(struct cp_bucket *b, unsigned s)
+/* b's entry in the list of cycle slot s, made if it has none; NULL if the list cannot
+ * grow (the caller then counts straight into active, as a late event is). */
+static inline struct cp_fut *touch(struct cp_bucket *b, unsigned s)
 {
-    if (!(b->queued & (1u << s))) {
-        b->queued |= (uint16_t)(1u << s);
-        b->touched[s] = cp_touched_head[s];
-        cp_touched_head[s] = b;
-    }
+    struct cp_touched *t = &cp_touched[s];
+    if (b->queued & (1u << s))
+        return &t->e[b->tpos[s]];
+    if (t->n == t->cap && !touched_grow(t))
+        return NULL;
+    b->queued |= (uint8_t)(1u << s);
+    b->tpos[s] = t->n;
+    struct cp_fut *f = &t->e[t->n++];
+    f->b = b;
+    memset(&f->u, 0, sizeof f->u);
+    return f;
 }
 
 /* A heap event of an object of size bytes, counted with its weight: into fut[c % 2] of
@@ -99,11 +128,9 @@ static void count_heap(struct cp_bucket *b, bool free, uint64_t size, uint64_t c
      * rate at most 2^40 (options.c) */
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     struct cp_memrec *f = &b->u.mem.active;
-    if (!late) {
-        unsigned s = (unsigned)(c & 1);
-        touch(b, s);
-        f = &b->u.mem.fut[s];
-    }
+    struct cp_fut *e = late ? NULL : touch(b, (unsigned)(c & 1));
+    if (e)
+        f = &e->u.mem;
     if (free) {
         f->fobj += wq;
         f->fbytes += bq;
@@ -120,22 +147,23 @@ static void count_heap(struct cp_bucket *b, bool free, uint64_t size, uint64_t c
             b->u.mem.mixed = 1;
         }
         cp_samples[CP_HEAP]++;
-        if (b->nstk && b->stk[b->nstk - 1] == CP_PC_TRUNCATED)
+        if (b->trunc)
             cp_trunc_events++;
     }
 }
 
-/* A mutex or block event of cycle c into b's fut[c % 2]. */
+/* A mutex or block event of cycle c into b's entry of slot c % 2. */
 static void count_delay(struct cp_bucket *b, uint64_t c, const uint64_t *w, unsigned n)
 {
-    unsigned s = (unsigned)(c & 1);
-    touch(b, s);
+    struct cp_fut *e = touch(b, (unsigned)(c & 1));
     if (n >= 3) {
-        b->u.blk.fut_count[s] += w[1];
-        b->u.blk.fut_delay[s] += w[2];
+        uint64_t *count = e ? &e->u.blk.count_q16 : &b->u.blk.count_q16;
+        uint64_t *delay = e ? &e->u.blk.delay : &b->u.blk.delay;
+        *count += w[1];
+        *delay += w[2];
         cp_samples[b->type]++;
     }
-    if (b->nstk && b->stk[b->nstk - 1] == CP_PC_TRUNCATED)
+    if (b->trunc)
         cp_trunc_events++;
 }
 
@@ -258,12 +286,11 @@ void cp_um_expire(uint64_t c)
     }
 }
 
-/* An allocation (p, size, ref, stack): its bucket, found now; counted in cycle c (late:
- * straight into the published state). NULL if no bucket could be had. */
-struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
-                                   unsigned n, uint64_t c, bool late, uint64_t t)
+/* An allocation (p, size, ref) of bucket b (NULL: none could be had), counted in cycle c
+ * (late: straight into the published state). */
+static struct cp_bucket *resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref,
+                                       uint64_t c, bool late, uint64_t t)
 {
-    struct cp_bucket *b = cp_bucket_get(CP_HEAP, pcs, n);
     if (!b) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return NULL;
@@ -283,6 +310,14 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
         cp_prof_lost(CP_LOST_NBUCKET, 1);
     }
     return b;
+}
+
+/* An allocation (p, size, ref, stack): its bucket, found now; counted in cycle c (late:
+ * straight into the published state). NULL if no bucket could be had. */
+struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
+                                   unsigned n, uint64_t c, bool late, uint64_t t)
+{
+    return resolve_alloc(cp_bucket_get(CP_HEAP, pcs, n), p, size, ref, c, late, t);
 }
 
 /* A free record's bucket and its object's size: from the value it took from the live
@@ -348,9 +383,35 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
         if (n < 3 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 3 != nf - keep)
             return; /* cannot happen: the producer wrote it */
         uintptr_t *stk = r->cstk + CP_RING_STK - nf;
-        memcpy(stk, w + 3, (nf - keep) * sizeof *stk);
-        r->cstk_n = nf;
-        cp_resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, ref, stk, nf, c, false, w[2]);
+        struct cp_bucket *b = NULL, *prev = r->cbucket;
+        unsigned prev_n = r->cstk_n;
+        if (keep == nf && nf == prev_n) {
+            b = prev; /* the last record's stack again: its bucket, if it had one */
+        } else {
+            memcpy(stk, w + 3, (nf - keep) * sizeof *stk);
+            r->cstk_n = nf;
+        }
+        if (!b) {
+            /* its hash from the states of the frames it shares with the last (bucket.h) */
+            unsigned hd = keep < r->cstkh_n ? keep : r->cstkh_n;
+            uint64_t h = hd ? r->cstkh[hd] : CP_STKHASH_SEED;
+            for (unsigned d = hd; d < nf; d++)
+                r->cstkh[d + 1] = h = cp_stkhash_step(h, stk[nf - 1 - d]);
+            r->cstkh_n = nf;
+            /* its outer keep frames are the last stack's, whose bucket was prev: a
+             * candidate's compare stops at prev's node of that depth */
+            uint32_t hint = CP_FRAME_ROOT;
+            unsigned hint_depth = 0;
+            if (prev && keep && prev->nstk == prev_n) {
+                hint = cp_frames_ancestor(prev->leaf, prev_n - keep);
+                hint_depth = keep;
+            }
+            b = cp_bucket_get_hashed(CP_HEAP, stk, nf, cp_stkhash_final(h, CP_HEAP, nf), hint,
+                                     hint_depth);
+            /* (not an overflow bucket: each event folded into it is counted there) */
+            r->cbucket = b && !b->overflow ? b : NULL;
+        }
+        resolve_alloc(b, (void *)(uintptr_t)w[0], w[1] >> 16, ref, c, false, w[2]);
         return;
     }
     case CP_REC_FREE: /* (live table value, p, time) */

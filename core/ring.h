@@ -78,6 +78,11 @@ struct cp_ring {
      * from it; the consumer keeps its own copy, cstk, in step. */
     uint32_t stk_n;
     uintptr_t stk[CP_RING_STK];
+    /* stkh[d]: the stack hash's state after the d outermost frames of stk (bucket.h's
+     * cp_stkhash_step), for d <= stkh_n: an allocation hashes only the frames it does not
+     * share with stk, to prefetch its bucket's chain head (events.c) */
+    uint32_t stkh_n;
+    uint64_t stkh[CP_RING_STK + 1];
 
     /* producer-written, consumer-read atomics */
     __attribute__((aligned(64))) uint64_t head; /* BUSY | LOST | POS, see above */
@@ -88,6 +93,9 @@ struct cp_ring {
     uint64_t cnref; /* allocation records drained: the producer's nref, in step */
     uint32_t cstk_n;
     uintptr_t cstk[CP_RING_STK];
+    uint32_t cstkh_n; /* cstk's hash states, as stkh's (resolve.c's cp_account) */
+    uint64_t cstkh[CP_RING_STK + 1];
+    struct cp_bucket *cbucket; /* cstk's bucket, unless NULL or an overflow bucket */
 
     /* consumer-written atomics */
     __attribute__((aligned(64))) uint64_t rtail;

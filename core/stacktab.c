@@ -6,6 +6,10 @@
  * are the objects times that size until it has had two sizes, and from then on written
  * (ctrprof/ab, ctrprof/fb: all of them, from the start).
  *
+ * A bucket's frames are read from frames.c's trie (the bucket keeps its innermost node):
+ * the frames a ditto leaves out are never read, and the frames two buckets share are
+ * found by walking both up to their common node (cp_frames_shared_outer).
+ *
  * Context: the flusher, or whoever holds prof.c's flush_lock (publish_bucket, late events,
  * the fork child's set-up through cp_stacktab_reset). No malloc, no stdio; names are built
  * on the caller's stack (the profiler's own stack, ownstack.h).
@@ -62,15 +66,6 @@ static char *put_hex(char *o, uint64_t v)
     return o + digits;
 }
 
-/* How many outermost frames a and b share. */
-static unsigned shared_outer(const uintptr_t *a, unsigned na, const uintptr_t *b, unsigned nb)
-{
-    unsigned k = 0;
-    while (k < na && k < nb && a[na - 1 - k] == b[nb - 1 - k])
-        k++;
-    return k;
-}
-
 static int name_bucket(struct cp_cfile *f, struct cp_bucket *b,
                        void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
 {
@@ -100,7 +95,7 @@ static int name_bucket(struct cp_cfile *f, struct cp_bucket *b,
     const struct cp_bucket *base = NULL;
     unsigned keep = 0;
     for (unsigned i = 0; i < NBASE && bases[i]; i++) {
-        unsigned k = shared_outer(b->stk, b->nstk, bases[i]->stk, bases[i]->nstk);
+        unsigned k = cp_frames_shared_outer(b->leaf, b->nstk, bases[i]->leaf, bases[i]->nstk);
         if (k > keep) {
             keep = k;
             base = bases[i];
@@ -109,7 +104,9 @@ static int name_bucket(struct cp_cfile *f, struct cp_bucket *b,
     if (keep < 2)
         keep = 0;
     size_t room = sizeof buf - (size_t)(o - buf) - 48; /* the ditto line's room */
-    size_t fl = cp_names_frames_short(b->stk, b->nstk - keep, o, room, seen, ctx, true);
+    uintptr_t stk[CP_MAX_DEPTH]; /* its frames not in the ditto (frames.c holds them) */
+    unsigned nown = cp_frames_read(b->leaf, stk, b->nstk - keep);
+    size_t fl = cp_names_frames_short(stk, nown, o, room, seen, ctx, true);
     if (!fl && b->nstk > keep)
         return CP_CFILE_ENAME;
     o += fl;
