@@ -47,11 +47,18 @@
 /* per heap bucket, made at its first event (flusher only). Objects and bytes are unbiased,
  * each sample weighted by its own size (hweight.h), in 1/65536 (exact x 65536 at rate 1);
  * the lifetime sums are kept modulo 2^64 and published as whole-unit differences, as the
- * bucket's own values (bucket.h, cp_memrec_publish). The bytes counters (pb, lb:<class>)
+ * bucket's own values (bucket.h, cp_memrec_publish). The bytes counters (pb, lb<class>)
  * are written only once the bucket is mixed (bucket.h): until then they are the objects
- * times the record's size. A lifetime class's sums are made at its first free (most
- * sites see one or two of the nine classes; at rate 1 a program of 260k sites has as many
- * of these). */
+ * times the record's size.
+ *
+ * Its size is what a many-stack program at rate 1 pays per site (issue 23: 262k sites), so
+ * only what a site uses is made. Its first free's class is implied by its free record
+ * (Ctrprof-Format 4: the free counter minus the other classes), so it needs no counter and
+ * no cp_hlife: its sums are kept here only for cp_ht_bucket_life. A cp_hlife is made for
+ * each further class at its first free (most sites see one or two of the ten); the
+ * peak's publication state (cp_htpk) for a site in use at a published peak (a few
+ * thousand of namestacks' 262k). 96 bytes a site, +64 a further class, +32 at a peak
+ * (format 3's was 120 + 64 a class). */
 struct cp_hlife {
     struct cp_hlife *next;
     uint64_t n, b, pub_n, pub_b; /* freed objects and bytes; published (multiples of 65536) */
@@ -59,22 +66,28 @@ struct cp_hlife {
     unsigned k; /* its class */
 };
 
+struct cp_htpk {
+    uint64_t pub_peak, pub_peakb; /* the peak's whole objects and bytes added to the file */
+    uint64_t *ctr_peak, *ctr_peakb;
+};
+
 struct cp_htx {
-    struct cp_htx *next; /* every one, newest first */
     struct cp_bucket *b;
     int64_t cur, curb;         /* in use: objects, bytes */
     int64_t at_peak, at_peakb; /* cur, curb at the peak, when stamp == epoch */
     uint64_t stamp;
-    uint64_t pub_peak, pub_peakb; /* the peak's whole objects and bytes added to the file */
-    uint64_t *ctr_peak, *ctr_peakb;
-    struct cp_htx *lnext; /* next on the list of buckets whose lifetimes changed */
-    struct cp_hlife *life; /* its classes so far */
-    uint16_t lmask;       /* the classes changed since published; on that list when not 0 */
+    uint64_t n0, b0;       /* freed in the implied class (c0): not published */
+    struct cp_htpk *pk;    /* once in use at a published peak */
+    struct cp_htx *lnext;  /* next on the list of buckets whose explicit classes changed */
+    struct cp_hlife *life; /* its classes but the implied one */
+    uint16_t lmask;        /* the classes changed since published; on that list when not 0 */
+    uint8_t c0;            /* the implied class (its first free's), NOCLASS before */
     uint8_t failed;
 };
-_Static_assert(CP_NLIFE <= 16, "a class is a bit of cp_htx's lmask");
+#define NOCLASS 0xff
+_Static_assert(CP_NCLASS <= 16, "a class is a bit of cp_htx's lmask");
 
-static struct cp_htx *all, *lhead;
+static struct cp_htx *lhead;
 static uint64_t rate, interval_ns, t0;
 static uint64_t epoch = 1;
 static double total, peak, allocated; /* unbiased bytes: in use, its peak, ever allocated */
@@ -108,9 +121,8 @@ static struct cp_htx *htx(struct cp_bucket *b)
     memset(h, 0, sizeof *h);
     h->b = b;
     h->stamp = epoch;
-    h->next = all;
-    all = h;
-    b->u.mem.ht = h;
+    h->c0 = NOCLASS;
+    b->u.mem.ht = h; /* (publish_peak and the fork child find it through the buckets) */
     return h;
 }
 
@@ -248,15 +260,21 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     if (t)
         last_t = t;
     uint64_t born = t ? bt_take((uint64_t)(uintptr_t)p, t) : 0;
-    if (!born)
+    unsigned k = born ? cp_ht_class(t - born) : CP_LIFE_NONE;
+    if (h->c0 == NOCLASS)
+        h->c0 = (uint8_t)k; /* the free record will be named after it (stacktab.c) */
+    if (k == h->c0) { /* implied by the free record: nothing to publish */
+        h->n0 += wq;
+        h->b0 += bq;
         return;
-    unsigned k = cp_ht_class(t - born);
+    }
     struct cp_hlife *l = h->life;
     while (l && l->k != k)
         l = l->next;
     if (!l) {
         if (!(l = cp_arena_alloc(sizeof *l))) {
             nolife++;
+            h->failed = 1; /* (its classes stop here; the implied one takes the rest) */
             return;
         }
         memset(l, 0, sizeof *l);
@@ -271,6 +289,12 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         lhead = h;
     }
     h->lmask |= (uint16_t)(1u << k);
+}
+
+int cp_ht_implied_class(const struct cp_bucket *b)
+{
+    const struct cp_htx *h = b->u.mem.ht;
+    return h && h->c0 != NOCLASS ? h->c0 : -1;
 }
 
 /* ---- publication ---- */
@@ -297,8 +321,10 @@ static bool publish_sum(const struct cp_ht_sink *s, struct cp_htx *h, int which,
     return true;
 }
 
-static void publish_life(const struct cp_ht_sink *s)
+void cp_ht_publish_life(const struct cp_ht_sink *s)
 {
+    if (!lhead)
+        return;
     for (struct cp_htx *h = lhead, *n; h; h = n) {
         n = h->lnext;
         unsigned m = h->lmask; /* only the classes that changed (at rate 1 in a single-
@@ -322,21 +348,33 @@ static void publish_life(const struct cp_ht_sink *s)
 
 static void publish_peak(const struct cp_ht_sink *s)
 {
-    for (struct cp_htx *h = all; h; h = h->next) {
+    for (struct cp_bucket *bk = cp_bucket_all(); bk; bk = bk->allnext) {
+        struct cp_htx *h = bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
+        if (!h || h->failed)
+            continue;
         int64_t c = h->stamp == epoch ? h->at_peak : h->cur;
         int64_t cb = h->stamp == epoch ? h->at_peakb : h->curb;
         uint64_t v = c > 0 ? (uint64_t)c >> 16 : 0, vb = cb > 0 ? (uint64_t)cb >> 16 : 0;
         bool mixed = h->b->u.mem.mixed; /* bytes written, not implied (bucket.h) */
-        if (h->failed || (v == h->pub_peak && (!mixed || vb == h->pub_peakb)))
-            continue;
-        if ((!h->ctr_peak && !(h->ctr_peak = s->bucket_ctr(h->b, CP_NAME_PEAK))) ||
-            (mixed && !h->ctr_peakb && !(h->ctr_peakb = s->bucket_ctr(h->b, CP_NAME_PEAKB)))) {
+        struct cp_htpk *k = h->pk;
+        if (k ? v == k->pub_peak && (!mixed || vb == k->pub_peakb) : !v && (!mixed || !vb))
+            continue; /* (never in use at a published peak: no counter, read as 0) */
+        if (!k) {
+            if (!(k = cp_arena_alloc(sizeof *k))) {
+                h->failed = 1;
+                continue;
+            }
+            memset(k, 0, sizeof *k);
+            h->pk = k;
+        }
+        if ((!k->ctr_peak && !(k->ctr_peak = s->bucket_ctr(h->b, CP_NAME_PEAK))) ||
+            (mixed && !k->ctr_peakb && !(k->ctr_peakb = s->bucket_ctr(h->b, CP_NAME_PEAKB)))) {
             h->failed = 1;
             continue;
         }
-        add_delta(h->ctr_peak, &h->pub_peak, v);
+        add_delta(k->ctr_peak, &k->pub_peak, v);
         if (mixed)
-            add_delta(h->ctr_peakb, &h->pub_peakb, vb);
+            add_delta(k->ctr_peakb, &k->pub_peakb, vb);
     }
     if (!ctr_peak_bytes) {
         char name[64];
@@ -358,7 +396,7 @@ void cp_ht_publish(const struct cp_ht_sink *s, bool force)
 {
     if (!cp_ht_on)
         return;
-    publish_life(s);
+    cp_ht_publish_life(s);
     uint64_t now = cp_ht_now();
     if (allocated > 0) { /* a timeline once there is a heap to show */
         cp_tl_tick(now - t0, total, allocated, force);
@@ -407,15 +445,27 @@ void cp_ht_atfork_child(bool newfile)
     pub_peak_bytes = pub_peak_ms = 0;
     ctr_peak_bytes = ctr_peak_ms = NULL; /* the child's pid names its own */
     lhead = NULL;
-    for (struct cp_htx *h = all; h; h = h->next) {
+    for (struct cp_bucket *bk = cp_bucket_all(); bk; bk = bk->allnext) {
+        struct cp_htx *h = bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
+        if (!h)
+            continue;
         h->cur = h->at_peak = h->curb = h->at_peakb = 0;
         h->stamp = epoch;
         h->lmask = 0;
         h->lnext = NULL;
         /* the child's peak is its own contribution: 0 so far. Shared file: the parent's
-         * counts stay there and the child adds its own (pub = 0, life = pub as published);
-         * a file of its own starts from nothing */
-        h->pub_peak = h->pub_peakb = 0;
+         * counts stay there and the child adds its own (pub = 0, life = pub as published,
+         * the free record and its implied class as they were); a file of its own starts
+         * from nothing, its free records named after the child's own first frees */
+        if (h->pk) {
+            h->pk->pub_peak = h->pk->pub_peakb = 0;
+            if (newfile)
+                h->pk->ctr_peak = h->pk->ctr_peakb = NULL;
+        }
+        if (newfile) {
+            h->c0 = NOCLASS;
+            h->n0 = h->b0 = 0;
+        }
         for (struct cp_hlife *l = h->life; l; l = l->next) {
             if (newfile) {
                 l->n = l->b = l->pub_n = l->pub_b = 0;
@@ -426,10 +476,8 @@ void cp_ht_atfork_child(bool newfile)
                 l->b = h->b->u.mem.mixed ? l->pub_b : l->pub_n * h->b->u.mem.size0;
             }
         }
-        if (newfile) {
-            h->ctr_peak = h->ctr_peakb = NULL;
+        if (newfile)
             h->failed = 0;
-        }
     }
     t0 = cp_ht_now();
     cp_tl_init(interval_ns / 1000000u);
@@ -453,6 +501,8 @@ uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes)
 {
     const struct cp_htx *h = b->u.mem.ht;
+    if (h && h->c0 == cls)
+        return (bytes ? h->b0 : h->n0) >> 16;
     for (const struct cp_hlife *l = h ? h->life : NULL; l; l = l->next)
         if (l->k == cls)
             return (bytes ? l->b : l->n) >> 16;

@@ -244,13 +244,14 @@ static uint64_t *tl_bucket(struct cp_bucket *b, int which)
 
 /* What cp_ht_publish adds to the lifetime counters: every class that changed since the
  * last publication, several in one publication (a flusher's flush drains many frees), and
- * only the change. */
-static uint64_t life_ctr[CP_NLIFE], other_ctr;
+ * only the change; never the bucket's first class, which its free record implies
+ * (Ctrprof-Format 4: stacktab.c names it after cp_ht_implied_class). */
+static uint64_t life_ctr[CP_NCLASS], other_ctr;
 static uint64_t *life_bucket(struct cp_bucket *b, int which)
 {
     if (b != bk[3])
         return &other_ctr;
-    return which >= CP_NAME_LIFE0 && which < CP_NAME_LIFE0 + CP_NLIFE
+    return which >= CP_NAME_LIFE0 && which < CP_NAME_LIFE0 + CP_NCLASS
                ? &life_ctr[which - CP_NAME_LIFE0]
                : &other_ctr;
 }
@@ -269,18 +270,22 @@ static void test_lifetimes_published(void **state)
     memset(life_ctr, 0, sizeof life_ctr);
     const uint64_t d[] = {500,      5000,      50000,         500000,        5000000,
                           50000000, 500000000, 5000000000ull, 50000000000ull};
-    uint64_t want[CP_NLIFE] = {0};
-    /* classes 8, 2, 5 and 2 again, then one publication */
+    uint64_t want[CP_NCLASS] = {0};
+    /* classes 8 (the first: implied, never published), 2, 5 and 2 again, then one
+     * publication */
     const unsigned first[] = {8, 2, 5, 2};
     uintptr_t a = 0xc000;
     for (unsigned i = 0; i < 4; i++, a += 16) {
         cp_ht_alloc(bk[3], (void *)a, bsize(bk[3]), 100);
         cp_ht_free(bk[3], (void *)a, bsize(bk[3]), 100 + d[first[i]]);
-        want[first[i]]++;
+        want[first[i]] += i > 0;
     }
+    assert_int_equal(cp_ht_implied_class(bk[3]), 8);
     cp_ht_publish(&sink, true);
-    for (unsigned k = 0; k < CP_NLIFE; k++)
+    for (unsigned k = 0; k < CP_NCLASS; k++)
         assert_int_equal(life_ctr[k], want[k]);
+    assert_int_equal(cp_ht_bucket_life(bk[3], 8, false), 1);
+    assert_int_equal(cp_ht_bucket_life(bk[3], 2, false), 2);
     /* one more in class 0 and one in class 5: only those move */
     const unsigned second[] = {0, 5};
     for (unsigned i = 0; i < 2; i++, a += 16) {
@@ -289,11 +294,18 @@ static void test_lifetimes_published(void **state)
         want[second[i]]++;
     }
     cp_ht_publish(&sink, false);
-    for (unsigned k = 0; k < CP_NLIFE; k++)
+    for (unsigned k = 0; k < CP_NCLASS; k++)
         assert_int_equal(life_ctr[k], want[k]);
     cp_ht_publish(&sink, false); /* nothing new: nothing added */
-    for (unsigned k = 0; k < CP_NLIFE; k++)
+    for (unsigned k = 0; k < CP_NCLASS; k++)
         assert_int_equal(life_ctr[k], want[k]);
+    /* a free whose birth is not known: class u (CP_LIFE_NONE), a counter of its own */
+    cp_ht_free(bk[3], (void *)0xdead0, bsize(bk[3]), 100);
+    want[CP_LIFE_NONE]++;
+    cp_ht_publish_life(&sink);
+    for (unsigned k = 0; k < CP_NCLASS; k++)
+        assert_int_equal(life_ctr[k], want[k]);
+    assert_int_equal(cp_ht_implied_class(bk[3]), 8);
 }
 
 static void test_timeline_bounded(void **state)
