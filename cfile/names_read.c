@@ -4,7 +4,9 @@
  * format-3 writer). A format-2 heap record (ctrprof/heap:<id>:<size>) reads as format 1's
  * sized names; a format-3 one (ctrprof/heap:<id>, a site with unbiased values) as the
  * names of the site's values, ctrprof/heap:alloc_objects, free_objects, alloc_space,
- * free_space, peak_objects, peak_space, life_objects:<class>, life_space:<class>.
+ * free_space, peak_objects, peak_space, life_objects:<class>, life_space:<class>; a
+ * format-4 one too, from its shorter kinds (p, pb, l<c>, lb<c>) and the lifetime class its
+ * free record, ctrprof/f<c>:<id>, implies (emit_site4).
  *
  * Context: offline (tools, tests, fuzzers). Uses malloc; never runs in a profiled process.
  *
