@@ -21,10 +21,12 @@
 # rebuilds.
 # Plain `make` needs the build dependencies only; cmocka is checked for the test targets.
 #
-# Sources are found by wildcard: cfile/*.c is the counter file (its writer and its reader),
-# a layer below the engine; core/*.c is the engine; both go into libcore.a for the shim,
-# and the tool compiles the reader again with its own flags; preload/*.c only into the
-# shim, symbolize/*.c and tools/*.c only into the tool,
+# Sources are found by wildcard: base/*.c are the utilities below every layer (the
+# logger, the options; base/*.h: raw system calls, the spin lock, the version);
+# cfile/*.c is the counter file (its writer and its reader), a layer below the engine;
+# core/*.c is the engine; all three go into libcore.a for the shim, and the tool compiles
+# the reader, the logger and the options again with its own flags; preload/*.c only into
+# the shim, symbolize/*.c and tools/*.c only into the tool,
 # tests/unit/test_*.c each become one cmocka binary linked with the engine.
 
 B ?= build
@@ -68,7 +70,7 @@ CURSES_CFLAGS := $(shell $(PKG_CONFIG) --cflags ncursesw 2>/dev/null)
 CURSES_LIBS := $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null)
 
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -fPIC -fno-omit-frame-pointer $(WARN) -Icore -Icfile
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -fPIC -fno-omit-frame-pointer $(WARN) -Ibase -Icore -Icfile
 CFLAGS_SHIM := $(BASE_CFLAGS) -fvisibility=hidden -ftls-model=initial-exec -fno-stack-protector $(UNWIND_CFLAGS) $(SAN)
 CFLAGS_TOOL := $(BASE_CFLAGS) -fstack-protector-strong $(DW_CFLAGS) $(MHD_CFLAGS) $(CURSES_CFLAGS) $(SAN)
 # the user's flags, after the project's
@@ -80,7 +82,8 @@ DEPFLAGS = -MMD -MP
 # (tests/e2e/layers.sh checks that the shim has none of the readers' symbols).
 READ_SRC := cfile/names_read.c
 CFILE_SRC := $(filter-out $(READ_SRC),$(wildcard cfile/*.c))
-CORE_SRC := $(wildcard core/*.c) $(CFILE_SRC)
+BASE_SRC := $(wildcard base/*.c)
+CORE_SRC := $(BASE_SRC) $(wildcard core/*.c) $(CFILE_SRC)
 PRELOAD_SRC := $(wildcard preload/*.c)
 TOOL_SRC := $(wildcard tools/*.c) $(wildcard symbolize/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -91,7 +94,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 # compiled again with the tool's flags (stack protector on: it parses files anyone may
 # have written), not the shim's. libcore.a after them only for what is not listed here
 # (tests/e2e/install.sh fails if the tool takes anything from it).
-TOOL_CORE_SRC := $(CFILE_SRC) $(READ_SRC) $(filter core/log.c core/options.c,$(CORE_SRC))
+TOOL_CORE_SRC := $(CFILE_SRC) $(READ_SRC) $(BASE_SRC)
 READ_OBJ := $(READ_SRC:%.c=$(B)/obj/toolcore/%.o)
 TOOL_CORE_OBJ := $(TOOL_CORE_SRC:%.c=$(B)/obj/toolcore/%.o)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/obj/%.o)
@@ -106,6 +109,10 @@ HAVE_CXX := $(shell command -v $(CXX) >/dev/null 2>&1 && echo yes)
 PROG_BIN += $(if $(HAVE_CXX),$(patsubst %.cc,$(B)/progs/%,$(notdir $(wildcard tests/programs/*.cc))))
 
 all: $(B)/libctrprof.so $(B)/ctrprof $(PROG_BIN)
+
+$(B)/obj/base/%.o: base/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_SHIM) $(USER_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(B)/obj/core/%.o: core/%.c Makefile
 	@mkdir -p $(dir $@)
@@ -234,7 +241,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 # Fuzz targets: clang, their own flags (not the user's: they are for $(CC)), each source
 # compiled to its own object under build-fuzz/obj/ with -MMD -MP like every other object.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icore -Icfile -Itools -Isymbolize $(DW_CFLAGS) \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Ibase -Icore -Icfile -Itools -Isymbolize $(DW_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz_obj = $(patsubst %.c,build-fuzz/obj/%.o,$(1))
 build-fuzz/obj/%.o: %.c Makefile
@@ -242,7 +249,7 @@ build-fuzz/obj/%.o: %.c Makefile
 	clang $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # The counter-file reader.
-build-fuzz/%: $(call fuzz_obj,tests/fuzz/%.c $(CFILE_SRC) core/log.c)
+build-fuzz/%: $(call fuzz_obj,tests/fuzz/%.c $(CFILE_SRC) base/log.c)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^
 
@@ -252,7 +259,7 @@ build-fuzz/fuzz_unwind: $(call fuzz_obj,tests/fuzz/fuzz_unwind.c core/unwind.c c
 	clang $(FUZZ_CFLAGS) -o $@ $^
 
 # The report path: loading, merging, unbiasing, symbolizing and every view.
-FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(CFILE_SRC) core/log.c $(READ_SRC)
+FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(CFILE_SRC) base/log.c $(READ_SRC)
 build-fuzz/fuzz_report: $(call fuzz_obj,tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC))
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(DW_LIBS) $(Z_LIBS) -lm

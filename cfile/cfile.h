@@ -1,7 +1,7 @@
 /*
  * cfile.h — the Go telemetry counter file, version 1, in C: the layer below the engine
  * (cfile/: this header, the writer cfile.c, the reader cfile_read.c). The engine (core/)
- * and the tools use it; it uses nothing of theirs but core/log.h's formatter.
+ * and the tools use it; it uses nothing of theirs but base/log.h's formatter.
  *
  * The byte format is specified in tests/fixtures/telemetry-v1/FORMAT.md (a copy of
  * its rules is summarised at the top of cfile.c). Two halves:

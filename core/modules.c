@@ -9,7 +9,8 @@
  * refreshes). A refresh first asks whether this is a new process no atfork handler saw
  * (newproc.h: a _Fork child whose first call into us is the dlclose hook), so that the
  * child's reset, which marks it loader-suspect and re-initialises the lock, runs before
- * the lock is looked at.
+ * the lock is looked at. The shim, which sees no module table (it includes prof.h only),
+ * reaches it through prof.h's cp_prof_code_unloading and cp_prof_code_range, at the end.
  */
 #include "modules.h"
 
@@ -22,6 +23,7 @@
 
 #include "arena.h"
 #include "newproc.h"
+#include "prof.h"
 #include "spin.h"
 
 /* The table grows in chunks that never move (a module pointer stays valid for good): a
@@ -198,4 +200,20 @@ unsigned cp_modules_count(void)
 const struct cp_module *cp_modules_at(unsigned i)
 {
     return i < cp_modules_count() ? mod_at(i) : NULL;
+}
+
+/* prof.h: the dlclose hook's refresh, and the shim's own text range (constructor) */
+void cp_prof_code_unloading(void)
+{
+    cp_modules_refresh();
+}
+
+int cp_prof_code_range(const void *addr, uintptr_t *lo, uintptr_t *hi)
+{
+    const struct cp_module *m = cp_modules_find((uintptr_t)addr + 1);
+    if (!m)
+        return -2; /* -ENOENT */
+    *lo = m->lo;
+    *hi = m->hi;
+    return 0;
 }

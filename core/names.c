@@ -11,6 +11,7 @@
 #include "cfile.h"
 #include "heaptime.h"
 #include "log.h"
+#include "modules.h"
 #include "stack.h"
 
 static const char *const heads[CP_NPTYPES][2] = {

@@ -7,6 +7,11 @@
  * nothing of dlsym or glibc symbol names: preload/ decides *when* to sample and
  * captures the stack (stack.h); the engine records *what* was sampled.
  *
+ * The one engine header the shim includes (tests/e2e/layers.sh): with it come the
+ * engine's interface headers, and nothing else of core/ (docs/ARCHITECTURE.md, "Layers"):
+ * live.h and sample.h (bodies the hot path inlines), stack.h (capture), contention.h
+ * (the waiter table's hooks), meta.h (the metadata text); options.h is base/'s.
+ *
  * Contexts:
  *   hook      — an application thread inside an interposed function, with the
  *               re-entrancy guard held (so any malloc the engine causes goes to the real
@@ -23,8 +28,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "contention.h"
 #include "live.h"
+#include "meta.h"
 #include "options.h"
+#include "sample.h"
+#include "stack.h"
 
 enum cp_ptype { CP_HEAP = 0, CP_MUTEX = 1, CP_BLOCK = 2, CP_NPTYPES = 3 };
 
@@ -114,6 +123,15 @@ void cp_prof_set_host(const struct cp_host *host);
  * mapped (the SIGBUS handler, preload/sigbus.c: async-signal-safe). */
 const char *cp_prof_strerror(int code);
 int cp_prof_fault(const void *addr);
+
+/* Loaded code, as the shim needs it (it sees no module table, core/modules.h): before
+ * the real dlclose, the table learns every object still loaded (a plugin that allocated
+ * and is about to go keeps its name; the dlclose hook, preload/dl.c, with the guard held:
+ * dl_iterate_phdr may allocate); and the executable range [*lo, *hi) of the object that
+ * holds addr (the constructor: the shim's own, whose frames captured stacks drop).
+ * cp_prof_code_range returns 0, or -ENOENT if no loaded object holds addr. */
+void cp_prof_code_unloading(void);
+int cp_prof_code_range(const void *addr, uintptr_t *lo, uintptr_t *hi);
 
 /* A return address the shim appends to a stack cut at CTRPROF_DEPTH (never a real PC). */
 #define CP_PC_TRUNCATED ((uintptr_t)1)

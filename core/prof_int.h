@@ -45,8 +45,10 @@ void cp_flush_locked(void);
 /* On the event's thread, which just wrote an event (or found its ring full). */
 void cp_flush_inline(bool may_start);
 
-/* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the
- * live table's shadow map (live.c) and larger rings (events.c). */
+/* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the one
+ * seam of the dense-rate machinery, each piece a branch on it: the live table's shadow
+ * map (live.c), larger rings (events.c), 2^20 bucket chain heads (flusher.c's
+ * cp_bucket_init), a larger spare before a sandbox (publish.c). */
 static inline bool cp_dense(void)
 {
     return cp_prof_opts.mem_rate && cp_prof_opts.mem_rate < CP_DENSE_RATE;

@@ -22,6 +22,7 @@
 #include "live.h"
 #include "log.h"
 #include "mapsnap.h"
+#include "modules.h"
 #include "names.h"
 #include "newproc.h"
 #include "ownstack.h"
@@ -423,7 +424,7 @@ void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const u
 }
 
 /* The unwinder's counts (core/stack.c) as last published. */
-static uint64_t pub_unw[4];
+static uint64_t pub_unw[5];
 
 /* A health counter whose source has moved since it was last published: most do not move
  * between two flushes, and a single-threaded process at rate 1 flushes at every event, so
@@ -461,13 +462,15 @@ void cp_publish_health(void)
     if (by > pub_bytes)
         health("ctrprof/health:profiler-bytes", by, &pub_bytes);
     health("ctrprof/health:truncated-stacks", cp_trunc_events, &pub_trunc);
-    static const char *const uname[4] = {
+    static const char *const uname[5] = {
         "ctrprof/health:unwind-fallbacks", "ctrprof/health:unwind-checked",
-        "ctrprof/health:unwind-differs", "ctrprof/health:unwind-fp-fallbacks"};
-    uint64_t u[4];
+        "ctrprof/health:unwind-differs", "ctrprof/health:unwind-fp-fallbacks",
+        "ctrprof/health:libunwind-loaded"};
+    uint64_t u[5];
     cp_stack_stats(&u[0], &u[1], &u[2]);
     u[3] = cp_stack_fp_fallbacks();
-    for (int i = 0; i < 4; i++)
+    u[4] = cp_stack_libunwind_loaded(); /* 0 or 1, never falls: a fork child adds nothing */
+    for (int i = 0; i < 5; i++)
         health(uname[i], u[i], &pub_unw[i]);
 }
 
@@ -502,6 +505,7 @@ void cp_publish_fork_health(void)
 {
     cp_stack_stats(&pub_unw[0], &pub_unw[1], &pub_unw[2]);
     pub_unw[3] = cp_stack_fp_fallbacks();
+    pub_unw[4] = cp_stack_libunwind_loaded();
     /* (a child with a file of its own starts every count from 0: cp_publish_fork_file) */
     memcpy(pub_samples, cp_samples, sizeof pub_samples);
     for (int i = 0; i < CP_NLOST; i++)

@@ -1,6 +1,7 @@
 /*
- * stack.h — stack capture (hook and flusher contexts); it includes modules.h, the module
- * table, for the files that used to find both here.
+ * stack.h — stack capture (hook and flusher contexts). Part of the engine's interface to
+ * the shim (core/prof.h includes it): it includes nothing else of core/ (the module table
+ * is modules.h's, which the shim never sees).
  *
  * Capture: our CFI walker (default, unwind.h), with libunwind's unw_backtrace for any
  * stack it cannot walk; libunwind alone; frame pointers (CTRPROF_UNWIND=fp, bounded and
@@ -14,7 +15,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "modules.h"
 #include "options.h"
 
 /* Or'ed into the unwind argument below by a caller that must not allocate (a lock hook,
@@ -63,6 +63,10 @@ bool cp_stack_libunwind_wanted(void);
  * is not in this process (stack.c). */
 void cp_stack_loader_suspect(void);
 uint64_t cp_stack_fp_fallbacks(void);
+/* 1 once libunwind is loaded in this process and its walks can run (published as
+ * ctrprof/health:libunwind-loaded, which a test waits on instead of guessing how long
+ * the loading takes), else 0; it never goes back to 0. */
+uint64_t cp_stack_libunwind_loaded(void);
 
 /* Before a sandbox (publish.c): this thread's alternate signal stack, if it has one, is
  * remembered as a stack the walker knows, so that a handler's walk on it needs no

@@ -46,6 +46,7 @@
 #include "cfile.h"
 #include "heaptime.h"
 #include "log.h"
+#include "modules.h"
 #include "names.h"
 
 static uint64_t *ids; /* the file's ctrprof/ids, once looked up */

@@ -13,8 +13,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 
+#include "prof.h"
 #include "shim.h"
-#include "stack.h"
 
 __attribute__((visibility("default"))) int dlclose(void *handle)
 {
@@ -31,7 +31,7 @@ __attribute__((visibility("default"))) int dlclose(void *handle)
     if (cp_shim_state == CP_SHIM_ON && !cp_tls.guard) {
         int saved = errno;
         int64_t cd = cp_shim_enter(); /* dl_iterate_phdr may allocate */
-        cp_modules_refresh();
+        cp_prof_code_unloading();
         cp_shim_leave(cd);
         errno = saved;
     }

@@ -20,10 +20,8 @@
  */
 #include "early.h"
 
-#include "live.h"
 #include "log.h"
 #include "prof.h"
-#include "sample.h"
 #include "shim.h"
 
 #define EARLY_MAX 64

@@ -29,7 +29,7 @@
  *     engine is the parent's to publish;
  *   - events that other threads record after the flush and before the kernel replaces
  *     the image are lost;
- *   - what the profiler says once per process tree (core/log.h: "not profiling" and its
+ *   - what the profiler says once per process tree (base/log.h: "not profiling" and its
  *     causes, bad options) is said once across exec too: when this tree has said any of
  *     it, the environment passed to the new image (a copy on this stack, up to ENV_MAX
  *     entries; the program's own environ is left alone) has CTRPROF_SAID=<names> naming

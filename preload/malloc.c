@@ -39,10 +39,8 @@
 #include <unistd.h>
 
 #include "early.h"
-#include "live.h"
-#include "sample.h"
+#include "prof.h"
 #include "shim.h"
-#include "stack.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)

@@ -31,7 +31,7 @@
  * overwrites the parent's return address) and is passed through untouched.
  *
  * posix_spawn and posix_spawnp also give the new image CTRPROF_SAID, as exec.c's hooks
- * do (what this tree has said, core/log.h).
+ * do (what this tree has said, base/log.h).
  *
  * Context: any application thread, the program's own call; fork also from a signal
  * handler (then, if it interrupted profiler code, the guard is held and nothing steps
@@ -141,7 +141,7 @@ EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 }
 
 /* posix_spawn returns its error (errno is whatever the real call left). The new image's
- * environment names what this tree has said, as an exec's (exec.c, core/log.h). */
+ * environment names what this tree has said, as an exec's (exec.c, base/log.h). */
 static int spawn_retry(spawn_fn *real, pid_t *pid, const char *path,
                        const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
                        char *const argv[], char *const envp[])

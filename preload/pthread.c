@@ -41,8 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "contention.h"
-#include "sample.h"
+#include "prof.h"
 #include "shim.h"
 
 #define EXPORT __attribute__((visibility("default")))

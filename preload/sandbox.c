@@ -23,8 +23,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "prof.h"
 #include "shim.h"
-#include "stack.h"
 
 #define EXPORT __attribute__((visibility("default")))
 

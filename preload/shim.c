@@ -17,7 +17,6 @@
  *   - errno is saved around everything the profiler does on a hook's behalf.
  */
 #include "shim.h"
-#include "sample.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,13 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "contention.h"
 #include "early.h"
 #include "spin.h"
 #include "log.h"
-#include "meta.h"
 #include "prof.h"
-#include "stack.h"
 
 __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
 struct cp_options cp_opts;
@@ -410,10 +406,10 @@ __attribute__((constructor)) static void ctrprof_init(void)
     if (cp_opts.unwind == CP_UNWIND_LIBUNWIND || cp_opts.unwind == CP_UNWIND_CHECK)
         cp_stack_load_libunwind();
     /* our own text range, so captured stacks can drop the shim's frames */
-    const struct cp_module *self = (cp_modules_refresh(), cp_modules_find((uintptr_t)&ctrprof_init + 1));
-    if (self) {
-        cp_shim_lo = self->lo;
-        cp_shim_hi = self->hi;
+    uintptr_t lo, hi;
+    if (cp_prof_code_range((const void *)(uintptr_t)&ctrprof_init, &lo, &hi) == 0) {
+        cp_shim_lo = lo;
+        cp_shim_hi = hi;
     }
     if (cp_contention_init() != 0 && cp_log_tree_first(CP_LOG_TREE_WAITERS)) /* once a tree */
         cp_log("cannot map the mutex waiter table; mutex profile off");

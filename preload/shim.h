@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "meta.h"
 #include "options.h"
 #include "prof.h"
 #include "version.h"
@@ -77,7 +76,7 @@ void cp_shim_alone_end(bool began);
 bool cp_shim_nproc_refused(void);
 void cp_shim_nproc_init(void);
 /* exec.c: the environment a new image gets (exec, posix_spawn): envp, or a copy on the
- * caller's frame whose CTRPROF_SAID names what this tree has said (core/log.h), into e_.
+ * caller's frame whose CTRPROF_SAID names what this tree has said (base/log.h), into e_.
  * errno kept. */
 #define CP_SHIM_ENV_MAX 512
 #define CP_SHIM_SAID_MAX 256

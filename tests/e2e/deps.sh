@@ -31,13 +31,13 @@ fi
 
 # the headers each source includes, by the compiler (-MG: a missing system header is no
 # error), one "SOURCE HEADER..." line each
-srcs=$(ls core/*.c cfile/*.c preload/*.c tools/*.c symbolize/*.c tests/unit/*.c tests/fuzz/*.c)
+srcs=$(ls base/*.c core/*.c cfile/*.c preload/*.c tools/*.c symbolize/*.c tests/unit/*.c tests/fuzz/*.c)
 for s in $srcs; do
-    echo "$s $(cc -MM -MG -D_GNU_SOURCE -Icore -Icfile -Itools -Isymbolize -Itests/unit "$s" 2>/dev/null |
+    echo "$s $(cc -MM -MG -D_GNU_SOURCE -Ibase -Icore -Icfile -Itools -Isymbolize -Itests/unit "$s" 2>/dev/null |
         tr -d '\\\n' | cut -d: -f2-)"
 done >"$WORK/mm"
 includes() { awk -v s="$1" -v h="$2" '$1 == s { for (i = 2; i <= NF; i++) if ($i == h) f = 1 } END { exit !f }' "$WORK/mm"; }
-[ "$(wc -l <"$WORK/mm")" -gt 50 ] && grep -q ' core/log\.h' "$WORK/mm" && pass "deps:cc-MM-works" ||
+[ "$(wc -l <"$WORK/mm")" -gt 50 ] && grep -q ' base/log\.h' "$WORK/mm" && pass "deps:cc-MM-works" ||
     fail "deps:cc-MM-works" "$(head -3 "$WORK/mm")"
 
 # check_tree LABEL TREE MAKEVAR...: for each header, `make -n -W HEADER MAKEVAR...
@@ -47,7 +47,7 @@ check_tree() {
     local label=$1 tree=$2 h o src n extra missing out inputs why i outs built mrc
     shift 2
     built=$( (find "$tree/obj" -name '*.o'; [ $fuzz = 1 ] && find build-fuzz/obj -name '*.o'; ls "$tree"/tests/test_* | grep -v '\.d$') | sort)
-    for h in core/log.h core/unwind.h core/prof.h cfile/cfile.h tools/views.h symbolize/symbolize.h; do
+    for h in base/log.h core/unwind.h core/prof.h cfile/cfile.h tools/views.h symbolize/symbolize.h; do
         make -n -W "$h" "$@" "${targets[@]}" 2>/dev/null >"$WORK/cmds"
         mrc=$?
         # each command's output (-o X, or ar's archive) and its inputs

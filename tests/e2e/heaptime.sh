@@ -6,7 +6,7 @@
 # and says in one line that it has no peak, timeline or lifetimes.
 source "$(dirname "$0")/lib.sh"
 P="$PROGS/heapphases"
-FLUSH=50   # CTRPROF_FLUSH_MS (core/options.c); each phase lasts PHASE ms = 20 intervals
+FLUSH=50   # CTRPROF_FLUSH_MS (base/options.c); each phase lasts PHASE ms = 20 intervals
 PHASE=1000
 
 # sitev FILE SITE ARGS...: report ARGS --format folded, summed over stacks ending in SITE

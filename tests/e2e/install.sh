@@ -64,7 +64,7 @@ for fl in $("$ICP" --help | grep -o -- ' --*[a-z][a-z_-]*' | sort -u); do
     nflags=$((nflags + 1))
     grep -q -- "$fl\b" <<<"$man" || missing+=" ctrprof:$fl"
 done
-for e in $(grep -o '{"CTRPROF_[A-Z_]*"' core/options.c | tr -d '{' | tr -d '"'); do
+for e in $(grep -o '{"CTRPROF_[A-Z_]*"' base/options.c | tr -d '{' | tr -d '"'); do
     nenv=$((nenv + 1))
     grep -q "^\.B $e$" <<<"$man" || missing+=" env:$e"
 done
@@ -84,14 +84,14 @@ check_eq "install:uninstall" "0 0" "$? $(find "$DEST" -type f | wc -l)"
 
 # 6. the Makefile's contract, read from make -n (nothing is compiled)
 # the user's CFLAGS and CPPFLAGS come after the project's; LDFLAGS reach the links
-line=$(make -n -B B="$WORK/fb" CFLAGS=-O0 CPPFLAGS=-DUSERDEF LDFLAGS=-Wl,--user-ld "$WORK/fb/obj/core/log.o" 2>&1 | grep ' -c core/log.c')
+line=$(make -n -B B="$WORK/fb" CFLAGS=-O0 CPPFLAGS=-DUSERDEF LDFLAGS=-Wl,--user-ld "$WORK/fb/obj/base/log.o" 2>&1 | grep ' -c base/log.c')
 grep -q -- '-O2 .*-DUSERDEF -O0 ' <<<"$line" && pass "install:user-cflags-after-ours" || fail "install:user-cflags-after-ours" "$line"
 line=$(make -n -B B="$WORK/fb" LDFLAGS=-Wl,--user-ld "$WORK/fb/libctrprof.so" "$WORK/fb/ctrprof" 2>&1 | grep -c -- '-o .*--user-ld\|--user-ld.*-o ')
 check_eq "install:ldflags-in-both-links" 2 "$line"
 # header dependencies: the compiler's, so a header the object includes rebuilds it
-grep -q 'core/log\.h' "$B/obj/core/log.d" 2>/dev/null && pass "install:depfile-lists-header" ||
-    fail "install:depfile-lists-header" "$B/obj/core/log.d: $(head -3 "$B/obj/core/log.d" 2>&1)"
-got=$(make -n B="$B" -W core/log.h "$B/obj/core/log.o" "$B/obj/tools/why.o" 2>&1 | grep -c ' -c ')
+grep -q 'base/log\.h' "$B/obj/base/log.d" 2>/dev/null && pass "install:depfile-lists-header" ||
+    fail "install:depfile-lists-header" "$B/obj/base/log.d: $(head -3 "$B/obj/base/log.d" 2>&1)"
+got=$(make -n B="$B" -W base/log.h "$B/obj/base/log.o" "$B/obj/tools/why.o" 2>&1 | grep -c ' -c ')
 check_eq "install:header-change-rebuilds-only-includers" 1 "$got"
 # plain make needs no cmocka; the test targets say it is missing
 printf '#!/bin/sh\nfor a; do [ "$a" = cmocka ] && exit 1; done\nexec pkg-config "$@"\n' >"$WORK/pc"

@@ -56,7 +56,7 @@ else
     done
 fi
 
-# 3. What the profiler says once per process tree (core/log.h) is said once across fork
+# 3. What the profiler says once per process tree (base/log.h) is said once across fork
 # and exec, and across children started by system, popen and posix_spawn, for each cause:
 # a bad CTRPROF_* value (said at start-up by every image before), a shared file that
 # cannot be opened (CTRPROF_FILE in a directory that does not exist: "not profiling" from

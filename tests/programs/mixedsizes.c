@@ -103,7 +103,7 @@ static void phases(long n)
         live[i] = site_peak();
     }
     struct timespec ts = {0, 30 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    nanosleep(&ts, NULL); /* the workload: site_peak's lifetime, >= 30 ms (nanosleep's bound) */
     for (long i = 0; i < n; i++)
         free(live[i]);
     free(live);

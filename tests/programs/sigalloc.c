@@ -3,13 +3,15 @@
  * itself. With a third argument "nocfi" the handler allocates through a frame without
  * unwind information, where the walker gives up and the stack goes to libunwind: to
  * frame pointers until the flusher has loaded libunwind (core/stack.c). Usage: sigalloc
- * N SIZE [nocfi]: N signals, 20 ms apart, each handler allocating and freeing SIZE bytes;
- * with nocfi, after the first signal the program waits until libunwind is mapped (the
- * flusher has begun loading it: a handshake on /proc/self/maps, where it used to be
- * assumed within the gaps), and the gaps after that bound how long the loading may take.
+ * N SIZE [nocfi]: N signals, one after the other, each handler allocating and freeing
+ * SIZE bytes; with nocfi, after the first signal the program reads one byte from its
+ * standard input before it raises the others: the handshake, in which the driver waits
+ * until the profile says libunwind is loaded and usable
+ * (ctrprof/health:libunwind-loaded, published by the flusher after the load), so that
+ * exactly the first stack goes by frame pointers. (It used to wait for libunwind in
+ * /proc/self/maps, which dlopen shows before the load is done, and then 20 ms more.)
  * "alt" instead of nocfi: N SIGALRMs 5 ms apart, handled on an alternate signal stack. */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,26 +62,6 @@ static __attribute__((noinline)) void spin_until(int want)
         __asm__ volatile("" ::: "memory");
 }
 
-/* libunwind in /proc/self/maps (read without stdio or malloc) */
-static int libunwind_mapped(void)
-{
-    static char buf[4096 + 16];
-    const char *key = "libunwind";
-    size_t keep = 0;
-    int fd = open("/proc/self/maps", O_RDONLY), found = 0;
-    ssize_t n;
-    while (fd >= 0 && !found && (n = read(fd, buf + keep, 4096)) > 0) {
-        size_t len = keep + (size_t)n;
-        buf[len] = 0;
-        found = memmem(buf, len, key, strlen(key)) != NULL;
-        keep = len < 8 ? len : 8; /* a name cut between two reads */
-        memmove(buf, buf + len - keep, keep);
-    }
-    if (fd >= 0)
-        close(fd);
-    return found;
-}
-
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 10;
@@ -105,9 +87,9 @@ int main(int argc, char **argv)
     sigaction(SIGUSR1, &sa, NULL);
     for (int i = 0; i < n; i++) {
         raise(SIGUSR1);
-        for (int k = 0; nocfi && i == 0 && k < 5000 && !libunwind_mapped(); k++)
-            usleep(1000);  /* a poll (5 s at most) */
-        usleep(20 * 1000); /* the gap: how long the loading may take after the mapping */
+        char go;
+        if (nocfi && i == 0 && read(0, &go, 1) < 0) /* the driver's go (EOF: go too) */
+            return 3;
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* test_options.c — CTRPROF_* parsing (core/options.c): strict numbers, ranges, defaults,
+/* test_options.c — CTRPROF_* parsing (base/options.c): strict numbers, ranges, defaults,
  * one warning line per bad variable naming it, from the first process of a tree only
  * (log.h's CTRPROF_SAID names). */
 #include <setjmp.h>

@@ -18,6 +18,7 @@
 #include "bucket.h"
 #include "cfile.h"
 #include "live.h"
+#include "modules.h"
 #include "names.h"
 #include "prof.h"
 #include "stack.h"
