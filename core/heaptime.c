@@ -57,13 +57,30 @@
  * no cp_hlife: its sums are kept here only for cp_ht_bucket_life. A cp_hlife is made for
  * each further class at its first free (most sites see one or two of the ten); the
  * peak's publication state (cp_htpk) for a site in use at a published peak (a few
- * thousand of namestacks' 262k). 96 bytes a site, +64 a further class, +32 at a peak
- * (format 3's was 120 + 64 a class). */
+ * thousand of namestacks' 262k); bytes (cp_htb, cp_hlb) only once the site has had two
+ * sizes. 80 bytes a site, +48 a further class, +32 at a peak, +32 and +32 a class once
+ * mixed (arena sizes; format 3's was 128 + 64 a class). */
 struct cp_hlife {
     struct cp_hlife *next;
-    uint64_t n, b, pub_n, pub_b; /* freed objects and bytes; published (multiples of 65536) */
-    uint64_t *ctr_n, *ctr_b;
-    unsigned k; /* its class */
+    uint64_t n, pub_n; /* freed objects; published (a multiple of 65536) */
+    uint64_t *ctr_n;
+    struct cp_hlb *bx; /* its bytes, once it changes in a mixed site */
+    unsigned k;        /* its class */
+};
+
+/* A class's bytes, made when the class changes after its site became mixed (bucket.h):
+ * until then every object it freed had the record's size, so its bytes are n x size0 (the
+ * same weights: exact, modulo 2^64 as the sums are) and need not be kept. */
+struct cp_hlb {
+    uint64_t b, pub_b;
+    uint64_t *ctr_b;
+};
+
+/* A site's bytes in use, at the peak and freed in its implied class, made at its first
+ * event after it became mixed; until then they are its objects x size0, as above. */
+struct cp_htb {
+    int64_t curb, at_peakb;
+    uint64_t b0;
 };
 
 struct cp_htpk {
@@ -73,10 +90,11 @@ struct cp_htpk {
 
 struct cp_htx {
     struct cp_bucket *b;
-    int64_t cur, curb;         /* in use: objects, bytes */
-    int64_t at_peak, at_peakb; /* cur, curb at the peak, when stamp == epoch */
+    int64_t cur;     /* in use: objects */
+    int64_t at_peak; /* cur at the peak, when stamp == epoch */
     uint64_t stamp;
-    uint64_t n0, b0;       /* freed in the implied class (c0): not published */
+    uint64_t n0;           /* freed in the implied class (c0): not published */
+    struct cp_htb *bx;     /* its bytes, once mixed (NULL: objects x size0) */
     struct cp_htpk *pk;    /* once in use at a published peak */
     struct cp_htx *lnext;  /* next on the list of buckets whose explicit classes changed */
     struct cp_hlife *life; /* its classes but the implied one */
@@ -126,12 +144,40 @@ static struct cp_htx *htx(struct cp_bucket *b)
     return h;
 }
 
+/* h's bytes, made at its first event once its site is mixed: every object counted before
+ * had the record's size (false: no memory; the site's heap over time stops, as a counter
+ * that cannot be made stops it) */
+static bool bytes_of(struct cp_htx *h)
+{
+    if (h->bx || !h->b->u.mem.mixed)
+        return true;
+    struct cp_htb *x = cp_arena_alloc(sizeof *x);
+    if (!x) {
+        h->failed = 1;
+        return false;
+    }
+    uint64_t s0 = h->b->u.mem.size0;
+    x->curb = (int64_t)((uint64_t)h->cur * s0);
+    x->at_peakb = (int64_t)((uint64_t)h->at_peak * s0);
+    x->b0 = h->n0 * s0;
+    h->bx = x;
+    return true;
+}
+
+static inline int64_t cur_bytes(const struct cp_htx *h, bool at_peak)
+{
+    int64_t c = at_peak ? h->at_peak : h->cur;
+    return h->bx ? (at_peak ? h->bx->at_peakb : h->bx->curb)
+                 : (int64_t)((uint64_t)c * h->b->u.mem.size0);
+}
+
 /* about to change h: keep its count at the peak if this is its first change since */
 static inline void touch(struct cp_htx *h)
 {
     if (h->stamp != epoch) {
         h->at_peak = h->cur;
-        h->at_peakb = h->curb;
+        if (h->bx)
+            h->bx->at_peakb = h->bx->curb;
         h->stamp = epoch;
     }
 }
@@ -225,12 +271,13 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     if (!cp_ht_on)
         return;
     struct cp_htx *h = htx(b);
-    if (!h)
+    if (!h || !bytes_of(h))
         return;
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur += (int64_t)wq;
-    h->curb += (int64_t)bq;
+    if (h->bx)
+        h->bx->curb += (int64_t)bq;
     total += (double)bq / 65536;
     allocated += (double)bq / 65536;
     if (total > peak) {
@@ -250,12 +297,13 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     if (!cp_ht_on)
         return;
     struct cp_htx *h = htx(b);
-    if (!h)
+    if (!h || !bytes_of(h))
         return;
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur -= (int64_t)wq;
-    h->curb -= (int64_t)bq;
+    if (h->bx)
+        h->bx->curb -= (int64_t)bq;
     total -= (double)bq / 65536;
     if (t)
         last_t = t;
@@ -265,7 +313,8 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         h->c0 = (uint8_t)k; /* the free record will be named after it (stacktab.c) */
     if (k == h->c0) { /* implied by the free record: nothing to publish */
         h->n0 += wq;
-        h->b0 += bq;
+        if (h->bx)
+            h->bx->b0 += bq;
         return;
     }
     struct cp_hlife *l = h->life;
@@ -282,8 +331,19 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         l->next = h->life;
         h->life = l;
     }
+    if (h->bx && !l->bx) { /* (its frees so far were of the record's size) */
+        if (!(l->bx = cp_arena_alloc(sizeof *l->bx))) {
+            nolife++;
+            h->failed = 1;
+            return;
+        }
+        l->bx->b = l->n * b->u.mem.size0;
+        l->bx->pub_b = 0;
+        l->bx->ctr_b = NULL;
+    }
     l->n += wq;
-    l->b += bq;
+    if (l->bx)
+        l->bx->b += bq;
     if (!h->lmask) {
         h->lnext = lhead;
         lhead = h;
@@ -339,7 +399,8 @@ static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
                 continue;
             m &= ~(1u << l->k);
             if (!publish_sum(s, h, CP_NAME_LIFE0 + (int)l->k, &l->ctr_n, l->n, &l->pub_n) ||
-                (mixed && !publish_sum(s, h, CP_NAME_LIFEB0 + (int)l->k, &l->ctr_b, l->b, &l->pub_b)))
+                (mixed && l->bx &&
+                 !publish_sum(s, h, CP_NAME_LIFEB0 + (int)l->k, &l->bx->ctr_b, l->bx->b, &l->bx->pub_b)))
                 h->failed = 1;
         }
     }
@@ -359,7 +420,7 @@ static void publish_peak(const struct cp_ht_sink *s)
         if (!h || h->failed)
             continue;
         int64_t c = h->stamp == epoch ? h->at_peak : h->cur;
-        int64_t cb = h->stamp == epoch ? h->at_peakb : h->curb;
+        int64_t cb = cur_bytes(h, h->stamp == epoch);
         uint64_t v = c > 0 ? (uint64_t)c >> 16 : 0, vb = cb > 0 ? (uint64_t)cb >> 16 : 0;
         bool mixed = h->b->u.mem.mixed; /* bytes written, not implied (bucket.h) */
         struct cp_htpk *k = h->pk;
@@ -455,7 +516,9 @@ void cp_ht_atfork_child(bool newfile)
         struct cp_htx *h = bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
         if (!h)
             continue;
-        h->cur = h->at_peak = h->curb = h->at_peakb = 0;
+        h->cur = h->at_peak = 0;
+        if (h->bx)
+            h->bx->curb = h->bx->at_peakb = 0;
         h->stamp = epoch;
         h->lmask = 0;
         h->lnext = NULL;
@@ -470,16 +533,21 @@ void cp_ht_atfork_child(bool newfile)
         }
         if (newfile) {
             h->c0 = NOCLASS;
-            h->n0 = h->b0 = 0;
+            h->n0 = 0;
+            if (h->bx)
+                h->bx->b0 = 0;
         }
         for (struct cp_hlife *l = h->life; l; l = l->next) {
             if (newfile) {
-                l->n = l->b = l->pub_n = l->pub_b = 0;
-                l->ctr_n = l->ctr_b = NULL;
+                l->n = l->pub_n = 0;
+                l->ctr_n = NULL;
+                if (l->bx)
+                    *l->bx = (struct cp_hlb){0, 0, NULL};
             } else {
                 /* (bytes not written yet are the objects times the record's size) */
                 l->n = l->pub_n;
-                l->b = h->b->u.mem.mixed ? l->pub_b : l->pub_n * h->b->u.mem.size0;
+                if (l->bx)
+                    l->bx->b = l->bx->ctr_b ? l->bx->pub_b : l->pub_n * h->b->u.mem.size0;
             }
         }
         if (newfile)
@@ -499,7 +567,7 @@ void cp_ht_stats(double *inuse, double *pk, uint64_t *pk_ns)
 uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 {
     const struct cp_htx *h = b->u.mem.ht;
-    int64_t c = !h ? 0 : bytes ? (h->stamp == epoch ? h->at_peakb : h->curb)
+    int64_t c = !h ? 0 : bytes ? cur_bytes(h, h->stamp == epoch)
                                : (h->stamp == epoch ? h->at_peak : h->cur);
     return c > 0 ? (uint64_t)c >> 16 : 0;
 }
@@ -507,10 +575,11 @@ uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes)
 {
     const struct cp_htx *h = b->u.mem.ht;
+    uint64_t s0 = b->u.mem.size0;
     if (h && h->c0 == cls)
-        return (bytes ? h->b0 : h->n0) >> 16;
+        return (!bytes ? h->n0 : h->bx ? h->bx->b0 : h->n0 * s0) >> 16;
     for (const struct cp_hlife *l = h ? h->life : NULL; l; l = l->next)
         if (l->k == cls)
-            return (bytes ? l->b : l->n) >> 16;
+            return (!bytes ? l->n : l->bx ? l->bx->b : l->n * s0) >> 16;
     return 0;
 }
