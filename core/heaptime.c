@@ -145,23 +145,22 @@ static struct cp_htx *htx(struct cp_bucket *b)
 }
 
 /* h's bytes, made at its first event once its site is mixed: every object counted before
- * had the record's size (false: no memory; the site's heap over time stops, as a counter
- * that cannot be made stops it) */
-static bool bytes_of(struct cp_htx *h)
+ * had the record's size (no memory: the site's heap over time stops, as a counter that
+ * cannot be made stops it) */
+static void bytes_of(struct cp_htx *h)
 {
     if (h->bx || !h->b->u.mem.mixed)
-        return true;
+        return;
     struct cp_htb *x = cp_arena_alloc(sizeof *x);
     if (!x) {
         h->failed = 1;
-        return false;
+        return;
     }
     uint64_t s0 = h->b->u.mem.size0;
     x->curb = (int64_t)((uint64_t)h->cur * s0);
     x->at_peakb = (int64_t)((uint64_t)h->at_peak * s0);
     x->b0 = h->n0 * s0;
     h->bx = x;
-    return true;
 }
 
 static inline int64_t cur_bytes(const struct cp_htx *h, bool at_peak)
@@ -271,8 +270,9 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     if (!cp_ht_on)
         return;
     struct cp_htx *h = htx(b);
-    if (!h || !bytes_of(h))
+    if (!h)
         return;
+    bytes_of(h); /* (no memory: the site stops publishing; the process's total goes on) */
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur += (int64_t)wq;
@@ -297,8 +297,9 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     if (!cp_ht_on)
         return;
     struct cp_htx *h = htx(b);
-    if (!h || !bytes_of(h))
+    if (!h)
         return;
+    bytes_of(h); /* (no memory: the site stops publishing; the process's total goes on) */
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur -= (int64_t)wq;
