@@ -53,7 +53,7 @@ static double median(double *v)
     return v[REPS / 2];
 }
 
-static const char META[] = "Program: micro\nCtrprof-Format: 3\nMemRate: 1\n\n";
+static const char META[] = "Program: micro\nCtrprof-Format: 4\nMemRate: 1\n\n";
 
 static void noop(void *ctx, enum cp_rec_kind k, uint64_t c, const uint64_t *w, unsigned n)
 {

@@ -4,7 +4,9 @@
  * format-3 writer). A format-2 heap record (ctrprof/heap:<id>:<size>) reads as format 1's
  * sized names; a format-3 one (ctrprof/heap:<id>, a site with unbiased values) as the
  * names of the site's values, ctrprof/heap:alloc_objects, free_objects, alloc_space,
- * free_space, peak_objects, peak_space, life_objects:<class>, life_space:<class>.
+ * free_space, peak_objects, peak_space, life_objects:<class>, life_space:<class>; a
+ * format-4 one too, from its shorter kinds (p, pb, l<c>, lb<c>) and the lifetime class its
+ * free record, ctrprof/f<c>:<id>, implies (emit_site4).
  *
  * Context: offline (tools, tests, fuzzers). Uses malloc; never runs in a profiled process.
  *
@@ -39,6 +41,7 @@ struct rec {
     uint64_t base, skip;
     uint64_t v[2];
     int has_v1;
+    int c0; /* format 4: the lifetime class its free record implies (0-9, 9: not known); -1 */
     /* resolved (resolve()): the rest of the stack is rec[rb]'s from its rskip-th own
      * line on, rskip < rec[rb].nown; rb -1: no rest; cut: the rest is lost (truncated) */
     long rb;
@@ -51,6 +54,7 @@ struct rec {
  * "<the bucket's namespace><kind>[:<size>]" and the stack, as a format-1 writer named it. */
 struct fval {
     uint64_t id, v;
+    int cls; /* ctrprof/f<class>:<id> (format 4): the class implied (0-9); -1 */
     const uint8_t *kind;
     size_t klen;
     const uint8_t *name; /* the counter as stored */
@@ -60,6 +64,7 @@ struct fval {
 
 struct ctx {
     int v3; /* Ctrprof-Format 3 or later: a heap record is a site (unbiased values) */
+    int v4; /* 4 or later: the short kinds, a free record's implied lifetime class */
     cp_cfile_meta_fn meta_cb;
     cp_cfile_counter_fn cb;
     void *cbctx;
@@ -90,6 +95,12 @@ static size_t decnum(const uint8_t *p, size_t n, uint64_t *v)
         x = x * 10 + (uint64_t)(p[i++] - '0');
     *v = x;
     return i;
+}
+
+/* Format 4's lifetime class letter (core/names.c): 0-8 the decades, u not known (9); -1 */
+static int life_class(uint8_t ch)
+{
+    return ch >= '0' && ch <= '8' ? ch - '0' : ch == 'u' ? 9 : -1;
 }
 
 static int prefix(const uint8_t *n, size_t len, const char *p, size_t *pl)
@@ -134,7 +145,7 @@ static void on_meta(void *vctx, const char *k, size_t kl, const char *v, size_t 
     struct ctx *c = vctx;
     uint64_t fmt;
     if (kl == 14 && !memcmp(k, "Ctrprof-Format", 14) && decnum((const uint8_t *)v, vl, &fmt) == vl)
-        c->v3 = fmt >= 3;
+        c->v3 = fmt >= 3, c->v4 = fmt >= 4;
     if (c->meta_cb)
         c->meta_cb(c->cbctx, k, kl, v, vl);
 }
@@ -157,10 +168,12 @@ static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t val
             (size_t)(name + len - colon - 1) &&
         id) {
         size_t kl = (size_t)(colon - name) - pl;
-        int f = kl == 1 && name[pl] == 'f';
+        int f = kl == 1 && name[pl] == 'f', cls = -1;
+        if (c->v4 && kl == 2 && name[pl] == 'f' && (cls = life_class(name[pl + 1])) >= 0)
+            f = 1; /* ctrprof/f<class>:<id>, a heap bucket's frees */
         if (c->nf == c->capf)
             c->f = realloc(c->f, (c->capf = c->capf ? 2 * c->capf : 1024) * sizeof *c->f);
-        c->f[c->nf++] = (struct fval){id, value, f ? NULL : name + pl, f ? 0 : kl, name, len};
+        c->f[c->nf++] = (struct fval){id, value, cls, f ? NULL : name + pl, f ? 0 : kl, name, len};
         return;
     }
     hl = nl ? (size_t)(nl - name) : len;
@@ -175,6 +188,7 @@ static void on_counter(void *vctx, const uint8_t *name, size_t len, uint64_t val
     struct rec *r = &c->r[c->nr++];
     memset(r, 0, sizeof *r);
     r->id = id;
+    r->c0 = -1;
     r->type = t;
     r->size = size;
     r->sized = sized;
@@ -337,9 +351,16 @@ static const struct fval *kind_of(const struct fval *f, size_t n, const char *ki
  * bytes, each bytes value from its own counter (ab, fb, pb, lb:<class>) where the writer
  * wrote one (a site that has had two sizes) and otherwise the objects times the record's
  * size (names_read.h has the names). */
+static void emit_site4(struct ctx *c, const struct rec *r, const struct fval *f, size_t nf,
+                       char *stk, size_t sl);
+
 static void emit_site(struct ctx *c, const struct rec *r, const struct fval *f, size_t nf,
                       char *stk, size_t sl)
 {
+    if (c->v4) {
+        emit_site4(c, r, f, nf, stk, sl);
+        return;
+    }
     uint64_t size = r->sized ? r->size : 0;
     const struct fval *ab = kind_of(f, nf, "ab", 2), *fb = kind_of(f, nf, "fb", 2);
     out(c, stk, sl, "ctrprof/heap:alloc_objects", r->v[0]);
@@ -372,6 +393,69 @@ static void emit_site(struct ctx *c, const struct rec *r, const struct fval *f, 
             snprintf(head, sizeof head, "ctrprof/heap:%.*s", (int)e->klen, (const char *)e->kind);
             out(c, stk, sl, head, e->v);
         }
+    }
+}
+
+/* A format-4 heap site: format 3's values under format 4's kinds (p, pb, l<class>,
+ * lb<class>; core/names.c), and the class its free record implies (r->c0): its objects are
+ * the free record's minus the site's other classes (the class "not known", u, among them),
+ * its bytes the freed bytes minus theirs, each at least 0 (a writer with a flusher thread
+ * may publish a class's change a flush before the free count that holds it). Class u is
+ * counted but not handed over, as format 3 left such frees in no class. */
+static void emit_site4(struct ctx *c, const struct rec *r, const struct fval *f, size_t nf,
+                       char *stk, size_t sl)
+{
+    static const char *const cname[9] = {"lt1us", "1us",   "10us", "100us", "1ms",
+                                         "10ms",  "100ms", "1s",   "10s"};
+    uint64_t size = r->sized ? r->size : 0;
+    const struct fval *ab = kind_of(f, nf, "ab", 2), *fb = kind_of(f, nf, "fb", 2);
+    uint64_t fobj = r->v[1], fbytes = fb ? fb->v : times(r->v[1], size);
+    out(c, stk, sl, "ctrprof/heap:alloc_objects", r->v[0]);
+    out(c, stk, sl, "ctrprof/heap:alloc_space", ab ? ab->v : times(r->v[0], size));
+    if (r->has_v1 || fb) {
+        out(c, stk, sl, "ctrprof/heap:free_objects", fobj);
+        out(c, stk, sl, "ctrprof/heap:free_space", fbytes);
+    }
+    uint64_t n[10] = {0}, b[10] = {0}, sn = 0, sb = 0;
+    int has[10] = {0};
+    char head[128];
+    for (size_t i = 0; i < nf; i++) {
+        const struct fval *e = &f[i];
+        int k;
+        if (!e->kind)
+            continue;
+        if (e->klen == 1 && e->kind[0] == 'p') {
+            const struct fval *pb = kind_of(f, nf, "pb", 2);
+            out(c, stk, sl, "ctrprof/heap:peak_objects", e->v);
+            out(c, stk, sl, "ctrprof/heap:peak_space", pb ? pb->v : times(e->v, size));
+        } else if (e->klen == 2 && e->kind[0] == 'l' && (k = life_class(e->kind[1])) >= 0) {
+            char kb[3] = {'l', 'b', (char)e->kind[1]};
+            const struct fval *lb = kind_of(f, nf, kb, 3);
+            uint64_t vb = lb ? lb->v : times(e->v, size);
+            has[k] = 1;
+            n[k] += e->v;
+            b[k] += vb;
+            sn += e->v;
+            sb += vb;
+        } else if (!((e->klen == 2 && (!memcmp(e->kind, "ab", 2) || !memcmp(e->kind, "fb", 2) ||
+                                       !memcmp(e->kind, "pb", 2))) ||
+                     (e->klen == 3 && !memcmp(e->kind, "lb", 2) && life_class(e->kind[2]) >= 0))) {
+            snprintf(head, sizeof head, "ctrprof/heap:%.*s", (int)e->klen, (const char *)e->kind);
+            out(c, stk, sl, head, e->v);
+        }
+    }
+    if (r->c0 >= 0) {
+        has[r->c0] = 1;
+        n[r->c0] += fobj > sn ? fobj - sn : 0;
+        b[r->c0] += fbytes > sb ? fbytes - sb : 0;
+    }
+    for (int k = 0; k < 9; k++) {
+        if (!has[k])
+            continue;
+        snprintf(head, sizeof head, "ctrprof/heap:life_objects:%s", cname[k]);
+        out(c, stk, sl, head, n[k]);
+        snprintf(head, sizeof head, "ctrprof/heap:life_space:%s", cname[k]);
+        out(c, stk, sl, head, b[k]);
     }
 }
 
@@ -441,6 +525,7 @@ int cp_names_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
             if (r && !r->has_v1) {
                 r->has_v1 = 1;
                 r->v[1] = c.f[i].v;
+                r->c0 = c.f[i].cls;
             }
         }
         size_t cap = 128 + MAX_FRAMES * 64 + 64;

@@ -19,7 +19,9 @@
  * and life:<class> counters as "peak_objects", "peak_space", "life_objects:<class>",
  * "life_space:<class>" (bytes from its ab, fb, pb, lb:<class> counters, or the objects
  * times the record's size where the writer left them implied; other kinds as
- * "ctrprof/heap:<kind>"), each then the stack. Names of
+ * "ctrprof/heap:<kind>"), each then the stack. A Ctrprof-Format 4 file's sites come as the
+ * same names, from its kinds p, pb, l<c>, lb<c> and its free record ctrprof/f<c>:<id>
+ * (the class it implies: the free objects and bytes less the site's other classes). Names of
  * a format-1 file, and every other counter, pass through as they are. Two records of one
  * stack (two processes sharing a file) give two calls with the same name: callers add. */
 int cp_names_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,

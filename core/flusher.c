@@ -179,8 +179,8 @@ void cp_drain_ring(struct cp_ring *r)
 /* One flush: advance the cycle, wait out events in progress, drain, publish. */
 static bool ht_force; /* guarded by cp_flush_lock: cp_prof_flush_all's flushes */
 
-/* The counters besides the buckets' (the health counters, the heap over time: lifetimes,
- * timeline, peak) are published by every flush of the flusher thread, which flushes at
+/* The counters besides the buckets' (the health counters, the heap over time: timeline,
+ * peak) are published by every flush of the flusher thread, which flushes at
  * most a few hundred times a second, but by an inline flush only when due: a
  * single-threaded process flushes at each event, and at rate 1 their comparisons, the
  * lifetime classes' additions and a clock read were ~280 instructions a flush, a sixth
@@ -189,9 +189,11 @@ static bool ht_force; /* guarded by cp_flush_lock: cp_prof_flush_all's flushes *
  * which the record carries; a flush of events without one reads the clock), or at once
  * when the peak has grown by an eighth (heaptime.h's bound for a process that goes
  * quiet). The buckets' own counters still go out at every event: exact at rate 1 at any
- * moment, whatever becomes of the process. Whatever is put off goes out at the next
- * flush that is due, at every full flush (exit, _exit, exec, a sandbox:
- * cp_prof_flush_all; a step-aside) and in the parent after a fork (the child takes the
+ * moment, whatever becomes of the process; so do the lifetime classes that changed, other
+ * than a bucket's first (Ctrprof-Format 4 implies that one from its free count, so the two
+ * go out together; a site with one class has none to publish: heaptime.sh's lifekill).
+ * Whatever is put off goes out at the next flush that is due, at every full flush (exit,
+ * _exit, exec, a sandbox: cp_prof_flush_all; a step-aside) and in the parent after a fork (the child takes the
  * published values as its start: cp_publish_fork_health); a crash or SIGKILL loses at
  * most an interval of them (no event). Guarded by cp_flush_lock. */
 static uint64_t side_pub_t;  /* when they were last published */
@@ -284,6 +286,7 @@ static void flush(bool inline_flush)
     }
     t->n = 0;
     flushes++;
+    cp_publish_heaptime_life(); /* (with the free counts: a bucket's implied class, below) */
     if (!inline_flush || side_due()) {
         cp_publish_heaptime(ht_force);
         cp_publish_health();

@@ -49,34 +49,65 @@
 /* per heap bucket, made at its first event (flusher only). Objects and bytes are unbiased,
  * each sample weighted by its own size (hweight.h), in 1/65536 (exact x 65536 at rate 1);
  * the lifetime sums are kept modulo 2^64 and published as whole-unit differences, as the
- * bucket's own values (bucket.h, cp_memrec_publish). The bytes counters (pb, lb:<class>)
+ * bucket's own values (bucket.h, cp_memrec_publish). The bytes counters (pb, lb<class>)
  * are written only once the bucket is mixed (bucket.h): until then they are the objects
- * times the record's size. A lifetime class's sums are made at its first free (most
- * sites see one or two of the nine classes; at rate 1 a program of 260k sites has as many
- * of these). */
+ * times the record's size.
+ *
+ * Its size is what a many-stack program at rate 1 pays per site (issue 23: 262k sites), so
+ * only what a site uses is made. Its first free's class is implied by its free record
+ * (Ctrprof-Format 4: the free counter minus the other classes), so it needs no counter and
+ * no cp_hlife: its sums are kept here only for cp_ht_bucket_life. A cp_hlife is made for
+ * each further class at its first free (most sites see one or two of the ten); the
+ * peak's publication state (cp_htpk) for a site in use at a published peak (a few
+ * thousand of namestacks' 262k); bytes (cp_htb, cp_hlb) only once the site has had two
+ * sizes. 80 bytes a site, +48 a further class, +32 at a peak, +32 and +32 a class once
+ * mixed (arena sizes; format 3's was 128 + 64 a class). */
 struct cp_hlife {
     struct cp_hlife *next;
-    uint64_t n, b, pub_n, pub_b; /* freed objects and bytes; published (multiples of 65536) */
-    uint64_t *ctr_n, *ctr_b;
-    unsigned k; /* its class */
+    uint64_t n, pub_n; /* freed objects; published (a multiple of 65536) */
+    uint64_t *ctr_n;
+    struct cp_hlb *bx; /* its bytes, once it changes in a mixed site */
+    unsigned k;        /* its class */
+};
+
+/* A class's bytes, made when the class changes after its site became mixed (bucket.h):
+ * until then every object it freed had the record's size, so its bytes are n x size0 (the
+ * same weights: exact, modulo 2^64 as the sums are) and need not be kept. */
+struct cp_hlb {
+    uint64_t b, pub_b;
+    uint64_t *ctr_b;
+};
+
+/* A site's bytes in use, at the peak and freed in its implied class, made at its first
+ * event after it became mixed; until then they are its objects x size0, as above. */
+struct cp_htb {
+    int64_t curb, at_peakb;
+    uint64_t b0;
+};
+
+struct cp_htpk {
+    uint64_t pub_peak, pub_peakb; /* the peak's whole objects and bytes added to the file */
+    uint64_t *ctr_peak, *ctr_peakb;
 };
 
 struct cp_htx {
-    struct cp_htx *next; /* every one, newest first */
     struct cp_bucket *b;
-    int64_t cur, curb;         /* in use: objects, bytes */
-    int64_t at_peak, at_peakb; /* cur, curb at the peak, when stamp == epoch */
+    int64_t cur;     /* in use: objects */
+    int64_t at_peak; /* cur at the peak, when stamp == epoch */
     uint64_t stamp;
-    uint64_t pub_peak, pub_peakb; /* the peak's whole objects and bytes added to the file */
-    uint64_t *ctr_peak, *ctr_peakb;
-    struct cp_htx *lnext; /* next on the list of buckets whose lifetimes changed */
-    struct cp_hlife *life; /* its classes so far */
-    uint16_t lmask;       /* the classes changed since published; on that list when not 0 */
+    uint64_t n0;           /* freed in the implied class (c0): not published */
+    struct cp_htb *bx;     /* its bytes, once mixed (NULL: objects x size0) */
+    struct cp_htpk *pk;    /* once in use at a published peak */
+    struct cp_htx *lnext;  /* next on the list of buckets whose explicit classes changed */
+    struct cp_hlife *life; /* its classes but the implied one */
+    uint16_t lmask;        /* the classes changed since published; on that list when not 0 */
+    uint8_t c0;            /* the implied class (its first free's), NOCLASS before */
     uint8_t failed;
 };
-_Static_assert(CP_NLIFE <= 16, "a class is a bit of cp_htx's lmask");
+#define NOCLASS 0xff
+_Static_assert(CP_NCLASS <= 16, "a class is a bit of cp_htx's lmask");
 
-static struct cp_htx *all, *lhead;
+static struct cp_htx *lhead;
 static uint64_t rate, interval_ns, t0;
 static uint64_t epoch = 1;
 static double total, peak, allocated; /* unbiased bytes: in use, its peak, ever allocated */
@@ -111,10 +142,35 @@ static struct cp_htx *htx(struct cp_bucket *b)
     memset(h, 0, sizeof *h);
     h->b = b;
     h->stamp = epoch;
-    h->next = all;
-    all = h;
-    b->u.mem.ht = h;
+    h->c0 = NOCLASS;
+    b->u.mem.ht = h; /* (publish_peak and the fork child find it through the buckets) */
     return h;
+}
+
+/* h's bytes, made at its first event once its site is mixed: every object counted before
+ * had the record's size (no memory: the site's heap over time stops, as a counter that
+ * cannot be made stops it) */
+static void bytes_of(struct cp_htx *h)
+{
+    if (h->bx || !h->b->u.mem.mixed)
+        return;
+    struct cp_htb *x = cp_arena_alloc(sizeof *x);
+    if (!x) {
+        h->failed = 1;
+        return;
+    }
+    uint64_t s0 = h->b->u.mem.size0;
+    x->curb = (int64_t)((uint64_t)h->cur * s0);
+    x->at_peakb = (int64_t)((uint64_t)h->at_peak * s0);
+    x->b0 = h->n0 * s0;
+    h->bx = x;
+}
+
+static inline int64_t cur_bytes(const struct cp_htx *h, bool at_peak)
+{
+    int64_t c = at_peak ? h->at_peak : h->cur;
+    return h->bx ? (at_peak ? h->bx->at_peakb : h->bx->curb)
+                 : (int64_t)((uint64_t)c * h->b->u.mem.size0);
 }
 
 /* about to change h: keep its count at the peak if this is its first change since */
@@ -122,7 +178,8 @@ static inline void touch(struct cp_htx *h)
 {
     if (h->stamp != epoch) {
         h->at_peak = h->cur;
-        h->at_peakb = h->curb;
+        if (h->bx)
+            h->bx->at_peakb = h->bx->curb;
         h->stamp = epoch;
     }
 }
@@ -223,10 +280,12 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         return;
     uint64_t stamp = t;
     t = cp_stamp_ns(t);
+    bytes_of(h); /* (no memory: the site stops publishing; the process's total goes on) */
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur += (int64_t)wq;
-    h->curb += (int64_t)bq;
+    if (h->bx)
+        h->bx->curb += (int64_t)bq;
     total += (double)bq / 65536;
     allocated += (double)bq / 65536;
     if (total > peak) {
@@ -249,23 +308,32 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     if (!h)
         return;
     t = cp_stamp_ns(t);
+    bytes_of(h); /* (no memory: the site stops publishing; the process's total goes on) */
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur -= (int64_t)wq;
-    h->curb -= (int64_t)bq;
+    if (h->bx)
+        h->bx->curb -= (int64_t)bq;
     total -= (double)bq / 65536;
     if (t)
         last_t = t;
     uint64_t born = t ? bt_take((uint64_t)(uintptr_t)p, t) : 0;
-    if (!born)
+    unsigned k = born ? cp_ht_class(t - born) : CP_LIFE_NONE;
+    if (h->c0 == NOCLASS)
+        h->c0 = (uint8_t)k; /* the free record will be named after it (stacktab.c) */
+    if (k == h->c0) { /* implied by the free record: nothing to publish */
+        h->n0 += wq;
+        if (h->bx)
+            h->bx->b0 += bq;
         return;
-    unsigned k = cp_ht_class(t - born);
+    }
     struct cp_hlife *l = h->life;
     while (l && l->k != k)
         l = l->next;
     if (!l) {
         if (!(l = cp_arena_alloc(sizeof *l))) {
             nolife++;
+            h->failed = 1; /* (its classes stop here; the implied one takes the rest) */
             return;
         }
         memset(l, 0, sizeof *l);
@@ -273,13 +341,30 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         l->next = h->life;
         h->life = l;
     }
+    if (h->bx && !l->bx) { /* (its frees so far were of the record's size) */
+        if (!(l->bx = cp_arena_alloc(sizeof *l->bx))) {
+            nolife++;
+            h->failed = 1;
+            return;
+        }
+        l->bx->b = l->n * b->u.mem.size0;
+        l->bx->pub_b = 0;
+        l->bx->ctr_b = NULL;
+    }
     l->n += wq;
-    l->b += bq;
+    if (l->bx)
+        l->bx->b += bq;
     if (!h->lmask) {
         h->lnext = lhead;
         lhead = h;
     }
     h->lmask |= (uint16_t)(1u << k);
+}
+
+int cp_ht_implied_class(const struct cp_bucket *b)
+{
+    const struct cp_htx *h = b->u.mem.ht;
+    return h && h->c0 != NOCLASS ? h->c0 : -1;
 }
 
 /* ---- publication ---- */
@@ -293,7 +378,7 @@ static void add_delta(uint64_t *ctr, uint64_t *pub, uint64_t val)
 }
 
 /* Add the whole units of *sum not yet in *pub to *ctr (made by which if need be). */
-static bool publish_sum(const struct cp_ht_sink *s, struct cp_htx *h, int which, uint64_t **ctr,
+static inline bool publish_sum(const struct cp_ht_sink *s, struct cp_htx *h, int which, uint64_t **ctr,
                         uint64_t sum, uint64_t *pub)
 {
     uint64_t d = (sum - *pub) >> 16;
@@ -306,7 +391,9 @@ static bool publish_sum(const struct cp_ht_sink *s, struct cp_htx *h, int which,
     return true;
 }
 
-static void publish_life(const struct cp_ht_sink *s)
+/* (apart from cp_ht_publish_life, so that its every-flush test for nothing to do costs no
+ * register saves: at rate 1 in a single-threaded process it runs at every event) */
+static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
 {
     for (struct cp_htx *h = lhead, *n; h; h = n) {
         n = h->lnext;
@@ -322,30 +409,49 @@ static void publish_life(const struct cp_ht_sink *s)
                 continue;
             m &= ~(1u << l->k);
             if (!publish_sum(s, h, CP_NAME_LIFE0 + (int)l->k, &l->ctr_n, l->n, &l->pub_n) ||
-                (mixed && !publish_sum(s, h, CP_NAME_LIFEB0 + (int)l->k, &l->ctr_b, l->b, &l->pub_b)))
+                (mixed && l->bx &&
+                 !publish_sum(s, h, CP_NAME_LIFEB0 + (int)l->k, &l->bx->ctr_b, l->bx->b, &l->bx->pub_b)))
                 h->failed = 1;
         }
     }
     lhead = NULL;
 }
 
+void cp_ht_publish_life(const struct cp_ht_sink *s)
+{
+    if (lhead)
+        publish_life(s);
+}
+
 static void publish_peak(const struct cp_ht_sink *s)
 {
-    for (struct cp_htx *h = all; h; h = h->next) {
+    for (struct cp_bucket *bk = cp_bucket_all(); bk; bk = bk->allnext) {
+        struct cp_htx *h = bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
+        if (!h || h->failed)
+            continue;
         int64_t c = h->stamp == epoch ? h->at_peak : h->cur;
-        int64_t cb = h->stamp == epoch ? h->at_peakb : h->curb;
+        int64_t cb = cur_bytes(h, h->stamp == epoch);
         uint64_t v = c > 0 ? (uint64_t)c >> 16 : 0, vb = cb > 0 ? (uint64_t)cb >> 16 : 0;
         bool mixed = h->b->u.mem.mixed; /* bytes written, not implied (bucket.h) */
-        if (h->failed || (v == h->pub_peak && (!mixed || vb == h->pub_peakb)))
-            continue;
-        if ((!h->ctr_peak && !(h->ctr_peak = s->bucket_ctr(h->b, CP_NAME_PEAK))) ||
-            (mixed && !h->ctr_peakb && !(h->ctr_peakb = s->bucket_ctr(h->b, CP_NAME_PEAKB)))) {
+        struct cp_htpk *k = h->pk;
+        if (k ? v == k->pub_peak && (!mixed || vb == k->pub_peakb) : !v && (!mixed || !vb))
+            continue; /* (never in use at a published peak: no counter, read as 0) */
+        if (!k) {
+            if (!(k = cp_arena_alloc(sizeof *k))) {
+                h->failed = 1;
+                continue;
+            }
+            memset(k, 0, sizeof *k);
+            h->pk = k;
+        }
+        if ((!k->ctr_peak && !(k->ctr_peak = s->bucket_ctr(h->b, CP_NAME_PEAK))) ||
+            (mixed && !k->ctr_peakb && !(k->ctr_peakb = s->bucket_ctr(h->b, CP_NAME_PEAKB)))) {
             h->failed = 1;
             continue;
         }
-        add_delta(h->ctr_peak, &h->pub_peak, v);
+        add_delta(k->ctr_peak, &k->pub_peak, v);
         if (mixed)
-            add_delta(h->ctr_peakb, &h->pub_peakb, vb);
+            add_delta(k->ctr_peakb, &k->pub_peakb, vb);
     }
     if (!ctr_peak_bytes) {
         char name[64];
@@ -367,7 +473,7 @@ void cp_ht_publish(const struct cp_ht_sink *s, bool force)
 {
     if (!cp_ht_on)
         return;
-    publish_life(s);
+    cp_ht_publish_life(s);
     uint64_t now = cp_ht_now();
     if (allocated > 0) { /* a timeline once there is a heap to show */
         cp_tl_tick(now - t0, total, allocated, force);
@@ -416,29 +522,46 @@ void cp_ht_atfork_child(bool newfile)
     pub_peak_bytes = pub_peak_ms = 0;
     ctr_peak_bytes = ctr_peak_ms = NULL; /* the child's pid names its own */
     lhead = NULL;
-    for (struct cp_htx *h = all; h; h = h->next) {
-        h->cur = h->at_peak = h->curb = h->at_peakb = 0;
+    for (struct cp_bucket *bk = cp_bucket_all(); bk; bk = bk->allnext) {
+        struct cp_htx *h = bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
+        if (!h)
+            continue;
+        h->cur = h->at_peak = 0;
+        if (h->bx)
+            h->bx->curb = h->bx->at_peakb = 0;
         h->stamp = epoch;
         h->lmask = 0;
         h->lnext = NULL;
         /* the child's peak is its own contribution: 0 so far. Shared file: the parent's
-         * counts stay there and the child adds its own (pub = 0, life = pub as published);
-         * a file of its own starts from nothing */
-        h->pub_peak = h->pub_peakb = 0;
+         * counts stay there and the child adds its own (pub = 0, life = pub as published,
+         * the free record and its implied class as they were); a file of its own starts
+         * from nothing, its free records named after the child's own first frees */
+        if (h->pk) {
+            h->pk->pub_peak = h->pk->pub_peakb = 0;
+            if (newfile)
+                h->pk->ctr_peak = h->pk->ctr_peakb = NULL;
+        }
+        if (newfile) {
+            h->c0 = NOCLASS;
+            h->n0 = 0;
+            if (h->bx)
+                h->bx->b0 = 0;
+        }
         for (struct cp_hlife *l = h->life; l; l = l->next) {
             if (newfile) {
-                l->n = l->b = l->pub_n = l->pub_b = 0;
-                l->ctr_n = l->ctr_b = NULL;
+                l->n = l->pub_n = 0;
+                l->ctr_n = NULL;
+                if (l->bx)
+                    *l->bx = (struct cp_hlb){0, 0, NULL};
             } else {
                 /* (bytes not written yet are the objects times the record's size) */
                 l->n = l->pub_n;
-                l->b = h->b->u.mem.mixed ? l->pub_b : l->pub_n * h->b->u.mem.size0;
+                if (l->bx)
+                    l->bx->b = l->bx->ctr_b ? l->bx->pub_b : l->pub_n * h->b->u.mem.size0;
             }
         }
-        if (newfile) {
-            h->ctr_peak = h->ctr_peakb = NULL;
+        if (newfile)
             h->failed = 0;
-        }
     }
     t0 = cp_ht_now();
     cp_tl_init(interval_ns / 1000000u);
@@ -454,7 +577,7 @@ void cp_ht_stats(double *inuse, double *pk, uint64_t *pk_ns)
 uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 {
     const struct cp_htx *h = b->u.mem.ht;
-    int64_t c = !h ? 0 : bytes ? (h->stamp == epoch ? h->at_peakb : h->curb)
+    int64_t c = !h ? 0 : bytes ? cur_bytes(h, h->stamp == epoch)
                                : (h->stamp == epoch ? h->at_peak : h->cur);
     return c > 0 ? (uint64_t)c >> 16 : 0;
 }
@@ -462,8 +585,11 @@ uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes)
 {
     const struct cp_htx *h = b->u.mem.ht;
+    uint64_t s0 = b->u.mem.size0;
+    if (h && h->c0 == cls)
+        return (!bytes ? h->n0 : h->bx ? h->bx->b0 : h->n0 * s0) >> 16;
     for (const struct cp_hlife *l = h ? h->life : NULL; l; l = l->next)
         if (l->k == cls)
-            return (bytes ? l->b : l->n) >> 16;
+            return (!bytes ? l->n : l->bx ? l->bx->b : l->n * s0) >> 16;
     return 0;
 }

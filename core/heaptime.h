@@ -9,8 +9,9 @@
  * resolve.c applies each drained event to its bucket in ring order and calls cp_ht_alloc /
  * cp_ht_free with the event's time; at the end of a flush (an inline one only when due:
  * flusher.c, side_due) cp_ht_publish adds what changed to the counter file
- * (docs/SCHEMA.md: ctrprof/peak:<id>, pb:<id>, life:<class>:<id>, lb:<class>:<id>,
- * ctrprof/heap-peak:<pid>:*), in unbiased objects and bytes. Counter names come from
+ * (docs/SCHEMA.md, Ctrprof-Format 4: ctrprof/p:<id>, pb:<id>, l<class>:<id>, lb<class>:<id>,
+ * ctrprof/heap-peak:<pid>:*), in unbiased objects and bytes; the lifetime classes at every
+ * flush (cp_ht_publish_life), with the free counts they break down. Counter names come from
  * names.c (cp_names_kind's which, named by id in stacktab.c).
  */
 #ifndef CP_HEAPTIME_H
@@ -24,8 +25,14 @@
 
 struct cp_bucket;
 
-/* Lifetime classes: [0] under 1 us, [k] 10^(k-1) us up to 10^k us, [8] 10 s and over. */
+/* Lifetime classes: [0] under 1 us, [k] 10^(k-1) us up to 10^k us, [8] 10 s and over;
+ * and CP_LIFE_NONE, a free whose lifetime is not known (its birth not found): a class of its
+ * own in the file (Ctrprof-Format 4 names a bucket's free record after the class of its
+ * first free, implied: every free not of that class is counted in its class's counter, so
+ * the implied class is the free record minus them; docs/SCHEMA.md). */
 #define CP_NLIFE 9
+#define CP_LIFE_NONE CP_NLIFE
+#define CP_NCLASS (CP_NLIFE + 1)
 
 /* CLOCK_MONOTONIC in nanoseconds (the vDSO: no system call). Never 0. */
 static inline uint64_t cp_ht_now(void)
@@ -77,6 +84,13 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t);
  * every heap bucket) at most once per flush interval unless the peak grew by an eighth
  * since they were, or now if force (the final flush). */
 void cp_ht_publish(const struct cp_ht_sink *s, bool force);
+/* Only the lifetime classes that changed (cp_ht_publish does it too): at every flush, so
+ * that a bucket's explicit classes go out with its free counter (publish.c). */
+void cp_ht_publish_life(const struct cp_ht_sink *s);
+/* The class a heap bucket's free record implies (stacktab.c names it so, Ctrprof-Format
+ * 4): its first free's (0 .. CP_LIFE_NONE), fixed from then on; -1 if none (no free seen,
+ * or the heap over time is off: a free record that implies no class). */
+int cp_ht_implied_class(const struct cp_bucket *b);
 /* For a flush that puts publication off (flusher.c, an inline flush): the time of the
  * latest event applied (ns, cp_ht_now; 0 if none had one), and whether the peak has grown
  * by an eighth since it was published (cp_ht_publish is then due at once, interval or
@@ -89,7 +103,7 @@ bool cp_ht_peak_pressing(void);
 void cp_ht_atfork_child(bool newfile);
 /* For tests: the running total and the peak (unbiased bytes), the peak's time (ns since
  * cp_ht_init), and a bucket's unbiased objects (or bytes) at the peak and freed in a
- * lifetime class, whole. */
+ * lifetime class (cls < CP_NCLASS, the implied one included), whole. */
 void cp_ht_stats(double *inuse, double *peak, uint64_t *peak_ns);
 uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes);
 uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes);

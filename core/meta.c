@@ -44,7 +44,7 @@ size_t cp_meta_build(char *buf, size_t size, long days, const char *program, con
     day(t1, sizeof t1, days + 7);
     size_t n = cp_fmt(buf, size,
                       "TimeBegin: %s\nTimeEnd: %s\nProgram: %s\nVersion: %s\nGOOS: linux\n"
-                      "GOARCH: amd64\nCtrprof-Format: 3\nMemRate: %llu\nMutexFraction: %llu\n"
+                      "GOARCH: amd64\nCtrprof-Format: 4\nMemRate: %llu\nMutexFraction: %llu\n"
                       "BlockRate: %llu\nUnwind: %s\nDepth: %llu\n\n",
                       t0, t1, program, version, (unsigned long long)o->mem_rate,
                       (unsigned long long)o->mutex_fraction, (unsigned long long)o->block_rate,

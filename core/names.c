@@ -89,22 +89,21 @@ size_t cp_names_frames_short(const uintptr_t *pcs, unsigned n, char *buf, size_t
     return o;
 }
 
-/* heaptime.h's lifetime classes: the lower bound of each decade */
-static const char *const life[CP_NLIFE] = {"lt1us", "1us", "10us", "100us", "1ms",
-                                           "10ms", "100ms", "1s", "10s"};
-
+/* heaptime.h's lifetime classes in Ctrprof-Format 4's kinds: the decade's digit (0: under
+ * 1 us ... 8: 10 s and over; docs/SCHEMA.md), u: not known */
 size_t cp_names_kind(int which, char *buf, size_t len)
 {
+    static const char cls[CP_NCLASS + 1] = "012345678u";
     size_t o;
-    _Static_assert(CP_NAME_LIFE0 + CP_NLIFE == CP_NAME_PEAKB, "names.h's numbering");
+    _Static_assert(CP_NAME_LIFE0 + CP_NCLASS == CP_NAME_PEAKB, "names.h's numbering");
     if (which == CP_NAME_PEAK)
-        o = cp_fmt(buf, len, "peak");
-    else if (which >= CP_NAME_LIFE0 && which < CP_NAME_LIFE0 + CP_NLIFE)
-        o = cp_fmt(buf, len, "life:%s", life[which - CP_NAME_LIFE0]);
+        o = cp_fmt(buf, len, "p");
+    else if (which >= CP_NAME_LIFE0 && which < CP_NAME_LIFE0 + CP_NCLASS)
+        o = cp_fmt(buf, len, "l%c", cls[which - CP_NAME_LIFE0]);
     else if (which == CP_NAME_PEAKB)
         o = cp_fmt(buf, len, "pb");
-    else if (which >= CP_NAME_LIFEB0 && which < CP_NAME_LIFEB0 + CP_NLIFE)
-        o = cp_fmt(buf, len, "lb:%s", life[which - CP_NAME_LIFEB0]);
+    else if (which >= CP_NAME_LIFEB0 && which < CP_NAME_LIFEB0 + CP_NCLASS)
+        o = cp_fmt(buf, len, "lb%c", cls[which - CP_NAME_LIFEB0]);
     else
         return 0;
     return o < len ? o : 0;

@@ -137,6 +137,9 @@ void cp_publish_bucket(struct cp_bucket *b);
 void cp_publish_health(void);
 /* heaptime.c's publication, through this file's counters (force: the final flush) */
 void cp_publish_heaptime(bool force);
+/* Only the lifetime classes that changed (heaptime.h), at every flush: with the free counts
+ * they break down (Ctrprof-Format 4 implies a bucket's first class from its free record). */
+void cp_publish_heaptime_life(void);
 void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const uint64_t *x,
                    unsigned nx);
 /* fork child: the health counters' sources so far are the parent's, published by the

@@ -1,7 +1,7 @@
 /*
  * publish.c — the counter file as the engine writes it: creating it (at init, or lazily
  * at the first flush with something to say), the buckets' and health counters' deltas
- * (a bucket's records are named by stacktab.c, Ctrprof-Format 3), the publish seqlock, the
+ * (a bucket's records are named by stacktab.c, Ctrprof-Format 4), the publish seqlock, the
  * ctrprof/note:* counters, and sandboxes.
  *
  * Contexts: whoever holds cp_flush_lock (the flusher, an inline flush, exit, a late
@@ -413,10 +413,16 @@ static uint64_t *ht_named_ctr(const char *name)
     return have_file && cp_cfile_counter(&file, name, strlen(name), &v) == 0 ? v : NULL;
 }
 
+static const struct cp_ht_sink ht_sink = {ht_bucket_ctr, ht_named_ctr};
+
 void cp_publish_heaptime(bool force)
 {
-    static const struct cp_ht_sink sink = {ht_bucket_ctr, ht_named_ctr};
-    cp_ht_publish(&sink, force);
+    cp_ht_publish(&ht_sink, force);
+}
+
+void cp_publish_heaptime_life(void)
+{
+    cp_ht_publish_life(&ht_sink);
 }
 
 /* An event after the final flush: into the bucket's published state at once, under the

@@ -1,10 +1,15 @@
 /*
- * stacktab.c — a bucket's records in the counter file, Ctrprof-Format 3 (docs/SCHEMA.md is
+ * stacktab.c — a bucket's records in the counter file, Ctrprof-Format 4 (docs/SCHEMA.md is
  * the public contract; cfile/names_read.c reads them back). Format 3 is format 2 with a
  * heap bucket per site (bucket.h): its record, ctrprof/heap:<id>:<size>, has the size of
  * its first sample, and its values are unbiased objects (the record, ctrprof/f); its bytes
  * are the objects times that size until it has had two sizes, and from then on written
- * (ctrprof/ab, ctrprof/fb: all of them, from the start).
+ * (ctrprof/ab, ctrprof/fb: all of them, from the start). Format 4 is format 3 with fewer
+ * and smaller per-bucket counters (issue 23: at rate 1 a site's counters were most of the
+ * file): a heap bucket's free record, ctrprof/f<class>:<id>, names the lifetime class of
+ * its first free, whose objects are then the record's value minus the bucket's other
+ * classes (heaptime.c counts only those), and the peak and lifetime kinds are one or two
+ * letters (names.c, cp_names_kind), so each takes the format's smallest record.
  *
  * A bucket's frames are read from frames.c's trie (the bucket keeps its innermost node):
  * the frames a ditto leaves out are never read, and the frames two buckets share are
@@ -27,10 +32,12 @@
  *     its skip-th on (a recursive program's consecutive stacks share most of theirs), and
  *     a frame in the module of the frame above it is "+<offset>" (6 bytes, not 16);
  *   - every other value of the bucket is a short counter naming only the id:
- *     ctrprof/f:<id> (freed objects; mutex and block: delay), ctrprof/ab:<id> and
- *     ctrprof/fb:<id> (a heap bucket's bytes allocated and freed). Counters others add per bucket
- *     (peaks, lifetimes) name the id the same way, ctrprof/<kind>:<id>.
- *   - a name with an id is made by this process alone, so it is linked without walking
+ *     ctrprof/f:<id> (mutex and block: delay), ctrprof/f<class>:<id> (a heap bucket's freed
+ *     objects, its first free's lifetime class implied; ctrprof/f:<id> when the heap over
+ *     time is off), ctrprof/ab:<id> and ctrprof/fb:<id> (a heap bucket's bytes allocated
+ *     and freed). Counters others add per bucket (peaks, lifetimes) name the id the same
+ *     way, ctrprof/<kind>:<id>.
+   - a name with an id is made by this process alone, so it is linked without walking
  *     its hash chain (cp_cfile_counter_fresh); the bucket keeps the pointers, which is
  *     the process's index of its own counters. Only names other processes may also make
  *     (modules, health, notes; few, and cached by the caller) walk a chain.
@@ -41,6 +48,7 @@
 
 #include "bucket.h"
 #include "cfile.h"
+#include "heaptime.h"
 #include "log.h"
 #include "modules.h"
 #include "names.h"
@@ -148,6 +156,11 @@ int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
     char buf[32];
     size_t kl = strlen(kind[which]);
     memcpy(buf, kind[which], kl);
+    int c0 = which == 1 && b->type == CP_HEAP ? cp_ht_implied_class(b) : -1;
+    if (c0 >= 0) { /* ctrprof/f<class>:<id>, the class its first free had (heaptime.h) */
+        buf[kl - 1] = "012345678u"[c0];
+        buf[kl++] = ':';
+    }
     char *o = put_hex(buf + kl, b->id);
     return cp_cfile_counter_fresh(f, buf, (size_t)(o - buf), &b->ctr[which]);
 }

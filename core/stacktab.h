@@ -1,5 +1,5 @@
 /*
- * stacktab.h — a bucket's records in the counter file, Ctrprof-Format 3 (stacktab.c,
+ * stacktab.h — a bucket's records in the counter file, Ctrprof-Format 4 (stacktab.c,
  * docs/SCHEMA.md). Context: the flusher, flush_lock held.
  */
 #ifndef CP_STACKTAB_H
@@ -13,7 +13,8 @@ struct cp_cfile;
 struct cp_module;
 
 /* Make b->ctr[which] if it is not there yet (which 0: the bucket's record, holding its
- * stack and its first value; 1: ctrprof/f:<id>, its second value; heap only, 2 and 3:
+ * stack and its first value; 1: ctrprof/f:<id> or, of a heap bucket whose first free
+ * heaptime.c has seen, ctrprof/f<class>:<id>, its second value; heap only, 2 and 3:
  * ctrprof/ab:<id> and ctrprof/fb:<id>, bytes allocated and freed; all made after the first).
  * Modules of the frames written are reported through seen. 0 or a cp_cfile error. */
 int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,

@@ -175,9 +175,9 @@ static void json_str(FILE *out, const char *s, size_t n)
 static void usage(FILE *f)
 {
     fputs("usage: ctrprof dump [--json] [--raw] FILE\n"
-          "  --raw  the records as stored (a Ctrprof-Format 2 or 3 profile names each bucket\n"
+          "  --raw  the records as stored (a Ctrprof-Format 2, 3 or 4 profile names each bucket\n"
           "         by id, its stack once, maybe as a ditto of another's); by default each\n"
-          "         bucket is shown with its stack: a format-3 heap site as its objects and\n"
+          "         bucket is shown with its stack: a format-3 or -4 heap site as its objects and\n"
           "         bytes, others as the format-1 counters they stand for\n",
           f);
 }

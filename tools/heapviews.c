@@ -91,7 +91,7 @@ static int lifetimes(FILE *out, const struct cp_profile *p)
             memset(&st[n], 0, sizeof *st);
             st[n++].name = name;
         }
-        double scale = 1; /* (a Ctrprof-Format 3 site's counts are unbiased already) */
+        double scale = 1; /* (a Ctrprof-Format 3 or 4 site's counts are unbiased already) */
         if (!s->site && p->rate > 1 && s->size > 0)
             scale = 1 / (1 - exp(-(double)s->size / (double)p->rate));
         for (int c = 0; c < CP_NLIFE_R; c++)

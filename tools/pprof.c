@@ -8,7 +8,7 @@
  * return address whose Line entries are its inlined chain innermost first, one Function
  * per (name, file): name as the report shows it (a C++ name shortened, names.c),
  * system_name the whole name. Heap samples carry Go's "bytes" label with the object size
- * (a Ctrprof-Format 3 site of mixed sizes: its average, docs/SCHEMA.md).
+ * (a Ctrprof-Format 3 or 4 site of mixed sizes: its average, docs/SCHEMA.md).
  */
 #include <math.h>
 #include <stdlib.h>

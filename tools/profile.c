@@ -7,7 +7,7 @@
  * an error and never a partial profile. Names that do not follow docs/SCHEMA.md are
  * ignored (the file may be shared with Go telemetry counters); a file without the
  * Ctrprof-Format key is not a ctrprof profile. About 630 lines, past the project's ~600:
- * the three formats' values (format 3's objects and bytes as written, 1 and 2's samples
+ * the four formats' values (format 3 and 4's objects and bytes as written, 1 and 2's samples
  * unbiased here by size) meet in one sample table every view reads.
  */
 #include "profile.h"
@@ -263,7 +263,7 @@ static uint64_t strtoull_n(const char *s, size_t n)
     return strtoull(sz, NULL, 10);
 }
 
-/* A Ctrprof-Format 3 site's value, by its name after "ctrprof/heap:" (cfile/names_read.h):
+/* A Ctrprof-Format 3 or 4 site's value, by its name after "ctrprof/heap:" (cfile/names_read.h):
  * 0, 1 objects allocated, freed; 2 objects at the peak; 3 + k objects freed in lifetime
  * class k; 12, 13 bytes allocated, freed; 14 bytes at the peak; 15 + k bytes freed in
  * class k. -1: none of these. */
@@ -398,7 +398,7 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
     uint64_t size = 0;
     if (p->type == CP_R_HEAP && hl > 13 && !memcmp(n, "ctrprof/heap:", 13) &&
         (which = site_value(n + 13, hl - 13)) >= 0) {
-        /* a Ctrprof-Format 3 site (names_read.h's names): values already unbiased */
+        /* a Ctrprof-Format 3 or 4 site (names_read.h's names): values already unbiased */
         site = 1;
         if (which >= 2)
             c->has_ht = 1;

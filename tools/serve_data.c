@@ -277,7 +277,7 @@ static void on_tmeta(void *ctx, const char *k, size_t kl, const char *v, size_t 
             t->p[i].rate = cp_meta_u64(v, vl);
 }
 
-/* The totals' sample of one object size (format 1 and 2), or (site) of every Ctrprof-Format 3
+/* The totals' sample of one object size (format 1 and 2), or (site) of every Ctrprof-Format 3 or 4
  * site, whose values need no size to unbias. */
 static struct cp_sample *bucket_of(struct cp_profile *p, uint64_t size, int site)
 {

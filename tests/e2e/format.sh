@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The profile's scheme, Ctrprof-Format 3 (issue 23; docs/SCHEMA.md): each bucket names its
+# The profile's scheme, Ctrprof-Format 4 (issue 23; docs/SCHEMA.md): each bucket names its
 # stack once (a ditto of an earlier bucket's outer frames where they share them), its
 # other values are 32-byte ctrprof/<kind>:<id> counters; a heap bucket is a site, with
-# unbiased objects and bytes. Version 1 and 2 files still report, and the same.
+# unbiased objects and bytes; its free record names its first lifetime class, counted only
+# there. Version 1, 2 and 3 files still report, and the same.
 source "$(dirname "$0")/lib.sh"
 PF="$TOP/tests/fixtures/profiles"
 
@@ -61,6 +62,23 @@ import json, sys
 c = json.load(sys.stdin)["counters"]
 h = [k.split("\n")[0] for k in c]
 print(*(h.count("ctrprof/heap:" + n) for n in ("alloc_objects", "alloc_space", "peak_objects", "free_objects", "free_space")))')"
+# 1c. A version-4 file of the same run shape (short per-site kinds, the first lifetime
+#     class implied by the free record) reports the same per stack as the version-3 file,
+#     and dump names the same values, each site's lifetime classes adding up to its frees.
+"$CTRPROF" report --format raw "$PF/namestacks-v4.count" >"$WORK/v4.txt" 2>&1
+check_eq "format:v4-reports" "rate 1, 65 samples" "$(head -1 "$WORK/v4.txt")"
+check_eq "format:v3-and-v4-report-alike" "$(persite <"$WORK/v3.txt")" "$(persite <"$WORK/v4.txt")"
+check_eq "format:v4-dump-names" "65 65 64 64 64 64" "$("$CTRPROF" dump --json "$PF/namestacks-v4.count" | python3 -c '
+import json, sys, collections
+c = json.load(sys.stdin)["counters"]
+h = [k.split("\n")[0] for k in c]
+fr, lf = collections.Counter(), collections.Counter()
+for k, v in c.items():
+    n, _, st = k.partition("\n")
+    if n == "ctrprof/heap:free_objects": fr[st] += v
+    if n.startswith("ctrprof/heap:life_objects:"): lf[st] += v
+print(*(h.count("ctrprof/heap:" + n) for n in ("alloc_objects", "alloc_space", "peak_objects", "free_objects", "free_space")),
+      sum(1 for st in fr if fr[st] == lf[st] > 0))')"
 # dump shows a version-1 file as it is stored
 check_eq "format:v1-dump-as-stored" "$("$CTRPROF" dump --raw --json "$PF/namestacks-v1.count" | md5sum)" \
     "$("$CTRPROF" dump --json "$PF/namestacks-v1.count" | md5sum)"
@@ -68,7 +86,7 @@ check_eq "format:v1-dump-as-stored" "$("$CTRPROF" dump --raw --json "$PF/namesta
 # 2. A rate-1 run of 512 distinct stacks (depth 32), twice each: every bucket named once,
 #    in a few frames and a ditto; the expanded stacks are whole and distinct.
 LD_PRELOAD="$SHIM" CTRPROF_MEM_RATE=1 CTRPROF_FILE="$WORK/s.count" "$PROGS/namestacks" 2 512 >/dev/null
-check_eq "format:writes-format-3" "Ctrprof-Format: 3" "$("$CTRPROF" dump "$WORK/s.count" | grep '^Ctrprof-Format')"
+check_eq "format:writes-format-4" "Ctrprof-Format: 4" "$("$CTRPROF" dump "$WORK/s.count" | grep '^Ctrprof-Format')"
 "$CTRPROF" dump --raw --json "$WORK/s.count" >"$WORK/raw.json"
 "$CTRPROF" dump --json "$WORK/s.count" >"$WORK/exp.json"
 res=$(python3 - "$WORK/raw.json" "$WORK/exp.json" <<'PY'
@@ -76,7 +94,7 @@ import json, re, sys
 raw = json.load(open(sys.argv[1]))["counters"]
 exp = json.load(open(sys.argv[2]))["counters"]
 recs = [k for k in raw if k.split("\n")[0].startswith("ctrprof/heap:")]
-fs = [k for k in raw if k.startswith("ctrprof/f:")]
+fs = [k for k in raw if re.match(r"ctrprof/f[0-9u]?:", k)]
 # bytes of names per bucket, both counters (format 1: ~2 x 560 for these stacks)
 per = sum(len(k) for k in recs + fs) / max(len(recs), 1)
 dots = [k for k in recs + fs if "." in k]
@@ -94,6 +112,28 @@ PY
 )
 check_eq "format:each-stack-once-in-few-bytes" \
     "buckets=513 f=512 small=1 nodots=1 deep=512 frames=0/2 allocs=1025 frees=1024" "$res"
+
+# 2b. The same run's per-site counters (format 4): each takes the format's smallest record
+#     (a name of at most 16 bytes: 32 bytes), and a site has a lifetime counter only for
+#     each class past its first (implied by its free record): as many as the sites' classes
+#     less one each, read back from the expanded names.
+res=$(python3 - "$WORK/raw.json" "$WORK/exp.json" <<'PY'
+import json, re, sys, collections
+raw = json.load(open(sys.argv[1]))["counters"]
+exp = json.load(open(sys.argv[2]))["counters"]
+per = [k for k in raw if "\n" not in k and re.match(r"ctrprof/.+:[0-9a-f]+$", k) and
+       not re.match(r"ctrprof/(health|process|note|module|timeline|heap-peak):", k)]
+big = [k for k in per if len(k) > 16]
+life = [k for k in per if re.match(r"ctrprof/(l[0-9u]|life:[a-z0-9]+):", k)]
+cls = collections.Counter(k.split("\n", 1)[1] for k in exp if k.startswith("ctrprof/heap:life_objects:"))
+print("big=%d life=%d classes-past-first=%d" % (len(big), len(life), sum(n - 1 for n in cls.values())))
+PY
+)
+case "$res" in
+"big=0 life="*) want="${res#*life=}"; want="${want%% *}"
+    check_eq "format:v4-site-counters-small-and-few" "big=0 life=$want classes-past-first=$want" "$res" ;;
+*) fail "format:v4-site-counters-small-and-few" "$res" ;;
+esac
 
 # 3. Two processes sharing one file: ids never collide, the same stacks add up.
 for i in 1 2; do
@@ -168,3 +208,37 @@ check_eq "format:v3-site-bytes-written-or-implied" "$(printf '%s ' \
 # the report: no unbiasing of format-3 values (they are already), but of format 2's
 check_eq "format:v3-report-takes-values-as-written" "103 900048 100" \
     "$("$CTRPROF" report --sample alloc_objects --format raw "$WORK/f3.count" 2>/dev/null | awk '/alloc_objects=/ { for (i = 1; i <= NF; i++) if ($i ~ /^alloc_objects=/) { split($i, a, "="); o += a[2] } } END { printf "%d ", o }')$("$CTRPROF" report --sample alloc_space --format raw "$WORK/f3.count" 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^alloc_space=/) { split($i, a, "="); o += a[2] } } END { printf "%d ", o }')$("$CTRPROF" report --format raw "$WORK/f2.count" 2>/dev/null | awk '/^size 1024:/ { print $3 }')"
+
+# 7. Format 4: a site's free record, ctrprof/f<class>:<id>, implies its first lifetime
+#    class (the objects freed minus the other classes, the class "not known" (lu) among
+#    them; bytes alike, each other class's bytes written (lb<c>) or its objects times the
+#    record's size), never below 0; a free record without a class (ctrprof/f:<id>, the heap
+#    over time off) implies none; the peak is ctrprof/p; other kinds read as they are.
+spec=('ctrprof/ids=3' 'ctrprof/heap:1:1024\nab000001+0x10\n+20=100' 'ctrprof/f3:1=40'
+    'ctrprof/ab:1=900000' 'ctrprof/fb:1=300000' 'ctrprof/p:1=7' 'ctrprof/pb:1=60000'
+    'ctrprof/l0:1=5' 'ctrprof/lb0:1=4000' 'ctrprof/lu:1=2' 'ctrprof/heap:2:16\nab000001+0x40\n^1:1=3'
+    'ctrprof/f0:2=1' 'ctrprof/l8:2=2' 'ctrprof/p:2=2' 'ctrprof/heap:3:8\nab000001+0x50=4'
+    'ctrprof/f:3=4' 'ctrprof/l5:3=1' 'ctrprof/x:3=9')
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/f4.count" 'Ctrprof-Format: 4' 'MemRate: 524288' -- "${spec[@]}" >/dev/null
+res=$("$CTRPROF" dump --json "$WORK/f4.count" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+print(" ".join(sorted(k.replace("\n", "/") + "=" + str(v) for k, v in c.items()
+                      if k.startswith("ctrprof/heap:") and ("life" in k or "peak" in k or ":x\n" in k))))')
+check_eq "format:v4-implied-class" "$(printf '%s ' \
+    'ctrprof/heap:life_objects:100us/ab000001+0x10/ab000001+0x20=33' 'ctrprof/heap:life_objects:10ms/ab000001+0x50=1' \
+    'ctrprof/heap:life_objects:10s/ab000001+0x40/ab000001+0x20=2' 'ctrprof/heap:life_objects:lt1us/ab000001+0x10/ab000001+0x20=5' \
+    'ctrprof/heap:life_objects:lt1us/ab000001+0x40/ab000001+0x20=0' 'ctrprof/heap:life_space:100us/ab000001+0x10/ab000001+0x20=293952' \
+    'ctrprof/heap:life_space:10ms/ab000001+0x50=8' 'ctrprof/heap:life_space:10s/ab000001+0x40/ab000001+0x20=32' \
+    'ctrprof/heap:life_space:lt1us/ab000001+0x10/ab000001+0x20=4000' 'ctrprof/heap:life_space:lt1us/ab000001+0x40/ab000001+0x20=0' \
+    'ctrprof/heap:peak_objects/ab000001+0x10/ab000001+0x20=7' 'ctrprof/heap:peak_objects/ab000001+0x40/ab000001+0x20=2' \
+    'ctrprof/heap:peak_space/ab000001+0x10/ab000001+0x20=60000' 'ctrprof/heap:peak_space/ab000001+0x40/ab000001+0x20=32' \
+    'ctrprof/heap:x/ab000001+0x50=9' | sed 's/ $//')" "$res"
+# the same names in a format-3 file are not format 4's: f3 and l0 are other kinds there
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/f4as3.count" 'Ctrprof-Format: 3' 'MemRate: 1' -- \
+    'ctrprof/ids=1' 'ctrprof/heap:1:8\nab000001+0x10=5' 'ctrprof/f3:1=4' 'ctrprof/l0:1=1' >/dev/null
+check_eq "format:v4-kinds-only-in-v4" "ctrprof/heap:alloc_objects=5 ctrprof/heap:alloc_space=40 ctrprof/heap:f3=4 ctrprof/heap:l0=1" \
+    "$("$CTRPROF" dump --json "$WORK/f4as3.count" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+print(" ".join(sorted(k.split("\n")[0] + "=" + str(v) for k, v in c.items() if k.startswith("ctrprof/heap:"))))')"

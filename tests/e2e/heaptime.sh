@@ -169,6 +169,26 @@ check_eq "heaptime:sigkill-keeps-peak" "4000 1000" \
     "$(sitev "$f" peak_a --profile=peak --sample=inuse_objects) $(sitev "$f" peak_b --profile=peak --sample=inuse_objects)"
 check_eq "heaptime:sigkill-keeps-peak-bytes" 20000016 "$(counter "$f" '^ctrprof/heap-peak:[0-9]+:bytes$')"
 
+# ---- 3b. SIGKILL: a site's lifetime classes are in the file at every event, as its free
+#      count is (Ctrprof-Format 4 implies a site's first class from its free record, so a
+#      class published later than the frees would read as the first). lifekill's one site
+#      frees 100 objects at once, then 100 after 200 ms, and kills itself; the interval is
+#      a minute, so nothing but the per-event publication can have put them there.
+d=$WORK/lifekill
+mkdir -p "$d"
+bash -c '"$@" >/dev/null; exit $?' _ env CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 \
+    CTRPROF_FLUSH_MS=60000 LD_PRELOAD="$SHIM" "$PROGS/lifekill" 100 2>/dev/null
+check_eq "heaptime:lifekill-was-killed" 137 "$?"
+f=$(ls "$d"/*.count 2>/dev/null | head -1)
+check_eq "heaptime:sigkill-keeps-lifetime-classes" "alloc=200 free=200 under100ms=100 over100ms=100" \
+    "$("$CTRPROF" dump --json "${f:-/nonexistent}" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+v = lambda p: sum(x for k, x in c.items() if k.split("\n")[0].startswith(p))
+slow = sum(v("ctrprof/heap:life_objects:" + k) for k in ("100ms", "1s", "10s"))
+print("alloc=%d free=%d under100ms=%d over100ms=%d" % (v("ctrprof/heap:alloc_objects"),
+      v("ctrprof/heap:free_objects"), v("ctrprof/heap:life_objects:") - slow, slow))')"
+
 # ---- 4. a file two processes shared: each adds its own peak; the header says it is a sum
 d=$WORK/shared
 mkdir -p "$d"

@@ -39,6 +39,12 @@ seed_profiles() {
         'ctrprof/ab:1=900000' 'ctrprof/fb:1=300000' 'ctrprof/peak:1=7' 'ctrprof/pb:1=60000' \
         'ctrprof/life:1us:1=30' 'ctrprof/lb:1us:1=250000' 'ctrprof/heap:2:16\n0000beef+0x1040\n^1:1=3' \
         'ctrprof/life:lt1us:2=2'
+    # format 4: the implied lifetime class (f<c>), short kinds, a class ahead of its frees
+    $mk "$d/seed-format4.count" 'Ctrprof-Format: 4' 'MemRate: 524288' 'MutexFraction: 1' 'BlockRate: 10000' -- \
+        "$mod" 'ctrprof/ids=2' 'ctrprof/heap:1:1024\n0000beef+0x1010\n+20=100' 'ctrprof/f3:1=40' \
+        'ctrprof/ab:1=900000' 'ctrprof/fb:1=300000' 'ctrprof/p:1=7' 'ctrprof/pb:1=60000' \
+        'ctrprof/l1:1=30' 'ctrprof/lb1:1=250000' 'ctrprof/lu:1=2' 'ctrprof/heap:2:16\n0000beef+0x1040\n^1:1=3' \
+        'ctrprof/f0:2=1' 'ctrprof/l8:2=2'
 }
 for bin in "$@"; do
     name=$(basename "$bin")

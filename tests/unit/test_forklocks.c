@@ -33,7 +33,7 @@
 #include "prof.h"
 #include "stack.h"
 
-static const char META[] = "Program: test_forklocks\nCtrprof-Format: 3\nMemRate: 1\n\n";
+static const char META[] = "Program: test_forklocks\nCtrprof-Format: 4\nMemRate: 1\n\n";
 static int stop; /* atomic */
 
 /* cp_arena_alloc(0) takes and releases the arena's lock and carves nothing */

@@ -47,6 +47,10 @@ static int setup(void **state)
         uintptr_t pcs[2] = {0x1000 + (uintptr_t)b, 0x2000};
         bk[b] = cp_bucket_get(CP_HEAP, pcs, 2);
         assert_non_null(bk[b]);
+        /* (as resolve.c's count_heap marks a site before heaptime.c sees its sample) */
+        bk[b]->u.mem.size0 = bsize(bk[b]);
+        bk[b]->u.mem.sized = 1;
+        bk[b]->u.mem.mixed = 0;
     }
     return 0;
 }
@@ -280,6 +284,8 @@ static void test_mixed_sizes_weighted(void **state)
     cp_ht_init((uint64_t)rate, 1000, true);
     cp_ht_atfork_child(true);
     struct cp_bucket *b = bk[5];
+    b->u.mem.size0 = 16;
+    b->u.mem.mixed = 1; /* (its sizes differ from its first sample on) */
     double objs = 0, bytes = 0;
     uint64_t s = 16;
     for (int i = 0; i < 200; i++, s = s * 5 / 4 + 1) {
@@ -334,15 +340,59 @@ static uint64_t *tl_bucket(struct cp_bucket *b, int which)
     return NULL;
 }
 
+/* A site's bytes are kept only once it has had two sizes (until then they are its objects
+ * times its first size): a site that becomes mixed after objects of its first size were
+ * allocated, freed in two classes and live at a peak has, from then on, the bytes a
+ * brute-force sum gives, at the peak and per class. */
+static void test_bytes_once_mixed(void **state)
+{
+    (void)state;
+    cp_ht_init(1, 1000, true);
+    cp_ht_atfork_child(true);
+    struct cp_bucket *b = bk[6]; /* 56 bytes, one size so far */
+    uintptr_t a = 0xe0000;
+    /* 10 objects of 56: 4 freed at 500 ns (class 0, the implied one), 3 at 50 us (class 2) */
+    for (int i = 0; i < 10; i++)
+        cp_ht_alloc(b, (void *)(a + 64 * (uintptr_t)i), 56, 1000);
+    for (int i = 0; i < 7; i++)
+        cp_ht_free(b, (void *)(a + 64 * (uintptr_t)i), 56, 1000 + (i < 4 ? 500 : 50000));
+    assert_int_equal(cp_ht_bucket_peak(b, true), 560);
+    /* now another size (count_heap marks the site mixed before heaptime.c sees it): 5 of
+     * 1000 bytes, a new peak of 3 x 56 + 5000; 2 of them freed in class 2, 1 in class 5 */
+    b->u.mem.mixed = 1;
+    for (int i = 10; i < 15; i++)
+        cp_ht_alloc(b, (void *)(a + 64 * (uintptr_t)i), 1000, 2000);
+    assert_int_equal(cp_ht_bucket_peak(b, false), 8);
+    assert_int_equal(cp_ht_bucket_peak(b, true), 3 * 56 + 5000);
+    for (int i = 10; i < 13; i++)
+        cp_ht_free(b, (void *)(a + 64 * (uintptr_t)i), 1000, 2000 + (i < 12 ? 50000 : 50000000));
+    assert_int_equal(cp_ht_bucket_life(b, 0, false), 4);
+    assert_int_equal(cp_ht_bucket_life(b, 0, true), 4 * 56);
+    assert_int_equal(cp_ht_bucket_life(b, 2, false), 5);
+    assert_int_equal(cp_ht_bucket_life(b, 2, true), 3 * 56 + 2 * 1000);
+    assert_int_equal(cp_ht_bucket_life(b, 5, true), 1000);
+    assert_int_equal(cp_ht_bucket_peak(b, true), 3 * 56 + 5000); /* (the peak has not moved) */
+    /* the last ones: in use 0 */
+    for (int i = 7; i < 10; i++)
+        cp_ht_free(b, (void *)(a + 64 * (uintptr_t)i), 56, 3000);
+    for (int i = 13; i < 15; i++)
+        cp_ht_free(b, (void *)(a + 64 * (uintptr_t)i), 1000, 3000);
+    double in, pk;
+    uint64_t ns;
+    cp_ht_stats(&in, &pk, &ns);
+    assert_true(in == 0 && pk == 3 * 56 + 5000);
+}
+
 /* What cp_ht_publish adds to the lifetime counters: every class that changed since the
  * last publication, several in one publication (a flusher's flush drains many frees), and
- * only the change. */
-static uint64_t life_ctr[CP_NLIFE], other_ctr;
+ * only the change; never the bucket's first class, which its free record implies
+ * (Ctrprof-Format 4: stacktab.c names it after cp_ht_implied_class). */
+static uint64_t life_ctr[CP_NCLASS], other_ctr;
 static uint64_t *life_bucket(struct cp_bucket *b, int which)
 {
     if (b != bk[3])
         return &other_ctr;
-    return which >= CP_NAME_LIFE0 && which < CP_NAME_LIFE0 + CP_NLIFE
+    return which >= CP_NAME_LIFE0 && which < CP_NAME_LIFE0 + CP_NCLASS
                ? &life_ctr[which - CP_NAME_LIFE0]
                : &other_ctr;
 }
@@ -361,18 +411,22 @@ static void test_lifetimes_published(void **state)
     memset(life_ctr, 0, sizeof life_ctr);
     const uint64_t d[] = {500,      5000,      50000,         500000,        5000000,
                           50000000, 500000000, 5000000000ull, 50000000000ull};
-    uint64_t want[CP_NLIFE] = {0};
-    /* classes 8, 2, 5 and 2 again, then one publication */
+    uint64_t want[CP_NCLASS] = {0};
+    /* classes 8 (the first: implied, never published), 2, 5 and 2 again, then one
+     * publication */
     const unsigned first[] = {8, 2, 5, 2};
     uintptr_t a = 0xc000;
     for (unsigned i = 0; i < 4; i++, a += 16) {
         cp_ht_alloc(bk[3], (void *)a, bsize(bk[3]), 100);
         cp_ht_free(bk[3], (void *)a, bsize(bk[3]), 100 + d[first[i]]);
-        want[first[i]]++;
+        want[first[i]] += i > 0;
     }
+    assert_int_equal(cp_ht_implied_class(bk[3]), 8);
     cp_ht_publish(&sink, true);
-    for (unsigned k = 0; k < CP_NLIFE; k++)
+    for (unsigned k = 0; k < CP_NCLASS; k++)
         assert_int_equal(life_ctr[k], want[k]);
+    assert_int_equal(cp_ht_bucket_life(bk[3], 8, false), 1);
+    assert_int_equal(cp_ht_bucket_life(bk[3], 2, false), 2);
     /* one more in class 0 and one in class 5: only those move */
     const unsigned second[] = {0, 5};
     for (unsigned i = 0; i < 2; i++, a += 16) {
@@ -381,11 +435,18 @@ static void test_lifetimes_published(void **state)
         want[second[i]]++;
     }
     cp_ht_publish(&sink, false);
-    for (unsigned k = 0; k < CP_NLIFE; k++)
+    for (unsigned k = 0; k < CP_NCLASS; k++)
         assert_int_equal(life_ctr[k], want[k]);
     cp_ht_publish(&sink, false); /* nothing new: nothing added */
-    for (unsigned k = 0; k < CP_NLIFE; k++)
+    for (unsigned k = 0; k < CP_NCLASS; k++)
         assert_int_equal(life_ctr[k], want[k]);
+    /* a free whose birth is not known: class u (CP_LIFE_NONE), a counter of its own */
+    cp_ht_free(bk[3], (void *)0xdead0, bsize(bk[3]), 100);
+    want[CP_LIFE_NONE]++;
+    cp_ht_publish_life(&sink);
+    for (unsigned k = 0; k < CP_NCLASS; k++)
+        assert_int_equal(life_ctr[k], want[k]);
+    assert_int_equal(cp_ht_implied_class(bk[3]), 8);
 }
 
 static void test_timeline_bounded(void **state)
@@ -427,6 +488,7 @@ int main(void)
         cmocka_unit_test_setup(test_unbiased_total, setup),
         cmocka_unit_test_setup(test_lifetimes_published, setup),
         cmocka_unit_test_setup(test_mixed_sizes_weighted, setup),
+        cmocka_unit_test_setup(test_bytes_once_mixed, setup),
         cmocka_unit_test(test_timeline_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

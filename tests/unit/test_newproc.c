@@ -15,7 +15,7 @@
 #include "newproc.h"
 #include "prof.h"
 
-static const char META[] = "Program: test_newproc\nCtrprof-Format: 3\nMemRate: 1\n\n";
+static const char META[] = "Program: test_newproc\nCtrprof-Format: 4\nMemRate: 1\n\n";
 
 static int resets;
 static void count_reset(void)

@@ -40,7 +40,7 @@ static uint64_t produced[NTHR];
 static uint64_t exact_alloc[NBUCKETS], exact_free[NBUCKETS];
 static volatile int done;
 
-static const char META[] = "Program: test_prof\nCtrprof-Format: 3\nMemRate: 1\n\n";
+static const char META[] = "Program: test_prof\nCtrprof-Format: 4\nMemRate: 1\n\n";
 
 /* An engine at rate 1 publishing into file p every millisecond; 0 once running. */
 static int engine_at(const char *p)

@@ -60,7 +60,7 @@ const char *__tsan_default_options(void)
 #define CHILD_THREADS 4
 #define CHILD_EV 3000
 
-static const char META[] = "Program: test_stress\nCtrprof-Format: 3\nMemRate: 1\n\n";
+static const char META[] = "Program: test_stress\nCtrprof-Format: 4\nMemRate: 1\n\n";
 
 struct books {
     uint64_t h_alloc[NH], h_free[NH];
