@@ -425,8 +425,9 @@ void cp_ht_publish_life(const struct cp_ht_sink *s)
 
 static void publish_peak(const struct cp_ht_sink *s)
 {
-    for (struct cp_bucket *bk = cp_bucket_all(); bk; bk = bk->allnext) {
-        struct cp_htx *h = bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
+    for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
+        struct cp_bucket *bk = cp_bucket_by_hidx(i);
+        struct cp_htx *h = bk && bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
         if (!h || h->failed)
             continue;
         int64_t c = h->stamp == epoch ? h->at_peak : h->cur;
@@ -522,8 +523,9 @@ void cp_ht_atfork_child(bool newfile)
     pub_peak_bytes = pub_peak_ms = 0;
     ctr_peak_bytes = ctr_peak_ms = NULL; /* the child's pid names its own */
     lhead = NULL;
-    for (struct cp_bucket *bk = cp_bucket_all(); bk; bk = bk->allnext) {
-        struct cp_htx *h = bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
+    for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
+        struct cp_bucket *bk = cp_bucket_by_hidx(i);
+        struct cp_htx *h = bk && bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
         if (!h)
             continue;
         h->cur = h->at_peak = 0;
