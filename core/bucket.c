@@ -100,6 +100,7 @@ void cp_bucket_hash_keep_for_tests(uint64_t keep)
 #define BPAGE (1u << BPAGE_BITS)
 static struct cp_bucket *bdir[CP_HIDX_MAX >> BPAGE_BITS];
 static uint32_t nidx; /* indexes given (written under lock) */
+static uint32_t pidx; /* the last index whose bucket is whole (release-stored by insert) */
 
 static inline struct cp_bucket *by_idx(uint32_t i)
 {
@@ -220,6 +221,8 @@ static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, const uintptr_t 
     b->next = cp_bucket_heads[h & cp_bucket_heads_mask];
     /* release: publishes the bucket's key and its stack's nodes to find() */
     __atomic_store_n(&cp_bucket_heads[h & cp_bucket_heads_mask], b->hidx, __ATOMIC_RELEASE);
+    /* release: every index up to this one is a whole bucket (cp_bucket_published_index) */
+    __atomic_store_n(&pidx, b->hidx, __ATOMIC_RELEASE);
     __atomic_add_fetch(&nbuckets, 1, __ATOMIC_RELAXED);
     heads_huge();
     return b;
@@ -280,6 +283,11 @@ uint64_t cp_bucket_overflowed(void)
 uint32_t cp_bucket_last_index(void)
 {
     return __atomic_load_n(&nidx, __ATOMIC_RELAXED);
+}
+
+uint32_t cp_bucket_published_index(void)
+{
+    return __atomic_load_n(&pidx, __ATOMIC_ACQUIRE);
 }
 
 uint64_t cp_bucket_count(void)

@@ -112,6 +112,9 @@ uint64_t cp_bucket_count(void);
  * order they were made (a fork child's walk; one a _Fork child's parent was making may be
  * among them, half written and never reachable). */
 uint32_t cp_bucket_last_index(void);
+/* The last index whose bucket is whole: a walk of 1 .. this that runs beside inserting
+ * threads (the flusher's peak publication, heaptime.c) reads only finished buckets. */
+uint32_t cp_bucket_published_index(void);
 /* fork: prepare holds the insertion lock, parent/child release it. */
 void cp_bucket_lock(void);
 void cp_bucket_unlock(void);

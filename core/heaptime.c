@@ -425,7 +425,7 @@ void cp_ht_publish_life(const struct cp_ht_sink *s)
 
 static void publish_peak(const struct cp_ht_sink *s)
 {
-    for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
+    for (uint32_t i = 1, nb = cp_bucket_published_index(); i <= nb; i++) {
         struct cp_bucket *bk = cp_bucket_by_hidx(i);
         struct cp_htx *h = bk && bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
         if (!h || h->failed)
