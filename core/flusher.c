@@ -82,6 +82,7 @@
 #include "prof_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -122,6 +123,8 @@ static int aside;            /* atomic: step-asides in progress (no thread may s
 static __thread int my_aside __attribute__((tls_model("initial-exec"))); /* this thread's */
 static bool flusher_barred;  /* atomic: never again (RLIMIT_NPROC, cp_prof_aside_begin) */
 static bool fork_child_alone; /* a fork child the program has made no thread in yet */
+static uint32_t bus_wanted;   /* atomic: SIGBUS asked open for good (cp_prof_flusher_open_bus) */
+static uint32_t bus_opened;   /* atomic, a futex word: the flusher has done so (1) */
 
 /* guarded by cp_flush_lock */
 uint64_t cp_ring_lost_total, cp_ring_waits_total;
@@ -359,6 +362,18 @@ static void refresh_maps(void)
         cp_mapsnap_refresh();
 }
 
+/* SIGBUS opened for good, if asked before a filter that forbids this thread
+ * rt_sigprocmask (cp_prof_flusher_open_bus): done, then answered. Before each sleep and
+ * after each wake-up, on the flusher. */
+static void open_bus_if_wanted(bool *open, const sigset_t *bus)
+{
+    if (*open || !__atomic_load_n(&bus_wanted, __ATOMIC_ACQUIRE))
+        return;
+    *open = pthread_sigmask(SIG_UNBLOCK, bus, NULL) == 0;
+    __atomic_store_n(&bus_opened, 1, __ATOMIC_RELEASE);
+    cp_futex_wake(&bus_opened, INT_MAX);
+}
+
 static void *flusher_main(void *arg)
 {
     if (host.thread_enter_profiler)
@@ -367,9 +382,11 @@ static void *flusher_main(void *arg)
     sigset_t bus;
     sigemptyset(&bus);
     sigaddset(&bus, SIGBUS);
+    bool bus_open = false; /* for good (bus_wanted) */
     __atomic_store_n(&flusher_tid, gettid(), __ATOMIC_RELEASE);
     while (!__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) &&
            !__atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE)) {
+        open_bus_if_wanted(&bus_open, &bus);
         uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
         __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
@@ -378,22 +395,28 @@ static void *flusher_main(void *arg)
         if (__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) ||
             __atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE))
             break;
+        open_bus_if_wanted(&bus_open, &bus);
         /* a walk wanted libunwind (stack.c): this thread is where it may be loaded */
         if (cp_stack_libunwind_wanted() && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
             cp_stack_load_libunwind();
         cp_spin_lock(&cp_flush_lock);
-        /* SIGBUS open for the flush (see start_thread); not after a sandbox, where no new
-         * kind of system call is made: SIGBUS stays blocked then, and a profile truncated
-         * under a sandboxed program while this thread stores into it ends the process
-         * (cp_prof_sandbox grew and mapped the file whole first) */
-        if (!__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        /* SIGBUS open for the flush (see start_thread), sandboxed or not: rt_sigprocmask is
+         * no new kind of call for this thread, and a filter binds it only if installed with
+         * TSYNC; one that would forbid it had SIGBUS opened for good first (bus_open) */
+        if (!bus_open)
             pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
         cp_flush_locked();
-        if (!__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        if (!bus_open)
             pthread_sigmask(SIG_BLOCK, &bus, NULL);
         refresh_maps();
         cp_spin_unlock(&cp_flush_lock);
     }
+    /* A filter that binds this thread and forbids it rt_sigprocmask (bus_open) forbids it
+     * glibc's thread exit too, which blocks signals first: it waits for the process's end
+     * instead (exit, or a step-aside that then waits for it in vain, bounded) */
+    static uint32_t never;
+    while (bus_open)
+        cp_futex_wait(&never, 0, -1);
     return NULL;
 }
 
@@ -410,7 +433,9 @@ static int start_thread(void)
     /* A step-aside beginning now either sees flusher_starting and waits for this start to
      * end (then stops the thread), or this sees its `aside` (seq_cst both ways) */
     __atomic_store_n(&flusher_starting, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&aside, __ATOMIC_SEQ_CST) || __atomic_load_n(&flusher_barred, __ATOMIC_SEQ_CST)) {
+    /* (and a sandbox beginning now: the same, cp_prof_flusher_open_bus) */
+    if (__atomic_load_n(&aside, __ATOMIC_SEQ_CST) || __atomic_load_n(&flusher_barred, __ATOMIC_SEQ_CST) ||
+        __atomic_load_n(&cp_sandboxed, __ATOMIC_SEQ_CST)) {
         __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
         return 0;
@@ -431,7 +456,9 @@ static int start_thread(void)
      * default action would (the kernel forces it), without the program's handler: a bug
      * of ours either way. SIGBUS is opened around each flush only (flusher_main): a store
      * into a profile truncated under us must reach the shim's handler (sigbus.c), which
-     * hands a SIGBUS sent in that window back to the process. */
+     * hands a SIGBUS sent in that window back to the process. Before a TSYNC seccomp
+     * filter that forbids this thread rt_sigprocmask, it is opened for good instead
+     * (cp_prof_flusher_open_bus). */
     sigset_t all;
     sigfillset(&all);
     int err = pthread_attr_setsigmask_np(&a, &all);
@@ -452,6 +479,29 @@ static int start_thread(void)
     __atomic_store_n(&cp_flusher_running, true, __ATOMIC_RELEASE);
     __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
     return 0;
+}
+
+/* Before a seccomp filter that binds the flusher (TSYNC) and forbids it rt_sigprocmask
+ * (preload/sandbox.c reads the filter): SIGBUS opened on the flusher for good, so that a
+ * store of its into a profile truncated later reaches the shim's handler (a fault with
+ * SIGBUS blocked ends the process: the kernel forces the default action). The program's
+ * thread, after cp_prof_sandbox (cp_sandboxed set: no thread starts from now on; one
+ * being started is waited for) and before the filter goes in: asks, wakes the flusher
+ * (asleep, or mid-flush: it looks once a round) and waits for its answer, bounded (a
+ * flusher stopping meanwhile never answers). Returns whether SIGBUS is open on it now or
+ * there is no flusher. */
+bool cp_prof_flusher_open_bus(void)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* cp_sandboxed, then flusher_starting */
+    for (int i = 0; i < 100000 && __atomic_load_n(&flusher_starting, __ATOMIC_SEQ_CST); i++)
+        sched_yield();
+    if (!__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE))
+        return true;
+    __atomic_store_n(&bus_wanted, 1, __ATOMIC_RELEASE);
+    cp_ring_wake_consumer();
+    for (int i = 0; i < 200 && !__atomic_load_n(&bus_opened, __ATOMIC_ACQUIRE); i++)
+        cp_futex_wait(&bus_opened, 0, 10 * 1000 * 1000); /* 2 s at most */
+    return __atomic_load_n(&bus_opened, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* Should an inline flush start the thread ("who flushes")? */

@@ -6,7 +6,9 @@
  * a raw fork refused under RLIMIT_NPROC is made again as nproc.c's fork). Just before the real call
  * the engine does everything that would later need a system call the filter may forbid
  * (core/publish.c, "sandboxes"); a strict-mode thread (read, write, exit and sigreturn only)
- * stops profiling altogether.
+ * stops profiling altogether. A TSYNC filter, which binds the flusher too, is first run
+ * here for the two calls the flusher's SIGBUS handling makes ("what a filter allows the
+ * flusher", below).
  *
  * Context: any application thread, the program's own call. Result and errno are the real
  * function's own. A process that starts with a filter already in place (inherited across
@@ -14,22 +16,162 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "prof.h"
 #include "shim.h"
+#include "spin.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* Before the filter: returns whether the engine froze now (to thaw if it is refused). */
-static int before(int strict)
+/* ---- what a filter allows the flusher ----------------------------------------------- *
+ *
+ * A filter binds the thread that installs it and the threads it starts later; with
+ * SECCOMP_FILTER_FLAG_TSYNC, every thread of the process, ours too. The flusher opens
+ * SIGBUS around each flush (core/flusher.c: a store into a profile truncated under it must
+ * reach sigbus.c's handler; a fault with SIGBUS blocked ends the process) and queues a
+ * sent SIGBUS that lands on it back to the process (sigbus.c): rt_sigprocmask and
+ * rt_sigqueueinfo. So before a TSYNC filter goes in, the shim runs the filter itself, as
+ * the kernel will (classic BPF over struct seccomp_data; the instructions the kernel's
+ * seccomp_check_filter accepts), for those two calls as the flusher makes them:
+ *   - rt_sigprocmask refused (any action but ALLOW or LOG): the flusher opens SIGBUS for
+ *     good now, while it still may (cp_prof_flusher_open_bus, a handshake), and never
+ *     calls it again;
+ *   - rt_sigqueueinfo refused: sigbus.c hands a sent SIGBUS that lands on the flusher to
+ *     the program's disposition instead (cp_sigbus_sandboxed; its top says what that does).
+ * A filter without TSYNC binds no thread of ours (no flusher starts once a filter is in:
+ * core/flusher.c, start_thread), so nothing changes for the flusher. An instruction the
+ * reader does not know counts as a refusal. The filter is read from the program's memory
+ * after process_vm_readv has read it (a bad pointer is the kernel's EFAULT, not our
+ * fault); that check is made only before the first filter, as a call a filter may forbid
+ * (the kernel has read every later one's predecessors; a bad pointer in a second filter
+ * is read as is). */
+#define SECCOMP_DATA_LEN 64 /* sizeof (struct seccomp_data) */
+
+static bool action_allows(uint32_t ret)
+{
+    uint32_t act = ret & SECCOMP_RET_ACTION_FULL;
+    return act == SECCOMP_RET_ALLOW || act == SECCOMP_RET_LOG;
+}
+
+/* The filter's answer for system call nr with args (x86-64): does it let it through? */
+static bool filter_allows(const struct sock_fprog *fp, int nr, const uint64_t args[6])
+{
+    struct seccomp_data d;
+    memset(&d, 0, sizeof d);
+    d.nr = nr;
+    d.arch = AUDIT_ARCH_X86_64;
+    memcpy(d.args, args, sizeof d.args);
+    uint32_t a = 0, x = 0, m[BPF_MEMWORDS] = {0};
+    for (unsigned pc = 0; pc < fp->len; pc++) {
+        const struct sock_filter *in = &fp->filter[pc];
+        uint32_t k = in->k, v = BPF_SRC(in->code) == BPF_X ? x : k;
+        switch (in->code) {
+        case BPF_LD | BPF_W | BPF_ABS:
+            if (k >= SECCOMP_DATA_LEN || (k & 3))
+                return false;
+            memcpy(&a, (const char *)&d + k, 4);
+            continue;
+        case BPF_LD | BPF_W | BPF_LEN: a = SECCOMP_DATA_LEN; continue;
+        case BPF_LDX | BPF_W | BPF_LEN: x = SECCOMP_DATA_LEN; continue;
+        case BPF_LD | BPF_IMM: a = k; continue;
+        case BPF_LDX | BPF_IMM: x = k; continue;
+        case BPF_MISC | BPF_TAX: x = a; continue;
+        case BPF_MISC | BPF_TXA: a = x; continue;
+        case BPF_RET | BPF_K: return action_allows(k);
+        case BPF_RET | BPF_A: return action_allows(a);
+        case BPF_JMP | BPF_JA: pc += k; continue;
+        }
+        if (k < BPF_MEMWORDS) {
+            switch (in->code) {
+            case BPF_LD | BPF_MEM: a = m[k]; continue;
+            case BPF_LDX | BPF_MEM: x = m[k]; continue;
+            case BPF_ST: m[k] = a; continue;
+            case BPF_STX: m[k] = x; continue;
+            }
+        }
+        if (BPF_CLASS(in->code) == BPF_JMP) {
+            bool t;
+            switch (BPF_OP(in->code)) {
+            case BPF_JEQ: t = a == v; break;
+            case BPF_JGT: t = a > v; break;
+            case BPF_JGE: t = a >= v; break;
+            case BPF_JSET: t = (a & v) != 0; break;
+            default: return false;
+            }
+            pc += t ? in->jt : in->jf;
+            continue;
+        }
+        if (BPF_CLASS(in->code) != BPF_ALU)
+            return false;
+        switch (BPF_OP(in->code)) {
+        case BPF_ADD: a += v; break;
+        case BPF_SUB: a -= v; break;
+        case BPF_MUL: a *= v; break;
+        case BPF_DIV: if (!v) return false; a /= v; break; /* the kernel: the filter returns 0 */
+        case BPF_MOD: if (!v) return false; a %= v; break;
+        case BPF_AND: a &= v; break;
+        case BPF_OR: a |= v; break;
+        case BPF_XOR: a ^= v; break;
+        case BPF_LSH: a = v < 32 ? a << v : 0; break;
+        case BPF_RSH: a = v < 32 ? a >> v : 0; break;
+        case BPF_NEG: a = -a; break;
+        default: return false;
+        }
+    }
+    return false; /* (the kernel refuses a filter that can fall off its end) */
+}
+
+/* Can the filter be read (before the first filter only: see above)? */
+static bool readable(const void *p, size_t n)
+{
+    char buf[512];
+    for (size_t at = 0; at < n; at += sizeof buf) {
+        size_t k = n - at < sizeof buf ? n - at : sizeof buf;
+        struct iovec l = {buf, k}, r = {(char *)p + at, k};
+        if (syscall(SYS_process_vm_readv, (long)getpid(), &l, 1L, &r, 1L, 0L) != (long)k)
+            return false;
+    }
+    return true;
+}
+
+/* A TSYNC filter about to go in (the engine frozen already): see above. Returns
+ * whether it turned sigbus.c's re-queueing off (on until now). */
+static bool flusher_filtered(const struct sock_fprog *fp, bool first)
+{
+    if (!fp || (first && (!readable(fp, sizeof *fp) ||
+                          !readable(fp->filter, (size_t)fp->len * sizeof *fp->filter))))
+        return false; /* the kernel will refuse it (EFAULT) */
+    uint64_t set = 0, block[6] = {SIG_BLOCK, (uintptr_t)&set, 0, 8, 0, 0};
+    uint64_t unblock[6] = {SIG_UNBLOCK, (uintptr_t)&set, 0, 8, 0, 0};
+    uint64_t queue[6] = {(uint64_t)getpid(), SIGBUS, (uintptr_t)&set, 0, 0, 0};
+    bool mask = filter_allows(fp, __NR_rt_sigprocmask, block) &&
+                filter_allows(fp, __NR_rt_sigprocmask, unblock);
+    /* (open for good, a re-queued SIGBUS would come straight back to the flusher) */
+    bool off = (!mask || !filter_allows(fp, __NR_rt_sigqueueinfo, queue)) &&
+               cp_sigbus_requeue(false);
+    if (!mask)
+        (void)cp_prof_flusher_open_bus();
+    return off;
+}
+
+#define FROZE 1       /* before(): the engine froze now (to thaw if the filter is refused) */
+#define REQUEUE_OFF 2 /* before(): sigbus.c's re-queueing turned off now (on again if so) */
+
+/* Before the filter: returns FROZE | REQUEUE_OFF, what to undo if it is refused.
+ * tsync: the filter (fp) binds every thread, the flusher too. */
+static int before(int strict, const struct sock_fprog *fp, bool tsync)
 {
     if (cp_shim_state != CP_SHIM_ON || cp_tls.guard)
         return 0;
@@ -37,7 +179,10 @@ static int before(int strict)
     int64_t cd = cp_shim_enter();
     (void)cp_shim_thread(); /* this thread's ring, while mmap is still allowed */
     cp_stack_note_altstack();
-    int froze = cp_prof_sandbox();
+    bool first = !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE);
+    int froze = cp_prof_sandbox() ? FROZE : 0;
+    if (tsync && cp_prof_enabled() && flusher_filtered(fp, first))
+        froze |= REQUEUE_OFF;
     cp_shim_leave(cd);
     if (strict) {
         /* strict mode allows read, write, _exit and sigreturn to this thread: its events
@@ -54,10 +199,15 @@ static void after(long r, int froze, int strict)
     if (r == 0 || !froze)
         return;
     int saved = errno;
-    cp_prof_sandbox_failed();
-    if (strict) {
-        cp_tls.guard--;
-        cp_tls.countdown = 0; /* drawn again at the next allocation */
+    /* (the filter did not go in; SIGBUS stays open on a flusher that opened it for good) */
+    if (froze & REQUEUE_OFF)
+        cp_sigbus_requeue(true);
+    if (froze & FROZE) {
+        cp_prof_sandbox_failed();
+        if (strict) {
+            cp_tls.guard--;
+            cp_tls.countdown = 0; /* drawn again at the next allocation */
+        }
     }
     errno = saved;
 }
@@ -78,7 +228,7 @@ EXPORT int prctl(int option, ...)
         return r;
     }
     int strict = a2 == SECCOMP_MODE_STRICT;
-    int froze = before(strict);
+    int froze = before(strict, NULL, false); /* (prctl has no TSYNC) */
     int r = f(option, a2, a3, a4, a5);
     after(r, froze, strict);
     return r;
@@ -121,12 +271,14 @@ EXPORT long syscall(long n, ...)
     va_end(ap);
     long (*f)(long, ...) = (long (*)(long, ...))cp_shim_next(&real, "syscall");
     int strict;
+    bool tsync = false;
     if (n == SYS_seccomp &&
-        (a1 == SECCOMP_SET_MODE_FILTER || a1 == SECCOMP_SET_MODE_STRICT))
+        (a1 == SECCOMP_SET_MODE_FILTER || a1 == SECCOMP_SET_MODE_STRICT)) {
         strict = a1 == SECCOMP_SET_MODE_STRICT;
-    else if (n == SYS_prctl && a1 == PR_SET_SECCOMP)
+        tsync = !strict && (a2 & SECCOMP_FILTER_FLAG_TSYNC);
+    } else if (n == SYS_prctl && a1 == PR_SET_SECCOMP) {
         strict = a2 == SECCOMP_MODE_STRICT;
-    else {
+    } else {
         /* alone.c: unshare, setns, capset and the per-thread prctls made as raw system
          * calls step aside as their named hooks do */
         bool b = cp_shim_alone_begin_syscall(n, a1, a2);
@@ -141,7 +293,7 @@ EXPORT long syscall(long n, ...)
         }
         return r;
     }
-    int froze = before(strict);
+    int froze = before(strict, (const struct sock_fprog *)a3, tsync);
     long r = f(n, a1, a2, a3, a4, a5, a6);
     after(r, froze, strict);
     return r;

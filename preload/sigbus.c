@@ -13,12 +13,45 @@
  * rt_sigaction system call replaces our handler (and then a truncated profile is a fault
  * as before).
  *
- * The flusher thread blocks every signal, and opens SIGBUS only while it flushes (and
- * not after a sandbox: core/flusher.c): a SIGBUS sent to the process (kill -BUS) that
- * the kernel gives it in that window is queued again to the process with the sender's
- * pid and uid (si_code SI_QUEUE) and stays blocked in the flusher till the flush ends (a
- * program that blocks SIGBUS and never takes it sees it come back to the flusher once a
- * flush: pending, as bare).
+ * The flusher thread blocks every signal, and opens SIGBUS only while it flushes
+ * (core/flusher.c): its stores into the file are the ones a truncation faults, and a
+ * fault with SIGBUS blocked ends the process (the kernel forces the default action). A
+ * SIGBUS sent to the process (kill -BUS) that the kernel gives it in that window is
+ * queued again to the process with the sender's pid and uid and stays blocked in the
+ * flusher till the flush ends (a program that blocks SIGBUS and never takes it sees it
+ * come back to the flusher once a flush: pending, as bare).
+ *
+ * The one known difference: it comes back with si_code SI_QUEUE where it was SI_USER
+ * (kill) or SI_TKILL, pid and uid kept. The kernel lets a thread queue a signal with a
+ * code of 0 or more, or SI_TKILL, only to its own thread id (rt_sigqueueinfo: EPERM
+ * unless the caller's tid is the pid it sends to), so only the main thread could put an
+ * SI_USER back to the process, and ours is never the main thread; kill() from ours would
+ * keep SI_USER but give our own pid and uid as the sender's. Nor can the window go: a
+ * thread with SIGBUS open is one the kernel may give a process-directed SIGBUS to (the
+ * main thread first if it has it open and is not busy with others, then any), and the
+ * flusher needs it open whenever it may store into the file; checking the file's size
+ * before a flush (fstat) would not close it either, as a truncation can come mid-flush.
+ * A program that keeps SIGBUS open in its main thread, the usual case, gets a kill -BUS
+ * there with SI_USER as bare (the window matters when it blocks SIGBUS, e.g. for a
+ * signalfd, or when its main thread has other signals pending).
+ *
+ * Under a seccomp filter (preload/sandbox.c). A filter without TSYNC binds only the
+ * thread that installs it and the threads it starts later, never the flusher (none
+ * starts once a filter is in): nothing changes. A TSYNC filter binds the flusher too, and
+ * sandbox.c runs it before it goes in for the two calls this needs:
+ *   - rt_sigprocmask refused: the flusher opens SIGBUS for good first (a handshake,
+ *     core/flusher.c cp_prof_flusher_open_bus), so a truncation still ends in our handler;
+ *     it never exits after that (glibc's thread exit blocks signals: it parks);
+ *   - that, or rt_sigqueueinfo refused: a sent SIGBUS that lands on the flusher is not
+ *     queued again (forbidden; and open for good it would come straight back to the
+ *     flusher, a loop) but carried out here by the program's disposition, as on any
+ *     thread of its own: its handler runs (on our thread: the one case where a program's
+ *     handler does), SIG_IGN drops it, SIG_DFL ends the process with SIGBUS (by
+ *     rt_sigaction and tgkill: a filter that forbids those ends it by its own action
+ *     instead). A program that blocks SIGBUS in every thread of its own and takes it from
+ *     a signalfd loses it then (bare, it would stay pending for the signalfd); a program
+ *     whose list has rt_sigprocmask and rt_sigqueueinfo (OpenSSH's, systemd's and
+ *     glibc's own needs: pthread_create and thread exit block signals) is as unfiltered.
  *
  * Contexts: the constructor (cp_sigbus_install), any thread (the hooks), signal context
  * (the handler; async-signal-safe: no locks, no allocation).
@@ -40,6 +73,12 @@
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 static struct sigaction prog; /* the program's SIGBUS disposition, as it set it */
 static int installed;         /* atomic: our handler is in place */
+static bool requeue_ok = true; /* atomic: see the top; sandbox.c turns it off */
+
+bool cp_sigbus_requeue(bool ok)
+{
+    return __atomic_exchange_n(&requeue_ok, ok, __ATOMIC_SEQ_CST);
+}
 
 static void install(const struct sigaction *want);
 
@@ -57,8 +96,10 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
      * ends, so that a thread of the program (or its signalfd, or sigwait) takes it as
      * without the profiler. Its si_code becomes SI_QUEUE where it was not: the kernel
      * lets a thread other than the main one queue a signal to its process only with a
-     * negative code other than SI_TKILL (EPERM for SI_USER, which kill() gives). */
-    if (si && si->si_code <= 0 && cp_tls.flusher && uc) {
+     * negative code other than SI_TKILL (EPERM for SI_USER, which kill() gives). Not
+     * under a TSYNC filter that forbids this or the flusher's rt_sigprocmask (the top). */
+    if (si && si->si_code <= 0 && cp_tls.flusher && uc &&
+        __atomic_load_n(&requeue_ok, __ATOMIC_ACQUIRE)) {
         sigaddset(&((ucontext_t *)uc)->uc_sigmask, SIGBUS);
         siginfo_t again = *si;
         if (again.si_code == SI_USER || again.si_code == SI_TKILL)
@@ -67,6 +108,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
         errno = saved;
         return;
     }
+    /* (on the flusher under a filter that forbids that: the program's disposition, here) */
     struct sigaction a = prog;
     bool fn = a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN;
     if (a.sa_flags & SA_RESETHAND) {
