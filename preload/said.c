@@ -35,13 +35,18 @@
  *     NULL already.
  * If the program removed or replaced the entry (unsetenv, setenv, clearenv, putenv, its
  * own environ), said_env is no longer in its environment and writing it changes
- * nothing the program sees; a held slot whose array the program replaced (glibc's
- * setenv of a new variable copies the array up to its terminator, without the slot) is
- * given up. Then what is said later reaches exec'd and posix_spawn'd children (their
- * copies are made from the flags), not system's and popen's: stated in README.
+ * nothing the program sees. A held slot whose array glibc replaced (its setenv or putenv
+ * of a new variable copies the array up to its terminator, without the slot) is put
+ * back by the shim's hooks of those four (preload/setenv.c, cp_shim_said_env_changed:
+ * environ becomes a copy in an mmap'd array of ours with the slot, and glibc's next
+ * setenv copies from it). Only a program that assigns environ itself loses the slot;
+ * then what is said later reaches exec'd and posix_spawn'd children (their copies are
+ * made from the flags), not system's and popen's: stated in README.
  *
  * Contexts: cp_shim_said_init from the constructor only; cp_shim_said_refresh from any
- * thread, a signal handler, the flusher, an inline flush, the hooks, the atfork child.
+ * thread, a signal handler, the flusher, an inline flush, the hooks, the atfork child;
+ * cp_shim_said_env_changed from the program's threads, in its setenv family's hooks (it
+ * waits for the token, bounded, and may mmap: not async-signal-safe, as those are not).
  * Invariants: no malloc, no lock that waits, async-signal-safe, errno kept. One writer
  * at a time in a process: a try-token (busy), never waited for; a caller that finds it
  * taken returns, and the holder looks once more after giving it back (a seq_cst total
@@ -53,13 +58,16 @@
  * tests/unit/test_said.c, which compiles this file in (CP_SAID_HELD: its seam for a line
  * said while the token is held; nothing in the shim).
  */
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "shim.h"
+#include "spin.h"
 
 #define SAID "CTRPROF_SAID="
 #define SAID_LEN 13
@@ -69,9 +77,13 @@
 
 static char said_env[CP_SHIM_SAID_MAX];
 static char *env_room[CP_SHIM_ENV_MAX + 2];
-static size_t room_n;     /* entries copied into env_room */
-static bool slot_held;    /* env_room's slot not filled yet (token holder only) */
+static char **env_cur = env_room; /* the array of ours with the slot (token holder only) */
+static size_t room_n;     /* entries copied into env_cur */
+static bool slot_held;    /* env_cur's slot not filled yet (token holder only) */
 static int ready, busy;   /* atomics */
+static char **copies[2];  /* mmap'd arrays for env_copy, used in turn (token holder only) */
+static size_t copies_cap[2];
+static unsigned copies_next;
 
 /* Is name a whole item of said_env's value? (Read as a reader would, byte by byte:
  * outside the token a holder may be appending.) */
@@ -113,20 +125,98 @@ static void append(const char *name)
     __atomic_store_n(&said_env[at], lead, __ATOMIC_RELEASE);
 }
 
-/* Fill the held slot once something is named (token held). */
+static bool missing(void);
+
+/* Fill the held slot once something is named (token held). Not while environ is another
+ * array (glibc's setenv made a new one, and the env hooks have not copied it yet: they
+ * fill it then; the program's own array: never). */
 static void fill_slot(void)
 {
     extern char **environ;
-    if (!slot_held || said_env[SAID_LEN] == 0)
+    if (!slot_held || said_env[SAID_LEN] == 0 || environ != env_cur)
         return;
     slot_held = false;
-    if (environ != env_room)
-        return; /* the program's array now, without the slot: given up */
     size_t t = 0;
-    while (t < room_n && env_room[t])
+    while (t < room_n && env_cur[t])
         t++;
-    if (env_room[t] == NULL && env_room[t + 1] == NULL)
-        __atomic_store_n(&env_room[t], said_env, __ATOMIC_RELEASE);
+    if (env_cur[t] == NULL && env_cur[t + 1] == NULL)
+        __atomic_store_n(&env_cur[t], said_env, __ATOMIC_RELEASE);
+}
+
+/* environ copied into an array of ours with the slot after its terminator, and made
+ * environ (token held, slot held, environ not ours). Two mmap'd arrays in turn: the one
+ * written is never environ, and was last environ before glibc's array that is environ
+ * now replaced it (a getenv still reading it then is one that glibc's own realloc of its
+ * array would have freed under it, as setenv may). Not in a sandbox if the array must
+ * grow (mmap may be forbidden): the slot stays unfilled then. */
+static bool env_copy(char **env)
+{
+    extern char **environ;
+    size_t n = cp_shim_env_count(env), i = copies_next;
+    if (copies_cap[i] < n + 2) {
+        if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+            return false;
+        size_t cap = (n + 2) * 2 < 256 ? 256 : (n + 2) * 2;
+        void *m = mmap(NULL, cap * sizeof(char *), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return false;
+        if (copies[i])
+            munmap(copies[i], copies_cap[i] * sizeof(char *));
+        copies[i] = m;
+        copies_cap[i] = cap;
+    }
+    char **c = copies[i];
+    memcpy(c, env, n * sizeof *c);
+    c[n] = c[n + 1] = NULL;
+    copies_next = i ^ 1;
+    env_cur = c;
+    room_n = n;
+    __atomic_store_n(&environ, c, __ATOMIC_RELEASE);
+    return true;
+}
+
+static bool has_entry(char **env)
+{
+    for (size_t i = 0; env[i]; i++)
+        if (env[i] == said_env)
+            return true;
+    return false;
+}
+
+bool cp_shim_said_env_before(void)
+{
+    return __atomic_load_n(&slot_held, __ATOMIC_ACQUIRE);
+}
+
+/* After the program's setenv, putenv, unsetenv or clearenv (preload/setenv.c; errno kept
+ * by the caller; held: cp_shim_said_env_before's answer before the call): if the slot is
+ * held and environ is no longer ours (glibc's setenv and putenv of a new name copy the
+ * array up to its terminator, without the slot, into one of its own), environ becomes a
+ * copy of ours with the slot again, filled at once if something was said meanwhile. So
+ * too if the slot was filled during the call (the line said by its own allocation, at
+ * rate 1) and the copy, sized before, left it out. glibc's next setenv copies from
+ * environ when it is not its own last array (stdlib/setenv.c), and its unsetenv shifts
+ * entries within whatever environ is, ours too; after clearenv (environ NULL) nothing is
+ * copied till the next setenv. The token is waited for (bounded: its holder makes a few
+ * stores). */
+void cp_shim_said_env_changed(bool held)
+{
+    extern char **environ;
+    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE) || getpid() != cp_shim_pid)
+        return;
+    for (int i = 0; __atomic_exchange_n(&busy, 1, __ATOMIC_SEQ_CST); i++)
+        if (i > 1000)
+            return;
+        else
+            sched_yield();
+    char **env = environ;
+    if (env && env != env_cur && (slot_held || (held && !has_entry(env))) && env_copy(env))
+        slot_held = true;
+    fill_slot();
+    __atomic_store_n(&busy, 0, __ATOMIC_SEQ_CST);
+    if (missing())
+        cp_shim_said_refresh();
 }
 
 static bool missing(void)
@@ -186,6 +276,7 @@ void cp_shim_said_init(void)
     } else {
         memcpy(env_room, environ, room_n * sizeof *env_room);
         slot_held = true; /* env_room[room_n], env_room[room_n + 1]: NULL */
+        env_cur = env_room;
         environ = env_room;
         fill_slot(); /* (said at start-up: visible now) */
     }

@@ -96,6 +96,9 @@ void cp_shim_check_dir(void);
 void cp_shim_said_init(void);
 void cp_shim_said_refresh(void);
 void cp_shim_said_child(void);
+/* around the program's setenv, putenv, unsetenv, clearenv (setenv.c): before, after */
+bool cp_shim_said_env_before(void);
+void cp_shim_said_env_changed(bool held);
 char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *said);
 #define CP_SHIM_TREE_ENV(envp)                                                                     \
     size_t n_ = cp_shim_env_count(envp);                                                           \

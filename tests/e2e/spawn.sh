@@ -106,7 +106,12 @@ done
 #   - churn: a thread of the program's own sets and unsets 64 variables and reads
 #     CTRPROF_SAID meanwhile: every value it read is whole, and system()'s child quiet;
 #   - clear: the thread clearenv()s and refills the environment meanwhile: it runs
-#     (nothing of ours is in the program's array any more, nor LD_PRELOAD).
+#     (nothing of ours is in the program's array any more, nor LD_PRELOAD);
+#   - setenv, putenv: the program adds a variable before anything is said (glibc copies
+#     environ into a new array, without the slot; at rate 1 the line is said by that
+#     setenv's own allocation): the shim's setenv/putenv/unsetenv hooks put the slot back
+#     (preload/setenv.c; before them system's and popen's children said it again: 3
+#     lines).
 # At both rates.
 said_later() { # MODE RATE [ENV...]: stdout, stderr's profiler lines counted, status
     local mode=$1 rate=$2; shift 2
@@ -132,6 +137,11 @@ for rate in $RATES; do
     check_eq "spawn:said-later-clearenv-churn-rate-$rate" \
         "rounds: some|child ok|system: 0|rc=0|lines=2 not-profiling=1" \
         "$(said_later clear $rate CTRPROF_DEPTH=0 | paste -sd'|')"
+    for mode in setenv putenv; do
+        check_eq "spawn:said-later-after-$mode-system-popen-rate-$rate" \
+            "CTRPROF_SAID: not-profiling|child ok|system: 0|popen: [child ok] 0|rc=0|lines=1 not-profiling=1" \
+            "$(said_later $mode $rate | paste -sd'|')"
+    done
 done
 # The churn and clear programs once more with every memory access checked, at a coarse
 # rate: built with ASan (the shim preloaded in front of it, as stress.sh's section 7), and

@@ -24,6 +24,9 @@
  *   saidlater now DIR  remove DIR, then at once system() and popen() "saidlater child"
  *                  as above: the profiler has not tried to make its file yet, so only
  *                  the hooks can find out before the children do
+ *   saidlater setenv DIR  as spawn, after a setenv of a new variable at the start
+ *                  (before anything is said: glibc copies environ into a new array)
+ *   saidlater putenv DIR  the same with putenv, and an unsetenv (entries shifted)
  *   saidlater child  allocate, print "child ok", exit 0
  * Exit status 0, and the same output without the profiler but for the lines that name
  * what it said; 1 if the line was not said within 30 s.
@@ -170,6 +173,13 @@ int main(int argc, char **argv)
     if (pipe(p) != 0 || (err_fd = dup(2)) < 0 || dup2(p[1], 2) < 0)
         return 3;
     close(p[1]);
+    /* a variable of its own added before anything is said (glibc copies environ into a
+     * new array of its own; at rate 1 its own allocation says the line, into the pipe,
+     * read once the reader runs): then as spawn */
+    if (!strcmp(mode, "setenv") && setenv("SAIDLATER_ADDED", "1", 1) != 0)
+        return 3;
+    if (!strcmp(mode, "putenv") && (putenv("SAIDLATER_ADDED=1") != 0 || unsetenv("HOME") != 0))
+        return 3;
     pthread_t rt, ct;
     if (pthread_create(&rt, NULL, reader, &p[0]) != 0)
         return 3;
