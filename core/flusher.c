@@ -2,9 +2,10 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 700 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 750 lines, past the project's ~600: the timeline, who
  * flushes, stepping aside and fork all turn on the same flusher state (running, claimed,
- * starting, aside, barred), which one file keeps in one place.
+ * starting, aside, barred; the SIGBUS mask a sandbox asks for), which one file keeps in
+ * one place.
  *
  * Contexts:
  *   hooks    cp_flush_inline, from emit (events.c), when no flusher thread runs
@@ -362,15 +363,15 @@ static void refresh_maps(void)
         cp_mapsnap_refresh();
 }
 
-/* SIGBUS opened for good, if asked before a filter that forbids this thread
- * rt_sigprocmask (cp_prof_flusher_open_bus): done, then answered. Before each sleep and
- * after each wake-up, on the flusher. */
+/* SIGBUS opened for good as asked (cp_prof_flusher_open_bus), then answered; blocked
+ * again if the filter was refused. Before each sleep and after each wake-up. */
 static void open_bus_if_wanted(bool *open, const sigset_t *bus)
 {
-    if (*open || !__atomic_load_n(&bus_wanted, __ATOMIC_ACQUIRE))
+    bool want = __atomic_load_n(&bus_wanted, __ATOMIC_ACQUIRE);
+    if (*open == want)
         return;
-    *open = pthread_sigmask(SIG_UNBLOCK, bus, NULL) == 0;
-    __atomic_store_n(&bus_opened, 1, __ATOMIC_RELEASE);
+    *open = pthread_sigmask(want ? SIG_UNBLOCK : SIG_BLOCK, bus, NULL) == 0 ? want : *open;
+    __atomic_store_n(&bus_opened, *open, __ATOMIC_RELEASE);
     cp_futex_wake(&bus_opened, INT_MAX);
 }
 
@@ -400,9 +401,8 @@ static void *flusher_main(void *arg)
         if (cp_stack_libunwind_wanted() && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
             cp_stack_load_libunwind();
         cp_spin_lock(&cp_flush_lock);
-        /* SIGBUS open for the flush (see start_thread), sandboxed or not: rt_sigprocmask is
-         * no new kind of call for this thread, and a filter binds it only if installed with
-         * TSYNC; one that would forbid it had SIGBUS opened for good first (bus_open) */
+        /* SIGBUS open for the flush (see start_thread), sandboxed or not: only a TSYNC
+         * filter binds this thread, and one that forbids this call opened it for good */
         if (!bus_open)
             pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
         cp_flush_locked();
@@ -411,9 +411,8 @@ static void *flusher_main(void *arg)
         refresh_maps();
         cp_spin_unlock(&cp_flush_lock);
     }
-    /* A filter that binds this thread and forbids it rt_sigprocmask (bus_open) forbids it
-     * glibc's thread exit too, which blocks signals first: it waits for the process's end
-     * instead (exit, or a step-aside that then waits for it in vain, bounded) */
+    /* a filter that forbids it rt_sigprocmask (bus_open) forbids glibc's thread exit too,
+     * which blocks signals: it waits for the process's end (a step-aside waits in vain) */
     static uint32_t never;
     while (bus_open)
         cp_futex_wait(&never, 0, -1);
@@ -433,9 +432,8 @@ static int start_thread(void)
     /* A step-aside beginning now either sees flusher_starting and waits for this start to
      * end (then stops the thread), or this sees its `aside` (seq_cst both ways) */
     __atomic_store_n(&flusher_starting, 1, __ATOMIC_SEQ_CST);
-    /* (and a sandbox beginning now: the same, cp_prof_flusher_open_bus) */
     if (__atomic_load_n(&aside, __ATOMIC_SEQ_CST) || __atomic_load_n(&flusher_barred, __ATOMIC_SEQ_CST) ||
-        __atomic_load_n(&cp_sandboxed, __ATOMIC_SEQ_CST)) {
+        __atomic_load_n(&cp_sandboxed, __ATOMIC_SEQ_CST)) { /* (a sandbox: the same) */
         __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
         return 0;
@@ -456,9 +454,8 @@ static int start_thread(void)
      * default action would (the kernel forces it), without the program's handler: a bug
      * of ours either way. SIGBUS is opened around each flush only (flusher_main): a store
      * into a profile truncated under us must reach the shim's handler (sigbus.c), which
-     * hands a SIGBUS sent in that window back to the process. Before a TSYNC seccomp
-     * filter that forbids this thread rt_sigprocmask, it is opened for good instead
-     * (cp_prof_flusher_open_bus). */
+     * hands a SIGBUS sent in that window back to the process (or for good: a TSYNC
+     * filter, cp_prof_flusher_open_bus). */
     sigset_t all;
     sigfillset(&all);
     int err = pthread_attr_setsigmask_np(&a, &all);
@@ -481,17 +478,18 @@ static int start_thread(void)
     return 0;
 }
 
-/* Before a seccomp filter that binds the flusher (TSYNC) and forbids it rt_sigprocmask
- * (preload/sandbox.c reads the filter): SIGBUS opened on the flusher for good, so that a
- * store of its into a profile truncated later reaches the shim's handler (a fault with
- * SIGBUS blocked ends the process: the kernel forces the default action). The program's
- * thread, after cp_prof_sandbox (cp_sandboxed set: no thread starts from now on; one
- * being started is waited for) and before the filter goes in: asks, wakes the flusher
- * (asleep, or mid-flush: it looks once a round) and waits for its answer, bounded (a
- * flusher stopping meanwhile never answers). Returns whether SIGBUS is open on it now or
- * there is no flusher. */
-bool cp_prof_flusher_open_bus(void)
+/* Before a TSYNC filter that forbids the flusher rt_sigprocmask (preload/sandbox.c):
+ * SIGBUS opened on it for good, so that its fault in a profile truncated later reaches
+ * the shim's handler (with SIGBUS blocked the kernel forces the default action). The
+ * program's thread, after cp_prof_sandbox (no thread starts now; one being started is
+ * waited for): asks, wakes the flusher (asleep or mid-flush: it looks once a round) and
+ * waits for its answer, bounded. open false: the filter was refused, asked back. */
+bool cp_prof_flusher_open_bus(bool open)
 {
+    if (!open) {
+        __atomic_store_n(&bus_wanted, 0, __ATOMIC_RELEASE);
+        return true;
+    }
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* cp_sandboxed, then flusher_starting */
     for (int i = 0; i < 100000 && __atomic_load_n(&flusher_starting, __ATOMIC_SEQ_CST); i++)
         sched_yield();

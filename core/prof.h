@@ -228,8 +228,9 @@ int cp_prof_sandbox(void);
 void cp_prof_sandbox_failed(void);
 /* After cp_prof_sandbox, before a filter that binds the flusher thread (TSYNC) and
  * forbids it rt_sigprocmask: SIGBUS opened on it for good (core/flusher.c). Returns
- * whether it is open now (or there is no flusher, and none will start). */
-bool cp_prof_flusher_open_bus(void);
+ * whether it is open now (or there is no flusher, and none will start). false: the
+ * filter was refused after all; the flusher goes back to opening it for its flushes. */
+bool cp_prof_flusher_open_bus(bool open);
 
 /* At exit of the process `ctrprof run` started (the shim): the bytes it allocated
  * through malloc (when known), its CPU time and the children it forked, as ctrprof/note:*

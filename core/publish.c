@@ -235,11 +235,7 @@ void cp_open_pending(void)
  * growth, no mmap/munmap, no thread start, no libunwind loading, spins instead of
  * sched_yield. What does not fit is counted as lost and said once. The calls that stay
  * are the ones every filter that lets glibc work allows: futex, clock_gettime (vDSO),
- * write (a diagnostic), getpid; and on the flusher, which only a TSYNC filter binds,
- * rt_sigprocmask around each flush (SIGBUS, for a truncated file's fault), unless that
- * filter forbids it: then the shim had the flusher open SIGBUS for good first (preload/
- * sandbox.c, cp_prof_flusher_open_bus). If the filter could not be installed, everything
- * thaws. */
+ * write, getpid (the flusher's SIGBUS mask: preload/sandbox.c). Refused: all thaws. */
 static void snapshot_maps(void *arg)
 {
     (void)arg;

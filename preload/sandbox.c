@@ -146,13 +146,17 @@ static bool readable(const void *p, size_t n)
     return true;
 }
 
+#define FROZE 1       /* before(): the engine froze now (to thaw if the filter is refused) */
+#define REQUEUE_OFF 2 /* before(): sigbus.c's re-queueing turned off now (on again if so) */
+#define BUS_OPEN 4    /* before(): SIGBUS asked open on the flusher for good (asked back) */
+
 /* A TSYNC filter about to go in (the engine frozen already): see above. Returns
- * whether it turned sigbus.c's re-queueing off (on until now). */
-static bool flusher_filtered(const struct sock_fprog *fp, bool first)
+ * REQUEUE_OFF | BUS_OPEN, what it did. */
+static int flusher_filtered(const struct sock_fprog *fp, bool first)
 {
     if (!fp || (first && (!readable(fp, sizeof *fp) ||
                           !readable(fp->filter, (size_t)fp->len * sizeof *fp->filter))))
-        return false; /* the kernel will refuse it (EFAULT) */
+        return 0; /* the kernel will refuse it (EFAULT) */
     uint64_t set = 0, block[6] = {SIG_BLOCK, (uintptr_t)&set, 0, 8, 0, 0};
     uint64_t unblock[6] = {SIG_UNBLOCK, (uintptr_t)&set, 0, 8, 0, 0};
     uint64_t queue[6] = {(uint64_t)getpid(), SIGBUS, (uintptr_t)&set, 0, 0, 0};
@@ -162,14 +166,12 @@ static bool flusher_filtered(const struct sock_fprog *fp, bool first)
     bool off = (!mask || !filter_allows(fp, __NR_rt_sigqueueinfo, queue)) &&
                cp_sigbus_requeue(false);
     if (!mask)
-        (void)cp_prof_flusher_open_bus();
-    return off;
+        (void)cp_prof_flusher_open_bus(true);
+    return (off ? REQUEUE_OFF : 0) | (!mask ? BUS_OPEN : 0);
 }
 
-#define FROZE 1       /* before(): the engine froze now (to thaw if the filter is refused) */
-#define REQUEUE_OFF 2 /* before(): sigbus.c's re-queueing turned off now (on again if so) */
 
-/* Before the filter: returns FROZE | REQUEUE_OFF, what to undo if it is refused.
+/* Before the filter: returns FROZE | REQUEUE_OFF | BUS_OPEN, what to undo if refused.
  * tsync: the filter (fp) binds every thread, the flusher too. */
 static int before(int strict, const struct sock_fprog *fp, bool tsync)
 {
@@ -181,8 +183,8 @@ static int before(int strict, const struct sock_fprog *fp, bool tsync)
     cp_stack_note_altstack();
     bool first = !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE);
     int froze = cp_prof_sandbox() ? FROZE : 0;
-    if (tsync && cp_prof_enabled() && flusher_filtered(fp, first))
-        froze |= REQUEUE_OFF;
+    if (tsync && cp_prof_enabled())
+        froze |= flusher_filtered(fp, first);
     cp_shim_leave(cd);
     if (strict) {
         /* strict mode allows read, write, _exit and sigreturn to this thread: its events
@@ -199,9 +201,10 @@ static void after(long r, int froze, int strict)
     if (r == 0 || !froze)
         return;
     int saved = errno;
-    /* (the filter did not go in; SIGBUS stays open on a flusher that opened it for good) */
     if (froze & REQUEUE_OFF)
         cp_sigbus_requeue(true);
+    if (froze & BUS_OPEN)
+        cp_prof_flusher_open_bus(false);
     if (froze & FROZE) {
         cp_prof_sandbox_failed();
         if (strict) {

@@ -162,6 +162,85 @@ static void test_program_replaced_array(void **state)
     in_child(program_replaced_array);
 }
 
+/* ... and the setenv family's hooks (preload/setenv.c) put the slot back after it: a
+ * copy of glibc's array, with the slot, is environ; glibc's next setenv copies from it,
+ * unsetenv shifts within it, clearenv's NULL is left alone till the next setenv. */
+static int hooks_put_slot_back(void)
+{
+    static char *env[] = {"A=1", "LD_PRELOAD=/x/libctrprof.so", NULL};
+    start(env);
+    cp_shim_said_init();
+    bool held = cp_shim_said_env_before();
+    CHECK(held && setenv("B", "2", 1) == 0);
+    char **glibcs = environ;
+    cp_shim_said_env_changed(held);
+    CHECK(environ != glibcs && environ != env_room && entries() == 3);
+    CHECK(getenv("CTRPROF_SAID") == NULL && !strcmp(getenv("B"), "2"));
+    held = cp_shim_said_env_before();
+    CHECK(held && setenv("C", "3", 1) == 0 && unsetenv("A") == 0);
+    cp_shim_said_env_changed(held);
+    CHECK(entries() == 3 && !getenv("A") && !strcmp(getenv("C"), "3"));
+    CHECK(cp_log_tree_first(CP_LOG_TREE_RING));
+    CHECK(getenv("CTRPROF_SAID") && !strcmp(getenv("CTRPROF_SAID"), "ring") && entries() == 4);
+    /* said now: glibc's copies keep the visible entry, nothing more to do */
+    held = cp_shim_said_env_before();
+    CHECK(!held && setenv("D", "4", 1) == 0);
+    cp_shim_said_env_changed(held);
+    CHECK(!strcmp(getenv("CTRPROF_SAID"), "ring") && entries() == 5);
+    return 0;
+}
+
+static void test_hooks_put_slot_back(void **state)
+{
+    in_child(hooks_put_slot_back);
+}
+
+/* A line said inside the program's setenv (its own allocation, at rate 1) after glibc
+ * sized its copy: the slot is filled in the old array and left out of the new; the hook
+ * puts it back. And after clearenv, nothing till the next setenv. */
+static int filled_during_the_call(void)
+{
+    static char *env[] = {"A=1", "LD_PRELOAD=/x/libctrprof.so", NULL};
+    static char *glibcs[] = {"A=1", "LD_PRELOAD=/x/libctrprof.so", "B=2", NULL, NULL};
+    start(env);
+    cp_shim_said_init();
+    bool held = cp_shim_said_env_before();
+    CHECK(held && cp_log_tree_first(CP_LOG_TREE_RING)); /* (filled in env_room) */
+    environ = glibcs;                                    /* (the copy made without it) */
+    cp_shim_said_env_changed(held);
+    CHECK(environ != glibcs && entries() == 4);
+    CHECK(getenv("CTRPROF_SAID") && !strcmp(getenv("CTRPROF_SAID"), "ring"));
+    return 0;
+}
+
+static void test_filled_during_the_call(void **state)
+{
+    in_child(filled_during_the_call);
+}
+
+static int after_clearenv(void)
+{
+    static char *env[] = {"A=1", "LD_PRELOAD=/x/libctrprof.so", NULL};
+    start(env);
+    cp_shim_said_init();
+    bool held = cp_shim_said_env_before();
+    CHECK(clearenv() == 0);
+    cp_shim_said_env_changed(held);
+    CHECK(environ == NULL);
+    held = cp_shim_said_env_before();
+    CHECK(setenv("B", "2", 1) == 0);
+    cp_shim_said_env_changed(held);
+    CHECK(entries() == 1 && environ != env_room);
+    CHECK(cp_log_tree_first(CP_LOG_TREE_MEMORY));
+    CHECK(getenv("CTRPROF_SAID") && !strcmp(getenv("CTRPROF_SAID"), "memory") && entries() == 2);
+    return 0;
+}
+
+static void test_after_clearenv(void **state)
+{
+    in_child(after_clearenv);
+}
+
 /* A line said while the token is held (the sayer finds it taken and returns): the
  * holder names it before it returns. */
 static int said_while_held(void)
@@ -298,6 +377,9 @@ int main(void)
         cmocka_unit_test(test_no_shim_no_slot),
         cmocka_unit_test(test_inherited_replaced),
         cmocka_unit_test(test_program_replaced_array),
+        cmocka_unit_test(test_hooks_put_slot_back),
+        cmocka_unit_test(test_filled_during_the_call),
+        cmocka_unit_test(test_after_clearenv),
         cmocka_unit_test(test_said_while_held),
         cmocka_unit_test(test_token_in_fork_child),
         cmocka_unit_test(test_concurrent),
