@@ -6,7 +6,13 @@
  *
  *   sandtrunc HOW GOFILE
  *     HOW  tsync: SYS_seccomp with SECCOMP_FILTER_FLAG_TSYNC (the filter binds every
- *          thread, the profiler's too); thread: SYS_seccomp for this thread only
+ *          thread, the profiler's too); thread: SYS_seccomp for this thread only;
+ *          kill: as tsync, with a SIGBUS handler of its own and SIGBUS blocked in both
+ *          its threads; once GOFILE is there (the test sent it SIGBUS first) it waits
+ *          for its handler (30 s at most), prints "handled" or "pending" (bare: it
+ *          stays pending; under the profiler the flusher, the one thread with SIGBUS
+ *          open, takes it and carries out the program's disposition: preload/sigbus.c)
+ *          and skips phase 2
  * no_new_privs is set, a helper thread is started (so the process is multi-threaded and
  * the profiler has its flusher at every rate), phase 1 allocates, the filter goes in, "ready" is
  * printed, GOFILE is polled (the test truncates the profile meanwhile), phase 2 allocates
@@ -25,6 +31,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +72,13 @@ static __attribute__((noinline)) void phase2(void)
     }
 }
 
+static volatile sig_atomic_t bus_seen;
+static void on_bus(int sig)
+{
+    (void)sig;
+    bus_seen = 1;
+}
+
 static int wake[2], started[2]; /* wake: never written (the helper ends with the process) */
 
 static void *helper(void *arg)
@@ -94,6 +108,17 @@ int main(int argc, char **argv)
      * its flusher too: preload/alone.c), then a thread and work, then the filter */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return 4;
+    int kill_mode = !strcmp(argv[1], "kill");
+    if (kill_mode) { /* its own SIGBUS handler; SIGBUS blocked in both its threads */
+        struct sigaction a;
+        memset(&a, 0, sizeof a);
+        a.sa_handler = on_bus;
+        sigset_t bus;
+        sigemptyset(&bus);
+        sigaddset(&bus, SIGBUS);
+        if (sigaction(SIGBUS, &a, NULL) != 0 || sigprocmask(SIG_BLOCK, &bus, NULL) != 0)
+            return 5;
+    }
     pthread_t t;
     char c;
     if (pipe(wake) != 0 || pipe(started) != 0 || pthread_create(&t, NULL, helper, NULL) != 0 ||
@@ -101,7 +126,7 @@ int main(int argc, char **argv)
         return 3;
     phase1();
     struct sock_fprog prog = {sizeof allow / sizeof allow[0], allow};
-    unsigned long flags = !strcmp(argv[1], "tsync") ? SECCOMP_FILTER_FLAG_TSYNC : 0;
+    unsigned long flags = strcmp(argv[1], "thread") ? SECCOMP_FILTER_FLAG_TSYNC : 0;
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) != 0)
         return 4;
     char line[64];
@@ -109,7 +134,13 @@ int main(int argc, char **argv)
     (void)!write(1, line, (size_t)n);
     for (int i = 0; i < 6000 && access(argv[2], F_OK) != 0; i++)
         usleep(10000); /* a poll of GOFILE (at most 60 s) */
-    phase2();
+    if (kill_mode) { /* the test sent SIGBUS before GOFILE: did its handler run? */
+        for (int i = 0; i < 3000 && !bus_seen; i++)
+            usleep(10000); /* (at most 30 s; bare, it stays pending: "pending") */
+        (void)!write(1, bus_seen ? "handled\n" : "pending\n", 8);
+    } else {
+        phase2();
+    }
     (void)!write(1, "ok\n", 3);
     return 0;
 }
