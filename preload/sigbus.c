@@ -33,7 +33,7 @@
  * before a flush (fstat) would not close it either, as a truncation can come mid-flush.
  * A program that keeps SIGBUS open in its main thread, the usual case, gets a kill -BUS
  * there with SI_USER as bare (the window matters when it blocks SIGBUS, e.g. for a
- * signalfd, or when its main thread has other signals pending).
+ * signalfd, or when its main thread has other signals pending or has exited).
  *
  * Under a seccomp filter (preload/sandbox.c). A filter without TSYNC binds only the
  * thread that installs it and the threads it starts later, never the flusher (none
@@ -49,9 +49,12 @@
  *     handler does), SIG_IGN drops it, SIG_DFL ends the process with SIGBUS (by
  *     rt_sigaction and tgkill: a filter that forbids those ends it by its own action
  *     instead). A program that blocks SIGBUS in every thread of its own and takes it from
- *     a signalfd loses it then (bare, it would stay pending for the signalfd); a program
- *     whose list has rt_sigprocmask and rt_sigqueueinfo (OpenSSH's, systemd's and
- *     glibc's own needs: pthread_create and thread exit block signals) is as unfiltered.
+ *     a signalfd loses it then (bare, it would stay pending for the signalfd).
+ * A list with rt_sigprocmask (OpenSSH's has it, and so must any program that starts or
+ * ends a thread after its filter: glibc's pthread_create and thread exit block signals)
+ * keeps the flusher's window as unfiltered; without rt_sigqueueinfo too (OpenSSH's has
+ * not), a SIGBUS sent in that window goes to the program's disposition as above. These
+ * two, under TSYNC filters only, are the differences beside SI_QUEUE.
  *
  * Contexts: the constructor (cp_sigbus_install), any thread (the hooks), signal context
  * (the handler; async-signal-safe: no locks, no allocation).
