@@ -163,3 +163,35 @@ for rate in 1 524288; do
     check_eq "$n:survives-handler-ran" "0 ready handled ok" "$? $(sed 's/^ready .*/ready/' "$d/out" | tr '\n' ' ' | sed 's/ $//')"
     check_eq "$n:nothing-said" "" "$(cat "$d/err")"
 done
+
+# A TSYNC filter the kernel refuses (no instructions: EINVAL) after the shim read it as
+# forbidding rt_sigprocmask and had the flusher open SIGBUS for good: asked back, the
+# flusher blocks SIGBUS again between its flushes (with it left open, the flusher took
+# every kill -BUS, and parked at exit). Seen in /proc: the one thread with signals
+# blocked (the flusher) shows SIGBUS (bit 7) among them while the program waits.
+flusher_bus_blocked() {
+    local t m
+    for t in /proc/$1/task/*; do
+        m=$(awk '/^SigBlk/ { print $2 }' "$t/status" 2>/dev/null)
+        [ -n "$m" ] && [ "$m" != 0000000000000000 ] && [ $(( 0x$m & 0x40 )) != 0 ] && return 0
+    done
+    return 1
+}
+for rate in 1 524288; do
+    n="sandbox:refused-tsync:rate-$rate"
+    d="$WORK/refused-$rate"
+    mkdir -p "$d/prof"
+    (cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+        exec "$PROGS/sandtrunc" refused "$d/go" >"$d/out" 2>"$d/err") &
+    pid=$!
+    if wait_until 30 trunc_ready "$d"; then
+        check_eq "$n:flusher-there" "3" "$(ls /proc/$pid/task | wc -l)"
+        wait_until 10 flusher_bus_blocked $pid && pass "$n:flusher-blocks-sigbus-again" ||
+            fail "$n:flusher-blocks-sigbus-again" "$(grep -h SigBlk /proc/$pid/task/*/status | tr '\n' ' ')"
+    else
+        fail "$n:flusher-there" "no ready program in $d"
+    fi
+    touch "$d/go"
+    wait "$pid"
+    check_eq "$n:runs" "0 ready ok" "$? $(sed 's/^ready .*/ready/' "$d/out" | tr '\n' ' ' | sed 's/ $//')"
+done

@@ -12,7 +12,9 @@
  *          for its handler (30 s at most), prints "handled" or "pending" (bare: it
  *          stays pending; under the profiler the flusher, the one thread with SIGBUS
  *          open, takes it and carries out the program's disposition: preload/sigbus.c)
- *          and skips phase 2
+ *          and skips phase 2;
+ *          refused: as tsync, but the filter has no instructions and the kernel refuses
+ *          it (EINVAL): no filter, the program runs on
  * no_new_privs is set, a helper thread is started (so the process is multi-threaded and
  * the profiler has its flusher at every rate), phase 1 allocates, the filter goes in, "ready" is
  * printed, GOFILE is polled (the test truncates the profile meanwhile), phase 2 allocates
@@ -127,8 +129,13 @@ int main(int argc, char **argv)
     phase1();
     struct sock_fprog prog = {sizeof allow / sizeof allow[0], allow};
     unsigned long flags = strcmp(argv[1], "thread") ? SECCOMP_FILTER_FLAG_TSYNC : 0;
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) != 0)
+    if (!strcmp(argv[1], "refused")) { /* a filter of no instructions: EINVAL */
+        prog.len = 0;
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) != -1)
+            return 4;
+    } else if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) != 0) {
         return 4;
+    }
     char line[64];
     int n = snprintf(line, sizeof line, "ready %d\n", (int)getpid());
     (void)!write(1, line, (size_t)n);
