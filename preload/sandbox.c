@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "prof.h"
+#include "rawsys.h"
 #include "shim.h"
 #include "spin.h"
 
@@ -49,7 +50,7 @@
  *     good now, while it still may (cp_prof_flusher_open_bus, a handshake), and never
  *     calls it again;
  *   - rt_sigqueueinfo refused: sigbus.c hands a sent SIGBUS that lands on the flusher to
- *     the program's disposition instead (cp_sigbus_sandboxed; its top says what that does).
+ *     the program's disposition instead (cp_sigbus_requeue; its top says what that does).
  * A filter without TSYNC binds no thread of ours (no flusher starts once a filter is in:
  * core/flusher.c, start_thread), so nothing changes for the flusher. An instruction the
  * reader does not know counts as a refusal. The filter is read from the program's memory
@@ -140,7 +141,8 @@ static bool readable(const void *p, size_t n)
     for (size_t at = 0; at < n; at += sizeof buf) {
         size_t k = n - at < sizeof buf ? n - at : sizeof buf;
         struct iovec l = {buf, k}, r = {(char *)p + at, k};
-        if (syscall(SYS_process_vm_readv, (long)getpid(), &l, 1L, &r, 1L, 0L) != (long)k)
+        if (cp_raw_syscall(SYS_process_vm_readv, (long)getpid(), (long)&l, 1, (long)&r, 1, 0) !=
+            (long)k)
             return false;
     }
     return true;
