@@ -79,7 +79,6 @@
  * tests/unit/test_said.c, which compiles this file in (CP_SAID_HELD: its seam for a line
  * said while the token is held; nothing in the shim).
  */
-#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,7 +229,7 @@ void cp_shim_said_env_changed(bool held)
         if (i > 1000)
             return;
         else
-            sched_yield();
+            cp_yield(); /* (spin.h: a pause once sandboxed) */
     char **env = environ;
     if (env && env != env_cur && (slot_held || (held && !has_entry(env))) && env_copy(env))
         slot_held = true;
