@@ -61,7 +61,7 @@ static uint64_t khash(uintptr_t p)
  * probed every generation (perf, rate 1 on perl with 2 million live objects: 15% of the
  * run in cp_live_*). So a 16-byte-aligned address below 2^47 (every address glibc's malloc
  * returns) has its bucket in a direct map instead: a directory of 64 MiB regions, each a
- * leaf of one word per 32-byte granule, reserved on first use (MAP_NORESERVE; a page is
+ * leaf of one word per 32-byte granule, mapped on first use (MAP_NORESERVE; a page is
  * touched only where sampled objects are). One access per insert and per remove, and
  * objects allocated together have their entries together. glibc's chunks are at least 32
  * bytes apart, so no two of its live objects share a granule; an allocator with 16-byte
@@ -72,18 +72,29 @@ static uint64_t khash(uintptr_t p)
  * Other addresses (8-byte-aligned small objects, 57-bit address spaces) and leaves that
  * cannot be mapped use the hash table. Only at high rates (cp_live_init's dense): at the
  * default rate the few sampled objects fit the table's cache lines and the map's address
- * space would buy nothing. */
+ * space would buy nothing.
+ *
+ * Sizes (issue 29: mapped in steps, so that an unprivileged mlockall under the default
+ * 8 MiB RLIMIT_MEMLOCK, which counts every page of address space, and a tight RLIMIT_AS
+ * leave a small program room): a region is 1 MiB of addresses and its leaf 256 KiB; the
+ * leaves are found through two levels, a top of 2^13 words (64 KiB, at start-up) and mid
+ * pages of 2^14 words (128 KiB, each for 16 GiB of addresses, mapped with their first
+ * leaf). A small program at rate 1 maps the top, a mid page or two and a leaf for each
+ * MiB of heap it samples in. (Until issue 29 a region was 64 MiB: a 16 MiB directory at
+ * start-up and a 16 MiB leaf at the first sample, 32 MiB of address space for a program
+ * that allocates a few bytes.) A mid page or leaf that cannot be mapped (the limits
+ * above) sends the objects it would have held to the hash table. */
 #define SH_ADDR_BITS 47
-#define SH_REGION_BITS 26
+#define SH_REGION_BITS 20
 #define SH_GRAN_BITS 5 /* 32-byte granules */
 #define SH_LEAF_N ((size_t)1 << (SH_REGION_BITS - SH_GRAN_BITS))
-#define SH_NDIR ((size_t)1 << (SH_ADDR_BITS - SH_REGION_BITS))
-#define SH_MAXREGIONS 4096 /* 256 GiB of heap; beyond it, the hash table */
+#define SH_MID_BITS 14
+#define SH_MID_N ((size_t)1 << SH_MID_BITS)
+#define SH_TOP_SHIFT (SH_REGION_BITS + SH_MID_BITS)
+#define SH_TOP_N ((size_t)1 << (SH_ADDR_BITS - SH_TOP_SHIFT))
 
-static uintptr_t **shdir;                    /* SH_NDIR leaf pointers, atomic entries */
-static uint32_t sh_regions[SH_MAXREGIONS];   /* directory indexes with a leaf */
-static unsigned sh_nregions;                 /* atomic */
-static bool table_used;                      /* atomic: some object went to the hash table */
+static uintptr_t ***shtop;  /* SH_TOP_N mid pages (atomic entries); NULL: no shadow map */
+static bool table_used;     /* atomic: some object went to the hash table */
 
 /* which 16-byte half of its granule k starts in (the entry's low bit) */
 static inline uintptr_t sh_half(uintptr_t k)
@@ -93,12 +104,23 @@ static inline uintptr_t sh_half(uintptr_t k)
 
 static inline bool sh_ok(uintptr_t k)
 {
-    return (k & 15) == 0 && k < ((uintptr_t)1 << SH_ADDR_BITS) && shdir;
+    return (k & 15) == 0 && k < ((uintptr_t)1 << SH_ADDR_BITS) && shtop;
 }
 
-static uintptr_t *sh_leaf(uintptr_t k)
+static inline uintptr_t **sh_mid(uintptr_t k)
 {
-    return __atomic_load_n(&shdir[k >> SH_REGION_BITS], __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&shtop[k >> SH_TOP_SHIFT], __ATOMIC_ACQUIRE);
+}
+
+static inline uintptr_t **sh_mid_slot(uintptr_t **mid, uintptr_t k)
+{
+    return &mid[(k >> SH_REGION_BITS) & (SH_MID_N - 1)];
+}
+
+static inline uintptr_t *sh_leaf(uintptr_t k)
+{
+    uintptr_t **mid = sh_mid(k);
+    return mid ? __atomic_load_n(sh_mid_slot(mid, k), __ATOMIC_ACQUIRE) : NULL;
 }
 
 static uintptr_t *sh_entry(uintptr_t *leaf, uintptr_t k)
@@ -106,25 +128,30 @@ static uintptr_t *sh_entry(uintptr_t *leaf, uintptr_t k)
     return &leaf[(k >> SH_GRAN_BITS) & (SH_LEAF_N - 1)];
 }
 
-/* The leaf for k, made if need be; NULL if it cannot be. Each leaf made is listed in
- * sh_regions (as its directory index + 1; 0 = a slot reserved but not filled), so that
- * counting and the fork child's reset visit only the leaves that exist. */
-static __attribute__((noinline)) uintptr_t *sh_new_leaf(uintptr_t k)
+/* Install a fresh zeroed mapping of `bytes` at *slot unless another thread did first;
+ * the one installed, or NULL if none can be mapped. */
+static void *sh_install(void **slot, size_t bytes)
 {
-    unsigned r = __atomic_fetch_add(&sh_nregions, 1, __ATOMIC_RELAXED);
-    if (r >= SH_MAXREGIONS)
-        return NULL;
-    uintptr_t *n = cp_mmap_anon(SH_LEAF_N * sizeof *n);
+    void *n = cp_mmap_anon(bytes);
     if (!n)
         return NULL;
-    uintptr_t *expect = NULL;
-    if (!__atomic_compare_exchange_n(&shdir[k >> SH_REGION_BITS], &expect, n, 0,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        cp_munmap_anon(n, SH_LEAF_N * sizeof *n); /* another thread made it */
+    void *expect = NULL;
+    /* release: the zeroed page is visible before the pointer (the acquire loads above) */
+    if (!__atomic_compare_exchange_n(slot, &expect, n, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        cp_munmap_anon(n, bytes); /* another thread made it */
         return expect;
     }
-    __atomic_store_n(&sh_regions[r], (uint32_t)(k >> SH_REGION_BITS) + 1, __ATOMIC_RELEASE);
     return n;
+}
+
+/* The leaf for k, made (and its mid page) if need be; NULL if it cannot be. */
+static __attribute__((noinline)) uintptr_t *sh_new_leaf(uintptr_t k)
+{
+    uintptr_t **mid = sh_mid(k);
+    if (!mid && !(mid = sh_install((void **)&shtop[k >> SH_TOP_SHIFT], SH_MID_N * sizeof *mid)))
+        return NULL;
+    uintptr_t *leaf = __atomic_load_n(sh_mid_slot(mid, k), __ATOMIC_ACQUIRE);
+    return leaf ? leaf : sh_install((void **)sh_mid_slot(mid, k), SH_LEAF_N * sizeof *leaf);
 }
 
 static inline uintptr_t *sh_make_leaf(uintptr_t k)
@@ -133,12 +160,14 @@ static inline uintptr_t *sh_make_leaf(uintptr_t k)
     return leaf ? leaf : sh_new_leaf(k);
 }
 
-/* The leaf listed in sh_regions[r], or NULL. */
-static uintptr_t *sh_listed(unsigned r)
-{
-    uint32_t d = __atomic_load_n(&sh_regions[r], __ATOMIC_ACQUIRE);
-    return d ? __atomic_load_n(&shdir[d - 1], __ATOMIC_ACQUIRE) : NULL;
-}
+/* Visit every leaf (counting, the fork child's reset): the top's mid pages, theirs. */
+#define SH_FOR_EACH_LEAF(t, m, leaf)                                                       \
+    for (size_t t = 0; shtop && t < SH_TOP_N; t++)                                         \
+        for (uintptr_t **m##_p = __atomic_load_n(&shtop[t], __ATOMIC_ACQUIRE); m##_p;      \
+             m##_p = NULL)                                                                 \
+            for (size_t m = 0; m < SH_MID_N; m++)                                          \
+                for (uintptr_t *leaf = __atomic_load_n(&m##_p[m], __ATOMIC_ACQUIRE); leaf; \
+                     leaf = NULL)
 
 static int add_gen(unsigned bits)
 {
@@ -163,7 +192,7 @@ int cp_live_init(bool dense)
         return -1;
     /* without the directory every object goes to the hash table */
     if (dense)
-        shdir = cp_mmap_anon(SH_NDIR * sizeof *shdir);
+        shtop = cp_mmap_anon(SH_TOP_N * sizeof *shtop);
     __atomic_store_n(&T.ready, true, __ATOMIC_RELEASE);
     return 0;
 }
@@ -420,12 +449,9 @@ uint64_t cp_live_count(void)
 {
     /* for tests: counts the keys present (no counter is kept on the hot path) */
     uint64_t n = 0;
-    unsigned nr = __atomic_load_n(&sh_nregions, __ATOMIC_ACQUIRE);
-    for (unsigned r = 0; r < nr && r < SH_MAXREGIONS; r++) {
-        uintptr_t *leaf = sh_listed(r);
-        for (size_t i = 0; leaf && i < SH_LEAF_N; i++)
+    SH_FOR_EACH_LEAF(t, m, leaf)
+        for (size_t i = 0; i < SH_LEAF_N; i++)
             n += __atomic_load_n(&leaf[i], __ATOMIC_RELAXED) != 0;
-    }
     unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE);
     for (unsigned g = 0; g < ng; g++)
         for (uint64_t i = 0; i <= T.gens[g].mask; i++) {
@@ -453,14 +479,16 @@ void cp_live_reset(void)
     for (unsigned g = 0; g < ng; g++)
         cp_munmap_anon(T.gens[g].slots, (T.gens[g].mask + 1) * sizeof(struct slot));
     __atomic_store_n(&T.ngen, 0, __ATOMIC_RELAXED);
-    unsigned nr = sh_nregions < SH_MAXREGIONS ? sh_nregions : SH_MAXREGIONS;
-    for (unsigned r = 0; r < nr; r++) {
-        cp_munmap_anon(sh_listed(r), SH_LEAF_N * sizeof(uintptr_t));
-        if (sh_regions[r])
-            shdir[sh_regions[r] - 1] = NULL;
-        sh_regions[r] = 0;
+    /* the leaves and mid pages go (the top stays: its entries are cleared) */
+    SH_FOR_EACH_LEAF(t, m, leaf) {
+        cp_munmap_anon(leaf, SH_LEAF_N * sizeof *leaf);
+        m_p[m] = NULL;
     }
-    sh_nregions = 0;
+    for (size_t t = 0; shtop && t < SH_TOP_N; t++)
+        if (shtop[t]) {
+            cp_munmap_anon(shtop[t], SH_MID_N * sizeof *shtop[t]);
+            shtop[t] = NULL;
+        }
     table_used = false;
     /* counters at 255 stay (live.h): malloc.c marks dlsym's pool blocks so, which free()
      * must still recognise in the child */
