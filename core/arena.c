@@ -11,12 +11,20 @@
  * each caller counts its loss).
  * Fault injection (SQLite's countdown style): cp_arena_fail_after(n) makes the nth
  * following mmap fail, so the degrade paths of every caller actually run in tests.
+ * Refusals (issue 29): every table grows in steps (each file's own comment), so an mmap
+ * may be refused at any time by RLIMIT_AS, RLIMIT_MEMLOCK under mlockall(MCL_FUTURE)
+ * (EAGAIN) or the overcommit policy; the caller degrades (the sample is lost and counted,
+ * or the table stays as it is) and cp_mem_refused says so, once per process tree, with
+ * start-up's key ("memory", base/log.h). mmap is a raw system call: it leaves errno as
+ * the program's (a hook may grow a table) and binds nothing lazily.
  */
 #include "arena.h"
 
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include "log.h"
+#include "prof.h"
 #include "rawsys.h"
 #include "spin.h"
 
@@ -56,6 +64,14 @@ static void *from_spare(size_t size)
     return p;
 }
 
+void cp_mem_refused(int err)
+{
+    /* at start-up (not enabled yet) cp_prof_init says its own "not profiling" line */
+    if (cp_prof_enabled() && cp_log_tree_first(CP_LOG_TREE_MEMORY)) /* once per tree */
+        cp_log("cannot map profiler memory (%s); what needs more is not profiled from now "
+               "on (ctrprof/health:lost:*)", cp_prof_strerror(err));
+}
+
 void *cp_mmap_anon(size_t size)
 {
     unsigned f = __atomic_load_n(&fail_at, __ATOMIC_RELAXED);
@@ -63,12 +79,14 @@ void *cp_mmap_anon(size_t size)
         return NULL;
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return from_spare(size);
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    if (p == MAP_FAILED)
+    long p = cp_raw_syscall(SYS_mmap, 0, (long)size, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p < 0 && p > -4096) {
+        cp_mem_refused((int)p);
         return NULL;
+    }
     __atomic_add_fetch(&mapped, size, __ATOMIC_RELAXED);
-    return p;
+    return (void *)p;
 }
 
 void cp_munmap_anon(void *p, size_t size)
