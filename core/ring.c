@@ -168,10 +168,12 @@ void cp_ring_wait_room(struct cp_ring *r, uint64_t need)
 uint64_t *cp_ring_grow(struct cp_ring *r, uint64_t *data, uint64_t cap)
 {
     uint64_t *old = r->data;
-    /* relaxed: published by the next release of head, which the consumer acquires before
-     * it loads them (drain_records); a consumer with an older head reads no data */
+    /* published by the next release of head, which the consumer acquires before it loads
+     * them (drain_records); a consumer with an older head reads no data. The data first
+     * (release: ordered before the cap): a fork between the two stores leaves the child a
+     * larger array with the smaller cap, never the reverse */
     __atomic_store_n(&r->data, data, __ATOMIC_RELAXED);
-    __atomic_store_n(&r->cap, cap, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->cap, cap, __ATOMIC_RELEASE);
     return old;
 }
 
