@@ -5,8 +5,9 @@
  * one allocation site, whatever sizes it allocates (issue 23: keyed by (stack, size), a
  * site of random sizes made a bucket per size). Each heap sample is counted with its own
  * unbiasing weight (hweight.h), so a bucket holds unbiased objects and bytes, not sampled
- * events of one size. Lookup is lock-free (chains are only ever prepended to, with a
- * release store); insertion takes the table's spin lock and looks again. Memory comes from
+ * events of one size. Lookup is lock-free (chains are prepended to with a release store,
+ * and relinked only when the heads grow: a lookup may then miss, bucket.c's find);
+ * insertion takes the table's spin lock and looks again. Memory comes from
  * the arena, capped by CTRPROF_MAX_BUCKET_MB: past the cap a new stack is folded into its
  * type's overflow bucket.
  *
