@@ -64,12 +64,13 @@ static void *from_spare(size_t size)
     return p;
 }
 
-void cp_mem_refused(int err)
+int cp_mem_refused(int err)
 {
     /* at start-up (not enabled yet) cp_prof_init says its own "not profiling" line */
     if (cp_prof_enabled() && cp_log_tree_first(CP_LOG_TREE_MEMORY)) /* once per tree */
         cp_log("cannot map profiler memory (%s); what needs more is not profiled from now "
                "on (ctrprof/health:lost:*)", cp_prof_strerror(err));
+    return 0;
 }
 
 void *cp_mmap_anon(size_t size)
@@ -82,7 +83,7 @@ void *cp_mmap_anon(size_t size)
     long p = cp_raw_syscall(SYS_mmap, 0, (long)size, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p < 0 && p > -4096) {
-        cp_mem_refused((int)p);
+        (void)cp_mem_refused((int)p);
         return NULL;
     }
     __atomic_add_fetch(&mapped, size, __ATOMIC_RELAXED);
