@@ -15,11 +15,12 @@
  * may be refused at any time by RLIMIT_AS, RLIMIT_MEMLOCK under mlockall(MCL_FUTURE)
  * (EAGAIN) or the overcommit policy; the caller degrades (the sample is lost and counted,
  * or the table stays as it is) and cp_mem_refused says so, once per process tree, with
- * start-up's key ("memory", base/log.h). mmap is a raw system call: it leaves errno as
- * the program's (a hook may grow a table) and binds nothing lazily.
+ * start-up's key ("memory", base/log.h); errno stays the program's (a hook may grow a
+ * table).
  */
 #include "arena.h"
 
+#include <errno.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -80,14 +81,18 @@ void *cp_mmap_anon(size_t size)
         return NULL;
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return from_spare(size);
-    long p = cp_raw_syscall(SYS_mmap, 0, (long)size, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p < 0 && p > -4096) {
-        (void)cp_mem_refused((int)p);
+    /* libc's mmap (sanitizers see it), its errno given back on a failure */
+    int saved = errno;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        errno = saved;
+        (void)cp_mem_refused(-e);
         return NULL;
     }
     __atomic_add_fetch(&mapped, size, __ATOMIC_RELAXED);
-    return (void *)p;
+    return p;
 }
 
 void cp_munmap_anon(void *p, size_t size)
