@@ -60,8 +60,8 @@ static uint64_t khash(uintptr_t p)
  * than the caches: each insert and each remove was a miss at a random place, and a remove
  * probed every generation (perf, rate 1 on perl with 2 million live objects: 15% of the
  * run in cp_live_*). So a 16-byte-aligned address below 2^47 (every address glibc's malloc
- * returns) has its bucket in a direct map instead: a directory of 64 MiB regions, each a
- * leaf of one word per 32-byte granule, mapped on first use (MAP_NORESERVE; a page is
+ * returns) has its bucket in a direct map instead: regions of addresses (sizes below), each
+ * a leaf of one word per 32-byte granule, mapped on first use (MAP_NORESERVE; a page is
  * touched only where sampled objects are). One access per insert and per remove, and
  * objects allocated together have their entries together. glibc's chunks are at least 32
  * bytes apart, so no two of its live objects share a granule; an allocator with 16-byte
@@ -92,8 +92,8 @@ static uint64_t khash(uintptr_t p)
  * together share: a lookup is then a thread-local load and a compare (callgrind,
  * bench/progs/hotpath malloc at rate 1, per allocation pair: with the walk alone issue
  * 29's changes cost 63 instructions more, 2,948 -> 3,011; with the cache 28, 1%;
- * BENCHMARKS.md). A leaf
- * is never unmapped but by a fork child's reset, which clears its one thread's. */
+ * BENCHMARKS.md). A leaf is never unmapped but by a fork child's reset, which clears its
+ * one thread's. */
 #define SH_ADDR_BITS 47
 #define SH_REGION_BITS 18
 #define SH_GRAN_BITS 5 /* 32-byte granules */
