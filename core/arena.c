@@ -14,7 +14,8 @@
  * Refusals (issue 29): every table grows in steps (each file's own comment), so an mmap
  * may be refused at any time by RLIMIT_AS, RLIMIT_MEMLOCK under mlockall(MCL_FUTURE)
  * (EAGAIN) or the overcommit policy; the caller degrades (the sample is lost and counted,
- * or the table stays as it is) and cp_mem_refused says so, once per process tree, with
+ * or the table stays as it is) and cp_mem_refused (events.c, handed over by cp_prof_init:
+ * cp_arena_on_refusal) says so, once per process tree, with
  * start-up's key ("memory", base/log.h); errno stays the program's (a hook may grow a
  * table).
  */
@@ -24,8 +25,6 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
-#include "log.h"
-#include "prof.h"
 #include "rawsys.h"
 #include "spin.h"
 
@@ -65,13 +64,13 @@ static void *from_spare(size_t size)
     return p;
 }
 
-int cp_mem_refused(int err)
+/* atomic: who says a refusal (cp_arena_on_refusal); none: the arena alone, as the
+ * unwinder's fuzzer links it */
+static int (*refused)(int err);
+
+void cp_arena_on_refusal(int (*fn)(int err))
 {
-    /* at start-up (not enabled yet) cp_prof_init says its own "not profiling" line */
-    if (cp_prof_enabled() && cp_log_tree_first(CP_LOG_TREE_MEMORY)) /* once per tree */
-        cp_log("cannot map profiler memory (%s); what needs more is not profiled from now "
-               "on (ctrprof/health:lost:*)", cp_prof_strerror(err));
-    return 0;
+    __atomic_store_n(&refused, fn, __ATOMIC_RELEASE);
 }
 
 void *cp_mmap_anon(size_t size)
@@ -88,7 +87,9 @@ void *cp_mmap_anon(size_t size)
     if (p == MAP_FAILED) {
         int e = errno;
         errno = saved;
-        (void)cp_mem_refused(-e);
+        int (*say)(int) = __atomic_load_n(&refused, __ATOMIC_ACQUIRE);
+        if (say)
+            (void)say(-e);
         return NULL;
     }
     __atomic_add_fetch(&mapped, size, __ATOMIC_RELAXED);

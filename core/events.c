@@ -1,6 +1,8 @@
 /*
  * events.c — the hooks' side of the engine: each thread's ring (cp_thread_get/release),
- * emit (stamp a record with the cycle and write it), and the cp_event_* entry points.
+ * emit (stamp a record with the cycle and write it), and the cp_event_* entry points;
+ * and the line said when the engine is refused memory (cp_mem_refused: from any context
+ * that maps, hooks included; async-signal-safe, as base/log.h is).
  *
  * Contexts: hook (an application thread in an interposed function, guard held), on
  * sampled events only; the default-rate unsampled paths never come here (preload/malloc.c
@@ -129,6 +131,15 @@ void cp_thread_release(struct cp_thread *t)
         cp_self_ring = NULL;
     /* release: the records written so far are visible before the ring may be reused */
     __atomic_store_n(&r->state, CP_RING_RELEASED, __ATOMIC_RELEASE);
+}
+
+int cp_mem_refused(int err)
+{
+    /* at start-up (not enabled yet) cp_prof_init says its own "not profiling" line */
+    if (cp_prof_enabled() && cp_log_tree_first(CP_LOG_TREE_MEMORY)) /* once per tree */
+        cp_log("cannot map profiler memory (%s); what needs more is not profiled from now "
+               "on (ctrprof/health:lost:*)", cp_prof_strerror(err));
+    return 0;
 }
 
 /* ---- events ------------------------------------------------------------------------ */
