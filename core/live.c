@@ -91,9 +91,9 @@ static uint64_t khash(uintptr_t p)
  * between cannot pair one's region with another's leaf), which objects allocated
  * together share: a lookup is then a thread-local load and a compare (callgrind,
  * bench/progs/hotpath malloc at rate 1, per allocation pair: with the walk alone issue
- * 29's changes cost 63 instructions more, 2,948 -> 3,011; with the cache 28, 1%;
- * BENCHMARKS.md). A leaf is never unmapped but by a fork child's reset, which clears its
- * one thread's. */
+ * 29's changes cost 63 instructions more, 2,948 -> 3,011; with the cache 43, 1.5%, of
+ * which 37 in cp_live_*; BENCHMARKS.md). A leaf is never unmapped but by a fork child's
+ * reset, which clears its one thread's. */
 #define SH_ADDR_BITS 47
 #define SH_REGION_BITS 18
 #define SH_GRAN_BITS 5 /* 32-byte granules */
