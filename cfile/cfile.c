@@ -268,6 +268,13 @@ static int shrunk(struct cp_cfile *f, const struct stat *st)
     return CP_CFILE_EBROKEN;
 }
 
+/* mmap's error, except that EAGAIN (RLIMIT_MEMLOCK under mlockall(MCL_FUTURE)) is
+ * -ENOMEM: -EAGAIN here means a descriptor taken from us, and is tried again */
+static int map_errno(void)
+{
+    return errno == EAGAIN ? -ENOMEM : -errno;
+}
+
 /* With grow_lock held: map the file's first `size` bytes (fd is our file). */
 static int map_locked(struct cp_cfile *f, int fd, size_t size)
 {
@@ -283,7 +290,7 @@ static int map_locked(struct cp_cfile *f, int fd, size_t size)
         size_t from = cur & ~(page_size() - 1);
         if (mmap(v->base + from, size - from, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
                  (off_t)from) == MAP_FAILED)
-            return -errno;
+            return map_errno();
         if (!same_file(f, fd)) {
             /* the number changed hands during the mmap: back to reserved, nothing stored */
             mmap(v->base + from, size - from, PROT_NONE,
@@ -302,11 +309,11 @@ static int map_locked(struct cp_cfile *f, int fd, size_t size)
     uint8_t *base =
         mmap(NULL, res, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED)
-        return -errno;
+        return map_errno();
     if (mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
-        int e = errno;
+        int e = map_errno();
         munmap(base, res);
-        return -e;
+        return e;
     }
     if (!same_file(f, fd)) { /* as above */
         munmap(base, res);

@@ -11,9 +11,17 @@
  * each caller counts its loss).
  * Fault injection (SQLite's countdown style): cp_arena_fail_after(n) makes the nth
  * following mmap fail, so the degrade paths of every caller actually run in tests.
+ * Refusals (issue 29): every table grows in steps (each file's own comment), so an mmap
+ * may be refused at any time by RLIMIT_AS, RLIMIT_MEMLOCK under mlockall(MCL_FUTURE)
+ * (EAGAIN) or the overcommit policy; the caller degrades (the sample is lost and counted,
+ * or the table stays as it is) and cp_mem_refused (events.c, handed over by cp_prof_init:
+ * cp_arena_on_refusal) says so, once per process tree, with
+ * start-up's key ("memory", base/log.h); errno stays the program's (a hook may grow a
+ * table).
  */
 #include "arena.h"
 
+#include <errno.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -56,6 +64,15 @@ static void *from_spare(size_t size)
     return p;
 }
 
+/* atomic: who says a refusal (cp_arena_on_refusal); none: the arena alone, as the
+ * unwinder's fuzzer links it */
+static int (*refused)(int err);
+
+void cp_arena_on_refusal(int (*fn)(int err))
+{
+    __atomic_store_n(&refused, fn, __ATOMIC_RELEASE);
+}
+
 void *cp_mmap_anon(size_t size)
 {
     unsigned f = __atomic_load_n(&fail_at, __ATOMIC_RELAXED);
@@ -63,10 +80,18 @@ void *cp_mmap_anon(size_t size)
         return NULL;
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return from_spare(size);
+    /* libc's mmap (sanitizers see it), its errno given back on a failure */
+    int saved = errno;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
-    if (p == MAP_FAILED)
+    if (p == MAP_FAILED) {
+        int e = errno;
+        errno = saved;
+        int (*say)(int) = __atomic_load_n(&refused, __ATOMIC_ACQUIRE);
+        if (say)
+            (void)say(-e);
         return NULL;
+    }
     __atomic_add_fetch(&mapped, size, __ATOMIC_RELAXED);
     return p;
 }

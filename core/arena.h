@@ -31,6 +31,13 @@ void cp_arena_reset_lock(void);
 void cp_arena_fail_after(unsigned n);
 /* Every engine mmap goes through here so fault injection covers them all. */
 void *cp_mmap_anon(size_t size);
+/* An engine mapping (or the counter file's growth) refused with -err (ENOMEM, EAGAIN):
+ * said once per process tree once profiling has started (events.c; cp_mmap_anon calls
+ * it through the pointer cp_prof_init hands it: cp_arena_on_refusal). Returns 0 (so that
+ * a caller with a line of its own for other errors can choose in one expression:
+ * publish.c). */
+int cp_mem_refused(int err);
+void cp_arena_on_refusal(int (*fn)(int err));
 /* Undo a cp_mmap_anon (a mapping that lost a race to be installed). */
 void cp_munmap_anon(void *p, size_t size);
 

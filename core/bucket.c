@@ -42,15 +42,24 @@
 #include "rawsys.h"
 #include "spin.h"
 
-/* The chain heads: 2^16, or 2^20 at dense rates (cp_bucket_init), where a program with
- * many stacks makes a bucket for each: 262k buckets on 2^16 chains made the flusher's
- * lookups 42% of a rate-1 run (perf, bench/progs/namestacks), a cache miss a step. Mapped
- * at the first bucket (atomic; set once, under lock): a process that never records
- * anything does not pay their address space (256 KiB, or 4 MiB touched only where
- * chains are: each head is a bucket index, 4 bytes) */
-static uint64_t NHEADS = 1u << 16;
+/* The chain heads: up to 2^16, or 2^20 at dense rates (cp_bucket_init), where a program
+ * with many stacks makes a bucket for each: 262k buckets on 2^16 chains made the
+ * flusher's lookups 42% of a rate-1 run (perf, bench/progs/namestacks), a cache miss a
+ * step. Each head is a bucket index, 4 bytes. Mapped at the first bucket, FIRST_HEADS of
+ * them (16 KiB), and grown 16-fold (grow_heads) whenever there are half as many buckets
+ * as heads, up to the most: 16 KiB, 256 KiB, 4 MiB (issue 29: mapped up front, the 4 MiB
+ * at rate 1 were half of an unprivileged mlockall's 8 MiB RLIMIT_MEMLOCK, which counts
+ * address space, not the pages touched). A process that never records anything maps
+ * none. The tables outgrown stay mapped (a lock-free reader may still be in one): with
+ * 16-fold steps, a fifteenth more. cp_bucket_heads and cp_bucket_heads_mask are atomic:
+ * a growth stores the new table, then its mask (both release); readers load the mask,
+ * then the table (both acquire), so a mask never indexes past its table. */
+#define FIRST_HEADS ((uint64_t)1 << 12)
+#define GROW_BITS 4
+static uint64_t NHEADS = 1u << 16; /* the most */
 uint32_t *cp_bucket_heads; /* atomic (bucket.h): bucket indexes, 0 for none */
-uint64_t cp_bucket_heads_mask = (1u << 16) - 1;
+uint64_t cp_bucket_heads_mask; /* atomic: their number - 1 */
+static int grow_failed;        /* guarded by lock: a growth could not be mapped */
 static int ready; /* cp_bucket_init was called */
 static cp_spin lock = CP_SPIN_INIT;
 static uint64_t max_bytes, used_bytes; /* used_bytes (the buckets') guarded by lock */
@@ -60,8 +69,7 @@ static uint64_t overflowed, nbuckets;  /* atomic */
 int cp_bucket_init(uint64_t max, unsigned heads_bits)
 {
     max_bytes = max;
-    NHEADS = (uint64_t)1 << heads_bits;
-    cp_bucket_heads_mask = NHEADS - 1;
+    NHEADS = (uint64_t)1 << heads_bits; /* the most (map_heads, grow_heads) */
     __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     return 0;
 }
@@ -70,9 +78,13 @@ static uint32_t *map_heads(void)
 {
     cp_spin_lock(&lock);
     uint32_t *hd = cp_bucket_heads;
-    if (!hd && (hd = cp_mmap_anon(NHEADS * sizeof *hd)) != NULL)
-        /* release: the zeroed table is visible before the pointer (find's acquire) */
+    uint64_t n = FIRST_HEADS < NHEADS ? FIRST_HEADS : NHEADS;
+    if (!hd && (hd = cp_mmap_anon(n * sizeof *hd)) != NULL) {
+        /* release: the zeroed table is visible before the pointer (find's acquire), and
+         * the pointer before the mask (the mask was 0: any table holds index 0) */
         __atomic_store_n(&cp_bucket_heads, hd, __ATOMIC_RELEASE);
+        __atomic_store_n(&cp_bucket_heads_mask, n - 1, __ATOMIC_RELEASE);
+    }
     cp_spin_unlock(&lock);
     return hd;
 }
@@ -154,17 +166,23 @@ static int same(const struct cp_bucket *b, uint32_t tag, const struct key *k)
            cp_frames_equal_hint(b->leaf, k->pcs, k->n, k->hint, k->hint_depth);
 }
 
+/* Lock-free, but complete only under the lock: a growth (grow_heads) relinks the chains
+ * under a reader that does not hold it, which may then miss a bucket (never loop: a link
+ * always leads to an older bucket, never find a wrong one: the key is compared). Every
+ * caller that finds nothing looks again under the lock before it inserts. */
 static struct cp_bucket *find(const struct key *k)
 {
     uint64_t h = k->h;
-    /* acquire: pairs with the release in insert(); the key is visible */
+    /* the mask, then the table (see the heads' comment); acquire: pairs with the release
+     * in insert(), the key is visible */
+    uint64_t mask = __atomic_load_n(&cp_bucket_heads_mask, __ATOMIC_ACQUIRE);
     uint32_t *hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE);
     uint32_t tag = (uint32_t)(h >> 32);
-    for (uint32_t i = __atomic_load_n(&hd[h & cp_bucket_heads_mask], __ATOMIC_ACQUIRE); i;) {
+    for (uint32_t i = __atomic_load_n(&hd[h & mask], __ATOMIC_ACQUIRE); i;) {
         struct cp_bucket *b = by_idx(i);
         if (same(b, tag, k))
             return b;
-        i = b->next;
+        i = __atomic_load_n(&b->next, __ATOMIC_RELAXED);
     }
     return NULL;
 }
@@ -191,14 +209,56 @@ uint64_t cp_bucket_bytes(void)
 static void heads_huge(void)
 {
     static int done;
-    size_t bytes = NHEADS * sizeof *cp_bucket_heads;
-    if (done || bytes < (4u << 20) || nbuckets < NHEADS / 32 ||
+    uint64_t n = cp_bucket_heads_mask + 1;
+    size_t bytes = n * sizeof *cp_bucket_heads;
+    if (done || bytes < (4u << 20) || nbuckets < n / 32 ||
         __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return;
     done = 1;
     cp_raw_syscall(SYS_madvise, (long)cp_bucket_heads, (long)bytes, MADV_HUGEPAGE, 0, 0, 0);
     cp_raw_syscall(SYS_madvise, (long)cp_bucket_heads, (long)bytes, 25 /* MADV_COLLAPSE */, 0,
                    0, 0);
+}
+
+/* The hash a bucket was found by (its key's: what cp_bucket_get_hashed's callers give,
+ * cp_bucket_hash of its stack, or the overflow bucket's), from its stack. Lock held. */
+static uint64_t hash_of(const struct cp_bucket *b)
+{
+    static const uintptr_t none[1] = {0};
+    if (b->overflow)
+        return (cp_bucket_hash(b->type, none, 0) ^ 0x5bd1e995) & hash_keep;
+    uintptr_t pcs[CP_MAX_DEPTH];
+    unsigned n = cp_bucket_stack(b, pcs);
+    return cp_bucket_hash(b->type, pcs, n) & hash_keep;
+}
+
+/* Lock held, after an insert: once there are half as many buckets as heads, a table
+ * GROW_BITS bits larger with every bucket relinked into it, in index order (so that a
+ * link always leads to an older bucket, as in frames.c's grow), then published. A
+ * growth that cannot be mapped leaves the chains longer, not wrong, and is not tried
+ * again. The buckets' hashes are not kept (8 bytes a bucket, issue 23's layout): each
+ * is hashed again from its stack, as many frames as its depth, twice per bucket in all
+ * at 16-fold steps. */
+static void grow_heads(void)
+{
+    uint64_t n = cp_bucket_heads_mask + 1;
+    if (nbuckets * 2 < n || n >= NHEADS || grow_failed)
+        return;
+    uint64_t cap = n << GROW_BITS < NHEADS ? n << GROW_BITS : NHEADS;
+    uint32_t *nh = cp_mmap_anon(cap * sizeof *nh);
+    if (!nh) {
+        grow_failed = 1;
+        return;
+    }
+    for (uint32_t i = 1; i <= nidx; i++) {
+        struct cp_bucket *b = by_idx(i);
+        uint32_t *head = &nh[hash_of(b) & (cap - 1)];
+        /* relaxed: a reader in the old table may follow it (find) */
+        __atomic_store_n(&b->next, *head, __ATOMIC_RELAXED);
+        *head = i;
+    }
+    __atomic_store_n(&cp_bucket_heads, nh, __ATOMIC_RELEASE);
+    __atomic_store_n(&cp_bucket_heads_mask, cap - 1, __ATOMIC_RELEASE);
 }
 
 /* Called with the lock held, after a second lookup failed. */
@@ -224,6 +284,7 @@ static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, const uintptr_t 
     /* release: every index up to this one is a whole bucket (cp_bucket_published_index) */
     __atomic_store_n(&pidx, b->hidx, __ATOMIC_RELEASE);
     __atomic_add_fetch(&nbuckets, 1, __ATOMIC_RELAXED);
+    grow_heads();
     heads_huge();
     return b;
 }

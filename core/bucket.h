@@ -5,8 +5,9 @@
  * one allocation site, whatever sizes it allocates (issue 23: keyed by (stack, size), a
  * site of random sizes made a bucket per size). Each heap sample is counted with its own
  * unbiasing weight (hweight.h), so a bucket holds unbiased objects and bytes, not sampled
- * events of one size. Lookup is lock-free (chains are only ever prepended to, with a
- * release store); insertion takes the table's spin lock and looks again. Memory comes from
+ * events of one size. Lookup is lock-free (chains are prepended to with a release store,
+ * and relinked only when the heads grow: a lookup may then miss, bucket.c's find);
+ * insertion takes the table's spin lock and looks again. Memory comes from
  * the arena, capped by CTRPROF_MAX_BUCKET_MB: past the cap a new stack is folded into its
  * type's overflow bucket.
  *
@@ -146,7 +147,7 @@ static inline uint64_t cp_stkhash_final(uint64_t h, enum cp_ptype type, unsigned
 struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs, unsigned n,
                                        uint64_t h, uint32_t hint, unsigned hint_depth);
 /* The chain heads, bucket indexes (mapped at the first bucket; NULL before), and their
- * number - 1. */
+ * number - 1; both atomic: they grow (bucket.c), read the mask first, then the table. */
 extern uint32_t *cp_bucket_heads;
 extern uint64_t cp_bucket_heads_mask;
 /* Bring the chain head of hash h toward the cache: a producer that has its allocation's
@@ -154,9 +155,10 @@ extern uint64_t cp_bucket_heads_mask;
  * (2^20 heads of 4 bytes at rate 1) overlaps them instead of stalling the lookup. */
 static inline void cp_bucket_prefetch(uint64_t h)
 {
-    uint32_t *hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_RELAXED);
+    uint64_t mask = __atomic_load_n(&cp_bucket_heads_mask, __ATOMIC_ACQUIRE);
+    uint32_t *hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE);
     if (hd)
-        __builtin_prefetch(&hd[h & cp_bucket_heads_mask]);
+        __builtin_prefetch(&hd[h & mask]);
 }
 /* For tests: the hash used from now on is cp_bucket_hash's value & keep (~0, the
  * default: the real hash; 0: every stack on one chain with one tag, so that only the

@@ -1,6 +1,8 @@
 /*
  * events.c — the hooks' side of the engine: each thread's ring (cp_thread_get/release),
- * emit (stamp a record with the cycle and write it), and the cp_event_* entry points.
+ * emit (stamp a record with the cycle and write it), and the cp_event_* entry points;
+ * and the line said when the engine is refused memory (cp_mem_refused: from any context
+ * that maps, hooks included; async-signal-safe, as base/log.h is).
  *
  * Contexts: hook (an application thread in an interposed function, guard held), on
  * sampled events only; the default-rate unsampled paths never come here (preload/malloc.c
@@ -68,7 +70,8 @@ struct cp_thread *cp_thread_get(void)
     /* A ring whose thread has gone and which the flusher has not drained yet: drained
      * here, and taken. Waiting for the flusher, a program making threads faster than the
      * flush interval mapped a new ring for each (rate 1, 10k short-lived threads: 7.1 GB
-     * of address space). A ring costs 128 KiB of address space (512 KiB at dense rates),
+     * of address space). A ring costs 128 KiB of address space (512 KiB at dense rates once
+     * its thread has waited for the flusher: ring_grow),
      * MAP_NORESERVE, touched as it fills; there are as many as threads alive at once
      * (their pages shed by the flush beyond four of them free: ring.h). */
     for (struct cp_ring *r = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); r; r = r->next) {
@@ -91,10 +94,8 @@ struct cp_thread *cp_thread_get(void)
     /* the arena aligns to 16; the ring's cache-line groups need 64 */
     uint8_t *raw = cp_arena_alloc(sizeof(struct cp_ring) + 63);
     struct cp_ring *r = raw ? (struct cp_ring *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : NULL;
-    /* At dense rates a record carries its stack (a few hundred bytes) and events come
-     * every microsecond or two: a larger ring lets the flusher drain in bigger batches
-     * and keeps the thread from waiting for it. */
-    uint64_t words = cp_dense() ? CP_RING_WORDS_DENSE : CP_RING_WORDS_DEFAULT;
+    /* 128 KiB at first, at every rate: a larger one comes with the first wait (ring_grow) */
+    uint64_t words = CP_RING_WORDS_DEFAULT;
     uint64_t *data = r ? cp_mmap_anon(words * sizeof(uint64_t)) : NULL;
     if (!data) {
         /* The thread goes on unprofiled; its events are counted as lost:noring (in the
@@ -132,7 +133,38 @@ void cp_thread_release(struct cp_thread *t)
     __atomic_store_n(&r->state, CP_RING_RELEASED, __ATOMIC_RELEASE);
 }
 
+int cp_mem_refused(int err)
+{
+    /* at start-up (not enabled yet) cp_prof_init says its own "not profiling" line */
+    if (cp_prof_enabled() && cp_log_tree_first(CP_LOG_TREE_MEMORY)) /* once per tree */
+        cp_log("cannot map profiler memory (%s); what needs more is not profiled from now "
+               "on (ctrprof/health:lost:*)", cp_prof_strerror(err));
+    return 0;
+}
+
 /* ---- events ------------------------------------------------------------------------ */
+
+static int ring_grow_refused; /* atomic: a larger ring could not be mapped: no more tries */
+
+/* At dense rates a record carries its stack (a few hundred bytes) and events come every
+ * microsecond or two: a ring that has filled (its thread waited for the flusher) is
+ * replaced by a larger one, so that the flusher drains in bigger batches and the thread
+ * waits less; once it is empty, which it is after most waits (a flush drains every
+ * ring). Not before: a thread that never waits (all of a single-threaded program's,
+ * which flush their own events) keeps 128 KiB (issue 29, ring.h). */
+static __attribute__((noinline)) void ring_grow(struct cp_ring *r)
+{
+    if (r->w != __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&ring_grow_refused, __ATOMIC_RELAXED))
+        return;
+    uint64_t *d = cp_mmap_anon(CP_RING_WORDS_DENSE * sizeof *d);
+    if (!d) {
+        __atomic_store_n(&ring_grow_refused, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    uint64_t cap = r->cap;
+    cp_munmap_anon(cp_ring_grow(r, d, CP_RING_WORDS_DENSE), cap * sizeof *d);
+}
 
 /* Record (kind, w[0..n), x[0..nx - xkeep)) in r: an allocation's last xkeep frames are
  * the ring's previous stack, and its ref, w[n], is not written (cp_event_alloc). Returns
@@ -165,6 +197,8 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
         if (cp_newproc_waiting())
             continue; /* a child that no atfork handler saw: no flusher; now inline */
         cp_ring_wait_room(r, need);
+        if (r->cap < CP_RING_WORDS_DENSE && cp_dense())
+            ring_grow(r);
     }
     /* busy, seq_cst; with one thread in the process (glibc's __libc_single_threaded:
      * no flusher thread either, flusher.c) a plain store: the locked one was ~3% of a

@@ -152,6 +152,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
                  size_t metalen, bool lazy)
 {
     cp_prof_opts = *opt;
+    cp_arena_on_refusal(cp_mem_refused); /* (arena.c: the memory line) */
     cp_newproc_init();
     if (metalen > CP_CFILE_MAX_META)
         return CP_CFILE_EMETALEN;

@@ -60,8 +60,8 @@ static uint64_t khash(uintptr_t p)
  * than the caches: each insert and each remove was a miss at a random place, and a remove
  * probed every generation (perf, rate 1 on perl with 2 million live objects: 15% of the
  * run in cp_live_*). So a 16-byte-aligned address below 2^47 (every address glibc's malloc
- * returns) has its bucket in a direct map instead: a directory of 64 MiB regions, each a
- * leaf of one word per 32-byte granule, reserved on first use (MAP_NORESERVE; a page is
+ * returns) has its bucket in a direct map instead: regions of addresses (sizes below), each
+ * a leaf of one word per 32-byte granule, mapped on first use (MAP_NORESERVE; a page is
  * touched only where sampled objects are). One access per insert and per remove, and
  * objects allocated together have their entries together. glibc's chunks are at least 32
  * bytes apart, so no two of its live objects share a granule; an allocator with 16-byte
@@ -72,18 +72,46 @@ static uint64_t khash(uintptr_t p)
  * Other addresses (8-byte-aligned small objects, 57-bit address spaces) and leaves that
  * cannot be mapped use the hash table. Only at high rates (cp_live_init's dense): at the
  * default rate the few sampled objects fit the table's cache lines and the map's address
- * space would buy nothing. */
+ * space would buy nothing.
+ *
+ * Sizes (issue 29: mapped in steps, so that an unprivileged mlockall under the default
+ * 8 MiB RLIMIT_MEMLOCK, which counts every page of address space, and a tight RLIMIT_AS
+ * leave a small program room): a region is 256 KiB of addresses and its leaf 64 KiB; the
+ * leaves are found through three levels of a radix tree, as a page table's: a top of
+ * 2^9 words (4 KiB, static) and two levels of pages of 2^10 words (8 KiB each: 256 GiB
+ * and 256 MiB of addresses), each page mapped with the first leaf under it. A small
+ * program at rate 1 maps a leaf for each 256 KiB of address space it samples in and two
+ * 8 KiB pages for each region of addresses its objects are in (brk's heap, the mmap
+ * area): a few hundred KiB. (Until issue 29 a region was 64 MiB: a 16 MiB directory at
+ * start-up and a 16 MiB leaf at the first sample, 32 MiB of address space for a program
+ * that allocates a few bytes.) A page or leaf that cannot be mapped (the limits above)
+ * sends the objects it would have held to the hash table. The walk costs two more
+ * dependent loads than the one directory did; each thread keeps the last leaf it found
+ * (sh_last: the region and the leaf in one word, so that a signal handler's use in
+ * between cannot pair one's region with another's leaf), which objects allocated
+ * together share: a lookup is then a thread-local load and a compare (callgrind,
+ * bench/progs/hotpath malloc at rate 1, per allocation pair: with the walk alone issue
+ * 29's changes cost 63 instructions more, 2,948 -> 3,011; with the cache 43, 1.5%, of
+ * which 37 in cp_live_*; BENCHMARKS.md). A leaf is never unmapped but by a fork child's
+ * reset, which clears its one thread's. */
 #define SH_ADDR_BITS 47
-#define SH_REGION_BITS 26
+#define SH_REGION_BITS 18
 #define SH_GRAN_BITS 5 /* 32-byte granules */
 #define SH_LEAF_N ((size_t)1 << (SH_REGION_BITS - SH_GRAN_BITS))
-#define SH_NDIR ((size_t)1 << (SH_ADDR_BITS - SH_REGION_BITS))
-#define SH_MAXREGIONS 4096 /* 256 GiB of heap; beyond it, the hash table */
+#define SH_PAGE_BITS 10 /* the two middle levels */
+#define SH_PAGE_N ((size_t)1 << SH_PAGE_BITS)
+#define SH_L3_SHIFT SH_REGION_BITS
+#define SH_L2_SHIFT (SH_L3_SHIFT + SH_PAGE_BITS)
+#define SH_TOP_SHIFT (SH_L2_SHIFT + SH_PAGE_BITS)
+#define SH_TOP_N ((size_t)1 << (SH_ADDR_BITS - SH_TOP_SHIFT))
 
-static uintptr_t **shdir;                    /* SH_NDIR leaf pointers, atomic entries */
-static uint32_t sh_regions[SH_MAXREGIONS];   /* directory indexes with a leaf */
-static unsigned sh_nregions;                 /* atomic */
-static bool table_used;                      /* atomic: some object went to the hash table */
+static void *sh_top[SH_TOP_N]; /* level-2 pages (atomic entries) */
+#define SH_RBITS (SH_ADDR_BITS - SH_REGION_BITS) /* a region's number */
+/* this thread's last leaf: (leaf >> 12) << SH_RBITS | its region's number; 0 = none (a
+ * page-aligned leaf below 2^47 has 35 significant bits, a region's number 29) */
+static __thread uint64_t sh_last __attribute__((tls_model("initial-exec")));
+static bool sh_on;             /* the shadow map is in use (dense: cp_live_init) */
+static bool table_used;        /* atomic: some object went to the hash table */
 
 /* which 16-byte half of its granule k starts in (the entry's low bit) */
 static inline uintptr_t sh_half(uintptr_t k)
@@ -93,12 +121,43 @@ static inline uintptr_t sh_half(uintptr_t k)
 
 static inline bool sh_ok(uintptr_t k)
 {
-    return (k & 15) == 0 && k < ((uintptr_t)1 << SH_ADDR_BITS) && shdir;
+    return (k & 15) == 0 && k < ((uintptr_t)1 << SH_ADDR_BITS) && sh_on;
 }
 
-static uintptr_t *sh_leaf(uintptr_t k)
+/* The slots of k's level-2 and level-3 pages' entries, given the page. */
+static inline void **sh_l2_slot(void **l2, uintptr_t k)
 {
-    return __atomic_load_n(&shdir[k >> SH_REGION_BITS], __ATOMIC_ACQUIRE);
+    return &l2[(k >> SH_L2_SHIFT) & (SH_PAGE_N - 1)];
+}
+
+static inline void **sh_l3_slot(void **l3, uintptr_t k)
+{
+    return &l3[(k >> SH_L3_SHIFT) & (SH_PAGE_N - 1)];
+}
+
+static inline void sh_remember(uintptr_t k, const uintptr_t *leaf)
+{
+    __atomic_store_n(&sh_last, (uint64_t)(uintptr_t)leaf >> 12 << SH_RBITS | k >> SH_REGION_BITS,
+                     __ATOMIC_RELAXED);
+}
+
+static __attribute__((noinline)) uintptr_t *sh_walk(uintptr_t k)
+{
+    void **l2 = __atomic_load_n(&sh_top[k >> SH_TOP_SHIFT], __ATOMIC_ACQUIRE);
+    void **l3 = l2 ? __atomic_load_n(sh_l2_slot(l2, k), __ATOMIC_ACQUIRE) : NULL;
+    uintptr_t *leaf = l3 ? __atomic_load_n(sh_l3_slot(l3, k), __ATOMIC_ACQUIRE) : NULL;
+    if (leaf)
+        sh_remember(k, leaf);
+    return leaf;
+}
+
+static inline uintptr_t *sh_leaf(uintptr_t k)
+{
+    /* (the leaf was published to this thread when it was remembered: an acquire then) */
+    uint64_t c = __atomic_load_n(&sh_last, __ATOMIC_RELAXED);
+    if (__builtin_expect(c && (c & (((uint64_t)1 << SH_RBITS) - 1)) == k >> SH_REGION_BITS, 1))
+        return (uintptr_t *)(uintptr_t)(c >> SH_RBITS << 12);
+    return sh_walk(k);
 }
 
 static uintptr_t *sh_entry(uintptr_t *leaf, uintptr_t k)
@@ -106,25 +165,33 @@ static uintptr_t *sh_entry(uintptr_t *leaf, uintptr_t k)
     return &leaf[(k >> SH_GRAN_BITS) & (SH_LEAF_N - 1)];
 }
 
-/* The leaf for k, made if need be; NULL if it cannot be. Each leaf made is listed in
- * sh_regions (as its directory index + 1; 0 = a slot reserved but not filled), so that
- * counting and the fork child's reset visit only the leaves that exist. */
-static __attribute__((noinline)) uintptr_t *sh_new_leaf(uintptr_t k)
+/* *slot, or if it is empty a fresh zeroed mapping of `bytes` installed there (unless
+ * another thread did first: then theirs); NULL if none can be mapped. */
+static void *sh_get(void **slot, size_t bytes)
 {
-    unsigned r = __atomic_fetch_add(&sh_nregions, 1, __ATOMIC_RELAXED);
-    if (r >= SH_MAXREGIONS)
-        return NULL;
-    uintptr_t *n = cp_mmap_anon(SH_LEAF_N * sizeof *n);
+    void *cur = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (cur)
+        return cur;
+    void *n = cp_mmap_anon(bytes);
     if (!n)
         return NULL;
-    uintptr_t *expect = NULL;
-    if (!__atomic_compare_exchange_n(&shdir[k >> SH_REGION_BITS], &expect, n, 0,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        cp_munmap_anon(n, SH_LEAF_N * sizeof *n); /* another thread made it */
-        return expect;
+    /* release: the zeroed page is visible before the pointer (the acquire loads above) */
+    if (!__atomic_compare_exchange_n(slot, &cur, n, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        cp_munmap_anon(n, bytes); /* another thread made it */
+        return cur;
     }
-    __atomic_store_n(&sh_regions[r], (uint32_t)(k >> SH_REGION_BITS) + 1, __ATOMIC_RELEASE);
     return n;
+}
+
+/* The leaf for k, made (and the pages above it) if need be; NULL if it cannot be. */
+static __attribute__((noinline)) uintptr_t *sh_new_leaf(uintptr_t k)
+{
+    void **l2 = sh_get(&sh_top[k >> SH_TOP_SHIFT], SH_PAGE_N * sizeof(void *));
+    void **l3 = l2 ? sh_get(sh_l2_slot(l2, k), SH_PAGE_N * sizeof(void *)) : NULL;
+    uintptr_t *leaf = l3 ? sh_get(sh_l3_slot(l3, k), SH_LEAF_N * sizeof(uintptr_t)) : NULL;
+    if (leaf)
+        sh_remember(k, leaf);
+    return leaf;
 }
 
 static inline uintptr_t *sh_make_leaf(uintptr_t k)
@@ -133,12 +200,14 @@ static inline uintptr_t *sh_make_leaf(uintptr_t k)
     return leaf ? leaf : sh_new_leaf(k);
 }
 
-/* The leaf listed in sh_regions[r], or NULL. */
-static uintptr_t *sh_listed(unsigned r)
-{
-    uint32_t d = __atomic_load_n(&sh_regions[r], __ATOMIC_ACQUIRE);
-    return d ? __atomic_load_n(&shdir[d - 1], __ATOMIC_ACQUIRE) : NULL;
-}
+/* Visit every level-3 page's slot (counting, the fork child's reset): `slot` is a
+ * void ** to a leaf pointer, maybe NULL. */
+#define SH_FOR_EACH_L3(l2, l3, slot)                                                        \
+    for (size_t t_ = 0; t_ < SH_TOP_N; t_++)                                                \
+        for (void **l2 = __atomic_load_n(&sh_top[t_], __ATOMIC_ACQUIRE); l2; l2 = NULL)    \
+            for (size_t i2_ = 0; i2_ < SH_PAGE_N; i2_++)                                    \
+                for (void **l3 = __atomic_load_n(&l2[i2_], __ATOMIC_ACQUIRE); l3; l3 = NULL) \
+                    for (void **slot = l3; slot < l3 + SH_PAGE_N; slot++)
 
 static int add_gen(unsigned bits)
 {
@@ -162,8 +231,7 @@ int cp_live_init(bool dense)
     if (add_gen(FIRST_BITS))
         return -1;
     /* without the directory every object goes to the hash table */
-    if (dense)
-        shdir = cp_mmap_anon(SH_NDIR * sizeof *shdir);
+    sh_on = dense;
     __atomic_store_n(&T.ready, true, __ATOMIC_RELEASE);
     return 0;
 }
@@ -420,9 +488,8 @@ uint64_t cp_live_count(void)
 {
     /* for tests: counts the keys present (no counter is kept on the hot path) */
     uint64_t n = 0;
-    unsigned nr = __atomic_load_n(&sh_nregions, __ATOMIC_ACQUIRE);
-    for (unsigned r = 0; r < nr && r < SH_MAXREGIONS; r++) {
-        uintptr_t *leaf = sh_listed(r);
+    SH_FOR_EACH_L3(l2, l3, slot) {
+        uintptr_t *leaf = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
         for (size_t i = 0; leaf && i < SH_LEAF_N; i++)
             n += __atomic_load_n(&leaf[i], __ATOMIC_RELAXED) != 0;
     }
@@ -453,14 +520,20 @@ void cp_live_reset(void)
     for (unsigned g = 0; g < ng; g++)
         cp_munmap_anon(T.gens[g].slots, (T.gens[g].mask + 1) * sizeof(struct slot));
     __atomic_store_n(&T.ngen, 0, __ATOMIC_RELAXED);
-    unsigned nr = sh_nregions < SH_MAXREGIONS ? sh_nregions : SH_MAXREGIONS;
-    for (unsigned r = 0; r < nr; r++) {
-        cp_munmap_anon(sh_listed(r), SH_LEAF_N * sizeof(uintptr_t));
-        if (sh_regions[r])
-            shdir[sh_regions[r] - 1] = NULL;
-        sh_regions[r] = 0;
+    /* the leaves and pages go; the top stays, cleared, and this thread (the child's one)
+     * forgets its last leaf */
+    __atomic_store_n(&sh_last, 0, __ATOMIC_RELAXED);
+    SH_FOR_EACH_L3(l2, l3, slot) {
+        if (*slot)
+            cp_munmap_anon(*slot, SH_LEAF_N * sizeof(uintptr_t));
+        if (slot == l3 + SH_PAGE_N - 1) /* its last slot: the page itself */
+            cp_munmap_anon(l3, SH_PAGE_N * sizeof(void *));
     }
-    sh_nregions = 0;
+    for (size_t t = 0; t < SH_TOP_N; t++)
+        if (sh_top[t]) {
+            cp_munmap_anon(sh_top[t], SH_PAGE_N * sizeof(void *));
+            sh_top[t] = NULL;
+        }
     table_used = false;
     /* counters at 255 stay (live.h): malloc.c marks dlsym's pool blocks so, which free()
      * must still recognise in the child */

@@ -37,8 +37,9 @@ struct cp_bucket;
 extern uint8_t cp_live_filter[1u << CP_LIVE_FILTER_BITS];
 
 /* dense: most heap objects will be sampled (a high rate): keep aligned addresses in the
- * shadow map (live.c), which costs address space (reserved, not resident) but one
- * local access per insert and remove; otherwise the hash table alone. */
+ * shadow map (live.c), which costs address space (a 64 KiB leaf for each 256 KiB of
+ * addresses sampled in, mapped as they are reached; none at start) but one local access
+ * per insert and remove; otherwise the hash table alone. */
 int cp_live_init(bool dense);
 
 static inline uint32_t cp_live_fhash(const void *p)

@@ -165,20 +165,37 @@ void cp_ring_wait_room(struct cp_ring *r, uint64_t need)
     __atomic_sub_fetch(&r->rwaiting, 1, __ATOMIC_RELEASE);
 }
 
+uint64_t *cp_ring_grow(struct cp_ring *r, uint64_t *data, uint64_t cap)
+{
+    uint64_t *old = r->data;
+    /* published by the next release of head, which the consumer acquires before it loads
+     * them (drain_records); a consumer with an older head reads no data. The data first
+     * (release: ordered before the cap): a fork between the two stores leaves the child a
+     * larger array with the smaller cap, never the reverse */
+    __atomic_store_n(&r->data, data, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->cap, cap, __ATOMIC_RELEASE);
+    return old;
+}
+
 static inline uint64_t drain_records(struct cp_ring *r, cp_ring_fn fn, void *ctx)
 {
-    uint64_t mask = r->cap - 1, n = 0;
+    uint64_t n = 0;
     uint64_t pos = r->rtail;
-    /* acquire: pairs with the producer's release of head: the records are complete */
+    /* acquire: pairs with the producer's release of head: the records are complete, and
+     * the data and cap they were written to (cp_ring_grow) are the ones loaded after */
     uint64_t end = pos + ((cp_ring_head_pos(r) - pos) & CP_RING_POS_MASK);
+    /* (data is loaded again at each record, not kept in a register across fn: one more
+     * saved register was 7 instructions a drain, 14 an allocation pair at rate 1) */
+    uint64_t mask = __atomic_load_n(&r->cap, __ATOMIC_RELAXED) - 1;
     while (pos < end) {
-        uint64_t h = r->data[pos & mask];
+        uint64_t *data = __atomic_load_n(&r->data, __ATOMIC_RELAXED);
+        uint64_t h = data[pos & mask];
         unsigned words = (unsigned)(h & 0xff);
         enum cp_rec_kind kind = (enum cp_rec_kind)((h >> 8) & 0xff);
-        if (words == 0 || words > r->cap) /* cannot happen: a corrupted ring; resync */
+        if (words == 0 || words > mask + 1) /* cannot happen: a corrupted ring; resync */
             break;
         if (kind != CP_REC_REWIND) {
-            fn(ctx, kind, h >> 16, &r->data[(pos & mask) + 1], words - 1);
+            fn(ctx, kind, h >> 16, &data[(pos & mask) + 1], words - 1);
             n++;
         }
         pos += words;

@@ -46,9 +46,13 @@ enum cp_rec_kind { CP_REC_REWIND = 0, CP_REC_ALLOC = 1, CP_REC_FREE = 2, CP_REC_
 
 #define CP_RING_STK 130 /* >= CP_MAX_DEPTH + 1 (prof.h), checked there */
 /* The profiler's cost per thread (issue 23) is one ring: this struct (2,368 bytes, from the
- * arena) and its data, CP_RING_WORDS_* words (128 KiB at the default rate, 512 KiB dense),
- * MAP_NORESERVE, resident as the thread's records wrap around it; plus 3.2 KiB of static
- * TLS that glibc allocates and frees with the thread. A ring outlives its thread and is
+ * arena) and its data, CP_RING_WORDS_DEFAULT words (128 KiB), MAP_NORESERVE, resident as
+ * the thread's records wrap around it; plus 3.2 KiB of static TLS that glibc allocates
+ * and frees with the thread. At dense rates a ring whose thread has had to wait for the
+ * flusher (full) is replaced by one of CP_RING_WORDS_DENSE (512 KiB) once it is empty
+ * (events.c, cp_ring_grow); a thread that never waits (every thread of a single-threaded
+ * program, which flushes its own events) keeps 128 KiB (issue 29: 512 KiB from the
+ * start, which an unprivileged mlockall's 8 MiB counts whole). A ring outlives its thread and is
  * reused by the next (events.c, cp_thread_get): the rings number the most threads ever
  * alive at once, not the threads ever made (tests/e2e/churn.sh). Of the rings whose
  * threads have gone, the flush (flusher.c) keeps CP_RING_KEEP_RESIDENT resident and
@@ -63,7 +67,8 @@ enum cp_rec_kind { CP_REC_REWIND = 0, CP_REC_ALLOC = 1, CP_REC_FREE = 2, CP_REC_
 #define CP_RING_BUSY (1ull << 63)
 
 struct cp_ring {
-    /* immutable after creation */
+    /* set at creation; the producer may replace both with a larger ring while it is
+     * empty (cp_ring_grow), the consumer loads them after the head (atomic) */
     uint64_t *data;
     uint64_t cap; /* words, a power of two */
     struct cp_ring *next; /* registry list, newest first */
@@ -169,6 +174,11 @@ static inline void cp_ring_put(struct cp_ring *r, enum cp_rec_kind kind, uint64_
     if (r->w - tail > r->cap / 2 && start - tail <= r->cap / 2)
         cp_ring_wake_consumer();
 }
+/* Producer, outside a busy section, its ring empty (nothing written that the consumer
+ * has not released: r->w == rtail, acquired): use data, cap words, from now on. Returns
+ * the old data, which nobody reads any more (the consumer reads data only for positions
+ * it has not released, after loading a head that published them). */
+uint64_t *cp_ring_grow(struct cp_ring *r, uint64_t *data, uint64_t cap);
 /* Producer: end a busy section without writing. */
 void cp_ring_end(struct cp_ring *r);
 /* Producer: count one dropped record (ends a busy section too). */

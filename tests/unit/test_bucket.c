@@ -127,6 +127,64 @@ static void test_distinct_colliding(void **state)
     in_child(distinct_colliding);
 }
 
+/* The chain heads grow in steps (issue 29: 16 KiB at the first bucket, not 4 MiB): each
+ * growth relinks every bucket into the larger table, hashed again from its stack. Heap
+ * and mutex stacks and both types' overflow buckets (made between growths, with the cap
+ * lowered for a moment) are each found again after every growth, never made twice. */
+static void heads_grow(void)
+{
+    enum { N = 40000 };
+    static struct cp_bucket *b[N];
+    uintptr_t pcs[3];
+    CHECK(cp_bucket_init(256 << 20, 20) == 0);
+    unsigned over_at = 1000;
+    struct cp_bucket *over[2] = {NULL, NULL};
+    uint64_t masks[4], nm = 0;
+    for (unsigned i = 0; i < N; i++) {
+        if (i == over_at) {
+            CHECK(cp_bucket_init(1, 20) == 0); /* every new stack overflows */
+            for (int t = 0; t < 2; t++) {
+                uintptr_t o[1] = {0x7000 + t};
+                over[t] = cp_bucket_get(t ? CP_MUTEX : CP_HEAP, o, 1);
+                CHECK(over[t] && over[t]->overflow);
+            }
+            CHECK(cp_bucket_init(256 << 20, 20) == 0);
+        }
+        pcs[0] = 0x500000 + i * 16;
+        pcs[1] = 0x600000 + (i % 7) * 16;
+        pcs[2] = 0x400000;
+        b[i] = cp_bucket_get(i & 1 ? CP_MUTEX : CP_HEAP, pcs, 1 + i % 3);
+        CHECK(b[i] != NULL && !b[i]->overflow);
+        uint64_t m = cp_bucket_heads_mask;
+        if (nm == 0 || masks[nm - 1] != m) {
+            CHECK(nm < 4);
+            masks[nm++] = m;
+        }
+    }
+    /* 2^12 heads, then 2^16 past 2^11 buckets, 2^20 past 2^15 */
+    CHECK(nm == 3 && masks[0] == (1u << 12) - 1 && masks[1] == (1u << 16) - 1 &&
+          masks[2] == (1u << 20) - 1);
+    uint64_t count = cp_bucket_count();
+    CHECK(count == N + 2);
+    for (unsigned i = 0; i < N; i++) {
+        pcs[0] = 0x500000 + i * 16;
+        pcs[1] = 0x600000 + (i % 7) * 16;
+        pcs[2] = 0x400000;
+        CHECK(cp_bucket_get(i & 1 ? CP_MUTEX : CP_HEAP, pcs, 1 + i % 3) == b[i]);
+    }
+    CHECK(cp_bucket_init(1, 20) == 0);
+    for (int t = 0; t < 2; t++) {
+        uintptr_t o[1] = {0x9000 + t};
+        CHECK(cp_bucket_get(t ? CP_MUTEX : CP_HEAP, o, 1) == over[t]);
+    }
+    CHECK(cp_bucket_count() == count);
+}
+
+static void test_heads_grow(void **state)
+{
+    in_child(heads_grow);
+}
+
 /* cp_frames_shared_outer against the stacks themselves, on stacks of a few frames drawn
  * from a small alphabet (so that they share outer frames and repeat pcs below a
  * difference) and of random depths. */
@@ -287,6 +345,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_distinct_real_hash),
         cmocka_unit_test(test_distinct_colliding),
+        cmocka_unit_test(test_heads_grow),
         cmocka_unit_test(test_shared_outer),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_account_colliding),

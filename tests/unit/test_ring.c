@@ -218,6 +218,67 @@ static void test_full_ring_waits(void **state)
     free(data);
 }
 
+/* A ring that grows under a running consumer (cp_ring_grow: events.c's ring_grow at dense
+ * rates): the producer, whenever it finds its ring empty after a wait, moves to an array
+ * twice as large (up to 4096 words) and poisons the old one (all ones: a header the
+ * consumer would take for a corrupted ring), as if it were unmapped. Every record
+ * arrives, in order, whole: the consumer never reads the old array for records written
+ * to the new one, nor with the other array's cap. */
+struct gctx {
+    struct cp_ring *r;
+    uint64_t total, grows;
+    uint64_t *retired[16];
+    volatile int done;
+};
+
+static void *grower(void *arg)
+{
+    struct gctx *c = arg;
+    for (uint64_t i = 0; i < c->total; i++) {
+        if (c->r->cap < 4096 && c->r->w == __atomic_load_n(&c->r->rtail, __ATOMIC_ACQUIRE) &&
+            cp_ring_take_waits(c->r)) {
+            uint64_t cap = c->r->cap, *n = calloc(2 * cap, sizeof *n);
+            uint64_t *old = cp_ring_grow(c->r, n, 2 * cap);
+            memset(old, 0xff, cap * sizeof *old);
+            c->retired[c->grows++] = old;
+        }
+        uint64_t w[3] = {i, i, i};
+        if (!cp_ring_write(c->r, CP_REC_ALLOC, i, w, 1 + (unsigned)(i % 3), true))
+            abort();
+    }
+    __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+    cp_ring_wake_consumer();
+    return NULL;
+}
+
+static void test_grow_while_draining(void **state)
+{
+    struct cp_ring r;
+    cp_ring_init(&r, calloc(64, sizeof(uint64_t)), 64);
+    struct gctx c = {&r, 300000, 0, {0}, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, grower, &c);
+    struct seen s = {0};
+    while (!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE) || r.rtail != cp_ring_head_pos(&r)) {
+        uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
+        __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
+        if (cp_ring_head_pos(&r) == r.rtail && !__atomic_load_n(&c.done, __ATOMIC_ACQUIRE))
+            cp_futex_wait(&cp_ring_kick, k, 1000 * 1000);
+        __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
+        cp_ring_drain(&r, check_seq, &s);
+    }
+    pthread_join(t, NULL);
+    cp_ring_drain(&r, check_seq, &s);
+    assert_int_equal(s.bad, 0);
+    assert_int_equal(s.n, c.total);
+    assert_int_equal(cp_ring_take_lost(&r), 0);
+    assert_int_equal(c.grows, 6); /* 64 -> 4096 words */
+    assert_int_equal(r.cap, 4096);
+    for (uint64_t g = 0; g < c.grows; g++)
+        free(c.retired[g]);
+    free(r.data);
+}
+
 /* 64 producer threads, each created and joined in waves, each with its own ring, one
  * consumer draining them all concurrently. */
 #define NPROD 64
@@ -288,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_drain_own),
         cmocka_unit_test(test_head_word),
         cmocka_unit_test(test_full_ring_waits),
+        cmocka_unit_test(test_grow_while_draining),
         cmocka_unit_test(test_many_producers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
