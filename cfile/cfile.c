@@ -6,7 +6,7 @@
  * test); cp_cfile_counter and cp_cfile_add from the flusher thread (any thread is
  * safe). Never malloc, never stdio.
  *
- * About 800 lines, one concept: the writer (its views of the file, growth by path, fault
+ * About 900 lines, one concept: the writer (its views of the file, their residency, growth by path, fault
  * recovery, and FORMAT.md's record protocol); the reader is cfile_read.c.
  *
  * Sharing. Several processes map the same file MAP_SHARED and change it only with
@@ -136,6 +136,21 @@ int cp_cfile_header(uint8_t *buf, size_t buflen, const char *meta, size_t metale
  * does not own and opens a file of its own in that instant could be handed ours; the
  * identity check is repeated right before the mmap, the one call that could then touch
  * its file.
+ *
+ * Residency (issue 23). Every page of the file that a view maps counts in the process's
+ * resident set, once per view that maps it: a page is one page of the page cache, but a
+ * view made when the file outgrew the last one maps it again. Pointers handed out keep
+ * the view they were made in, so a many-stack program at rate 1 had its early counters'
+ * pages mapped in the old view (stores through their pointers) and in the new one (reads
+ * of a hash-chain walk, each of which maps up to 64 KiB around the record it reads: the
+ * kernel's fault-around, which MADV_RANDOM does not turn off): bench/progs/namestacks 8
+ * had 72 MB of its 42 MB file resident. So (drop_view) when a new view replaces an old
+ * one, and every WALK_DROP records a hash-chain walk reads, the view's page-table
+ * entries are dropped (MADV_DONTNEED: on a MAP_SHARED file mapping it only unmaps; the
+ * data stays in the page cache and the file, a dirty page is marked dirty first). A later
+ * store or read through any pointer faults the same page back in (a minor fault); readers
+ * and other processes see the same bytes throughout. What is resident is then about the
+ * pages stored into since, each once.
  *
  * Faults. A store into a page the file no longer has (someone truncated it; or a file
  * system without fallocate had no block for a hole) is a SIGBUS. The shim's handler asks
@@ -268,6 +283,16 @@ static int shrunk(struct cp_cfile *f, const struct stat *st)
     return CP_CFILE_EBROKEN;
 }
 
+/* See "Residency": drop v's page-table entries (the pages stay in the file and the page
+ * cache). Not under a sandbox (frozen: a filter may forbid madvise), nor once broken. */
+static void drop_view(const struct cp_cfile *f, const struct cp_cfile_view *v)
+{
+    size_t n = round_up(vmapped(v), page_size());
+    if (n && !__atomic_load_n(&f->frozen, __ATOMIC_ACQUIRE) &&
+        !__atomic_load_n(&f->broken, __ATOMIC_ACQUIRE)) /* (broken: private memory now) */
+        (void)madvise(v->base, n, MADV_DONTNEED);
+}
+
 /* With grow_lock held: map the file's first `size` bytes (fd is our file). */
 static int map_locked(struct cp_cfile *f, int fd, size_t size)
 {
@@ -326,6 +351,8 @@ static int map_locked(struct cp_cfile *f, int fd, size_t size)
     }
     /* release: publishes the view to view()'s acquire */
     __atomic_store_n(&f->cur, nv, __ATOMIC_RELEASE);
+    if (v)
+        drop_view(f, v);
     return 0;
 }
 
@@ -753,11 +780,16 @@ static int record_ok(struct cp_cfile *f, size_t off, size_t *lenp)
 
 /* Walk the chain from `off` until `stop` looking for name. *found gets the record
  * offset (0 if absent). Bounded: a chain can hold at most one record per 32 bytes. */
-static int walk(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *name, size_t len,
-                uint32_t *found)
+/* See "Residency": a walk drops the current view's pages after every WALK_DROP records it
+ * read, and at its end if it read more (each record it read mapped up to 64 KiB around it:
+ * a walk of 1,000 records, as a 512-chain file of 500k records has, mapped the whole file
+ * once more). */
+#define WALK_DROP 64
+
+static int walk_chain(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *name,
+                      size_t len, uint32_t *found, size_t *steps)
 {
     *found = 0;
-    size_t steps = 0;
     while (off != 0 && off != stop) {
         size_t rlen;
         int err = record_ok(f, off, &rlen);
@@ -767,11 +799,24 @@ static int walk(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *nam
             *found = off;
             return 0;
         }
-        if (++steps > mapped(f) / 32)
+        if (++*steps > mapped(f) / 32)
             return CP_CFILE_ELOOP;
+        if (*steps % WALK_DROP == 0)
+            drop_view(f, view(f));
         off = load32(f, off + 12);
     }
     return 0;
+}
+
+
+static int walk(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *name, size_t len,
+                uint32_t *found)
+{
+    size_t steps = 0;
+    int err = walk_chain(f, off, stop, name, len, found, &steps);
+    if (steps > WALK_DROP)
+        drop_view(f, view(f));
+    return err;
 }
 
 /* FORMAT.md 5.3: reserve n bytes for a record; returns its offset or a negative code. */
