@@ -6,8 +6,9 @@
  * test); cp_cfile_counter and cp_cfile_add from the flusher thread (any thread is
  * safe). Never malloc, never stdio.
  *
- * About 900 lines, one concept: the writer (its views of the file, their residency, growth by path, fault
- * recovery, and FORMAT.md's record protocol); the reader is cfile_read.c.
+ * About 900 lines, one concept: the writer (its views of the file and their residency,
+ * growth by path, fault recovery, and FORMAT.md's record protocol); the reader is
+ * cfile_read.c.
  *
  * Sharing. Several processes map the same file MAP_SHARED and change it only with
  * atomic operations on aligned words (the limit, the bucket heads, a record's length,
