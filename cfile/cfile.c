@@ -141,17 +141,16 @@ int cp_cfile_header(uint8_t *buf, size_t buflen, const char *meta, size_t metale
  * Residency (issue 23). Every page of the file that a view maps counts in the process's
  * resident set, once per view that maps it: a page is one page of the page cache, but a
  * view made when the file outgrew the last one maps it again. Pointers handed out keep
- * the view they were made in, so a many-stack program at rate 1 had its early counters'
- * pages mapped in the old view (stores through their pointers) and in the new one (reads
- * of a hash-chain walk, each of which maps up to 64 KiB around the record it reads: the
- * kernel's fault-around, which MADV_RANDOM does not turn off): bench/progs/namestacks 8
- * had 72 MB of its 42 MB file resident. So (drop_view) when a new view replaces an old
- * one, and every WALK_DROP records a hash-chain walk reads, the view's page-table
- * entries are dropped (MADV_DONTNEED: on a MAP_SHARED file mapping it only unmaps; the
- * data stays in the page cache and the file, a dirty page is marked dirty first). A later
- * store or read through any pointer faults the same page back in (a minor fault); readers
- * and other processes see the same bytes throughout. What is resident is then about the
- * pages stored into since, each once.
+ * the view they were made in, and lookups went through the current view, so a
+ * many-stack program at rate 1 had its early counters' pages mapped in the old view
+ * (stores through their pointers) and again in the new one (the reads of a hash-chain
+ * walk, each of which maps up to 64 KiB around the record it reads: the kernel's
+ * fault-around, which MADV_RANDOM does not turn off): bench/progs/namestacks 8 had 72 MB
+ * of its 42 MB file resident. So every byte of the file is reached through one view, the
+ * oldest that maps it (at()): its owner, fixed once the view is replaced (an old view
+ * keeps its mapped part and never grows). Lookups, new records and the pointers handed
+ * out all use it, so a page is mapped in one view (but for fault-around at the edge of
+ * two views' parts); nothing is unmapped or dropped, and no page is faulted in twice.
  *
  * Faults. A store into a page the file no longer has (someone truncated it; or a file
  * system without fallocate had no block for a hole) is a SIGBUS. The shim's handler asks
@@ -284,16 +283,6 @@ static int shrunk(struct cp_cfile *f, const struct stat *st)
     return CP_CFILE_EBROKEN;
 }
 
-/* See "Residency": drop v's page-table entries (the pages stay in the file and the page
- * cache). Not under a sandbox (frozen: a filter may forbid madvise), nor once broken. */
-static void drop_view(const struct cp_cfile *f, const struct cp_cfile_view *v)
-{
-    size_t n = round_up(vmapped(v), page_size());
-    if (n && !__atomic_load_n(&f->frozen, __ATOMIC_ACQUIRE) &&
-        !__atomic_load_n(&f->broken, __ATOMIC_ACQUIRE)) /* (broken: private memory now) */
-        (void)madvise(v->base, n, MADV_DONTNEED);
-}
-
 /* With grow_lock held: map the file's first `size` bytes (fd is our file). */
 static int map_locked(struct cp_cfile *f, int fd, size_t size)
 {
@@ -352,8 +341,6 @@ static int map_locked(struct cp_cfile *f, int fd, size_t size)
     }
     /* release: publishes the view to view()'s acquire */
     __atomic_store_n(&f->cur, nv, __ATOMIC_RELEASE);
-    if (v)
-        drop_view(f, v);
     return 0;
 }
 
@@ -476,14 +463,26 @@ static int extend(struct cp_cfile *f, size_t end, size_t slack)
     return err ? err : mapped(f) >= end ? 0 : -EIO;
 }
 
+/* See "Residency": bytes [off, off + n) of the file through the oldest view that maps
+ * them (the current view if none does yet: the caller checked the current mapping). */
+static uint8_t *at(const struct cp_cfile *f, size_t off, size_t n)
+{
+    /* acquire: an entry is complete before nviews counts it (map_locked) */
+    unsigned nv = __atomic_load_n(&f->nviews, __ATOMIC_ACQUIRE);
+    for (unsigned k = 0; k < nv; k++)
+        if (vmapped(&f->views[k]) >= off + n)
+            return f->views[k].base + off;
+    return view(f)->base + off;
+}
+
 static uint32_t load32(struct cp_cfile *f, size_t off)
 {
-    return __atomic_load_n((uint32_t *)(view(f)->base + off), __ATOMIC_ACQUIRE);
+    return __atomic_load_n((uint32_t *)at(f, off, 4), __ATOMIC_ACQUIRE);
 }
 
 static uint32_t *word32(struct cp_cfile *f, size_t off)
 {
-    return (uint32_t *)(view(f)->base + off);
+    return (uint32_t *)at(f, off, 4);
 }
 
 int cp_cfile_presize(struct cp_cfile *f, size_t margin)
@@ -781,12 +780,6 @@ static int record_ok(struct cp_cfile *f, size_t off, size_t *lenp)
 
 /* Walk the chain from `off` until `stop` looking for name. *found gets the record
  * offset (0 if absent). Bounded: a chain can hold at most one record per 32 bytes. */
-/* See "Residency": a walk drops the current view's pages after every WALK_DROP records it
- * read, and at its end if it read more (each record it read mapped up to 64 KiB around it:
- * a walk of 1,000 records, as a 512-chain file of 500k records has, mapped the whole file
- * once more). */
-#define WALK_DROP 64
-
 static int walk_chain(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *name,
                       size_t len, uint32_t *found, size_t *steps)
 {
@@ -796,14 +789,12 @@ static int walk_chain(struct cp_cfile *f, uint32_t off, uint32_t stop, const voi
         int err = record_ok(f, off, &rlen);
         if (err)
             return err;
-        if (rlen == len && memcmp(view(f)->base + off + 16, name, len) == 0) {
+        if (rlen == len && memcmp(at(f, off + 16, len), name, len) == 0) {
             *found = off;
             return 0;
         }
         if (++*steps > mapped(f) / 32)
             return CP_CFILE_ELOOP;
-        if (*steps % WALK_DROP == 0)
-            drop_view(f, view(f));
         off = load32(f, off + 12);
     }
     return 0;
@@ -814,10 +805,7 @@ static int walk(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *nam
                 uint32_t *found)
 {
     size_t steps = 0;
-    int err = walk_chain(f, off, stop, name, len, found, &steps);
-    if (steps > WALK_DROP)
-        drop_view(f, view(f));
-    return err;
+    return walk_chain(f, off, stop, name, len, found, &steps);
 }
 
 /* FORMAT.md 5.3: reserve n bytes for a record; returns its offset or a negative code. */
@@ -855,7 +843,7 @@ static int insert(struct cp_cfile *f, uint32_t *head, uint32_t head0, const void
     int64_t start = reserve(f, round_up(16 + len, 32));
     if (start < 0)
         return (int)start;
-    uint8_t *rec = view(f)->base + start;
+    uint8_t *rec = at(f, (size_t)start, round_up(16 + len, 32));
     memcpy(rec + 16, name, len);
     /* release: the name is in place before anyone can read the length */
     __atomic_store_n((uint32_t *)(rec + 8), (uint32_t)len | 0xFF000000u, __ATOMIC_RELEASE);
@@ -879,12 +867,13 @@ static int insert(struct cp_cfile *f, uint32_t *head, uint32_t head0, const void
         }
         if (found) {
             __atomic_store_n(next, CP_CFILE_DEAD, __ATOMIC_RELEASE);
-            *valp = (uint64_t *)(view(f)->base + found);
+            *valp = (uint64_t *)at(f, found, 16);
             return 0;
         }
         head0 = head1;
     }
-    *valp = (uint64_t *)rec;
+    *valp = (uint64_t *)at(f, (size_t)start, 16); /* (rec's view, but for a record that
+                                                     * ends past the view of its start) */
     return 0;
 }
 
@@ -907,7 +896,7 @@ int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t 
     if (err)
         return err;
     if (found) {
-        *valp = (uint64_t *)(view(f)->base + found);
+        *valp = (uint64_t *)at(f, found, 16);
         return 0;
     }
     return insert(f, head, head0, name, len, 0, valp);
