@@ -2,7 +2,8 @@
  * bucket.c — the bucket hash table (see bucket.h).
  *
  * Contexts: cp_bucket_get_hashed from the flusher (heap allocations, when their records
- * are drained: resolve.c) and cp_bucket_get from hooks (mutex and block events); the
+ * are drained: resolve.c) and cp_bucket_get from hooks (mutex and block events);
+ * cp_bucket_mix from the flusher (resolve.c, under cp_flush_lock: arena memory); the
  * walk by index (cp_bucket_last_index, cp_bucket_by_hidx) from a fork child's set-up
  * and resolve.c; the lock functions from the atfork handlers; cp_bucket_prefetch
  * (bucket.h) from a hook's sampled allocation (events.c), reading only the heads.
@@ -17,8 +18,10 @@
  * depth. A lookup hashes the stack (the hash only picks a chain and filters with its
  * other 32 bits) and compares a candidate's type, depth and every frame, walking its
  * nodes from the leaf: a bucket per distinct stack, never two stacks merged.
- * Per bucket (issue 23): sizeof(struct cp_bucket), 152 bytes (was 240, and 8 a frame:
- * 496 at depth 32), in pages of 256 by index; the nodes of the frames it shares with no
+ * Per bucket (issue 23): sizeof(struct cp_bucket), 112 bytes (was 240, and 8 a frame:
+ * 496 at depth 32; then 152, of which the bytes of a heap site, their publication state
+ * and counters, 48, are used only by a site of several sizes: now in a cp_bmix, made
+ * when it has its second size, bucket.h), in pages of 256 by index; the nodes of the frames it shares with no
  * earlier stack (16 bytes each, 2 to 4 more in frames.c's insertion table: 5 nodes, ~95
  * bytes, a stack on bench/progs/namestacks); and a 4-byte chain head per bucket or
  * fewer (2^20 at dense rates). Its sums of the cycle being drained are not in it but in
@@ -273,6 +276,22 @@ struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs,
     }
     cp_spin_unlock(&lock);
     return b;
+}
+
+bool cp_bucket_mix(struct cp_bucket *b)
+{
+    if (b->u.mem.mixed)
+        return true;
+    /* (the flusher's, under cp_flush_lock: the arena's lock, order 4, under it) */
+    struct cp_bmix *m = cp_arena_alloc(sizeof *m);
+    if (!m)
+        return false;
+    uint64_t s0 = b->u.mem.size0;
+    *m = (struct cp_bmix){b->u.mem.active.aobj * s0, b->u.mem.active.fobj * s0, {0, 0},
+                          {NULL, NULL}};
+    b->u.mem.mix = m;
+    b->u.mem.mixed = 1;
+    return true;
 }
 
 uint64_t cp_bucket_overflowed(void)

@@ -53,6 +53,21 @@ struct cp_memrec {
  * alloc bytes, free bytes; mutex and block use the first two (count, delay). */
 #define CP_BUCKET_NVAL 4
 
+/* A heap bucket's active objects (its bytes, when written, are in its cp_bmix). */
+struct cp_objrec {
+    uint64_t aobj, fobj;
+};
+
+/* A heap bucket's bytes, made when it becomes mixed (a sample of a second size: bucket.c's
+ * cp_bucket_mix); until then its bytes are its objects times size0, exactly (every sample
+ * had that size, each weighted as its objects are), so they are not kept. Its values 2
+ * and 3 (alloc and free bytes): active, published, counters. 48 bytes, in few buckets. */
+struct cp_bmix {
+    uint64_t abytes, fbytes;
+    uint64_t pub[2];
+    uint64_t *ctr[2];
+};
+
 struct cp_bucket {
     /* immutable after publication */
     uint32_t hidx; /* its index (cp_bucket_by_hidx), from 1, whatever its type; a heap
@@ -73,21 +88,23 @@ struct cp_bucket {
     /* flusher only */
     union {
         struct {
-            struct cp_memrec active;
-            struct cp_htx *ht; /* heaptime.c's state for this bucket, from its first event */
+            struct cp_objrec active;
+            struct cp_htx *ht;   /* heaptime.c's state for this bucket, from its first event */
+            struct cp_bmix *mix; /* its bytes, once mixed (NULL before) */
             /* one word (a size is under 2^40: resolve.c's hv_size) */
             uint64_t size0 : 40; /* the size of its first sample (its record's name) */
             uint64_t sized : 1;  /* size0 is set */
             uint64_t mixed : 1;  /* a sample of another size came: its bytes counters are
-                                  * written (stacktab.c), not implied by size0 */
+                                  * written (stacktab.c), not implied by size0; mix is
+                                  * set (cp_bucket_mix) */
         } mem;
         struct {
             uint64_t count_q16, delay; /* active */
         } blk;
     } u;
-    uint64_t pub[CP_BUCKET_NVAL];  /* what has been added to the file so far (heap: in
-                                    * 1/65536, cp_memrec_publish) */
-    uint64_t *ctr[CP_BUCKET_NVAL]; /* the file's counters for this bucket, once created */
+    uint64_t pub[2];  /* values 0 and 1: what has been added to the file so far (heap: in
+                       * 1/65536, cp_memrec_publish); values 2 and 3 are in mix */
+    uint64_t *ctr[2]; /* the file's counters of values 0 and 1, once created */
     uint32_t tpos[2]; /* its entry in the list of cycle slot s (resolve.c's cp_touched) */
 };
 
@@ -173,49 +190,73 @@ uint64_t cp_bucket_bytes(void);
  * cp_bucket_count()), or NULL for 0 or an index whose page was never mapped. */
 struct cp_bucket *cp_bucket_by_hidx(uint32_t i);
 
-/* A heap bucket's value which (< 4) as a 1/65536 sum, in the order of its counters. */
-static inline uint64_t *cp_memrec_at(struct cp_memrec *m, int which)
+/* A bucket's counter of value which (< CP_BUCKET_NVAL; 2 and 3 only in a mixed heap
+ * bucket), and what was published of it. */
+static inline uint64_t **cp_bucket_ctr(struct cp_bucket *b, int which)
 {
-    return which == 0 ? &m->aobj : which == 1 ? &m->fobj : which == 2 ? &m->abytes : &m->fbytes;
+    return which < 2 ? &b->ctr[which] : &b->u.mem.mix->ctr[which - 2];
 }
-/* The whole units of value which not yet published (b->pub[which] holds what was, in
- * 1/65536, always a multiple of 65536); marks them published. */
+static inline uint64_t *cp_bucket_pub(struct cp_bucket *b, int which)
+{
+    return which < 2 ? &b->pub[which] : &b->u.mem.mix->pub[which - 2];
+}
+/* A heap bucket's value which (< 4; 2 and 3 once mixed) as a 1/65536 sum, in the order of
+ * its counters. */
+static inline uint64_t *cp_memrec_at(struct cp_bucket *b, int which)
+{
+    return which == 0 ? &b->u.mem.active.aobj : which == 1 ? &b->u.mem.active.fobj
+           : which == 2                        ? &b->u.mem.mix->abytes
+                                               : &b->u.mem.mix->fbytes;
+}
+/* The whole units of value which not yet published (its pub holds what was, in 1/65536,
+ * always a multiple of 65536); marks them published. */
 static inline uint64_t cp_memrec_publish(struct cp_bucket *b, int which)
 {
-    uint64_t d = (*cp_memrec_at(&b->u.mem.active, which) - b->pub[which]) >> 16;
-    b->pub[which] += d << 16;
+    uint64_t *pub = cp_bucket_pub(b, which);
+    uint64_t d = (*cp_memrec_at(b, which) - *pub) >> 16;
+    *pub += d << 16;
     return d;
 }
+/* Make heap bucket b mixed (a sample of a size other than size0 came): its bytes so far
+ * are its active objects times size0 (those of a cycle not yet folded are in its cp_fut,
+ * with their own bytes). false if there is no memory (bucket.c; the caller counts it). */
+bool cp_bucket_mix(struct cp_bucket *b);
 /* End of a flush: a bucket's events of the finished cycle into its active values
- * (flusher). */
+ * (flusher). An unmixed heap bucket's bytes are implied (cp_bmix). */
 static inline void cp_fut_fold(const struct cp_fut *f)
 {
     struct cp_bucket *b = f->b;
     if (b->type == CP_HEAP) {
-        struct cp_memrec *a = &b->u.mem.active;
+        struct cp_objrec *a = &b->u.mem.active;
         a->aobj += f->u.mem.aobj;
         a->fobj += f->u.mem.fobj;
-        a->abytes += f->u.mem.abytes;
-        a->fbytes += f->u.mem.fbytes;
+        struct cp_bmix *m = b->u.mem.mix;
+        if (m) {
+            m->abytes += f->u.mem.abytes;
+            m->fbytes += f->u.mem.fbytes;
+        }
     } else {
         b->u.blk.count_q16 += f->u.blk.count_q16;
         b->u.blk.delay += f->u.blk.delay;
     }
 }
-/* Fork child (whose flusher lists start empty): active from zero (a file of its own) or
- * from what the parent published (a shared file: the child's deltas add to it; bytes not
- * written yet are the objects times the record's size, and are written whole if the
- * site becomes mixed). */
+/* Fork child (whose flusher lists start empty): active from zero (a file of its own: its
+ * counters and what was published are forgotten) or from what the parent published (a
+ * shared file: the child's deltas add to it; an unmixed bucket's bytes are implied). */
 static inline void cp_memrec_reset(struct cp_bucket *b, bool newfile)
 {
-    struct cp_memrec *a = &b->u.mem.active;
-    if (newfile)
-        *a = (struct cp_memrec){0, 0, 0, 0};
-    else if (b->u.mem.mixed)
-        *a = (struct cp_memrec){b->pub[0], b->pub[1], b->pub[2], b->pub[3]};
-    else
-        *a = (struct cp_memrec){b->pub[0], b->pub[1], b->pub[0] * b->u.mem.size0,
-                                b->pub[1] * b->u.mem.size0};
+    struct cp_bmix *m = b->u.mem.mix;
+    if (newfile) {
+        b->u.mem.active = (struct cp_objrec){0, 0};
+        if (m)
+            *m = (struct cp_bmix){0, 0, {0, 0}, {NULL, NULL}};
+    } else {
+        b->u.mem.active = (struct cp_objrec){b->pub[0], b->pub[1]};
+        if (m) {
+            m->abytes = m->pub[0];
+            m->fbytes = m->pub[1];
+        }
+    }
 }
 
 #endif

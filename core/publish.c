@@ -346,7 +346,7 @@ void cp_publish_bucket(struct cp_bucket *b)
         /* bytes: implied by the record's size until the site has had two sizes (bucket.h) */
         nval = b->u.mem.mixed ? 4 : 2;
         for (int i = 0; i < nval; i++)
-            delta[i] = (*cp_memrec_at(&b->u.mem.active, i) - b->pub[i]) >> 16;
+            delta[i] = (*cp_memrec_at(b, i) - *cp_bucket_pub(b, i)) >> 16;
     } else {
         delta[0] = b->u.blk.count_q16 - b->pub[0];
         delta[1] = b->u.blk.delay - b->pub[1];
@@ -354,10 +354,11 @@ void cp_publish_bucket(struct cp_bucket *b)
     for (int i = 0; i < nval; i++) {
         if (!delta[i])
             continue;
-        if (!b->ctr[i]) {
+        uint64_t **ctr = cp_bucket_ctr(b, i);
+        if (!*ctr) {
             int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
             if (err == CP_CFILE_EBROKEN) {
-                b->ctr[i] = NULL;
+                *ctr = NULL;
                 cp_check_file(); /* said there, once; nothing more goes to the file */
                 return;
             }
@@ -371,7 +372,7 @@ void cp_publish_bucket(struct cp_bucket *b)
                 return;
             }
         }
-        add(b->ctr[i], delta[i]);
+        add(*ctr, delta[i]);
         if (b->type == CP_HEAP)
             cp_memrec_publish(b, i);
         else

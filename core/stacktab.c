@@ -146,13 +146,15 @@ int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
         if (err)
             return err;
     }
-    if (which == 0 || b->ctr[which])
+    if (which == 0)
         return 0;
-    /* the bucket's other values: ctrprof/f (free objects; delay), and of a heap bucket
-     * ctrprof/ab and ctrprof/fb (bytes allocated and freed) */
+    /* the bucket's other values: ctrprof/f (free objects; delay), and of a mixed heap
+     * bucket ctrprof/ab and ctrprof/fb (bytes allocated and freed, bucket.h's cp_bmix) */
     static const char *const kind[CP_BUCKET_NVAL] = {NULL, "ctrprof/f:", "ctrprof/ab:", "ctrprof/fb:"};
-    if (which < 1 || which >= CP_BUCKET_NVAL)
+    if (which < 1 || which >= CP_BUCKET_NVAL || (which >= 2 && !b->u.mem.mix))
         return CP_CFILE_ENAME;
+    if (*cp_bucket_ctr(b, which))
+        return 0;
     char buf[32];
     size_t kl = strlen(kind[which]);
     memcpy(buf, kind[which], kl);
@@ -162,7 +164,7 @@ int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
         buf[kl++] = ':';
     }
     char *o = put_hex(buf + kl, b->id);
-    return cp_cfile_counter_fresh(f, buf, (size_t)(o - buf), &b->ctr[which]);
+    return cp_cfile_counter_fresh(f, buf, (size_t)(o - buf), cp_bucket_ctr(b, which));
 }
 
 int cp_stacktab_kind_counter(struct cp_cfile *f, struct cp_bucket *b, const char *kind,
