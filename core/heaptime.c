@@ -60,8 +60,9 @@
  * each further class at its first free (most sites see one or two of the ten); the
  * peak's publication state (cp_htpk) for a site in use at a published peak (a few
  * thousand of namestacks' 262k); bytes (cp_htb, cp_hlb) only once the site has had two
- * sizes. 80 bytes a site, +48 a further class, +32 at a peak, +32 and +32 a class once
- * mixed (arena sizes; format 3's was 128 + 64 a class). */
+ * sizes. 64 bytes a site (arena size; 80 before session rss1's, issue 23), +48 a further class, +56
+ * (its cp_htside) at a peak or once mixed, +32 a class once mixed (arena sizes; format
+ * 3's was 128 + 64 a class). */
 struct cp_hlife {
     struct cp_hlife *next;
     uint64_t n, pub_n; /* freed objects; published (a multiple of 65536) */
@@ -90,24 +91,54 @@ struct cp_htpk {
     uint64_t *ctr_peak, *ctr_peakb;
 };
 
+/* A site's rarer state, made when it first needs either part (bytes once mixed, the
+ * peak's publication state once in use at a published peak; few sites have either): its
+ * parts are in use only when the cp_htx's flag says so. */
+struct cp_htside {
+    struct cp_htb bx;
+    struct cp_htpk pk;
+};
+
+/* 56 bytes, 64 in the arena (was 80: the list's link is a bucket index, the bucket itself
+ * is not kept (every caller has it), and the bytes and the peak's state are behind one
+ * pointer) */
 struct cp_htx {
-    struct cp_bucket *b;
     int64_t cur;     /* in use: objects */
     int64_t at_peak; /* cur at the peak, when stamp == epoch */
     uint64_t stamp;
-    uint64_t n0;           /* freed in the implied class (c0): not published */
-    struct cp_htb *bx;     /* its bytes, once mixed (NULL: objects x size0) */
-    struct cp_htpk *pk;    /* once in use at a published peak */
-    struct cp_htx *lnext;  /* next on the list of buckets whose explicit classes changed */
-    struct cp_hlife *life; /* its classes but the implied one */
-    uint16_t lmask;        /* the classes changed since published; on that list when not 0 */
-    uint8_t c0;            /* the implied class (its first free's), NOCLASS before */
-    uint8_t failed;
+    uint64_t n0;            /* freed in the implied class (c0): not published */
+    struct cp_htside *side; /* its bytes (has_bx: once mixed; none: objects x size0) and
+                             * its peak's state (has_pk: once in use at a published peak) */
+    struct cp_hlife *life;  /* its classes but the implied one */
+    uint16_t lmask;         /* the classes changed since published; on that list when not 0 */
+    uint8_t c0;             /* the implied class (its first free's), NOCLASS before */
+    uint8_t failed : 1;
+    uint8_t has_bx : 1;
+    uint8_t has_pk : 1;
+    uint32_t lnext; /* the next bucket's index on the list of buckets whose explicit
+                     * classes changed (0: the end) */
 };
+_Static_assert(sizeof(struct cp_htx) == 56, "a site's heap-over-time state is 56 bytes");
 #define NOCLASS 0xff
 _Static_assert(CP_NCLASS <= 16, "a class is a bit of cp_htx's lmask");
 
-static struct cp_htx *lhead;
+static inline struct cp_htb *hbx(const struct cp_htx *h)
+{
+    return h->has_bx ? &h->side->bx : NULL;
+}
+static inline struct cp_htpk *hpk(const struct cp_htx *h)
+{
+    return h->has_pk ? &h->side->pk : NULL;
+}
+/* h's side, made (zeroed) if it has none; NULL without memory */
+static struct cp_htside *side_of(struct cp_htx *h)
+{
+    if (!h->side && (h->side = cp_arena_alloc(sizeof *h->side)) != NULL)
+        memset(h->side, 0, sizeof *h->side);
+    return h->side;
+}
+
+static uint32_t lhead; /* the first bucket's index on the list (0: empty) */
 static uint64_t rate, interval_ns, t0;
 static uint64_t epoch = 1;
 static double total, peak, allocated; /* unbiased bytes: in use, its peak, ever allocated */
@@ -140,7 +171,6 @@ static struct cp_htx *htx(struct cp_bucket *b)
     if (!h)
         return NULL;
     memset(h, 0, sizeof *h);
-    h->b = b;
     h->stamp = epoch;
     h->c0 = NOCLASS;
     b->u.mem.ht = h; /* (publish_peak and the fork child find it through the buckets) */
@@ -150,27 +180,28 @@ static struct cp_htx *htx(struct cp_bucket *b)
 /* h's bytes, made at its first event once its site is mixed: every object counted before
  * had the record's size (no memory: the site's heap over time stops, as a counter that
  * cannot be made stops it) */
-static void bytes_of(struct cp_htx *h)
+static void bytes_of(struct cp_htx *h, const struct cp_bucket *b)
 {
-    if (h->bx || !h->b->u.mem.mixed)
+    if (h->has_bx || !b->u.mem.mixed)
         return;
-    struct cp_htb *x = cp_arena_alloc(sizeof *x);
-    if (!x) {
+    struct cp_htside *sd = side_of(h);
+    if (!sd) {
         h->failed = 1;
         return;
     }
-    uint64_t s0 = h->b->u.mem.size0;
+    struct cp_htb *x = &sd->bx;
+    uint64_t s0 = b->u.mem.size0;
     x->curb = (int64_t)((uint64_t)h->cur * s0);
     x->at_peakb = (int64_t)((uint64_t)h->at_peak * s0);
     x->b0 = h->n0 * s0;
-    h->bx = x;
+    h->has_bx = 1;
 }
 
-static inline int64_t cur_bytes(const struct cp_htx *h, bool at_peak)
+static inline int64_t cur_bytes(const struct cp_htx *h, const struct cp_bucket *b, bool at_peak)
 {
     int64_t c = at_peak ? h->at_peak : h->cur;
-    return h->bx ? (at_peak ? h->bx->at_peakb : h->bx->curb)
-                 : (int64_t)((uint64_t)c * h->b->u.mem.size0);
+    const struct cp_htb *x = hbx(h);
+    return x ? (at_peak ? x->at_peakb : x->curb) : (int64_t)((uint64_t)c * b->u.mem.size0);
 }
 
 /* about to change h: keep its count at the peak if this is its first change since */
@@ -178,8 +209,8 @@ static inline void touch(struct cp_htx *h)
 {
     if (h->stamp != epoch) {
         h->at_peak = h->cur;
-        if (h->bx)
-            h->bx->at_peakb = h->bx->curb;
+        if (h->has_bx)
+            h->side->bx.at_peakb = h->side->bx.curb;
         h->stamp = epoch;
     }
 }
@@ -280,12 +311,12 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         return;
     uint64_t stamp = t;
     t = cp_stamp_ns(t);
-    bytes_of(h); /* (no memory: the site stops publishing; the process's total goes on) */
+    bytes_of(h, b); /* (no memory: the site stops publishing; the process's total goes on) */
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur += (int64_t)wq;
-    if (h->bx)
-        h->bx->curb += (int64_t)bq;
+    if (h->has_bx)
+        h->side->bx.curb += (int64_t)bq;
     total += (double)bq / 65536;
     allocated += (double)bq / 65536;
     if (total > peak) {
@@ -308,12 +339,12 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     if (!h)
         return;
     t = cp_stamp_ns(t);
-    bytes_of(h); /* (no memory: the site stops publishing; the process's total goes on) */
+    bytes_of(h, b); /* (no memory: the site stops publishing; the process's total goes on) */
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur -= (int64_t)wq;
-    if (h->bx)
-        h->bx->curb -= (int64_t)bq;
+    if (h->has_bx)
+        h->side->bx.curb -= (int64_t)bq;
     total -= (double)bq / 65536;
     if (t)
         last_t = t;
@@ -323,8 +354,8 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         h->c0 = (uint8_t)k; /* the free record will be named after it (stacktab.c) */
     if (k == h->c0) { /* implied by the free record: nothing to publish */
         h->n0 += wq;
-        if (h->bx)
-            h->bx->b0 += bq;
+        if (h->has_bx)
+            h->side->bx.b0 += bq;
         return;
     }
     struct cp_hlife *l = h->life;
@@ -341,7 +372,7 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         l->next = h->life;
         h->life = l;
     }
-    if (h->bx && !l->bx) { /* (its frees so far were of the record's size) */
+    if (h->has_bx && !l->bx) { /* (its frees so far were of the record's size) */
         if (!(l->bx = cp_arena_alloc(sizeof *l->bx))) {
             nolife++;
             h->failed = 1;
@@ -356,7 +387,7 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         l->bx->b += bq;
     if (!h->lmask) {
         h->lnext = lhead;
-        lhead = h;
+        lhead = b->hidx;
     }
     h->lmask |= (uint16_t)(1u << k);
 }
@@ -378,13 +409,13 @@ static void add_delta(uint64_t *ctr, uint64_t *pub, uint64_t val)
 }
 
 /* Add the whole units of *sum not yet in *pub to *ctr (made by which if need be). */
-static inline bool publish_sum(const struct cp_ht_sink *s, struct cp_htx *h, int which, uint64_t **ctr,
-                        uint64_t sum, uint64_t *pub)
+static inline bool publish_sum(const struct cp_ht_sink *s, struct cp_bucket *b, int which,
+                               uint64_t **ctr, uint64_t sum, uint64_t *pub)
 {
     uint64_t d = (sum - *pub) >> 16;
     if (!d)
         return true;
-    if (!*ctr && !(*ctr = s->bucket_ctr(h->b, which)))
+    if (!*ctr && !(*ctr = s->bucket_ctr(b, which)))
         return false;
     __atomic_fetch_add(*ctr, d, __ATOMIC_SEQ_CST);
     *pub += d << 16;
@@ -395,26 +426,28 @@ static inline bool publish_sum(const struct cp_ht_sink *s, struct cp_htx *h, int
  * register saves: at rate 1 in a single-threaded process it runs at every event) */
 static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
 {
-    for (struct cp_htx *h = lhead, *n; h; h = n) {
+    for (uint32_t i = lhead, n; i; i = n) {
+        struct cp_bucket *b = cp_bucket_by_hidx(i);
+        struct cp_htx *h = b->u.mem.ht;
         n = h->lnext;
         unsigned m = h->lmask; /* only the classes that changed (at rate 1 in a single-
                                 * threaded process this runs at every free: one class) */
-        bool mixed = h->b->u.mem.mixed;
+        bool mixed = b->u.mem.mixed;
         h->lmask = 0;
-        h->lnext = NULL;
+        h->lnext = 0;
         /* (a class that has not changed since the site became mixed freed objects of the
          * record's size only: its bytes are still implied) */
         for (struct cp_hlife *l = h->life; l && m && !h->failed; l = l->next) {
             if (!(m & (1u << l->k)))
                 continue;
             m &= ~(1u << l->k);
-            if (!publish_sum(s, h, CP_NAME_LIFE0 + (int)l->k, &l->ctr_n, l->n, &l->pub_n) ||
+            if (!publish_sum(s, b, CP_NAME_LIFE0 + (int)l->k, &l->ctr_n, l->n, &l->pub_n) ||
                 (mixed && l->bx &&
-                 !publish_sum(s, h, CP_NAME_LIFEB0 + (int)l->k, &l->bx->ctr_b, l->bx->b, &l->bx->pub_b)))
+                 !publish_sum(s, b, CP_NAME_LIFEB0 + (int)l->k, &l->bx->ctr_b, l->bx->b, &l->bx->pub_b)))
                 h->failed = 1;
         }
     }
-    lhead = NULL;
+    lhead = 0;
 }
 
 void cp_ht_publish_life(const struct cp_ht_sink *s)
@@ -431,22 +464,22 @@ static void publish_peak(const struct cp_ht_sink *s)
         if (!h || h->failed)
             continue;
         int64_t c = h->stamp == epoch ? h->at_peak : h->cur;
-        int64_t cb = cur_bytes(h, h->stamp == epoch);
+        int64_t cb = cur_bytes(h, bk, h->stamp == epoch);
         uint64_t v = c > 0 ? (uint64_t)c >> 16 : 0, vb = cb > 0 ? (uint64_t)cb >> 16 : 0;
-        bool mixed = h->b->u.mem.mixed; /* bytes written, not implied (bucket.h) */
-        struct cp_htpk *k = h->pk;
+        bool mixed = bk->u.mem.mixed; /* bytes written, not implied (bucket.h) */
+        struct cp_htpk *k = hpk(h);
         if (k ? v == k->pub_peak && (!mixed || vb == k->pub_peakb) : !v && (!mixed || !vb))
             continue; /* (never in use at a published peak: no counter, read as 0) */
         if (!k) {
-            if (!(k = cp_arena_alloc(sizeof *k))) {
+            if (!side_of(h)) {
                 h->failed = 1;
                 continue;
             }
-            memset(k, 0, sizeof *k);
-            h->pk = k;
+            k = &h->side->pk; /* (zeroed with the side, never used before) */
+            h->has_pk = 1;
         }
-        if ((!k->ctr_peak && !(k->ctr_peak = s->bucket_ctr(h->b, CP_NAME_PEAK))) ||
-            (mixed && !k->ctr_peakb && !(k->ctr_peakb = s->bucket_ctr(h->b, CP_NAME_PEAKB)))) {
+        if ((!k->ctr_peak && !(k->ctr_peak = s->bucket_ctr(bk, CP_NAME_PEAK))) ||
+            (mixed && !k->ctr_peakb && !(k->ctr_peakb = s->bucket_ctr(bk, CP_NAME_PEAKB)))) {
             h->failed = 1;
             continue;
         }
@@ -522,32 +555,34 @@ void cp_ht_atfork_child(bool newfile)
     last_peak_pub = 0;
     pub_peak_bytes = pub_peak_ms = 0;
     ctr_peak_bytes = ctr_peak_ms = NULL; /* the child's pid names its own */
-    lhead = NULL;
+    lhead = 0;
     for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
         struct cp_bucket *bk = cp_bucket_by_hidx(i);
         struct cp_htx *h = bk && bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
         if (!h)
             continue;
         h->cur = h->at_peak = 0;
-        if (h->bx)
-            h->bx->curb = h->bx->at_peakb = 0;
+        struct cp_htb *x = hbx(h);
+        struct cp_htpk *k = hpk(h);
+        if (x)
+            x->curb = x->at_peakb = 0;
         h->stamp = epoch;
         h->lmask = 0;
-        h->lnext = NULL;
+        h->lnext = 0;
         /* the child's peak is its own contribution: 0 so far. Shared file: the parent's
          * counts stay there and the child adds its own (pub = 0, life = pub as published,
          * the free record and its implied class as they were); a file of its own starts
          * from nothing, its free records named after the child's own first frees */
-        if (h->pk) {
-            h->pk->pub_peak = h->pk->pub_peakb = 0;
+        if (k) {
+            k->pub_peak = k->pub_peakb = 0;
             if (newfile)
-                h->pk->ctr_peak = h->pk->ctr_peakb = NULL;
+                k->ctr_peak = k->ctr_peakb = NULL;
         }
         if (newfile) {
             h->c0 = NOCLASS;
             h->n0 = 0;
-            if (h->bx)
-                h->bx->b0 = 0;
+            if (x)
+                x->b0 = 0;
         }
         for (struct cp_hlife *l = h->life; l; l = l->next) {
             if (newfile) {
@@ -559,7 +594,7 @@ void cp_ht_atfork_child(bool newfile)
                 /* (bytes not written yet are the objects times the record's size) */
                 l->n = l->pub_n;
                 if (l->bx)
-                    l->bx->b = l->bx->ctr_b ? l->bx->pub_b : l->pub_n * h->b->u.mem.size0;
+                    l->bx->b = l->bx->ctr_b ? l->bx->pub_b : l->pub_n * bk->u.mem.size0;
             }
         }
         if (newfile)
@@ -579,7 +614,7 @@ void cp_ht_stats(double *inuse, double *pk, uint64_t *pk_ns)
 uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 {
     const struct cp_htx *h = b->u.mem.ht;
-    int64_t c = !h ? 0 : bytes ? cur_bytes(h, h->stamp == epoch)
+    int64_t c = !h ? 0 : bytes ? cur_bytes(h, b, h->stamp == epoch)
                                : (h->stamp == epoch ? h->at_peak : h->cur);
     return c > 0 ? (uint64_t)c >> 16 : 0;
 }
@@ -589,7 +624,7 @@ uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes)
     const struct cp_htx *h = b->u.mem.ht;
     uint64_t s0 = b->u.mem.size0;
     if (h && h->c0 == cls)
-        return (!bytes ? h->n0 : h->bx ? h->bx->b0 : h->n0 * s0) >> 16;
+        return (!bytes ? h->n0 : h->has_bx ? h->side->bx.b0 : h->n0 * s0) >> 16;
     for (const struct cp_hlife *l = h ? h->life : NULL; l; l = l->next)
         if (l->k == cls)
             return (!bytes ? l->n : l->bx ? l->bx->b : l->n * s0) >> 16;
