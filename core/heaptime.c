@@ -59,25 +59,36 @@
  * no cp_hlife: its sums are kept here only for cp_ht_bucket_life. A cp_hlife is made for
  * each further class at its first free (most sites see one or two of the ten); the
  * peak's publication state (cp_htpk) for a site in use at a published peak (a few
- * thousand of namestacks' 262k); bytes (cp_htb, cp_hlb) only once the site has had two
- * sizes. 64 bytes a site (arena size; 80 before session rss1's, issue 23), +48 a further class, +56
- * (its cp_htside) at a peak or once mixed, +32 a class once mixed (arena sizes; format
- * 3's was 128 + 64 a class). */
+ * thousand of namestacks' 262k); bytes (cp_htb, a class's bytes node) only once the
+ * site has had two sizes. 64 bytes a site, +32 a further class, +56 (its cp_htside) at a
+ * peak or once mixed, +32 a class's bytes once mixed (arena sizes; 80 and 48 a class
+ * before session rss1, issue 23; format 3's was 128 + 64 a class). */
+
+/* A lifetime class of a site (not its implied one): its freed objects, or (a bytes node,
+ * HL_BYTES) its freed bytes, made when the class changes after its site became mixed
+ * (bucket.h): until then every object it freed had the record's size, so its bytes are n
+ * x size0 (the same weights: exact, modulo 2^64 as the sums are) and need not be kept.
+ * 32 bytes: what was published is a multiple of 65536 (whole units), so pub's low 16 bits
+ * hold the class and the bytes flag (hl_*). */
 struct cp_hlife {
     struct cp_hlife *next;
-    uint64_t n, pub_n; /* freed objects; published (a multiple of 65536) */
-    uint64_t *ctr_n;
-    struct cp_hlb *bx; /* its bytes, once it changes in a mixed site */
-    unsigned k;        /* its class */
+    uint64_t n;    /* freed objects (bytes) in 1/65536 */
+    uint64_t pub;  /* published (hl_pub), and the class and flag in its low bits */
+    uint64_t *ctr; /* its counter, once made */
 };
+_Static_assert(sizeof(struct cp_hlife) == 32, "a class is 32 bytes");
+#define HL_BYTES 0x10u
+#define HL_KEY 0x1fu
+_Static_assert(CP_NCLASS <= 16, "a class fits pub's low 4 bits");
 
-/* A class's bytes, made when the class changes after its site became mixed (bucket.h):
- * until then every object it freed had the record's size, so its bytes are n x size0 (the
- * same weights: exact, modulo 2^64 as the sums are) and need not be kept. */
-struct cp_hlb {
-    uint64_t b, pub_b;
-    uint64_t *ctr_b;
-};
+static inline unsigned hl_k(const struct cp_hlife *l)
+{
+    return (unsigned)(l->pub & 0xf);
+}
+static inline uint64_t hl_pub(const struct cp_hlife *l)
+{
+    return l->pub & ~(uint64_t)0xffff;
+}
 
 /* A site's bytes in use, at the peak and freed in its implied class, made at its first
  * event after it became mixed; until then they are its objects x size0, as above. */
@@ -119,6 +130,16 @@ struct cp_htx {
                      * classes changed (0: the end) */
 };
 _Static_assert(sizeof(struct cp_htx) == 56, "a site's heap-over-time state is 56 bytes");
+
+/* h's node of class k (its bytes node if bytes), NULL if none */
+static struct cp_hlife *hl_find(const struct cp_htx *h, unsigned k, bool bytes)
+{
+    unsigned key = k | (bytes ? HL_BYTES : 0);
+    struct cp_hlife *l = h->life;
+    while (l && (l->pub & HL_KEY) != key)
+        l = l->next;
+    return l;
+}
 #define NOCLASS 0xff
 _Static_assert(CP_NCLASS <= 16, "a class is a bit of cp_htx's lmask");
 
@@ -300,6 +321,18 @@ static uint64_t bt_take(uint64_t p, uint64_t t)
     return 0;
 }
 
+/* A new class node of h (zeroed but for its key and n), first on its list; NULL without
+ * memory. */
+static struct cp_hlife *hl_new(struct cp_htx *h, unsigned k, bool bytes, uint64_t n)
+{
+    struct cp_hlife *l = cp_arena_alloc(sizeof *l);
+    if (!l)
+        return NULL;
+    *l = (struct cp_hlife){h->life, n, k | (bytes ? HL_BYTES : 0), NULL};
+    h->life = l;
+    return l;
+}
+
 /* ---- events ---- */
 
 void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
@@ -358,33 +391,22 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
             h->side->bx.b0 += bq;
         return;
     }
-    struct cp_hlife *l = h->life;
-    while (l && l->k != k)
-        l = l->next;
-    if (!l) {
-        if (!(l = cp_arena_alloc(sizeof *l))) {
-            nolife++;
-            h->failed = 1; /* (its classes stop here; the implied one takes the rest) */
-            return;
-        }
-        memset(l, 0, sizeof *l);
-        l->k = k;
-        l->next = h->life;
-        h->life = l;
+    struct cp_hlife *l = hl_find(h, k, false), *lb = NULL;
+    if (!l && !(l = hl_new(h, k, false, 0))) {
+        nolife++;
+        h->failed = 1; /* (its classes stop here; the implied one takes the rest) */
+        return;
     }
-    if (h->has_bx && !l->bx) { /* (its frees so far were of the record's size) */
-        if (!(l->bx = cp_arena_alloc(sizeof *l->bx))) {
-            nolife++;
-            h->failed = 1;
-            return;
-        }
-        l->bx->b = l->n * b->u.mem.size0;
-        l->bx->pub_b = 0;
-        l->bx->ctr_b = NULL;
+    /* (a mixed site's class: its frees so far were of the record's size) */
+    if (h->has_bx && !(lb = hl_find(h, k, true)) &&
+        !(lb = hl_new(h, k, true, l->n * b->u.mem.size0))) {
+        nolife++;
+        h->failed = 1;
+        return;
     }
     l->n += wq;
-    if (l->bx)
-        l->bx->b += bq;
+    if (lb)
+        lb->n += bq;
     if (!h->lmask) {
         h->lnext = lhead;
         lhead = b->hidx;
@@ -437,14 +459,18 @@ static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
         h->lnext = 0;
         /* (a class that has not changed since the site became mixed freed objects of the
          * record's size only: its bytes are still implied) */
-        for (struct cp_hlife *l = h->life; l && m && !h->failed; l = l->next) {
-            if (!(m & (1u << l->k)))
+        for (struct cp_hlife *l = h->life; l && !h->failed; l = l->next) {
+            unsigned k = hl_k(l);
+            if (!(m & (1u << k)))
                 continue;
-            m &= ~(1u << l->k);
-            if (!publish_sum(s, b, CP_NAME_LIFE0 + (int)l->k, &l->ctr_n, l->n, &l->pub_n) ||
-                (mixed && l->bx &&
-                 !publish_sum(s, b, CP_NAME_LIFEB0 + (int)l->k, &l->bx->ctr_b, l->bx->b, &l->bx->pub_b)))
+            bool by = l->pub & HL_BYTES;
+            if (by && !mixed)
+                continue;
+            uint64_t pub = hl_pub(l);
+            if (!publish_sum(s, b, (by ? CP_NAME_LIFEB0 : CP_NAME_LIFE0) + (int)k, &l->ctr, l->n,
+                             &pub))
                 h->failed = 1;
+            l->pub = pub | (l->pub & 0xffff);
         }
     }
     lhead = 0;
@@ -586,15 +612,14 @@ void cp_ht_atfork_child(bool newfile)
         }
         for (struct cp_hlife *l = h->life; l; l = l->next) {
             if (newfile) {
-                l->n = l->pub_n = 0;
-                l->ctr_n = NULL;
-                if (l->bx)
-                    *l->bx = (struct cp_hlb){0, 0, NULL};
-            } else {
-                /* (bytes not written yet are the objects times the record's size) */
-                l->n = l->pub_n;
-                if (l->bx)
-                    l->bx->b = l->bx->ctr_b ? l->bx->pub_b : l->pub_n * bk->u.mem.size0;
+                l->n = 0;
+                l->pub &= 0xffff;
+                l->ctr = NULL;
+            } else if (!(l->pub & HL_BYTES) || l->ctr) {
+                l->n = hl_pub(l);
+            } else { /* (bytes not written yet are the objects times the record's size) */
+                const struct cp_hlife *lo = hl_find(h, hl_k(l), false);
+                l->n = (lo ? hl_pub(lo) : 0) * bk->u.mem.size0;
             }
         }
         if (newfile)
@@ -625,8 +650,8 @@ uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes)
     uint64_t s0 = b->u.mem.size0;
     if (h && h->c0 == cls)
         return (!bytes ? h->n0 : h->has_bx ? h->side->bx.b0 : h->n0 * s0) >> 16;
-    for (const struct cp_hlife *l = h ? h->life : NULL; l; l = l->next)
-        if (l->k == cls)
-            return (!bytes ? l->n : l->bx ? l->bx->b : l->n * s0) >> 16;
-    return 0;
+    const struct cp_hlife *l = h ? hl_find(h, cls, false) : NULL, *lb;
+    if (!l)
+        return 0;
+    return (!bytes ? l->n : (lb = hl_find(h, cls, true)) != NULL ? lb->n : l->n * s0) >> 16;
 }
