@@ -33,8 +33,6 @@
 #include "frames.h"
 #include "prof.h"
 
-struct cp_htx;
-
 /* The heap's memRecord, reduced to what a flush-cycle engine needs (see flusher.c for the
  * timeline): the events of cycle c are collected in the bucket's entry of the flusher's
  * list of cycle slot c % 2 (struct cp_fut, resolve.c's cp_touched: the bucket's "fut[c %
@@ -88,9 +86,8 @@ struct cp_bucket {
     /* flusher only */
     union {
         struct {
-            struct cp_objrec active;
-            struct cp_htx *ht;   /* heaptime.c's state for this bucket, from its first event */
-            struct cp_bmix *mix; /* its bytes, once mixed (NULL before) */
+            struct cp_objrec active; /* (heaptime.c's state for it is by its index) */
+            struct cp_bmix *mix;     /* its bytes, once mixed (NULL before) */
             /* one word (a size is under 2^40: resolve.c's hv_size) */
             uint64_t size0 : 40; /* the size of its first sample (its record's name) */
             uint64_t sized : 1;  /* size0 is set */

@@ -46,7 +46,7 @@
 #include "rawsys.h"
 #include "timeline.h"
 
-/* per heap bucket, made at its first event (flusher only). Objects and bytes are unbiased,
+/* per heap bucket, zero until its first event (flusher only). Objects and bytes are unbiased,
  * each sample weighted by its own size (hweight.h), in 1/65536 (exact x 65536 at rate 1);
  * the lifetime sums are kept modulo 2^64 and published as whole-unit differences, as the
  * bucket's own values (bucket.h, cp_memrec_publish). The bytes counters (pb, lb<class>)
@@ -60,9 +60,10 @@
  * each further class at its first free (most sites see one or two of the ten); the
  * peak's publication state (cp_htpk) for a site in use at a published peak (a few
  * thousand of namestacks' 262k); bytes (cp_htb, a class's bytes node) only once the
- * site has had two sizes. 64 bytes a site, +32 a further class, +56 (its cp_htside) at a
- * peak or once mixed, +32 a class's bytes once mixed (arena sizes; 80 and 48 a class
- * before session rss1, issue 23; format 3's was 128 + 64 a class). */
+ * site has had two sizes. 56 bytes a site (in pages by bucket index, htx()), +32 a
+ * further class, +56 (its cp_htside) at a peak or once mixed, +32 a class's bytes once
+ * mixed (arena sizes; 80 + the bucket's pointer 8, and 48 a class, before session rss1,
+ * issue 23; format 3's was 128 + 64 a class). */
 
 /* A lifetime class of a site (not its implied one): its freed objects, or (a bytes node,
  * HL_BYTES) its freed bytes, made when the class changes after its site became mixed
@@ -122,7 +123,7 @@ struct cp_htx {
                              * its peak's state (has_pk: once in use at a published peak) */
     struct cp_hlife *life;  /* its classes but the implied one */
     uint16_t lmask;         /* the classes changed since published; on that list when not 0 */
-    uint8_t c0;             /* the implied class (its first free's), NOCLASS before */
+    uint8_t c0p1;           /* the implied class (its first free's) + 1, 0 before */
     uint8_t failed : 1;
     uint8_t has_bx : 1;
     uint8_t has_pk : 1;
@@ -140,7 +141,6 @@ static struct cp_hlife *hl_find(const struct cp_htx *h, unsigned k, bool bytes)
         l = l->next;
     return l;
 }
-#define NOCLASS 0xff
 _Static_assert(CP_NCLASS <= 16, "a class is a bit of cp_htx's lmask");
 
 static inline struct cp_htb *hbx(const struct cp_htx *h)
@@ -184,18 +184,30 @@ void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on)
     cp_tl_init(flush_ms);
 }
 
+/* The sites' states by bucket index (bucket.h's hidx), in pages of 256 from the arena,
+ * as the buckets are (bucket.c): no pointer in the bucket, and 56 bytes a site, not the
+ * arena's 64. A page is made at the first event of a heap bucket in it; a zeroed state is
+ * a site's state before its first event (stamp 0 is older than any epoch: its count at
+ * the peak is its count then, 0; c0p1 0: no class yet). A page holds every type's
+ * indexes (a mutex or block bucket's state stays zero). Flusher only. */
+#define HPAGE_BITS 8
+#define HPAGE (1u << HPAGE_BITS)
+static struct cp_htx *hdir[CP_HIDX_MAX >> HPAGE_BITS];
+
+/* b's state, NULL if its page was never made (no event yet) */
+static inline struct cp_htx *htx_if(const struct cp_bucket *b)
+{
+    struct cp_htx *pg = hdir[b->hidx >> HPAGE_BITS];
+    return pg ? &pg[b->hidx & (HPAGE - 1)] : NULL;
+}
+
+/* b's state, its page made if need be; NULL without memory */
 static struct cp_htx *htx(struct cp_bucket *b)
 {
-    if (b->u.mem.ht)
-        return b->u.mem.ht;
-    struct cp_htx *h = cp_arena_alloc(sizeof *h);
-    if (!h)
+    struct cp_htx **pg = &hdir[b->hidx >> HPAGE_BITS];
+    if (!*pg && !(*pg = cp_arena_alloc(HPAGE * sizeof **pg)))
         return NULL;
-    memset(h, 0, sizeof *h);
-    h->stamp = epoch;
-    h->c0 = NOCLASS;
-    b->u.mem.ht = h; /* (publish_peak and the fork child find it through the buckets) */
-    return h;
+    return &(*pg)[b->hidx & (HPAGE - 1)];
 }
 
 /* h's bytes, made at its first event once its site is mixed: every object counted before
@@ -383,9 +395,9 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         last_t = t;
     uint64_t born = t ? bt_take((uint64_t)(uintptr_t)p, t) : 0;
     unsigned k = born ? cp_ht_class(t - born) : CP_LIFE_NONE;
-    if (h->c0 == NOCLASS)
-        h->c0 = (uint8_t)k; /* the free record will be named after it (stacktab.c) */
-    if (k == h->c0) { /* implied by the free record: nothing to publish */
+    if (!h->c0p1)
+        h->c0p1 = (uint8_t)(k + 1); /* the free record will be named after it (stacktab.c) */
+    if (k + 1 == h->c0p1) { /* implied by the free record: nothing to publish */
         h->n0 += wq;
         if (h->has_bx)
             h->side->bx.b0 += bq;
@@ -416,8 +428,8 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
 
 int cp_ht_implied_class(const struct cp_bucket *b)
 {
-    const struct cp_htx *h = b->u.mem.ht;
-    return h && h->c0 != NOCLASS ? h->c0 : -1;
+    const struct cp_htx *h = htx_if(b);
+    return h && h->c0p1 ? h->c0p1 - 1 : -1;
 }
 
 /* ---- publication ---- */
@@ -450,7 +462,7 @@ static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
 {
     for (uint32_t i = lhead, n; i; i = n) {
         struct cp_bucket *b = cp_bucket_by_hidx(i);
-        struct cp_htx *h = b->u.mem.ht;
+        struct cp_htx *h = htx_if(b); /* (on the list: it has a state) */
         n = h->lnext;
         unsigned m = h->lmask; /* only the classes that changed (at rate 1 in a single-
                                 * threaded process this runs at every free: one class) */
@@ -486,7 +498,7 @@ static void publish_peak(const struct cp_ht_sink *s)
 {
     for (uint32_t i = 1, nb = cp_bucket_published_index(); i <= nb; i++) {
         struct cp_bucket *bk = cp_bucket_by_hidx(i);
-        struct cp_htx *h = bk && bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
+        struct cp_htx *h = bk && bk->type == CP_HEAP ? htx_if(bk) : NULL;
         if (!h || h->failed)
             continue;
         int64_t c = h->stamp == epoch ? h->at_peak : h->cur;
@@ -584,7 +596,7 @@ void cp_ht_atfork_child(bool newfile)
     lhead = 0;
     for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
         struct cp_bucket *bk = cp_bucket_by_hidx(i);
-        struct cp_htx *h = bk && bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
+        struct cp_htx *h = bk && bk->type == CP_HEAP ? htx_if(bk) : NULL;
         if (!h)
             continue;
         h->cur = h->at_peak = 0;
@@ -605,7 +617,7 @@ void cp_ht_atfork_child(bool newfile)
                 k->ctr_peak = k->ctr_peakb = NULL;
         }
         if (newfile) {
-            h->c0 = NOCLASS;
+            h->c0p1 = 0;
             h->n0 = 0;
             if (x)
                 x->b0 = 0;
@@ -638,7 +650,7 @@ void cp_ht_stats(double *inuse, double *pk, uint64_t *pk_ns)
 
 uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 {
-    const struct cp_htx *h = b->u.mem.ht;
+    const struct cp_htx *h = htx_if(b);
     int64_t c = !h ? 0 : bytes ? cur_bytes(h, b, h->stamp == epoch)
                                : (h->stamp == epoch ? h->at_peak : h->cur);
     return c > 0 ? (uint64_t)c >> 16 : 0;
@@ -646,9 +658,9 @@ uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 
 uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes)
 {
-    const struct cp_htx *h = b->u.mem.ht;
+    const struct cp_htx *h = htx_if(b);
     uint64_t s0 = b->u.mem.size0;
-    if (h && h->c0 == cls)
+    if (h && h->c0p1 == cls + 1)
         return (!bytes ? h->n0 : h->has_bx ? h->side->bx.b0 : h->n0 * s0) >> 16;
     const struct cp_hlife *l = h ? hl_find(h, cls, false) : NULL, *lb;
     if (!l)
