@@ -100,9 +100,10 @@ void cp_bucket_hash_keep_for_tests(uint64_t keep)
  * through a directory, so that index i is bucket i without a table of pointers. A page
  * is mapped, under the lock, when its first bucket is made, and published with a release
  * store before any index in it is reachable; a bucket never moves. */
-#define BPAGE_BITS 8
+#define BPAGE_BITS CP_BPAGE_BITS
 #define BPAGE (1u << BPAGE_BITS)
-static struct cp_bucket *bdir[CP_HIDX_MAX >> BPAGE_BITS];
+struct cp_bucket *cp_bucket_dir[CP_HIDX_MAX >> BPAGE_BITS]; /* (bucket.h, cp_bucket_by_hidx) */
+#define bdir cp_bucket_dir
 static uint32_t nidx; /* indexes given (written under lock) */
 static uint32_t pidx; /* the last index whose bucket is whole (release-stored by insert) */
 
@@ -110,14 +111,6 @@ static inline struct cp_bucket *by_idx(uint32_t i)
 {
     /* (relaxed: the page was published before the index that leads here) */
     return &__atomic_load_n(&bdir[i >> BPAGE_BITS], __ATOMIC_RELAXED)[i & (BPAGE - 1)];
-}
-
-struct cp_bucket *cp_bucket_by_hidx(uint32_t i)
-{
-    if (i == 0 || i >= CP_HIDX_MAX)
-        return NULL;
-    struct cp_bucket *pg = __atomic_load_n(&bdir[i >> BPAGE_BITS], __ATOMIC_ACQUIRE);
-    return pg ? &pg[i & (BPAGE - 1)] : NULL;
 }
 
 /* The next index's bucket, zeroed, with its index; NULL if none is left or its page

@@ -41,7 +41,7 @@
  * active (cp_fut_fold). Values are
  * unbiased objects and bytes in 1/65536 (each sample weighted by its own size,
  * hweight.h; exact integers x 65536 at rate 1), kept modulo 2^64: what is published is
- * the whole units of the difference from what was published before (cp_memrec_publish),
+ * the whole units of the difference from what was published before (publish.c, cp_publish_bucket),
  * which is right across a wrap as long as less than 2^48 objects or bytes come between
  * two publications. */
 struct cp_memrec {
@@ -100,7 +100,8 @@ struct cp_bucket {
         } blk;
     } u;
     uint64_t pub[2];  /* values 0 and 1: what has been added to the file so far (heap: in
-                       * 1/65536, cp_memrec_publish); values 2 and 3 are in mix */
+                       * 1/65536, whole units: publish.c's cp_publish_bucket); values 2
+                       * and 3 are in mix */
     uint64_t *ctr[2]; /* the file's counters of values 0 and 1, once created */
     uint32_t tpos[2]; /* its entry in the list of cycle slot s (resolve.c's cp_touched) */
 };
@@ -184,8 +185,17 @@ uint64_t cp_bucket_bytes(void);
 #define CP_HIDX_BITS 22
 #define CP_HIDX_MAX (1u << CP_HIDX_BITS)
 /* The bucket of index i (lock-free; i from the live table's value, or at most
- * cp_bucket_count()), or NULL for 0 or an index whose page was never mapped. */
-struct cp_bucket *cp_bucket_by_hidx(uint32_t i);
+ * cp_bucket_count()), or NULL for 0 or an index whose page was never mapped. Inline: the
+ * flusher maps an index to its bucket at every sampled free and class publication. */
+#define CP_BPAGE_BITS 8
+extern struct cp_bucket *cp_bucket_dir[CP_HIDX_MAX >> CP_BPAGE_BITS]; /* bucket.c's pages */
+static inline struct cp_bucket *cp_bucket_by_hidx(uint32_t i)
+{
+    if (i == 0 || i >= CP_HIDX_MAX)
+        return NULL;
+    struct cp_bucket *pg = __atomic_load_n(&cp_bucket_dir[i >> CP_BPAGE_BITS], __ATOMIC_ACQUIRE);
+    return pg ? &pg[i & ((1u << CP_BPAGE_BITS) - 1)] : NULL;
+}
 
 /* A bucket's counter of value which (< CP_BUCKET_NVAL; 2 and 3 only in a mixed heap
  * bucket), and what was published of it. */
@@ -196,23 +206,6 @@ static inline uint64_t **cp_bucket_ctr(struct cp_bucket *b, int which)
 static inline uint64_t *cp_bucket_pub(struct cp_bucket *b, int which)
 {
     return which < 2 ? &b->pub[which] : &b->u.mem.mix->pub[which - 2];
-}
-/* A heap bucket's value which (< 4; 2 and 3 once mixed) as a 1/65536 sum, in the order of
- * its counters. */
-static inline uint64_t *cp_memrec_at(struct cp_bucket *b, int which)
-{
-    return which == 0 ? &b->u.mem.active.aobj : which == 1 ? &b->u.mem.active.fobj
-           : which == 2                        ? &b->u.mem.mix->abytes
-                                               : &b->u.mem.mix->fbytes;
-}
-/* The whole units of value which not yet published (its pub holds what was, in 1/65536,
- * always a multiple of 65536); marks them published. */
-static inline uint64_t cp_memrec_publish(struct cp_bucket *b, int which)
-{
-    uint64_t *pub = cp_bucket_pub(b, which);
-    uint64_t d = (*cp_memrec_at(b, which) - *pub) >> 16;
-    *pub += d << 16;
-    return d;
 }
 /* Make heap bucket b mixed (a sample of a size other than size0 came): its bytes so far
  * are its active objects times size0 (those of a cycle not yet folded are in its cp_fut,

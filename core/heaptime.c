@@ -49,7 +49,7 @@
 /* per heap bucket, zero until its first event (flusher only). Objects and bytes are unbiased,
  * each sample weighted by its own size (hweight.h), in 1/65536 (exact x 65536 at rate 1);
  * the lifetime sums are kept modulo 2^64 and published as whole-unit differences, as the
- * bucket's own values (bucket.h, cp_memrec_publish). The bytes counters (pb, lb<class>)
+ * bucket's own values (publish.c's cp_publish_bucket). The bytes counters (pb, lb<class>)
  * are written only once the bucket is mixed (bucket.h): until then they are the objects
  * times the record's size.
  *
@@ -66,9 +66,10 @@
  * issue 23; format 3's was 128 + 64 a class). */
 
 /* A lifetime class of a site (not its implied one): its freed objects, or (a bytes node,
- * HL_BYTES) its freed bytes, made when the class changes after its site became mixed
- * (bucket.h): until then every object it freed had the record's size, so its bytes are n
- * x size0 (the same weights: exact, modulo 2^64 as the sums are) and need not be kept.
+ * HL_BYTES, always right after its class's objects node) its freed bytes, made when the
+ * class changes after its site became mixed (bucket.h): until then every object it freed
+ * had the record's size, so its bytes are n x size0 (the same weights: exact, modulo 2^64
+ * as the sums are) and need not be kept.
  * 32 bytes: what was published is a multiple of 65536 (whole units), so pub's low 16 bits
  * hold the class and the bytes flag (hl_*). */
 struct cp_hlife {
@@ -133,7 +134,7 @@ struct cp_htx {
 _Static_assert(sizeof(struct cp_htx) == 56, "a site's heap-over-time state is 56 bytes");
 
 /* h's node of class k (its bytes node if bytes), NULL if none */
-static struct cp_hlife *hl_find(const struct cp_htx *h, unsigned k, bool bytes)
+static inline struct cp_hlife *hl_find(const struct cp_htx *h, unsigned k, bool bytes)
 {
     unsigned key = k | (bytes ? HL_BYTES : 0);
     struct cp_hlife *l = h->life;
@@ -201,13 +202,19 @@ static inline struct cp_htx *htx_if(const struct cp_bucket *b)
     return pg ? &pg[b->hidx & (HPAGE - 1)] : NULL;
 }
 
-/* b's state, its page made if need be; NULL without memory */
-static struct cp_htx *htx(struct cp_bucket *b)
+static __attribute__((noinline)) struct cp_htx *htx_page(const struct cp_bucket *b)
 {
     struct cp_htx **pg = &hdir[b->hidx >> HPAGE_BITS];
     if (!*pg && !(*pg = cp_arena_alloc(HPAGE * sizeof **pg)))
         return NULL;
     return &(*pg)[b->hidx & (HPAGE - 1)];
+}
+
+/* b's state, its page made if need be; NULL without memory */
+static inline struct cp_htx *htx(const struct cp_bucket *b)
+{
+    struct cp_htx *h = htx_if(b);
+    return __builtin_expect(h != NULL, 1) ? h : htx_page(b);
 }
 
 /* h's bytes, made at its first event once its site is mixed: every object counted before
@@ -333,15 +340,42 @@ static uint64_t bt_take(uint64_t p, uint64_t t)
     return 0;
 }
 
-/* A new class node of h (zeroed but for its key and n), first on its list; NULL without
- * memory. */
-static struct cp_hlife *hl_new(struct cp_htx *h, unsigned k, bool bytes, uint64_t n)
+/* The bytes node of objects node l, NULL if none */
+static inline struct cp_hlife *hl_bytes_of(const struct cp_hlife *l)
 {
-    struct cp_hlife *l = cp_arena_alloc(sizeof *l);
+    struct cp_hlife *n = l->next;
+    return n && (n->pub & HL_KEY) == ((l->pub & HL_KEY) | HL_BYTES) ? n : NULL;
+}
+
+/* h's objects node of class k, moved (with its bytes node) to the front of its list (a
+ * site's frees are mostly of one class: its lookup and publish_life's then stop at the
+ * first node); NULL if none */
+static inline struct cp_hlife *hl_find_front(struct cp_htx *h, unsigned k)
+{
+    struct cp_hlife **pp = &h->life, *l;
+    while ((l = *pp) != NULL && (l->pub & HL_KEY) != k)
+        pp = &l->next;
+    if (l && pp != &h->life) {
+        struct cp_hlife *last = hl_bytes_of(l);
+        if (!last)
+            last = l;
+        *pp = last->next;
+        last->next = h->life;
+        h->life = l;
+    }
+    return l;
+}
+
+/* A new class node (zeroed but for its key and n): an objects node first on h's list, a
+ * bytes node right after its objects node after; NULL without memory. */
+static struct cp_hlife *hl_new(struct cp_htx *h, struct cp_hlife *after, unsigned k, bool bytes,
+                               uint64_t n)
+{
+    struct cp_hlife *l = cp_arena_alloc(sizeof *l), **at = after ? &after->next : &h->life;
     if (!l)
         return NULL;
-    *l = (struct cp_hlife){h->life, n, k | (bytes ? HL_BYTES : 0), NULL};
-    h->life = l;
+    *l = (struct cp_hlife){*at, n, k | (bytes ? HL_BYTES : 0), NULL};
+    *at = l;
     return l;
 }
 
@@ -403,15 +437,15 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
             h->side->bx.b0 += bq;
         return;
     }
-    struct cp_hlife *l = hl_find(h, k, false), *lb = NULL;
-    if (!l && !(l = hl_new(h, k, false, 0))) {
+    struct cp_hlife *l = hl_find_front(h, k), *lb = NULL;
+    if (!l && !(l = hl_new(h, NULL, k, false, 0))) {
         nolife++;
         h->failed = 1; /* (its classes stop here; the implied one takes the rest) */
         return;
     }
     /* (a mixed site's class: its frees so far were of the record's size) */
-    if (h->has_bx && !(lb = hl_find(h, k, true)) &&
-        !(lb = hl_new(h, k, true, l->n * b->u.mem.size0))) {
+    if (h->has_bx && !(lb = hl_bytes_of(l)) &&
+        !(lb = hl_new(h, l, k, true, l->n * b->u.mem.size0))) {
         nolife++;
         h->failed = 1;
         return;
@@ -456,6 +490,16 @@ static inline bool publish_sum(const struct cp_ht_sink *s, struct cp_bucket *b, 
     return true;
 }
 
+/* publish_sum for class node l, whose pub keeps its key in its low bits */
+static inline bool publish_life_sum(const struct cp_ht_sink *s, struct cp_bucket *b, int which,
+                                    struct cp_hlife *l)
+{
+    uint64_t pub = hl_pub(l);
+    bool ok = publish_sum(s, b, which, &l->ctr, l->n, &pub);
+    l->pub = pub | (l->pub & 0xffff);
+    return ok;
+}
+
 /* (apart from cp_ht_publish_life, so that its every-flush test for nothing to do costs no
  * register saves: at rate 1 in a single-threaded process it runs at every event) */
 static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
@@ -471,18 +515,19 @@ static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
         h->lnext = 0;
         /* (a class that has not changed since the site became mixed freed objects of the
          * record's size only: its bytes are still implied) */
-        for (struct cp_hlife *l = h->life; l && !h->failed; l = l->next) {
+        if (h->failed)
+            continue;
+        for (struct cp_hlife *l = h->life; l && m; l = l->next) {
             unsigned k = hl_k(l);
-            if (!(m & (1u << k)))
-                continue;
-            bool by = l->pub & HL_BYTES;
-            if (by && !mixed)
-                continue;
-            uint64_t pub = hl_pub(l);
-            if (!publish_sum(s, b, (by ? CP_NAME_LIFEB0 : CP_NAME_LIFE0) + (int)k, &l->ctr, l->n,
-                             &pub))
+            if ((l->pub & HL_BYTES) || !(m & (1u << k)))
+                continue; /* (a bytes node goes with its objects node) */
+            m &= ~(1u << k);
+            struct cp_hlife *lb = mixed ? hl_bytes_of(l) : NULL;
+            if (!publish_life_sum(s, b, CP_NAME_LIFE0 + (int)k, l) ||
+                (lb && !publish_life_sum(s, b, CP_NAME_LIFEB0 + (int)k, lb))) {
                 h->failed = 1;
-            l->pub = pub | (l->pub & 0xffff);
+                break;
+            }
         }
     }
     lhead = 0;
@@ -665,5 +710,5 @@ uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes)
     const struct cp_hlife *l = h ? hl_find(h, cls, false) : NULL, *lb;
     if (!l)
         return 0;
-    return (!bytes ? l->n : (lb = hl_find(h, cls, true)) != NULL ? lb->n : l->n * s0) >> 16;
+    return (!bytes ? l->n : (lb = hl_bytes_of(l)) != NULL ? lb->n : l->n * s0) >> 16;
 }

@@ -344,9 +344,14 @@ void cp_publish_bucket(struct cp_bucket *b)
         return;
     if (b->type == CP_HEAP) {
         /* bytes: implied by the record's size until the site has had two sizes (bucket.h) */
-        nval = b->u.mem.mixed ? 4 : 2;
-        for (int i = 0; i < nval; i++)
-            delta[i] = (*cp_memrec_at(b, i) - *cp_bucket_pub(b, i)) >> 16;
+        delta[0] = (b->u.mem.active.aobj - b->pub[0]) >> 16;
+        delta[1] = (b->u.mem.active.fobj - b->pub[1]) >> 16;
+        if (b->u.mem.mixed) { /* (bucket.h's cp_bmix) */
+            struct cp_bmix *m = b->u.mem.mix;
+            nval = 4;
+            delta[2] = (m->abytes - m->pub[0]) >> 16;
+            delta[3] = (m->fbytes - m->pub[1]) >> 16;
+        }
     } else {
         delta[0] = b->u.blk.count_q16 - b->pub[0];
         delta[1] = b->u.blk.delay - b->pub[1];
@@ -373,10 +378,8 @@ void cp_publish_bucket(struct cp_bucket *b)
             }
         }
         add(*ctr, delta[i]);
-        if (b->type == CP_HEAP)
-            cp_memrec_publish(b, i);
-        else
-            b->pub[i] += delta[i];
+        /* (heap: in 1/65536, the whole units added) */
+        *cp_bucket_pub(b, i) += b->type == CP_HEAP ? delta[i] << 16 : delta[i];
     }
 }
 
