@@ -79,7 +79,8 @@ struct cp_cfile {
     uint64_t dev, ino;            /* the file we created: a reopen must find it */
     uint32_t hdr_len;             /* H */
     /* atomic */
-    struct cp_cfile_view *cur; /* the newest view: every lookup goes through it */
+    struct cp_cfile_view *cur; /* the newest view: growth maps into it (a byte is reached
+                                * through the oldest view that maps it: cfile.c) */
     int stopped;               /* 0, or why the file can no longer grow (a CP_CFILE_E* code) */
     int frozen;                /* no new system calls (a sandbox): use what is mapped */
     int broken;                /* a store into the mapping faulted (truncated file) */
