@@ -151,6 +151,8 @@ int cp_cfile_header(uint8_t *buf, size_t buflen, const char *meta, size_t metale
  * keeps its mapped part and never grows). Lookups, new records and the pointers handed
  * out all use it, so a page is mapped in one view (but for fault-around at the edge of
  * two views' parts); nothing is unmapped or dropped, and no page is faulted in twice.
+ * The owner of an offset never changes, so a counter can be kept as its record's offset
+ * (4 bytes, cp_cfile_value, as the engine's buckets do) as well as by a pointer.
  *
  * Faults. A store into a page the file no longer has (someone truncated it; or a file
  * system without fallocate had no block for a hole) is a SIGBUS. The shim's handler asks
@@ -469,10 +471,19 @@ static uint8_t *at(const struct cp_cfile *f, size_t off, size_t n)
 {
     /* acquire: an entry is complete before nviews counts it (map_locked) */
     unsigned nv = __atomic_load_n(&f->nviews, __ATOMIC_ACQUIRE);
-    for (unsigned k = 0; k < nv; k++)
-        if (vmapped(&f->views[k]) >= off + n)
-            return f->views[k].base + off;
-    return view(f)->base + off;
+    if (!nv || vmapped(&f->views[nv - 1]) < off + n)
+        return view(f)->base + off;
+    /* views map more the newer they are: from the newest down to the oldest that maps
+     * the bytes (half the file is the newest view's alone: one test, most often) */
+    unsigned k = nv - 1;
+    while (k > 0 && vmapped(&f->views[k - 1]) >= off + n)
+        k--;
+    return f->views[k].base + off;
+}
+
+uint64_t *cp_cfile_value_slow(const struct cp_cfile *f, uint32_t off)
+{
+    return (uint64_t *)at(f, off, 16);
 }
 
 static uint32_t load32(struct cp_cfile *f, size_t off)

@@ -18,11 +18,12 @@
  * depth. A lookup hashes the stack (the hash only picks a chain and filters with its
  * other 32 bits) and compares a candidate's type, depth and every frame, walking its
  * nodes from the leaf: a bucket per distinct stack, never two stacks merged.
- * Per bucket (issue 23): sizeof(struct cp_bucket), 104 bytes (was 240, and 8 a frame:
+ * Per bucket (issue 23): sizeof(struct cp_bucket), 96 bytes (was 240, and 8 a frame:
  * 496 at depth 32; then 152, of which the bytes of a heap site, their publication state
  * and counters, 48, are used only by a site of several sizes: now in a cp_bmix, made
- * when it has its second size, bucket.h; and heaptime.c's state is found by the index,
- * not a pointer), in pages of 256 by index; the nodes of the frames it shares with no
+ * when it has its second size, bucket.h; heaptime.c's state is found by the index, not a
+ * pointer; a counter is its record's 4-byte offset, cfile.h's cp_cfile_value, not a
+ * pointer), in pages of 256 by index; the nodes of the frames it shares with no
  * earlier stack (16 bytes each, 2 to 4 more in frames.c's insertion table: 5 nodes, ~95
  * bytes, a stack on bench/progs/namestacks); and a 4-byte chain head per bucket or
  * fewer (2^20 at dense rates). Its sums of the cycle being drained are not in it but in
@@ -282,7 +283,7 @@ bool cp_bucket_mix(struct cp_bucket *b)
         return false;
     uint64_t s0 = b->u.mem.size0;
     *m = (struct cp_bmix){b->u.mem.active.aobj * s0, b->u.mem.active.fobj * s0, {0, 0},
-                          {NULL, NULL}};
+                          {0, 0}};
     b->u.mem.mix = m;
     b->u.mem.mixed = 1;
     return true;

@@ -63,7 +63,7 @@ struct cp_objrec {
 struct cp_bmix {
     uint64_t abytes, fbytes;
     uint64_t pub[2];
-    uint64_t *ctr[2];
+    uint32_t ctr[2]; /* as the bucket's ctr */
 };
 
 struct cp_bucket {
@@ -102,7 +102,8 @@ struct cp_bucket {
     uint64_t pub[2];  /* values 0 and 1: what has been added to the file so far (heap: in
                        * 1/65536, whole units: publish.c's cp_publish_bucket); values 2
                        * and 3 are in mix */
-    uint64_t *ctr[2]; /* the file's counters of values 0 and 1, once created */
+    uint32_t ctr[2]; /* the file's counters of values 0 and 1, once created: their records'
+                      * offsets (cfile.h's cp_cfile_value), 0 before */
     uint32_t tpos[2]; /* its entry in the list of cycle slot s (resolve.c's cp_touched) */
 };
 
@@ -199,7 +200,7 @@ static inline struct cp_bucket *cp_bucket_by_hidx(uint32_t i)
 
 /* A bucket's counter of value which (< CP_BUCKET_NVAL; 2 and 3 only in a mixed heap
  * bucket), and what was published of it. */
-static inline uint64_t **cp_bucket_ctr(struct cp_bucket *b, int which)
+static inline uint32_t *cp_bucket_ctr(struct cp_bucket *b, int which)
 {
     return which < 2 ? &b->ctr[which] : &b->u.mem.mix->ctr[which - 2];
 }
@@ -239,7 +240,7 @@ static inline void cp_memrec_reset(struct cp_bucket *b, bool newfile)
     if (newfile) {
         b->u.mem.active = (struct cp_objrec){0, 0};
         if (m)
-            *m = (struct cp_bmix){0, 0, {0, 0}, {NULL, NULL}};
+            *m = (struct cp_bmix){0, 0, {0, 0}, {0, 0}};
     } else {
         b->u.mem.active = (struct cp_objrec){b->pub[0], b->pub[1]};
         if (m) {

@@ -359,11 +359,11 @@ void cp_publish_bucket(struct cp_bucket *b)
     for (int i = 0; i < nval; i++) {
         if (!delta[i])
             continue;
-        uint64_t **ctr = cp_bucket_ctr(b, i);
+        uint32_t *ctr = cp_bucket_ctr(b, i);
         if (!*ctr) {
             int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
             if (err == CP_CFILE_EBROKEN) {
-                *ctr = NULL;
+                *ctr = 0;
                 cp_check_file(); /* said there, once; nothing more goes to the file */
                 return;
             }
@@ -377,7 +377,7 @@ void cp_publish_bucket(struct cp_bucket *b)
                 return;
             }
         }
-        add(*ctr, delta[i]);
+        add(cp_cfile_value(&file, *ctr), delta[i]);
         /* (heap: in 1/65536, the whole units added) */
         *cp_bucket_pub(b, i) += b->type == CP_HEAP ? delta[i] << 16 : delta[i];
     }
