@@ -470,11 +470,13 @@ static void test_pointer_survives_growth(void **state)
 
 /* Residency (cfile.c, "Residency"): the file's pages are resident once, whatever view a
  * pointer was handed out in and whatever a hash-chain walk read. 60,000 counters (8 MB,
- * five views), each added to through its own pointer (the stores of a rate-1 flush), then
- * a lookup that walks a chain of ~117 records (a name other processes may make): the
- * file's resident pages, summed over every mapping of it in /proc/self/smaps, stay within
- * its size (through the current view: 10.3 MB for the 8.2 MB file, the old views' pages
- * and the walk's 64 KiB fault-around); and every value reads back whole. */
+ * five views), added to twice (the stores of rate-1 flushes): through the pointers handed
+ * out, then through their records' offsets (cp_cfile_value, the engine's way); then a
+ * lookup that walks a chain of ~117 records (a name other processes may make). The file's
+ * resident pages, summed over every mapping of it in /proc/self/smaps, stay within its size
+ * (through the current view: 10.3 MB for the 8.2 MB file, the old views' pages and the
+ * walk's 64 KiB fault-around); an offset leads to the pointer's word; every value reads
+ * back whole. */
 static size_t file_rss_kb(const char *path)
 {
     FILE *m = fopen("/proc/self/smaps", "r");
@@ -526,8 +528,12 @@ static void test_resident_once(void **state)
         assert_int_equal(cp_cfile_counter_fresh(&f, name, (size_t)n, &v[i]), 0);
     }
     for (int round = 1; round <= 2; round++)
-        for (int i = 0; i < N; i++)
-            cp_cfile_add(v[i], (uint64_t)i + 1);
+        for (int i = 0; i < N; i++) /* (the second round through the counter's offset) */
+            cp_cfile_add(round == 1 ? v[i]
+                                    : cp_cfile_value(&f, (uint32_t)cp_cfile_offset(&f, v[i])),
+                         (uint64_t)i + 1);
+    for (int i = 0; i < N; i += 997) /* the same word, through the view that owns it */
+        assert_ptr_equal(cp_cfile_value(&f, (uint32_t)cp_cfile_offset(&f, v[i])), v[i]);
     uint64_t *w;
     assert_int_equal(cp_cfile_counter(&f, "res-walked", 10, &w), 0); /* new: a whole chain */
     cp_cfile_add(w, 1);
