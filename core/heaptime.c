@@ -1,6 +1,12 @@
 /*
  * heaptime.c — the heap over time: peak profile and object lifetimes (heaptime.h).
  *
+ * About 720 lines, one concept: a heap site's state over time, its events and its
+ * publication. What made it grow past 600 (issue 23, session rss1) is that state's layout
+ * for many-stack programs at rate 1 (pages by bucket index, the side struct, class nodes
+ * of 32 bytes and their lookups); the birth table (address -> time) is the part that
+ * could go to a file of its own.
+ *
  * Contexts: the flusher or whoever holds flusher.c's cp_flush_lock (every function here); no
  * hook ever calls in (the hooks only stamp their sampled records: cp_ht_stamp, whose TSC
  * stamps cp_ht_alloc and cp_ht_free convert: stampclock.h). Memory

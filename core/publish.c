@@ -343,14 +343,12 @@ void cp_publish_bucket(struct cp_bucket *b)
     if (!have_file || b->ctr_failed)
         return;
     if (b->type == CP_HEAP) {
-        /* bytes: implied by the record's size until the site has had two sizes (bucket.h) */
         delta[0] = (b->u.mem.active.aobj - b->pub[0]) >> 16;
         delta[1] = (b->u.mem.active.fobj - b->pub[1]) >> 16;
-        if (b->u.mem.mixed) { /* (bucket.h's cp_bmix) */
-            struct cp_bmix *m = b->u.mem.mix;
+        if (b->u.mem.mixed) { /* bytes: implied by size0 before its second size (cp_bmix) */
             nval = 4;
-            delta[2] = (m->abytes - m->pub[0]) >> 16;
-            delta[3] = (m->fbytes - m->pub[1]) >> 16;
+            delta[2] = (b->u.mem.mix->abytes - b->u.mem.mix->pub[0]) >> 16;
+            delta[3] = (b->u.mem.mix->fbytes - b->u.mem.mix->pub[1]) >> 16;
         }
     } else {
         delta[0] = b->u.blk.count_q16 - b->pub[0];
@@ -378,8 +376,7 @@ void cp_publish_bucket(struct cp_bucket *b)
             }
         }
         add(cp_cfile_value(&file, *ctr), delta[i]);
-        /* (heap: in 1/65536, the whole units added) */
-        *cp_bucket_pub(b, i) += b->type == CP_HEAP ? delta[i] << 16 : delta[i];
+        *cp_bucket_pub(b, i) += b->type == CP_HEAP ? delta[i] << 16 : delta[i]; /* (1/65536) */
     }
 }
 
