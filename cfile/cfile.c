@@ -6,8 +6,9 @@
  * test); cp_cfile_counter and cp_cfile_add from the flusher thread (any thread is
  * safe). Never malloc, never stdio.
  *
- * About 800 lines, one concept: the writer (its views of the file, growth by path, fault
- * recovery, and FORMAT.md's record protocol); the reader is cfile_read.c.
+ * About 900 lines, one concept: the writer (its views of the file and their residency,
+ * growth by path, fault recovery, and FORMAT.md's record protocol); the reader is
+ * cfile_read.c.
  *
  * Sharing. Several processes map the same file MAP_SHARED and change it only with
  * atomic operations on aligned words (the limit, the bucket heads, a record's length,
@@ -136,6 +137,22 @@ int cp_cfile_header(uint8_t *buf, size_t buflen, const char *meta, size_t metale
  * does not own and opens a file of its own in that instant could be handed ours; the
  * identity check is repeated right before the mmap, the one call that could then touch
  * its file.
+ *
+ * Residency (issue 23). Every page of the file that a view maps counts in the process's
+ * resident set, once per view that maps it: a page is one page of the page cache, but a
+ * view made when the file outgrew the last one maps it again. Pointers handed out keep
+ * the view they were made in, and lookups went through the current view, so a
+ * many-stack program at rate 1 had its early counters' pages mapped in the old view
+ * (stores through their pointers) and again in the new one (the reads of a hash-chain
+ * walk, each of which maps up to 64 KiB around the record it reads: the kernel's
+ * fault-around, which MADV_RANDOM does not turn off): bench/progs/namestacks 8 had 72 MB
+ * of its 42 MB file resident. So every byte of the file is reached through one view, the
+ * oldest that maps it (at()): its owner, fixed once the view is replaced (an old view
+ * keeps its mapped part and never grows). Lookups, new records and the pointers handed
+ * out all use it, so a page is mapped in one view (but for fault-around at the edge of
+ * two views' parts); nothing is unmapped or dropped, and no page is faulted in twice.
+ * The owner of an offset never changes, so a counter can be kept as its record's offset
+ * (4 bytes, cp_cfile_value, as the engine's buckets do) as well as by a pointer.
  *
  * Faults. A store into a page the file no longer has (someone truncated it; or a file
  * system without fallocate had no block for a hole) is a SIGBUS. The shim's handler asks
@@ -455,14 +472,35 @@ static int extend(struct cp_cfile *f, size_t end, size_t slack)
     return err ? err : mapped(f) >= end ? 0 : -EIO;
 }
 
+/* See "Residency": bytes [off, off + n) of the file through the oldest view that maps
+ * them (the current view if none does yet: the caller checked the current mapping). */
+static uint8_t *at(const struct cp_cfile *f, size_t off, size_t n)
+{
+    /* acquire: an entry is complete before nviews counts it (map_locked) */
+    unsigned nv = __atomic_load_n(&f->nviews, __ATOMIC_ACQUIRE);
+    if (!nv || vmapped(&f->views[nv - 1]) < off + n)
+        return view(f)->base + off;
+    /* views map more the newer they are: from the newest down to the oldest that maps
+     * the bytes (half the file is the newest view's alone: one test, most often) */
+    unsigned k = nv - 1;
+    while (k > 0 && vmapped(&f->views[k - 1]) >= off + n)
+        k--;
+    return f->views[k].base + off;
+}
+
+uint64_t *cp_cfile_value_slow(const struct cp_cfile *f, uint32_t off)
+{
+    return (uint64_t *)at(f, off, 16);
+}
+
 static uint32_t load32(struct cp_cfile *f, size_t off)
 {
-    return __atomic_load_n((uint32_t *)(view(f)->base + off), __ATOMIC_ACQUIRE);
+    return __atomic_load_n((uint32_t *)at(f, off, 4), __ATOMIC_ACQUIRE);
 }
 
 static uint32_t *word32(struct cp_cfile *f, size_t off)
 {
-    return (uint32_t *)(view(f)->base + off);
+    return (uint32_t *)at(f, off, 4);
 }
 
 int cp_cfile_presize(struct cp_cfile *f, size_t margin)
@@ -760,25 +798,32 @@ static int record_ok(struct cp_cfile *f, size_t off, size_t *lenp)
 
 /* Walk the chain from `off` until `stop` looking for name. *found gets the record
  * offset (0 if absent). Bounded: a chain can hold at most one record per 32 bytes. */
-static int walk(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *name, size_t len,
-                uint32_t *found)
+static int walk_chain(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *name,
+                      size_t len, uint32_t *found, size_t *steps)
 {
     *found = 0;
-    size_t steps = 0;
     while (off != 0 && off != stop) {
         size_t rlen;
         int err = record_ok(f, off, &rlen);
         if (err)
             return err;
-        if (rlen == len && memcmp(view(f)->base + off + 16, name, len) == 0) {
+        if (rlen == len && memcmp(at(f, off + 16, len), name, len) == 0) {
             *found = off;
             return 0;
         }
-        if (++steps > mapped(f) / 32)
+        if (++*steps > mapped(f) / 32)
             return CP_CFILE_ELOOP;
         off = load32(f, off + 12);
     }
     return 0;
+}
+
+
+static int walk(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *name, size_t len,
+                uint32_t *found)
+{
+    size_t steps = 0;
+    return walk_chain(f, off, stop, name, len, found, &steps);
 }
 
 /* FORMAT.md 5.3: reserve n bytes for a record; returns its offset or a negative code. */
@@ -816,7 +861,7 @@ static int insert(struct cp_cfile *f, uint32_t *head, uint32_t head0, const void
     int64_t start = reserve(f, round_up(16 + len, 32));
     if (start < 0)
         return (int)start;
-    uint8_t *rec = view(f)->base + start;
+    uint8_t *rec = at(f, (size_t)start, round_up(16 + len, 32));
     memcpy(rec + 16, name, len);
     /* release: the name is in place before anyone can read the length */
     __atomic_store_n((uint32_t *)(rec + 8), (uint32_t)len | 0xFF000000u, __ATOMIC_RELEASE);
@@ -840,12 +885,13 @@ static int insert(struct cp_cfile *f, uint32_t *head, uint32_t head0, const void
         }
         if (found) {
             __atomic_store_n(next, CP_CFILE_DEAD, __ATOMIC_RELEASE);
-            *valp = (uint64_t *)(view(f)->base + found);
+            *valp = (uint64_t *)at(f, found, 16);
             return 0;
         }
         head0 = head1;
     }
-    *valp = (uint64_t *)rec;
+    *valp = (uint64_t *)at(f, (size_t)start, 16); /* (rec's view, but for a record that
+                                                     * ends past the view of its start) */
     return 0;
 }
 
@@ -868,7 +914,7 @@ int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t 
     if (err)
         return err;
     if (found) {
-        *valp = (uint64_t *)(view(f)->base + found);
+        *valp = (uint64_t *)at(f, found, 16);
         return 0;
     }
     return insert(f, head, head0, name, len, 0, valp);

@@ -79,7 +79,8 @@ struct cp_cfile {
     uint64_t dev, ino;            /* the file we created: a reopen must find it */
     uint32_t hdr_len;             /* H */
     /* atomic */
-    struct cp_cfile_view *cur; /* the newest view: every lookup goes through it */
+    struct cp_cfile_view *cur; /* the newest view: growth maps into it (a byte is reached
+                                * through the oldest view that maps it: cfile.c) */
     int stopped;               /* 0, or why the file can no longer grow (a CP_CFILE_E* code) */
     int frozen;                /* no new system calls (a sandbox): use what is mapped */
     int broken;                /* a store into the mapping faulted (truncated file) */
@@ -131,6 +132,20 @@ int cp_cfile_fault(const void *addr);
 
 /* The file offset of a pointer returned by cp_cfile_counter (tests). */
 size_t cp_cfile_offset(const struct cp_cfile *f, const void *p);
+/* The value of the counter whose record is at offset off (cp_cfile_offset of a pointer
+ * cp_cfile_counter gave), through the view that owns it (cfile.c, "Residency"): a
+ * 4-byte handle for a counter, where a pointer is 8 (the engine's buckets keep these). */
+uint64_t *cp_cfile_value_slow(const struct cp_cfile *f, uint32_t off);
+static inline uint64_t *cp_cfile_value(const struct cp_cfile *f, uint32_t off)
+{
+    /* (inline: a rate-1 flush adds to two or four a bucket) the newest view owns off
+     * unless the one before maps it too; half of a growing file is the newest's alone */
+    unsigned nv = __atomic_load_n(&f->nviews, __ATOMIC_ACQUIRE);
+    if (nv == 1 || (nv > 1 && __atomic_load_n(&f->views[nv - 2].mapped, __ATOMIC_ACQUIRE) <
+                                  (size_t)off + 16))
+        return (uint64_t *)(f->views[nv - 1].base + off);
+    return cp_cfile_value_slow(f, off);
+}
 
 /* VA bytes this file's views reserve (tests: bounded by a few times the file's size). */
 size_t cp_cfile_reserved(const struct cp_cfile *f);

@@ -2,7 +2,8 @@
  * bucket.c — the bucket hash table (see bucket.h).
  *
  * Contexts: cp_bucket_get_hashed from the flusher (heap allocations, when their records
- * are drained: resolve.c) and cp_bucket_get from hooks (mutex and block events); the
+ * are drained: resolve.c) and cp_bucket_get from hooks (mutex and block events);
+ * cp_bucket_mix from the flusher (resolve.c, under cp_flush_lock: arena memory); the
  * walk by index (cp_bucket_last_index, cp_bucket_by_hidx) from a fork child's set-up
  * and resolve.c; the lock functions from the atfork handlers; cp_bucket_prefetch
  * (bucket.h) from a hook's sampled allocation (events.c), reading only the heads.
@@ -17,8 +18,12 @@
  * depth. A lookup hashes the stack (the hash only picks a chain and filters with its
  * other 32 bits) and compares a candidate's type, depth and every frame, walking its
  * nodes from the leaf: a bucket per distinct stack, never two stacks merged.
- * Per bucket (issue 23): sizeof(struct cp_bucket), 152 bytes (was 240, and 8 a frame:
- * 496 at depth 32), in pages of 256 by index; the nodes of the frames it shares with no
+ * Per bucket (issue 23): sizeof(struct cp_bucket), 96 bytes (was 240, and 8 a frame:
+ * 496 at depth 32; then 152, of which the bytes of a heap site, their publication state
+ * and counters, 48, are used only by a site of several sizes: now in a cp_bmix, made
+ * when it has its second size, bucket.h; heaptime.c's state is found by the index, not a
+ * pointer; a counter is its record's 4-byte offset, cfile.h's cp_cfile_value, not a
+ * pointer), in pages of 256 by index; the nodes of the frames it shares with no
  * earlier stack (16 bytes each, 2 to 4 more in frames.c's insertion table: 5 nodes, ~95
  * bytes, a stack on bench/progs/namestacks); and a 4-byte chain head per bucket or
  * fewer (2^20 at dense rates). Its sums of the cycle being drained are not in it but in
@@ -108,9 +113,10 @@ void cp_bucket_hash_keep_for_tests(uint64_t keep)
  * through a directory, so that index i is bucket i without a table of pointers. A page
  * is mapped, under the lock, when its first bucket is made, and published with a release
  * store before any index in it is reachable; a bucket never moves. */
-#define BPAGE_BITS 8
+#define BPAGE_BITS CP_BPAGE_BITS
 #define BPAGE (1u << BPAGE_BITS)
-static struct cp_bucket *bdir[CP_HIDX_MAX >> BPAGE_BITS];
+struct cp_bucket *cp_bucket_dir[CP_HIDX_MAX >> BPAGE_BITS]; /* (bucket.h, cp_bucket_by_hidx) */
+#define bdir cp_bucket_dir
 static uint32_t nidx; /* indexes given (written under lock) */
 static uint32_t pidx; /* the last index whose bucket is whole (release-stored by insert) */
 
@@ -118,14 +124,6 @@ static inline struct cp_bucket *by_idx(uint32_t i)
 {
     /* (relaxed: the page was published before the index that leads here) */
     return &__atomic_load_n(&bdir[i >> BPAGE_BITS], __ATOMIC_RELAXED)[i & (BPAGE - 1)];
-}
-
-struct cp_bucket *cp_bucket_by_hidx(uint32_t i)
-{
-    if (i == 0 || i >= CP_HIDX_MAX)
-        return NULL;
-    struct cp_bucket *pg = __atomic_load_n(&bdir[i >> BPAGE_BITS], __ATOMIC_ACQUIRE);
-    return pg ? &pg[i & (BPAGE - 1)] : NULL;
 }
 
 /* The next index's bucket, zeroed, with its index; NULL if none is left or its page
@@ -334,6 +332,22 @@ struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs,
     }
     cp_spin_unlock(&lock);
     return b;
+}
+
+bool cp_bucket_mix(struct cp_bucket *b)
+{
+    if (b->u.mem.mixed)
+        return true;
+    /* (the flusher's, under cp_flush_lock: the arena's lock, order 4, under it) */
+    struct cp_bmix *m = cp_arena_alloc(sizeof *m);
+    if (!m)
+        return false;
+    uint64_t s0 = b->u.mem.size0;
+    *m = (struct cp_bmix){b->u.mem.active.aobj * s0, b->u.mem.active.fobj * s0, {0, 0},
+                          {0, 0}};
+    b->u.mem.mix = m;
+    b->u.mem.mixed = 1;
+    return true;
 }
 
 uint64_t cp_bucket_overflowed(void)

@@ -34,8 +34,6 @@
 #include "frames.h"
 #include "prof.h"
 
-struct cp_htx;
-
 /* The heap's memRecord, reduced to what a flush-cycle engine needs (see flusher.c for the
  * timeline): the events of cycle c are collected in the bucket's entry of the flusher's
  * list of cycle slot c % 2 (struct cp_fut, resolve.c's cp_touched: the bucket's "fut[c %
@@ -44,7 +42,7 @@ struct cp_htx;
  * active (cp_fut_fold). Values are
  * unbiased objects and bytes in 1/65536 (each sample weighted by its own size,
  * hweight.h; exact integers x 65536 at rate 1), kept modulo 2^64: what is published is
- * the whole units of the difference from what was published before (cp_memrec_publish),
+ * the whole units of the difference from what was published before (publish.c, cp_publish_bucket),
  * which is right across a wrap as long as less than 2^48 objects or bytes come between
  * two publications. */
 struct cp_memrec {
@@ -53,6 +51,21 @@ struct cp_memrec {
 /* The bucket's counters in the file: alloc objects (its record), free objects (ctrprof/f),
  * alloc bytes, free bytes; mutex and block use the first two (count, delay). */
 #define CP_BUCKET_NVAL 4
+
+/* A heap bucket's active objects (its bytes, when written, are in its cp_bmix). */
+struct cp_objrec {
+    uint64_t aobj, fobj;
+};
+
+/* A heap bucket's bytes, made when it becomes mixed (a sample of a second size: bucket.c's
+ * cp_bucket_mix); until then its bytes are its objects times size0, exactly (every sample
+ * had that size, each weighted as its objects are), so they are not kept. Its values 2
+ * and 3 (alloc and free bytes): active, published, counters. 48 bytes, in few buckets. */
+struct cp_bmix {
+    uint64_t abytes, fbytes;
+    uint64_t pub[2];
+    uint32_t ctr[2]; /* as the bucket's ctr */
+};
 
 struct cp_bucket {
     /* immutable after publication */
@@ -74,21 +87,24 @@ struct cp_bucket {
     /* flusher only */
     union {
         struct {
-            struct cp_memrec active;
-            struct cp_htx *ht; /* heaptime.c's state for this bucket, from its first event */
+            struct cp_objrec active; /* (heaptime.c's state for it is by its index) */
+            struct cp_bmix *mix;     /* its bytes, once mixed (NULL before) */
             /* one word (a size is under 2^40: resolve.c's hv_size) */
             uint64_t size0 : 40; /* the size of its first sample (its record's name) */
             uint64_t sized : 1;  /* size0 is set */
             uint64_t mixed : 1;  /* a sample of another size came: its bytes counters are
-                                  * written (stacktab.c), not implied by size0 */
+                                  * written (stacktab.c), not implied by size0; mix is
+                                  * set (cp_bucket_mix) */
         } mem;
         struct {
             uint64_t count_q16, delay; /* active */
         } blk;
     } u;
-    uint64_t pub[CP_BUCKET_NVAL];  /* what has been added to the file so far (heap: in
-                                    * 1/65536, cp_memrec_publish) */
-    uint64_t *ctr[CP_BUCKET_NVAL]; /* the file's counters for this bucket, once created */
+    uint64_t pub[2];  /* values 0 and 1: what has been added to the file so far (heap: in
+                       * 1/65536, whole units: publish.c's cp_publish_bucket); values 2
+                       * and 3 are in mix */
+    uint32_t ctr[2]; /* the file's counters of values 0 and 1, once created: their records'
+                      * offsets (cfile.h's cp_cfile_value), 0 before */
     uint32_t tpos[2]; /* its entry in the list of cycle slot s (resolve.c's cp_touched) */
 };
 
@@ -172,52 +188,68 @@ uint64_t cp_bucket_bytes(void);
 #define CP_HIDX_BITS 22
 #define CP_HIDX_MAX (1u << CP_HIDX_BITS)
 /* The bucket of index i (lock-free; i from the live table's value, or at most
- * cp_bucket_count()), or NULL for 0 or an index whose page was never mapped. */
-struct cp_bucket *cp_bucket_by_hidx(uint32_t i);
+ * cp_bucket_count()), or NULL for 0 or an index whose page was never mapped. Inline: the
+ * flusher maps an index to its bucket at every sampled free and class publication. */
+#define CP_BPAGE_BITS 8
+extern struct cp_bucket *cp_bucket_dir[CP_HIDX_MAX >> CP_BPAGE_BITS]; /* bucket.c's pages */
+static inline struct cp_bucket *cp_bucket_by_hidx(uint32_t i)
+{
+    if (i == 0 || i >= CP_HIDX_MAX)
+        return NULL;
+    struct cp_bucket *pg = __atomic_load_n(&cp_bucket_dir[i >> CP_BPAGE_BITS], __ATOMIC_ACQUIRE);
+    return pg ? &pg[i & ((1u << CP_BPAGE_BITS) - 1)] : NULL;
+}
 
-/* A heap bucket's value which (< 4) as a 1/65536 sum, in the order of its counters. */
-static inline uint64_t *cp_memrec_at(struct cp_memrec *m, int which)
+/* A bucket's counter of value which (< CP_BUCKET_NVAL; 2 and 3 only in a mixed heap
+ * bucket), and what was published of it. */
+static inline uint32_t *cp_bucket_ctr(struct cp_bucket *b, int which)
 {
-    return which == 0 ? &m->aobj : which == 1 ? &m->fobj : which == 2 ? &m->abytes : &m->fbytes;
+    return which < 2 ? &b->ctr[which] : &b->u.mem.mix->ctr[which - 2];
 }
-/* The whole units of value which not yet published (b->pub[which] holds what was, in
- * 1/65536, always a multiple of 65536); marks them published. */
-static inline uint64_t cp_memrec_publish(struct cp_bucket *b, int which)
+static inline uint64_t *cp_bucket_pub(struct cp_bucket *b, int which)
 {
-    uint64_t d = (*cp_memrec_at(&b->u.mem.active, which) - b->pub[which]) >> 16;
-    b->pub[which] += d << 16;
-    return d;
+    return which < 2 ? &b->pub[which] : &b->u.mem.mix->pub[which - 2];
 }
+/* Make heap bucket b mixed (a sample of a size other than size0 came): its bytes so far
+ * are its active objects times size0 (those of a cycle not yet folded are in its cp_fut,
+ * with their own bytes). false if there is no memory (bucket.c; the caller counts it). */
+bool cp_bucket_mix(struct cp_bucket *b);
 /* End of a flush: a bucket's events of the finished cycle into its active values
- * (flusher). */
+ * (flusher). An unmixed heap bucket's bytes are implied (cp_bmix). */
 static inline void cp_fut_fold(const struct cp_fut *f)
 {
     struct cp_bucket *b = f->b;
     if (b->type == CP_HEAP) {
-        struct cp_memrec *a = &b->u.mem.active;
+        struct cp_objrec *a = &b->u.mem.active;
         a->aobj += f->u.mem.aobj;
         a->fobj += f->u.mem.fobj;
-        a->abytes += f->u.mem.abytes;
-        a->fbytes += f->u.mem.fbytes;
+        struct cp_bmix *m = b->u.mem.mix;
+        if (m) {
+            m->abytes += f->u.mem.abytes;
+            m->fbytes += f->u.mem.fbytes;
+        }
     } else {
         b->u.blk.count_q16 += f->u.blk.count_q16;
         b->u.blk.delay += f->u.blk.delay;
     }
 }
-/* Fork child (whose flusher lists start empty): active from zero (a file of its own) or
- * from what the parent published (a shared file: the child's deltas add to it; bytes not
- * written yet are the objects times the record's size, and are written whole if the
- * site becomes mixed). */
+/* Fork child (whose flusher lists start empty): active from zero (a file of its own: its
+ * counters and what was published are forgotten) or from what the parent published (a
+ * shared file: the child's deltas add to it; an unmixed bucket's bytes are implied). */
 static inline void cp_memrec_reset(struct cp_bucket *b, bool newfile)
 {
-    struct cp_memrec *a = &b->u.mem.active;
-    if (newfile)
-        *a = (struct cp_memrec){0, 0, 0, 0};
-    else if (b->u.mem.mixed)
-        *a = (struct cp_memrec){b->pub[0], b->pub[1], b->pub[2], b->pub[3]};
-    else
-        *a = (struct cp_memrec){b->pub[0], b->pub[1], b->pub[0] * b->u.mem.size0,
-                                b->pub[1] * b->u.mem.size0};
+    struct cp_bmix *m = b->u.mem.mix;
+    if (newfile) {
+        b->u.mem.active = (struct cp_objrec){0, 0};
+        if (m)
+            *m = (struct cp_bmix){0, 0, {0, 0}, {0, 0}};
+    } else {
+        b->u.mem.active = (struct cp_objrec){b->pub[0], b->pub[1]};
+        if (m) {
+            m->abytes = m->pub[0];
+            m->fbytes = m->pub[1];
+        }
+    }
 }
 
 #endif

@@ -1,6 +1,12 @@
 /*
  * heaptime.c — the heap over time: peak profile and object lifetimes (heaptime.h).
  *
+ * About 720 lines, one concept: a heap site's state over time, its events and its
+ * publication. What made it grow past 600 (issue 23, session rss1) is that state's layout
+ * for many-stack programs at rate 1 (pages by bucket index, the side struct, class nodes
+ * of 32 bytes and their lookups); the birth table (address -> time) is the part that
+ * could go to a file of its own.
+ *
  * Contexts: the flusher or whoever holds flusher.c's cp_flush_lock (every function here); no
  * hook ever calls in (the hooks only stamp their sampled records: cp_ht_stamp, whose TSC
  * stamps cp_ht_alloc and cp_ht_free convert: stampclock.h). Memory
@@ -46,10 +52,10 @@
 #include "rawsys.h"
 #include "timeline.h"
 
-/* per heap bucket, made at its first event (flusher only). Objects and bytes are unbiased,
+/* per heap bucket, zero until its first event (flusher only). Objects and bytes are unbiased,
  * each sample weighted by its own size (hweight.h), in 1/65536 (exact x 65536 at rate 1);
  * the lifetime sums are kept modulo 2^64 and published as whole-unit differences, as the
- * bucket's own values (bucket.h, cp_memrec_publish). The bytes counters (pb, lb<class>)
+ * bucket's own values (publish.c's cp_publish_bucket). The bytes counters (pb, lb<class>)
  * are written only once the bucket is mixed (bucket.h): until then they are the objects
  * times the record's size.
  *
@@ -59,24 +65,38 @@
  * no cp_hlife: its sums are kept here only for cp_ht_bucket_life. A cp_hlife is made for
  * each further class at its first free (most sites see one or two of the ten); the
  * peak's publication state (cp_htpk) for a site in use at a published peak (a few
- * thousand of namestacks' 262k); bytes (cp_htb, cp_hlb) only once the site has had two
- * sizes. 80 bytes a site, +48 a further class, +32 at a peak, +32 and +32 a class once
- * mixed (arena sizes; format 3's was 128 + 64 a class). */
+ * thousand of namestacks' 262k); bytes (cp_htb, a class's bytes node) only once the
+ * site has had two sizes. 56 bytes a site (in pages by bucket index, htx()), +32 a
+ * further class, +56 (its cp_htside) at a peak or once mixed, +32 a class's bytes once
+ * mixed (arena sizes; 80 + the bucket's pointer 8, and 48 a class, before session rss1,
+ * issue 23; format 3's was 128 + 64 a class). */
+
+/* A lifetime class of a site (not its implied one): its freed objects, or (a bytes node,
+ * HL_BYTES, always right after its class's objects node) its freed bytes, made when the
+ * class changes after its site became mixed (bucket.h): until then every object it freed
+ * had the record's size, so its bytes are n x size0 (the same weights: exact, modulo 2^64
+ * as the sums are) and need not be kept.
+ * 32 bytes: what was published is a multiple of 65536 (whole units), so pub's low 16 bits
+ * hold the class and the bytes flag (hl_*). */
 struct cp_hlife {
     struct cp_hlife *next;
-    uint64_t n, pub_n; /* freed objects; published (a multiple of 65536) */
-    uint64_t *ctr_n;
-    struct cp_hlb *bx; /* its bytes, once it changes in a mixed site */
-    unsigned k;        /* its class */
+    uint64_t n;    /* freed objects (bytes) in 1/65536 */
+    uint64_t pub;  /* published (hl_pub), and the class and flag in its low bits */
+    uint64_t *ctr; /* its counter, once made */
 };
+_Static_assert(sizeof(struct cp_hlife) == 32, "a class is 32 bytes");
+#define HL_BYTES 0x10u
+#define HL_KEY 0x1fu
+_Static_assert(CP_NCLASS <= 16, "a class fits pub's low 4 bits");
 
-/* A class's bytes, made when the class changes after its site became mixed (bucket.h):
- * until then every object it freed had the record's size, so its bytes are n x size0 (the
- * same weights: exact, modulo 2^64 as the sums are) and need not be kept. */
-struct cp_hlb {
-    uint64_t b, pub_b;
-    uint64_t *ctr_b;
-};
+static inline unsigned hl_k(const struct cp_hlife *l)
+{
+    return (unsigned)(l->pub & 0xf);
+}
+static inline uint64_t hl_pub(const struct cp_hlife *l)
+{
+    return l->pub & ~(uint64_t)0xffff;
+}
 
 /* A site's bytes in use, at the peak and freed in its implied class, made at its first
  * event after it became mixed; until then they are its objects x size0, as above. */
@@ -90,24 +110,63 @@ struct cp_htpk {
     uint64_t *ctr_peak, *ctr_peakb;
 };
 
+/* A site's rarer state, made when it first needs either part (bytes once mixed, the
+ * peak's publication state once in use at a published peak; few sites have either): its
+ * parts are in use only when the cp_htx's flag says so. */
+struct cp_htside {
+    struct cp_htb bx;
+    struct cp_htpk pk;
+};
+
+/* 56 bytes, 64 in the arena (was 80: the list's link is a bucket index, the bucket itself
+ * is not kept (every caller has it), and the bytes and the peak's state are behind one
+ * pointer) */
 struct cp_htx {
-    struct cp_bucket *b;
     int64_t cur;     /* in use: objects */
     int64_t at_peak; /* cur at the peak, when stamp == epoch */
     uint64_t stamp;
-    uint64_t n0;           /* freed in the implied class (c0): not published */
-    struct cp_htb *bx;     /* its bytes, once mixed (NULL: objects x size0) */
-    struct cp_htpk *pk;    /* once in use at a published peak */
-    struct cp_htx *lnext;  /* next on the list of buckets whose explicit classes changed */
-    struct cp_hlife *life; /* its classes but the implied one */
-    uint16_t lmask;        /* the classes changed since published; on that list when not 0 */
-    uint8_t c0;            /* the implied class (its first free's), NOCLASS before */
-    uint8_t failed;
+    uint64_t n0;            /* freed in the implied class (c0): not published */
+    struct cp_htside *side; /* its bytes (has_bx: once mixed; none: objects x size0) and
+                             * its peak's state (has_pk: once in use at a published peak) */
+    struct cp_hlife *life;  /* its classes but the implied one */
+    uint16_t lmask;         /* the classes changed since published; on that list when not 0 */
+    uint8_t c0p1;           /* the implied class (its first free's) + 1, 0 before */
+    uint8_t failed : 1;
+    uint8_t has_bx : 1;
+    uint8_t has_pk : 1;
+    uint32_t lnext; /* the next bucket's index on the list of buckets whose explicit
+                     * classes changed (0: the end) */
 };
-#define NOCLASS 0xff
+_Static_assert(sizeof(struct cp_htx) == 56, "a site's heap-over-time state is 56 bytes");
+
+/* h's node of class k (its bytes node if bytes), NULL if none */
+static inline struct cp_hlife *hl_find(const struct cp_htx *h, unsigned k, bool bytes)
+{
+    unsigned key = k | (bytes ? HL_BYTES : 0);
+    struct cp_hlife *l = h->life;
+    while (l && (l->pub & HL_KEY) != key)
+        l = l->next;
+    return l;
+}
 _Static_assert(CP_NCLASS <= 16, "a class is a bit of cp_htx's lmask");
 
-static struct cp_htx *lhead;
+static inline struct cp_htb *hbx(const struct cp_htx *h)
+{
+    return h->has_bx ? &h->side->bx : NULL;
+}
+static inline struct cp_htpk *hpk(const struct cp_htx *h)
+{
+    return h->has_pk ? &h->side->pk : NULL;
+}
+/* h's side, made (zeroed) if it has none; NULL without memory */
+static struct cp_htside *side_of(struct cp_htx *h)
+{
+    if (!h->side && (h->side = cp_arena_alloc(sizeof *h->side)) != NULL)
+        memset(h->side, 0, sizeof *h->side);
+    return h->side;
+}
+
+static uint32_t lhead; /* the first bucket's index on the list (0: empty) */
 static uint64_t rate, interval_ns, t0;
 static uint64_t epoch = 1;
 static double total, peak, allocated; /* unbiased bytes: in use, its peak, ever allocated */
@@ -132,45 +191,63 @@ void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on)
     cp_tl_init(flush_ms);
 }
 
-static struct cp_htx *htx(struct cp_bucket *b)
+/* The sites' states by bucket index (bucket.h's hidx), in pages of 256 from the arena,
+ * as the buckets are (bucket.c): no pointer in the bucket, and 56 bytes a site, not the
+ * arena's 64. A page is made at the first event of a heap bucket in it; a zeroed state is
+ * a site's state before its first event (stamp 0 is older than any epoch: its count at
+ * the peak is its count then, 0; c0p1 0: no class yet). A page holds every type's
+ * indexes (a mutex or block bucket's state stays zero). Flusher only. */
+#define HPAGE_BITS 8
+#define HPAGE (1u << HPAGE_BITS)
+static struct cp_htx *hdir[CP_HIDX_MAX >> HPAGE_BITS];
+
+/* b's state, NULL if its page was never made (no event yet) */
+static inline struct cp_htx *htx_if(const struct cp_bucket *b)
 {
-    if (b->u.mem.ht)
-        return b->u.mem.ht;
-    struct cp_htx *h = cp_arena_alloc(sizeof *h);
-    if (!h)
+    struct cp_htx *pg = hdir[b->hidx >> HPAGE_BITS];
+    return pg ? &pg[b->hidx & (HPAGE - 1)] : NULL;
+}
+
+static __attribute__((noinline)) struct cp_htx *htx_page(const struct cp_bucket *b)
+{
+    struct cp_htx **pg = &hdir[b->hidx >> HPAGE_BITS];
+    if (!*pg && !(*pg = cp_arena_alloc(HPAGE * sizeof **pg)))
         return NULL;
-    memset(h, 0, sizeof *h);
-    h->b = b;
-    h->stamp = epoch;
-    h->c0 = NOCLASS;
-    b->u.mem.ht = h; /* (publish_peak and the fork child find it through the buckets) */
-    return h;
+    return &(*pg)[b->hidx & (HPAGE - 1)];
+}
+
+/* b's state, its page made if need be; NULL without memory */
+static inline struct cp_htx *htx(const struct cp_bucket *b)
+{
+    struct cp_htx *h = htx_if(b);
+    return __builtin_expect(h != NULL, 1) ? h : htx_page(b);
 }
 
 /* h's bytes, made at its first event once its site is mixed: every object counted before
  * had the record's size (no memory: the site's heap over time stops, as a counter that
  * cannot be made stops it) */
-static void bytes_of(struct cp_htx *h)
+static void bytes_of(struct cp_htx *h, const struct cp_bucket *b)
 {
-    if (h->bx || !h->b->u.mem.mixed)
+    if (h->has_bx || !b->u.mem.mixed)
         return;
-    struct cp_htb *x = cp_arena_alloc(sizeof *x);
-    if (!x) {
+    struct cp_htside *sd = side_of(h);
+    if (!sd) {
         h->failed = 1;
         return;
     }
-    uint64_t s0 = h->b->u.mem.size0;
+    struct cp_htb *x = &sd->bx;
+    uint64_t s0 = b->u.mem.size0;
     x->curb = (int64_t)((uint64_t)h->cur * s0);
     x->at_peakb = (int64_t)((uint64_t)h->at_peak * s0);
     x->b0 = h->n0 * s0;
-    h->bx = x;
+    h->has_bx = 1;
 }
 
-static inline int64_t cur_bytes(const struct cp_htx *h, bool at_peak)
+static inline int64_t cur_bytes(const struct cp_htx *h, const struct cp_bucket *b, bool at_peak)
 {
     int64_t c = at_peak ? h->at_peak : h->cur;
-    return h->bx ? (at_peak ? h->bx->at_peakb : h->bx->curb)
-                 : (int64_t)((uint64_t)c * h->b->u.mem.size0);
+    const struct cp_htb *x = hbx(h);
+    return x ? (at_peak ? x->at_peakb : x->curb) : (int64_t)((uint64_t)c * b->u.mem.size0);
 }
 
 /* about to change h: keep its count at the peak if this is its first change since */
@@ -178,8 +255,8 @@ static inline void touch(struct cp_htx *h)
 {
     if (h->stamp != epoch) {
         h->at_peak = h->cur;
-        if (h->bx)
-            h->bx->at_peakb = h->bx->curb;
+        if (h->has_bx)
+            h->side->bx.at_peakb = h->side->bx.curb;
         h->stamp = epoch;
     }
 }
@@ -269,6 +346,45 @@ static uint64_t bt_take(uint64_t p, uint64_t t)
     return 0;
 }
 
+/* The bytes node of objects node l, NULL if none */
+static inline struct cp_hlife *hl_bytes_of(const struct cp_hlife *l)
+{
+    struct cp_hlife *n = l->next;
+    return n && (n->pub & HL_KEY) == ((l->pub & HL_KEY) | HL_BYTES) ? n : NULL;
+}
+
+/* h's objects node of class k, moved (with its bytes node) to the front of its list (a
+ * site's frees are mostly of one class: its lookup and publish_life's then stop at the
+ * first node); NULL if none */
+static inline struct cp_hlife *hl_find_front(struct cp_htx *h, unsigned k)
+{
+    struct cp_hlife **pp = &h->life, *l;
+    while ((l = *pp) != NULL && (l->pub & HL_KEY) != k)
+        pp = &l->next;
+    if (l && pp != &h->life) {
+        struct cp_hlife *last = hl_bytes_of(l);
+        if (!last)
+            last = l;
+        *pp = last->next;
+        last->next = h->life;
+        h->life = l;
+    }
+    return l;
+}
+
+/* A new class node (zeroed but for its key and n): an objects node first on h's list, a
+ * bytes node right after its objects node after; NULL without memory. */
+static struct cp_hlife *hl_new(struct cp_htx *h, struct cp_hlife *after, unsigned k, bool bytes,
+                               uint64_t n)
+{
+    struct cp_hlife *l = cp_arena_alloc(sizeof *l), **at = after ? &after->next : &h->life;
+    if (!l)
+        return NULL;
+    *l = (struct cp_hlife){*at, n, k | (bytes ? HL_BYTES : 0), NULL};
+    *at = l;
+    return l;
+}
+
 /* ---- events ---- */
 
 void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
@@ -280,12 +396,12 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         return;
     uint64_t stamp = t;
     t = cp_stamp_ns(t);
-    bytes_of(h); /* (no memory: the site stops publishing; the process's total goes on) */
+    bytes_of(h, b); /* (no memory: the site stops publishing; the process's total goes on) */
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur += (int64_t)wq;
-    if (h->bx)
-        h->bx->curb += (int64_t)bq;
+    if (h->has_bx)
+        h->side->bx.curb += (int64_t)bq;
     total += (double)bq / 65536;
     allocated += (double)bq / 65536;
     if (total > peak) {
@@ -308,63 +424,52 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     if (!h)
         return;
     t = cp_stamp_ns(t);
-    bytes_of(h); /* (no memory: the site stops publishing; the process's total goes on) */
+    bytes_of(h, b); /* (no memory: the site stops publishing; the process's total goes on) */
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
     h->cur -= (int64_t)wq;
-    if (h->bx)
-        h->bx->curb -= (int64_t)bq;
+    if (h->has_bx)
+        h->side->bx.curb -= (int64_t)bq;
     total -= (double)bq / 65536;
     if (t)
         last_t = t;
     uint64_t born = t ? bt_take((uint64_t)(uintptr_t)p, t) : 0;
     unsigned k = born ? cp_ht_class(t - born) : CP_LIFE_NONE;
-    if (h->c0 == NOCLASS)
-        h->c0 = (uint8_t)k; /* the free record will be named after it (stacktab.c) */
-    if (k == h->c0) { /* implied by the free record: nothing to publish */
+    if (!h->c0p1)
+        h->c0p1 = (uint8_t)(k + 1); /* the free record will be named after it (stacktab.c) */
+    if (k + 1 == h->c0p1) { /* implied by the free record: nothing to publish */
         h->n0 += wq;
-        if (h->bx)
-            h->bx->b0 += bq;
+        if (h->has_bx)
+            h->side->bx.b0 += bq;
         return;
     }
-    struct cp_hlife *l = h->life;
-    while (l && l->k != k)
-        l = l->next;
-    if (!l) {
-        if (!(l = cp_arena_alloc(sizeof *l))) {
-            nolife++;
-            h->failed = 1; /* (its classes stop here; the implied one takes the rest) */
-            return;
-        }
-        memset(l, 0, sizeof *l);
-        l->k = k;
-        l->next = h->life;
-        h->life = l;
+    struct cp_hlife *l = hl_find_front(h, k), *lb = NULL;
+    if (!l && !(l = hl_new(h, NULL, k, false, 0))) {
+        nolife++;
+        h->failed = 1; /* (its classes stop here; the implied one takes the rest) */
+        return;
     }
-    if (h->bx && !l->bx) { /* (its frees so far were of the record's size) */
-        if (!(l->bx = cp_arena_alloc(sizeof *l->bx))) {
-            nolife++;
-            h->failed = 1;
-            return;
-        }
-        l->bx->b = l->n * b->u.mem.size0;
-        l->bx->pub_b = 0;
-        l->bx->ctr_b = NULL;
+    /* (a mixed site's class: its frees so far were of the record's size) */
+    if (h->has_bx && !(lb = hl_bytes_of(l)) &&
+        !(lb = hl_new(h, l, k, true, l->n * b->u.mem.size0))) {
+        nolife++;
+        h->failed = 1;
+        return;
     }
     l->n += wq;
-    if (l->bx)
-        l->bx->b += bq;
+    if (lb)
+        lb->n += bq;
     if (!h->lmask) {
         h->lnext = lhead;
-        lhead = h;
+        lhead = b->hidx;
     }
     h->lmask |= (uint16_t)(1u << k);
 }
 
 int cp_ht_implied_class(const struct cp_bucket *b)
 {
-    const struct cp_htx *h = b->u.mem.ht;
-    return h && h->c0 != NOCLASS ? h->c0 : -1;
+    const struct cp_htx *h = htx_if(b);
+    return h && h->c0p1 ? h->c0p1 - 1 : -1;
 }
 
 /* ---- publication ---- */
@@ -378,43 +483,60 @@ static void add_delta(uint64_t *ctr, uint64_t *pub, uint64_t val)
 }
 
 /* Add the whole units of *sum not yet in *pub to *ctr (made by which if need be). */
-static inline bool publish_sum(const struct cp_ht_sink *s, struct cp_htx *h, int which, uint64_t **ctr,
-                        uint64_t sum, uint64_t *pub)
+static inline bool publish_sum(const struct cp_ht_sink *s, struct cp_bucket *b, int which,
+                               uint64_t **ctr, uint64_t sum, uint64_t *pub)
 {
     uint64_t d = (sum - *pub) >> 16;
     if (!d)
         return true;
-    if (!*ctr && !(*ctr = s->bucket_ctr(h->b, which)))
+    if (!*ctr && !(*ctr = s->bucket_ctr(b, which)))
         return false;
     __atomic_fetch_add(*ctr, d, __ATOMIC_SEQ_CST);
     *pub += d << 16;
     return true;
 }
 
+/* publish_sum for class node l, whose pub keeps its key in its low bits */
+static inline bool publish_life_sum(const struct cp_ht_sink *s, struct cp_bucket *b, int which,
+                                    struct cp_hlife *l)
+{
+    uint64_t pub = hl_pub(l);
+    bool ok = publish_sum(s, b, which, &l->ctr, l->n, &pub);
+    l->pub = pub | (l->pub & 0xffff);
+    return ok;
+}
+
 /* (apart from cp_ht_publish_life, so that its every-flush test for nothing to do costs no
  * register saves: at rate 1 in a single-threaded process it runs at every event) */
 static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
 {
-    for (struct cp_htx *h = lhead, *n; h; h = n) {
+    for (uint32_t i = lhead, n; i; i = n) {
+        struct cp_bucket *b = cp_bucket_by_hidx(i);
+        struct cp_htx *h = htx_if(b); /* (on the list: it has a state) */
         n = h->lnext;
         unsigned m = h->lmask; /* only the classes that changed (at rate 1 in a single-
                                 * threaded process this runs at every free: one class) */
-        bool mixed = h->b->u.mem.mixed;
+        bool mixed = b->u.mem.mixed;
         h->lmask = 0;
-        h->lnext = NULL;
+        h->lnext = 0;
         /* (a class that has not changed since the site became mixed freed objects of the
          * record's size only: its bytes are still implied) */
-        for (struct cp_hlife *l = h->life; l && m && !h->failed; l = l->next) {
-            if (!(m & (1u << l->k)))
-                continue;
-            m &= ~(1u << l->k);
-            if (!publish_sum(s, h, CP_NAME_LIFE0 + (int)l->k, &l->ctr_n, l->n, &l->pub_n) ||
-                (mixed && l->bx &&
-                 !publish_sum(s, h, CP_NAME_LIFEB0 + (int)l->k, &l->bx->ctr_b, l->bx->b, &l->bx->pub_b)))
+        if (h->failed)
+            continue;
+        for (struct cp_hlife *l = h->life; l && m; l = l->next) {
+            unsigned k = hl_k(l);
+            if ((l->pub & HL_BYTES) || !(m & (1u << k)))
+                continue; /* (a bytes node goes with its objects node) */
+            m &= ~(1u << k);
+            struct cp_hlife *lb = mixed ? hl_bytes_of(l) : NULL;
+            if (!publish_life_sum(s, b, CP_NAME_LIFE0 + (int)k, l) ||
+                (lb && !publish_life_sum(s, b, CP_NAME_LIFEB0 + (int)k, lb))) {
                 h->failed = 1;
+                break;
+            }
         }
     }
-    lhead = NULL;
+    lhead = 0;
 }
 
 void cp_ht_publish_life(const struct cp_ht_sink *s)
@@ -427,26 +549,26 @@ static void publish_peak(const struct cp_ht_sink *s)
 {
     for (uint32_t i = 1, nb = cp_bucket_published_index(); i <= nb; i++) {
         struct cp_bucket *bk = cp_bucket_by_hidx(i);
-        struct cp_htx *h = bk && bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
+        struct cp_htx *h = bk && bk->type == CP_HEAP ? htx_if(bk) : NULL;
         if (!h || h->failed)
             continue;
         int64_t c = h->stamp == epoch ? h->at_peak : h->cur;
-        int64_t cb = cur_bytes(h, h->stamp == epoch);
+        int64_t cb = cur_bytes(h, bk, h->stamp == epoch);
         uint64_t v = c > 0 ? (uint64_t)c >> 16 : 0, vb = cb > 0 ? (uint64_t)cb >> 16 : 0;
-        bool mixed = h->b->u.mem.mixed; /* bytes written, not implied (bucket.h) */
-        struct cp_htpk *k = h->pk;
+        bool mixed = bk->u.mem.mixed; /* bytes written, not implied (bucket.h) */
+        struct cp_htpk *k = hpk(h);
         if (k ? v == k->pub_peak && (!mixed || vb == k->pub_peakb) : !v && (!mixed || !vb))
             continue; /* (never in use at a published peak: no counter, read as 0) */
         if (!k) {
-            if (!(k = cp_arena_alloc(sizeof *k))) {
+            if (!side_of(h)) {
                 h->failed = 1;
                 continue;
             }
-            memset(k, 0, sizeof *k);
-            h->pk = k;
+            k = &h->side->pk; /* (zeroed with the side, never used before) */
+            h->has_pk = 1;
         }
-        if ((!k->ctr_peak && !(k->ctr_peak = s->bucket_ctr(h->b, CP_NAME_PEAK))) ||
-            (mixed && !k->ctr_peakb && !(k->ctr_peakb = s->bucket_ctr(h->b, CP_NAME_PEAKB)))) {
+        if ((!k->ctr_peak && !(k->ctr_peak = s->bucket_ctr(bk, CP_NAME_PEAK))) ||
+            (mixed && !k->ctr_peakb && !(k->ctr_peakb = s->bucket_ctr(bk, CP_NAME_PEAKB)))) {
             h->failed = 1;
             continue;
         }
@@ -522,44 +644,45 @@ void cp_ht_atfork_child(bool newfile)
     last_peak_pub = 0;
     pub_peak_bytes = pub_peak_ms = 0;
     ctr_peak_bytes = ctr_peak_ms = NULL; /* the child's pid names its own */
-    lhead = NULL;
+    lhead = 0;
     for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
         struct cp_bucket *bk = cp_bucket_by_hidx(i);
-        struct cp_htx *h = bk && bk->type == CP_HEAP ? bk->u.mem.ht : NULL;
+        struct cp_htx *h = bk && bk->type == CP_HEAP ? htx_if(bk) : NULL;
         if (!h)
             continue;
         h->cur = h->at_peak = 0;
-        if (h->bx)
-            h->bx->curb = h->bx->at_peakb = 0;
+        struct cp_htb *x = hbx(h);
+        struct cp_htpk *k = hpk(h);
+        if (x)
+            x->curb = x->at_peakb = 0;
         h->stamp = epoch;
         h->lmask = 0;
-        h->lnext = NULL;
+        h->lnext = 0;
         /* the child's peak is its own contribution: 0 so far. Shared file: the parent's
          * counts stay there and the child adds its own (pub = 0, life = pub as published,
          * the free record and its implied class as they were); a file of its own starts
          * from nothing, its free records named after the child's own first frees */
-        if (h->pk) {
-            h->pk->pub_peak = h->pk->pub_peakb = 0;
+        if (k) {
+            k->pub_peak = k->pub_peakb = 0;
             if (newfile)
-                h->pk->ctr_peak = h->pk->ctr_peakb = NULL;
+                k->ctr_peak = k->ctr_peakb = NULL;
         }
         if (newfile) {
-            h->c0 = NOCLASS;
+            h->c0p1 = 0;
             h->n0 = 0;
-            if (h->bx)
-                h->bx->b0 = 0;
+            if (x)
+                x->b0 = 0;
         }
         for (struct cp_hlife *l = h->life; l; l = l->next) {
             if (newfile) {
-                l->n = l->pub_n = 0;
-                l->ctr_n = NULL;
-                if (l->bx)
-                    *l->bx = (struct cp_hlb){0, 0, NULL};
-            } else {
-                /* (bytes not written yet are the objects times the record's size) */
-                l->n = l->pub_n;
-                if (l->bx)
-                    l->bx->b = l->bx->ctr_b ? l->bx->pub_b : l->pub_n * h->b->u.mem.size0;
+                l->n = 0;
+                l->pub &= 0xffff;
+                l->ctr = NULL;
+            } else if (!(l->pub & HL_BYTES) || l->ctr) {
+                l->n = hl_pub(l);
+            } else { /* (bytes not written yet are the objects times the record's size) */
+                const struct cp_hlife *lo = hl_find(h, hl_k(l), false);
+                l->n = (lo ? hl_pub(lo) : 0) * bk->u.mem.size0;
             }
         }
         if (newfile)
@@ -578,20 +701,20 @@ void cp_ht_stats(double *inuse, double *pk, uint64_t *pk_ns)
 
 uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 {
-    const struct cp_htx *h = b->u.mem.ht;
-    int64_t c = !h ? 0 : bytes ? cur_bytes(h, h->stamp == epoch)
+    const struct cp_htx *h = htx_if(b);
+    int64_t c = !h ? 0 : bytes ? cur_bytes(h, b, h->stamp == epoch)
                                : (h->stamp == epoch ? h->at_peak : h->cur);
     return c > 0 ? (uint64_t)c >> 16 : 0;
 }
 
 uint64_t cp_ht_bucket_life(const struct cp_bucket *b, unsigned cls, bool bytes)
 {
-    const struct cp_htx *h = b->u.mem.ht;
+    const struct cp_htx *h = htx_if(b);
     uint64_t s0 = b->u.mem.size0;
-    if (h && h->c0 == cls)
-        return (!bytes ? h->n0 : h->bx ? h->bx->b0 : h->n0 * s0) >> 16;
-    for (const struct cp_hlife *l = h ? h->life : NULL; l; l = l->next)
-        if (l->k == cls)
-            return (!bytes ? l->n : l->bx ? l->bx->b : l->n * s0) >> 16;
-    return 0;
+    if (h && h->c0p1 == cls + 1)
+        return (!bytes ? h->n0 : h->has_bx ? h->side->bx.b0 : h->n0 * s0) >> 16;
+    const struct cp_hlife *l = h ? hl_find(h, cls, false) : NULL, *lb;
+    if (!l)
+        return 0;
+    return (!bytes ? l->n : (lb = hl_bytes_of(l)) != NULL ? lb->n : l->n * s0) >> 16;
 }

@@ -343,10 +343,13 @@ void cp_publish_bucket(struct cp_bucket *b)
     if (!have_file || b->ctr_failed)
         return;
     if (b->type == CP_HEAP) {
-        /* bytes: implied by the record's size until the site has had two sizes (bucket.h) */
-        nval = b->u.mem.mixed ? 4 : 2;
-        for (int i = 0; i < nval; i++)
-            delta[i] = (*cp_memrec_at(&b->u.mem.active, i) - b->pub[i]) >> 16;
+        delta[0] = (b->u.mem.active.aobj - b->pub[0]) >> 16;
+        delta[1] = (b->u.mem.active.fobj - b->pub[1]) >> 16;
+        if (b->u.mem.mixed) { /* bytes: implied by size0 before its second size (cp_bmix) */
+            nval = 4;
+            delta[2] = (b->u.mem.mix->abytes - b->u.mem.mix->pub[0]) >> 16;
+            delta[3] = (b->u.mem.mix->fbytes - b->u.mem.mix->pub[1]) >> 16;
+        }
     } else {
         delta[0] = b->u.blk.count_q16 - b->pub[0];
         delta[1] = b->u.blk.delay - b->pub[1];
@@ -354,10 +357,11 @@ void cp_publish_bucket(struct cp_bucket *b)
     for (int i = 0; i < nval; i++) {
         if (!delta[i])
             continue;
-        if (!b->ctr[i]) {
+        uint32_t *ctr = cp_bucket_ctr(b, i);
+        if (!*ctr) {
             int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
             if (err == CP_CFILE_EBROKEN) {
-                b->ctr[i] = NULL;
+                *ctr = 0;
                 cp_check_file(); /* said there, once; nothing more goes to the file */
                 return;
             }
@@ -372,11 +376,8 @@ void cp_publish_bucket(struct cp_bucket *b)
                 return;
             }
         }
-        add(b->ctr[i], delta[i]);
-        if (b->type == CP_HEAP)
-            cp_memrec_publish(b, i);
-        else
-            b->pub[i] += delta[i];
+        add(cp_cfile_value(&file, *ctr), delta[i]);
+        *cp_bucket_pub(b, i) += b->type == CP_HEAP ? delta[i] << 16 : delta[i]; /* (1/65536) */
     }
 }
 

@@ -127,25 +127,39 @@ static void count_heap(struct cp_bucket *b, bool free, uint64_t size, uint64_t c
     /* wq·size is about 65536·(size + rate) < 2^64: a size is under 2^40 (hv_size), the
      * rate at most 2^40 (options.c) */
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
-    struct cp_memrec *f = &b->u.mem.active;
-    struct cp_fut *e = late ? NULL : touch(b, (unsigned)(c & 1));
-    if (e)
-        f = &e->u.mem;
-    if (free) {
-        f->fobj += wq;
-        f->fbytes += bq;
-    } else {
-        f->aobj += wq;
-        f->abytes += bq;
-    }
     if (!free) {
         /* (a bucket's first event is an allocation: a free's bucket comes from one) */
         if (!b->u.mem.sized) {
             b->u.mem.size0 = size;
             b->u.mem.sized = 1;
-        } else if (size != b->u.mem.size0) {
-            b->u.mem.mixed = 1;
+        } else if (size != b->u.mem.size0 && !b->u.mem.mixed && !cp_bucket_mix(b)) {
+            /* no memory for its bytes: they stay its objects x size0, the loss counted */
+            cp_prof_lost(CP_LOST_NBUCKET, 1);
         }
+    }
+    struct cp_fut *e = late ? NULL : touch(b, (unsigned)(c & 1));
+    if (e) {
+        struct cp_memrec *f = &e->u.mem;
+        if (free) {
+            f->fobj += wq;
+            f->fbytes += bq;
+        } else {
+            f->aobj += wq;
+            f->abytes += bq;
+        }
+    } else { /* late: straight into active (an unmixed bucket's bytes are implied) */
+        struct cp_bmix *m = b->u.mem.mix;
+        if (free) {
+            b->u.mem.active.fobj += wq;
+            if (m)
+                m->fbytes += bq;
+        } else {
+            b->u.mem.active.aobj += wq;
+            if (m)
+                m->abytes += bq;
+        }
+    }
+    if (!free) {
         cp_samples[CP_HEAP]++;
         if (b->trunc)
             cp_trunc_events++;

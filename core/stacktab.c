@@ -65,6 +65,19 @@ void cp_stacktab_reset(void)
     memset(bases, 0, sizeof bases);
 }
 
+/* cp_cfile_counter_fresh, its counter kept as its record's offset (bucket.h's ctr); 0
+ * there on failure */
+static int fresh(struct cp_cfile *f, const char *name, size_t len, uint32_t *off)
+{
+    uint64_t *v;
+    int err = cp_cfile_counter_fresh(f, name, len, &v);
+    size_t o = err ? 0 : cp_cfile_offset(f, v);
+    if (!err && (o == 0 || o > UINT32_MAX))
+        err = CP_CFILE_ECORRUPT; /* (cannot be: a record is inside a view, under 4 GiB) */
+    *off = err ? 0 : (uint32_t)o;
+    return err;
+}
+
 static char *put_hex(char *o, uint64_t v)
 {
     static const char hex[] = "0123456789abcdef";
@@ -125,11 +138,9 @@ static int name_bucket(struct cp_cfile *f, struct cp_bucket *b,
         *o++ = ':';
         o = put_hex(o, base->nstk - keep);
     }
-    int err = cp_cfile_counter_fresh(f, buf, (size_t)(o - buf), &b->ctr[0]);
-    if (err) {
-        b->ctr[0] = NULL;
+    int err = fresh(f, buf, (size_t)(o - buf), &b->ctr[0]);
+    if (err)
         return err;
-    }
     b->id = (uint32_t)id;
     if (!b->overflow) {
         memmove(bases + 1, bases, (NBASE - 1) * sizeof *bases);
@@ -146,13 +157,15 @@ int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
         if (err)
             return err;
     }
-    if (which == 0 || b->ctr[which])
+    if (which == 0)
         return 0;
-    /* the bucket's other values: ctrprof/f (free objects; delay), and of a heap bucket
-     * ctrprof/ab and ctrprof/fb (bytes allocated and freed) */
+    /* the bucket's other values: ctrprof/f (free objects; delay), and of a mixed heap
+     * bucket ctrprof/ab and ctrprof/fb (bytes allocated and freed, bucket.h's cp_bmix) */
     static const char *const kind[CP_BUCKET_NVAL] = {NULL, "ctrprof/f:", "ctrprof/ab:", "ctrprof/fb:"};
-    if (which < 1 || which >= CP_BUCKET_NVAL)
+    if (which < 1 || which >= CP_BUCKET_NVAL || (which >= 2 && !b->u.mem.mix))
         return CP_CFILE_ENAME;
+    if (*cp_bucket_ctr(b, which))
+        return 0;
     char buf[32];
     size_t kl = strlen(kind[which]);
     memcpy(buf, kind[which], kl);
@@ -162,7 +175,7 @@ int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
         buf[kl++] = ':';
     }
     char *o = put_hex(buf + kl, b->id);
-    return cp_cfile_counter_fresh(f, buf, (size_t)(o - buf), &b->ctr[which]);
+    return fresh(f, buf, (size_t)(o - buf), cp_bucket_ctr(b, which));
 }
 
 int cp_stacktab_kind_counter(struct cp_cfile *f, struct cp_bucket *b, const char *kind,

@@ -1,0 +1,2 @@
+build2/obj/base/log.o: base/log.c base/log.h
+base/log.h:

@@ -1,0 +1,3 @@
+build2/obj/base/options.o: base/options.c base/options.h base/log.h
+base/options.h:
+base/log.h:

@@ -1,0 +1,2 @@
+build2/obj/core/hweight.o: core/hweight.c core/hweight.h
+core/hweight.h:

@@ -1,0 +1,30 @@
+build2/obj/core/publish.o: core/publish.c core/prof_int.h core/bucket.h \
+ core/frames.h core/prof.h core/contention.h core/live.h core/meta.h \
+ base/options.h core/sample.h core/stack.h core/ring.h base/spin.h \
+ base/rawsys.h core/arena.h cfile/cfile.h core/heaptime.h \
+ core/stampclock.h base/log.h core/mapsnap.h core/modules.h core/names.h \
+ core/newproc.h core/ownstack.h core/stacktab.h
+core/prof_int.h:
+core/bucket.h:
+core/frames.h:
+core/prof.h:
+core/contention.h:
+core/live.h:
+core/meta.h:
+base/options.h:
+core/sample.h:
+core/stack.h:
+core/ring.h:
+base/spin.h:
+base/rawsys.h:
+core/arena.h:
+cfile/cfile.h:
+core/heaptime.h:
+core/stampclock.h:
+base/log.h:
+core/mapsnap.h:
+core/modules.h:
+core/names.h:
+core/newproc.h:
+core/ownstack.h:
+core/stacktab.h:

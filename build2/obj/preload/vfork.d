@@ -1,0 +1,1 @@
+build2/obj/preload/vfork.o: preload/vfork.S

@@ -1,0 +1,4 @@
+build2/obj/tools/names.o: tools/names.c tools/profile.h \
+ symbolize/symbolize.h
+tools/profile.h:
+symbolize/symbolize.h:
