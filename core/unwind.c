@@ -829,22 +829,35 @@ struct wverify {
 static __attribute__((noinline)) int wc_verify(const struct wcache *c, struct wverify *v,
                                                unsigned j, uintptr_t sp, uintptr_t lo)
 {
-    const struct wstate *cs = c->st + c->b;
-    while (v->lo > j) {
-        unsigned k = v->lo - 1;
-        const struct wstate *a = &cs[k], *b = &cs[k + 1];
+    const struct wstate *const cs = c->st + c->b;
+    const struct wstate *a = cs + v->lo; /* (locals: the loop's state in registers) */
+    int irr = v->irr;
+    while (a > cs + j) {
+        const struct wstate *b = a--;
         /* an rbp slot below the walk's start is below any sp it can join at: wc_same
          * would refuse it, and it is not read */
-        if (*(const uintptr_t *)(b->sp - 8) != b->ip ||
-            (a->bpat && (a->bpat < lo || *(const uintptr_t *)a->bpat != b->bp))) {
-            v->bad = (int)k;
-            return 0;
+        if (*(const uintptr_t *)(b->sp - 8) != b->ip)
+            goto bad;
+        if (a->bpat) {
+            if (__builtin_expect(a->bpat < a->sp, 0)) {
+                if (a->bpat < lo)
+                    goto bad;
+                if (irr < 0)
+                    irr = (int)(a - cs);
+            }
+            if (*(const uintptr_t *)a->bpat != b->bp)
+                goto bad;
         }
-        if (v->irr < 0 && a->bpat && a->bpat < a->sp)
-            v->irr = (int)k;
-        v->lo = k;
+        continue;
+    bad:
+        v->bad = (int)(a - cs);
+        v->lo = (unsigned)(b - cs);
+        v->irr = irr;
+        return 0;
     }
-    return (int)j > v->irr || wc_same(c, j, sp);
+    v->lo = j;
+    v->irr = irr;
+    return (int)j > irr || wc_same(c, j, sp);
 }
 
 /* May the walk join the last one at its state j (same sp, bp and ip)? Without a call
@@ -973,8 +986,9 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                 move_states(ns, fresh, n);
                 c->b = nb;
                 unsigned got = total < cap ? total : cap;
-                for (unsigned k = n; k < got; k++)
-                    pcs[k] = ns[k].ip;
+                const struct wstate *from = ns + n;
+                for (uintptr_t *o = pcs + n, *oend = pcs + got; o < oend; o++, from++)
+                    *o = from->ip;
                 if (total > cap || (total == cap && c->end == W_FULL)) {
                     c->n = cap;
                     c->end = W_FULL;
