@@ -983,7 +983,8 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                     move_states(&c->st[nb + n], cj, tail);
                 }
                 struct wstate *ns = c->st + nb;
-                move_states(ns, fresh, n);
+                if (n)
+                    move_states(ns, fresh, n);
                 c->b = nb;
                 unsigned got = total < cap ? total : cap;
                 const struct wstate *from = ns + n;
