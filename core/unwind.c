@@ -734,7 +734,7 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * the last stack, called from another place further out) is still the last walk's
  * state: its step to the caller is the same (the same shape, sp and bp give the same CFA
  * and slots), so it is taken from the cache, reading the two slots, with no shape lookup
- * ("cached step"; on namechurn at rate 1, 4 of the 6 frames walked an allocation). The
+ * ("cached step"; on namechurn at rate 1, 4 of the 5 frames walked an allocation). The
  * words above are read once a walk, however many of its states meet the last walk's
  * (wverify). Cost: BENCHMARKS.md, "Rate-1 CPU: the unwinder". */
 #define WC_MAX 96 /* states kept: the shim's cap is CTRPROF_DEPTH (64) + 24 */
@@ -818,9 +818,9 @@ static int wc_same(const struct wcache *c, unsigned j, uintptr_t sp)
  * other test, no rbp slot below the sp joined at, holds for every frame whose rbp slot
  * is not below its own sp (states' sp only grow): irr is the highest frame checked that
  * has one below (-1: none; compilers do not make them), and a join at or below it asks
- * wc_same. The
- * words do not change during a walk: they are above its sp, on the thread's own stack
- * (or the one a signal interrupted, which is never joined: see the walk). */
+ * wc_same. The words do not change during a walk: they are above its sp, on the
+ * thread's own stack (or the one a signal interrupted, which is never joined: see the
+ * walk). */
 struct wverify {
     unsigned lo;
     int bad, irr;
@@ -1028,7 +1028,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                  * was refused at it): its step is the last walk's, which the same shape
                  * (this generation's), sp and bp determine, and which read the words at the
                  * same places, inside the same bounds: no lookup. (namechurn's leaf frames
-                 * under a call site that changes each time: 4 of its 6 walked frames.) */
+                 * under a call site that changes each time: 4 of its 5 walked frames.) */
                 f->bpat = cj->bpat;
                 r.sp = cj[1].sp;
                 if (cj->bpat)
