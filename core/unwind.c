@@ -862,9 +862,8 @@ static __attribute__((noinline)) int wc_verify(const struct wcache *c, struct wv
 
 /* May the walk join the last one at its state j (same sp, bp and ip)? Without a call
  * where the words are known already (bad, or all read). */
-static inline __attribute__((always_inline)) int wc_join_ok(const struct wcache *c,
-                                                            struct wverify *v, unsigned j,
-                                                            uintptr_t sp, uintptr_t lo)
+static inline __attribute__((always_inline)) int
+wc_join_ok(const struct wcache *c, struct wverify *v, unsigned j, uintptr_t sp, uintptr_t lo)
 {
     if ((int)j <= v->bad)
         return 0;
@@ -904,8 +903,7 @@ static inline __attribute__((always_inline)) uint64_t lookup(struct slot *t, uin
  * bounds: the caller's frame must be above this one and below hi (so every slot read,
  * from cfa - 8 up, is on this stack: sp >= lo holds from the start). */
 static inline __attribute__((always_inline)) int step(struct cp_unwind_regs *r, uint64_t s,
-                                                      uintptr_t lo, uintptr_t *hi,
-                                                      uintptr_t *bpat)
+                                                      uintptr_t lo, uintptr_t *hi, uintptr_t *bpat)
 {
     uintptr_t cfa = ((s & S_CFA_RBP) ? r->bp : r->sp) + (uintptr_t)(intptr_t)shape_cfa_off(s);
     if (cfa < r->sp + 8)
@@ -952,8 +950,9 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         /* (pointers rather than indices, and few live values: the loop's state stays in
          * registers) */
         struct wstate fresh[FRESH], *f = fresh;
-        const struct wstate *const cs = c->st + c->b; /* the last walk's states */
-        const struct wstate *cj = cs, *const cend = cs + c->n; /* cj: the first not below sp */
+        /* the last walk's states; cj: the first not below sp */
+        const struct wstate *const cs = c->st + c->b;
+        const struct wstate *cj = cs, *const cend = cs + c->n;
         uintptr_t *out = pcs;
         struct wverify v = {c->end == W_END ? c->n - 1 : c->n, -1, -1};
         /* the states the last walk stepped from (an END frame's, last of a W_END walk, not) */
