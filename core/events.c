@@ -252,6 +252,14 @@ static inline unsigned common_suffix(const uintptr_t *a, const uintptr_t *b, uns
     return k;
 }
 
+/* The chain heads' prefetch (cp_event_alloc) only where their table outgrows the caches
+ * (64 KiB of heads): a table that holds few buckets is small (bucket.c maps the heads in
+ * steps as buckets come) and stays cached, and the hash chain the prefetch needs, a
+ * multiply-xor per frame not shared with the last stack, costs the producer ~80
+ * instructions an allocation pair on namechurn (callgrind; BENCHMARKS.md, "Rate-1 CPU:
+ * the unwinder"). */
+#define CP_PREFETCH_HEADS (1ull << 14)
+
 _Static_assert(CP_RING_STK >= CP_MAX_DEPTH + 1, "a ring keeps a whole stack");
 _Static_assert(CP_MAX_DEPTH + 1 <= 255, "a record's frame counts fit a byte");
 
@@ -278,16 +286,21 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
      * the miss overlaps the clock read, the live table's insert, the ring write and, in
      * a single-threaded process, the inline flush up to the lookup. A few instructions a
      * frame not shared (cc1: ~5 an event); the states stay in step with stk: those past
-     * the shared depth are of this stack, kept only if it is written. */
+     * the shared depth are of this stack, kept only if it is written (and hashed: not
+     * while the heads' table is small, CP_PREFETCH_HEADS). */
     bool same = keep == n && n == r->stk_n; /* (the flusher has its bucket: resolve.c) */
+    bool hashed = false;
     if (!same) {
         unsigned hd = keep < r->stkh_n ? keep : r->stkh_n;
         r->stkh_n = hd;
-        uint64_t hs = hd ? r->stkh[hd] : CP_STKHASH_SEED;
-        for (unsigned d = hd; d < n; d++)
-            r->stkh[d + 1] = hs = cp_stkhash_step(hs, pcs[n - 1 - d]);
-        if (n <= CP_MAX_DEPTH)
-            cp_bucket_prefetch(cp_stkhash_final(hs, CP_HEAP, n));
+        if (__atomic_load_n(&cp_bucket_heads_mask, __ATOMIC_RELAXED) >= CP_PREFETCH_HEADS - 1) {
+            uint64_t hs = hd ? r->stkh[hd] : CP_STKHASH_SEED;
+            for (unsigned d = hd; d < n; d++)
+                r->stkh[d + 1] = hs = cp_stkhash_step(hs, pcs[n - 1 - d]);
+            if (n <= CP_MAX_DEPTH)
+                cp_bucket_prefetch(cp_stkhash_final(hs, CP_HEAP, n));
+            hashed = true;
+        }
     }
     /* The record: p, then size, frames and kept frames in one word (an
      * object of 2^48 bytes or more cannot be allocated on x86-64), its time (heaptime.h:
@@ -309,7 +322,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
         r->nref++;
         memcpy(r->stk + CP_RING_STK - n, pcs, (n - keep) * sizeof *pcs);
         r->stk_n = n;
-        if (!same)
+        if (hashed)
             r->stkh_n = n;
         break;
     case EMIT_LATE: /* accounted with this ref, which no ring record will carry */

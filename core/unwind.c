@@ -1,8 +1,9 @@
 /*
  * unwind.c — the CFI stack walker and its shape table (see unwind.h).
  *
- * About 1,000 lines: the .eh_frame parser, the shape table and the walker. The parser
- * (pure: bytes in, a shape out, fuzzed on its own) could stand in a file of its own.
+ * About 1,150 lines: the .eh_frame parser, the shape table and the walker with its cache
+ * of the last walk. The parser (pure: bytes in, a shape out, fuzzed on its own) could
+ * stand in a file of its own.
  *
  * Context: hook context (a sampled event, re-entrancy guard held), any thread, also a
  * signal handler that allocates. No malloc (the table is mmap'd once), no locks: the
@@ -727,7 +728,15 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * (on gcc's cc1 at rate 1 the walk was 12% of the run: 50-60 frames per stack, a
  * table lookup each). Any difference, a new generation (dlclose), other stack bounds or
  * another cap: the walk goes on as usual. Every word re-read lies between the current sp
- * and the stack top, which the last walk checked against the same bounds. */
+ * and the stack top, which the last walk checked against the same bounds.
+ *
+ * A state the last walk had whose words above did not all stay (the leaf functions of
+ * the last stack, called from another place further out) is still the last walk's
+ * state: its step to the caller is the same (the same shape, sp and bp give the same CFA
+ * and slots), so it is taken from the cache, reading the two slots, with no shape lookup
+ * ("cached step"; on namechurn at rate 1, 4 of the 5 frames walked an allocation). The
+ * words above are read once a walk, however many of its states meet the last walk's
+ * (wverify). Cost: BENCHMARKS.md, "Rate-1 CPU: the unwinder". */
 #define WC_MAX 96 /* states kept: the shim's cap is CTRPROF_DEPTH (64) + 24 */
 #define FRESH 16 /* states of a walk kept on the stack while it may still join the last
                   * (each is 32 bytes of the program's stack: ownstack.h) */
@@ -781,7 +790,8 @@ static void move_states(struct wstate *dst, const struct wstate *src, unsigned n
 /* Do the stack words the cached walk read above state j still hold what it read? Every
  * return-address slot is above sp (states' sp only grow); an rbp slot is read only if it
  * is not below sp either. A state without bpat kept its rbp (the walk only changes rbp
- * where the shape saved it), so there is nothing to compare. */
+ * where the shape saved it), so there is nothing to compare. (The exact check, word by
+ * word from j up: wc_join_ok's fallback.) */
 static int wc_same(const struct wcache *c, unsigned j, uintptr_t sp)
 {
     unsigned last = c->end == W_END ? c->n - 1 : c->n;
@@ -796,59 +806,189 @@ static int wc_same(const struct wcache *c, unsigned j, uintptr_t sp)
     return 1;
 }
 
+/* What one walk learnt of the words above the last walk's states, so that each word is
+ * read at most once a walk, however many states the walk tries to join at: a walk whose
+ * leaf frames are the last one's and whose outer ones are not (namechurn: the same five
+ * functions under a different call site in main's callee) met the last walk at each of
+ * its states and re-read everything above each time, ~300 instructions a walk of the
+ * ~1,000 its walk cost at rate 1 (callgrind). The words are checked from the top down:
+ * frames lo..last-1 (frame k: state k+1's return-address slot and state k's rbp slot)
+ * hold what the last walk read, and frame bad does not (-1: none found), so no join at
+ * a state at or below bad can succeed and any above it needs no more reads. wc_same's
+ * other test, no rbp slot below the sp joined at, holds for every frame whose rbp slot
+ * is not below its own sp (states' sp only grow): irr is the highest frame checked that
+ * has one below (-1: none; compilers do not make them), and a join at or below it asks
+ * wc_same. The words do not change during a walk: they are above its sp, on the
+ * thread's own stack (or the one a signal interrupted, which is never joined: see the
+ * walk). */
+struct wverify {
+    unsigned lo;
+    int bad, irr;
+};
 
+static __attribute__((noinline)) int wc_verify(const struct wcache *c, struct wverify *v,
+                                               unsigned j, uintptr_t sp, uintptr_t lo)
+{
+    const struct wstate *const cs = c->st + c->b;
+    const struct wstate *a = cs + v->lo; /* (locals: the loop's state in registers) */
+    int irr = v->irr;
+    while (a > cs + j) {
+        const struct wstate *b = a--;
+        /* an rbp slot below the walk's start is below any sp it can join at: wc_same
+         * would refuse it, and it is not read */
+        if (*(const uintptr_t *)(b->sp - 8) != b->ip)
+            goto bad;
+        if (a->bpat) {
+            if (__builtin_expect(a->bpat < a->sp, 0)) {
+                if (a->bpat < lo)
+                    goto bad;
+                if (irr < 0)
+                    irr = (int)(a - cs);
+            }
+            if (*(const uintptr_t *)a->bpat != b->bp)
+                goto bad;
+        }
+        continue;
+    bad:
+        v->bad = (int)(a - cs);
+        v->lo = (unsigned)(b - cs);
+        v->irr = irr;
+        return 0;
+    }
+    v->lo = j;
+    v->irr = irr;
+    return (int)j > irr || wc_same(c, j, sp);
+}
+
+/* May the walk join the last one at its state j (same sp, bp and ip)? Without a call
+ * where the words are known already (bad, or all read). */
+static inline __attribute__((always_inline)) int
+wc_join_ok(const struct wcache *c, struct wverify *v, unsigned j, uintptr_t sp, uintptr_t lo)
+{
+    if ((int)j <= v->bad)
+        return 0;
+    if (j >= v->lo)
+        return (int)j > v->irr || wc_same(c, j, sp);
+    return wc_verify(c, v, j, sp, lo);
+}
+
+/* more() for the walk's hot loop, which keeps hi in a register (more's pointer would put
+ * it in memory, with the loop's other state: ~20% of a walk's instructions were spills):
+ * the new bound, or 0 if the walk cannot read below want. */
+static __attribute__((noinline)) uintptr_t more_hi(uintptr_t want, uintptr_t hi)
+{
+    return more(want, &hi) ? hi : 0;
+}
+
+/* The shape of the frame whose return address (or, with exact, interrupted ip) is ip:
+ * one probe of the table for a cached ordinary frame of this generation (fast_want),
+ * else shape_of. */
+static inline __attribute__((always_inline)) uint64_t lookup(struct slot *t, uintptr_t key,
+                                                             uint64_t fast_want, unsigned gen)
+{
+    const uint64_t fast_mask = 3u | GEN_MASK << 4;
+    uint64_t s = 0;
+    if (__builtin_expect(t != NULL, 1)) {
+        const struct slot *sl = &t[slot_of(key)];
+        if (__atomic_load_n(&sl->key, __ATOMIC_ACQUIRE) == key)
+            s = __atomic_load_n(&sl->val, __ATOMIC_ACQUIRE);
+    }
+    if (__builtin_expect((s & fast_mask) == fast_want, 1))
+        return s;
+    return shape_of(t, key, gen);
+}
+
+/* One frame up, by its shape s (an ordinary frame): r becomes its caller's registers,
+ * *bpat where the caller's rbp was read (0: unchanged). 0 if a word it needs is out of
+ * bounds: the caller's frame must be above this one and below hi (so every slot read,
+ * from cfa - 8 up, is on this stack: sp >= lo holds from the start). */
+static inline __attribute__((always_inline)) int step(struct cp_unwind_regs *r, uint64_t s,
+                                                      uintptr_t lo, uintptr_t *hi, uintptr_t *bpat)
+{
+    uintptr_t cfa = ((s & S_CFA_RBP) ? r->bp : r->sp) + (uintptr_t)(intptr_t)shape_cfa_off(s);
+    if (cfa < r->sp + 8)
+        return 0;
+    if (__builtin_expect(cfa > *hi, 0) && !(*hi = more_hi(cfa, *hi)))
+        return 0;
+    uintptr_t at = 0;
+    if (s & S_BP_SAVED) {
+        at = cfa + (uintptr_t)(intptr_t)shape_bp_off(s);
+        if (__builtin_expect(at - lo > *hi - 8 - lo, 0)) {
+            uintptr_t h;
+            if (at < lo || !(h = more_hi(at + 8, *hi)) || at - lo > h - 8 - lo)
+                return 0;
+            *hi = h;
+        }
+        r->bp = *(const uintptr_t *)at;
+    }
+    *bpat = at;
+    r->ip = *(const uintptr_t *)(cfa - 8);
+    r->sp = cfa;
+    return 1;
+}
+
+/* The walk. Two loops: while the last walk may still be met (its states are read from c,
+ * this walk's go to fresh), then on alone (this walk's states straight to c). */
 int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr_t lo, uintptr_t hi,
                   int *full)
 {
     struct slot *t = get_table();
     unsigned gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE) & GEN_MASK;
     /* the common case, a cached ordinary frame of this generation, in one compare */
-    const uint64_t fast_mask = 3u | GEN_MASK << 4, fast_want = K_FRAME | (uint64_t)gen << 4;
+    const uint64_t fast_want = K_FRAME | (uint64_t)gen << 4;
     unsigned n = 0;
     *full = 0;
     if (r.sp < lo || r.sp > hi)
         return -1;
     struct wcache *c = &wc;
     int keep = cap <= WC_MAX && !__atomic_load_n(&wc_off, __ATOMIC_RELAXED);
-    /* joining: the last walk may still be met (its states are read from c, this walk's
-     * go to fresh); otherwise this walk's states go straight to c */
-    int joining = keep && c->n && c->gen == gen && c->hi == hi && c->cap == cap;
-    struct wstate fresh[FRESH];
-    struct wstate *st = joining ? fresh : c->st;
-    if (keep && !joining)
-        c->b = 0;
-    unsigned j = 0; /* joining: the first cached state not below sp */
     unsigned exact = 0; /* r.ip is where a signal interrupted, not a return address */
     int end;
-    const struct wstate *cs = c->st + c->b; /* the last walk's states */
-    for (;;) {
-        if (joining) {
-            while (j < c->n && cs[j].sp < r.sp)
-                j++;
-            if (j < c->n && cs[j].sp == r.sp && cs[j].ip == r.ip && cs[j].bp == r.bp &&
-                wc_same(c, j, r.sp)) {
+    uint64_t s;
+    uintptr_t bpat;
+    if (keep && c->n && c->gen == gen && c->hi == hi && c->cap == cap) {
+        /* (pointers rather than indices, and few live values: the loop's state stays in
+         * registers) */
+        struct wstate fresh[FRESH], *f = fresh;
+        /* the last walk's states; cj: the first not below sp */
+        const struct wstate *const cs = c->st + c->b;
+        const struct wstate *cj = cs, *const cend = cs + c->n;
+        uintptr_t *out = pcs;
+        struct wverify v = {c->end == W_END ? c->n - 1 : c->n, -1, -1};
+        /* the states the last walk stepped from (an END frame's, last of a W_END walk, not) */
+        const struct wstate *const clast = cs + v.lo;
+        for (;;) {
+            while (cj < cend && cj->sp < r.sp)
+                cj++;
+            if (cj == cend)
+                break; /* past the last walk's states: on alone */
+            int same = cj->sp == r.sp && cj->ip == r.ip && cj->bp == r.bp;
+            if (same && wc_join_ok(c, &v, (unsigned)(cj - cs), r.sp, lo)) {
                 /* joined: the last walk's states j.. follow this walk's 0..n-1. They stay
                  * where they are and this walk's go just below them (states are stored
                  * from a base, so no copy of the shared part: a memmove of it cost ~45
                  * instructions a sample on perl at rate 1), unless there is no room
                  * below: then the shared part moves to the top of the array, once. */
+                unsigned j = (unsigned)(cj - cs), cn = c->n;
+                n = (unsigned)(f - fresh);
                 c->joins++;
-                unsigned total = n + (c->n - j);
-                unsigned tail = c->end == W_END ? c->n - j : c->n - j + 1;
+                unsigned total = n + (cn - j);
+                unsigned tail = c->end == W_END ? cn - j : cn - j + 1;
                 if (n + tail > cap + 1)
                     tail = cap + 1 - n; /* states past the cap are not needed */
                 unsigned nb = c->b + j - n;
                 if (c->b + j < n) {
                     nb = WC_MAX + 1 - n - tail; /* >= 0: n + tail <= cap + 1 <= WC_MAX + 1 */
-                    move_states(&c->st[nb + n], &cs[j], tail);
+                    move_states(&c->st[nb + n], cj, tail);
                 }
                 struct wstate *ns = c->st + nb;
-                for (unsigned k = 0; k < n; k++)
-                    ns[k] = fresh[k];
+                if (n)
+                    move_states(ns, fresh, n);
                 c->b = nb;
                 unsigned got = total < cap ? total : cap;
-                for (unsigned k = n; k < got; k++)
-                    pcs[k] = ns[k].ip;
+                const struct wstate *from = ns + n;
+                for (uintptr_t *o = pcs + n, *oend = pcs + got; o < oend; o++, from++)
+                    *o = from->ip;
                 if (total > cap || (total == cap && c->end == W_FULL)) {
                     c->n = cap;
                     c->end = W_FULL;
@@ -864,20 +1004,75 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                 move_states(c->st, ns, n + 1);
                 c->b = 0;
                 r.sp = c->st[n].sp, r.bp = c->st[n].bp, r.ip = c->st[n].ip;
-                joining = 0;
-                st = c->st;
+                goto alone;
+            }
+            if (f == fresh + FRESH)
+                break; /* too many new states: on alone */
+            f->sp = r.sp;
+            f->bp = r.bp;
+            f->ip = r.ip;
+            f->bpat = 0;
+            if (r.ip == 0) {
+                end = W_ZERO;
+                goto ended_fresh;
+            }
+            if (out == pcs + cap) {
+                *full = 1;
+                end = W_FULL;
+                goto ended_fresh;
+            }
+            *out++ = r.ip;
+            if (same && cj < clast && (!cj->bpat || cj->bpat >= lo)) {
+                /* The last walk's state j, whose words above did not all stay (or the join
+                 * was refused at it): its step is the last walk's, which the same shape
+                 * (this generation's), sp and bp determine, and which read the words at the
+                 * same places, inside the same bounds: no lookup. (namechurn's leaf frames
+                 * under a call site that changes each time: 4 of its 5 walked frames.) */
+                f->bpat = cj->bpat;
+                r.sp = cj[1].sp;
+                if (cj->bpat)
+                    r.bp = *(const uintptr_t *)cj->bpat;
+                r.ip = *(const uintptr_t *)(r.sp - 8);
+                f++;
+                cj++;
                 continue;
             }
-            if (j >= c->n || n == FRESH) {
-                /* past the last walk's states (or too many new ones): walk on alone */
-                memcpy(c->st, fresh, n * sizeof fresh[0]);
-                c->b = 0;
-                joining = 0;
-                st = c->st;
+            s = lookup(t, r.ip, fast_want, gen);
+            if (__builtin_expect(shape_kind(s) != K_FRAME, 0)) {
+                if (shape_kind(s) == K_END && (s & S_SIGNAL)) {
+                    /* the loop below takes this frame again, without keeping states (see
+                     * there) */
+                    n = (unsigned)(f - fresh);
+                    c->n = 0;
+                    keep = 0;
+                    goto alone;
+                }
+                if (shape_kind(s) == K_END) {
+                    end = W_END;
+                    goto ended_fresh;
+                }
+                goto fail;
             }
+            if (!step(&r, s, lo, &hi, &f->bpat))
+                goto fail;
+            f++;
         }
-        if (keep && n <= WC_MAX)
-            st[n] = (struct wstate){r.sp, r.bp, r.ip, 0};
+        n = (unsigned)(f - fresh);
+        move_states(c->st, fresh, n);
+        c->b = 0;
+        goto alone;
+    ended_fresh: /* without meeting the last walk; n frames, and state n unless W_END */
+        n = (unsigned)(out - pcs);
+        move_states(c->st, fresh, n + (end != W_END));
+        c->b = 0;
+        goto done;
+    }
+    if (keep)
+        c->b = 0;
+alone:
+    for (;;) {
+        if (keep) /* n <= cap <= WC_MAX */
+            c->st[n] = (struct wstate){r.sp, r.bp, r.ip, 0};
         if (r.ip == 0) {
             end = W_ZERO;
             break;
@@ -890,24 +1085,20 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         pcs[n++] = r.ip;
         /* a shape is keyed by a return address, whose row is the one at key - 1; the
          * frame a signal interrupted is at its ip itself, so its key is ip + 1 */
-        uintptr_t key = r.ip + exact;
-        uint64_t s = 0;
-        if (t) {
-            const struct slot *sl = &t[slot_of(key)];
-            if (__atomic_load_n(&sl->key, __ATOMIC_ACQUIRE) == key)
-                s = __atomic_load_n(&sl->val, __ATOMIC_ACQUIRE);
-        }
+        s = lookup(t, r.ip + exact, fast_want, gen);
         exact = 0;
-        if ((s & fast_mask) != fast_want) {
-            s = shape_of(t, key, gen);
+        if (__builtin_expect(shape_kind(s) != K_FRAME, 0)) {
             if (shape_kind(s) == K_END && (s & S_SIGNAL)) {
                 /* Walks through a signal frame are not kept for joining: a join checks
                  * each frame's return-address slot, which the interrupted frame has not,
                  * and its stack may be another. */
                 if (keep)
                     c->n = 0;
-                keep = joining = 0;
-                if (!sigframe(&r, &lo, &hi)) {
+                keep = 0;
+                uintptr_t nlo = lo, nhi = hi; /* (lo and hi stay in registers) */
+                int on = sigframe(&r, &nlo, &nhi);
+                lo = nlo, hi = nhi;
+                if (!on) {
                     end = W_END;
                     break;
                 }
@@ -918,30 +1109,15 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                 end = W_END;
                 break;
             }
-            if (shape_kind(s) != K_FRAME)
-                goto fail;
-        }
-        uintptr_t cfa = ((s & S_CFA_RBP) ? r.bp : r.sp) + (uintptr_t)(intptr_t)shape_cfa_off(s);
-        /* the caller's frame is above this one and below hi (so every slot read, from
-         * cfa - 8 up, is on this stack: sp >= lo holds from the start) */
-        if (cfa < r.sp + 8 || (cfa > hi && !more(cfa, &hi)))
             goto fail;
-        if (s & S_BP_SAVED) {
-            uintptr_t at = cfa + (uintptr_t)(intptr_t)shape_bp_off(s);
-            if (at - lo > hi - 8 - lo && (at < lo || !more(at + 8, &hi) || at - lo > hi - 8 - lo))
-                goto fail;
-            r.bp = *(const uintptr_t *)at;
-            if (keep && n - 1 <= WC_MAX)
-                st[n - 1].bpat = at;
         }
-        r.ip = *(const uintptr_t *)(cfa - 8);
-        r.sp = cfa;
+        if (!step(&r, s, lo, &hi, &bpat))
+            goto fail;
+        if (keep)
+            c->st[n - 1].bpat = bpat;
     }
+done:
     if (keep) {
-        if (joining) { /* ended among fresh states without meeting the last walk */
-            memcpy(c->st, fresh, (n + (end != W_END)) * sizeof fresh[0]);
-            c->b = 0;
-        }
         c->n = n;
         c->end = (unsigned)end;
         c->gen = gen;

@@ -316,6 +316,76 @@ static void test_cached_walk_rereads(void **state)
     assert_true(cp_unwind_cache_joins() > j0); /* the cache was tried, not bypassed */
 }
 
+/* The cache's checks against changed words, at random: chains of frame-pointer frames on
+ * the synthetic stack (as above: return addresses in fp_site1 or fp_site2, rbp saved at
+ * CFA - 16), walked, then one to three of their words changed (a saved rbp pointed at
+ * another frame, a return address swapped or zeroed) and walked again with the cache
+ * and without it: the same result every time. The walks meet the last one at several
+ * of their states, above and below the changed words (unwind.c's wc_join_ok reads the
+ * words above once a walk and remembers the highest changed one). */
+static uint64_t rnd_state = 88172645463325252ull;
+static unsigned rnd(unsigned n)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (unsigned)(rnd_state % n);
+}
+
+static uintptr_t big_fake[512];
+static int walk_big(uintptr_t ra0, uintptr_t *pcs, int *full)
+{
+    struct cp_unwind_regs r = {ra0, (uintptr_t)&big_fake[2], (uintptr_t)&big_fake[8]};
+    return cp_unwind_cfi(r, pcs, 40, (uintptr_t)&big_fake[0], (uintptr_t)&big_fake[511], full);
+}
+
+static void test_cached_walks_mutated(void **state)
+{
+    fp_site1();
+    uintptr_t ra[3] = {ra_of_site, 0, 0};
+    fp_site2();
+    ra[1] = ra_of_site;
+    unsigned walks = 0, differ = 0, nonempty = 0;
+    uint64_t j0 = cp_unwind_cache_joins();
+    for (unsigned round = 0; round < 400; round++) {
+        /* frames at word 8, then every 8 or 16 words, up to 30 of them */
+        memset(big_fake, 0, sizeof big_fake);
+        unsigned at[32], nf = 3 + rnd(28);
+        at[0] = 8;
+        for (unsigned i = 1; i < nf; i++)
+            at[i] = at[i - 1] + 8 * (1 + rnd(2));
+        for (unsigned i = 0; i < nf; i++) {
+            big_fake[at[i]] = i + 1 < nf ? (uintptr_t)&big_fake[at[i + 1]] : 0;
+            big_fake[at[i] + 1] = i + 1 < nf ? ra[rnd(2)] : 0;
+        }
+        uintptr_t a[40], b[40];
+        int fa, fb;
+        (void)walk_big(ra[0], a, &fa);
+        for (unsigned step = 0; step < 6; step++) {
+            for (unsigned m = 1 + rnd(3); m-- > 0;) {
+                unsigned i = rnd(nf);
+                if (rnd(2))
+                    big_fake[at[i] + 1] = ra[rnd(3)];
+                else /* another frame above, or one of the words between frames */
+                    big_fake[at[i]] = (uintptr_t)&big_fake[at[i] + 8 * (1 + rnd(3))];
+            }
+            cp_unwind_cache_enable(0);
+            int nb = walk_big(ra[0], b, &fb);
+            cp_unwind_cache_enable(1);
+            int na = walk_big(ra[0], a, &fa);
+            walks++;
+            nonempty += nb > 3;
+            differ += na != nb || (nb > 0 && (fa != fb || memcmp(a, b, (size_t)nb * sizeof a[0])));
+        }
+    }
+    uint64_t joins = cp_unwind_cache_joins() - j0;
+    print_message("%u walks (%u of more than 3 frames), %llu joined the last one\n", walks,
+                  nonempty, (unsigned long long)joins);
+    assert_int_equal(differ, 0);
+    assert_true(nonempty > walks / 2);
+    assert_true(joins > walks / 4);
+}
+
 static void test_libc_frames(void **state)
 {
     reset();
@@ -728,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_bad_registers),
         cmocka_unit_test(test_cached_walks),
         cmocka_unit_test(test_cached_walk_rereads),
+        cmocka_unit_test(test_cached_walks_mutated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
