@@ -105,10 +105,3 @@ bool cp_mutex_scale(uint64_t waits, uint64_t d, uint64_t fraction, uint64_t *cou
     *delay = t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
     return true;
 }
-
-uint64_t cp_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}

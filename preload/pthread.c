@@ -203,14 +203,21 @@ static __thread uint64_t waits_to_tracked;
  * wait"). Fraction 1 (every wait) draws nothing; above it, a countdown a thread draws
  * once per tracked wait (cp_mutex_gap, geometric: each wait still tracked independently
  * with probability 1/fraction), so an untracked wait costs a decrement. */
-static bool tracked(void)
+static __attribute__((noinline)) bool tracked_draw(uint64_t f)
+{
+    uint64_t left = cp_mutex_gap(f, rnd()) + 1;
+    waits_to_tracked = left - 1;
+    return left == 1;
+}
+
+static inline bool tracked(void)
 {
     uint64_t f = cp_opts.mutex_fraction;
     if (f <= 1)
         return f == 1;
     uint64_t left = waits_to_tracked;
     if (UNLIKELY(left == 0))
-        left = cp_mutex_gap(f, rnd()) + 1;
+        return tracked_draw(f);
     waits_to_tracked = left - 1;
     return left == 1;
 }
@@ -787,80 +794,136 @@ static bool cond_releases(pthread_mutex_t *m)
     return (w ^ 2) <= 0 && mutex_releases(m);
 }
 
-#define COND_WAIT(c, m, call)                                                              \
+/* How a condition-variable wait is made: the hooks share one path. */
+enum cond_how { CW_WAIT, CW_TIMED, CW_CLOCK, CW_CND, CW_CND_TIMED };
+
+static int cond_call(enum cond_how h, pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                     const struct timespec *abs)
+{
+    switch (h) {
+    case CW_TIMED:
+        return real_cond_timedwait(c, m, abs);
+    case CW_CLOCK:
+        return real_cond_clockwait(c, m, clk, abs);
+    case CW_CND:
+        return real_cnd_wait(c, m);
+    case CW_CND_TIMED:
+        return real_cnd_timedwait(c, m, abs);
+    default:
+        return real_cond_wait(c, m);
+    }
+}
+
+/* The whole path: this sleeper is tracked (tr), or some wait is (tracked_live: its
+ * release may owe a charge). */
+static __attribute__((noinline)) int cond_wait_full(enum cond_how h, pthread_cond_t *c,
+                                                    pthread_mutex_t *m, clockid_t clk,
+                                                    const struct timespec *abs, bool tr)
+{
+    if (!cp_opts.mutex_fraction && !cp_opts.block_rate)
+        return cond_call(h, c, m, clk, abs);
+    int saved_ = errno;
+    uint64_t released_ = 0, t0_ = 0;
+    uint32_t rwaits_ = 0;
+    bool slept_ = false;
+    /* the release's clock read, if any, starts the wait; an untracked sleeper is not
+     * counted, but its release still charges the tracked waits on m, if any */
+    if (tr) {
+        bool rel_ = cond_releases(m);
+        live_add();
+        slept_ = cp_cond_sleep(c, m, rel_, &released_, &t0_, &rwaits_);
+        if (!slept_)
+            live_sub();
+    } else if (tracked_maybe() && cond_releases(m)) {
+        released_ = cp_contention_charge(m, &t0_, &rwaits_);
+    }
+    uint64_t th_ = 0;
+    if (cp_opts.block_rate) { /* the clock only for the block profile */
+        th_ = block_threshold();
+        if (!t0_)
+            t0_ = cp_now_ns();
+    }
+    errno = saved_;
+    int r_ = cond_call(h, c, m, clk, abs);
+    saved_ = errno;
+    uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0;
+    if (slept_) {
+        cp_cond_woke(c, m, t1_);
+        live_sub();
+    }
+    struct sample s_[2];
+    unsigned n_ = 0;
+    s_[0].type = CP_MUTEX;
+    if ((released_ || rwaits_) &&
+        cp_mutex_scale(rwaits_, released_, cp_opts.mutex_fraction, &s_[0].count_q16,
+                       &s_[0].delay))
+        n_++;
+    if (cp_opts.block_rate && block_kept(t0_, t1_, th_, &s_[n_]))
+        n_++;
+    if (n_)
+        record_n(s_, n_); /* one walk for both */
+    errno = saved_;
+    return r_;
+}
+
+/* An untracked sleeper's kept block sample (out of line: most waits are not kept). */
+static __attribute__((noinline)) void cond_blocked(uint64_t t0, uint64_t t1, uint64_t th)
+{
+    int saved = errno;
+    blocked(t0, t1, th);
+    errno = saved;
+}
+
+/* The common sleeper, at a mutex fraction above 1: not tracked, and no wait tracked
+ * anywhere, so nothing of the mutex profile's; with the block profile on, the block
+ * sample's threshold, two clock reads and one compare, inline, and the rest out of line
+ * (the clock and the threshold leave errno alone); with it off, nothing (BENCHMARKS.md,
+ * session lockq2: bench/progs/hotpath cond). */
+#define COND_WAIT(h, c, m, clk, abs, call)                                                 \
     do {                                                                                   \
         NEED();                                                                            \
-        if (!profiling() || (!cp_opts.mutex_fraction && !cp_opts.block_rate))             \
+        if (UNLIKELY(!profiling()))                                                        \
             return call;                                                                   \
-        int saved_ = errno;                                                                \
-        uint64_t released_ = 0, t0_ = 0;                                                   \
-        uint32_t rwaits_ = 0;                                                              \
-        bool slept_ = false;                                                               \
-        /* the release's clock read, if any, starts the wait; an untracked sleeper is not \
-         * counted, but its release still charges the tracked waits on m, if any */       \
-        if (tracked()) {                                                                   \
-            bool rel_ = cond_releases(m);                                                  \
-            live_add();                                                                    \
-            slept_ = cp_cond_sleep((c), (m), rel_, &released_, &t0_, &rwaits_);            \
-            if (!slept_)                                                                   \
-                live_sub();                                                                \
-        } else if (tracked_maybe() && cond_releases(m)) {                                  \
-            released_ = cp_contention_charge((m), &t0_, &rwaits_);                         \
-        }                                                                                  \
-        uint64_t th_ = 0;                                                                  \
-        if (cp_opts.block_rate) { /* the clock only for the block profile */              \
-            th_ = block_threshold();                                                       \
-            if (!t0_)                                                                      \
-                t0_ = cp_now_ns();                                                         \
-        }                                                                                  \
-        errno = saved_;                                                                    \
+        bool tr_ = tracked();                                                              \
+        if (UNLIKELY(tr_ || tracked_maybe()))                                              \
+            return cond_wait_full((h), (pthread_cond_t *)(c), (pthread_mutex_t *)(m), (clk), \
+                                  (abs), tr_);                                             \
+        if (!cp_opts.block_rate) /* nothing of either profile's to do */                  \
+            return call;                                                                   \
+        uint64_t th_ = block_threshold();                                                  \
+        uint64_t t0_ = cp_now_ns();                                                        \
         int r_ = call;                                                                     \
-        saved_ = errno;                                                                    \
-        uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0;                               \
-        if (slept_) {                                                                      \
-            cp_cond_woke((c), (m), t1_);                                                   \
-            live_sub();                                                                    \
-        }                                                                                  \
-        struct sample s_[2];                                                               \
-        unsigned n_ = 0;                                                                   \
-        s_[0].type = CP_MUTEX;                                                             \
-        if ((released_ || rwaits_) &&                                                      \
-            cp_mutex_scale(rwaits_, released_, cp_opts.mutex_fraction, &s_[0].count_q16,   \
-                           &s_[0].delay))                                                  \
-            n_++;                                                                          \
-        if (cp_opts.block_rate && block_kept(t0_, t1_, th_, &s_[n_]))                      \
-            n_++;                                                                          \
-        if (n_)                                                                            \
-            record_n(s_, n_); /* one walk for both */                                      \
-        errno = saved_;                                                                    \
+        uint64_t t1_ = cp_now_ns();                                                        \
+        if (UNLIKELY(cp_block_keeps(t1_ - t0_, th_)))                                      \
+            cond_blocked(t0_, t1_, th_);                                                   \
         return r_;                                                                         \
     } while (0)
 
 EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
-    COND_WAIT(c, m, real_cond_wait(c, m));
+    COND_WAIT(CW_WAIT, c, m, 0, NULL, real_cond_wait(c, m));
 }
 
 EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs)
 {
-    COND_WAIT(c, m, real_cond_timedwait(c, m, abs));
+    COND_WAIT(CW_TIMED, c, m, 0, abs, real_cond_timedwait(c, m, abs));
 }
 
 EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
                                   const struct timespec *abs)
 {
-    COND_WAIT(c, m, real_cond_clockwait(c, m, clk, abs));
+    COND_WAIT(CW_CLOCK, c, m, clk, abs, real_cond_clockwait(c, m, clk, abs));
 }
 
 /* C11: cnd_* call glibc's pthread_cond_* directly (not through the PLT). */
 EXPORT int cnd_wait(cnd_t *c, mtx_t *m)
 {
-    COND_WAIT(c, (pthread_mutex_t *)m, real_cnd_wait((pthread_cond_t *)c, (pthread_mutex_t *)m));
+    COND_WAIT(CW_CND, c, m, 0, NULL, real_cnd_wait((pthread_cond_t *)c, (pthread_mutex_t *)m));
 }
 
 EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m, const struct timespec *restrict abs)
 {
-    COND_WAIT(c, (pthread_mutex_t *)m,
+    COND_WAIT(CW_CND_TIMED, c, m, 0, abs,
               real_cnd_timedwait((pthread_cond_t *)c, (pthread_mutex_t *)m, abs));
 }
 
