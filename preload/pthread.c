@@ -74,10 +74,15 @@ static int (*real_cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t
 static int (*real_sem_clockwait)(sem_t *, clockid_t, const struct timespec *);
 static int (*real_spin_lock)(pthread_spinlock_t *);
 static int (*real_spin_trylock)(pthread_spinlock_t *);
-static int (*real_cond_signal)(pthread_cond_t *);
-static int (*real_cond_broadcast)(pthread_cond_t *);
-static int (*real_cnd_signal)(pthread_cond_t *);
-static int (*real_cnd_broadcast)(pthread_cond_t *);
+/* The signals start at stubs too (early_signal): their hooks are a load and a tail call. */
+static int early_cond_signal(pthread_cond_t *c);
+static int early_cond_broadcast(pthread_cond_t *c);
+static int early_cnd_signal(pthread_cond_t *c);
+static int early_cnd_broadcast(pthread_cond_t *c);
+static int (*real_cond_signal)(pthread_cond_t *) = early_cond_signal;
+static int (*real_cond_broadcast)(pthread_cond_t *) = early_cond_broadcast;
+static int (*real_cnd_signal)(pthread_cond_t *) = early_cnd_signal;
+static int (*real_cnd_broadcast)(pthread_cond_t *) = early_cnd_broadcast;
 static int (*real_rdlock)(pthread_rwlock_t *);
 static int (*real_wrlock)(pthread_rwlock_t *);
 static int (*real_tryrdlock)(pthread_rwlock_t *);
@@ -138,10 +143,11 @@ static __attribute__((noinline, cold)) void resolve(void)
     real_sem_clockwait = sym("sem_clockwait", NULL);
     real_spin_lock = sym("pthread_spin_lock", NULL);
     real_spin_trylock = sym("pthread_spin_trylock", NULL);
-    real_cond_signal = sym("pthread_cond_signal", "GLIBC_2.3.2");
-    real_cond_broadcast = sym("pthread_cond_broadcast", "GLIBC_2.3.2");
-    real_cnd_signal = sym("cnd_signal", NULL);
-    real_cnd_broadcast = sym("cnd_broadcast", NULL);
+    __atomic_store_n(&real_cond_signal, sym("pthread_cond_signal", "GLIBC_2.3.2"), __ATOMIC_RELEASE);
+    __atomic_store_n(&real_cond_broadcast, sym("pthread_cond_broadcast", "GLIBC_2.3.2"),
+                     __ATOMIC_RELEASE);
+    __atomic_store_n(&real_cnd_signal, sym("cnd_signal", NULL), __ATOMIC_RELEASE);
+    __atomic_store_n(&real_cnd_broadcast, sym("cnd_broadcast", NULL), __ATOMIC_RELEASE);
     __atomic_store_n(&real_mutex_lock, sym("pthread_mutex_lock", NULL), __ATOMIC_RELEASE);
     __atomic_store_n(&real_mutex_unlock, sym("pthread_mutex_unlock", NULL), __ATOMIC_RELEASE);
     /* release: the pointers are visible to whoever sees resolved */
@@ -166,6 +172,17 @@ static int early_unlock(pthread_mutex_t *m)
     resolve();
     return real_mutex_unlock(m);
 }
+
+#define EARLY_SIGNAL(stub, real)                                                           \
+    static int stub(pthread_cond_t *c)                                                     \
+    {                                                                                      \
+        resolve();                                                                         \
+        return real(c);                                                                    \
+    }
+EARLY_SIGNAL(early_cond_signal, real_cond_signal)
+EARLY_SIGNAL(early_cond_broadcast, real_cond_broadcast)
+EARLY_SIGNAL(early_cnd_signal, real_cnd_signal)
+EARLY_SIGNAL(early_cnd_broadcast, real_cnd_broadcast)
 
 static int profiling(void)
 {
@@ -944,41 +961,46 @@ static bool cond_waited(pthread_cond_t *c)
  * tracked wait anywhere (tracked_live 0, above fraction 1), the hook is that one load
  * and a tail call: the rest is out of line, so the common signal pays no frame for it
  * (workqueue signals 4 M times a run, nearly always with no tracked sleeper). */
-static __attribute__((noinline)) void signal_tracked(pthread_cond_t *c, bool all)
+static __attribute__((noinline)) int signal_tracked(pthread_cond_t *c, bool all,
+                                                    int (*real)(pthread_cond_t *))
 {
+    NEED();
     if (profiling() && cp_opts.mutex_fraction && cond_waited(c)) {
         int saved = errno;
         cp_cond_signal(c, all);
         errno = saved;
     }
+    return real(c);
 }
 
-#define SIGNAL(c, all, call)                                                               \
+/* (both ways a tail call, no frame; the real function's pointer starts at a stub that
+ * resolves: no NEED on the common way) */
+#define SIGNAL(c, all, real)                                                               \
     do {                                                                                   \
-        NEED();                                                                            \
+        int (*r_)(pthread_cond_t *) = __atomic_load_n(&(real), __ATOMIC_RELAXED);          \
         if (UNLIKELY(tracked_maybe()))                                                     \
-            signal_tracked((pthread_cond_t *)(c), (all));                                  \
-        return call;                                                                       \
+            return signal_tracked((pthread_cond_t *)(c), (all), r_);                       \
+        return r_((pthread_cond_t *)(c));                                                  \
     } while (0)
 
 HOT int pthread_cond_signal(pthread_cond_t *c)
 {
-    SIGNAL(c, false, real_cond_signal(c));
+    SIGNAL(c, false, real_cond_signal);
 }
 
 HOT int pthread_cond_broadcast(pthread_cond_t *c)
 {
-    SIGNAL(c, true, real_cond_broadcast(c));
+    SIGNAL(c, true, real_cond_broadcast);
 }
 
 HOT int cnd_signal(cnd_t *c)
 {
-    SIGNAL(c, false, real_cnd_signal((pthread_cond_t *)c));
+    SIGNAL(c, false, real_cnd_signal);
 }
 
 HOT int cnd_broadcast(cnd_t *c)
 {
-    SIGNAL(c, true, real_cnd_broadcast((pthread_cond_t *)c));
+    SIGNAL(c, true, real_cnd_broadcast);
 }
 
 EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
