@@ -201,7 +201,7 @@ static void self_contention(void)
 
 /* ---- recording --------------------------------------------------------------------- */
 
-static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay);
+static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay, const uintptr_t *fr);
 
 static uint64_t rnd(void)
 {
@@ -272,11 +272,11 @@ static void live_sub(void)
 }
 
 /* An unlock's charge of the tracked waits, scaled, recorded at the caller's stack. */
-static void charged(uint32_t waits, uint64_t delay)
+static void charged(uint32_t waits, uint64_t delay, const uintptr_t *fr)
 {
     uint64_t c, d;
     if (cp_mutex_scale(waits, delay, cp_opts.mutex_fraction, &c, &d))
-        record(CP_MUTEX, c, d);
+        record(CP_MUTEX, c, d, fr);
 }
 
 /* A kept sample: its profile, scaled count and delay. */
@@ -296,12 +296,17 @@ static void record_at(const uintptr_t *pcs, unsigned k, const struct sample *s, 
         cp_event_delay(t, cp_bucket_get(s[i].type, pcs, k), s[i].count_q16, s[i].delay);
 }
 
-static void record_n(const struct sample *s, unsigned n)
+/* fr (here and below): the frame of the hook the program called, or of the function it
+ * tail-called (__builtin_frame_address there), so that the walk starts at the program's
+ * frame and does not walk the shim's own frames only to drop them (cp_shim_stack checks
+ * that its return address is the program's, else walks them all): ~40% of a cond wait's
+ * walk (bench/progs/workqueue under callgrind, session lockq2). */
+static void record_n(const struct sample *s, unsigned n, const uintptr_t *fr)
 {
     int64_t cd = cp_shim_enter();
     uintptr_t raw[CP_SHIM_RAW];
     unsigned k;
-    const uintptr_t *pcs = cp_shim_stack(raw, &k, NULL);
+    const uintptr_t *pcs = cp_shim_stack(raw, &k, fr);
     record_at(pcs, k, s, n);
     cp_shim_leave(cd);
 }
@@ -311,7 +316,7 @@ static void record_n(const struct sample *s, unsigned n)
  * section for every thread waiting behind it (bench/progs/workqueue at a block rate of
  * 10 us, where nearly every wait was kept). Whether the sample is kept depends on the
  * wait's length d against the threshold r drawn before it (kept iff r <= d,
- * cp_block_sample_at): walked before when r < rate/8 (a wait of rate/8 would be kept),
+ * cp_block_sample_at): walked before when r <= (rate - 1)/8 (a wait of rate/8 would be kept),
  * else after the wait and only if kept, which a wait shorter than rate/8 never is. A walk
  * before that turns out not to be needed costs the waiting thread, which would only have
  * waited, and nobody else; walked before every wait, as until session lockq2, it was
@@ -324,17 +329,17 @@ struct prewalk {
     unsigned k;
 };
 
-static void prewalk(struct prewalk *w)
+static void prewalk(struct prewalk *w, const uintptr_t *fr)
 {
     int64_t cd = cp_shim_enter();
-    w->pcs = cp_shim_stack(w->raw, &w->k, NULL);
+    w->pcs = cp_shim_stack(w->raw, &w->k, fr);
     cp_shim_leave(cd);
 }
 
-static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay)
+static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay, const uintptr_t *fr)
 {
     struct sample s = {type, count_q16, delay};
-    record_n(&s, 1);
+    record_n(&s, 1, fr);
 }
 
 /* The block profile's threshold for the next wait, drawn before it (contention.h). */
@@ -353,23 +358,25 @@ static inline bool block_kept(uint64_t t0, uint64_t t1, uint64_t r, struct sampl
     return cp_block_sample_at(t1 - t0, cp_opts.block_rate, r, &s->count_q16, &s->delay);
 }
 
-static void blocked(uint64_t t0, uint64_t t1, uint64_t r)
+static void blocked(uint64_t t0, uint64_t t1, uint64_t r, const uintptr_t *fr)
 {
     struct sample s;
     if (block_kept(t0, t1, r, &s))
-        record_n(&s, 1);
+        record_n(&s, 1, fr);
 }
 
-/* w: the stack walked before the wait, or NULL (walked now, if kept) */
-static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1, uint64_t r)
+/* w: the stack walked before the wait (walked), or its buffer, walked into now if the
+ * sample is kept: one buffer on the program's stack either way (tests/e2e/stacks.sh's
+ * bounds: a second one, record_n's, below the first took a libunwind walk on an
+ * alternate signal stack past them) */
+static void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint64_t t1, uint64_t r,
+                       const uintptr_t *fr)
 {
     struct sample s;
     if (!block_kept(t0, t1, r, &s))
         return;
-    if (!w) {
-        record_n(&s, 1);
-        return;
-    }
+    if (!walked)
+        prewalk(w, fr);
     int64_t cd = cp_shim_enter();
     record_at(w->pcs, w->k, &s, 1);
     cp_shim_leave(cd);
@@ -402,6 +409,7 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1, uint64
         if (!reg_ && !cp_opts.block_rate)                                                  \
             return call;                                                                   \
         int saved_ = errno;                                                                \
+        const uintptr_t *fr_ = __builtin_frame_address(0);                                 \
         uint64_t t0_;                                                                      \
         bool in_ = false;                                                                  \
         uint64_t th_ = cp_opts.block_rate ? block_threshold() : 0;                         \
@@ -412,9 +420,9 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1, uint64
             t0_ = cp_now_ns();                                                             \
         }                                                                                  \
         struct prewalk w_;                                                                 \
-        bool walked_ = a_ && cp_opts.block_rate && th_ < cp_opts.block_rate / 8;           \
+        bool walked_ = a_ && cp_opts.block_rate && th_ <= (cp_opts.block_rate - 1) / 8;    \
         if (walked_) /* registered first: an unlock meanwhile is charged this wait */      \
-            prewalk(&w_);                                                                  \
+            prewalk(&w_, fr_);                                                             \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
@@ -426,9 +434,9 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1, uint64
         if (reg_)                                                                          \
             live_sub();                                                                    \
         if (a_ && cp_opts.block_rate)                                                      \
-            blocked_at(walked_ ? &w_ : NULL, t0_, t1_, th_);                               \
+            blocked_at(&w_, walked_, t0_, t1_, th_, fr_);                                  \
         else if (cp_opts.block_rate)                                                       \
-            blocked(t0_, t1_, th_);                                                        \
+            blocked(t0_, t1_, th_, fr_);                                                   \
         errno = saved_;                                                                    \
         return r_;                                                                         \
     } while (0)
@@ -448,7 +456,7 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1, uint64
         int r_ = call;                                                                     \
         if ((delay_ || waits_) && r_ == 0) {                                               \
             saved_ = errno;                                                                \
-            charged(waits_, delay_);                                                       \
+            charged(waits_, delay_, __builtin_frame_address(0));                           \
             errno = saved_;                                                                \
         }                                                                                  \
         return r_;                                                                         \
@@ -692,7 +700,7 @@ static int reader_unlock(pthread_rwlock_t *l)
     int r = real_rw_unlock(l);
     if ((delay || waits) && r == 0) {
         saved = errno;
-        charged(waits, delay);
+        charged(waits, delay, __builtin_frame_address(0));
         errno = saved;
     }
     return r;
@@ -892,16 +900,17 @@ static __attribute__((noinline)) int cond_wait_full(enum cond_how h, pthread_con
     if (cp_opts.block_rate && block_kept(t0_, t1_, th_, &s_[n_]))
         n_++;
     if (n_)
-        record_n(s_, n_); /* one walk for both */
+        record_n(s_, n_, __builtin_frame_address(0)); /* one walk for both */
     errno = saved_;
     return r_;
 }
 
 /* An untracked sleeper's kept block sample (out of line: most waits are not kept). */
-static __attribute__((noinline)) void cond_blocked(uint64_t t0, uint64_t t1, uint64_t th)
+static __attribute__((noinline)) void cond_blocked(uint64_t t0, uint64_t t1, uint64_t th,
+                                                  const uintptr_t *fr)
 {
     int saved = errno;
-    blocked(t0, t1, th);
+    blocked(t0, t1, th, fr);
     errno = saved;
 }
 
@@ -926,7 +935,7 @@ static __attribute__((noinline)) void cond_blocked(uint64_t t0, uint64_t t1, uin
         int r_ = call;                                                                     \
         uint64_t t1_ = cp_now_ns();                                                        \
         if (UNLIKELY(cp_block_keeps(t1_ - t0_, th_)))                                      \
-            cond_blocked(t0_, t1_, th_);                                                   \
+            cond_blocked(t0_, t1_, th_, __builtin_frame_address(0));                       \
         return r_;                                                                         \
     } while (0)
 
