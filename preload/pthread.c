@@ -32,7 +32,7 @@
  * Not covered yet: binaries linked against the pre-2.3.2 condition-variable ABI (they
  * would get the current pthread_cond_wait).
  *
- * About 970 lines: every blocking entry point glibc exports is here (35 hooks), each a
+ * About 1,070 lines: every blocking entry point glibc exports is here (35 hooks), each a
  * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, the recording
  * helpers they share, and the mutex peeks) they must not drift from; splitting them
  * would export those paths.
