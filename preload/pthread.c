@@ -201,7 +201,6 @@ static void self_contention(void)
 
 /* ---- recording --------------------------------------------------------------------- */
 
-static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay, const uintptr_t *fr);
 
 static uint64_t rnd(void)
 {
@@ -271,14 +270,6 @@ static void live_sub(void)
         __atomic_sub_fetch(&tracked_live, 1, __ATOMIC_RELEASE);
 }
 
-/* An unlock's charge of the tracked waits, scaled, recorded at the caller's stack. */
-static void charged(uint32_t waits, uint64_t delay, const uintptr_t *fr)
-{
-    uint64_t c, d;
-    if (cp_mutex_scale(waits, delay, cp_opts.mutex_fraction, &c, &d))
-        record(CP_MUTEX, c, d, fr);
-}
-
 /* A kept sample: its profile, scaled count and delay. */
 struct sample {
     enum cp_ptype type;
@@ -336,10 +327,12 @@ static void prewalk(struct prewalk *w, const uintptr_t *fr)
     cp_shim_leave(cd);
 }
 
-static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay, const uintptr_t *fr)
+/* An unlock's charge of the tracked waits, scaled, recorded at the caller's stack. */
+static void charged(uint32_t waits, uint64_t delay, const uintptr_t *fr)
 {
-    struct sample s = {type, count_q16, delay};
-    record_n(&s, 1, fr);
+    struct sample s = {CP_MUTEX, 0, 0};
+    if (cp_mutex_scale(waits, delay, cp_opts.mutex_fraction, &s.count_q16, &s.delay))
+        record_n(&s, 1, fr);
 }
 
 /* The block profile's threshold for the next wait, drawn before it (contention.h). */
@@ -409,7 +402,6 @@ static void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint64_t t1,
         if (!reg_ && !cp_opts.block_rate)                                                  \
             return call;                                                                   \
         int saved_ = errno;                                                                \
-        const uintptr_t *fr_ = __builtin_frame_address(0);                                 \
         uint64_t t0_;                                                                      \
         bool in_ = false;                                                                  \
         uint64_t th_ = cp_opts.block_rate ? block_threshold() : 0;                         \
@@ -422,7 +414,7 @@ static void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint64_t t1,
         struct prewalk w_;                                                                 \
         bool walked_ = a_ && cp_opts.block_rate && th_ <= (cp_opts.block_rate - 1) / 8;    \
         if (walked_) /* registered first: an unlock meanwhile is charged this wait */      \
-            prewalk(&w_, fr_);                                                             \
+            prewalk(&w_, __builtin_frame_address(0));                                      \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
@@ -434,9 +426,9 @@ static void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint64_t t1,
         if (reg_)                                                                          \
             live_sub();                                                                    \
         if (a_ && cp_opts.block_rate)                                                      \
-            blocked_at(&w_, walked_, t0_, t1_, th_, fr_);                                  \
+            blocked_at(&w_, walked_, t0_, t1_, th_, __builtin_frame_address(0));           \
         else if (cp_opts.block_rate)                                                       \
-            blocked(t0_, t1_, th_, fr_);                                                   \
+            blocked(t0_, t1_, th_, __builtin_frame_address(0));                            \
         errno = saved_;                                                                    \
         return r_;                                                                         \
     } while (0)
