@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #define CP_Q16 65536u /* one event in the 1/65536 fixed point of docs/SCHEMA.md */
 
@@ -29,12 +30,41 @@
 bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q16,
                      uint64_t *delay);
 
+/* The same decision with its random part drawn first: r uniform in [0, rate) (Go's
+ * `cheaprand64() % rate`), kept iff r <= d (a d of 0 taken as 1). cp_block_sample is
+ * cp_block_sample_at(d, rate, rnd % rate). The hooks draw r before the wait
+ * (cp_block_threshold: a multiply, not a division), so that the common case, a short
+ * wait not kept, is one compare after it, and the stack of a lock's wait is walked
+ * before the wait only when r is small enough for the sample to be likely
+ * (preload/pthread.c, prewalk). r does not depend on the wait: the proof is Go's. */
+bool cp_block_sample_at(uint64_t d, uint64_t rate, uint64_t r, uint64_t *count_q16,
+                        uint64_t *delay);
+
+/* r uniform in [0, rate) from rnd uniform in [0, 2^64): the high half of rnd x rate
+ * (each value has floor or ceil of 2^64/rate chances in 2^64, as rnd % rate's). */
+static inline uint64_t cp_block_threshold(uint64_t rate, uint64_t rnd)
+{
+    return (uint64_t)(((unsigned __int128)rnd * rate) >> 64);
+}
+
+/* Would cp_block_sample_at keep a wait of d ns against r? */
+static inline bool cp_block_keeps(uint64_t d, uint64_t r)
+{
+    return r <= d || r <= 1;
+}
+
 /* Mutex profile (SetMutexProfileFraction), sampled by the wait, before any bookkeeping:
  * a thread about to wait on a lock (or to sleep on a condition variable) is tracked with
  * probability 1/fraction (rnd uniform), and only a tracked wait is registered in the
  * waiter table, so an untracked one costs the table nothing. fraction 0 = off (never),
  * 1 = every wait. */
 bool cp_mutex_tracked(uint64_t fraction, uint64_t rnd);
+
+/* The untracked waits before the next tracked one, for a thread's countdown (fraction
+ * above 1): geometric, P(k) = (1 - 1/f)^k / f (rnd uniform), so that counting down tracks
+ * each wait independently with probability 1/f, as a cp_mutex_tracked draw per wait
+ * would, for a decrement a wait instead of a random number and a division. */
+uint64_t cp_mutex_gap(uint64_t fraction, uint64_t rnd);
 
 /* An unlock's charge of the tracked waits (waits: those it counts first, d: their
  * waiting up to it, ns) scaled by fraction into the estimates of all waits (count in
@@ -105,7 +135,13 @@ void cp_cond_woke(const void *c, const void *m, uint64_t now);
 /* Entries in use in the waiter table: addresses with waits in progress (tests). */
 uint32_t cp_contention_entries(void);
 
-/* CLOCK_MONOTONIC in ns (vDSO; async-signal-safe). */
-uint64_t cp_now_ns(void);
+/* CLOCK_MONOTONIC in ns (vDSO; async-signal-safe; errno untouched). Inline: the hooks
+ * read it twice a wait. */
+static inline uint64_t cp_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 #endif

@@ -8,7 +8,8 @@
  *
  * The mutex profile, sampled by the wait (CTRPROF_MUTEX_FRACTION f). Each wait is tracked
  * with probability p = 1/f, decided by its thread before it registers (preload/pthread.c,
- * tracked()), and only tracked waits are in the table at all: an untracked one costs the
+ * tracked(): a countdown from a geometric draw, cp_mutex_gap, which decides the waits
+ * of a thread as independent Bernoulli(p) trials, from one draw per tracked wait), and only tracked waits are in the table at all: an untracked one costs the
  * table nothing (the unlock that releases it reads contention.c's `used` hint, 0 unless a
  * tracked wait is in its bucket). An unlock's charge is then the waiting of the tracked
  * waits alone, and its count the tracked waits it counts first (`fresh`: each wait is
@@ -25,16 +26,28 @@
  * bookkeeping was paid for every wait at any fraction, and the count was of unlocks, not
  * waits (a broadcast's re-acquisitions were one).
  *
- * Contexts: hooks (preload/pthread.c), after a wait or a charge, any thread; tests. No
+ * The block profile's decision is Go's, with its random part r (uniform in [0, rate))
+ * drawn before the wait instead of after it (cp_block_sample_at): r is independent of the
+ * wait's length either way, so the kept set has the same law.
+ *
+ * Contexts: hooks (preload/pthread.c), before and after a wait or a charge, any thread; tests. No
  * state, no locks; async-signal-safe (the clock is the vDSO's).
  */
 #include "contention.h"
 
 #include <time.h>
 
+#include "sample.h" /* cp_neg_log */
+
 /* ---- sampling ---------------------------------------------------------------------- */
 
 bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q16, uint64_t *delay)
+{
+    return rate != 0 && cp_block_sample_at(d, rate, rnd % rate, count_q16, delay);
+}
+
+bool cp_block_sample_at(uint64_t d, uint64_t rate, uint64_t r, uint64_t *count_q16,
+                        uint64_t *delay)
 {
     if (rate == 0)
         return false;
@@ -42,7 +55,7 @@ bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q1
         d = 1; /* a zero-length wait still happened; Go's cycles are never 0 either */
     if (d < rate) {
         /* kept with probability d/rate: Go's `cheaprand64() % rate > cycles` rejects */
-        if (rnd % rate > d)
+        if (r > d)
             return false;
         /* counts rate/d events of rate ns each: E[count] = 1, E[delay] = d */
         *count_q16 = (uint64_t)(((unsigned __int128)rate * CP_Q16) / d);
@@ -59,6 +72,28 @@ bool cp_mutex_tracked(uint64_t fraction, uint64_t rnd)
     return fraction == 1 || (fraction != 0 && rnd % fraction == 0);
 }
 
+/* -ln(1 - p) for p = 1/fraction in (0, 1/2]: the series p + p^2/2 + ... where 1 - p
+ * would round (p < 2^-20: four terms leave an error below 2^-80 relative), else the
+ * logarithm of 1 - p, exact in a double there. */
+static double neg_log1m(uint64_t fraction)
+{
+    double p = 1.0 / (double)fraction;
+    if (p < 1.0 / (1 << 20))
+        return p + p * p / 2 + p * p * p / 3 + p * p * p * p / 4;
+    return cp_neg_log(1.0 - p);
+}
+
+uint64_t cp_mutex_gap(uint64_t fraction, uint64_t rnd)
+{
+    if (fraction <= 1)
+        return 0;
+    /* floor(E / lambda), E exponential (-ln u, u in (0, 1]), lambda = -ln(1 - p):
+     * P(gap >= k) = P(E >= k lambda) = (1 - p)^k, the geometric law */
+    double u = (double)((rnd >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double g = cp_neg_log(u) / neg_log1m(fraction);
+    return g >= 9.2e18 ? (uint64_t)9.2e18 : (uint64_t)g;
+}
+
 bool cp_mutex_scale(uint64_t waits, uint64_t d, uint64_t fraction, uint64_t *count_q16,
                     uint64_t *delay)
 {
@@ -69,11 +104,4 @@ bool cp_mutex_scale(uint64_t waits, uint64_t d, uint64_t fraction, uint64_t *cou
     *count_q16 = c > UINT64_MAX ? UINT64_MAX : (uint64_t)c;
     *delay = t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
     return true;
-}
-
-uint64_t cp_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

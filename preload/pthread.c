@@ -6,22 +6,26 @@
  *
  * Context: any application thread. The uncontended mutex paths never read the clock,
  * never touch a shared line of ours and never look anything up (with the mutex profile
- * on, an rwlock unlock reads one waiter-table hint, a condition-variable signal with
- * waiters the count of tracked sleepers, and, when there are some (or at fraction 1), a
- * map pair and hints; an rwlock's leaving readers, while it has tracked waiters, take
- * turns under the table's lock):
+ * on, an rwlock unlock and a condition-variable signal read the count of tracked waits
+ * in progress, tracked_live, and only when it is not 0 (or at fraction 1) a waiter-table
+ * hint, or glibc's count of the condition variable's waiters, a map pair and hints; an
+ * rwlock's leaving readers, while it has tracked waiters, take turns under the table's
+ * lock):
  *   lock    = one read of the mutex's lock word; 0 (free): the real lock as a tail call;
- *             otherwise trylock decides (a recursive relock succeeds, EDEADLK comes from
- *             the real lock, robust EOWNERDEAD acquires in both) and only EBUSY waits;
+ *             otherwise a normal or adaptive mutex waits, and for the other kinds
+ *             trylock decides (a recursive relock succeeds, EDEADLK comes from the real
+ *             lock, robust EOWNERDEAD acquires in both) and only EBUSY waits;
  *   unlock  = one read of the mutex's own lock word (a line the owner holds anyway)
  *             before the real unlock: 2 (or the FUTEX_WAITERS bit) means someone waits.
  * Only when a thread has to wait does it read the clock, register in the waiter table
  * (locks an unlock ends: mutexes, rwlocks; only a wait tracked for the mutex profile, 1 in
- * CTRPROF_MUTEX_FRACTION, decided first: tracked()), wait in the real function, and record a
- * block event (a lock's stack walked before the wait, not in the critical section that
- * follows it); only an unlock that saw waiters and releases the lock (not a recursive
- * mutex's inner unlock) asks the table, before the real unlock, what its critical
- * section cost them: the charge is taken at the hand-over, as Go's unlock takes it.
+ * CTRPROF_MUTEX_FRACTION, decided first by a countdown: tracked()), wait in the real
+ * function, and record a block event (kept against a threshold drawn before the wait; a
+ * lock's stack walked before the wait when that threshold makes the sample likely, not
+ * in the critical section that follows it: prewalk); only an unlock that saw waiters,
+ * while some wait is tracked, and releases the lock (not a recursive mutex's inner
+ * unlock) asks the table, before the real unlock, what its critical section cost them:
+ * the charge is taken at the hand-over, as Go's unlock takes it.
  * Process-shared mutexes are read, never written. Every hook returns exactly what the
  * real function returned and leaves errno as it left it. docs/SCHEMA.md ("Which waits go
  * where") tabulates, for every lock and wait glibc exports, what is recorded where.
@@ -29,7 +33,7 @@
  * Not covered yet: binaries linked against the pre-2.3.2 condition-variable ABI (they
  * would get the current pthread_cond_wait).
  *
- * About 890 lines: every blocking entry point glibc exports is here (35 hooks), each a
+ * About 1,070 lines: every blocking entry point glibc exports is here (35 hooks), each a
  * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, the recording
  * helpers they share, and the mutex peeks) they must not drift from; splitting them
  * would export those paths.
@@ -71,10 +75,15 @@ static int (*real_cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t
 static int (*real_sem_clockwait)(sem_t *, clockid_t, const struct timespec *);
 static int (*real_spin_lock)(pthread_spinlock_t *);
 static int (*real_spin_trylock)(pthread_spinlock_t *);
-static int (*real_cond_signal)(pthread_cond_t *);
-static int (*real_cond_broadcast)(pthread_cond_t *);
-static int (*real_cnd_signal)(pthread_cond_t *);
-static int (*real_cnd_broadcast)(pthread_cond_t *);
+/* The signals start at stubs too (EARLY_SIGNAL): their hooks are a load and a tail call. */
+static int early_cond_signal(pthread_cond_t *c);
+static int early_cond_broadcast(pthread_cond_t *c);
+static int early_cnd_signal(pthread_cond_t *c);
+static int early_cnd_broadcast(pthread_cond_t *c);
+static int (*real_cond_signal)(pthread_cond_t *) = early_cond_signal;
+static int (*real_cond_broadcast)(pthread_cond_t *) = early_cond_broadcast;
+static int (*real_cnd_signal)(pthread_cond_t *) = early_cnd_signal;
+static int (*real_cnd_broadcast)(pthread_cond_t *) = early_cnd_broadcast;
 static int (*real_rdlock)(pthread_rwlock_t *);
 static int (*real_wrlock)(pthread_rwlock_t *);
 static int (*real_tryrdlock)(pthread_rwlock_t *);
@@ -135,10 +144,11 @@ static __attribute__((noinline, cold)) void resolve(void)
     real_sem_clockwait = sym("sem_clockwait", NULL);
     real_spin_lock = sym("pthread_spin_lock", NULL);
     real_spin_trylock = sym("pthread_spin_trylock", NULL);
-    real_cond_signal = sym("pthread_cond_signal", "GLIBC_2.3.2");
-    real_cond_broadcast = sym("pthread_cond_broadcast", "GLIBC_2.3.2");
-    real_cnd_signal = sym("cnd_signal", NULL);
-    real_cnd_broadcast = sym("cnd_broadcast", NULL);
+    __atomic_store_n(&real_cond_signal, sym("pthread_cond_signal", "GLIBC_2.3.2"), __ATOMIC_RELEASE);
+    __atomic_store_n(&real_cond_broadcast, sym("pthread_cond_broadcast", "GLIBC_2.3.2"),
+                     __ATOMIC_RELEASE);
+    __atomic_store_n(&real_cnd_signal, sym("cnd_signal", NULL), __ATOMIC_RELEASE);
+    __atomic_store_n(&real_cnd_broadcast, sym("cnd_broadcast", NULL), __ATOMIC_RELEASE);
     __atomic_store_n(&real_mutex_lock, sym("pthread_mutex_lock", NULL), __ATOMIC_RELEASE);
     __atomic_store_n(&real_mutex_unlock, sym("pthread_mutex_unlock", NULL), __ATOMIC_RELEASE);
     /* release: the pointers are visible to whoever sees resolved */
@@ -164,6 +174,17 @@ static int early_unlock(pthread_mutex_t *m)
     return real_mutex_unlock(m);
 }
 
+#define EARLY_SIGNAL(stub, real)                                                           \
+    static int stub(pthread_cond_t *c)                                                     \
+    {                                                                                      \
+        resolve();                                                                         \
+        return real(c);                                                                    \
+    }
+EARLY_SIGNAL(early_cond_signal, real_cond_signal)
+EARLY_SIGNAL(early_cond_broadcast, real_cond_broadcast)
+EARLY_SIGNAL(early_cnd_signal, real_cnd_signal)
+EARLY_SIGNAL(early_cnd_broadcast, real_cnd_broadcast)
+
 static int profiling(void)
 {
     return cp_shim_state == CP_SHIM_ON && !cp_tls.guard;
@@ -181,8 +202,6 @@ static void self_contention(void)
 
 /* ---- recording --------------------------------------------------------------------- */
 
-static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay);
-
 static uint64_t rnd(void)
 {
     if (UNLIKELY(!cp_tls.seeded))
@@ -190,22 +209,65 @@ static uint64_t rnd(void)
     return cp_rand64(&cp_tls.rng);
 }
 
+/* The thread's countdown to its next tracked wait: the waits still to come up to and
+ * including it; 0: to be drawn (a new thread, or the last one was tracked). */
+static __thread uint64_t waits_to_tracked;
+
 /* Is this wait on a lock (or sleep on a condition variable) tracked for the mutex
  * profile? 1 in CTRPROF_MUTEX_FRACTION, decided before anything of it is registered:
  * an untracked wait costs the waiter table nothing (core/contention.c, "sampled by the
- * wait"). Fraction 1 (every wait) draws no random number. */
-static bool tracked(void)
+ * wait"). Fraction 1 (every wait) draws nothing; above it, a countdown a thread draws
+ * once per tracked wait (cp_mutex_gap, geometric: each wait still tracked independently
+ * with probability 1/fraction), so an untracked wait costs a decrement. */
+static __attribute__((noinline)) bool tracked_draw(uint64_t f)
 {
-    uint64_t f = cp_opts.mutex_fraction;
-    return f == 1 || (f != 0 && cp_mutex_tracked(f, rnd()));
+    uint64_t left = cp_mutex_gap(f, rnd()) + 1;
+    waits_to_tracked = left - 1;
+    return left == 1;
 }
 
-/* An unlock's charge of the tracked waits, scaled, recorded at the caller's stack. */
-static void charged(uint32_t waits, uint64_t delay)
+static inline bool tracked(void)
 {
-    uint64_t c, d;
-    if (cp_mutex_scale(waits, delay, cp_opts.mutex_fraction, &c, &d))
-        record(CP_MUTEX, c, d);
+    uint64_t f = cp_opts.mutex_fraction;
+    if (f <= 1)
+        return f == 1;
+    uint64_t left = waits_to_tracked;
+    if (UNLIKELY(left == 0))
+        return tracked_draw(f);
+    waits_to_tracked = left - 1;
+    return left == 1;
+}
+
+/* Tracked waits in progress, while the mutex profile samples (fraction above 1): lock
+ * waits from before their registration to after its end, condition-variable sleepers from
+ * before they are counted to after they are back (their woken re-locks are registered on
+ * the mutex meanwhile). While it is 0, which at the default fraction is nearly always, no
+ * wait is in the waiter table, so an unlock with waiters, an untracked sleeper's release
+ * of its mutex and a signal read nothing else of ours (no table hint, no map, no mutex
+ * kind). Written only by tracked waits, 1 in the fraction; at fraction 1 every wait is
+ * tracked and the count would be one more shared line written per wait: not kept
+ * (tracked_maybe). A waiter adds itself before its registration marks the lock word (a
+ * seq_cst exchange, so ordered after the add): an unlock that sees the mark reads the
+ * count after it (x86: loads in order), as it read the table's hint before. A sleeper
+ * adds itself holding its mutex, before its wait releases it: a signaller holding that
+ * mutex reads the count after it. */
+static uint32_t tracked_live;
+
+static inline bool tracked_maybe(void)
+{
+    return cp_opts.mutex_fraction == 1 || __atomic_load_n(&tracked_live, __ATOMIC_ACQUIRE);
+}
+
+static void live_add(void)
+{
+    if (cp_opts.mutex_fraction != 1)
+        __atomic_add_fetch(&tracked_live, 1, __ATOMIC_SEQ_CST);
+}
+
+static void live_sub(void)
+{
+    if (cp_opts.mutex_fraction != 1)
+        __atomic_sub_fetch(&tracked_live, 1, __ATOMIC_RELEASE);
 }
 
 /* A kept sample: its profile, scaled count and delay. */
@@ -225,62 +287,93 @@ static void record_at(const uintptr_t *pcs, unsigned k, const struct sample *s, 
         cp_event_delay(t, cp_bucket_get(s[i].type, pcs, k), s[i].count_q16, s[i].delay);
 }
 
-static void record_n(const struct sample *s, unsigned n)
+/* fr (here and below): the frame of the hook the program called, or of the function it
+ * tail-called (__builtin_frame_address there), so that the walk starts at the program's
+ * frame and does not walk the shim's own frames only to drop them (cp_shim_stack checks
+ * that its return address is the program's, else walks them all): ~30% of a cond wait's
+ * walk (bench/progs/hotpath cond under callgrind: 401 -> 275 instructions, session
+ * lockq2). */
+static void record_n(const struct sample *s, unsigned n, const uintptr_t *fr)
 {
     int64_t cd = cp_shim_enter();
     uintptr_t raw[CP_SHIM_RAW];
     unsigned k;
-    const uintptr_t *pcs = cp_shim_stack(raw, &k, NULL);
+    const uintptr_t *pcs = cp_shim_stack(raw, &k, fr);
     record_at(pcs, k, s, n);
     cp_shim_leave(cd);
 }
 
-/* The stack of a wait on a lock, walked before the wait: after it the thread holds the
- * lock, and a walk there would lengthen its critical section for every thread waiting
- * behind it (bench/progs/workqueue). Walked whether or not the wait's block sample is
- * kept (that depends on its length): a walk that turns out not to be needed costs the
- * waiting thread, which would only have waited, and nobody else. */
+/* The stack of a wait on a lock, walked before the wait when its block sample is likely:
+ * after the wait the thread holds the lock, and a walk there lengthens its critical
+ * section for every thread waiting behind it (bench/progs/workqueue at a block rate of
+ * 10 us, where nearly every wait was kept). Whether the sample is kept depends on the
+ * wait's length d against the threshold r drawn before it (kept iff r <= d,
+ * cp_block_sample_at): walked before when r <= (rate - 1)/8 (a wait of rate/8 would be kept),
+ * else after the wait and only if kept, which a wait shorter than rate/8 never is. A walk
+ * before that turns out not to be needed costs the waiting thread, which would only have
+ * waited, and nobody else; walked before every wait, as until session lockq2, it was
+ * ~650 of the ~1,250 instructions of a contended lock (`hotpath lockwait`) at a block
+ * rate no wait reached. The stack is the same before and after: the choice changes where
+ * the cost lands, not the profile. */
 struct prewalk {
     uintptr_t raw[CP_SHIM_RAW];
     const uintptr_t *pcs;
     unsigned k;
 };
 
-static void prewalk(struct prewalk *w)
+static void prewalk(struct prewalk *w, const uintptr_t *fr)
 {
     int64_t cd = cp_shim_enter();
-    w->pcs = cp_shim_stack(w->raw, &w->k, NULL);
+    w->pcs = cp_shim_stack(w->raw, &w->k, fr);
     cp_shim_leave(cd);
 }
 
-static void record(enum cp_ptype type, uint64_t count_q16, uint64_t delay)
+/* An unlock's charge of the tracked waits, scaled, recorded at the caller's stack. */
+static void charged(uint32_t waits, uint64_t delay, const uintptr_t *fr)
 {
-    struct sample s = {type, count_q16, delay};
-    record_n(&s, 1);
+    struct sample s = {CP_MUTEX, 0, 0};
+    if (cp_mutex_scale(waits, delay, cp_opts.mutex_fraction, &s.count_q16, &s.delay))
+        record_n(&s, 1, fr);
 }
 
-/* A wait of t1 - t0 ns at the caller's stack (block profile): kept in *s? */
-static bool block_kept(uint64_t t0, uint64_t t1, struct sample *s)
+/* The block profile's threshold for the next wait, drawn before it (contention.h). */
+static uint64_t block_threshold(void)
 {
+    return cp_block_threshold(cp_opts.block_rate, rnd());
+}
+
+/* A wait of t1 - t0 ns at the caller's stack against threshold r (block profile): kept
+ * in *s? The common case, a wait shorter than r, is one compare inline. */
+static inline bool block_kept(uint64_t t0, uint64_t t1, uint64_t r, struct sample *s)
+{
+    if (!cp_block_keeps(t1 - t0, r))
+        return false;
     s->type = CP_BLOCK;
-    return cp_block_sample(t1 - t0, cp_opts.block_rate, rnd(), &s->count_q16, &s->delay);
+    return cp_block_sample_at(t1 - t0, cp_opts.block_rate, r, &s->count_q16, &s->delay);
 }
 
-static void blocked(uint64_t t0, uint64_t t1)
+static void blocked(uint64_t t0, uint64_t t1, uint64_t r, const uintptr_t *fr)
 {
     struct sample s;
-    if (block_kept(t0, t1, &s))
-        record_n(&s, 1);
+    if (block_kept(t0, t1, r, &s))
+        record_n(&s, 1, fr);
 }
 
-static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
+/* w: the stack walked before the wait (walked), or its buffer, walked into now if the
+ * sample is kept: one buffer on the program's stack either way (tests/e2e/stacks.sh's
+ * bounds: a second one, record_n's, below the first took a libunwind walk on an
+ * alternate signal stack past them) */
+static void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint64_t t1, uint64_t r,
+                       const uintptr_t *fr)
 {
     struct sample s;
-    if (block_kept(t0, t1, &s)) {
-        int64_t cd = cp_shim_enter();
-        record_at(w->pcs, w->k, &s, 1);
-        cp_shim_leave(cd);
-    }
+    if (!block_kept(t0, t1, r, &s))
+        return;
+    if (!walked)
+        prewalk(w, fr);
+    int64_t cd = cp_shim_enter();
+    record_at(w->pcs, w->k, &s, 1);
+    cp_shim_leave(cd);
 }
 
 /* ---- waiting and charging, shared by every lock ------------------------------------ */
@@ -289,12 +382,13 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
  * unlock that releases it is charged the delay, Go's mutex profile; NULL for waits that
  * no unlock ends: semaphores, condition variables, barriers, joins, spin locks) by
  * `call`, measured for the block profile. Returns what call returned, errno as it left it.
- * A lock's stack is walked before the wait (prewalk), once the wait is registered, so
- * that an unlock during the walk is charged it as it would be without one (walked before
- * registering, a waiter preempted in its walk went uncharged: locks.sh's recursive check
- * failed once so under load); a lock freed during the walk adds the rest of the walk to
- * the block delay. The others' (no lock held after them; a spin lock's waits are too
- * short for a walk each) after the wait, only when the sample is kept. */
+ * A lock's stack is walked before the wait when its sample is likely (prewalk), once the
+ * wait is registered, so that an unlock during the walk is charged it as it would be
+ * without one (walked before registering, a waiter preempted in its walk went uncharged:
+ * locks.sh's recursive check failed once so under load); a lock freed during the walk
+ * adds the rest of the walk to the block delay. The others' (no lock held after them; a
+ * spin lock's waits are too short for a walk each) after the wait, only when the sample
+ * is kept. A tracked wait counts itself in tracked_live for its whole registration. */
 #define WAIT(addr, call) WAIT_MARKED(addr, NULL, call)
 
 /* mark: a lock word the registration sets to "waiters" (mutexes, see waiter_mark). */
@@ -311,15 +405,17 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
         int saved_ = errno;                                                                \
         uint64_t t0_;                                                                      \
         bool in_ = false;                                                                  \
+        uint64_t th_ = cp_opts.block_rate ? block_threshold() : 0;                         \
         if (reg_) {                                                                        \
+            live_add();                                                                    \
             in_ = cp_contention_begin(a_, &t0_, (mark));                                   \
         } else {                                                                           \
             t0_ = cp_now_ns();                                                             \
         }                                                                                  \
         struct prewalk w_;                                                                 \
-        bool walked_ = a_ && cp_opts.block_rate;                                           \
+        bool walked_ = a_ && cp_opts.block_rate && th_ <= (cp_opts.block_rate - 1) / 8;    \
         if (walked_) /* registered first: an unlock meanwhile is charged this wait */      \
-            prewalk(&w_);                                                                  \
+            prewalk(&w_, __builtin_frame_address(0));                                      \
         errno = saved_;                                                                    \
         int r_ = call;                                                                     \
         saved_ = errno;                                                                    \
@@ -328,10 +424,12 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
             cp_contention_end(a_, t0_, t1_);                                               \
         else if (reg_) /* its bucket was full: charged to no unlock */                     \
             cp_prof_lost(CP_LOST_NBUCKET, 1);                                              \
-        if (walked_)                                                                       \
-            blocked_at(&w_, t0_, t1_);                                                     \
+        if (reg_)                                                                          \
+            live_sub();                                                                    \
+        if (a_ && cp_opts.block_rate)                                                      \
+            blocked_at(&w_, walked_, t0_, t1_, th_, __builtin_frame_address(0));           \
         else if (cp_opts.block_rate)                                                       \
-            blocked(t0_, t1_);                                                             \
+            blocked(t0_, t1_, th_, __builtin_frame_address(0));                            \
         errno = saved_;                                                                    \
         return r_;                                                                         \
     } while (0)
@@ -351,7 +449,7 @@ static void blocked_at(const struct prewalk *w, uint64_t t0, uint64_t t1)
         int r_ = call;                                                                     \
         if ((delay_ || waits_) && r_ == 0) {                                               \
             saved_ = errno;                                                                \
-            charged(waits_, delay_);                                                       \
+            charged(waits_, delay_, __builtin_frame_address(0));                           \
             errno = saved_;                                                                \
         }                                                                                  \
         return r_;                                                                         \
@@ -418,11 +516,25 @@ static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, enum h
 /* The lock word was not 0. A recursive or error-checking mutex held by this very thread
  * is not a wait: trylock tells (it succeeds, or says EBUSY/EDEADLK as lock would). The
  * C11 hooks share this: mtx_trylock is pthread_mutex_trylock on the same object, and
- * anything but EBUSY goes to mtx_lock itself, which returns glibc's translation. */
+ * anything but EBUSY goes to mtx_lock itself, which returns glibc's translation. A
+ * normal or adaptive mutex (type 0 or 3, not robust, PI or PP: glibc's own lock then
+ * only waits, whoever holds it) needs no trylock: its lock word taken means a wait, and
+ * the trylock was a locked compare-and-exchange on the contended line (~30 instructions,
+ * and a cache-line transfer from the holder's core) on every contended lock. One freed
+ * between the peek and the real lock is measured as a wait of the few instructions it
+ * took (the trylock took it unmeasured). */
+static inline bool mutex_plain(pthread_mutex_t *m)
+{
+    int k = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) & (3 | 16 | 32 | 64);
+    return k == 0 || k == 3;
+}
+
 static __attribute__((noinline)) int mutex_try_then_wait(pthread_mutex_t *m, enum how h, clockid_t clk,
                                                          const struct timespec *abs)
 {
     NEED();
+    if (mutex_plain(m))
+        return mutex_wait(m, h, clk, abs);
     int r = real_mutex_trylock(m);
     if (r == 0)
         return 0; /* thrd_success is 0 too */
@@ -504,7 +616,7 @@ static bool mutex_releases(pthread_mutex_t *m)
 
 static __attribute__((noinline, cold)) int unlock_waited(pthread_mutex_t *m, int (*real)(pthread_mutex_t *))
 {
-    if (!profiling() || !cp_opts.mutex_fraction || !mutex_releases(m))
+    if (!tracked_maybe() || !profiling() || !mutex_releases(m))
         return real(m);
     RELEASE_CHARGED(m, real(m));
 }
@@ -581,7 +693,7 @@ static int reader_unlock(pthread_rwlock_t *l)
     int r = real_rw_unlock(l);
     if ((delay || waits) && r == 0) {
         saved = errno;
-        charged(waits, delay);
+        charged(waits, delay, __builtin_frame_address(0));
         errno = saved;
     }
     return r;
@@ -632,13 +744,13 @@ EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk, const 
     WAIT(l, real_clockwrlock(l, clk, abs));
 }
 
-/* Not on the mutex fast path: an rwlock unlock with the mutex profile on reads the
- * __readers word and its waiter-table bucket's `used` hint (no lock, no clock when
- * nobody waits). */
+/* Not on the mutex fast path: an rwlock unlock with the mutex profile on reads
+ * tracked_live (0: nothing tracked anywhere) and then the __readers word and its
+ * waiter-table bucket's `used` hint (no lock, no clock when nobody waits). */
 EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
     NEED();
-    if (!profiling() || !cp_opts.mutex_fraction)
+    if (!tracked_maybe() || !profiling())
         return real_rw_unlock(l);
     if (!rwlock_write_phase(l))
         return reader_unlock(l);
@@ -703,7 +815,9 @@ EXPORT int pthread_join(pthread_t t, void **ret)
  * checked is possible, but a build recording no cond-wait sample at all gained workqueue
  * ~2% at fraction 1 and nothing at the defaults: BENCHMARKS.md). A sleeper not tracked
  * for the mutex profile (tracked()) is not counted; its release still charges m's
- * tracked waits. */
+ * tracked waits, if any wait is tracked at all (tracked_live). A tracked sleeper counts
+ * itself in tracked_live from before it is counted on c to after it is back, so that a
+ * signal sees it. */
 static bool cond_releases(pthread_mutex_t *m)
 {
     if (!lock_word_above(m, 1))
@@ -712,94 +826,137 @@ static bool cond_releases(pthread_mutex_t *m)
     return (w ^ 2) <= 0 && mutex_releases(m);
 }
 
-/* Tracked sleepers on any condition variable, while the mutex profile samples (fraction
- * above 1): a signal with none reads nothing else of ours (the map, the buckets: a
- * look-up that lengthened every signal's critical section, bench/progs/workqueue at
- * fraction 100). Written only by tracked sleepers, 1 in the fraction; at fraction 1 every
- * sleeper is tracked and the count would be one more shared line written per sleep: not
- * kept (cond_may_signal). Each sleeper adds itself holding its mutex, before its wait
- * releases it: a signaller holding that mutex reads the count after it. */
-static uint32_t tracked_sleepers;
+/* How a condition-variable wait is made: the hooks share one path. */
+enum cond_how { CW_WAIT, CW_TIMED, CW_CLOCK, CW_CND, CW_CND_TIMED };
 
-static bool cond_may_signal(void)
+static int cond_call(enum cond_how h, pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                     const struct timespec *abs)
 {
-    return cp_opts.mutex_fraction == 1 || __atomic_load_n(&tracked_sleepers, __ATOMIC_RELAXED);
+    switch (h) {
+    case CW_TIMED:
+        return real_cond_timedwait(c, m, abs);
+    case CW_CLOCK:
+        return real_cond_clockwait(c, m, clk, abs);
+    case CW_CND:
+        return real_cnd_wait(c, m);
+    case CW_CND_TIMED:
+        return real_cnd_timedwait(c, m, abs);
+    default:
+        return real_cond_wait(c, m);
+    }
 }
 
-#define COND_WAIT(c, m, call)                                                              \
+/* The whole path: this sleeper is tracked (tr), or some wait is (tracked_live: its
+ * release may owe a charge). */
+static __attribute__((noinline)) int cond_wait_full(enum cond_how h, pthread_cond_t *c,
+                                                    pthread_mutex_t *m, clockid_t clk,
+                                                    const struct timespec *abs, bool tr)
+{
+    if (!cp_opts.mutex_fraction && !cp_opts.block_rate)
+        return cond_call(h, c, m, clk, abs);
+    int saved_ = errno;
+    uint64_t released_ = 0, t0_ = 0;
+    uint32_t rwaits_ = 0;
+    bool slept_ = false;
+    /* the release's clock read, if any, starts the wait; an untracked sleeper is not
+     * counted, but its release still charges the tracked waits on m, if any */
+    if (tr) {
+        bool rel_ = cond_releases(m);
+        live_add();
+        slept_ = cp_cond_sleep(c, m, rel_, &released_, &t0_, &rwaits_);
+        if (!slept_)
+            live_sub();
+    } else if (tracked_maybe() && cond_releases(m)) {
+        released_ = cp_contention_charge(m, &t0_, &rwaits_);
+    }
+    uint64_t th_ = 0;
+    if (cp_opts.block_rate) { /* the clock only for the block profile */
+        th_ = block_threshold();
+        if (!t0_)
+            t0_ = cp_now_ns();
+    }
+    errno = saved_;
+    int r_ = cond_call(h, c, m, clk, abs);
+    saved_ = errno;
+    uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0;
+    if (slept_) {
+        cp_cond_woke(c, m, t1_);
+        live_sub();
+    }
+    struct sample s_[2];
+    unsigned n_ = 0;
+    s_[0].type = CP_MUTEX;
+    if ((released_ || rwaits_) &&
+        cp_mutex_scale(rwaits_, released_, cp_opts.mutex_fraction, &s_[0].count_q16,
+                       &s_[0].delay))
+        n_++;
+    if (cp_opts.block_rate && block_kept(t0_, t1_, th_, &s_[n_]))
+        n_++;
+    if (n_)
+        record_n(s_, n_, __builtin_frame_address(0)); /* one walk for both */
+    errno = saved_;
+    return r_;
+}
+
+/* An untracked sleeper's kept block sample (out of line: most waits are not kept). */
+static __attribute__((noinline)) void cond_blocked(uint64_t t0, uint64_t t1, uint64_t th,
+                                                  const uintptr_t *fr)
+{
+    int saved = errno;
+    blocked(t0, t1, th, fr);
+    errno = saved;
+}
+
+/* The common sleeper, at a mutex fraction above 1: not tracked, and no wait tracked
+ * anywhere, so nothing of the mutex profile's; with the block profile on, the block
+ * sample's threshold, two clock reads and one compare, inline, and the rest out of line
+ * (the clock and the threshold leave errno alone); with it off, nothing (BENCHMARKS.md,
+ * session lockq2: bench/progs/hotpath cond). */
+#define COND_WAIT(h, c, m, clk, abs, call)                                                 \
     do {                                                                                   \
         NEED();                                                                            \
-        if (!profiling() || (!cp_opts.mutex_fraction && !cp_opts.block_rate))             \
+        if (UNLIKELY(!profiling()))                                                        \
             return call;                                                                   \
-        int saved_ = errno;                                                                \
-        uint64_t released_ = 0, t0_ = 0;                                                   \
-        uint32_t rwaits_ = 0;                                                              \
-        bool slept_ = false;                                                               \
-        /* the release's clock read, if any, starts the wait; an untracked sleeper is not \
-         * counted, but its release still charges the tracked waits on m */               \
-        if (cp_opts.mutex_fraction) {                                                      \
-            bool rel_ = cond_releases(m);                                                  \
-            if (tracked()) {                                                               \
-                if (cp_opts.mutex_fraction != 1)                                           \
-                    __atomic_add_fetch(&tracked_sleepers, 1, __ATOMIC_RELAXED);            \
-                slept_ = cp_cond_sleep((c), (m), rel_, &released_, &t0_, &rwaits_);        \
-                if (!slept_ && cp_opts.mutex_fraction != 1)                                \
-                    __atomic_sub_fetch(&tracked_sleepers, 1, __ATOMIC_RELAXED);            \
-            }                                                                              \
-            else if (rel_)                                                                 \
-                released_ = cp_contention_charge((m), &t0_, &rwaits_);                     \
-        }                                                                                  \
-        if (!t0_ && cp_opts.block_rate) /* the clock only for the block profile */        \
-            t0_ = cp_now_ns();                                                             \
-        errno = saved_;                                                                    \
+        bool tr_ = tracked();                                                              \
+        if (UNLIKELY(tr_ || tracked_maybe()))                                              \
+            return cond_wait_full((h), (pthread_cond_t *)(c), (pthread_mutex_t *)(m), (clk), \
+                                  (abs), tr_);                                             \
+        if (!cp_opts.block_rate) /* nothing of either profile's to do */                  \
+            return call;                                                                   \
+        uint64_t th_ = block_threshold();                                                  \
+        uint64_t t0_ = cp_now_ns();                                                        \
         int r_ = call;                                                                     \
-        saved_ = errno;                                                                    \
-        uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0;                               \
-        if (slept_) {                                                                      \
-            cp_cond_woke((c), (m), t1_);                                                   \
-            if (cp_opts.mutex_fraction != 1)                                               \
-                __atomic_sub_fetch(&tracked_sleepers, 1, __ATOMIC_RELAXED);                \
-        }                                                                                  \
-        struct sample s_[2];                                                               \
-        unsigned n_ = 0;                                                                   \
-        s_[0].type = CP_MUTEX;                                                             \
-        if ((released_ || rwaits_) &&                                                      \
-            cp_mutex_scale(rwaits_, released_, cp_opts.mutex_fraction, &s_[0].count_q16,   \
-                           &s_[0].delay))                                                  \
-            n_++;                                                                          \
-        if (cp_opts.block_rate && block_kept(t0_, t1_, &s_[n_]))                           \
-            n_++;                                                                          \
-        if (n_)                                                                            \
-            record_n(s_, n_); /* one walk for both */                                      \
-        errno = saved_;                                                                    \
+        uint64_t t1_ = cp_now_ns();                                                        \
+        if (UNLIKELY(cp_block_keeps(t1_ - t0_, th_)))                                      \
+            cond_blocked(t0_, t1_, th_, __builtin_frame_address(0));                       \
         return r_;                                                                         \
     } while (0)
 
 EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
-    COND_WAIT(c, m, real_cond_wait(c, m));
+    COND_WAIT(CW_WAIT, c, m, 0, NULL, real_cond_wait(c, m));
 }
 
 EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs)
 {
-    COND_WAIT(c, m, real_cond_timedwait(c, m, abs));
+    COND_WAIT(CW_TIMED, c, m, 0, abs, real_cond_timedwait(c, m, abs));
 }
 
 EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
                                   const struct timespec *abs)
 {
-    COND_WAIT(c, m, real_cond_clockwait(c, m, clk, abs));
+    COND_WAIT(CW_CLOCK, c, m, clk, abs, real_cond_clockwait(c, m, clk, abs));
 }
 
 /* C11: cnd_* call glibc's pthread_cond_* directly (not through the PLT). */
 EXPORT int cnd_wait(cnd_t *c, mtx_t *m)
 {
-    COND_WAIT(c, (pthread_mutex_t *)m, real_cnd_wait((pthread_cond_t *)c, (pthread_mutex_t *)m));
+    COND_WAIT(CW_CND, c, m, 0, NULL, real_cnd_wait((pthread_cond_t *)c, (pthread_mutex_t *)m));
 }
 
 EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m, const struct timespec *restrict abs)
 {
-    COND_WAIT(c, (pthread_mutex_t *)m,
+    COND_WAIT(CW_CND_TIMED, c, m, 0, abs,
               real_cnd_timedwait((pthread_cond_t *)c, (pthread_mutex_t *)m, abs));
 }
 
@@ -816,37 +973,50 @@ static bool cond_waited(pthread_cond_t *c)
 
 /* The woken are registered before the real signal wakes them (after it, one could return
  * before it was counted as woken). Nobody sleeping that no signal has woken: unlocked
- * reads only (the condition variable's mutex in the map, its bucket's hints). */
-#define SIGNAL(c, all, call)                                                               \
+ * reads only (the condition variable's mutex in the map, its bucket's hints). With no
+ * tracked wait anywhere (tracked_live 0, above fraction 1), the hook is that one load
+ * and a tail call: the rest is out of line, so the common signal pays no frame for it
+ * (workqueue signals 4 M times a run, nearly always with no tracked sleeper). */
+static __attribute__((noinline)) int signal_tracked(pthread_cond_t *c, bool all,
+                                                    int (*real)(pthread_cond_t *))
+{
+    NEED();
+    if (profiling() && cp_opts.mutex_fraction && cond_waited(c)) {
+        int saved = errno;
+        cp_cond_signal(c, all);
+        errno = saved;
+    }
+    return real(c);
+}
+
+/* (both ways a tail call, no frame; the real function's pointer starts at a stub that
+ * resolves: no NEED on the common way) */
+#define SIGNAL(c, all, real)                                                               \
     do {                                                                                   \
-        NEED();                                                                            \
-        if (profiling() && cp_opts.mutex_fraction && cond_waited((pthread_cond_t *)(c)) && \
-            cond_may_signal()) {                                                           \
-            int saved_ = errno;                                                            \
-            cp_cond_signal((c), (all));                                                    \
-            errno = saved_;                                                                \
-        }                                                                                  \
-        return call;                                                                       \
+        int (*r_)(pthread_cond_t *) = __atomic_load_n(&(real), __ATOMIC_RELAXED);          \
+        if (UNLIKELY(tracked_maybe()))                                                     \
+            return signal_tracked((pthread_cond_t *)(c), (all), r_);                       \
+        return r_((pthread_cond_t *)(c));                                                  \
     } while (0)
 
-EXPORT int pthread_cond_signal(pthread_cond_t *c)
+HOT int pthread_cond_signal(pthread_cond_t *c)
 {
-    SIGNAL(c, false, real_cond_signal(c));
+    SIGNAL(c, false, real_cond_signal);
 }
 
-EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
+HOT int pthread_cond_broadcast(pthread_cond_t *c)
 {
-    SIGNAL(c, true, real_cond_broadcast(c));
+    SIGNAL(c, true, real_cond_broadcast);
 }
 
-EXPORT int cnd_signal(cnd_t *c)
+HOT int cnd_signal(cnd_t *c)
 {
-    SIGNAL(c, false, real_cnd_signal((pthread_cond_t *)c));
+    SIGNAL(c, false, real_cnd_signal);
 }
 
-EXPORT int cnd_broadcast(cnd_t *c)
+HOT int cnd_broadcast(cnd_t *c)
 {
-    SIGNAL(c, true, real_cnd_broadcast((pthread_cond_t *)c));
+    SIGNAL(c, true, real_cnd_broadcast);
 }
 
 EXPORT int pthread_barrier_wait(pthread_barrier_t *b)

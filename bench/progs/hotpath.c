@@ -7,9 +7,14 @@
  * mutex, each signalling the other's condition variable and waiting on its own, so every
  * turn is a signal, a wait that sleeps and a wake-up (the profiler's condvar path); `hotpath
  * mallocmt N` is `malloc` after the same thread, so that the profiler's own flusher thread
- * publishes (a single-threaded process publishes inline: core/flusher.c). The bench
+ * publishes (a single-threaded process publishes inline: core/flusher.c); `hotpath
+ * lockwait N` is a contended mutex handed over N times: the main thread holds it until
+ * the other thread sleeps on it (the lock word says "waiters"), then unlocks, so every
+ * round is one contended lock that waits and one unlock that wakes it (the profiler's
+ * contended lock path; handshakes by sched_yield loops, the same in every build). The bench
  * runs each for N and 2N and divides the difference by N, which cancels start-up. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +44,37 @@ static void *pong(void *arg)
     return arg;
 }
 
+static pthread_mutex_t lm = PTHREAD_MUTEX_INITIALIZER;
+static int phase; /* 1: main holds lm, the other may wait on it; 0: the other is done */
+
+static void *locker(void *arg)
+{
+    for (long i = 0; i < rounds; i++) {
+        while (__atomic_load_n(&phase, __ATOMIC_ACQUIRE) != 1)
+            sched_yield();
+        pthread_mutex_lock(&lm); /* held by main: waits */
+        pthread_mutex_unlock(&lm);
+        __atomic_store_n(&phase, 0, __ATOMIC_RELEASE);
+    }
+    return arg;
+}
+
+static void lockwait(void)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, locker, NULL);
+    for (long i = 0; i < rounds; i++) {
+        pthread_mutex_lock(&lm);
+        __atomic_store_n(&phase, 1, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&lm.__data.__lock, __ATOMIC_ACQUIRE) != 2) /* it sleeps */
+            sched_yield();
+        pthread_mutex_unlock(&lm); /* contended: wakes it */
+        while (__atomic_load_n(&phase, __ATOMIC_ACQUIRE) != 0)
+            sched_yield();
+    }
+    pthread_join(t, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3)
@@ -50,7 +86,10 @@ int main(int argc, char **argv)
         pthread_create(&t, NULL, idle, NULL);
         pthread_join(t, NULL);
     }
-    if (!strcmp(argv[1], "cond")) {
+    if (!strcmp(argv[1], "lockwait")) {
+        rounds = n;
+        lockwait();
+    } else if (!strcmp(argv[1], "cond")) {
         pthread_t t;
         rounds = n;
         pthread_create(&t, NULL, pong, (void *)1L);

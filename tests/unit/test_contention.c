@@ -145,6 +145,83 @@ static void test_mutex_fraction(void **state)
     assert_true(fabs(est_d - true_d) < 5 * sqrt((f - 1.0) * sq));
 }
 
+/* The hooks' countdown (preload/pthread.c, tracked()): gaps drawn by cp_mutex_gap, each
+ * wait tracked when its countdown ends. Its law is the per-wait draw's: P(gap = 0) = 1/f
+ * and mean f - 1 (within 5 sigma, geometric variance (f - 1) f), and the tracked waits'
+ * scaled estimates of count and delay are unbiased as in test_mutex_fraction; huge
+ * fractions give gaps of their order, not 0 or overflow. */
+static void test_mutex_gap(void **state)
+{
+    assert_int_equal(cp_mutex_gap(0, rnd()), 0);
+    assert_int_equal(cp_mutex_gap(1, rnd()), 0);
+    const uint64_t fs[] = {2, 10, 100, 3000000};
+    for (unsigned j = 0; j < sizeof fs / sizeof fs[0]; j++) {
+        const uint64_t f = fs[j];
+        const int draws = 200000;
+        double sum = 0, zeros = 0;
+        for (int i = 0; i < draws; i++) {
+            uint64_t g = cp_mutex_gap(f, rnd());
+            sum += (double)g;
+            zeros += g == 0;
+        }
+        double mean = sum / draws, sd = sqrt((f - 1.0) * f / draws);
+        printf("gap: f %llu mean %.2f (want %llu, sigma %.2f), P(0) %.5f\n",
+               (unsigned long long)f, mean, (unsigned long long)(f - 1), sd, zeros / draws);
+        assert_true(fabs(mean - (f - 1.0)) < 5 * sd);
+        double p = 1.0 / f;
+        assert_true(fabs(zeros / draws - p) < 5 * sqrt(p * (1 - p) / draws) + 1e-9);
+    }
+    /* the countdown over waits, as the hook runs it */
+    const int n = 100000, f = 10;
+    uint64_t left = 0, c, d;
+    double est_n = 0, est_d = 0, true_d = 0, sq = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t dur = 1 + rnd() % 1000;
+        true_d += dur;
+        sq += (double)dur * dur;
+        if (left == 0)
+            left = cp_mutex_gap(f, rnd()) + 1;
+        if (--left == 0 && cp_mutex_scale(1, dur, f, &c, &d)) {
+            est_n += (double)c / CP_Q16;
+            est_d += d;
+        }
+    }
+    printf("countdown: %d waits, estimated %.0f\n", n, est_n);
+    assert_true(fabs(est_n - n) < 5 * sqrt((f - 1.0) * n));
+    assert_true(fabs(est_d - true_d) < 5 * sqrt((f - 1.0) * sq));
+}
+
+/* The block decision with its threshold drawn first (the hooks'): the same as
+ * cp_block_sample for the same r, and r = cp_block_threshold(rate, x) uniform on [0, rate). */
+static void test_block_threshold(void **state)
+{
+    uint64_t c, d, c2, d2;
+    assert_int_equal(cp_block_threshold(1000, 0), 0);
+    assert_int_equal(cp_block_threshold(1000, UINT64_MAX), 999);
+    assert_int_equal(cp_block_threshold(1000, 1ull << 63), 500);
+    for (int i = 0; i < 100000; i++) {
+        uint64_t rate = 1 + rnd() % 100000, dur = rnd() % 150000, x = rnd();
+        bool a = cp_block_sample(dur, rate, x, &c, &d);
+        bool b = cp_block_sample_at(dur, rate, x % rate, &c2, &d2);
+        assert_int_equal(a, b);
+        if (a) {
+            assert_int_equal(c, c2);
+            assert_int_equal(d, d2);
+        }
+        /* the inline test agrees with the decision whenever the wait is shorter */
+        uint64_t r = cp_block_threshold(rate, x);
+        assert_true(r < rate);
+        if (dur < rate)
+            assert_int_equal(cp_block_keeps(dur, r), cp_block_sample_at(dur, rate, r, &c, &d));
+    }
+    /* uniform: 10 bins of rate 1000, 100000 draws, each within 5 sigma of 10000 */
+    unsigned bins[10] = {0};
+    for (int i = 0; i < 100000; i++)
+        bins[cp_block_threshold(1000, rnd()) / 100]++;
+    for (int i = 0; i < 10; i++)
+        assert_true(fabs(bins[i] - 10000.0) < 5 * sqrt(10000 * 0.9));
+}
+
 /* Each wait is counted once, at the first charge after its registration; one that ended
  * before any charge is counted by none. */
 static void test_waits_counted_once(void **state)
@@ -434,7 +511,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worked_example),   cmocka_unit_test(test_charges_sum_to_waits),
         cmocka_unit_test(test_unknown_mutex_is_free), cmocka_unit_test(test_block_unbiased),
-        cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_waits_counted_once),   cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_mutex_gap),
+        cmocka_unit_test(test_block_threshold),  cmocka_unit_test(test_waits_counted_once),   cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_million_distinct), cmocka_unit_test(test_waits_in_progress),
         cmocka_unit_test(test_cond_reacquisition), cmocka_unit_test(test_cond_map_forgets),
         cmocka_unit_test(test_cond_concurrent),
