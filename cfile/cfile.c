@@ -895,12 +895,20 @@ static int insert(struct cp_cfile *f, uint32_t *head, uint32_t head0, const void
     return 0;
 }
 
+/* A file found truncated during a lookup or an insert (cp_cfile_fault replaced our views
+ * with zeros under it) can make any error of the walk or the reservation: it is the
+ * truncation, said once by its own message, not a full file or a corrupt chain. */
+static int why(const struct cp_cfile *f, int err)
+{
+    return err && __atomic_load_n(&f->broken, __ATOMIC_ACQUIRE) ? CP_CFILE_EBROKEN : err;
+}
+
 int cp_cfile_counter_fresh(struct cp_cfile *f, const void *name, size_t len, uint64_t **valp)
 {
     if (len == 0 || len > CP_CFILE_MAX_NAME)
         return CP_CFILE_ENAME;
     uint32_t *head = word32(f, f->hdr_len + TABLE_OFF + 4 * cp_cfile_bucket(name, len));
-    return insert(f, head, __atomic_load_n(head, __ATOMIC_ACQUIRE), name, len, 1, valp);
+    return why(f, insert(f, head, __atomic_load_n(head, __ATOMIC_ACQUIRE), name, len, 1, valp));
 }
 
 int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t **valp)
@@ -912,12 +920,12 @@ int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t 
     uint32_t head0 = __atomic_load_n(head, __ATOMIC_ACQUIRE), found;
     int err = walk(f, head0, 0, name, len, &found);
     if (err)
-        return err;
+        return why(f, err);
     if (found) {
         *valp = (uint64_t *)at(f, found, 16);
         return 0;
     }
-    return insert(f, head, head0, name, len, 0, valp);
+    return why(f, insert(f, head, head0, name, len, 0, valp));
 }
 
 void cp_cfile_add(uint64_t *v, uint64_t n)
