@@ -367,7 +367,6 @@ void cp_publish_bucket(struct cp_bucket *b)
             }
             if (err) {
                 b->ctr_failed = 1;
-                /* once per process tree; a memory limit (cfile.c's map_errno) as a table's */
                 if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER))
                     cp_log("%s: cannot add a counter (%s); samples that need new counters "
                            "are lost (ctrprof/health:lost:nbucket)",
