@@ -5,8 +5,11 @@
 # that distinct sizes do not add buckets and only what grows with threads shows): 2,000
 # and then 20,000 threads, at the default rate and at rate 1.
 #   - ctrprof/health:profiler-bytes (the engine's mapped bytes, a high-water mark) after
-#     20k threads is within 10% of what it is after 2k (a ring per thread ever made,
-#     128 KiB each, would add 2.2 GiB);
+#     20k threads is within 10% or 512 KiB of what it is after 2k, whichever is more (a
+#     ring per thread ever made, 128 KiB each, would add 2.2 GiB; the tables are mapped in
+#     steps as samples come, and 20k threads make ten times the samples: a step of the
+#     heads, the live map or the arena is not a thread's cost. 2k/20k/60k threads at rate
+#     1 measured 2.91/3.01/3.14 MB);
 #   - the process's peak RSS grows by no more than bare's growth plus 8 MiB between the
 #     two (a touched page per dead thread's ring would add 70 MiB).
 source "$(dirname "$0")/lib.sh"
@@ -31,10 +34,10 @@ for rate in 524288 1; do
     # shellcheck disable=SC2154
     check_eq "churn:rate$rate-files" "ok ok" "${th2000:-missing} ${th20000:-missing}"
     if [ -n "${pb2000:-}" ] && [ -n "${pb20000:-}" ] &&
-        awk -v a="$pb2000" -v b="$pb20000" 'BEGIN { exit !(a > 0 && b <= 1.1 * a) }'; then
+        awk -v a="$pb2000" -v b="$pb20000" 'BEGIN { exit !(a > 0 && (b <= 1.1 * a || b <= a + 524288)) }'; then
         pass "churn:rate$rate-profiler-bytes-bounded"
     else
-        fail "churn:rate$rate-profiler-bytes-bounded" "2k threads: ${pb2000:-?} B, 20k threads: ${pb20000:-?} B (at most +10%)"
+        fail "churn:rate$rate-profiler-bytes-bounded" "2k threads: ${pb2000:-?} B, 20k threads: ${pb20000:-?} B (at most +10% or +512 KiB)"
     fi
     if [ -n "$b2" ] && [ -n "$b20" ] && [ -n "${h2000:-}" ] && [ -n "${h20000:-}" ] &&
         awk -v b2="$b2" -v b20="$b20" -v h2="$h2000" -v h20="$h20000" \
