@@ -895,9 +895,11 @@ static int insert(struct cp_cfile *f, uint32_t *head, uint32_t head0, const void
     return 0;
 }
 
-/* A file found truncated during a lookup or an insert (cp_cfile_fault replaced our views
- * with zeros under it) can make any error of the walk or the reservation: it is the
- * truncation, said once by its own message, not a full file or a corrupt chain. */
+/* A file found truncated (cp_cfile_fault replaced our views with zeros) takes no more
+ * records: in the zeros the limit reads 0, and a new record would be written over the
+ * first ones, whose pointers the engine still holds (stacktab.c's ids counter read back
+ * a name's bytes). Found during a lookup or an insert, any error of the walk or the
+ * reservation is the truncation, said once by its own message, not a full file. */
 static int why(const struct cp_cfile *f, int err)
 {
     return err && __atomic_load_n(&f->broken, __ATOMIC_ACQUIRE) ? CP_CFILE_EBROKEN : err;
@@ -905,6 +907,8 @@ static int why(const struct cp_cfile *f, int err)
 
 int cp_cfile_counter_fresh(struct cp_cfile *f, const void *name, size_t len, uint64_t **valp)
 {
+    if (__atomic_load_n(&f->broken, __ATOMIC_ACQUIRE))
+        return CP_CFILE_EBROKEN;
     if (len == 0 || len > CP_CFILE_MAX_NAME)
         return CP_CFILE_ENAME;
     uint32_t *head = word32(f, f->hdr_len + TABLE_OFF + 4 * cp_cfile_bucket(name, len));
@@ -913,6 +917,8 @@ int cp_cfile_counter_fresh(struct cp_cfile *f, const void *name, size_t len, uin
 
 int cp_cfile_counter(struct cp_cfile *f, const void *name, size_t len, uint64_t **valp)
 {
+    if (__atomic_load_n(&f->broken, __ATOMIC_ACQUIRE))
+        return CP_CFILE_EBROKEN;
     if (len == 0 || len > CP_CFILE_MAX_NAME)
         return CP_CFILE_ENAME;
     size_t head_off = f->hdr_len + TABLE_OFF + 4 * cp_cfile_bucket(name, len);

@@ -97,9 +97,8 @@ static int name_bucket(struct cp_cfile *f, struct cp_bucket *b,
             return err;
     }
     uint64_t id = __atomic_add_fetch(ids, 1, __ATOMIC_RELAXED);
-    if (id > UINT32_MAX) /* (or the file truncated under us: its pages read as zeros or
-                          * as whatever the page cache held; cp_cfile_fault) */
-        return cp_cfile_stopped(f) == CP_CFILE_EBROKEN ? CP_CFILE_EBROKEN : CP_CFILE_EFULL;
+    if (id > UINT32_MAX)
+        return CP_CFILE_EFULL;
     char buf[CP_CFILE_MAX_NAME];
     char *o = buf;
     static const char *const head[CP_NPTYPES] = {
