@@ -1,3 +1,0 @@
-build2/obj/base/options.o: base/options.c base/options.h base/log.h
-base/options.h:
-base/log.h:

@@ -1,2 +1,0 @@
-build2/obj/cfile/cfile.o: cfile/cfile.c cfile/cfile.h
-cfile/cfile.h:

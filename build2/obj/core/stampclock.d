@@ -1,2 +1,0 @@
-build2/obj/core/stampclock.o: core/stampclock.c core/stampclock.h
-core/stampclock.h:

@@ -1,1 +1,0 @@
-build2/obj/preload/vfork.o: preload/vfork.S

@@ -1,4 +1,0 @@
-build2/obj/toolcore/cfile/cfile_read.o: cfile/cfile_read.c cfile/cfile.h \
- base/log.h
-cfile/cfile.h:
-base/log.h:
