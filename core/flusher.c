@@ -2,7 +2,7 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 750 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 790 lines, past the project's ~600: the timeline, who
  * flushes, stepping aside and fork all turn on the same flusher state (running, claimed,
  * starting, aside, barred; the SIGBUS mask a sandbox asks for), which one file keeps in
  * one place.
@@ -532,8 +532,52 @@ static void flush_inline_own(void *arg)
  * take the lock; this thread's own signal handler can only take it (an exit from a
  * handler) between the load and the store, and then it has released it before this
  * thread goes on, or after the store, and then it finds it held, as with the exchange. */
+/* SIGBUS on a thread that flushes inline (prof.h, cp_prof_note_bus_blocked): the flush
+ * stores into the file on the program's thread, and a fault there (a file truncated under
+ * us) with SIGBUS blocked ends the process, as the kernel forces SIG_DFL. So a flush on a
+ * thread whose program blocked SIGBUS opens it for its length, by the raw system call (the
+ * shim's own hooks are not for us), and not in a sandbox, where rt_sigprocmask may be
+ * forbidden (then, as before, such a program dies of a truncation). The flag is this
+ * thread's own; a fork child inherits it with the thread's mask; a thread the program
+ * creates with SIGBUS blocked by inheritance and never sets it is not seen (only an
+ * inline flush in a step-aside could meet it). */
+static __thread uint8_t bus_blocked __attribute__((tls_model("initial-exec")));
+static __thread uint8_t bus_window __attribute__((tls_model("initial-exec")));
+
+void cp_prof_note_bus_blocked(bool blocked)
+{
+    bus_blocked = blocked;
+}
+
+bool cp_prof_bus_window(void)
+{
+    return __atomic_load_n(&bus_window, __ATOMIC_RELAXED);
+}
+
+static bool bus_open_for_flush(void)
+{
+    if (!bus_blocked || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return false;
+    uint64_t bus = 1ull << (SIGBUS - 1);
+    __atomic_store_n(&bus_window, 1, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (cp_raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bus, 0, 8, 0, 0) == 0)
+        return true;
+    __atomic_store_n(&bus_window, 0, __ATOMIC_RELAXED);
+    return false;
+}
+
+static void bus_close_after_flush(void)
+{
+    uint64_t bus = 1ull << (SIGBUS - 1);
+    cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&bus, 0, 8, 0, 0);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&bus_window, 0, __ATOMIC_RELAXED);
+}
+
 __attribute__((noinline)) void cp_flush_inline(bool may_start)
 {
+    bool bus = bus_open_for_flush();
     if (__libc_single_threaded && !__atomic_load_n(&cp_flush_lock.v, __ATOMIC_RELAXED)) {
         __atomic_store_n(&cp_flush_lock.v, 1, __ATOMIC_RELAXED);
         __atomic_signal_fence(__ATOMIC_SEQ_CST); /* (the compiler keeps it before the flush) */
@@ -542,6 +586,8 @@ __attribute__((noinline)) void cp_flush_inline(bool may_start)
     }
     cp_own_stack_run(flush_inline_own, &may_start);
     cp_spin_unlock(&cp_flush_lock);
+    if (bus)
+        bus_close_after_flush();
 }
 
 int cp_prof_start(void)

@@ -231,6 +231,14 @@ void cp_prof_sandbox_failed(void);
  * whether it is open now (or there is no flusher, and none will start). false: the
  * filter was refused after all; the flusher goes back to opening it for its flushes. */
 bool cp_prof_flusher_open_bus(bool open);
+/* The program's SIGBUS mask on this thread, as its sigprocmask and pthread_sigmask calls
+ * leave it (preload/sigbus.c; the constructor reads the mask it started with). An inline
+ * flush on a thread whose program blocked SIGBUS opens it for the flush's length
+ * (core/flusher.c, cp_flush_inline); cp_prof_bus_window says whether this thread is in
+ * such a flush now, for the handler, which queues a sent SIGBUS taken there back to the
+ * process as the flusher does. */
+void cp_prof_note_bus_blocked(bool blocked);
+bool cp_prof_bus_window(void);
 
 /* At exit of the process `ctrprof run` started (the shim): the bytes it allocated
  * through malloc (when known), its CPU time and the children it forked, as ctrprof/note:*

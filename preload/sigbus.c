@@ -56,6 +56,12 @@
  * not), a SIGBUS sent in that window goes to the program's disposition as above. These
  * two, under TSYNC filters only, are the differences beside SI_QUEUE.
  *
+ * A program's own thread flushes inline when no flusher runs (a single-threaded process,
+ * a fork child): sigprocmask and pthread_sigmask are interposed to know whether the
+ * program blocked SIGBUS there (and the constructor reads the mask it started with), so
+ * that such a flush opens it for its length (core/flusher.c): a truncated profile is then
+ * a fault this handler takes, not the end of a program that blocks SIGBUS.
+ *
  * Contexts: the constructor (cp_sigbus_install), any thread (the hooks), signal context
  * (the handler; async-signal-safe: no locks, no allocation).
  */
@@ -63,12 +69,14 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include "prof.h"
+#include "rawsys.h"
 #include "shim.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -97,11 +105,12 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
      * while it flushes (core/flusher.c): not ours to take. Queued again to the process
      * with the sender's pid and uid, and kept blocked in this thread until its flush
      * ends, so that a thread of the program (or its signalfd, or sigwait) takes it as
-     * without the profiler. Its si_code becomes SI_QUEUE where it was not: the kernel
+     * without the profiler. (So too on a program's thread in an inline flush that opened
+     * SIGBUS the program had blocked: cp_prof_bus_window.) Its si_code becomes SI_QUEUE where it was not: the kernel
      * lets a thread other than the main one queue a signal to its process only with a
      * negative code other than SI_TKILL (EPERM for SI_USER, which kill() gives). Not
      * under a TSYNC filter that forbids this or the flusher's rt_sigprocmask (the top). */
-    if (si && si->si_code <= 0 && cp_tls.flusher && uc &&
+    if (si && si->si_code <= 0 && (cp_tls.flusher || cp_prof_bus_window()) && uc &&
         __atomic_load_n(&requeue_ok, __ATOMIC_ACQUIRE)) {
         sigaddset(&((ucontext_t *)uc)->uc_sigmask, SIGBUS);
         siginfo_t again = *si;
@@ -152,9 +161,58 @@ static void install(const struct sigaction *want)
     real_sigaction(SIGBUS, &a, NULL);
 }
 
+/* The program's SIGBUS mask on its thread, for the inline flush (prof.h,
+ * cp_prof_note_bus_blocked): what a successful call leaves, from its arguments alone. */
+static void note_mask(int how, const sigset_t *set)
+{
+    if (!set || sigismember(set, SIGBUS) != 1) {
+        if (set && how == SIG_SETMASK)
+            cp_prof_note_bus_blocked(false);
+        return;
+    }
+    if (how == SIG_BLOCK || how == SIG_SETMASK)
+        cp_prof_note_bus_blocked(true);
+    else if (how == SIG_UNBLOCK)
+        cp_prof_note_bus_blocked(false);
+}
+
+static int (*real_pthread_sigmask)(int, const sigset_t *, sigset_t *);
+static int (*real_sigprocmask)(int, const sigset_t *, sigset_t *);
+
+EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    if (!real_pthread_sigmask) {
+        int saved = errno;
+        real_pthread_sigmask = dlsym(RTLD_NEXT, "pthread_sigmask");
+        errno = saved;
+    }
+    int r = real_pthread_sigmask(how, set, old);
+    if (r == 0)
+        note_mask(how, set); /* (touches no errno) */
+    return r;
+}
+
+EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    if (!real_sigprocmask) {
+        int saved = errno;
+        real_sigprocmask = dlsym(RTLD_NEXT, "sigprocmask");
+        errno = saved;
+    }
+    int r = real_sigprocmask(how, set, old);
+    if (r == 0)
+        note_mask(how, set);
+    return r;
+}
+
 void cp_sigbus_install(void)
 {
     int saved = errno;
+    real_pthread_sigmask = dlsym(RTLD_NEXT, "pthread_sigmask");
+    real_sigprocmask = dlsym(RTLD_NEXT, "sigprocmask");
+    uint64_t mask = 0; /* the mask the program started with (exec keeps it) */
+    if (cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&mask, 8, 0, 0) == 0)
+        cp_prof_note_bus_blocked(mask & (1ull << (SIGBUS - 1)));
     real_sigaction = dlsym(RTLD_NEXT, "sigaction");
     if (real_sigaction && real_sigaction(SIGBUS, NULL, &prog) == 0) {
         install(&prog);

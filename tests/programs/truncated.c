@@ -5,6 +5,8 @@
  *                            (the test truncates the profile meanwhile), then phase 2
  *                            allocates at thousands of new sites (new counters: stores into
  *                            pages the file no longer has); prints "ok"
+ *   truncated grow-blocked GOFILE   the same with SIGBUS blocked by the program first (a
+ *                            single thread: its own events are flushed inline, on it)
  *   truncated own            the program's own SIGBUS handling is unchanged: a handler it
  *                            installs catches a fault in its own truncated mapping (and
  *                            sigaction/signal report back what it set); prints "ok N"
@@ -85,7 +87,14 @@ static void on_bus_plain(int sig)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 3 && !strcmp(argv[1], "grow")) {
+    if (argc >= 3 && (!strcmp(argv[1], "grow") || !strcmp(argv[1], "grow-blocked"))) {
+        if (!strcmp(argv[1], "grow-blocked")) { /* as a daemon that reads it from a signalfd */
+            sigset_t bus;
+            sigemptyset(&bus);
+            sigaddset(&bus, SIGBUS);
+            if (sigprocmask(SIG_BLOCK, &bus, NULL) != 0)
+                return 2;
+        }
         phase1();
         /* the test waits until phase 1 is in the file (its own handshake, on what the file
          * shows) before it touches the file and creates GOFILE */
