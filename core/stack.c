@@ -9,7 +9,7 @@
  * (bounds from pthread_getattr_np, cached per thread), so a caller compiled without frame
  * pointers ends the walk early instead of faulting.
  * Lock: libunwind's load lock, a leaf; why fork need not take it: docs/ARCHITECTURE.md,
- * "Locks". About 610 lines, at the project's ~600: the capture by each unwinder and
+ * "Locks". About 620 lines, at the project's ~600: the capture by each unwinder and
  * libunwind's loading share the walk's bounds and libunwind's state.
  */
 #define UNW_LOCAL_ONLY
@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -52,11 +53,23 @@
  * for any other thread, its thread descriptor (glibc puts struct pthread, then the static
  * TLS, at the top of the stack block, also for a stack the program supplied). */
 static uintptr_t main_hi, main_self;
+/* How far below main_hi the main thread's stack may reach: its RLIMIT_STACK at start-up
+ * (at most 1 GiB, as for any thread). The kernel keeps mmap'd memory at least that far
+ * below the stack's top, so a handler's alternate stack mmap'd by the program is never
+ * taken for the main stack; with a wider window it was whenever the mappings lay close
+ * below the stack (always with ASLR off: gdb, setarch -R), and libunwind then ran in place
+ * on the alternate stack and overran it (stacks.sh, no-aslr). A program that raises its
+ * limit later and recurses deeper has those frames walked as on another stack. */
+static uintptr_t main_span = (uintptr_t)1 << 30;
 
 void cp_stack_init(void)
 {
     main_hi = (uintptr_t)getauxval(AT_EXECFN);
     main_self = (uintptr_t)pthread_self();
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < main_span)
+        main_span = (uintptr_t)rl.rlim_cur;
     cp_unwind_init();
 }
 
@@ -68,7 +81,7 @@ static inline int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
     *hi = self == main_self ? main_hi : self;
     /* a stack that is not laid out that way (a thread made by raw clone shares its
      * creator's descriptor, a coroutine or signal stack may be far away): no bounds */
-    return here < *hi && *hi - here <= ((uintptr_t)1 << 30);
+    return here < *hi && *hi - here <= (self == main_self ? main_span : (uintptr_t)1 << 30);
 }
 
 /* Any other stack (issue 25): a handler's on the thread's alternate signal stack, whose
