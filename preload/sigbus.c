@@ -176,40 +176,41 @@ static void note_mask(int how, const sigset_t *set)
         cp_prof_note_bus_blocked(false);
 }
 
-static int (*real_pthread_sigmask)(int, const sigset_t *, sigset_t *);
-static int (*real_sigprocmask)(int, const sigset_t *, sigset_t *);
+typedef int (*mask_fn)(int, const sigset_t *, sigset_t *);
+static mask_fn real_pthread_sigmask, real_sigprocmask;
 
-EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+/* Either mask call: the real one (resolved here if called before the constructor), then
+ * what it left noted. Both return 0 on success (sigprocmask -1 with errno otherwise,
+ * pthread_sigmask the error number); note_mask touches no errno. */
+static int masked(mask_fn *real, const char *name, int how, const sigset_t *set,
+                  sigset_t *old)
 {
-    if (!real_pthread_sigmask) {
+    if (!*real) {
         int saved = errno;
-        real_pthread_sigmask = dlsym(RTLD_NEXT, "pthread_sigmask");
+        *real = (mask_fn)dlsym(RTLD_NEXT, name);
         errno = saved;
     }
-    int r = real_pthread_sigmask(how, set, old);
-    if (r == 0)
-        note_mask(how, set); /* (touches no errno) */
-    return r;
-}
-
-EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
-{
-    if (!real_sigprocmask) {
-        int saved = errno;
-        real_sigprocmask = dlsym(RTLD_NEXT, "sigprocmask");
-        errno = saved;
-    }
-    int r = real_sigprocmask(how, set, old);
+    int r = (*real)(how, set, old);
     if (r == 0)
         note_mask(how, set);
     return r;
 }
 
+EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    return masked(&real_pthread_sigmask, "pthread_sigmask", how, set, old);
+}
+
+EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    return masked(&real_sigprocmask, "sigprocmask", how, set, old);
+}
+
 void cp_sigbus_install(void)
 {
     int saved = errno;
-    real_pthread_sigmask = dlsym(RTLD_NEXT, "pthread_sigmask");
-    real_sigprocmask = dlsym(RTLD_NEXT, "sigprocmask");
+    real_pthread_sigmask = (mask_fn)dlsym(RTLD_NEXT, "pthread_sigmask");
+    real_sigprocmask = (mask_fn)dlsym(RTLD_NEXT, "sigprocmask");
     uint64_t mask = 0; /* the mask the program started with (exec keeps it) */
     if (cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&mask, 8, 0, 0) == 0)
         cp_prof_note_bus_blocked(mask & (1ull << (SIGBUS - 1)));
