@@ -107,6 +107,7 @@
 #include "ring.h"
 #include "spin.h"
 #include "stack.h"
+#include "unwind.h"
 
 /* immutable after cp_prof_init (and in the fork child, after atfork_child) */
 struct cp_options cp_prof_opts;
@@ -737,6 +738,7 @@ static void atfork_child_own(void *arg)
     cp_spin_reset(&cp_flush_lock);
     cp_modules_fork_child();
     cp_walk_stack_fork_child();
+    cp_unwind_fork_child();
     cp_mapsnap_fork_child();
     /* the child has one thread, and no flusher until it wants one (cp_prof_start) */
     cp_flusher_running = false;

@@ -47,8 +47,8 @@ enum cp_rec_kind { CP_REC_REWIND = 0, CP_REC_ALLOC = 1, CP_REC_FREE = 2, CP_REC_
 #define CP_RING_STK 130 /* >= CP_MAX_DEPTH + 1 (prof.h), checked there */
 /* The profiler's cost per thread (issue 23) is one ring: this struct (2,368 bytes, from the
  * arena) and its data, CP_RING_WORDS_DEFAULT words (128 KiB), MAP_NORESERVE, resident as
- * the thread's records wrap around it; plus 3.2 KiB of static TLS that glibc allocates
- * and frees with the thread. At dense rates a ring whose thread has had to wait for the
+ * the thread's records wrap around it; plus the CFI walker's 3.6 KiB cache of its last
+ * walk (unwind.c: a pool in the arena, reused like the rings) and 136 bytes of static TLS. At dense rates a ring whose thread has had to wait for the
  * flusher (full) is replaced by one of CP_RING_WORDS_DENSE (512 KiB) once it is empty
  * (events.c, cp_ring_grow); a thread that never waits (every thread of a single-threaded
  * program, which flushes its own events) keeps 128 KiB (issue 29: 512 KiB from the

@@ -1,12 +1,13 @@
 /*
  * unwind.c — the CFI stack walker and its shape table (see unwind.h).
  *
- * About 1,150 lines: the .eh_frame parser, the shape table and the walker with its cache
+ * About 1,230 lines: the .eh_frame parser, the shape table and the walker with its cache
  * of the last walk. The parser (pure: bytes in, a shape out, fuzzed on its own) could
  * stand in a file of its own.
  *
  * Context: hook context (a sampled event, re-entrancy guard held), any thread, also a
- * signal handler that allocates. No malloc (the table is mmap'd once), no locks: the
+ * signal handler that allocates. No malloc (the table is mmap'd once; a thread's cache of
+ * its last walk comes from the arena at its first walk: wc_get), no locks: the
  * table's slots are claimed with one compare-and-swap on the key and never move; a value
  * is one 64-bit word, written whole, carrying the generation it was parsed in, so
  * cp_unwind_invalidate only has to bump the generation.
@@ -21,6 +22,7 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 #include <ucontext.h>
@@ -544,6 +546,7 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
  * what it puts at the top of a new stack. A coroutine's stack ends there, as libunwind's
  * walk does: its CFI (if any) does not describe a caller. */
 static uintptr_t start_context(void);
+static void wc_key_init(void);
 
 /* At start-up (on the main thread's stack): what a walk would otherwise do the first time
  * on whatever stack it runs on, maybe an 8 KiB alternate signal stack: ask makecontext
@@ -551,6 +554,7 @@ static uintptr_t start_context(void);
  * binding saves the whole register state on the stack: 2.7 KiB with AVX-512). */
 void cp_unwind_init(void)
 {
+    wc_key_init();
     start_context();
     struct dl_find_object dlfo;
     (void)_dl_find_object((void *)(uintptr_t)cp_unwind_init, &dlfo);
@@ -738,8 +742,7 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * words above are read once a walk, however many of its states meet the last walk's
  * (wverify). Cost: BENCHMARKS.md, "Rate-1 CPU: the unwinder". */
 #define WC_MAX 96 /* states kept: the shim's cap is CTRPROF_DEPTH (64) + 24 */
-#define FRESH 16 /* states of a walk kept on the stack while it may still join the last
-                  * (each is 32 bytes of the program's stack: ownstack.h) */
+#define FRESH 16 /* states of a walk kept apart while it may still join the last */
 
 struct wstate {
     uintptr_t sp, bp, ip;
@@ -749,6 +752,8 @@ struct wstate {
 enum { W_ZERO = 1, W_END = 2, W_FULL = 3 }; /* how a walk ended */
 
 struct wcache {
+    struct wcache *next; /* the pool: a list that only grows (wc_get) */
+    uint32_t owned;      /* atomic: a thread's, or free for the next thread */
     uint64_t joins; /* walks that joined the last one (this thread; for tests) */
     unsigned b;     /* the walk's state i is st[b + i] (b + states kept <= WC_MAX + 1) */
     unsigned n;   /* frames: states 0..n-1 gave return addresses */
@@ -756,19 +761,110 @@ struct wcache {
     unsigned gen, cap;
     uintptr_t hi;
     struct wstate st[WC_MAX + 1];
+    struct wstate fresh[FRESH]; /* a walk's states while it may still join the last */
 };
 
-static __thread struct wcache wc __attribute__((tls_model("initial-exec")));
+/* Each thread's cache (3.6 KiB) comes from a pool in the arena, taken at the thread's
+ * first walk and given back when it goes (wc_key's destructor: a thread walks for its
+ * mutex waits without ever having a ring, so the rings' thread-exit key would not do):
+ * the caches number the most threads alive at once (churn.sh). Not static TLS: glibc carves static
+ * TLS out of the top of every thread's stack, and a PTHREAD_STACK_MIN thread (16 KiB)
+ * lost 3.2 KiB of it to the cache, in every thread of every program, walking or not
+ * (libunwind then overran such a stack: stacks.sh); nor a walk's states on the stack
+ * (512 bytes more of it). */
+static struct wcache *wc_pool; /* atomic head */
+static __thread struct wcache *wc __attribute__((tls_model("initial-exec")));
+static pthread_key_t wc_key; /* created by cp_unwind_init; a key below 32 (glibc keeps its
+                              * value in the thread descriptor: setting it allocates
+                              * nothing) */
+static int wc_key_ok;
+
+static void wc_release(struct wcache *c)
+{
+    if (wc == c)
+        wc = NULL;
+    c->joins = 0;
+    /* release: this thread's last writes to it come before the next owner's */
+    __atomic_store_n(&c->owned, 0, __ATOMIC_RELEASE);
+}
+
+/* wc_key's destructor, on the thread that goes (a later destructor that walks again
+ * takes a cache again and sets the key: glibc then calls this again) */
+static void wc_gone(void *arg)
+{
+    wc_release(arg);
+}
+
+static void wc_key_init(void)
+{
+    if (!wc_key_ok && pthread_key_create(&wc_key, wc_gone) == 0)
+        __atomic_store_n(&wc_key_ok, 1, __ATOMIC_RELEASE);
+}
 static int wc_off; /* tests: compare walks with and without the cache */
+
+/* This thread's cache, or NULL (no memory: walks go on uncached). Hook context. */
+static struct wcache *wc_get(void)
+{
+    if (__builtin_expect(wc != NULL, 1))
+        return wc;
+    struct wcache *c;
+    for (c = __atomic_load_n(&wc_pool, __ATOMIC_ACQUIRE); c; c = c->next) {
+        uint32_t free_ = 0;
+        if (__atomic_load_n(&c->owned, __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&c->owned, &free_, 1, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            c->n = 0; /* the last owner's walk is not this thread's */
+            goto mine;
+        }
+    }
+    c = cp_arena_alloc(sizeof *c);
+    if (!c)
+        return NULL;
+    c->owned = 1;
+    /* push (the pool never shrinks, so no ABA) */
+    c->next = __atomic_load_n(&wc_pool, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&wc_pool, &c->next, c, 1, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED))
+        ;
+mine:
+    if (__atomic_load_n(&wc_key_ok, __ATOMIC_ACQUIRE))
+        pthread_setspecific(wc_key, c);
+    return wc = c;
+}
+
+void cp_unwind_thread_gone(void)
+{
+    struct wcache *c = wc;
+    if (!c)
+        return;
+    if (__atomic_load_n(&wc_key_ok, __ATOMIC_ACQUIRE))
+        pthread_setspecific(wc_key, NULL);
+    wc_release(c);
+}
 
 void cp_unwind_cache_enable(int on)
 {
     __atomic_store_n(&wc_off, !on, __ATOMIC_RELAXED);
 }
 
+void cp_unwind_fork_child(void)
+{
+    for (struct wcache *c = wc_pool; c; c = c->next)
+        if (c != wc)
+            c->owned = 0;
+}
+
+unsigned cp_unwind_caches(void)
+{
+    unsigned n = 0;
+    for (struct wcache *c = __atomic_load_n(&wc_pool, __ATOMIC_ACQUIRE); c; c = c->next)
+        n++;
+    return n;
+}
+
 uint64_t cp_unwind_cache_joins(void)
 {
-    return wc.joins;
+    return wc ? wc->joins : 0;
 }
 
 /* memmove of n states, without libc (its first call would be bound lazily, on whatever
@@ -940,8 +1036,8 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
     *full = 0;
     if (r.sp < lo || r.sp > hi)
         return -1;
-    struct wcache *c = &wc;
-    int keep = cap <= WC_MAX && !__atomic_load_n(&wc_off, __ATOMIC_RELAXED);
+    struct wcache *c = wc_get();
+    int keep = c && cap <= WC_MAX && !__atomic_load_n(&wc_off, __ATOMIC_RELAXED);
     unsigned exact = 0; /* r.ip is where a signal interrupted, not a return address */
     int end;
     uint64_t s;
@@ -949,7 +1045,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
     if (keep && c->n && c->gen == gen && c->hi == hi && c->cap == cap) {
         /* (pointers rather than indices, and few live values: the loop's state stays in
          * registers) */
-        struct wstate fresh[FRESH], *f = fresh;
+        struct wstate *const fresh = c->fresh, *f = fresh;
         /* the last walk's states; cj: the first not below sp */
         const struct wstate *const cs = c->st + c->b;
         const struct wstate *cj = cs, *const cend = cs + c->n;
@@ -1135,6 +1231,19 @@ fail:
 
 void cp_unwind_init(void)
 {
+}
+
+void cp_unwind_thread_gone(void)
+{
+}
+
+void cp_unwind_fork_child(void)
+{
+}
+
+unsigned cp_unwind_caches(void)
+{
+    return 0;
 }
 
 void cp_unwind_cache_enable(int on)

@@ -48,10 +48,18 @@ void cp_unwind_init(void);
 /* Forget every cached shape (after dlclose: code at an address may change). */
 void cp_unwind_invalidate(void);
 
+/* This thread's cache of the last walk goes back to the pool now (tests; a thread that
+ * goes gives its back by itself: a thread-specific key's destructor). */
+void cp_unwind_thread_gone(void);
+/* Fork child (flusher.c): the caches of threads the child does not have are free again. */
+void cp_unwind_fork_child(void);
+
 /* Tests: turn the per-thread cache of the last walk (unwind.c) off and on again. */
 void cp_unwind_cache_enable(int on);
 /* Tests: how many of this thread's walks joined the one before. */
 uint64_t cp_unwind_cache_joins(void);
+/* Tests: how many caches of the last walk the pool holds (each thread's and the free). */
+unsigned cp_unwind_caches(void);
 
 /* Is the CFI walker available in this build (x86-64, glibc >= 2.35)? */
 int cp_unwind_cfi_available(void);

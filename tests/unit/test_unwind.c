@@ -724,6 +724,72 @@ static void *walker(void *arg)
     return (void *)(uintptr_t)(bad + (n0 < 14 ? 1000000u : 0)); /* 13 frames and more */
 }
 
+/* The cache of the last walk is a thread's from its first walk until it goes (a key's
+ * destructor, or cp_unwind_thread_gone before), then the next thread's: threads made one after another share
+ * one cache, and a new owner starts with nothing joined (its first walk joins nothing of
+ * the last owner's). Four alive at once take four. */
+static void *cached_walker(void *arg)
+{
+    int *joined_first = arg;
+    uint64_t j[9];
+    j[0] = cp_unwind_cache_joins();
+    max_depth = 40;
+    /* the same stack again and again (one call site): later walks join earlier ones */
+    for (int k = 1; k <= 8; k++) {
+        outer_part(20, 7, 3);
+        j[k] = cp_unwind_cache_joins();
+    }
+    *joined_first = (j[0] != 0 ? 100 : 0) + (j[1] != 0 ? 10 : 0) + (j[8] > j[1] ? 0 : 1000);
+    return NULL;
+}
+/* gives its cache back before it goes (the others' go back by the key's destructor) */
+static void *cached_walker_gone(void *arg)
+{
+    cached_walker(arg);
+    cp_unwind_thread_gone();
+    return NULL;
+}
+static pthread_barrier_t four;
+static void *cached_walker_four(void *arg)
+{
+    cached_walker(arg);
+    pthread_barrier_wait(&four);
+    return NULL;
+}
+static void test_cache_per_live_thread(void **state)
+{
+    reset();
+    cfi_only = 1; /* (only the CFI walker has the cache) */
+    pthread_t t;
+    int got = 0;
+    assert_int_equal(pthread_create(&t, NULL, cached_walker_gone, &got), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    unsigned pool = cp_unwind_caches();
+    for (int i = 0; i < 20; i++) {
+        got = -1;
+        assert_int_equal(pthread_create(&t, NULL, i % 2 ? cached_walker : cached_walker_gone, &got), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(got, 0);
+    }
+    assert_int_equal(cp_unwind_caches(), pool);
+    /* four at once (this thread may hold one more): the pool grows to that, then stays */
+    for (int round = 0; round < 3; round++) {
+        pthread_t f[4];
+        int g[4];
+        pthread_barrier_init(&four, NULL, 4);
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(pthread_create(&f[i], NULL, cached_walker_four, &g[i]), 0);
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(pthread_join(f[i], NULL), 0);
+            assert_int_equal(g[i], 0);
+        }
+        pthread_barrier_destroy(&four);
+        assert_true(cp_unwind_caches() <= (pool > 5 ? pool : 5));
+        assert_true(cp_unwind_caches() >= 4);
+    }
+    cfi_only = 0;
+}
+
 static void test_concurrent_walks(void **state)
 {
     pthread_t t[8];
@@ -799,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_cached_walks),
         cmocka_unit_test(test_cached_walk_rereads),
         cmocka_unit_test(test_cached_walks_mutated),
+        cmocka_unit_test(test_cache_per_live_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
