@@ -217,7 +217,8 @@ int cp_log_tree_said(unsigned key)
 
 static const char *const tree_names[CP_LOG_TREE_KEYS] = {
     "not-profiling", "file", "memory", "options", "truncated", "ring", "flusher",
-    "birth-table", "own-stack", "sandbox-room", "counter", "waiter-table", "early"};
+    "birth-table", "own-stack", "sandbox-room", "counter", "waiter-table", "early",
+    "bus-blocked"};
 
 const char *cp_log_tree_name(unsigned key)
 {

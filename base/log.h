@@ -54,7 +54,9 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  *   sandbox-room   no room made in the file before a seccomp filter
  *   counter        a counter cannot be added to the file (samples lost)
  *   waiter-table   the mutex waiter table cannot be mapped (mutex profile off)
- *   early          allocations made before the profiler started, beyond what it keeps */
+ *   early          allocations made before the profiler started, beyond what it keeps
+ *   bus-blocked    a thread with SIGBUS blocked under a filter that forbids unblocking
+ *                  it: what it would store into the profile is not stored */
 enum {
     CP_LOG_TREE_NOT_PROFILING,
     CP_LOG_TREE_FILE,
@@ -69,6 +71,7 @@ enum {
     CP_LOG_TREE_COUNTER,
     CP_LOG_TREE_WAITERS,
     CP_LOG_TREE_EARLY,
+    CP_LOG_TREE_BUS_BLOCKED,
     CP_LOG_TREE_KEYS
 };
 void cp_log_tree_init(void);

@@ -77,13 +77,15 @@ struct cp_thread *cp_thread_get(void)
     for (struct cp_ring *r = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); r; r = r->next) {
         if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) != CP_RING_RELEASED)
             continue;
-        cp_spin_lock(&cp_flush_lock);
+        int bus; /* (the drain may store into the file, on this thread) */
+        if (!cp_file_lock(&bus))
+            break;
         uint32_t s = CP_RING_RELEASED;
         bool mine = __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0,
                                                 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
         if (mine) /* as cp_flush_locked drains it (the records keep their cycles) */
             cp_drain_ring(r);
-        cp_spin_unlock(&cp_flush_lock);
+        cp_file_unlock(bus);
         if (mine) {
             cp_self_ring = r;
             return (struct cp_thread *)r;

@@ -2,7 +2,7 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 790 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 780 lines, past the project's ~600: the timeline, who
  * flushes, stepping aside and fork all turn on the same flusher state (running, claimed,
  * starting, aside, barred; the SIGBUS mask a sandbox asks for), which one file keeps in
  * one place.
@@ -316,11 +316,13 @@ void cp_prof_flush_all(void)
     if (!cp_prof_enabled())
         return;
     cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
-    cp_spin_lock(&cp_flush_lock);
+    int bus;
+    if (!cp_file_lock(&bus))
+        return;
     ht_force = true; /* the peak's counters are rewritten now, not at the next interval */
     cp_own_stack_run(flush_twice, NULL);
     ht_force = false;
-    cp_spin_unlock(&cp_flush_lock);
+    cp_file_unlock(bus);
 }
 
 /* ---- who flushes ------------------------------------------------------------------- *
@@ -382,6 +384,7 @@ static void *flusher_main(void *arg)
     if (host.thread_enter_profiler)
         host.thread_enter_profiler();
     long timeout = (long)cp_prof_opts.flush_ms * 1000000L;
+    cp_bus_on_flusher();
     sigset_t bus;
     sigemptyset(&bus);
     sigaddset(&bus, SIGBUS);
@@ -533,52 +536,14 @@ static void flush_inline_own(void *arg)
  * take the lock; this thread's own signal handler can only take it (an exit from a
  * handler) between the load and the store, and then it has released it before this
  * thread goes on, or after the store, and then it finds it held, as with the exchange. */
-/* SIGBUS on a thread that flushes inline (prof.h, cp_prof_note_bus_blocked): the flush
- * stores into the file on the program's thread, and a fault there (a file truncated under
- * us) with SIGBUS blocked ends the process, as the kernel forces SIG_DFL. So a flush on a
- * thread whose program blocked SIGBUS opens it for its length, by the raw system call (the
- * shim's own hooks are not for us), and not in a sandbox, where rt_sigprocmask may be
- * forbidden (then, as before, such a program dies of a truncation). The flag is this
- * thread's own; a fork child inherits it with the thread's mask; a thread the program
- * creates with SIGBUS blocked by inheritance and never sets it is not seen (only an
- * inline flush in a step-aside could meet it). */
-static __thread uint8_t bus_blocked __attribute__((tls_model("initial-exec")));
-static __thread uint8_t bus_window __attribute__((tls_model("initial-exec")));
-
-void cp_prof_note_bus_blocked(bool blocked)
-{
-    bus_blocked = blocked;
-}
-
-bool cp_prof_bus_window(void)
-{
-    return __atomic_load_n(&bus_window, __ATOMIC_RELAXED);
-}
-
-static bool bus_open_for_flush(void)
-{
-    if (!bus_blocked || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
-        return false;
-    uint64_t bus = 1ull << (SIGBUS - 1);
-    __atomic_store_n(&bus_window, 1, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (cp_raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bus, 0, 8, 0, 0) == 0)
-        return true;
-    __atomic_store_n(&bus_window, 0, __ATOMIC_RELAXED);
-    return false;
-}
-
-static void bus_close_after_flush(void)
-{
-    uint64_t bus = 1ull << (SIGBUS - 1);
-    cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&bus, 0, 8, 0, 0);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    __atomic_store_n(&bus_window, 0, __ATOMIC_RELAXED);
-}
-
 __attribute__((noinline)) void cp_flush_inline(bool may_start)
 {
-    bool bus = bus_open_for_flush();
+    /* (the flag first: once an event at rate 1, where nearly no program blocks SIGBUS) */
+    int bus = __builtin_expect(cp_bus_blocked, 0) ? cp_bus_open(false) : 0;
+    if (bus < 0) {
+        cp_bus_refused();
+        return; /* (the ring fills, then its events are counted lost: events.c) */
+    }
     if (__libc_single_threaded && !__atomic_load_n(&cp_flush_lock.v, __ATOMIC_RELAXED)) {
         __atomic_store_n(&cp_flush_lock.v, 1, __ATOMIC_RELAXED);
         __atomic_signal_fence(__ATOMIC_SEQ_CST); /* (the compiler keeps it before the flush) */
@@ -587,8 +552,8 @@ __attribute__((noinline)) void cp_flush_inline(bool may_start)
     }
     cp_own_stack_run(flush_inline_own, &may_start);
     cp_spin_unlock(&cp_flush_lock);
-    if (bus)
-        bus_close_after_flush();
+    if (__builtin_expect(bus > 0, 0))
+        cp_bus_close(bus);
 }
 
 int cp_prof_start(void)
@@ -662,9 +627,11 @@ bool cp_prof_aside_begin(bool for_good)
     __atomic_store_n(&flusher_tid, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&flusher_stop, 0, __ATOMIC_RELEASE);
     /* whatever the thread had not drained yet goes out now */
-    cp_spin_lock(&cp_flush_lock);
-    cp_flush_locked();
-    cp_spin_unlock(&cp_flush_lock);
+    int bus;
+    if (cp_file_lock(&bus)) {
+        cp_flush_locked();
+        cp_file_unlock(bus);
+    }
     __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
     return true;
 }
@@ -690,10 +657,17 @@ void cp_prof_shutdown(void)
 
 /* ---- fork -------------------------------------------------------------------------- */
 
+/* SIGBUS opened by prepare for the child's set-up, which stores into the file on this
+ * thread (bus_open: the child inherits the mask and this); closed by parent and child.
+ * Refused (a filter forbids it), the set-up stores as before. */
+static __thread int8_t fork_bus __attribute__((tls_model("initial-exec")));
+
 void cp_prof_atfork_prepare(void)
 {
     if (!cp_prof_enabled())
         return;
+    int bus = cp_bus_open(true);
+    fork_bus = bus > 0 ? 1 : 0;
     /* the order of docs/ARCHITECTURE.md's lock table */
     cp_spin_lock(&cp_flush_lock);
     cp_spin_lock(&cp_reg_lock);
@@ -709,6 +683,8 @@ void cp_prof_atfork_parent(void)
     cp_bucket_unlock();
     cp_spin_unlock(&cp_reg_lock);
     cp_spin_unlock(&cp_flush_lock);
+    cp_bus_close(fork_bus);
+    fork_bus = 0;
 }
 
 static void atfork_child_own(void *arg);
@@ -722,6 +698,8 @@ void cp_prof_atfork_child(const char *newpath)
         return;
     cp_newproc_mark();
     cp_own_stack_run(atfork_child_own, (void *)newpath);
+    cp_bus_close(fork_bus);
+    fork_bus = 0;
 }
 
 static void atfork_child_own(void *arg)

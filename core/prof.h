@@ -239,6 +239,10 @@ bool cp_prof_flusher_open_bus(bool open);
  * process as the flusher does. */
 void cp_prof_note_bus_blocked(bool blocked);
 bool cp_prof_bus_window(void);
+/* preload/sandbox.c, before a filter goes in (and back if it is refused): the filter
+ * forbids rt_sigprocmask, so no thread may open SIGBUS for its stores into the file from
+ * now on (core/flusher.c, "SIGBUS on the program's threads"). */
+void cp_prof_bus_mask_forbidden(bool forbidden);
 
 /* At exit of the process `ctrprof run` started (the shim): the bytes it allocated
  * through malloc (when known), its CPU time and the children it forked, as ctrprof/note:*

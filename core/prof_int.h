@@ -44,6 +44,19 @@ void cp_drain_ring(struct cp_ring *r);
 void cp_flush_locked(void);
 /* On the event's thread, which just wrote an event (or found its ring full). */
 void cp_flush_inline(bool may_start);
+/* cp_flush_lock for a program's thread that stores into the file, with SIGBUS open on
+ * it while held (filebus.c); false: this thread may not store into the file (nothing
+ * taken, said once). cp_file_unlock(bus) after. */
+bool cp_file_lock(int *bus);
+void cp_file_unlock(int bus);
+/* The parts (filebus.c): SIGBUS open on this thread for a store, 1 opened (cp_bus_close
+ * after), 0 open already, -1 blocked and may not be opened (cp_bus_refused says so);
+ * ask: the kernel's mask rather than the program's calls' (cp_bus_blocked). */
+extern __thread uint8_t cp_bus_blocked __attribute__((tls_model("initial-exec")));
+int cp_bus_open(bool ask);
+void cp_bus_close(int opened);
+void cp_bus_refused(void);
+void cp_bus_on_flusher(void); /* the flusher thread: it has its own window */
 
 /* Heap sampling at a rate where most objects are sampled (CP_DENSE_RATE, prof.h): the one
  * seam of the dense-rate machinery, each piece a branch on it: the live table's shadow

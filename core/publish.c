@@ -31,12 +31,11 @@
 
 static bool have_file;
 static struct cp_cfile file;
-/* The file is a per-process one this process created (cp_cfile_open_as's create_only: a
- * name found taken at creation gets another, never the other process's file), so nobody
- * else writes it, and this process writes its counters under cp_flush_lock (or before a
- * second thread): the counters of every flush go in without a locked instruction
+/* The file is a per-process one this process created (cp_cfile_open_as's create_only),
+ * so nobody else writes it, and this process writes under cp_flush_lock (or before a
+ * second thread): every flush's counters go in without a locked instruction
  * (cp_cfile_add_sole). A shared CTRPROF_FILE (and a fork child in it), or a per-process
- * file opened at start-up (a process sandboxed from the start), take the CAS. */
+ * file opened at start-up (sandboxed from the start), take the CAS. */
 static bool sole;
 
 static inline void add(uint64_t *v, uint64_t n)
@@ -63,16 +62,13 @@ static uint64_t pub_samples[CP_NPTYPES];
 static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_trunc;
 
 /* A per-process file (the first process's, and a fork child's own) is created lazily, at
- * the first flush that has something to publish, so that a process that records nothing
- * -- fork+exec, which replaces the child before it does anything, or a short process
- * that never reaches a sample -- leaves no empty file behind and never pays for creating
- * one (0.5-1 ms on an ext4 disk). Guarded by cp_flush_lock. */
+ * the first flush with something to publish: a process that records nothing (fork+exec,
+ * a short process) leaves no empty file and never pays for one (0.5-1 ms on ext4).
+ * Guarded by cp_flush_lock. */
 bool cp_file_pending;
 static char pending_path[CP_PATH_MAX];
-/* The pending file is this process's own (its per-process file, or a fork child's own):
- * made create-only (cp_open_pending). Not so in a fork child that shares its parent's
- * file (cp_prof_atfork_child(NULL)) while the parent's was still pending: the child opens
- * the parent's, as the parent will, and both keep the CAS. */
+/* The pending file is this process's own: made create-only (cp_open_pending). Not so in
+ * a fork child sharing its parent's still pending file: it opens it as the parent will. */
 static bool pending_own;
 static char process_counter[160]; /* ctrprof/process:<program>, added when the file opens */
 
@@ -85,18 +81,15 @@ static unsigned nmod_published;
 
 static void add_named(const char *name, uint64_t n)
 {
-    if (!have_file || n == 0)
-        return;
     uint64_t *v;
-    if (cp_cfile_counter(&file, name, strlen(name), &v) == 0)
+    if (have_file && n && cp_cfile_counter(&file, name, strlen(name), &v) == 0)
         cp_cfile_add(v, n);
 }
 
 /* The health counters, added to on most flushes, keep their place in the file: a lookup
- * walks the name's hash chain, which a profile of 10^5 buckets makes hundreds of counters
- * long (the file format has 512 chains), and at rate 1 rings fill and flush hundreds of
- * times a second (perf on gcc's cc1 at rate 1: the chain walks were 5% of the run). Keyed
- * by the address of the name, a string literal; forgotten when the file changes. */
+ * walks the name's hash chain, hundreds long with 10^5 buckets (512 chains), and at rate 1
+ * flushes come hundreds of times a second (gcc's cc1: 5% of the run). Keyed by the
+ * name's address, a string literal; forgotten when the file changes. */
 #define NAMED_CACHE 24
 static struct {
     const char *name;
@@ -222,20 +215,18 @@ void cp_open_pending(void)
 
 /* ---- sandboxes --------------------------------------------------------------------- *
  *
- * A program that installs a seccomp filter (OpenSSH's pre-auth child, renderers, hardened
- * daemons) may forbid any system call the engine would make for the first time later:
- * openat for a lazily created file, fallocate/mmap to grow it, mmap for a new thread's
- * ring, clone for the flusher, sched_yield in a spin. The shim calls cp_prof_sandbox just
- * before the filter goes in; everything that needs a system call is done then:
- *   - the per-process file is created even if nothing was recorded yet, and everything
- *     recorded so far is published;
- *   - it is made CP_SANDBOX_FILE_MARGIN longer than its records and all of it mapped;
- *   - the arena maps a fresh chunk and CP_SANDBOX_SPARE bytes for rings and tables;
- * and from then on (cp_sandboxed) the engine makes no new kind of system call: no file
- * growth, no mmap/munmap, no thread start, no libunwind loading, spins instead of
- * sched_yield. What does not fit is counted as lost and said once. The calls that stay
- * are the ones every filter that lets glibc work allows: futex, clock_gettime (vDSO),
- * write, getpid (the flusher's SIGBUS mask: preload/sandbox.c). Refused: all thaws. */
+ * A seccomp filter (OpenSSH's pre-auth child, renderers, hardened daemons) may forbid any
+ * system call the engine would make for the first time later: openat for a lazy file,
+ * fallocate/mmap to grow it, mmap for a ring, clone for the flusher, sched_yield. The
+ * shim calls cp_prof_sandbox just before the filter goes in, which does all that needs one:
+ * the per-process file is created, everything so far published, the file made
+ * CP_SANDBOX_FILE_MARGIN longer and mapped whole, and the arena maps a fresh chunk and
+ * CP_SANDBOX_SPARE bytes; from then on (cp_sandboxed) no new kind of system call (no file
+ * growth, mmap/munmap, thread start, libunwind loading; spins, not sched_yield), and what
+ * does not fit is counted as lost and said once. The calls that stay are ones every
+ * filter that lets glibc work allows (futex, clock_gettime, write, getpid), and
+ * rt_sigprocmask where the filter allows it (SIGBUS around stores: filebus.c, preload/
+ * sandbox.c). Refused: all thaws. */
 static void snapshot_maps(void *arg)
 {
     (void)arg;
@@ -251,7 +242,9 @@ int cp_prof_sandbox(void)
      * made below is for what comes after), and the profiler's own flush stack is mapped
      * now (its guard page needs mprotect, which an allow-list rarely has) */
     cp_prof_flush_all();
-    cp_spin_lock(&cp_flush_lock);
+    int bus;
+    if (!cp_file_lock(&bus))
+        return 0;
     cp_open_pending();
     if (have_file) {
         int err = cp_cfile_presize(&file, CP_SANDBOX_FILE_MARGIN);
@@ -266,7 +259,7 @@ int cp_prof_sandbox(void)
     /* the mappings as they are, for walks on coroutine stacks, which may not probe
      * their bounds in the sandbox (stack.c, mapsnap.h) */
     cp_own_stack_run(snapshot_maps, NULL);
-    cp_spin_unlock(&cp_flush_lock);
+    cp_file_unlock(bus);
     cp_arena_freeze(cp_dense() ? CP_SANDBOX_SPARE : CP_SANDBOX_SPARE / 4);
     return 1;
 }
@@ -288,7 +281,9 @@ void cp_prof_notes(uint64_t malloc_bytes, bool bytes_known, uint64_t cpu_ms, uin
         return;
     static const char nb[] = "ctrprof/note:malloc-bytes", nc[] = "ctrprof/note:cpu-ms";
     cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
-    cp_spin_lock(&cp_flush_lock);
+    int bus;
+    if (!cp_file_lock(&bus))
+        return;
     cp_open_pending(); /* a profile with nothing but these says why it is empty */
     uint64_t *v;
     if (have_file && bytes_known && cp_cfile_counter(&file, nb, sizeof nb - 1, &v) == 0)
@@ -296,17 +291,19 @@ void cp_prof_notes(uint64_t malloc_bytes, bool bytes_known, uint64_t cpu_ms, uin
     if (have_file && cp_cfile_counter(&file, nc, sizeof nc - 1, &v) == 0)
         cp_cfile_add(v, cpu_ms);
     add_named("ctrprof/note:forks", forks);
-    cp_spin_unlock(&cp_flush_lock);
+    cp_file_unlock(bus);
 }
 
 void cp_prof_note_exec_unprofiled(void)
 {
     if (!cp_prof_enabled())
         return;
-    cp_spin_lock(&cp_flush_lock);
+    int bus;
+    if (!cp_file_lock(&bus))
+        return;
     cp_open_pending();
     add_named("ctrprof/note:exec-without-shim", 1);
-    cp_spin_unlock(&cp_flush_lock);
+    cp_file_unlock(bus);
 }
 
 int cp_prof_add_named(const char *name, uint64_t n)
@@ -433,7 +430,9 @@ void cp_publish_heaptime_life(void)
 void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const uint64_t *x,
                    unsigned nx)
 {
-    cp_spin_lock(&cp_flush_lock);
+    int bus;
+    if (!cp_file_lock(&bus))
+        return;
     /* the first thing this process records may come this late (a library destructor
      * running after ours): its file is created now */
     cp_open_pending();
@@ -463,7 +462,7 @@ void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const u
         cp_publish_heaptime(false);
         cp_publish_end();
     }
-    cp_spin_unlock(&cp_flush_lock);
+    cp_file_unlock(bus);
 }
 
 /* The unwinder's counts (core/stack.c) as last published. */

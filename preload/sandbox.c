@@ -52,7 +52,12 @@
  *   - rt_sigqueueinfo refused: sigbus.c hands a sent SIGBUS that lands on the flusher to
  *     the program's disposition instead (cp_sigbus_requeue; its top says what that does).
  * A filter without TSYNC binds no thread of ours (no flusher starts once a filter is in:
- * core/flusher.c, start_thread), so nothing changes for the flusher. An instruction the
+ * core/flusher.c, start_thread), so nothing changes for the flusher. Any filter binds the
+ * program's thread that installs it, which stores into the file itself at times (the
+ * inline flush, exit) with SIGBUS opened around the store if the program blocked it: a
+ * filter (or strict mode) that forbids rt_sigprocmask as the profiler calls it turns that
+ * off for good (cp_prof_bus_mask_forbidden), and a thread with SIGBUS blocked then stores
+ * nothing (core/flusher.c, "SIGBUS on the program's threads"). An instruction the
  * reader does not know counts as a refusal. The filter is read from the program's memory
  * after process_vm_readv has read it (a bad pointer is the kernel's EFAULT, not our
  * fault); that check is made only before the first filter, as a call a filter may forbid
@@ -151,19 +156,37 @@ static bool readable(const void *p, size_t n)
 #define FROZE 1       /* before(): the engine froze now (to thaw if the filter is refused) */
 #define REQUEUE_OFF 2 /* before(): sigbus.c's re-queueing turned off now (on again if so) */
 #define BUS_OPEN 4    /* before(): SIGBUS asked open on the flusher for good (asked back) */
+#define MASK_OFF 8    /* before(): the program's threads may no longer open SIGBUS */
+
+/* Can the filter be read (else the kernel will refuse it: EFAULT)? */
+static bool filter_readable(const struct sock_fprog *fp, bool first)
+{
+    return fp && (!first || (readable(fp, sizeof *fp) &&
+                             readable(fp->filter, (size_t)fp->len * sizeof *fp->filter)));
+}
+
+/* Does the filter allow rt_sigprocmask as the profiler calls it: SIGBUS blocked and
+ * unblocked around a store into the file, on the flusher and on a program's thread, and
+ * the mask read (core/flusher.c)? */
+static bool mask_allowed(const struct sock_fprog *fp)
+{
+    uint64_t set = 0, block[6] = {SIG_BLOCK, (uintptr_t)&set, 0, 8, 0, 0};
+    uint64_t unblock[6] = {SIG_UNBLOCK, (uintptr_t)&set, 0, 8, 0, 0};
+    uint64_t query[6] = {SIG_BLOCK, 0, (uintptr_t)&set, 8, 0, 0};
+    return filter_allows(fp, __NR_rt_sigprocmask, block) &&
+           filter_allows(fp, __NR_rt_sigprocmask, unblock) &&
+           filter_allows(fp, __NR_rt_sigprocmask, query);
+}
 
 /* A TSYNC filter about to go in (the engine frozen already): see above. Returns
  * REQUEUE_OFF | BUS_OPEN, what it did. */
 static int flusher_filtered(const struct sock_fprog *fp, bool first)
 {
-    if (!fp || (first && (!readable(fp, sizeof *fp) ||
-                          !readable(fp->filter, (size_t)fp->len * sizeof *fp->filter))))
+    if (!filter_readable(fp, first))
         return 0; /* the kernel will refuse it (EFAULT) */
-    uint64_t set = 0, block[6] = {SIG_BLOCK, (uintptr_t)&set, 0, 8, 0, 0};
-    uint64_t unblock[6] = {SIG_UNBLOCK, (uintptr_t)&set, 0, 8, 0, 0};
+    uint64_t set = 0;
     uint64_t queue[6] = {(uint64_t)getpid(), SIGBUS, (uintptr_t)&set, 0, 0, 0};
-    bool mask = filter_allows(fp, __NR_rt_sigprocmask, block) &&
-                filter_allows(fp, __NR_rt_sigprocmask, unblock);
+    bool mask = mask_allowed(fp);
     /* (open for good, a re-queued SIGBUS would come straight back to the flusher) */
     bool off = (!mask || !filter_allows(fp, __NR_rt_sigqueueinfo, queue)) &&
                cp_sigbus_requeue(false);
@@ -173,7 +196,10 @@ static int flusher_filtered(const struct sock_fprog *fp, bool first)
 }
 
 
-/* Before the filter: returns FROZE | REQUEUE_OFF | BUS_OPEN, what to undo if refused.
+static bool mask_forbidden; /* a filter in place forbids rt_sigprocmask (before()) */
+
+/* Before the filter: returns FROZE | REQUEUE_OFF | BUS_OPEN | MASK_OFF, what to undo if
+ * refused.
  * tsync: the filter (fp) binds every thread, the flusher too. */
 static int before(int strict, const struct sock_fprog *fp, bool tsync)
 {
@@ -187,6 +213,16 @@ static int before(int strict, const struct sock_fprog *fp, bool tsync)
     int froze = cp_prof_sandbox() ? FROZE : 0;
     if (tsync && cp_prof_enabled())
         froze |= flusher_filtered(fp, first);
+    /* Any filter binds this thread (and strict mode allows no rt_sigprocmask): a program's
+     * thread whose SIGBUS is blocked may not open it for its stores from now on (core/
+     * flusher.c, "SIGBUS on the program's threads"). Said once per process: a filter that
+     * forbids it stays. */
+    if (cp_prof_enabled() && !mask_forbidden &&
+        (strict || (filter_readable(fp, first) && !mask_allowed(fp)))) {
+        mask_forbidden = true;
+        cp_prof_bus_mask_forbidden(true);
+        froze |= MASK_OFF;
+    }
     cp_shim_leave(cd);
     if (strict) {
         /* strict mode allows read, write, _exit and sigreturn to this thread: its events
@@ -207,6 +243,10 @@ static void after(long r, int froze, int strict)
         cp_sigbus_requeue(true);
     if (froze & BUS_OPEN)
         cp_prof_flusher_open_bus(false);
+    if (froze & MASK_OFF) {
+        mask_forbidden = false;
+        cp_prof_bus_mask_forbidden(false);
+    }
     if (froze & FROZE) {
         cp_prof_sandbox_failed();
         if (strict) {
@@ -233,7 +273,8 @@ EXPORT int prctl(int option, ...)
         return r;
     }
     int strict = a2 == SECCOMP_MODE_STRICT;
-    int froze = before(strict, NULL, false); /* (prctl has no TSYNC) */
+    const struct sock_fprog *fp = a2 == SECCOMP_MODE_FILTER ? (const struct sock_fprog *)a3 : NULL;
+    int froze = before(strict, fp, false); /* (prctl has no TSYNC) */
     int r = f(option, a2, a3, a4, a5);
     after(r, froze, strict);
     return r;

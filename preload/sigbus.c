@@ -56,11 +56,14 @@
  * not), a SIGBUS sent in that window goes to the program's disposition as above. These
  * two, under TSYNC filters only, are the differences beside SI_QUEUE.
  *
- * A program's own thread flushes inline when no flusher runs (a single-threaded process,
- * a fork child): sigprocmask and pthread_sigmask are interposed to know whether the
- * program blocked SIGBUS there (and the constructor reads the mask it started with), so
- * that such a flush opens it for its length (core/flusher.c): a truncated profile is then
- * a fault this handler takes, not the end of a program that blocks SIGBUS.
+ * A program's own thread stores into the file too: it flushes inline when no flusher
+ * runs (a single-threaded process, a fork child), and at exit, exec, a fork, a
+ * step-aside. sigprocmask and pthread_sigmask are interposed to know whether the program
+ * blocked SIGBUS there (and the constructor reads the mask it started with), so that the
+ * inline flush opens it for its length; the rarer stores ask the kernel (core/flusher.c,
+ * "SIGBUS on the program's threads"): a truncated profile is then a fault this handler
+ * takes, not the end of a program that blocks SIGBUS. Under a filter that forbids
+ * rt_sigprocmask (sandbox.c reads each before it goes in) such a thread stores nothing.
  *
  * Contexts: the constructor (cp_sigbus_install), any thread (the hooks), signal context
  * (the handler; async-signal-safe: no locks, no allocation).

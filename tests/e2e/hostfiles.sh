@@ -84,7 +84,11 @@ signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGBUS]); os.execv(sys.argv[1],
 # Also with SIGBUS blocked in the program's one thread, by the program (grow-blocked) or
 # by whoever exec'd it (inherited): its own events are flushed inline, on that thread,
 # and a fault with SIGBUS blocked would end it (exit 135 before the flush opened SIGBUS).
-for how in grow grow-blocked inherited; do
+# And a program that blocks SIGBUS and exits right after the truncation (exit-blocked;
+# exit-blocked-threads: with a second thread, so the profiler has its flusher): the
+# exit's flush is the first store after it, on the exiting thread (135 at both rates
+# before every store of a program's thread opened SIGBUS: core/flusher.c).
+for how in grow grow-blocked inherited exit-blocked exit-blocked-threads; do
 for rate in 1 524288; do
     n="hostfiles:truncated:rate-$rate"
     [ "$how" = grow ] || n="hostfiles:truncated-$how:rate-$rate"

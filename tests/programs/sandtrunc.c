@@ -14,7 +14,11 @@
  *          open, takes it and carries out the program's disposition: preload/sigbus.c)
  *          and skips phase 2;
  *          refused: as tsync, but the filter has no instructions and the kernel refuses
- *          it (EINVAL): no filter, the program runs on
+ *          it (EINVAL): no filter, the program runs on;
+ *          alone: one thread only (no helper: no flusher, its events flushed inline on
+ *          it), SIGBUS blocked there (a daemon that reads its signals from a signalfd),
+ *          the filter for this thread; alone-mask: the same with rt_sigprocmask in the
+ *          list (then the profiler may open SIGBUS around its stores, and does)
  * no_new_privs is set, a helper thread is started (so the process is multi-threaded and
  * the profiler has its flusher at every rate), phase 1 allocates, the filter goes in, "ready" is
  * printed, GOFILE is polled (the test truncates the profile meanwhile), phase 2 allocates
@@ -101,6 +105,16 @@ static struct sock_filter allow[] = {
     ALLOW(__NR_madvise), ALLOW(__NR_futex), ALLOW(__NR_access), ALLOW(__NR_clock_nanosleep),
     ALLOW(__NR_getpid), ALLOW(__NR_exit), ALLOW(__NR_exit_group), ALLOW(__NR_rt_sigreturn),
     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)};
+static struct sock_filter allow_mask[] = { /* the same and rt_sigprocmask */
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_brk), ALLOW(__NR_mmap), ALLOW(__NR_munmap),
+    ALLOW(__NR_madvise), ALLOW(__NR_futex), ALLOW(__NR_access), ALLOW(__NR_clock_nanosleep),
+    ALLOW(__NR_getpid), ALLOW(__NR_exit), ALLOW(__NR_exit_group), ALLOW(__NR_rt_sigreturn),
+    ALLOW(__NR_rt_sigprocmask),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)};
 
 int main(int argc, char **argv)
 {
@@ -111,6 +125,14 @@ int main(int argc, char **argv)
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return 4;
     int kill_mode = !strcmp(argv[1], "kill");
+    int alone = !strncmp(argv[1], "alone", 5);
+    if (alone) { /* SIGBUS blocked in its one thread */
+        sigset_t bus;
+        sigemptyset(&bus);
+        sigaddset(&bus, SIGBUS);
+        if (sigprocmask(SIG_BLOCK, &bus, NULL) != 0)
+            return 5;
+    }
     if (kill_mode) { /* its own SIGBUS handler; SIGBUS blocked in both its threads */
         struct sigaction a;
         memset(&a, 0, sizeof a);
@@ -123,12 +145,14 @@ int main(int argc, char **argv)
     }
     pthread_t t;
     char c;
-    if (pipe(wake) != 0 || pipe(started) != 0 || pthread_create(&t, NULL, helper, NULL) != 0 ||
-        read(started[0], &c, 1) != 1)
+    if (!alone && (pipe(wake) != 0 || pipe(started) != 0 ||
+                   pthread_create(&t, NULL, helper, NULL) != 0 || read(started[0], &c, 1) != 1))
         return 3;
     phase1();
     struct sock_fprog prog = {sizeof allow / sizeof allow[0], allow};
-    unsigned long flags = strcmp(argv[1], "thread") ? SECCOMP_FILTER_FLAG_TSYNC : 0;
+    if (!strcmp(argv[1], "alone-mask"))
+        prog = (struct sock_fprog){sizeof allow_mask / sizeof allow_mask[0], allow_mask};
+    unsigned long flags = strcmp(argv[1], "thread") && !alone ? SECCOMP_FILTER_FLAG_TSYNC : 0;
     if (!strcmp(argv[1], "refused")) { /* a filter of no instructions: EINVAL */
         prog.len = 0;
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) != -1)

@@ -7,6 +7,12 @@
  *                            pages the file no longer has); prints "ok"
  *   truncated grow-blocked GOFILE   the same with SIGBUS blocked by the program first (a
  *                            single thread: its own events are flushed inline, on it)
+ *   truncated exit-blocked GOFILE   as grow-blocked, but it exits at once after GOFILE
+ *                            (no phase 2): the exit's flush is the first store after the
+ *                            truncation, on the exiting thread, SIGBUS blocked there
+ *   truncated exit-blocked-threads GOFILE   the same with a helper thread (which inherits
+ *                            the mask): the profiler has its flusher, but the exit's flush
+ *                            runs on the exiting thread
  *   truncated own            the program's own SIGBUS handling is unchanged: a handler it
  *                            installs catches a fault in its own truncated mapping (and
  *                            sigaction/signal report back what it set); prints "ok N"
@@ -14,6 +20,7 @@
  *                            kills it with SIGBUS, as without a profiler
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -85,16 +92,28 @@ static void on_bus_plain(int sig)
     siglongjmp(jb, 1);
 }
 
+static void *helper(void *arg)
+{
+    for (;;)
+        pause(); /* (ends with the process) */
+    return arg;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc >= 3 && (!strcmp(argv[1], "grow") || !strcmp(argv[1], "grow-blocked"))) {
-        if (!strcmp(argv[1], "grow-blocked")) { /* as a daemon that reads it from a signalfd */
+    int exit_mode = argc >= 3 && !strncmp(argv[1], "exit-blocked", 12);
+    if (argc >= 3 && (!strcmp(argv[1], "grow") || !strcmp(argv[1], "grow-blocked") || exit_mode)) {
+        if (strcmp(argv[1], "grow")) { /* as a daemon that reads it from a signalfd */
             sigset_t bus;
             sigemptyset(&bus);
             sigaddset(&bus, SIGBUS);
             if (sigprocmask(SIG_BLOCK, &bus, NULL) != 0)
                 return 2;
         }
+        pthread_t t;
+        if (!strcmp(argv[1], "exit-blocked-threads") &&
+            pthread_create(&t, NULL, helper, NULL) != 0) /* (inherits the mask) */
+            return 3;
         phase1();
         /* the test waits until phase 1 is in the file (its own handshake, on what the file
          * shows) before it touches the file and creates GOFILE */
@@ -102,7 +121,8 @@ int main(int argc, char **argv)
         fflush(stdout);
         for (int i = 0; i < 6000 && access(argv[2], F_OK) != 0; i++)
             usleep(10000); /* a poll of GOFILE (at most 60 s) */
-        phase2();
+        if (!exit_mode)
+            phase2();
         printf("ok\n");
         return 0;
     }
