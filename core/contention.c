@@ -80,7 +80,9 @@
 
 /* ---- the waiter table -------------------------------------------------------------- */
 
-#define BUCKETS (1u << 12) /* 4096 x 400 B = 1.6 MiB of address space, touched where used */
+#define BUCKETS (1u << 12) /* 4096 x 400 B = 1.6 MiB of address space, touched where used;
+                            * mapped at the first wait (a program that never contends
+                            * never has it: issue 29, an mlockall'd program's 8 MiB) */
 #define WAYS 8
 
 /* A mutex's entry, or (addr's low bit set, see "condition variables" below) the entry of
@@ -105,7 +107,9 @@ struct bucket {
     struct entry e[WAYS];
 };
 
-static struct bucket *table; /* immutable after cp_contention_init */
+static struct bucket *table; /* atomic: mapped at the first wait (table_get), then kept */
+static int table_wanted;     /* cp_contention_init ran */
+static int table_failed;     /* the mapping was refused: the mutex profile is off */
 
 static struct cset *ctable; /* the condition-variable map (below): mapped at first use */
 
@@ -124,35 +128,68 @@ void cp_contention_fork_child(void)
         return; /* never set up (newproc.c calls this whatever the shim did) */
     /* The old mappings stay: a fork from a signal handler may have interrupted this very
      * thread inside a bucket, which it will unlock after the handler returns. Only the
-     * pages touched cost anything. */
-    __atomic_store_n(&table, map_table(), __ATOMIC_RELEASE); /* NULL: mutex profile off */
+     * pages touched cost anything. A child whose parent had one gets its own now (a
+     * sandboxed child could not map it later); refused, its mutex profile is off. */
+    void *p = map_table();
+    if (!p)
+        __atomic_store_n(&table_failed, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&table, p, __ATOMIC_RELEASE);
     __atomic_store_n(&ctable, NULL, __ATOMIC_RELEASE);
 }
 
 int cp_contention_init(void)
 {
-    if (__atomic_load_n(&table, __ATOMIC_ACQUIRE))
+    if (__atomic_exchange_n(&table_wanted, 1, __ATOMIC_ACQ_REL))
         return 0;
+    pthread_atfork(NULL, NULL, cp_contention_fork_child);
+    return 0;
+}
+
+/* The table; create: map it if it is not yet (the first wait: a hook on a contended slow
+ * path, where mmap is a plain system call; not in a sandbox, which cp_contention_prepare
+ * mapped it before). NULL: none (nothing is registered, or the profile is off). */
+static struct bucket *table_get(bool create)
+{
+    struct bucket *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    if (t || !create || !__atomic_load_n(&table_wanted, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&table_failed, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return t;
     void *p = map_table();
-    if (!p)
-        return -errno;
+    if (!p) {
+        if (!__atomic_exchange_n(&table_failed, 1, __ATOMIC_ACQ_REL) &&
+            cp_log_tree_first(CP_LOG_TREE_WAITERS)) /* once a tree */
+            cp_log("cannot map the mutex waiter table; mutex profile off");
+        return NULL;
+    }
     void *expect = NULL;
-    /* release: publishes the zeroed mapping to the acquire load in bucket_of() */
+    /* release: publishes the zeroed mapping to the acquire loads here */
     if (!__atomic_compare_exchange_n(&table, &expect, p, false, __ATOMIC_RELEASE,
                                      __ATOMIC_ACQUIRE))
         munmap(p, sizeof(struct bucket) * BUCKETS);
-    else
-        pthread_atfork(NULL, NULL, cp_contention_fork_child);
-    return 0;
+    return __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+}
+
+void cp_contention_prepare(void)
+{
+    (void)table_get(true);
+}
+
+bool cp_contention_mapped(void)
+{
+    return table_get(false) != NULL;
+}
+
+static struct bucket *bucket_at(struct bucket *t, const void *m)
+{
+    uint64_t x = (uint64_t)(uintptr_t)m * 0x9E3779B97F4A7C15ull;
+    return &t[(x >> 40) & (BUCKETS - 1)];
 }
 
 static struct bucket *bucket_of(const void *m)
 {
-    struct bucket *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
-    if (!t)
-        return NULL;
-    uint64_t x = (uint64_t)(uintptr_t)m * 0x9E3779B97F4A7C15ull;
-    return &t[(x >> 40) & (BUCKETS - 1)];
+    struct bucket *t = table_get(false);
+    return t ? bucket_at(t, m) : NULL;
 }
 
 /* Held for a handful of instructions; a holder preempted meanwhile (a loaded machine) would
@@ -213,13 +250,14 @@ static struct entry *new_entry(struct bucket *b, uintptr_t a)
  * under the same lock, before or after, never in between. */
 static bool begin(const void *m, uint64_t *t0, bool clock, int *mark, uint32_t n)
 {
-    struct bucket *b = bucket_of(m);
-    if (!b) {
+    struct bucket *t = table_get(true);
+    if (!t) {
         if (clock)
             *t0 = cp_now_ns();
         return false;
     }
     /* (no table: no mark either; nothing would be charged) */
+    struct bucket *b = bucket_at(t, m);
     uintptr_t a = (uintptr_t)m;
     bucket_lock(b);
     if (clock)

@@ -74,8 +74,14 @@ uint64_t cp_mutex_gap(uint64_t fraction, uint64_t rnd);
 bool cp_mutex_scale(uint64_t waits, uint64_t d, uint64_t fraction, uint64_t *count_q16,
                     uint64_t *delay);
 
-/* Map the waiter table (lazily touched; never malloc). 0 or -errno. */
+/* The waiter table is wanted (mapped at the first wait; lazily touched; never malloc), and
+ * the fork handler registered. 0. A mapping refused at the first wait is said once
+ * ("waiter-table") and turns the mutex profile off. */
 int cp_contention_init(void);
+/* Before a seccomp filter (cp_prof_sandbox): the table mapped now, while mmap may be. */
+void cp_contention_prepare(void);
+/* Tests: is the table mapped? */
+bool cp_contention_mapped(void);
 /* Fork child: both tables start again empty (a bucket lock held by a thread the child
  * does not have would be held for ever). cp_contention_init registers it with
  * pthread_atfork; newproc.c calls it in a child no handler saw. */

@@ -18,6 +18,7 @@
 
 #include "arena.h"
 #include "cfile.h"
+#include "contention.h"
 #include "heaptime.h"
 #include "live.h"
 #include "log.h"
@@ -67,9 +68,8 @@ static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_tr
  * Guarded by cp_flush_lock. */
 bool cp_file_pending;
 static char pending_path[CP_PATH_MAX];
-/* The pending file is this process's own: made create-only (cp_open_pending). Not so in
- * a fork child sharing its parent's still pending file: it opens it as the parent will. */
-static bool pending_own;
+static bool pending_own; /* made create-only (cp_open_pending); not a fork child's that
+                          * shares its parent's still pending file: opened as the parent will */
 static char process_counter[160]; /* ctrprof/process:<program>, added when the file opens */
 
 /* module records published by this process (flusher only) */
@@ -260,6 +260,7 @@ int cp_prof_sandbox(void)
      * their bounds in the sandbox (stack.c, mapsnap.h) */
     cp_own_stack_run(snapshot_maps, NULL);
     cp_file_unlock(bus);
+    cp_contention_prepare(); /* the mutex waiter table, mapped at the first wait elsewhere */
     cp_arena_freeze(cp_dense() ? CP_SANDBOX_SPARE : CP_SANDBOX_SPARE / 4);
     return 1;
 }

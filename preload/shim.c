@@ -414,8 +414,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
         cp_shim_lo = lo;
         cp_shim_hi = hi;
     }
-    if (cp_contention_init() != 0 && cp_log_tree_first(CP_LOG_TREE_WAITERS)) /* once a tree */
-        cp_log("cannot map the mutex waiter table; mutex profile off");
+    cp_contention_init(); /* (the table itself is mapped at the first wait) */
     bool lazy = per_process_file && !started_sandboxed();
     static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler,
                                         child_reset, file_taken};
