@@ -96,25 +96,17 @@ static void *helper(void *arg)
 }
 
 #define ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
-static struct sock_filter allow[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_brk), ALLOW(__NR_mmap), ALLOW(__NR_munmap),
-    ALLOW(__NR_madvise), ALLOW(__NR_futex), ALLOW(__NR_access), ALLOW(__NR_clock_nanosleep),
-    ALLOW(__NR_getpid), ALLOW(__NR_exit), ALLOW(__NR_exit_group), ALLOW(__NR_rt_sigreturn),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)};
-static struct sock_filter allow_mask[] = { /* the same and rt_sigprocmask */
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_brk), ALLOW(__NR_mmap), ALLOW(__NR_munmap),
-    ALLOW(__NR_madvise), ALLOW(__NR_futex), ALLOW(__NR_access), ALLOW(__NR_clock_nanosleep),
-    ALLOW(__NR_getpid), ALLOW(__NR_exit), ALLOW(__NR_exit_group), ALLOW(__NR_rt_sigreturn),
-    ALLOW(__NR_rt_sigprocmask),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)};
+#define LIST(...)                                                                                  \
+    {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),                     \
+     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),                                \
+     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),                                         \
+     BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),                       \
+     ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_brk), ALLOW(__NR_mmap), ALLOW(__NR_munmap),  \
+     ALLOW(__NR_madvise), ALLOW(__NR_futex), ALLOW(__NR_access), ALLOW(__NR_clock_nanosleep),    \
+     ALLOW(__NR_getpid), ALLOW(__NR_exit), ALLOW(__NR_exit_group), ALLOW(__NR_rt_sigreturn),     \
+     __VA_ARGS__ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)}
+static struct sock_filter allow[] = LIST();
+static struct sock_filter allow_mask[] = LIST(ALLOW(__NR_rt_sigprocmask),); /* alone-mask */
 
 int main(int argc, char **argv)
 {
