@@ -188,6 +188,12 @@ void cp_log_tree_init(void)
 }
 
 static void (*tree_said_hook)(void);
+static int (*tree_first_hook)(unsigned key);
+
+void cp_log_tree_on_first(int (*fn)(unsigned key))
+{
+    __atomic_store_n(&tree_first_hook, fn, __ATOMIC_RELEASE);
+}
 
 void cp_log_tree_on_said(void (*fn)(void))
 {
@@ -198,6 +204,9 @@ int cp_log_tree_first(unsigned key)
 {
     if (key >= CP_LOG_TREE_KEYS || __atomic_exchange_n(&tree_flags[key], 1, __ATOMIC_SEQ_CST))
         return 0;
+    int (*first)(unsigned) = __atomic_load_n(&tree_first_hook, __ATOMIC_ACQUIRE);
+    if (first && !first(key))
+        return 0; /* an exec'd image of the tree said it (its flag stays set here too) */
     void (*fn)(void) = __atomic_load_n(&tree_said_hook, __ATOMIC_ACQUIRE);
     if (fn)
         fn();

@@ -83,6 +83,11 @@ int cp_log_tree_first(unsigned key);
  * (hooks, the flusher, a signal handler, a vfork child): it must be async-signal-safe.
  * The shim's keeps the environment's CTRPROF_SAID up to date (preload/said.c). */
 void cp_log_tree_on_said(void (*fn)(void));
+/* The first hook: asked by the first caller of cp_log_tree_first in this process's part
+ * of the tree (the flags' page: itself and its fork children), before the said hook;
+ * 0 means another image of the tree (exec'd) said it already, and nothing is said. The
+ * shim's asks the whole tree (preload/treesaid.c). Same contexts as the said hook. */
+void cp_log_tree_on_first(int (*fn)(unsigned key));
 /* A key's name in CTRPROF_SAID ("" for no key) */
 const char *cp_log_tree_name(unsigned key);
 void cp_log_tree_mark(unsigned key);

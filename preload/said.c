@@ -43,24 +43,10 @@
  * then what is said later reaches exec'd and posix_spawn'd children (their copies are
  * made from the flags), not system's and popen's: stated in README.
  *
- * Not carried: a line said first by an exec'd descendant is said again by an ancestor
- * that meets the cause later (issue 29 asked for one line per tree; this is the one
- * direction that is not done). Upward needs state that every image of the tree reaches
- * and that outlives an exec; without a descriptor or a file the program could see, none
- * is sound:
- *   - what survives exec without a descriptor (environment, argv, rlimits, credentials,
- *     the signal mask) flows only down, and an image cannot change its parent's;
- *   - a SysV shared segment (no descriptor, no file) dies at the first exec in place if
- *     marked for removal at creation (sh -c, env, timeout, nice: the exec'ing image was
- *     its last attacher, and the new image could attach no more, or attach another
- *     segment given the same id), and otherwise outlives the tree (nobody knows which
- *     process of a tree is the last), a leak in ipcs and against kernel.shmmni;
- *   - a marker file in CTRPROF_DIR, keyed by a tree id: the id must reach every exec'd
- *     image, said or not (a variable in every child's environment from the start), the
- *     directory is what "not profiling" most often says is unusable, a file the user and
- *     `ctrprof` see in their profile directory, with nobody to remove it;
- *   - an inherited descriptor (memfd, a pipe): seen in /proc/self/fd, closed by daemons
- *     that close everything, counted against RLIMIT_NOFILE.
+ * Upward and across (a line said first by an exec'd descendant, then met by an ancestor
+ * or a sibling): not through the environment, which flows only down, but by a marker
+ * file per cause in a directory of the tree's root, outside the program's own files and
+ * descriptors (treesaid.c, which says why neither a descriptor nor CTRPROF_DIR would do).
  * The causes found before an exec are said before it (exec.c, and system/popen's
  * hooks), so the child inherits them.
  *

@@ -327,6 +327,7 @@ static void atfork_child(void)
 
 static void at_exit_flush(void)
 {
+    cp_shim_treesaid_exit(); /* (also a process that said why it does not profile) */
     if (cp_shim_state != CP_SHIM_ON)
         return;
     int saved = errno;
@@ -378,6 +379,8 @@ __attribute__((constructor)) static void ctrprof_init(void)
     extern char **environ;
     cp_shim_pid = getpid();
     cp_log_tree_init();
+    bool sandboxed0 = started_sandboxed();
+    cp_shim_treesaid_init(sandboxed0); /* (before anything is said: the options) */
     /* what an image before this one in its tree said already (exec.c), before the
      * options say what is wrong with them */
     cp_log_tree_mark_list(getenv("CTRPROF_SAID"));
@@ -415,7 +418,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
         cp_shim_hi = hi;
     }
     cp_contention_init(); /* (the table itself is mapped at the first wait) */
-    bool lazy = per_process_file && !started_sandboxed();
+    bool lazy = per_process_file && !sandboxed0;
     static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler,
                                         child_reset, file_taken};
     cp_prof_set_host(&host);

@@ -148,4 +148,10 @@ int cp_shim_thread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
 #define CP_SHIM_RAW (CP_MAX_DEPTH + 25) /* 24 frames of slack for the shim's, 1 marker */
 const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *k, const uintptr_t *entry);
 
+/* treesaid.c: a line said once per process tree across exec too. init from the
+ * constructor (sandboxed: the process started under a seccomp filter, and the tree is
+ * never asked); exit from the exit path (a root removes its tree's markers). */
+void cp_shim_treesaid_init(bool sandboxed);
+void cp_shim_treesaid_exit(void);
+
 #endif

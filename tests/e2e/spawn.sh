@@ -177,3 +177,20 @@ if command -v valgrind >/dev/null; then
 else
     fail "spawn:said-later-memcheck" "valgrind is not installed"
 fi
+
+# 6. A line said once per process tree across exec too (preload/treesaid.c): a profiled
+# shell runs three children, each a new image (exec) started with a bad CTRPROF_* value,
+# one after another, then execs a fourth image with the same value in place of itself.
+# Each image parses its options at start; what one said reached neither its siblings nor
+# its parent (3-4 lines before, one per image). Now the first sayer makes the tree's
+# marker and the others find it: one line. The tree's directory (under XDG_RUNTIME_DIR,
+# a fresh one here) is gone when the root exits. Bad values only in the children: the
+# root (the shell) says nothing itself.
+for rate in $RATES; do
+    rt="$WORK/rt-$rate" && mkdir -p "$rt" && chmod 700 "$rt"
+    err=$(cd "$WORK" && XDG_RUNTIME_DIR="$rt" CTRPROF_DIR="$WORK" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+        bash -c 'for i in 1 2 3; do CTRPROF_FLUSH_MS=bogus /bin/true; done; CTRPROF_FLUSH_MS=bogus exec /bin/true' 2>&1)
+    check_eq "spawn:said-once-across-exec-rate-$rate" "1 0" \
+        "$(grep -c '^ctrprof: CTRPROF_FLUSH_MS=bogus is not a whole number' <<<"$err") $(grep -vc '^ctrprof: CTRPROF_FLUSH_MS' <<<"$err")"
+    check_eq "spawn:said-once-markers-removed-rate-$rate" "" "$(ls -A "$rt"/ctrprof-said-* 2>&1)"
+done

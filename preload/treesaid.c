@@ -1,0 +1,251 @@
+/*
+ * treesaid.c — a line said once per process tree across exec too (issue 29).
+ *
+ * base/log.h's flags are a shared page inherited by fork children, and what was said
+ * travels down to exec'd images in CTRPROF_SAID (said.c). Nothing travelled up or across:
+ * a line said first by an exec'd child (a compiler `make` started with a bad CTRPROF_*
+ * value) was said again by each of its siblings and by the parent. So before the first
+ * line of a cause is said, its sayer asks the tree, through a marker file made
+ * create-exclusive (O_EXCL: one process of the tree wins, whatever the order):
+ *
+ *     <runtime dir>/ctrprof-said-<uid>/<root pid>-<root start time>/<cause>
+ *
+ * The runtime dir is $XDG_RUNTIME_DIR, else /tmp; the per-user directory is made 0700
+ * and used only if it is a directory of this user's that nobody else may write. The
+ * root is the furthest ancestor reached through parents that have this shim loaded (its
+ * file in /proc/<pid>/maps): the process the user started under LD_PRELOAD or `ctrprof
+ * run`; its start time (/proc/<pid>/stat) tells it from a later process of the same pid.
+ * Nothing is put in the program's environment or descriptors; the only trace is the
+ * directory, which the root removes when it exits (a descendant that outlives the root
+ * and meets a cause then says it again; a root killed leaves the directory behind).
+ * The tree is not asked (the line is said, as before) in a sandbox, when the process
+ * started under a seccomp filter (mkdir may be forbidden), or when /proc or the
+ * directory cannot be used.
+ *
+ * Contexts: cp_shim_treesaid_init from the constructor; tree_first through
+ * cp_log_tree_first, in any context that says something (hooks, the flusher, a signal
+ * handler, a vfork child): raw system calls only, no allocation, no lock, errno kept;
+ * cp_shim_treesaid_exit from the exit path (shim.c, at_exit_flush). About 2 KiB of the
+ * caller's stack at most (ownstack.h's bound is for every hook path; a line is said on
+ * few of them, and once).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rawsys.h"
+#include "shim.h"
+#include "spin.h"
+
+static bool on;                     /* the tree is asked */
+static char base[192];              /* <runtime dir>/ctrprof-said-<uid> */
+static char self_path[256];         /* this shim's file, as /proc/<pid>/maps shows it */
+static size_t self_n;
+
+static int sys_open(const char *p, int flags, int mode)
+{
+    return (int)cp_raw_syscall(SYS_open, (long)p, flags, mode, 0, 0, 0);
+}
+static void sys_close(int fd)
+{
+    cp_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+static long sys_read(int fd, char *b, size_t n)
+{
+    return cp_raw_syscall(SYS_read, fd, (long)b, (long)n, 0, 0, 0);
+}
+
+/* /proc/<pid>/stat: its parent and start time (clock ticks since boot). 0 or -1. */
+static int stat_of(long pid, long *ppid, unsigned long long *start)
+{
+    char path[48], buf[512]; /* (the line is ~300 bytes: a 16-byte command, numbers) */
+    cp_fmt(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    long n = sys_read(fd, buf, sizeof buf - 1);
+    sys_close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* (the command may hold spaces and parentheses) */
+    if (!p)
+        return -1;
+    /* fields from 3 on: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+     * cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime */
+    p += 2;
+    int field = 3;
+    *ppid = 0;
+    *start = 0;
+    while (*p && field <= 22) {
+        if (field == 4)
+            *ppid = strtol(p, NULL, 10);
+        if (field == 22)
+            *start = strtoull(p, NULL, 10);
+        while (*p && *p != ' ')
+            p++;
+        while (*p == ' ')
+            p++;
+        field++;
+    }
+    return field > 22 ? 0 : -1;
+}
+
+/* Has process pid this shim loaded (its file among its mappings)? */
+static bool has_shim(long pid)
+{
+    char path[48], buf[1024 + sizeof self_path]; /* (small: hook paths, small stacks) */
+    cp_fmt(path, sizeof path, "/proc/%ld/maps", pid);
+    int fd = sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    size_t keep = 0; /* the last self_n - 1 bytes of the previous read, for a match across */
+    bool found = false;
+    for (;;) {
+        long n = sys_read(fd, buf + keep, 1024);
+        if (n <= 0)
+            break;
+        size_t len = keep + (size_t)n;
+        buf[len] = 0;
+        if (memmem(buf, len, self_path, self_n)) {
+            found = true;
+            break;
+        }
+        keep = len < self_n - 1 ? len : self_n - 1;
+        memmove(buf, buf + len - keep, keep);
+    }
+    sys_close(fd);
+    return found;
+}
+
+/* The tree's directory, <base>/<root pid>-<root start time>, into dir. 0 or -1. */
+static int tree_dir(char *dir, size_t n)
+{
+    long pid = (long)getpid(), ppid;
+    unsigned long long start;
+    if (stat_of(pid, &ppid, &start) != 0)
+        return -1;
+    for (int depth = 0; depth < 64 && ppid > 1 && has_shim(ppid); depth++) {
+        long up = ppid;
+        unsigned long long up_start;
+        if (stat_of(up, &ppid, &up_start) != 0)
+            break;
+        pid = up;
+        start = up_start;
+    }
+    cp_fmt(dir, n, "%s/%ld-%llu", base, pid, start);
+    return 0;
+}
+
+/* Is base a directory of ours nobody else may write? */
+static bool base_is_ours(void)
+{
+    struct stat st;
+    if (cp_raw_syscall(SYS_lstat, (long)base, (long)&st, 0, 0, 0, 0) != 0)
+        return false;
+    return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0;
+}
+
+/* cp_log_tree_first's question: 1 to say key's line (nobody in the tree has), 0 not. */
+static int tree_first(unsigned key)
+{
+    if (!__atomic_load_n(&on, __ATOMIC_ACQUIRE) || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return 1;
+    int saved = errno;
+    int say = 1;
+    char dir[sizeof base + 48], marker[sizeof dir + 24];
+    long r = cp_raw_syscall(SYS_mkdir, (long)base, 0700, 0, 0, 0, 0);
+    if ((r == 0 || r == -EEXIST) && base_is_ours() && tree_dir(dir, sizeof dir) == 0) {
+        r = cp_raw_syscall(SYS_mkdir, (long)dir, 0700, 0, 0, 0, 0);
+        if (r == 0 || r == -EEXIST) {
+            cp_fmt(marker, sizeof marker, "%s/%s", dir, cp_log_tree_name(key));
+            int fd = sys_open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (fd >= 0)
+                sys_close(fd);
+            else if (fd == -EEXIST)
+                say = 0; /* said in the tree already */
+        }
+    }
+    errno = saved;
+    return say;
+}
+
+void cp_shim_treesaid_init(bool sandboxed)
+{
+    if (sandboxed)
+        return;
+    const char *rt = getenv("XDG_RUNTIME_DIR");
+    if (!rt || rt[0] != '/' || strlen(rt) > 128)
+        rt = "/tmp";
+    cp_fmt(base, sizeof base, "%s/ctrprof-said-%u", rt, (unsigned)geteuid());
+    /* this shim's file: the mapping that holds this function */
+    uintptr_t me = (uintptr_t)&cp_shim_treesaid_init;
+    int fd = sys_open("/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    char buf[8192];
+    size_t len = 0;
+    bool found = false;
+    for (;;) {
+        long n = sys_read(fd, buf + len, sizeof buf - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        buf[len] = 0;
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n'))) {
+            *nl = 0;
+            char *end;
+            uintptr_t lo = (uintptr_t)strtoull(line, &end, 16);
+            uintptr_t hi = *end == '-' ? (uintptr_t)strtoull(end + 1, NULL, 16) : 0;
+            char *path = strchr(line, '/');
+            if (me >= lo && me < hi && path && strlen(path) < sizeof self_path) {
+                self_n = strlen(path);
+                memcpy(self_path, path, self_n + 1);
+                found = true;
+                break;
+            }
+            line = nl + 1;
+        }
+        if (found)
+            break;
+        len = strlen(line); /* the unfinished line, to the front */
+        memmove(buf, line, len);
+        if (len == sizeof buf - 1)
+            len = 0; /* (a line longer than the buffer: dropped) */
+    }
+    sys_close(fd);
+    if (!found || self_n < 2)
+        return;
+    __atomic_store_n(&on, true, __ATOMIC_RELEASE);
+    cp_log_tree_on_first(tree_first);
+}
+
+void cp_shim_treesaid_exit(void)
+{
+    if (!__atomic_load_n(&on, __ATOMIC_ACQUIRE) || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return;
+    /* only a root's directory has its own pid and start time in its name */
+    long ppid;
+    unsigned long long start;
+    char dir[sizeof base + 48], marker[sizeof dir + 24];
+    int saved = errno;
+    if (stat_of((long)getpid(), &ppid, &start) == 0) {
+        cp_fmt(dir, sizeof dir, "%s/%ld-%llu", base, (long)getpid(), start);
+        if (cp_raw_syscall(SYS_rmdir, (long)dir, 0, 0, 0, 0, 0) == -ENOTEMPTY) {
+            for (unsigned k = 0; k < CP_LOG_TREE_KEYS; k++) {
+                cp_fmt(marker, sizeof marker, "%s/%s", dir, cp_log_tree_name(k));
+                cp_raw_syscall(SYS_unlink, (long)marker, 0, 0, 0, 0, 0);
+            }
+            cp_raw_syscall(SYS_rmdir, (long)dir, 0, 0, 0, 0, 0);
+        }
+    }
+    errno = saved;
+}
