@@ -20,9 +20,9 @@
  * blocks it again after; a sent SIGBUS that lands in the window is the shim's handler's to
  * hand back (cp_prof_bus_window). The inline flush, once an event at rate 1, goes by the
  * mask the program's own calls left (prof.h, cp_prof_note_bus_blocked: this thread's flag;
- * a fork child inherits it with the mask; a thread the program creates with SIGBUS
- * blocked by inheritance and never sets it is not seen, and only an inline flush in a
- * step-aside could meet it); the others, rare, ask the kernel (one call more).
+ * a fork child inherits it with the mask; a thread that has not called them yet, which
+ * inherited its creator's mask, asks the kernel at its first inline flush); the others,
+ * rare, ask the kernel each time (one call more).
  * Under a seccomp filter that forbids rt_sigprocmask (preload/sandbox.c runs each filter
  * before it goes in: cp_prof_bus_mask_forbidden) none of this may be called: a thread
  * whose flag says SIGBUS is blocked stores nothing into the file from then on (said once,
@@ -49,7 +49,7 @@ void cp_bus_on_flusher(void)
 
 void cp_prof_note_bus_blocked(bool blocked)
 {
-    cp_bus_blocked = blocked;
+    cp_bus_blocked = blocked ? CP_BUS_BLOCKED : CP_BUS_OPEN;
 }
 
 bool cp_prof_bus_window(void)
@@ -72,14 +72,16 @@ int cp_bus_open(bool ask)
     uint64_t bus = 1ull << (SIGBUS - 1);
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) &&
         __atomic_load_n(&bus_mask_forbidden, __ATOMIC_ACQUIRE))
-        return cp_bus_blocked ? -1 : 0;
-    if (ask) {
+        return cp_bus_blocked == CP_BUS_BLOCKED ? -1 : 0; /* (unknown: taken as open) */
+    if (ask || cp_bus_blocked == CP_BUS_UNKNOWN) {
         uint64_t cur = 0;
         if (cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&cur, 8, 0, 0) != 0)
-            return cp_bus_blocked ? -1 : 0;
+            return cp_bus_blocked == CP_BUS_BLOCKED ? -1 : 0;
+        if (!ask) /* this thread's first inline flush: known from now on (the hooks) */
+            cp_bus_blocked = cur & bus ? CP_BUS_BLOCKED : CP_BUS_OPEN;
         if (!(cur & bus))
             return 0;
-    } else if (!cp_bus_blocked) {
+    } else if (cp_bus_blocked == CP_BUS_OPEN) {
         return 0;
     }
     __atomic_store_n(&bus_window, 1, __ATOMIC_RELAXED);

@@ -539,7 +539,7 @@ static void flush_inline_own(void *arg)
 __attribute__((noinline)) void cp_flush_inline(bool may_start)
 {
     /* (the flag first: once an event at rate 1, where nearly no program blocks SIGBUS) */
-    int bus = __builtin_expect(cp_bus_blocked, 0) ? cp_bus_open(false) : 0;
+    int bus = __builtin_expect(cp_bus_blocked == CP_BUS_OPEN, 1) ? 0 : cp_bus_open(false);
     if (bus < 0) {
         cp_bus_refused();
         return; /* (the ring fills, then its events are counted lost: events.c) */

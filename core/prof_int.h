@@ -52,6 +52,7 @@ void cp_file_unlock(int bus);
 /* The parts (filebus.c): SIGBUS open on this thread for a store, 1 opened (cp_bus_close
  * after), 0 open already, -1 blocked and may not be opened (cp_bus_refused says so);
  * ask: the kernel's mask rather than the program's calls' (cp_bus_blocked). */
+enum { CP_BUS_UNKNOWN = 0, CP_BUS_OPEN = 1, CP_BUS_BLOCKED = 2 }; /* cp_bus_blocked */
 extern __thread uint8_t cp_bus_blocked __attribute__((tls_model("initial-exec")));
 int cp_bus_open(bool ask);
 void cp_bus_close(int opened);
