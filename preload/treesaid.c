@@ -49,9 +49,18 @@ static char base[192];              /* <runtime dir>/ctrprof-said-<uid> */
 static char self_path[256];         /* this shim's file, as /proc/<pid>/maps shows it */
 static size_t self_n;
 
+/* (the *at calls: the plain ones do not exist on every architecture) */
 static int sys_open(const char *p, int flags, int mode)
 {
-    return (int)cp_raw_syscall(SYS_open, (long)p, flags, mode, 0, 0, 0);
+    return (int)cp_raw_syscall(SYS_openat, AT_FDCWD, (long)p, flags, mode, 0, 0);
+}
+static long sys_mkdir(const char *p)
+{
+    return cp_raw_syscall(SYS_mkdirat, AT_FDCWD, (long)p, 0700, 0, 0, 0);
+}
+static long sys_unlink(const char *p, int flags)
+{
+    return cp_raw_syscall(SYS_unlinkat, AT_FDCWD, (long)p, flags, 0, 0, 0);
 }
 static void sys_close(int fd)
 {
@@ -148,7 +157,7 @@ static int tree_dir(char *dir, size_t n)
 static bool base_is_ours(void)
 {
     struct stat st;
-    if (cp_raw_syscall(SYS_lstat, (long)base, (long)&st, 0, 0, 0, 0) != 0)
+    if (cp_raw_syscall(SYS_newfstatat, AT_FDCWD, (long)base, (long)&st, AT_SYMLINK_NOFOLLOW, 0, 0) != 0)
         return false;
     return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0;
 }
@@ -161,9 +170,9 @@ static int tree_first(unsigned key)
     int saved = errno;
     int say = 1;
     char dir[sizeof base + 48], marker[sizeof dir + 24];
-    long r = cp_raw_syscall(SYS_mkdir, (long)base, 0700, 0, 0, 0, 0);
+    long r = sys_mkdir(base);
     if ((r == 0 || r == -EEXIST) && base_is_ours() && tree_dir(dir, sizeof dir) == 0) {
-        r = cp_raw_syscall(SYS_mkdir, (long)dir, 0700, 0, 0, 0, 0);
+        r = sys_mkdir(dir);
         if (r == 0 || r == -EEXIST) {
             cp_fmt(marker, sizeof marker, "%s/%s", dir, cp_log_tree_name(key));
             int fd = sys_open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -239,12 +248,12 @@ void cp_shim_treesaid_exit(void)
     int saved = errno;
     if (stat_of((long)getpid(), &ppid, &start) == 0) {
         cp_fmt(dir, sizeof dir, "%s/%ld-%llu", base, (long)getpid(), start);
-        if (cp_raw_syscall(SYS_rmdir, (long)dir, 0, 0, 0, 0, 0) == -ENOTEMPTY) {
+        if (sys_unlink(dir, AT_REMOVEDIR) == -ENOTEMPTY) {
             for (unsigned k = 0; k < CP_LOG_TREE_KEYS; k++) {
                 cp_fmt(marker, sizeof marker, "%s/%s", dir, cp_log_tree_name(k));
-                cp_raw_syscall(SYS_unlink, (long)marker, 0, 0, 0, 0, 0);
+                sys_unlink(marker, 0);
             }
-            cp_raw_syscall(SYS_rmdir, (long)dir, 0, 0, 0, 0, 0);
+            sys_unlink(dir, AT_REMOVEDIR);
         }
     }
     errno = saved;
