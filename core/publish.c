@@ -242,9 +242,9 @@ int cp_prof_sandbox(void)
      * made below is for what comes after), and the profiler's own flush stack is mapped
      * now (its guard page needs mprotect, which an allow-list rarely has) */
     cp_prof_flush_all();
-    int bus;
+    int bus; /* (not sandboxed yet: refused only if unblocking SIGBUS failed) */
     if (!cp_file_lock(&bus))
-        return 0;
+        cp_spin_lock(&cp_flush_lock), bus = 0; /* the freeze below must happen */
     cp_open_pending();
     if (have_file) {
         int err = cp_cfile_presize(&file, CP_SANDBOX_FILE_MARGIN);
