@@ -97,6 +97,14 @@ mkdir -p "$WORK/inh" "$WORK/noinh"
 (cd "$WORK" && CTRPROF_DIR="$WORK/inh" LD_PRELOAD="$SHIM" "$PROGS/sandboxed" exec /bin/true)
 check_eq "sandbox:inherited-filter:runs" "0" "$?"
 check_eq "sandbox:inherited-filter:file-at-start" "1" "$(ls "$WORK"/inh/ctrprof.true.*.count 2>/dev/null | wc -l)"
+# Such a process says its lines itself, without asking its tree (preload/treesaid.c: the
+# marker directory's mkdir may be what the filter forbids): the line, and no directory
+# (the bad value only in the image exec'd under the filter).
+rt="$WORK/inh-rt" && mkdir -p "$rt" && chmod 700 "$rt"
+err=$(cd "$WORK" && XDG_RUNTIME_DIR="$rt" CTRPROF_DIR="$WORK/inh" LD_PRELOAD="$SHIM" \
+    "$PROGS/sandboxed" exec /usr/bin/env CTRPROF_FLUSH_MS=bogus /bin/true 2>&1)
+check_eq "sandbox:inherited-filter:says-without-tree" "0 1 " \
+    "$? $(grep -c '^ctrprof: CTRPROF_FLUSH_MS=bogus' <<<"$err") $(ls -A "$rt")"
 (cd "$WORK" && CTRPROF_DIR="$WORK/noinh" LD_PRELOAD="$SHIM" /bin/true)
 check_eq "sandbox:no-filter:no-file" "0" "$(ls "$WORK"/noinh | wc -l)"
 
