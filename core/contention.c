@@ -567,9 +567,12 @@ bool cp_cond_sleep(const void *c, const void *m, bool release, uint64_t *charged
     *now = 0;
     *waits = 0;
     map_put(c, m);
-    struct bucket *b = bucket_of(m);
-    if (!b)
+    /* (a sleeper registers: the table is made here too if no mutex wait made it yet; a
+     * program whose first contention is a condition wait lost its first rounds' sleeps) */
+    struct bucket *t = table_get(true);
+    if (!t)
         return false;
+    struct bucket *b = bucket_at(t, m);
     bucket_lock(b);
     if (release)
         *charged = charge_locked(b, m, 0, now, waits);
