@@ -418,6 +418,8 @@ __attribute__((constructor)) static void ctrprof_init(void)
         cp_shim_hi = hi;
     }
     cp_contention_init(); /* (the table itself is mapped at the first wait) */
+    if (sandboxed0)
+        cp_contention_prepare(); /* (under a filter from the start: now, as before) */
     bool lazy = per_process_file && !sandboxed0;
     static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler,
                                         child_reset, file_taken};
