@@ -129,8 +129,10 @@ static void *map_table(void)
  * thread at the fork would be held for ever. The table and the map start again empty. */
 void cp_contention_fork_child(void)
 {
+    /* (the map first: it can exist without the table, whose mapping may have been refused) */
+    __atomic_store_n(&ctable, NULL, __ATOMIC_RELEASE);
     if (!__atomic_load_n(&table, __ATOMIC_ACQUIRE))
-        return; /* never set up (newproc.c calls this whatever the shim did) */
+        return; /* none yet, mapped at the child's first wait (newproc.c calls this too) */
     /* The old mappings stay: a fork from a signal handler may have interrupted this very
      * thread inside a bucket, which it will unlock after the handler returns. Only the
      * pages touched cost anything. A child whose parent had one gets its own now (a
@@ -139,7 +141,6 @@ void cp_contention_fork_child(void)
     if (!p)
         __atomic_store_n(&table_failed, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&table, p, __ATOMIC_RELEASE);
-    __atomic_store_n(&ctable, NULL, __ATOMIC_RELEASE);
 }
 
 int cp_contention_init(void)
