@@ -198,3 +198,8 @@ for rate in $RATES; do
         "$(grep -c '^ctrprof: CTRPROF_FLUSH_MS=bogus is not a whole number' <<<"$err") $(grep -vc '^ctrprof: CTRPROF_FLUSH_MS' <<<"$err")"
     check_eq "spawn:said-once-markers-removed-rate-$rate" "" "$(ls -A "$rt"/ctrprof-said-* 2>&1)"
 done
+# A root that ends with _exit (no exit handlers) removes its tree's directory too
+rt="$WORK/rt-exit" && mkdir -p "$rt" && chmod 700 "$rt"
+(cd "$WORK" && XDG_RUNTIME_DIR="$rt" CTRPROF_DIR="$WORK" LD_PRELOAD="$SHIM" python3 -c 'import os, subprocess
+subprocess.run(["/bin/true"], env=dict(os.environ, CTRPROF_FLUSH_MS="bogus")); os._exit(0)' 2>/dev/null)
+check_eq "spawn:said-once-markers-removed-after-_exit" "" "$(ls -A "$rt"/ctrprof-said-* 2>&1)"
