@@ -327,9 +327,10 @@ static void atfork_child(void)
 
 static void at_exit_flush(void)
 {
-    cp_shim_treesaid_exit(); /* (also a process that said why it does not profile) */
-    if (cp_shim_state != CP_SHIM_ON)
+    if (cp_shim_state != CP_SHIM_ON) {
+        cp_shim_treesaid_exit(); /* (a process that said why it does not profile) */
         return;
+    }
     int saved = errno;
     uint64_t bytes = __atomic_load_n(&bytes_gone, __ATOMIC_RELAXED) + thread_bytes(cp_tls.countdown);
     int64_t cd = cp_shim_enter();
@@ -345,6 +346,9 @@ static void at_exit_flush(void)
         cp_prof_notes(bytes, cp_opts.mem_rate != 0, cpu_ms,
                       __atomic_load_n(&forks, __ATOMIC_RELAXED));
     }
+    /* last: the final flush may say something (a profile found truncated), which makes
+     * the tree's marker (treesaid.c) */
+    cp_shim_treesaid_exit();
     cp_shim_leave(cd);
     errno = saved;
 }

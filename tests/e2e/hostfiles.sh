@@ -71,8 +71,8 @@ start_grow() {
     # (inherited: SIGBUS blocked by whoever execs it, as a service manager can leave it)
     [ "$how" = inherited ] && how=grow launch=(python3 -c 'import os, signal, sys
 signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGBUS]); os.execv(sys.argv[1], sys.argv[1:])')
-    mkdir -p "$d/prof"
-    (cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate CTRPROF_FLUSH_MS=100 LD_PRELOAD="$SHIM" \
+    mkdir -p "$d/prof" "$d/rt" && chmod 700 "$d/rt"
+    (cd "$d" && XDG_RUNTIME_DIR="$d/rt" CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate CTRPROF_FLUSH_MS=100 LD_PRELOAD="$SHIM" \
         exec "${launch[@]}" "$PROGS/truncated" "$how" "$d/go" >"$d/out" 2>"$d/err") &
     pid=$!
     wait_until 30 grow_ready "$d" "$rate"
@@ -105,6 +105,9 @@ for rate in 1 524288; do
     check_eq "$n:runs-on" "0 ready ok" "$? $(tr '\n' ' ' <"$d/out" | sed 's/ $//')"
     check_eq "$n:says-so-once" "1" "$(grep -c '^ctrprof: .*truncated under the program' "$d/err")"
     check_eq "$n:says-nothing-else" "1" "$(grep -c . "$d/err")"
+    # (the line, said by the process itself, made its tree's marker: gone with it, also
+    # when the exit's own flush said it: preload/treesaid.c, shim.c)
+    check_eq "$n:tree-markers-removed" "" "$(ls -A "$d"/rt/ctrprof-said-* 2>&1)"
 done
 done
 
