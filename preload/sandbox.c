@@ -178,15 +178,12 @@ static bool mask_allowed(const struct sock_fprog *fp)
            filter_allows(fp, __NR_rt_sigprocmask, query);
 }
 
-/* A TSYNC filter about to go in (the engine frozen already): see above. Returns
- * REQUEUE_OFF | BUS_OPEN, what it did. */
-static int flusher_filtered(const struct sock_fprog *fp, bool first)
+/* A readable TSYNC filter about to go in (the engine frozen already; mask: it allows
+ * rt_sigprocmask, mask_allowed): see above. Returns REQUEUE_OFF | BUS_OPEN, what it did. */
+static int flusher_filtered(const struct sock_fprog *fp, bool mask)
 {
-    if (!filter_readable(fp, first))
-        return 0; /* the kernel will refuse it (EFAULT) */
     uint64_t set = 0;
     uint64_t queue[6] = {(uint64_t)getpid(), SIGBUS, (uintptr_t)&set, 0, 0, 0};
-    bool mask = mask_allowed(fp);
     /* (open for good, a re-queued SIGBUS would come straight back to the flusher) */
     bool off = (!mask || !filter_allows(fp, __NR_rt_sigqueueinfo, queue)) &&
                cp_sigbus_requeue(false);
@@ -194,7 +191,6 @@ static int flusher_filtered(const struct sock_fprog *fp, bool first)
         (void)cp_prof_flusher_open_bus(true);
     return (off ? REQUEUE_OFF : 0) | (!mask ? BUS_OPEN : 0);
 }
-
 
 static bool mask_forbidden; /* a filter in place forbids rt_sigprocmask (before()) */
 
@@ -211,14 +207,16 @@ static int before(int strict, const struct sock_fprog *fp, bool tsync)
     cp_stack_note_altstack();
     bool first = !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE);
     int froze = cp_prof_sandbox() ? FROZE : 0;
-    if (tsync && cp_prof_enabled())
-        froze |= flusher_filtered(fp, first);
+    /* read once, for both below (an unreadable filter the kernel refuses: EFAULT) */
+    bool readable_fp = !strict && filter_readable(fp, first);
+    bool mask = !readable_fp || mask_allowed(fp);
+    if (tsync && readable_fp && cp_prof_enabled())
+        froze |= flusher_filtered(fp, mask);
     /* Any filter binds this thread (and strict mode allows no rt_sigprocmask): a program's
      * thread whose SIGBUS is blocked may not open it for its stores from now on (core/
      * flusher.c, "SIGBUS on the program's threads"). Said once per process: a filter that
      * forbids it stays. */
-    if (cp_prof_enabled() && !mask_forbidden &&
-        (strict || (filter_readable(fp, first) && !mask_allowed(fp)))) {
+    if (cp_prof_enabled() && !mask_forbidden && (strict || !mask)) {
         mask_forbidden = true;
         cp_prof_bus_mask_forbidden(true);
         froze |= MASK_OFF;
