@@ -23,15 +23,27 @@
  * a fork child inherits it with the mask; a thread that has not called them yet, which
  * inherited its creator's mask, asks the kernel at its first inline flush); the others,
  * rare, ask the kernel each time (one call more).
- * Under a seccomp filter that forbids rt_sigprocmask (preload/sandbox.c runs each filter
- * before it goes in: cp_prof_bus_mask_forbidden) none of this may be called: a thread
- * whose flag says SIGBUS is blocked stores nothing into the file from then on (said once,
- * bus-blocked: its events stay in its ring, then are counted lost), others store as
- * ever. (The flusher thread has its own window: flusher.c, flusher_main.) */
+ * Under a seccomp filter that forbids rt_sigprocmask or rt_sigqueueinfo (preload/
+ * sandbox.c runs each filter before it goes in: cp_prof_bus_mask_forbidden) no window may
+ * be opened: a thread whose SIGBUS is blocked stores nothing into the file from then on
+ * (said once, bus-blocked: its events stay in its ring till another thread's flush
+ * takes them, or are counted lost), others store as ever. Which threads those are: the
+ * flag where the hooks or an earlier flush left it, else (a thread that inherited its
+ * mask and never called them: every thread glibc's pthread_create makes) the kernel's
+ * answer if the filter lets the mask be read, else the mask /proc/self/task showed for
+ * it when the filter went in (snapshot below; not there, a thread made later or past
+ * its bound, or one still in glibc's start-up, which blocks every signal: taken as
+ * blocked). A window open on
+ * another thread when the filter goes in is waited for (windows_open), so none is left
+ * open that could not be closed. (The flusher thread has its own window, flusher.c's
+ * flusher_main; a filter that would bind it to this retires it first.) */
 #include "prof_int.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 #include "log.h"
 #include "rawsys.h"
@@ -40,7 +52,92 @@
 __thread uint8_t cp_bus_blocked __attribute__((tls_model("initial-exec")));
 static __thread uint8_t bus_window __attribute__((tls_model("initial-exec")));
 static __thread uint8_t on_flusher __attribute__((tls_model("initial-exec")));
-static int bus_mask_forbidden; /* atomic: a filter in place forbids rt_sigprocmask */
+static int bus_mask_forbidden; /* atomic: CP_BUS_*: a filter in place forbids the window */
+static uint32_t windows_open;  /* atomic: program threads' windows open now */
+
+/* The program's threads when a filter forbade the window: tid, negated if SIGBUS was
+ * blocked (SigBlk in /proc/self/task/<tid>/status). Written before bus_mask_forbidden is
+ * set (release), read after it is seen (acquire); guarded by snap_lock while written. */
+#define SNAP_MAX 1024
+static int32_t snap[SNAP_MAX];
+static unsigned snap_n;
+static cp_spin snap_lock = CP_SPIN_INIT;
+static char snap_buf[1024]; /* guarded by snap_lock */
+
+/* Does /proc/self/task/<tid>/status say SIGBUS is blocked (1), open (0), or not say (-1)? */
+static int task_bus_blocked(const char *tid)
+{
+    char path[64] = "/proc/self/task/";
+    size_t n = strlen(path), k = strlen(tid);
+    if (n + k + 8 > sizeof path)
+        return -1;
+    memcpy(path + n, tid, k);
+    memcpy(path + n + k, "/status", 8);
+    int fd = (int)cp_raw_syscall(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+    if (fd < 0)
+        return -1;
+    /* "SigBlk:\t" then 16 hex digits, at a line's start; read in pieces (Groups may be long) */
+    static const char key[] = "\nSigBlk:\t";
+    unsigned matched = 0, digits = 0;
+    uint64_t mask = 0;
+    int r = -1;
+    long got;
+    while (r < 0 && (got = cp_raw_syscall(SYS_read, fd, (long)snap_buf, sizeof snap_buf, 0, 0, 0)) > 0)
+        for (long i = 0; i < got && r < 0; i++) {
+            char c = snap_buf[i];
+            if (matched < sizeof key - 1) {
+                matched = c == key[matched] ? matched + 1 : c == '\n';
+                continue;
+            }
+            int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (v < 0 || ++digits > 16)
+                r = digits == 16 ? (int)((mask >> (SIGBUS - 1)) & 1) : -1;
+            else
+                mask = mask << 4 | (uint64_t)v;
+        }
+    cp_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+    return r;
+}
+
+/* Every thread's SIGBUS mask now, into snap (bounded; one read of each thread's status) */
+static void snapshot_masks(void)
+{
+    cp_spin_lock(&snap_lock);
+    snap_n = 0;
+    int dir = (int)cp_raw_syscall(SYS_openat, AT_FDCWD, (long)"/proc/self/task",
+                                  O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
+    char ents[512];
+    long got;
+    while (dir >= 0 && snap_n < SNAP_MAX &&
+           (got = cp_raw_syscall(SYS_getdents64, dir, (long)ents, sizeof ents, 0, 0, 0)) > 0)
+        for (long at = 0; at < got && snap_n < SNAP_MAX;) {
+            /* struct linux_dirent64: ino 8, off 8, reclen 2, type 1, name */
+            unsigned short reclen;
+            memcpy(&reclen, ents + at + 16, sizeof reclen);
+            const char *name = ents + at + 19;
+            at += reclen;
+            int32_t tid = 0;
+            for (const char *c = name; *c >= '0' && *c <= '9' && tid < (1 << 27); c++)
+                tid = tid * 10 + (*c - '0');
+            int b = tid > 0 ? task_bus_blocked(name) : -1;
+            if (b >= 0)
+                snap[snap_n++] = b ? -tid : tid;
+        }
+    if (dir >= 0)
+        cp_raw_syscall(SYS_close, dir, 0, 0, 0, 0, 0);
+    cp_spin_unlock(&snap_lock);
+}
+
+/* This thread's flag, unknown, under a filter: what the snapshot says (kept: the filter
+ * lets its mask change only through the hooks, which set the flag), or unknown still */
+static uint8_t flag_from_snapshot(void)
+{
+    int32_t tid = (int32_t)cp_raw_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0);
+    for (unsigned i = 0; i < snap_n; i++)
+        if (snap[i] == tid || snap[i] == -tid)
+            return snap[i] > 0 ? CP_BUS_OPEN : CP_BUS_BLOCKED;
+    return CP_BUS_UNKNOWN;
+}
 
 void cp_bus_on_flusher(void)
 {
@@ -57,9 +154,23 @@ bool cp_prof_bus_window(void)
     return __atomic_load_n(&bus_window, __ATOMIC_RELAXED);
 }
 
-void cp_prof_bus_mask_forbidden(bool forbidden)
+void cp_prof_bus_mask_forbidden(int level)
 {
-    __atomic_store_n(&bus_mask_forbidden, forbidden, __ATOMIC_RELEASE);
+    bool forbidden = level != CP_BUS_WINDOW_OK;
+    if (level == CP_BUS_MAY_NOT_ASK)
+        snapshot_masks();
+    __atomic_store_n(&bus_mask_forbidden, level, __ATOMIC_SEQ_CST);
+    /* a window opened before this was seen closes soon (its store, then the close);
+     * bounded, in case its thread is stopped (2 s) */
+    for (int i = 0; forbidden && i < 2000 && __atomic_load_n(&windows_open, __ATOMIC_SEQ_CST); i++) {
+        struct timespec ms = {0, 1000 * 1000};
+        cp_raw_syscall(SYS_nanosleep, (long)&ms, 0, 0, 0, 0, 0);
+    }
+}
+
+unsigned cp_bus_windows_open(void)
+{
+    return __atomic_load_n(&windows_open, __ATOMIC_SEQ_CST);
 }
 
 /* SIGBUS open on this thread for a store into the file: 1 opened now (cp_bus_close after), 0
@@ -70,9 +181,16 @@ int cp_bus_open(bool ask)
     if (on_flusher)
         return 0;
     uint64_t bus = 1ull << (SIGBUS - 1);
-    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) &&
-        __atomic_load_n(&bus_mask_forbidden, __ATOMIC_ACQUIRE))
-        return cp_bus_blocked == CP_BUS_BLOCKED ? -1 : 0; /* (unknown: taken as open) */
+    int forbidden = __atomic_load_n(&bus_mask_forbidden, __ATOMIC_ACQUIRE);
+    if (forbidden) {
+        uint64_t cur = 0;
+        if (cp_bus_blocked == CP_BUS_UNKNOWN && forbidden == CP_BUS_MAY_ASK &&
+            cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&cur, 8, 0, 0) == 0)
+            cp_bus_blocked = cur & bus ? CP_BUS_BLOCKED : CP_BUS_OPEN;
+        else if (cp_bus_blocked == CP_BUS_UNKNOWN && forbidden == CP_BUS_MAY_NOT_ASK)
+            cp_bus_blocked = flag_from_snapshot();
+        return cp_bus_blocked == CP_BUS_OPEN ? 0 : -1; /* (unknown still: taken as blocked) */
+    }
     if (ask || cp_bus_blocked == CP_BUS_UNKNOWN) {
         uint64_t cur = 0;
         if (cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&cur, 8, 0, 0) != 0)
@@ -84,11 +202,19 @@ int cp_bus_open(bool ask)
     } else if (cp_bus_blocked == CP_BUS_OPEN) {
         return 0;
     }
+    /* counted open, then the filter looked at again: a filter going in either waits for
+     * this window, or is seen here (seq_cst both ways: cp_prof_bus_mask_forbidden) */
+    __atomic_add_fetch(&windows_open, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&bus_mask_forbidden, __ATOMIC_SEQ_CST)) {
+        __atomic_sub_fetch(&windows_open, 1, __ATOMIC_RELEASE);
+        return -1;
+    }
     __atomic_store_n(&bus_window, 1, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (cp_raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bus, 0, 8, 0, 0) == 0)
         return 1;
     __atomic_store_n(&bus_window, 0, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&windows_open, 1, __ATOMIC_RELEASE);
     return -1;
 }
 
@@ -100,6 +226,7 @@ void cp_bus_close(int opened)
     cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&bus, 0, 8, 0, 0);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     __atomic_store_n(&bus_window, 0, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&windows_open, 1, __ATOMIC_RELEASE);
 }
 
 void cp_bus_refused(void)

@@ -2,10 +2,9 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 780 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 740 lines, past the project's ~600: the timeline, who
  * flushes, stepping aside and fork all turn on the same flusher state (running, claimed,
- * starting, aside, barred; the SIGBUS mask a sandbox asks for), which one file keeps in
- * one place.
+ * starting, aside, barred), which one file keeps in one place.
  *
  * Contexts:
  *   hooks    cp_flush_inline, from emit (events.c), when no flusher thread runs
@@ -125,8 +124,6 @@ static int aside;            /* atomic: step-asides in progress (no thread may s
 static __thread int my_aside __attribute__((tls_model("initial-exec"))); /* this thread's */
 static bool flusher_barred;  /* atomic: never again (RLIMIT_NPROC, cp_prof_aside_begin) */
 static bool fork_child_alone; /* a fork child the program has made no thread in yet */
-static uint32_t bus_wanted;   /* atomic: SIGBUS asked open for good (cp_prof_flusher_open_bus) */
-static uint32_t bus_opened;   /* atomic, a futex word: the flusher has done so (1) */
 
 /* guarded by cp_flush_lock */
 uint64_t cp_ring_lost_total, cp_ring_waits_total;
@@ -367,18 +364,6 @@ static void refresh_maps(void)
         cp_mapsnap_refresh();
 }
 
-/* SIGBUS opened for good as asked (cp_prof_flusher_open_bus), then answered; blocked
- * again if the filter was refused. Before each sleep and after each wake-up. */
-static void open_bus_if_wanted(bool *open, const sigset_t *bus)
-{
-    bool want = __atomic_load_n(&bus_wanted, __ATOMIC_ACQUIRE);
-    if (*open == want)
-        return;
-    *open = pthread_sigmask(want ? SIG_UNBLOCK : SIG_BLOCK, bus, NULL) == 0 ? want : *open;
-    __atomic_store_n(&bus_opened, *open, __ATOMIC_RELEASE);
-    cp_futex_wake(&bus_opened, INT_MAX);
-}
-
 static void *flusher_main(void *arg)
 {
     if (host.thread_enter_profiler)
@@ -388,11 +373,9 @@ static void *flusher_main(void *arg)
     sigset_t bus;
     sigemptyset(&bus);
     sigaddset(&bus, SIGBUS);
-    bool bus_open = false; /* for good (bus_wanted) */
     __atomic_store_n(&flusher_tid, gettid(), __ATOMIC_RELEASE);
     while (!__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) &&
            !__atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE)) {
-        open_bus_if_wanted(&bus_open, &bus);
         uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
         __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
@@ -401,26 +384,20 @@ static void *flusher_main(void *arg)
         if (__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) ||
             __atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE))
             break;
-        open_bus_if_wanted(&bus_open, &bus);
         /* a walk wanted libunwind (stack.c): this thread is where it may be loaded */
         if (cp_stack_libunwind_wanted() && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
             cp_stack_load_libunwind();
         cp_spin_lock(&cp_flush_lock);
         /* SIGBUS open for the flush (see start_thread), sandboxed or not: only a TSYNC
-         * filter binds this thread, and one that forbids this call opened it for good */
-        if (!bus_open)
-            pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
+         * filter binds this thread, and one that forbids this call (or the re-queueing of
+         * a sent SIGBUS, preload/sigbus.c) retired it before it went in
+         * (preload/sandbox.c) */
+        pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
         cp_flush_locked();
-        if (!bus_open)
-            pthread_sigmask(SIG_BLOCK, &bus, NULL);
+        pthread_sigmask(SIG_BLOCK, &bus, NULL);
         refresh_maps();
         cp_spin_unlock(&cp_flush_lock);
     }
-    /* a filter that forbids it rt_sigprocmask (bus_open) forbids glibc's thread exit too,
-     * which blocks signals: it waits for the process's end (a step-aside waits in vain) */
-    static uint32_t never;
-    while (bus_open)
-        cp_futex_wait(&never, 0, -1);
     return NULL;
 }
 
@@ -459,8 +436,8 @@ static int start_thread(void)
      * default action would (the kernel forces it), without the program's handler: a bug
      * of ours either way. SIGBUS is opened around each flush only (flusher_main): a store
      * into a profile truncated under us must reach the shim's handler (sigbus.c), which
-     * hands a SIGBUS sent in that window back to the process (or for good: a TSYNC
-     * filter, cp_prof_flusher_open_bus). */
+     * hands a SIGBUS sent in that window back to the process. A TSYNC filter that
+     * would forbid this retires the thread first (preload/sandbox.c). */
     sigset_t all;
     sigfillset(&all);
     int err = pthread_attr_setsigmask_np(&a, &all);
@@ -481,30 +458,6 @@ static int start_thread(void)
     __atomic_store_n(&cp_flusher_running, true, __ATOMIC_RELEASE);
     __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
     return 0;
-}
-
-/* Before a TSYNC filter that forbids the flusher rt_sigprocmask (preload/sandbox.c):
- * SIGBUS opened on it for good, so that its fault in a profile truncated later reaches
- * the shim's handler (with SIGBUS blocked the kernel forces the default action). The
- * program's thread, after cp_prof_sandbox (no thread starts now; one being started is
- * waited for): asks, wakes the flusher (asleep or mid-flush: it looks once a round) and
- * waits for its answer, bounded. open false: the filter was refused, asked back. */
-bool cp_prof_flusher_open_bus(bool open)
-{
-    if (!open) {
-        __atomic_store_n(&bus_wanted, 0, __ATOMIC_RELEASE);
-        return true;
-    }
-    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* cp_sandboxed, then flusher_starting */
-    for (int i = 0; i < 100000 && __atomic_load_n(&flusher_starting, __ATOMIC_SEQ_CST); i++)
-        sched_yield();
-    if (!__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE))
-        return true;
-    __atomic_store_n(&bus_wanted, 1, __ATOMIC_RELEASE);
-    cp_ring_wake_consumer();
-    for (int i = 0; i < 200 && !__atomic_load_n(&bus_opened, __ATOMIC_ACQUIRE); i++)
-        cp_futex_wait(&bus_opened, 0, 10 * 1000 * 1000); /* 2 s at most */
-    return __atomic_load_n(&bus_opened, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* Should an inline flush start the thread ("who flushes")? */
@@ -640,6 +593,17 @@ void cp_prof_aside_end(void)
 {
     my_aside--;
     __atomic_sub_fetch(&aside, 1, __ATOMIC_RELEASE);
+}
+
+/* A seccomp filter that the shim retired the flusher for (cp_prof_aside_begin) was
+ * refused by the kernel (preload/sandbox.c, after cp_prof_sandbox_failed): the thread
+ * starts again now if the process is multi-threaded, rather than at the next heap
+ * event's inline flush. The program's thread, in the hook; as cp_prof_threads_coming. */
+void cp_prof_flusher_resume(void)
+{
+    if (cp_prof_enabled() && !__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) &&
+        !cp_newproc_unseen && !__libc_single_threaded && !fork_child_alone)
+        start_thread();
 }
 
 void cp_prof_shutdown(void)

@@ -226,11 +226,9 @@ void cp_prof_lost(enum cp_lost why, uint64_t n);
 #define CP_SANDBOX_SPARE ((size_t)8 << 20) /* a quarter at sparse rates (smaller rings) */
 int cp_prof_sandbox(void);
 void cp_prof_sandbox_failed(void);
-/* After cp_prof_sandbox, before a filter that binds the flusher thread (TSYNC) and
- * forbids it rt_sigprocmask: SIGBUS opened on it for good (core/flusher.c). Returns
- * whether it is open now (or there is no flusher, and none will start). false: the
- * filter was refused after all; the flusher goes back to opening it for its flushes. */
-bool cp_prof_flusher_open_bus(bool open);
+/* After cp_prof_sandbox_failed, for a filter before which the flusher was stopped
+ * (cp_prof_aside_begin; preload/sandbox.c): start it again if it is wanted. */
+void cp_prof_flusher_resume(void);
 /* The program's SIGBUS mask on this thread, as its sigprocmask and pthread_sigmask calls
  * leave it (preload/sigbus.c; the constructor reads the mask it started with). An inline
  * flush on a thread whose program blocked SIGBUS opens it for the flush's length
@@ -240,9 +238,12 @@ bool cp_prof_flusher_open_bus(bool open);
 void cp_prof_note_bus_blocked(bool blocked);
 bool cp_prof_bus_window(void);
 /* preload/sandbox.c, before a filter goes in (and back if it is refused): the filter
- * forbids rt_sigprocmask, so no thread may open SIGBUS for its stores into the file from
- * now on (core/flusher.c, "SIGBUS on the program's threads"). */
-void cp_prof_bus_mask_forbidden(bool forbidden);
+ * forbids what a SIGBUS window needs (rt_sigprocmask to open and close it, rt_sigqueueinfo
+ * to give back a signal sent in it), so no program thread may open one for its stores
+ * into the file from now on (core/filebus.c); CP_BUS_MAY_ASK: it allows reading the mask,
+ * CP_BUS_MAY_NOT_ASK: not even that. CP_BUS_WINDOW_OK: back to no filter's limits. */
+enum { CP_BUS_WINDOW_OK = 0, CP_BUS_MAY_ASK = 1, CP_BUS_MAY_NOT_ASK = 2 };
+void cp_prof_bus_mask_forbidden(int level);
 
 /* At exit of the process `ctrprof run` started (the shim): the bytes it allocated
  * through malloc (when known), its CPU time and the children it forked, as ctrprof/note:*

@@ -56,6 +56,8 @@ enum { CP_BUS_UNKNOWN = 0, CP_BUS_OPEN = 1, CP_BUS_BLOCKED = 2 }; /* cp_bus_bloc
 extern __thread uint8_t cp_bus_blocked __attribute__((tls_model("initial-exec")));
 int cp_bus_open(bool ask);
 void cp_bus_close(int opened);
+/* Program threads' windows open now (the tests: a filter going in waits for them) */
+unsigned cp_bus_windows_open(void);
 void cp_bus_refused(void);
 void cp_bus_on_flusher(void); /* the flusher thread: it has its own window */
 

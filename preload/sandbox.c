@@ -6,9 +6,9 @@
  * a raw fork refused under RLIMIT_NPROC is made again as nproc.c's fork). Just before the real call
  * the engine does everything that would later need a system call the filter may forbid
  * (core/publish.c, "sandboxes"); a strict-mode thread (read, write, exit and sigreturn only)
- * stops profiling altogether. A TSYNC filter, which binds the flusher too, is first run
- * here for the two calls the flusher's SIGBUS handling makes ("what a filter allows the
- * flusher", below).
+ * stops profiling altogether. Each filter is first run here for the calls the profiler's
+ * SIGBUS handling makes ("what a filter allows the profiler's SIGBUS handling", below);
+ * a TSYNC filter that forbids them retires the flusher thread before it goes in.
  *
  * Context: any application thread, the program's own call. Result and errno are the real
  * function's own. A process that starts with a filter already in place (inherited across
@@ -36,33 +36,35 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* ---- what a filter allows the flusher ----------------------------------------------- *
+/* ---- what a filter allows the profiler's SIGBUS handling ---------------------------- *
  *
- * A filter binds the thread that installs it and the threads it starts later; with
- * SECCOMP_FILTER_FLAG_TSYNC, every thread of the process, ours too. The flusher opens
- * SIGBUS around each flush (core/flusher.c: a store into a profile truncated under it must
- * reach sigbus.c's handler; a fault with SIGBUS blocked ends the process) and queues a
- * sent SIGBUS that lands on it back to the process (sigbus.c): rt_sigprocmask and
- * rt_sigqueueinfo. So before a TSYNC filter goes in, the shim runs the filter itself, as
- * the kernel will (classic BPF over struct seccomp_data; the instructions the kernel's
- * seccomp_check_filter accepts), for those two calls as the flusher makes them:
- *   - rt_sigprocmask refused (any action but ALLOW or LOG): the flusher opens SIGBUS for
- *     good now, while it still may (cp_prof_flusher_open_bus, a handshake), and never
- *     calls it again;
- *   - rt_sigqueueinfo refused: sigbus.c hands a sent SIGBUS that lands on the flusher to
- *     the program's disposition instead (cp_sigbus_requeue; its top says what that does).
- * A filter without TSYNC binds no thread of ours (no flusher starts once a filter is in:
- * core/flusher.c, start_thread), so nothing changes for the flusher. Any filter binds the
- * program's thread that installs it, which stores into the file itself at times (the
- * inline flush, exit) with SIGBUS opened around the store if the program blocked it: a
- * filter (or strict mode) that forbids rt_sigprocmask as the profiler calls it turns that
- * off for good (cp_prof_bus_mask_forbidden), and a thread with SIGBUS blocked then stores
- * nothing (core/flusher.c, "SIGBUS on the program's threads"). An instruction the
- * reader does not know counts as a refusal. The filter is read from the program's memory
- * after process_vm_readv has read it (a bad pointer is the kernel's EFAULT, not our
- * fault); that check is made only before the first filter, as a call a filter may forbid
- * (the kernel has read every later one's predecessors; a bad pointer in a second filter
- * is read as is). */
+ * A store into the file faults when the file was truncated under us, and a fault with
+ * SIGBUS blocked ends the process (the kernel forces the default action); so a thread
+ * that stores into the file has SIGBUS open for the store (preload/sigbus.c's handler
+ * takes the fault), and a SIGBUS sent in that window that was not ours is queued back to
+ * the process (sigbus.c). That takes two system calls: rt_sigprocmask (block, unblock, read
+ * the mask) and rt_sigqueueinfo. The flusher makes both around each flush; a program's
+ * thread whose program blocked SIGBUS makes both around its own stores (the inline flush,
+ * exit: core/filebus.c). A filter binds the thread that installs it and the threads it
+ * starts later; with SECCOMP_FILTER_FLAG_TSYNC, every thread of the process, ours too. So
+ * before any filter goes in, the shim runs it itself, as the kernel will (classic BPF over
+ * struct seccomp_data; the instructions the kernel's seccomp_check_filter accepts), for
+ * those calls as the profiler makes them. If it refuses one (any action but ALLOW or LOG;
+ * an instruction the reader does not know counts as a refusal), or the mode is strict:
+ *   - a TSYNC filter: the flusher is retired before it goes in (cp_prof_aside_begin: it
+ *     returns, and is gone from the kernel, before the program's call is made; none
+ *     starts under a filter). No thread of ours is left to take a signal: a kill -BUS
+ *     reaches the program's threads, or stays pending, as bare. Events are flushed inline
+ *     from then on (core/flusher.c, "who flushes");
+ *   - any filter: a program's thread whose SIGBUS is blocked may no longer open it, and
+ *     stores nothing more into the file (cp_prof_bus_mask_forbidden; said once). Process-
+ *     wide, though a filter without TSYNC binds only some threads: the flusher, which such
+ *     a filter does not bind, goes on as ever.
+ * A refused filter (the kernel's error) undoes both; a retired flusher starts again.
+ * The filter is read from the program's memory after process_vm_readv has read it (a bad
+ * pointer is the kernel's EFAULT, not our fault); that check is made only before the
+ * first filter, as a call a filter may forbid (the kernel has read every later one's
+ * predecessors; a bad pointer in a second filter is read as is). */
 #define SECCOMP_DATA_LEN 64 /* sizeof (struct seccomp_data) */
 
 static bool action_allows(uint32_t ret)
@@ -153,10 +155,9 @@ static bool readable(const void *p, size_t n)
     return true;
 }
 
-#define FROZE 1       /* before(): the engine froze now (to thaw if the filter is refused) */
-#define REQUEUE_OFF 2 /* before(): sigbus.c's re-queueing turned off now (on again if so) */
-#define BUS_OPEN 4    /* before(): SIGBUS asked open on the flusher for good (asked back) */
-#define MASK_OFF 8    /* before(): the program's threads may no longer open SIGBUS */
+#define FROZE 1   /* before(): the engine froze now (to thaw if the filter is refused) */
+#define RETIRED 2 /* before(): the flusher was stopped for it (started again if so) */
+#define MASK_OFF 4 /* before(): the program's threads may no longer open SIGBUS */
 
 /* Can the filter be read (else the kernel will refuse it: EFAULT)? */
 static bool filter_readable(const struct sock_fprog *fp, bool first)
@@ -165,37 +166,31 @@ static bool filter_readable(const struct sock_fprog *fp, bool first)
                              readable(fp->filter, (size_t)fp->len * sizeof *fp->filter)));
 }
 
-/* Does the filter allow rt_sigprocmask as the profiler calls it: SIGBUS blocked and
- * unblocked around a store into the file, on the flusher and on a program's thread, and
- * the mask read (core/flusher.c)? */
-static bool mask_allowed(const struct sock_fprog *fp)
+/* What the filter allows of the profiler's SIGBUS window (see above): SIGBUS blocked and
+ * unblocked around a store into the file, the mask read (core/filebus.c, core/
+ * flusher.c), and a sent SIGBUS queued back to the process (preload/sigbus.c).
+ * CP_BUS_WINDOW_OK: all; CP_BUS_MAY_ASK: not the window, but reading the mask;
+ * CP_BUS_MAY_NOT_ASK: neither. */
+static int window_allowed(const struct sock_fprog *fp)
 {
     uint64_t set = 0, block[6] = {SIG_BLOCK, (uintptr_t)&set, 0, 8, 0, 0};
     uint64_t unblock[6] = {SIG_UNBLOCK, (uintptr_t)&set, 0, 8, 0, 0};
     uint64_t query[6] = {SIG_BLOCK, 0, (uintptr_t)&set, 8, 0, 0};
-    return filter_allows(fp, __NR_rt_sigprocmask, block) &&
-           filter_allows(fp, __NR_rt_sigprocmask, unblock) &&
-           filter_allows(fp, __NR_rt_sigprocmask, query);
-}
-
-/* A readable TSYNC filter about to go in (the engine frozen already; mask: it allows
- * rt_sigprocmask, mask_allowed): see above. Returns REQUEUE_OFF | BUS_OPEN, what it did. */
-static int flusher_filtered(const struct sock_fprog *fp, bool mask)
-{
-    uint64_t set = 0;
     uint64_t queue[6] = {(uint64_t)getpid(), SIGBUS, (uintptr_t)&set, 0, 0, 0};
-    /* (open for good, a re-queued SIGBUS would come straight back to the flusher) */
-    bool off = (!mask || !filter_allows(fp, __NR_rt_sigqueueinfo, queue)) &&
-               cp_sigbus_requeue(false);
-    if (!mask)
-        (void)cp_prof_flusher_open_bus(true);
-    return (off ? REQUEUE_OFF : 0) | (!mask ? BUS_OPEN : 0);
+    if (!filter_allows(fp, __NR_rt_sigprocmask, query))
+        return CP_BUS_MAY_NOT_ASK;
+    return filter_allows(fp, __NR_rt_sigprocmask, block) &&
+                   filter_allows(fp, __NR_rt_sigprocmask, unblock) &&
+                   filter_allows(fp, __NR_rt_sigqueueinfo, queue)
+               ? CP_BUS_WINDOW_OK
+               : CP_BUS_MAY_ASK;
 }
 
-static bool mask_forbidden; /* a filter in place forbids rt_sigprocmask (before()) */
+/* what the filters in place allow of the SIGBUS window (CP_BUS_*, the strictest yet:
+ * before()), and what it was before the last filter (after(): refused, back to it) */
+static int bus_level, bus_level_was;
 
-/* Before the filter: returns FROZE | REQUEUE_OFF | BUS_OPEN | MASK_OFF, what to undo if
- * refused.
+/* Before the filter: returns FROZE | RETIRED | MASK_OFF, what to undo if refused.
  * tsync: the filter (fp) binds every thread, the flusher too. */
 static int before(int strict, const struct sock_fprog *fp, bool tsync)
 {
@@ -207,18 +202,23 @@ static int before(int strict, const struct sock_fprog *fp, bool tsync)
     cp_stack_note_altstack();
     bool first = !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE);
     int froze = cp_prof_sandbox() ? FROZE : 0;
-    /* read once, for both below (an unreadable filter the kernel refuses: EFAULT) */
+    /* an unreadable filter the kernel refuses (EFAULT): nothing to do for it */
     bool readable_fp = !strict && filter_readable(fp, first);
-    bool mask = !readable_fp || mask_allowed(fp);
-    if (tsync && readable_fp && cp_prof_enabled())
-        froze |= flusher_filtered(fp, mask);
+    int level = strict ? CP_BUS_MAY_NOT_ASK : readable_fp ? window_allowed(fp) : CP_BUS_WINDOW_OK;
+    /* a TSYNC filter that would bind our thread to calls it may not make: retired now
+     * (none starts again while cp_sandboxed) */
+    if (tsync && level != CP_BUS_WINDOW_OK && cp_prof_enabled()) {
+        (void)cp_prof_aside_begin(false);
+        cp_prof_aside_end();
+        froze |= RETIRED;
+    }
     /* Any filter binds this thread (and strict mode allows no rt_sigprocmask): a program's
      * thread whose SIGBUS is blocked may not open it for its stores from now on (core/
-     * flusher.c, "SIGBUS on the program's threads"). Said once per process: a filter that
-     * forbids it stays. */
-    if (cp_prof_enabled() && !mask_forbidden && (strict || !mask)) {
-        mask_forbidden = true;
-        cp_prof_bus_mask_forbidden(true);
+     * filebus.c). Filters stack: the strictest yet holds, process-wide. */
+    if (cp_prof_enabled() && level > bus_level) {
+        bus_level_was = bus_level;
+        bus_level = level;
+        cp_prof_bus_mask_forbidden(level);
         froze |= MASK_OFF;
     }
     cp_shim_leave(cd);
@@ -237,13 +237,9 @@ static void after(long r, int froze, int strict)
     if (r == 0 || !froze)
         return;
     int saved = errno;
-    if (froze & REQUEUE_OFF)
-        cp_sigbus_requeue(true);
-    if (froze & BUS_OPEN)
-        cp_prof_flusher_open_bus(false);
     if (froze & MASK_OFF) {
-        mask_forbidden = false;
-        cp_prof_bus_mask_forbidden(false);
+        bus_level = bus_level_was;
+        cp_prof_bus_mask_forbidden(bus_level);
     }
     if (froze & FROZE) {
         cp_prof_sandbox_failed();
@@ -251,6 +247,11 @@ static void after(long r, int froze, int strict)
             cp_tls.guard--;
             cp_tls.countdown = 0; /* drawn again at the next allocation */
         }
+    }
+    if (froze & RETIRED) {
+        int64_t cd = cp_shim_enter();
+        cp_prof_flusher_resume(); /* (after the thaw: cp_sandboxed is off again) */
+        cp_shim_leave(cd);
     }
     errno = saved;
 }

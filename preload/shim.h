@@ -57,10 +57,6 @@ static inline void cp_shim_leave(int64_t cd)
 /* sigbus.c: keep a SIGBUS handler in place that survives a truncated profile (and hands
  * every other SIGBUS to the program's own disposition). Constructor only. */
 void cp_sigbus_install(void);
-/* sigbus.c: may a sent SIGBUS that lands on the flusher be queued back to the process
- * (rt_sigqueueinfo), or is it carried out by the program's disposition there (a TSYNC
- * filter forbids the call: sandbox.c)? Sets it, returns what it was. */
-bool cp_sigbus_requeue(bool ok);
 
 /* Is this the process `ctrprof run` started (CTRPROF_RUN_PID)? Its notes say why a
  * profile is empty or missing (tools/why.c). */

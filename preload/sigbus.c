@@ -35,26 +35,14 @@
  * there with SI_USER as bare (the window matters when it blocks SIGBUS, e.g. for a
  * signalfd, or when its main thread has other signals pending or has exited).
  *
- * Under a seccomp filter (preload/sandbox.c). A filter without TSYNC binds only the
- * thread that installs it and the threads it starts later, never the flusher (none
- * starts once a filter is in): nothing changes. A TSYNC filter binds the flusher too, and
- * sandbox.c runs it before it goes in for the two calls this needs:
- *   - rt_sigprocmask refused: the flusher opens SIGBUS for good first (a handshake,
- *     core/flusher.c cp_prof_flusher_open_bus), so a truncation still ends in our handler;
- *     it never exits after that (glibc's thread exit blocks signals: it parks);
- *   - that, or rt_sigqueueinfo refused: a sent SIGBUS that lands on the flusher is not
- *     queued again (forbidden; and open for good it would come straight back to the
- *     flusher, a loop) but carried out here by the program's disposition, as on any
- *     thread of its own: its handler runs (on our thread: the one case where a program's
- *     handler does), SIG_IGN drops it, SIG_DFL ends the process with SIGBUS (by
- *     rt_sigaction and tgkill: a filter that forbids those ends it by its own action
- *     instead). A program that blocks SIGBUS in every thread of its own and takes it from
- *     a signalfd loses it then (bare, it would stay pending for the signalfd).
- * A list with rt_sigprocmask (OpenSSH's has it, and so must any program that starts or
- * ends a thread after its filter: glibc's pthread_create and thread exit block signals)
- * keeps the flusher's window as unfiltered; without rt_sigqueueinfo too (OpenSSH's has
- * not), a SIGBUS sent in that window goes to the program's disposition as above. These
- * two, under TSYNC filters only, are the differences beside SI_QUEUE.
+ * Under a seccomp filter (preload/sandbox.c runs each before it goes in). The window needs
+ * rt_sigprocmask and, for a sent SIGBUS taken in it, rt_sigqueueinfo. A filter that
+ * forbids either (or strict mode) closes every window it could bind: a TSYNC one retires
+ * the flusher before it goes in (no thread of ours is left to take a signal), and a
+ * program's thread whose SIGBUS is blocked stores nothing more into the file. A filter
+ * without TSYNC binds only the thread that installs it and those it starts later, never
+ * the flusher, which goes on as unfiltered. So the re-queueing below is made only where
+ * it is allowed, and a program's handler never runs on a thread of ours.
  *
  * A program's own thread stores into the file too: it flushes inline when no flusher
  * runs (a single-threaded process, a fork child), and at exit, exec, a fork, a
@@ -87,12 +75,6 @@
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 static struct sigaction prog; /* the program's SIGBUS disposition, as it set it */
 static int installed;         /* atomic: our handler is in place */
-static bool requeue_ok = true; /* atomic: see the top; sandbox.c turns it off */
-
-bool cp_sigbus_requeue(bool ok)
-{
-    return __atomic_exchange_n(&requeue_ok, ok, __ATOMIC_SEQ_CST);
-}
 
 static void install(const struct sigaction *want);
 
@@ -111,10 +93,9 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
      * without the profiler. (So too on a program's thread in an inline flush that opened
      * SIGBUS the program had blocked: cp_prof_bus_window.) Its si_code becomes SI_QUEUE where it was not: the kernel
      * lets a thread other than the main one queue a signal to its process only with a
-     * negative code other than SI_TKILL (EPERM for SI_USER, which kill() gives). Not
-     * under a TSYNC filter that forbids this or the flusher's rt_sigprocmask (the top). */
-    if (si && si->si_code <= 0 && (cp_tls.flusher || cp_prof_bus_window()) && uc &&
-        __atomic_load_n(&requeue_ok, __ATOMIC_ACQUIRE)) {
+     * negative code other than SI_TKILL (EPERM for SI_USER, which kill() gives). No
+     * window is open where a filter forbids this (the top). */
+    if (si && si->si_code <= 0 && (cp_tls.flusher || cp_prof_bus_window()) && uc) {
         sigaddset(&((ucontext_t *)uc)->uc_sigmask, SIGBUS);
         siginfo_t again = *si;
         if (again.si_code == SI_USER || again.si_code == SI_TKILL)
@@ -123,7 +104,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
         errno = saved;
         return;
     }
-    /* (on the flusher under a filter that forbids that: the program's disposition, here) */
+    /* not ours: the program's disposition, on its own thread */
     struct sigaction a = prog;
     bool fn = a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN;
     if (a.sa_flags & SA_RESETHAND) {

@@ -7,20 +7,26 @@
  *   sandtrunc HOW GOFILE
  *     HOW  tsync: SYS_seccomp with SECCOMP_FILTER_FLAG_TSYNC (the filter binds every
  *          thread, the profiler's too); thread: SYS_seccomp for this thread only;
- *          kill: as tsync, with a SIGBUS handler of its own and SIGBUS blocked in both
- *          its threads; once GOFILE is there (the test sent it SIGBUS first) it waits
- *          for its handler (30 s at most), prints "handled" or "pending" (bare: it
- *          stays pending; under the profiler the flusher, the one thread with SIGBUS
- *          open, takes it and carries out the program's disposition: preload/sigbus.c)
- *          and skips phase 2;
+ *          sigfd: as tsync, with SIGBUS blocked in both its threads and read from a
+ *          signalfd (a daemon's signal loop); once GOFILE is there (the test sent it
+ *          SIGBUS first) it reads the signalfd (30 s at most) and prints "got CODE PID"
+ *          (the siginfo's si_code and sender) or "none", and skips phase 2. Bare: the
+ *          signal stays pending till the read, "got 0 <the sender>" (SI_USER). Under the
+ *          profiler the same: the filter forbids what the flusher's SIGBUS window needs,
+ *          so the shim retired the flusher before it went in (preload/sandbox.c) and no
+ *          thread of ours is there to take it;
  *          refused: as tsync, but the filter has no instructions and the kernel refuses
  *          it (EINVAL): no filter, the program runs on;
  *          alone: one thread only (no helper: no flusher, its events flushed inline on
  *          it), SIGBUS blocked there (a daemon that reads its signals from a signalfd),
- *          the filter for this thread; alone-mask: the same with rt_sigprocmask in the
- *          list (then the profiler may open SIGBUS around its stores, and does)
+ *          the filter for this thread; alone-mask: the same with rt_sigprocmask and
+ *          rt_sigqueueinfo in the list (then the profiler may open SIGBUS around its
+ *          stores, and does: a SIGBUS sent in that window is queued back to the
+ *          process); alone-noqueue: rt_sigprocmask only (a sent SIGBUS could not be
+ *          queued back: as alone, the profiler opens no window)
  * no_new_privs is set, a helper thread is started (so the process is multi-threaded and
- * the profiler has its flusher at every rate), phase 1 allocates, the filter goes in, "ready" is
+ * the profiler has its flusher at every rate, till a TSYNC filter retires it), phase 1
+ * allocates, the filter goes in, "ready" is
  * printed, GOFILE is polled (the test truncates the profile meanwhile), phase 2 allocates
  * at thousands of new sites and in 1 MiB blocks (every one a store into the file, at the
  * default rate too); "ok". The helper ends with the process (glibc's thread exit blocks
@@ -43,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -78,13 +85,6 @@ static __attribute__((noinline)) void phase2(void)
     }
 }
 
-static volatile sig_atomic_t bus_seen;
-static void on_bus(int sig)
-{
-    (void)sig;
-    bus_seen = 1;
-}
-
 static int wake[2], started[2]; /* wake: never written (the helper ends with the process) */
 
 static void *helper(void *arg)
@@ -106,7 +106,9 @@ static void *helper(void *arg)
      ALLOW(__NR_getpid), ALLOW(__NR_exit), ALLOW(__NR_exit_group), ALLOW(__NR_rt_sigreturn),     \
      __VA_ARGS__ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)}
 static struct sock_filter allow[] = LIST();
-static struct sock_filter allow_mask[] = LIST(ALLOW(__NR_rt_sigprocmask),); /* alone-mask */
+static struct sock_filter allow_mask[] = /* alone-mask */
+    LIST(ALLOW(__NR_rt_sigprocmask), ALLOW(__NR_rt_sigqueueinfo),);
+static struct sock_filter allow_noqueue[] = LIST(ALLOW(__NR_rt_sigprocmask),); /* alone-noqueue */
 
 int main(int argc, char **argv)
 {
@@ -116,7 +118,7 @@ int main(int argc, char **argv)
      * its flusher too: preload/alone.c), then a thread and work, then the filter */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return 4;
-    int kill_mode = !strcmp(argv[1], "kill");
+    int sigfd_mode = !strcmp(argv[1], "sigfd"), sfd = -1;
     int alone = !strncmp(argv[1], "alone", 5);
     if (alone) { /* SIGBUS blocked in its one thread */
         sigset_t bus;
@@ -125,14 +127,12 @@ int main(int argc, char **argv)
         if (sigprocmask(SIG_BLOCK, &bus, NULL) != 0)
             return 5;
     }
-    if (kill_mode) { /* its own SIGBUS handler; SIGBUS blocked in both its threads */
-        struct sigaction a;
-        memset(&a, 0, sizeof a);
-        a.sa_handler = on_bus;
+    if (sigfd_mode) { /* SIGBUS blocked in both its threads, read from a signalfd */
         sigset_t bus;
         sigemptyset(&bus);
         sigaddset(&bus, SIGBUS);
-        if (sigaction(SIGBUS, &a, NULL) != 0 || sigprocmask(SIG_BLOCK, &bus, NULL) != 0)
+        if (sigprocmask(SIG_BLOCK, &bus, NULL) != 0 ||
+            (sfd = signalfd(-1, &bus, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
             return 5;
     }
     pthread_t t;
@@ -144,6 +144,8 @@ int main(int argc, char **argv)
     struct sock_fprog prog = {sizeof allow / sizeof allow[0], allow};
     if (!strcmp(argv[1], "alone-mask"))
         prog = (struct sock_fprog){sizeof allow_mask / sizeof allow_mask[0], allow_mask};
+    if (!strcmp(argv[1], "alone-noqueue"))
+        prog = (struct sock_fprog){sizeof allow_noqueue / sizeof allow_noqueue[0], allow_noqueue};
     unsigned long flags = strcmp(argv[1], "thread") && !alone ? SECCOMP_FILTER_FLAG_TSYNC : 0;
     if (!strcmp(argv[1], "refused")) { /* a filter of no instructions: EINVAL */
         prog.len = 0;
@@ -157,10 +159,16 @@ int main(int argc, char **argv)
     (void)!write(1, line, (size_t)n);
     for (int i = 0; i < 6000 && access(argv[2], F_OK) != 0; i++)
         usleep(10000); /* a poll of GOFILE (at most 60 s) */
-    if (kill_mode) { /* the test sent SIGBUS before GOFILE: did its handler run? */
-        for (int i = 0; i < 3000 && !bus_seen; i++)
-            usleep(10000); /* (at most 30 s; bare, it stays pending: "pending") */
-        (void)!write(1, bus_seen ? "handled\n" : "pending\n", 8);
+    if (sigfd_mode) { /* the test sent SIGBUS before GOFILE: is it there to read? */
+        struct signalfd_siginfo si;
+        ssize_t got = -1;
+        for (int i = 0; i < 3000 && (got = read(sfd, &si, sizeof si)) != (ssize_t)sizeof si; i++)
+            usleep(10000); /* (at most 30 s) */
+        if (got == (ssize_t)sizeof si)
+            n = snprintf(line, sizeof line, "got %d %u\n", si.ssi_code, si.ssi_pid);
+        else
+            n = snprintf(line, sizeof line, "none\n");
+        (void)!write(1, line, (size_t)n);
     } else {
         phase2();
     }
