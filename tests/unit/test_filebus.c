@@ -204,12 +204,12 @@ static void test_filter_waits_for_windows(void **state)
     sigaddset(&bus, SIGBUS);
     pthread_sigmask(SIG_BLOCK, &bus, &old);
     pthread_t t;
-    window_state = 0;
+    __atomic_store_n(&window_state, 0, __ATOMIC_RELAXED);
     assert_int_equal(pthread_create(&t, NULL, window_holder, NULL), 0);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     while (!__atomic_load_n(&window_state, __ATOMIC_ACQUIRE))
         sched_yield();
-    assert_int_equal(window_state, 1);
+    assert_int_equal(__atomic_load_n(&window_state, __ATOMIC_ACQUIRE), 1);
     assert_int_equal(cp_bus_windows_open(), 1);
     __atomic_store_n(&cp_sandboxed, 1, __ATOMIC_RELEASE);
     cp_prof_bus_mask_forbidden(CP_BUS_MAY_NOT_ASK);
