@@ -149,7 +149,8 @@ void cp_publish_set_file_taken(int (*fn)(char *path, size_t size));
 void cp_check_file(void);
 void cp_publish_begin(void);
 void cp_publish_end(void);
-void cp_publish_bucket(struct cp_bucket *b);
+/* a bucket's deltas into the file; the number of counters it had to make there */
+unsigned cp_publish_bucket(struct cp_bucket *b);
 void cp_publish_health(void);
 /* heaptime.c's publication, through this file's counters (force: the final flush) */
 void cp_publish_heaptime(bool force);

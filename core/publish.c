@@ -332,14 +332,15 @@ static void module_seen(void *ctx, const struct cp_module *m)
     }
 }
 
-void cp_publish_bucket(struct cp_bucket *b)
+unsigned cp_publish_bucket(struct cp_bucket *b)
 {
     /* heap: alloc and free objects, alloc and free bytes (unbiased: bucket.h), the whole
      * units not yet published; mutex and block: count (1/65536), delay */
     uint64_t delta[CP_BUCKET_NVAL] = {0};
     int nval = 2;
+    unsigned made = 0;
     if (!have_file || b->ctr_failed)
-        return;
+        return 0;
     if (b->type == CP_HEAP) {
         delta[0] = (b->u.mem.active.aobj - b->pub[0]) >> 16;
         delta[1] = (b->u.mem.active.fobj - b->pub[1]) >> 16;
@@ -357,11 +358,12 @@ void cp_publish_bucket(struct cp_bucket *b)
             continue;
         uint32_t *ctr = cp_bucket_ctr(b, i);
         if (!*ctr) {
+            made++;
             int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
             if (err == CP_CFILE_EBROKEN) {
                 *ctr = 0;
                 cp_check_file(); /* said there, once; nothing more goes to the file */
-                return;
+                return made;
             }
             if (err) {
                 b->ctr_failed = 1;
@@ -370,12 +372,13 @@ void cp_publish_bucket(struct cp_bucket *b)
                            "are lost (ctrprof/health:lost:nbucket)",
                            file.path, cp_cfile_strerror(err));
                 cp_prof_lost(CP_LOST_NBUCKET, 1);
-                return;
+                return made;
             }
         }
         add(cp_cfile_value(&file, *ctr), delta[i]);
         *cp_bucket_pub(b, i) += b->type == CP_HEAP ? delta[i] << 16 : delta[i]; /* (1/65536) */
     }
+    return made;
 }
 
 const char *cp_prof_strerror(int code)
