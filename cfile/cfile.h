@@ -224,6 +224,10 @@ int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
  * the middle of a publish (begun > ended, unchanged for a quarter of a second) or one
  * publishing without pause for 2 s gets the copy as it is. Returns 0 or a negative code. */
 int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp);
+/* The same; *settled: false when the copy was taken as it is (a publish was running
+ * during it: a bucket's allocations and frees may then be from two publishes), true
+ * when it is exactly a published snapshot (or the file has no seqlock). */
+int cp_cfile_load_settled(const char *path, uint8_t **bufp, size_t *lenp, bool *settled);
 void cp_cfile_unload(uint8_t *buf, size_t len);
 
 /* A fast 64-bit hash of a byte string for in-memory tables (not the file's bucket hash,

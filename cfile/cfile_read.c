@@ -436,8 +436,15 @@ static uint64_t now_ms(void)
 
 int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp)
 {
+    return cp_cfile_load_settled(path, bufp, lenp, NULL);
+}
+
+int cp_cfile_load_settled(const char *path, uint8_t **bufp, size_t *lenp, bool *settled)
+{
     *bufp = NULL;
     *lenp = 0;
+    if (settled)
+        *settled = true;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0)
         return -errno;
@@ -504,6 +511,9 @@ int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp)
                 break; /* map the new length and start again */
             if ((b1 == b0 && e1 == e0) || late) {
                 done = true;
+                /* (as it is: a publish ran during the copy, or was running before it) */
+                if (settled)
+                    *settled = b0 == e0 && b1 == b0 && e1 == e0;
                 break;
             }
         }

@@ -628,6 +628,17 @@ static void test_seqlock_reader(void **state)
     assert_int_equal(r.x, *sq_x);
     assert_int_equal(r.y, *sq_y);
     assert_int_equal(r.x, r.y + 1);
+    /* and says it was taken as it is; settled again once the publish ends */
+    uint8_t *buf;
+    size_t len;
+    bool settled = true;
+    assert_int_equal(cp_cfile_load_settled(p, &buf, &len, &settled), 0);
+    cp_cfile_unload(buf, len);
+    assert_false(settled);
+    cp_cfile_add(sq_e, 1);
+    assert_int_equal(cp_cfile_load_settled(p, &buf, &len, &settled), 0);
+    cp_cfile_unload(buf, len);
+    assert_true(settled);
     cp_cfile_close(&f);
 }
 

@@ -11,6 +11,18 @@
 /* Load the file at path as a reader does (its published snapshot) and call cb for every
  * counter (format-2 bucket records as the format-1 names they stand for: cp_names_parse).
  * 0, -1 if it cannot be loaded, or the parse's error. */
+static inline int tu_read_counters_settled(const char *path, cp_cfile_counter_fn cb, void *ctx,
+                                           bool *settled)
+{
+    uint8_t *buf;
+    size_t len;
+    if (cp_cfile_load_settled(path, &buf, &len, settled))
+        return -1;
+    int err = cp_names_parse(buf, len, NULL, cb, ctx, NULL, 0);
+    cp_cfile_unload(buf, len);
+    return err;
+}
+
 static inline int tu_read_counters(const char *path, cp_cfile_counter_fn cb, void *ctx)
 {
     uint8_t *buf;
