@@ -203,3 +203,56 @@ rt="$WORK/rt-exit" && mkdir -p "$rt" && chmod 700 "$rt"
 (cd "$WORK" && XDG_RUNTIME_DIR="$rt" CTRPROF_DIR="$WORK" LD_PRELOAD="$SHIM" python3 -c 'import os, subprocess
 subprocess.run(["/bin/true"], env=dict(os.environ, CTRPROF_FLUSH_MS="bogus")); os._exit(0)' 2>/dev/null)
 check_eq "spawn:said-once-markers-removed-after-_exit" "" "$(ls -A "$rt"/ctrprof-said-* 2>&1)"
+
+# 7. A root killed (SIGKILL) leaves its tree's directory behind; the next tree to make its
+# own directory sweeps those whose root is gone (preload/treesaid.c's sweep): the killed
+# root's, and one whose pid is alive but another process's (its start time differs: a
+# copy of the killed root's named after an unprofiled sleep). Left alone: the directory of
+# a live root (a profiled shell that said its line and waits: the killed root's sweep and
+# the last one pass it, and its tree still says nothing again), names that are not exactly
+# <pid>-<start time> (a file notapid, directories 123-abc and 0123-5), a symlink by a dead
+# root's name, a dead root's directory tagged with another pid namespace's tag (pidns-1:
+# its pids are not this /proc's to judge) and one with no tag (an older shim's). The
+# sweeping tree says its line once. At both rates.
+for rate in $RATES; do
+    n="spawn:said-once-sweep-rate-$rate"
+    rt="$WORK/rt-sweep-$rate" && mkdir -p "$rt" && chmod 700 "$rt"
+    base="$rt/ctrprof-said-$(id -u)"
+    # profiled SCRIPT [ARGS...]: bash -c under the shim in this runtime dir, stderr out
+    profiled() { (cd "$WORK" && XDG_RUNTIME_DIR="$rt" CTRPROF_DIR="$WORK" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" bash -c "$@" 2>&1); }
+    # the live root: says its line, waits for $rt/go, then runs a child that would say it
+    profiled 'CTRPROF_FLUSH_MS=bogus /bin/true; while [ ! -e "$0" ]; do sleep 0.05; done; CTRPROF_FLUSH_MS=bogus /bin/true' \
+        "$rt/go" >"$rt/live.err" &
+    lp=$!
+    for _ in $(seq 200); do
+        [ -n "$(ls "$base" 2>/dev/null)" ] && break
+        sleep 0.05
+    done
+    live=$(ls "$base" 2>/dev/null)
+    profiled 'CTRPROF_FLUSH_MS=bogus /bin/true; kill -9 $$' >/dev/null 2>&1
+    dead=$(ls "$base" | grep -vxF "$live")
+    check_eq "$n:killed-root-leaves-its-directory" "1 1 options pidns-$(stat -Lc %i /proc/self/ns/pid)" \
+        "$(grep -Ec '^[0-9]+-[0-9]+$' <<<"$live") $(grep -Ec '^[0-9]+-[0-9]+$' <<<"$dead") $(ls "$base/$dead" 2>/dev/null | paste -sd' ')"
+    sleep 300 & sp=$!
+    reused="$sp-$(($(awk '{ print $22 }' "/proc/$sp/stat") + 1))"
+    dpid=${dead%%-*}
+    cp -r "$base/$dead" "$base/$reused"
+    cp -r "$base/$dead" "$base/$dpid-7" && mv "$base/$dpid-7"/pidns-* "$base/$dpid-7/pidns-1"
+    cp -r "$base/$dead" "$base/$dpid-8" && rm "$base/$dpid-8"/pidns-*
+    cp -r "$base/$dead" "$rt/target" && ln -s "$rt/target" "$base/$dpid-9"
+    touch "$base/notapid" && mkdir "$base/123-abc" "$base/0123-5"
+    err=$(profiled 'CTRPROF_FLUSH_MS=bogus /bin/true; CTRPROF_FLUSH_MS=bogus /bin/true')
+    check_eq "$n:sweeper-said-once" "1 0" \
+        "$(grep -c '^ctrprof: CTRPROF_FLUSH_MS=bogus is not a whole number' <<<"$err") $(grep -vc '^ctrprof: CTRPROF_FLUSH_MS' <<<"$err")"
+    want=$(printf '%s\n' "$dpid-7" "$dpid-8" "$dpid-9" 0123-5 123-abc "$live" notapid | sort)
+    check_eq "$n:stale-gone-live-and-others-kept" "$want" "$(ls "$base" | sort)"
+    t=$(ls "$rt/target" | paste -sd' ')
+    check_eq "$n:kept-untouched" "options pidns-1|options|$t|$t||" \
+        "$(ls "$base/$dpid-7" | paste -sd' ')|$(ls "$base/$dpid-8" | paste -sd' ')|$(ls "$base/$dpid-9/" | paste -sd' ')|$(ls "$rt/target" | paste -sd' ')|$(ls -A "$base/123-abc")|$(ls -A "$base/0123-5")"
+    touch "$rt/go" && wait "$lp"
+    check_eq "$n:live-tree-said-once" "1 1" \
+        "$(grep -c . "$rt/live.err") $(grep -c '^ctrprof: CTRPROF_FLUSH_MS=bogus' "$rt/live.err")"
+    check_eq "$n:live-root-removed-its-own" "" "$(ls "$base" | grep -xF "$live")"
+    kill "$sp" 2>/dev/null
+    wait "$sp" 2>/dev/null
+done
