@@ -16,6 +16,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -158,6 +159,7 @@ static bool readable(const void *p, size_t n)
 #define FROZE 1   /* before(): the engine froze now (to thaw if the filter is refused) */
 #define RETIRED 2 /* before(): the flusher was stopped for it (started again if so) */
 #define MASK_OFF 4 /* before(): the program's threads may no longer open SIGBUS */
+#define TREE_OFF 8 /* before(): the process tree may no longer be asked (treesaid.c) */
 
 /* Can the filter be read (else the kernel will refuse it: EFAULT)? */
 static bool filter_readable(const struct sock_fprog *fp, bool first)
@@ -184,6 +186,38 @@ static int window_allowed(const struct sock_fprog *fp)
                    filter_allows(fp, __NR_rt_sigqueueinfo, queue)
                ? CP_BUS_WINDOW_OK
                : CP_BUS_MAY_ASK;
+}
+
+/* Does the filter allow the system calls preload/treesaid.c makes to ask the process tree
+ * whether a line was said (a marker directory and files under the runtime dir, /proc reads,
+ * the sweep and the root's removal), as it makes them? Each with the arguments it passes
+ * but the pointers (a filter cannot read those). */
+static bool tree_allowed(const struct sock_fprog *fp)
+{
+    static const struct {
+        int nr;
+        uint64_t a[3];
+    } calls[] = {
+        {__NR_mkdirat, {(uint64_t)(int64_t)AT_FDCWD, 0, 0700}},
+        {__NR_newfstatat, {(uint64_t)(int64_t)AT_FDCWD, 0, 0}},
+        {__NR_openat, {(uint64_t)(int64_t)AT_FDCWD, 0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC}},
+        {__NR_openat, {(uint64_t)(int64_t)AT_FDCWD, 0, O_RDONLY | O_CLOEXEC}},
+        {__NR_openat, {(uint64_t)(int64_t)AT_FDCWD, 0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC}},
+        {__NR_read, {0, 0, 0}},
+        {__NR_close, {0, 0, 0}},
+        {__NR_readlinkat, {(uint64_t)(int64_t)AT_FDCWD, 0, 0}},
+        {__NR_getdents64, {0, 0, 512}},
+        {__NR_unlinkat, {(uint64_t)(int64_t)AT_FDCWD, 0, 0}},
+        {__NR_unlinkat, {(uint64_t)(int64_t)AT_FDCWD, 0, AT_REMOVEDIR}},
+        {__NR_getpid, {0, 0, 0}},
+        {__NR_geteuid, {0, 0, 0}},
+    };
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        uint64_t args[6] = {calls[i].a[0], calls[i].a[1], calls[i].a[2], 0600, 0, 0};
+        if (!filter_allows(fp, calls[i].nr, args))
+            return false;
+    }
+    return true;
 }
 
 /* what the filters in place allow of the SIGBUS window (CP_BUS_*, the strictest yet:
@@ -221,6 +255,10 @@ static int before(int strict, const struct sock_fprog *fp, bool tsync)
         cp_prof_bus_mask_forbidden(level);
         froze |= MASK_OFF;
     }
+    /* A line said from now on asks the tree only if the filter lets it (process-wide, as
+     * any thread may say one) */
+    if ((strict || (readable_fp && !tree_allowed(fp))) && !cp_shim_treesaid_filter(true))
+        froze |= TREE_OFF;
     cp_shim_leave(cd);
     if (strict) {
         /* strict mode allows read, write, _exit and sigreturn to this thread: its events
@@ -237,6 +275,8 @@ static void after(long r, int froze, int strict)
     if (r == 0 || !froze)
         return;
     int saved = errno;
+    if (froze & TREE_OFF)
+        cp_shim_treesaid_filter(false);
     if (froze & MASK_OFF) {
         bus_level = bus_level_was;
         cp_prof_bus_mask_forbidden(bus_level);

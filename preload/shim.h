@@ -149,5 +149,8 @@ const uintptr_t *cp_shim_stack(uintptr_t raw[CP_SHIM_RAW], unsigned *k, const ui
  * never asked); exit from the exit path (a root removes its tree's markers). */
 void cp_shim_treesaid_init(bool sandboxed);
 void cp_shim_treesaid_exit(void);
+/* treesaid.c: a filter going in forbids (true) the system calls asking the tree makes
+ * (sandbox.c runs it for them), or was refused (back to what it was). Returns what it was. */
+bool cp_shim_treesaid_filter(bool forbids);
 
 #endif

@@ -27,9 +27,11 @@
  * /proc cannot judge, so its directory, like an untagged one (an older shim's, or one
  * being made), is left alone. At most SWEEP_NAMES names are looked at per sweep (in a
  * huge directory, the first its listing gives); no symlink is followed.
- * The tree is not asked (the line is said, as before) in a sandbox, when the process
- * started under a seccomp filter (mkdir may be forbidden), or when /proc or the
- * directory cannot be used.
+ * The tree is not asked (the line is said, as before) when the process started under a
+ * seccomp filter (one it cannot read: mkdir may be forbidden), once it installs one that
+ * forbids any system call made here (preload/sandbox.c runs each filter for them before
+ * it goes in: cp_shim_treesaid_filter; an allow-list without openat, say), or when /proc
+ * or the directory cannot be used.
  *
  * Contexts: cp_shim_treesaid_init from the constructor; tree_first through
  * cp_log_tree_first, in any context that says something (hooks, the flusher, a signal
@@ -55,6 +57,7 @@
 #include "spin.h"
 
 static bool on;                     /* the tree is asked */
+static bool filtered;               /* atomic: a filter forbids asking it (sandbox.c) */
 static char base[192];              /* <runtime dir>/ctrprof-said-<uid> */
 static char self_path[256];         /* this shim's file, as /proc/<pid>/maps shows it */
 static size_t self_n;
@@ -301,7 +304,7 @@ __attribute__((noinline)) static void sweep(const char *dir)
 /* cp_log_tree_first's question: 1 to say key's line (nobody in the tree has), 0 not. */
 static int tree_first(unsigned key)
 {
-    if (!__atomic_load_n(&on, __ATOMIC_ACQUIRE) || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+    if (!__atomic_load_n(&on, __ATOMIC_ACQUIRE) || __atomic_load_n(&filtered, __ATOMIC_ACQUIRE))
         return 1;
     int saved = errno;
     int say = 1;
@@ -377,7 +380,7 @@ void cp_shim_treesaid_init(bool sandboxed)
 
 void cp_shim_treesaid_exit(void)
 {
-    if (!__atomic_load_n(&on, __ATOMIC_ACQUIRE) || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+    if (!__atomic_load_n(&on, __ATOMIC_ACQUIRE) || __atomic_load_n(&filtered, __ATOMIC_ACQUIRE))
         return;
     /* only a root's directory has its own pid and start time in its name */
     long ppid;
@@ -400,4 +403,9 @@ void cp_shim_treesaid_exit(void)
         }
     }
     errno = saved;
+}
+
+bool cp_shim_treesaid_filter(bool forbids)
+{
+    return __atomic_exchange_n(&filtered, forbids, __ATOMIC_SEQ_CST);
 }

@@ -70,6 +70,27 @@ for filter in deny allow; do
         fail "$n:what-fit" "after_many: $got of 30000"
 done
 
+# A line said after a filter asks the process tree whether it was said already
+# (preload/treesaid.c), if the filter allows what that takes (sandbox.c runs it for
+# those calls first): two programs of one profiled shell that each overflow the room
+# made for new sites after their filter say "sandboxed itself" once between them under
+# a filter that allows everything, and each under the deny-list (openat kills: the tree
+# cannot be asked; asking it anyway would have been the program's death, SIGSYS). The
+# runtime dir, private, holds only the tree's directory while the shell runs.
+for filter in all deny; do
+    n="sandbox:$filter:overflow:tree"
+    d="$WORK/$filter-tree"
+    mkdir -p "$d/prof" "$d/rt" && chmod 700 "$d/rt"
+    out=$(XDG_RUNTIME_DIR="$d/rt" CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" \
+        bash -c '"$1" "$2" syscall many; echo "rc=$?"; "$1" "$2" syscall many; echo "rc=$?"' \
+        tree "$PROGS/sandboxed" "$filter" 2>"$d/err")
+    check_eq "$n:both-run" "done rc=0 done rc=0" "$(echo $out)"
+    want=1
+    [ $filter = deny ] && want=2
+    check_eq "$n:said-$want" "$want" "$(grep -c '^ctrprof: .*sandboxed itself' "$d/err")"
+    check_eq "$n:markers-removed" "" "$(ls -A "$d/rt"/ctrprof-said-*/ 2>/dev/null)"
+done
+
 # A signal handler on an alternate stack allocates after the filter: its walk is on
 # another stack, whose bounds the walker would ask the kernel for (sigaltstack,
 # process_vm_readv: neither is in the allow-list). In a sandbox it walks by frame

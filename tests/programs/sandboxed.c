@@ -6,6 +6,7 @@
  *     FILTER   deny: open and openat kill the process, everything else is allowed
  *              allow: an allow-list modelled on OpenSSH's pre-auth sandbox (plus what
  *              glibc needs to start a thread), anything else kills the process
+ *              all: a filter that allows everything
  *     HOW      prctl (PR_SET_SECCOMP) | syscall (SYS_seccomp, as libseccomp does) |
  *              tsync (SYS_seccomp with SECCOMP_FILTER_FLAG_TSYNC: every thread)
  *     THREADS  1, or 2: a second thread started after the filter allocates too, or
@@ -161,6 +162,8 @@ int main(int argc, char **argv)
     struct sock_fprog prog;
     if (!strcmp(argv[1], "deny"))
         prog = (struct sock_fprog){sizeof deny / sizeof deny[0], deny};
+    else if (!strcmp(argv[1], "all"))
+        prog = (struct sock_fprog){sizeof all / sizeof all[0], all};
     else
         prog = (struct sock_fprog){sizeof allow / sizeof allow[0], allow};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
