@@ -2,7 +2,8 @@
  * publish.c — the counter file as the engine writes it: creating it (at init, or lazily
  * at the first flush with something to say), the buckets' and health counters' deltas
  * (a bucket's records are named by stacktab.c, Ctrprof-Format 4), the publish seqlock, the
- * ctrprof/note:* counters, and sandboxes.
+ * ctrprof/note:* counters, and sandboxes. About 600 lines: each of those writes the same
+ * file through the same state (the file, its seqlock, what was published), kept here.
  *
  * Contexts: whoever holds cp_flush_lock (the flusher, an inline flush, exit, a late
  * event: cp_late_event below); start-up (cp_file_init, cp_prof_set_process,
