@@ -254,5 +254,5 @@ for rate in $RATES; do
         "$(grep -c . "$rt/live.err") $(grep -c '^ctrprof: CTRPROF_FLUSH_MS=bogus' "$rt/live.err")"
     check_eq "$n:live-root-removed-its-own" "" "$(ls "$base" | grep -xF "$live")"
     kill "$sp" 2>/dev/null
-    wait "$sp" 2>/dev/null
+    wait "$sp" 2>/dev/null || true # (the sleep's 143 is not this driver's status)
 done
