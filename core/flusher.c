@@ -289,7 +289,8 @@ static void flush(bool inline_flush)
     }
     t->n = 0;
     flushes++;
-    cp_publish_heaptime_life(); /* (with the free counts: a bucket's implied class, below) */
+    if (cp_ht_life_due()) /* (with the free counts: a bucket's implied class, below) */
+        cp_publish_heaptime_life();
     if (!inline_flush || side_due()) {
         cp_publish_heaptime(ht_force);
         cp_publish_health();

@@ -166,17 +166,19 @@ static struct cp_htside *side_of(struct cp_htx *h)
     return h->side;
 }
 
-static uint32_t lhead; /* the first bucket's index on the list (0: empty) */
+uint32_t cp_ht_lhead; /* the first bucket's index on the list (0: empty; heaptime.h) */
 static uint64_t rate, interval_ns, t0;
 static uint64_t epoch = 1;
 static double total, peak, allocated; /* unbiased bytes: in use, its peak, ever allocated */
 static uint64_t peak_t;               /* ns since t0 */
 static bool peak_dirty;
+static double press_at;   /* (double)pub_peak_bytes * 1.125: the peak presses past it */
+bool cp_ht_pressing;      /* peak_dirty && peak > press_at (heaptime.h) */
 static uint64_t last_peak_pub;
 static uint64_t pub_peak_bytes, pub_peak_ms;
 static uint64_t *ctr_peak_bytes, *ctr_peak_ms;
 static uint64_t nolife; /* birth table full: lifetimes not classed (health) */
-static uint64_t last_t; /* the latest applied event's time (cp_ht_last_event) */
+uint64_t cp_ht_last_t; /* the latest applied event's time (cp_ht_last_event) */
 
 bool cp_ht_on = true;
 
@@ -409,9 +411,10 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         peak_t = t > t0 ? t - t0 : 0;
         epoch++; /* every bucket's count now is its count at the peak */
         peak_dirty = true;
+        cp_ht_pressing = peak > press_at;
     }
     if (t) {
-        last_t = t;
+        cp_ht_last_t = t;
         bt_put((uint64_t)(uintptr_t)p, stamp); /* (converted when taken: bt_take) */
     }
 }
@@ -432,7 +435,7 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         h->side->bx.curb -= (int64_t)bq;
     total -= (double)bq / 65536;
     if (t)
-        last_t = t;
+        cp_ht_last_t = t;
     uint64_t born = t ? bt_take((uint64_t)(uintptr_t)p, t) : 0;
     unsigned k = born ? cp_ht_class(t - born) : CP_LIFE_NONE;
     if (!h->c0p1)
@@ -460,8 +463,8 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     if (lb)
         lb->n += bq;
     if (!h->lmask) {
-        h->lnext = lhead;
-        lhead = b->hidx;
+        h->lnext = cp_ht_lhead;
+        cp_ht_lhead = b->hidx;
     }
     h->lmask |= (uint16_t)(1u << k);
 }
@@ -510,7 +513,7 @@ static inline bool publish_life_sum(const struct cp_ht_sink *s, struct cp_bucket
  * register saves: at rate 1 in a single-threaded process it runs at every event) */
 static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
 {
-    for (uint32_t i = lhead, n; i; i = n) {
+    for (uint32_t i = cp_ht_lhead, n; i; i = n) {
         struct cp_bucket *b = cp_bucket_by_hidx(i);
         struct cp_htx *h = htx_if(b); /* (on the list: it has a state) */
         n = h->lnext;
@@ -536,12 +539,12 @@ static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
             }
         }
     }
-    lhead = 0;
+    cp_ht_lhead = 0;
 }
 
 void cp_ht_publish_life(const struct cp_ht_sink *s)
 {
-    if (lhead)
+    if (cp_ht_lhead)
         publish_life(s);
 }
 
@@ -614,20 +617,12 @@ void cp_ht_publish(const struct cp_ht_sink *s, bool force)
         return;
     publish_peak(s);
     peak_dirty = false;
+    cp_ht_pressing = false;
+    press_at = (double)pub_peak_bytes * 1.125;
     last_peak_pub = now;
     if (nolife)
         if (cp_log_tree_first(CP_LOG_TREE_BIRTH)) /* once per process tree */
             cp_log("no memory for the birth table: some lifetimes are not classed");
-}
-
-uint64_t cp_ht_last_event(void)
-{
-    return last_t;
-}
-
-bool cp_ht_peak_pressing(void)
-{
-    return peak_dirty && peak > (double)pub_peak_bytes * 1.125;
 }
 
 void cp_ht_atfork_child(bool newfile)
@@ -641,10 +636,12 @@ void cp_ht_atfork_child(bool newfile)
     peak_t = 0;
     epoch++;
     peak_dirty = false;
+    cp_ht_pressing = false;
     last_peak_pub = 0;
     pub_peak_bytes = pub_peak_ms = 0;
+    press_at = 0;
     ctr_peak_bytes = ctr_peak_ms = NULL; /* the child's pid names its own */
-    lhead = 0;
+    cp_ht_lhead = 0;
     for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
         struct cp_bucket *bk = cp_bucket_by_hidx(i);
         struct cp_htx *h = bk && bk->type == CP_HEAP ? htx_if(bk) : NULL;

@@ -169,7 +169,7 @@ void cp_publish_end(void)
  * ones fail and are counted in lost:nbucket (publish_bucket). */
 void cp_check_file(void)
 {
-    if (!have_file || cp_cfile_stopped(&file) != CP_CFILE_EBROKEN)
+    if (!have_file || !cp_cfile_broken(&file))
         return;
     have_file = false;
     sole = false;

@@ -206,7 +206,7 @@ static uint64_t um_mask, um_n, unmatched;
 /* Pending frees by the parity of their cycle. At the end of the flush that finishes
  * cycle c every pending free is of cycle c or c + 1 (older ones were let go by earlier
  * flushes), so those of c's parity are exactly the ones to let go. */
-static uint64_t um_pending[2];
+uint64_t cp_um_pending[2]; /* (prof_int.h: cp_um_expire's test, inline) */
 static uint64_t n_orphans, n_pending; /* ever made, for tests */
 
 static uint64_t um_hash(uint64_t ref)
@@ -237,7 +237,7 @@ static void um_delete(struct um_slot *e)
 {
     uint64_t i = (uint64_t)(e - um);
     if (um[i].val & 1)
-        um_pending[(um[i].val >> 1) & 1]--;
+        cp_um_pending[(um[i].val >> 1) & 1]--;
     um_n--;
     for (uint64_t j = (i + 1) & um_mask; um[j].ref; j = (j + 1) & um_mask) {
         uint64_t home = um_hash(um[j].ref) & um_mask;
@@ -278,7 +278,7 @@ static bool um_put(uint64_t ref, uint64_t val)
     *um_empty(ref) = (struct um_slot){ref, val};
     um_n++;
     if (val & 1) {
-        um_pending[(val >> 1) & 1]++;
+        cp_um_pending[(val >> 1) & 1]++;
         n_pending++;
     } else {
         n_orphans++;
@@ -287,10 +287,11 @@ static bool um_put(uint64_t ref, uint64_t val)
 }
 
 /* At the end of the flush that finished cycle c: let go of pending frees of cycles <= c
- * (rare: their allocation records were dropped; the scan runs only when there are some). */
-void cp_um_expire(uint64_t c)
+ * (rare: their allocation records were dropped; the scan runs only when there are some:
+ * prof_int.h's cp_um_expire). */
+void cp_um_expire_scan(uint64_t c)
 {
-    for (uint64_t i = 0; um_pending[c & 1] && i <= um_mask;) {
+    for (uint64_t i = 0; cp_um_pending[c & 1] && i <= um_mask;) {
         if (um[i].ref && (um[i].val & 1) && (um[i].val >> 1) <= c) {
             um_delete(&um[i]);
             unmatched++;
@@ -371,7 +372,7 @@ void cp_um_forget(void)
     if (um) {
         cp_munmap_anon(um, (um_mask + 1) * sizeof *um);
         um = NULL;
-        um_mask = um_n = um_pending[0] = um_pending[1] = 0;
+        um_mask = um_n = cp_um_pending[0] = cp_um_pending[1] = 0;
     }
 }
 

@@ -88,22 +88,6 @@ bool cp_ring_busy(const struct cp_ring *r)
     return __atomic_load_n(&r->head, __ATOMIC_SEQ_CST) & CP_RING_BUSY;
 }
 
-uint64_t cp_ring_take_lost(struct cp_ring *r)
-{
-    uint64_t l = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) >> CP_RING_LOST_SHIFT & CP_RING_LOST_MASK;
-    uint64_t d = (l - r->lost_taken) & CP_RING_LOST_MASK;
-    r->lost_taken = l;
-    return d;
-}
-
-uint64_t cp_ring_take_waits(struct cp_ring *r)
-{
-    uint64_t w = __atomic_load_n(&r->waits, __ATOMIC_RELAXED);
-    uint64_t d = w - r->waits_taken;
-    r->waits_taken = w;
-    return d;
-}
-
 uint64_t cp_ring_head_pos(const struct cp_ring *r)
 {
     return __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) & CP_RING_POS_MASK;

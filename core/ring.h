@@ -192,9 +192,22 @@ void cp_ring_wait_room(struct cp_ring *r, uint64_t need);
 
 /* Consumer: is an event in progress (seq_cst load)? */
 bool cp_ring_busy(const struct cp_ring *r);
-/* Consumer: drops and waits since the previous call. */
-uint64_t cp_ring_take_lost(struct cp_ring *r);
-uint64_t cp_ring_take_waits(struct cp_ring *r);
+/* Consumer: drops and waits since the previous call (inline: an inline flush at rate 1
+ * takes both at every event). */
+static inline uint64_t cp_ring_take_lost(struct cp_ring *r)
+{
+    uint64_t l = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) >> CP_RING_LOST_SHIFT & CP_RING_LOST_MASK;
+    uint64_t d = (l - r->lost_taken) & CP_RING_LOST_MASK;
+    r->lost_taken = l;
+    return d;
+}
+static inline uint64_t cp_ring_take_waits(struct cp_ring *r)
+{
+    uint64_t w = __atomic_load_n(&r->waits, __ATOMIC_RELAXED);
+    uint64_t d = w - r->waits_taken;
+    r->waits_taken = w;
+    return d;
+}
 /* Consumer's view of the published write position, modulo 2^36. */
 uint64_t cp_ring_head_pos(const struct cp_ring *r);
 /* Single-threaded (fork child): forget the contents and the counts. */
