@@ -332,49 +332,59 @@ static void module_seen(void *ctx, const struct cp_module *m)
     }
 }
 
+/* b's counter of value i (*ctr) made; false if it cannot be (said and counted here) */
+static __attribute__((noinline)) bool make_bucket_ctr(struct cp_bucket *b, int i, uint32_t *ctr)
+{
+    int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
+    if (!err)
+        return true;
+    if (err == CP_CFILE_EBROKEN) {
+        *ctr = 0;
+        cp_check_file(); /* said there, once; nothing more goes to the file */
+        return false;
+    }
+    b->ctr_failed = 1;
+    if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER))
+        cp_log("%s: cannot add a counter (%s); samples that need new counters "
+               "are lost (ctrprof/health:lost:nbucket)",
+               file.path, cp_cfile_strerror(err));
+    cp_prof_lost(CP_LOST_NBUCKET, 1);
+    return false;
+}
+
+/* Value i of b: the whole units (1 << shift) of cur not in *pub yet, added to its counter
+ * *ctr (made if need be); false: b publishes nothing more now. */
+static inline bool publish_value(struct cp_bucket *b, int i, uint32_t *ctr, uint64_t *pub,
+                                 uint64_t cur, unsigned shift)
+{
+    uint64_t d = (cur - *pub) >> shift;
+    if (!d)
+        return true;
+    if (__builtin_expect(!*ctr, 0) && !make_bucket_ctr(b, i, ctr))
+        return false;
+    add(cp_cfile_value(&file, *ctr), d);
+    *pub += d << shift;
+    return true;
+}
+
 void cp_publish_bucket(struct cp_bucket *b)
 {
-    /* heap: alloc and free objects, alloc and free bytes (unbiased: bucket.h), the whole
-     * units not yet published; mutex and block: count (1/65536), delay */
-    uint64_t delta[CP_BUCKET_NVAL] = {0};
-    int nval = 2;
+    /* heap: alloc and free objects, alloc and free bytes (unbiased, in 1/65536: bucket.h),
+     * mutex and block: count (1/65536), delay; in that order, each on its own (at rate 1
+     * a single-threaded process publishes a bucket at every event) */
     if (!have_file || b->ctr_failed)
         return;
     if (b->type == CP_HEAP) {
-        delta[0] = (b->u.mem.active.aobj - b->pub[0]) >> 16;
-        delta[1] = (b->u.mem.active.fobj - b->pub[1]) >> 16;
+        if (!publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.mem.active.aobj, 16) ||
+            !publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.mem.active.fobj, 16))
+            return;
         if (b->u.mem.mixed) { /* bytes: implied by size0 before its second size (cp_bmix) */
-            nval = 4;
-            delta[2] = (b->u.mem.mix->abytes - b->u.mem.mix->pub[0]) >> 16;
-            delta[3] = (b->u.mem.mix->fbytes - b->u.mem.mix->pub[1]) >> 16;
+            struct cp_bmix *m = b->u.mem.mix;
+            if (publish_value(b, 2, &m->ctr[0], &m->pub[0], m->abytes, 16))
+                publish_value(b, 3, &m->ctr[1], &m->pub[1], m->fbytes, 16);
         }
-    } else {
-        delta[0] = b->u.blk.count_q16 - b->pub[0];
-        delta[1] = b->u.blk.delay - b->pub[1];
-    }
-    for (int i = 0; i < nval; i++) {
-        if (!delta[i])
-            continue;
-        uint32_t *ctr = cp_bucket_ctr(b, i);
-        if (!*ctr) {
-            int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
-            if (err == CP_CFILE_EBROKEN) {
-                *ctr = 0;
-                cp_check_file(); /* said there, once; nothing more goes to the file */
-                return;
-            }
-            if (err) {
-                b->ctr_failed = 1;
-                if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER))
-                    cp_log("%s: cannot add a counter (%s); samples that need new counters "
-                           "are lost (ctrprof/health:lost:nbucket)",
-                           file.path, cp_cfile_strerror(err));
-                cp_prof_lost(CP_LOST_NBUCKET, 1);
-                return;
-            }
-        }
-        add(cp_cfile_value(&file, *ctr), delta[i]);
-        *cp_bucket_pub(b, i) += b->type == CP_HEAP ? delta[i] << 16 : delta[i]; /* (1/65536) */
+    } else if (publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.blk.count_q16, 0)) {
+        publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.blk.delay, 0);
     }
 }
 
