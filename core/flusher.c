@@ -169,14 +169,19 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     __atomic_store_n(&enabled, true, __ATOMIC_RELEASE);
     return 0;
 }
-void cp_drain_ring(struct cp_ring *r)
+static inline void drain_ring(struct cp_ring *r)
 {
     if (r == cp_self_ring) /* an inline flush, on the ring's own thread */
-        cp_ring_drain_own(r, cp_account, r);
+        cp_ring_drain_records(r, cp_account, r); /* (cp_ring_drain_own, inline) */
     else
         cp_ring_drain(r, cp_account, r);
     cp_ring_lost_total += cp_ring_take_lost(r);
     cp_ring_waits_total += cp_ring_take_waits(r);
+}
+
+void cp_drain_ring(struct cp_ring *r)
+{
+    drain_ring(r);
 }
 
 /* One flush: advance the cycle, wait out events in progress, drain, publish. */
@@ -240,7 +245,7 @@ static void flush(bool inline_flush)
     unsigned nfree = 0;
     for (struct cp_ring *r = head; r; r = r->next) {
         uint32_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
-        cp_drain_ring(r);
+        drain_ring(r);
         nfree += state == CP_RING_FREE;
         /* a released ring read before the drain is empty now: it may be reused (its pages
          * shed first, beyond a few kept resident: ring.h; only this lock's holder takes a
