@@ -305,8 +305,9 @@ void cp_um_expire_scan(uint64_t c)
 
 /* An allocation (p, size, ref) of bucket b (NULL: none could be had), counted in cycle c
  * (late: straight into the published state). */
-static struct cp_bucket *resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref,
-                                       uint64_t c, bool late, uint64_t t)
+static inline __attribute__((always_inline)) struct cp_bucket *
+resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_t c, bool late,
+              uint64_t t)
 {
     if (!b) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
@@ -337,13 +338,12 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
     return resolve_alloc(cp_bucket_get(CP_HEAP, pcs, n), p, size, ref, c, late, t);
 }
 
-/* A free record's bucket and its object's size: from the value it took from the live
- * table, a bucket and size or a ref. NULL if it must wait for its allocation (or cannot
- * be placed). */
-struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late, uint64_t *size)
+/* A free record's bucket and its object's size when the value it took from the live
+ * table is a ref (not a bucket and size: hv_bucket). NULL if it must wait for its
+ * allocation (or cannot be placed). */
+static __attribute__((noinline)) struct cp_bucket *resolve_free_ref(uint64_t v, uint64_t c,
+                                                                    bool late, uint64_t *size)
 {
-    if (!cp_is_ref(v))
-        return hv_bucket(v, size);
     struct um_slot *e = um_find(v);
     if (e && !(e->val & 1)) {
         struct cp_bucket *b = hv_bucket(e->val, size);
@@ -357,16 +357,24 @@ struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late, uint64_t *s
 }
 
 /* A free record (live table value, p, time), drained in cycle c or late: counted in its
- * bucket, which is returned (NULL: none yet). */
-struct cp_bucket *cp_resolve_free_event(const uint64_t *w, uint64_t c, bool late)
+ * bucket, which is returned (NULL: none yet). Inline in cp_account (at rate 1 a
+ * single-threaded process drains one record a flush). */
+static inline __attribute__((always_inline)) struct cp_bucket *
+resolve_free_event(const uint64_t *w, uint64_t c, bool late)
 {
     uint64_t size;
-    struct cp_bucket *b = cp_resolve_free(w[0], c, late, &size);
+    struct cp_bucket *b = !cp_is_ref(w[0]) ? hv_bucket(w[0], &size)
+                                           : resolve_free_ref(w[0], c, late, &size);
     if (b) {
         count_heap(b, true, size, c, late);
         cp_ht_free(b, (const void *)(uintptr_t)w[1], size, w[2]);
     }
     return b;
+}
+
+struct cp_bucket *cp_resolve_free_event(const uint64_t *w, uint64_t c, bool late)
+{
+    return resolve_free_event(w, c, late);
 }
 
 void cp_um_forget(void)
@@ -433,7 +441,7 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
     }
     case CP_REC_FREE: /* (live table value, p, time) */
         if (n >= 3)
-            cp_resolve_free_event(w, c, false);
+            resolve_free_event(w, c, false);
         return;
     case CP_REC_DELAY:
         if (n >= 1)
