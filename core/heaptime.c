@@ -182,6 +182,25 @@ uint64_t cp_ht_last_t; /* the latest applied event's time (cp_ht_last_event) */
 
 bool cp_ht_on = true;
 
+/* cp_ht_class's tables (heaptime.h), by bit length: generated from the classes' definition
+ * ([k] from 10^(k+2) ns, [8] from 10 s), checked against it by test_heaptime */
+const uint8_t cp_ht_class_base[65] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 6, 6,
+    6, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+    8, 8, 8, 8, 8
+};
+#define NONE_ UINT64_MAX
+const uint64_t cp_ht_class_below[65] = {
+    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, UINT64_C(999),
+    NONE_, NONE_, NONE_, UINT64_C(9999), NONE_, NONE_, UINT64_C(99999), NONE_, NONE_,
+    UINT64_C(999999), NONE_, NONE_, NONE_, UINT64_C(9999999), NONE_, NONE_,
+    UINT64_C(99999999), NONE_, NONE_, UINT64_C(999999999), NONE_, NONE_, NONE_,
+    UINT64_C(9999999999), NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_,
+    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_,
+    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_
+};
+#undef NONE_
+
 void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on)
 {
     cp_ht_on = on;
