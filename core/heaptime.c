@@ -247,10 +247,8 @@ static inline struct cp_htx *htx(const struct cp_bucket *b)
 /* h's bytes, made at its first event once its site is mixed: every object counted before
  * had the record's size (no memory: the site's heap over time stops, as a counter that
  * cannot be made stops it) */
-static void bytes_of(struct cp_htx *h, const struct cp_bucket *b)
+static __attribute__((noinline)) void make_bytes(struct cp_htx *h, const struct cp_bucket *b)
 {
-    if (h->has_bx || !b->u.mem.mixed)
-        return;
     struct cp_htside *sd = side_of(h);
     if (!sd) {
         h->failed = 1;
@@ -262,6 +260,11 @@ static void bytes_of(struct cp_htx *h, const struct cp_bucket *b)
     x->at_peakb = (int64_t)((uint64_t)h->at_peak * s0);
     x->b0 = h->n0 * s0;
     h->has_bx = 1;
+}
+static inline void bytes_of(struct cp_htx *h, const struct cp_bucket *b)
+{
+    if (__builtin_expect(!h->has_bx && b->u.mem.mixed, 0))
+        make_bytes(h, b);
 }
 
 static inline int64_t cur_bytes(const struct cp_htx *h, const struct cp_bucket *b, bool at_peak)
