@@ -128,6 +128,7 @@ static bool fork_child_alone; /* a fork child the program has made no thread in 
 /* guarded by cp_flush_lock */
 uint64_t cp_ring_lost_total, cp_ring_waits_total;
 static uint64_t flushes;
+static uint64_t side_interval; /* the flush interval in ns (side_due; set by cp_prof_init) */
 
 /* the preload layer's (prof.h), set before init; immutable after */
 static struct cp_host host;
@@ -150,6 +151,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
                  size_t metalen, bool lazy)
 {
     cp_prof_opts = *opt;
+    side_interval = (uint64_t)cp_prof_opts.flush_ms * 1000000u;
     cp_arena_on_refusal(cp_mem_refused); /* (arena.c: the memory line) */
     cp_newproc_init();
     if (metalen > CP_CFILE_MAX_META)
@@ -212,7 +214,7 @@ static bool side_due(void)
     uint64_t t = cp_ht_last_event();
     uint64_t now = t != side_seen_t ? t : cp_ht_now();
     side_seen_t = t;
-    if (now >= side_pub_t && now - side_pub_t < (uint64_t)cp_prof_opts.flush_ms * 1000000u &&
+    if (now >= side_pub_t && now - side_pub_t < side_interval &&
         !cp_ht_peak_pressing())
         return false;
     side_pub_t = now;
@@ -269,9 +271,9 @@ static void flush(bool inline_flush)
             cp_open_pending();
     }
     cp_publish_begin();
-    unsigned published = 0;
     struct cp_touched *t = &cp_touched[s];
-    for (uint32_t i = 0; i < t->n; i++) {
+    uint8_t unqueue = (uint8_t)~(1u << s);
+    for (uint32_t i = 0, n = t->n; i < n; i++) {
         /* Adding a bucket's first counters to the file walks a chain of its hash table
          * (hundreds of thousands of counters at rate 1 share 512 chains), and a burst of
          * new stacks kept the flusher away from the rings for milliseconds: threads
@@ -279,16 +281,18 @@ static void flush(bool inline_flush)
          * then meanwhile. Everything drained now is of cycle c + 1 or later (cycle c
          * was complete before the first drain), so it goes to the other slot, whose list
          * this loop does not walk. */
-        if (++published % 64 == 0)
+        if (__builtin_expect(i % 64 == 63, 0)) {
             for (struct cp_ring *r = head; r; r = r->next)
                 if (cp_ring_head_pos(r) !=
                     (__atomic_load_n(&r->rtail, __ATOMIC_RELAXED) & CP_RING_POS_MASK))
                     cp_ring_drain(r, cp_account, r);
-        /* (read after the drain, which appends to the other slot's list only, but the
-         * list is indexed anew should that ever change) */
+            n = t->n;
+        }
+        /* (n and the list read after the drain, which appends to the other slot's list
+         * only, but the list is indexed anew should that ever change) */
         struct cp_fut *f = &t->e[i];
         struct cp_bucket *b = f->b;
-        b->queued &= (uint8_t)~(1u << s);
+        b->queued &= unqueue;
         cp_fut_fold(f);
         cp_publish_bucket(b);
     }
