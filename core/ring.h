@@ -101,6 +101,9 @@ struct cp_ring {
     uint32_t cstkh_n; /* cstk's hash states, as stkh's (resolve.c's cp_account) */
     uint64_t cstkh[CP_RING_STK + 1];
     struct cp_bucket *cbucket; /* cstk's bucket, unless NULL or an overflow bucket */
+    uint32_t cnode_n; /* cnode[d], 1 <= d <= cnode_n: the frame node (frames.h) whose stack
+                       * is cstk's outer d frames, a hint's node (resolve.c's cp_account) */
+    uint32_t cnode[CP_RING_STK + 1];
 
     /* consumer-written atomics */
     __attribute__((aligned(64))) uint64_t rtail;
