@@ -513,7 +513,7 @@ __attribute__((noinline)) void cp_flush_inline(bool may_start)
     } else {
         cp_spin_lock(&cp_flush_lock);
     }
-    cp_own_stack_run(flush_inline_own, &may_start);
+    cp_own_stack_run_fast(flush_inline_own, &may_start);
     cp_spin_unlock(&cp_flush_lock);
     if (__builtin_expect(bus > 0, 0))
         cp_bus_close(bus);
