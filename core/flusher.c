@@ -2,7 +2,7 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 740 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 750 lines, past the project's ~600: the timeline, who
  * flushes, stepping aside and fork all turn on the same flusher state (running, claimed,
  * starting, aside, barred), which one file keeps in one place.
  *
