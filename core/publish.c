@@ -8,8 +8,7 @@
  * event: cp_late_event below); start-up (cp_file_init, cp_prof_set_process,
  * cp_prof_add_named); the shim before a seccomp filter (cp_prof_sandbox); the fork child
  * (cp_publish_fork_*). Everything here is guarded by cp_flush_lock, or runs before there
- * is a second thread.
- * Lock: cp_flush_lock (docs/ARCHITECTURE.md, "Locks").
+ * is a second thread. Lock: cp_flush_lock (docs/ARCHITECTURE.md, "Locks").
  */
 #include "prof_int.h"
 
@@ -64,8 +63,8 @@ static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_tr
 
 /* A per-process file (the first process's, and a fork child's own) is created lazily, at
  * the first flush with something to publish: a process that records nothing (fork+exec,
- * a short process) leaves no empty file and never pays for one (0.5-1 ms on ext4).
- * Guarded by cp_flush_lock. */
+ * a short process) leaves no empty file nor pays for one (0.5-1 ms on ext4). Guarded by
+ * cp_flush_lock. */
 bool cp_file_pending;
 static char pending_path[CP_PATH_MAX];
 static bool pending_own; /* made create-only (cp_open_pending); not a fork child's that
@@ -182,12 +181,11 @@ void cp_check_file(void)
                file.path);
 }
 
-/* Open the pending per-process file (cp_flush_lock held). Its name was found free at
- * start (preload/shim.c, default_path), but the file is made only now: a process with the
- * same pid and program (another pid namespace) writing to the same directory may have
- * made it since. Then this process takes another free name (the host's file_taken), a
- * few times at most, and never opens the other's file: a per-process file has one writer
- * (sole). */
+/* Open the pending per-process file (cp_flush_lock held). Its name was found free at start
+ * (preload/shim.c, default_path), but the file is made only now: a process with the same
+ * pid and program (another pid namespace) writing to the same directory may have made it
+ * since. Then this process takes another free name (the host's file_taken), a few times
+ * at most, and never opens the other's file: a per-process file has one writer (sole). */
 void cp_open_pending(void)
 {
     if (!cp_file_pending)
@@ -336,20 +334,17 @@ static void module_seen(void *ctx, const struct cp_module *m)
 static __attribute__((noinline)) bool make_bucket_ctr(struct cp_bucket *b, int i, uint32_t *ctr)
 {
     int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
-    if (!err)
-        return true;
     if (err == CP_CFILE_EBROKEN) {
         *ctr = 0;
         cp_check_file(); /* said there, once; nothing more goes to the file */
-        return false;
+    } else if (err) {
+        b->ctr_failed = 1;
+        if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER))
+            cp_log("%s: cannot add a counter (%s); samples that need new counters are lost "
+                   "(ctrprof/health:lost:nbucket)", file.path, cp_cfile_strerror(err));
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
     }
-    b->ctr_failed = 1;
-    if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER))
-        cp_log("%s: cannot add a counter (%s); samples that need new counters "
-               "are lost (ctrprof/health:lost:nbucket)",
-               file.path, cp_cfile_strerror(err));
-    cp_prof_lost(CP_LOST_NBUCKET, 1);
-    return false;
+    return !err;
 }
 
 /* Value i of b: the whole units (1 << shift) of cur not in *pub yet, added to its counter
@@ -369,22 +364,18 @@ static inline bool publish_value(struct cp_bucket *b, int i, uint32_t *ctr, uint
 
 void cp_publish_bucket(struct cp_bucket *b)
 {
-    /* heap: alloc and free objects, alloc and free bytes (unbiased, in 1/65536: bucket.h),
-     * mutex and block: count (1/65536), delay; in that order, each on its own (at rate 1
-     * a single-threaded process publishes a bucket at every event) */
+    /* heap: alloc and free objects, alloc and free bytes (unbiased, 1/65536: bucket.h); mutex
+     * and block: count (1/65536), delay. In that order, each alone (rate 1: every event) */
     if (!have_file || b->ctr_failed)
         return;
-    if (b->type == CP_HEAP) {
-        if (!publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.mem.active.aobj, 16) ||
-            !publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.mem.active.fobj, 16))
-            return;
-        if (b->u.mem.mixed) { /* bytes: implied by size0 before its second size (cp_bmix) */
-            struct cp_bmix *m = b->u.mem.mix;
-            if (publish_value(b, 2, &m->ctr[0], &m->pub[0], m->abytes, 16))
-                publish_value(b, 3, &m->ctr[1], &m->pub[1], m->fbytes, 16);
-        }
-    } else if (publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.blk.count_q16, 0)) {
-        publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.blk.delay, 0);
+    if (b->type != CP_HEAP) {
+        if (publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.blk.count_q16, 0))
+            publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.blk.delay, 0);
+    } else if (publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.mem.active.aobj, 16) &&
+               publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.mem.active.fobj, 16)) {
+        struct cp_bmix *m = b->u.mem.mix; /* bytes: implied by size0 until mixed (cp_bmix) */
+        if (b->u.mem.mixed && publish_value(b, 2, &m->ctr[0], &m->pub[0], m->abytes, 16))
+            publish_value(b, 3, &m->ctr[1], &m->pub[1], m->fbytes, 16);
     }
 }
 
@@ -526,7 +517,6 @@ void cp_publish_health(void)
     for (int i = 0; i < 5; i++)
         health(uname[i], u[i], &pub_unw[i]);
 }
-
 
 int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy)
 {
