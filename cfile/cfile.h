@@ -123,6 +123,12 @@ void cp_cfile_plain_create(bool on);
 /* 0 while the file can grow; else why it stopped for good (CP_CFILE_ELOST: the path no
  * longer leads to our file; CP_CFILE_EBROKEN: a store faulted; CP_CFILE_EFULL, ...). */
 int cp_cfile_stopped(const struct cp_cfile *f);
+/* cp_cfile_stopped(f) == CP_CFILE_EBROKEN (stopped is never that): inline, the engine asks
+ * at every flush. */
+static inline bool cp_cfile_broken(const struct cp_cfile *f)
+{
+    return __atomic_load_n(&f->broken, __ATOMIC_ACQUIRE) != 0;
+}
 
 /* The SIGBUS handler's question (async-signal-safe): is addr inside an open file's
  * mapping? If so the file was shrunk under us (or its file system could not give the

@@ -128,6 +128,7 @@ static bool fork_child_alone; /* a fork child the program has made no thread in 
 /* guarded by cp_flush_lock */
 uint64_t cp_ring_lost_total, cp_ring_waits_total;
 static uint64_t flushes;
+static uint64_t side_interval; /* the flush interval in ns (side_due; set by cp_prof_init) */
 
 /* the preload layer's (prof.h), set before init; immutable after */
 static struct cp_host host;
@@ -150,6 +151,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
                  size_t metalen, bool lazy)
 {
     cp_prof_opts = *opt;
+    side_interval = (uint64_t)cp_prof_opts.flush_ms * 1000000u;
     cp_arena_on_refusal(cp_mem_refused); /* (arena.c: the memory line) */
     cp_newproc_init();
     if (metalen > CP_CFILE_MAX_META)
@@ -169,14 +171,19 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     __atomic_store_n(&enabled, true, __ATOMIC_RELEASE);
     return 0;
 }
-void cp_drain_ring(struct cp_ring *r)
+static inline void drain_ring(struct cp_ring *r)
 {
     if (r == cp_self_ring) /* an inline flush, on the ring's own thread */
-        cp_ring_drain_own(r, cp_account, r);
+        cp_ring_drain_records(r, cp_account, r); /* (cp_ring_drain_own, inline) */
     else
         cp_ring_drain(r, cp_account, r);
     cp_ring_lost_total += cp_ring_take_lost(r);
     cp_ring_waits_total += cp_ring_take_waits(r);
+}
+
+void cp_drain_ring(struct cp_ring *r)
+{
+    drain_ring(r);
 }
 
 /* One flush: advance the cycle, wait out events in progress, drain, publish. */
@@ -207,7 +214,7 @@ static bool side_due(void)
     uint64_t t = cp_ht_last_event();
     uint64_t now = t != side_seen_t ? t : cp_ht_now();
     side_seen_t = t;
-    if (now >= side_pub_t && now - side_pub_t < (uint64_t)cp_prof_opts.flush_ms * 1000000u &&
+    if (now >= side_pub_t && now - side_pub_t < side_interval &&
         !cp_ht_peak_pressing())
         return false;
     side_pub_t = now;
@@ -240,7 +247,7 @@ static void flush(bool inline_flush)
     unsigned nfree = 0;
     for (struct cp_ring *r = head; r; r = r->next) {
         uint32_t state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
-        cp_drain_ring(r);
+        drain_ring(r);
         nfree += state == CP_RING_FREE;
         /* a released ring read before the drain is empty now: it may be reused (its pages
          * shed first, beyond a few kept resident: ring.h; only this lock's holder takes a
@@ -266,7 +273,8 @@ static void flush(bool inline_flush)
     cp_publish_begin();
     unsigned made = 0;
     struct cp_touched *t = &cp_touched[s];
-    for (uint32_t i = 0; i < t->n; i++) {
+    uint8_t unqueue = (uint8_t)~(1u << s);
+    for (uint32_t i = 0, n = t->n; i < n; i++) {
         /* Adding a bucket's first counters to the file walks a chain of its hash table
          * (hundreds of thousands of counters at rate 1 share 512 chains), and a burst of
          * new stacks kept the flusher away from the rings for milliseconds: threads
@@ -282,24 +290,26 @@ static void flush(bool inline_flush)
          * drained now is of cycle c + 1 or later (cycle c was complete before the
          * first drain), so it goes to the other slot, whose list this loop does not
          * walk. */
-        if (made >= 64) {
+        if (__builtin_expect(made >= 64, 0)) {
             made = 0;
             for (struct cp_ring *r = head; r; r = r->next)
                 if (cp_ring_head_pos(r) !=
                     (__atomic_load_n(&r->rtail, __ATOMIC_RELAXED) & CP_RING_POS_MASK))
                     cp_ring_drain(r, cp_account, r);
+            n = t->n;
         }
-        /* (read after the drain, which appends to the other slot's list only, but the
-         * list is indexed anew should that ever change) */
+        /* (n and the list read after the drain, which appends to the other slot's list
+         * only, but the list is indexed anew should that ever change) */
         struct cp_fut *f = &t->e[i];
         struct cp_bucket *b = f->b;
-        b->queued &= (uint8_t)~(1u << s);
+        b->queued &= unqueue;
         cp_fut_fold(f);
         made += cp_publish_bucket(b);
     }
     t->n = 0;
     flushes++;
-    cp_publish_heaptime_life(); /* (with the free counts: a bucket's implied class, below) */
+    if (cp_ht_life_due()) /* (with the free counts: a bucket's implied class, below) */
+        cp_publish_heaptime_life();
     if (!inline_flush || side_due()) {
         cp_publish_heaptime(ht_force);
         cp_publish_health();
@@ -513,7 +523,7 @@ __attribute__((noinline)) void cp_flush_inline(bool may_start)
     } else {
         cp_spin_lock(&cp_flush_lock);
     }
-    cp_own_stack_run(flush_inline_own, &may_start);
+    cp_own_stack_run_fast(flush_inline_own, &may_start);
     cp_spin_unlock(&cp_flush_lock);
     if (__builtin_expect(bus > 0, 0))
         cp_bus_close(bus);

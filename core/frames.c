@@ -188,6 +188,16 @@ uint32_t cp_frames_ancestor(uint32_t leaf, unsigned up)
     return leaf;
 }
 
+void cp_frames_path(uint32_t leaf, unsigned depth, unsigned lo, unsigned hi, uint32_t *out)
+{
+    for (; depth > hi; depth--)
+        leaf = node(leaf)->parent;
+    for (; depth >= lo; depth--) {
+        out[depth] = leaf;
+        leaf = node(leaf)->parent;
+    }
+}
+
 unsigned cp_frames_read(uint32_t leaf, uintptr_t *out, unsigned max)
 {
     unsigned k = 0;

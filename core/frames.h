@@ -39,6 +39,9 @@ bool cp_frames_equal_hint(uint32_t leaf, const uintptr_t *pcs, unsigned n, uint3
                           unsigned hint_depth);
 /* The node up frames outward of leaf (the root if the stack is shorter). */
 uint32_t cp_frames_ancestor(uint32_t leaf, unsigned up);
+/* The nodes of leaf's stack (depth frames deep) at depths lo..hi (1 <= lo, hi <= depth) into
+ * out[lo..hi]: out[d] is the node whose stack is its outer d frames. */
+void cp_frames_path(uint32_t leaf, unsigned depth, unsigned lo, unsigned hi, uint32_t *out);
 /* The stack of leaf, innermost first, into out[0..max): the number written (at most max:
  * the innermost max frames). */
 unsigned cp_frames_read(uint32_t leaf, uintptr_t *out, unsigned max);

@@ -1,7 +1,7 @@
 /*
  * heaptime.c — the heap over time: peak profile and object lifetimes (heaptime.h).
  *
- * About 720 lines, one concept: a heap site's state over time, its events and its
+ * About 740 lines, one concept: a heap site's state over time, its events and its
  * publication. What made it grow past 600 (issue 23, session rss1) is that state's layout
  * for many-stack programs at rate 1 (pages by bucket index, the side struct, class nodes
  * of 32 bytes and their lookups); the birth table (address -> time) is the part that
@@ -166,19 +166,40 @@ static struct cp_htside *side_of(struct cp_htx *h)
     return h->side;
 }
 
-static uint32_t lhead; /* the first bucket's index on the list (0: empty) */
+uint32_t cp_ht_lhead; /* the first bucket's index on the list (0: empty; heaptime.h) */
 static uint64_t rate, interval_ns, t0;
 static uint64_t epoch = 1;
 static double total, peak, allocated; /* unbiased bytes: in use, its peak, ever allocated */
 static uint64_t peak_t;               /* ns since t0 */
 static bool peak_dirty;
+static double press_at;   /* (double)pub_peak_bytes * 1.125: the peak presses past it */
+bool cp_ht_pressing;      /* peak_dirty && peak > press_at (heaptime.h) */
 static uint64_t last_peak_pub;
 static uint64_t pub_peak_bytes, pub_peak_ms;
 static uint64_t *ctr_peak_bytes, *ctr_peak_ms;
 static uint64_t nolife; /* birth table full: lifetimes not classed (health) */
-static uint64_t last_t; /* the latest applied event's time (cp_ht_last_event) */
+uint64_t cp_ht_last_t; /* the latest applied event's time (cp_ht_last_event) */
 
 bool cp_ht_on = true;
+
+/* cp_ht_class's tables (heaptime.h), by bit length: generated from the classes' definition
+ * ([k] from 10^(k+2) ns, [8] from 10 s), checked against it by test_heaptime */
+const uint8_t cp_ht_class_base[65] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 6, 6,
+    6, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+    8, 8, 8, 8, 8
+};
+#define NONE_ UINT64_MAX
+const uint64_t cp_ht_class_below[65] = {
+    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, UINT64_C(999),
+    NONE_, NONE_, NONE_, UINT64_C(9999), NONE_, NONE_, UINT64_C(99999), NONE_, NONE_,
+    UINT64_C(999999), NONE_, NONE_, NONE_, UINT64_C(9999999), NONE_, NONE_,
+    UINT64_C(99999999), NONE_, NONE_, UINT64_C(999999999), NONE_, NONE_, NONE_,
+    UINT64_C(9999999999), NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_,
+    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_,
+    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_
+};
+#undef NONE_
 
 void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on)
 {
@@ -226,10 +247,8 @@ static inline struct cp_htx *htx(const struct cp_bucket *b)
 /* h's bytes, made at its first event once its site is mixed: every object counted before
  * had the record's size (no memory: the site's heap over time stops, as a counter that
  * cannot be made stops it) */
-static void bytes_of(struct cp_htx *h, const struct cp_bucket *b)
+static __attribute__((noinline)) void make_bytes(struct cp_htx *h, const struct cp_bucket *b)
 {
-    if (h->has_bx || !b->u.mem.mixed)
-        return;
     struct cp_htside *sd = side_of(h);
     if (!sd) {
         h->failed = 1;
@@ -241,6 +260,11 @@ static void bytes_of(struct cp_htx *h, const struct cp_bucket *b)
     x->at_peakb = (int64_t)((uint64_t)h->at_peak * s0);
     x->b0 = h->n0 * s0;
     h->has_bx = 1;
+}
+static inline void bytes_of(struct cp_htx *h, const struct cp_bucket *b)
+{
+    if (__builtin_expect(!h->has_bx && b->u.mem.mixed, 0))
+        make_bytes(h, b);
 }
 
 static inline int64_t cur_bytes(const struct cp_htx *h, const struct cp_bucket *b, bool at_peak)
@@ -409,9 +433,10 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         peak_t = t > t0 ? t - t0 : 0;
         epoch++; /* every bucket's count now is its count at the peak */
         peak_dirty = true;
+        cp_ht_pressing = peak > press_at;
     }
     if (t) {
-        last_t = t;
+        cp_ht_last_t = t;
         bt_put((uint64_t)(uintptr_t)p, stamp); /* (converted when taken: bt_take) */
     }
 }
@@ -432,7 +457,7 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         h->side->bx.curb -= (int64_t)bq;
     total -= (double)bq / 65536;
     if (t)
-        last_t = t;
+        cp_ht_last_t = t;
     uint64_t born = t ? bt_take((uint64_t)(uintptr_t)p, t) : 0;
     unsigned k = born ? cp_ht_class(t - born) : CP_LIFE_NONE;
     if (!h->c0p1)
@@ -460,8 +485,8 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     if (lb)
         lb->n += bq;
     if (!h->lmask) {
-        h->lnext = lhead;
-        lhead = b->hidx;
+        h->lnext = cp_ht_lhead;
+        cp_ht_lhead = b->hidx;
     }
     h->lmask |= (uint16_t)(1u << k);
 }
@@ -510,7 +535,7 @@ static inline bool publish_life_sum(const struct cp_ht_sink *s, struct cp_bucket
  * register saves: at rate 1 in a single-threaded process it runs at every event) */
 static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
 {
-    for (uint32_t i = lhead, n; i; i = n) {
+    for (uint32_t i = cp_ht_lhead, n; i; i = n) {
         struct cp_bucket *b = cp_bucket_by_hidx(i);
         struct cp_htx *h = htx_if(b); /* (on the list: it has a state) */
         n = h->lnext;
@@ -536,12 +561,12 @@ static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
             }
         }
     }
-    lhead = 0;
+    cp_ht_lhead = 0;
 }
 
 void cp_ht_publish_life(const struct cp_ht_sink *s)
 {
-    if (lhead)
+    if (cp_ht_lhead)
         publish_life(s);
 }
 
@@ -614,20 +639,12 @@ void cp_ht_publish(const struct cp_ht_sink *s, bool force)
         return;
     publish_peak(s);
     peak_dirty = false;
+    cp_ht_pressing = false;
+    press_at = (double)pub_peak_bytes * 1.125;
     last_peak_pub = now;
     if (nolife)
         if (cp_log_tree_first(CP_LOG_TREE_BIRTH)) /* once per process tree */
             cp_log("no memory for the birth table: some lifetimes are not classed");
-}
-
-uint64_t cp_ht_last_event(void)
-{
-    return last_t;
-}
-
-bool cp_ht_peak_pressing(void)
-{
-    return peak_dirty && peak > (double)pub_peak_bytes * 1.125;
 }
 
 void cp_ht_atfork_child(bool newfile)
@@ -641,10 +658,12 @@ void cp_ht_atfork_child(bool newfile)
     peak_t = 0;
     epoch++;
     peak_dirty = false;
+    cp_ht_pressing = false;
     last_peak_pub = 0;
     pub_peak_bytes = pub_peak_ms = 0;
+    press_at = 0;
     ctr_peak_bytes = ctr_peak_ms = NULL; /* the child's pid names its own */
-    lhead = 0;
+    cp_ht_lhead = 0;
     for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
         struct cp_bucket *bk = cp_bucket_by_hidx(i);
         struct cp_htx *h = bk && bk->type == CP_HEAP ? htx_if(bk) : NULL;

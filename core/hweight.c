@@ -8,12 +8,12 @@
  */
 #include "hweight.h"
 
-static uint64_t rate;
+uint64_t cp_hw_rate;
 static uint64_t last_size, last_w; /* cp_flush_lock: the last size weighed (sizes repeat) */
 
 void cp_hw_init(uint64_t mem_rate)
 {
-    rate = mem_rate;
+    cp_hw_rate = mem_rate;
     last_size = 0;
     last_w = 0;
 }
@@ -36,10 +36,9 @@ double cp_hw_exp_neg(double x)
     return sum * two.d;
 }
 
-uint64_t cp_hw_q16(uint64_t size)
+uint64_t cp_hw_q16_sampled(uint64_t size)
 {
-    if (rate <= 1 || size == 0)
-        return 65536;
+    uint64_t rate = cp_hw_rate;
     if (size == last_size && last_w)
         return last_w;
     double p = 1 - cp_hw_exp_neg((double)size / (double)rate);

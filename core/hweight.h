@@ -25,8 +25,16 @@
 
 /* The sampling rate (CTRPROF_MEM_RATE) the weights are for. */
 void cp_hw_init(uint64_t mem_rate);
-/* w(size) in 1/65536 of an object (>= 65536). */
-uint64_t cp_hw_q16(uint64_t size);
+/* w(size) in 1/65536 of an object (>= 65536). Inline for rate 1 (every object weighs
+ * one: at rate 1 the flusher weighs each event twice, its count and its heap over time). */
+extern uint64_t cp_hw_rate;
+uint64_t cp_hw_q16_sampled(uint64_t size);
+static inline uint64_t cp_hw_q16(uint64_t size)
+{
+    if (cp_hw_rate <= 1 || size == 0)
+        return 65536;
+    return cp_hw_q16_sampled(size);
+}
 /* exp(-x) for x >= 0, without libm. */
 double cp_hw_exp_neg(double x);
 

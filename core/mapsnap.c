@@ -27,12 +27,7 @@ struct snap {
 
 static struct snap *bufs; /* [2], atomic pointer */
 static unsigned cur;      /* atomic: the published one */
-static int wanted;        /* atomic */
-
-bool cp_mapsnap_wanted(void)
-{
-    return __atomic_load_n(&wanted, __ATOMIC_RELAXED) != 0;
-}
+int cp_mapsnap_want;       /* atomic (mapsnap.h: read inline) */
 
 void cp_mapsnap_fork_child(void)
 {
@@ -46,7 +41,7 @@ bool cp_mapsnap_find(uintptr_t p, uintptr_t *hi)
 {
     struct snap *b = __atomic_load_n(&bufs, __ATOMIC_ACQUIRE);
     if (!b) {
-        __atomic_store_n(&wanted, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&cp_mapsnap_want, 1, __ATOMIC_RELAXED);
         return false;
     }
     const struct snap *s = &b[__atomic_load_n(&cur, __ATOMIC_ACQUIRE) & 1];
@@ -71,7 +66,7 @@ bool cp_mapsnap_find(uintptr_t p, uintptr_t *hi)
     if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) != seq)
         return false;
     if (!found) {
-        __atomic_store_n(&wanted, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&cp_mapsnap_want, 1, __ATOMIC_RELAXED);
         return false;
     }
     *hi = h;
@@ -87,7 +82,7 @@ int cp_mapsnap_refresh(void)
             return -12; /* ENOMEM */
         __atomic_store_n(&bufs, b, __ATOMIC_RELEASE);
     }
-    __atomic_store_n(&wanted, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&cp_mapsnap_want, 0, __ATOMIC_RELAXED);
     long fd = cp_raw_syscall(SYS_openat, AT_FDCWD, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0, 0, 0);
     if (fd < 0)
         return (int)fd;

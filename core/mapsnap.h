@@ -24,8 +24,13 @@
 
 /* The readable mapping holding p: its end in *hi. false (and a refresh wanted) if none. */
 bool cp_mapsnap_find(uintptr_t p, uintptr_t *hi);
-/* Is a refresh wanted (a lookup missed since the last one)? */
-bool cp_mapsnap_wanted(void);
+/* Is a refresh wanted (a lookup missed since the last one)? Inline: an inline flush asks
+ * at every event. */
+extern int cp_mapsnap_want __attribute__((visibility("hidden")));
+static inline bool cp_mapsnap_wanted(void)
+{
+    return __atomic_load_n(&cp_mapsnap_want, __ATOMIC_RELAXED) != 0;
+}
 /* Read /proc/self/maps into the spare buffer and publish it. 0 or a negative errno. */
 int cp_mapsnap_refresh(void);
 /* Fork child (either kind, newproc.h): a refresh the parent's flusher was making when a

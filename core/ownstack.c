@@ -79,14 +79,14 @@ static char *map_stack(size_t size)
     return (char *)m + 4096;
 }
 
-static char *flush_stack; /* guarded by the caller (cp_flush_lock) */
+char *cp_own_flush_stack; /* guarded by the caller (cp_flush_lock) */
 
 void cp_own_stack_run(void (*fn)(void *), void *arg)
 {
-    if (!flush_stack)
-        flush_stack = map_stack(CP_OWN_STACK_SIZE);
-    if (flush_stack) {
-        cp_own_stack_call(fn, arg, flush_stack + CP_OWN_STACK_SIZE);
+    if (!cp_own_flush_stack)
+        cp_own_flush_stack = map_stack(CP_OWN_STACK_SIZE);
+    if (cp_own_flush_stack) {
+        cp_own_stack_call(fn, arg, cp_own_flush_stack + CP_OWN_STACK_SIZE);
         return;
     }
     if (cp_log_tree_first(CP_LOG_TREE_OWNSTACK)) /* once per process tree */

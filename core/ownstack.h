@@ -48,5 +48,18 @@ void cp_walk_stack_fork_child(void);
  * once). One caller at a time: the caller holds cp_flush_lock (flusher.c), or is a fork child's
  * only thread. Not reentrant. */
 void cp_own_stack_run(void (*fn)(void *), void *arg);
+/* The same, the switch inline once the stack is mapped (an inline flush at rate 1 runs
+ * at every event): the stack's base (ownstack.c's, guarded as the stack is), and the
+ * switch itself (fn on the stack whose top is top). */
+extern char *cp_own_flush_stack __attribute__((visibility("hidden")));
+void cp_own_stack_call(void (*fn)(void *), void *arg, void *top)
+    __attribute__((visibility("hidden")));
+static inline void cp_own_stack_run_fast(void (*fn)(void *), void *arg)
+{
+    if (__builtin_expect(cp_own_flush_stack != 0, 1))
+        cp_own_stack_call(fn, arg, cp_own_flush_stack + CP_OWN_STACK_SIZE);
+    else
+        cp_own_stack_run(fn, arg);
+}
 
 #endif

@@ -9,8 +9,7 @@
  * event: cp_late_event below); start-up (cp_file_init, cp_prof_set_process,
  * cp_prof_add_named); the shim before a seccomp filter (cp_prof_sandbox); the fork child
  * (cp_publish_fork_*). Everything here is guarded by cp_flush_lock, or runs before there
- * is a second thread.
- * Lock: cp_flush_lock (docs/ARCHITECTURE.md, "Locks").
+ * is a second thread. Lock: cp_flush_lock (docs/ARCHITECTURE.md, "Locks").
  */
 #include "prof_int.h"
 
@@ -65,8 +64,8 @@ static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_tr
 
 /* A per-process file (the first process's, and a fork child's own) is created lazily, at
  * the first flush with something to publish: a process that records nothing (fork+exec,
- * a short process) leaves no empty file and never pays for one (0.5-1 ms on ext4).
- * Guarded by cp_flush_lock. */
+ * a short process) leaves no empty file nor pays for one (0.5-1 ms on ext4). Guarded by
+ * cp_flush_lock. */
 bool cp_file_pending;
 static char pending_path[CP_PATH_MAX];
 static bool pending_own; /* made create-only (cp_open_pending); not a fork child's that
@@ -170,7 +169,7 @@ void cp_publish_end(void)
  * ones fail and are counted in lost:nbucket (publish_bucket). */
 void cp_check_file(void)
 {
-    if (!have_file || cp_cfile_stopped(&file) != CP_CFILE_EBROKEN)
+    if (!have_file || !cp_cfile_broken(&file))
         return;
     have_file = false;
     sole = false;
@@ -183,12 +182,11 @@ void cp_check_file(void)
                file.path);
 }
 
-/* Open the pending per-process file (cp_flush_lock held). Its name was found free at
- * start (preload/shim.c, default_path), but the file is made only now: a process with the
- * same pid and program (another pid namespace) writing to the same directory may have
- * made it since. Then this process takes another free name (the host's file_taken), a
- * few times at most, and never opens the other's file: a per-process file has one writer
- * (sole). */
+/* Open the pending per-process file (cp_flush_lock held). Its name was found free at start
+ * (preload/shim.c, default_path), but the file is made only now: a process with the same
+ * pid and program (another pid namespace) writing to the same directory may have made it
+ * since. Then this process takes another free name (the host's file_taken), a few times
+ * at most, and never opens the other's file: a per-process file has one writer (sole). */
 void cp_open_pending(void)
 {
     if (!cp_file_pending)
@@ -333,51 +331,54 @@ static void module_seen(void *ctx, const struct cp_module *m)
     }
 }
 
+/* b's counter of value i (*ctr) made; false if it cannot be (said and counted here) */
+static __attribute__((noinline)) bool make_bucket_ctr(struct cp_bucket *b, int i, uint32_t *ctr)
+{
+    int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
+    if (err == CP_CFILE_EBROKEN) {
+        *ctr = 0;
+        cp_check_file(); /* said there, once; nothing more goes to the file */
+    } else if (err) {
+        b->ctr_failed = 1;
+        if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER))
+            cp_log("%s: cannot add a counter (%s); samples that need new counters are lost "
+                   "(ctrprof/health:lost:nbucket)", file.path, cp_cfile_strerror(err));
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+    }
+    return !err;
+}
+
+/* Value i of b: the whole units (1 << shift) of cur not in *pub yet, added to its counter
+ * *ctr (made if need be: counted in *made); false: b publishes nothing more now. */
+static inline bool publish_value(struct cp_bucket *b, int i, uint32_t *ctr, uint64_t *pub,
+                                 uint64_t cur, unsigned shift, unsigned *made)
+{
+    uint64_t d = (cur - *pub) >> shift;
+    if (!d)
+        return true;
+    if (__builtin_expect(!*ctr, 0) && (++*made, !make_bucket_ctr(b, i, ctr)))
+        return false;
+    add(cp_cfile_value(&file, *ctr), d);
+    *pub += d << shift;
+    return true;
+}
+
 unsigned cp_publish_bucket(struct cp_bucket *b)
 {
-    /* heap: alloc and free objects, alloc and free bytes (unbiased: bucket.h), the whole
-     * units not yet published; mutex and block: count (1/65536), delay */
-    uint64_t delta[CP_BUCKET_NVAL] = {0};
-    int nval = 2;
+    /* heap: alloc and free objects, alloc and free bytes (unbiased, 1/65536: bucket.h); mutex
+     * and block: count (1/65536), delay. In that order, each alone (rate 1: every event).
+     * Returns the counters it made (the flush drains the rings between such bursts). */
     unsigned made = 0;
     if (!have_file || b->ctr_failed)
         return 0;
-    if (b->type == CP_HEAP) {
-        delta[0] = (b->u.mem.active.aobj - b->pub[0]) >> 16;
-        delta[1] = (b->u.mem.active.fobj - b->pub[1]) >> 16;
-        if (b->u.mem.mixed) { /* bytes: implied by size0 before its second size (cp_bmix) */
-            nval = 4;
-            delta[2] = (b->u.mem.mix->abytes - b->u.mem.mix->pub[0]) >> 16;
-            delta[3] = (b->u.mem.mix->fbytes - b->u.mem.mix->pub[1]) >> 16;
-        }
-    } else {
-        delta[0] = b->u.blk.count_q16 - b->pub[0];
-        delta[1] = b->u.blk.delay - b->pub[1];
-    }
-    for (int i = 0; i < nval; i++) {
-        if (!delta[i])
-            continue;
-        uint32_t *ctr = cp_bucket_ctr(b, i);
-        if (!*ctr) {
-            made++;
-            int err = cp_stacktab_counter(&file, b, i, module_seen, NULL);
-            if (err == CP_CFILE_EBROKEN) {
-                *ctr = 0;
-                cp_check_file(); /* said there, once; nothing more goes to the file */
-                return made;
-            }
-            if (err) {
-                b->ctr_failed = 1;
-                if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER))
-                    cp_log("%s: cannot add a counter (%s); samples that need new counters "
-                           "are lost (ctrprof/health:lost:nbucket)",
-                           file.path, cp_cfile_strerror(err));
-                cp_prof_lost(CP_LOST_NBUCKET, 1);
-                return made;
-            }
-        }
-        add(cp_cfile_value(&file, *ctr), delta[i]);
-        *cp_bucket_pub(b, i) += b->type == CP_HEAP ? delta[i] << 16 : delta[i]; /* (1/65536) */
+    if (b->type != CP_HEAP) {
+        if (publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.blk.count_q16, 0, &made))
+            publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.blk.delay, 0, &made);
+    } else if (publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.mem.active.aobj, 16, &made) &&
+               publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.mem.active.fobj, 16, &made)) {
+        struct cp_bmix *m = b->u.mem.mix; /* bytes: implied by size0 until mixed (cp_bmix) */
+        if (b->u.mem.mixed && publish_value(b, 2, &m->ctr[0], &m->pub[0], m->abytes, 16, &made))
+            publish_value(b, 3, &m->ctr[1], &m->pub[1], m->fbytes, 16, &made);
     }
     return made;
 }
@@ -520,7 +521,6 @@ void cp_publish_health(void)
     for (int i = 0; i < 5; i++)
         health(uname[i], u[i], &pub_unw[i]);
 }
-
 
 int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy)
 {

@@ -121,8 +121,10 @@ static inline struct cp_fut *touch(struct cp_bucket *b, unsigned s)
 }
 
 /* A heap event of an object of size bytes, counted with its weight: into fut[c % 2] of
- * cycle c, or (late) straight into active. */
-static void count_heap(struct cp_bucket *b, bool free, uint64_t size, uint64_t c, bool late)
+ * cycle c, or (late) straight into active. Inline, each caller's copy specialised for its
+ * free and late: at rate 1 a single-threaded process counts one event a flush. */
+static inline __attribute__((always_inline)) void count_heap(struct cp_bucket *b, bool free,
+                                                             uint64_t size, uint64_t c, bool late)
 {
     /* wq·size is about 65536·(size + rate) < 2^64: a size is under 2^40 (hv_size), the
      * rate at most 2^40 (options.c) */
@@ -206,7 +208,7 @@ static uint64_t um_mask, um_n, unmatched;
 /* Pending frees by the parity of their cycle. At the end of the flush that finishes
  * cycle c every pending free is of cycle c or c + 1 (older ones were let go by earlier
  * flushes), so those of c's parity are exactly the ones to let go. */
-static uint64_t um_pending[2];
+uint64_t cp_um_pending[2]; /* (prof_int.h: cp_um_expire's test, inline) */
 static uint64_t n_orphans, n_pending; /* ever made, for tests */
 
 static uint64_t um_hash(uint64_t ref)
@@ -237,7 +239,7 @@ static void um_delete(struct um_slot *e)
 {
     uint64_t i = (uint64_t)(e - um);
     if (um[i].val & 1)
-        um_pending[(um[i].val >> 1) & 1]--;
+        cp_um_pending[(um[i].val >> 1) & 1]--;
     um_n--;
     for (uint64_t j = (i + 1) & um_mask; um[j].ref; j = (j + 1) & um_mask) {
         uint64_t home = um_hash(um[j].ref) & um_mask;
@@ -278,7 +280,7 @@ static bool um_put(uint64_t ref, uint64_t val)
     *um_empty(ref) = (struct um_slot){ref, val};
     um_n++;
     if (val & 1) {
-        um_pending[(val >> 1) & 1]++;
+        cp_um_pending[(val >> 1) & 1]++;
         n_pending++;
     } else {
         n_orphans++;
@@ -287,10 +289,11 @@ static bool um_put(uint64_t ref, uint64_t val)
 }
 
 /* At the end of the flush that finished cycle c: let go of pending frees of cycles <= c
- * (rare: their allocation records were dropped; the scan runs only when there are some). */
-void cp_um_expire(uint64_t c)
+ * (rare: their allocation records were dropped; the scan runs only when there are some:
+ * prof_int.h's cp_um_expire). */
+void cp_um_expire_scan(uint64_t c)
 {
-    for (uint64_t i = 0; um_pending[c & 1] && i <= um_mask;) {
+    for (uint64_t i = 0; cp_um_pending[c & 1] && i <= um_mask;) {
         if (um[i].ref && (um[i].val & 1) && (um[i].val >> 1) <= c) {
             um_delete(&um[i]);
             unmatched++;
@@ -302,8 +305,9 @@ void cp_um_expire(uint64_t c)
 
 /* An allocation (p, size, ref) of bucket b (NULL: none could be had), counted in cycle c
  * (late: straight into the published state). */
-static struct cp_bucket *resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref,
-                                       uint64_t c, bool late, uint64_t t)
+static inline __attribute__((always_inline)) struct cp_bucket *
+resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_t c, bool late,
+              uint64_t t)
 {
     if (!b) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
@@ -334,13 +338,12 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
     return resolve_alloc(cp_bucket_get(CP_HEAP, pcs, n), p, size, ref, c, late, t);
 }
 
-/* A free record's bucket and its object's size: from the value it took from the live
- * table, a bucket and size or a ref. NULL if it must wait for its allocation (or cannot
- * be placed). */
-struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late, uint64_t *size)
+/* A free record's bucket and its object's size when the value it took from the live
+ * table is a ref (not a bucket and size: hv_bucket). NULL if it must wait for its
+ * allocation (or cannot be placed). */
+static __attribute__((noinline)) struct cp_bucket *resolve_free_ref(uint64_t v, uint64_t c,
+                                                                    bool late, uint64_t *size)
 {
-    if (!cp_is_ref(v))
-        return hv_bucket(v, size);
     struct um_slot *e = um_find(v);
     if (e && !(e->val & 1)) {
         struct cp_bucket *b = hv_bucket(e->val, size);
@@ -354,11 +357,14 @@ struct cp_bucket *cp_resolve_free(uint64_t v, uint64_t c, bool late, uint64_t *s
 }
 
 /* A free record (live table value, p, time), drained in cycle c or late: counted in its
- * bucket, which is returned (NULL: none yet). */
-struct cp_bucket *cp_resolve_free_event(const uint64_t *w, uint64_t c, bool late)
+ * bucket, which is returned (NULL: none yet). Inline in cp_account (at rate 1 a
+ * single-threaded process drains one record a flush). */
+static inline __attribute__((always_inline)) struct cp_bucket *
+resolve_free_event(const uint64_t *w, uint64_t c, bool late)
 {
     uint64_t size;
-    struct cp_bucket *b = cp_resolve_free(w[0], c, late, &size);
+    struct cp_bucket *b = !cp_is_ref(w[0]) ? hv_bucket(w[0], &size)
+                                           : resolve_free_ref(w[0], c, late, &size);
     if (b) {
         count_heap(b, true, size, c, late);
         cp_ht_free(b, (const void *)(uintptr_t)w[1], size, w[2]);
@@ -366,12 +372,17 @@ struct cp_bucket *cp_resolve_free_event(const uint64_t *w, uint64_t c, bool late
     return b;
 }
 
+struct cp_bucket *cp_resolve_free_event(const uint64_t *w, uint64_t c, bool late)
+{
+    return resolve_free_event(w, c, late);
+}
+
 void cp_um_forget(void)
 {
     if (um) {
         cp_munmap_anon(um, (um_mask + 1) * sizeof *um);
         um = NULL;
-        um_mask = um_n = um_pending[0] = um_pending[1] = 0;
+        um_mask = um_n = cp_um_pending[0] = cp_um_pending[1] = 0;
     }
 }
 
@@ -399,6 +410,8 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
         uintptr_t *stk = r->cstk + CP_RING_STK - nf;
         struct cp_bucket *b = NULL, *prev = r->cbucket;
         unsigned prev_n = r->cstk_n;
+        /* the hint nodes of the last stack that stay this one's: its outer keep frames' */
+        unsigned cn = r->cnode_n < keep ? r->cnode_n : keep;
         if (keep == nf && nf == prev_n) {
             b = prev; /* the last record's stack again: its bucket, if it had one */
         } else {
@@ -413,11 +426,20 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
                 r->cstkh[d + 1] = h = cp_stkhash_step(h, stk[nf - 1 - d]);
             r->cstkh_n = nf;
             /* its outer keep frames are the last stack's, whose bucket was prev: a
-             * candidate's compare stops at prev's node of that depth */
+             * candidate's compare stops at prev's node of that depth. That node is kept
+             * (cnode), with those between it and the ones kept already, taken from prev's
+             * path once: consecutive stacks mostly share as many outer frames as the last
+             * two did (namechurn: 4 of 9), so the walk up prev's stack to it (~70
+             * instructions an allocation at rate 1) is mostly not made */
             uint32_t hint = CP_FRAME_ROOT;
             unsigned hint_depth = 0;
-            if (prev && keep && prev->nstk == prev_n) {
-                hint = cp_frames_ancestor(prev->leaf, prev_n - keep);
+            if (keep && keep <= cn) {
+                hint = r->cnode[keep];
+                hint_depth = keep;
+            } else if (prev && keep && prev->nstk == prev_n) {
+                cp_frames_path(prev->leaf, prev_n, cn + 1, keep, r->cnode);
+                cn = keep;
+                hint = r->cnode[keep];
                 hint_depth = keep;
             }
             b = cp_bucket_get_hashed(CP_HEAP, stk, nf, cp_stkhash_final(h, CP_HEAP, nf), hint,
@@ -425,12 +447,13 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
             /* (not an overflow bucket: each event folded into it is counted there) */
             r->cbucket = b && !b->overflow ? b : NULL;
         }
+        r->cnode_n = cn;
         resolve_alloc(b, (void *)(uintptr_t)w[0], w[1] >> 16, ref, c, false, w[2]);
         return;
     }
     case CP_REC_FREE: /* (live table value, p, time) */
         if (n >= 3)
-            cp_resolve_free_event(w, c, false);
+            resolve_free_event(w, c, false);
         return;
     case CP_REC_DELAY:
         if (n >= 1)

@@ -62,7 +62,7 @@ void cp_ring_init(struct cp_ring *r, uint64_t *data, uint64_t cap)
     r->waits = 0;
     r->lost_taken = r->waits_taken = 0;
     r->nref = r->cnref = 0;
-    r->stk_n = r->cstk_n = r->stkh_n = r->cstkh_n = 0;
+    r->stk_n = r->cstk_n = r->stkh_n = r->cstkh_n = r->cnode_n = 0;
     r->cbucket = NULL;
     r->rseq = 0;
 }
@@ -88,34 +88,13 @@ bool cp_ring_busy(const struct cp_ring *r)
     return __atomic_load_n(&r->head, __ATOMIC_SEQ_CST) & CP_RING_BUSY;
 }
 
-uint64_t cp_ring_take_lost(struct cp_ring *r)
-{
-    uint64_t l = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) >> CP_RING_LOST_SHIFT & CP_RING_LOST_MASK;
-    uint64_t d = (l - r->lost_taken) & CP_RING_LOST_MASK;
-    r->lost_taken = l;
-    return d;
-}
-
-uint64_t cp_ring_take_waits(struct cp_ring *r)
-{
-    uint64_t w = __atomic_load_n(&r->waits, __ATOMIC_RELAXED);
-    uint64_t d = w - r->waits_taken;
-    r->waits_taken = w;
-    return d;
-}
-
-uint64_t cp_ring_head_pos(const struct cp_ring *r)
-{
-    return __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) & CP_RING_POS_MASK;
-}
-
 void cp_ring_forget(struct cp_ring *r)
 {
     r->rtail = r->w;
     r->nlost = r->lost_taken = 0;
     r->waits = r->waits_taken = 0;
     r->cnref = r->nref;
-    r->stk_n = r->cstk_n = r->stkh_n = r->cstkh_n = 0;
+    r->stk_n = r->cstk_n = r->stkh_n = r->cstkh_n = r->cnode_n = 0;
     r->cbucket = NULL;
     r->rwaiting = 0; /* (a thread that waited for room is not in the child) */
     r->head = cp_ring_pack(r, 0);
@@ -169,7 +148,7 @@ uint64_t *cp_ring_grow(struct cp_ring *r, uint64_t *data, uint64_t cap)
 {
     uint64_t *old = r->data;
     /* published by the next release of head, which the consumer acquires before it loads
-     * them (drain_records); a consumer with an older head reads no data. The data first
+     * them (cp_ring_drain_records); a consumer with an older head reads no data. The data first
      * (release: ordered before the cap): a fork between the two stores leaves the child a
      * larger array with the smaller cap, never the reverse */
     __atomic_store_n(&r->data, data, __ATOMIC_RELAXED);
@@ -177,38 +156,9 @@ uint64_t *cp_ring_grow(struct cp_ring *r, uint64_t *data, uint64_t cap)
     return old;
 }
 
-static inline uint64_t drain_records(struct cp_ring *r, cp_ring_fn fn, void *ctx)
-{
-    uint64_t n = 0;
-    uint64_t pos = r->rtail;
-    /* acquire: pairs with the producer's release of head: the records are complete, and
-     * the data and cap they were written to (cp_ring_grow) are the ones loaded after */
-    uint64_t end = pos + ((cp_ring_head_pos(r) - pos) & CP_RING_POS_MASK);
-    /* (data is loaded again at each record, not kept in a register across fn: one more
-     * saved register was 7 instructions a drain, 14 an allocation pair at rate 1) */
-    uint64_t mask = __atomic_load_n(&r->cap, __ATOMIC_RELAXED) - 1;
-    while (pos < end) {
-        uint64_t *data = __atomic_load_n(&r->data, __ATOMIC_RELAXED);
-        uint64_t h = data[pos & mask];
-        unsigned words = (unsigned)(h & 0xff);
-        enum cp_rec_kind kind = (enum cp_rec_kind)((h >> 8) & 0xff);
-        if (words == 0 || words > mask + 1) /* cannot happen: a corrupted ring; resync */
-            break;
-        if (kind != CP_REC_REWIND) {
-            fn(ctx, kind, h >> 16, &data[(pos & mask) + 1], words - 1);
-            n++;
-        }
-        pos += words;
-    }
-    pos = end;
-    /* release: the producer may reuse the words up to pos */
-    __atomic_store_n(&r->rtail, pos, __ATOMIC_RELEASE);
-    return n;
-}
-
 uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx)
 {
-    uint64_t n = drain_records(r, fn, ctx);
+    uint64_t n = cp_ring_drain_records(r, fn, ctx);
     /* Wake the producer only if it waits for room: a single-threaded process drains
      * after every event (inline flushing), and an unconditional wake was a futex system
      * call each time, 2 an allocation pair at rate 1 (strace -c, bench/progs/namechurn:
@@ -227,5 +177,5 @@ uint64_t cp_ring_drain_own(struct cp_ring *r, cp_ring_fn fn, void *ctx)
      * which drains at every event (BENCHMARKS.md, "Inline publishing at rate 1"); a
      * producer that waits later reads rseq then, and the drain that ends its wait is a
      * flusher's, which bumps it */
-    return drain_records(r, fn, ctx);
+    return cp_ring_drain_records(r, fn, ctx);
 }

@@ -322,8 +322,8 @@ static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *tru
 #define LU_STR_(x) #x
 #define LU_STR(x) LU_STR_(x)              /* the names libunwind.h's macros give these functions */
 static int (*lu_backtrace)(void **, int); /* atomic: set once libunwind is loaded */
-static int lu_state; /* atomic: 0 not tried, 1 loaded, 2 failed, 3 not here (loader_suspect) */
-static int lu_wanted;                     /* atomic: a walk needed libunwind */
+int cp_stack_lu_state; /* atomic: 0 not tried, 1 loaded, 2 failed, 3 not here (loader_suspect) */
+int cp_stack_lu_wanted; /* atomic: a walk needed libunwind (stack.h: both read inline) */
 static uint64_t n_fp_fallbacks;           /* atomic */
 /* this thread has walked with libunwind, so its thread-local storage (dynamic TLS, which
  * __tls_get_addr allocates with malloc on a thread's first access) is in place */
@@ -333,7 +333,7 @@ int cp_stack_load_libunwind(void)
 {
     static cp_spin lu_lock = CP_SPIN_INIT;
     cp_spin_lock(&lu_lock);
-    int st = __atomic_load_n(&lu_state, __ATOMIC_ACQUIRE);
+    int st = __atomic_load_n(&cp_stack_lu_state, __ATOMIC_ACQUIRE);
     if (st == 0) {
         st = 2;
         void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
@@ -363,7 +363,7 @@ int cp_stack_load_libunwind(void)
                    "are walked by frame pointers (ctrprof/health:unwind-fp-fallbacks)",
                    why ? why : "?");
         }
-        __atomic_store_n(&lu_state, st, __ATOMIC_RELEASE);
+        __atomic_store_n(&cp_stack_lu_state, st, __ATOMIC_RELEASE);
     }
     cp_spin_unlock(&lu_lock);
     return st == 1 ? 0 : -1;
@@ -376,7 +376,7 @@ int cp_stack_load_libunwind(void)
  * CTRPROF_UNWIND=libunwind, a child forked while another thread was in dlopen, or in
  * one of our own walks). Such a child never calls dl_iterate_phdr: libunwind is hidden
  * (lu_backtrace NULL: its walks go by frame pointers, counted as fp-fallbacks, and it is
- * not loaded either: lu_state 3), and the module table keeps what the parent knew. Until
+ * not loaded either: its state 3), and the module table keeps what the parent knew. Until
  * exec; the CFI walker, which needs neither, is unaffected. */
 static bool loader_suspect; /* written in the child's atfork handler, before other use */
 
@@ -385,14 +385,8 @@ void cp_stack_loader_suspect(void)
     loader_suspect = true;
     cp_modules_loader_suspect();
     __atomic_store_n(&lu_backtrace, NULL, __ATOMIC_RELEASE);
-    if (__atomic_load_n(&lu_state, __ATOMIC_ACQUIRE) == 0)
-        __atomic_store_n(&lu_state, 3, __ATOMIC_RELEASE);
-}
-
-bool cp_stack_libunwind_wanted(void)
-{
-    return __atomic_load_n(&lu_wanted, __ATOMIC_RELAXED) &&
-           !__atomic_load_n(&lu_state, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&cp_stack_lu_state, __ATOMIC_ACQUIRE) == 0)
+        __atomic_store_n(&cp_stack_lu_state, 3, __ATOMIC_RELEASE);
 }
 
 uint64_t cp_stack_fp_fallbacks(void)
@@ -402,8 +396,8 @@ uint64_t cp_stack_fp_fallbacks(void)
 
 uint64_t cp_stack_libunwind_loaded(void)
 {
-    /* lu_backtrace is set before lu_state (release): never ahead of libunwind's walks */
-    return __atomic_load_n(&lu_state, __ATOMIC_ACQUIRE) == 1;
+    /* lu_backtrace is set before the state (release): never ahead of libunwind's walks */
+    return __atomic_load_n(&cp_stack_lu_state, __ATOMIC_ACQUIRE) == 1;
 }
 
 /* libunwind's walk on the walk stack (ownstack.h): from there it goes through the
@@ -433,8 +427,8 @@ capture_unwind_nt(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, b
     if (__builtin_expect(!bt || (noalloc && !lu_warm), 0)) {
         /* not loaded yet (the flusher loads it when asked), not loadable, or not for a
          * thread that may not allocate and has not used it yet */
-        if (!bt && !__atomic_load_n(&lu_wanted, __ATOMIC_RELAXED))
-            __atomic_store_n(&lu_wanted, 1, __ATOMIC_RELAXED);
+        if (!bt && !__atomic_load_n(&cp_stack_lu_wanted, __ATOMIC_RELAXED))
+            __atomic_store_n(&cp_stack_lu_wanted, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&n_fp_fallbacks, 1, __ATOMIC_RELAXED);
         return capture_fp(pcs, max, skip, truncated);
     }

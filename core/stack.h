@@ -57,7 +57,14 @@ void cp_stack_stats(uint64_t *fallbacks, uint64_t *checked, uint64_t *differ);
  * (wanted: asked for, not tried yet). Until then such walks use frame pointers, counted in
  * fp_fallbacks. load returns 0 once libunwind is there, -1 if it cannot be (said once). */
 int cp_stack_load_libunwind(void);
-bool cp_stack_libunwind_wanted(void);
+/* (inline: a single-threaded process asks at every inline flush, flusher.c) */
+extern int cp_stack_lu_state __attribute__((visibility("hidden")));
+extern int cp_stack_lu_wanted __attribute__((visibility("hidden")));
+static inline bool cp_stack_libunwind_wanted(void)
+{
+    return __atomic_load_n(&cp_stack_lu_wanted, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&cp_stack_lu_state, __ATOMIC_RELAXED);
+}
 /* A fork child whose parent had other threads: never call dl_iterate_phdr (no libunwind
  * walks, no module refresh) until exec; the loader's lock may be held by a thread that
  * is not in this process (stack.c). */

@@ -66,6 +66,27 @@ static void test_class_boundaries(void **state)
     assert_int_equal(cp_ht_class(9999999999), 7); /* under 10 s */
     assert_int_equal(cp_ht_class(10000000000), 8);
     assert_int_equal(cp_ht_class(UINT64_MAX), 8);
+    /* the tables against the definition: every decade bound and power of two, +-1, and
+     * values between */
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 64 * 3 + 20000; i++) {
+        uint64_t ns;
+        if (i < 64 * 3) {
+            ns = ((uint64_t)1 << (i / 3)) + (uint64_t)(i % 3) - 1;
+        } else if (i < 64 * 3 + 60) {
+            uint64_t p = 1;
+            for (int d = 0; d < (i - 64 * 3) / 3; d++)
+                p *= 10;
+            ns = p + (uint64_t)((i - 64 * 3) % 3) - 1;
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            ns = x >> (x & 63);
+        }
+        unsigned k = 0;
+        for (uint64_t lim = 1000; k < CP_NLIFE - 1 && ns >= lim; lim *= 10)
+            k++;
+        assert_int_equal(cp_ht_class(ns), k);
+    }
 }
 
 static uint64_t mono(void)
