@@ -28,4 +28,21 @@ static inline long cp_raw_syscall(long nr, long a, long b, long c, long d, long 
 }
 #endif
 
+/* The next entry of a getdents64 buffer (buf, n bytes read; *at its offset, moved past
+ * it): its name, and its d_type in *type; NULL after the last. struct linux_dirent64:
+ * inode 8 bytes, offset 8, record length 2, type 1, then the name. */
+static inline const char *cp_raw_dirent(const char *buf, long n, long *at, unsigned char *type)
+{
+    if (*at >= n)
+        return 0;
+    const char *e = buf + *at;
+    unsigned short reclen;
+    __builtin_memcpy(&reclen, e + 16, sizeof reclen);
+    if (reclen == 0)
+        return 0; /* (never from the kernel; no endless loop on a corrupt buffer) */
+    *at += reclen;
+    *type = (unsigned char)e[18];
+    return e + 19;
+}
+
 #endif

@@ -109,13 +109,10 @@ static void snapshot_masks(void)
     char ents[512];
     long got;
     while (dir >= 0 && snap_n < SNAP_MAX &&
-           (got = cp_raw_syscall(SYS_getdents64, dir, (long)ents, sizeof ents, 0, 0, 0)) > 0)
-        for (long at = 0; at < got && snap_n < SNAP_MAX;) {
-            /* struct linux_dirent64: ino 8, off 8, reclen 2, type 1, name */
-            unsigned short reclen;
-            memcpy(&reclen, ents + at + 16, sizeof reclen);
-            const char *name = ents + at + 19;
-            at += reclen;
+           (got = cp_raw_syscall(SYS_getdents64, dir, (long)ents, sizeof ents, 0, 0, 0)) > 0) {
+        const char *name;
+        unsigned char type;
+        for (long at = 0; snap_n < SNAP_MAX && (name = cp_raw_dirent(ents, got, &at, &type));) {
             int32_t tid = 0;
             for (const char *c = name; *c >= '0' && *c <= '9' && tid < (1 << 27); c++)
                 tid = tid * 10 + (*c - '0');
@@ -123,6 +120,7 @@ static void snapshot_masks(void)
             if (b >= 0)
                 snap[snap_n++] = b ? -tid : tid;
         }
+    }
     if (dir >= 0)
         cp_raw_syscall(SYS_close, dir, 0, 0, 0, 0, 0);
     cp_spin_unlock(&snap_lock);

@@ -272,8 +272,7 @@ __attribute__((noinline)) static void sweep(const char *dir)
     int bfd = sys_open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
     if (bfd < 0)
         return;
-    /* linux_dirent64: inode, offset, record length, type, name */
-    union {
+    union { /* (linux_dirent64s: cp_raw_dirent) */
         char b[512];
         uint64_t align;
     } u;
@@ -281,13 +280,9 @@ __attribute__((noinline)) static void sweep(const char *dir)
     long n;
     while (seen < SWEEP_NAMES &&
            (n = cp_raw_syscall(SYS_getdents64, bfd, (long)u.b, sizeof u.b, 0, 0, 0)) > 0) {
-        for (long off = 0; off < n && seen < SWEEP_NAMES; seen++) {
-            const char *e = u.b + off;
-            unsigned short reclen;
-            memcpy(&reclen, e + 16, sizeof reclen);
-            unsigned char type = (unsigned char)e[18];
-            const char *name = e + 19;
-            off += reclen;
+        const char *name;
+        unsigned char type;
+        for (long off = 0; seen < SWEEP_NAMES && (name = cp_raw_dirent(u.b, n, &off, &type)); seen++) {
             long pid, ppid;
             unsigned long long start, now;
             if ((type != DT_DIR && type != DT_UNKNOWN) || !tree_name(name, &pid, &start) ||
