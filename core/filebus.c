@@ -137,6 +137,16 @@ static uint8_t flag_from_snapshot(void)
     return CP_BUS_UNKNOWN;
 }
 
+/* This thread's SIGBUS as the kernel has it now: CP_BUS_OPEN or CP_BUS_BLOCKED, or
+ * CP_BUS_UNKNOWN if the call failed */
+static uint8_t flag_from_kernel(void)
+{
+    uint64_t cur = 0;
+    if (cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&cur, 8, 0, 0) != 0)
+        return CP_BUS_UNKNOWN;
+    return cur & (1ull << (SIGBUS - 1)) ? CP_BUS_BLOCKED : CP_BUS_OPEN;
+}
+
 void cp_bus_on_flusher(void)
 {
     on_flusher = 1;
@@ -181,21 +191,17 @@ int cp_bus_open(bool ask)
     uint64_t bus = 1ull << (SIGBUS - 1);
     int forbidden = __atomic_load_n(&bus_mask_forbidden, __ATOMIC_ACQUIRE);
     if (forbidden) {
-        uint64_t cur = 0;
-        if (cp_bus_blocked == CP_BUS_UNKNOWN && forbidden == CP_BUS_MAY_ASK &&
-            cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&cur, 8, 0, 0) == 0)
-            cp_bus_blocked = cur & bus ? CP_BUS_BLOCKED : CP_BUS_OPEN;
-        else if (cp_bus_blocked == CP_BUS_UNKNOWN && forbidden == CP_BUS_MAY_NOT_ASK)
-            cp_bus_blocked = flag_from_snapshot();
+        if (cp_bus_blocked == CP_BUS_UNKNOWN)
+            cp_bus_blocked = forbidden == CP_BUS_MAY_ASK ? flag_from_kernel() : flag_from_snapshot();
         return cp_bus_blocked == CP_BUS_OPEN ? 0 : -1; /* (unknown still: taken as blocked) */
     }
     if (ask || cp_bus_blocked == CP_BUS_UNKNOWN) {
-        uint64_t cur = 0;
-        if (cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&cur, 8, 0, 0) != 0)
+        uint8_t now = flag_from_kernel();
+        if (now == CP_BUS_UNKNOWN)
             return cp_bus_blocked == CP_BUS_BLOCKED ? -1 : 0;
         if (!ask) /* this thread's first inline flush: known from now on (the hooks) */
-            cp_bus_blocked = cur & bus ? CP_BUS_BLOCKED : CP_BUS_OPEN;
-        if (!(cur & bus))
+            cp_bus_blocked = now;
+        if (now == CP_BUS_OPEN)
             return 0;
     } else if (cp_bus_blocked == CP_BUS_OPEN) {
         return 0;
