@@ -242,9 +242,9 @@ static int before(int strict, const struct sock_fprog *fp, bool tsync)
     /* a TSYNC filter that would bind our thread to calls it may not make: retired now
      * (none starts again while cp_sandboxed) */
     if (tsync && level != CP_BUS_WINDOW_OK && cp_prof_enabled()) {
-        (void)cp_prof_aside_begin(false);
+        if (cp_prof_aside_begin(false))
+            froze |= RETIRED; /* (none was running: none to start again if refused) */
         cp_prof_aside_end();
-        froze |= RETIRED;
     }
     /* Any filter binds this thread (and strict mode allows no rt_sigprocmask): a program's
      * thread whose SIGBUS is blocked may not open it for its stores from now on (core/
