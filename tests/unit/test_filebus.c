@@ -46,12 +46,19 @@ static void *inline_probe(void *arg)
     return NULL;
 }
 
-static struct probe run_with(int block)
+/* SIGBUS blocked (or opened) on this thread; its mask before, in *old */
+static void set_bus(int block, sigset_t *old)
 {
-    sigset_t bus, old;
+    sigset_t bus;
     sigemptyset(&bus);
     sigaddset(&bus, SIGBUS);
-    pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &bus, &old);
+    pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &bus, old);
+}
+
+static struct probe run_with(int block)
+{
+    sigset_t old;
+    set_bus(block, &old);
     struct probe p = {-9, -9, -9, -9};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, inline_probe, &p), 0); /* inherits the mask */
@@ -90,10 +97,8 @@ static void *file_lock_probe(void *arg)
 static void test_file_lock_asks_and_forbidden(void **state)
 {
     (void)state;
-    sigset_t bus, old;
-    sigemptyset(&bus);
-    sigaddset(&bus, SIGBUS);
-    pthread_sigmask(SIG_BLOCK, &bus, &old);
+    sigset_t old;
+    set_bus(1, &old);
     struct probe p = {-9, -9, -9, -9};
     pthread_t t;
     /* the flag says open (the hooks' last word), the kernel says blocked: it asks */
@@ -149,10 +154,8 @@ static void *parked_probe(void *arg)
 
 static void park(struct parked *k, int block)
 {
-    sigset_t bus, old;
-    sigemptyset(&bus);
-    sigaddset(&bus, SIGBUS);
-    pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &bus, &old);
+    sigset_t old;
+    set_bus(block, &old);
     k->go = k->running = 0;
     k->p = (struct probe){-9, -9, -9, -9};
     assert_int_equal(pthread_create(&k->t, NULL, parked_probe, k), 0); /* inherits it */
@@ -199,10 +202,8 @@ static void *window_holder(void *arg)
 static void test_filter_waits_for_windows(void **state)
 {
     (void)state;
-    sigset_t bus, old;
-    sigemptyset(&bus);
-    sigaddset(&bus, SIGBUS);
-    pthread_sigmask(SIG_BLOCK, &bus, &old);
+    sigset_t old;
+    set_bus(1, &old);
     pthread_t t;
     __atomic_store_n(&window_state, 0, __ATOMIC_RELAXED);
     assert_int_equal(pthread_create(&t, NULL, window_holder, NULL), 0);
