@@ -52,6 +52,7 @@ ifneq ($(or $(filter-out $(NOBUILD_GOALS),$(MAKECMDGOALS)),$(if $(MAKECMDGOALS),
 $(call need_pkg,libunwind,libunwind-dev)
 $(call need_pkg,libdw,libdw-dev)
 $(call need_pkg,zlib,zlib1g-dev)
+$(call need_pkg,libzstd,libzstd-dev)
 $(call need_pkg,libmicrohttpd,libmicrohttpd-dev)
 $(call need_pkg,ncursesw,libncurses-dev)
 endif
@@ -63,6 +64,7 @@ UNWIND_CFLAGS := $(shell $(PKG_CONFIG) --cflags libunwind 2>/dev/null)
 DW_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdw 2>/dev/null)
 DW_LIBS := $(shell $(PKG_CONFIG) --libs libdw libelf 2>/dev/null)
 Z_LIBS := $(shell $(PKG_CONFIG) --libs zlib 2>/dev/null)
+ZSTD_LIBS := $(shell $(PKG_CONFIG) --libs libzstd 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 MHD_CFLAGS := $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS := $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null)
@@ -77,10 +79,11 @@ CFLAGS_TOOL := $(BASE_CFLAGS) -fstack-protector-strong $(DW_CFLAGS) $(MHD_CFLAGS
 USER_CFLAGS = $(CPPFLAGS) $(CFLAGS)
 DEPFLAGS = -MMD -MP
 
-# The offline reader of format 2 (snprintf, realloc: never in a profiled process): built
-# with the tools' flags only, and kept out of libcore.a and so out of the shim
-# (tests/e2e/layers.sh checks that the shim has none of the readers' symbols).
-READ_SRC := cfile/names_read.c
+# The offline readers (snprintf, realloc, libzstd: never in a profiled process): format 2's
+# names, and packed profiles (packed.c). Built with the tools' flags only, and kept out of
+# libcore.a and so out of the shim (tests/e2e/layers.sh checks that the shim has none of
+# the readers' symbols).
+READ_SRC := cfile/names_read.c cfile/packed.c
 CFILE_SRC := $(filter-out $(READ_SRC),$(wildcard cfile/*.c))
 BASE_SRC := $(wildcard base/*.c)
 CORE_SRC := $(BASE_SRC) $(wildcard core/*.c) $(CFILE_SRC)
@@ -150,7 +153,7 @@ $(B)/libctrprof.so: $(PRELOAD_OBJ) $(B)/libcore.a
 	$(CC) -shared $(SAN) $(CFLAGS) $(LDFLAGS) -Wl,-soname,libctrprof.so -o $@ $(PRELOAD_OBJ) $(B)/libcore.a -ldl -lpthread -Wl,-z,nodelete -Wl,-z,now -Wl,--no-undefined
 
 $(B)/ctrprof: $(TOOL_OBJ) $(TOOL_CORE_OBJ) $(B)/libcore.a
-	$(CC) $(SAN) $(CFLAGS) $(LDFLAGS) -Wl,-Map,$(B)/ctrprof.map -o $@ $(TOOL_OBJ) $(TOOL_CORE_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) $(MHD_LIBS) $(CURSES_LIBS) -lm -lpthread -ldl
+	$(CC) $(SAN) $(CFLAGS) $(LDFLAGS) -Wl,-Map,$(B)/ctrprof.map -o $@ $(TOOL_OBJ) $(TOOL_CORE_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) $(ZSTD_LIBS) $(MHD_LIBS) $(CURSES_LIBS) -lm -lpthread -ldl
 
 # (the offline reader too: unit_util.h reads the files the tests write)
 $(B)/libread.a: $(READ_OBJ)
@@ -159,7 +162,7 @@ $(B)/libread.a: $(READ_OBJ)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libcore.a $(B)/libread.a Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_SHIM) -fvisibility=default -Itests/unit -DCP_SRCDIR='"$(CURDIR)"' $(USER_CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(B)/libread.a $(B)/libcore.a $(CMOCKA_LIBS) -lm -lpthread -ldl
+	$(CC) $(CFLAGS_SHIM) -fvisibility=default -Itests/unit -DCP_SRCDIR='"$(CURDIR)"' $(USER_CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(B)/libread.a $(B)/libcore.a $(CMOCKA_LIBS) $(ZSTD_LIBS) -lm -lpthread -ldl
 
 # The symbolizer's test links the symbolizer and libdw (the tool's side, not the engine's).
 $(B)/tests/test_symbolize: tests/unit/test_symbolize.c $(B)/obj/symbolize/symbolize.o Makefile
@@ -262,7 +265,12 @@ build-fuzz/fuzz_unwind: $(call fuzz_obj,tests/fuzz/fuzz_unwind.c core/unwind.c c
 FUZZ_REPORT_SRC := $(filter-out tools/main.c tools/run.c tools/dump.c tools/serve.c tools/serve_data.c tools/top.c,$(TOOL_SRC)) $(CFILE_SRC) base/log.c $(READ_SRC)
 build-fuzz/fuzz_report: $(call fuzz_obj,tests/fuzz/fuzz_report.c $(FUZZ_REPORT_SRC))
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $^ $(DW_LIBS) $(Z_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(DW_LIBS) $(Z_LIBS) $(ZSTD_LIBS) -lm
+
+# Packed profiles: the unpack, then the reader on what it made.
+build-fuzz/fuzz_packed: $(call fuzz_obj,tests/fuzz/fuzz_packed.c cfile/packed.c $(CFILE_SRC) base/log.c)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(ZSTD_LIBS)
 
 -include $(wildcard build-fuzz/obj/*/*.d build-fuzz/obj/*/*/*.d)
 

@@ -84,6 +84,9 @@ const char *cp_cfile_strerror(int code)
     case CP_CFILE_ESANDBOX:
         return "the program sandboxed itself: the profile cannot grow past the room made "
                "before";
+    case CP_CFILE_EPACKED:
+        return "not a packed profile that unpacks (a zstd frame that is truncated, corrupt, "
+               "followed by other bytes, or unpacks to more than a counter file can hold)";
     default:
         return code < 0 ? strerror(-code) : "no error";
     }

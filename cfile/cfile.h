@@ -51,6 +51,7 @@ enum {
     CP_CFILE_ELOST = -4212,    /* writer: the path no longer leads to the file we made */
     CP_CFILE_EBROKEN = -4213,  /* writer: the mapping faulted (file truncated under us) */
     CP_CFILE_ESANDBOX = -4214, /* writer: growing needs a system call a sandbox forbids */
+    CP_CFILE_EPACKED = -4215,  /* reader: a packed profile that does not unpack (packed.h) */
 };
 
 /* Human text for a code returned by any cp_cfile_* function (static string). */

@@ -5,7 +5,7 @@ set -e
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libunwind-dev libdw-dev libelf-dev \
-zlib1g-dev libcmocka-dev golang-go python3 sqlite3 git perl make valgrind binutils g++ xz-utils \
+zlib1g-dev libzstd-dev zstd libcmocka-dev golang-go python3 sqlite3 git perl make valgrind binutils g++ xz-utils \
 memcached libjemalloc2 libgoogle-perftools4 time chromium libc6-dbg libmicrohttpd-dev \
 prometheus curl libncurses-dev tmux"
 # `make bench` also needs the peers it compares against and a plotter.

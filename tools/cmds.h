@@ -14,6 +14,7 @@ int cp_cmd_report(int argc, char **argv);
 int cp_cmd_dump(int argc, char **argv);
 int cp_cmd_serve(int argc, char **argv);
 int cp_cmd_top(int argc, char **argv);
+int cp_cmd_pack(int argc, char **argv);
 
 /* Load and validate the counter file at path, calling meta_cb for its metadata; on error
  * print one line "ctrprof: PATH: what" and return 1 (nothing to unload). */

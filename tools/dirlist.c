@@ -17,10 +17,24 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Is b a's packed copy (a NAME.count beside its NAME.count.zst: `ctrprof pack --keep`)?
+ * Names are sorted, so a is the entry just before b. */
+static int packed_twin(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = cp_count_name_len(b);
+    return lb != strlen(b) && la == lb && !strncmp(a, b, la);
+}
+
+size_t cp_count_name_len(const char *name)
+{
+    size_t l = strlen(name);
+    return l >= 10 && !strcmp(name + l - 10, ".count.zst") ? l - 4 : l;
+}
+
 static int is_count_name(const char *n)
 {
-    size_t l = strlen(n);
-    return n[0] != '.' && l >= 7 && !strcmp(n + l - 6, ".count");
+    size_t l = cp_count_name_len(n);
+    return n[0] != '.' && l >= 7 && !strncmp(n + l - 6, ".count", 6);
 }
 
 int cp_dir_each(const char *dir, int flags, size_t max, cp_dir_entry_fn fn, void *ctx)
@@ -64,6 +78,8 @@ int cp_dir_each(const char *dir, int flags, size_t max, cp_dir_entry_fn fn, void
                 why = "a directory (not descended into)";
             else if (!S_ISREG(st.st_mode))
                 why = "not a regular file";
+            else if (i > 0 && packed_twin(names[i - 1], names[i]))
+                why = "a packed copy of the profile beside it (that one is read)";
             if (!why || !(flags & CP_DIR_COUNT_FILES))
                 fn(ctx, path, why);
             free(path);

@@ -74,13 +74,13 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
     c->n++;
 }
 
-/* ctrprof.<program>.<pid>[.<gen>].count -> pid, or -1 */
+/* ctrprof.<program>.<pid>[.<gen>].count[.zst] -> pid, or -1 */
 static long pid_of_name(const char *path, const char *program)
 {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
-    size_t l = strlen(b), pl = strlen(program);
-    if (l < 8 + 6 || strncmp(b, "ctrprof.", 8) || strcmp(b + l - 6, ".count"))
+    size_t l = cp_count_name_len(b), pl = strlen(program);
+    if (l < 8 + 6 || strncmp(b, "ctrprof.", 8) || strncmp(b + l - 6, ".count", 6))
         return -1;
     const char *mid = b + 8, *end = b + l - 6;
     if (pl) {

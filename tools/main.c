@@ -15,6 +15,7 @@ static void usage(FILE *f)
           "       ctrprof dump [--json] FILE\n"
           "       ctrprof serve [--listen ADDR:PORT] FILE|DIR...\n"
           "       ctrprof top [--profile heap|mutex|block] [--once] FILE|DIR...\n"
+          "       ctrprof pack [--keep] [--level N] FILE|DIR...\n"
           "       ctrprof --version\n"
           "run 'ctrprof <command> --help' for the options of each command\n",
           f);
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
         return cp_cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "top"))
         return cp_cmd_top(argc - 1, argv + 1);
+    if (!strcmp(cmd, "pack"))
+        return cp_cmd_pack(argc - 1, argv + 1);
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
         /* the string every counter file carries as its Version: */
         printf("%s\n", CP_VERSION);

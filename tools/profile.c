@@ -1,7 +1,8 @@
 /*
  * profile.c — reading ctrprof profiles (see profile.h). Offline context.
  *
- * Every file goes through the counter file's reader (cfile/: cp_cfile_load + cp_names_parse,
+ * Every file goes through the counter file's reader (cfile/: cp_cfile_load_any, which also
+ * unpacks a packed profile, + cp_names_parse,
  * which hands a format-2 or -3 file's bucket records over as the names they stand for),
  * which validates the whole file before any counter is handed over, so a corrupt file is
  * an error and never a partial profile. Names that do not follow docs/SCHEMA.md are

@@ -1,16 +1,18 @@
 /*
- * readfile.c — how every ctrprof command opens a counter file: load a snapshot, validate
- * the whole of it (core's reader checks every chain before any counter is handed over),
- * and say what is wrong in one line. Offline context.
+ * readfile.c — how every ctrprof command opens a counter file, live or packed
+ * (cfile/packed.h): load a snapshot, validate the whole of it (core's reader checks every
+ * chain before any counter is handed over), and say what is wrong in one line. Offline
+ * context.
  */
 #include <stdio.h>
 
 #include "cmds.h"
+#include "packed.h"
 
 int cp_tool_check(const char *path, uint8_t **buf, size_t *len, cp_cfile_meta_fn meta_cb, void *ctx,
                   char *why, size_t whylen)
 {
-    int err = cp_cfile_load(path, buf, len);
+    int err = cp_cfile_load_any(path, buf, len, NULL); /* a live file, or a packed one */
     if (err) {
         snprintf(why, whylen, "%s", cp_cfile_strerror(err));
         return 1;

@@ -5,7 +5,9 @@
  * linked, set-id: exe.c, said before it starts), a program that dropped the shim (a
  * wrapper that clears the environment), one that allocates outside malloc or too little
  * (the shim's notes, why.c). The output directory (--dir, or --file's) is created if missing.
- * Offline context (a normal program).
+ * When the program is done, the profiles it made in the directory are packed (pack.c:
+ * nobody may write them any more; a --file stays a counter file, for more runs to add to),
+ * unless --no-pack. Offline context (a normal program).
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,8 +21,10 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "dirlist.h"
 #include "exe.h"
 #include "options.h"
+#include "pack.h"
 #include "why.h"
 
 static void usage(FILE *f)
@@ -34,7 +38,9 @@ static void usage(FILE *f)
           "  --dir D             directory for ctrprof.<program>.<pid>.count (CTRPROF_DIR)\n"
           "  --flush-ms N        flush interval (CTRPROF_FLUSH_MS)\n"
           "  --depth N           stack depth (CTRPROF_DEPTH)\n"
-          "  --unwind U          cfi, libunwind, fp or check (CTRPROF_UNWIND)\n",
+          "  --unwind U          cfi, libunwind, fp or check (CTRPROF_UNWIND)\n"
+          "  --no-pack           leave the profiles as counter files (without it, those of --dir that\n"
+          "                      the run made and nobody writes any more are packed: ctrprof pack)\n",
           f);
 }
 
@@ -110,9 +116,69 @@ static int make_dir(const char *dir, const char *opt)
     return 0;
 }
 
+/* The names of the profiles in dir (ctrprof.*.count, and packed ones), sorted: those there
+ * before the run, which its packing leaves alone. */
+struct names {
+    char **v;
+    size_t n;
+};
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_profile_name(const char *n)
+{
+    size_t l = cp_count_name_len(n);
+    return !strncmp(n, "ctrprof.", 8) && l >= 8 + 6 && !strncmp(n + l - 6, ".count", 6);
+}
+
+static void list_profiles(const char *dir, struct names *s)
+{
+    DIR *dh = opendir(dir);
+    for (struct dirent *de; dh && (de = readdir(dh));) {
+        if (!is_profile_name(de->d_name))
+            continue;
+        char **nv = realloc(s->v, (s->n + 1) * sizeof *s->v);
+        if (!nv || !(nv[s->n] = strdup(de->d_name))) {
+            s->v = nv ? nv : s->v;
+            break;
+        }
+        s->v = nv;
+        s->n++;
+    }
+    if (dh)
+        closedir(dh);
+    if (s->n > 1)
+        qsort(s->v, s->n, sizeof *s->v, by_name);
+}
+
+/* Pack the counter files the run made in dir (not there before it, not packed, nobody
+ * writing them: a child still running keeps its own, which is said). */
+static void pack_new(const char *dir, const struct names *before)
+{
+    struct names now = {0};
+    list_profiles(dir, &now);
+    struct cp_pack_opts o = {3, false};
+    for (size_t k = 0; k < now.n; k++) {
+        const char *n = now.v[k];
+        if (cp_count_name_len(n) == strlen(n) &&
+            !(before->n && bsearch(&n, before->v, before->n, sizeof *before->v, by_name))) {
+            char path[PATH_MAX], why[PATH_MAX + 200];
+            struct cp_pack_done d;
+            snprintf(path, sizeof path, "%s/%s", dir, n);
+            if (cp_pack_file(path, &o, &d, why, sizeof why) != 0)
+                fprintf(stderr, "ctrprof: %s not packed: %s\n", path, why);
+        }
+        free(now.v[k]);
+    }
+    free(now.v);
+}
+
 int cp_cmd_run(int argc, char **argv)
 {
-    int i = 1;
+    int i = 1, pack = 1;
     for (; i < argc; i++) {
         if (!strcmp(argv[i], "--")) {
             i++;
@@ -121,6 +187,10 @@ int cp_cmd_run(int argc, char **argv)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(argv[i], "--no-pack")) {
+            pack = 0;
+            continue;
         }
         const struct flag *f = NULL;
         for (size_t k = 0; k < sizeof flags / sizeof *flags; k++)
@@ -205,6 +275,11 @@ int cp_cmd_run(int argc, char **argv)
     sprintf(pre, "%s%s%s", shim, old && *old ? " " : "", old && *old ? old : "");
     setenv("LD_PRELOAD", pre, 1);
     free(pre);
+    /* the profiles there already (another run's, a shared file's): not this run's to pack */
+    struct names before = {0};
+    const char *outdir = dir && *dir ? dir : ".";
+    if (pack && !(file && *file))
+        list_profiles(outdir, &before);
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "ctrprof: run: fork: %s\n", strerror(errno));
@@ -224,6 +299,12 @@ int cp_cmd_run(int argc, char **argv)
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
+    /* A --file is shared: more runs add to it, so it stays a counter file. */
+    if (pack && !(file && *file))
+        pack_new(outdir, &before);
+    for (size_t k = 0; k < before.n; k++)
+        free(before.v[k]);
+    free(before.v);
     if (file && *file) {
         if (access(file, F_OK) == 0)
             fprintf(stderr, "ctrprof: profile in %s\n", file);
@@ -239,8 +320,7 @@ int cp_cmd_run(int argc, char **argv)
         DIR *dh = opendir(d);
         struct dirent *de;
         while (dh && (de = readdir(dh))) {
-            size_t nl = strlen(de->d_name);
-            if (strncmp(de->d_name, "ctrprof.", 8) || nl < 6 || strcmp(de->d_name + nl - 6, ".count"))
+            if (!is_profile_name(de->d_name))
                 continue;
             if (!strstr(de->d_name + 8, pidpart))
                 others++;
@@ -286,7 +366,7 @@ int cp_cmd_run(int argc, char **argv)
                     "ctrprof: %s left no profile: the shim did not run in it (a wrapper that clears "
                     "the environment, such as env -i or sudo, or a program that drops LD_PRELOAD, "
                     "or one that left by _exit or exec before it recorded anything); profiles of "
-                    "its children, if any, in %s/ctrprof.*.count\n",
+                    "its children, if any, in %s/ctrprof.*.count[.zst]\n",
                     prog, dir && *dir ? dir : ".");
         }
     }

@@ -23,6 +23,7 @@
 
 #include "cfile.h"
 #include "dirlist.h"
+#include "packed.h"
 
 #define MAX_FILES 4096 /* per snapshot: bounded memory whatever a directory holds */
 
@@ -97,7 +98,7 @@ static void take(struct cp_snapset *s, const char *path, cp_say_fn say, void *ct
         return;
     }
     struct cp_snap sn = {0};
-    int err = cp_cfile_load(path, &sn.buf, &sn.len);
+    int err = cp_cfile_load_any(path, &sn.buf, &sn.len, NULL);
     if (err) {
         say(ctx, path, cp_cfile_strerror(err));
         s->bad++;

@@ -5,7 +5,7 @@
  *
  * An input is a file, or a directory meaning its regular files ending in ".count" (not
  * following symbolic links), listed again for every snapshot so that new processes
- * appear. A snapshot loads each file once with cp_cfile_load (a consistent copy as of
+ * appear. A snapshot loads each file once with cp_cfile_load_any (a consistent copy as of
  * one publish boundary; a file mid-publish is waited for); a file that is gone, short,
  * corrupt or not a ctrprof profile is skipped and handed to the caller's `say`.
  */
@@ -19,7 +19,7 @@
 
 struct cp_snap {
     char *path;
-    uint8_t *buf; /* the file's bytes (cp_cfile_load) */
+    uint8_t *buf; /* the file's bytes (cp_cfile_load_any) */
     size_t len;
     uint64_t hash; /* of the bytes */
     char program[64];

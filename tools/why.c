@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cfile.h"
+#include "packed.h"
 #include "profile.h"
 
 static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
@@ -52,7 +53,7 @@ int cp_notes_read(const char *path, struct cp_notes *n)
 {
     uint8_t *buf;
     size_t len;
-    if (cp_cfile_load(path, &buf, &len) != 0)
+    if (cp_cfile_load_any(path, &buf, &len, NULL) != 0)
         return -1;
     int rc = cp_cfile_parse(buf, len, on_meta, on_counter, n, NULL, 0) == 0 ? 0 : -1;
     cp_cfile_unload(buf, len);

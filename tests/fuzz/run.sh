@@ -53,6 +53,12 @@ for bin in "$@"; do
     cp "$top"/tests/fixtures/telemetry-v1/*.count "$corpus"/ 2>/dev/null
     cp "$top"/tests/fuzz/corpus/* "$corpus"/ 2>/dev/null
     [ "$name" = fuzz_report ] && seed_profiles "$corpus"
+    # packed profiles: the fixtures and the corpus, each through zstd (the zstd command)
+    if [ "$name" = fuzz_packed ]; then
+        for f in "$corpus"/*; do
+            zstd -q -c "$f" >"$f.zst" && rm -f "$f"
+        done
+    fi
     [ "$name" = fuzz_unwind ] && python3 "$top/tests/fuzz/eh_seeds.py" "$corpus" /bin/true \
         "$top/build/progs/hotpath" /lib/x86_64-linux-gnu/libz.so.1
     # every crash found so far, replayed first (tests/fuzz/regressions/NAME-*)
