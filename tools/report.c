@@ -343,6 +343,9 @@ int cp_cmd_report(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    if (fmt >= 6)
+        rc = 0; /* (it was 1 until here, the status of a failed load: lifetimes and timeline
+                 * exited 1 after a whole report) */
     for (size_t k = 0; k < ng && fmt >= 6; k++) {
         if (ng > 1)
             fprintf(out, "%s# == %s: %zu file%s ==\n", k ? "\n" : "", g[k].label, g[k].nfiles,

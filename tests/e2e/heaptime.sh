@@ -78,6 +78,7 @@ check_eq "heaptime:temp-under-not-a-decade" "2 1" "$? $(echo "$err" | grep -c 'w
 
 # lifetimes: per site, objects per class, still live, the median class
 lt=$("$CTRPROF" report --format=lifetimes "$f")
+check_eq "heaptime:lifetimes-status" "0" "$?"
 lrow() { echo "$lt" | awk -v s="$1" '$NF == s { $NF = ""; print }' | xargs; }
 check_eq "heaptime:lifetimes-header" "# lt1us 1us 10us 100us 1ms 10ms 100ms 1s 10s live median site" \
     "$(echo "$lt" | sed -n 2p)"
@@ -96,6 +97,7 @@ check_eq "heaptime:temp-under-default-1ms" "$(lrow temp_fast | awk '{ print $1 +
 
 # the timeline: a point inside each phase, with that phase's heap
 tl=$("$CTRPROF" report --format=timeline "$f")
+check_eq "heaptime:timeline-status" "0" "$?"
 check_eq "heaptime:timeline-header" "# seconds heap_inuse_bytes rss_bytes alloc_bytes_per_second pid" \
     "$(echo "$tl" | head -1)"
 # inphase FROM TO HEAP: points strictly inside (FROM + 1 interval, TO) ms with that heap
