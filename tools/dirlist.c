@@ -84,8 +84,9 @@ int cp_dir_each(const char *dir, int flags, size_t max, cp_dir_entry_fn fn, void
                 fn(ctx, path, why);
             free(path);
         }
-        free(names[i]);
     }
+    for (size_t i = 0; i < n; i++) /* (after the walk: packed_twin reads the name before) */
+        free(names[i]);
     free(names);
     closedir(d);
     return 0;

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Packed profiles (issue 23's file size): `ctrprof pack` and the packing `ctrprof run` does
+# when its program is done. A packed profile is one zstd frame that unpacks to the very
+# counter file (so Go's parser reads it after `zstd -d`), every command reads it as it reads
+# the file, nothing is ever lost: a file a process still maps, a file that is not a whole
+# counter file, a name already taken are left as they are, each with one line saying so;
+# a damaged packed file is one line of error, never other counts.
+source "$(dirname "$0")/lib.sh"
+
+A="$WORK/a/ns.count"
+mkdir -p "$WORK/a" "$WORK/b"
+# a rate-1 profile of many stacks (16,384 sites): the shape whose file is large
+CTRPROF_MEM_RATE=1 CTRPROF_FILE="$A" LD_PRELOAD="$SHIM" "$PROGS/namestacks" 2 16384 >/dev/null
+[ -s "$A" ] || { fail "pack:setup" "no profile written"; exit 0; }
+raw=$(stat -c %s "$A")
+
+# --keep: both there; the packed one is a fifth or less (a tenth on the large shapes:
+# BENCHMARKS.md), and unpacks to the same bytes
+out=$("$CTRPROF" pack --keep "$A" 2>&1)
+rc=$?
+check_eq "pack:keep:status" "0" "$rc"
+[ -f "$A" ] && [ -f "$A.zst" ] && pass "pack:keep:both-there" || fail "pack:keep:both-there" "$(ls "$WORK/a")"
+grep -q "^$A (.*) -> $A.zst (.*)$" <<<"$out" && pass "pack:says-sizes" || fail "pack:says-sizes" "$out"
+packed=$(stat -c %s "$A.zst")
+[ "$packed" -gt 0 ] && [ $((packed * 5)) -le "$raw" ] && pass "pack:a-fifth-or-less" ||
+    fail "pack:a-fifth-or-less" "$raw bytes -> $packed"
+if command -v zstd >/dev/null 2>&1; then
+    zstd -q -d -c "$A.zst" | cmp -s - "$A" && pass "pack:zstd-d-gives-the-file" ||
+        fail "pack:zstd-d-gives-the-file" "the unpacked bytes differ"
+else
+    skip "pack:zstd-d-gives-the-file" "no zstd command (apt-get install zstd)"
+fi
+
+# every reader takes it as it takes the file
+for f in "" "--format=folded" "--sample=alloc_objects --format=raw" "--format=lifetimes"; do
+    # shellcheck disable=SC2086
+    r1=$("$CTRPROF" report $f "$A" 2>&1)
+    s1=$?
+    # shellcheck disable=SC2086
+    r2=$("$CTRPROF" report $f "$A.zst" 2>&1)
+    s2=$?
+    n="pack:report-same:${f:-top}"
+    if [ -n "$r1" ] && [ "$r1" = "$r2" ] && [ "$s1 $s2" = "0 0" ] && ! grep -q "^ctrprof:" <<<"$r1"; then pass "$n"; else
+        fail "$n" "status $s1 $s2: $(diff <(echo "$r1") <(echo "$r2") | head -5)"; fi
+done
+d1=$("$CTRPROF" dump "$A" 2>&1)
+d2=$("$CTRPROF" dump "$A.zst" 2>&1)
+[ -n "$d1" ] && [ "$d1" = "$d2" ] && pass "pack:dump-same" || fail "pack:dump-same" "$(diff <(echo "$d1") <(echo "$d2") | head -3)"
+t2=$("$CTRPROF" top --once --interval 1 "$A.zst" 2>&1)
+grep -q "namestacks\|alloc\|inuse" <<<"$t2" && ! grep -q "^ctrprof:" <<<"$t2" && pass "pack:top-reads-it" ||
+    fail "pack:top-reads-it" "$(head -3 <<<"$t2")"
+
+# a directory with both (after --keep) counts the profile once: the counter file is read
+rdir=$("$CTRPROF" report "$WORK/a" 2>"$WORK/dir.err")
+check_eq "pack:dir-counts-once" "$("$CTRPROF" report "$A" 2>/dev/null)" "$rdir"
+check_eq "pack:dir-says-which" "ctrprof: $A.zst: skipped: a packed copy of the profile beside it (that one is read)" \
+    "$(cat "$WORK/dir.err")"
+
+# without --keep the counter file goes; a packed file alone in a directory is read
+cp "$A" "$WORK/b/ctrprof.ns.1.count"
+"$CTRPROF" pack "$WORK/b/ctrprof.ns.1.count" >/dev/null 2>&1
+check_eq "pack:removes-the-file" "ctrprof.ns.1.count.zst" "$(ls "$WORK/b")"
+check_eq "pack:dir-of-packed" "$("$CTRPROF" report "$A" 2>/dev/null)" "$("$CTRPROF" report "$WORK/b" 2>/dev/null)"
+
+# left as they are, one line each, status 1: packed already; the packed name taken
+err=$("$CTRPROF" pack "$WORK/b/ctrprof.ns.1.count.zst" 2>&1 >/dev/null)
+rc=$?
+[ $rc = 1 ] && grep -q "packed already" <<<"$err" && pass "pack:packed-already" || fail "pack:packed-already" "$rc $err"
+cp "$A" "$WORK/b/ctrprof.ns.1.count"
+before=$(md5sum <"$WORK/b/ctrprof.ns.1.count.zst")
+err=$("$CTRPROF" pack "$WORK/b/ctrprof.ns.1.count" 2>&1 >/dev/null)
+rc=$?
+[ $rc = 1 ] && grep -q "exists already" <<<"$err" && [ -f "$WORK/b/ctrprof.ns.1.count" ] &&
+    [ "$before" = "$(md5sum <"$WORK/b/ctrprof.ns.1.count.zst")" ] && pass "pack:name-taken" ||
+    fail "pack:name-taken" "$rc $err"
+rm -f "$WORK/b/ctrprof.ns.1.count"
+
+# not a whole counter file: left as it is
+head -c 20000 "$A" >"$WORK/b/cut.count"
+err=$("$CTRPROF" pack "$WORK/b/cut.count" 2>&1 >/dev/null)
+rc=$?
+[ $rc = 1 ] && [ "$(wc -l <<<"$err")" = 1 ] && grep -q "left as it is" <<<"$err" && [ -f "$WORK/b/cut.count" ] &&
+    [ ! -e "$WORK/b/cut.count.zst" ] && pass "pack:corrupt-left-alone" || fail "pack:corrupt-left-alone" "$rc $err"
+rm -f "$WORK/b/cut.count"
+err=$("$CTRPROF" pack --level 20 "$A" 2>&1)
+check_eq "pack:bad-level" "2 ctrprof: pack: --level takes 1 to 19, not '20'" "$? $err"
+
+# damaged packed files: one line of error, status 1
+for how in cut flip tail; do
+    z="$WORK/b/dmg-$how.count.zst"
+    case $how in
+    cut) head -c $((packed / 2)) "$A.zst" >"$z" ;;
+    flip) cp "$A.zst" "$z" && printf '\x55' | dd of="$z" bs=1 seek=$((packed / 2)) conv=notrunc 2>/dev/null ;;
+    tail) { cat "$A.zst"; echo junk; } >"$z" ;;
+    esac
+    out=$("$CTRPROF" report "$z" 2>&1)
+    rc=$?
+    [ $rc = 1 ] && [ "$(wc -l <<<"$out")" = 1 ] && grep -q "not a packed profile that unpacks" <<<"$out" &&
+        pass "pack:damaged:$how" || fail "pack:damaged:$how" "$rc $(head -3 <<<"$out")"
+    rm -f "$z"
+done
+
+# a file a process still writes is left as it is, and packed once it is done
+mkdir -p "$WORK/ctl" "$WORK/live"
+L="$WORK/live/ctrprof.serve_live.1.count"
+CTRPROF_FILE="$L" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=20 LD_PRELOAD="$SHIM" "$PROGS/serve_live" "$WORK/ctl" &
+lp=$!
+if wait_until 10 test -s "$L"; then
+    err=$("$CTRPROF" pack "$WORK/live" 2>&1 >/dev/null)
+    rc=$?
+    [ $rc = 1 ] && grep -q "still written by pid $lp" <<<"$err" && [ -f "$L" ] && [ ! -e "$L.zst" ] &&
+        pass "pack:busy-left-alone" || fail "pack:busy-left-alone" "$rc $err"
+else
+    fail "pack:busy-left-alone" "serve_live wrote no profile"
+fi
+touch "$WORK/ctl/stop"
+wait $lp
+"$CTRPROF" pack "$WORK/live" >/dev/null 2>&1
+check_eq "pack:done-then-packed" "0 ctrprof.serve_live.1.count.zst" "$? $(ls "$WORK/live")"
+
+# ctrprof run: its --dir profiles packed when the program is done ...
+R="$WORK/run"
+mkdir -p "$R"
+cp "$A" "$R/ctrprof.before.7.count" # another run's: not this one's to pack
+err=$("$CTRPROF" run --rate 1 --dir "$R" -- "$PROGS/namestacks" 1 4096 2>&1 >/dev/null)
+got=$(ls "$R" | sed 's/\.[0-9]*\.count/.PID.count/' | tr '\n' ' ')
+check_eq "run:packs" "ctrprof.before.PID.count ctrprof.namestacks.PID.count.zst " "$got"
+grep -q "profile in $R/ctrprof.namestacks.[0-9]*.count.zst" <<<"$err" && pass "run:says-packed-path" ||
+    fail "run:says-packed-path" "$err"
+# ... not with --no-pack, nor a --file (more runs add to it)
+rm -f "$R"/*
+"$CTRPROF" run --no-pack --rate 1 --dir "$R" -- "$PROGS/namestacks" 1 64 >/dev/null 2>&1
+check_eq "run:no-pack" "1" "$(ls "$R" | grep -c '\.count$')"
+"$CTRPROF" run --rate 1 --file "$R/shared.count" -- "$PROGS/namestacks" 1 64 >/dev/null 2>&1
+[ -f "$R/shared.count" ] && [ ! -e "$R/shared.count.zst" ] && pass "run:file-not-packed" ||
+    fail "run:file-not-packed" "$(ls "$R")"
+# ... and a child still running when the program is done keeps its file, said once
+rm -rf "$R"/* "$WORK/ctl"/*
+err=$("$CTRPROF" run --dir "$R" -- sh -c "\"$PROGS/serve_live\" \"$WORK/ctl\" >/dev/null 2>&1 & echo \$! >\"$WORK/ctl/pid\"; \
+while ! ls \"$R\"/ctrprof.serve_live.*.count >/dev/null 2>&1; do sleep 0.05; done" 2>&1 >/dev/null)
+cpid=$(cat "$WORK/ctl/pid" 2>/dev/null)
+grep -q "ctrprof.serve_live.$cpid.count not packed: still written by pid $cpid" <<<"$err" &&
+    [ -f "$R/ctrprof.serve_live.$cpid.count" ] && pass "run:running-child-kept" || fail "run:running-child-kept" "$err"
+touch "$WORK/ctl/stop"
+wait_until 10 sh -c "! kill -0 $cpid 2>/dev/null" || kill "$cpid" 2>/dev/null
+exit 0
