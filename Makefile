@@ -207,7 +207,7 @@ DEMO_DIR ?= $(B)/demo-out
 demo: all
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(B)/ctrprof run --rate 4096 --dir $(DEMO_DIR) -- $(B)/progs/demo
-	$(B)/ctrprof report $(DEMO_DIR)/*.count
+	$(B)/ctrprof report $(DEMO_DIR)
 
 # The whole suite, as CI runs it: release units and e2e drivers, the unit tests again under
 # ASan+UBSan and under TSan, and a bounded fuzzing run; one summary line at the end.

@@ -59,7 +59,8 @@ static void usage(FILE *f)
         "  --timeout SECONDS       a request must arrive within this (default 10)\n"
         "  --debug-dir DIR[:DIR...] also look there for separate debug files\n"
         "Serves /debug/pprof/{heap,allocs,mutex,block} (?seconds=N, ?debug=1) and /metrics.\n"
-        "A DIR means the *.count files in it, listed again for every request.\n",
+        "A DIR means the *.count (and packed *.count.zst) files in it, listed again for every\n"
+        "request.\n",
         f);
 }
 

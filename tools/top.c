@@ -368,7 +368,8 @@ static void usage(FILE *f)
           "  --once                       print one screen as text and exit (the change column\n"
           "                               is over one interval)\n"
           "  --debug-dir DIR[:DIR...]     also look there for separate debug files\n"
-          "A DIR means the *.count files in it, listed again at every refresh.\n"
+          "A DIR means the *.count (and packed *.count.zst) files in it, listed again at every\n"
+          "refresh.\n"
           "Keys: p next profile (h, m, b: heap, mutex, block), s next sample type, q quit.\n",
           f);
 }

@@ -43,7 +43,7 @@ check_eq "install:no-shim-found" "1 no 1" \
 # 3. --version: the Version string the files carry
 v=$("$ICP" --version)
 check_eq "install:version-status" 0 $?
-fv=$("$CTRPROF" dump "$(ls "$WORK"/demo-out/*.count | head -1)" | sed -n 's/^Version: //p')
+fv=$("$CTRPROF" dump "$(ls "$WORK"/demo-out/*.count* | head -1)" | sed -n 's/^Version: //p')
 check_eq "install:version-is-the-files" "$fv" "$v"
 [ -n "$v" ] && pass "install:version-not-empty" || fail "install:version-not-empty" "empty"
 check_eq "install:version-V" "$v" "$("$ICP" -V)"
@@ -53,7 +53,7 @@ check_eq "install:version-V" "$v" "$("$ICP" -V)"
 man=$(sed 's/\\-/-/g; s/\\(dq/"/g' "$DEST$PFX/share/man/man1/ctrprof.1")
 missing=""
 nflags=0 nenv=0
-for c in run report dump serve top; do
+for c in run report dump serve top pack; do
     grep -q "^\.SS \"ctrprof $c" <<<"$man" || missing+=" cmd:$c"
     for fl in $("$ICP" $c --help | grep -o -- '\(^\| \|\[\)--*[a-z][a-z_-]*' | tr -d ' [' | sort -u); do
         nflags=$((nflags + 1))

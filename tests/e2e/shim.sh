@@ -184,7 +184,7 @@ mkdir -p "$WORK/r4"
 check_eq "shim:run-status" 0 $?
 grep -q "^ctrprof: profile in $WORK/r4/ctrprof.shim_check.[0-9]*.count" "$WORK/err" && pass "shim:run-says-where" ||
     fail "shim:run-says-where" "$(cat "$WORK/err")"
-check_eq "shim:run-rate-in-meta" "MemRate: 1" "$("$CTRPROF" dump "$WORK"/r4/*.count | grep '^MemRate:')"
+check_eq "shim:run-rate-in-meta" "MemRate: 1" "$("$CTRPROF" dump "$WORK"/r4/*.count* | grep '^MemRate:')"
 "$CTRPROF" run --dir "$WORK/r4" -- sh -c 'exit 7' 2>/dev/null
 check_eq "shim:run-exit-status" 7 $?
 "$CTRPROF" run --dir "$WORK/r4" -- sh -c 'kill -TERM $$' 2>/dev/null

@@ -45,7 +45,7 @@ fi
 run_why own "$PROGS/ownalloc"
 check_eq "why:own-allocator:runs" "0 67107840" "$rc $(cat "$WORK/own.out")"
 has "why:own-allocator:said" "it appears to allocate outside malloc (its own allocator"
-f=$(ls "$WORK"/own/ctrprof.ownalloc.*.count)
+f=$(ls "$WORK"/own/ctrprof.ownalloc.*.count*)
 "$CTRPROF" report "$f" >/dev/null 2>"$WORK/own.report"
 grep -q 'the heap profile is empty: ownalloc allocated only .* through malloc .* appears to allocate outside malloc' \
     "$WORK/own.report" && pass "why:own-allocator:report-says" || fail "why:own-allocator:report-says" "$(cat "$WORK/own.report")"
@@ -66,7 +66,7 @@ check_absent "why:too-little:not-at-rate-1" $? "$got" '^ctrprof: profile in ' 'h
 # The output directory: a missing one is made (with its parents), an unusable one is an
 # error before the program runs.
 "$CTRPROF" run --dir "$WORK/made/a/b" -- true 2>/dev/null
-check_eq "why:dir-created" "0 1" "$? $(ls "$WORK"/made/a/b/ctrprof.true.*.count | wc -l)"
+check_eq "why:dir-created" "0 1" "$? $(ls "$WORK"/made/a/b/ctrprof.true.*.count* | wc -l)"
 : >"$WORK/afile"
 "$CTRPROF" run --dir "$WORK/afile" -- touch "$WORK/ran" 2>"$WORK/notdir.err"
 check_eq "why:dir-not-a-directory" "2 no 1" "$? $([ -e "$WORK/ran" ] && echo ran || echo no) $(grep -c 'not a directory' "$WORK/notdir.err")"
@@ -88,6 +88,6 @@ check_eq "why:forks:runs" 0 "$rc"
 # their allocations was drawn at the default rate (now and then: CI saw 4 where 3 limits
 # and no env profile were there), so the truth is every profile in the directory but the
 # parent's own
-others=$(($(ls "$WORK/forks" | grep -c '^ctrprof\..*\.count$') - 1))
+others=$(($(ls "$WORK/forks" | grep -c '^ctrprof\..*\.count\(\.zst\)\?$') - 1))
 check_eq "why:forks:limits-profiles" 3 "$(ls "$WORK/forks" | grep -c '^ctrprof\.limits\.')"
 has "why:forks:counted" "bash forked 4 child processes; $others profiles of other processes in"
