@@ -127,7 +127,7 @@ def rss_kib(pids):
     return tot
 
 
-def run_once(argv, env_add, prefix, work, timeout):
+def run_once(argv, env_add, prefix, work, timeout, pack=None):
     out = tempfile.mkdtemp(dir=work, prefix="out-")
     env = dict(os.environ)
     for k, v in env_add.items():
@@ -185,8 +185,16 @@ def run_once(argv, env_add, prefix, work, timeout):
         shutil.rmtree(out, ignore_errors=True)
         return None, "exit %d: %s" % (proc.returncode, err.decode(errors="replace").strip()[-200:])
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
+    # ctrprof's profiles packed afterwards (`ctrprof pack DIR`, what `ctrprof run` does when
+    # its program is done), timed apart from the run: heaptrack's file is zstd already
+    packed, pack_s = None, None
+    if pack:
+        p0 = time.monotonic()
+        subprocess.run(pack + [out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pack_s = time.monotonic() - p0
+        packed = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
     shutil.rmtree(out, ignore_errors=True)
-    return (secs, peak[0], maxrss, size), None
+    return (secs, peak[0], maxrss, size, packed, pack_s), None
 
 
 def run(build, reps=3, only=None, timeout=300, log=print):
@@ -214,7 +222,8 @@ def run(build, reps=3, only=None, timeout=300, log=print):
                 for name, env, prefix in order:
                     if name in err:
                         continue  # one failure (a timeout) is enough
-                    m, e = run_once(s.argv, env, prefix, work, timeout)
+                    pk = [os.path.join(TOP, build, "ctrprof"), "pack"] if "LD_PRELOAD" in env else None
+                    m, e = run_once(s.argv, env, prefix, work, timeout, pk)
                     if e:
                         err[name] = e
                     else:
@@ -228,16 +237,19 @@ def run(build, reps=3, only=None, timeout=300, log=print):
             for name, _, _ in cs:
                 ms = res.get(name)
                 if not ms:
-                    rows.append((s.name, name, None, None, None, None, None, None, err.get(name, "no run")))
+                    rows.append((s.name, name, None, None, None, None, None, None, None, None,
+                                 err.get(name, "no run")))
                     continue
                 t = statistics.median(m[0] for m in ms)
                 rss = statistics.median(max(m[1], m[2]) for m in ms)
                 size = statistics.median(m[3] for m in ms)
+                packed = statistics.median(m[4] for m in ms) if ms[0][4] is not None else None
+                pack_s = statistics.median(m[5] for m in ms) if ms[0][5] is not None else None
                 vs_ht = None
                 if htt and bt and name.startswith("ctrprof") and htt > bt:
                     vs_ht = (t - bt) / (htt - bt)
                 rows.append((s.name, name, t, t / bt if bt else None, rss, rss / brss if brss else None,
-                             size, vs_ht, None))
+                             size, packed, pack_s, vs_ht, None))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows, skipped
@@ -255,17 +267,22 @@ def markdown(result, reps):
     rows, skipped = result
     out = ["%d interleaved repetitions, medians. RSS: the peak of the whole process tree's summed "
            "resident set (heaptrack's interpreter included), sampled every 0.1 s. \"of heaptrack's "
-           "overhead\": (time - bare) / (heaptrack's time - bare)." % reps, "",
-           "| shape | configuration | wall s | × bare | peak RSS | RSS × bare | profile | of heaptrack's overhead |",
-           "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for (s, c, t, r, rss, rr, size, vh, err) in rows:
+           "overhead\": (time - bare) / (heaptrack's time - bare). \"packed\": ctrprof's profile after "
+           "`ctrprof pack` (what `ctrprof run` does when the program is done; heaptrack's file is "
+           "zstd already), and the seconds that took, not counted in the wall time." % reps, "",
+           "| shape | configuration | wall s | × bare | peak RSS | RSS × bare | profile | packed (s) | "
+           "of heaptrack's overhead |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for (s, c, t, r, rss, rr, size, packed, pack_s, vh, err) in rows:
         if err:
-            out.append("| %s | %s | — | — | — | — | — | failed: %s |" % (s, c, str(err).replace("|", "/")))
+            out.append("| %s | %s | — | — | — | — | — | — | failed: %s |" % (s, c, str(err).replace("|", "/")))
             continue
-        out.append("| %s | %s | %.2f | %s | %s | %s | %s | %s |" % (
+        out.append("| %s | %s | %.2f | %s | %s | %s | %s | %s | %s |" % (
             s, c, t, "%.3f" % r if r and c != "bare" else ("(baseline)" if c == "bare" else "—"),
             human(rss * 1024), "%.2f" % rr if rr and c != "bare" else "",
-            human(size) if c != "bare" else "", "%.2f" % vh if vh is not None else ""))
+            human(size) if c != "bare" else "",
+            "%s (%.2f)" % (human(packed), pack_s) if packed is not None else "",
+            "%.2f" % vh if vh is not None else ""))
     if skipped:
         out.append("")
         out.extend("- SKIP " + x for x in skipped)
