@@ -49,9 +49,16 @@ bool cp_packed_is(const uint8_t *buf, size_t len)
     return len >= 4 && buf[0] == 0x28 && buf[1] == 0xb5 && buf[2] == 0x2f && buf[3] == 0xfd;
 }
 
+static size_t limit = CP_PACKED_MAX; /* (cp_packed_limit: fuzzers) */
+
+void cp_packed_limit(size_t max)
+{
+    limit = max;
+}
+
 int cp_packed_unpack(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen)
 {
-    return cp_packed_unpack_max(in, inlen, CP_PACKED_MAX, out, outlen);
+    return cp_packed_unpack_max(in, inlen, limit, out, outlen);
 }
 
 int cp_packed_unpack_max(const uint8_t *in, size_t inlen, size_t max, uint8_t **out,

@@ -30,10 +30,14 @@ bool cp_packed_is(const uint8_t *buf, size_t len);
  * freed with cp_cfile_unload. 0, CP_CFILE_EPACKED (not zstd, truncated, corrupt, trailing
  * bytes, or more than CP_PACKED_MAX bytes), or -ENOMEM. */
 int cp_packed_unpack(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen);
-/* The same with a lower limit than CP_PACKED_MAX (tests, and the fuzzer, whose memory
+/* The same with a lower limit than CP_PACKED_MAX (tests, and the fuzzers, whose memory
  * limit is below 4 GiB). */
 int cp_packed_unpack_max(const uint8_t *in, size_t inlen, size_t max, uint8_t **out,
                          size_t *outlen);
+
+/* Lower the limit of cp_packed_unpack (and so of cp_cfile_load_any) for the whole process:
+ * the fuzzers, whose memory limit a few bytes of zstd could otherwise pass. */
+void cp_packed_limit(size_t max);
 
 /* Pack len bytes at zstd level `level` (1..19) into a new buffer, freed with
  * cp_cfile_unload. 0, CP_CFILE_EPACKED (zstd refused), or -ENOMEM. */

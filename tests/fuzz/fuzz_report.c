@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "packed.h"
 #include "symbolize.h"
 
 static char path[64];
@@ -33,6 +34,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* every report of every input opens the same few module files (libc and its
      * separate debug file above all): open each once for the whole run */
     cp_sym_share_files(1);
+    /* a packed input unpacks to 64 MiB at most: a few bytes of zstd make gigabytes, past
+     * libFuzzer's memory limit (the real limit, 4 GiB, is test_packed's) */
+    cp_packed_limit((size_t)64 << 20);
     atexit(remove_input);
     return 0;
 }
