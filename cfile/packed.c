@@ -29,8 +29,8 @@ static size_t page_up(size_t n)
 
 static uint8_t *map_anon(size_t n)
 {
-    void *p = mmap(NULL, page_up(n ? n : 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void *p =
+        mmap(NULL, page_up(n ? n : 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -61,8 +61,7 @@ int cp_packed_unpack(const uint8_t *in, size_t inlen, uint8_t **out, size_t *out
     return cp_packed_unpack_max(in, inlen, limit, out, outlen);
 }
 
-int cp_packed_unpack_max(const uint8_t *in, size_t inlen, size_t max, uint8_t **out,
-                         size_t *outlen)
+int cp_packed_unpack_max(const uint8_t *in, size_t inlen, size_t max, uint8_t **out, size_t *outlen)
 {
     if (max > CP_PACKED_MAX)
         max = CP_PACKED_MAX;

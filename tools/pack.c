@@ -114,8 +114,8 @@ static void sync_dir(const char *path)
     }
 }
 
-int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_done *done, char *why,
-                 size_t whylen)
+int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_done *done,
+                 char *why, size_t whylen)
 {
     memset(done, 0, sizeof *done);
     why[0] = 0;
@@ -141,8 +141,8 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
     if (pid) {
         char comm[64];
         who_is(pid, comm, sizeof comm);
-        snprintf(why, whylen, "still written by pid %ld%s%s%s: left as it is", pid, comm[0] ? " (" : "",
-                 comm, comm[0] ? ")" : "");
+        snprintf(why, whylen, "still written by pid %ld%s%s%s: left as it is", pid,
+                 comm[0] ? " (" : "", comm, comm[0] ? ")" : "");
         return 1;
     }
     uint8_t *img = NULL, *z = NULL, *back = NULL;
@@ -201,7 +201,8 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
         st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec || (pid = mapped_by(st.st_dev, st.st_ino))) {
         unlink(tmp);
         if (pid)
-            snprintf(why, whylen, "pid %ld started writing it while it was packed: left as it is", pid);
+            snprintf(why, whylen, "pid %ld started writing it while it was packed: left as it is",
+                     pid);
         else
             snprintf(why, whylen, "it changed while it was packed: left as it is");
         return 1;
@@ -240,13 +241,14 @@ void cp_pack_sizes(size_t n, char *out, size_t len)
 
 static void usage(FILE *f)
 {
-    fputs("usage: ctrprof pack [--keep] [--level N] FILE|DIR...\n"
-          "  Packs each profile nobody writes any more into FILE.zst (zstd; `zstd -d` gives back\n"
-          "  the very counter file) and removes FILE. Every ctrprof command reads packed profiles.\n"
-          "  A DIR means the *.count files in it. A file a process still maps is left as it is.\n"
-          "  --keep      keep FILE too (a DIR listing then reads FILE, not FILE.zst)\n"
-          "  --level N   zstd level, 1 (fastest) to 19 (smallest); default 3\n",
-          f);
+    fputs(
+        "usage: ctrprof pack [--keep] [--level N] FILE|DIR...\n"
+        "  Packs each profile nobody writes any more into FILE.zst (zstd; `zstd -d` gives back\n"
+        "  the very counter file) and removes FILE. Every ctrprof command reads packed profiles.\n"
+        "  A DIR means the *.count files in it. A file a process still maps is left as it is.\n"
+        "  --keep      keep FILE too (a DIR listing then reads FILE, not FILE.zst)\n"
+        "  --level N   zstd level, 1 (fastest) to 19 (smallest); default 3\n",
+        f);
 }
 
 struct walk {

@@ -13,16 +13,16 @@ struct cp_pack_opts {
 };
 
 struct cp_pack_done {
-    size_t from, to;         /* bytes of the counter file, and of its packed copy */
-    char packed[PATH_MAX];   /* the packed copy's path (set whatever the outcome) */
+    size_t from, to;       /* bytes of the counter file, and of its packed copy */
+    char packed[PATH_MAX]; /* the packed copy's path (set whatever the outcome) */
 };
 
 /* Pack the counter file at path into path.zst and remove it (unless o->keep). 0: packed;
  * 1: left as it is for a reason that is no fault (a process still maps it, it is packed
  * already, path.zst exists, a symbolic link); -1: an error (unreadable, not a whole
  * counter file, the packed copy cannot be written). why: what happened, without the path. */
-int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_done *done, char *why,
-                 size_t whylen);
+int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_done *done,
+                 char *why, size_t whylen);
 
 /* n bytes for a person ("37.7 MB", "512 kB"). */
 void cp_pack_sizes(size_t n, char *out, size_t len);

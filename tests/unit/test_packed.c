@@ -2,6 +2,8 @@
  * whatever frames zstd made (one, several, with or without their size); every damaged
  * input is refused with CP_CFILE_EPACKED, never read as other bytes; and the one load of
  * every reader takes a packed file and a live one alike. */
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,11 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* (after setjmp.h, stdarg.h and stddef.h, which it needs) */
 
 #include <zstd.h>
 
