@@ -37,15 +37,18 @@
 #include "dirlist.h"
 #include "packed.h"
 
-/* A process that maps the file (dev, ino), other than this one: its pid, else 0. */
-static long mapped_by(dev_t dev, ino_t ino)
+/* A process that maps the file, other than this one: its pid, else 0. A mapping is the
+ * file's when its device and inode are the file's, or its path is the file's real path:
+ * on overlayfs (containers) /proc/PID/maps shows the device and inode of the layer's file,
+ * not those stat gives through the overlay, but the overlay's path. */
+static long mapped_by(const char *file, dev_t dev, ino_t ino)
 {
     DIR *proc = opendir("/proc");
     if (!proc)
         return 0;
-    char want[64];
-    /* /proc/PID/maps: "start-end perms offset MAJ:MIN inode path", dev in hex */
-    snprintf(want, sizeof want, " %02x:%02x %lu ", major(dev), minor(dev), (unsigned long)ino);
+    char real[PATH_MAX];
+    if (!realpath(file, real))
+        real[0] = 0;
     long self = (long)getpid(), who = 0;
     for (struct dirent *e; !who && (e = readdir(proc));) {
         if (!isdigit((unsigned char)e->d_name[0]))
@@ -53,16 +56,24 @@ static long mapped_by(dev_t dev, ino_t ino)
         long pid = strtol(e->d_name, NULL, 10);
         if (pid == self)
             continue;
-        char path[64], line[4096 + 256];
+        char path[64], line[PATH_MAX + 256];
         snprintf(path, sizeof path, "/proc/%ld/maps", pid);
         FILE *f = fopen(path, "re");
         if (!f)
             continue; /* gone, or another user's */
-        while (fgets(line, sizeof line, f))
-            if (strstr(line, want)) {
+        while (!who && fgets(line, sizeof line, f)) {
+            /* "start-end perms offset MAJ:MIN inode   path" (dev in hex) */
+            unsigned maj, min;
+            unsigned long in;
+            int at = 0;
+            if (sscanf(line, "%*s %*s %*s %x:%x %lu %n", &maj, &min, &in, &at) != 3 || !at)
+                continue;
+            char *p = line + at;
+            p[strcspn(p, "\n")] = 0;
+            if ((in == (unsigned long)ino && maj == major(dev) && min == minor(dev)) ||
+                (real[0] && !strcmp(p, real)))
                 who = pid;
-                break;
-            }
+        }
         fclose(f);
     }
     closedir(proc);
@@ -137,7 +148,7 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
         snprintf(why, whylen, "path too long");
         return -1;
     }
-    long pid = mapped_by(st.st_dev, st.st_ino);
+    long pid = mapped_by(path, st.st_dev, st.st_ino);
     if (pid) {
         char comm[64];
         who_is(pid, comm, sizeof comm);
@@ -198,7 +209,8 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
     pid = 0;
     if (lstat(path, &st2) != 0 || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev ||
         st2.st_size != st.st_size || st2.st_mtim.tv_sec != st.st_mtim.tv_sec ||
-        st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec || (pid = mapped_by(st.st_dev, st.st_ino))) {
+        st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
+        (pid = mapped_by(path, st.st_dev, st.st_ino))) {
         unlink(tmp);
         if (pid)
             snprintf(why, whylen, "pid %ld started writing it while it was packed: left as it is",

@@ -118,6 +118,30 @@ wait $lp
 "$CTRPROF" pack "$WORK/live" >/dev/null 2>&1
 check_eq "pack:done-then-packed" "0 ctrprof.serve_live.1.count.zst" "$? $(ls "$WORK/live")"
 
+# the same on overlayfs, a container's file system (its /proc/PID/maps may name the layer's
+# device and inode rather than those stat sees through the overlay)
+mkdir -p "$WORK/ov/lower" "$WORK/ov/upper" "$WORK/ov/work" "$WORK/ov/merged"
+if [ "$(id -u)" = 0 ] && mount -t overlay overlay -o "lowerdir=$WORK/ov/lower,upperdir=$WORK/ov/upper,workdir=$WORK/ov/work" \
+    "$WORK/ov/merged" 2>/dev/null; then
+    rm -f "$WORK/ctl/stop"
+    L="$WORK/ov/merged/ctrprof.serve_live.2.count"
+    CTRPROF_FILE="$L" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=20 LD_PRELOAD="$SHIM" "$PROGS/serve_live" "$WORK/ctl" &
+    lp=$!
+    if wait_until 10 test -s "$L"; then
+        err=$("$CTRPROF" pack "$L" 2>&1 >/dev/null)
+        rc=$?
+        [ $rc = 1 ] && grep -q "still written by pid $lp" <<<"$err" && [ -f "$L" ] && [ ! -e "$L.zst" ] &&
+            pass "pack:busy-on-overlayfs" || fail "pack:busy-on-overlayfs" "$rc $err"
+    else
+        fail "pack:busy-on-overlayfs" "serve_live wrote no profile"
+    fi
+    touch "$WORK/ctl/stop"
+    wait $lp
+    umount "$WORK/ov/merged"
+else
+    skip "pack:busy-on-overlayfs" "needs root and an overlay mount"
+fi
+
 # ctrprof run: its --dir profiles packed when the program is done ...
 R="$WORK/run"
 mkdir -p "$R"
