@@ -163,8 +163,11 @@ def run_once(argv, env_add, prefix, work, timeout, pack=None):
                 proc.kill()
     th = threading.Thread(target=poll, daemon=True)
     th.start()
-    _, status, _ = os.wait4(proc.pid, 0)
+    _, status, ru = os.wait4(proc.pid, 0)
     secs = time.monotonic() - t0
+    # CPU: user + system of the whole tree (time waits for its child, which waits for its
+    # own: heaptrack's interpreter included)
+    cpu = ru.ru_utime + ru.ru_stime
     stop.set()
     th.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -194,7 +197,7 @@ def run_once(argv, env_add, prefix, work, timeout, pack=None):
         pack_s = time.monotonic() - p0
         packed = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
     shutil.rmtree(out, ignore_errors=True)
-    return (secs, peak[0], maxrss, size, packed, pack_s), None
+    return (secs, peak[0], maxrss, size, packed, pack_s, cpu), None
 
 
 def run(build, reps=3, only=None, timeout=300, log=print):
@@ -234,22 +237,27 @@ def run(build, reps=3, only=None, timeout=300, log=print):
             brss = statistics.median(max(m[1], m[2]) for m in base) if base else None
             ht = res.get("heaptrack")
             htt = statistics.median(m[0] for m in ht) if ht else None
+            bc = statistics.median(m[6] for m in base) if base else None
+            htc = statistics.median(m[6] for m in ht) if ht else None
             for name, _, _ in cs:
                 ms = res.get(name)
                 if not ms:
-                    rows.append((s.name, name, None, None, None, None, None, None, None, None,
-                                 err.get(name, "no run")))
+                    rows.append((s.name, name, None, None, None, None, None, None, None, None, None,
+                                 None, err.get(name, "no run")))
                     continue
                 t = statistics.median(m[0] for m in ms)
                 rss = statistics.median(max(m[1], m[2]) for m in ms)
                 size = statistics.median(m[3] for m in ms)
                 packed = statistics.median(m[4] for m in ms) if ms[0][4] is not None else None
                 pack_s = statistics.median(m[5] for m in ms) if ms[0][5] is not None else None
-                vs_ht = None
+                cpu = statistics.median(m[6] for m in ms)
+                vs_ht = vs_htc = None
                 if htt and bt and name.startswith("ctrprof") and htt > bt:
                     vs_ht = (t - bt) / (htt - bt)
+                if htc and bc is not None and name.startswith("ctrprof") and htc > bc:
+                    vs_htc = (cpu - bc) / (htc - bc)
                 rows.append((s.name, name, t, t / bt if bt else None, rss, rss / brss if brss else None,
-                             size, packed, pack_s, vs_ht, None))
+                             size, packed, pack_s, vs_ht, cpu, vs_htc, None))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows, skipped
@@ -267,22 +275,25 @@ def markdown(result, reps):
     rows, skipped = result
     out = ["%d interleaved repetitions, medians. RSS: the peak of the whole process tree's summed "
            "resident set (heaptrack's interpreter included), sampled every 0.1 s. \"of heaptrack's "
-           "overhead\": (time - bare) / (heaptrack's time - bare). \"packed\": ctrprof's profile after "
+           "overhead\": (time - bare) / (heaptrack's time - bare), in wall time and in CPU time (user + "
+           "system of every process of the run: heaptrack's interpreter, which runs on another core, "
+           "is counted in its CPU and not in its wall time). \"packed\": ctrprof's profile after "
            "`ctrprof pack` (what `ctrprof run` does when the program is done; heaptrack's file is "
            "zstd already), and the seconds that took, not counted in the wall time." % reps, "",
            "| shape | configuration | wall s | × bare | peak RSS | RSS × bare | profile | packed (s) | "
-           "of heaptrack's overhead |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for (s, c, t, r, rss, rr, size, packed, pack_s, vh, err) in rows:
+           "of heaptrack's overhead | CPU s | of heaptrack's CPU overhead |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (s, c, t, r, rss, rr, size, packed, pack_s, vh, cpu, vhc, err) in rows:
         if err:
-            out.append("| %s | %s | — | — | — | — | — | — | failed: %s |" % (s, c, str(err).replace("|", "/")))
+            out.append("| %s | %s | — | — | — | — | — | — | — | — | failed: %s |" % (
+                s, c, str(err).replace("|", "/")))
             continue
-        out.append("| %s | %s | %.2f | %s | %s | %s | %s | %s | %s |" % (
+        out.append("| %s | %s | %.2f | %s | %s | %s | %s | %s | %s | %.2f | %s |" % (
             s, c, t, "%.3f" % r if r and c != "bare" else ("(baseline)" if c == "bare" else "—"),
             human(rss * 1024), "%.2f" % rr if rr and c != "bare" else "",
             human(size) if c != "bare" else "",
             "%s (%.2f)" % (human(packed), pack_s) if packed is not None else "",
-            "%.2f" % vh if vh is not None else ""))
+            "%.2f" % vh if vh is not None else "", cpu, "%.2f" % vhc if vhc is not None else ""))
     if skipped:
         out.append("")
         out.extend("- SKIP " + x for x in skipped)
