@@ -196,6 +196,21 @@ int cp_cfile_load_any(const char *path, uint8_t **bufp, size_t *lenp, bool *sett
     *bufp = NULL;
     *lenp = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
+    char alt[4096];
+    size_t pl = strlen(path);
+    if (fd < 0 && errno == ENOENT && pl >= 6 && !strcmp(path + pl - 6, ".count") &&
+        pl + sizeof CP_PACKED_SUFFIX <= sizeof alt) {
+        /* packed since it was named or listed (a directory read while `ctrprof run` or
+         * `ctrprof pack` packs it): its packed copy */
+        memcpy(alt, path, pl);
+        memcpy(alt + pl, CP_PACKED_SUFFIX, sizeof CP_PACKED_SUFFIX);
+        fd = open(alt, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) {
+            errno = ENOENT; /* (the file named is what is missing) */
+        } else {
+            path = alt;
+        }
+    }
     if (fd < 0)
         return -errno;
     struct stat st;

@@ -45,7 +45,9 @@ int cp_packed_pack(const uint8_t *in, size_t len, int level, uint8_t **out, size
 
 /* What every reader loads a profile with: a packed file is read and unpacked (it does not
  * change: *settled is true); any other goes to cp_cfile_load_settled (a consistent copy of
- * a live file). settled may be NULL. Free with cp_cfile_unload. 0 or a negative code. */
+ * a live file). A NAME.count that is gone is read from NAME.count.zst if that exists (it
+ * was packed since it was named or listed). settled may be NULL. Free with
+ * cp_cfile_unload. 0 or a negative code. */
 int cp_cfile_load_any(const char *path, uint8_t **bufp, size_t *lenp, bool *settled);
 
 #endif

@@ -186,6 +186,15 @@ static void test_load_any(void **state)
     assert_int_equal(gl, rl);
     assert_memory_equal(got, raw, rl);
     cp_cfile_unload(got, gl);
+    /* a NAME.count packed since it was listed: read from NAME.count.zst */
+    char gone[512];
+    snprintf(gone, sizeof gone, "%s/small.count", tmpdir);
+    assert_int_equal(cp_cfile_load_any(gone, &got, &gl, NULL), 0);
+    assert_int_equal(gl, rl);
+    assert_memory_equal(got, raw, rl);
+    cp_cfile_unload(got, gl);
+    snprintf(gone, sizeof gone, "%s/other.count", tmpdir);
+    assert_int_equal(cp_cfile_load_any(gone, &got, &gl, NULL), -ENOENT);
     put(p, z, zl - 3);
     assert_int_equal(cp_cfile_load_any(p, &got, &gl, NULL), CP_CFILE_EPACKED);
     assert_null(got);
