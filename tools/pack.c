@@ -219,8 +219,16 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
             snprintf(why, whylen, "it changed while it was packed: left as it is");
         return 1;
     }
-    if (link(tmp, done->packed) != 0) {
-        e = errno;
+    int made = link(tmp, done->packed) == 0 ? 1 : 0;
+    e = made ? 0 : errno;
+    if (!made && e != EEXIST) {
+        /* a file system without hard links (vfat, some FUSE): a rename that replaces nothing */
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, done->packed, RENAME_NOREPLACE) == 0)
+            made = 2; /* (tmp is the packed file now) */
+        else if (errno == EEXIST)
+            e = EEXIST;
+    }
+    if (!made) {
         unlink(tmp);
         if (e == EEXIST)
             snprintf(why, whylen, "%s exists already: left as it is", done->packed);
@@ -228,7 +236,8 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
             snprintf(why, whylen, "cannot make %s: %s", done->packed, strerror(e));
         return e == EEXIST ? 1 : -1;
     }
-    unlink(tmp);
+    if (made == 1)
+        unlink(tmp);
     if (!o->keep && unlink(path) != 0) {
         e = errno;
         unlink(done->packed); /* both would be read: one profile counted twice */
