@@ -100,21 +100,28 @@ for how in cut flip tail; do
     rm -f "$z"
 done
 
+# busy NAME FILE TARGET: while serve_live writes FILE, `ctrprof pack TARGET` leaves FILE as it
+# is, says which pid writes it, and exits 1; serve_live is stopped after
+busy() {
+    local name=$1 f=$2 target=$3 lp err rc
+    rm -f "$WORK/ctl/stop"
+    CTRPROF_FILE="$f" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=20 LD_PRELOAD="$SHIM" "$PROGS/serve_live" "$WORK/ctl" &
+    lp=$!
+    if wait_until 10 test -s "$f"; then
+        err=$("$CTRPROF" pack "$target" 2>&1 >/dev/null)
+        rc=$?
+        [ $rc = 1 ] && grep -q "still written by pid $lp" <<<"$err" && [ -f "$f" ] && [ ! -e "$f.zst" ] &&
+            pass "$name" || fail "$name" "$rc $err"
+    else
+        fail "$name" "serve_live wrote no profile"
+    fi
+    touch "$WORK/ctl/stop"
+    wait $lp
+}
+
 # a file a process still writes is left as it is, and packed once it is done
 mkdir -p "$WORK/ctl" "$WORK/live"
-L="$WORK/live/ctrprof.serve_live.1.count"
-CTRPROF_FILE="$L" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=20 LD_PRELOAD="$SHIM" "$PROGS/serve_live" "$WORK/ctl" &
-lp=$!
-if wait_until 10 test -s "$L"; then
-    err=$("$CTRPROF" pack "$WORK/live" 2>&1 >/dev/null)
-    rc=$?
-    [ $rc = 1 ] && grep -q "still written by pid $lp" <<<"$err" && [ -f "$L" ] && [ ! -e "$L.zst" ] &&
-        pass "pack:busy-left-alone" || fail "pack:busy-left-alone" "$rc $err"
-else
-    fail "pack:busy-left-alone" "serve_live wrote no profile"
-fi
-touch "$WORK/ctl/stop"
-wait $lp
+busy "pack:busy-left-alone" "$WORK/live/ctrprof.serve_live.1.count" "$WORK/live"
 "$CTRPROF" pack "$WORK/live" >/dev/null 2>&1
 check_eq "pack:done-then-packed" "0 ctrprof.serve_live.1.count.zst" "$? $(ls "$WORK/live")"
 
@@ -123,20 +130,7 @@ check_eq "pack:done-then-packed" "0 ctrprof.serve_live.1.count.zst" "$? $(ls "$W
 mkdir -p "$WORK/ov/lower" "$WORK/ov/upper" "$WORK/ov/work" "$WORK/ov/merged"
 if [ "$(id -u)" = 0 ] && mount -t overlay overlay -o "lowerdir=$WORK/ov/lower,upperdir=$WORK/ov/upper,workdir=$WORK/ov/work" \
     "$WORK/ov/merged" 2>/dev/null; then
-    rm -f "$WORK/ctl/stop"
-    L="$WORK/ov/merged/ctrprof.serve_live.2.count"
-    CTRPROF_FILE="$L" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=20 LD_PRELOAD="$SHIM" "$PROGS/serve_live" "$WORK/ctl" &
-    lp=$!
-    if wait_until 10 test -s "$L"; then
-        err=$("$CTRPROF" pack "$L" 2>&1 >/dev/null)
-        rc=$?
-        [ $rc = 1 ] && grep -q "still written by pid $lp" <<<"$err" && [ -f "$L" ] && [ ! -e "$L.zst" ] &&
-            pass "pack:busy-on-overlayfs" || fail "pack:busy-on-overlayfs" "$rc $err"
-    else
-        fail "pack:busy-on-overlayfs" "serve_live wrote no profile"
-    fi
-    touch "$WORK/ctl/stop"
-    wait $lp
+    busy "pack:busy-on-overlayfs" "$WORK/ov/merged/ctrprof.serve_live.2.count" "$WORK/ov/merged/ctrprof.serve_live.2.count"
     umount "$WORK/ov/merged"
 else
     skip "pack:busy-on-overlayfs" "needs root and an overlay mount"
