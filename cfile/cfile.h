@@ -235,6 +235,9 @@ int cp_cfile_load(const char *path, uint8_t **bufp, size_t *lenp);
  * during it: a bucket's allocations and frees may then be from two publishes), true
  * when it is exactly a published snapshot (or the file has no seqlock). */
 int cp_cfile_load_settled(const char *path, uint8_t **bufp, size_t *lenp, bool *settled);
+/* The same for a file open for reading (O_NONBLOCK, should it be a FIFO), which it closes
+ * (cfile/packed.c's load, which looked at its first bytes, hands it over). */
+int cp_cfile_load_fd(int fd, uint8_t **bufp, size_t *lenp, bool *settled);
 void cp_cfile_unload(uint8_t *buf, size_t len);
 
 /* A fast 64-bit hash of a byte string for in-memory tables (not the file's bucket hash,

@@ -443,11 +443,18 @@ int cp_cfile_load_settled(const char *path, uint8_t **bufp, size_t *lenp, bool *
 {
     *bufp = NULL;
     *lenp = 0;
-    if (settled)
-        *settled = true;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0)
         return -errno;
+    return cp_cfile_load_fd(fd, bufp, lenp, settled);
+}
+
+int cp_cfile_load_fd(int fd, uint8_t **bufp, size_t *lenp, bool *settled)
+{
+    *bufp = NULL;
+    *lenp = 0;
+    if (settled)
+        *settled = true;
     uint64_t start = now_ms(), seen_at = start;
     uint64_t last_b = 0, last_e = 0;
     for (;;) {

@@ -205,41 +205,32 @@ int cp_cfile_load_any(const char *path, uint8_t **bufp, size_t *lenp, bool *sett
         memcpy(alt, path, pl);
         memcpy(alt + pl, CP_PACKED_SUFFIX, sizeof CP_PACKED_SUFFIX);
         fd = open(alt, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0) {
+        if (fd < 0)
             errno = ENOENT; /* (the file named is what is missing) */
-        } else {
-            path = alt;
-        }
     }
     if (fd < 0)
         return -errno;
-    struct stat st;
     uint8_t head[4];
-    ssize_t h = 0;
-    if (fstat(fd, &st) != 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return CP_CFILE_ENOTREG;
-    }
+    ssize_t h;
     do
         h = pread(fd, head, sizeof head, 0);
     while (h < 0 && errno == EINTR);
-    if (h < 0 || !cp_packed_is(head, (size_t)h)) {
-        /* a counter file (or not a profile at all: the reader says which) */
-        close(fd);
-        return cp_cfile_load_settled(path, bufp, lenp, settled);
-    }
-    if ((size_t)st.st_size > CP_PACKED_MAX) {
-        close(fd); /* (zstd never makes a frame larger than what it packs) */
-        return CP_CFILE_EPACKED;
-    }
+    /* a counter file, or not a profile at all (a FIFO, a directory): the counter file's
+     * loader says which, and closes fd */
+    if (h < 0 || !cp_packed_is(head, (size_t)h))
+        return cp_cfile_load_fd(fd, bufp, lenp, settled);
+    struct stat st;
     uint8_t *in = NULL;
     size_t inlen = 0;
-    int err = read_all(fd, &st, &in, &inlen);
+    int err;
+    if (fstat(fd, &st) != 0)
+        err = -errno;
+    else if (!S_ISREG(st.st_mode))
+        err = CP_CFILE_ENOTREG;
+    else if ((size_t)st.st_size > CP_PACKED_MAX)
+        err = CP_CFILE_EPACKED; /* (zstd never makes a frame larger than what it packs) */
+    else
+        err = read_all(fd, &st, &in, &inlen);
     close(fd);
     if (err)
         return err;
