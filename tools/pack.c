@@ -36,6 +36,7 @@
 #include "cmds.h"
 #include "dirlist.h"
 #include "packed.h"
+#include "views.h"
 
 /* A process that maps the file, other than this one: its pid, else 0. A mapping is the
  * file's when its device and inode are the file's, or its path is the file's real path:
@@ -250,16 +251,6 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
     return 0;
 }
 
-void cp_pack_sizes(size_t n, char *out, size_t len)
-{
-    if (n >= 10u << 20)
-        snprintf(out, len, "%.0f MB", n / 1e6);
-    else if (n >= 1u << 20)
-        snprintf(out, len, "%.1f MB", n / 1e6);
-    else
-        snprintf(out, len, "%.0f kB", n / 1e3);
-}
-
 static void usage(FILE *f)
 {
     fputs(
@@ -283,9 +274,8 @@ static void one(struct walk *w, const char *path)
     char why[PATH_MAX + 200], a[32], b[32];
     int rc = cp_pack_file(path, w->o, &d, why, sizeof why);
     if (rc == 0) {
-        cp_pack_sizes(d.from, a, sizeof a);
-        cp_pack_sizes(d.to, b, sizeof b);
-        printf("%s (%s) -> %s (%s)\n", path, a, d.packed, b);
+        printf("%s (%s) -> %s (%s)\n", path, cp_rep_human((double)d.from, "bytes", a, sizeof a),
+               d.packed, cp_rep_human((double)d.to, "bytes", b, sizeof b));
         return;
     }
     fprintf(stderr, "ctrprof: pack: %s: %s\n", path, why);

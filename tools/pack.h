@@ -24,7 +24,4 @@ struct cp_pack_done {
 int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_done *done,
                  char *why, size_t whylen);
 
-/* n bytes for a person ("37.7 MB", "512 kB"). */
-void cp_pack_sizes(size_t n, char *out, size_t len);
-
 #endif
