@@ -116,8 +116,9 @@ static int make_dir(const char *dir, const char *opt)
     return 0;
 }
 
-/* The names of the profiles in dir (ctrprof.*.count, and packed ones), sorted: those there
- * before the run, which its packing leaves alone. */
+/* The names of the profiles in dir (ctrprof.*.count, and packed ones), in name order (the
+ * tools' directory walk: regular files only): those there before the run, which its
+ * packing leaves alone. */
 struct names {
     char **v;
     size_t n;
@@ -134,24 +135,23 @@ static int is_profile_name(const char *n)
     return !strncmp(n, "ctrprof.", 8) && l >= 8 + 6 && !strncmp(n + l - 6, ".count", 6);
 }
 
+static void add_profile(void *ctx, const char *path, const char *why)
+{
+    struct names *s = ctx;
+    const char *n = strrchr(path, '/');
+    n = n ? n + 1 : path;
+    if (why || !is_profile_name(n))
+        return;
+    char **nv = realloc(s->v, (s->n + 1) * sizeof *s->v);
+    if (nv && (nv[s->n] = strdup(n)))
+        s->n++;
+    if (nv)
+        s->v = nv;
+}
+
 static void list_profiles(const char *dir, struct names *s)
 {
-    DIR *dh = opendir(dir);
-    for (struct dirent *de; dh && (de = readdir(dh));) {
-        if (!is_profile_name(de->d_name))
-            continue;
-        char **nv = realloc(s->v, (s->n + 1) * sizeof *s->v);
-        if (!nv || !(nv[s->n] = strdup(de->d_name))) {
-            s->v = nv ? nv : s->v;
-            break;
-        }
-        s->v = nv;
-        s->n++;
-    }
-    if (dh)
-        closedir(dh);
-    if (s->n > 1)
-        qsort(s->v, s->n, sizeof *s->v, by_name);
+    cp_dir_each(dir, CP_DIR_COUNT_FILES, 0, add_profile, s);
 }
 
 /* Pack the counter files the run made in dir (not there before it, not packed, nobody
