@@ -124,7 +124,9 @@ size_t cp_names_bucket(const struct cp_bucket *b, int which, char *buf, size_t l
         o += cp_fmt(buf + o, o < len ? len - o : 0, "\nctrprof-overflow");
     if (o >= len)
         return 0;
-    uintptr_t stk[CP_MAX_DEPTH];
+    /* (zeroed: gcc -O3 cannot see that cp_bucket_stack writes the n frames read; a
+     * bucket is named once) */
+    uintptr_t stk[CP_MAX_DEPTH] = {0};
     unsigned n = cp_bucket_stack(b, stk);
     size_t fl = cp_names_frames(stk, n, buf + o, len - o, seen, ctx);
     if (n && !fl) /* cannot happen at depth <= 128 */
