@@ -4,6 +4,11 @@
  * and the line said when the engine is refused memory (cp_mem_refused: from any context
  * that maps, hooks included; async-signal-safe, as base/log.h is).
  *
+ * An event of a thread with no flusher thread running goes to the flush it would trigger
+ * as it is, without being written to the ring and drained back (flusher.c's
+ * cp_flush_direct); an allocation's object then goes into the live table with its bucket,
+ * when the flush counts it (resolve.c), not first with its ref.
+ *
  * Contexts: hook (an application thread in an interposed function, guard held), on
  * sampled events only; the default-rate unsampled paths never come here (preload/malloc.c
  * filters them with live.h's cp_live_maybe). The busy handshake with the flusher and the
@@ -176,11 +181,26 @@ enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE };
 /* Inlined into each caller, so that a free's one-word record is written with constant
  * sizes (callgrind, perl at rate 1: emit's generic loops and its prologue were ~105
  * instructions a free). */
+/* With no flusher thread, the thread flushes its own event at once: it goes to the flush
+ * as it is, not through the ring (flusher.c's cp_flush_direct), unless the final flush
+ * has begun (emit's late path) or SIGBUS may not be opened here (cp_flush_direct says
+ * false). */
+static inline bool may_direct(void)
+{
+    return !__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE);
+}
+
 static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp_rec_kind kind,
                                                       const uint64_t *w, unsigned n,
                                                       const uint64_t *x, unsigned nx,
                                                       unsigned xkeep)
 {
+    if (kind != CP_REC_ALLOC && may_direct()) { /* (an allocation's: cp_event_alloc) */
+        struct cp_direct d = {kind, n, nx - xkeep, w, x, false};
+        if (cp_flush_direct(&d, kind != CP_REC_DELAY))
+            return EMIT_WRITTEN;
+    }
     /* Make room first, outside the busy section: a thread waiting for the flusher while
      * marked busy would wait for a flusher that waits for it. Without a flusher thread
      * every event is flushed by the thread that wrote it, so the ring is empty here;
@@ -291,11 +311,14 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
      * the shared depth are of this stack, kept only if it is written (and hashed: not
      * while the heads' table is small, CP_PREFETCH_HEADS). */
     bool same = keep == n && n == r->stk_n; /* (the flusher has its bucket: resolve.c) */
-    bool hashed = false;
+    bool hashed = false, direct = may_direct();
     if (!same) {
         unsigned hd = keep < r->stkh_n ? keep : r->stkh_n;
         r->stkh_n = hd;
-        if (__atomic_load_n(&cp_bucket_heads_mask, __ATOMIC_RELAXED) >= CP_PREFETCH_HEADS - 1) {
+        /* (not for a direct event, whose lookup comes at once and hashes the stack
+         * itself: resolve.c) */
+        if (!direct &&
+            __atomic_load_n(&cp_bucket_heads_mask, __ATOMIC_RELAXED) >= CP_PREFETCH_HEADS - 1) {
             uint64_t hs = hd ? r->stkh[hd] : CP_STKHASH_SEED;
             for (unsigned d = hd; d < n; d++)
                 r->stkh[d + 1] = hs = cp_stkhash_step(hs, pcs[n - 1 - d]);
@@ -312,11 +335,18 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     uint64_t w[4] = {(uint64_t)(uintptr_t)p,
                      (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep,
                      cp_ht_stamp(), ref};
-    if (!cp_live_insert(p, ref)) {
-        cp_prof_lost(CP_LOST_NBUCKET, 1);
-        return;
+    int e = EMIT_DROPPED;
+    struct cp_direct d = {CP_REC_ALLOC, 3, n - keep, w, (const uint64_t *)pcs, true};
+    if (direct && cp_flush_direct(&d, true)) {
+        /* (the object went into the live table with its bucket: resolve.c) */
+        e = EMIT_WRITTEN;
+    } else {
+        if (!cp_live_insert(p, ref)) {
+            cp_prof_lost(CP_LOST_NBUCKET, 1);
+            return;
+        }
+        e = emit(r, CP_REC_ALLOC, w, 3, (const uint64_t *)pcs, n, keep);
     }
-    int e = emit(r, CP_REC_ALLOC, w, 3, (const uint64_t *)pcs, n, keep);
     if (e == EMIT_DROPPED)
         cp_live_remove(p); /* its free must not be looked for; its ref is the next one's */
     switch (e) {

@@ -7,7 +7,8 @@
  * starting, aside, barred), which one file keeps in one place.
  *
  * Contexts:
- *   hooks    cp_flush_inline, from emit (events.c), when no flusher thread runs
+ *   hooks    cp_flush_inline and cp_flush_direct, from events.c, when no flusher thread
+ *            runs
  *   flusher  the thread started by cp_prof_start(); flush() also runs on the exit path,
  *            inline (single-threaded processes), on a program's thread but on the
  *            profiler's own stack (ownstack.h), never on the program's
@@ -171,11 +172,22 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     __atomic_store_n(&enabled, true, __ATOMIC_RELEASE);
     return 0;
 }
+/* The event an inline flush was handed without the ring (cp_flush_direct), until its
+ * ring's drain counts it. Guarded by cp_flush_lock. */
+static const struct cp_direct *direct;
+
 static inline void drain_ring(struct cp_ring *r)
 {
-    if (r == cp_self_ring) /* an inline flush, on the ring's own thread */
-        cp_ring_drain_records(r, cp_account, r); /* (cp_ring_drain_own, inline) */
-    else
+    /* an inline flush, on the ring's own thread: cp_ring_drain_own, inline */
+    if (r == cp_self_ring) {
+        cp_ring_drain_records(r, cp_account, r);
+        if (direct) {
+            /* after the ring's records, as if it were the last; stamped with the cycle
+             * this flush ends (the lock's holder alone moves it: flush) */
+            cp_account_direct(r, direct, __atomic_load_n(&cp_cycle, __ATOMIC_RELAXED) - 1);
+            direct = NULL;
+        }
+    } else
         cp_ring_drain(r, cp_account, r);
     cp_ring_lost_total += cp_ring_take_lost(r);
     cp_ring_waits_total += cp_ring_take_waits(r);
@@ -228,6 +240,53 @@ void cp_flush_locked(void)
     flush(false);
 }
 
+/* A per-process file whose creation waits for something to record (publish.c) is made
+ * once there is some. */
+static inline void open_if_pending(void)
+{
+    if (cp_file_pending) {
+        uint64_t any = cp_ring_lost_total;
+        for (int t = 0; t < CP_NPTYPES; t++)
+            any |= cp_samples[t];
+        for (int i = 0; i < CP_NLOST; i++)
+            any |= __atomic_load_n(&cp_lost_n[i], __ATOMIC_RELAXED);
+        if (any)
+            cp_open_pending();
+    }
+}
+
+/* The flush of a thread alone's heap event handed over without the ring (cp_flush_direct)
+ * when nothing else waits: its ring, the only one, is empty and neither cycle slot lists a
+ * bucket. Then the event is all this flush publishes, and it is counted straight into
+ * its bucket's active values and published, with no entry in a cycle slot's list, no
+ * drain and no fold (resolve.c's cp_account_alone, as a late event is counted): the same
+ * values go out as by flush's general path, for ~100 fewer instructions an event at
+ * rate 1 (BENCHMARKS.md, "A thread's events without its ring"). An allocation whose
+ * ref a free finds still in the live table can only be one whose record was dropped (every
+ * other was counted: no ring holds one), as after the final flush. Cycle c was closed by
+ * the caller. */
+static void flush_alone(struct cp_ring *r, uint64_t c)
+{
+    const struct cp_direct *d = direct;
+    direct = NULL;
+    struct cp_bucket *b = cp_account_alone(r, d);
+    cp_ring_lost_total += cp_ring_take_lost(r); /* (records dropped before, if any) */
+    cp_ring_waits_total += cp_ring_take_waits(r);
+    cp_um_expire(c);
+    open_if_pending();
+    cp_publish_begin();
+    if (b)
+        cp_publish_bucket(b);
+    flushes++;
+    if (cp_ht_life_due())
+        cp_publish_heaptime_life();
+    if (side_due()) {
+        cp_publish_heaptime(ht_force);
+        cp_publish_health();
+    }
+    cp_publish_end();
+}
+
 static void flush(bool inline_flush)
 {
     cp_check_file();
@@ -236,6 +295,11 @@ static void flush(bool inline_flush)
     if (inline_flush && head && head == cp_self_ring && !head->next) {
         /* a thread alone (see "A thread alone" at the top): no handshake */
         __atomic_store_n(&cp_cycle, c + 1, __ATOMIC_RELAXED);
+        if (direct && direct->kind != CP_REC_DELAY && head->w == head->rtail && !cp_touched[0].n &&
+            !cp_touched[1].n) {
+            flush_alone(head, c);
+            return;
+        }
     } else {
         __atomic_store_n(&cp_cycle, c + 1, __ATOMIC_SEQ_CST);
         head = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE);
@@ -259,17 +323,13 @@ static void flush(bool inline_flush)
                                         __ATOMIC_RELAXED);
         }
     }
+    if (__builtin_expect(direct != NULL, 0)) { /* (its ring was not listed: cannot be) */
+        cp_account_direct(cp_self_ring, direct, c);
+        direct = NULL;
+    }
     cp_um_expire(c);
     unsigned s = (unsigned)(c & 1);
-    if (cp_file_pending) {
-        uint64_t any = cp_ring_lost_total;
-        for (int t = 0; t < CP_NPTYPES; t++)
-            any |= cp_samples[t];
-        for (int i = 0; i < CP_NLOST; i++)
-            any |= __atomic_load_n(&cp_lost_n[i], __ATOMIC_RELAXED);
-        if (any)
-            cp_open_pending();
-    }
+    open_if_pending();
     cp_publish_begin();
     unsigned made = 0;
     struct cp_touched *t = &cp_touched[s];
@@ -527,6 +587,36 @@ __attribute__((noinline)) void cp_flush_inline(bool may_start)
     cp_spin_unlock(&cp_flush_lock);
     if (__builtin_expect(bus > 0, 0))
         cp_bus_close(bus);
+}
+
+/* An event of this thread, handed to its inline flush without the ring (prof_int.h's
+ * struct cp_direct; events.c's emit, when no flusher thread runs). Writing the record and
+ * draining it at once, which every event at rate 1 in a single-threaded process did, was
+ * ~250 instructions an allocation pair (BENCHMARKS.md, "A thread's events without its
+ * ring"). Counted under cp_flush_lock as the last record of the thread's ring, with the
+ * cycle the flush ends, which nobody else can move meanwhile: so it is published by this
+ * flush, as a record written before it would be; a thread that the event's object
+ * reaches later stamps its events with a later cycle (the pointer leaves this thread
+ * only when the hook returns). No busy section: nothing waits for a record that is not
+ * in a ring. */
+bool cp_flush_direct(const struct cp_direct *d, bool may_start)
+{
+    int bus = __builtin_expect(cp_bus_blocked == CP_BUS_OPEN, 1) ? 0 : cp_bus_open(false);
+    if (bus < 0)
+        return false;
+    if (__libc_single_threaded && !__atomic_load_n(&cp_flush_lock.v, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&cp_flush_lock.v, 1, __ATOMIC_RELAXED);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST); /* (as cp_flush_inline) */
+    } else {
+        cp_spin_lock(&cp_flush_lock);
+    }
+    direct = d;
+    cp_own_stack_run_fast(flush_inline_own, &may_start);
+    direct = NULL; /* (counted by the drain of this thread's ring) */
+    cp_spin_unlock(&cp_flush_lock);
+    if (__builtin_expect(bus > 0, 0))
+        cp_bus_close(bus);
+    return true;
 }
 
 int cp_prof_start(void)

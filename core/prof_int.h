@@ -44,6 +44,20 @@ void cp_drain_ring(struct cp_ring *r);
 void cp_flush_locked(void);
 /* On the event's thread, which just wrote an event (or found its ring full). */
 void cp_flush_inline(bool may_start);
+/* An event handed to its thread's inline flush without going through the ring (events.c's
+ * emit, when no flusher thread runs): the record's words as a ring would hold them, an
+ * allocation's new frames apart (x, nx of them). The flush counts it as the last record of
+ * the thread's ring, stamped with the cycle it closes. */
+struct cp_direct {
+    enum cp_rec_kind kind;
+    unsigned n, nx;
+    const uint64_t *w, *x;
+    /* an allocation whose object goes into the live table with its bucket when counted
+     * (resolve.c), not first with its ref (cp_event_alloc) */
+    bool place;
+};
+/* false: nothing done (SIGBUS may not be opened here); the caller writes the ring */
+bool cp_flush_direct(const struct cp_direct *d, bool may_start);
 /* cp_flush_lock for a program's thread that stores into the file, with SIGBUS open on
  * it while held (filebus.c); false: this thread may not store into the file (nothing
  * taken, said once). cp_file_unlock(bus) after. */
@@ -129,6 +143,12 @@ struct cp_touched {
 extern struct cp_touched cp_touched[2];
 
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n);
+/* the same for a record that did not go through the ring (struct cp_direct) */
+void cp_account_direct(struct cp_ring *r, const struct cp_direct *d, uint64_t c);
+/* A heap event of a thread alone (flusher.c's flush: its ring the only one, empty, and
+ * nothing waiting in either cycle slot), counted straight into its bucket's active values,
+ * as a late event is: its bucket to publish, or NULL. */
+struct cp_bucket *cp_account_alone(struct cp_ring *r, const struct cp_direct *d);
 struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
                                    unsigned n, uint64_t c, bool late, uint64_t t);
 struct cp_bucket *cp_resolve_free_event(const uint64_t *w, uint64_t c, bool late);

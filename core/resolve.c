@@ -21,7 +21,9 @@
  *   sampled    ref               -              cp_event_alloc (hook)    resolved; taken;
  *                                                                        gone, if the ring
  *                                                                        dropped the record
- *   resolved   b                 -              alloc record drained     freeing
+ *   resolved   b                 -              alloc record drained,    freeing
+ *                                               or a direct one counted
+ *                                               (prof_int.h, place)
  *   taken      -                 -              a free took ref before   orphan; pending;
  *                                               the alloc was drained    sampled (realloc
  *                                                                        failed: undo)
@@ -307,7 +309,7 @@ void cp_um_expire_scan(uint64_t c)
  * (late: straight into the published state). */
 static inline __attribute__((always_inline)) struct cp_bucket *
 resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_t c, bool late,
-              uint64_t t)
+              uint64_t t, bool place)
 {
     if (!b) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
@@ -315,6 +317,17 @@ resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_
     }
     size = hv_size(size);
     uint64_t hv = hv_make(b, size);
+    if (place) {
+        /* (a direct allocation, prof_int.h: the object goes into the live table now, with
+         * its bucket, and nothing can have taken it out yet: its hook has not returned) */
+        if (!cp_live_insert(p, (uintptr_t)hv)) {
+            cp_prof_lost(CP_LOST_NBUCKET, 1);
+            return NULL;
+        }
+        count_heap(b, false, size, c, late);
+        cp_ht_alloc(b, p, size, t);
+        return b;
+    }
     count_heap(b, false, size, c, late);
     cp_ht_alloc(b, p, size, t); /* heaptime.c: in drain order, with the allocation's time */
     struct um_slot *e = um_find(ref);
@@ -335,7 +348,7 @@ resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_
 struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
                                    unsigned n, uint64_t c, bool late, uint64_t t)
 {
-    return resolve_alloc(cp_bucket_get(CP_HEAP, pcs, n), p, size, ref, c, late, t);
+    return resolve_alloc(cp_bucket_get(CP_HEAP, pcs, n), p, size, ref, c, late, t, false);
 }
 
 /* A free record's bucket and its object's size when the value it took from the live
@@ -395,62 +408,71 @@ void cp_prof_ref_stats(uint64_t *orphans, uint64_t *pending, uint64_t *unmatched
     cp_spin_unlock(&cp_flush_lock);
 }
 
-void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n)
+/* An allocation record (prof_int.h's encoding: (p, size << 16 | nframes << 8 | keep,
+ * time)) with its nframes - keep innermost frames at x, from ring r, counted in cycle c.
+ * The ref is r's count of allocation records (cp_event_alloc). */
+static inline __attribute__((always_inline)) struct cp_bucket *
+account_alloc(struct cp_ring *r, uint64_t c, const uint64_t *w, const uint64_t *x, unsigned nx,
+              bool late, bool place)
 {
-    struct cp_ring *r = ctx;
-    switch (kind) {
-    case CP_REC_ALLOC: {
-        /* prof_int.h's encoding: (p, size << 16 | nframes << 8 | keep, time), then the
-         * nframes - keep innermost frames. The ref is this ring's count of allocation
-         * records (cp_event_alloc). */
-        uintptr_t ref = cp_make_ref(r->cnref++, r->id);
-        unsigned nf = (unsigned)(w[1] >> 8) & 0xff, keep = (unsigned)w[1] & 0xff;
-        if (n < 3 || nf > CP_RING_STK || keep > nf || keep > r->cstk_n || n - 3 != nf - keep)
-            return; /* cannot happen: the producer wrote it */
-        uintptr_t *stk = r->cstk + CP_RING_STK - nf;
-        struct cp_bucket *b = NULL, *prev = r->cbucket;
-        unsigned prev_n = r->cstk_n;
-        /* the hint nodes of the last stack that stay this one's: its outer keep frames' */
-        unsigned cn = r->cnode_n < keep ? r->cnode_n : keep;
-        if (keep == nf && nf == prev_n) {
-            b = prev; /* the last record's stack again: its bucket, if it had one */
-        } else {
-            memcpy(stk, w + 3, (nf - keep) * sizeof *stk);
-            r->cstk_n = nf;
-        }
-        if (!b) {
-            /* its hash from the states of the frames it shares with the last (bucket.h) */
-            unsigned hd = keep < r->cstkh_n ? keep : r->cstkh_n;
-            uint64_t h = hd ? r->cstkh[hd] : CP_STKHASH_SEED;
-            for (unsigned d = hd; d < nf; d++)
-                r->cstkh[d + 1] = h = cp_stkhash_step(h, stk[nf - 1 - d]);
-            r->cstkh_n = nf;
-            /* its outer keep frames are the last stack's, whose bucket was prev: a
-             * candidate's compare stops at prev's node of that depth. That node is kept
-             * (cnode), with those between it and the ones kept already, taken from prev's
-             * path once: consecutive stacks mostly share as many outer frames as the last
-             * two did (namechurn: 4 of 9), so the walk up prev's stack to it (~70
-             * instructions an allocation at rate 1) is mostly not made */
-            uint32_t hint = CP_FRAME_ROOT;
-            unsigned hint_depth = 0;
-            if (keep && keep <= cn) {
-                hint = r->cnode[keep];
-                hint_depth = keep;
-            } else if (prev && keep && prev->nstk == prev_n) {
-                cp_frames_path(prev->leaf, prev_n, cn + 1, keep, r->cnode);
-                cn = keep;
-                hint = r->cnode[keep];
-                hint_depth = keep;
-            }
-            b = cp_bucket_get_hashed(CP_HEAP, stk, nf, cp_stkhash_final(h, CP_HEAP, nf), hint,
-                                     hint_depth);
-            /* (not an overflow bucket: each event folded into it is counted there) */
-            r->cbucket = b && !b->overflow ? b : NULL;
-        }
-        r->cnode_n = cn;
-        resolve_alloc(b, (void *)(uintptr_t)w[0], w[1] >> 16, ref, c, false, w[2]);
-        return;
+    uintptr_t ref = cp_make_ref(r->cnref++, r->id);
+    unsigned nf = (unsigned)(w[1] >> 8) & 0xff, keep = (unsigned)w[1] & 0xff;
+    if (nf > CP_RING_STK || keep > nf || keep > r->cstk_n || nx != nf - keep)
+        return NULL; /* cannot happen: the producer wrote it */
+    uintptr_t *stk = r->cstk + CP_RING_STK - nf;
+    struct cp_bucket *b = NULL, *prev = r->cbucket;
+    unsigned prev_n = r->cstk_n;
+    /* the hint nodes of the last stack that stay this one's: its outer keep frames' */
+    unsigned cn = r->cnode_n < keep ? r->cnode_n : keep;
+    if (keep == nf && nf == prev_n) {
+        b = prev; /* the last record's stack again: its bucket, if it had one */
+    } else {
+        memcpy(stk, x, (nf - keep) * sizeof *stk);
+        r->cstk_n = nf;
     }
+    if (!b) {
+        /* its hash from the states of the frames it shares with the last (bucket.h) */
+        unsigned hd = keep < r->cstkh_n ? keep : r->cstkh_n;
+        uint64_t h = hd ? r->cstkh[hd] : CP_STKHASH_SEED;
+        for (unsigned d = hd; d < nf; d++)
+            r->cstkh[d + 1] = h = cp_stkhash_step(h, stk[nf - 1 - d]);
+        r->cstkh_n = nf;
+        /* its outer keep frames are the last stack's, whose bucket was prev: a
+         * candidate's compare stops at prev's node of that depth. That node is kept
+         * (cnode), with those between it and the ones kept already, taken from prev's
+         * path once: consecutive stacks mostly share as many outer frames as the last
+         * two did (namechurn: 4 of 9), so the walk up prev's stack to it (~70
+         * instructions an allocation at rate 1) is mostly not made */
+        uint32_t hint = CP_FRAME_ROOT;
+        unsigned hint_depth = 0;
+        if (keep && keep <= cn) {
+            hint = r->cnode[keep];
+            hint_depth = keep;
+        } else if (prev && keep && prev->nstk == prev_n) {
+            cp_frames_path(prev->leaf, prev_n, cn + 1, keep, r->cnode);
+            cn = keep;
+            hint = r->cnode[keep];
+            hint_depth = keep;
+        }
+        b = cp_bucket_get_hashed(CP_HEAP, stk, nf, cp_stkhash_final(h, CP_HEAP, nf), hint,
+                                 hint_depth);
+        /* (not an overflow bucket: each event folded into it is counted there) */
+        r->cbucket = b && !b->overflow ? b : NULL;
+    }
+    r->cnode_n = cn;
+    return resolve_alloc(b, (void *)(uintptr_t)w[0], w[1] >> 16, ref, c, late, w[2], place);
+}
+
+static inline __attribute__((always_inline)) void account(struct cp_ring *r, enum cp_rec_kind kind,
+                                                          uint64_t c, const uint64_t *w, unsigned n,
+                                                          const uint64_t *x, unsigned nx,
+                                                          bool place)
+{
+    switch (kind) {
+    case CP_REC_ALLOC:
+        if (n >= 3)
+            account_alloc(r, c, w, x, nx, false, place);
+        return;
     case CP_REC_FREE: /* (live table value, p, time) */
         if (n >= 3)
             resolve_free_event(w, c, false);
@@ -461,5 +483,31 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
         return;
     default:
         return;
+    }
+}
+
+void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n)
+{
+    /* (an allocation's new frames follow its three words) */
+    if (kind == CP_REC_ALLOC)
+        account(ctx, kind, c, w, n < 3 ? n : 3, w + 3, n < 3 ? 0 : n - 3, false);
+    else
+        account(ctx, kind, c, w, n, NULL, 0, false);
+}
+
+void cp_account_direct(struct cp_ring *r, const struct cp_direct *d, uint64_t c)
+{
+    account(r, d->kind, c, d->w, d->n, d->x, d->nx, d->place);
+}
+
+struct cp_bucket *cp_account_alone(struct cp_ring *r, const struct cp_direct *d)
+{
+    switch (d->kind) {
+    case CP_REC_ALLOC:
+        return d->n >= 3 ? account_alloc(r, 0, d->w, d->x, d->nx, true, d->place) : NULL;
+    case CP_REC_FREE:
+        return d->n >= 3 ? resolve_free_event(d->w, 0, true) : NULL;
+    default: /* (a delay has a bucket of its own: not this path) */
+        return NULL;
     }
 }
