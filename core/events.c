@@ -315,10 +315,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     if (!same) {
         unsigned hd = keep < r->stkh_n ? keep : r->stkh_n;
         r->stkh_n = hd;
-        /* (not for a direct event, whose lookup comes at once and hashes the stack
-         * itself: resolve.c) */
-        if (!direct &&
-            __atomic_load_n(&cp_bucket_heads_mask, __ATOMIC_RELAXED) >= CP_PREFETCH_HEADS - 1) {
+        if (__atomic_load_n(&cp_bucket_heads_mask, __ATOMIC_RELAXED) >= CP_PREFETCH_HEADS - 1) {
             uint64_t hs = hd ? r->stkh[hd] : CP_STKHASH_SEED;
             for (unsigned d = hd; d < n; d++)
                 r->stkh[d + 1] = hs = cp_stkhash_step(hs, pcs[n - 1 - d]);
