@@ -6,7 +6,8 @@ so that drifts in machine load hit every configuration alike; ratios are to the 
 of the same repetitions.
 
   deepstacks    (a) 262,144 distinct allocation stacks, 22 frames deep, 33.6 M allocations
-  churn         (b) 40 M short-lived small objects from 256 stacks (a bignum's temporaries)
+  churn         (b) 20 M short-lived small objects from 128 stacks (a bignum's temporaries;
+                the source allocates 40 M from 256, of which gcc -O2 elides half)
   sizes_mt      (c) two threads, two allocation stacks, random sizes 1..8192
   thread_churn  (d) 20,000 threads created and retired, two alive at a time
   workqueue     (e) a thread pool: 4 workers on one mutex+condvar queue, 2 M tasks
