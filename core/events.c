@@ -178,9 +178,6 @@ static __attribute__((noinline)) void ring_grow(struct cp_ring *r)
  * EMIT_WRITTEN, EMIT_DROPPED (counted in the ring's lost) or EMIT_LATE (after the final
  * flush: accounted at once, with all of x and the ref). */
 enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE };
-/* Inlined into each caller, so that a free's one-word record is written with constant
- * sizes (callgrind, perl at rate 1: emit's generic loops and its prologue were ~105
- * instructions a free). */
 /* With no flusher thread, the thread flushes its own event at once: it goes to the flush
  * as it is, not through the ring (flusher.c's cp_flush_direct), unless the final flush
  * has begun (emit's late path) or SIGBUS may not be opened here (cp_flush_direct says
@@ -191,6 +188,9 @@ static inline bool may_direct(void)
            !__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE);
 }
 
+/* Inlined into each caller, so that a free's one-word record is written with constant
+ * sizes (callgrind, perl at rate 1: emit's generic loops and its prologue were ~105
+ * instructions a free). */
 static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp_rec_kind kind,
                                                       const uint64_t *w, unsigned n,
                                                       const uint64_t *x, unsigned nx,

@@ -280,7 +280,7 @@ static inline void open_if_pending(void)
  * bucket. Then the event is all this flush publishes, and it is counted straight into
  * its bucket's active values and published, with no entry in a cycle slot's list, no
  * drain and no fold (resolve.c's cp_account_alone, as a late event is counted): the same
- * values go out as by flush's general path, for ~100 fewer instructions an event at
+ * values go out as by flush's general path, for ~130 fewer instructions an event at
  * rate 1 (BENCHMARKS.md, "A thread's events without its ring"). An allocation whose
  * ref a free finds still in the live table can only be one whose record was dropped (every
  * other was counted: no ring holds one), as after the final flush. Cycle c was closed by
@@ -612,8 +612,8 @@ __attribute__((noinline)) void cp_flush_inline(bool may_start)
 /* An event of this thread, handed to its inline flush without the ring (prof_int.h's
  * struct cp_direct; events.c's emit, when no flusher thread runs). Writing the record and
  * draining it at once, which every event at rate 1 in a single-threaded process did, was
- * ~250 instructions an allocation pair (BENCHMARKS.md, "A thread's events without its
- * ring"). Counted under cp_flush_lock as the last record of the thread's ring, with the
+ * ~120 instructions an allocation pair (callgrind, churn: BENCHMARKS.md, "A thread's
+ * events without its ring"). Counted under cp_flush_lock as the last record of the thread's ring, with the
  * cycle the flush ends, which nobody else can move meanwhile: so it is published by this
  * flush, as a record written before it would be; a thread that the event's object
  * reaches later stamps its events with a later cycle (the pointer leaves this thread
