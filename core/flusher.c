@@ -613,12 +613,12 @@ __attribute__((noinline)) void cp_flush_inline(bool may_start)
  * struct cp_direct; events.c's emit, when no flusher thread runs). Writing the record and
  * draining it at once, which every event at rate 1 in a single-threaded process did, was
  * ~120 instructions an allocation pair (callgrind, churn: BENCHMARKS.md, "A thread's
- * events without its ring"). Counted under cp_flush_lock as the last record of the thread's ring, with the
- * cycle the flush ends, which nobody else can move meanwhile: so it is published by this
- * flush, as a record written before it would be; a thread that the event's object
- * reaches later stamps its events with a later cycle (the pointer leaves this thread
- * only when the hook returns). No busy section: nothing waits for a record that is not
- * in a ring. */
+ * events without its ring"). Counted under cp_flush_lock as the last record of the
+ * thread's ring, with the cycle the flush ends, which nobody else can move meanwhile: so
+ * it is published by this flush, as a record written before it would be; a thread that
+ * the event's object reaches later stamps its events with a later cycle (the pointer
+ * leaves this thread only when the hook returns). No busy section: nothing waits for a
+ * record that is not in a ring. */
 bool cp_flush_direct(const struct cp_direct *d, bool may_start)
 {
     int bus = __builtin_expect(cp_bus_blocked == CP_BUS_OPEN, 1) ? 0 : cp_bus_open(false);
