@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -313,24 +312,22 @@ int cp_cmd_run(int argc, char **argv)
                             "run in it (its own lines above say why)\n", file, prog);
     } else {
         /* the process's files: its own, and those of the programs it exec'd (same pid) */
-        const char *d = dir && *dir ? dir : ".";
         char pidpart[32], found[4][PATH_MAX];
         int nfound = 0, more = 0, others = 0; /* others: children's (and theirs) */
         snprintf(pidpart, sizeof pidpart, ".%d.", (int)pid);
-        DIR *dh = opendir(d);
-        struct dirent *de;
-        while (dh && (de = readdir(dh))) {
-            if (!is_profile_name(de->d_name))
-                continue;
-            if (!strstr(de->d_name + 8, pidpart))
+        struct names after = {0}; /* (packed by now, or not: both kinds are listed) */
+        list_profiles(outdir, &after);
+        for (size_t k = 0; k < after.n; k++) {
+            const char *n = after.v[k];
+            if (!strstr(n + 8, pidpart))
                 others++;
             else if (nfound < 4)
-                snprintf(found[nfound++], PATH_MAX, "%s/%s", d, de->d_name);
+                snprintf(found[nfound++], PATH_MAX, "%s/%s", outdir, n);
             else
                 more++;
+            free(after.v[k]);
         }
-        if (dh)
-            closedir(dh);
+        free(after.v);
         struct cp_notes all = {0};
         char why[600];
         if (nfound) {
@@ -347,7 +344,7 @@ int cp_cmd_run(int argc, char **argv)
                         "(a child that recorded nothing, exec'd a program out of LD_PRELOAD's reach, or "
                         "cleared its environment leaves none)\n",
                         prog, (unsigned long long)all.forks, all.forks == 1 ? "" : "es", others,
-                        others == 1 ? "" : "s", d);
+                        others == 1 ? "" : "s", outdir);
             }
             if (cp_why_empty(&all, prog, why, sizeof why))
                 fprintf(stderr, "ctrprof: its heap profile is empty: %s\n", why);
