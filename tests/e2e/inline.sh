@@ -128,9 +128,10 @@ fi
 # A single-threaded phase, then a second thread (tests/programs/directmix.c): alone, each
 # event goes to its flush without the ring (core/flusher.c's cp_flush_direct; with
 # nothing else waiting, flush_alone), and from pthread_create on through the rings and the
-# flusher thread; objects made on one path are freed on the other, both ways. At rate 1
-# every site is exact in objects and bytes (mixed_e: a site of 8 sizes), nothing is lost,
-# and each site's lifetime classes hold every free, its live objects the rest.
+# flusher thread; objects made on the first path are freed on the second, by the thread
+# that made them and by another. At rate 1 every site is exact in objects and bytes
+# (mixed_e: a site of 8 sizes), nothing is lost, and each site's lifetime classes hold
+# every free, its live objects the rest.
 n="inline:direct-then-rings"
 d="$WORK/directmix"
 mkdir -p "$d"

@@ -1,18 +1,22 @@
 /* directmix: a single-threaded phase, then a second thread (tests/e2e/inline.sh). A
  * single-threaded process's events go to their flush without the ring (core/flusher.c's
  * cp_flush_direct; alone with nothing waiting: flush_alone), a multi-threaded one's through
- * the rings and the flusher thread that pthread_create starts. Objects made on one path
- * are freed on the other, both ways.
+ * the rings and the flusher thread that pthread_create starts. Objects made on the first
+ * path are freed on the second, by the thread that made them and by another.
  *
  *   directmix N
  *
  *   1 alone   kept_a: N objects of 48 bytes, kept; temp_b: N of 24 bytes, each freed at once;
  *             mixed_e: N objects of sizes 16, 32, ..., kept (a mixed-size site)
  *   2 thread  a second thread frees kept_a's N objects and half of mixed_e's (allocated
- *             alone), makes thread_c: N objects of 40 bytes, and frees every other one;
- *             main makes main_d: N objects of 56 bytes meanwhile, kept
+ *             alone), makes thread_c: N objects of 40 bytes, and frees every other one
  *   3 alone   after the join (the flusher thread stays: the ring path from now on), main
- *             frees main_d's objects and the other half of mixed_e's
+ *             makes main_d: N objects of 56 bytes, then frees them and the other half of
+ *             mixed_e's
+ * main_d comes after the join, not beside the second thread: an allocation of main's that
+ * got back a block the second thread had freed could be drained before that free (another
+ * ring), and the free then finds the newer birth and is left without a lifetime class
+ * (core/heaptime.c, "Lifetimes"), which would make every free's class a matter of timing.
  *
  * At rate 1 the profile must say, per site: kept_a N allocated, 0 in use; temp_b N, 0;
  * thread_c N, N/2 in use (N/2 * 40 bytes); main_d N, 0; mixed_e N, 0 in use, its bytes
@@ -85,10 +89,10 @@ int main(int argc, char **argv)
     pthread_t th;
     if (pthread_create(&th, NULL, second, NULL))
         return 1;
+    pthread_join(th, NULL);
     for (long i = 0; i < n; i++)
         if (!(d[i] = main_d()))
             return 1;
-    pthread_join(th, NULL);
     for (long i = 0; i < n; i++) {
         free(d[i]);
         if (i % 2)
