@@ -197,7 +197,7 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
                                                       unsigned xkeep)
 {
     if (kind != CP_REC_ALLOC && may_direct()) { /* (an allocation's: cp_event_alloc) */
-        struct cp_direct d = {kind, n, nx - xkeep, w, x, false};
+        struct cp_direct d = {kind, n, nx - xkeep, w, x};
         if (cp_flush_direct(&d, kind != CP_REC_DELAY))
             return EMIT_WRITTEN;
     }
@@ -332,8 +332,8 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     uint64_t w[4] = {(uint64_t)(uintptr_t)p,
                      (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep,
                      cp_ht_stamp(), ref};
-    int e = EMIT_DROPPED;
-    struct cp_direct d = {CP_REC_ALLOC, 3, n - keep, w, (const uint64_t *)pcs, true};
+    int e;
+    struct cp_direct d = {CP_REC_ALLOC, 3, n - keep, w, (const uint64_t *)pcs};
     if (direct && cp_flush_direct(&d, true)) {
         /* (the object went into the live table with its bucket: resolve.c) */
         e = EMIT_WRITTEN;

@@ -47,14 +47,13 @@ void cp_flush_inline(bool may_start);
 /* An event handed to its thread's inline flush without going through the ring (events.c's
  * emit, when no flusher thread runs): the record's words as a ring would hold them, an
  * allocation's new frames apart (x, nx of them). The flush counts it as the last record of
- * the thread's ring, stamped with the cycle it closes. */
+ * the thread's ring, stamped with the cycle it closes. A direct allocation's object goes
+ * into the live table with its bucket when counted (resolve.c), not first with its ref
+ * (cp_event_alloc). */
 struct cp_direct {
     enum cp_rec_kind kind;
     unsigned n, nx;
     const uint64_t *w, *x;
-    /* an allocation whose object goes into the live table with its bucket when counted
-     * (resolve.c), not first with its ref (cp_event_alloc) */
-    bool place;
 };
 /* false: nothing done (SIGBUS may not be opened here); the caller writes the ring */
 bool cp_flush_direct(const struct cp_direct *d, bool may_start);

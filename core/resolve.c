@@ -23,7 +23,7 @@
  *                                                                        dropped the record
  *   resolved   b                 -              alloc record drained,    freeing
  *                                               or a direct one counted
- *                                               (prof_int.h, place)
+ *                                               (prof_int.h's cp_direct)
  *   taken      -                 -              a free took ref before   orphan; pending;
  *                                               the alloc was drained    sampled (realloc
  *                                                                        failed: undo)
@@ -306,7 +306,8 @@ void cp_um_expire_scan(uint64_t c)
 }
 
 /* An allocation (p, size, ref) of bucket b (NULL: none could be had), counted in cycle c
- * (late: straight into the published state). */
+ * (late: straight into the published state; place: a direct one, not in the live table
+ * yet, ref unused). */
 static inline __attribute__((always_inline)) struct cp_bucket *
 resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_t c, bool late,
               uint64_t t, bool place)
@@ -317,19 +318,16 @@ resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_
     }
     size = hv_size(size);
     uint64_t hv = hv_make(b, size);
-    if (place) {
-        /* (a direct allocation, prof_int.h: the object goes into the live table now, with
-         * its bucket, and nothing can have taken it out yet: its hook has not returned) */
-        if (!cp_live_insert(p, (uintptr_t)hv)) {
-            cp_prof_lost(CP_LOST_NBUCKET, 1);
-            return NULL;
-        }
-        count_heap(b, false, size, c, late);
-        cp_ht_alloc(b, p, size, t);
-        return b;
+    /* (a direct allocation, prof_int.h: the object goes into the live table now, with its
+     * bucket, and nothing can have taken it out yet: its hook has not returned) */
+    if (place && !cp_live_insert(p, (uintptr_t)hv)) {
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+        return NULL;
     }
     count_heap(b, false, size, c, late);
     cp_ht_alloc(b, p, size, t); /* heaptime.c: in drain order, with the allocation's time */
+    if (place)
+        return b;
     struct um_slot *e = um_find(ref);
     if (e && (e->val & 1)) { /* its free was drained first */
         uint64_t fc = e->val >> 1;
@@ -497,14 +495,14 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
 
 void cp_account_direct(struct cp_ring *r, const struct cp_direct *d, uint64_t c)
 {
-    account(r, d->kind, c, d->w, d->n, d->x, d->nx, d->place);
+    account(r, d->kind, c, d->w, d->n, d->x, d->nx, true);
 }
 
 struct cp_bucket *cp_account_alone(struct cp_ring *r, const struct cp_direct *d)
 {
     switch (d->kind) {
     case CP_REC_ALLOC:
-        return d->n >= 3 ? account_alloc(r, 0, d->w, d->x, d->nx, true, d->place) : NULL;
+        return d->n >= 3 ? account_alloc(r, 0, d->w, d->x, d->nx, true, true) : NULL;
     case CP_REC_FREE:
         return d->n >= 3 ? resolve_free_event(d->w, 0, true) : NULL;
     default: /* (a delay has a bucket of its own: not this path) */
