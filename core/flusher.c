@@ -2,9 +2,10 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 750 lines, past the project's ~600: the timeline, who
- * flushes, stepping aside and fork all turn on the same flusher state (running, claimed,
- * starting, aside, barred), which one file keeps in one place.
+ * listed in prof_int.h. About 870 lines, past the project's ~600: the timeline, who
+ * flushes (a thread alone's events handed over without the ring among them: ~110 of the
+ * lines), stepping aside and fork all turn on the same flusher state (running, claimed,
+ * starting, aside, barred) and the flush lock, which one file keeps in one place.
  *
  * Contexts:
  *   hooks    cp_flush_inline and cp_flush_direct, from events.c, when no flusher thread
