@@ -202,13 +202,13 @@ int main(void)
         hb[b] = cp_bucket_get(CP_HEAP, pcs, 32);
     }
     for (int i = 0; i < 100000; i++) /* a live set: the birth table's size at rate 1 */
-        cp_ht_alloc(hb[i % 64], (void *)(uintptr_t)(0x40000000 + (uintptr_t)i * 16), 1 + (uint64_t)i);
+        cp_ht_alloc(hb[i % 64], (void *)(uintptr_t)(0x40000000 + (uintptr_t)i * 16), 64, 1 + (uint64_t)i);
     for (int k = 0; k < REPS; k++) {
         double t1 = now();
         for (int i = 0; i < 1000000; i++) {
             void *p = (void *)(uintptr_t)(0x80000000u + ((uintptr_t)i & 1023) * 16);
-            cp_ht_alloc(hb[i & 63], p, 1000 + (uint64_t)i);
-            cp_ht_free(hb[i & 63], p, 1500 + (uint64_t)i);
+            cp_ht_alloc(hb[i & 63], p, 64, 1000 + (uint64_t)i);
+            cp_ht_free(hb[i & 63], p, 64, 1500 + (uint64_t)i);
         }
         r[k] = (now() - t1) / 1000000 * 1e9;
     }
@@ -226,7 +226,7 @@ int main(void)
         double t1 = now();
         for (int i = 0; i < 20; i++) {
             /* a new peak each time, so each publication walks and rewrites */
-            cp_ht_alloc(hb[0], (void *)(uintptr_t)(0xe0000000u + (uintptr_t)i * 16), 0);
+            cp_ht_alloc(hb[0], (void *)(uintptr_t)(0xe0000000u + (uintptr_t)i * 16), 64, 0);
             cp_ht_publish(&bench_sink, true);
         }
         r[k] = (now() - t1) / 20 * 1e6;

@@ -242,16 +242,29 @@ static inline uint64_t side_now(void)
     return now > side_pub_t ? now : side_pub_t;
 }
 
-static bool side_due(void)
+static __attribute__((noinline)) bool side_due_slow(uint64_t t)
 {
-    uint64_t t = cp_ht_last_event();
     uint64_t now = t != side_seen_t ? t : side_now();
     side_seen_t = t;
-    if (now >= side_pub_t && now - side_pub_t < side_interval &&
-        !cp_ht_peak_pressing())
+    if (now >= side_pub_t && now - side_pub_t < side_interval && !cp_ht_peak_pressing())
         return false;
     side_pub_t = now;
     return true;
+}
+
+/* Inline, its common case first (an event with a new time, inside the interval, the peak
+ * not pressing): as a call it was ~25 instructions an event at rate 1 (callgrind,
+ * namechurn). */
+static inline __attribute__((always_inline)) bool side_due(void)
+{
+    uint64_t t = cp_ht_last_event();
+    if (__builtin_expect(t != side_seen_t && t >= side_pub_t && t - side_pub_t < side_interval &&
+                             !cp_ht_peak_pressing(),
+                         1)) {
+        side_seen_t = t;
+        return false;
+    }
+    return side_due_slow(t);
 }
 
 static void flush(bool inline_flush);
