@@ -12,13 +12,22 @@
 #     1 measured 2.91/3.01/3.14 MB);
 #   - the process's peak RSS grows by no more than bare's growth plus 8 MiB between the
 #     two (a touched page per dead thread's ring would add 70 MiB).
+# Every churn run here, bare and profiled, has MALLOC_ARENA_MAX=2 (the threads alive at once).
+# Without it glibc makes a new malloc arena whenever threads contend, up to 8 per core,
+# and how many a run makes depends on how its threads were scheduled: under load, 20k
+# threads met more contention than 2k and the profiled process's live map had a leaf for
+# each 256 KiB of the new arenas' heaps that held a sampled object (core/live.c), +1.0 MB
+# at rate 1 where quiet runs added ~0.1 MB (session 20: two runs each beside a busy
+# loop; with the arenas pinned, +41 KB in every run, quiet or loaded). Those leaves are
+# the heap's address extent, not a thread's cost (docs/ARCHITECTURE.md, "Memory"): the
+# arenas are pinned so that what grows with the threads shows alone.
 source "$(dirname "$0")/lib.sh"
 
 counter() { "$CTRPROF" dump "$1" | awk -v k="$2" '$2 == k { print $1 }'; }
 # hwm N [ENV...]: the program's own VmHWM in KiB after N threads
 hwm() {
     local n=$1; shift
-    (cd "$WORK" && env "$@" "$PROGS/thread_churn" "$n" fixed 2>&1 >/dev/null) | awk '/^vmhwm_kib/ { print $2 }'
+    (cd "$WORK" && env MALLOC_ARENA_MAX=2 "$@" "$PROGS/thread_churn" "$n" fixed 2>&1 >/dev/null) | awk '/^vmhwm_kib/ { print $2 }'
 }
 
 b2=$(hwm 2000 X=1)
