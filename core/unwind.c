@@ -743,6 +743,18 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * (wverify). Cost: BENCHMARKS.md, "Rate-1 CPU: the unwinder". */
 #define WC_MAX 96 /* states kept: the shim's cap is CTRPROF_DEPTH (64) + 24 */
 #define FRESH 16 /* states of a walk kept apart while it may still join the last */
+/* Where joins do not pay, a thread walks plainly for this many walks, then keeps its
+ * states again and its next walk tries a join (wc_score decides). A join has a fixed cost
+ * (the search for the last walk's state at each fresh frame, the states kept apart and
+ * moved into the cache, the check of the words above the join, the copy of the return
+ * addresses it keeps) that a plain walk of a shallow stack does not pay; each frame it
+ * keeps saves a plain step of ~45 instructions. Measured per walk at rate 1 (callgrind):
+ * churn (6 frames; 1 fresh, 4 kept) ~64 instructions cheaper plain, namechurn (9; 5
+ * fresh, 4 kept: its three inner call sites change at each allocation) ~120 cheaper
+ * plain, deepstacks at 5 levels (~13; ~1 fresh, ~12 kept) ~280 cheaper joined; hence
+ * wc_score's kept - 6 - fresh / 2. Plain walks reach the outermost frame every time, so
+ * lookup takes its shape from the table too (K_END). BENCHMARKS.md, "Session 20". */
+#define WC_PLAIN 15
 
 struct wstate {
     uintptr_t sp, bp, ip;
@@ -754,6 +766,9 @@ enum { W_ZERO = 1, W_END = 2, W_FULL = 3 }; /* how a walk ended */
 struct wcache {
     struct wcache *next; /* the pool: a list that only grows (wc_get) */
     uint32_t owned;      /* atomic: a thread's, or free for the next thread */
+    uint16_t plain;      /* walks left to make plainly (WC_PLAIN) */
+    int16_t score;       /* what the joins have saved lately (WC_PLAIN); both in the hole
+                          * before joins: the states keep their alignment */
     uint64_t joins; /* walks that joined the last one (this thread; for tests) */
     unsigned b;     /* the walk's state i is st[b + i] (b + states kept <= WC_MAX + 1) */
     unsigned n;   /* frames: states 0..n-1 gave return addresses */
@@ -801,6 +816,7 @@ static void wc_key_init(void)
         __atomic_store_n(&wc_key_ok, 1, __ATOMIC_RELEASE);
 }
 static int wc_off; /* tests: compare walks with and without the cache */
+static int wc_always; /* tests: every walk tries a join (cp_unwind_cache_enable(2)) */
 
 /* This thread's cache, or NULL (no memory: walks go on uncached). Hook context. */
 static struct wcache *wc_get(void)
@@ -814,6 +830,8 @@ static struct wcache *wc_get(void)
             __atomic_compare_exchange_n(&c->owned, &free_, 1, 0, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
             c->n = 0; /* the last owner's walk is not this thread's */
+            c->plain = 0; /* nor its stacks' shapes */
+            c->score = 0;
             goto mine;
         }
     }
@@ -832,6 +850,20 @@ mine:
     return wc = c;
 }
 
+/* A join that kept `kept` frames and walked `fresh` scores kept - 6 - fresh / 2 (a walk
+ * that met none of the last walk's states, -6 - fresh / 2): about what it saved against
+ * a plain walk, in plain steps (WC_PLAIN). The score is kept between -16 and 16, so that
+ * a thread whose joins mostly pay does not turn to plain walks for a poor one, and one
+ * whose stacks change shape turns within a few trials; below 0, WC_PLAIN plain walks. */
+static inline void wc_score(struct wcache *c, int gain)
+{
+    int sc = c->score + gain;
+    sc = sc < -16 ? -16 : sc > 16 ? 16 : sc;
+    c->score = (int16_t)sc;
+    if (sc < 0 && !__atomic_load_n(&wc_always, __ATOMIC_RELAXED))
+        c->plain = WC_PLAIN;
+}
+
 void cp_unwind_thread_gone(void)
 {
     struct wcache *c = wc;
@@ -845,6 +877,7 @@ void cp_unwind_thread_gone(void)
 void cp_unwind_cache_enable(int on)
 {
     __atomic_store_n(&wc_off, !on, __ATOMIC_RELAXED);
+    __atomic_store_n(&wc_always, on == 2, __ATOMIC_RELAXED);
 }
 
 void cp_unwind_fork_child(void)
@@ -991,6 +1024,12 @@ static inline __attribute__((always_inline)) uint64_t lookup(struct slot *t, uin
     }
     if (__builtin_expect((s & fast_mask) == fast_want, 1))
         return s;
+    /* the outermost frame (_start's, a thread's start routine's), cached as the others: a
+     * walk that goes to the end meets it every time, and shape_of's call and probe loop
+     * were ~42 instructions a walk (callgrind, namechurn at rate 1 without the walk
+     * cache) */
+    if ((s & fast_mask) == (fast_want ^ K_FRAME ^ K_END))
+        return s;
     return shape_of(t, key, gen);
 }
 
@@ -1038,6 +1077,11 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         return -1;
     struct wcache *c = wc_get();
     int keep = c && cap <= WC_MAX && !__atomic_load_n(&wc_off, __ATOMIC_RELAXED);
+    if (keep && c->plain) {
+        /* no join (WC_PLAIN); the last of the plain walks keeps its states for the next */
+        keep = --c->plain == 0;
+        c->n = 0;
+    }
     unsigned exact = 0; /* r.ip is where a signal interrupted, not a return address */
     int end;
     uint64_t s;
@@ -1092,6 +1136,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                     return (int)cap;
                 }
                 c->n = total;
+                wc_score(c, (int)(cn - j) - 6 - (int)n / 2);
                 if (c->end != W_FULL)
                     return (int)total;
                 /* the last walk stopped at its cap and this one is shorter below it: go on
@@ -1159,6 +1204,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         goto alone;
     ended_fresh: /* without meeting the last walk; n frames, and state n unless W_END */
         n = (unsigned)(out - pcs);
+        wc_score(c, -6 - (int)n / 2);
         move_states(c->st, fresh, n + (end != W_END));
         c->b = 0;
         goto done;

@@ -346,6 +346,7 @@ static void test_cached_walks_mutated(void **state)
     fp_site2();
     ra[1] = ra_of_site;
     unsigned walks = 0, differ = 0, nonempty = 0;
+    cp_unwind_cache_enable(2); /* every walk tries a join, paying or not (WC_PLAIN) */
     uint64_t j0 = cp_unwind_cache_joins();
     for (unsigned round = 0; round < 400; round++) {
         /* frames at word 8, then every 8 or 16 words, up to 30 of them */
@@ -371,7 +372,7 @@ static void test_cached_walks_mutated(void **state)
             }
             cp_unwind_cache_enable(0);
             int nb = walk_big(ra[0], b, &fb);
-            cp_unwind_cache_enable(1);
+            cp_unwind_cache_enable(2);
             int na = walk_big(ra[0], a, &fa);
             walks++;
             nonempty += nb > 3;
@@ -381,9 +382,54 @@ static void test_cached_walks_mutated(void **state)
     uint64_t joins = cp_unwind_cache_joins() - j0;
     print_message("%u walks (%u of more than 3 frames), %llu joined the last one\n", walks,
                   nonempty, (unsigned long long)joins);
+    cp_unwind_cache_enable(1);
     assert_int_equal(differ, 0);
     assert_true(nonempty > walks / 2);
     assert_true(joins > walks / 4);
+}
+
+/* Where joins keep few frames, walks go plain (unwind.c's WC_PLAIN): a chain of nf
+ * frame-pointer frames whose second return address alternates between two sites at each
+ * walk (so a walk meets the last one two frames up, and keeps nf - 2), walked 320 times:
+ * with 6 frames at most one walk in 8 joins (a trial in 16, after the first few), with 30
+ * nearly every walk joins; every walk gives what a walk without the cache gives. */
+static unsigned alternating_walks(unsigned nf, uintptr_t ra0, uintptr_t ra1, unsigned *differ)
+{
+    memset(big_fake, 0, sizeof big_fake);
+    for (unsigned i = 0; i < nf; i++) {
+        big_fake[8 + 8 * i] = i + 1 < nf ? (uintptr_t)&big_fake[16 + 8 * i] : 0;
+        big_fake[9 + 8 * i] = i + 1 < nf ? ra0 : 0;
+    }
+    uint64_t j0 = cp_unwind_cache_joins();
+    for (unsigned w = 0; w < 320; w++) {
+        big_fake[17] = w & 1 ? ra1 : ra0;
+        uintptr_t a[40], b[40];
+        int fa, fb;
+        cp_unwind_cache_enable(0);
+        int nb = walk_big(ra0, b, &fb);
+        cp_unwind_cache_enable(1);
+        int na = walk_big(ra0, a, &fa);
+        *differ += na != nb || nb != (int)nf || fa != fb || memcmp(a, b, (size_t)nb * sizeof a[0]);
+    }
+    return (unsigned)(cp_unwind_cache_joins() - j0);
+}
+
+static void test_plain_where_joins_do_not_pay(void **state)
+{
+    fp_site1();
+    uintptr_t ra0 = ra_of_site;
+    fp_site2();
+    uintptr_t ra1 = ra_of_site;
+    unsigned differ = 0;
+    unsigned shallow = alternating_walks(6, ra0, ra1, &differ);
+    unsigned deep = alternating_walks(30, ra0, ra1, &differ);
+    unsigned again = alternating_walks(6, ra0, ra1, &differ);
+    print_message("joins of 320 walks: 6 frames %u, 30 frames %u, 6 again %u\n", shallow, deep,
+                  again);
+    assert_int_equal(differ, 0);
+    assert_true(shallow <= 320 / 8);
+    assert_true(deep >= 320 * 3 / 4);
+    assert_true(again <= 320 / 8);
 }
 
 static void test_libc_frames(void **state)
@@ -879,6 +925,7 @@ int main(void)
         cmocka_unit_test(test_cached_walks),
         cmocka_unit_test(test_cached_walk_rereads),
         cmocka_unit_test(test_cached_walks_mutated),
+        cmocka_unit_test(test_plain_where_joins_do_not_pay),
         cmocka_unit_test(test_cache_per_live_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
