@@ -202,7 +202,8 @@ int main(void)
         hb[b] = cp_bucket_get(CP_HEAP, pcs, 32);
     }
     for (int i = 0; i < 100000; i++) /* a live set: the birth table's size at rate 1 */
-        cp_ht_alloc(hb[i % 64], (void *)(uintptr_t)(0x40000000 + (uintptr_t)i * 16), 64, 1 + (uint64_t)i);
+        cp_ht_alloc(hb[i % 64], (void *)(uintptr_t)(0x40000000 + (uintptr_t)i * 16), 64,
+                    1 + (uint64_t)i);
     for (int k = 0; k < REPS; k++) {
         double t1 = now();
         for (int i = 0; i < 1000000; i++) {
