@@ -743,18 +743,21 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * (wverify). Cost: BENCHMARKS.md, "Rate-1 CPU: the unwinder". */
 #define WC_MAX 96 /* states kept: the shim's cap is CTRPROF_DEPTH (64) + 24 */
 #define FRESH 16 /* states of a walk kept apart while it may still join the last */
-/* Where joins do not pay, a thread walks plainly for this many walks, then keeps its
- * states again and its next walk tries a join (wc_score decides). A join has a fixed cost
- * (the search for the last walk's state at each fresh frame, the states kept apart and
- * moved into the cache, the check of the words above the join, the copy of the return
- * addresses it keeps) that a plain walk of a shallow stack does not pay; each frame it
- * keeps saves a plain step of ~45 instructions. Measured per walk at rate 1 (callgrind):
- * churn (6 frames; 1 fresh, 4 kept) ~64 instructions cheaper plain, namechurn (9; 5
- * fresh, 4 kept: its three inner call sites change at each allocation) ~120 cheaper
- * plain, deepstacks at 5 levels (~13; ~1 fresh, ~12 kept) ~280 cheaper joined; hence
- * wc_score's kept - 6 - fresh / 2. Plain walks reach the outermost frame every time, so
- * lookup takes its shape from the table too (K_END). BENCHMARKS.md, "Session 20". */
-#define WC_PLAIN 15
+/* A walk tries to join the last one only if the last had at least this many frames;
+ * on a shallower stack it walks plainly and keeps no states. A join has a fixed cost
+ * (the search for the last walk's state at each fresh frame, the fresh states moved into
+ * the cache, the check of the words above the join, the copy of the kept return
+ * addresses) that a plain walk does not pay, and each frame it keeps saves a plain step
+ * (~45 instructions). Measured per walk at rate 1 (callgrind): churn (6 frames; 1 fresh,
+ * 4 kept) ~64 instructions cheaper plain, namechurn (9; 5 fresh, 4 kept: its three
+ * inner call sites change at each allocation) ~120 cheaper plain, deepstacks at 5 levels
+ * (~13; ~1 fresh, ~12 kept) ~280 cheaper joined, so below 10 frames a join would keep
+ * at most ~9 and save little if anything. (A policy that scored each join by what it
+ * kept and tried again every 16 or 256 walks took 2.5-5% more CPU on namechurn than this
+ * one, though ~0.4% more instructions.) Plain walks reach the outermost frame every
+ * time, so lookup takes its shape from the table too (K_END). BENCHMARKS.md, "Session
+ * 20". */
+#define WC_JOIN_MIN 10
 
 struct wstate {
     uintptr_t sp, bp, ip;
@@ -766,9 +769,9 @@ enum { W_ZERO = 1, W_END = 2, W_FULL = 3 }; /* how a walk ended */
 struct wcache {
     struct wcache *next; /* the pool: a list that only grows (wc_get) */
     uint32_t owned;      /* atomic: a thread's, or free for the next thread */
-    uint16_t plain;      /* walks left to make plainly (WC_PLAIN) */
-    int16_t score;       /* what the joins have saved lately (WC_PLAIN); both in the hole
-                          * before joins: the states keep their alignment */
+    uint32_t shallow;    /* the last walk had under WC_JOIN_MIN frames: this one walks
+                          * plainly (in the hole before joins: the states keep their
+                          * alignment) */
     uint64_t joins; /* walks that joined the last one (this thread; for tests) */
     unsigned b;     /* the walk's state i is st[b + i] (b + states kept <= WC_MAX + 1) */
     unsigned n;   /* frames: states 0..n-1 gave return addresses */
@@ -816,7 +819,7 @@ static void wc_key_init(void)
         __atomic_store_n(&wc_key_ok, 1, __ATOMIC_RELEASE);
 }
 static int wc_off; /* tests: compare walks with and without the cache */
-static int wc_always; /* tests: every walk tries a join (cp_unwind_cache_enable(2)) */
+static int wc_always; /* tests: every walk tries a join, however shallow (cache_enable(2)) */
 
 /* This thread's cache, or NULL (no memory: walks go on uncached). Hook context. */
 static struct wcache *wc_get(void)
@@ -830,8 +833,7 @@ static struct wcache *wc_get(void)
             __atomic_compare_exchange_n(&c->owned, &free_, 1, 0, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
             c->n = 0; /* the last owner's walk is not this thread's */
-            c->plain = 0; /* nor its stacks' shapes */
-            c->score = 0;
+            c->shallow = 0;
             goto mine;
         }
     }
@@ -848,20 +850,6 @@ mine:
     if (__atomic_load_n(&wc_key_ok, __ATOMIC_ACQUIRE))
         pthread_setspecific(wc_key, c);
     return wc = c;
-}
-
-/* A join that kept `kept` frames and walked `fresh` scores kept - 6 - fresh / 2 (a walk
- * that met none of the last walk's states, -6 - fresh / 2): about what it saved against
- * a plain walk, in plain steps (WC_PLAIN). The score is kept between -16 and 16, so that
- * a thread whose joins mostly pay does not turn to plain walks for a poor one, and one
- * whose stacks change shape turns within a few trials; below 0, WC_PLAIN plain walks. */
-static inline void wc_score(struct wcache *c, int gain)
-{
-    int sc = c->score + gain;
-    sc = sc < -16 ? -16 : sc > 16 ? 16 : sc;
-    c->score = (int16_t)sc;
-    if (sc < 0 && !__atomic_load_n(&wc_always, __ATOMIC_RELAXED))
-        c->plain = WC_PLAIN;
 }
 
 void cp_unwind_thread_gone(void)
@@ -1077,9 +1065,8 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         return -1;
     struct wcache *c = wc_get();
     int keep = c && cap <= WC_MAX && !__atomic_load_n(&wc_off, __ATOMIC_RELAXED);
-    if (keep && c->plain) {
-        /* no join (WC_PLAIN); the last of the plain walks keeps its states for the next */
-        keep = --c->plain == 0;
+    if (keep && c->shallow && !__atomic_load_n(&wc_always, __ATOMIC_RELAXED)) {
+        keep = 0; /* (WC_JOIN_MIN) */
         c->n = 0;
     }
     unsigned exact = 0; /* r.ip is where a signal interrupted, not a return address */
@@ -1136,7 +1123,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                     return (int)cap;
                 }
                 c->n = total;
-                wc_score(c, (int)(cn - j) - 6 - (int)n / 2);
+                c->shallow = total < WC_JOIN_MIN;
                 if (c->end != W_FULL)
                     return (int)total;
                 /* the last walk stopped at its cap and this one is shorter below it: go on
@@ -1204,7 +1191,6 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         goto alone;
     ended_fresh: /* without meeting the last walk; n frames, and state n unless W_END */
         n = (unsigned)(out - pcs);
-        wc_score(c, -6 - (int)n / 2);
         move_states(c->st, fresh, n + (end != W_END));
         c->b = 0;
         goto done;
@@ -1266,6 +1252,8 @@ done:
         c->cap = cap;
         c->hi = hi;
     }
+    if (c)
+        c->shallow = n < WC_JOIN_MIN;
     return (int)n;
 fail:
     if (keep)
