@@ -18,7 +18,7 @@
 # threads met more contention than 2k and the profiled process's live map had a leaf for
 # each 256 KiB of the new arenas' heaps that held a sampled object (core/live.c), +1.0 MB
 # at rate 1 where quiet runs added ~0.1 MB (session 20: two runs each beside a busy
-# loop; with the arenas pinned, +41 KB in every run, quiet or loaded). Those leaves are
+# loop; with the arenas pinned, +41 KB loaded and +106 KB quiet). Those leaves are
 # the heap's address extent, not a thread's cost (docs/ARCHITECTURE.md, "Memory"): the
 # arenas are pinned so that what grows with the threads shows alone.
 source "$(dirname "$0")/lib.sh"
