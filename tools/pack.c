@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,33 @@
 #include "packed.h"
 #include "views.h"
 
-/* A process that maps the file, other than this one: its pid, else 0. A mapping is the
- * file's when its device and inode are the file's, or its path is the file's real path:
- * on overlayfs (containers) /proc/PID/maps shows the device and inode of the layer's file,
- * not those stat gives through the overlay, but the overlay's path. */
+/* Has process pid the file (dev, ino) open? Its descriptors, each stat'ed through its
+ * /proc link (the file it is open on, as stat gives it through an overlay too). */
+static bool has_open(long pid, dev_t dev, ino_t ino)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return false; /* gone, or another user's */
+    bool yes = false;
+    for (struct dirent *e; !yes && (e = readdir(d));) {
+        struct stat st;
+        if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, 0) == 0)
+            yes = st.st_dev == dev && st.st_ino == ino;
+    }
+    closedir(d);
+    return yes;
+}
+
+/* A process that maps the file or has it open, other than this one: its pid, else 0. A
+ * mapping is the file's when its device and inode are the file's, or its path is the
+ * file's real path: on overlayfs (containers) /proc/PID/maps shows the device and inode
+ * of the layer's file, not those stat gives through the overlay, but the overlay's path.
+ * An open descriptor counts too: a profile appears under its name whole (cfile.c's
+ * create_whole links it in) before its writer maps it, and a run that ended in that
+ * moment packed a child's new profile under it (pack.sh's run:running-child-kept failed
+ * 2 runs in 8, session 20: "it changed while it was packed", or packed and gone). */
 static long mapped_by(const char *file, dev_t dev, ino_t ino)
 {
     DIR *proc = opendir("/proc");
@@ -76,6 +100,8 @@ static long mapped_by(const char *file, dev_t dev, ino_t ino)
                 who = pid;
         }
         fclose(f);
+        if (!who && has_open(pid, dev, ino))
+            who = pid;
     }
     closedir(proc);
     return who;
