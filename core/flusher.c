@@ -2,7 +2,7 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 870 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 890 lines, past the project's ~600: the timeline, who
  * flushes (a thread alone's events handed over without the ring among them: ~110 of the
  * lines), stepping aside and fork all turn on the same flusher state (running, claimed,
  * starting, aside, barred) and the flush lock, which one file keeps in one place.
@@ -242,11 +242,17 @@ static inline uint64_t side_now(void)
     return now > side_pub_t ? now : side_pub_t;
 }
 
+/* Is now inside the interval after the last publication, the peak not pressing? */
+static inline bool side_quiet(uint64_t now)
+{
+    return now >= side_pub_t && now - side_pub_t < side_interval && !cp_ht_peak_pressing();
+}
+
 static __attribute__((noinline)) bool side_due_slow(uint64_t t)
 {
     uint64_t now = t != side_seen_t ? t : side_now();
     side_seen_t = t;
-    if (now >= side_pub_t && now - side_pub_t < side_interval && !cp_ht_peak_pressing())
+    if (side_quiet(now))
         return false;
     side_pub_t = now;
     return true;
@@ -258,9 +264,7 @@ static __attribute__((noinline)) bool side_due_slow(uint64_t t)
 static inline __attribute__((always_inline)) bool side_due(void)
 {
     uint64_t t = cp_ht_last_event();
-    if (__builtin_expect(t != side_seen_t && t >= side_pub_t && t - side_pub_t < side_interval &&
-                             !cp_ht_peak_pressing(),
-                         1)) {
+    if (__builtin_expect(t != side_seen_t && side_quiet(t), 1)) {
         side_seen_t = t;
         return false;
     }

@@ -293,7 +293,6 @@ struct birth {
 };
 static struct birth *bt;
 static uint64_t bt_mask, bt_n;
-static uint64_t bt_half; /* (bt_mask + 1) / 2: bt_n may reach it; 0 without a table */
 
 static inline uint64_t bhash(uint64_t p)
 {
@@ -311,7 +310,6 @@ static __attribute__((noinline, cold)) bool bt_grow(void)
     uint64_t omask = bt_mask;
     bt = n;
     bt_mask = cap - 1;
-    bt_half = cap / 2;
     for (uint64_t i = 0; o && i <= omask; i++)
         if (o[i].p) {
             uint64_t j = bhash(o[i].p) & bt_mask;
@@ -324,12 +322,12 @@ static __attribute__((noinline, cold)) bool bt_grow(void)
     return true;
 }
 
-/* Inline in cp_ht_alloc, the grow test one compare (bt_n + 1 > half the table's size,
- * 0 before the first): as a call it was ~42 instructions an allocation at rate 1
- * (callgrind, namechurn). */
+/* Inline in cp_ht_alloc, the grow test one compare (bt_n has reached half the table's
+ * size; bt_mask 0 without a table, so the first put grows): as a call it was ~42
+ * instructions an allocation at rate 1 (callgrind, namechurn). */
 static inline __attribute__((always_inline)) void bt_put(uint64_t p, uint64_t t)
 {
-    if (__builtin_expect(bt_n >= bt_half, 0) && !bt_grow()) {
+    if (__builtin_expect(bt_n >= (bt_mask + 1) / 2, 0) && !bt_grow()) {
         nolife++;
         return;
     }
@@ -658,7 +656,7 @@ void cp_ht_atfork_child(bool newfile)
     if (bt) /* (given back: at rate 1 it may be large, and the child may allocate little) */
         cp_munmap_anon(bt, (bt_mask + 1) * sizeof *bt);
     bt = NULL;
-    bt_mask = bt_n = bt_half = 0;
+    bt_mask = bt_n = 0;
     total = peak = allocated = 0;
     peak_t = 0;
     epoch++;
