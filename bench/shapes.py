@@ -10,6 +10,8 @@ of the same repetitions.
                 the source allocates 40 M from 256, of which gcc -O2 elides half)
   sizes_mt      (c) two threads, two allocation stacks, random sizes 1..8192
   thread_churn  (d) 20,000 threads created and retired, two alive at a time
+  bigheap       100,000 live objects of 2-6 KiB (~400 MB), replaced twice over: the live
+                map's memory on a heap of KiB-sized objects
   workqueue     (e) a thread pool: 4 workers on one mutex+condvar queue, 2 M tasks
   mutex_mt      (e) 4 threads on two mutexes, short and long critical sections
   xz -T2, zstd -T2  (e) real multi-threaded Debian programs (skipped, visibly, if absent)
@@ -54,6 +56,7 @@ def shapes(build, work):
         Shape("churn", HEAP, [p("churn")]),
         Shape("sizes_mt", HEAP, [p("sizes_mt")]),
         Shape("thread_churn", HEAP, [p("thread_churn")]),
+        Shape("bigheap", HEAP, [p("bigheap")]),
         Shape("workqueue", LOCK, [p("workqueue")]),
         Shape("mutex_mt", LOCK, [p("mutex_mt"), "2000000", "4"]),
         # -1: 3 MiB blocks, so that two threads have blocks to share (-6's are 24 MiB)

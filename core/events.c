@@ -338,7 +338,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
         /* (the object went into the live table with its bucket: resolve.c) */
         e = EMIT_WRITTEN;
     } else {
-        if (!cp_live_insert(p, ref)) {
+        if (!cp_live_insert(p, ref, size)) {
             cp_prof_lost(CP_LOST_NBUCKET, 1);
             return;
         }
@@ -376,7 +376,9 @@ void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v)
 
 void cp_event_free_undo(void *p, uintptr_t v)
 {
-    if (!cp_live_insert(p, v))
+    /* (its size is not known here: the fine map takes it whatever it is, live.c's
+     * cp_live_resolve says what follows) */
+    if (!cp_live_insert(p, v, 0))
         cp_prof_lost(CP_LOST_NBUCKET, 1);
 }
 

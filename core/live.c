@@ -13,6 +13,7 @@
 #include <sys/single_threaded.h>
 
 #include "arena.h"
+#include "shadow.h"
 #include "spin.h"
 
 #define TOMB ((uintptr_t)1) /* a claim in progress is the key | 2 */
@@ -54,64 +55,31 @@ static uint64_t khash(uintptr_t p)
     return x;
 }
 
-/* ---- the shadow map ------------------------------------------------------------------
+/* ---- the shadow maps (shadow.h) ------------------------------------------------------
  *
- * At high rates nearly every heap object is sampled and the hash table above is far larger
- * than the caches: each insert and each remove was a miss at a random place, and a remove
- * probed every generation (perf, rate 1 on perl with 2 million live objects: 15% of the
- * run in cp_live_*). So a 16-byte-aligned address below 2^47 (every address glibc's malloc
- * returns) has its bucket in a direct map instead: regions of addresses (sizes below), each
- * a leaf of one word per 32-byte granule, mapped on first use (MAP_NORESERVE; a page is
- * touched only where sampled objects are). One access per insert and per remove, and
- * objects allocated together have their entries together. glibc's chunks are at least 32
- * bytes apart, so no two of its live objects share a granule; an allocator with 16-byte
- * objects can put two in one, so an entry is the value (bits 0-1 clear: a ref, or the
- * bucket and size, resolve.c's hv_make) with the object's half of the granule in bit 0, and when the other half is taken the object
- * goes to the table. A quarter of the heap's size in entries at most (16-byte granules
- * were half: on perl at rate 1 the kernel's page zeroing for them was 5.6% of the run).
- * Other addresses (8-byte-aligned small objects, 57-bit address spaces) and leaves that
- * cannot be mapped use the hash table. Only at high rates (cp_live_init's dense): at the
- * default rate the few sampled objects fit the table's cache lines and the map's address
- * space would buy nothing.
+ * At high rates (cp_live_init's dense) a 16-byte-aligned address below 2^47 has its entry
+ * in a shadow map: the fine one for an object under CP_LIVE_WIDE_MIN bytes, the wide one
+ * from there (the insert's size chooses; a free tries the fine map, then the wide one).
+ * At the default rate the few sampled objects fit the table's cache lines and the maps'
+ * address space would buy nothing. Other addresses (8-byte-aligned small objects, 57-bit
+ * address spaces) and leaves that cannot be mapped use the hash table.
  *
- * Sizes (issue 29: mapped in steps, so that an unprivileged mlockall under the default
- * 8 MiB RLIMIT_MEMLOCK, which counts every page of address space, and a tight RLIMIT_AS
- * leave a small program room): a region is 256 KiB of addresses and its leaf 64 KiB; the
- * leaves are found through three levels of a radix tree, as a page table's: a top of
- * 2^9 words (4 KiB, static) and two levels of pages of 2^10 words (8 KiB each: 256 GiB
- * and 256 MiB of addresses), each page mapped with the first leaf under it. A small
- * program at rate 1 maps a leaf for each 256 KiB of address space it samples in and two
- * 8 KiB pages for each region of addresses its objects are in (brk's heap, the mmap
- * area): a few hundred KiB. (Until issue 29 a region was 64 MiB: a 16 MiB directory at
- * start-up and a 16 MiB leaf at the first sample, 32 MiB of address space for a program
- * that allocates a few bytes.) A page or leaf that cannot be mapped (the limits above)
- * sends the objects it would have held to the hash table. The walk costs two more
- * dependent loads than the one directory did; each thread keeps the last leaf it found
- * (sh_last: the region and the leaf in one word, so that a signal handler's use in
- * between cannot pair one's region with another's leaf), which objects allocated
- * together share: a lookup is then a thread-local load and a compare (callgrind,
- * bench/progs/hotpath malloc at rate 1, per allocation pair: with the walk alone issue
- * 29's changes cost 63 instructions more, 2,948 -> 3,011; with the cache 43, 1.5%, of
- * which 37 in cp_live_*; BENCHMARKS.md). A leaf is never unmapped but by a fork child's
- * reset, which clears its one thread's. */
-#define SH_ADDR_BITS 47
-#define SH_REGION_BITS 18
-#define SH_GRAN_BITS 5 /* 32-byte granules */
-#define SH_LEAF_N ((size_t)1 << (SH_REGION_BITS - SH_GRAN_BITS))
-#define SH_PAGE_BITS 10 /* the two middle levels */
-#define SH_PAGE_N ((size_t)1 << SH_PAGE_BITS)
-#define SH_L3_SHIFT SH_REGION_BITS
-#define SH_L2_SHIFT (SH_L3_SHIFT + SH_PAGE_BITS)
-#define SH_TOP_SHIFT (SH_L2_SHIFT + SH_PAGE_BITS)
-#define SH_TOP_N ((size_t)1 << (SH_ADDR_BITS - SH_TOP_SHIFT))
-
-static void *sh_top[SH_TOP_N]; /* level-2 pages (atomic entries) */
-#define SH_RBITS (SH_ADDR_BITS - SH_REGION_BITS) /* a region's number */
-/* this thread's last leaf: (leaf >> 12) << SH_RBITS | its region's number; 0 = none (a
- * page-aligned leaf below 2^47 has 35 significant bits, a region's number 29) */
-static __thread uint64_t sh_last __attribute__((tls_model("initial-exec")));
-static bool sh_on;             /* the shadow map is in use (dense: cp_live_init) */
-static bool table_used;        /* atomic: some object went to the hash table */
+ * A fine entry is the value (bits 0-1 clear: a ref, or the bucket and size, resolve.c's
+ * hv_make) with the object's half of its 32-byte granule in bit 0: an allocator with
+ * 16-byte objects can put two in one granule, and when the other half is taken the object
+ * goes to the table.
+ *
+ * A wide entry is the object's address, then its value. Two live objects of the wide
+ * map's sizes cannot start in one granule, so an insert takes the entry whatever it
+ * holds (an object of the granule whose free was never seen); a remover or resolver
+ * touches the value only if the address is its own. An insert writes the value, then
+ * the address (release); a remover takes the value with one exchange, then clears the
+ * address (the program frees a block only after its free's remove has returned, so no
+ * insert into that granule can come in between); the resolver's compare-and-swap of a
+ * ref cannot succeed on a later object's value, refs being unique. */
+static bool sh_on;      /* the shadow maps are in use (dense: cp_live_init) */
+static bool wide_used;  /* atomic: some object went to the wide map */
+static bool table_used; /* atomic: some object went to the hash table */
 
 /* which 16-byte half of its granule k starts in (the entry's low bit) */
 static inline uintptr_t sh_half(uintptr_t k)
@@ -121,93 +89,13 @@ static inline uintptr_t sh_half(uintptr_t k)
 
 static inline bool sh_ok(uintptr_t k)
 {
-    return (k & 15) == 0 && k < ((uintptr_t)1 << SH_ADDR_BITS) && sh_on;
+    return (k & 15) == 0 && k < ((uintptr_t)1 << CP_SH_ADDR_BITS) && sh_on;
 }
 
-/* The slots of k's level-2 and level-3 pages' entries, given the page. */
-static inline void **sh_l2_slot(void **l2, uintptr_t k)
+static inline bool sh_wide(uint64_t size)
 {
-    return &l2[(k >> SH_L2_SHIFT) & (SH_PAGE_N - 1)];
+    return size >= CP_LIVE_WIDE_MIN;
 }
-
-static inline void **sh_l3_slot(void **l3, uintptr_t k)
-{
-    return &l3[(k >> SH_L3_SHIFT) & (SH_PAGE_N - 1)];
-}
-
-static inline void sh_remember(uintptr_t k, const uintptr_t *leaf)
-{
-    __atomic_store_n(&sh_last, (uint64_t)(uintptr_t)leaf >> 12 << SH_RBITS | k >> SH_REGION_BITS,
-                     __ATOMIC_RELAXED);
-}
-
-static __attribute__((noinline)) uintptr_t *sh_walk(uintptr_t k)
-{
-    void **l2 = __atomic_load_n(&sh_top[k >> SH_TOP_SHIFT], __ATOMIC_ACQUIRE);
-    void **l3 = l2 ? __atomic_load_n(sh_l2_slot(l2, k), __ATOMIC_ACQUIRE) : NULL;
-    uintptr_t *leaf = l3 ? __atomic_load_n(sh_l3_slot(l3, k), __ATOMIC_ACQUIRE) : NULL;
-    if (leaf)
-        sh_remember(k, leaf);
-    return leaf;
-}
-
-static inline uintptr_t *sh_leaf(uintptr_t k)
-{
-    /* (the leaf was published to this thread when it was remembered: an acquire then) */
-    uint64_t c = __atomic_load_n(&sh_last, __ATOMIC_RELAXED);
-    if (__builtin_expect(c && (c & (((uint64_t)1 << SH_RBITS) - 1)) == k >> SH_REGION_BITS, 1))
-        return (uintptr_t *)(uintptr_t)(c >> SH_RBITS << 12);
-    return sh_walk(k);
-}
-
-static uintptr_t *sh_entry(uintptr_t *leaf, uintptr_t k)
-{
-    return &leaf[(k >> SH_GRAN_BITS) & (SH_LEAF_N - 1)];
-}
-
-/* *slot, or if it is empty a fresh zeroed mapping of `bytes` installed there (unless
- * another thread did first: then theirs); NULL if none can be mapped. */
-static void *sh_get(void **slot, size_t bytes)
-{
-    void *cur = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (cur)
-        return cur;
-    void *n = cp_mmap_anon(bytes);
-    if (!n)
-        return NULL;
-    /* release: the zeroed page is visible before the pointer (the acquire loads above) */
-    if (!__atomic_compare_exchange_n(slot, &cur, n, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        cp_munmap_anon(n, bytes); /* another thread made it */
-        return cur;
-    }
-    return n;
-}
-
-/* The leaf for k, made (and the pages above it) if need be; NULL if it cannot be. */
-static __attribute__((noinline)) uintptr_t *sh_new_leaf(uintptr_t k)
-{
-    void **l2 = sh_get(&sh_top[k >> SH_TOP_SHIFT], SH_PAGE_N * sizeof(void *));
-    void **l3 = l2 ? sh_get(sh_l2_slot(l2, k), SH_PAGE_N * sizeof(void *)) : NULL;
-    uintptr_t *leaf = l3 ? sh_get(sh_l3_slot(l3, k), SH_LEAF_N * sizeof(uintptr_t)) : NULL;
-    if (leaf)
-        sh_remember(k, leaf);
-    return leaf;
-}
-
-static inline uintptr_t *sh_make_leaf(uintptr_t k)
-{
-    uintptr_t *leaf = sh_leaf(k);
-    return leaf ? leaf : sh_new_leaf(k);
-}
-
-/* Visit every level-3 page's slot (counting, the fork child's reset): `slot` is a
- * void ** to a leaf pointer, maybe NULL. */
-#define SH_FOR_EACH_L3(l2, l3, slot)                                                        \
-    for (size_t t_ = 0; t_ < SH_TOP_N; t_++)                                                \
-        for (void **l2 = __atomic_load_n(&sh_top[t_], __ATOMIC_ACQUIRE); l2; l2 = NULL)    \
-            for (size_t i2_ = 0; i2_ < SH_PAGE_N; i2_++)                                    \
-                for (void **l3 = __atomic_load_n(&l2[i2_], __ATOMIC_ACQUIRE); l3; l3 = NULL) \
-                    for (void **slot = l3; slot < l3 + SH_PAGE_N; slot++)
 
 static int add_gen(unsigned bits)
 {
@@ -277,13 +165,19 @@ static void filter_dec(const void *p)
         ;
 }
 
-void cp_live_prefetch(const void *p)
+void cp_live_prefetch(const void *p, uint64_t size)
 {
     uintptr_t k = (uintptr_t)p;
     if (sh_ok(k)) {
-        uintptr_t *leaf = sh_leaf(k);
-        if (leaf)
-            __builtin_prefetch(sh_entry(leaf, k), 1);
+        /* (each map's geometry a constant: a map number chosen at run time cost ~10
+         * instructions here) */
+        uintptr_t *leaf;
+        if (__builtin_expect(sh_wide(size), 0)) {
+            if ((leaf = cp_sh_leaf(CP_SH_WIDE, k)) != NULL)
+                __builtin_prefetch(cp_sh_entry(CP_SH_WIDE, leaf, k), 1);
+        } else if ((leaf = cp_sh_leaf(CP_SH_FINE, k)) != NULL) {
+            __builtin_prefetch(cp_sh_entry(CP_SH_FINE, leaf, k), 1);
+        }
         return;
     }
     unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE);
@@ -335,16 +229,70 @@ static bool table_insert(const void *p, uintptr_t v)
     }
 }
 
-static inline bool place(const void *p, uintptr_t v)
+/* A fine entry of k's that is k's own (its half), if any: taken out (an object whose free
+ * was never seen, whose address a wide object now has: a free would find it first). */
+static __attribute__((noinline)) void fine_forget(uintptr_t k)
+{
+    uintptr_t *leaf = cp_sh_leaf(CP_SH_FINE, k);
+    if (!leaf)
+        return;
+    uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+    while (cur && (cur & 1) == sh_half(k) &&
+           !__atomic_compare_exchange_n(e, &cur, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        ;
+}
+
+static bool wide_place(uintptr_t k, uintptr_t v)
+{
+    uintptr_t *leaf = cp_sh_make_leaf(CP_SH_WIDE, k);
+    if (!leaf)
+        return false;
+    if (!__atomic_load_n(&wide_used, __ATOMIC_RELAXED))
+        __atomic_store_n(&wide_used, true, __ATOMIC_SEQ_CST);
+    fine_forget(k);
+    uintptr_t *e = cp_sh_entry(CP_SH_WIDE, leaf, k);
+    __atomic_store_n(&e[1], v, __ATOMIC_RELAXED);
+    __atomic_store_n(&e[0], k, __ATOMIC_RELEASE); /* the value is there for whoever finds k */
+    return true;
+}
+
+/* k's value taken out of the wide map, or 0 if k has none there */
+static __attribute__((noinline)) uintptr_t wide_take(uintptr_t k)
+{
+    if (!__atomic_load_n(&wide_used, __ATOMIC_RELAXED))
+        return 0;
+    uintptr_t *leaf = cp_sh_leaf(CP_SH_WIDE, k);
+    if (!leaf)
+        return 0;
+    uintptr_t *e = cp_sh_entry(CP_SH_WIDE, leaf, k), v;
+    if (__atomic_load_n(&e[0], __ATOMIC_ACQUIRE) != k)
+        return 0;
+    if (alone()) {
+        v = __atomic_load_n(&e[1], __ATOMIC_RELAXED);
+        __atomic_store_n(&e[1], 0, __ATOMIC_RELAXED);
+    } else {
+        v = __atomic_exchange_n(&e[1], 0, __ATOMIC_ACQ_REL);
+    }
+    if (v)
+        __atomic_store_n(&e[0], 0, __ATOMIC_RELEASE);
+    return v; /* 0: another remover of the same key (a double free) took it */
+}
+
+static inline bool place(const void *p, uintptr_t v, uint64_t size)
 {
     uintptr_t k = (uintptr_t)p;
     if (!__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE) || k <= TOMB || (k & 3) || !v)
         return false; /* not an address malloc returns */
     if (sh_ok(k) && !(v & 1)) {
-        uintptr_t *leaf = sh_make_leaf(k);
+        if (sh_wide(size)) {
+            if (wide_place(k, v))
+                return true;
+            return table_insert(p, v);
+        }
+        uintptr_t *leaf = cp_sh_make_leaf(CP_SH_FINE, k);
         uintptr_t want = v | sh_half(k);
         if (leaf) {
-            uintptr_t *e = sh_entry(leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+            uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
             /* empty, or this very address's (an object whose free we never saw): ours;
              * the granule's other half live: the table takes this one */
             if (alone() && (!cur || (cur & 1) == sh_half(k))) {
@@ -361,9 +309,9 @@ static inline bool place(const void *p, uintptr_t v)
     return table_insert(p, v);
 }
 
-bool cp_live_insert(const void *p, uintptr_t v)
+bool cp_live_insert(const void *p, uintptr_t v, uint64_t size)
 {
-    if (!place(p, v))
+    if (!place(p, v, size))
         return false;
     filter_inc(p);
     return true;
@@ -382,9 +330,9 @@ uintptr_t cp_live_remove(const void *p)
     if (k <= TOMB)
         return 0;
     if (sh_ok(k)) {
-        uintptr_t *leaf = sh_leaf(k);
+        uintptr_t *leaf = cp_sh_leaf(CP_SH_FINE, k);
         if (leaf) {
-            uintptr_t *e = sh_entry(leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+            uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
             if (alone() && cur && (cur & 1) == sh_half(k)) {
                 __atomic_store_n(e, 0, __ATOMIC_RELAXED);
                 filter_dec(p);
@@ -396,6 +344,11 @@ uintptr_t cp_live_remove(const void *p)
                     return cur & ~(uintptr_t)1;
                 }
         }
+        uintptr_t v = wide_take(k);
+        if (v) {
+            filter_dec(p);
+            return v;
+        }
         /* a leaf that could not be mapped sent the object to the table */
         if (!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE))
             return 0;
@@ -403,11 +356,12 @@ uintptr_t cp_live_remove(const void *p)
     return table_remove(p);
 }
 
-const void *cp_live_entry_of(const void *p)
+const void *cp_live_entry_of(const void *p, bool wide)
 {
     uintptr_t k = (uintptr_t)p;
-    uintptr_t *leaf = sh_ok(k) ? sh_leaf(k) : NULL;
-    return leaf ? sh_entry(leaf, k) : NULL;
+    int m = wide ? CP_SH_WIDE : CP_SH_FINE;
+    uintptr_t *leaf = sh_ok(k) ? cp_sh_leaf(m, k) : NULL;
+    return leaf ? cp_sh_entry(m, leaf, k) : NULL;
 }
 
 /* The slot holding key k (and, if v is not 0, value v), searching the generations newest
@@ -454,27 +408,53 @@ static uintptr_t table_remove(const void *p)
     return v;
 }
 
-bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v)
+/* The wide map's half of cp_live_resolve */
+static bool wide_resolve(uintptr_t k, uintptr_t ref, uintptr_t v)
+{
+    uintptr_t *leaf = cp_sh_leaf(CP_SH_WIDE, k);
+    if (!leaf)
+        return false;
+    uintptr_t *e = cp_sh_entry(CP_SH_WIDE, leaf, k);
+    if (__atomic_load_n(&e[0], __ATOMIC_ACQUIRE) != k)
+        return false;
+    if (alone()) {
+        if (__atomic_load_n(&e[1], __ATOMIC_RELAXED) != ref)
+            return false;
+        __atomic_store_n(&e[1], v, __ATOMIC_RELEASE);
+        return true;
+    }
+    return __atomic_compare_exchange_n(&e[1], &ref, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+/* The fine map's half of cp_live_resolve */
+static inline bool fine_resolve(uintptr_t k, uintptr_t ref, uintptr_t v)
+{
+    uintptr_t *leaf = cp_sh_leaf(CP_SH_FINE, k);
+    if (!leaf)
+        return false;
+    /* values have bits 0-1 clear: bit 0 stays the half */
+    uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k), want = ref | sh_half(k);
+    if (alone()) {
+        if (__atomic_load_n(e, __ATOMIC_RELAXED) != want)
+            return false;
+        __atomic_store_n(e, v | sh_half(k), __ATOMIC_RELEASE);
+        return true;
+    }
+    return __atomic_compare_exchange_n(e, &want, v | sh_half(k), 0, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_RELAXED);
+}
+
+bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v, uint64_t size)
 {
     uintptr_t k = (uintptr_t)p;
     if (k <= TOMB || !__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE))
         return false;
     if (sh_ok(k)) {
-        uintptr_t *leaf = sh_leaf(k);
-        if (leaf) {
-            uintptr_t *e = sh_entry(leaf, k), want = ref | sh_half(k);
-            /* a bucket is 16-byte aligned: bit 0 stays the half */
-            if (alone()) {
-                if (__atomic_load_n(e, __ATOMIC_RELAXED) != want)
-                    goto table;
-                __atomic_store_n(e, v | sh_half(k), __ATOMIC_RELEASE);
-                return true;
-            }
-            if (__atomic_compare_exchange_n(e, &want, v | sh_half(k), 0, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_RELAXED))
-                return true;
-        }
-    table:
+        /* the map its insert chose (an undone free's insert, cp_event_free_undo, chose the
+         * fine one whatever the size: not found then, the ref's free is matched in
+         * resolve.c's books as a free that took its ref first) */
+        if (sh_wide(size) ? wide_resolve(k, ref, v) : fine_resolve(k, ref, v))
+            return true;
         if (!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE))
             return false;
     }
@@ -487,12 +467,7 @@ bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v)
 uint64_t cp_live_count(void)
 {
     /* for tests: counts the keys present (no counter is kept on the hot path) */
-    uint64_t n = 0;
-    SH_FOR_EACH_L3(l2, l3, slot) {
-        uintptr_t *leaf = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-        for (size_t i = 0; leaf && i < SH_LEAF_N; i++)
-            n += __atomic_load_n(&leaf[i], __ATOMIC_RELAXED) != 0;
-    }
+    uint64_t n = cp_sh_count(CP_SH_FINE) + cp_sh_count(CP_SH_WIDE);
     unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE);
     for (unsigned g = 0; g < ng; g++)
         for (uint64_t i = 0; i <= T.gens[g].mask; i++) {
@@ -520,20 +495,8 @@ void cp_live_reset(void)
     for (unsigned g = 0; g < ng; g++)
         cp_munmap_anon(T.gens[g].slots, (T.gens[g].mask + 1) * sizeof(struct slot));
     __atomic_store_n(&T.ngen, 0, __ATOMIC_RELAXED);
-    /* the leaves and pages go; the top stays, cleared, and this thread (the child's one)
-     * forgets its last leaf */
-    __atomic_store_n(&sh_last, 0, __ATOMIC_RELAXED);
-    SH_FOR_EACH_L3(l2, l3, slot) {
-        if (*slot)
-            cp_munmap_anon(*slot, SH_LEAF_N * sizeof(uintptr_t));
-        if (slot == l3 + SH_PAGE_N - 1) /* its last slot: the page itself */
-            cp_munmap_anon(l3, SH_PAGE_N * sizeof(void *));
-    }
-    for (size_t t = 0; t < SH_TOP_N; t++)
-        if (sh_top[t]) {
-            cp_munmap_anon(sh_top[t], SH_PAGE_N * sizeof(void *));
-            sh_top[t] = NULL;
-        }
+    cp_sh_reset();
+    wide_used = false;
     table_used = false;
     /* counters at 255 stay (live.h): malloc.c marks dlsym's pool blocks so, which free()
      * must still recognise in the child */

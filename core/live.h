@@ -37,9 +37,10 @@ struct cp_bucket;
 extern uint8_t cp_live_filter[1u << CP_LIVE_FILTER_BITS];
 
 /* dense: most heap objects will be sampled (a high rate): keep aligned addresses in the
- * shadow map (live.c), which costs address space (a 64 KiB leaf for each 256 KiB of
- * addresses sampled in, mapped as they are reached; none at start) but one local access
- * per insert and remove; otherwise the hash table alone. */
+ * shadow maps (shadow.h), which cost address space (a 64 KiB leaf for each 256 KiB of
+ * addresses small objects are sampled in, or 2 MiB for objects of CP_LIVE_WIDE_MIN bytes
+ * or more, mapped as they are reached; none at start) but one local access per insert and
+ * remove; otherwise the hash table alone. */
 int cp_live_init(bool dense);
 
 static inline uint32_t cp_live_fhash(const void *p)
@@ -62,14 +63,19 @@ static inline bool cp_live_maybe(const void *p)
 #endif
 }
 
-/* Start loading the slot where p would be inserted (a sampled allocation calls this
- * before it unwinds, so the table's cache miss overlaps the unwinding). */
-void cp_live_prefetch(const void *p);
+/* Objects of this size or more go to the wide shadow map (shadow.h), where their entries
+ * take 1/32 of the address range they fill rather than a quarter. */
+#define CP_LIVE_WIDE_MIN 512
+
+/* Start loading the slot where p, of size bytes, would be inserted (a sampled allocation
+ * calls this before it unwinds, so the table's cache miss overlaps the unwinding). */
+void cp_live_prefetch(const void *p, uint64_t size);
 /* A value: the object's heap bucket index and size (resolve.c's hv_make: bits 0-1 clear)
  * or, until the flusher has found the bucket, the allocation's ref (prof_int.h: bit 1 set,
  * bit 0 clear); never 0. */
-/* Remember p -> v. Returns false if the table cannot grow (counted as lost). */
-bool cp_live_insert(const void *p, uintptr_t v);
+/* Remember p -> v for an object of size bytes (the size chooses where: 0 is a small
+ * object's). Returns false if the table cannot grow (counted as lost). */
+bool cp_live_insert(const void *p, uintptr_t v, uint64_t size);
 /* Count p in the filter only, not the table (preload/early.c: a block allocated before
  * the engine was up, whose free must reach free()'s slow path; early.c takes the count
  * back). The filter never counts fewer objects than the table holds, which is all free()
@@ -77,11 +83,12 @@ bool cp_live_insert(const void *p, uintptr_t v);
 void cp_live_mark(const void *p);
 /* Forget p; returns its value, or 0 if p is not a live sampled object. */
 uintptr_t cp_live_remove(const void *p);
-/* If p's value is still ref, make it v (the flusher, having found the bucket). False if
- * the ref was taken first (by a free or a realloc) or p is not there. */
-bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v);
-/* Where p's entry in the shadow map is, or NULL (for tests). */
-const void *cp_live_entry_of(const void *p);
+/* If p's value is still ref, make it v (the flusher, having found the bucket; size as its
+ * insert was given). False if the ref was taken first (by a free or a realloc) or p is not
+ * there. */
+bool cp_live_resolve(const void *p, uintptr_t ref, uintptr_t v, uint64_t size);
+/* Where p's entry in the fine or the wide shadow map would be, or NULL (for tests). */
+const void *cp_live_entry_of(const void *p, bool wide);
 /* Live sampled objects (for tests). */
 uint64_t cp_live_count(void);
 /* fork child: the parent's objects are not the child's to account; forget them all (and

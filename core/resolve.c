@@ -320,7 +320,7 @@ resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_
     uint64_t hv = hv_make(b, size);
     /* (a direct allocation, prof_int.h: the object goes into the live table now, with its
      * bucket, and nothing can have taken it out yet: its hook has not returned) */
-    if (place && !cp_live_insert(p, (uintptr_t)hv)) {
+    if (place && !cp_live_insert(p, (uintptr_t)hv, size)) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return NULL;
     }
@@ -334,7 +334,7 @@ resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_
         um_delete(e);
         count_heap(b, true, size, fc, late);
         cp_ht_free(b, p, size, 0); /* (its time is not kept: not classed) */
-    } else if (!cp_live_resolve(p, ref, (uintptr_t)hv) && !um_put(ref, hv)) {
+    } else if (!cp_live_resolve(p, ref, (uintptr_t)hv, size) && !um_put(ref, hv)) {
         /* a free took the ref, and there is no memory to remember the bucket for it */
         cp_prof_lost(CP_LOST_NBUCKET, 1);
     }

@@ -217,7 +217,7 @@ static __attribute__((noinline, cold)) void sampled(void *p, size_t n, const uin
             return;
         }
     }
-    cp_live_prefetch(p);
+    cp_live_prefetch(p, n);
     uintptr_t raw[CP_SHIM_RAW];
     unsigned k;
     const uintptr_t *pcs = shim_stack(raw, &k, entry, cp_opts.unwind);

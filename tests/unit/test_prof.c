@@ -398,9 +398,10 @@ static void test_bucket_names(void **state)
     }
 }
 
-/* The live map: 16-byte-aligned addresses below 2^47 go to the shadow map, others to
- * the hash table; both give back exactly what was put in, once. Threads racing to make
- * one new leaf lose nothing; a fork child's reset forgets everything. */
+/* The live map: 16-byte-aligned addresses below 2^47 go to a shadow map (the fine one
+ * for small objects, the wide one from CP_LIVE_WIDE_MIN bytes), others to the hash table;
+ * all give back exactly what was put in, once. Threads racing to make one new leaf lose
+ * nothing; a fork child's reset forgets everything. */
 #define LIVE_THR 8
 #define BV(i) ((uintptr_t)buckets[i])
 #define LIVE_PER 20000
@@ -409,9 +410,27 @@ static void *live_inserter(void *arg)
     uintptr_t base = (uintptr_t)0x5a0000000000ull; /* a region no other test uses */
     int id = (int)(intptr_t)arg;
     for (int k = 0; k < LIVE_PER; k++)
-        if (!cp_live_insert((void *)(base + ((uintptr_t)(k * LIVE_THR + id) << 4)), BV(id)))
+        if (!cp_live_insert((void *)(base + ((uintptr_t)(k * LIVE_THR + id) << 4)), BV(id), 16))
             abort();
     return NULL;
+}
+
+/* the same with wide objects: 512 bytes apart, in a region of their own */
+#define WIDE_BASE ((uintptr_t)0x5c0000000000ull)
+static void *wide_inserter(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    for (int k = 0; k < LIVE_PER; k++)
+        if (!cp_live_insert((void *)(WIDE_BASE + ((uintptr_t)(k * LIVE_THR + id) << 9)), BV(id),
+                            512))
+            abort();
+    return NULL;
+}
+
+/* where a wide object's entry is: its address, then its value */
+static const uintptr_t *wide_entry(uintptr_t k)
+{
+    return cp_live_entry_of((void *)k, true);
 }
 
 static void test_live_map(void **state)
@@ -426,12 +445,24 @@ static void test_live_map(void **state)
         0x7f0000001240ull,      /* the next 32-byte granule */
         0x7f0000001260ull,      /* a granule shared by two objects 16 bytes apart: */
         0x7f0000001270ull,      /*   the second goes to the table */
+        0x7f0000002000ull,      /* small, in the 512-byte granule of ... */
+        0x7f0000002100ull,      /*   ... a wide object */
+        0x7f0000003008ull,      /* wide, 8-byte aligned: table */
+        ((uintptr_t)1 << 50) + 4096, /* wide, above 47 bits: table */
+        0x7f0000200000ull,      /* wide, a region of the wide map's own */
     };
+    uint64_t sizes[] = {32, 16, 64, 48, 16, 16, 16, 32, 600, 1024, 4096, 1 << 20};
     int n = (int)(sizeof keys / sizeof keys[0]);
     for (int i = 0; i < n; i++) {
-        assert_true(cp_live_insert((void *)keys[i], BV(i)));
+        assert_true(cp_live_insert((void *)keys[i], BV(i), sizes[i]));
         assert_true(cp_live_maybe((void *)keys[i]));
     }
+    /* the wide ones where they should be, the small one beside them in the fine map */
+    assert_int_equal(wide_entry(0x7f0000002100ull)[0], 0x7f0000002100ull);
+    assert_int_equal(wide_entry(0x7f0000002100ull)[1], BV(8));
+    assert_int_equal(wide_entry(0x7f0000200000ull)[0], 0x7f0000200000ull);
+    assert_int_equal(*(const uintptr_t *)cp_live_entry_of((void *)0x7f0000002000ull, false),
+                     BV(7));
     assert_int_equal(cp_live_count(), before + (uint64_t)n);
     for (int i = n; i-- > 0;) {
         assert_int_equal(cp_live_remove((void *)keys[i]), BV(i));
@@ -440,39 +471,70 @@ static void test_live_map(void **state)
     assert_int_equal(cp_live_remove((void *)0x7f0000001250ull), 0); /* never inserted */
     assert_int_equal(cp_live_count(), before);
     /* an object whose free was never seen: the address's next object replaces it */
-    assert_true(cp_live_insert((void *)0x7f0000001280ull, BV(1)));
-    assert_true(cp_live_insert((void *)0x7f0000001280ull, BV(2)));
+    assert_true(cp_live_insert((void *)0x7f0000001280ull, BV(1), 16));
+    assert_true(cp_live_insert((void *)0x7f0000001280ull, BV(2), 16));
     assert_int_equal(cp_live_remove((void *)0x7f0000001280ull), BV(2));
     assert_int_equal(cp_live_remove((void *)0x7f0000001280ull), 0);
+    /* ... and so does a wide object at its address (its fine entry goes: a free would find
+     * that first), or in its granule */
+    assert_true(cp_live_insert((void *)0x7f0000004000ull, BV(1), 32));
+    assert_true(cp_live_insert((void *)0x7f0000004000ull, BV(2), 1024));
+    assert_int_equal(*(const uintptr_t *)cp_live_entry_of((void *)0x7f0000004000ull, false), 0);
+    assert_int_equal(cp_live_remove((void *)0x7f0000004000ull), BV(2));
+    assert_int_equal(cp_live_remove((void *)0x7f0000004000ull), 0);
+    assert_true(cp_live_insert((void *)0x7f0000005000ull, BV(1), 4096));
+    assert_true(cp_live_insert((void *)0x7f0000005100ull, BV(2), 512));
+    assert_int_equal(cp_live_remove((void *)0x7f0000005000ull), 0);
+    assert_int_equal(cp_live_remove((void *)0x7f0000005100ull), BV(2));
+    assert_int_equal(cp_live_remove((void *)0x7f0000005100ull), 0);
+    /* a small object's free that misses the fine map does not take a wide object's entry
+     * in its granule */
+    assert_true(cp_live_insert((void *)0x7f0000006100ull, BV(3), 700));
+    assert_int_equal(cp_live_remove((void *)0x7f0000006000ull), 0);
+    assert_int_equal(cp_live_remove((void *)0x7f0000006100ull), BV(3));
+    assert_int_equal(cp_live_count(), before);
 
     /* A ref (an allocation whose bucket the flusher has not found yet) is replaced by the
      * bucket only while it is there: in the shadow map, in a granule's second half (the
      * table), 8-byte aligned (the table); a remover that took the ref first wins. */
-    uintptr_t rkeys[] = {0x7f00000012a0ull, 0x7f00000012b0ull, 0x7f00000012c8ull};
-    for (int i = 0; i < 3; i++) {
+    uintptr_t rkeys[] = {0x7f00000012a0ull, 0x7f00000012b0ull, 0x7f00000012c8ull,
+                         0x7f0000007000ull /* wide */, 0x7f0000008008ull /* wide: table */};
+    uint64_t rsizes[] = {16, 16, 16, 2048, 2048};
+    int nr = (int)(sizeof rkeys / sizeof rkeys[0]);
+    for (int i = 0; i < nr; i++) {
         uintptr_t ref = ((uintptr_t)(i + 1) << 24) | 7 << 4 | 2;
-        assert_true(cp_live_insert((void *)rkeys[i], ref));
-        assert_false(cp_live_resolve((void *)rkeys[i], ref + (1 << 24), BV(3))); /* not its ref */
-        assert_true(cp_live_resolve((void *)rkeys[i], ref, BV(3)));
-        assert_false(cp_live_resolve((void *)rkeys[i], ref, BV(4))); /* resolved already */
+        assert_true(cp_live_insert((void *)rkeys[i], ref, rsizes[i]));
+        assert_false(cp_live_resolve((void *)rkeys[i], ref + (1 << 24), BV(3), rsizes[i]));
+        assert_true(cp_live_resolve((void *)rkeys[i], ref, BV(3), rsizes[i]));
+        assert_false(cp_live_resolve((void *)rkeys[i], ref, BV(4), rsizes[i])); /* done */
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < nr; i++)
         assert_int_equal(cp_live_remove((void *)rkeys[i]), BV(3));
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < nr; i++) {
         uintptr_t ref = ((uintptr_t)(i + 9) << 24) | 7 << 4 | 2;
-        assert_true(cp_live_insert((void *)rkeys[i], ref));
+        assert_true(cp_live_insert((void *)rkeys[i], ref, rsizes[i]));
         assert_int_equal(cp_live_remove((void *)rkeys[i]), ref);
-        assert_false(cp_live_resolve((void *)rkeys[i], ref, BV(3)));
+        assert_false(cp_live_resolve((void *)rkeys[i], ref, BV(3), rsizes[i]));
         assert_int_equal(cp_live_remove((void *)rkeys[i]), 0);
     }
-    assert_false(cp_live_resolve((void *)0x7f00000012e0ull, 2, BV(3))); /* never there */
+    assert_false(cp_live_resolve((void *)0x7f00000012e0ull, 2, BV(3), 16)); /* never there */
+    assert_false(cp_live_resolve((void *)0x7f0000009000ull, 2, BV(3), 4096));
+    /* a wide object put back by an undone free (the fine map, its size unknown): its ref
+     * is not resolved there (resolve.c's books match it), its free still finds it */
+    uintptr_t uref = ((uintptr_t)77 << 24) | 7 << 4 | 2;
+    assert_true(cp_live_insert((void *)0x7f000000a000ull, uref, 0));
+    assert_false(cp_live_resolve((void *)0x7f000000a000ull, uref, BV(3), 4096));
+    assert_int_equal(cp_live_remove((void *)0x7f000000a000ull), uref);
+    assert_int_equal(cp_live_count(), before);
 
-    pthread_t t[LIVE_THR];
-    for (int i = 0; i < LIVE_THR; i++)
+    pthread_t t[2 * LIVE_THR];
+    for (int i = 0; i < LIVE_THR; i++) {
         pthread_create(&t[i], NULL, live_inserter, (void *)(intptr_t)i);
-    for (int i = 0; i < LIVE_THR; i++)
+        pthread_create(&t[LIVE_THR + i], NULL, wide_inserter, (void *)(intptr_t)i);
+    }
+    for (int i = 0; i < 2 * LIVE_THR; i++)
         pthread_join(t[i], NULL);
-    assert_int_equal(cp_live_count(), before + LIVE_THR * LIVE_PER);
+    assert_int_equal(cp_live_count(), before + 2 * LIVE_THR * LIVE_PER);
 
     /* a sticky filter counter (malloc.c marks dlsym's pool blocks so) */
     const void *pooled = (const void *)0x5b0000000040ull;
@@ -483,8 +545,11 @@ static void test_live_map(void **state)
         int ok = cp_live_count() == 0 && cp_live_maybe(pooled) &&
                  !cp_live_maybe((void *)0x5a0000000000ull) &&
                  !cp_live_remove((void *)0x5a0000000000ull) &&
-                 cp_live_insert((void *)0x5a0000000010ull, BV(1)) &&
-                 cp_live_remove((void *)0x5a0000000010ull) == BV(1);
+                 !cp_live_remove((void *)WIDE_BASE) &&
+                 cp_live_insert((void *)0x5a0000000010ull, BV(1), 16) &&
+                 cp_live_remove((void *)0x5a0000000010ull) == BV(1) &&
+                 cp_live_insert((void *)WIDE_BASE, BV(2), 4096) &&
+                 cp_live_remove((void *)WIDE_BASE) == BV(2);
         _exit(ok ? 0 : 1);
     }
     int st;
@@ -495,6 +560,9 @@ static void test_live_map(void **state)
     for (int k = 0; k < LIVE_THR * LIVE_PER; k++)
         if (cp_live_remove((void *)(base + ((uintptr_t)k << 4))) != BV(k % LIVE_THR))
             fail_msg("object %d: wrong bucket", k);
+    for (int k = 0; k < LIVE_THR * LIVE_PER; k++)
+        if (cp_live_remove((void *)(WIDE_BASE + ((uintptr_t)k << 9))) != BV(k % LIVE_THR))
+            fail_msg("wide object %d: wrong bucket", k);
     assert_int_equal(cp_live_count(), before);
 }
 

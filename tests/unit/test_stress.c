@@ -112,9 +112,11 @@ struct batch {
 static struct batch *mailbox[NSLOT];
 static uint64_t serial; /* unique object addresses */
 
+/* 2 KiB apart: the objects (up to 1,255 bytes) do not overlap, as a program's cannot; the
+ * live table's wide map (core/shadow.h) relies on that */
 static uintptr_t new_object(void)
 {
-    return (uintptr_t)__atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED) << 8;
+    return (uintptr_t)__atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED) << 11;
 }
 
 /* object addresses carry their heap stack id in the low 8 bits */
