@@ -338,14 +338,15 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
         /* (the object went into the live table with its bucket: resolve.c) */
         e = EMIT_WRITTEN;
     } else {
-        if (!cp_live_insert(p, ref, size)) {
+        if (!cp_live_insert(p, ref, size, w[2])) {
             cp_prof_lost(CP_LOST_NBUCKET, 1);
             return;
         }
         e = emit(r, CP_REC_ALLOC, w, 3, (const uint64_t *)pcs, n, keep);
     }
+    uint64_t birth;
     if (e == EMIT_DROPPED)
-        cp_live_remove(p); /* its free must not be looked for; its ref is the next one's */
+        cp_live_remove(p, &birth); /* its free must not be looked for; its ref is the next one's */
     switch (e) {
     case EMIT_WRITTEN:
         r->nref++;
@@ -362,7 +363,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     }
 }
 
-void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v)
+void cp_event_free_commit(struct cp_thread *t, uintptr_t v, uint64_t birth)
 {
     if (cp_newproc())
         return; /* v was the parent's (the shim took it from the table): not ours to count */
@@ -370,15 +371,15 @@ void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v)
         cp_prof_lost(CP_LOST_NORING, 1);
         return;
     }
-    uint64_t w[3] = {v, (uint64_t)(uintptr_t)p, cp_ht_stamp()};
+    uint64_t w[3] = {v, cp_ht_stamp(), birth};
     emit((struct cp_ring *)t, CP_REC_FREE, w, 3, NULL, 0, 0);
 }
 
-void cp_event_free_undo(void *p, uintptr_t v)
+void cp_event_free_undo(void *p, uintptr_t v, uint64_t birth)
 {
     /* (its size is not known here: the fine map takes it whatever it is, live.c's
      * cp_live_resolve says what follows) */
-    if (!cp_live_insert(p, v, 0))
+    if (!cp_live_insert(p, v, 0, birth))
         cp_prof_lost(CP_LOST_NBUCKET, 1);
 }
 

@@ -1,16 +1,15 @@
 /*
  * heaptime.c — the heap over time: peak profile and object lifetimes (heaptime.h).
  *
- * About 740 lines, one concept: a heap site's state over time, its events and its
+ * About 650 lines, one concept: a heap site's state over time, its events and its
  * publication. What made it grow past 600 (issue 23, session rss1) is that state's layout
  * for many-stack programs at rate 1 (pages by bucket index, the side struct, class nodes
- * of 32 bytes and their lookups); the birth table (address -> time) is the part that
- * could go to a file of its own.
+ * of 32 bytes and their lookups).
  *
  * Contexts: the flusher or whoever holds flusher.c's cp_flush_lock (every function here); no
  * hook ever calls in (the hooks only stamp their sampled records: cp_ht_stamp, whose TSC
- * stamps cp_ht_alloc and cp_ht_free convert: stampclock.h). Memory
- * comes from the arena (per-bucket state) and cp_mmap_anon (the birth table): no malloc.
+ * stamps cp_ht_alloc and cp_ht_free convert: stampclock.h). Memory comes from the arena
+ * (per-bucket state): no malloc.
  *
  * The running total. flusher.c drains each ring in order (resolve.c's cp_account) and calls cp_ht_alloc/cp_ht_free
  * for every heap event it applies, so in a single-threaded process (one ring) the events
@@ -29,13 +28,14 @@
  * interval or when the peak has grown by an eighth since, and at the final flush) and adds
  * each one's change to its peak counter.
  *
- * Lifetimes. An allocation's record carries its time; the flusher keeps address -> time
- * for live sampled objects (the birth table, its own: the hooks' live table stays as it
- * was) and a free's record carries the address and its time. The difference is classed
- * in decades and counted per bucket. Two threads reusing an address (a free on one ring,
- * the allocation that got the block back on another, drained first) can make a free find
- * the newer birth: a free earlier than the birth it finds is left unclassed, and the
- * newer birth kept.
+ * Lifetimes. A sampled object's birth (its allocation's stamp) is kept beside its value
+ * in the hooks' live table (live.h), which its free reads anyway, and the free's record
+ * carries it with the free's own time: the difference is classed in decades and counted
+ * per bucket. So the order in which rings are drained does not matter to a lifetime.
+ * (Until session 21 the flusher kept address -> birth in a hash table of its own, filled
+ * in drain order: a random miss at every allocation and free on a large heap, a third of
+ * the run on 1 M live objects at rate 1, and a free drained after its address's next
+ * allocation found the newer birth and went unclassed.)
  */
 #include "heaptime.h"
 
@@ -177,7 +177,7 @@ bool cp_ht_pressing;      /* peak_dirty && peak > press_at (heaptime.h) */
 static uint64_t last_peak_pub;
 static uint64_t pub_peak_bytes, pub_peak_ms;
 static uint64_t *ctr_peak_bytes, *ctr_peak_ms;
-static uint64_t nolife; /* birth table full: lifetimes not classed (health) */
+static uint64_t nolife; /* no memory for a class node: lifetimes not classed (health) */
 uint64_t cp_ht_last_t; /* the latest applied event's time (cp_ht_last_event) */
 
 bool cp_ht_on = true;
@@ -285,94 +285,6 @@ static inline void touch(struct cp_htx *h)
     }
 }
 
-/* ---- the birth table: address -> allocation time; open addressing, backward-shift
- * deletion (as resolve.c's um table), doubled at half full ---- */
-struct birth {
-    uint64_t p; /* 0: empty */
-    uint64_t t;
-};
-static struct birth *bt;
-static uint64_t bt_mask, bt_n;
-
-static inline uint64_t bhash(uint64_t p)
-{
-    p ^= p >> 29;
-    p *= 0xbf58476d1ce4e5b9ull;
-    return p ^ (p >> 32);
-}
-
-static __attribute__((noinline, cold)) bool bt_grow(void)
-{
-    uint64_t cap = bt ? (bt_mask + 1) * 2 : 4096;
-    struct birth *n = cp_mmap_anon(cap * sizeof *n), *o = bt;
-    if (!n)
-        return false;
-    uint64_t omask = bt_mask;
-    bt = n;
-    bt_mask = cap - 1;
-    for (uint64_t i = 0; o && i <= omask; i++)
-        if (o[i].p) {
-            uint64_t j = bhash(o[i].p) & bt_mask;
-            while (bt[j].p)
-                j = (j + 1) & bt_mask;
-            bt[j] = o[i];
-        }
-    if (o)
-        cp_munmap_anon(o, (omask + 1) * sizeof *o);
-    return true;
-}
-
-/* Inline in cp_ht_alloc, the grow test one compare (bt_n has reached half the table's
- * size; bt_mask 0 without a table, so the first put grows): as a call it was ~42
- * instructions an allocation at rate 1 (callgrind, namechurn). */
-static inline __attribute__((always_inline)) void bt_put(uint64_t p, uint64_t t)
-{
-    if (__builtin_expect(bt_n >= (bt_mask + 1) / 2, 0) && !bt_grow()) {
-        nolife++;
-        return;
-    }
-    uint64_t i = bhash(p) & bt_mask;
-    for (; bt[i].p; i = (i + 1) & bt_mask)
-        if (bt[i].p == p) { /* a birth whose free was not seen (dropped): replaced */
-            bt[i].t = t;
-            return;
-        }
-    bt[i] = (struct birth){p, t};
-    bt_n++;
-}
-
-static void bt_delete(uint64_t i)
-{
-    bt_n--;
-    for (uint64_t j = (i + 1) & bt_mask; bt[j].p; j = (j + 1) & bt_mask) {
-        uint64_t home = bhash(bt[j].p) & bt_mask;
-        if (((j - home) & bt_mask) >= ((j - i) & bt_mask)) {
-            bt[i] = bt[j];
-            i = j;
-        }
-    }
-    bt[i].p = 0;
-}
-
-/* p's birth (ns), taken out of the table if it is not later than t (ns); 0 if none. The
- * table keeps the allocation's stamp as recorded, converted now (stampclock.h), with the
- * same conversion as the free's: a TSC calibration read between the two drains would
- * otherwise move one and not the other, and a lifetime of 200 ns could come out negative */
-static uint64_t bt_take(uint64_t p, uint64_t t)
-{
-    if (!bt)
-        return 0;
-    for (uint64_t i = bhash(p) & bt_mask; bt[i].p; i = (i + 1) & bt_mask)
-        if (bt[i].p == p) {
-            uint64_t b = cp_stamp_ns(bt[i].t);
-            if (b > t)
-                return 0; /* a newer object at the same address (see the top) */
-            bt_delete(i);
-            return b;
-        }
-    return 0;
-}
-
 /* The bytes node of objects node l, NULL if none */
 static inline struct cp_hlife *hl_bytes_of(const struct cp_hlife *l)
 {
@@ -414,14 +326,13 @@ static struct cp_hlife *hl_new(struct cp_htx *h, struct cp_hlife *after, unsigne
 
 /* ---- events ---- */
 
-void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
+void cp_ht_alloc(struct cp_bucket *b, uint64_t size, uint64_t t)
 {
     if (!cp_ht_on)
         return;
     struct cp_htx *h = htx(b);
     if (!h)
         return;
-    uint64_t stamp = t;
     t = cp_stamp_ns(t);
     bytes_of(h, b); /* (no memory: the site stops publishing; the process's total goes on) */
     touch(h);
@@ -438,13 +349,11 @@ void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
         peak_dirty = true;
         cp_ht_pressing = peak > press_at;
     }
-    if (t) {
+    if (t)
         cp_ht_last_t = t;
-        bt_put((uint64_t)(uintptr_t)p, stamp); /* (converted when taken: bt_take) */
-    }
 }
 
-void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
+void cp_ht_free(struct cp_bucket *b, uint64_t size, uint64_t t, uint64_t birth)
 {
     if (!cp_ht_on)
         return;
@@ -461,8 +370,11 @@ void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t)
     total -= (double)bq / 65536;
     if (t)
         cp_ht_last_t = t;
-    uint64_t born = t ? bt_take((uint64_t)(uintptr_t)p, t) : 0;
-    unsigned k = born ? cp_ht_class(t - born) : CP_LIFE_NONE;
+    /* The birth converted now, with the same conversion as the free's time: a TSC
+     * calibration read between the two drains would otherwise move one and not the other,
+     * and a lifetime of 200 ns could come out negative (stampclock.h). */
+    uint64_t born = t && birth ? cp_stamp_ns(birth) : 0;
+    unsigned k = born && born <= t ? cp_ht_class(t - born) : CP_LIFE_NONE;
     if (!h->c0p1)
         h->c0p1 = (uint8_t)(k + 1); /* the free record will be named after it (stacktab.c) */
     if (k + 1 == h->c0p1) { /* implied by the free record: nothing to publish */
@@ -647,16 +559,12 @@ void cp_ht_publish(const struct cp_ht_sink *s, bool force)
     last_peak_pub = now;
     if (nolife)
         if (cp_log_tree_first(CP_LOG_TREE_BIRTH)) /* once per process tree */
-            cp_log("no memory for the birth table: some lifetimes are not classed");
+            cp_log("no memory for lifetime classes: some lifetimes are not classed");
 }
 
 void cp_ht_atfork_child(bool newfile)
 {
     /* the parent's objects are not the child's: its in-use starts at 0, its peak too */
-    if (bt) /* (given back: at rate 1 it may be large, and the child may allocate little) */
-        cp_munmap_anon(bt, (bt_mask + 1) * sizeof *bt);
-    bt = NULL;
-    bt_mask = bt_n = 0;
     total = peak = allocated = 0;
     peak_t = 0;
     epoch++;

@@ -77,13 +77,14 @@ struct cp_ht_sink {
 /* Start of the process's accounting (init, and in a fork child): the time origin of the
  * peak's time, the sampling rate (for the unbiased total) and the publication interval. */
 void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on);
-/* A sampled allocation of b at p of size bytes, drained at time t (its record's stamp:
- * cp_ht_stamp's, converted here; ns, cp_ht_now, in tests); counted
- * with its own weight (hweight.h). */
-void cp_ht_alloc(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t);
-/* A sampled free of b's object p of size bytes at time t (as for cp_ht_alloc); t 0: the time is not known (the
- * object's lifetime is not classed). */
-void cp_ht_free(struct cp_bucket *b, const void *p, uint64_t size, uint64_t t);
+/* A sampled allocation of b of size bytes, drained at time t (its record's stamp:
+ * cp_ht_stamp's, converted here; ns, cp_ht_now, in tests); counted with its own weight
+ * (hweight.h). */
+void cp_ht_alloc(struct cp_bucket *b, uint64_t size, uint64_t t);
+/* A sampled free of b's object of size bytes at time t, born at `birth` (both stamps as
+ * for cp_ht_alloc: the birth is the one the live table kept, live.h); either 0: not known
+ * (the object's lifetime is not classed, nor is it if the birth is later than t). */
+void cp_ht_free(struct cp_bucket *b, uint64_t size, uint64_t t, uint64_t birth);
 /* Add what changed to the file. The peak's per-site counters are rewritten (a walk over
  * every heap bucket) at most once per flush interval unless the peak grew by an eighth
  * since they were, or now if force (the final flush). */

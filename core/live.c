@@ -21,8 +21,9 @@
 #define FIRST_BITS 12
 
 struct slot {
-    uintptr_t key; /* 0 empty, 1 tombstone, else the object address */
-    uintptr_t v;   /* its value (live.h); 0 while a remover takes it */
+    uintptr_t key;  /* 0 empty, 1 tombstone, else the object address */
+    uintptr_t v;    /* its value (live.h); 0 while a remover takes it */
+    uint64_t birth; /* its allocation's stamp (live.h) */
 };
 
 struct gen {
@@ -65,18 +66,23 @@ static uint64_t khash(uintptr_t p)
  * address spaces) and leaves that cannot be mapped use the hash table.
  *
  * A fine entry is the value (bits 0-1 clear: a ref, or the bucket and size, resolve.c's
- * hv_make) with the object's half of its 32-byte granule in bit 0: an allocator with
+ * hv_make) with the object's half of its 32-byte granule in bit 0 (an allocator with
  * 16-byte objects can put two in one granule, and when the other half is taken the object
- * goes to the table.
+ * goes to the table), then the object's birth.
  *
- * A wide entry is the object's address, then its value. Two live objects of the wide
+ * A wide entry is the object's address, its value, its birth. Two live objects of the wide
  * map's sizes cannot start in one granule, so an insert takes the entry whatever it
  * holds (an object of the granule whose free was never seen); a remover or resolver
  * touches the value only if the address is its own. An insert writes the value, then
  * the address (release); a remover takes the value with one exchange, then clears the
  * address (the program frees a block only after its free's remove has returned, so no
  * insert into that granule can come in between); the resolver's compare-and-swap of a
- * ref cannot succeed on a later object's value, refs being unique. */
+ * ref cannot succeed on a later object's value, refs being unique.
+ *
+ * A birth (in either map and in the table) has one reader, the object's remover, whose
+ * free the program makes after the allocation's hook has returned: it is written with a
+ * plain store once the entry is the inserter's, and read while the entry is still the
+ * remover's. */
 static bool sh_on;      /* the shadow maps are in use (dense: cp_live_init) */
 static bool wide_used;  /* atomic: some object went to the wide map */
 static bool table_used; /* atomic: some object went to the hash table */
@@ -187,7 +193,7 @@ void cp_live_prefetch(const void *p, uint64_t size)
     }
 }
 
-static bool table_insert(const void *p, uintptr_t v)
+static bool table_insert(const void *p, uintptr_t v, uint64_t birth)
 {
     uintptr_t k = (uintptr_t)p;
     if (!__atomic_load_n(&table_used, __ATOMIC_RELAXED))
@@ -218,6 +224,7 @@ static bool table_insert(const void *p, uintptr_t v)
             if (__atomic_compare_exchange_n(&s->key, &cur, k | 2, 0, __ATOMIC_ACQUIRE,
                                             __ATOMIC_RELAXED)) {
                 __atomic_store_n(&s->v, v, __ATOMIC_RELAXED);
+                __atomic_store_n(&s->birth, birth, __ATOMIC_RELAXED);
                 __atomic_store_n(&s->key, k, __ATOMIC_RELEASE);
                 if (cur == 0)
                     __atomic_add_fetch(&fills[g].n, 1, __ATOMIC_RELAXED);
@@ -242,7 +249,7 @@ static __attribute__((noinline)) void fine_forget(uintptr_t k)
         ;
 }
 
-static bool wide_place(uintptr_t k, uintptr_t v)
+static bool wide_place(uintptr_t k, uintptr_t v, uint64_t birth)
 {
     uintptr_t *leaf = cp_sh_make_leaf(CP_SH_WIDE, k);
     if (!leaf)
@@ -251,13 +258,14 @@ static bool wide_place(uintptr_t k, uintptr_t v)
         __atomic_store_n(&wide_used, true, __ATOMIC_SEQ_CST);
     fine_forget(k);
     uintptr_t *e = cp_sh_entry(CP_SH_WIDE, leaf, k);
+    __atomic_store_n(&e[2], birth, __ATOMIC_RELAXED);
     __atomic_store_n(&e[1], v, __ATOMIC_RELAXED);
     __atomic_store_n(&e[0], k, __ATOMIC_RELEASE); /* the value is there for whoever finds k */
     return true;
 }
 
-/* k's value taken out of the wide map, or 0 if k has none there */
-static __attribute__((noinline)) uintptr_t wide_take(uintptr_t k)
+/* k's value taken out of the wide map (its birth in *birth), or 0 if k has none there */
+static __attribute__((noinline)) uintptr_t wide_take(uintptr_t k, uint64_t *birth)
 {
     if (!__atomic_load_n(&wide_used, __ATOMIC_RELAXED))
         return 0;
@@ -267,6 +275,7 @@ static __attribute__((noinline)) uintptr_t wide_take(uintptr_t k)
     uintptr_t *e = cp_sh_entry(CP_SH_WIDE, leaf, k), v;
     if (__atomic_load_n(&e[0], __ATOMIC_ACQUIRE) != k)
         return 0;
+    *birth = __atomic_load_n(&e[2], __ATOMIC_RELAXED);
     if (alone()) {
         v = __atomic_load_n(&e[1], __ATOMIC_RELAXED);
         __atomic_store_n(&e[1], 0, __ATOMIC_RELAXED);
@@ -278,16 +287,16 @@ static __attribute__((noinline)) uintptr_t wide_take(uintptr_t k)
     return v; /* 0: another remover of the same key (a double free) took it */
 }
 
-static inline bool place(const void *p, uintptr_t v, uint64_t size)
+static inline bool place(const void *p, uintptr_t v, uint64_t size, uint64_t birth)
 {
     uintptr_t k = (uintptr_t)p;
     if (!__atomic_load_n(&T.ready, __ATOMIC_ACQUIRE) || k <= TOMB || (k & 3) || !v)
         return false; /* not an address malloc returns */
     if (sh_ok(k) && !(v & 1)) {
         if (sh_wide(size)) {
-            if (wide_place(k, v))
+            if (wide_place(k, v, birth))
                 return true;
-            return table_insert(p, v);
+            return table_insert(p, v, birth);
         }
         uintptr_t *leaf = cp_sh_make_leaf(CP_SH_FINE, k);
         uintptr_t want = v | sh_half(k);
@@ -297,21 +306,27 @@ static inline bool place(const void *p, uintptr_t v, uint64_t size)
              * the granule's other half live: the table takes this one */
             if (alone() && (!cur || (cur & 1) == sh_half(k))) {
                 __atomic_store_n(e, want, __ATOMIC_RELEASE);
+                __atomic_store_n(&e[1], birth, __ATOMIC_RELAXED);
                 return true;
             }
             while (!cur || (cur & 1) == sh_half(k))
-                /* release: the bucket is complete for whoever takes it out */
+                /* release: the bucket is complete for whoever takes it out. The birth
+                 * after: its one reader is the object's remover, whose free comes after
+                 * this hook returns (and an inserter that loses the entry must not have
+                 * written it) */
                 if (__atomic_compare_exchange_n(e, &cur, want, 0, __ATOMIC_ACQ_REL,
-                                                __ATOMIC_ACQUIRE))
+                                                __ATOMIC_ACQUIRE)) {
+                    __atomic_store_n(&e[1], birth, __ATOMIC_RELAXED);
                     return true;
+                }
         }
     }
-    return table_insert(p, v);
+    return table_insert(p, v, birth);
 }
 
-bool cp_live_insert(const void *p, uintptr_t v, uint64_t size)
+bool cp_live_insert(const void *p, uintptr_t v, uint64_t size, uint64_t birth)
 {
-    if (!place(p, v, size))
+    if (!place(p, v, size, birth))
         return false;
     filter_inc(p);
     return true;
@@ -322,9 +337,9 @@ void cp_live_mark(const void *p)
     filter_inc(p);
 }
 
-static uintptr_t table_remove(const void *p);
+static uintptr_t table_remove(const void *p, uint64_t *birth);
 
-uintptr_t cp_live_remove(const void *p)
+uintptr_t cp_live_remove(const void *p, uint64_t *birth)
 {
     uintptr_t k = (uintptr_t)p;
     if (k <= TOMB)
@@ -333,18 +348,23 @@ uintptr_t cp_live_remove(const void *p)
         uintptr_t *leaf = cp_sh_leaf(CP_SH_FINE, k);
         if (leaf) {
             uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+            /* (the birth is read while the entry is still this object's: once it is
+             * cleared, an object in the granule's other half may take it) */
             if (alone() && cur && (cur & 1) == sh_half(k)) {
+                *birth = __atomic_load_n(&e[1], __ATOMIC_RELAXED);
                 __atomic_store_n(e, 0, __ATOMIC_RELAXED);
                 filter_dec(p);
                 return cur & ~(uintptr_t)1;
             }
-            while (cur && (cur & 1) == sh_half(k))
+            while (cur && (cur & 1) == sh_half(k)) {
+                *birth = __atomic_load_n(&e[1], __ATOMIC_RELAXED);
                 if (__atomic_compare_exchange_n(e, &cur, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
                     filter_dec(p);
                     return cur & ~(uintptr_t)1;
                 }
+            }
         }
-        uintptr_t v = wide_take(k);
+        uintptr_t v = wide_take(k, birth);
         if (v) {
             filter_dec(p);
             return v;
@@ -353,7 +373,7 @@ uintptr_t cp_live_remove(const void *p)
         if (!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE))
             return 0;
     }
-    return table_remove(p);
+    return table_remove(p, birth);
 }
 
 const void *cp_live_entry_of(const void *p, bool wide)
@@ -383,7 +403,7 @@ static struct slot *table_slot(uintptr_t k, uint64_t h, unsigned ng, uintptr_t v
     return NULL;
 }
 
-static uintptr_t table_remove(const void *p)
+static uintptr_t table_remove(const void *p, uint64_t *birth)
 {
     uintptr_t k = (uintptr_t)p;
     unsigned ng = __atomic_load_n(&T.ngen, __ATOMIC_ACQUIRE);
@@ -403,6 +423,7 @@ static uintptr_t table_remove(const void *p)
     uintptr_t v = __atomic_exchange_n(&s->v, 0, __ATOMIC_ACQ_REL);
     if (!v)
         return 0; /* another remover of the same key (a double free) */
+    *birth = __atomic_load_n(&s->birth, __ATOMIC_RELAXED);
     __atomic_store_n(&s->key, TOMB, __ATOMIC_RELEASE);
     filter_dec(p);
     return v;

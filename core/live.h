@@ -74,15 +74,18 @@ void cp_live_prefetch(const void *p, uint64_t size);
  * or, until the flusher has found the bucket, the allocation's ref (prof_int.h: bit 1 set,
  * bit 0 clear); never 0. */
 /* Remember p -> v for an object of size bytes (the size chooses where: 0 is a small
- * object's). Returns false if the table cannot grow (counted as lost). */
-bool cp_live_insert(const void *p, uintptr_t v, uint64_t size);
+ * object's), born at `birth` (its allocation's stamp, heaptime.h's cp_ht_stamp, which the
+ * free's record carries for its lifetime: kept beside the value, in the entry the free
+ * reads anyway). Returns false if the table cannot grow (counted as lost). */
+bool cp_live_insert(const void *p, uintptr_t v, uint64_t size, uint64_t birth);
 /* Count p in the filter only, not the table (preload/early.c: a block allocated before
  * the engine was up, whose free must reach free()'s slow path; early.c takes the count
  * back). The filter never counts fewer objects than the table holds, which is all free()
  * needs of it. */
 void cp_live_mark(const void *p);
-/* Forget p; returns its value, or 0 if p is not a live sampled object. */
-uintptr_t cp_live_remove(const void *p);
+/* Forget p; returns its value (and its birth in *birth), or 0 if p is not a live sampled
+ * object (*birth then undefined). */
+uintptr_t cp_live_remove(const void *p, uint64_t *birth);
 /* If p's value is still ref, make it v (the flusher, having found the bucket; size as its
  * insert was given). False if the ref was taken first (by a free or a realloc) or p is not
  * there. */

@@ -179,11 +179,11 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
 static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p);
 
 /* realloc's free, in steps around the real call: cp_live_remove(p) (live.h) before it,
- * then, with the value it returned, commit the free (with p: its record carries the
- * address, for heaptime.c's lifetimes) if the call freed p, or undo (put p
- * back) if it failed and p is still the program's. */
-void cp_event_free_commit(struct cp_thread *t, const void *p, uintptr_t v);
-void cp_event_free_undo(void *p, uintptr_t v);
+ * then, with the value and the birth it returned, commit the free (its record carries
+ * the birth, for heaptime.c's lifetimes) if the call freed p, or undo (put p back) if it
+ * failed and p is still the program's. */
+void cp_event_free_commit(struct cp_thread *t, uintptr_t v, uint64_t birth);
+void cp_event_free_undo(void *p, uintptr_t v, uint64_t birth);
 
 /* Inline, so that the shim's call costs no more than the calls it replaced (thread, a
  * static inline there, is inlined too): callgrind at rate 1, +27 instructions a
@@ -191,9 +191,10 @@ void cp_event_free_undo(void *p, uintptr_t v);
  * a second filter test. */
 static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p)
 {
-    uintptr_t v = cp_live_remove(p); /* 0: not sampled */
+    uint64_t birth;
+    uintptr_t v = cp_live_remove(p, &birth); /* 0: not sampled */
     if (v)
-        cp_event_free_commit(thread(), p, v);
+        cp_event_free_commit(thread(), v, birth);
     return v != 0;
 }
 

@@ -107,7 +107,8 @@ extern __thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-e
  *                 The ref is not written: both sides count the ring's allocation records.
  *   CP_REC_FREE   w[0] the live table's value (a bucket and size, resolve.c's hv_make, or
  *                 a ref)
- *                 w[1] p, w[2] its time (heaptime.c: the object's lifetime)
+ *                 w[1] its time, w[2] its allocation's (the live table's entry kept it:
+ *                 heaptime.c's lifetimes)
  *   CP_REC_DELAY  w[0] bucket, w[1] count (1/65536 units), w[2] delay in ns
  *
  * An allocation's ref names it in the live table until the flusher has found its bucket,

@@ -320,12 +320,12 @@ resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_
     uint64_t hv = hv_make(b, size);
     /* (a direct allocation, prof_int.h: the object goes into the live table now, with its
      * bucket, and nothing can have taken it out yet: its hook has not returned) */
-    if (place && !cp_live_insert(p, (uintptr_t)hv, size)) {
+    if (place && !cp_live_insert(p, (uintptr_t)hv, size, t)) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return NULL;
     }
     count_heap(b, false, size, c, late);
-    cp_ht_alloc(b, p, size, t); /* heaptime.c: in drain order, with the allocation's time */
+    cp_ht_alloc(b, size, t); /* heaptime.c: in drain order, with the allocation's time */
     if (place)
         return b;
     struct um_slot *e = um_find(ref);
@@ -333,7 +333,7 @@ resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_
         uint64_t fc = e->val >> 1;
         um_delete(e);
         count_heap(b, true, size, fc, late);
-        cp_ht_free(b, p, size, 0); /* (its time is not kept: not classed) */
+        cp_ht_free(b, size, 0, 0); /* (its time is not kept: not classed) */
     } else if (!cp_live_resolve(p, ref, (uintptr_t)hv, size) && !um_put(ref, hv)) {
         /* a free took the ref, and there is no memory to remember the bucket for it */
         cp_prof_lost(CP_LOST_NBUCKET, 1);
@@ -367,7 +367,7 @@ static __attribute__((noinline)) struct cp_bucket *resolve_free_ref(uint64_t v, 
     return NULL;
 }
 
-/* A free record (live table value, p, time), drained in cycle c or late: counted in its
+/* A free record (live table value, time, birth), drained in cycle c or late: counted in its
  * bucket, which is returned (NULL: none yet). Inline in cp_account (at rate 1 a
  * single-threaded process drains one record a flush). */
 static inline __attribute__((always_inline)) struct cp_bucket *
@@ -378,7 +378,7 @@ resolve_free_event(const uint64_t *w, uint64_t c, bool late)
                                            : resolve_free_ref(w[0], c, late, &size);
     if (b) {
         count_heap(b, true, size, c, late);
-        cp_ht_free(b, (const void *)(uintptr_t)w[1], size, w[2]);
+        cp_ht_free(b, size, w[1], w[2]);
     }
     return b;
 }
@@ -471,7 +471,7 @@ static inline __attribute__((always_inline)) void account(struct cp_ring *r, enu
         if (n >= 3)
             account_alloc(r, c, w, x, nx, false, place);
         return;
-    case CP_REC_FREE: /* (live table value, p, time) */
+    case CP_REC_FREE: /* (live table value, time, birth) */
         if (n >= 3)
             resolve_free_event(w, c, false);
         return;

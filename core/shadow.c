@@ -80,7 +80,7 @@ uintptr_t *cp_sh_new_leaf(int m, uintptr_t k)
 {
     void **l2 = get(&cp_sh_top[m][k >> CP_SH_TOP_SHIFT(m)], CP_SH_PAGE_N * sizeof(void *));
     void **l3 = l2 ? get(l2_slot(m, l2, k), CP_SH_PAGE_N * sizeof(void *)) : NULL;
-    uintptr_t *leaf = l3 ? get(l3_slot(m, l3, k), CP_SH_LEAF_BYTES) : NULL;
+    uintptr_t *leaf = l3 ? get(l3_slot(m, l3, k), CP_SH_LEAF_BYTES(m)) : NULL;
     if (leaf)
         remember(m, k, leaf);
     return leaf;
@@ -111,7 +111,7 @@ static void reset_map(int m)
     __atomic_store_n(&cp_sh_last[m], 0, __ATOMIC_RELAXED);
     FOR_EACH_L3(m, l3, slot) {
         if (*slot)
-            cp_munmap_anon(*slot, CP_SH_LEAF_BYTES);
+            cp_munmap_anon(*slot, CP_SH_LEAF_BYTES(m));
         if (slot == l3 + CP_SH_PAGE_N - 1) /* its last slot: the page itself */
             cp_munmap_anon(l3, CP_SH_PAGE_N * sizeof(void *));
     }

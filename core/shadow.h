@@ -14,30 +14,34 @@
  * address below 2^47 (every address glibc's malloc returns) a fixed entry: one access per
  * insert and per remove, and objects allocated together have their entries together.
  *
- * Two maps, by object size (live.c's CP_LIVE_WIDE_MIN chooses):
- *   - the fine map, for small objects: a word per 32-byte granule (glibc's chunks are at
- *     least 32 bytes apart, so no two of its live objects share a granule; the entry's
- *     bit 0 tells which 16-byte half an object starts in: live.c). 16-byte granules were
- *     twice the memory, and the kernel's page zeroing for them was 5.6% of perl's run.
- *   - the wide map, for objects of 512 bytes or more: two words (the address and the
- *     value) per 512-byte granule. Two live objects that large cannot start in one
- *     granule, whatever the allocator.
+ * Two maps, by object size (live.c's CP_LIVE_WIDE_MIN chooses), each entry holding the
+ * object's value and its birth (its allocation's stamp, which its free's record carries
+ * for heaptime.c's lifetimes: beside the value, the free reads it with no miss of its
+ * own):
+ *   - the fine map, for small objects: two words (the value, the birth) per 32-byte
+ *     granule (glibc's chunks are at least 32 bytes apart, so no two of its live objects
+ *     share a granule; the value's bit 0 tells which 16-byte half an object starts in:
+ *     live.c). 16-byte granules were twice the memory, and the kernel's page zeroing for
+ *     them was 5.6% of perl's run.
+ *   - the wide map, for objects of 512 bytes or more: three words (the address, the
+ *     value, the birth) per 512-byte granule. Two live objects that large cannot start in
+ *     one granule, whatever the allocator.
  * Why two: a leaf's page is touched wherever one object starts in it, so the fine map
- * costs a quarter of the address range its objects fill, whatever their size: a heap of
- * 100,000 objects of 4 KiB took 105 MB of entries for 400 MB (session 20, BENCHMARKS.md).
- * A page of the wide map covers 128 KiB: at most 1/32 of the range.
+ * costs half the address range its objects fill, whatever their size (a quarter before
+ * the births came in, session 21: a heap of 100,000 objects of 4 KiB took 105 MB of
+ * entries for 400 MB, session 20, BENCHMARKS.md). A page of the wide map covers 85 KiB:
+ * at most 1/21 of the range.
  *
  * Sizes (issue 29: mapped in steps, so that an unprivileged mlockall under the default
  * 8 MiB RLIMIT_MEMLOCK, which counts every page of address space, and a tight RLIMIT_AS
- * leave a small program room): every leaf is 64 KiB (MAP_NORESERVE: a page is touched
- * only where objects are), covering a region of 256 KiB of addresses in the fine map and
- * 2 MiB in the wide one. Leaves are found through three levels of a radix tree, as a page
- * table's: a static top (2^9 words for the fine map, 2^6 for the wide one) and two levels
- * of pages of 2^10 words (8 KiB each), each page mapped with the first leaf under it. A
- * small program at rate 1 maps a leaf for each region it samples in and two 8 KiB pages
- * for each area of addresses its objects are in (brk's heap, the mmap area): a few
- * hundred KiB. A page or leaf that cannot be mapped sends its objects to live.c's hash
- * table.
+ * leave a small program room): a fine leaf is 128 KiB and covers 256 KiB of addresses, a
+ * wide one 48 KiB for 1 MiB (MAP_NORESERVE: a page is touched only where objects are).
+ * Leaves are found through three levels of a radix tree, as a page table's: a static top
+ * (2^9 words for the fine map, 2^7 for the wide one) and two levels of pages of 2^10
+ * words (8 KiB each), each page mapped with the first leaf under it. A small program at
+ * rate 1 maps a leaf for each region it samples in and two 8 KiB pages for each area of
+ * addresses its objects are in (brk's heap, the mmap area): a few hundred KiB. A page or
+ * leaf that cannot be mapped sends its objects to live.c's hash table.
  *
  * The walk costs three dependent loads; each thread keeps the last leaf it found in each
  * map (cp_sh_last: the region and the leaf in one word, so that a signal handler's use in
@@ -60,11 +64,11 @@ enum { CP_SH_FINE, CP_SH_WIDE, CP_SH_NMAPS };
 #define CP_SH_ADDR_BITS 47
 #define CP_SH_PAGE_BITS 10 /* the two middle levels: pages of 2^10 words */
 #define CP_SH_PAGE_N ((size_t)1 << CP_SH_PAGE_BITS)
-#define CP_SH_LEAF_BYTES ((size_t)64 << 10)
 #define CP_SH_GRAN_BITS(m) ((m) == CP_SH_FINE ? 5 : 9)
-#define CP_SH_WORDS(m) ((m) == CP_SH_FINE ? 1 : 2) /* words an entry */
-#define CP_SH_LEAF_N(m) (CP_SH_LEAF_BYTES / sizeof(uintptr_t) / CP_SH_WORDS(m))
-#define CP_SH_REGION_BITS(m) ((m) == CP_SH_FINE ? 18 : 21) /* gran + log2(LEAF_N) */
+#define CP_SH_WORDS(m) ((m) == CP_SH_FINE ? 2 : 3) /* words an entry */
+#define CP_SH_LEAF_N(m) ((size_t)((m) == CP_SH_FINE ? 8192 : 2048)) /* entries a leaf */
+#define CP_SH_LEAF_BYTES(m) (CP_SH_LEAF_N(m) * CP_SH_WORDS(m) * sizeof(uintptr_t))
+#define CP_SH_REGION_BITS(m) ((m) == CP_SH_FINE ? 18 : 20) /* gran + log2(LEAF_N) */
 #define CP_SH_L2_SHIFT(m) (CP_SH_REGION_BITS(m) + CP_SH_PAGE_BITS)
 #define CP_SH_TOP_SHIFT(m) (CP_SH_L2_SHIFT(m) + CP_SH_PAGE_BITS)
 #define CP_SH_TOP_N(m) ((size_t)1 << (CP_SH_ADDR_BITS - CP_SH_TOP_SHIFT(m)))

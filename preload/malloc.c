@@ -268,7 +268,7 @@ static inline void account(void *p, size_t n, const uintptr_t *entry)
         account_done(p, n, entry);
 }
 
-static __attribute__((noinline, cold)) void record_free(const void *p, uintptr_t v)
+static __attribute__((noinline, cold)) void record_free(uintptr_t v, uint64_t birth)
 {
     if (cp_tls.guard) {
         /* A signal handler freeing a sampled object while this thread was in profiler
@@ -279,7 +279,7 @@ static __attribute__((noinline, cold)) void record_free(const void *p, uintptr_t
     }
     int saved = errno;
     int64_t cd = cp_shim_enter();
-    cp_event_free_commit(cp_shim_thread(), p, v);
+    cp_event_free_commit(cp_shim_thread(), v, birth);
     cp_shim_leave(cd);
     errno = saved;
 }
@@ -294,7 +294,8 @@ static __attribute__((noinline)) void free_record(void *p)
          * blocks, which the saturated filter lets through at rate 1: writing now would
          * nest in the ring, or wait for a lock this thread holds. Taken out of the
          * table, counted, not recorded. */
-        if (cp_live_remove(p))
+        uint64_t birth;
+        if (cp_live_remove(p, &birth))
             cp_prof_lost(CP_LOST_REENTRY, 1);
         return;
     }
@@ -425,11 +426,12 @@ HOT void *calloc(size_t a, size_t s)
 
 /* realloc and reallocarray: the old block's free is taken out of the live table before
  * the real call and recorded only if the call succeeded. */
-static void *realloc_common(void *p, size_t n, void *q, uintptr_t old, const uintptr_t *entry)
+static void *realloc_common(void *p, size_t n, void *q, uintptr_t old, uint64_t birth,
+                            const uintptr_t *entry)
 {
     if (p && n == 0) { /* a free (glibc returns NULL here) */
         if (old)
-            record_free(p, old);
+            record_free(old, birth);
         if (q)
             account(q, 0, entry);
         return q;
@@ -437,13 +439,13 @@ static void *realloc_common(void *p, size_t n, void *q, uintptr_t old, const uin
     if (!q) { /* failed: p is untouched and still the program's */
         if (old) {
             int saved = errno;
-            cp_event_free_undo(p, old);
+            cp_event_free_undo(p, old, birth);
             errno = saved;
         }
         return NULL;
     }
     if (old)
-        record_free(p, old);
+        record_free(old, birth);
     account(q, n, entry);
     return q;
 }
@@ -476,11 +478,12 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
     if (UNLIKELY(!ready()) || UNLIKELY(pool_owns(p)))
         return early_realloc(p, n);
     bool maybe = p && cp_live_maybe(p);
-    uintptr_t old = maybe ? cp_live_remove(p) : 0; /* leaves errno alone */
+    uint64_t birth = 0;
+    uintptr_t old = maybe ? cp_live_remove(p, &birth) : 0; /* leaves errno alone */
     void *q = real_realloc(p, n);
     if (UNLIKELY(maybe && (q || n == 0) && __atomic_load_n(&cp_early_open, __ATOMIC_ACQUIRE)))
         cp_early_free(p); /* made before the constructor (early.c) */
-    return realloc_common(p, n, q, old, __builtin_frame_address(0));
+    return realloc_common(p, n, q, old, birth, __builtin_frame_address(0));
 }
 
 /* Like malloc: a countdown subtraction and a filter test in front of a tail call (the

@@ -200,7 +200,7 @@ static void stop_holder(pthread_t t)
 static int grow_child(void)
 {
     for (uintptr_t k = 1; k <= 3000; k++)
-        if (!cp_live_insert((void *)(0x10000000 + (k << 4)), (uintptr_t)16 * k, 0))
+        if (!cp_live_insert((void *)(0x10000000 + (k << 4)), (uintptr_t)16 * k, 0, 1))
             return 3;
     cp_live_grow_hold(true);
     cp_live_grow_hold(false);

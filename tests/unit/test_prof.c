@@ -207,6 +207,13 @@ static void *alloc_it(void *arg)
     return NULL;
 }
 
+/* cp_live_remove, the birth it gave back kept in last_birth */
+static uint64_t last_birth;
+static uintptr_t live_rm(const void *p)
+{
+    return cp_live_remove(p, &last_birth);
+}
+
 static void meet_stats(uint64_t *o, uint64_t *p)
 {
     uint64_t u;
@@ -262,9 +269,9 @@ static void test_refs_meet(void **state)
     /* 3. a realloc takes the ref, the allocation is drained meanwhile, the realloc fails
      *    and puts the ref back; much later the object is freed */
     cp_event_alloc(t, a, 48, pcs, 3);
-    uintptr_t v = cp_live_remove(a);
+    uintptr_t v = live_rm(a);
     cp_prof_flush_all(); /* drained while taken */
-    cp_event_free_undo(a, v);
+    cp_event_free_undo(a, v, last_birth);
     cp_prof_flush_all();
     cp_prof_flush_all();
     assert_true(cp_event_free(cp_thread_get, a));
@@ -274,9 +281,9 @@ static void test_refs_meet(void **state)
     /* 4. the common case: drained while live; the free carries the bucket */
     cp_event_alloc(t, a, 48, pcs, 3);
     cp_prof_flush_all();
-    uintptr_t got = cp_live_remove(a);
+    uintptr_t got = live_rm(a);
     assert_int_equal(got & 3, 0); /* a bucket and a size, not a ref (resolve.c's hv_make) */
-    cp_event_free_commit(t, a, got);
+    cp_event_free_commit(t, got, last_birth);
     cp_prof_flush_all();
     uint64_t o2, p2;
     meet_stats(&o2, &p2);
@@ -288,7 +295,7 @@ static void test_refs_meet(void **state)
      *    is touched */
     uint64_t u0, u1;
     cp_prof_ref_stats(&o1, &p1, &u0);
-    cp_event_free_commit(t, (void *)0x5000, ((uintptr_t)1 << 62) | 0xfffff0 | 2);
+    cp_event_free_commit(t, ((uintptr_t)1 << 62) | 0xfffff0 | 2, 0);
     cp_prof_flush_all();
     cp_prof_ref_stats(&o1, &p1, &u1);
     assert_int_equal(u1 - u0, 1);
@@ -299,7 +306,7 @@ static void test_refs_meet(void **state)
     assert_int_equal(got >> 24, 48); /* the object's size rides with its bucket */
     assert_int_equal(b->u.mem.active.aobj / 65536, 5);
     assert_int_equal(b->u.mem.active.fobj / 65536, 5);
-    assert_int_equal(cp_live_remove(a), 0);
+    assert_int_equal(live_rm(a), 0);
 }
 
 /* A ring writes each stack as the frames that differ from its previous stack's outer
@@ -410,7 +417,8 @@ static void *live_inserter(void *arg)
     uintptr_t base = (uintptr_t)0x5a0000000000ull; /* a region no other test uses */
     int id = (int)(intptr_t)arg;
     for (int k = 0; k < LIVE_PER; k++)
-        if (!cp_live_insert((void *)(base + ((uintptr_t)(k * LIVE_THR + id) << 4)), BV(id), 16))
+        if (!cp_live_insert((void *)(base + ((uintptr_t)(k * LIVE_THR + id) << 4)), BV(id), 16,
+                            (uint64_t)(k * LIVE_THR + id) + 1))
             abort();
     return NULL;
 }
@@ -422,7 +430,7 @@ static void *wide_inserter(void *arg)
     int id = (int)(intptr_t)arg;
     for (int k = 0; k < LIVE_PER; k++)
         if (!cp_live_insert((void *)(WIDE_BASE + ((uintptr_t)(k * LIVE_THR + id) << 9)), BV(id),
-                            512))
+                            512, (uint64_t)(k * LIVE_THR + id) + 7))
             abort();
     return NULL;
 }
@@ -454,7 +462,7 @@ static void test_live_map(void **state)
     uint64_t sizes[] = {32, 16, 64, 48, 16, 16, 16, 32, 600, 1024, 4096, 1 << 20};
     int n = (int)(sizeof keys / sizeof keys[0]);
     for (int i = 0; i < n; i++) {
-        assert_true(cp_live_insert((void *)keys[i], BV(i), sizes[i]));
+        assert_true(cp_live_insert((void *)keys[i], BV(i), sizes[i], 1000 + (uint64_t)i));
         assert_true(cp_live_maybe((void *)keys[i]));
     }
     /* the wide ones where they should be, the small one beside them in the fine map */
@@ -465,33 +473,34 @@ static void test_live_map(void **state)
                      BV(7));
     assert_int_equal(cp_live_count(), before + (uint64_t)n);
     for (int i = n; i-- > 0;) {
-        assert_int_equal(cp_live_remove((void *)keys[i]), BV(i));
-        assert_int_equal(cp_live_remove((void *)keys[i]), 0);
+        assert_int_equal(live_rm((void *)keys[i]), BV(i));
+        assert_int_equal(last_birth, 1000 + (uint64_t)i); /* each object's birth, kept beside it */
+        assert_int_equal(live_rm((void *)keys[i]), 0);
     }
-    assert_int_equal(cp_live_remove((void *)0x7f0000001250ull), 0); /* never inserted */
+    assert_int_equal(live_rm((void *)0x7f0000001250ull), 0); /* never inserted */
     assert_int_equal(cp_live_count(), before);
     /* an object whose free was never seen: the address's next object replaces it */
-    assert_true(cp_live_insert((void *)0x7f0000001280ull, BV(1), 16));
-    assert_true(cp_live_insert((void *)0x7f0000001280ull, BV(2), 16));
-    assert_int_equal(cp_live_remove((void *)0x7f0000001280ull), BV(2));
-    assert_int_equal(cp_live_remove((void *)0x7f0000001280ull), 0);
+    assert_true(cp_live_insert((void *)0x7f0000001280ull, BV(1), 16, 5));
+    assert_true(cp_live_insert((void *)0x7f0000001280ull, BV(2), 16, 5));
+    assert_int_equal(live_rm((void *)0x7f0000001280ull), BV(2));
+    assert_int_equal(live_rm((void *)0x7f0000001280ull), 0);
     /* ... and so does a wide object at its address (its fine entry goes: a free would find
      * that first), or in its granule */
-    assert_true(cp_live_insert((void *)0x7f0000004000ull, BV(1), 32));
-    assert_true(cp_live_insert((void *)0x7f0000004000ull, BV(2), 1024));
+    assert_true(cp_live_insert((void *)0x7f0000004000ull, BV(1), 32, 5));
+    assert_true(cp_live_insert((void *)0x7f0000004000ull, BV(2), 1024, 5));
     assert_int_equal(*(const uintptr_t *)cp_live_entry_of((void *)0x7f0000004000ull, false), 0);
-    assert_int_equal(cp_live_remove((void *)0x7f0000004000ull), BV(2));
-    assert_int_equal(cp_live_remove((void *)0x7f0000004000ull), 0);
-    assert_true(cp_live_insert((void *)0x7f0000005000ull, BV(1), 4096));
-    assert_true(cp_live_insert((void *)0x7f0000005100ull, BV(2), 512));
-    assert_int_equal(cp_live_remove((void *)0x7f0000005000ull), 0);
-    assert_int_equal(cp_live_remove((void *)0x7f0000005100ull), BV(2));
-    assert_int_equal(cp_live_remove((void *)0x7f0000005100ull), 0);
+    assert_int_equal(live_rm((void *)0x7f0000004000ull), BV(2));
+    assert_int_equal(live_rm((void *)0x7f0000004000ull), 0);
+    assert_true(cp_live_insert((void *)0x7f0000005000ull, BV(1), 4096, 5));
+    assert_true(cp_live_insert((void *)0x7f0000005100ull, BV(2), 512, 5));
+    assert_int_equal(live_rm((void *)0x7f0000005000ull), 0);
+    assert_int_equal(live_rm((void *)0x7f0000005100ull), BV(2));
+    assert_int_equal(live_rm((void *)0x7f0000005100ull), 0);
     /* a small object's free that misses the fine map does not take a wide object's entry
      * in its granule */
-    assert_true(cp_live_insert((void *)0x7f0000006100ull, BV(3), 700));
-    assert_int_equal(cp_live_remove((void *)0x7f0000006000ull), 0);
-    assert_int_equal(cp_live_remove((void *)0x7f0000006100ull), BV(3));
+    assert_true(cp_live_insert((void *)0x7f0000006100ull, BV(3), 700, 5));
+    assert_int_equal(live_rm((void *)0x7f0000006000ull), 0);
+    assert_int_equal(live_rm((void *)0x7f0000006100ull), BV(3));
     assert_int_equal(cp_live_count(), before);
 
     /* A ref (an allocation whose bucket the flusher has not found yet) is replaced by the
@@ -503,28 +512,28 @@ static void test_live_map(void **state)
     int nr = (int)(sizeof rkeys / sizeof rkeys[0]);
     for (int i = 0; i < nr; i++) {
         uintptr_t ref = ((uintptr_t)(i + 1) << 24) | 7 << 4 | 2;
-        assert_true(cp_live_insert((void *)rkeys[i], ref, rsizes[i]));
+        assert_true(cp_live_insert((void *)rkeys[i], ref, rsizes[i], 5));
         assert_false(cp_live_resolve((void *)rkeys[i], ref + (1 << 24), BV(3), rsizes[i]));
         assert_true(cp_live_resolve((void *)rkeys[i], ref, BV(3), rsizes[i]));
         assert_false(cp_live_resolve((void *)rkeys[i], ref, BV(4), rsizes[i])); /* done */
     }
     for (int i = 0; i < nr; i++)
-        assert_int_equal(cp_live_remove((void *)rkeys[i]), BV(3));
+        assert_int_equal(live_rm((void *)rkeys[i]), BV(3));
     for (int i = 0; i < nr; i++) {
         uintptr_t ref = ((uintptr_t)(i + 9) << 24) | 7 << 4 | 2;
-        assert_true(cp_live_insert((void *)rkeys[i], ref, rsizes[i]));
-        assert_int_equal(cp_live_remove((void *)rkeys[i]), ref);
+        assert_true(cp_live_insert((void *)rkeys[i], ref, rsizes[i], 5));
+        assert_int_equal(live_rm((void *)rkeys[i]), ref);
         assert_false(cp_live_resolve((void *)rkeys[i], ref, BV(3), rsizes[i]));
-        assert_int_equal(cp_live_remove((void *)rkeys[i]), 0);
+        assert_int_equal(live_rm((void *)rkeys[i]), 0);
     }
     assert_false(cp_live_resolve((void *)0x7f00000012e0ull, 2, BV(3), 16)); /* never there */
     assert_false(cp_live_resolve((void *)0x7f0000009000ull, 2, BV(3), 4096));
     /* a wide object put back by an undone free (the fine map, its size unknown): its ref
      * is not resolved there (resolve.c's books match it), its free still finds it */
     uintptr_t uref = ((uintptr_t)77 << 24) | 7 << 4 | 2;
-    assert_true(cp_live_insert((void *)0x7f000000a000ull, uref, 0));
+    assert_true(cp_live_insert((void *)0x7f000000a000ull, uref, 0, 5));
     assert_false(cp_live_resolve((void *)0x7f000000a000ull, uref, BV(3), 4096));
-    assert_int_equal(cp_live_remove((void *)0x7f000000a000ull), uref);
+    assert_int_equal(live_rm((void *)0x7f000000a000ull), uref);
     assert_int_equal(cp_live_count(), before);
 
     pthread_t t[2 * LIVE_THR];
@@ -544,12 +553,12 @@ static void test_live_map(void **state)
         cp_live_reset();
         int ok = cp_live_count() == 0 && cp_live_maybe(pooled) &&
                  !cp_live_maybe((void *)0x5a0000000000ull) &&
-                 !cp_live_remove((void *)0x5a0000000000ull) &&
-                 !cp_live_remove((void *)WIDE_BASE) &&
-                 cp_live_insert((void *)0x5a0000000010ull, BV(1), 16) &&
-                 cp_live_remove((void *)0x5a0000000010ull) == BV(1) &&
-                 cp_live_insert((void *)WIDE_BASE, BV(2), 4096) &&
-                 cp_live_remove((void *)WIDE_BASE) == BV(2);
+                 !live_rm((void *)0x5a0000000000ull) &&
+                 !live_rm((void *)WIDE_BASE) &&
+                 cp_live_insert((void *)0x5a0000000010ull, BV(1), 16, 5) &&
+                 live_rm((void *)0x5a0000000010ull) == BV(1) &&
+                 cp_live_insert((void *)WIDE_BASE, BV(2), 4096, 5) &&
+                 live_rm((void *)WIDE_BASE) == BV(2);
         _exit(ok ? 0 : 1);
     }
     int st;
@@ -558,11 +567,13 @@ static void test_live_map(void **state)
 
     uintptr_t base = (uintptr_t)0x5a0000000000ull;
     for (int k = 0; k < LIVE_THR * LIVE_PER; k++)
-        if (cp_live_remove((void *)(base + ((uintptr_t)k << 4))) != BV(k % LIVE_THR))
-            fail_msg("object %d: wrong bucket", k);
+        if (live_rm((void *)(base + ((uintptr_t)k << 4))) != BV(k % LIVE_THR) ||
+            last_birth != (uint64_t)k + 1)
+            fail_msg("object %d: wrong bucket or birth", k);
     for (int k = 0; k < LIVE_THR * LIVE_PER; k++)
-        if (cp_live_remove((void *)(WIDE_BASE + ((uintptr_t)k << 9))) != BV(k % LIVE_THR))
-            fail_msg("wide object %d: wrong bucket", k);
+        if (live_rm((void *)(WIDE_BASE + ((uintptr_t)k << 9))) != BV(k % LIVE_THR) ||
+            last_birth != (uint64_t)k + 7)
+            fail_msg("wide object %d: wrong bucket or birth", k);
     assert_int_equal(cp_live_count(), before);
 }
 
