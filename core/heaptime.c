@@ -11,13 +11,13 @@
  * stamps cp_ht_alloc and cp_ht_free convert: stampclock.h). Memory comes from the arena
  * (per-bucket state): no malloc.
  *
- * The running total. flusher.c drains each ring in order (resolve.c's cp_account) and calls cp_ht_alloc/cp_ht_free
- * for every heap event it applies, so in a single-threaded process (one ring) the events
- * come in the program's order and the running total of in-use bytes (each sampled object
- * weighted size / (1 - exp(-size/rate)), the report's unbiasing; exactly its size at rate
- * 1) is the program's. With several rings the order is per ring, ring after ring: the
- * total is that of an interleaving the flusher chose, which can overstate a peak by at
- * most the events of one flush interval.
+ * The running total. flusher.c drains each ring in order (resolve.c's cp_account) and
+ * calls cp_ht_alloc/cp_ht_free for every heap event it applies, so in a single-threaded
+ * process (one ring) the events come in the program's order and the running total of
+ * in-use bytes (each sampled object weighted size / (1 - exp(-size/rate)), the report's
+ * unbiasing; exactly its size at rate 1) is the program's. With several rings the order
+ * is per ring, ring after ring: the total is that of an interleaving the flusher chose,
+ * which can overstate a peak by at most the events of one flush interval.
  *
  * The peak, exact at every event and O(1) each (better than tcmalloc's PeakHeapTracker,
  * which copies every bucket when the total passes the saved peak by a growth factor): a

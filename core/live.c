@@ -301,7 +301,8 @@ static inline bool place(const void *p, uintptr_t v, uint64_t size, uint64_t bir
         uintptr_t *leaf = cp_sh_make_leaf(CP_SH_FINE, k);
         uintptr_t want = v | sh_half(k);
         if (leaf) {
-            uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+            uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k),
+                      cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
             /* empty, or this very address's (an object whose free we never saw): ours;
              * the granule's other half live: the table takes this one */
             if (alone() && (!cur || (cur & 1) == sh_half(k))) {
@@ -347,7 +348,8 @@ uintptr_t cp_live_remove(const void *p, uint64_t *birth)
     if (sh_ok(k)) {
         uintptr_t *leaf = cp_sh_leaf(CP_SH_FINE, k);
         if (leaf) {
-            uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+            uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k),
+                      cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
             /* (the birth is read while the entry is still this object's: once it is
              * cleared, an object in the granule's other half may take it) */
             if (alone() && cur && (cur & 1) == sh_half(k)) {

@@ -88,17 +88,17 @@ uintptr_t *cp_sh_new_leaf(int m, uintptr_t k)
 
 /* Visit every level-3 page's slot of map m: `slot` is a void ** to a leaf pointer, maybe
  * NULL; `l3` its page. */
-#define FOR_EACH_L3(m, l3, slot)                                                              \
-    for (size_t t_ = 0; t_ < CP_SH_TOP_N(m); t_++)                                            \
-        for (void **l2_ = __atomic_load_n(&cp_sh_top[m][t_], __ATOMIC_ACQUIRE); l2_; l2_ = NULL) \
-            for (size_t i2_ = 0; i2_ < CP_SH_PAGE_N; i2_++)                                   \
-                for (void **l3 = __atomic_load_n(&l2_[i2_], __ATOMIC_ACQUIRE); l3; l3 = NULL)  \
+#define FOR_EACH_L3(m, l3, slot)                                                                   \
+    for (size_t t_ = 0; t_ < CP_SH_TOP_N(m); t_++)                                                 \
+        for (void **l2_ = __atomic_load_n(&cp_sh_top[m][t_], __ATOMIC_ACQUIRE); l2_; l2_ = NULL)   \
+            for (size_t i2_ = 0; i2_ < CP_SH_PAGE_N; i2_++)                                        \
+                for (void **l3 = __atomic_load_n(&l2_[i2_], __ATOMIC_ACQUIRE); l3; l3 = NULL)      \
                     for (void **slot = l3; slot < l3 + CP_SH_PAGE_N; slot++)
 
 uint64_t cp_sh_count(int m)
 {
     uint64_t n = 0;
-    FOR_EACH_L3(m, l3, slot) {
+    FOR_EACH_L3 (m, l3, slot) {
         uintptr_t *leaf = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
         for (size_t i = 0; leaf && i < CP_SH_LEAF_N(m); i++)
             n += __atomic_load_n(&leaf[i * CP_SH_WORDS(m)], __ATOMIC_RELAXED) != 0;
@@ -109,7 +109,7 @@ uint64_t cp_sh_count(int m)
 static void reset_map(int m)
 {
     __atomic_store_n(&cp_sh_last[m], 0, __ATOMIC_RELAXED);
-    FOR_EACH_L3(m, l3, slot) {
+    FOR_EACH_L3 (m, l3, slot) {
         if (*slot)
             cp_munmap_anon(*slot, CP_SH_LEAF_BYTES(m));
         if (slot == l3 + CP_SH_PAGE_N - 1) /* its last slot: the page itself */

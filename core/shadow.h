@@ -65,7 +65,7 @@ enum { CP_SH_FINE, CP_SH_WIDE, CP_SH_NMAPS };
 #define CP_SH_PAGE_BITS 10 /* the two middle levels: pages of 2^10 words */
 #define CP_SH_PAGE_N ((size_t)1 << CP_SH_PAGE_BITS)
 #define CP_SH_GRAN_BITS(m) ((m) == CP_SH_FINE ? 5 : 9)
-#define CP_SH_WORDS(m) ((m) == CP_SH_FINE ? 2 : 3) /* words an entry */
+#define CP_SH_WORDS(m) ((m) == CP_SH_FINE ? 2 : 3)                  /* words an entry */
 #define CP_SH_LEAF_N(m) ((size_t)((m) == CP_SH_FINE ? 8192 : 2048)) /* entries a leaf */
 #define CP_SH_LEAF_BYTES(m) (CP_SH_LEAF_N(m) * CP_SH_WORDS(m) * sizeof(uintptr_t))
 #define CP_SH_REGION_BITS(m) ((m) == CP_SH_FINE ? 18 : 20) /* gran + log2(LEAF_N) */

@@ -254,10 +254,10 @@ static void test_lifetimes(void **state)
      * first: each free carries its own object's birth (the live table kept it), so both
      * are classed, whatever the order (until session 21 the old free found the newer
      * birth and was left out) */
-    cp_ht_alloc(bk[1], bsize(bk[1]), 1000);             /* old object */
-    cp_ht_alloc(bk[1], bsize(bk[1]), 5000000);          /* the reuse, drained first */
+    cp_ht_alloc(bk[1], bsize(bk[1]), 1000);              /* old object */
+    cp_ht_alloc(bk[1], bsize(bk[1]), 5000000);           /* the reuse, drained first */
     cp_ht_free(bk[1], bsize(bk[1]), 50000 + 1000, 1000); /* the old object's: 50 us */
-    cp_ht_free(bk[1], bsize(bk[1]), 5000500, 5000000);  /* the new object's: 500 ns */
+    cp_ht_free(bk[1], bsize(bk[1]), 5000500, 5000000);   /* the new object's: 500 ns */
     uint64_t sum = 0;
     for (unsigned k = 0; k < 9; k++)
         sum += cp_ht_bucket_life(bk[1], k, false);

@@ -446,18 +446,18 @@ static void test_live_map(void **state)
     init_engine();
     uint64_t before = cp_live_count();
     uintptr_t keys[] = {
-        0x7f0000001230ull,      /* shadow */
-        0x7f0000001238ull,      /* 8-byte aligned: table */
-        (uintptr_t)1 << 50,     /* above 47 bits: table */
-        0x10000ull,             /* a low region: shadow */
-        0x7f0000001240ull,      /* the next 32-byte granule */
-        0x7f0000001260ull,      /* a granule shared by two objects 16 bytes apart: */
-        0x7f0000001270ull,      /*   the second goes to the table */
-        0x7f0000002000ull,      /* small, in the 512-byte granule of ... */
-        0x7f0000002100ull,      /*   ... a wide object */
-        0x7f0000003008ull,      /* wide, 8-byte aligned: table */
+        0x7f0000001230ull,           /* shadow */
+        0x7f0000001238ull,           /* 8-byte aligned: table */
+        (uintptr_t)1 << 50,          /* above 47 bits: table */
+        0x10000ull,                  /* a low region: shadow */
+        0x7f0000001240ull,           /* the next 32-byte granule */
+        0x7f0000001260ull,           /* a granule shared by two objects 16 bytes apart: */
+        0x7f0000001270ull,           /*   the second goes to the table */
+        0x7f0000002000ull,           /* small, in the 512-byte granule of ... */
+        0x7f0000002100ull,           /*   ... a wide object */
+        0x7f0000003008ull,           /* wide, 8-byte aligned: table */
         ((uintptr_t)1 << 50) + 4096, /* wide, above 47 bits: table */
-        0x7f0000200000ull,      /* wide, a region of the wide map's own */
+        0x7f0000200000ull,           /* wide, a region of the wide map's own */
     };
     uint64_t sizes[] = {32, 16, 64, 48, 16, 16, 16, 32, 600, 1024, 4096, 1 << 20};
     int n = (int)(sizeof keys / sizeof keys[0]);
@@ -469,8 +469,7 @@ static void test_live_map(void **state)
     assert_int_equal(wide_entry(0x7f0000002100ull)[0], 0x7f0000002100ull);
     assert_int_equal(wide_entry(0x7f0000002100ull)[1], BV(8));
     assert_int_equal(wide_entry(0x7f0000200000ull)[0], 0x7f0000200000ull);
-    assert_int_equal(*(const uintptr_t *)cp_live_entry_of((void *)0x7f0000002000ull, false),
-                     BV(7));
+    assert_int_equal(*(const uintptr_t *)cp_live_entry_of((void *)0x7f0000002000ull, false), BV(7));
     assert_int_equal(cp_live_count(), before + (uint64_t)n);
     for (int i = n; i-- > 0;) {
         assert_int_equal(live_rm((void *)keys[i]), BV(i));
@@ -552,8 +551,7 @@ static void test_live_map(void **state)
     if (pid == 0) { /* the child: the parent's objects are not its own */
         cp_live_reset();
         int ok = cp_live_count() == 0 && cp_live_maybe(pooled) &&
-                 !cp_live_maybe((void *)0x5a0000000000ull) &&
-                 !live_rm((void *)0x5a0000000000ull) &&
+                 !cp_live_maybe((void *)0x5a0000000000ull) && !live_rm((void *)0x5a0000000000ull) &&
                  !live_rm((void *)WIDE_BASE) &&
                  cp_live_insert((void *)0x5a0000000010ull, BV(1), 16, 5) &&
                  live_rm((void *)0x5a0000000010ull) == BV(1) &&
