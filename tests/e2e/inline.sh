@@ -129,30 +129,34 @@ fi
 # event goes to its flush without the ring (core/flusher.c's cp_flush_direct; with
 # nothing else waiting, flush_alone), and from pthread_create on through the rings and the
 # flusher thread; objects made on the first path are freed on the second, by the thread
-# that made them and by another. At rate 1 every site is exact in objects and bytes
-# (mixed_e: a site of 8 sizes), nothing is lost, and each site's lifetime classes hold
-# every free, its live objects the rest.
-n="inline:direct-then-rings"
-d="$WORK/directmix"
-mkdir -p "$d"
-N=20000
-out=$(CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 timeout 120 env LD_PRELOAD="$SHIM" "$PROGS/directmix" $N)
-check_eq "$n:runs" "0 ok" "$? $out"
-f=$(ls "$d"/*.count 2>/dev/null | head -1)
-got=""
-for s in kept_a temp_b thread_c main_d mixed_e; do
-    got="$got $s"
-    for k in alloc_objects inuse_objects alloc_space inuse_space; do
-        got="$got/$(sitev "$f" $s --sample=$k)"
+# that made them and by another, while main allocates beside it (blocks the other thread
+# freed come back to main, and its rings may be drained first). At rate 1 every site is
+# exact in objects and bytes (mixed_e: a site of 8 sizes), nothing is lost, and each
+# site's lifetime classes hold every free, its live objects the rest: with small objects
+# (the live table's fine map) and with every size x 64 (its wide map, core/shadow.h).
+for run in "20000 1" "5000 64"; do
+    read -r N X <<<"$run"
+    n="inline:direct-then-rings:x$X"
+    d="$WORK/directmix-$X"
+    mkdir -p "$d"
+    out=$(CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 timeout 120 env LD_PRELOAD="$SHIM" "$PROGS/directmix" $N $X)
+    check_eq "$n:runs" "0 ok" "$? $out"
+    f=$(ls "$d"/*.count 2>/dev/null | head -1)
+    got=""
+    for s in kept_a temp_b thread_c main_d mixed_e; do
+        got="$got $s"
+        for k in alloc_objects inuse_objects alloc_space inuse_space; do
+            got="$got/$(sitev "$f" $s --sample=$k)"
+        done
     done
+    check_eq "$n:exact" \
+        " kept_a/$N/0/$((N * 48 * X))/0 temp_b/$N/0/$((N * 24 * X))/0 thread_c/$N/$((N / 2))/$((N * 40 * X))/$((N / 2 * 40 * X)) main_d/$N/0/$((N * 56 * X))/0 mixed_e/$N/0/$((N * 72 * X))/0" \
+        "$got"
+    check_eq "$n:nothing-lost" 0 \
+        "$("$CTRPROF" dump "$f" | awk '$2 ~ /^ctrprof\/health:lost:/ { t += $1 } END { print t + 0 }')"
+    # (the lifetimes view: the classes' counts, then live, the median class and the site)
+    check_eq "$n:lifetimes-hold-every-object" \
+        "kept_a $N 0 main_d $N 0 mixed_e $N 0 temp_b $N 0 thread_c $((N / 2)) $((N / 2))" \
+        "$("$CTRPROF" report --format=lifetimes "$f" 2>/dev/null | awk '!/^#/ && $NF ~ /^(kept_a|temp_b|thread_c|main_d|mixed_e)$/ {
+            s = 0; for (i = 1; i <= 9; i++) s += $i; print $NF, s, $10 }' | sort | xargs)"
 done
-check_eq "$n:exact" \
-    " kept_a/$N/0/$((N * 48))/0 temp_b/$N/0/$((N * 24))/0 thread_c/$N/$((N / 2))/$((N * 40))/$((N / 2 * 40)) main_d/$N/0/$((N * 56))/0 mixed_e/$N/0/$((N * 72))/0" \
-    "$got"
-check_eq "$n:nothing-lost" 0 \
-    "$("$CTRPROF" dump "$f" | awk '$2 ~ /^ctrprof\/health:lost:/ { t += $1 } END { print t + 0 }')"
-# (the lifetimes view: the classes' counts, then live, the median class and the site)
-check_eq "$n:lifetimes-hold-every-object" \
-    "kept_a $N 0 main_d $N 0 mixed_e $N 0 temp_b $N 0 thread_c $((N / 2)) $((N / 2))" \
-    "$("$CTRPROF" report --format=lifetimes "$f" 2>/dev/null | awk '!/^#/ && $NF ~ /^(kept_a|temp_b|thread_c|main_d|mixed_e)$/ {
-        s = 0; for (i = 1; i <= 9; i++) s += $i; print $NF, s, $10 }' | sort | xargs)"
