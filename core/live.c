@@ -249,6 +249,17 @@ static __attribute__((noinline)) void fine_forget(uintptr_t k)
         ;
 }
 
+/* The same for a wide entry of k's (a small object of that address going to the table:
+ * a free tries the wide map before the table). */
+static __attribute__((noinline)) void wide_forget(uintptr_t k)
+{
+    uintptr_t *leaf =
+        __atomic_load_n(&wide_used, __ATOMIC_RELAXED) ? cp_sh_leaf(CP_SH_WIDE, k) : NULL;
+    uintptr_t *e = leaf ? cp_sh_entry(CP_SH_WIDE, leaf, k) : NULL, cur = k;
+    if (e && __atomic_compare_exchange_n(&e[0], &cur, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        __atomic_store_n(&e[1], 0, __ATOMIC_RELAXED);
+}
+
 static bool wide_place(uintptr_t k, uintptr_t v, uint64_t birth)
 {
     uintptr_t *leaf = cp_sh_make_leaf(CP_SH_WIDE, k);
@@ -321,6 +332,7 @@ static inline bool place(const void *p, uintptr_t v, uint64_t size, uint64_t bir
                     return true;
                 }
         }
+        wide_forget(k);
     }
     return table_insert(p, v, birth);
 }

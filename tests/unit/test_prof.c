@@ -495,6 +495,14 @@ static void test_live_map(void **state)
     assert_int_equal(live_rm((void *)0x7f0000005000ull), 0);
     assert_int_equal(live_rm((void *)0x7f0000005100ull), BV(2));
     assert_int_equal(live_rm((void *)0x7f0000005100ull), 0);
+    /* ... and a small object going to the table at a wide object's address (the other
+     * half of its granule taken) clears the stale wide entry: a free tries that first */
+    assert_true(cp_live_insert((void *)0x7f0000006800ull, BV(1), 4096, 5)); /* never freed */
+    assert_true(cp_live_insert((void *)0x7f0000006810ull, BV(2), 16, 5));   /* other half */
+    assert_true(cp_live_insert((void *)0x7f0000006800ull, BV(3), 16, 5));   /* the table */
+    assert_int_equal(live_rm((void *)0x7f0000006800ull), BV(3));
+    assert_int_equal(live_rm((void *)0x7f0000006800ull), 0);
+    assert_int_equal(live_rm((void *)0x7f0000006810ull), BV(2));
     /* a small object's free that misses the fine map does not take a wide object's entry
      * in its granule */
     assert_true(cp_live_insert((void *)0x7f0000006100ull, BV(3), 700, 5));
