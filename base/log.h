@@ -49,7 +49,8 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  *   truncated      a profile truncated under the program
  *   ring           a thread's event ring cannot be mapped (its samples are lost)
  *   flusher        the flusher thread cannot be started (events flushed as they happen)
- *   birth-table    no memory for the heap-over-time birth table (lifetimes unclassed)
+ *   birth-table    no memory for a site's lifetime classes (lifetimes unclassed; named
+ *                  for the birth table the lifetimes had until session 21)
  *   own-stack      no stack of its own for flushing (flushes on the program's stack)
  *   sandbox-room   no room made in the file before a seccomp filter
  *   counter        a counter cannot be added to the file (samples lost)
