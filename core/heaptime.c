@@ -353,14 +353,32 @@ void cp_ht_alloc(struct cp_bucket *b, uint64_t size, uint64_t t)
         cp_ht_last_t = t;
 }
 
-void cp_ht_free(struct cp_bucket *b, uint64_t size, uint64_t t, uint64_t birth)
+/* The class of a lifetime from stamps t (a free's) and birth, both converted now, with
+ * the same conversion: a TSC calibration read between the two drains would otherwise move
+ * one and not the other, and a lifetime of 200 ns could come out negative
+ * (stampclock.h). CP_LIFE_NONE if either is 0 (not known) or the birth is later; *tn: t
+ * in ns. */
+static inline unsigned life_class(uint64_t t, uint64_t birth, uint64_t *tn)
 {
-    if (!cp_ht_on)
-        return;
+    t = cp_stamp_ns(t);
+    *tn = t;
+    uint64_t born = t && birth ? cp_stamp_ns(birth) : 0;
+    return born && born <= t ? cp_ht_class(t - born) : CP_LIFE_NONE;
+}
+
+unsigned cp_ht_life(uint64_t t, uint64_t birth)
+{
+    uint64_t tn;
+    return cp_ht_on ? life_class(t, birth, &tn) : CP_LIFE_NONE;
+}
+
+/* A free of b's object of size bytes, of lifetime class k, at t ns (0: not known) */
+static inline __attribute__((always_inline)) void free_classed(struct cp_bucket *b, uint64_t size,
+                                                               uint64_t t, unsigned k)
+{
     struct cp_htx *h = htx(b);
     if (!h)
         return;
-    t = cp_stamp_ns(t);
     bytes_of(h, b); /* (no memory: the site stops publishing; the process's total goes on) */
     touch(h);
     uint64_t wq = cp_hw_q16(size), bq = wq * size;
@@ -370,11 +388,6 @@ void cp_ht_free(struct cp_bucket *b, uint64_t size, uint64_t t, uint64_t birth)
     total -= (double)bq / 65536;
     if (t)
         cp_ht_last_t = t;
-    /* The birth converted now, with the same conversion as the free's time: a TSC
-     * calibration read between the two drains would otherwise move one and not the other,
-     * and a lifetime of 200 ns could come out negative (stampclock.h). */
-    uint64_t born = t && birth ? cp_stamp_ns(birth) : 0;
-    unsigned k = born && born <= t ? cp_ht_class(t - born) : CP_LIFE_NONE;
     if (!h->c0p1)
         h->c0p1 = (uint8_t)(k + 1); /* the free record will be named after it (stacktab.c) */
     if (k + 1 == h->c0p1) { /* implied by the free record: nothing to publish */
@@ -404,6 +417,21 @@ void cp_ht_free(struct cp_bucket *b, uint64_t size, uint64_t t, uint64_t birth)
         cp_ht_lhead = b->hidx;
     }
     h->lmask |= (uint16_t)(1u << k);
+}
+
+void cp_ht_free(struct cp_bucket *b, uint64_t size, uint64_t t, uint64_t birth)
+{
+    if (!cp_ht_on)
+        return;
+    uint64_t tn;
+    unsigned k = life_class(t, birth, &tn);
+    free_classed(b, size, tn, k);
+}
+
+void cp_ht_free_class(struct cp_bucket *b, uint64_t size, unsigned k)
+{
+    if (cp_ht_on)
+        free_classed(b, size, 0, k < CP_LIFE_NONE ? k : CP_LIFE_NONE);
 }
 
 int cp_ht_implied_class(const struct cp_bucket *b)

@@ -85,6 +85,12 @@ void cp_ht_alloc(struct cp_bucket *b, uint64_t size, uint64_t t);
  * for cp_ht_alloc: the birth is the one the live table kept, live.h); either 0: not known
  * (the object's lifetime is not classed, nor is it if the birth is later than t). */
 void cp_ht_free(struct cp_bucket *b, uint64_t size, uint64_t t, uint64_t birth);
+/* The same for a free whose class was found when it was drained (cp_ht_life), before its
+ * allocation was (resolve.c's pending frees). */
+void cp_ht_free_class(struct cp_bucket *b, uint64_t size, unsigned k);
+/* The lifetime class of a free at stamp t of an object born at stamp `birth` (either 0:
+ * CP_LIFE_NONE), as cp_ht_free would class it. */
+unsigned cp_ht_life(uint64_t t, uint64_t birth);
 /* Add what changed to the file. The peak's per-site counters are rewritten (a walk over
  * every heap bucket) at most once per flush interval unless the peak grew by an eighth
  * since they were, or now if force (the final flush). */
