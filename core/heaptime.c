@@ -1,7 +1,7 @@
 /*
  * heaptime.c — the heap over time: peak profile and object lifetimes (heaptime.h).
  *
- * About 650 lines, one concept: a heap site's state over time, its events and its
+ * About 680 lines, one concept: a heap site's state over time, its events and its
  * publication. What made it grow past 600 (issue 23, session rss1) is that state's layout
  * for many-stack programs at rate 1 (pages by bucket index, the side struct, class nodes
  * of 32 bytes and their lookups).
