@@ -344,9 +344,10 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
         }
         e = emit(r, CP_REC_ALLOC, w, 3, (const uint64_t *)pcs, n, keep);
     }
-    uint64_t birth;
-    if (e == EMIT_DROPPED)
+    if (e == EMIT_DROPPED) {
+        uint64_t birth;
         cp_live_remove(p, &birth); /* its free must not be looked for; its ref is the next one's */
+    }
     switch (e) {
     case EMIT_WRITTEN:
         r->nref++;

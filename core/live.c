@@ -93,6 +93,12 @@ static inline uintptr_t sh_half(uintptr_t k)
     return (k >> 4) & 1;
 }
 
+/* Is fine entry cur k's own (an object at k, the half its value's bit 0 names)? */
+static inline bool fine_own(uintptr_t cur, uintptr_t k)
+{
+    return cur && (cur & 1) == sh_half(k);
+}
+
 static inline bool sh_ok(uintptr_t k)
 {
     return (k & 15) == 0 && k < ((uintptr_t)1 << CP_SH_ADDR_BITS) && sh_on;
@@ -244,7 +250,7 @@ static __attribute__((noinline)) void fine_forget(uintptr_t k)
     if (!leaf)
         return;
     uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k), cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
-    while (cur && (cur & 1) == sh_half(k) &&
+    while (fine_own(cur, k) &&
            !__atomic_compare_exchange_n(e, &cur, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         ;
 }
@@ -364,13 +370,13 @@ uintptr_t cp_live_remove(const void *p, uint64_t *birth)
                       cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
             /* (the birth is read while the entry is still this object's: once it is
              * cleared, an object in the granule's other half may take it) */
-            if (alone() && cur && (cur & 1) == sh_half(k)) {
+            if (alone() && fine_own(cur, k)) {
                 *birth = __atomic_load_n(&e[1], __ATOMIC_RELAXED);
                 __atomic_store_n(e, 0, __ATOMIC_RELAXED);
                 filter_dec(p);
                 return cur & ~(uintptr_t)1;
             }
-            while (cur && (cur & 1) == sh_half(k)) {
+            while (fine_own(cur, k)) {
                 *birth = __atomic_load_n(&e[1], __ATOMIC_RELAXED);
                 if (__atomic_compare_exchange_n(e, &cur, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
                     filter_dec(p);
