@@ -92,7 +92,9 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap)
             break;
         case 'd':
         case 'i': {
-            long long v = lng >= 2 ? va_arg(ap, long long) : lng ? va_arg(ap, long) : va_arg(ap, int);
+            long long v = lng >= 2 ? va_arg(ap, long long)
+                          : lng    ? va_arg(ap, long)
+                                   : va_arg(ap, int);
             unsigned long long u = (unsigned long long)v;
             if (v < 0) {
                 put(&o, '-');
@@ -104,8 +106,8 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap)
         case 'u':
         case 'x': {
             unsigned long long v = lng >= 2 ? va_arg(ap, unsigned long long)
-                                   : lng  ? va_arg(ap, unsigned long)
-                                          : va_arg(ap, unsigned);
+                                   : lng    ? va_arg(ap, unsigned long)
+                                            : va_arg(ap, unsigned);
             put_u(&o, v, *p == 'x' ? 16 : 10, width, pad);
             break;
         }
@@ -225,9 +227,9 @@ int cp_log_tree_said(unsigned key)
 }
 
 static const char *const tree_names[CP_LOG_TREE_KEYS] = {
-    "not-profiling", "file", "memory", "options", "truncated", "ring", "flusher",
-    "birth-table", "own-stack", "sandbox-room", "counter", "waiter-table", "early",
-    "bus-blocked"};
+    "not-profiling", "file",         "memory",      "options",    "truncated",
+    "ring",          "flusher",      "birth-table", "own-stack",  "sandbox-room",
+    "counter",       "waiter-table", "early",       "bus-blocked"};
 
 const char *cp_log_tree_name(unsigned key)
 {

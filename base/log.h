@@ -3,8 +3,8 @@
  *
  * One formatter into a stack buffer, one write(2) to fd 2, "ctrprof: " prefix and a
  * newline added, errno saved and restored. Supports %s (with .N or .* precision) %c %d
- * %i %u %x %p %%, a 0 flag and a width, and the l/ll/z length modifiers. No stdio, no malloc, no locks: callable from hooks, signal
- * handlers, the flusher and atfork handlers.
+ * %i %u %x %p %%, a 0 flag and a width, and the l/ll/z length modifiers. No stdio, no malloc, no
+ * locks: callable from hooks, signal handlers, the flusher and atfork handlers.
  */
 #ifndef CP_LOG_H
 #define CP_LOG_H
@@ -23,10 +23,10 @@ size_t cp_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format
 size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
 
 /* Say something once per call site: `static int once; cp_log_once(&once, "...")`. */
-#define cp_log_once(flagp, ...)                                                        \
-    do {                                                                               \
-        if (!__atomic_exchange_n((flagp), 1, __ATOMIC_RELAXED))                        \
-            cp_log(__VA_ARGS__);                                                       \
+#define cp_log_once(flagp, ...)                                                                    \
+    do {                                                                                           \
+        if (!__atomic_exchange_n((flagp), 1, __ATOMIC_RELAXED))                                    \
+            cp_log(__VA_ARGS__);                                                                   \
     } while (0)
 
 /* Say something once per process tree: `if (cp_log_tree_first(CP_LOG_TREE_...))
@@ -39,18 +39,15 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  * start-up on, updated in place as more is said (preload/said.c, through the said hook
  * below), which every child inherits, however started (system, popen, posix_spawn,
  * exec); its exec and posix_spawn hooks pass a copy naming everything said (preload/
- * exec.c), and a new image marks each name said at start-up (cp_log_tree_mark_list). Where the page cannot
- * be mapped, once per process. One key per cause, each said once per tree:
- *   not-profiling  the per-process file cannot be made in CTRPROF_DIR
- *   file           the shared file (CTRPROF_FILE) cannot be used: unwritable, written
- *                  with other options, not a profile
- *   memory         the profiler's memory cannot be mapped (RLIMIT_AS, overcommit)
- *   options        a CTRPROF_* value that is not valid (the default is used)
- *   truncated      a profile truncated under the program
- *   ring           a thread's event ring cannot be mapped (its samples are lost)
- *   flusher        the flusher thread cannot be started (events flushed as they happen)
- *   birth-table    no memory for a site's lifetime classes (lifetimes unclassed; named
- *                  for the birth table the lifetimes had until session 21)
+ * exec.c), and a new image marks each name said at start-up (cp_log_tree_mark_list). Where the page
+ * cannot be mapped, once per process. One key per cause, each said once per tree: not-profiling the
+ * per-process file cannot be made in CTRPROF_DIR file           the shared file (CTRPROF_FILE)
+ * cannot be used: unwritable, written with other options, not a profile memory         the
+ * profiler's memory cannot be mapped (RLIMIT_AS, overcommit) options        a CTRPROF_* value that
+ * is not valid (the default is used) truncated      a profile truncated under the program ring a
+ * thread's event ring cannot be mapped (its samples are lost) flusher        the flusher thread
+ * cannot be started (events flushed as they happen) birth-table    no memory for a site's lifetime
+ * classes (lifetimes unclassed; named for the birth table the lifetimes had until session 21)
  *   own-stack      no stack of its own for flushing (flushes on the program's stack)
  *   sandbox-room   no room made in the file before a seccomp filter
  *   counter        a counter cannot be added to the file (samples lost)

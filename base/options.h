@@ -13,7 +13,12 @@
 
 /* cfi: our own CFI walker (unwind.h), libunwind for any stack it cannot walk; check: both,
  * libunwind's result kept and differences counted (for tests) */
-enum cp_unwind { CP_UNWIND_LIBUNWIND = 0, CP_UNWIND_FP = 1, CP_UNWIND_CFI = 2, CP_UNWIND_CHECK = 3 };
+enum cp_unwind {
+    CP_UNWIND_LIBUNWIND = 0,
+    CP_UNWIND_FP = 1,
+    CP_UNWIND_CFI = 2,
+    CP_UNWIND_CHECK = 3
+};
 /* Their CTRPROF_UNWIND spellings, indexed by enum cp_unwind. */
 extern const char *const cp_unwind_names[4];
 /* The enum cp_unwind value spelled s, or -1. */

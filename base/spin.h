@@ -31,7 +31,10 @@ typedef struct {
     int v;
 } cp_spin;
 
-#define CP_SPIN_INIT {0}
+#define CP_SPIN_INIT                                                                               \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 static inline void cp_spin_lock(cp_spin *l)
 {

@@ -107,8 +107,8 @@ int main(void)
     char name[128];
     double t0 = now();
     for (int i = 0; i < 100000; i++) {
-        int n = snprintf(name, sizeof name, "ctrprof/heap:alloc:%d\nab%06x+0x%x\ncd%06x+0x%x", i % 512,
-                         i, i * 16, i * 3, i * 48);
+        int n = snprintf(name, sizeof name, "ctrprof/heap:alloc:%d\nab%06x+0x%x\ncd%06x+0x%x",
+                         i % 512, i, i * 16, i * 3, i * 48);
         cp_cfile_counter(&f, name, (size_t)n, &v);
         cp_cfile_add(v, (uint64_t)i);
     }

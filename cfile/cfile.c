@@ -326,8 +326,7 @@ static int map_locked(struct cp_cfile *f, int fd, size_t size)
     size_t res = 2 * size < VIEW_MIN ? VIEW_MIN : round_up(2 * size, VIEW_MIN);
     if (res > RESERVE)
         res = RESERVE;
-    uint8_t *base =
-        mmap(NULL, res, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    uint8_t *base = mmap(NULL, res, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED)
         return map_errno();
     if (mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
@@ -381,8 +380,8 @@ static size_t grow_mapping(struct cp_cfile *f)
             struct stat st;
             err = 0;
             if (fstat(fd, &st) == 0 && !shrunk(f, &st) && (size_t)st.st_size > mapped(f))
-                err = map_locked(f, fd,
-                                 (size_t)st.st_size < RESERVE ? (size_t)st.st_size : RESERVE);
+                err =
+                    map_locked(f, fd, (size_t)st.st_size < RESERVE ? (size_t)st.st_size : RESERVE);
             close_ours(f, fd);
         }
         if (err != -EAGAIN)
@@ -550,8 +549,8 @@ static void break_file(struct cp_cfile *f)
     unsigned n = __atomic_load_n(&f->nviews, __ATOMIC_ACQUIRE);
     for (unsigned k = 0; k < n; k++)
         mmap(f->views[k].base, __atomic_load_n(&f->views[k].reserve, __ATOMIC_ACQUIRE),
-             PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-             -1, 0);
+             PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+             0);
 }
 
 int cp_cfile_fault(const void *addr)
@@ -615,7 +614,7 @@ static int create_whole(const char *path, const uint8_t *hdr, size_t h)
     int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd >= 0 || errno != ENOENT)
         return fd >= 0 ? (close(fd), -EEXIST) : -EEXIST; /* the old path says why */
-    char dir[sizeof ((struct cp_cfile *)0)->path];
+    char dir[sizeof((struct cp_cfile *)0)->path];
     size_t pl = strlen(path), dl = pl;
     while (dl > 0 && path[dl - 1] != '/')
         dl--;
@@ -670,8 +669,10 @@ int cp_cfile_open_as(struct cp_cfile *f, const char *path, const char *meta, siz
     if (create_only && fd == -EEXIST)
         return -EEXIST; /* somebody else's file (or ours of an earlier image): not opened */
     if (fd == -EEXIST || fd == -EOPNOTSUPP)
-        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
-                            (create_only ? O_EXCL : 0), 0600);
+        fd = open(path,
+                  O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+                      (create_only ? O_EXCL : 0),
+                  0600);
     if (fd < 0 && create_only && errno == EEXIST)
         return -EEXIST;
     if (fd < 0)
@@ -801,8 +802,8 @@ static int record_ok(struct cp_cfile *f, size_t off, size_t *lenp)
 
 /* Walk the chain from `off` until `stop` looking for name. *found gets the record
  * offset (0 if absent). Bounded: a chain can hold at most one record per 32 bytes. */
-static int walk_chain(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *name,
-                      size_t len, uint32_t *found, size_t *steps)
+static int walk_chain(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *name, size_t len,
+                      uint32_t *found, size_t *steps)
 {
     *found = 0;
     while (off != 0 && off != stop) {
@@ -820,7 +821,6 @@ static int walk_chain(struct cp_cfile *f, uint32_t off, uint32_t stop, const voi
     }
     return 0;
 }
-
 
 static int walk(struct cp_cfile *f, uint32_t off, uint32_t stop, const void *name, size_t len,
                 uint32_t *found)
@@ -858,8 +858,8 @@ static int64_t reserve(struct cp_cfile *f, size_t n)
  * not find it in the chain from head0. fresh: nobody else can have made this name (it
  * carries an id taken from the file, docs/SCHEMA.md), so a lost race for the head only
  * retries the link, without walking what the winner inserted. */
-static int insert(struct cp_cfile *f, uint32_t *head, uint32_t head0, const void *name,
-                  size_t len, int fresh, uint64_t **valp)
+static int insert(struct cp_cfile *f, uint32_t *head, uint32_t head0, const void *name, size_t len,
+                  int fresh, uint64_t **valp)
 {
     int64_t start = reserve(f, round_up(16 + len, 32));
     if (start < 0)
@@ -894,7 +894,7 @@ static int insert(struct cp_cfile *f, uint32_t *head, uint32_t head0, const void
         head0 = head1;
     }
     *valp = (uint64_t *)at(f, (size_t)start, 16); /* (rec's view, but for a record that
-                                                     * ends past the view of its start) */
+                                                   * ends past the view of its start) */
     return 0;
 }
 

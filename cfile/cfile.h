@@ -28,7 +28,7 @@
 
 #define CP_CFILE_MAGIC "# telemetry/counter file v1\n"
 #define CP_CFILE_MAGIC_LEN 28
-#define CP_CFILE_PAGE 16384u   /* format page P, unrelated to the OS page */
+#define CP_CFILE_PAGE 16384u /* format page P, unrelated to the OS page */
 #define CP_CFILE_NBUCKETS 512u
 #define CP_CFILE_MAX_META 512u /* the Go writer's limit on metadata bytes */
 #define CP_CFILE_MAX_NAME 4096u
@@ -36,22 +36,22 @@
 
 /* Format-level errors (negative, below every errno value). */
 enum {
-    CP_CFILE_ESHORT = -4200,   /* file shorter than 16384 bytes */
-    CP_CFILE_EHDR = -4201,     /* wrong magic */
-    CP_CFILE_EHDRLEN = -4202,  /* header length H outside 32..16384 */
-    CP_CFILE_EMETA = -4203,    /* a metadata line without ": " */
-    CP_CFILE_ECORRUPT = -4204, /* a record or pointer out of bounds, empty name */
-    CP_CFILE_ELOOP = -4205,    /* a hash chain loops (a duplicate raw name, or a cycle) */
+    CP_CFILE_ESHORT = -4200,    /* file shorter than 16384 bytes */
+    CP_CFILE_EHDR = -4201,      /* wrong magic */
+    CP_CFILE_EHDRLEN = -4202,   /* header length H outside 32..16384 */
+    CP_CFILE_EMETA = -4203,     /* a metadata line without ": " */
+    CP_CFILE_ECORRUPT = -4204,  /* a record or pointer out of bounds, empty name */
+    CP_CFILE_ELOOP = -4205,     /* a hash chain loops (a duplicate raw name, or a cycle) */
     CP_CFILE_EMISMATCH = -4206, /* writer: existing file has a different header/meta */
-    CP_CFILE_ENAME = -4207,    /* writer: name of length 0 or > 4096 */
-    CP_CFILE_EMETALEN = -4208, /* writer: metadata longer than 512 bytes */
-    CP_CFILE_EFULL = -4209,    /* writer: file would exceed the reservation / 4 GiB */
-    CP_CFILE_ENOTREG = -4210,  /* path is not a regular file (directory, FIFO, ...) */
-    CP_CFILE_EOWNER = -4211,   /* writer: the file belongs to another user */
-    CP_CFILE_ELOST = -4212,    /* writer: the path no longer leads to the file we made */
-    CP_CFILE_EBROKEN = -4213,  /* writer: the mapping faulted (file truncated under us) */
-    CP_CFILE_ESANDBOX = -4214, /* writer: growing needs a system call a sandbox forbids */
-    CP_CFILE_EPACKED = -4215,  /* reader: a packed profile that does not unpack (packed.h) */
+    CP_CFILE_ENAME = -4207,     /* writer: name of length 0 or > 4096 */
+    CP_CFILE_EMETALEN = -4208,  /* writer: metadata longer than 512 bytes */
+    CP_CFILE_EFULL = -4209,     /* writer: file would exceed the reservation / 4 GiB */
+    CP_CFILE_ENOTREG = -4210,   /* path is not a regular file (directory, FIFO, ...) */
+    CP_CFILE_EOWNER = -4211,    /* writer: the file belongs to another user */
+    CP_CFILE_ELOST = -4212,     /* writer: the path no longer leads to the file we made */
+    CP_CFILE_EBROKEN = -4213,   /* writer: the mapping faulted (file truncated under us) */
+    CP_CFILE_ESANDBOX = -4214,  /* writer: growing needs a system call a sandbox forbids */
+    CP_CFILE_EPACKED = -4215,   /* reader: a packed profile that does not unpack (packed.h) */
 };
 
 /* Human text for a code returned by any cp_cfile_* function (static string). */
@@ -148,8 +148,8 @@ static inline uint64_t *cp_cfile_value(const struct cp_cfile *f, uint32_t off)
     /* (inline: a rate-1 flush adds to two or four a bucket) the newest view owns off
      * unless the one before maps it too; half of a growing file is the newest's alone */
     unsigned nv = __atomic_load_n(&f->nviews, __ATOMIC_ACQUIRE);
-    if (nv == 1 || (nv > 1 && __atomic_load_n(&f->views[nv - 2].mapped, __ATOMIC_ACQUIRE) <
-                                  (size_t)off + 16))
+    if (nv == 1 ||
+        (nv > 1 && __atomic_load_n(&f->views[nv - 2].mapped, __ATOMIC_ACQUIRE) < (size_t)off + 16))
         return (uint64_t *)(f->views[nv - 1].base + off);
     return cp_cfile_value_slow(f, off);
 }

@@ -86,8 +86,8 @@ static void set_free(struct set *s)
 static int set_grow(struct set *s)
 {
     size_t cap = s->cap ? s->cap * 2 : 1024;
-    struct str *t = mmap(NULL, cap * sizeof *t, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                         -1, 0);
+    struct str *t =
+        mmap(NULL, cap * sizeof *t, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (t == MAP_FAILED)
         return -ENOMEM;
     for (size_t i = 0; i < s->cap; i++) {
@@ -147,8 +147,8 @@ struct arena_hdr {
 static uint8_t *arena_alloc(struct arena *a, size_t n)
 {
     if (!a->chunk || a->used + n > a->cap) {
-        size_t size = n + sizeof(struct arena_hdr) > (1u << 20) ? n + sizeof(struct arena_hdr)
-                                                                : (1u << 20);
+        size_t size =
+            n + sizeof(struct arena_hdr) > (1u << 20) ? n + sizeof(struct arena_hdr) : (1u << 20);
         void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED)
             return NULL;
@@ -180,11 +180,11 @@ static void arena_free(struct arena *a)
 size_t cp_cfile_decode_name(const uint8_t *name, size_t len, char *out, size_t outlen)
 {
     size_t o = 0;
-#define EMIT(ptr, n)                                                                       \
-    do {                                                                                   \
-        for (size_t k_ = 0; k_ < (n); k_++, o++)                                           \
-            if (o < outlen)                                                                \
-                out[o] = (char)(ptr)[k_];                                                  \
+#define EMIT(ptr, n)                                                                               \
+    do {                                                                                           \
+        for (size_t k_ = 0; k_ < (n); k_++, o++)                                                   \
+            if (o < outlen)                                                                        \
+                out[o] = (char)(ptr)[k_];                                                          \
     } while (0)
     if (!memchr(name, '\n', len)) {
         EMIT(name, len);
@@ -249,7 +249,8 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
             size_t nl = 0;
             if (check) {
                 if (off < (size_t)h + 4 || off + 16 > len) {
-                    where_fmt(where, wl, "bucket %u: record offset 0x%zx outside the records (file size %zu)",
+                    where_fmt(where, wl,
+                              "bucket %u: record offset 0x%zx outside the records (file size %zu)",
                               b, off, len);
                     return CP_CFILE_ECORRUPT;
                 }
@@ -259,7 +260,9 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
                     return CP_CFILE_ECORRUPT;
                 }
                 if (off + 16 + nl > len) {
-                    where_fmt(where, wl, "bucket %u: record at 0x%zx: name of %zu bytes runs past the end of the file (%zu)",
+                    where_fmt(where, wl,
+                              "bucket %u: record at 0x%zx: name of %zu bytes runs past the end of "
+                              "the file (%zu)",
                               b, off, nl, len);
                     return CP_CFILE_ECORRUPT;
                 }
@@ -271,7 +274,9 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
                 /* Go: rejected if the raw name is already a key of the (decoded) map */
                 uint64_t hn = cp_hash_bytes(name, nl);
                 if (set_has(dec, name, nl, hn)) {
-                    where_fmt(where, wl, "bucket %u: record at 0x%zx repeats a name already seen (a loop or a duplicate)",
+                    where_fmt(where, wl,
+                              "bucket %u: record at 0x%zx repeats a name already seen (a loop or a "
+                              "duplicate)",
                               b, off);
                     return CP_CFILE_ELOOP;
                 }
@@ -346,7 +351,8 @@ int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
                     return CP_CFILE_EMETA;
                 }
                 if (pass == 1 && meta_cb)
-                    meta_cb(ctx, line, (size_t)(sep - line), sep + 2, ll - (size_t)(sep - line) - 2);
+                    meta_cb(ctx, line, (size_t)(sep - line), sep + 2,
+                            ll - (size_t)(sep - line) - 2);
             }
             i = end + 1;
         }

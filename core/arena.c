@@ -34,16 +34,16 @@
 #define CHUNK ((size_t)256 << 10)
 
 static cp_spin lock = CP_SPIN_INIT;
-static uint8_t *cur;       /* guarded by lock */
-static size_t left;        /* guarded by lock */
-static uint64_t mapped;    /* atomic */
-static uint64_t used;      /* atomic: bytes handed out by cp_arena_alloc */
-static unsigned fail_at;   /* atomic: countdown, 0 = off */
-int cp_sandboxed;          /* atomic: spin.h */
+static uint8_t *cur;     /* guarded by lock */
+static size_t left;      /* guarded by lock */
+static uint64_t mapped;  /* atomic */
+static uint64_t used;    /* atomic: bytes handed out by cp_arena_alloc */
+static unsigned fail_at; /* atomic: countdown, 0 = off */
+int cp_sandboxed;        /* atomic: spin.h */
 /* After cp_arena_freeze: memory mapped beforehand, carved for every later request */
 static cp_spin spare_lock = CP_SPIN_INIT; /* (cp_arena_alloc calls us with lock held) */
-static uint8_t *spare;     /* guarded by spare_lock */
-static size_t spare_left;  /* guarded by spare_lock */
+static uint8_t *spare;                    /* guarded by spare_lock */
+static size_t spare_left;                 /* guarded by spare_lock */
 
 void cp_arena_fail_after(unsigned n)
 {

@@ -62,10 +62,10 @@
 #define FIRST_HEADS ((uint64_t)1 << 12)
 #define GROW_BITS 4
 static uint64_t NHEADS = 1u << 16; /* the most */
-uint32_t *cp_bucket_heads; /* atomic (bucket.h): bucket indexes, 0 for none */
-uint64_t cp_bucket_heads_mask; /* atomic: their number - 1 */
-static int grow_failed;        /* guarded by lock: a growth could not be mapped */
-static int ready; /* cp_bucket_init was called */
+uint32_t *cp_bucket_heads;         /* atomic (bucket.h): bucket indexes, 0 for none */
+uint64_t cp_bucket_heads_mask;     /* atomic: their number - 1 */
+static int grow_failed;            /* guarded by lock: a growth could not be mapped */
+static int ready;                  /* cp_bucket_init was called */
 static cp_spin lock = CP_SPIN_INIT;
 static uint64_t max_bytes, used_bytes; /* used_bytes (the buckets') guarded by lock */
 static uint64_t hash_keep = ~0ull;     /* cp_bucket_hash_keep_for_tests */
@@ -214,8 +214,8 @@ static void heads_huge(void)
         return;
     done = 1;
     cp_raw_syscall(SYS_madvise, (long)cp_bucket_heads, (long)bytes, MADV_HUGEPAGE, 0, 0, 0);
-    cp_raw_syscall(SYS_madvise, (long)cp_bucket_heads, (long)bytes, 25 /* MADV_COLLAPSE */, 0,
-                   0, 0);
+    cp_raw_syscall(SYS_madvise, (long)cp_bucket_heads, (long)bytes, 25 /* MADV_COLLAPSE */, 0, 0,
+                   0);
 }
 
 /* The hash a bucket was found by (its key's: what cp_bucket_get_hashed's callers give,
@@ -322,8 +322,13 @@ struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs,
             /* Past the cap: fold into the overflow bucket of this type, counted (a heap
              * sample carries its own weight, so one bucket serves every size). */
             static const uintptr_t none[1] = {0};
-            struct key o = {(cp_bucket_hash(type, none, 0) ^ 0x5bd1e995) & hash_keep, type, none, 0,
-                            1, CP_FRAME_ROOT, 0};
+            struct key o = {(cp_bucket_hash(type, none, 0) ^ 0x5bd1e995) & hash_keep,
+                            type,
+                            none,
+                            0,
+                            1,
+                            CP_FRAME_ROOT,
+                            0};
             b = find(&o);
             if (!b)
                 b = insert(o.h, type, none, 0, 1);
@@ -343,8 +348,7 @@ bool cp_bucket_mix(struct cp_bucket *b)
     if (!m)
         return false;
     uint64_t s0 = b->u.mem.size0;
-    *m = (struct cp_bmix){b->u.mem.active.aobj * s0, b->u.mem.active.fobj * s0, {0, 0},
-                          {0, 0}};
+    *m = (struct cp_bmix){b->u.mem.active.aobj * s0, b->u.mem.active.fobj * s0, {0, 0}, {0, 0}};
     b->u.mem.mix = m;
     b->u.mem.mixed = 1;
     return true;

@@ -69,13 +69,13 @@ struct cp_bmix {
 
 struct cp_bucket {
     /* immutable after publication */
-    uint32_t hidx; /* its index (cp_bucket_by_hidx), from 1, whatever its type; a heap
-                    * bucket's is in the live table's values (resolve.c) */
-    uint32_t next; /* hash chain: the next bucket's index, 0 at the end */
-    uint32_t tag;  /* the stack hash's high half (its low bits pick the chain): a filter */
-    uint32_t leaf; /* its stack: the node of its innermost frame (frames.h), or
-                    * CP_FRAME_ROOT for none; nstk frames deep */
-    uint8_t type;  /* enum cp_ptype */
+    uint32_t hidx;    /* its index (cp_bucket_by_hidx), from 1, whatever its type; a heap
+                       * bucket's is in the live table's values (resolve.c) */
+    uint32_t next;    /* hash chain: the next bucket's index, 0 at the end */
+    uint32_t tag;     /* the stack hash's high half (its low bits pick the chain): a filter */
+    uint32_t leaf;    /* its stack: the node of its innermost frame (frames.h), or
+                       * CP_FRAME_ROOT for none; nstk frames deep */
+    uint8_t type;     /* enum cp_ptype */
     uint8_t overflow; /* this is a cap-overflow bucket */
     uint16_t nstk;
     uint8_t trunc; /* its stack was cut at CP_MAX_DEPTH (outermost frame CP_PC_TRUNCATED) */
@@ -103,8 +103,8 @@ struct cp_bucket {
     uint64_t pub[2];  /* values 0 and 1: what has been added to the file so far (heap: in
                        * 1/65536, whole units: publish.c's cp_publish_bucket); values 2
                        * and 3 are in mix */
-    uint32_t ctr[2]; /* the file's counters of values 0 and 1, once created: their records'
-                      * offsets (cfile.h's cp_cfile_value), 0 before */
+    uint32_t ctr[2];  /* the file's counters of values 0 and 1, once created: their records'
+                       * offsets (cfile.h's cp_cfile_value), 0 before */
     uint32_t tpos[2]; /* its entry in the list of cycle slot s (resolve.c's cp_touched) */
 };
 

@@ -85,9 +85,10 @@
 
 /* ---- the waiter table -------------------------------------------------------------- */
 
-#define BUCKETS (1u << 12) /* 4096 x 400 B = 1.6 MiB of address space, touched where used;
-                            * mapped at the first wait (a program that never contends
-                            * never has it: issue 29, an mlockall'd program's 8 MiB) */
+#define BUCKETS                                                                                    \
+    (1u << 12) /* 4096 x 400 B = 1.6 MiB of address space, touched where used;                     \
+                * mapped at the first wait (a program that never contends                          \
+                * never has it: issue 29, an mlockall'd program's 8 MiB) */
 #define WAYS 8
 
 /* A mutex's entry, or (addr's low bit set, see "condition variables" below) the entry of
@@ -170,8 +171,7 @@ static struct bucket *table_get(bool create)
     }
     void *expect = NULL;
     /* release: publishes the zeroed mapping to the acquire loads here */
-    if (!__atomic_compare_exchange_n(&table, &expect, p, false, __ATOMIC_RELEASE,
-                                     __ATOMIC_ACQUIRE))
+    if (!__atomic_compare_exchange_n(&table, &expect, p, false, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
         munmap(p, sizeof(struct bucket) * BUCKETS);
     return __atomic_load_n(&table, __ATOMIC_ACQUIRE);
 }

@@ -27,8 +27,7 @@
  * probability d/rate (rnd uniform in [0, 2^64)). A kept event shorter than the rate counts
  * rate/d events of rate ns each, so the expectation of both sums is exact. rate 0 = off.
  * Returns true if kept, with the scaled count (1/65536 units) and delay (ns). */
-bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q16,
-                     uint64_t *delay);
+bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q16, uint64_t *delay);
 
 /* The same decision with its random part drawn first: r uniform in [0, rate) (Go's
  * `cheaprand64() % rate`), kept iff r <= d (a d of 0 taken as 1). cp_block_sample is

@@ -9,22 +9,21 @@
  * The mutex profile, sampled by the wait (CTRPROF_MUTEX_FRACTION f). Each wait is tracked
  * with probability p = 1/f, decided by its thread before it registers (preload/pthread.c,
  * tracked(): a countdown from a geometric draw, cp_mutex_gap, which decides the waits
- * of a thread as independent Bernoulli(p) trials, from one draw per tracked wait), and only tracked waits are in the table at all: an untracked one costs the
- * table nothing (the unlock that releases it reads contention.c's `used` hint, 0 unless a
- * tracked wait is in its bucket). An unlock's charge is then the waiting of the tracked
- * waits alone, and its count the tracked waits it counts first (`fresh`: each wait is
- * counted once, at the first unlock charged for it; one that ends before any charge, by
- * none); the hook scales both by f. Proof that both are unbiased, per unlock stack: the
- * truth is a sum over waits i of x_i (wait i's waiting charged to that stack, or its count
- * there, 0 or 1); the estimate is the sum of f * T_i * x_i with T_i independent
- * Bernoulli(p) decided before the wait, so independent of x_i (what a wait is charged does
- * not depend on whether it is tracked: an untracked wait is charged nothing and changes no
- * other wait's charge, the charge being a sum per wait); E = sum f * p * x_i = sum x_i.
- * The variance is (f - 1) sum x_i^2: (f - 1) N for N counted waits (tests/e2e/locks.sh,
- * the fraction checks). Before (session lockcost), every wait was registered and each
- * charged unlock kept with p, counted once whatever number of waits it ended: the
- * bookkeeping was paid for every wait at any fraction, and the count was of unlocks, not
- * waits (a broadcast's re-acquisitions were one).
+ * of a thread as independent Bernoulli(p) trials, from one draw per tracked wait), and only tracked
+ * waits are in the table at all: an untracked one costs the table nothing (the unlock that releases
+ * it reads contention.c's `used` hint, 0 unless a tracked wait is in its bucket). An unlock's
+ * charge is then the waiting of the tracked waits alone, and its count the tracked waits it counts
+ * first (`fresh`: each wait is counted once, at the first unlock charged for it; one that ends
+ * before any charge, by none); the hook scales both by f. Proof that both are unbiased, per unlock
+ * stack: the truth is a sum over waits i of x_i (wait i's waiting charged to that stack, or its
+ * count there, 0 or 1); the estimate is the sum of f * T_i * x_i with T_i independent Bernoulli(p)
+ * decided before the wait, so independent of x_i (what a wait is charged does not depend on whether
+ * it is tracked: an untracked wait is charged nothing and changes no other wait's charge, the
+ * charge being a sum per wait); E = sum f * p * x_i = sum x_i. The variance is (f - 1) sum x_i^2:
+ * (f - 1) N for N counted waits (tests/e2e/locks.sh, the fraction checks). Before (session
+ * lockcost), every wait was registered and each charged unlock kept with p, counted once whatever
+ * number of waits it ended: the bookkeeping was paid for every wait at any fraction, and the count
+ * was of unlocks, not waits (a broadcast's re-acquisitions were one).
  *
  * The block profile's decision is Go's, with its random part r (uniform in [0, rate))
  * drawn before the wait instead of after it (cp_block_sample_at): r is independent of the
@@ -46,8 +45,7 @@ bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q1
     return rate != 0 && cp_block_sample_at(d, rate, rnd % rate, count_q16, delay);
 }
 
-bool cp_block_sample_at(uint64_t d, uint64_t rate, uint64_t r, uint64_t *count_q16,
-                        uint64_t *delay)
+bool cp_block_sample_at(uint64_t d, uint64_t rate, uint64_t r, uint64_t *count_q16, uint64_t *delay)
 {
     if (rate == 0)
         return false;

@@ -86,8 +86,8 @@ struct cp_thread *cp_thread_get(void)
         if (!cp_file_lock(&bus))
             break;
         uint32_t s = CP_RING_RELEASED;
-        bool mine = __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0,
-                                                __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+        bool mine = __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0, __ATOMIC_ACQUIRE,
+                                                __ATOMIC_RELAXED);
         if (mine) /* as cp_flush_locked drains it (the records keep their cycles) */
             cp_drain_ring(r);
         cp_file_unlock(bus);
@@ -145,7 +145,8 @@ int cp_mem_refused(int err)
     /* at start-up (not enabled yet) cp_prof_init says its own "not profiling" line */
     if (cp_prof_enabled() && cp_log_tree_first(CP_LOG_TREE_MEMORY)) /* once per tree */
         cp_log("cannot map profiler memory (%s); what needs more is not profiled from now "
-               "on (ctrprof/health:lost:*)", cp_prof_strerror(err));
+               "on (ctrprof/health:lost:*)",
+               cp_prof_strerror(err));
     return 0;
 }
 

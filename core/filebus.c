@@ -82,7 +82,8 @@ static int task_bus_blocked(const char *tid)
     uint64_t mask = 0;
     int r = -1;
     long got;
-    while (r < 0 && (got = cp_raw_syscall(SYS_read, fd, (long)snap_buf, sizeof snap_buf, 0, 0, 0)) > 0)
+    while (r < 0 &&
+           (got = cp_raw_syscall(SYS_read, fd, (long)snap_buf, sizeof snap_buf, 0, 0, 0)) > 0)
         for (long i = 0; i < got && r < 0; i++) {
             char c = snap_buf[i];
             if (matched < sizeof key - 1) {
@@ -170,7 +171,8 @@ void cp_prof_bus_mask_forbidden(int level)
     __atomic_store_n(&bus_mask_forbidden, level, __ATOMIC_SEQ_CST);
     /* a window opened before this was seen closes soon (its store, then the close);
      * bounded, in case its thread is stopped (2 s) */
-    for (int i = 0; forbidden && i < 2000 && __atomic_load_n(&windows_open, __ATOMIC_SEQ_CST); i++) {
+    for (int i = 0; forbidden && i < 2000 && __atomic_load_n(&windows_open, __ATOMIC_SEQ_CST);
+         i++) {
         struct timespec ms = {0, 1000 * 1000};
         cp_raw_syscall(SYS_nanosleep, (long)&ms, 0, 0, 0, 0, 0);
     }
@@ -192,7 +194,8 @@ int cp_bus_open(bool ask)
     int forbidden = __atomic_load_n(&bus_mask_forbidden, __ATOMIC_ACQUIRE);
     if (forbidden) {
         if (cp_bus_blocked == CP_BUS_UNKNOWN)
-            cp_bus_blocked = forbidden == CP_BUS_MAY_ASK ? flag_from_kernel() : flag_from_snapshot();
+            cp_bus_blocked =
+                forbidden == CP_BUS_MAY_ASK ? flag_from_kernel() : flag_from_snapshot();
         return cp_bus_blocked == CP_BUS_OPEN ? 0 : -1; /* (unknown still: taken as blocked) */
     }
     if (ask || cp_bus_blocked == CP_BUS_UNKNOWN) {

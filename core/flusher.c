@@ -117,14 +117,14 @@ static bool enabled;
 /* the flusher: see "Who flushes" below */
 cp_spin cp_flush_lock = CP_SPIN_INIT; /* one flush at a time */
 static pthread_t flusher;
-bool cp_flusher_running;    /* atomic: the thread is up; events leave flushing to it */
-static int flusher_claimed; /* atomic: someone has started (or failed to start) it */
-static int flusher_stop;    /* atomic: the thread is asked to return (cp_prof_aside_begin) */
-static pid_t flusher_tid;   /* atomic: its kernel thread id, while it runs */
+bool cp_flusher_running;     /* atomic: the thread is up; events leave flushing to it */
+static int flusher_claimed;  /* atomic: someone has started (or failed to start) it */
+static int flusher_stop;     /* atomic: the thread is asked to return (cp_prof_aside_begin) */
+static pid_t flusher_tid;    /* atomic: its kernel thread id, while it runs */
 static int flusher_starting; /* atomic: start_thread is creating it */
 static int aside;            /* atomic: step-asides in progress (no thread may start) */
 static __thread int my_aside __attribute__((tls_model("initial-exec"))); /* this thread's */
-static bool flusher_barred;  /* atomic: never again (RLIMIT_NPROC, cp_prof_aside_begin) */
+static bool flusher_barred;   /* atomic: never again (RLIMIT_NPROC, cp_prof_aside_begin) */
 static bool fork_child_alone; /* a fork child the program has made no thread in yet */
 
 /* guarded by cp_flush_lock */
@@ -155,8 +155,8 @@ bool cp_prof_enabled(void)
 
 /* ---- lifecycle --------------------------------------------------------------------- */
 
-int cp_prof_init(const struct cp_options *opt, const char *path, const char *meta,
-                 size_t metalen, bool lazy)
+int cp_prof_init(const struct cp_options *opt, const char *path, const char *meta, size_t metalen,
+                 bool lazy)
 {
     cp_prof_opts = *opt;
     side_interval = (uint64_t)cp_prof_opts.flush_ms * 1000000u;
@@ -225,9 +225,9 @@ static bool ht_force; /* guarded by cp_flush_lock: cp_prof_flush_all's flushes *
  * than a bucket's first (Ctrprof-Format 4 implies that one from its free count, so the two
  * go out together; a site with one class has none to publish: heaptime.sh's lifekill).
  * Whatever is put off goes out at the next flush that is due, at every full flush (exit,
- * _exit, exec, a sandbox: cp_prof_flush_all; a step-aside) and in the parent after a fork (the child takes the
- * published values as its start: cp_publish_fork_health); a crash or SIGKILL loses at
- * most an interval of them (no event). Guarded by cp_flush_lock. */
+ * _exit, exec, a sandbox: cp_prof_flush_all; a step-aside) and in the parent after a fork (the
+ * child takes the published values as its start: cp_publish_fork_health); a crash or SIGKILL loses
+ * at most an interval of them (no event). Guarded by cp_flush_lock. */
 static uint64_t side_pub_t;  /* when they were last published */
 static uint64_t side_seen_t; /* cp_ht_last_event() at the last inline flush */
 
@@ -371,7 +371,7 @@ static void flush(bool inline_flush)
     cp_publish_begin();
     unsigned made = 0;
     struct cp_touched *t = &cp_touched[s];
-    uint8_t unqueue = (uint8_t)~(1u << s);
+    uint8_t unqueue = (uint8_t) ~(1u << s);
     for (uint32_t i = 0, n = t->n; i < n; i++) {
         /* Adding a bucket's first counters to the file walks a chain of its hash table
          * (hundreds of thousands of counters at rate 1 share 512 chains), and a burst of
@@ -523,7 +523,8 @@ static int start_thread(void)
 {
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return 0; /* clone may be forbidden: events go on being flushed inline */
-    if (__atomic_load_n(&aside, __ATOMIC_ACQUIRE) || __atomic_load_n(&flusher_barred, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&aside, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&flusher_barred, __ATOMIC_ACQUIRE))
         return 0; /* stepped aside (cp_prof_aside_begin) */
     int expect = 0;
     if (!__atomic_compare_exchange_n(&flusher_claimed, &expect, 1, 0, __ATOMIC_ACQ_REL,
@@ -532,7 +533,8 @@ static int start_thread(void)
     /* A step-aside beginning now either sees flusher_starting and waits for this start to
      * end (then stops the thread), or this sees its `aside` (seq_cst both ways) */
     __atomic_store_n(&flusher_starting, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&aside, __ATOMIC_SEQ_CST) || __atomic_load_n(&flusher_barred, __ATOMIC_SEQ_CST) ||
+    if (__atomic_load_n(&aside, __ATOMIC_SEQ_CST) ||
+        __atomic_load_n(&flusher_barred, __ATOMIC_SEQ_CST) ||
         __atomic_load_n(&cp_sandboxed, __ATOMIC_SEQ_CST)) { /* (a sandbox: the same) */
         __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
@@ -560,8 +562,8 @@ static int start_thread(void)
     sigfillset(&all);
     int err = pthread_attr_setsigmask_np(&a, &all);
     if (err == 0)
-        err = (host.thread_create ? host.thread_create : pthread_create)(&flusher, &a,
-                                                                          flusher_main, NULL);
+        err = (host.thread_create ? host.thread_create : pthread_create)(&flusher, &a, flusher_main,
+                                                                         NULL);
     pthread_attr_destroy(&a);
     if (err) {
         /* events go on being flushed inline: slower, nothing lost. EAGAIN is a process
@@ -569,7 +571,8 @@ static int start_thread(void)
         if (err != EAGAIN)
             if (cp_log_tree_first(CP_LOG_TREE_FLUSHER)) /* once per process tree */
                 cp_log("cannot start the flusher thread (%s); events are flushed as "
-                       "they happen", strerror(err));
+                       "they happen",
+                       strerror(err));
         __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
         return -err;
     }

@@ -24,11 +24,11 @@
  * node's index (32 bits: a bucket's leaf, a node's parent) never moves. The insertion
  * table finds the node (parent, pc): chained hash heads of 32-bit indexes, doubled when
  * there are twice as many nodes as heads (2 to 4 bytes a node; it is walked only when a
- * new bucket is made); if it cannot grow, chains get longer. A chain's links always point to older nodes (smaller indexes), whatever was
- * interrupted, so a walk ends, even in a fork child that inherited a half-made doubling
- * (a _Fork child no handler saw): there lookups may then miss a node and make it again,
- * which costs memory, never a wrong stack (bucket.c compares stacks by their pcs, not by
- * their nodes).
+ * new bucket is made); if it cannot grow, chains get longer. A chain's links always point to older
+ * nodes (smaller indexes), whatever was interrupted, so a walk ends, even in a fork child that
+ * inherited a half-made doubling (a _Fork child no handler saw): there lookups may then miss a node
+ * and make it again, which costs memory, never a wrong stack (bucket.c compares stacks by their
+ * pcs, not by their nodes).
  *
  * Fork: nodes stay valid in the child (buckets and their stacks are kept); the bucket
  * lock covers everything here.

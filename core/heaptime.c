@@ -172,33 +172,88 @@ static uint64_t epoch = 1;
 static double total, peak, allocated; /* unbiased bytes: in use, its peak, ever allocated */
 static uint64_t peak_t;               /* ns since t0 */
 static bool peak_dirty;
-static double press_at;   /* (double)pub_peak_bytes * 1.125: the peak presses past it */
-bool cp_ht_pressing;      /* peak_dirty && peak > press_at (heaptime.h) */
+static double press_at; /* (double)pub_peak_bytes * 1.125: the peak presses past it */
+bool cp_ht_pressing;    /* peak_dirty && peak > press_at (heaptime.h) */
 static uint64_t last_peak_pub;
 static uint64_t pub_peak_bytes, pub_peak_ms;
 static uint64_t *ctr_peak_bytes, *ctr_peak_ms;
 static uint64_t nolife; /* no memory for a class node: lifetimes not classed (health) */
-uint64_t cp_ht_last_t; /* the latest applied event's time (cp_ht_last_event) */
+uint64_t cp_ht_last_t;  /* the latest applied event's time (cp_ht_last_event) */
 
 bool cp_ht_on = true;
 
 /* cp_ht_class's tables (heaptime.h), by bit length: generated from the classes' definition
  * ([k] from 10^(k+2) ns, [8] from 10 s), checked against it by test_heaptime */
-const uint8_t cp_ht_class_base[65] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 6, 6,
-    6, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
-    8, 8, 8, 8, 8
-};
+const uint8_t cp_ht_class_base[65] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2,
+                                      2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7, 7, 7,
+                                      7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+                                      8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
 #define NONE_ UINT64_MAX
-const uint64_t cp_ht_class_below[65] = {
-    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, UINT64_C(999),
-    NONE_, NONE_, NONE_, UINT64_C(9999), NONE_, NONE_, UINT64_C(99999), NONE_, NONE_,
-    UINT64_C(999999), NONE_, NONE_, NONE_, UINT64_C(9999999), NONE_, NONE_,
-    UINT64_C(99999999), NONE_, NONE_, UINT64_C(999999999), NONE_, NONE_, NONE_,
-    UINT64_C(9999999999), NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_,
-    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_,
-    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_
-};
+const uint64_t cp_ht_class_below[65] = {NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        UINT64_C(999),
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        UINT64_C(9999),
+                                        NONE_,
+                                        NONE_,
+                                        UINT64_C(99999),
+                                        NONE_,
+                                        NONE_,
+                                        UINT64_C(999999),
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        UINT64_C(9999999),
+                                        NONE_,
+                                        NONE_,
+                                        UINT64_C(99999999),
+                                        NONE_,
+                                        NONE_,
+                                        UINT64_C(999999999),
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        UINT64_C(9999999999),
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_,
+                                        NONE_};
 #undef NONE_
 
 void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on)
@@ -390,7 +445,7 @@ static inline __attribute__((always_inline)) void free_classed(struct cp_bucket 
         cp_ht_last_t = t;
     if (!h->c0p1)
         h->c0p1 = (uint8_t)(k + 1); /* the free record will be named after it (stacktab.c) */
-    if (k + 1 == h->c0p1) { /* implied by the free record: nothing to publish */
+    if (k + 1 == h->c0p1) {         /* implied by the free record: nothing to publish */
         h->n0 += wq;
         if (h->has_bx)
             h->side->bx.b0 += bq;
@@ -660,8 +715,9 @@ void cp_ht_stats(double *inuse, double *pk, uint64_t *pk_ns)
 uint64_t cp_ht_bucket_peak(const struct cp_bucket *b, bool bytes)
 {
     const struct cp_htx *h = htx_if(b);
-    int64_t c = !h ? 0 : bytes ? cur_bytes(h, b, h->stamp == epoch)
-                               : (h->stamp == epoch ? h->at_peak : h->cur);
+    int64_t c = !h      ? 0
+                : bytes ? cur_bytes(h, b, h->stamp == epoch)
+                        : (h->stamp == epoch ? h->at_peak : h->cur);
     return c > 0 ? (uint64_t)c >> 16 : 0;
 }
 

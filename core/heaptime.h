@@ -3,8 +3,8 @@
  * in-use at its peak, and the lifetime of each freed sampled object, in decade classes.
  *
  * Contexts: cp_ht_stamp in hooks (sampled events only: it reads CLOCK_MONOTONIC, or the
- * TSC, for the record: stampclock.h); everything else on the flusher, or whoever holds flusher.c's cp_flush_lock (the
- * inline flush, the late path after the final flush, the fork child's set-up).
+ * TSC, for the record: stampclock.h); everything else on the flusher, or whoever holds flusher.c's
+ * cp_flush_lock (the inline flush, the late path after the final flush, the fork child's set-up).
  *
  * resolve.c applies each drained event to its bucket in ring order and calls cp_ht_alloc /
  * cp_ht_free with the event's time; at the end of a flush (an inline one only when due:

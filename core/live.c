@@ -38,9 +38,9 @@ struct gen {
  * line — perf annotate on bench/progs/alloc_mt.) */
 uint8_t cp_live_filter[1u << CP_LIVE_FILTER_BITS];
 static _Alignas(64) struct {
-    bool ready;                 /* atomic: the first generation exists */
-    unsigned ngen;              /* atomic: generations published */
-    struct gen gens[MAXGEN];    /* gens[i] immutable once published via ngen */
+    bool ready;              /* atomic: the first generation exists */
+    unsigned ngen;           /* atomic: generations published */
+    struct gen gens[MAXGEN]; /* gens[i] immutable once published via ngen */
 } T;
 static _Alignas(64) struct {
     _Alignas(64) uint64_t n; /* atomic: slots of the generation ever claimed from empty */
@@ -158,8 +158,8 @@ static void filter_inc(const void *p)
             __atomic_store_n(c, (uint8_t)(v + 1), __ATOMIC_RELAXED);
         return;
     }
-    while (v != 255 && !__atomic_compare_exchange_n(c, &v, v + 1, 1, __ATOMIC_RELAXED,
-                                                    __ATOMIC_RELAXED))
+    while (v != 255 &&
+           !__atomic_compare_exchange_n(c, &v, v + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         ;
 }
 
@@ -378,7 +378,8 @@ uintptr_t cp_live_remove(const void *p, uint64_t *birth)
             }
             while (fine_own(cur, k)) {
                 *birth = __atomic_load_n(&e[1], __ATOMIC_RELAXED);
-                if (__atomic_compare_exchange_n(e, &cur, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                if (__atomic_compare_exchange_n(e, &cur, 0, 0, __ATOMIC_ACQ_REL,
+                                                __ATOMIC_ACQUIRE)) {
                     filter_dec(p);
                     return cur & ~(uintptr_t)1;
                 }

@@ -27,7 +27,7 @@ struct snap {
 
 static struct snap *bufs; /* [2], atomic pointer */
 static unsigned cur;      /* atomic: the published one */
-int cp_mapsnap_want;       /* atomic (mapsnap.h: read inline) */
+int cp_mapsnap_want;      /* atomic (mapsnap.h: read inline) */
 
 void cp_mapsnap_fork_child(void)
 {
@@ -83,7 +83,8 @@ int cp_mapsnap_refresh(void)
         __atomic_store_n(&bufs, b, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&cp_mapsnap_want, 0, __ATOMIC_RELAXED);
-    long fd = cp_raw_syscall(SYS_openat, AT_FDCWD, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0, 0, 0);
+    long fd = cp_raw_syscall(SYS_openat, AT_FDCWD, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0,
+                             0, 0);
     if (fd < 0)
         return (int)fd;
     struct snap *s = &b[(__atomic_load_n(&cur, __ATOMIC_RELAXED) & 1) ^ 1];
@@ -106,7 +107,7 @@ int cp_mapsnap_refresh(void)
                 continue;
             }
             if (field < 2) {
-                unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
                              : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
                                                     : 16u;
                 if (d < 16) {

@@ -88,7 +88,8 @@ static void read_buildid(struct dl_phdr_info *info, struct cp_module *m)
             if (next > end)
                 break;
             if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
-                m->buildid_len = nh->n_descsz > CP_BUILDID_MAX ? CP_BUILDID_MAX : (uint8_t)nh->n_descsz;
+                m->buildid_len =
+                    nh->n_descsz > CP_BUILDID_MAX ? CP_BUILDID_MAX : (uint8_t)nh->n_descsz;
                 memcpy(m->buildid, desc, m->buildid_len);
                 return;
             }

@@ -13,9 +13,9 @@
 #define CP_BUILDID_MAX 64 /* bytes of GNU build-id kept */
 
 struct cp_module {
-    uintptr_t lo, hi;      /* [lo, hi): executable address range in this process */
-    uintptr_t bias;        /* dlpi_addr: pc - bias = the ELF virtual address */
-    uint32_t id;           /* FNV-1a 32 of path '\0' build-id-hex: the id in frame names */
+    uintptr_t lo, hi; /* [lo, hi): executable address range in this process */
+    uintptr_t bias;   /* dlpi_addr: pc - bias = the ELF virtual address */
+    uint32_t id;      /* FNV-1a 32 of path '\0' build-id-hex: the id in frame names */
     uint8_t buildid_len;
     uint8_t buildid[CP_BUILDID_MAX];
     const char *path; /* in the module table's own string storage */

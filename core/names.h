@@ -16,8 +16,14 @@ struct cp_module;
  * heap only: the unbiased objects in use at the peak, and freed objects by lifetime class
  * (CP_NAME_LIFE0 + k, k < CP_NCLASS in heaptime.h: the nine decades, then "lifetime not
  * known"); the same in bytes (PEAKB, LIFEB0). */
-enum { CP_NAME_ALLOC = 0, CP_NAME_FREE = 1, CP_NAME_PEAK = 2, CP_NAME_LIFE0 = 3,
-       CP_NAME_PEAKB = 13, CP_NAME_LIFEB0 = 14 };
+enum {
+    CP_NAME_ALLOC = 0,
+    CP_NAME_FREE = 1,
+    CP_NAME_PEAK = 2,
+    CP_NAME_LIFE0 = 3,
+    CP_NAME_PEAKB = 13,
+    CP_NAME_LIFEB0 = 14
+};
 /* A bucket's counter name as readers see it with its stack expanded, which CP_NAME_ALLOC
  * or CP_NAME_FREE (docs/SCHEMA.md: a heap site's "ctrprof/heap:alloc_objects" or
  * "free_objects", a mutex or block bucket's format-1 name; the file's own names come from

@@ -60,7 +60,6 @@ __asm__(".text\n"
         ".cfi_endproc\n"
         ".size cp_own_stack_call, .-cp_own_stack_call\n");
 
-
 /* A stack of `size` bytes with a guard page below, or NULL. Raw system calls: the first
  * call of mmap through the PLT would bind it lazily on the program's stack (rawsys.h). */
 static char *map_stack(size_t size)

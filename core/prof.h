@@ -57,8 +57,8 @@ struct cp_thread; /* per-thread engine state (its ring); opaque outside core */
  * nothing (most short-lived processes at the default rate) creates no file and pays no
  * file-creation cost. A file that cannot be created then is said once, and the process
  * runs on unprofiled. */
-int cp_prof_init(const struct cp_options *opt, const char *path, const char *meta,
-                 size_t metalen, bool lazy);
+int cp_prof_init(const struct cp_options *opt, const char *path, const char *meta, size_t metalen,
+                 bool lazy);
 /* Arrange for publication: start the flusher thread (it flushes every opt->flush_ms) if
  * the process is multi-threaded; otherwise the thread that records an event publishes it
  * until the thread is wanted (flusher.c, "who flushes"). Called after init and again in
@@ -215,8 +215,14 @@ void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16
 /* CP_PROFILER_WAITS is not a loss: a pthread wait inside the profiler's own code (two
  * threads unwinding at once wait on libunwind's lock), which is nobody's contention in the
  * program; it is published as ctrprof/health:profiler-waits. */
-enum cp_lost { CP_LOST_NORING = 0, CP_LOST_OVERFLOW, CP_LOST_REENTRY, CP_LOST_NBUCKET,
-               CP_PROFILER_WAITS, CP_NLOST };
+enum cp_lost {
+    CP_LOST_NORING = 0,
+    CP_LOST_OVERFLOW,
+    CP_LOST_REENTRY,
+    CP_LOST_NBUCKET,
+    CP_PROFILER_WAITS,
+    CP_NLOST
+};
 void cp_prof_lost(enum cp_lost why, uint64_t n);
 
 /* Sandboxes (publish.c, "sandboxes"): called by the shim just before the program installs

@@ -3,8 +3,8 @@
  * share, and nothing else. preload/ and tools/ use prof.h; only core/ includes this.
  *
  *   events.c   threads and their rings, emit, cp_event_* (hook context)
- *   resolve.c  a record's bucket: refs, orphans, pending frees, count into the cycle's list (flusher)
- *   publish.c  the counter file: opening it, names, health counters, sandboxes (flusher)
+ *   resolve.c  a record's bucket: refs, orphans, pending frees, count into the cycle's list
+ * (flusher) publish.c  the counter file: opening it, names, health counters, sandboxes (flusher)
  *   flusher.c  init, the flush and its timeline, who flushes, shutdown, fork
  *
  * Shared state is declared below, grouped by the file that owns (defines and resets) it;

@@ -68,8 +68,8 @@ static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_tr
  * cp_flush_lock. */
 bool cp_file_pending;
 static char pending_path[CP_PATH_MAX];
-static bool pending_own; /* made create-only (cp_open_pending); not a fork child's that
-                          * shares its parent's still pending file: opened as the parent will */
+static bool pending_own;          /* made create-only (cp_open_pending); not a fork child's that
+                                   * shares its parent's still pending file: opened as the parent will */
 static char process_counter[160]; /* ctrprof/process:<program>, added when the file opens */
 
 /* module records published by this process (flusher only) */
@@ -342,7 +342,8 @@ static __attribute__((noinline)) bool make_bucket_ctr(struct cp_bucket *b, int i
         b->ctr_failed = 1;
         if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER))
             cp_log("%s: cannot add a counter (%s); samples that need new counters are lost "
-                   "(ctrprof/health:lost:nbucket)", file.path, cp_cfile_strerror(err));
+                   "(ctrprof/health:lost:nbucket)",
+                   file.path, cp_cfile_strerror(err));
         cp_prof_lost(CP_LOST_NBUCKET, 1);
     }
     return !err;
@@ -402,8 +403,8 @@ static uint64_t *ht_bucket_ctr(struct cp_bucket *b, int which)
     if (!have_file)
         return NULL;
     size_t n = cp_names_kind(which, name, sizeof name);
-    int err = n ? cp_stacktab_kind_counter(&file, b, name, n, &v, module_seen, NULL)
-                : CP_CFILE_ENAME;
+    int err =
+        n ? cp_stacktab_kind_counter(&file, b, name, n, &v, module_seen, NULL) : CP_CFILE_ENAME;
     if (err == CP_CFILE_EBROKEN)
         cp_check_file();
     else if (err)
@@ -491,9 +492,8 @@ void cp_publish_health(void)
                                                   "ctrprof/health:samples:mutex",
                                                   "ctrprof/health:samples:block"};
     static const char *const lname[CP_NLOST] = {
-        "ctrprof/health:lost:noring", "ctrprof/health:lost:overflow",
-        "ctrprof/health:lost:reentry", "ctrprof/health:lost:nbucket",
-        "ctrprof/health:profiler-waits"};
+        "ctrprof/health:lost:noring", "ctrprof/health:lost:overflow", "ctrprof/health:lost:reentry",
+        "ctrprof/health:lost:nbucket", "ctrprof/health:profiler-waits"};
     for (int t = 0; t < CP_NPTYPES; t++)
         health(sname[t], cp_samples[t], &pub_samples[t]);
     for (int i = 0; i < CP_NLOST; i++) {

@@ -219,7 +219,7 @@ static uint64_t um_mask, um_n, unmatched;
 /* Pending frees by the parity of their cycle. At the end of the flush that finishes
  * cycle c every pending free is of cycle c or c + 1 (older ones were let go by earlier
  * flushes), so those of c's parity are exactly the ones to let go. */
-uint64_t cp_um_pending[2]; /* (prof_int.h: cp_um_expire's test, inline) */
+uint64_t cp_um_pending[2];            /* (prof_int.h: cp_um_expire's test, inline) */
 static uint64_t n_orphans, n_pending; /* ever made, for tests */
 
 static uint64_t um_hash(uint64_t ref)

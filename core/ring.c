@@ -12,8 +12,8 @@
  *     index 14 & 7 = 6; 6 + 3 > 8, so the producer needs 2 words of rewind marker plus 3;
  *     used = 14 - 10 = 4, free = 4 < 5: full -> wait or drop. After the consumer drains
  *     to 14, free = 8: the marker goes at index 6 (nwords 2), the record at index 0..2,
- *     the head word's POS becomes 19. The consumer reads the marker at 6, skips to position 16 (index
- *     0) and reads the record.
+ *     the head word's POS becomes 19. The consumer reads the marker at 6, skips to position 16
+ * (index 0) and reads the record.
  */
 #include "ring.h"
 

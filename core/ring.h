@@ -48,16 +48,16 @@ enum cp_rec_kind { CP_REC_REWIND = 0, CP_REC_ALLOC = 1, CP_REC_FREE = 2, CP_REC_
 /* The profiler's cost per thread (issue 23) is one ring: this struct (2,368 bytes, from the
  * arena) and its data, CP_RING_WORDS_DEFAULT words (128 KiB), MAP_NORESERVE, resident as
  * the thread's records wrap around it; plus the CFI walker's 3.6 KiB cache of its last
- * walk (unwind.c: a pool in the arena, reused like the rings) and 136 bytes of static TLS. At dense rates a ring whose thread has had to wait for the
- * flusher (full) is replaced by one of CP_RING_WORDS_DENSE (512 KiB) once it is empty
- * (events.c, cp_ring_grow); a thread that never waits (every thread of a single-threaded
- * program, which flushes its own events) keeps 128 KiB (issue 29: 512 KiB from the
- * start, which an unprivileged mlockall's 8 MiB counts whole). A ring outlives its thread and is
- * reused by the next (events.c, cp_thread_get): the rings number the most threads ever
- * alive at once, not the threads ever made (tests/e2e/churn.sh). Of the rings whose
- * threads have gone, the flush (flusher.c) keeps CP_RING_KEEP_RESIDENT resident and
- * sheds the others' pages (cp_ring_shed): after a spike of threads, what stays resident
- * is the live threads' rings plus four; the address space, 130 KiB a ring, stays. */
+ * walk (unwind.c: a pool in the arena, reused like the rings) and 136 bytes of static TLS. At dense
+ * rates a ring whose thread has had to wait for the flusher (full) is replaced by one of
+ * CP_RING_WORDS_DENSE (512 KiB) once it is empty (events.c, cp_ring_grow); a thread that never
+ * waits (every thread of a single-threaded program, which flushes its own events) keeps 128 KiB
+ * (issue 29: 512 KiB from the start, which an unprivileged mlockall's 8 MiB counts whole). A ring
+ * outlives its thread and is reused by the next (events.c, cp_thread_get): the rings number the
+ * most threads ever alive at once, not the threads ever made (tests/e2e/churn.sh). Of the rings
+ * whose threads have gone, the flush (flusher.c) keeps CP_RING_KEEP_RESIDENT resident and sheds the
+ * others' pages (cp_ring_shed): after a spike of threads, what stays resident is the live threads'
+ * rings plus four; the address space, 130 KiB a ring, stays. */
 #define CP_RING_WORDS_DEFAULT (1u << 14)
 #define CP_RING_WORDS_DENSE (1u << 16) /* below CP_DENSE_RATE (prof.h) */
 
@@ -70,7 +70,7 @@ struct cp_ring {
     /* set at creation; the producer may replace both with a larger ring while it is
      * empty (cp_ring_grow), the consumer loads them after the head (atomic) */
     uint64_t *data;
-    uint64_t cap; /* words, a power of two */
+    uint64_t cap;         /* words, a power of two */
     struct cp_ring *next; /* registry list, newest first */
 
     /* producer only (its own cache line) */
@@ -101,8 +101,8 @@ struct cp_ring {
     uint32_t cstkh_n; /* cstk's hash states, as stkh's (resolve.c's cp_account) */
     uint64_t cstkh[CP_RING_STK + 1];
     struct cp_bucket *cbucket; /* cstk's bucket, unless NULL or an overflow bucket */
-    uint32_t cnode_n; /* cnode[d], 1 <= d <= cnode_n: the frame node (frames.h) whose stack
-                       * is cstk's outer d frames, a hint's node (resolve.c's cp_account) */
+    uint32_t cnode_n;          /* cnode[d], 1 <= d <= cnode_n: the frame node (frames.h) whose stack
+                                * is cstk's outer d frames, a hint's node (resolve.c's cp_account) */
     uint32_t cnode[CP_RING_STK + 1];
 
     /* consumer-written atomics */
@@ -199,7 +199,8 @@ bool cp_ring_busy(const struct cp_ring *r);
  * takes both at every event). */
 static inline uint64_t cp_ring_take_lost(struct cp_ring *r)
 {
-    uint64_t l = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) >> CP_RING_LOST_SHIFT & CP_RING_LOST_MASK;
+    uint64_t l =
+        __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) >> CP_RING_LOST_SHIFT & CP_RING_LOST_MASK;
     uint64_t d = (l - r->lost_taken) & CP_RING_LOST_MASK;
     r->lost_taken = l;
     return d;
@@ -264,7 +265,6 @@ static inline uint64_t cp_ring_drain_records(struct cp_ring *r, cp_ring_fn fn, v
     __atomic_store_n(&r->rtail, pos, __ATOMIC_RELEASE);
     return n;
 }
-
 
 /* Initialise a ring over caller-provided memory (cap words, a power of two). */
 void cp_ring_init(struct cp_ring *r, uint64_t *data, uint64_t cap);

@@ -118,7 +118,7 @@ static unsigned probe(uintptr_t top, unsigned npages)
     if (__atomic_load_n(&probe_refused, __ATOMIC_RELAXED))
         return 0;
     long got = cp_raw_syscall(SYS_process_vm_readv, cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0),
-                           (long)&local, 1, (long)remote, (long)npages, 0);
+                              (long)&local, 1, (long)remote, (long)npages, 0);
     if (got == -EPERM || got == -ENOSYS || got == -EACCES)
         __atomic_store_n(&probe_refused, 1, __ATOMIC_RELAXED);
     return got > 0 ? (unsigned)got : 0;
@@ -162,8 +162,9 @@ static __attribute__((noinline)) int foreign_bounds(uintptr_t here, uintptr_t *l
      * "sandboxes"): a walk on another stack then has no bounds (frame pointers) */
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_RELAXED))
         return snapshot_bounds(here, lo, hi);
-    if (cp_raw_syscall(SYS_sigaltstack, 0, (long)&ss, 0, 0, 0, 0) == 0 && (ss.ss_flags & SS_ONSTACK) &&
-        here >= (uintptr_t)ss.ss_sp && here - (uintptr_t)ss.ss_sp < ss.ss_size) {
+    if (cp_raw_syscall(SYS_sigaltstack, 0, (long)&ss, 0, 0, 0, 0) == 0 &&
+        (ss.ss_flags & SS_ONSTACK) && here >= (uintptr_t)ss.ss_sp &&
+        here - (uintptr_t)ss.ss_sp < ss.ss_size) {
         *lo = here;
         *hi = (uintptr_t)ss.ss_sp + ss.ss_size;
         fc_lo = (uintptr_t)ss.ss_sp;
@@ -185,8 +186,8 @@ static __attribute__((noinline)) int foreign_bounds(uintptr_t here, uintptr_t *l
 void cp_stack_note_altstack(void)
 {
     stack_t ss;
-    if (cp_raw_syscall(SYS_sigaltstack, 0, (long)&ss, 0, 0, 0, 0) == 0 && !(ss.ss_flags & SS_DISABLE) &&
-        ss.ss_size) {
+    if (cp_raw_syscall(SYS_sigaltstack, 0, (long)&ss, 0, 0, 0, 0) == 0 &&
+        !(ss.ss_flags & SS_DISABLE) && ss.ss_size) {
         fc_lo = (uintptr_t)ss.ss_sp;
         fc_hi = (uintptr_t)ss.ss_sp + ss.ss_size;
         fc_probed = 0;
@@ -322,9 +323,9 @@ static unsigned capture_fp(uintptr_t *pcs, unsigned max, unsigned skip, int *tru
 #define LU_STR_(x) #x
 #define LU_STR(x) LU_STR_(x)              /* the names libunwind.h's macros give these functions */
 static int (*lu_backtrace)(void **, int); /* atomic: set once libunwind is loaded */
-int cp_stack_lu_state; /* atomic: 0 not tried, 1 loaded, 2 failed, 3 not here (loader_suspect) */
+int cp_stack_lu_state;  /* atomic: 0 not tried, 1 loaded, 2 failed, 3 not here (loader_suspect) */
 int cp_stack_lu_wanted; /* atomic: a walk needed libunwind (stack.h: both read inline) */
-static uint64_t n_fp_fallbacks;           /* atomic */
+static uint64_t n_fp_fallbacks; /* atomic */
 /* this thread has walked with libunwind, so its thread-local storage (dynamic TLS, which
  * __tls_get_addr allocates with malloc on a thread's first access) is in place */
 static __thread bool lu_warm __attribute__((tls_model("initial-exec")));
@@ -438,7 +439,7 @@ capture_unwind_nt(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, b
      * function, and entry 1 the return address into cp_stack_capture or
      * cp_stack_capture_from: both dropped, so the result starts at the return address
      * into their caller, as the CFI and frame-pointer walks do. */
-    void *raw[CP_STACK_MAX_WALK + 8]; /* max + skip + 2; bounded: CP_APP_STACK_BOUND */
+    void *raw[CP_STACK_MAX_WALK + 8];  /* max + skip + 2; bounded: CP_APP_STACK_BOUND */
     unsigned cap = max + skip + 2 + 1; /* one more than wanted: tells truncation */
     if (cap > sizeof raw / sizeof raw[0])
         cap = sizeof raw / sizeof raw[0];
@@ -451,8 +452,9 @@ capture_unwind_nt(uintptr_t *pcs, unsigned max, unsigned skip, int *truncated, b
          * coroutine's, maybe 8 KiB): libunwind's frames go to the walk stack, and its
          * result starts with theirs: it is taken from the return address into our
          * caller on, as below. */
-        struct side_walk w = {bt, raw, (int)(cap + 8 < sizeof raw / sizeof raw[0]
-                                                 ? cap + 8 : sizeof raw / sizeof raw[0]), -1};
+        struct side_walk w = {
+            bt, raw,
+            (int)(cap + 8 < sizeof raw / sizeof raw[0] ? cap + 8 : sizeof raw / sizeof raw[0]), -1};
         if (cp_walk_stack_run(side_walk, &w) == 0) {
             got = w.got;
             int i = 0;
@@ -496,9 +498,8 @@ static uint64_t n_fallbacks, n_checked, n_differ; /* atomic, statistics */
 
 /* Tests only (the shim passes skip 0): the walk with its first `skip` frames dropped, in
  * a frame of its own so that its buffer is not on the shim's path. */
-static __attribute__((noinline)) int cfi_skip(struct cp_unwind_regs r, uintptr_t *pcs,
-                                              unsigned max, unsigned skip, uintptr_t lo,
-                                              uintptr_t hi, int *full)
+static __attribute__((noinline)) int cfi_skip(struct cp_unwind_regs r, uintptr_t *pcs, unsigned max,
+                                              unsigned skip, uintptr_t lo, uintptr_t hi, int *full)
 {
     uintptr_t raw[256];
     unsigned cap = max + skip;

@@ -31,8 +31,7 @@
 /* Capture up to max return addresses of the calling thread, innermost first, skipping
  * the innermost `skip` frames (the profiler's own). Returns the number stored. Sets
  * *truncated when the stack was deeper than max. */
-unsigned cp_stack_capture(int unwind, uintptr_t *pcs, unsigned max, unsigned skip,
-                          int *truncated);
+unsigned cp_stack_capture(int unwind, uintptr_t *pcs, unsigned max, unsigned skip, int *truncated);
 /* The same, from the caller of the function whose frame-pointer frame is `frame` (its
  * saved rbp slot: frame[0] is the caller's rbp, frame[1] the return address, frame + 2
  * the caller's stack pointer), skipping every frame below it without looking at them.

@@ -161,7 +161,8 @@ int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
         return 0;
     /* the bucket's other values: ctrprof/f (free objects; delay), and of a mixed heap
      * bucket ctrprof/ab and ctrprof/fb (bytes allocated and freed, bucket.h's cp_bmix) */
-    static const char *const kind[CP_BUCKET_NVAL] = {NULL, "ctrprof/f:", "ctrprof/ab:", "ctrprof/fb:"};
+    static const char *const kind[CP_BUCKET_NVAL] = {NULL,
+                                                     "ctrprof/f:", "ctrprof/ab:", "ctrprof/fb:"};
     if (which < 1 || which >= CP_BUCKET_NVAL || (which >= 2 && !b->u.mem.mix))
         return CP_CFILE_ENAME;
     if (*cp_bucket_ctr(b, which))
@@ -178,9 +179,9 @@ int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
     return fresh(f, buf, (size_t)(o - buf), cp_bucket_ctr(b, which));
 }
 
-int cp_stacktab_kind_counter(struct cp_cfile *f, struct cp_bucket *b, const char *kind,
-                             size_t kl, uint64_t **out,
-                             void (*seen)(void *ctx, const struct cp_module *m), void *ctx)
+int cp_stacktab_kind_counter(struct cp_cfile *f, struct cp_bucket *b, const char *kind, size_t kl,
+                             uint64_t **out, void (*seen)(void *ctx, const struct cp_module *m),
+                             void *ctx)
 {
     if (!b->ctr[0]) {
         int err = name_bucket(f, b, seen, ctx);

@@ -23,9 +23,9 @@ int cp_stacktab_counter(struct cp_cfile *f, struct cp_bucket *b, int which,
  * not named yet): any other per-bucket value (heaptime.c's peak and lifetimes), found
  * without a chain walk as the bucket's own are. Called once per (bucket, kind) and file:
  * the caller keeps *out. 0 or a cp_cfile error. */
-int cp_stacktab_kind_counter(struct cp_cfile *f, struct cp_bucket *b, const char *kind,
-                             size_t kl, uint64_t **out,
-                             void (*seen)(void *ctx, const struct cp_module *m), void *ctx);
+int cp_stacktab_kind_counter(struct cp_cfile *f, struct cp_bucket *b, const char *kind, size_t kl,
+                             uint64_t **out, void (*seen)(void *ctx, const struct cp_module *m),
+                             void *ctx);
 /* The file changed (opened, closed, a fork child's own): ids and ditto bases start over
  * (the caller clears its buckets' ctr and id). */
 void cp_stacktab_reset(void);

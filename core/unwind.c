@@ -742,7 +742,7 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * words above are read once a walk, however many of its states meet the last walk's
  * (wverify). Cost: BENCHMARKS.md, "Rate-1 CPU: the unwinder". */
 #define WC_MAX 96 /* states kept: the shim's cap is CTRPROF_DEPTH (64) + 24 */
-#define FRESH 16 /* states of a walk kept apart while it may still join the last */
+#define FRESH 16  /* states of a walk kept apart while it may still join the last */
 /* A walk tries to join the last one only if the last had at least this many frames;
  * on a shallower stack it walks plainly and keeps no states. A join has a fixed cost
  * (the search for the last walk's state at each fresh frame, the fresh states moved into
@@ -772,10 +772,10 @@ struct wcache {
     uint32_t shallow;    /* the last walk had under WC_JOIN_MIN frames: this one walks
                           * plainly (in the hole before joins: the states keep their
                           * alignment) */
-    uint64_t joins; /* walks that joined the last one (this thread; for tests) */
-    unsigned b;     /* the walk's state i is st[b + i] (b + states kept <= WC_MAX + 1) */
-    unsigned n;   /* frames: states 0..n-1 gave return addresses */
-    unsigned end; /* W_*; for W_ZERO and W_FULL state n (read, not returned) is kept too */
+    uint64_t joins;      /* walks that joined the last one (this thread; for tests) */
+    unsigned b;          /* the walk's state i is st[b + i] (b + states kept <= WC_MAX + 1) */
+    unsigned n;          /* frames: states 0..n-1 gave return addresses */
+    unsigned end;        /* W_*; for W_ZERO and W_FULL state n (read, not returned) is kept too */
     unsigned gen, cap;
     uintptr_t hi;
     struct wstate st[WC_MAX + 1];
@@ -818,7 +818,7 @@ static void wc_key_init(void)
     if (!wc_key_ok && pthread_key_create(&wc_key, wc_gone) == 0)
         __atomic_store_n(&wc_key_ok, 1, __ATOMIC_RELEASE);
 }
-static int wc_off; /* tests: compare walks with and without the cache */
+static int wc_off;    /* tests: compare walks with and without the cache */
 static int wc_always; /* tests: every walk tries a join, however shallow (cache_enable(2)) */
 
 /* This thread's cache, or NULL (no memory: walks go on uncached). Hook context. */
@@ -843,8 +843,8 @@ static struct wcache *wc_get(void)
     c->owned = 1;
     /* push (the pool never shrinks, so no ABA) */
     c->next = __atomic_load_n(&wc_pool, __ATOMIC_RELAXED);
-    while (!__atomic_compare_exchange_n(&wc_pool, &c->next, c, 1, __ATOMIC_RELEASE,
-                                        __ATOMIC_RELAXED))
+    while (
+        !__atomic_compare_exchange_n(&wc_pool, &c->next, c, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
         ;
 mine:
     if (__atomic_load_n(&wc_key_ok, __ATOMIC_ACQUIRE))
@@ -1295,7 +1295,6 @@ uint64_t cp_unwind_parse_eh(const void *hdr, const void *lo, const void *hi, uin
     (void)hdr, (void)lo, (void)hi, (void)pc;
     return K_UNUSABLE;
 }
-
 
 int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr_t lo, uintptr_t hi,
                   int *full)

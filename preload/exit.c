@@ -45,7 +45,8 @@ static __attribute__((noreturn)) void end(void **slot, const char *name, int sta
     int64_t cd = cp_shim_enter();
     if (publish)
         cp_prof_flush_all();
-    if (getpid() == cp_shim_pid) /* a root's tree markers go too (treesaid.c; not a vfork child's) */
+    if (getpid() ==
+        cp_shim_pid) /* a root's tree markers go too (treesaid.c; not a vfork child's) */
         cp_shim_treesaid_exit();
     void (*f)(int) = (void (*)(int))cp_shim_next(slot, name);
     cp_shim_leave(cd);

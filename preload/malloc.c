@@ -112,7 +112,8 @@ void cp_shim_resolve(void)
     void *m = dlsym(RTLD_NEXT, "malloc"), *c = dlsym(RTLD_NEXT, "calloc");
     void *f = dlsym(RTLD_NEXT, "free"), *r = dlsym(RTLD_NEXT, "realloc");
     if (!m || !c || !f || !r) {
-        static const char msg[] = "ctrprof: the real malloc, calloc, free or realloc cannot be found\n";
+        static const char msg[] =
+            "ctrprof: the real malloc, calloc, free or realloc cannot be found\n";
         ssize_t w = write(2, msg, sizeof msg - 1);
         (void)w;
         abort();

@@ -144,7 +144,8 @@ static __attribute__((noinline, cold)) void resolve(void)
     real_sem_clockwait = sym("sem_clockwait", NULL);
     real_spin_lock = sym("pthread_spin_lock", NULL);
     real_spin_trylock = sym("pthread_spin_trylock", NULL);
-    __atomic_store_n(&real_cond_signal, sym("pthread_cond_signal", "GLIBC_2.3.2"), __ATOMIC_RELEASE);
+    __atomic_store_n(&real_cond_signal, sym("pthread_cond_signal", "GLIBC_2.3.2"),
+                     __ATOMIC_RELEASE);
     __atomic_store_n(&real_cond_broadcast, sym("pthread_cond_broadcast", "GLIBC_2.3.2"),
                      __ATOMIC_RELEASE);
     __atomic_store_n(&real_cnd_signal, sym("cnd_signal", NULL), __ATOMIC_RELEASE);
@@ -156,10 +157,10 @@ static __attribute__((noinline, cold)) void resolve(void)
     errno = saved;
 }
 
-#define NEED()                                                                           \
-    do {                                                                                   \
-        if (UNLIKELY(!__atomic_load_n(&resolved, __ATOMIC_ACQUIRE)))                       \
-            resolve();                                                                     \
+#define NEED()                                                                                     \
+    do {                                                                                           \
+        if (UNLIKELY(!__atomic_load_n(&resolved, __ATOMIC_ACQUIRE)))                               \
+            resolve();                                                                             \
     } while (0)
 
 static int early_lock(pthread_mutex_t *m)
@@ -174,11 +175,11 @@ static int early_unlock(pthread_mutex_t *m)
     return real_mutex_unlock(m);
 }
 
-#define EARLY_SIGNAL(stub, real)                                                           \
-    static int stub(pthread_cond_t *c)                                                     \
-    {                                                                                      \
-        resolve();                                                                         \
-        return real(c);                                                                    \
+#define EARLY_SIGNAL(stub, real)                                                                   \
+    static int stub(pthread_cond_t *c)                                                             \
+    {                                                                                              \
+        resolve();                                                                                 \
+        return real(c);                                                                            \
     }
 EARLY_SIGNAL(early_cond_signal, real_cond_signal)
 EARLY_SIGNAL(early_cond_broadcast, real_cond_broadcast)
@@ -392,46 +393,46 @@ static void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint64_t t1,
 #define WAIT(addr, call) WAIT_MARKED(addr, NULL, call)
 
 /* mark: a lock word the registration sets to "waiters" (mutexes, see waiter_mark). */
-#define WAIT_MARKED(addr, mark, call)                                                      \
-    do {                                                                                   \
-        const void *a_ = (addr);                                                           \
-        if (!profiling()) {                                                                \
-            self_contention();                                                             \
-            return call;                                                                   \
-        }                                                                                  \
-        bool reg_ = a_ && tracked(); /* the mutex profile's sample, before the table */   \
-        if (!reg_ && !cp_opts.block_rate)                                                  \
-            return call;                                                                   \
-        int saved_ = errno;                                                                \
-        uint64_t t0_;                                                                      \
-        bool in_ = false;                                                                  \
-        uint64_t th_ = cp_opts.block_rate ? block_threshold() : 0;                         \
-        if (reg_) {                                                                        \
-            live_add();                                                                    \
-            in_ = cp_contention_begin(a_, &t0_, (mark));                                   \
-        } else {                                                                           \
-            t0_ = cp_now_ns();                                                             \
-        }                                                                                  \
-        struct prewalk w_;                                                                 \
-        bool walked_ = a_ && cp_opts.block_rate && th_ <= (cp_opts.block_rate - 1) / 8;    \
-        if (walked_) /* registered first: an unlock meanwhile is charged this wait */      \
-            prewalk(&w_, __builtin_frame_address(0));                                      \
-        errno = saved_;                                                                    \
-        int r_ = call;                                                                     \
-        saved_ = errno;                                                                    \
-        uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0; /* (the end needs none) */    \
-        if (in_)                                                                           \
-            cp_contention_end(a_, t0_, t1_);                                               \
-        else if (reg_) /* its bucket was full: charged to no unlock */                     \
-            cp_prof_lost(CP_LOST_NBUCKET, 1);                                              \
-        if (reg_)                                                                          \
-            live_sub();                                                                    \
-        if (a_ && cp_opts.block_rate)                                                      \
-            blocked_at(&w_, walked_, t0_, t1_, th_, __builtin_frame_address(0));           \
-        else if (cp_opts.block_rate)                                                       \
-            blocked(t0_, t1_, th_, __builtin_frame_address(0));                            \
-        errno = saved_;                                                                    \
-        return r_;                                                                         \
+#define WAIT_MARKED(addr, mark, call)                                                              \
+    do {                                                                                           \
+        const void *a_ = (addr);                                                                   \
+        if (!profiling()) {                                                                        \
+            self_contention();                                                                     \
+            return call;                                                                           \
+        }                                                                                          \
+        bool reg_ = a_ && tracked(); /* the mutex profile's sample, before the table */            \
+        if (!reg_ && !cp_opts.block_rate)                                                          \
+            return call;                                                                           \
+        int saved_ = errno;                                                                        \
+        uint64_t t0_;                                                                              \
+        bool in_ = false;                                                                          \
+        uint64_t th_ = cp_opts.block_rate ? block_threshold() : 0;                                 \
+        if (reg_) {                                                                                \
+            live_add();                                                                            \
+            in_ = cp_contention_begin(a_, &t0_, (mark));                                           \
+        } else {                                                                                   \
+            t0_ = cp_now_ns();                                                                     \
+        }                                                                                          \
+        struct prewalk w_;                                                                         \
+        bool walked_ = a_ && cp_opts.block_rate && th_ <= (cp_opts.block_rate - 1) / 8;            \
+        if (walked_) /* registered first: an unlock meanwhile is charged this wait */              \
+            prewalk(&w_, __builtin_frame_address(0));                                              \
+        errno = saved_;                                                                            \
+        int r_ = call;                                                                             \
+        saved_ = errno;                                                                            \
+        uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0; /* (the end needs none) */            \
+        if (in_)                                                                                   \
+            cp_contention_end(a_, t0_, t1_);                                                       \
+        else if (reg_) /* its bucket was full: charged to no unlock */                             \
+            cp_prof_lost(CP_LOST_NBUCKET, 1);                                                      \
+        if (reg_)                                                                                  \
+            live_sub();                                                                            \
+        if (a_ && cp_opts.block_rate)                                                              \
+            blocked_at(&w_, walked_, t0_, t1_, th_, __builtin_frame_address(0));                   \
+        else if (cp_opts.block_rate)                                                               \
+            blocked(t0_, t1_, th_, __builtin_frame_address(0));                                    \
+        errno = saved_;                                                                            \
+        return r_;                                                                                 \
     } while (0)
 
 /* An unlock that releases lock `addr` to its waiters: the waiting they did is taken from
@@ -439,20 +440,20 @@ static void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint64_t t1,
  * unlock does: no waiter can have acquired and left with its time uncharged, and the
  * unlocker's own futex wake is not part of it. Sampled and recorded after the real
  * unlock, so the critical section is not lengthened by a stack walk. */
-#define RELEASE_CHARGED(addr, call)                                                        \
-    do {                                                                                   \
-        int saved_ = errno;                                                                \
-        uint64_t now_;                                                                     \
-        uint32_t waits_;                                                                   \
-        uint64_t delay_ = cp_contention_charge((addr), &now_, &waits_);                    \
-        errno = saved_;                                                                    \
-        int r_ = call;                                                                     \
-        if ((delay_ || waits_) && r_ == 0) {                                               \
-            saved_ = errno;                                                                \
-            charged(waits_, delay_, __builtin_frame_address(0));                           \
-            errno = saved_;                                                                \
-        }                                                                                  \
-        return r_;                                                                         \
+#define RELEASE_CHARGED(addr, call)                                                                \
+    do {                                                                                           \
+        int saved_ = errno;                                                                        \
+        uint64_t now_;                                                                             \
+        uint32_t waits_;                                                                           \
+        uint64_t delay_ = cp_contention_charge((addr), &now_, &waits_);                            \
+        errno = saved_;                                                                            \
+        int r_ = call;                                                                             \
+        if ((delay_ || waits_) && r_ == 0) {                                                       \
+            saved_ = errno;                                                                        \
+            charged(waits_, delay_, __builtin_frame_address(0));                                   \
+            errno = saved_;                                                                        \
+        }                                                                                          \
+        return r_;                                                                                 \
     } while (0)
 
 /* ---- mutexes ----------------------------------------------------------------------- */
@@ -529,8 +530,8 @@ static inline bool mutex_plain(pthread_mutex_t *m)
     return k == 0 || k == 3;
 }
 
-static __attribute__((noinline)) int mutex_try_then_wait(pthread_mutex_t *m, enum how h, clockid_t clk,
-                                                         const struct timespec *abs)
+static __attribute__((noinline)) int mutex_try_then_wait(pthread_mutex_t *m, enum how h,
+                                                         clockid_t clk, const struct timespec *abs)
 {
     NEED();
     if (mutex_plain(m))
@@ -614,7 +615,8 @@ static bool mutex_releases(pthread_mutex_t *m)
     return type != 1 || __atomic_load_n(&m->__data.__count, __ATOMIC_RELAXED) == 1;
 }
 
-static __attribute__((noinline, cold)) int unlock_waited(pthread_mutex_t *m, int (*real)(pthread_mutex_t *))
+static __attribute__((noinline, cold)) int unlock_waited(pthread_mutex_t *m,
+                                                         int (*real)(pthread_mutex_t *))
 {
     if (!tracked_maybe() || !profiling() || !mutex_releases(m))
         return real(m);
@@ -627,7 +629,8 @@ static __attribute__((noinline, cold)) int unlock_waited(pthread_mutex_t *m, int
  * one branch (0 exactly for 2, negative exactly when the sign is set). A robust mutex
  * owned by thread id 2 takes the waited path for nothing: unlock_waited finds no waiter
  * and charges nothing. */
-static __attribute__((noinline, cold)) int unlock_peeked(pthread_mutex_t *m, int (*real)(pthread_mutex_t *))
+static __attribute__((noinline, cold)) int unlock_peeked(pthread_mutex_t *m,
+                                                         int (*real)(pthread_mutex_t *))
 {
     int w = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
     if ((w ^ 2) <= 0)
@@ -699,13 +702,13 @@ static int reader_unlock(pthread_rwlock_t *l)
     return r;
 }
 
-#define TRY_THEN_WAIT(addr, try_call, wait_call)                                           \
-    do {                                                                                   \
-        NEED();                                                                            \
-        int r0_ = try_call;                                                                \
-        if (r0_ != EBUSY)                                                                  \
-            return r0_;                                                                    \
-        WAIT(addr, wait_call);                                                             \
+#define TRY_THEN_WAIT(addr, try_call, wait_call)                                                   \
+    do {                                                                                           \
+        NEED();                                                                                    \
+        int r0_ = try_call;                                                                        \
+        if (r0_ != EBUSY)                                                                          \
+            return r0_;                                                                            \
+        WAIT(addr, wait_call);                                                                     \
     } while (0)
 
 EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
@@ -732,13 +735,15 @@ EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec
     WAIT(l, real_timedwrlock(l, abs));
 }
 
-EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abs)
+EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk,
+                                      const struct timespec *abs)
 {
     NEED();
     WAIT(l, real_clockrdlock(l, clk, abs));
 }
 
-EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abs)
+EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk,
+                                      const struct timespec *abs)
 {
     NEED();
     WAIT(l, real_clockwrlock(l, clk, abs));
@@ -790,10 +795,10 @@ int cp_shim_thread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
 
 /* ---- waits that no unlock ends: the waiter's own stack (block profile) ------------- */
 
-#define MEASURE(call)                                                                      \
-    do {                                                                                   \
-        NEED();                                                                            \
-        WAIT(NULL, call);                                                                  \
+#define MEASURE(call)                                                                              \
+    do {                                                                                           \
+        NEED();                                                                                    \
+        WAIT(NULL, call);                                                                          \
     } while (0)
 
 EXPORT int pthread_join(pthread_t t, void **ret)
@@ -887,8 +892,7 @@ static __attribute__((noinline)) int cond_wait_full(enum cond_how h, pthread_con
     unsigned n_ = 0;
     s_[0].type = CP_MUTEX;
     if ((released_ || rwaits_) &&
-        cp_mutex_scale(rwaits_, released_, cp_opts.mutex_fraction, &s_[0].count_q16,
-                       &s_[0].delay))
+        cp_mutex_scale(rwaits_, released_, cp_opts.mutex_fraction, &s_[0].count_q16, &s_[0].delay))
         n_++;
     if (cp_opts.block_rate && block_kept(t0_, t1_, th_, &s_[n_]))
         n_++;
@@ -900,7 +904,7 @@ static __attribute__((noinline)) int cond_wait_full(enum cond_how h, pthread_con
 
 /* An untracked sleeper's kept block sample (out of line: most waits are not kept). */
 static __attribute__((noinline)) void cond_blocked(uint64_t t0, uint64_t t1, uint64_t th,
-                                                  const uintptr_t *fr)
+                                                   const uintptr_t *fr)
 {
     int saved = errno;
     blocked(t0, t1, th, fr);
@@ -912,24 +916,24 @@ static __attribute__((noinline)) void cond_blocked(uint64_t t0, uint64_t t1, uin
  * sample's threshold, two clock reads and one compare, inline, and the rest out of line
  * (the clock and the threshold leave errno alone); with it off, nothing (BENCHMARKS.md,
  * session lockq2: bench/progs/hotpath cond). */
-#define COND_WAIT(h, c, m, clk, abs, call)                                                 \
-    do {                                                                                   \
-        NEED();                                                                            \
-        if (UNLIKELY(!profiling()))                                                        \
-            return call;                                                                   \
-        bool tr_ = tracked();                                                              \
-        if (UNLIKELY(tr_ || tracked_maybe()))                                              \
-            return cond_wait_full((h), (pthread_cond_t *)(c), (pthread_mutex_t *)(m), (clk), \
-                                  (abs), tr_);                                             \
-        if (!cp_opts.block_rate) /* nothing of either profile's to do */                  \
-            return call;                                                                   \
-        uint64_t th_ = block_threshold();                                                  \
-        uint64_t t0_ = cp_now_ns();                                                        \
-        int r_ = call;                                                                     \
-        uint64_t t1_ = cp_now_ns();                                                        \
-        if (UNLIKELY(cp_block_keeps(t1_ - t0_, th_)))                                      \
-            cond_blocked(t0_, t1_, th_, __builtin_frame_address(0));                       \
-        return r_;                                                                         \
+#define COND_WAIT(h, c, m, clk, abs, call)                                                         \
+    do {                                                                                           \
+        NEED();                                                                                    \
+        if (UNLIKELY(!profiling()))                                                                \
+            return call;                                                                           \
+        bool tr_ = tracked();                                                                      \
+        if (UNLIKELY(tr_ || tracked_maybe()))                                                      \
+            return cond_wait_full((h), (pthread_cond_t *)(c), (pthread_mutex_t *)(m), (clk),       \
+                                  (abs), tr_);                                                     \
+        if (!cp_opts.block_rate) /* nothing of either profile's to do */                           \
+            return call;                                                                           \
+        uint64_t th_ = block_threshold();                                                          \
+        uint64_t t0_ = cp_now_ns();                                                                \
+        int r_ = call;                                                                             \
+        uint64_t t1_ = cp_now_ns();                                                                \
+        if (UNLIKELY(cp_block_keeps(t1_ - t0_, th_)))                                              \
+            cond_blocked(t0_, t1_, th_, __builtin_frame_address(0));                               \
+        return r_;                                                                                 \
     } while (0)
 
 EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
@@ -991,12 +995,12 @@ static __attribute__((noinline)) int signal_tracked(pthread_cond_t *c, bool all,
 
 /* (both ways a tail call, no frame; the real function's pointer starts at a stub that
  * resolves: no NEED on the common way) */
-#define SIGNAL(c, all, real)                                                               \
-    do {                                                                                   \
-        int (*r_)(pthread_cond_t *) = __atomic_load_n(&(real), __ATOMIC_RELAXED);          \
-        if (UNLIKELY(tracked_maybe()))                                                     \
-            return signal_tracked((pthread_cond_t *)(c), (all), r_);                       \
-        return r_((pthread_cond_t *)(c));                                                  \
+#define SIGNAL(c, all, real)                                                                       \
+    do {                                                                                           \
+        int (*r_)(pthread_cond_t *) = __atomic_load_n(&(real), __ATOMIC_RELAXED);                  \
+        if (UNLIKELY(tracked_maybe()))                                                             \
+            return signal_tracked((pthread_cond_t *)(c), (all), r_);                               \
+        return r_((pthread_cond_t *)(c));                                                          \
     } while (0)
 
 HOT int pthread_cond_signal(pthread_cond_t *c)

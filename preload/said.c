@@ -84,10 +84,10 @@
 static char said_env[CP_SHIM_SAID_MAX];
 static char *env_room[CP_SHIM_ENV_MAX + 2];
 static char **env_cur = env_room; /* the array of ours with the slot (token holder only) */
-static size_t room_n;     /* entries copied into env_cur */
-static bool slot_held;    /* env_cur's slot not filled yet (token holder only) */
-static int ready, busy;   /* atomics */
-static char **copies[2];  /* mmap'd arrays for env_copy, used in turn (token holder only) */
+static size_t room_n;             /* entries copied into env_cur */
+static bool slot_held;            /* env_cur's slot not filled yet (token holder only) */
+static int ready, busy;           /* atomics */
+static char **copies[2];          /* mmap'd arrays for env_copy, used in turn (token holder only) */
 static size_t copies_cap[2];
 static unsigned copies_next;
 

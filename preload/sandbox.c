@@ -92,32 +92,65 @@ static bool filter_allows(const struct sock_fprog *fp, int nr, const uint64_t ar
                 return false;
             memcpy(&a, (const char *)&d + k, 4);
             continue;
-        case BPF_LD | BPF_W | BPF_LEN: a = SECCOMP_DATA_LEN; continue;
-        case BPF_LDX | BPF_W | BPF_LEN: x = SECCOMP_DATA_LEN; continue;
-        case BPF_LD | BPF_IMM: a = k; continue;
-        case BPF_LDX | BPF_IMM: x = k; continue;
-        case BPF_MISC | BPF_TAX: x = a; continue;
-        case BPF_MISC | BPF_TXA: a = x; continue;
-        case BPF_RET | BPF_K: return action_allows(k);
-        case BPF_RET | BPF_A: return action_allows(a);
-        case BPF_JMP | BPF_JA: pc += k; continue;
+        case BPF_LD | BPF_W | BPF_LEN:
+            a = SECCOMP_DATA_LEN;
+            continue;
+        case BPF_LDX | BPF_W | BPF_LEN:
+            x = SECCOMP_DATA_LEN;
+            continue;
+        case BPF_LD | BPF_IMM:
+            a = k;
+            continue;
+        case BPF_LDX | BPF_IMM:
+            x = k;
+            continue;
+        case BPF_MISC | BPF_TAX:
+            x = a;
+            continue;
+        case BPF_MISC | BPF_TXA:
+            a = x;
+            continue;
+        case BPF_RET | BPF_K:
+            return action_allows(k);
+        case BPF_RET | BPF_A:
+            return action_allows(a);
+        case BPF_JMP | BPF_JA:
+            pc += k;
+            continue;
         }
         if (k < BPF_MEMWORDS) {
             switch (in->code) {
-            case BPF_LD | BPF_MEM: a = m[k]; continue;
-            case BPF_LDX | BPF_MEM: x = m[k]; continue;
-            case BPF_ST: m[k] = a; continue;
-            case BPF_STX: m[k] = x; continue;
+            case BPF_LD | BPF_MEM:
+                a = m[k];
+                continue;
+            case BPF_LDX | BPF_MEM:
+                x = m[k];
+                continue;
+            case BPF_ST:
+                m[k] = a;
+                continue;
+            case BPF_STX:
+                m[k] = x;
+                continue;
             }
         }
         if (BPF_CLASS(in->code) == BPF_JMP) {
             bool t;
             switch (BPF_OP(in->code)) {
-            case BPF_JEQ: t = a == v; break;
-            case BPF_JGT: t = a > v; break;
-            case BPF_JGE: t = a >= v; break;
-            case BPF_JSET: t = (a & v) != 0; break;
-            default: return false;
+            case BPF_JEQ:
+                t = a == v;
+                break;
+            case BPF_JGT:
+                t = a > v;
+                break;
+            case BPF_JGE:
+                t = a >= v;
+                break;
+            case BPF_JSET:
+                t = (a & v) != 0;
+                break;
+            default:
+                return false;
             }
             pc += t ? in->jt : in->jf;
             continue;
@@ -125,18 +158,45 @@ static bool filter_allows(const struct sock_fprog *fp, int nr, const uint64_t ar
         if (BPF_CLASS(in->code) != BPF_ALU)
             return false;
         switch (BPF_OP(in->code)) {
-        case BPF_ADD: a += v; break;
-        case BPF_SUB: a -= v; break;
-        case BPF_MUL: a *= v; break;
-        case BPF_DIV: if (!v) return false; a /= v; break; /* the kernel: the filter returns 0 */
-        case BPF_MOD: if (!v) return false; a %= v; break;
-        case BPF_AND: a &= v; break;
-        case BPF_OR: a |= v; break;
-        case BPF_XOR: a ^= v; break;
-        case BPF_LSH: a = v < 32 ? a << v : 0; break;
-        case BPF_RSH: a = v < 32 ? a >> v : 0; break;
-        case BPF_NEG: a = -a; break;
-        default: return false;
+        case BPF_ADD:
+            a += v;
+            break;
+        case BPF_SUB:
+            a -= v;
+            break;
+        case BPF_MUL:
+            a *= v;
+            break;
+        case BPF_DIV:
+            if (!v)
+                return false;
+            a /= v;
+            break; /* the kernel: the filter returns 0 */
+        case BPF_MOD:
+            if (!v)
+                return false;
+            a %= v;
+            break;
+        case BPF_AND:
+            a &= v;
+            break;
+        case BPF_OR:
+            a |= v;
+            break;
+        case BPF_XOR:
+            a ^= v;
+            break;
+        case BPF_LSH:
+            a = v < 32 ? a << v : 0;
+            break;
+        case BPF_RSH:
+            a = v < 32 ? a >> v : 0;
+            break;
+        case BPF_NEG:
+            a = -a;
+            break;
+        default:
+            return false;
         }
     }
     return false; /* (the kernel refuses a filter that can fall off its end) */
@@ -156,8 +216,8 @@ static bool readable(const void *p, size_t n)
     return true;
 }
 
-#define FROZE 1   /* before(): the engine froze now (to thaw if the filter is refused) */
-#define RETIRED 2 /* before(): the flusher was stopped for it (started again if so) */
+#define FROZE 1    /* before(): the engine froze now (to thaw if the filter is refused) */
+#define RETIRED 2  /* before(): the flusher was stopped for it (started again if so) */
 #define MASK_OFF 4 /* before(): the program's threads may no longer open SIGBUS */
 #define TREE_OFF 8 /* before(): the process tree may no longer be asked (treesaid.c) */
 
@@ -200,9 +260,11 @@ static bool tree_allowed(const struct sock_fprog *fp)
     } calls[] = {
         {__NR_mkdirat, {(uint64_t)(int64_t)AT_FDCWD, 0, 0700}},
         {__NR_newfstatat, {(uint64_t)(int64_t)AT_FDCWD, 0, 0}},
-        {__NR_openat, {(uint64_t)(int64_t)AT_FDCWD, 0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC}},
+        {__NR_openat,
+         {(uint64_t)(int64_t)AT_FDCWD, 0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC}},
         {__NR_openat, {(uint64_t)(int64_t)AT_FDCWD, 0, O_RDONLY | O_CLOEXEC}},
-        {__NR_openat, {(uint64_t)(int64_t)AT_FDCWD, 0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC}},
+        {__NR_openat,
+         {(uint64_t)(int64_t)AT_FDCWD, 0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC}},
         {__NR_read, {0, 0, 0}},
         {__NR_close, {0, 0, 0}},
         {__NR_readlinkat, {(uint64_t)(int64_t)AT_FDCWD, 0, 0}},
@@ -357,8 +419,7 @@ EXPORT long syscall(long n, ...)
     long (*f)(long, ...) = (long (*)(long, ...))cp_shim_next(&real, "syscall");
     int strict;
     bool tsync = false;
-    if (n == SYS_seccomp &&
-        (a1 == SECCOMP_SET_MODE_FILTER || a1 == SECCOMP_SET_MODE_STRICT)) {
+    if (n == SYS_seccomp && (a1 == SECCOMP_SET_MODE_FILTER || a1 == SECCOMP_SET_MODE_STRICT)) {
         strict = a1 == SECCOMP_SET_MODE_STRICT;
         tsync = !strict && (a2 & SECCOMP_FILTER_FLAG_TSYNC);
     } else if (n == SYS_prctl && a1 == PR_SET_SECCOMP) {

@@ -30,8 +30,8 @@ EXPORT int setenv(const char *name, const char *value, int overwrite)
 {
     static void *real;
     bool held = cp_shim_said_env_before();
-    int r = ((int (*)(const char *, const char *, int))cp_shim_next(&real, "setenv"))(
-        name, value, overwrite);
+    int r = ((int (*)(const char *, const char *, int))cp_shim_next(&real, "setenv"))(name, value,
+                                                                                      overwrite);
     changed(held);
     return r;
 }

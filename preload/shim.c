@@ -332,7 +332,8 @@ static void at_exit_flush(void)
         return;
     }
     int saved = errno;
-    uint64_t bytes = __atomic_load_n(&bytes_gone, __ATOMIC_RELAXED) + thread_bytes(cp_tls.countdown);
+    uint64_t bytes =
+        __atomic_load_n(&bytes_gone, __ATOMIC_RELAXED) + thread_bytes(cp_tls.countdown);
     int64_t cd = cp_shim_enter();
     cp_prof_shutdown();
     if (cp_shim_run_top()) {
@@ -425,11 +426,12 @@ __attribute__((constructor)) static void ctrprof_init(void)
     if (sandboxed0)
         cp_contention_prepare(); /* (under a filter from the start: now, as before) */
     bool lazy = per_process_file && !sandboxed0;
-    static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler,
-                                        child_reset, file_taken};
+    static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler, child_reset,
+                                        file_taken};
     cp_prof_set_host(&host);
     int err = cp_prof_init(&cp_opts, file_path, meta, meta_len, lazy);
-    if (cp_meta_mismatch(err) && !per_process_file && cp_meta_adopt_shared(file_path, meta, &meta_len, sizeof meta) == 0)
+    if (cp_meta_mismatch(err) && !per_process_file &&
+        cp_meta_adopt_shared(file_path, meta, &meta_len, sizeof meta) == 0)
         err = cp_prof_init(&cp_opts, file_path, meta, meta_len, false);
     if (err) {
         cp_shim_state = CP_SHIM_OFF; /* cp_prof_init said why, once */
@@ -451,7 +453,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
              (unsigned long long)cp_opts.mem_rate);
     cp_shim_state = CP_SHIM_ON;
 out:
-    if (!secure) /* (a setuid program's environment is left alone) */
+    if (!secure)             /* (a setuid program's environment is left alone) */
         cp_shim_said_init(); /* what start-up said, and later what is said (said.c) */
     cp_shim_seed_thread();
     /* This thread is seeded now, so its first countdown is drawn here: left at 0, its next

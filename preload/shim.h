@@ -25,7 +25,7 @@ struct cp_tls {
                         * countdown_expired); INT64_MAX parks sampling */
     uint64_t rng;
     struct cp_thread *t;
-    uint32_t guard;    /* > 0 while this thread runs profiler code */
+    uint32_t guard; /* > 0 while this thread runs profiler code */
     uint8_t seeded;
     uint8_t flusher;
     uint64_t drawn; /* sum of the countdowns drawn: drawn - countdown = bytes allocated */

@@ -91,10 +91,10 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
      * with the sender's pid and uid, and kept blocked in this thread until its flush
      * ends, so that a thread of the program (or its signalfd, or sigwait) takes it as
      * without the profiler. (So too on a program's thread in an inline flush that opened
-     * SIGBUS the program had blocked: cp_prof_bus_window.) Its si_code becomes SI_QUEUE where it was not: the kernel
-     * lets a thread other than the main one queue a signal to its process only with a
-     * negative code other than SI_TKILL (EPERM for SI_USER, which kill() gives). No
-     * window is open where a filter forbids this (the top). */
+     * SIGBUS the program had blocked: cp_prof_bus_window.) Its si_code becomes SI_QUEUE where it
+     * was not: the kernel lets a thread other than the main one queue a signal to its process only
+     * with a negative code other than SI_TKILL (EPERM for SI_USER, which kill() gives). No window
+     * is open where a filter forbids this (the top). */
     if (si && si->si_code <= 0 && (cp_tls.flusher || cp_prof_bus_window()) && uc) {
         sigaddset(&((ucontext_t *)uc)->uc_sigmask, SIGBUS);
         siginfo_t again = *si;
@@ -166,8 +166,7 @@ static mask_fn real_pthread_sigmask, real_sigprocmask;
 /* Either mask call: the real one (resolved here if called before the constructor), then
  * what it left noted. Both return 0 on success (sigprocmask -1 with errno otherwise,
  * pthread_sigmask the error number); note_mask touches no errno. */
-static int masked(mask_fn *real, const char *name, int how, const sigset_t *set,
-                  sigset_t *old)
+static int masked(mask_fn *real, const char *name, int how, const sigset_t *set, sigset_t *old)
 {
     if (!*real) {
         int saved = errno;

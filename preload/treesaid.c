@@ -56,10 +56,10 @@
 #include "shim.h"
 #include "spin.h"
 
-static bool on;                     /* the tree is asked */
-static bool filtered;               /* atomic: a filter forbids asking it (sandbox.c) */
-static char base[192];              /* <runtime dir>/ctrprof-said-<uid> */
-static char self_path[256];         /* this shim's file, as /proc/<pid>/maps shows it */
+static bool on;             /* the tree is asked */
+static bool filtered;       /* atomic: a filter forbids asking it (sandbox.c) */
+static char base[192];      /* <runtime dir>/ctrprof-said-<uid> */
+static char self_path[256]; /* this shim's file, as /proc/<pid>/maps shows it */
 static size_t self_n;
 
 /* (the *at calls: the plain ones do not exist on every architecture) */
@@ -172,7 +172,8 @@ static int tree_dir(char *dir, size_t n)
 static bool base_is_ours(void)
 {
     struct stat st;
-    if (cp_raw_syscall(SYS_newfstatat, AT_FDCWD, (long)base, (long)&st, AT_SYMLINK_NOFOLLOW, 0, 0) != 0)
+    if (cp_raw_syscall(SYS_newfstatat, AT_FDCWD, (long)base, (long)&st, AT_SYMLINK_NOFOLLOW, 0,
+                       0) != 0)
         return false;
     return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0;
 }
@@ -282,7 +283,8 @@ __attribute__((noinline)) static void sweep(const char *dir)
            (n = cp_raw_syscall(SYS_getdents64, bfd, (long)u.b, sizeof u.b, 0, 0, 0)) > 0) {
         const char *name;
         unsigned char type;
-        for (long off = 0; seen < SWEEP_NAMES && (name = cp_raw_dirent(u.b, n, &off, &type)); seen++) {
+        for (long off = 0; seen < SWEEP_NAMES && (name = cp_raw_dirent(u.b, n, &off, &type));
+             seen++) {
             long pid, ppid;
             unsigned long long start, now;
             if ((type != DT_DIR && type != DT_UNKNOWN) || !tree_name(name, &pid, &start) ||

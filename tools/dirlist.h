@@ -18,9 +18,9 @@ typedef void (*cp_dir_entry_fn)(void *ctx, const char *path, const char *why);
 size_t cp_count_name_len(const char *name);
 
 enum {
-    /* Only NAME.count (and packed NAME.count.zst) entries that are regular files, and no one is told about the rest
-     * (serve and top list a directory again and again: a note per refresh would be
-     * noise). Without it every entry but "." and ".." is handed over. */
+    /* Only NAME.count (and packed NAME.count.zst) entries that are regular files, and no one is
+     * told about the rest (serve and top list a directory again and again: a note per refresh would
+     * be noise). Without it every entry but "." and ".." is handed over. */
     CP_DIR_COUNT_FILES = 1,
 };
 

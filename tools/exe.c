@@ -53,7 +53,8 @@ static int has_interp(int fd)
             return -1;
         for (unsigned i = 0; i < eh.e_phnum && i < 4096; i++) {
             Elf64_Phdr ph;
-            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) != (ssize_t)sizeof ph)
+            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) !=
+                (ssize_t)sizeof ph)
                 return -1;
             if (ph.p_type == PT_INTERP)
                 return 1;
@@ -67,7 +68,8 @@ static int has_interp(int fd)
             return -1;
         for (unsigned i = 0; i < eh.e_phnum && i < 4096; i++) {
             Elf32_Phdr ph;
-            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) != (ssize_t)sizeof ph)
+            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) !=
+                (ssize_t)sizeof ph)
                 return -1;
             if (ph.p_type == PT_INTERP)
                 return 1;

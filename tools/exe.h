@@ -11,10 +11,10 @@
 enum cp_exe_kind { CP_EXE_DYNAMIC, CP_EXE_STATIC, CP_EXE_OTHER };
 
 struct cp_exe {
-    char path[PATH_MAX];  /* the file the command names (PATH searched as execvp does) */
+    char path[PATH_MAX];   /* the file the command names (PATH searched as execvp does) */
     char interp[PATH_MAX]; /* a script's interpreter ("" otherwise) */
-    int kind;             /* of the program that runs: the interpreter for a script */
-    char secure[160];     /* why the loader ignores LD_PRELOAD for it ("" if it does not) */
+    int kind;              /* of the program that runs: the interpreter for a script */
+    char secure[160];      /* why the loader ignores LD_PRELOAD for it ("" if it does not) */
 };
 
 /* 0, or -errno if the command cannot be found (execvp will say so itself). */

@@ -252,8 +252,8 @@ static uint32_t loc_of(struct cp_profile *p, const char *line, size_t len)
 }
 
 /* the lifetime classes' names in ctrprof/heap:life:<class>:<size> (core/names.c) */
-static const char *const life_names[CP_NLIFE_R] = {"lt1us", "1us", "10us", "100us", "1ms",
-                                                   "10ms", "100ms", "1s", "10s"};
+static const char *const life_names[CP_NLIFE_R] = {"lt1us", "1us",   "10us", "100us", "1ms",
+                                                   "10ms",  "100ms", "1s",   "10s"};
 
 static uint64_t strtoull_n(const char *s, size_t n)
 {
@@ -331,7 +331,8 @@ static void timeline(struct loadctx *c, const char *s, size_t len, uint64_t valu
     } else if (c2) {
         i = strtoull_n(rest, (size_t)(c2 - rest));
         for (int k = 0; k < 4; k++)
-            if (strlen(fields[k]) == (size_t)(end - c2 - 1) && !memcmp(c2 + 1, fields[k], (size_t)(end - c2 - 1)))
+            if (strlen(fields[k]) == (size_t)(end - c2 - 1) &&
+                !memcmp(c2 + 1, fields[k], (size_t)(end - c2 - 1)))
                 f = k;
     }
     if (f < 0 || i >= 100000)
@@ -441,7 +442,8 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
         return;
     /* the sample key: size and the frame lines */
     char key[4200];
-    int kl = site ? snprintf(key, sizeof key, "s") : snprintf(key, sizeof key, "%llu", (unsigned long long)size);
+    int kl = site ? snprintf(key, sizeof key, "s")
+                  : snprintf(key, sizeof key, "%llu", (unsigned long long)size);
     size_t fl = len - hl;
     if ((size_t)kl + fl > sizeof key)
         fl = sizeof key - (size_t)kl;

@@ -26,15 +26,15 @@ struct cp_loc {
 struct cp_sample {
     uint32_t *locs; /* indices into locs, innermost first */
     uint32_t nlocs;
-    uint64_t size; /* heap object size (a site of Ctrprof-Format 3: the average, after
-                    * cp_profile_finish; 0 before) */
-    int site;      /* a Ctrprof-Format 3 heap site: wraw, peakb and lifeb hold its values,
-                    * already unbiased; raw, peak and life are its objects */
-    double wraw[2]; /* site: bytes allocated, freed (unbiased) */
+    uint64_t size;          /* heap object size (a site of Ctrprof-Format 3: the average, after
+                             * cp_profile_finish; 0 before) */
+    int site;               /* a Ctrprof-Format 3 heap site: wraw, peakb and lifeb hold its values,
+                             * already unbiased; raw, peak and life are its objects */
+    double wraw[2];         /* site: bytes allocated, freed (unbiased) */
     double peakb, lifeb[9]; /* site: bytes in use at the peak, freed per lifetime class */
-    double raw[2]; /* heap: sampled allocs, frees (site: unbiased objects); mutex/block:
-                    * contentions, delay */
-    double v[4];   /* unbiased values, one per sample type */
+    double raw[2];          /* heap: sampled allocs, frees (site: unbiased objects); mutex/block:
+                             * contentions, delay */
+    double v[4];            /* unbiased values, one per sample type */
     /* heap over time (docs/SCHEMA.md): sampled objects in use at the peak, and freed
      * sampled objects per lifetime class (CP_NLIFE_R, heaptime.c's decades) */
     double peak;
@@ -71,12 +71,12 @@ struct cp_profile {
     size_t nl, capl;
     uint64_t lost, files;
     struct cp_symbolizer *sym;
-    int no_symbols; /* raw view: frames stay module+offset; skip the symbolizer */
+    int no_symbols;             /* raw view: frames stay module+offset; skip the symbolizer */
     const char *default_sample; /* pprof's default_sample_type (NULL: none): Go's allocs
                                  * profile is the heap profile opening on alloc_space */
-    void *index;    /* key -> sample, while loading */
-    void *locindex; /* (mod, off, kind) -> loc */
-    int demangle;   /* enum cp_demangle, applied by cp_profile_finish */
+    void *index;                /* key -> sample, while loading */
+    void *locindex;             /* (mod, off, kind) -> loc */
+    int demangle;               /* enum cp_demangle, applied by cp_profile_finish */
     struct cp_sym_frame *shown_frames; /* the frames as shown (names.c) */
     void *shown_names;
     size_t nshown;

@@ -132,8 +132,8 @@ static void say_why_empty(const struct cp_input *in, size_t nin)
 
 int cp_cmd_report(int argc, char **argv)
 {
-    const char *profile = "heap", *sample = NULL, *temp_under = "1ms", *format = "top", *outpath = NULL, *base = NULL,
-               *debugdir = NULL, *demangle = "short";
+    const char *profile = "heap", *sample = NULL, *temp_under = "1ms", *format = "top",
+               *outpath = NULL, *base = NULL, *debugdir = NULL, *demangle = "short";
     char **files = calloc((size_t)argc, sizeof *files);
     const char **programs = calloc((size_t)argc, sizeof *programs);
     long *pids = calloc((size_t)argc, sizeof *pids);
@@ -300,10 +300,13 @@ int cp_cmd_report(int argc, char **argv)
             goto out;
         if ((view != CP_VIEW_HEAP || fmt >= 6) &&
             !(fmt == 7 ? gr->p.file_has_tl : gr->p.file_has_ht) && ++without_ht)
-            fprintf(stderr, "ctrprof: %s: no %s in this profile (written by a ctrprof from before "
-                            "the heap-over-time counters, or nothing was sampled)\n",
+            fprintf(stderr,
+                    "ctrprof: %s: no %s in this profile (written by a ctrprof from before "
+                    "the heap-over-time counters, or nothing was sampled)\n",
                     in[i].path,
-                    view == CP_VIEW_PEAK ? "peak" : fmt == 7 ? "timeline" : "object lifetimes");
+                    view == CP_VIEW_PEAK ? "peak"
+                    : fmt == 7           ? "timeline"
+                                         : "object lifetimes");
         cp_inputs_release(&in[i]);
         gr->nfiles++;
         snprintf(gr->label, sizeof gr->label, "%s (%s %llu)", in[i].program, rate_keys[type],

@@ -28,19 +28,24 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: ctrprof run [options] -- cmd [args...]\n"
-          "  --rate N            heap: bytes per sample (CTRPROF_MEM_RATE; 1 = every allocation, 0 = off)\n"
-          "  --mutex-fraction N  1 in N lock waits tracked for the mutex profile (CTRPROF_MUTEX_FRACTION;\n"
-          "                      default 100; 1 = every one; 0 = off)\n"
-          "  --block-rate NS     block profile rate in ns (CTRPROF_BLOCK_RATE; default 100000; 0 = off)\n"
-          "  --file F            write (or add) into this file (CTRPROF_FILE)\n"
-          "  --dir D             directory for ctrprof.<program>.<pid>.count (CTRPROF_DIR)\n"
-          "  --flush-ms N        flush interval (CTRPROF_FLUSH_MS)\n"
-          "  --depth N           stack depth (CTRPROF_DEPTH)\n"
-          "  --unwind U          cfi, libunwind, fp or check (CTRPROF_UNWIND)\n"
-          "  --no-pack           leave the profiles as counter files (without it, those of --dir that\n"
-          "                      the run made and nobody writes any more are packed: ctrprof pack)\n",
-          f);
+    fputs(
+        "usage: ctrprof run [options] -- cmd [args...]\n"
+        "  --rate N            heap: bytes per sample (CTRPROF_MEM_RATE; 1 = every allocation, 0 = "
+        "off)\n"
+        "  --mutex-fraction N  1 in N lock waits tracked for the mutex profile "
+        "(CTRPROF_MUTEX_FRACTION;\n"
+        "                      default 100; 1 = every one; 0 = off)\n"
+        "  --block-rate NS     block profile rate in ns (CTRPROF_BLOCK_RATE; default 100000; 0 = "
+        "off)\n"
+        "  --file F            write (or add) into this file (CTRPROF_FILE)\n"
+        "  --dir D             directory for ctrprof.<program>.<pid>.count (CTRPROF_DIR)\n"
+        "  --flush-ms N        flush interval (CTRPROF_FLUSH_MS)\n"
+        "  --depth N           stack depth (CTRPROF_DEPTH)\n"
+        "  --unwind U          cfi, libunwind, fp or check (CTRPROF_UNWIND)\n"
+        "  --no-pack           leave the profiles as counter files (without it, those of --dir "
+        "that\n"
+        "                      the run made and nobody writes any more are packed: ctrprof pack)\n",
+        f);
 }
 
 struct flag {
@@ -49,10 +54,14 @@ struct flag {
 };
 
 static const struct flag flags[] = {
-    {"--rate", "CTRPROF_MEM_RATE", 1},       {"--mutex-fraction", "CTRPROF_MUTEX_FRACTION", 1},
-    {"--block-rate", "CTRPROF_BLOCK_RATE", 1}, {"--file", "CTRPROF_FILE", 0},
-    {"--dir", "CTRPROF_DIR", 0},             {"--flush-ms", "CTRPROF_FLUSH_MS", 1},
-    {"--depth", "CTRPROF_DEPTH", 1},         {"--unwind", "CTRPROF_UNWIND", 0},
+    {"--rate", "CTRPROF_MEM_RATE", 1},
+    {"--mutex-fraction", "CTRPROF_MUTEX_FRACTION", 1},
+    {"--block-rate", "CTRPROF_BLOCK_RATE", 1},
+    {"--file", "CTRPROF_FILE", 0},
+    {"--dir", "CTRPROF_DIR", 0},
+    {"--flush-ms", "CTRPROF_FLUSH_MS", 1},
+    {"--depth", "CTRPROF_DEPTH", 1},
+    {"--unwind", "CTRPROF_UNWIND", 0},
 };
 
 /* The shim, found from this binary's own path: beside it (the build tree, B/ctrprof and
@@ -95,7 +104,8 @@ static int make_dir(const char *dir, const char *opt)
             char c = *p;
             *p = 0;
             if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-                fprintf(stderr, "ctrprof: run: %s: cannot create %s: %s\n", opt, buf, strerror(errno));
+                fprintf(stderr, "ctrprof: run: %s: cannot create %s: %s\n", opt, buf,
+                        strerror(errno));
                 return -1;
             }
             *p = c;
@@ -213,7 +223,8 @@ int cp_cmd_run(int argc, char **argv)
             return 2;
         }
         if (!strcmp(f->name, "--unwind") && cp_unwind_parse(v) < 0) {
-            fprintf(stderr, "ctrprof: run: --unwind takes cfi, libunwind, fp or check, not '%s'\n", v);
+            fprintf(stderr, "ctrprof: run: --unwind takes cfi, libunwind, fp or check, not '%s'\n",
+                    v);
             return 2;
         }
         setenv(f->env, v, 1);
@@ -255,9 +266,10 @@ int cp_cmd_run(int argc, char **argv)
                      exe.interp[0] ? "the interpreter of " : "", exe.interp[0] ? prog : "",
                      exe.interp[0] ? exe.interp : prog);
         else if (exe.secure[0])
-            snprintf(reason, sizeof reason,
-                     "%s is %s: the dynamic loader ignores LD_PRELOAD for it, so it is not profiled",
-                     prog, exe.secure);
+            snprintf(
+                reason, sizeof reason,
+                "%s is %s: the dynamic loader ignores LD_PRELOAD for it, so it is not profiled",
+                prog, exe.secure);
         if (reason[0])
             fprintf(stderr, "ctrprof: %s; running it anyway\n", reason);
     }
@@ -308,8 +320,10 @@ int cp_cmd_run(int argc, char **argv)
         if (access(file, F_OK) == 0)
             fprintf(stderr, "ctrprof: profile in %s\n", file);
         else
-            fprintf(stderr, "ctrprof: no profile in %s: %s recorded nothing, or the shim did not "
-                            "run in it (its own lines above say why)\n", file, prog);
+            fprintf(stderr,
+                    "ctrprof: no profile in %s: %s recorded nothing, or the shim did not "
+                    "run in it (its own lines above say why)\n",
+                    file, prog);
     } else {
         /* the process's files: its own, and those of the programs it exec'd (same pid) */
         char pidpart[32], found[4][PATH_MAX];
@@ -337,11 +351,14 @@ int cp_cmd_run(int argc, char **argv)
                 cp_notes_read(found[k], &all);
             }
             if (more)
-                fprintf(stderr, "ctrprof: and %d more of the same process (programs it exec'd)\n", more);
+                fprintf(stderr, "ctrprof: and %d more of the same process (programs it exec'd)\n",
+                        more);
             if (all.forks) {
                 fprintf(stderr,
-                        "ctrprof: %s forked %llu child process%s; %d profile%s of other processes in %s "
-                        "(a child that recorded nothing, exec'd a program out of LD_PRELOAD's reach, or "
+                        "ctrprof: %s forked %llu child process%s; %d profile%s of other processes "
+                        "in %s "
+                        "(a child that recorded nothing, exec'd a program out of LD_PRELOAD's "
+                        "reach, or "
                         "cleared its environment leaves none)\n",
                         prog, (unsigned long long)all.forks, all.forks == 1 ? "" : "es", others,
                         others == 1 ? "" : "s", outdir);
@@ -355,16 +372,19 @@ int cp_cmd_run(int argc, char **argv)
         } else if (WIFSIGNALED(st)) {
             /* killed before its first flush (SIGKILL, or a crash): a process that recorded
              * nothing leaves no file (core/publish.c) */
-            fprintf(stderr, "ctrprof: %s was killed by signal %d before it recorded anything, so it "
-                            "left no profile\n", prog, WTERMSIG(st));
+            fprintf(stderr,
+                    "ctrprof: %s was killed by signal %d before it recorded anything, so it "
+                    "left no profile\n",
+                    prog, WTERMSIG(st));
         } else {
             /* the shim always leaves this process a file at exit (its notes): it never ran */
-            fprintf(stderr,
-                    "ctrprof: %s left no profile: the shim did not run in it (a wrapper that clears "
-                    "the environment, such as env -i or sudo, or a program that drops LD_PRELOAD, "
-                    "or one that left by _exit or exec before it recorded anything); profiles of "
-                    "its children, if any, in %s/ctrprof.*.count[.zst]\n",
-                    prog, dir && *dir ? dir : ".");
+            fprintf(
+                stderr,
+                "ctrprof: %s left no profile: the shim did not run in it (a wrapper that clears "
+                "the environment, such as env -i or sudo, or a program that drops LD_PRELOAD, "
+                "or one that left by _exit or exec before it recorded anything); profiles of "
+                "its children, if any, in %s/ctrprof.*.count[.zst]\n",
+                prog, dir && *dir ? dir : ".");
         }
     }
     if (WIFSIGNALED(st))

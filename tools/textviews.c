@@ -123,7 +123,8 @@ static double fn_count(const struct cp_profile *p, int vi, struct fnmap *m, stru
             }
             if (ed && k + 1 < n) {
                 if (ed->n == ed->cap)
-                    ed->e = realloc(ed->e, (ed->cap = ed->cap ? 2 * ed->cap : 1024) * sizeof *ed->e);
+                    ed->e =
+                        realloc(ed->e, (ed->cap = ed->cap ? 2 * ed->cap : 1024) * sizeof *ed->e);
                 ed->e[ed->n++] = (struct edge){fr[k + 1]->func, fr[k]->func, v};
             }
         }

@@ -95,14 +95,16 @@ int cp_why_empty(const struct cp_notes *n, const char *prog, char *out, size_t l
                  "%s allocated only %s through malloc in %.1f s of CPU%s: it appears to allocate "
                  "outside malloc (its own allocator, or one linked in statically), which ctrprof "
                  "does not see",
-                 prog, b, (double)n->cpu_ms / 1000, n->lock_samples ? " while its locks were profiled" : "");
+                 prog, b, (double)n->cpu_ms / 1000,
+                 n->lock_samples ? " while its locks were profiled" : "");
         return 1;
     }
     if (n->have_bytes) {
-        snprintf(out, len,
-                 "%s allocated %s through malloc, %s one sample at a rate of %s, and none was drawn "
-                 "(--rate 1 records every allocation)",
-                 prog, b, n->malloc_bytes < n->mem_rate ? "less than" : "about", r);
+        snprintf(
+            out, len,
+            "%s allocated %s through malloc, %s one sample at a rate of %s, and none was drawn "
+            "(--rate 1 records every allocation)",
+            prog, b, n->malloc_bytes < n->mem_rate ? "less than" : "about", r);
         return 1;
     }
     snprintf(out, len,

@@ -61,12 +61,14 @@ static void bn_free(struct bn *b)
         memcpy(acc->d, u->d, (size_t)acc->n * sizeof(uint64_t));                                   \
         bn_free(u);                                                                                \
     }
+/* (clang-format off: it reflows a line of macro calls differently each time it runs) */
+// clang-format off
 #define OP8(a) OP(a##0) OP(a##1) OP(a##2) OP(a##3) OP(a##4) OP(a##5) OP(a##6) OP(a##7)
-OP8(1)
-OP8(2) OP8(3) OP8(4) OP8(5) OP8(6) OP8(7) OP8(8)
+OP8(1) OP8(2) OP8(3) OP8(4) OP8(5) OP8(6) OP8(7) OP8(8)
 #define P8(a) op##a##0, op##a##1, op##a##2, op##a##3, op##a##4, op##a##5, op##a##6, op##a##7
-    static void (*const ops[64])(struct bn *) = {P8(1), P8(2), P8(3), P8(4),
-                                                 P8(5), P8(6), P8(7), P8(8)};
+static void (*const ops[64])(struct bn *) = {P8(1), P8(2), P8(3), P8(4),
+                                             P8(5), P8(6), P8(7), P8(8)};
+// clang-format on
 
 int main(int argc, char **argv)
 {

@@ -54,21 +54,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     close(fd);
     static const char *const profiles[] = {"heap", "peak", "mutex", "block"};
-    static const char *const formats[] = {"top", "tree",      "folded",  "pprof",
-                                          "flame", "raw", "lifetimes", "timeline"};
+    static const char *const formats[] = {"top",   "tree", "folded",    "pprof",
+                                          "flame", "raw",  "lifetimes", "timeline"};
     for (int p = 0; p < 4; p++) {
         for (int f = 0; f < (p < 2 ? 8 : 6); f++) {
-            char *argv[] = {"report", "--profile", (char *)profiles[p], "--format", (char *)formats[f],
-                            "-o", "/dev/null", path, NULL};
+            char *argv[] = {"report",
+                            "--profile",
+                            (char *)profiles[p],
+                            "--format",
+                            (char *)formats[f],
+                            "-o",
+                            "/dev/null",
+                            path,
+                            NULL};
             if (cp_cmd_report(8, argv) == 1)
                 break; /* the file was refused: every view would refuse it the same way */
         }
     }
-    char *merged[] = {"report", "--sample", "alloc_objects", "--format", "folded", "-o", "/dev/null",
-                      "--base", path, path, path, NULL};
+    char *merged[] = {"report", "--sample",  "alloc_objects", "--format", "folded",
+                      "-o",     "/dev/null", "--base",        path,       path,
+                      path,     NULL};
     cp_cmd_report(11, merged);
-    char *temp[] = {"report", "--sample", "temp_space", "--temp-under", "10us", "--format", "raw",
-                    "-o", "/dev/null", path, NULL};
+    char *temp[] = {"report", "--sample", "temp_space", "--temp-under", "10us", "--format",
+                    "raw",    "-o",       "/dev/null",  path,           NULL};
     cp_cmd_report(10, temp);
     return 0;
 }

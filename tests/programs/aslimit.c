@@ -189,7 +189,8 @@ int main(int argc, char **argv)
             print_lines("out", r.out);
             print_lines("err", r.err);
             printf("limit found\n");
-            fprintf(stderr, "aslimit: %ld KiB (the lowest with the shim loaded: %ld KiB)\n", lim * 4, hi * 4);
+            fprintf(stderr, "aslimit: %ld KiB (the lowest with the shim loaded: %ld KiB)\n",
+                    lim * 4, hi * 4);
             return 0;
         }
     }

@@ -22,8 +22,8 @@
  *
  * At rate 1 the profile must say, per site: kept_a N allocated, 0 in use; temp_b N, 0;
  * thread_c N, N/2 in use (N/2 * 40 bytes); main_d N, 0; mixed_e N, 0 in use, its bytes
- * the sum of its sizes (bytes x SCALE). Prints "ok". Every site is a noinline function, so its frame
- * names it; nothing else allocates (stdout is written with write(2)). */
+ * the sum of its sizes (bytes x SCALE). Prints "ok". Every site is a noinline function, so its
+ * frame names it; nothing else allocates (stdout is written with write(2)). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>

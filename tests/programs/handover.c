@@ -52,11 +52,25 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { S_SHORT, S_LONG, S_INNER, S_MIDDLE, S_OUTER, S_DISTINCT, S_LAST, S_WRITER, S_RFIRST,
-       S_RLAST, S_SIGNALLER, S_ODD, S_RPAIR, NSITES };
-static const char *names[NSITES] = {"unlock_short", "unlock_long", "unlock_inner",
-                                    "unlock_middle", "unlock_outer", "unlock_distinct",
-                                    "unlock_last", "unlock_writer", "unlock_reader_first",
+enum {
+    S_SHORT,
+    S_LONG,
+    S_INNER,
+    S_MIDDLE,
+    S_OUTER,
+    S_DISTINCT,
+    S_LAST,
+    S_WRITER,
+    S_RFIRST,
+    S_RLAST,
+    S_SIGNALLER,
+    S_ODD,
+    S_RPAIR,
+    NSITES
+};
+static const char *names[NSITES] = {"unlock_short",       "unlock_long",      "unlock_inner",
+                                    "unlock_middle",      "unlock_outer",     "unlock_distinct",
+                                    "unlock_last",        "unlock_writer",    "unlock_reader_first",
                                     "unlock_reader_last", "unlock_signaller", "unlock_odd",
                                     "unlock_reader_pair"};
 static uint64_t truth[NSITES], count[NSITES], lower[NSITES], unsure[NSITES];
@@ -89,8 +103,13 @@ static void hold(uint64_t ns)
 /* the log: releases (appended by the holder, before it releases: in release order) and
  * waits (appended by each waiter) */
 #define MAXLOG 100000
-static struct rel { uint64_t t; int site; } rels[MAXLOG];
-static struct waitlog { uint64_t t0, t1; } waits[MAXLOG];
+static struct rel {
+    uint64_t t;
+    int site;
+} rels[MAXLOG];
+static struct waitlog {
+    uint64_t t0, t1;
+} waits[MAXLOG];
 static int nrels, nwaits;
 
 static void log_release(int site)
@@ -124,13 +143,13 @@ static void tally(void)
     }
 }
 
-#define UNLOCK_AT(fn, site)                                                                \
-    static __attribute__((noinline)) void fn(pthread_mutex_t *x, int releases)             \
-    {                                                                                      \
-        if (releases)                                                                      \
-            log_release(site);                                                             \
-        pthread_mutex_unlock(x);                                                           \
-        __asm__ volatile("" ::: "memory");                                                 \
+#define UNLOCK_AT(fn, site)                                                                        \
+    static __attribute__((noinline)) void fn(pthread_mutex_t *x, int releases)                     \
+    {                                                                                              \
+        if (releases)                                                                              \
+            log_release(site);                                                                     \
+        pthread_mutex_unlock(x);                                                                   \
+        __asm__ volatile("" ::: "memory");                                                         \
     }
 UNLOCK_AT(unlock_short, S_SHORT)
 UNLOCK_AT(unlock_long, S_LONG)
@@ -151,7 +170,8 @@ static int in_lock;  /* threads inside their lock call */
  * its hold once the other thread has entered its lock call. */
 static void until_waiter(void)
 {
-    while (!__atomic_load_n(&in_lock, __ATOMIC_ACQUIRE) && !__atomic_load_n(&finished, __ATOMIC_ACQUIRE))
+    while (!__atomic_load_n(&in_lock, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&finished, __ATOMIC_ACQUIRE))
         __builtin_ia32_pause();
 }
 
@@ -316,12 +336,13 @@ static void run_chain(long n, const uint64_t hold_of[2], const int site_of[2], i
     pthread_mutex_lock(&many[0]);
     pthread_create(&t, NULL, chain_waiter, NULL);
     if (watch)
-        on_cpu(0); /* after: the profiler's flusher thread, made with the first thread, is not pinned */
+        on_cpu(0); /* after: the profiler's flusher thread, made with the first thread, is not
+                      pinned */
     for (long i = 0; i < n; i++) {
         pthread_mutex_lock(&many[i + 1]);
         __atomic_store_n(&watching, i, __ATOMIC_RELEASE);
         uint64_t seen_free = 0; /* last clock read before a look that did not see the mark */
-        for (;;) {             /* until the waiter sleeps on it */
+        for (;;) {              /* until the waiter sleeps on it */
             uint64_t t = now();
             if (__atomic_load_n(&many[i].__data.__lock, __ATOMIC_ACQUIRE) == 2)
                 break;

@@ -45,7 +45,8 @@ int main(int argc, char **argv)
         return 0;
     }
     int n = 0;
-    while (mmap(NULL, (size_t)256 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED)
+    while (mmap(NULL, (size_t)256 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) !=
+           MAP_FAILED)
         n++;
     printf("%d\n", n);
     return 0;

@@ -13,10 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SHOW(what, call)                                                                   \
-    do {                                                                                   \
-        int r_ = (call);                                                                   \
-        printf("%-46s r=%d (%s) errno=%d\n", what, r_, r_ > 0 ? strerror(r_) : "-", errno); \
+#define SHOW(what, call)                                                                           \
+    do {                                                                                           \
+        int r_ = (call);                                                                           \
+        printf("%-46s r=%d (%s) errno=%d\n", what, r_, r_ > 0 ? strerror(r_) : "-", errno);        \
     } while (0)
 
 static pthread_mutex_t robust;
@@ -196,17 +196,22 @@ int main(void)
      * and error-checking unlocks with a waiter */
     struct timespec mono = mono_in_ms(10);
     errno = 5;
-    SHOW("clocklock free, bad clock -> EINVAL", pthread_mutex_clocklock(&m, CLOCK_PROCESS_CPUTIME_ID, &mono));
+    SHOW("clocklock free, bad clock -> EINVAL",
+         pthread_mutex_clocklock(&m, CLOCK_PROCESS_CPUTIME_ID, &mono));
     SHOW("clocklock free -> 0", pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &mono));
     SHOW("clocklock held -> ETIMEDOUT", pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &mono));
-    SHOW("clocklock held, bad timeout -> EINVAL", pthread_mutex_clocklock(&m, CLOCK_REALTIME, &bad));
+    SHOW("clocklock held, bad timeout -> EINVAL",
+         pthread_mutex_clocklock(&m, CLOCK_REALTIME, &bad));
     SHOW("unlock", pthread_mutex_unlock(&m));
     SHOW("rwlock: clockwrlock bad clock -> EINVAL", pthread_rwlock_clockwrlock(&rw, 12345, &mono));
     SHOW("rwlock: clockrdlock", pthread_rwlock_clockrdlock(&rw, CLOCK_MONOTONIC, &mono));
-    SHOW("rwlock: clockwrlock while reading -> ETIMEDOUT", pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &mono));
+    SHOW("rwlock: clockwrlock while reading -> ETIMEDOUT",
+         pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &mono));
     SHOW("rwlock: unlock", pthread_rwlock_unlock(&rw));
-    SHOW("rwlock: clockwrlock", pthread_rwlock_clockwrlock(&rw, CLOCK_REALTIME, (t = in_ms(10), &t)));
-    SHOW("rwlock: clockrdlock while writing -> EDEADLK", pthread_rwlock_clockrdlock(&rw, CLOCK_MONOTONIC, &mono));
+    SHOW("rwlock: clockwrlock",
+         pthread_rwlock_clockwrlock(&rw, CLOCK_REALTIME, (t = in_ms(10), &t)));
+    SHOW("rwlock: clockrdlock while writing -> EDEADLK",
+         pthread_rwlock_clockrdlock(&rw, CLOCK_MONOTONIC, &mono));
     SHOW("rwlock: unlock", pthread_rwlock_unlock(&rw));
     pthread_mutex_lock(&m);
     mono = mono_in_ms(10);

@@ -13,31 +13,31 @@
 
 #include <stddef.h>
 
-#define MANY_SITES(name, leaf)                                                                  \
-    static __attribute__((noinline)) void name##_route(unsigned code, int n, size_t size);     \
-    static __attribute__((noinline)) void name##_0(unsigned code, int n, size_t size)          \
-    {                                                                                           \
-        name##_route(code, n, size);                                                            \
-        __asm__ volatile("" ::: "memory");                                                      \
-    }                                                                                           \
-    static __attribute__((noinline)) void name##_1(unsigned code, int n, size_t size)          \
-    {                                                                                           \
-        name##_route(code, n, size);                                                            \
-        __asm__ volatile("" ::: "memory");                                                      \
-    }                                                                                           \
-    static __attribute__((noinline)) void name##_route(unsigned code, int n, size_t size)      \
-    {                                                                                           \
-        if (n == 0)                                                                             \
-            leaf(size);                                                                         \
-        else if (code & 1)                                                                      \
-            name##_1(code >> 1, n - 1, size);                                                   \
-        else                                                                                    \
-            name##_0(code >> 1, n - 1, size);                                                   \
-        __asm__ volatile("" ::: "memory");                                                      \
-    }                                                                                           \
-    static void name(unsigned code, size_t size)                                                \
-    {                                                                                           \
-        name##_route(code, 16, size);                                                           \
+#define MANY_SITES(name, leaf)                                                                     \
+    static __attribute__((noinline)) void name##_route(unsigned code, int n, size_t size);         \
+    static __attribute__((noinline)) void name##_0(unsigned code, int n, size_t size)              \
+    {                                                                                              \
+        name##_route(code, n, size);                                                               \
+        __asm__ volatile("" ::: "memory");                                                         \
+    }                                                                                              \
+    static __attribute__((noinline)) void name##_1(unsigned code, int n, size_t size)              \
+    {                                                                                              \
+        name##_route(code, n, size);                                                               \
+        __asm__ volatile("" ::: "memory");                                                         \
+    }                                                                                              \
+    static __attribute__((noinline)) void name##_route(unsigned code, int n, size_t size)          \
+    {                                                                                              \
+        if (n == 0)                                                                                \
+            leaf(size);                                                                            \
+        else if (code & 1)                                                                         \
+            name##_1(code >> 1, n - 1, size);                                                      \
+        else                                                                                       \
+            name##_0(code >> 1, n - 1, size);                                                      \
+        __asm__ volatile("" ::: "memory");                                                         \
+    }                                                                                              \
+    static void name(unsigned code, size_t size)                                                   \
+    {                                                                                              \
+        name##_route(code, 16, size);                                                              \
     }
 
 #endif

@@ -75,9 +75,9 @@ static void *reader(void *arg)
     return NULL;
 }
 
-static const char *const known[] = {"not-profiling", "file", "memory", "options", "truncated",
-                                    "ring", "flusher", "birth-table", "own-stack",
-                                    "sandbox-room", "counter", "waiter-table", "early"};
+static const char *const known[] = {
+    "not-profiling", "file",      "memory",       "options", "truncated",    "ring", "flusher",
+    "birth-table",   "own-stack", "sandbox-room", "counter", "waiter-table", "early"};
 
 /* Is s a list of whole names ("" included)? */
 static int whole(const char *s)

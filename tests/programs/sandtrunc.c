@@ -95,20 +95,24 @@ static void *helper(void *arg)
     return arg;
 }
 
-#define ALLOW(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+#define ALLOW(nr)                                                                                  \
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
 #define LIST(...)                                                                                  \
-    {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),                     \
-     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),                                \
-     BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),                                         \
-     BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),                       \
-     ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_brk), ALLOW(__NR_mmap), ALLOW(__NR_munmap),  \
-     ALLOW(__NR_madvise), ALLOW(__NR_futex), ALLOW(__NR_access), ALLOW(__NR_clock_nanosleep),    \
-     ALLOW(__NR_getpid), ALLOW(__NR_exit), ALLOW(__NR_exit_group), ALLOW(__NR_rt_sigreturn),     \
-     __VA_ARGS__ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)}
+    {                                                                                              \
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),                   \
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),                          \
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),                                   \
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),                 \
+            ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_brk), ALLOW(__NR_mmap),                \
+            ALLOW(__NR_munmap), ALLOW(__NR_madvise), ALLOW(__NR_futex), ALLOW(__NR_access),        \
+            ALLOW(__NR_clock_nanosleep), ALLOW(__NR_getpid), ALLOW(__NR_exit),                     \
+            ALLOW(__NR_exit_group), ALLOW(__NR_rt_sigreturn),                                      \
+            __VA_ARGS__ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)                        \
+    }
 static struct sock_filter allow[] = LIST();
 static struct sock_filter allow_mask[] = /* alone-mask */
-    LIST(ALLOW(__NR_rt_sigprocmask), ALLOW(__NR_rt_sigqueueinfo),);
-static struct sock_filter allow_noqueue[] = LIST(ALLOW(__NR_rt_sigprocmask),); /* alone-noqueue */
+    LIST(ALLOW(__NR_rt_sigprocmask), ALLOW(__NR_rt_sigqueueinfo), );
+static struct sock_filter allow_noqueue[] = LIST(ALLOW(__NR_rt_sigprocmask), ); /* alone-noqueue */
 
 int main(int argc, char **argv)
 {
@@ -159,7 +163,7 @@ int main(int argc, char **argv)
     (void)!write(1, line, (size_t)n);
     for (int i = 0; i < 6000 && access(argv[2], F_OK) != 0; i++)
         usleep(10000); /* a poll of GOFILE (at most 60 s) */
-    if (sigfd_mode) { /* the test sent SIGBUS before GOFILE: is it there to read? */
+    if (sigfd_mode) {  /* the test sent SIGBUS before GOFILE: is it there to read? */
         struct signalfd_siginfo si;
         ssize_t got = -1;
         for (int i = 0; i < 3000 && (got = read(sfd, &si, sizeof si)) != (ssize_t)sizeof si; i++)

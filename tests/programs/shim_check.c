@@ -116,7 +116,9 @@ int main(void)
     /* many sizes through every path, freed in another order */
     void *v[3000];
     for (int i = 0; i < 3000; i++)
-        v[i] = i % 3 == 0 ? malloc((size_t)i * 7) : i % 3 == 1 ? calloc((size_t)i, 3) : realloc(NULL, (size_t)i);
+        v[i] = i % 3 == 0   ? malloc((size_t)i * 7)
+               : i % 3 == 1 ? calloc((size_t)i, 3)
+                            : realloc(NULL, (size_t)i);
     for (int i = 2999; i >= 0; i -= 2)
         free(v[i]);
     for (int i = 0; i < 3000; i += 2)

@@ -29,8 +29,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define ALT_EXTRA (4096 + 1024) /* the profiler's bound (core/ownstack.h), and the handler's
-                                   and malloc's own frames */
+#define ALT_EXTRA                                                                                  \
+    (4096 + 1024) /* the profiler's bound (core/ownstack.h), and the handler's                     \
+                     and malloc's own frames */
 #define PAINT 0x5a
 
 static int n;
@@ -190,8 +191,8 @@ int main(int argc, char **argv)
     /* a handler on a small alternate stack, a guard page below it */
     long pg = sysconf(_SC_PAGESIZE);
     alt_size = argc > 3 ? (size_t)atol(argv[3]) : (size_t)sysconf(_SC_MINSIGSTKSZ) + ALT_EXTRA;
-    char *m = mmap(NULL, (size_t)pg + alt_size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *m = mmap(NULL, (size_t)pg + alt_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
     if (m == MAP_FAILED || mprotect(m, (size_t)pg, PROT_NONE) != 0)
         return 2;
     alt_lo = m + pg;
@@ -206,8 +207,8 @@ int main(int argc, char **argv)
     per_signal = n / 10;
     for (int i = 0; i < 10; i++)
         raise(SIGUSR1);
-    fprintf(stderr, "stacks: alternate stack: %zu of %zu bytes used\n",
-            used_from(alt_lo, alt_size), alt_size);
+    fprintf(stderr, "stacks: alternate stack: %zu of %zu bytes used\n", used_from(alt_lo, alt_size),
+            alt_size);
 
     /* the forked child's exit thread's stack and the page it reports through */
     shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

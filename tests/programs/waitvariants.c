@@ -54,17 +54,20 @@ static void bad(const char *what, int r)
     printf("BAD %s returned %d\n", what, r);
 }
 
-#define WAITER(name, body)                                                                 \
-    static __attribute__((noinline)) int wait_##name(void) { body }                        \
-    static void *run_##name(void *arg)                                                     \
-    {                                                                                      \
-        int k = __atomic_fetch_add(&entered, 1, __ATOMIC_ACQ_REL);                         \
-        uint64_t t0 = t0s[k] = now();                                                      \
-        int r = wait_##name();                                                             \
-        __atomic_add_fetch(&waited, now() - t0, __ATOMIC_RELAXED);                         \
-        if (r)                                                                             \
-            bad(#name, r);                                                                 \
-        return arg;                                                                        \
+#define WAITER(name, body)                                                                         \
+    static __attribute__((noinline)) int wait_##name(void)                                         \
+    {                                                                                              \
+        body                                                                                       \
+    }                                                                                              \
+    static void *run_##name(void *arg)                                                             \
+    {                                                                                              \
+        int k = __atomic_fetch_add(&entered, 1, __ATOMIC_ACQ_REL);                                 \
+        uint64_t t0 = t0s[k] = now();                                                              \
+        int r = wait_##name();                                                                     \
+        __atomic_add_fetch(&waited, now() - t0, __ATOMIC_RELAXED);                                 \
+        if (r)                                                                                     \
+            bad(#name, r);                                                                         \
+        return arg;                                                                                \
     }
 
 WAITER(mutex_clocklock, {
@@ -132,11 +135,11 @@ WAITER(cnd_timedwait, {
     return r;
 })
 
-#define RELEASE(name, call)                                                                \
-    static __attribute__((noinline)) void release_##name(void)                             \
-    {                                                                                      \
-        handed = now();                                                                    \
-        call;                                                                              \
+#define RELEASE(name, call)                                                                        \
+    static __attribute__((noinline)) void release_##name(void)                                     \
+    {                                                                                              \
+        handed = now();                                                                            \
+        call;                                                                                      \
     }
 RELEASE(mutex_clocklock, pthread_mutex_unlock(&mu))
 RELEASE(rwlock_clockrdlock, pthread_rwlock_unlock(&rw))
@@ -144,7 +147,8 @@ RELEASE(rwlock_clockwrlock, pthread_rwlock_unlock(&rw))
 RELEASE(spin_lock, pthread_spin_unlock(&spin))
 RELEASE(mtx_lock, mtx_unlock(&cm))
 RELEASE(mtx_timedlock, mtx_unlock(&cm))
-RELEASE(cond_clockwait, (pthread_mutex_lock(&mu), go = 1, pthread_cond_broadcast(&cv), pthread_mutex_unlock(&mu)))
+RELEASE(cond_clockwait,
+        (pthread_mutex_lock(&mu), go = 1, pthread_cond_broadcast(&cv), pthread_mutex_unlock(&mu)))
 RELEASE(sem_clockwait, (sem_post(&sem), sem_post(&sem), sem_post(&sem)))
 RELEASE(cnd_wait, (mtx_lock(&cm), go = 1, cnd_broadcast(&cc), mtx_unlock(&cm)))
 RELEASE(cnd_timedwait, (mtx_lock(&cm), go = 1, cnd_broadcast(&cc), mtx_unlock(&cm)))
@@ -173,11 +177,26 @@ static void run(const char *name, void *(*fn)(void *), void (*take)(void), void 
     printf("%s %llu %llu\n", name, (unsigned long long)waited, (unsigned long long)handed_sum);
 }
 
-static void take_mu(void) { pthread_mutex_lock(&mu); }
-static void take_wr(void) { pthread_rwlock_wrlock(&rw); }
-static void take_rd(void) { pthread_rwlock_rdlock(&rw); }
-static void take_spin(void) { pthread_spin_lock(&spin); }
-static void take_cm(void) { mtx_lock(&cm); }
+static void take_mu(void)
+{
+    pthread_mutex_lock(&mu);
+}
+static void take_wr(void)
+{
+    pthread_rwlock_wrlock(&rw);
+}
+static void take_rd(void)
+{
+    pthread_rwlock_rdlock(&rw);
+}
+static void take_spin(void)
+{
+    pthread_spin_lock(&spin);
+}
+static void take_cm(void)
+{
+    mtx_lock(&cm);
+}
 
 int main(void)
 {
@@ -189,8 +208,10 @@ int main(void)
     mtx_init(&cm, mtx_timed);
     cnd_init(&cc);
     run("mutex_clocklock", run_mutex_clocklock, take_mu, release_mutex_clocklock, 1, WAITERS);
-    run("rwlock_clockrdlock", run_rwlock_clockrdlock, take_wr, release_rwlock_clockrdlock, 1, WAITERS);
-    run("rwlock_clockwrlock", run_rwlock_clockwrlock, take_rd, release_rwlock_clockwrlock, 1, WAITERS);
+    run("rwlock_clockrdlock", run_rwlock_clockrdlock, take_wr, release_rwlock_clockrdlock, 1,
+        WAITERS);
+    run("rwlock_clockwrlock", run_rwlock_clockwrlock, take_rd, release_rwlock_clockwrlock, 1,
+        WAITERS);
     run("cond_clockwait", run_cond_clockwait, NULL, release_cond_clockwait, 0, WAITERS);
     run("sem_clockwait", run_sem_clockwait, NULL, release_sem_clockwait, 0, WAITERS);
     run("spin_lock", run_spin_lock, take_spin, release_spin_lock, 0, 1);

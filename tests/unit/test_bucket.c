@@ -19,12 +19,12 @@
 #include "options.h"
 #include "prof.h"
 
-#define CHECK(c)                                                                           \
-    do {                                                                                   \
-        if (!(c)) {                                                                        \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);                        \
-            _exit(10);                                                                     \
-        }                                                                                  \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);                                \
+            _exit(10);                                                                             \
+        }                                                                                          \
     } while (0)
 
 static void in_child(void (*fn)(void))
@@ -299,8 +299,8 @@ static void account_colliding(void)
         /* j from the outer end: the shared frames, then frames of a few kinds, so that
          * stacks also share frames below where they first differ */
         for (unsigned j = 0; j < len[i]; j++)
-            st[i][len[i] - 1 - j] = j < shared ? 0x7100000 + j * 16
-                                               : 0x7200000 + (uintptr_t)(i % 5) * 0x10000 + j * 16;
+            st[i][len[i] - 1 - j] =
+                j < shared ? 0x7100000 + j * 16 : 0x7200000 + (uintptr_t)(i % 5) * 0x10000 + j * 16;
     }
     /* two stacks the same but for their innermost frame, or their outermost */
     memcpy(st[2], st[3], sizeof st[2]);
@@ -328,7 +328,8 @@ static void account_colliding(void)
         CHECK(b != NULL);
         if (b->u.mem.active.aobj / 65536 != want[i])
             fprintf(stderr, "stack %u: %llu events, want %llu\n", i,
-                    (unsigned long long)(b->u.mem.active.aobj / 65536), (unsigned long long)want[i]);
+                    (unsigned long long)(b->u.mem.active.aobj / 65536),
+                    (unsigned long long)want[i]);
         CHECK(b->u.mem.active.aobj / 65536 == want[i]);
     }
     CHECK(cp_bucket_count() == AC_N);

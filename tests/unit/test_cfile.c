@@ -603,8 +603,10 @@ static void test_seqlock_reader(void **state)
     char *p = tpath("seq.count");
     struct cp_cfile f;
     assert_int_equal(cp_cfile_open(&f, p, META, sizeof META - 1), 0);
-    assert_int_equal(cp_cfile_counter(&f, CP_CFILE_SEQ_ENDED, strlen(CP_CFILE_SEQ_ENDED), &sq_e), 0);
-    assert_int_equal(cp_cfile_counter(&f, CP_CFILE_SEQ_BEGUN, strlen(CP_CFILE_SEQ_BEGUN), &sq_b), 0);
+    assert_int_equal(cp_cfile_counter(&f, CP_CFILE_SEQ_ENDED, strlen(CP_CFILE_SEQ_ENDED), &sq_e),
+                     0);
+    assert_int_equal(cp_cfile_counter(&f, CP_CFILE_SEQ_BEGUN, strlen(CP_CFILE_SEQ_BEGUN), &sq_b),
+                     0);
     assert_int_equal(cp_cfile_counter(&f, "x", 1, &sq_x), 0);
     assert_int_equal(cp_cfile_counter(&f, "y", 1, &sq_y), 0);
     pthread_t t;

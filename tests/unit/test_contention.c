@@ -55,13 +55,13 @@ static void test_worked_example(void **state)
     assert_int_equal(cp_contention_init(), 0);
     static int mu;
     const void *m = &mu;
-    assert_true(cp_contention_begin_at(m, 10));                /* A */
-    assert_true(cp_contention_begin_at(m, 30));                /* B */
-    assert_int_equal(cp_contention_charge_at(m, 50), 60);  /* H unlocks */
-    cp_contention_end(m, 10, 52);                           /* A acquires */
-    assert_int_equal(cp_contention_charge_at(m, 90), 40);  /* A unlocks */
-    cp_contention_end(m, 30, 91);                           /* B acquires */
-    assert_int_equal(cp_contention_charge_at(m, 200), 0);  /* nobody waits */
+    assert_true(cp_contention_begin_at(m, 10));           /* A */
+    assert_true(cp_contention_begin_at(m, 30));           /* B */
+    assert_int_equal(cp_contention_charge_at(m, 50), 60); /* H unlocks */
+    cp_contention_end(m, 10, 52);                         /* A acquires */
+    assert_int_equal(cp_contention_charge_at(m, 90), 40); /* A unlocks */
+    cp_contention_end(m, 30, 91);                         /* B acquires */
+    assert_int_equal(cp_contention_charge_at(m, 200), 0); /* nobody waits */
     uint64_t now;
     assert_int_equal(cp_contention_charge(m, &now, &cw), 0);
     assert_int_equal(now, 0); /* no clock read when nobody waits */
@@ -147,7 +147,7 @@ static void test_mutex_fraction(void **state)
     uint64_t c, d;
     assert_false(cp_mutex_tracked(0, 0));
     assert_true(cp_mutex_tracked(1, rnd()));
-    assert_false(cp_mutex_scale(0, 0, 1, &c, &d)); /* nothing to record */
+    assert_false(cp_mutex_scale(0, 0, 1, &c, &d));   /* nothing to record */
     assert_false(cp_mutex_scale(1, 100, 0, &c, &d)); /* off */
     assert_true(cp_mutex_scale(1, 100, 1, &c, &d));
     assert_int_equal(c, CP_Q16);
@@ -191,8 +191,8 @@ static void test_mutex_gap(void **state)
             zeros += g == 0;
         }
         double mean = sum / draws, sd = sqrt((f - 1.0) * f / draws);
-        printf("gap: f %llu mean %.2f (want %llu, sigma %.2f), P(0) %.5f\n",
-               (unsigned long long)f, mean, (unsigned long long)(f - 1), sd, zeros / draws);
+        printf("gap: f %llu mean %.2f (want %llu, sigma %.2f), P(0) %.5f\n", (unsigned long long)f,
+               mean, (unsigned long long)(f - 1), sd, zeros / draws);
         assert_true(fabs(mean - (f - 1.0)) < 5 * sd);
         double p = 1.0 / f;
         assert_true(fabs(zeros / draws - p) < 5 * sqrt(p * (1 - p) / draws) + 1e-9);
@@ -256,19 +256,19 @@ static void test_waits_counted_once(void **state)
     static int mu;
     const void *m = &mu;
     uint32_t w;
-    assert_true(cp_contention_begin_at(m, 10));               /* A */
-    assert_true(cp_contention_begin_at(m, 30));               /* B */
+    assert_true(cp_contention_begin_at(m, 10)); /* A */
+    assert_true(cp_contention_begin_at(m, 30)); /* B */
     assert_int_equal(cp_contention_charge_counted_at(m, 50, &w), 60);
-    assert_int_equal(w, 2);                                   /* both, once */
-    cp_contention_end(m, 10, 52);                             /* A acquires */
-    assert_true(cp_contention_begin_at(m, 60));               /* C */
+    assert_int_equal(w, 2);                     /* both, once */
+    cp_contention_end(m, 10, 52);               /* A acquires */
+    assert_true(cp_contention_begin_at(m, 60)); /* C */
     assert_int_equal(cp_contention_charge_counted_at(m, 90, &w), 70);
-    assert_int_equal(w, 1);                                   /* C only: B was counted */
-    cp_contention_end(m, 30, 91);                             /* B acquires */
-    assert_true(cp_contention_begin_at(m, 95));               /* D: ends uncharged */
+    assert_int_equal(w, 1);                     /* C only: B was counted */
+    cp_contention_end(m, 30, 91);               /* B acquires */
+    assert_true(cp_contention_begin_at(m, 95)); /* D: ends uncharged */
     cp_contention_end(m, 95, 99);
     assert_int_equal(cp_contention_charge_counted_at(m, 100, &w), 10);
-    assert_int_equal(w, 0);                                   /* C's again, D none */
+    assert_int_equal(w, 0); /* C's again, D none */
     cp_contention_end(m, 60, 101);
     assert_int_equal(cp_contention_charge_counted_at(m, 200, &w), 0);
     assert_int_equal(w, 0);
@@ -421,7 +421,8 @@ static void test_cond_map_forgets(void **state)
     const void *cv[9];
     unsigned n = 0, set = 0;
     for (unsigned i = 0; i < (1u << 16) && n < 9; i++) { /* the map's hash of an address */
-        unsigned h = (unsigned)((((uint64_t)(uintptr_t)&space[i] * 0x9E3779B97F4A7C15ull) >> 40) & 1023);
+        unsigned h =
+            (unsigned)((((uint64_t)(uintptr_t)&space[i] * 0x9E3779B97F4A7C15ull) >> 40) & 1023);
         if (n == 0)
             set = h;
         if (h == set)
@@ -536,12 +537,19 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_mapped_at_first_wait),
-        cmocka_unit_test(test_worked_example),   cmocka_unit_test(test_charges_sum_to_waits),
-        cmocka_unit_test(test_unknown_mutex_is_free), cmocka_unit_test(test_block_unbiased),
-        cmocka_unit_test(test_mutex_fraction),   cmocka_unit_test(test_mutex_gap),
-        cmocka_unit_test(test_block_threshold),  cmocka_unit_test(test_waits_counted_once),   cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_million_distinct), cmocka_unit_test(test_waits_in_progress),
-        cmocka_unit_test(test_cond_reacquisition), cmocka_unit_test(test_cond_map_forgets),
+        cmocka_unit_test(test_worked_example),
+        cmocka_unit_test(test_charges_sum_to_waits),
+        cmocka_unit_test(test_unknown_mutex_is_free),
+        cmocka_unit_test(test_block_unbiased),
+        cmocka_unit_test(test_mutex_fraction),
+        cmocka_unit_test(test_mutex_gap),
+        cmocka_unit_test(test_block_threshold),
+        cmocka_unit_test(test_waits_counted_once),
+        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_million_distinct),
+        cmocka_unit_test(test_waits_in_progress),
+        cmocka_unit_test(test_cond_reacquisition),
+        cmocka_unit_test(test_cond_map_forgets),
         cmocka_unit_test(test_cond_concurrent),
         cmocka_unit_test(test_hold),
     };

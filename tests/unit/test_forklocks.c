@@ -143,8 +143,8 @@ static void test_fork_while_locks_are_hammered(void **state)
 
 /* ---- locks held for the whole loop ------------------------------------------------ */
 
-static int held;    /* atomic: the holder has the lock */
-static int release; /* atomic: the forks are done */
+static int held;       /* atomic: the holder has the lock */
+static int release;    /* atomic: the forks are done */
 static char waited_on; /* a mutex's address, for the waiter table */
 
 static void *grow_holder(void *arg)

@@ -131,12 +131,10 @@ static void test_tsc_stamps(void **state)
             uint64_t tol = hi / 100 + 150;
             if (life + tol < lo || life > hi + tol)
                 fail_msg("lifetime %llu ns converted, clock %llu..%llu ns",
-                         (unsigned long long)life, (unsigned long long)lo,
-                         (unsigned long long)hi);
+                         (unsigned long long)life, (unsigned long long)lo, (unsigned long long)hi);
             if (c1 + 2000 < n1 || c1 > n2 + 2000)
                 fail_msg("a stamp converts to %llu, read between %llu and %llu",
-                         (unsigned long long)c1, (unsigned long long)n1,
-                         (unsigned long long)n2);
+                         (unsigned long long)c1, (unsigned long long)n1, (unsigned long long)n2);
             /* classes: the same when the clock's measure is not near a boundary */
             bool near = false;
             for (uint64_t b = 1000; b <= 10000000000ull; b *= 10)
@@ -501,8 +499,8 @@ static void test_timeline_bounded(void **state)
         last = tl_ctr[i][0];
     }
     assert_int_equal(spike, 3);
-    assert_true(tl_ctr[0][0] <= 200);   /* the start is still there */
-    assert_true(last >= 99990 - 160);   /* and the end: within one (doubled) step */
+    assert_true(tl_ctr[0][0] <= 200); /* the start is still there */
+    assert_true(last >= 99990 - 160); /* and the end: within one (doubled) step */
 }
 
 int main(void)

@@ -74,9 +74,11 @@ static void test_values(void **state)
 {
     struct cp_options o;
     char log[1024];
-    char *env[] = {"CTRPROF_MEM_RATE=1",  "CTRPROF_MUTEX_FRACTION=0", "CTRPROF_BLOCK_RATE=123",
-                   "CTRPROF_FLUSH_MS=5",  "CTRPROF_DEPTH=128",        "CTRPROF_UNWIND=fp",
-                   "CTRPROF_DIR=/tmp/x",  "CTRPROF_FILE=/tmp/y.count", "CTRPROF_DEBUG=0", NULL};
+    char *env[] = {"CTRPROF_MEM_RATE=1",     "CTRPROF_MUTEX_FRACTION=0",
+                   "CTRPROF_BLOCK_RATE=123", "CTRPROF_FLUSH_MS=5",
+                   "CTRPROF_DEPTH=128",      "CTRPROF_UNWIND=fp",
+                   "CTRPROF_DIR=/tmp/x",     "CTRPROF_FILE=/tmp/y.count",
+                   "CTRPROF_DEBUG=0",        NULL};
     assert_int_equal(load(&o, env, log, sizeof log), 0);
     assert_int_equal(o.mem_rate, 1);
     assert_int_equal(o.mutex_fraction, 0);
@@ -101,8 +103,8 @@ static void test_bad_values(void **state)
 {
     struct cp_options o;
     char log[4096];
-    char *env[] = {"CTRPROF_MEM_RATE=abc", "CTRPROF_DEPTH=0",     "CTRPROF_DEPTH=129",
-                   "CTRPROF_FLUSH_MS=",    "CTRPROF_UNWIND=gdb",  "CTRPROF_DEBUG=yes",
+    char *env[] = {"CTRPROF_MEM_RATE=abc",  "CTRPROF_DEPTH=0",    "CTRPROF_DEPTH=129",
+                   "CTRPROF_FLUSH_MS=",     "CTRPROF_UNWIND=gdb", "CTRPROF_DEBUG=yes",
                    "CTRPROF_BLOCK_RATE=-1", "CTRPROF_DIR=",       NULL};
     int lines = load(&o, env, log, sizeof log);
     printf("%s", log);

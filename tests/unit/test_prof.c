@@ -761,8 +761,8 @@ static void test_ring_fault_while_running(void **state)
     unlink(p);
     assert_true(WIFEXITED(st));
     if (WEXITSTATUS(st) != 0)
-        fail_msg("child exit %d (7: lost:noring was %s); stderr: %s", WEXITSTATUS(st),
-                 "not 5", out);
+        fail_msg("child exit %d (7: lost:noring was %s); stderr: %s", WEXITSTATUS(st), "not 5",
+                 out);
     int lines = 0;
     for (char *c = out; *c; c++)
         lines += *c == '\n';
@@ -844,7 +844,9 @@ static int aside_child(void)
         cp_prof_aside_end();
     }
     if (bad) {
-        fprintf(stderr, "aside: a flusher was running in %d of 300 step-asides (%d stopped; %d threads, %d at the start)\n",
+        fprintf(stderr,
+                "aside: a flusher was running in %d of 300 step-asides (%d stopped; %d threads, %d "
+                "at the start)\n",
                 bad, stopped, threads_now(), base);
         return 4;
     }
@@ -858,7 +860,8 @@ static void test_aside_while_starting(void **state)
 #if defined(__SANITIZE_THREAD__)
     /* the kernel's thread count is the assertion, and under TSan a stopped flusher was
      * still counted in every step-aside (TSan's own thread handling): said, not run */
-    fprintf(stderr, "SKIP test_aside_while_starting: thread counts are not the program's under TSan\n");
+    fprintf(stderr,
+            "SKIP test_aside_while_starting: thread counts are not the program's under TSan\n");
     skip();
 #endif
     in_child(aside_child);
@@ -886,11 +889,15 @@ int main(void)
      * process whose engine is not set up yet (no flusher thread: TSan cannot start
      * threads in the child of a multi-threaded fork) */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fault_injection), cmocka_unit_test(test_ring_fault_while_running),
-        cmocka_unit_test(test_cap_folds),       cmocka_unit_test(test_aside_while_starting),
+        cmocka_unit_test(test_fault_injection),
+        cmocka_unit_test(test_ring_fault_while_running),
+        cmocka_unit_test(test_cap_folds),
+        cmocka_unit_test(test_aside_while_starting),
         cmocka_unit_test(test_cross_thread_accounting),
-        cmocka_unit_test(test_refs_meet),       cmocka_unit_test(test_stack_deltas),
-        cmocka_unit_test(test_bucket_names),    cmocka_unit_test(test_live_map),
+        cmocka_unit_test(test_refs_meet),
+        cmocka_unit_test(test_stack_deltas),
+        cmocka_unit_test(test_bucket_names),
+        cmocka_unit_test(test_live_map),
         cmocka_unit_test(test_one_bucket_per_stack),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

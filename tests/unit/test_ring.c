@@ -21,7 +21,8 @@ struct seen {
     int bad;
 };
 
-static void check_seq(void *ctx, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *w, unsigned n)
+static void check_seq(void *ctx, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *w,
+                      unsigned n)
 {
     struct seen *s = ctx;
     /* each record carries its sequence number in every word and as its cycle */
@@ -202,8 +203,7 @@ static void test_full_ring_waits(void **state)
     while (!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE) || r.rtail != cp_ring_head_pos(&r)) {
         uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
         __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
-        if (cp_ring_head_pos(&r) == r.rtail &&
-            !__atomic_load_n(&c.done, __ATOMIC_ACQUIRE))
+        if (cp_ring_head_pos(&r) == r.rtail && !__atomic_load_n(&c.done, __ATOMIC_ACQUIRE))
             cp_futex_wait(&cp_ring_kick, k, 50 * 1000 * 1000);
         __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
         cp_ring_drain(&r, check_seq, &s);
@@ -295,7 +295,8 @@ static uint64_t *ringmem[NPROD];
 static volatile int stop_consumer;
 static uint64_t counted[NPROD];
 
-static void count_rec(void *ctx, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *w, unsigned n)
+static void count_rec(void *ctx, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *w,
+                      unsigned n)
 {
     uint64_t *c = ctx;
     c[w[0]]++;
@@ -343,7 +344,8 @@ static void test_many_producers(void **state)
         cp_ring_drain(&rings[i], count_rec, counted);
     for (int i = 0; i < NPROD; i++) {
         if (counted[i] != 4 * 5000)
-            fail_msg("producer %d: expected 20000 records, got %llu", i, (unsigned long long)counted[i]);
+            fail_msg("producer %d: expected 20000 records, got %llu", i,
+                     (unsigned long long)counted[i]);
         assert_int_equal(cp_ring_take_lost(&rings[i]), 0);
         free(ringmem[i]);
     }

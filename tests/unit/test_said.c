@@ -70,12 +70,12 @@ static void in_child(int (*fn)(void))
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
-#define CHECK(c)                                                                           \
-    do {                                                                                   \
-        if (!(c)) {                                                                        \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);                        \
-            return 1;                                                                      \
-        }                                                                                  \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);                                \
+            return 1;                                                                              \
+        }                                                                                          \
     } while (0)
 
 static void start(char **env)
@@ -206,7 +206,7 @@ static int filled_during_the_call(void)
     cp_shim_said_init();
     bool held = cp_shim_said_env_before();
     CHECK(held && cp_log_tree_first(CP_LOG_TREE_RING)); /* (filled in env_room) */
-    environ = glibcs;                                    /* (the copy made without it) */
+    environ = glibcs;                                   /* (the copy made without it) */
     cp_shim_said_env_changed(held);
     CHECK(environ != glibcs && entries() == 4);
     CHECK(getenv("CTRPROF_SAID") && !strcmp(getenv("CTRPROF_SAID"), "ring"));
@@ -373,16 +373,11 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hidden_until_said),
-        cmocka_unit_test(test_no_shim_no_slot),
-        cmocka_unit_test(test_inherited_replaced),
-        cmocka_unit_test(test_program_replaced_array),
-        cmocka_unit_test(test_hooks_put_slot_back),
-        cmocka_unit_test(test_filled_during_the_call),
-        cmocka_unit_test(test_after_clearenv),
-        cmocka_unit_test(test_said_while_held),
-        cmocka_unit_test(test_token_in_fork_child),
-        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_hidden_until_said),   cmocka_unit_test(test_no_shim_no_slot),
+        cmocka_unit_test(test_inherited_replaced),  cmocka_unit_test(test_program_replaced_array),
+        cmocka_unit_test(test_hooks_put_slot_back), cmocka_unit_test(test_filled_during_the_call),
+        cmocka_unit_test(test_after_clearenv),      cmocka_unit_test(test_said_while_held),
+        cmocka_unit_test(test_token_in_fork_child), cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

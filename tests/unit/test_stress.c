@@ -54,9 +54,9 @@ const char *__tsan_default_options(void)
 #define FORK_TOO 1
 #endif
 #define NSLOT 64
-#define NH 256  /* heap stacks (sites; the size is 1000 + id) */
-#define NM 32   /* mutex stacks: depth 1 + id */
-#define NB 32   /* block stacks: depth 1 + id */
+#define NH 256 /* heap stacks (sites; the size is 1000 + id) */
+#define NM 32  /* mutex stacks: depth 1 + id */
+#define NB 32  /* block stacks: depth 1 + id */
 #define CHILD_THREADS 4
 #define CHILD_EV 3000
 
@@ -135,7 +135,8 @@ struct worker {
     unsigned nev;
 };
 
-static void run_events(struct worker *w, struct cp_thread *t, struct batch *mine, struct batch *theirs)
+static void run_events(struct worker *w, struct cp_thread *t, struct batch *mine,
+                       struct batch *theirs)
 {
     unsigned taken = 0;
     uintptr_t own[4];
@@ -213,7 +214,8 @@ static void *worker_main(void *arg)
     struct cp_thread *t = cp_thread_get();
     /* mmap, not malloc: after a fork from many threads, only the profiler is promised a
      * working allocator (ASan's is not fork-safe), and the fork child runs this too */
-    struct batch *mine = mmap(NULL, sizeof *mine, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct batch *mine =
+        mmap(NULL, sizeof *mine, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (!t || mine == MAP_FAILED)
         abort();
     /* objects a thread of another slot allocated (that thread may still be running) */
@@ -266,10 +268,12 @@ static int read_books(const char *p, struct books *s, bool *settled)
 /* the first difference, as text, or NULL */
 static const char *compare(const struct books *want, const struct books *got, char *msg, size_t sz)
 {
-    static const char *what[] = {"heap alloc", "heap free", "mutex contentions", "mutex delay",
-                                 "block contentions", "block delay"};
-    const uint64_t *w[] = {want->h_alloc, want->h_free, want->m_cnt, want->m_delay, want->b_cnt, want->b_delay};
-    const uint64_t *g[] = {got->h_alloc, got->h_free, got->m_cnt, got->m_delay, got->b_cnt, got->b_delay};
+    static const char *what[] = {"heap alloc",  "heap free",         "mutex contentions",
+                                 "mutex delay", "block contentions", "block delay"};
+    const uint64_t *w[] = {want->h_alloc, want->h_free, want->m_cnt,
+                           want->m_delay, want->b_cnt,  want->b_delay};
+    const uint64_t *g[] = {got->h_alloc, got->h_free, got->m_cnt,
+                           got->m_delay, got->b_cnt,  got->b_delay};
     const int n[] = {NH, NH, NM, NM, NB, NB};
     for (int a = 0; a < 6; a++)
         for (int i = 0; i < n[a]; i++)
@@ -344,8 +348,11 @@ static int child_run(int level)
     pthread_t t[CHILD_THREADS];
     struct worker w[CHILD_THREADS];
     for (int i = 0; i < CHILD_THREADS; i++) {
-        w[i] = (struct worker){.slot = i, .nslot = CHILD_THREADS, .gen = 100 + (unsigned)level,
-                               .bk = &cb, .nev = CHILD_EV};
+        w[i] = (struct worker){.slot = i,
+                               .nslot = CHILD_THREADS,
+                               .gen = 100 + (unsigned)level,
+                               .bk = &cb,
+                               .nev = CHILD_EV};
         if (pthread_create(&t[i], NULL, worker_main, &w[i]))
             return 10;
     }
@@ -413,7 +420,8 @@ static void test_stress(void **state)
     o.mem_rate = 1;
     assert_int_equal(cp_prof_init(&o, path, META, sizeof META - 1, false), 0);
     assert_int_equal(cp_prof_start(), 0);
-    assert_int_equal(pthread_atfork(cp_prof_atfork_prepare, cp_prof_atfork_parent, atfork_child), 0);
+    assert_int_equal(pthread_atfork(cp_prof_atfork_prepare, cp_prof_atfork_parent, atfork_child),
+                     0);
 
     pthread_t mon, fk, t[NSLOT];
     struct worker w[NSLOT];
@@ -450,7 +458,8 @@ static void test_stress(void **state)
     printf("%d threads at once, %d thread lifetimes x %d events; %llu snapshots read while "
            "running (%llu taken as they were mid-publish); %s %d\n",
            NSLOT, NSLOT * GENS, EV, (unsigned long long)snapshots, (unsigned long long)unsettled,
-           FORK_TOO ? "fork child (and grandchild) status" : "no fork under a sanitizer:", fork_status);
+           FORK_TOO ? "fork child (and grandchild) status" : "no fork under a sanitizer:",
+           fork_status);
     if (diff)
         fail_msg("%s", diff);
     assert_int_equal(violations, 0);

@@ -299,7 +299,7 @@ static void test_cached_walk_rereads(void **state)
     memset(fake, 0, sizeof fake);
     fake_chain(8, 10, ra1);
     int n = walk_fake(ra1, pcs);
-    assert_int_equal(n, 10); /* ra1 ten times, then the 0 */
+    assert_int_equal(n, 10);                   /* ra1 ten times, then the 0 */
     assert_int_equal(walk_fake(ra1, pcs), 10); /* joined at once */
     /* a saved rbp changed: frame 3 on goes elsewhere (a chain of ra2 frames at 88, where
      * the first chain never was: its words all still hold what the first walk read) */
@@ -772,9 +772,9 @@ static void *walker(void *arg)
 }
 
 /* The cache of the last walk is a thread's from its first walk until it goes (a key's
- * destructor, or cp_unwind_thread_gone before), then the next thread's: threads made one after another share
- * one cache, and a new owner starts with nothing joined (its first walk joins nothing of
- * the last owner's). Four alive at once take four. */
+ * destructor, or cp_unwind_thread_gone before), then the next thread's: threads made one after
+ * another share one cache, and a new owner starts with nothing joined (its first walk joins nothing
+ * of the last owner's). Four alive at once take four. */
 /* the CFI walker alone (no libunwind: under TSan its TSD destructor crashes a thread
  * that exits, see cfi_only; no cp_unwind_cache_enable, a switch for every thread) */
 static __attribute__((noinline)) void walk_cfi_only(void)
@@ -829,7 +829,8 @@ static void test_cache_per_live_thread(void **state)
     unsigned pool = cp_unwind_caches();
     for (int i = 0; i < 20; i++) {
         got = -1;
-        assert_int_equal(pthread_create(&t, NULL, i % 2 ? cached_walker : cached_walker_gone, &got), 0);
+        assert_int_equal(pthread_create(&t, NULL, i % 2 ? cached_walker : cached_walker_gone, &got),
+                         0);
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(got, 0);
     }

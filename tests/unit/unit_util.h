@@ -41,7 +41,8 @@ static inline int tu_read_counters(const char *path, cp_cfile_counter_fn cb, voi
 static inline long tu_heap_slot(const uint8_t *name, size_t len, uintptr_t base, uintptr_t stride,
                                 long n, int *alloc)
 {
-    static const char a[] = "ctrprof/heap:alloc_objects\n?+0x", f[] = "ctrprof/heap:free_objects\n?+0x";
+    static const char a[] = "ctrprof/heap:alloc_objects\n?+0x",
+                      f[] = "ctrprof/heap:free_objects\n?+0x";
     const char *p;
     if (len > sizeof a - 1 && !memcmp(name, a, sizeof a - 1)) {
         *alloc = 1;

@@ -3,4 +3,7 @@
  * a process whose first sample comes after the profiler's final flush. */
 #include <stdlib.h>
 static void *volatile keep;
-__attribute__((destructor)) static void first_late(void) { keep = malloc(4321); }
+__attribute__((destructor)) static void first_late(void)
+{
+    keep = malloc(4321);
+}

@@ -3,5 +3,13 @@
  * frees made after the profiler's own final flush. */
 #include <stdlib.h>
 static void *keep[4];
-__attribute__((noinline)) void late_keep(void) { for (int i = 0; i < 4; i++) keep[i] = malloc(500); }
-__attribute__((destructor)) static void late_fini(void) { for (int i = 0; i < 4; i++) free(keep[i]); }
+__attribute__((noinline)) void late_keep(void)
+{
+    for (int i = 0; i < 4; i++)
+        keep[i] = malloc(500);
+}
+__attribute__((destructor)) static void late_fini(void)
+{
+    for (int i = 0; i < 4; i++)
+        free(keep[i]);
+}
