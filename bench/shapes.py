@@ -12,6 +12,11 @@ of the same repetitions.
   thread_churn  (d) 20,000 threads created and retired, two alive at a time
   bigheap       100,000 live objects of 2-6 KiB (~400 MB), replaced twice over: the live
                 map's memory on a heap of KiB-sized objects
+  namechurn     (b) 10 M small objects freed a few allocations later, from 343 stacks
+                whose three inner call sites change at every allocation (no two
+                consecutive stacks alike)
+  namestacks    (a) 262,144 distinct stacks ~27 frames deep, each allocated 8 times, in
+                8 passes over all of them: every lookup of a stack is cold
   workqueue     (e) a thread pool: 4 workers on one mutex+condvar queue, 2 M tasks
   mutex_mt      (e) 4 threads on two mutexes, short and long critical sections
   xz -T2, zstd -T2  (e) real multi-threaded Debian programs (skipped, visibly, if absent)
@@ -57,6 +62,8 @@ def shapes(build, work):
         Shape("sizes_mt", HEAP, [p("sizes_mt")]),
         Shape("thread_churn", HEAP, [p("thread_churn")]),
         Shape("bigheap", HEAP, [p("bigheap")]),
+        Shape("namechurn", HEAP, [p("namechurn")]),
+        Shape("namestacks", HEAP, [p("namestacks")]),
         Shape("workqueue", LOCK, [p("workqueue")]),
         Shape("mutex_mt", LOCK, [p("mutex_mt"), "2000000", "4"]),
         # -1: 3 MiB blocks, so that two threads have blocks to share (-6's are 24 MiB)

@@ -32,10 +32,21 @@
  * counts against RLIMIT_AS and an unprivileged mlockall), large enough that a chunk
  * holds ~1,000 buckets */
 #define CHUNK ((size_t)256 << 10)
+/* Once HUGE_AFTER bytes of chunks are mapped (a program making buckets and frames by the
+ * hundred thousand: rate 1 on a deep recursion), chunks are 2 MiB, aligned, and asked for
+ * in huge pages: the flusher's lookup of a stack reads its bucket and its innermost frame
+ * nodes, at random among tens of MB, and with 4 KiB pages each of those reads was a TLB
+ * miss as well as a cache miss (bench/progs/namestacks: BENCHMARKS.md, "Session 22").
+ * Not below it: a program with few stacks keeps its 256 KiB chunks, and huge pages would
+ * make each chunk wholly resident. Not in a sandbox (no mmap then; a filter may forbid
+ * madvise). */
+#define HUGE_CHUNK ((size_t)2 << 20)
+#define HUGE_AFTER ((size_t)16 << 20)
 
 static cp_spin lock = CP_SPIN_INIT;
 static uint8_t *cur;     /* guarded by lock */
 static size_t left;      /* guarded by lock */
+static size_t chunked;   /* guarded by lock: bytes of chunks mapped */
 static uint64_t mapped;  /* atomic */
 static uint64_t used;    /* atomic: bytes handed out by cp_arena_alloc */
 static unsigned fail_at; /* atomic: countdown, 0 = off */
@@ -106,6 +117,24 @@ void cp_munmap_anon(void *p, size_t size)
         __atomic_sub_fetch(&mapped, size, __ATOMIC_RELAXED);
 }
 
+/* A huge chunk (HUGE_AFTER): 4 MiB mapped, the 2 MiB-aligned 2 MiB in it kept. NULL if
+ * not to be had (then a small chunk is). Lock held. */
+static uint8_t *huge_chunk(void)
+{
+    if (chunked < HUGE_AFTER || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return NULL;
+    uint8_t *c = cp_mmap_anon(2 * HUGE_CHUNK);
+    if (!c)
+        return NULL;
+    uintptr_t a = ((uintptr_t)c + HUGE_CHUNK - 1) & ~(uintptr_t)(HUGE_CHUNK - 1);
+    size_t below = a - (uintptr_t)c;
+    if (below)
+        cp_munmap_anon(c, below);
+    cp_munmap_anon((uint8_t *)a + HUGE_CHUNK, HUGE_CHUNK - below);
+    cp_raw_syscall(SYS_madvise, (long)a, (long)HUGE_CHUNK, MADV_HUGEPAGE, 0, 0, 0);
+    return (uint8_t *)a;
+}
+
 void *cp_arena_alloc(size_t size)
 {
     size = (size + 15) & ~(size_t)15;
@@ -113,13 +142,17 @@ void *cp_arena_alloc(size_t size)
         return cp_mmap_anon((size + 4095) & ~(size_t)4095);
     cp_spin_lock(&lock);
     if (size > left) {
-        uint8_t *c = cp_mmap_anon(CHUNK);
+        size_t n = HUGE_CHUNK;
+        uint8_t *c = huge_chunk();
+        if (!c)
+            c = cp_mmap_anon(n = CHUNK);
         if (!c) {
             cp_spin_unlock(&lock);
             return NULL;
         }
         cur = c;
-        left = CHUNK;
+        left = n;
+        chunked += n;
     }
     void *p = cur;
     cur += size;
