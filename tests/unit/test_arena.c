@@ -71,8 +71,8 @@ static void test_small_then_huge_chunks(void **state)
     /* the early pieces: four to a 256 KiB chunk, none of them 2 MiB-aligned chunks */
     unsigned aligned_early = 0;
     for (unsigned i = 0; i < 8 * MIB / PIECE; i++)
-        aligned_early += ((uintptr_t)p[i] & (2 * MIB - 1)) == 0 &&
-                         p[i + 1] == p[i] + PIECE && p[i + 31] == p[i] + 31 * PIECE;
+        aligned_early += ((uintptr_t)p[i] & (2 * MIB - 1)) == 0 && p[i + 1] == p[i] + PIECE &&
+                         p[i + 31] == p[i] + 31 * PIECE;
     assert_int_equal(aligned_early, 0);
     /* the last 4 MiB: whole 2 MiB chunks, each starting 2 MiB-aligned, 32 pieces in a row */
     unsigned huge = 0;
