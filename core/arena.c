@@ -22,6 +22,7 @@
 #include "arena.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -84,7 +85,8 @@ void cp_arena_on_refusal(int (*fn)(int err))
     __atomic_store_n(&refused, fn, __ATOMIC_RELEASE);
 }
 
-void *cp_mmap_anon(size_t size)
+/* quiet: a refusal is not said (the caller has another way: huge_chunk) */
+static void *map_anon(size_t size, bool quiet)
 {
     unsigned f = __atomic_load_n(&fail_at, __ATOMIC_RELAXED);
     if (f && __atomic_sub_fetch(&fail_at, 1, __ATOMIC_RELAXED) == 0)
@@ -99,12 +101,17 @@ void *cp_mmap_anon(size_t size)
         int e = errno;
         errno = saved;
         int (*say)(int) = __atomic_load_n(&refused, __ATOMIC_ACQUIRE);
-        if (say)
+        if (say && !quiet)
             (void)say(-e);
         return NULL;
     }
     __atomic_add_fetch(&mapped, size, __ATOMIC_RELAXED);
     return p;
+}
+
+void *cp_mmap_anon(size_t size)
+{
+    return map_anon(size, false);
 }
 
 void cp_munmap_anon(void *p, size_t size)
@@ -123,7 +130,7 @@ static uint8_t *huge_chunk(void)
 {
     if (chunked < HUGE_AFTER || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return NULL;
-    uint8_t *c = cp_mmap_anon(2 * HUGE_CHUNK);
+    uint8_t *c = map_anon(2 * HUGE_CHUNK, true); /* (refused: a small chunk, said if refused) */
     if (!c)
         return NULL;
     uintptr_t a = ((uintptr_t)c + HUGE_CHUNK - 1) & ~(uintptr_t)(HUGE_CHUNK - 1);
