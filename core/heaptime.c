@@ -184,76 +184,24 @@ bool cp_ht_on = true;
 
 /* cp_ht_class's tables (heaptime.h), by bit length: generated from the classes' definition
  * ([k] from 10^(k+2) ns, [8] from 10 s), checked against it by test_heaptime */
-const uint8_t cp_ht_class_base[65] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2,
-                                      2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7, 7, 7,
-                                      7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
-                                      8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
+/* (clang-format off: the tables as generated, by bit length) */
+// clang-format off
+const uint8_t cp_ht_class_base[65] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 6, 6,
+    6, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+    8, 8, 8, 8, 8
+};
 #define NONE_ UINT64_MAX
-const uint64_t cp_ht_class_below[65] = {NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        UINT64_C(999),
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        UINT64_C(9999),
-                                        NONE_,
-                                        NONE_,
-                                        UINT64_C(99999),
-                                        NONE_,
-                                        NONE_,
-                                        UINT64_C(999999),
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        UINT64_C(9999999),
-                                        NONE_,
-                                        NONE_,
-                                        UINT64_C(99999999),
-                                        NONE_,
-                                        NONE_,
-                                        UINT64_C(999999999),
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        UINT64_C(9999999999),
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_,
-                                        NONE_};
+const uint64_t cp_ht_class_below[65] = {
+    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, UINT64_C(999),
+    NONE_, NONE_, NONE_, UINT64_C(9999), NONE_, NONE_, UINT64_C(99999), NONE_, NONE_,
+    UINT64_C(999999), NONE_, NONE_, NONE_, UINT64_C(9999999), NONE_, NONE_,
+    UINT64_C(99999999), NONE_, NONE_, UINT64_C(999999999), NONE_, NONE_, NONE_,
+    UINT64_C(9999999999), NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_,
+    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_,
+    NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_, NONE_
+};
+// clang-format on
 #undef NONE_
 
 void cp_ht_init(uint64_t mem_rate, uint64_t flush_ms, bool on)

@@ -83,6 +83,8 @@ static bool filter_allows(const struct sock_fprog *fp, int nr, const uint64_t ar
     d.arch = AUDIT_ARCH_X86_64;
     memcpy(d.args, args, sizeof d.args);
     uint32_t a = 0, x = 0, m[BPF_MEMWORDS] = {0};
+    /* (clang-format off: the instruction set as a table, an instruction a line) */
+    // clang-format off
     for (unsigned pc = 0; pc < fp->len; pc++) {
         const struct sock_filter *in = &fp->filter[pc];
         uint32_t k = in->k, v = BPF_SRC(in->code) == BPF_X ? x : k;
@@ -92,65 +94,32 @@ static bool filter_allows(const struct sock_fprog *fp, int nr, const uint64_t ar
                 return false;
             memcpy(&a, (const char *)&d + k, 4);
             continue;
-        case BPF_LD | BPF_W | BPF_LEN:
-            a = SECCOMP_DATA_LEN;
-            continue;
-        case BPF_LDX | BPF_W | BPF_LEN:
-            x = SECCOMP_DATA_LEN;
-            continue;
-        case BPF_LD | BPF_IMM:
-            a = k;
-            continue;
-        case BPF_LDX | BPF_IMM:
-            x = k;
-            continue;
-        case BPF_MISC | BPF_TAX:
-            x = a;
-            continue;
-        case BPF_MISC | BPF_TXA:
-            a = x;
-            continue;
-        case BPF_RET | BPF_K:
-            return action_allows(k);
-        case BPF_RET | BPF_A:
-            return action_allows(a);
-        case BPF_JMP | BPF_JA:
-            pc += k;
-            continue;
+        case BPF_LD | BPF_W | BPF_LEN: a = SECCOMP_DATA_LEN; continue;
+        case BPF_LDX | BPF_W | BPF_LEN: x = SECCOMP_DATA_LEN; continue;
+        case BPF_LD | BPF_IMM: a = k; continue;
+        case BPF_LDX | BPF_IMM: x = k; continue;
+        case BPF_MISC | BPF_TAX: x = a; continue;
+        case BPF_MISC | BPF_TXA: a = x; continue;
+        case BPF_RET | BPF_K: return action_allows(k);
+        case BPF_RET | BPF_A: return action_allows(a);
+        case BPF_JMP | BPF_JA: pc += k; continue;
         }
         if (k < BPF_MEMWORDS) {
             switch (in->code) {
-            case BPF_LD | BPF_MEM:
-                a = m[k];
-                continue;
-            case BPF_LDX | BPF_MEM:
-                x = m[k];
-                continue;
-            case BPF_ST:
-                m[k] = a;
-                continue;
-            case BPF_STX:
-                m[k] = x;
-                continue;
+            case BPF_LD | BPF_MEM: a = m[k]; continue;
+            case BPF_LDX | BPF_MEM: x = m[k]; continue;
+            case BPF_ST: m[k] = a; continue;
+            case BPF_STX: m[k] = x; continue;
             }
         }
         if (BPF_CLASS(in->code) == BPF_JMP) {
             bool t;
             switch (BPF_OP(in->code)) {
-            case BPF_JEQ:
-                t = a == v;
-                break;
-            case BPF_JGT:
-                t = a > v;
-                break;
-            case BPF_JGE:
-                t = a >= v;
-                break;
-            case BPF_JSET:
-                t = (a & v) != 0;
-                break;
-            default:
-                return false;
+            case BPF_JEQ: t = a == v; break;
+            case BPF_JGT: t = a > v; break;
+            case BPF_JGE: t = a >= v; break;
+            case BPF_JSET: t = (a & v) != 0; break;
+            default: return false;
             }
             pc += t ? in->jt : in->jf;
             continue;
@@ -158,47 +127,21 @@ static bool filter_allows(const struct sock_fprog *fp, int nr, const uint64_t ar
         if (BPF_CLASS(in->code) != BPF_ALU)
             return false;
         switch (BPF_OP(in->code)) {
-        case BPF_ADD:
-            a += v;
-            break;
-        case BPF_SUB:
-            a -= v;
-            break;
-        case BPF_MUL:
-            a *= v;
-            break;
-        case BPF_DIV:
-            if (!v)
-                return false;
-            a /= v;
-            break; /* the kernel: the filter returns 0 */
-        case BPF_MOD:
-            if (!v)
-                return false;
-            a %= v;
-            break;
-        case BPF_AND:
-            a &= v;
-            break;
-        case BPF_OR:
-            a |= v;
-            break;
-        case BPF_XOR:
-            a ^= v;
-            break;
-        case BPF_LSH:
-            a = v < 32 ? a << v : 0;
-            break;
-        case BPF_RSH:
-            a = v < 32 ? a >> v : 0;
-            break;
-        case BPF_NEG:
-            a = -a;
-            break;
-        default:
-            return false;
+        case BPF_ADD: a += v; break;
+        case BPF_SUB: a -= v; break;
+        case BPF_MUL: a *= v; break;
+        case BPF_DIV: if (!v) return false; a /= v; break; /* the kernel: the filter returns 0 */
+        case BPF_MOD: if (!v) return false; a %= v; break;
+        case BPF_AND: a &= v; break;
+        case BPF_OR: a |= v; break;
+        case BPF_XOR: a ^= v; break;
+        case BPF_LSH: a = v < 32 ? a << v : 0; break;
+        case BPF_RSH: a = v < 32 ? a >> v : 0; break;
+        case BPF_NEG: a = -a; break;
+        default: return false;
         }
     }
+    // clang-format on
     return false; /* (the kernel refuses a filter that can fall off its end) */
 }
 
