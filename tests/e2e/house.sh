@@ -11,6 +11,8 @@
 #   - the repository stands alone: no tracked text file names a path outside it (a home
 #     or work directory, a Go module cache); the Go-written fixtures are under
 #     tests/fixtures/ with where they came from (their README).
+#   - every tracked .c and .h file is laid out as .clang-format says (make format-check;
+#     a file's deliberate tables are fenced with clang-format off/on).
 # One PASS or FAIL line each, naming the offenders; a scan that found nothing fails.
 . "$(dirname "$0")/lib.sh"
 cd "$TOP" || exit 1
@@ -69,4 +71,20 @@ elif [ "$(git ls-files | grep -c .)" -lt 100 ]; then
     fail house:no-path-outside-the-repo "git ls-files lists almost nothing (the scan is broken)"
 else
     check_eq house:no-path-outside-the-repo "" "$(git grep -I -n -E '(/work/|/home/|/root/|~/go/|[$]HOME/go/|/usr/local/go/)' -- . ':!tests/e2e/house.sh' | head -5 | tr '\n' ';')"
+fi
+
+# make format-check, file by file (what a newcomer's `make format` would change)
+if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    skip house:clang-formatted "not a git checkout (the tracked files are checked)"
+elif ! command -v clang-format >/dev/null 2>&1; then
+    skip house:clang-formatted "clang-format is not installed (scripts/deps.sh installs it)"
+else
+    srcs=$(git ls-files '*.c' '*.h')
+    if [ "$(printf '%s\n' "$srcs" | grep -c .)" -lt 100 ]; then
+        fail house:clang-formatted "git ls-files lists almost no C files (the scan is broken)"
+    else
+        # shellcheck disable=SC2086
+        unformatted=$(clang-format --dry-run --Werror $srcs 2>&1 | sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: error: code should be clang-formatted.*/\1/p' | sort -u | tr '\n' ' ')
+        check_eq house:clang-formatted "" "$unformatted"
+    fi
 fi
