@@ -130,7 +130,8 @@ static uint8_t *huge_chunk(void)
 {
     if (chunked < HUGE_AFTER || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return NULL;
-    uint8_t *c = map_anon(2 * HUGE_CHUNK, true); /* (refused: a small chunk, said if refused) */
+    /* quiet: a small chunk follows, whose own refusal is said */
+    uint8_t *c = map_anon(2 * HUGE_CHUNK, true);
     if (!c)
         return NULL;
     uintptr_t a = ((uintptr_t)c + HUGE_CHUNK - 1) & ~(uintptr_t)(HUGE_CHUNK - 1);
