@@ -997,26 +997,46 @@ static __attribute__((noinline)) uintptr_t more_hi(uintptr_t want, uintptr_t hi)
     return more(want, &hi) ? hi : 0;
 }
 
+/* A cached shape's kind and generation, in one compare: fast_want (K_FRAME and this
+ * generation) for an ordinary frame, end_want(fast_want) for the outermost one (K_END,
+ * which may be the signal trampoline: S_SIGNAL) */
+#define FAST_MASK (3u | (uint64_t)GEN_MASK << 4)
+static inline uint64_t end_want(uint64_t fast_want)
+{
+    return fast_want ^ K_FRAME ^ K_END;
+}
+
+/* The CFA of a frame of shape s whose registers are sp and bp, and the slot where its
+ * caller's rbp is saved (if S_BP_SAVED) */
+static inline uintptr_t shape_cfa(uint64_t s, uintptr_t sp, uintptr_t bp)
+{
+    return ((s & S_CFA_RBP) ? bp : sp) + (uintptr_t)(intptr_t)shape_cfa_off(s);
+}
+
+static inline uintptr_t shape_bp_at(uint64_t s, uintptr_t cfa)
+{
+    return cfa + (uintptr_t)(intptr_t)shape_bp_off(s);
+}
+
 /* The shape of the frame whose return address (or, with exact, interrupted ip) is ip:
  * one probe of the table for a cached ordinary frame of this generation (fast_want),
  * else shape_of. */
 static inline __attribute__((always_inline)) uint64_t lookup(struct slot *t, uintptr_t key,
                                                              uint64_t fast_want, unsigned gen)
 {
-    const uint64_t fast_mask = 3u | GEN_MASK << 4;
     uint64_t s = 0;
     if (__builtin_expect(t != NULL, 1)) {
         const struct slot *sl = &t[slot_of(key)];
         if (__atomic_load_n(&sl->key, __ATOMIC_ACQUIRE) == key)
             s = __atomic_load_n(&sl->val, __ATOMIC_ACQUIRE);
     }
-    if (__builtin_expect((s & fast_mask) == fast_want, 1))
+    if (__builtin_expect((s & FAST_MASK) == fast_want, 1))
         return s;
     /* the outermost frame (_start's, a thread's start routine's), cached as the others: a
      * walk that goes to the end meets it every time, and shape_of's call and probe loop
      * were ~42 instructions a walk (callgrind, namechurn at rate 1 without the walk
      * cache) */
-    if ((s & fast_mask) == (fast_want ^ K_FRAME ^ K_END))
+    if ((s & FAST_MASK) == end_want(fast_want))
         return s;
     return shape_of(t, key, gen);
 }
@@ -1028,14 +1048,14 @@ static inline __attribute__((always_inline)) uint64_t lookup(struct slot *t, uin
 static inline __attribute__((always_inline)) int step(struct cp_unwind_regs *r, uint64_t s,
                                                       uintptr_t lo, uintptr_t *hi, uintptr_t *bpat)
 {
-    uintptr_t cfa = ((s & S_CFA_RBP) ? r->bp : r->sp) + (uintptr_t)(intptr_t)shape_cfa_off(s);
+    uintptr_t cfa = shape_cfa(s, r->sp, r->bp);
     if (cfa < r->sp + 8)
         return 0;
     if (__builtin_expect(cfa > *hi, 0) && !(*hi = more_hi(cfa, *hi)))
         return 0;
     uintptr_t at = 0;
     if (s & S_BP_SAVED) {
-        at = cfa + (uintptr_t)(intptr_t)shape_bp_off(s);
+        at = shape_bp_at(s, cfa);
         if (__builtin_expect(at - lo > *hi - 8 - lo, 0)) {
             uintptr_t h;
             if (at < lo || !(h = more_hi(at + 8, *hi)) || at - lo > h - 8 - lo)
@@ -1200,13 +1220,12 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
 alone:
     if (!keep && __builtin_expect(t != NULL, 1)) {
         /* A walk that keeps no states (a shallow stack: WC_JOIN_MIN), through ordinary
-         * frames whose shapes are cached (and the outermost one): lookup and step with
-         * nothing else, the walk's registers in locals. Any other frame (not cached, a signal
-         * frame, a word out of the bounds known) leaves it before anything of that frame is done,
-         * and the loop below takes the frame as it would have. The loop below cost ~62 instructions
-         * a frame, this one ~44 (namechurn at rate 1, 9 frames a walk: BENCHMARKS.md, "Session
-         * 22"). */
-        const uint64_t fast_mask = 3u | GEN_MASK << 4;
+         * frames whose shapes are cached (and the outermost one): lookup's fast probe and
+         * step() without its bound growth, the walk's registers in locals. Any other frame
+         * (not cached, a signal frame, a word out of the bounds known) leaves it before
+         * anything of that frame is done, and the loop below takes the frame as it would
+         * have. The loop below cost ~62 instructions a frame, this one ~44 (namechurn at
+         * rate 1, 9 frames a walk: BENCHMARKS.md, "Session 22"). */
         uintptr_t sp = r.sp, bp = r.bp, ip = r.ip;
         const uintptr_t room = hi - 8 - lo; /* a saved rbp's slot is in [lo, hi - 8] */
         while (ip && n < cap) {
@@ -1214,20 +1233,20 @@ alone:
             if (__atomic_load_n(&sl->key, __ATOMIC_ACQUIRE) != ip)
                 break;
             uint64_t s1 = __atomic_load_n(&sl->val, __ATOMIC_ACQUIRE);
-            if ((s1 & fast_mask) != fast_want) {
+            if ((s1 & FAST_MASK) != fast_want) {
                 /* the outermost frame (lookup's K_END), which every walk to the end meets */
-                if ((s1 & fast_mask) != (fast_want ^ K_FRAME ^ K_END) || (s1 & S_SIGNAL))
+                if ((s1 & FAST_MASK) != end_want(fast_want) || (s1 & S_SIGNAL))
                     break;
                 pcs[n++] = ip;
                 end = W_END;
                 goto done;
             }
-            uintptr_t cfa = ((s1 & S_CFA_RBP) ? bp : sp) + (uintptr_t)(intptr_t)shape_cfa_off(s1);
+            uintptr_t cfa = shape_cfa(s1, sp, bp);
             if (cfa < sp + 8 || cfa > hi)
                 break;
             uintptr_t nbp = bp;
             if (s1 & S_BP_SAVED) {
-                uintptr_t at = cfa + (uintptr_t)(intptr_t)shape_bp_off(s1);
+                uintptr_t at = shape_bp_at(s1, cfa);
                 if (at - lo > room)
                     break;
                 nbp = *(const uintptr_t *)at;
