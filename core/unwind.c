@@ -1,7 +1,7 @@
 /*
  * unwind.c — the CFI stack walker and its shape table (see unwind.h).
  *
- * About 1,310 lines: the .eh_frame parser, the shape table and the walker with its cache
+ * About 1,370 lines: the .eh_frame parser, the shape table and the walker with its cache
  * of the last walk. The parser (pure: bytes in, a shape out, fuzzed on its own) could
  * stand in a file of its own.
  *

@@ -2,7 +2,7 @@
  * symbolize.c — libdwfl symbolization (see symbolize.h). Offline context: malloc and
  * stdio are fine; warnings go to stderr, once per module.
  *
- * About 760 lines, one concept: libdwfl symbolization (modules, inline chains, names).
+ * About 790 lines, one concept: libdwfl symbolization (modules, inline chains, names).
  *
  * The libdwfl idiom (as elfutils' addr2line): one Dwfl with the standard offline
  * callbacks, each module reported with dwfl_report_offline; an address in the module's
