@@ -3,13 +3,16 @@
 # profile the same process: heaptrack does not follow exec'd children, so on make bench's
 # gcc, git and memcached workloads it records only the top process (the gcc driver, a
 # shell). Here gcc -O2's compiler proper, cc1, is run directly. Interleaved repetitions,
-# median wall seconds, ratios to no profiler in the same run.
+# median wall seconds and median CPU seconds (user + system of the whole tree: heaptrack's
+# includes its heaptrack_interpret process, which works beside the program), ratios to no
+# profiler in the same run, and each profiler's overhead as a share of heaptrack's.
 #   [WORKLOADS="sqlite3 python3 perl cc1"] bench/rate1.sh [BUILD] [REPS]   (~3 minutes, 3 reps)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-build}
 reps=${2:-3}
 S="$top/$B/libctrprof.so"
+[ -f "$S" ] || { echo "rate1.sh: no $S (build it: make B=$B)" >&2; exit 2; }
 W="$top/bench/workloads"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -32,11 +35,18 @@ run() { # config workload -> seconds
     ctrprof-libunwind) t=(env LD_PRELOAD="$S" CTRPROF_DIR=out CTRPROF_MEM_RATE=1 CTRPROF_UNWIND=libunwind) ;;
     heaptrack) t=(heaptrack -o out/ht) ;;
     esac
-    /usr/bin/time -f %e -o time.txt "${t[@]}" "${cmd[@]}" <"$in" >/dev/null 2>&1
-    cat time.txt
+    /usr/bin/time -f '%e:%U:%S' -o time.txt "${t[@]}" "${cmd[@]}" <"$in" >/dev/null 2>&1
+    awk -F: '{ printf "%s:%.2f\n", $1, $2 + $3 }' time.txt
 }
 cfgs=(glibc ctrprof-cfi ctrprof-libunwind heaptrack)
-printf '%-8s %-18s %8s %8s %s\n' workload config median ratio runs
+med() { # field (1 wall, 2 CPU), "wall:cpu ..." -> the median
+    tr ' ' '\n' <<<"$2" | awk -F: -v f="$1" 'NF { print $f }' | sort -n |
+        awk 'NF { a[n++] = $1 } END { print a[int(n / 2)] }'
+}
+share() { # time, bare, heaptrack -> (time - bare) / (heaptrack - bare)
+    awk -v a="$1" -v b="$2" -v h="$3" 'BEGIN { if (h > b) printf "%.2f", (a - b) / (h - b); else print "-" }'
+}
+printf '%-8s %-18s %7s %7s %7s %7s %7s %7s  %s\n' workload config wall ratio CPU ratio "wall/ht" "CPU/ht" "runs (wall:CPU)"
 for wl in ${WORKLOADS:-sqlite3 python3 perl cc1}; do
     declare -A t=()
     for ((r = 0; r < reps; r++)); do
@@ -45,10 +55,14 @@ for wl in ${WORKLOADS:-sqlite3 python3 perl cc1}; do
             t[$c]+="$(run "$c" "$wl") "
         done
     done
-    base=$(tr ' ' '\n' <<<"${t[glibc]}" | sort -n | awk 'NF { a[n++] = $1 } END { print a[int(n / 2)] }')
+    bw=$(med 1 "${t[glibc]}") bc=$(med 2 "${t[glibc]}")
+    hw=$(med 1 "${t[heaptrack]}") hc=$(med 2 "${t[heaptrack]}")
     for c in "${cfgs[@]}"; do
-        m=$(tr ' ' '\n' <<<"${t[$c]}" | sort -n | awk 'NF { a[n++] = $1 } END { print a[int(n / 2)] }')
-        printf '%-8s %-18s %8s %8s %s\n' "$wl" "$c" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.3f", a / b }')" "${t[$c]}"
+        w=$(med 1 "${t[$c]}") u=$(med 2 "${t[$c]}")
+        printf '%-8s %-18s %7s %7s %7s %7s %7s %7s  %s\n' "$wl" "$c" "$w" \
+            "$(awk -v a="$w" -v b="$bw" 'BEGIN { printf "%.3f", a / b }')" "$u" \
+            "$(awk -v a="$u" -v b="$bc" 'BEGIN { printf "%.3f", a / b }')" \
+            "$(share "$w" "$bw" "$hw")" "$(share "$u" "$bc" "$hc")" "${t[$c]}"
     done
     unset t
 done
