@@ -140,13 +140,47 @@ void cp_cond_woke(const void *c, const void *m, uint64_t now);
 /* Entries in use in the waiter table: addresses with waits in progress (tests). */
 uint32_t cp_contention_entries(void);
 
-/* CLOCK_MONOTONIC in ns (vDSO; async-signal-safe; errno untouched). Inline: the hooks
- * read it twice a wait. */
+/* The waits' clock, in ns: only differences of its readings mean anything (a wait's
+ * length, a charge's now - start). The hooks read it twice a wait, the second time inside
+ * the program's critical section (a condition variable's or a contended lock's wait
+ * returns with the mutex held), where the vDSO's CLOCK_MONOTONIC (~25 ns here, an ordered
+ * TSC read and its conversion) lengthened the sections of a thread pool's queue enough to
+ * cost more than both profiles' own work: bench/progs/workqueue unpinned, 1.07-1.10x bare
+ * CPU at the default settings against 1.02-1.04x with a TSC read (BENCHMARKS.md, "The
+ * waits' clock"). So once stampclock.c's cp_waitclock_step has calibrated it (on the
+ * flusher thread, 20 ms after the flusher's start, where the CPU says the TSC is
+ * invariant and the kernel keeps time with it), it is the TSC converted with one ratio:
+ * ns0 + (tsc - tsc0) x mult / 2^32, a reading and a multiply; until then, and for ever in
+ * a process without a flusher (one thread: no lock waits it could contend), the vDSO.
+ * A wait that straddles the switch is off by the calibration pair's window (< 1 us); a
+ * TSC read on another CPU a few ticks behind gives a reading a few ns earlier, which
+ * cp_elapsed takes as 0. The ratio is never changed (a mult that NTP's slewing of
+ * CLOCK_MONOTONIC puts up to 500 ppm off makes a 1 ms wait 0.5 us longer or shorter).
+ * cp_waitclock is written once, before cp_waitclock_on (release); the hooks read it after
+ * an acquire load of cp_waitclock_on. Async-signal-safe; errno untouched. */
+struct cp_waitclock {
+    uint64_t tsc0, ns0, mult;
+};
+extern struct cp_waitclock cp_waitclock __attribute__((visibility("hidden")));
+extern int cp_waitclock_on __attribute__((visibility("hidden"))); /* atomic */
+
 static inline uint64_t cp_now_ns(void)
 {
+#if defined(__x86_64__)
+    if (__atomic_load_n(&cp_waitclock_on, __ATOMIC_ACQUIRE)) {
+        int64_t d = (int64_t)(__builtin_ia32_rdtsc() - cp_waitclock.tsc0);
+        return cp_waitclock.ns0 + (uint64_t)(int64_t)(((__int128)d * cp_waitclock.mult) >> 32);
+    }
+#endif
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* t1 - t0 of two cp_now_ns readings, 0 if t1 is the earlier (see above) */
+static inline uint64_t cp_elapsed(uint64_t t0, uint64_t t1)
+{
+    return t1 > t0 ? t1 - t0 : 0;
 }
 
 #endif

@@ -108,6 +108,7 @@
 #include "ring.h"
 #include "spin.h"
 #include "stack.h"
+#include "stampclock.h"
 #include "unwind.h"
 
 /* immutable after cp_prof_init (and in the fork child, after atfork_child) */
@@ -487,6 +488,7 @@ static void *flusher_main(void *arg)
     if (host.thread_enter_profiler)
         host.thread_enter_profiler();
     long timeout = (long)cp_prof_opts.flush_ms * 1000000L;
+    uint64_t clock_due = 1; /* the waits' clock wants a call (stampclock.h) */
     cp_bus_on_flusher();
     sigset_t bus;
     sigemptyset(&bus);
@@ -497,7 +499,8 @@ static void *flusher_main(void *arg)
         uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
         __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
-            cp_futex_wait(&cp_ring_kick, k, timeout);
+            cp_futex_wait(&cp_ring_kick, k,
+                          clock_due && (long)clock_due < timeout ? (long)clock_due : timeout);
         __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
         if (__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) ||
             __atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE))
@@ -514,6 +517,8 @@ static void *flusher_main(void *arg)
         cp_flush_locked();
         pthread_sigmask(SIG_BLOCK, &bus, NULL);
         refresh_maps();
+        if (clock_due && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+            clock_due = cp_waitclock_step();
         cp_spin_unlock(&cp_flush_lock);
     }
     return NULL;

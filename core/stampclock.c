@@ -7,8 +7,13 @@
  * (relaxed) and cleared here if the TSC is found going backwards or out of step with
  * the clock by more than 10 ms (a VM migration, a suspend the TSC did not count): later
  * stamps are CLOCK_MONOTONIC ones.
+ *
+ * It also calibrates the lock hooks' wait clock (contention.h's cp_now_ns), once, with
+ * two pairs 20 ms apart: cp_waitclock_step, on the flusher thread under cp_flush_lock.
  */
 #include "stampclock.h"
+
+#include "contention.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -38,7 +43,7 @@ static uint64_t mono_ns(void)
  * TSC reads, the TSC's midpoint taken; a few tries for a window under WINDOW ticks (a
  * preemption or an interrupt in between), else the narrowest. tsc 0: the TSC went
  * backwards under us. */
-static void read_pair(uint64_t *tsc, uint64_t *ns)
+static uint64_t read_pair(uint64_t *tsc, uint64_t *ns)
 {
     uint64_t best = UINT64_MAX;
     *tsc = 0;
@@ -56,6 +61,7 @@ static void read_pair(uint64_t *tsc, uint64_t *ns)
             *ns = n;
         }
     }
+    return best; /* the window, in ticks */
 }
 
 static bool clocksource_is_tsc(void)
@@ -70,17 +76,22 @@ static bool clocksource_is_tsc(void)
     return n >= 4 && memcmp(buf, "tsc\n", 4) == 0;
 }
 
-void cp_stamp_init(bool dense)
+/* The CPU says its TSC is invariant (cpuid 0x80000007 EDX bit 8: constant and nonstop)
+ * and the kernel's clock source is "tsc" (so it found the TSCs of all CPUs in step). */
+static bool tsc_trusted(void)
 {
-    cp_stamp_tsc_mode = false;
-    if (!dense)
-        return;
     unsigned a, b, c, d;
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000000u));
     if (a < 0x80000007u)
-        return;
+        return false;
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000007u));
-    if (!(d & (1u << 8)) || !clocksource_is_tsc())
+    return (d & (1u << 8)) && clocksource_is_tsc();
+}
+
+void cp_stamp_init(bool dense)
+{
+    cp_stamp_tsc_mode = false;
+    if (!dense || !tsc_trusted())
         return;
     uint64_t tsc, ns;
     read_pair(&tsc, &ns);
@@ -150,4 +161,48 @@ uint64_t cp_stamp_ns_slow(uint64_t t)
 unsigned cp_stamp_calibrations(void)
 {
     return ncal;
+}
+
+/* ---- the waits' clock (contention.h) ------------------------------------------------ */
+
+struct cp_waitclock cp_waitclock;
+int cp_waitclock_on;
+
+/* guarded by cp_flush_lock (the flusher); a fork child carries on where its parent was */
+static int wc_state; /* 0: not begun; 1: the first pair read; 2: done (or never) */
+static uint64_t wc_tsc, wc_ns;
+
+#define WC_BASELINE 20000000u /* ns between the two pairs */
+#define WC_WINDOW 20000u      /* ticks: a pair read across more (preempted) is read again */
+
+uint64_t cp_waitclock_step(void)
+{
+    uint64_t tsc, ns;
+    switch (wc_state) {
+    case 0:
+        if (!tsc_trusted() || read_pair(&wc_tsc, &wc_ns) > WC_WINDOW || !wc_tsc) {
+            wc_state = 2;
+            return 0;
+        }
+        wc_state = 1;
+        return WC_BASELINE;
+    case 1:
+        ns = mono_ns();
+        if (ns - wc_ns < WC_BASELINE)
+            return WC_BASELINE - (ns - wc_ns);
+        if (read_pair(&tsc, &ns) > WC_WINDOW)
+            return 1000000; /* (another try in a millisecond) */
+        wc_state = 2;
+        if (!tsc || tsc <= wc_tsc || ns <= wc_ns)
+            return 0; /* the TSC went backwards or stood still: the vDSO it stays */
+        uint64_t mult = (uint64_t)(((unsigned __int128)(ns - wc_ns) << 32) / (tsc - wc_tsc));
+        /* a TSC between 100 MHz and 100 GHz; anything else is not a clock to time with */
+        if (mult > (10ull << 32) || mult < (1ull << 32) / 100)
+            return 0;
+        cp_waitclock = (struct cp_waitclock){tsc, ns, mult};
+        __atomic_store_n(&cp_waitclock_on, 1, __ATOMIC_RELEASE);
+        return 0;
+    default:
+        return 0;
+    }
 }

@@ -347,10 +347,10 @@ static uint64_t block_threshold(void)
  * in *s? The common case, a wait shorter than r, is one compare inline. */
 static inline bool block_kept(uint64_t t0, uint64_t t1, uint64_t r, struct sample *s)
 {
-    if (!cp_block_keeps(t1 - t0, r))
+    if (!cp_block_keeps(cp_elapsed(t0, t1), r))
         return false;
     s->type = CP_BLOCK;
-    return cp_block_sample_at(t1 - t0, cp_opts.block_rate, r, &s->count_q16, &s->delay);
+    return cp_block_sample_at(cp_elapsed(t0, t1), cp_opts.block_rate, r, &s->count_q16, &s->delay);
 }
 
 static void blocked(uint64_t t0, uint64_t t1, uint64_t r, const uintptr_t *fr)
@@ -931,7 +931,7 @@ static __attribute__((noinline)) void cond_blocked(uint64_t t0, uint64_t t1, uin
         uint64_t t0_ = cp_now_ns();                                                                \
         int r_ = call;                                                                             \
         uint64_t t1_ = cp_now_ns();                                                                \
-        if (UNLIKELY(cp_block_keeps(t1_ - t0_, th_)))                                              \
+        if (UNLIKELY(cp_block_keeps(cp_elapsed(t0_, t1_), th_)))                                   \
             cond_blocked(t0_, t1_, th_, __builtin_frame_address(0));                               \
         return r_;                                                                                 \
     } while (0)

@@ -8,10 +8,14 @@
  * With a mutex fraction of 1 the mutex profile's delay should add up to about W, most of
  * it charged to unlock_long; with a block rate of 1 the block profile's delay at
  * lock_short and lock_long should be about WS and WL.
+ *   contention [START_MS]   the workers start START_MS after a first thread (default 0):
+ *   under the shim, the flusher then has calibrated the waits' TSC clock (20 ms after it
+ *   starts, where the TSC is trusted: core/contention.h) before the first wait
  */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -72,9 +76,22 @@ static void *worker(void *arg)
     return arg;
 }
 
-int main(void)
+static void *idle(void *arg)
+{
+    return arg;
+}
+
+int main(int argc, char **argv)
 {
     pthread_t t[4];
+    long start_ms = argc > 1 ? atol(argv[1]) : 0;
+    if (start_ms > 0) {
+        pthread_t first;
+        pthread_create(&first, NULL, idle, NULL);
+        pthread_join(first, NULL);
+        struct timespec ts = {start_ms / 1000, (start_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     for (int i = 0; i < 4; i++)
         pthread_create(&t[i], NULL, worker, NULL);
     for (int i = 0; i < 4; i++)

@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <math.h>
 #include <pthread.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "contention.h"
+#include "stampclock.h"
 
 static __thread uint32_t cw; /* the waits a charge counts, where a test does not look */
 
@@ -533,6 +535,73 @@ static void test_hold(void **state)
     assert_null(cp_contention_hold(&rw));
 }
 
+static uint64_t mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The waits' clock (contention.h's cp_now_ns): the vDSO until cp_waitclock_step has read
+ * its two pairs 20 ms apart, then the TSC, converted: it reads CLOCK_MONOTONIC's time to
+ * within a few us, and measures an interval as CLOCK_MONOTONIC does to within 0.1%.
+ * Last in the list (the others' waits are timed by whichever clock is on). */
+static void test_waitclock(void **state)
+{
+    assert_int_equal(cp_elapsed(3, 5), 2);
+    assert_int_equal(cp_elapsed(5, 3), 0);
+    assert_false(__atomic_load_n(&cp_waitclock_on, __ATOMIC_ACQUIRE));
+    uint64_t a = mono(), n = cp_now_ns(), b = mono();
+    assert_true(n >= a && n <= b); /* the vDSO's, until calibrated */
+    uint64_t t0 = mono();
+    unsigned calls = 0;
+    for (uint64_t d; (d = cp_waitclock_step()) != 0 && calls < 100; calls++) {
+        assert_true(d <= 20000000u);
+        struct timespec ts = {0, (long)d};
+        nanosleep(&ts, NULL);
+    }
+    if (!__atomic_load_n(&cp_waitclock_on, __ATOMIC_ACQUIRE)) {
+        /* no invariant TSC, or the kernel keeps time with another clock source */
+        print_message("waitclock: the TSC is not trusted here: the vDSO stays the clock\n");
+        skip();
+    }
+    assert_true(mono() - t0 >= 20000000u); /* the baseline */
+    assert_true(calls <= 20);
+    assert_int_equal(cp_waitclock_step(), 0); /* once only */
+    assert_true(__atomic_load_n(&cp_waitclock_on, __ATOMIC_ACQUIRE));
+    /* its time: inside a bracket of CLOCK_MONOTONIC readings, give or take 5 us (the
+     * tightest of a few tries: a preemption between the reads widens one) */
+    uint64_t best = UINT64_MAX;
+    int64_t off = 0;
+    for (int i = 0; i < 20; i++) {
+        a = mono();
+        n = cp_now_ns();
+        b = mono();
+        if (b - a < best) {
+            best = b - a;
+            off = n < a ? -(int64_t)(a - n) : n > b ? (int64_t)(n - b) : 0;
+        }
+    }
+    print_message("waitclock: %lld ns outside a %llu ns bracket\n", (long long)off,
+                  (unsigned long long)best);
+    assert_true(off > -5000 && off < 5000);
+    /* an interval: 50 ms by both clocks */
+    uint64_t m0 = mono(), w0 = cp_now_ns();
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    uint64_t w1 = cp_now_ns(), m1 = mono();
+    double dm = (double)(m1 - m0), dw = (double)cp_elapsed(w0, w1);
+    print_message("waitclock: 50 ms slept: %.0f ns by CLOCK_MONOTONIC, %.0f by the TSC\n", dm, dw);
+    assert_true(fabs(dw - dm) < dm * 1e-3 + 20000);
+    /* a million readings in a row never go back by more than a few ns (CPUs' TSCs in step) */
+    uint64_t prev = cp_now_ns();
+    for (int i = 0; i < 1000000; i++) {
+        uint64_t t = cp_now_ns();
+        assert_true(t + 1000 > prev);
+        prev = t;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_cond_map_forgets),
         cmocka_unit_test(test_cond_concurrent),
         cmocka_unit_test(test_hold),
+        cmocka_unit_test(test_waitclock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
