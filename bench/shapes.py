@@ -20,6 +20,8 @@ of the same repetitions.
   workqueue     (e) a thread pool: 4 workers on one mutex+condvar queue, 2 M tasks
   mutex_mt      (e) 4 threads on two mutexes, short and long critical sections
   xz -T2, zstd -T2  (e) real multi-threaded Debian programs (skipped, visibly, if absent)
+  db_bench      (e) RocksDB's db_bench (rocksdb-tools): fillrandom, 4 writer threads,
+                200,000 puts (skipped, visibly, if absent)
 
 Reported per run: wall seconds; the peak resident set of the whole process tree, sampled
 every 0.1 s and summed over the processes (heaptrack's interpreter counted with the
@@ -69,6 +71,13 @@ def shapes(build, work):
         # -1: 3 MiB blocks, so that two threads have blocks to share (-6's are 24 MiB)
         Shape("xz -T2", LOCK, ["xz", "-T2", "-1", "-c", data], need="xz"),
         Shape("zstd -T2", LOCK, ["zstd", "-T2", "-10", "-c", data], need="zstd"),
+        # a database under a concurrent load: RocksDB's writers queue on the DB mutex and
+        # its write-group condition variables (~5,700 contentions and ~17,000 blocking
+        # waits a run at fraction 1 and block rate 1 ns); a fill starts from an empty DB
+        Shape("db_bench fillrandom", LOCK,
+              ["db_bench", "--benchmarks=fillrandom", "--threads=4", "--num=50000",
+               "--value_size=100", "--compression_type=none", "--db=" + os.path.join(work, "rocksdb")],
+              need="db_bench"),
     ]
 
 

@@ -9,7 +9,7 @@ zlib1g-dev libzstd-dev zstd libcmocka-dev golang-go python3 sqlite3 git perl mak
 memcached libjemalloc2 libgoogle-perftools4 time chromium libc6-dbg libmicrohttpd-dev \
 prometheus curl libncurses-dev tmux clang-format"
 # `make bench` also needs the peers it compares against and a plotter.
-[ "${1:-}" = --bench ] && PKGS="$PKGS heaptrack gnuplot-nox google-perftools"
+[ "${1:-}" = --bench ] && PKGS="$PKGS heaptrack gnuplot-nox google-perftools rocksdb-tools"
 # node: the image may bring its own; Debian's otherwise.
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 missing=
