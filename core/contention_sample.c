@@ -30,7 +30,8 @@
  * wait's length either way, so the kept set has the same law.
  *
  * Contexts: hooks (preload/pthread.c), before and after a wait or a charge, any thread; tests. No
- * state, no locks; async-signal-safe (the clock is the vDSO's).
+ * state, no locks; async-signal-safe (the clock, contention.h's cp_now_ns, is a TSC read or
+ * the vDSO's).
  */
 #include "contention.h"
 

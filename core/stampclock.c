@@ -9,7 +9,7 @@
  * stamps are CLOCK_MONOTONIC ones.
  *
  * It also calibrates the lock hooks' wait clock (contention.h's cp_now_ns), once, with
- * two pairs 20 ms apart: cp_waitclock_step, on the flusher thread under cp_flush_lock.
+ * two pairs 20 ms apart: cp_waitclock_step, on the flusher thread.
  */
 #include "stampclock.h"
 
@@ -168,7 +168,8 @@ unsigned cp_stamp_calibrations(void)
 struct cp_waitclock cp_waitclock;
 int cp_waitclock_on;
 
-/* guarded by cp_flush_lock (the flusher); a fork child carries on where its parent was */
+/* the flusher thread's alone (one at a time); a fork child's carries on where its
+ * parent's was */
 static int wc_state; /* 0: not begun; 1: the first pair read; 2: done (or never) */
 static uint64_t wc_tsc, wc_ns;
 
