@@ -16,10 +16,9 @@
  * and refs are prof_int.h's. Every heap event keeps the live table on its own thread
  * (an allocation inserts its ref, a free removes its value), at every rate.
  *
- * Locks: cp_reg_lock (registering a new ring), cp_flush_lock (draining a released ring
- * that a new thread takes over); emit takes neither, but may flush inline (flusher.c).
- * Its locks, cp_reg_lock and (taken here) cp_flush_lock, are in the lock table:
- * docs/ARCHITECTURE.md, "Locks".
+ * Locks: cp_reg_lock (registering a new ring); emit takes none, but may flush inline
+ * (flusher.c), under cp_flush_lock. Both are in the lock table: docs/ARCHITECTURE.md,
+ * "Locks".
  */
 #include "prof_int.h"
 
@@ -72,26 +71,25 @@ struct cp_thread *cp_thread_get(void)
             return (struct cp_thread *)r;
         }
     }
-    /* A ring whose thread has gone and which the flusher has not drained yet: drained
-     * here, and taken. Waiting for the flusher, a program making threads faster than the
-     * flush interval mapped a new ring for each (rate 1, 10k short-lived threads: 7.1 GB
-     * of address space). A ring costs 128 KiB of address space (512 KiB at dense rates once
-     * its thread has waited for the flusher: ring_grow),
-     * MAP_NORESERVE, touched as it fills; there are as many as threads alive at once
-     * (their pages shed by the flush beyond four of them free: ring.h). */
+    /* A ring whose thread has gone and which the flusher has not drained yet: taken as
+     * it is, its records left for the flusher, which drains them before this thread's
+     * (they follow them in the ring, with their own cycles; a ring is drained while its
+     * thread writes it, as any ring). Waiting for the flusher, a program making threads
+     * faster than the flush interval mapped a new ring for each (rate 1, 10k short-lived
+     * threads: 7.1 GB of address space). Draining it here, under cp_flush_lock, made the
+     * program's thread spin for a whole flush in progress, tens of ms for the first one
+     * with something to publish (it creates the file): a condition variable's waiters
+     * woken 10-30 ms after their broadcast, 4-9 runs in 20 at CTRPROF_FLUSH_MS=20
+     * (BENCHMARKS.md, session 23). A ring costs 128 KiB of address space (512 KiB at
+     * dense rates once its thread has waited for the flusher: ring_grow), MAP_NORESERVE,
+     * touched as it fills; there are as many as threads alive at once (their pages shed
+     * by the flush beyond four of them free: ring.h; the flusher claims a released ring,
+     * DRAINING, before it sheds it, so a ring is never shed under its new thread). */
     for (struct cp_ring *r = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); r; r = r->next) {
-        if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) != CP_RING_RELEASED)
-            continue;
-        int bus; /* (the drain may store into the file, on this thread) */
-        if (!cp_file_lock(&bus))
-            break;
         uint32_t s = CP_RING_RELEASED;
-        bool mine = __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0, __ATOMIC_ACQUIRE,
-                                                __ATOMIC_RELAXED);
-        if (mine) /* as cp_flush_locked drains it (the records keep their cycles) */
-            cp_drain_ring(r);
-        cp_file_unlock(bus);
-        if (mine) {
+        if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) == CP_RING_RELEASED &&
+            __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
             cp_self_ring = r;
             return (struct cp_thread *)r;
         }

@@ -204,11 +204,6 @@ static inline void drain_ring(struct cp_ring *r)
     cp_ring_waits_total += cp_ring_take_waits(r);
 }
 
-void cp_drain_ring(struct cp_ring *r)
-{
-    drain_ring(r);
-}
-
 /* One flush: advance the cycle, wait out events in progress, drain, publish. */
 static bool ht_force; /* guarded by cp_flush_lock: cp_prof_flush_all's flushes */
 
@@ -353,13 +348,16 @@ static void flush(bool inline_flush)
         drain_ring(r);
         nfree += state == CP_RING_FREE;
         /* a released ring read before the drain is empty now: it may be reused (its pages
-         * shed first, beyond a few kept resident: ring.h; only this lock's holder takes a
-         * released ring, so nobody writes it meanwhile) */
-        if (state == CP_RING_RELEASED) {
+         * shed first, beyond a few kept resident: ring.h). A new thread may have taken it
+         * meanwhile, without any lock (events.c's cp_thread_get: its records follow the
+         * gone thread's, drained by a later flush): so it is claimed first (DRAINING), and
+         * left alone if taken. */
+        if (state == CP_RING_RELEASED &&
+            __atomic_compare_exchange_n(&r->state, &state, CP_RING_DRAINING, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
             if (nfree++ >= CP_RING_KEEP_RESIDENT)
                 cp_ring_shed(r);
-            __atomic_compare_exchange_n(&r->state, &state, CP_RING_FREE, 0, __ATOMIC_RELEASE,
-                                        __ATOMIC_RELAXED);
+            __atomic_store_n(&r->state, CP_RING_FREE, __ATOMIC_RELEASE);
         }
     }
     if (__builtin_expect(direct != NULL, 0)) { /* (its ring was not listed: cannot be) */

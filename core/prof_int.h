@@ -35,11 +35,9 @@ extern struct cp_options cp_prof_opts;
 extern cp_spin cp_flush_lock;
 /* atomic: the flusher thread is up; events leave flushing to it */
 extern bool cp_flusher_running;
-/* guarded by cp_flush_lock: ring losses and waits taken by cp_drain_ring */
+/* guarded by cp_flush_lock: ring losses and waits taken by the flush's drains */
 extern uint64_t cp_ring_lost_total, cp_ring_waits_total;
 
-/* Drain one ring into the buckets (cp_flush_lock held). */
-void cp_drain_ring(struct cp_ring *r);
 /* One flush: advance the cycle, wait out events in progress, drain, publish (lock held). */
 void cp_flush_locked(void);
 /* On the event's thread, which just wrote an event (or found its ring full). */

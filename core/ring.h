@@ -111,10 +111,12 @@ struct cp_ring {
     /* the producer is about to sleep on rseq, or sleeps (written by the producer, only
      * when its ring is full): a drain makes the futex call only then (cp_ring_drain) */
     uint32_t rwaiting;
-    uint32_t state; /* CP_RING_FREE / OWNED / RELEASED: the registry's, CAS by both sides */
+    uint32_t state; /* CP_RING_FREE / OWNED / RELEASED / DRAINING: the registry's, CAS by
+                     * both sides (DRAINING: the flusher's, shedding a released ring's
+                     * pages before it is FREE) */
 };
 
-enum { CP_RING_FREE = 0, CP_RING_OWNED = 1, CP_RING_RELEASED = 2 };
+enum { CP_RING_FREE = 0, CP_RING_OWNED = 1, CP_RING_RELEASED = 2, CP_RING_DRAINING = 3 };
 
 /* Producer: append a record (kind, cycle, words). If the ring is full and may_wait, wake
  * the flusher and sleep until it has drained (counted in waits); otherwise drop the
