@@ -53,6 +53,20 @@ static __thread bool no_ring __attribute__((tls_model("initial-exec")));
 
 /* ---- threads ----------------------------------------------------------------------- */
 
+/* The first ring of the registry in state `from` (FREE, or RELEASED: see cp_thread_get),
+ * made this thread's (OWNED) by a CAS; NULL if none. */
+static struct cp_ring *take_ring(uint32_t from)
+{
+    for (struct cp_ring *r = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); r; r = r->next) {
+        uint32_t s = from;
+        if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) == from &&
+            __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            return r;
+    }
+    return NULL;
+}
+
 struct cp_thread *cp_thread_get(void)
 {
     if (cp_self_ring)
@@ -62,15 +76,7 @@ struct cp_thread *cp_thread_get(void)
     /* a child no handler saw (newproc.h) is reset before the locks below are looked at */
     cp_newproc();
     /* reuse a ring whose thread has gone and which the flusher has drained */
-    for (struct cp_ring *r = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); r; r = r->next) {
-        uint32_t s = CP_RING_FREE;
-        if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) == CP_RING_FREE &&
-            __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED)) {
-            cp_self_ring = r;
-            return (struct cp_thread *)r;
-        }
-    }
+    struct cp_ring *r = take_ring(CP_RING_FREE);
     /* A ring whose thread has gone and which the flusher has not drained yet: taken as
      * it is, its records left for the flusher, which drains them before this thread's
      * (they follow them in the ring, with their own cycles; a ring is drained while its
@@ -85,20 +91,17 @@ struct cp_thread *cp_thread_get(void)
      * touched as it fills; there are as many as threads alive at once (their pages shed
      * by the flush beyond four of them free: ring.h; the flusher claims a released ring,
      * DRAINING, before it sheds it, so a ring is never shed under its new thread). */
-    for (struct cp_ring *r = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); r; r = r->next) {
-        uint32_t s = CP_RING_RELEASED;
-        if (__atomic_load_n(&r->state, __ATOMIC_RELAXED) == CP_RING_RELEASED &&
-            __atomic_compare_exchange_n(&r->state, &s, CP_RING_OWNED, 0, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED)) {
-            cp_self_ring = r;
-            return (struct cp_thread *)r;
-        }
+    if (!r)
+        r = take_ring(CP_RING_RELEASED);
+    if (r) {
+        cp_self_ring = r;
+        return (struct cp_thread *)r;
     }
     if (no_ring)
         return NULL;
     /* the arena aligns to 16; the ring's cache-line groups need 64 */
     uint8_t *raw = cp_arena_alloc(sizeof(struct cp_ring) + 63);
-    struct cp_ring *r = raw ? (struct cp_ring *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : NULL;
+    r = raw ? (struct cp_ring *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : NULL;
     /* 128 KiB at first, at every rate: a larger one comes with the first wait (ring_grow) */
     uint64_t words = CP_RING_WORDS_DEFAULT;
     uint64_t *data = r ? cp_mmap_anon(words * sizeof(uint64_t)) : NULL;

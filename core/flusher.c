@@ -2,10 +2,11 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 890 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 900 lines, past the project's ~600: the timeline, who
  * flushes (a thread alone's events handed over without the ring among them: ~110 of the
  * lines), stepping aside and fork all turn on the same flusher state (running, claimed,
- * starting, aside, barred) and the flush lock, which one file keeps in one place.
+ * starting, aside, barred) and the flush lock, which one file keeps in one place (the
+ * flusher thread's loop also wakes for the waits' clock: stampclock.c).
  *
  * Contexts:
  *   hooks    cp_flush_inline and cp_flush_direct, from events.c, when no flusher thread
@@ -509,7 +510,7 @@ static void *flusher_main(void *arg)
          * something creates the file: tens of ms under cp_flush_lock) stalled a program
          * thread taking over a released ring: locks.sh's cv_wait_for, 3 runs in 10. */
         if (for_clock && __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE) == k) {
-            clock_due = __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) ? 0 : cp_waitclock_step();
+            clock_due = cp_waitclock_step();
             continue;
         }
         /* a walk wanted libunwind (stack.c): this thread is where it may be loaded */
@@ -527,7 +528,7 @@ static void *flusher_main(void *arg)
         cp_spin_unlock(&cp_flush_lock);
         /* (and after a flush, for a busy program whose rings always kick first) */
         if (clock_due)
-            clock_due = __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) ? 0 : cp_waitclock_step();
+            clock_due = cp_waitclock_step();
     }
     return NULL;
 }

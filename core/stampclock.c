@@ -14,6 +14,7 @@
 #include "stampclock.h"
 
 #include "contention.h"
+#include "spin.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -62,6 +63,12 @@ static uint64_t read_pair(uint64_t *tsc, uint64_t *ns)
         }
     }
     return best; /* the window, in ticks */
+}
+
+/* ns per tick x 2^32 over a baseline of dns ns and dtsc (> 0) ticks */
+static uint64_t ratio(uint64_t dns, uint64_t dtsc)
+{
+    return (uint64_t)(((unsigned __int128)dns << 32) / dtsc);
 }
 
 static bool clocksource_is_tsc(void)
@@ -140,7 +147,7 @@ static void calibrate(void)
     }
     uint64_t span = tsc - c->tsc0;
     /* ns per tick x 2^32, over the whole baseline */
-    c->mult = (uint64_t)(((unsigned __int128)(ns - c->ns0) << 32) / span);
+    c->mult = ratio(ns - c->ns0, span);
     /* the next pair when a stamp passes this one by the baseline so far (it doubles)
      * or by MAX_SPAN ticks */
     c->lim = span + (span < MIN_SPAN ? MIN_SPAN : span > MAX_SPAN ? MAX_SPAN : span);
@@ -163,7 +170,10 @@ unsigned cp_stamp_calibrations(void)
     return ncal;
 }
 
-/* ---- the waits' clock (contention.h) ------------------------------------------------ */
+/* ---- the waits' clock (contention.h) ------------------------------------------------ *
+ * Its own calibration, not cp_stamp_cal's: the hooks read it without a lock, so it is
+ * written once and never changed, where cp_stamp_cal is re-read under cp_flush_lock as
+ * its baseline doubles (and exists only at the dense rates). */
 
 struct cp_waitclock cp_waitclock;
 int cp_waitclock_on;
@@ -179,6 +189,8 @@ static uint64_t wc_tsc, wc_ns;
 uint64_t cp_waitclock_step(void)
 {
     uint64_t tsc, ns;
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return 0; /* (no more calls: the vDSO stays the waits' clock) */
     switch (wc_state) {
     case 0:
         if (!tsc_trusted() || read_pair(&wc_tsc, &wc_ns) > WC_WINDOW || !wc_tsc) {
@@ -196,7 +208,7 @@ uint64_t cp_waitclock_step(void)
         wc_state = 2;
         if (!tsc || tsc <= wc_tsc || ns <= wc_ns)
             return 0; /* the TSC went backwards or stood still: the vDSO it stays */
-        uint64_t mult = (uint64_t)(((unsigned __int128)(ns - wc_ns) << 32) / (tsc - wc_tsc));
+        uint64_t mult = ratio(ns - wc_ns, tsc - wc_tsc);
         /* a TSC between 100 MHz and 100 GHz; anything else is not a clock to time with */
         if (mult > (10ull << 32) || mult < (1ull << 32) / 100)
             return 0;

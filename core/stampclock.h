@@ -74,11 +74,11 @@ static inline uint64_t cp_stamp_ns(uint64_t t)
 }
 
 /* The lock hooks' wait clock (contention.h's cp_now_ns), calibrated once: the flusher
- * thread calls this when it asked to be woken (its state is that thread's alone; never
- * in a sandbox: it reads the kernel's clock source from /sys). The first call reads a pair of TSC
- * and CLOCK_MONOTONIC readings if the TSC is trusted (as cp_stamp_init's), a call 20 ms on or more
- * a second one, and then the TSC is the waits' clock. Returns the ns after which it wants to be
- * called again, 0 once done (or never to be). */
+ * thread calls this when it asked to be woken (its state is that thread's alone; in a
+ * sandbox it does nothing and returns 0: it reads the kernel's clock source from /sys). The first
+ * call reads a pair of TSC and CLOCK_MONOTONIC readings if the TSC is trusted (as cp_stamp_init's),
+ * a call 20 ms on or more a second one, and then the TSC is the waits' clock. Returns the ns after
+ * which it wants to be called again, 0 once done (or never to be). */
 uint64_t cp_waitclock_step(void);
 
 /* For tests: how many pairs have been read since start-up. */

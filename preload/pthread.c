@@ -347,10 +347,11 @@ static uint64_t block_threshold(void)
  * in *s? The common case, a wait shorter than r, is one compare inline. */
 static inline bool block_kept(uint64_t t0, uint64_t t1, uint64_t r, struct sample *s)
 {
-    if (!cp_block_keeps(cp_elapsed(t0, t1), r))
+    uint64_t d = cp_elapsed(t0, t1);
+    if (!cp_block_keeps(d, r))
         return false;
     s->type = CP_BLOCK;
-    return cp_block_sample_at(cp_elapsed(t0, t1), cp_opts.block_rate, r, &s->count_q16, &s->delay);
+    return cp_block_sample_at(d, cp_opts.block_rate, r, &s->count_q16, &s->delay);
 }
 
 static void blocked(uint64_t t0, uint64_t t1, uint64_t r, const uintptr_t *fr)
