@@ -21,6 +21,7 @@
 #include "modules.h"
 #include "names.h"
 #include "prof.h"
+#include "prof_int.h"
 #include "stack.h"
 #include "unit_util.h"
 
@@ -867,6 +868,95 @@ static void test_aside_while_starting(void **state)
     in_child(aside_child);
 }
 
+/* A thread that starts while a flush holds cp_flush_lock takes over a gone thread's ring
+ * (RELEASED) at once, its records left for the flusher: until session 23 it drained the
+ * ring itself under cp_flush_lock, so it spun for the whole flush in progress (a
+ * condition variable's waiters woke 10-30 ms late). The flush is stood in for by this
+ * test holding the lock; the records written before the take-over and after it are all
+ * counted once the lock is free. In a fork child: its engine has a flusher thread. */
+static const uintptr_t takeover_pcs[2][4] = {{0x500000, 0x500010, 0x500020, 0x500030},
+                                             {0x500400, 0x500410, 0x500420, 0x500430}};
+static struct cp_thread *taken[2];
+static int takeover_got; /* atomic */
+
+static void *gone_thread(void *arg)
+{
+    struct cp_thread *t = cp_thread_get();
+    for (int i = 0; i < 3; i++)
+        cp_event_alloc(t, (void *)(uintptr_t)(0x9000000 + i * 16), 48, takeover_pcs[0], 4);
+    taken[0] = t;
+    cp_thread_release(t);
+    return arg;
+}
+
+static void *new_thread(void *arg)
+{
+    struct cp_thread *t = cp_thread_get();
+    taken[1] = t;
+    __atomic_store_n(&takeover_got, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 5; i++)
+        cp_event_alloc(t, (void *)(uintptr_t)(0xa000000 + i * 16), 80, takeover_pcs[1], 4);
+    cp_thread_release(t);
+    return arg;
+}
+
+static uint64_t takeover_objects[2];
+
+static void takeover_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
+{
+    int alloc;
+    long i = tu_heap_slot(name, len, 0x500000, 0x400, 2, &alloc);
+    if (i >= 0 && alloc)
+        takeover_objects[i] = v;
+}
+
+static int takeover_child(void)
+{
+    char p[256];
+    snprintf(p, sizeof p, "/tmp/ctrprof-test-takeover.%d.count", (int)getpid());
+    unlink(p);
+    if (engine_at(p))
+        return 2;
+    cp_prof_threads_coming(); /* the flusher: events go through the rings */
+    pthread_t a, b;
+    cp_spin_lock(&cp_flush_lock); /* a flush in progress, from before the thread goes */
+    if (pthread_create(&a, NULL, gone_thread, NULL))
+        return 3;
+    pthread_join(a, NULL);
+    if (pthread_create(&b, NULL, new_thread, NULL))
+        return 3;
+    int seen = 0;
+    for (int ms = 0; ms < 10000 && !seen; ms++) {
+        seen = __atomic_load_n(&takeover_got, __ATOMIC_ACQUIRE);
+        if (!seen)
+            usleep(1000);
+    }
+    cp_spin_unlock(&cp_flush_lock);
+    pthread_join(b, NULL);
+    if (!seen) {
+        fprintf(stderr, "takeover: a new thread waited for cp_flush_lock for 10 s\n");
+        return 4;
+    }
+    if (!taken[0] || taken[1] != taken[0]) {
+        fprintf(stderr, "takeover: the new thread did not take the gone thread's ring\n");
+        return 5;
+    }
+    cp_prof_flush_all();
+    int err = tu_read_counters(p, takeover_cb, NULL);
+    unlink(p);
+    if (err || takeover_objects[0] != 3 || takeover_objects[1] != 5) {
+        fprintf(stderr, "takeover: read %d, objects %llu and %llu, want 3 and 5\n", err,
+                (unsigned long long)takeover_objects[0], (unsigned long long)takeover_objects[1]);
+        return 6;
+    }
+    return 0;
+}
+
+static void test_takeover_under_flush(void **state)
+{
+    in_child(takeover_child);
+}
+
 static int teardown(void **state)
 {
     unlink(path);
@@ -893,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_ring_fault_while_running),
         cmocka_unit_test(test_cap_folds),
         cmocka_unit_test(test_aside_while_starting),
+        cmocka_unit_test(test_takeover_under_flush),
         cmocka_unit_test(test_cross_thread_accounting),
         cmocka_unit_test(test_refs_meet),
         cmocka_unit_test(test_stack_deltas),
