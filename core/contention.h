@@ -157,21 +157,38 @@ uint32_t cp_contention_entries(void);
  * cp_elapsed takes as 0. The ratio is never changed (a mult that NTP's slewing of
  * CLOCK_MONOTONIC puts up to 500 ppm off makes a 1 ms wait 0.5 us longer or shorter).
  * cp_waitclock is written once, before cp_waitclock_on (release); the hooks read it after
- * an acquire load of cp_waitclock_on. Async-signal-safe; errno untouched. */
+ * an acquire load of cp_waitclock_on. Async-signal-safe; errno untouched.
+ *
+ * A program may forbid its threads the TSC (prctl PR_SET_TSC, PR_TSC_SIGSEGV: rdtsc then
+ * faults, and so does the vDSO's CLOCK_MONOTONIC, which reads it); its call is hooked
+ * (preload/sandbox.c) and, before it is made, cp_prof_tsc_denied turns this clock to
+ * cp_clock_notsc for good (CP_WAITCLOCK_NOTSC, which the calibration's CAS never
+ * overwrites). */
 struct cp_waitclock {
     uint64_t tsc0, ns0, mult;
 };
 extern struct cp_waitclock cp_waitclock __attribute__((visibility("hidden")));
-extern int cp_waitclock_on __attribute__((visibility("hidden"))); /* atomic */
+/* atomic: CP_WAITCLOCK_VDSO, CP_WAITCLOCK_TSC or CP_WAITCLOCK_NOTSC */
+extern int cp_waitclock_on __attribute__((visibility("hidden")));
+enum { CP_WAITCLOCK_VDSO = 0, CP_WAITCLOCK_TSC = 1, CP_WAITCLOCK_NOTSC = 2 };
+
+/* CLOCK_MONOTONIC in ns without reading the TSC in user mode (stampclock.c): the system
+ * call (the kernel reads it), or, in a sandbox (no system call of ours may be made
+ * there), CLOCK_MONOTONIC_COARSE (a tick's resolution). Async-signal-safe; errno
+ * untouched. */
+uint64_t cp_clock_notsc(void);
 
 static inline uint64_t cp_now_ns(void)
 {
+    int s = __atomic_load_n(&cp_waitclock_on, __ATOMIC_ACQUIRE);
 #if defined(__x86_64__)
-    if (__atomic_load_n(&cp_waitclock_on, __ATOMIC_ACQUIRE)) {
+    if (s == CP_WAITCLOCK_TSC) {
         int64_t d = (int64_t)(__builtin_ia32_rdtsc() - cp_waitclock.tsc0);
         return cp_waitclock.ns0 + (uint64_t)(int64_t)(((__int128)d * cp_waitclock.mult) >> 32);
     }
 #endif
+    if (__builtin_expect(s == CP_WAITCLOCK_NOTSC, 0))
+        return cp_clock_notsc();
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;

@@ -236,6 +236,11 @@ void cp_prof_sandbox_failed(void);
 /* After cp_prof_sandbox_failed, for a filter before which the flusher was stopped
  * (cp_prof_aside_begin; preload/sandbox.c): start it again if it is wanted. */
 void cp_prof_flusher_resume(void);
+/* The program is about to forbid a thread the TSC (prctl PR_SET_TSC, PR_TSC_SIGSEGV:
+ * preload/sandbox.c): from now on no clock of the profiler's reads it, in any thread
+ * (core/stampclock.c; contention.h's cp_now_ns). For good, even if the call fails.
+ * Any context; async-signal-safe; errno untouched. */
+void cp_prof_tsc_denied(void);
 /* The program's SIGBUS mask on this thread, as its sigprocmask and pthread_sigmask calls
  * leave it (preload/sigbus.c; the constructor reads the mask it started with). An inline
  * flush on a thread whose program blocked SIGBUS opens it for the flush's length

@@ -10,18 +10,29 @@
  *
  * It also calibrates the lock hooks' wait clock (contention.h's cp_now_ns), once, with
  * two pairs 20 ms apart: cp_waitclock_step, on the flusher thread.
+ *
+ * And it keeps both clocks off the TSC once the program forbids it (cp_prof_tsc_denied,
+ * from the prctl hook of any program thread, before its call): no stamp, pair or clock
+ * read of ours reads it from then on (stampclock.h's cp_tsc_denied). The CPU's own word
+ * on its TSC (cpuid) is read once at start-up: a program may make cpuid fault too
+ * (arch_prctl ARCH_SET_CPUID), for the threads it makes later, the flusher among them.
  */
 #include "stampclock.h"
 
 #include "contention.h"
+#include "prof.h" /* cp_prof_tsc_denied */
+#include "rawsys.h"
 #include "spin.h"
 
 #include <fcntl.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 bool cp_stamp_tsc_mode;
+int cp_tsc_denied;
+static bool tsc_invariant;        /* cpuid's word, read at start-up (cp_stamp_init) */
 struct cp_stamp_cal cp_stamp_cal; /* tsc0, ns0: the first pair; mult: over the latest */
 
 /* guarded by cp_flush_lock (or start-up) */
@@ -33,8 +44,26 @@ static unsigned ncal;
 #define MAX_SPAN (1ull << 24)
 #define WINDOW 2000u /* ticks: ~0.5-1 us */
 
+uint64_t cp_clock_notsc(void)
+{
+    struct timespec ts;
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) ||
+        cp_raw_syscall(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts, 0, 0, 0, 0) != 0)
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* (the vDSO's reads no TSC) */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void cp_prof_tsc_denied(void)
+{
+    __atomic_store_n(&cp_tsc_denied, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&cp_stamp_tsc_mode, false, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&cp_waitclock_on, CP_WAITCLOCK_NOTSC, __ATOMIC_SEQ_CST);
+}
+
 static uint64_t mono_ns(void)
 {
+    if (__atomic_load_n(&cp_tsc_denied, __ATOMIC_RELAXED))
+        return cp_clock_notsc();
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -83,21 +112,29 @@ static bool clocksource_is_tsc(void)
     return n >= 4 && memcmp(buf, "tsc\n", 4) == 0;
 }
 
-/* The CPU says its TSC is invariant (cpuid 0x80000007 EDX bit 8: constant and nonstop)
- * and the kernel's clock source is "tsc" (so it found the TSCs of all CPUs in step). */
-static bool tsc_trusted(void)
+/* The CPU says its TSC is invariant (cpuid 0x80000007 EDX bit 8: constant and nonstop). */
+static bool cpu_tsc_invariant(void)
 {
     unsigned a, b, c, d;
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000000u));
     if (a < 0x80000007u)
         return false;
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000007u));
-    return (d & (1u << 8)) && clocksource_is_tsc();
+    return (d & (1u << 8)) != 0;
+}
+
+/* The TSC is invariant (cp_stamp_init read cpuid), the program has not forbidden it, and
+ * the kernel's clock source is "tsc" (so it found the TSCs of all CPUs in step). */
+static bool tsc_trusted(void)
+{
+    return tsc_invariant && !__atomic_load_n(&cp_tsc_denied, __ATOMIC_RELAXED) &&
+           clocksource_is_tsc();
 }
 
 void cp_stamp_init(bool dense)
 {
     cp_stamp_tsc_mode = false;
+    tsc_invariant = cpu_tsc_invariant();
     if (!dense || !tsc_trusted())
         return;
     uint64_t tsc, ns;
@@ -156,7 +193,9 @@ static void calibrate(void)
 uint64_t cp_stamp_ns_slow(uint64_t t)
 {
     struct cp_stamp_cal *c = &cp_stamp_cal;
-    if (!gave_up && t >= c->tsc0 && t - c->tsc0 > c->lim)
+    /* (forbidden the TSC: the stamps made before keep the last ratio, as after give_up) */
+    if (!gave_up && !__atomic_load_n(&cp_tsc_denied, __ATOMIC_RELAXED) && t >= c->tsc0 &&
+        t - c->tsc0 > c->lim)
         calibrate();
     if (!c->mult) /* no good pair ever (the TSC went backwards at once): the clock's now */
         return mono_ns() + 1;
@@ -191,6 +230,8 @@ uint64_t cp_waitclock_step(void)
     uint64_t tsc, ns;
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return 0; /* (no more calls: the vDSO stays the waits' clock) */
+    if (__atomic_load_n(&cp_tsc_denied, __ATOMIC_RELAXED))
+        wc_state = 2; /* (and the clock is cp_clock_notsc's for good) */
     switch (wc_state) {
     case 0:
         if (!tsc_trusted() || read_pair(&wc_tsc, &wc_ns) > WC_WINDOW || !wc_tsc) {
@@ -213,7 +254,10 @@ uint64_t cp_waitclock_step(void)
         if (mult > (10ull << 32) || mult < (1ull << 32) / 100)
             return 0;
         cp_waitclock = (struct cp_waitclock){tsc, ns, mult};
-        __atomic_store_n(&cp_waitclock_on, 1, __ATOMIC_RELEASE);
+        /* (a CAS: a program that has forbidden the TSC meanwhile keeps it forbidden) */
+        int off = CP_WAITCLOCK_VDSO;
+        __atomic_compare_exchange_n(&cp_waitclock_on, &off, CP_WAITCLOCK_TSC, 0, __ATOMIC_RELEASE,
+                                    __ATOMIC_RELAXED);
         return 0;
     default:
         return 0;

@@ -32,8 +32,15 @@
 
 #define CP_STAMP_TSC (1ull << 63)
 
-/* The hooks stamp with the TSC (atomic: set at start-up, cleared at a fallback). */
+/* The hooks stamp with the TSC (atomic: set at start-up, cleared at a fallback, or when
+ * the program forbids the TSC). */
 extern bool cp_stamp_tsc_mode __attribute__((visibility("hidden")));
+
+/* The program forbade a thread the TSC (contention.h, cp_prof_tsc_denied): no rdtsc and
+ * no vDSO CLOCK_MONOTONIC anywhere in the process from then on, ours included (a thread
+ * made after the call by the thread that made it inherits the ban, the flusher too).
+ * Atomic; set once, never cleared. */
+extern int cp_tsc_denied __attribute__((visibility("hidden")));
 
 static inline bool cp_stamp_tsc_on(void)
 {

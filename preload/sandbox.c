@@ -9,6 +9,9 @@
  * stops profiling altogether. Each filter is first run here for the calls the profiler's
  * SIGBUS handling makes ("what a filter allows the profiler's SIGBUS handling", below);
  * a TSYNC filter that forbids them retires the flusher thread before it goes in.
+ * And prctl's PR_SET_TSC (either way in): a thread forbidden the TSC dies at its next
+ * rdtsc, and at its next vDSO clock_gettime, which reads it; so before the call the
+ * engine's clocks leave it, process-wide (cp_prof_tsc_denied).
  *
  * Context: any application thread, the program's own call. Result and errno are the real
  * function's own. A process that starts with a filter already in place (inherited across
@@ -310,6 +313,8 @@ EXPORT int prctl(int option, ...)
     unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
     int (*f)(int, ...) = (int (*)(int, ...))cp_shim_next(&real, "prctl");
+    if (option == PR_SET_TSC && a2 != PR_TSC_ENABLE)
+        cp_prof_tsc_denied();
     if (option != PR_SET_SECCOMP) {
         bool b = cp_shim_alone_begin_prctl(option); /* alone.c: the per-thread options */
         int r = f(option, a2, a3, a4, a5);
@@ -360,6 +365,8 @@ EXPORT long syscall(long n, ...)
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
     long (*f)(long, ...) = (long (*)(long, ...))cp_shim_next(&real, "syscall");
+    if (n == SYS_prctl && a1 == PR_SET_TSC && a2 != PR_TSC_ENABLE)
+        cp_prof_tsc_denied();
     int strict;
     bool tsync = false;
     if (n == SYS_seccomp && (a1 == SECCOMP_SET_MODE_FILTER || a1 == SECCOMP_SET_MODE_STRICT)) {

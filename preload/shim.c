@@ -98,10 +98,10 @@ struct cp_thread *cp_shim_thread_slow(void)
 
 void cp_shim_seed_thread(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* (the waits' clock: it leaves the TSC when the program forbids it, contention.h) */
+    uint64_t now = cp_now_ns();
     cp_tls.rng = ((uint64_t)(uintptr_t)&cp_tls * 0x9E3779B97F4A7C15ull) ^
-                 ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ 0x2545F4914F6CDD1Dull;
+                 ((now % 1000000000u) << 20) ^ (now / 1000000000u) ^ 0x2545F4914F6CDD1Dull;
     if (!cp_tls.rng)
         cp_tls.rng = 1;
     cp_tls.seeded = 1;

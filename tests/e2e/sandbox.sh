@@ -250,3 +250,51 @@ for rate in 1 524288; do
     wait "$pid"
     check_eq "$n:runs" "0 ready ok" "$? $(sed 's/^ready .*/ready/' "$d/out" | tr '\n' ' ' | sed 's/ $//')"
 done
+
+# A program that forbids its threads the TSC (tests/programs/notsc.c: prctl PR_SET_TSC,
+# PR_TSC_SIGSEGV, by prctl, by syscall(2), before or after its threads first contended,
+# and after a seccomp filter that kills at a clock_gettime system call): rdtsc faults in
+# it from then on, and so does the vDSO's CLOCK_MONOTONIC. Until the shim hooked the call,
+# every mode died of SIGSEGV at every rate (the flusher's calibration, the lock hooks'
+# clock, rate 1's stamps, a new thread's seed). Now it runs, and what it does after the
+# call is in the profile: at rate 1 and every wait recorded, the exact allocation counts
+# (a fork child's too) and the waits' delays, measured by the system call's clock (in the
+# sandbox, CLOCK_MONOTONIC_COARSE's: a tick's resolution).
+# notsc_sum DIR PROFILE SAMPLE LEAF: the total of the stacks whose innermost function is LEAF
+notsc_sum() {
+    "$CTRPROF" report --profile "$2" --sample "$3" --format folded "$1" 2>/dev/null |
+        awk -v k="$4" '{ n = split($1, a, ";"); if (a[n] == k) s += $2 } END { printf "%.0f\n", s }'
+}
+"$PROGS/notsc" first >/dev/null 2>&1
+notsc_bare=$?
+if [ "$notsc_bare" = 77 ]; then
+    skip "sandbox:notsc" "this machine has no PR_SET_TSC (prctl: EINVAL)"
+else
+    for mode in first later raw sandboxed; do
+        check_eq "sandbox:notsc:$mode:bare-program-runs" "done rc=0" "$(echo $("$PROGS/notsc" $mode; echo "rc=$?"))"
+        for cfg in default exact; do
+            n="sandbox:notsc:$mode:$cfg"
+            d="$WORK/notsc-$mode-$cfg"
+            mkdir -p "$d"
+            envs="X=1"
+            [ "$cfg" = exact ] && envs="CTRPROF_MEM_RATE=1 CTRPROF_MUTEX_FRACTION=1 CTRPROF_BLOCK_RATE=1"
+            # shellcheck disable=SC2086 # a word list
+            out=$(env $envs CTRPROF_DIR="$d" LD_PRELOAD="$SHIM" "$PROGS/notsc" $mode 2>"$d.err"; echo "rc=$?")
+            check_eq "$n:runs" "done rc=0|" "$(echo $out)|$(cat "$d.err")"
+            [ "$cfg" = exact ] || continue
+            check_eq "$n:allocations-after-it" "1000 100" \
+                "$(notsc_sum "$d" heap alloc_objects after_deny) $(notsc_sum "$d" heap alloc_objects in_child)"
+            # four threads, 50 holds of >= 200 us each: >= 40 ms held, and nearly all of it
+            # waited for by another (>= 10 ms); the waiter waited >= 5 ms of usleep after them
+            blk=$(notsc_sum "$d" block delay contender)
+            cw=$(notsc_sum "$d" block delay cond_waiter)
+            mc=$(notsc_sum "$d" mutex contentions contender)
+            if [ "$blk" -ge 10000000 ] && [ "$blk" -le 10000000000 ] && [ "$cw" -ge 5000000 ] &&
+                [ "$mc" -gt 0 ]; then
+                pass "$n:waits-after-it (block $blk ns, cond $cw ns, $mc contentions)"
+            else
+                fail "$n:waits-after-it" "block $blk ns (want 10 ms..10 s), cond $cw ns (want >= 5 ms), $mc contentions (want > 0)"
+            fi
+        done
+    done
+fi

@@ -9,9 +9,13 @@
 #include <math.h>
 #include <pthread.h>
 #include <time.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "contention.h"
+#include "prof.h"
 #include "stampclock.h"
 
 static __thread uint32_t cw; /* the waits a charge counts, where a test does not look */
@@ -550,6 +554,7 @@ static void test_waitclock(void **state)
 {
     assert_int_equal(cp_elapsed(3, 5), 2);
     assert_int_equal(cp_elapsed(5, 3), 0);
+    cp_stamp_init(false); /* start-up's: reads cpuid (the step no longer does) */
     assert_false(__atomic_load_n(&cp_waitclock_on, __ATOMIC_ACQUIRE));
     uint64_t a = mono(), n = cp_now_ns(), b = mono();
     assert_true(n >= a && n <= b); /* the vDSO's, until calibrated */
@@ -615,6 +620,55 @@ static void test_waitclock(void **state)
     }
 }
 
+/* A program that forbids its threads the TSC (prctl PR_SET_TSC, PR_TSC_SIGSEGV): the shim
+ * calls cp_prof_tsc_denied before the call, and from then on the waits' clock is the
+ * system call's, never the TSC nor the vDSO (both fault), whatever the calibration does
+ * later. In a fork child that forbids itself the TSC for real (a fault kills it: its
+ * status says so). */
+static int denied_child(void)
+{
+    cp_prof_tsc_denied();
+    if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0)
+        return 77;
+    if (__atomic_load_n(&cp_waitclock_on, __ATOMIC_ACQUIRE) != CP_WAITCLOCK_NOTSC)
+        return 2;
+    uint64_t t0 = cp_now_ns();
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+    uint64_t d = cp_elapsed(t0, cp_now_ns());
+    if (d < 20000000u || d > 2000000000u)
+        return 3;
+    for (int i = 0; i < 5; i++)
+        cp_waitclock_step(); /* reads nothing, and never turns the TSC back on */
+    if (__atomic_load_n(&cp_waitclock_on, __ATOMIC_ACQUIRE) != CP_WAITCLOCK_NOTSC)
+        return 4;
+    uint64_t prev = cp_now_ns();
+    for (int i = 0; i < 1000; i++) {
+        uint64_t t = cp_now_ns();
+        if (t < prev)
+            return 5;
+        prev = t;
+    }
+    return 0;
+}
+
+static void test_waitclock_denied(void **state)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(denied_child());
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+        print_message("waitclock: no PR_SET_TSC here\n");
+        skip();
+    }
+    if (WIFSIGNALED(st))
+        print_message("waitclock: the child died of signal %d\n", WTERMSIG(st));
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_cond_concurrent),
         cmocka_unit_test(test_hold),
         cmocka_unit_test(test_waitclock),
+        cmocka_unit_test(test_waitclock_denied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
