@@ -314,3 +314,32 @@ if [ -x "$PROGS/cxxwait" ]; then
 else
     skip "locks:cxxwait" "$PROGS/cxxwait was not built (no C++ compiler when make ran)"
 fi
+
+# Sleepers cancelled in a condition-variable wait (tests/programs/cancelwait.c): glibc
+# unwinds the thread through the shim's hook, whose code after the wait never runs. Each
+# wait tracked (fraction 1): until the hook undid a cancelled sleeper's registration, it
+# stayed counted on the condition variable, and after a broadcast it was a waiter on the
+# mutex charged to every later unlock: 450-490 ms of delay in a 93 ms phase where at most
+# one thread waits at a time. The profile's whole mutex delay is bounded by the phase's
+# length (plus the sleepers' re-acquisitions, microseconds: 2 ms allowed).
+for how in wait timed; do
+    for mode in cancel nocancel; do
+        n="locks:cancelled-sleeper:$mode:$how"
+        d="$WORK/cancel-$mode-$how"
+        mkdir -p "$d"
+        out=$(CTRPROF_MUTEX_FRACTION=1 CTRPROF_BLOCK_RATE=1 CTRPROF_DIR="$d" LD_PRELOAD="$SHIM" \
+            "$PROGS/cancelwait" "$mode" "$how" 2>&1)
+        rc=$?
+        phase=$(awk '$1 == "phase_ns" { print $2 }' <<<"$out")
+        if [ "$rc" != 0 ] || [ -z "$phase" ]; then
+            fail "$n" "the program failed (rc $rc): $out"
+            continue
+        fi
+        tot=$("$CTRPROF" report --profile mutex --format folded "$d" | awk '{ s += $NF } END { printf "%.0f\n", s }')
+        if [ "$tot" -gt 0 ] && [ "$tot" -le $((phase + 2000000)) ]; then
+            pass "$n (delay $tot ns in a $phase ns phase)"
+        else
+            fail "$n" "mutex delay $tot ns, want 0 < delay <= the phase's $phase ns + 2 ms"
+        fi
+    done
+done
