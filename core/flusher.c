@@ -2,11 +2,12 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 900 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 970 lines, past the project's ~600: the timeline, who
  * flushes (a thread alone's events handed over without the ring among them: ~110 of the
- * lines), stepping aside and fork all turn on the same flusher state (running, claimed,
- * starting, aside, barred) and the flush lock, which one file keeps in one place (the
- * flusher thread's loop also wakes for the waits' clock: stampclock.c).
+ * lines), stepping aside, fork and the program's last thread all turn on the same flusher
+ * state (running, claimed, starting, aside, barred) and the flush lock, which one file
+ * keeps in one place (the flusher thread's loop also wakes for the waits' clock:
+ * stampclock.c).
  *
  * Contexts:
  *   hooks    cp_flush_inline and cp_flush_direct, from events.c, when no flusher thread
@@ -85,6 +86,7 @@
 #include "prof_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -482,6 +484,54 @@ static void refresh_maps(void)
         cp_mapsnap_refresh();
 }
 
+/* ---- the program's last thread ------------------------------------------------------ *
+ *
+ * glibc ends the process when its last thread ends (start_thread's, or the main thread's
+ * pthread_exit path, counting __nptl_nthreads down to 0 calls exit(0)), and ours counts
+ * among them: a program whose main thread left by pthread_exit, or was cancelled, and
+ * whose other threads then ended ran on for ever, its one thread ours, blocking every
+ * signal (SIGTERM stayed pending; only SIGKILL ended it). Once the shim says the main
+ * thread is leaving (cp_prof_main_gone), the flusher looks every MAIN_GONE_POLL_NS
+ * whether it is alone and, if so, returns; glibc's exit(0) then runs as it would have bare,
+ * on whichever of the two threads counts down last (so maybe on this one: the program's
+ * atexit handlers with every signal blocked, and unprofiled). "Alone" is glibc's own
+ * count when the shim found it (GLIBC_PRIVATE data), else the entries of /proc/self/task
+ * (the main thread's among them until the process ends; never in a sandbox: no open may be
+ * allowed there), else never. */
+#define MAIN_GONE_POLL_NS 20000000L
+
+static const int *glibc_nthreads; /* written before main_gone (release) */
+static int main_gone;             /* atomic */
+
+void cp_prof_main_gone(const int *nthreads)
+{
+    glibc_nthreads = nthreads;
+    __atomic_store_n(&main_gone, 1, __ATOMIC_RELEASE);
+    cp_ring_wake_consumer();
+}
+
+static bool alone_in_process(void)
+{
+    if (glibc_nthreads)
+        return __atomic_load_n(glibc_nthreads, __ATOMIC_ACQUIRE) <= 1;
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return false;
+    long fd = cp_raw_syscall(SYS_openat, AT_FDCWD, (long)"/proc/self/task",
+                             O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
+    if (fd < 0)
+        return false;
+    char buf[1024];
+    long got, n = 0;
+    while ((got = cp_raw_syscall(SYS_getdents64, fd, (long)buf, sizeof buf, 0, 0, 0)) > 0) {
+        long at = 0;
+        unsigned char type;
+        for (const char *name; (name = cp_raw_dirent(buf, got, &at, &type));)
+            n += name[0] != '.';
+    }
+    cp_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+    return got == 0 && n <= 2; /* this thread, and the main thread's entry */
+}
+
 static void *flusher_main(void *arg)
 {
     if (host.thread_enter_profiler)
@@ -493,8 +543,15 @@ static void *flusher_main(void *arg)
     sigemptyset(&bus);
     sigaddset(&bus, SIGBUS);
     __atomic_store_n(&flusher_tid, gettid(), __ATOMIC_RELEASE);
+    bool alone = false;
     while (!__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) &&
            !__atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE)) {
+        if (__atomic_load_n(&main_gone, __ATOMIC_ACQUIRE)) {
+            if ((alone = alone_in_process()))
+                break;
+            if (timeout > MAIN_GONE_POLL_NS)
+                timeout = MAIN_GONE_POLL_NS;
+        }
         uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
         bool for_clock = clock_due && (long)clock_due < timeout;
         __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
@@ -529,6 +586,14 @@ static void *flusher_main(void *arg)
         /* (and after a flush, for a busy program whose rings always kick first) */
         if (clock_due)
             clock_due = cp_waitclock_step();
+    }
+    /* Alone (not stopped, not asked to return): never again, and no step-aside waits for
+     * this thread from now on; what it had not drained goes out with exit's flush */
+    bool running = true;
+    if (alone && __atomic_compare_exchange_n(&cp_flusher_running, &running, false, 0,
+                                             __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&flusher_barred, true, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&flusher_tid, 0, __ATOMIC_RELEASE);
     }
     return NULL;
 }
@@ -854,6 +919,7 @@ static void atfork_child_own(void *arg)
     flusher_tid = 0;
     flusher_starting = 0;
     fork_child_alone = true;
+    main_gone = 0;    /* (the forking thread is the child's main thread: the shim marks it) */
     aside = my_aside; /* (a fork from a handler inside a step-aside: the child ends it) */
     /* The parent publishes its own unflushed events; the child starts from what was
      * published. Its rings' contents are the parent's: discard them. Rings of threads

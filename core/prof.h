@@ -236,6 +236,12 @@ void cp_prof_sandbox_failed(void);
 /* After cp_prof_sandbox_failed, for a filter before which the flusher was stopped
  * (cp_prof_aside_begin; preload/sandbox.c): start it again if it is wanted. */
 void cp_prof_flusher_resume(void);
+/* The program's main thread is leaving by pthread_exit or a cancellation (the shim's TSD
+ * destructor, on that thread, before glibc counts it gone): from then on the flusher
+ * thread returns as soon as it is the process's last thread, so that the process ends
+ * as it would bare (core/flusher.c, "the program's last thread"). nthreads: glibc's own
+ * count of the process's threads (__nptl_nthreads), or NULL if it was not found. */
+void cp_prof_main_gone(const int *nthreads);
 /* The program is about to forbid a thread the TSC (prctl PR_SET_TSC, PR_TSC_SIGSEGV:
  * preload/sandbox.c): from now on no clock of the profiler's reads it, in any thread
  * (core/stampclock.c; contention.h's cp_now_ns). For good, even if the call fails.

@@ -18,6 +18,7 @@
  */
 #include "shim.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -74,6 +75,28 @@ static uint64_t thread_bytes(int64_t countdown)
     if (!cp_tls.seeded || countdown < 0 || (uint64_t)countdown > cp_tls.drawn)
         return 0;
     return cp_tls.drawn - (uint64_t)countdown;
+}
+
+/* The main thread leaving by pthread_exit or a cancellation: the destructor of a key only
+ * it has a value for (the constructor's thread, or a fork child's one thread), run by glibc
+ * before it counts the thread gone. The engine's thread must then not outlive the
+ * program's (core/flusher.c, "the program's last thread"). */
+static pthread_key_t main_key;
+static bool main_key_made;
+static const int *glibc_nthreads; /* glibc's thread count, GLIBC_PRIVATE: NULL if absent */
+
+static void main_left(void *arg)
+{
+    (void)arg;
+    int saved = errno;
+    cp_prof_main_gone(glibc_nthreads);
+    errno = saved;
+}
+
+static void main_key_set(void)
+{
+    if (main_key_made)
+        pthread_setspecific(main_key, (void *)1);
 }
 
 static void thread_gone(void *arg)
@@ -321,6 +344,7 @@ static void atfork_child(void)
         cp_shim_state = CP_SHIM_OFF;
     } else {
         child_reset();
+        main_key_set(); /* (this thread is the child's main thread) */
     }
     cp_tls.guard--;
 }
@@ -444,6 +468,9 @@ __attribute__((constructor)) static void ctrprof_init(void)
         cp_log("no thread-exit key; rings of exited threads are not reused");
     else /* bound now, not lazily at a thread's first event (maybe on a small stack) */
         pthread_setspecific(thread_key, NULL);
+    glibc_nthreads = (const int *)dlvsym(RTLD_DEFAULT, "__nptl_nthreads", "GLIBC_PRIVATE");
+    main_key_made = pthread_key_create(&main_key, main_left) == 0;
+    main_key_set();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     at_quick_exit(at_exit_flush);
     cp_sigbus_install();

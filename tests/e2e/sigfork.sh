@@ -218,3 +218,23 @@ else
         check_eq "sigfork:not-profiling-once-per-tree-exec-rate-$rate" "workers 5 1" "$out $(grep -c 'not profiling' "$WORK/ro.err")"
     done
 fi
+
+# The main thread leaves first (tests/programs/mainexit.c: pthread_exit, or cancelled by a
+# worker; the last worker returns or calls pthread_exit): glibc ends the process when its
+# last thread ends, and the profiler's thread must not be that thread. Until it returned
+# once alone (core/flusher.c, "the program's last thread"), every mode ran until SIGKILL
+# (its one thread ours, blocking SIGTERM). Ends by itself with status 0 and "done", and at
+# rate 1 the worker's 1,000 allocations made after main left are in the profile.
+for mode in exit cancel workerexit; do
+    for rate in 1 524288; do
+        n="sigfork:main-leaves-first:$mode:rate-$rate"
+        d="$WORK/mainexit-$mode-$rate"
+        mkdir -p "$d"
+        out=$(CTRPROF_MEM_RATE=$rate CTRPROF_DIR="$d" LD_PRELOAD="$SHIM" \
+            timeout -s KILL 30 "$PROGS/mainexit" "$mode" 2>"$d.err"; echo "rc=$?")
+        check_eq "$n:ends" "done rc=0|" "$(echo $out)|$(cat "$d.err")"
+        if [ "$rate" = 1 ]; then
+            check_eq "$n:late-allocations" "1000" "$(site "$d" late_allocs)"
+        fi
+    done
+done
