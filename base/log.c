@@ -6,6 +6,7 @@
  * message so concurrent messages do not interleave within a line (PIPE_BUF).
  */
 #include "log.h"
+#include "nocancel.h"
 
 #include <sys/mman.h>
 
@@ -152,9 +153,11 @@ static void vlog(const char *fmt, va_list ap)
     n += pre;
     buf[n++] = '\n';
     ssize_t r;
+    int cs = cp_cancel_off(); /* (write: base/nocancel.h) */
     do
         r = write(2, buf, n);
     while (r < 0 && errno == EINTR);
+    cp_cancel_restore(cs);
     errno = saved;
 }
 

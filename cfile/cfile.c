@@ -29,6 +29,7 @@
  * "Locks").
  */
 #include "cfile.h"
+#include "nocancel.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -465,9 +466,11 @@ static int extend(struct cp_cfile *f, size_t end, size_t slack)
     if (__atomic_load_n(&f->frozen, __ATOMIC_ACQUIRE))
         return CP_CFILE_ESANDBOX;
     grow_lock(f);
+    int cs = cp_cancel_off(); /* (open, fallocate, close: base/nocancel.h) */
     int err = -EAGAIN;
     for (int tries = 0; tries < 3 && err == -EAGAIN; tries++)
         err = extend_locked(f, end, slack);
+    cp_cancel_restore(cs);
     grow_unlock(f);
     if (err == CP_CFILE_EFULL || err == -EFBIG || err == -ENOSPC || err == -EDQUOT)
         stop(f, err); /* nothing will change that: no more system calls for it */
@@ -654,8 +657,20 @@ int cp_cfile_open(struct cp_cfile *f, const char *path, const char *meta, size_t
     return cp_cfile_open_as(f, path, meta, metalen, false);
 }
 
+static int open_as(struct cp_cfile *f, const char *path, const char *meta, size_t metalen,
+                   bool create_only);
+
 int cp_cfile_open_as(struct cp_cfile *f, const char *path, const char *meta, size_t metalen,
                      bool create_only)
+{
+    int cs = cp_cancel_off(); /* (open, pread, pwrite, close: base/nocancel.h) */
+    int r = open_as(f, path, meta, metalen, create_only);
+    cp_cancel_restore(cs);
+    return r;
+}
+
+static int open_as(struct cp_cfile *f, const char *path, const char *meta, size_t metalen,
+                   bool create_only)
 {
     uint8_t hdr[32 + CP_CFILE_MAX_META + 32];
     int h = cp_cfile_header(hdr, sizeof hdr, meta, metalen);

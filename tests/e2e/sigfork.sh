@@ -238,3 +238,29 @@ for mode in exit cancel workerexit; do
         fi
     done
 done
+
+# A thread that allocates with a cancellation request pending (tests/programs/
+# selfcancel.c: pthread_cancel of itself, alone in the process or not). The profiler's own
+# open, pwrite and write on the thread are cancellation points: until they ran with
+# cancellation off (base/nocancel.h), the request acted inside the first of them, the
+# thread was unwound out of the profiler holding its flush lock, and the process hung
+# (alone at the default rate, where the first sample's flush creates the file: killed
+# after 30 s). Now it ends as bare, at the program's own
+# write, and at rate 1 the 100,000 allocations made before it are in the profile.
+for how in thread alone; do
+    arg=""
+    want="joined canceled rc=0"
+    if [ "$how" = alone ]; then arg=alone; want="rc=0"; fi
+    for rate in 1 524288; do
+        n="sigfork:cancel-pending:$how:rate-$rate"
+        d="$WORK/selfcancel-$how-$rate"
+        mkdir -p "$d"
+        # shellcheck disable=SC2086 # arg: none or one word
+        out=$(CTRPROF_MEM_RATE=$rate CTRPROF_DIR="$d" LD_PRELOAD="$SHIM" \
+            timeout -s KILL 30 "$PROGS/selfcancel" $arg 2>"$d.err"; echo "rc=$?")
+        check_eq "$n:ends-as-bare" "$want|" "$(echo $out)|$(cat "$d.err")"
+        if [ "$rate" = 1 ]; then
+            check_eq "$n:allocations" "100000" "$(site "$d" alloc_at)"
+        fi
+    done
+done
