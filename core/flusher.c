@@ -544,19 +544,21 @@ static void *flusher_main(void *arg)
     sigaddset(&bus, SIGBUS);
     __atomic_store_n(&flusher_tid, gettid(), __ATOMIC_RELEASE);
     bool alone = false;
+    long polled = 0; /* ns of polls (main gone) since the last flush */
     while (!__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) &&
            !__atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE)) {
+        long wait = timeout;
         if (__atomic_load_n(&main_gone, __ATOMIC_ACQUIRE)) {
             if ((alone = alone_in_process()))
                 break;
-            if (timeout > MAIN_GONE_POLL_NS)
-                timeout = MAIN_GONE_POLL_NS;
+            if (wait > MAIN_GONE_POLL_NS)
+                wait = MAIN_GONE_POLL_NS;
         }
         uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
-        bool for_clock = clock_due && (long)clock_due < timeout;
+        bool for_clock = clock_due && (long)clock_due < wait;
         __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
-            cp_futex_wait(&cp_ring_kick, k, for_clock ? (long)clock_due : timeout);
+            cp_futex_wait(&cp_ring_kick, k, for_clock ? (long)clock_due : wait);
         __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
         if (__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) ||
             __atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE))
@@ -570,6 +572,14 @@ static void *flusher_main(void *arg)
             clock_due = cp_waitclock_step();
             continue;
         }
+        /* a poll's wake-up that no ring asked for flushes only once the interval is over
+         * (a daemon whose main thread left runs on at its usual flushes) */
+        if (wait < timeout && __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE) == k) {
+            polled += wait;
+            if (polled < timeout)
+                continue;
+        }
+        polled = 0;
         /* a walk wanted libunwind (stack.c): this thread is where it may be loaded */
         if (cp_stack_libunwind_wanted() && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
             cp_stack_load_libunwind();
