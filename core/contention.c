@@ -199,15 +199,14 @@ static struct bucket *bucket_of(const void *m)
 }
 
 /* Held for a handful of instructions; a holder preempted meanwhile (a loaded machine) would
- * have the others spin out their time slices: after ~128 pauses a waiter yields. */
+ * have the others spin out their time slices: after ~100 pauses a waiter yields, and after
+ * ~1,100 looks it sleeps (spin.h's cp_backoff: a real-time waiter and a normal holder on
+ * one CPU). */
 static void spin_byte_lock(unsigned char *l)
 {
     while (__atomic_test_and_set(l, __ATOMIC_ACQUIRE)) {
         for (unsigned n = 0; __atomic_load_n(l, __ATOMIC_RELAXED); n++)
-            if (n < 128)
-                __builtin_ia32_pause();
-            else
-                cp_yield(); /* (spin.h: not once the program sandboxed itself) */
+            cp_backoff(n);
     }
 }
 

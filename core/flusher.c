@@ -342,8 +342,7 @@ static void flush(bool inline_flush)
         head = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE);
         for (struct cp_ring *r = head; r; r = r->next)
             for (unsigned spins = 0; cp_ring_busy(r); spins++)
-                if (spins > 64)
-                    cp_yield();
+                cp_backoff(spins); /* (a producer preempted mid-event: spin.h) */
     }
     unsigned nfree = 0;
     for (struct cp_ring *r = head; r; r = r->next) {
@@ -633,6 +632,20 @@ static int start_thread(void)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 256 * 1024);
+    /* A real-time creator's policy is not inherited (a program thread with SCHED_FIFO or
+     * SCHED_RR, or SCHED_DEADLINE, which a new thread cannot inherit at all): ours is
+     * SCHED_OTHER, so that its flushes never preempt the program's normal threads at
+     * real-time priority, nor wait at it for one of them preempted mid-event. Any other
+     * policy (normal, batch, idle) and the nice value are inherited as they are. */
+    int pol = SCHED_OTHER;
+    struct sched_param sp = {0};
+    if (pthread_getschedparam(pthread_self(), &pol, &sp) == 0 && pol != SCHED_OTHER &&
+        pol != SCHED_BATCH && pol != SCHED_IDLE) {
+        sp.sched_priority = 0;
+        pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED);
+        pthread_attr_setschedpolicy(&a, SCHED_OTHER);
+        pthread_attr_setschedparam(&a, &sp);
+    }
     /* Every signal but the faults blocked from its first instruction, whatever this
      * thread's mask: a process-directed signal the program blocks in all its threads
      * (signalfd, sigwait) must never be delivered to, or consumed by, ours (issue 29). The

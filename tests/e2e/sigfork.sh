@@ -264,3 +264,20 @@ for how in thread alone; do
         fi
     done
 done
+
+# A real-time main thread that starts normal workers (tests/programs/rtflusher.c): the
+# profiler's thread, started by main's first pthread_create, inherited SCHED_FIFO (2
+# real-time threads where the program has 1), so its flushes preempted the workers at
+# real-time priority. It is SCHED_OTHER now when its creator is real-time.
+rt=$("$PROGS/rtflusher" 2>&1)
+if [ "$rt" = "no rt" ]; then
+    skip "sigfork:rt-creator" "SCHED_FIFO is not allowed here (needs CAP_SYS_NICE or RLIMIT_RTPRIO)"
+else
+    check_eq "sigfork:rt-creator:bare" "rt_threads 1" "$rt"
+    for rate in 1 524288; do
+        d="$WORK/rtflusher-$rate"
+        mkdir -p "$d"
+        check_eq "sigfork:rt-creator:flusher-not-real-time:rate-$rate" "rt_threads 1 rc=0" \
+            "$(echo $(CTRPROF_MEM_RATE=$rate CTRPROF_DIR="$d" LD_PRELOAD="$SHIM" "$PROGS/rtflusher" 2>&1; echo "rc=$?"))"
+    done
+fi

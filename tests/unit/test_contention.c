@@ -9,6 +9,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <time.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -652,6 +653,78 @@ static int denied_child(void)
     return 0;
 }
 
+/* A real-time thread waiting for a waiter-table bucket that a normal thread holds, both on
+ * one CPU: the holder runs only when the waiter stops spinning. It yielded (spin.h), which
+ * lets no lower priority run, and waited until the kernel's real-time throttling gave the
+ * holder its 5% (~0.95 s here; for ever where throttling is off); now it sleeps after
+ * ~1,100 looks (cp_backoff). In a fork child (it changes its scheduling); needs the
+ * privilege to set SCHED_FIFO (skipped visibly without it). */
+static int inv_word;
+static int inv_held, inv_go; /* atomic */
+
+static void *inv_holder(void *arg)
+{
+    void *h = cp_contention_hold(&inv_word);
+    __atomic_store_n(&inv_held, h ? 1 : -1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&inv_go, __ATOMIC_SEQ_CST))
+        sched_yield();
+    uint64_t t = mono();
+    while (mono() - t < 2000000u) /* 2 ms of work, holding it */
+        ;
+    if (h)
+        cp_contention_unhold(h);
+    return arg;
+}
+
+static int inversion_child(void)
+{
+    alarm(20); /* (without the fix and with throttling off it never ends) */
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0 || cp_contention_init() != 0)
+        return 2;
+    if (!cp_contention_begin_at(&inv_word, cp_now_ns()))
+        return 3;
+    pthread_t t;
+    if (pthread_create(&t, NULL, inv_holder, NULL) != 0)
+        return 4;
+    while (!__atomic_load_n(&inv_held, __ATOMIC_SEQ_CST))
+        sched_yield();
+    struct sched_param rt = {.sched_priority = 10}, normal = {.sched_priority = 0};
+    int rc = 0;
+    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt) != 0) {
+        rc = 77;
+        __atomic_store_n(&inv_go, 1, __ATOMIC_SEQ_CST);
+    } else {
+        __atomic_store_n(&inv_go, 1, __ATOMIC_SEQ_CST);
+        uint64_t t0 = mono();
+        cp_contention_charge_at(&inv_word, cp_now_ns()); /* the bucket's lock: spins */
+        uint64_t waited = mono() - t0;
+        pthread_setschedparam(pthread_self(), SCHED_OTHER, &normal);
+        fprintf(stderr, "inversion: the real-time waiter waited %llu us for a 2 ms holder\n",
+                (unsigned long long)(waited / 1000));
+        rc = waited < 300000000u ? 0 : 5;
+    }
+    pthread_join(t, NULL);
+    return rc;
+}
+
+static void test_rt_waiter_lets_holder_run(void **state)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(inversion_child());
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+        print_message("inversion: SCHED_FIFO not allowed here: not run\n");
+        skip();
+    }
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void test_waitclock_denied(void **state)
 {
     pid_t pid = fork();
@@ -690,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_hold),
         cmocka_unit_test(test_waitclock),
         cmocka_unit_test(test_waitclock_denied),
+        cmocka_unit_test(test_rt_waiter_lets_holder_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
