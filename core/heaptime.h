@@ -21,7 +21,6 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "contention.h" /* cp_clock_notsc */
 #include "stampclock.h"
 
 struct cp_bucket;
@@ -35,15 +34,10 @@ struct cp_bucket;
 #define CP_LIFE_NONE CP_NLIFE
 #define CP_NCLASS (CP_NLIFE + 1)
 
-/* CLOCK_MONOTONIC in nanoseconds (the vDSO: no system call; contention.h's
- * cp_clock_notsc once the program has forbidden the TSC, stampclock.h). Never 0. */
+/* CLOCK_MONOTONIC in nanoseconds (stampclock.h's cp_mono_ns). Never 0. */
 static inline uint64_t cp_ht_now(void)
 {
-    if (__builtin_expect(__atomic_load_n(&cp_tsc_denied, __ATOMIC_RELAXED), 0))
-        return cp_clock_notsc() + 1;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
+    return cp_mono_ns() + 1;
 }
 
 /* CTRPROF_HEAP_TIME (default on; off: none of this file's work, for measuring its cost).

@@ -60,15 +60,6 @@ void cp_prof_tsc_denied(void)
     __atomic_store_n(&cp_waitclock_on, CP_WAITCLOCK_NOTSC, __ATOMIC_SEQ_CST);
 }
 
-static uint64_t mono_ns(void)
-{
-    if (__atomic_load_n(&cp_tsc_denied, __ATOMIC_RELAXED))
-        return cp_clock_notsc();
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* A TSC reading and CLOCK_MONOTONIC read together: the clock read between two ordered
  * TSC reads, the TSC's midpoint taken; a few tries for a window under WINDOW ticks (a
  * preemption or an interrupt in between), else the narrowest. tsc 0: the TSC went
@@ -82,7 +73,7 @@ static uint64_t read_pair(uint64_t *tsc, uint64_t *ns)
         _mm_lfence();
         uint64_t a = __rdtsc();
         _mm_lfence();
-        uint64_t n = mono_ns();
+        uint64_t n = cp_mono_ns();
         _mm_lfence();
         uint64_t b = __rdtsc();
         if (b >= a && b - a < best) {
@@ -198,7 +189,7 @@ uint64_t cp_stamp_ns_slow(uint64_t t)
         t - c->tsc0 > c->lim)
         calibrate();
     if (!c->mult) /* no good pair ever (the TSC went backwards at once): the clock's now */
-        return mono_ns() + 1;
+        return cp_mono_ns() + 1;
     if (t < c->tsc0) /* (another CPU's TSC, a little behind at start-up) */
         return c->ns0 - (uint64_t)(((unsigned __int128)(c->tsc0 - t) * c->mult) >> 32);
     return c->ns0 + (uint64_t)(((unsigned __int128)(t - c->tsc0) * c->mult) >> 32);
@@ -241,7 +232,7 @@ uint64_t cp_waitclock_step(void)
         wc_state = 1;
         return WC_BASELINE;
     case 1:
-        ns = mono_ns();
+        ns = cp_mono_ns();
         if (ns - wc_ns < WC_BASELINE)
             return WC_BASELINE - (ns - wc_ns);
         if (read_pair(&tsc, &ns) > WC_WINDOW)

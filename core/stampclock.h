@@ -28,7 +28,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <x86intrin.h>
+
+#include "contention.h" /* cp_clock_notsc */
 
 #define CP_STAMP_TSC (1ull << 63)
 
@@ -41,6 +44,18 @@ extern bool cp_stamp_tsc_mode __attribute__((visibility("hidden")));
  * made after the call by the thread that made it inherits the ban, the flusher too).
  * Atomic; set once, never cleared. */
 extern int cp_tsc_denied __attribute__((visibility("hidden")));
+
+/* CLOCK_MONOTONIC in ns: the vDSO's (no system call), or cp_clock_notsc's once the
+ * program has forbidden the TSC (the vDSO's reads it). The engine's one reading of it
+ * outside the lock hooks' clock (heaptime.h's cp_ht_now, the calibrations here). */
+static inline uint64_t cp_mono_ns(void)
+{
+    if (__builtin_expect(__atomic_load_n(&cp_tsc_denied, __ATOMIC_RELAXED), 0))
+        return cp_clock_notsc();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static inline bool cp_stamp_tsc_on(void)
 {
