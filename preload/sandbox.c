@@ -304,6 +304,14 @@ static void after(long r, int froze, int strict)
     errno = saved;
 }
 
+/* prctl's PR_SET_TSC by either way in, before the call (see the top): the engine's
+ * clocks leave the TSC for good unless the mode asked for is PR_TSC_ENABLE */
+static void before_set_tsc(long option, unsigned long mode)
+{
+    if (option == PR_SET_TSC && mode != PR_TSC_ENABLE)
+        cp_prof_tsc_denied();
+}
+
 EXPORT int prctl(int option, ...)
 {
     static void *real;
@@ -313,8 +321,7 @@ EXPORT int prctl(int option, ...)
     unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
     int (*f)(int, ...) = (int (*)(int, ...))cp_shim_next(&real, "prctl");
-    if (option == PR_SET_TSC && a2 != PR_TSC_ENABLE)
-        cp_prof_tsc_denied();
+    before_set_tsc(option, a2);
     if (option != PR_SET_SECCOMP) {
         bool b = cp_shim_alone_begin_prctl(option); /* alone.c: the per-thread options */
         int r = f(option, a2, a3, a4, a5);
@@ -365,8 +372,8 @@ EXPORT long syscall(long n, ...)
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
     long (*f)(long, ...) = (long (*)(long, ...))cp_shim_next(&real, "syscall");
-    if (n == SYS_prctl && a1 == PR_SET_TSC && a2 != PR_TSC_ENABLE)
-        cp_prof_tsc_denied();
+    if (n == SYS_prctl)
+        before_set_tsc(a1, (unsigned long)a2);
     int strict;
     bool tsync = false;
     if (n == SYS_seccomp && (a1 == SECCOMP_SET_MODE_FILTER || a1 == SECCOMP_SET_MODE_STRICT)) {
