@@ -8,6 +8,9 @@
 #ifndef CP_RAWSYS_H
 #define CP_RAWSYS_H
 
+#include <fcntl.h>
+#include <sys/syscall.h>
+
 #if defined(__x86_64__)
 static inline long cp_raw_syscall(long nr, long a, long b, long c, long d, long e, long f)
 {
@@ -43,6 +46,31 @@ static inline const char *cp_raw_dirent(const char *buf, long n, long *at, unsig
     *at += reclen;
     *type = (unsigned char)e[18];
     return e + 19;
+}
+
+/* Each entry of the directory at path ("." and ".." too) to each(name, ctx), until it
+ * returns 0; by raw system calls (openat, getdents64, close: no libc call, so no lazy
+ * binding and no cancellation point). Returns 1 if every entry was seen, 0 if each
+ * stopped it, -1 if the directory could not be opened or read. */
+static inline int cp_raw_each_entry(const char *path, int (*each)(const char *name, void *ctx),
+                                    void *ctx)
+{
+    long fd = cp_raw_syscall(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                             0, 0, 0);
+    if (fd < 0)
+        return -1;
+    char buf[512];
+    long got = 0;
+    int r = 1;
+    while (r == 1 &&
+           (got = cp_raw_syscall(SYS_getdents64, fd, (long)buf, sizeof buf, 0, 0, 0)) > 0) {
+        long at = 0;
+        unsigned char type;
+        for (const char *name; r == 1 && (name = cp_raw_dirent(buf, got, &at, &type));)
+            r = each(name, ctx) ? 1 : 0;
+    }
+    cp_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+    return r == 1 && got < 0 ? -1 : r;
 }
 
 #endif

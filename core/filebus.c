@@ -100,30 +100,25 @@ static int task_bus_blocked(const char *tid)
     return r;
 }
 
+/* One thread's entry of /proc/self/task into snap; more while there is room */
+static int snapshot_task(const char *name, void *ctx)
+{
+    (void)ctx;
+    int32_t tid = 0;
+    for (const char *c = name; *c >= '0' && *c <= '9' && tid < (1 << 27); c++)
+        tid = tid * 10 + (*c - '0');
+    int b = tid > 0 ? task_bus_blocked(name) : -1;
+    if (b >= 0)
+        snap[snap_n++] = b ? -tid : tid;
+    return snap_n < SNAP_MAX;
+}
+
 /* Every thread's SIGBUS mask now, into snap (bounded; one read of each thread's status) */
 static void snapshot_masks(void)
 {
     cp_spin_lock(&snap_lock);
     snap_n = 0;
-    int dir = (int)cp_raw_syscall(SYS_openat, AT_FDCWD, (long)"/proc/self/task",
-                                  O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
-    char ents[512];
-    long got;
-    while (dir >= 0 && snap_n < SNAP_MAX &&
-           (got = cp_raw_syscall(SYS_getdents64, dir, (long)ents, sizeof ents, 0, 0, 0)) > 0) {
-        const char *name;
-        unsigned char type;
-        for (long at = 0; snap_n < SNAP_MAX && (name = cp_raw_dirent(ents, got, &at, &type));) {
-            int32_t tid = 0;
-            for (const char *c = name; *c >= '0' && *c <= '9' && tid < (1 << 27); c++)
-                tid = tid * 10 + (*c - '0');
-            int b = tid > 0 ? task_bus_blocked(name) : -1;
-            if (b >= 0)
-                snap[snap_n++] = b ? -tid : tid;
-        }
-    }
-    if (dir >= 0)
-        cp_raw_syscall(SYS_close, dir, 0, 0, 0, 0, 0);
+    cp_raw_each_entry("/proc/self/task", snapshot_task, NULL);
     cp_spin_unlock(&snap_lock);
 }
 

@@ -86,7 +86,6 @@
 #include "prof_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -514,26 +513,21 @@ void cp_prof_main_gone(const int *nthreads)
     cp_ring_wake_consumer();
 }
 
+static int count_task(const char *name, void *ctx)
+{
+    *(long *)ctx += name[0] != '.';
+    return 1;
+}
+
 static bool alone_in_process(void)
 {
     if (glibc_nthreads)
         return __atomic_load_n(glibc_nthreads, __ATOMIC_ACQUIRE) <= 1;
     if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return false;
-    long fd = cp_raw_syscall(SYS_openat, AT_FDCWD, (long)"/proc/self/task",
-                             O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
-    if (fd < 0)
-        return false;
-    char buf[1024];
-    long got, n = 0;
-    while ((got = cp_raw_syscall(SYS_getdents64, fd, (long)buf, sizeof buf, 0, 0, 0)) > 0) {
-        long at = 0;
-        unsigned char type;
-        for (const char *name; (name = cp_raw_dirent(buf, got, &at, &type));)
-            n += name[0] != '.';
-    }
-    cp_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
-    return got == 0 && n <= 2; /* this thread, and the main thread's entry */
+    long n = 0;
+    /* this thread, and the main thread's entry */
+    return cp_raw_each_entry("/proc/self/task", count_task, &n) == 1 && n <= 2;
 }
 
 static void *flusher_main(void *arg)
