@@ -51,6 +51,8 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  *   own-stack      no stack of its own for flushing (flushes on the program's stack)
  *   sandbox-room   no room made in the file before a seccomp filter
  *   counter        a counter cannot be added to the file (samples lost)
+ *   counter-wait   a counter cannot be added for now (no descriptor or memory free to
+ *                  grow the file: its samples wait in memory)
  *   waiter-table   the mutex waiter table cannot be mapped (mutex profile off)
  *   early          allocations made before the profiler started, beyond what it keeps
  *   bus-blocked    a thread with SIGBUS blocked under a filter that forbids unblocking
@@ -70,6 +72,7 @@ enum {
     CP_LOG_TREE_WAITERS,
     CP_LOG_TREE_EARLY,
     CP_LOG_TREE_BUS_BLOCKED,
+    CP_LOG_TREE_COUNTER_WAIT,
     CP_LOG_TREE_KEYS
 };
 void cp_log_tree_init(void);

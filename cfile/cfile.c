@@ -615,8 +615,10 @@ static int create_whole(const char *path, const uint8_t *hdr, size_t h)
     if (__atomic_load_n(&plain_create, __ATOMIC_ACQUIRE))
         return -EOPNOTSUPP;
     int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd >= 0 || errno != ENOENT)
-        return fd >= 0 ? (close(fd), -EEXIST) : -EEXIST; /* the old path says why */
+    if (fd >= 0)
+        return close(fd), -EEXIST;
+    if (errno != ENOENT) /* the old path says why (a descriptor limit as its own errno) */
+        return -EOPNOTSUPP;
     char dir[sizeof((struct cp_cfile *)0)->path];
     size_t pl = strlen(path), dl = pl;
     while (dl > 0 && path[dl - 1] != '/')

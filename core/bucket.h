@@ -67,6 +67,11 @@ struct cp_bmix {
     uint32_t ctr[2]; /* as the bucket's ctr */
 };
 
+/* A bucket's ctr_failed: 0, or a counter it needs could not be made: for good (the file
+ * full, its path gone: the bucket's samples are counted lost) or for now (no descriptor
+ * free to grow the file by, no memory: they wait in memory; publish.c's pending). */
+enum { CP_CTR_FAILED = 1, CP_CTR_PENDING = 2 };
+
 struct cp_bucket {
     /* immutable after publication */
     uint32_t hidx;    /* its index (cp_bucket_by_hidx), from 1, whatever its type; a heap
@@ -81,7 +86,7 @@ struct cp_bucket {
     uint8_t trunc; /* its stack was cut at CP_MAX_DEPTH (outermost frame CP_PC_TRUNCATED) */
     /* flusher only (here, not below, to keep the header small, issue 3) */
     uint8_t queued;     /* bit s: in the flusher's list of cycle slot s, at tpos[s] */
-    uint8_t ctr_failed; /* counter creation failed (file full): counted, not retried */
+    uint8_t ctr_failed; /* CP_CTR_*: its counters could not all be made (publish.c) */
     uint32_t id;        /* its id in the file (stacktab.c), once ctr[0] is made; 0 before */
 
     /* flusher only */

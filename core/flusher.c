@@ -431,7 +431,7 @@ static void flush_twice(void *arg)
 
 /* On whatever thread calls it (exit, tests): the flush
  * runs on the profiler's own stack (ownstack.h), which cp_flush_lock guards. */
-void cp_prof_flush_all(void)
+static void flush_all(bool last)
 {
     if (!cp_prof_enabled())
         return;
@@ -439,10 +439,22 @@ void cp_prof_flush_all(void)
     int bus;
     if (!cp_file_lock(&bus))
         return;
+    if (last)
+        cp_publish_final();
     ht_force = true; /* the peak's counters are rewritten now, not at the next interval */
     cp_own_stack_run(flush_twice, NULL);
     ht_force = false;
     cp_file_unlock(bus);
+}
+
+void cp_prof_flush_all(void)
+{
+    flush_all(false);
+}
+
+void cp_prof_flush_last(void)
+{
+    flush_all(true);
 }
 
 /* ---- who flushes ------------------------------------------------------------------- *
@@ -868,7 +880,7 @@ void cp_prof_shutdown(void)
     /* The flusher may be mid-flush: flush_all waits for it through cp_flush_lock. It is not
      * joined (exit may run on any thread, even in a signal handler's aftermath); after
      * this it only wakes to see `stopping`. */
-    cp_prof_flush_all();
+    flush_all(true);
 }
 
 /* ---- fork -------------------------------------------------------------------------- */

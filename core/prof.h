@@ -79,6 +79,10 @@ void cp_prof_aside_end(void);
 /* Publish everything now: advance the cycle, drain every ring, publish, add deltas to
  * the file (memProfileInternal's "clear" path). Safe from exit paths; idempotent. */
 void cp_prof_flush_all(void);
+/* The same, as the image's last (exec): samples still waiting for a counter the file
+ * could not make for now are counted lost (a failed exec leaves that so: later ones are
+ * lost at once). */
+void cp_prof_flush_last(void);
 /* Stop the flusher and flush everything (process exit). */
 void cp_prof_shutdown(void);
 /* fork: prepare takes every engine lock, parent releases, child releases and resets

@@ -177,6 +177,9 @@ void cp_publish_end(void);
 /* a bucket's deltas into the file; the number of counters it had to make there */
 unsigned cp_publish_bucket(struct cp_bucket *b);
 void cp_publish_health(void);
+/* The flush now beginning is the image's last (exit, exec): a counter that cannot be made
+ * for now is lost, not left waiting (cp_flush_lock held). */
+void cp_publish_final(void);
 /* heaptime.c's publication, through this file's counters (force: the final flush) */
 void cp_publish_heaptime(bool force);
 /* Only the lifetime classes that changed (heaptime.h), at every flush: with the free counts

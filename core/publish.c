@@ -2,7 +2,8 @@
  * publish.c — the counter file as the engine writes it: creating it (at init, or lazily
  * at the first flush with something to say), the buckets' and health counters' deltas
  * (a bucket's records are named by stacktab.c, Ctrprof-Format 4), the publish seqlock, the
- * ctrprof/note:* counters, and sandboxes. About 600 lines: each of those writes the same
+ * ctrprof/note:* counters, sandboxes, and what waits for a file that cannot be created or
+ * grown for now (a descriptor limit). About 720 lines: each of those writes the same
  * file through the same state (the file, its seqlock, what was published), kept here.
  *
  * Contexts: whoever holds cp_flush_lock (the flusher, an inline flush, exit, a late
@@ -29,6 +30,7 @@
 #include "ownstack.h"
 #include "stack.h"
 #include "stacktab.h"
+#include "stampclock.h"
 
 static bool have_file;
 static struct cp_cfile file;
@@ -46,6 +48,36 @@ static inline void add(uint64_t *v, uint64_t n)
     else
         cp_cfile_add(v, n);
 }
+
+/* Buckets waiting for a counter that could not be made for now (CP_CTR_PENDING): the file
+ * grows by opening its path again (cfile.c), which a program at its descriptor limit
+ * (RLIMIT_NOFILE, or the system's) refuses until it closes one, and its mappings need
+ * memory. Their values stay in the bucket, unpublished, and each health publication
+ * (every flush interval, and the last flush: publish_pending) tries them again, from the
+ * lowest index, until one still cannot be made. What still waits at exit is lost
+ * (lost:nbucket, said). Guarded by cp_flush_lock. */
+static uint32_t npending;
+static bool pending_blocked; /* the last counter tried could not be made for now */
+static bool pending_final;   /* the last flush (cp_publish_final): give up what waits */
+static bool sandbox_next;    /* a seccomp filter goes in (cp_prof_sandbox): nothing waits,
+                              * as no file may be opened or grown in it */
+
+static bool can_wait(void)
+{
+    return !pending_final && !__atomic_load_n(&sandbox_next, __ATOMIC_RELAXED);
+}
+
+static bool for_now(int err)
+{
+    return err == -EMFILE || err == -ENFILE || err == -ENOMEM || err == -EINTR || err == -EAGAIN;
+}
+
+/* A per-process file that could not be created for now (a descriptor limit, memory): it
+ * is tried again at most every OPEN_AGAIN_NS, and once made, every bucket is published
+ * (republish_all: what they recorded meanwhile). */
+#define OPEN_AGAIN_NS 50000000ull
+static bool open_waits, republish_all;
+static uint64_t open_again_ns;
 
 /* The host's way to another name for the per-process file when its name was found taken
  * at creation (prof.h, struct cp_host's file_taken); NULL: none, not profiling. */
@@ -191,6 +223,8 @@ void cp_open_pending(void)
 {
     if (!cp_file_pending)
         return;
+    if (open_waits && can_wait() && cp_mono_ns() < open_again_ns)
+        return;
     cp_file_pending = false;
     int err = cp_cfile_open_as(&file, pending_path, meta_text, meta_len, pending_own);
     for (int tries = 0; pending_own && err == -EEXIST && tries < 8; tries++) {
@@ -202,11 +236,23 @@ void cp_open_pending(void)
     sole = have_file && file.created;
     n_named_cache = 0;
     cp_stacktab_reset();
+    if (!have_file && for_now(err) && can_wait()) {
+        cp_file_pending = true;
+        open_waits = true;
+        open_again_ns = cp_mono_ns() + OPEN_AGAIN_NS;
+        if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER_WAIT))
+            cp_log("%s: cannot create the profile for now (%s); what is recorded waits in "
+                   "memory and goes into it once it can be created",
+                   pending_path, cp_cfile_strerror(err));
+        return;
+    }
     if (!have_file) {
         if (cp_log_tree_first(CP_LOG_TREE_NOT_PROFILING)) /* forked workers: one line */
             cp_log("%s: %s; not profiling", pending_path, cp_cfile_strerror(err));
         return;
     }
+    republish_all = open_waits;
+    open_waits = false;
     reserve_counters();
     if (process_counter[0])
         add_named(process_counter, 1);
@@ -239,7 +285,9 @@ int cp_prof_sandbox(void)
     cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
     /* everything recorded so far is published while the file can still grow (the room
      * made below is for what comes after), and the profiler's own flush stack is mapped
-     * now (its guard page needs mprotect, which an allow-list rarely has) */
+     * now (its guard page needs mprotect, which an allow-list rarely has); what cannot
+     * get into the file now never will (sandbox_next) */
+    __atomic_store_n(&sandbox_next, true, __ATOMIC_RELAXED); /* (read under the lock) */
     cp_prof_flush_all();
     int bus; /* (not sandboxed yet: refused only if unblocking SIGBUS failed) */
     if (!cp_file_lock(&bus))
@@ -270,6 +318,7 @@ void cp_prof_sandbox_failed(void)
     __atomic_store_n(&cp_sandboxed, 0, __ATOMIC_RELEASE);
     cp_cfile_plain_create(false);
     cp_spin_lock(&cp_flush_lock);
+    __atomic_store_n(&sandbox_next, false, __ATOMIC_RELAXED);
     if (have_file)
         __atomic_store_n(&file.frozen, 0, __ATOMIC_RELEASE);
     cp_spin_unlock(&cp_flush_lock);
@@ -338,8 +387,16 @@ static __attribute__((noinline)) bool make_bucket_ctr(struct cp_bucket *b, int i
     if (err == CP_CFILE_EBROKEN) {
         *ctr = 0;
         cp_check_file(); /* said there, once; nothing more goes to the file */
+    } else if (err && (pending_blocked = for_now(err)) && can_wait()) {
+        b->ctr_failed = CP_CTR_PENDING;
+        npending++;
+        if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER_WAIT))
+            cp_log("%s: cannot add a counter for now (%s); its samples wait in memory and go "
+                   "into the file once it can grow (lost if it never can: "
+                   "ctrprof/health:lost:nbucket)",
+                   file.path, cp_cfile_strerror(err));
     } else if (err) {
-        b->ctr_failed = 1;
+        b->ctr_failed = CP_CTR_FAILED;
         if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER))
             cp_log("%s: cannot add a counter (%s); samples that need new counters are lost "
                    "(ctrprof/health:lost:nbucket)",
@@ -420,14 +477,18 @@ static uint64_t *ht_named_ctr(const char *name)
 
 static const struct cp_ht_sink ht_sink = {ht_bucket_ctr, ht_named_ctr};
 
+/* (not while the file waits to be created: each site would fail its counters for good,
+ * heaptime.c's failed; what it holds goes out once the file is there) */
 void cp_publish_heaptime(bool force)
 {
-    cp_ht_publish(&ht_sink, force);
+    if (!open_waits)
+        cp_ht_publish(&ht_sink, force);
 }
 
 void cp_publish_heaptime_life(void)
 {
-    cp_ht_publish_life(&ht_sink);
+    if (!open_waits)
+        cp_ht_publish_life(&ht_sink);
 }
 
 /* An event after the final flush: into the bucket's published state at once, under the
@@ -486,8 +547,56 @@ static inline void health(const char *name, uint64_t cur, uint64_t *pub)
     }
 }
 
+/* Try the waiting buckets again (see npending). At the last flush what still cannot be
+ * made is lost: the first such bucket is counted and said by make_bucket_ctr, the rest
+ * are counted here without a try (each would be a failing system call). */
+static __attribute__((noinline)) void publish_pending(void)
+{
+    bool give_up = false, all = republish_all;
+    uint32_t i = 1, nb = cp_bucket_last_index();
+    for (; i <= nb && (npending || all); i++) {
+        struct cp_bucket *b = cp_bucket_by_hidx(i);
+        if (b && all && !b->ctr_failed) {
+            if (give_up && !b->ctr[0]) { /* (the last flush: no more failing tries) */
+                b->ctr_failed = CP_CTR_FAILED;
+                cp_prof_lost(CP_LOST_NBUCKET, 1);
+                continue;
+            }
+            pending_blocked = false;
+            cp_publish_bucket(b);
+            if (pending_blocked && can_wait())
+                break;
+            give_up = pending_blocked;
+            continue;
+        }
+        if (!b || b->ctr_failed != CP_CTR_PENDING)
+            continue;
+        npending--;
+        if (give_up) {
+            b->ctr_failed = CP_CTR_FAILED;
+            cp_prof_lost(CP_LOST_NBUCKET, 1);
+            continue;
+        }
+        b->ctr_failed = 0;
+        pending_blocked = false;
+        cp_publish_bucket(b);
+        if (pending_blocked && can_wait())
+            break; /* (b waits again: so would the rest) */
+        give_up = pending_blocked;
+    }
+    if (i > nb)
+        republish_all = false;
+}
+
+void cp_publish_final(void)
+{
+    pending_final = true;
+}
+
 void cp_publish_health(void)
 {
+    if (__builtin_expect(npending != 0 || republish_all, 0) && have_file)
+        publish_pending();
     static const char *const sname[CP_NPTYPES] = {"ctrprof/health:samples:heap",
                                                   "ctrprof/health:samples:mutex",
                                                   "ctrprof/health:samples:block"};
@@ -585,6 +694,8 @@ bool cp_publish_fork_file(const char *newpath)
     sole = false;
     n_named_cache = 0;
     cp_stacktab_reset();
+    npending = 0; /* (the caller clears every bucket's ctr_failed) */
+    open_waits = republish_all = false;
     seq_begun = seq_ended = NULL;
     size_t pl = strlen(newpath);
     if (pl >= sizeof pending_path)

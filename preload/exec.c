@@ -144,7 +144,7 @@ static void before_exec(char *const envp[])
     if (publish && cp_shim_run_top() && !cp_shim_keeps_shim(envp))
         cp_prof_note_exec_unprofiled();
     if (publish)
-        cp_prof_flush_all();
+        cp_prof_flush_last();
     resolve();
     cp_shim_leave(cd);
     errno = saved;
