@@ -53,6 +53,8 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  *   counter        a counter cannot be added to the file (samples lost)
  *   counter-wait   a counter cannot be added for now (no descriptor or memory free to
  *                  grow the file: its samples wait in memory)
+ *   deepbind       a library whose calls go past the hooks (RTLD_DEEPBIND in a sandbox,
+ *                  dlmopen into another namespace)
  *   waiter-table   the mutex waiter table cannot be mapped (mutex profile off)
  *   early          allocations made before the profiler started, beyond what it keeps
  *   bus-blocked    a thread with SIGBUS blocked under a filter that forbids unblocking
@@ -73,6 +75,7 @@ enum {
     CP_LOG_TREE_EARLY,
     CP_LOG_TREE_BUS_BLOCKED,
     CP_LOG_TREE_COUNTER_WAIT,
+    CP_LOG_TREE_DEEPBIND,
     CP_LOG_TREE_KEYS
 };
 void cp_log_tree_init(void);

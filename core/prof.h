@@ -237,6 +237,8 @@ void cp_prof_lost(enum cp_lost why, uint64_t n);
 #define CP_SANDBOX_SPARE ((size_t)8 << 20) /* a quarter at sparse rates (smaller rings) */
 int cp_prof_sandbox(void);
 void cp_prof_sandbox_failed(void);
+/* Has a seccomp filter been announced (cp_prof_sandbox, not undone)? */
+bool cp_prof_in_sandbox(void);
 /* After cp_prof_sandbox_failed, for a filter before which the flusher was stopped
  * (cp_prof_aside_begin; preload/sandbox.c): start it again if it is wanted. */
 void cp_prof_flusher_resume(void);

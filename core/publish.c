@@ -312,6 +312,11 @@ int cp_prof_sandbox(void)
     return 1;
 }
 
+bool cp_prof_in_sandbox(void)
+{
+    return __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) != 0;
+}
+
 void cp_prof_sandbox_failed(void)
 {
     /* the filter did not go in: growth and mmap are allowed again */

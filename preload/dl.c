@@ -30,6 +30,7 @@ __attribute__((visibility("default"))) int dlclose(void *handle)
     }
     if (cp_shim_state == CP_SHIM_ON && !cp_tls.guard) {
         int saved = errno;
+        cp_shim_deepbind_catch_up();  /* (before the object may go) */
         int64_t cd = cp_shim_enter(); /* dl_iterate_phdr may allocate */
         cp_prof_code_unloading();
         cp_shim_leave(cd);

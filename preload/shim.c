@@ -322,6 +322,7 @@ static void child_reset(void)
     static char path[CP_PATH_MAX];
     const char *np = NULL;
     cp_shim_said_child();
+    cp_shim_deepbind_child();
     cp_shim_pid = getpid();
     /* (a sandboxed child could not create its file: no lstat either, see sandbox.c) */
     if (per_process_file && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) &&

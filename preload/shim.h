@@ -54,6 +54,13 @@ static inline void cp_shim_leave(int64_t cd)
     cp_tls.guard--;
 }
 
+/* deepbind.c: the GOT slots of objects an RTLD_DEEPBIND load brought, pointed at the
+ * hooks, if that is still to be done (dlclose's hook; dlopen, dlmopen and dlsym do it
+ * themselves). The program's thread, outside the guard. */
+void cp_shim_deepbind_catch_up(void);
+/* The fork child's reset: deepbind.c's lock, which another thread may have held. */
+void cp_shim_deepbind_child(void);
+
 /* sigbus.c: keep a SIGBUS handler in place that survives a truncated profile (and hands
  * every other SIGBUS to the program's own disposition). Constructor only. */
 void cp_sigbus_install(void);

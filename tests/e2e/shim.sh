@@ -367,3 +367,53 @@ for rate in 1 524288; do
         check_within "shim:dlclosed-plugin-named:rate-$rate" 67108864 "$got" 0.25
     fi
 done
+
+# RTLD_DEEPBIND (tests/programs/deepbind/): a plugin whose calls bind to libc's malloc
+# and free past the shim unless it rewrites them (preload/deepbind.c). The program keeps
+# 500 objects the plugin frees; the plugin allocates 1000, half freed by the program: at
+# rate 1 every one counted and none left in use (the old shim: deep_site missing, the
+# program's 500 in use for ever). libownalloc.so, loaded the same way, keeps its own
+# malloc ("own 200"). By name through the program's RUNPATH (glibc looks there only for
+# a call from the program: dlopen's hook must not become the caller); GOTs read-only
+# (-z now: RELRO) or lazy, and -fno-plt (GLOB_DAT slots). dlmopen: said, runs as bare.
+DB="$WORK/deepbind"
+mkdir -p "$DB"
+cc -g -O1 -shared -fPIC -o "$DB/libownalloc.so" "$TOP/tests/programs/deepbind/libownalloc.c"
+cc -g -O1 -o "$DB/deep_main" "$TOP/tests/programs/deepbind/deep_main.c" -ldl \
+    -Wl,--enable-new-dtags,-rpath,"$DB"
+db_site() { # FILE SAMPLE SITE
+    "$CTRPROF" report --sample "$2" --format folded "$1" 2>/dev/null |
+        awk -v k="$3" '{ n = split($1, a, ";"); if (a[n] == k) s += $2 } END { printf "%.0f\n", s }'
+}
+for build in "relro -Wl,-z,relro,-z,now" "noplt -fno-plt -Wl,-z,relro,-z,now" "lazy -Wl,-z,lazy"; do
+    set -- $build
+    bname=$1
+    shift
+    cc -g -O1 -shared -fPIC "$@" -o "$DB/libdeep.so" "$TOP/tests/programs/deepbind/libdeep.c"
+    for mode in now lazy name dlmopen; do
+        [ "$bname" != relro ] && [ "$mode" = dlmopen ] && continue
+        want=$("$DB/deep_main" "$DB" "$mode")
+        for rate in 1 524288; do
+            n="shim:deepbind:$bname:$mode:rate-$rate"
+            rm -rf "$DB/p" && mkdir -p "$DB/p"
+            got=$(CTRPROF_DIR="$DB/p" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$DB/deep_main" "$DB" "$mode" 2>"$DB/err")
+            check_eq "$n:runs-as-bare" "ok own 200|$want" "$got|$want"
+            f=$(ls "$DB"/p/*.count 2>/dev/null | head -1)
+            if [ "$mode" = dlmopen ]; then
+                check_eq "$n:said-once" "1 1" "$(grep -c . "$DB/err") $(grep -c 'dlmopen into another namespace' "$DB/err")"
+                continue
+            fi
+            check_eq "$n:nothing-said" "" "$(cat "$DB/err")"
+            if [ "$rate" = 1 ]; then
+                got="deep_site $(db_site "$f" alloc_objects deep_site)/$(db_site "$f" inuse_objects deep_site)"
+                got="$got main_keep $(db_site "$f" alloc_objects main_keep)/$(db_site "$f" inuse_objects main_keep)"
+                got="$got own_site $(db_site "$f" alloc_objects own_site)"
+                check_eq "$n:exact" "deep_site 1000/0 main_keep 500/0 own_site 0" "$got"
+            else
+                # 1.5 MB from deep_site (1000..1999 bytes): ~3 samples at 512 KiB; freed
+                check_eq "$n:none-in-use" "0 0" \
+                    "$(db_site "$f" inuse_space deep_site) $(db_site "$f" inuse_space main_keep)"
+            fi
+        done
+    done
+done
