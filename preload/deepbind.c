@@ -44,7 +44,7 @@ static void *(*real_dlsym)(void *, const char *);
 static int (*real_dlclose)(void *);
 
 static cp_spin lock;
-static int pending;               /* a DEEPBIND load since the last rewrite (atomic) */
+static int pending;                /* a DEEPBIND load since the last rewrite (atomic) */
 static uintptr_t before[MAX_OBJS]; /* the objects' load addresses before it (under lock) */
 static unsigned nbefore;
 static bool said_sandbox, said_dlmopen;
@@ -74,8 +74,7 @@ static void resolve(void)
                          __ATOMIC_RELEASE);
         __atomic_store_n(&real_dlclose, next("dlclose", "GLIBC_2.34", "GLIBC_2.2.5"),
                          __ATOMIC_RELEASE);
-        __atomic_store_n(&real_dlsym, next("dlsym", "GLIBC_2.34", "GLIBC_2.2.5"),
-                         __ATOMIC_RELEASE);
+        __atomic_store_n(&real_dlsym, next("dlsym", "GLIBC_2.34", "GLIBC_2.2.5"), __ATOMIC_RELEASE);
     }
 }
 
@@ -100,7 +99,7 @@ static bool was_there(uintptr_t addr)
 struct obj {
     uintptr_t bias, lo, hi; /* its load bias, and the span of its segments */
     uintptr_t relro_lo, relro_hi;
-    const ElfW(Sym) *symtab;
+    const ElfW(Sym) * symtab;
     const char *strtab;
     size_t strsz;
     void *handle; /* dlopen(name, RTLD_NOLOAD): its own lookup scope, for lazy slots */
@@ -119,7 +118,7 @@ static bool in_shim(uintptr_t a)
     return a >= cp_shim_lo && a < cp_shim_hi;
 }
 
-static void rewrite_slot(struct obj *o, const ElfW(Rela) *r)
+static void rewrite_slot(struct obj *o, const ElfW(Rela) * r)
 {
     unsigned type = (unsigned)ELF64_R_TYPE(r->r_info);
     if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT)
@@ -171,8 +170,8 @@ static unsigned nnew;
 static int note_new(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size, (void)arg;
-    if (info->dlpi_addr && !was_there(info->dlpi_addr) && info->dlpi_name &&
-        info->dlpi_name[0] && nnew < MAX_NEW)
+    if (info->dlpi_addr && !was_there(info->dlpi_addr) && info->dlpi_name && info->dlpi_name[0] &&
+        nnew < MAX_NEW)
         news[nnew++] = *info;
     return 0;
 }
@@ -183,7 +182,8 @@ static void rewrite_object(const struct dl_phdr_info *info)
     void *h = real_dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
     if (!h)
         return; /* (gone already) */
-    struct obj o = {.bias = info->dlpi_addr, .lo = UINTPTR_MAX, .name = info->dlpi_name, .handle = h};
+    struct obj o = {
+        .bias = info->dlpi_addr, .lo = UINTPTR_MAX, .name = info->dlpi_name, .handle = h};
     const ElfW(Dyn) *dyn = NULL;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *p = &info->dlpi_phdr[i];
