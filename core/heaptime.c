@@ -453,11 +453,12 @@ static void add_delta(uint64_t *ctr, uint64_t *pub, uint64_t val)
     *pub = val;
 }
 
-/* Add the whole units of *sum not yet in *pub to *ctr (made by which if need be). */
+/* Add the whole units of *sum not yet in *pub to *ctr (made by which if need be), rounded
+ * as the bucket's own values are (bucket.h's cp_bucket_round_off). */
 static inline bool publish_sum(const struct cp_ht_sink *s, struct cp_bucket *b, int which,
                                uint64_t **ctr, uint64_t sum, uint64_t *pub)
 {
-    uint64_t d = (sum - *pub) >> 16;
+    uint64_t d = ((sum + cp_bucket_round_off(b)) >> 16) - (*pub >> 16);
     if (!d)
         return true;
     if (!*ctr && !(*ctr = s->bucket_ctr(b, which)))
@@ -525,7 +526,9 @@ static void publish_peak(const struct cp_ht_sink *s)
             continue;
         int64_t c = h->stamp == epoch ? h->at_peak : h->cur;
         int64_t cb = cur_bytes(h, bk, h->stamp == epoch);
-        uint64_t v = c > 0 ? (uint64_t)c >> 16 : 0, vb = cb > 0 ? (uint64_t)cb >> 16 : 0;
+        uint64_t off = cp_bucket_round_off(bk); /* (rounded as its values are) */
+        uint64_t v = c > 0 ? ((uint64_t)c + off) >> 16 : 0;
+        uint64_t vb = cb > 0 ? ((uint64_t)cb + off) >> 16 : 0;
         bool mixed = bk->u.mem.mixed; /* bytes written, not implied (bucket.h) */
         struct cp_htpk *k = hpk(h);
         if (k ? v == k->pub_peak && (!mixed || vb == k->pub_peakb) : !v && (!mixed || !vb))

@@ -411,12 +411,13 @@ static __attribute__((noinline)) bool make_bucket_ctr(struct cp_bucket *b, int i
     return !err;
 }
 
-/* Value i of b: the whole units (1 << shift) of cur not in *pub yet, added to its counter
- * *ctr (made if need be: counted in *made); false: b publishes nothing more now. */
+/* Value i of b: the whole units (1 << shift) of cur + off (bucket.h's cp_bucket_round_off;
+ * 0 where shift is) not in *pub yet (a multiple of them), added to its counter *ctr (made
+ * if need be: counted in *made); false: b publishes nothing more now. */
 static inline bool publish_value(struct cp_bucket *b, int i, uint32_t *ctr, uint64_t *pub,
-                                 uint64_t cur, unsigned shift, unsigned *made)
+                                 uint64_t cur, unsigned shift, uint64_t off, unsigned *made)
 {
-    uint64_t d = (cur - *pub) >> shift;
+    uint64_t d = ((cur + off) >> shift) - (*pub >> shift);
     if (!d)
         return true;
     if (__builtin_expect(!*ctr, 0) && (++*made, !make_bucket_ctr(b, i, ctr)))
@@ -435,13 +436,17 @@ unsigned cp_publish_bucket(struct cp_bucket *b)
     if (!have_file || b->ctr_failed)
         return 0;
     if (b->type != CP_HEAP) {
-        if (publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.blk.count_q16, 0, &made))
-            publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.blk.delay, 0, &made);
-    } else if (publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.mem.active.aobj, 16, &made) &&
-               publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.mem.active.fobj, 16, &made)) {
+        if (publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.blk.count_q16, 0, 0, &made))
+            publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.blk.delay, 0, 0, &made);
+        return made;
+    }
+    uint64_t off = cp_bucket_round_off(b);
+    if (publish_value(b, 0, &b->ctr[0], &b->pub[0], b->u.mem.active.aobj, 16, off, &made) &&
+        publish_value(b, 1, &b->ctr[1], &b->pub[1], b->u.mem.active.fobj, 16, off, &made)) {
         struct cp_bmix *m = b->u.mem.mix; /* bytes: implied by size0 until mixed (cp_bmix) */
-        if (b->u.mem.mixed && publish_value(b, 2, &m->ctr[0], &m->pub[0], m->abytes, 16, &made))
-            publish_value(b, 3, &m->ctr[1], &m->pub[1], m->fbytes, 16, &made);
+        if (b->u.mem.mixed &&
+            publish_value(b, 2, &m->ctr[0], &m->pub[0], m->abytes, 16, off, &made))
+            publish_value(b, 3, &m->ctr[1], &m->pub[1], m->fbytes, 16, off, &made);
     }
     return made;
 }
