@@ -45,7 +45,13 @@ static inline double cp_neg_log(double u)
     return -(2.0 * t * p + (double)e * 0.6931471805599453);
 }
 
-/* Bytes to the next sample at this rate: 0 for rate 1 (sample everything). */
+/* The countdown to the next sample at this rate: 0 for rate 1 (sample everything).
+ * The hooks sample an allocation of n bytes when n >= the countdown (malloc.c's
+ * countdown_expired: a countdown of 0 takes even malloc(0)), so for an exponential X
+ * the countdown is floor(X) + 1: then n >= it exactly when X < n, with probability
+ * 1 - exp(-n/rate), and what is left after n bytes, floor(X - n) + 1, is again such a
+ * countdown. (floor(X) alone sampled when X < n + 1: a sample of 64 bytes at rate 64
+ * was taken with p = 0.638, weighed as 0.632: +0.9%.) */
 static inline int64_t cp_sample_next(uint64_t *rng, uint64_t rate)
 {
     if (rate <= 1)
@@ -55,7 +61,7 @@ static inline int64_t cp_sample_next(uint64_t *rng, uint64_t rate)
     double next = cp_neg_log(u) * (double)rate;
     if (next > (double)INT64_MAX / 2)
         next = (double)INT64_MAX / 2;
-    return (int64_t)next;
+    return (int64_t)next + 1;
 }
 
 #endif
