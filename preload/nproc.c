@@ -8,7 +8,12 @@
  * thread it could otherwise start; and ours is never started against the limit
  * (start_thread takes EAGAIN quietly and flushes inline). Exact, where the rule before
  * was a guess from the limit's value. A single-threaded process has no thread of ours at
- * all. Every way glibc 2.36 starts a process or thread, and how each says EAGAIN:
+ * all. pthread_create's EAGAIN may have other causes (a stack that cannot be mapped,
+ * threads-max, a cgroup's pids.max, a SCHED_DEADLINE caller): ours steps aside for the
+ * retry only, and stays aside only if the retry worked (cp_shim_nproc_retry_begin/end);
+ * otherwise it starts again. (The process-making calls keep the rule above: a fork
+ * child would inherit a step-aside in progress.) Every way glibc 2.36 starts a process or thread,
+ * and how each says EAGAIN:
  *   - fork, clone (the wrapper returns only in the parent: the child runs fn on its own
  *     stack and exits), posix_spawn and posix_spawnp: -1 and errno EAGAIN, or the error
  *     returned; pthread_create: its hook in pthread.c;
@@ -93,6 +98,38 @@ static bool step_aside(bool for_good, bool *began)
 bool cp_shim_nproc_refused(void)
 {
     return step_aside(true, NULL);
+}
+
+bool cp_shim_nproc_retry_begin(bool *began)
+{
+    *began = false;
+    bool stopped = step_aside(false, began);
+    if (*began && !stopped) { /* (no thread of ours was in the way: no retry) */
+        int saved = errno;
+        int64_t cd = cp_shim_enter();
+        cp_prof_aside_end();
+        cp_shim_leave(cd);
+        errno = saved;
+        *began = false;
+    }
+    return stopped;
+}
+
+void cp_shim_nproc_retry_end(bool began, bool worked)
+{
+    if (!began)
+        return;
+    int saved = errno;
+    int64_t cd = cp_shim_enter();
+    if (worked) { /* ours took the place: barred for good, as cp_shim_nproc_refused does */
+        cp_prof_aside_begin(true);
+        cp_prof_aside_end();
+    }
+    cp_prof_aside_end();
+    if (!worked)
+        cp_prof_flusher_resume();
+    cp_shim_leave(cd);
+    errno = saved;
 }
 
 /* vfork.S: the system call failed with neg (-errno), in the parent. Returns 1 to make it

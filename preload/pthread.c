@@ -781,8 +781,11 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
         errno = saved;
     }
     int r = real_create(t, a, fn, arg);
-    if (r == EAGAIN && cp_shim_nproc_refused()) /* ours took the last place (nproc.c) */
+    bool began;
+    if (r == EAGAIN && cp_shim_nproc_retry_begin(&began)) { /* ours in the way? (nproc.c) */
         r = real_create(t, a, fn, arg);
+        cp_shim_nproc_retry_end(began, r == 0);
+    }
     return r;
 }
 

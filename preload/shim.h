@@ -81,6 +81,13 @@ void cp_shim_alone_end(bool began);
  * ours was in the way, it is gone for good now; returns whether to try again. init
  * resolves the real fork (constructor: not from a signal handler's first fork). */
 bool cp_shim_nproc_refused(void);
+/* The same for a call whose retry can be judged (pthread_create): ours steps aside for
+ * that call only (begin: whether a thread of ours was stopped; then make the call again);
+ * end with whether the retry worked: then ours was in the way and stays aside for good,
+ * else the refusal was not ours (a stack that could not be mapped, threads-max, a cgroup's
+ * pids.max) and ours starts again. errno kept. */
+bool cp_shim_nproc_retry_begin(bool *began);
+void cp_shim_nproc_retry_end(bool began, bool worked);
 void cp_shim_nproc_init(void);
 /* exec.c: the environment a new image gets (exec, posix_spawn): envp, or a copy on the
  * caller's frame whose CTRPROF_SAID names what this tree has said (base/log.h), into e_.

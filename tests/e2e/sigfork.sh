@@ -281,3 +281,16 @@ else
             "$(echo $(CTRPROF_MEM_RATE=$rate CTRPROF_DIR="$d" LD_PRELOAD="$SHIM" "$PROGS/rtflusher" 2>&1; echo "rc=$?"))"
     done
 fi
+
+# A pthread_create refused with EAGAIN for another reason than RLIMIT_NPROC (a stack that
+# cannot be mapped: tests/programs/bigstack.c): the program gets glibc's EAGAIN, and the
+# profiler's thread, stepped aside for the retry, starts again (3 tasks: main, the
+# program's idle thread, ours). It retired for good before (2 tasks, every later event
+# flushed by the program's threads).
+check_eq "sigfork:eagain-not-nproc:bare" "create: 11 tasks: 2" "$(echo $("$PROGS/bigstack"))"
+for rate in 1 524288; do
+    d="$WORK/bigstack-$rate"
+    mkdir -p "$d"
+    check_eq "sigfork:eagain-not-nproc:flusher-back:rate-$rate" "create: 11 tasks: 3 rc=0" \
+        "$(echo $(CTRPROF_MEM_RATE=$rate CTRPROF_DIR="$d" LD_PRELOAD="$SHIM" "$PROGS/bigstack" 2>&1; echo "rc=$?"))"
+done
