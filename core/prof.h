@@ -237,6 +237,11 @@ void cp_prof_lost(enum cp_lost why, uint64_t n);
 #define CP_SANDBOX_SPARE ((size_t)8 << 20) /* a quarter at sparse rates (smaller rings) */
 int cp_prof_sandbox(void);
 void cp_prof_sandbox_failed(void);
+/* The program is about to change its root directory (chroot): the per-process file's
+ * path will not lead to it from then on (it grows and is created by path), so it is
+ * created now, everything so far published, and CP_SANDBOX_FILE_MARGIN bytes of room
+ * made in it; beyond that, new counters are counted lost (said). The program's thread. */
+void cp_prof_root_changing(void);
 /* Has a seccomp filter been announced (cp_prof_sandbox, not undone)? */
 bool cp_prof_in_sandbox(void);
 /* After cp_prof_sandbox_failed, for a filter before which the flusher was stopped

@@ -312,6 +312,20 @@ int cp_prof_sandbox(void)
     return 1;
 }
 
+void cp_prof_root_changing(void)
+{
+    if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return;
+    cp_prof_flush_all(); /* (creates a file waiting for something to say, if there is) */
+    int bus;
+    if (!cp_file_lock(&bus))
+        return;
+    cp_open_pending();
+    if (have_file)
+        (void)cp_cfile_presize(&file, CP_SANDBOX_FILE_MARGIN); /* (said by growth if not) */
+    cp_file_unlock(bus);
+}
+
 bool cp_prof_in_sandbox(void)
 {
     return __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) != 0;
