@@ -91,6 +91,11 @@ extern int cp_stopping;
 /* the ring registry: a list that only grows (atomic head); rings are reused via their
  * state. cp_reg_lock guards insertion; the atfork handlers take and reset it. */
 extern struct cp_ring *cp_rings;
+/* Tests only (test_prof's test_released_reused_in_drain): NULL, or called by the flush
+ * between its drain of a released ring and its claim of it, where a new thread may take
+ * the ring, write it and give it back unseen by the claim's CAS (flusher.c). */
+/* (atomic) */
+extern void (*cp_test_released_drained)(struct cp_ring *r);
 extern cp_spin cp_reg_lock;
 extern __thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-exec")));
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -957,6 +958,158 @@ static void test_takeover_under_flush(void **state)
     in_child(takeover_child);
 }
 
+/* The ring ABA (session 24): the flush drains a released ring, then claims it (CAS
+ * RELEASED -> DRAINING) before it may shed its pages. Between the two, a new thread may
+ * take the ring, write it and give it back (RELEASED again): the CAS cannot tell, so the
+ * claim drains the ring a second time before the shed, or those records are zeroed
+ * unseen. Made to happen here at the test hook between drain and claim: the target ring
+ * is the registry's oldest, with four rings before it released (the flush keeps four
+ * free rings resident: the target's pages are shed); in the hook four holder threads
+ * take the free rings, and a taker thread takes the target, writes 3 events and goes.
+ * All 3 must be counted. (Without the second drain: 0.) In a fork child: its engine has
+ * a flusher thread. */
+static const uintptr_t aba_pcs[2][4] = {{0x500800, 0x500810, 0x500820, 0x500830},
+                                        {0x500c00, 0x500c10, 0x500c20, 0x500c30}};
+#define ABA_OTHERS CP_RING_KEEP_RESIDENT
+static struct cp_ring *aba_target;
+static pthread_barrier_t aba_first_made, aba_made;
+static sem_t aba_go, aba_held, aba_holders_go;
+static int aba_fired;             /* atomic: the hook has done its work */
+static struct cp_ring *aba_taken; /* the taker's ring */
+static int aba_nfree;             /* free rings the hook saw before the target */
+
+static void *aba_first(void *arg)
+{
+    struct cp_thread *t = cp_thread_get();
+    aba_target = (struct cp_ring *)t;
+    for (int i = 0; i < 2; i++)
+        cp_event_alloc(t, (void *)(uintptr_t)(0xb000000 + i * 16), 64, aba_pcs[1], 4);
+    pthread_barrier_wait(&aba_first_made); /* made first: the registry's oldest ring */
+    sem_wait(&aba_go);                     /* released last */
+    cp_thread_release(t);
+    return arg;
+}
+
+static void *aba_other(void *arg)
+{
+    struct cp_thread *t = cp_thread_get();
+    pthread_barrier_wait(&aba_made);
+    cp_thread_release(t);
+    return arg;
+}
+
+static void *aba_holder(void *arg)
+{
+    struct cp_thread *t = cp_thread_get(); /* a free ring: never the target */
+    sem_post(&aba_held);
+    sem_wait(&aba_holders_go);
+    cp_thread_release(t);
+    return arg;
+}
+
+static void *aba_taker(void *arg)
+{
+    struct cp_thread *t = cp_thread_get();
+    aba_taken = (struct cp_ring *)t;
+    for (int i = 0; i < 3; i++)
+        cp_event_alloc(t, (void *)(uintptr_t)(0xc000000 + i * 16), 96, aba_pcs[0], 4);
+    cp_thread_release(t);
+    return arg;
+}
+
+static pthread_t aba_holders[16];
+static int aba_nholders;
+
+static void aba_hook(struct cp_ring *r)
+{
+    if (r != aba_target || __atomic_load_n(&aba_fired, __ATOMIC_ACQUIRE))
+        return;
+    for (struct cp_ring *q = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); q; q = q->next)
+        aba_nfree += q != r && __atomic_load_n(&q->state, __ATOMIC_ACQUIRE) == CP_RING_FREE;
+    for (int i = 0; i < aba_nfree && aba_nholders < 16; i++)
+        if (pthread_create(&aba_holders[aba_nholders], NULL, aba_holder, NULL) == 0) {
+            aba_nholders++;
+            sem_wait(&aba_held);
+        }
+    pthread_t k;
+    if (pthread_create(&k, NULL, aba_taker, NULL) == 0)
+        pthread_join(k, NULL);
+    __atomic_store_n(&aba_fired, 1, __ATOMIC_RELEASE);
+}
+
+static uint64_t aba_objects[2];
+
+static void aba_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
+{
+    int alloc;
+    long i = tu_heap_slot(name, len, 0x500800, 0x400, 2, &alloc);
+    if (i >= 0 && alloc)
+        aba_objects[i] = v;
+}
+
+static int aba_child(void)
+{
+    char p[256];
+    snprintf(p, sizeof p, "/tmp/ctrprof-test-aba.%d.count", (int)getpid());
+    unlink(p);
+    if (engine_at(p))
+        return 2;
+    cp_prof_threads_coming(); /* the flusher: events go through the rings */
+    if (pthread_barrier_init(&aba_first_made, NULL, 2) ||
+        pthread_barrier_init(&aba_made, NULL, ABA_OTHERS + 1) || sem_init(&aba_go, 0, 0) ||
+        sem_init(&aba_held, 0, 0) || sem_init(&aba_holders_go, 0, 0))
+        return 3;
+    pthread_t first, others[ABA_OTHERS];
+    if (pthread_create(&first, NULL, aba_first, NULL))
+        return 3;
+    pthread_barrier_wait(&aba_first_made);
+    for (int i = 0; i < ABA_OTHERS; i++)
+        if (pthread_create(&others[i], NULL, aba_other, NULL))
+            return 3;
+    pthread_barrier_wait(&aba_made); /* all alive at once: a ring each, newer than the target */
+    for (int i = 0; i < ABA_OTHERS; i++)
+        pthread_join(others[i], NULL);
+    __atomic_store_n(&cp_test_released_drained, aba_hook, __ATOMIC_RELEASE);
+    sem_post(&aba_go);
+    pthread_join(first, NULL);
+    int fired = 0;
+    for (int ms = 0; ms < 10000 && !fired; ms++) {
+        fired = __atomic_load_n(&aba_fired, __ATOMIC_ACQUIRE);
+        if (!fired)
+            usleep(1000);
+    }
+    cp_prof_flush_all(); /* after the flush that ran the hook */
+    __atomic_store_n(&cp_test_released_drained, NULL, __ATOMIC_RELEASE);
+    for (int i = 0; i < aba_nholders; i++)
+        sem_post(&aba_holders_go);
+    for (int i = 0; i < aba_nholders; i++)
+        pthread_join(aba_holders[i], NULL);
+    if (!fired) {
+        fprintf(stderr, "aba: no flush drained the released target ring in 10 s\n");
+        return 4;
+    }
+    if (aba_nfree != ABA_OTHERS || aba_nholders != aba_nfree || aba_taken != aba_target) {
+        fprintf(stderr, "aba: %d free rings before the target (want %d), %d held, taker %s\n",
+                aba_nfree, ABA_OTHERS, aba_nholders,
+                aba_taken == aba_target ? "took the target" : "did not take the target");
+        return 5;
+    }
+    cp_prof_flush_all();
+    int err = tu_read_counters(p, aba_cb, NULL);
+    unlink(p);
+    if (err || aba_objects[0] != 3 || aba_objects[1] != 2) {
+        fprintf(stderr, "aba: read %d, objects %llu and %llu, want 3 and 2\n", err,
+                (unsigned long long)aba_objects[0], (unsigned long long)aba_objects[1]);
+        return 6;
+    }
+    return 0;
+}
+
+static void test_released_reused_in_drain(void **state)
+{
+    in_child(aba_child);
+}
+
 static int teardown(void **state)
 {
     unlink(path);
@@ -984,6 +1137,7 @@ int main(void)
         cmocka_unit_test(test_cap_folds),
         cmocka_unit_test(test_aside_while_starting),
         cmocka_unit_test(test_takeover_under_flush),
+        cmocka_unit_test(test_released_reused_in_drain),
         cmocka_unit_test(test_cross_thread_accounting),
         cmocka_unit_test(test_refs_meet),
         cmocka_unit_test(test_stack_deltas),
