@@ -122,13 +122,17 @@ cp_spin cp_flush_lock = CP_SPIN_INIT;                /* one flush at a time */
 void (*cp_test_released_drained)(struct cp_ring *r); /* atomic; tests only: prof_int.h */
 static pthread_t flusher;
 bool cp_flusher_running;     /* atomic: the thread is up; events leave flushing to it */
-static int flusher_claimed;  /* atomic: someone has started (or failed to start) it */
+static int flusher_claimed;  /* atomic: someone has started it, or is starting it */
 static int flusher_stop;     /* atomic: the thread is asked to return (cp_prof_aside_begin) */
 static pid_t flusher_tid;    /* atomic: its kernel thread id, while it runs */
 static int flusher_starting; /* atomic: start_thread is creating it */
 static int aside;            /* atomic: step-asides in progress (no thread may start) */
 static __thread int my_aside __attribute__((tls_model("initial-exec"))); /* this thread's */
-static bool flusher_barred;   /* atomic: never again (RLIMIT_NPROC, cp_prof_aside_begin) */
+static bool flusher_barred; /* atomic: never again (RLIMIT_NPROC, cp_prof_aside_begin) */
+/* atomic: a start refused for now (start_thread) is not tried again by an inline flush
+ * before this time (CLOCK_MONOTONIC_COARSE, ns); 0: no refusal */
+static uint64_t flusher_retry_ns;
+#define FLUSHER_RETRY_NS 1000000000ull
 static bool fork_child_alone; /* a fork child the program has made no thread in yet */
 
 /* guarded by cp_flush_lock */
@@ -230,13 +234,18 @@ static bool ht_force; /* guarded by cp_flush_lock: cp_prof_flush_all's flushes *
 static uint64_t side_pub_t;  /* when they were last published */
 static uint64_t side_seen_t; /* cp_ht_last_event() at the last inline flush */
 
+static inline uint64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
+}
+
 static inline uint64_t side_now(void)
 {
     if (!side_coarse)
         return cp_ht_now();
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
+    uint64_t now = coarse_ns();
     /* (up to a tick behind an event's time: not due again until it has caught up) */
     return now > side_pub_t ? now : side_pub_t;
 }
@@ -486,7 +495,8 @@ void cp_prof_flush_last(void)
  * costs about a third more an event than a flusher thread's batches (BENCHMARKS.md,
  * "Who flushes" and "Inline publishing at rate 1"; batching it lost the last batch of a
  * program that then waits, crashes or is killed, and exactness at rate 1 is what those
- * rates are for). The thread starts (start_thread, once):
+ * rates are for). The thread starts (start_thread, once; a start refused for now is tried
+ * again at the program's next pthread_create, and by an inline flush a second later):
  *   - at start-up if the process is multi-threaded already;
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
  *     before there is a second thread;
@@ -686,13 +696,21 @@ static int start_thread(void)
                                                                          NULL);
     pthread_attr_destroy(&a);
     if (err) {
-        /* events go on being flushed inline: slower, nothing lost. EAGAIN is a process
-         * limit (RLIMIT_NPROC, threads-max): the program's business, said nowhere */
+        /* Events go on being flushed inline: slower, nothing lost. The refusal may be for
+         * now (EAGAIN: a thread limit the program reaches for a while, a cgroup's pids.max,
+         * a stack that cannot be mapped under RLIMIT_AS or memory pressure): the thread is
+         * tried again at the program's next pthread_create, and by an inline flush once a
+         * second has gone (a failing try each event would cost a multi-threaded program a
+         * system call each). Until session 26 the first refusal was for good: a program
+         * that met its limit once, at start-up, had every event of its life flushed by its
+         * own threads. EAGAIN is the program's business, said nowhere; the rest once. */
         if (err != EAGAIN)
             if (cp_log_tree_first(CP_LOG_TREE_FLUSHER)) /* once per process tree */
                 cp_log("cannot start the flusher thread (%s); events are flushed as "
-                       "they happen",
+                       "they happen until it can be",
                        strerror(err));
+        __atomic_store_n(&flusher_retry_ns, coarse_ns() + FLUSHER_RETRY_NS, __ATOMIC_RELAXED);
+        __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
         return -err;
     }
@@ -701,11 +719,19 @@ static int start_thread(void)
     return 0;
 }
 
+/* No start refused for now, or a second has gone since (start_thread) */
+static bool retry_due(void)
+{
+    uint64_t t = __atomic_load_n(&flusher_retry_ns, __ATOMIC_RELAXED);
+    return !t || coarse_ns() >= t;
+}
+
 /* Should an inline flush start the thread ("who flushes")? */
 static bool thread_wanted(void)
 {
     return !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
-           ((!__libc_single_threaded && !fork_child_alone) || cp_stack_libunwind_wanted());
+           ((!__libc_single_threaded && !fork_child_alone) || cp_stack_libunwind_wanted()) &&
+           retry_due();
 }
 
 /* The event just written by this thread (or a ring that is full) is published now. */

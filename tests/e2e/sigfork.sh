@@ -294,3 +294,27 @@ for rate in 1 524288; do
     check_eq "sigfork:eagain-not-nproc:flusher-back:rate-$rate" "create: 11 tasks: 3 rc=0" \
         "$(echo $(CTRPROF_MEM_RATE=$rate CTRPROF_DIR="$d" LD_PRELOAD="$SHIM" "$PROGS/bigstack" 2>&1; echo "rc=$?"))"
 done
+
+# The profiler's own thread refused for a while (RLIMIT_AS too low for a thread stack,
+# then raised: tests/programs/thrlimit.c): it is tried again at the program's next
+# pthread_create ("create"), or by a heap event's inline flush a second later when the
+# program made its thread without a stack to map ("inline"). The first refusal was for
+# good before (2 tasks: every event of the process's life flushed by its own threads).
+# At rate 1 every block main allocated is in the profile, across the refusal.
+for mode in create inline; do
+    want=$("$PROGS/thrlimit" $mode | head -1)
+    check_eq "sigfork:flusher-refused:bare:$mode" "tasks: 2" "$(grep -o 'tasks: [0-9]*' <<<"$want")"
+    for rate in 1 524288; do
+        d="$WORK/thrlimit-$mode-$rate"
+        mkdir -p "$d"
+        out=$(CTRPROF_MEM_RATE=$rate CTRPROF_DIR="$d" LD_PRELOAD="$SHIM" "$PROGS/thrlimit" $mode 2>&1; echo "rc=$?")
+        check_eq "sigfork:flusher-refused:tried-again:$mode:rate-$rate" \
+            "${want/tasks: 2/tasks: 3} rc=0" "$(echo $(grep -v '^allocs' <<<"$out"))"
+        if [ $rate = 1 ] && [ $mode = inline ]; then
+            n=$(sed -n 's/^allocs: //p' <<<"$out")
+            got=$("$CTRPROF" report --sample alloc_objects --format top "$d" 2>/dev/null |
+                awk '$NF == "main" { print $1 }')
+            check_eq "sigfork:flusher-refused:every-block-counted" "$n" "$got"
+        fi
+    done
+done
