@@ -1,10 +1,10 @@
 /*
  * heaptime.c — the heap over time: peak profile and object lifetimes (heaptime.h).
  *
- * About 680 lines, one concept: a heap site's state over time, its events and its
+ * About 735 lines, one concept: a heap site's state over time, its events and its
  * publication. What made it grow past 600 (issue 23, session rss1) is that state's layout
  * for many-stack programs at rate 1 (pages by bucket index, the side struct, class nodes
- * of 32 bytes and their lookups).
+ * of 32 bytes and their lookups), and since session 26 counters that wait (wait_until).
  *
  * Contexts: the flusher or whoever holds flusher.c's cp_flush_lock (every function here); no
  * hook ever calls in (the hooks only stamp their sampled records: cp_ht_stamp, whose TSC
@@ -179,6 +179,12 @@ static uint64_t pub_peak_bytes, pub_peak_ms;
 static uint64_t *ctr_peak_bytes, *ctr_peak_ms;
 static uint64_t nolife; /* no memory for a class node: lifetimes not classed (health) */
 uint64_t cp_ht_last_t;  /* the latest applied event's time (cp_ht_last_event) */
+/* A counter the sink could not make for now (its waits()): nothing here is published
+ * before this time (cp_ht_now), unless forced; 0: none waits. What waits stays in the
+ * state (the classes' list, the dirty peak, the timeline's points) and goes out whole
+ * once the file can grow: until session 26 such a site (or timeline point) stopped for
+ * good (a program at its descriptor limit lost its sites' peak and lifetimes). */
+static uint64_t wait_until;
 
 bool cp_ht_on = true;
 
@@ -455,6 +461,26 @@ static void add_delta(uint64_t *ctr, uint64_t *pub, uint64_t val)
 
 /* Add the whole units of *sum not yet in *pub to *ctr (made by which if need be), rounded
  * as the bucket's own values are (bucket.h's cp_bucket_round_off). */
+/* Is publication held back (wait_until)? */
+static bool held(void)
+{
+    if (__builtin_expect(!wait_until, 1))
+        return false;
+    if (cp_ht_now() < wait_until)
+        return true;
+    wait_until = 0;
+    return false;
+}
+
+/* A counter waits: hold publication back for an interval; the peak does not press (an
+ * inline flush at every event would try again) until it is published */
+static void hold(void)
+{
+    wait_until = cp_ht_now() + interval_ns + 1;
+    cp_ht_pressing = false;
+    press_at = __builtin_inf();
+}
+
 static inline bool publish_sum(const struct cp_ht_sink *s, struct cp_bucket *b, int which,
                                uint64_t **ctr, uint64_t sum, uint64_t *pub)
 {
@@ -503,6 +529,13 @@ static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
             struct cp_hlife *lb = mixed ? hl_bytes_of(l) : NULL;
             if (!publish_life_sum(s, b, CP_NAME_LIFE0 + (int)k, l) ||
                 (lb && !publish_life_sum(s, b, CP_NAME_LIFEB0 + (int)k, lb))) {
+                if (s->waits()) { /* this class, the rest and the list's rest wait */
+                    h->lmask = (uint16_t)(m | (1u << k));
+                    h->lnext = n;
+                    cp_ht_lhead = i;
+                    hold();
+                    return;
+                }
                 h->failed = 1;
                 break;
             }
@@ -513,11 +546,12 @@ static __attribute__((noinline)) void publish_life(const struct cp_ht_sink *s)
 
 void cp_ht_publish_life(const struct cp_ht_sink *s)
 {
-    if (cp_ht_lhead)
+    if (cp_ht_lhead && !held())
         publish_life(s);
 }
 
-static void publish_peak(const struct cp_ht_sink *s)
+/* false: a counter waits (hold), the rest is published at the next try */
+static bool publish_peak(const struct cp_ht_sink *s)
 {
     for (uint32_t i = 1, nb = cp_bucket_published_index(); i <= nb; i++) {
         struct cp_bucket *bk = cp_bucket_by_hidx(i);
@@ -543,6 +577,8 @@ static void publish_peak(const struct cp_ht_sink *s)
         }
         if ((!k->ctr_peak && !(k->ctr_peak = s->bucket_ctr(bk, CP_NAME_PEAK))) ||
             (mixed && !k->ctr_peakb && !(k->ctr_peakb = s->bucket_ctr(bk, CP_NAME_PEAKB)))) {
+            if (s->waits())
+                return false;
             h->failed = 1;
             continue;
         }
@@ -557,6 +593,8 @@ static void publish_peak(const struct cp_ht_sink *s)
         ctr_peak_ms = s->named_ctr(name);
         cp_fmt(name, sizeof name, "ctrprof/heap-peak:%ld:bytes", pid);
         ctr_peak_bytes = s->named_ctr(name);
+        if (!ctr_peak_bytes && s->waits())
+            return false;
     }
     /* time first: a reader that sees the bytes sees their time (both in one publication,
      * under the file's seqlock, in any case) */
@@ -564,19 +602,26 @@ static void publish_peak(const struct cp_ht_sink *s)
         add_delta(ctr_peak_ms, &pub_peak_ms, peak_t / 1000000u);
     if (ctr_peak_bytes)
         add_delta(ctr_peak_bytes, &pub_peak_bytes, (uint64_t)(peak + 0.5));
+    return true;
 }
 
 void cp_ht_publish(const struct cp_ht_sink *s, bool force)
 {
     if (!cp_ht_on)
         return;
+    if (force)
+        wait_until = 0;
     cp_ht_publish_life(s);
     uint64_t now = cp_ht_now();
+    bool wait = held();
     if (allocated > 0) { /* a timeline once there is a heap to show */
         cp_tl_tick(now - t0, total, allocated, force);
-        cp_tl_publish(s);
+        if (!wait && !cp_tl_publish(s)) {
+            hold();
+            wait = true;
+        }
     }
-    if (!peak_dirty)
+    if (!peak_dirty || wait)
         return;
     /* at most once an interval, unless the peak has grown by an eighth since it was last
      * published (tcmalloc's PeakHeapTracker's rule, here for publication only: the
@@ -586,7 +631,10 @@ void cp_ht_publish(const struct cp_ht_sink *s, bool force)
      * walks */
     if (!force && now - last_peak_pub < interval_ns && peak <= (double)pub_peak_bytes * 1.125)
         return;
-    publish_peak(s);
+    if (!publish_peak(s)) {
+        hold(); /* (still dirty: published whole at the next try) */
+        return;
+    }
     peak_dirty = false;
     cp_ht_pressing = false;
     press_at = (double)pub_peak_bytes * 1.125;
@@ -607,6 +655,7 @@ void cp_ht_atfork_child(bool newfile)
     last_peak_pub = 0;
     pub_peak_bytes = pub_peak_ms = 0;
     press_at = 0;
+    wait_until = 0;
     ctr_peak_bytes = ctr_peak_ms = NULL; /* the child's pid names its own */
     cp_ht_lhead = 0;
     for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {

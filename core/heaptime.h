@@ -66,10 +66,13 @@ static inline unsigned cp_ht_class(uint64_t ns)
 
 /* How the publisher reaches the file (publish.c): the counter for one of a bucket's names
  * (names.h: CP_NAME_*), or a named one; NULL if it cannot be had (said and counted by the
- * callee). */
+ * callee), and then waits(): true if it may be had later (the file could not grow for
+ * now: a descriptor limit, memory), so that what it would count waits, as the buckets'
+ * own counters do (publish.c), rather than being given up for good. */
 struct cp_ht_sink {
     uint64_t *(*bucket_ctr)(struct cp_bucket *b, int which);
     uint64_t *(*named_ctr)(const char *name);
+    bool (*waits)(void);
 };
 
 /* Start of the process's accounting (init, and in a fork child): the time origin of the
@@ -91,7 +94,8 @@ void cp_ht_free_class(struct cp_bucket *b, uint64_t size, unsigned k);
 unsigned cp_ht_life(uint64_t t, uint64_t birth);
 /* Add what changed to the file. The peak's per-site counters are rewritten (a walk over
  * every heap bucket) at most once per flush interval unless the peak grew by an eighth
- * since they were, or now if force (the final flush). */
+ * since they were, or now if force (the final flush). A counter that waits (the sink's
+ * waits()) holds every publication here back for a flush interval, force aside. */
 void cp_ht_publish(const struct cp_ht_sink *s, bool force);
 /* Only the lifetime classes that changed (cp_ht_publish does it too): at every flush, so
  * that a bucket's explicit classes go out with its free counter (publish.c). */

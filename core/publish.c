@@ -3,7 +3,7 @@
  * at the first flush with something to say), the buckets' and health counters' deltas
  * (a bucket's records are named by stacktab.c, Ctrprof-Format 4), the publish seqlock, the
  * ctrprof/note:* counters, sandboxes, and what waits for a file that cannot be created or
- * grown for now (a descriptor limit). About 720 lines: each of those writes the same
+ * grown for now (a descriptor limit). About 770 lines: each of those writes the same
  * file through the same state (the file, its seqlock, what was published), kept here.
  *
  * Contexts: whoever holds cp_flush_lock (the flusher, an inline flush, exit, a late
@@ -476,11 +476,28 @@ int cp_prof_fault(const void *addr)
 }
 
 /* heaptime.c's way to the file (cp_flush_lock held): a bucket's counter by names.h's
- * which, ctrprof/<kind>:<id> as the stack table names it (stacktab.h); a named one. */
+ * which, ctrprof/<kind>:<id> as the stack table names it (stacktab.h); a named one. A
+ * counter that cannot be made for now (as make_bucket_ctr's) is not lost: heaptime.c
+ * asks ht_waits and keeps what it would count for a later try. */
+static bool ht_for_now; /* the last refusal was for now */
+
+static bool ht_refused(int err)
+{
+    ht_for_now = for_now(err) && can_wait();
+    if (ht_for_now &&
+        (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER_WAIT)))
+        cp_log("%s: cannot add a counter for now (%s); its samples wait in memory and go "
+               "into the file once it can grow (lost if it never can: "
+               "ctrprof/health:lost:nbucket)",
+               file.path, cp_cfile_strerror(err));
+    return ht_for_now;
+}
+
 static uint64_t *ht_bucket_ctr(struct cp_bucket *b, int which)
 {
     char name[CP_CFILE_MAX_NAME];
     uint64_t *v;
+    ht_for_now = false;
     if (!have_file)
         return NULL;
     size_t n = cp_names_kind(which, name, sizeof name);
@@ -488,7 +505,7 @@ static uint64_t *ht_bucket_ctr(struct cp_bucket *b, int which)
         n ? cp_stacktab_kind_counter(&file, b, name, n, &v, module_seen, NULL) : CP_CFILE_ENAME;
     if (err == CP_CFILE_EBROKEN)
         cp_check_file();
-    else if (err)
+    else if (err && !ht_refused(err))
         cp_prof_lost(CP_LOST_NBUCKET, 1);
     return err ? NULL : v;
 }
@@ -496,10 +513,21 @@ static uint64_t *ht_bucket_ctr(struct cp_bucket *b, int which)
 static uint64_t *ht_named_ctr(const char *name)
 {
     uint64_t *v;
-    return have_file && cp_cfile_counter(&file, name, strlen(name), &v) == 0 ? v : NULL;
+    ht_for_now = false;
+    if (!have_file)
+        return NULL;
+    int err = cp_cfile_counter(&file, name, strlen(name), &v);
+    if (err && err != CP_CFILE_EBROKEN)
+        ht_refused(err);
+    return err ? NULL : v;
 }
 
-static const struct cp_ht_sink ht_sink = {ht_bucket_ctr, ht_named_ctr};
+static bool ht_waits(void)
+{
+    return ht_for_now;
+}
+
+static const struct cp_ht_sink ht_sink = {ht_bucket_ctr, ht_named_ctr, ht_waits};
 
 /* (not while the file waits to be created: each site would fail its counters for good,
  * heaptime.c's failed; what it holds goes out once the file is there) */

@@ -128,7 +128,7 @@ void cp_tl_tick(uint64_t t_ns, double inuse, double allocated, bool force)
     next_ns = t_ns + step_ns;
 }
 
-static __attribute__((noinline)) void publish(const struct cp_ht_sink *s)
+static __attribute__((noinline)) bool publish(const struct cp_ht_sink *s)
 {
     char name[96];
     if (!pid)
@@ -140,6 +140,10 @@ static __attribute__((noinline)) void publish(const struct cp_ht_sink *s)
             if (!ctr[i][f]) {
                 cp_fmt(name, sizeof name, "ctrprof/timeline:%ld:%u:%s", pid, i, fname[f]);
                 if (!(ctr[i][f] = s->named_ctr(name))) {
+                    if (s->waits()) { /* (this point and the rest: at the next call) */
+                        dirty_from = i;
+                        return false;
+                    }
                     failed[i] = true;
                     break;
                 }
@@ -158,14 +162,18 @@ static __attribute__((noinline)) void publish(const struct cp_ht_sink *s)
             /* last: a reader that sees n sees its points (one publication in any case) */
             __atomic_fetch_add(ctr_n, (uint64_t)npt - pub_n, __ATOMIC_SEQ_CST);
             pub_n = npt;
+        } else if (s->waits()) {
+            return false;
         }
     }
+    return true;
 }
 
-void cp_tl_publish(const struct cp_ht_sink *s)
+bool cp_tl_publish(const struct cp_ht_sink *s)
 {
     /* nothing new at most calls (an inline flush at every event, at rate 1): tested here,
      * before publish()'s frame is built */
     if (dirty_from < npt || npt != pub_n)
-        publish(s);
+        return publish(s);
+    return true;
 }

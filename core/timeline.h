@@ -17,7 +17,8 @@ void cp_tl_init(uint64_t flush_ms);
 /* A point now (t_ns since the process's start) if a step has passed since the last, or
  * force: the heap in use and the bytes allocated so far (both unbiased estimates). */
 void cp_tl_tick(uint64_t t_ns, double inuse, double allocated, bool force);
-/* Add the new (and moved) points to the file. */
-void cp_tl_publish(const struct cp_ht_sink *s);
+/* Add the new (and moved) points to the file; false if a counter waits (the sink's
+ * waits()): the points from there on are published at the next call. */
+bool cp_tl_publish(const struct cp_ht_sink *s);
 
 #endif

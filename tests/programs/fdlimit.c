@@ -5,6 +5,11 @@
  *   fdlimit MODE THREADS FIRST
  *     MODE     stay:    exits with every descriptor still taken
  *              recover: then closes the files it opened and exits
+ *              lives:   as recover, but each leaf site's object is 2 KiB and the site
+ *                       allocates a second one, kept, all freed 30 ms after the last
+ *                       site's (the heap over time: the peak, 8 MiB, has every site's,
+ *                       and each site frees in two lifetime classes, the second a
+ *                       counter of its own)
  *              kill:    then closes them, sleeps 300 ms, allocates 10 objects in after(),
  *                       sleeps 300 ms again and kills itself with SIGKILL (what the
  *                       profile has must have been written while it ran)
@@ -28,11 +33,19 @@
 
 static const char *mode;
 static int fds[64], nfds;
+static int lives; /* mode "lives" */
+static void *held[4096];
+static int nheld;
 
 static __attribute__((noinline)) void leaf(int k)
 {
-    void *volatile p = malloc(64 + k % 7);
-    free(p);
+    for (int j = 0; j <= lives; j++) { /* (one call site: one stack) */
+        void *volatile p = malloc(lives ? 2048 : 64 + k % 7);
+        if (j == 0)
+            free(p);
+        else if (nheld < 4096)
+            held[nheld++] = p;
+    }
 }
 
 static __attribute__((noinline)) void recB(int d, int k);
@@ -83,6 +96,11 @@ static void *run(void *arg)
 {
     for (int k = 0; k < 4096; k++)
         recA(12, k);
+    if (lives) { /* the peak: every site's kept object in use; then 30 ms old */
+        pause_ms(30);
+        while (nheld)
+            free(held[--nheld]);
+    }
     if (strcmp(mode, "stay") != 0)
         while (nfds)
             close(fds[--nfds]);
@@ -100,6 +118,7 @@ int main(int argc, char **argv)
     if (argc != 4)
         return 2;
     mode = argv[1];
+    lives = strcmp(mode, "lives") == 0;
     int threads = atoi(argv[2]);
     if (strcmp(argv[3], "file") == 0)
         before();

@@ -414,6 +414,10 @@ static void test_bytes_once_mixed(void **state)
  * last publication, several in one publication (a flusher's flush drains many frees), and
  * only the change; never the bucket's first class, which its free record implies
  * (Ctrprof-Format 4: stacktab.c names it after cp_ht_implied_class). */
+static bool never_waits(void)
+{
+    return false;
+}
 static uint64_t life_ctr[CP_NCLASS], other_ctr;
 static uint64_t *life_bucket(struct cp_bucket *b, int which)
 {
@@ -432,7 +436,7 @@ static uint64_t *life_named(const char *name)
 static void test_lifetimes_published(void **state)
 {
     (void)state;
-    static const struct cp_ht_sink sink = {life_bucket, life_named};
+    static const struct cp_ht_sink sink = {life_bucket, life_named, never_waits};
     cp_ht_init(1, 1000, true);
     cp_ht_atfork_child(true);
     memset(life_ctr, 0, sizeof life_ctr);
@@ -478,7 +482,7 @@ static void test_lifetimes_published(void **state)
 static void test_timeline_bounded(void **state)
 {
     (void)state;
-    static const struct cp_ht_sink sink = {tl_bucket, tl_named};
+    static const struct cp_ht_sink sink = {tl_bucket, tl_named, never_waits};
     cp_tl_init(10);
     /* 10,000 ticks 10 ms apart: pairings as the points run out; spikes at ticks 3333, 5556
      * and 7777, forced points (a point is the heap at its moment: a spike between points is not
@@ -503,6 +507,85 @@ static void test_timeline_bounded(void **state)
     assert_true(last >= 99990 - 160); /* and the end: within one (doubled) step */
 }
 
+/* Counters the file cannot make for now (a program at its descriptor limit: the sink's
+ * waits() is true): what the heap over time would count waits, and goes out whole once
+ * they can be made: the lifetime classes, the site's peak, the timeline. Until session 26
+ * the site (or point) stopped for good. No try is made again before a flush interval
+ * (every inline flush would try, at rate 1 each event), unless forced (the final flush). */
+static bool refusing;
+static unsigned wait_calls;
+static uint64_t wlife[CP_NCLASS], wpeak, wother, wtl_n;
+static uint64_t *wait_bucket(struct cp_bucket *b, int which)
+{
+    wait_calls++;
+    if (refusing)
+        return NULL;
+    if (b == bk[3] && which >= CP_NAME_LIFE0 && which < CP_NAME_LIFE0 + CP_NCLASS)
+        return &wlife[which - CP_NAME_LIFE0];
+    return b == bk[3] && which == CP_NAME_PEAK ? &wpeak : &wother;
+}
+static uint64_t *wait_named(const char *name)
+{
+    wait_calls++;
+    if (refusing)
+        return NULL;
+    size_t n = strlen(name);
+    return !strncmp(name, "ctrprof/timeline:", 17) && n > 2 && !strcmp(name + n - 2, ":n")
+               ? &wtl_n
+               : &wother;
+}
+static bool wait_waits(void)
+{
+    return refusing;
+}
+
+static void test_counters_that_wait(void **state)
+{
+    (void)state;
+    static const struct cp_ht_sink sink = {wait_bucket, wait_named, wait_waits};
+    cp_ht_init(1, 60000, true); /* (an interval no test run reaches) */
+    cp_ht_atfork_child(true);
+    const uint64_t d[] = {500,      5000,      50000,         500000,        5000000,
+                          50000000, 500000000, 5000000000ull, 50000000000ull};
+    uint64_t want[CP_NCLASS] = {0};
+    for (int i = 0; i < 3; i++) /* in use at the peak: 3, and 1 more below */
+        cp_ht_alloc(bk[3], bsize(bk[3]), 100);
+    const unsigned cls[] = {8, 2, 5, 2};
+    for (unsigned i = 0; i < 4; i++) {
+        cp_ht_alloc(bk[3], bsize(bk[3]), 100);
+        cp_ht_free(bk[3], bsize(bk[3]), 100 + d[cls[i]], 100);
+        want[cls[i]] += i > 0; /* (class 8, the first, is implied) */
+    }
+    refusing = true;
+    wait_calls = 0;
+    cp_ht_publish(&sink, true);
+    assert_true(wait_calls > 0);
+    unsigned tried = wait_calls;
+    cp_ht_publish(&sink, false); /* held back: no try */
+    cp_ht_publish_life(&sink);
+    assert_int_equal(wait_calls, tried);
+    refusing = false;
+    cp_ht_publish(&sink, false); /* still held back (the interval) */
+    assert_int_equal(wait_calls, tried);
+    for (unsigned k = 0; k < CP_NCLASS; k++)
+        assert_int_equal(wlife[k], 0);
+    assert_int_equal(wpeak, 0);
+    assert_int_equal(wtl_n, 0);
+    cp_ht_publish(&sink, true); /* forced: everything that waited */
+    for (unsigned k = 0; k < CP_NCLASS; k++)
+        assert_int_equal(wlife[k], want[k]);
+    assert_int_equal(wpeak, 4);
+    assert_int_equal(cp_ht_bucket_peak(bk[3], false), 4);
+    assert_true(wtl_n >= 1);
+    /* and from then on as usual: a new class at the next publication */
+    cp_ht_alloc(bk[3], bsize(bk[3]), 100);
+    cp_ht_free(bk[3], bsize(bk[3]), 100 + d[0], 100);
+    want[0]++;
+    cp_ht_publish_life(&sink);
+    for (unsigned k = 0; k < CP_NCLASS; k++)
+        assert_int_equal(wlife[k], want[k]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,6 +596,7 @@ int main(void)
         cmocka_unit_test_setup(test_lifetimes, setup),
         cmocka_unit_test_setup(test_unbiased_total, setup),
         cmocka_unit_test_setup(test_lifetimes_published, setup),
+        cmocka_unit_test_setup(test_counters_that_wait, setup),
         cmocka_unit_test_setup(test_mixed_sizes_weighted, setup),
         cmocka_unit_test_setup(test_bytes_once_mixed, setup),
         cmocka_unit_test(test_timeline_bounded),
