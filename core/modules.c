@@ -19,6 +19,7 @@
 #include <link.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -98,6 +99,40 @@ static void read_buildid(struct dl_phdr_info *info, struct cp_module *m)
     }
 }
 
+/* The program's own path (the loader names it ""): /proc/self/exe, or with no /proc (a
+ * chroot or mount namespace without it) the path it was executed by (AT_EXECFN), made
+ * absolute with the working directory of now (the constructor registers it, before the
+ * program can change directory). Until session 26 it was "" there: the report could not
+ * find the program, and its every frame stayed unsymbolized. */
+static const char *main_path(char *buf, size_t len)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+    if (n > 0) {
+        buf[n] = 0;
+        return buf;
+    }
+    const char *fn = (const char *)getauxval(AT_EXECFN);
+    size_t fl = fn ? strlen(fn) : 0;
+    buf[0] = 0;
+    if (!fl || fl >= len)
+        return buf;
+    size_t cl = 0;
+    if (fn[0] != '/') {
+        while (fn[0] == '.' && fn[1] == '/' && fl > 2)
+            fn += 2, fl -= 2;
+        if (!getcwd(buf, len) || (cl = strlen(buf)) + 1 + fl >= len) {
+            buf[0] = 0;
+            return buf;
+        }
+        if (cl > 1)
+            buf[cl++] = '/';
+        else
+            cl = 1; /* (the cwd is "/") */
+    }
+    memcpy(buf + cl, fn, fl + 1);
+    return buf;
+}
+
 static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
     uintptr_t lo = UINTPTR_MAX, hi = 0;
@@ -128,11 +163,8 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
     m->bias = info->dlpi_addr;
     char exe[PATH_MAX];
     const char *name = info->dlpi_name;
-    if (!name || !name[0]) {
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = 0;
-        name = exe;
-    }
+    if (!name || !name[0])
+        name = main_path(exe, sizeof exe);
     m->path = intern(name);
     read_buildid(info, m);
     char hex[2 * CP_BUILDID_MAX + 1];

@@ -137,8 +137,9 @@ static int by_pid(const void *a, const void *b)
     return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
-/* One line a point: seconds since the process's start, heap in use, RSS, then the
- * allocation rate since the previous point and the process. */
+/* One line a point: seconds since the process's start, heap in use, RSS ("-" where the
+ * process could not read it), then the allocation rate since the previous point and the
+ * process. */
 static int timeline(FILE *out, const struct cp_profile *p)
 {
     struct cp_tlseries *tl = malloc((p->ntl ? p->ntl : 1) * sizeof *tl);
@@ -154,8 +155,12 @@ static int timeline(FILE *out, const struct cp_profile *p)
             double rate = 0;
             if (i > 0 && q[0] > t->pt[i - 1][0])
                 rate = (double)(q[3] - t->pt[i - 1][3]) / ((double)(q[0] - t->pt[i - 1][0]) / 1000);
-            fprintf(out, "%.3f %llu %llu %.0f %ld\n", (double)q[0] / 1000, (unsigned long long)q[1],
-                    (unsigned long long)q[2], rate, t->pid);
+            /* (RSS 0: not known, a process with no /proc or in a sandbox: "-") */
+            char rss[24] = "-";
+            if (q[2])
+                snprintf(rss, sizeof rss, "%llu", (unsigned long long)q[2]);
+            fprintf(out, "%.3f %llu %s %.0f %ld\n", (double)q[0] / 1000, (unsigned long long)q[1],
+                    rss, rate, t->pid);
         }
     }
     free(tl);

@@ -402,3 +402,41 @@ else
         done
     done
 fi
+
+# 8. No /proc (a chroot or mount namespace without it: here an empty tmpfs over /proc in a
+# mount namespace of the test's own). The program's own path came from /proc/self/exe
+# only: without it the profile named the program "" and the report left every frame of
+# the program unsymbolized ("?: module not found"). Now it is the path the program was
+# executed by (AT_EXECFN), made absolute. RSS cannot be read: the timeline says "-".
+if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then
+    skip "hostfiles:no-proc" "a mount namespace needs root and unshare"
+else
+    noproc() { unshare -m sh -c 'mount -t tmpfs none /proc && cd "$0" && exec "$@"' "$@"; }
+    want=$(noproc / "$PROGS/stacks" 200 100 2>/dev/null; echo "rc=$?")
+    for how in absolute relative; do
+        for rate in 1 4096; do
+            n="hostfiles:no-proc:$how:rate-$rate"
+            d="$WORK/noproc-$how-$rate"
+            mkdir -p "$d"
+            dir=/ prog=$PROGS/stacks
+            [ $how = absolute ] || { dir=$PROGS; prog=./stacks; }
+            got=$(noproc "$dir" env CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+                "$prog" 200 100 2>"$d.err"; echo "rc=$?")
+            check_eq "$n:as-bare" "$want" "$got"
+            # (the program's own, not its fork child's: the lowest pid)
+            f=$(cd "$d" && ls ctrprof.stacks.*.count 2>/dev/null | sort -t. -k3,3n | head -1)
+            [ -n "$f" ] || { fail "$n:profile" "none in $d"; continue; }
+            f=$d/$f
+            check_eq "$n:program-named" "1" \
+                "$("$CTRPROF" dump "$f" | grep -c "ctrprof/module:[^ ]*:$TOP/$B/progs/stacks\$")"
+            if [ $rate = 1 ]; then
+                check_eq "$n:symbolized-exact" "200 200" \
+                    "$(site "$f" alloc_in_coroutine) $(site "$f" alloc_in_handler)"
+            else
+                check_eq "$n:symbolized" "" "$("$CTRPROF" report "$f" 2>&1 | grep -F 'module not found')"
+            fi
+            check_eq "$n:rss-not-known" "-" \
+                "$("$CTRPROF" report --format timeline "$f" 2>/dev/null | awk 'NR == 2 { print $3 }')"
+        done
+    done
+fi
