@@ -220,7 +220,10 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
         }
         if (cp_newproc_waiting())
             continue; /* a child that no atfork handler saw: no flusher; now inline */
-        cp_ring_wait_room(r, need);
+        if (!cp_ring_wait_room(r, need)) { /* (the flusher stalled: ring.h) */
+            cp_ring_drop(r);
+            return EMIT_DROPPED;
+        }
         if (r->cap < CP_RING_WORDS_DENSE && cp_dense())
             ring_grow(r);
     }

@@ -382,6 +382,8 @@ static void flush(bool inline_flush)
             __atomic_store_n(&r->state, CP_RING_FREE, __ATOMIC_RELEASE);
         }
     }
+    /* (a producer waiting for room sees the consumer alive: ring.h's CP_RING_STALL_NS) */
+    __atomic_store_n(&cp_ring_progress, cp_ring_progress + 1, __ATOMIC_RELEASE);
     if (__builtin_expect(direct != NULL, 0)) { /* (its ring was not listed: cannot be) */
         cp_account_direct(cp_self_ring, direct, c);
         direct = NULL;
@@ -424,6 +426,8 @@ static void flush(bool inline_flush)
         b->queued &= unqueue;
         cp_fut_fold(f);
         made += cp_publish_bucket(b);
+        /* (alive: a flush that names many new buckets is not a stall, ring.h) */
+        __atomic_store_n(&cp_ring_progress, cp_ring_progress + 1, __ATOMIC_RELEASE);
     }
     t->n = 0;
     flushes++;

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "rawsys.h"
 #include "spin.h"
 
@@ -123,18 +124,56 @@ bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, con
             cp_ring_put(r, kind, cycle, words, n, NULL, 0);
             return true;
         }
-        if (!may_wait) {
+        if (!may_wait || !cp_ring_wait_room(r, skip + total)) {
             cp_ring_drop(r);
             return false;
         }
-        cp_ring_wait_room(r, skip + total);
     }
 }
 
-void cp_ring_wait_room(struct cp_ring *r, uint64_t need)
+uint64_t cp_ring_progress;
+static uint64_t stalled_at; /* atomic: cp_ring_progress + 1 when a stall was found */
+/* this thread's wait: the progress it began at, and when (CLOCK_MONOTONIC_COARSE) */
+static __thread uint64_t wait_p __attribute__((tls_model("initial-exec")));
+static __thread uint64_t wait_t __attribute__((tls_model("initial-exec")));
+
+static uint64_t coarse_ns(void)
+{
+    struct timespec ts; /* (the vDSO's: no TSC, no system call) */
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
+}
+
+/* Has the consumer drained nothing while this thread waited CP_RING_STALL_NS, or since a
+ * stall was found? (Said once; the events dropped are counted: lost:overflow.) */
+static bool stalled(void)
+{
+    uint64_t p = __atomic_load_n(&cp_ring_progress, __ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&stalled_at, __ATOMIC_RELAXED) == p + 1)
+        return true;
+    uint64_t now = coarse_ns();
+    if (p != wait_p || !wait_t || now - wait_t > 2 * CP_RING_STALL_NS) {
+        wait_p = p; /* (a new wait, or one the consumer drained for since) */
+        wait_t = now;
+        return false;
+    }
+    if (now - wait_t < CP_RING_STALL_NS)
+        return false;
+    __atomic_store_n(&stalled_at, p + 1, __ATOMIC_RELAXED);
+    wait_t = 0;
+    if (cp_log_tree_first(CP_LOG_TREE_STALLED)) /* once per process tree */
+        cp_log("the flusher has drained nothing for 2 s while a thread waited for room (it "
+               "waits for a lock that thread holds: the loader's?); events that find their "
+               "ring full are lost until it drains again (ctrprof/health:lost:overflow)");
+    return true;
+}
+
+bool cp_ring_wait_room(struct cp_ring *r, uint64_t need)
 {
     /* Full: wake the flusher, then sleep until it has drained (rseq changes). The
      * timeout bounds the wait if a wake-up is missed; the caller re-checks the space. */
+    if (stalled())
+        return false;
     cp_ring_count_wait(r);
     __atomic_add_fetch(&r->rwaiting, 1, __ATOMIC_SEQ_CST); /* before rseq: see drain */
     uint32_t seq = __atomic_load_n(&r->rseq, __ATOMIC_SEQ_CST);
@@ -142,6 +181,7 @@ void cp_ring_wait_room(struct cp_ring *r, uint64_t need)
     if (r->cap - cp_ring_used(r) < need)
         cp_futex_wait(&r->rseq, seq, 10 * 1000 * 1000);
     __atomic_sub_fetch(&r->rwaiting, 1, __ATOMIC_RELEASE);
+    return true;
 }
 
 uint64_t *cp_ring_grow(struct cp_ring *r, uint64_t *data, uint64_t cap)

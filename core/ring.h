@@ -192,8 +192,16 @@ void cp_ring_drop(struct cp_ring *r);
 void cp_ring_count_wait(struct cp_ring *r);
 /* Producer: the ring lacks `need` free words: count a wait, wake the consumer and sleep
  * until it has drained (or 10 ms). The one wait for space, emit's (events.c) and
- * cp_ring_write's; the caller re-checks the space and decides again. */
-void cp_ring_wait_room(struct cp_ring *r, uint64_t need);
+ * cp_ring_write's; the caller re-checks the space and decides again. false: do not wait,
+ * drop the event (cp_ring_drop): the consumer has drained nothing (cp_ring_progress) for
+ * CP_RING_STALL_NS of this thread's waiting, or a stall was found since its last drain.
+ * The consumer (the flusher) may be blocked on the loader's lock that this very thread
+ * holds (a dl_iterate_phdr callback that allocates, while the flusher loads libunwind
+ * or reads the loaded objects to name a frame): waiting on, the program hung for good. */
+bool cp_ring_wait_room(struct cp_ring *r, uint64_t need);
+#define CP_RING_STALL_NS 2000000000ull
+/* Consumer: the drains so far (flusher.c adds one after each flush's drains; atomic) */
+extern uint64_t cp_ring_progress;
 
 /* Consumer: is an event in progress (seq_cst load)? */
 bool cp_ring_busy(const struct cp_ring *r);

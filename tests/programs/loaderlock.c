@@ -1,0 +1,69 @@
+/* A thread that allocates inside a dl_iterate_phdr callback (as crash reporters and
+ * module listers do), holding the loader's lock, while another runs generated code (a
+ * JIT's stubs in an anonymous executable mapping) that allocates.
+ *
+ *   loaderlock   prints "done" and exits 0
+ *
+ * Under a profiler at rate 1 the callback's thread fills its event ring and waits for the
+ * flusher to drain it; the flusher, naming a stub's frame (in no loaded object: the CFI
+ * walker gives up, so libunwind is loaded, by dlopen; the objects are read again, by
+ * dl_iterate_phdr), waits for the loader's lock that thread holds. Before session 26 the
+ * program hung there for good. */
+#define _GNU_SOURCE
+#include <link.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static volatile int stop;
+
+static int each_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)info, (void)size, (void)arg;
+    for (int i = 0; i < 20000; i++) {
+        void *volatile p = malloc(32 + i % 16);
+        free(p);
+    }
+    return 0;
+}
+
+static void *lister(void *arg)
+{
+    while (!stop)
+        dl_iterate_phdr(each_object, NULL);
+    return arg;
+}
+
+int main(void)
+{
+    enum { STUB = 64, NSTUB = 2000 };
+    uint8_t *code = mmap(NULL, (size_t)STUB * NSTUB, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (code == MAP_FAILED) {
+        perror("loaderlock: mmap");
+        return 2;
+    }
+    pthread_t t;
+    if (pthread_create(&t, NULL, lister, NULL))
+        return 2;
+    /* each stub at its own address (a new frame, a new site): sub $8,%rsp; movabs
+     * $malloc,%rax; call *%rax; add $8,%rsp; ret */
+    uint8_t s[] = {0x48, 0x83, 0xec, 0x08, 0x48, 0xb8, 0,    0,    0,    0,   0,
+                   0,    0,    0,    0xff, 0xd0, 0x48, 0x83, 0xc4, 0x08, 0xc3};
+    uintptr_t m = (uintptr_t)malloc;
+    memcpy(s + 6, &m, sizeof m);
+    for (int k = 0; k < NSTUB; k++) {
+        uint8_t *c = code + (size_t)k * STUB;
+        memcpy(c, s, sizeof s);
+        void *(*stub)(size_t) = (void *(*)(size_t))(uintptr_t)c;
+        for (int i = 0; i < 10; i++)
+            free(stub(100));
+    }
+    stop = 1;
+    pthread_join(t, NULL);
+    printf("done\n");
+    return 0;
+}
