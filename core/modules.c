@@ -14,6 +14,7 @@
  */
 #include "modules.h"
 
+#include <dlfcn.h>
 #include <elf.h>
 #include <limits.h>
 #include <link.h>
@@ -214,11 +215,28 @@ static const struct cp_module *lookup(uintptr_t pc)
     return NULL;
 }
 
+/* Does no loaded object hold pc (generated code, a JIT's)? glibc's _dl_find_object is
+ * lock-free, where dl_iterate_phdr takes the loader's lock: a flush (cp_flush_lock held)
+ * that read the objects again for a frame of generated code waited for a thread holding
+ * it, which could be waiting for cp_flush_lock (a fork from a dl_iterate_phdr callback:
+ * its atfork prepare), and the program hung (tests/programs/loaderlock.c). Such a frame
+ * is in no object however often they are read: no refresh. */
+static bool in_no_object(uintptr_t pc)
+{
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
+    struct dl_find_object o;
+    return _dl_find_object((void *)pc, &o) != 0;
+#else
+    (void)pc;
+    return false;
+#endif
+}
+
 const struct cp_module *cp_modules_find(uintptr_t pc)
 {
     pc = pc ? pc - 1 : 0; /* a return address may sit just past its caller's end */
     const struct cp_module *m = lookup(pc);
-    if (!m) {
+    if (!m && !in_no_object(pc)) {
         cp_modules_refresh();
         m = lookup(pc);
     }

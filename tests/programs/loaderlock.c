@@ -1,14 +1,16 @@
-/* A thread that allocates inside a dl_iterate_phdr callback (as crash reporters and
- * module listers do), holding the loader's lock, while another runs generated code (a
- * JIT's stubs in an anonymous executable mapping) that allocates.
+/* A thread that works inside a dl_iterate_phdr callback (as crash reporters and module
+ * listers do), holding the loader's lock, while another runs generated code (a JIT's
+ * stubs in an anonymous executable mapping) that allocates.
  *
- *   loaderlock   prints "done" and exits 0
+ *   loaderlock alloc   the callback allocates 20,000 objects; prints "done", exits 0
+ *   loaderlock fork    the callback forks (the child leaves at once); the same
  *
- * Under a profiler at rate 1 the callback's thread fills its event ring and waits for the
- * flusher to drain it; the flusher, naming a stub's frame (in no loaded object: the CFI
- * walker gives up, so libunwind is loaded, by dlopen; the objects are read again, by
- * dl_iterate_phdr), waits for the loader's lock that thread holds. Before session 26 the
- * program hung there for good. */
+ * Under a profiler at rate 1 the flusher, naming a stub's frame (in no loaded object:
+ * the CFI walker gives up, so libunwind is loaded, by dlopen; the objects were read
+ * again, by dl_iterate_phdr), waits for the loader's lock that thread holds, and that
+ * thread waited for the flusher: to drain its full event ring (alloc), or for the flush
+ * lock the fork's atfork handler takes (fork). Before session 26 the program hung there
+ * for good. */
 #define _GNU_SOURCE
 #include <link.h>
 #include <pthread.h>
@@ -17,12 +19,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static volatile int stop;
+static int forks; /* mode "fork" */
 
 static int each_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)info, (void)size, (void)arg;
+    if (forks) { /* (once an iteration: a child that leaves at once) */
+        pid_t c = fork();
+        if (c == 0)
+            _exit(0);
+        if (c > 0)
+            waitpid(c, NULL, 0);
+        return 1;
+    }
     for (int i = 0; i < 20000; i++) {
         void *volatile p = malloc(32 + i % 16);
         free(p);
@@ -37,8 +50,13 @@ static void *lister(void *arg)
     return arg;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc != 2 || (strcmp(argv[1], "alloc") && strcmp(argv[1], "fork"))) {
+        fprintf(stderr, "usage: loaderlock alloc|fork\n");
+        return 2;
+    }
+    forks = !strcmp(argv[1], "fork");
     enum { STUB = 64, NSTUB = 2000 };
     uint8_t *code = mmap(NULL, (size_t)STUB * NSTUB, PROT_READ | PROT_WRITE | PROT_EXEC,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
