@@ -121,6 +121,9 @@ PROG_BIN := $(patsubst %.c,$(B)/progs/%,$(notdir $(PROG_SRC)))
 # alone (the tests that use them say SKIP without them; tests/e2e/install.sh checks this).
 HAVE_CXX := $(shell command -v $(CXX) >/dev/null 2>&1 && echo yes)
 PROG_BIN += $(if $(HAVE_CXX),$(patsubst %.cc,$(B)/progs/%,$(notdir $(wildcard tests/programs/*.cc))))
+# boost.context's fibers (tests/e2e/stacks.sh), where Debian's libboost-context-dev is
+HAVE_BOOST_CONTEXT := $(if $(HAVE_CXX),$(shell test -f /usr/include/boost/context/fiber.hpp && echo yes))
+PROG_BIN += $(if $(HAVE_BOOST_CONTEXT),$(B)/progs/fibers)
 
 all: $(B)/libctrprof.so $(B)/ctrprof $(PROG_BIN)
 
@@ -189,6 +192,10 @@ $(B)/progs/%: tests/programs/%.c
 $(B)/progs/%: tests/programs/%.cc
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
+
+$(B)/progs/fibers: tests/programs/boost/fibers.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $< -lboost_context
 
 $(B)/progs/%: demo/%.c
 	@mkdir -p $(dir $@)

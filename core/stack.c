@@ -61,6 +61,17 @@ static uintptr_t main_hi, main_self;
  * on the alternate stack and overran it (stacks.sh, no-aslr). A program that raises its
  * limit later and recurses deeper has those frames walked as on another stack. */
 static uintptr_t main_span = (uintptr_t)1 << 30;
+/* The same for other threads: their stack block's default size (pthread_getattr_default_np:
+ * RLIMIT_STACK at start-up, or what the program set) less 64 KiB (the descriptor and the
+ * static TLS at the block's top are within it), half of a small one. A fiber's stack
+ * mmap'd after its thread's (boost.context's protected_fixedsize_stack, 8 KiB) lies just
+ * below the thread's block, under 1 GiB from its descriptor: with that window it was taken
+ * for the thread's own stack, libunwind (which boost's make_fcontext, with no CFI, needs)
+ * ran in place on it and overran it (SIGSEGV, session 26). A thread whose stack is larger
+ * than the default has its deepest frames walked as on another stack; one smaller, a
+ * fiber just below its block is still taken for its own (the shim does not know each
+ * thread's size). */
+static uintptr_t thread_span = (uintptr_t)1 << 30;
 
 void cp_stack_init(void)
 {
@@ -70,6 +81,15 @@ void cp_stack_init(void)
     if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur < main_span)
         main_span = (uintptr_t)rl.rlim_cur;
+    pthread_attr_t a; /* (copies the default: no allocation without a default cpuset) */
+    size_t sz = 0;
+    if (pthread_getattr_default_np(&a) == 0) {
+        if (pthread_attr_getstacksize(&a, &sz) != 0)
+            sz = 0;
+        pthread_attr_destroy(&a);
+    }
+    if (sz && sz < thread_span)
+        thread_span = sz > ((size_t)128 << 10) ? sz - ((size_t)64 << 10) : sz / 2;
     cp_unwind_init();
 }
 
@@ -81,7 +101,7 @@ static inline int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
     *hi = self == main_self ? main_hi : self;
     /* a stack that is not laid out that way (a thread made by raw clone shares its
      * creator's descriptor, a coroutine or signal stack may be far away): no bounds */
-    return here < *hi && *hi - here <= (self == main_self ? main_span : (uintptr_t)1 << 30);
+    return here < *hi && *hi - here <= (self == main_self ? main_span : thread_span);
 }
 
 /* Any other stack (issue 25): a handler's on the thread's alternate signal stack, whose

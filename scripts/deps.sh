@@ -7,7 +7,7 @@ SUDO=
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libunwind-dev libdw-dev libelf-dev \
 zlib1g-dev libzstd-dev zstd libcmocka-dev golang-go python3 sqlite3 git perl make valgrind binutils g++ xz-utils \
 memcached libjemalloc2 libgoogle-perftools4 time chromium libc6-dbg libmicrohttpd-dev \
-prometheus curl libncurses-dev tmux clang-format"
+prometheus curl libncurses-dev tmux clang-format libboost-context-dev"
 # `make bench` also needs the peers it compares against and a plotter.
 [ "${1:-}" = --bench ] && PKGS="$PKGS heaptrack gnuplot-nox google-perftools rocksdb-tools"
 # node: the image may bring its own; Debian's otherwise.

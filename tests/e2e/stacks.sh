@@ -141,3 +141,31 @@ folded=$("$CTRPROF" report --sample alloc_objects --format folded "$d"/*.count 2
 co=$(awk '/;co_body;alloc_in_coroutine / { t += $NF } END { print t + 0 }' <<<"$folded")
 fb=$(counter_sum "$d" ctrprof/health:unwind-fallbacks)
 check_eq "stacks:coroutine-without-process_vm_readv (output, walked, fallbacks)" "ok $N $N 0" "$out $co $fb"
+
+# 5. boost.context fibers on 8 KiB stacks (tests/programs/boost/fibers.cc; HOSTS: fiber
+# stacks). boost's make_fcontext has no CFI, so a walk from a fiber needs libunwind, which
+# must run on the walk stack: a protected fiber stack, mmap'd just below its thread's
+# stack block, was taken for the thread's own (any frame under 1 GiB below a thread's
+# descriptor was), libunwind ran in place and overran it (SIGSEGV at rate 1 and 64).
+if [ ! -x "$PROGS/fibers" ]; then
+    skip "stacks:boost-fibers" "no libboost-context-dev (scripts/deps.sh installs it)"
+else
+    want=$("$PROGS/fibers" 8192 2>&1; echo "rc=$?")
+    for rate in 1 64 524288; do
+        n="stacks:boost-fibers:rate-$rate"
+        d="$WORK/fibers-$rate"
+        mkdir -p "$d"
+        got=$(cd "$WORK" && CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/fibers" 8192 2>&1; echo "rc=$?")
+        check_eq "$n:as-bare" "$want" "$got"
+        if [ $rate = 1 ]; then
+            f=$(ls "$d"/*.count 2>/dev/null | head -1)
+            [ -n "$f" ] || { fail "$n:profile" "none in $d"; continue; }
+            read -r _ h _ t <<<"$(head -1 <<<"$want")"
+            # (C++ frames have spaces: the count is the last field, the leaf the last frame)
+            leaf() { "$CTRPROF" report --sample alloc_objects --format folded "$f" 2>/dev/null |
+                awk -v k="$1" '{ c = $NF; sub(/ [0-9]+$/, ""); n = split($0, a, ";")
+                    if (a[n] == k) s += c } END { print s + 0 }'; }
+            check_eq "$n:exact (fiber_hand, fiber_turn)" "$h $t" "$(leaf fiber_hand) $(leaf fiber_turn)"
+        fi
+    done
+fi
