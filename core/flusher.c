@@ -624,6 +624,8 @@ static void *flusher_main(void *arg)
         pthread_sigmask(SIG_BLOCK, &bus, NULL);
         refresh_maps();
         cp_spin_unlock(&cp_flush_lock);
+        if (host.flusher_idle)
+            host.flusher_idle();
         /* (and after a flush, for a busy program whose rings always kick first) */
         if (clock_due)
             clock_due = cp_waitclock_step();

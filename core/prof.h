@@ -124,6 +124,11 @@ struct cp_host {
      * negative errno. Called under the engine's flush lock, on any thread: no malloc, no
      * lock. NULL: such a process does not profile */
     int (*file_taken)(char *path, size_t size);
+    /* the host's own work for the flusher thread, after each flush, outside cp_flush_lock
+     * (it may take the loader's locks: preload/deepbind.c's rewrite of a library loaded
+     * with RTLD_DEEPBIND that the program has not called dlsym or dlopen since); NULL:
+     * none */
+    void (*flusher_idle)(void);
 };
 void cp_prof_set_host(const struct cp_host *host);
 

@@ -14,10 +14,12 @@
  *
  * When: dlopen cannot be wrapped in C (dltramp.S: it acts for its caller), so its hook
  * only notes a DEEPBIND load and the objects there were before it; the rewriting is done
- * at the program's next dlsym, dlopen, dlmopen or dlclose (a program looks its plugin's
- * entry up with dlsym before calling it). What the library's constructors did inside
- * dlopen is not seen. Not in a sandbox (mprotect of RELRO pages may be refused there),
- * said once.
+ * at the program's next dlsym, dlopen, dlmopen, dlclose or pthread_create (a program
+ * looks its plugin's entry up with dlsym before calling it), or by the flusher thread
+ * after its next flush (a plugin that registered itself in a constructor, called through
+ * that: within a flush interval; a single-threaded program has no flusher). What the
+ * library's constructors did inside dlopen is not seen. Not in a sandbox (mprotect of RELRO pages
+ * may be refused there), said once.
  *
  * dlmopen (another namespace, with its own libc and heap, and no shim): said once; its
  * objects are not profiled.
@@ -322,6 +324,15 @@ void cp_shim_deepbind_catch_up(void)
 {
     if (cp_shim_state == CP_SHIM_ON && !cp_tls.guard)
         catch_up();
+}
+
+void cp_shim_deepbind_flusher(void)
+{
+    /* (its guard is held for good: the loader's allocations go to the real allocator) */
+    if (cp_shim_state == CP_SHIM_ON && __atomic_load_n(&pending, __ATOMIC_ACQUIRE)) {
+        resolve();
+        catch_up();
+    }
 }
 
 void cp_shim_deepbind_child(void)

@@ -778,6 +778,7 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
         int64_t cd = cp_shim_enter();
         cp_prof_threads_coming();
         cp_shim_leave(cd);
+        cp_shim_deepbind_catch_up(); /* (a plugin's new thread runs its code at once) */
         errno = saved;
     }
     int r = real_create(t, a, fn, arg);

@@ -452,7 +452,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
         cp_contention_prepare(); /* (under a filter from the start: now, as before) */
     bool lazy = per_process_file && !sandboxed0;
     static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler, child_reset,
-                                        file_taken};
+                                        file_taken, cp_shim_deepbind_flusher};
     cp_prof_set_host(&host);
     int err = cp_prof_init(&cp_opts, file_path, meta, meta_len, lazy);
     if (cp_meta_mismatch(err) && !per_process_file &&

@@ -58,6 +58,10 @@ static inline void cp_shim_leave(int64_t cd)
  * hooks, if that is still to be done (dlclose's hook; dlopen, dlmopen and dlsym do it
  * themselves). The program's thread, outside the guard. */
 void cp_shim_deepbind_catch_up(void);
+/* The same on the flusher thread (the engine's host hook, outside its flush lock): a
+ * program that calls no dl function after such a load (its plugin registered itself in
+ * a constructor) has it rewritten within a flush interval. */
+void cp_shim_deepbind_flusher(void);
 /* The fork child's reset: deepbind.c's lock, which another thread may have held. */
 void cp_shim_deepbind_child(void);
 

@@ -418,6 +418,23 @@ for build in "relro -Wl,-z,relro,-z,now" "noplt -fno-plt -Wl,-z,relro,-z,now" "l
     done
 done
 
+# A DEEPBIND plugin that registers itself from its constructor (tests/programs/deepbind/
+# reg_main.c, libreg.c): the program never calls dlsym after the load. "flusher": its
+# functions are called 400 ms after the load in a multi-threaded program; the flusher
+# rewrites the plugin's calls after its next flush (the old shim never did: reg_site
+# missing). "thread": called on a thread made after the load (pthread_create catches up).
+cc -g -O1 -shared -fPIC -o "$DB/libreg.so" "$TOP/tests/programs/deepbind/libreg.c"
+cc -g -O1 -rdynamic -o "$DB/reg_main" "$TOP/tests/programs/deepbind/reg_main.c" -ldl -pthread
+for mode in thread flusher; do
+    n="shim:deepbind-registered:$mode"
+    rm -rf "$DB/p" && mkdir -p "$DB/p"
+    got=$(CTRPROF_DIR="$DB/p" CTRPROF_MEM_RATE=1 CTRPROF_FLUSH_MS=50 LD_PRELOAD="$SHIM" \
+        "$DB/reg_main" "$DB" $mode 2>"$DB/err")
+    check_eq "$n:runs-as-bare (says nothing)" "ok|" "$got|$(cat "$DB/err")"
+    f=$(ls "$DB"/p/*.count 2>/dev/null | head -1)
+    check_eq "$n:exact" "1000/0" "$(db_site "$f" alloc_objects reg_site)/$(db_site "$f" inuse_objects reg_site)"
+done
+
 # 14. A thread that allocates inside a dl_iterate_phdr callback (holding the loader's
 # lock) while the flusher needs that lock (tests/programs/loaderlock.c: generated code
 # whose frames no loaded object holds, so the flusher loads libunwind and reads the loaded
