@@ -93,15 +93,86 @@ void cp_stack_init(void)
     cp_unwind_init();
 }
 
+/* Threads made through the shim's pthread_create hook with a stack smaller than the
+ * default: their descriptor and window (as thread_span's), so that a fiber mmap'd just
+ * below such a thread's block is not taken for its own stack either (a program's worker
+ * threads of 256 KiB with boost.context fibers: SIGSEGV, session 26). Open addressing by
+ * descriptor; writers (the hook) under a spin lock, readers lock-free (a stale window
+ * only walks a thread's deepest frames as on another stack). A thread caches its window
+ * once found (my_span), or the default once no small thread is noted nor coming. */
+#define TSPAN_SLOTS 1024u
+#define TSPAN_PROBE 16u
+static uintptr_t tspan_self[TSPAN_SLOTS], tspan_span[TSPAN_SLOTS]; /* atomic */
+static unsigned tspan_used;                                        /* atomic: slots ever set */
+static unsigned tspan_coming;                                      /* atomic: small, being made */
+static cp_spin tspan_lock = CP_SPIN_INIT;
+static __thread uintptr_t my_span __attribute__((tls_model("initial-exec")));
+
+static uintptr_t span_of(size_t size)
+{
+    return size > ((size_t)128 << 10) ? size - ((size_t)64 << 10) : size / 2;
+}
+
+void cp_stack_thread_coming(size_t size)
+{
+    if (size && span_of(size) < thread_span)
+        __atomic_add_fetch(&tspan_coming, 1, __ATOMIC_SEQ_CST);
+}
+
+void cp_stack_thread_made(uintptr_t self, size_t size)
+{
+    bool small = size && span_of(size) < thread_span;
+    if (self && (small || __atomic_load_n(&tspan_used, __ATOMIC_ACQUIRE))) {
+        uintptr_t span = small ? span_of(size) : thread_span;
+        unsigned h = (unsigned)(self >> 12);
+        cp_spin_lock(&tspan_lock);
+        for (unsigned i = 0; i < TSPAN_PROBE; i++) {
+            unsigned k = (h + i) & (TSPAN_SLOTS - 1);
+            uintptr_t s = __atomic_load_n(&tspan_self[k], __ATOMIC_RELAXED);
+            if (s == self || (!s && small)) { /* (a reused descriptor: its new size) */
+                __atomic_store_n(&tspan_span[k], span, __ATOMIC_RELEASE);
+                if (!s) {
+                    __atomic_store_n(&tspan_self[k], self, __ATOMIC_RELEASE);
+                    __atomic_add_fetch(&tspan_used, 1, __ATOMIC_RELEASE);
+                }
+                break;
+            }
+        }
+        cp_spin_unlock(&tspan_lock);
+    }
+    if (small)
+        __atomic_sub_fetch(&tspan_coming, 1, __ATOMIC_SEQ_CST);
+}
+
+static __attribute__((noinline)) uintptr_t find_span(uintptr_t self)
+{
+    if (!__atomic_load_n(&tspan_used, __ATOMIC_ACQUIRE) &&
+        !__atomic_load_n(&tspan_coming, __ATOMIC_SEQ_CST))
+        return my_span = thread_span;
+    unsigned h = (unsigned)(self >> 12);
+    for (unsigned i = 0; i < TSPAN_PROBE; i++) {
+        unsigned k = (h + i) & (TSPAN_SLOTS - 1);
+        uintptr_t s = __atomic_load_n(&tspan_self[k], __ATOMIC_ACQUIRE);
+        if (s == self)
+            return my_span = __atomic_load_n(&tspan_span[k], __ATOMIC_ACQUIRE);
+        if (!s)
+            break;
+    }
+    return thread_span; /* (not noted, or not yet: looked for again at the next walk) */
+}
+
 /* [*lo, *hi): where a walk starting at the frame `here` may read. 0 if unknown. */
 static inline int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
 {
     uintptr_t self = (uintptr_t)pthread_self();
     *lo = here;
     *hi = self == main_self ? main_hi : self;
+    uintptr_t span = main_span;
+    if (self != main_self && !(span = my_span))
+        span = find_span(self);
     /* a stack that is not laid out that way (a thread made by raw clone shares its
      * creator's descriptor, a coroutine or signal stack may be far away): no bounds */
-    return here < *hi && *hi - here <= (self == main_self ? main_span : thread_span);
+    return here < *hi && *hi - here <= span;
 }
 
 /* Any other stack (issue 25): a handler's on the thread's alternate signal stack, whose

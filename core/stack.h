@@ -79,6 +79,14 @@ uint64_t cp_stack_libunwind_loaded(void);
  * sigaltstack call afterwards (walks on other unknown stacks then have no bounds). */
 void cp_stack_note_altstack(void);
 
+/* A thread is being made (the shim's pthread_create hook) with a stack block of `size`
+ * bytes (0: the default): coming before the real call, made after it with the new
+ * thread's descriptor (made(0, 0): it failed). A walk on that thread then takes frames
+ * within its own block's size below its descriptor for its own stack (a fiber's stack
+ * mmap'd just below a small thread's block is another stack: stack.c's thread_bounds). */
+void cp_stack_thread_coming(size_t size);
+void cp_stack_thread_made(uintptr_t self, size_t size);
+
 /* Code was unloaded or loaded (the dlclose/dlopen hooks, preload/dl.c): every cached
  * unwind shape is parsed again when next met (unwind.c's cp_unwind_invalidate). */
 void cp_stack_code_changed(void);

@@ -49,6 +49,7 @@
 
 #include "prof.h"
 #include "shim.h"
+#include "stack.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define HOT __attribute__((visibility("default"), optimize("omit-frame-pointer")))
@@ -781,12 +782,18 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
         cp_shim_deepbind_catch_up(); /* (a plugin's new thread runs its code at once) */
         errno = saved;
     }
+    /* its stack block's size (a fiber mmap'd below a small one: stack.c's thread_bounds) */
+    size_t ssz = 0;
+    if (a && pthread_attr_getstacksize(a, &ssz) != 0)
+        ssz = 0;
+    cp_stack_thread_coming(ssz);
     int r = real_create(t, a, fn, arg);
     bool began;
     if (r == EAGAIN && cp_shim_nproc_retry_begin(&began)) { /* ours in the way? (nproc.c) */
         r = real_create(t, a, fn, arg);
         cp_shim_nproc_retry_end(began, r == 0);
     }
+    cp_stack_thread_made(r == 0 ? (uintptr_t)*t : 0, ssz);
     return r;
 }
 

@@ -150,12 +150,16 @@ check_eq "stacks:coroutine-without-process_vm_readv (output, walked, fallbacks)"
 if [ ! -x "$PROGS/fibers" ]; then
     skip "stacks:boost-fibers" "no libboost-context-dev (scripts/deps.sh installs it)"
 else
-    want=$("$PROGS/fibers" 8192 2>&1; echo "rc=$?")
+    # (threads of glibc's default stack, and of 256 KiB: the window is each thread's)
+    for tstack in default 262144; do
+    targs=(8192 200)
+    [ $tstack = default ] || targs+=("$tstack")
+    want=$("$PROGS/fibers" "${targs[@]}" 2>&1; echo "rc=$?")
     for rate in 1 64 524288; do
-        n="stacks:boost-fibers:rate-$rate"
-        d="$WORK/fibers-$rate"
+        n="stacks:boost-fibers:threads-$tstack:rate-$rate"
+        d="$WORK/fibers-$tstack-$rate"
         mkdir -p "$d"
-        got=$(cd "$WORK" && CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/fibers" 8192 2>&1; echo "rc=$?")
+        got=$(cd "$WORK" && CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/fibers" "${targs[@]}" 2>&1; echo "rc=$?")
         check_eq "$n:as-bare" "$want" "$got"
         if [ $rate = 1 ]; then
             f=$(ls "$d"/*.count 2>/dev/null | head -1)
@@ -167,5 +171,6 @@ else
                     if (a[n] == k) s += c } END { print s + 0 }'; }
             check_eq "$n:exact (fiber_hand, fiber_turn)" "$h $t" "$(leaf fiber_hand) $(leaf fiber_turn)"
         fi
+    done
     done
 fi

@@ -80,7 +80,7 @@ static void engine(void)
     if (done)
         return;
     done = 1;
-    static const struct cp_host host = {NULL, NULL, child_reset, NULL};
+    static const struct cp_host host = {.child_reset = child_reset};
     cp_prof_set_host(&host);
     struct cp_options o;
     cp_options_load(&o, NULL);

@@ -6,13 +6,16 @@
 // allocates and frees one object a turn, and is destroyed unfinished (boost unwinds its
 // stack with an exception: forced_unwind).
 //
-//   fibers STACK [ROUNDS]   fiber stacks of STACK bytes (8192: boost's smallest useful);
-//                           prints "handed H turned T" (fiber_hand's objects, and
-//                           fiber_turn's), then "total S left 0"
+//   fibers STACK [ROUNDS [THREAD_STACK]]
+//                           fiber stacks of STACK bytes (8192: boost's smallest useful),
+//                           on threads of THREAD_STACK bytes (default: glibc's); prints
+//                           "handed H turned T" (fiber_hand's objects, and fiber_turn's),
+//                           then "total S left 0"
 //
 // boost's make_fcontext has no CFI, so a profiler's walk from a fiber needs libunwind,
 // which must not run on the fiber's 8 KiB: a protected fiber stack is mmap'd just below
-// its thread's stack block, and was taken for the thread's own (SIGSEGV, session 26).
+// its thread's stack block, and was taken for the thread's own (SIGSEGV, session 26),
+// with threads of the default size and, until later that session, of a smaller one.
 #include <boost/context/fiber.hpp>
 #include <boost/context/fixedsize_stack.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
@@ -22,7 +25,7 @@
 #include <functional>
 #include <mutex>
 #include <stdexcept>
-#include <thread>
+#include <pthread.h>
 #include <vector>
 namespace ctx = boost::context;
 
@@ -92,13 +95,34 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t stack = std::strtoul(argv[1], nullptr, 10);
-    int rounds = argc > 2 ? std::atoi(argv[2]) : 200, threads = 4;
-    std::vector<std::thread> ts;
-    std::vector<std::vector<void *>> h(threads);
-    for (int t = 0; t < threads; t++)
-        ts.emplace_back(run, stack, rounds, std::ref(h[t]));
-    for (auto &t : ts)
-        t.join();
+    int rounds = argc > 2 ? std::atoi(argv[2]) : 200;
+    size_t tstack = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 0;
+    enum { THREADS = 4 };
+    std::vector<std::vector<void *>> h(THREADS);
+    struct job {
+        size_t stack;
+        int rounds;
+        std::vector<void *> *handoff;
+    } jobs[THREADS];
+    pthread_t ts[THREADS];
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    if (tstack && pthread_attr_setstacksize(&at, tstack)) {
+        std::fprintf(stderr, "fibers: a thread stack of %zu bytes\n", tstack);
+        return 2;
+    }
+    for (int t = 0; t < THREADS; t++) {
+        jobs[t] = {stack, rounds, &h[t]};
+        auto body = [](void *p) -> void * {
+            job *j = static_cast<job *>(p);
+            run(j->stack, j->rounds, *j->handoff);
+            return nullptr;
+        };
+        if (pthread_create(&ts[t], &at, body, &jobs[t]))
+            return 2;
+    }
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(ts[t], nullptr);
     size_t left = 0;
     for (auto &v : h) {
         left += v.size();
