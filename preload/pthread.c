@@ -49,7 +49,6 @@
 
 #include "prof.h"
 #include "shim.h"
-#include "stack.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define HOT __attribute__((visibility("default"), optimize("omit-frame-pointer")))
