@@ -983,6 +983,7 @@ static void atfork_child_own(void *arg)
     cp_spin_reset(&cp_flush_lock);
     cp_modules_fork_child();
     cp_walk_stack_fork_child();
+    cp_stack_fork_child();
     cp_unwind_fork_child();
     cp_mapsnap_fork_child();
     /* the child has one thread, and no flusher until it wants one (cp_prof_start) */

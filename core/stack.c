@@ -140,8 +140,26 @@ void cp_stack_thread_made(uintptr_t self, size_t size)
         }
         cp_spin_unlock(&tspan_lock);
     }
-    if (small)
-        __atomic_sub_fetch(&tspan_coming, 1, __ATOMIC_SEQ_CST);
+    /* (not below 0: a fork child, which reset it, may end a creation its parent began) */
+    unsigned c = __atomic_load_n(&tspan_coming, __ATOMIC_RELAXED);
+    while (small && c &&
+           !__atomic_compare_exchange_n(&tspan_coming, &c, c - 1, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_RELAXED))
+        ;
+}
+
+void cp_stack_table_hold(bool hold)
+{
+    if (hold)
+        cp_spin_lock(&tspan_lock);
+    else
+        cp_spin_unlock(&tspan_lock);
+}
+
+void cp_stack_fork_child(void)
+{
+    cp_spin_reset(&tspan_lock);
+    __atomic_store_n(&tspan_coming, 0, __ATOMIC_RELAXED);
 }
 
 static __attribute__((noinline)) uintptr_t find_span(uintptr_t self)

@@ -86,6 +86,11 @@ void cp_stack_note_altstack(void);
  * mmap'd just below a small thread's block is another stack: stack.c's thread_bounds). */
 void cp_stack_thread_coming(size_t size);
 void cp_stack_thread_made(uintptr_t self, size_t size);
+/* The fork child: the table's lock (another thread's pthread_create hook may have held
+ * it) and the threads coming (the parent's) are reset. */
+void cp_stack_fork_child(void);
+/* Tests only (test_forklocks): take or release that lock. */
+void cp_stack_table_hold(bool hold);
 
 /* Code was unloaded or loaded (the dlclose/dlopen hooks, preload/dl.c): every cached
  * unwind shape is parsed again when next met (unwind.c's cp_unwind_invalidate). */

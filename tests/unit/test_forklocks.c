@@ -255,6 +255,32 @@ static void test_fork_while_grow_lock_held(void **state)
     fork_while_held(grow_holder, grow_child, "grow lock");
 }
 
+/* The thread-stack table's lock (core/stack.c): a thread's pthread_create hook holds it
+ * while it notes a small-stack thread; the child notes one itself. */
+static void *table_holder(void *arg)
+{
+    (void)arg;
+    cp_stack_table_hold(true);
+    __atomic_store_n(&held, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&release, __ATOMIC_ACQUIRE))
+        sched_yield();
+    cp_stack_table_hold(false);
+    return NULL;
+}
+
+static int table_child(void)
+{
+    cp_stack_thread_coming(64 << 10);
+    cp_stack_thread_made((uintptr_t)0x7f0000012000, 64 << 10);
+    return 0;
+}
+
+static void test_fork_while_thread_table_held(void **state)
+{
+    (void)state;
+    fork_while_held(table_holder, table_child, "thread-stack table");
+}
+
 static void test_fork_while_waiter_bucket_held(void **state)
 {
     (void)state;
@@ -354,6 +380,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fork_while_locks_are_hammered),
         cmocka_unit_test(test_fork_while_grow_lock_held),
+        cmocka_unit_test(test_fork_while_thread_table_held),
         cmocka_unit_test(test_fork_while_waiter_bucket_held),
         cmocka_unit_test(test_rawfork_while_locks_are_held),
     };
