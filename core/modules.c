@@ -21,11 +21,14 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "arena.h"
 #include "newproc.h"
 #include "prof.h"
+#include "rawsys.h"
 #include "spin.h"
 
 /* The table grows in chunks that never move (a module pointer stays valid for good): a
@@ -206,6 +209,76 @@ int cp_modules_refresh(void)
     return 0;
 }
 
+/* A read that fails rather than faults (process_vm_readv on this process): an object
+ * _dl_find_object named may be unmapped meanwhile by a dlclose that passed no hook. */
+static bool safe_read(void *dst, uintptr_t src, size_t n)
+{
+    struct iovec l = {dst, n}, r = {(void *)src, n};
+    return cp_raw_syscall(SYS_process_vm_readv, cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0),
+                          (long)&l, 1, (long)&r, 1, 0) == (long)n;
+}
+
+/* The object that holds pc, registered alone from glibc's lock-free _dl_find_object: its
+ * link map (name, bias), ELF header and program headers (at the start of its mapping)
+ * read with safe_read. Not dl_iterate_phdr, which waits for the loader's lock: a flush
+ * (cp_flush_lock held) naming the first frame of a newly dlopen'ed object waited for a
+ * thread that held it in a dl_iterate_phdr callback and forked, its atfork prepare
+ * waiting for cp_flush_lock: hung for good (session 26). Under `lock` (a dlclose hook's
+ * refresh takes it before the object goes). 0: registered (or there); -1: no object
+ * holds pc; 1: not this way (a sandbox, whose allow-list may forbid process_vm_readv, an
+ * unusual layout): the caller reads them all. */
+static int add_object_of(uintptr_t pc)
+{
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
+    struct dl_find_object o;
+    if (_dl_find_object((void *)pc, &o) != 0)
+        return -1;
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_RELAXED) || !o.dlfo_link_map)
+        return 1;
+    struct link_map lm;
+    ElfW(Ehdr) eh;
+    ElfW(Phdr) ph[64];
+    uintptr_t base = (uintptr_t)o.dlfo_map_start;
+    if (!safe_read(&lm, (uintptr_t)o.dlfo_link_map, sizeof lm) ||
+        !safe_read(&eh, base, sizeof eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_phentsize != sizeof(ElfW(Phdr)) || !eh.e_phnum ||
+        eh.e_phnum > sizeof ph / sizeof ph[0] ||
+        !safe_read(ph, base + eh.e_phoff, eh.e_phnum * sizeof(ElfW(Phdr))))
+        return 1;
+    for (unsigned i = 0; i < eh.e_phnum; i++) /* (read_buildid reads the notes in place) */
+        if (ph[i].p_type == PT_NOTE && ph[i].p_memsz <= 4096) {
+            uint8_t note[4096];
+            if (!safe_read(note, lm.l_addr + ph[i].p_vaddr, ph[i].p_memsz))
+                return 1;
+        }
+    char name[PATH_MAX];
+    size_t n = 0;
+    if (lm.l_name) /* (a page at a time: the string may end just before an unmapped one) */
+        while (n < sizeof name - 1) {
+            uintptr_t a = (uintptr_t)lm.l_name + n;
+            size_t k = 4096 - (a & 4095);
+            if (k > sizeof name - 1 - n)
+                k = sizeof name - 1 - n;
+            if (!safe_read(name + n, a, k))
+                return 1;
+            void *z = memchr(name + n, 0, k);
+            n += k;
+            if (z) {
+                n = (size_t)((char *)z - name);
+                break;
+            }
+        }
+    name[n] = 0;
+    struct dl_phdr_info info = {
+        .dlpi_addr = lm.l_addr, .dlpi_name = name, .dlpi_phdr = ph, .dlpi_phnum = eh.e_phnum};
+    on_object(&info, sizeof info, NULL);
+    return 0;
+#else
+    (void)pc;
+    return 1;
+#endif
+}
+
 static const struct cp_module *lookup(uintptr_t pc)
 {
     unsigned n = __atomic_load_n(&nmods, __ATOMIC_ACQUIRE);
@@ -215,30 +288,27 @@ static const struct cp_module *lookup(uintptr_t pc)
     return NULL;
 }
 
-/* Does no loaded object hold pc (generated code, a JIT's)? glibc's _dl_find_object is
- * lock-free, where dl_iterate_phdr takes the loader's lock: a flush (cp_flush_lock held)
- * that read the objects again for a frame of generated code waited for a thread holding
- * it, which could be waiting for cp_flush_lock (a fork from a dl_iterate_phdr callback:
- * its atfork prepare), and the program hung (tests/programs/loaderlock.c). Such a frame
- * is in no object however often they are read: no refresh. */
-static bool in_no_object(uintptr_t pc)
-{
-#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
-    struct dl_find_object o;
-    return _dl_find_object((void *)pc, &o) != 0;
-#else
-    (void)pc;
-    return false;
-#endif
-}
-
+/* A pc the table does not hold: its object alone (add_object_of), or none (a frame of
+ * generated code, a JIT's, which no reading of the objects can name: until session 26
+ * each such frame read them all, under cp_flush_lock, and a fork from a dl_iterate_phdr
+ * callback then hung the program, tests/programs/loaderlock.c), or else all of them. */
 const struct cp_module *cp_modules_find(uintptr_t pc)
 {
     pc = pc ? pc - 1 : 0; /* a return address may sit just past its caller's end */
     const struct cp_module *m = lookup(pc);
-    if (!m && !in_no_object(pc)) {
-        cp_modules_refresh();
-        m = lookup(pc);
+    if (!m) {
+        cp_newproc(); /* (as cp_modules_refresh: the lock is looked at) */
+        int r = 1;
+        cp_spin_lock(&lock);
+        if (!(m = lookup(pc)))
+            r = add_object_of(pc);
+        cp_spin_unlock(&lock);
+        if (r < 0)
+            return NULL;
+        if (!m && !(m = lookup(pc))) {
+            cp_modules_refresh();
+            m = lookup(pc);
+        }
     }
     return m;
 }

@@ -445,13 +445,22 @@ done
 # "fork": the callback forks instead, and its atfork handler waited for the flush lock
 # held by a flush reading the loaded objects again for that frame: now no object is read
 # again for a frame no object holds (glibc's lock-free _dl_find_object says so).
-for mode in alloc fork; do
-want=$("$PROGS/loaderlock" $mode; echo "rc=$?")
+# "plugins": the same fork, while 200 newly dlopen'ed plugins allocate: the flush read all
+# the objects again for each one's first frame (it hung, most runs); now it registers the one
+# object _dl_find_object names, and the plugin's frames are named all the same.
+LL="$WORK/loaderlock-plugins"
+mkdir -p "$LL"
+cc -g -O1 -shared -fPIC -o "$LL/libplugin-1.so" "$TOP/tests/programs/plugin/libplugin.c"
+for i in $(seq 2 200); do cp "$LL/libplugin-1.so" "$LL/libplugin-$i.so"; done
+for mode in alloc fork plugins; do
+margs=($mode)
+[ $mode = plugins ] && margs+=("$LL" 200)
+want=$("$PROGS/loaderlock" "${margs[@]}"; echo "rc=$?")
 for rate in 1 64; do
     n="shim:loader-lock:$mode:rate-$rate"
     d="$WORK/loaderlock-$mode-$rate"
     mkdir -p "$d"
-    got=$(CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" timeout 30 "$PROGS/loaderlock" $mode 2>"$d.err"
+    got=$(CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" timeout 30 "$PROGS/loaderlock" "${margs[@]}" 2>"$d.err"
         echo "rc=$?")
     check_eq "$n:not-hung" "$want" "$got"
     said=$(grep -c 'drained nothing for 2 s' "$d.err")
@@ -463,5 +472,8 @@ for rate in 1 64; do
     # what was dropped is counted: the callback's site plus what was lost is every event
     lost=$("$CTRPROF" dump "$f" | awk '$2 == "ctrprof/health:lost:overflow" { print $1 }')
     [ "$said" = 0 ] && [ "${lost:-0}" != 0 ] && fail "$n:lost-said" "lost ${lost} unsaid" || pass "$n:lost-said"
+    if [ $mode = plugins ] && [ $rate = 1 ]; then # (every plugin's block, named)
+        check_eq "$n:plugins-named" "1000" "$(db_site "$f" alloc_objects plugin_site)"
+    fi
 done
 done

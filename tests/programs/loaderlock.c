@@ -4,6 +4,12 @@
  *
  *   loaderlock alloc   the callback allocates 20,000 objects; prints "done", exits 0
  *   loaderlock fork    the callback forks (the child leaves at once); the same
+ *   loaderlock plugins DIR N
+ *                      the callback forks; the other thread, instead of generated code,
+ *                      loads DIR/libplugin-1.so .. -N.so (copies of
+ *                      tests/programs/plugin/libplugin.c) one at a time and has each
+ *                      allocate 5 blocks of 1 MiB, freed: a new object's first frames for
+ *                      the flush to name (it read all the objects, dl_iterate_phdr)
  *
  * Under a profiler at rate 1 the flusher, naming a stub's frame (in no loaded object:
  * the CFI walker gives up, so libunwind is loaded, by dlopen; the objects were read
@@ -12,6 +18,7 @@
  * lock the fork's atfork handler takes (fork). Before session 26 the program hung there
  * for good. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -20,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile int stop;
@@ -52,11 +60,39 @@ static void *lister(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || (strcmp(argv[1], "alloc") && strcmp(argv[1], "fork"))) {
-        fprintf(stderr, "usage: loaderlock alloc|fork\n");
+    int plugins = argc == 4 && !strcmp(argv[1], "plugins");
+    if (!plugins && (argc != 2 || (strcmp(argv[1], "alloc") && strcmp(argv[1], "fork")))) {
+        fprintf(stderr, "usage: loaderlock alloc|fork|plugins DIR N\n");
         return 2;
     }
-    forks = !strcmp(argv[1], "fork");
+    forks = strcmp(argv[1], "alloc") != 0;
+    if (plugins) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, lister, NULL))
+            return 2;
+        for (int i = 1, n = atoi(argv[3]); i <= n; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/libplugin-%d.so", argv[2], i);
+            void *h = dlopen(path, RTLD_NOW);
+            void (*alloc)(void **, int) =
+                h ? (void (*)(void **, int))dlsym(h, "plugin_alloc") : NULL;
+            if (!alloc) {
+                printf("%s: %s\n", path, dlerror());
+                return 1;
+            }
+            for (int k = 0; k < 5; k++) {
+                void *o;
+                alloc(&o, 1);
+                free(o);
+            }
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
+        stop = 1;
+        pthread_join(t, NULL);
+        printf("done\n");
+        return 0;
+    }
     enum { STUB = 64, NSTUB = 2000 };
     uint8_t *code = mmap(NULL, (size_t)STUB * NSTUB, PROT_READ | PROT_WRITE | PROT_EXEC,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
