@@ -234,18 +234,11 @@ static bool ht_force; /* guarded by cp_flush_lock: cp_prof_flush_all's flushes *
 static uint64_t side_pub_t;  /* when they were last published */
 static uint64_t side_seen_t; /* cp_ht_last_event() at the last inline flush */
 
-static inline uint64_t coarse_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
-}
-
 static inline uint64_t side_now(void)
 {
     if (!side_coarse)
         return cp_ht_now();
-    uint64_t now = coarse_ns();
+    uint64_t now = cp_coarse_ns();
     /* (up to a tick behind an event's time: not due again until it has caught up) */
     return now > side_pub_t ? now : side_pub_t;
 }
@@ -715,7 +708,7 @@ static int start_thread(void)
                 cp_log("cannot start the flusher thread (%s); events are flushed as "
                        "they happen until it can be",
                        strerror(err));
-        __atomic_store_n(&flusher_retry_ns, coarse_ns() + FLUSHER_RETRY_NS, __ATOMIC_RELAXED);
+        __atomic_store_n(&flusher_retry_ns, cp_coarse_ns() + FLUSHER_RETRY_NS, __ATOMIC_RELAXED);
         __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
         return -err;
@@ -729,7 +722,7 @@ static int start_thread(void)
 static bool retry_due(void)
 {
     uint64_t t = __atomic_load_n(&flusher_retry_ns, __ATOMIC_RELAXED);
-    return !t || coarse_ns() >= t;
+    return !t || cp_coarse_ns() >= t;
 }
 
 /* Should an inline flush start the thread ("who flushes")? */

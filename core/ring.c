@@ -27,6 +27,7 @@
 #include "log.h"
 #include "rawsys.h"
 #include "spin.h"
+#include "stampclock.h"
 
 uint32_t cp_ring_kick;
 uint32_t cp_ring_consumer_sleeping;
@@ -137,13 +138,6 @@ static uint64_t stalled_at; /* atomic: cp_ring_progress + 1 when a stall was fou
 static __thread uint64_t wait_p __attribute__((tls_model("initial-exec")));
 static __thread uint64_t wait_t __attribute__((tls_model("initial-exec")));
 
-static uint64_t coarse_ns(void)
-{
-    struct timespec ts; /* (the vDSO's: no TSC, no system call) */
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
-}
-
 /* Has the consumer drained nothing while this thread waited CP_RING_STALL_NS, or since a
  * stall was found? (Said once; the events dropped are counted: lost:overflow.) */
 static bool stalled(void)
@@ -151,7 +145,7 @@ static bool stalled(void)
     uint64_t p = __atomic_load_n(&cp_ring_progress, __ATOMIC_ACQUIRE);
     if (__atomic_load_n(&stalled_at, __ATOMIC_RELAXED) == p + 1)
         return true;
-    uint64_t now = coarse_ns();
+    uint64_t now = cp_coarse_ns();
     if (p != wait_p || !wait_t || now - wait_t > 2 * CP_RING_STALL_NS) {
         wait_p = p; /* (a new wait, or one the consumer drained for since) */
         wait_t = now;

@@ -57,6 +57,17 @@ static inline uint64_t cp_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CLOCK_MONOTONIC_COARSE in ns, never 0: the vDSO's (no system call), a tick's
+ * resolution, and no TSC read (so also where the program forbade it): for the engine's
+ * once-a-second-or-so decisions (flusher.c's retry of its thread and its coarse
+ * publication clock, ring.c's stall of the flusher). */
+static inline uint64_t cp_coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
+}
+
 static inline bool cp_stamp_tsc_on(void)
 {
     return __atomic_load_n(&cp_stamp_tsc_mode, __ATOMIC_RELAXED);
