@@ -459,8 +459,6 @@ static void add_delta(uint64_t *ctr, uint64_t *pub, uint64_t val)
     *pub = val;
 }
 
-/* Add the whole units of *sum not yet in *pub to *ctr (made by which if need be), rounded
- * as the bucket's own values are (bucket.h's cp_bucket_round_off). */
 /* Is publication held back (wait_until)? */
 static bool held(void)
 {
@@ -481,6 +479,8 @@ static void hold(void)
     press_at = __builtin_inf();
 }
 
+/* Add the whole units of *sum not yet in *pub to *ctr (made by which if need be), rounded
+ * as the bucket's own values are (bucket.h's cp_bucket_round_off). */
 static inline bool publish_sum(const struct cp_ht_sink *s, struct cp_bucket *b, int which,
                                uint64_t **ctr, uint64_t sum, uint64_t *pub)
 {

@@ -399,6 +399,17 @@ static void module_seen(void *ctx, const struct cp_module *m)
     }
 }
 
+/* A counter that cannot be added for now (for_now, can_wait): said once per process tree
+ * (memory's own way for ENOMEM), for the buckets' counters and heaptime's alike */
+static void say_counter_waits(int err)
+{
+    if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER_WAIT))
+        cp_log("%s: cannot add a counter for now (%s); its samples wait in memory and go "
+               "into the file once it can grow (lost if it never can: "
+               "ctrprof/health:lost:nbucket)",
+               file.path, cp_cfile_strerror(err));
+}
+
 /* b's counter of value i (*ctr) made; false if it cannot be (said and counted here) */
 static __attribute__((noinline)) bool make_bucket_ctr(struct cp_bucket *b, int i, uint32_t *ctr)
 {
@@ -409,11 +420,7 @@ static __attribute__((noinline)) bool make_bucket_ctr(struct cp_bucket *b, int i
     } else if (err && (pending_blocked = for_now(err)) && can_wait()) {
         b->ctr_failed = CP_CTR_PENDING;
         npending++;
-        if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER_WAIT))
-            cp_log("%s: cannot add a counter for now (%s); its samples wait in memory and go "
-                   "into the file once it can grow (lost if it never can: "
-                   "ctrprof/health:lost:nbucket)",
-                   file.path, cp_cfile_strerror(err));
+        say_counter_waits(err);
     } else if (err) {
         b->ctr_failed = CP_CTR_FAILED;
         if (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER))
@@ -484,12 +491,8 @@ static bool ht_for_now; /* the last refusal was for now */
 static bool ht_refused(int err)
 {
     ht_for_now = for_now(err) && can_wait();
-    if (ht_for_now &&
-        (err == -ENOMEM ? cp_mem_refused(err) : cp_log_tree_first(CP_LOG_TREE_COUNTER_WAIT)))
-        cp_log("%s: cannot add a counter for now (%s); its samples wait in memory and go "
-               "into the file once it can grow (lost if it never can: "
-               "ctrprof/health:lost:nbucket)",
-               file.path, cp_cfile_strerror(err));
+    if (ht_for_now)
+        say_counter_waits(err);
     return ht_for_now;
 }
 
