@@ -18,8 +18,8 @@
  * looks its plugin's entry up with dlsym before calling it), or by the flusher thread
  * after its next flush (a plugin that registered itself in a constructor, called through
  * that: within a flush interval; a single-threaded program has no flusher). What the
- * library's constructors did inside dlopen is not seen. Not in a sandbox (mprotect of RELRO pages
- * may be refused there), said once.
+ * library's constructors did inside dlopen is not seen. Not in a sandbox (mprotect of
+ * RELRO pages may be refused there), said once.
  *
  * dlmopen (another namespace, with its own libc and heap, and no shim): said once; its
  * objects are not profiled.
@@ -328,11 +328,10 @@ void cp_shim_deepbind_catch_up(void)
 
 void cp_shim_deepbind_flusher(void)
 {
-    /* (its guard is held for good: the loader's allocations go to the real allocator) */
-    if (cp_shim_state == CP_SHIM_ON && __atomic_load_n(&pending, __ATOMIC_ACQUIRE)) {
-        resolve();
+    /* (its guard is held for good: the loader's allocations go to the real allocator;
+     * a load is pending only after the dlopen hook resolved the real functions) */
+    if (cp_shim_state == CP_SHIM_ON)
         catch_up();
-    }
 }
 
 void cp_shim_deepbind_child(void)
