@@ -37,6 +37,7 @@
 #include "ownstack.h"
 #include "rawsys.h"
 #include "spin.h"
+#include "threadspan.h"
 #include "unwind.h"
 
 /* ---- capture ----------------------------------------------------------------------- */
@@ -61,17 +62,6 @@ static uintptr_t main_hi, main_self;
  * on the alternate stack and overran it (stacks.sh, no-aslr). A program that raises its
  * limit later and recurses deeper has those frames walked as on another stack. */
 static uintptr_t main_span = (uintptr_t)1 << 30;
-/* The same for other threads: their stack block's default size (pthread_getattr_default_np:
- * RLIMIT_STACK at start-up, or what the program set) less 64 KiB (the descriptor and the
- * static TLS at the block's top are within it), half of a small one. A fiber's stack
- * mmap'd after its thread's (boost.context's protected_fixedsize_stack, 8 KiB) lies just
- * below the thread's block, under 1 GiB from its descriptor: with that window it was taken
- * for the thread's own stack, libunwind (which boost's make_fcontext, with no CFI, needs)
- * ran in place on it and overran it (SIGSEGV, session 26). A thread whose stack is larger
- * than the default has its deepest frames walked as on another stack; one smaller, a
- * fiber just below its block is still taken for its own (the shim does not know each
- * thread's size). */
-static uintptr_t thread_span = (uintptr_t)1 << 30;
 
 void cp_stack_init(void)
 {
@@ -81,102 +71,8 @@ void cp_stack_init(void)
     if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur < main_span)
         main_span = (uintptr_t)rl.rlim_cur;
-    pthread_attr_t a; /* (copies the default: no allocation without a default cpuset) */
-    size_t sz = 0;
-    if (pthread_getattr_default_np(&a) == 0) {
-        if (pthread_attr_getstacksize(&a, &sz) != 0)
-            sz = 0;
-        pthread_attr_destroy(&a);
-    }
-    if (sz && sz < thread_span)
-        thread_span = sz > ((size_t)128 << 10) ? sz - ((size_t)64 << 10) : sz / 2;
+    cp_threadspan_init();
     cp_unwind_init();
-}
-
-/* Threads made through the shim's pthread_create hook with a stack smaller than the
- * default: their descriptor and window (as thread_span's), so that a fiber mmap'd just
- * below such a thread's block is not taken for its own stack either (a program's worker
- * threads of 256 KiB with boost.context fibers: SIGSEGV, session 26). Open addressing by
- * descriptor; writers (the hook) under a spin lock, readers lock-free (a stale window
- * only walks a thread's deepest frames as on another stack). A thread caches its window
- * once found (my_span), or the default once no small thread is noted nor coming. */
-#define TSPAN_SLOTS 1024u
-#define TSPAN_PROBE 16u
-static uintptr_t tspan_self[TSPAN_SLOTS], tspan_span[TSPAN_SLOTS]; /* atomic */
-static unsigned tspan_used;                                        /* atomic: slots ever set */
-static unsigned tspan_coming;                                      /* atomic: small, being made */
-static cp_spin tspan_lock = CP_SPIN_INIT;
-static __thread uintptr_t my_span __attribute__((tls_model("initial-exec")));
-
-static uintptr_t span_of(size_t size)
-{
-    return size > ((size_t)128 << 10) ? size - ((size_t)64 << 10) : size / 2;
-}
-
-void cp_stack_thread_coming(size_t size)
-{
-    if (size && span_of(size) < thread_span)
-        __atomic_add_fetch(&tspan_coming, 1, __ATOMIC_SEQ_CST);
-}
-
-void cp_stack_thread_made(uintptr_t self, size_t size)
-{
-    bool small = size && span_of(size) < thread_span;
-    if (self && (small || __atomic_load_n(&tspan_used, __ATOMIC_ACQUIRE))) {
-        uintptr_t span = small ? span_of(size) : thread_span;
-        unsigned h = (unsigned)(self >> 12);
-        cp_spin_lock(&tspan_lock);
-        for (unsigned i = 0; i < TSPAN_PROBE; i++) {
-            unsigned k = (h + i) & (TSPAN_SLOTS - 1);
-            uintptr_t s = __atomic_load_n(&tspan_self[k], __ATOMIC_RELAXED);
-            if (s == self || (!s && small)) { /* (a reused descriptor: its new size) */
-                __atomic_store_n(&tspan_span[k], span, __ATOMIC_RELEASE);
-                if (!s) {
-                    __atomic_store_n(&tspan_self[k], self, __ATOMIC_RELEASE);
-                    __atomic_add_fetch(&tspan_used, 1, __ATOMIC_RELEASE);
-                }
-                break;
-            }
-        }
-        cp_spin_unlock(&tspan_lock);
-    }
-    /* (not below 0: a fork child, which reset it, may end a creation its parent began) */
-    unsigned c = __atomic_load_n(&tspan_coming, __ATOMIC_RELAXED);
-    while (small && c &&
-           !__atomic_compare_exchange_n(&tspan_coming, &c, c - 1, 0, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_RELAXED))
-        ;
-}
-
-void cp_stack_table_hold(bool hold)
-{
-    if (hold)
-        cp_spin_lock(&tspan_lock);
-    else
-        cp_spin_unlock(&tspan_lock);
-}
-
-void cp_stack_fork_child(void)
-{
-    cp_spin_reset(&tspan_lock);
-    __atomic_store_n(&tspan_coming, 0, __ATOMIC_RELAXED);
-}
-
-static __attribute__((noinline)) uintptr_t find_span(uintptr_t self)
-{
-    if (!__atomic_load_n(&tspan_used, __ATOMIC_ACQUIRE) &&
-        !__atomic_load_n(&tspan_coming, __ATOMIC_SEQ_CST))
-        return my_span = thread_span;
-    unsigned h = (unsigned)(self >> 12);
-    for (unsigned i = 0; i < TSPAN_PROBE; i++) {
-        unsigned k = (h + i) & (TSPAN_SLOTS - 1);
-        uintptr_t s = __atomic_load_n(&tspan_self[k], __ATOMIC_ACQUIRE);
-        if (s == self)
-            return my_span = __atomic_load_n(&tspan_span[k], __ATOMIC_ACQUIRE);
-        if (!s)
-            break;
-    }
-    return thread_span; /* (not noted, or not yet: looked for again at the next walk) */
 }
 
 /* [*lo, *hi): where a walk starting at the frame `here` may read. 0 if unknown. */
@@ -185,9 +81,7 @@ static inline int thread_bounds(uintptr_t here, uintptr_t *lo, uintptr_t *hi)
     uintptr_t self = (uintptr_t)pthread_self();
     *lo = here;
     *hi = self == main_self ? main_hi : self;
-    uintptr_t span = main_span;
-    if (self != main_self && !(span = my_span))
-        span = find_span(self);
+    uintptr_t span = self == main_self ? main_span : cp_threadspan(self);
     /* a stack that is not laid out that way (a thread made by raw clone shares its
      * creator's descriptor, a coroutine or signal stack may be far away): no bounds */
     return here < *hi && *hi - here <= span;

@@ -81,9 +81,9 @@ void cp_stack_note_altstack(void);
 
 /* A thread is being made (the shim's pthread_create hook) with a stack block of `size`
  * bytes (0: the default): coming before the real call, made after it with the new
- * thread's descriptor (made(0, 0): it failed). A walk on that thread then takes frames
+ * thread's descriptor (self 0: the call failed). A walk on that thread then takes frames
  * within its own block's size below its descriptor for its own stack (a fiber's stack
- * mmap'd just below a small thread's block is another stack: stack.c's thread_bounds). */
+ * mmap'd just below a small thread's block is another stack: threadspan.c). */
 void cp_stack_thread_coming(size_t size);
 void cp_stack_thread_made(uintptr_t self, size_t size);
 /* The fork child: the table's lock (another thread's pthread_create hook may have held
