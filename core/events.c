@@ -220,10 +220,16 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
         }
         if (cp_newproc_waiting())
             continue; /* a child that no atfork handler saw: no flusher; now inline */
+        uint64_t p = __atomic_load_n(&cp_ring_progress, __ATOMIC_ACQUIRE);
         if (!cp_ring_wait_room(r, need)) { /* (the flusher stalled: ring.h) */
             cp_ring_drop(r);
             return EMIT_DROPPED;
         }
+        /* still full and nothing drained for the wait's 10 ms: the flusher is away
+         * (flusher.c's cp_flush_help); this thread flushes if no flush is under way */
+        if (r->cap - cp_ring_used(r) < need &&
+            __atomic_load_n(&cp_ring_progress, __ATOMIC_ACQUIRE) == p)
+            cp_flush_help();
         if (r->cap < CP_RING_WORDS_DENSE && cp_dense())
             ring_grow(r);
     }

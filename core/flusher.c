@@ -504,6 +504,10 @@ void cp_prof_flush_last(void)
  * A mutex or block event never starts it: those hooks may run under an allocator's own
  * lock, and pthread_create allocates (the deadlock shim.sh 12 tests). They flush
  * inline, under cp_flush_lock, until a heap event or pthread_create starts the thread.
+ * With the thread running, a program's thread still flushes when its ring stays full
+ * while the thread drains nothing for 10 ms and no flush is under way (cp_flush_help:
+ * the thread is away, e.g. in libunwind's load, waiting for a loader's lock that the
+ * waiting thread itself may hold).
  */
 /* A walk on a stack it could not probe found no mapping (mapsnap.h): read them again
  * (cp_flush_lock held, on the flusher's or the profiler's own stack; not in a sandbox) */
@@ -773,6 +777,30 @@ __attribute__((noinline)) void cp_flush_inline(bool may_start)
     cp_spin_unlock(&cp_flush_lock);
     if (__builtin_expect(bus > 0, 0))
         cp_bus_close(bus);
+}
+
+/* A thread whose ring stayed full while it waited for the flusher, which drained nothing
+ * meanwhile (events.c's emit): the flusher is away from flushing (loading libunwind, a
+ * dlopen that waits for the loader's lock a dl_iterate_phdr callback on this very thread
+ * holds; the host's idle hook; not scheduled). If no flush is under way, this thread
+ * flushes as an inline flush would, and the wait ends. Until session 27 it waited on:
+ * after 2 s its events were dropped until the load ended (tests/programs/loaderlock.c:
+ * ~116,000 events lost of a 2 s run). A flush under way (cp_flush_lock held) is waited
+ * for, as before: it drains. */
+bool cp_flush_help(void)
+{
+    int bus = __builtin_expect(cp_bus_blocked == CP_BUS_OPEN, 1) ? 0 : cp_bus_open(false);
+    if (bus < 0)
+        return false;
+    bool got = cp_spin_trylock(&cp_flush_lock);
+    if (got) {
+        bool may_start = false;
+        cp_own_stack_run_fast(flush_inline_own, &may_start);
+        cp_spin_unlock(&cp_flush_lock);
+    }
+    if (__builtin_expect(bus > 0, 0))
+        cp_bus_close(bus);
+    return got;
 }
 
 /* An event of this thread, handed to its inline flush without the ring (prof_int.h's

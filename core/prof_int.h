@@ -42,6 +42,9 @@ extern uint64_t cp_ring_lost_total, cp_ring_waits_total;
 void cp_flush_locked(void);
 /* On the event's thread, which just wrote an event (or found its ring full). */
 void cp_flush_inline(bool may_start);
+/* On a thread whose ring stayed full while the flusher drained nothing: flush if no flush
+ * is under way (cp_flush_lock free); false: one is, or SIGBUS may not be opened here. */
+bool cp_flush_help(void);
 /* An event handed to its thread's inline flush without going through the ring (events.c's
  * emit, when no flusher thread runs): the record's words as a ring would hold them, an
  * allocation's new frames apart (x, nx of them). The flush counts it as the last record of

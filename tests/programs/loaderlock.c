@@ -16,7 +16,8 @@
  * again, by dl_iterate_phdr), waits for the loader's lock that thread holds, and that
  * thread waited for the flusher: to drain its full event ring (alloc), or for the flush
  * lock the fork's atfork handler takes (fork). Before session 26 the program hung there
- * for good. */
+ * for good; session 26's shim dropped alloc's events after 2 s of waiting, and now the
+ * waiting thread flushes itself (core/flusher.c's cp_flush_help). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <link.h>
