@@ -318,3 +318,25 @@ for mode in create inline; do
         fi
     done
 done
+
+# Timer signals of the program's own, often and without SA_RESTART (HOSTS: SIGPROF
+# sampling of its own, timer_create with SIGEV_THREAD_ID; tests/programs/timers.c): a CPU
+# profiler's ITIMER_PROF every 100 us of CPU, and a per-thread timer every 50 us at one
+# worker thread, while it allocates through 4,096 stacks (the counter file grows: its
+# system calls may see EINTR). Each signal reaches a thread the program meant it for
+# (never ours: it blocks them all), the program's output is bare's, and at rate 1 every
+# allocation is in the profile, nothing lost.
+for mode in prof thread; do
+    for rate in $RATES; do
+        same "sigfork:timers-$mode-rate-$rate" "$rate" "$PROGS/timers" $mode 200
+    done
+    d="$WORK/timers-$mode"
+    mkdir -p "$d"
+    CTRPROF_MEM_RATE=1 CTRPROF_DIR="$d" LD_PRELOAD="$SHIM" "$PROGS/timers" $mode 200 >"$d.out" 2>&1
+    f=$(ls "$d"/*.count 2>/dev/null | head -1)
+    got=$("$CTRPROF" report --sample alloc_objects --format folded "$f" 2>/dev/null |
+        awk '{ n = split($1, a, ";"); if (a[n] == "leaf") { s += $2; k++ } } END { print s + 0, k + 0 }')
+    lost=$("$CTRPROF" dump "$f" 2>/dev/null | awk '$2 ~ /^ctrprof\/health:lost:/ { s += $1 } END { print s + 0 }')
+    check_eq "sigfork:timers-$mode:every-allocation" "819200 4096 lost 0 ($(head -c 200 "$d.out"))" \
+        "$got lost $lost ($(head -c 200 "$d.out"))"
+done
