@@ -28,12 +28,10 @@
  * here, taken before the loader's locks, never inside them: dl_iterate_phdr's callbacks
  * only copy). No malloc; errno kept.
  */
-#include <elf.h>
 #include <link.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "gotslots.h"
 #include "log.h"
 #include "shim.h"
 #include "spin.h"
@@ -99,67 +97,29 @@ static bool was_there(uintptr_t addr)
 /* ---- rewriting one object's slots -------------------------------------------------- */
 
 struct obj {
-    uintptr_t bias, lo, hi; /* its load bias, and the span of its segments */
-    uintptr_t relro_lo, relro_hi;
-    const ElfW(Sym) * symtab;
-    const char *strtab;
-    size_t strsz;
+    struct cp_got got;
     void *handle; /* dlopen(name, RTLD_NOLOAD): its own lookup scope, for lazy slots */
-    const char *name;
 };
-
-/* A dynamic entry's address: glibc relocates .dynamic in place on x86-64; a value below
- * the bias is still a link-time address */
-static uintptr_t dyn_ptr(const struct obj *o, ElfW(Addr) p)
-{
-    return p < o->bias ? o->bias + p : p;
-}
 
 static bool in_shim(uintptr_t a)
 {
     return a >= cp_shim_lo && a < cp_shim_hi;
 }
 
-static void rewrite_slot(struct obj *o, const ElfW(Rela) * r)
+static void rewrite_slot(const struct cp_got *g, const char *name, uintptr_t *slot, void *arg)
 {
-    unsigned type = (unsigned)ELF64_R_TYPE(r->r_info);
-    if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT)
-        return;
-    const ElfW(Sym) *s = &o->symtab[ELF64_R_SYM(r->r_info)];
-    if (s->st_shndx != SHN_UNDEF || !s->st_name || s->st_name >= o->strsz)
-        return; /* (the library's own definition: it keeps it) */
-    const char *name = o->strtab + s->st_name;
-    uintptr_t *slot = (uintptr_t *)(o->bias + r->r_offset);
-    if ((uintptr_t)slot < o->lo || (uintptr_t)slot + sizeof *slot > o->hi)
-        return;
+    const struct obj *o = arg;
     /* the shim's definition, and what comes after it (libc's) */
     uintptr_t ours = (uintptr_t)real_dlsym(RTLD_DEFAULT, name);
     if (!ours || !in_shim(ours))
         return;
     uintptr_t theirs = (uintptr_t)real_dlsym(RTLD_NEXT, name);
     uintptr_t cur = __atomic_load_n(slot, __ATOMIC_RELAXED);
-    if (cur >= o->lo && cur < o->hi) /* lazy: still the PLT's stub */
+    if (cur >= g->lo && cur < g->hi) /* lazy: still the PLT's stub */
         cur = o->handle ? (uintptr_t)real_dlsym(o->handle, name) : 0;
     if (!cur || cur != theirs || cur == ours)
         return;
-    uintptr_t a = (uintptr_t)slot;
-    bool ro = a >= o->relro_lo && a < o->relro_hi;
-    long pg = sysconf(_SC_PAGESIZE);
-    void *page = (void *)(a & ~(uintptr_t)(pg - 1));
-    if (ro && mprotect(page, (size_t)pg, PROT_READ | PROT_WRITE))
-        return;
-    __atomic_store_n(slot, ours, __ATOMIC_RELEASE);
-    if (ro)
-        mprotect(page, (size_t)pg, PROT_READ);
-}
-
-static void rewrite_relocs(struct obj *o, uintptr_t rel, size_t sz)
-{
-    if (!rel || !sz)
-        return;
-    const ElfW(Rela) *r = (const ElfW(Rela) *)rel;
-    for (size_t i = 0; i < sz / sizeof *r; i++)
-        rewrite_slot(o, &r[i]);
+    cp_got_store(g, slot, ours); /* (a page that stays read-only: left as it was) */
 }
 
 /* The objects not there before the load, noted by dl_iterate_phdr's callback (which
@@ -184,55 +144,9 @@ static void rewrite_object(const struct dl_phdr_info *info)
     void *h = real_dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
     if (!h)
         return; /* (gone already) */
-    struct obj o = {
-        .bias = info->dlpi_addr, .lo = UINTPTR_MAX, .name = info->dlpi_name, .handle = h};
-    const ElfW(Dyn) *dyn = NULL;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-        uintptr_t a = o.bias + p->p_vaddr;
-        if (p->p_type == PT_LOAD) {
-            if (a < o.lo)
-                o.lo = a;
-            if (a + p->p_memsz > o.hi)
-                o.hi = a + p->p_memsz;
-        } else if (p->p_type == PT_DYNAMIC) {
-            dyn = (const ElfW(Dyn) *)a;
-        } else if (p->p_type == PT_GNU_RELRO) {
-            o.relro_lo = a;
-            o.relro_hi = a + p->p_memsz;
-        }
-    }
-    uintptr_t rela = 0, jmprel = 0;
-    size_t relasz = 0, pltsz = 0;
-    for (const ElfW(Dyn) *d = dyn; d && d->d_tag != DT_NULL; d++) {
-        switch (d->d_tag) {
-        case DT_SYMTAB:
-            o.symtab = (const ElfW(Sym) *)dyn_ptr(&o, d->d_un.d_ptr);
-            break;
-        case DT_STRTAB:
-            o.strtab = (const char *)dyn_ptr(&o, d->d_un.d_ptr);
-            break;
-        case DT_STRSZ:
-            o.strsz = d->d_un.d_val;
-            break;
-        case DT_RELA:
-            rela = dyn_ptr(&o, d->d_un.d_ptr);
-            break;
-        case DT_RELASZ:
-            relasz = d->d_un.d_val;
-            break;
-        case DT_JMPREL:
-            jmprel = dyn_ptr(&o, d->d_un.d_ptr);
-            break;
-        case DT_PLTRELSZ:
-            pltsz = d->d_un.d_val;
-            break;
-        }
-    }
-    if (o.symtab && o.strtab) {
-        rewrite_relocs(&o, jmprel, pltsz);
-        rewrite_relocs(&o, rela, relasz);
-    }
+    struct obj o = {.handle = h};
+    if (cp_got_parse(info, &o.got))
+        cp_got_each(&o.got, rewrite_slot, &o);
     real_dlclose(h);
 }
 
