@@ -252,9 +252,20 @@ static inline bool countdown_expired(size_t n)
 #endif
 }
 
+/* A block the dynamic linker allocated through a slow path (entry: its frame, whose
+ * return address is the linker's call) is reachable for LeakSanitizer, if it is there
+ * (sanitizers.c: the interceptor's caller was ours, so its rule for the linker missed it) */
+static inline void linker_block(const void *p, const uintptr_t *entry)
+{
+    void (*ignore)(const void *) = __atomic_load_n(&cp_shim_lsan_ignore, __ATOMIC_RELAXED);
+    if (UNLIKELY(ignore != NULL) && p && entry && entry[1] - cp_shim_ldso_lo < cp_shim_ldso_len)
+        ignore(p);
+}
+
 /* For the slow paths, which subtracted n already and found the countdown used up. */
 static void account_done(void *p, size_t n, const uintptr_t *entry)
 {
+    linker_block(p, entry);
     if (p)
         sampled(p, n, entry);
     else
@@ -482,6 +493,7 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
     uint64_t birth = 0;
     uintptr_t old = maybe ? cp_live_remove(p, &birth) : 0; /* leaves errno alone */
     void *q = real_realloc(p, n);
+    linker_block(q, __builtin_frame_address(0));
     if (UNLIKELY(maybe && (q || n == 0) && __atomic_load_n(&cp_early_open, __ATOMIC_ACQUIRE)))
         cp_early_free(p); /* made before the constructor (early.c) */
     return realloc_common(p, n, q, old, birth, __builtin_frame_address(0));

@@ -102,10 +102,17 @@ static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *)
 
 static int resolved;
 
+/* The next definition, as the program's call would have bound without us: dlsym's, glibc's
+ * default version (pthread_cond_*: GLIBC_2.3.2) when libc is next. Not dlvsym with that
+ * version first: it skips an unversioned definition in between, and ThreadSanitizer's
+ * pthread_cond_* interceptors are unversioned, so the program's condition variables went
+ * straight to libc past it (its mutex released and taken again unseen: "double lock of a
+ * mutex" and false data races, exit 66; sanitizers.c). The version only where dlsym finds
+ * nothing. */
 static void *sym(const char *name, const char *version)
 {
-    void *p = version ? dlvsym(RTLD_NEXT, name, version) : NULL;
-    return p ? p : dlsym(RTLD_NEXT, name);
+    void *p = dlsym(RTLD_NEXT, name);
+    return p || !version ? p : dlvsym(RTLD_NEXT, name, version);
 }
 
 /* dlsym may allocate: malloc.c's bootstrap serves that. Called from every hook until

@@ -400,6 +400,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
     }
     cp_tls.guard++;
     cp_tls.countdown = INT64_MAX;
+    cp_shim_bind_libc(); /* (early: little of ours through a sanitizer's interceptors) */
     bool secure = getauxval(AT_SECURE) != 0;
     if (secure) {
         /* setuid/setgid: forward every call, write nothing (not even a warning) */

@@ -54,6 +54,15 @@ static inline void cp_shim_leave(int64_t cd)
     cp_tls.guard--;
 }
 
+/* sanitizers.c: the shim's own slots for libc's string, memory and file functions that
+ * point elsewhere (a sanitizer's interceptors) pointed at libc's (the constructor) */
+void cp_shim_bind_libc(void);
+/* sanitizers.c: LeakSanitizer's __lsan_ignore_object (NULL without it; atomic) and the
+ * dynamic linker's span: a block the linker allocated through a hook's slow path is
+ * handed to it (malloc.c), as LeakSanitizer's own rule for the linker's blocks does */
+extern void (*cp_shim_lsan_ignore)(const void *);
+extern uintptr_t cp_shim_ldso_lo, cp_shim_ldso_len;
+
 /* deepbind.c: the GOT slots of objects an RTLD_DEEPBIND load brought, pointed at the
  * hooks, if that is still to be done (dlclose's hook; dlopen, dlmopen and dlsym do it
  * themselves). The program's thread, outside the guard. */

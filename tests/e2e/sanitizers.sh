@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Programs built with a sanitizer, bare and under the shim (tests/programs/sanitized/):
+# the shim must leave the sanitizer's verdict as it was, with no report of its own and
+# none hidden, and still profile what it can see. Before session 27 (preload/sanitizers.c,
+# the pthread hooks' lookups):
+#   - gcc's AddressSanitizer (its runtime a shared library) refused to start under
+#     LD_PRELOAD ("ASan runtime does not come first in initial library list", exit 1);
+#   - with that check off, LeakSanitizer reported the dynamic linker's blocks that the
+#     hooks' slow paths allocated as leaks (exit 1);
+#   - gcc's ThreadSanitizer reported data races in libctrprof (its memcpy and memmove,
+#     seen through TSan's interceptors) and a "double lock of a mutex" in the program (its
+#     condition variables reached glibc past TSan's interceptors), exit 66.
+# clang's sanitizers link their runtime into the program, ahead of the shim: the program
+# runs as bare, and `ctrprof run` says its heap is allocated where ctrprof cannot see.
+source "$(dirname "$0")/lib.sh"
+
+SRC="$TOP/tests/programs/sanitized"
+
+# verdict FILE: the kinds of report a sanitizer printed, sorted, one line
+verdict() {
+    grep -E -o 'ERROR: [A-Za-z]+: [a-z -]+|WARNING: ThreadSanitizer: [a-z ]+' "$1" | sort -u |
+        paste -sd';' -
+}
+
+for san in address thread; do
+    d="$WORK/$san"
+    mkdir -p "$d"
+    if ! cc -g -O1 -fsanitize=$san -shared -fPIC -o "$d/libtlsbuf.so" "$SRC/libtlsbuf.c" 2>"$d/cc.err" ||
+        ! cc -g -O1 -fsanitize=$san -pthread -o "$d/sanitized" "$SRC/sanitized.c" -ldl 2>>"$d/cc.err"; then
+        skip "sanitizers:gcc-$san" "cannot build with -fsanitize=$san: $(head -c 200 "$d/cc.err")"
+        continue
+    fi
+    modes="queue dlopen leak"
+    [ $san = thread ] && modes="queue dlopen race"
+    for mode in $modes; do
+        args=($mode)
+        [ $mode = dlopen ] && args+=("$d/libtlsbuf.so")
+        # (ASAN_OPTIONS of the user's own: they come after the defaults the shim gives)
+        opts=()
+        [ $mode = leak ] && opts=(ASAN_OPTIONS=detect_leaks=1)
+        env "${opts[@]}" "$d/sanitized" "${args[@]}" >"$d/bare.out" 2>&1
+        want="rc=$? [$(verdict "$d/bare.out")] $(grep -v -E '^==|^ |^$|^[A-Z]' "$d/bare.out" | head -3)"
+        for rate in 1 524288; do
+            n="sanitizers:gcc-$san:$mode:rate-$rate"
+            p="$d/prof-$mode-$rate"
+            mkdir -p "$p"
+            env "${opts[@]}" CTRPROF_DIR="$p" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+                "$d/sanitized" "${args[@]}" >"$d/shim.out" 2>&1
+            got="rc=$? [$(verdict "$d/shim.out")] $(grep -v -E '^==|^ |^$|^[A-Z]|^ctrprof:' "$d/shim.out" | head -3)"
+            check_eq "$n:as-bare" "$want" "$got"
+            if [ $mode = queue ] && [ $rate = 1 ]; then
+                # every task block the producer allocated, at its site
+                got=$("$CTRPROF" report --sample alloc_objects --format top "$p" 2>/dev/null |
+                    awk '$NF == "run_queue" { print $1 }')
+                check_eq "$n:profiled" "20000" "$got"
+            fi
+        done
+    done
+done
+
+# No sanitizer: the shim's start-up looks for LeakSanitizer's entry point, and a failed
+# lookup leaves a message for the program's next dlerror() unless it is taken back
+cc -g -O1 -pthread -o "$WORK/plain" "$SRC/sanitized.c" -ldl
+for rate in 1 524288; do
+    check_eq "sanitizers:none:dlerror-untouched:rate-$rate" "(null)" \
+        "$(CTRPROF_DIR="$WORK" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$WORK/plain" dlerror)"
+done
+
+# clang: the sanitizer's runtime is in the program (its malloc ahead of ours)
+if command -v clang >/dev/null; then
+    for san in address thread; do
+        d="$WORK/clang-$san"
+        mkdir -p "$d"
+        if ! clang -g -O1 -fsanitize=$san -pthread -o "$d/sanitized" "$SRC/sanitized.c" -ldl 2>"$d/cc.err"; then
+            skip "sanitizers:clang-$san" "cannot build: $(head -c 200 "$d/cc.err")"
+            continue
+        fi
+        "$d/sanitized" queue >"$d/bare.out" 2>&1
+        want="rc=$? [$(verdict "$d/bare.out")] $(grep -v '^ctrprof' "$d/bare.out")"
+        out=$(cd "$d" && "$CTRPROF" run --rate 1 --dir "$d/p" -- "$d/sanitized" queue 2>"$d/run.err")
+        check_eq "sanitizers:clang-$san:queue:as-bare" "$want" "rc=$? [$(verdict "$d/run.err")] $out"
+        check_eq "sanitizers:clang-$san:said" "1" \
+            "$(grep -c 'appears to allocate outside malloc' "$d/run.err")"
+    done
+else
+    skip "sanitizers:clang" "clang is not installed"
+fi
