@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Programs built with a sanitizer, bare and under the shim (tests/programs/sanitized/):
-# the shim must leave the sanitizer's verdict as it was, with no report of its own and
-# none hidden, and still profile what it can see. Before session 27 (preload/sanitizers.c,
+# Programs built with a sanitizer (gcc's ASan, TSan, and LeakSanitizer alone), bare and
+# under the shim (tests/programs/sanitized/): the shim must leave the sanitizer's verdict
+# as it was, with no report of its own and none hidden, and still profile what it can see. Before session 27 (preload/sanitizers.c,
 # the pthread hooks' lookups):
 #   - gcc's AddressSanitizer (its runtime a shared library) refused to start under
 #     LD_PRELOAD ("ASan runtime does not come first in initial library list", exit 1);
@@ -23,7 +23,7 @@ verdict() {
         paste -sd';' -
 }
 
-for san in address thread; do
+for san in address thread leak; do
     d="$WORK/$san"
     mkdir -p "$d"
     if ! cc -g -O1 -fsanitize=$san -shared -fPIC -o "$d/libtlsbuf.so" "$SRC/libtlsbuf.c" 2>"$d/cc.err" ||
