@@ -113,8 +113,10 @@ static int find(struct dl_phdr_info *info, size_t size, void *arg)
         if (a + p->p_memsz > hi)
             hi = a + p->p_memsz;
     }
+    /* (the first object is the program: the shim's sources built into a program, as
+     * stress.sh's TSan build does, leave the program's own slots alone) */
     if (s->shim >= lo && s->shim < hi)
-        s->found_me = cp_got_parse(info, &s->me);
+        s->found_me = info->dlpi_name && info->dlpi_name[0] && cp_got_parse(info, &s->me);
     if (info->dlpi_addr == s->ldso && s->ldso && hi > lo) {
         cp_shim_ldso_lo = lo;
         cp_shim_ldso_len = hi - lo;
