@@ -58,6 +58,8 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  *   stalled        the flusher drained nothing for 2 s while a thread waited for room in
  *                  its ring (it waits for the loader's lock that thread holds): events
  *                  that find their ring full are lost meanwhile
+ *   thread-checker valgrind's helgrind or drd runs the program: not profiling (they
+ *                  cannot see the profiler's own synchronisation, and reported it)
  *   waiter-table   the mutex waiter table cannot be mapped (mutex profile off)
  *   early          allocations made before the profiler started, beyond what it keeps
  *   bus-blocked    a thread with SIGBUS blocked under a filter that forbids unblocking
@@ -80,6 +82,7 @@ enum {
     CP_LOG_TREE_COUNTER_WAIT,
     CP_LOG_TREE_DEEPBIND,
     CP_LOG_TREE_STALLED,
+    CP_LOG_TREE_THREAD_CHECKER,
     CP_LOG_TREE_KEYS
 };
 void cp_log_tree_init(void);

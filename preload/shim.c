@@ -386,6 +386,27 @@ __attribute__((destructor)) static void ctrprof_fini(void)
 
 /* ---- start-up ---------------------------------------------------------------------- */
 
+/* valgrind's thread checkers, helgrind and drd, run the program (their preload, which
+ * valgrind puts in the client's LD_PRELOAD, is there): they see the profiler's lock-free
+ * synchronisation (atomics, its own spin locks) as data races, and reported dozens in a
+ * program that has none (helgrind: "Possible data race" on cp_stopping and the rings'
+ * words, exit status changed under --error-exitcode); drd asserted at the program's exit
+ * ("drd_stop_using_mem: a1 <= a2", after the flush's switch to the profiler's own stack).
+ * There the shim forwards every call and says so once. Constructor only (getenv). */
+static bool thread_checker(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    const char *tool = !pre                                ? NULL
+                       : strstr(pre, "vgpreload_helgrind") ? "helgrind"
+                       : strstr(pre, "vgpreload_drd")      ? "drd"
+                                                           : NULL;
+    if (tool && cp_log_tree_first(CP_LOG_TREE_THREAD_CHECKER))
+        cp_log("valgrind's %s checks this program's threads, and the profiler's own "
+               "synchronisation is not what it can see; not profiling",
+               tool);
+    return tool != NULL;
+}
+
 __attribute__((constructor)) static void ctrprof_init(void)
 {
     int saved = errno;
@@ -415,6 +436,10 @@ __attribute__((constructor)) static void ctrprof_init(void)
     /* what an image before this one in its tree said already (exec.c), before the
      * options say what is wrong with them */
     cp_log_tree_mark_list(getenv("CTRPROF_SAID"));
+    if (thread_checker()) {
+        cp_shim_state = CP_SHIM_OFF;
+        goto out;
+    }
     cp_options_load(&cp_opts, environ);
     const char *rp = getenv("CTRPROF_RUN_PID");
     run_pid = rp ? (pid_t)atoi(rp) : 0;
