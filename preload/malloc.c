@@ -257,9 +257,18 @@ static inline bool countdown_expired(size_t n)
  * (sanitizers.c: the interceptor's caller was ours, so its rule for the linker missed it) */
 static inline void linker_block(const void *p, const uintptr_t *entry)
 {
-    void (*ignore)(const void *) = __atomic_load_n(&cp_shim_lsan_ignore, __ATOMIC_RELAXED);
+    void (*ignore)(const void *) = __atomic_load_n(&cp_shim_lsan_ignore, __ATOMIC_ACQUIRE);
     if (UNLIKELY(ignore != NULL) && p && entry && entry[1] - cp_shim_ldso_lo < cp_shim_ldso_len)
         ignore(p);
+}
+
+/* The end of a slow path that handled a block: where LeakSanitizer is, no copy of its
+ * pointer stays in ymm16-31 (sanitizers.c) */
+static inline void wipe_vectors(void)
+{
+    if (UNLIKELY(__atomic_load_n(&cp_shim_lsan_ignore, __ATOMIC_ACQUIRE) != NULL) &&
+        cp_shim_wipe_evex)
+        cp_wipe_evex();
 }
 
 /* For the slow paths, which subtracted n already and found the countdown used up. */
@@ -270,6 +279,7 @@ static void account_done(void *p, size_t n, const uintptr_t *entry)
         sampled(p, n, entry);
     else
         countdown_refund(n);
+    wipe_vectors();
 }
 
 /* entry: the frame (frame pointer) of the hook function the program called, or of the
@@ -496,7 +506,9 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
     linker_block(q, __builtin_frame_address(0));
     if (UNLIKELY(maybe && (q || n == 0) && __atomic_load_n(&cp_early_open, __ATOMIC_ACQUIRE)))
         cp_early_free(p); /* made before the constructor (early.c) */
-    return realloc_common(p, n, q, old, birth, __builtin_frame_address(0));
+    void *r = realloc_common(p, n, q, old, birth, __builtin_frame_address(0));
+    wipe_vectors();
+    return r;
 }
 
 /* Like malloc: a countdown subtraction and a filter test in front of a tail call (the

@@ -18,10 +18,11 @@ source "$(dirname "$0")/lib.sh"
 SRC="$TOP/tests/programs/sanitized"
 cc -g -O1 -pthread -o "$WORK/plain" "$SRC/sanitized.c" -ldl # (no sanitizer)
 
-# verdict FILE: the kinds of report a sanitizer printed, sorted, one line
+# verdict FILE: the kinds of report a sanitizer printed and its summaries (a leak's
+# bytes and allocations, a race's place), sorted, one line
 verdict() {
-    grep -E -o 'ERROR: [A-Za-z]+: [a-z -]+|WARNING: ThreadSanitizer: [a-z ]+' "$1" | sort -u |
-        paste -sd';' -
+    grep -E -o 'ERROR: [A-Za-z]+: [a-z -]+|WARNING: ThreadSanitizer: [a-z ]+|SUMMARY: .*' "$1" |
+        sort -u | paste -sd';' -
 }
 
 for san in address thread leak; do

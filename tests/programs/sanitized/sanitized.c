@@ -9,11 +9,10 @@
  *                       4 threads each touch the thread-local storage of LIB
  *                       (libtlsbuf.c), loaded with dlopen: blocks the dynamic linker
  *                       allocates (exit 0, no leak)
- *   sanitized leak      loses 8 blocks of 1,234-1,346 bytes (ASan: a leak report, exit
- *                       1). Not one: LeakSanitizer alone, under the shim at rate 1,
- *                       missed a single leaked block in 3 runs of 20 (bare: 0 of 20),
- *                       found "reachable" from a stale value in a vector register
- *                       (LSAN_OPTIONS=log_pointers=1; not understood further)
+ *   sanitized leak      loses 8 blocks of 1,234-1,346 bytes (ASan: a leak report of 8
+ *                       allocations, exit 1; LeakSanitizer alone missed the last of them
+ *                       under the shim at rate 1, ~1 run in 3, until the slow paths wiped
+ *                       ymm16-31: preload/sanitizers.c)
  *   sanitized race      two threads write one global without a lock (TSan: a data
  *                       race report, exit 66)
  *   sanitized dlerror   prints what its first dlerror() says: "(null)" (the shim's own
