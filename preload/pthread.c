@@ -102,17 +102,19 @@ static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *)
 
 static int resolved;
 
-/* The next definition, as the program's call would have bound without us: dlsym's, glibc's
- * default version (pthread_cond_*: GLIBC_2.3.2) when libc is next. Not dlvsym with that
- * version first: it skips an unversioned definition in between, and ThreadSanitizer's
- * pthread_cond_* interceptors are unversioned, so the program's condition variables went
- * straight to libc past it (its mutex released and taken again unseen: "double lock of a
- * mutex" and false data races, exit 66; sanitizers.c). The version only where dlsym finds
- * nothing. */
+/* The next definition, as the program's call would have bound without us: for
+ * pthread_cond_*, glibc's GLIBC_2.3.2 version (dlvsym), unless dlsym finds another
+ * definition in between: ThreadSanitizer's interceptors are unversioned, and dlvsym skips
+ * them, so the program's condition variables went straight to libc past TSan (its mutex
+ * released and taken again unseen: "double lock of a mutex" and false data races, exit
+ * 66; sanitizers.c). Not dlsym's alone: with it valgrind's drd hung ~1 run in 4 in its
+ * pthread_create wrapper, 0 in 24 this way (not understood: both found the same libc
+ * function there). */
 static void *sym(const char *name, const char *version)
 {
-    void *p = dlsym(RTLD_NEXT, name);
-    return p || !version ? p : dlvsym(RTLD_NEXT, name, version);
+    void *v = version ? dlvsym(RTLD_NEXT, name, version) : NULL;
+    void *d = dlsym(RTLD_NEXT, name);
+    return d && v && d != v ? d : v ? v : d;
 }
 
 /* dlsym may allocate: malloc.c's bootstrap serves that. Called from every hook until

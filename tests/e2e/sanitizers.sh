@@ -91,10 +91,13 @@ if command -v valgrind >/dev/null; then
     # helgrind and drd check threads, and took the profiler's own synchronisation for
     # data races (helgrind: dozens of "Possible data race" in a program with none; drd:
     # an assertion at exit, exit 1): under them the shim steps out of the way and says so
-    # once (the plain build of sanitized.c: a threaded queue of 300 tasks for helgrind; for drd a
-    # program with one thread, as drd with the shim and threads hangs now and then even
-    # with the shim off: not understood). --fair-sched: the queue's producer spins on its
-    # lock, and valgrind's default scheduling let it starve the workers for minutes.
+    # once (the plain build of sanitized.c: a threaded queue of 300 tasks for helgrind; for
+    # drd a program with one thread: with threads, drd's own pthread_create wrapper calls
+    # pthread_cond_* unversioned, i.e. glibc's GLIBC_2.2.5 compatibility functions, and
+    # reaches the shim's hooks, which forward to the GLIBC_2.3.2 ones: drd asserts
+    # (handle_free) or hangs, with the shim on or off, as it did before session 27).
+    # --fair-sched: the queue's producer spins on its lock, and valgrind's default
+    # scheduling let it starve the workers for minutes.
     for tool in helgrind drd; do
         mode=$([ $tool = helgrind ] && echo "queue 300" || echo dlerror)
         d="$WORK/vg-$tool"
