@@ -390,9 +390,11 @@ __attribute__((destructor)) static void ctrprof_fini(void)
  * valgrind puts in the client's LD_PRELOAD, is there): they see the profiler's lock-free
  * synchronisation (atomics, its own spin locks) as data races, and reported dozens in a
  * program that has none (helgrind: "Possible data race" on cp_stopping and the rings'
- * words, exit status changed under --error-exitcode); drd asserted at the program's exit
- * ("drd_stop_using_mem: a1 <= a2", after the flush's switch to the profiler's own stack).
- * There the shim forwards every call and says so once. Constructor only (getenv). */
+ * words, exit status changed under --error-exitcode); drd asserted at the exit of every
+ * program ("drd_stop_using_mem: a1 <= a2"). There the shim forwards every call and says
+ * so once. (drd with threads still fails: its own wrappers call pthread_cond_* of
+ * glibc's 2.2.5 ABI through the hooks, which forward to 2.3.2's; tests/e2e/sanitizers.sh.)
+ * Constructor only (getenv). */
 static bool thread_checker(void)
 {
     const char *pre = getenv("LD_PRELOAD");
