@@ -1,5 +1,6 @@
 /* test_prof.c — the engine end to end without the shim: buckets, the live table, rings,
  * the cycle handshake and the flusher publishing into a real counter file. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <semaphore.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -1110,6 +1112,86 @@ static void test_released_reused_in_drain(void **state)
     in_child(aba_child);
 }
 
+/* A thread whose ring stays full while the flusher is away from flushing (here held in
+ * its idle hook, outside cp_flush_lock, as its libunwind load waiting for the loader's
+ * lock is) flushes itself (flusher.c's cp_flush_help): every event is counted and none is
+ * lost. Without it the producer waits 2 s and then drops what finds its ring full
+ * (lost:overflow). In a fork child: its engine has a flusher thread and a host of its
+ * own (the idle hook). */
+#define HELP_EVENTS 50000
+static const uintptr_t help_pcs[4] = {0x500d00, 0x500d10, 0x500d20, 0x500d30};
+static sem_t help_in_idle, help_release;
+static int help_armed; /* atomic: the next idle hook holds the flusher */
+static uint64_t help_objects, help_lost;
+
+static void help_idle(void)
+{
+    if (__atomic_exchange_n(&help_armed, 0, __ATOMIC_ACQ_REL)) {
+        sem_post(&help_in_idle);
+        while (sem_wait(&help_release) != 0)
+            ;
+    }
+}
+
+static void *help_producer(void *arg)
+{
+    struct cp_thread *t = cp_thread_get();
+    for (uintptr_t i = 0; i < HELP_EVENTS; i++)
+        cp_event_alloc(t, (void *)(0xd000000 + i * 16), 32, help_pcs, 4);
+    cp_thread_release(t);
+    return arg;
+}
+
+static void help_cb(void *ctx, const uint8_t *name, size_t len, uint64_t v)
+{
+    static const char lost[] = "ctrprof/health:lost:overflow";
+    int alloc;
+    if (tu_heap_slot(name, len, 0x500d00, 0x400, 1, &alloc) == 0 && alloc)
+        help_objects = v;
+    else if (len == sizeof lost - 1 && memcmp(name, lost, len) == 0)
+        help_lost = v;
+}
+
+static int help_child(void)
+{
+    char p[256];
+    snprintf(p, sizeof p, "/tmp/ctrprof-test-help.%d.count", (int)getpid());
+    unlink(p);
+    static const struct cp_host host = {.flusher_idle = help_idle};
+    cp_prof_set_host(&host);
+    if (sem_init(&help_in_idle, 0, 0) || sem_init(&help_release, 0, 0) || engine_at(p))
+        return 2;
+    cp_prof_threads_coming(); /* the flusher: events go through the rings */
+    __atomic_store_n(&help_armed, 1, __ATOMIC_RELEASE);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    while (sem_timedwait(&help_in_idle, &until) != 0)
+        if (errno != EINTR) {
+            fprintf(stderr, "help: the flusher never went idle\n");
+            return 3;
+        }
+    pthread_t t;
+    if (pthread_create(&t, NULL, help_producer, NULL))
+        return 3;
+    pthread_join(t, NULL); /* (it could only end by flushing itself, or by dropping) */
+    sem_post(&help_release);
+    cp_prof_flush_all();
+    int err = tu_read_counters(p, help_cb, NULL);
+    unlink(p);
+    if (err || help_objects != HELP_EVENTS || help_lost != 0) {
+        fprintf(stderr, "help: read %d, objects %llu (want %d), lost %llu\n", err,
+                (unsigned long long)help_objects, HELP_EVENTS, (unsigned long long)help_lost);
+        return 4;
+    }
+    return 0;
+}
+
+static void test_full_ring_flusher_away(void **state)
+{
+    in_child(help_child);
+}
+
 static int teardown(void **state)
 {
     unlink(path);
@@ -1138,6 +1220,7 @@ int main(void)
         cmocka_unit_test(test_aside_while_starting),
         cmocka_unit_test(test_takeover_under_flush),
         cmocka_unit_test(test_released_reused_in_drain),
+        cmocka_unit_test(test_full_ring_flusher_away),
         cmocka_unit_test(test_cross_thread_accounting),
         cmocka_unit_test(test_refs_meet),
         cmocka_unit_test(test_stack_deltas),
