@@ -16,19 +16,31 @@ static uintptr_t dyn_ptr(const struct cp_got *o, ElfW(Addr) p)
     return p < o->bias ? o->bias + p : p;
 }
 
+void cp_got_span(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = UINTPTR_MAX;
+    *hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        uintptr_t a = info->dlpi_addr + p->p_vaddr;
+        if (p->p_type != PT_LOAD)
+            continue;
+        if (a < *lo)
+            *lo = a;
+        if (a + p->p_memsz > *hi)
+            *hi = a + p->p_memsz;
+    }
+}
+
 bool cp_got_parse(const struct dl_phdr_info *info, struct cp_got *o)
 {
-    *o = (struct cp_got){.bias = info->dlpi_addr, .lo = UINTPTR_MAX};
+    *o = (struct cp_got){.bias = info->dlpi_addr};
+    cp_got_span(info, &o->lo, &o->hi);
     const ElfW(Dyn) *dyn = NULL;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *p = &info->dlpi_phdr[i];
         uintptr_t a = o->bias + p->p_vaddr;
-        if (p->p_type == PT_LOAD) {
-            if (a < o->lo)
-                o->lo = a;
-            if (a + p->p_memsz > o->hi)
-                o->hi = a + p->p_memsz;
-        } else if (p->p_type == PT_DYNAMIC) {
+        if (p->p_type == PT_DYNAMIC) {
             dyn = (const ElfW(Dyn) *)a;
         } else if (p->p_type == PT_GNU_RELRO) {
             o->relro_lo = a;

@@ -23,6 +23,8 @@ struct cp_got {
     size_t relasz, pltsz;
 };
 
+/* The span [*lo, *hi) of the object's loaded segments (*lo > *hi: none). */
+void cp_got_span(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 /* The object dl_iterate_phdr described; false: no dynamic symbol or string table. */
 bool cp_got_parse(const struct dl_phdr_info *info, struct cp_got *o);
 /* fn(o, name, slot, arg) for each JUMP_SLOT and GLOB_DAT relocation of an undefined,

@@ -120,25 +120,15 @@ struct spans {
     bool found_me;
     uintptr_t libc_lo, libc_hi;
     void *libc; /* dlopen("libc.so.6", RTLD_NOLOAD), once a slot needs it */
-    int moved;
-    bool san; /* an object named like a sanitizer's runtime (libasan.so, liblsan.so ...) */
+    bool san;   /* an object named like a sanitizer's runtime (libasan.so, liblsan.so ...) */
 };
 
 static int find(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct spans *s = arg;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-        if (p->p_type != PT_LOAD)
-            continue;
-        uintptr_t a = info->dlpi_addr + p->p_vaddr;
-        if (a < lo)
-            lo = a;
-        if (a + p->p_memsz > hi)
-            hi = a + p->p_memsz;
-    }
+    uintptr_t lo, hi;
+    cp_got_span(info, &lo, &hi);
     /* (the first object is the program: the shim's sources built into a program, as
      * stress.sh's TSan build does, leave the program's own slots alone) */
     if (s->shim >= lo && s->shim < hi)
@@ -169,8 +159,8 @@ static void to_libc_slot(const struct cp_got *g, const char *name, uintptr_t *sl
     /* (dlsym with libc's handle looks in libc and its dependencies: its definition,
      * an IFUNC's chosen implementation; not ours: the shim defines none of these) */
     uintptr_t f = s->libc ? (uintptr_t)dlsym(s->libc, name) : 0;
-    if (f >= s->libc_lo && f < s->libc_hi && cp_got_store(g, slot, f))
-        s->moved++;
+    if (f >= s->libc_lo && f < s->libc_hi)
+        cp_got_store(g, slot, f); /* (a page that stays read-only: left as it was) */
 }
 
 void cp_shim_bind_libc(void)
