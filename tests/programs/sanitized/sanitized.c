@@ -13,17 +13,28 @@
  *                       allocations, exit 1; LeakSanitizer alone missed the last of them
  *                       under the shim at rate 1, ~1 run in 3, until the slow paths wiped
  *                       ymm16-31: preload/sanitizers.c)
+ *   sanitized leak-exit PAD [thread]
+ *                       the same, then exit() from a frame PAD bytes below main's; with
+ *                       "thread", an idle thread alongside (the flusher runs, and the
+ *                       exit flush takes the events). LeakSanitizer alone missed the last
+ *                       block under the shim at rate 1 every time with PAD 128 or more
+ *                       (its pointer left on the stack below main's frame by the engine's
+ *                       frames, where exit's did not write) until session 28's scrub
+ *                       (preload/malloc.c's leave_no_copy)
  *   sanitized race      two threads write one global without a lock (TSan: a data
  *                       race report, exit 66)
  *   sanitized dlerror   prints what its first dlerror() says: "(null)" (the shim's own
  *                       failed lookups at start-up must leave it so)
  */
 #define _GNU_SOURCE
+#include <alloca.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { NTHR = 4 };
 
@@ -120,6 +131,34 @@ static void *racer(void *arg)
     return NULL;
 }
 
+static int idle_fds[2];
+
+static void *idle(void *arg)
+{
+    char c;
+    return read(idle_fds[0], &c, 1) < 0 ? NULL : arg;
+}
+
+static __attribute__((noinline)) void exit_from(size_t pad)
+{
+    char *volatile room = alloca(pad + 16);
+    room[0] = 0;
+    printf("lost\n");
+    exit(0);
+}
+
+static void leak_exit(size_t pad, bool thread)
+{
+    pthread_t t;
+    if (thread && (pipe(idle_fds) != 0 || pthread_create(&t, NULL, idle, NULL) != 0))
+        exit(3);
+    for (int k = 0; k < 8; k++) {
+        void *volatile p = malloc(1234 + 16 * (size_t)k);
+        p = NULL;
+    }
+    exit_from(pad);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "dlerror")) {
@@ -139,6 +178,8 @@ int main(int argc, char **argv)
         printf("lost\n");
         return 0;
     }
+    if (argc >= 3 && !strcmp(argv[1], "leak-exit"))
+        leak_exit(strtoul(argv[2], NULL, 10), argc >= 4 && !strcmp(argv[3], "thread"));
     if (argc >= 2 && !strcmp(argv[1], "race")) {
         pthread_t a, b;
         pthread_create(&a, NULL, racer, (void *)1L);
@@ -148,6 +189,7 @@ int main(int argc, char **argv)
         printf("raced\n");
         return 0;
     }
-    fprintf(stderr, "usage: sanitized queue [N]|dlopen LIB|leak|race|dlerror\n");
+    fprintf(stderr,
+            "usage: sanitized queue [N]|dlopen LIB|leak|leak-exit PAD [thread]|race|dlerror\n");
     return 2;
 }
