@@ -30,10 +30,10 @@
  * real function returned and leaves errno as it left it. docs/SCHEMA.md ("Which waits go
  * where") tabulates, for every lock and wait glibc exports, what is recorded where.
  *
- * Not covered yet: binaries linked against the pre-2.3.2 condition-variable ABI (they
- * would get the current pthread_cond_wait).
+ * The pre-2.3.2 condition-variable ABI (pthread_cond_*@GLIBC_2.2.5) has hooks of its
+ * own, below the current ones.
  *
- * About 1,100 lines: every blocking entry point glibc exports is here (35 hooks), each a
+ * About 1,200 lines: every blocking entry point glibc exports is here (39 hooks), each a
  * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, the recording
  * helpers they share, and the mutex peeks) they must not drift from; splitting them
  * would export those paths.
@@ -43,6 +43,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <threads.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +53,22 @@
 
 #define EXPORT __attribute__((visibility("default")))
 #define HOT __attribute__((visibility("default"), optimize("omit-frame-pointer")))
+/* The condition-variable hooks carry glibc's symbol versions (x86-64: "The pre-2.3.2
+ * condition-variable ABI" below; preload/versions.map): the current ones are defined as
+ * cp_hook_cond_* and exported as pthread_cond_*@@GLIBC_2.3.2 (with the version script, a
+ * name listed there came out local under LTO). Not in the TSan stress build, a program
+ * (tests/programs/shim_rename.h). */
+#if defined(__x86_64__) && !defined(CP_SHIM_RENAME_H)
+#define CP_COND_VERSIONS 1
+#define CUR_COND(name, fn) __attribute__((symver(#name "@@GLIBC_2.3.2"))) fn
+int cp_hook_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
+int cp_hook_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs);
+int cp_hook_cond_signal(pthread_cond_t *c);
+int cp_hook_cond_broadcast(pthread_cond_t *c);
+#else
+#define CP_COND_VERSIONS 0
+#define CUR_COND(name, fn) name
+#endif
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 static int early_lock(pthread_mutex_t *m);
@@ -986,14 +1003,27 @@ static __attribute__((noinline)) void cond_blocked(uint64_t t0, uint64_t t1, uin
         return r_;                                                                                 \
     } while (0)
 
-EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+static inline __attribute__((always_inline)) int cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
     COND_WAIT(CW_WAIT, c, m, 0, NULL, real_cond_wait(c, m));
 }
 
-EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs)
+static inline __attribute__((always_inline)) int
+cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs)
 {
     COND_WAIT(CW_TIMED, c, m, 0, abs, real_cond_timedwait(c, m, abs));
+}
+
+EXPORT int CUR_COND(pthread_cond_wait, cp_hook_cond_wait)(pthread_cond_t *c, pthread_mutex_t *m)
+{
+    return cond_wait(c, m);
+}
+
+EXPORT int CUR_COND(pthread_cond_timedwait, cp_hook_cond_timedwait)(pthread_cond_t *c,
+                                                                    pthread_mutex_t *m,
+                                                                    const struct timespec *abs)
+{
+    return cond_timedwait(c, m, abs);
 }
 
 EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
@@ -1053,15 +1083,84 @@ static __attribute__((noinline)) int signal_tracked(pthread_cond_t *c, bool all,
         return r_((pthread_cond_t *)(c));                                                          \
     } while (0)
 
-HOT int pthread_cond_signal(pthread_cond_t *c)
+HOT int CUR_COND(pthread_cond_signal, cp_hook_cond_signal)(pthread_cond_t *c)
 {
     SIGNAL(c, false, real_cond_signal);
 }
 
-HOT int pthread_cond_broadcast(pthread_cond_t *c)
+HOT int CUR_COND(pthread_cond_broadcast, cp_hook_cond_broadcast)(pthread_cond_t *c)
 {
     SIGNAL(c, true, real_cond_broadcast);
 }
+
+/* The pre-2.3.2 condition-variable ABI: x86-64's pthread_cond_*@GLIBC_2.2.5, which
+ * binaries linked before glibc 2.3.2 call, and valgrind's drd (its pthread_create wrapper
+ * waits on one). Their pthread_cond_t holds only a pointer to a current one, allocated at
+ * its first use. These hooks used to be unversioned, and so took those calls too and
+ * handed the old variable to the current functions, which wrote over its pointer: drd
+ * stopped in an assertion in free() at the first thread a program made ("handle_free:
+ * Assertion 'success' failed": the old pthread_cond_destroy freed what was left there).
+ * Now the hooks carry glibc's versions (CUR_COND above: the current ones GLIBC_2.3.2,
+ * the default, and these GLIBC_2.2.5), so each call reaches the hook of its own ABI, and these make
+ * the current variable as glibc's old functions do (calloc, and free if another thread made it
+ * first) and wait on it or signal it through the hooks' current paths: profiled as any other. */
+#if CP_COND_VERSIONS
+struct old_cond {
+    pthread_cond_t *cond; /* glibc's pthread_cond_2_0_t */
+};
+
+/* the current variable behind c, made now if it is not yet; NULL: no memory (ENOMEM) */
+static pthread_cond_t *old_cond(void *c)
+{
+    struct old_cond *o = c;
+    pthread_cond_t *cur = __atomic_load_n(&o->cond, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(cur != NULL, 1))
+        return cur;
+    pthread_cond_t *made = calloc(1, sizeof *made); /* (the hooks, or the program's own) */
+    if (!made)
+        return NULL;
+    if (__atomic_compare_exchange_n(&o->cond, &cur, made, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return made;
+    free(made); /* another thread made it first: cur is its */
+    return cur;
+}
+
+#define OLD_ABI(name) EXPORT __attribute__((symver(name "@GLIBC_2.2.5")))
+
+OLD_ABI("pthread_cond_wait") int cp_old_cond_wait(void *c, pthread_mutex_t *m);
+int cp_old_cond_wait(void *c, pthread_mutex_t *m)
+{
+    pthread_cond_t *cur = old_cond(c);
+    return cur ? cond_wait(cur, m) : ENOMEM;
+}
+
+OLD_ABI("pthread_cond_timedwait")
+int cp_old_cond_timedwait(void *c, pthread_mutex_t *m, const struct timespec *abs);
+int cp_old_cond_timedwait(void *c, pthread_mutex_t *m, const struct timespec *abs)
+{
+    pthread_cond_t *cur = old_cond(c);
+    return cur ? cond_timedwait(cur, m, abs) : ENOMEM;
+}
+
+OLD_ABI("pthread_cond_signal") int cp_old_cond_signal(void *c);
+int cp_old_cond_signal(void *c)
+{
+    pthread_cond_t *cur = old_cond(c);
+    if (!cur)
+        return ENOMEM;
+    SIGNAL(cur, false, real_cond_signal);
+}
+
+OLD_ABI("pthread_cond_broadcast") int cp_old_cond_broadcast(void *c);
+int cp_old_cond_broadcast(void *c)
+{
+    pthread_cond_t *cur = old_cond(c);
+    if (!cur)
+        return ENOMEM;
+    SIGNAL(cur, true, real_cond_broadcast);
+}
+#endif
 
 HOT int cnd_signal(cnd_t *c)
 {

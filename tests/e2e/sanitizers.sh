@@ -101,15 +101,15 @@ if command -v valgrind >/dev/null; then
     # helgrind and drd check threads, and took the profiler's own synchronisation for
     # data races (helgrind: dozens of "Possible data race" in a program with none; drd:
     # an assertion at exit, exit 1): under them the shim steps out of the way and says so
-    # once (the plain build of sanitized.c: a threaded queue of 300 tasks for helgrind; for
-    # drd a program with one thread: with threads, drd's own pthread_create wrapper calls
-    # pthread_cond_* unversioned, i.e. glibc's GLIBC_2.2.5 compatibility functions, and
-    # reaches the shim's hooks, which forward to the GLIBC_2.3.2 ones: drd asserts
-    # (handle_free) or hangs, with the shim on or off, as it did before session 27).
+    # once (the plain build of sanitized.c: a threaded queue of 300 tasks). drd's own
+    # pthread_create wrapper waits on a condition variable of the ABI before glibc 2.3.2
+    # (pthread_cond_*@GLIBC_2.2.5), which reached the shim's unversioned hooks and from
+    # them the current functions: drd asserted ("handle_free") at the program's first
+    # thread, with the shim on or off, until session 28 gave the hooks glibc's versions.
     # --fair-sched: the queue's producer spins on its lock, and valgrind's default
     # scheduling let it starve the workers for minutes.
     for tool in helgrind drd; do
-        mode=$([ $tool = helgrind ] && echo "queue 300" || echo dlerror)
+        mode="queue 300"
         d="$WORK/vg-$tool"
         mkdir -p "$d"
         timeout 300 valgrind -q --fair-sched=yes --tool=$tool "$WORK/plain" $mode >"$d.bare" 2>&1

@@ -8,6 +8,13 @@
  * the first for the block profile (at wait_<variant>), the second, for the locks an
  * unlock releases, for the mutex profile (at release_<variant>; 0 for the others).
  * A call that returns anything but success prints BAD.
+ * x86-64: also the condition-variable ABI before glibc 2.3.2 (pthread_cond_*@GLIBC_2.2.5,
+ * which old binaries and valgrind's drd call; its variable holds a pointer to a current one,
+ * made at first use): old_cond_wait (one made by the old init, woken by a broadcast) and
+ * old_cond_timedwait (a static one, first used by the wait, woken by three signals); both
+ * destroyed at the end by the old destroy, which frees that pointer. Until the shim's
+ * hooks carried glibc's versions (session 28), these calls reached the current functions,
+ * which wrote over the pointer: the destroy crashed in free().
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -48,6 +55,27 @@ static int go; /* guarded by mu / cm: the condition waited for */
 static int entered;
 static uint64_t waited, handed_sum, handed;
 static uint64_t t0s[WAITERS];
+
+#if defined(__x86_64__)
+/* (each the size of a current one: the old shim's way of failing is the destroy's free,
+ * not a write past the end) */
+static union {
+    void *cur;
+    pthread_cond_t pad;
+} ocv1, ocv2;
+int old_cond_init(void *c, const pthread_condattr_t *a);
+int old_cond_destroy(void *c);
+int old_cond_wait(void *c, pthread_mutex_t *m);
+int old_cond_timedwait(void *c, pthread_mutex_t *m, const struct timespec *abs);
+int old_cond_signal(void *c);
+int old_cond_broadcast(void *c);
+__asm__(".symver old_cond_init, pthread_cond_init@GLIBC_2.2.5\n"
+        ".symver old_cond_destroy, pthread_cond_destroy@GLIBC_2.2.5\n"
+        ".symver old_cond_wait, pthread_cond_wait@GLIBC_2.2.5\n"
+        ".symver old_cond_timedwait, pthread_cond_timedwait@GLIBC_2.2.5\n"
+        ".symver old_cond_signal, pthread_cond_signal@GLIBC_2.2.5\n"
+        ".symver old_cond_broadcast, pthread_cond_broadcast@GLIBC_2.2.5\n");
+#endif
 
 static void bad(const char *what, int r)
 {
@@ -134,6 +162,25 @@ WAITER(cnd_timedwait, {
     mtx_unlock(&cm);
     return r;
 })
+#if defined(__x86_64__)
+WAITER(old_cond_wait, {
+    int r = 0;
+    pthread_mutex_lock(&mu);
+    while (!go && !r)
+        r = old_cond_wait(&ocv1, &mu);
+    pthread_mutex_unlock(&mu);
+    return r;
+})
+WAITER(old_cond_timedwait, {
+    struct timespec t = far(CLOCK_REALTIME);
+    int r = 0;
+    pthread_mutex_lock(&mu);
+    while (!go && !r)
+        r = old_cond_timedwait(&ocv2, &mu, &t);
+    pthread_mutex_unlock(&mu);
+    return r;
+})
+#endif
 
 #define RELEASE(name, call)                                                                        \
     static __attribute__((noinline)) void release_##name(void)                                     \
@@ -152,6 +199,13 @@ RELEASE(cond_clockwait,
 RELEASE(sem_clockwait, (sem_post(&sem), sem_post(&sem), sem_post(&sem)))
 RELEASE(cnd_wait, (mtx_lock(&cm), go = 1, cnd_broadcast(&cc), mtx_unlock(&cm)))
 RELEASE(cnd_timedwait, (mtx_lock(&cm), go = 1, cnd_broadcast(&cc), mtx_unlock(&cm)))
+#if defined(__x86_64__)
+RELEASE(old_cond_wait,
+        (pthread_mutex_lock(&mu), go = 1, old_cond_broadcast(&ocv1), pthread_mutex_unlock(&mu)))
+RELEASE(old_cond_timedwait,
+        (pthread_mutex_lock(&mu), go = 1, old_cond_signal(&ocv2), old_cond_signal(&ocv2),
+         old_cond_signal(&ocv2), pthread_mutex_unlock(&mu)))
+#endif
 
 static void run(const char *name, void *(*fn)(void *), void (*take)(void), void (*release)(void),
                 int charged, int waiters)
@@ -219,5 +273,14 @@ int main(void)
     run("mtx_timedlock", run_mtx_timedlock, take_cm, release_mtx_timedlock, 1, WAITERS);
     run("cnd_wait", run_cnd_wait, NULL, release_cnd_wait, 0, WAITERS);
     run("cnd_timedwait", run_cnd_timedwait, NULL, release_cnd_timedwait, 0, WAITERS);
+#if defined(__x86_64__)
+    int r = old_cond_init(&ocv1, NULL);
+    if (r)
+        bad("old_cond_init", r);
+    run("old_cond_wait", run_old_cond_wait, NULL, release_old_cond_wait, 0, WAITERS);
+    run("old_cond_timedwait", run_old_cond_timedwait, NULL, release_old_cond_timedwait, 0, WAITERS);
+    if ((r = old_cond_destroy(&ocv1)) != 0 || (r = old_cond_destroy(&ocv2)) != 0)
+        bad("old_cond_destroy", r);
+#endif
     return 0;
 }
