@@ -60,7 +60,13 @@
  * (tests/programs/shim_rename.h). */
 #if defined(__x86_64__) && !defined(CP_SHIM_RENAME_H)
 #define CP_COND_VERSIONS 1
+/* (gcc's symver attribute, which LTO keeps; clang has none, and takes the assembler's
+ * directive: the SYMVERS block at the end) */
+#if defined(__clang__)
+#define CUR_COND(name, fn) fn
+#else
 #define CUR_COND(name, fn) __attribute__((symver(#name "@@GLIBC_2.3.2"))) fn
+#endif
 int cp_hook_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
 int cp_hook_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs);
 int cp_hook_cond_signal(pthread_cond_t *c);
@@ -1126,7 +1132,11 @@ static pthread_cond_t *old_cond(void *c)
     return cur;
 }
 
+#if defined(__clang__)
+#define OLD_ABI(name) EXPORT
+#else
 #define OLD_ABI(name) EXPORT __attribute__((symver(name "@GLIBC_2.2.5")))
+#endif
 
 OLD_ABI("pthread_cond_wait") int cp_old_cond_wait(void *c, pthread_mutex_t *m);
 int cp_old_cond_wait(void *c, pthread_mutex_t *m)
@@ -1160,6 +1170,16 @@ int cp_old_cond_broadcast(void *c)
         return ENOMEM;
     SIGNAL(cur, true, real_cond_broadcast);
 }
+#if defined(__clang__)
+__asm__(".symver cp_hook_cond_wait, pthread_cond_wait@@GLIBC_2.3.2\n"
+        ".symver cp_hook_cond_timedwait, pthread_cond_timedwait@@GLIBC_2.3.2\n"
+        ".symver cp_hook_cond_signal, pthread_cond_signal@@GLIBC_2.3.2\n"
+        ".symver cp_hook_cond_broadcast, pthread_cond_broadcast@@GLIBC_2.3.2\n"
+        ".symver cp_old_cond_wait, pthread_cond_wait@GLIBC_2.2.5\n"
+        ".symver cp_old_cond_timedwait, pthread_cond_timedwait@GLIBC_2.2.5\n"
+        ".symver cp_old_cond_signal, pthread_cond_signal@GLIBC_2.2.5\n"
+        ".symver cp_old_cond_broadcast, pthread_cond_broadcast@GLIBC_2.2.5\n");
+#endif
 #endif
 
 HOT int cnd_signal(cnd_t *c)

@@ -24,6 +24,28 @@ counter_sum() {
 got=$(nm -D --defined-only "$SHIM" | awk '{ print $3 }' | sort | tr '\n' ' ')
 # (the expected names, one a line: tests/e2e/exported-symbols.txt)
 check_eq "shim:exported-symbols" "$(sort "$TOP/tests/e2e/exported-symbols.txt" | tr '\n' ' ')" "$got"
+# The same names from a clang build (the project builds with gcc or clang): clang ignores
+# gcc's symver attribute, and its build exported the condition-variable hooks under
+# their C names (cp_hook_cond_wait ...), interposing nothing, until session 28 gave it
+# the assembler's directives (preload/pthread.c). Its old-ABI waits are profiled.
+if command -v clang >/dev/null; then
+    if make -s -C "$TOP" -j2 CC=clang B="$WORK/clang" "$WORK/clang/libctrprof.so" \
+        >"$WORK/clang.log" 2>&1; then
+        got=$(nm -D --defined-only "$WORK/clang/libctrprof.so" | awk '{ print $3 }' | sort | tr '\n' ' ')
+        check_eq "shim:clang-build:exported-symbols" \
+            "$(sort "$TOP/tests/e2e/exported-symbols.txt" | tr '\n' ' ')" "$got"
+        mkdir -p "$WORK/clang-p"
+        CTRPROF_DIR="$WORK/clang-p" CTRPROF_BLOCK_RATE=1 LD_PRELOAD="$WORK/clang/libctrprof.so" \
+            "$PROGS/waitvariants" >"$WORK/clang-wv.out" 2>&1
+        got="rc=$? $(grep -c BAD "$WORK/clang-wv.out") $("$CTRPROF" report --profile block \
+            --format folded "$WORK/clang-p" | grep -o 'wait_old_cond_[a-z]*' | sort -u | tr '\n' ' ')"
+        check_eq "shim:clang-build:old-abi-waits-profiled" "rc=0 0 wait_old_cond_timedwait wait_old_cond_wait " "$got"
+    else
+        fail "shim:clang-build" "$(tail -5 "$WORK/clang.log")"
+    fi
+else
+    skip "shim:clang-build" "clang is not installed"
+fi
 
 # 2. Return values and errno exactly as glibc's, on every path (rate 1 samples all).
 want=$("$PROGS/shim_check")
