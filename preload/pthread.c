@@ -1107,9 +1107,10 @@ HOT int CUR_COND(pthread_cond_broadcast, cp_hook_cond_broadcast)(pthread_cond_t 
  * stopped in an assertion in free() at the first thread a program made ("handle_free:
  * Assertion 'success' failed": the old pthread_cond_destroy freed what was left there).
  * Now the hooks carry glibc's versions (CUR_COND above: the current ones GLIBC_2.3.2,
- * the default, and these GLIBC_2.2.5), so each call reaches the hook of its own ABI, and these make
- * the current variable as glibc's old functions do (calloc, and free if another thread made it
- * first) and wait on it or signal it through the hooks' current paths: profiled as any other. */
+ * the default, and these GLIBC_2.2.5), so each call reaches the hook of its own ABI;
+ * these make the current variable as glibc's old functions do (calloc, and free if
+ * another thread made it first), and wait on it or signal it through the current hooks'
+ * paths: profiled as any other. */
 #if CP_COND_VERSIONS
 struct old_cond {
     pthread_cond_t *cond; /* glibc's pthread_cond_2_0_t */
