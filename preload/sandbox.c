@@ -233,12 +233,31 @@ static bool tree_allowed(const struct sock_fprog *fp)
  * before()), and what it was before the last filter (after(): refused, back to it) */
 static int bus_level, bus_level_was;
 
-/* Before the filter: returns FROZE | RETIRED | MASK_OFF, what to undo if refused.
- * tsync: the filter (fp) binds every thread, the flusher too. */
+/* A line said from now on asks the tree only if the filter lets it (process-wide, as any
+ * thread may say one): TREE_OFF if this turned the asking off. */
+static int tree_before(int strict, bool readable_fp, const struct sock_fprog *fp)
+{
+    return (strict || (readable_fp && !tree_allowed(fp))) && !cp_shim_treesaid_filter(true)
+               ? TREE_OFF
+               : 0;
+}
+
+/* Before the filter: returns FROZE | RETIRED | MASK_OFF | TREE_OFF, what to undo if
+ * refused. tsync: the filter (fp) binds every thread, the flusher too. A shim that does
+ * not profile (a directory it cannot use, another copy ahead of it, valgrind's thread
+ * checkers) still asks the tree at exit (treesaid.c: its root's directory) and when it
+ * says something: until session 28 that was left on, and a program under a filter that
+ * forbids openat was killed at exit (SIGSYS, exit status 159 after its own output). */
 static int before(int strict, const struct sock_fprog *fp, bool tsync)
 {
-    if (cp_shim_state != CP_SHIM_ON || cp_tls.guard)
+    if (cp_tls.guard)
         return 0;
+    if (cp_shim_state != CP_SHIM_ON) {
+        int saved = errno;
+        int tree = tree_before(strict, !strict && filter_readable(fp, true), fp);
+        errno = saved;
+        return tree;
+    }
     int saved = errno;
     int64_t cd = cp_shim_enter();
     (void)cp_shim_thread(); /* this thread's ring, while mmap is still allowed */
@@ -264,10 +283,7 @@ static int before(int strict, const struct sock_fprog *fp, bool tsync)
         cp_prof_bus_mask_forbidden(level);
         froze |= MASK_OFF;
     }
-    /* A line said from now on asks the tree only if the filter lets it (process-wide, as
-     * any thread may say one) */
-    if ((strict || (readable_fp && !tree_allowed(fp))) && !cp_shim_treesaid_filter(true))
-        froze |= TREE_OFF;
+    froze |= tree_before(strict, readable_fp, fp);
     cp_shim_leave(cd);
     if (strict) {
         /* strict mode allows read, write, _exit and sigreturn to this thread: its events
