@@ -39,15 +39,19 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  * start-up on, updated in place as more is said (preload/said.c, through the said hook
  * below), which every child inherits, however started (system, popen, posix_spawn,
  * exec); its exec and posix_spawn hooks pass a copy naming everything said (preload/
- * exec.c), and a new image marks each name said at start-up (cp_log_tree_mark_list). Where the page
- * cannot be mapped, once per process. One key per cause, each said once per tree: not-profiling the
- * per-process file cannot be made in CTRPROF_DIR file           the shared file (CTRPROF_FILE)
- * cannot be used: unwritable, written with other options, not a profile memory         the
- * profiler's memory cannot be mapped (RLIMIT_AS, overcommit) options        a CTRPROF_* value that
- * is not valid (the default is used) truncated      a profile truncated under the program ring a
- * thread's event ring cannot be mapped (its samples are lost) flusher        the flusher thread
- * cannot be started (events flushed as they happen) birth-table    no memory for a site's lifetime
- * classes (lifetimes unclassed; named for the birth table the lifetimes had until session 21)
+ * exec.c), and a new image marks each name said at start-up (cp_log_tree_mark_list).
+ * Where the page cannot be mapped, once per process. One key per cause, each said once
+ * per tree:
+ *   not-profiling  the per-process file cannot be made in CTRPROF_DIR
+ *   file           the shared file (CTRPROF_FILE) cannot be used: unwritable, written
+ *                  with other options, not a profile
+ *   memory         the profiler's memory cannot be mapped (RLIMIT_AS, overcommit)
+ *   options        a CTRPROF_* value that is not valid (the default is used)
+ *   truncated      a profile truncated under the program
+ *   ring           a thread's event ring cannot be mapped (its samples are lost)
+ *   flusher        the flusher thread cannot be started (events flushed as they happen)
+ *   birth-table    no memory for a site's lifetime classes (lifetimes unclassed; named
+ *                  for the birth table the lifetimes had until session 21)
  *   own-stack      no stack of its own for flushing (flushes on the program's stack)
  *   sandbox-room   no room made in the file before a seccomp filter
  *   counter        a counter cannot be added to the file (samples lost)
@@ -60,6 +64,8 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  *                  that find their ring full are lost meanwhile
  *   thread-checker valgrind's helgrind or drd runs the program: not profiling (they
  *                  cannot see the profiler's own synchronisation, and reported it)
+ *   another-copy   another copy of the shim is loaded ahead of this one: it profiles,
+ *                  this one does not (preload/shim.c's copy_ahead)
  *   waiter-table   the mutex waiter table cannot be mapped (mutex profile off)
  *   early          allocations made before the profiler started, beyond what it keeps
  *   bus-blocked    a thread with SIGBUS blocked under a filter that forbids unblocking
@@ -83,6 +89,7 @@ enum {
     CP_LOG_TREE_DEEPBIND,
     CP_LOG_TREE_STALLED,
     CP_LOG_TREE_THREAD_CHECKER,
+    CP_LOG_TREE_ANOTHER_COPY,
     CP_LOG_TREE_KEYS
 };
 void cp_log_tree_init(void);

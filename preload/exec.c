@@ -112,7 +112,7 @@ void cp_shim_check_dir(void)
  * above). Also for nproc.c's posix_spawn and posix_spawnp. */
 char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *said)
 {
-    if (!cp_shim_keeps_shim(envp))
+    if (cp_shim_inert || !cp_shim_keeps_shim(envp))
         return envp;
     cp_shim_check_dir();
     memcpy(said, SAID, SAID_LEN);

@@ -1,7 +1,8 @@
 /*
  * gotslots.c — see gotslots.h. Contexts: deepbind.c's rewriting (a program's thread in
  * its dl calls, or the flusher, under deepbind.c's lock) and the constructor
- * (sanitizers.c). Reads only what the loader mapped; no malloc, no locks of its own.
+ * (sanitizers.c, shim.c's copy_ahead). Reads only what the loader mapped; no malloc, no locks of
+ * its own.
  */
 #include <elf.h>
 #include <sys/mman.h>
@@ -57,6 +58,9 @@ bool cp_got_parse(const struct dl_phdr_info *info, struct cp_got *o)
             break;
         case DT_STRSZ:
             o->strsz = d->d_un.d_val;
+            break;
+        case DT_SONAME:
+            o->soname = d->d_un.d_val;
             break;
         case DT_RELA:
             o->rela = dyn_ptr(o, d->d_un.d_ptr);

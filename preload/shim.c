@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "early.h"
+#include "gotslots.h"
 #include "log.h"
 #include "prof.h"
 #include "spin.h"
@@ -40,6 +41,7 @@
 __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
 struct cp_options cp_opts;
 int cp_shim_state; /* CP_SHIM_* */
+bool cp_shim_inert;
 uintptr_t cp_shim_lo, cp_shim_hi;
 int cp_shim_pid;
 
@@ -409,6 +411,49 @@ static bool thread_checker(void)
     return tool != NULL;
 }
 
+/* Another copy of the shim (another build's libctrprof.so, by another path: the loader
+ * takes both) ahead of this one in the lookup order: LD_PRELOAD naming two, or
+ * /etc/ld.so.preload's and `ctrprof run`'s. Both profiled every process, each into a
+ * file of its own, and a report over the directory counted everything twice. The copy
+ * the program's calls reach first profiles; a later one steps aside, inert: its hooks
+ * forward (the first copy's lookups of the real functions find them), and it leaves the
+ * environment to the first (said.c, exec.c). The loader lists the preloaded objects in
+ * their lookup order; a shim is known by its soname. */
+struct copies {
+    uintptr_t me;
+    const char *ahead, *mine;
+};
+
+static int find_copies(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct copies *c = arg;
+    uintptr_t lo, hi;
+    cp_got_span(info, &lo, &hi);
+    if (c->me >= lo && c->me < hi) {
+        c->mine = info->dlpi_name;
+        return 1; /* (what comes after this copy is not ahead of it) */
+    }
+    struct cp_got g;
+    const char *so = cp_got_parse(info, &g) ? cp_got_soname(&g) : NULL;
+    if (so && !strcmp(so, "libctrprof.so") && !c->ahead)
+        c->ahead = info->dlpi_name;
+    return 0;
+}
+
+static bool copy_ahead(void)
+{
+    struct copies c = {.me = (uintptr_t)&copy_ahead};
+    dl_iterate_phdr(find_copies, &c);
+    if (!c.ahead || !c.mine)
+        return false;
+    if (cp_log_tree_first(CP_LOG_TREE_ANOTHER_COPY))
+        cp_log("another copy of the profiler, %s, is loaded ahead of this one, %s: it "
+               "profiles the program, this one does not",
+               c.ahead, c.mine);
+    return true;
+}
+
 __attribute__((constructor)) static void ctrprof_init(void)
 {
     int saved = errno;
@@ -440,6 +485,11 @@ __attribute__((constructor)) static void ctrprof_init(void)
     cp_log_tree_mark_list(getenv("CTRPROF_SAID"));
     if (thread_checker()) {
         cp_shim_state = CP_SHIM_OFF;
+        goto out;
+    }
+    if (copy_ahead()) {
+        cp_shim_state = CP_SHIM_OFF;
+        cp_shim_inert = true;
         goto out;
     }
     cp_options_load(&cp_opts, environ);
@@ -509,7 +559,8 @@ __attribute__((constructor)) static void ctrprof_init(void)
              (unsigned long long)cp_opts.mem_rate);
     cp_shim_state = CP_SHIM_ON;
 out:
-    if (!secure)             /* (a setuid program's environment is left alone) */
+    /* (a setuid program's environment is left alone, and another copy's) */
+    if (!secure && !cp_shim_inert)
         cp_shim_said_init(); /* what start-up said, and later what is said (said.c) */
     cp_shim_seed_thread();
     /* This thread is seeded now, so its first countdown is drawn here: left at 0, its next

@@ -34,6 +34,9 @@ struct cp_tls {
 extern __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
 extern struct cp_options cp_opts;
 extern int cp_shim_state;
+/* another copy of the shim is ahead of this one (shim.c's copy_ahead): this one is off and
+ * leaves the environment to it (said.c, exec.c); set by the constructor */
+extern bool cp_shim_inert;
 extern uintptr_t cp_shim_lo, cp_shim_hi; /* the shim's own text */
 extern int cp_shim_pid; /* the process the engine belongs to (set at start and in a fork child) */
 

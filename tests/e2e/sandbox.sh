@@ -302,12 +302,29 @@ fi
 # A shim that does not profile still asks the process tree (preload/treesaid.c) at exit
 # and when it says something: until session 28 it did so under any filter, and a program
 # whose filter forbids openat was killed at exit (SIGSYS, status 159, after its own
-# output): here a CTRPROF_DIR it cannot use (said once).
+# output). Two ways to be that shim: a CTRPROF_DIR it cannot use (said once), and a second
+# copy of the shim behind the one that profiles (preload/shim.c's copy_ahead: that one's
+# profile exact before and after the filter, as above).
+mkdir -p "$WORK/copy"
+cp "$SHIM" "$WORK/copy/libctrprof.so"
 for filter in deny allow; do
     for how in prctl syscall tsync; do
         n="sandbox:not-profiling:$filter:$how"
         out=$(CTRPROF_DIR="$WORK/no/such/dir" LD_PRELOAD="$SHIM" "$PROGS/sandboxed" "$filter" "$how" 1 \
             2>"$WORK/np.err"; echo "rc=$?")
         check_eq "$n:runs" "done rc=0|1" "$(echo $out)|$(grep -c 'not profiling' "$WORK/np.err")"
+        n="sandbox:second-copy:$filter:$how"
+        d="$WORK/second-$filter-$how"
+        mkdir -p "$d"
+        out=$(CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM $WORK/copy/libctrprof.so" \
+            "$PROGS/sandboxed" "$filter" "$how" 1 2>"$d.err"; echo "rc=$?")
+        check_eq "$n:runs" "done rc=0|1" "$(echo $out)|$(grep -c 'another copy of the profiler' "$d.err")"
+        f=$(ls "$d"/*.count 2>/dev/null)
+        if [ "$(echo "$f" | wc -w)" != 1 ]; then
+            fail "$n:one-profile" "in $d: $(ls "$d")"
+            continue
+        fi
+        check_eq "$n:exact-before-and-after" "1004 500 4" \
+            "$(site "$f" before alloc_objects) $(site "$f" after_small alloc_objects) $(site "$f" after_big alloc_objects)"
     done
 done

@@ -510,3 +510,46 @@ for rate in 1 64; do
     fi
 done
 done
+
+# 15. Two copies of the shim in one process (another build's libctrprof.so, by another
+# path: the loader maps both): LD_PRELOAD naming two, or /etc/ld.so.preload's and `ctrprof
+# run`'s. Until session 28 both profiled every process, each into a file of its own, and
+# a report over the directory counted everything twice. The copy the calls reach first
+# profiles; the other steps aside and says so once for the process tree (preload/shim.c,
+# copy_ahead). At rate 1: the program's output as bare, one profile per process, its
+# site exact; a shell running it twice: the line said once, the same profiles as with
+# one copy.
+mkdir -p "$WORK/copy"
+cp "$SHIM" "$WORK/copy/libctrprof.so"
+want=$("$PROGS/sites" | md5sum)
+# (every allocation of the run: one copy's total; a second copy's profile has the same
+# allocations again, at the first copy's slow path)
+total() { "$CTRPROF" report --sample alloc_objects --format top "$1" 2>/dev/null |
+    awk '/^Showing nodes/ { print $(NF - 1) }'; }
+mkdir -p "$WORK/one-copy"
+(cd "$WORK" && CTRPROF_DIR="$WORK/one-copy" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/sites" >/dev/null)
+one=$(total "$WORK/one-copy")
+for order in first second; do
+    n="shim:two-copies:ours-$order"
+    d="$WORK/two-$order"
+    mkdir -p "$d"
+    pre="$SHIM $WORK/copy/libctrprof.so"
+    ahead=$SHIM
+    [ $order = second ] && pre="$WORK/copy/libctrprof.so $SHIM" && ahead="$WORK/copy/libctrprof.so"
+    got=$(cd "$WORK" && CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 LD_PRELOAD="$pre" "$PROGS/sites" 2>"$d.err" |
+        md5sum)
+    check_eq "$n:as-bare" "$want" "$got"
+    check_eq "$n:one-profile" "1" "$(ls "$d"/ctrprof.sites.*.count 2>/dev/null | wc -l)"
+    check_eq "$n:exact" "1048576 $one" "$("$CTRPROF" report --sample alloc_objects --format top "$d" 2>/dev/null |
+        awk '$NF == "site_small" { print $1 }') $(total "$d")"
+    check_eq "$n:said-once" "1 1" "$(grep -c 'another copy of the profiler' "$d.err") $(grep -c \
+        "another copy of the profiler, $ahead, is loaded ahead" "$d.err")"
+    d="$WORK/two-tree-$order"
+    mkdir -p "$d" "$d.one"
+    CTRPROF_DIR="$d" LD_PRELOAD="$pre" sh -c "'$PROGS/thinsites' 16 64 >/dev/null; '$PROGS/thinsites' 16 64 >/dev/null" \
+        2>"$d.err"
+    CTRPROF_DIR="$d.one" LD_PRELOAD="$SHIM" sh -c "'$PROGS/thinsites' 16 64 >/dev/null; '$PROGS/thinsites' 16 64 >/dev/null"
+    check_eq "$n:tree:said-once" "1" "$(grep -c 'another copy of the profiler' "$d.err")"
+    check_eq "$n:tree:profiles-as-one-copy" "$(ls "$d.one" | sed 's/\.[0-9]*\.count$//' | sort | tr '\n' ' ')" \
+        "$(ls "$d" | sed 's/\.[0-9]*\.count$//' | sort | tr '\n' ' ')"
+done
