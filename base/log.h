@@ -65,7 +65,7 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
  *   thread-checker valgrind's helgrind or drd runs the program: not profiling (they
  *                  cannot see the profiler's own synchronisation, and reported it)
  *   another-copy   another copy of the shim is loaded ahead of this one: it profiles,
- *                  this one does not (preload/shim.c's copy_ahead)
+ *                  this one does not (preload/company.c's cp_shim_copy_ahead)
  *   waiter-table   the mutex waiter table cannot be mapped (mutex profile off)
  *   early          allocations made before the profiler started, beyond what it keeps
  *   bus-blocked    a thread with SIGBUS blocked under a filter that forbids unblocking

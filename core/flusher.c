@@ -492,8 +492,11 @@ void cp_prof_flush_last(void)
  * costs about a third more an event than a flusher thread's batches (BENCHMARKS.md,
  * "Who flushes" and "Inline publishing at rate 1"; batching it lost the last batch of a
  * program that then waits, crashes or is killed, and exactness at rate 1 is what those
- * rates are for). The thread starts (start_thread, once; a start refused for now is tried
- * again at the program's next pthread_create, and by an inline flush a second later):
+ * rates are for). Nor does a process whose program ends by the exit_group system call
+ * without exit handlers, where a flusher's last interval would be lost (a Go program:
+ * cp_prof_inline_only, from the shim). The thread starts (start_thread, once; a start
+ * refused for now is tried again at the program's next pthread_create, and by an inline
+ * flush a second later):
  *   - at start-up if the process is multi-threaded already;
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
  *     before there is a second thread;
@@ -831,6 +834,11 @@ bool cp_flush_direct(const struct cp_direct *d, bool may_start)
     if (__builtin_expect(bus > 0, 0))
         cp_bus_close(bus);
     return true;
+}
+
+void cp_prof_inline_only(void)
+{
+    __atomic_store_n(&flusher_barred, true, __ATOMIC_SEQ_CST);
 }
 
 int cp_prof_start(void)

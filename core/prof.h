@@ -64,6 +64,12 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
  * until the thread is wanted (flusher.c, "who flushes"). Called after init and again in
  * a fork child. */
 int cp_prof_start(void);
+/* Publish every event on the thread that records it, for good: no flusher thread ever
+ * starts (flusher.c, "who flushes"), in this process or its fork children. For a program
+ * that ends by the exit_group system call and runs no exit handler, where nothing after
+ * the last flush would reach the file (Go's runtime: preload/company.c). Before
+ * cp_prof_start. */
+void cp_prof_inline_only(void);
 /* The program is about to create a thread (the shim's pthread_create hook, before the
  * real call): start the flusher now, from a context where creating a thread is safe. */
 void cp_prof_threads_coming(void);

@@ -1,8 +1,8 @@
 /*
  * gotslots.c — see gotslots.h. Contexts: deepbind.c's rewriting (a program's thread in
  * its dl calls, or the flusher, under deepbind.c's lock) and the constructor
- * (sanitizers.c, shim.c's copy_ahead). Reads only what the loader mapped; no malloc, no locks of
- * its own.
+ * (sanitizers.c, company.c's cp_shim_copy_ahead). Reads only what the loader mapped; no malloc, no
+ * locks of its own.
  */
 #include <elf.h>
 #include <sys/mman.h>

@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include "early.h"
-#include "gotslots.h"
 #include "log.h"
 #include "prof.h"
 #include "spin.h"
@@ -388,72 +387,6 @@ __attribute__((destructor)) static void ctrprof_fini(void)
 
 /* ---- start-up ---------------------------------------------------------------------- */
 
-/* valgrind's thread checkers, helgrind and drd, run the program (their preload, which
- * valgrind puts in the client's LD_PRELOAD, is there): they see the profiler's lock-free
- * synchronisation (atomics, its own spin locks) as data races, and reported dozens in a
- * program that has none (helgrind: "Possible data race" on cp_stopping and the rings'
- * words, exit status changed under --error-exitcode); drd asserted at the exit of every
- * program ("drd_stop_using_mem: a1 <= a2"). There the shim forwards every call and says
- * so once. (drd with threads still fails: its own wrappers call pthread_cond_* of
- * glibc's 2.2.5 ABI through the hooks, which forward to 2.3.2's; tests/e2e/sanitizers.sh.)
- * Constructor only (getenv). */
-static bool thread_checker(void)
-{
-    const char *pre = getenv("LD_PRELOAD");
-    const char *tool = !pre                                ? NULL
-                       : strstr(pre, "vgpreload_helgrind") ? "helgrind"
-                       : strstr(pre, "vgpreload_drd")      ? "drd"
-                                                           : NULL;
-    if (tool && cp_log_tree_first(CP_LOG_TREE_THREAD_CHECKER))
-        cp_log("valgrind's %s checks this program's threads, and the profiler's own "
-               "synchronisation is not what it can see; not profiling",
-               tool);
-    return tool != NULL;
-}
-
-/* Another copy of the shim (another build's libctrprof.so, by another path: the loader
- * takes both) ahead of this one in the lookup order: LD_PRELOAD naming two, or
- * /etc/ld.so.preload's and `ctrprof run`'s. Both profiled every process, each into a
- * file of its own, and a report over the directory counted everything twice. The copy
- * the program's calls reach first profiles; a later one steps aside, inert: its hooks
- * forward (the first copy's lookups of the real functions find them), and it leaves the
- * environment to the first (said.c, exec.c). The loader lists the preloaded objects in
- * their lookup order; a shim is known by its soname. */
-struct copies {
-    uintptr_t me;
-    const char *ahead, *mine;
-};
-
-static int find_copies(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    struct copies *c = arg;
-    uintptr_t lo, hi;
-    cp_got_span(info, &lo, &hi);
-    if (c->me >= lo && c->me < hi) {
-        c->mine = info->dlpi_name;
-        return 1; /* (what comes after this copy is not ahead of it) */
-    }
-    struct cp_got g;
-    const char *so = cp_got_parse(info, &g) ? cp_got_soname(&g) : NULL;
-    if (so && !strcmp(so, "libctrprof.so") && !c->ahead)
-        c->ahead = info->dlpi_name;
-    return 0;
-}
-
-static bool copy_ahead(void)
-{
-    struct copies c = {.me = (uintptr_t)&copy_ahead};
-    dl_iterate_phdr(find_copies, &c);
-    if (!c.ahead || !c.mine)
-        return false;
-    if (cp_log_tree_first(CP_LOG_TREE_ANOTHER_COPY))
-        cp_log("another copy of the profiler, %s, is loaded ahead of this one, %s: it "
-               "profiles the program, this one does not",
-               c.ahead, c.mine);
-    return true;
-}
-
 __attribute__((constructor)) static void ctrprof_init(void)
 {
     int saved = errno;
@@ -483,11 +416,11 @@ __attribute__((constructor)) static void ctrprof_init(void)
     /* what an image before this one in its tree said already (exec.c), before the
      * options say what is wrong with them */
     cp_log_tree_mark_list(getenv("CTRPROF_SAID"));
-    if (thread_checker()) {
+    if (cp_shim_thread_checker()) {
         cp_shim_state = CP_SHIM_OFF;
         goto out;
     }
-    if (copy_ahead()) {
+    if (cp_shim_copy_ahead()) {
         cp_shim_state = CP_SHIM_OFF;
         cp_shim_inert = true;
         goto out;
@@ -554,6 +487,10 @@ __attribute__((constructor)) static void ctrprof_init(void)
     at_quick_exit(at_exit_flush);
     cp_sigbus_install();
     cp_stack_learn_restorer();
+    if (cp_shim_go_program()) {
+        cp_debug("a Go program: every event published on its own thread");
+        cp_prof_inline_only();
+    }
     cp_prof_start();
     cp_debug("profiling %s into %s (rate %llu)", program, file_path,
              (unsigned long long)cp_opts.mem_rate);

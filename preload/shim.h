@@ -34,8 +34,8 @@ struct cp_tls {
 extern __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
 extern struct cp_options cp_opts;
 extern int cp_shim_state;
-/* another copy of the shim is ahead of this one (shim.c's copy_ahead): this one is off and
- * leaves the environment to it (said.c, exec.c); set by the constructor */
+/* another copy of the shim is ahead of this one (company.c's cp_shim_copy_ahead): this one is off
+ * and leaves the environment to it (said.c, exec.c); set by the constructor */
 extern bool cp_shim_inert;
 extern uintptr_t cp_shim_lo, cp_shim_hi; /* the shim's own text */
 extern int cp_shim_pid; /* the process the engine belongs to (set at start and in a fork child) */
@@ -56,6 +56,12 @@ static inline void cp_shim_leave(int64_t cd)
     cp_tls.countdown = cd;
     cp_tls.guard--;
 }
+
+/* company.c (the constructor): valgrind's helgrind or drd runs the program (said once);
+ * another copy of the shim is loaded ahead of this one (said once); the program is Go's */
+bool cp_shim_thread_checker(void);
+bool cp_shim_copy_ahead(void);
+bool cp_shim_go_program(void);
 
 /* sanitizers.c: the shim's own slots for libc's string, memory and file functions that
  * point elsewhere (a sanitizer's interceptors) pointed at libc's (the constructor) */

@@ -303,7 +303,7 @@ fi
 # and when it says something: until session 28 it did so under any filter, and a program
 # whose filter forbids openat was killed at exit (SIGSYS, status 159, after its own
 # output). Two ways to be that shim: a CTRPROF_DIR it cannot use (said once), and a second
-# copy of the shim behind the one that profiles (preload/shim.c's copy_ahead: that one's
+# copy of the shim behind the one that profiles (preload/company.c's cp_shim_copy_ahead: that one's
 # profile exact before and after the filter, as above).
 mkdir -p "$WORK/copy"
 cp "$SHIM" "$WORK/copy/libctrprof.so"

@@ -515,8 +515,8 @@ done
 # path: the loader maps both): LD_PRELOAD naming two, or /etc/ld.so.preload's and `ctrprof
 # run`'s. Until session 28 both profiled every process, each into a file of its own, and
 # a report over the directory counted everything twice. The copy the calls reach first
-# profiles; the other steps aside and says so once for the process tree (preload/shim.c,
-# copy_ahead). At rate 1: the program's output as bare, one profile per process, its
+# profiles; the other steps aside and says so once for the process tree (preload/
+# company.c, cp_shim_copy_ahead). At rate 1: the program's output as bare, one profile per process, its
 # site exact; a shell running it twice: the line said once, the same profiles as with
 # one copy.
 mkdir -p "$WORK/copy"

@@ -1,0 +1,3 @@
+module cgoalloc
+
+go 1.19
