@@ -1,7 +1,7 @@
 /*
- * exit.c — _exit and _Exit, interposed: what this process recorded is published before
- * it ends without running exit handlers (a fork child's usual end, a worker's, a
- * program's after a fatal error).
+ * exit.c — _exit and _Exit, interposed (and syscall(SYS_exit_group), through sandbox.c's
+ * syscall hook): what this process recorded is published before it ends without running
+ * exit handlers (a fork child's usual end, a worker's, a program's after a fatal error).
  *
  * Why: with a flusher thread, up to an interval's events would end with the process (a
  * pre-forking server's workers at rate 1, made by a parent with a flusher, left no file
@@ -65,4 +65,10 @@ EXPORT void _exit(int status)
 EXPORT void _Exit(int status)
 {
     end(&slot_Exit, "_Exit", status);
+}
+
+/* syscall(SYS_exit_group, status): the same end as _exit's (sandbox.c's syscall hook) */
+void cp_shim_exit_group(int status)
+{
+    end(&slot_exit, "_exit", status);
 }

@@ -410,6 +410,8 @@ EXPORT long syscall(long n, ...)
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
     long (*f)(long, ...) = (long (*)(long, ...))cp_shim_next(&real, "syscall");
+    if (n == SYS_exit_group) /* (no exit handler runs: what was recorded goes first) */
+        cp_shim_exit_group((int)a1);
     if (n == SYS_prctl)
         before_set_tsc(a1, (unsigned long)a2);
     if (n == SYS_chroot)

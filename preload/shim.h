@@ -143,8 +143,10 @@ char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *sa
     char *const *e_ = cp_shim_tree_env(envp, env_, n_, said_);                                     \
     errno = saved_
 
-/* exit.c: resolve the real _exit and _Exit (constructor). */
+/* exit.c: resolve the real _exit and _Exit (constructor); end the process as _exit does,
+ * what it recorded published first (syscall(SYS_exit_group); never returns). */
 void cp_shim_exit_init(void);
+__attribute__((noreturn)) void cp_shim_exit_group(int status);
 
 /* The next definition of name (dlsym RTLD_NEXT), looked up once into *slot; errno kept.
  * For hooks that are not on a hot path (sandbox.c, alone.c). */

@@ -6,12 +6,15 @@
  *   site_freed: 5 objects of 2000 bytes, all freed
  *   site_late:  3 objects of 3000 bytes, live, allocated in an atexit handler (mode atexit)
  *   exits MODE   MODE: quick_exit (status 3) | thread (exit(4) from a second thread while
- *                main waits) | atexit (return 5 from main; the handler allocates)
+ *                main waits) | atexit (return 5 from main; the handler allocates) |
+ *                exit_group (a thread made, so the flusher runs; then
+ *                syscall(SYS_exit_group, 6), which runs no exit handler)
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static void *volatile keep[16];
@@ -48,6 +51,13 @@ static void *exiter(void *arg)
     return arg;
 }
 
+static void *idle(void *arg)
+{
+    for (;;)
+        pause();
+    return arg;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -62,6 +72,12 @@ int main(int argc, char **argv)
         pthread_create(&t, NULL, exiter, NULL);
         for (;;)
             pause();
+    }
+    if (!strcmp(argv[1], "exit_group")) {
+        pthread_t t;
+        pthread_create(&t, NULL, idle, NULL);
+        site_freed();
+        syscall(SYS_exit_group, 6);
     }
     if (!strcmp(argv[1], "atexit")) {
         atexit(late_handler);
