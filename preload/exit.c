@@ -1,7 +1,8 @@
 /*
- * exit.c — _exit and _Exit, interposed (and syscall(SYS_exit_group), through sandbox.c's
- * syscall hook): what this process recorded is published before it ends without running
- * exit handlers (a fork child's usual end, a worker's, a program's after a fatal error).
+ * exit.c — _exit, _Exit and abort, interposed (and syscall(SYS_exit_group), through
+ * sandbox.c's syscall hook): what this process recorded is published before it ends
+ * without running exit handlers (a fork child's usual end, a worker's, a program's after
+ * a fatal error).
  *
  * Why: with a flusher thread, up to an interval's events would end with the process (a
  * pre-forking server's workers at rate 1, made by a parent with a flusher, left no file
@@ -17,7 +18,9 @@
  * pid). Never returns; the exit status is the program's.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,12 +30,13 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-static void *slot_exit, *slot_Exit;
+static void *slot_exit, *slot_Exit, *slot_abort;
 
 void cp_shim_exit_init(void)
 {
     (void)cp_shim_next(&slot_exit, "_exit");
     (void)cp_shim_next(&slot_Exit, "_Exit");
+    (void)cp_shim_next(&slot_abort, "abort");
 }
 
 /* Publish (see above), then end the process through the real function (resolved at
@@ -65,6 +69,26 @@ EXPORT void _exit(int status)
 EXPORT void _Exit(int status)
 {
     end(&slot_Exit, "_Exit", status);
+}
+
+/* abort: the same publication first (with a flusher thread the last interval was lost
+ * with the process: a C++ program's uncaught exception ends in std::terminate's call to
+ * abort). glibc's own calls to it (assert, a heap corruption found by malloc) do not come
+ * through here. Then the real abort, which raises SIGABRT as it would have. */
+EXPORT void abort(void)
+{
+    int saved = errno;
+    bool publish = cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid;
+    int64_t cd = cp_shim_enter();
+    if (publish)
+        cp_prof_flush_all();
+    void (*f)(void) = (void (*)(void))cp_shim_next(&slot_abort, "abort");
+    cp_shim_leave(cd);
+    errno = saved;
+    if (f)
+        f();
+    for (;;) /* (no libc abort: the signal's default action, as abort would end) */
+        cp_raw_syscall(SYS_exit_group, 128 + SIGABRT, 0, 0, 0, 0, 0);
 }
 
 /* syscall(SYS_exit_group, status): the same end as _exit's (sandbox.c's syscall hook) */

@@ -99,9 +99,10 @@ fi
 # 4b. Every way out publishes everything (rate 1, exact): quick_exit, exit() from a
 # second thread while main waits, and allocations made by an atexit handler after main
 # returned. Per site: alloc_objects and inuse_objects.
-# (exit_group: syscall(2) with SYS_exit_group, which runs no exit handler, published as
-# _exit is since session 28; before, the flusher's last interval was lost with it)
-for m in quick_exit:3 thread:4 atexit:5 exit_group:6; do
+# (exit_group: syscall(2) with SYS_exit_group, and abort: neither runs an exit handler;
+# published as _exit is since session 28, before which the flusher's last interval was
+# lost with the process)
+for m in quick_exit:3 thread:4 atexit:5 exit_group:6 abort:134; do
     mode=${m%%:*} status=${m#*:}
     rm -rf "$WORK/ex" && mkdir -p "$WORK/ex"
     (cd "$WORK" && CTRPROF_DIR="$WORK/ex" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" timeout 20 "$PROGS/exits" "$mode")

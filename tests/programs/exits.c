@@ -8,7 +8,8 @@
  *   exits MODE   MODE: quick_exit (status 3) | thread (exit(4) from a second thread while
  *                main waits) | atexit (return 5 from main; the handler allocates) |
  *                exit_group (a thread made, so the flusher runs; then
- *                syscall(SYS_exit_group, 6), which runs no exit handler)
+ *                syscall(SYS_exit_group, 6), which runs no exit handler) | abort (a
+ *                thread made; then abort(): SIGABRT, status 134 in the shell)
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -78,6 +79,12 @@ int main(int argc, char **argv)
         pthread_create(&t, NULL, idle, NULL);
         site_freed();
         syscall(SYS_exit_group, 6);
+    }
+    if (!strcmp(argv[1], "abort")) {
+        pthread_t t;
+        pthread_create(&t, NULL, idle, NULL);
+        site_freed();
+        abort();
     }
     if (!strcmp(argv[1], "atexit")) {
         atexit(late_handler);
