@@ -39,19 +39,26 @@ void cp_shim_exit_init(void)
     (void)cp_shim_next(&slot_abort, "abort");
 }
 
-/* Publish (see above), then end the process through the real function (resolved at
- * start-up: cp_shim_exit_init; the guard is held should it not be, for dlsym's
- * allocations, which in a vfork child would go to the parent's ring). */
-static __attribute__((noreturn)) void end(void **slot, const char *name, int status)
+/* Publish what this process recorded (see above; tree: a root's tree markers go too,
+ * treesaid.c, not a vfork child's), the guard taken (for dlsym's allocations, which in a
+ * vfork child would go to the parent's ring): its countdown to give back. */
+static int64_t publish_last(bool tree)
 {
-    int saved = errno;
     bool publish = cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid;
     int64_t cd = cp_shim_enter();
     if (publish)
         cp_prof_flush_all();
-    if (getpid() ==
-        cp_shim_pid) /* a root's tree markers go too (treesaid.c; not a vfork child's) */
+    if (tree && getpid() == cp_shim_pid)
         cp_shim_treesaid_exit();
+    return cd;
+}
+
+/* Publish, then end the process through the real function (resolved at start-up:
+ * cp_shim_exit_init). */
+static __attribute__((noreturn)) void end(void **slot, const char *name, int status)
+{
+    int saved = errno;
+    int64_t cd = publish_last(true);
     void (*f)(int) = (void (*)(int))cp_shim_next(slot, name);
     cp_shim_leave(cd);
     errno = saved;
@@ -78,10 +85,7 @@ EXPORT void _Exit(int status)
 EXPORT void abort(void)
 {
     int saved = errno;
-    bool publish = cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid;
-    int64_t cd = cp_shim_enter();
-    if (publish)
-        cp_prof_flush_all();
+    int64_t cd = publish_last(false); /* (a SIGABRT handler may jump out: the tree stays) */
     void (*f)(void) = (void (*)(void))cp_shim_next(&slot_abort, "abort");
     cp_shim_leave(cd);
     errno = saved;
