@@ -85,7 +85,7 @@ bool cp_shim_copy_ahead(void)
  * handler, so nothing recorded after the flusher's last flush reached the file: a cgo
  * program that allocated 200 MiB through C's malloc in 0.3 s left no profile at all at
  * the default rate (the first flush is a second in), and at rate 1 one whose goroutines
- * made 160,000 C allocations left 2-4,000 of them out. Its every event is published by
+ * made 160,000 C allocations left 300-7,000 of them out. Its every event is published by
  * the thread that records it instead (cp_prof_inline_only), as in a single-threaded
  * process. */
 bool cp_shim_go_program(void)

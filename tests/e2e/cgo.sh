@@ -5,7 +5,7 @@
 # a program that made 200 x 4 MiB of C blocks and returned left no profile at all at the
 # default rate (the flusher's first flush is a second in), `ctrprof run` said the shim
 # did not run in it, and 8 goroutines' 160,000 C allocations at rate 1 came out
-# 2,000-4,000 short. The shim now knows a Go program by its executable's build-id note
+# 300-7,000 short. The shim now knows a Go program by its executable's build-id note
 # and publishes each event on the thread that records it (preload/company.c, cp_shim_go_program).
 source "$(dirname "$0")/lib.sh"
 
