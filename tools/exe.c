@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +41,35 @@ static int find(const char *cmd, char *out, size_t len)
     }
 }
 
-/* Does the ELF file at fd have a PT_INTERP? 1 yes, 0 no, -1 not an ELF executable. */
-static int has_interp(int fd)
+/* Does a PT_NOTE segment (offset, size, alignment) hold Go's build-id note (owner "Go",
+ * type 4, the name padded to 4 bytes by Go's linker)? */
+static bool go_note(int fd, uint64_t off, uint64_t size, uint64_t align)
 {
+    unsigned char buf[4096];
+    if (size > sizeof buf || pread(fd, buf, size, (off_t)off) != (ssize_t)size)
+        return false;
+    size_t a = align == 8 ? 8 : 4;
+    for (size_t at = 0; size - at >= sizeof(Elf64_Nhdr);) {
+        Elf64_Nhdr nh;
+        memcpy(&nh, buf + at, sizeof nh);
+        size_t name = at + sizeof nh;
+        size_t nsz = ((size_t)nh.n_namesz + a - 1) & ~(a - 1);
+        size_t dsz = ((size_t)nh.n_descsz + a - 1) & ~(a - 1);
+        if (nsz > size - name || dsz > size - name - nsz)
+            return false;
+        if (nh.n_type == 4 && (nh.n_namesz == 3 || nh.n_namesz == 4) &&
+            !memcmp(buf + name, "Go", 3))
+            return true;
+        at = name + nsz + dsz;
+    }
+    return false;
+}
+
+/* Does the ELF file at fd have a PT_INTERP? 1 yes, 0 no, -1 not an ELF executable. *go:
+ * is it a Go program (64-bit only). */
+static int has_interp(int fd, bool *go)
+{
+    *go = false;
     unsigned char id[EI_NIDENT];
     if (pread(fd, id, sizeof id, 0) != (ssize_t)sizeof id || memcmp(id, ELFMAG, SELFMAG) != 0)
         return -1;
@@ -51,15 +78,18 @@ static int has_interp(int fd)
         if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh ||
             (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) || eh.e_phentsize != sizeof(Elf64_Phdr))
             return -1;
+        int interp = 0;
         for (unsigned i = 0; i < eh.e_phnum && i < 4096; i++) {
             Elf64_Phdr ph;
             if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) !=
                 (ssize_t)sizeof ph)
                 return -1;
             if (ph.p_type == PT_INTERP)
-                return 1;
+                interp = 1;
+            if (ph.p_type == PT_NOTE && !*go)
+                *go = go_note(fd, ph.p_offset, ph.p_filesz, ph.p_align);
         }
-        return 0;
+        return interp;
     }
     if (id[EI_CLASS] == ELFCLASS32) {
         Elf32_Ehdr eh;
@@ -137,8 +167,10 @@ static int inspect_file(const char *path, struct cp_exe *e, int depth)
         snprintf(e->interp, sizeof e->interp, "%s", s);
         return *s ? inspect_file(s, e, 1) : 0;
     }
-    int i = has_interp(fd);
+    bool go;
+    int i = has_interp(fd, &go);
     close(fd);
+    e->go = i >= 0 && go;
     e->kind = i == 1 ? CP_EXE_DYNAMIC : i == 0 ? CP_EXE_STATIC : CP_EXE_OTHER;
     if (depth == 0)
         secure_why(path, &st, e->secure, sizeof e->secure);

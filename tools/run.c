@@ -255,10 +255,12 @@ int cp_cmd_run(int argc, char **argv)
     }
     /* what LD_PRELOAD cannot reach: said now, and the program runs all the same */
     struct cp_exe exe;
+    bool exe_go = false; /* (a Go program: no exit handler runs, its notes never written) */
     const char *slash = strrchr(argv[i], '/');
     const char *prog = slash ? slash + 1 : argv[i];
     char reason[2 * PATH_MAX + 200] = "";
     if (cp_exe_inspect(argv[i], &exe) == 0) {
+        exe_go = exe.go && !exe.interp[0];
         if (exe.kind == CP_EXE_STATIC)
             snprintf(reason, sizeof reason,
                      "%s%s%s is statically linked (it has no dynamic loader): LD_PRELOAD cannot "
@@ -272,6 +274,12 @@ int cp_cmd_run(int argc, char **argv)
                 prog, exe.secure);
         if (reason[0])
             fprintf(stderr, "ctrprof: %s; running it anyway\n", reason);
+        else if (exe_go)
+            fprintf(stderr,
+                    "ctrprof: %s is a Go program: what its C code (cgo) allocates and locks is "
+                    "profiled; Go's own heap is its runtime's, which ctrprof does not see "
+                    "(runtime/pprof profiles it)\n",
+                    prog);
     }
     char shim[PATH_MAX];
     if (find_shim(shim, sizeof shim) != 0) {
@@ -377,14 +385,21 @@ int cp_cmd_run(int argc, char **argv)
                     "left no profile\n",
                     prog, WTERMSIG(st));
         } else {
-            /* the shim always leaves this process a file at exit (its notes): it never ran */
-            fprintf(
-                stderr,
-                "ctrprof: %s left no profile: the shim did not run in it (a wrapper that clears "
-                "the environment, such as env -i or sudo, or a program that drops LD_PRELOAD, "
-                "or one that left by _exit or exec before it recorded anything); profiles of "
-                "its children, if any, in %s/ctrprof.*.count[.zst]\n",
-                prog, dir && *dir ? dir : ".");
+            /* the shim always leaves this process a file at exit (its notes), but for a
+             * Go program, which runs no exit handler: a file only if it recorded something */
+            if (exe_go)
+                fprintf(stderr,
+                        "ctrprof: %s left no profile: a Go program whose C code recorded "
+                        "nothing (no C allocation sampled, no C lock waited for)\n",
+                        prog);
+            else
+                fprintf(
+                    stderr,
+                    "ctrprof: %s left no profile: the shim did not run in it (a wrapper that "
+                    "clears the environment, such as env -i or sudo, or a program that drops "
+                    "LD_PRELOAD, or one that left by _exit or exec before it recorded "
+                    "anything); profiles of its children, if any, in %s/ctrprof.*.count[.zst]\n",
+                    prog, dir && *dir ? dir : ".");
         }
     }
     if (WIFSIGNALED(st))

@@ -47,9 +47,18 @@ bytes=$("$CTRPROF" report --sample alloc_space --format folded "$d" 2>/dev/null 
     awk '$1 ~ /(^|;)c_big$/ { s += $NF } END { printf "%.0f\n", s }')
 check_within "cgo:big:profiled" 838860800 "${bytes:-0}" 0.03
 
-# 3. ctrprof run names the profile (it said "the shim did not run in it")
+# 3. ctrprof run names the profile (it said "the shim did not run in it"), and says what
+# of a Go program it profiles; with nothing recorded (the heap profile off), why no file
 d="$WORK/run"
 mkdir -p "$d"
 out=$(cd "$d" && "$CTRPROF" run --dir "$d" -- "$prog" big 20 2>&1 >/dev/null)
-check_eq "cgo:run:names-the-profile" "1 0" \
-    "$(grep -c "profile in $d/ctrprof.cgoalloc" <<<"$out") $(grep -c 'did not run' <<<"$out")"
+check_eq "cgo:run:names-the-profile" "1 1 0" \
+    "$(grep -c "profile in $d/ctrprof.cgoalloc" <<<"$out") $(grep -c \
+        "cgoalloc is a Go program: what its C code (cgo) allocates and locks is profiled" \
+        <<<"$out") $(grep -c 'did not run' <<<"$out")"
+d="$WORK/run0"
+mkdir -p "$d"
+out=$(cd "$d" && "$CTRPROF" run --rate 0 --dir "$d" -- "$prog" big 20 2>&1 >/dev/null)
+check_eq "cgo:run:nothing-recorded" "1 0" \
+    "$(grep -c "cgoalloc left no profile: a Go program whose C code recorded nothing" \
+        <<<"$out") $(grep -c 'did not run' <<<"$out")"
