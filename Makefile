@@ -293,6 +293,11 @@ build-fuzz/fuzz_packed: $(call fuzz_obj,tests/fuzz/fuzz_packed.c cfile/packed.c 
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(ZSTD_LIBS)
 
+# What `ctrprof run` reads of the executable it is given (ELF headers, notes).
+build-fuzz/fuzz_exe: $(call fuzz_obj,tests/fuzz/fuzz_exe.c tools/exe.c)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^
+
 -include $(wildcard build-fuzz/obj/*/*.d build-fuzz/obj/*/*/*.d)
 
 fuzz: $(FUZZ_BIN)

@@ -59,6 +59,14 @@ for bin in "$@"; do
             zstd -q -c "$f" >"$f.zst" && rm -f "$f"
         done
     fi
+    # executables: the first 64 KiB of a C program, a C library and a Go program (the
+    # note segments lie near their start)
+    if [ "$name" = fuzz_exe ]; then
+        rm -f "$corpus"/*.count
+        for f in /bin/true /lib/x86_64-linux-gnu/libz.so.1 /usr/lib/go-*/pkg/tool/*/vet; do
+            [ -f "$f" ] && head -c 65536 "$f" >"$corpus/elf-$(basename "$f")"
+        done
+    fi
     [ "$name" = fuzz_unwind ] && python3 "$top/tests/fuzz/eh_seeds.py" "$corpus" /bin/true \
         "$top/build/progs/hotpath" /lib/x86_64-linux-gnu/libz.so.1
     # every crash found so far, replayed first (tests/fuzz/regressions/NAME-*)
