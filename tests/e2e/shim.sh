@@ -514,6 +514,20 @@ for rate in 1 64; do
 done
 done
 
+# A C++ program's uncaught exception: std::terminate calls abort through the PLT, so the
+# abort hook publishes first (tests/programs/cxxterminate.cc; its 50 blocks were lost with
+# the flusher's last interval before session 28)
+if [ -x "$PROGS/cxxterminate" ]; then
+    rm -rf "$WORK/term" && mkdir -p "$WORK/term"
+    (cd "$WORK" && CTRPROF_DIR="$WORK/term" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" timeout 20 \
+        "$PROGS/cxxterminate" 2>/dev/null)
+    rc=$?
+    check_eq "shim:exit-path:cxx-terminate" "rc=134 50" "rc=$rc $("$CTRPROF" report --sample \
+        alloc_objects --format top "$WORK/term" 2>/dev/null | awk '$NF == "site_kept" { print $1 }')"
+else
+    skip "shim:exit-path:cxx-terminate" "$PROGS/cxxterminate was not built (no C++ compiler)"
+fi
+
 # 15. Two copies of the shim in one process (another build's libctrprof.so, by another
 # path: the loader maps both): LD_PRELOAD naming two, or /etc/ld.so.preload's and `ctrprof
 # run`'s. Until session 28 both profiled every process, each into a file of its own, and
