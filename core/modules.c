@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "elfnote.h"
 #include "newproc.h"
 #include "prof.h"
 #include "rawsys.h"
@@ -81,24 +82,16 @@ static void read_buildid(struct dl_phdr_info *info, struct cp_module *m)
 {
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_NOTE)
-            continue;
-        const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
-        const uint8_t *end = p + ph->p_memsz;
-        while (p + sizeof(ElfW(Nhdr)) <= end) {
-            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
-            const uint8_t *name = p + sizeof *nh;
-            const uint8_t *desc = name + ((nh->n_namesz + 3) & ~3u);
-            const uint8_t *next = desc + ((nh->n_descsz + 3) & ~3u);
-            if (next > end)
-                break;
-            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
-                m->buildid_len =
-                    nh->n_descsz > CP_BUILDID_MAX ? CP_BUILDID_MAX : (uint8_t)nh->n_descsz;
-                memcpy(m->buildid, desc, m->buildid_len);
-                return;
-            }
-            p = next;
+        uint32_t n;
+        const uint8_t *id =
+            ph->p_type != PT_NOTE
+                ? NULL
+                : cp_note_find((const void *)(info->dlpi_addr + ph->p_vaddr), ph->p_memsz,
+                               ph->p_align, "GNU", NT_GNU_BUILD_ID, &n);
+        if (id) {
+            m->buildid_len = n > CP_BUILDID_MAX ? CP_BUILDID_MAX : (uint8_t)n;
+            memcpy(m->buildid, id, m->buildid_len);
+            return;
         }
     }
 }

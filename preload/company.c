@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 
+#include "elfnote.h"
 #include "gotslots.h"
 #include "log.h"
 #include "shim.h"
@@ -96,24 +97,11 @@ bool cp_shim_go_program(void)
     for (size_t i = 0; ph && i < n; i++)
         if (ph[i].p_type == PT_PHDR)
             bias = (uintptr_t)ph - ph[i].p_vaddr;
-    for (size_t i = 0; ph && i < n; i++) {
-        if (ph[i].p_type != PT_NOTE)
-            continue;
-        size_t align = ph[i].p_align == 8 ? 8 : 4;
-        const char *at = (const char *)(bias + ph[i].p_vaddr), *end = at + ph[i].p_memsz;
-        while ((size_t)(end - at) >= sizeof(ElfW(Nhdr))) {
-            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)at;
-            const char *name = at + sizeof *nh;
-            size_t name_sz = (nh->n_namesz + align - 1) & ~(align - 1);
-            size_t desc_sz = (nh->n_descsz + align - 1) & ~(align - 1);
-            if (name_sz > (size_t)(end - name) || desc_sz > (size_t)(end - name) - name_sz)
-                break;
-            /* (NT_GO_BUILDID; Go's linker writes the name "Go" padded: size 4) */
-            if (nh->n_type == 4 && (nh->n_namesz == 3 || nh->n_namesz == 4) &&
-                !memcmp(name, "Go", 3))
-                return true;
-            at = name + name_sz + desc_sz;
-        }
-    }
+    uint32_t len;
+    for (size_t i = 0; ph && i < n; i++)
+        if (ph[i].p_type == PT_NOTE &&
+            cp_note_find((const void *)(bias + ph[i].p_vaddr), ph[i].p_memsz, ph[i].p_align, "Go",
+                         CP_NT_GO_BUILDID, &len))
+            return true;
     return false;
 }

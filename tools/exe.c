@@ -18,6 +18,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "elfnote.h"
+
 static int find(const char *cmd, char *out, size_t len)
 {
     if (strchr(cmd, '/')) {
@@ -41,28 +43,13 @@ static int find(const char *cmd, char *out, size_t len)
     }
 }
 
-/* Does a PT_NOTE segment (offset, size, alignment) hold Go's build-id note (owner "Go",
- * type 4, the name padded to 4 bytes by Go's linker)? */
+/* Does a PT_NOTE segment (offset, size, alignment) hold Go's build-id note? */
 static bool go_note(int fd, uint64_t off, uint64_t size, uint64_t align)
 {
     unsigned char buf[4096];
-    if (size > sizeof buf || pread(fd, buf, size, (off_t)off) != (ssize_t)size)
-        return false;
-    size_t a = align == 8 ? 8 : 4;
-    for (size_t at = 0; size - at >= sizeof(Elf64_Nhdr);) {
-        Elf64_Nhdr nh;
-        memcpy(&nh, buf + at, sizeof nh);
-        size_t name = at + sizeof nh;
-        size_t nsz = ((size_t)nh.n_namesz + a - 1) & ~(a - 1);
-        size_t dsz = ((size_t)nh.n_descsz + a - 1) & ~(a - 1);
-        if (nsz > size - name || dsz > size - name - nsz)
-            return false;
-        if (nh.n_type == 4 && (nh.n_namesz == 3 || nh.n_namesz == 4) &&
-            !memcmp(buf + name, "Go", 3))
-            return true;
-        at = name + nsz + dsz;
-    }
-    return false;
+    uint32_t len;
+    return size <= sizeof buf && pread(fd, buf, size, (off_t)off) == (ssize_t)size &&
+           cp_note_find(buf, size, align, "Go", CP_NT_GO_BUILDID, &len);
 }
 
 /* Does the ELF file at fd have a PT_INTERP? 1 yes, 0 no, -1 not an ELF executable. *go:
