@@ -1,6 +1,6 @@
 /*
  * malloc.c — the malloc family, interposed. Hooks only (and their bootstrap).
- * About 580 lines: every allocation entry point glibc exports; the bootstrap pool could
+ * About 600 lines: every allocation entry point glibc exports; the bootstrap pool could
  * move to a file of its own.
  *
  * Context: any application thread, any time — including before our constructor ran, from
@@ -262,34 +262,12 @@ static inline void linker_block(const void *p, const uintptr_t *entry)
         ignore(p);
 }
 
-/* Bytes of stack the scrub below zeroes under its own frame: what a hook may use of a
- * program thread's stack (core/ownstack.h's CP_APP_STACK_BOUND, 4 KiB: stacks.sh) less
- * the slow path's frames above the scrub's, so that it touches nothing a hook could not */
-#define SCRUB_BYTES 3584
-
-/* Zero the stack the slow path's callees used (sanitizers.c: LeakSanitizer) */
-static __attribute__((noinline, cold)) void scrub_stack(void)
-{
-    char buf[SCRUB_BYTES];
-    memset(buf, 0, sizeof buf);
-    __asm__ volatile("" : : "r"(buf) : "memory"); /* (the stores are kept) */
-}
-
 /* The end of a slow path that handled a block: where LeakSanitizer is, no copy of its
- * pointer stays where it looks for references: the vector registers (ymm16-31:
- * sanitizers.c), and the part of this thread's stack below the program's frame, which
- * the engine's frames used (the event written, the stack walked) and which the program
- * and exit's frames later cover without writing every word: a block leaked right before
- * exit was "reachable" from there (LSAN_OPTIONS=log_pointers=1: a STACK range, a word
- * 0x308 above the checking thread's SP), LeakSanitizer alone at rate 1, in CI once and
- * in 20 runs of 20 with the blocks leaked 1 ms apart (tests/e2e/sanitizers.sh). */
+ * pointer stays where it looks for references (sanitizers.c, cp_shim_scrub) */
 static inline void leave_no_copy(void)
 {
-    if (UNLIKELY(__atomic_load_n(&cp_shim_lsan_ignore, __ATOMIC_ACQUIRE) != NULL)) {
-        scrub_stack();
-        if (cp_shim_wipe_evex)
-            cp_wipe_evex();
-    }
+    if (UNLIKELY(__atomic_load_n(&cp_shim_lsan_ignore, __ATOMIC_ACQUIRE) != NULL))
+        cp_shim_scrub();
 }
 
 /* For the slow paths, which subtracted n already and found the countdown used up. */

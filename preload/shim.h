@@ -71,9 +71,9 @@ void cp_shim_bind_libc(void);
  * handed to it (malloc.c), as LeakSanitizer's own rule for the linker's blocks does */
 extern void (*cp_shim_lsan_ignore)(const void *);
 extern uintptr_t cp_shim_ldso_lo, cp_shim_ldso_len;
-/* sanitizers.c: with LeakSanitizer, on AVX-512: zero ymm16-31 (set before the above) */
-extern bool cp_shim_wipe_evex;
-void cp_wipe_evex(void);
+/* sanitizers.c: the end of an allocation slow path where LeakSanitizer is: the stack
+ * below the caller's frame, and ymm16-31, zeroed */
+void cp_shim_scrub(void);
 
 /* deepbind.c: the GOT slots of objects an RTLD_DEEPBIND load brought, pointed at the
  * hooks, if that is still to be done (dlclose's hook; dlopen, dlmopen and dlsym do it
