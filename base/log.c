@@ -7,12 +7,20 @@
  */
 #include "log.h"
 #include "nocancel.h"
+#include "rawsys.h"
 
+#include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int cp_log_debug_enabled;
@@ -142,6 +150,119 @@ size_t cp_fmt(char *buf, size_t len, const char *fmt, ...)
     return n;
 }
 
+/* ---- fd 2 (log.h: cp_log_pin_stderr) ---- */
+enum { FD2_ANY, FD2_PINNED, FD2_FROZEN, FD2_NOT_OURS };
+static int fd2_state; /* atomic */
+static bool fd2_had;  /* fd 2 was open at the pin: its device and inode */
+static unsigned long fd2_dev, fd2_ino;
+
+/* fd 2's status by the raw system call (no interposer of fstat sees it: a sanitizer's
+ * runtime); false if it is not open */
+static bool fd2_stat(struct stat *st)
+{
+    return cp_raw_syscall(SYS_fstat, 2, (long)st, 0, 0, 0, 0) == 0;
+}
+
+/* Would n more bytes on fd 2, a regular file, start at or past RLIMIT_FSIZE? The kernel
+ * would then send SIGXFSZ, which kills a program that does not handle it (and the program
+ * may have lowered the limit below its standard error's size: a line of ours must not
+ * end it). Whole lines only: one that would be cut is not written either. */
+static bool past_fsize(const struct stat *st, size_t n)
+{
+    struct rlimit rl;
+    if (!S_ISREG(st->st_mode) ||
+        cp_raw_syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, 0, (long)&rl, 0, 0) != 0 ||
+        rl.rlim_cur == RLIM_INFINITY)
+        return false;
+    long fl = cp_raw_syscall(SYS_fcntl, 2, F_GETFL, 0, 0, 0, 0);
+    long at = fl >= 0 && (fl & O_APPEND) ? (long)st->st_size
+                                         : cp_raw_syscall(SYS_lseek, 2, 0, SEEK_CUR, 0, 0, 0);
+    return at < 0 || (unsigned long)at + n > rl.rlim_cur;
+}
+
+void cp_log_pin_stderr(void)
+{
+    struct stat st;
+    if (fd2_stat(&st)) {
+        fd2_dev = (unsigned long)st.st_dev;
+        fd2_ino = (unsigned long)st.st_ino;
+        fd2_had = true;
+    }
+    __atomic_store_n(&fd2_state, FD2_PINNED, __ATOMIC_RELEASE);
+}
+
+/* How a line of n bytes goes to fd 2 now: not at all, plainly (the tools; a process
+ * under a seccomp filter), or carefully (careful_write: a pinned fd 2, still its file). */
+enum { FD2_DROP, FD2_PLAIN, FD2_CAREFUL };
+static int fd2_way(size_t n)
+{
+    int state = __atomic_load_n(&fd2_state, __ATOMIC_ACQUIRE);
+    if (state == FD2_ANY || state == FD2_FROZEN)
+        return FD2_PLAIN;
+    if (state == FD2_NOT_OURS)
+        return FD2_DROP;
+    /* fd 2 as it was, or a stream the program put there (a pipe it reads, a socket, a
+     * terminal, /dev/null); never a file or a device with data in it */
+    struct stat st;
+    if (!fd2_stat(&st))
+        return FD2_DROP;
+    bool same =
+        fd2_had && (unsigned long)st.st_dev == fd2_dev && (unsigned long)st.st_ino == fd2_ino;
+    bool stream = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode);
+    return (same || stream) && !past_fsize(&st, n) ? FD2_CAREFUL : FD2_DROP;
+}
+
+/* a raw call's failure as a negative errno, whichever convention rawsys.h's has here */
+static long raw_err(long r)
+{
+#if defined(__x86_64__)
+    return r;
+#else
+    return r == -1 ? -errno : r;
+#endif
+}
+
+/* The line, only if fd 2 takes it now: a pipe or socket whose reader has gone (POLLERR,
+ * POLLHUP) would raise SIGPIPE, which ends a program that never writes there itself
+ * (`prog 2>&1 | head`, a supervisor gone); a full pipe (no POLLOUT) would block it
+ * while its reader may be waiting for it to end. And SIGPIPE is blocked around the
+ * write, the one a reader gone meanwhile raises taken back (unless one was pending
+ * already: the program's); SIGTTOU too, so that a program in a background job writes to
+ * a terminal under `stty tostop` instead of being stopped (the kernel lets the write
+ * through when the signal is blocked). Raw calls, none of them a cancellation point. */
+static void careful_write(const char *buf, size_t n)
+{
+    struct pollfd p = {2, POLLOUT, 0};
+    struct timespec zero = {0, 0};
+    if (raw_err(cp_raw_syscall(SYS_ppoll, (long)&p, 1, (long)&zero, 0, 0, 0)) != 1 ||
+        (p.revents & (POLLERR | POLLHUP | POLLNVAL)) || !(p.revents & POLLOUT))
+        return;
+    uint64_t pipe = 1ull << (SIGPIPE - 1), block = pipe | 1ull << (SIGTTOU - 1), old = 0,
+             pending = 0;
+    if (raw_err(cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&block, (long)&old, 8, 0, 0)) !=
+        0)
+        return;
+    if (raw_err(cp_raw_syscall(SYS_rt_sigpending, (long)&pending, 8, 0, 0, 0, 0)) != 0)
+        pending = pipe; /* (not known: nothing is taken back) */
+    long r;
+    do
+        r = raw_err(cp_raw_syscall(SYS_write, 2, (long)buf, (long)n, 0, 0, 0));
+    while (r == -EINTR);
+    if (r == -EPIPE && !(pending & pipe))
+        cp_raw_syscall(SYS_rt_sigtimedwait, (long)&pipe, 0, (long)&zero, 8, 0, 0);
+    cp_raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8, 0, 0);
+}
+
+void cp_log_freeze_stderr(void)
+{
+    if (__atomic_load_n(&fd2_state, __ATOMIC_ACQUIRE) != FD2_PINNED)
+        return;
+    /* (a regular file under a file size limit: never again, for its checks need calls
+     * the filter may forbid; the size of a line is about PIPE_BUF at most) */
+    __atomic_store_n(&fd2_state, fd2_way(PIPE_BUF) != FD2_DROP ? FD2_FROZEN : FD2_NOT_OURS,
+                     __ATOMIC_RELEASE);
+}
+
 static void vlog(const char *fmt, va_list ap)
 {
     int saved = errno;
@@ -152,6 +273,13 @@ static void vlog(const char *fmt, va_list ap)
         n = sizeof buf - pre - 2;
     n += pre;
     buf[n++] = '\n';
+    int way = fd2_way(n);
+    if (way != FD2_PLAIN) {
+        if (way == FD2_CAREFUL)
+            careful_write(buf, n);
+        errno = saved;
+        return;
+    }
     ssize_t r;
     int cs = cp_cancel_off(); /* (write: base/nocancel.h) */
     do

@@ -22,6 +22,24 @@ extern int cp_log_debug_enabled;
 size_t cp_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap);
 
+/* fd 2 inside a profiled process. A program that closes its standard error and opens a
+ * file of its own, which then takes descriptor 2, found the profiler's lines written into
+ * that file; a line also raised SIGXFSZ past the program's RLIMIT_FSIZE, SIGPIPE on a
+ * pipe whose reader had gone and SIGTTOU in a background job under `stty tostop`, and
+ * blocked on a full pipe: each ended, stopped or hung a program that never wrote there
+ * itself. cp_log_pin_stderr (the constructor, before anything is said) notes fd 2's
+ * device and inode; from then on a line goes to fd 2 only if fd 2 is that file, or a
+ * stream the program put there (a pipe, socket or character device: a pipe it reads, a
+ * terminal, /dev/null), never another regular file or a block device; not past
+ * RLIMIT_FSIZE, only if it takes the line now (ppoll), with SIGPIPE and SIGTTOU blocked
+ * (log.c's careful_write). Lines dropped so are still counted said for the tree. Not
+ * pinned (the tools; a process that started under a seccomp filter, where fstat and
+ * ppoll may be forbidden): written plainly. cp_log_freeze_stderr: just before a seccomp
+ * filter goes in, checked one last time, then written plainly if it was to be written
+ * (never, if not). */
+void cp_log_pin_stderr(void);
+void cp_log_freeze_stderr(void);
+
 /* Say something once per call site: `static int once; cp_log_once(&once, "...")`. */
 #define cp_log_once(flagp, ...)                                                                    \
     do {                                                                                           \

@@ -34,6 +34,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "prof.h"
 #include "rawsys.h"
 #include "shim.h"
@@ -252,6 +253,7 @@ static int before(int strict, const struct sock_fprog *fp, bool tsync)
 {
     if (cp_tls.guard)
         return 0;
+    cp_log_freeze_stderr(); /* (fd 2 checked one last time: the filter may forbid fstat) */
     if (cp_shim_state != CP_SHIM_ON) {
         int saved = errno;
         int tree = tree_before(strict, !strict && filter_readable(fp, true), fp);

@@ -412,6 +412,8 @@ __attribute__((constructor)) static void ctrprof_init(void)
     cp_shim_pid = getpid();
     cp_log_tree_init();
     bool sandboxed0 = started_sandboxed();
+    if (!sandboxed0)
+        cp_log_pin_stderr();           /* (a filter already in place may forbid fstat: log.h) */
     cp_shim_treesaid_init(sandboxed0); /* (before anything is said: the options) */
     /* what an image before this one in its tree said already (exec.c), before the
      * options say what is wrong with them */

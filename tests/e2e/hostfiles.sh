@@ -440,3 +440,67 @@ else
         done
     done
 fi
+
+# 9. A program whose descriptor 2 becomes one of its own files (tests/programs/stderrfile.c:
+# it closes fd 2, or fd 2 was closed when it started, and opens its data file, which takes
+# number 2), then lowers RLIMIT_FSIZE so that the profile cannot be made: the profiler
+# has a line to say ("File too large"). Until session 29 the line went into the data file.
+# The old shim's line, written past the limit the program had just set, killed it
+# (SIGXFSZ, status 153) before it could land. Now a line goes to fd 2 only while fd 2 is
+# the file it was at start or a stream the program put there (base/log.h); with fd 2 left
+# alone (keep) it is said on standard error, as before, unless standard error is a
+# regular file the line would take past the limit (full: 16 KiB in it already, appended
+# to), where it would kill the program too.
+"$PROGS/stderrfile" keep "$WORK/sf-bare" >/dev/null 2>&1
+head -c 16384 /dev/zero >"$WORK/sf-full"
+for rate in 1 524288; do
+    for mode in close closed keep full; do
+        n="hostfiles:stderr-file:$mode:rate-$rate"
+        d="$WORK/sf-$mode-$rate"
+        mkdir -p "$d/prof"
+        redir=""
+        [ $mode = closed ] && redir="2>&-"
+        [ $mode = full ] && cp "$WORK/sf-full" "$d/err" && redir="2>>\"$d/err\""
+        out=$(cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+            sh -c "exec \"\$0\" \"\$@\" $redir" "$PROGS/stderrfile" ${mode/full/keep} "$d/data" \
+            2>>"$d/err")
+        check_eq "$n:runs" "0 ok" "$? $out"
+        cmp -s "$WORK/sf-bare" "$d/data" && pass "$n:file-untouched" ||
+            fail "$n:file-untouched" "$(diff "$WORK/sf-bare" "$d/data" | head -3 | tr '\n' ' ')"
+        said=$(grep -c "File too large" "$d/err")
+        case $mode in
+        keep) check_eq "$n:said-on-stderr" "1" "$said" ;;
+        full) check_cmd "$n:stderr-untouched" cmp -s "$WORK/sf-full" "$d/err" ;;
+        *) check_eq "$n:nothing-on-stderr" "0" "$said" ;;
+        esac
+    done
+done
+# ... and standard error a pipe: whose reader has gone (gone: the line raised SIGPIPE,
+# status 141 on the old shim), or full, its reader waiting for the program to end
+# (fullpipe: the line blocked the program for good; here until the timeout, 124).
+for rate in 1 524288; do
+    for mode in gone fullpipe; do
+        n="hostfiles:stderr-pipe:$mode:rate-$rate"
+        d="$WORK/sp-$mode-$rate"
+        mkdir -p "$d/prof"
+        reader='cat >/dev/null'
+        [ $mode = gone ] && reader=true
+        [ $mode = fullpipe ] && reader='while [ ! -e "$0.done" ]; do sleep 0.05; done; cat >/dev/null'
+        got=$(cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" timeout 20 \
+            bash -c '"$0" "$1" "$2" 2>&1 >"$2.out" | sh -c "$3" "$2"; echo "${PIPESTATUS[0]}"' \
+            "$PROGS/stderrfile" $mode "$d/data" "$reader")
+        check_eq "$n:runs" "0 ok" "$got $(cat "$d/data.out" 2>/dev/null)"
+    done
+done
+# ... and a background job on a terminal under `stty tostop` (tests/e2e/bgjob.py: an
+# interactive bash on a pty of its own): the line stopped the job (SIGTTOU; the shell's
+# wait said 150 on the old shim); now it is written with SIGTTOU blocked, which the
+# kernel lets through.
+if ! command -v python3 >/dev/null || ! python3 -c 'import pty' 2>/dev/null; then
+    skip "hostfiles:stderr-tty-background" "python3 with its pty module is needed"
+else
+    d="$WORK/bgjob"
+    mkdir -p "$d"
+    got=$(timeout 60 python3 "$TOP/tests/e2e/bgjob.py" "$SHIM" "$PROGS/stderrfile" "$d")
+    check_eq "hostfiles:stderr-tty-background" "job=0 ok" "$got $(cat "$d/out" 2>/dev/null)"
+fi
