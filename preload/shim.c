@@ -353,6 +353,14 @@ static void atfork_child(void)
 
 static void at_exit_flush(void)
 {
+    /* A signal handler that called exit (a daemon's SIGTERM handler does) on a thread that
+     * was in profiler code: that code may hold the flush lock or any lock of the engine's,
+     * and the final flush would wait on it for ever (tests/programs/sigexit.c: a hang in
+     * half the runs at rate 1, until session 29). Nothing is published, as _exit's hook
+     * does not from there (exit.c): in a process with one thread every event but the one
+     * interrupted is out already; with a flusher its last interval is lost. */
+    if (cp_tls.guard)
+        return;
     if (cp_shim_state != CP_SHIM_ON) {
         cp_shim_treesaid_exit(); /* (a process that said why it does not profile) */
         return;

@@ -146,6 +146,20 @@ for mode in race quick_race; do
     check_eq "shim:exit-race:$mode" "" "$bad"
 done
 
+# 4b''. A signal handler that ends the program with exit() or quick_exit() (a daemon's
+# SIGTERM handler): tests/programs/sigexit (SIGALRM every 137 us while main allocates,
+# exit(7) at the third). At rate 1 the signal often lands in the profiler's code, holding
+# the flush lock, and the final flush waited on it for ever: until session 29 half the
+# runs hung. 20 runs each, as bare: status 7, at once.
+for mode in exit quick; do
+    got=""
+    for i in $(seq 20); do
+        (cd "$WORK" && CTRPROF_DIR="$WORK/ex" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" timeout 5 "$PROGS/sigexit" $mode)
+        got="$got $?"
+    done
+    check_eq "shim:exit-from-signal-handler:$mode" "$(printf ' 7%.0s' $(seq 20))" "$got"
+done
+
 # 4c. Frees after the profiler's final flush (the destructor of a library finalised after
 # ours) are still published: 4 objects allocated from main, freed there, none in use.
 cc -g -O1 -shared -fPIC -o "$WORK/liblate.so" "$TOP/tests/programs/late/liblate.c"
