@@ -358,8 +358,11 @@ static void at_exit_flush(void)
      * and the final flush would wait on it for ever (tests/programs/sigexit.c: a hang in
      * half the runs at rate 1, until session 29). Nothing is published, as _exit's hook
      * does not from there (exit.c): in a process with one thread every event but the one
-     * interrupted is out already; with a flusher its last interval is lost. */
-    if (cp_tls.guard)
+     * interrupted is out already; with a flusher its last interval is lost. (The flusher
+     * thread holds the guard once for good, and glibc may end the process on it, the
+     * program's last thread gone: sigfork.sh's main-leaves-first; only a deeper guard
+     * is profiler code there.) */
+    if (cp_tls.guard > (cp_tls.flusher ? 1u : 0u))
         return;
     if (cp_shim_state != CP_SHIM_ON) {
         cp_shim_treesaid_exit(); /* (a process that said why it does not profile) */
