@@ -274,6 +274,12 @@ static inline __attribute__((always_inline)) bool side_due(void)
 
 static void flush(bool inline_flush);
 
+/* a fork child's books (settle_child_books, below): cp_flush_lock */
+enum { BOOKS_SETTLED, BOOKS_SHARED_FILE, BOOKS_OWN_FILE };
+static uint8_t child_books;
+static void settle_child_books(void);
+static bool child_idle(void);
+
 void cp_flush_locked(void)
 {
     flush(false);
@@ -281,17 +287,20 @@ void cp_flush_locked(void)
 
 /* A per-process file whose creation waits for something to record (publish.c) is made
  * once there is some. */
+static inline bool something_to_say(void)
+{
+    uint64_t any = cp_ring_lost_total;
+    for (int t = 0; t < CP_NPTYPES; t++)
+        any |= cp_samples[t];
+    for (int i = 0; i < CP_NLOST; i++)
+        any |= __atomic_load_n(&cp_lost_n[i], __ATOMIC_RELAXED);
+    return any != 0;
+}
+
 static inline void open_if_pending(void)
 {
-    if (cp_file_pending) {
-        uint64_t any = cp_ring_lost_total;
-        for (int t = 0; t < CP_NPTYPES; t++)
-            any |= cp_samples[t];
-        for (int i = 0; i < CP_NLOST; i++)
-            any |= __atomic_load_n(&cp_lost_n[i], __ATOMIC_RELAXED);
-        if (any)
-            cp_open_pending();
-    }
+    if (cp_file_pending && something_to_say())
+        cp_open_pending();
 }
 
 /* The flush of a thread alone's heap event handed over without the ring (cp_flush_direct)
@@ -328,6 +337,11 @@ static void flush_alone(struct cp_ring *r, uint64_t c)
 
 static void flush(bool inline_flush)
 {
+    if (__builtin_expect(child_books != BOOKS_SETTLED, 0)) {
+        if (child_idle())
+            return;
+        settle_child_books();
+    }
     cp_check_file();
     uint64_t c = __atomic_load_n(&cp_cycle, __ATOMIC_RELAXED);
     struct cp_ring *head = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE);
@@ -1052,6 +1066,47 @@ static void atfork_child_own(void *arg)
         cp_ring_waits_total = cp_ring_lost_total = 0;
         cp_trunc_events = 0;
     }
+    /* every bucket's books, at the child's first flush (settle_child_books); a child of
+     * a child that has not flushed yet settles both resets at once: a file of its own
+     * wins, as the second reset would leave the first one's result as it is */
+    uint8_t want = newfile ? BOOKS_OWN_FILE : BOOKS_SHARED_FILE;
+    if (child_books < want)
+        child_books = want;
+    cp_touched[0].n = cp_touched[1].n = 0; /* (the parent's cycles are not the child's) */
+    cp_prof_start();
+}
+
+/* A fork child's books: each bucket's flusher state (what it counted and published) and
+ * heaptime.c's are the parent's until reset. They were reset in the atfork handler: a
+ * write to every bucket, so a copy of every page of them in every child (a child that
+ * runs exec at once too), 7.2 ms a fork with 65,536 stacks at rate 1 against 0.2 bare
+ * (BENCHMARKS.md, session 29). Now at the child's first flush, the first thing that
+ * reads or writes them (cp_flush_lock held; nothing else in the child touches them:
+ * hooks never do, and every publication is a flush's). */
+/* A fork child that has recorded nothing yet and has no file of its own yet (it would
+ * make one only to say something): a flush would publish nothing, so it is not made and
+ * the books stay as they are (the _exit of a child that never allocated, a child's exec,
+ * which publish first: exit.c, exec.c). */
+static bool child_idle(void)
+{
+    if (!cp_file_pending || direct || something_to_say())
+        return false;
+    for (struct cp_ring *r = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE); r; r = r->next)
+        if (__atomic_load_n(&r->w, __ATOMIC_ACQUIRE) != r->rtail)
+            return false;
+    return true;
+}
+
+void cp_settle_child_books(void)
+{
+    if (child_books != BOOKS_SETTLED)
+        settle_child_books();
+}
+
+static void settle_child_books(void)
+{
+    bool newfile = child_books == BOOKS_OWN_FILE;
+    child_books = BOOKS_SETTLED;
     for (uint32_t i = 1, nb = cp_bucket_last_index(); i <= nb; i++) {
         struct cp_bucket *b = cp_bucket_by_hidx(i);
         if (!b)
@@ -1070,7 +1125,5 @@ static void atfork_child_own(void *arg)
         }
         b->queued = 0;
     }
-    cp_touched[0].n = cp_touched[1].n = 0; /* (the parent's cycles are not the child's) */
     cp_ht_atfork_child(newfile);
-    cp_prof_start();
 }

@@ -40,6 +40,10 @@ extern uint64_t cp_ring_lost_total, cp_ring_waits_total;
 
 /* One flush: advance the cycle, wait out events in progress, drain, publish (lock held). */
 void cp_flush_locked(void);
+/* A fork child's books (each bucket's flusher state, heaptime's), reset now if they have
+ * not been yet: before anything outside a flush reads or writes them (a late event). Lock
+ * held. */
+void cp_settle_child_books(void);
 /* On the event's thread, which just wrote an event (or found its ring full). */
 void cp_flush_inline(bool may_start);
 /* On a thread whose ring stayed full while the flusher drained nothing: flush if no flush

@@ -556,6 +556,7 @@ void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const u
     int bus;
     if (!cp_file_lock(&bus))
         return;
+    cp_settle_child_books(); /* (a fork child whose final flush had nothing to publish) */
     /* the first thing this process records may come this late (a library destructor
      * running after ours): its file is created now */
     cp_open_pending();

@@ -340,3 +340,37 @@ for mode in prof thread; do
     check_eq "sigfork:timers-$mode:every-allocation" "819200 4096 lost 0 ($(head -c 200 "$d.out"))" \
         "$got lost $lost ($(head -c 200 "$d.out"))"
 done
+
+# 11. What a fork child pays for its parent's profile (tests/programs/forkbooks.c): a child
+# that does nothing but _exit, forked by a parent with 256 distinct stacks (depth 4) and
+# with 65,536 (depth 8) at rate 1. The atfork handler reset every bucket's books, a copy
+# of every page of them in every child: 2,540 page faults against 81 on session 28's
+# shim (7.2 ms a fork with 65,536 stacks, 0.2 bare). Now at the child's first flush, and
+# never in a child that records nothing: the child's faults do not grow with the stacks.
+for rate in 1 524288; do
+    a=$(CTRPROF_MEM_RATE=$rate CTRPROF_DIR="$WORK" LD_PRELOAD="$SHIM" "$PROGS/forkbooks" 4 | awk '{ print $3 }')
+    b=$(CTRPROF_MEM_RATE=$rate CTRPROF_DIR="$WORK" LD_PRELOAD="$SHIM" "$PROGS/forkbooks" 8 | awk '{ print $3 }')
+    if [ -n "$a" ] && [ -n "$b" ] && [ "$b" -lt $((a + 100)) ]; then
+        pass "sigfork:fork-child-books:rate-$rate"
+    else
+        fail "sigfork:fork-child-books:rate-$rate" "child page faults: ${a:-none} with 256 stacks, ${b:-none} with 65,536"
+    fi
+done
+# ... and a child whose final flush had nothing to publish, then records its first event
+# after it (a library finalised after the profiler allocates 4,321 bytes: tests/programs/
+# late/libfirstlate.c) while its parent keeps 1 MB: the child's own file holds that
+# allocation and a peak of its own (the books are reset before the late event is
+# counted; without it the child's peak counters were missing).
+cc -g -O1 -shared -fPIC -o "$WORK/libfirstlate.so" "$TOP/tests/programs/late/libfirstlate.c"
+d="$WORK/forkbooks-late"
+mkdir -p "$d"
+out=$(cd "$d" && CTRPROF_MEM_RATE=1 CTRPROF_DIR="$d" LD_PRELOAD="$SHIM $WORK/libfirstlate.so" \
+    "$PROGS/forkbooks" 5 late; echo "rc=$?")
+child=$(ls "$d"/*.count 2>/dev/null | sort -t. -k3,3n | tail -1)
+got=$(for c in ctrprof/heap:alloc_objects ctrprof/heap:alloc_space ctrprof/heap:peak_objects \
+    ctrprof/heap:peak_space; do
+    "$CTRPROF" dump "$child" 2>/dev/null | awk -v c=$c '$2 == c { s += $1 } END { printf "%s=%d ", c, s }'
+done)
+check_eq "sigfork:fork-child-books:late-event" \
+    "ctrprof/heap:alloc_objects=1 ctrprof/heap:alloc_space=4321 ctrprof/heap:peak_objects=1 ctrprof/heap:peak_space=4321 rc=0" \
+    "$got$(echo "$out" | tail -1)"
