@@ -57,11 +57,12 @@ static int64_t publish_last(bool tree)
 }
 
 /* Publish, then end the process through the real function (resolved at start-up:
- * cp_shim_exit_init). */
-static __attribute__((noreturn)) void end(void **slot, const char *name, int status)
+ * cp_shim_exit_init). tree: the tree's part too (publish_last), where no exit handler
+ * of ours will run after. */
+static __attribute__((noreturn)) void end(void **slot, const char *name, int status, bool tree)
 {
     int saved = errno;
-    int64_t cd = publish_last(true);
+    int64_t cd = publish_last(tree);
     void (*f)(int) = (void (*)(int))cp_shim_next(slot, name);
     cp_shim_leave(cd);
     errno = saved;
@@ -73,12 +74,12 @@ static __attribute__((noreturn)) void end(void **slot, const char *name, int sta
 
 EXPORT void _exit(int status)
 {
-    end(&slot_exit, "_exit", status);
+    end(&slot_exit, "_exit", status, true);
 }
 
 EXPORT void _Exit(int status)
 {
-    end(&slot_Exit, "_Exit", status);
+    end(&slot_Exit, "_Exit", status, true);
 }
 
 /* abort: the same publication first (with a flusher thread the last interval was lost
@@ -99,43 +100,31 @@ EXPORT void abort(void)
 }
 
 /* exit and quick_exit: the same publication first, then the real function, which runs
- * the handlers (the profiler's final flush among them: shim.c's destructor, its
- * at_quick_exit handler) and ends the process by glibc's own _exit, which no hook sees.
- * Why first: two threads that call exit at once run the handlers between them, each
- * taking the next, and the one that finds none left goes on to _exit while the other may
- * still be in a handler, the final flush too; a multi-threaded program that ended so
- * lost every event its flusher had not published yet, and with no flush before, its
- * whole profile (exits.c's race modes: 20 of 20 objects lost in 2 runs of 6). Now each
- * caller publishes what was recorded before it called, the flush lock making a later
- * caller wait for an earlier one's publication; what a handler records may still end
- * with the process, as the handler itself may, bare. Main's return from main reaches
- * exit inside glibc, without this hook: a thread's exit meanwhile is then the one that
- * publishes first, and main's handlers include the final flush, which waits for it. */
-static __attribute__((noreturn)) void exit_through(void **slot, const char *name, int status)
-{
-    int saved = errno;
-    int64_t cd = publish_last(false); /* (the tree's part: the final flush's) */
-    void (*f)(int) = (void (*)(int))cp_shim_next(slot, name);
-    cp_shim_leave(cd);
-    errno = saved;
-    if (f)
-        f(status);
-    for (;;)
-        cp_raw_syscall(SYS_exit_group, status, 0, 0, 0, 0, 0);
-}
-
+ * the handlers (the profiler's final flush among them, with the tree's part: shim.c's
+ * destructor, its at_quick_exit handler) and ends the process by glibc's own _exit, which
+ * no hook sees. Why first: two threads that call exit at once run the handlers between
+ * them, each taking the next, and the one that finds none left goes on to _exit while
+ * the other may still be in a handler, the final flush too; a multi-threaded program
+ * that ended so lost every event its flusher had not published yet, and with no flush
+ * before, its whole profile (exits.c's race modes: the threads' 20 objects lost in 11
+ * runs of 40). Now each caller publishes what was recorded before it called, the flush
+ * lock making a later caller wait for an earlier one's publication; what a handler
+ * records may still end with the process, as the handler itself may, bare. Main's return
+ * from main reaches exit inside glibc, without this hook: a thread's exit meanwhile is
+ * then the one that publishes first, and main's handlers include the final flush, which
+ * waits for it. */
 EXPORT void exit(int status)
 {
-    exit_through(&slot_exitfn, "exit", status);
+    end(&slot_exitfn, "exit", status, false);
 }
 
 EXPORT void quick_exit(int status)
 {
-    exit_through(&slot_quick, "quick_exit", status);
+    end(&slot_quick, "quick_exit", status, false);
 }
 
 /* syscall(SYS_exit_group, status): the same end as _exit's (sandbox.c's syscall hook) */
 void cp_shim_exit_group(int status)
 {
-    end(&slot_exit, "_exit", status);
+    end(&slot_exit, "_exit", status, true);
 }
