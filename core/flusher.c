@@ -2,9 +2,10 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 1,000 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 1,100 lines, past the project's ~600: the timeline, who
  * flushes (a thread alone's events handed over without the ring among them: ~110 of the
- * lines), stepping aside, fork and the program's last thread all turn on the same flusher
+ * lines), stepping aside, fork (a child's books reset at its first flush: ~60) and the
+ * program's last thread all turn on the same flusher
  * state (running, claimed, starting, aside, barred) and the flush lock, which one file
  * keeps in one place (the flusher thread's loop also wakes for the waits' clock:
  * stampclock.c).
