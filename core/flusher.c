@@ -1077,13 +1077,6 @@ static void atfork_child_own(void *arg)
     cp_prof_start();
 }
 
-/* A fork child's books: each bucket's flusher state (what it counted and published) and
- * heaptime.c's are the parent's until reset. They were reset in the atfork handler: a
- * write to every bucket, so a copy of every page of them in every child (a child that
- * runs exec at once too), 7.2 ms a fork with 65,536 stacks at rate 1 against 0.2 bare
- * (BENCHMARKS.md, session 29). Now at the child's first flush, the first thing that
- * reads or writes them (cp_flush_lock held; nothing else in the child touches them:
- * hooks never do, and every publication is a flush's). */
 /* A fork child that has recorded nothing yet and has no file of its own yet (it would
  * make one only to say something): a flush would publish nothing, so it is not made and
  * the books stay as they are (the _exit of a child that never allocated, a child's exec,
@@ -1104,6 +1097,14 @@ void cp_settle_child_books(void)
         settle_child_books();
 }
 
+/* A fork child's books: each bucket's flusher state (what it counted and published) and
+ * heaptime.c's are the parent's until reset. They were reset in the atfork handler: a
+ * write to every bucket, so a copy of every page of them in every child (a child that
+ * runs exec at once too), 7.2 ms a fork with 65,536 stacks at rate 1 against 0.2 bare
+ * (BENCHMARKS.md, session 29). Now at the child's first flush, the first thing that
+ * reads or writes them (cp_flush_lock held; nothing else in the child touches them:
+ * hooks never do, and every publication is a flush's, or a late event's, which settles
+ * them first: cp_settle_child_books). */
 static void settle_child_books(void)
 {
     bool newfile = child_books == BOOKS_OWN_FILE;
