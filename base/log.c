@@ -358,10 +358,10 @@ int cp_log_tree_said(unsigned key)
 }
 
 static const char *const tree_names[CP_LOG_TREE_KEYS] = {
-    "not-profiling", "file",         "memory",         "options",     "truncated",
-    "ring",          "flusher",      "birth-table",    "own-stack",   "sandbox-room",
-    "counter",       "waiter-table", "early",          "bus-blocked", "counter-wait",
-    "deepbind",      "stalled",      "thread-checker", "another-copy"};
+    "not-profiling", "file",         "memory",         "options",      "truncated",
+    "ring",          "flusher",      "birth-table",    "own-stack",    "sandbox-room",
+    "counter",       "waiter-table", "early",          "bus-blocked",  "counter-wait",
+    "deepbind",      "stalled",      "thread-checker", "another-copy", "file-mode"};
 
 const char *cp_log_tree_name(unsigned key)
 {

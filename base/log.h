@@ -87,7 +87,9 @@ void cp_log_freeze_stderr(void);
  *   waiter-table   the mutex waiter table cannot be mapped (mutex profile off)
  *   early          allocations made before the profiler started, beyond what it keeps
  *   bus-blocked    a thread with SIGBUS blocked under a filter that forbids unblocking
- *                  it: what it would store into the profile is not stored */
+ *                  it: what it would store into the profile is not stored
+ *   file-mode      a file made under a seccomp filter whose umask took its owner's read
+ *                  or write (cfile.h: the filter may forbid fchmod, so it stays so) */
 enum {
     CP_LOG_TREE_NOT_PROFILING,
     CP_LOG_TREE_FILE,
@@ -108,6 +110,7 @@ enum {
     CP_LOG_TREE_STALLED,
     CP_LOG_TREE_THREAD_CHECKER,
     CP_LOG_TREE_ANOTHER_COPY,
+    CP_LOG_TREE_FILE_MODE,
     CP_LOG_TREE_KEYS
 };
 void cp_log_tree_init(void);

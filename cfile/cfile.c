@@ -619,11 +619,27 @@ size_t cp_cfile_reserved(const struct cp_cfile *f)
 
 /* ---- open / close ------------------------------------------------------------------ */
 
-static int plain_create; /* atomic: a sandbox may refuse O_TMPFILE and linkat */
+static int plain_create; /* atomic: a sandbox may refuse O_TMPFILE, linkat and fchmod */
 
 void cp_cfile_plain_create(bool on)
 {
     __atomic_store_n(&plain_create, on, __ATOMIC_RELEASE);
+}
+
+/* A file we made whose mode the umask took the owner's read or write from (a daemon's
+ * umask(0277), or 0777 around its own bind): made 0600 & ~umask, it was 0400 or 0000, and
+ * neither its owner's reader (`ctrprof report`: "Permission denied") nor our own reopen
+ * by path could open it, so the profile was lost. Given its owner's bits back; the other
+ * bits are left as they are. Only such a mode costs the system call, and not under a
+ * seccomp filter (plain_create), which may forbid it: there the file keeps its mode. */
+static unsigned owner_rw(int fd, const struct stat *st)
+{
+    if ((st->st_mode & 0600) == 0600)
+        return 0;
+    if (__atomic_load_n(&plain_create, __ATOMIC_ACQUIRE))
+        return (unsigned)(st->st_mode & 07777) | 0x8000u; /* (mode 0 is one too) */
+    (void)fchmod(fd, (st->st_mode & 07777) | 0600);
+    return 0;
 }
 
 /* A new file appears whole or not at all. Made by open(O_CREAT) and then written, it was
@@ -659,6 +675,9 @@ static int create_whole(const char *path, const uint8_t *hdr, size_t h)
     if (t < 0)
         return -EOPNOTSUPP;
     int err = -EOPNOTSUPP;
+    struct stat st;
+    if (fstat(t, &st) == 0)     /* (before it has a name: nobody else ever sees it unreadable) */
+        (void)owner_rw(t, &st); /* (never under a filter: plain_create above) */
     if (pwrite(t, hdr, h, 0) == (ssize_t)h && grow_file(t, 0, CP_CFILE_PAGE) == 0) {
         char proc[32] = "/proc/self/fd/";
         char digits[12];
@@ -741,6 +760,8 @@ static int open_as(struct cp_cfile *f, const char *path, const char *meta, size_
     f->hdr_len = (uint32_t)h;
     fd = move_high(f, fd);
     if ((size_t)st.st_size < CP_CFILE_PAGE) {
+        f->mode_kept = (unsigned short)owner_rw(fd, &st); /* (open(O_CREAT) under the
+                                                           * umask: ours or a sibling's) */
         /* A new file, or one another process is creating right now (it writes the same
          * header bytes, so the race is harmless, FORMAT.md 5.1). Anything else in a
          * short file is somebody's data: never overwrite it. */

@@ -87,6 +87,9 @@ struct cp_cfile {
     int broken;                /* a store into the mapping faulted (truncated file) */
     int grow_lock;             /* a spin lock: one thread of this process grows at a time */
     bool created;              /* immutable: cp_cfile_open_as made it, nobody else has it */
+    unsigned short mode_kept;  /* immutable: 0, or 0x8000 | the mode of a new file the
+                                * umask left without its owner's read or write, kept so
+                                * under a filter (cp_cfile_plain_create) */
     /* guarded by grow_lock; an entry is complete before nviews counts it (release) */
     unsigned nviews;
     struct cp_cfile_view views[CP_CFILE_VIEWS];
@@ -117,8 +120,9 @@ int cp_cfile_presize(struct cp_cfile *f, size_t margin);
 
 /* From now on no system call: what does not fit in the mapping fails (CP_CFILE_ESANDBOX). */
 void cp_cfile_freeze(struct cp_cfile *f);
-/* Create new files with open(O_CREAT) alone (a sandbox may refuse O_TMPFILE and linkat);
- * otherwise a new file appears with its header page or not at all (cfile.c). */
+/* Create new files with open(O_CREAT) alone (a sandbox may refuse O_TMPFILE, linkat and
+ * fchmod); otherwise a new file appears with its header page or not at all, and with its
+ * owner's read and write whatever the umask (cfile.c). */
 void cp_cfile_plain_create(bool on);
 
 /* 0 while the file can grow; else why it stopped for good (CP_CFILE_ELOST: the path no

@@ -253,6 +253,10 @@ void cp_prof_sandbox_failed(void);
  * created now, everything so far published, and CP_SANDBOX_FILE_MARGIN bytes of room
  * made in it; beyond that, new counters are counted lost (said). The program's thread. */
 void cp_prof_root_changing(void);
+/* The process started under a seccomp filter it cannot read (inherited across exec): its
+ * files are made with open(O_CREAT) alone from now on, as under a filter of its own (no
+ * O_TMPFILE, linkat or fchmod, which the filter may forbid; cfile.h). Before cp_prof_init. */
+void cp_prof_started_filtered(void);
 /* Has a seccomp filter been announced (cp_prof_sandbox, not undone)? */
 bool cp_prof_in_sandbox(void);
 /* After cp_prof_sandbox_failed, for a filter before which the flusher was stopped

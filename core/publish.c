@@ -214,6 +214,21 @@ void cp_check_file(void)
                file.path);
 }
 
+/* A file made under a seccomp filter with the umask's mode, its owner's read or write
+ * taken (cfile.h, mode_kept): its owner's reader cannot open it. Said once per tree. */
+static void say_mode_kept(void)
+{
+    if (!have_file || !file.mode_kept || !cp_log_tree_first(CP_LOG_TREE_FILE_MODE))
+        return;
+    char m[5]; /* octal: cp_log has no %o */
+    for (int i = 0; i < 4; i++)
+        m[i] = (char)('0' + ((file.mode_kept >> (9 - 3 * i)) & 7));
+    m[4] = 0;
+    cp_log("%s: made mode %s by the umask under a seccomp filter, which may forbid changing "
+           "it: read it as root or after chmod u+rw",
+           file.path, m);
+}
+
 /* Open the pending per-process file (cp_flush_lock held). Its name was found free at start
  * (preload/shim.c, default_path), but the file is made only now: a process with the same
  * pid and program (another pid namespace) writing to the same directory may have made it
@@ -253,6 +268,7 @@ void cp_open_pending(void)
     }
     republish_all = open_waits;
     open_waits = false;
+    say_mode_kept();
     reserve_counters();
     if (process_counter[0])
         add_named(process_counter, 1);
@@ -326,6 +342,14 @@ void cp_prof_root_changing(void)
     cp_file_unlock(bus);
 }
 
+static bool started_filtered; /* cp_prof_started_filtered: plain creation for good */
+
+void cp_prof_started_filtered(void)
+{
+    started_filtered = true;
+    cp_cfile_plain_create(true);
+}
+
 bool cp_prof_in_sandbox(void)
 {
     return __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) != 0;
@@ -335,7 +359,7 @@ void cp_prof_sandbox_failed(void)
 {
     /* the filter did not go in: growth and mmap are allowed again */
     __atomic_store_n(&cp_sandboxed, 0, __ATOMIC_RELEASE);
-    cp_cfile_plain_create(false);
+    cp_cfile_plain_create(started_filtered);
     cp_spin_lock(&cp_flush_lock);
     __atomic_store_n(&sandbox_next, false, __ATOMIC_RELAXED);
     if (have_file)
@@ -709,6 +733,7 @@ int cp_file_init(const char *path, const char *meta, size_t metalen, bool lazy)
             return err;
         }
         have_file = true;
+        say_mode_kept();
         reserve_counters();
     }
     return 0;

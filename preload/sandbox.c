@@ -207,6 +207,7 @@ static bool tree_allowed(const struct sock_fprog *fp)
         uint64_t a[3];
     } calls[] = {
         {__NR_mkdirat, {(uint64_t)(int64_t)AT_FDCWD, 0, 0700}},
+        {__NR_fchmodat, {(uint64_t)(int64_t)AT_FDCWD, 0, 0700}},
         {__NR_newfstatat, {(uint64_t)(int64_t)AT_FDCWD, 0, 0}},
         {__NR_openat,
          {(uint64_t)(int64_t)AT_FDCWD, 0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC}},

@@ -472,8 +472,10 @@ __attribute__((constructor)) static void ctrprof_init(void)
         cp_shim_hi = hi;
     }
     cp_contention_init(); /* (the table itself is mapped at the first wait) */
-    if (sandboxed0)
+    if (sandboxed0) {
         cp_contention_prepare(); /* (under a filter from the start: now, as before) */
+        cp_prof_started_filtered();
+    }
     bool lazy = per_process_file && !sandboxed0;
     static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler, child_reset,
                                         file_taken, cp_shim_deepbind_flusher};

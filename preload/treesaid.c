@@ -67,9 +67,19 @@ static int sys_open(const char *p, int flags, int mode)
 {
     return (int)cp_raw_syscall(SYS_openat, AT_FDCWD, (long)p, flags, mode, 0, 0);
 }
+static void sys_chmod_0700(const char *p)
+{
+    cp_raw_syscall(SYS_fchmodat, AT_FDCWD, (long)p, 0700, 0, 0, 0);
+}
+/* made 0700 whatever the umask: under umask 0777 it was 0000, a directory its owner's
+ * later processes could not make theirs in, for as long as it stayed (base_is_ours
+ * mends one left so) */
 static long sys_mkdir(const char *p)
 {
-    return cp_raw_syscall(SYS_mkdirat, AT_FDCWD, (long)p, 0700, 0, 0, 0);
+    long r = cp_raw_syscall(SYS_mkdirat, AT_FDCWD, (long)p, 0700, 0, 0, 0);
+    if (r == 0)
+        sys_chmod_0700(p);
+    return r;
 }
 static long sys_unlink(const char *p, int flags)
 {
@@ -175,7 +185,11 @@ static bool base_is_ours(void)
     if (cp_raw_syscall(SYS_newfstatat, AT_FDCWD, (long)base, (long)&st, AT_SYMLINK_NOFOLLOW, 0,
                        0) != 0)
         return false;
-    return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0;
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+        return false;
+    if ((st.st_mode & 0700) != 0700) /* (made under umask 0777 by an older shim) */
+        sys_chmod_0700(base);
+    return true;
 }
 
 /* ---- the sweep: directories left by roots that were killed ---- */

@@ -8,7 +8,8 @@
 #   - a symlink, a FIFO, a directory, another user's file planted at the profile path,
 #     in a world-writable sticky directory: never followed, never clobbered
 #   - a directory the user cannot write (run as nobody)
-#   - files are created 0600 whatever the umask
+#   - files are created 0600 whatever the umask (0777 too; not under a seccomp filter,
+#     which may forbid fchmod: sandbox.sh)
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 # Thousands of distinct stacks at rate 1: a profile of several MiB, grown page by page.
@@ -124,6 +125,48 @@ fi
 mkdir -p "$WORK/um"
 (cd "$WORK" && umask 000 && CTRPROF_DIR="$WORK/um" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" $PY -c 'print(1)' >/dev/null)
 check_eq "faults:umask-0-still-0600" "600" "$(stat -c '%a' "$WORK"/um/ctrprof.python3.*.count)"
+
+# 5b. A umask that takes the owner's own bits (a daemon's umask 0277; 0777 around a
+# bind): the file was made 0600 & ~umask, 0400 or 0000: at 0000 its owner's `ctrprof
+# report` skipped it ("Permission denied"), and at 0400 it could not grow past its first
+# page (growth opens the path again for writing), so every sample that needed a new
+# counter was lost, said as "the profile's path no longer leads to the file". 0600 now
+# (and the script's thousands of stacks in it), and the
+# once-per-tree marker directory (preload/treesaid.c) 0700, not a 0000 one that stayed in
+# the runtime dir and kept every later process of its owner from using it. As nobody
+# (root reads any mode).
+if [ "$(id -u)" = 0 ]; then
+    # the allocations the script makes at rate 1 (python3's, not pymalloc's), as nobody
+    total_objects() {
+        setpriv --reuid=nobody --regid=nogroup --clear-groups "$CTRPROF" report --format folded \
+            --sample alloc_objects "$1" 2>/dev/null | awk '{ s += $NF } END { printf "%.0f\n", s }'
+    }
+    d="$WORK/umo-ref" && mkdir -p "$d" && chmod 1777 "$d"
+    (cd "$WORK" && umask 022 && setpriv --reuid=nobody --regid=nogroup --clear-groups env \
+        CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" $PY -c "$SCRIPT" >/dev/null)
+    ref=$(total_objects "$d")
+    [ "$ref" -gt 1000 ] && pass "faults:umask-022:reference" ||
+        fail "faults:umask-022:reference" "expected over 1,000 allocations at rate 1, got $ref"
+    for um in 0777 0277; do
+        n="faults:umask-$um"
+        d="$WORK/umo-$um" && mkdir -p "$d/prof" "$d/run" && chmod 1777 "$d/prof" "$d/run" && chmod 0755 "$d"
+        (cd "$d" && umask "$um" && setpriv --reuid=nobody --regid=nogroup --clear-groups env \
+            CTRPROF_DIR="$d/prof" XDG_RUNTIME_DIR="$d/run" CTRPROF_FLUSH_MS=bogus CTRPROF_MEM_RATE=1 \
+            LD_PRELOAD="$SHIM" $PY -c "$SCRIPT" >/dev/null 2>"$d/err")
+        check_eq "$n:file-0600" "600" "$(stat -c '%a' "$d"/prof/ctrprof.python3.*.count 2>&1)"
+        rep=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$CTRPROF" report --format folded \
+            "$d/prof" 2>&1)
+        check_eq "$n:owner-reads-it" "0 0" "$? $(grep -c 'Permission denied\|no profile' <<<"$rep")"
+        check_eq "$n:tree-dir-0700" "700" "$(stat -c '%a' "$d"/run/ctrprof-said-* 2>&1)"
+        check_eq "$n:one-line-the-options-once" "1 1" \
+            "$(grep -c '^ctrprof: ' "$d/err") $(grep -c '^ctrprof: CTRPROF_FLUSH_MS=bogus' "$d/err")"
+        got=$(total_objects "$d/prof")
+        within "$ref" "$got" 0.1 && pass "$n:every-allocation" ||
+            fail "$n:every-allocation" "expected ~$ref allocations (umask 022), got $got"
+    done
+else
+    skip "faults:umask-owner-bits" "needs root to run as nobody (root reads a file of any mode)"
+fi
 
 # A profile appears whole (its header page written) or not at all: a process killed while
 # the profiler creates its file (libkillwrite.so: SIGKILL at the first pwrite into the

@@ -126,6 +126,22 @@ err=$(cd "$WORK" && XDG_RUNTIME_DIR="$rt" CTRPROF_DIR="$WORK/inh" LD_PRELOAD="$S
     "$PROGS/sandboxed" exec /usr/bin/env CTRPROF_FLUSH_MS=bogus /bin/true 2>&1)
 check_eq "sandbox:inherited-filter:says-without-tree" "0 1 " \
     "$? $(grep -c '^ctrprof: CTRPROF_FLUSH_MS=bogus' <<<"$err") $(ls -A "$rt")"
+# Such a process makes its file by open alone (core/publish.c's cp_prof_started_filtered):
+# not O_TMPFILE and linkat, nor fchmod, which a filter may forbid. Under one that kills
+# the process at link, linkat and any chmod (tests/programs/sandboxed.c's exec-nolink),
+# the profiler's linkat killed `true` at start-up (SIGSYS, status 159).
+mkdir -p "$WORK/nolink"
+(cd "$WORK" && CTRPROF_DIR="$WORK/nolink" LD_PRELOAD="$SHIM" "$PROGS/sandboxed" exec-nolink /bin/true)
+check_eq "sandbox:inherited-filter:no-link:runs" "0" "$?"
+check_eq "sandbox:inherited-filter:no-link:file-at-start" "1" \
+    "$(ls "$WORK"/nolink/ctrprof.true.*.count 2>/dev/null | wc -l)"
+# and a umask that takes the owner's bits leaves the file as it made it there (no fchmod:
+# faults.sh 5b gives it 0600 elsewhere), said in one line
+mkdir -p "$WORK/nolink-um"
+err=$(cd "$WORK" && umask 0277 && CTRPROF_DIR="$WORK/nolink-um" LD_PRELOAD="$SHIM" \
+    "$PROGS/sandboxed" exec-nolink /bin/true 2>&1)
+check_eq "sandbox:inherited-filter:no-link:umask-0277-kept-said" "0 400 1" \
+    "$? $(stat -c '%a' "$WORK"/nolink-um/ctrprof.true.*.count 2>&1) $(grep -c '^ctrprof: .*made mode 0400 by the umask under a seccomp filter' <<<"$err")"
 (cd "$WORK" && CTRPROF_DIR="$WORK/noinh" LD_PRELOAD="$SHIM" /bin/true)
 check_eq "sandbox:no-filter:no-file" "0" "$(ls "$WORK"/noinh | wc -l)"
 

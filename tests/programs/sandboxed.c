@@ -21,6 +21,9 @@
  * came up 3 in ~1 of 750 runs; sandbox.sh checks 20 such sites).
  *   sandboxed exec PROG ARG...   installs a filter that allows everything (the process is
  *                                then "under seccomp", mode 2) and execs PROG
+ *   sandboxed exec-nolink PROG...  the same with a filter that kills the process at link,
+ *                                linkat or any chmod (an allow-list that has open but not
+ *                                those: the profiler's file is then made by open alone)
  * Output by write(2) only (stdio's first use would fstat, which the allow-list forbids).
  */
 #define _GNU_SOURCE
@@ -140,11 +143,20 @@ static void say(const char *s)
 }
 
 static struct sock_filter all[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+static struct sock_filter nolink[] = {HEAD,
+                                      KILL(__NR_link),
+                                      KILL(__NR_linkat),
+                                      KILL(__NR_chmod),
+                                      KILL(__NR_fchmod),
+                                      KILL(__NR_fchmodat),
+                                      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
 
 int main(int argc, char **argv)
 {
-    if (argc >= 3 && !strcmp(argv[1], "exec")) {
+    if (argc >= 3 && (!strcmp(argv[1], "exec") || !strcmp(argv[1], "exec-nolink"))) {
         struct sock_fprog p = {1, all};
+        if (!strcmp(argv[1], "exec-nolink"))
+            p = (struct sock_fprog){sizeof nolink / sizeof nolink[0], nolink};
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
             prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p, 0, 0) != 0)
             return 4;

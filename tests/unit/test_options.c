@@ -161,7 +161,7 @@ static void test_said_list(void **state)
     /* every key has a name that round-trips, and the whole list fits CTRPROF_SAID's buffer */
     cp_log_tree_mark_list("ring,flusher,birth-table,own-stack,sandbox-room,counter,waiter-table,"
                           "early,bus-blocked,counter-wait,deepbind,stalled,thread-checker,"
-                          "another-copy");
+                          "another-copy,file-mode");
     for (unsigned k = 0; k < CP_LOG_TREE_KEYS; k++)
         assert_true(cp_log_tree_said(k));
     char all[256];
@@ -170,7 +170,7 @@ static void test_said_list(void **state)
     assert_string_equal(all, "not-profiling,file,memory,options,truncated,ring,flusher,"
                              "birth-table,own-stack,sandbox-room,counter,waiter-table,early,"
                              "bus-blocked,counter-wait,deepbind,stalled,thread-checker,"
-                             "another-copy");
+                             "another-copy,file-mode");
 }
 
 int main(void)
