@@ -267,8 +267,10 @@ static int reopen(struct cp_cfile *f)
     int fd = open(f->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
-        /* out of descriptors or memory: maybe later; anything else is for good */
-        if (e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR)
+        /* out of descriptors or memory: maybe later; refused to another uid the process
+         * took (a daemon's seteuid, core/publish.c's cp_prof_identity_changing): maybe
+         * later too, back under its own; anything else is for good */
+        if (e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR || e == EACCES)
             return -e;
         stop(f, CP_CFILE_ELOST);
         return CP_CFILE_ELOST;
@@ -530,6 +532,13 @@ static uint32_t load32(struct cp_cfile *f, size_t off)
 static uint32_t *word32(struct cp_cfile *f, size_t off)
 {
     return (uint32_t *)at(f, off, 4);
+}
+
+size_t cp_cfile_room(struct cp_cfile *f)
+{
+    uint32_t l = load32(f, f->hdr_len);
+    size_t used = l ? l : f->hdr_len + RECORDS_OFF, m = mapped(f);
+    return m > used ? m - used : 0;
 }
 
 int cp_cfile_presize(struct cp_cfile *f, size_t margin)

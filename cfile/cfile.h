@@ -117,6 +117,8 @@ void cp_cfile_close(struct cp_cfile *f);
  * records use now and map all of it, so that the counters of the next margin bytes need
  * no system call. Returns 0 or a negative code. */
 int cp_cfile_presize(struct cp_cfile *f, size_t margin);
+/* The bytes mapped past what its records use now: new records that need no growth. */
+size_t cp_cfile_room(struct cp_cfile *f);
 
 /* From now on no system call: what does not fit in the mapping fails (CP_CFILE_ESANDBOX). */
 void cp_cfile_freeze(struct cp_cfile *f);

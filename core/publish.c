@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "arena.h"
 #include "cfile.h"
@@ -70,6 +71,13 @@ static bool can_wait(void)
 static bool for_now(int err)
 {
     return err == -EMFILE || err == -ENFILE || err == -ENOMEM || err == -EINTR || err == -EAGAIN;
+}
+
+/* A counter the file could not grow for: also for now when the file's path was refused to
+ * a uid the process took (cp_prof_identity_changing), which it may give back. */
+static bool growth_for_now(int err)
+{
+    return for_now(err) || err == -EACCES;
 }
 
 /* A per-process file that could not be created for now (a descriptor limit, memory): it
@@ -342,6 +350,47 @@ void cp_prof_root_changing(void)
     cp_file_unlock(bus);
 }
 
+/* The program sets another uid (prof.h). Room is made only when under half of the margin
+ * is left, so that a server that changes its euid per request (Samba's smbd) pays the
+ * growth's system calls once per half a margin of new counters, not per request. A growth
+ * refused meanwhile for the new uid (EACCES: cfile.c's reopen) waits, as growth does at a
+ * descriptor limit: the counters go in when the process may open the file again, or are
+ * lost at exit, said. */
+static bool dir_open_to(const char *path, uid_t u)
+{
+    char dir[CP_PATH_MAX];
+    size_t n = strlen(path);
+    while (n > 0 && path[n - 1] != '/')
+        n--;
+    if (n == 0 || n >= sizeof dir)
+        return false;
+    memcpy(dir, path, n);
+    dir[n > 1 ? n - 1 : 1] = 0; /* "/x" -> "/" */
+    struct stat st;
+    if (u == 0 || stat(dir, &st) != 0)
+        return u == 0;
+    return st.st_uid == u ? (st.st_mode & 0300) == 0300 : (st.st_mode & 0003) == 0003;
+}
+
+void cp_prof_identity_changing(uid_t u)
+{
+    if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return;
+    if (__atomic_load_n(&cp_file_pending, __ATOMIC_ACQUIRE)) {
+        /* a directory the new uid may make its file in (/tmp): made then, its own, and
+         * no room taken now (a prefork server's every worker a megabyte); else now */
+        if (!dir_open_to(pending_path, u))
+            cp_prof_root_changing(); /* (makes the file, then the room) */
+        return;
+    }
+    int bus;
+    if (!cp_file_lock(&bus))
+        return;
+    if (have_file && cp_cfile_room(&file) < CP_SANDBOX_FILE_MARGIN / 2)
+        (void)cp_cfile_presize(&file, CP_SANDBOX_FILE_MARGIN); /* (said by growth if not) */
+    cp_file_unlock(bus);
+}
+
 static bool started_filtered; /* cp_prof_started_filtered: plain creation for good */
 
 void cp_prof_started_filtered(void)
@@ -441,7 +490,7 @@ static __attribute__((noinline)) bool make_bucket_ctr(struct cp_bucket *b, int i
     if (err == CP_CFILE_EBROKEN) {
         *ctr = 0;
         cp_check_file(); /* said there, once; nothing more goes to the file */
-    } else if (err && (pending_blocked = for_now(err)) && can_wait()) {
+    } else if (err && (pending_blocked = growth_for_now(err)) && can_wait()) {
         b->ctr_failed = CP_CTR_PENDING;
         npending++;
         say_counter_waits(err);
@@ -514,7 +563,7 @@ static bool ht_for_now; /* the last refusal was for now */
 
 static bool ht_refused(int err)
 {
-    ht_for_now = for_now(err) && can_wait();
+    ht_for_now = growth_for_now(err) && can_wait();
     if (ht_for_now)
         say_counter_waits(err);
     return ht_for_now;

@@ -419,6 +419,7 @@ EXPORT long syscall(long n, ...)
         before_set_tsc(a1, (unsigned long)a2);
     if (n == SYS_chroot)
         before_chroot();
+    cp_shim_identity_syscall(n, a1, a2);
     int strict;
     bool tsync = false;
     if (n == SYS_seccomp && (a1 == SECCOMP_SET_MODE_FILTER || a1 == SECCOMP_SET_MODE_STRICT)) {

@@ -100,6 +100,9 @@ bool cp_shim_run_top(void);
  * SYS_capset, SYS_prctl's per-thread options): the same, for sandbox.c's syscall hook. */
 bool cp_shim_alone_begin_prctl(int option);
 bool cp_shim_alone_begin_syscall(long n, long a1, long a2);
+/* identity.c: a raw system call that sets the effective or file-system uid (SYS_setuid,
+ * SYS_setreuid, SYS_setresuid, SYS_setfsuid): the engine's room first; others nothing */
+void cp_shim_identity_syscall(long n, long a1, long a2);
 void cp_shim_alone_end(bool began);
 
 /* nproc.c: the kernel refused the program a thread or process (EAGAIN): if a thread of

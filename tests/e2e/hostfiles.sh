@@ -403,6 +403,44 @@ else
     done
 fi
 
+# 7b. A daemon that drops root (tests/programs/dropuid.c: setuid, setresuid or the raw
+# system call to nobody, then 2,000 sites and 64 MiB), its profile in a directory only
+# root may write: the file is made, and a megabyte of room in it, just before the drop
+# (the old shim: nothing was sampled before, and nobody could not make the file, "not
+# profiling"; a file made before could not grow, its path refused to nobody). A server
+# that takes another user for a while (seteuid, 30,000 sites: past the room, then back to
+# root): the counters the file could not grow for wait and go in once it may again.
+if [ "$(id -u)" != 0 ]; then
+    skip "hostfiles:drop-root" "setuid needs root"
+else
+    for how in setuid setresuid raw seteuid-back; do
+        for rate in 1 524288; do
+            n="hostfiles:drop-root:$how:rate-$rate"
+            d="$WORK/drop-$how-$rate"
+            mkdir -p "$d/prof" && chmod 0755 "$d" "$d/prof"
+            sites=2000
+            [ "$how" = seteuid-back ] && sites=30000
+            got=$(cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
+                "$PROGS/dropuid" "$(id -u nobody)" "$how" "$sites" 2>"$d/err")
+            if [ "$how" = seteuid-back ] && [ "$rate" = 1 ]; then
+                # (the wait is said: the file could not grow while the process was nobody)
+                check_eq "$n:runs (says the wait)" "ok|1" "$got|$(grep -c '^ctrprof: ' "$d/err")"
+            else
+                check_eq "$n:runs (and says nothing)" "ok|" "$got|$(cat "$d/err")"
+            fi
+            f=$(ls "$d"/prof/*.count 2>/dev/null | head -1)
+            [ -n "$f" ] || { fail "$n:profile" "none in $d/prof"; continue; }
+            if [ "$rate" = 1 ]; then
+                check_eq "$n:exact" "$sites 64" "$(site "$f" drop_site) $(site "$f" drop_big)"
+            else
+                got=$(site "$f" drop_big alloc_space)
+                within 67108864 "$got" 0.25 && pass "$n:sampled" ||
+                    fail "$n:sampled" "drop_big: expected ~67108864 bytes, got $got"
+            fi
+        done
+    done
+fi
+
 # 8. No /proc (a chroot or mount namespace without it: here an empty tmpfs over /proc in a
 # mount namespace of the test's own). The program's own path came from /proc/self/exe
 # only: without it the profile named the program "" and the report left every frame of

@@ -200,17 +200,25 @@ for rate in $RATES; do
     fi
 done
 
-# 9. One "not profiling" line per process tree: workers that setuid() to a user who
-# cannot create their profiles in the parent's directory say it once between them, and
-# so do the images they exec.
+# 9. Workers that setuid() to a user who cannot create files in the parent's directory
+# (a prefork server's): each makes its profile just before the drop (preload/identity.c),
+# and has its 16 allocations in it at rate 1. Until then none could, and they said "not
+# profiling" once between them. The images they exec cannot make theirs: said once per
+# tree.
 if [ "$(id -u)" != 0 ] || ! id -u nobody >/dev/null 2>&1; then
     skip "sigfork:not-profiling-once-per-tree" "needs root and a nobody user"
 else
-    mkdir -p "$WORK/ro" && chmod 755 "$WORK/ro"
     for rate in $RATES; do
-        out=$(cd "$WORK" && CTRPROF_DIR="$WORK/ro" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/setuidfork" "$(id -u nobody)" 5 2>"$WORK/ro.err")
-        check_eq "sigfork:not-profiling-once-per-tree-rate-$rate" "workers 5 1" "$out $(grep -c 'not profiling' "$WORK/ro.err")"
+        d="$WORK/ro-$rate" && mkdir -p "$d" && chmod 755 "$d"
+        out=$(cd "$WORK" && CTRPROF_DIR="$d" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" "$PROGS/setuidfork" "$(id -u nobody)" 5 2>"$WORK/ro.err")
+        check_eq "sigfork:setuid-workers-profiled-rate-$rate" "workers 5 0 6" \
+            "$out $(grep -c 'not profiling' "$WORK/ro.err") $(ls "$d"/*.count | wc -l)"
+        if [ "$rate" = 1 ]; then
+            got=$(for f in "$d"/*.count; do site "$f" churn; done | sort | uniq -c | awk '{ print $1 "x" $2 }')
+            check_eq "sigfork:setuid-workers-profiled-rate-1:each-its-own" "6x16" "$(echo $got)"
+        fi
     done
+    mkdir -p "$WORK/ro" && chmod 755 "$WORK/ro"
     # and across exec: each worker execs itself twice after setuid (10 new images, each
     # unable to make its file); the line is said once, the environment carries it
     for rate in $RATES; do
