@@ -766,6 +766,7 @@ static int open_as(struct cp_cfile *f, const char *path, const char *meta, size_
     memcpy(f->path, path, pl + 1);
     f->dev = (uint64_t)st.st_dev;
     f->ino = (uint64_t)st.st_ino;
+    f->uid = (uint32_t)st.st_uid;
     f->hdr_len = (uint32_t)h;
     fd = move_high(f, fd);
     if ((size_t)st.st_size < CP_CFILE_PAGE) {

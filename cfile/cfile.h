@@ -78,6 +78,7 @@ struct cp_cfile {
     /* immutable after open */
     char path[CP_CFILE_PATH_MAX]; /* reopened by this path to grow; never kept open */
     uint64_t dev, ino;            /* the file we created: a reopen must find it */
+    uint32_t uid;                 /* its owner (ours when opened: see cp_cfile_open) */
     uint32_t hdr_len;             /* H */
     /* atomic */
     struct cp_cfile_view *cur; /* the newest view: growth maps into it (a byte is reached

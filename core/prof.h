@@ -255,12 +255,14 @@ void cp_prof_sandbox_failed(void);
  * made in it; beyond that, new counters are counted lost (said). The program's thread. */
 void cp_prof_root_changing(void);
 /* The program is about to set its effective or file-system uid to u (a daemon dropping
- * root: setuid, setresuid...; a server's per-request seteuid). The file, 0600 and its
- * owner's, may not open for u, and growth opens it by path: so CP_SANDBOX_FILE_MARGIN
- * bytes of room are kept in it (made again when under half is left), and a file that
- * waited for something to say is made now, unless its directory is one u may write in
- * (then u makes it, its own). The program's thread; nothing if nothing is needed. */
-void cp_prof_identity_changing(uid_t u);
+ * root: setuid, setresuid...; a server's per-request seteuid), or to drop capabilities
+ * (capset: u its own uid), after which it has CAP_DAC_OVERRIDE (override) or may not.
+ * The file, 0600 and its owner's, may not open for u, and growth opens it by path: so
+ * CP_SANDBOX_FILE_MARGIN bytes of room are kept in it (made again when under half is
+ * left) unless u owns it or overrides, and a file that waited for something to say is
+ * made now, unless its directory is one u may write in (then u makes it, its own). The
+ * program's thread; nothing if nothing is needed. */
+void cp_prof_identity_changing(uid_t u, bool override);
 /* The process started under a seccomp filter it cannot read (inherited across exec): its
  * files are made with open(O_CREAT) alone from now on, as under a filter of its own (no
  * O_TMPFILE, linkat or fchmod, which the filter may forbid; cfile.h). Before cp_prof_init. */

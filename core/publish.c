@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "cfile.h"
@@ -336,18 +337,24 @@ int cp_prof_sandbox(void)
     return 1;
 }
 
-void cp_prof_root_changing(void)
+/* The file made now if it waited, and (room) CP_SANDBOX_FILE_MARGIN bytes of room in it */
+static void make_file_now(bool room)
 {
-    if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
-        return;
     cp_prof_flush_all(); /* (creates a file waiting for something to say, if there is) */
     int bus;
     if (!cp_file_lock(&bus))
         return;
     cp_open_pending();
-    if (have_file)
+    if (have_file && room)
         (void)cp_cfile_presize(&file, CP_SANDBOX_FILE_MARGIN); /* (said by growth if not) */
     cp_file_unlock(bus);
+}
+
+void cp_prof_root_changing(void)
+{
+    if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        return;
+    make_file_now(true);
 }
 
 /* The program sets another uid (prof.h). Room is made only when under half of the margin
@@ -356,7 +363,10 @@ void cp_prof_root_changing(void)
  * refused meanwhile for the new uid (EACCES: cfile.c's reopen) waits, as growth does at a
  * descriptor limit: the counters go in when the process may open the file again, or are
  * lost at exit, said. */
-static bool dir_open_to(const char *path, uid_t u)
+/* May uid u make a file in path's directory (override: it has CAP_DAC_OVERRIDE, as root
+ * has)? By the mode bits: its owner's if u owns it, else the others' (a group's is not
+ * counted: no). */
+static bool dir_open_to(const char *path, uid_t u, bool override)
 {
     char dir[CP_PATH_MAX];
     size_t n = strlen(path);
@@ -367,26 +377,27 @@ static bool dir_open_to(const char *path, uid_t u)
     memcpy(dir, path, n);
     dir[n > 1 ? n - 1 : 1] = 0; /* "/x" -> "/" */
     struct stat st;
-    if (u == 0 || stat(dir, &st) != 0)
-        return u == 0;
+    if (override || stat(dir, &st) != 0)
+        return override;
     return st.st_uid == u ? (st.st_mode & 0300) == 0300 : (st.st_mode & 0003) == 0003;
 }
 
-void cp_prof_identity_changing(uid_t u)
+void cp_prof_identity_changing(uid_t u, bool override)
 {
     if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return;
     if (__atomic_load_n(&cp_file_pending, __ATOMIC_ACQUIRE)) {
         /* a directory the new uid may make its file in (/tmp): made then, its own, and
          * no room taken now (a prefork server's every worker a megabyte); else now */
-        if (!dir_open_to(pending_path, u))
-            cp_prof_root_changing(); /* (makes the file, then the room) */
+        if (!dir_open_to(pending_path, u, override))
+            make_file_now(u != geteuid()); /* (room for a file u will not own) */
         return;
     }
     int bus;
     if (!cp_file_lock(&bus))
         return;
-    if (have_file && cp_cfile_room(&file) < CP_SANDBOX_FILE_MARGIN / 2)
+    if (have_file && !override && u != file.uid &&
+        cp_cfile_room(&file) < CP_SANDBOX_FILE_MARGIN / 2)
         (void)cp_cfile_presize(&file, CP_SANDBOX_FILE_MARGIN); /* (said by growth if not) */
     cp_file_unlock(bus);
 }

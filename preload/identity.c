@@ -1,7 +1,7 @@
 /*
  * identity.c — the calls that set the process's effective or file-system uid: setuid,
- * seteuid, setreuid, setresuid, setfsuid, and the same as raw system calls (from
- * sandbox.c's syscall hook, cp_shim_identity_syscall).
+ * seteuid, setreuid, setresuid, setfsuid; capset (from alone.c's hook); and the same as
+ * raw system calls (from sandbox.c's syscall hook, cp_shim_identity_syscall).
  *
  * A daemon started as root drops to its own user once it has bound its port (setuid or
  * setresuid: dnsmasq, chronyd, lighttpd...), and a file server takes each request's user
@@ -17,8 +17,12 @@
  * uid could then read the profile (the addresses of a process the kernel keeps
  * non-dumpable, hence unreadable to them, after its drop).
  *
- * A uid the call would not change (-1, or the effective uid already) asks nothing. Not
- * from profiler code (the guard), nor in a vfork child (getpid() is not the shim's).
+ * And capset (alone.c's hook, and the raw call), which may take CAP_DAC_OVERRIDE from a
+ * root that writes its profile into a directory that is not root's (a file waiting for
+ * its first sample could then not be made there): treated as a change to the same uid
+ * without the override. A uid the call would not change (-1, or the effective uid
+ * already) asks nothing. Not from profiler code (the guard), nor in a vfork child
+ * (getpid() is not the shim's).
  *
  * Context: any application thread, the program's own call. Result and errno are the real
  * function's own; nothing is recorded.
@@ -33,17 +37,32 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* The effective (or file-system) uid is about to become u */
+/* The effective (or file-system) uid is about to become u (caps: the capabilities are
+ * about to be set, u the same) */
+static void changing(uid_t u, bool caps)
+{
+    if (cp_shim_state != CP_SHIM_ON || cp_tls.guard || getpid() != cp_shim_pid)
+        return;
+    int64_t cd = cp_shim_enter();
+    /* root's uid change keeps CAP_DAC_OVERRIDE only to root (glibc's setuid to another
+     * clears it); capset may drop it: whether it does is in the program's memory, which
+     * is not read (a bad pointer is the kernel's EFAULT to give, not a fault of ours) */
+    cp_prof_identity_changing(u, !caps && u == 0);
+    cp_shim_leave(cd);
+}
+
 static void before(uid_t u)
 {
-    if (u == (uid_t)-1 || cp_shim_state != CP_SHIM_ON || cp_tls.guard)
-        return;
     int saved = errno;
-    if (u != geteuid() && getpid() == cp_shim_pid) {
-        int64_t cd = cp_shim_enter();
-        cp_prof_identity_changing(u);
-        cp_shim_leave(cd);
-    }
+    if (u != (uid_t)-1 && u != geteuid())
+        changing(u, false);
+    errno = saved;
+}
+
+void cp_shim_identity_caps(void)
+{
+    int saved = errno;
+    changing(geteuid(), true);
     errno = saved;
 }
 
@@ -53,6 +72,8 @@ void cp_shim_identity_syscall(long n, long a1, long a2)
         before((uid_t)a1);
     else if (n == SYS_setreuid || n == SYS_setresuid)
         before((uid_t)a2);
+    else if (n == SYS_capset)
+        cp_shim_identity_caps();
 }
 
 EXPORT int setuid(uid_t u)
@@ -82,8 +103,7 @@ EXPORT int setreuid(uid_t r, uid_t e)
 EXPORT int setresuid(uid_t r, uid_t e, uid_t s)
 {
     static void *real;
-    int (*f)(uid_t, uid_t, uid_t) =
-        (int (*)(uid_t, uid_t, uid_t))cp_shim_next(&real, "setresuid");
+    int (*f)(uid_t, uid_t, uid_t) = (int (*)(uid_t, uid_t, uid_t))cp_shim_next(&real, "setresuid");
     before(e);
     return f(r, e, s);
 }

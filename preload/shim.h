@@ -101,8 +101,11 @@ bool cp_shim_run_top(void);
 bool cp_shim_alone_begin_prctl(int option);
 bool cp_shim_alone_begin_syscall(long n, long a1, long a2);
 /* identity.c: a raw system call that sets the effective or file-system uid (SYS_setuid,
- * SYS_setreuid, SYS_setresuid, SYS_setfsuid): the engine's room first; others nothing */
+ * SYS_setreuid, SYS_setresuid, SYS_setfsuid) or the capabilities (SYS_capset): the
+ * engine's file and room first; others nothing */
 void cp_shim_identity_syscall(long n, long a1, long a2);
+/* identity.c: before capset (alone.c's hook) */
+void cp_shim_identity_caps(void);
 void cp_shim_alone_end(bool began);
 
 /* nproc.c: the kernel refused the program a thread or process (EAGAIN): if a thread of

@@ -409,17 +409,20 @@ fi
 # (the old shim: nothing was sampled before, and nobody could not make the file, "not
 # profiling"; a file made before could not grow, its path refused to nobody). A server
 # that takes another user for a while (seteuid, 30,000 sites: past the room, then back to
-# root): the counters the file could not grow for wait and go in once it may again.
+# root): the counters the file could not grow for wait and go in once it may again. And a
+# root that drops its capabilities (capset), its profile in a directory of nobody's, which
+# it may then no longer write in (the old shim: "not profiling").
 if [ "$(id -u)" != 0 ]; then
     skip "hostfiles:drop-root" "setuid needs root"
 else
-    for how in setuid setresuid raw seteuid-back; do
+    for how in setuid setresuid raw seteuid-back caps; do
         for rate in 1 524288; do
             n="hostfiles:drop-root:$how:rate-$rate"
             d="$WORK/drop-$how-$rate"
             mkdir -p "$d/prof" && chmod 0755 "$d" "$d/prof"
             sites=2000
             [ "$how" = seteuid-back ] && sites=30000
+            [ "$how" = caps ] && chown nobody "$d/prof"
             got=$(cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
                 "$PROGS/dropuid" "$(id -u nobody)" "$how" "$sites" 2>"$d/err")
             if [ "$how" = seteuid-back ] && [ "$rate" = 1 ]; then

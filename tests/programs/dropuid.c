@@ -7,6 +7,8 @@
  *          syscall(SYS_setuid, UID) (one thread: the same); then N distinct sites
  *          (default 2,000) and the big site
  *          seteuid-back: seteuid(UID), N distinct sites, seteuid(0) again, the big site
+ *          caps: stays root (UID unused) but drops every capability (capset), so that
+ *          it may no longer write in a directory of another user's; then the sites
  * Before: nothing allocated (at the default rate nothing is sampled before the drop).
  * After: N distinct sites (manysites.h, innermost function drop_site) of one 100-byte
  * object each, freed, and 64 blocks of 1 MiB (drop_big), freed: the profile must grow.
@@ -16,8 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+int capset(cap_user_header_t hdr, const cap_user_data_t data); /* (glibc's; no header) */
 
 #include "manysites.h"
 
@@ -53,7 +58,11 @@ int main(int argc, char **argv)
         r = (int)syscall(SYS_setuid, u);
     else if (!strcmp(how, "seteuid-back"))
         r = seteuid(u);
-    else
+    else if (!strcmp(how, "caps")) {
+        struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+        struct __user_cap_data_struct none[2] = {{0, 0, 0}, {0, 0, 0}};
+        r = capset(&h, none);
+    } else
         return 2;
     if (r != 0) {
         perror(how);
