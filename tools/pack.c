@@ -217,7 +217,10 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
     char tmp[PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", done->packed, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0777);
-    int bad = fd < 0 || write_all(fd, z, zlen) != 0 || fsync(fd) != 0;
+    /* the profile's own mode, as gzip and zstd keep theirs: the umask's would be 0000
+     * under umask 0777, a packed profile its owner could not read */
+    int bad = fd < 0 || fchmod(fd, st.st_mode & 0777) != 0 || write_all(fd, z, zlen) != 0 ||
+              fsync(fd) != 0;
     int e = errno;
     if (fd >= 0 && close(fd) != 0 && !bad) {
         bad = 1;

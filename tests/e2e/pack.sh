@@ -62,6 +62,12 @@ cp "$A" "$WORK/b/ctrprof.ns.1.count"
 check_eq "pack:removes-the-file" "ctrprof.ns.1.count.zst" "$(ls "$WORK/b")"
 check_eq "pack:dir-of-packed" "$("$CTRPROF" report "$A" 2>/dev/null)" "$("$CTRPROF" report "$WORK/b" 2>/dev/null)"
 
+# the packed file keeps the profile's mode, as gzip's and zstd's do: under umask 0777 it
+# was made 0000 (its owner's report: "Permission denied")
+mkdir -p "$WORK/um" && cp "$A" "$WORK/um/ctrprof.ns.1.count" && chmod 0600 "$WORK/um/ctrprof.ns.1.count"
+(umask 0777 && "$CTRPROF" pack "$WORK/um/ctrprof.ns.1.count" >/dev/null 2>&1)
+check_eq "pack:keeps-the-mode-whatever-the-umask" "600" "$(stat -c %a "$WORK/um/ctrprof.ns.1.count.zst" 2>&1)"
+
 # left as they are, one line each, status 1: packed already; the packed name taken
 err=$("$CTRPROF" pack "$WORK/b/ctrprof.ns.1.count.zst" 2>&1 >/dev/null)
 rc=$?
