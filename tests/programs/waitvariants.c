@@ -7,7 +7,9 @@
  *   <variant> <sum of the waits, ns> <sum of the waits up to the hand-over, ns>
  * the first for the block profile (at wait_<variant>), the second, for the locks an
  * unlock releases, for the mutex profile (at release_<variant>; 0 for the others).
- * A call that returns anything but success prints BAD.
+ * A call that returns anything but success prints BAD. The joins (pthread_timedjoin_np,
+ * pthread_clockjoin_np, C11's thrd_join): waiter k joins a thread of its own that returns
+ * at the release.
  * x86-64: also the condition-variable ABI before glibc 2.3.2 (pthread_cond_*@GLIBC_2.2.5,
  * which old binaries and valgrind's drd call; its variable holds a pointer to a current one,
  * made at first use): old_cond_wait (one made by the old init, woken by a broadcast) and
@@ -51,7 +53,10 @@ static sem_t sem;
 static pthread_spinlock_t spin;
 static mtx_t cm;
 static cnd_t cc;
-static int go; /* guarded by mu / cm: the condition waited for */
+static int go;                     /* guarded by mu / cm: the condition waited for */
+static pthread_t targets[WAITERS]; /* the joins': waiter k joins targets[k] */
+static sem_t tsem;                 /* posted at the release: the targets return */
+static __thread int wk;            /* this waiter's k */
 static int entered;
 static uint64_t waited, handed_sum, handed;
 static uint64_t t0s[WAITERS];
@@ -90,6 +95,7 @@ static void bad(const char *what, int r)
     static void *run_##name(void *arg)                                                             \
     {                                                                                              \
         int k = __atomic_fetch_add(&entered, 1, __ATOMIC_ACQ_REL);                                 \
+        wk = k;                                                                                    \
         uint64_t t0 = t0s[k] = now();                                                              \
         int r = wait_##name();                                                                     \
         __atomic_add_fetch(&waited, now() - t0, __ATOMIC_RELAXED);                                 \
@@ -162,6 +168,15 @@ WAITER(cnd_timedwait, {
     mtx_unlock(&cm);
     return r;
 })
+WAITER(timedjoin_np, {
+    struct timespec t = far(CLOCK_REALTIME);
+    return pthread_timedjoin_np(targets[wk], NULL, &t);
+})
+WAITER(clockjoin_np, {
+    struct timespec t = far(CLOCK_MONOTONIC);
+    return pthread_clockjoin_np(targets[wk], NULL, CLOCK_MONOTONIC, &t);
+})
+WAITER(thrd_join, { return thrd_join((thrd_t)targets[wk], NULL) == thrd_success ? 0 : 1; })
 #if defined(__x86_64__)
 WAITER(old_cond_wait, {
     int r = 0;
@@ -199,6 +214,7 @@ RELEASE(cond_clockwait,
 RELEASE(sem_clockwait, (sem_post(&sem), sem_post(&sem), sem_post(&sem)))
 RELEASE(cnd_wait, (mtx_lock(&cm), go = 1, cnd_broadcast(&cc), mtx_unlock(&cm)))
 RELEASE(cnd_timedwait, (mtx_lock(&cm), go = 1, cnd_broadcast(&cc), mtx_unlock(&cm)))
+RELEASE(joins, (sem_post(&tsem), sem_post(&tsem), sem_post(&tsem)))
 #if defined(__x86_64__)
 RELEASE(old_cond_wait,
         (pthread_mutex_lock(&mu), go = 1, old_cond_broadcast(&ocv1), pthread_mutex_unlock(&mu)))
@@ -251,6 +267,16 @@ static void take_cm(void)
 {
     mtx_lock(&cm);
 }
+static void *target(void *arg)
+{
+    sem_wait(&tsem);
+    return arg;
+}
+static void take_targets(void)
+{
+    for (int i = 0; i < WAITERS; i++)
+        pthread_create(&targets[i], NULL, target, NULL);
+}
 
 int main(void)
 {
@@ -273,6 +299,10 @@ int main(void)
     run("mtx_timedlock", run_mtx_timedlock, take_cm, release_mtx_timedlock, 1, WAITERS);
     run("cnd_wait", run_cnd_wait, NULL, release_cnd_wait, 0, WAITERS);
     run("cnd_timedwait", run_cnd_timedwait, NULL, release_cnd_timedwait, 0, WAITERS);
+    sem_init(&tsem, 0, 0);
+    run("timedjoin_np", run_timedjoin_np, take_targets, release_joins, 0, WAITERS);
+    run("clockjoin_np", run_clockjoin_np, take_targets, release_joins, 0, WAITERS);
+    run("thrd_join", run_thrd_join, take_targets, release_joins, 0, WAITERS);
 #if defined(__x86_64__)
     int r = old_cond_init(&ocv1, NULL);
     if (r)
