@@ -15,6 +15,7 @@
 #include "prof_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -363,23 +364,29 @@ void cp_prof_root_changing(void)
  * refused meanwhile for the new uid (EACCES: cfile.c's reopen) waits, as growth does at a
  * descriptor limit: the counters go in when the process may open the file again, or are
  * lost at exit, said. */
-/* May uid u make a file in path's directory (override: it has CAP_DAC_OVERRIDE, as root
- * has)? By the mode bits: its owner's if u owns it, else the others' (a group's is not
- * counted: no). */
-static bool dir_open_to(const char *path, uid_t u, bool override)
+/* Is the waiting file better made now than after the change: may the process make it in
+ * path's directory now (its effective ids and capabilities: faccessat's AT_EACCESS), and
+ * might uid u not (override: it keeps CAP_DAC_OVERRIDE, as root does)? u's right is read
+ * from the mode bits: the owner's if u owns the directory, else the others' (a group's is
+ * not counted: it might not). A directory the process cannot even look at now (util-linux
+ * setpriv between its setresuid and its capset: uid nobody, gid still root, and a parent
+ * directory whose group may not search it) is left for later: made now, it was refused,
+ * and a refused file is never tried again ("not profiling"). */
+static bool better_now(const char *path, uid_t u, bool override)
 {
     char dir[CP_PATH_MAX];
     size_t n = strlen(path);
     while (n > 0 && path[n - 1] != '/')
         n--;
-    if (n == 0 || n >= sizeof dir)
+    if (override || n == 0 || n >= sizeof dir)
         return false;
     memcpy(dir, path, n);
     dir[n > 1 ? n - 1 : 1] = 0; /* "/x" -> "/" */
     struct stat st;
-    if (override || stat(dir, &st) != 0)
-        return override;
-    return st.st_uid == u ? (st.st_mode & 0300) == 0300 : (st.st_mode & 0003) == 0003;
+    if (stat(dir, &st) != 0)
+        return false;
+    bool later = st.st_uid == u ? (st.st_mode & 0300) == 0300 : (st.st_mode & 0003) == 0003;
+    return !later && faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0;
 }
 
 void cp_prof_identity_changing(uid_t u, bool override)
@@ -389,7 +396,7 @@ void cp_prof_identity_changing(uid_t u, bool override)
     if (__atomic_load_n(&cp_file_pending, __ATOMIC_ACQUIRE)) {
         /* a directory the new uid may make its file in (/tmp): made then, its own, and
          * no room taken now (a prefork server's every worker a megabyte); else now */
-        if (!dir_open_to(pending_path, u, override))
+        if (better_now(pending_path, u, override))
             make_file_now(u != geteuid()); /* (room for a file u will not own) */
         return;
     }
