@@ -2,13 +2,17 @@
  * publish.c — the counter file as the engine writes it: creating it (at init, or lazily
  * at the first flush with something to say), the buckets' and health counters' deltas
  * (a bucket's records are named by stacktab.c, Ctrprof-Format 4), the publish seqlock, the
- * ctrprof/note:* counters, sandboxes, and what waits for a file that cannot be created or
- * grown for now (a descriptor limit). About 770 lines: each of those writes the same
- * file through the same state (the file, its seqlock, what was published), kept here.
+ * ctrprof/note:* counters, sandboxes, a chroot or another uid (the file made, and room
+ * in it, before its path stops leading to it), and what waits for a file that cannot be
+ * created or grown for now (a descriptor limit, a uid that may not open it). About 860
+ * lines: each of those writes the same file through the same state (the file, its
+ * seqlock, what was published), kept here.
  *
  * Contexts: whoever holds cp_flush_lock (the flusher, an inline flush, exit, a late
  * event: cp_late_event below); start-up (cp_file_init, cp_prof_set_process,
- * cp_prof_add_named); the shim before a seccomp filter (cp_prof_sandbox); the fork child
+ * cp_prof_add_named, cp_prof_started_filtered); the shim before a seccomp filter
+ * (cp_prof_sandbox), a chroot (cp_prof_root_changing) or a uid or capability change
+ * (cp_prof_identity_changing), on the program's thread; the fork child
  * (cp_publish_fork_*). Everything here is guarded by cp_flush_lock, or runs before there
  * is a second thread. Lock: cp_flush_lock (docs/ARCHITECTURE.md, "Locks").
  */
@@ -358,12 +362,6 @@ void cp_prof_root_changing(void)
     make_file_now(true);
 }
 
-/* The program sets another uid (prof.h). Room is made only when under half of the margin
- * is left, so that a server that changes its euid per request (Samba's smbd) pays the
- * growth's system calls once per half a margin of new counters, not per request. A growth
- * refused meanwhile for the new uid (EACCES: cfile.c's reopen) waits, as growth does at a
- * descriptor limit: the counters go in when the process may open the file again, or are
- * lost at exit, said. */
 /* Is the waiting file better made now than after the change: may the process make it in
  * path's directory now (its effective ids and capabilities: faccessat's AT_EACCESS), and
  * might uid u not (override: it keeps CAP_DAC_OVERRIDE, as root does)? u's right is read
@@ -389,6 +387,12 @@ static bool better_now(const char *path, uid_t u, bool override)
     return !later && faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0;
 }
 
+/* The program sets another uid (prof.h). Room is made only when under half of the margin
+ * is left, so that a server that changes its euid per request (Samba's smbd) pays the
+ * growth's system calls once per half a margin of new counters, not per request. A growth
+ * refused meanwhile for the new uid (EACCES: cfile.c's reopen) waits, as growth does at a
+ * descriptor limit: the counters go in when the process may open the file again, or are
+ * lost at exit, said. */
 void cp_prof_identity_changing(uid_t u, bool override)
 {
     if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
