@@ -6,7 +6,7 @@
  * test); cp_cfile_counter and cp_cfile_add from the flusher thread (any thread is
  * safe). Never malloc, never stdio.
  *
- * About 900 lines, one concept: the writer (its views of the file and their residency,
+ * About 1,000 lines, one concept: the writer (its views of the file and their residency,
  * growth by path, fault recovery, and FORMAT.md's record protocol); the reader is
  * cfile_read.c.
  *
