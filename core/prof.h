@@ -249,7 +249,8 @@ void cp_prof_lost(enum cp_lost why, uint64_t n);
 #define CP_SANDBOX_SPARE ((size_t)8 << 20) /* a quarter at sparse rates (smaller rings) */
 int cp_prof_sandbox(void);
 void cp_prof_sandbox_failed(void);
-/* The program is about to change its root directory (chroot): the per-process file's
+/* The program is about to change its root directory (chroot, pivot_root), mount over the
+ * profile's directory or enter another mount namespace: the per-process file's
  * path will not lead to it from then on (it grows and is created by path), so it is
  * created now, everything so far published, and CP_SANDBOX_FILE_MARGIN bytes of room
  * made in it; beyond that, new counters are counted lost (said). The program's thread. */

@@ -4,9 +4,9 @@
  * (a bucket's records are named by stacktab.c, Ctrprof-Format 4), the publish seqlock, the
  * ctrprof/note:* counters, sandboxes, a chroot or another uid (the file made, and room
  * in it, before its path stops leading to it), and what waits for a file that cannot be
- * created or grown for now (a descriptor limit, a uid that may not open it). About 860
- * lines: each of those writes the same file through the same state (the file, its
- * seqlock, what was published), kept here.
+ * created or grown for now (a descriptor limit, a uid that may not open it).
+ * About 870 lines: each of those writes the same file through the same state (the file,
+ * its seqlock, what was published), kept here.
  *
  * Contexts: whoever holds cp_flush_lock (the flusher, an inline flush, exit, a late
  * event: cp_late_event below); start-up (cp_file_init, cp_prof_set_process,

@@ -85,6 +85,7 @@ EXPORT int setns(int fd, int nstype)
         errno = ENOSYS;
         return -1;
     }
+    cp_shim_paths_setns(fd, nstype); /* (into another mount namespace: paths.c) */
     bool b = (nstype == 0 || (nstype & SETNS_ALONE)) && aside_begin();
     int r = f(fd, nstype);
     aside_end(b);

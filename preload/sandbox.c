@@ -11,8 +11,9 @@
  * a TSYNC filter that forbids them retires the flusher thread before it goes in.
  * And prctl's PR_SET_TSC (either way in): a thread forbidden the TSC dies at its next
  * rdtsc, and at its next vDSO clock_gettime, which reads it; so before the call the
- * engine's clocks leave it, process-wide (cp_prof_tsc_denied). And chroot (either way
- * in), after which the profile's path leads nowhere: the file is made, with room, first.
+ * engine's clocks leave it, process-wide (cp_prof_tsc_denied). (chroot, mount and the
+ * like are paths.c's; the uid and capability calls identity.c's: this file's syscall hook
+ * passes their raw system calls on.)
  *
  * Context: any application thread, the program's own call. Result and errno are the real
  * function's own. A process that starts with a filter already in place (inherited across
@@ -356,27 +357,6 @@ EXPORT int prctl(int option, ...)
     return r;
 }
 
-/* chroot, by name or as a raw system call: the profile's path stops leading to it, so
- * the engine makes its file and room in it first (cp_prof_root_changing). */
-static void before_chroot(void)
-{
-    if (cp_shim_state != CP_SHIM_ON || cp_tls.guard)
-        return;
-    int saved = errno;
-    int64_t cd = cp_shim_enter();
-    cp_prof_root_changing();
-    cp_shim_leave(cd);
-    errno = saved;
-}
-
-EXPORT int chroot(const char *path)
-{
-    static void *real;
-    int (*f)(const char *) = (int (*)(const char *))cp_shim_next(&real, "chroot");
-    before_chroot();
-    return f(path);
-}
-
 /* A raw system call that makes a process or thread, for the RLIMIT_NPROC retry below. A
  * refused one made no child, so making it again is safe whatever its flags; what this C
  * frame cannot carry is a successful one whose child returns through it on the parent's
@@ -417,8 +397,7 @@ EXPORT long syscall(long n, ...)
         cp_shim_exit_group((int)a1);
     if (n == SYS_prctl)
         before_set_tsc(a1, (unsigned long)a2);
-    if (n == SYS_chroot)
-        before_chroot();
+    cp_shim_paths_syscall(n, a1, a2, a3, a4); /* (chroot, mount, setns...: paths.c) */
     cp_shim_identity_syscall(n, a1, a2);
     int strict;
     bool tsync = false;

@@ -47,6 +47,11 @@ int cp_shim_pid;
 static pthread_key_t thread_key;
 static char program[64];
 static char file_path[CP_PATH_MAX];
+
+const char *cp_shim_profile_path(void)
+{
+    return file_path;
+}
 static int per_process_file;
 static char meta[CP_SHIM_META_BUF];
 static size_t meta_len;

@@ -106,6 +106,13 @@ bool cp_shim_alone_begin_syscall(long n, long a1, long a2);
 void cp_shim_identity_syscall(long n, long a1, long a2);
 /* identity.c: before capset (alone.c's hook) */
 void cp_shim_identity_caps(void);
+/* paths.c: a raw system call after which the profile's path may lead elsewhere
+ * (SYS_chroot, SYS_pivot_root, SYS_mount, SYS_setns): the engine's file and
+ * room first; others nothing. And setns by name (alone.c's hook). */
+void cp_shim_paths_syscall(long n, long a1, long a2, long a3, long a4);
+void cp_shim_paths_setns(int fd, int nstype);
+/* shim.c: the profile's absolute path (a per-process one: its name once made); "" if off */
+const char *cp_shim_profile_path(void);
 void cp_shim_alone_end(bool began);
 
 /* nproc.c: the kernel refused the program a thread or process (EAGAIN): if a thread of

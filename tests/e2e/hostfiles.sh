@@ -376,17 +376,23 @@ done
 # grows and is created by its path, which leads nowhere from inside. The shim makes the
 # file, and a megabyte of room in it, just before the chroot (the old shim: at the
 # default rate nothing was sampled before, and the file could not be created in the jail,
-# "not profiling"; at rate 1 the sites past the file's first 16 KiB were lost).
+# "not profiling"; at rate 1 the sites past the file's first 16 KiB were lost). And one
+# that mounts a private tmpfs over the profile's directory in a mount namespace of its
+# own (tmpfs, tmpfs-raw: preload/paths.c): the old shim made the file in the tmpfs, which
+# went with the namespace: no profile at all, and nothing said. The same for one that
+# enters another process's such namespace (setns).
 if [ "$(id -u)" != 0 ]; then
     skip "hostfiles:chroot" "chroot needs root"
 else
-    for how in name raw; do
+    for how in name raw tmpfs tmpfs-raw setns; do
         for rate in 1 524288; do
             n="hostfiles:chroot:$how:rate-$rate"
             d="$WORK/jail-$how-$rate"
             mkdir -p "$d/jail" "$d/prof"
+            over="$d/jail"
+            [ "${how#tmpfs}" != "$how" ] || [ "$how" = setns ] && over="$d/prof"
             got=$(cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
-                "$PROGS/jailed" "$d/jail" "$how" 2>"$d/err")
+                "$PROGS/jailed" "$over" "$how" 2>"$d/err")
             check_eq "$n:runs (and says nothing)" "ok|" "$got|$(cat "$d/err")"
             f=$(ls "$d"/prof/*.count 2>/dev/null | head -1)
             [ -n "$f" ] || { fail "$n:profile" "none in $d/prof"; continue; }
