@@ -134,8 +134,8 @@ EXPORT int chroot(const char *path)
     return f(path);
 }
 
-EXPORT int mount(const char *source, const char *target, const char *fstype,
-                 unsigned long flags, const void *data)
+EXPORT int mount(const char *source, const char *target, const char *fstype, unsigned long flags,
+                 const void *data)
 {
     static void *real;
     int (*f)(const char *, const char *, const char *, unsigned long, const void *) =

@@ -417,8 +417,8 @@ else
     done
 fi
 
-# 7b. A daemon that drops root (tests/programs/dropuid.c: setuid, setresuid or the raw
-# system call to nobody, then 2,000 sites and 64 MiB), its profile in a directory only
+# 7b. A daemon that drops root (tests/programs/dropuid.c: setuid, setresuid, the raw
+# system call or setfsuid to nobody, then 2,000 sites and 64 MiB), its profile in a directory only
 # root may write: the file is made, and a megabyte of room in it, just before the drop
 # (the old shim: nothing was sampled before, and nobody could not make the file, "not
 # profiling"; a file made before could not grow, its path refused to nobody). A server
@@ -429,7 +429,7 @@ fi
 if [ "$(id -u)" != 0 ]; then
     skip "hostfiles:drop-root" "setuid needs root"
 else
-    for how in setuid setresuid raw seteuid-back caps; do
+    for how in setuid setresuid raw setfsuid seteuid-back caps; do
         for rate in 1 524288; do
             n="hostfiles:drop-root:$how:rate-$rate"
             d="$WORK/drop-$how-$rate"

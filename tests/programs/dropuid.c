@@ -4,7 +4,8 @@
  * write.
  *   dropuid UID HOW [N]
  *     HOW  setuid: setuid(UID); setresuid: setresuid(UID, UID, UID); raw:
- *          syscall(SYS_setuid, UID) (one thread: the same); then N distinct sites
+ *          syscall(SYS_setuid, UID) (one thread: the same); setfsuid: setfsuid(UID)
+ *          (file access as UID, as NFS servers do); then N distinct sites
  *          (default 2,000) and the big site
  *          seteuid-back: seteuid(UID), N distinct sites, seteuid(0) again, the big site
  *          caps: stays root (UID unused) but drops every capability (capset), so that
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <sys/fsuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -56,7 +58,10 @@ int main(int argc, char **argv)
         r = setresuid(u, u, u);
     else if (!strcmp(how, "raw"))
         r = (int)syscall(SYS_setuid, u);
-    else if (!strcmp(how, "seteuid-back"))
+    else if (!strcmp(how, "setfsuid")) {
+        setfsuid(u);
+        r = setfsuid((uid_t)-1) == (int)u ? 0 : -1; /* (it returns the previous one) */
+    } else if (!strcmp(how, "seteuid-back"))
         r = seteuid(u);
     else if (!strcmp(how, "caps")) {
         struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
