@@ -17,10 +17,9 @@
  * A mount that only changes propagation (MS_PRIVATE, MS_SHARED, MS_SLAVE, MS_UNBINDABLE:
  * `mount --make-rprivate /`, which every namespace-making program does first) moves no
  * path and asks nothing; nor does a mount elsewhere (a container's rootfs). The target
- * is compared as a string, made absolute from the working directory: a target reached
- * through a symbolic link is not seen. Not umount: made first, the file would be in the
- * file system that goes (a lazy unmount of a tmpfs: unreachable by anyone, then freed),
- * where made afterwards it is in the one beneath, which stays.
+ * is compared with the profile's directories by device and inode. Not umount: made first, the file
+ * would be in the file system that goes (a lazy unmount of a tmpfs: unreachable by anyone, then
+ * freed), where made afterwards it is in the one beneath, which stays.
  *
  * Context: any application thread, the program's own call. Result and errno are the real
  * function's own; nothing is recorded. Not from profiler code (the guard), nor in a vfork
@@ -31,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -43,9 +43,17 @@
 #define NS_GET_NSTYPE _IO(0xb7, 0x3) /* linux/nsfs.h */
 #endif
 
+/* The hooks act at all: profiling, not from profiler code, not in a vfork child, not
+ * under a filter of the program's (which may forbid the stat below) */
+static bool on(void)
+{
+    return cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid &&
+           !cp_prof_in_sandbox();
+}
+
 static void changing(void)
 {
-    if (cp_shim_state != CP_SHIM_ON || cp_tls.guard || getpid() != cp_shim_pid)
+    if (!on())
         return;
     int saved = errno;
     int64_t cd = cp_shim_enter();
@@ -54,50 +62,37 @@ static void changing(void)
     errno = saved;
 }
 
-/* Is the directory at target (absolute, or relative to the working directory) the
- * profile's directory or one above it? */
-static bool above_profile_path(const char *target);
-
+/* Is the directory at target the profile's directory or one above it? Asked of the
+ * kernel (device and inode, by stat): the program's pointer is read by the kernel only (a
+ * bad one is its EFAULT to give, not a fault of ours), relative targets and symbolic links
+ * resolve as the mount's own will. */
 static bool above_profile(const char *target)
-{
-    int saved = errno; /* (getcwd's) */
-    bool r = above_profile_path(target);
-    errno = saved;
-    return r;
-}
-
-static bool above_profile_path(const char *target)
 {
     const char *prof = cp_shim_profile_path();
     if (!target || !prof || prof[0] != '/')
         return false;
-    char abs[CP_PATH_MAX];
-    size_t n;
-    if (target[0] == '/') {
-        n = strlen(target);
-        if (n >= sizeof abs)
-            return false;
-        memcpy(abs, target, n + 1);
-    } else {
-        if (!getcwd(abs, sizeof abs))
-            return false;
-        n = strlen(abs);
-        size_t t = strlen(target);
-        if (n + 1 + t >= sizeof abs)
-            return false;
-        if (n > 1)
-            abs[n++] = '/';
-        memcpy(abs + n, target, t + 1);
-        n += t;
+    int saved = errno;
+    bool above = false;
+    struct stat t, d;
+    char dir[CP_PATH_MAX];
+    size_t n = strlen(prof);
+    if (n < sizeof dir && stat(target, &t) == 0 && S_ISDIR(t.st_mode)) {
+        memcpy(dir, prof, n + 1);
+        for (;;) {
+            while (n > 1 && dir[n - 1] != '/') /* up one: the file's name, then each dir */
+                n--;
+            dir[n > 1 ? n - 1 : 1] = 0;
+            if (stat(dir, &d) == 0 && d.st_dev == t.st_dev && d.st_ino == t.st_ino) {
+                above = true;
+                break;
+            }
+            if (n <= 1)
+                break;
+            n = strlen(dir);
+        }
     }
-    while (n > 1 && abs[n - 1] == '/') /* "/tmp/" is "/tmp" */
-        abs[--n] = 0;
-    if (n == 1) /* "/" */
-        return true;
-    /* a prefix of the profile's path that ends where one of its directories does (the
-     * file's own name is not a directory: a match there is the file, which is not mounted
-     * over by name) */
-    return strncmp(prof, abs, n) == 0 && prof[n] == '/';
+    errno = saved;
+    return above;
 }
 
 static bool moves_paths(unsigned long flags)
@@ -120,7 +115,8 @@ void cp_shim_paths_syscall(long n, long a1, long a2, long a3, long a4)
     (void)a3;
     if (n == SYS_chroot || n == SYS_pivot_root)
         changing();
-    else if (n == SYS_mount && moves_paths((unsigned long)a4) && above_profile((const char *)a2))
+    else if (n == SYS_mount && on() && moves_paths((unsigned long)a4) &&
+             above_profile((const char *)a2))
         changing();
     else if (n == SYS_setns)
         cp_shim_paths_setns((int)a1, (int)a2);
@@ -141,7 +137,7 @@ EXPORT int mount(const char *source, const char *target, const char *fstype, uns
     int (*f)(const char *, const char *, const char *, unsigned long, const void *) =
         (int (*)(const char *, const char *, const char *, unsigned long,
                  const void *))cp_shim_next(&real, "mount");
-    if (moves_paths(flags) && above_profile(target))
+    if (on() && moves_paths(flags) && above_profile(target))
         changing();
     return f(source, target, fstype, flags, data);
 }
