@@ -137,7 +137,7 @@ char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *sa
 static void before_exec(char *const envp[])
 {
     int saved = errno;
-    bool publish = cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid;
+    bool publish = cp_shim_may_act();
     /* the guard also for dlsym's allocations: in a vfork child they would go to the
      * parent's ring */
     int64_t cd = cp_shim_enter();

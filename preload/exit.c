@@ -47,7 +47,7 @@ void cp_shim_exit_init(void)
  * vfork child would go to the parent's ring): its countdown to give back. */
 static int64_t publish_last(bool tree)
 {
-    bool publish = cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid;
+    bool publish = cp_shim_may_act();
     int64_t cd = cp_shim_enter();
     if (publish)
         cp_prof_flush_all();

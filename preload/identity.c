@@ -41,7 +41,7 @@
  * about to be set, u the same) */
 static void changing(uid_t u, bool caps)
 {
-    if (cp_shim_state != CP_SHIM_ON || cp_tls.guard || getpid() != cp_shim_pid)
+    if (!cp_shim_may_act())
         return;
     int64_t cd = cp_shim_enter();
     /* root's uid change keeps CAP_DAC_OVERRIDE only to root (glibc's setuid to another

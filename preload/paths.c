@@ -47,8 +47,7 @@
  * under a filter of the program's (which may forbid the stat below) */
 static bool on(void)
 {
-    return cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid &&
-           !cp_prof_in_sandbox();
+    return cp_shim_may_act() && !cp_prof_in_sandbox();
 }
 
 static void changing(void)

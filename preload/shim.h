@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "options.h"
 #include "prof.h"
@@ -39,6 +40,15 @@ extern int cp_shim_state;
 extern bool cp_shim_inert;
 extern uintptr_t cp_shim_lo, cp_shim_hi; /* the shim's own text */
 extern int cp_shim_pid; /* the process the engine belongs to (set at start and in a fork child) */
+
+/* May the program's call at hand reach the engine: profiling, not from profiler code
+ * (a signal handler's call there would wait on a lock its own thread holds), and in the
+ * process the engine belongs to (not a vfork child sharing the parent's memory, nor a
+ * clone() that skipped the atfork handlers). The exit, exec, uid and path hooks. */
+static inline bool cp_shim_may_act(void)
+{
+    return cp_shim_state == CP_SHIM_ON && !cp_tls.guard && getpid() == cp_shim_pid;
+}
 
 /* Profiler code on an application thread: the guard held and the countdown parked, so
  * that any allocation it causes goes to the real allocator unsampled. leave() takes what
