@@ -113,11 +113,12 @@ size_t cp_vfmt(char *buf, size_t len, const char *fmt, va_list ap)
             break;
         }
         case 'u':
-        case 'x': {
+        case 'x':
+        case 'o': {
             unsigned long long v = lng >= 2 ? va_arg(ap, unsigned long long)
                                    : lng    ? va_arg(ap, unsigned long)
                                             : va_arg(ap, unsigned);
-            put_u(&o, v, *p == 'x' ? 16 : 10, width, pad);
+            put_u(&o, v, *p == 'x' ? 16 : *p == 'o' ? 8 : 10, width, pad);
             break;
         }
         case 'p':

@@ -3,7 +3,7 @@
  *
  * One formatter into a stack buffer, one write(2) to fd 2, "ctrprof: " prefix and a
  * newline added, errno saved and restored. Supports %s (with .N or .* precision) %c %d
- * %i %u %x %p %%, a 0 flag and a width, and the l/ll/z length modifiers. No stdio, no malloc, no
+ * %i %u %x %o %p %%, a 0 flag and a width, and the l/ll/z length modifiers. No stdio, no malloc, no
  * locks: callable from hooks, signal handlers, the flusher and atfork handlers.
  */
 #ifndef CP_LOG_H

@@ -232,15 +232,10 @@ void cp_check_file(void)
  * taken (cfile.h, mode_kept): its owner's reader cannot open it. Said once per tree. */
 static void say_mode_kept(void)
 {
-    if (!have_file || !file.mode_kept || !cp_log_tree_first(CP_LOG_TREE_FILE_MODE))
-        return;
-    char m[5]; /* octal: cp_log has no %o */
-    for (int i = 0; i < 4; i++)
-        m[i] = (char)('0' + ((file.mode_kept >> (9 - 3 * i)) & 7));
-    m[4] = 0;
-    cp_log("%s: made mode %s by the umask under a seccomp filter, which may forbid changing "
-           "it: read it as root or after chmod u+rw",
-           file.path, m);
+    if (have_file && file.mode_kept && cp_log_tree_first(CP_LOG_TREE_FILE_MODE))
+        cp_log("%s: made mode %04o by the umask under a seccomp filter, which may forbid "
+               "changing it: read it as root or after chmod u+rw",
+               file.path, (unsigned)(file.mode_kept & 07777));
 }
 
 /* Open the pending per-process file (cp_flush_lock held). Its name was found free at start

@@ -173,6 +173,17 @@ static void test_said_list(void **state)
                              "another-copy,file-mode");
 }
 
+/* cp_fmt's %o (a file's mode in a line: core/publish.c), with the 0 flag and a width */
+static void test_fmt_octal(void **state)
+{
+    (void)state;
+    char buf[32];
+    assert_int_equal(cp_fmt(buf, sizeof buf, "%04o|%o|%o|%lo", 0400u, 0u, 0777u, 01000000ul), 18);
+    assert_string_equal(buf, "0400|0|777|1000000");
+    cp_fmt(buf, sizeof buf, "%04o %x %u", 06000u, 255u, 8u);
+    assert_string_equal(buf, "6000 ff 8");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_bad_values_once_per_tree),
         cmocka_unit_test(test_said_list),
+        cmocka_unit_test(test_fmt_octal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
