@@ -30,6 +30,7 @@
  */
 #include "cfile.h"
 #include "nocancel.h"
+#include "path.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -669,17 +670,12 @@ static int create_whole(const char *path, const uint8_t *hdr, size_t h)
     if (errno != ENOENT) /* the old path says why (a descriptor limit as its own errno) */
         return -EOPNOTSUPP;
     char dir[sizeof((struct cp_cfile *)0)->path];
-    size_t pl = strlen(path), dl = pl;
-    while (dl > 0 && path[dl - 1] != '/')
-        dl--;
+    size_t pl = strlen(path);
     if (pl >= sizeof dir)
         return -EOPNOTSUPP;
-    if (dl == 0) {
-        dir[0] = '.', dir[1] = 0;
-    } else {
-        memcpy(dir, path, dl);
-        dir[dl > 1 ? dl - 1 : 1] = 0; /* "/x" -> "/" */
-    }
+    memcpy(dir, path, pl + 1);
+    if (!cp_path_up(dir))
+        return -EOPNOTSUPP;
     int t = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (t < 0)
         return -EOPNOTSUPP;

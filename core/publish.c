@@ -33,6 +33,7 @@
 #include "mapsnap.h"
 #include "modules.h"
 #include "names.h"
+#include "path.h"
 #include "newproc.h"
 #include "ownstack.h"
 #include "stack.h"
@@ -369,12 +370,11 @@ static bool better_now(const char *path, uid_t u, bool override)
 {
     char dir[CP_PATH_MAX];
     size_t n = strlen(path);
-    while (n > 0 && path[n - 1] != '/')
-        n--;
-    if (override || n == 0 || n >= sizeof dir)
+    if (override || n >= sizeof dir || !strchr(path, '/'))
         return false;
-    memcpy(dir, path, n);
-    dir[n > 1 ? n - 1 : 1] = 0; /* "/x" -> "/" */
+    memcpy(dir, path, n + 1);
+    if (!cp_path_up(dir))
+        return false;
     struct stat st;
     if (stat(dir, &st) != 0)
         return false;

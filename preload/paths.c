@@ -34,6 +34,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "path.h"
 #include "prof.h"
 #include "shim.h"
 
@@ -77,18 +78,8 @@ static bool above_profile(const char *target)
     size_t n = strlen(prof);
     if (n < sizeof dir && stat(target, &t) == 0 && S_ISDIR(t.st_mode)) {
         memcpy(dir, prof, n + 1);
-        for (;;) {
-            while (n > 1 && dir[n - 1] != '/') /* up one: the file's name, then each dir */
-                n--;
-            dir[n > 1 ? n - 1 : 1] = 0;
-            if (stat(dir, &d) == 0 && d.st_dev == t.st_dev && d.st_ino == t.st_ino) {
-                above = true;
-                break;
-            }
-            if (n <= 1)
-                break;
-            n = strlen(dir);
-        }
+        while (!above && cp_path_up(dir)) /* the file's directory, then each above it */
+            above = stat(dir, &d) == 0 && d.st_dev == t.st_dev && d.st_ino == t.st_ino;
     }
     errno = saved;
     return above;
