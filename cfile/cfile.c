@@ -6,7 +6,7 @@
  * test); cp_cfile_counter and cp_cfile_add from the flusher thread (any thread is
  * safe). Never malloc, never stdio.
  *
- * About 1,000 lines, one concept: the writer (its views of the file and their residency,
+ * About 1,050 lines, one concept: the writer (its views of the file and their residency,
  * growth by path, fault recovery, and FORMAT.md's record protocol); the reader is
  * cfile_read.c.
  *
@@ -652,6 +652,30 @@ static unsigned owner_rw(int fd, const struct stat *st)
     return 0;
 }
 
+/* Never unmapped while named. `ctrprof pack` (tools/pack.c) packs a profile only when no
+ * process maps it or has it open, and removes the original: a writer must be seen by
+ * one or the other from the instant the file has its name. A descriptor alone did not do:
+ * between the name and the mapping, ours moves to a high number (move_high: a dup, then
+ * the close of the low one), and a scan of /proc/PID/fd in that instant saw neither; a
+ * run whose child was creating its profile as the run ended packed it from under the
+ * child, whose counters then went into a file with no name (pack.sh's
+ * run:running-child-kept, CI once in ~50 runs). So a page of the new file is mapped
+ * before it is linked (or, made by open, before the descriptor moves) and kept until
+ * its views map it. Not under a seccomp filter (plain_create), which may forbid munmap;
+ * there the descriptor, which does not move before the mapping, is what a scan sees. */
+static void *hold_page(int fd)
+{
+    void *p = mmap(NULL, CP_CFILE_PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void release_hold(void **hold)
+{
+    if (*hold)
+        munmap(*hold, CP_CFILE_PAGE);
+    *hold = NULL;
+}
+
 /* A new file appears whole or not at all. Made by open(O_CREAT) and then written, it was
  * an empty file for a moment, and a process killed in that moment (a multi-threaded sort
  * whose main thread met SIGPIPE while the flusher created its profile) left a 0-byte
@@ -659,9 +683,11 @@ static unsigned owner_rw(int fd, const struct stat *st)
  * file (O_TMPFILE) in the same directory, which is then linked under the name
  * (/proc/self/fd, as linkat's AT_EMPTY_PATH needs a capability). Returns the descriptor,
  * -EEXIST (the name exists: open it), -EOPNOTSUPP (no O_TMPFILE, /proc or linkat here:
- * create it the old way) or another negative errno. */
-static int create_whole(const char *path, const uint8_t *hdr, size_t h)
+ * create it the old way) or another negative errno. *hold: a page of it mapped before it
+ * has its name (see "Never unmapped while named"), or NULL. */
+static int create_whole(const char *path, const uint8_t *hdr, size_t h, void **hold)
 {
+    *hold = NULL;
     if (__atomic_load_n(&plain_create, __ATOMIC_ACQUIRE))
         return -EOPNOTSUPP;
     int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -693,10 +719,12 @@ static int create_whole(const char *path, const uint8_t *hdr, size_t h)
         while (nd)
             proc[o++] = digits[--nd];
         proc[o] = 0;
+        *hold = hold_page(t);
         if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
             return t;
         if (errno == EEXIST)
             err = -EEXIST; /* another process created it first: open theirs */
+        release_hold(hold);
     }
     close(t);
     return err;
@@ -730,7 +758,8 @@ static int open_as(struct cp_cfile *f, const char *path, const char *meta, size_
     size_t pl = strlen(path);
     if (pl >= sizeof f->path)
         return -ENAMETOOLONG;
-    int fd = create_whole(path, hdr, (size_t)h);
+    void *hold = NULL;
+    int fd = create_whole(path, hdr, (size_t)h, &hold);
     if (create_only && fd == -EEXIST)
         return -EEXIST; /* somebody else's file (or ours of an earlier image): not opened */
     if (fd == -EEXIST || fd == -EOPNOTSUPP)
@@ -764,6 +793,8 @@ static int open_as(struct cp_cfile *f, const char *path, const char *meta, size_
     f->ino = (uint64_t)st.st_ino;
     f->uid = (uint32_t)st.st_uid;
     f->hdr_len = (uint32_t)h;
+    if (!hold && !__atomic_load_n(&plain_create, __ATOMIC_ACQUIRE))
+        hold = hold_page(fd);
     fd = move_high(f, fd);
     if ((size_t)st.st_size < CP_CFILE_PAGE) {
         f->mode_kept = (unsigned short)owner_rw(fd, &st); /* (open(O_CREAT) under the
@@ -823,6 +854,7 @@ out:
         else
             close(fd);
     }
+    release_hold(&hold);
     if (err) {
         for (unsigned k = 0; k < f->nviews; k++)
             munmap(f->views[k].base, f->views[k].reserve);

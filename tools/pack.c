@@ -65,7 +65,11 @@ static bool has_open(long pid, dev_t dev, ino_t ino)
  * An open descriptor counts too: a profile appears under its name whole (cfile.c's
  * create_whole links it in) before its writer maps it, and a run that ended in that
  * moment packed a child's new profile under it (pack.sh's run:running-child-kept failed
- * 2 runs in 8, session 20: "it changed while it was packed", or packed and gone). */
+ * 2 runs in 8, session 20: "it changed while it was packed", or packed and gone). A
+ * writer's descriptor is closed only once the file is mapped, so its descriptors are
+ * looked at first and its maps after: the other order missed a writer that mapped and
+ * closed in between (cfile.c also maps a page before the name: "Never unmapped while
+ * named"). */
 static long mapped_by(const char *file, dev_t dev, ino_t ino)
 {
     DIR *proc = opendir("/proc");
@@ -81,6 +85,10 @@ static long mapped_by(const char *file, dev_t dev, ino_t ino)
         long pid = strtol(e->d_name, NULL, 10);
         if (pid == self)
             continue;
+        if (has_open(pid, dev, ino)) {
+            who = pid;
+            break;
+        }
         char path[64], line[PATH_MAX + 256];
         snprintf(path, sizeof path, "/proc/%ld/maps", pid);
         FILE *f = fopen(path, "re");
@@ -100,8 +108,6 @@ static long mapped_by(const char *file, dev_t dev, ino_t ino)
                 who = pid;
         }
         fclose(f);
-        if (!who && has_open(pid, dev, ino))
-            who = pid;
     }
     closedir(proc);
     return who;

@@ -134,6 +134,38 @@ busy "pack:busy-left-alone" "$WORK/live/ctrprof.serve_live.1.count" "$WORK/live"
 "$CTRPROF" pack "$WORK/live" >/dev/null 2>&1
 check_eq "pack:done-then-packed" "0 ctrprof.serve_live.1.count.zst" "$? $(ls "$WORK/live")"
 
+# A profile is mapped by its writer from the instant it has its name (cfile.c, "Never
+# unmapped while named"): a process held right after the link (tests/interpose/slowlink.c,
+# preloaded ahead of the shim) maps the new file already, and `ctrprof pack` leaves it.
+# Until session 31 only the writer's descriptor showed it then, which moved to a high
+# number before the mapping; a pack whose scan fell in that instant took the file from
+# under a child that was making it (CI: run:running-child-kept, below).
+if cc -shared -fPIC -O1 -o "$WORK/slowlink.so" "$TOP/tests/interpose/slowlink.c" -ldl; then
+    mkdir -p "$WORK/held"
+    rm -f "$WORK/held.go"
+    SLOWLINK_GO="$WORK/held.go" CTRPROF_DIR="$WORK/held" CTRPROF_MEM_RATE=1 \
+        LD_PRELOAD="$WORK/slowlink.so $SHIM" "$PROGS/namestacks" 1 64 >/dev/null &
+    hp=$!
+    if wait_until 10 sh -c "ls \"$WORK/held\"/ctrprof.namestacks.*.count >/dev/null 2>&1"; then
+        hf=$(ls "$WORK/held"/ctrprof.namestacks.*.count | head -1)
+        hi=$(stat -c %i "$hf")
+        awk -v i="$hi" '$5 == i { found = 1 } END { exit !found }' "/proc/$hp/maps" &&
+            pass "pack:named-file-mapped" || fail "pack:named-file-mapped" "pid $hp does not map inode $hi: $(grep -c . "/proc/$hp/maps") mappings"
+        err=$("$CTRPROF" pack "$WORK/held" 2>&1 >/dev/null)
+        grep -q "still written by pid $hp" <<<"$err" && [ -f "$hf" ] && [ ! -e "$hf.zst" ] &&
+            pass "pack:named-file-left" || fail "pack:named-file-left" "$err"
+    else
+        fail "pack:named-file-mapped" "no profile appeared"
+    fi
+    touch "$WORK/held.go"
+    wait $hp
+    check_eq "pack:held-program-status" "0" "$?"
+    "$CTRPROF" pack "$WORK/held" >/dev/null 2>&1
+    check_cmd "pack:held-then-packed-reads" "$CTRPROF" dump "$(ls "$WORK/held"/*.count.zst 2>/dev/null | head -1)"
+else
+    fail "pack:named-file-mapped" "cannot build tests/interpose/slowlink.c"
+fi
+
 # the same on overlayfs, a container's file system (its /proc/PID/maps may name the layer's
 # device and inode rather than those stat sees through the overlay)
 mkdir -p "$WORK/ov/lower" "$WORK/ov/upper" "$WORK/ov/work" "$WORK/ov/merged"
