@@ -20,12 +20,25 @@
 
 const char *const cp_unwind_names[4] = {"libunwind", "fp", "cfi", "check"};
 
-int cp_unwind_parse(const char *s)
+const char *const cp_flusher_names[2] = {"auto", "thread"};
+
+/* The index of s in names[0..n), or -1 */
+static int name_index(const char *const *names, int n, const char *s)
 {
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, cp_unwind_names[i]))
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, names[i]))
             return i;
     return -1;
+}
+
+int cp_unwind_parse(const char *s)
+{
+    return name_index(cp_unwind_names, 4, s);
+}
+
+int cp_flusher_parse(const char *s)
+{
+    return name_index(cp_flusher_names, 2, s);
 }
 
 int cp_options_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -47,29 +60,31 @@ int cp_options_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ou
     return 0;
 }
 
-enum kind { NUM, PATH, UNWIND, BOOL };
+enum kind { NUM, PATH, NAMES, BOOL };
 
 struct opt {
     const char *name;
     enum kind kind;
     size_t off;
-    uint64_t min, max;
-    const char *range; /* for the warning */
+    uint64_t min, max;        /* NUM's bounds; NAMES: max is the number of names */
+    const char *range;        /* for the warning */
+    const char *const *names; /* NAMES: the spellings, an int field taking the index */
 };
 
 #define OFF(f) offsetof(struct cp_options, f)
 static const struct opt table[] = {
-    {"CTRPROF_MEM_RATE", NUM, OFF(mem_rate), 0, (uint64_t)1 << 40, "0..2^40 bytes"},
-    {"CTRPROF_MUTEX_FRACTION", NUM, OFF(mutex_fraction), 0, 1000000000, "0..10^9"},
-    {"CTRPROF_BLOCK_RATE", NUM, OFF(block_rate), 0, (uint64_t)1 << 50, "0..2^50 ns"},
-    {"CTRPROF_FLUSH_MS", NUM, OFF(flush_ms), 1, 3600000, "1..3600000 ms"},
-    {"CTRPROF_DEPTH", NUM, OFF(depth), 1, 128, "1..128 frames"},
-    {"CTRPROF_MAX_BUCKET_MB", NUM, OFF(max_bucket_mb), 1, 1 << 20, "1..1048576 MiB"},
-    {"CTRPROF_UNWIND", UNWIND, OFF(unwind), 0, 0, "cfi, libunwind, fp or check"},
-    {"CTRPROF_DEBUG", BOOL, OFF(debug), 0, 1, "0 or 1"},
-    {"CTRPROF_HEAP_TIME", BOOL, OFF(heap_time), 0, 1, "0 or 1"},
-    {"CTRPROF_FILE", PATH, OFF(file), 0, 0, "a path"},
-    {"CTRPROF_DIR", PATH, OFF(dir), 0, 0, "a directory"},
+    {"CTRPROF_MEM_RATE", NUM, OFF(mem_rate), 0, (uint64_t)1 << 40, "0..2^40 bytes", NULL},
+    {"CTRPROF_MUTEX_FRACTION", NUM, OFF(mutex_fraction), 0, 1000000000, "0..10^9", NULL},
+    {"CTRPROF_BLOCK_RATE", NUM, OFF(block_rate), 0, (uint64_t)1 << 50, "0..2^50 ns", NULL},
+    {"CTRPROF_FLUSH_MS", NUM, OFF(flush_ms), 1, 3600000, "1..3600000 ms", NULL},
+    {"CTRPROF_DEPTH", NUM, OFF(depth), 1, 128, "1..128 frames", NULL},
+    {"CTRPROF_MAX_BUCKET_MB", NUM, OFF(max_bucket_mb), 1, 1 << 20, "1..1048576 MiB", NULL},
+    {"CTRPROF_UNWIND", NAMES, OFF(unwind), 0, 4, "cfi, libunwind, fp or check", cp_unwind_names},
+    {"CTRPROF_FLUSHER", NAMES, OFF(flusher), 0, 2, "auto or thread", cp_flusher_names},
+    {"CTRPROF_DEBUG", BOOL, OFF(debug), 0, 1, "0 or 1", NULL},
+    {"CTRPROF_HEAP_TIME", BOOL, OFF(heap_time), 0, 1, "0 or 1", NULL},
+    {"CTRPROF_FILE", PATH, OFF(file), 0, 0, "a path", NULL},
+    {"CTRPROF_DIR", PATH, OFF(dir), 0, 0, "a directory", NULL},
 };
 
 static void defaults(struct cp_options *o)
@@ -84,6 +99,7 @@ static void defaults(struct cp_options *o)
     o->unwind = CP_UNWIND_CFI;
     o->debug = 0;
     o->heap_time = 1;
+    o->flusher = CP_FLUSHER_AUTO;
     memcpy(o->dir, ".", 2);
 }
 
@@ -115,8 +131,8 @@ static void apply(struct cp_options *o, const struct opt *t, const char *val, in
         else if (say_bad(say))
             cp_log("%s=%.64s is not %s; using the default", t->name, val, t->range);
         break;
-    case UNWIND: {
-        int u = cp_unwind_parse(val);
+    case NAMES: {
+        int u = name_index(t->names, (int)t->max, val);
         if (u >= 0)
             *(int *)(void *)base = u;
         else if (say_bad(say))

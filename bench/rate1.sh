@@ -6,7 +6,8 @@
 # median wall seconds and median CPU seconds (user + system of the whole tree: heaptrack's
 # includes its heaptrack_interpret process, which works beside the program), ratios to no
 # profiler in the same run, and each profiler's overhead as a share of heaptrack's.
-#   [WORKLOADS="sqlite3 python3 perl cc1"] bench/rate1.sh [BUILD] [REPS]   (~3 minutes, 3 reps)
+# ctrprof-thread: CTRPROF_FLUSHER=thread, the accounting on the profiler's own thread.
+#   [WORKLOADS="sqlite3 python3 perl cc1"] bench/rate1.sh [BUILD] [REPS]   (~4 minutes, 3 reps)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-build}
@@ -33,12 +34,13 @@ run() { # config workload -> seconds
     glibc) t=(env X=1) ;;
     ctrprof-cfi) t=(env LD_PRELOAD="$S" CTRPROF_DIR=out CTRPROF_MEM_RATE=1) ;;
     ctrprof-libunwind) t=(env LD_PRELOAD="$S" CTRPROF_DIR=out CTRPROF_MEM_RATE=1 CTRPROF_UNWIND=libunwind) ;;
+    ctrprof-thread) t=(env LD_PRELOAD="$S" CTRPROF_DIR=out CTRPROF_MEM_RATE=1 CTRPROF_FLUSHER=thread) ;;
     heaptrack) t=(heaptrack -o out/ht) ;;
     esac
     /usr/bin/time -f '%e:%U:%S' -o time.txt "${t[@]}" "${cmd[@]}" <"$in" >/dev/null 2>&1
     awk -F: '{ printf "%s:%.2f\n", $1, $2 + $3 }' time.txt
 }
-cfgs=(glibc ctrprof-cfi ctrprof-libunwind heaptrack)
+cfgs=(glibc ctrprof-cfi ctrprof-libunwind ctrprof-thread heaptrack)
 med() { # field (1 wall, 2 CPU), "wall:cpu ..." -> the median
     tr ' ' '\n' <<<"$2" | awk -F: -v f="$1" 'NF { print $f }' | sort -n |
         awk 'NF { a[n++] = $1 } END { print a[int(n / 2)] }'

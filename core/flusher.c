@@ -501,7 +501,9 @@ void cp_prof_flush_last(void)
  * single-threaded again, even after our thread steps aside), unshare(CLONE_NEWUSER)
  * fails (the shim steps aside for that: cp_prof_aside_begin), and the thread counts
  * against RLIMIT_NPROC. So a single-threaded process never gets the thread, at any rate,
- * however fast it allocates: it publishes each event as it happens (the buckets'
+ * however fast it allocates, unless the user asked for it (CTRPROF_FLUSHER=thread: the
+ * accounting then runs on another core, for the wall time of rate 1; thread_wanted): it
+ * publishes each event as it happens (the buckets'
  * counters; the health and heap-over-time ones when due: side_due), which at the dense
  * rates (CTRPROF_MEM_RATE < CP_DENSE_RATE), where nearly every allocation is an event,
  * costs about a third more an event than a flusher thread's batches (BENCHMARKS.md,
@@ -516,7 +518,8 @@ void cp_prof_flush_last(void)
  *   - in the program's first pthread_create (cp_prof_threads_coming, the shim's hook),
  *     before there is a second thread;
  *   - at a heap event's inline flush, if a thread appeared that did not pass through
- *     pthread_create (__libc_single_threaded is false), or if a stack walk wanted
+ *     pthread_create (__libc_single_threaded is false) or CTRPROF_FLUSHER=thread (not
+ *     in a fork child: fork_child_alone), or if a stack walk wanted
  *     libunwind (stack.c: it is loaded only on this thread; rare, the CFI walker must
  *     have given up, as in a signal handler's allocation).
  * A mutex or block event never starts it: those hooks may run under an allocator's own
@@ -751,7 +754,9 @@ static bool retry_due(void)
 static bool thread_wanted(void)
 {
     return !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
-           ((!__libc_single_threaded && !fork_child_alone) || cp_stack_libunwind_wanted()) &&
+           ((!(__libc_single_threaded && cp_prof_opts.flusher != CP_FLUSHER_THREAD) &&
+             !fork_child_alone) ||
+            cp_stack_libunwind_wanted()) &&
            retry_due();
 }
 

@@ -42,6 +42,9 @@ static void usage(FILE *f)
         "  --flush-ms N        flush interval (CTRPROF_FLUSH_MS)\n"
         "  --depth N           stack depth (CTRPROF_DEPTH)\n"
         "  --unwind U          cfi, libunwind, fp or check (CTRPROF_UNWIND)\n"
+        "  --flusher F         auto or thread: thread publishes a single-threaded program's "
+        "events\n"
+        "                      on the profiler's own thread (CTRPROF_FLUSHER; README)\n"
         "  --no-pack           leave the profiles as counter files (without it, those of --dir "
         "that\n"
         "                      the run made and nobody writes any more are packed: ctrprof pack)\n",
@@ -62,6 +65,7 @@ static const struct flag flags[] = {
     {"--flush-ms", "CTRPROF_FLUSH_MS", 1},
     {"--depth", "CTRPROF_DEPTH", 1},
     {"--unwind", "CTRPROF_UNWIND", 0},
+    {"--flusher", "CTRPROF_FLUSHER", 0},
 };
 
 /* The shim, found from this binary's own path: beside it (the build tree, B/ctrprof and
@@ -225,6 +229,10 @@ int cp_cmd_run(int argc, char **argv)
         if (!strcmp(f->name, "--unwind") && cp_unwind_parse(v) < 0) {
             fprintf(stderr, "ctrprof: run: --unwind takes cfi, libunwind, fp or check, not '%s'\n",
                     v);
+            return 2;
+        }
+        if (!strcmp(f->name, "--flusher") && cp_flusher_parse(v) < 0) {
+            fprintf(stderr, "ctrprof: run: --flusher takes auto or thread, not '%s'\n", v);
             return 2;
         }
         setenv(f->env, v, 1);

@@ -412,6 +412,35 @@ kept=$(counter_sum "$WORK/fl" ctrprof/heap:alloc_space)
 check_eq "shim:sigkill-after-sample-loses-nothing" "threads=1 samples>=1" "threads=$got samples>=$((kept >= 8388608))"
 got="create=$(fl "$F" create) fast=$(fl "$F" fast) timer=$(fl "$F" timer)"
 check_eq "shim:flusher-thread-starts" "create=1 2 fast=1 1 timer=2 3" "$got"
+# CTRPROF_FLUSHER=thread (ctrprof run --flusher thread): a single-threaded program gets the
+# profiler's thread at its first heap event, at any rate (the accounting on another core:
+# BENCHMARKS.md, session 31), and its rate-1 profile is the one its own thread publishes
+# by default; a call that needs the thread alone (unshare -U) still has it so (preload/
+# alone.c); a bad value is one line, and the default.
+got="default=$(CTRPROF_FLUSHER=thread fl "$F" fast) rate1=$(CTRPROF_FLUSHER=thread CTRPROF_MEM_RATE=1 fl "$F" fast)"
+check_eq "shim:flusher-option-thread" "default=1 2 rate1=1 2" "$got"
+for k in auto thread; do
+    rm -rf "$WORK/flx-$k" && mkdir -p "$WORK/flx-$k"
+    (cd "$WORK" && CTRPROF_FLUSHER=$k CTRPROF_MEM_RATE=1 CTRPROF_DIR="$WORK/flx-$k" LD_PRELOAD="$SHIM" \
+        "$PROGS/namechurn" 1 >/dev/null 2>&1)
+    "$CTRPROF" report --format=folded --sample=alloc_objects "$WORK/flx-$k"/*.count >"$WORK/flx-$k.folded" 2>&1
+done
+tot=$(awk '{ s += $NF } END { print s + 0 }' "$WORK/flx-thread.folded")
+cmp -s "$WORK/flx-auto.folded" "$WORK/flx-thread.folded" && [ "$tot" = 1000001 ] &&
+    pass "shim:flusher-option-thread-exact" ||
+    fail "shim:flusher-option-thread-exact" "$tot allocations; $(diff "$WORK/flx-auto.folded" "$WORK/flx-thread.folded" | head -3)"
+if unshare -U true 2>/dev/null; then
+    got=$(cd "$WORK" && CTRPROF_FLUSHER=thread CTRPROF_MEM_RATE=1 CTRPROF_DIR="$WORK/fl" LD_PRELOAD="$SHIM" \
+        unshare -U sh -c 'id -u' 2>&1)
+    check_eq "shim:flusher-option-thread-unshare-U" "65534" "$got"
+else
+    skip "shim:flusher-option-thread-unshare-U" "unshare -U (a user namespace) is not allowed here"
+fi
+got=$(CTRPROF_FLUSHER=yes fl "$F" fast)
+check_eq "shim:flusher-option-bad" "ctrprof: CTRPROF_FLUSHER=yes is not auto or thread; using the default|1 1" \
+    "$(tr '\n' '|' <<<"$got" | sed 's/|$//')"
+got=$("$CTRPROF" run --flusher always -- true 2>&1)
+check_eq "shim:flusher-option-run-bad" "2 ctrprof: run: --flusher takes auto or thread, not 'always'" "$? $got"
 
 # A plugin that allocates 64 x 1 MiB (kept) and is dlclosed before the flusher names its
 # frames (a second thread is alive, so the allocating thread does not publish): its module

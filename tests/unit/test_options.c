@@ -66,6 +66,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.flush_ms, 1000);
     assert_int_equal(o.depth, 64);
     assert_int_equal(o.unwind, CP_UNWIND_CFI);
+    assert_int_equal(o.flusher, CP_FLUSHER_AUTO);
     assert_string_equal(o.dir, ".");
     assert_string_equal(o.file, "");
 }
@@ -97,18 +98,29 @@ static void test_values(void **state)
         assert_int_equal(load(&o, one, log, sizeof log), 0);
         assert_int_equal(o.unwind, want[i]);
     }
+    char *thread[] = {"CTRPROF_FLUSHER=thread", NULL}, *autom[] = {"CTRPROF_FLUSHER=auto", NULL};
+    assert_int_equal(load(&o, thread, log, sizeof log), 0);
+    assert_int_equal(o.flusher, CP_FLUSHER_THREAD);
+    assert_int_equal(load(&o, autom, log, sizeof log), 0);
+    assert_int_equal(o.flusher, CP_FLUSHER_AUTO);
+    assert_int_equal(cp_flusher_parse("thread"), CP_FLUSHER_THREAD);
+    assert_int_equal(cp_flusher_parse("Thread"), -1);
+    assert_int_equal(cp_unwind_parse("check"), CP_UNWIND_CHECK);
+    assert_int_equal(cp_unwind_parse(""), -1);
 }
 
 static void test_bad_values(void **state)
 {
     struct cp_options o;
     char log[4096];
-    char *env[] = {"CTRPROF_MEM_RATE=abc",  "CTRPROF_DEPTH=0",    "CTRPROF_DEPTH=129",
-                   "CTRPROF_FLUSH_MS=",     "CTRPROF_UNWIND=gdb", "CTRPROF_DEBUG=yes",
-                   "CTRPROF_BLOCK_RATE=-1", "CTRPROF_DIR=",       NULL};
+    char *env[] = {"CTRPROF_MEM_RATE=abc",  "CTRPROF_DEPTH=0",
+                   "CTRPROF_DEPTH=129",     "CTRPROF_FLUSH_MS=",
+                   "CTRPROF_UNWIND=gdb",    "CTRPROF_DEBUG=yes",
+                   "CTRPROF_BLOCK_RATE=-1", "CTRPROF_DIR=",
+                   "CTRPROF_FLUSHER=1",     NULL};
     int lines = load(&o, env, log, sizeof log);
     printf("%s", log);
-    assert_int_equal(lines, 8); /* one line each, every one naming its variable */
+    assert_int_equal(lines, 9); /* one line each, every one naming its variable */
     assert_non_null(strstr(log, "ctrprof: CTRPROF_MEM_RATE=abc"));
     assert_non_null(strstr(log, "ctrprof: CTRPROF_DEPTH=0"));
     assert_non_null(strstr(log, "ctrprof: CTRPROF_DEPTH=129"));
@@ -117,7 +129,9 @@ static void test_bad_values(void **state)
     assert_non_null(strstr(log, "ctrprof: CTRPROF_DEBUG=yes"));
     assert_non_null(strstr(log, "ctrprof: CTRPROF_BLOCK_RATE=-1"));
     assert_non_null(strstr(log, "ctrprof: CTRPROF_DIR is empty"));
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_FLUSHER=1 is not auto or thread"));
     assert_int_equal(o.mem_rate, 524288); /* defaults kept */
+    assert_int_equal(o.flusher, CP_FLUSHER_AUTO);
     assert_int_equal(o.depth, 64);
     assert_int_equal(o.flush_ms, 1000);
     assert_int_equal(o.unwind, CP_UNWIND_CFI);
