@@ -1,7 +1,7 @@
 /*
  * unwind.c — the CFI stack walker and its shape table (see unwind.h).
  *
- * About 1,370 lines: the .eh_frame parser, the shape table and the walker with its cache
+ * About 1,410 lines: the .eh_frame parser, the shape table and the walker with its cache
  * of the last walk. The parser (pure: bytes in, a shape out, fuzzed on its own) could
  * stand in a file of its own.
  *
@@ -17,6 +17,16 @@
  * FDE and its CIE, and the call-frame instructions up to the return address. Registers
  * that matter on x86-64: CFA (from rsp = 7 or rbp = 6), rbp (6) and the return address
  * column (16). Anything outside that is "unusable" and sends the stack to libunwind.
+ *
+ * Code in no loaded object (a JIT's: V8, LuaJIT, a JVM's compiled methods, generated
+ * stubs) has no CFI anywhere we or libunwind look: its frame is walked by its frame
+ * pointer (CFA = rbp + 16, the caller's rbp saved at rbp), which is what libunwind's own
+ * fallback does there, and what JITs that keep frame pointers are walked by (perf). Until
+ * session 31 such a frame sent the stack to libunwind, which, to learn that no object
+ * holds it, took the dynamic linker's lock (dl_iterate_phdr) in every sampled
+ * allocation made under it: a thread of the program that held that lock starved the
+ * allocating one (tests/programs/loaderlock.c). A frame pointer that does not lead up the
+ * stack ends the walk there.
  */
 #include "unwind.h"
 
@@ -50,6 +60,7 @@ enum { K_NONE = 0, K_FRAME = 1, K_END = 2, K_UNUSABLE = 3 };
 #define S_CFA_RBP 4u
 #define S_BP_SAVED 8u
 #define S_SIGNAL 4u /* with K_END: the signal trampoline (__restore_rt), see sigframe() */
+#define S_NOOBJ 8u  /* with K_END: code in no loaded object, walked by rbp (jit_step) */
 #define GEN_MASK 0xfffu
 
 static uint64_t make_shape(unsigned kind, int cfa_rbp, int bp_saved, int bp_off, int32_t cfa_off,
@@ -587,7 +598,9 @@ static uint64_t parse_shape(uintptr_t ra, unsigned gen)
     if (ra == start_context())
         return make_shape(K_END, 0, 0, 0, 0, gen);
     struct dl_find_object dlfo;
-    if (_dl_find_object((void *)(ra - 1), &dlfo) != 0 || !dlfo.dlfo_eh_frame)
+    if (_dl_find_object((void *)(ra - 1), &dlfo) != 0)
+        return make_shape(K_END, 0, 0, 0, 0, gen) | S_NOOBJ;
+    if (!dlfo.dlfo_eh_frame)
         return make_shape(K_UNUSABLE, 0, 0, 0, 0, gen);
     return parse_eh(dlfo.dlfo_eh_frame, dlfo.dlfo_map_start, dlfo.dlfo_map_end, ra - 1, gen);
 }
@@ -1070,6 +1083,20 @@ static inline __attribute__((always_inline)) int step(struct cp_unwind_regs *r, 
     return 1;
 }
 
+/* A frame in no loaded object (S_NOOBJ), r.ip its return address: one frame up by its
+ * frame pointer, the shape of a function that pushed rbp and set it to rsp. 1 if r is now
+ * its caller's, 0 if rbp does not lead up the stack (the walk ends here), -1 if an object
+ * holds r.ip now (the cached shape is older than a dlopen there: libunwind, this once). */
+static __attribute__((noinline)) int jit_step(struct cp_unwind_regs *r, unsigned gen, uintptr_t lo,
+                                              uintptr_t *hi)
+{
+    struct dl_find_object dlfo;
+    if (_dl_find_object((void *)(r->ip - 1), &dlfo) == 0)
+        return -1;
+    uintptr_t bpat;
+    return step(r, make_shape(K_FRAME, 1, 1, -16, 16, gen), lo, hi, &bpat);
+}
+
 /* The walk. Two loops: while the last walk may still be met (its states are read from c,
  * this walk's go to fresh), then on alone (this walk's states straight to c). */
 int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr_t lo, uintptr_t hi,
@@ -1187,7 +1214,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
             }
             s = lookup(t, r.ip, fast_want, gen);
             if (__builtin_expect(shape_kind(s) != K_FRAME, 0)) {
-                if (shape_kind(s) == K_END && (s & S_SIGNAL)) {
+                if (shape_kind(s) == K_END && (s & (S_SIGNAL | S_NOOBJ))) {
                     /* the loop below takes this frame again, without keeping states (see
                      * there) */
                     n = (unsigned)(f - fresh);
@@ -1235,7 +1262,7 @@ alone:
             uint64_t s1 = __atomic_load_n(&sl->val, __ATOMIC_ACQUIRE);
             if ((s1 & FAST_MASK) != fast_want) {
                 /* the outermost frame (lookup's K_END), which every walk to the end meets */
-                if ((s1 & FAST_MASK) != end_want(fast_want) || (s1 & S_SIGNAL))
+                if ((s1 & FAST_MASK) != end_want(fast_want) || (s1 & (S_SIGNAL | S_NOOBJ)))
                     break;
                 pcs[n++] = ip;
                 end = W_END;
@@ -1291,6 +1318,20 @@ alone:
                     break;
                 }
                 exact = 1;
+                continue;
+            }
+            if (shape_kind(s) == K_END && (s & S_NOOBJ)) {
+                /* (not kept for joining either: a join would take this guess for CFI's) */
+                if (keep)
+                    c->n = 0;
+                keep = 0;
+                int on = jit_step(&r, gen, lo, &hi);
+                if (on < 0)
+                    goto fail;
+                if (!on) {
+                    end = W_END;
+                    break;
+                }
                 continue;
             }
             if (shape_kind(s) == K_END) {

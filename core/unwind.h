@@ -6,8 +6,9 @@
  * plus a constant, the return address sits at CFA-8, and rbp is either unchanged or saved
  * at CFA plus a constant. That covers what compilers emit for ordinary functions; anything
  * else (CFA expressions, stack realignment through another register, no unwind
- * information) makes the walk give up, and the caller unwinds that stack with
- * libunwind instead. Shapes are parsed from the module's .eh_frame_hdr/.eh_frame, found
+ * information in an object) makes the walk give up, and the caller unwinds that stack
+ * with libunwind instead; a frame in no loaded object (a JIT's code) is walked by its
+ * frame pointer (unwind.c). Shapes are parsed from the module's .eh_frame_hdr/.eh_frame, found
  * with _dl_find_object, once per return address, and kept in a process-wide lock-free
  * table; a walk over cached shapes reads two words of stack per frame.
  *

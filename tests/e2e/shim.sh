@@ -352,6 +352,28 @@ fpfb=$(counter_sum "$WORK/sb" ctrprof/health:unwind-fp-fallbacks)
 deep=$("$CTRPROF" report --sample alloc_objects --format folded "$WORK"/sb/*.count |
     awk '/;main;.*;handler;alloc_free / { s += $NF } END { printf "%.0f\n", s }')
 check_eq "shim:cfi-walks-signal-frames (fallbacks, fp fallbacks, through to main)" "0 0 20" "$fb $fpfb $deep"
+# 11d. Code in no loaded object (a JIT's; tests/programs/jitstubs.c) is walked by its frame
+# pointer (core/unwind.c), as libunwind's own fallback walks it, without libunwind and the
+# loader's lock libunwind takes in every such walk (until session 31 each of these stacks
+# fell back, and libunwind was loaded). Stubs that keep a frame pointer: every stack goes
+# through the stub to main. Stubs that do not: nothing falls back either, every
+# allocation is counted (the frame pointer is main's then: the walk goes on above it).
+for mode in fp nofp; do
+    rm -rf "$WORK/jit" && mkdir -p "$WORK/jit"
+    out=$(cd "$WORK" && CTRPROF_DIR="$WORK/jit" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/jitstubs" $mode 200 10)
+    fb=$(counter_sum "$WORK/jit" ctrprof/health:unwind-fallbacks)
+    lu=$(counter_sum "$WORK/jit" ctrprof/health:libunwind-loaded)
+    "$CTRPROF" report --sample alloc_objects --format folded "$WORK"/jit/*.count >"$WORK/jit.folded" 2>&1
+    all=$(awk '/;alloc_one / { s += $NF } END { printf "%.0f\n", s }' "$WORK/jit.folded")
+    deep=$(awk '/;main;[^;]*;alloc_one / { s += $NF } END { printf "%.0f\n", s }' "$WORK/jit.folded")
+    if [ $mode = fp ]; then
+        check_eq "shim:jit-frames-by-frame-pointer:fp (output, fallbacks, libunwind loaded, counted, through the stub to main)" \
+            "done 0 0 2000 2000" "$out $fb $lu $all $deep"
+    else
+        check_eq "shim:jit-frames-by-frame-pointer:nofp (output, fallbacks, libunwind loaded, counted)" \
+            "done 0 0 2000" "$out $fb $lu $all"
+    fi
+done
 # ... and so does the frame-pointer walk (CTRPROF_UNWIND=fp), from a handler on an
 # alternate signal stack (sigalloc alt: SIGALRMs interrupting spin_until) to the thread's
 # own stack: each of the 20 stacks goes on past the handler into the interrupted loop and

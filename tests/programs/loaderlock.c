@@ -11,14 +11,16 @@
  *                      allocate 5 blocks of 1 MiB, freed: a new object's first frames for
  *                      the flush to name (it read all the objects, dl_iterate_phdr)
  *
- * Under a profiler at rate 1 the flusher, naming a stub's frame (in no loaded object:
- * the CFI walker gives up, so libunwind is loaded, by dlopen; the objects were read
- * again, by dl_iterate_phdr), waits for the loader's lock that thread holds, and that
+ * Under a profiler at rate 1 the flusher, for a stack through a stub's callee (alloc_via,
+ * whose CFA is a DWARF expression: the CFI walker gives up, so libunwind is loaded, by
+ * dlopen; the objects were read again, by dl_iterate_phdr; until session 31 the stub's own
+ * frame, in no loaded object, did that), waits for the loader's lock that thread holds, and that
  * thread waited for the flusher: to drain its full event ring (alloc), or for the flush
  * lock the fork's atfork handler takes (fork). Before session 26 the program hung there
  * for good; session 26's shim dropped alloc's events after 2 s of waiting, and now the
  * waiting thread flushes itself (core/flusher.c's cp_flush_help). */
 #define _GNU_SOURCE
+#include <alloca.h>
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
@@ -32,6 +34,22 @@
 #include <unistd.h>
 
 static volatile int stop;
+
+/* The stubs' callee. An aligned local beside an alloca makes GCC realign the frame
+ * through a saved argument pointer (DRAP), whose CFA is a DWARF expression the CFI
+ * walker does not take: every sampled allocation's stack here goes to libunwind. (The
+ * volatile store after the call keeps it from being a tail call, which would take this
+ * frame off the stack.) */
+static __attribute__((noinline)) void *alloc_via(size_t n)
+{
+    _Alignas(64) volatile char big[64];
+    char *v = alloca(n % 64 + 1);
+    __asm__ volatile("" : : "r"(v) : "memory"); /* (kept: not folded away) */
+    big[0] = 0;
+    void *p = malloc(n + (size_t)big[0]);
+    big[1] = 1;
+    return p;
+}
 static int forks; /* mode "fork" */
 
 static int each_object(struct dl_phdr_info *info, size_t size, void *arg)
@@ -119,10 +137,10 @@ int main(int argc, char **argv)
     if (pthread_create(&t, NULL, lister, NULL))
         return 2;
     /* each stub at its own address (a new frame, a new site): sub $8,%rsp; movabs
-     * $malloc,%rax; call *%rax; add $8,%rsp; ret */
+     * $alloc_via,%rax; call *%rax; add $8,%rsp; ret */
     uint8_t s[] = {0x48, 0x83, 0xec, 0x08, 0x48, 0xb8, 0,    0,    0,    0,   0,
                    0,    0,    0,    0xff, 0xd0, 0x48, 0x83, 0xc4, 0x08, 0xc3};
-    uintptr_t m = (uintptr_t)malloc;
+    uintptr_t m = (uintptr_t)alloc_via;
     memcpy(s + 6, &m, sizeof m);
     for (int k = 0; k < NSTUB; k++) {
         uint8_t *c = code + (size_t)k * STUB;
