@@ -7,7 +7,7 @@
 # includes its heaptrack_interpret process, which works beside the program), ratios to no
 # profiler in the same run, and each profiler's overhead as a share of heaptrack's.
 # ctrprof-thread: CTRPROF_FLUSHER=thread, the accounting on the profiler's own thread.
-#   [WORKLOADS="sqlite3 python3 perl cc1"] bench/rate1.sh [BUILD] [REPS]   (~4 minutes, 3 reps)
+#   [WORKLOADS="sqlite3 python3 perl cc1 node"] bench/rate1.sh [BUILD] [REPS]   (~4 minutes, 3 reps)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-build}
@@ -29,6 +29,7 @@ run() { # config workload -> seconds
     python3) cmd=(/usr/bin/python3 "$W/python.py") ;;
     perl) cmd=(perl "$W/perl.pl") ;;
     cc1) cmd=("${cc1[@]}") ;;
+    node) cmd=(node "$W/node.js") ;;
     esac
     case $cfg in
     glibc) t=(env X=1) ;;
@@ -49,7 +50,7 @@ share() { # time, bare, heaptrack -> (time - bare) / (heaptrack - bare)
     awk -v a="$1" -v b="$2" -v h="$3" 'BEGIN { if (h > b) printf "%.2f", (a - b) / (h - b); else print "-" }'
 }
 printf '%-8s %-18s %7s %7s %7s %7s %7s %7s  %s\n' workload config wall ratio CPU ratio "wall/ht" "CPU/ht" "runs (wall:CPU)"
-for wl in ${WORKLOADS:-sqlite3 python3 perl cc1}; do
+for wl in ${WORKLOADS:-sqlite3 python3 perl cc1 node}; do
     declare -A t=()
     for ((r = 0; r < reps; r++)); do
         for ((i = 0; i < ${#cfgs[@]}; i++)); do

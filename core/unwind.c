@@ -1,7 +1,7 @@
 /*
  * unwind.c — the CFI stack walker and its shape table (see unwind.h).
  *
- * About 1,410 lines: the .eh_frame parser, the shape table and the walker with its cache
+ * About 1,450 lines: the .eh_frame parser, the shape table and the walker with its cache
  * of the last walk. The parser (pure: bytes in, a shape out, fuzzed on its own) could
  * stand in a file of its own.
  *
@@ -19,11 +19,12 @@
  * column (16). Anything outside that is "unusable" and sends the stack to libunwind.
  *
  * Code in no loaded object (a JIT's: V8, LuaJIT, a JVM's compiled methods, generated
- * stubs) has no CFI anywhere we or libunwind look: its frame is walked by its frame
- * pointer (CFA = rbp + 16, the caller's rbp saved at rbp), which is what libunwind's own
- * fallback does there, and what JITs that keep frame pointers are walked by (perf). Until
- * session 31 such a frame sent the stack to libunwind, which, to learn that no object
- * holds it, took the dynamic linker's lock (dl_iterate_phdr) in every sampled
+ * stubs), and code of an object that no FDE covers (V8's builtins embedded in node), has
+ * no CFI anywhere we or libunwind look: its frame is walked by its frame pointer (CFA =
+ * rbp + 16, the caller's rbp saved at rbp), which is what libunwind's own fallback does
+ * there (CTRPROF_UNWIND=check on node: 200,448 stacks, none differ), and what JITs that
+ * keep frame pointers are walked by (perf). Until session 31 such a frame sent the stack
+ * to libunwind, which took the dynamic linker's lock (dl_iterate_phdr) in every sampled
  * allocation made under it: a thread of the program that held that lock starved the
  * allocating one (tests/programs/loaderlock.c). A frame pointer that does not lead up the
  * stack ends the walk there.
@@ -35,6 +36,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <ucontext.h>
 
 #include "arena.h"
@@ -60,7 +62,10 @@ enum { K_NONE = 0, K_FRAME = 1, K_END = 2, K_UNUSABLE = 3 };
 #define S_CFA_RBP 4u
 #define S_BP_SAVED 8u
 #define S_SIGNAL 4u /* with K_END: the signal trampoline (__restore_rt), see sigframe() */
-#define S_NOOBJ 8u  /* with K_END: code in no loaded object, walked by rbp (jit_step) */
+#define S_NOCFI 8u  /* with K_END: code no CFI covers, walked by rbp (nocfi_step) */
+/* with S_NOCFI, in the bp_off field: the code is in no loaded object (else: in an object,
+ * where no FDE covers it) */
+#define NOCFI_NOOBJ 1
 #define GEN_MASK 0xfffu
 
 static uint64_t make_shape(unsigned kind, int cfa_rbp, int bp_saved, int bp_off, int32_t cfa_off,
@@ -593,16 +598,45 @@ static uintptr_t start_context(void)
     return a;
 }
 
+/* glibc's _dl_find_object gives the main program's extent as its text segment alone
+ * where the program's segments are not contiguous (linked with a max-page-size of 2 MiB
+ * and separate-code, as Debian's node is): its .eh_frame_hdr, in a read-only segment of
+ * its own, is outside it, and every frame of the program was "unusable" (every sampled
+ * stack of node went to libunwind). The segment that holds it, from the program's own
+ * headers (AT_PHDR: no lock), checked to be the program's by its PT_PHDR (a program
+ * started as `ld.so PROG` has the loader's headers there). 1 and [*lo, *hi) if found. */
+static int main_segment(const struct link_map *l, const uint8_t *eh, const uint8_t **lo,
+                        const uint8_t **hi)
+{
+    if (!l || !l->l_name || l->l_name[0])
+        return 0; /* (not the main program: a shared object's extent is its whole mapping) */
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    size_t n = getauxval(AT_PHNUM);
+    int own = 0;
+    for (size_t i = 0; ph && i < n; i++)
+        own |= ph[i].p_type == PT_PHDR && l->l_addr + ph[i].p_vaddr == (uintptr_t)ph;
+    for (size_t i = 0; own && i < n; i++) {
+        uintptr_t a = l->l_addr + ph[i].p_vaddr;
+        if (ph[i].p_type == PT_LOAD && (uintptr_t)eh >= a && (uintptr_t)eh - a < ph[i].p_filesz) {
+            *lo = (const uint8_t *)a;
+            *hi = (const uint8_t *)(a + ph[i].p_filesz);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static uint64_t parse_shape(uintptr_t ra, unsigned gen)
 {
     if (ra == start_context())
         return make_shape(K_END, 0, 0, 0, 0, gen);
     struct dl_find_object dlfo;
     if (_dl_find_object((void *)(ra - 1), &dlfo) != 0)
-        return make_shape(K_END, 0, 0, 0, 0, gen) | S_NOOBJ;
-    if (!dlfo.dlfo_eh_frame)
+        return make_shape(K_END, 0, 0, NOCFI_NOOBJ, 0, gen) | S_NOCFI;
+    const uint8_t *eh = dlfo.dlfo_eh_frame, *lo = dlfo.dlfo_map_start, *hi = dlfo.dlfo_map_end;
+    if (!eh || ((eh < lo || eh >= hi) && !main_segment(dlfo.dlfo_link_map, eh, &lo, &hi)))
         return make_shape(K_UNUSABLE, 0, 0, 0, 0, gen);
-    return parse_eh(dlfo.dlfo_eh_frame, dlfo.dlfo_map_start, dlfo.dlfo_map_end, ra - 1, gen);
+    return parse_eh(eh, lo, hi, ra - 1, gen);
 }
 
 uint64_t cp_unwind_parse_eh(const void *hdr, const void *lo, const void *hi, uintptr_t pc)
@@ -616,6 +650,10 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
                          unsigned gen)
 {
     uint64_t unusable = make_shape(K_UNUSABLE, 0, 0, 0, 0, gen);
+    /* code of the object that no FDE covers (V8's builtins in node: 41% of its sampled
+     * stacks had such a frame; hand-written code): libunwind finds nothing either and
+     * follows rbp; so do we (nocfi_step) */
+    uint64_t uncovered = make_shape(K_END, 0, 0, 0, 0, gen) | S_NOCFI;
     if (hdr < lo || hdr + 4 > hi || hdr[0] != 1 || hdr[3] != 0x3b)
         return unusable; /* version 1, table of datarel sdata4 pairs */
     struct rd r = {hdr + 4, hi, 0};
@@ -634,7 +672,7 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
             b = m;
     }
     if ((uintptr_t)hdr + (intptr_t)tab_at(tab, 2 * a) > pc)
-        return unusable;
+        return uncovered;
     const uint8_t *fde = hdr + tab_at(tab, 2 * a + 1);
     if (fde < lo || fde + 8 > hi)
         return unusable;
@@ -666,8 +704,10 @@ static uint64_t parse_eh(const uint8_t *hdr, const uint8_t *lo, const uint8_t *h
     struct rd f = {fde + 8, fde + 4 + len, 0};
     uintptr_t begin = (uintptr_t)encoded(&f, c.fde_enc, 0);
     uintptr_t range = (uintptr_t)encoded(&f, c.fde_enc & 0x0f, 0);
-    if (f.bad || pc < begin || pc - begin >= range)
+    if (f.bad)
         return unusable;
+    if (pc < begin || pc - begin >= range)
+        return uncovered;
     if (c.has_z) {
         uint64_t n = uleb(&f);
         if (n > (uint64_t)(f.end - f.p))
@@ -1083,15 +1123,16 @@ static inline __attribute__((always_inline)) int step(struct cp_unwind_regs *r, 
     return 1;
 }
 
-/* A frame in no loaded object (S_NOOBJ), r.ip its return address: one frame up by its
+/* A frame no CFI covers (shape s, S_NOCFI), r.ip its return address: one frame up by its
  * frame pointer, the shape of a function that pushed rbp and set it to rsp. 1 if r is now
  * its caller's, 0 if rbp does not lead up the stack (the walk ends here), -1 if an object
- * holds r.ip now (the cached shape is older than a dlopen there: libunwind, this once). */
-static __attribute__((noinline)) int jit_step(struct cp_unwind_regs *r, unsigned gen, uintptr_t lo,
-                                              uintptr_t *hi)
+ * holds r.ip now where none did (the cached shape is older than a dlopen there:
+ * libunwind, this once). */
+static __attribute__((noinline)) int nocfi_step(struct cp_unwind_regs *r, uint64_t s, unsigned gen,
+                                                uintptr_t lo, uintptr_t *hi)
 {
     struct dl_find_object dlfo;
-    if (_dl_find_object((void *)(r->ip - 1), &dlfo) == 0)
+    if (shape_bp_off(s) == NOCFI_NOOBJ && _dl_find_object((void *)(r->ip - 1), &dlfo) == 0)
         return -1;
     uintptr_t bpat;
     return step(r, make_shape(K_FRAME, 1, 1, -16, 16, gen), lo, hi, &bpat);
@@ -1214,7 +1255,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
             }
             s = lookup(t, r.ip, fast_want, gen);
             if (__builtin_expect(shape_kind(s) != K_FRAME, 0)) {
-                if (shape_kind(s) == K_END && (s & (S_SIGNAL | S_NOOBJ))) {
+                if (shape_kind(s) == K_END && (s & (S_SIGNAL | S_NOCFI))) {
                     /* the loop below takes this frame again, without keeping states (see
                      * there) */
                     n = (unsigned)(f - fresh);
@@ -1262,7 +1303,7 @@ alone:
             uint64_t s1 = __atomic_load_n(&sl->val, __ATOMIC_ACQUIRE);
             if ((s1 & FAST_MASK) != fast_want) {
                 /* the outermost frame (lookup's K_END), which every walk to the end meets */
-                if ((s1 & FAST_MASK) != end_want(fast_want) || (s1 & (S_SIGNAL | S_NOOBJ)))
+                if ((s1 & FAST_MASK) != end_want(fast_want) || (s1 & (S_SIGNAL | S_NOCFI)))
                     break;
                 pcs[n++] = ip;
                 end = W_END;
@@ -1320,12 +1361,12 @@ alone:
                 exact = 1;
                 continue;
             }
-            if (shape_kind(s) == K_END && (s & S_NOOBJ)) {
+            if (shape_kind(s) == K_END && (s & S_NOCFI)) {
                 /* (not kept for joining either: a join would take this guess for CFI's) */
                 if (keep)
                     c->n = 0;
                 keep = 0;
-                int on = jit_step(&r, gen, lo, &hi);
+                int on = nocfi_step(&r, s, gen, lo, &hi);
                 if (on < 0)
                     goto fail;
                 if (!on) {

@@ -1,14 +1,17 @@
 /*
  * jitstubs: allocations made under generated code, in no loaded object (a JIT's).
  *
- *   jitstubs fp|nofp N K
+ *   jitstubs fp|nofp|asm N K
  *
  * N stubs, each at its own address in an anonymous executable mapping, each called K
  * times; a stub calls alloc_one, which allocates 48 bytes and frees them. fp: the stubs
  * keep a frame pointer (push %rbp; mov %rsp,%rbp; movabs $alloc_one,%rax; call *%rax;
  * pop %rbp; ret), as V8's and the JVM's compiled code can; nofp: they do not (sub $8,%rsp
- * ... add $8,%rsp). Prints "done". No CFI describes the stubs: a profiler walks them by
- * their frame pointer or hands the stack to libunwind (core/unwind.c).
+ * ... add $8,%rsp). asm: no stubs; N x K calls of alloc_one through plain_call, a function
+ * of this program that keeps a frame pointer and has no CFI (hand-written code; V8's
+ * builtins in node are such code). Prints "done". No CFI describes the stubs or
+ * plain_call: a profiler walks them by their frame pointer or hands the stack to
+ * libunwind (core/unwind.c).
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -25,13 +28,32 @@ static __attribute__((noinline)) void alloc_one(void)
     free(keep);
 }
 
+/* fn() from a frame with a frame pointer and no CFI */
+void plain_call(void (*fn)(void));
+__asm__(".text\n"
+        ".globl plain_call\n"
+        ".type plain_call, @function\n"
+        "plain_call:\n"
+        "    pushq %rbp\n"
+        "    movq %rsp, %rbp\n"
+        "    call *%rdi\n"
+        "    popq %rbp\n"
+        "    ret\n"
+        ".size plain_call, .-plain_call\n");
+
 int main(int argc, char **argv)
 {
-    if (argc != 4 || (strcmp(argv[1], "fp") && strcmp(argv[1], "nofp"))) {
-        fprintf(stderr, "usage: jitstubs fp|nofp N K\n");
+    if (argc != 4 || (strcmp(argv[1], "fp") && strcmp(argv[1], "nofp") && strcmp(argv[1], "asm"))) {
+        fprintf(stderr, "usage: jitstubs fp|nofp|asm N K\n");
         return 2;
     }
     int fp = !strcmp(argv[1], "fp"), n = atoi(argv[2]), k = atoi(argv[3]);
+    if (!strcmp(argv[1], "asm")) {
+        for (long i = 0; i < (long)n * k; i++)
+            plain_call(alloc_one);
+        printf("done\n");
+        return 0;
+    }
     enum { STUB = 64 };
     uint8_t *code = mmap(NULL, (size_t)STUB * (size_t)n, PROT_READ | PROT_WRITE | PROT_EXEC,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

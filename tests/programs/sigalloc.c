@@ -1,7 +1,7 @@
 /* sigalloc — allocations made in a signal handler (raised from main, so no allocation is
  * interrupted). The CFI walker goes through the signal frame (__restore_rt) to main by
- * itself. With a third argument "nocfi" the handler allocates through a frame without
- * unwind information, where the walker gives up and the stack goes to libunwind: to
+ * itself. With a third argument "nocfi" the handler allocates through a frame whose
+ * CFA is a DWARF expression, where the walker gives up and the stack goes to libunwind: to
  * frame pointers until the flusher has loaded libunwind (core/stack.c). Usage: sigalloc
  * N SIZE [nocfi]: N signals, one after the other, each handler allocating and freeing
  * SIZE bytes; with nocfi, after the first signal the program reads one byte from its
@@ -12,6 +12,7 @@
  * /proc/self/maps, which dlopen shows before the load is done, and then 20 ms more.)
  * "alt" instead of nocfi: N SIGALRMs 5 ms apart, handled on an alternate signal stack. */
 #define _GNU_SOURCE
+#include <alloca.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,18 +31,20 @@ static __attribute__((noinline)) void alloc_free(void)
     free(keep);
 }
 
-/* fn() from a frame with a frame pointer and no CFI */
-void nocfi_call(void (*fn)(void));
-__asm__(".text\n"
-        ".globl nocfi_call\n"
-        ".type nocfi_call, @function\n"
-        "nocfi_call:\n"
-        "    pushq %rbp\n"
-        "    movq %rsp, %rbp\n"
-        "    call *%rdi\n"
-        "    popq %rbp\n"
-        "    ret\n"
-        ".size nocfi_call, .-nocfi_call\n");
+/* fn() from a frame whose CFA is a DWARF expression, which the CFI walker does not take:
+ * an aligned local beside an alloca makes GCC realign the frame through a saved argument
+ * pointer (DRAP). It keeps a frame pointer. (Until session 31 this was a frame with no
+ * CFI at all, which the walker now follows by its frame pointer, as libunwind does.) The
+ * stores after the call keep it from being a tail call. */
+static __attribute__((noinline)) void nocfi_call(void (*fn)(void))
+{
+    _Alignas(64) volatile char big[64];
+    char *v = alloca(16);
+    __asm__ volatile("" : : "r"(v) : "memory");
+    big[0] = 0;
+    fn();
+    big[1] = 1;
+}
 
 static __attribute__((noinline)) void handler(int sig)
 {
