@@ -12,12 +12,13 @@
  * /proc/self/maps, which dlopen shows before the load is done, and then 20 ms more.)
  * "alt" instead of nocfi: N SIGALRMs 5 ms apart, handled on an alternate signal stack. */
 #define _GNU_SOURCE
-#include <alloca.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include "exprframe.h"
 
 static size_t size;
 static void *volatile keep;
@@ -31,19 +32,14 @@ static __attribute__((noinline)) void alloc_free(void)
     free(keep);
 }
 
-/* fn() from a frame whose CFA is a DWARF expression, which the CFI walker does not take:
- * an aligned local beside an alloca makes GCC realign the frame through a saved argument
- * pointer (DRAP). It keeps a frame pointer. (Until session 31 this was a frame with no
- * CFI at all, which the walker now follows by its frame pointer, as libunwind does.) The
- * stores after the call keep it from being a tail call. */
+/* fn() from a frame whose CFA the CFI gives as a DWARF expression (exprframe.h), which
+ * the CFI walker does not take; it keeps a frame pointer. (Until session 31 this was a
+ * frame with no CFI at all, which the walker now follows by its frame pointer, as
+ * libunwind does.) */
 static __attribute__((noinline)) void nocfi_call(void (*fn)(void))
 {
-    _Alignas(64) volatile char big[64];
-    char *v = alloca(16);
-    __asm__ volatile("" : : "r"(v) : "memory");
-    big[0] = 0;
-    fn();
-    big[1] = 1;
+    (void)expr_call((uintptr_t(*)(uintptr_t))(uintptr_t)fn, 0);
+    __asm__ volatile("" ::: "memory"); /* (not a tail call: this frame stays) */
 }
 
 static __attribute__((noinline)) void handler(int sig)

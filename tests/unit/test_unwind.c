@@ -27,6 +27,8 @@
 #include "stack.h"
 #include "unwind.h"
 
+#include "../programs/exprframe.h"
+
 #if defined(__GNUC__) && !defined(__clang__)
 #define NO_FP __attribute__((noinline, optimize("omit-frame-pointer")))
 #else
@@ -490,13 +492,21 @@ static void test_truncation(void **state)
     assert_int_equal(last_truncated, 1);
 }
 
-/* fn(sig) from a frame without unwind information (no CFI): the walker cannot go
- * through it; frame pointers and libunwind's frame-chain heuristics can. */
-void nocfi_call(void (*fn)(int), int sig);
+/* fn(sig) from a frame whose CFA the CFI gives as a DWARF expression (exprframe.h): the
+ * walker cannot go through it; frame pointers and libunwind can. */
+static __attribute__((noinline)) void nocfi_call(void (*fn)(int), int sig)
+{
+    (void)expr_call((uintptr_t(*)(uintptr_t))(uintptr_t)fn, (uintptr_t)sig);
+    __asm__ volatile("" ::: "memory"); /* (not a tail call: this frame stays) */
+}
+
+/* fn(sig) from a frame with a frame pointer and no CFI at all (hand-written code): the
+ * walker follows its frame pointer, as libunwind does (core/unwind.c, S_NOCFI). */
+void plain_call(void (*fn)(int), int sig);
 __asm__(".text\n"
-        ".globl nocfi_call\n"
-        ".type nocfi_call, @function\n"
-        "nocfi_call:\n"
+        ".globl plain_call\n"
+        ".type plain_call, @function\n"
+        "plain_call:\n"
         "    pushq %rbp\n"
         "    movq %rsp, %rbp\n"
         "    movq %rdi, %rax\n"
@@ -504,7 +514,7 @@ __asm__(".text\n"
         "    call *%rax\n"
         "    popq %rbp\n"
         "    ret\n"
-        ".size nocfi_call, .-nocfi_call\n");
+        ".size plain_call, .-plain_call\n");
 
 /* Run handler on this thread's stack, from a signal frame. */
 static void raise_to(int sig, void (*handler)(int))
@@ -534,6 +544,21 @@ static void test_nocfi_falls_back(void **state)
     assert_int_equal(differed, 0); /* the fallback is libunwind itself */
     assert_true(fb1 > fb0);        /* a frame without CFI: the walker gave up */
     assert_true(last_depth > 6);   /* and libunwind went on past it */
+}
+
+/* A frame no CFI covers is walked by its frame pointer: nothing falls back, the walk
+ * equals libunwind's and goes on past it. */
+static void test_uncovered_frame_walked(void **state)
+{
+    reset();
+    uint64_t fb0, fb1, c, d;
+    cp_stack_stats(&fb0, &c, &d);
+    plain_call(on_signal, 0);
+    cp_stack_stats(&fb1, &c, &d);
+    assert_int_equal(compared, 1);
+    assert_int_equal(differed, 0);
+    assert_int_equal(fb1, fb0);
+    assert_true(last_depth > 6);
 }
 
 /* A handler on the thread's stack: the walker goes through the signal frame (the
@@ -882,9 +907,17 @@ static void test_bad_registers(void **state)
     int full;
     uintptr_t local[64] = {0};
     uintptr_t lo = (uintptr_t)local, hi = (uintptr_t)(local + 64);
-    /* an address with no unwind information (data) */
+    /* an address no CFI covers (data): walked by its frame pointer (core/unwind.c,
+     * S_NOCFI), which leads to a zero return address here (local[17]): one frame; a frame
+     * pointer below the stack pointer, or 0, ends the walk at that frame, nothing read */
     struct cp_unwind_regs r = {(uintptr_t)&compared + 1, lo + 64, lo + 128};
-    assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), -1);
+    assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), 1);
+    assert_int_equal(pcs[0], (uintptr_t)&compared + 1);
+    r.bp = lo - 4096;
+    assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), 1);
+    r.bp = 0;
+    assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), 1);
+    r.bp = lo + 128;
     /* a code address whose frame would lie outside the bounds */
     r.ip = (uintptr_t)rec_nofp + 1; /* at its first instruction: the CFA is rsp + 8 */
     r.sp = hi;
@@ -916,6 +949,7 @@ int main(void)
         cmocka_unit_test(test_thread_stack_ends),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_nocfi_falls_back),
+        cmocka_unit_test(test_uncovered_frame_walked),
         cmocka_unit_test(test_signal_frame_walked),
         cmocka_unit_test(test_altstack_walked),
         cmocka_unit_test(test_coroutine_walked),
