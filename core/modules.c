@@ -218,8 +218,8 @@ static bool safe_read(void *dst, uintptr_t src, size_t n)
  * thread that held it in a dl_iterate_phdr callback and forked, its atfork prepare
  * waiting for cp_flush_lock: hung for good (session 26). Under `lock` (a dlclose hook's
  * refresh takes it before the object goes). 0: registered (or there); -1: no object
- * holds pc; 1: not this way (a sandbox, whose allow-list may forbid process_vm_readv, an
- * unusual layout): the caller reads them all. */
+ * holds pc, or its object has no code there; 1: not this way (a sandbox, whose allow-list may
+ * forbid process_vm_readv, an unusual layout): the caller reads them all. */
 static int add_object_of(uintptr_t pc)
 {
 #if defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
@@ -238,6 +238,21 @@ static int add_object_of(uintptr_t pc)
         eh.e_phnum > sizeof ph / sizeof ph[0] ||
         !safe_read(ph, base + eh.e_phoff, eh.e_phnum * sizeof(ElfW(Phdr))))
         return 1;
+    /* pc outside the object's code (its .bss: some frame-pointer walk's guess, which reads
+     * whatever rbp points at): the module on_object would make spans its PF_X segments
+     * only, so neither this nor reading every object names it. Until session 31 the
+     * caller then read them all (dl_iterate_phdr, under cp_flush_lock), and a thread that
+     * forked in a dl_iterate_phdr callback hung with the flusher (loaderlock.c fork with
+     * its stubs' callee in tests/programs/exprframe.h: about half the runs). */
+    uintptr_t xlo = UINTPTR_MAX, xhi = 0;
+    for (unsigned i = 0; i < eh.e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
+            uintptr_t a = lm.l_addr + ph[i].p_vaddr;
+            xlo = a < xlo ? a : xlo;
+            xhi = a + ph[i].p_memsz > xhi ? a + ph[i].p_memsz : xhi;
+        }
+    if (pc < xlo || pc >= xhi)
+        return -1;
     for (unsigned i = 0; i < eh.e_phnum; i++) /* (read_buildid reads the notes in place) */
         if (ph[i].p_type == PT_NOTE && ph[i].p_memsz <= 4096) {
             uint8_t note[4096];

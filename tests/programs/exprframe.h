@@ -4,10 +4,10 @@
  * frame of a function that pushed rbp and set it to rsp. libunwind evaluates the
  * expression; ctrprof's CFI walker (core/unwind.c) does not, and hands such a stack to
  * libunwind (or, until libunwind is loaded, walks it by frame pointers). For tests that
- * need that fallback (tests/unit/test_unwind.c, tests/programs/sigalloc.c): a frame with
- * no CFI at all no longer makes one, and a compiler's own realigned frames (GCC's DRAP,
- * which loaderlock.c uses) are the compiler's to choose. One per program: it defines a
- * global symbol.
+ * need that fallback (tests/unit/test_unwind.c, tests/programs/sigalloc.c and
+ * loaderlock.c): a frame with no CFI at all no longer makes one, and a compiler's own
+ * realigned frames (GCC's DRAP) are the compiler's to choose. One per program: it defines
+ * a global symbol.
  */
 #ifndef CP_TEST_EXPRFRAME_H
 #define CP_TEST_EXPRFRAME_H

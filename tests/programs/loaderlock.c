@@ -11,8 +11,8 @@
  *                      allocate 5 blocks of 1 MiB, freed: a new object's first frames for
  *                      the flush to name (it read all the objects, dl_iterate_phdr)
  *
- * Under a profiler at rate 1 the flusher, for a stack through a stub's callee (alloc_via,
- * whose CFA is a DWARF expression: the CFI walker gives up, so libunwind is loaded, by
+ * Under a profiler at rate 1 the flusher, for a stack through a stub's callee (alloc_via's
+ * expr_call, whose CFA is a DWARF expression: the CFI walker gives up, so libunwind is loaded, by
  * dlopen; the objects were read again, by dl_iterate_phdr; until session 31 the stub's own
  * frame, in no loaded object, did that), waits for the loader's lock that thread holds, and that
  * thread waited for the flusher: to drain its full event ring (alloc), or for the flush
@@ -20,7 +20,6 @@
  * for good; session 26's shim dropped alloc's events after 2 s of waiting, and now the
  * waiting thread flushes itself (core/flusher.c's cp_flush_help). */
 #define _GNU_SOURCE
-#include <alloca.h>
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
@@ -33,21 +32,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exprframe.h"
+
 static volatile int stop;
 
-/* The stubs' callee. An aligned local beside an alloca makes GCC realign the frame
- * through a saved argument pointer (DRAP), whose CFA is a DWARF expression the CFI
- * walker does not take: every sampled allocation's stack here goes to libunwind. (The
- * volatile store after the call keeps it from being a tail call, which would take this
- * frame off the stack.) */
+/* The stubs' callee: malloc from a frame whose CFA the CFI gives as a DWARF expression
+ * (exprframe.h), which the CFI walker does not take: every sampled allocation's stack
+ * here goes to libunwind (by frame pointers until the flusher has loaded it). */
+static uintptr_t do_malloc(uintptr_t n)
+{
+    return (uintptr_t)malloc(n);
+}
+
 static __attribute__((noinline)) void *alloc_via(size_t n)
 {
-    _Alignas(64) volatile char big[64];
-    char *v = alloca(n % 64 + 1);
-    __asm__ volatile("" : : "r"(v) : "memory"); /* (kept: not folded away) */
-    big[0] = 0;
-    void *p = malloc(n + (size_t)big[0]);
-    big[1] = 1;
+    void *p = (void *)expr_call(do_malloc, n);
+    __asm__ volatile("" ::: "memory"); /* (not a tail call: this frame stays) */
     return p;
 }
 static int forks; /* mode "fork" */
