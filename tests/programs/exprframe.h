@@ -6,8 +6,8 @@
  * libunwind (or, until libunwind is loaded, walks it by frame pointers). For tests that
  * need that fallback (tests/unit/test_unwind.c, tests/programs/sigalloc.c and
  * loaderlock.c): a frame with no CFI at all no longer makes one, and a compiler's own
- * realigned frames (GCC's DRAP) are the compiler's to choose. One per program: it defines
- * a global symbol.
+ * realigned frames (GCC's DRAP) are the compiler's to choose. And plain_call, below. One
+ * per program: they are global symbols.
  */
 #ifndef CP_TEST_EXPRFRAME_H
 #define CP_TEST_EXPRFRAME_H
@@ -33,5 +33,22 @@ __asm__(".text\n"
         "    ret\n"
         "    .cfi_endproc\n"
         ".size expr_call, .-expr_call\n");
+
+/* plain_call(fn, arg): the same frame with no CFI at all (hand-written code; V8's
+ * builtins in node are such code): the walker follows its frame pointer, as libunwind
+ * does (core/unwind.c, S_NOCFI). */
+uintptr_t plain_call(uintptr_t (*fn)(uintptr_t), uintptr_t arg);
+__asm__(".text\n"
+        ".globl plain_call\n"
+        ".type plain_call, @function\n"
+        "plain_call:\n"
+        "    pushq %rbp\n"
+        "    movq %rsp, %rbp\n"
+        "    movq %rdi, %rax\n"
+        "    movq %rsi, %rdi\n"
+        "    call *%rax\n"
+        "    popq %rbp\n"
+        "    ret\n"
+        ".size plain_call, .-plain_call\n");
 
 #endif

@@ -7,11 +7,11 @@
  * times; a stub calls alloc_one, which allocates 48 bytes and frees them. fp: the stubs
  * keep a frame pointer (push %rbp; mov %rsp,%rbp; movabs $alloc_one,%rax; call *%rax;
  * pop %rbp; ret), as V8's and the JVM's compiled code can; nofp: they do not (sub $8,%rsp
- * ... add $8,%rsp). asm: no stubs; N x K calls of alloc_one through plain_call, a function
- * of this program that keeps a frame pointer and has no CFI (hand-written code; V8's
- * builtins in node are such code). Prints "done". No CFI describes the stubs or
- * plain_call: a profiler walks them by their frame pointer or hands the stack to
- * libunwind (core/unwind.c).
+ * ... add $8,%rsp). asm: no stubs; N x K calls of alloc_one through plain_call
+ * (exprframe.h), a function of this program that keeps a frame pointer and has no CFI
+ * (hand-written code; V8's builtins in node are such code). Prints "done". No CFI describes the
+ * stubs or plain_call: a profiler walks them by their frame pointer or hands the stack to libunwind
+ * (core/unwind.c).
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "exprframe.h"
+
 static void *volatile keep;
 
 static __attribute__((noinline)) void alloc_one(void)
@@ -27,19 +29,6 @@ static __attribute__((noinline)) void alloc_one(void)
     keep = malloc(48);
     free(keep);
 }
-
-/* fn() from a frame with a frame pointer and no CFI */
-void plain_call(void (*fn)(void));
-__asm__(".text\n"
-        ".globl plain_call\n"
-        ".type plain_call, @function\n"
-        "plain_call:\n"
-        "    pushq %rbp\n"
-        "    movq %rsp, %rbp\n"
-        "    call *%rdi\n"
-        "    popq %rbp\n"
-        "    ret\n"
-        ".size plain_call, .-plain_call\n");
 
 int main(int argc, char **argv)
 {
@@ -50,7 +39,7 @@ int main(int argc, char **argv)
     int fp = !strcmp(argv[1], "fp"), n = atoi(argv[2]), k = atoi(argv[3]);
     if (!strcmp(argv[1], "asm")) {
         for (long i = 0; i < (long)n * k; i++)
-            plain_call(alloc_one);
+            (void)plain_call((uintptr_t(*)(uintptr_t))(uintptr_t)alloc_one, 0);
         printf("done\n");
         return 0;
     }
