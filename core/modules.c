@@ -130,19 +130,26 @@ static const char *main_path(char *buf, size_t len)
     return buf;
 }
 
+/* [*lo, *hi): the span of an object's executable segments, loaded at bias (what a module
+ * covers); *hi 0 if it has none */
+static void code_span(const ElfW(Phdr) * ph, unsigned n, uintptr_t bias, uintptr_t *lo,
+                      uintptr_t *hi)
+{
+    *lo = UINTPTR_MAX, *hi = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
+            uintptr_t a = bias + ph[i].p_vaddr;
+            if (a < *lo)
+                *lo = a;
+            if (a + ph[i].p_memsz > *hi)
+                *hi = a + ph[i].p_memsz;
+        }
+}
+
 static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-            if (a < lo)
-                lo = a;
-            if (a + ph->p_memsz > hi)
-                hi = a + ph->p_memsz;
-        }
-    }
+    uintptr_t lo, hi;
+    code_span(info->dlpi_phdr, info->dlpi_phnum, info->dlpi_addr, &lo, &hi);
     if (hi == 0)
         return 0;
     for (unsigned i = 0; i < nmods; i++)
@@ -244,13 +251,8 @@ static int add_object_of(uintptr_t pc)
      * caller then read them all (dl_iterate_phdr, under cp_flush_lock), and a thread that
      * forked in a dl_iterate_phdr callback hung with the flusher (loaderlock.c fork with
      * its stubs' callee in tests/programs/exprframe.h: about half the runs). */
-    uintptr_t xlo = UINTPTR_MAX, xhi = 0;
-    for (unsigned i = 0; i < eh.e_phnum; i++)
-        if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
-            uintptr_t a = lm.l_addr + ph[i].p_vaddr;
-            xlo = a < xlo ? a : xlo;
-            xhi = a + ph[i].p_memsz > xhi ? a + ph[i].p_memsz : xhi;
-        }
+    uintptr_t xlo, xhi;
+    code_span(ph, eh.e_phnum, lm.l_addr, &xlo, &xhi);
     if (pc < xlo || pc >= xhi)
         return -1;
     for (unsigned i = 0; i < eh.e_phnum; i++) /* (read_buildid reads the notes in place) */
