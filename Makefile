@@ -277,8 +277,8 @@ build-fuzz/%: $(call fuzz_obj,tests/fuzz/%.c $(CFILE_SRC) base/log.c)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^
 
-# The CFI walker's parser.
-build-fuzz/fuzz_unwind: $(call fuzz_obj,tests/fuzz/fuzz_unwind.c core/unwind.c core/arena.c)
+# The CFI walker's parser, alone (pure: core/ehframe.c needs nothing else).
+build-fuzz/fuzz_unwind: $(call fuzz_obj,tests/fuzz/fuzz_unwind.c core/ehframe.c)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^
 

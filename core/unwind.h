@@ -8,9 +8,10 @@
  * else (CFA expressions, stack realignment through another register, no unwind
  * information in an object) makes the walk give up, and the caller unwinds that stack
  * with libunwind instead; a frame in no loaded object (a JIT's code) is walked by its
- * frame pointer (unwind.c). Shapes are parsed from the module's .eh_frame_hdr/.eh_frame, found
- * with _dl_find_object, once per return address, and kept in a process-wide lock-free
- * table; a walk over cached shapes reads two words of stack per frame.
+ * frame pointer (unwind.c). Shapes are parsed from the module's .eh_frame_hdr/.eh_frame
+ * (ehframe.c), found with _dl_find_object, once per return address, and kept in a
+ * process-wide lock-free table; a walk over cached shapes reads two words of stack per
+ * frame.
  *
  * A signal frame (the kernel's rt_sigreturn trampoline, glibc's __restore_rt) is walked
  * through: the interrupted code's registers are read from the ucontext the kernel saved.
@@ -65,11 +66,6 @@ unsigned cp_unwind_caches(void);
 
 /* Is the CFI walker available in this build (x86-64, glibc >= 2.35)? */
 int cp_unwind_cfi_available(void);
-
-/* The fuzzer's entry: parse the row for pc from an .eh_frame_hdr at hdr, in an object
- * occupying [lo, hi) (nothing outside it is read). Returns the shape word: kind in bits
- * 0-1 (1 an ordinary frame, 2 the outermost, 3 unusable). */
-uint64_t cp_unwind_parse_eh(const void *hdr, const void *lo, const void *hi, uintptr_t pc);
 
 /* Statistics for tests: shapes parsed, and of those, how many could not be used. */
 void cp_unwind_stats(uint64_t *parsed, uint64_t *unusable);

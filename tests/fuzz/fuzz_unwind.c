@@ -1,4 +1,4 @@
-/* fuzz_unwind.c — libFuzzer target for the CFI walker's parser (core/unwind.c): an
+/* fuzz_unwind.c — libFuzzer target for the CFI walker's parser (core/ehframe.c): an
  * .eh_frame_hdr, its search table, FDEs, CIEs and call-frame instructions, all from the
  * input. Input: 4 bytes of a signed pc offset from the header, then the object's bytes
  * starting at its .eh_frame_hdr (the encodings are pc- and header-relative, so an image cut
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "unwind.h"
+#include "ehframe.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!img)
         return 0;
     memcpy(img, data + 4, size - 4);
-    uint64_t s = cp_unwind_parse_eh(img, img, img + (size - 4), (uintptr_t)img + (intptr_t)off);
+    uint64_t s = cp_ehframe_parse(img, img, img + (size - 4), (uintptr_t)img + (intptr_t)off, 0);
     if ((s & 3) == 0)
         abort(); /* "no shape" is never an answer */
     free(img);
