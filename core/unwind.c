@@ -280,13 +280,14 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * (~45 instructions). Measured per walk at rate 1 (callgrind): churn (6 frames; 1 fresh,
  * 4 kept) ~64 instructions cheaper plain, namechurn (9; 5 fresh, 4 kept: its three
  * inner call sites change at each allocation) ~120 cheaper plain, deepstacks at 5 levels
- * (~13; ~1 fresh, ~12 kept) ~280 cheaper joined, so below 10 frames a join would keep
- * at most ~9 and save little if anything. (A policy that scored each join by what it
- * kept and tried again every 16 or 256 walks took 2.5-5% more CPU on namechurn than this
- * one, though ~0.4% more instructions.) Plain walks reach the outermost frame every
- * time, so lookup takes its shape from the table too (K_END). BENCHMARKS.md, "Session
- * 20". */
-#define WC_JOIN_MIN 10
+ * (~13; ~1 fresh, ~12 kept) ~280 cheaper joined. perl's allocations (stacks of 9-12
+ * frames) walk cheaper plain: 687 instructions a walk with 10 here, 493 with 13 (7.5%
+ * of all the profiler added to perl at rate 1), while sqlite3, cc1 and deepstacks kept
+ * their counts (at 16 deepstacks lost its joins: +6 M). (A policy that scored each join by what it
+ * kept and tried again every 16 or 256 walks took 2.5-5% more CPU on namechurn than this one,
+ * though ~0.4% more instructions.) Plain walks reach the outermost frame every time, so lookup
+ * takes its shape from the table too (K_END). BENCHMARKS.md, "Session 20" and "Session 32". */
+#define WC_JOIN_MIN 13
 
 struct wstate {
     uintptr_t sp, bp, ip;
