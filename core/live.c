@@ -149,6 +149,21 @@ static inline bool alone(void)
     return __libc_single_threaded;
 }
 
+/* A word's value, read by an access that writes it (the same value back), so that a page
+ * never touched faults once, for writing. Only alone(): one instruction that no signal
+ * handler can split, but not atomic against another thread (no lock prefix: a locked one
+ * costs ~20 cycles an insert). */
+static inline uintptr_t touch_load(uintptr_t *w)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+    uintptr_t v = 0;
+    __asm__ volatile("xaddq %0, %1" : "+r"(v), "+m"(*w));
+    return v;
+#else
+    return __atomic_load_n(w, __ATOMIC_ACQUIRE);
+#endif
+}
+
 static void filter_inc(const void *p)
 {
     uint8_t *c = &cp_live_filter[cp_live_fhash(p)];
@@ -318,14 +333,20 @@ static inline bool place(const void *p, uintptr_t v, uint64_t size, uint64_t bir
         uintptr_t *leaf = cp_sh_make_leaf(CP_SH_FINE, k);
         uintptr_t want = v | sh_half(k);
         if (leaf) {
-            uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k),
-                      cur = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+            uintptr_t *e = cp_sh_entry(CP_SH_FINE, leaf, k), cur = 0;
             /* empty, or this very address's (an object whose free we never saw): ours;
-             * the granule's other half live: the table takes this one */
-            if (alone() && (!cur || (cur & 1) == sh_half(k))) {
-                __atomic_store_n(e, want, __ATOMIC_RELEASE);
-                __atomic_store_n(&e[1], birth, __ATOMIC_RELAXED);
-                return true;
+             * the granule's other half live: the table takes this one. The entry's first
+             * access is a write (touch_load; else the compare-and-swap's first try, which
+             * expects it empty): a load first made the kernel map the zero page, and the
+             * store then fault again to copy it (perl at rate 1: each of the fine map's
+             * 24,700 pages twice; ~1 us a page here, BENCHMARKS.md's session 32) */
+            if (alone()) {
+                cur = touch_load(e);
+                if (!cur || (cur & 1) == sh_half(k)) {
+                    __atomic_store_n(e, want, __ATOMIC_RELEASE);
+                    __atomic_store_n(&e[1], birth, __ATOMIC_RELAXED);
+                    return true;
+                }
             }
             while (!cur || (cur & 1) == sh_half(k))
                 /* release: the bucket is complete for whoever takes it out. The birth
