@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -443,6 +444,44 @@ static void *wide_inserter(void *arg)
 static const uintptr_t *wide_entry(uintptr_t k)
 {
     return cp_live_entry_of((void *)k, true);
+}
+
+/* A new page of the fine map faults once: the insert's first access to its entry writes
+ * it (live.c's touch_load, or the compare-and-swap's first try when the process has
+ * threads); a load first had the kernel map the zero page and the store fault again
+ * (two faults a page). Small objects 8 KiB apart each have their entry on a page of its
+ * own (16 bytes an entry, one entry a 32-byte granule). */
+static long thread_minflt(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_minflt;
+}
+
+static void test_live_pages_fault_once(void **state)
+{
+#if defined(__SANITIZE_THREAD__)
+    /* the fault count is the assertion, and TSan's shadow of every word written faults too */
+    print_message(
+        "SKIP test_live_pages_fault_once: page faults are not the program's under TSan\n");
+    skip();
+#endif
+    init_engine();
+    const uintptr_t base = (uintptr_t)0x5d0000000000ull; /* a region no other test uses */
+    enum { N = 256 };
+    uint64_t before = cp_live_count();
+    assert_true(cp_live_insert((void *)(base - 8192), BV(1), 32, 5)); /* the region's first */
+    long f0 = thread_minflt();
+    for (uintptr_t i = 0; i < N; i++)
+        assert_true(cp_live_insert((void *)(base + i * 8192), BV(2), 32, 5));
+    long faults = thread_minflt() - f0;
+    print_message("%d new pages of the fine map: %ld faults\n", N, faults);
+    assert_true(faults >= N / 2);    /* (the pages were new: the check sees them) */
+    assert_true(faults < N + N / 4); /* once each, with the odd leaf or directory page */
+    for (uintptr_t i = 0; i < N; i++)
+        assert_int_equal(live_rm((void *)(base + i * 8192)), BV(2));
+    assert_int_equal(live_rm((void *)(base - 8192)), BV(1));
+    assert_int_equal(cp_live_count(), before);
 }
 
 static void test_live_map(void **state)
@@ -1226,6 +1265,7 @@ int main(void)
         cmocka_unit_test(test_stack_deltas),
         cmocka_unit_test(test_bucket_names),
         cmocka_unit_test(test_live_map),
+        cmocka_unit_test(test_live_pages_fault_once),
         cmocka_unit_test(test_one_bucket_per_stack),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
