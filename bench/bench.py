@@ -316,7 +316,7 @@ def main():
         print()
         print(micro)
 
-    rep_md = serve_md = shapes_md = ""
+    rep_md = serve_md = shapes_md = rate1_md = ""
     if not args.quick and not args.only:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import report_bench
@@ -340,6 +340,9 @@ def main():
             shapes_md = "shapes benchmark failed: %s\n" % e
         print()
         print(shapes_md)
+        rate1_md = rate1(args.build, min(reps, 3))
+        print()
+        print(rate1_md)
 
     skipped = "\n".join("- %s: %s" % (c.name, c.why) for c in cs if not c.available)
     if not args.quick and not args.only:  # a partial run never overwrites the full record
@@ -382,6 +385,9 @@ def main():
                 f.write("## Serving a big profile (bench/serve_bench.py)\n\n" + serve_md + "\n")
             if shapes_md:
                 f.write("## Program shapes of issue 23 (bench/shapes.py, bench/progs/)\n\n" + shapes_md + "\n")
+            if rate1_md:
+                f.write("## Rate 1 against heaptrack on real single processes (bench/rate1.sh)\n\n" +
+                        rate1_md + "\n")
             if skipped:
                 f.write("## Not run\n\n" + skipped + "\n")
             if kept:
@@ -397,6 +403,31 @@ def main():
 
 def fmt(x):
     return "—" if x is None else "%.1f" % x
+
+
+def rate1(build, reps, workloads=None):
+    """bench/rate1.sh (every allocation recorded, against heaptrack, on sqlite3, python3,
+    perl, gcc's cc1 and node run directly) as markdown: issue 23's goal is ctrprof's
+    overhead at most half of heaptrack's (the share columns)."""
+    if shutil.which("heaptrack") is None:
+        return "Not run: heaptrack not installed (apt-get install heaptrack).\n"
+    env = dict(os.environ)
+    if workloads:
+        env["WORKLOADS"] = workloads
+    r = subprocess.run(["bash", os.path.join(TOP, "bench", "rate1.sh"), build, str(reps)],
+                       capture_output=True, text=True, env=env, cwd=TOP)
+    rows = [l.split() for l in r.stdout.splitlines()[1:] if len(l.split()) >= 8]
+    if r.returncode != 0 or not rows:
+        return "rate1.sh failed (status %d): %s\n" % (r.returncode, (r.stderr or r.stdout).strip()[-300:])
+    out = ("%d interleaved repetitions, medians; seconds wall and CPU (user + system of every process: "
+           "heaptrack's interpreter included); ctrprof-thread is CTRPROF_FLUSHER=thread. Share: ctrprof's "
+           "overhead over bare as a part of heaptrack's (the goal: 0.5 or less).\n\n" % reps)
+    out += "| workload | profiler | wall s | × bare | CPU s | × bare | share of heaptrack's wall | of its CPU |\n"
+    out += "|---|---|---:|---:|---:|---:|---:|---:|\n"
+    for w in rows:
+        share = ("", "") if w[1] in ("glibc", "heaptrack") else (w[6], w[7])
+        out += "| %s | %s | %s | %s | %s | %s | %s | %s |\n" % (w[0], w[1], w[2], w[3], w[4], w[5], *share)
+    return out
 
 
 def human(n):

@@ -7,6 +7,7 @@
 # includes its heaptrack_interpret process, which works beside the program), ratios to no
 # profiler in the same run, and each profiler's overhead as a share of heaptrack's.
 # ctrprof-thread: CTRPROF_FLUSHER=thread, the accounting on the profiler's own thread.
+# make bench runs it too (bench.py's rate1: its table in BENCHMARKS.md, at most 3 reps).
 #   [WORKLOADS="sqlite3 python3 perl cc1 node"] bench/rate1.sh [BUILD] [REPS]   (~4 minutes, 3 reps)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
