@@ -19,6 +19,9 @@ of the same repetitions.
                 8 passes over all of them: every lookup of a stack is cold
   workqueue     (e) a thread pool: 4 workers on one mutex+condvar queue, 2 M tasks
   mutex_mt      (e) 4 threads on two mutexes, short and long critical sections
+  perl, sqlite3, node  real single-threaded programs (bench/workloads/): a hash and
+                strings, rows and indexes (in memory), JSON strings kept (skipped,
+                visibly, if absent)
   xz -T2, zstd -T2  (e) real multi-threaded Debian programs (skipped, visibly, if absent)
   db_bench      (e) RocksDB's db_bench (rocksdb-tools): fillrandom, 4 writer threads,
                 200,000 puts (skipped, visibly, if absent)
@@ -57,6 +60,7 @@ class Shape:
 
 def shapes(build, work):
     p = lambda n: os.path.join(TOP, build, "progs", n)  # noqa: E731
+    w = lambda n: os.path.join(TOP, "bench", "workloads", n)  # noqa: E731
     data = os.path.join(work, "data.bin")
     return [
         Shape("deepstacks", HEAP, [p("deepstacks")]),
@@ -66,6 +70,11 @@ def shapes(build, work):
         Shape("bigheap", HEAP, [p("bigheap")]),
         Shape("namechurn", HEAP, [p("namechurn")]),
         Shape("namestacks", HEAP, [p("namestacks")]),
+        # real single-threaded programs (bench/rate1.sh times them with more profilers;
+        # here their memory and profile size against heaptrack's too)
+        Shape("perl", HEAP, ["perl", w("perl.pl")], need="perl"),
+        Shape("sqlite3", HEAP, ["sqlite3", ":memory:", ".read " + w("sqlite.sql")], need="sqlite3"),
+        Shape("node", HEAP, ["node", w("node.js")], need="node"),
         Shape("workqueue", LOCK, [p("workqueue")]),
         Shape("mutex_mt", LOCK, [p("mutex_mt"), "2000000", "4"]),
         # -1: 3 MiB blocks, so that two threads have blocks to share (-6's are 24 MiB)
