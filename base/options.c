@@ -87,6 +87,14 @@ static const struct opt table[] = {
     {"CTRPROF_DIR", PATH, OFF(dir), 0, 0, "a directory", NULL},
 };
 
+const char *cp_options_names_refused(const char *env, const char *val)
+{
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+        if (table[i].kind == NAMES && !strcmp(table[i].name, env))
+            return name_index(table[i].names, (int)table[i].max, val) < 0 ? table[i].range : NULL;
+    return NULL;
+}
+
 static void defaults(struct cp_options *o)
 {
     memset(o, 0, sizeof *o);

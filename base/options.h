@@ -55,6 +55,11 @@ struct cp_options {
  * NULL-terminated environment block such as environ). Warnings go through cp_log. */
 void cp_options_load(struct cp_options *o, char *const *envp);
 
+/* A CTRPROF_* variable that takes one of a list of names (CTRPROF_UNWIND, CTRPROF_FLUSHER):
+ * NULL if val is one of them, else the list as the warning gives it ("auto or thread"),
+ * for a caller's own error (tools/run.c's flags). NULL for any other variable. */
+const char *cp_options_names_refused(const char *env, const char *val);
+
 /* Parse one decimal unsigned value strictly (digits only, no sign, no overflow, within
  * [min, max]). Returns 0 or -EINVAL / -ERANGE. Exposed for tests. */
 int cp_options_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

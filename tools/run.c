@@ -54,20 +54,20 @@ static void usage(FILE *f)
 struct flag {
     const char *name, *env;
     int numeric;
-    int (*parse)(const char *); /* a word from a list: its index, or -1 (options.h) */
-    const char *takes;          /* that list, for the error */
 };
 
+/* (a flag whose variable takes one of a list of names is checked against the options
+ * table's list: options.h's cp_options_names_refused) */
 static const struct flag flags[] = {
-    {"--rate", "CTRPROF_MEM_RATE", 1, NULL, NULL},
-    {"--mutex-fraction", "CTRPROF_MUTEX_FRACTION", 1, NULL, NULL},
-    {"--block-rate", "CTRPROF_BLOCK_RATE", 1, NULL, NULL},
-    {"--file", "CTRPROF_FILE", 0, NULL, NULL},
-    {"--dir", "CTRPROF_DIR", 0, NULL, NULL},
-    {"--flush-ms", "CTRPROF_FLUSH_MS", 1, NULL, NULL},
-    {"--depth", "CTRPROF_DEPTH", 1, NULL, NULL},
-    {"--unwind", "CTRPROF_UNWIND", 0, cp_unwind_parse, "cfi, libunwind, fp or check"},
-    {"--flusher", "CTRPROF_FLUSHER", 0, cp_flusher_parse, "auto or thread"},
+    {"--rate", "CTRPROF_MEM_RATE", 1},
+    {"--mutex-fraction", "CTRPROF_MUTEX_FRACTION", 1},
+    {"--block-rate", "CTRPROF_BLOCK_RATE", 1},
+    {"--file", "CTRPROF_FILE", 0},
+    {"--dir", "CTRPROF_DIR", 0},
+    {"--flush-ms", "CTRPROF_FLUSH_MS", 1},
+    {"--depth", "CTRPROF_DEPTH", 1},
+    {"--unwind", "CTRPROF_UNWIND", 0},
+    {"--flusher", "CTRPROF_FLUSHER", 0},
 };
 
 /* The shim, found from this binary's own path: beside it (the build tree, B/ctrprof and
@@ -228,8 +228,9 @@ int cp_cmd_run(int argc, char **argv)
             fprintf(stderr, "ctrprof: run: %s %s: not a whole number\n", f->name, v);
             return 2;
         }
-        if (f->parse && f->parse(v) < 0) {
-            fprintf(stderr, "ctrprof: run: %s takes %s, not '%s'\n", f->name, f->takes, v);
+        const char *takes = cp_options_names_refused(f->env, v);
+        if (takes) {
+            fprintf(stderr, "ctrprof: run: %s takes %s, not '%s'\n", f->name, takes, v);
             return 2;
         }
         setenv(f->env, v, 1);

@@ -107,6 +107,12 @@ static void test_values(void **state)
     assert_int_equal(cp_flusher_parse("Thread"), -1);
     assert_int_equal(cp_unwind_parse("check"), CP_UNWIND_CHECK);
     assert_int_equal(cp_unwind_parse(""), -1);
+    /* ctrprof run's check of its --unwind and --flusher words (tools/run.c) */
+    assert_null(cp_options_names_refused("CTRPROF_FLUSHER", "thread"));
+    assert_string_equal(cp_options_names_refused("CTRPROF_FLUSHER", "always"), "auto or thread");
+    assert_string_equal(cp_options_names_refused("CTRPROF_UNWIND", "Cfi"),
+                        "cfi, libunwind, fp or check");
+    assert_null(cp_options_names_refused("CTRPROF_MEM_RATE", "x")); /* not a list of names */
 }
 
 static void test_bad_values(void **state)
