@@ -89,16 +89,10 @@ int cp_unwind_cfi_available(void)
     return HAVE_CFI;
 }
 
-/* cp_stack_bounds (unwind.h, stack.c) is weak here: this file links without stack.c (the
- * parser's fuzzer linked it alone, before the parser had a file of its own: ehframe.c),
- * and then a walk goes on past a signal frame only on the same stack. */
-#pragma weak cp_stack_bounds
-#pragma weak cp_stack_more
-
 /* Can the walk read below want? Its bounds may grow (probed ones, unwind.h). */
 static __attribute__((noinline)) int more(uintptr_t want, uintptr_t *hi)
 {
-    return cp_stack_more && cp_stack_more(want, hi);
+    return cp_stack_more(want, hi);
 }
 
 /* Through a signal frame: r is the frame of __restore_rt (r.sp is where the handler
@@ -116,7 +110,7 @@ static int sigframe(struct cp_unwind_regs *r, uintptr_t *lo, uintptr_t *hi)
               ip = ((const uintptr_t *)gregs)[16];
     if (!(sp >= r->sp + 8 && sp < *hi)) { /* not above on this stack: another stack */
         uintptr_t nlo, nhi;
-        if (!cp_stack_bounds || !cp_stack_bounds(sp, &nlo, &nhi))
+        if (!cp_stack_bounds(sp, &nlo, &nhi))
             return 0;
         *lo = nlo;
         *hi = nhi;
