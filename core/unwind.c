@@ -288,8 +288,8 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * then it tries again. sqlite3 at rate 1 (stacks of 14-20 frames, ~6 fresh and ~12 kept a
  * join) walked in 1,072 instructions with joins and 835 without; cc1 (~3 fresh, ~19 kept),
  * node (~1.5, ~22) and deepstacks (~0.7, ~12) join as before. callgrind, M instructions
- * of walks, before / after: sqlite3 310.5 / 248.8, node 1,163.0 / 1,157.1, deepstacks
- * 58.4 / 58.9, perl unchanged, cc1 within the ±3% its walks move by with the library's
+ * of walks, before / after: sqlite3 310.5 / 248.9, deepstacks 58.4 / 58.8, perl
+ * unchanged; cc1 and node within the few per cent their walks move by with the library's
  * layout alone (BENCHMARKS.md, "Session 32"). */
 #define WC_MISSES 8
 #define WC_PLAIN 64
