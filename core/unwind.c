@@ -1,7 +1,7 @@
 /*
  * unwind.c — the CFI stack walker and its shape table (see unwind.h).
  *
- * About 970 lines: the shape table and the walker with its cache of the last walk. They
+ * About 960 lines: the shape table and the walker with its cache of the last walk. They
  * stay one file: the walk's loops inline the table's probe (lookup), the step and the
  * cache's join test (wc_join_ok), all static and always_inline, and the cache's states
  * are the walk's own. The .eh_frame parser that answers a return address's shape is
