@@ -38,8 +38,10 @@ enum { K_NONE = 0, K_FRAME = 1, K_END = 2, K_UNUSABLE = 3 };
 #define S_SIGNAL 4u /* with K_END: the signal trampoline (__restore_rt), unwind.c: sigframe */
 #define S_NOCFI 8u  /* with K_END: code no CFI covers, walked by rbp (unwind.c: nocfi_step) */
 /* with S_NOCFI, in the bp_off field: the code is in no loaded object (else: in an object,
- * where no FDE covers it) */
+ * where no FDE covers it); NOCFI_NOTCODE: the address is in an object but in none of its
+ * executable segments (its data: no code at all; unwind.c's parse_shape) */
 #define NOCFI_NOOBJ 1
+#define NOCFI_NOTCODE 2
 #define GEN_MASK 0xfffu
 
 static inline uint64_t make_shape(unsigned kind, int cfa_rbp, int bp_saved, int bp_off,

@@ -1,7 +1,8 @@
 /*
  * unwind.c — the CFI stack walker and its shape table (see unwind.h).
  *
- * About 960 lines: the shape table and the walker with its cache of the last walk. They
+ * About 1,030 lines: the shape table, the object lookup (what a return address is in: its
+ * object, its segment) and the walker with its cache of the last walk. They
  * stay one file: the walk's loops inline the table's probe (lookup), the step and the
  * cache's join test (wc_join_ok), all static and always_inline, and the cache's states
  * are the walk's own. The .eh_frame parser that answers a return address's shape is
@@ -24,7 +25,8 @@
  * to libunwind, which took the dynamic linker's lock (dl_iterate_phdr) in every sampled
  * allocation made under it: a thread of the program that held that lock starved the
  * allocating one (tests/programs/loaderlock.c). A frame pointer that does not lead up the
- * stack ends the walk there.
+ * stack ends the walk there, and so does a "return address" so read that cannot be code
+ * (on the stack, in an object's data: not_code), which is not named as a frame.
  */
 #include "unwind.h"
 
@@ -194,6 +196,49 @@ static int main_segment(const struct link_map *l, const uint8_t *eh, const uint8
     return 0;
 }
 
+/* Is pc in none of the executable segments of the object found for it (d)? From the
+ * object's program headers: the main program's from AT_PHDR, a shared object's from the
+ * ELF header its first segment maps at d's start (read only inside d's extent, which is
+ * mapped readable). 0 when they cannot be had, as if it were code. */
+static int outside_code(const struct dl_find_object *d, uintptr_t pc)
+{
+    const struct link_map *l = d->dlfo_link_map;
+    if (!l || !l->l_name)
+        return 0;
+    const ElfW(Phdr) * ph;
+    size_t n;
+    uintptr_t lo = (uintptr_t)d->dlfo_map_start, hi = (uintptr_t)d->dlfo_map_end;
+    if (!l->l_name[0]) {
+        /* (the program's own: not a loader's started as `ld.so PROG`, as main_segment) */
+        ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+        n = getauxval(AT_PHNUM);
+        int own = 0;
+        for (size_t i = 0; ph && i < n; i++)
+            own |= ph[i].p_type == PT_PHDR && l->l_addr + ph[i].p_vaddr == (uintptr_t)ph;
+        if (!own)
+            return 0;
+    } else {
+        const ElfW(Ehdr) *e = (const ElfW(Ehdr) *)lo;
+        if (hi - lo < sizeof *e || e->e_ident[EI_MAG0] != ELFMAG0 ||
+            e->e_ident[EI_MAG1] != ELFMAG1 || e->e_ident[EI_MAG2] != ELFMAG2 ||
+            e->e_ident[EI_MAG3] != ELFMAG3 || e->e_phentsize != sizeof *ph ||
+            e->e_phoff > hi - lo || e->e_phnum > (hi - lo - e->e_phoff) / sizeof *ph)
+            return 0;
+        ph = (const ElfW(Phdr) *)(lo + e->e_phoff);
+        n = e->e_phnum;
+    }
+    int loads = 0;
+    for (size_t i = 0; ph && i < n; i++) {
+        if (ph[i].p_type != PT_LOAD)
+            continue;
+        loads = 1;
+        uintptr_t a = l->l_addr + ph[i].p_vaddr;
+        if ((ph[i].p_flags & PF_X) && pc - a < ph[i].p_memsz)
+            return 0;
+    }
+    return loads;
+}
+
 static uint64_t parse_shape(uintptr_t ra, unsigned gen)
 {
     if (ra == start_context())
@@ -204,7 +249,25 @@ static uint64_t parse_shape(uintptr_t ra, unsigned gen)
     const uint8_t *eh = dlfo.dlfo_eh_frame, *lo = dlfo.dlfo_map_start, *hi = dlfo.dlfo_map_end;
     if (!eh || ((eh < lo || eh >= hi) && !main_segment(dlfo.dlfo_link_map, eh, &lo, &hi)))
         return make_shape(K_UNUSABLE, 0, 0, 0, 0, gen);
-    return cp_ehframe_parse(eh, lo, hi, ra - 1, gen);
+    uint64_t s = cp_ehframe_parse(eh, lo, hi, ra - 1, gen);
+    if (shape_kind(s) == K_END && (s & S_NOCFI) && outside_code(&dlfo, ra - 1))
+        return make_shape(K_END, 0, 0, NOCFI_NOTCODE, 0, gen) | S_NOCFI;
+    return s;
+}
+
+/* A return address that a frame-pointer guess (nocfi_step) read, in a frame no CFI covers
+ * (shape s): is it not code at all? Then it is no frame: the guess read a word that is
+ * not a return address, and the walk ends before it (until session 33 it was named as a
+ * frame, and walked on from by its "frame pointer"). Not code: a word of an object's
+ * data (NOCFI_NOTCODE), and outside every object an address no code can have: in the
+ * first 64 KiB (below the kernel's mmap_min_addr), not a user address, or on the stack
+ * being walked [lo, hi). A JIT's code is in none of these; a word pointing into the heap
+ * is not told from it. */
+static inline int not_code(uint64_t s, uintptr_t ip, uintptr_t lo, uintptr_t hi)
+{
+    if (shape_bp_off(s) == NOCFI_NOTCODE)
+        return 1;
+    return shape_bp_off(s) == NOCFI_NOOBJ && (ip < 65536 || ip >> 56 || ip - lo < hi - lo);
 }
 
 static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra, unsigned gen)
@@ -662,7 +725,8 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
             c->plains++;
         }
     }
-    unsigned exact = 0; /* r.ip is where a signal interrupted, not a return address */
+    unsigned exact = 0;   /* r.ip is where a signal interrupted, not a return address */
+    unsigned guessed = 0; /* r.ip was read by a frame-pointer guess (nocfi_step) */
     int end;
     uint64_t s;
     uintptr_t bpat;
@@ -870,9 +934,15 @@ alone:
                     break;
                 }
                 exact = 1;
+                guessed = 0;
                 continue;
             }
             if (shape_kind(s) == K_END && (s & S_NOCFI)) {
+                if (guessed && not_code(s, r.ip, lo, hi)) {
+                    n--; /* (keep is 0: the frame that guessed cleared it) */
+                    end = W_END;
+                    break;
+                }
                 /* (not kept for joining either: a join would take this guess for CFI's) */
                 if (keep)
                     c->n = 0;
@@ -884,6 +954,7 @@ alone:
                     end = W_END;
                     break;
                 }
+                guessed = 1;
                 continue;
             }
             if (shape_kind(s) == K_END) {
@@ -894,6 +965,7 @@ alone:
         }
         if (!step(&r, s, lo, &hi, &bpat))
             goto fail;
+        guessed = 0;
         if (keep)
             c->st[n - 1].bpat = bpat;
     }

@@ -8,6 +8,7 @@
  * the same truncation. */
 #include <alloca.h>
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -951,6 +952,70 @@ static void test_bad_registers(void **state)
     assert_int_equal(pcs[0], r.ip);
 }
 
+/* An address in a writable (not executable) segment of libc's: found from its program
+ * headers (dl_iterate_phdr), not by taking a variable's address (the program's copy
+ * relocations would give one of its own). */
+static int libc_data_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    if (!info->dlpi_name || !strstr(info->dlpi_name, "/libc.so"))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && !(ph->p_flags & PF_X) && (ph->p_flags & PF_W)) {
+            *(uintptr_t *)data = info->dlpi_addr + ph->p_vaddr + 16;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A frame no CFI covers is walked by its frame pointer, a guess: the word it reads as the
+ * caller's return address may be no return address at all (the code did not keep a frame
+ * pointer, and rbp points at some word of the stack). Such a word that cannot be code
+ * ends the walk and is not named as a frame (core/unwind.c, not_code): an address on the
+ * stack being walked, one in the first 64 KiB, one that is no user address, and one in
+ * an object's data, the program's or a library's. One that may be code (a JIT's, in no
+ * object) is walked on from. Before session 33 each was a frame of its own (2 here). */
+static void test_guess_not_code(void **state)
+{
+    (void)state;
+    uintptr_t pcs[16];
+    int full;
+    uintptr_t local[64];
+    uintptr_t lo = (uintptr_t)local, hi = (uintptr_t)(local + 64);
+    /* code in no object: a JIT's page */
+    uint8_t *jit = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(jit != MAP_FAILED);
+    uintptr_t libc_data = 0;
+    dl_iterate_phdr(libc_data_cb, &libc_data);
+    assert_true(libc_data != 0);
+    uintptr_t bad[] = {(uintptr_t)&local[30], 0x1234, (uintptr_t)0xdead000000000000ull,
+                       (uintptr_t)&compared + 1, libc_data};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        memset(local, 0, sizeof local);
+        /* the JIT frame's rbp is local + 8: its "caller" returns to local[9] */
+        local[9] = bad[i];
+        struct cp_unwind_regs r = {(uintptr_t)jit + 16, lo, (uintptr_t)&local[8]};
+        assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), 1);
+        assert_int_equal(pcs[0], (uintptr_t)jit + 16);
+        assert_int_equal(full, 0);
+    }
+    /* a return address into the JIT's code is walked on from: its frame's rbp leads to a
+     * zero return address, the end (2 frames) */
+    memset(local, 0, sizeof local);
+    local[8] = (uintptr_t)&local[16];
+    local[9] = (uintptr_t)jit + 32;
+    struct cp_unwind_regs r = {(uintptr_t)jit + 16, lo, (uintptr_t)&local[8]};
+    assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), 2);
+    assert_int_equal(pcs[1], (uintptr_t)jit + 32);
+    /* the first frame is the caller's own return address, never judged: data there is
+     * walked by its frame pointer as before (test_bad_registers) */
+    r.ip = (uintptr_t)&compared + 1;
+    assert_int_equal(cp_unwind_cfi(r, pcs, 16, lo, hi, &full), 2);
+    munmap(jit, 4096);
+}
+
 int main(void)
 {
     if (!cp_unwind_cfi_available())
@@ -972,6 +1037,7 @@ int main(void)
         cmocka_unit_test(test_invalidate_reparses),
         cmocka_unit_test(test_concurrent_walks),
         cmocka_unit_test(test_bad_registers),
+        cmocka_unit_test(test_guess_not_code),
         cmocka_unit_test(test_cached_walks),
         cmocka_unit_test(test_cache_backs_off),
         cmocka_unit_test(test_cached_walk_rereads),
