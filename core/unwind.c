@@ -1,7 +1,7 @@
 /*
  * unwind.c — the CFI stack walker and its shape table (see unwind.h).
  *
- * About 1,030 lines: the shape table, the object lookup (what a return address is in: its
+ * About 990 lines: the shape table, the object lookup (what a return address is in: its
  * object, its segment) and the walker with its cache of the last walk. They
  * stay one file: the walk's loops inline the table's probe (lookup), the step and the
  * cache's join test (wc_join_ok), all static and always_inline, and the cache's states
@@ -345,17 +345,12 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * though ~0.4% more instructions.) Plain walks reach the outermost frame every time, so lookup
  * takes its shape from the table too (K_END). BENCHMARKS.md, "Session 20" and "Session 32". */
 #define WC_JOIN_MIN 13
-/* A thread whose walks keep trying to join and gain little (no state of the last walk
- * met, or the join keeps fewer frames than twice the fresh ones plus four) walks plainly
- * for a while: WC_MISSES such walks in a row, then WC_PLAIN walks that keep no states,
- * then it tries again. sqlite3 at rate 1 (stacks of 14-20 frames, ~6 fresh and ~12 kept a
- * join) walked in 1,072 instructions with joins and 835 without; cc1 (~3 fresh, ~19 kept),
- * node (~1.5, ~22) and deepstacks (~0.7, ~12) join as before. callgrind, M instructions
- * of walks, before / after: sqlite3 310.5 / 248.9, deepstacks 58.4 / 58.8, perl
- * unchanged; cc1 and node within the few per cent their walks move by with the library's
- * layout alone (BENCHMARKS.md, "Session 32"). */
-#define WC_MISSES 8
-#define WC_PLAIN 64
+/* No back-off for deeper stacks whose joins gain little: one (session 32: 8 walks in a row
+ * that kept fewer than twice the fresh frames plus four, then 64 plain walks) took
+ * sqlite3's walks at rate 1 from 310.5 to 248.9 M instructions, yet its runs were 1.5-4%
+ * longer (four paired series; cc1, node, perl unchanged). Why is not known (callgrind's
+ * cache simulation gives both as many data-cache misses); removed in session 33
+ * (BENCHMARKS.md): instruction counts alone do not decide the walker's choices. */
 
 struct wstate {
     uintptr_t sp, bp, ip;
@@ -367,11 +362,9 @@ enum { W_ZERO = 1, W_END = 2, W_FULL = 3 }; /* how a walk ended */
 struct wcache {
     struct wcache *next; /* the pool: a list that only grows (wc_get) */
     uint32_t owned;      /* atomic: a thread's, or free for the next thread */
-    uint8_t shallow;     /* the last walk had under WC_JOIN_MIN frames: this one walks
-                          * plainly (these three in the hole before joins: the states keep
-                          * their alignment) */
-    uint8_t misses;      /* walks in a row that tried to join and did not gain (wc_missed) */
-    uint16_t plain_left; /* walks still to make plainly after WC_MISSES misses */
+    uint32_t shallow;    /* the last walk had under WC_JOIN_MIN frames: this one walks
+                          * plainly (in the hole before joins: the states keep their
+                          * alignment) */
     uint64_t joins;      /* walks that joined the last one (this thread; for tests) */
     unsigned b;          /* the walk's state i is st[b + i] (b + states kept <= WC_MAX + 1) */
     unsigned n;          /* frames: states 0..n-1 gave return addresses */
@@ -380,7 +373,6 @@ struct wcache {
     uintptr_t hi;
     struct wstate st[WC_MAX + 1];
     struct wstate fresh[FRESH]; /* a walk's states while it may still join the last */
-    uint64_t plains;            /* walks made plainly after WC_MISSES misses (for tests) */
 };
 
 /* Each thread's cache (3.6 KiB) comes from a pool in the arena, taken at the thread's
@@ -392,15 +384,6 @@ struct wcache {
  * (libunwind then overran such a stack: stacks.sh); nor a walk's states on the stack
  * (512 bytes more of it). */
 static struct wcache *wc_pool; /* atomic head */
-
-/* A walk that tried to join and gained nothing (WC_MISSES) */
-static __attribute__((noinline, cold)) void wc_missed(struct wcache *c)
-{
-    if (++c->misses >= WC_MISSES) {
-        c->misses = 0;
-        c->plain_left = WC_PLAIN;
-    }
-}
 static __thread struct wcache *wc __attribute__((tls_model("initial-exec")));
 static pthread_key_t wc_key; /* created by cp_unwind_init; a key below 32 (glibc keeps its
                               * value in the thread descriptor: setting it allocates
@@ -444,8 +427,6 @@ static struct wcache *wc_get(void)
                                         __ATOMIC_RELAXED)) {
             c->n = 0; /* the last owner's walk is not this thread's */
             c->shallow = 0;
-            c->misses = 0;
-            c->plain_left = 0;
             goto mine;
         }
     }
@@ -498,11 +479,6 @@ unsigned cp_unwind_caches(void)
 uint64_t cp_unwind_cache_joins(void)
 {
     return wc ? wc->joins : 0;
-}
-
-uint64_t cp_unwind_cache_plains(void)
-{
-    return wc ? wc->plains : 0;
 }
 
 /* memmove of n states, without libc (its first call would be bound lazily, on whatever
@@ -717,13 +693,9 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         return -1;
     struct wcache *c = wc_get();
     int keep = c && cap <= WC_MAX && !__atomic_load_n(&wc_off, __ATOMIC_RELAXED);
-    if (keep && (c->shallow | c->plain_left) && !__atomic_load_n(&wc_always, __ATOMIC_RELAXED)) {
-        keep = 0; /* (WC_JOIN_MIN; WC_MISSES) */
+    if (keep && c->shallow && !__atomic_load_n(&wc_always, __ATOMIC_RELAXED)) {
+        keep = 0; /* (WC_JOIN_MIN) */
         c->n = 0;
-        if (c->plain_left) {
-            c->plain_left--;
-            c->plains++;
-        }
     }
     unsigned exact = 0;   /* r.ip is where a signal interrupted, not a return address */
     unsigned guessed = 0; /* r.ip was read by a frame-pointer guess (nocfi_step) */
@@ -756,10 +728,6 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                 unsigned j = (unsigned)(cj - cs), cn = c->n;
                 n = (unsigned)(f - fresh);
                 c->joins++;
-                if (cn - j >= 2 * n + 4)
-                    c->misses = 0;
-                else
-                    wc_missed(c);
                 unsigned total = n + (cn - j);
                 unsigned tail = c->end == W_END ? cn - j : cn - j + 1;
                 if (n + tail > cap + 1)
@@ -849,10 +817,8 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         n = (unsigned)(f - fresh);
         move_states(c->st, fresh, n);
         c->b = 0;
-        wc_missed(c);
         goto alone;
     ended_fresh: /* without meeting the last walk; n frames, and state n unless W_END */
-        wc_missed(c);
         n = (unsigned)(out - pcs);
         move_states(c->st, fresh, n + (end != W_END));
         c->b = 0;
@@ -1011,11 +977,6 @@ void cp_unwind_cache_enable(int on)
 }
 
 uint64_t cp_unwind_cache_joins(void)
-{
-    return 0;
-}
-
-uint64_t cp_unwind_cache_plains(void)
 {
     return 0;
 }

@@ -59,10 +59,8 @@ void cp_unwind_fork_child(void);
 /* Tests: turn the per-thread cache of the last walk (unwind.c) off (0) and on again (1);
  * 2: on, and every walk tries a join (no plain walks on shallow stacks: WC_JOIN_MIN). */
 void cp_unwind_cache_enable(int on);
-/* Tests: how many of this thread's walks joined the one before; how many were made plainly
- * because its walks kept trying to join and gaining nothing (unwind.c's WC_MISSES). */
+/* Tests: how many of this thread's walks joined the one before. */
 uint64_t cp_unwind_cache_joins(void);
-uint64_t cp_unwind_cache_plains(void);
 /* Tests: how many caches of the last walk the pool holds (each thread's and the free). */
 unsigned cp_unwind_caches(void);
 

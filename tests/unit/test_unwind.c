@@ -172,15 +172,8 @@ static void test_recursion_shapes(void **state)
  * where the last one stopped): each capture is compared with the same walk without the
  * cache and with libunwind. */
 static unsigned cache_differs;
-static int capture_only; /* leaf_path's end: one cached capture alone (test_cache_backs_off) */
 static __attribute__((noinline)) void check_cached(void)
 {
-    if (capture_only) {
-        uintptr_t a[160];
-        int ta = -1;
-        compared += cp_stack_capture(CP_UNWIND_CFI, a, max_depth, 1, &ta) > 0;
-        return;
-    }
     uintptr_t a[160], b[160], c[160];
     int ta = -1, tb = -1, tc = -1;
     cp_unwind_cache_enable(0);
@@ -253,29 +246,6 @@ static void test_cached_walks(void **state)
     uint64_t joins = cp_unwind_cache_joins() - joins0;
     print_message("%llu of %u walks joined the last one\n", (unsigned long long)joins, compared);
     assert_true(joins > compared / 2);
-}
-
-/* A thread whose walks join and keep little (a long leaf part that changes every time
- * under a short shared one, sqlite3's pattern) walks plainly for a while (unwind.c's
- * WC_MISSES); one whose joins keep most of the stack never does. */
-static void test_cache_backs_off(void **state)
-{
-    reset();
-    max_depth = 88; /* the shim's cap */
-    capture_only = 1;
-    uint64_t p0 = cp_unwind_cache_plains();
-    for (int i = 0; i < 200; i++)
-        outer_part(24, 0, 1); /* the same deep stack each time */
-    uint64_t p1 = cp_unwind_cache_plains();
-    for (unsigned i = 0; i < 200; i++)
-        outer_part(1, i * 7919u, 14); /* 14 leaf frames, a new mix each time */
-    uint64_t p2 = cp_unwind_cache_plains();
-    capture_only = 0;
-    print_message("plain walks: %llu of 200 gainful, %llu of 200 gainless\n",
-                  (unsigned long long)(p1 - p0), (unsigned long long)(p2 - p1));
-    assert_int_equal(compared, 400);
-    assert_int_equal(p1, p0);
-    assert_true(p2 - p1 >= 100);
 }
 
 /* The cache must re-read every word the last walk read, not only trust the state it
@@ -1039,7 +1009,6 @@ int main(void)
         cmocka_unit_test(test_bad_registers),
         cmocka_unit_test(test_guess_not_code),
         cmocka_unit_test(test_cached_walks),
-        cmocka_unit_test(test_cache_backs_off),
         cmocka_unit_test(test_cached_walk_rereads),
         cmocka_unit_test(test_cached_walks_mutated),
         cmocka_unit_test(test_plain_walks_on_shallow_stacks),
