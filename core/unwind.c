@@ -198,8 +198,9 @@ static int main_segment(const struct link_map *l, const uint8_t *eh, const uint8
 
 /* Is pc in none of the executable segments of the object found for it (d)? From the
  * object's program headers: the main program's from AT_PHDR, a shared object's from the
- * ELF header its first segment maps at d's start (read only inside d's extent, which is
- * mapped readable). 0 when they cannot be had, as if it were code. */
+ * ELF header its first segment maps at d's start, read only when they lie in that first
+ * page (an object's later pages may be holes the loader left without access). 0 when
+ * they cannot be had, as if it were code. */
 static int outside_code(const struct dl_find_object *d, uintptr_t pc)
 {
     const struct link_map *l = d->dlfo_link_map;
@@ -219,10 +220,11 @@ static int outside_code(const struct dl_find_object *d, uintptr_t pc)
             return 0;
     } else {
         const ElfW(Ehdr) *e = (const ElfW(Ehdr) *)lo;
-        if (hi - lo < sizeof *e || e->e_ident[EI_MAG0] != ELFMAG0 ||
-            e->e_ident[EI_MAG1] != ELFMAG1 || e->e_ident[EI_MAG2] != ELFMAG2 ||
-            e->e_ident[EI_MAG3] != ELFMAG3 || e->e_phentsize != sizeof *ph ||
-            e->e_phoff > hi - lo || e->e_phnum > (hi - lo - e->e_phoff) / sizeof *ph)
+        size_t page = hi - lo < 4096 ? hi - lo : 4096;
+        if (page < sizeof *e || e->e_ident[EI_MAG0] != ELFMAG0 || e->e_ident[EI_MAG1] != ELFMAG1 ||
+            e->e_ident[EI_MAG2] != ELFMAG2 || e->e_ident[EI_MAG3] != ELFMAG3 ||
+            e->e_phentsize != sizeof *ph || e->e_phoff > page ||
+            e->e_phnum > (page - e->e_phoff) / sizeof *ph)
             return 0;
         ph = (const ElfW(Phdr) *)(lo + e->e_phoff);
         n = e->e_phnum;
