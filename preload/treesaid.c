@@ -15,6 +15,11 @@
  * root is the furthest ancestor reached through parents that have this shim loaded (its
  * file in /proc/<pid>/maps): the process the user started under LD_PRELOAD or `ctrprof
  * run`; its start time (/proc/<pid>/stat) tells it from a later process of the same pid.
+ * Most processes say nothing: the shim's own path is read from /proc/self/maps at the
+ * first question (find_self), not at start-up, and at exit a process looks for its
+ * directory only when the per-user directory changed while it ran, or held that
+ * directory already when it started (an image exec'd by the root): both had cost every
+ * process ~50 us (BENCHMARKS.md, "Session 33").
  * Nothing is put in the program's environment or descriptors; the only trace is the
  * directory, which the root removes when it exits (a descendant that outlives the root
  * and meets a cause then says it again). A root killed (SIGKILL, a crash) leaves its
@@ -59,8 +64,18 @@
 static bool on;             /* the tree is asked */
 static bool filtered;       /* atomic: a filter forbids asking it (sandbox.c) */
 static char base[192];      /* <runtime dir>/ctrprof-said-<uid> */
-static char self_path[256]; /* this shim's file, as /proc/<pid>/maps shows it */
+static char self_path[256]; /* this shim's file, as /proc/<pid>/maps shows it (find_self) */
 static size_t self_n;
+/* find_self's progress: SELF_UNKNOWN until a tree_first asks, SELF_FILLING while one reads
+ * it (another then says its line without asking), then SELF_KNOWN or SELF_NONE. Atomic. */
+enum { SELF_UNKNOWN, SELF_FILLING, SELF_KNOWN, SELF_NONE };
+static int self_state;
+/* base as the constructor found it, and whether this process's own tree directory (the
+ * one it would have as a root) was in it then: an image exec'd by a root whose tree made
+ * it before the exec (cp_shim_treesaid_exit) */
+static bool base_seen, own_seen;
+static struct timespec base_mtime;
+static unsigned long base_links;
 
 /* (the *at calls: the plain ones do not exist on every architecture) */
 static int sys_open(const char *p, int flags, int mode)
@@ -312,49 +327,25 @@ __attribute__((noinline)) static void sweep(const char *dir)
     sys_close(bfd);
 }
 
-/* cp_log_tree_first's question: 1 to say key's line (nobody in the tree has), 0 not. */
-static int tree_first(unsigned key)
+/* This shim's file as /proc/self/maps shows it: the path of the mapping that holds this
+ * function, into self_path. Read at the first question rather than at start-up (every
+ * process paid ~65 us for it, most of them saying nothing: BENCHMARKS.md, "Session 33"),
+ * in 512-byte reads (the hook paths' stacks: see the top). true once it is known. (Not
+ * inlined: its buffer is not in tree_first's frame while has_shim and sweep run.) */
+__attribute__((noinline)) static bool find_self(void)
 {
-    if (!__atomic_load_n(&on, __ATOMIC_ACQUIRE) || __atomic_load_n(&filtered, __ATOMIC_ACQUIRE))
-        return 1;
-    int saved = errno;
-    int say = 1;
-    char dir[sizeof base + 48], marker[sizeof dir + 24];
-    long r = sys_mkdir(base);
-    if ((r == 0 || r == -EEXIST) && base_is_ours() && tree_dir(dir, sizeof dir) == 0) {
-        r = sys_mkdir(dir);
-        if (r == 0 || r == -EEXIST) {
-            cp_fmt(marker, sizeof marker, "%s/%s", dir, cp_log_tree_name(key));
-            int fd = sys_open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-            if (fd >= 0)
-                sys_close(fd);
-            else if (fd == -EEXIST)
-                say = 0; /* said in the tree already */
-        }
-        if (r == 0)
-            sweep(dir); /* this tree's directory is new: once per tree */
-    }
-    errno = saved;
-    return say;
-}
-
-void cp_shim_treesaid_init(bool sandboxed)
-{
-    if (sandboxed)
-        return;
-    const char *rt = getenv("XDG_RUNTIME_DIR");
-    if (!rt || rt[0] != '/' || strlen(rt) > 128)
-        rt = "/tmp";
-    cp_fmt(base, sizeof base, "%s/ctrprof-said-%u", rt, (unsigned)geteuid());
-    /* this shim's file: the mapping that holds this function */
-    uintptr_t me = (uintptr_t)&cp_shim_treesaid_init;
-    int fd = sys_open("/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    char buf[8192];
-    size_t len = 0;
+    int st = __atomic_load_n(&self_state, __ATOMIC_ACQUIRE);
+    if (st != SELF_UNKNOWN)
+        return st == SELF_KNOWN;
+    if (!__atomic_compare_exchange_n(&self_state, &st, SELF_FILLING, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return false; /* (another thread, or the handler's interrupted thread, reads it) */
+    uintptr_t me = (uintptr_t)&find_self;
+    char buf[512 + sizeof self_path];
+    size_t len = 0; /* bytes of an unfinished line at the front */
     bool found = false;
-    for (;;) {
+    int fd = sys_open("/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+    while (fd >= 0 && !found) {
         long n = sys_read(fd, buf + len, sizeof buf - 1 - len);
         if (n <= 0)
             break;
@@ -375,16 +366,78 @@ void cp_shim_treesaid_init(bool sandboxed)
             }
             line = nl + 1;
         }
-        if (found)
-            break;
         len = strlen(line); /* the unfinished line, to the front */
         memmove(buf, line, len);
         if (len == sizeof buf - 1)
             len = 0; /* (a line longer than the buffer: dropped) */
     }
-    sys_close(fd);
-    if (!found || self_n < 2)
+    if (fd >= 0)
+        sys_close(fd);
+    found = found && self_n >= 2;
+    __atomic_store_n(&self_state, found ? SELF_KNOWN : SELF_NONE, __ATOMIC_RELEASE);
+    return found;
+}
+
+/* cp_log_tree_first's question: 1 to say key's line (nobody in the tree has), 0 not. */
+static int tree_first(unsigned key)
+{
+    if (!__atomic_load_n(&on, __ATOMIC_ACQUIRE) || __atomic_load_n(&filtered, __ATOMIC_ACQUIRE))
+        return 1;
+    int saved = errno;
+    if (!find_self()) {
+        errno = saved;
+        return 1; /* (no /proc: the tree cannot be asked) */
+    }
+    int say = 1;
+    char dir[sizeof base + 48], marker[sizeof dir + 24];
+    long r = sys_mkdir(base);
+    if ((r == 0 || r == -EEXIST) && base_is_ours() && tree_dir(dir, sizeof dir) == 0) {
+        r = sys_mkdir(dir);
+        if (r == 0 || r == -EEXIST) {
+            cp_fmt(marker, sizeof marker, "%s/%s", dir, cp_log_tree_name(key));
+            int fd = sys_open(marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (fd >= 0)
+                sys_close(fd);
+            else if (fd == -EEXIST)
+                say = 0; /* said in the tree already */
+        }
+        if (r == 0)
+            sweep(dir); /* this tree's directory is new: once per tree */
+    }
+    errno = saved;
+    return say;
+}
+
+/* base's modification time and link count now; false if it is not there */
+static bool base_state(struct timespec *mtime, unsigned long *links)
+{
+    struct stat st;
+    if (cp_raw_syscall(SYS_newfstatat, AT_FDCWD, (long)base, (long)&st, AT_SYMLINK_NOFOLLOW, 0,
+                       0) != 0)
+        return false;
+    *mtime = st.st_mtim;
+    *links = (unsigned long)st.st_nlink;
+    return true;
+}
+
+void cp_shim_treesaid_init(bool sandboxed)
+{
+    if (sandboxed)
         return;
+    const char *rt = getenv("XDG_RUNTIME_DIR");
+    if (!rt || rt[0] != '/' || strlen(rt) > 128)
+        rt = "/tmp";
+    cp_fmt(base, sizeof base, "%s/ctrprof-said-%u", rt, (unsigned)geteuid());
+    base_seen = base_state(&base_mtime, &base_links);
+    long ppid;
+    unsigned long long start;
+    if (base_seen && stat_of((long)getpid(), &ppid, &start) == 0) {
+        char dir[sizeof base + 48];
+        struct stat st;
+        cp_fmt(dir, sizeof dir, "%s/%ld-%llu", base, (long)getpid(), start);
+        own_seen = cp_raw_syscall(SYS_newfstatat, AT_FDCWD, (long)dir, (long)&st,
+                                  AT_SYMLINK_NOFOLLOW, 0, 0) == 0;
+    }
     __atomic_store_n(&on, true, __ATOMIC_RELEASE);
     cp_log_tree_on_first(tree_first);
 }
@@ -392,6 +445,19 @@ void cp_shim_treesaid_init(bool sandboxed)
 void cp_shim_treesaid_exit(void)
 {
     if (!__atomic_load_n(&on, __ATOMIC_ACQUIRE) || __atomic_load_n(&filtered, __ATOMIC_ACQUIRE))
+        return;
+    /* A directory for this process's tree (its name has this process's pid and start
+     * time: no other tree's) made since the constructor changed the per-user directory:
+     * its link count (a subdirectory) and its time. Unchanged, and none there then (an
+     * image exec'd by this process's earlier one could find one), there is none to
+     * remove, and the /proc read and the unlink below are not made: the common case,
+     * nobody in the tree said anything. A sweep or another tree's directory changes it
+     * too: then the look below, as before. */
+    struct timespec mt;
+    unsigned long links;
+    if (!base_state(&mt, &links) ||
+        (base_seen && !own_seen && links == base_links && mt.tv_sec == base_mtime.tv_sec &&
+         mt.tv_nsec == base_mtime.tv_nsec))
         return;
     /* only a root's directory has its own pid and start time in its name */
     long ppid;
