@@ -408,6 +408,26 @@ static int tree_first(unsigned key)
     return say;
 }
 
+/* This process's own tree directory, the one it has as a root (<base>/<pid>-<start time>),
+ * into dir: its start time read from /proc once per process (the constructor's read
+ * serves its exit; a fork child, another pid, reads its own). 0 or -1. */
+static long own_pid; /* atomic: the process own_start is of */
+static unsigned long long own_start;
+
+static int own_dir(char *dir, size_t n)
+{
+    long pid = (long)getpid(), ppid;
+    if (__atomic_load_n(&own_pid, __ATOMIC_ACQUIRE) != pid) {
+        unsigned long long start;
+        if (stat_of(pid, &ppid, &start) != 0)
+            return -1;
+        own_start = start;
+        __atomic_store_n(&own_pid, pid, __ATOMIC_RELEASE);
+    }
+    cp_fmt(dir, n, "%s/%ld-%llu", base, pid, own_start);
+    return 0;
+}
+
 /* base's modification time and link count now; false if it is not there */
 static bool base_state(struct timespec *mtime, unsigned long *links)
 {
@@ -429,15 +449,11 @@ void cp_shim_treesaid_init(bool sandboxed)
         rt = "/tmp";
     cp_fmt(base, sizeof base, "%s/ctrprof-said-%u", rt, (unsigned)geteuid());
     base_seen = base_state(&base_mtime, &base_links);
-    long ppid;
-    unsigned long long start;
-    if (base_seen && stat_of((long)getpid(), &ppid, &start) == 0) {
-        char dir[sizeof base + 48];
-        struct stat st;
-        cp_fmt(dir, sizeof dir, "%s/%ld-%llu", base, (long)getpid(), start);
+    char dir[sizeof base + 48];
+    struct stat st;
+    if (base_seen && own_dir(dir, sizeof dir) == 0)
         own_seen = cp_raw_syscall(SYS_newfstatat, AT_FDCWD, (long)dir, (long)&st,
                                   AT_SYMLINK_NOFOLLOW, 0, 0) == 0;
-    }
     __atomic_store_n(&on, true, __ATOMIC_RELEASE);
     cp_log_tree_on_first(tree_first);
 }
@@ -460,12 +476,9 @@ void cp_shim_treesaid_exit(void)
          mt.tv_nsec == base_mtime.tv_nsec))
         return;
     /* only a root's directory has its own pid and start time in its name */
-    long ppid;
-    unsigned long long start;
     char dir[sizeof base + 48], marker[sizeof dir + 24];
     int saved = errno;
-    if (stat_of((long)getpid(), &ppid, &start) == 0) {
-        cp_fmt(dir, sizeof dir, "%s/%ld-%llu", base, (long)getpid(), start);
+    if (own_dir(dir, sizeof dir) == 0) {
         if (sys_unlink(dir, AT_REMOVEDIR) == -ENOTEMPTY) {
             for (unsigned k = 0; k < CP_LOG_TREE_KEYS; k++) {
                 cp_fmt(marker, sizeof marker, "%s/%s", dir, cp_log_tree_name(k));
