@@ -168,24 +168,35 @@ static uintptr_t start_context(void)
     return a;
 }
 
+/* The main program's program headers (AT_PHDR: no lock), if they are its own: checked by
+ * their PT_PHDR against l, the program's link map (a program started as `ld.so PROG` has
+ * the loader's headers there). Their count, or 0. */
+static size_t program_phdrs(const struct link_map *l, const ElfW(Phdr) * *out)
+{
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+    size_t n = getauxval(AT_PHNUM);
+    for (size_t i = 0; ph && i < n; i++)
+        if (ph[i].p_type == PT_PHDR && l->l_addr + ph[i].p_vaddr == (uintptr_t)ph) {
+            *out = ph;
+            return n;
+        }
+    return 0;
+}
+
 /* glibc's _dl_find_object gives the main program's extent as its text segment alone
  * where the program's segments are not contiguous (linked with a max-page-size of 2 MiB
  * and separate-code, as Debian's node is): its .eh_frame_hdr, in a read-only segment of
  * its own, is outside it, and every frame of the program was "unusable" (every sampled
  * stack of node went to libunwind). The segment that holds it, from the program's own
- * headers (AT_PHDR: no lock), checked to be the program's by its PT_PHDR (a program
- * started as `ld.so PROG` has the loader's headers there). 1 and [*lo, *hi) if found. */
+ * headers (program_phdrs). 1 and [*lo, *hi) if found. */
 static int main_segment(const struct link_map *l, const uint8_t *eh, const uint8_t **lo,
                         const uint8_t **hi)
 {
     if (!l || !l->l_name || l->l_name[0])
         return 0; /* (not the main program: a shared object's extent is its whole mapping) */
-    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
-    size_t n = getauxval(AT_PHNUM);
-    int own = 0;
-    for (size_t i = 0; ph && i < n; i++)
-        own |= ph[i].p_type == PT_PHDR && l->l_addr + ph[i].p_vaddr == (uintptr_t)ph;
-    for (size_t i = 0; own && i < n; i++) {
+    const ElfW(Phdr) *ph = NULL;
+    size_t n = program_phdrs(l, &ph);
+    for (size_t i = 0; i < n; i++) {
         uintptr_t a = l->l_addr + ph[i].p_vaddr;
         if (ph[i].p_type == PT_LOAD && (uintptr_t)eh >= a && (uintptr_t)eh - a < ph[i].p_filesz) {
             *lo = (const uint8_t *)a;
@@ -210,13 +221,7 @@ static int outside_code(const struct dl_find_object *d, uintptr_t pc)
     size_t n;
     uintptr_t lo = (uintptr_t)d->dlfo_map_start, hi = (uintptr_t)d->dlfo_map_end;
     if (!l->l_name[0]) {
-        /* (the program's own: not a loader's started as `ld.so PROG`, as main_segment) */
-        ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
-        n = getauxval(AT_PHNUM);
-        int own = 0;
-        for (size_t i = 0; ph && i < n; i++)
-            own |= ph[i].p_type == PT_PHDR && l->l_addr + ph[i].p_vaddr == (uintptr_t)ph;
-        if (!own)
+        if (!(n = program_phdrs(l, &ph)))
             return 0;
     } else {
         const ElfW(Ehdr) *e = (const ElfW(Ehdr) *)lo;
