@@ -1,7 +1,7 @@
 /*
  * unwind.c — the CFI stack walker and its shape table (see unwind.h).
  *
- * About 990 lines: the shape table, the object lookup (what a return address is in: its
+ * About 1,000 lines: the shape table, the object lookup (what a return address is in: its
  * object, its segment) and the walker with its cache of the last walk. They
  * stay one file: the walk's loops inline the table's probe (lookup), the step and the
  * cache's join test (wc_join_ok), all static and always_inline, and the cache's states
