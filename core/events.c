@@ -67,6 +67,38 @@ static struct cp_ring *take_ring(uint32_t from)
     return NULL;
 }
 
+/* ---- the live table kept by the consumer (live.h's cp_live_deferred) ---------------- */
+
+static uint32_t rings_taken; /* atomic: rings ever made or taken by a thread */
+
+void cp_live_defer_begin(void)
+{
+    if (cp_prof_opts.mem_rate != 1 || cp_prof_opts.flusher != CP_FLUSHER_THREAD ||
+        !__libc_single_threaded)
+        return;
+    /* every free to the shim's slow path (live.h: counters at 255 stay there) */
+    memset(cp_live_filter, 255, sizeof cp_live_filter);
+    __atomic_store_n(&cp_live_deferred, 1, __ATOMIC_SEQ_CST);
+}
+
+void cp_live_defer_end(void)
+{
+    if (!__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED) ||
+        !__atomic_exchange_n(&cp_live_deferred, 0, __ATOMIC_SEQ_CST))
+        return;
+    /* every record that leaves the table to the consumer is drained now (emit's check:
+     * none is written after this), before a second thread can free what they name */
+    cp_prof_flush_all();
+}
+
+/* A second thread's ring (one not made by pthread_create, whose hook ends deferred before
+ * the thread exists: cp_prof_threads_coming) */
+static void ring_taken(void)
+{
+    if (__atomic_add_fetch(&rings_taken, 1, __ATOMIC_RELAXED) > 1)
+        cp_live_defer_end();
+}
+
 struct cp_thread *cp_thread_get(void)
 {
     if (cp_self_ring)
@@ -95,6 +127,7 @@ struct cp_thread *cp_thread_get(void)
         r = take_ring(CP_RING_RELEASED);
     if (r) {
         cp_self_ring = r;
+        ring_taken();
         return (struct cp_thread *)r;
     }
     if (no_ring)
@@ -127,6 +160,7 @@ struct cp_thread *cp_thread_get(void)
     __atomic_store_n(&cp_rings, r, __ATOMIC_RELEASE);
     cp_spin_unlock(&cp_reg_lock);
     cp_self_ring = r;
+    ring_taken();
     return (struct cp_thread *)r;
 }
 
@@ -161,25 +195,26 @@ static int ring_grow_refused; /* atomic: a larger ring could not be mapped: no m
  * waits less; once it is empty, which it is after most waits (a flush drains every
  * ring). Not before: a thread that never waits (all of a single-threaded program's,
  * which flush their own events) keeps 128 KiB (issue 29, ring.h). */
-static __attribute__((noinline)) void ring_grow(struct cp_ring *r)
+static __attribute__((noinline)) void ring_grow(struct cp_ring *r, uint64_t words)
 {
     if (r->w != __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE) ||
         __atomic_load_n(&ring_grow_refused, __ATOMIC_RELAXED))
         return;
-    uint64_t *d = cp_mmap_anon(CP_RING_WORDS_DENSE * sizeof *d);
+    uint64_t *d = cp_mmap_anon(words * sizeof *d);
     if (!d) {
         __atomic_store_n(&ring_grow_refused, 1, __ATOMIC_RELAXED);
         return;
     }
     uint64_t cap = r->cap;
-    cp_munmap_anon(cp_ring_grow(r, d, CP_RING_WORDS_DENSE), cap * sizeof *d);
+    cp_munmap_anon(cp_ring_grow(r, d, words), cap * sizeof *d);
 }
 
 /* Record (kind, w[0..n), x[0..nx - xkeep)) in r: an allocation's last xkeep frames are
  * the ring's previous stack, and its ref, w[n], is not written (cp_event_alloc). Returns
  * EMIT_WRITTEN, EMIT_DROPPED (counted in the ring's lost) or EMIT_LATE (after the final
- * flush: accounted at once, with all of x and the ref). */
-enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE };
+ * flush: accounted at once, with all of x and the ref) or, for a record that leaves the
+ * live table to the consumer, EMIT_RETRY (nothing written: deferred has ended). */
+enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE, EMIT_RETRY };
 /* With no flusher thread, the thread flushes its own event at once: it goes to the flush
  * as it is, not through the ring (flusher.c's cp_flush_direct), unless the final flush
  * has begun (emit's late path) or SIGBUS may not be opened here (cp_flush_direct says
@@ -198,7 +233,8 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
                                                       const uint64_t *x, unsigned nx,
                                                       unsigned xkeep)
 {
-    if (kind != CP_REC_ALLOC && may_direct()) { /* (an allocation's: cp_event_alloc) */
+    /* (an allocation's: cp_event_alloc) */
+    if (kind != CP_REC_ALLOC && kind != CP_REC_ALLOC_PLACE && may_direct()) {
         struct cp_direct d = {kind, n, nx - xkeep, w, x};
         if (cp_flush_direct(&d, kind != CP_REC_DELAY))
             return EMIT_WRITTEN;
@@ -231,7 +267,9 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
             __atomic_load_n(&cp_ring_progress, __ATOMIC_ACQUIRE) == p)
             cp_flush_help();
         if (r->cap < CP_RING_WORDS_DENSE && cp_dense())
-            ring_grow(r);
+            ring_grow(r, __atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED)
+                             ? CP_RING_WORDS_DEFERRED
+                             : CP_RING_WORDS_DENSE);
     }
     /* busy, seq_cst; with one thread in the process (glibc's __libc_single_threaded:
      * no flusher thread either, flusher.c) a plain store: the locked one was ~3% of a
@@ -248,6 +286,16 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
         cp_ring_end(r);
         cp_late_event(kind, w, n, x, nx);
         return EMIT_LATE;
+    }
+    /* A record that leaves the live table to the consumer, decided before the busy section
+     * (the caller's cheap look at cp_live_deferred), is written only if deferred still
+     * holds now, while busy: cp_live_defer_end clears it (seq_cst) and then flushes, whose
+     * handshake waits for this ring while busy. Either that flush drains this record, or
+     * this load sees deferred ended and the caller takes the table itself (EMIT_RETRY). */
+    if ((kind == CP_REC_ALLOC_PLACE || kind == CP_REC_FREE_PTR) &&
+        !__atomic_load_n(&cp_live_deferred, __ATOMIC_SEQ_CST)) {
+        cp_ring_end(r);
+        return EMIT_RETRY;
     }
     /* cannot fail: room was made above. Its one release store of the head word publishes
      * the record and clears busy (the flusher's seq_cst load of head pairs with it). */
@@ -348,6 +396,12 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     if (direct && cp_flush_direct(&d, true)) {
         /* (the object went into the live table with its bucket: resolve.c) */
         e = EMIT_WRITTEN;
+    } else if (__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED) &&
+               (e = emit(r, CP_REC_ALLOC_PLACE, w, 3, (const uint64_t *)pcs, n, keep)) !=
+                   EMIT_RETRY) {
+        /* (the consumer puts it in the live table: live.h's cp_live_deferred) */
+        if (e == EMIT_DROPPED)
+            return;
     } else {
         if (!cp_live_insert(p, ref, size, w[2])) {
             cp_prof_lost(CP_LOST_NBUCKET, 1);
@@ -385,6 +439,20 @@ void cp_event_free_commit(struct cp_thread *t, uintptr_t v, uint64_t birth)
     }
     uint64_t w[3] = {v, cp_ht_stamp(), birth};
     emit((struct cp_ring *)t, CP_REC_FREE, w, 3, NULL, 0, 0);
+}
+
+bool cp_event_free_ptr(struct cp_thread *t, void *p)
+{
+    if (!__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED))
+        return false;
+    if (cp_newproc())
+        return true; /* (a new process's table is empty: nothing of p to take) */
+    if (!t) {
+        cp_prof_lost(CP_LOST_NORING, 1);
+        return true;
+    }
+    uint64_t w[2] = {(uint64_t)(uintptr_t)p, cp_ht_stamp()};
+    return emit((struct cp_ring *)t, CP_REC_FREE_PTR, w, 2, NULL, 0, 0) != EMIT_RETRY;
 }
 
 void cp_event_free_undo(void *p, uintptr_t v, uint64_t birth)

@@ -188,6 +188,7 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     err = cp_file_init(path, meta, metalen, lazy);
     if (err)
         return err;
+    cp_live_defer_begin(); /* (where it is right: rate 1, a flusher thread, one thread) */
     __atomic_store_n(&enabled, true, __ATOMIC_RELEASE);
     return 0;
 }
@@ -884,6 +885,7 @@ void cp_prof_threads_coming(void)
     cp_newproc();
     cp_newproc_unseen = false; /* the program makes threads: so may we */
     fork_child_alone = false;
+    cp_live_defer_end(); /* (the new thread will free what this one allocated) */
     if (cp_prof_enabled() && !__atomic_load_n(&flusher_claimed, __ATOMIC_ACQUIRE))
         start_thread();
 }

@@ -37,6 +37,7 @@ struct gen {
  * and remove: two threads at rate 1 spent a quarter of cp_live_insert waiting for that
  * line — perf annotate on bench/progs/alloc_mt.) */
 uint8_t cp_live_filter[1u << CP_LIVE_FILTER_BITS];
+int cp_live_deferred;
 static _Alignas(64) struct {
     bool ready;              /* atomic: the first generation exists */
     unsigned ngen;           /* atomic: generations published */
@@ -194,6 +195,8 @@ static void filter_dec(const void *p)
 
 void cp_live_prefetch(const void *p, uint64_t size)
 {
+    if (__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED))
+        return; /* (the consumer inserts it: not this thread's cache) */
     uintptr_t k = (uintptr_t)p;
     if (sh_ok(k)) {
         /* (each map's geometry a constant: a map number chosen at run time cost ~10

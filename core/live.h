@@ -63,6 +63,22 @@ static inline bool cp_live_maybe(const void *p)
 #endif
 }
 
+/* Who keeps the table. Normally each heap event keeps it on its own thread: an allocation
+ * inserts its ref, a free takes its value out before the real free. Deferred (atomic,
+ * nonzero): the flush does, from the records (ring.h's CP_REC_ALLOC_PLACE, which puts the
+ * object in with its bucket, and CP_REC_FREE_PTR, which takes it out by its address), and
+ * the program's thread never touches the table. That is only right while one thread
+ * produces heap events: its records are drained in its own order, so a free always
+ * follows its allocation and an address freed then reused is taken out before it is
+ * put in again. So deferred is on at rate 1 with a flusher thread (CTRPROF_FLUSHER=thread)
+ * in a process with one thread (events.c's cp_live_defer_begin, at start-up) and off for
+ * good once a second thread may produce (cp_live_defer_end: the program's pthread_create,
+ * or a second ring taken). At rate 1 every object is sampled, so the table costs the
+ * program's thread its misses (a ~100 MB map on perl's heap) and nothing is saved by
+ * filtering: the filter is saturated, so every free reaches the shim's slow path and its
+ * record. BENCHMARKS.md, "Session 34". */
+extern int cp_live_deferred;
+
 /* Objects of this size or more go to the wide shadow map (shadow.h), where their entries
  * take 1/32 of the address range they fill rather than a quarter. */
 #define CP_LIVE_WIDE_MIN 512

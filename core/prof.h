@@ -200,6 +200,11 @@ static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p);
  * failed and p is still the program's. */
 void cp_event_free_commit(struct cp_thread *t, uintptr_t v, uint64_t birth);
 void cp_event_free_undo(void *p, uintptr_t v, uint64_t birth);
+/* While the consumer keeps the live table (live.h's cp_live_deferred): p's free, recorded
+ * by its address, the table untouched; realloc's after the real call, once it has freed p.
+ * false: not deferred (any more), nothing done: the caller takes p out of the table
+ * itself (cp_live_remove, then commit). */
+bool cp_event_free_ptr(struct cp_thread *t, void *p);
 
 /* Inline, so that the shim's call costs no more than the calls it replaced (thread, a
  * static inline there, is inlined too): callgrind at rate 1, +27 instructions a
@@ -207,6 +212,8 @@ void cp_event_free_undo(void *p, uintptr_t v, uint64_t birth);
  * a second filter test. */
 static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p)
 {
+    if (__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED) && cp_event_free_ptr(thread(), p))
+        return true; /* (whether p was sampled, the consumer finds out) */
     uint64_t birth;
     uintptr_t v = cp_live_remove(p, &birth); /* 0: not sampled */
     if (v)

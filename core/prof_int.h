@@ -105,6 +105,13 @@ extern struct cp_ring *cp_rings;
 extern void (*cp_test_released_drained)(struct cp_ring *r);
 extern cp_spin cp_reg_lock;
 extern __thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-exec")));
+/* The live table kept by the consumer (live.h's cp_live_deferred): on at start-up where it
+ * is right (rate 1, CTRPROF_FLUSHER=thread, one thread), off for good before a second
+ * thread may produce (the pthread_create hook; a second ring taken), with every record
+ * made under it drained first (a flush on the calling thread). Hook or constructor
+ * context, no engine lock held. */
+void cp_live_defer_begin(void);
+void cp_live_defer_end(void);
 
 /* ---- the encoding of a ring's records and of refs (producer: events.c; consumer:
  * resolve.c's cp_account) ------------------------------------------------------------
@@ -120,6 +127,12 @@ extern __thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-e
  *                 w[1] its time, w[2] its allocation's (the live table's entry kept it:
  *                 heaptime.c's lifetimes)
  *   CP_REC_DELAY  w[0] bucket, w[1] count (1/65536 units), w[2] delay in ns
+ *   CP_REC_ALLOC_PLACE  as CP_REC_ALLOC, but the producer put nothing in the live table:
+ *                 the consumer puts the object there with its bucket (live.h's
+ *                 cp_live_deferred)
+ *   CP_REC_FREE_PTR  w[0] the object's address, w[1] its time: the consumer takes it out of
+ *                 the live table (its value and birth) and counts it as CP_REC_FREE;
+ *                 nothing if it is not there (not sampled)
  *
  * An allocation's ref names it in the live table until the flusher has found its bucket,
  * and in resolve.c's books when a free takes it first. Unique per allocation: bits 24..63
@@ -159,9 +172,12 @@ void cp_account_direct(struct cp_ring *r, const struct cp_direct *d, uint64_t c)
  * nothing waiting in either cycle slot), counted straight into its bucket's active values,
  * as a late event is: its bucket to publish, or NULL. */
 struct cp_bucket *cp_account_alone(struct cp_ring *r, const struct cp_direct *d);
+/* (late events: publish.c's cp_late_event; place: a CP_REC_ALLOC_PLACE's object is put in
+ * the live table here) */
 struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
-                                   unsigned n, uint64_t c, bool late, uint64_t t);
+                                   unsigned n, uint64_t c, bool late, uint64_t t, bool place);
 struct cp_bucket *cp_resolve_free_event(const uint64_t *w, uint64_t c, bool late);
+struct cp_bucket *cp_resolve_free_ptr(const uint64_t *w, uint64_t c, bool late);
 /* At the end of the flush that finished cycle c: let go of its pending frees that met no
  * allocation. The test inline: an inline flush at rate 1 runs it at every event. */
 extern uint64_t cp_um_pending[2]; /* pending frees by the parity of their cycle */

@@ -653,12 +653,16 @@ void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const u
     cp_check_file();
     struct cp_bucket *b = NULL;
     switch (kind) {
-    case CP_REC_ALLOC: /* the whole stack is in x; w[3] is the ref */
+    case CP_REC_ALLOC:       /* the whole stack is in x; w[3] is the ref */
+    case CP_REC_ALLOC_PLACE: /* (the same, the object put in the live table here) */
         b = cp_resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, w[3], (const uintptr_t *)x, nx, 0,
-                             true, w[2]);
+                             true, w[2], kind == CP_REC_ALLOC_PLACE);
         break;
     case CP_REC_FREE:
         b = cp_resolve_free_event(w, 0, true);
+        break;
+    case CP_REC_FREE_PTR:
+        b = cp_resolve_free_ptr(w, 0, true);
         break;
     case CP_REC_DELAY:
         b = (struct cp_bucket *)(uintptr_t)w[0];

@@ -354,9 +354,9 @@ resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_
 /* An allocation (p, size, ref, stack): its bucket, found now; counted in cycle c (late:
  * straight into the published state). NULL if no bucket could be had. */
 struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const uintptr_t *pcs,
-                                   unsigned n, uint64_t c, bool late, uint64_t t)
+                                   unsigned n, uint64_t c, bool late, uint64_t t, bool place)
 {
-    return resolve_alloc(cp_bucket_get(CP_HEAP, pcs, n), p, size, ref, c, late, t, false);
+    return resolve_alloc(cp_bucket_get(CP_HEAP, pcs, n), p, size, ref, c, late, t, place);
 }
 
 /* A free record's bucket and its object's size when the value it took from the live
@@ -398,6 +398,26 @@ resolve_free_event(const uint64_t *w, uint64_t c, bool late)
 struct cp_bucket *cp_resolve_free_event(const uint64_t *w, uint64_t c, bool late)
 {
     return resolve_free_event(w, c, late);
+}
+
+/* A free by the object's address (w: address, time; live.h's cp_live_deferred): taken out
+ * of the live table here, then counted as a free record with the value and birth it had
+ * there. NULL if the address is not a live sampled object's (a block from before
+ * start-up, or the profiler's own). */
+static inline __attribute__((always_inline)) struct cp_bucket *
+resolve_free_ptr(const uint64_t *w, uint64_t c, bool late)
+{
+    uint64_t v[3];
+    v[0] = cp_live_remove((const void *)(uintptr_t)w[0], &v[2]);
+    if (!v[0])
+        return NULL;
+    v[1] = w[1];
+    return resolve_free_event(v, c, late);
+}
+
+struct cp_bucket *cp_resolve_free_ptr(const uint64_t *w, uint64_t c, bool late)
+{
+    return resolve_free_ptr(w, c, late);
 }
 
 void cp_um_forget(void)
@@ -487,6 +507,14 @@ static inline __attribute__((always_inline)) void account(struct cp_ring *r, enu
         if (n >= 3)
             resolve_free_event(w, c, false);
         return;
+    case CP_REC_ALLOC_PLACE: /* (the producer left the live table to this side) */
+        if (n >= 3)
+            account_alloc(r, c, w, x, nx, false, true);
+        return;
+    case CP_REC_FREE_PTR: /* (address, time) */
+        if (n >= 2)
+            resolve_free_ptr(w, c, false);
+        return;
     case CP_REC_DELAY:
         if (n >= 1)
             count_delay((struct cp_bucket *)(uintptr_t)w[0], c, w, n);
@@ -499,7 +527,7 @@ static inline __attribute__((always_inline)) void account(struct cp_ring *r, enu
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n)
 {
     /* (an allocation's new frames follow its three words) */
-    if (kind == CP_REC_ALLOC)
+    if (kind == CP_REC_ALLOC || kind == CP_REC_ALLOC_PLACE)
         account(ctx, kind, c, w, n < 3 ? n : 3, w + 3, n < 3 ? 0 : n - 3, false);
     else
         account(ctx, kind, c, w, n, NULL, 0, false);
@@ -517,7 +545,10 @@ struct cp_bucket *cp_account_alone(struct cp_ring *r, const struct cp_direct *d)
         return d->n >= 3 ? account_alloc(r, 0, d->w, d->x, d->nx, true, true) : NULL;
     case CP_REC_FREE:
         return d->n >= 3 ? resolve_free_event(d->w, 0, true) : NULL;
-    default: /* (a delay has a bucket of its own: not this path) */
+    case CP_REC_FREE_PTR:
+        return d->n >= 2 ? resolve_free_ptr(d->w, 0, true) : NULL;
+    default: /* (a delay has a bucket of its own: not this path; an allocation's direct
+              * record is CP_REC_ALLOC, placed) */
         return NULL;
     }
 }

@@ -42,7 +42,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum cp_rec_kind { CP_REC_REWIND = 0, CP_REC_ALLOC = 1, CP_REC_FREE = 2, CP_REC_DELAY = 3 };
+/* (ALLOC_PLACE and FREE_PTR: the live table kept by the flush, live.h's cp_live_deferred;
+ * the encodings: prof_int.h) */
+enum cp_rec_kind {
+    CP_REC_REWIND = 0,
+    CP_REC_ALLOC = 1,
+    CP_REC_FREE = 2,
+    CP_REC_DELAY = 3,
+    CP_REC_ALLOC_PLACE = 4,
+    CP_REC_FREE_PTR = 5
+};
 
 #define CP_RING_STK 130 /* >= CP_MAX_DEPTH + 1 (prof.h), checked there */
 /* The profiler's cost per thread (issue 23) is one ring: this struct (2,368 bytes, from the
@@ -60,6 +69,11 @@ enum cp_rec_kind { CP_REC_REWIND = 0, CP_REC_ALLOC = 1, CP_REC_FREE = 2, CP_REC_
  * rings plus four; the address space, 130 KiB a ring, stays. */
 #define CP_RING_WORDS_DEFAULT (1u << 14)
 #define CP_RING_WORDS_DENSE (1u << 16) /* below CP_DENSE_RATE (prof.h) */
+/* The lone producer's (live.h's cp_live_deferred): its records come faster than the
+ * flusher's pace at moments (perl's frees at its end: each a miss in the live table on the
+ * flusher's side, an emit of two words on the program's), which a 2 MiB ring absorbs
+ * (BENCHMARKS.md, "Session 34") */
+#define CP_RING_WORDS_DEFERRED (1u << 18)
 
 #define CP_RING_POS_MASK ((1ull << 36) - 1)
 #define CP_RING_LOST_SHIFT 36

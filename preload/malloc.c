@@ -308,6 +308,26 @@ static __attribute__((noinline, cold)) void record_free(uintptr_t v, uint64_t bi
     errno = saved;
 }
 
+/* realloc's free of p, recorded by its address after the real call while the consumer
+ * keeps the live table (live.h's cp_live_deferred). Should deferred have ended between
+ * the look before the call and now (a thread not made by pthread_create took its first
+ * ring meanwhile), p is gone to the allocator and may be another thread's object already,
+ * so the table is not touched: the free is counted as lost (its object stays live in the
+ * profile). */
+static __attribute__((noinline, cold)) void record_free_ptr(void *p)
+{
+    if (cp_tls.guard) {
+        cp_prof_lost(CP_LOST_REENTRY, 1); /* (as record_free) */
+        return;
+    }
+    int saved = errno;
+    int64_t cd = cp_shim_enter();
+    if (!cp_event_free_ptr(cp_shim_thread(), p))
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
+    cp_shim_leave(cd);
+    errno = saved;
+}
+
 /* The free of p, which the filter did not rule out: the engine's one free path
  * (cp_event_free), with errno kept and the guard held. */
 static __attribute__((noinline)) void free_record(void *p)
@@ -451,11 +471,13 @@ HOT void *calloc(size_t a, size_t s)
 /* realloc and reallocarray: the old block's free is taken out of the live table before
  * the real call and recorded only if the call succeeded. */
 static void *realloc_common(void *p, size_t n, void *q, uintptr_t old, uint64_t birth,
-                            const uintptr_t *entry)
+                            bool deferred, const uintptr_t *entry)
 {
     if (p && n == 0) { /* a free (glibc returns NULL here) */
         if (old)
             record_free(old, birth);
+        else if (deferred)
+            record_free_ptr(p);
         if (q)
             account(q, 0, entry);
         return q;
@@ -470,6 +492,8 @@ static void *realloc_common(void *p, size_t n, void *q, uintptr_t old, uint64_t 
     }
     if (old)
         record_free(old, birth);
+    else if (deferred)
+        record_free_ptr(p);
     account(q, n, entry);
     return q;
 }
@@ -503,12 +527,14 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
         return early_realloc(p, n);
     bool maybe = p && cp_live_maybe(p);
     uint64_t birth = 0;
-    uintptr_t old = maybe ? cp_live_remove(p, &birth) : 0; /* leaves errno alone */
+    /* (deferred: the consumer takes p out, from the free's record after the call) */
+    bool deferred = maybe && __atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED);
+    uintptr_t old = maybe && !deferred ? cp_live_remove(p, &birth) : 0; /* errno kept */
     void *q = real_realloc(p, n);
     linker_block(q, __builtin_frame_address(0));
     if (UNLIKELY(maybe && (q || n == 0) && __atomic_load_n(&cp_early_open, __ATOMIC_ACQUIRE)))
         cp_early_free(p); /* made before the constructor (early.c) */
-    void *r = realloc_common(p, n, q, old, birth, __builtin_frame_address(0));
+    void *r = realloc_common(p, n, q, old, birth, deferred, __builtin_frame_address(0));
     leave_no_copy();
     return r;
 }
