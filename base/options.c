@@ -20,7 +20,7 @@
 
 const char *const cp_unwind_names[4] = {"libunwind", "fp", "cfi", "check"};
 
-const char *const cp_flusher_names[2] = {"auto", "thread"};
+const char *const cp_flusher_names[4] = {"auto", "thread", "process", "inline"};
 
 /* The index of s in names[0..n), or -1 */
 static int name_index(const char *const *names, int n, const char *s)
@@ -38,7 +38,7 @@ int cp_unwind_parse(const char *s)
 
 int cp_flusher_parse(const char *s)
 {
-    return name_index(cp_flusher_names, 2, s);
+    return name_index(cp_flusher_names, 4, s);
 }
 
 int cp_options_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -80,7 +80,8 @@ static const struct opt table[] = {
     {"CTRPROF_DEPTH", NUM, OFF(depth), 1, 128, "1..128 frames", NULL},
     {"CTRPROF_MAX_BUCKET_MB", NUM, OFF(max_bucket_mb), 1, 1 << 20, "1..1048576 MiB", NULL},
     {"CTRPROF_UNWIND", NAMES, OFF(unwind), 0, 4, "cfi, libunwind, fp or check", cp_unwind_names},
-    {"CTRPROF_FLUSHER", NAMES, OFF(flusher), 0, 2, "auto or thread", cp_flusher_names},
+    {"CTRPROF_FLUSHER", NAMES, OFF(flusher), 0, 4, "auto, thread, process or inline",
+     cp_flusher_names},
     {"CTRPROF_DEBUG", BOOL, OFF(debug), 0, 1, "0 or 1", NULL},
     {"CTRPROF_HEAP_TIME", BOOL, OFF(heap_time), 0, 1, "0 or 1", NULL},
     {"CTRPROF_FILE", PATH, OFF(file), 0, 0, "a path", NULL},

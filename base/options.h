@@ -25,12 +25,19 @@ extern const char *const cp_unwind_names[4];
 int cp_unwind_parse(const char *s);
 
 /* CTRPROF_FLUSHER: who publishes a single-threaded process's events (core/flusher.c, "who
- * flushes"). auto: the thread that records each event, until the program makes a second
- * thread; thread: the profiler's own thread from the first heap event on, in every
- * process (its work on another core, at the cost of a thread the program did not make
- * and of what a SIGKILL loses: README) */
-enum cp_flusher { CP_FLUSHER_AUTO = 0, CP_FLUSHER_THREAD = 1 };
-extern const char *const cp_flusher_names[2];
+ * flushes"). inline: the thread that records each event, until the program makes a second
+ * thread; process: the flusher process (core/flushproc.c: a process of ours sharing the
+ * program's memory, not a thread) from the first heap event on; auto: process at rate 1,
+ * inline otherwise; thread: the profiler's own thread from the first heap event on, in
+ * every process (at the cost of a thread the program did not make and of what a SIGKILL
+ * loses: README) */
+enum cp_flusher {
+    CP_FLUSHER_AUTO = 0,
+    CP_FLUSHER_THREAD = 1,
+    CP_FLUSHER_PROCESS = 2,
+    CP_FLUSHER_INLINE = 3
+};
+extern const char *const cp_flusher_names[4];
 /* The enum cp_flusher value spelled s, or -1. */
 int cp_flusher_parse(const char *s);
 
@@ -46,7 +53,7 @@ struct cp_options {
     int unwind;              /* CTRPROF_UNWIND=cfi|libunwind|fp|check, default cfi */
     int debug;               /* CTRPROF_DEBUG=0|1 */
     int heap_time;           /* CTRPROF_HEAP_TIME=0|1, default 1: peak, lifetimes, timeline */
-    int flusher;             /* CTRPROF_FLUSHER=auto|thread, default auto (enum cp_flusher) */
+    int flusher;             /* CTRPROF_FLUSHER=auto|thread|process|inline, default auto */
     char file[CP_PATH_MAX];  /* CTRPROF_FILE, "" if unset */
     char dir[CP_PATH_MAX];   /* CTRPROF_DIR, default "." */
 };

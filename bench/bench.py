@@ -420,7 +420,9 @@ def rate1(build, reps, workloads=None):
     if r.returncode != 0 or not rows:
         return "rate1.sh failed (status %d): %s\n" % (r.returncode, (r.stderr or r.stdout).strip()[-300:])
     out = ("%d interleaved repetitions, medians; seconds wall and CPU (user + system of every process: "
-           "heaptrack's interpreter included); ctrprof-thread is CTRPROF_FLUSHER=thread. Share: ctrprof's "
+           "heaptrack's interpreter included, and ctrprof's flusher process); ctrprof-cfi is the default "
+           "(the flusher process drains on the other core), ctrprof-inline CTRPROF_FLUSHER=inline (all on "
+           "the program's thread), ctrprof-thread CTRPROF_FLUSHER=thread. Share: ctrprof's "
            "overhead over bare as a part of heaptrack's (the goal: 0.5 or less).\n\n" % reps)
     out += "| workload | profiler | wall s | × bare | CPU s | × bare | share of heaptrack's wall | of its CPU |\n"
     out += "|---|---|---:|---:|---:|---:|---:|---:|\n"

@@ -6,9 +6,13 @@
 # median wall seconds and median CPU seconds (user + system of the whole tree: heaptrack's
 # includes its heaptrack_interpret process, which works beside the program), ratios to no
 # profiler in the same run, and each profiler's overhead as a share of heaptrack's.
-# ctrprof-thread: CTRPROF_FLUSHER=thread, the accounting on the profiler's own thread.
+# ctrprof-cfi is the default (CTRPROF_FLUSHER=auto: at rate 1 the flusher process drains a
+# single-threaded program's events on the other core, core/flushproc.c; its CPU counts in
+# the program's, which reaps it); ctrprof-inline: CTRPROF_FLUSHER=inline, every event
+# accounted on the program's thread; ctrprof-thread: CTRPROF_FLUSHER=thread, on the
+# profiler's own thread.
 # make bench runs it too (bench.py's rate1: its table in BENCHMARKS.md, at most 3 reps).
-#   [WORKLOADS="sqlite3 python3 perl cc1 node"] bench/rate1.sh [BUILD] [REPS]   (~4 minutes, 3 reps)
+#   [WORKLOADS="sqlite3 python3 perl cc1 node"] bench/rate1.sh [BUILD] [REPS]   (~6 minutes, 3 reps)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-build}
@@ -37,12 +41,13 @@ run() { # config workload -> seconds
     ctrprof-cfi) t=(env LD_PRELOAD="$S" CTRPROF_DIR=out CTRPROF_MEM_RATE=1) ;;
     ctrprof-libunwind) t=(env LD_PRELOAD="$S" CTRPROF_DIR=out CTRPROF_MEM_RATE=1 CTRPROF_UNWIND=libunwind) ;;
     ctrprof-thread) t=(env LD_PRELOAD="$S" CTRPROF_DIR=out CTRPROF_MEM_RATE=1 CTRPROF_FLUSHER=thread) ;;
+    ctrprof-inline) t=(env LD_PRELOAD="$S" CTRPROF_DIR=out CTRPROF_MEM_RATE=1 CTRPROF_FLUSHER=inline) ;;
     heaptrack) t=(heaptrack -o out/ht) ;;
     esac
     /usr/bin/time -f '%e:%U:%S' -o time.txt "${t[@]}" "${cmd[@]}" <"$in" >/dev/null 2>&1
     awk -F: '{ printf "%s:%.2f\n", $1, $2 + $3 }' time.txt
 }
-cfgs=(glibc ctrprof-cfi ctrprof-libunwind ctrprof-thread heaptrack)
+cfgs=(glibc ctrprof-cfi ctrprof-inline ctrprof-libunwind ctrprof-thread heaptrack)
 med() { # field (1 wall, 2 CPU), "wall:cpu ..." -> the median
     tr ' ' '\n' <<<"$2" | awk -F: -v f="$1" 'NF { print $f }' | sort -n |
         awk 'NF { a[n++] = $1 } END { print a[int(n / 2)] }'

@@ -75,7 +75,7 @@ static uint32_t rings_taken; /* atomic: rings ever made or taken by a thread */
 
 void cp_live_defer_begin(void)
 {
-    if (cp_prof_opts.mem_rate != 1 || cp_prof_opts.flusher != CP_FLUSHER_THREAD ||
+    if (cp_prof_opts.mem_rate != 1 || cp_prof_opts.flusher == CP_FLUSHER_INLINE ||
         !__libc_single_threaded)
         return;
     /* every free to the shim's slow path (live.h: counters at 255 stay there) */
@@ -276,7 +276,7 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
     /* busy, seq_cst; with one thread in the process (glibc's __libc_single_threaded:
      * no flusher thread either, flusher.c) a plain store: the locked one was ~3% of a
      * single-threaded program's CPU at rate 1 */
-    if (__libc_single_threaded)
+    if (cp_one_thread())
         cp_ring_begin_alone(r);
     else
         cp_ring_begin(r);

@@ -2,9 +2,10 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 1,100 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 1,360 lines, past the project's ~600: the timeline, who
  * flushes (a thread alone's events handed over without the ring among them: ~110 of the
- * lines), stepping aside, fork (a child's books reset at its first flush: ~60) and the
+ * lines; the flusher process's loop, start and stop: ~170, its making and watching are
+ * flushproc.c's), stepping aside, fork (a child's books reset at its first flush: ~60) and the
  * program's last thread all turn on the same flusher
  * state (running, claimed, starting, aside, barred) and the flush lock, which one file
  * keeps in one place (the flusher thread's loop also wakes for the waits' clock:
@@ -100,6 +101,7 @@
 #include "arena.h"
 #include "bucket.h"
 #include "cfile.h"
+#include "flushproc.h"
 #include "heaptime.h"
 #include "live.h"
 #include "log.h"
@@ -112,6 +114,7 @@
 #include "spin.h"
 #include "stack.h"
 #include "stampclock.h"
+#include "timeline.h"
 #include "unwind.h"
 
 /* immutable after cp_prof_init (and in the fork child, after atfork_child) */
@@ -135,6 +138,13 @@ static bool flusher_barred; /* atomic: never again (RLIMIT_NPROC, cp_prof_aside_
 static uint64_t flusher_retry_ns;
 #define FLUSHER_RETRY_NS 1000000000ull
 static bool fork_child_alone; /* a fork child the program has made no thread in yet */
+/* The flusher as a process (flushproc.c; "who flushes"): while it runs, proc.pid; the
+ * program's pid it watches; whether its loop found the program gone. Written by the
+ * program thread that starts or stops it, under the flusher state's protocol above. */
+static struct cp_fp proc;
+static bool flusher_barred_process; /* atomic: no flusher process in this one (cp_fp_room) */
+static pid_t proc_parent;
+static int proc_orphaned; /* atomic: its last flushes wait for no event in progress */
 
 /* guarded by cp_flush_lock */
 uint64_t cp_ring_lost_total, cp_ring_waits_total;
@@ -188,6 +198,9 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     err = cp_file_init(path, meta, metalen, lazy);
     if (err)
         return err;
+    if (cp_prof_opts.flusher == CP_FLUSHER_PROCESS ||
+        (cp_prof_opts.flusher == CP_FLUSHER_AUTO && cp_prof_opts.mem_rate == 1))
+        cp_fp_init();      /* (its lookups cost every process's start-up: only where it may run) */
     cp_live_defer_begin(); /* (where it is right: rate 1, a flusher thread, one thread) */
     __atomic_store_n(&enabled, true, __ATOMIC_RELEASE);
     return 0;
@@ -359,8 +372,10 @@ static void flush(bool inline_flush)
         __atomic_store_n(&cp_cycle, c + 1, __ATOMIC_SEQ_CST);
         head = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE);
         for (struct cp_ring *r = head; r; r = r->next)
-            for (unsigned spins = 0; cp_ring_busy(r); spins++)
-                cp_backoff(spins); /* (a producer preempted mid-event: spin.h) */
+            for (unsigned spins = 0;
+                 cp_ring_busy(r) && !__atomic_load_n(&proc_orphaned, __ATOMIC_RELAXED); spins++)
+                cp_backoff(spins); /* (a producer preempted mid-event: spin.h; an event the
+                                    * killed program never finished is not waited for) */
     }
     unsigned nfree = 0;
     for (struct cp_ring *r = head; r; r = r->next) {
@@ -458,6 +473,8 @@ static void flush_twice(void *arg)
     cp_flush_locked();
 }
 
+static bool stop_process(void);
+
 /* On whatever thread calls it (exit, tests): the flush
  * runs on the profiler's own stack (ownstack.h), which cp_flush_lock guards. */
 static void flush_all(bool last)
@@ -466,6 +483,8 @@ static void flush_all(bool last)
         return;
     cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
     int bus;
+    if (last)
+        stop_process(); /* (exit or exec: reaped here, none of its copies left) */
     if (!cp_file_lock(&bus))
         return;
     if (last)
@@ -486,6 +505,19 @@ void cp_prof_flush_last(void)
     flush_all(true);
 }
 
+void cp_prof_ending(void)
+{
+    if (cp_prof_enabled())
+        stop_process();
+}
+
+void cp_prof_no_flusher_process(void)
+{
+    __atomic_store_n(&flusher_barred_process, true, __ATOMIC_SEQ_CST);
+    if (cp_prof_enabled())
+        stop_process();
+}
+
 /* ---- who flushes ------------------------------------------------------------------- *
  *
  * A thread of our own makes the process multi-threaded, and glibc then takes its
@@ -503,7 +535,10 @@ void cp_prof_flush_last(void)
  * fails (the shim steps aside for that: cp_prof_aside_begin), and the thread counts
  * against RLIMIT_NPROC. So a single-threaded process never gets the thread, at any rate,
  * however fast it allocates, unless the user asked for it (CTRPROF_FLUSHER=thread: the
- * accounting then runs on another core, for the wall time of rate 1; thread_wanted): it
+ * accounting then runs on another core, for the wall time of rate 1; thread_wanted). At
+ * rate 1 (CTRPROF_FLUSHER=auto, or at any rate =process) it gets the flusher process
+ * instead, which is none of those things ("the flusher as a process" below;
+ * flushproc.c), from the first heap event's inline flush on. Otherwise it
  * publishes each event as it happens (the buckets'
  * counters; the health and heap-over-time ones when due: side_due), which at the dense
  * rates (CTRPROF_MEM_RATE < CP_DENSE_RATE), where nearly every allocation is an event,
@@ -744,6 +779,173 @@ static int start_thread(void)
     return 0;
 }
 
+/* ---- the flusher as a process ------------------------------------------------------ *
+ *
+ * CTRPROF_FLUSHER=process: a single-threaded process's events are drained by a process of
+ * ours that shares its memory (flushproc.c says why not a thread, and what it shares), from
+ * the first heap event's inline flush on, as CTRPROF_FLUSHER=thread's thread would be. It
+ * runs the thread's loop, without what needs glibc's own thread state (the loader's lock:
+ * libunwind's load, the host's idle work, reading every loaded object) or this process's
+ * identity (/proc/self: the main thread's leaving, which it need not watch: the program
+ * then ends). It stops as the thread does: a step-aside (unshare, setns, RLIMIT_NPROC),
+ * the program's first pthread_create (the flusher thread then takes over), exit and exec
+ * (cp_prof_flush_last: whoever stops it reaps it, so no descriptor of the old image stays
+ * open in it); a fork child has none. If the program ends without stopping it (SIGKILL, a
+ * crash, an exec no hook saw), it finds out at its next wake-up (cp_fp_gone), flushes
+ * what the rings hold without waiting for an event the program never finished, and ends:
+ * nothing that was written is lost. */
+static int process_main(void *arg)
+{
+    (void)arg;
+    /* this task's own copies (flushproc.c: a copy of the maker's TLS block) */
+    cp_self_ring = NULL; /* (the maker's: not this task's to drain as its own) */
+    my_aside = 0;
+    cp_tl_name_pid(proc_parent);
+    cp_modules_no_loader();
+    cp_fp_detach(&cp_ring_kick);
+    if (host.thread_enter_profiler)
+        host.thread_enter_profiler();
+    long timeout = (long)cp_prof_opts.flush_ms * 1000000L;
+    uint64_t clock_due = 1;
+    cp_bus_on_flusher();
+    uint64_t bus = (uint64_t)1 << (SIGBUS - 1);
+    __atomic_store_n(&flusher_tid, (pid_t)cp_raw_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0),
+                     __ATOMIC_RELEASE);
+    bool gone = cp_fp_gone(proc_parent); /* (gone before its death signal was asked for) */
+    /* The kicks counted before a flush: one that comes while it flushes (a producer whose
+     * ring filled meanwhile, which found nobody asleep to wake) means another flush at
+     * once, not a sleep of an interval while that producer waits. */
+    uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
+    while (!gone && !__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE)) {
+        bool for_clock = clock_due && (long)clock_due < timeout;
+        __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
+            cp_futex_wait(&cp_ring_kick, k, for_clock ? (long)clock_due : timeout);
+        __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) ||
+            __atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE))
+            break;
+        if ((gone = cp_fp_gone(proc_parent)))
+            break;
+        if (for_clock && __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE) == k) {
+            clock_due = cp_waitclock_step();
+            continue;
+        }
+        k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
+        cp_spin_lock(&cp_flush_lock);
+        cp_raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bus, 0, 8, 0, 0);
+        cp_flush_locked();
+        cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&bus, 0, 8, 0, 0);
+        refresh_maps();
+        cp_spin_unlock(&cp_flush_lock);
+        if (clock_due)
+            clock_due = cp_waitclock_step();
+    }
+    if (gone) {
+        /* The program is gone (or is another image): what its rings hold goes out now.
+         * Its thread may have died holding the flush lock (in a flush of its own): then,
+         * after 200 ms, nothing. */
+        __atomic_store_n(&proc_orphaned, 1, __ATOMIC_SEQ_CST);
+        for (int i = 0; i < 200; i++) {
+            if (cp_spin_trylock(&cp_flush_lock)) {
+                cp_raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bus, 0, 8, 0, 0);
+                cp_flush_locked();
+                cp_flush_locked();
+                cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&bus, 0, 8, 0, 0);
+                cp_spin_unlock(&cp_flush_lock);
+                break;
+            }
+            struct timespec ms = {0, 1000000};
+            cp_raw_syscall(SYS_nanosleep, (long)&ms, 0, 0, 0, 0, 0);
+        }
+    }
+    return 0;
+}
+
+static bool retry_due(void);
+
+/* Should an inline flush start the flusher process ("who flushes")? */
+static bool process_wanted(void)
+{
+    return (cp_prof_opts.flusher == CP_FLUSHER_PROCESS ||
+            (cp_prof_opts.flusher == CP_FLUSHER_AUTO && cp_prof_opts.mem_rate == 1)) &&
+           __libc_single_threaded && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) &&
+           !cp_newproc_unseen && !fork_child_alone && !host.no_flusher_process &&
+           !__atomic_load_n(&flusher_barred_process, __ATOMIC_RELAXED) && retry_due() &&
+           cp_fp_available();
+}
+
+static int start_process(void)
+{
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) || cp_prof_filtered_at_start())
+        return 0; /* a filter may forbid what it calls, and kill it: inline */
+    if (__atomic_load_n(&aside, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&flusher_barred, __ATOMIC_ACQUIRE))
+        return 0;
+    int expect = 0;
+    if (!__atomic_compare_exchange_n(&flusher_claimed, &expect, 1, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return 0;
+    __atomic_store_n(&flusher_starting, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&aside, __ATOMIC_SEQ_CST) ||
+        __atomic_load_n(&flusher_barred, __ATOMIC_SEQ_CST) ||
+        __atomic_load_n(&cp_sandboxed, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+        return 0;
+    }
+    if (!cp_fp_room()) { /* (a process limit a tree of them could reach: inline, for good) */
+        __atomic_store_n(&flusher_barred_process, true, __ATOMIC_RELAXED);
+        __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+        return 0;
+    }
+    proc_parent = (pid_t)cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    __atomic_store_n(&proc_orphaned, 0, __ATOMIC_RELAXED);
+    /* before it exists: this thread's next event takes the locked paths (live.h) */
+    __atomic_store_n(&cp_vm_shared, 1, __ATOMIC_SEQ_CST);
+    pid_t pid = cp_fp_start(process_main, NULL, &proc);
+    if (pid < 0) {
+        __atomic_store_n(&cp_vm_shared, 0, __ATOMIC_SEQ_CST);
+        /* as start_thread's refusal: tried again a second later; said once, unless the
+         * program's limits refused it (processes, address space: their business) */
+        if (pid != -EAGAIN && pid != -ENOMEM && cp_log_tree_first(CP_LOG_TREE_FLUSHER))
+            cp_log("cannot start the flusher process (%s); events are flushed as they "
+                   "happen until it can be",
+                   strerror((int)-pid));
+        __atomic_store_n(&flusher_retry_ns, cp_coarse_ns() + FLUSHER_RETRY_NS, __ATOMIC_RELAXED);
+        __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+        return (int)pid;
+    }
+    __atomic_store_n(&cp_flusher_running, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Stop the flusher process, if it runs and is this process's (not in a vfork child, which
+ * shares the state but is not its parent): it ends its loop after the flush under way,
+ * and is reaped. Then events are flushed inline again; what it had not drained goes
+ * out with the next flush. Any program thread, no engine lock held. */
+static bool stop_process(void)
+{
+    if (!proc.pid || cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0) != proc_parent)
+        return false;
+    bool running = true;
+    if (!__atomic_compare_exchange_n(&cp_flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return false;
+    __atomic_store_n(&flusher_stop, 1, __ATOMIC_RELEASE);
+    cp_ring_wake_consumer();
+    cp_fp_reap(&proc, cp_prof_in_sandbox());
+    __atomic_store_n(&flusher_tid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&flusher_stop, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&cp_vm_shared, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
+    return true;
+}
+
 /* No start refused for now, or a second has gone since (start_thread) */
 static bool retry_due(void)
 {
@@ -769,6 +971,8 @@ static void flush_inline_own(void *arg)
     bool may_start = *(const bool *)arg;
     if (may_start && thread_wanted())
         start_thread(); /* from now on it flushes; this event still goes out at once */
+    else if (may_start && process_wanted())
+        start_process();
     flush(true);
     refresh_maps();
 }
@@ -791,7 +995,7 @@ __attribute__((noinline)) void cp_flush_inline(bool may_start)
         cp_bus_refused();
         return; /* (the ring fills, then its events are counted lost: events.c) */
     }
-    if (__libc_single_threaded && !__atomic_load_n(&cp_flush_lock.v, __ATOMIC_RELAXED)) {
+    if (cp_one_thread() && !__atomic_load_n(&cp_flush_lock.v, __ATOMIC_RELAXED)) {
         __atomic_store_n(&cp_flush_lock.v, 1, __ATOMIC_RELAXED);
         __atomic_signal_fence(__ATOMIC_SEQ_CST); /* (the compiler keeps it before the flush) */
     } else {
@@ -813,6 +1017,10 @@ __attribute__((noinline)) void cp_flush_inline(bool may_start)
  * for, as before: it drains. */
 bool cp_flush_help(void)
 {
+    /* a flusher process that ended without being asked (killed on its own: kill -9 of its
+     * pid, or of the process group it made) is reaped, and flushing is inline again */
+    if (proc.pid && cp_fp_ended(&proc))
+        stop_process();
     int bus = __builtin_expect(cp_bus_blocked == CP_BUS_OPEN, 1) ? 0 : cp_bus_open(false);
     if (bus < 0)
         return false;
@@ -842,7 +1050,7 @@ bool cp_flush_direct(const struct cp_direct *d, bool may_start)
     int bus = __builtin_expect(cp_bus_blocked == CP_BUS_OPEN, 1) ? 0 : cp_bus_open(false);
     if (bus < 0)
         return false;
-    if (__libc_single_threaded && !__atomic_load_n(&cp_flush_lock.v, __ATOMIC_RELAXED)) {
+    if (cp_one_thread() && !__atomic_load_n(&cp_flush_lock.v, __ATOMIC_RELAXED)) {
         __atomic_store_n(&cp_flush_lock.v, 1, __ATOMIC_RELAXED);
         __atomic_signal_fence(__ATOMIC_SEQ_CST); /* (as cp_flush_inline) */
     } else {
@@ -886,6 +1094,7 @@ void cp_prof_threads_coming(void)
     cp_newproc_unseen = false; /* the program makes threads: so may we */
     fork_child_alone = false;
     cp_live_defer_end(); /* (the new thread will free what this one allocated) */
+    stop_process();      /* (a thread's work from now on: its drains are the thread's) */
     if (cp_prof_enabled() && !__atomic_load_n(&flusher_claimed, __ATOMIC_ACQUIRE))
         start_thread();
 }
@@ -918,6 +1127,16 @@ bool cp_prof_aside_begin(bool for_good)
     /* a start under way (start_thread) ends soon: pthread_create, bounded */
     for (int i = 0; i < 100000 && __atomic_load_n(&flusher_starting, __ATOMIC_SEQ_CST); i++)
         sched_yield();
+    if (proc.pid) { /* the flusher process: stopped and reaped (it counts under RLIMIT_NPROC) */
+        if (!stop_process())
+            return false;
+        int bus;
+        if (cp_file_lock(&bus)) {
+            cp_flush_locked();
+            cp_file_unlock(bus);
+        }
+        return true;
+    }
     bool running = true;
     if (!__atomic_compare_exchange_n(&cp_flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
@@ -1043,6 +1262,9 @@ static void atfork_child_own(void *arg)
     flusher_stop = 0;
     flusher_tid = 0;
     flusher_starting = 0;
+    proc = (struct cp_fp){0}; /* (the parent's: its stack is the parent's to free) */
+    cp_vm_shared = 0;
+    proc_orphaned = 0;
     fork_child_alone = true;
     main_gone = 0;    /* (the forking thread is the child's main thread: the shim marks it) */
     aside = my_aside; /* (a fork from a handler inside a step-aside: the child ends it) */

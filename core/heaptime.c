@@ -588,7 +588,7 @@ static bool publish_peak(const struct cp_ht_sink *s)
     }
     if (!ctr_peak_bytes) {
         char name[64];
-        long pid = cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
+        long pid = cp_tl_pid();
         cp_fmt(name, sizeof name, "ctrprof/heap-peak:%ld:ms", pid);
         ctr_peak_ms = s->named_ctr(name);
         cp_fmt(name, sizeof name, "ctrprof/heap-peak:%ld:bytes", pid);

@@ -38,6 +38,7 @@ struct gen {
  * line — perf annotate on bench/progs/alloc_mt.) */
 uint8_t cp_live_filter[1u << CP_LIVE_FILTER_BITS];
 int cp_live_deferred;
+int cp_vm_shared;
 static _Alignas(64) struct {
     bool ready;              /* atomic: the first generation exists */
     unsigned ngen;           /* atomic: generations published */
@@ -147,7 +148,7 @@ int cp_live_init(bool dense)
  * the program's malloc or free, which glibc already does not allow. */
 static inline bool alone(void)
 {
-    return __libc_single_threaded;
+    return cp_one_thread();
 }
 
 /* A word's value, read by an access that writes it (the same value back), so that a page

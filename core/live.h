@@ -27,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/single_threaded.h>
 
 struct cp_bucket;
 
@@ -78,6 +79,16 @@ static inline bool cp_live_maybe(const void *p)
  * filtering: the filter is saturated, so every free reaches the shim's slow path and its
  * record. BENCHMARKS.md, "Session 34". */
 extern int cp_live_deferred;
+
+/* A process of ours shares this address space (the flusher process, core/flusher.c):
+ * glibc's __libc_single_threaded stays true (it knows nothing of it), but the engine's
+ * own one-thread shortcuts (plain stores where another thread would need locked ones) are
+ * wrong then. Set before the process is made, cleared once it is gone. (atomic) */
+extern int cp_vm_shared;
+static inline bool cp_one_thread(void)
+{
+    return __libc_single_threaded && !__atomic_load_n(&cp_vm_shared, __ATOMIC_RELAXED);
+}
 
 /* Objects of this size or more go to the wide shadow map (shadow.h), where their entries
  * take 1/32 of the address range they fill rather than a quarter. */

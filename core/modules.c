@@ -187,6 +187,12 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
 /* A fork child of a multi-threaded parent: no dl_iterate_phdr until exec (stack.c,
  * cp_stack_loader_suspect, says why). */
 static bool loader_suspect; /* written in the child's atfork handler, before other use */
+static __thread bool no_loader __attribute__((tls_model("initial-exec")));
+
+void cp_modules_no_loader(void)
+{
+    no_loader = true;
+}
 
 void cp_modules_loader_suspect(void)
 {
@@ -201,7 +207,7 @@ void cp_modules_fork_child(void)
 int cp_modules_refresh(void)
 {
     cp_newproc(); /* a child no handler saw: reset (loader-suspect, the lock) first */
-    if (loader_suspect)
+    if (loader_suspect || no_loader)
         return -11; /* -EAGAIN: dl_iterate_phdr may never return here (above) */
     cp_spin_lock(&lock);
     dl_iterate_phdr(on_object, NULL);

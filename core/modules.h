@@ -33,6 +33,12 @@ const struct cp_module *cp_modules_at(unsigned i);
 /* A fork child whose parent had other threads (cp_stack_loader_suspect): refresh never
  * again (dl_iterate_phdr's lock may be held by a thread this process does not have). */
 void cp_modules_loader_suspect(void);
+/* The calling thread never takes the loader's locks (dl_iterate_phdr): the flusher
+ * process (core/flusher.c), whose glibc thread state is a copy of the program thread's
+ * that made it, so that glibc's recursive loader lock would take it for that thread. A
+ * pc no lock-free look names (_dl_find_object) stays unnamed there. Its own thread-local
+ * flag. */
+void cp_modules_no_loader(void);
 /* Fork child (either kind, newproc.h): the table's lock, which a thread the child does not
  * have may have held, is free again. */
 void cp_modules_fork_child(void);

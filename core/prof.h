@@ -90,6 +90,14 @@ void cp_prof_flush_all(void);
  * could not make for now are counted lost (a failed exec leaves that so: later ones are
  * lost at once). */
 void cp_prof_flush_last(void);
+/* The process is ending (an exit hook: _exit, abort, exit, quick_exit, exit_group): its
+ * flusher process, if it has one (core/flushproc.c), is stopped and reaped now, rather
+ * than left to end after it and be reaped by init. Any program thread, guard held. */
+void cp_prof_ending(void);
+/* The program waits for any child with __WALL or __WCLONE (preload/wait.c), which would
+ * see the flusher process: it is stopped and reaped, and none is made again in this
+ * process. Any program thread, guard held. */
+void cp_prof_no_flusher_process(void);
 /* Stop the flusher and flush everything (process exit). */
 void cp_prof_shutdown(void);
 /* fork: prepare takes every engine lock, parent releases, child releases and resets
@@ -136,6 +144,10 @@ struct cp_host {
      * with RTLD_DEEPBIND that the program has not called dlsym or dlopen since); NULL:
      * none */
     void (*flusher_idle)(void);
+    /* the flusher process (core/flushproc.c) may not be made here: a sanitizer's runtime
+     * (which knows nothing of a task that shares the memory and is not a thread) or
+     * valgrind (which ends a program that makes one) is in the process */
+    bool no_flusher_process;
 };
 void cp_prof_set_host(const struct cp_host *host);
 

@@ -110,6 +110,8 @@ extern __thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-e
  * thread may produce (the pthread_create hook; a second ring taken), with every record
  * made under it drained first (a flush on the calling thread). Hook or constructor
  * context, no engine lock held. */
+/* cp_prof_started_filtered was called (publish.c): the process began under a filter */
+bool cp_prof_filtered_at_start(void);
 void cp_live_defer_begin(void);
 void cp_live_defer_end(void);
 

@@ -416,6 +416,11 @@ void cp_prof_started_filtered(void)
     cp_cfile_plain_create(true);
 }
 
+bool cp_prof_filtered_at_start(void)
+{
+    return started_filtered;
+}
+
 bool cp_prof_in_sandbox(void)
 {
     return __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) != 0;

@@ -37,6 +37,21 @@ static uint32_t npt, pub_n, dirty_from, hi; /* hi: slots ever used */
 static uint64_t *ctr_n;
 static uint64_t step_ns, next_ns;
 static long pid, page = 4096;
+static __thread long named_pid __attribute__((tls_model("initial-exec")));
+
+long cp_tl_pid(void)
+{
+    if (named_pid)
+        return named_pid;
+    if (!pid)
+        pid = cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    return pid;
+}
+
+void cp_tl_name_pid(long p)
+{
+    named_pid = p;
+}
 
 void cp_tl_init(uint64_t flush_ms)
 {
@@ -131,14 +146,13 @@ void cp_tl_tick(uint64_t t_ns, double inuse, double allocated, bool force)
 static __attribute__((noinline)) bool publish(const struct cp_ht_sink *s)
 {
     char name[96];
-    if (!pid)
-        pid = cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    long who = cp_tl_pid();
     for (uint32_t i = dirty_from; i < npt; i++) {
         for (int f = 0; f < NF && !failed[i]; f++) {
             if (pt[i][f] == pub[i][f])
                 continue;
             if (!ctr[i][f]) {
-                cp_fmt(name, sizeof name, "ctrprof/timeline:%ld:%u:%s", pid, i, fname[f]);
+                cp_fmt(name, sizeof name, "ctrprof/timeline:%ld:%u:%s", who, i, fname[f]);
                 if (!(ctr[i][f] = s->named_ctr(name))) {
                     if (s->waits()) { /* (this point and the rest: at the next call) */
                         dirty_from = i;
@@ -155,7 +169,7 @@ static __attribute__((noinline)) bool publish(const struct cp_ht_sink *s)
     dirty_from = npt;
     if (npt != pub_n) {
         if (!ctr_n) {
-            cp_fmt(name, sizeof name, "ctrprof/timeline:%ld:n", pid);
+            cp_fmt(name, sizeof name, "ctrprof/timeline:%ld:n", who);
             ctr_n = s->named_ctr(name);
         }
         if (ctr_n) {

@@ -20,5 +20,10 @@ void cp_tl_tick(uint64_t t_ns, double inuse, double allocated, bool force);
 /* Add the new (and moved) points to the file; false if a counter waits (the sink's
  * waits()): the points from there on are published at the next call. */
 bool cp_tl_publish(const struct cp_ht_sink *s);
+/* The pid the counters are named with (heaptime.c's too): this process's, asked once, or on
+ * the flusher process (core/flusher.c: its own pid, the program's memory) the program's,
+ * which it sets on its own thread-local copy with cp_tl_name_pid. */
+long cp_tl_pid(void);
+void cp_tl_name_pid(long pid);
 
 #endif

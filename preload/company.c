@@ -38,6 +38,15 @@ bool cp_shim_thread_checker(void)
     return tool != NULL;
 }
 
+/* Any valgrind tool runs the program (its core's preload is in LD_PRELOAD): it refuses a
+ * clone that is neither a thread nor a fork, and ends the program ("Unsupported clone()
+ * flags"), so there is no flusher process (core/flushproc.c). Constructor only. */
+bool cp_shim_under_valgrind(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    return pre && strstr(pre, "vgpreload_");
+}
+
 /* Another copy of the shim (another build's libctrprof.so, by another path: the loader
  * takes both) ahead of this one in the lookup order: LD_PRELOAD naming two, or
  * /etc/ld.so.preload's and `ctrprof run`'s. Both profiled every process, each into a

@@ -49,8 +49,10 @@ static int64_t publish_last(bool tree)
 {
     bool publish = cp_shim_may_act();
     int64_t cd = cp_shim_enter();
-    if (publish)
+    if (publish) {
+        cp_prof_ending(); /* (the flusher process reaped: not left for init) */
         cp_prof_flush_all();
+    }
     if (tree && getpid() == cp_shim_pid)
         cp_shim_treesaid_exit();
     return cd;

@@ -395,6 +395,10 @@ EXPORT long syscall(long n, ...)
     long (*f)(long, ...) = (long (*)(long, ...))cp_shim_next(&real, "syscall");
     if (n == SYS_exit_group) /* (no exit handler runs: what was recorded goes first) */
         cp_shim_exit_group((int)a1);
+    if (n == SYS_wait4) /* (wait.c: a wait for any child that would see ours) */
+        cp_shim_wait_any(a1, a3, false);
+    else if (n == SYS_waitid)
+        cp_shim_wait_any(a1, a4, true);
     if (n == SYS_prctl)
         before_set_tsc(a1, (unsigned long)a2);
     cp_shim_paths_syscall(n, a1, a2, a3, a4); /* (chroot, mount, setns...: paths.c) */

@@ -186,6 +186,8 @@ static void to_libc_slot(const struct cp_got *g, const char *name, uintptr_t *sl
         cp_got_store(g, slot, f); /* (a page that stays read-only: left as it was) */
 }
 
+bool cp_shim_sanitized;
+
 void cp_shim_bind_libc(void)
 {
     int saved = errno;
@@ -203,6 +205,7 @@ void cp_shim_bind_libc(void)
      * instructions of every process's start-up); its failure's message is taken back, so
      * that the program's next dlerror() does not see it. */
     void *ignore = NULL;
+    cp_shim_sanitized = elsewhere || s.san;
     if (elsewhere || s.san) {
         ignore = dlsym(RTLD_DEFAULT, "__lsan_ignore_object");
         if (!ignore)

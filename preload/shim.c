@@ -411,6 +411,7 @@ __attribute__((constructor)) static void ctrprof_init(void)
      * hooks must not be the first to dlsym: resolved now, whatever comes next */
     cp_shim_nproc_init();
     cp_shim_exit_init();
+    cp_shim_wait_init();
     if (cp_shim_state != CP_SHIM_UNINIT) {
         errno = saved;
         return;
@@ -482,8 +483,13 @@ __attribute__((constructor)) static void ctrprof_init(void)
         cp_prof_started_filtered();
     }
     bool lazy = per_process_file && !sandboxed0;
-    static const struct cp_host host = {cp_shim_thread_create, thread_enter_profiler, child_reset,
-                                        file_taken, cp_shim_deepbind_flusher};
+    static struct cp_host host = {cp_shim_thread_create,
+                                  thread_enter_profiler,
+                                  child_reset,
+                                  file_taken,
+                                  cp_shim_deepbind_flusher,
+                                  false};
+    host.no_flusher_process = cp_shim_sanitized || cp_shim_under_valgrind();
     cp_prof_set_host(&host);
     int err = cp_prof_init(&cp_opts, file_path, meta, meta_len, lazy);
     if (cp_meta_mismatch(err) && !per_process_file &&

@@ -67,12 +67,17 @@ static inline void cp_shim_leave(int64_t cd)
     cp_tls.guard--;
 }
 
+/* company.c (the constructor): any valgrind tool runs the program */
+bool cp_shim_under_valgrind(void);
 /* company.c (the constructor): valgrind's helgrind or drd runs the program (said once);
  * another copy of the shim is loaded ahead of this one (said once); the program is Go's */
 bool cp_shim_thread_checker(void);
 bool cp_shim_copy_ahead(void);
 bool cp_shim_go_program(void);
 
+/* sanitizers.c: a sanitizer's runtime (or another interposer of libc's string and memory
+ * functions) is in the process (the constructor sets it) */
+extern bool cp_shim_sanitized;
 /* sanitizers.c: the shim's own slots for libc's string, memory and file functions that
  * point elsewhere (a sanitizer's interceptors) pointed at libc's (the constructor) */
 void cp_shim_bind_libc(void);
@@ -170,6 +175,12 @@ char *const *cp_shim_tree_env(char *const envp[], char **out, size_t n, char *sa
  * what it recorded published first (syscall(SYS_exit_group); never returns). */
 void cp_shim_exit_init(void);
 __attribute__((noreturn)) void cp_shim_exit_group(int status);
+
+/* wait.c: before a wait (pid_or_idtype: waitpid's and wait4's pid, or waitid's idtype)
+ * with these options; the raw system calls' from sandbox.c's syscall hook */
+void cp_shim_wait_any(long pid_or_idtype, long options, bool waitid);
+/* wait.c: the real wait functions, found now (the constructor) */
+void cp_shim_wait_init(void);
 
 /* The next definition of name (dlsym RTLD_NEXT), looked up once into *slot; errno kept.
  * For hooks that are not on a hot path (sandbox.c, alone.c). */

@@ -42,9 +42,9 @@ static void usage(FILE *f)
         "  --flush-ms N        flush interval (CTRPROF_FLUSH_MS)\n"
         "  --depth N           stack depth (CTRPROF_DEPTH)\n"
         "  --unwind U          cfi, libunwind, fp or check (CTRPROF_UNWIND)\n"
-        "  --flusher F         auto or thread: thread publishes a single-threaded program's "
-        "events\n"
-        "                      on the profiler's own thread (CTRPROF_FLUSHER; README)\n"
+        "  --flusher F         auto, thread, process or inline: who publishes a "
+        "single-threaded\n"
+        "                      program's events (CTRPROF_FLUSHER; README)\n"
         "  --no-pack           leave the profiles as counter files (without it, those of --dir "
         "that\n"
         "                      the run made and nobody writes any more are packed: ctrprof pack)\n",

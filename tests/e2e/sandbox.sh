@@ -173,8 +173,10 @@ for how in tsync thread alone alone-noqueue alone-mask; do
         n="sandbox:truncated:$how:rate-$rate"
         d="$WORK/trunc-$how-$rate"
         mkdir -p "$d/prof"
-        (cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate LD_PRELOAD="$SHIM" \
-            exec "$PROGS/sandtrunc" "$how" "$d/go" >"$d/out" 2>"$d/err") &
+        # (inline: the program's thread stores its own events, as this is about; at rate 1
+        # the flusher process would, flushproc.sh)
+        (cd "$d" && CTRPROF_DIR="$d/prof" CTRPROF_MEM_RATE=$rate CTRPROF_FLUSHER=inline \
+            LD_PRELOAD="$SHIM" exec "$PROGS/sandtrunc" "$how" "$d/go" >"$d/out" 2>"$d/err") &
         pid=$!
         # (the file is made before the filter goes in, and "ready" printed after it)
         if wait_until 30 trunc_ready "$d"; then

@@ -513,10 +513,10 @@ else
     skip "shim:flusher-option-thread-unshare-U" "unshare -U (a user namespace) is not allowed here"
 fi
 got=$(CTRPROF_FLUSHER=yes fl "$F" fast)
-check_eq "shim:flusher-option-bad" "ctrprof: CTRPROF_FLUSHER=yes is not auto or thread; using the default|1 1" \
+check_eq "shim:flusher-option-bad" "ctrprof: CTRPROF_FLUSHER=yes is not auto, thread, process or inline; using the default|1 1" \
     "$(tr '\n' '|' <<<"$got" | sed 's/|$//')"
 got=$("$CTRPROF" run --flusher always -- true 2>&1)
-check_eq "shim:flusher-option-run-bad" "2 ctrprof: run: --flusher takes auto or thread, not 'always'" "$? $got"
+check_eq "shim:flusher-option-run-bad" "2 ctrprof: run: --flusher takes auto, thread, process or inline, not 'always'" "$? $got"
 
 # A plugin that allocates 64 x 1 MiB (kept) and is dlclosed before the flusher names its
 # frames (a second thread is alive, so the allocating thread does not publish): its module

@@ -104,12 +104,15 @@ static void test_values(void **state)
     assert_int_equal(load(&o, autom, log, sizeof log), 0);
     assert_int_equal(o.flusher, CP_FLUSHER_AUTO);
     assert_int_equal(cp_flusher_parse("thread"), CP_FLUSHER_THREAD);
+    assert_int_equal(cp_flusher_parse("process"), CP_FLUSHER_PROCESS);
+    assert_int_equal(cp_flusher_parse("inline"), CP_FLUSHER_INLINE);
     assert_int_equal(cp_flusher_parse("Thread"), -1);
     assert_int_equal(cp_unwind_parse("check"), CP_UNWIND_CHECK);
     assert_int_equal(cp_unwind_parse(""), -1);
     /* ctrprof run's check of its --unwind and --flusher words (tools/run.c) */
     assert_null(cp_options_names_refused("CTRPROF_FLUSHER", "thread"));
-    assert_string_equal(cp_options_names_refused("CTRPROF_FLUSHER", "always"), "auto or thread");
+    assert_string_equal(cp_options_names_refused("CTRPROF_FLUSHER", "always"),
+                        "auto, thread, process or inline");
     assert_string_equal(cp_options_names_refused("CTRPROF_UNWIND", "Cfi"),
                         "cfi, libunwind, fp or check");
     assert_null(cp_options_names_refused("CTRPROF_MEM_RATE", "x")); /* not a list of names */
@@ -135,7 +138,8 @@ static void test_bad_values(void **state)
     assert_non_null(strstr(log, "ctrprof: CTRPROF_DEBUG=yes"));
     assert_non_null(strstr(log, "ctrprof: CTRPROF_BLOCK_RATE=-1"));
     assert_non_null(strstr(log, "ctrprof: CTRPROF_DIR is empty"));
-    assert_non_null(strstr(log, "ctrprof: CTRPROF_FLUSHER=1 is not auto or thread"));
+    assert_non_null(
+        strstr(log, "ctrprof: CTRPROF_FLUSHER=1 is not auto, thread, process or inline"));
     assert_int_equal(o.mem_rate, 524288); /* defaults kept */
     assert_int_equal(o.flusher, CP_FLUSHER_AUTO);
     assert_int_equal(o.depth, 64);

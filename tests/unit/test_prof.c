@@ -54,6 +54,8 @@ static int engine_at(const char *p)
     cp_options_load(&o, NULL);
     o.flush_ms = 1;
     o.mem_rate = 1;
+    /* each thread keeps the live table (test_defer.c has the flush keep it) */
+    o.flusher = CP_FLUSHER_INLINE;
     return cp_prof_init(&o, p, META, sizeof META - 1, false) || cp_prof_start();
 }
 
