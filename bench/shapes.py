@@ -39,6 +39,7 @@ Nothing here asserts a timing: it measures and publishes (bench/bench.py puts th
 BENCHMARKS.md).
 """
 import argparse
+import ctypes
 import os
 import shutil
 import statistics
@@ -146,11 +147,25 @@ def tree_pids(root):
     return out
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+SYS_KCMP, KCMP_VM = 312, 1  # x86-64
+
+
+def same_memory(a, b):
+    """Do processes a and b share one address space (kcmp KCMP_VM)? ctrprof's flusher
+    process shares the program's (core/flushproc.c): its resident set is the program's,
+    not more memory, and is counted once."""
+    return _libc.syscall(SYS_KCMP, a, b, KCMP_VM, 0, 0) == 0
+
+
 def rss_kib(pids):
-    tot = 0
+    tot, counted = 0, []
     for q in pids:
         try:
+            if any(same_memory(q, c) for c in counted):
+                continue
             tot += int(read_small("/proc/%d/statm" % q).split()[1]) * PAGE_KIB
+            counted.append(q)
         except (OSError, ValueError, IndexError):
             pass
     return tot
@@ -303,7 +318,7 @@ def human(n):
 def markdown(result, reps):
     rows, skipped = result
     out = ["%d interleaved repetitions, medians. RSS: the peak of the whole process tree's summed "
-           "resident set (heaptrack's interpreter included), sampled every 0.1 s. \"of heaptrack's "
+           "resident set (heaptrack's interpreter included; processes that share one address space, as ctrprof's flusher process shares the program's, counted once), sampled every 0.1 s. \"of heaptrack's "
            "overhead\": (time - bare) / (heaptrack's time - bare), in wall time and in CPU time (user + "
            "system of every process of the run: heaptrack's interpreter, which runs on another core, "
            "is counted in its CPU and not in its wall time). \"packed\": ctrprof's profile after "
