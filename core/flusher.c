@@ -617,6 +617,18 @@ static bool alone_in_process(void)
     return cp_raw_each_entry("/proc/self/task", count_task, &n) == 1 && n <= 2;
 }
 
+/* The flusher's sleep (thread or process): until a ring kicks after k was read, ns pass,
+ * or a signal comes; false if it is to return (the process ends, or it is stopped). */
+static bool consumer_sleep(uint32_t k, long ns)
+{
+    __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
+        cp_futex_wait(&cp_ring_kick, k, ns);
+    __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
+    return !__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE);
+}
+
 static void *flusher_main(void *arg)
 {
     if (host.thread_enter_profiler)
@@ -641,12 +653,7 @@ static void *flusher_main(void *arg)
         }
         uint32_t k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
         bool for_clock = clock_due && (long)clock_due < wait;
-        __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
-            cp_futex_wait(&cp_ring_kick, k, for_clock ? (long)clock_due : wait);
-        __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) ||
-            __atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE))
+        if (!consumer_sleep(k, for_clock ? (long)clock_due : wait))
             break;
         /* The waits' clock's calibration wakes this thread twice (at once, and 20 ms
          * later): it only reads its pairs (no lock: its state is this thread's), with no
@@ -819,12 +826,7 @@ static int process_main(void *arg)
     while (!gone && !__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) &&
            !__atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE)) {
         bool for_clock = clock_due && (long)clock_due < timeout;
-        __atomic_store_n(&cp_ring_consumer_sleeping, 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&cp_ring_kick, __ATOMIC_SEQ_CST) == k)
-            cp_futex_wait(&cp_ring_kick, k, for_clock ? (long)clock_due : timeout);
-        __atomic_store_n(&cp_ring_consumer_sleeping, 0, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE) ||
-            __atomic_load_n(&flusher_stop, __ATOMIC_ACQUIRE))
+        if (!consumer_sleep(k, for_clock ? (long)clock_due : timeout))
             break;
         if ((gone = cp_fp_gone(proc_parent)))
             break;

@@ -481,30 +481,6 @@ tot=$(awk '{ s += $NF } END { print s + 0 }' "$WORK/flx-thread.folded")
 cmp -s "$WORK/flx-auto.folded" "$WORK/flx-thread.folded" && [ "$tot" = 1000001 ] &&
     pass "shim:flusher-option-thread-exact" ||
     fail "shim:flusher-option-thread-exact" "$tot allocations; $(diff "$WORK/flx-auto.folded" "$WORK/flx-thread.folded" | head -3)"
-# While a process has one thread, CTRPROF_FLUSHER=thread at rate 1 leaves the live table
-# to the flusher (core/live.h's cp_live_deferred: the program's thread records by address);
-# from the program's first pthread_create on, each thread keeps it again. Every count of
-# tests/programs/deferred.c (reallocs, an address freed and allocated again 40,000 times,
-# a thread that frees what main allocated alone) is the default's, and only the thread's
-# 10,000 objects are live at the end.
-for k in auto thread; do
-    rm -rf "$WORK/dfx-$k" && mkdir -p "$WORK/dfx-$k"
-    (cd "$WORK" && CTRPROF_FLUSHER=$k CTRPROF_MEM_RATE=1 CTRPROF_DIR="$WORK/dfx-$k" LD_PRELOAD="$SHIM" \
-        "$PROGS/deferred" 40000 >/dev/null 2>&1)
-    for s in alloc_objects alloc_space inuse_objects inuse_space; do
-        "$CTRPROF" report --format=folded --sample=$s "$WORK/dfx-$k"/*.count >"$WORK/dfx-$k.$s" 2>&1
-    done
-done
-bad=
-for s in alloc_objects alloc_space inuse_objects inuse_space; do
-    cmp -s "$WORK/dfx-auto.$s" "$WORK/dfx-thread.$s" || bad="$bad $s"
-done
-alone=$(awk '/_alone/ { s += $NF } END { print s + 0 }' "$WORK/dfx-thread.inuse_objects")
-live_thread=$(awk '/made_by_thread/ { s += $NF } END { print s + 0 }' "$WORK/dfx-thread.inuse_objects")
-again=$(awk '/again_alone/ { s += $NF } END { print s + 0 }' "$WORK/dfx-thread.alloc_objects")
-grown=$(awk '/grown_alone/ { s += $NF } END { print s + 0 }' "$WORK/dfx-thread.alloc_objects")
-check_eq "shim:flusher-thread-deferred-exact" "differ: alone-live=0 by-thread=10000 again=40000 grown=13334" \
-    "differ:$bad alone-live=$alone by-thread=$live_thread again=$again grown=$grown"
 if unshare -U true 2>/dev/null; then
     got=$(cd "$WORK" && CTRPROF_FLUSHER=thread CTRPROF_MEM_RATE=1 CTRPROF_DIR="$WORK/fl" LD_PRELOAD="$SHIM" \
         unshare -U sh -c 'id -u' 2>&1)
