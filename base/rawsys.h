@@ -9,7 +9,10 @@
 #define CP_RAWSYS_H
 
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 
 #if defined(__x86_64__)
 static inline long cp_raw_syscall(long nr, long a, long b, long c, long d, long e, long f)
@@ -30,6 +33,16 @@ static inline long cp_raw_syscall(long nr, long a, long b, long c, long d, long 
     return r == -1 ? -1 : r; /* (errno set: a libc call, not raw, on other machines) */
 }
 #endif
+
+/* n bytes of this process's memory at src into dst, with a read that fails rather than
+ * faults (process_vm_readv on this process: an object unmapped meanwhile, the neighbours
+ * of a block that need not be mapped); whether all n were read. */
+static inline bool cp_raw_read_self(void *dst, uintptr_t src, size_t n)
+{
+    struct iovec l = {dst, n}, r = {(void *)src, n};
+    return cp_raw_syscall(SYS_process_vm_readv, cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0),
+                          (long)&l, 1, (long)&r, 1, 0) == (long)n;
+}
 
 /* The next entry of a getdents64 buffer (buf, n bytes read; *at its offset, moved past
  * it): its name, and its d_type in *type; NULL after the last. struct linux_dirent64:

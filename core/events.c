@@ -15,8 +15,8 @@
  * cycle a record is stamped with are flusher.c's timeline comment; the records' encoding
  * and refs are prof_int.h's. Every heap event keeps the live table on its own thread
  * (an allocation inserts its ref, a free removes its value), at every rate, but while the
- * flush keeps it (live.h's cp_live_deferred: rate 1 with a flusher thread in a process
- * with one thread), when the records say what to put in and take out.
+ * flush keeps it (live.h's cp_live_deferred: rate 1 in a process with one thread, unless
+ * CTRPROF_FLUSHER=inline), when the records say what to put in and take out.
  *
  * Locks: cp_reg_lock (registering a new ring); emit takes none, but may flush inline
  * (flusher.c), under cp_flush_lock. Both are in the lock table: docs/ARCHITECTURE.md,

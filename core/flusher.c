@@ -119,6 +119,14 @@
 
 /* immutable after cp_prof_init (and in the fork child, after atfork_child) */
 struct cp_options cp_prof_opts;
+
+/* A single-threaded process's events go to the flusher process ("the flusher as a
+ * process"): CTRPROF_FLUSHER=process, or auto at rate 1 */
+static bool process_mode(void)
+{
+    return cp_prof_opts.flusher == CP_FLUSHER_PROCESS ||
+           (cp_prof_opts.flusher == CP_FLUSHER_AUTO && cp_prof_opts.mem_rate == 1);
+}
 static bool enabled;
 
 /* the flusher: see "Who flushes" below */
@@ -198,10 +206,9 @@ int cp_prof_init(const struct cp_options *opt, const char *path, const char *met
     err = cp_file_init(path, meta, metalen, lazy);
     if (err)
         return err;
-    if (cp_prof_opts.flusher == CP_FLUSHER_PROCESS ||
-        (cp_prof_opts.flusher == CP_FLUSHER_AUTO && cp_prof_opts.mem_rate == 1))
+    if (process_mode())
         cp_fp_init();      /* (its lookups cost every process's start-up: only where it may run) */
-    cp_live_defer_begin(); /* (where it is right: rate 1, a flusher thread, one thread) */
+    cp_live_defer_begin(); /* (where it is right: rate 1, one thread, not inline) */
     __atomic_store_n(&enabled, true, __ATOMIC_RELEASE);
     return 0;
 }
@@ -702,27 +709,52 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
-static int start_thread(void)
+/* The start of a flusher (start_thread, start_process) claimed, or false: a sandbox (clone
+ * may be forbidden: events go on being flushed inline), a step-aside
+ * (cp_prof_aside_begin), or a flusher started, being started or refused for good. Claimed,
+ * it is being started (flusher_starting) until the caller says how it ended. */
+static bool claim_start(void)
 {
-    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
-        return 0; /* clone may be forbidden: events go on being flushed inline */
-    if (__atomic_load_n(&aside, __ATOMIC_ACQUIRE) ||
+    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&aside, __ATOMIC_ACQUIRE) ||
         __atomic_load_n(&flusher_barred, __ATOMIC_ACQUIRE))
-        return 0; /* stepped aside (cp_prof_aside_begin) */
+        return false;
     int expect = 0;
     if (!__atomic_compare_exchange_n(&flusher_claimed, &expect, 1, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
-        return 0; /* started, being started, or failed for good */
+        return false;
     /* A step-aside beginning now either sees flusher_starting and waits for this start to
-     * end (then stops the thread), or this sees its `aside` (seq_cst both ways) */
+     * end (then stops the flusher), or this sees its `aside` (seq_cst both ways) */
     __atomic_store_n(&flusher_starting, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&aside, __ATOMIC_SEQ_CST) ||
         __atomic_load_n(&flusher_barred, __ATOMIC_SEQ_CST) ||
         __atomic_load_n(&cp_sandboxed, __ATOMIC_SEQ_CST)) { /* (a sandbox: the same) */
         __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
-        return 0;
+        return false;
     }
+    return true;
+}
+
+/* How a claimed start ended: the flusher runs, or it was refused (none claimed; with
+ * retry, tried again a second later: retry_due) */
+static void start_ended(bool running, bool retry)
+{
+    if (running) {
+        __atomic_store_n(&cp_flusher_running, true, __ATOMIC_RELEASE);
+    } else {
+        if (retry)
+            __atomic_store_n(&flusher_retry_ns, cp_coarse_ns() + FLUSHER_RETRY_NS,
+                             __ATOMIC_RELAXED);
+        __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+}
+
+static int start_thread(void)
+{
+    if (!claim_start())
+        return 0;
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
@@ -776,13 +808,10 @@ static int start_thread(void)
                 cp_log("cannot start the flusher thread (%s); events are flushed as "
                        "they happen until it can be",
                        strerror(err));
-        __atomic_store_n(&flusher_retry_ns, cp_coarse_ns() + FLUSHER_RETRY_NS, __ATOMIC_RELAXED);
-        __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+        start_ended(false, true);
         return -err;
     }
-    __atomic_store_n(&cp_flusher_running, true, __ATOMIC_RELEASE);
-    __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+    start_ended(true, false);
     return 0;
 }
 
@@ -801,6 +830,18 @@ static int start_thread(void)
  * crash, an exec no hook saw), it finds out at its next wake-up (cp_fp_gone), flushes
  * what the rings hold without waiting for an event the program never finished, and ends:
  * nothing that was written is lost. */
+/* n flushes with SIGBUS open, as flusher_main opens it (a store into a profile truncated
+ * under the program reaches the shim's handler); cp_flush_lock held. A raw system call:
+ * glibc's pthread_sigmask reads the copied thread state this process must not rely on. */
+static void process_flush(int n)
+{
+    uint64_t bus = (uint64_t)1 << (SIGBUS - 1);
+    cp_raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bus, 0, 8, 0, 0);
+    while (n-- > 0)
+        cp_flush_locked();
+    cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&bus, 0, 8, 0, 0);
+}
+
 static int process_main(void *arg)
 {
     (void)arg;
@@ -815,7 +856,6 @@ static int process_main(void *arg)
     long timeout = (long)cp_prof_opts.flush_ms * 1000000L;
     uint64_t clock_due = 1;
     cp_bus_on_flusher();
-    uint64_t bus = (uint64_t)1 << (SIGBUS - 1);
     __atomic_store_n(&flusher_tid, (pid_t)cp_raw_syscall(SYS_gettid, 0, 0, 0, 0, 0, 0),
                      __ATOMIC_RELEASE);
     bool gone = cp_fp_gone(proc_parent); /* (gone before its death signal was asked for) */
@@ -836,9 +876,7 @@ static int process_main(void *arg)
         }
         k = __atomic_load_n(&cp_ring_kick, __ATOMIC_ACQUIRE);
         cp_spin_lock(&cp_flush_lock);
-        cp_raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bus, 0, 8, 0, 0);
-        cp_flush_locked();
-        cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&bus, 0, 8, 0, 0);
+        process_flush(1);
         refresh_maps();
         cp_spin_unlock(&cp_flush_lock);
         if (clock_due)
@@ -851,10 +889,7 @@ static int process_main(void *arg)
         __atomic_store_n(&proc_orphaned, 1, __ATOMIC_SEQ_CST);
         for (int i = 0; i < 200; i++) {
             if (cp_spin_trylock(&cp_flush_lock)) {
-                cp_raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bus, 0, 8, 0, 0);
-                cp_flush_locked();
-                cp_flush_locked();
-                cp_raw_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&bus, 0, 8, 0, 0);
+                process_flush(2);
                 cp_spin_unlock(&cp_flush_lock);
                 break;
             }
@@ -870,37 +905,20 @@ static bool retry_due(void);
 /* Should an inline flush start the flusher process ("who flushes")? */
 static bool process_wanted(void)
 {
-    return (cp_prof_opts.flusher == CP_FLUSHER_PROCESS ||
-            (cp_prof_opts.flusher == CP_FLUSHER_AUTO && cp_prof_opts.mem_rate == 1)) &&
-           __libc_single_threaded && !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) &&
-           !cp_newproc_unseen && !fork_child_alone && !host.no_flusher_process &&
+    return process_mode() && __libc_single_threaded &&
+           !__atomic_load_n(&flusher_claimed, __ATOMIC_RELAXED) && !cp_newproc_unseen &&
+           !fork_child_alone && !host.no_flusher_process &&
            !__atomic_load_n(&flusher_barred_process, __ATOMIC_RELAXED) && retry_due() &&
            cp_fp_available();
 }
 
 static int start_process(void)
 {
-    if (__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE) || cp_prof_filtered_at_start())
-        return 0; /* a filter may forbid what it calls, and kill it: inline */
-    if (__atomic_load_n(&aside, __ATOMIC_ACQUIRE) ||
-        __atomic_load_n(&flusher_barred, __ATOMIC_ACQUIRE))
-        return 0;
-    int expect = 0;
-    if (!__atomic_compare_exchange_n(&flusher_claimed, &expect, 1, 0, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_RELAXED))
-        return 0;
-    __atomic_store_n(&flusher_starting, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&aside, __ATOMIC_SEQ_CST) ||
-        __atomic_load_n(&flusher_barred, __ATOMIC_SEQ_CST) ||
-        __atomic_load_n(&cp_sandboxed, __ATOMIC_SEQ_CST)) {
-        __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
-        return 0;
-    }
+    if (cp_prof_filtered_at_start() || !claim_start())
+        return 0;        /* (a filter from the start may forbid what it calls, and kill it) */
     if (!cp_fp_room()) { /* (a process limit a tree of them could reach: inline, for good) */
         __atomic_store_n(&flusher_barred_process, true, __ATOMIC_RELAXED);
-        __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+        start_ended(false, false);
         return 0;
     }
     proc_parent = (pid_t)cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
@@ -916,13 +934,10 @@ static int start_process(void)
             cp_log("cannot start the flusher process (%s); events are flushed as they "
                    "happen until it can be",
                    strerror((int)-pid));
-        __atomic_store_n(&flusher_retry_ns, cp_coarse_ns() + FLUSHER_RETRY_NS, __ATOMIC_RELAXED);
-        __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+        start_ended(false, true);
         return (int)pid;
     }
-    __atomic_store_n(&cp_flusher_running, true, __ATOMIC_RELEASE);
-    __atomic_store_n(&flusher_starting, 0, __ATOMIC_RELEASE);
+    start_ended(true, false);
     return 0;
 }
 
@@ -1132,29 +1147,24 @@ bool cp_prof_aside_begin(bool for_good)
     if (proc.pid) { /* the flusher process: stopped and reaped (it counts under RLIMIT_NPROC) */
         if (!stop_process())
             return false;
-        int bus;
-        if (cp_file_lock(&bus)) {
-            cp_flush_locked();
-            cp_file_unlock(bus);
-        }
-        return true;
+    } else {
+        bool running = true;
+        if (!__atomic_compare_exchange_n(&cp_flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_RELAXED))
+            return false; /* no thread of ours (or another caller is stopping it) */
+        __atomic_store_n(&flusher_stop, 1, __ATOMIC_RELEASE);
+        cp_ring_wake_consumer();
+        /* a thread just created may not have said its id yet; bounded, in case it never runs */
+        pid_t tid = 0;
+        for (int i = 0; i < 100000 && !(tid = __atomic_load_n(&flusher_tid, __ATOMIC_ACQUIRE)); i++)
+            sched_yield();
+        pid_t pid = getpid();
+        for (int i = 0; tid > 0 && i < 100000 && tgkill(pid, tid, 0) == 0; i++)
+            sched_yield();
+        __atomic_store_n(&flusher_tid, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&flusher_stop, 0, __ATOMIC_RELEASE);
     }
-    bool running = true;
-    if (!__atomic_compare_exchange_n(&cp_flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_RELAXED))
-        return false; /* no thread of ours (or another caller is stopping it) */
-    __atomic_store_n(&flusher_stop, 1, __ATOMIC_RELEASE);
-    cp_ring_wake_consumer();
-    /* a thread just created may not have said its id yet; bounded, in case it never runs */
-    pid_t tid = 0;
-    for (int i = 0; i < 100000 && !(tid = __atomic_load_n(&flusher_tid, __ATOMIC_ACQUIRE)); i++)
-        sched_yield();
-    pid_t pid = getpid();
-    for (int i = 0; tid > 0 && i < 100000 && tgkill(pid, tid, 0) == 0; i++)
-        sched_yield();
-    __atomic_store_n(&flusher_tid, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&flusher_stop, 0, __ATOMIC_RELEASE);
-    /* whatever the thread had not drained yet goes out now */
+    /* whatever the flusher had not drained yet goes out now */
     int bus;
     if (cp_file_lock(&bus)) {
         cp_flush_locked();

@@ -49,7 +49,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "rawsys.h"
@@ -109,9 +108,7 @@ bool cp_fp_room(void)
  * neighbours need not be mapped) */
 static void copy_page(uint8_t *dst, uintptr_t src)
 {
-    struct iovec l = {dst, 4096}, r = {(void *)src, 4096};
-    long pid = cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
-    if (cp_raw_syscall(SYS_process_vm_readv, pid, (long)&l, 1, (long)&r, 1, 0) != 4096)
+    if (!cp_raw_read_self(dst, src, 4096))
         memset(dst, 0, 4096);
 }
 

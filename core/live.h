@@ -71,8 +71,10 @@ static inline bool cp_live_maybe(const void *p)
  * the program's thread never touches the table. That is only right while one thread
  * produces heap events: its records are drained in its own order, so a free always
  * follows its allocation and an address freed then reused is taken out before it is
- * put in again. So deferred is on at rate 1 with a flusher thread (CTRPROF_FLUSHER=thread)
- * in a process with one thread (events.c's cp_live_defer_begin, at start-up) and off for
+ * put in again. So deferred is on at rate 1 in a process with one thread, whose events a
+ * flusher drains on the other core (the flusher process, or CTRPROF_FLUSHER=thread's
+ * thread; not under CTRPROF_FLUSHER=inline: events.c's cp_live_defer_begin, at start-up;
+ * until one runs, the event's own flush keeps the table from the records) and off for
  * good once a second thread may produce (cp_live_defer_end: the program's pthread_create,
  * or a second ring taken). At rate 1 every object is sampled, so the table costs the
  * program's thread its misses (a ~100 MB map on perl's heap) and nothing is saved by

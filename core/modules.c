@@ -22,7 +22,6 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -215,24 +214,16 @@ int cp_modules_refresh(void)
     return 0;
 }
 
-/* A read that fails rather than faults (process_vm_readv on this process): an object
- * _dl_find_object named may be unmapped meanwhile by a dlclose that passed no hook. */
-static bool safe_read(void *dst, uintptr_t src, size_t n)
-{
-    struct iovec l = {dst, n}, r = {(void *)src, n};
-    return cp_raw_syscall(SYS_process_vm_readv, cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0),
-                          (long)&l, 1, (long)&r, 1, 0) == (long)n;
-}
-
 /* The object that holds pc, registered alone from glibc's lock-free _dl_find_object: its
  * link map (name, bias), ELF header and program headers (at the start of its mapping)
- * read with safe_read. Not dl_iterate_phdr, which waits for the loader's lock: a flush
- * (cp_flush_lock held) naming the first frame of a newly dlopen'ed object waited for a
- * thread that held it in a dl_iterate_phdr callback and forked, its atfork prepare
- * waiting for cp_flush_lock: hung for good (session 26). Under `lock` (a dlclose hook's
- * refresh takes it before the object goes). 0: registered (or there); -1: no object
- * holds pc, or its object has no code there; 1: not this way (a sandbox, whose allow-list may
- * forbid process_vm_readv, an unusual layout): the caller reads them all. */
+ * read with cp_raw_read_self (rawsys.h: a read that fails rather than faults, for the
+ * object may be unmapped meanwhile by a dlclose that passed no hook). Not dl_iterate_phdr, which
+ * waits for the loader's lock: a flush (cp_flush_lock held) naming the first frame of a newly
+ * dlopen'ed object waited for a thread that held it in a dl_iterate_phdr callback and forked, its
+ * atfork prepare waiting for cp_flush_lock: hung for good (session 26). Under `lock` (a dlclose
+ * hook's refresh takes it before the object goes). 0: registered (or there); -1: no object holds
+ * pc, or its object has no code there; 1: not this way (a sandbox, whose allow-list may forbid
+ * process_vm_readv, an unusual layout): the caller reads them all. */
 static int add_object_of(uintptr_t pc)
 {
 #if defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
@@ -245,11 +236,11 @@ static int add_object_of(uintptr_t pc)
     ElfW(Ehdr) eh;
     ElfW(Phdr) ph[64];
     uintptr_t base = (uintptr_t)o.dlfo_map_start;
-    if (!safe_read(&lm, (uintptr_t)o.dlfo_link_map, sizeof lm) ||
-        !safe_read(&eh, base, sizeof eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+    if (!cp_raw_read_self(&lm, (uintptr_t)o.dlfo_link_map, sizeof lm) ||
+        !cp_raw_read_self(&eh, base, sizeof eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
         eh.e_phentsize != sizeof(ElfW(Phdr)) || !eh.e_phnum ||
         eh.e_phnum > sizeof ph / sizeof ph[0] ||
-        !safe_read(ph, base + eh.e_phoff, eh.e_phnum * sizeof(ElfW(Phdr))))
+        !cp_raw_read_self(ph, base + eh.e_phoff, eh.e_phnum * sizeof(ElfW(Phdr))))
         return 1;
     /* pc outside the object's code (its .bss: some frame-pointer walk's guess, which reads
      * whatever rbp points at): the module on_object would make spans its PF_X segments
@@ -264,7 +255,7 @@ static int add_object_of(uintptr_t pc)
     for (unsigned i = 0; i < eh.e_phnum; i++) /* (read_buildid reads the notes in place) */
         if (ph[i].p_type == PT_NOTE && ph[i].p_memsz <= 4096) {
             uint8_t note[4096];
-            if (!safe_read(note, lm.l_addr + ph[i].p_vaddr, ph[i].p_memsz))
+            if (!cp_raw_read_self(note, lm.l_addr + ph[i].p_vaddr, ph[i].p_memsz))
                 return 1;
         }
     char name[PATH_MAX];
@@ -275,7 +266,7 @@ static int add_object_of(uintptr_t pc)
             size_t k = 4096 - (a & 4095);
             if (k > sizeof name - 1 - n)
                 k = sizeof name - 1 - n;
-            if (!safe_read(name + n, a, k))
+            if (!cp_raw_read_self(name + n, a, k))
                 return 1;
             void *z = memchr(name + n, 0, k);
             n += k;

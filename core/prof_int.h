@@ -106,7 +106,7 @@ extern void (*cp_test_released_drained)(struct cp_ring *r);
 extern cp_spin cp_reg_lock;
 extern __thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-exec")));
 /* The live table kept by the consumer (live.h's cp_live_deferred): on at start-up where it
- * is right (rate 1, CTRPROF_FLUSHER=thread, one thread), off for good before a second
+ * is right (rate 1, one thread, CTRPROF_FLUSHER not inline), off for good before a second
  * thread may produce (the pthread_create hook; a second ring taken), with every record
  * made under it drained first (a flush on the calling thread). Hook or constructor
  * context, no engine lock held. */
