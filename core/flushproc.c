@@ -173,9 +173,9 @@ void cp_fp_reap(struct cp_fp *fp, bool filtered)
     if (filtered) {
         /* Under the program's seccomp filter, which may forbid wait4 and munmap (and kill
          * the program for them): waited for by the word the kernel clears when it ends,
-         * with no system call (bounded: 2^31 pauses, seconds), and left a zombie with its
-         * stack, which ends with the program. */
-        for (unsigned long i = 0; i < (1ul << 31) && __atomic_load_n(&fp->tid, __ATOMIC_ACQUIRE);
+         * with no system call (bounded: 2^27 pauses, about two seconds here), and left a
+         * zombie with its stack, which ends with the program. */
+        for (unsigned long i = 0; i < (1ul << 27) && __atomic_load_n(&fp->tid, __ATOMIC_ACQUIRE);
              i++)
 #if defined(__x86_64__)
             __builtin_ia32_pause();

@@ -1,6 +1,6 @@
 /*
  * malloc.c — the malloc family, interposed. Hooks only (and their bootstrap).
- * About 600 lines: every allocation entry point glibc exports; the bootstrap pool could
+ * About 630 lines: every allocation entry point glibc exports; the bootstrap pool could
  * move to a file of its own.
  *
  * Context: any application thread, any time — including before our constructor ran, from
