@@ -194,13 +194,25 @@ static int ring_grow_refused; /* atomic: a larger ring could not be mapped: no m
 /* At dense rates a record carries its stack (a few hundred bytes) and events come every
  * microsecond or two: a ring that has filled (its thread waited for the flusher) is
  * replaced by a larger one, so that the flusher drains in bigger batches and the thread
- * waits less; once it is empty, which it is after most waits (a flush drains every
- * ring). Not before: a thread that never waits (all of a single-threaded program's,
- * which flush their own events) keeps 128 KiB (issue 29, ring.h). */
+ * waits less; the lone producer's (live.h's cp_live_deferred) as soon as it is half full.
+ * Not before: a thread that never waits (all of a single-threaded program's, which flush
+ * their own events) keeps 128 KiB (issue 29, ring.h).
+ *
+ * A ring is replaced only empty (the consumer reads the old data up to what it has
+ * released). The flush drains up to the head it found when it began, so the wait that
+ * made room seldom leaves the ring empty: this waits for up to four more drains, each
+ * taking what was written before it began. (It only looked once: namechurn at rate 1
+ * kept its 128 KiB ring in some runs, flushed 7,500-12,800 times instead of ~900, and
+ * took 25% more wall time: BENCHMARKS.md, "Session 35".) Outside a busy section. */
 static __attribute__((noinline)) void ring_grow(struct cp_ring *r, uint64_t words)
 {
-    if (r->w != __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE) ||
-        __atomic_load_n(&ring_grow_refused, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&ring_grow_refused, __ATOMIC_RELAXED))
+        return;
+    for (int i = 0; i < 4 && r->w != __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE); i++)
+        if (!__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE) ||
+            !cp_ring_wait_room(r, r->cap))
+            return;
+    if (r->w != __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE))
         return;
     uint64_t *d = cp_mmap_anon(words * sizeof *d);
     if (!d) {
@@ -247,6 +259,11 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
      * should it not be, this thread flushes. */
     /* the record, plus a worst-case rewind marker (a record never wraps) */
     uint64_t need = 2 * (n + nx - xkeep + 1);
+    /* the lone producer's ring, half full: the 2 MiB one now (ring_grow) */
+    if (__builtin_expect(r->cap < CP_RING_WORDS_DEFERRED && cp_ring_used(r) > r->cap / 2, 0) &&
+        __atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED) &&
+        __atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE))
+        ring_grow(r, CP_RING_WORDS_DEFERRED);
     while (r->cap - cp_ring_used(r) < need) {
         if (!__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE)) {
             cp_flush_inline(false);
