@@ -97,8 +97,10 @@ void cp_live_defer_end(void)
  * the thread exists: cp_prof_threads_coming) */
 static void ring_taken(void)
 {
-    if (__atomic_add_fetch(&rings_taken, 1, __ATOMIC_RELAXED) > 1)
+    if (__atomic_add_fetch(&rings_taken, 1, __ATOMIC_RELAXED) > 1) {
+        cp_fence_end(); /* (this thread's events, and the lone one's, fence for themselves) */
         cp_live_defer_end();
+    }
 }
 
 struct cp_thread *cp_thread_get(void)
@@ -292,8 +294,11 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
     }
     /* busy, seq_cst; with one thread in the process (glibc's __libc_single_threaded:
      * no flusher thread either, flusher.c) a plain store: the locked one was ~3% of a
-     * single-threaded program's CPU at rate 1 */
-    if (cp_one_thread())
+     * single-threaded program's CPU at rate 1. So too beside the flusher process, whose
+     * handshakes fence for this thread (live.h's cp_ring_alone; flusher.c, "the
+     * asymmetric fence"): there the locked store waited at every event for the record's
+     * stores, lines the process had read, and was most of the event's time. */
+    if (cp_ring_alone())
         cp_ring_begin_alone(r);
     else
         cp_ring_begin(r);

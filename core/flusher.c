@@ -153,6 +153,15 @@ static struct cp_fp proc;
 static bool flusher_barred_process; /* atomic: no flusher process in this one (cp_fp_room) */
 static pid_t proc_parent;
 static int proc_orphaned; /* atomic: its last flushes wait for no event in progress */
+/* The thread that set live.h's cp_fence_asym (start_process), whose handshakes with its
+ * own ring need no barrier: the setting's number, and the one this thread made (0: none) */
+static unsigned fence_set;
+uint64_t cp_fences; /* (prof_int.h) */
+static __thread unsigned fence_mine __attribute__((tls_model("initial-exec")));
+static inline bool fence_is_mine(void)
+{
+    return fence_mine && fence_mine == __atomic_load_n(&fence_set, __ATOMIC_RELAXED);
+}
 
 /* guarded by cp_flush_lock */
 uint64_t cp_ring_lost_total, cp_ring_waits_total;
@@ -377,6 +386,14 @@ static void flush(bool inline_flush)
         }
     } else {
         __atomic_store_n(&cp_cycle, c + 1, __ATOMIC_SEQ_CST);
+        /* a thread whose events skip their fence (the asymmetric fence, below) passes one
+         * now. A refusal cannot come once the memory is registered; should one, the
+         * events fence for themselves from the next on */
+        if (__atomic_load_n(&cp_fence_asym, __ATOMIC_SEQ_CST) && !fence_is_mine()) {
+            if (!cp_fp_fence())
+                __atomic_store_n(&cp_fence_asym, 0, __ATOMIC_SEQ_CST);
+            __atomic_add_fetch(&cp_fences, 1, __ATOMIC_RELAXED);
+        }
         head = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE);
         for (struct cp_ring *r = head; r; r = r->next)
             for (unsigned spins = 0;
@@ -829,7 +846,25 @@ static int start_thread(void)
  * open in it); a fork child has none. If the program ends without stopping it (SIGKILL, a
  * crash, an exec no hook saw), it finds out at its next wake-up (cp_fp_gone), flushes
  * what the rings hold without waiting for an event the program never finished, and ends:
- * nothing that was written is lost. */
+ * nothing that was written is lost.
+ *
+ * The asymmetric fence. A flush's handshake with a ring (flush: the cycle stored, then
+ * the ring's busy flag loaded; an event stores busy, then loads the cycle) needs each side
+ * to order its store before its load: on x86 a locked instruction on the event's side,
+ * every event. A thread alone skips it, but the process is another task: with it, the
+ * program's thread took the locked store at every event, which waited for the record's
+ * stores before it, each a line the process had read (namechurn at rate 1: two thirds of
+ * cp_event_alloc's samples on it, perf). So the process fences for that thread instead:
+ * it registers the memory for membarrier(2) before it is made (start_process, where a
+ * clone is allowed, so this is too), and while cp_fence_asym is set the thread marks its
+ * ring busy with a plain store (live.h's cp_ring_alone), and every handshake made by
+ * another task (the process's, or another thread's: not the thread's own, which program
+ * order covers) makes the program's running tasks pass a full barrier between the
+ * cycle's store and the busy loads (cp_fp_fence): one system call a flush, ~900 on
+ * namechurn's 10^7 events. Ended with such a barrier before anything could rely on
+ * events' own fences again or forbid the call: a second ring taken (a thread that did not
+ * pass through pthread_create), a seccomp filter going in (cp_fence_end); and plainly
+ * once the process is gone (its handshakes with it). */
 /* n flushes with SIGBUS open, as flusher_main opens it (a store into a profile truncated
  * under the program reaches the shim's handler); cp_flush_lock held. A raw system call:
  * glibc's pthread_sigmask reads the copied thread state this process must not rely on. */
@@ -847,6 +882,7 @@ static int process_main(void *arg)
     (void)arg;
     /* this task's own copies (flushproc.c: a copy of the maker's TLS block) */
     cp_self_ring = NULL; /* (the maker's: not this task's to drain as its own) */
+    fence_mine = 0;      /* (nor is its lone thread this task: it fences for it) */
     my_aside = 0;
     cp_tl_name_pid(proc_parent);
     cp_modules_no_loader();
@@ -923,10 +959,16 @@ static int start_process(void)
     }
     proc_parent = (pid_t)cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
     __atomic_store_n(&proc_orphaned, 0, __ATOMIC_RELAXED);
-    /* before it exists: this thread's next event takes the locked paths (live.h) */
+    /* before it exists: this thread's next event takes the locked paths (live.h), or
+     * none, the process fencing for it (the asymmetric fence, above) */
     __atomic_store_n(&cp_vm_shared, 1, __ATOMIC_SEQ_CST);
+    if (cp_fp_fence_register()) {
+        fence_mine = __atomic_add_fetch(&fence_set, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&cp_fence_asym, 1, __ATOMIC_SEQ_CST);
+    }
     pid_t pid = cp_fp_start(process_main, NULL, &proc);
     if (pid < 0) {
+        __atomic_store_n(&cp_fence_asym, 0, __ATOMIC_SEQ_CST);
         __atomic_store_n(&cp_vm_shared, 0, __ATOMIC_SEQ_CST);
         /* as start_thread's refusal: tried again a second later; said once, unless the
          * program's limits refused it (processes, address space: their business) */
@@ -958,9 +1000,20 @@ static bool stop_process(void)
     cp_fp_reap(&proc, cp_prof_in_sandbox());
     __atomic_store_n(&flusher_tid, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&flusher_stop, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&cp_fence_asym, 0, __ATOMIC_SEQ_CST); /* (nobody else handshakes now) */
     __atomic_store_n(&cp_vm_shared, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&flusher_claimed, 0, __ATOMIC_RELEASE);
     return true;
+}
+
+void cp_fence_end(void)
+{
+    /* Events from now on fence for themselves; one the lone thread has in progress, whose
+     * busy store may not be visible yet, is made so before this caller's handshakes
+     * (flush: no barrier once this is clear). A filter is not in place yet. */
+    if (__atomic_load_n(&cp_fence_asym, __ATOMIC_ACQUIRE) &&
+        __atomic_exchange_n(&cp_fence_asym, 0, __ATOMIC_SEQ_CST))
+        cp_fp_fence();
 }
 
 /* No start refused for now, or a second has gone since (start_thread) */
@@ -1276,6 +1329,7 @@ static void atfork_child_own(void *arg)
     flusher_starting = 0;
     proc = (struct cp_fp){0}; /* (the parent's: its stack is the parent's to free) */
     cp_vm_shared = 0;
+    cp_fence_asym = 0;
     proc_orphaned = 0;
     fork_child_alone = true;
     main_gone = 0;    /* (the forking thread is the child's main thread: the shim marks it) */

@@ -35,7 +35,8 @@
  * Contexts: cp_fp_init from cp_prof_init (the constructor); cp_fp_start from an inline
  * flush (a program thread, cp_flush_lock held, on the profiler's own stack: no lock of
  * glibc's taken, its errno saved by the hook); cp_fp_reap on a program thread; cp_fp_gone
- * on the flusher process. No lock of its own.
+ * on the flusher process; cp_fp_fence on the process, or on a program thread where a
+ * clone would be allowed (flusher.c). No lock of its own.
  */
 #include "flushproc.h"
 
@@ -203,6 +204,22 @@ bool cp_fp_ended(const struct cp_fp *fp)
     /* (set by the kernel before clone returns, CLONE_PARENT_SETTID; cleared when it ends
      * while this process lives, which shares the memory: CLONE_CHILD_CLEARTID) */
     return fp->pid > 0 && __atomic_load_n(&fp->tid, __ATOMIC_ACQUIRE) == 0;
+}
+
+/* membarrier(2)'s commands (linux/membarrier.h) */
+#define MB_PRIVATE_EXPEDITED (1 << 3)
+#define MB_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+
+bool cp_fp_fence_register(void)
+{
+    return cp_raw_syscall(SYS_membarrier, MB_REGISTER_PRIVATE_EXPEDITED, 0, 0, 0, 0, 0) == 0;
+}
+
+bool cp_fp_fence(void)
+{
+    /* (the kernel's private barriers go to the CPUs running a task of this memory: the
+     * flusher process's and the program's alike, whatever their thread group) */
+    return cp_raw_syscall(SYS_membarrier, MB_PRIVATE_EXPEDITED, 0, 0, 0, 0, 0) == 0;
 }
 
 bool cp_fp_gone(pid_t program)

@@ -37,6 +37,12 @@ void cp_fp_reap(struct cp_fp *fp, bool filtered);
 bool cp_fp_ended(const struct cp_fp *fp);
 /* On the process: has the program (pid) ended, or replaced its image? */
 bool cp_fp_gone(pid_t program);
+/* Barriers for the tasks that share this memory (membarrier(2), Linux 4.14): register it
+ * for expedited private barriers (true: cp_fp_fence may be used from now on); make every
+ * task running in it pass a full barrier (false: the kernel refused). A program thread
+ * calls either only where a clone would be allowed (no seccomp filter in place). */
+bool cp_fp_fence_register(void);
+bool cp_fp_fence(void);
 /* On the process, first: a process group and a name of its own, and woken when the
  * program thread that made it ends (its death signal adds to *wake, the futex word its
  * loop waits on). */

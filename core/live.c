@@ -39,6 +39,7 @@ struct gen {
 uint8_t cp_live_filter[1u << CP_LIVE_FILTER_BITS];
 int cp_live_deferred;
 int cp_vm_shared;
+int cp_fence_asym;
 static _Alignas(64) struct {
     bool ready;              /* atomic: the first generation exists */
     unsigned ngen;           /* atomic: generations published */

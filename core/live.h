@@ -91,6 +91,18 @@ static inline bool cp_one_thread(void)
 {
     return __libc_single_threaded && !__atomic_load_n(&cp_vm_shared, __ATOMIC_RELAXED);
 }
+/* The flusher process fences for the program's lone thread (flusher.c, "the flusher as a
+ * process": membarrier): while set, that thread marks its ring busy with a plain store,
+ * as a thread alone does (events.c's emit), and every handshake another task makes first
+ * has it pass a full barrier. Set by the program thread that starts the process, before
+ * it is made; cleared with a barrier of that kind when a second ring is taken or a
+ * seccomp filter goes in (cp_fence_end), and plainly once the process is gone. (atomic) */
+extern int cp_fence_asym;
+static inline bool cp_ring_alone(void)
+{
+    return __libc_single_threaded && (!__atomic_load_n(&cp_vm_shared, __ATOMIC_RELAXED) ||
+                                      __atomic_load_n(&cp_fence_asym, __ATOMIC_RELAXED));
+}
 
 /* Objects of this size or more go to the wide shadow map (shadow.h), where their entries
  * take 1/32 of the address range they fill rather than a quarter. */

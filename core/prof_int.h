@@ -105,15 +105,21 @@ extern struct cp_ring *cp_rings;
 extern void (*cp_test_released_drained)(struct cp_ring *r);
 extern cp_spin cp_reg_lock;
 extern __thread struct cp_ring *cp_self_ring __attribute__((tls_model("initial-exec")));
+/* cp_prof_started_filtered was called (publish.c): the process began under a filter */
+bool cp_prof_filtered_at_start(void);
 /* The live table kept by the consumer (live.h's cp_live_deferred): on at start-up where it
  * is right (rate 1, one thread, CTRPROF_FLUSHER not inline), off for good before a second
  * thread may produce (the pthread_create hook; a second ring taken), with every record
  * made under it drained first (a flush on the calling thread). Hook or constructor
  * context, no engine lock held. */
-/* cp_prof_started_filtered was called (publish.c): the process began under a filter */
-bool cp_prof_filtered_at_start(void);
 void cp_live_defer_begin(void);
 void cp_live_defer_end(void);
+/* The flusher process's asymmetric fence (live.h's cp_fence_asym) ended, with the
+ * barrier that makes a lone thread's event in progress visible (flusher.c): before a
+ * second ring is used, before a seccomp filter goes in. Any program thread. */
+void cp_fence_end(void);
+/* Handshakes that made the lone thread pass a barrier for its events (atomic; tests) */
+extern uint64_t cp_fences;
 
 /* ---- the encoding of a ring's records and of refs (producer: events.c; consumer:
  * resolve.c's cp_account) ------------------------------------------------------------

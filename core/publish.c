@@ -308,7 +308,8 @@ int cp_prof_sandbox(void)
 {
     if (!cp_prof_enabled() || __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         return 0;
-    cp_newproc(); /* a child no handler saw (newproc.h) is reset before the lock is taken */
+    cp_newproc();   /* a child no handler saw (newproc.h) is reset before the lock is taken */
+    cp_fence_end(); /* (membarrier: a filter may forbid it) */
     /* everything recorded so far is published while the file can still grow (the room
      * made below is for what comes after), and the profiler's own flush stack is mapped
      * now (its guard page needs mprotect, which an allow-list rarely has); what cannot
