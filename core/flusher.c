@@ -2,9 +2,9 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 1,370 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 1,430 lines, past the project's ~600: the timeline, who
  * flushes (a thread alone's events handed over without the ring among them: ~110 of the
- * lines; the flusher process's loop, start and stop: ~170, its making and watching are
+ * lines; the flusher process's loop, start, stop and fence: ~220, its making and watching are
  * flushproc.c's), stepping aside, fork (a child's books reset at its first flush: ~60) and the
  * program's last thread all turn on the same flusher
  * state (running, claimed, starting, aside, barred) and the flush lock, which one file
@@ -51,6 +51,9 @@
  * consistent snapshot. A free that happens after its allocation (the program orders them:
  * a pointer has to reach the freeing thread) is stamped with a cycle >= the allocation's,
  * so no published profile ever has a free without its allocation, even across threads.
+ * (Beside the flusher process a lone thread's busy = 1 is a plain store, and the
+ * process's barrier between its two steps, made on that thread too, gives the same
+ * order: "the asymmetric fence", below.)
  *
  * Why two slots and not Go's three. Go stamps allocations into future[(c+2)%3] and frees
  * into future[(c+1)%3] because mProf_Malloc cannot synchronise with the GC: an object
