@@ -61,11 +61,11 @@
  * then the table (both acquire), so a mask never indexes past its table. */
 #define FIRST_HEADS ((uint64_t)1 << 12)
 #define GROW_BITS 4
-static uint64_t NHEADS = 1u << 16; /* the most */
-uint32_t *cp_bucket_heads;         /* atomic (bucket.h): bucket indexes, 0 for none */
-uint64_t cp_bucket_heads_mask;     /* atomic: their number - 1 */
-static int grow_failed;            /* guarded by lock: a growth could not be mapped */
-static int ready;                  /* cp_bucket_init was called */
+static uint64_t NHEADS = 1u << 16;       /* the most */
+uint32_t *cp_bucket_heads;               /* atomic (bucket.h): bucket indexes, 0 for none */
+struct cp_line_u64 cp_bucket_heads_mask; /* atomic: their number - 1 */
+static int grow_failed;                  /* guarded by lock: a growth could not be mapped */
+static int ready;                        /* cp_bucket_init was called */
 static cp_spin lock = CP_SPIN_INIT;
 static uint64_t max_bytes, used_bytes; /* used_bytes (the buckets') guarded by lock */
 static uint64_t hash_keep = ~0ull;     /* cp_bucket_hash_keep_for_tests */
@@ -88,7 +88,7 @@ static uint32_t *map_heads(void)
         /* release: the zeroed table is visible before the pointer (find's acquire), and
          * the pointer before the mask (the mask was 0: any table holds index 0) */
         __atomic_store_n(&cp_bucket_heads, hd, __ATOMIC_RELEASE);
-        __atomic_store_n(&cp_bucket_heads_mask, n - 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&cp_bucket_heads_mask.v, n - 1, __ATOMIC_RELEASE);
     }
     cp_spin_unlock(&lock);
     return hd;
@@ -173,7 +173,7 @@ static struct cp_bucket *find(const struct key *k)
     uint64_t h = k->h;
     /* the mask, then the table (see the heads' comment); acquire: pairs with the release
      * in insert(), the key is visible */
-    uint64_t mask = __atomic_load_n(&cp_bucket_heads_mask, __ATOMIC_ACQUIRE);
+    uint64_t mask = __atomic_load_n(&cp_bucket_heads_mask.v, __ATOMIC_ACQUIRE);
     uint32_t *hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE);
     uint32_t tag = (uint32_t)(h >> 32);
     for (uint32_t i = __atomic_load_n(&hd[h & mask], __ATOMIC_ACQUIRE); i;) {
@@ -207,7 +207,7 @@ uint64_t cp_bucket_bytes(void)
 static void heads_huge(void)
 {
     static int done;
-    uint64_t n = cp_bucket_heads_mask + 1;
+    uint64_t n = cp_bucket_heads_mask.v + 1;
     size_t bytes = n * sizeof *cp_bucket_heads;
     if (done || bytes < (4u << 20) || nbuckets < n / 32 ||
         __atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
@@ -239,7 +239,7 @@ static uint64_t hash_of(const struct cp_bucket *b)
  * at 16-fold steps. */
 static void grow_heads(void)
 {
-    uint64_t n = cp_bucket_heads_mask + 1;
+    uint64_t n = cp_bucket_heads_mask.v + 1;
     if (nbuckets * 2 < n || n >= NHEADS || grow_failed)
         return;
     uint64_t cap = n << GROW_BITS < NHEADS ? n << GROW_BITS : NHEADS;
@@ -256,7 +256,7 @@ static void grow_heads(void)
         *head = i;
     }
     __atomic_store_n(&cp_bucket_heads, nh, __ATOMIC_RELEASE);
-    __atomic_store_n(&cp_bucket_heads_mask, cap - 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&cp_bucket_heads_mask.v, cap - 1, __ATOMIC_RELEASE);
 }
 
 /* Called with the lock held, after a second lookup failed. */
@@ -276,9 +276,9 @@ static struct cp_bucket *insert(uint64_t h, enum cp_ptype type, const uintptr_t 
     b->nstk = (uint16_t)n;
     b->overflow = (uint8_t)overflow;
     b->trunc = n && pcs[n - 1] == CP_PC_TRUNCATED;
-    b->next = cp_bucket_heads[h & cp_bucket_heads_mask];
+    b->next = cp_bucket_heads[h & cp_bucket_heads_mask.v];
     /* release: publishes the bucket's key and its stack's nodes to find() */
-    __atomic_store_n(&cp_bucket_heads[h & cp_bucket_heads_mask], b->hidx, __ATOMIC_RELEASE);
+    __atomic_store_n(&cp_bucket_heads[h & cp_bucket_heads_mask.v], b->hidx, __ATOMIC_RELEASE);
     /* release: every index up to this one is a whole bucket (cp_bucket_published_index) */
     __atomic_store_n(&pidx, b->hidx, __ATOMIC_RELEASE);
     __atomic_add_fetch(&nbuckets, 1, __ATOMIC_RELAXED);

@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "line.h"
 #include "frames.h"
 #include "prof.h"
 
@@ -170,13 +171,13 @@ struct cp_bucket *cp_bucket_get_hashed(enum cp_ptype type, const uintptr_t *pcs,
 /* The chain heads, bucket indexes (mapped at the first bucket; NULL before), and their
  * number - 1; both atomic: they grow (bucket.c), read the mask first, then the table. */
 extern uint32_t *cp_bucket_heads;
-extern uint64_t cp_bucket_heads_mask;
+extern struct cp_line_u64 cp_bucket_heads_mask; /* (line.h) */
 /* Bring the chain head of hash h toward the cache: a producer that has its allocation's
  * hash issues it before the ring write and the live table's insert, so that the miss
  * (2^20 heads of 4 bytes at rate 1) overlaps them instead of stalling the lookup. */
 static inline void cp_bucket_prefetch(uint64_t h)
 {
-    uint64_t mask = __atomic_load_n(&cp_bucket_heads_mask, __ATOMIC_ACQUIRE);
+    uint64_t mask = __atomic_load_n(&cp_bucket_heads_mask.v, __ATOMIC_ACQUIRE);
     uint32_t *hd = __atomic_load_n(&cp_bucket_heads, __ATOMIC_ACQUIRE);
     if (hd)
         __builtin_prefetch(&hd[h & mask]);

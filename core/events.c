@@ -208,7 +208,7 @@ static __attribute__((noinline)) void ring_grow(struct cp_ring *r, uint64_t word
     if (__atomic_load_n(&ring_grow_refused, __ATOMIC_RELAXED))
         return;
     for (int i = 0; i < 4 && r->w != __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE); i++)
-        if (!__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE) ||
+        if (!__atomic_load_n(&cp_flusher_running.v, __ATOMIC_ACQUIRE) ||
             !cp_ring_wait_room(r, r->cap))
             return;
     if (r->w != __atomic_load_n(&r->rtail, __ATOMIC_ACQUIRE))
@@ -234,7 +234,7 @@ enum { EMIT_DROPPED, EMIT_WRITTEN, EMIT_LATE, EMIT_RETRY };
  * false). */
 static inline bool may_direct(void)
 {
-    return !__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE) &&
+    return !__atomic_load_n(&cp_flusher_running.v, __ATOMIC_ACQUIRE) &&
            !__atomic_load_n(&cp_stopping, __ATOMIC_ACQUIRE);
 }
 
@@ -261,10 +261,10 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
     /* the lone producer's ring, half full: the 2 MiB one now (ring_grow) */
     if (__builtin_expect(r->cap < CP_RING_WORDS_DEFERRED && cp_ring_used(r) > r->cap / 2, 0) &&
         __atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED) &&
-        __atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE))
+        __atomic_load_n(&cp_flusher_running.v, __ATOMIC_ACQUIRE))
         ring_grow(r, CP_RING_WORDS_DEFERRED);
     while (r->cap - cp_ring_used(r) < need) {
-        if (!__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE)) {
+        if (!__atomic_load_n(&cp_flusher_running.v, __ATOMIC_ACQUIRE)) {
             cp_flush_inline(false);
             if (r->cap - cp_ring_used(r) < need) {
                 cp_ring_drop(r);
@@ -274,7 +274,7 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
         }
         if (cp_newproc_waiting())
             continue; /* a child that no atfork handler saw: no flusher; now inline */
-        uint64_t p = __atomic_load_n(&cp_ring_progress, __ATOMIC_ACQUIRE);
+        uint64_t p = __atomic_load_n(&cp_ring_progress.v, __ATOMIC_ACQUIRE);
         if (!cp_ring_wait_room(r, need)) { /* (the flusher stalled: ring.h) */
             cp_ring_drop(r);
             return EMIT_DROPPED;
@@ -282,7 +282,7 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
         /* still full and nothing drained for the wait's 10 ms: the flusher is away
          * (flusher.c's cp_flush_help); this thread flushes if no flush is under way */
         if (r->cap - cp_ring_used(r) < need &&
-            __atomic_load_n(&cp_ring_progress, __ATOMIC_ACQUIRE) == p)
+            __atomic_load_n(&cp_ring_progress.v, __ATOMIC_ACQUIRE) == p)
             cp_flush_help();
         if (r->cap < CP_RING_WORDS_DENSE && cp_dense())
             ring_grow(r, __atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED)
@@ -321,7 +321,7 @@ static inline __attribute__((always_inline)) int emit(struct cp_ring *r, enum cp
     /* cannot fail: room was made above. Its one release store of the head word publishes
      * the record and clears busy (the flusher's seq_cst load of head pairs with it). */
     cp_ring_put(r, kind, c, w, n, x, nx - xkeep);
-    if (!__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE))
+    if (!__atomic_load_n(&cp_flusher_running.v, __ATOMIC_ACQUIRE))
         cp_flush_inline(kind != CP_REC_DELAY);
     return EMIT_WRITTEN;
 }
@@ -390,7 +390,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     if (!same) {
         unsigned hd = keep < r->stkh_n ? keep : r->stkh_n;
         r->stkh_n = hd;
-        if (__atomic_load_n(&cp_bucket_heads_mask, __ATOMIC_RELAXED) >= CP_PREFETCH_HEADS - 1) {
+        if (__atomic_load_n(&cp_bucket_heads_mask.v, __ATOMIC_RELAXED) >= CP_PREFETCH_HEADS - 1) {
             uint64_t hs = hd ? r->stkh[hd] : CP_STKHASH_SEED;
             for (unsigned d = hd; d < n; d++)
                 r->stkh[d + 1] = hs = cp_stkhash_step(hs, pcs[n - 1 - d]);

@@ -136,8 +136,8 @@ static bool enabled;
 cp_spin cp_flush_lock = CP_SPIN_INIT;                /* one flush at a time */
 void (*cp_test_released_drained)(struct cp_ring *r); /* atomic; tests only: prof_int.h */
 static pthread_t flusher;
-bool cp_flusher_running;     /* atomic: the thread is up; events leave flushing to it */
-static int flusher_claimed;  /* atomic: someone has started it, or is starting it */
+struct cp_line_bool cp_flusher_running; /* atomic: the thread is up; events leave flushing to it */
+static int flusher_claimed;             /* atomic: someone has started it, or is starting it */
 static int flusher_stop;     /* atomic: the thread is asked to return (cp_prof_aside_begin) */
 static pid_t flusher_tid;    /* atomic: its kernel thread id, while it runs */
 static int flusher_starting; /* atomic: start_thread is creating it */
@@ -434,7 +434,7 @@ static void flush(bool inline_flush)
         }
     }
     /* (a producer waiting for room sees the consumer alive: ring.h's CP_RING_STALL_NS) */
-    __atomic_store_n(&cp_ring_progress, cp_ring_progress + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&cp_ring_progress.v, cp_ring_progress.v + 1, __ATOMIC_RELEASE);
     if (__builtin_expect(direct != NULL, 0)) { /* (its ring was not listed: cannot be) */
         cp_account_direct(cp_self_ring, direct, c);
         direct = NULL;
@@ -478,7 +478,7 @@ static void flush(bool inline_flush)
         cp_fut_fold(f);
         made += cp_publish_bucket(b);
         /* (alive: a flush that names many new buckets is not a stall, ring.h) */
-        __atomic_store_n(&cp_ring_progress, cp_ring_progress + 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&cp_ring_progress.v, cp_ring_progress.v + 1, __ATOMIC_RELEASE);
     }
     t->n = 0;
     flushes++;
@@ -721,7 +721,7 @@ static void *flusher_main(void *arg)
     /* Alone (not stopped, not asked to return): never again, and no step-aside waits for
      * this thread from now on; what it had not drained goes out with exit's flush */
     bool running = true;
-    if (alone && __atomic_compare_exchange_n(&cp_flusher_running, &running, false, 0,
+    if (alone && __atomic_compare_exchange_n(&cp_flusher_running.v, &running, false, 0,
                                              __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
         __atomic_store_n(&flusher_barred, true, __ATOMIC_SEQ_CST);
         __atomic_store_n(&flusher_tid, 0, __ATOMIC_RELEASE);
@@ -761,7 +761,7 @@ static bool claim_start(void)
 static void start_ended(bool running, bool retry)
 {
     if (running) {
-        __atomic_store_n(&cp_flusher_running, true, __ATOMIC_RELEASE);
+        __atomic_store_n(&cp_flusher_running.v, true, __ATOMIC_RELEASE);
     } else {
         if (retry)
             __atomic_store_n(&flusher_retry_ns, cp_coarse_ns() + FLUSHER_RETRY_NS,
@@ -995,7 +995,7 @@ static bool stop_process(void)
     if (!proc.pid || cp_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0) != proc_parent)
         return false;
     bool running = true;
-    if (!__atomic_compare_exchange_n(&cp_flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
+    if (!__atomic_compare_exchange_n(&cp_flusher_running.v, &running, false, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
         return false;
     __atomic_store_n(&flusher_stop, 1, __ATOMIC_RELEASE);
@@ -1205,8 +1205,8 @@ bool cp_prof_aside_begin(bool for_good)
             return false;
     } else {
         bool running = true;
-        if (!__atomic_compare_exchange_n(&cp_flusher_running, &running, false, 0, __ATOMIC_ACQ_REL,
-                                         __ATOMIC_RELAXED))
+        if (!__atomic_compare_exchange_n(&cp_flusher_running.v, &running, false, 0,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             return false; /* no thread of ours (or another caller is stopping it) */
         __atomic_store_n(&flusher_stop, 1, __ATOMIC_RELEASE);
         cp_ring_wake_consumer();
@@ -1325,7 +1325,7 @@ static void atfork_child_own(void *arg)
     cp_unwind_fork_child();
     cp_mapsnap_fork_child();
     /* the child has one thread, and no flusher until it wants one (cp_prof_start) */
-    cp_flusher_running = false;
+    cp_flusher_running.v = false;
     flusher_claimed = 0;
     flusher_stop = 0;
     flusher_tid = 0;

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "line.h"
 #include "bucket.h"
 #include "options.h"
 #include "prof.h"
@@ -34,7 +35,7 @@ extern struct cp_options cp_prof_opts;
 /* one flush at a time; also guards everything resolve.c and publish.c keep */
 extern cp_spin cp_flush_lock;
 /* atomic: the flusher thread is up; events leave flushing to it */
-extern bool cp_flusher_running;
+extern struct cp_line_bool cp_flusher_running; /* (line.h) */
 /* guarded by cp_flush_lock: ring losses and waits taken by the flush's drains */
 extern uint64_t cp_ring_lost_total, cp_ring_waits_total;
 

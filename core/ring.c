@@ -132,7 +132,7 @@ bool cp_ring_write(struct cp_ring *r, enum cp_rec_kind kind, uint64_t cycle, con
     }
 }
 
-uint64_t cp_ring_progress;
+struct cp_line_u64 cp_ring_progress;
 static uint64_t stalled_at; /* atomic: cp_ring_progress + 1 when a stall was found */
 /* this thread's wait: the progress it began at, and when (CLOCK_MONOTONIC_COARSE) */
 static __thread uint64_t wait_p __attribute__((tls_model("initial-exec")));
@@ -142,7 +142,7 @@ static __thread uint64_t wait_t __attribute__((tls_model("initial-exec")));
  * stall was found? (Said once; the events dropped are counted: lost:overflow.) */
 static bool stalled(void)
 {
-    uint64_t p = __atomic_load_n(&cp_ring_progress, __ATOMIC_ACQUIRE);
+    uint64_t p = __atomic_load_n(&cp_ring_progress.v, __ATOMIC_ACQUIRE);
     if (__atomic_load_n(&stalled_at, __ATOMIC_RELAXED) == p + 1)
         return true;
     uint64_t now = cp_coarse_ns();

@@ -42,6 +42,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "line.h"
+
 /* (ALLOC_PLACE and FREE_PTR: the live table kept by the flush, live.h's cp_live_deferred;
  * the encodings: prof_int.h) */
 enum cp_rec_kind {
@@ -222,7 +224,7 @@ void cp_ring_count_wait(struct cp_ring *r);
 bool cp_ring_wait_room(struct cp_ring *r, uint64_t need);
 #define CP_RING_STALL_NS 2000000000ull
 /* Consumer: the drains so far (flusher.c adds one after each flush's drains; atomic) */
-extern uint64_t cp_ring_progress;
+extern struct cp_line_u64 cp_ring_progress; /* (line.h) */
 
 /* Consumer: is an event in progress (seq_cst load)? */
 bool cp_ring_busy(const struct cp_ring *r);

@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-bool cp_stamp_tsc_mode;
+struct cp_line_bool cp_stamp_tsc_mode;
 int cp_tsc_denied;
 static bool tsc_invariant;        /* cpuid's word, read at start-up (cp_stamp_init) */
 struct cp_stamp_cal cp_stamp_cal; /* tsc0, ns0: the first pair; mult: over the latest */
@@ -56,7 +56,7 @@ uint64_t cp_clock_notsc(void)
 void cp_prof_tsc_denied(void)
 {
     __atomic_store_n(&cp_tsc_denied, 1, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&cp_stamp_tsc_mode, false, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&cp_stamp_tsc_mode.v, false, __ATOMIC_SEQ_CST);
     __atomic_store_n(&cp_waitclock_on, CP_WAITCLOCK_NOTSC, __ATOMIC_SEQ_CST);
 }
 
@@ -124,7 +124,7 @@ static bool tsc_trusted(void)
 
 void cp_stamp_init(bool dense)
 {
-    cp_stamp_tsc_mode = false;
+    cp_stamp_tsc_mode.v = false;
     tsc_invariant = cpu_tsc_invariant();
     if (!dense || !tsc_trusted())
         return;
@@ -136,12 +136,12 @@ void cp_stamp_init(bool dense)
     cp_stamp_cal = (struct cp_stamp_cal){tsc, ns, 0, 0};
     ncal = 0;
     gave_up = false;
-    __atomic_store_n(&cp_stamp_tsc_mode, true, __ATOMIC_RELAXED);
+    __atomic_store_n(&cp_stamp_tsc_mode.v, true, __ATOMIC_RELAXED);
 }
 
 static void give_up(void)
 {
-    __atomic_store_n(&cp_stamp_tsc_mode, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&cp_stamp_tsc_mode.v, false, __ATOMIC_RELAXED);
     gave_up = true;
     /* stamps already made keep the last ratio, if there is one (else the clock's now) */
     cp_stamp_cal.lim = cp_stamp_cal.mult ? UINT64_MAX : 0;

@@ -31,13 +31,14 @@
 #include <time.h>
 #include <x86intrin.h>
 
+#include "line.h"
 #include "contention.h" /* cp_clock_notsc */
 
 #define CP_STAMP_TSC (1ull << 63)
 
 /* The hooks stamp with the TSC (atomic: set at start-up, cleared at a fallback, or when
  * the program forbids the TSC). */
-extern bool cp_stamp_tsc_mode __attribute__((visibility("hidden")));
+extern struct cp_line_bool cp_stamp_tsc_mode __attribute__((visibility("hidden"))); /* (line.h) */
 
 /* The program forbade a thread the TSC (contention.h, cp_prof_tsc_denied): no rdtsc and
  * no vDSO CLOCK_MONOTONIC anywhere in the process from then on, ours included (a thread
@@ -70,7 +71,7 @@ static inline uint64_t cp_coarse_ns(void)
 
 static inline bool cp_stamp_tsc_on(void)
 {
-    return __atomic_load_n(&cp_stamp_tsc_mode, __ATOMIC_RELAXED);
+    return __atomic_load_n(&cp_stamp_tsc_mode.v, __ATOMIC_RELAXED);
 }
 
 static inline uint64_t cp_stamp_tsc(void)

@@ -155,7 +155,7 @@ static void heads_grow(void)
         pcs[2] = 0x400000;
         b[i] = cp_bucket_get(i & 1 ? CP_MUTEX : CP_HEAP, pcs, 1 + i % 3);
         CHECK(b[i] != NULL && !b[i]->overflow);
-        uint64_t m = cp_bucket_heads_mask;
+        uint64_t m = cp_bucket_heads_mask.v;
         if (nm == 0 || masks[nm - 1] != m) {
             CHECK(nm < 4);
             masks[nm++] = m;

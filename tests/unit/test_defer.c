@@ -124,7 +124,7 @@ static void test_one_thread(void **state)
             free_at((slot + 1) % SLOTS); /* (and some freed at once) */
     }
     /* the flusher thread drains: events leave the flushing to it (flusher.c) */
-    assert_true(__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE));
+    assert_true(__atomic_load_n(&cp_flusher_running.v, __ATOMIC_ACQUIRE));
     assert_int_equal(__atomic_load_n(&cp_live_deferred, __ATOMIC_ACQUIRE), 1);
     check_books();
     uint64_t live = 0;

@@ -124,7 +124,7 @@ static void test_process_fences(void **state)
     assert_non_null(t);
     uint64_t x = 88172645463325252ull;
     churn(t, 1000, &x); /* (the first event's inline flush starts the process) */
-    assert_true(__atomic_load_n(&cp_flusher_running, __ATOMIC_ACQUIRE));
+    assert_true(__atomic_load_n(&cp_flusher_running.v, __ATOMIC_ACQUIRE));
     assert_int_equal(__atomic_load_n(&cp_vm_shared, __ATOMIC_ACQUIRE), 1);
     assert_int_equal(__atomic_load_n(&cp_fence_asym, __ATOMIC_ACQUIRE), 1);
     assert_true(cp_ring_alone());
