@@ -38,7 +38,8 @@ for t in "$B"/tests/test_* $(for e in "${extra[@]}"; do echo "$e"/tests/test_*; 
     cat "$log/$name.out"
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$log/$name.out" | tail -1)
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:/\1/p' "$log/$name.out" | tail -1)
-    p=${p:-0}; f=${f:-0}
+    k=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test(s).*/\1/p' "$log/$name.out" | tail -1)
+    p=${p:-0}; f=${f:-0}; skipped=$((skipped + ${k:-0}))
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1; echo "FAIL $name: exited with status $rc"
     fi

@@ -15,91 +15,27 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "bucket.h"
-#include "live.h"
-#include "options.h"
-#include "prof.h"
-#include "prof_int.h"
-
 #define NB 8
 #define SLOTS 4096
+#define SLOTS_NAME "test_defer"
+#define SLOTS_BASE 0x6c0000000000ull
+#include "slots.h"
+
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define EVENTS 30000
 #else
 #define EVENTS 300000
 #endif
 
-static const char META[] = "Program: test_defer\nCtrprof-Format: 4\nMemRate: 1\n\n";
-static char path[256];
-static uintptr_t pcs[NB][4];
-static struct cp_bucket *bk[NB];
-static uint64_t allocs[NB], frees[NB]; /* this test's own books */
 static int deferred_at_start;
-
-static uintptr_t addr(unsigned slot)
-{
-    return (uintptr_t)0x6c0000000000ull + (uintptr_t)slot * 16;
-}
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(path, sizeof path, "/tmp/ctrprof-test-defer.%d.count", (int)getpid());
-    unlink(path);
-    struct cp_options o;
-    cp_options_load(&o, NULL);
-    o.flush_ms = 1;
-    o.mem_rate = 1;
-    o.flusher = CP_FLUSHER_THREAD;
-    if (!__libc_single_threaded)
-        return -1; /* (the premise: one thread at start-up) */
-    if (cp_prof_init(&o, path, META, sizeof META - 1, false) || cp_prof_start())
+    if (slots_setup(CP_FLUSHER_THREAD))
         return -1;
     deferred_at_start = __atomic_load_n(&cp_live_deferred, __ATOMIC_ACQUIRE);
-    for (int b = 0; b < NB; b++) {
-        for (int k = 0; k < 4; k++)
-            pcs[b][k] = 0x400000 + (uintptr_t)(b * 1000 + k * 16);
-        bk[b] = cp_bucket_get(CP_HEAP, pcs[b], 4);
-        if (!bk[b])
-            return -1;
-    }
     return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cp_prof_shutdown();
-    unlink(path);
-    return 0;
-}
-
-static void check_books(void)
-{
-    cp_prof_flush_all();
-    for (int b = 0; b < NB; b++) {
-        assert_int_equal(bk[b]->u.mem.active.aobj / 65536, allocs[b]);
-        assert_int_equal(bk[b]->u.mem.active.fobj / 65536, frees[b]);
-        assert_int_equal(bk[b]->u.mem.active.aobj % 65536, 0);
-        assert_int_equal(bk[b]->u.mem.active.fobj % 65536, 0);
-    }
-}
-
-/* which bucket each slot's live object is of, or -1 */
-static int live_in[SLOTS];
-
-static void alloc_at(struct cp_thread *t, unsigned slot, int b)
-{
-    cp_event_alloc(t, (void *)addr(slot), 16 + (uint64_t)b, pcs[b], 4);
-    live_in[slot] = b;
-    allocs[b]++;
-}
-
-static void free_at(unsigned slot)
-{
-    cp_event_free(cp_thread_get, (void *)addr(slot));
-    frees[live_in[slot]]++;
-    live_in[slot] = -1;
 }
 
 /* One thread, addresses used again and again (a slot's object freed, then another of
@@ -109,8 +45,6 @@ static void test_one_thread(void **state)
 {
     (void)state;
     assert_int_equal(deferred_at_start, 1);
-    for (unsigned s = 0; s < SLOTS; s++)
-        live_in[s] = -1;
     struct cp_thread *t = cp_thread_get();
     assert_non_null(t);
     uint64_t x = 88172645463325252ull;
@@ -127,9 +61,7 @@ static void test_one_thread(void **state)
     assert_true(__atomic_load_n(&cp_flusher_running.v, __ATOMIC_ACQUIRE));
     assert_int_equal(__atomic_load_n(&cp_live_deferred, __ATOMIC_ACQUIRE), 1);
     check_books();
-    uint64_t live = 0;
-    for (unsigned s = 0; s < SLOTS; s++)
-        live += live_in[s] >= 0;
+    uint64_t live = slots_live();
     assert_int_equal(cp_live_count(), live);
 
     /* With no flush (the flush lock held, as a fork's prepare holds it), an allocation
@@ -157,11 +89,7 @@ static void *second(void *arg)
 {
     (void)arg;
     other = cp_thread_get(); /* a second ring: deferred ends, its records drained */
-    for (unsigned s = 0; s < SLOTS; s++)
-        if (live_in[s] >= 0) {
-            free_at(s);
-            other_freed++;
-        }
+    other_freed = free_all_live();
     cp_thread_release(other);
     return NULL;
 }
@@ -185,9 +113,7 @@ static void test_second_thread_ends_it(void **state)
         alloc_at(t, s, (int)(s % NB));
     }
     cp_prof_atfork_parent();
-    uint64_t live = 0;
-    for (unsigned s = 0; s < SLOTS; s++)
-        live += live_in[s] >= 0;
+    uint64_t live = slots_live();
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, second, NULL), 0);
     assert_int_equal(pthread_join(th, NULL), 0);

@@ -18,87 +18,25 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "bucket.h"
-#include "live.h"
-#include "options.h"
-#include "prof.h"
-#include "prof_int.h"
-
 #define NB 4
 #define SLOTS 1024
+#define SLOTS_NAME "test_fence"
+#define SLOTS_BASE 0x6d0000000000ull
+#include "slots.h"
+
 #define EVENTS 400000
-
-static const char META[] = "Program: test_fence\nCtrprof-Format: 4\nMemRate: 1\n\n";
-static char path[256];
-static uintptr_t pcs[NB][5];
-static struct cp_bucket *bk[NB];
-static uint64_t allocs[NB], frees[NB];
-static int live_in[SLOTS]; /* which bucket each slot's live object is of, or -1 */
-
-static uintptr_t addr(unsigned slot)
-{
-    return (uintptr_t)0x6d0000000000ull + (uintptr_t)slot * 32;
-}
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(path, sizeof path, "/tmp/ctrprof-test-fence.%d.count", (int)getpid());
-    unlink(path);
-    struct cp_options o;
-    cp_options_load(&o, NULL);
-    o.flush_ms = 1;
-    o.mem_rate = 1;
-    o.flusher = CP_FLUSHER_PROCESS;
-    if (!__libc_single_threaded)
-        return -1; /* (the premise: one thread at start-up) */
-    if (cp_prof_init(&o, path, META, sizeof META - 1, false) || cp_prof_start())
-        return -1;
-    for (int b = 0; b < NB; b++) {
-        for (int k = 0; k < 5; k++)
-            pcs[b][k] = 0x500000 + (uintptr_t)(b * 1000 + k * 16);
-        bk[b] = cp_bucket_get(CP_HEAP, pcs[b], 5);
-        if (!bk[b])
-            return -1;
-    }
-    for (unsigned s = 0; s < SLOTS; s++)
-        live_in[s] = -1;
-    return 0;
+    return slots_setup(CP_FLUSHER_PROCESS);
 }
 
-static int teardown(void **state)
+/* (and the table holds exactly the live objects) */
+static void check_all(void)
 {
-    (void)state;
-    cp_prof_shutdown();
-    unlink(path);
-    return 0;
-}
-
-static void alloc_at(struct cp_thread *t, unsigned slot, int b)
-{
-    cp_event_alloc(t, (void *)addr(slot), 32 + (uint64_t)b, pcs[b], 5);
-    live_in[slot] = b;
-    allocs[b]++;
-}
-
-static void free_at(unsigned slot)
-{
-    cp_event_free(cp_thread_get, (void *)addr(slot));
-    frees[live_in[slot]]++;
-    live_in[slot] = -1;
-}
-
-static void check_books(void)
-{
-    cp_prof_flush_all();
-    for (int b = 0; b < NB; b++) {
-        assert_int_equal(bk[b]->u.mem.active.aobj / 65536, allocs[b]);
-        assert_int_equal(bk[b]->u.mem.active.fobj / 65536, frees[b]);
-    }
-    uint64_t live = 0;
-    for (unsigned s = 0; s < SLOTS; s++)
-        live += live_in[s] >= 0;
-    assert_int_equal(cp_live_count(), live);
+    check_books();
+    assert_int_equal(cp_live_count(), slots_live());
 }
 
 static void churn(struct cp_thread *t, unsigned events, uint64_t *x)
@@ -137,7 +75,7 @@ static void test_process_fences(void **state)
     uint64_t f1 = __atomic_load_n(&cp_fences, __ATOMIC_RELAXED);
     assert_true(f1 - f0 >= 8);
     /* this thread's own flush (the books' check) makes no barrier */
-    check_books();
+    check_all();
     assert_int_equal(__atomic_load_n(&cp_fences, __ATOMIC_RELAXED) - f1 <= 2, 1);
 }
 
@@ -150,11 +88,7 @@ static void *second(void *arg)
     (void)arg;
     other = cp_thread_get(); /* a second ring: the fence and deferred end, drained first */
     asym_at_first_event = __atomic_load_n(&cp_fence_asym, __ATOMIC_ACQUIRE);
-    for (unsigned s = 0; s < SLOTS; s++)
-        if (live_in[s] >= 0) {
-            free_at(s);
-            other_freed++;
-        }
+    other_freed = free_all_live();
     cp_thread_release(other);
     return NULL;
 }
@@ -171,16 +105,14 @@ static void test_second_ring_ends_it(void **state)
     struct cp_thread *t = cp_thread_get();
     uint64_t x = 1181783497276652981ull;
     churn(t, 20000, &x);
-    uint64_t live = 0;
-    for (unsigned s = 0; s < SLOTS; s++)
-        live += live_in[s] >= 0;
+    uint64_t live = slots_live();
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, second, NULL), 0);
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(asym_at_first_event, 0);
     assert_int_equal(other_freed, live);
     assert_int_equal(__atomic_load_n(&cp_live_deferred, __ATOMIC_ACQUIRE), 0);
-    check_books();
+    check_all();
     assert_int_equal(cp_live_count(), 0);
 }
 
