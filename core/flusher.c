@@ -156,14 +156,15 @@ static struct cp_fp proc;
 static bool flusher_barred_process; /* atomic: no flusher process in this one (cp_fp_room) */
 static pid_t proc_parent;
 static int proc_orphaned; /* atomic: its last flushes wait for no event in progress */
-/* The thread that set live.h's cp_fence_asym (start_process), whose handshakes with its
- * own ring need no barrier: the setting's number, and the one this thread made (0: none) */
-static unsigned fence_set;
+/* The ring of the thread that set live.h's cp_fence_asym (start_process): that thread's
+ * handshakes with its own ring need no barrier. Another thread that takes the ring (once
+ * its thread has gone) is a second ring taken, which ends the fence (cp_fence_end); the
+ * process has no ring of its own. (atomic) */
+static struct cp_ring *fence_ring;
 uint64_t cp_fences; /* (prof_int.h) */
-static __thread unsigned fence_mine __attribute__((tls_model("initial-exec")));
 static inline bool fence_is_mine(void)
 {
-    return fence_mine && fence_mine == __atomic_load_n(&fence_set, __ATOMIC_RELAXED);
+    return cp_self_ring && cp_self_ring == __atomic_load_n(&fence_ring, __ATOMIC_RELAXED);
 }
 
 /* guarded by cp_flush_lock */
@@ -393,9 +394,10 @@ static void flush(bool inline_flush)
          * now. A refusal cannot come once the memory is registered; should one, the
          * events fence for themselves from the next on */
         if (__atomic_load_n(&cp_fence_asym, __ATOMIC_SEQ_CST) && !fence_is_mine()) {
-            if (!cp_fp_fence())
+            if (cp_fp_fence())
+                __atomic_add_fetch(&cp_fences, 1, __ATOMIC_RELAXED);
+            else
                 __atomic_store_n(&cp_fence_asym, 0, __ATOMIC_SEQ_CST);
-            __atomic_add_fetch(&cp_fences, 1, __ATOMIC_RELAXED);
         }
         head = __atomic_load_n(&cp_rings, __ATOMIC_ACQUIRE);
         for (struct cp_ring *r = head; r; r = r->next)
@@ -884,8 +886,8 @@ static int process_main(void *arg)
 {
     (void)arg;
     /* this task's own copies (flushproc.c: a copy of the maker's TLS block) */
-    cp_self_ring = NULL; /* (the maker's: not this task's to drain as its own) */
-    fence_mine = 0;      /* (nor is its lone thread this task: it fences for it) */
+    cp_self_ring = NULL; /* (the maker's: not this task's to drain as its own, nor to
+                          * skip the fence for: fence_is_mine) */
     my_aside = 0;
     cp_tl_name_pid(proc_parent);
     cp_modules_no_loader();
@@ -966,7 +968,7 @@ static int start_process(void)
      * none, the process fencing for it (the asymmetric fence, above) */
     __atomic_store_n(&cp_vm_shared, 1, __ATOMIC_SEQ_CST);
     if (cp_fp_fence_register()) {
-        fence_mine = __atomic_add_fetch(&fence_set, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&fence_ring, cp_self_ring, __ATOMIC_RELAXED);
         __atomic_store_n(&cp_fence_asym, 1, __ATOMIC_SEQ_CST);
     }
     pid_t pid = cp_fp_start(process_main, NULL, &proc);

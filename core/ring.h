@@ -114,8 +114,9 @@ struct cp_ring {
     uint64_t waits;
 
     /* consumer only (a line of its own: cnref, written at every allocation record, shared
-     * head's line, which the producer writes twice an event, and the two cores passed it
-     * back and forth: perf on churn at rate 1, 64-72% of cp_account's samples, session 35) */
+     * the head word's line, which the producer writes twice an event, and the two cores
+     * passed it back and forth: perf on churn at rate 1, 64-72% of cp_account's samples,
+     * session 35) */
     __attribute__((aligned(64))) uint64_t lost_taken;
     uint64_t waits_taken;
     uint64_t cnref; /* allocation records drained: the producer's nref, in step */
