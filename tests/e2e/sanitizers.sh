@@ -106,8 +106,9 @@ if command -v valgrind >/dev/null; then
     # (pthread_cond_*@GLIBC_2.2.5), which reached the shim's unversioned hooks and from
     # them the current functions: drd asserted ("handle_free") at the program's first
     # thread, with the shim on or off, until session 28 gave the hooks glibc's versions.
-    # --fair-sched: the queue's producer spins on its lock, and valgrind's default
-    # scheduling let it starve the workers for minutes.
+    # --fair-sched: the queue's producer once spun on its lock, and valgrind's default
+    # scheduling let it starve the workers for minutes; even with --fair-sched, drd once
+    # ran the bare program past 300 s (stop 53's CI), so the producer now waits for room.
     for tool in helgrind drd; do
         mode="queue 300"
         d="$WORK/vg-$tool"

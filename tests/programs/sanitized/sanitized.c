@@ -40,6 +40,7 @@ enum { NTHR = 4 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t nonempty = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t nonfull = PTHREAD_COND_INITIALIZER;
 static long *queue[64];
 static int qh, qt, qn, produced_all;
 static long sum;
@@ -59,6 +60,7 @@ static void *worker(void *arg)
         qh = (qh + 1) % 64;
         qn--;
         sum += *t;
+        pthread_cond_signal(&nonfull);
         pthread_mutex_unlock(&mu);
         free(t);
     }
@@ -69,16 +71,19 @@ static __attribute__((noinline)) int run_queue(long ntask)
     pthread_t t[NTHR];
     for (int i = 0; i < NTHR; i++)
         pthread_create(&t[i], NULL, worker, NULL);
-    for (long k = 1; k <= ntask;) {
+    /* The producer waits for room rather than spinning on the lock: under valgrind's
+     * serialised threads a spinning producer starved the workers (drd once ran the
+     * bare program past the test's 300 s). */
+    for (long k = 1; k <= ntask; k++) {
         pthread_mutex_lock(&mu);
-        if (qn < 64) {
-            long *b = malloc(sizeof *b * (1 + k % 8));
-            *b = k++;
-            queue[qt] = b;
-            qt = (qt + 1) % 64;
-            qn++;
-            pthread_cond_signal(&nonempty);
-        }
+        while (qn == 64)
+            pthread_cond_wait(&nonfull, &mu);
+        long *b = malloc(sizeof *b * (1 + k % 8));
+        *b = k;
+        queue[qt] = b;
+        qt = (qt + 1) % 64;
+        qn++;
+        pthread_cond_signal(&nonempty);
         pthread_mutex_unlock(&mu);
     }
     pthread_mutex_lock(&mu);
