@@ -44,7 +44,7 @@ for t in "$B"/tests/test_* $(for e in "${extra[@]}"; do echo "$e"/tests/test_*; 
         f=1; echo "FAIL $name: exited with status $rc"
     fi
     passed=$((passed + p)); failed=$((failed + f))
-    [ "$f" -gt 0 ] && failures+=("$name")
+    [ "$f" -gt 0 ] && failures+=("$name") && { echo "--- unit $name"; grep -v '^\[ \(RUN\|       OK\) ' "$log/$name.out" | tail -25; } >>"$log/what-failed"
 done
 
 if [ "$units_only" -eq 0 ]; then
@@ -63,7 +63,7 @@ if [ "$units_only" -eq 0 ]; then
             f=1; echo "FAIL $name: driver exited with status $rc"
         fi
         passed=$((passed + p)); failed=$((failed + f))
-        [ "$f" -gt 0 ] && failures+=("$name")
+        [ "$f" -gt 0 ] && failures+=("$name") && { echo "--- e2e $name"; grep '^FAIL ' "$log/$name.out" | cut -c1-600; } >>"$log/what-failed"
     done
 fi
 
@@ -75,10 +75,17 @@ for fb in "${fuzz_bins[@]}"; do
     else
         tail -40 "$log/$name.out"; echo "FAIL fuzz:$name: crash or error (see above)"
         failed=$((failed + 1)); failures+=("fuzz:$name")
+        echo "--- fuzz $name: crash or error (its output above)" >>"$log/what-failed"
     fi
 done
 
 echo
+# Every failure again, last: CI shows the log's ends, and a failure in the middle of a
+# long run was otherwise out of sight (stop 53's shim failure).
+if [ -s "$log/what-failed" ]; then
+    echo "=== what failed"
+    cat "$log/what-failed"
+fi
 [ "${#failures[@]}" -gt 0 ] && echo "failing: ${failures[*]}"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
