@@ -76,6 +76,8 @@ static const struct opt table[] = {
     {"CTRPROF_MEM_RATE", NUM, OFF(mem_rate), 0, (uint64_t)1 << 40, "0..2^40 bytes", NULL},
     {"CTRPROF_MUTEX_FRACTION", NUM, OFF(mutex_fraction), 0, 1000000000, "0..10^9", NULL},
     {"CTRPROF_BLOCK_RATE", NUM, OFF(block_rate), 0, (uint64_t)1 << 50, "0..2^50 ns", NULL},
+    {"CTRPROF_BLOCK_BUDGET", NUM, OFF(block_budget), 0, 1000000000, "0..10^9 samples a second",
+     NULL},
     {"CTRPROF_FLUSH_MS", NUM, OFF(flush_ms), 1, 3600000, "1..3600000 ms", NULL},
     {"CTRPROF_DEPTH", NUM, OFF(depth), 1, 128, "1..128 frames", NULL},
     {"CTRPROF_MAX_BUCKET_MB", NUM, OFF(max_bucket_mb), 1, 1 << 20, "1..1048576 MiB", NULL},
@@ -102,6 +104,7 @@ static void defaults(struct cp_options *o)
     o->mem_rate = 524288;
     o->mutex_fraction = 100; /* issue 23: lock-heavy code within a few % of bare */
     o->block_rate = 100000;
+    o->block_budget = 1000; /* issue 23: a thread's kept block samples, ~1 us each */
     o->flush_ms = 1000;
     o->depth = 64;
     o->max_bucket_mb = 256;

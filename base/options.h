@@ -47,6 +47,8 @@ struct cp_options {
     uint64_t mem_rate;       /* CTRPROF_MEM_RATE, bytes per sample; 0 = heap off; default 524288 */
     uint64_t mutex_fraction; /* CTRPROF_MUTEX_FRACTION, 1 in N waits; 0 = off; default 100 */
     uint64_t block_rate;     /* CTRPROF_BLOCK_RATE, ns; 0 = off; default 100000 */
+    uint64_t block_budget;   /* CTRPROF_BLOCK_BUDGET, kept block samples a second a thread
+                              * before its rate doubles; 0 = a fixed rate; default 1000 */
     uint64_t flush_ms;       /* CTRPROF_FLUSH_MS, default 1000, 1..3600000 */
     uint64_t depth;          /* CTRPROF_DEPTH, frames, default 64, 1..128 */
     uint64_t max_bucket_mb;  /* CTRPROF_MAX_BUCKET_MB, default 256 */

@@ -46,9 +46,59 @@ static inline uint64_t cp_block_threshold(uint64_t rate, uint64_t rnd)
     return (uint64_t)(((unsigned __int128)rnd * rate) >> 64);
 }
 
-/* Would cp_block_sample_at keep a wait of d ns against r? */
+/* The block profile under a budget (CTRPROF_BLOCK_BUDGET, issue 23's lock-heavy programs):
+ * a thread that keeps more than its budget of block samples a second doubles its own rate
+ * (each kept sample is a stack walk and a bucket, ~1 us), and halves it again once it
+ * keeps under a quarter of it, never below CTRPROF_BLOCK_RATE. The rate a wait is judged
+ * by is the one its threshold was drawn with: the threshold carries its shift in its top
+ * bits (r < rate << shift < 2^CP_BLOCK_SHIFT_AT), so a change between the draw and the
+ * decision (a signal handler's wait in between) cannot mix two rates, and each kept
+ * sample is scaled by its own rate: the estimates stay unbiased (Go's proof, per wait).
+ * Only the waits' number kept changes: a wait as long as the raised rate is still kept
+ * whole. A block rate of 1 (every event) is never raised. */
+#define CP_BLOCK_SHIFT_AT 58
+#define CP_BLOCK_R_MASK ((1ull << CP_BLOCK_SHIFT_AT) - 1)
+#define CP_BLOCK_SHIFT_MAX 16u
+#define CP_BLOCK_WINDOW_NS 100000000ull /* the budget is judged every 100 ms of a thread's */
+
+/* A thread's pace: its shift, and the kept samples of its current window. */
+struct cp_block_pace {
+    uint64_t since; /* the window's start (the clock of cp_now_ns); 0: none yet */
+    uint32_t kept;
+    uint32_t shift;
+};
+
+/* Kept block samples judged at a raised rate, and the highest rate a thread took (ns):
+ * written by the hooks (relaxed), published as ctrprof/health:block-thinned and
+ * ctrprof/health:block-rate-max (publish.c). */
+extern uint64_t cp_block_thinned __attribute__((visibility("hidden")));
+extern uint64_t cp_block_rate_max __attribute__((visibility("hidden")));
+
+/* The highest shift rate may take: rate << shift stays below 2^CP_BLOCK_SHIFT_AT. */
+unsigned cp_block_shift_max(uint64_t rate);
+
+/* A sample was kept at time now: counts it, and returns the pace's new shift (raised by
+ * one when the window's samples pass budget/10 within 100 ms; lowered by one when a
+ * window of at least 100 ms ends under a quarter of the budget's rate). budget > 0. */
+unsigned cp_block_pace_kept(struct cp_block_pace *p, uint64_t now, uint64_t budget,
+                            unsigned max_shift);
+
+/* r uniform in [0, rate << shift), with the shift in its top bits */
+static inline uint64_t cp_block_threshold_shifted(uint64_t rate, unsigned shift, uint64_t rnd)
+{
+    return cp_block_threshold(rate << shift, rnd) | (uint64_t)shift << CP_BLOCK_SHIFT_AT;
+}
+
+/* The rate threshold r was drawn with, from the base rate */
+static inline uint64_t cp_block_rate_of(uint64_t rate, uint64_t r)
+{
+    return rate << (r >> CP_BLOCK_SHIFT_AT);
+}
+
+/* Would cp_block_sample_at keep a wait of d ns against r (shifted or not)? */
 static inline bool cp_block_keeps(uint64_t d, uint64_t r)
 {
+    r &= CP_BLOCK_R_MASK;
     return r <= d || r <= 1;
 }
 

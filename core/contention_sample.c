@@ -30,8 +30,8 @@
  * wait's length either way, so the kept set has the same law.
  *
  * Contexts: hooks (preload/pthread.c), before and after a wait or a charge, any thread; tests. No
- * state, no locks; async-signal-safe (the clock, contention.h's cp_now_ns, is a TSC read or
- * the vDSO's).
+ * state but the block pace's two health counts (the pace itself is the caller's), no locks;
+ * async-signal-safe (the clock, contention.h's cp_now_ns, is a TSC read or the vDSO's).
  */
 #include "contention.h"
 
@@ -64,6 +64,53 @@ bool cp_block_sample_at(uint64_t d, uint64_t rate, uint64_t r, uint64_t *count_q
     *count_q16 = CP_Q16;
     *delay = d;
     return true;
+}
+
+uint64_t cp_block_thinned;
+uint64_t cp_block_rate_max;
+
+unsigned cp_block_shift_max(uint64_t rate)
+{
+    unsigned m = 0;
+    while (m < CP_BLOCK_SHIFT_MAX && rate && (rate << (m + 1)) >> (m + 1) == rate &&
+           (rate << (m + 1)) < (1ull << CP_BLOCK_SHIFT_AT))
+        m++;
+    return m;
+}
+
+unsigned cp_block_pace_kept(struct cp_block_pace *p, uint64_t now, uint64_t budget,
+                            unsigned max_shift)
+{
+    if (p->since == 0 || now < p->since) {
+        p->since = now ? now : 1;
+        p->kept = 0;
+    }
+    uint64_t el = now - p->since;
+    if (p->kept < UINT32_MAX)
+        p->kept++;
+    uint64_t per_window = budget / (1000000000ull / CP_BLOCK_WINDOW_NS);
+    if (per_window == 0)
+        per_window = 1;
+    if (el < CP_BLOCK_WINDOW_NS) {
+        /* over the budget before the window is out: twice the rate, a new window */
+        if (p->kept > per_window) {
+            if (p->shift < max_shift)
+                p->shift++;
+            p->since = now;
+            p->kept = 0;
+        }
+        return p->shift;
+    }
+    /* the window is out (el ns, longer than a window if the thread kept nothing for a
+     * while): under a quarter of the budget's rate, half the rate */
+    if (p->shift > max_shift)
+        p->shift = max_shift;
+    else if (p->shift > 0 && (unsigned __int128)p->kept * 4 * CP_BLOCK_WINDOW_NS <
+                                 (unsigned __int128)per_window * el)
+        p->shift--;
+    p->since = now;
+    p->kept = 0;
+    return p->shift;
 }
 
 bool cp_mutex_tracked(uint64_t fraction, uint64_t rnd)

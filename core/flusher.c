@@ -1366,6 +1366,7 @@ static void atfork_child_own(void *arg)
         memset(cp_lost_n, 0, sizeof cp_lost_n);
         cp_ring_waits_total = cp_ring_lost_total = 0;
         cp_trunc_events = 0;
+        cp_block_thinned = cp_block_rate_max = 0;
     }
     /* every bucket's books, at the child's first flush (settle_child_books); a child of
      * a child that has not flushed yet settles both resets at once: a file of its own

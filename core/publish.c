@@ -108,6 +108,7 @@ static size_t meta_len;
 /* flusher only (guarded by cp_flush_lock): totals already added to the file */
 static uint64_t pub_samples[CP_NPTYPES];
 static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_trunc;
+static uint64_t pub_thinned, pub_rate_max;
 
 /* A per-process file (the first process's, and a fork child's own) is created lazily, at
  * the first flush with something to publish: a process that records nothing (fork+exec,
@@ -775,6 +776,12 @@ void cp_publish_health(void)
     if (by > pub_bytes)
         health("ctrprof/health:profiler-bytes", by, &pub_bytes);
     health("ctrprof/health:truncated-stacks", cp_trunc_events, &pub_trunc);
+    health("ctrprof/health:block-thinned", __atomic_load_n(&cp_block_thinned, __ATOMIC_RELAXED),
+           &pub_thinned);
+    /* a high-water mark, as profiler-bytes: published only when it rises */
+    uint64_t brm = __atomic_load_n(&cp_block_rate_max, __ATOMIC_RELAXED);
+    if (brm > pub_rate_max)
+        health("ctrprof/health:block-rate-max", brm, &pub_rate_max);
     static const char *const uname[5] = {
         "ctrprof/health:unwind-fallbacks", "ctrprof/health:unwind-checked",
         "ctrprof/health:unwind-differs", "ctrprof/health:unwind-fp-fallbacks",
@@ -836,6 +843,8 @@ void cp_publish_fork_health(void)
     if (by > pub_bytes)
         pub_bytes = by;
     pub_trunc = cp_trunc_events;
+    pub_thinned = __atomic_load_n(&cp_block_thinned, __ATOMIC_RELAXED);
+    pub_rate_max = __atomic_load_n(&cp_block_rate_max, __ATOMIC_RELAXED);
 }
 
 bool cp_publish_fork_file(const char *newpath)
@@ -867,6 +876,7 @@ bool cp_publish_fork_file(const char *newpath)
     pub_overflowed = cp_bucket_overflowed();
     pub_bytes = 0;
     pub_trunc = 0;
+    pub_thinned = pub_rate_max = 0;
     nmod_published = 0;
     return true;
 }

@@ -375,10 +375,47 @@ static void charged(uint32_t waits, uint64_t delay, const uintptr_t *fr)
         record_n(&s, 1, fr);
 }
 
-/* The block profile's threshold for the next wait, drawn before it (contention.h). */
+/* The thread's block-profile pace under CTRPROF_BLOCK_BUDGET (contention.h): its shift
+ * raises the rate its next waits are judged by; changed only at a kept sample. */
+static __thread struct cp_block_pace block_pace;
+
+/* The block profile's threshold for the next wait, drawn before it, at the thread's
+ * rate, which it carries (contention.h). */
 static uint64_t block_threshold(void)
 {
-    return cp_block_threshold(cp_opts.block_rate, rnd());
+    return cp_block_threshold_shifted(cp_opts.block_rate, block_pace.shift, rnd());
+}
+
+/* Is a lock's block sample likely (a wait of an eighth of the rate would be kept)? */
+static inline bool block_likely(uint64_t r)
+{
+    return (r & CP_BLOCK_R_MASK) <= (cp_block_rate_of(cp_opts.block_rate, r) - 1) / 8;
+}
+
+/* A kept sample counts against the thread's budget: its rate doubles past it, halves
+ * under a quarter of it (contention.h); a sample kept at a raised rate is counted in
+ * ctrprof/health:block-thinned, and the highest rate in ctrprof/health:block-rate-max. */
+static __attribute__((noinline)) void block_paced(uint64_t r, uint64_t now)
+{
+    if (r >> CP_BLOCK_SHIFT_AT)
+        __atomic_add_fetch(&cp_block_thinned, 1, __ATOMIC_RELAXED);
+    /* (the most the rate may be raised, from the options, which do not change: computed
+     * once; a race computes the same value twice) */
+    static unsigned most_plus1;
+    unsigned most = __atomic_load_n(&most_plus1, __ATOMIC_RELAXED);
+    if (UNLIKELY(!most)) {
+        most = cp_block_shift_max(cp_opts.block_rate) + 1;
+        __atomic_store_n(&most_plus1, most, __ATOMIC_RELAXED);
+    }
+    unsigned was = block_pace.shift;
+    unsigned sh = cp_block_pace_kept(&block_pace, now, cp_opts.block_budget, most - 1);
+    if (sh > was) {
+        uint64_t rate = cp_opts.block_rate << sh;
+        uint64_t m = __atomic_load_n(&cp_block_rate_max, __ATOMIC_RELAXED);
+        while (m < rate && !__atomic_compare_exchange_n(&cp_block_rate_max, &m, rate, true,
+                                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            ;
+    }
 }
 
 /* A wait of t1 - t0 ns at the caller's stack against threshold r (block profile): kept
@@ -389,22 +426,36 @@ static inline bool block_kept(uint64_t t0, uint64_t t1, uint64_t r, struct sampl
     if (!cp_block_keeps(d, r))
         return false;
     s->type = CP_BLOCK;
-    return cp_block_sample_at(d, cp_opts.block_rate, r, &s->count_q16, &s->delay);
+    if (!cp_block_sample_at(d, cp_block_rate_of(cp_opts.block_rate, r), r & CP_BLOCK_R_MASK,
+                            &s->count_q16, &s->delay))
+        return false;
+    if (cp_opts.block_budget && cp_opts.block_rate > 1)
+        block_paced(r, t1);
+    return true;
 }
 
-static void blocked(uint64_t t0, uint64_t t1, uint64_t r, const uintptr_t *fr)
+static __attribute__((noinline)) void blocked_slow(uint64_t t0, uint64_t t1, uint64_t r,
+                                                   const uintptr_t *fr)
 {
     struct sample s;
     if (block_kept(t0, t1, r, &s))
         record_n(&s, 1, fr);
 }
 
+/* (the common case, a wait not kept, one compare inline: out of line, the kept path's
+ * prologue cost every wait ~30 instructions, callgrind, `hotpath lockwait`) */
+static inline void blocked(uint64_t t0, uint64_t t1, uint64_t r, const uintptr_t *fr)
+{
+    if (cp_block_keeps(cp_elapsed(t0, t1), r))
+        blocked_slow(t0, t1, r, fr);
+}
+
 /* w: the stack walked before the wait (walked), or its buffer, walked into now if the
  * sample is kept: one buffer on the program's stack either way (tests/e2e/stacks.sh's
  * bounds: a second one, record_n's, below the first took a libunwind walk on an
  * alternate signal stack past them) */
-static void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint64_t t1, uint64_t r,
-                       const uintptr_t *fr)
+static __attribute__((noinline)) void blocked_at_slow(struct prewalk *w, bool walked, uint64_t t0,
+                                                      uint64_t t1, uint64_t r, const uintptr_t *fr)
 {
     struct sample s;
     if (!block_kept(t0, t1, r, &s))
@@ -414,6 +465,13 @@ static void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint64_t t1,
     int64_t cd = cp_shim_enter();
     record_at(w->pcs, w->k, &s, 1);
     cp_shim_leave(cd);
+}
+
+static inline void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint64_t t1, uint64_t r,
+                              const uintptr_t *fr)
+{
+    if (cp_block_keeps(cp_elapsed(t0, t1), r))
+        blocked_at_slow(w, walked, t0, t1, r, fr);
 }
 
 /* ---- waiting and charging, shared by every lock ------------------------------------ */
@@ -453,7 +511,7 @@ static void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint64_t t1,
             t0_ = cp_now_ns();                                                                     \
         }                                                                                          \
         struct prewalk w_;                                                                         \
-        bool walked_ = a_ && cp_opts.block_rate && th_ <= (cp_opts.block_rate - 1) / 8;            \
+        bool walked_ = a_ && cp_opts.block_rate && block_likely(th_);                              \
         if (walked_) /* registered first: an unlock meanwhile is charged this wait */              \
             prewalk(&w_, __builtin_frame_address(0));                                              \
         errno = saved_;                                                                            \

@@ -79,6 +79,49 @@ for site in short long; do
     fi
 done
 
+# The block profile under a budget (CTRPROF_BLOCK_BUDGET, issue 23's lock-heavy programs):
+# a thread that keeps more than its budget of samples a second doubles its own rate, and
+# each kept sample is scaled by the rate its threshold was drawn with. The contention
+# program with sleeping holds (20 and 60 us, 50 us gaps: thousands of waits of a few
+# hundred us, most under the raised rates): at budgets of 1000 (the default) and 100
+# the rate rises (health:block-rate-max, block-thinned), fewer samples are kept than
+# without a budget, and each site's estimated delay is within 10% + 4 sigma of the
+# program's own measurement, sigma at most sqrt(highest rate x waited). A sample scaled
+# by the base rate instead of its own would estimate a site at a fraction of its delay.
+# Budget 0 is Go's fixed rate: nothing thinned.
+for budget in 0 1000 100; do
+    rm -rf "$WORK/bb" && mkdir -p "$WORK/bb"
+    line=$(cd "$WORK" && CTRPROF_DIR="$WORK/bb" CTRPROF_BLOCK_BUDGET=$budget LD_PRELOAD="$SHIM" \
+        timeout 120 "$PROGS/contention" 0 20 60 3000 50 sleep)
+    read -r _ _ _ bb_ws _ bb_wl <<<"$line"
+    health=$("$CTRPROF" dump "$WORK"/bb/ctrprof.contention.*.count)
+    kept=$(awk '$2 == "ctrprof/health:samples:block" { print $1 }' <<<"$health")
+    thinned=$(awk '$2 == "ctrprof/health:block-thinned" { print $1 }' <<<"$health")
+    ratemax=$(awk '$2 == "ctrprof/health:block-rate-max" { print $1 }' <<<"$health")
+    [ "$budget" = 0 ] && kept0=${kept:-0}
+    if [ "$budget" = 0 ]; then
+        check_eq "locks:block-budget-0:fixed-rate" "thinned= rate-max=" "thinned=$thinned rate-max=$ratemax"
+    else
+        # (the budget is a thread's, four workers' over ~1.4 s: at 1000, about as many as
+        # the ~7,000-12,000 waits; at 100, a tenth of them or fewer)
+        awk -v k="${kept:-0}" -v k0="$kept0" -v t="${thinned:-0}" -v r="${ratemax:-0}" -v b="$budget" \
+            'BEGIN { exit !(t > 0 && r > 100000 && (b != 100 || k < k0 / 4)) }' &&
+            pass "locks:block-budget-$budget:thinned ($kept samples kept of $kept0 without, $thinned at raised rates up to $ratemax ns)" ||
+            fail "locks:block-budget-$budget:thinned" "kept ${kept:-0} (without a budget $kept0), thinned ${thinned:-0}, rate-max ${ratemax:-0}"
+    fi
+    block=$("$CTRPROF" report --profile block --format folded "$WORK"/bb/ctrprof.contention.*.count | leaf_sums)
+    for site in short long; do
+        w=$([ $site = short ] && echo "$bb_ws" || echo "$bb_wl")
+        b=$(awk -v k="lock_$site" '$1 == k { print $2 }' <<<"$block")
+        r=${ratemax:-100000}
+        if awk -v w="${w:-0}" -v b="${b:-0}" -v r="$r" 'BEGIN { x = b - w; if (x < 0) x = -x; exit !(w > 0 && x <= 0.1 * w + 4 * sqrt(r * w)) }'; then
+            pass "locks:block-budget-$budget:lock_$site (waited ${w:-0} ns, estimated ${b:-0})"
+        else
+            fail "locks:block-budget-$budget:lock_$site" "waited ${w:-0} ns, estimated ${b:-0} (bound 10% + 4 sigma, sigma <= sqrt($r x waited))"
+        fi
+    done
+done
+
 # Fraction 0 and block rate 0 record nothing.
 mkdir -p "$WORK/z"
 # (at heap rate 1 the process leaves a file, with heap counters and no lock counter)

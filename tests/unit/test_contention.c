@@ -255,6 +255,120 @@ static void test_block_threshold(void **state)
         assert_true(fabs(bins[i] - 10000.0) < 5 * sqrt(10000 * 0.9));
 }
 
+/* The block profile's pace (CTRPROF_BLOCK_BUDGET): the law of cp_block_pace_kept and the
+ * shift's bounds. Budget 1000 a second: 100 samples a 100 ms window. */
+static void test_block_pace(void **state)
+{
+    (void)state;
+    assert_int_equal(cp_block_shift_max(100000), CP_BLOCK_SHIFT_MAX);
+    assert_int_equal(cp_block_shift_max(1), CP_BLOCK_SHIFT_MAX);
+    assert_int_equal(cp_block_shift_max(1ull << 50), 7); /* 2^57 < 2^58 */
+    assert_int_equal(cp_block_shift_max(1ull << 57), 0);
+    assert_int_equal(cp_block_shift_max(0), 0);
+
+    const uint64_t ms = 1000000, t0 = 5000 * ms;
+    struct cp_block_pace p = {0};
+    /* 100 samples in 10 ms: within the budget */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(cp_block_pace_kept(&p, t0 + (uint64_t)i * 100000, 1000, 16), 0);
+    /* the 101st before the window is out: twice the rate, a new window from it */
+    assert_int_equal(cp_block_pace_kept(&p, t0 + 10 * ms, 1000, 16), 1);
+    assert_int_equal(p.kept, 0);
+    assert_int_equal(p.since, t0 + 10 * ms);
+    /* and again */
+    uint64_t t = t0 + 10 * ms;
+    for (int i = 0; i < 101; i++)
+        cp_block_pace_kept(&p, t += 100000, 1000, 16);
+    assert_int_equal(p.shift, 2);
+    /* never past the most the rate allows */
+    struct cp_block_pace q = {0};
+    for (int i = 0; i < 5000; i++)
+        cp_block_pace_kept(&q, t0 + (uint64_t)i, 1000, 3);
+    assert_int_equal(q.shift, 3);
+    /* a window out with 30 samples (>= a quarter of 100): the rate stays */
+    t = p.since;
+    for (int i = 0; i < 29; i++)
+        cp_block_pace_kept(&p, t += ms, 1000, 16);
+    assert_int_equal(cp_block_pace_kept(&p, p.since + 100 * ms, 1000, 16), 2);
+    /* a window out with 20 (under a quarter): half the rate */
+    t = p.since;
+    for (int i = 0; i < 19; i++)
+        cp_block_pace_kept(&p, t += ms, 1000, 16);
+    assert_int_equal(cp_block_pace_kept(&p, p.since + 100 * ms, 1000, 16), 1);
+    /* a thread quiet for a minute: one step down at its next sample */
+    assert_int_equal(cp_block_pace_kept(&p, p.since + 60000 * ms, 1000, 16), 0);
+    assert_int_equal(cp_block_pace_kept(&p, p.since + 60000 * ms, 1000, 16), 0);
+    /* a clock that went back (the waits' clock calibrated): a new window, nothing else */
+    p.shift = 2;
+    assert_int_equal(cp_block_pace_kept(&p, 1000, 1000, 16), 2);
+    assert_int_equal(p.since, 1000);
+    assert_int_equal(p.kept, 1);
+    /* a budget under 10 a second: one sample a window */
+    struct cp_block_pace r = {0};
+    cp_block_pace_kept(&r, t0, 3, 16);
+    assert_int_equal(cp_block_pace_kept(&r, t0 + ms, 3, 16), 1);
+}
+
+/* The hooks' decision at a paced rate: the threshold carries the shift it was drawn with;
+ * the inline test masks it; each kept sample is scaled by its own rate. A thread whose
+ * waits would keep ~60% at the base rate, under a budget that makes it raise its rate
+ * several times: the delay and count estimates stay within 5 sigma of the truth (the
+ * variance from each wait's own rate), and it keeps far fewer samples. */
+static void test_block_paced_unbiased(void **state)
+{
+    (void)state;
+    uint64_t c, d;
+    for (int i = 0; i < 100000; i++) {
+        uint64_t rate = 1 + rnd() % 100000, dur = rnd() % 4000000, x = rnd();
+        unsigned sh = (unsigned)(rnd() % (cp_block_shift_max(rate) + 1));
+        uint64_t th = cp_block_threshold_shifted(rate, sh, x);
+        assert_int_equal(th >> CP_BLOCK_SHIFT_AT, sh);
+        assert_int_equal(cp_block_rate_of(rate, th), rate << sh);
+        assert_true((th & CP_BLOCK_R_MASK) < rate << sh);
+        assert_int_equal(th & CP_BLOCK_R_MASK, cp_block_threshold(rate << sh, x));
+        if (dur < rate << sh)
+            assert_int_equal(cp_block_keeps(dur, th),
+                             cp_block_sample_at(dur, rate << sh, th & CP_BLOCK_R_MASK, &c, &d));
+    }
+
+    printf("seed 0x%llx\n", (unsigned long long)rng_state);
+    const uint64_t rate = 1000, budget = 200;
+    const int n = 400000;
+    struct cp_block_pace p = {0};
+    uint64_t now = 1000000000, kept = 0;
+    unsigned most = 0;
+    double truth = 0, est = 0, est_count = 0, var = 0, cvar = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t dur = 1 + rnd() % 2000;
+        uint64_t th = cp_block_threshold_shifted(rate, p.shift, rnd());
+        uint64_t eff = cp_block_rate_of(rate, th);
+        now += dur + 2000; /* the wait, and the work between two */
+        truth += dur;
+        if (dur < eff) {
+            var += (double)eff * dur - (double)dur * dur;
+            cvar += (double)eff / dur - 1;
+        }
+        if (!cp_block_keeps(dur, th) && dur < eff)
+            continue;
+        if (!cp_block_sample_at(dur, eff, th & CP_BLOCK_R_MASK, &c, &d))
+            continue;
+        kept++;
+        est += d;
+        est_count += (double)c / CP_Q16;
+        cp_block_pace_kept(&p, now, budget, cp_block_shift_max(rate));
+        if (p.shift > most)
+            most = p.shift;
+    }
+    printf("paced: %llu kept of %d, shift up to %u; delay %.0f estimated %.0f sigma %.0f; count "
+           "estimated %.0f sigma %.0f\n",
+           (unsigned long long)kept, n, most, truth, est, sqrt(var), est_count, sqrt(cvar));
+    assert_true(most >= 5);
+    /* 1.6 s of waits and work: at the budget's rate ~320, and a window's worth over */
+    assert_true(kept < 2000);
+    assert_true(fabs(est - truth) < 5 * sqrt(var));
+    assert_true(fabs(est_count - n) < 5 * sqrt(cvar));
+}
+
 /* Each wait is counted once, at the first charge after its registration; one that ended
  * before any charge is counted by none. */
 static void test_waits_counted_once(void **state)
@@ -749,6 +863,8 @@ int main(void)
         cmocka_unit_test(test_mutex_fraction),
         cmocka_unit_test(test_mutex_gap),
         cmocka_unit_test(test_block_threshold),
+        cmocka_unit_test(test_block_pace),
+        cmocka_unit_test(test_block_paced_unbiased),
         cmocka_unit_test(test_waits_counted_once),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_million_distinct),

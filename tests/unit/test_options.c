@@ -63,6 +63,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.mem_rate, 524288);
     assert_int_equal(o.mutex_fraction, 100);
     assert_int_equal(o.block_rate, 100000);
+    assert_int_equal(o.block_budget, 1000);
     assert_int_equal(o.flush_ms, 1000);
     assert_int_equal(o.depth, 64);
     assert_int_equal(o.unwind, CP_UNWIND_CFI);
@@ -75,12 +76,19 @@ static void test_values(void **state)
 {
     struct cp_options o;
     char log[1024];
-    char *env[] = {"CTRPROF_MEM_RATE=1",     "CTRPROF_MUTEX_FRACTION=0",
-                   "CTRPROF_BLOCK_RATE=123", "CTRPROF_FLUSH_MS=5",
-                   "CTRPROF_DEPTH=128",      "CTRPROF_UNWIND=fp",
-                   "CTRPROF_DIR=/tmp/x",     "CTRPROF_FILE=/tmp/y.count",
-                   "CTRPROF_DEBUG=0",        NULL};
+    char *env[] = {"CTRPROF_MEM_RATE=1",
+                   "CTRPROF_MUTEX_FRACTION=0",
+                   "CTRPROF_BLOCK_RATE=123",
+                   "CTRPROF_FLUSH_MS=5",
+                   "CTRPROF_DEPTH=128",
+                   "CTRPROF_UNWIND=fp",
+                   "CTRPROF_DIR=/tmp/x",
+                   "CTRPROF_FILE=/tmp/y.count",
+                   "CTRPROF_DEBUG=0",
+                   "CTRPROF_BLOCK_BUDGET=0",
+                   NULL};
     assert_int_equal(load(&o, env, log, sizeof log), 0);
+    assert_int_equal(o.block_budget, 0);
     assert_int_equal(o.mem_rate, 1);
     assert_int_equal(o.mutex_fraction, 0);
     assert_int_equal(o.block_rate, 123);
@@ -122,14 +130,24 @@ static void test_bad_values(void **state)
 {
     struct cp_options o;
     char log[4096];
-    char *env[] = {"CTRPROF_MEM_RATE=abc",  "CTRPROF_DEPTH=0",
-                   "CTRPROF_DEPTH=129",     "CTRPROF_FLUSH_MS=",
-                   "CTRPROF_UNWIND=gdb",    "CTRPROF_DEBUG=yes",
-                   "CTRPROF_BLOCK_RATE=-1", "CTRPROF_DIR=",
-                   "CTRPROF_FLUSHER=1",     NULL};
+    char *env[] = {"CTRPROF_MEM_RATE=abc",
+                   "CTRPROF_DEPTH=0",
+                   "CTRPROF_DEPTH=129",
+                   "CTRPROF_FLUSH_MS=",
+                   "CTRPROF_UNWIND=gdb",
+                   "CTRPROF_DEBUG=yes",
+                   "CTRPROF_BLOCK_RATE=-1",
+                   "CTRPROF_DIR=",
+                   "CTRPROF_FLUSHER=1",
+                   "CTRPROF_BLOCK_BUDGET=1e3",
+                   "CTRPROF_BLOCK_BUDGET=1000000001",
+                   NULL};
     int lines = load(&o, env, log, sizeof log);
     printf("%s", log);
-    assert_int_equal(lines, 9); /* one line each, every one naming its variable */
+    assert_int_equal(lines, 11); /* one line each, every one naming its variable */
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_BLOCK_BUDGET=1e3"));
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_BLOCK_BUDGET=1000000001"));
+    assert_int_equal(o.block_budget, 1000);
     assert_non_null(strstr(log, "ctrprof: CTRPROF_MEM_RATE=abc"));
     assert_non_null(strstr(log, "ctrprof: CTRPROF_DEPTH=0"));
     assert_non_null(strstr(log, "ctrprof: CTRPROF_DEPTH=129"));
