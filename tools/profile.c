@@ -386,6 +386,16 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
             p->lost += value;
         return;
     }
+    if (len == 28 && !memcmp(n, "ctrprof/health:block-thinned", 28)) {
+        if (c->sign > 0)
+            p->block_thinned += value;
+        return;
+    }
+    if (len == 29 && !memcmp(n, "ctrprof/health:block-rate-max", 29)) {
+        if (c->sign > 0 && value > p->block_rate_max)
+            p->block_rate_max = value;
+        return;
+    }
     if (len > 17 && !memcmp(n, "ctrprof/timeline:", 17)) {
         timeline(c, n + 17, len - 17, value);
         return;

@@ -70,6 +70,10 @@ struct cp_profile {
     struct cp_loc *locs;
     size_t nl, capl;
     uint64_t lost, files;
+    /* block samples kept at a rate a thread raised under CTRPROF_BLOCK_BUDGET, and the
+     * highest such rate (ns; summed over the files, as the file's own counter is over
+     * its processes) */
+    uint64_t block_thinned, block_rate_max;
     struct cp_symbolizer *sym;
     int no_symbols;             /* raw view: frames stay module+offset; skip the symbolizer */
     const char *default_sample; /* pprof's default_sample_type (NULL: none): Go's allocs

@@ -329,6 +329,18 @@ int cp_cmd_report(int argc, char **argv)
                 "ctrprof: warning: %llu samples were lost while profiling (see ctrprof dump, "
                 "ctrprof/health:lost:*)\n",
                 (unsigned long long)lost);
+    uint64_t thinned = 0, rate_max = 0;
+    for (size_t k = 0; k < ng && type == CP_R_BLOCK; k++) {
+        thinned += g[k].p.block_thinned;
+        if (g[k].p.block_rate_max > rate_max)
+            rate_max = g[k].p.block_rate_max;
+    }
+    if (thinned)
+        fprintf(stderr,
+                "ctrprof: note: %llu block samples were kept at a rate raised up to %.3g ms "
+                "on threads over CTRPROF_BLOCK_BUDGET (each weighted by its rate: the "
+                "estimates stay unbiased, from fewer samples)\n",
+                (unsigned long long)thinned, (double)rate_max / 1e6);
     FILE *out = stdout;
     if (outpath && strcmp(outpath, "-")) {
         out = fopen(outpath, "w");

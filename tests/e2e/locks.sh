@@ -109,7 +109,10 @@ for budget in 0 1000 100; do
             pass "locks:block-budget-$budget:thinned ($kept samples kept of $kept0 without, $thinned at raised rates up to $ratemax ns)" ||
             fail "locks:block-budget-$budget:thinned" "kept ${kept:-0} (without a budget $kept0), thinned ${thinned:-0}, rate-max ${ratemax:-0}"
     fi
-    block=$("$CTRPROF" report --profile block --format folded "$WORK"/bb/ctrprof.contention.*.count | leaf_sums)
+    block=$("$CTRPROF" report --profile block --format folded "$WORK"/bb/ctrprof.contention.*.count 2>"$WORK/bb.err" | leaf_sums)
+    # the report says so, once, with the count and the highest rate
+    noted=$(grep -c "^ctrprof: note: ${thinned:-0} block samples were kept at a rate raised up to" "$WORK/bb.err")
+    check_eq "locks:block-budget-$budget:report-notes-it" "$([ "$budget" = 0 ] && echo 0 || echo 1)" "$noted"
     for site in short long; do
         w=$([ $site = short ] && echo "$bb_ws" || echo "$bb_wl")
         b=$(awk -v k="lock_$site" '$1 == k { print $2 }' <<<"$block")
