@@ -78,39 +78,45 @@ unsigned cp_block_shift_max(uint64_t rate)
     return m;
 }
 
+/* Works on a copy written back whole at the end: a signal handler's wait on the same
+ * thread that runs this meanwhile may have its update overwritten (a count or a step
+ * lost), but the shift written is always one read here and bounded by max_shift, so a
+ * threshold's rate never outgrows its 58 bits. */
 unsigned cp_block_pace_kept(struct cp_block_pace *p, uint64_t now, uint64_t budget,
                             unsigned max_shift)
 {
-    if (p->since == 0 || now < p->since) {
-        p->since = now ? now : 1;
-        p->kept = 0;
+    struct cp_block_pace q = *p;
+    if (q.since == 0 || now < q.since) {
+        q.since = now ? now : 1;
+        q.kept = 0;
     }
-    uint64_t el = now - p->since;
-    if (p->kept < UINT32_MAX)
-        p->kept++;
+    if (q.shift > max_shift)
+        q.shift = max_shift;
+    uint64_t el = now - q.since;
+    if (q.kept < UINT32_MAX)
+        q.kept++;
     uint64_t per_window = budget / (1000000000ull / CP_BLOCK_WINDOW_NS);
     if (per_window == 0)
         per_window = 1;
     if (el < CP_BLOCK_WINDOW_NS) {
         /* over the budget before the window is out: twice the rate, a new window */
-        if (p->kept > per_window) {
-            if (p->shift < max_shift)
-                p->shift++;
-            p->since = now;
-            p->kept = 0;
+        if (q.kept > per_window) {
+            if (q.shift < max_shift)
+                q.shift++;
+            q.since = now;
+            q.kept = 0;
         }
-        return p->shift;
+    } else {
+        /* the window is out (el ns, longer than a window if the thread kept nothing for a
+         * while): under a quarter of the budget's rate, half the rate */
+        if (q.shift > 0 &&
+            (unsigned __int128)q.kept * 4 * CP_BLOCK_WINDOW_NS < (unsigned __int128)per_window * el)
+            q.shift--;
+        q.since = now;
+        q.kept = 0;
     }
-    /* the window is out (el ns, longer than a window if the thread kept nothing for a
-     * while): under a quarter of the budget's rate, half the rate */
-    if (p->shift > max_shift)
-        p->shift = max_shift;
-    else if (p->shift > 0 && (unsigned __int128)p->kept * 4 * CP_BLOCK_WINDOW_NS <
-                                 (unsigned __int128)per_window * el)
-        p->shift--;
-    p->since = now;
-    p->kept = 0;
-    return p->shift;
+    *p = q;
+    return q.shift;
 }
 
 bool cp_mutex_tracked(uint64_t fraction, uint64_t rnd)

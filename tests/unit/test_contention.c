@@ -303,6 +303,10 @@ static void test_block_pace(void **state)
     assert_int_equal(cp_block_pace_kept(&p, 1000, 1000, 16), 2);
     assert_int_equal(p.since, 1000);
     assert_int_equal(p.kept, 1);
+    /* a shift past the most (a signal handler's update overwritten) comes back within it */
+    struct cp_block_pace w = {t0, 0, 20};
+    assert_int_equal(cp_block_pace_kept(&w, t0 + ms, 1000, 3), 3);
+    assert_int_equal(w.shift, 3);
     /* a budget under 10 a second: one sample a window */
     struct cp_block_pace r = {0};
     cp_block_pace_kept(&r, t0, 3, 16);
