@@ -350,8 +350,16 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * their counts (at 16 deepstacks lost its joins: +6 M). (A policy that scored each join by what it
  * kept and tried again every 16 or 256 walks took 2.5-5% more CPU on namechurn than this one,
  * though ~0.4% more instructions.) Plain walks reach the outermost frame every time, so lookup
- * takes its shape from the table too (K_END). BENCHMARKS.md, "Session 20" and "Session 32". */
-#define WC_JOIN_MIN 13
+ * takes its shape from the table too (K_END). BENCHMARKS.md, "Session 20" and "Session 32".
+ * Session 36: all of that was counted in instructions, with the accounting inline; beside
+ * the flusher process the program's thread is what a rate-1 run waits for, and there the
+ * joined walk, more instructions but fewer dependent loads (a plain step loads the return
+ * address, its shape's slot and the next CFA in a chain), is the faster: every walk now
+ * tries a join. Paired (`farm-bench -n 14`, rate 1, against 13): churn wall 0.924, CPU
+ * 0.951; namechurn wall 0.926, CPU 0.941; perl (-n 10) 0.989 / 0.991; sqlite3 (-n 8)
+ * 1.000 / 1.008; callgrind's malloc+free at the default rate 151.7 (152.4). (churn's
+ * instructions under callgrind, inline: +5.8%.) */
+#define WC_JOIN_MIN 1
 /* No back-off for deeper stacks whose joins gain little: one (session 32: 8 walks in a row
  * that kept fewer than twice the fresh frames plus four, then 64 plain walks) took
  * sqlite3's walks at rate 1 from 310.5 to 248.9 M instructions, yet its runs were 1.5-4%

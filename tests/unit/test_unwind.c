@@ -393,10 +393,9 @@ static void test_cached_walks_mutated(void **state)
     assert_true(joins > walks / 4);
 }
 
-/* On a shallow stack walks go plain (unwind.c's WC_JOIN_MIN): a chain of nf frame-pointer
- * frames whose second return address alternates between two sites at each walk, walked
- * 320 times: with 6 frames no walk joins the last (but the first, after a deep one), with
- * 30 nearly every one does; every walk gives what a walk without the cache gives. */
+/* A chain of nf frame-pointer frames whose second return address alternates between two
+ * sites at each walk, walked 320 times: the joins of the last walk's states it made, and
+ * (differ) the walks that gave other than a walk without the cache gives. */
 static unsigned alternating_walks(unsigned nf, uintptr_t ra0, uintptr_t ra1, unsigned *differ)
 {
     memset(big_fake, 0, sizeof big_fake);
@@ -418,7 +417,9 @@ static unsigned alternating_walks(unsigned nf, uintptr_t ra0, uintptr_t ra1, uns
     return (unsigned)(cp_unwind_cache_joins() - j0);
 }
 
-static void test_plain_walks_on_shallow_stacks(void **state)
+/* Every walk tries a join, shallow or deep (WC_JOIN_MIN 1 since session 36: the joined walk
+ * is the faster beside the flusher process), and a joined walk is the plain one's. */
+static void test_shallow_walks_join(void **state)
 {
     fp_site1();
     uintptr_t ra0 = ra_of_site;
@@ -431,9 +432,9 @@ static void test_plain_walks_on_shallow_stacks(void **state)
     print_message("joins of 320 walks: 6 frames %u, 30 frames %u, 6 again %u\n", shallow, deep,
                   again);
     assert_int_equal(differ, 0);
-    assert_true(shallow <= 1);
+    assert_true(shallow >= 320 - 4);
     assert_true(deep >= 320 - 4);
-    assert_true(again <= 1);
+    assert_true(again >= 320 - 4);
 }
 
 static void test_libc_frames(void **state)
@@ -1011,7 +1012,7 @@ int main(void)
         cmocka_unit_test(test_cached_walks),
         cmocka_unit_test(test_cached_walk_rereads),
         cmocka_unit_test(test_cached_walks_mutated),
-        cmocka_unit_test(test_plain_walks_on_shallow_stacks),
+        cmocka_unit_test(test_shallow_walks_join),
         cmocka_unit_test(test_cache_per_live_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
