@@ -83,13 +83,15 @@ done
 # a thread that keeps more than its budget of samples a second doubles its own rate, and
 # each kept sample is scaled by the rate its threshold was drawn with. The contention
 # program with sleeping holds (20 and 60 us, 50 us gaps: thousands of waits of a few
-# hundred us, most under the raised rates): at budgets of 1000 (the default) and 100
-# the rate rises (health:block-rate-max, block-thinned), fewer samples are kept than
+# hundred us, most under the raised rates; ~1,200-2,200 kept a second a thread without a
+# budget, so budgets of 300 and 100 are passed whatever the machine's load; the default,
+# 1000, was passed on a quiet machine but not with a margin) the rate rises
+# (health:block-rate-max, block-thinned), fewer samples are kept than
 # without a budget, and each site's estimated delay is within 10% + 4 sigma of the
 # program's own measurement, sigma at most sqrt(highest rate x waited). A sample scaled
 # by the base rate instead of its own would estimate a site at a fraction of its delay.
 # Budget 0 is Go's fixed rate: nothing thinned.
-for budget in 0 1000 100; do
+for budget in 0 300 100; do
     rm -rf "$WORK/bb" && mkdir -p "$WORK/bb"
     line=$(cd "$WORK" && CTRPROF_DIR="$WORK/bb" CTRPROF_BLOCK_BUDGET=$budget LD_PRELOAD="$SHIM" \
         timeout 120 "$PROGS/contention" 0 20 60 3000 50 sleep)
@@ -102,8 +104,8 @@ for budget in 0 1000 100; do
     if [ "$budget" = 0 ]; then
         check_eq "locks:block-budget-0:fixed-rate" "thinned= rate-max=" "thinned=$thinned rate-max=$ratemax"
     else
-        # (the budget is a thread's, four workers' over ~1.4 s: at 1000, about as many as
-        # the ~7,000-12,000 waits; at 100, a tenth of them or fewer)
+        # (the budget is a thread's, four workers' over ~1.4 s: at 100, a quarter of the
+        # samples kept without a budget or fewer)
         awk -v k="${kept:-0}" -v k0="$kept0" -v t="${thinned:-0}" -v r="${ratemax:-0}" -v b="$budget" \
             'BEGIN { exit !(t > 0 && r > 100000 && (b != 100 || k < k0 / 4)) }' &&
             pass "locks:block-budget-$budget:thinned ($kept samples kept of $kept0 without, $thinned at raised rates up to $ratemax ns)" ||
