@@ -336,30 +336,24 @@ static __attribute__((noinline)) uint64_t shape_of(struct slot *t, uintptr_t ra,
  * (wverify). Cost: BENCHMARKS.md, "Rate-1 CPU: the unwinder". */
 #define WC_MAX 96 /* states kept: the shim's cap is CTRPROF_DEPTH (64) + 24 */
 #define FRESH 16  /* states of a walk kept apart while it may still join the last */
-/* A walk tries to join the last one only if the last had at least this many frames;
- * on a shallower stack it walks plainly and keeps no states. A join has a fixed cost
- * (the search for the last walk's state at each fresh frame, the fresh states moved into
- * the cache, the check of the words above the join, the copy of the kept return
- * addresses) that a plain walk does not pay, and each frame it keeps saves a plain step
- * (~45 instructions). Measured per walk at rate 1 (callgrind): churn (6 frames; 1 fresh,
- * 4 kept) ~64 instructions cheaper plain, namechurn (9; 5 fresh, 4 kept: its three
- * inner call sites change at each allocation) ~120 cheaper plain, deepstacks at 5 levels
- * (~13; ~1 fresh, ~12 kept) ~280 cheaper joined. perl's allocations (stacks of 9-12
- * frames) walk cheaper plain: 687 instructions a walk with 10 here, 493 with 13 (7.5%
- * of all the profiler added to perl at rate 1), while sqlite3, cc1 and deepstacks kept
- * their counts (at 16 deepstacks lost its joins: +6 M). (A policy that scored each join by what it
- * kept and tried again every 16 or 256 walks took 2.5-5% more CPU on namechurn than this one,
- * though ~0.4% more instructions.) Plain walks reach the outermost frame every time, so lookup
- * takes its shape from the table too (K_END). BENCHMARKS.md, "Session 20" and "Session 32".
- * Session 36: all of that was counted in instructions, with the accounting inline; beside
- * the flusher process the program's thread is what a rate-1 run waits for, and there the
- * joined walk, more instructions but fewer dependent loads (a plain step loads the return
- * address, its shape's slot and the next CFA in a chain), is the faster: every walk now
- * tries a join. Paired (`farm-bench -n 14`, rate 1, against 13): churn wall 0.924, CPU
- * 0.951; namechurn wall 0.926, CPU 0.941; perl (-n 10) 0.989 / 0.991; sqlite3 (-n 8)
- * 1.000 / 1.008; callgrind's malloc+free at the default rate 151.7 (152.4). (churn's
- * instructions under callgrind, inline: +5.8%.) */
-#define WC_JOIN_MIN 1
+/* Every walk tries to join the last one, however shallow. Until session 36 a walk joined
+ * only if the last had at least 13 frames (WC_JOIN_MIN) and a shallower one walked plainly,
+ * keeping no states: a join has a fixed cost (the search for the last walk's state at
+ * each fresh frame, the fresh states moved into the cache, the check of the words above
+ * the join, the copy of the kept return addresses) that a plain walk does not pay, and
+ * each frame it keeps saves a plain step (~45 instructions); counted per walk at rate 1
+ * with callgrind, churn (6 frames) was ~64 instructions cheaper plain, namechurn (9) ~120,
+ * perl (9-12) 687 joined against 493 plain, deepstacks (~13) ~280 cheaper joined
+ * (BENCHMARKS.md, "Session 20" and "Session 32"). All of that was counted in
+ * instructions, with the accounting inline; beside the flusher process the program's
+ * thread is what a rate-1 run waits for, and there the joined walk, more instructions but
+ * fewer dependent loads (a plain step loads the return address, its shape's slot and the
+ * next CFA in a chain), is the faster. Paired (`farm-bench -n 14`, rate 1, against 13):
+ * churn wall 0.924, CPU 0.951; namechurn wall 0.926, CPU 0.941; perl (-n 10) 0.989 /
+ * 0.991; sqlite3 (-n 8) 1.000 / 1.008; callgrind's malloc+free at the default rate 151.7
+ * (152.4); churn's instructions under callgrind, inline: +5.8%. (A policy that scored each
+ * join by what it kept and tried again every 16 or 256 walks took 2.5-5% more CPU on
+ * namechurn than the 13-frame rule, though ~0.4% more instructions.) */
 /* No back-off for deeper stacks whose joins gain little: one (session 32: 8 walks in a row
  * that kept fewer than twice the fresh frames plus four, then 64 plain walks) took
  * sqlite3's walks at rate 1 from 310.5 to 248.9 M instructions, yet its runs were 1.5-4%
@@ -377,9 +371,7 @@ enum { W_ZERO = 1, W_END = 2, W_FULL = 3 }; /* how a walk ended */
 struct wcache {
     struct wcache *next; /* the pool: a list that only grows (wc_get) */
     uint32_t owned;      /* atomic: a thread's, or free for the next thread */
-    uint32_t shallow;    /* the last walk had under WC_JOIN_MIN frames: this one walks
-                          * plainly (in the hole before joins: the states keep their
-                          * alignment) */
+    uint32_t pad_;       /* (the states keep their alignment) */
     uint64_t joins;      /* walks that joined the last one (this thread; for tests) */
     unsigned b;          /* the walk's state i is st[b + i] (b + states kept <= WC_MAX + 1) */
     unsigned n;          /* frames: states 0..n-1 gave return addresses */
@@ -426,8 +418,7 @@ static void wc_key_init(void)
     if (!wc_key_ok && pthread_key_create(&wc_key, wc_gone) == 0)
         __atomic_store_n(&wc_key_ok, 1, __ATOMIC_RELEASE);
 }
-static int wc_off;    /* tests: compare walks with and without the cache */
-static int wc_always; /* tests: every walk tries a join, however shallow (cache_enable(2)) */
+static int wc_off; /* tests: compare walks with and without the cache */
 
 /* This thread's cache, or NULL (no memory: walks go on uncached). Hook context. */
 static struct wcache *wc_get(void)
@@ -441,7 +432,6 @@ static struct wcache *wc_get(void)
             __atomic_compare_exchange_n(&c->owned, &free_, 1, 0, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
             c->n = 0; /* the last owner's walk is not this thread's */
-            c->shallow = 0;
             goto mine;
         }
     }
@@ -473,7 +463,6 @@ void cp_unwind_thread_gone(void)
 void cp_unwind_cache_enable(int on)
 {
     __atomic_store_n(&wc_off, !on, __ATOMIC_RELAXED);
-    __atomic_store_n(&wc_always, on == 2, __ATOMIC_RELAXED);
 }
 
 void cp_unwind_fork_child(void)
@@ -708,10 +697,6 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         return -1;
     struct wcache *c = wc_get();
     int keep = c && cap <= WC_MAX && !__atomic_load_n(&wc_off, __ATOMIC_RELAXED);
-    if (keep && c->shallow && !__atomic_load_n(&wc_always, __ATOMIC_RELAXED)) {
-        keep = 0; /* (WC_JOIN_MIN) */
-        c->n = 0;
-    }
     unsigned exact = 0;   /* r.ip is where a signal interrupted, not a return address */
     unsigned guessed = 0; /* r.ip was read by a frame-pointer guess (nocfi_step) */
     int end;
@@ -767,7 +752,6 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
                     return (int)cap;
                 }
                 c->n = total;
-                c->shallow = total < WC_JOIN_MIN;
                 if (c->end != W_FULL)
                     return (int)total;
                 /* the last walk stopped at its cap and this one is shorter below it: go on
@@ -843,7 +827,7 @@ int cp_unwind_cfi(struct cp_unwind_regs r, uintptr_t *pcs, unsigned cap, uintptr
         c->b = 0;
 alone:
     if (!keep && __builtin_expect(t != NULL, 1)) {
-        /* A walk that keeps no states (a shallow stack: WC_JOIN_MIN), through ordinary
+        /* A walk that keeps no states (no cache, or a cap past it), through ordinary
          * frames whose shapes are cached (and the outermost one): lookup's fast probe and
          * step() without its bound growth, the walk's registers in locals. Any other frame
          * (not cached, a signal frame, a word out of the bounds known) leaves it before
@@ -958,8 +942,6 @@ done:
         c->cap = cap;
         c->hi = hi;
     }
-    if (c)
-        c->shallow = n < WC_JOIN_MIN;
     return (int)n;
 fail:
     if (keep)

@@ -56,8 +56,8 @@ void cp_unwind_thread_gone(void);
 /* Fork child (flusher.c): the caches of threads the child does not have are free again. */
 void cp_unwind_fork_child(void);
 
-/* Tests: turn the per-thread cache of the last walk (unwind.c) off (0) and on again (1);
- * 2: on, and every walk tries a join (no plain walks on shallow stacks: WC_JOIN_MIN). */
+/* Tests: turn the per-thread cache of the last walk (unwind.c) off (0) and on again
+ * (non-zero). */
 void cp_unwind_cache_enable(int on);
 /* Tests: how many of this thread's walks joined the one before. */
 uint64_t cp_unwind_cache_joins(void);

@@ -298,7 +298,7 @@ static void test_cached_walk_rereads(void **state)
     uintptr_t ra2 = ra_of_site;
     assert_true(ra1 != ra2);
     uintptr_t pcs[40];
-    cp_unwind_cache_enable(2); /* (joins at every depth: WC_JOIN_MIN) */
+    cp_unwind_cache_enable(1);
     memset(fake, 0, sizeof fake);
     fake_chain(8, 10, ra1);
     int n = walk_fake(ra1, pcs);
@@ -351,7 +351,7 @@ static void test_cached_walks_mutated(void **state)
     fp_site2();
     ra[1] = ra_of_site;
     unsigned walks = 0, differ = 0, nonempty = 0;
-    cp_unwind_cache_enable(2); /* every walk tries a join, paying or not (WC_PLAIN) */
+    cp_unwind_cache_enable(1);
     uint64_t j0 = cp_unwind_cache_joins();
     for (unsigned round = 0; round < 400; round++) {
         /* frames at word 8, then every 8 or 16 words, up to 30 of them */
@@ -377,7 +377,7 @@ static void test_cached_walks_mutated(void **state)
             }
             cp_unwind_cache_enable(0);
             int nb = walk_big(ra[0], b, &fb);
-            cp_unwind_cache_enable(2);
+            cp_unwind_cache_enable(1);
             int na = walk_big(ra[0], a, &fa);
             walks++;
             nonempty += nb > 3;
@@ -417,8 +417,8 @@ static unsigned alternating_walks(unsigned nf, uintptr_t ra0, uintptr_t ra1, uns
     return (unsigned)(cp_unwind_cache_joins() - j0);
 }
 
-/* Every walk tries a join, shallow or deep (WC_JOIN_MIN 1 since session 36: the joined walk
- * is the faster beside the flusher process), and a joined walk is the plain one's. */
+/* Every walk tries a join, shallow or deep (since session 36: the joined walk is the faster
+ * beside the flusher process), and a joined walk is the plain one's. */
 static void test_shallow_walks_join(void **state)
 {
     fp_site1();
