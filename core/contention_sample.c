@@ -71,11 +71,12 @@ uint64_t cp_block_rate_max;
 
 unsigned cp_block_shift_max(uint64_t rate)
 {
-    unsigned m = 0;
-    while (m < CP_BLOCK_SHIFT_MAX && rate && (rate << (m + 1)) >> (m + 1) == rate &&
-           (rate << (m + 1)) < (1ull << CP_BLOCK_SHIFT_AT))
-        m++;
-    return m;
+    if (!rate)
+        return 0;
+    /* rate << m < 2^58 while its top bit, 63 - clz, plus m stays under 58 */
+    unsigned top = 63u - (unsigned)__builtin_clzll(rate);
+    unsigned m = top >= CP_BLOCK_SHIFT_AT - 1 ? 0 : CP_BLOCK_SHIFT_AT - 1 - top;
+    return m < CP_BLOCK_SHIFT_MAX ? m : CP_BLOCK_SHIFT_MAX;
 }
 
 /* Works on a copy written back whole at the end: a signal handler's wait on the same

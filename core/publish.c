@@ -778,10 +778,9 @@ void cp_publish_health(void)
     health("ctrprof/health:truncated-stacks", cp_trunc_events, &pub_trunc);
     health("ctrprof/health:block-thinned", __atomic_load_n(&cp_block_thinned, __ATOMIC_RELAXED),
            &pub_thinned);
-    /* a high-water mark, as profiler-bytes: published only when it rises */
-    uint64_t brm = __atomic_load_n(&cp_block_rate_max, __ATOMIC_RELAXED);
-    if (brm > pub_rate_max)
-        health("ctrprof/health:block-rate-max", brm, &pub_rate_max);
+    /* (a high-water mark that only rises, unlike profiler-bytes' source: no guard) */
+    health("ctrprof/health:block-rate-max", __atomic_load_n(&cp_block_rate_max, __ATOMIC_RELAXED),
+           &pub_rate_max);
     static const char *const uname[5] = {
         "ctrprof/health:unwind-fallbacks", "ctrprof/health:unwind-checked",
         "ctrprof/health:unwind-differs", "ctrprof/health:unwind-fp-fallbacks",

@@ -399,16 +399,9 @@ static __attribute__((noinline)) void block_paced(uint64_t r, uint64_t now)
 {
     if (r >> CP_BLOCK_SHIFT_AT)
         __atomic_add_fetch(&cp_block_thinned, 1, __ATOMIC_RELAXED);
-    /* (the most the rate may be raised, from the options, which do not change: computed
-     * once; a race computes the same value twice) */
-    static unsigned most_plus1;
-    unsigned most = __atomic_load_n(&most_plus1, __ATOMIC_RELAXED);
-    if (UNLIKELY(!most)) {
-        most = cp_block_shift_max(cp_opts.block_rate) + 1;
-        __atomic_store_n(&most_plus1, most, __ATOMIC_RELAXED);
-    }
     unsigned was = block_pace.shift;
-    unsigned sh = cp_block_pace_kept(&block_pace, now, cp_opts.block_budget, most - 1);
+    unsigned sh = cp_block_pace_kept(&block_pace, now, cp_opts.block_budget,
+                                     cp_block_shift_max(cp_opts.block_rate));
     if (sh > was) {
         uint64_t rate = cp_opts.block_rate << sh;
         uint64_t m = __atomic_load_n(&cp_block_rate_max, __ATOMIC_RELAXED);

@@ -70,9 +70,9 @@ struct cp_profile {
     struct cp_loc *locs;
     size_t nl, capl;
     uint64_t lost, files;
-    /* block samples kept at a rate a thread raised under CTRPROF_BLOCK_BUDGET, and the
-     * highest such rate (ns; summed over the files, as the file's own counter is over
-     * its processes) */
+    /* block samples kept at a rate a thread raised under CTRPROF_BLOCK_BUDGET (summed
+     * over the files), and the highest such rate (ns: the largest file's counter, itself
+     * summed over the processes that shared that file) */
     uint64_t block_thinned, block_rate_max;
     struct cp_symbolizer *sym;
     int no_symbols;             /* raw view: frames stay module+offset; skip the symbolizer */
