@@ -5,7 +5,7 @@
  * ctrprof/note:* counters, sandboxes, a chroot or another uid (the file made, and room
  * in it, before its path stops leading to it), and what waits for a file that cannot be
  * created or grown for now (a descriptor limit, a uid that may not open it).
- * About 870 lines: each of those writes the same file through the same state (the file,
+ * About 880 lines: each of those writes the same file through the same state (the file,
  * its seqlock, what was published), kept here.
  *
  * Contexts: whoever holds cp_flush_lock (the flusher, an inline flush, exit, a late
