@@ -166,8 +166,10 @@ $(B)/libcore.a: $(CORE_OBJ)
 # glibc's symbol versions on the condition-variable hooks (preload/versions.map): x86-64's
 VERSION_SCRIPT := -Wl,--version-script=preload/versions.map
 SHIM_VERSIONS := $(if $(filter x86_64%,$(shell $(CC) -dumpmachine)),$(VERSION_SCRIPT))
-$(B)/libctrprof.so: $(PRELOAD_OBJ) $(B)/libcore.a preload/versions.map
-	$(CC) -shared $(SAN) $(SHIM_OPT) $(SHIM_LTO) $(CFLAGS) $(LDFLAGS) -Wl,-soname,libctrprof.so $(SHIM_VERSIONS) -o $@ $(PRELOAD_OBJ) $(B)/libcore.a -ldl -lpthread -Wl,-z,nodelete -Wl,-z,now -Wl,--no-undefined
+# the read-mostly variables' lines (base/line.h's CP_READ_MOSTLY)
+READ_MOSTLY := -Wl,-T,base/readmostly.ld
+$(B)/libctrprof.so: $(PRELOAD_OBJ) $(B)/libcore.a preload/versions.map base/readmostly.ld
+	$(CC) -shared $(SAN) $(SHIM_OPT) $(SHIM_LTO) $(CFLAGS) $(LDFLAGS) -Wl,-soname,libctrprof.so $(SHIM_VERSIONS) $(READ_MOSTLY) -o $@ $(PRELOAD_OBJ) $(B)/libcore.a -ldl -lpthread -Wl,-z,nodelete -Wl,-z,now -Wl,--no-undefined
 
 $(B)/ctrprof: $(TOOL_OBJ) $(TOOL_CORE_OBJ) $(B)/libcore.a
 	$(CC) $(SAN) $(CFLAGS) $(LDFLAGS) -Wl,-Map,$(B)/ctrprof.map -o $@ $(TOOL_OBJ) $(TOOL_CORE_OBJ) $(B)/libcore.a $(DW_LIBS) $(Z_LIBS) $(ZSTD_LIBS) $(MHD_LIBS) $(CURSES_LIBS) -lm -lpthread -ldl

@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include "line.h"
 #include "rawsys.h"
 #include "spin.h"
 
@@ -45,13 +46,13 @@
 #define HUGE_AFTER ((size_t)16 << 20)
 
 static cp_spin lock = CP_SPIN_INIT;
-static uint8_t *cur;     /* guarded by lock */
-static size_t left;      /* guarded by lock */
-static size_t chunked;   /* guarded by lock: bytes of chunks mapped */
-static uint64_t mapped;  /* atomic */
-static uint64_t used;    /* atomic: bytes handed out by cp_arena_alloc */
-static unsigned fail_at; /* atomic: countdown, 0 = off */
-int cp_sandboxed;        /* atomic: spin.h */
+static uint8_t *cur;             /* guarded by lock */
+static size_t left;              /* guarded by lock */
+static size_t chunked;           /* guarded by lock: bytes of chunks mapped */
+static uint64_t mapped;          /* atomic */
+static uint64_t used;            /* atomic: bytes handed out by cp_arena_alloc */
+static unsigned fail_at;         /* atomic: countdown, 0 = off */
+CP_READ_MOSTLY int cp_sandboxed; /* atomic: spin.h */
 /* After cp_arena_freeze: memory mapped beforehand, carved for every later request */
 static cp_spin spare_lock = CP_SPIN_INIT; /* (cp_arena_alloc calls us with lock held) */
 static uint8_t *spare;                    /* guarded by spare_lock */

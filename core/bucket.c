@@ -42,6 +42,7 @@
 
 #include "arena.h"
 #include "frames.h"
+#include "line.h"
 #include "log.h"
 #include "newproc.h"
 #include "rawsys.h"
@@ -61,11 +62,11 @@
  * then the table (both acquire), so a mask never indexes past its table. */
 #define FIRST_HEADS ((uint64_t)1 << 12)
 #define GROW_BITS 4
-static uint64_t NHEADS = 1u << 16;       /* the most */
-uint32_t *cp_bucket_heads;               /* atomic (bucket.h): bucket indexes, 0 for none */
-struct cp_line_u64 cp_bucket_heads_mask; /* atomic: their number - 1 */
-static int grow_failed;                  /* guarded by lock: a growth could not be mapped */
-static int ready;                        /* cp_bucket_init was called */
+static uint64_t NHEADS = 1u << 16;        /* the most */
+CP_READ_MOSTLY uint32_t *cp_bucket_heads; /* atomic (bucket.h): bucket indexes, 0 for none */
+struct cp_line_u64 cp_bucket_heads_mask;  /* atomic: their number - 1 */
+static int grow_failed;                   /* guarded by lock: a growth could not be mapped */
+static int ready;                         /* cp_bucket_init was called */
 static cp_spin lock = CP_SPIN_INIT;
 static uint64_t max_bytes, used_bytes; /* used_bytes (the buckets') guarded by lock */
 static uint64_t hash_keep = ~0ull;     /* cp_bucket_hash_keep_for_tests */

@@ -80,6 +80,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "line.h"
 #include "log.h"
 #include "spin.h"
 
@@ -113,11 +114,13 @@ struct bucket {
     struct entry e[WAYS];
 };
 
-static struct bucket *table; /* atomic: mapped at the first wait (table_get), then kept */
-static int table_wanted;     /* cp_contention_init ran */
-static int table_failed;     /* the mapping was refused: the mutex profile is off */
+CP_READ_MOSTLY static struct bucket
+    *table;              /* atomic: mapped at the first wait (table_get), then kept */
+static int table_wanted; /* cp_contention_init ran */
+static int table_failed; /* the mapping was refused: the mutex profile is off */
 
-static struct cset *ctable; /* the condition-variable map (below): mapped at first use */
+CP_READ_MOSTLY static struct cset
+    *ctable; /* the condition-variable map (below): mapped at first use */
 
 static void *map_table(void)
 {

@@ -30,6 +30,7 @@
 #include "arena.h"
 #include "bucket.h"
 #include "heaptime.h"
+#include "line.h"
 #include "live.h"
 #include "log.h"
 #include "newproc.h"
@@ -38,9 +39,9 @@
 #include "spin.h"
 
 /* atomic */
-uint64_t cp_cycle = 1;
+CP_READ_MOSTLY uint64_t cp_cycle = 1;
 uint64_t cp_lost_n[CP_NLOST];
-int cp_stopping;
+CP_READ_MOSTLY int cp_stopping;
 
 /* the ring registry: a list that only grows; rings are reused via their state */
 struct cp_ring *cp_rings; /* atomic head */

@@ -106,6 +106,7 @@
 #include "cfile.h"
 #include "flushproc.h"
 #include "heaptime.h"
+#include "line.h"
 #include "live.h"
 #include "log.h"
 #include "mapsnap.h"
@@ -121,7 +122,7 @@
 #include "unwind.h"
 
 /* immutable after cp_prof_init (and in the fork child, after atfork_child) */
-struct cp_options cp_prof_opts;
+CP_READ_MOSTLY struct cp_options cp_prof_opts;
 
 /* A single-threaded process's events go to the flusher process ("the flusher as a
  * process"): CTRPROF_FLUSHER=process, or auto at rate 1 */

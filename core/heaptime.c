@@ -46,6 +46,7 @@
 #include "arena.h"
 #include "bucket.h"
 #include "hweight.h"
+#include "line.h"
 #include "log.h"
 #include "names.h"
 #include "prof.h"
@@ -186,7 +187,7 @@ uint64_t cp_ht_last_t;  /* the latest applied event's time (cp_ht_last_event) */
  * good (a program at its descriptor limit lost its sites' peak and lifetimes). */
 static uint64_t wait_until;
 
-bool cp_ht_on = true;
+CP_READ_MOSTLY bool cp_ht_on = true;
 
 /* cp_ht_class's tables (heaptime.h), by bit length: generated from the classes' definition
  * ([k] from 10^(k+2) ns, [8] from 10 s), checked against it by test_heaptime */

@@ -13,6 +13,7 @@
 #include <sys/single_threaded.h>
 
 #include "arena.h"
+#include "line.h"
 #include "shadow.h"
 #include "spin.h"
 
@@ -37,14 +38,14 @@ struct gen {
  * and remove: two threads at rate 1 spent a quarter of cp_live_insert waiting for that
  * line — perf annotate on bench/progs/alloc_mt.) */
 uint8_t cp_live_filter[1u << CP_LIVE_FILTER_BITS];
-int cp_live_deferred;
-int cp_vm_shared;
-int cp_fence_asym;
+CP_READ_MOSTLY int cp_live_deferred;
+CP_READ_MOSTLY int cp_vm_shared;
+CP_READ_MOSTLY int cp_fence_asym;
 static _Alignas(64) struct {
     bool ready;              /* atomic: the first generation exists */
     unsigned ngen;           /* atomic: generations published */
     struct gen gens[MAXGEN]; /* gens[i] immutable once published via ngen */
-} T;
+} T CP_READ_MOSTLY;
 static _Alignas(64) struct {
     _Alignas(64) uint64_t n; /* atomic: slots of the generation ever claimed from empty */
 } fills[MAXGEN];
@@ -86,9 +87,9 @@ static uint64_t khash(uintptr_t p)
  * free the program makes after the allocation's hook has returned: it is written with a
  * plain store once the entry is the inserter's, and read while the entry is still the
  * remover's. */
-static bool sh_on;      /* the shadow maps are in use (dense: cp_live_init) */
-static bool wide_used;  /* atomic: some object went to the wide map */
-static bool table_used; /* atomic: some object went to the hash table */
+CP_READ_MOSTLY static bool sh_on; /* the shadow maps are in use (dense: cp_live_init) */
+static bool wide_used;            /* atomic: some object went to the wide map */
+static bool table_used;           /* atomic: some object went to the hash table */
 
 /* which 16-byte half of its granule k starts in (the entry's low bit) */
 static inline uintptr_t sh_half(uintptr_t k)

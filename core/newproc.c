@@ -13,13 +13,14 @@
 #include <unistd.h>
 
 #include "contention.h"
+#include "line.h"
 #include "prof.h"
 
 static uint8_t always_same = 1;
-uint8_t *cp_newproc_same = &always_same;
+CP_READ_MOSTLY uint8_t *cp_newproc_same = &always_same;
 bool cp_newproc_unseen;
-static pid_t marked_pid;
-static bool wiped; /* the kernel wipes the page in children */
+CP_READ_MOSTLY static pid_t marked_pid;
+CP_READ_MOSTLY static bool wiped; /* the kernel wipes the page in children */
 static void (*reset_fn)(void);
 static bool noticing; /* noticed() is resetting: the reset's mark says "unseen" */
 

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "line.h"
 #include "log.h"
 #include "mapsnap.h"
 #include "modules.h"
@@ -53,7 +54,7 @@
  * executable's name that the kernel put at the top of the initial stack (AT_EXECFN);
  * for any other thread, its thread descriptor (glibc puts struct pthread, then the static
  * TLS, at the top of the stack block, also for a stack the program supplied). */
-static uintptr_t main_hi, main_self;
+CP_READ_MOSTLY static uintptr_t main_hi, main_self;
 /* How far below main_hi the main thread's stack may reach: its RLIMIT_STACK at start-up
  * (at most 1 GiB, as for any thread). The kernel keeps mmap'd memory at least that far
  * below the stack's top, so a handler's alternate stack mmap'd by the program is never
@@ -61,7 +62,7 @@ static uintptr_t main_hi, main_self;
  * below the stack (always with ASLR off: gdb, setarch -R), and libunwind then ran in place
  * on the alternate stack and overran it (stacks.sh, no-aslr). A program that raises its
  * limit later and recurses deeper has those frames walked as on another stack. */
-static uintptr_t main_span = (uintptr_t)1 << 30;
+CP_READ_MOSTLY static uintptr_t main_span = (uintptr_t)1 << 30;
 
 void cp_stack_init(void)
 {

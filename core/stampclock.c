@@ -20,6 +20,7 @@
 #include "stampclock.h"
 
 #include "contention.h"
+#include "line.h"
 #include "prof.h" /* cp_prof_tsc_denied */
 #include "rawsys.h"
 #include "spin.h"
@@ -31,7 +32,7 @@
 #include <unistd.h>
 
 struct cp_line_bool cp_stamp_tsc_mode;
-int cp_tsc_denied;
+CP_READ_MOSTLY int cp_tsc_denied;
 static bool tsc_invariant;        /* cpuid's word, read at start-up (cp_stamp_init) */
 struct cp_stamp_cal cp_stamp_cal; /* tsc0, ns0: the first pair; mult: over the latest */
 
@@ -205,8 +206,8 @@ unsigned cp_stamp_calibrations(void)
  * written once and never changed, where cp_stamp_cal is re-read under cp_flush_lock as
  * its baseline doubles (and exists only at the dense rates). */
 
-struct cp_waitclock cp_waitclock;
-int cp_waitclock_on;
+CP_READ_MOSTLY struct cp_waitclock cp_waitclock;
+CP_READ_MOSTLY int cp_waitclock_on;
 
 /* the flusher thread's alone (one at a time); a fork child's carries on where its
  * parent's was */

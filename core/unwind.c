@@ -39,6 +39,7 @@
 
 #include "arena.h"
 #include "ehframe.h"
+#include "line.h"
 
 /* ---- the table --------------------------------------------------------------------- */
 
@@ -51,14 +52,14 @@ struct slot {
     uint64_t val;  /* shape; rewritten whole (a newer generation) */
 };
 
-static struct slot *table; /* atomic pointer, mapped on first use */
+CP_READ_MOSTLY static struct slot *table; /* atomic pointer, mapped on first use */
 
 static size_t slot_of(uintptr_t ra)
 {
     return (size_t)((ra * 0x9e3779b97f4a7c15ull) >> (64 - TBITS));
 }
-static unsigned generation;           /* atomic */
-static uint64_t n_parsed, n_unusable; /* atomic, statistics */
+CP_READ_MOSTLY static unsigned generation; /* atomic */
+static uint64_t n_parsed, n_unusable;      /* atomic, statistics */
 
 static struct slot *get_table(void)
 {
@@ -392,10 +393,10 @@ struct wcache {
  * (512 bytes more of it). */
 static struct wcache *wc_pool; /* atomic head */
 static __thread struct wcache *wc __attribute__((tls_model("initial-exec")));
-static pthread_key_t wc_key; /* created by cp_unwind_init; a key below 32 (glibc keeps its
-                              * value in the thread descriptor: setting it allocates
-                              * nothing) */
-static int wc_key_ok;
+CP_READ_MOSTLY static pthread_key_t wc_key; /* created by cp_unwind_init; a key below 32 (glibc
+                                             * keeps its value in the thread descriptor: setting it
+                                             * allocates nothing) */
+CP_READ_MOSTLY static int wc_key_ok;
 
 static void wc_release(struct wcache *c)
 {
@@ -418,7 +419,7 @@ static void wc_key_init(void)
     if (!wc_key_ok && pthread_key_create(&wc_key, wc_gone) == 0)
         __atomic_store_n(&wc_key_ok, 1, __ATOMIC_RELEASE);
 }
-static int wc_off; /* tests: compare walks with and without the cache */
+CP_READ_MOSTLY static int wc_off; /* tests: compare walks with and without the cache */
 
 /* This thread's cache, or NULL (no memory: walks go on uncached). Hook context. */
 static struct wcache *wc_get(void)

@@ -20,6 +20,7 @@
  */
 #include "early.h"
 
+#include "line.h"
 #include "log.h"
 #include "prof.h"
 #include "shim.h"
@@ -33,7 +34,7 @@ static struct early {
     int freed;
 } early[EARLY_MAX];
 static unsigned early_n; /* atomic: entries claimed (may pass EARLY_MAX: those are lost) */
-int cp_early_open = 1;   /* atomic: until the replay starts */
+CP_READ_MOSTLY int cp_early_open = 1; /* atomic: until the replay starts */
 
 static void filter_dec(const void *p)
 {

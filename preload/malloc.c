@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "early.h"
+#include "line.h"
 #include "prof.h"
 #include "shim.h"
 
@@ -50,18 +51,18 @@ static void early_free(void *p);
 static void *early_calloc(size_t a, size_t s);
 /* Until dlsym has answered, the hot three point at the early_* functions below, which
  * resolve and serve from the static pool meanwhile: the hooks never test for NULL. */
-static void *(*real_malloc)(size_t) = early_malloc;
-static void (*real_free)(void *) = early_free;
-static void *(*real_calloc)(size_t, size_t) = early_calloc;
+CP_READ_MOSTLY static void *(*real_malloc)(size_t) = early_malloc;
+CP_READ_MOSTLY static void (*real_free)(void *) = early_free;
+CP_READ_MOSTLY static void *(*real_calloc)(size_t, size_t) = early_calloc;
 static void *early_realloc(void *p, size_t n);
-static int resolved; /* atomic: every real_* pointer is the real function */
-static void *(*real_realloc)(void *, size_t) = early_realloc;
-static int (*real_posix_memalign)(void **, size_t, size_t);
-static void *(*real_aligned_alloc)(size_t, size_t);
-static void *(*real_memalign)(size_t, size_t);
-static void *(*real_valloc)(size_t);
-static void *(*real_pvalloc)(size_t);
-static size_t (*real_malloc_usable_size)(void *);
+CP_READ_MOSTLY static int resolved; /* atomic: every real_* pointer is the real function */
+CP_READ_MOSTLY static void *(*real_realloc)(void *, size_t) = early_realloc;
+CP_READ_MOSTLY static int (*real_posix_memalign)(void **, size_t, size_t);
+CP_READ_MOSTLY static void *(*real_aligned_alloc)(size_t, size_t);
+CP_READ_MOSTLY static void *(*real_memalign)(size_t, size_t);
+CP_READ_MOSTLY static void *(*real_valloc)(size_t);
+CP_READ_MOSTLY static void *(*real_pvalloc)(size_t);
+CP_READ_MOSTLY static size_t (*real_malloc_usable_size)(void *);
 
 /* ---- bootstrap: dlsym's own allocations -------------------------------------------- */
 

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "prof.h"
+#include "line.h"
 #include "shim.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -81,53 +82,60 @@ int cp_hook_cond_broadcast(pthread_cond_t *c);
 static int early_lock(pthread_mutex_t *m);
 static int early_unlock(pthread_mutex_t *m);
 /* The two hottest pointers start at stubs that resolve first: no NULL test on the path. */
-static int (*real_mutex_lock)(pthread_mutex_t *) = early_lock;
-static int (*real_mutex_trylock)(pthread_mutex_t *);
-static int (*real_mutex_timedlock)(pthread_mutex_t *, const struct timespec *);
-static int (*real_mutex_unlock)(pthread_mutex_t *) = early_unlock;
-static int (*real_mutex_clocklock)(pthread_mutex_t *, clockid_t, const struct timespec *);
-static int (*real_mtx_lock)(pthread_mutex_t *); /* C11: a mtx_t is a pthread_mutex_t */
-static int (*real_mtx_timedlock)(pthread_mutex_t *, const struct timespec *);
-static int (*real_mtx_unlock)(pthread_mutex_t *);
-static int (*real_cnd_wait)(pthread_cond_t *, pthread_mutex_t *);
-static int (*real_cnd_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
-static int (*real_rw_unlock)(pthread_rwlock_t *);
-static int (*real_clockrdlock)(pthread_rwlock_t *, clockid_t, const struct timespec *);
-static int (*real_clockwrlock)(pthread_rwlock_t *, clockid_t, const struct timespec *);
-static int (*real_cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t,
-                                  const struct timespec *);
-static int (*real_sem_clockwait)(sem_t *, clockid_t, const struct timespec *);
-static int (*real_spin_lock)(pthread_spinlock_t *);
-static int (*real_spin_trylock)(pthread_spinlock_t *);
+CP_READ_MOSTLY static int (*real_mutex_lock)(pthread_mutex_t *) = early_lock;
+CP_READ_MOSTLY static int (*real_mutex_trylock)(pthread_mutex_t *);
+CP_READ_MOSTLY static int (*real_mutex_timedlock)(pthread_mutex_t *, const struct timespec *);
+CP_READ_MOSTLY static int (*real_mutex_unlock)(pthread_mutex_t *) = early_unlock;
+CP_READ_MOSTLY static int (*real_mutex_clocklock)(pthread_mutex_t *, clockid_t,
+                                                  const struct timespec *);
+CP_READ_MOSTLY static int (*real_mtx_lock)(
+    pthread_mutex_t *); /* C11: a mtx_t is a pthread_mutex_t */
+CP_READ_MOSTLY static int (*real_mtx_timedlock)(pthread_mutex_t *, const struct timespec *);
+CP_READ_MOSTLY static int (*real_mtx_unlock)(pthread_mutex_t *);
+CP_READ_MOSTLY static int (*real_cnd_wait)(pthread_cond_t *, pthread_mutex_t *);
+CP_READ_MOSTLY static int (*real_cnd_timedwait)(pthread_cond_t *, pthread_mutex_t *,
+                                                const struct timespec *);
+CP_READ_MOSTLY static int (*real_rw_unlock)(pthread_rwlock_t *);
+CP_READ_MOSTLY static int (*real_clockrdlock)(pthread_rwlock_t *, clockid_t,
+                                              const struct timespec *);
+CP_READ_MOSTLY static int (*real_clockwrlock)(pthread_rwlock_t *, clockid_t,
+                                              const struct timespec *);
+CP_READ_MOSTLY static int (*real_cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t,
+                                                 const struct timespec *);
+CP_READ_MOSTLY static int (*real_sem_clockwait)(sem_t *, clockid_t, const struct timespec *);
+CP_READ_MOSTLY static int (*real_spin_lock)(pthread_spinlock_t *);
+CP_READ_MOSTLY static int (*real_spin_trylock)(pthread_spinlock_t *);
 /* The signals start at stubs too (EARLY_SIGNAL): their hooks are a load and a tail call. */
 static int early_cond_signal(pthread_cond_t *c);
 static int early_cond_broadcast(pthread_cond_t *c);
 static int early_cnd_signal(pthread_cond_t *c);
 static int early_cnd_broadcast(pthread_cond_t *c);
-static int (*real_cond_signal)(pthread_cond_t *) = early_cond_signal;
-static int (*real_cond_broadcast)(pthread_cond_t *) = early_cond_broadcast;
-static int (*real_cnd_signal)(pthread_cond_t *) = early_cnd_signal;
-static int (*real_cnd_broadcast)(pthread_cond_t *) = early_cnd_broadcast;
-static int (*real_rdlock)(pthread_rwlock_t *);
-static int (*real_wrlock)(pthread_rwlock_t *);
-static int (*real_tryrdlock)(pthread_rwlock_t *);
-static int (*real_trywrlock)(pthread_rwlock_t *);
-static int (*real_timedrdlock)(pthread_rwlock_t *, const struct timespec *);
-static int (*real_timedwrlock)(pthread_rwlock_t *, const struct timespec *);
-static int (*real_cond_wait)(pthread_cond_t *, pthread_mutex_t *);
-static int (*real_cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
-static int (*real_sem_wait)(sem_t *);
-static int (*real_sem_trywait)(sem_t *);
-static int (*real_sem_timedwait)(sem_t *, const struct timespec *);
-static int (*real_join)(pthread_t, void **);
-static int (*real_tryjoin)(pthread_t, void **);
-static int (*real_timedjoin)(pthread_t, void **, const struct timespec *);
-static int (*real_clockjoin)(pthread_t, void **, clockid_t, const struct timespec *);
-static int (*real_thrd_join)(thrd_t, int *);
-static int (*real_barrier_wait)(pthread_barrier_t *);
-static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+CP_READ_MOSTLY static int (*real_cond_signal)(pthread_cond_t *) = early_cond_signal;
+CP_READ_MOSTLY static int (*real_cond_broadcast)(pthread_cond_t *) = early_cond_broadcast;
+CP_READ_MOSTLY static int (*real_cnd_signal)(pthread_cond_t *) = early_cnd_signal;
+CP_READ_MOSTLY static int (*real_cnd_broadcast)(pthread_cond_t *) = early_cnd_broadcast;
+CP_READ_MOSTLY static int (*real_rdlock)(pthread_rwlock_t *);
+CP_READ_MOSTLY static int (*real_wrlock)(pthread_rwlock_t *);
+CP_READ_MOSTLY static int (*real_tryrdlock)(pthread_rwlock_t *);
+CP_READ_MOSTLY static int (*real_trywrlock)(pthread_rwlock_t *);
+CP_READ_MOSTLY static int (*real_timedrdlock)(pthread_rwlock_t *, const struct timespec *);
+CP_READ_MOSTLY static int (*real_timedwrlock)(pthread_rwlock_t *, const struct timespec *);
+CP_READ_MOSTLY static int (*real_cond_wait)(pthread_cond_t *, pthread_mutex_t *);
+CP_READ_MOSTLY static int (*real_cond_timedwait)(pthread_cond_t *, pthread_mutex_t *,
+                                                 const struct timespec *);
+CP_READ_MOSTLY static int (*real_sem_wait)(sem_t *);
+CP_READ_MOSTLY static int (*real_sem_trywait)(sem_t *);
+CP_READ_MOSTLY static int (*real_sem_timedwait)(sem_t *, const struct timespec *);
+CP_READ_MOSTLY static int (*real_join)(pthread_t, void **);
+CP_READ_MOSTLY static int (*real_tryjoin)(pthread_t, void **);
+CP_READ_MOSTLY static int (*real_timedjoin)(pthread_t, void **, const struct timespec *);
+CP_READ_MOSTLY static int (*real_clockjoin)(pthread_t, void **, clockid_t, const struct timespec *);
+CP_READ_MOSTLY static int (*real_thrd_join)(thrd_t, int *);
+CP_READ_MOSTLY static int (*real_barrier_wait)(pthread_barrier_t *);
+CP_READ_MOSTLY static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
+                                         void *);
 
-static int resolved;
+CP_READ_MOSTLY static int resolved;
 
 /* The next definition, as the program's call would have bound without us: for
  * pthread_cond_*, glibc's GLIBC_2.3.2 version (dlvsym), unless dlsym finds another

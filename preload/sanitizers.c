@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "gotslots.h"
+#include "line.h"
 #include "shim.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -84,8 +85,8 @@ static bool wanted(const char *name)
     return false;
 }
 
-void (*cp_shim_lsan_ignore)(const void *);
-uintptr_t cp_shim_ldso_lo, cp_shim_ldso_len;
+CP_READ_MOSTLY void (*cp_shim_lsan_ignore)(const void *);
+CP_READ_MOSTLY uintptr_t cp_shim_ldso_lo, cp_shim_ldso_len;
 static bool wipe_evex; /* LeakSanitizer on AVX-512: zero ymm16-31 */
 
 /* LeakSanitizer scans every thread's registers, the vector ones too, and takes any word

@@ -33,15 +33,16 @@
 #include <unistd.h>
 
 #include "early.h"
+#include "line.h"
 #include "log.h"
 #include "prof.h"
 #include "spin.h"
 
 __thread struct cp_tls cp_tls __attribute__((tls_model("initial-exec")));
-struct cp_options cp_opts;
-int cp_shim_state; /* CP_SHIM_* */
+CP_READ_MOSTLY struct cp_options cp_opts;
+CP_READ_MOSTLY int cp_shim_state; /* CP_SHIM_* */
 bool cp_shim_inert;
-uintptr_t cp_shim_lo, cp_shim_hi;
+CP_READ_MOSTLY uintptr_t cp_shim_lo, cp_shim_hi;
 int cp_shim_pid;
 
 static pthread_key_t thread_key;
