@@ -241,8 +241,11 @@ static inline void drain_ring(struct cp_ring *r)
             cp_account_direct(r, direct, __atomic_load_n(&cp_cycle, __ATOMIC_RELAXED) - 1);
             direct = NULL;
         }
-    } else
+    } else if (__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED)) {
+        cp_ring_drain_ahead(r, cp_account, cp_account_ahead, r);
+    } else {
         cp_ring_drain(r, cp_account, r);
+    }
     cp_ring_lost_total += cp_ring_take_lost(r);
     cp_ring_waits_total += cp_ring_take_waits(r);
 }

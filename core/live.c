@@ -196,10 +196,8 @@ static void filter_dec(const void *p)
         ;
 }
 
-void cp_live_prefetch(const void *p, uint64_t size)
+static inline void prefetch_entry(const void *p, uint64_t size)
 {
-    if (__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED))
-        return; /* (the consumer inserts it: not this thread's cache) */
     uintptr_t k = (uintptr_t)p;
     if (sh_ok(k)) {
         /* (each map's geometry a constant: a map number chosen at run time cost ~10
@@ -218,6 +216,18 @@ void cp_live_prefetch(const void *p, uint64_t size)
         const struct gen *G = &T.gens[ng - 1];
         __builtin_prefetch(&G->slots[khash((uintptr_t)p) & G->mask], 1);
     }
+}
+
+void cp_live_prefetch(const void *p, uint64_t size)
+{
+    if (__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED))
+        return; /* (the consumer inserts it: not this thread's cache) */
+    prefetch_entry(p, size);
+}
+
+void cp_live_prefetch_deferred(const void *p, uint64_t size)
+{
+    prefetch_entry(p, size);
 }
 
 static bool table_insert(const void *p, uintptr_t v, uint64_t birth)

@@ -111,6 +111,10 @@ static inline bool cp_ring_alone(void)
 /* Start loading the slot where p, of size bytes, would be inserted (a sampled allocation
  * calls this before it unwinds, so the table's cache miss overlaps the unwinding). */
 void cp_live_prefetch(const void *p, uint64_t size);
+/* The same for the consumer of a deferred record (resolve.c's cp_account_ahead, some
+ * records before it applies one: an allocation's insert, or with size 0 a free's remove of
+ * a small object, the fine map's entry). */
+void cp_live_prefetch_deferred(const void *p, uint64_t size);
 /* A value: the object's heap bucket index and size (resolve.c's hv_make: bits 0-1 clear)
  * or, until the flusher has found the bucket, the allocation's ref (prof_int.h: bit 1 set,
  * bit 0 clear); never 0. */

@@ -175,6 +175,10 @@ struct cp_touched {
 extern struct cp_touched cp_touched[2];
 
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n);
+/* cp_account's look ahead (ring.h's cp_ring_drain_ahead): the live table's entry of a
+ * deferred record (live.h's cp_live_deferred) starts loading some records before it is
+ * applied */
+void cp_account_ahead(enum cp_rec_kind kind, const uint64_t *w, unsigned n);
 /* the same for a record that did not go through the ring (struct cp_direct) */
 void cp_account_direct(struct cp_ring *r, const struct cp_direct *d, uint64_t c);
 /* A heap event of a thread alone (flusher.c's flush: its ring the only one, empty, and

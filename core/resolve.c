@@ -533,6 +533,14 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
         account(ctx, kind, c, w, n, NULL, 0, false);
 }
 
+void cp_account_ahead(enum cp_rec_kind kind, const uint64_t *w, unsigned n)
+{
+    if (kind == CP_REC_ALLOC_PLACE && n >= 3)
+        cp_live_prefetch_deferred((const void *)(uintptr_t)w[0], w[1] >> 16);
+    else if (kind == CP_REC_FREE_PTR && n >= 2)
+        cp_live_prefetch_deferred((const void *)(uintptr_t)w[0], 0);
+}
+
 void cp_account_direct(struct cp_ring *r, const struct cp_direct *d, uint64_t c)
 {
     account(r, d->kind, c, d->w, d->n, d->x, d->nx, true);

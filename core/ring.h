@@ -266,6 +266,13 @@ void cp_ring_shed(struct cp_ring *r);
 typedef void (*cp_ring_fn)(void *ctx, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
                            unsigned n);
 uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx);
+/* cp_ring_drain, also calling pre for each record CP_RING_AHEAD records before fn gets it
+ * (its kind and words, as fn's, for the look to come: resolve.c's cp_account_ahead starts
+ * loading the live table's entry a deferred record will take; its misses, one an event on
+ * perl's heap, otherwise come one after the other). */
+#define CP_RING_AHEAD 8
+typedef void (*cp_ring_pre_fn)(enum cp_rec_kind kind, const uint64_t *words, unsigned n);
+uint64_t cp_ring_drain_ahead(struct cp_ring *r, cp_ring_fn fn, cp_ring_pre_fn pre, void *ctx);
 /* The same by the ring's own producer (an inline flush on the thread that writes it),
  * which cannot be waiting for room meanwhile: no wake-up of a waiter. */
 uint64_t cp_ring_drain_own(struct cp_ring *r, cp_ring_fn fn, void *ctx);
