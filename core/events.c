@@ -365,9 +365,9 @@ static inline unsigned common_suffix(const uintptr_t *a, const uintptr_t *b, uns
  * of cache misses loses its memory parallelism at every free: perl's own code took
  * ~0.15 s more at rate 1 for it (BENCHMARKS.md, "Session 37"; 92% of perl.pl's frees
  * follow a free). A free that follows a free on this thread, with no other event between,
- * leaves its stamp to the consumer (CP_STAMP_IN_RUN), up to CP_RING_STAMP_RUN - 1 frees
- * after the run's read; the consumer brackets its time between that read and the next
- * stamp in the ring (resolve.c, "frees in a run"), and classes its lifetime only where the bracket
+ * leaves its stamp pending (CP_STAMP_PENDING), up to CP_RING_STAMP_RUN - 1 frees after
+ * the run's read; the consumer brackets its time between that read and the next stamp in
+ * the ring (resolve.c, "pending frees"), and classes its lifetime only where the bracket
  * holds one class (a pause inside a run leaves up to 15 lifetimes unclassed: counted). A
  * check of the coarse clock at each free (to read again after a pause) cost churn more
  * than the read it saved. The run is this thread's alone: with one thread
@@ -384,7 +384,7 @@ static inline uint64_t free_ptr_stamp(struct cp_ring *r)
     }
     if (r->stamp_run) {
         r->stamp_run--;
-        return CP_STAMP_IN_RUN;
+        return CP_STAMP_PENDING;
     }
     r->stamp_run = CP_RING_STAMP_RUN - 1;
     return cp_stamp_tsc();

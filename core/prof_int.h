@@ -175,8 +175,8 @@ struct cp_touched {
 extern struct cp_touched cp_touched[2];
 
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n);
-/* The end of a drain of r by cp_account: the frees of a run that wait there (resolve.c,
- * "frees in a run") are applied, bracketed by now. */
+/* The end of a drain of r by cp_account: its pending frees (resolve.c, "pending frees")
+ * are applied, bracketed by now. */
 void cp_account_close(struct cp_ring *r);
 /* Pending frees whose bracket held more than one lifetime class: their class is not known
  * (published as ctrprof/health:life-unbracketed). Guarded by cp_flush_lock. */

@@ -134,12 +134,11 @@ struct cp_ring {
     uint32_t cnode_n;          /* cnode[d], 1 <= d <= cnode_n: the frame node (frames.h) whose stack
                                 * is cstk's outer d frames, a hint's node (resolve.c's cp_account) */
     uint32_t cnode[CP_RING_STK + 1];
-    /* the last stamp read in this ring's records (resolve.c: the lower bound of a run of
-     * frees), and the run's frees drained since it, waiting for the bound above: address
-     * and cycle */
-    uint64_t crun_from;
-    uint32_t crun_n;
-    uint64_t crun[CP_RING_STAMP_RUN][2];
+    /* the last stamp read in this ring's records (resolve.c: a pending free's lower bound),
+     * and the pending frees drained since it: address and cycle */
+    uint64_t clast;
+    uint32_t npend;
+    uint64_t pend[CP_RING_STAMP_RUN][2];
 
     /* consumer-written atomics */
     __attribute__((aligned(64))) uint64_t rtail;

@@ -98,8 +98,8 @@ static void classes(int b, uint64_t c[CP_NCLASS])
         c[k] = cp_ht_bucket_life(bk[b], k, false);
 }
 
-/* Runs of frees (events.c's free_ptr_stamp, resolve.c's frees in a run): a free that
- * follows a free leaves its stamp to the flush, and the flush brackets its time between the
+/* Runs of frees (events.c's free_ptr_stamp, resolve.c's pending frees): a free that
+ * follows a free leaves its stamp pending, and the flush brackets its time between the
  * run's read and the next stamp in the ring. Objects freed in a row after a pause keep
  * their lifetime class; a pause inside a run leaves the lifetime that straddles it
  * unclassed and counted, never classed short (taking the run's read as its time would
@@ -136,7 +136,7 @@ static void test_free_runs(void **state)
     assert_int_equal(c1[CP_LIFE_NONE] - c0[CP_LIFE_NONE], cp_life_unbracketed - u0);
 
     /* b allocated, a freed (its stamp read: an allocation came before), 3 ms, b freed (in
-     * the run: its stamp left to the flush), an allocation (the bracket's end, after the pause) */
+     * the run: pending), an allocation (the bracket's end, after the pause) */
     u0 = cp_life_unbracketed;
     classes(7, c0);
     alloc_at(t, 401, 7);
