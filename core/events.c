@@ -128,7 +128,6 @@ struct cp_thread *cp_thread_get(void)
     if (!r)
         r = take_ring(CP_RING_RELEASED);
     if (r) {
-        r->stamp_run = 0; /* (the last thread's run is not this one's) */
         cp_self_ring = r;
         ring_taken();
         return (struct cp_thread *)r;
@@ -359,37 +358,6 @@ static inline unsigned common_suffix(const uintptr_t *a, const uintptr_t *b, uns
  * the unwinder"). */
 #define CP_PREFETCH_HEADS (1ull << 14)
 
-/* A deferred free's stamp (live.h's cp_live_deferred: one thread, rate 1). On the VMs
- * this is measured on, rdtsc waits for the loads in flight (bench/progs/tscstall: four
- * overlapping pointer chases 62 -> 138 ns a step), so a program whose frees come in runs
- * of cache misses loses its memory parallelism at every free: perl's own code took
- * ~0.15 s more at rate 1 for it (BENCHMARKS.md, "Session 37"; 92% of perl.pl's frees
- * follow a free). A free that follows a free on this thread, with no other event between,
- * leaves its stamp pending (CP_STAMP_PENDING), up to CP_RING_STAMP_RUN - 1 frees after
- * the run's read; the consumer brackets its time between that read and the next stamp in
- * the ring (resolve.c, "pending frees"), and classes its lifetime only where the bracket
- * holds one class (a pause inside a run leaves up to 15 lifetimes unclassed: counted). A
- * check of the coarse clock at each free (to read again after a pause) cost churn more
- * than the read it saved. The run is this thread's alone: with one thread
- * every object freed in it was allocated before the read that began it (an allocation
- * ends a run), so the bracket bounds its lifetime from both sides. Only beside a consumer
- * on another task (the flusher process or thread): drained inline there is nothing to
- * save. */
-static inline uint64_t free_ptr_stamp(struct cp_ring *r)
-{
-    if (!cp_ht_on || !cp_stamp_tsc_on() ||
-        !__atomic_load_n(&cp_flusher_running.v, __ATOMIC_RELAXED)) {
-        r->stamp_run = 0;
-        return cp_ht_stamp();
-    }
-    if (r->stamp_run) {
-        r->stamp_run--;
-        return CP_STAMP_PENDING;
-    }
-    r->stamp_run = CP_RING_STAMP_RUN - 1;
-    return cp_stamp_tsc();
-}
-
 _Static_assert(CP_RING_STK >= CP_MAX_DEPTH + 1, "a ring keeps a whole stack");
 _Static_assert(CP_MAX_DEPTH + 1 <= 255, "a record's frame counts fit a byte");
 
@@ -437,7 +405,6 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
      * lifetimes, the peak's moment), then the new frames. The ref is not written: the
      * consumer counts this ring's allocation records (cnref). */
     uintptr_t ref = cp_make_ref(r->nref, r->id);
-    r->stamp_run = 0; /* (an allocation ends a run of frees: free_ptr_stamp) */
     uint64_t w[4] = {(uint64_t)(uintptr_t)p,
                      (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep,
                      cp_ht_stamp(), ref};
@@ -487,7 +454,6 @@ void cp_event_free_commit(struct cp_thread *t, uintptr_t v, uint64_t birth)
         cp_prof_lost(CP_LOST_NORING, 1);
         return;
     }
-    ((struct cp_ring *)t)->stamp_run = 0; /* (a run is of deferred frees alone) */
     uint64_t w[3] = {v, cp_ht_stamp(), birth};
     emit((struct cp_ring *)t, CP_REC_FREE, w, 3, NULL, 0, 0);
 }
@@ -502,7 +468,7 @@ bool cp_event_free_ptr(struct cp_thread *t, void *p)
         cp_prof_lost(CP_LOST_NORING, 1);
         return true;
     }
-    uint64_t w[2] = {(uint64_t)(uintptr_t)p, free_ptr_stamp((struct cp_ring *)t)};
+    uint64_t w[2] = {(uint64_t)(uintptr_t)p, cp_ht_stamp()};
     return emit((struct cp_ring *)t, CP_REC_FREE_PTR, w, 2, NULL, 0, 0) != EMIT_RETRY;
 }
 
@@ -521,7 +487,6 @@ void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16
         cp_prof_lost(t ? CP_LOST_NBUCKET : CP_LOST_NORING, 1);
         return;
     }
-    ((struct cp_ring *)t)->stamp_run = 0; /* (a wait: time passed) */
     uint64_t w[3] = {(uint64_t)(uintptr_t)b, count_q16, delay_ns};
     emit((struct cp_ring *)t, CP_REC_DELAY, w, 3, NULL, 0, 0);
 }

@@ -175,12 +175,6 @@ struct cp_touched {
 extern struct cp_touched cp_touched[2];
 
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n);
-/* The end of a drain of r by cp_account: its pending frees (resolve.c, "pending frees")
- * are applied, bracketed by now. */
-void cp_account_close(struct cp_ring *r);
-/* Pending frees whose bracket held more than one lifetime class: their class is not known
- * (published as ctrprof/health:life-unbracketed). Guarded by cp_flush_lock. */
-extern uint64_t cp_life_unbracketed;
 /* cp_account's look ahead (ring.h's cp_ring_drain_ahead): the live table's entry of a
  * deferred record (live.h's cp_live_deferred) starts loading some records before it is
  * applied */

@@ -411,8 +411,7 @@ resolve_free_ptr(const uint64_t *w, uint64_t c, bool late)
     v[0] = cp_live_remove((const void *)(uintptr_t)w[0], &v[2]);
     if (!v[0])
         return NULL;
-    /* (a pending stamp outside a ring's drain, e.g. a direct event: no time) */
-    v[1] = w[1] != CP_STAMP_PENDING ? w[1] : 0;
+    v[1] = w[1];
     return resolve_free_event(v, c, late);
 }
 
@@ -525,85 +524,8 @@ static inline __attribute__((always_inline)) void account(struct cp_ring *r, enu
     }
 }
 
-/* ---- pending frees (events.c's free_ptr_stamp) ----------------------------------------
- *
- * A deferred free whose stamp the producer left pending waits in its ring's pend[] until
- * the next record of the ring that carries a stamp (its time is then between the run's
- * read, clast, and that stamp), or the end of the ring's drain (between clast and now);
- * whatever comes first, the frees are applied before anything after them in the ring, so
- * the ring's order holds (an address freed and allocated again is taken out of the live
- * table before it is put in). Each is applied at the bracket's lower end, and classed if
- * both ends give its lifetime one class; if not (a pause inside the run), its class is
- * "not known" (CP_LIFE_NONE) and it is counted in cp_life_unbracketed. */
-uint64_t cp_life_unbracketed;
-
-static uint64_t consumer_now(void)
-{
-    return cp_stamp_tsc_on() ? cp_stamp_tsc() : cp_ht_now();
-}
-
-static __attribute__((noinline)) void pend_close(struct cp_ring *r, uint64_t u)
-{
-    uint64_t l = r->clast;
-    for (unsigned i = 0; i < r->npend; i++) {
-        uint64_t v[3];
-        v[0] = cp_live_remove((const void *)(uintptr_t)r->pend[i][0], &v[2]);
-        if (!v[0])
-            continue;
-        if (!l || cp_ht_life(l, v[2]) != cp_ht_life(u, v[2])) {
-            v[1] = l ? l : u;
-            v[2] = 0; /* (a birth of 0: the class not known) */
-            cp_life_unbracketed++;
-        } else {
-            v[1] = l;
-        }
-        resolve_free_event(v, r->pend[i][1], false);
-    }
-    r->npend = 0;
-}
-
-/* A record of r while frees are pending, or a pending free: true if it was taken here
- * (a pending free, held); otherwise the pending ones are applied first. */
-static __attribute__((noinline)) bool pend_take(struct cp_ring *r, enum cp_rec_kind kind,
-                                                uint64_t c, const uint64_t *w, unsigned n)
-{
-    if (kind == CP_REC_FREE_PTR && n >= 2 && w[1] == CP_STAMP_PENDING) {
-        if (r->npend == CP_RING_STAMP_RUN) /* (cannot happen: the producer's runs are shorter) */
-            pend_close(r, consumer_now());
-        r->pend[r->npend][0] = w[0];
-        r->pend[r->npend][1] = c;
-        r->npend++;
-        return true;
-    }
-    uint64_t u = 0;
-    if ((kind == CP_REC_ALLOC || kind == CP_REC_ALLOC_PLACE) && n >= 3)
-        u = w[2];
-    else if ((kind == CP_REC_FREE || kind == CP_REC_FREE_PTR) && n >= 2)
-        u = w[1];
-    pend_close(r, u ? u : consumer_now());
-    return false;
-}
-
-void cp_account_close(struct cp_ring *r)
-{
-    if (r->npend)
-        pend_close(r, consumer_now());
-}
-
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n)
 {
-    struct cp_ring *r = ctx;
-    if (__builtin_expect(r->npend != 0, 0) ||
-        __builtin_expect(kind == CP_REC_FREE_PTR && n >= 2 && w[1] == CP_STAMP_PENDING, 0)) {
-        if (pend_take(r, kind, c, w, n))
-            return;
-    }
-    /* the lower bound of a run's pending frees: the last stamp read (a free that begins a
-     * run, or the allocation before it) */
-    if (kind == CP_REC_FREE_PTR && n >= 2 && w[1])
-        r->clast = w[1];
-    else if (kind == CP_REC_ALLOC_PLACE && n >= 3 && w[2])
-        r->clast = w[2];
     /* (an allocation's new frames follow its three words) */
     if (kind == CP_REC_ALLOC || kind == CP_REC_ALLOC_PLACE)
         account(ctx, kind, c, w, n < 3 ? n : 3, w + 3, n < 3 ? 0 : n - 3, false);

@@ -64,8 +64,6 @@ void cp_ring_init(struct cp_ring *r, uint64_t *data, uint64_t cap)
     r->waits = 0;
     r->lost_taken = r->waits_taken = 0;
     r->nref = r->cnref = 0;
-    r->clast = 0;
-    r->stamp_run = r->npend = 0;
     r->stk_n = r->cstk_n = r->stkh_n = r->cstkh_n = r->cnode_n = 0;
     r->cbucket = NULL;
     r->rseq = 0;
@@ -99,8 +97,6 @@ void cp_ring_forget(struct cp_ring *r)
     r->waits = r->waits_taken = 0;
     r->cnref = r->nref;
     r->stk_n = r->cstk_n = r->stkh_n = r->cstkh_n = r->cnode_n = 0;
-    r->stamp_run = r->npend = 0; /* (the parent's pending frees are not the child's) */
-    r->clast = 0;
     r->cbucket = NULL;
     r->rwaiting = 0; /* (a thread that waited for room is not in the child) */
     r->head = cp_ring_pack(r, 0);

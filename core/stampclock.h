@@ -35,9 +35,6 @@
 #include "contention.h" /* cp_clock_notsc */
 
 #define CP_STAMP_TSC (1ull << 63)
-/* A free's stamp left to the consumer (events.c's free_ptr_stamp; resolve.c brackets it
- * between the stamps around it): the TSC flag with no ticks, which no read gives. */
-#define CP_STAMP_PENDING CP_STAMP_TSC
 
 /* The hooks stamp with the TSC (atomic: set at start-up, cleared at a fallback, or when
  * the program forbids the TSC). */

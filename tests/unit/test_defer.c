@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/single_threaded.h>
-#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -21,7 +20,6 @@
 #define SLOTS_NAME "test_defer"
 #define SLOTS_BASE 0x6c0000000000ull
 #include "slots.h"
-#include "heaptime.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define EVENTS 30000
@@ -84,79 +82,6 @@ static void test_one_thread(void **state)
     assert_int_equal(cp_live_count(), live + 1);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {0, ms * 1000000L};
-    while (nanosleep(&ts, &ts))
-        ;
-}
-
-/* bucket b's objects freed in each lifetime class (CP_LIFE_NONE: not known), into c */
-static void classes(int b, uint64_t c[CP_NCLASS])
-{
-    for (unsigned k = 0; k < CP_NCLASS; k++)
-        c[k] = cp_ht_bucket_life(bk[b], k, false);
-}
-
-/* Runs of frees (events.c's free_ptr_stamp, resolve.c's pending frees): a free that
- * follows a free leaves its stamp pending, and the flush brackets its time between the
- * run's read and the next stamp in the ring. Objects freed in a row after a pause keep
- * their lifetime class; a pause inside a run leaves the lifetime that straddles it
- * unclassed and counted, never classed short (taking the run's read as its time would
- * call a 3 ms object a temporary of under a microsecond). */
-static void test_free_runs(void **state)
-{
-    (void)state;
-    if (!cp_stamp_tsc_on()) {
-        fprintf(stderr, "test_free_runs: no TSC stamps on this machine (stampclock.h)\n");
-        skip();
-    }
-    struct cp_thread *t = cp_thread_get();
-    assert_non_null(t);
-    free_all_live();
-    check_books();
-    uint64_t c0[CP_NCLASS], c1[CP_NCLASS], u0 = cp_life_unbracketed;
-    /* 200 objects, 3 ms, then freed in a row: 13 runs' worth */
-    classes(6, c0);
-    for (unsigned s = 0; s < 200; s++)
-        alloc_at(t, s, 6);
-    sleep_ms(3);
-    for (unsigned s = 0; s < 200; s++)
-        free_at(s);
-    check_books();
-    classes(6, c1);
-    uint64_t below = 0, classed = 0;
-    for (unsigned k = 0; k < 4; k++) /* under 1 ms */
-        below += c1[k] - c0[k];
-    for (unsigned k = 4; k < CP_LIFE_NONE; k++)
-        classed += c1[k] - c0[k];
-    assert_int_equal(below, 0);
-    /* (a run the thread was preempted in may leave some unclassed: counted) */
-    assert_int_equal(classed + (c1[CP_LIFE_NONE] - c0[CP_LIFE_NONE]), 200);
-    assert_int_equal(c1[CP_LIFE_NONE] - c0[CP_LIFE_NONE], cp_life_unbracketed - u0);
-
-    /* b allocated, a freed (its stamp read: an allocation came before), 3 ms, b freed (in
-     * the run: pending), an allocation (the bracket's end, after the pause) */
-    u0 = cp_life_unbracketed;
-    classes(7, c0);
-    alloc_at(t, 401, 7);
-    alloc_at(t, 400, 7);
-    free_at(401);
-    sleep_ms(3);
-    free_at(400);
-    alloc_at(t, 402, 5);
-    check_books();
-    classes(7, c1);
-    below = 0;
-    for (unsigned k = 0; k < 4; k++)
-        below += c1[k] - c0[k];
-    assert_int_equal(below, 1); /* a's, microseconds; not b's */
-    assert_int_equal(c1[CP_LIFE_NONE] - c0[CP_LIFE_NONE], 1);
-    assert_int_equal(cp_life_unbracketed - u0, 1);
-    free_at(402);
-    check_books();
-}
-
 static struct cp_thread *other;
 static uint64_t other_freed;
 
@@ -209,7 +134,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_thread),
-        cmocka_unit_test(test_free_runs),
         cmocka_unit_test(test_second_thread_ends_it),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
