@@ -56,7 +56,7 @@ enum cp_rec_kind {
 };
 
 #define CP_RING_STK 130 /* >= CP_MAX_DEPTH + 1 (prof.h), checked there */
-/* The profiler's cost per thread (issue 23) is one ring: this struct (2,368 bytes, from the
+/* The profiler's cost per thread (issue 23) is one ring: this struct (5,056 bytes, from the
  * arena) and its data, CP_RING_WORDS_DEFAULT words (128 KiB), MAP_NORESERVE, resident as
  * the thread's records wrap around it; plus the CFI walker's 3.6 KiB cache of its last
  * walk (unwind.c: a pool in the arena, reused like the rings) and 136 bytes of static TLS. At dense
