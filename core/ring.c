@@ -190,45 +190,6 @@ uint64_t *cp_ring_grow(struct cp_ring *r, uint64_t *data, uint64_t cap)
     return old;
 }
 
-/* cp_ring_drain_records with a second cursor up to CP_RING_AHEAD records ahead of the
- * first, over the same words (both stop at a corrupted header, where the first resyncs) */
-static uint64_t drain_records_ahead(struct cp_ring *r, cp_ring_fn fn, cp_ring_pre_fn pre, void *ctx)
-{
-    uint64_t n = 0, pos = r->rtail;
-    uint64_t end = pos + ((cp_ring_head_pos(r) - pos) & CP_RING_POS_MASK);
-    uint64_t mask = __atomic_load_n(&r->cap, __ATOMIC_RELAXED) - 1;
-    uint64_t ahead = pos;
-    unsigned lead = 0;
-    while (pos < end) {
-        const uint64_t *data = __atomic_load_n(&r->data, __ATOMIC_RELAXED);
-        for (; lead < CP_RING_AHEAD && ahead < end; lead++) {
-            uint64_t h = data[ahead & mask];
-            unsigned words = (unsigned)(h & 0xff);
-            if (words == 0 || words > mask + 1)
-                break;
-            enum cp_rec_kind kind = (enum cp_rec_kind)((h >> 8) & 0xff);
-            if (kind != CP_REC_REWIND)
-                pre(kind, &data[(ahead & mask) + 1], words - 1);
-            ahead += words;
-        }
-        uint64_t h = data[pos & mask];
-        unsigned words = (unsigned)(h & 0xff);
-        enum cp_rec_kind kind = (enum cp_rec_kind)((h >> 8) & 0xff);
-        if (words == 0 || words > mask + 1) /* cannot happen: a corrupted ring; resync */
-            break;
-        if (kind != CP_REC_REWIND) {
-            fn(ctx, kind, h >> 16, &data[(pos & mask) + 1], words - 1);
-            n++;
-        }
-        pos += words;
-        if (lead)
-            lead--;
-    }
-    /* release: the producer may reuse the words up to the end */
-    __atomic_store_n(&r->rtail, end, __ATOMIC_RELEASE);
-    return n;
-}
-
 /* after a drain by a consumer (not the ring's own thread) */
 static void woken(struct cp_ring *r)
 {
@@ -245,7 +206,7 @@ static void woken(struct cp_ring *r)
 
 uint64_t cp_ring_drain_ahead(struct cp_ring *r, cp_ring_fn fn, cp_ring_pre_fn pre, void *ctx)
 {
-    uint64_t n = drain_records_ahead(r, fn, pre, ctx);
+    uint64_t n = cp_ring_drain_span(r, fn, pre, ctx);
     woken(r);
     return n;
 }

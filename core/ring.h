@@ -40,6 +40,7 @@
 #define CP_RING_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "line.h"
@@ -266,22 +267,26 @@ void cp_ring_shed(struct cp_ring *r);
 typedef void (*cp_ring_fn)(void *ctx, enum cp_rec_kind kind, uint64_t cycle, const uint64_t *words,
                            unsigned n);
 uint64_t cp_ring_drain(struct cp_ring *r, cp_ring_fn fn, void *ctx);
-/* cp_ring_drain, also calling pre for each record CP_RING_AHEAD records before fn gets it
- * (its kind and words, as fn's, for the look to come: resolve.c's cp_account_ahead starts
- * loading the live table's entry a deferred record will take; its misses, one an event on
- * perl's heap, otherwise come one after the other). */
+/* cp_ring_drain, also calling pre for each record up to CP_RING_AHEAD - 1 records before
+ * fn gets it (its kind and words, as fn's, for the look to come: resolve.c's
+ * cp_account_ahead starts loading the live table's entry a deferred record will take; its
+ * misses, one an event on perl's heap, otherwise come one after the other). */
 #define CP_RING_AHEAD 8
 typedef void (*cp_ring_pre_fn)(enum cp_rec_kind kind, const uint64_t *words, unsigned n);
 uint64_t cp_ring_drain_ahead(struct cp_ring *r, cp_ring_fn fn, cp_ring_pre_fn pre, void *ctx);
 /* The same by the ring's own producer (an inline flush on the thread that writes it),
  * which cannot be waiting for room meanwhile: no wake-up of a waiter. */
 uint64_t cp_ring_drain_own(struct cp_ring *r, cp_ring_fn fn, void *ctx);
-/* cp_ring_drain_own inline, for a caller whose fn is known there (an inline flush at
- * rate 1 drains at every event: flusher.c calls its fn directly, two calls fewer). */
-static inline uint64_t cp_ring_drain_records(struct cp_ring *r, cp_ring_fn fn, void *ctx)
+/* The drain's loop, inline: fn for every record written so far, in order; with pre (not
+ * NULL), a second cursor calls pre for each record up to CP_RING_AHEAD - 1 records before
+ * fn gets it (cp_ring_drain_ahead). Both stop at a corrupted header, where the first
+ * resyncs. Returns how many records fn got. */
+static inline uint64_t cp_ring_drain_span(struct cp_ring *r, cp_ring_fn fn, cp_ring_pre_fn pre,
+                                          void *ctx)
 {
     uint64_t n = 0;
-    uint64_t pos = r->rtail;
+    uint64_t pos = r->rtail, ahead = pos;
+    unsigned lead = 0;
     /* acquire: pairs with the producer's release of head: the records are complete, and
      * the data and cap they were written to (cp_ring_grow) are the ones loaded after */
     uint64_t end = pos + ((cp_ring_head_pos(r) - pos) & CP_RING_POS_MASK);
@@ -290,6 +295,15 @@ static inline uint64_t cp_ring_drain_records(struct cp_ring *r, cp_ring_fn fn, v
     uint64_t mask = __atomic_load_n(&r->cap, __ATOMIC_RELAXED) - 1;
     while (pos < end) {
         uint64_t *data = __atomic_load_n(&r->data, __ATOMIC_RELAXED);
+        for (; pre && lead < CP_RING_AHEAD && ahead < end; lead++) {
+            uint64_t ha = data[ahead & mask];
+            unsigned wa = (unsigned)(ha & 0xff);
+            if (wa == 0 || wa > mask + 1)
+                break;
+            if ((enum cp_rec_kind)((ha >> 8) & 0xff) != CP_REC_REWIND)
+                pre((enum cp_rec_kind)((ha >> 8) & 0xff), &data[(ahead & mask) + 1], wa - 1);
+            ahead += wa;
+        }
         uint64_t h = data[pos & mask];
         unsigned words = (unsigned)(h & 0xff);
         enum cp_rec_kind kind = (enum cp_rec_kind)((h >> 8) & 0xff);
@@ -300,11 +314,20 @@ static inline uint64_t cp_ring_drain_records(struct cp_ring *r, cp_ring_fn fn, v
             n++;
         }
         pos += words;
+        if (lead)
+            lead--;
     }
     pos = end;
     /* release: the producer may reuse the words up to pos */
     __atomic_store_n(&r->rtail, pos, __ATOMIC_RELEASE);
     return n;
+}
+
+/* cp_ring_drain_own inline, for a caller whose fn is known there (an inline flush at
+ * rate 1 drains at every event: flusher.c calls its fn directly, two calls fewer). */
+static inline uint64_t cp_ring_drain_records(struct cp_ring *r, cp_ring_fn fn, void *ctx)
+{
+    return cp_ring_drain_span(r, fn, NULL, ctx);
 }
 
 /* Initialise a ring over caller-provided memory (cap words, a power of two). */

@@ -21,13 +21,12 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static uint64_t rnd = 88172645463325252ull;
+/* a 64-bit LCG's high half (Knuth's MMIX constants) */
+static uint64_t rnd = 1;
 static uint64_t next(void)
 {
-    rnd ^= rnd << 13;
-    rnd ^= rnd >> 7;
-    rnd ^= rnd << 17;
-    return rnd;
+    rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+    return rnd >> 32;
 }
 
 int main(int argc, char **argv)
