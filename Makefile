@@ -166,8 +166,9 @@ $(B)/libcore.a: $(CORE_OBJ)
 # glibc's symbol versions on the condition-variable hooks (preload/versions.map): x86-64's
 VERSION_SCRIPT := -Wl,--version-script=preload/versions.map
 SHIM_VERSIONS := $(if $(filter x86_64%,$(shell $(CC) -dumpmachine)),$(VERSION_SCRIPT))
-# the read-mostly variables' lines (base/line.h's CP_READ_MOSTLY)
-READ_MOSTLY := -Wl,-T,base/readmostly.ld
+# the read-mostly variables' lines (base/line.h's CP_READ_MOSTLY): GNU ld's and lld's INSERT;
+# a linker without it (gold) leaves the section where it falls, lines not its own
+READ_MOSTLY := $(shell echo 'int x;' | $(CC) $(LDFLAGS) -shared -fPIC -x c - -Wl,-T,base/readmostly.ld -o /dev/null 2>/dev/null && echo -Wl,-T,base/readmostly.ld)
 $(B)/libctrprof.so: $(PRELOAD_OBJ) $(B)/libcore.a preload/versions.map base/readmostly.ld
 	$(CC) -shared $(SAN) $(SHIM_OPT) $(SHIM_LTO) $(CFLAGS) $(LDFLAGS) -Wl,-soname,libctrprof.so $(SHIM_VERSIONS) $(READ_MOSTLY) -o $@ $(PRELOAD_OBJ) $(B)/libcore.a -ldl -lpthread -Wl,-z,nodelete -Wl,-z,now -Wl,--no-undefined
 
