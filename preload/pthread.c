@@ -299,23 +299,23 @@ static inline bool tracked(void)
  * count after it (x86: loads in order), as it read the table's hint before. A sleeper
  * adds itself holding its mutex, before its wait releases it: a signaller holding that
  * mutex reads the count after it. */
-static uint32_t tracked_live;
+static struct cp_line_u64 tracked_live; /* (line.h: read at every signal and broadcast) */
 
 static inline bool tracked_maybe(void)
 {
-    return cp_opts.mutex_fraction == 1 || __atomic_load_n(&tracked_live, __ATOMIC_ACQUIRE);
+    return cp_opts.mutex_fraction == 1 || __atomic_load_n(&tracked_live.v, __ATOMIC_ACQUIRE);
 }
 
 static void live_add(void)
 {
     if (cp_opts.mutex_fraction != 1)
-        __atomic_add_fetch(&tracked_live, 1, __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&tracked_live.v, 1, __ATOMIC_SEQ_CST);
 }
 
 static void live_sub(void)
 {
     if (cp_opts.mutex_fraction != 1)
-        __atomic_sub_fetch(&tracked_live, 1, __ATOMIC_RELEASE);
+        __atomic_sub_fetch(&tracked_live.v, 1, __ATOMIC_RELEASE);
 }
 
 /* A kept sample: its profile, scaled count and delay. */
