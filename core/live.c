@@ -37,7 +37,8 @@ struct gen {
  * of their own. (A global live counter next to ngen used to be written on every insert
  * and remove: two threads at rate 1 spent a quarter of cp_live_insert waiting for that
  * line — perf annotate on bench/progs/alloc_mt.) */
-uint8_t cp_live_filter[1u << CP_LIVE_FILTER_BITS];
+_Alignas(64) uint8_t
+    cp_live_filter[1u << CP_LIVE_FILTER_BITS]; /* (whole lines: tests/e2e/lines.sh) */
 CP_READ_MOSTLY int cp_live_deferred;
 CP_READ_MOSTLY int cp_vm_shared;
 CP_READ_MOSTLY int cp_fence_asym;

@@ -36,7 +36,6 @@ SHARED_OK = {
     "wc_pool": "taken once a thread (its walk cache)",
     "pool": "dlsym's early blocks: before the real functions are known",
     "resolving": "start-up only",
-    "cp_live_filter": "32 KiB of counters read at every free: written only by sampled events",
 }
 secs = {}
 for l in subprocess.run(["readelf", "-SW", so], capture_output=True, text=True).stdout.splitlines():
