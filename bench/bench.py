@@ -192,6 +192,24 @@ def callgrind_per_call(build, what, with_shim, n=100000, extra_env=None):
     return (counts[1] - counts[0]) / n
 
 
+def clock_reads(build):
+    """bench/progs/tscstall's table: at rate 1 every heap event reads the TSC, and on a machine
+    where rdtsc waits for the loads in flight a memory-bound program pays for it (BENCHMARKS.md,
+    session 37): the rate-1 rows above are read with this beside them."""
+    prog = os.path.join(TOP, build, "progs", "tscstall")
+    try:
+        r = subprocess.run([prog], capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "tscstall failed: %s\n" % e
+    if r.returncode != 0:
+        return "tscstall failed (status %d): %s\n" % (r.returncode, r.stderr.strip()[:200])
+    rows = [l.rsplit(None, 4) for l in r.stdout.splitlines() if l.strip()]
+    out = ["Four overlapping pointer chases through 64 MiB, one clock read a step:", "",
+           "| read | ns a step |", "|---|---:|"]
+    out += ["| %s | %s |" % (row[0], row[1]) for row in rows if len(row) == 5]
+    return "\n".join(out) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -316,7 +334,7 @@ def main():
         print()
         print(micro)
 
-    rep_md = serve_md = shapes_md = rate1_md = ""
+    rep_md = serve_md = shapes_md = rate1_md = clock_md = ""
     if not args.quick and not args.only:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import report_bench
@@ -343,6 +361,9 @@ def main():
         rate1_md = rate1(args.build, min(reps, 3))
         print()
         print(rate1_md)
+        clock_md = clock_reads(args.build)
+        print()
+        print(clock_md)
 
     skipped = "\n".join("- %s: %s" % (c.name, c.why) for c in cs if not c.available)
     if not args.quick and not args.only:  # a partial run never overwrites the full record
@@ -388,6 +409,8 @@ def main():
             if rate1_md:
                 f.write("## Rate 1 against heaptrack on real single processes (bench/rate1.sh)\n\n" +
                         rate1_md + "\n")
+            if clock_md:
+                f.write("## What a clock read costs here (bench/progs/tscstall)\n\n" + clock_md + "\n")
             if skipped:
                 f.write("## Not run\n\n" + skipped + "\n")
             if kept:
