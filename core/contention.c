@@ -114,13 +114,13 @@ struct bucket {
     struct entry e[WAYS];
 };
 
-CP_READ_MOSTLY static struct bucket
-    *table;              /* atomic: mapped at the first wait (table_get), then kept */
+/* atomic: mapped at the first wait (table_get), then kept */
+CP_READ_MOSTLY static struct bucket *table;
 static int table_wanted; /* cp_contention_init ran */
 static int table_failed; /* the mapping was refused: the mutex profile is off */
 
-CP_READ_MOSTLY static struct cset
-    *ctable; /* the condition-variable map (below): mapped at first use */
+/* the condition-variable map (below): mapped at first use */
+CP_READ_MOSTLY static struct cset *ctable;
 
 static void *map_table(void)
 {

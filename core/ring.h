@@ -300,8 +300,9 @@ static inline uint64_t cp_ring_drain_span(struct cp_ring *r, cp_ring_fn fn, cp_r
             unsigned wa = (unsigned)(ha & 0xff);
             if (wa == 0 || wa > mask + 1)
                 break;
-            if ((enum cp_rec_kind)((ha >> 8) & 0xff) != CP_REC_REWIND)
-                pre((enum cp_rec_kind)((ha >> 8) & 0xff), &data[(ahead & mask) + 1], wa - 1);
+            enum cp_rec_kind ka = (enum cp_rec_kind)((ha >> 8) & 0xff);
+            if (ka != CP_REC_REWIND)
+                pre(ka, &data[(ahead & mask) + 1], wa - 1);
             ahead += wa;
         }
         uint64_t h = data[pos & mask];

@@ -393,9 +393,9 @@ struct wcache {
  * (512 bytes more of it). */
 static struct wcache *wc_pool; /* atomic head */
 static __thread struct wcache *wc __attribute__((tls_model("initial-exec")));
-CP_READ_MOSTLY static pthread_key_t wc_key; /* created by cp_unwind_init; a key below 32 (glibc
-                                             * keeps its value in the thread descriptor: setting it
-                                             * allocates nothing) */
+/* created by cp_unwind_init; a key below 32 (glibc keeps its value in the thread
+ * descriptor: setting it allocates nothing) */
+CP_READ_MOSTLY static pthread_key_t wc_key;
 CP_READ_MOSTLY static int wc_key_ok;
 
 static void wc_release(struct wcache *c)

@@ -88,8 +88,8 @@ CP_READ_MOSTLY static int (*real_mutex_timedlock)(pthread_mutex_t *, const struc
 CP_READ_MOSTLY static int (*real_mutex_unlock)(pthread_mutex_t *) = early_unlock;
 CP_READ_MOSTLY static int (*real_mutex_clocklock)(pthread_mutex_t *, clockid_t,
                                                   const struct timespec *);
-CP_READ_MOSTLY static int (*real_mtx_lock)(
-    pthread_mutex_t *); /* C11: a mtx_t is a pthread_mutex_t */
+/* C11: a mtx_t is a pthread_mutex_t */
+CP_READ_MOSTLY static int (*real_mtx_lock)(pthread_mutex_t *);
 CP_READ_MOSTLY static int (*real_mtx_timedlock)(pthread_mutex_t *, const struct timespec *);
 CP_READ_MOSTLY static int (*real_mtx_unlock)(pthread_mutex_t *);
 CP_READ_MOSTLY static int (*real_cnd_wait)(pthread_cond_t *, pthread_mutex_t *);
