@@ -37,6 +37,7 @@
 #include "rawsys.h"
 #include "ring.h"
 #include "spin.h"
+#include "switchwatch.h"
 
 /* atomic */
 CP_READ_MOSTLY uint64_t cp_cycle = 1;
@@ -128,6 +129,7 @@ struct cp_thread *cp_thread_get(void)
     if (!r)
         r = take_ring(CP_RING_RELEASED);
     if (r) {
+        r->stamp_run = r->run_held = 0; /* (the last thread's run is not this one's) */
         cp_self_ring = r;
         ring_taken();
         return (struct cp_thread *)r;
@@ -358,6 +360,58 @@ static inline unsigned common_suffix(const uintptr_t *a, const uintptr_t *b, uns
  * the unwinder"). */
 #define CP_PREFETCH_HEADS (1ull << 14)
 
+/* The stamp of an event that is no part of a run of frees (below), which it ends: if the
+ * run left frees to the consumer, it says whether a switch came since the run's read. */
+static inline uint64_t run_stamp(struct cp_ring *r)
+{
+    uint64_t s = cp_ht_stamp();
+    if (__builtin_expect(r->run_held, 0)) {
+        r->run_held = 0;
+        if ((s & CP_STAMP_TSC) && !cp_sw_armed())
+            s |= CP_STAMP_SWITCHED;
+    }
+    r->stamp_run = 0;
+    return s;
+}
+
+/* A deferred free's stamp (live.h's cp_live_deferred: one thread, rate 1). On the VMs
+ * this is measured on, rdtsc waits for the loads in flight (bench/progs/tscstall: four
+ * overlapping pointer chases 62 -> 138 ns a step), so a program whose frees come in runs
+ * of cache misses loses its memory parallelism at every free: perl's own code took
+ * ~0.15 s more at rate 1 for it (BENCHMARKS.md, "Session 37"; 92% of perl.pl's frees
+ * follow a free). A free that follows a free on this thread, with no other event between
+ * and no switch off the CPU since the run's read (switchwatch.h: the thread slept,
+ * blocked or was preempted), leaves its stamp to the consumer (CP_STAMP_IN_RUN), up to
+ * CP_RING_STAMP_RUN - 1 frees after the run's read, which arms the switch watch first.
+ * The consumer brackets its time between that read and the next stamp in the ring
+ * (resolve.c, "frees in a run"); the stamp that ends a run says whether a switch came
+ * after the run's read (CP_STAMP_SWITCHED): if so, the run's frees were all before it
+ * (a free after it would have read the clock), so each is at the run's read plus the
+ * CPU time the thread spent since, the wait after the run being no part of their
+ * lifetimes. A check of the coarse clock at each free (to read again after a pause) cost
+ * churn more than the read it saved. The run is this thread's alone: with one thread
+ * every object freed in it was allocated before the read that began it (an allocation
+ * ends a run), so the bracket bounds its lifetime from both sides. Only beside a consumer
+ * on another task (the flusher process or thread): drained inline there is nothing to
+ * save. */
+static inline uint64_t free_ptr_stamp(struct cp_ring *r)
+{
+    if (!cp_ht_on || !cp_stamp_tsc_on() || !cp_sw_on ||
+        !__atomic_load_n(&cp_flusher_running.v, __ATOMIC_RELAXED))
+        return run_stamp(r);
+    if (r->stamp_run && cp_sw_armed()) {
+        r->stamp_run--;
+        r->run_held = 1;
+        return CP_STAMP_IN_RUN;
+    }
+    /* (armed before the read: a switch between the two breaks the run, never hides) */
+    uint64_t sw = r->run_held && !cp_sw_armed() ? CP_STAMP_SWITCHED : 0;
+    cp_sw_arm();
+    r->run_held = 0;
+    r->stamp_run = CP_RING_STAMP_RUN - 1;
+    return cp_stamp_tsc() | sw;
+}
+
 _Static_assert(CP_RING_STK >= CP_MAX_DEPTH + 1, "a ring keeps a whole stack");
 _Static_assert(CP_MAX_DEPTH + 1 <= 255, "a record's frame counts fit a byte");
 
@@ -407,7 +461,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
     uintptr_t ref = cp_make_ref(r->nref, r->id);
     uint64_t w[4] = {(uint64_t)(uintptr_t)p,
                      (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep,
-                     cp_ht_stamp(), ref};
+                     run_stamp(r), ref}; /* (an allocation ends a run of frees) */
     int e;
     struct cp_direct d = {CP_REC_ALLOC, 3, n - keep, w, (const uint64_t *)pcs};
     if (direct && cp_flush_direct(&d, true)) {
@@ -454,7 +508,7 @@ void cp_event_free_commit(struct cp_thread *t, uintptr_t v, uint64_t birth)
         cp_prof_lost(CP_LOST_NORING, 1);
         return;
     }
-    uint64_t w[3] = {v, cp_ht_stamp(), birth};
+    uint64_t w[3] = {v, run_stamp((struct cp_ring *)t), birth}; /* (a run: deferred frees alone) */
     emit((struct cp_ring *)t, CP_REC_FREE, w, 3, NULL, 0, 0);
 }
 
@@ -468,7 +522,7 @@ bool cp_event_free_ptr(struct cp_thread *t, void *p)
         cp_prof_lost(CP_LOST_NORING, 1);
         return true;
     }
-    uint64_t w[2] = {(uint64_t)(uintptr_t)p, cp_ht_stamp()};
+    uint64_t w[2] = {(uint64_t)(uintptr_t)p, free_ptr_stamp((struct cp_ring *)t)};
     return emit((struct cp_ring *)t, CP_REC_FREE_PTR, w, 2, NULL, 0, 0) != EMIT_RETRY;
 }
 
@@ -487,6 +541,8 @@ void cp_event_delay(struct cp_thread *t, struct cp_bucket *b, uint64_t count_q16
         cp_prof_lost(t ? CP_LOST_NBUCKET : CP_LOST_NORING, 1);
         return;
     }
+    /* (a wait, time passed: the consumer ends the run here, by its own clock) */
+    ((struct cp_ring *)t)->stamp_run = ((struct cp_ring *)t)->run_held = 0;
     uint64_t w[3] = {(uint64_t)(uintptr_t)b, count_q16, delay_ns};
     emit((struct cp_ring *)t, CP_REC_DELAY, w, 3, NULL, 0, 0);
 }

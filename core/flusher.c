@@ -235,6 +235,7 @@ static inline void drain_ring(struct cp_ring *r)
     /* an inline flush, on the ring's own thread: cp_ring_drain_own, inline */
     if (r == cp_self_ring) {
         cp_ring_drain_records(r, cp_account, r);
+        cp_account_close(r, true);
         if (direct) {
             /* after the ring's records, as if it were the last; stamped with the cycle
              * this flush ends (the lock's holder alone moves it: flush) */
@@ -243,8 +244,10 @@ static inline void drain_ring(struct cp_ring *r)
         }
     } else if (__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED)) {
         cp_ring_drain_ahead(r, cp_account, cp_account_ahead, r);
+        cp_account_close(r, false);
     } else {
         cp_ring_drain(r, cp_account, r);
+        cp_account_close(r, false);
     }
     cp_ring_lost_total += cp_ring_take_lost(r);
     cp_ring_waits_total += cp_ring_take_waits(r);
@@ -472,8 +475,10 @@ static void flush(bool inline_flush)
             made = 0;
             for (struct cp_ring *r = head; r; r = r->next)
                 if (cp_ring_head_pos(r) !=
-                    (__atomic_load_n(&r->rtail, __ATOMIC_RELAXED) & CP_RING_POS_MASK))
+                    (__atomic_load_n(&r->rtail, __ATOMIC_RELAXED) & CP_RING_POS_MASK)) {
                     cp_ring_drain(r, cp_account, r);
+                    cp_account_close(r, false);
+                }
             n = t->n;
         }
         /* (n and the list read after the drain, which appends to the other slot's list
@@ -1371,6 +1376,7 @@ static void atfork_child_own(void *arg)
         cp_ring_waits_total = cp_ring_lost_total = 0;
         cp_trunc_events = 0;
         cp_block_thinned = cp_block_rate_max = 0;
+        cp_life_unbracketed = cp_life_in_run = 0;
     }
     /* every bucket's books, at the child's first flush (settle_child_books); a child of
      * a child that has not flushed yet settles both resets at once: a file of its own

@@ -175,6 +175,16 @@ struct cp_touched {
 extern struct cp_touched cp_touched[2];
 
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n);
+/* The end of a drain of r by cp_account: the frees of a run that wait for their bracket's
+ * end (resolve.c, "frees in a run") are applied if none can come (own: the drain is on the
+ * ring's thread, which gives the end; or the ring's thread is gone), or they waited too
+ * long. */
+void cp_account_close(struct cp_ring *r, bool own);
+/* Pending frees whose bracket held more than one lifetime class: their class is not known
+ * (published as ctrprof/health:life-unbracketed). Guarded by cp_flush_lock. */
+extern uint64_t cp_life_unbracketed;
+/* Frees in a run applied so far, bracketed (ctrprof/health:life-in-run). The same guard. */
+extern uint64_t cp_life_in_run;
 /* cp_account's look ahead (ring.h's cp_ring_drain_ahead): the live table's entry of a
  * deferred record (live.h's cp_live_deferred) starts loading some records before it is
  * applied */

@@ -108,7 +108,7 @@ static size_t meta_len;
 /* flusher only (guarded by cp_flush_lock): totals already added to the file */
 static uint64_t pub_samples[CP_NPTYPES];
 static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_trunc;
-static uint64_t pub_thinned, pub_rate_max;
+static uint64_t pub_thinned, pub_rate_max, pub_unbracketed, pub_in_run;
 
 /* A per-process file (the first process's, and a fork child's own) is created lazily, at
  * the first flush with something to publish: a process that records nothing (fork+exec,
@@ -778,6 +778,8 @@ void cp_publish_health(void)
     health("ctrprof/health:truncated-stacks", cp_trunc_events, &pub_trunc);
     health("ctrprof/health:block-thinned", __atomic_load_n(&cp_block_thinned, __ATOMIC_RELAXED),
            &pub_thinned);
+    health("ctrprof/health:life-unbracketed", cp_life_unbracketed, &pub_unbracketed);
+    health("ctrprof/health:life-in-run", cp_life_in_run, &pub_in_run);
     /* (a high-water mark that only rises, unlike profiler-bytes' source: no guard) */
     health("ctrprof/health:block-rate-max", __atomic_load_n(&cp_block_rate_max, __ATOMIC_RELAXED),
            &pub_rate_max);
@@ -844,6 +846,8 @@ void cp_publish_fork_health(void)
     pub_trunc = cp_trunc_events;
     pub_thinned = __atomic_load_n(&cp_block_thinned, __ATOMIC_RELAXED);
     pub_rate_max = __atomic_load_n(&cp_block_rate_max, __ATOMIC_RELAXED);
+    pub_unbracketed = cp_life_unbracketed;
+    pub_in_run = cp_life_in_run;
 }
 
 bool cp_publish_fork_file(const char *newpath)
@@ -875,7 +879,7 @@ bool cp_publish_fork_file(const char *newpath)
     pub_overflowed = cp_bucket_overflowed();
     pub_bytes = 0;
     pub_trunc = 0;
-    pub_thinned = pub_rate_max = 0;
+    pub_thinned = pub_rate_max = pub_unbracketed = pub_in_run = 0;
     nmod_published = 0;
     return true;
 }

@@ -43,6 +43,10 @@
  * publication adds a bucket's allocs before its frees, so no published profile has more
  * frees than allocations in a bucket. A pending free never outlives the flush that ends
  * its cycle (cp_um_expire); orphans live until their free comes.
+ *
+ * At rate 1 in a single-threaded process a free in a run of frees may come without its
+ * time, which the drain then brackets ("frees in a run", below). About 680 lines: the
+ * bracket needs resolve_free_event inline, and the drain's order.
  */
 #include "prof_int.h"
 
@@ -52,6 +56,7 @@
 #include "heaptime.h"
 #include "hweight.h"
 #include "live.h"
+#include "switchwatch.h"
 
 uint64_t cp_samples[CP_NPTYPES];
 uint64_t cp_trunc_events;
@@ -411,7 +416,8 @@ resolve_free_ptr(const uint64_t *w, uint64_t c, bool late)
     v[0] = cp_live_remove((const void *)(uintptr_t)w[0], &v[2]);
     if (!v[0])
         return NULL;
-    v[1] = w[1];
+    /* (a pending stamp outside a ring's drain, e.g. a direct event: no time) */
+    v[1] = w[1] != CP_STAMP_IN_RUN ? w[1] : 0;
     return resolve_free_event(v, c, late);
 }
 
@@ -524,8 +530,116 @@ static inline __attribute__((always_inline)) void account(struct cp_ring *r, enu
     }
 }
 
+/* ---- frees in a run (events.c's free_ptr_stamp) ---------------------------------------
+ *
+ * A deferred free whose stamp the producer left to us (CP_STAMP_IN_RUN; not the "pending"
+ * frees above, which wait for their allocation) waits in its ring's crun[] until the next
+ * record of the ring that carries a stamp: its time is between the run's read, crun_from,
+ * and that stamp. The frees are applied before anything after them in the ring, so the
+ * ring's order holds (an address freed and allocated again is taken out of the live table
+ * before it is put in). Each is applied at the bracket's lower end, and classed if both
+ * ends give its lifetime one class; if not, and the closing stamp says the thread was
+ * switched off its CPU after the run's read (CP_STAMP_SWITCHED: the switch came after
+ * every free of the run, or that free would have read the clock), the class of the lower
+ * end: the free came after the read by the CPU time between them alone, and the wait
+ * after the run is no part of its lifetime. Otherwise (the thread ran on for longer than
+ * the bracket allows between the read and the next stamp, with no switch) its class is
+ * "not known" (CP_LIFE_NONE), counted in cp_life_unbracketed.
+ *
+ * The end of a drain leaves a run's frees waiting: the producer is busy, or waits after
+ * the run, and in both its next stamp bounds them best. They are applied at once, by the
+ * consumer's clock, when no stamp can come (the ring's thread is gone, or the drain is on
+ * that thread: cp_account_close), or after CP_RUN_STALE_NS (a thread that freed and then
+ * waited that long: the file and `ctrprof top` do not keep showing its objects live). */
+uint64_t cp_life_unbracketed, cp_life_in_run;
+
+#define CP_RUN_STALE_NS 1000000000ull
+
+static uint64_t consumer_now(void)
+{
+    return cp_stamp_tsc_on() ? cp_stamp_tsc() : cp_ht_now();
+}
+
+static __attribute__((noinline)) void run_close(struct cp_ring *r, uint64_t u)
+{
+    uint64_t l = r->crun_from;
+    bool sw = (u & CP_STAMP_TSC) && (u & CP_STAMP_SWITCHED);
+    for (unsigned i = 0; i < r->crun_n; i++) {
+        uint64_t v[3];
+        v[0] = cp_live_remove((const void *)(uintptr_t)r->crun[i][0], &v[2]);
+        if (!v[0])
+            continue;
+        if (l && (sw || cp_ht_life(l, v[2]) == cp_ht_life(u, v[2]))) {
+            v[1] = l;
+        } else {
+            v[1] = l ? l : u;
+            v[2] = 0; /* (a birth of 0: the class not known) */
+            cp_life_unbracketed++;
+        }
+        resolve_free_event(v, r->crun[i][1], false);
+    }
+    cp_life_in_run += r->crun_n;
+    r->crun_n = 0;
+}
+
+/* A record of r while frees of a run wait, or a free of a run: true if it was taken here
+ * (held); otherwise the waiting ones are applied first. */
+static __attribute__((noinline)) bool run_take(struct cp_ring *r, enum cp_rec_kind kind, uint64_t c,
+                                               const uint64_t *w, unsigned n)
+{
+    if (kind == CP_REC_FREE_PTR && n >= 2 && w[1] == CP_STAMP_IN_RUN) {
+        if (r->crun_n == CP_RING_STAMP_RUN) /* (cannot happen: the producer's runs are shorter) */
+            run_close(r, consumer_now());
+        if (!r->crun_n)
+            r->crun_at = cp_coarse_ns();
+        r->crun[r->crun_n][0] = w[0];
+        r->crun[r->crun_n][1] = c;
+        r->crun_n++;
+        return true;
+    }
+    uint64_t u = 0;
+    if ((kind == CP_REC_ALLOC || kind == CP_REC_ALLOC_PLACE) && n >= 3)
+        u = w[2];
+    else if ((kind == CP_REC_FREE || kind == CP_REC_FREE_PTR) && n >= 2)
+        u = w[1];
+    run_close(r, u ? u : consumer_now());
+    return false;
+}
+
+void cp_account_close(struct cp_ring *r, bool own)
+{
+    if (__builtin_expect(!r->crun_n, 1))
+        return;
+    if (own) {
+        /* (on the ring's thread: its clock now, and whether it was switched since the run's read)
+         */
+        uint64_t u = consumer_now();
+        if (r->run_held && cp_sw_on && !cp_sw_armed())
+            u |= CP_STAMP_SWITCHED;
+        run_close(r, u);
+        return;
+    }
+    uint32_t st = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
+    if (st == CP_RING_RELEASED || st == CP_RING_DRAINING ||
+        !__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED) ||
+        cp_coarse_ns() - r->crun_at > CP_RUN_STALE_NS)
+        run_close(r, consumer_now());
+}
+
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n)
 {
+    struct cp_ring *r = ctx;
+    if (__builtin_expect(r->crun_n != 0, 0) ||
+        __builtin_expect(kind == CP_REC_FREE_PTR && n >= 2 && w[1] == CP_STAMP_IN_RUN, 0)) {
+        if (run_take(r, kind, c, w, n))
+            return;
+    }
+    /* the lower bound of a run's frees: the last stamp read (a free that begins a
+     * run, or the allocation before it) */
+    if (kind == CP_REC_FREE_PTR && n >= 2 && w[1])
+        r->crun_from = w[1];
+    else if (kind == CP_REC_ALLOC_PLACE && n >= 3 && w[2])
+        r->crun_from = w[2];
     /* (an allocation's new frames follow its three words) */
     if (kind == CP_REC_ALLOC || kind == CP_REC_ALLOC_PLACE)
         account(ctx, kind, c, w, n < 3 ? n : 3, w + 3, n < 3 ? 0 : n - 3, false);

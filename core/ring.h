@@ -57,7 +57,10 @@ enum cp_rec_kind {
 };
 
 #define CP_RING_STK 130 /* >= CP_MAX_DEPTH + 1 (prof.h), checked there */
-/* The profiler's cost per thread (issue 23) is one ring: this struct (5,056 bytes, from the
+/* the most deferred frees in a row whose stamps are left pending (events.c's
+ * free_ptr_stamp), one read for each run of this many */
+#define CP_RING_STAMP_RUN 16
+/* The profiler's cost per thread (issue 23) is one ring: this struct (5,312 bytes, from the
  * arena) and its data, CP_RING_WORDS_DEFAULT words (128 KiB), MAP_NORESERVE, resident as
  * the thread's records wrap around it; plus the CFI walker's 3.6 KiB cache of its last
  * walk (unwind.c: a pool in the arena, reused like the rings) and 136 bytes of static TLS. At dense
@@ -99,6 +102,9 @@ struct cp_ring {
     __attribute__((aligned(64))) uint64_t w; /* full write position */
     uint64_t nlost;                          /* drops so far; LOST is this mod 2^27 */
     uint64_t nref;                           /* allocations recorded (events.c; refs: prof_int.h) */
+    /* a run of deferred frees (events.c's free_ptr_stamp): how many more may leave their
+     * stamps to the consumer, and whether one did since the run's read */
+    uint32_t stamp_run, run_held;
     /* The stack of the last allocation record written, right-aligned (its outermost
      * frame at stk[CP_RING_STK - 1]): events.c writes a stack as the frames that differ
      * from it; the consumer keeps its own copy, cstk, in step. */
@@ -129,6 +135,13 @@ struct cp_ring {
     uint32_t cnode_n;          /* cnode[d], 1 <= d <= cnode_n: the frame node (frames.h) whose stack
                                 * is cstk's outer d frames, a hint's node (resolve.c's cp_account) */
     uint32_t cnode[CP_RING_STK + 1];
+    /* the last stamp read in this ring's records (resolve.c: the lower bound of a run of
+     * frees), and the run's frees drained since it, waiting for their upper bound: address
+     * and cycle */
+    uint64_t crun_from;
+    uint64_t crun_at; /* (the coarse clock when the first of them was drained) */
+    uint32_t crun_n;
+    uint64_t crun[CP_RING_STAMP_RUN][2];
 
     /* consumer-written atomics */
     __attribute__((aligned(64))) uint64_t rtail;

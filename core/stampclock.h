@@ -35,6 +35,14 @@
 #include "contention.h" /* cp_clock_notsc */
 
 #define CP_STAMP_TSC (1ull << 63)
+/* A free's stamp left to the consumer, in a run of frees (events.c's free_ptr_stamp;
+ * resolve.c brackets it between the stamps around it): the TSC flag with no ticks, which
+ * no read gives. */
+#define CP_STAMP_IN_RUN CP_STAMP_TSC
+/* On the TSC stamp that ends a run of frees whose stamps were left to the consumer: the
+ * thread was switched off its CPU after the run's read (events.c's free_ptr_stamp,
+ * switchwatch.h). Bit 62: 2^62 ticks are 48 years at 3 GHz. Ignored by the conversion. */
+#define CP_STAMP_SWITCHED (1ull << 62)
 
 /* The hooks stamp with the TSC (atomic: set at start-up, cleared at a fallback, or when
  * the program forbids the TSC). */
@@ -101,9 +109,10 @@ static inline uint64_t cp_stamp_ns(uint64_t t)
 {
     if (!(t & CP_STAMP_TSC))
         return t;
-    uint64_t d = (t & ~CP_STAMP_TSC) - cp_stamp_cal.tsc0;
+    t &= ~(CP_STAMP_TSC | CP_STAMP_SWITCHED);
+    uint64_t d = t - cp_stamp_cal.tsc0;
     if (__builtin_expect(d > cp_stamp_cal.lim, 0))
-        return cp_stamp_ns_slow(t & ~CP_STAMP_TSC);
+        return cp_stamp_ns_slow(t);
     return cp_stamp_cal.ns0 + (uint64_t)(((unsigned __int128)d * cp_stamp_cal.mult) >> 32);
 }
 

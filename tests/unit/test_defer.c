@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/single_threaded.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -20,6 +21,8 @@
 #define SLOTS_NAME "test_defer"
 #define SLOTS_BASE 0x6c0000000000ull
 #include "slots.h"
+#include "heaptime.h"
+#include "switchwatch.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define EVENTS 30000
@@ -82,6 +85,96 @@ static void test_one_thread(void **state)
     assert_int_equal(cp_live_count(), live + 1);
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    while (nanosleep(&ts, &ts))
+        ;
+}
+
+/* bucket b's objects freed in each lifetime class (CP_LIFE_NONE: not known), into c */
+static void classes(int b, uint64_t c[CP_NCLASS])
+{
+    for (unsigned k = 0; k < CP_NCLASS; k++)
+        c[k] = cp_ht_bucket_life(bk[b], k, false);
+}
+
+static uint64_t below_1ms(const uint64_t c1[CP_NCLASS], const uint64_t c0[CP_NCLASS])
+{
+    uint64_t n = 0;
+    for (unsigned k = 0; k < 4; k++)
+        n += c1[k] - c0[k];
+    return n;
+}
+
+/* Runs of frees (events.c's free_ptr_stamp, resolve.c's frees in a run): a free that
+ * follows a free, with no switch off the CPU since the run's read (switchwatch.h), leaves
+ * its stamp to the flush, which brackets its time between the run's read and the next
+ * stamp in the ring. Objects freed in a row after a pause keep their lifetime class; a
+ * sleep inside a run ends it (the free after it reads the clock: never classed short); a
+ * sleep after a run is no part of its frees' lifetimes (the stamp after it says so). */
+static void test_free_runs(void **state)
+{
+    (void)state;
+    if (!cp_stamp_tsc_on() || !cp_sw_on) {
+        fprintf(stderr, "test_free_runs: no TSC stamps or no switch watch here (%d %d)\n",
+                cp_stamp_tsc_on(), cp_sw_on);
+        skip();
+    }
+    struct cp_thread *t = cp_thread_get();
+    assert_non_null(t);
+    free_all_live();
+    check_books();
+    uint64_t c0[CP_NCLASS], c1[CP_NCLASS], u0 = cp_life_unbracketed;
+    /* 200 objects, 3 ms, then freed in a row: 13 runs' worth, each bracketed in 1-10 ms */
+    classes(6, c0);
+    for (unsigned s = 0; s < 200; s++)
+        alloc_at(t, s, 6);
+    sleep_ms(3);
+    for (unsigned s = 0; s < 200; s++)
+        free_at(s);
+    check_books();
+    classes(6, c1);
+    assert_int_equal(below_1ms(c1, c0), 0);
+    assert_int_equal(c1[4] - c0[4], 200);
+    assert_int_equal(cp_life_unbracketed - u0, 0);
+
+    /* b allocated, a freed (the run's read: an allocation came before), 3 ms asleep, b
+     * freed (the sleep ended the run: its own read), an allocation */
+    classes(7, c0);
+    alloc_at(t, 401, 7);
+    alloc_at(t, 400, 7);
+    free_at(401);
+    sleep_ms(3);
+    free_at(400);
+    alloc_at(t, 402, 5);
+    check_books();
+    classes(7, c1);
+    assert_int_equal(below_1ms(c1, c0), 1); /* a's, microseconds; not b's */
+    assert_int_equal(c1[4] - c0[4], 1);     /* b's */
+    assert_int_equal(cp_life_unbracketed - u0, 0);
+    free_at(402);
+    check_books();
+
+    /* b and a allocated, a freed (the run's read), b freed in the run, then 3 ms asleep
+     * before the allocation whose stamp ends the run: b's bracket holds the sleep, which
+     * came after b's free: both temporaries, none unclassed */
+    classes(2, c0);
+    alloc_at(t, 411, 2);
+    alloc_at(t, 410, 2);
+    free_at(410);
+    free_at(411);
+    sleep_ms(3);
+    alloc_at(t, 412, 5);
+    check_books();
+    classes(2, c1);
+    assert_int_equal(below_1ms(c1, c0), 2);
+    assert_int_equal(c1[CP_LIFE_NONE] - c0[CP_LIFE_NONE], 0);
+    assert_int_equal(cp_life_unbracketed - u0, 0);
+    free_at(412);
+    check_books();
+}
+
 static struct cp_thread *other;
 static uint64_t other_freed;
 
@@ -134,6 +227,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_thread),
+        cmocka_unit_test(test_free_runs),
         cmocka_unit_test(test_second_thread_ends_it),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
