@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Lifetimes at rate 1 in a single-threaded event loop (tests/programs/eventloop.c): a
+# request frees its temporaries in a row and the loop waits (poll, epoll_wait, select,
+# nanosleep, a blocking read), and the kept objects are freed in a row after the next
+# wait. At rate 1 a free that follows a free may leave its time to the flusher, which
+# brackets it (core/events.c, "runs of frees"; resolve.c, "frees in a run"): a wait
+# inside a run must still count in the lifetime of what is freed after it, and a wait
+# after a run must not leave the run's frees unclassed (what the first version of runs
+# of frees did, session 37: 7 of every request's 8 temporaries here).
+#   - req_temp (8 a request, microseconds): at least 99% in the classes under 1 ms (a
+#     request preempted for a millisecond between an allocation and its free is the
+#     rest);
+#   - req_kept, after_wait, run_pause (4 + 1 + 1 a request): none under 1 ms (every one
+#     outlived a wait of at least 1 ms by the program's own clock), at least 99% classed;
+#   - ctrprof/health:life-unbracketed at most 1% of ctrprof/health:life-in-run, which is
+#     not 0 where runs of frees are possible (TSC stamps and glibc's rseq): otherwise
+#     said, visibly.
+source "$(dirname "$0")/lib.sh"
+
+counter() { "$CTRPROF" dump "$1" | awk -v k="$2" '$2 == k { print $1 }' | head -1; }
+
+N=400
+d=$WORK/el
+mkdir -p "$d"
+CTRPROF_DIR="$d" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/eventloop" "$N" >"$WORK/out"
+check_eq "eventloop:runs" "0 requests $N" "$? $(cat "$WORK/out")"
+f=$(ls "$d"/*.count 2>/dev/null | head -1)
+lt=$("$CTRPROF" report --format=lifetimes "$f")
+# a site's row: lt1us 1us 10us 100us 1ms 10ms 100ms 1s 10s live median site
+row() { echo "$lt" | awk -v s="$1" '$NF == s { b = $1 + $2 + $3 + $4; a = $5 + $6 + $7 + $8 + $9; print b, a, $10 }'; }
+read -r tb ta tl <<<"$(row req_temp)"
+check_cmd "eventloop:temporaries-under-1ms ($tb of $((8 * N)), $ta over, $tl live)" \
+    test "${tb:-0}" -ge $((8 * N * 99 / 100)) -a "${tl:-1}" -eq 0
+for s in req_kept:4 after_wait:1 run_pause:1; do
+    read -r b a l <<<"$(row "${s%%:*}")"
+    want=$((${s##*:} * N))
+    check_cmd "eventloop:${s%%:*}-none-under-1ms ($b under, $a over of $want, $l live)" \
+        test "${b:-1}" -eq 0 -a "${a:-0}" -ge $((want * 99 / 100)) -a "${a:-0}" -le "$want" -a "${l:-1}" -eq 0
+done
+inrun=$(counter "$f" ctrprof/health:life-in-run)
+unbr=$(counter "$f" ctrprof/health:life-unbracketed)
+inrun=${inrun:-0}
+unbr=${unbr:-0}
+check_cmd "eventloop:unbracketed-at-most-1% ($unbr of $inrun frees in runs)" \
+    test $((unbr * 100)) -le "$inrun"
+# Runs of frees are possible here: an invariant TSC the kernel keeps time with (the hooks
+# stamp with it at rate 1: core/stampclock.h) and glibc 2.35+ registering rseq (not
+# turned off by GLIBC_TUNABLES)
+tsc=no
+if grep -qw constant_tsc /proc/cpuinfo && grep -qw nonstop_tsc /proc/cpuinfo &&
+    [ "$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)" = tsc ]; then
+    tsc=yes
+fi
+rseq=$(python3 -c 'import ctypes
+try:
+    print("yes" if ctypes.c_uint.in_dll(ctypes.CDLL(None), "__rseq_size").value >= 20 else "no")
+except Exception:
+    print("no")')
+if [ "$tsc" = yes ] && [ "$rseq" = yes ]; then
+    check_cmd "eventloop:runs-of-frees-engaged ($inrun frees in runs)" test "$inrun" -gt 0
+else
+    skip eventloop:runs-of-frees-engaged "no TSC stamps ($tsc) or no rseq ($rseq) here: every free read its own time"
+fi
