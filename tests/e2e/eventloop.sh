@@ -14,7 +14,8 @@
 #     outlived a wait of at least 1 ms by the program's own clock), at least 99% classed;
 #   - ctrprof/health:life-unbracketed at most 1% of ctrprof/health:life-in-run, which is
 #     not 0 where runs of frees are possible (TSC stamps and glibc's rseq): otherwise
-#     said, visibly.
+#     said, visibly;
+#   - with glibc's rseq turned off (GLIBC_TUNABLES), no run at all, the same classes.
 source "$(dirname "$0")/lib.sh"
 
 counter() { "$CTRPROF" dump "$1" | awk -v k="$2" '$2 == k { print $1 }' | head -1; }
@@ -61,3 +62,18 @@ if [ "$tsc" = yes ] && [ "$rseq" = yes ]; then
 else
     skip eventloop:runs-of-frees-engaged "no TSC stamps ($tsc) or no rseq ($rseq) here: every free read its own time"
 fi
+
+# Without glibc's rseq (its tunable off) there is no switch watch: every free reads its
+# own time, nothing is bracketed, and the classes are the same
+d2=$WORK/norseq
+mkdir -p "$d2"
+GLIBC_TUNABLES=glibc.pthread.rseq=0 CTRPROF_DIR="$d2" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" \
+    "$PROGS/eventloop" 100 >/dev/null
+check_eq "eventloop:no-rseq-runs" 0 "$?"
+f=$(ls "$d2"/*.count 2>/dev/null | head -1)
+lt=$("$CTRPROF" report --format=lifetimes "$f")
+read -r tb ta tl <<<"$(row req_temp)"
+read -r kb ka kl <<<"$(row req_kept)"
+check_cmd "eventloop:no-rseq-classes (temporaries $tb under 1 ms of 800; kept $kb under, $ka over of 400)" \
+    test "${tb:-0}" -ge 792 -a "${kb:-1}" -eq 0 -a "${ka:-0}" -ge 396
+check_eq "eventloop:no-rseq-nothing-in-runs" "" "$(counter "$f" ctrprof/health:life-in-run)"
