@@ -235,7 +235,7 @@ static inline void drain_ring(struct cp_ring *r)
     /* an inline flush, on the ring's own thread: cp_ring_drain_own, inline */
     if (r == cp_self_ring) {
         cp_ring_drain_records(r, cp_account, r);
-        cp_account_close(r, true);
+        cp_account_close(r, CP_CLOSE_OWN);
         if (direct) {
             /* after the ring's records, as if it were the last; stamped with the cycle
              * this flush ends (the lock's holder alone moves it: flush) */
@@ -244,10 +244,11 @@ static inline void drain_ring(struct cp_ring *r)
         }
     } else if (__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED)) {
         cp_ring_drain_ahead(r, cp_account, cp_account_ahead, r);
-        cp_account_close(r, false);
+        cp_account_close(r, __atomic_load_n(&proc_orphaned, __ATOMIC_RELAXED) ? CP_CLOSE_GONE
+                                                                              : CP_CLOSE_DRAINED);
     } else {
         cp_ring_drain(r, cp_account, r);
-        cp_account_close(r, false);
+        cp_account_close(r, CP_CLOSE_DRAINED);
     }
     cp_ring_lost_total += cp_ring_take_lost(r);
     cp_ring_waits_total += cp_ring_take_waits(r);
@@ -477,7 +478,7 @@ static void flush(bool inline_flush)
                 if (cp_ring_head_pos(r) !=
                     (__atomic_load_n(&r->rtail, __ATOMIC_RELAXED) & CP_RING_POS_MASK)) {
                     cp_ring_drain(r, cp_account, r);
-                    cp_account_close(r, false);
+                    cp_account_close(r, CP_CLOSE_DRAINED);
                 }
             n = t->n;
         }

@@ -179,7 +179,12 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
  * end (resolve.c, "frees in a run") are applied if none can come (own: the drain is on the
  * ring's thread, which gives the end; or the ring's thread is gone), or they waited too
  * long. */
-void cp_account_close(struct cp_ring *r, bool own);
+enum cp_close {
+    CP_CLOSE_DRAINED, /* a drain's end on another task (gone or waiting too long: applied) */
+    CP_CLOSE_OWN,     /* a drain on the ring's own thread (exit's final flush) */
+    CP_CLOSE_GONE,    /* the program is gone (the flusher process's last flushes) */
+};
+void cp_account_close(struct cp_ring *r, enum cp_close how);
 /* Pending frees whose bracket held more than one lifetime class: their class is not known
  * (published as ctrprof/health:life-unbracketed). Guarded by cp_flush_lock. */
 extern uint64_t cp_life_unbracketed;

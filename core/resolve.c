@@ -548,9 +548,12 @@ static inline __attribute__((always_inline)) void account(struct cp_ring *r, enu
  *
  * The end of a drain leaves a run's frees waiting: the producer is busy, or waits after
  * the run, and in both its next stamp bounds them best. They are applied at once, by the
- * consumer's clock, when no stamp can come (the ring's thread is gone, or the drain is on
- * that thread: cp_account_close), or after CP_RUN_STALE_NS (a thread that freed and then
- * waited that long: the file and `ctrprof top` do not keep showing its objects live). */
+ * consumer's clock, when no stamp can come: the drain is on the ring's thread (exit's
+ * final flush: its own switch watch says), or the thread is gone (its end counts as a
+ * switch: what lies between its frees and the drain is not their lifetimes; a program
+ * killed just after a run keeps them so); or after CP_RUN_STALE_NS (a thread that freed
+ * and then waited that long: the file and `ctrprof top` do not keep showing its objects
+ * live). cp_account_close. */
 uint64_t cp_life_unbracketed, cp_life_in_run;
 
 #define CP_RUN_STALE_NS 1000000000ull
@@ -580,6 +583,7 @@ static __attribute__((noinline)) void run_close(struct cp_ring *r, uint64_t u)
     }
     cp_life_in_run += r->crun_n;
     r->crun_n = 0;
+    r->crun_at = 0;
 }
 
 /* A record of r while frees of a run wait, or a free of a run: true if it was taken here
@@ -590,8 +594,6 @@ static __attribute__((noinline)) bool run_take(struct cp_ring *r, enum cp_rec_ki
     if (kind == CP_REC_FREE_PTR && n >= 2 && w[1] == CP_STAMP_IN_RUN) {
         if (r->crun_n == CP_RING_STAMP_RUN) /* (cannot happen: the producer's runs are shorter) */
             run_close(r, consumer_now());
-        if (!r->crun_n)
-            r->crun_at = cp_coarse_ns();
         r->crun[r->crun_n][0] = w[0];
         r->crun[r->crun_n][1] = c;
         r->crun_n++;
@@ -606,13 +608,12 @@ static __attribute__((noinline)) bool run_take(struct cp_ring *r, enum cp_rec_ki
     return false;
 }
 
-void cp_account_close(struct cp_ring *r, bool own)
+void cp_account_close(struct cp_ring *r, enum cp_close how)
 {
     if (__builtin_expect(!r->crun_n, 1))
         return;
-    if (own) {
-        /* (on the ring's thread: its clock now, and whether it was switched since the run's read)
-         */
+    if (how == CP_CLOSE_OWN) {
+        /* on the ring's thread: its clock now, and whether it was switched since the run */
         uint64_t u = consumer_now();
         if (r->run_held && cp_sw_on && !cp_sw_armed())
             u |= CP_STAMP_SWITCHED;
@@ -620,9 +621,21 @@ void cp_account_close(struct cp_ring *r, bool own)
         return;
     }
     uint32_t st = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
-    if (st == CP_RING_RELEASED || st == CP_RING_DRAINING ||
-        !__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED) ||
-        cp_coarse_ns() - r->crun_at > CP_RUN_STALE_NS)
+    if (how == CP_CLOSE_GONE || st == CP_RING_RELEASED || st == CP_RING_DRAINING) {
+        /* the thread ended after its frees, as if switched off its CPU: what lies between
+         * them and now is its end, not their lifetimes */
+        run_close(r, consumer_now() | (cp_stamp_tsc_on() ? CP_STAMP_SWITCHED : 0));
+        return;
+    }
+    if (!__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED)) {
+        run_close(r, consumer_now()); /* (another thread came: this one may run on) */
+        return;
+    }
+    /* (the first drain's end that finds them waiting starts their clock) */
+    uint64_t now = cp_coarse_ns();
+    if (!r->crun_at)
+        r->crun_at = now;
+    else if (now - r->crun_at > CP_RUN_STALE_NS)
         run_close(r, consumer_now());
 }
 

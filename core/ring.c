@@ -64,7 +64,7 @@ void cp_ring_init(struct cp_ring *r, uint64_t *data, uint64_t cap)
     r->waits = 0;
     r->lost_taken = r->waits_taken = 0;
     r->nref = r->cnref = 0;
-    r->crun_from = 0;
+    r->crun_from = r->crun_at = 0;
     r->stamp_run = r->run_held = r->crun_n = 0;
     r->stk_n = r->cstk_n = r->stkh_n = r->cstkh_n = r->cnode_n = 0;
     r->cbucket = NULL;
@@ -101,7 +101,7 @@ void cp_ring_forget(struct cp_ring *r)
     r->stk_n = r->cstk_n = r->stkh_n = r->cstkh_n = r->cnode_n = 0;
     r->stamp_run = r->run_held = r->crun_n =
         0; /* (the parent's frees in a run are not the child's) */
-    r->crun_from = 0;
+    r->crun_from = r->crun_at = 0;
     r->cbucket = NULL;
     r->rwaiting = 0; /* (a thread that waited for room is not in the child) */
     r->head = cp_ring_pack(r, 0);

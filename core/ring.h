@@ -139,7 +139,7 @@ struct cp_ring {
      * frees), and the run's frees drained since it, waiting for their upper bound: address
      * and cycle */
     uint64_t crun_from;
-    uint64_t crun_at; /* (the coarse clock when the first of them was drained) */
+    uint64_t crun_at; /* (the coarse clock at the first drain's end that found them; 0: none yet) */
     uint32_t crun_n;
     uint64_t crun[CP_RING_STAMP_RUN][2];
 
