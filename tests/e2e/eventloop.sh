@@ -15,7 +15,9 @@
 #   - ctrprof/health:life-unbracketed at most 1% of ctrprof/health:life-in-run, which is
 #     not 0 where runs of frees are possible (TSC stamps and glibc's rseq): otherwise
 #     said, visibly;
-#   - with glibc's rseq turned off (GLIBC_TUNABLES), no run at all, the same classes.
+#   - with glibc's rseq turned off (GLIBC_TUNABLES), no run at all, the same classes;
+#   - a program that uses rseq itself (eventloop's "rseq": its own section's descriptor
+#     after every free, as tcmalloc's are): no run at all, the same classes.
 source "$(dirname "$0")/lib.sh"
 
 counter() { "$CTRPROF" dump "$1" | awk -v k="$2" '$2 == k { print $1 }' | head -1; }
@@ -77,3 +79,22 @@ read -r kb ka kl <<<"$(row req_kept)"
 check_cmd "eventloop:no-rseq-classes (temporaries $tb under 1 ms of 800; kept $kb under, $ka over of 400)" \
     test "${tb:-0}" -ge 792 -a "${kb:-1}" -eq 0 -a "${ka:-0}" -ge 396
 check_eq "eventloop:no-rseq-nothing-in-runs" "" "$(counter "$f" ctrprof/health:life-in-run)"
+
+# A program that uses rseq itself (as tcmalloc does) points the area at its own sections,
+# replacing the profiler's switch watch: every free then reads its own time (the watch
+# reads "switched"), the program runs on, and the classes hold
+d3=$WORK/rsequser
+mkdir -p "$d3"
+if [ "$rseq" = yes ]; then
+    CTRPROF_DIR="$d3" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/eventloop" 100 rseq >/dev/null
+    check_eq "eventloop:rseq-user-runs" 0 "$?"
+    f=$(ls "$d3"/*.count 2>/dev/null | head -1)
+    lt=$("$CTRPROF" report --format=lifetimes "$f")
+    read -r tb ta tl <<<"$(row req_temp)"
+    read -r kb ka kl <<<"$(row req_kept)"
+    check_cmd "eventloop:rseq-user-classes (temporaries $tb under 1 ms of 800; kept $kb under, $ka over of 400)" \
+        test "${tb:-0}" -ge 792 -a "${kb:-1}" -eq 0 -a "${ka:-0}" -ge 396
+    check_eq "eventloop:rseq-user-nothing-in-runs" "" "$(counter "$f" ctrprof/health:life-in-run)"
+else
+    skip eventloop:rseq-user "glibc registers no rseq here"
+fi

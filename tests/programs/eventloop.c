@@ -6,7 +6,11 @@
  * without a clock read of their own (core/events.c, "runs of frees"): their classes must
  * still be right.
  *
- *   eventloop [REQUESTS]     (default 400)
+ *   eventloop [REQUESTS [rseq]]     (default 400)
+ *
+ * With "rseq" the program is an rseq user itself, as tcmalloc is: after every free it
+ * points its thread's rseq area (glibc's registration) at a critical-section descriptor of
+ * its own, replacing whatever was there (the profiler's switch watch among others).
  *
  * Sites (noinline, so each names its frame):
  *   req_temp   8 objects a request, freed in a row at its end: lifetimes of microseconds
@@ -23,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/rseq.h>
 #include <sys/select.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,6 +37,22 @@
 #define KEPT 4
 
 static int ep, pfd[2];
+
+/* "rseq": a descriptor of the program's own (an empty section whose abort handler is
+ * preceded by the signature glibc registered with), stored after every free */
+static int rseq_user;
+static const uint32_t own_sig[2] __attribute__((aligned(8))) = {RSEQ_SIG, 0};
+static struct rseq_cs own_cs __attribute__((aligned(32)));
+
+static void after_free(void)
+{
+    if (rseq_user)
+        __atomic_store_n(
+            &((struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset))->rseq_cs,
+            (uint64_t)(uintptr_t)&own_cs, __ATOMIC_RELAXED);
+}
+
+#define FREE(p) (free(p), after_free())
 
 __attribute__((noinline)) static void *req_temp(size_t n)
 {
@@ -100,6 +121,12 @@ static void wait_1ms(unsigned i)
 int main(int argc, char **argv)
 {
     unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : 400;
+    if (argc > 2 && strcmp(argv[2], "rseq") == 0) {
+        if (__rseq_size < 20)
+            return 4; /* (no rseq registered by glibc here) */
+        own_cs.start_ip = own_cs.abort_ip = (uint64_t)(uintptr_t)&own_sig[1];
+        rseq_user = 1;
+    }
     ep = epoll_create1(0);
     if (ep < 0 || pipe(pfd))
         return 2;
@@ -117,7 +144,7 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < n; i++) {
         /* the last request's kept objects, freed in a row after the wait */
         for (unsigned k = 0; k < KEPT; k++)
-            free(kept[k]);
+            FREE(kept[k]);
         void *t[TEMPS];
         for (unsigned k = 0; k < TEMPS; k++)
             t[k] = req_temp(32 + 16 * k);
@@ -125,15 +152,15 @@ int main(int argc, char **argv)
             kept[k] = req_kept(64 + 32 * k);
         void *p = run_pause(), *f = after_wait();
         for (unsigned k = 0; k < TEMPS; k++)
-            free(t[k]);
+            FREE(t[k]);
         wait_1ms(i); /* (no part of the temporaries' lifetimes; part of f's) */
-        free(f);
+        FREE(f);
         sleep_ms(2); /* (part of p's lifetime) */
-        free(p);
+        FREE(p);
         wait_1ms(i + 1);
     }
     for (unsigned k = 0; k < KEPT; k++)
-        free(kept[k]);
+        FREE(kept[k]);
     close(pfd[0]);
     waitpid(w, NULL, 0);
     char buf[64];
