@@ -79,6 +79,9 @@ void cp_ring_end(struct cp_ring *r)
 void cp_ring_drop(struct cp_ring *r)
 {
     r->nlost++;
+    /* (a run of frees ends: its read may be the record dropped, and the consumer would
+     * bracket the run's frees from an older one; events.c's free_ptr_stamp) */
+    r->stamp_run = 0;
     __atomic_store_n(&r->head, cp_ring_pack(r, 0), __ATOMIC_RELEASE);
 }
 
