@@ -7,9 +7,10 @@
 # inside a run must still count in the lifetime of what is freed after it, and a wait
 # after a run must not leave the run's frees unclassed (what the first version of runs
 # of frees did, session 37: 7 of every request's 8 temporaries here).
-#   - req_temp (8 a request, microseconds): at least 99% in the classes under 1 ms (a
-#     request preempted for a millisecond between an allocation and its free is the
-#     rest);
+#   - req_temp (8 a request, microseconds): at least 95% in the classes under 1 ms (90%
+#     in the short runs below; a request preempted for a millisecond between an
+#     allocation and its free is the rest: 8 of 800 once beside a benchmark, 1 of 3,200
+#     on a quiet machine; session 37's version classed 399 of 3,200);
 #   - req_kept, after_wait, run_pause (4 + 1 + 1 a request): none under 1 ms (every one
 #     outlived a wait of at least 1 ms by the program's own clock), at least 99% classed;
 #   - ctrprof/health:life-unbracketed at most 1% of ctrprof/health:life-in-run, which is
@@ -33,7 +34,7 @@ lt=$("$CTRPROF" report --format=lifetimes "$f")
 row() { echo "$lt" | awk -v s="$1" '$NF == s { b = $1 + $2 + $3 + $4; a = $5 + $6 + $7 + $8 + $9; print b, a, $10 }'; }
 read -r tb ta tl <<<"$(row req_temp)"
 check_cmd "eventloop:temporaries-under-1ms ($tb of $((8 * N)), $ta over, $tl live)" \
-    test "${tb:-0}" -ge $((8 * N * 99 / 100)) -a "${tl:-1}" -eq 0
+    test "${tb:-0}" -ge $((8 * N * 95 / 100)) -a "${tl:-1}" -eq 0
 for s in req_kept:4 after_wait:1 run_pause:1; do
     read -r b a l <<<"$(row "${s%%:*}")"
     want=$((${s##*:} * N))
@@ -65,36 +66,34 @@ else
     skip eventloop:runs-of-frees-engaged "no TSC stamps ($tsc) or no rseq ($rseq) here: every free read its own time"
 fi
 
+# unwatched NAME ENV...: eventloop of 100 requests, where no free may be left to the
+# flusher (nothing in runs), with the classes as always
+unwatched() {
+    local name=$1 dir=$WORK/$1
+    shift
+    mkdir -p "$dir"
+    env "$@" CTRPROF_DIR="$dir" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/eventloop" 100 \
+        ${RSEQ_ARG:-} >/dev/null
+    check_eq "eventloop:$name-runs" 0 "$?"
+    local f
+    f=$(ls "$dir"/*.count 2>/dev/null | head -1)
+    lt=$("$CTRPROF" report --format=lifetimes "$f")
+    read -r tb ta tl <<<"$(row req_temp)"
+    read -r kb ka kl <<<"$(row req_kept)"
+    check_cmd "eventloop:$name-classes (temporaries $tb under 1 ms of 800; kept $kb under, $ka over of 400)" \
+        test "${tb:-0}" -ge 720 -a "${kb:-1}" -eq 0 -a "${ka:-0}" -ge 396
+    check_eq "eventloop:$name-nothing-in-runs" "" "$(counter "$f" ctrprof/health:life-in-run)"
+}
+
 # Without glibc's rseq (its tunable off) there is no switch watch: every free reads its
 # own time, nothing is bracketed, and the classes are the same
-d2=$WORK/norseq
-mkdir -p "$d2"
-GLIBC_TUNABLES=glibc.pthread.rseq=0 CTRPROF_DIR="$d2" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" \
-    "$PROGS/eventloop" 100 >/dev/null
-check_eq "eventloop:no-rseq-runs" 0 "$?"
-f=$(ls "$d2"/*.count 2>/dev/null | head -1)
-lt=$("$CTRPROF" report --format=lifetimes "$f")
-read -r tb ta tl <<<"$(row req_temp)"
-read -r kb ka kl <<<"$(row req_kept)"
-check_cmd "eventloop:no-rseq-classes (temporaries $tb under 1 ms of 800; kept $kb under, $ka over of 400)" \
-    test "${tb:-0}" -ge 792 -a "${kb:-1}" -eq 0 -a "${ka:-0}" -ge 396
-check_eq "eventloop:no-rseq-nothing-in-runs" "" "$(counter "$f" ctrprof/health:life-in-run)"
+unwatched no-rseq GLIBC_TUNABLES=glibc.pthread.rseq=0
 
 # A program that uses rseq itself (as tcmalloc does) points the area at its own sections,
 # replacing the profiler's switch watch: every free then reads its own time (the watch
 # reads "switched"), the program runs on, and the classes hold
-d3=$WORK/rsequser
-mkdir -p "$d3"
 if [ "$rseq" = yes ]; then
-    CTRPROF_DIR="$d3" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/eventloop" 100 rseq >/dev/null
-    check_eq "eventloop:rseq-user-runs" 0 "$?"
-    f=$(ls "$d3"/*.count 2>/dev/null | head -1)
-    lt=$("$CTRPROF" report --format=lifetimes "$f")
-    read -r tb ta tl <<<"$(row req_temp)"
-    read -r kb ka kl <<<"$(row req_kept)"
-    check_cmd "eventloop:rseq-user-classes (temporaries $tb under 1 ms of 800; kept $kb under, $ka over of 400)" \
-        test "${tb:-0}" -ge 792 -a "${kb:-1}" -eq 0 -a "${ka:-0}" -ge 396
-    check_eq "eventloop:rseq-user-nothing-in-runs" "" "$(counter "$f" ctrprof/health:life-in-run)"
+    RSEQ_ARG=rseq unwatched rseq-user
 else
     skip eventloop:rseq-user "glibc registers no rseq here"
 fi

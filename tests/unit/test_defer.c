@@ -107,6 +107,28 @@ static uint64_t below_1ms(const uint64_t c1[CP_NCLASS], const uint64_t c0[CP_NCL
     return n;
 }
 
+/* Objects s + 1 and s of bucket b allocated in that order, s + 1 freed (a read: an
+ * allocation came before), `between` ms asleep, s freed, `after` ms asleep, then an
+ * allocation (its stamp ends a run); bucket b's classes before and after into c0, c1. */
+static void pair_freed(struct cp_thread *t, int b, unsigned s, long between, long after,
+                       uint64_t c0[CP_NCLASS], uint64_t c1[CP_NCLASS])
+{
+    classes(b, c0);
+    alloc_at(t, s + 1, b);
+    alloc_at(t, s, b);
+    free_at(s + 1);
+    if (between)
+        sleep_ms(between);
+    free_at(s);
+    if (after)
+        sleep_ms(after);
+    alloc_at(t, s + 2, 5);
+    check_books();
+    classes(b, c1);
+    free_at(s + 2);
+    check_books();
+}
+
 /* Runs of frees (events.c's free_ptr_stamp, resolve.c's frees in a run): a free that
  * follows a free, with no switch off the CPU since the run's read (switchwatch.h), leaves
  * its stamp to the flush, which brackets its time between the run's read and the next
@@ -139,40 +161,20 @@ static void test_free_runs(void **state)
     assert_int_equal(c1[4] - c0[4], 200);
     assert_int_equal(cp_life_unbracketed - u0, 0);
 
-    /* b allocated, a freed (the run's read: an allocation came before), 3 ms asleep, b
-     * freed (the sleep ended the run: its own read), an allocation */
-    classes(7, c0);
-    alloc_at(t, 401, 7);
-    alloc_at(t, 400, 7);
-    free_at(401);
-    sleep_ms(3);
-    free_at(400);
-    alloc_at(t, 402, 5);
-    check_books();
-    classes(7, c1);
+    /* a allocated, b allocated, a freed (the run's read: an allocation came before), 3
+     * ms asleep, b freed (the sleep ended the run: its own read), an allocation */
+    pair_freed(t, 7, 400, 3, 0, c0, c1);
     assert_int_equal(below_1ms(c1, c0), 1); /* a's, microseconds; not b's */
     assert_int_equal(c1[4] - c0[4], 1);     /* b's */
     assert_int_equal(cp_life_unbracketed - u0, 0);
-    free_at(402);
-    check_books();
 
-    /* b and a allocated, a freed (the run's read), b freed in the run, then 3 ms asleep
-     * before the allocation whose stamp ends the run: b's bracket holds the sleep, which
-     * came after b's free: both temporaries, none unclassed */
-    classes(2, c0);
-    alloc_at(t, 411, 2);
-    alloc_at(t, 410, 2);
-    free_at(410);
-    free_at(411);
-    sleep_ms(3);
-    alloc_at(t, 412, 5);
-    check_books();
-    classes(2, c1);
+    /* the same, b freed in the run, then 3 ms asleep before the allocation whose stamp
+     * ends the run: b's bracket holds the sleep, which came after b's free: both
+     * temporaries, none unclassed */
+    pair_freed(t, 2, 410, 0, 3, c0, c1);
     assert_int_equal(below_1ms(c1, c0), 2);
     assert_int_equal(c1[CP_LIFE_NONE] - c0[CP_LIFE_NONE], 0);
     assert_int_equal(cp_life_unbracketed - u0, 0);
-    free_at(412);
-    check_books();
 }
 
 static struct cp_thread *other;
