@@ -10,7 +10,8 @@
 #include <sys/rseq.h> /* RSEQ_SIG */
 #include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
+
+#include "rawsys.h" /* (no errno: start-up may run inside a hook) */
 
 CP_READ_MOSTLY bool cp_sw_on;
 
@@ -37,11 +38,11 @@ void cp_sw_init(void)
     /* an armed pointer survives a system call that does not block, and not a sleep */
     for (int i = 0; i < 3; i++) {
         cp_sw_arm();
-        (void)syscall(SYS_getppid);
+        (void)cp_raw_syscall(SYS_getppid, 0, 0, 0, 0, 0, 0);
         if (!cp_sw_armed())
             continue; /* (a signal or a preemption just then: again) */
         struct timespec ts = {0, 20000};
-        (void)syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, NULL);
+        (void)cp_raw_syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, (long)&ts, 0, 0, 0);
         if (cp_sw_armed())
             break; /* (not cleared: the kernel does not do it; never trusted) */
         __atomic_store_n(&cp_sw_on, true, __ATOMIC_RELAXED);
