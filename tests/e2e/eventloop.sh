@@ -48,22 +48,21 @@ unbr=${unbr:-0}
 check_cmd "eventloop:unbracketed-at-most-1% ($unbr of $inrun frees in runs)" \
     test $((unbr * 100)) -le "$inrun"
 # Runs of frees are possible here: an invariant TSC the kernel keeps time with (the hooks
-# stamp with it at rate 1: core/stampclock.h) and glibc 2.35+ registering rseq (not
-# turned off by GLIBC_TUNABLES)
+# stamp with it at rate 1: core/stampclock.h), glibc 2.35+ registering rseq (not turned
+# off by GLIBC_TUNABLES), and a kernel that clears an armed rseq_cs at a switch
+# (core/switchwatch.h; tests/programs/rseqprobe makes the engine's start-up check)
 tsc=no
 if grep -qw constant_tsc /proc/cpuinfo && grep -qw nonstop_tsc /proc/cpuinfo &&
     [ "$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)" = tsc ]; then
     tsc=yes
 fi
-rseq=$(python3 -c 'import ctypes
-try:
-    print("yes" if ctypes.c_uint.in_dll(ctypes.CDLL(None), "__rseq_size").value >= 20 else "no")
-except Exception:
-    print("no")')
-if [ "$tsc" = yes ] && [ "$rseq" = yes ]; then
+probe=$("$PROGS/rseqprobe")
+rseq=no
+[ "$probe" != none ] && rseq=yes
+if [ "$tsc" = yes ] && [ "$probe" = clears ]; then
     check_cmd "eventloop:runs-of-frees-engaged ($inrun frees in runs)" test "$inrun" -gt 0
 else
-    skip eventloop:runs-of-frees-engaged "no TSC stamps ($tsc) or no rseq ($rseq) here: every free read its own time"
+    skip eventloop:runs-of-frees-engaged "no TSC stamps ($tsc) or no switch watch (rseq: $probe) here: every free read its own time"
 fi
 
 # unwatched NAME ENV...: eventloop of 100 requests, where no free may be left to the
