@@ -79,6 +79,12 @@ void cp_live_defer_begin(void)
         return;
     /* every free to the shim's slow path (live.h: counters at 255 stay there) */
     memset(cp_live_filter, 255, sizeof cp_live_filter);
+    /* where frees may leave their stamps to the consumer (free_ptr_stamp): the switch
+     * watch's check, once a process (a fork child keeps the answer: its rseq area is
+     * registered as its parent's was); ~70 us of sleep, so only here, not at every dense
+     * rate's start */
+    if (cp_stamp_tsc_on() && !cp_sw_on && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
+        cp_sw_init();
     __atomic_store_n(&cp_live_deferred, 1, __ATOMIC_SEQ_CST);
 }
 

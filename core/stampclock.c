@@ -24,7 +24,6 @@
 #include "prof.h" /* cp_prof_tsc_denied */
 #include "rawsys.h"
 #include "spin.h"
-#include "switchwatch.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -127,7 +126,6 @@ static bool tsc_trusted(void)
 void cp_stamp_init(bool dense)
 {
     cp_stamp_tsc_mode.v = false;
-    cp_sw_on = false;
     tsc_invariant = cpu_tsc_invariant();
     if (!dense || !tsc_trusted())
         return;
@@ -140,9 +138,6 @@ void cp_stamp_init(bool dense)
     ncal = 0;
     gave_up = false;
     __atomic_store_n(&cp_stamp_tsc_mode.v, true, __ATOMIC_RELAXED);
-    /* (where frees may leave their stamps to the consumer: events.c's free_ptr_stamp) */
-    if (!__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
-        cp_sw_init();
 }
 
 static void give_up(void)

@@ -2,8 +2,8 @@
  * switchwatch.c — the empty critical section's descriptor and the start-up check of
  * switchwatch.h (who calls what, and why it can be trusted: there).
  *
- * Contexts: cp_sw_init on the start-up path only (stampclock.c's cp_stamp_init: before a
- * second thread, again in a fork child), never in a sandbox; cp_sw_on is read by hooks.
+ * Contexts: cp_sw_init on the start-up path only (events.c's cp_live_defer_begin: before
+ * a second thread), never in a sandbox; cp_sw_on is read by hooks.
  */
 #include "switchwatch.h"
 

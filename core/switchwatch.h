@@ -20,10 +20,10 @@
  *
  * Contexts: cp_sw_armed / cp_sw_arm in hooks (the calling thread's own area; a thread
  * whose registration failed has cpu_id < 0 and is never armed, so never seen armed);
- * cp_sw_init on the start-up path (stampclock.c's cp_stamp_init, before a second thread,
- * not in a sandbox: it sleeps ~50 us). A program that uses rseq itself (tcmalloc, librseq)
- * replaces the pointer with its own descriptor in its sections: cp_sw_armed then says
- * "switched", which costs a clock read and is never wrong.
+ * cp_sw_init on the start-up path (events.c's cp_live_defer_begin, where deferred mode
+ * begins: before a second thread, not in a sandbox: it sleeps ~50-70 us). A program that uses rseq
+ * itself (tcmalloc, librseq) replaces the pointer with its own descriptor in its sections:
+ * cp_sw_armed then says "switched", which costs a clock read and is never wrong.
  */
 #ifndef CP_SWITCHWATCH_H
 #define CP_SWITCHWATCH_H
@@ -69,7 +69,7 @@ static inline bool cp_sw_armed(void)
     return cp_sw_area()->rseq_cs == (uint64_t)(uintptr_t)cp_sw_desc;
 }
 
-/* Start-up (see above); again in a fork child. Not in a sandbox (the caller checks). */
+/* Start-up (see above), once a process. Not in a sandbox (the caller checks). */
 void cp_sw_init(void);
 
 #endif
