@@ -372,9 +372,9 @@ static inline uint64_t run_stamp(struct cp_ring *r)
 {
     uint64_t s = cp_ht_stamp();
     if (__builtin_expect(r->run_held, 0)) {
+        if (s & CP_STAMP_TSC)
+            s |= cp_run_switched(r);
         r->run_held = 0;
-        if ((s & CP_STAMP_TSC) && !cp_sw_armed())
-            s |= CP_STAMP_SWITCHED;
     }
     r->stamp_run = 0;
     return s;
@@ -411,7 +411,7 @@ static inline uint64_t free_ptr_stamp(struct cp_ring *r)
         return CP_STAMP_IN_RUN;
     }
     /* (armed before the read: a switch between the two breaks the run, never hides) */
-    uint64_t sw = r->run_held && !cp_sw_armed() ? CP_STAMP_SWITCHED : 0;
+    uint64_t sw = cp_run_switched(r);
     cp_sw_arm();
     r->run_held = 0;
     r->stamp_run = CP_RING_STAMP_RUN - 1;

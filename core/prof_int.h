@@ -22,6 +22,8 @@
 #include "prof.h"
 #include "ring.h"
 #include "spin.h"
+#include "stampclock.h" /* CP_STAMP_SWITCHED */
+#include "switchwatch.h"
 
 /* Hidden: these are the engine's own, and a reference to a hidden symbol from a -fPIC
  * object is a direct RIP-relative access; to any other extern it goes through the GOT,
@@ -175,6 +177,14 @@ struct cp_touched {
 extern struct cp_touched cp_touched[2];
 
 void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w, unsigned n);
+/* On r's own thread: CP_STAMP_SWITCHED if its run of frees left some to the consumer and
+ * the thread was switched off its CPU since the run's read (switchwatch.h), else 0: what
+ * the time that closes the run carries (events.c's stamps, resolve.c's close on that
+ * thread). */
+static inline uint64_t cp_run_switched(const struct cp_ring *r)
+{
+    return r->run_held && !cp_sw_armed() ? CP_STAMP_SWITCHED : 0;
+}
 /* The end of a drain of r by cp_account: the frees of a run that wait for their bracket's
  * end (resolve.c, "frees in a run") are applied if none can come (own: the drain is on the
  * ring's thread, which gives the end; or the ring's thread is gone), or they waited too

@@ -56,7 +56,6 @@
 #include "heaptime.h"
 #include "hweight.h"
 #include "live.h"
-#include "switchwatch.h"
 
 uint64_t cp_samples[CP_NPTYPES];
 uint64_t cp_trunc_events;
@@ -615,16 +614,15 @@ void cp_account_close(struct cp_ring *r, enum cp_close how)
     if (how == CP_CLOSE_OWN) {
         /* on the ring's thread: its clock now, and whether it was switched since the run */
         uint64_t u = consumer_now();
-        if (r->run_held && cp_sw_on && !cp_sw_armed())
-            u |= CP_STAMP_SWITCHED;
-        run_close(r, u);
+        run_close(r, u & CP_STAMP_TSC ? u | cp_run_switched(r) : u);
         return;
     }
     uint32_t st = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
     if (how == CP_CLOSE_GONE || st == CP_RING_RELEASED || st == CP_RING_DRAINING) {
         /* the thread ended after its frees, as if switched off its CPU: what lies between
          * them and now is its end, not their lifetimes */
-        run_close(r, consumer_now() | (cp_stamp_tsc_on() ? CP_STAMP_SWITCHED : 0));
+        uint64_t u = consumer_now();
+        run_close(r, u & CP_STAMP_TSC ? u | CP_STAMP_SWITCHED : u);
         return;
     }
     if (!__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED)) {

@@ -102,8 +102,8 @@ void cp_ring_forget(struct cp_ring *r)
     r->waits = r->waits_taken = 0;
     r->cnref = r->nref;
     r->stk_n = r->cstk_n = r->stkh_n = r->cstkh_n = r->cnode_n = 0;
-    r->stamp_run = r->run_held = r->crun_n =
-        0; /* (the parent's frees in a run are not the child's) */
+    /* (the parent's frees in a run are not the child's) */
+    r->stamp_run = r->run_held = r->crun_n = 0;
     r->crun_from = r->crun_at = 0;
     r->cbucket = NULL;
     r->rwaiting = 0; /* (a thread that waited for room is not in the child) */
