@@ -45,7 +45,7 @@
  * its cycle (cp_um_expire); orphans live until their free comes.
  *
  * At rate 1 in a single-threaded process a free in a run of frees may come without its
- * time, which the drain then brackets ("frees in a run", below). About 680 lines: the
+ * time, which the drain then brackets ("frees in a run", below). About 690 lines: the
  * bracket needs resolve_free_event inline, and the drain's order.
  */
 #include "prof_int.h"
