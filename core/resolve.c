@@ -3,11 +3,11 @@
  * list of the record's cycle slot (cp_touched: the bucket's fut[] of flusher.c's
  * timeline); a heap event counts its object's unbiased
  * weight and bytes (hweight.h), its size carried from the allocation record to the free
- * in the live table's value (hv_make below: the bucket's index and the size). The
+ * in the live table's value (refs.h's hv_make: the bucket's index and the size). The
  * allocation's stack is looked up here, on the flusher's side (cp_bucket_get), not on the
- * program's thread; a free's bucket is
- * what it took from the live table, or, when that was still the allocation's ref, found
- * by meeting the allocation here (orphans and pending frees, below).
+ * program's thread; a free's bucket is what it took from the live table, or, when that
+ * was still the allocation's ref, found by meeting the allocation in refs.c's books
+ * (recent allocations, orphans and pending frees).
  *
  * Contexts: whoever holds cp_flush_lock: the flusher thread, an inline flush on an
  * event's thread, a late event after the final flush (publish.c), exit. Everything here
@@ -27,6 +27,10 @@
  *   taken      -                 -              a free took ref before   orphan; pending;
  *                                               the alloc was drained    sampled (realloc
  *                                                                        failed: undo)
+ *   recent     ref               recent: b      alloc record drained at  resolved (its slot
+ *                                               a dense rate (below)     wanted again); r-taken
+ *   r-taken    -                 recent: b      a free took ref          freed (free drained);
+ *                                                                        orphan (slot wanted)
  *   orphan     -                 b              alloc drained, ref gone  freed (free drained)
  *   pending    -                 PEND(c, k)     free (cycle c) drained   freed (alloc drained);
  *                                               before its alloc         unmatched (after the
@@ -36,7 +40,8 @@
  *                                                                        failed: undo)
  *   freed      -                 -              its free counted in b
  *
- * Invariants: a ref is in at most one of live[] and um[]; a bucket's allocation is
+ * Invariants: a ref is in at most one of live[] and um[], its bucket in at most one of
+ * recent[] and um[]; a bucket's allocation is
  * counted once, when its record is drained (or at once, after the final flush: late),
  * and its free once, when the free's record and the bucket have both been seen (freeing,
  * orphan or pending, whichever comes last); a free's cycle is >= its allocation's, and
@@ -45,9 +50,9 @@
  * its cycle (cp_um_expire); orphans live until their free comes.
  *
  * At rate 1 in a single-threaded process a free in a run of frees may come without its
- * time, which the drain then brackets ("frees in a run", below). About 690 lines: the
- * bracket needs resolve_free_event inline, and the drain's order.
- */
+ * time, which the drain then brackets ("frees in a run", below). Where an allocation's
+ * bucket waits for its free when the live table does not hold it (um[ref], recent[ref]
+ * below) is refs.c's. */
 #include "prof_int.h"
 
 #include <string.h>
@@ -56,6 +61,7 @@
 #include "heaptime.h"
 #include "hweight.h"
 #include "live.h"
+#include "refs.h"
 
 uint64_t cp_samples[CP_NPTYPES];
 uint64_t cp_trunc_events;
@@ -83,30 +89,6 @@ static bool touched_grow(struct cp_touched *t)
     t->e = e;
     t->cap = cap;
     return true;
-}
-
-/* The value a resolved sampled object keeps, in the live table (live.h) or under its ref
- * here (an orphan): its bucket and its size in one word, so that its free is counted with
- * its own weight (hweight.h) without a table of sizes. Bits 0-1 clear (bit 1 marks a ref,
- * bit 0 is the shadow map's), 2..23 the heap bucket's index (bucket.h), 24..63 the size:
- * exact below 2^40 bytes (1 TiB); a larger object is counted as 2^40 - 1 bytes, on its
- * allocation and its free alike. */
-#define HV_SIZE_MAX ((UINT64_C(1) << 40) - 1)
-
-static inline uint64_t hv_size(uint64_t size)
-{
-    return size < HV_SIZE_MAX ? size : HV_SIZE_MAX;
-}
-
-static inline uint64_t hv_make(const struct cp_bucket *b, uint64_t size)
-{
-    return hv_size(size) << 24 | (uint64_t)b->hidx << 2;
-}
-
-static inline struct cp_bucket *hv_bucket(uint64_t v, uint64_t *size)
-{
-    *size = v >> 24;
-    return cp_bucket_by_hidx((uint32_t)(v >> 2) & (CP_HIDX_MAX - 1));
 }
 
 /* b's entry in the list of cycle slot s, made if it has none; NULL if the list cannot
@@ -189,135 +171,6 @@ static void count_delay(struct cp_bucket *b, uint64_t c, const uint64_t *w, unsi
         cp_trunc_events++;
 }
 
-/* ---- refs the live table no longer holds ---------------------------------------------
- *
- * The flusher (or whoever holds cp_flush_lock) finds an allocation's bucket and replaces its
- * ref in the live table with the bucket (cp_live_resolve). A free (or a realloc) that
- * took the object out of the table before that carries the ref, and the two meet here:
- *   - the allocation was resolved first: its bucket waits under the ref (an "orphan")
- *     for the free, however long that comes after (a realloc that fails puts the ref
- *     back in the live table, and the object lives on);
- *   - the free was drained first (its ring before the allocation's): it waits under the
- *     ref with its cycle ("pending") for the allocation. The allocation happened before
- *     the free (the program hands the pointer over), so its cycle is <= the free's and it
- *     is drained no later than the flush that ends the free's cycle: a pending free still
- *     here after that flush has no allocation to meet (it was dropped from a full ring,
- *     or found no bucket) and is let go, counted in unmatched.
- * Both are rare and short-lived; an open-addressing table (linear probing, deletion by
- * backward shift), doubled when half full. Guarded by cp_flush_lock. */
-struct um_slot {
-    uint64_t ref; /* 0: empty */
-    uint64_t val; /* a bucket and size (hv_make), or PEND(cycle, class) for a pending free */
-};
-/* A pending free's value: its cycle, and its lifetime class (heaptime.h: computed when it
- * is drained, from the time and the birth its record carries, and counted with its
- * allocation; in a producer-consumer program the consumer's ring is mostly drained first,
- * and until session 21 those frees went unclassed: 994,561 of 1,000,000 in one); bit 0
- * set, which a bucket and size never has */
-#define PEND(c, k) ((uint64_t)(c) << 5 | (uint64_t)(k) << 1 | 1)
-#define PEND_CYCLE(v) ((v) >> 5)
-#define PEND_CLASS(v) ((unsigned)((v) >> 1) & 15)
-_Static_assert(CP_LIFE_NONE <= 15, "a lifetime class fits a pending free's 4 bits");
-static struct um_slot *um;
-static uint64_t um_mask, um_n, unmatched;
-/* Pending frees by the parity of their cycle. At the end of the flush that finishes
- * cycle c every pending free is of cycle c or c + 1 (older ones were let go by earlier
- * flushes), so those of c's parity are exactly the ones to let go. */
-uint64_t cp_um_pending[2];            /* (prof_int.h: cp_um_expire's test, inline) */
-static uint64_t n_orphans, n_pending; /* ever made, for tests */
-
-static uint64_t um_hash(uint64_t ref)
-{
-    /* a ring's refs differ only in their high bits: mix those down (a multiply alone
-     * leaves the low bits a function of the low bits, and every ref of a ring probed
-     * from one slot: chains of thousands in bench_micro) */
-    ref ^= ref >> 33;
-    ref *= 0xff51afd7ed558ccdull;
-    ref ^= ref >> 33;
-    ref *= 0xc4ceb9fe1a85ec53ull;
-    return ref ^ (ref >> 33);
-}
-
-static struct um_slot *um_find(uint64_t ref)
-{
-    if (!um)
-        return NULL;
-    for (uint64_t i = um_hash(ref) & um_mask;; i = (i + 1) & um_mask) {
-        if (um[i].ref == ref)
-            return &um[i];
-        if (!um[i].ref)
-            return NULL;
-    }
-}
-
-static void um_delete(struct um_slot *e)
-{
-    uint64_t i = (uint64_t)(e - um);
-    if (um[i].val & 1)
-        cp_um_pending[PEND_CYCLE(um[i].val) & 1]--;
-    um_n--;
-    for (uint64_t j = (i + 1) & um_mask; um[j].ref; j = (j + 1) & um_mask) {
-        uint64_t home = um_hash(um[j].ref) & um_mask;
-        /* move j back to the hole at i if its home is not in (i, j] (cyclically) */
-        if (((j - home) & um_mask) >= ((j - i) & um_mask)) {
-            um[i] = um[j];
-            i = j;
-        }
-    }
-    um[i].ref = 0;
-}
-
-/* The empty slot where ref goes (the table has one). */
-static struct um_slot *um_empty(uint64_t ref)
-{
-    uint64_t i = um_hash(ref) & um_mask;
-    while (um[i].ref)
-        i = (i + 1) & um_mask;
-    return &um[i];
-}
-
-static bool um_put(uint64_t ref, uint64_t val)
-{
-    if (!um || (um_n + 1) * 2 > um_mask + 1) {
-        uint64_t cap = um ? (um_mask + 1) * 2 : 1024;
-        struct um_slot *n = cp_mmap_anon(cap * sizeof *n), *o = um;
-        if (!n)
-            return false;
-        uint64_t omask = um_mask;
-        um = n;
-        um_mask = cap - 1;
-        for (uint64_t i = 0; o && i <= omask; i++)
-            if (o[i].ref)
-                *um_empty(o[i].ref) = o[i];
-        if (o)
-            cp_munmap_anon(o, (omask + 1) * sizeof *o);
-    }
-    *um_empty(ref) = (struct um_slot){ref, val};
-    um_n++;
-    if (val & 1) {
-        cp_um_pending[PEND_CYCLE(val) & 1]++;
-        n_pending++;
-    } else {
-        n_orphans++;
-    }
-    return true;
-}
-
-/* At the end of the flush that finished cycle c: let go of pending frees of cycles <= c
- * (rare: their allocation records were dropped; the scan runs only when there are some:
- * prof_int.h's cp_um_expire). */
-void cp_um_expire_scan(uint64_t c)
-{
-    for (uint64_t i = 0; cp_um_pending[c & 1] && i <= um_mask;) {
-        if (um[i].ref && (um[i].val & 1) && PEND_CYCLE(um[i].val) <= c) {
-            um_delete(&um[i]);
-            unmatched++;
-            continue; /* the backward shift may have moved another entry into i */
-        }
-        i++;
-    }
-}
-
 /* An allocation (p, size, ref) of bucket b (NULL: none could be had), counted in cycle c
  * (late: straight into the published state; place: a direct one, not in the live table
  * yet, ref unused). */
@@ -341,14 +194,12 @@ resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_
     cp_ht_alloc(b, size, t); /* heaptime.c: in drain order, with the allocation's time */
     if (place)
         return b;
-    struct um_slot *e = um_find(ref);
-    if (e && (e->val & 1)) { /* its free was drained first */
-        uint64_t fc = PEND_CYCLE(e->val);
-        unsigned k = PEND_CLASS(e->val);
-        um_delete(e);
+    uint64_t fc;
+    unsigned k;
+    if (cp_refs_free_first(ref, &fc, &k)) { /* its free was drained first */
         count_heap(b, true, size, fc, late);
         cp_ht_free_class(b, size, k); /* (its class was found when it was drained) */
-    } else if (!cp_live_resolve(p, ref, (uintptr_t)hv, size) && !um_put(ref, hv)) {
+    } else if (!cp_refs_keep(p, ref, hv, late)) {
         /* a free took the ref, and there is no memory to remember the bucket for it */
         cp_prof_lost(CP_LOST_NBUCKET, 1);
     }
@@ -370,16 +221,11 @@ struct cp_bucket *cp_resolve_alloc(void *p, uint64_t size, uint64_t ref, const u
 static __attribute__((noinline)) struct cp_bucket *resolve_free_ref(const uint64_t *w, uint64_t c,
                                                                     bool late, uint64_t *size)
 {
-    uint64_t v = w[0];
-    struct um_slot *e = um_find(v);
-    if (e && !(e->val & 1)) {
-        struct cp_bucket *b = hv_bucket(e->val, size);
-        um_delete(e);
-        return b;
-    }
+    uint64_t hv;
+    if (cp_refs_take(w[0], &hv))
+        return hv_bucket(hv, size);
     /* late: every earlier record is drained, so its allocation will not come */
-    if (late || !um_put(v, PEND(c, cp_ht_life(w[1], w[2]))))
-        unmatched++;
+    cp_refs_pend(w[0], c, cp_ht_life(w[1], w[2]), late);
     return NULL;
 }
 
@@ -423,24 +269,6 @@ resolve_free_ptr(const uint64_t *w, uint64_t c, bool late)
 struct cp_bucket *cp_resolve_free_ptr(const uint64_t *w, uint64_t c, bool late)
 {
     return resolve_free_ptr(w, c, late);
-}
-
-void cp_um_forget(void)
-{
-    if (um) {
-        cp_munmap_anon(um, (um_mask + 1) * sizeof *um);
-        um = NULL;
-        um_mask = um_n = cp_um_pending[0] = cp_um_pending[1] = 0;
-    }
-}
-
-void cp_prof_ref_stats(uint64_t *orphans, uint64_t *pending, uint64_t *unmatched_frees)
-{
-    cp_spin_lock(&cp_flush_lock);
-    *orphans = n_orphans;
-    *pending = n_pending;
-    *unmatched_frees = unmatched;
-    cp_spin_unlock(&cp_flush_lock);
 }
 
 /* An allocation record (prof_int.h's encoding: (p, size << 16 | nframes << 8 | keep,
