@@ -71,6 +71,7 @@ static struct cp_ring *take_ring(uint32_t from)
 /* ---- the live table kept by the consumer (live.h's cp_live_deferred) ---------------- */
 
 static uint32_t rings_taken; /* atomic: rings ever made or taken by a thread */
+static int defer_ending;     /* atomic: cp_live_defer_end's one caller is past its check */
 
 void cp_live_defer_begin(void)
 {
@@ -85,17 +86,37 @@ void cp_live_defer_begin(void)
      * rate's start */
     if (cp_stamp_tsc_on() && !cp_sw_on && !__atomic_load_n(&cp_sandboxed, __ATOMIC_ACQUIRE))
         cp_sw_init();
+    __atomic_store_n(&defer_ending, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&cp_live_deferred, 1, __ATOMIC_SEQ_CST);
 }
 
 void cp_live_defer_end(void)
 {
     if (!__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED) ||
-        !__atomic_exchange_n(&cp_live_deferred, 0, __ATOMIC_SEQ_CST))
-        return;
+        __atomic_exchange_n(&defer_ending, 1, __ATOMIC_ACQ_REL))
+        return; /* (another thread ends it: its flush clears the handover) */
+    /* (before deferred is seen off: a thread that sees it off sees this too) */
+    __atomic_store_n(&cp_live_handover, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&cp_live_deferred, 0, __ATOMIC_SEQ_CST);
     /* every record that leaves the table to the consumer is drained now (emit's check:
-     * none is written after this), before a second thread can free what they name */
+     * none is written after this), before a second thread can free what they name, and
+     * before the first one takes the table itself (live.h's cp_live_handover) */
     cp_prof_flush_all();
+    __atomic_store_n(&cp_live_handover, 0, __ATOMIC_RELEASE);
+}
+
+/* The handover's flush may wait for a lock the waiting thread holds (the loader's, in a
+ * dl_iterate_phdr callback that allocates: cp_ring_wait_room's case): after as long as a
+ * ring waits before it drops (CP_RING_STALL_NS), this thread goes on, as it did before
+ * the handover was waited for. */
+void cp_live_handover_wait(void)
+{
+    uint64_t t0 = cp_coarse_ns();
+    for (unsigned n = 0; __atomic_load_n(&cp_live_handover, __ATOMIC_ACQUIRE); n++) {
+        cp_backoff(n);
+        if ((n & 63) == 63 && cp_coarse_ns() - t0 > CP_RING_STALL_NS)
+            return;
+    }
 }
 
 /* A second thread's ring (one not made by pthread_create, whose hook ends deferred before
@@ -480,6 +501,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
         if (e == EMIT_DROPPED)
             return;
     } else {
+        cp_live_producer_wait();
         if (!cp_live_insert(p, ref, size, w[2])) {
             cp_prof_lost(CP_LOST_NBUCKET, 1);
             return;
@@ -536,6 +558,7 @@ void cp_event_free_undo(void *p, uintptr_t v, uint64_t birth)
 {
     /* (its size is not known here: the fine map takes it whatever it is, live.c's
      * cp_live_resolve says what follows) */
+    cp_live_producer_wait();
     if (!cp_live_insert(p, v, 0, birth))
         cp_prof_lost(CP_LOST_NBUCKET, 1);
 }

@@ -1360,6 +1360,8 @@ static void atfork_child_own(void *arg)
     /* Objects the parent sampled are not the child's to account (it may free its copy,
      * and so may the parent): forget them. */
     cp_live_reset();
+    /* (a handover the fork came in the middle of: the parent's records are forgotten) */
+    __atomic_store_n(&cp_live_handover, 0, __ATOMIC_RELAXED);
     cp_um_forget();
     /* the health counters' sources so far are the parent's, to publish: the child's
      * start here */

@@ -40,6 +40,7 @@ struct gen {
 _Alignas(64) uint8_t
     cp_live_filter[1u << CP_LIVE_FILTER_BITS]; /* (whole lines: tests/e2e/lines.sh) */
 CP_READ_MOSTLY int cp_live_deferred;
+CP_READ_MOSTLY int cp_live_handover;
 CP_READ_MOSTLY int cp_vm_shared;
 CP_READ_MOSTLY int cp_fence_asym;
 static _Alignas(64) struct {

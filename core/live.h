@@ -82,6 +82,25 @@ static inline bool cp_live_maybe(const void *p)
  * record. BENCHMARKS.md, "Session 34". */
 extern int cp_live_deferred;
 
+/* Deferred mode has ended (cp_live_defer_end) and its flush has not yet put in and taken
+ * out what the records made under it say (atomic: set before deferred is cleared, cleared
+ * after that flush). A thread not made by pthread_create ends it from its first event
+ * while the program's first thread runs on; that thread, seeing deferred off, would take
+ * the table itself: a free of an object whose allocation record waits in its ring would
+ * find nothing (the free unrecorded, the object live in the profile for good), an insert
+ * could be undone by a free record of the same address applied after it. So its writes
+ * wait for that flush first (cp_live_producer_wait). */
+extern int cp_live_handover;
+
+void cp_live_handover_wait(void);
+/* Before a program thread writes the table itself (not deferred): a handover in progress
+ * waited out. A load of a read-mostly word. */
+static inline void cp_live_producer_wait(void)
+{
+    if (__builtin_expect(__atomic_load_n(&cp_live_handover, __ATOMIC_ACQUIRE), 0))
+        cp_live_handover_wait();
+}
+
 /* A process of ours shares this address space (the flusher process, core/flusher.c):
  * glibc's __libc_single_threaded stays true (it knows nothing of it), but the engine's
  * own one-thread shortcuts (plain stores where another thread would need locked ones) are

@@ -227,6 +227,7 @@ static inline bool cp_event_free(struct cp_thread *(*thread)(void), void *p)
     if (__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED) && cp_event_free_ptr(thread(), p))
         return true; /* (whether p was sampled, the consumer finds out) */
     uint64_t birth;
+    cp_live_producer_wait();                 /* (live.h: deferred's end still being drained) */
     uintptr_t v = cp_live_remove(p, &birth); /* 0: not sampled */
     if (v)
         cp_event_free_commit(thread(), v, birth);

@@ -530,6 +530,8 @@ static __attribute__((noinline, cold)) void *realloc_slow(void *p, size_t n)
     uint64_t birth = 0;
     /* (deferred: the consumer takes p out, from the free's record after the call) */
     bool deferred = maybe && __atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED);
+    if (maybe && !deferred)
+        cp_live_producer_wait();
     uintptr_t old = maybe && !deferred ? cp_live_remove(p, &birth) : 0; /* errno kept */
     void *q = real_realloc(p, n);
     linker_block(q, __builtin_frame_address(0));

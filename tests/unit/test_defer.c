@@ -179,11 +179,15 @@ static void test_free_runs(void **state)
 
 static struct cp_thread *other;
 static uint64_t other_freed;
+static int other_has_ring, first_done; /* atomic */
 
 static void *second(void *arg)
 {
     (void)arg;
     other = cp_thread_get(); /* a second ring: deferred ends, its records drained */
+    __atomic_store_n(&other_has_ring, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&first_done, __ATOMIC_ACQUIRE))
+        sleep_ms(1);
     other_freed = free_all_live();
     cp_thread_release(other);
     return NULL;
@@ -191,7 +195,11 @@ static void *second(void *arg)
 
 /* A second thread (not made through the shim's pthread_create hook: its first ring ends
  * deferred) frees every object the first left live, some of them allocated just before
- * it started and not drained yet: every free finds its object. */
+ * it started and not drained yet: every free finds its object. Meanwhile the first runs
+ * on, freeing at each turn the object it allocated at the last: the turn that sees
+ * deferred ended frees one whose allocation record was made under it, and waits for the
+ * end's flush to have put it in the table (live.h's cp_live_handover; before, that free
+ * found nothing: the object stayed live in the profile and in the table). */
 static void test_second_thread_ends_it(void **state)
 {
     (void)state;
@@ -211,6 +219,22 @@ static void test_second_thread_ends_it(void **state)
     uint64_t live = slots_live();
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, second, NULL), 0);
+    void *q = (void *)(uintptr_t)(SLOTS_BASE + 0x100000000ull);
+    uint64_t a1 = 0, f1 = 0;
+    for (unsigned turns = 0; turns < 1000 || !__atomic_load_n(&other_has_ring, __ATOMIC_ACQUIRE);
+         turns++) {
+        if (a1) {
+            cp_event_free(cp_thread_get, q);
+            f1++;
+        }
+        cp_event_alloc(t, q, 24, pcs[1], SLOTS_DEPTH);
+        a1++;
+    }
+    cp_event_free(cp_thread_get, q);
+    f1++;
+    allocs[1] += a1;
+    frees[1] += f1;
+    __atomic_store_n(&first_done, 1, __ATOMIC_RELEASE);
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_non_null(other);
     assert_int_equal(other_freed, live);
