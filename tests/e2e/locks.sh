@@ -64,15 +64,33 @@ n=$("$CTRPROF" report --profile mutex --sample contentions --format folded "$P" 
 # measurement, sigma at most sqrt(rate x W) (a wait of d < rate adds rate*d - d^2 of
 # variance), plus the 20% the rate-1 checks above allow. A build that kept only the
 # waits walked before (or lost the others' stacks) estimates an eighth of each site.
+# A wait missed whole at the peek (above) is a whole site's shortfall here, where the
+# thread that lost the mutex sleeps inside glibc while the others hand it round: CI
+# saw 2.4 ms estimated of 130 ms waited once (session 39; 0 in 30 runs here). So, as
+# above, a second run when the first is out of bounds.
 BS_RATE=2000000
-rm -rf "$WORK/bs" && mkdir -p "$WORK/bs"
-line=$(cd "$WORK" && CTRPROF_DIR="$WORK/bs" CTRPROF_BLOCK_RATE=$BS_RATE LD_PRELOAD="$SHIM" timeout 120 "$PROGS/contention")
-read -r _ _ _ bs_ws _ bs_wl <<<"$line"
-block=$("$CTRPROF" report --profile block --format folded "$WORK"/bs/ctrprof.contention.*.count | leaf_sums)
+bs_run() {
+    rm -rf "$WORK/bs" && mkdir -p "$WORK/bs"
+    local line
+    line=$(cd "$WORK" && CTRPROF_DIR="$WORK/bs" CTRPROF_BLOCK_RATE=$BS_RATE LD_PRELOAD="$SHIM" timeout 120 "$PROGS/contention")
+    read -r _ _ _ bs_ws _ bs_wl <<<"$line"
+    block=$("$CTRPROF" report --profile block --format folded "$WORK"/bs/ctrprof.contention.*.count | leaf_sums)
+}
+bs_within() { # SITE: the estimate within 20% + 4 sigma of what the program waited there
+    local w b
+    w=$([ "$1" = short ] && echo "$bs_ws" || echo "$bs_wl")
+    b=$(awk -v k="lock_$1" '$1 == k { print $2 }' <<<"$block")
+    awk -v w="${w:-0}" -v b="${b:-0}" -v r=$BS_RATE 'BEGIN { x = b - w; if (x < 0) x = -x; exit !(w > 0 && x <= 0.2 * w + 4 * sqrt(r * w)) }'
+}
+bs_run
+if ! bs_within short || ! bs_within long; then
+    echo "note: locks: first 2 ms block-rate run out of bounds (waited $bs_ws $bs_wl; profile $(tr '\n' ' ' <<<"$block")); running it again"
+    bs_run
+fi
 for site in short long; do
     w=$([ $site = short ] && echo "$bs_ws" || echo "$bs_wl")
     b=$(awk -v k="lock_$site" '$1 == k { print $2 }' <<<"$block")
-    if awk -v w="${w:-0}" -v b="${b:-0}" -v r=$BS_RATE 'BEGIN { x = b - w; if (x < 0) x = -x; exit !(w > 0 && x <= 0.2 * w + 4 * sqrt(r * w)) }'; then
+    if bs_within $site; then
         pass "locks:block-2ms-lock_$site (waited ${w:-0} ns, estimated ${b:-0})"
     else
         fail "locks:block-2ms-lock_$site" "waited ${w:-0} ns, estimated ${b:-0} (bound 20% + 4 sigma, sigma <= sqrt(rate x waited))"
