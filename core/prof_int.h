@@ -150,11 +150,6 @@ extern uint64_t cp_fences;
  * the ring's count of allocations, 4..23 the ring's id, bit 1 set (a resolved value,
  * bucket and size, has it clear), bit 0 clear (the live table's). */
 #define REF_ID_BITS 20 /* a ring's id in a ref */
-/* resolve.c's table of recent allocations (dense rates): a ring's allocation waits there
- * until CP_RECENT_WINDOW more of the rings that share its window (its id modulo
- * CP_RECENT_RINGS) have been drained, then in the live table */
-#define CP_RECENT_WINDOW ((uint64_t)1 << 12)
-#define CP_RECENT_RINGS 16
 #define SIZE_LIMIT ((uint64_t)1 << 48)
 
 static inline bool cp_is_ref(uintptr_t v)

@@ -183,11 +183,17 @@ static __attribute__((noinline, cold)) bool recent_map(void)
     return recent != NULL;
 }
 
+/* (p, ref)'s bucket and size hv in the live table in place of the ref, or, if a free took
+ * the ref already, under it (an orphan); false: no memory for that. */
+static bool resolve_or_orphan(void *p, uint64_t ref, uint64_t hv)
+{
+    return cp_live_resolve(p, ref, (uintptr_t)hv, hv_bytes(hv)) || um_put(ref, hv);
+}
+
 /* An object still live when its slot is wanted: resolved in the live table now. */
 static __attribute__((noinline)) void recent_evict(struct recent_slot *e)
 {
-    if (!cp_live_resolve((void *)(uintptr_t)e->p, e->ref, e->hv, e->hv >> 24) &&
-        !um_put(e->ref, e->hv))
+    if (!resolve_or_orphan((void *)(uintptr_t)e->p, e->ref, e->hv))
         cp_prof_lost(CP_LOST_NBUCKET, 1);
 }
 
@@ -231,8 +237,7 @@ bool cp_refs_free_first(uint64_t ref, uint64_t *cycle, unsigned *cls)
 
 bool cp_refs_keep(void *p, uint64_t ref, uint64_t hv, bool late)
 {
-    return (!late && recent_put(p, ref, hv)) || cp_live_resolve(p, ref, (uintptr_t)hv, hv >> 24) ||
-           um_put(ref, hv);
+    return (!late && recent_put(p, ref, hv)) || resolve_or_orphan(p, ref, hv);
 }
 
 bool cp_refs_take(uint64_t ref, uint64_t *hv)

@@ -34,11 +34,22 @@ static inline uint64_t hv_make(const struct cp_bucket *b, uint64_t size)
     return hv_size(size) << 24 | (uint64_t)b->hidx << 2;
 }
 
+static inline uint64_t hv_bytes(uint64_t v)
+{
+    return v >> 24;
+}
+
 static inline struct cp_bucket *hv_bucket(uint64_t v, uint64_t *size)
 {
-    *size = v >> 24;
+    *size = hv_bytes(v);
     return cp_bucket_by_hidx((uint32_t)(v >> 2) & (CP_HIDX_MAX - 1));
 }
+
+/* The table of recent allocations (dense rates, refs.c): a ring's allocation waits there
+ * until CP_RECENT_WINDOW more of the rings that share its window (its id modulo
+ * CP_RECENT_RINGS) have been drained, then in the live table. */
+#define CP_RECENT_WINDOW ((uint64_t)1 << 12)
+#define CP_RECENT_RINGS 16
 
 /* An allocation's record is drained (p, ref; its bucket and size hv): did its free come
  * first? If so that free is taken from the books: true, with its cycle and its lifetime's

@@ -26,6 +26,7 @@
 #include "names.h"
 #include "prof.h"
 #include "prof_int.h"
+#include "refs.h"
 #include "stack.h"
 #include "unit_util.h"
 
