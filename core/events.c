@@ -393,8 +393,7 @@ static inline uint64_t run_stamp(struct cp_ring *r)
 {
     uint64_t s = cp_ht_stamp();
     if (__builtin_expect(r->run_held, 0)) {
-        if (s & CP_STAMP_TSC)
-            s |= cp_run_switched(r);
+        s = cp_stamp_with_switch(s, cp_run_switched(r));
         r->run_held = 0;
     }
     r->stamp_run = 0;

@@ -442,7 +442,7 @@ void cp_account_close(struct cp_ring *r, enum cp_close how)
     if (how == CP_CLOSE_OWN) {
         /* on the ring's thread: its clock now, and whether it was switched since the run */
         uint64_t u = consumer_now();
-        run_close(r, u & CP_STAMP_TSC ? u | cp_run_switched(r) : u);
+        run_close(r, cp_stamp_with_switch(u, cp_run_switched(r)));
         return;
     }
     uint32_t st = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
@@ -450,7 +450,7 @@ void cp_account_close(struct cp_ring *r, enum cp_close how)
         /* the thread ended after its frees, as if switched off its CPU: what lies between
          * them and now is its end, not their lifetimes */
         uint64_t u = consumer_now();
-        run_close(r, u & CP_STAMP_TSC ? u | CP_STAMP_SWITCHED : u);
+        run_close(r, cp_stamp_with_switch(u, CP_STAMP_SWITCHED));
         return;
     }
     if (!__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED)) {

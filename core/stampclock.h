@@ -44,6 +44,13 @@
  * switchwatch.h). Bit 62: 2^62 ticks are 48 years at 3 GHz. Ignored by the conversion. */
 #define CP_STAMP_SWITCHED (1ull << 62)
 
+/* Stamp s with sw (CP_STAMP_SWITCHED or 0) added where it may be: on a TSC stamp only (a
+ * CLOCK_MONOTONIC one uses bit 62). */
+static inline uint64_t cp_stamp_with_switch(uint64_t s, uint64_t sw)
+{
+    return s & CP_STAMP_TSC ? s | sw : s;
+}
+
 /* The hooks stamp with the TSC (atomic: set at start-up, cleared at a fallback, or when
  * the program forbids the TSC). */
 extern struct cp_line_bool cp_stamp_tsc_mode __attribute__((visibility("hidden"))); /* (line.h) */
