@@ -152,6 +152,17 @@ static void *sym(const char *name, const char *version)
     return d && v && d != v ? d : v ? v : d;
 }
 
+/* An unversioned pthread_cond_wait lies between the shim and libc (a sanitizer's
+ * interceptor, which calls glibc's current functions). A reference that names no version
+ * (a program linked against those interceptors: `objdump -T` says "Base") binds to the
+ * shim's first version, the old ABI's hooks (the dynamic linker's rule: an unversioned
+ * reference takes a library's oldest version, as from libc itself); without the shim it
+ * would have bound that interceptor, and its variables are the current ABI's. The old
+ * hooks then take them so (old_cond), rather than read their first word as a pointer and
+ * calloc a variable into a fresh one (the TSan queue of tests/e2e/sanitizers.sh: a
+ * 48-byte block at the workers' wait in every run). (atomic, set by resolve) */
+static bool old_is_current;
+
 /* dlsym may allocate: malloc.c's bootstrap serves that. Called from every hook until
  * done; idempotent and race-free (each pointer is written with the same value). */
 static __attribute__((noinline, cold)) void resolve(void)
@@ -167,6 +178,8 @@ static __attribute__((noinline, cold)) void resolve(void)
     real_timedrdlock = sym("pthread_rwlock_timedrdlock", NULL);
     real_timedwrlock = sym("pthread_rwlock_timedwrlock", NULL);
     real_cond_wait = sym("pthread_cond_wait", "GLIBC_2.3.2");
+    void *cond_v = dlvsym(RTLD_NEXT, "pthread_cond_wait", "GLIBC_2.3.2");
+    __atomic_store_n(&old_is_current, cond_v && real_cond_wait != cond_v, __ATOMIC_RELAXED);
     real_cond_timedwait = sym("pthread_cond_timedwait", "GLIBC_2.3.2");
     real_sem_wait = sym("sem_wait", NULL);
     real_sem_trywait = sym("sem_trywait", NULL);
@@ -1205,6 +1218,9 @@ struct old_cond {
 /* the current variable behind c, made now if it is not yet; NULL: no memory (ENOMEM) */
 static pthread_cond_t *old_cond(void *c)
 {
+    NEED();
+    if (__atomic_load_n(&old_is_current, __ATOMIC_RELAXED))
+        return c; /* (a current-ABI variable: see old_is_current) */
     struct old_cond *o = c;
     pthread_cond_t *cur = __atomic_load_n(&o->cond, __ATOMIC_ACQUIRE);
     if (__builtin_expect(cur != NULL, 1))
