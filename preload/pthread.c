@@ -161,7 +161,7 @@ static void *sym(const char *name, const char *version)
  * hooks then take them so (old_cond), rather than read their first word as a pointer and
  * calloc a variable into a fresh one (the TSan queue of tests/e2e/sanitizers.sh: a
  * 48-byte block at the workers' wait in every run). (atomic, set by resolve) */
-static bool old_is_current;
+CP_READ_MOSTLY static bool old_is_current;
 
 /* dlsym may allocate: malloc.c's bootstrap serves that. Called from every hook until
  * done; idempotent and race-free (each pointer is written with the same value). */
