@@ -58,6 +58,10 @@ struct cp_options {
     int flusher;             /* CTRPROF_FLUSHER=auto|thread|process|inline, default auto */
     char file[CP_PATH_MAX];  /* CTRPROF_FILE, "" if unset */
     char dir[CP_PATH_MAX];   /* CTRPROF_DIR, default "." */
+    /* CTRPROF_BLOCK_LOCK_FRACTION, 1 in N lock waits (the thread holds the lock after it:
+     * mutexes, rwlocks, spin locks) measured for the block profile, each counted N times;
+     * 0 = none; default: mutex_fraction, or 100 when that is 0 */
+    uint64_t block_lock_fraction;
 };
 
 /* Fill o with the defaults, then apply every CTRPROF_* variable found in envp (a

@@ -39,6 +39,12 @@ bool cp_block_sample(uint64_t d, uint64_t rate, uint64_t rnd, uint64_t *count_q1
 bool cp_block_sample_at(uint64_t d, uint64_t rate, uint64_t r, uint64_t *count_q16,
                         uint64_t *delay);
 
+/* A kept block sample of a wait that was measured with probability 1/fraction (a lock
+ * wait, CTRPROF_BLOCK_LOCK_FRACTION, drawn before the wait and so independent of it):
+ * count and delay times fraction, saturating, so that both estimates stay unbiased
+ * (E[fraction x measured x kept-scaled] = the wait's own). Fraction 1: unchanged. */
+void cp_block_scale(uint64_t fraction, uint64_t *count_q16, uint64_t *delay);
+
 /* r uniform in [0, rate) from rnd uniform in [0, 2^64): the high half of rnd x rate
  * (each value has floor or ceil of 2^64/rate chances in 2^64, as rnd % rate's). */
 static inline uint64_t cp_block_threshold(uint64_t rate, uint64_t rnd)

@@ -17,10 +17,13 @@
  *             lock, robust EOWNERDEAD acquires in both) and only EBUSY waits;
  *   unlock  = one read of the mutex's own lock word (a line the owner holds anyway)
  *             before the real unlock: 2 (or the FUTEX_WAITERS bit) means someone waits.
- * Only when a thread has to wait does it read the clock, register in the waiter table
- * (locks an unlock ends: mutexes, rwlocks; only a wait tracked for the mutex profile, 1 in
- * CTRPROF_MUTEX_FRACTION, decided first by a countdown: tracked()), wait in the real
- * function, and record a block event (kept against a threshold drawn before the wait; a
+ * Only when a thread has to wait, and a profile wants the wait, does it read the clock,
+ * register in the waiter table (locks an unlock ends: mutexes, rwlocks; only a wait
+ * tracked for the mutex profile, 1 in CTRPROF_MUTEX_FRACTION, decided first by a
+ * countdown: tracked()), wait in the real function, and record a block event (every wait
+ * but a lock's, which leaves the thread in a critical section where a clock read is
+ * every waiter's: those 1 in CTRPROF_BLOCK_LOCK_FRACTION, by default the tracked ones,
+ * lock_timed; kept against a threshold drawn before the wait; a
  * lock's stack walked before the wait when that threshold makes the sample likely, not
  * in the critical section that follows it: prewalk); only an unlock that saw waiters,
  * while some wait is tracked, and releases the lock (not a recursive mutex's inner
@@ -33,7 +36,7 @@
  * The pre-2.3.2 condition-variable ABI (pthread_cond_*@GLIBC_2.2.5) has hooks of its
  * own, below the current ones.
  *
- * About 1,340 lines: every blocking entry point glibc exports is here (42 hooks), each a
+ * About 1,380 lines: every blocking entry point glibc exports is here (42 hooks), each a
  * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, the recording
  * helpers they share, the block profile's per-thread pace, and the mutex peeks) they must
  * not drift from; splitting them would export those paths (the pace's law itself is
@@ -270,33 +273,56 @@ static uint64_t rnd(void)
     return cp_rand64(&cp_tls.rng);
 }
 
-/* The thread's countdown to its next tracked wait: the waits still to come up to and
- * including it; 0: to be drawn (a new thread, or the last one was tracked). */
-static __thread uint64_t waits_to_tracked;
+/* The thread's countdowns to its next tracked wait (mutex profile) and to its next lock
+ * wait measured for the block profile (when that fraction is not the mutex profile's):
+ * the waits still to come up to and including it; 0: to be drawn (a new thread, or the
+ * last one was chosen). */
+static __thread uint64_t waits_to_tracked, waits_to_timed;
+
+/* 1 in f waits, f above 1: a countdown a thread draws once per chosen wait (cp_mutex_gap,
+ * geometric: each wait still chosen independently with probability 1/f), so a wait not
+ * chosen costs a decrement. */
+static __attribute__((noinline)) bool countdown_draw(uint64_t *left_of, uint64_t f)
+{
+    uint64_t left = cp_mutex_gap(f, rnd()) + 1;
+    *left_of = left - 1;
+    return left == 1;
+}
+
+static inline bool countdown(uint64_t *left_of, uint64_t f)
+{
+    if (f <= 1)
+        return f == 1;
+    uint64_t left = *left_of;
+    if (UNLIKELY(left == 0))
+        return countdown_draw(left_of, f);
+    *left_of = left - 1;
+    return left == 1;
+}
 
 /* Is this wait on a lock (or sleep on a condition variable) tracked for the mutex
  * profile? 1 in CTRPROF_MUTEX_FRACTION, decided before anything of it is registered:
  * an untracked wait costs the waiter table nothing (core/contention.c, "sampled by the
- * wait"). Fraction 1 (every wait) draws nothing; above it, a countdown a thread draws
- * once per tracked wait (cp_mutex_gap, geometric: each wait still tracked independently
- * with probability 1/fraction), so an untracked wait costs a decrement. */
-static __attribute__((noinline)) bool tracked_draw(uint64_t f)
-{
-    uint64_t left = cp_mutex_gap(f, rnd()) + 1;
-    waits_to_tracked = left - 1;
-    return left == 1;
-}
-
+ * wait"). Fraction 1 (every wait) draws nothing. */
 static inline bool tracked(void)
 {
-    uint64_t f = cp_opts.mutex_fraction;
-    if (f <= 1)
-        return f == 1;
-    uint64_t left = waits_to_tracked;
-    if (UNLIKELY(left == 0))
-        return tracked_draw(f);
-    waits_to_tracked = left - 1;
-    return left == 1;
+    return countdown(&waits_to_tracked, cp_opts.mutex_fraction);
+}
+
+/* Is this lock wait (the thread holds the lock after it: a mutex, rwlock or spin lock)
+ * measured for the block profile? 1 in CTRPROF_BLOCK_LOCK_FRACTION, each kept sample
+ * counted that many times (core/contention_sample.c): its end is read just after the lock
+ * is taken, inside the program's critical section, which every thread queued behind it
+ * then waits for (bench/progs/workqueue: 1.28x bare with every one measured, a `pause` in
+ * place of the read the same). At the mutex profile's fraction (the default), the very
+ * waits it tracks (reg: this wait's tracking), which read the clock anyway; a spin lock,
+ * never tracked, and other fractions draw their own. */
+static inline bool lock_timed(bool registrable, bool reg)
+{
+    uint64_t f = cp_opts.block_lock_fraction;
+    if (registrable && f == cp_opts.mutex_fraction)
+        return reg;
+    return countdown(&waits_to_timed, f);
 }
 
 /* Tracked waits in progress, while the mutex profile samples (fraction above 1): lock
@@ -434,8 +460,9 @@ static __attribute__((noinline)) void block_paced(uint64_t r, uint64_t now)
 }
 
 /* A wait of t1 - t0 ns at the caller's stack against threshold r (block profile): kept
- * in *s? The common case, a wait shorter than r, is one compare inline. */
-static inline bool block_kept(uint64_t t0, uint64_t t1, uint64_t r, struct sample *s)
+ * in *s? The common case, a wait shorter than r, is one compare inline. lock: a lock wait,
+ * measured 1 in CTRPROF_BLOCK_LOCK_FRACTION (lock_timed) and so counted that many times. */
+static inline bool block_kept(uint64_t t0, uint64_t t1, uint64_t r, bool lock, struct sample *s)
 {
     uint64_t d = cp_elapsed(t0, t1);
     if (!cp_block_keeps(d, r))
@@ -444,25 +471,27 @@ static inline bool block_kept(uint64_t t0, uint64_t t1, uint64_t r, struct sampl
     if (!cp_block_sample_at(d, cp_block_rate_of(cp_opts.block_rate, r), r & CP_BLOCK_R_MASK,
                             &s->count_q16, &s->delay))
         return false;
+    if (lock && cp_opts.block_lock_fraction > 1)
+        cp_block_scale(cp_opts.block_lock_fraction, &s->count_q16, &s->delay);
     if (cp_opts.block_budget && cp_opts.block_rate > 1)
         block_paced(r, t1);
     return true;
 }
 
-static __attribute__((noinline)) void blocked_slow(uint64_t t0, uint64_t t1, uint64_t r,
+static __attribute__((noinline)) void blocked_slow(uint64_t t0, uint64_t t1, uint64_t r, bool lock,
                                                    const uintptr_t *fr)
 {
     struct sample s;
-    if (block_kept(t0, t1, r, &s))
+    if (block_kept(t0, t1, r, lock, &s))
         record_n(&s, 1, fr);
 }
 
 /* (the common case, a wait not kept, one compare inline: out of line, the kept path's
  * prologue cost every wait ~30 instructions, callgrind, `hotpath lockwait`) */
-static inline void blocked(uint64_t t0, uint64_t t1, uint64_t r, const uintptr_t *fr)
+static inline void blocked(uint64_t t0, uint64_t t1, uint64_t r, bool lock, const uintptr_t *fr)
 {
     if (cp_block_keeps(cp_elapsed(t0, t1), r))
-        blocked_slow(t0, t1, r, fr);
+        blocked_slow(t0, t1, r, lock, fr);
 }
 
 /* w: the stack walked before the wait (walked), or its buffer, walked into now if the
@@ -473,7 +502,7 @@ static __attribute__((noinline)) void blocked_at_slow(struct prewalk *w, bool wa
                                                       uint64_t t1, uint64_t r, const uintptr_t *fr)
 {
     struct sample s;
-    if (!block_kept(t0, t1, r, &s))
+    if (!block_kept(t0, t1, r, true, &s))
         return;
     if (!walked)
         prewalk(w, fr);
@@ -501,11 +530,14 @@ static inline void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint6
  * locks.sh's recursive check failed once so under load); a lock freed during the walk
  * adds the rest of the walk to the block delay. The others' (no lock held after them; a
  * spin lock's waits are too short for a walk each) after the wait, only when the sample
- * is kept. A tracked wait counts itself in tracked_live for its whole registration. */
-#define WAIT(addr, call) WAIT_MARKED(addr, NULL, call)
+ * is kept. A tracked wait counts itself in tracked_live for its whole registration. A
+ * wait that leaves the thread holding a lock (held: mutexes, rwlocks, spin locks) is
+ * measured for the block profile only 1 in CTRPROF_BLOCK_LOCK_FRACTION (lock_timed);
+ * one neither profile wants reads no clock. */
+#define WAIT(addr, call) WAIT_MARKED(addr, NULL, a_ != NULL, call) /* (a_: addr, below) */
 
 /* mark: a lock word the registration sets to "waiters" (mutexes, see waiter_mark). */
-#define WAIT_MARKED(addr, mark, call)                                                              \
+#define WAIT_MARKED(addr, mark, held, call)                                                        \
     do {                                                                                           \
         const void *a_ = (addr);                                                                   \
         if (!profiling()) {                                                                        \
@@ -513,12 +545,13 @@ static inline void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint6
             return call;                                                                           \
         }                                                                                          \
         bool reg_ = a_ && tracked(); /* the mutex profile's sample, before the table */            \
-        if (!reg_ && !cp_opts.block_rate)                                                          \
+        bool timed_ = cp_opts.block_rate && (!(held) || lock_timed(a_ != NULL, reg_));             \
+        if (!reg_ && !timed_)                                                                      \
             return call;                                                                           \
         int saved_ = errno;                                                                        \
         uint64_t t0_;                                                                              \
         bool in_ = false;                                                                          \
-        uint64_t th_ = cp_opts.block_rate ? block_threshold() : 0;                                 \
+        uint64_t th_ = timed_ ? block_threshold() : 0;                                             \
         if (reg_) {                                                                                \
             live_add();                                                                            \
             in_ = cp_contention_begin(a_, &t0_, (mark));                                           \
@@ -526,23 +559,23 @@ static inline void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint6
             t0_ = cp_now_ns();                                                                     \
         }                                                                                          \
         struct prewalk w_;                                                                         \
-        bool walked_ = a_ && cp_opts.block_rate && block_likely(th_);                              \
+        bool walked_ = a_ && timed_ && block_likely(th_);                                          \
         if (walked_) /* registered first: an unlock meanwhile is charged this wait */              \
             prewalk(&w_, __builtin_frame_address(0));                                              \
         errno = saved_;                                                                            \
         int r_ = call;                                                                             \
         saved_ = errno;                                                                            \
-        uint64_t t1_ = cp_opts.block_rate ? cp_now_ns() : 0; /* (the end needs none) */            \
+        uint64_t t1_ = timed_ ? cp_now_ns() : 0; /* (the end needs none) */                        \
         if (in_)                                                                                   \
             cp_contention_end(a_, t0_, t1_);                                                       \
         else if (reg_) /* its bucket was full: charged to no unlock */                             \
             cp_prof_lost(CP_LOST_NBUCKET, 1);                                                      \
         if (reg_)                                                                                  \
             live_sub();                                                                            \
-        if (a_ && cp_opts.block_rate)                                                              \
+        if (a_ && timed_)                                                                          \
             blocked_at(&w_, walked_, t0_, t1_, th_, __builtin_frame_address(0));                   \
-        else if (cp_opts.block_rate)                                                               \
-            blocked(t0_, t1_, th_, __builtin_frame_address(0));                                    \
+        else if (timed_)                                                                           \
+            blocked(t0_, t1_, th_, (held), __builtin_frame_address(0));                            \
         errno = saved_;                                                                            \
         return r_;                                                                                 \
     } while (0)
@@ -623,7 +656,7 @@ static int *waiter_mark(pthread_mutex_t *m)
 static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, enum how h, clockid_t clk,
                                                       const struct timespec *abs)
 {
-    WAIT_MARKED(m, waiter_mark(m), lock_call(h, m, clk, abs));
+    WAIT_MARKED(m, waiter_mark(m), true, lock_call(h, m, clk, abs));
 }
 
 /* The lock word was not 0. A recursive or error-checking mutex held by this very thread
@@ -1066,7 +1099,7 @@ static __attribute__((noinline)) int cond_wait_full(enum cond_how h, pthread_con
     if ((released_ || rwaits_) &&
         cp_mutex_scale(rwaits_, released_, cp_opts.mutex_fraction, &s_[0].count_q16, &s_[0].delay))
         n_++;
-    if (cp_opts.block_rate && block_kept(t0_, t1_, th_, &s_[n_]))
+    if (cp_opts.block_rate && block_kept(t0_, t1_, th_, false, &s_[n_]))
         n_++;
     if (n_)
         record_n(s_, n_, __builtin_frame_address(0)); /* one walk for both */
@@ -1079,7 +1112,7 @@ static __attribute__((noinline)) void cond_blocked(uint64_t t0, uint64_t t1, uin
                                                    const uintptr_t *fr)
 {
     int saved = errno;
-    blocked(t0, t1, th, fr);
+    blocked(t0, t1, th, false, fr);
     errno = saved;
 }
 
@@ -1317,7 +1350,10 @@ EXPORT int pthread_spin_lock(pthread_spinlock_t *s)
     NEED();
     if (__builtin_expect(SPIN_FREE(__atomic_load_n(s, __ATOMIC_RELAXED)), 1))
         return real_spin_lock(s);
-    TRY_THEN_WAIT(NULL, real_spin_trylock(s), real_spin_lock(s));
+    int r0 = real_spin_trylock(s);
+    if (r0 != EBUSY)
+        return r0;
+    WAIT_MARKED(NULL, NULL, true, real_spin_lock(s)); /* held after it: a lock wait */
 }
 
 /* Semaphores report through errno: a failed trywait's EAGAIN must not leak out. */

@@ -37,6 +37,10 @@ static void usage(FILE *f)
         "                      default 100; 1 = every one; 0 = off)\n"
         "  --block-rate NS     block profile rate in ns (CTRPROF_BLOCK_RATE; default 100000; 0 = "
         "off)\n"
+        "  --block-lock-fraction N\n"
+        "                      1 in N lock waits measured for the block profile "
+        "(CTRPROF_BLOCK_LOCK_FRACTION;\n"
+        "                      default: the mutex fraction; 1 = every one; 0 = none)\n"
         "  --block-budget N    block samples a second a thread keeps before its rate doubles\n"
         "                      (CTRPROF_BLOCK_BUDGET; default 1000; 0 = a fixed rate)\n"
         "  --file F            write (or add) into this file (CTRPROF_FILE)\n"
@@ -64,6 +68,7 @@ static const struct flag flags[] = {
     {"--rate", "CTRPROF_MEM_RATE", 1},
     {"--mutex-fraction", "CTRPROF_MUTEX_FRACTION", 1},
     {"--block-rate", "CTRPROF_BLOCK_RATE", 1},
+    {"--block-lock-fraction", "CTRPROF_BLOCK_LOCK_FRACTION", 1},
     {"--block-budget", "CTRPROF_BLOCK_BUDGET", 1},
     {"--file", "CTRPROF_FILE", 0},
     {"--dir", "CTRPROF_DIR", 0},

@@ -33,7 +33,8 @@
  *                                 with Mutex.Lock)
  *
  * Prints "site contentions delay_ns sum_of_squared_delays lower_ns unsure_ns
- * sum_of_squared_unsure" lines, one per unlock site (sums of squares 0 for rwlock, whose
+ * sum_of_squared_unsure" lines, one per unlock site (and, for the chains, a "waiter" line:
+ * the waiter's own waits, the block profile's truth) (sums of squares 0 for rwlock, whose
  * program does not keep each charge). delay_ns
  * is the truth by the waiters' own clocks, read just before their lock calls; lower_ns,
  * where it differs, a bound from below: the chains' holder sees the waiter's mark, so the
@@ -76,6 +77,11 @@ static const char *names[NSITES] = {"unlock_short",       "unlock_long",      "u
 static uint64_t truth[NSITES], count[NSITES], lower[NSITES], unsure[NSITES];
 static double unsure_sq[NSITES];
 static double sq[NSITES]; /* sum of the squared charges: the sampling variance */
+/* The chains' waiter's own waits, its clock before and after each lock call (the block
+ * profile's truth at chain_waiter): how many, their sum and the sum of their squares,
+ * printed as the line "waiter N SUM SQ SUM 0 0". */
+static uint64_t waiter_n, waiter_ns;
+static double waiter_sq;
 
 static uint64_t now(void)
 {
@@ -393,6 +399,9 @@ static void run_chain(long n, const uint64_t hold_of[2], const int site_of[2], i
         on_cpu(-1);
     pthread_mutex_unlock(&many[n]);
     for (long i = 0; i < n; i++) { /* each released one sleeping waiter */
+        waiter_n++;
+        waiter_ns += t1s[i] - t0s[i];
+        waiter_sq += (double)(t1s[i] - t0s[i]) * (t1s[i] - t0s[i]);
         uint64_t d = hands[i] - (marks[i] > t0s[i] ? marks[i] : t0s[i]);
         count[sites[i]]++;
         truth[sites[i]] += d;
@@ -646,5 +655,8 @@ int main(int argc, char **argv)
                (unsigned long long)truth[s], sq[s],
                (unsigned long long)(lower[s] ? lower[s] : truth[s]), (unsigned long long)unsure[s],
                unsure_sq[s]);
+    if (waiter_n)
+        printf("waiter %llu %llu %.0f %llu 0 0\n", (unsigned long long)waiter_n,
+               (unsigned long long)waiter_ns, waiter_sq, (unsigned long long)waiter_ns);
     return 0;
 }

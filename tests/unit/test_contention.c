@@ -178,6 +178,50 @@ static void test_mutex_fraction(void **state)
     assert_true(fabs(est_d - true_d) < 5 * sqrt((f - 1.0) * sq));
 }
 
+/* A lock wait measured 1 in f for the block profile (CTRPROF_BLOCK_LOCK_FRACTION, drawn
+ * before the wait) and kept by Go's law is counted f times (cp_block_scale, saturating):
+ * over many waits, shorter and longer than the rate, both estimates are within 5 sigma of
+ * the truth, the variance being the sum over waits of f x E[X^2] - d^2 (X: the unscaled
+ * estimate, rate x d with probability d/rate below the rate, d above). */
+static void test_block_lock_fraction(void **state)
+{
+    uint64_t c = 3 * CP_Q16, d = 700;
+    cp_block_scale(1, &c, &d);
+    assert_int_equal(c, 3 * CP_Q16);
+    assert_int_equal(d, 700);
+    cp_block_scale(10, &c, &d);
+    assert_int_equal(c, 30 * CP_Q16);
+    assert_int_equal(d, 7000);
+    c = UINT64_MAX / 3;
+    d = UINT64_MAX / 2 + 1;
+    cp_block_scale(4, &c, &d);
+    assert_true(c == UINT64_MAX && d == UINT64_MAX);
+    const uint64_t rate = 10000, f = 10;
+    const int n = 200000;
+    double true_n = 0, true_d = 0, est_n = 0, est_d = 0, vn = 0, vd = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t dur = 1 + rnd() % 20000; /* half shorter than the rate, half longer */
+        true_n += 1;
+        true_d += dur;
+        double ex2 = dur < rate ? (double)rate * dur : (double)dur * dur; /* E[X^2], delay */
+        double cx2 = dur < rate ? (double)rate / dur : 1;                 /* and count */
+        vd += f * ex2 - (double)dur * dur;
+        vn += f * cx2 - 1;
+        if (!cp_mutex_tracked(f, rnd()))
+            continue;
+        if (cp_block_sample(dur, rate, rnd(), &c, &d)) {
+            cp_block_scale(f, &c, &d);
+            est_n += (double)c / CP_Q16;
+            est_d += d;
+        }
+    }
+    printf("block, 1 in %llu lock waits: count %.0f of %.0f (sigma %.0f), delay %.0f of %.0f "
+           "(sigma %.0f)\n",
+           (unsigned long long)f, est_n, true_n, sqrt(vn), est_d, true_d, sqrt(vd));
+    assert_true(fabs(est_n - true_n) < 5 * sqrt(vn));
+    assert_true(fabs(est_d - true_d) < 5 * sqrt(vd));
+}
+
 /* The hooks' countdown (preload/pthread.c, tracked()): gaps drawn by cp_mutex_gap, each
  * wait tracked when its countdown ends. Its law is the per-wait draw's: P(gap = 0) = 1/f
  * and mean f - 1 (within 5 sigma, geometric variance (f - 1) f), and the tracked waits'
@@ -865,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_unknown_mutex_is_free),
         cmocka_unit_test(test_block_unbiased),
         cmocka_unit_test(test_mutex_fraction),
+        cmocka_unit_test(test_block_lock_fraction),
         cmocka_unit_test(test_mutex_gap),
         cmocka_unit_test(test_block_threshold),
         cmocka_unit_test(test_block_pace),

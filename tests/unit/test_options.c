@@ -64,12 +64,41 @@ static void test_defaults(void **state)
     assert_int_equal(o.mutex_fraction, 100);
     assert_int_equal(o.block_rate, 100000);
     assert_int_equal(o.block_budget, 1000);
+    assert_int_equal(o.block_lock_fraction, 100); /* the mutex fraction's */
     assert_int_equal(o.flush_ms, 1000);
     assert_int_equal(o.depth, 64);
     assert_int_equal(o.unwind, CP_UNWIND_CFI);
     assert_int_equal(o.flusher, CP_FLUSHER_AUTO);
     assert_string_equal(o.dir, ".");
     assert_string_equal(o.file, "");
+}
+
+/* CTRPROF_BLOCK_LOCK_FRACTION, unset, follows CTRPROF_MUTEX_FRACTION wherever that comes in
+ * the environment (1: every lock wait in both profiles), 100 with the mutex profile off;
+ * set, it is its own, 0 included (lock waits out of the block profile). */
+static void test_block_lock_fraction(void **state)
+{
+    struct cp_options o;
+    char log[1024];
+    char *follows[] = {"CTRPROF_MUTEX_FRACTION=7", NULL};
+    assert_int_equal(load(&o, follows, log, sizeof log), 0);
+    assert_int_equal(o.block_lock_fraction, 7);
+    char *every[] = {"CTRPROF_MUTEX_FRACTION=1", "CTRPROF_BLOCK_RATE=1", NULL};
+    assert_int_equal(load(&o, every, log, sizeof log), 0);
+    assert_int_equal(o.block_lock_fraction, 1);
+    char *off[] = {"CTRPROF_MUTEX_FRACTION=0", NULL};
+    assert_int_equal(load(&o, off, log, sizeof log), 0);
+    assert_int_equal(o.block_lock_fraction, 100);
+    char *own[] = {"CTRPROF_BLOCK_LOCK_FRACTION=3", "CTRPROF_MUTEX_FRACTION=1", NULL};
+    assert_int_equal(load(&o, own, log, sizeof log), 0);
+    assert_int_equal(o.block_lock_fraction, 3);
+    assert_int_equal(o.mutex_fraction, 1);
+    char *none[] = {"CTRPROF_BLOCK_LOCK_FRACTION=0", NULL};
+    assert_int_equal(load(&o, none, log, sizeof log), 0);
+    assert_int_equal(o.block_lock_fraction, 0);
+    char *bad[] = {"CTRPROF_MUTEX_FRACTION=5", "CTRPROF_BLOCK_LOCK_FRACTION=1000000001", NULL};
+    load(&o, bad, log, sizeof log);             /* (its line: test_bad_values) */
+    assert_int_equal(o.block_lock_fraction, 5); /* the default: the mutex fraction's */
 }
 
 static void test_values(void **state)
@@ -141,10 +170,13 @@ static void test_bad_values(void **state)
                    "CTRPROF_FLUSHER=1",
                    "CTRPROF_BLOCK_BUDGET=1e3",
                    "CTRPROF_BLOCK_BUDGET=1000000001",
+                   "CTRPROF_BLOCK_LOCK_FRACTION=x",
                    NULL};
     int lines = load(&o, env, log, sizeof log);
     printf("%s", log);
-    assert_int_equal(lines, 11); /* one line each, every one naming its variable */
+    assert_int_equal(lines, 12); /* one line each, every one naming its variable */
+    assert_non_null(strstr(log, "ctrprof: CTRPROF_BLOCK_LOCK_FRACTION=x"));
+    assert_int_equal(o.block_lock_fraction, 100);
     assert_non_null(strstr(log, "ctrprof: CTRPROF_BLOCK_BUDGET=1e3"));
     assert_non_null(strstr(log, "ctrprof: CTRPROF_BLOCK_BUDGET=1000000001"));
     assert_int_equal(o.block_budget, 1000);
@@ -234,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_bad_values_once_per_tree),
+        cmocka_unit_test(test_block_lock_fraction),
         cmocka_unit_test(test_said_list),
         cmocka_unit_test(test_fmt_octal),
     };
