@@ -289,6 +289,14 @@ check_eq "locks:cond-every-reacquisition-counted" "${N_signaller:-0}" "${C_signa
 # would, 4 sigma of 9 (Q + V), plus U. A run whose bound is still over its truth (the load
 # left too few waits, or too many unsure hand-overs) cannot judge, and is run again, at
 # most three times.
+# sigma_check NAME TRUTH ESTIMATE BOUND: |ESTIMATE - TRUTH| <= BOUND, the truth above 0
+sigma_check() {
+    if awk -v t="$2" -v e="$3" -v b="$4" 'BEGIN { x = e - t; if (x < 0) x = -x; exit !(t > 0 && x <= b) }'; then
+        pass "$1 (truth $2, estimate $3, bound $4)"
+    else
+        fail "$1" "truth $2, estimate $3, bound $4"
+    fi
+}
 for spec in "short 10 4000 20000" "long 10 300 5000000" "default-short 100 20000 20000"; do
     set -- $spec
     f=$2
@@ -306,16 +314,8 @@ for spec in "short 10 4000 20000" "long 10 300 5000000" "default-short 100 20000
         skip "locks:fraction-$f-$1" "in three runs the load left too few undistorted waits, or delayed too many hand-overs, to judge (bound $db, truth $t)"
         continue
     fi
-    if awk -v n="$n" -v c="$c" -v b="$cb" 'BEGIN { x = c - n; if (x < 0) x = -x; exit !(x <= b) }'; then
-        pass "locks:fraction-$f-$1-count-within-4-sigma (truth $n, estimate $c, bound $cb)"
-    else
-        fail "locks:fraction-$f-$1-count-within-4-sigma" "truth $n, estimate $c, bound $cb"
-    fi
-    if awk -v t="$t" -v d="$d" -v b="$db" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(x <= b) }'; then
-        pass "locks:fraction-$f-$1-delay-within-4-sigma (truth $t, estimate $d, bound $db)"
-    else
-        fail "locks:fraction-$f-$1-delay-within-4-sigma" "truth $t, estimate $d, bound $db"
-    fi
+    sigma_check "locks:fraction-$f-$1-count-within-4-sigma" "$n" "$c" "$cb"
+    sigma_check "locks:fraction-$f-$1-delay-within-4-sigma" "$t" "$d" "$db"
 done
 
 # The same at fraction 10 where an unlock ends several waits at once: the broadcast's
@@ -325,16 +325,8 @@ FRAC=10 ho_run cond 300 2000000
 n=${N_signaller:-0} c=${C_signaller:-0} t=${T_signaller:-0} d=${D_signaller:-0}
 cb=$(awk -v n="$n" 'BEGIN { printf "%.0f", 4 * sqrt(9 * n) }')
 db=$(awk -v q="${Q_signaller:-0}" -v t="$t" 'BEGIN { printf "%.0f", 4 * sqrt(9 * q) + 0.05 * t }')
-if awk -v n="$n" -v c="$c" -v b="$cb" 'BEGIN { x = c - n; if (x < 0) x = -x; exit !(n > 0 && x <= b) }'; then
-    pass "locks:fraction-10-cond-count-within-4-sigma (truth $n, estimate $c, bound $cb)"
-else
-    fail "locks:fraction-10-cond-count-within-4-sigma" "truth $n, estimate $c, bound $cb"
-fi
-if awk -v t="$t" -v d="$d" -v b="$db" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(t > 0 && x <= b) }'; then
-    pass "locks:fraction-10-cond-delay-within-4-sigma (truth $t, estimate $d, bound $db)"
-else
-    fail "locks:fraction-10-cond-delay-within-4-sigma" "truth $t, estimate $d, bound $db"
-fi
+sigma_check "locks:fraction-10-cond-count-within-4-sigma" "$n" "$c" "$cb"
+sigma_check "locks:fraction-10-cond-delay-within-4-sigma" "$t" "$d" "$db"
 
 # The block profile's lock waits (issue 23): 1 in CTRPROF_BLOCK_LOCK_FRACTION measured,
 # each kept sample counted that many times (measuring every one read the clock inside
@@ -365,16 +357,8 @@ bl_within() {
     local cb db
     cb=$(awk -v n="${BN:-0}" -v f="$2" 'BEGIN { printf "%.0f", 4 * sqrt((f - 1) * n) }')
     db=$(awk -v q="${BQ:-0}" -v t="${BT:-0}" -v f="$2" 'BEGIN { printf "%.0f", 4 * sqrt((f - 1) * q) + 0.05 * t }')
-    if awk -v n="${BN:-0}" -v c="$BC" -v b="$cb" 'BEGIN { x = c - n; if (x < 0) x = -x; exit !(n > 0 && x <= b) }'; then
-        pass "$1-count-within-4-sigma (truth ${BN:-0}, estimate $BC, bound $cb)"
-    else
-        fail "$1-count-within-4-sigma" "truth ${BN:-0}, estimate $BC, bound $cb"
-    fi
-    if awk -v t="${BT:-0}" -v d="$BD" -v b="$db" 'BEGIN { x = d - t; if (x < 0) x = -x; exit !(t > 0 && x <= b) }'; then
-        pass "$1-delay-within-4-sigma (truth ${BT:-0}, estimate $BD, bound $db)"
-    else
-        fail "$1-delay-within-4-sigma" "truth ${BT:-0}, estimate $BD, bound $db"
-    fi
+    sigma_check "$1-count-within-4-sigma" "${BN:-0}" "$BC" "$cb"
+    sigma_check "$1-delay-within-4-sigma" "${BT:-0}" "$BD" "$db"
 }
 bl_run CTRPROF_MUTEX_FRACTION=0 CTRPROF_BLOCK_LOCK_FRACTION=10
 bl_within "locks:block-lock-fraction-10" 10

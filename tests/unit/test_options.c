@@ -76,29 +76,29 @@ static void test_defaults(void **state)
 /* CTRPROF_BLOCK_LOCK_FRACTION, unset, follows CTRPROF_MUTEX_FRACTION wherever that comes in
  * the environment (1: every lock wait in both profiles), 100 with the mutex profile off;
  * set, it is its own, 0 included (lock waits out of the block profile). */
-static void test_block_lock_fraction(void **state)
+/* The block lock fraction an environment (up to three variables) gives */
+static uint64_t lock_fraction(char *a, char *b, char *c)
 {
     struct cp_options o;
     char log[1024];
-    char *follows[] = {"CTRPROF_MUTEX_FRACTION=7", NULL};
-    assert_int_equal(load(&o, follows, log, sizeof log), 0);
-    assert_int_equal(o.block_lock_fraction, 7);
-    char *every[] = {"CTRPROF_MUTEX_FRACTION=1", "CTRPROF_BLOCK_RATE=1", NULL};
-    assert_int_equal(load(&o, every, log, sizeof log), 0);
-    assert_int_equal(o.block_lock_fraction, 1);
-    char *off[] = {"CTRPROF_MUTEX_FRACTION=0", NULL};
-    assert_int_equal(load(&o, off, log, sizeof log), 0);
-    assert_int_equal(o.block_lock_fraction, 100);
-    char *own[] = {"CTRPROF_BLOCK_LOCK_FRACTION=3", "CTRPROF_MUTEX_FRACTION=1", NULL};
-    assert_int_equal(load(&o, own, log, sizeof log), 0);
-    assert_int_equal(o.block_lock_fraction, 3);
-    assert_int_equal(o.mutex_fraction, 1);
-    char *none[] = {"CTRPROF_BLOCK_LOCK_FRACTION=0", NULL};
-    assert_int_equal(load(&o, none, log, sizeof log), 0);
-    assert_int_equal(o.block_lock_fraction, 0);
-    char *bad[] = {"CTRPROF_MUTEX_FRACTION=5", "CTRPROF_BLOCK_LOCK_FRACTION=1000000001", NULL};
-    load(&o, bad, log, sizeof log);             /* (its line: test_bad_values) */
-    assert_int_equal(o.block_lock_fraction, 5); /* the default: the mutex fraction's */
+    char *env[] = {a, b, c, NULL};
+    load(&o, env, log, sizeof log);
+    return o.block_lock_fraction;
+}
+
+static void test_block_lock_fraction(void **state)
+{
+    (void)state;
+    assert_int_equal(lock_fraction("CTRPROF_MUTEX_FRACTION=7", NULL, NULL), 7);
+    assert_int_equal(lock_fraction("CTRPROF_MUTEX_FRACTION=1", "CTRPROF_BLOCK_RATE=1", NULL), 1);
+    assert_int_equal(lock_fraction("CTRPROF_MUTEX_FRACTION=0", NULL, NULL), 100);
+    assert_int_equal(
+        lock_fraction("CTRPROF_BLOCK_LOCK_FRACTION=3", "CTRPROF_MUTEX_FRACTION=1", NULL), 3);
+    assert_int_equal(lock_fraction("CTRPROF_BLOCK_LOCK_FRACTION=0", NULL, NULL), 0);
+    /* a bad value keeps the default, the mutex fraction's (its line: test_bad_values) */
+    assert_int_equal(lock_fraction("CTRPROF_MUTEX_FRACTION=5",
+                                   "CTRPROF_BLOCK_LOCK_FRACTION=1000000001", NULL),
+                     5);
 }
 
 static void test_values(void **state)
