@@ -36,7 +36,7 @@
  * The pre-2.3.2 condition-variable ABI (pthread_cond_*@GLIBC_2.2.5) has hooks of its
  * own, below the current ones.
  *
- * About 1,380 lines: every blocking entry point glibc exports is here (42 hooks), each a
+ * About 1,410 lines: every blocking entry point glibc exports is here (42 hooks), each a
  * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, the recording
  * helpers they share, the block profile's per-thread pace, and the mutex peeks) they must
  * not drift from; splitting them would export those paths (the pace's law itself is
@@ -548,34 +548,43 @@ static inline void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint6
         bool timed_ = cp_opts.block_rate && (!(held) || lock_timed(a_ != NULL, reg_));             \
         if (!reg_ && !timed_)                                                                      \
             return call;                                                                           \
+        WAIT_DECIDED(a_, mark, held, reg_, timed_, call);                                          \
+    } while (0)
+
+/* The measured wait, once a profile wants it (reg: tracked for the mutex profile; timed:
+ * measured for the block profile). */
+#define WAIT_DECIDED(a, mark, held, reg, timed, call)                                              \
+    do {                                                                                           \
+        const void *wa_ = (a);                                                                     \
+        bool wreg_ = (reg), wtimed_ = (timed), wheld_ = (held);                                    \
         int saved_ = errno;                                                                        \
         uint64_t t0_;                                                                              \
         bool in_ = false;                                                                          \
-        uint64_t th_ = timed_ ? block_threshold() : 0;                                             \
-        if (reg_) {                                                                                \
+        uint64_t th_ = wtimed_ ? block_threshold() : 0;                                            \
+        if (wreg_) {                                                                               \
             live_add();                                                                            \
-            in_ = cp_contention_begin(a_, &t0_, (mark));                                           \
+            in_ = cp_contention_begin(wa_, &t0_, (mark));                                          \
         } else {                                                                                   \
             t0_ = cp_now_ns();                                                                     \
         }                                                                                          \
         struct prewalk w_;                                                                         \
-        bool walked_ = a_ && timed_ && block_likely(th_);                                          \
+        bool walked_ = wa_ && wtimed_ && block_likely(th_);                                        \
         if (walked_) /* registered first: an unlock meanwhile is charged this wait */              \
             prewalk(&w_, __builtin_frame_address(0));                                              \
         errno = saved_;                                                                            \
         int r_ = call;                                                                             \
         saved_ = errno;                                                                            \
-        uint64_t t1_ = timed_ ? cp_now_ns() : 0; /* (the end needs none) */                        \
+        uint64_t t1_ = wtimed_ ? cp_now_ns() : 0; /* (the end needs none) */                       \
         if (in_)                                                                                   \
-            cp_contention_end(a_, t0_, t1_);                                                       \
-        else if (reg_) /* its bucket was full: charged to no unlock */                             \
+            cp_contention_end(wa_, t0_, t1_);                                                      \
+        else if (wreg_) /* its bucket was full: charged to no unlock */                            \
             cp_prof_lost(CP_LOST_NBUCKET, 1);                                                      \
-        if (reg_)                                                                                  \
+        if (wreg_)                                                                                 \
             live_sub();                                                                            \
-        if (a_ && timed_)                                                                          \
+        if (wa_ && wtimed_)                                                                        \
             blocked_at(&w_, walked_, t0_, t1_, th_, __builtin_frame_address(0));                   \
-        else if (timed_)                                                                           \
-            blocked(t0_, t1_, th_, (held), __builtin_frame_address(0));                            \
+        else if (wtimed_)                                                                          \
+            blocked(t0_, t1_, th_, wheld_, __builtin_frame_address(0));                            \
         errno = saved_;                                                                            \
         return r_;                                                                                 \
     } while (0)
@@ -653,10 +662,30 @@ static int *waiter_mark(pthread_mutex_t *m)
     return kind & (16 | 32 | 64 | 128) ? NULL : &m->__data.__lock;
 }
 
-static __attribute__((noinline, cold)) int mutex_wait(pthread_mutex_t *m, enum how h, clockid_t clk,
-                                                      const struct timespec *abs)
+static __attribute__((noinline, cold)) int mutex_wait_measured(pthread_mutex_t *m, enum how h,
+                                                               clockid_t clk,
+                                                               const struct timespec *abs, bool reg,
+                                                               bool timed)
 {
-    WAIT_MARKED(m, waiter_mark(m), true, lock_call(h, m, clk, abs));
+    WAIT_DECIDED(m, waiter_mark(m), true, reg, timed, lock_call(h, m, clk, abs));
+}
+
+/* WAIT_MARKED's decision, apart from the measured wait: at the defaults 99 lock waits in
+ * 100 are wanted by neither profile, and the measured path's frame (its registers, the
+ * prewalk buffer) cost each of them ~40 instructions before it returned (callgrind,
+ * `hotpath lockwait`). */
+static inline int mutex_wait(pthread_mutex_t *m, enum how h, clockid_t clk,
+                             const struct timespec *abs)
+{
+    if (!profiling()) {
+        self_contention();
+        return lock_call(h, m, clk, abs);
+    }
+    bool reg = tracked();
+    bool timed = cp_opts.block_rate && lock_timed(true, reg);
+    if (!reg && !timed)
+        return lock_call(h, m, clk, abs);
+    return mutex_wait_measured(m, h, clk, abs, reg, timed);
 }
 
 /* The lock word was not 0. A recursive or error-checking mutex held by this very thread
@@ -760,12 +789,19 @@ static bool mutex_releases(pthread_mutex_t *m)
     return type != 1 || __atomic_load_n(&m->__data.__count, __ATOMIC_RELAXED) == 1;
 }
 
-static __attribute__((noinline, cold)) int unlock_waited(pthread_mutex_t *m,
-                                                         int (*real)(pthread_mutex_t *))
+static __attribute__((noinline, cold)) int unlock_charged(pthread_mutex_t *m,
+                                                          int (*real)(pthread_mutex_t *))
+{
+    RELEASE_CHARGED(m, real(m));
+}
+
+/* (the checks apart from the charge: RELEASE_CHARGED's frame cost every unlock with
+ * waiters ~15 instructions while no wait was tracked, the common case) */
+static inline int unlock_waited(pthread_mutex_t *m, int (*real)(pthread_mutex_t *))
 {
     if (!tracked_maybe() || !profiling() || !mutex_releases(m))
         return real(m);
-    RELEASE_CHARGED(m, real(m));
+    return unlock_charged(m, real);
 }
 
 /* The lock word was above 1. 2 = locked with waiters (normal, recursive, error-checking

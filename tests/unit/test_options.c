@@ -96,9 +96,9 @@ static void test_block_lock_fraction(void **state)
         lock_fraction("CTRPROF_BLOCK_LOCK_FRACTION=3", "CTRPROF_MUTEX_FRACTION=1", NULL), 3);
     assert_int_equal(lock_fraction("CTRPROF_BLOCK_LOCK_FRACTION=0", NULL, NULL), 0);
     /* a bad value keeps the default, the mutex fraction's (its line: test_bad_values) */
-    assert_int_equal(lock_fraction("CTRPROF_MUTEX_FRACTION=5",
-                                   "CTRPROF_BLOCK_LOCK_FRACTION=1000000001", NULL),
-                     5);
+    assert_int_equal(
+        lock_fraction("CTRPROF_MUTEX_FRACTION=5", "CTRPROF_BLOCK_LOCK_FRACTION=1000000001", NULL),
+        5);
 }
 
 static void test_values(void **state)
