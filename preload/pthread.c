@@ -536,17 +536,27 @@ static inline void blocked_at(struct prewalk *w, bool walked, uint64_t t0, uint6
  * one neither profile wants reads no clock. */
 #define WAIT(addr, call) WAIT_MARKED(addr, NULL, a_ != NULL, call) /* (a_: addr, below) */
 
+/* Does a profile want this wait (registrable: on a lock an unlock ends, which the mutex
+ * profile may track; held: the thread holds a lock after it)? *reg: tracked (the mutex
+ * profile's sample, drawn before the table is touched); *timed: measured for the block
+ * profile. False also when the profiler itself waits (counted: self_contention). */
+static inline bool wait_wanted(bool registrable, bool held, bool *reg, bool *timed)
+{
+    if (!profiling()) {
+        self_contention();
+        return false;
+    }
+    *reg = registrable && tracked();
+    *timed = cp_opts.block_rate && (!held || lock_timed(registrable, *reg));
+    return *reg || *timed;
+}
+
 /* mark: a lock word the registration sets to "waiters" (mutexes, see waiter_mark). */
 #define WAIT_MARKED(addr, mark, held, call)                                                        \
     do {                                                                                           \
         const void *a_ = (addr);                                                                   \
-        if (!profiling()) {                                                                        \
-            self_contention();                                                                     \
-            return call;                                                                           \
-        }                                                                                          \
-        bool reg_ = a_ && tracked(); /* the mutex profile's sample, before the table */            \
-        bool timed_ = cp_opts.block_rate && (!(held) || lock_timed(a_ != NULL, reg_));             \
-        if (!reg_ && !timed_)                                                                      \
+        bool reg_, timed_;                                                                         \
+        if (!wait_wanted(a_ != NULL, (held), &reg_, &timed_))                                      \
             return call;                                                                           \
         WAIT_DECIDED(a_, mark, held, reg_, timed_, call);                                          \
     } while (0)
@@ -677,13 +687,8 @@ static __attribute__((noinline, cold)) int mutex_wait_measured(pthread_mutex_t *
 static inline int mutex_wait(pthread_mutex_t *m, enum how h, clockid_t clk,
                              const struct timespec *abs)
 {
-    if (!profiling()) {
-        self_contention();
-        return lock_call(h, m, clk, abs);
-    }
-    bool reg = tracked();
-    bool timed = cp_opts.block_rate && lock_timed(true, reg);
-    if (!reg && !timed)
+    bool reg, timed;
+    if (!wait_wanted(true, true, &reg, &timed))
         return lock_call(h, m, clk, abs);
     return mutex_wait_measured(m, h, clk, abs, reg, timed);
 }
