@@ -36,7 +36,7 @@
  * The pre-2.3.2 condition-variable ABI (pthread_cond_*@GLIBC_2.2.5) has hooks of its
  * own, below the current ones.
  *
- * About 1,410 lines: every blocking entry point glibc exports is here (42 hooks), each a
+ * About 1,420 lines: every blocking entry point glibc exports is here (42 hooks), each a
  * few lines around the shared paths (WAIT, RELEASE_CHARGED, COND_WAIT, the recording
  * helpers they share, the block profile's per-thread pace, and the mutex peeks) they must
  * not drift from; splitting them would export those paths (the pace's law itself is
