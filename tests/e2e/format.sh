@@ -116,7 +116,9 @@ check_eq "format:each-stack-once-in-few-bytes" \
 # 2b. The same run's per-site counters (format 4): each takes the format's smallest record
 #     (a name of at most 16 bytes: 32 bytes), and a site has a lifetime counter only for
 #     each class past its first (implied by its free record): as many as the sites' classes
-#     less one each, read back from the expanded names; and a `lu` counter (lifetimes not
+#     less one each (a site whose first free went unclassed implies "not known", `fu`,
+#     which readers do not show: every shown class of it is a counter), read back from
+#     the expanded names; and a `lu` counter (lifetimes not
 #     known, which readers do not show) only where frees went unclassed: at most as many
 #     as ctrprof/health:life-unbracketed (a run of frees whose bracket held two classes:
 #     glibc trimming the heap inside one of namestacks' last frees, ~50 us in the kernel
@@ -130,10 +132,11 @@ per = [k for k in raw if "\n" not in k and re.match(r"ctrprof/.+:[0-9a-f]+$", k)
 big = [k for k in per if len(k) > 16]
 life = [k for k in per if re.match(r"ctrprof/(l[0-9u]|life:[a-z0-9]+):", k)]
 cls = collections.Counter(k.split("\n", 1)[1] for k in exp if k.startswith("ctrprof/heap:life_objects:"))
+implied = [k for k in raw if re.match(r"ctrprof/f[0-9]:", k)]  # a shown class implied, not a counter
 lu = [k for k in life if k.startswith("ctrprof/lu:")]
 unbr = raw.get("ctrprof/health:life-unbracketed", 0)
 print("big=%d life=%d classes-past-first=%d unknown-ok=%d" % (len(big), len(life) - len(lu),
-      sum(n - 1 for n in cls.values()), len(lu) <= unbr))
+      sum(cls.values()) - len(implied), len(lu) <= unbr))
 PY
 )
 case "$res" in
