@@ -117,6 +117,7 @@
 #include "ring.h"
 #include "spin.h"
 #include "stack.h"
+#include "stackmemo.h"
 #include "stampclock.h"
 #include "timeline.h"
 #include "unwind.h"
@@ -1380,6 +1381,8 @@ static void atfork_child_own(void *arg)
         cp_trunc_events = 0;
         cp_block_thinned = cp_block_rate_max = 0;
         cp_life_unbracketed = cp_life_in_run = 0;
+        if (cp_memo)
+            cp_memo->hits = cp_memo->misses = 0;
     }
     /* every bucket's books, at the child's first flush (settle_child_books); a child of
      * a child that has not flushed yet settles both resets at once: a file of its own

@@ -1,6 +1,7 @@
 /*
  * prof_int.h — the engine's private header: what the four files prof.c was split into
- * share, and nothing else. preload/ and tools/ use prof.h; only core/ includes this.
+ * share, and nothing else (resolve.c's memo of recent stacks is stackmemo.h's). preload/ and tools/
+ * use prof.h; only core/ includes this.
  *
  *   events.c   threads and their rings, emit, cp_event_* (hook context)
  *   resolve.c  a record's bucket: refs, orphans, pending frees, count into the cycle's list

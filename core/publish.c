@@ -37,6 +37,7 @@
 #include "newproc.h"
 #include "ownstack.h"
 #include "stack.h"
+#include "stackmemo.h"
 #include "stacktab.h"
 #include "stampclock.h"
 
@@ -108,7 +109,8 @@ static size_t meta_len;
 /* flusher only (guarded by cp_flush_lock): totals already added to the file */
 static uint64_t pub_samples[CP_NPTYPES];
 static uint64_t pub_lost[CP_NLOST], pub_waits, pub_overflowed, pub_bytes, pub_trunc;
-static uint64_t pub_thinned, pub_rate_max, pub_unbracketed, pub_in_run;
+static uint64_t pub_thinned, pub_rate_max, pub_unbracketed, pub_in_run, pub_memo_hits,
+    pub_memo_misses;
 
 /* A per-process file (the first process's, and a fork child's own) is created lazily, at
  * the first flush with something to publish: a process that records nothing (fork+exec,
@@ -780,6 +782,10 @@ void cp_publish_health(void)
            &pub_thinned);
     health("ctrprof/health:life-unbracketed", cp_life_unbracketed, &pub_unbracketed);
     health("ctrprof/health:life-in-run", cp_life_in_run, &pub_in_run);
+    if (cp_memo) {
+        health("ctrprof/health:stack-memo-hits", cp_memo->hits, &pub_memo_hits);
+        health("ctrprof/health:stack-memo-misses", cp_memo->misses, &pub_memo_misses);
+    }
     /* (a high-water mark that only rises, unlike profiler-bytes' source: no guard) */
     health("ctrprof/health:block-rate-max", __atomic_load_n(&cp_block_rate_max, __ATOMIC_RELAXED),
            &pub_rate_max);
@@ -848,6 +854,8 @@ void cp_publish_fork_health(void)
     pub_rate_max = __atomic_load_n(&cp_block_rate_max, __ATOMIC_RELAXED);
     pub_unbracketed = cp_life_unbracketed;
     pub_in_run = cp_life_in_run;
+    pub_memo_hits = cp_memo ? cp_memo->hits : 0;
+    pub_memo_misses = cp_memo ? cp_memo->misses : 0;
 }
 
 bool cp_publish_fork_file(const char *newpath)
@@ -879,7 +887,7 @@ bool cp_publish_fork_file(const char *newpath)
     pub_overflowed = cp_bucket_overflowed();
     pub_bytes = 0;
     pub_trunc = 0;
-    pub_thinned = pub_rate_max = pub_unbracketed = pub_in_run = 0;
+    pub_thinned = pub_rate_max = pub_unbracketed = pub_in_run = pub_memo_hits = pub_memo_misses = 0;
     nmod_published = 0;
     return true;
 }

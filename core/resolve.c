@@ -62,6 +62,7 @@
 #include "hweight.h"
 #include "live.h"
 #include "refs.h"
+#include "stackmemo.h"
 
 uint64_t cp_samples[CP_NPTYPES];
 uint64_t cp_trunc_events;
@@ -294,12 +295,6 @@ account_alloc(struct cp_ring *r, uint64_t c, const uint64_t *w, const uint64_t *
         r->cstk_n = nf;
     }
     if (!b) {
-        /* its hash from the states of the frames it shares with the last (bucket.h) */
-        unsigned hd = keep < r->cstkh_n ? keep : r->cstkh_n;
-        uint64_t h = hd ? r->cstkh[hd] : CP_STKHASH_SEED;
-        for (unsigned d = hd; d < nf; d++)
-            r->cstkh[d + 1] = h = cp_stkhash_step(h, stk[nf - 1 - d]);
-        r->cstkh_n = nf;
         /* its outer keep frames are the last stack's, whose bucket was prev: a
          * candidate's compare stops at prev's node of that depth. That node is kept
          * (cnode), with those between it and the ones kept already, taken from prev's
@@ -317,8 +312,28 @@ account_alloc(struct cp_ring *r, uint64_t c, const uint64_t *w, const uint64_t *
             hint = r->cnode[keep];
             hint_depth = keep;
         }
-        b = cp_bucket_get_hashed(CP_HEAP, stk, nf, cp_stkhash_final(h, CP_HEAP, nf), hint,
-                                 hint_depth);
+        /* that node and the new frames are the whole stack: the memo's key
+         * (stackmemo.h), at dense rates */
+        struct cp_memo_slot *ms = NULL;
+        if (hint_depth == keep && nx <= CP_MEMO_PCS && !late &&
+            (cp_memo || (__builtin_expect(cp_dense(), 1) && cp_memo_want())))
+            b = cp_memo_get(hint, stk, nx, &ms);
+        if (b) {
+            /* (the hash states past the shared frames are not this stack's) */
+            if (r->cstkh_n > keep)
+                r->cstkh_n = keep;
+        } else {
+            /* its hash from the states of the frames it shares with the last (bucket.h) */
+            unsigned hd = keep < r->cstkh_n ? keep : r->cstkh_n;
+            uint64_t h = hd ? r->cstkh[hd] : CP_STKHASH_SEED;
+            for (unsigned d = hd; d < nf; d++)
+                r->cstkh[d + 1] = h = cp_stkhash_step(h, stk[nf - 1 - d]);
+            r->cstkh_n = nf;
+            b = cp_bucket_get_hashed(CP_HEAP, stk, nf, cp_stkhash_final(h, CP_HEAP, nf), hint,
+                                     hint_depth);
+            if (ms && b && !b->overflow)
+                cp_memo_put(ms, hint, stk, nx, b);
+        }
         /* (not an overflow bucket: each event folded into it is counted there) */
         r->cbucket = b && !b->overflow ? b : NULL;
     }
