@@ -212,13 +212,13 @@ static void test_compare(void **state)
     GET(5, in, CP_MEMO_PCS - 1);         /* 5: its inner part alone */
     GET(CP_FRAME_ROOT, in, CP_MEMO_PCS); /* 6 */
     PUT(6, in, CP_MEMO_PCS, bb);
-    GET(5, in, CP_MEMO_PCS); /* 7 */
-    GET(6, in, CP_MEMO_PCS); /* 8 */
-    GET(5, hi, CP_MEMO_PCS); /* 9 */
+    GET(5, in, CP_MEMO_PCS);     /* 7 */
+    GET(6, in, CP_MEMO_PCS);     /* 8 */
+    GET(5, hi, CP_MEMO_PCS);     /* 9 */
     PUT(5, hi, CP_MEMO_PCS, bc); /* the older, (5, in), goes */
-    GET(5, in, CP_MEMO_PCS);                  /* 10 */
-    GET(6, in, CP_MEMO_PCS);                  /* 11 */
-    GET(5, hi, CP_MEMO_PCS);                  /* 12 */
+    GET(5, in, CP_MEMO_PCS);     /* 10 */
+    GET(6, in, CP_MEMO_PCS);     /* 11 */
+    GET(5, hi, CP_MEMO_PCS);     /* 12 */
     /* no inner frames: the stack is the node's own */
     GET(9, in, 0); /* 13 */
     PUT(9, in, 0, bd);
@@ -227,7 +227,7 @@ static void test_compare(void **state)
     cp_memo_one_set_for_tests(false);
     cp_spin_unlock(&cp_flush_lock);
     struct cp_bucket *const expect[] = {NULL, ba,   NULL, NULL, NULL, NULL, NULL, ba,
-                                      bb,   NULL, NULL, bb,   bc,   NULL, bd,   NULL};
+                                        bb,   NULL, NULL, bb,   bc,   NULL, bd,   NULL};
     assert_int_equal(ng, sizeof expect / sizeof *expect);
     for (unsigned i = 0; i < ng; i++) {
         assert_ptr_equal(got[i], expect[i]);
