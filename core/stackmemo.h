@@ -24,9 +24,10 @@
 
 #include "bucket.h"
 
-#define CP_MEMO_PCS 6   /* the inner frames a slot holds */
-#define CP_MEMO_BITS 11 /* 2,048 sets of two 64-byte slots: 256 KiB of the arena, touched as used  \
-                         */
+/* the inner frames a slot holds; 2^CP_MEMO_BITS sets of two 64-byte slots (2,048: 256 KiB
+ * of the arena, touched as used) */
+#define CP_MEMO_PCS 6
+#define CP_MEMO_BITS 11
 
 struct cp_memo_slot {
     uint32_t node;              /* the outer frames' node (frames.h; CP_FRAME_ROOT: none) */
