@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bucket.h"
+#include "engine1.h"
 #include "live.h"
 #include "options.h"
 #include "prof.h"
@@ -35,17 +36,7 @@ static uintptr_t addr(unsigned slot)
  * buckets; 0, or -1 (cmocka's group set-up then fails) */
 static int slots_setup(enum cp_flusher flusher)
 {
-    static const char meta[] = "Program: " SLOTS_NAME "\nCtrprof-Format: 4\nMemRate: 1\n\n";
-    snprintf(slots_path, sizeof slots_path, "/tmp/ctrprof-" SLOTS_NAME ".%d.count", (int)getpid());
-    unlink(slots_path);
-    struct cp_options o;
-    cp_options_load(&o, NULL);
-    o.flush_ms = 1;
-    o.mem_rate = 1;
-    o.flusher = flusher;
-    if (!__libc_single_threaded)
-        return -1;
-    if (cp_prof_init(&o, slots_path, meta, sizeof meta - 1, false) || cp_prof_start())
+    if (engine1_start(SLOTS_NAME, flusher, slots_path, sizeof slots_path))
         return -1;
     for (int b = 0; b < NB; b++) {
         for (int k = 0; k < SLOTS_DEPTH; k++)

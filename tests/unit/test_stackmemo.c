@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "bucket.h"
+#include "engine1.h"
 #include "options.h"
 #include "prof.h"
 #include "frames.h"
@@ -29,19 +30,7 @@ static char path[256];
 static int setup(void **state)
 {
     (void)state;
-    static const char meta[] = "Program: test_stackmemo\nCtrprof-Format: 4\nMemRate: 1\n\n";
-    snprintf(path, sizeof path, "/tmp/ctrprof-test_stackmemo.%d.count", (int)getpid());
-    unlink(path);
-    struct cp_options o;
-    cp_options_load(&o, NULL);
-    o.flush_ms = 1;
-    o.mem_rate = 1;
-    o.flusher = CP_FLUSHER_THREAD;
-    if (!__libc_single_threaded)
-        return -1;
-    if (cp_prof_init(&o, path, meta, sizeof meta - 1, false) || cp_prof_start())
-        return -1;
-    return 0;
+    return engine1_start("test_stackmemo", CP_FLUSHER_THREAD, path, sizeof path);
 }
 
 static int teardown(void **state)
