@@ -315,8 +315,7 @@ account_alloc(struct cp_ring *r, uint64_t c, const uint64_t *w, const uint64_t *
         /* that node and the new frames are the whole stack: the memo's key
          * (stackmemo.h), at dense rates */
         struct cp_memo_slot *ms = NULL;
-        if (hint_depth == keep && nx <= CP_MEMO_PCS && !late &&
-            (cp_memo || (__builtin_expect(cp_dense(), 1) && cp_memo_want())))
+        if (hint_depth == keep && nx <= CP_MEMO_PCS && !late && (cp_memo || cp_memo_want()))
             b = cp_memo_get(hint, stk, nx, &ms);
         if (b) {
             /* (the hash states past the shared frames are not this stack's) */

@@ -8,13 +8,13 @@
  * node and the inner frames are the whole stack, exactly) and looked the stack up by its
  * hash in the buckets' chains, comparing the candidate's nodes one by one: a chain of
  * dependent loads for every allocation at rate 1. Stacks recur: the memo keeps the
- * bucket of each (node, inner frames) it has seen in a slot of its own, found by a hash
- * of them, and compared whole, word by word, in one cache line. A miss, or a stack with
+ * bucket of each (node, inner frames) it has seen in one of the two slots of a set found
+ * by a hash of them, compared whole, word by word, in one cache line. A miss, or a stack with
  * more inner frames than a slot holds, goes to the chains as before.
  *
  * Context: whoever holds cp_flush_lock (resolve.c's callers); not a late event's
  * accounting (publish.c), which may run without it. The memo exists at dense rates only
- * (prof_int.h's cp_dense), from the first allocation record that misses.
+ * (prof_int.h's cp_dense), from the first allocation record that looks in it.
  */
 #ifndef CP_STACKMEMO_H
 #define CP_STACKMEMO_H
