@@ -27,8 +27,8 @@ of the same repetitions.
                 200,000 puts (skipped, visibly, if absent)
 
 Reported per run: wall seconds; the peak resident set of the whole process tree, sampled
-every 0.1 s and summed over the processes (heaptrack's interpreter counted with the
-program; the members looked up every 0.5 s), never below the largest single process's
+every 0.01 s and summed over the processes (heaptrack's interpreter counted with the
+program; the members looked up every 0.1 s), never below the largest single process's
 own peak (/usr/bin/time's %M); the bytes of the profile on disk. Per row the medians; per
 profiler the overhead ratio to bare and, where heaptrack ran, ctrprof's overhead
 (time - bare) as a fraction of heaptrack's.
@@ -194,11 +194,14 @@ def run_once(argv, env_add, prefix, work, timeout, pack=None):
     killed = []
 
     def poll():
-        # the tree's members are looked up every 0.5 s (a scan of /proc), their resident
-        # sets read every 0.1 s: a few ms of CPU a second, not a core
+        # the tree's members are looked up every 0.1 s (a scan of /proc), their resident
+        # sets read every 0.01 s: ~1% of a core. At 0.1 s heaptrack's peak on bigheap (its
+        # interpreter's map full while the program still holds its heap, a moment near the
+        # end of a 0.6 s run) could fall between two reads: 397 MiB in session 41's make
+        # bench, where 0.01 s finds 510
         pids, k = [proc.pid], 0
-        while not stop.wait(0.1):
-            if k % 5 == 0 and k:
+        while not stop.wait(0.01):
+            if k % 10 == 0 and k:
                 pids = tree_pids(proc.pid)
             k += 1
             peak[0] = max(peak[0], rss_kib(pids))
@@ -318,7 +321,7 @@ def human(n):
 def markdown(result, reps):
     rows, skipped = result
     out = ["%d interleaved repetitions, medians. RSS: the peak of the whole process tree's summed "
-           "resident set (heaptrack's interpreter included; processes that share one address space, as ctrprof's flusher process shares the program's, counted once), sampled every 0.1 s. \"of heaptrack's "
+           "resident set (heaptrack's interpreter included; processes that share one address space, as ctrprof's flusher process shares the program's, counted once), sampled every 0.01 s. \"of heaptrack's "
            "overhead\": (time - bare) / (heaptrack's time - bare), in wall time and in CPU time (user + "
            "system of every process of the run: heaptrack's interpreter, which runs on another core, "
            "is counted in its CPU and not in its wall time). \"packed\": ctrprof's profile after "
