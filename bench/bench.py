@@ -446,7 +446,8 @@ def rate1(build, reps, workloads=None):
            "heaptrack's interpreter included, and ctrprof's flusher process); ctrprof-cfi is the default "
            "(the flusher process drains on the other core), ctrprof-inline CTRPROF_FLUSHER=inline (all on "
            "the program's thread), ctrprof-thread CTRPROF_FLUSHER=thread. Share: ctrprof's "
-           "overhead over bare as a part of heaptrack's (the goal: 0.5 or less).\n\n" % reps)
+           "overhead over bare as a part of heaptrack's in each repetition (whose runs follow one "
+           "another), and the median of those (the goal: 0.5 or less).\n\n" % reps)
     out += "| workload | profiler | wall s | × bare | CPU s | × bare | share of heaptrack's wall | of its CPU |\n"
     out += "|---|---|---:|---:|---:|---:|---:|---:|\n"
     for w in rows:

@@ -5,7 +5,8 @@
 # shell). Here gcc -O2's compiler proper, cc1, is run directly. Interleaved repetitions,
 # median wall seconds and median CPU seconds (user + system of the whole tree: heaptrack's
 # includes its heaptrack_interpret process, which works beside the program), ratios to no
-# profiler in the same run, and each profiler's overhead as a share of heaptrack's.
+# profiler in the same run, and each profiler's overhead as a share of heaptrack's (the
+# median of each repetition's own).
 # ctrprof-cfi is the default (CTRPROF_FLUSHER=auto: at rate 1 the flusher process drains a
 # single-threaded program's events on the other core, core/flushproc.c; its CPU counts in
 # the program's, which reaps it); ctrprof-inline: CTRPROF_FLUSHER=inline, every event
@@ -52,8 +53,21 @@ med() { # field (1 wall, 2 CPU), "wall:cpu ..." -> the median
     tr ' ' '\n' <<<"$2" | awk -F: -v f="$1" 'NF { print $f }' | sort -n |
         awk 'NF { a[n++] = $1 } END { print a[int(n / 2)] }'
 }
-share() { # time, bare, heaptrack -> (time - bare) / (heaptrack - bare)
-    awk -v a="$1" -v b="$2" -v h="$3" 'BEGIN { if (h > b) printf "%.2f", (a - b) / (h - b); else print "-" }'
+# field (1 wall, 2 CPU), then a configuration's, bare's and heaptrack's "wall:cpu ..." (one
+# a repetition, in order) -> the median over the repetitions of (time - bare) / (heaptrack
+# - bare): each repetition's runs follow one another, and share more of the machine's drift
+# than runs minutes apart do (bench/shapes.py's paired_shares)
+share() {
+    awk -v f="$1" -v c="$2" -v b="$3" -v h="$4" 'BEGIN {
+        n = split(c, cs, " "); split(b, bs, " "); split(h, hs, " "); k = 0
+        for (i = 1; i <= n; i++) {
+            split(cs[i], x, ":"); split(bs[i], y, ":"); split(hs[i], z, ":")
+            if (z[f] > y[f]) v[k++] = (x[f] - y[f]) / (z[f] - y[f])
+        }
+        if (!k) { print "-"; exit }
+        for (i = 1; i < k; i++) for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+        printf "%.2f", k % 2 ? v[int(k / 2)] : (v[k / 2 - 1] + v[k / 2]) / 2
+    }'
 }
 printf '%-8s %-18s %7s %7s %7s %7s %7s %7s  %s\n' workload config wall ratio CPU ratio "wall/ht" "CPU/ht" "runs (wall:CPU)"
 for wl in ${WORKLOADS:-sqlite3 python3 perl cc1 node}; do
@@ -65,13 +79,13 @@ for wl in ${WORKLOADS:-sqlite3 python3 perl cc1 node}; do
         done
     done
     bw=$(med 1 "${t[glibc]}") bc=$(med 2 "${t[glibc]}")
-    hw=$(med 1 "${t[heaptrack]}") hc=$(med 2 "${t[heaptrack]}")
     for c in "${cfgs[@]}"; do
         w=$(med 1 "${t[$c]}") u=$(med 2 "${t[$c]}")
         printf '%-8s %-18s %7s %7s %7s %7s %7s %7s  %s\n' "$wl" "$c" "$w" \
             "$(awk -v a="$w" -v b="$bw" 'BEGIN { printf "%.3f", a / b }')" "$u" \
             "$(awk -v a="$u" -v b="$bc" 'BEGIN { printf "%.3f", a / b }')" \
-            "$(share "$w" "$bw" "$hw")" "$(share "$u" "$bc" "$hc")" "${t[$c]}"
+            "$(share 1 "${t[$c]}" "${t[glibc]}" "${t[heaptrack]}")" \
+            "$(share 2 "${t[$c]}" "${t[glibc]}" "${t[heaptrack]}")" "${t[$c]}"
     done
     unset t
 done

@@ -266,7 +266,7 @@ def run(build, reps=3, only=None, timeout=300, log=print):
                 cs = [c for c in cs if c[0] != "heaptrack"]
                 skipped.append("%s under heaptrack: heaptrack not installed (apt-get install heaptrack)" % s.name)
                 log("SKIP %s heaptrack: heaptrack not installed" % s.name)
-            res, err = {}, {}
+            res, err, byrep = {}, {}, {}
             for rep in range(reps):
                 order = cs[rep % len(cs):] + cs[:rep % len(cs)]
                 for name, env, prefix in order:
@@ -278,14 +278,11 @@ def run(build, reps=3, only=None, timeout=300, log=print):
                         err[name] = e
                     else:
                         res.setdefault(name, []).append(m)
+                        byrep.setdefault(rep, {})[name] = m
                 log("  %s: repetition %d/%d done" % (s.name, rep + 1, reps))
             base = res.get("bare")
             bt = statistics.median(m[0] for m in base) if base else None
             brss = statistics.median(max(m[1], m[2]) for m in base) if base else None
-            ht = res.get("heaptrack")
-            htt = statistics.median(m[0] for m in ht) if ht else None
-            bc = statistics.median(m[6] for m in base) if base else None
-            htc = statistics.median(m[6] for m in ht) if ht else None
             for name, _, _ in cs:
                 ms = res.get(name)
                 if not ms:
@@ -299,15 +296,33 @@ def run(build, reps=3, only=None, timeout=300, log=print):
                 pack_s = statistics.median(m[5] for m in ms) if ms[0][5] is not None else None
                 cpu = statistics.median(m[6] for m in ms)
                 vs_ht = vs_htc = None
-                if htt and bt and name.startswith("ctrprof") and htt > bt:
-                    vs_ht = (t - bt) / (htt - bt)
-                if htc and bc is not None and name.startswith("ctrprof") and htc > bc:
-                    vs_htc = (cpu - bc) / (htc - bc)
+                if name.startswith("ctrprof"):
+                    vs_ht, vs_htc = paired_shares(byrep, name)
                 rows.append((s.name, name, t, t / bt if bt else None, rss, rss / brss if brss else None,
                              size, packed, pack_s, vs_ht, cpu, vs_htc, None))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows, skipped
+
+
+def paired_shares(byrep, name):
+    """The configuration's overhead as a part of heaptrack's, wall and CPU: per repetition
+    ((time - bare) / (heaptrack - bare), the three runs of one repetition made one after
+    the other), then the median over the repetitions. This machine's speed drifts within
+    minutes (BENCHMARKS.md, session 41: the same build's namechurn at rate 1 took 2.8-4.9 s
+    of CPU over 8 runs in a row); a ratio of medians pairs runs minutes apart, a
+    repetition's own runs share more of the drift (farm-bench's pairs, for the same
+    reason). None where heaptrack or bare did not run, or was not slower."""
+    out = []
+    for i in (0, 6):
+        v = []
+        for runs in byrep.values():
+            if name in runs and "bare" in runs and "heaptrack" in runs:
+                b, h, c = runs["bare"][i], runs["heaptrack"][i], runs[name][i]
+                if h > b:
+                    v.append((c - b) / (h - b))
+        out.append(statistics.median(v) if v else None)
+    return out
 
 
 def human(n):
@@ -322,7 +337,7 @@ def markdown(result, reps):
     rows, skipped = result
     out = ["%d interleaved repetitions, medians. RSS: the peak of the whole process tree's summed "
            "resident set (heaptrack's interpreter included; processes that share one address space, as ctrprof's flusher process shares the program's, counted once), sampled every 0.01 s. \"of heaptrack's "
-           "overhead\": (time - bare) / (heaptrack's time - bare), in wall time and in CPU time (user + "
+           "overhead\": (time - bare) / (heaptrack's time - bare) in each repetition, whose runs follow one another, and the median of those, in wall time and in CPU time (user + "
            "system of every process of the run: heaptrack's interpreter, which runs on another core, "
            "is counted in its CPU and not in its wall time). \"packed\": ctrprof's profile after "
            "`ctrprof pack` (what `ctrprof run` does when the program is done; heaptrack's file is "
