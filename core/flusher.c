@@ -244,7 +244,7 @@ static inline void drain_ring(struct cp_ring *r)
             direct = NULL;
         }
     } else if (__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED)) {
-        cp_ring_drain_ahead(r, cp_account, cp_account_ahead, r);
+        cp_account_drain_deferred(r);
         cp_account_close(r, __atomic_load_n(&proc_orphaned, __ATOMIC_RELAXED) ? CP_CLOSE_GONE
                                                                               : CP_CLOSE_DRAINED);
     } else {

@@ -63,6 +63,7 @@
 #include "live.h"
 #include "refs.h"
 #include "stackmemo.h"
+#include "young.h"
 
 uint64_t cp_samples[CP_NPTYPES];
 uint64_t cp_trunc_events;
@@ -187,7 +188,7 @@ resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_
     uint64_t hv = hv_make(b, size);
     /* (a direct allocation, prof_int.h: the object goes into the live table now, with its
      * bucket, and nothing can have taken it out yet: its hook has not returned) */
-    if (place && !cp_live_insert(p, (uintptr_t)hv, size, t)) {
+    if (place && !cp_young_insert(p, (uintptr_t)hv, size, t)) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return NULL;
     }
@@ -259,7 +260,7 @@ static inline __attribute__((always_inline)) struct cp_bucket *
 resolve_free_ptr(const uint64_t *w, uint64_t c, bool late)
 {
     uint64_t v[3];
-    v[0] = cp_live_remove((const void *)(uintptr_t)w[0], &v[2]);
+    v[0] = cp_young_remove((const void *)(uintptr_t)w[0], &v[2]);
     if (!v[0])
         return NULL;
     /* (a pending stamp outside a ring's drain, e.g. a direct event: no time) */
@@ -410,7 +411,7 @@ static __attribute__((noinline)) void run_close(struct cp_ring *r, uint64_t u)
     bool sw = (u & CP_STAMP_TSC) && (u & CP_STAMP_SWITCHED);
     for (unsigned i = 0; i < r->crun_n; i++) {
         uint64_t v[3];
-        v[0] = cp_live_remove((const void *)(uintptr_t)r->crun[i][0], &v[2]);
+        v[0] = cp_young_remove((const void *)(uintptr_t)r->crun[i][0], &v[2]);
         if (!v[0])
             continue;
         if (l && (sw || cp_ht_life(l, v[2]) == cp_ht_life(u, v[2]))) {
@@ -506,6 +507,14 @@ void cp_account_ahead(enum cp_rec_kind kind, const uint64_t *w, unsigned n)
         cp_live_prefetch_deferred((const void *)(uintptr_t)w[0], w[1] >> 16);
     else if (kind == CP_REC_FREE_PTR && n >= 2)
         cp_live_prefetch_deferred((const void *)(uintptr_t)w[0], 0);
+}
+
+uint64_t cp_account_drain_deferred(struct cp_ring *r)
+{
+    cp_young_begin();
+    uint64_t n = cp_ring_drain_ahead(r, cp_account, cp_account_ahead, r);
+    cp_young_end();
+    return n;
 }
 
 void cp_account_direct(struct cp_ring *r, const struct cp_direct *d, uint64_t c)
