@@ -352,13 +352,15 @@ def main():
         print()
         print(serve_md)
         import shapes
+        # (up to 5 repetitions: issue 23's goal is a share of 0.5 or less, and on this VM a
+        # shape's share moves by 0.1 from one repetition to the next; BENCHMARKS.md, session 42)
         try:
-            shapes_md = shapes.markdown(shapes.run(args.build, reps=min(reps, 3)), min(reps, 3))
+            shapes_md = shapes.markdown(shapes.run(args.build, reps=min(reps, 5)), min(reps, 5))
         except Exception as e:  # a failed step is reported, not hidden
             shapes_md = "shapes benchmark failed: %s\n" % e
         print()
         print(shapes_md)
-        rate1_md = rate1(args.build, min(reps, 3))
+        rate1_md = rate1(args.build, min(reps, 5))
         print()
         print(rate1_md)
         clock_md = clock_reads(args.build)

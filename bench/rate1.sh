@@ -12,7 +12,7 @@
 # the program's, which reaps it); ctrprof-inline: CTRPROF_FLUSHER=inline, every event
 # accounted on the program's thread; ctrprof-thread: CTRPROF_FLUSHER=thread, on the
 # profiler's own thread.
-# make bench runs it too (bench.py's rate1: its table in BENCHMARKS.md, at most 3 reps).
+# make bench runs it too (bench.py's rate1: its table in BENCHMARKS.md, at most 5 reps).
 #   [WORKLOADS="sqlite3 python3 perl cc1 node"] bench/rate1.sh [BUILD] [REPS]   (~6 minutes, 3 reps)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
