@@ -205,9 +205,9 @@ extern uint64_t cp_life_in_run;
  * deferred record (live.h's cp_live_deferred) starts loading some records before it is
  * applied */
 void cp_account_ahead(enum cp_rec_kind kind, const uint64_t *w, unsigned n);
-/* A drain of the deferred ring r with that look ahead (flusher.c), its young objects kept
- * apart from the live table until its end (resolve.c, "the drain's young objects"):
- * the records drained. cp_flush_lock held. */
+/* A drain of the deferred ring r with that look ahead (flusher.c), its newest objects kept
+ * apart from the live table until their free, their slot's next object or the drain's
+ * end (core/young.h): the records drained. cp_flush_lock held. */
 uint64_t cp_account_drain_deferred(struct cp_ring *r);
 /* the same for a record that did not go through the ring (struct cp_direct) */
 void cp_account_direct(struct cp_ring *r, const struct cp_direct *d, uint64_t c);

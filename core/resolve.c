@@ -187,7 +187,9 @@ resolve_alloc(struct cp_bucket *b, void *p, uint64_t size, uint64_t ref, uint64_
     size = hv_size(size);
     uint64_t hv = hv_make(b, size);
     /* (a direct allocation, prof_int.h: the object goes into the live table now, with its
-     * bucket, and nothing can have taken it out yet: its hook has not returned) */
+     * bucket, and nothing can have taken it out yet: its hook has not returned; a deferred
+     * record's, the consumer's to keep: there, or first in the drain's young objects,
+     * young.h) */
     if (place && !cp_young_insert(p, (uintptr_t)hv, size, t)) {
         cp_prof_lost(CP_LOST_NBUCKET, 1);
         return NULL;
