@@ -48,10 +48,11 @@ static inline struct cp_young *cp_young_slot(const void *p)
  * lost, as an insert that fails is: the object's free will not find it) */
 bool cp_young_out(struct cp_young *y);
 
-/* cp_live_insert's, for an object that a drain's record puts in */
+/* cp_live_insert's, for an object that a drain's record puts in (NULL, which a slot
+ * cannot hold, as before) */
 static inline bool cp_young_insert(const void *p, uintptr_t v, uint64_t size, uint64_t birth)
 {
-    if (!cp_young_on)
+    if (!cp_young_on || !p)
         return cp_live_insert(p, v, size, birth);
     struct cp_young *y = cp_young_slot(p);
     if (y->p)
