@@ -12,14 +12,12 @@ struct cp_young cp_young[1u << CP_YOUNG_BITS];
 bool cp_young_on;
 unsigned cp_young_n;
 
-bool cp_young_out(struct cp_young *y)
+void cp_young_out(struct cp_young *y)
 {
-    bool ok = cp_live_insert((const void *)y->p, y->v, y->size, y->birth);
+    if (!cp_live_insert((const void *)y->p, y->v, y->size, y->birth))
+        cp_prof_lost(CP_LOST_NBUCKET, 1);
     y->p = 0;
     cp_young_n--;
-    if (!ok)
-        cp_prof_lost(CP_LOST_NBUCKET, 1);
-    return ok;
 }
 
 void cp_young_begin(void)

@@ -44,9 +44,9 @@ static inline struct cp_young *cp_young_slot(const void *p)
     return &cp_young[((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> (64 - CP_YOUNG_BITS)];
 }
 
-/* y's object into the live table, y freed (false: the table could not grow; counted
- * lost, as an insert that fails is: the object's free will not find it) */
-bool cp_young_out(struct cp_young *y);
+/* y's object into the live table, y freed (if the table cannot grow, counted lost, as an
+ * insert that fails is: the object's free will not find it) */
+void cp_young_out(struct cp_young *y);
 
 /* cp_live_insert's, for an object that a drain's record puts in (NULL, which a slot
  * cannot hold, as before) */
