@@ -438,6 +438,20 @@ static inline uint64_t free_ptr_stamp(struct cp_ring *r)
     return cp_stamp_tsc() | sw;
 }
 
+/* An allocation's record for the consumer to place (cp_live_deferred), with its stack's
+ * hash h if the producer made it (CP_ALLOC_HASHED): the consumer starts loading its
+ * chain's head records before it looks (resolve.c's cp_account_ahead), where the chains
+ * outgrow the caches and the head was most of the lookup's time (namestacks: 63% of
+ * find's samples on it, perf), and need not hash the stack again. */
+static inline int emit_place(struct cp_ring *r, uint64_t *w, uint64_t h, bool hashed,
+                             const uintptr_t *pcs, unsigned n, unsigned keep)
+{
+    if (!hashed)
+        return emit(r, CP_REC_ALLOC_PLACE, w, 3, (const uint64_t *)pcs, n, keep);
+    uint64_t wh[5] = {w[0], w[1] | CP_ALLOC_HASHED, w[2], h, w[3]};
+    return emit(r, CP_REC_ALLOC_PLACE, wh, 4, (const uint64_t *)pcs, n, keep);
+}
+
 _Static_assert(CP_RING_STK >= CP_MAX_DEPTH + 1, "a ring keeps a whole stack");
 _Static_assert(CP_MAX_DEPTH + 1 <= 255, "a record's frame counts fit a byte");
 
@@ -468,6 +482,7 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
      * while the heads' table is small, CP_PREFETCH_HEADS). */
     bool same = keep == n && n == r->stk_n; /* (the flusher has its bucket: resolve.c) */
     bool hashed = false, direct = may_direct();
+    uint64_t h = 0;
     if (!same) {
         unsigned hd = keep < r->stkh_n ? keep : r->stkh_n;
         r->stkh_n = hd;
@@ -475,27 +490,27 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
             uint64_t hs = hd ? r->stkh[hd] : CP_STKHASH_SEED;
             for (unsigned d = hd; d < n; d++)
                 r->stkh[d + 1] = hs = cp_stkhash_step(hs, pcs[n - 1 - d]);
+            h = cp_stkhash_final(hs, CP_HEAP, n);
             if (n <= CP_MAX_DEPTH)
-                cp_bucket_prefetch(cp_stkhash_final(hs, CP_HEAP, n));
+                cp_bucket_prefetch(h);
             hashed = true;
         }
     }
     /* The record: p, then size, frames and kept frames in one word (an
-     * object of 2^48 bytes or more cannot be allocated on x86-64), its time (heaptime.h:
+     * object of 2^47 bytes or more cannot be allocated on x86-64), its time (heaptime.h:
      * lifetimes, the peak's moment), then the new frames. The ref is not written: the
      * consumer counts this ring's allocation records (cnref). */
     uintptr_t ref = cp_make_ref(r->nref, r->id);
-    uint64_t w[4] = {(uint64_t)(uintptr_t)p,
+    uint64_t w[5] = {(uint64_t)(uintptr_t)p,
                      (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep,
-                     run_stamp(r), ref}; /* (an allocation ends a run of frees) */
+                     run_stamp(r), ref, ref}; /* (an allocation ends a run of frees) */
     int e;
     struct cp_direct d = {CP_REC_ALLOC, 3, n - keep, w, (const uint64_t *)pcs};
     if (direct && cp_flush_direct(&d, true)) {
         /* (the object went into the live table with its bucket: resolve.c) */
         e = EMIT_WRITTEN;
     } else if (__atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED) &&
-               (e = emit(r, CP_REC_ALLOC_PLACE, w, 3, (const uint64_t *)pcs, n, keep)) !=
-                   EMIT_RETRY) {
+               (e = emit_place(r, w, h, hashed && n <= CP_MAX_DEPTH, pcs, n, keep)) != EMIT_RETRY) {
         /* (the consumer puts it in the live table: live.h's cp_live_deferred) */
         if (e == EMIT_DROPPED)
             return;

@@ -141,7 +141,8 @@ extern uint64_t cp_fences;
  *   CP_REC_DELAY  w[0] bucket, w[1] count (1/65536 units), w[2] delay in ns
  *   CP_REC_ALLOC_PLACE  as CP_REC_ALLOC, but the producer put nothing in the live table:
  *                 the consumer puts the object there with its bucket (live.h's
- *                 cp_live_deferred)
+ *                 cp_live_deferred). With w[1]'s bit 63 set (CP_ALLOC_HASHED) w[3] is
+ *                 the stack's hash and the frames follow it (events.c's emit_place)
  *   CP_REC_FREE_PTR  w[0] the object's address, w[1] its time: the consumer takes it out of
  *                 the live table (its value and birth) and counts it as CP_REC_FREE;
  *                 nothing if it is not there (not sampled)
@@ -151,7 +152,17 @@ extern uint64_t cp_fences;
  * the ring's count of allocations, 4..23 the ring's id, bit 1 set (a resolved value,
  * bucket and size, has it clear), bit 0 clear (the live table's). */
 #define REF_ID_BITS 20 /* a ring's id in a ref */
-#define SIZE_LIMIT ((uint64_t)1 << 48)
+/* An allocation's size in its record: under 2^47 (x86-64's user space; the file counts an
+ * object of 2^40 bytes or more as 2^40 - 1 bytes anyway), bit 63 left for this flag */
+#define SIZE_LIMIT ((uint64_t)1 << 47)
+/* An allocation record's w[1], bit 63: its stack's hash (cp_stkhash_final's) follows its
+ * time, as w[3], and the ref (not written to a ring) is w[4] (events.c: the producer
+ * hashed the stack, where the chains' heads outgrow the caches) */
+#define CP_ALLOC_HASHED ((uint64_t)1 << 63)
+static inline uint64_t cp_alloc_size(uint64_t w1)
+{
+    return (w1 & ~CP_ALLOC_HASHED) >> 16;
+}
 
 static inline bool cp_is_ref(uintptr_t v)
 {

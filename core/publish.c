@@ -664,7 +664,8 @@ void cp_late_event(enum cp_rec_kind kind, const uint64_t *w, unsigned n, const u
     switch (kind) {
     case CP_REC_ALLOC:       /* the whole stack is in x; w[3] is the ref */
     case CP_REC_ALLOC_PLACE: /* (the same, the object put in the live table here) */
-        b = cp_resolve_alloc((void *)(uintptr_t)w[0], w[1] >> 16, w[3], (const uintptr_t *)x, nx, 0,
+        b = cp_resolve_alloc((void *)(uintptr_t)w[0], cp_alloc_size(w[1]),
+                             w[1] & CP_ALLOC_HASHED ? w[4] : w[3], (const uintptr_t *)x, nx, 0,
                              true, w[2], kind == CP_REC_ALLOC_PLACE);
         break;
     case CP_REC_FREE:

@@ -320,10 +320,12 @@ account_alloc(struct cp_ring *r, uint64_t c, const uint64_t *w, const uint64_t *
         struct cp_memo_slot *ms = NULL;
         if (hint_depth == keep && nx <= CP_MEMO_PCS && !late && (cp_memo || cp_memo_want()))
             b = cp_memo_get(hint, stk, nx, &ms);
-        if (b) {
+        uint64_t hf = 0;
+        if (b || (w[1] & CP_ALLOC_HASHED)) {
             /* (the hash states past the shared frames are not this stack's) */
             if (r->cstkh_n > keep)
                 r->cstkh_n = keep;
+            hf = w[1] & CP_ALLOC_HASHED ? w[3] : 0; /* (the producer's: events.c) */
         } else {
             /* its hash from the states of the frames it shares with the last (bucket.h) */
             unsigned hd = keep < r->cstkh_n ? keep : r->cstkh_n;
@@ -331,8 +333,10 @@ account_alloc(struct cp_ring *r, uint64_t c, const uint64_t *w, const uint64_t *
             for (unsigned d = hd; d < nf; d++)
                 r->cstkh[d + 1] = h = cp_stkhash_step(h, stk[nf - 1 - d]);
             r->cstkh_n = nf;
-            b = cp_bucket_get_hashed(CP_HEAP, stk, nf, cp_stkhash_final(h, CP_HEAP, nf), hint,
-                                     hint_depth);
+            hf = cp_stkhash_final(h, CP_HEAP, nf);
+        }
+        if (!b) {
+            b = cp_bucket_get_hashed(CP_HEAP, stk, nf, hf, hint, hint_depth);
             if (ms && b && !b->overflow)
                 cp_memo_put(ms, hint, stk, nx, b);
         }
@@ -340,7 +344,8 @@ account_alloc(struct cp_ring *r, uint64_t c, const uint64_t *w, const uint64_t *
         r->cbucket = b && !b->overflow ? b : NULL;
     }
     r->cnode_n = cn;
-    return resolve_alloc(b, (void *)(uintptr_t)w[0], w[1] >> 16, ref, c, late, w[2], place);
+    return resolve_alloc(b, (void *)(uintptr_t)w[0], cp_alloc_size(w[1]), ref, c, late, w[2],
+                         place);
 }
 
 static inline __attribute__((always_inline)) void account(struct cp_ring *r, enum cp_rec_kind kind,
@@ -496,18 +501,23 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
         r->crun_from = w[1];
     else if (kind == CP_REC_ALLOC_PLACE && n >= 3 && w[2])
         r->crun_from = w[2];
-    /* (an allocation's new frames follow its three words) */
-    if (kind == CP_REC_ALLOC || kind == CP_REC_ALLOC_PLACE)
-        account(ctx, kind, c, w, n < 3 ? n : 3, w + 3, n < 3 ? 0 : n - 3, false);
-    else
+    /* (an allocation's new frames follow its three words, or four: CP_ALLOC_HASHED) */
+    if (kind == CP_REC_ALLOC || kind == CP_REC_ALLOC_PLACE) {
+        unsigned k = n >= 3 && (w[1] & CP_ALLOC_HASHED) ? 4 : 3;
+        if (n >= k || n < 3)
+            account(ctx, kind, c, w, n < k ? n : k, w + k, n < k ? 0 : n - k, false);
+    } else
         account(ctx, kind, c, w, n, NULL, 0, false);
 }
 
 void cp_account_ahead(enum cp_rec_kind kind, const uint64_t *w, unsigned n)
 {
-    if (kind == CP_REC_ALLOC_PLACE && n >= 3)
-        cp_live_prefetch_deferred((const void *)(uintptr_t)w[0], w[1] >> 16);
-    else if (kind == CP_REC_FREE_PTR && n >= 2)
+    if (kind == CP_REC_ALLOC_PLACE && n >= 3) {
+        cp_live_prefetch_deferred((const void *)(uintptr_t)w[0], cp_alloc_size(w[1]));
+        /* and its chain's head, with the producer's hash (events.c's emit_place) */
+        if ((w[1] & CP_ALLOC_HASHED) && n >= 4)
+            cp_bucket_prefetch(w[3]);
+    } else if (kind == CP_REC_FREE_PTR && n >= 2)
         cp_live_prefetch_deferred((const void *)(uintptr_t)w[0], 0);
 }
 

@@ -145,6 +145,19 @@ case "$res" in
 *) fail "format:v4-site-counters-small-and-few" "$res" ;;
 esac
 
+# 2c. Stacks enough for the chains' heads to outgrow the caches (16,384 heads and more:
+#     events.c's CP_PREFETCH_HEADS), where the program's thread hashes each stack and the
+#     record carries the hash to the flusher process (events.c's emit_place): every pass
+#     after the first finds each stack's bucket by that hash (a wrong one would make
+#     another bucket for it), each allocation counted once, at its own stack.
+LD_PRELOAD="$SHIM" CTRPROF_MEM_RATE=1 CTRPROF_FILE="$WORK/hs.count" "$PROGS/namestacks" 3 32768 >/dev/null
+res=$("$CTRPROF" dump --raw --json "$WORK/hs.count" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+recs = [v for k, v in c.items() if k.split("\n")[0].startswith("ctrprof/heap:")]
+print("buckets=%d threes=%d allocs=%d" % (len(recs), sum(v == 3 for v in recs), sum(recs)))')
+check_eq "format:hashed-stacks-found-again" "buckets=32769 threes=32768 allocs=98305" "$res"
+
 # 3. Two processes sharing one file: ids never collide, the same stacks add up.
 for i in 1 2; do
     LD_PRELOAD="$SHIM" CTRPROF_MEM_RATE=1 CTRPROF_FILE="$WORK/sh.count" "$PROGS/namestacks" 1 64 >/dev/null
