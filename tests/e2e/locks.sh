@@ -113,8 +113,10 @@ done
 # Budget 0 is Go's fixed rate: nothing thinned. Every lock wait measured, as above.
 for budget in 0 300 100; do
     rm -rf "$WORK/bb" && mkdir -p "$WORK/bb"
+    t0=$(date +%s%N)
     line=$(cd "$WORK" && CTRPROF_DIR="$WORK/bb" CTRPROF_BLOCK_BUDGET=$budget CTRPROF_BLOCK_LOCK_FRACTION=1 LD_PRELOAD="$SHIM" \
         timeout 120 "$PROGS/contention" 0 20 60 3000 50 sleep)
+    ms=$((($(date +%s%N) - t0) / 1000000))
     read -r _ _ _ bb_ws _ bb_wl <<<"$line"
     health=$("$CTRPROF" dump "$WORK"/bb/ctrprof.contention.*.count)
     kept=$(awk '$2 == "ctrprof/health:samples:block" { print $1 }' <<<"$health")
@@ -124,12 +126,16 @@ for budget in 0 300 100; do
     if [ "$budget" = 0 ]; then
         check_eq "locks:block-budget-0:fixed-rate" "thinned= rate-max=" "thinned=$thinned rate-max=$ratemax"
     else
-        # (the budget is a thread's, four workers' over ~1.4 s: at 100, a quarter of the
-        # samples kept without a budget or fewer)
+        # (the budget is a thread's, four workers' over ~1.4 s: at 100 a thread keeps about
+        # 100 samples a second, 11 a window of 100 ms before its rate doubles, and more
+        # only in the windows its rate steps in: at most twice the budget over the run's
+        # time, and fewer than without a budget. The samples kept without a budget were
+        # compared once (a quarter of them or fewer at 100), but they fall with the
+        # machine's load: 2,025 in a CI run, where 555 were kept at 100, within its budget)
         awk -v k="${kept:-0}" -v k0="$kept0" -v t="${thinned:-0}" -v r="${ratemax:-0}" -v b="$budget" \
-            'BEGIN { exit !(t > 0 && r > 100000 && (b != 100 || k < k0 / 4)) }' &&
-            pass "locks:block-budget-$budget:thinned ($kept samples kept of $kept0 without, $thinned at raised rates up to $ratemax ns)" ||
-            fail "locks:block-budget-$budget:thinned" "kept ${kept:-0} (without a budget $kept0), thinned ${thinned:-0}, rate-max ${ratemax:-0}"
+            -v ms="$ms" 'BEGIN { exit !(t > 0 && r > 100000 && k < k0 && (b != 100 || k <= 2 * b * 4 * ms / 1000)) }' &&
+            pass "locks:block-budget-$budget:thinned ($kept samples kept of $kept0 without, in $ms ms, $thinned at raised rates up to $ratemax ns)" ||
+            fail "locks:block-budget-$budget:thinned" "kept ${kept:-0} (without a budget $kept0) in $ms ms, thinned ${thinned:-0}, rate-max ${ratemax:-0}"
     fi
     block=$("$CTRPROF" report --profile block --format folded "$WORK"/bb/ctrprof.contention.*.count 2>"$WORK/bb.err" | leaf_sums)
     # the report says so, once, with the count and the highest rate
