@@ -443,7 +443,7 @@ static inline uint64_t free_ptr_stamp(struct cp_ring *r)
  * chain's head records before it looks (resolve.c's cp_account_ahead), where the chains
  * outgrow the caches and the head was most of the lookup's time (namestacks: 63% of
  * find's samples on it, perf), and need not hash the stack again. */
-static inline int emit_place(struct cp_ring *r, uint64_t *w, uint64_t h, bool hashed,
+static inline int emit_place(struct cp_ring *r, const uint64_t *w, uint64_t h, bool hashed,
                              const uintptr_t *pcs, unsigned n, unsigned keep)
 {
     if (!hashed)
@@ -501,9 +501,9 @@ void cp_event_alloc(struct cp_thread *t, void *p, uint64_t size, const uintptr_t
      * lifetimes, the peak's moment), then the new frames. The ref is not written: the
      * consumer counts this ring's allocation records (cnref). */
     uintptr_t ref = cp_make_ref(r->nref, r->id);
-    uint64_t w[5] = {(uint64_t)(uintptr_t)p,
+    uint64_t w[4] = {(uint64_t)(uintptr_t)p,
                      (size < SIZE_LIMIT ? size : SIZE_LIMIT - 1) << 16 | n << 8 | keep,
-                     run_stamp(r), ref, ref}; /* (an allocation ends a run of frees) */
+                     run_stamp(r), ref}; /* (an allocation ends a run of frees) */
     int e;
     struct cp_direct d = {CP_REC_ALLOC, 3, n - keep, w, (const uint64_t *)pcs};
     if (direct && cp_flush_direct(&d, true)) {
