@@ -2,7 +2,7 @@
  * flusher.c — the engine's lifecycle and its flush: init, the cycle and the flush that
  * publishes it (the timeline below), who flushes (a thread of ours or the event's own
  * thread, "inline"), stepping aside, shutdown and fork. The other engine files are
- * listed in prof_int.h. About 1,430 lines, past the project's ~600: the timeline, who
+ * listed in prof_int.h. About 1,450 lines, past the project's ~600: the timeline, who
  * flushes (a thread alone's events handed over without the ring among them: ~110 of the
  * lines; the flusher process's loop, start, stop and fence: ~220, its making and watching are
  * flushproc.c's), stepping aside, fork (a child's books reset at its first flush: ~60) and the
