@@ -475,17 +475,12 @@ static void flush(bool inline_flush)
          * walk. */
         if (__builtin_expect(made >= 64, 0)) {
             made = 0;
+            /* (each ring as the flush drains it: a deferred one with its look-ahead and
+             * young objects; most of a first pass over new stacks is drained here) */
             for (struct cp_ring *r = head; r; r = r->next)
                 if (cp_ring_head_pos(r) !=
-                    (__atomic_load_n(&r->rtail, __ATOMIC_RELAXED) & CP_RING_POS_MASK)) {
-                    /* (a deferred ring as drain_ring drains it: its look-ahead and young
-                     * objects; most of a first pass over new stacks is drained here) */
-                    if (r != cp_self_ring && __atomic_load_n(&cp_live_deferred, __ATOMIC_RELAXED))
-                        cp_account_drain_deferred(r);
-                    else
-                        cp_ring_drain(r, cp_account, r);
-                    cp_account_close(r, CP_CLOSE_DRAINED);
-                }
+                    (__atomic_load_n(&r->rtail, __ATOMIC_RELAXED) & CP_RING_POS_MASK))
+                    drain_ring(r);
             n = t->n;
         }
         /* (n and the list read after the drain, which appends to the other slot's list

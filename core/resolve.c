@@ -320,22 +320,26 @@ account_alloc(struct cp_ring *r, uint64_t c, const uint64_t *w, const uint64_t *
         struct cp_memo_slot *ms = NULL;
         if (hint_depth == keep && nx <= CP_MEMO_PCS && !late && (cp_memo || cp_memo_want()))
             b = cp_memo_get(hint, stk, nx, &ms);
-        uint64_t hf = 0;
-        if (b || (w[1] & CP_ALLOC_HASHED)) {
+        /* its hash: the producer's (events.c's emit_place), or made here */
+        bool given = (w[1] & CP_ALLOC_HASHED) != 0;
+        if (b || given) {
             /* (the hash states past the shared frames are not this stack's) */
             if (r->cstkh_n > keep)
                 r->cstkh_n = keep;
-            hf = w[1] & CP_ALLOC_HASHED ? w[3] : 0; /* (the producer's: events.c) */
-        } else {
-            /* its hash from the states of the frames it shares with the last (bucket.h) */
-            unsigned hd = keep < r->cstkh_n ? keep : r->cstkh_n;
-            uint64_t h = hd ? r->cstkh[hd] : CP_STKHASH_SEED;
-            for (unsigned d = hd; d < nf; d++)
-                r->cstkh[d + 1] = h = cp_stkhash_step(h, stk[nf - 1 - d]);
-            r->cstkh_n = nf;
-            hf = cp_stkhash_final(h, CP_HEAP, nf);
         }
         if (!b) {
+            uint64_t hf;
+            if (given) {
+                hf = w[3];
+            } else {
+                /* from the states of the frames it shares with the last (bucket.h) */
+                unsigned hd = keep < r->cstkh_n ? keep : r->cstkh_n;
+                uint64_t h = hd ? r->cstkh[hd] : CP_STKHASH_SEED;
+                for (unsigned d = hd; d < nf; d++)
+                    r->cstkh[d + 1] = h = cp_stkhash_step(h, stk[nf - 1 - d]);
+                r->cstkh_n = nf;
+                hf = cp_stkhash_final(h, CP_HEAP, nf);
+            }
             b = cp_bucket_get_hashed(CP_HEAP, stk, nf, hf, hint, hint_depth);
             if (ms && b && !b->overflow)
                 cp_memo_put(ms, hint, stk, nx, b);
@@ -504,8 +508,8 @@ void cp_account(void *ctx, enum cp_rec_kind kind, uint64_t c, const uint64_t *w,
     /* (an allocation's new frames follow its three words, or four: CP_ALLOC_HASHED) */
     if (kind == CP_REC_ALLOC || kind == CP_REC_ALLOC_PLACE) {
         unsigned k = n >= 3 && (w[1] & CP_ALLOC_HASHED) ? 4 : 3;
-        if (n >= k || n < 3)
-            account(ctx, kind, c, w, n < k ? n : k, w + k, n < k ? 0 : n - k, false);
+        if (n >= k) /* (a shorter one cannot be: the producer wrote it) */
+            account(ctx, kind, c, w, k, w + k, n - k, false);
     } else
         account(ctx, kind, c, w, n, NULL, 0, false);
 }
