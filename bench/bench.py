@@ -354,13 +354,14 @@ def main():
         import shapes
         # (up to 5 repetitions: issue 23's goal is a share of 0.5 or less, and on this VM a
         # shape's share moves by 0.1 from one repetition to the next; BENCHMARKS.md, session 42)
+        sreps = min(reps, 5)
         try:
-            shapes_md = shapes.markdown(shapes.run(args.build, reps=min(reps, 5)), min(reps, 5))
+            shapes_md = shapes.markdown(shapes.run(args.build, reps=sreps), sreps)
         except Exception as e:  # a failed step is reported, not hidden
             shapes_md = "shapes benchmark failed: %s\n" % e
         print()
         print(shapes_md)
-        rate1_md = rate1(args.build, min(reps, 5))
+        rate1_md = rate1(args.build, sreps)
         print()
         print(rate1_md)
         clock_md = clock_reads(args.build)
