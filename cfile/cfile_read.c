@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfile_quick.h"
 #include "log.h"
 
 static uint32_t rd32(const uint8_t *buf, size_t len, size_t off)
@@ -308,8 +309,9 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
     return 0;
 }
 
-int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
-                   cp_cfile_counter_fn counter_cb, void *ctx, char *where, size_t wherelen)
+static int parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
+                 cp_cfile_counter_fn counter_cb, void *ctx, char *where, size_t wherelen,
+                 bool quick)
 {
     if (where && wherelen)
         where[0] = '\0';
@@ -357,6 +359,24 @@ int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
             i = end + 1;
         }
     }
+    if (quick) {
+        /* the quick walk (cfile_quick.c) says the file is whole, or defers to the exact
+         * one below (which also takes over when the quick one's memory cannot be had) */
+        struct cp_cfile_walk w;
+        int q = cp_cfile_walk_quick(buf, len, h, &w);
+        if (q == 0 && counter_cb) {
+            for (size_t i = 0; i < w.n; i++) {
+                if (i + 8 < w.n)
+                    __builtin_prefetch(buf + w.off[i + 8]);
+                size_t off = w.off[i];
+                counter_cb(ctx, buf + off + 16, rd32(buf, len, off + 8) & 0x00FFFFFFu,
+                           rd64(buf + off));
+            }
+        }
+        cp_cfile_walk_free(&w);
+        if (q == 0)
+            return 0;
+    }
     struct set raw = {0}, dec = {0};
     struct arena ar = {0};
     int err = walk_all(buf, len, h, true, &raw, &dec, &ar, NULL, NULL, where, wherelen);
@@ -366,6 +386,18 @@ int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
     if (err)
         return err;
     return walk_all(buf, len, h, false, NULL, NULL, NULL, counter_cb, ctx, NULL, 0);
+}
+
+int cp_cfile_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
+                   cp_cfile_counter_fn counter_cb, void *ctx, char *where, size_t wherelen)
+{
+    return parse(buf, len, meta_cb, counter_cb, ctx, where, wherelen, true);
+}
+
+int cp_cfile_parse_exact(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
+                         cp_cfile_counter_fn counter_cb, void *ctx, char *where, size_t wherelen)
+{
+    return parse(buf, len, meta_cb, counter_cb, ctx, where, wherelen, false);
 }
 
 /* ---- loading a file ---------------------------------------------------------------- */

@@ -140,12 +140,13 @@ else
     fi
 fi
 
-# The offline readers (cfile/cfile_read.c, cfile/names_read.c, cfile/packed.c: they parse
+# The offline readers (cfile/cfile_read.c and its quick walk cfile/cfile_quick.c,
+# cfile/names_read.c, cfile/packed.c: they parse
 # files anyone may have written, with the tools' flags; packed.c calls libzstd) are the
 # tools', never the shim's: no symbol they define is in libctrprof.so (its full symbol
 # table, hidden ones included), and the shim needs no libzstd.
-readers=$(ls "$B"/obj/toolcore/cfile/cfile_read.o "$B"/obj/toolcore/cfile/names_read.o \
-    "$B"/obj/toolcore/cfile/packed.o 2>/dev/null)
+readers=$(ls "$B"/obj/toolcore/cfile/cfile_read.o "$B"/obj/toolcore/cfile/cfile_quick.o \
+    "$B"/obj/toolcore/cfile/names_read.o "$B"/obj/toolcore/cfile/packed.o 2>/dev/null)
 shim_syms=$(nm "$TOP/$B/libctrprof.so" 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u)
 if readelf -d "$TOP/$B/libctrprof.so" 2>/dev/null | grep -q 'NEEDED.*libzstd'; then
     fail layers:shim-needs-no-zstd "$(readelf -d "$TOP/$B/libctrprof.so" | grep NEEDED | tr -s ' ')"
@@ -154,7 +155,7 @@ elif readelf -d "$TOP/$B/libctrprof.so" 2>/dev/null | grep -q 'NEEDED.*libc\.so'
 else
     fail layers:shim-needs-no-zstd "readelf shows no NEEDED libc.so.6 in $B/libctrprof.so: build first"
 fi
-if [ "$(printf '%s\n' "$readers" | grep -c .)" -ne 3 ] || [ -z "$shim_syms" ]; then
+if [ "$(printf '%s\n' "$readers" | grep -c .)" -ne 4 ] || [ -z "$shim_syms" ]; then
     fail layers:shim-has-no-reader "no reader objects under $B/obj/toolcore/cfile or no symbols in $B/libctrprof.so (or no nm): build first"
 else
     rsyms=$(nm --defined-only $readers | awk 'NF == 3 && $2 ~ /[TDBR]/ { print $3 }' | sort -u)
