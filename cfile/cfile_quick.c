@@ -104,7 +104,7 @@ struct ent {
 struct quick {
     const uint8_t *buf;
     size_t len;
-    const uint32_t *off;  /* the records, in the order walked (an entry's ref >> 1) */
+    const uint32_t *off; /* the records, in the order walked (an entry's ref >> 1) */
     struct scratch a, b; /* decoded names under comparison */
 };
 

@@ -132,6 +132,37 @@ int cp_packed_unpack_max(const uint8_t *in, size_t inlen, size_t max, uint8_t **
     return 0;
 }
 
+int cp_packed_same(const uint8_t *in, size_t inlen, const uint8_t *img, size_t len)
+{
+    if (!cp_packed_is(in, inlen))
+        return CP_CFILE_EPACKED;
+    size_t cap = (size_t)1 << 20;
+    uint8_t *buf = map_anon(cap);
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    if (!buf || !d) {
+        if (buf)
+            munmap(buf, cap);
+        ZSTD_freeDCtx(d);
+        return -ENOMEM;
+    }
+    ZSTD_inBuffer src = {in, inlen, 0};
+    size_t ret = 1, at = 0; /* (ret: as in cp_packed_unpack_max) */
+    int err = 0;
+    while (!err && (src.pos < src.size || ret != 0)) {
+        ZSTD_outBuffer dst = {buf, cap, 0};
+        size_t before_in = src.pos;
+        ret = ZSTD_decompressStream(d, &dst, &src);
+        if (ZSTD_isError(ret) || dst.pos > len - at || memcmp(buf, img + at, dst.pos) != 0)
+            err = CP_CFILE_EPACKED; /* corrupt, or not these bytes */
+        else if (ret != 0 && src.pos == src.size && before_in == src.pos && dst.pos == 0)
+            err = CP_CFILE_EPACKED; /* the input ends inside a frame */
+        at += dst.pos;
+    }
+    ZSTD_freeDCtx(d);
+    munmap(buf, cap);
+    return err ? err : at == len ? 0 : CP_CFILE_EPACKED;
+}
+
 int cp_packed_pack(const uint8_t *in, size_t len, int level, uint8_t **out, size_t *outlen)
 {
     *out = NULL;

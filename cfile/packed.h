@@ -43,6 +43,12 @@ void cp_packed_limit(size_t max);
  * cp_cfile_unload. 0, CP_CFILE_EPACKED (zstd refused), or -ENOMEM. */
 int cp_packed_pack(const uint8_t *in, size_t len, int level, uint8_t **out, size_t *outlen);
 
+/* Does in (zstd frames, as cp_packed_unpack takes) unpack to exactly the len bytes at img?
+ * 0 if so, CP_CFILE_EPACKED if not (or corrupt), -ENOMEM. Unpacked a MiB at a time, each
+ * compared as it comes: `ctrprof pack`'s check of what it made, without a second copy of
+ * the profile. */
+int cp_packed_same(const uint8_t *in, size_t inlen, const uint8_t *img, size_t len);
+
 /* What every reader loads a profile with: a packed file is read and unpacked (it does not
  * change: *settled is true); any other goes to cp_cfile_load_settled (a consistent copy of
  * a live file). A NAME.count that is gone is read from NAME.count.zst if that exists (it

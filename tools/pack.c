@@ -189,8 +189,8 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
                  comm[0] ? " (" : "", comm, comm[0] ? ")" : "");
         return 1;
     }
-    uint8_t *img = NULL, *z = NULL, *back = NULL;
-    size_t len = 0, zlen = 0, blen = 0;
+    uint8_t *img = NULL, *z = NULL;
+    size_t len = 0, zlen = 0;
     int err = cp_cfile_load_settled(path, &img, &len, NULL);
     if (!err && cp_packed_is(img, len)) {
         snprintf(why, whylen, "packed already");
@@ -208,10 +208,7 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
     }
     err = cp_packed_pack(img, len, o->level, &z, &zlen);
     if (!err)
-        err = cp_packed_unpack(z, zlen, &back, &blen);
-    if (!err && (blen != len || memcmp(back, img, len) != 0))
-        err = CP_CFILE_EPACKED; /* (zstd's own bug: never seen) */
-    cp_cfile_unload(back, blen);
+        err = cp_packed_same(z, zlen, img, len); /* (zstd's own bug: never seen) */
     if (err) {
         snprintf(why, whylen, "cannot pack it: %s", cp_cfile_strerror(err));
         cp_cfile_unload(img, len);

@@ -157,6 +157,45 @@ static void test_damaged(void **state)
     free(in);
 }
 
+/* cp_packed_same, pack's check of what it made (a MiB unpacked at a time): the bytes it was
+ * made from, over several MiB and two frames back to back; not a copy with one byte
+ * changed (in the last MiB), one byte shorter or longer, a frame cut short, trailing bytes,
+ * or what is not zstd. */
+static void test_same(void **state)
+{
+    (void)state;
+    size_t n = (3u << 20) + 11;
+    uint8_t *in = sample(n, 5), *z;
+    size_t zl;
+    assert_int_equal(cp_packed_pack(in, n, 3, &z, &zl), 0);
+    assert_int_equal(cp_packed_same(z, zl, in, n), 0);
+    in[n - 2] ^= 1;
+    assert_int_equal(cp_packed_same(z, zl, in, n), CP_CFILE_EPACKED);
+    in[n - 2] ^= 1;
+    assert_int_equal(cp_packed_same(z, zl, in, n - 1), CP_CFILE_EPACKED);
+    uint8_t *longer = malloc(n + 1);
+    memcpy(longer, in, n);
+    longer[n] = 0;
+    assert_int_equal(cp_packed_same(z, zl, longer, n + 1), CP_CFILE_EPACKED);
+    for (size_t cut = 0; cut < zl; cut += cut < 32 ? 1 : zl / 7)
+        assert_int_equal(cp_packed_same(z, cut, in, n), CP_CFILE_EPACKED);
+    uint8_t *two = malloc(2 * zl + 5);
+    memcpy(two, z, zl);
+    memcpy(two + zl, z, zl);
+    uint8_t *twice = malloc(2 * n);
+    memcpy(twice, in, n);
+    memcpy(twice + n, in, n);
+    assert_int_equal(cp_packed_same(two, 2 * zl, twice, 2 * n), 0);
+    memcpy(two + 2 * zl, "junk!", 5);
+    assert_int_equal(cp_packed_same(two, 2 * zl + 5, twice, 2 * n), CP_CFILE_EPACKED);
+    assert_int_equal(cp_packed_same((const uint8_t *)"# telemetry", 11, in, 11), CP_CFILE_EPACKED);
+    free(twice);
+    free(two);
+    free(longer);
+    cp_cfile_unload(z, zl);
+    free(in);
+}
+
 static void put(const char *path, const uint8_t *b, size_t n)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -210,9 +249,8 @@ static void test_load_any(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_frames_without_size_and_several),
-        cmocka_unit_test(test_damaged),
+        cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_frames_without_size_and_several),
+        cmocka_unit_test(test_damaged),   cmocka_unit_test(test_same),
         cmocka_unit_test(test_load_any),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
