@@ -199,7 +199,8 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
     }
     char where[256] = "";
     if (!err)
-        err = cp_cfile_parse(img, len, NULL, NULL, NULL, where, sizeof where);
+        err = cp_cfile_parse(img, len, o->meta, o->counter, o->ctx, where, sizeof where);
+    done->parsed = !err;
     if (err) {
         snprintf(why, whylen, "%s%s%s: left as it is", cp_cfile_strerror(err), where[0] ? ": " : "",
                  where);
@@ -324,7 +325,7 @@ static void on_entry(void *ctx, const char *path, const char *why)
 
 int cp_cmd_pack(int argc, char **argv)
 {
-    struct cp_pack_opts o = {3, false};
+    struct cp_pack_opts o = {3, false, NULL, NULL, NULL};
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--")) {

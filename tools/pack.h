@@ -7,14 +7,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cfile.h"
+
 struct cp_pack_opts {
     int level; /* zstd's, 1..19 */
     bool keep; /* keep the counter file beside its packed copy */
+    /* (may be NULL) handed the file's metadata and counters by the parse that checks it is
+     * whole, as cp_cfile_parse hands them: `ctrprof run` reads the shim's notes there
+     * instead of unpacking and parsing the packed copy again */
+    cp_cfile_meta_fn meta;
+    cp_cfile_counter_fn counter;
+    void *ctx;
 };
 
 struct cp_pack_done {
     size_t from, to;       /* bytes of the counter file, and of its packed copy */
     char packed[PATH_MAX]; /* the packed copy's path (set whatever the outcome) */
+    bool parsed;           /* the file parsed: the hooks had all of it (packed or not) */
 };
 
 /* Pack the counter file at path into path.zst and remove it (unless o->keep). 0: packed;

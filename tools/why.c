@@ -19,11 +19,11 @@
 #include "packed.h"
 #include "profile.h"
 
-static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+void cp_notes_on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
 {
     struct cp_notes *n = ctx;
     if (cp_meta_key(k, kl, "MemRate"))
-        n->mem_rate = cp_meta_u64(v, vl);
+        n->mem_rate = cp_meta_u64(v, vl), n->have_rate = 1;
 }
 
 static int is(const uint8_t *name, size_t len, const char *want)
@@ -31,7 +31,7 @@ static int is(const uint8_t *name, size_t len, const char *want)
     return cp_meta_key((const char *)name, len, want);
 }
 
-static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t v)
+void cp_notes_on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t v)
 {
     struct cp_notes *n = ctx;
     if (is(name, len, "ctrprof/note:malloc-bytes"))
@@ -55,9 +55,24 @@ int cp_notes_read(const char *path, struct cp_notes *n)
     size_t len;
     if (cp_cfile_load_any(path, &buf, &len, NULL) != 0)
         return -1;
-    int rc = cp_cfile_parse(buf, len, on_meta, on_counter, n, NULL, 0) == 0 ? 0 : -1;
+    int rc =
+        cp_cfile_parse(buf, len, cp_notes_on_meta, cp_notes_on_counter, n, NULL, 0) == 0 ? 0 : -1;
     cp_cfile_unload(buf, len);
     return rc;
+}
+
+void cp_notes_add(struct cp_notes *to, const struct cp_notes *from)
+{
+    to->have_bytes |= from->have_bytes;
+    to->have_cpu |= from->have_cpu;
+    to->malloc_bytes += from->malloc_bytes;
+    to->cpu_ms += from->cpu_ms;
+    to->exec_unprofiled += from->exec_unprofiled;
+    to->forks += from->forks;
+    to->heap_samples += from->heap_samples;
+    to->lock_samples += from->lock_samples;
+    if (from->have_rate)
+        to->mem_rate = from->mem_rate, to->have_rate = 1; /* (the last file's, as read) */
 }
 
 static void human(uint64_t b, char *out, size_t len)

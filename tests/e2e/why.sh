@@ -48,10 +48,23 @@ fi
 CTRPROF_MEM_RATE=1073741824 run_why own "$PROGS/ownalloc"
 check_eq "why:own-allocator:runs" "0 67107840" "$rc $(cat "$WORK/own.out")"
 has "why:own-allocator:said" "it appears to allocate outside malloc (its own allocator"
+has "why:own-allocator:figure" "ownalloc allocated only [1-9][0-9]* bytes through malloc"
 f=$(ls "$WORK"/own/ctrprof.ownalloc.*.count*)
 "$CTRPROF" report "$f" >/dev/null 2>"$WORK/own.report"
 grep -q 'the heap profile is empty: ownalloc allocated only .* through malloc .* appears to allocate outside malloc' \
     "$WORK/own.report" && pass "why:own-allocator:report-says" || fail "why:own-allocator:report-says" "$(cat "$WORK/own.report")"
+
+# The same with --no-pack: the notes read from the counter file itself (packed, they come
+# from the parse that checked the file before packing it: tools/run.c's pack_new)
+rm -rf "$WORK/ownnp"
+CTRPROF_MEM_RATE=1073741824 "$CTRPROF" run --no-pack --dir "$WORK/ownnp" -- "$PROGS/ownalloc" \
+    >/dev/null 2>"$WORK/ownnp.err"
+if grep -q "allocated only [1-9][0-9]* bytes through malloc .* it appears to allocate outside malloc (its own allocator" "$WORK/ownnp.err" &&
+    ls "$WORK"/ownnp/ctrprof.ownalloc.*.count >/dev/null 2>&1; then
+    pass "why:own-allocator:unpacked-said"
+else
+    fail "why:own-allocator:unpacked-said" "$(ls "$WORK/ownnp"): $(cat "$WORK/ownnp.err")"
+fi
 
 # A wrapper that clears the environment: env -i runs its program without the shim.
 run_why envi env -i "$PROGS/ownalloc"
