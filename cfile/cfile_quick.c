@@ -173,9 +173,9 @@ static int find_repeats(struct quick *q, const struct ent *e, size_t n)
     tab = map(tabcap * sizeof *tab);
     if (!tab)
         goto out;
-    /* equal hashes compared, at most one a name and a little more: beyond, collisions were
-     * made on purpose, and the exact walk's sets take over */
-    size_t budget = n + 1024;
+    /* equal hashes compared, at most one a name and a little more, and slots probed, a few
+     * a name: beyond, collisions were made on purpose, and the exact walk's sets take over */
+    size_t budget = n + 1024, probes = 8 * n + 1024;
     rc = 0;
     for (size_t k = 0, from = 0; k < groups && !rc; from = start[k++]) {
         size_t cnt = start[k] - from, mask = 16;
@@ -186,6 +186,10 @@ static int find_repeats(struct quick *q, const struct ent *e, size_t n)
         for (size_t i = from; i < start[k] && !rc; i++) {
             size_t j = (size_t)g[i].h & mask;
             for (; tab[j]; j = (j + 1) & mask) {
+                if (!probes--) {
+                    rc = 1;
+                    break;
+                }
                 const struct ent *o = &g[from + tab[j] - 1]; /* (the group's index + 1) */
                 if (o->h != g[i].h)
                     continue;
