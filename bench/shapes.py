@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """The program shapes of issue 23, each bare, under ctrprof at its default settings, at
-rate 1 and (for the heap shapes) under heaptrack; the lock-heavy ones also with mutex and
-block profiling off. Runs of one repetition are interleaved, in an order that rotates,
+rate 1 and (for the heap shapes) under heaptrack and under `ctrprof run --rate 1`, as a
+user compares the two wrappers: heaptrack's file is compressed by the time it exits,
+and so is ctrprof's profile when `ctrprof run` is done (its packing in the wall time,
+its packed profile the size); the lock-heavy ones also with mutex and block profiling
+off. Runs of one repetition are interleaved, in an order that rotates,
 so that drifts in machine load hit every configuration alike; ratios are to the bare run
 of the same repetitions.
 
@@ -112,6 +115,8 @@ def configs(build, kind):
           ("ctrprof rate=1", {"LD_PRELOAD": shim, "CTRPROF_DIR": "{out}", "CTRPROF_MEM_RATE": "1"}, [])]
     if kind == HEAP:
         cs.append(("heaptrack", {}, ["heaptrack", "-o", "{out}/ht"]))
+        cs.append(("ctrprof run rate=1", {}, [os.path.join(TOP, build, "ctrprof"), "run", "--rate", "1",
+                                              "--dir", "{out}", "--"]))
     else:
         cs.append(("ctrprof mutex+block off", {"LD_PRELOAD": shim, "CTRPROF_DIR": "{out}",
                                                "CTRPROF_MUTEX_FRACTION": "0", "CTRPROF_BLOCK_RATE": "0"}, []))
@@ -341,7 +346,9 @@ def markdown(result, reps):
            "system of every process of the run: heaptrack's interpreter, which runs on another core, "
            "is counted in its CPU and not in its wall time). \"packed\": ctrprof's profile after "
            "`ctrprof pack` (what `ctrprof run` does when the program is done; heaptrack's file is "
-           "zstd already), and the seconds that took, not counted in the wall time." % reps, "",
+           "zstd already), and the seconds that took, not counted in the wall time. "
+           "\"ctrprof run rate=1\": the program under `ctrprof run --rate 1`, its packing counted "
+           "in the wall time and CPU, its profile the packed one." % reps, "",
            "| shape | configuration | wall s | × bare | peak RSS | RSS × bare | profile | packed (s) | "
            "of heaptrack's overhead | CPU s | of heaptrack's CPU overhead |",
            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -356,10 +363,41 @@ def markdown(result, reps):
             human(size) if c != "bare" else "",
             "%s (%.2f)" % (human(packed), pack_s) if packed is not None else "",
             "%.2f" % vh if vh is not None else "", cpu, "%.2f" % vhc if vhc is not None else ""))
+    goals = goal_lines(rows)
+    if goals:
+        out.append("")
+        out.append("Issue 23's goal at rate 1, the two wrappers as a user runs them (`ctrprof run --rate 1` "
+                   "against `heaptrack`): at most half of heaptrack's overhead, wall and CPU; a profile no "
+                   "larger than heaptrack's file; a peak resident set below heaptrack's:")
+        out.append("")
+        out.extend(goals)
     if skipped:
         out.append("")
         out.extend("- SKIP " + x for x in skipped)
     return "\n".join(out) + "\n"
+
+
+def goal_lines(rows):
+    """Per heap shape, whether `ctrprof run --rate 1` met issue 23's goal against heaptrack in
+    this run, with the figures."""
+    by = {}
+    for r in rows:
+        by.setdefault(r[0], {})[r[1]] = r
+    out = []
+    for shape, cs in by.items():
+        c, h = cs.get("ctrprof run rate=1"), cs.get("heaptrack")
+        if not c or not h:
+            continue
+        if c[12] or h[12]:
+            out.append("- %s: not measured (%s)" % (shape, c[12] or h[12]))
+            continue
+        vh, vhc, size, hsize, rss, hrss = c[9], c[11], c[6], h[6], c[4], h[4]
+        ok = vh is not None and vhc is not None and vh <= 0.5 and vhc <= 0.5 and size <= hsize and rss < hrss
+        out.append("- %s: %s (%s / %s of heaptrack's overhead; profile %s against %s; peak RSS %s against %s)" % (
+            shape, "met" if ok else "NOT MET", "%.2f" % vh if vh is not None else "?",
+            "%.2f" % vhc if vhc is not None else "?", human(size), human(hsize), human(rss * 1024),
+            human(hrss * 1024)))
+    return out
 
 
 def main():
