@@ -7,9 +7,10 @@
  * which validates the whole file before any counter is handed over, so a corrupt file is
  * an error and never a partial profile. Names that do not follow docs/SCHEMA.md are
  * ignored (the file may be shared with Go telemetry counters); a file without the
- * Ctrprof-Format key is not a ctrprof profile. About 640 lines, past the project's ~600:
+ * Ctrprof-Format key is not a ctrprof profile. About 720 lines, past the project's ~600:
  * the four formats' values (format 3 and 4's objects and bytes as written, 1 and 2's samples
- * unbiased here by size) meet in one sample table every view reads.
+ * unbiased here by size) meet in one sample table every view reads, and the load keeps two
+ * memos of its own for big profiles (the last sample's key, the frames met: loadctx).
  */
 #include "profile.h"
 
@@ -191,7 +192,21 @@ struct loadctx {
     const char *path;
     int has_ht; /* heap-over-time counters seen */
     int has_tl; /* a timeline seen */
+    /* the last sample key looked up and its slot: names_read.c hands a record's values
+     * over one after another with one stack (a format-4 site: six or more), so most keys
+     * are the last one again, and a compare is cheaper than a hash of hundreds of bytes */
+    char *last;
+    size_t lastlen, lastslot;
+    /* the frames met last, by a hash of their values: a big profile's stacks are made of
+     * a few thousand frames, each met thousands of times (loc_of) */
+    struct locmemo {
+        uint64_t off;
+        uint32_t mod, loc;
+        int kind; /* -1: empty */
+    } * memo;
 };
+
+#define LOCMEMO_BITS 12
 
 int cp_meta_key(const char *k, size_t kl, const char *want)
 {
@@ -218,8 +233,51 @@ static void on_meta(void *ctx, const char *k, size_t kl, const char *v, size_t v
     }
 }
 
-static uint32_t loc_of(struct cp_profile *p, const char *line, size_t len)
+/* strtoull(s, NULL, 16) where s[0..n) is what the shim writes, an optional "0x" and 1 to
+ * 16 hex digits, followed by a byte that is none (a frame line's end: names_read.c ends
+ * the last one with a NUL); anything else is left to strtoull. (Frames are most of a big
+ * profile's bytes: strtoull and a printed key were a sixth of a report's time on 262,144
+ * stacks.) */
+static uint64_t hex_at(const char *s, size_t n)
 {
+    size_t i = n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 2 : 0, d = 0;
+    uint64_t v = 0;
+    for (; i < n && d < 16; i++, d++) {
+        char ch = s[i];
+        int x = ch >= '0' && ch <= '9'   ? ch - '0'
+                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                         : -1;
+        if (x < 0)
+            break;
+        v = v << 4 | (uint64_t)x;
+    }
+    if (!d || i < n)
+        return strtoull(s, NULL, 16); /* (no digit, more than 16, or another byte) */
+    return v;
+}
+
+/* A value added to its sample: which as on_counter found it. */
+static void add_value(const struct loadctx *c, struct cp_sample *sm, int which, uint64_t value)
+{
+    double v = c->sign * (double)value;
+    if (which < 2)
+        sm->raw[which] += v;
+    else if (which == 2)
+        sm->peak += v;
+    else if (which < 3 + CP_NLIFE_R)
+        sm->life[which - 3] += v;
+    else if (which < 14) /* a site's bytes: 12, 13 allocated, freed */
+        sm->wraw[which - 12] += v;
+    else if (which == 14)
+        sm->peakb += v;
+    else
+        sm->lifeb[which - 15] += v;
+}
+
+static uint32_t loc_of(struct loadctx *c, const char *line, size_t len)
+{
+    struct cp_profile *p = c->p;
     struct cp_loc l = {0};
     if (len == 9 && !memcmp(line, "truncated", 9))
         l.kind = 2;
@@ -227,19 +285,33 @@ static uint32_t loc_of(struct cp_profile *p, const char *line, size_t len)
         l.kind = 3;
     else if (len > 3 && line[0] == '?' && line[1] == '+') {
         l.kind = 1;
-        l.off = strtoull(line + 2, NULL, 16);
+        l.off = hex_at(line + 2, len - 2);
     } else if (len > 11 && line[8] == '+') {
         char id[9];
         memcpy(id, line, 8);
         id[8] = 0;
-        l.mod = (uint32_t)strtoul(id, NULL, 16);
-        l.off = strtoull(line + 9, NULL, 16);
+        l.mod = (uint32_t)hex_at(id, 8);
+        l.off = hex_at(line + 9, len - 9);
     } else {
         l.kind = 1; /* unparseable frame: show it as unknown rather than drop the sample */
     }
-    char key[64];
-    int kl = snprintf(key, sizeof key, "%d:%x:%llx", l.kind, l.mod, (unsigned long long)l.off);
-    size_t *slot = hget(p->locindex, key, (size_t)kl, 1, (size_t)-1);
+    struct locmemo *m = NULL;
+    if (!c->memo && (c->memo = malloc(sizeof *c->memo << LOCMEMO_BITS)))
+        for (size_t i = 0; i < (size_t)1 << LOCMEMO_BITS; i++)
+            c->memo[i].kind = -1;
+    if (c->memo) {
+        uint64_t h =
+            (l.off ^ (uint64_t)l.mod << 32 ^ (uint64_t)l.kind << 62) * 0x9E3779B97F4A7C15ull;
+        m = &c->memo[h >> (64 - LOCMEMO_BITS)];
+        if (m->kind == l.kind && m->off == l.off && m->mod == l.mod)
+            return m->loc;
+    }
+    /* the key: the three values' bytes */
+    uint8_t key[1 + 4 + 8];
+    key[0] = (uint8_t)l.kind;
+    memcpy(key + 1, &l.mod, 4);
+    memcpy(key + 5, &l.off, 8);
+    size_t *slot = hget(p->locindex, key, sizeof key, 1, (size_t)-1);
     if (*slot == (size_t)-1) {
         if (p->nl == p->capl) {
             p->capl = p->capl ? 2 * p->capl : 1024;
@@ -248,6 +320,8 @@ static uint32_t loc_of(struct cp_profile *p, const char *line, size_t len)
         p->locs[p->nl] = l;
         *slot = p->nl++;
     }
+    if (m)
+        *m = (struct locmemo){l.off, l.mod, (uint32_t)*slot, l.kind};
     return (uint32_t)*slot;
 }
 
@@ -458,7 +532,12 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
     if ((size_t)kl + fl > sizeof key)
         fl = sizeof key - (size_t)kl;
     memcpy(key + kl, n + hl, fl);
-    size_t *slot = hget(p->index, key, (size_t)kl + fl, 1, (size_t)-1);
+    size_t keylen = (size_t)kl + fl;
+    if (c->last && c->lastlen == keylen && !memcmp(c->last, key, keylen)) {
+        add_value(c, &p->s[c->lastslot], which, value);
+        return;
+    }
+    size_t *slot = hget(p->index, key, keylen, 1, (size_t)-1);
     if (*slot == (size_t)-1) {
         if (p->ns == p->caps) {
             p->caps = p->caps ? 2 * p->caps : 1024;
@@ -478,26 +557,18 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
             if (ll) {
                 if (s->nlocs == cap)
                     s->locs = realloc(s->locs, (cap *= 2) * sizeof *s->locs);
-                s->locs[s->nlocs++] = loc_of(p, q, ll);
+                s->locs[s->nlocs++] = loc_of(c, q, ll);
             }
             q = e ? e + 1 : NULL;
         }
         *slot = p->ns++;
     }
-    struct cp_sample *sm = &p->s[*slot];
-    double v = c->sign * (double)value;
-    if (which < 2)
-        sm->raw[which] += v;
-    else if (which == 2)
-        sm->peak += v;
-    else if (which < 3 + CP_NLIFE_R)
-        sm->life[which - 3] += v;
-    else if (which < 14) /* a site's bytes: 12, 13 allocated, freed */
-        sm->wraw[which - 12] += v;
-    else if (which == 14)
-        sm->peakb += v;
-    else
-        sm->lifeb[which - 15] += v;
+    if (c->last || (c->last = malloc(sizeof key))) {
+        memcpy(c->last, key, keylen);
+        c->lastlen = keylen;
+        c->lastslot = *slot;
+    }
+    add_value(c, &p->s[*slot], which, value);
 }
 
 int cp_profile_load(struct cp_profile *p, const char *path, int sign)
@@ -533,6 +604,8 @@ int cp_profile_load(struct cp_profile *p, const char *path, int sign)
     p->files++;
     cp_names_parse(buf, len, NULL, on_counter, &c, NULL, 0);
     cp_cfile_unload(buf, len);
+    free(c.last);
+    free(c.memo);
     p->file_has_ht = c.has_ht;
     p->file_has_tl = c.has_tl;
     return 0;
@@ -544,6 +617,8 @@ void cp_profile_add_image(struct cp_profile *p, const uint8_t *buf, size_t len, 
     p->rate = rate;
     p->files++;
     cp_names_parse(buf, len, NULL, on_counter, &c, NULL, 0);
+    free(c.last);
+    free(c.memo);
     p->file_has_ht = c.has_ht;
     p->file_has_tl = c.has_tl;
 }
