@@ -14,7 +14,10 @@
  * is seen at the second look, and the file is left as it was; one that opens it in the
  * microseconds between that look and the unlink writes into a file that has lost its
  * name, which its writer notices (CP_CFILE_ELOST) and says. Processes of other users
- * cannot be seen (their /proc/PID/maps is theirs): root sees them all.
+ * cannot be seen (their /proc/PID/maps is theirs): root sees them all. Files go in
+ * batches (cp_pack_batch: a directory, `ctrprof run`'s profiles): each look is one pass
+ * over /proc for all of them (holders.c), so packing costs what the profiles do, not
+ * the number of processes on the host times the number of files.
  *
  * Offline context (a normal program).
  */
@@ -26,6 +29,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,95 +41,9 @@
 #include "cfile.h"
 #include "cmds.h"
 #include "dirlist.h"
+#include "holders.h"
 #include "packed.h"
 #include "views.h"
-
-/* Has process pid the file (dev, ino) open? Its descriptors, each stat'ed through its
- * /proc link (the file it is open on, as stat gives it through an overlay too). */
-static bool has_open(long pid, dev_t dev, ino_t ino)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/fd", pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return false; /* gone, or another user's */
-    bool yes = false;
-    for (struct dirent *e; !yes && (e = readdir(d));) {
-        struct stat st;
-        if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, 0) == 0)
-            yes = st.st_dev == dev && st.st_ino == ino;
-    }
-    closedir(d);
-    return yes;
-}
-
-/* A process that maps the file or has it open, other than this one: its pid, else 0. A
- * mapping is the file's when its device and inode are the file's, or its path is the
- * file's real path: on overlayfs (containers) /proc/PID/maps shows the device and inode
- * of the layer's file, not those stat gives through the overlay, but the overlay's path.
- * An open descriptor counts too: a profile appears under its name whole (cfile.c's
- * create_whole links it in) before its writer maps it, and a run that ended in that
- * moment packed a child's new profile under it (pack.sh's run:running-child-kept failed
- * 2 runs in 8, session 20: "it changed while it was packed", or packed and gone). A
- * writer's descriptor is closed only once the file is mapped, so its descriptors are
- * looked at first and its maps after: the other order missed a writer that mapped and
- * closed in between (cfile.c also maps a page before the name: "Never unmapped while
- * named"). */
-static long mapped_by(const char *file, dev_t dev, ino_t ino)
-{
-    DIR *proc = opendir("/proc");
-    if (!proc)
-        return 0;
-    char real[PATH_MAX];
-    if (!realpath(file, real))
-        real[0] = 0;
-    long self = (long)getpid(), who = 0;
-    for (struct dirent *e; !who && (e = readdir(proc));) {
-        if (!isdigit((unsigned char)e->d_name[0]))
-            continue;
-        long pid = strtol(e->d_name, NULL, 10);
-        if (pid == self)
-            continue;
-        if (has_open(pid, dev, ino)) {
-            who = pid;
-            break;
-        }
-        char path[64], line[PATH_MAX + 256];
-        snprintf(path, sizeof path, "/proc/%ld/maps", pid);
-        FILE *f = fopen(path, "re");
-        if (!f)
-            continue; /* gone, or another user's */
-        while (!who && fgets(line, sizeof line, f)) {
-            /* "start-end perms offset MAJ:MIN inode   path" (dev in hex) */
-            unsigned maj, min;
-            unsigned long in;
-            int at = 0;
-            if (sscanf(line, "%*s %*s %*s %x:%x %lu %n", &maj, &min, &in, &at) != 3 || !at)
-                continue;
-            char *p = line + at;
-            p[strcspn(p, "\n")] = 0;
-            if ((in == (unsigned long)ino && maj == major(dev) && min == minor(dev)) ||
-                (real[0] && !strcmp(p, real)))
-                who = pid;
-        }
-        fclose(f);
-    }
-    closedir(proc);
-    return who;
-}
-
-static void who_is(long pid, char *out, size_t len)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
-    FILE *f = fopen(path, "re");
-    out[0] = 0;
-    if (f) {
-        if (fgets(out, (int)len, f))
-            out[strcspn(out, "\n")] = 0;
-        fclose(f);
-    }
-}
 
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
@@ -176,44 +94,35 @@ static void *pack_job(void *arg)
     return NULL;
 }
 
-int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_done *done,
-                 char *why, size_t whylen)
+/* A file of a batch between its phases. */
+struct stage {
+    int state;      /* 0: done (its rc said); 1: to pack; 2: packed beside it, under tmp */
+    struct stat st; /* (as the first look found it) */
+    char real[PATH_MAX];
+    char tmp[PATH_MAX + 32];
+};
+
+static int say(struct cp_pack_one *f, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int say(struct cp_pack_one *f, int rc, const char *fmt, ...)
 {
-    memset(done, 0, sizeof *done);
-    why[0] = 0;
-    struct stat st;
-    if (lstat(path, &st) != 0) {
-        snprintf(why, whylen, "%s", strerror(errno));
-        return -1;
-    }
-    if (S_ISLNK(st.st_mode)) {
-        snprintf(why, whylen, "a symbolic link: name the file itself");
-        return 1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(why, whylen, "%s", cp_cfile_strerror(CP_CFILE_ENOTREG));
-        return -1;
-    }
-    if ((size_t)snprintf(done->packed, sizeof done->packed, "%s%s", path, CP_PACKED_SUFFIX) >=
-        sizeof done->packed) {
-        snprintf(why, whylen, "path too long");
-        return -1;
-    }
-    long pid = mapped_by(path, st.st_dev, st.st_ino);
-    if (pid) {
-        char comm[64];
-        who_is(pid, comm, sizeof comm);
-        snprintf(why, whylen, "still written by pid %ld%s%s%s: left as it is", pid,
-                 comm[0] ? " (" : "", comm, comm[0] ? ")" : "");
-        return 1;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->why, sizeof f->why, fmt, ap);
+    va_end(ap);
+    return f->rc = rc;
+}
+
+/* The file checked whole and packed beside it under a temporary name: state 2, or an rc. */
+static void pack_beside(struct cp_pack_one *f, struct stage *g, const struct cp_pack_opts *o)
+{
     uint8_t *img = NULL, *z = NULL;
     size_t len = 0, zlen = 0;
-    int err = cp_cfile_load_settled(path, &img, &len, NULL);
+    int err = cp_cfile_load_settled(f->path, &img, &len, NULL);
     if (!err && cp_packed_is(img, len)) {
-        snprintf(why, whylen, "packed already");
+        say(f, 1, "packed already");
         cp_cfile_unload(img, len);
-        return 1;
+        return;
     }
     /* packed on a thread of its own while this one checks the file (each is a third of
      * the work on a 36 MB profile); what it made is kept only if the file is whole */
@@ -222,37 +131,36 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
     bool threaded = !err && pthread_create(&th, NULL, pack_job, &job) == 0;
     char where[256] = "";
     if (!err)
-        err = cp_cfile_parse(img, len, o->meta, o->counter, o->ctx, where, sizeof where);
-    done->parsed = !err;
+        err = cp_cfile_parse(img, len, f->ctx ? o->meta : NULL, f->ctx ? o->counter : NULL, f->ctx,
+                             where, sizeof where);
+    f->done.parsed = !err;
     if (threaded)
         pthread_join(th, NULL);
     else if (!err)
         pack_job(&job);
     z = job.z, zlen = job.zlen;
     if (err) {
-        snprintf(why, whylen, "%s%s%s: left as it is", cp_cfile_strerror(err), where[0] ? ": " : "",
-                 where);
+        say(f, -1, "%s%s%s: left as it is", cp_cfile_strerror(err), where[0] ? ": " : "", where);
         cp_cfile_unload(img, len);
         cp_cfile_unload(z, zlen);
-        return -1;
+        return;
     }
     err = job.err;
     if (!err)
         err = cp_packed_same(z, zlen, img, len); /* (zstd's own bug: never seen) */
+    cp_cfile_unload(img, len);
     if (err) {
-        snprintf(why, whylen, "cannot pack it: %s", cp_cfile_strerror(err));
-        cp_cfile_unload(img, len);
+        say(f, -1, "cannot pack it: %s", cp_cfile_strerror(err));
         cp_cfile_unload(z, zlen);
-        return -1;
+        return;
     }
     /* beside it under a temporary name, then linked under the packed name, which must not
      * exist (link refuses to replace) */
-    char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", done->packed, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0777);
+    snprintf(g->tmp, sizeof g->tmp, "%s.tmp%ld", f->done.packed, (long)getpid());
+    int fd = open(g->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, g->st.st_mode & 0777);
     /* the profile's own mode, as gzip and zstd keep theirs: the umask's would be 0000
      * under umask 0777, a packed profile its owner could not read */
-    int bad = fd < 0 || fchmod(fd, st.st_mode & 0777) != 0 || write_all(fd, z, zlen) != 0 ||
+    int bad = fd < 0 || fchmod(fd, g->st.st_mode & 0777) != 0 || write_all(fd, z, zlen) != 0 ||
               fsync(fd) != 0;
     int e = errno;
     if (fd >= 0 && close(fd) != 0 && !bad) {
@@ -260,57 +168,167 @@ int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_
         e = errno;
     }
     cp_cfile_unload(z, zlen);
-    cp_cfile_unload(img, len);
     if (bad) {
-        snprintf(why, whylen, "cannot write %s: %s", fd < 0 ? tmp : done->packed, strerror(e));
+        say(f, -1, "cannot write %s: %s", fd < 0 ? g->tmp : f->done.packed, strerror(e));
         if (fd >= 0)
-            unlink(tmp);
-        return -1;
+            unlink(g->tmp);
+        return;
     }
-    /* the second look: nobody started writing it meanwhile, and it is the same file */
-    struct stat st2;
-    pid = 0;
-    if (lstat(path, &st2) != 0 || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev ||
-        st2.st_size != st.st_size || st2.st_mtim.tv_sec != st.st_mtim.tv_sec ||
-        st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
-        (pid = mapped_by(path, st.st_dev, st.st_ino))) {
-        unlink(tmp);
-        if (pid)
-            snprintf(why, whylen, "pid %ld started writing it while it was packed: left as it is",
-                     pid);
-        else
-            snprintf(why, whylen, "it changed while it was packed: left as it is");
-        return 1;
-    }
-    int made = link(tmp, done->packed) == 0 ? 1 : 0;
-    e = made ? 0 : errno;
+    f->done.from = len;
+    f->done.to = zlen;
+    g->state = 2;
+}
+
+/* The second look found nobody writing it and the same file: the packed copy under its
+ * name, the original gone. */
+static void finish(struct cp_pack_one *f, struct stage *g, const struct cp_pack_opts *o)
+{
+    int made = link(g->tmp, f->done.packed) == 0 ? 1 : 0;
+    int e = made ? 0 : errno;
     if (!made && e != EEXIST) {
         /* a file system without hard links (vfat, some FUSE): a rename that replaces nothing */
-        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, done->packed, RENAME_NOREPLACE) == 0)
+        if (renameat2(AT_FDCWD, g->tmp, AT_FDCWD, f->done.packed, RENAME_NOREPLACE) == 0)
             made = 2; /* (tmp is the packed file now) */
         else if (errno == EEXIST)
             e = EEXIST;
     }
     if (!made) {
-        unlink(tmp);
+        unlink(g->tmp);
         if (e == EEXIST)
-            snprintf(why, whylen, "%s exists already: left as it is", done->packed);
+            say(f, 1, "%s exists already: left as it is", f->done.packed);
         else
-            snprintf(why, whylen, "cannot make %s: %s", done->packed, strerror(e));
-        return e == EEXIST ? 1 : -1;
+            say(f, -1, "cannot make %s: %s", f->done.packed, strerror(e));
+        return;
     }
     if (made == 1)
-        unlink(tmp);
-    if (!o->keep && unlink(path) != 0) {
+        unlink(g->tmp);
+    if (!o->keep && unlink(f->path) != 0) {
         e = errno;
-        unlink(done->packed); /* both would be read: one profile counted twice */
-        snprintf(why, whylen, "cannot remove it: %s: left as it is", strerror(e));
+        unlink(f->done.packed); /* both would be read: one profile counted twice */
+        say(f, -1, "cannot remove it: %s: left as it is", strerror(e));
+        return;
+    }
+    sync_dir(f->done.packed);
+    f->rc = 0;
+}
+
+/* Who holds the files of the batch in the given state (one pass over /proc); the holders
+ * in pid[]. */
+static void holders(const struct cp_pack_one *f, const struct stage *g, size_t n, int state,
+                    long *pid)
+{
+    struct cp_held *h = malloc((n ? n : 1) * sizeof *h);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        pid[i] = 0;
+        if (g[i].state == state && h)
+            h[k++] = (struct cp_held){g[i].st.st_dev, g[i].st.st_ino, g[i].real, 0};
+    }
+    if (!h)
+        return;
+    cp_held_scan(h, k);
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (g[i].state == state)
+            pid[i] = h[k++].pid;
+    free(h);
+}
+
+void cp_pack_batch(struct cp_pack_one *f, size_t n, const struct cp_pack_opts *o)
+{
+    struct stage *g = calloc(n ? n : 1, sizeof *g);
+    long *pid = calloc(n ? n : 1, sizeof *pid);
+    for (size_t i = 0; i < n; i++) {
+        memset(&f[i].done, 0, sizeof f[i].done);
+        f[i].why[0] = 0;
+        f[i].rc = -1;
+    }
+    if (!g || !pid) {
+        for (size_t i = 0; i < n; i++)
+            say(&f[i], -1, "%s", strerror(ENOMEM));
+        free(g);
+        free(pid);
+        return;
+    }
+    /* the files as they are, and a first look at who writes them */
+    for (size_t i = 0; i < n; i++) {
+        if (lstat(f[i].path, &g[i].st) != 0)
+            say(&f[i], -1, "%s", strerror(errno));
+        else if (S_ISLNK(g[i].st.st_mode))
+            say(&f[i], 1, "a symbolic link: name the file itself");
+        else if (!S_ISREG(g[i].st.st_mode))
+            say(&f[i], -1, "%s", cp_cfile_strerror(CP_CFILE_ENOTREG));
+        else if ((size_t)snprintf(f[i].done.packed, sizeof f[i].done.packed, "%s%s", f[i].path,
+                                  CP_PACKED_SUFFIX) >= sizeof f[i].done.packed)
+            say(&f[i], -1, "path too long");
+        else {
+            g[i].state = 1;
+            if (!realpath(f[i].path, g[i].real))
+                g[i].real[0] = 0;
+            for (size_t k = 0; k < i; k++)
+                if (g[k].state == 1 && g[k].st.st_dev == g[i].st.st_dev &&
+                    g[k].st.st_ino == g[i].st.st_ino) {
+                    g[i].state = 0;
+                    say(&f[i], 1, "named again: packed once");
+                    break;
+                }
+        }
+    }
+    holders(f, g, n, 1, pid);
+    for (size_t i = 0; i < n; i++) {
+        if (g[i].state != 1)
+            continue;
+        if (pid[i]) {
+            char comm[64];
+            cp_held_comm(pid[i], comm, sizeof comm);
+            say(&f[i], 1, "still written by pid %ld%s%s%s: left as it is", pid[i],
+                comm[0] ? " (" : "", comm, comm[0] ? ")" : "");
+            g[i].state = 0;
+            continue;
+        }
+        g[i].state = 0;
+        pack_beside(&f[i], &g[i], o);
+    }
+    /* the second look: nobody started writing them meanwhile, and they are the same files */
+    holders(f, g, n, 2, pid);
+    for (size_t i = 0; i < n; i++) {
+        if (g[i].state != 2)
+            continue;
+        struct stat st2;
+        const struct stat *st = &g[i].st;
+        if (lstat(f[i].path, &st2) != 0 || st2.st_ino != st->st_ino || st2.st_dev != st->st_dev ||
+            st2.st_size != st->st_size || st2.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+            st2.st_mtim.tv_nsec != st->st_mtim.tv_nsec || pid[i]) {
+            unlink(g[i].tmp);
+            if (pid[i])
+                say(&f[i], 1, "pid %ld started writing it while it was packed: left as it is",
+                    pid[i]);
+            else
+                say(&f[i], 1, "it changed while it was packed: left as it is");
+            continue;
+        }
+        finish(&f[i], &g[i], o);
+    }
+    free(g);
+    free(pid);
+}
+
+int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_done *done,
+                 char *why, size_t whylen)
+{
+    struct cp_pack_one *f = calloc(1, sizeof *f);
+    if (!f) {
+        snprintf(why, whylen, "%s", strerror(ENOMEM));
         return -1;
     }
-    sync_dir(done->packed);
-    done->from = len;
-    done->to = zlen;
-    return 0;
+    f->path = path;
+    f->ctx = o->ctx;
+    cp_pack_batch(f, 1, o);
+    *done = f->done;
+    snprintf(why, whylen, "%s", f->why);
+    int rc = f->rc;
+    free(f);
+    return rc;
 }
 
 static void usage(FILE *f)
@@ -325,23 +343,33 @@ static void usage(FILE *f)
         f);
 }
 
+/* The files named, in order (a directory's counter files in name order): one batch. */
 struct walk {
-    const struct cp_pack_opts *o;
+    struct cp_pack_one *f;
+    size_t n, cap;
     int status;
 };
 
-static void one(struct walk *w, const char *path)
+static void add(struct walk *w, const char *path)
 {
-    struct cp_pack_done d;
-    char why[PATH_MAX + 200], a[32], b[32];
-    int rc = cp_pack_file(path, w->o, &d, why, sizeof why);
-    if (rc == 0) {
-        printf("%s (%s) -> %s (%s)\n", path, cp_rep_human((double)d.from, "bytes", a, sizeof a),
-               d.packed, cp_rep_human((double)d.to, "bytes", b, sizeof b));
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 16;
+        struct cp_pack_one *nf = realloc(w->f, cap * sizeof *nf);
+        if (!nf) {
+            fprintf(stderr, "ctrprof: pack: %s: %s\n", path, strerror(ENOMEM));
+            w->status = 1;
+            return;
+        }
+        w->f = nf;
+        w->cap = cap;
+    }
+    char *p = strdup(path);
+    if (!p) {
+        fprintf(stderr, "ctrprof: pack: %s: %s\n", path, strerror(ENOMEM));
+        w->status = 1;
         return;
     }
-    fprintf(stderr, "ctrprof: pack: %s: %s\n", path, why);
-    w->status = 1;
+    w->f[w->n++] = (struct cp_pack_one){.path = p};
 }
 
 static void on_entry(void *ctx, const char *path, const char *why)
@@ -349,7 +377,7 @@ static void on_entry(void *ctx, const char *path, const char *why)
     (void)why; /* (CP_DIR_COUNT_FILES: only regular NAME.count[.zst] files come) */
     size_t l = strlen(path);
     if (cp_count_name_len(path) == l) /* packed ones stay as they are */
-        one(ctx, path);
+        add(ctx, path);
 }
 
 int cp_cmd_pack(int argc, char **argv)
@@ -388,7 +416,7 @@ int cp_cmd_pack(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    struct walk w = {&o, 0};
+    struct walk w = {NULL, 0, 0, 0};
     for (; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -398,8 +426,23 @@ int cp_cmd_pack(int argc, char **argv)
                 w.status = 1;
             }
         } else {
-            one(&w, argv[i]);
+            add(&w, argv[i]);
         }
     }
+    cp_pack_batch(w.f, w.n, &o);
+    for (size_t k = 0; k < w.n; k++) {
+        const struct cp_pack_one *f = &w.f[k];
+        char a[32], b[32];
+        if (f->rc == 0)
+            printf("%s (%s) -> %s (%s)\n", f->path,
+                   cp_rep_human((double)f->done.from, "bytes", a, sizeof a), f->done.packed,
+                   cp_rep_human((double)f->done.to, "bytes", b, sizeof b));
+        else {
+            fprintf(stderr, "ctrprof: pack: %s: %s\n", f->path, f->why);
+            w.status = 1;
+        }
+        free((char *)f->path);
+    }
+    free(w.f);
     return w.status;
 }

@@ -33,4 +33,19 @@ struct cp_pack_done {
 int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_done *done,
                  char *why, size_t whylen);
 
+/* One file of a batch: path and ctx in (ctx: the hooks' context for this file, NULL for
+ * none; o->ctx is not used), the rest out as cp_pack_file gives them. */
+struct cp_pack_one {
+    const char *path;
+    void *ctx;
+    int rc;
+    struct cp_pack_done done;
+    char why[PATH_MAX + 200];
+};
+
+/* cp_pack_file for n files at once, with one look at who writes them before and one after
+ * (each a pass over every process's /proc/PID/fd and maps: holders.h), instead of two a
+ * file. */
+void cp_pack_batch(struct cp_pack_one *f, size_t n, const struct cp_pack_opts *o);
+
 #endif

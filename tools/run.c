@@ -210,30 +210,42 @@ static void pack_new(const char *dir, const struct names *before, const char *pi
 {
     struct names now = {0};
     list_profiles(dir, &now);
-    for (size_t k = 0; k < now.n; k++) {
+    /* one batch (cp_pack_batch: one look at who writes them before, one after) */
+    struct cp_pack_one *f = calloc(now.n ? now.n : 1, sizeof *f);
+    struct cp_notes *notes = calloc(now.n ? now.n : 1, sizeof *notes);
+    const char **name = calloc(now.n ? now.n : 1, sizeof *name);
+    size_t nf = 0;
+    for (size_t k = 0; f && notes && name && k < now.n; k++) {
         const char *n = now.v[k];
+        char path[PATH_MAX];
         if (cp_count_name_len(n) == strlen(n) &&
-            !(before->n && bsearch(&n, before->v, before->n, sizeof *before->v, by_name))) {
-            char path[PATH_MAX], why[PATH_MAX + 200];
-            struct cp_pack_done d;
-            struct cp_notes notes = {0};
-            struct cp_pack_opts o = {3, false, NULL, NULL, NULL};
-            bool ours = strstr(n + 8, pidpart) != NULL;
-            if (ours)
-                o.meta = cp_notes_on_meta, o.counter = cp_notes_on_counter, o.ctx = &notes;
-            snprintf(path, sizeof path, "%s/%s", dir, n);
-            if (cp_pack_file(path, &o, &d, why, sizeof why) != 0)
-                fprintf(stderr, "ctrprof: %s not packed: %s\n", path, why);
-            struct noted *nv =
-                ours && d.parsed ? realloc(noted->v, (noted->n + 1) * sizeof *noted->v) : NULL;
-            if (nv) {
-                noted->v = nv;
-                if ((nv[noted->n].name = strdup(n)))
-                    nv[noted->n++].notes = notes;
-            }
+            !(before->n && bsearch(&n, before->v, before->n, sizeof *before->v, by_name)) &&
+            (size_t)snprintf(path, sizeof path, "%s/%s", dir, n) < sizeof path &&
+            (f[nf].path = strdup(path))) {
+            f[nf].ctx = strstr(n + 8, pidpart) ? &notes[nf] : NULL;
+            name[nf++] = n;
         }
-        free(now.v[k]);
     }
+    struct cp_pack_opts o = {3, false, cp_notes_on_meta, cp_notes_on_counter, NULL};
+    cp_pack_batch(f, nf, &o);
+    for (size_t k = 0; k < nf; k++) {
+        if (f[k].rc != 0)
+            fprintf(stderr, "ctrprof: %s not packed: %s\n", f[k].path, f[k].why);
+        struct noted *nv = f[k].ctx && f[k].done.parsed
+                               ? realloc(noted->v, (noted->n + 1) * sizeof *noted->v)
+                               : NULL;
+        if (nv) {
+            noted->v = nv;
+            if ((nv[noted->n].name = strdup(name[k])))
+                nv[noted->n++].notes = notes[k];
+        }
+        free((char *)f[k].path);
+    }
+    free(f);
+    free(notes);
+    free(name);
+    for (size_t k = 0; k < now.n; k++)
+        free(now.v[k]);
     free(now.v);
 }
 

@@ -134,6 +134,19 @@ busy "pack:busy-left-alone" "$WORK/live/ctrprof.serve_live.1.count" "$WORK/live"
 "$CTRPROF" pack "$WORK/live" >/dev/null 2>&1
 check_eq "pack:done-then-packed" "0 ctrprof.serve_live.1.count.zst" "$? $(ls "$WORK/live")"
 
+# A directory of many profiles is one batch (one look at who writes them before, one
+# after: tools/holders.c): the one a process still writes is left and named with its
+# writer, the 30 others packed; a file named twice is packed once.
+mkdir -p "$WORK/many"
+for k in $(seq 1 30); do cp "$A" "$WORK/many/ctrprof.ns.$k.count"; done
+busy "pack:batch-leaves-the-busy-one" "$WORK/many/ctrprof.serve_live.99.count" "$WORK/many"
+check_eq "pack:batch-packs-the-others" "30 1" \
+    "$(ls "$WORK/many" | grep -c '^ctrprof\.ns\.[0-9]*\.count\.zst$') $(ls "$WORK/many" | grep -c '\.count$')"
+cp "$A" "$WORK/many/twice.count"
+out=$("$CTRPROF" pack "$WORK/many/twice.count" "$WORK/many/twice.count" 2>&1)
+check_eq "pack:named-twice-packed-once" "1 yes no" \
+    "$? $(grep -q 'twice.count: named again: packed once' <<<"$out" && echo yes) $([ -e "$WORK/many/twice.count" ] && echo yes || echo no)"
+
 # A profile is mapped by its writer from the instant it has its name (cfile.c, "Never
 # unmapped while named"): a process held right after the link (tests/interpose/slowlink.c,
 # preloaded ahead of the shim) maps the new file already, and `ctrprof pack` leaves it.
