@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -113,12 +114,36 @@ static int say(struct cp_pack_one *f, int rc, const char *fmt, ...)
     return f->rc = rc;
 }
 
+/* The file's bytes, to be freed with cp_cfile_unload. A big one is mapped rather than
+ * copied (the reader's copy of a live file: cp_cfile_load_settled): nobody writes it (the
+ * first look), and a writer that starts meanwhile is seen at the second (a copy is no
+ * safer: a writer's counts added after it would go with the original too). 36 MB copied
+ * were a fifth of a pack's CPU. */
+static int load(const char *path, uint8_t **img, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (1 << 20) &&
+        (size_t)st.st_size <= ((size_t)1 << 32) + CP_CFILE_PAGE) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m != MAP_FAILED) {
+            close(fd);
+            *img = m;
+            *len = (size_t)st.st_size;
+            return 0;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return cp_cfile_load_settled(path, img, len, NULL); /* (and its errors) */
+}
+
 /* The file checked whole and packed beside it under a temporary name: state 2, or an rc. */
 static void pack_beside(struct cp_pack_one *f, struct stage *g, const struct cp_pack_opts *o)
 {
     uint8_t *img = NULL, *z = NULL;
     size_t len = 0, zlen = 0;
-    int err = cp_cfile_load_settled(f->path, &img, &len, NULL);
+    int err = load(f->path, &img, &len);
     if (!err && cp_packed_is(img, len)) {
         say(f, 1, "packed already");
         cp_cfile_unload(img, len);
