@@ -25,7 +25,7 @@
 
 struct scan {
     struct cp_held *f;
-    size_t n, left; /* left: files without a holder yet */
+    size_t n, left;               /* left: files without a holder yet */
     size_t *byid, *bypath, npath; /* indices into f, sorted */
 };
 

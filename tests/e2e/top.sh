@@ -36,6 +36,23 @@ if echo "$row" | awk '{exit !($(NF-1) ~ /^\+[0-9.]+(kB|MB)\/s$/)}'; then pass to
     fail top:once-change-positive "top row: [$row]"; fi
 check_eq top:once-running 1 "$(grep -c '^  running  *serve_live ' "$WORK/once.txt")"
 
+# A file's row: one file alone is the merged profile (its total, not loaded again); of two,
+# each row is what top says of that file alone (two programs at rate 1, finished)
+mkdir -p "$WORK/st"
+CTRPROF_FILE="$WORK/st/ctrprof.demo.1.count" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/demo" >/dev/null
+CTRPROF_FILE="$WORK/st/ctrprof.namestacks.2.count" CTRPROF_MEM_RATE=1 LD_PRELOAD="$SHIM" "$PROGS/namestacks" 2 64 >/dev/null
+filerow() { # top's row value of the file whose path ends in $2, from files $1...
+    local want=$1
+    shift
+    "$CTRPROF" top --once --interval 0.1 --sample alloc_space "$@" 2>/dev/null | awk -v w="$want" '$NF ~ w"$" {print $(NF-2); exit}'
+}
+tot=$("$CTRPROF" top --once --interval 0.1 --sample alloc_space "$WORK/st/ctrprof.demo.1.count" 2>/dev/null |
+    sed -n 's/.*; total \([^ ]*\) .*/\1/p')
+check_eq top:one-file-row-is-the-total "$tot" "$(filerow demo.1.count "$WORK/st/ctrprof.demo.1.count")"
+check_eq top:two-files-rows-alone \
+    "$(filerow demo.1.count "$WORK/st/ctrprof.demo.1.count") $(filerow namestacks.2.count "$WORK/st/ctrprof.namestacks.2.count")" \
+    "$(filerow demo.1.count "$WORK/st") $(filerow namestacks.2.count "$WORK/st")"
+
 if ! command -v tmux >/dev/null; then
     skip "top:tmux" "tmux is not installed (scripts/deps.sh)"
     exit 0
