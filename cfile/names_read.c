@@ -63,8 +63,9 @@ struct fval {
 #define MAX_KIND 48
 
 struct ctx {
-    int v3; /* Ctrprof-Format 3 or later: a heap record is a site (unbiased values) */
-    int v4; /* 4 or later: the short kinds, a free record's implied lifetime class */
+    unsigned types; /* the record types handed over (bit t: type t) */
+    int v3;         /* Ctrprof-Format 3 or later: a heap record is a site (unbiased values) */
+    int v4;         /* 4 or later: the short kinds, a free record's implied lifetime class */
     cp_cfile_meta_fn meta_cb;
     cp_cfile_counter_fn cb;
     void *cbctx;
@@ -470,6 +471,8 @@ static void emit(struct ctx *c, char *buf, size_t cap)
         const struct rec *r = &c->r[i];
         if (i && r->id == c->r[i - 1].id)
             continue; /* a repeated id (a hostile file): the first one counts */
+        if (!(c->types >> r->type & 1))
+            continue; /* (still a base for others' dittos: resolved, never expanded) */
         size_t sl = expand(c, r, stk, cap - 129);
         stk[sl] = 0; /* (not part of the name; for readers that parse a frame with strtoull) */
         while (fi < c->nf && c->f[fi].id < r->id)
@@ -512,7 +515,14 @@ static void emit(struct ctx *c, char *buf, size_t cap)
 int cp_names_parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
                    cp_cfile_counter_fn counter_cb, void *cbctx, char *where, size_t wherelen)
 {
-    struct ctx c = {.meta_cb = meta_cb, .cb = counter_cb, .cbctx = cbctx};
+    return cp_names_parse_types(buf, len, meta_cb, counter_cb, cbctx, where, wherelen, 7);
+}
+
+int cp_names_parse_types(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
+                         cp_cfile_counter_fn counter_cb, void *cbctx, char *where, size_t wherelen,
+                         unsigned types)
+{
+    struct ctx c = {.meta_cb = meta_cb, .cb = counter_cb, .cbctx = cbctx, .types = types};
     int err =
         cp_cfile_parse(buf, len, on_meta, counter_cb ? on_counter : NULL, &c, where, wherelen);
     if (!err && counter_cb && c.nr) {

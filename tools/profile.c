@@ -602,7 +602,7 @@ int cp_profile_load(struct cp_profile *p, const char *path, int sign)
     }
     p->rate = c.rate;
     p->files++;
-    cp_names_parse(buf, len, NULL, on_counter, &c, NULL, 0);
+    cp_names_parse_types(buf, len, NULL, on_counter, &c, NULL, 0, 1u << p->type);
     cp_cfile_unload(buf, len);
     free(c.last);
     free(c.memo);
@@ -616,7 +616,7 @@ void cp_profile_add_image(struct cp_profile *p, const uint8_t *buf, size_t len, 
     struct loadctx c = {.p = p, .sign = +1};
     p->rate = rate;
     p->files++;
-    cp_names_parse(buf, len, NULL, on_counter, &c, NULL, 0);
+    cp_names_parse_types(buf, len, NULL, on_counter, &c, NULL, 0, 1u << p->type);
     free(c.last);
     free(c.memo);
     p->file_has_ht = c.has_ht;

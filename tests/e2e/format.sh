@@ -206,6 +206,18 @@ check_eq "format:per-bucket-kinds" "$(printf '%s ' 'ctrprof/health:x:ab=6' \
     'ctrprof/ids=2' 'ctrprof/mutex:contentions/ab000001+0x20=9' 'ctrprof/mutex:peak/ab000001+0x20=4' \
     'ctrprof/peak:7=8' 'ctrprof/process:ab=1' | sed 's/ $//')" "$res"
 
+# 5b. A reader of one profile type expands only that type's records (cp_names_parse_types),
+#     but the others stay bases of its dittos: a mutex stack that is a heap record's frames,
+#     a block stack that continues the mutex one.
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/k2.count" 'Ctrprof-Format: 2' 'MemRate: 1' 'MutexFraction: 1' \
+    'BlockRate: 1' -- 'ctrprof/ids=3' 'ctrprof/heap:1:64\nab000001+0x10\n+20=5' \
+    'ctrprof/mutex:2\n^1:1=196608' 'ctrprof/f:2=7000' 'ctrprof/block:3\nab000001+0x30\n^2:0=131072' \
+    'ctrprof/f:3=5000' >/dev/null
+check_eq "format:one-type-read-dittos-of-others" "?+0x20 3|?+0x20;?+0x30 2|?+0x20;?+0x10 5" \
+    "$("$CTRPROF" report --profile mutex --sample contentions --format folded "$WORK/k2.count")|$(
+        "$CTRPROF" report --profile block --sample contentions --format folded "$WORK/k2.count")|$(
+        "$CTRPROF" report --profile heap --sample alloc_objects --format folded "$WORK/k2.count")"
+
 # 6. Format 3: a site's bytes are its ab/fb/pb/lb counters where the writer wrote them (a
 #    site that has had two sizes) and its objects times the record's size where it did
 #    not; a format-2 file of the same names reads as sampled counts of one size.
