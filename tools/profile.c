@@ -192,11 +192,15 @@ struct loadctx {
     const char *path;
     int has_ht; /* heap-over-time counters seen */
     int has_tl; /* a timeline seen */
-    /* the last sample key looked up and its slot: names_read.c hands a record's values
-     * over one after another with one stack (a format-4 site: six or more), so most keys
-     * are the last one again, and a compare is cheaper than a hash of hundreds of bytes */
+    /* the last value's sample (its site or size, its frame lines as text) and its slot:
+     * names_read.c hands a record's values over one after another with one stack (a
+     * format-4 site: six or more), so most values are the last one's sample again, and a
+     * compare is cheaper than reading the frames and hashing them */
     char *last;
-    size_t lastlen, lastslot;
+    size_t lastlen, lastcap, lastslot;
+    /* the sample key in the index: 's' (a site) or 'z', the size, the frames' locations */
+    uint8_t *bkey;
+    size_t bkcap;
     /* the frames met last, by a hash of their values: a big profile's stacks are made of
      * a few thousand frames, each met thousands of times (loc_of) */
     struct locmemo {
@@ -524,20 +528,45 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
     }
     if (which < 0)
         return;
-    /* the sample key: size and the frame lines */
-    char key[4200];
-    int kl = site ? snprintf(key, sizeof key, "s")
-                  : snprintf(key, sizeof key, "%llu", (unsigned long long)size);
+    /* the last value's sample again? (its site or size, and its frame lines as text) */
+    uint8_t head[9];
+    head[0] = site ? 's' : 'z';
+    memcpy(head + 1, &size, 8);
     size_t fl = len - hl;
-    if ((size_t)kl + fl > sizeof key)
-        fl = sizeof key - (size_t)kl;
-    memcpy(key + kl, n + hl, fl);
-    size_t keylen = (size_t)kl + fl;
-    if (c->last && c->lastlen == keylen && !memcmp(c->last, key, keylen)) {
+    if (c->last && c->lastlen == 9 + fl && !memcmp(c->last, head, 9) &&
+        !memcmp(c->last + 9, n + hl, fl)) {
         add_value(c, &p->s[c->lastslot], which, value);
         return;
     }
-    size_t *slot = hget(p->index, key, keylen, 1, (size_t)-1);
+    /* A key of another stack (or size): the sample is found by its frames' locations,
+     * not their text (a third of the bytes to keep and hash on a big profile: 400 bytes of
+     * text a stack of 27 frames, against 9 + 4 a frame) */
+    size_t nf = 1;
+    for (size_t i = hl; i < len; i++)
+        nf += n[i] == '\n';
+    size_t bcap = 9 + 4 * nf;
+    if (bcap > c->bkcap) {
+        uint8_t *nb = realloc(c->bkey, bcap);
+        if (!nb)
+            return;
+        c->bkey = nb;
+        c->bkcap = bcap;
+    }
+    uint8_t *bk = c->bkey;
+    bk[0] = site ? 's' : 'z';
+    memcpy(bk + 1, &size, 8);
+    uint32_t nlocs = 0;
+    const char *q = nl ? nl + 1 : NULL, *end = n + len;
+    while (q && q <= end) {
+        const char *e = memchr(q, '\n', (size_t)(end - q));
+        size_t ll = e ? (size_t)(e - q) : (size_t)(end - q);
+        if (ll) {
+            uint32_t l = loc_of(c, q, ll);
+            memcpy(bk + 9 + 4 * nlocs++, &l, 4);
+        }
+        q = e ? e + 1 : NULL;
+    }
+    size_t *slot = hget(p->index, bk, 9 + 4 * (size_t)nlocs, 1, (size_t)-1);
     if (*slot == (size_t)-1) {
         if (p->ns == p->caps) {
             p->caps = p->caps ? 2 * p->caps : 1024;
@@ -547,25 +576,22 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
         memset(s, 0, sizeof *s);
         s->size = size;
         s->site = site;
-        /* frames: the lines after the header */
-        uint32_t cap = 8;
-        s->locs = malloc(cap * sizeof *s->locs);
-        const char *q = nl ? nl + 1 : NULL, *end = n + len;
-        while (q && q <= end) {
-            const char *e = memchr(q, '\n', (size_t)(end - q));
-            size_t ll = e ? (size_t)(e - q) : (size_t)(end - q);
-            if (ll) {
-                if (s->nlocs == cap)
-                    s->locs = realloc(s->locs, (cap *= 2) * sizeof *s->locs);
-                s->locs[s->nlocs++] = loc_of(c, q, ll);
-            }
-            q = e ? e + 1 : NULL;
-        }
+        s->locs = malloc((nlocs ? nlocs : 1) * sizeof *s->locs);
+        memcpy(s->locs, bk + 9, 4 * (size_t)nlocs);
+        s->nlocs = nlocs;
         *slot = p->ns++;
     }
-    if (c->last || (c->last = malloc(sizeof key))) {
-        memcpy(c->last, key, keylen);
-        c->lastlen = keylen;
+    if (9 + fl > c->lastcap) {
+        char *nl2 = realloc(c->last, 9 + fl);
+        if (nl2)
+            c->last = nl2, c->lastcap = 9 + fl;
+        else
+            c->lastlen = 0; /* (no cache: every value looks its sample up) */
+    }
+    if (9 + fl <= c->lastcap) {
+        memcpy(c->last, head, 9);
+        memcpy(c->last + 9, n + hl, fl);
+        c->lastlen = 9 + fl;
         c->lastslot = *slot;
     }
     add_value(c, &p->s[*slot], which, value);
@@ -606,6 +632,7 @@ int cp_profile_load(struct cp_profile *p, const char *path, int sign)
     cp_cfile_unload(buf, len);
     free(c.last);
     free(c.memo);
+    free(c.bkey);
     p->file_has_ht = c.has_ht;
     p->file_has_tl = c.has_tl;
     return 0;
@@ -619,6 +646,7 @@ void cp_profile_add_image(struct cp_profile *p, const uint8_t *buf, size_t len, 
     cp_names_parse_types(buf, len, NULL, on_counter, &c, NULL, 0, 1u << p->type);
     free(c.last);
     free(c.memo);
+    free(c.bkey);
     p->file_has_ht = c.has_ht;
     p->file_has_tl = c.has_tl;
 }

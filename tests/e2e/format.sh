@@ -218,6 +218,16 @@ check_eq "format:one-type-read-dittos-of-others" "?+0x20 3|?+0x20;?+0x30 2|?+0x2
         "$CTRPROF" report --profile block --sample contentions --format folded "$WORK/k2.count")|$(
         "$CTRPROF" report --profile heap --sample alloc_objects --format folded "$WORK/k2.count")"
 
+# 5c. Two stacks of 301 frames that differ only in the outermost one stay apart (the
+#     report keyed a sample by its first 4,200 bytes of text until session 44: the second
+#     stack's 4 allocations went to the first's frames).
+fr=$(python3 -c "print('\\\\n'.join('ab000001+0x%x' % (0x1000 + i) for i in range(300)))")
+python3 "$TOP/tests/e2e/mkprofile.py" "$WORK/deep.count" 'Ctrprof-Format: 2' 'MemRate: 1' -- \
+    "ctrprof/heap:1:8\\n${fr}\\nab000001+0xaaa=3" "ctrprof/heap:2:8\\n${fr}\\nab000001+0xbbb=4" >/dev/null
+check_eq "format:deep-stacks-apart" "?+0xaaa 3|?+0xbbb 4" \
+    "$("$CTRPROF" report --sample alloc_objects --format folded "$WORK/deep.count" |
+        awk '{split($1, f, ";"); printf "%s%s %s", (NR > 1 ? "|" : ""), f[1], $NF}')"
+
 # 6. Format 3: a site's bytes are its ab/fb/pb/lb counters where the writer wrote them (a
 #    site that has had two sizes) and its objects times the record's size where it did
 #    not; a format-2 file of the same names reads as sampled counts of one size.
