@@ -7,7 +7,7 @@
  * which validates the whole file before any counter is handed over, so a corrupt file is
  * an error and never a partial profile. Names that do not follow docs/SCHEMA.md are
  * ignored (the file may be shared with Go telemetry counters); a file without the
- * Ctrprof-Format key is not a ctrprof profile. About 720 lines, past the project's ~600:
+ * Ctrprof-Format key is not a ctrprof profile. About 750 lines, past the project's ~600:
  * the four formats' values (format 3 and 4's objects and bytes as written, 1 and 2's samples
  * unbiased here by size) meet in one sample table every view reads, and the load keeps two
  * memos of its own for big profiles (the last sample's key, the frames met: loadctx).
