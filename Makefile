@@ -234,10 +234,12 @@ demo: all
 	$(B)/ctrprof report $(DEMO_DIR)
 
 # The whole suite, as CI runs it: release units and e2e drivers, the unit tests again under
-# ASan+UBSan and under TSan, and a bounded fuzzing run; one summary line at the end.
+# ASan+UBSan and under TSan (and the ctrprof command under ASan+UBSan, which
+# tests/e2e/toolsan.sh runs through the drivers of its commands), and a bounded fuzzing
+# run; one summary line at the end.
 FUZZ_TEST_SECONDS ?= 20
 test: all units
-	$(MAKE) B=$(B)-asan SAN="$(ASAN)" OPT=-O1 units
+	$(MAKE) B=$(B)-asan SAN="$(ASAN)" OPT=-O1 units $(B)-asan/ctrprof
 	$(MAKE) B=$(B)-tsan SAN="$(TSAN)" OPT=-O1 units
 	$(MAKE) $(FUZZ_BIN)
 	tests/run.sh $(B) $(B)-asan $(B)-tsan --fuzz $(FUZZ_TEST_SECONDS) $(FUZZ_BIN)
