@@ -126,16 +126,22 @@ static void look_maps(struct scan *s, long pid)
     fclose(f);
 }
 
-void cp_held_scan(struct cp_held *f, size_t n)
+int cp_held_scan(struct cp_held *f, size_t n)
 {
     struct scan s = {f, n, n, NULL, NULL, 0};
     for (size_t i = 0; i < n; i++)
         f[i].pid = 0;
     if (!n)
-        return;
+        return 0;
     s.byid = malloc(n * sizeof *s.byid);
     s.bypath = malloc(n * sizeof *s.bypath);
-    DIR *proc = s.byid && s.bypath ? opendir("/proc") : NULL;
+    if (!s.byid || !s.bypath) {
+        free(s.byid);
+        free(s.bypath);
+        return -1;
+    }
+    /* (no /proc at all: nobody can be seen, as pack has always taken it) */
+    DIR *proc = opendir("/proc");
     if (proc) {
         for (size_t i = 0; i < n; i++) {
             s.byid[i] = i;
@@ -160,6 +166,7 @@ void cp_held_scan(struct cp_held *f, size_t n)
     }
     free(s.byid);
     free(s.bypath);
+    return 0;
 }
 
 void cp_held_comm(long pid, char *out, size_t len)

@@ -21,8 +21,9 @@ struct cp_held {
  * mappings (a writer closes its descriptor only once the file is mapped: pack.c). A
  * mapping is the file's when its device and inode are, or its path is the file's real
  * path (overlayfs shows the layer's device and inode in /proc/PID/maps). Stops once
- * every file has one. */
-void cp_held_scan(struct cp_held *f, size_t n);
+ * every file has one. 0, or -1 when it could not look (no memory for its indices: the
+ * caller must not take the files for unwritten). */
+int cp_held_scan(struct cp_held *f, size_t n);
 
 /* The command name of process pid ("" if gone) into out[len]. */
 void cp_held_comm(long pid, char *out, size_t len);

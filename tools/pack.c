@@ -238,25 +238,38 @@ static void finish(struct cp_pack_one *f, struct stage *g, const struct cp_pack_
 }
 
 /* Who holds the files of the batch in the given state (one pass over /proc); the holders
- * in pid[]. */
-static void holders(const struct cp_pack_one *f, const struct stage *g, size_t n, int state,
-                    long *pid)
+ * in pid[]. 0, or -1 if nobody could be looked for (memory). */
+static int holders(const struct stage *g, size_t n, int state, long *pid)
 {
     struct cp_held *h = malloc((n ? n : 1) * sizeof *h);
+    if (!h)
+        return -1;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         pid[i] = 0;
-        if (g[i].state == state && h)
+        if (g[i].state == state)
             h[k++] = (struct cp_held){g[i].st.st_dev, g[i].st.st_ino, g[i].real, 0};
     }
-    if (!h)
-        return;
-    cp_held_scan(h, k);
+    int rc = cp_held_scan(h, k);
     k = 0;
     for (size_t i = 0; i < n; i++)
         if (g[i].state == state)
             pid[i] = h[k++].pid;
     free(h);
+    return rc;
+}
+
+/* The files in the given state left as they are: who writes them could not be looked for. */
+static void unseen(struct cp_pack_one *f, struct stage *g, size_t n, int state)
+{
+    for (size_t i = 0; i < n; i++)
+        if (g[i].state == state) {
+            if (state == 2)
+                unlink(g[i].tmp);
+            say(&f[i], 1, "cannot look for a process writing it (%s): left as it is",
+                strerror(ENOMEM));
+            g[i].state = 0;
+        }
 }
 
 void cp_pack_batch(struct cp_pack_one *f, size_t n, const struct cp_pack_opts *o)
@@ -299,7 +312,8 @@ void cp_pack_batch(struct cp_pack_one *f, size_t n, const struct cp_pack_opts *o
                 }
         }
     }
-    holders(f, g, n, 1, pid);
+    if (holders(g, n, 1, pid))
+        unseen(f, g, n, 1);
     for (size_t i = 0; i < n; i++) {
         if (g[i].state != 1)
             continue;
@@ -315,7 +329,8 @@ void cp_pack_batch(struct cp_pack_one *f, size_t n, const struct cp_pack_opts *o
         pack_beside(&f[i], &g[i], o);
     }
     /* the second look: nobody started writing them meanwhile, and they are the same files */
-    holders(f, g, n, 2, pid);
+    if (holders(g, n, 2, pid))
+        unseen(f, g, n, 2);
     for (size_t i = 0; i < n; i++) {
         if (g[i].state != 2)
             continue;
