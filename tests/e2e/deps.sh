@@ -92,12 +92,14 @@ check_tree() {
 }
 check_tree "$B" "$B" B="$B"
 
-# the sanitizer trees of make test (unit tests only), each with its own flags
+# the sanitizer trees of make test (the unit tests; under ASan the ctrprof command too, for
+# toolsan.sh), each with its own flags
 fuzz=0
-targets=(units)
 for san in asan tsan; do
+    targets=(units)
+    [ $san = asan ] && targets+=("$B-asan/ctrprof")
     flags=$(make -s --no-print-directory --eval='print-san: ; @echo $('"${san^^}"')' print-san 2>/dev/null)
-    if [ -d "$B-$san/obj" ] && [ -n "$flags" ] && make -q B="$B-$san" SAN="$flags" OPT=-O1 units >/dev/null 2>&1; then
+    if [ -d "$B-$san/obj" ] && [ -n "$flags" ] && make -q B="$B-$san" SAN="$flags" OPT=-O1 "${targets[@]}" >/dev/null 2>&1; then
         check_tree "$B-$san" "$B-$san" B="$B-$san" SAN="$flags" OPT=-O1
     else
         skip "deps:$B-$san" "$B-$san is not built or not up to date (make test builds it)"
