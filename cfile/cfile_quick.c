@@ -56,15 +56,6 @@ static void unmap(void *p, size_t bytes)
         munmap(p, bytes ? bytes : 1);
 }
 
-static uint32_t rd32(const uint8_t *buf, size_t len, size_t off)
-{
-    if (off + 4 > len)
-        return 0; /* (Go: a head beyond the end of the file reads as 0) */
-    uint32_t v;
-    memcpy(&v, buf + off, 4);
-    return v;
-}
-
 /* A growable scratch buffer for decoded names. */
 struct scratch {
     uint8_t *p;
@@ -114,7 +105,7 @@ static const uint8_t *ent_bytes(struct quick *q, uint64_t ref, struct scratch *s
 {
     uint32_t off = q->off[ref >> 1];
     const uint8_t *name = q->buf + off + 16;
-    size_t nl = rd32(q->buf, q->len, (size_t)off + 8) & 0x00FFFFFFu;
+    size_t nl = cp_cfile_name_len(q->buf, q->len, off);
     if (!(ref & 1)) {
         *n = nl;
         return name;
@@ -246,7 +237,7 @@ int cp_cfile_walk_quick(const uint8_t *buf, size_t len, uint32_t h, struct cp_cf
     for (uint32_t b0 = 0; b0 < CP_CFILE_NBUCKETS; b0 += LANES) {
         size_t cur[LANES];
         for (uint32_t l = 0; l < LANES; l++)
-            cur[l] = rd32(buf, len, (size_t)h + 4 + 4 * (size_t)(b0 + l));
+            cur[l] = cp_cfile_rd32(buf, len, (size_t)h + 4 + 4 * (size_t)(b0 + l));
         for (bool live = true; live;) {
             live = false;
             for (uint32_t l = 0; l < LANES; l++) {
@@ -256,7 +247,7 @@ int cp_cfile_walk_quick(const uint8_t *buf, size_t len, uint32_t h, struct cp_cf
                 live = true;
                 if (off < (size_t)h + 4 || off + 16 > len || n == cap)
                     goto out;
-                size_t nl = rd32(buf, len, off + 8) & 0x00FFFFFFu;
+                size_t nl = cp_cfile_name_len(buf, len, off);
                 bytes += 16 + nl;
                 if (nl == 0 || off + 16 + nl > len || bytes > len - h)
                     goto out;
@@ -267,7 +258,7 @@ int cp_cfile_walk_quick(const uint8_t *buf, size_t len, uint32_t h, struct cp_cf
                 if (may_decode(name, nl))
                     ditto[nd++] = (uint32_t)n; /* (decoded once the walk is done) */
                 n++;
-                cur[l] = rd32(buf, len, off + 12);
+                cur[l] = cp_cfile_rd32(buf, len, off + 12);
                 /* (a prefetch never faults: an offset out of bounds is caught above) */
                 __builtin_prefetch(buf + cur[l]);
                 __builtin_prefetch(buf + cur[l] + 64);
@@ -279,7 +270,7 @@ int cp_cfile_walk_quick(const uint8_t *buf, size_t len, uint32_t h, struct cp_cf
     for (size_t k = 0; k < nd; k++) {
         size_t i = ditto[k], off = seen[i];
         const uint8_t *name = buf + off + 16;
-        size_t nl = rd32(buf, len, off + 8) & 0x00FFFFFFu;
+        size_t nl = cp_cfile_name_len(buf, len, off);
         size_t dl = cp_cfile_decode_name(name, nl, NULL, 0);
         if (dl > DECODED_MAX)
             goto out;

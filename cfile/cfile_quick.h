@@ -1,14 +1,33 @@
 /*
  * cfile_quick.h — the quick walk of a counter file's chains (cfile_quick.c), which
- * cfile_read.c's cp_cfile_parse tries before its exact walk. Offline only.
+ * cfile_read.c's cp_cfile_parse tries before its exact walk, and the reads of a file image
+ * both walks make. Offline only.
  */
 #ifndef CP_CFILE_QUICK_H
 #define CP_CFILE_QUICK_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cfile.h"
+
+/* The 32-bit word at off of an image of len bytes; 0 past its end (Go: a head beyond the
+ * end of the file reads as 0). */
+static inline uint32_t cp_cfile_rd32(const uint8_t *buf, size_t len, size_t off)
+{
+    if (off + 4 > len)
+        return 0;
+    uint32_t v;
+    memcpy(&v, buf + off, 4);
+    return v;
+}
+
+/* The length of the name of the record at off (the low 24 bits of its third word). */
+static inline size_t cp_cfile_name_len(const uint8_t *buf, size_t len, size_t off)
+{
+    return cp_cfile_rd32(buf, len, off + 8) & 0x00FFFFFFu;
+}
 
 /* The records a quick walk found, in Go's order (bucket 0..511, chain order). */
 struct cp_cfile_walk {

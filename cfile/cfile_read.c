@@ -27,15 +27,6 @@
 #include "cfile_quick.h"
 #include "log.h"
 
-static uint32_t rd32(const uint8_t *buf, size_t len, size_t off)
-{
-    if (off + 4 > len)
-        return 0; /* Go: a head beyond the end of the file reads as 0 */
-    uint32_t v;
-    memcpy(&v, buf + off, 4);
-    return v;
-}
-
 static uint64_t rd64(const uint8_t *p)
 {
     uint64_t v;
@@ -245,7 +236,7 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
                     char *where, size_t wl)
 {
     for (uint32_t b = 0; b < CP_CFILE_NBUCKETS; b++) {
-        size_t off = rd32(buf, len, (size_t)h + 4 + 4 * (size_t)b);
+        size_t off = cp_cfile_rd32(buf, len, (size_t)h + 4 + 4 * (size_t)b);
         while (off != 0) {
             size_t nl = 0;
             if (check) {
@@ -255,7 +246,7 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
                               b, off, len);
                     return CP_CFILE_ECORRUPT;
                 }
-                nl = rd32(buf, len, off + 8) & 0x00FFFFFFu;
+                nl = cp_cfile_name_len(buf, len, off);
                 if (nl == 0) {
                     where_fmt(where, wl, "bucket %u: record at 0x%zx has an empty name", b, off);
                     return CP_CFILE_ECORRUPT;
@@ -268,7 +259,7 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
                     return CP_CFILE_ECORRUPT;
                 }
             } else {
-                nl = rd32(buf, len, off + 8) & 0x00FFFFFFu;
+                nl = cp_cfile_name_len(buf, len, off);
             }
             const uint8_t *name = buf + off + 16;
             if (check) {
@@ -303,7 +294,7 @@ static int walk_all(const uint8_t *buf, size_t len, uint32_t h, bool check, stru
             } else if (cb) {
                 cb(ctx, name, nl, rd64(buf + off));
             }
-            off = rd32(buf, len, off + 12);
+            off = cp_cfile_rd32(buf, len, off + 12);
         }
     }
     return 0;
@@ -322,7 +313,7 @@ static int parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
     if (memcmp(buf, CP_CFILE_MAGIC, CP_CFILE_MAGIC_LEN) != 0) {
         return CP_CFILE_EHDR;
     }
-    uint32_t h = rd32(buf, len, CP_CFILE_MAGIC_LEN);
+    uint32_t h = cp_cfile_rd32(buf, len, CP_CFILE_MAGIC_LEN);
     if (h > CP_CFILE_PAGE || h < 32) {
         where_fmt(where, wherelen, "H = %u, not within 32..16384", h);
         return CP_CFILE_EHDRLEN;
@@ -369,8 +360,7 @@ static int parse(const uint8_t *buf, size_t len, cp_cfile_meta_fn meta_cb,
                 if (i + 8 < w.n)
                     __builtin_prefetch(buf + w.off[i + 8]);
                 size_t off = w.off[i];
-                counter_cb(ctx, buf + off + 16, rd32(buf, len, off + 8) & 0x00FFFFFFu,
-                           rd64(buf + off));
+                counter_cb(ctx, buf + off + 16, cp_cfile_name_len(buf, len, off), rd64(buf + off));
             }
         }
         cp_cfile_walk_free(&w);
