@@ -8,6 +8,17 @@
  * 100 small profiles took 0.47 s on the idle machine, and would have taken 40 s among
  * 2,000 processes. The files are sorted by device and inode, and by real path, and each
  * descriptor and mapping is looked up among them.
+ *
+ * What counts as holding a file: a mapping whose device and inode are the file's, or
+ * whose path is the file's real path (on overlayfs, in containers, /proc/PID/maps shows
+ * the device and inode of the layer's file, not those stat gives through the overlay,
+ * but the overlay's path); and an open descriptor: a profile appears under its name whole
+ * (cfile.c's create_whole links it in) before its writer maps it, and a run that ended in
+ * that moment packed a child's new profile under it (pack.sh's run:running-child-kept
+ * failed 2 runs in 8, session 20). A writer's descriptor is closed only once the file is
+ * mapped, so a process's descriptors are looked at first and its maps after: the other
+ * order missed a writer that mapped and closed in between (cfile.c also maps a page
+ * before the name: "Never unmapped while named").
  */
 #include "holders.h"
 

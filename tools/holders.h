@@ -18,7 +18,7 @@ struct cp_held {
 };
 
 /* One pass over /proc: each file's pid. A process's descriptors are looked at before its
- * mappings (a writer closes its descriptor only once the file is mapped: pack.c). A
+ * mappings (a writer closes its descriptor only once the file is mapped: holders.c). A
  * mapping is the file's when its device and inode are, or its path is the file's real
  * path (overlayfs shows the layer's device and inode in /proc/PID/maps). Stops once
  * every file has one. 0, or -1 when it could not look (no memory for its indices: the

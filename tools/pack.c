@@ -23,8 +23,6 @@
  */
 #include "pack.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,7 +34,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "cfile.h"
@@ -78,7 +75,7 @@ static void sync_dir(const char *path)
     }
 }
 
-/* One profile's image packed (cp_pack_file's other thread). */
+/* One profile's image packed (pack_beside's other thread). */
 struct packing {
     const uint8_t *img;
     size_t len;
@@ -353,24 +350,6 @@ void cp_pack_batch(struct cp_pack_one *f, size_t n, const struct cp_pack_opts *o
     free(pid);
 }
 
-int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_done *done,
-                 char *why, size_t whylen)
-{
-    struct cp_pack_one *f = calloc(1, sizeof *f);
-    if (!f) {
-        snprintf(why, whylen, "%s", strerror(ENOMEM));
-        return -1;
-    }
-    f->path = path;
-    f->ctx = o->ctx;
-    cp_pack_batch(f, 1, o);
-    *done = f->done;
-    snprintf(why, whylen, "%s", f->why);
-    int rc = f->rc;
-    free(f);
-    return rc;
-}
-
 static void usage(FILE *f)
 {
     fputs(
@@ -422,7 +401,7 @@ static void on_entry(void *ctx, const char *path, const char *why)
 
 int cp_cmd_pack(int argc, char **argv)
 {
-    struct cp_pack_opts o = {3, false, NULL, NULL, NULL};
+    struct cp_pack_opts o = {3, false, NULL, NULL};
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--")) {

@@ -17,7 +17,6 @@ struct cp_pack_opts {
      * instead of unpacking and parsing the packed copy again */
     cp_cfile_meta_fn meta;
     cp_cfile_counter_fn counter;
-    void *ctx;
 };
 
 struct cp_pack_done {
@@ -26,15 +25,12 @@ struct cp_pack_done {
     bool parsed;           /* the file parsed: the hooks had all of it (packed or not) */
 };
 
-/* Pack the counter file at path into path.zst and remove it (unless o->keep). 0: packed;
- * 1: left as it is for a reason that is no fault (a process still maps it, it is packed
- * already, path.zst exists, a symbolic link); -1: an error (unreadable, not a whole
- * counter file, the packed copy cannot be written). why: what happened, without the path. */
-int cp_pack_file(const char *path, const struct cp_pack_opts *o, struct cp_pack_done *done,
-                 char *why, size_t whylen);
-
-/* One file of a batch: path and ctx in (ctx: the hooks' context for this file, NULL for
- * none; o->ctx is not used), the rest out as cp_pack_file gives them. */
+/* One file of a batch. In: path, and ctx (the hooks' context for this file; NULL: the
+ * hooks are not called for it). Out: rc 0: packed into path.zst and path removed (unless
+ * o->keep); 1: left as it is for a reason that is no fault (a process still maps it, it is
+ * packed already, path.zst exists, a symbolic link); -1: an error (unreadable, not a
+ * whole counter file, the packed copy cannot be written). why: what happened, without
+ * the path. */
 struct cp_pack_one {
     const char *path;
     void *ctx;
@@ -43,9 +39,8 @@ struct cp_pack_one {
     char why[PATH_MAX + 200];
 };
 
-/* cp_pack_file for n files at once, with one look at who writes them before and one after
- * (each a pass over every process's /proc/PID/fd and maps: holders.h), instead of two a
- * file. */
+/* Pack n files, with one look at who writes them before and one after (each a pass over
+ * every process's /proc/PID/fd and maps: holders.h), not two a file. */
 void cp_pack_batch(struct cp_pack_one *f, size_t n, const struct cp_pack_opts *o);
 
 #endif

@@ -226,7 +226,7 @@ static void pack_new(const char *dir, const struct names *before, const char *pi
             name[nf++] = n;
         }
     }
-    struct cp_pack_opts o = {3, false, cp_notes_on_meta, cp_notes_on_counter, NULL};
+    struct cp_pack_opts o = {3, false, cp_notes_on_meta, cp_notes_on_counter};
     cp_pack_batch(f, nf, &o);
     for (size_t k = 0; k < nf; k++) {
         if (f[k].rc != 0)
