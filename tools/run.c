@@ -213,9 +213,8 @@ static void pack_new(const char *dir, const struct names *before, const char *pi
     /* one batch (cp_pack_batch: one look at who writes them before, one after) */
     struct cp_pack_one *f = calloc(now.n ? now.n : 1, sizeof *f);
     struct cp_notes *notes = calloc(now.n ? now.n : 1, sizeof *notes);
-    const char **name = calloc(now.n ? now.n : 1, sizeof *name);
     size_t nf = 0;
-    for (size_t k = 0; f && notes && name && k < now.n; k++) {
+    for (size_t k = 0; f && notes && k < now.n; k++) {
         const char *n = now.v[k];
         char path[PATH_MAX];
         if (cp_count_name_len(n) == strlen(n) &&
@@ -223,7 +222,7 @@ static void pack_new(const char *dir, const struct names *before, const char *pi
             (size_t)snprintf(path, sizeof path, "%s/%s", dir, n) < sizeof path &&
             (f[nf].path = strdup(path))) {
             f[nf].ctx = strstr(n + 8, pidpart) ? &notes[nf] : NULL;
-            name[nf++] = n;
+            nf++;
         }
     }
     struct cp_pack_opts o = {3, false, cp_notes_on_meta, cp_notes_on_counter};
@@ -236,14 +235,14 @@ static void pack_new(const char *dir, const struct names *before, const char *pi
                                : NULL;
         if (nv) {
             noted->v = nv;
-            if ((nv[noted->n].name = strdup(name[k])))
+            /* (its name in the directory: the path's last part, dir/n) */
+            if ((nv[noted->n].name = strdup(strrchr(f[k].path, '/') + 1)))
                 nv[noted->n++].notes = notes[k];
         }
         free((char *)f[k].path);
     }
     free(f);
     free(notes);
-    free(name);
     for (size_t k = 0; k < now.n; k++)
         free(now.v[k]);
     free(now.v);
