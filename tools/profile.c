@@ -553,8 +553,7 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
         c->bkcap = bcap;
     }
     uint8_t *bk = c->bkey;
-    bk[0] = site ? 's' : 'z';
-    memcpy(bk + 1, &size, 8);
+    memcpy(bk, head, 9);
     uint32_t nlocs = 0;
     const char *q = nl ? nl + 1 : NULL, *end = n + len;
     while (q && q <= end) {
@@ -597,6 +596,19 @@ static void on_counter(void *ctx, const uint8_t *name, size_t len, uint64_t valu
     add_value(c, &p->s[*slot], which, value);
 }
 
+/* A file's counters into p, its type's records alone (names_read.h), and the load's memos
+ * freed. */
+static void add_image(struct cp_profile *p, struct loadctx *c, const uint8_t *buf, size_t len)
+{
+    p->files++;
+    cp_names_parse_types(buf, len, NULL, on_counter, c, NULL, 0, 1u << p->type);
+    free(c->last);
+    free(c->memo);
+    free(c->bkey);
+    p->file_has_ht = c->has_ht;
+    p->file_has_tl = c->has_tl;
+}
+
 int cp_profile_load(struct cp_profile *p, const char *path, int sign)
 {
     static const char *const rate_keys[3] = {"MemRate", "MutexFraction", "BlockRate"};
@@ -627,14 +639,8 @@ int cp_profile_load(struct cp_profile *p, const char *path, int sign)
         return 1;
     }
     p->rate = c.rate;
-    p->files++;
-    cp_names_parse_types(buf, len, NULL, on_counter, &c, NULL, 0, 1u << p->type);
+    add_image(p, &c, buf, len);
     cp_cfile_unload(buf, len);
-    free(c.last);
-    free(c.memo);
-    free(c.bkey);
-    p->file_has_ht = c.has_ht;
-    p->file_has_tl = c.has_tl;
     return 0;
 }
 
@@ -642,13 +648,7 @@ void cp_profile_add_image(struct cp_profile *p, const uint8_t *buf, size_t len, 
 {
     struct loadctx c = {.p = p, .sign = +1};
     p->rate = rate;
-    p->files++;
-    cp_names_parse_types(buf, len, NULL, on_counter, &c, NULL, 0, 1u << p->type);
-    free(c.last);
-    free(c.memo);
-    free(c.bkey);
-    p->file_has_ht = c.has_ht;
-    p->file_has_tl = c.has_tl;
+    add_image(p, &c, buf, len);
 }
 
 void cp_profile_finish(struct cp_profile *p)
